@@ -1,0 +1,88 @@
+/* Shared small types: errors, capped buffers, string fields, allocation. */
+#ifndef CFWATCHD_COMMON_H
+#define CFWATCHD_COMMON_H
+
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define CFW_PRINTF(a, b) __attribute__((format(printf, a, b)))
+
+#define CFW_ERR_MAX 1024
+
+/* An error: a code (errno-like or module-specific, 0 when unset) and a readable message. */
+struct cfw_err {
+    int code;
+    char msg[CFW_ERR_MAX];
+};
+
+/* Fills err (which may be NULL) printf-style; the message is truncated to fit. */
+void cfw_err_set(struct cfw_err *err, const char *fmt, ...) CFW_PRINTF(2, 3);
+/* Same with a code. */
+void cfw_err_setc(struct cfw_err *err, int code, const char *fmt, ...) CFW_PRINTF(3, 4);
+void cfw_err_clear(struct cfw_err *err);
+
+/* Allocation that aborts on exhaustion (an invariant, not input: there is no sane recovery). */
+void *cfw_xmalloc(size_t n);
+void *cfw_xcalloc(size_t n, size_t size);
+void *cfw_xrealloc(void *p, size_t n);
+char *cfw_xstrdup(const char *s);
+char *cfw_xstrndup(const char *s, size_t n);
+/* Returns a newly allocated printf-formatted string. */
+char *cfw_xasprintf(const char *fmt, ...) CFW_PRINTF(1, 2);
+
+/* A growable byte buffer with a hard cap; data is always NUL-terminated when non-NULL. */
+struct cfw_buf {
+    char *data;
+    size_t len;
+    size_t cap;
+    size_t max; /* 0: no cap */
+};
+
+/* Appends n bytes; returns -1 (buffer unchanged) when the cap would be exceeded. */
+int cfw_buf_append(struct cfw_buf *b, const void *p, size_t n);
+int cfw_buf_puts(struct cfw_buf *b, const char *s);
+int cfw_buf_putc(struct cfw_buf *b, char c);
+int cfw_buf_printf(struct cfw_buf *b, const char *fmt, ...) CFW_PRINTF(2, 3);
+void cfw_buf_reset(struct cfw_buf *b);
+/* Hands the data over to the caller (never NULL: an empty string for an empty buffer). */
+char *cfw_buf_take(struct cfw_buf *b);
+void cfw_buf_free(struct cfw_buf *b);
+
+/* An ordered set of string fields (key -> value); small, linear lookup. */
+struct cfw_field {
+    char *key;
+    char *value;
+};
+
+struct cfw_fields {
+    struct cfw_field *v;
+    size_t n;
+    size_t cap;
+};
+
+/* Sets (copies) key to value, replacing an existing value. */
+void cfw_fields_set(struct cfw_fields *f, const char *key, const char *value);
+void cfw_fields_setn(struct cfw_fields *f, const char *key, const char *value, size_t len);
+/* Sets key only when it is not present yet or empty. */
+void cfw_fields_set_default(struct cfw_fields *f, const char *key, const char *value);
+/* Returns the value or NULL (borrowed). */
+const char *cfw_fields_get(const struct cfw_fields *f, const char *key);
+void cfw_fields_copy(struct cfw_fields *dst, const struct cfw_fields *src);
+void cfw_fields_clear(struct cfw_fields *f);
+
+/* Parses an unsigned decimal with no sign, no spaces; returns -1 on anything else or overflow. */
+int cfw_parse_u64(const char *s, uint64_t *out);
+/* Parses a duration such as 30s, 5m, 4h, 1d, 250ms, or a bare number of seconds. */
+int cfw_parse_duration_ms(const char *s, int64_t *out_ms);
+/* Monotonic milliseconds (CLOCK_MONOTONIC) and wall-clock milliseconds since the epoch. */
+int64_t cfw_now_mono_ms(void);
+int64_t cfw_now_wall_ms(void);
+/* Formats epoch milliseconds as RFC 3339 UTC with milliseconds into out (at least 32 bytes). */
+void cfw_format_time_ms(int64_t ms, char *out, size_t outlen);
+
+/* Checks whether s matches a shell glob (fnmatch without flags). */
+bool cfw_glob_match(const char *pattern, const char *s);
+
+#endif

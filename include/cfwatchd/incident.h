@@ -1,0 +1,114 @@
+/*
+ * Incidents: matches folded by a key template into one incident with a count, first and last
+ * position, the first sample record, fields, and the rendered title and hint.
+ *
+ * Lifecycle: the first match opens an incident (or, with a rule threshold, the count-th match
+ * within the window), later matches count and, after repeat_interval, produce a reminder; no
+ * match for resolve_after resolves it. Each of these is a transition handed to the caller's
+ * callback (the router in the daemon, nothing in a plain --once scan). Times are monotonic
+ * milliseconds for windows and wall-clock milliseconds for what is shown.
+ */
+#ifndef CFWATCHD_INCIDENT_H
+#define CFWATCHD_INCIDENT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "cfwatchd/common.h"
+#include "cfwatchd/rules.h"
+
+#define CFW_INCIDENT_KEY_DEFAULT "{rule}/{script}/{module}"
+#define CFW_INCIDENT_SAMPLE_MAX (4u * 1024u)
+#define CFW_INCIDENT_REPEAT_DEFAULT_MS (4LL * 3600 * 1000)
+#define CFW_INCIDENT_RESOLVE_DEFAULT_MS (30LL * 60 * 1000)
+#define CFW_INCIDENT_MAX_DEFAULT 100000u
+
+enum cfw_incident_state {
+    CFW_INCIDENT_PENDING,  /* below its threshold: not announced */
+    CFW_INCIDENT_OPEN,
+    CFW_INCIDENT_RESOLVED,
+};
+
+enum cfw_transition {
+    CFW_TRANSITION_OPEN,
+    CFW_TRANSITION_REMINDER,
+    CFW_TRANSITION_RESOLVE,
+};
+
+const char *cfw_transition_name(enum cfw_transition t);
+
+struct cfw_position {
+    char *input; /* source or input name */
+    uint64_t line;
+    int64_t wall_ms; /* when cfwatchd saw it */
+};
+
+struct cfw_incident {
+    char *key;
+    char *rule;
+    char *pack;
+    enum cfw_severity severity;
+    char *title;
+    char *hint;
+    struct cfw_fields fields; /* fields of the first match */
+    char *sample;             /* first record's text, capped at CFW_INCIDENT_SAMPLE_MAX */
+    uint64_t count;
+    struct cfw_position first;
+    struct cfw_position last;
+    enum cfw_incident_state state;
+    int64_t opened_wall_ms;
+    int64_t resolved_wall_ms;
+    int64_t last_seen_mono_ms;
+    int64_t last_notified_mono_ms;
+    uint64_t count_at_notify; /* count when the last notification left */
+    int64_t repeat_interval_ms;
+    int64_t resolve_after_ms;
+    /* threshold bookkeeping: times of recent matches (ring) */
+    uint64_t threshold_count;
+    int64_t threshold_window_ms;
+    int64_t *recent;
+    size_t recent_n;
+    size_t recent_head;
+    uint64_t seq; /* creation order, for stable reports */
+};
+
+struct cfw_incident_opts {
+    const char *key_template;   /* NULL: CFW_INCIDENT_KEY_DEFAULT */
+    int64_t repeat_interval_ms; /* 0: default; <0: never remind */
+    int64_t resolve_after_ms;   /* 0: default; <0: never resolve */
+    size_t max_incidents;       /* 0: default; beyond it the oldest resolved are dropped */
+};
+
+typedef void (*cfw_transition_cb)(const struct cfw_incident *inc, enum cfw_transition t,
+                                  void *arg);
+
+struct cfw_incidents;
+
+struct cfw_incidents *cfw_incidents_new(const struct cfw_incident_opts *opts,
+                                        cfw_transition_cb cb, void *arg);
+void cfw_incidents_free(struct cfw_incidents *set);
+/* Replaces options (reload); existing incidents keep their per-incident intervals. */
+void cfw_incidents_set_opts(struct cfw_incidents *set, const struct cfw_incident_opts *opts);
+
+/* Records one match at the given times; returns the incident (borrowed). */
+const struct cfw_incident *cfw_incidents_observe(struct cfw_incidents *set,
+                                                 const struct cfw_match *m,
+                                                 const struct cfw_event *ev, int64_t mono_ms,
+                                                 int64_t wall_ms);
+/* Fires reminders and resolves that are due; returns ms until the next due time, or -1. */
+int64_t cfw_incidents_tick(struct cfw_incidents *set, int64_t mono_ms, int64_t wall_ms);
+
+size_t cfw_incidents_count(const struct cfw_incidents *set);
+size_t cfw_incidents_open_count(const struct cfw_incidents *set);
+/* Incidents in creation order; i < cfw_incidents_count(). */
+const struct cfw_incident *cfw_incidents_at(const struct cfw_incidents *set, size_t i);
+const struct cfw_incident *cfw_incidents_find(const struct cfw_incidents *set, const char *key);
+
+/*
+ * Inserts an incident restored from persisted state (takes ownership of inc's contents; inc
+ * itself is copied). No transition is announced.
+ */
+void cfw_incidents_restore(struct cfw_incidents *set, struct cfw_incident *inc);
+
+#endif

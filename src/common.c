@@ -1,0 +1,384 @@
+/* Shared small types: errors, capped buffers, string fields, allocation, time. */
+#include "cfwatchd/common.h"
+
+#include <errno.h>
+#include <fnmatch.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+void cfw_err_set(struct cfw_err *err, const char *fmt, ...)
+{
+    va_list ap;
+
+    if (err == NULL) {
+        return;
+    }
+    va_start(ap, fmt);
+    vsnprintf(err->msg, sizeof(err->msg), fmt, ap);
+    va_end(ap);
+    if (err->code == 0) {
+        err->code = -1;
+    }
+}
+
+void cfw_err_setc(struct cfw_err *err, int code, const char *fmt, ...)
+{
+    va_list ap;
+
+    if (err == NULL) {
+        return;
+    }
+    va_start(ap, fmt);
+    vsnprintf(err->msg, sizeof(err->msg), fmt, ap);
+    va_end(ap);
+    err->code = code;
+}
+
+void cfw_err_clear(struct cfw_err *err)
+{
+    if (err != NULL) {
+        err->code = 0;
+        err->msg[0] = '\0';
+    }
+}
+
+void *cfw_xmalloc(size_t n)
+{
+    void *p = malloc(n == 0 ? 1 : n);
+
+    if (p == NULL) {
+        fprintf(stderr, "cfwatchd: out of memory (%zu bytes)\n", n);
+        abort();
+    }
+    return p;
+}
+
+void *cfw_xcalloc(size_t n, size_t size)
+{
+    void *p = calloc(n == 0 ? 1 : n, size == 0 ? 1 : size);
+
+    if (p == NULL) {
+        fprintf(stderr, "cfwatchd: out of memory (%zu x %zu bytes)\n", n, size);
+        abort();
+    }
+    return p;
+}
+
+void *cfw_xrealloc(void *p, size_t n)
+{
+    void *q = realloc(p, n == 0 ? 1 : n);
+
+    if (q == NULL) {
+        fprintf(stderr, "cfwatchd: out of memory (%zu bytes)\n", n);
+        abort();
+    }
+    return q;
+}
+
+char *cfw_xstrdup(const char *s)
+{
+    return cfw_xstrndup(s, strlen(s));
+}
+
+char *cfw_xstrndup(const char *s, size_t n)
+{
+    char *p = cfw_xmalloc(n + 1);
+
+    memcpy(p, s, n);
+    p[n] = '\0';
+    return p;
+}
+
+char *cfw_xasprintf(const char *fmt, ...)
+{
+    va_list ap;
+    char *p;
+    int n;
+
+    va_start(ap, fmt);
+    n = vsnprintf(NULL, 0, fmt, ap);
+    va_end(ap);
+    if (n < 0) {
+        return cfw_xstrdup("");
+    }
+    p = cfw_xmalloc((size_t)n + 1);
+    va_start(ap, fmt);
+    vsnprintf(p, (size_t)n + 1, fmt, ap);
+    va_end(ap);
+    return p;
+}
+
+static int buf_reserve(struct cfw_buf *b, size_t extra)
+{
+    size_t need = b->len + extra + 1;
+    size_t cap;
+
+    if (extra > SIZE_MAX / 2 || (b->max != 0 && b->len + extra > b->max)) {
+        return -1;
+    }
+    if (need <= b->cap) {
+        return 0;
+    }
+    cap = b->cap == 0 ? 256 : b->cap;
+    while (cap < need) {
+        cap *= 2;
+    }
+    if (b->max != 0 && cap > b->max + 1) {
+        cap = b->max + 1;
+    }
+    b->data = cfw_xrealloc(b->data, cap);
+    b->cap = cap;
+    return 0;
+}
+
+int cfw_buf_append(struct cfw_buf *b, const void *p, size_t n)
+{
+    if (buf_reserve(b, n) != 0) {
+        return -1;
+    }
+    if (n > 0) {
+        memcpy(b->data + b->len, p, n);
+    }
+    b->len += n;
+    b->data[b->len] = '\0';
+    return 0;
+}
+
+int cfw_buf_puts(struct cfw_buf *b, const char *s)
+{
+    return cfw_buf_append(b, s, strlen(s));
+}
+
+int cfw_buf_putc(struct cfw_buf *b, char c)
+{
+    return cfw_buf_append(b, &c, 1);
+}
+
+int cfw_buf_printf(struct cfw_buf *b, const char *fmt, ...)
+{
+    va_list ap;
+    int n;
+
+    va_start(ap, fmt);
+    n = vsnprintf(NULL, 0, fmt, ap);
+    va_end(ap);
+    if (n < 0 || buf_reserve(b, (size_t)n) != 0) {
+        return -1;
+    }
+    va_start(ap, fmt);
+    vsnprintf(b->data + b->len, (size_t)n + 1, fmt, ap);
+    va_end(ap);
+    b->len += (size_t)n;
+    return 0;
+}
+
+void cfw_buf_reset(struct cfw_buf *b)
+{
+    b->len = 0;
+    if (b->data != NULL) {
+        b->data[0] = '\0';
+    }
+}
+
+char *cfw_buf_take(struct cfw_buf *b)
+{
+    char *p = b->data;
+
+    if (p == NULL) {
+        p = cfw_xstrdup("");
+    }
+    b->data = NULL;
+    b->len = 0;
+    b->cap = 0;
+    return p;
+}
+
+void cfw_buf_free(struct cfw_buf *b)
+{
+    if (b == NULL) {
+        return;
+    }
+    free(b->data);
+    b->data = NULL;
+    b->len = 0;
+    b->cap = 0;
+}
+
+static struct cfw_field *fields_find(const struct cfw_fields *f, const char *key)
+{
+    for (size_t i = 0; i < f->n; i++) {
+        if (strcmp(f->v[i].key, key) == 0) {
+            return &f->v[i];
+        }
+    }
+    return NULL;
+}
+
+void cfw_fields_setn(struct cfw_fields *f, const char *key, const char *value, size_t len)
+{
+    struct cfw_field *e = fields_find(f, key);
+
+    if (e != NULL) {
+        free(e->value);
+        e->value = cfw_xstrndup(value, len);
+        return;
+    }
+    if (f->n == f->cap) {
+        f->cap = f->cap == 0 ? 8 : f->cap * 2;
+        f->v = cfw_xrealloc(f->v, f->cap * sizeof(*f->v));
+    }
+    f->v[f->n].key = cfw_xstrdup(key);
+    f->v[f->n].value = cfw_xstrndup(value, len);
+    f->n++;
+}
+
+void cfw_fields_set(struct cfw_fields *f, const char *key, const char *value)
+{
+    cfw_fields_setn(f, key, value, strlen(value));
+}
+
+void cfw_fields_set_default(struct cfw_fields *f, const char *key, const char *value)
+{
+    const char *cur = cfw_fields_get(f, key);
+
+    if (cur == NULL || cur[0] == '\0') {
+        cfw_fields_set(f, key, value);
+    }
+}
+
+const char *cfw_fields_get(const struct cfw_fields *f, const char *key)
+{
+    const struct cfw_field *e = fields_find(f, key);
+
+    return e != NULL ? e->value : NULL;
+}
+
+void cfw_fields_copy(struct cfw_fields *dst, const struct cfw_fields *src)
+{
+    for (size_t i = 0; i < src->n; i++) {
+        cfw_fields_set(dst, src->v[i].key, src->v[i].value);
+    }
+}
+
+void cfw_fields_clear(struct cfw_fields *f)
+{
+    if (f == NULL) {
+        return;
+    }
+    for (size_t i = 0; i < f->n; i++) {
+        free(f->v[i].key);
+        free(f->v[i].value);
+    }
+    free(f->v);
+    f->v = NULL;
+    f->n = 0;
+    f->cap = 0;
+}
+
+int cfw_parse_u64(const char *s, uint64_t *out)
+{
+    uint64_t v = 0;
+
+    if (s == NULL || *s == '\0') {
+        return -1;
+    }
+    for (; *s != '\0'; s++) {
+        if (*s < '0' || *s > '9') {
+            return -1;
+        }
+        if (v > (UINT64_MAX - (uint64_t)(*s - '0')) / 10) {
+            return -1;
+        }
+        v = v * 10 + (uint64_t)(*s - '0');
+    }
+    *out = v;
+    return 0;
+}
+
+int cfw_parse_duration_ms(const char *s, int64_t *out_ms)
+{
+    uint64_t v = 0;
+    uint64_t mult;
+    const char *p = s;
+    int64_t total = 0;
+
+    if (s == NULL || *s == '\0') {
+        return -1;
+    }
+    /* a sequence of <number><unit>, e.g. 1h30m; a bare number is seconds */
+    while (*p != '\0') {
+        if (*p < '0' || *p > '9') {
+            return -1;
+        }
+        v = 0;
+        while (*p >= '0' && *p <= '9') {
+            if (v > 1000000000ULL) {
+                return -1;
+            }
+            v = v * 10 + (uint64_t)(*p - '0');
+            p++;
+        }
+        if (strncmp(p, "ms", 2) == 0) {
+            mult = 1;
+            p += 2;
+        } else if (*p == 's') {
+            mult = 1000;
+            p++;
+        } else if (*p == 'm') {
+            mult = 60ULL * 1000;
+            p++;
+        } else if (*p == 'h') {
+            mult = 3600ULL * 1000;
+            p++;
+        } else if (*p == 'd') {
+            mult = 86400ULL * 1000;
+            p++;
+        } else if (*p == '\0' && p != s) {
+            mult = 1000;
+        } else {
+            return -1;
+        }
+        total += (int64_t)(v * mult);
+        if (total > (int64_t)365 * 86400 * 1000 * 100) {
+            return -1;
+        }
+    }
+    *out_ms = total;
+    return 0;
+}
+
+int64_t cfw_now_mono_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int64_t cfw_now_wall_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+void cfw_format_time_ms(int64_t ms, char *out, size_t outlen)
+{
+    time_t t = (time_t)(ms / 1000);
+    struct tm tm;
+
+    if (gmtime_r(&t, &tm) == NULL) {
+        snprintf(out, outlen, "?");
+        return;
+    }
+    snprintf(out, outlen, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
+             tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (int)(ms % 1000));
+}
+
+bool cfw_glob_match(const char *pattern, const char *s)
+{
+    return fnmatch(pattern, s, 0) == 0;
+}

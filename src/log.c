@@ -1,0 +1,117 @@
+/* Logging to stderr: syslog priorities, <N> prefixes when journald reads stderr. */
+#include "cfwatchd/log.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+static enum cfw_log_level log_level = CFW_LOG_NOTICE;
+static bool log_journal;
+
+/* JOURNAL_STREAM is "dev:inode" of the stream journald reads; it must be our stderr. */
+static bool stderr_is_journal(void)
+{
+    const char *js = getenv("JOURNAL_STREAM");
+    unsigned long long dev, ino;
+    struct stat st;
+
+    if (js == NULL || sscanf(js, "%llu:%llu", &dev, &ino) != 2) {
+        return false;
+    }
+    if (fstat(2, &st) != 0) {
+        return false;
+    }
+    return (unsigned long long)st.st_dev == dev && (unsigned long long)st.st_ino == ino;
+}
+
+void cfw_log_init(enum cfw_log_level level)
+{
+    log_level = level;
+    log_journal = stderr_is_journal();
+}
+
+int cfw_log_parse_level(const char *s, enum cfw_log_level *out)
+{
+    static const struct {
+        const char *name;
+        enum cfw_log_level level;
+    } names[] = {
+        {"error", CFW_LOG_ERR},   {"err", CFW_LOG_ERR},   {"warning", CFW_LOG_WARNING},
+        {"warn", CFW_LOG_WARNING}, {"notice", CFW_LOG_NOTICE}, {"info", CFW_LOG_INFO},
+        {"debug", CFW_LOG_DEBUG},
+    };
+
+    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+        if (strcmp(s, names[i].name) == 0) {
+            *out = names[i].level;
+            return 0;
+        }
+    }
+    return -1;
+}
+
+enum cfw_log_level cfw_log_get_level(void)
+{
+    return log_level;
+}
+
+void cfw_logv(enum cfw_log_level level, const char *fmt, va_list ap)
+{
+    static const char *const names[] = {"", "", "", "error", "warning", "notice", "info", "debug"};
+    char line[4096];
+    size_t n;
+
+    if (level > log_level) {
+        return;
+    }
+    vsnprintf(line, sizeof(line), fmt, ap);
+    n = strlen(line);
+    while (n > 0 && line[n - 1] == '\n') {
+        line[--n] = '\0';
+    }
+    if (log_journal) {
+        fprintf(stderr, "<%d>%s\n", (int)level, line);
+    } else {
+        fprintf(stderr, "cfwatchd: %s: %s\n", names[level], line);
+    }
+}
+
+void cfw_log(enum cfw_log_level level, const char *fmt, ...)
+{
+    va_list ap;
+
+    va_start(ap, fmt);
+    cfw_logv(level, fmt, ap);
+    va_end(ap);
+}
+
+void cfw_log_escape(const char *s, size_t len, size_t max, char *out, size_t outlen)
+{
+    size_t o = 0;
+    size_t i;
+
+    if (outlen == 0) {
+        return;
+    }
+    for (i = 0; i < len && i < max; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (o + 5 >= outlen) {
+            break;
+        }
+        if (c == '\\' || c == '"') {
+            out[o++] = '\\';
+            out[o++] = (char)c;
+        } else if (c < 0x20 || c == 0x7f) {
+            o += (size_t)snprintf(out + o, outlen - o, "\\x%02x", c);
+        } else {
+            out[o++] = (char)c;
+        }
+    }
+    if (i < len && o + 4 < outlen) {
+        memcpy(out + o, "...", 3);
+        o += 3;
+    }
+    out[o] = '\0';
+}

@@ -1,0 +1,75 @@
+/* Unit tests for common.c: capped buffers, fields, number and duration parsing. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cfwatchd/common.h"
+
+static void test_buf_cap(void **state)
+{
+    struct cfw_buf b = {.max = 8};
+
+    (void)state;
+    assert_int_equal(cfw_buf_puts(&b, "12345"), 0);
+    assert_int_equal(cfw_buf_puts(&b, "6789"), -1);
+    assert_string_equal(b.data, "12345");
+    assert_int_equal(cfw_buf_puts(&b, "678"), 0);
+    assert_string_equal(b.data, "12345678");
+    assert_int_equal(cfw_buf_putc(&b, 'x'), -1);
+    cfw_buf_free(&b);
+}
+
+static void test_fields(void **state)
+{
+    struct cfw_fields f = {0};
+    struct cfw_fields g = {0};
+
+    (void)state;
+    cfw_fields_set(&f, "script", "a");
+    cfw_fields_set(&f, "script", "b");
+    cfw_fields_set_default(&f, "script", "c");
+    cfw_fields_set_default(&f, "module", "src");
+    assert_string_equal(cfw_fields_get(&f, "script"), "b");
+    assert_string_equal(cfw_fields_get(&f, "module"), "src");
+    assert_null(cfw_fields_get(&f, "missing"));
+    cfw_fields_copy(&g, &f);
+    assert_int_equal(g.n, 2);
+    cfw_fields_clear(&f);
+    cfw_fields_clear(&g);
+}
+
+static void test_parse(void **state)
+{
+    uint64_t v;
+    int64_t ms;
+
+    (void)state;
+    assert_int_equal(cfw_parse_u64("10021", &v), 0);
+    assert_int_equal(v, 10021);
+    assert_int_equal(cfw_parse_u64("-1", &v), -1);
+    assert_int_equal(cfw_parse_u64("99999999999999999999", &v), -1);
+    assert_int_equal(cfw_parse_duration_ms("30m", &ms), 0);
+    assert_int_equal(ms, 30 * 60 * 1000);
+    assert_int_equal(cfw_parse_duration_ms("1h30m", &ms), 0);
+    assert_int_equal(ms, 90 * 60 * 1000);
+    assert_int_equal(cfw_parse_duration_ms("250ms", &ms), 0);
+    assert_int_equal(ms, 250);
+    assert_int_equal(cfw_parse_duration_ms("15", &ms), 0);
+    assert_int_equal(ms, 15000);
+    assert_int_equal(cfw_parse_duration_ms("5x", &ms), -1);
+    assert_int_equal(cfw_parse_duration_ms("", &ms), -1);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_buf_cap),
+        cmocka_unit_test(test_fields),
+        cmocka_unit_test(test_parse),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
