@@ -1,10 +1,414 @@
-/* cfwatchd: command line, lifecycle, signals. */
+/* cfwatchd: command line, lifecycle, signals. The only file with main(). */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "cfwatchd/config.h"
+#include "cfwatchd/framer.h"
+#include "cfwatchd/incident.h"
+#include "cfwatchd/log.h"
+#include "cfwatchd/pipeline.h"
+#include "cfwatchd/report.h"
+#include "cfwatchd/rules.h"
+
+#define READ_CHUNK (64u * 1024u)
+
+enum mode { MODE_DAEMON, MODE_ONCE, MODE_CHECK_CONFIG, MODE_TEST_ALERT };
+
+struct options {
+    enum mode mode;
+    const char *config;
+    enum cfw_report_format format;
+    enum cfw_severity fail_on;
+    bool fail_never;
+    char **rule_files;
+    size_t nrule_files;
+    bool no_builtin;
+    enum cfw_input_format input_format;
+    bool notify;
+    bool no_color;
+    const char *test_alert;
+    enum cfw_log_level log_level;
+    char **inputs;
+    size_t ninputs;
+};
+
+enum {
+    OPT_ONCE = 256,
+    OPT_FORMAT,
+    OPT_FAIL_ON,
+    OPT_RULES,
+    OPT_NO_BUILTIN,
+    OPT_INPUT_FORMAT,
+    OPT_NOTIFY,
+    OPT_NO_COLOR,
+    OPT_CHECK_CONFIG,
+    OPT_TEST_ALERT,
+    OPT_LOG_LEVEL,
+    OPT_VERSION,
+};
+
+static const struct option long_opts[] = {
+    {"once", no_argument, NULL, OPT_ONCE},
+    {"format", required_argument, NULL, OPT_FORMAT},
+    {"fail-on", required_argument, NULL, OPT_FAIL_ON},
+    {"rules", required_argument, NULL, OPT_RULES},
+    {"no-builtin", no_argument, NULL, OPT_NO_BUILTIN},
+    {"input-format", required_argument, NULL, OPT_INPUT_FORMAT},
+    {"config", required_argument, NULL, 'c'},
+    {"notify", no_argument, NULL, OPT_NOTIFY},
+    {"no-color", no_argument, NULL, OPT_NO_COLOR},
+    {"check-config", no_argument, NULL, OPT_CHECK_CONFIG},
+    {"test-alert", required_argument, NULL, OPT_TEST_ALERT},
+    {"log-level", required_argument, NULL, OPT_LOG_LEVEL},
+    {"version", no_argument, NULL, OPT_VERSION},
+    {"help", no_argument, NULL, 'h'},
+    {NULL, 0, NULL, 0},
+};
+
+static void usage(FILE *fp)
+{
+    fprintf(fp,
+            "usage: cfwatchd [-c FILE] [--log-level LEVEL]      run the daemon (foreground)\n"
+            "       cfwatchd --once [options] [FILE|-]...        scan logs, print incidents\n"
+            "       cfwatchd --check-config [-c FILE]           validate the configuration\n"
+            "       cfwatchd --test-alert SINK [-c FILE]        send a test notification\n"
+            "       cfwatchd --check-bundle [DIR] [options]     check a Python Worker before deploy\n"
+            "       cfwatchd --version | --help\n"
+            "\n"
+            "Watches Cloudflare Python Workers deploy and runtime logs (wrangler output, CI logs,\n"
+            "wrangler tail JSON, Logpush, Workers Builds) for failures such as\n"
+            "\"ModuleNotFoundError: No module named 'src'\", folds repeats into incidents with a\n"
+            "cause and a fix, and alerts.\n"
+            "\n"
+            "Options:\n"
+            "  -c, --config FILE      configuration file (daemon default %s;\n"
+            "                         --once uses none unless given)\n"
+            "  --once                 scan FILEs ('-' or none: standard input) and exit:\n"
+            "                         0 nothing at or above --fail-on, 1 incidents, 2 errors\n"
+            "  --format FMT           report format: text (default), json, github\n"
+            "  --fail-on SEVERITY     exit 1 threshold: critical, error, warning (default),\n"
+            "                         info, or none\n"
+            "  --rules FILE           add a rules file (repeatable)\n"
+            "  --no-builtin           leave the built-in python-workers rule pack out\n"
+            "  --input-format FMT     auto (default), lines, json, wrangler-log\n"
+            "  --notify               with --once: also deliver incidents through the sinks\n"
+            "                         configured in -c FILE\n"
+            "  --no-color             no colour in the text report (also NO_COLOR=1;\n"
+            "                         colour is only used on a terminal)\n"
+            "  --check-config         validate the configuration, print a summary, exit 0 or 2\n"
+            "  --test-alert SINK      send one clearly marked test notification through SINK\n"
+            "  --check-bundle [DIR]   check a Python Worker project (see --check-bundle --help)\n"
+            "  --log-level LEVEL      error, warning, notice (default), info, debug\n"
+            "  --version              print the version\n"
+            "  -h, --help             print this help\n",
+            CFW_CONFIG_DEFAULT_PATH);
+}
+
+static int parse_severity_opt(const char *s, struct options *o)
+{
+    if (strcmp(s, "none") == 0) {
+        o->fail_never = true;
+        return 0;
+    }
+    return cfw_severity_parse(s, &o->fail_on);
+}
+
+static int parse_args(int argc, char **argv, struct options *o)
+{
+    int c;
+
+    o->mode = MODE_DAEMON;
+    o->fail_on = CFW_SEV_WARNING;
+    o->log_level = CFW_LOG_NOTICE;
+    o->rule_files = cfw_xcalloc((size_t)argc + 1, sizeof(char *));
+    while ((c = getopt_long(argc, argv, "c:h", long_opts, NULL)) != -1) {
+        switch (c) {
+        case OPT_ONCE:
+            o->mode = MODE_ONCE;
+            break;
+        case OPT_FORMAT:
+            if (cfw_report_format_parse(optarg, &o->format) != 0) {
+                fprintf(stderr, "cfwatchd: --format: unknown format '%s' (text, json, github)\n",
+                        optarg);
+                return -1;
+            }
+            break;
+        case OPT_FAIL_ON:
+            if (parse_severity_opt(optarg, o) != 0) {
+                fprintf(stderr,
+                        "cfwatchd: --fail-on: unknown severity '%s' (critical, error, warning, "
+                        "info, none)\n",
+                        optarg);
+                return -1;
+            }
+            break;
+        case OPT_RULES:
+            o->rule_files[o->nrule_files++] = optarg;
+            break;
+        case OPT_NO_BUILTIN:
+            o->no_builtin = true;
+            break;
+        case OPT_INPUT_FORMAT:
+            if (cfw_input_format_parse(optarg, &o->input_format) != 0) {
+                fprintf(stderr,
+                        "cfwatchd: --input-format: unknown format '%s' (auto, lines, json, "
+                        "wrangler-log)\n",
+                        optarg);
+                return -1;
+            }
+            break;
+        case 'c':
+            o->config = optarg;
+            break;
+        case OPT_NOTIFY:
+            o->notify = true;
+            break;
+        case OPT_NO_COLOR:
+            o->no_color = true;
+            break;
+        case OPT_CHECK_CONFIG:
+            o->mode = MODE_CHECK_CONFIG;
+            break;
+        case OPT_TEST_ALERT:
+            o->mode = MODE_TEST_ALERT;
+            o->test_alert = optarg;
+            break;
+        case OPT_LOG_LEVEL:
+            if (cfw_log_parse_level(optarg, &o->log_level) != 0) {
+                fprintf(stderr,
+                        "cfwatchd: --log-level: unknown level '%s' (error, warning, notice, "
+                        "info, debug)\n",
+                        optarg);
+                return -1;
+            }
+            break;
+        case OPT_VERSION:
+            printf("cfwatchd %s\n", CFW_VERSION);
+            exit(0);
+        case 'h':
+            usage(stdout);
+            exit(0);
+        default:
+            fprintf(stderr, "Try 'cfwatchd --help'.\n");
+            return -1;
+        }
+    }
+    o->inputs = argv + optind;
+    o->ninputs = (size_t)(argc - optind);
+    if (o->mode != MODE_ONCE && o->ninputs > 0) {
+        fprintf(stderr, "cfwatchd: unexpected argument '%s' (input files go with --once)\n",
+                o->inputs[0]);
+        return -1;
+    }
+    if (o->notify && o->mode != MODE_ONCE) {
+        fprintf(stderr, "cfwatchd: --notify goes with --once\n");
+        return -1;
+    }
+    return 0;
+}
+
+/* Loads the configuration (or an empty one) and the rules; prints every error. */
+static int load_config(const struct options *o, const char *path, struct cfw_config **cfgp,
+                       struct cfw_ruleset **rsp)
+{
+    struct cfw_diag diag = {0};
+    struct cfw_config *cfg;
+    struct cfw_ruleset *rs = NULL;
+
+    cfg = path != NULL ? cfw_config_load(path, &diag) : cfw_config_empty();
+    if (cfg != NULL) {
+        rs = cfw_config_rules(cfg, o->rule_files, o->no_builtin, &diag);
+    }
+    if (cfg == NULL || rs == NULL) {
+        cfw_diag_print(&diag, stderr);
+        fprintf(stderr, "cfwatchd: %zu configuration error%s\n", diag.n, diag.n == 1 ? "" : "s");
+        cfw_diag_free(&diag);
+        cfw_config_free(cfg);
+        return -1;
+    }
+    cfw_diag_free(&diag);
+    *cfgp = cfg;
+    *rsp = rs;
+    return 0;
+}
+
+/* Reads one input to its end through the pipeline; returns 0, or -1 after printing why. */
+static int scan_input(struct cfw_pipeline *p, const char *path, enum cfw_input_format fmt)
+{
+    struct cfw_framer_opts fopts = {.format = fmt};
+    struct cfw_pipeline_input *in;
+    const char *name = path;
+    char *buf;
+    struct stat st;
+    int fd;
+    int rc = 0;
+
+    if (strcmp(path, "-") == 0) {
+        fd = STDIN_FILENO;
+        name = "<stdin>";
+    } else {
+        fd = open(path, O_RDONLY | O_CLOEXEC);
+        if (fd < 0) {
+            fprintf(stderr, "cfwatchd: %s: %s\n", path, strerror(errno));
+            return -1;
+        }
+        if (fstat(fd, &st) == 0 && S_ISDIR(st.st_mode)) {
+            fprintf(stderr, "cfwatchd: %s: is a directory\n", path);
+            close(fd);
+            return -1;
+        }
+    }
+    buf = cfw_xmalloc(READ_CHUNK);
+    in = cfw_pipeline_input_new(p, name, NULL, &fopts);
+    for (;;) {
+        ssize_t n = read(fd, buf, READ_CHUNK);
+        if (n < 0 && errno == EINTR) {
+            continue;
+        }
+        if (n < 0) {
+            fprintf(stderr, "cfwatchd: %s: read error: %s (what was read is reported)\n", name,
+                    strerror(errno));
+            rc = -1;
+            break;
+        }
+        if (n == 0) {
+            break;
+        }
+        cfw_pipeline_input_feed(in, buf, (size_t)n);
+    }
+    cfw_pipeline_input_free(in);
+    free(buf);
+    if (fd != STDIN_FILENO) {
+        close(fd);
+    }
+    return rc;
+}
+
+static bool want_color(const struct options *o)
+{
+    const char *nc = getenv("NO_COLOR");
+
+    if (o->no_color || o->format != CFW_REPORT_TEXT || (nc != NULL && nc[0] != '\0')) {
+        return false;
+    }
+    return isatty(STDOUT_FILENO) == 1;
+}
+
+static int run_once(const struct options *o)
+{
+    struct cfw_config *cfg = NULL;
+    struct cfw_ruleset *rs = NULL;
+    struct cfw_incidents *set;
+    struct cfw_pipeline *p;
+    struct cfw_report_opts ropts = {.format = o->format};
+    bool input_error = false;
+    bool failing = false;
+    int rc;
+
+    if (load_config(o, o->config, &cfg, &rs) != 0) {
+        return 2;
+    }
+    set = cfw_incidents_new(&cfg->incidents, NULL, NULL);
+    p = cfw_pipeline_new(rs, set, NULL);
+    if (o->ninputs == 0) {
+        input_error = scan_input(p, "-", o->input_format) != 0;
+    }
+    for (size_t i = 0; i < o->ninputs; i++) {
+        if (scan_input(p, o->inputs[i], o->input_format) != 0) {
+            input_error = true;
+        }
+    }
+    ropts.color = want_color(o);
+    ropts.min_severity = CFW_SEV_INFO;
+    cfw_report_write(stdout, &ropts, set, cfw_pipeline_stats(p));
+    fflush(stdout);
+    for (size_t i = 0; i < cfw_incidents_count(set); i++) {
+        const struct cfw_incident *inc = cfw_incidents_at(set, i);
+        if (inc->state != CFW_INCIDENT_PENDING && !o->fail_never && inc->severity >= o->fail_on) {
+            failing = true;
+        }
+    }
+    rc = input_error ? 2 : failing ? 1 : 0;
+    cfw_pipeline_free(p);
+    cfw_incidents_free(set);
+    cfw_ruleset_free(rs);
+    cfw_config_free(cfg);
+    return rc;
+}
+
+static int run_check_config(const struct options *o)
+{
+    const char *path = o->config != NULL ? o->config : CFW_CONFIG_DEFAULT_PATH;
+    struct cfw_config *cfg = NULL;
+    struct cfw_ruleset *rs = NULL;
+    const char **packs;
+    size_t *counts;
+    size_t npacks = 0;
+    size_t nrules;
+
+    if (load_config(o, path, &cfg, &rs) != 0) {
+        return 2;
+    }
+    nrules = cfw_ruleset_count(rs);
+    packs = cfw_xcalloc(nrules + 1, sizeof(*packs));
+    counts = cfw_xcalloc(nrules + 1, sizeof(*counts));
+    for (size_t i = 0; i < nrules; i++) {
+        const char *pack = cfw_rule_pack(cfw_ruleset_rule(rs, i));
+        size_t k;
+        for (k = 0; k < npacks && strcmp(packs[k], pack) != 0; k++) {
+        }
+        if (k == npacks) {
+            packs[npacks++] = pack;
+        }
+        counts[k]++;
+    }
+    printf("%s: configuration OK\n", path);
+    printf("  rules: %zu (", nrules);
+    for (size_t k = 0; k < npacks; k++) {
+        printf("%s%s: %zu", k > 0 ? ", " : "", packs[k], counts[k]);
+    }
+    printf(")%s\n", cfw_ruleset_jit(rs) ? ", PCRE2 JIT" : ", PCRE2 interpreter");
+    printf("  incidents: key %s\n", cfg->incidents.key_template != NULL
+                                        ? cfg->incidents.key_template
+                                        : CFW_INCIDENT_KEY_DEFAULT);
+    printf("  sources: %zu, sinks: %zu\n", cfg->sources != NULL ? cfg->sources->n : 0,
+           cfg->sinks != NULL ? cfg->sinks->n : 0);
+    free(packs);
+    free(counts);
+    cfw_ruleset_free(rs);
+    cfw_config_free(cfg);
+    return 0;
+}
 
 int main(int argc, char **argv)
 {
-    (void)argc;
-    (void)argv;
-    puts("cfwatchd " CFW_VERSION);
-    return 0;
+    struct options o = {0};
+    int rc;
+
+    if (parse_args(argc, argv, &o) != 0) {
+        free(o.rule_files);
+        return 2;
+    }
+    cfw_log_init(o.log_level);
+    switch (o.mode) {
+    case MODE_ONCE:
+        rc = run_once(&o);
+        break;
+    case MODE_CHECK_CONFIG:
+        rc = run_check_config(&o);
+        break;
+    default:
+        fprintf(stderr, "cfwatchd: this build runs --once, --check-config and --check-bundle\n");
+        rc = 2;
+        break;
+    }
+    free(o.rule_files);
+    return rc;
 }

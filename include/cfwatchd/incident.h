@@ -104,6 +104,8 @@ size_t cfw_incidents_open_count(const struct cfw_incidents *set);
 /* Incidents in creation order; i < cfw_incidents_count(). */
 const struct cfw_incident *cfw_incidents_at(const struct cfw_incidents *set, size_t i);
 const struct cfw_incident *cfw_incidents_find(const struct cfw_incidents *set, const char *key);
+/* New incidents refused because the cap was reached with every incident open. */
+uint64_t cfw_incidents_dropped(const struct cfw_incidents *set);
 
 /*
  * Inserts an incident restored from persisted state (takes ownership of inc's contents; inc

@@ -1,0 +1,76 @@
+/*
+ * The pipeline from bytes to incidents, shared by --once and the daemon:
+ * input bytes -> framer -> decoder -> matcher -> incidents. One pipeline holds the rules and the
+ * incident set; each input stream (a file, stdin, a child's stdout, a Logpush batch) gets its
+ * own framer through a cfw_pipeline_input.
+ */
+#ifndef CFWATCHD_PIPELINE_H
+#define CFWATCHD_PIPELINE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "cfwatchd/decode.h"
+#include "cfwatchd/framer.h"
+#include "cfwatchd/incident.h"
+#include "cfwatchd/rules.h"
+
+struct cfw_pipeline_stats {
+    uint64_t inputs;
+    uint64_t bytes;
+    uint64_t lines;
+    uint64_t records;
+    uint64_t events;
+    uint64_t matches;
+    uint64_t long_lines;
+    uint64_t garbage_bytes;
+    uint64_t json_errors;
+    uint64_t json_invalid;
+    uint64_t nul_bytes;
+};
+
+/* A clock, injectable for tests: monotonic and wall-clock milliseconds. */
+struct cfw_clock {
+    int64_t (*mono_ms)(void *arg);
+    int64_t (*wall_ms)(void *arg);
+    void *arg;
+};
+
+struct cfw_pipeline;
+struct cfw_pipeline_input;
+
+/*
+ * Creates a pipeline over rules (borrowed; the caller keeps it alive or swaps it with
+ * cfw_pipeline_set_rules) and incidents (borrowed). clock may be NULL for the system clocks.
+ */
+struct cfw_pipeline *cfw_pipeline_new(struct cfw_ruleset *rules, struct cfw_incidents *incidents,
+                                      const struct cfw_clock *clock);
+void cfw_pipeline_free(struct cfw_pipeline *p);
+/* Swaps the rule set (reload); inputs keep their framers. */
+void cfw_pipeline_set_rules(struct cfw_pipeline *p, struct cfw_ruleset *rules);
+const struct cfw_pipeline_stats *cfw_pipeline_stats(const struct cfw_pipeline *p);
+int64_t cfw_pipeline_now_mono(const struct cfw_pipeline *p);
+int64_t cfw_pipeline_now_wall(const struct cfw_pipeline *p);
+
+/*
+ * Opens an input stream named name (shown in incidents as the position's input); source, when
+ * not NULL, is set as the `source` field of its events (else the name is).
+ */
+struct cfw_pipeline_input *cfw_pipeline_input_new(struct cfw_pipeline *p, const char *name,
+                                                  const char *source,
+                                                  const struct cfw_framer_opts *opts);
+void cfw_pipeline_input_feed(struct cfw_pipeline_input *in, const char *buf, size_t len);
+/* Emits a held partial block (idle timeout). */
+void cfw_pipeline_input_flush(struct cfw_pipeline_input *in);
+bool cfw_pipeline_input_pending(const struct cfw_pipeline_input *in);
+/* End of the stream: emits everything held and folds the framer's counters into the stats. */
+void cfw_pipeline_input_finish(struct cfw_pipeline_input *in);
+/* Frees the input (finishing it first if it was not finished). */
+void cfw_pipeline_input_free(struct cfw_pipeline_input *in);
+
+/* Feeds one already-framed record (e.g. a Logpush NDJSON line) through decode and match. */
+void cfw_pipeline_record(struct cfw_pipeline *p, const struct cfw_record *rec,
+                         const char *source);
+
+#endif

@@ -1,0 +1,413 @@
+/* Incidents: matches folded by key into one incident each, with open/reminder/resolve. */
+#include "cfwatchd/incident.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "cfwatchd/log.h"
+
+struct entry {
+    struct cfw_incident inc;
+    struct entry *next; /* hash chain */
+};
+
+struct cfw_incidents {
+    char *key_template;
+    int64_t repeat_interval_ms;
+    int64_t resolve_after_ms;
+    size_t max_incidents;
+    cfw_transition_cb cb;
+    void *cb_arg;
+    struct entry **buckets;
+    size_t nbuckets;
+    struct entry **order; /* creation order */
+    size_t n;
+    size_t cap;
+    size_t open;
+    uint64_t seq;
+    uint64_t dropped; /* new incidents refused at the cap */
+};
+
+const char *cfw_transition_name(enum cfw_transition t)
+{
+    switch (t) {
+    case CFW_TRANSITION_OPEN:
+        return "open";
+    case CFW_TRANSITION_REMINDER:
+        return "reminder";
+    case CFW_TRANSITION_RESOLVE:
+        return "resolve";
+    }
+    return "unknown";
+}
+
+static uint64_t hash_str(const char *s)
+{
+    uint64_t h = 1469598103934665603ULL;
+
+    for (; *s != '\0'; s++) {
+        h ^= (unsigned char)*s;
+        h *= 1099511628211ULL;
+    }
+    return h;
+}
+
+static void apply_opts(struct cfw_incidents *set, const struct cfw_incident_opts *opts)
+{
+    free(set->key_template);
+    set->key_template = cfw_xstrdup(opts != NULL && opts->key_template != NULL
+                                        ? opts->key_template
+                                        : CFW_INCIDENT_KEY_DEFAULT);
+    set->repeat_interval_ms = opts != NULL && opts->repeat_interval_ms != 0
+                                  ? opts->repeat_interval_ms
+                                  : CFW_INCIDENT_REPEAT_DEFAULT_MS;
+    set->resolve_after_ms = opts != NULL && opts->resolve_after_ms != 0
+                                ? opts->resolve_after_ms
+                                : CFW_INCIDENT_RESOLVE_DEFAULT_MS;
+    set->max_incidents = opts != NULL && opts->max_incidents != 0 ? opts->max_incidents
+                                                                  : CFW_INCIDENT_MAX_DEFAULT;
+}
+
+struct cfw_incidents *cfw_incidents_new(const struct cfw_incident_opts *opts,
+                                        cfw_transition_cb cb, void *arg)
+{
+    struct cfw_incidents *set = cfw_xcalloc(1, sizeof(*set));
+
+    apply_opts(set, opts);
+    set->cb = cb;
+    set->cb_arg = arg;
+    set->nbuckets = 1024;
+    set->buckets = cfw_xcalloc(set->nbuckets, sizeof(*set->buckets));
+    return set;
+}
+
+void cfw_incidents_set_opts(struct cfw_incidents *set, const struct cfw_incident_opts *opts)
+{
+    apply_opts(set, opts);
+}
+
+static void incident_clear(struct cfw_incident *inc)
+{
+    free(inc->key);
+    free(inc->rule);
+    free(inc->pack);
+    free(inc->title);
+    free(inc->hint);
+    free(inc->sample);
+    free(inc->first.input);
+    free(inc->last.input);
+    free(inc->recent);
+    cfw_fields_clear(&inc->fields);
+}
+
+void cfw_incidents_free(struct cfw_incidents *set)
+{
+    if (set == NULL) {
+        return;
+    }
+    for (size_t i = 0; i < set->n; i++) {
+        incident_clear(&set->order[i]->inc);
+        free(set->order[i]);
+    }
+    free(set->order);
+    free(set->buckets);
+    free(set->key_template);
+    free(set);
+}
+
+static struct entry *lookup(const struct cfw_incidents *set, const char *key)
+{
+    struct entry *e = set->buckets[hash_str(key) & (set->nbuckets - 1)];
+
+    for (; e != NULL; e = e->next) {
+        if (strcmp(e->inc.key, key) == 0) {
+            return e;
+        }
+    }
+    return NULL;
+}
+
+static void rehash(struct cfw_incidents *set)
+{
+    size_t nb = set->nbuckets * 2;
+    struct entry **b = cfw_xcalloc(nb, sizeof(*b));
+
+    for (size_t i = 0; i < set->n; i++) {
+        struct entry *e = set->order[i];
+        size_t h = hash_str(e->inc.key) & (nb - 1);
+        e->next = b[h];
+        b[h] = e;
+    }
+    free(set->buckets);
+    set->buckets = b;
+    set->nbuckets = nb;
+}
+
+static void insert(struct cfw_incidents *set, struct entry *e)
+{
+    size_t h;
+
+    if (set->n == set->cap) {
+        set->cap = set->cap == 0 ? 64 : set->cap * 2;
+        set->order = cfw_xrealloc(set->order, set->cap * sizeof(*set->order));
+    }
+    set->order[set->n++] = e;
+    if (set->n > set->nbuckets) {
+        rehash(set);
+    } else {
+        h = hash_str(e->inc.key) & (set->nbuckets - 1);
+        e->next = set->buckets[h];
+        set->buckets[h] = e;
+    }
+    if (e->inc.state == CFW_INCIDENT_OPEN) {
+        set->open++;
+    }
+}
+
+/*
+ * At the cap, the oldest resolved (or never-opened pending) incidents make room, a batch at a
+ * time so that a steady stream of new keys does not cost a full compaction per match. Open
+ * incidents are never evicted: they still owe a resolve.
+ */
+static bool make_room(struct cfw_incidents *set)
+{
+    size_t want = set->max_incidents / 100 + 1;
+    size_t freed = 0;
+    size_t w = 0;
+
+    for (size_t i = 0; i < set->n; i++) {
+        struct entry *e = set->order[i];
+        if (freed < want && e->inc.state != CFW_INCIDENT_OPEN) {
+            incident_clear(&e->inc);
+            free(e);
+            freed++;
+            continue;
+        }
+        set->order[w++] = e;
+    }
+    if (freed == 0) {
+        return false;
+    }
+    set->n = w;
+    memset(set->buckets, 0, set->nbuckets * sizeof(*set->buckets));
+    for (size_t i = 0; i < set->n; i++) {
+        struct entry *e = set->order[i];
+        size_t h = hash_str(e->inc.key) & (set->nbuckets - 1);
+        e->next = set->buckets[h];
+        set->buckets[h] = e;
+    }
+    return true;
+}
+
+static void set_position(struct cfw_position *pos, const struct cfw_event *ev, int64_t wall_ms)
+{
+    free(pos->input);
+    pos->input = cfw_xstrdup(ev->input != NULL ? ev->input : "");
+    pos->line = ev->line;
+    pos->wall_ms = wall_ms;
+}
+
+static void fill_from_match(struct cfw_incident *inc, const struct cfw_match *m,
+                            const struct cfw_event *ev, const struct cfw_fields *fields)
+{
+    size_t len = ev->len < CFW_INCIDENT_SAMPLE_MAX ? ev->len : CFW_INCIDENT_SAMPLE_MAX;
+
+    cfw_fields_clear(&inc->fields);
+    cfw_fields_copy(&inc->fields, fields);
+    free(inc->title);
+    free(inc->hint);
+    free(inc->sample);
+    inc->title = cfw_template_render(cfw_rule_title(m->rule), fields);
+    inc->hint = cfw_template_render(cfw_rule_hint(m->rule), fields);
+    /* cut on a UTF-8 boundary so the sample stays valid where the input was */
+    while (len > 0 && len < ev->len && ((unsigned char)ev->text[len] & 0xC0) == 0x80) {
+        len--;
+    }
+    inc->sample = cfw_xstrndup(ev->text, len);
+    inc->severity = cfw_rule_severity(m->rule);
+}
+
+static bool threshold_reached(struct cfw_incident *inc, int64_t mono_ms)
+{
+    size_t n = (size_t)inc->threshold_count;
+    size_t within = 0;
+
+    if (inc->recent == NULL) {
+        inc->recent = cfw_xcalloc(n, sizeof(*inc->recent));
+    }
+    inc->recent[inc->recent_head] = mono_ms;
+    inc->recent_head = (inc->recent_head + 1) % n;
+    if (inc->recent_n < n) {
+        inc->recent_n++;
+    }
+    for (size_t i = 0; i < inc->recent_n; i++) {
+        if (mono_ms - inc->recent[i] <= inc->threshold_window_ms) {
+            within++;
+        }
+    }
+    return within >= n;
+}
+
+static void announce(struct cfw_incidents *set, struct cfw_incident *inc, enum cfw_transition t,
+                     int64_t mono_ms)
+{
+    inc->last_notified_mono_ms = mono_ms;
+    inc->count_at_notify = inc->count;
+    if (set->cb != NULL) {
+        set->cb(inc, t, set->cb_arg);
+    }
+}
+
+static void open_incident(struct cfw_incidents *set, struct cfw_incident *inc, int64_t mono_ms,
+                          int64_t wall_ms)
+{
+    inc->state = CFW_INCIDENT_OPEN;
+    inc->opened_wall_ms = wall_ms;
+    inc->resolved_wall_ms = 0;
+    set->open++;
+    announce(set, inc, CFW_TRANSITION_OPEN, mono_ms);
+}
+
+const struct cfw_incident *cfw_incidents_observe(struct cfw_incidents *set,
+                                                 const struct cfw_match *m,
+                                                 const struct cfw_event *ev, int64_t mono_ms,
+                                                 int64_t wall_ms)
+{
+    const struct cfw_rule_opts *ro = cfw_rule_opts(m->rule);
+    const char *tmpl = cfw_rule_key(m->rule) != NULL ? cfw_rule_key(m->rule) : set->key_template;
+    struct cfw_fields fields = {0};
+    struct entry *e;
+    struct cfw_incident *inc;
+    char *key;
+
+    cfw_fields_copy(&fields, &m->fields);
+    cfw_fields_set(&fields, "rule", cfw_rule_id(m->rule));
+    key = cfw_template_render(tmpl, &fields);
+    e = lookup(set, key);
+    if (e == NULL) {
+        if (set->n >= set->max_incidents && !make_room(set)) {
+            if (set->dropped++ == 0) {
+                cfw_log_warn("incidents: %zu open incidents reached the cap; new ones are counted "
+                             "and dropped",
+                             set->n);
+            }
+            free(key);
+            cfw_fields_clear(&fields);
+            return NULL;
+        }
+        e = cfw_xcalloc(1, sizeof(*e));
+        inc = &e->inc;
+        inc->key = key;
+        key = NULL;
+        inc->rule = cfw_xstrdup(cfw_rule_id(m->rule));
+        inc->pack = cfw_xstrdup(cfw_rule_pack(m->rule));
+        inc->seq = ++set->seq;
+        inc->state = CFW_INCIDENT_PENDING;
+        inc->repeat_interval_ms =
+            ro->repeat_interval_ms != 0 ? ro->repeat_interval_ms : set->repeat_interval_ms;
+        inc->resolve_after_ms =
+            ro->resolve_after_ms != 0 ? ro->resolve_after_ms : set->resolve_after_ms;
+        inc->threshold_count = ro->threshold_count;
+        inc->threshold_window_ms = ro->threshold_window_ms;
+        fill_from_match(inc, m, ev, &fields);
+        set_position(&inc->first, ev, wall_ms);
+        insert(set, e);
+    } else {
+        inc = &e->inc;
+        free(key);
+        key = NULL;
+        if (inc->state == CFW_INCIDENT_RESOLVED) {
+            /* it came back: a new occurrence, told as a new open with fresh details */
+            inc->state = CFW_INCIDENT_PENDING;
+            inc->count = 0;
+            inc->recent_n = 0;
+            inc->recent_head = 0;
+            fill_from_match(inc, m, ev, &fields);
+            set_position(&inc->first, ev, wall_ms);
+        }
+    }
+    inc->count++;
+    inc->last_seen_mono_ms = mono_ms;
+    set_position(&inc->last, ev, wall_ms);
+    if (inc->state == CFW_INCIDENT_PENDING) {
+        if (inc->threshold_count <= 1 || threshold_reached(inc, mono_ms)) {
+            open_incident(set, inc, mono_ms, wall_ms);
+        }
+    } else if (inc->repeat_interval_ms > 0 &&
+               mono_ms - inc->last_notified_mono_ms >= inc->repeat_interval_ms) {
+        announce(set, inc, CFW_TRANSITION_REMINDER, mono_ms);
+    }
+    cfw_fields_clear(&fields);
+    return inc;
+}
+
+int64_t cfw_incidents_tick(struct cfw_incidents *set, int64_t mono_ms, int64_t wall_ms)
+{
+    int64_t next = -1;
+
+    for (size_t i = 0; i < set->n; i++) {
+        struct cfw_incident *inc = &set->order[i]->inc;
+        int64_t due;
+
+        if (inc->state != CFW_INCIDENT_OPEN || inc->resolve_after_ms < 0) {
+            continue;
+        }
+        due = inc->last_seen_mono_ms + inc->resolve_after_ms;
+        if (due <= mono_ms) {
+            inc->state = CFW_INCIDENT_RESOLVED;
+            inc->resolved_wall_ms = wall_ms;
+            set->open--;
+            announce(set, inc, CFW_TRANSITION_RESOLVE, mono_ms);
+        } else if (next < 0 || due - mono_ms < next) {
+            next = due - mono_ms;
+        }
+    }
+    return next;
+}
+
+size_t cfw_incidents_count(const struct cfw_incidents *set)
+{
+    return set->n;
+}
+
+size_t cfw_incidents_open_count(const struct cfw_incidents *set)
+{
+    return set->open;
+}
+
+const struct cfw_incident *cfw_incidents_at(const struct cfw_incidents *set, size_t i)
+{
+    return i < set->n ? &set->order[i]->inc : NULL;
+}
+
+const struct cfw_incident *cfw_incidents_find(const struct cfw_incidents *set, const char *key)
+{
+    struct entry *e = lookup(set, key);
+
+    return e != NULL ? &e->inc : NULL;
+}
+
+uint64_t cfw_incidents_dropped(const struct cfw_incidents *set)
+{
+    return set->dropped;
+}
+
+void cfw_incidents_restore(struct cfw_incidents *set, struct cfw_incident *inc)
+{
+    struct entry *e;
+
+    if (inc->key == NULL || lookup(set, inc->key) != NULL) {
+        incident_clear(inc);
+        memset(inc, 0, sizeof(*inc));
+        return;
+    }
+    e = cfw_xcalloc(1, sizeof(*e));
+    e->inc = *inc;
+    memset(inc, 0, sizeof(*inc));
+    e->inc.seq = ++set->seq;
+    free(e->inc.recent);
+    e->inc.recent = NULL;
+    e->inc.recent_n = 0;
+    e->inc.recent_head = 0;
+    insert(set, e);
+}

@@ -1,0 +1,178 @@
+/* The pipeline from bytes to incidents: framer -> decoder -> matcher -> incidents. */
+#include "cfwatchd/pipeline.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+struct cfw_pipeline {
+    struct cfw_ruleset *rules;
+    struct cfw_incidents *incidents;
+    struct cfw_clock clock;
+    struct cfw_pipeline_stats stats;
+    struct cfw_decode_stats dstats;
+};
+
+struct cfw_pipeline_input {
+    struct cfw_pipeline *p;
+    struct cfw_framer *framer;
+    char *source;
+    bool finished;
+};
+
+/* What one record's events need to reach the matcher. */
+struct record_ctx {
+    struct cfw_pipeline *p;
+    const char *source;
+};
+
+static int64_t sys_mono(void *arg)
+{
+    (void)arg;
+    return cfw_now_mono_ms();
+}
+
+static int64_t sys_wall(void *arg)
+{
+    (void)arg;
+    return cfw_now_wall_ms();
+}
+
+struct cfw_pipeline *cfw_pipeline_new(struct cfw_ruleset *rules, struct cfw_incidents *incidents,
+                                      const struct cfw_clock *clock)
+{
+    struct cfw_pipeline *p = cfw_xcalloc(1, sizeof(*p));
+
+    p->rules = rules;
+    p->incidents = incidents;
+    if (clock != NULL) {
+        p->clock = *clock;
+    } else {
+        p->clock.mono_ms = sys_mono;
+        p->clock.wall_ms = sys_wall;
+    }
+    return p;
+}
+
+void cfw_pipeline_free(struct cfw_pipeline *p)
+{
+    free(p);
+}
+
+void cfw_pipeline_set_rules(struct cfw_pipeline *p, struct cfw_ruleset *rules)
+{
+    p->rules = rules;
+}
+
+const struct cfw_pipeline_stats *cfw_pipeline_stats(const struct cfw_pipeline *p)
+{
+    return &p->stats;
+}
+
+int64_t cfw_pipeline_now_mono(const struct cfw_pipeline *p)
+{
+    return p->clock.mono_ms(p->clock.arg);
+}
+
+int64_t cfw_pipeline_now_wall(const struct cfw_pipeline *p)
+{
+    return p->clock.wall_ms(p->clock.arg);
+}
+
+static void on_match(const struct cfw_match *m, const struct cfw_event *ev, void *arg)
+{
+    struct cfw_pipeline *p = arg;
+
+    p->stats.matches++;
+    cfw_incidents_observe(p->incidents, m, ev, cfw_pipeline_now_mono(p),
+                          cfw_pipeline_now_wall(p));
+}
+
+static void on_event(const struct cfw_event *ev, void *arg)
+{
+    struct record_ctx *ctx = arg;
+    struct cfw_pipeline *p = ctx->p;
+
+    p->stats.events++;
+    if (ctx->source != NULL) {
+        /* the decoder names the input; a configured source name is what operators filter on.
+         * The event is ours for the duration of this callback. */
+        cfw_fields_set((struct cfw_fields *)&ev->fields, "source", ctx->source);
+    }
+    cfw_ruleset_match(p->rules, ev, on_match, p);
+}
+
+void cfw_pipeline_record(struct cfw_pipeline *p, const struct cfw_record *rec, const char *source)
+{
+    struct record_ctx ctx = {p, source};
+
+    p->stats.records++;
+    cfw_decode_record(rec, on_event, &ctx, &p->dstats);
+}
+
+static void on_record(const struct cfw_record *rec, void *arg)
+{
+    struct cfw_pipeline_input *in = arg;
+
+    cfw_pipeline_record(in->p, rec, in->source);
+}
+
+struct cfw_pipeline_input *cfw_pipeline_input_new(struct cfw_pipeline *p, const char *name,
+                                                  const char *source,
+                                                  const struct cfw_framer_opts *opts)
+{
+    struct cfw_pipeline_input *in = cfw_xcalloc(1, sizeof(*in));
+
+    in->p = p;
+    in->source = source != NULL ? cfw_xstrdup(source) : NULL;
+    in->framer = cfw_framer_new(name, opts, on_record, in);
+    p->stats.inputs++;
+    return in;
+}
+
+void cfw_pipeline_input_feed(struct cfw_pipeline_input *in, const char *buf, size_t len)
+{
+    in->p->stats.bytes += len;
+    cfw_framer_feed(in->framer, buf, len);
+}
+
+void cfw_pipeline_input_flush(struct cfw_pipeline_input *in)
+{
+    cfw_framer_flush(in->framer);
+}
+
+bool cfw_pipeline_input_pending(const struct cfw_pipeline_input *in)
+{
+    return cfw_framer_pending(in->framer);
+}
+
+void cfw_pipeline_input_finish(struct cfw_pipeline_input *in)
+{
+    const struct cfw_framer_stats *fs;
+    struct cfw_pipeline_stats *s = &in->p->stats;
+
+    if (in->finished) {
+        return;
+    }
+    in->finished = true;
+    cfw_framer_finish(in->framer);
+    fs = cfw_framer_stats(in->framer);
+    s->lines += fs->lines;
+    s->long_lines += fs->long_lines;
+    s->garbage_bytes += fs->garbage_bytes;
+    s->json_errors += fs->json_errors;
+    s->nul_bytes += fs->nul_bytes;
+    s->json_invalid = in->p->dstats.json_invalid;
+}
+
+void cfw_pipeline_input_free(struct cfw_pipeline_input *in)
+{
+    if (in == NULL) {
+        return;
+    }
+    if (in->framer != NULL) {
+        cfw_pipeline_input_finish(in);
+        cfw_framer_free(in->framer);
+    }
+    free(in->source);
+    free(in);
+}

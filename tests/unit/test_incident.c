@@ -1,0 +1,257 @@
+/* Unit tests for incident.c: folding, open/reminder/resolve, thresholds, caps (injected clock). */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cfwatchd/incident.h"
+#include "cfwatchd/rules.h"
+#include "cfwatchd/yaml.h"
+
+static const char rules_yaml[] = "rules:\n"
+                                 "  - id: src\n"
+                                 "    pattern: 'No module named ''(?<module>[\\w.]+)'''\n"
+                                 "    severity: critical\n"
+                                 "    title: 'module {module} missing in {script}'\n"
+                                 "    hint: 'fix {module}'\n"
+                                 "  - id: noisy\n"
+                                 "    pattern: 'noisy'\n"
+                                 "    severity: warning\n"
+                                 "    threshold: {count: 3, window: 10s}\n"
+                                 "  - id: quick\n"
+                                 "    pattern: 'quick'\n"
+                                 "    resolve_after: 5s\n"
+                                 "    repeat_interval: 1m\n";
+
+struct recorder {
+    enum cfw_transition t[64];
+    char *keys[64];
+    size_t n;
+};
+
+static void on_transition(const struct cfw_incident *inc, enum cfw_transition t, void *arg)
+{
+    struct recorder *r = arg;
+
+    if (r->n < 64) {
+        r->t[r->n] = t;
+        r->keys[r->n] = strdup(inc->key);
+        r->n++;
+    }
+}
+
+static void recorder_free(struct recorder *r)
+{
+    for (size_t i = 0; i < r->n; i++) {
+        free(r->keys[i]);
+    }
+    r->n = 0;
+}
+
+struct fixture {
+    struct cfw_doc *doc;
+    struct cfw_ruleset *rs;
+    struct recorder rec;
+    struct cfw_incidents *set;
+};
+
+static int setup(void **state)
+{
+    struct fixture *fx = calloc(1, sizeof(*fx));
+    struct cfw_diag diag = {0};
+    struct cfw_incident_opts opts = {.repeat_interval_ms = 3600 * 1000,
+                                     .resolve_after_ms = 600 * 1000};
+
+    fx->doc = cfw_yaml_load_string("test.yaml", rules_yaml, strlen(rules_yaml), &diag);
+    assert_non_null(fx->doc);
+    fx->rs = cfw_ruleset_new();
+    cfw_ruleset_add_node(fx->rs, cfw_node_get(fx->doc->root, "rules"), "rules", "test", &diag);
+    if (diag.n > 0) {
+        cfw_diag_print(&diag, stderr);
+    }
+    assert_int_equal(diag.n, 0);
+    fx->set = cfw_incidents_new(&opts, on_transition, &fx->rec);
+    *state = fx;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    struct fixture *fx = *state;
+
+    cfw_incidents_free(fx->set);
+    cfw_ruleset_free(fx->rs);
+    cfw_doc_free(fx->doc);
+    recorder_free(&fx->rec);
+    free(fx);
+    return 0;
+}
+
+struct feed_ctx {
+    struct fixture *fx;
+    int64_t now;
+};
+
+static void on_match(const struct cfw_match *m, const struct cfw_event *ev, void *arg)
+{
+    struct feed_ctx *c = arg;
+
+    cfw_incidents_observe(c->fx->set, m, ev, c->now, 1700000000000 + c->now);
+}
+
+/* Runs one text event with a script field through the rules at time now (ms). */
+static void feed(struct fixture *fx, const char *text, const char *script, int64_t now)
+{
+    struct cfw_event ev = {.text = text, .len = strlen(text), .input = "in.log", .line = 7};
+    struct feed_ctx c = {fx, now};
+
+    cfw_fields_set(&ev.fields, "kind", "text");
+    if (script != NULL) {
+        cfw_fields_set(&ev.fields, "script", script);
+    }
+    cfw_ruleset_match(fx->rs, &ev, on_match, &c);
+    cfw_fields_clear(&ev.fields);
+}
+
+static void test_fold_and_resolve(void **state)
+{
+    struct fixture *fx = *state;
+    const struct cfw_incident *inc;
+
+    feed(fx, "ModuleNotFoundError: No module named 'src'", "api", 0);
+    feed(fx, "ModuleNotFoundError: No module named 'src'", "api", 1000);
+    feed(fx, "ModuleNotFoundError: No module named 'src'", "web", 2000);
+    assert_int_equal(cfw_incidents_count(fx->set), 2);
+    assert_int_equal(fx->rec.n, 2);
+    assert_int_equal(fx->rec.t[0], CFW_TRANSITION_OPEN);
+    assert_string_equal(fx->rec.keys[0], "src/api/src");
+    assert_string_equal(fx->rec.keys[1], "src/web/src");
+    inc = cfw_incidents_find(fx->set, "src/api/src");
+    assert_non_null(inc);
+    assert_int_equal(inc->count, 2);
+    assert_string_equal(inc->title, "module src missing in api");
+    assert_string_equal(inc->hint, "fix src");
+    assert_string_equal(inc->first.input, "in.log");
+    assert_int_equal(inc->first.line, 7);
+    assert_int_equal(inc->severity, CFW_SEV_CRITICAL);
+    assert_int_equal(cfw_incidents_open_count(fx->set), 2);
+
+    /* not due yet: the answer is the time left until the earliest resolve */
+    assert_int_equal(cfw_incidents_tick(fx->set, 300000, 0), 600000 - 300000 + 1000);
+    assert_int_equal(fx->rec.n, 2);
+    /* api's last match was at 1 s, web's at 2 s */
+    assert_int_equal(cfw_incidents_tick(fx->set, 601000, 0), 1000);
+    assert_int_equal(fx->rec.n, 3);
+    assert_int_equal(fx->rec.t[2], CFW_TRANSITION_RESOLVE);
+    assert_string_equal(fx->rec.keys[2], "src/api/src");
+    assert_int_equal(cfw_incidents_tick(fx->set, 602000, 0), -1);
+    assert_int_equal(cfw_incidents_open_count(fx->set), 0);
+
+    /* it comes back: a new open with a fresh count */
+    feed(fx, "ModuleNotFoundError: No module named 'src'", "api", 700000);
+    assert_int_equal(fx->rec.n, 5);
+    assert_int_equal(fx->rec.t[4], CFW_TRANSITION_OPEN);
+    assert_int_equal(cfw_incidents_find(fx->set, "src/api/src")->count, 1);
+}
+
+static void test_reminder(void **state)
+{
+    struct fixture *fx = *state;
+
+    feed(fx, "quick", "a", 0);
+    feed(fx, "quick", "a", 59000);
+    assert_int_equal(fx->rec.n, 1);
+    feed(fx, "quick", "a", 60000);
+    assert_int_equal(fx->rec.n, 2);
+    assert_int_equal(fx->rec.t[1], CFW_TRANSITION_REMINDER);
+    /* the next reminder counts from the last notification */
+    feed(fx, "quick", "a", 61000);
+    assert_int_equal(fx->rec.n, 2);
+    /* per-rule resolve_after of 5 s */
+    assert_int_equal(cfw_incidents_tick(fx->set, 65000, 0), 1000);
+    cfw_incidents_tick(fx->set, 66000, 0);
+    assert_int_equal(fx->rec.n, 3);
+    assert_int_equal(fx->rec.t[2], CFW_TRANSITION_RESOLVE);
+}
+
+static void test_threshold(void **state)
+{
+    struct fixture *fx = *state;
+    const struct cfw_incident *inc;
+
+    feed(fx, "noisy", "a", 0);
+    feed(fx, "noisy", "a", 20000);
+    feed(fx, "noisy", "a", 25000);
+    assert_int_equal(fx->rec.n, 0);
+    inc = cfw_incidents_at(fx->set, 0);
+    assert_int_equal(inc->state, CFW_INCIDENT_PENDING);
+    /* a pending incident is never resolved: it was never announced */
+    cfw_incidents_tick(fx->set, 10000000, 0);
+    assert_int_equal(fx->rec.n, 0);
+    feed(fx, "noisy", "a", 26000);
+    assert_int_equal(fx->rec.n, 1);
+    assert_int_equal(fx->rec.t[0], CFW_TRANSITION_OPEN);
+    assert_int_equal(inc->state, CFW_INCIDENT_OPEN);
+    assert_int_equal(inc->count, 4);
+}
+
+static void test_missing_fields_in_key(void **state)
+{
+    struct fixture *fx = *state;
+
+    feed(fx, "quick", NULL, 0);
+    assert_non_null(cfw_incidents_find(fx->set, "quick//"));
+}
+
+static void test_sample_cap(void **state)
+{
+    struct fixture *fx = *state;
+    size_t n = CFW_INCIDENT_SAMPLE_MAX * 3;
+    char *big = malloc(n + 1);
+
+    memset(big, 'x', n);
+    memcpy(big, "quick ", 6);
+    /* a multi-byte character straddling the cap must not be cut in half */
+    memcpy(big + CFW_INCIDENT_SAMPLE_MAX - 1, "\xc3\xa9", 2);
+    big[n] = '\0';
+    feed(fx, big, "a", 0);
+    assert_int_equal(strlen(cfw_incidents_at(fx->set, 0)->sample), CFW_INCIDENT_SAMPLE_MAX - 1);
+    free(big);
+}
+
+static void test_cap_evicts_resolved_only(void **state)
+{
+    struct fixture *fx = *state;
+    struct cfw_incident_opts opts = {.max_incidents = 4, .resolve_after_ms = 1000};
+    char script[16];
+
+    cfw_incidents_set_opts(fx->set, &opts);
+    for (int i = 0; i < 4; i++) {
+        snprintf(script, sizeof(script), "s%d", i);
+        feed(fx, "ModuleNotFoundError: No module named 'x'", script, 0);
+    }
+    /* all open: a fifth is refused and counted, nothing open is lost */
+    feed(fx, "ModuleNotFoundError: No module named 'x'", "s4", 0);
+    assert_int_equal(cfw_incidents_count(fx->set), 4);
+    assert_int_equal(cfw_incidents_dropped(fx->set), 1);
+    cfw_incidents_tick(fx->set, 5000, 0);
+    feed(fx, "ModuleNotFoundError: No module named 'x'", "s5", 6000);
+    assert_non_null(cfw_incidents_find(fx->set, "src/s5/x"));
+    assert_null(cfw_incidents_find(fx->set, "src/s0/x"));
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_fold_and_resolve, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_reminder, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_threshold, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_missing_fields_in_key, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_sample_cap, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_cap_evicts_resolved_only, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
