@@ -9,6 +9,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "cfwatchd/app.h"
+#include "cfwatchd/bundle.h"
 #include "cfwatchd/config.h"
 #include "cfwatchd/framer.h"
 #include "cfwatchd/incident.h"
@@ -35,6 +37,7 @@ struct options {
     bool no_color;
     const char *test_alert;
     enum cfw_log_level log_level;
+    bool log_level_set;
     char **inputs;
     size_t ninputs;
 };
@@ -181,6 +184,7 @@ static int parse_args(int argc, char **argv, struct options *o)
             o->test_alert = optarg;
             break;
         case OPT_LOG_LEVEL:
+            o->log_level_set = true;
             if (cfw_log_parse_level(optarg, &o->log_level) != 0) {
                 fprintf(stderr,
                         "cfwatchd: --log-level: unknown level '%s' (error, warning, notice, "
@@ -392,6 +396,12 @@ int main(int argc, char **argv)
     struct options o = {0};
     int rc;
 
+    /* --check-bundle has options of its own: everything after it is its command line */
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--check-bundle") == 0) {
+            return cfw_check_bundle_main(argc - i - 1, argv + i + 1);
+        }
+    }
     if (parse_args(argc, argv, &o) != 0) {
         free(o.rule_files);
         return 2;
@@ -404,8 +414,16 @@ int main(int argc, char **argv)
     case MODE_CHECK_CONFIG:
         rc = run_check_config(&o);
         break;
+    case MODE_DAEMON: {
+        struct cfw_app_opts ao = {
+            .config_path = o.config != NULL ? o.config : CFW_CONFIG_DEFAULT_PATH,
+            .log_level = o.log_level,
+            .log_level_set = o.log_level_set,
+        };
+        rc = cfw_app_run(&ao);
+        break;
+    }
     default:
-        fprintf(stderr, "cfwatchd: this build runs --once, --check-config and --check-bundle\n");
         rc = 2;
         break;
     }

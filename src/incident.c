@@ -341,6 +341,15 @@ const struct cfw_incident *cfw_incidents_observe(struct cfw_incidents *set,
     return inc;
 }
 
+static void resolve(struct cfw_incidents *set, struct cfw_incident *inc, int64_t mono_ms,
+                    int64_t wall_ms)
+{
+    inc->state = CFW_INCIDENT_RESOLVED;
+    inc->resolved_wall_ms = wall_ms;
+    set->open--;
+    announce(set, inc, CFW_TRANSITION_RESOLVE, mono_ms);
+}
+
 int64_t cfw_incidents_tick(struct cfw_incidents *set, int64_t mono_ms, int64_t wall_ms)
 {
     int64_t next = -1;
@@ -354,15 +363,24 @@ int64_t cfw_incidents_tick(struct cfw_incidents *set, int64_t mono_ms, int64_t w
         }
         due = inc->last_seen_mono_ms + inc->resolve_after_ms;
         if (due <= mono_ms) {
-            inc->state = CFW_INCIDENT_RESOLVED;
-            inc->resolved_wall_ms = wall_ms;
-            set->open--;
-            announce(set, inc, CFW_TRANSITION_RESOLVE, mono_ms);
+            resolve(set, inc, mono_ms, wall_ms);
         } else if (next < 0 || due - mono_ms < next) {
             next = due - mono_ms;
         }
     }
     return next;
+}
+
+int cfw_incidents_resolve(struct cfw_incidents *set, const char *key, int64_t mono_ms,
+                          int64_t wall_ms)
+{
+    struct entry *e = lookup(set, key);
+
+    if (e == NULL || e->inc.state != CFW_INCIDENT_OPEN) {
+        return -1;
+    }
+    resolve(set, &e->inc, mono_ms, wall_ms);
+    return 0;
 }
 
 size_t cfw_incidents_count(const struct cfw_incidents *set)

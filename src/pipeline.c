@@ -101,6 +101,13 @@ static void on_event(const struct cfw_event *ev, void *arg)
     cfw_ruleset_match(p->rules, ev, on_match, p);
 }
 
+void cfw_pipeline_event(struct cfw_pipeline *p, struct cfw_ruleset *rules,
+                        const struct cfw_event *ev)
+{
+    p->stats.events++;
+    cfw_ruleset_match(rules != NULL ? rules : p->rules, ev, on_match, p);
+}
+
 void cfw_pipeline_record(struct cfw_pipeline *p, const struct cfw_record *rec, const char *source)
 {
     struct record_ctx ctx = {p, source};

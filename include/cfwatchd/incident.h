@@ -107,6 +107,10 @@ const struct cfw_incident *cfw_incidents_find(const struct cfw_incidents *set, c
 /* New incidents refused because the cap was reached with every incident open. */
 uint64_t cfw_incidents_dropped(const struct cfw_incidents *set);
 
+/* Resolves an open incident now (e.g. a source that recovered); 0, or -1 if not open. */
+int cfw_incidents_resolve(struct cfw_incidents *set, const char *key, int64_t mono_ms,
+                          int64_t wall_ms);
+
 /*
  * Inserts an incident restored from persisted state (takes ownership of inc's contents; inc
  * itself is copied). No transition is announced.

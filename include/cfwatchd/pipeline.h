@@ -73,4 +73,8 @@ void cfw_pipeline_input_free(struct cfw_pipeline_input *in);
 void cfw_pipeline_record(struct cfw_pipeline *p, const struct cfw_record *rec,
                          const char *source);
 
+/* Matches one event built by the caller against rules (NULL: the pipeline's) into incidents. */
+void cfw_pipeline_event(struct cfw_pipeline *p, struct cfw_ruleset *rules,
+                        const struct cfw_event *ev);
+
 #endif

@@ -1,0 +1,29 @@
+/*
+ * The daemon: one event loop owning the configuration, rules, incidents, pipeline, sources,
+ * notifier, HTTP listener and persistent state; systemd notify/watchdog; SIGHUP reload;
+ * SIGTERM/SIGINT shutdown that saves state and drains the outbox until a deadline.
+ */
+#ifndef CFWATCHD_APP_H
+#define CFWATCHD_APP_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "cfwatchd/log.h"
+
+#define CFW_APP_SAVE_INTERVAL_MS (30 * 1000)
+#define CFW_APP_TICK_MS 1000
+#define CFW_APP_IDLE_FLUSH_MS 500
+#define CFW_APP_DRAIN_DEADLINE_MS (10 * 1000)
+
+struct cfw_app_opts {
+    const char *config_path;
+    enum cfw_log_level log_level;
+    bool log_level_set; /* from the command line: wins over the configuration's */
+    int64_t save_interval_ms; /* 0: CFW_APP_SAVE_INTERVAL_MS */
+};
+
+/* Runs the daemon until SIGTERM/SIGINT; returns the process exit code. */
+int cfw_app_run(const struct cfw_app_opts *opts);
+
+#endif

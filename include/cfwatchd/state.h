@@ -1,0 +1,40 @@
+/*
+ * Persistent state: one JSON file in the state directory, written atomically (temp file, fsync,
+ * rename, fsync of the directory), holding file positions, cursors and incidents. Monotonic
+ * times do not survive a restart, so incidents are stored with wall-clock times and converted
+ * back relative to the new monotonic clock on load.
+ */
+#ifndef CFWATCHD_STATE_H
+#define CFWATCHD_STATE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+#include "cfwatchd/common.h"
+#include "cfwatchd/incident.h"
+
+#define CFW_STATE_FILE "state.json"
+#define CFW_STATE_MAX_BYTES (256u * 1024u * 1024u)
+#define CFW_STATE_VERSION 1
+
+/* Writes data to dir/name atomically with the given mode; 0 or -1 with err set. */
+int cfw_write_atomic(const char *dir, const char *name, const void *data, size_t len, int mode,
+                     struct cfw_err *err);
+
+/* Reads and parses a JSON file of at most max bytes. NULL with err->code ENOENT when absent. */
+json_t *cfw_state_read(const char *path, size_t max, struct cfw_err *err);
+
+/* The incidents that matter after a restart (open and recently resolved) as a JSON array. */
+json_t *cfw_state_incidents_save(const struct cfw_incidents *set, int64_t mono_ms,
+                                 int64_t wall_ms);
+
+/*
+ * Restores incidents saved by cfw_state_incidents_save (nothing is announced). Entries that do
+ * not parse are skipped and counted in *skipped. Returns the number restored.
+ */
+size_t cfw_state_incidents_restore(struct cfw_incidents *set, const json_t *arr, int64_t mono_ms,
+                                   int64_t wall_ms, size_t *skipped);
+
+#endif

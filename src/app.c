@@ -1,0 +1,742 @@
+/*
+ * The daemon: one event loop owning configuration, rules, incidents, pipeline, sources, the
+ * notifier, the HTTP listener and persistent state.
+ */
+#include "cfwatchd/app.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <event2/buffer.h>
+#include <event2/event.h>
+#include <event2/http.h>
+#include <jansson.h>
+#include <systemd/sd-daemon.h>
+
+#include "cfwatchd/config.h"
+#include "cfwatchd/incident.h"
+#include "cfwatchd/listener.h"
+#include "cfwatchd/pipeline.h"
+#include "cfwatchd/report.h"
+#include "cfwatchd/rules.h"
+#include "cfwatchd/source.h"
+#include "cfwatchd/state.h"
+
+/* The daemon's own rules: incidents about cfwatchd's inputs rather than about Workers. */
+static const char internal_rules[] =
+    "rules:\n"
+    "  - id: source-down\n"
+    "    pattern: '^source-down$'\n"
+    "    severity: error\n"
+    "    key: '{rule}/{source}'\n"
+    "    title: 'cfwatchd is blind: source {source} is down'\n"
+    "    hint: 'Source {source} ({source_type}) has stopped delivering: {reason}. Incidents from "
+    "it cannot be seen until it recovers; fix the cause (permissions, path, command, token) and "
+    "cfwatchd resolves this incident by itself.'\n"
+    "    resolve_after: 3650d\n"
+    "    repeat_interval: 24h\n";
+
+/* One byte stream of a source (a file, a command's stdout or stderr) and its framer. */
+struct stream {
+    struct stream *next;
+    struct cfw_source *src;
+    char *name;
+    struct cfw_pipeline_input *input;
+    int64_t last_data_mono_ms;
+};
+
+struct app {
+    struct event_base *base;
+    const struct cfw_app_opts *opts;
+    struct cfw_config *cfg;
+    struct cfw_ruleset *rules;
+    struct cfw_doc *internal_doc;
+    struct cfw_ruleset *internal;
+    struct cfw_incidents *incidents;
+    struct cfw_pipeline *pipeline;
+    struct cfw_listener *listener;
+    struct cfw_source **sources;
+    size_t nsources;
+    struct stream *streams;
+    char *state_dir;
+    json_t *saved_sources; /* positions loaded at start, handed to sources by name */
+    struct event *ev_hup, *ev_term, *ev_int, *ev_pipe;
+    struct event *ev_tick, *ev_save, *ev_watchdog, *ev_status;
+    bool dirty;
+    bool stopping;
+    int exit_code;
+    uint64_t reloads, reload_failures, save_failures, transitions[3];
+    int64_t started_wall_ms;
+};
+
+static int64_t now_mono(void)
+{
+    return cfw_now_mono_ms();
+}
+
+static void timer_add_ms(struct event *ev, int64_t ms)
+{
+    struct timeval tv = {(time_t)(ms / 1000), (suseconds_t)((ms % 1000) * 1000)};
+
+    event_add(ev, &tv);
+}
+
+/* ---- incidents and notifications ---- */
+
+static void on_transition(const struct cfw_incident *inc, enum cfw_transition t, void *arg)
+{
+    struct app *app = arg;
+    char where[512];
+
+    app->transitions[t]++;
+    app->dirty = true;
+    snprintf(where, sizeof(where), "%s:%llu", inc->first.input,
+             (unsigned long long)inc->first.line);
+    cfw_log(t == CFW_TRANSITION_RESOLVE ? CFW_LOG_NOTICE : CFW_LOG_WARNING,
+            "incident %s rule=%s severity=%s key=%s count=%llu first=%s",
+            cfw_transition_name(t), inc->rule, cfw_severity_name(inc->severity), inc->key,
+            (unsigned long long)inc->count, where);
+}
+
+/* ---- sources ---- */
+
+static struct stream *stream_find(struct app *app, struct cfw_source *src, const char *name)
+{
+    for (struct stream *s = app->streams; s != NULL; s = s->next) {
+        if (s->src == src && strcmp(s->name, name) == 0) {
+            return s;
+        }
+    }
+    return NULL;
+}
+
+static void stream_close(struct app *app, struct stream *st)
+{
+    struct stream **pp = &app->streams;
+
+    while (*pp != NULL && *pp != st) {
+        pp = &(*pp)->next;
+    }
+    if (*pp == st) {
+        *pp = st->next;
+    }
+    cfw_pipeline_input_free(st->input);
+    free(st->name);
+    free(st);
+}
+
+static void on_source_data(void *arg, struct cfw_source *src, const char *stream, const char *buf,
+                           size_t len)
+{
+    struct app *app = arg;
+    struct stream *st = stream_find(app, src, stream);
+
+    if (st == NULL) {
+        struct cfw_framer_opts fo = {.format = cfw_source_get_format(src, stream)};
+        char *input;
+
+        st = cfw_xcalloc(1, sizeof(*st));
+        st->src = src;
+        st->name = cfw_xstrdup(stream);
+        /* files are named by path; a command's streams by source and stream */
+        input = cfw_source_get_type(src) == CFW_SOURCE_FILE
+                    ? cfw_xstrdup(stream)
+                    : cfw_xasprintf("%s:%s", cfw_source_get_name(src), stream);
+        st->input = cfw_pipeline_input_new(app->pipeline, input, cfw_source_get_name(src), &fo);
+        free(input);
+        st->next = app->streams;
+        app->streams = st;
+    }
+    st->last_data_mono_ms = now_mono();
+    cfw_pipeline_input_feed(st->input, buf, len);
+    app->dirty = true;
+}
+
+static void on_source_eof(void *arg, struct cfw_source *src, const char *stream)
+{
+    struct app *app = arg;
+    struct stream *st = stream_find(app, src, stream);
+
+    if (st != NULL) {
+        stream_close(app, st);
+    }
+}
+
+static void on_source_state(void *arg, struct cfw_source *src, enum cfw_source_state state,
+                            const char *reason)
+{
+    struct app *app = arg;
+    const char *name = cfw_source_get_name(src);
+    char *key = cfw_xasprintf("source-down/%s", name);
+
+    cfw_log(state == CFW_SOURCE_UP ? CFW_LOG_NOTICE : CFW_LOG_WARNING, "source=%s state=%s%s%s",
+            name, cfw_source_state_name(state), reason[0] != '\0' ? " reason=" : "", reason);
+    if (state == CFW_SOURCE_DOWN) {
+        struct cfw_event ev = {.text = "source-down", .len = 11, .input = name, .line = 0};
+        struct cfw_fields *f = &ev.fields;
+
+        cfw_fields_set(f, "kind", "source");
+        cfw_fields_set(f, "source", name);
+        cfw_fields_set(f, "source_type", cfw_source_type_name(cfw_source_get_type(src)));
+        cfw_fields_set(f, "reason", reason);
+        cfw_pipeline_event(app->pipeline, app->internal, &ev);
+        cfw_fields_clear(f);
+    } else if (state == CFW_SOURCE_UP) {
+        cfw_incidents_resolve(app->incidents, key, now_mono(), cfw_now_wall_ms());
+    }
+    free(key);
+}
+
+static void sources_free(struct app *app)
+{
+    while (app->streams != NULL) {
+        stream_close(app, app->streams);
+    }
+    for (size_t i = 0; i < app->nsources; i++) {
+        cfw_source_free(app->sources[i]);
+    }
+    free(app->sources);
+    app->sources = NULL;
+    app->nsources = 0;
+}
+
+/* Creates and starts the configured sources; positions come from saved (by source name). */
+static int sources_start(struct app *app, const struct cfw_node *seq, const json_t *saved)
+{
+    struct cfw_source_cbs cbs = {on_source_data, on_source_eof, on_source_state, app};
+    struct cfw_diag diag = {0};
+    int rc = 0;
+
+    if (seq == NULL) {
+        return 0;
+    }
+    app->sources = cfw_xcalloc(seq->n + 1, sizeof(*app->sources));
+    for (size_t i = 0; i < seq->n; i++) {
+        struct cfw_source_conf conf = {0};
+        struct cfw_err err = {0};
+        char path[32];
+        struct cfw_source *src;
+        const json_t *pos;
+
+        snprintf(path, sizeof(path), "sources[%zu]", i);
+        if (cfw_source_conf_parse(seq->items[i], path, &conf, &diag) != 0) {
+            rc = -1;
+            continue;
+        }
+        src = cfw_source_new(app->base, &conf, &cbs, &err);
+        if (src == NULL) {
+            cfw_log_err("source=%s: %s", conf.name, err.msg);
+            cfw_source_conf_clear(&conf);
+            rc = -1;
+            continue;
+        }
+        pos = saved != NULL ? json_object_get(saved, conf.name) : NULL;
+        if (pos != NULL) {
+            cfw_source_restore(src, pos);
+        }
+        app->sources[app->nsources++] = src;
+        if (cfw_source_start(src, &err) != 0) {
+            /* a source that cannot start now reports DOWN and keeps trying */
+            cfw_log_warn("source=%s: %s", conf.name, err.msg);
+        }
+        cfw_source_conf_clear(&conf);
+    }
+    if (diag.n > 0) {
+        for (size_t i = 0; i < diag.n; i++) {
+            cfw_log_err("%s", diag.msgs[i]);
+        }
+    }
+    cfw_diag_free(&diag);
+    return rc;
+}
+
+static json_t *sources_save(const struct app *app)
+{
+    json_t *o = json_object();
+
+    /* sources that are not running any more (reload) keep their last saved positions */
+    if (app->saved_sources != NULL) {
+        json_object_update(o, app->saved_sources);
+    }
+    for (size_t i = 0; i < app->nsources; i++) {
+        json_t *pos = cfw_source_save(app->sources[i]);
+        if (pos != NULL) {
+            json_object_set_new(o, cfw_source_get_name(app->sources[i]), pos);
+        }
+    }
+    return o;
+}
+
+/* ---- state ---- */
+
+static int state_save(struct app *app)
+{
+    struct cfw_err err = {0};
+    json_t *root;
+    char *text;
+    int rc;
+
+    /*
+     * Positions cover the bytes handed to the framers: emit what they hold first, so that what
+     * the saved positions say was read has also been matched. Only a line still without its
+     * newline stays held; its bytes are re-read after a crash.
+     */
+    for (struct stream *s = app->streams; s != NULL; s = s->next) {
+        cfw_pipeline_input_flush(s->input);
+    }
+    root = json_pack("{s:i, s:I, s:o, s:o}", "version", CFW_STATE_VERSION, "saved_wall_ms",
+                     (json_int_t)cfw_now_wall_ms(), "sources", sources_save(app), "incidents",
+                     cfw_state_incidents_save(app->incidents, now_mono(), cfw_now_wall_ms()));
+    text = json_dumps(root, JSON_COMPACT);
+    json_decref(root);
+    if (text == NULL) {
+        return -1;
+    }
+    rc = cfw_write_atomic(app->state_dir, CFW_STATE_FILE, text, strlen(text), 0600, &err);
+    free(text);
+    if (rc != 0) {
+        if (app->save_failures++ == 0) {
+            cfw_log_err("state: %s (will retry; counted in cfwatchd_state_save_failures_total)",
+                        err.msg);
+        }
+        return -1;
+    }
+    app->dirty = false;
+    return 0;
+}
+
+static void state_load(struct app *app)
+{
+    char *path = cfw_xasprintf("%s/%s", app->state_dir, CFW_STATE_FILE);
+    struct cfw_err err = {0};
+    json_t *root = cfw_state_read(path, CFW_STATE_MAX_BYTES, &err);
+    size_t skipped = 0, restored;
+
+    if (root == NULL) {
+        if (err.code != ENOENT) {
+            cfw_log_err("state: %s; starting without saved state", err.msg);
+        }
+        free(path);
+        return;
+    }
+    restored = cfw_state_incidents_restore(app->incidents, json_object_get(root, "incidents"),
+                                           now_mono(), cfw_now_wall_ms(), &skipped);
+    if (json_is_object(json_object_get(root, "sources"))) {
+        app->saved_sources = json_incref(json_object_get(root, "sources"));
+    }
+    cfw_log_info("state: restored %zu incidents (%zu open) from %s%s", restored,
+                 cfw_incidents_open_count(app->incidents), path,
+                 skipped > 0 ? "; some entries did not parse and were skipped" : "");
+    json_decref(root);
+    free(path);
+}
+
+/* ---- HTTP endpoints ---- */
+
+static void http_healthz(struct evhttp_request *req, const char *path, void *arg)
+{
+    struct app *app = arg;
+
+    if (app->stopping) {
+        cfw_listener_reply(req, 503, "text/plain; charset=utf-8", "stopping\n", 9);
+    } else {
+        cfw_listener_reply(req, 200, "text/plain; charset=utf-8", "ok\n", 3);
+    }
+}
+
+static void http_incidents(struct evhttp_request *req, const char *path, void *arg)
+{
+    struct app *app = arg;
+    json_t *list = json_array();
+    json_t *root;
+    char *text;
+
+    for (size_t i = 0; i < cfw_incidents_count(app->incidents); i++) {
+        const struct cfw_incident *inc = cfw_incidents_at(app->incidents, i);
+        if (inc->state != CFW_INCIDENT_PENDING) {
+            json_array_append_new(list, cfw_report_incident_json(inc));
+        }
+    }
+    root = json_pack("{s:i, s:I, s:o}", "version", 1, "open",
+                     (json_int_t)cfw_incidents_open_count(app->incidents), "incidents", list);
+    text = json_dumps(root, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+    json_decref(root);
+    cfw_listener_reply(req, 200, "application/json", text != NULL ? text : "{}",
+                       text != NULL ? strlen(text) : 2);
+    free(text);
+}
+
+/* Prometheus label values: backslash, quote and newline escaped. */
+static void metric_label(struct cfw_buf *b, const char *v)
+{
+    for (; *v != '\0'; v++) {
+        if (*v == '\\' || *v == '"') {
+            cfw_buf_putc(b, '\\');
+            cfw_buf_putc(b, *v);
+        } else if (*v == '\n') {
+            cfw_buf_puts(b, "\\n");
+        } else {
+            cfw_buf_putc(b, *v);
+        }
+    }
+}
+
+static void metric(struct cfw_buf *b, const char *name, const char *type, const char *help,
+                   uint64_t value)
+{
+    cfw_buf_printf(b, "# HELP %s %s\n# TYPE %s %s\n%s %llu\n", name, help, name, type, name,
+                   (unsigned long long)value);
+}
+
+static void http_metrics(struct evhttp_request *req, const char *path, void *arg)
+{
+    struct app *app = arg;
+    const struct cfw_pipeline_stats *ps = cfw_pipeline_stats(app->pipeline);
+    struct cfw_buf b = {0};
+
+    metric(&b, "cfwatchd_bytes_total", "counter", "Bytes read from all sources.", ps->bytes);
+    metric(&b, "cfwatchd_records_total", "counter", "Records framed.", ps->records);
+    metric(&b, "cfwatchd_events_total", "counter", "Events decoded.", ps->events);
+    metric(&b, "cfwatchd_matches_total", "counter", "Rule matches.", ps->matches);
+    metric(&b, "cfwatchd_incidents_open", "gauge", "Open incidents.",
+           cfw_incidents_open_count(app->incidents));
+    metric(&b, "cfwatchd_incidents_tracked", "gauge", "Incidents kept in memory.",
+           cfw_incidents_count(app->incidents));
+    metric(&b, "cfwatchd_incidents_dropped_total", "counter",
+           "New incidents refused at the max_incidents cap.",
+           cfw_incidents_dropped(app->incidents));
+    cfw_buf_puts(&b, "# HELP cfwatchd_transitions_total Incident transitions.\n"
+                     "# TYPE cfwatchd_transitions_total counter\n");
+    for (int t = 0; t < 3; t++) {
+        cfw_buf_printf(&b, "cfwatchd_transitions_total{transition=\"%s\"} %llu\n",
+                       cfw_transition_name((enum cfw_transition)t),
+                       (unsigned long long)app->transitions[t]);
+    }
+    cfw_buf_puts(&b, "# HELP cfwatchd_rule_matches_total Matches per rule.\n"
+                     "# TYPE cfwatchd_rule_matches_total counter\n");
+    for (size_t i = 0; i < cfw_ruleset_count(app->rules); i++) {
+        const struct cfw_rule *r = cfw_ruleset_rule(app->rules, i);
+        cfw_buf_puts(&b, "cfwatchd_rule_matches_total{rule=\"");
+        metric_label(&b, cfw_rule_id(r));
+        cfw_buf_printf(&b, "\"} %llu\n", (unsigned long long)cfw_rule_matches(r));
+    }
+    cfw_buf_puts(&b, "# HELP cfwatchd_source_up Source state (1 up, 0.5 degraded, 0 down).\n"
+                     "# TYPE cfwatchd_source_up gauge\n");
+    for (size_t i = 0; i < app->nsources; i++) {
+        enum cfw_source_state s = cfw_source_get_state(app->sources[i], NULL);
+        cfw_buf_puts(&b, "cfwatchd_source_up{source=\"");
+        metric_label(&b, cfw_source_get_name(app->sources[i]));
+        cfw_buf_printf(&b, "\"} %s\n", s == CFW_SOURCE_UP ? "1" : s == CFW_SOURCE_DOWN ? "0" : "0.5");
+    }
+    cfw_buf_puts(&b, "# HELP cfwatchd_source_bytes_total Bytes delivered per source.\n"
+                     "# TYPE cfwatchd_source_bytes_total counter\n"
+                     "# HELP cfwatchd_source_lag_bytes Bytes in watched files not read yet.\n"
+                     "# TYPE cfwatchd_source_lag_bytes gauge\n");
+    for (size_t i = 0; i < app->nsources; i++) {
+        struct cfw_source_stats st;
+        cfw_source_get_stats(app->sources[i], &st);
+        cfw_buf_puts(&b, "cfwatchd_source_bytes_total{source=\"");
+        metric_label(&b, cfw_source_get_name(app->sources[i]));
+        cfw_buf_printf(&b, "\"} %llu\n", (unsigned long long)st.bytes);
+        cfw_buf_puts(&b, "cfwatchd_source_lag_bytes{source=\"");
+        metric_label(&b, cfw_source_get_name(app->sources[i]));
+        cfw_buf_printf(&b, "\"} %llu\n", (unsigned long long)st.lag_bytes);
+    }
+    metric(&b, "cfwatchd_lines_total", "counter", "Lines framed (finished streams).", ps->lines);
+    metric(&b, "cfwatchd_reloads_total", "counter", "Successful configuration reloads.",
+           app->reloads);
+    metric(&b, "cfwatchd_reload_failures_total", "counter", "Rejected configuration reloads.",
+           app->reload_failures);
+    metric(&b, "cfwatchd_state_save_failures_total", "counter", "Failed state writes.",
+           app->save_failures);
+    cfw_listener_reply(req, 200, "text/plain; version=0.0.4; charset=utf-8",
+                       b.data != NULL ? b.data : "", b.len);
+    cfw_buf_free(&b);
+}
+
+/* ---- timers and signals ---- */
+
+static void on_tick(evutil_socket_t fd, short what, void *arg)
+{
+    struct app *app = arg;
+    int64_t mono = now_mono();
+
+    for (struct stream *s = app->streams; s != NULL; s = s->next) {
+        if (cfw_pipeline_input_pending(s->input) &&
+            mono - s->last_data_mono_ms >= CFW_APP_IDLE_FLUSH_MS) {
+            cfw_pipeline_input_flush(s->input);
+        }
+    }
+    cfw_incidents_tick(app->incidents, mono, cfw_now_wall_ms());
+    timer_add_ms(app->ev_tick, CFW_APP_IDLE_FLUSH_MS);
+}
+
+static void on_save(evutil_socket_t fd, short what, void *arg)
+{
+    struct app *app = arg;
+
+    if (app->dirty) {
+        state_save(app);
+    }
+    timer_add_ms(app->ev_save, app->opts->save_interval_ms > 0 ? app->opts->save_interval_ms
+                                                               : CFW_APP_SAVE_INTERVAL_MS);
+}
+
+static void on_watchdog(evutil_socket_t fd, short what, void *arg)
+{
+    sd_notify(0, "WATCHDOG=1");
+}
+
+static void on_status(evutil_socket_t fd, short what, void *arg)
+{
+    struct app *app = arg;
+    const struct cfw_pipeline_stats *ps = cfw_pipeline_stats(app->pipeline);
+    size_t down = 0;
+
+    for (size_t i = 0; i < app->nsources; i++) {
+        down += cfw_source_get_state(app->sources[i], NULL) == CFW_SOURCE_DOWN;
+    }
+    sd_notifyf(0, "STATUS=%zu sources (%zu down), %llu events, %llu matches, %zu open incidents",
+               app->nsources, down, (unsigned long long)ps->events,
+               (unsigned long long)ps->matches, cfw_incidents_open_count(app->incidents));
+    timer_add_ms(app->ev_status, 5000);
+}
+
+/* Loads the configuration and rules; NULL-safe on failure (errors logged). */
+static int load(const struct cfw_app_opts *opts, struct cfw_config **cfgp,
+                struct cfw_ruleset **rsp)
+{
+    struct cfw_diag diag = {0};
+    struct cfw_config *cfg = cfw_config_load(opts->config_path, &diag);
+    struct cfw_ruleset *rs = NULL;
+
+    if (cfg != NULL) {
+        rs = cfw_config_rules(cfg, NULL, false, &diag);
+    }
+    if (cfg != NULL && rs != NULL && cfg->sources != NULL) {
+        /* sources are checked here too, so a reload with a bad source is refused whole */
+        for (size_t i = 0; i < cfg->sources->n; i++) {
+            struct cfw_source_conf conf = {0};
+            char path[32];
+            snprintf(path, sizeof(path), "sources[%zu]", i);
+            if (cfw_source_conf_parse(cfg->sources->items[i], path, &conf, &diag) == 0) {
+                cfw_source_conf_clear(&conf);
+            }
+        }
+    }
+    if (diag.n > 0) {
+        for (size_t i = 0; i < diag.n; i++) {
+            cfw_log_err("%s", diag.msgs[i]);
+        }
+        cfw_log_err("%zu configuration error%s in %s", diag.n, diag.n == 1 ? "" : "s",
+                    opts->config_path);
+        cfw_diag_free(&diag);
+        cfw_ruleset_free(rs);
+        cfw_config_free(cfg);
+        return -1;
+    }
+    cfw_diag_free(&diag);
+    *cfgp = cfg;
+    *rsp = rs;
+    return 0;
+}
+
+static void reload(struct app *app)
+{
+    struct cfw_config *cfg = NULL;
+    struct cfw_ruleset *rs = NULL;
+    json_t *positions;
+
+    sd_notifyf(0, "RELOADING=1\nMONOTONIC_USEC=%llu", (unsigned long long)now_mono() * 1000ULL);
+    cfw_log_notice("reloading %s", app->opts->config_path);
+    if (load(app->opts, &cfg, &rs) != 0) {
+        app->reload_failures++;
+        cfw_log_err("reload rejected; the running configuration stays in force");
+        sd_notify(0, "READY=1");
+        return;
+    }
+    /* sources restart from where they are: positions carried over by name */
+    positions = sources_save(app);
+    sources_free(app);
+    json_decref(app->saved_sources);
+    app->saved_sources = positions;
+    cfw_pipeline_set_rules(app->pipeline, rs);
+    cfw_ruleset_free(app->rules);
+    app->rules = rs;
+    cfw_incidents_set_opts(app->incidents, &cfg->incidents);
+    cfw_config_free(app->cfg);
+    app->cfg = cfg;
+    sources_start(app, cfg->sources, app->saved_sources);
+    app->reloads++;
+    cfw_log_notice("reloaded: %zu rules, %zu sources", cfw_ruleset_count(rs), app->nsources);
+    sd_notify(0, "READY=1");
+}
+
+static void on_signal(evutil_socket_t sig, short what, void *arg)
+{
+    struct app *app = arg;
+
+    if (sig == SIGHUP) {
+        reload(app);
+        return;
+    }
+    cfw_log_notice("signal %d: stopping", (int)sig);
+    app->stopping = true;
+    sd_notify(0, "STOPPING=1");
+    event_base_loopbreak(app->base);
+}
+
+static int app_init(struct app *app, const struct cfw_app_opts *opts)
+{
+    struct cfw_diag diag = {0};
+    struct cfw_err err = {0};
+    const char *listen;
+    uint64_t wd_usec = 0;
+
+    app->opts = opts;
+    app->started_wall_ms = cfw_now_wall_ms();
+    if (load(opts, &app->cfg, &app->rules) != 0) {
+        return -1;
+    }
+    if (!opts->log_level_set && app->cfg->log_level != NULL) {
+        enum cfw_log_level lvl;
+        if (cfw_log_parse_level(app->cfg->log_level, &lvl) == 0) {
+            cfw_log_init(lvl);
+        }
+    }
+    app->internal_doc =
+        cfw_yaml_load_string("<internal>", internal_rules, sizeof(internal_rules) - 1, &diag);
+    app->internal = cfw_ruleset_new();
+    if (app->internal_doc == NULL ||
+        cfw_ruleset_add_node(app->internal, cfw_node_get(app->internal_doc->root, "rules"),
+                             "rules", "cfwatchd", &diag) != 0) {
+        cfw_log_err("internal rules: %s", diag.n > 0 ? diag.msgs[0] : "?");
+        cfw_diag_free(&diag);
+        return -1;
+    }
+    app->state_dir = cfw_xstrdup(app->cfg->state_dir != NULL ? app->cfg->state_dir
+                                                             : CFW_CONFIG_DEFAULT_STATE_DIR);
+    if (mkdir(app->state_dir, 0700) != 0 && errno != EEXIST) {
+        cfw_log_err("state_dir %s: %s", app->state_dir, strerror(errno));
+        return -1;
+    }
+    app->base = event_base_new();
+    if (app->base == NULL) {
+        cfw_log_err("cannot create the event loop");
+        return -1;
+    }
+    app->incidents = cfw_incidents_new(&app->cfg->incidents, on_transition, app);
+    app->pipeline = cfw_pipeline_new(app->rules, app->incidents, NULL);
+    state_load(app);
+
+    listen = app->cfg->listen != NULL ? app->cfg->listen : CFW_CONFIG_DEFAULT_LISTEN;
+    if (strcmp(listen, "") != 0 && strcmp(listen, "off") != 0) {
+        app->listener = cfw_listener_new(app->base, listen, &err);
+        if (app->listener == NULL) {
+            cfw_log_err("%s", err.msg);
+            return -1;
+        }
+        cfw_listener_route(app->listener, "/healthz", 0, http_healthz, app);
+        cfw_listener_route(app->listener, "/metrics", 0, http_metrics, app);
+        cfw_listener_route(app->listener, "/incidents", 0, http_incidents, app);
+        cfw_log_info("listening on %s (port %d)", listen, cfw_listener_port(app->listener));
+    }
+
+    app->ev_hup = evsignal_new(app->base, SIGHUP, on_signal, app);
+    app->ev_term = evsignal_new(app->base, SIGTERM, on_signal, app);
+    app->ev_int = evsignal_new(app->base, SIGINT, on_signal, app);
+    event_add(app->ev_hup, NULL);
+    event_add(app->ev_term, NULL);
+    event_add(app->ev_int, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    app->ev_tick = evtimer_new(app->base, on_tick, app);
+    app->ev_save = evtimer_new(app->base, on_save, app);
+    app->ev_status = evtimer_new(app->base, on_status, app);
+    timer_add_ms(app->ev_tick, CFW_APP_IDLE_FLUSH_MS);
+    timer_add_ms(app->ev_save, opts->save_interval_ms > 0 ? opts->save_interval_ms
+                                                          : CFW_APP_SAVE_INTERVAL_MS);
+    timer_add_ms(app->ev_status, 5000);
+    if (sd_watchdog_enabled(0, &wd_usec) > 0 && wd_usec > 0) {
+        struct timeval tv = {(time_t)(wd_usec / 2 / 1000000), (suseconds_t)(wd_usec / 2 % 1000000)};
+        app->ev_watchdog = event_new(app->base, -1, EV_PERSIST, on_watchdog, app);
+        event_add(app->ev_watchdog, &tv);
+        cfw_log_info("systemd watchdog: pinging every %llu ms",
+                     (unsigned long long)(wd_usec / 2000));
+    }
+
+    sources_start(app, app->cfg->sources, app->saved_sources);
+    return 0;
+}
+
+static void app_free(struct app *app)
+{
+    sources_free(app);
+    cfw_listener_free(app->listener);
+    cfw_pipeline_free(app->pipeline);
+    cfw_incidents_free(app->incidents);
+    cfw_ruleset_free(app->rules);
+    cfw_ruleset_free(app->internal);
+    cfw_doc_free(app->internal_doc);
+    cfw_config_free(app->cfg);
+    json_decref(app->saved_sources);
+    struct event **evs[] = {&app->ev_hup,  &app->ev_term,   &app->ev_int,
+                            &app->ev_pipe, &app->ev_tick,   &app->ev_save,
+                            &app->ev_watchdog, &app->ev_status};
+    for (size_t i = 0; i < sizeof(evs) / sizeof(evs[0]); i++) {
+        if (*evs[i] != NULL) {
+            event_free(*evs[i]);
+        }
+    }
+    if (app->base != NULL) {
+        event_base_free(app->base);
+    }
+    free(app->state_dir);
+}
+
+/* Stops the sources and lets the loop run until they have stopped or a deadline passes. */
+static void stop_sources(struct app *app)
+{
+    int64_t deadline = now_mono() + CFW_APP_DRAIN_DEADLINE_MS;
+
+    for (size_t i = 0; i < app->nsources; i++) {
+        cfw_source_stop(app->sources[i]);
+    }
+    while (now_mono() < deadline) {
+        bool all = true;
+        for (size_t i = 0; i < app->nsources; i++) {
+            all = all && cfw_source_stopped(app->sources[i]);
+        }
+        if (all) {
+            break;
+        }
+        event_base_loop(app->base, EVLOOP_ONCE);
+    }
+}
+
+int cfw_app_run(const struct cfw_app_opts *opts)
+{
+    struct app app = {0};
+    int rc = 0;
+
+    if (app_init(&app, opts) != 0) {
+        app_free(&app);
+        return 1;
+    }
+    sd_notify(0, "READY=1");
+    cfw_log_notice("started: %zu rules, %zu sources, state in %s", cfw_ruleset_count(app.rules),
+                   app.nsources, app.state_dir);
+    event_base_dispatch(app.base);
+    stop_sources(&app);
+    if (state_save(&app) != 0) {
+        rc = 1;
+    }
+    cfw_log_notice("stopped");
+    app_free(&app);
+    return rc;
+}

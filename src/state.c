@@ -1,0 +1,256 @@
+/* Persistent state: atomic JSON file writes and incident (de)serialisation. */
+#include "cfwatchd/state.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "cfwatchd/rules.h"
+
+static int write_all(int fd, const char *p, size_t len)
+{
+    while (len > 0) {
+        ssize_t n = write(fd, p, len);
+        if (n < 0 && errno == EINTR) {
+            continue;
+        }
+        if (n < 0) {
+            return -1;
+        }
+        p += n;
+        len -= (size_t)n;
+    }
+    return 0;
+}
+
+int cfw_write_atomic(const char *dir, const char *name, const void *data, size_t len, int mode,
+                     struct cfw_err *err)
+{
+    char *tmp = cfw_xasprintf("%s/.%s.tmp.%ld", dir, name, (long)getpid());
+    char *dst = cfw_xasprintf("%s/%s", dir, name);
+    int fd = -1, dfd = -1, rc = -1;
+
+    fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
+    if (fd < 0) {
+        cfw_err_setc(err, errno, "cannot create %s: %s", tmp, strerror(errno));
+        goto out;
+    }
+    if (write_all(fd, data, len) != 0 || fsync(fd) != 0) {
+        cfw_err_setc(err, errno, "cannot write %s: %s", tmp, strerror(errno));
+        goto out;
+    }
+    if (close(fd) != 0) {
+        fd = -1;
+        cfw_err_setc(err, errno, "cannot write %s: %s", tmp, strerror(errno));
+        goto out;
+    }
+    fd = -1;
+    if (rename(tmp, dst) != 0) {
+        cfw_err_setc(err, errno, "cannot rename %s to %s: %s", tmp, dst, strerror(errno));
+        goto out;
+    }
+    /* the rename is durable only once the directory entry is */
+    dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dfd < 0 || fsync(dfd) != 0) {
+        cfw_err_setc(err, errno, "cannot sync directory %s: %s", dir, strerror(errno));
+        goto out;
+    }
+    rc = 0;
+out:
+    if (fd >= 0) {
+        close(fd);
+    }
+    if (rc != 0) {
+        unlink(tmp);
+    }
+    if (dfd >= 0) {
+        close(dfd);
+    }
+    free(tmp);
+    free(dst);
+    return rc;
+}
+
+json_t *cfw_state_read(const char *path, size_t max, struct cfw_err *err)
+{
+    struct stat st;
+    json_error_t jerr;
+    json_t *root;
+    char *buf;
+    ssize_t n;
+    size_t got = 0;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+
+    if (fd < 0) {
+        cfw_err_setc(err, errno, "%s: %s", path, strerror(errno));
+        return NULL;
+    }
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || (size_t)st.st_size > max) {
+        cfw_err_setc(err, EINVAL, "%s: not a regular file of at most %zu bytes", path, max);
+        close(fd);
+        return NULL;
+    }
+    buf = cfw_xmalloc((size_t)st.st_size + 1);
+    while (got < (size_t)st.st_size) {
+        n = read(fd, buf + got, (size_t)st.st_size - got);
+        if (n < 0 && errno == EINTR) {
+            continue;
+        }
+        if (n <= 0) {
+            break;
+        }
+        got += (size_t)n;
+    }
+    close(fd);
+    root = json_loadb(buf, got, JSON_REJECT_DUPLICATES, &jerr);
+    free(buf);
+    if (root == NULL) {
+        cfw_err_setc(err, EINVAL, "%s:%d:%d: %s", path, jerr.line, jerr.column, jerr.text);
+    }
+    return root;
+}
+
+static const char *state_name(enum cfw_incident_state s)
+{
+    return s == CFW_INCIDENT_OPEN ? "open" : s == CFW_INCIDENT_RESOLVED ? "resolved" : "pending";
+}
+
+static json_t *position_json(const struct cfw_position *p)
+{
+    return json_pack("{s:s, s:I, s:I}", "input", p->input != NULL ? p->input : "", "line",
+                     (json_int_t)p->line, "wall_ms", (json_int_t)p->wall_ms);
+}
+
+json_t *cfw_state_incidents_save(const struct cfw_incidents *set, int64_t mono_ms,
+                                 int64_t wall_ms)
+{
+    json_t *arr = json_array();
+
+    for (size_t i = 0; i < cfw_incidents_count(set); i++) {
+        const struct cfw_incident *inc = cfw_incidents_at(set, i);
+        json_t *fields = json_object();
+        json_t *o;
+
+        if (inc->state == CFW_INCIDENT_PENDING) {
+            continue; /* below threshold: nothing was announced, nothing is owed */
+        }
+        for (size_t k = 0; k < inc->fields.n; k++) {
+            json_object_set_new(fields, inc->fields.v[k].key,
+                                json_string(inc->fields.v[k].value));
+        }
+        o = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:o, s:s, s:I, s:o, s:o, s:s, s:I, s:I, "
+                      "s:I, s:I, s:I, s:I, s:I}",
+                      "key", inc->key, "rule", inc->rule, "pack", inc->pack != NULL ? inc->pack : "",
+                      "severity", cfw_severity_name(inc->severity), "title", inc->title, "hint",
+                      inc->hint, "fields", fields, "sample", inc->sample, "count",
+                      (json_int_t)inc->count, "first", position_json(&inc->first), "last",
+                      position_json(&inc->last), "state", state_name(inc->state),
+                      "opened_wall_ms", (json_int_t)inc->opened_wall_ms, "resolved_wall_ms",
+                      (json_int_t)inc->resolved_wall_ms, "last_seen_wall_ms",
+                      (json_int_t)(wall_ms - (mono_ms - inc->last_seen_mono_ms)),
+                      "last_notified_wall_ms",
+                      (json_int_t)(wall_ms - (mono_ms - inc->last_notified_mono_ms)),
+                      "count_at_notify", (json_int_t)inc->count_at_notify, "repeat_interval_ms",
+                      (json_int_t)inc->repeat_interval_ms, "resolve_after_ms",
+                      (json_int_t)inc->resolve_after_ms);
+        if (o != NULL) {
+            json_array_append_new(arr, o);
+        }
+    }
+    return arr;
+}
+
+static int position_from(const json_t *o, struct cfw_position *p)
+{
+    const char *input = NULL;
+    json_int_t line = 0, wall = 0;
+
+    if (json_unpack((json_t *)o, "{s:s, s:I, s:I}", "input", &input, "line", &line, "wall_ms",
+                    &wall) != 0 ||
+        line < 0) {
+        return -1;
+    }
+    p->input = cfw_xstrdup(input);
+    p->line = (uint64_t)line;
+    p->wall_ms = wall;
+    return 0;
+}
+
+/* Wall-clock time in the past converted to the current monotonic clock, never in the future. */
+static int64_t to_mono(int64_t then_wall, int64_t mono_ms, int64_t wall_ms)
+{
+    int64_t age = wall_ms - then_wall;
+
+    return mono_ms - (age > 0 ? age : 0);
+}
+
+size_t cfw_state_incidents_restore(struct cfw_incidents *set, const json_t *arr, int64_t mono_ms,
+                                   int64_t wall_ms, size_t *skipped)
+{
+    size_t restored = 0;
+    size_t i;
+    json_t *o;
+
+    *skipped = 0;
+    if (!json_is_array(arr)) {
+        return 0;
+    }
+    json_array_foreach(arr, i, o)
+    {
+        struct cfw_incident inc = {0};
+        const char *key, *rule, *pack, *sev, *title, *hint, *sample, *state;
+        json_t *fields, *first, *last, *v;
+        json_int_t count, opened, resolved, seen, notified, at_notify, repeat, resolve_after;
+        const char *k;
+        enum cfw_severity severity;
+
+        if (json_unpack(o, "{s:s, s:s, s:s, s:s, s:s, s:s, s:o, s:s, s:I, s:o, s:o, s:s, s:I, "
+                           "s:I, s:I, s:I, s:I, s:I, s:I}",
+                        "key", &key, "rule", &rule, "pack", &pack, "severity", &sev, "title",
+                        &title, "hint", &hint, "fields", &fields, "sample", &sample, "count",
+                        &count, "first", &first, "last", &last, "state", &state,
+                        "opened_wall_ms", &opened, "resolved_wall_ms", &resolved,
+                        "last_seen_wall_ms", &seen, "last_notified_wall_ms", &notified,
+                        "count_at_notify", &at_notify, "repeat_interval_ms", &repeat,
+                        "resolve_after_ms", &resolve_after) != 0 ||
+            cfw_severity_parse(sev, &severity) != 0 || !json_is_object(fields) || count < 0 ||
+            (strcmp(state, "open") != 0 && strcmp(state, "resolved") != 0)) {
+            (*skipped)++;
+            continue;
+        }
+        if (position_from(first, &inc.first) != 0 || position_from(last, &inc.last) != 0) {
+            free(inc.first.input);
+            (*skipped)++;
+            continue;
+        }
+        inc.key = cfw_xstrdup(key);
+        inc.rule = cfw_xstrdup(rule);
+        inc.pack = cfw_xstrdup(pack);
+        inc.severity = severity;
+        inc.title = cfw_xstrdup(title);
+        inc.hint = cfw_xstrdup(hint);
+        inc.sample = cfw_xstrndup(sample, strnlen(sample, CFW_INCIDENT_SAMPLE_MAX));
+        json_object_foreach(fields, k, v)
+        {
+            if (json_is_string(v)) {
+                cfw_fields_set(&inc.fields, k, json_string_value(v));
+            }
+        }
+        inc.count = (uint64_t)count;
+        inc.state = strcmp(state, "open") == 0 ? CFW_INCIDENT_OPEN : CFW_INCIDENT_RESOLVED;
+        inc.opened_wall_ms = opened;
+        inc.resolved_wall_ms = resolved;
+        inc.last_seen_mono_ms = to_mono(seen, mono_ms, wall_ms);
+        inc.last_notified_mono_ms = to_mono(notified, mono_ms, wall_ms);
+        inc.count_at_notify = (uint64_t)at_notify;
+        inc.repeat_interval_ms = repeat;
+        inc.resolve_after_ms = resolve_after;
+        cfw_incidents_restore(set, &inc);
+        restored++;
+    }
+    return restored;
+}
