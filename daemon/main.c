@@ -230,10 +230,14 @@ static int load_config(const struct options *o, const char *path, struct cfw_con
     if (cfg != NULL) {
         rs = cfw_config_rules(cfg, o->rule_files, o->no_builtin, &diag);
     }
-    if (cfg == NULL || rs == NULL) {
+    if (cfg != NULL && o->mode == MODE_CHECK_CONFIG) {
+        cfw_app_validate(cfg, &diag);
+    }
+    if (cfg == NULL || rs == NULL || diag.n > 0) {
         cfw_diag_print(&diag, stderr);
         fprintf(stderr, "cfwatchd: %zu configuration error%s\n", diag.n, diag.n == 1 ? "" : "s");
         cfw_diag_free(&diag);
+        cfw_ruleset_free(rs);
         cfw_config_free(cfg);
         return -1;
     }

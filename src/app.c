@@ -21,6 +21,7 @@
 #include "cfwatchd/config.h"
 #include "cfwatchd/incident.h"
 #include "cfwatchd/listener.h"
+#include "cfwatchd/logpush.h"
 #include "cfwatchd/pipeline.h"
 #include "cfwatchd/report.h"
 #include "cfwatchd/rules.h"
@@ -62,6 +63,8 @@ struct app {
     struct cfw_listener *listener;
     struct cfw_source **sources;
     size_t nsources;
+    struct cfw_logpush **logpush;
+    size_t nlogpush;
     struct stream *streams;
     char *state_dir;
     json_t *saved_sources; /* positions loaded at start, handed to sources by name */
@@ -203,6 +206,34 @@ static void sources_free(struct app *app)
     free(app->sources);
     app->sources = NULL;
     app->nsources = 0;
+    for (size_t i = 0; i < app->nlogpush; i++) {
+        cfw_logpush_free(app->logpush[i]);
+    }
+    free(app->logpush);
+    app->logpush = NULL;
+    app->nlogpush = 0;
+}
+
+static void on_logpush_record(void *arg, const struct cfw_record *rec)
+{
+    struct app *app = arg;
+
+    /* the receiver is named by its source: that is the `source` field of its events */
+    cfw_pipeline_record(app->pipeline, rec, rec->input + strlen("logpush:"));
+}
+
+static void http_logpush(struct evhttp_request *req, const char *path, void *arg)
+{
+    struct app *app = arg;
+    const char *name = path + strlen("/logpush/");
+
+    for (size_t i = 0; i < app->nlogpush; i++) {
+        if (strcmp(cfw_logpush_name(app->logpush[i]), name) == 0) {
+            cfw_logpush_handle(app->logpush[i], req);
+            return;
+        }
+    }
+    cfw_listener_reply(req, 404, "text/plain; charset=utf-8", "no such logpush source\n", 23);
 }
 
 /* Creates and starts the configured sources; positions come from saved (by source name). */
@@ -216,6 +247,7 @@ static int sources_start(struct app *app, const struct cfw_node *seq, const json
         return 0;
     }
     app->sources = cfw_xcalloc(seq->n + 1, sizeof(*app->sources));
+    app->logpush = cfw_xcalloc(seq->n + 1, sizeof(*app->logpush));
     for (size_t i = 0; i < seq->n; i++) {
         struct cfw_source_conf conf = {0};
         struct cfw_err err = {0};
@@ -224,6 +256,17 @@ static int sources_start(struct app *app, const struct cfw_node *seq, const json
         const json_t *pos;
 
         snprintf(path, sizeof(path), "sources[%zu]", i);
+        if (cfw_logpush_is(seq->items[i])) {
+            struct cfw_logpush_conf lc;
+            if (cfw_logpush_conf_parse(seq->items[i], path, &lc, &diag) != 0) {
+                rc = -1;
+                continue;
+            }
+            app->logpush[app->nlogpush++] =
+                cfw_logpush_new(app->base, &lc, on_logpush_record, app);
+            cfw_logpush_conf_clear(&lc);
+            continue;
+        }
         if (cfw_source_conf_parse(seq->items[i], path, &conf, &diag) != 0) {
             rc = -1;
             continue;
@@ -507,6 +550,35 @@ static void on_status(evutil_socket_t fd, short what, void *arg)
     timer_add_ms(app->ev_status, 5000);
 }
 
+int cfw_app_validate(const struct cfw_config *cfg, struct cfw_diag *diag)
+{
+    size_t before = diag->n;
+
+    for (size_t i = 0; cfg->sources != NULL && i < cfg->sources->n; i++) {
+        const struct cfw_node *item = cfg->sources->items[i];
+        struct cfw_source_conf conf = {0};
+        struct cfw_logpush_conf lc;
+        char path[32];
+
+        snprintf(path, sizeof(path), "sources[%zu]", i);
+        if (cfw_logpush_is(item)) {
+            if (cfw_logpush_conf_parse(item, path, &lc, diag) == 0) {
+                cfw_logpush_conf_clear(&lc);
+            }
+            if (cfg->listen != NULL && (strcmp(cfg->listen, "off") == 0 || cfg->listen[0] == '\0')) {
+                cfw_diag_add(diag, item, path,
+                             "a logpush source needs the HTTP listener (listen is off)");
+            }
+        } else if (cfw_source_conf_parse(item, path, &conf, diag) == 0) {
+            cfw_source_conf_clear(&conf);
+        }
+    }
+    if (cfg->sources != NULL && cfg->sources->type != CFW_NODE_SEQ) {
+        cfw_diag_add(diag, cfg->sources, "sources", "must be a list of sources");
+    }
+    return diag->n > before ? -1 : 0;
+}
+
 /* Loads the configuration and rules; NULL-safe on failure (errors logged). */
 static int load(const struct cfw_app_opts *opts, struct cfw_config **cfgp,
                 struct cfw_ruleset **rsp)
@@ -518,16 +590,8 @@ static int load(const struct cfw_app_opts *opts, struct cfw_config **cfgp,
     if (cfg != NULL) {
         rs = cfw_config_rules(cfg, NULL, false, &diag);
     }
-    if (cfg != NULL && rs != NULL && cfg->sources != NULL) {
-        /* sources are checked here too, so a reload with a bad source is refused whole */
-        for (size_t i = 0; i < cfg->sources->n; i++) {
-            struct cfw_source_conf conf = {0};
-            char path[32];
-            snprintf(path, sizeof(path), "sources[%zu]", i);
-            if (cfw_source_conf_parse(cfg->sources->items[i], path, &conf, &diag) == 0) {
-                cfw_source_conf_clear(&conf);
-            }
-        }
+    if (cfg != NULL && rs != NULL) {
+        cfw_app_validate(cfg, &diag);
     }
     if (diag.n > 0) {
         for (size_t i = 0; i < diag.n; i++) {
@@ -644,6 +708,7 @@ static int app_init(struct app *app, const struct cfw_app_opts *opts)
         cfw_listener_route(app->listener, "/healthz", 0, http_healthz, app);
         cfw_listener_route(app->listener, "/metrics", 0, http_metrics, app);
         cfw_listener_route(app->listener, "/incidents", 0, http_incidents, app);
+        cfw_listener_route(app->listener, "/logpush/", 1, http_logpush, app);
         cfw_log_info("listening on %s (port %d)", listen, cfw_listener_port(app->listener));
     }
 

@@ -23,6 +23,12 @@ struct cfw_app_opts {
     int64_t save_interval_ms; /* 0: CFW_APP_SAVE_INTERVAL_MS */
 };
 
+struct cfw_config;
+struct cfw_diag;
+
+/* Checks the sections the daemon parses (sources, logpush receivers); 0 or -1, errors in diag. */
+int cfw_app_validate(const struct cfw_config *cfg, struct cfw_diag *diag);
+
 /* Runs the daemon until SIGTERM/SIGINT; returns the process exit code. */
 int cfw_app_run(const struct cfw_app_opts *opts);
 

@@ -1,0 +1,86 @@
+/*
+ * The Logpush receiver (source type `logpush`): POST /logpush/<name> on the daemon's listener
+ * accepts Cloudflare Logpush batches of Workers Trace Events (NDJSON, gzip detected by its magic
+ * bytes whether or not Content-Encoding says so). Authentication by a shared secret sent as
+ * `Authorization: Bearer <token>` or in the header named by `header:` (Logpush turns
+ * `header_<Name>=<value>` destination parameters into request headers), compared in constant
+ * time. The validation upload ({"content":"tests"}) gets 200. Caps: compressed body,
+ * decompressed size and ratio (gzip bombs), line length, records per batch. Logpush retries, so
+ * records already seen (RayID + EventTimestampMs + ScriptName) are skipped. The request handler
+ * only checks, decompresses and queues; the records are matched from the loop afterwards, in
+ * budgets, so the answer leaves at once.
+ */
+#ifndef CFWATCHD_LOGPUSH_H
+#define CFWATCHD_LOGPUSH_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <event2/event.h>
+#include <event2/http.h>
+
+#include "cfwatchd/framer.h"
+#include "cfwatchd/yaml.h"
+
+#define CFW_LOGPUSH_MAX_BODY_DEFAULT (16u * 1024u * 1024u)
+#define CFW_LOGPUSH_MAX_DECOMPRESSED_DEFAULT (256u * 1024u * 1024u)
+#define CFW_LOGPUSH_MAX_RATIO_DEFAULT 200u
+#define CFW_LOGPUSH_MAX_LINE_DEFAULT (1024u * 1024u)
+#define CFW_LOGPUSH_MAX_RECORDS_DEFAULT 1000000u
+#define CFW_LOGPUSH_MAX_QUEUED_DEFAULT (512u * 1024u * 1024u)
+#define CFW_LOGPUSH_DEDUP_DEFAULT 200000u
+#define CFW_LOGPUSH_BUDGET_RECORDS 2000u
+
+struct cfw_logpush_conf {
+    char *name;
+    char *token;  /* the shared secret (never logged) */
+    char *header; /* NULL: Authorization: Bearer */
+    size_t max_body;
+    size_t max_decompressed;
+    unsigned max_ratio;
+    size_t max_line;
+    size_t max_records;
+    size_t dedup;
+};
+
+struct cfw_logpush_stats {
+    uint64_t requests;
+    uint64_t unauthorized;
+    uint64_t rejected; /* too large, bomb, bad gzip, wrong method */
+    uint64_t batches;
+    uint64_t validations;
+    uint64_t records;
+    uint64_t duplicates;
+    uint64_t bad_lines; /* over-long or empty-but-not-blank junk */
+    uint64_t dropped_records; /* beyond max_records in one batch */
+    uint64_t bytes_decompressed;
+};
+
+typedef void (*cfw_logpush_record_cb)(void *arg, const struct cfw_record *rec);
+
+struct cfw_logpush;
+
+/* True when node is a source entry of type logpush. */
+int cfw_logpush_is(const struct cfw_node *node);
+/* Parses one `sources:` entry of type logpush; 0, or -1 with every problem in diag. */
+int cfw_logpush_conf_parse(const struct cfw_node *node, const char *path,
+                           struct cfw_logpush_conf *conf, struct cfw_diag *diag);
+void cfw_logpush_conf_clear(struct cfw_logpush_conf *conf);
+
+/* Creates a receiver (conf copied); records are delivered to cb from the loop. */
+struct cfw_logpush *cfw_logpush_new(struct event_base *base, const struct cfw_logpush_conf *conf,
+                                    cfw_logpush_record_cb cb, void *arg);
+void cfw_logpush_free(struct cfw_logpush *lp);
+const char *cfw_logpush_name(const struct cfw_logpush *lp);
+/* Handles one request for this receiver (the listener routes /logpush/<name> here). */
+void cfw_logpush_handle(struct cfw_logpush *lp, struct evhttp_request *req);
+const struct cfw_logpush_stats *cfw_logpush_stats(const struct cfw_logpush *lp);
+
+/*
+ * Inflates a gzip (or zlib) body with caps on output size and ratio; returns 0 with *out
+ * allocated, or -1 with err set (err->code 413 for a cap, 400 for a corrupt stream).
+ */
+int cfw_gunzip(const char *in, size_t inlen, size_t max_out, unsigned max_ratio, char **out,
+               size_t *outlen, struct cfw_err *err);
+
+#endif

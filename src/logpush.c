@@ -1,0 +1,528 @@
+/* The Logpush receiver: authenticated, capped, gzip-aware, deduplicating, deferred matching. */
+#include "cfwatchd/logpush.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <event2/buffer.h>
+#include <event2/keyvalq_struct.h>
+#include <jansson.h>
+#include <zlib.h>
+
+#include "cfwatchd/listener.h"
+#include "cfwatchd/log.h"
+
+static const char *const logpush_keys[] = {
+    "name",      "type",      "token", "token_file", "header", "max_body", "max_decompressed",
+    "max_ratio", "max_line",  "max_records", "dedup",  NULL,
+};
+
+/* A batch waiting to be matched. */
+struct batch {
+    struct batch *next;
+    char *data;
+    size_t len;
+    size_t pos;
+    uint64_t line;
+    uint64_t records;
+};
+
+/*
+ * Recently seen records, as 64-bit hashes in two generations of open-addressing tables: when the
+ * current one is half full it becomes the previous one, so memory stays bounded and the last
+ * `dedup` to 2 * `dedup` records are always remembered.
+ */
+struct seen {
+    uint64_t *cur, *prev;
+    size_t slots; /* per generation, a power of two */
+    size_t used;
+    size_t cap;
+};
+
+struct cfw_logpush {
+    struct cfw_logpush_conf conf;
+    struct event_base *base;
+    struct event *ev_work;
+    cfw_logpush_record_cb cb;
+    void *arg;
+    struct batch *head, *tail;
+    size_t queued_bytes;
+    struct seen seen;
+    struct cfw_logpush_stats stats;
+};
+
+int cfw_logpush_is(const struct cfw_node *node)
+{
+    const struct cfw_node *t = cfw_node_get(node, "type");
+
+    return t != NULL && t->type == CFW_NODE_SCALAR && strcmp(t->value, "logpush") == 0;
+}
+
+void cfw_logpush_conf_clear(struct cfw_logpush_conf *conf)
+{
+    free(conf->name);
+    if (conf->token != NULL) {
+        explicit_bzero(conf->token, strlen(conf->token));
+        free(conf->token);
+    }
+    free(conf->header);
+    memset(conf, 0, sizeof(*conf));
+}
+
+static void size_opt(const struct cfw_node *node, const char *key, const char *path, uint64_t min,
+                     uint64_t max, size_t *out, size_t def, struct cfw_diag *diag)
+{
+    uint64_t v = 0;
+    char *child = cfw_xasprintf("%s.%s", path, key);
+
+    *out = def;
+    if (cfw_node_u64(node, key, child, min, max, &v, diag) == 1) {
+        *out = (size_t)v;
+    }
+    free(child);
+}
+
+int cfw_logpush_conf_parse(const struct cfw_node *node, const char *path,
+                           struct cfw_logpush_conf *conf, struct cfw_diag *diag)
+{
+    size_t before = diag->n;
+    const char *s = NULL;
+    size_t ratio = 0;
+    char *child;
+
+    memset(conf, 0, sizeof(*conf));
+    if (cfw_node_check_keys(node, path, logpush_keys, diag) != 0 && node->type != CFW_NODE_MAP) {
+        return -1;
+    }
+    child = cfw_xasprintf("%s.name", path);
+    if (cfw_node_str(node, "name", child, &s, diag) == 1) {
+        if (s[0] == '\0' || strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                                      "0123456789._-") != strlen(s)) {
+            cfw_diag_add(diag, cfw_node_get(node, "name"), child,
+                         "'%s' cannot be a URL path segment (letters, digits, . _ - only)", s);
+        }
+        conf->name = cfw_xstrdup(s);
+    } else if (cfw_node_get(node, "name") == NULL) {
+        cfw_diag_add(diag, node, path, "a logpush source needs a name (its URL is /logpush/NAME)");
+    }
+    free(child);
+    switch (cfw_node_secret(node, "token", "token_file", path, &conf->token, diag)) {
+    case 0:
+        cfw_diag_add(diag, node, path,
+                     "a logpush source needs token or token_file (requests are authenticated)");
+        break;
+    case 1:
+        if (strlen(conf->token) < 16) {
+            cfw_diag_add(diag, node, path, "the logpush token is shorter than 16 characters");
+        }
+        break;
+    default:
+        break;
+    }
+    child = cfw_xasprintf("%s.header", path);
+    if (cfw_node_str(node, "header", child, &s, diag) == 1) {
+        conf->header = cfw_xstrdup(s);
+    }
+    free(child);
+    size_opt(node, "max_body", path, 1024, 1024ULL * 1024 * 1024, &conf->max_body,
+             CFW_LOGPUSH_MAX_BODY_DEFAULT, diag);
+    size_opt(node, "max_decompressed", path, 1024, 4ULL * 1024 * 1024 * 1024,
+             &conf->max_decompressed, CFW_LOGPUSH_MAX_DECOMPRESSED_DEFAULT, diag);
+    size_opt(node, "max_ratio", path, 2, 100000, &ratio, CFW_LOGPUSH_MAX_RATIO_DEFAULT, diag);
+    conf->max_ratio = (unsigned)ratio;
+    size_opt(node, "max_line", path, 256, 64ULL * 1024 * 1024, &conf->max_line,
+             CFW_LOGPUSH_MAX_LINE_DEFAULT, diag);
+    size_opt(node, "max_records", path, 1, 100000000, &conf->max_records,
+             CFW_LOGPUSH_MAX_RECORDS_DEFAULT, diag);
+    size_opt(node, "dedup", path, 16, 10000000, &conf->dedup, CFW_LOGPUSH_DEDUP_DEFAULT, diag);
+    if (diag->n > before) {
+        cfw_logpush_conf_clear(conf);
+        return -1;
+    }
+    return 0;
+}
+
+int cfw_gunzip(const char *in, size_t inlen, size_t max_out, unsigned max_ratio, char **out,
+               size_t *outlen, struct cfw_err *err)
+{
+    z_stream zs;
+    struct cfw_buf b = {.max = max_out};
+    char chunk[64 * 1024];
+    int zrc = Z_OK;
+
+    memset(&zs, 0, sizeof(zs));
+    /* 15 + 32: zlib or gzip, detected from the header */
+    if (inflateInit2(&zs, 15 + 32) != Z_OK) {
+        cfw_err_setc(err, 500, "cannot initialise zlib");
+        return -1;
+    }
+    zs.next_in = (Bytef *)(uintptr_t)in;
+    zs.avail_in = (uInt)inlen;
+    while (zrc != Z_STREAM_END) {
+        size_t produced;
+        zs.next_out = (Bytef *)chunk;
+        zs.avail_out = sizeof(chunk);
+        zrc = inflate(&zs, Z_NO_FLUSH);
+        if (zrc != Z_OK && zrc != Z_STREAM_END) {
+            cfw_err_setc(err, 400, "corrupt gzip body (%s)", zs.msg != NULL ? zs.msg : "zlib");
+            goto fail;
+        }
+        produced = sizeof(chunk) - zs.avail_out;
+        if (cfw_buf_append(&b, chunk, produced) != 0) {
+            cfw_err_setc(err, 413, "decompressed body over %zu bytes", max_out);
+            goto fail;
+        }
+        if (max_ratio > 0 && b.len > 65536 && b.len / (inlen > 0 ? inlen : 1) > max_ratio) {
+            cfw_err_setc(err, 413, "compression ratio over %u (a gzip bomb?)", max_ratio);
+            goto fail;
+        }
+        if (zrc == Z_OK && zs.avail_in == 0 && produced == 0) {
+            cfw_err_setc(err, 400, "truncated gzip body");
+            goto fail;
+        }
+    }
+    inflateEnd(&zs);
+    *outlen = b.len;
+    *out = cfw_buf_take(&b);
+    return 0;
+fail:
+    inflateEnd(&zs);
+    cfw_buf_free(&b);
+    return -1;
+}
+
+/* ---- recently seen records ---- */
+
+static uint64_t hash_bytes(uint64_t h, const char *s, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        h ^= (unsigned char)s[i];
+        h *= 1099511628211ULL;
+    }
+    return h;
+}
+
+static bool table_has(const uint64_t *t, size_t slots, uint64_t h)
+{
+    for (size_t i = h & (slots - 1);; i = (i + 1) & (slots - 1)) {
+        if (t[i] == 0) {
+            return false;
+        }
+        if (t[i] == h) {
+            return true;
+        }
+    }
+}
+
+/* Returns true when h was seen already; remembers it otherwise. */
+static bool seen_check(struct seen *s, uint64_t h)
+{
+    size_t i;
+
+    h |= 1; /* 0 marks an empty slot */
+    if (table_has(s->cur, s->slots, h) || (s->prev != NULL && table_has(s->prev, s->slots, h))) {
+        return true;
+    }
+    if (s->used >= s->cap) {
+        free(s->prev);
+        s->prev = s->cur;
+        s->cur = cfw_xcalloc(s->slots, sizeof(uint64_t));
+        s->used = 0;
+    }
+    for (i = h & (s->slots - 1); s->cur[i] != 0; i = (i + 1) & (s->slots - 1)) {
+    }
+    s->cur[i] = h;
+    s->used++;
+    return false;
+}
+
+/* The identity of a trace event: RayID + EventTimestampMs + ScriptName; 0 when absent. */
+static uint64_t record_identity(const char *line, size_t len)
+{
+    json_t *root = json_loadb(line, len, 0, NULL);
+    const char *key;
+    json_t *v, *ray = NULL, *ts = NULL, *script = NULL;
+    uint64_t h = 1469598103934665603ULL;
+    char num[32];
+
+    if (!json_is_object(root)) {
+        json_decref(root);
+        return 0;
+    }
+    json_object_foreach(root, key, v)
+    {
+        if (strcasecmp(key, "EventTimestampMs") == 0) {
+            ts = v;
+        } else if (strcasecmp(key, "ScriptName") == 0) {
+            script = v;
+        } else if (strcasecmp(key, "Event") == 0 && json_is_object(v)) {
+            const char *k2;
+            json_t *v2;
+            json_object_foreach(v, k2, v2)
+            {
+                if (strcasecmp(k2, "RayID") == 0) {
+                    ray = v2;
+                }
+            }
+        }
+    }
+    if (!json_is_string(ray) || !json_is_integer(ts)) {
+        json_decref(root);
+        return 0;
+    }
+    h = hash_bytes(h, json_string_value(ray), json_string_length(ray));
+    snprintf(num, sizeof(num), "|%lld|", (long long)json_integer_value(ts));
+    h = hash_bytes(h, num, strlen(num));
+    if (json_is_string(script)) {
+        h = hash_bytes(h, json_string_value(script), json_string_length(script));
+    }
+    json_decref(root);
+    return h;
+}
+
+/* ---- matching from the loop ---- */
+
+static void batch_free(struct batch *b)
+{
+    free(b->data);
+    free(b);
+}
+
+static void on_work(evutil_socket_t fd, short what, void *arg)
+{
+    struct cfw_logpush *lp = arg;
+    unsigned budget = CFW_LOGPUSH_BUDGET_RECORDS;
+    char input[96];
+
+    snprintf(input, sizeof(input), "logpush:%s", lp->conf.name);
+    while (lp->head != NULL && budget > 0) {
+        struct batch *b = lp->head;
+        while (b->pos < b->len && budget > 0) {
+            char *start = b->data + b->pos;
+            char *nl = memchr(start, '\n', b->len - b->pos);
+            size_t len = nl != NULL ? (size_t)(nl - start) : b->len - b->pos;
+            struct cfw_record rec = {.kind = CFW_REC_JSON, .input = input};
+            uint64_t id;
+
+            b->pos += len + (nl != NULL ? 1 : 0);
+            b->line++;
+            while (len > 0 && (start[len - 1] == '\r' || start[len - 1] == ' ')) {
+                len--;
+            }
+            if (len == 0) {
+                continue;
+            }
+            if (len > lp->conf.max_line) {
+                lp->stats.bad_lines++;
+                continue;
+            }
+            if (b->records++ >= lp->conf.max_records) {
+                lp->stats.dropped_records++;
+                continue;
+            }
+            budget--;
+            id = record_identity(start, len);
+            if (id != 0 && seen_check(&lp->seen, id)) {
+                lp->stats.duplicates++;
+                continue;
+            }
+            lp->stats.records++;
+            start[len] = '\0';
+            rec.text = start;
+            rec.len = len;
+            rec.line = b->line;
+            rec.line_end = b->line;
+            lp->cb(lp->arg, &rec);
+        }
+        if (b->pos >= b->len) {
+            lp->head = b->next;
+            if (lp->head == NULL) {
+                lp->tail = NULL;
+            }
+            lp->queued_bytes -= b->len;
+            batch_free(b);
+        }
+    }
+    if (lp->head != NULL) {
+        event_active(lp->ev_work, EV_TIMEOUT, 0);
+    }
+}
+
+/* ---- the request handler ---- */
+
+/* Compares in time that depends only on the lengths, never on where the bytes differ. */
+static bool secret_equal(const char *a, const char *b)
+{
+    size_t la = strlen(a), lb = strlen(b);
+    unsigned char diff = (unsigned char)(la != lb);
+
+    for (size_t i = 0; i < lb; i++) {
+        diff |= (unsigned char)(a[i < la ? i : 0] ^ b[i]);
+    }
+    return diff == 0;
+}
+
+static bool authorized(const struct cfw_logpush *lp, struct evhttp_request *req)
+{
+    struct evkeyvalq *h = evhttp_request_get_input_headers(req);
+    const char *v;
+
+    if (lp->conf.header != NULL) {
+        v = evhttp_find_header(h, lp->conf.header);
+        return v != NULL && secret_equal(v, lp->conf.token);
+    }
+    v = evhttp_find_header(h, "Authorization");
+    if (v == NULL || strncasecmp(v, "Bearer ", 7) != 0) {
+        return false;
+    }
+    v += 7;
+    while (*v == ' ') {
+        v++;
+    }
+    return secret_equal(v, lp->conf.token);
+}
+
+static void reply_text(struct evhttp_request *req, int code, const char *msg)
+{
+    cfw_listener_reply(req, code, "text/plain; charset=utf-8", msg, strlen(msg));
+}
+
+/* The Logpush destination check uploads {"content":"tests"} (some say "test"). */
+static bool is_validation(const char *body, size_t len)
+{
+    while (len > 0 && (body[len - 1] == '\n' || body[len - 1] == '\r' || body[len - 1] == ' ')) {
+        len--;
+    }
+    return len < 128 && len > 12 && memmem(body, len, "\"content\"", 9) != NULL &&
+           memchr(body, '\n', len) == NULL && body[0] == '{';
+}
+
+void cfw_logpush_handle(struct cfw_logpush *lp, struct evhttp_request *req)
+{
+    struct evbuffer *in = evhttp_request_get_input_buffer(req);
+    size_t len = evbuffer_get_length(in);
+    struct cfw_err err = {0};
+    struct batch *b;
+    char *body, *data = NULL;
+    size_t datalen = 0;
+
+    lp->stats.requests++;
+    if (evhttp_request_get_command(req) != EVHTTP_REQ_POST) {
+        lp->stats.rejected++;
+        reply_text(req, 405, "POST only\n");
+        return;
+    }
+    if (!authorized(lp, req)) {
+        lp->stats.unauthorized++;
+        if (lp->stats.unauthorized == 1 || lp->stats.unauthorized % 1000 == 0) {
+            cfw_log_warn("source=%s: %llu unauthorized Logpush request(s)", lp->conf.name,
+                         (unsigned long long)lp->stats.unauthorized);
+        }
+        reply_text(req, 401, "unauthorized\n");
+        return;
+    }
+    if (len > lp->conf.max_body) {
+        lp->stats.rejected++;
+        reply_text(req, 413, "body too large\n");
+        return;
+    }
+    body = cfw_xmalloc(len + 1);
+    evbuffer_remove(in, body, len);
+    body[len] = '\0';
+    if (len >= 2 && (unsigned char)body[0] == 0x1f && (unsigned char)body[1] == 0x8b) {
+        if (cfw_gunzip(body, len, lp->conf.max_decompressed, lp->conf.max_ratio, &data,
+                       &datalen, &err) != 0) {
+            free(body);
+            lp->stats.rejected++;
+            cfw_log_warn("source=%s: Logpush batch rejected: %s", lp->conf.name, err.msg);
+            reply_text(req, err.code == 413 ? 413 : 400, err.code == 413 ? "too large\n"
+                                                                         : "bad gzip\n");
+            return;
+        }
+        free(body);
+    } else {
+        data = body;
+        datalen = len;
+    }
+    lp->stats.bytes_decompressed += datalen;
+    if (is_validation(data, datalen)) {
+        lp->stats.validations++;
+        free(data);
+        reply_text(req, 200, "ok\n");
+        return;
+    }
+    if (lp->queued_bytes + datalen > CFW_LOGPUSH_MAX_QUEUED_DEFAULT) {
+        /* Logpush retries: asking for that is better than dropping what it sent */
+        free(data);
+        lp->stats.rejected++;
+        reply_text(req, 503, "busy, retry later\n");
+        return;
+    }
+    b = cfw_xcalloc(1, sizeof(*b));
+    /* one spare byte so that the last line can be NUL-terminated in place */
+    b->data = cfw_xrealloc(data, datalen + 1);
+    b->len = datalen;
+    if (lp->tail != NULL) {
+        lp->tail->next = b;
+    } else {
+        lp->head = b;
+    }
+    lp->tail = b;
+    lp->queued_bytes += datalen;
+    lp->stats.batches++;
+    reply_text(req, 200, "ok\n");
+    event_active(lp->ev_work, EV_TIMEOUT, 0);
+}
+
+struct cfw_logpush *cfw_logpush_new(struct event_base *base, const struct cfw_logpush_conf *conf,
+                                    cfw_logpush_record_cb cb, void *arg)
+{
+    struct cfw_logpush *lp = cfw_xcalloc(1, sizeof(*lp));
+    size_t slots = 64;
+
+    lp->conf = *conf;
+    lp->conf.name = cfw_xstrdup(conf->name);
+    lp->conf.token = cfw_xstrdup(conf->token);
+    lp->conf.header = conf->header != NULL ? cfw_xstrdup(conf->header) : NULL;
+    lp->base = base;
+    lp->cb = cb;
+    lp->arg = arg;
+    lp->ev_work = event_new(base, -1, 0, on_work, lp);
+    while (slots < conf->dedup * 2) {
+        slots *= 2;
+    }
+    lp->seen.slots = slots;
+    lp->seen.cap = conf->dedup;
+    lp->seen.cur = cfw_xcalloc(slots, sizeof(uint64_t));
+    return lp;
+}
+
+void cfw_logpush_free(struct cfw_logpush *lp)
+{
+    if (lp == NULL) {
+        return;
+    }
+    while (lp->head != NULL) {
+        struct batch *b = lp->head;
+        lp->head = b->next;
+        batch_free(b);
+    }
+    if (lp->ev_work != NULL) {
+        event_free(lp->ev_work);
+    }
+    free(lp->seen.cur);
+    free(lp->seen.prev);
+    cfw_logpush_conf_clear(&lp->conf);
+    free(lp);
+}
+
+const char *cfw_logpush_name(const struct cfw_logpush *lp)
+{
+    return lp->conf.name;
+}
+
+const struct cfw_logpush_stats *cfw_logpush_stats(const struct cfw_logpush *lp)
+{
+    return &lp->stats;
+}

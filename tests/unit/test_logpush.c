@@ -1,0 +1,132 @@
+/* Unit tests for logpush.c: bounded gunzip (bombs, corrupt and truncated streams), config. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <zlib.h>
+
+#include "cfwatchd/logpush.h"
+
+/* gzip-compresses in with zlib (windowBits 15 + 16 = gzip wrapper). */
+static char *gzip_bytes(const char *in, size_t len, size_t *outlen)
+{
+    z_stream zs;
+    size_t cap = compressBound((uLong)len) + 64;
+    char *out = malloc(cap);
+
+    memset(&zs, 0, sizeof(zs));
+    assert_int_equal(deflateInit2(&zs, 9, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY), Z_OK);
+    zs.next_in = (Bytef *)(uintptr_t)in;
+    zs.avail_in = (uInt)len;
+    zs.next_out = (Bytef *)out;
+    zs.avail_out = (uInt)cap;
+    assert_int_equal(deflate(&zs, Z_FINISH), Z_STREAM_END);
+    *outlen = cap - zs.avail_out;
+    deflateEnd(&zs);
+    return out;
+}
+
+static void test_gunzip_ok(void **state)
+{
+    const char *text = "{\"content\":\"tests\"}\n";
+    struct cfw_err err = {0};
+    size_t glen, olen;
+    char *gz = gzip_bytes(text, strlen(text), &glen);
+    char *out = NULL;
+
+    (void)state;
+    assert_int_equal(cfw_gunzip(gz, glen, 1024, 100, &out, &olen, &err), 0);
+    assert_int_equal(olen, strlen(text));
+    assert_memory_equal(out, text, olen);
+    free(out);
+    free(gz);
+}
+
+static void test_gunzip_bomb(void **state)
+{
+    size_t n = 64u * 1024u * 1024u;
+    char *zeros = calloc(1, n);
+    struct cfw_err err = {0};
+    size_t glen, olen;
+    char *gz = gzip_bytes(zeros, n, &glen);
+    char *out = NULL;
+
+    (void)state;
+    /* 64 MiB of zeros compress ~1000:1: refused by the ratio long before the size cap */
+    assert_int_equal(cfw_gunzip(gz, glen, 256u * 1024u * 1024u, 200, &out, &olen, &err), -1);
+    assert_int_equal(err.code, 413);
+    assert_non_null(strstr(err.msg, "ratio"));
+    assert_null(out);
+    /* and by the size cap when the ratio is allowed */
+    assert_int_equal(cfw_gunzip(gz, glen, 1024u * 1024u, 0, &out, &olen, &err), -1);
+    assert_int_equal(err.code, 413);
+    free(gz);
+    free(zeros);
+}
+
+static void test_gunzip_corrupt(void **state)
+{
+    const char *text = "line one\nline two\nline three\n";
+    struct cfw_err err = {0};
+    size_t glen, olen;
+    char *gz = gzip_bytes(text, strlen(text), &glen);
+    char *out = NULL;
+
+    (void)state;
+    /* truncated */
+    assert_int_equal(cfw_gunzip(gz, glen / 2, 1024, 100, &out, &olen, &err), -1);
+    assert_int_equal(err.code, 400);
+    /* flipped bytes in the deflate stream */
+    gz[12] ^= 0x5a;
+    gz[13] ^= 0xa5;
+    assert_int_equal(cfw_gunzip(gz, glen, 1024, 100, &out, &olen, &err), -1);
+    assert_int_equal(err.code, 400);
+    free(gz);
+}
+
+static void test_conf(void **state)
+{
+    static const char good[] = "- name: workers\n  type: logpush\n  token: '0123456789abcdef0'\n"
+                               "  header: X-Logpush-Secret\n  max_records: 10\n";
+    static const char bad[] = "- name: 'a/b'\n  type: logpush\n  token: short\n  bogus: 1\n";
+    struct cfw_diag diag = {0};
+    struct cfw_doc *doc = cfw_yaml_load_string("c.yaml", good, strlen(good), &diag);
+    struct cfw_logpush_conf conf;
+
+    (void)state;
+    assert_non_null(doc);
+    assert_true(cfw_logpush_is(doc->root->items[0]));
+    assert_int_equal(cfw_logpush_conf_parse(doc->root->items[0], "sources[0]", &conf, &diag), 0);
+    assert_string_equal(conf.name, "workers");
+    assert_string_equal(conf.header, "X-Logpush-Secret");
+    assert_int_equal(conf.max_records, 10);
+    assert_int_equal(conf.max_body, CFW_LOGPUSH_MAX_BODY_DEFAULT);
+    cfw_logpush_conf_clear(&conf);
+    cfw_doc_free(doc);
+
+    doc = cfw_yaml_load_string("c.yaml", bad, strlen(bad), &diag);
+    assert_int_equal(cfw_logpush_conf_parse(doc->root->items[0], "sources[0]", &conf, &diag), -1);
+    /* unknown key, bad name, short token: all reported, none of them showing the token */
+    assert_int_equal(diag.n, 3);
+    for (size_t i = 0; i < diag.n; i++) {
+        assert_null(strstr(diag.msgs[i], "short'"));
+        assert_non_null(strstr(diag.msgs[i], "c.yaml:"));
+    }
+    cfw_diag_free(&diag);
+    cfw_doc_free(doc);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_gunzip_ok),
+        cmocka_unit_test(test_gunzip_bomb),
+        cmocka_unit_test(test_gunzip_corrupt),
+        cmocka_unit_test(test_conf),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
