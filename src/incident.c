@@ -318,6 +318,7 @@ const struct cfw_incident *cfw_incidents_observe(struct cfw_incidents *set,
         key = NULL;
         if (inc->state == CFW_INCIDENT_RESOLVED) {
             /* it came back: a new occurrence, told as a new open with fresh details */
+            inc->prev_resolved_wall_ms = inc->resolved_wall_ms;
             inc->state = CFW_INCIDENT_PENDING;
             inc->count = 0;
             inc->recent_n = 0;

@@ -59,6 +59,7 @@ struct cfw_incident {
     enum cfw_incident_state state;
     int64_t opened_wall_ms;
     int64_t resolved_wall_ms;
+    int64_t prev_resolved_wall_ms; /* when it was last resolved before this opening, or 0 */
     int64_t last_seen_mono_ms;
     int64_t last_notified_mono_ms;
     uint64_t count_at_notify; /* count when the last notification left */
