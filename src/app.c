@@ -18,7 +18,10 @@
 #include <jansson.h>
 #include <systemd/sd-daemon.h>
 
+#include "cfwatchd/cloudflare.h"
 #include "cfwatchd/config.h"
+#include "cfwatchd/deploys.h"
+#include "cfwatchd/http.h"
 #include "cfwatchd/incident.h"
 #include "cfwatchd/listener.h"
 #include "cfwatchd/logpush.h"
@@ -40,12 +43,20 @@ static const char internal_rules[] =
     "it cannot be seen until it recovers; fix the cause (permissions, path, command, token) and "
     "cfwatchd resolves this incident by itself.'\n"
     "    resolve_after: 3650d\n"
-    "    repeat_interval: 24h\n";
+    "    repeat_interval: 24h\n"
+    "  - id: deployment\n"
+    "    pattern: '^deployment$'\n"
+    "    severity: info\n"
+    "    key: '{rule}/{script}/{deployment}'\n"
+    "    title: 'New deployment of {script}: {deployment}'\n"
+    "    hint: 'Deployment {deployment} of {script} (version {deployment_version}) by "
+    "{deployment_author} via {deployment_source}: {deployment_message}'\n"
+    "    resolve_after: 1m\n";
 
-/* One byte stream of a source (a file, a command's stdout or stderr) and its framer. */
+/* One byte stream (a file, a command's stdout or stderr, a build log) and its framer. */
 struct stream {
     struct stream *next;
-    struct cfw_source *src;
+    const void *owner; /* the source or poller it comes from */
     char *name;
     struct cfw_pipeline_input *input;
     int64_t last_data_mono_ms;
@@ -65,6 +76,11 @@ struct app {
     size_t nsources;
     struct cfw_logpush **logpush;
     size_t nlogpush;
+    struct cfw_http *http;
+    struct cfw_cf *cf;
+    struct cfw_deploys *deploys;
+    struct cfw_poller **pollers;
+    size_t npollers;
     struct stream *streams;
     char *state_dir;
     json_t *saved_sources; /* positions loaded at start, handed to sources by name */
@@ -96,6 +112,8 @@ static void on_transition(const struct cfw_incident *inc, enum cfw_transition t,
     struct app *app = arg;
     char where[512];
 
+    /* the set is ours and the incident is about to be told: add its deployment context */
+    cfw_deploys_annotate(app->deploys, (struct cfw_incident *)inc, t, cfw_now_wall_ms());
     app->transitions[t]++;
     app->dirty = true;
     snprintf(where, sizeof(where), "%s:%llu", inc->first.input,
@@ -108,10 +126,10 @@ static void on_transition(const struct cfw_incident *inc, enum cfw_transition t,
 
 /* ---- sources ---- */
 
-static struct stream *stream_find(struct app *app, struct cfw_source *src, const char *name)
+static struct stream *stream_find(struct app *app, const void *owner, const char *name)
 {
     for (struct stream *s = app->streams; s != NULL; s = s->next) {
-        if (s->src == src && strcmp(s->name, name) == 0) {
+        if (s->owner == owner && strcmp(s->name, name) == 0) {
             return s;
         }
     }
@@ -133,31 +151,41 @@ static void stream_close(struct app *app, struct stream *st)
     free(st);
 }
 
-static void on_source_data(void *arg, struct cfw_source *src, const char *stream, const char *buf,
-                           size_t len)
+/* Feeds bytes of one stream to its framer, creating it on the stream's first bytes. */
+static void stream_feed(struct app *app, const void *owner, const char *name, const char *input,
+                        const char *source, enum cfw_input_format fmt, const char *buf,
+                        size_t len)
 {
-    struct app *app = arg;
-    struct stream *st = stream_find(app, src, stream);
+    struct stream *st = stream_find(app, owner, name);
 
     if (st == NULL) {
-        struct cfw_framer_opts fo = {.format = cfw_source_get_format(src, stream)};
-        char *input;
+        struct cfw_framer_opts fo = {.format = fmt};
 
         st = cfw_xcalloc(1, sizeof(*st));
-        st->src = src;
-        st->name = cfw_xstrdup(stream);
-        /* files are named by path; a command's streams by source and stream */
-        input = cfw_source_get_type(src) == CFW_SOURCE_FILE
-                    ? cfw_xstrdup(stream)
-                    : cfw_xasprintf("%s:%s", cfw_source_get_name(src), stream);
-        st->input = cfw_pipeline_input_new(app->pipeline, input, cfw_source_get_name(src), &fo);
-        free(input);
+        st->owner = owner;
+        st->name = cfw_xstrdup(name);
+        st->input = cfw_pipeline_input_new(app->pipeline, input, source, &fo);
         st->next = app->streams;
         app->streams = st;
     }
     st->last_data_mono_ms = now_mono();
     cfw_pipeline_input_feed(st->input, buf, len);
     app->dirty = true;
+}
+
+static void on_source_data(void *arg, struct cfw_source *src, const char *stream, const char *buf,
+                           size_t len)
+{
+    struct app *app = arg;
+    char *input = NULL;
+
+    /* files are named by path; a command's streams by source and stream */
+    if (stream_find(app, src, stream) == NULL && cfw_source_get_type(src) != CFW_SOURCE_FILE) {
+        input = cfw_xasprintf("%s:%s", cfw_source_get_name(src), stream);
+    }
+    stream_feed(app, src, stream, input != NULL ? input : stream, cfw_source_get_name(src),
+                cfw_source_get_format(src, stream), buf, len);
+    free(input);
 }
 
 static void on_source_eof(void *arg, struct cfw_source *src, const char *stream)
@@ -170,29 +198,98 @@ static void on_source_eof(void *arg, struct cfw_source *src, const char *stream)
     }
 }
 
-static void on_source_state(void *arg, struct cfw_source *src, enum cfw_source_state state,
-                            const char *reason)
+/* A source that stays broken opens `source-down`; its recovery resolves it. */
+static void source_health(struct app *app, const char *name, const char *type, bool down,
+                          bool up, const char *reason)
 {
-    struct app *app = arg;
-    const char *name = cfw_source_get_name(src);
     char *key = cfw_xasprintf("source-down/%s", name);
 
-    cfw_log(state == CFW_SOURCE_UP ? CFW_LOG_NOTICE : CFW_LOG_WARNING, "source=%s state=%s%s%s",
-            name, cfw_source_state_name(state), reason[0] != '\0' ? " reason=" : "", reason);
-    if (state == CFW_SOURCE_DOWN) {
+    if (down) {
         struct cfw_event ev = {.text = "source-down", .len = 11, .input = name, .line = 0};
         struct cfw_fields *f = &ev.fields;
 
         cfw_fields_set(f, "kind", "source");
         cfw_fields_set(f, "source", name);
-        cfw_fields_set(f, "source_type", cfw_source_type_name(cfw_source_get_type(src)));
+        cfw_fields_set(f, "source_type", type);
         cfw_fields_set(f, "reason", reason);
         cfw_pipeline_event(app->pipeline, app->internal, &ev);
         cfw_fields_clear(f);
-    } else if (state == CFW_SOURCE_UP) {
+    } else if (up) {
         cfw_incidents_resolve(app->incidents, key, now_mono(), cfw_now_wall_ms());
     }
     free(key);
+}
+
+static void on_source_state(void *arg, struct cfw_source *src, enum cfw_source_state state,
+                            const char *reason)
+{
+    struct app *app = arg;
+    const char *name = cfw_source_get_name(src);
+
+    /* the source logs its own state changes */
+    source_health(app, name, cfw_source_type_name(cfw_source_get_type(src)),
+                  state == CFW_SOURCE_DOWN, state == CFW_SOURCE_UP, reason);
+}
+
+/* ---- Cloudflare pollers ---- */
+
+static void on_poller_record(void *arg, struct cfw_poller *p, const char *stream,
+                             const struct cfw_record *rec)
+{
+    struct app *app = arg;
+
+    if (rec->kind == CFW_REC_JSON) {
+        cfw_pipeline_record(app->pipeline, rec, cfw_poller_name(p));
+        app->dirty = true;
+    } else {
+        /* build logs are text split over many calls: framed like a file */
+        stream_feed(app, p, stream, stream, cfw_poller_name(p), CFW_FMT_LINES, rec->text,
+                    rec->len);
+    }
+}
+
+static void on_poller_eof(void *arg, struct cfw_poller *p, const char *stream)
+{
+    struct app *app = arg;
+    struct stream *st = stream_find(app, p, stream);
+
+    if (st != NULL) {
+        stream_close(app, st);
+    }
+}
+
+static void on_poller_state(void *arg, struct cfw_poller *p, bool up, const char *reason)
+{
+    struct app *app = arg;
+
+    cfw_log(up ? CFW_LOG_NOTICE : CFW_LOG_WARNING, "source=%s state=%s%s%s", cfw_poller_name(p),
+            up ? "up" : "down", up ? "" : " reason=", reason);
+    source_health(app, cfw_poller_name(p), cfw_poller_type_name(cfw_poller_get_type(p)), !up, up,
+                  reason);
+}
+
+static void on_deployment(void *arg, struct cfw_poller *p, const struct cfw_deployment *dep)
+{
+    struct app *app = arg;
+    struct cfw_event ev = {.text = "deployment", .len = 10, .input = cfw_poller_name(p)};
+    struct cfw_fields *f = &ev.fields;
+
+    app->dirty = true;
+    cfw_log_info("source=%s deployment=%s script=%s version=%s author=%s", cfw_poller_name(p),
+                 dep->id, dep->script, dep->version, dep->author);
+    if (!cfw_poller_notify(p)) {
+        return;
+    }
+    cfw_fields_set(f, "kind", "deployment");
+    cfw_fields_set(f, "source", cfw_poller_name(p));
+    cfw_fields_set(f, "script", dep->script);
+    cfw_fields_set(f, "deployment", dep->id);
+    cfw_fields_set(f, "deployment_version", dep->version);
+    cfw_fields_set(f, "deployment_author", dep->author);
+    cfw_fields_set(f, "deployment_source", dep->source);
+    cfw_fields_set(f, "deployment_message", dep->message);
+    cfw_pipeline_event(app->pipeline, app->internal, &ev);
+    cfw_fields_clear(f);
 }
 
 static void sources_free(struct app *app)
@@ -212,6 +309,14 @@ static void sources_free(struct app *app)
     free(app->logpush);
     app->logpush = NULL;
     app->nlogpush = 0;
+    for (size_t i = 0; i < app->npollers; i++) {
+        cfw_poller_free(app->pollers[i]);
+    }
+    free(app->pollers);
+    app->pollers = NULL;
+    app->npollers = 0;
+    cfw_cf_free(app->cf);
+    app->cf = NULL;
 }
 
 static void on_logpush_record(void *arg, const struct cfw_record *rec)
@@ -236,6 +341,30 @@ static void http_logpush(struct evhttp_request *req, const char *path, void *arg
     cfw_listener_reply(req, 404, "text/plain; charset=utf-8", "no such logpush source\n", 23);
 }
 
+/* The API client the pollers share, made on first use from the `cloudflare:` section. */
+static int start_cloudflare(struct app *app, struct cfw_diag *diag)
+{
+    struct cfw_cf_conf conf;
+    struct cfw_err err = {0};
+
+    if (app->cf != NULL) {
+        return 0;
+    }
+    if (app->http == NULL) {
+        app->http = cfw_http_new(app->base, &err);
+        if (app->http == NULL) {
+            cfw_diag_addf(diag, "cannot start the HTTP client: %s", err.msg);
+            return -1;
+        }
+    }
+    if (cfw_cf_conf_parse(app->cfg->cloudflare, &conf, diag) != 0 || conf.account_id == NULL) {
+        return -1;
+    }
+    app->cf = cfw_cf_new(app->http, &conf);
+    cfw_cf_conf_clear(&conf);
+    return 0;
+}
+
 /* Creates and starts the configured sources; positions come from saved (by source name). */
 static int sources_start(struct app *app, const struct cfw_node *seq, const json_t *saved)
 {
@@ -248,6 +377,7 @@ static int sources_start(struct app *app, const struct cfw_node *seq, const json
     }
     app->sources = cfw_xcalloc(seq->n + 1, sizeof(*app->sources));
     app->logpush = cfw_xcalloc(seq->n + 1, sizeof(*app->logpush));
+    app->pollers = cfw_xcalloc(seq->n + 1, sizeof(*app->pollers));
     for (size_t i = 0; i < seq->n; i++) {
         struct cfw_source_conf conf = {0};
         struct cfw_err err = {0};
@@ -256,6 +386,26 @@ static int sources_start(struct app *app, const struct cfw_node *seq, const json
         const json_t *pos;
 
         snprintf(path, sizeof(path), "sources[%zu]", i);
+        if (cfw_poller_is(seq->items[i])) {
+            struct cfw_poller_conf pc;
+            struct cfw_poller_cbs pcbs = {on_poller_record, on_poller_eof, on_poller_state,
+                                          on_deployment, app};
+            struct cfw_poller *p;
+            if (cfw_poller_conf_parse(seq->items[i], path, &pc, &diag) != 0 ||
+                start_cloudflare(app, &diag) != 0) {
+                rc = -1;
+                continue;
+            }
+            p = cfw_poller_new(app->base, app->cf, &pc, app->deploys, &pcbs);
+            pos = saved != NULL ? json_object_get(saved, pc.name) : NULL;
+            if (pos != NULL) {
+                cfw_poller_restore(p, pos);
+            }
+            app->pollers[app->npollers++] = p;
+            cfw_poller_start(p);
+            cfw_poller_conf_clear(&pc);
+            continue;
+        }
         if (cfw_logpush_is(seq->items[i])) {
             struct cfw_logpush_conf lc;
             if (cfw_logpush_conf_parse(seq->items[i], path, &lc, &diag) != 0) {
@@ -312,6 +462,10 @@ static json_t *sources_save(const struct app *app)
             json_object_set_new(o, cfw_source_get_name(app->sources[i]), pos);
         }
     }
+    for (size_t i = 0; i < app->npollers; i++) {
+        json_object_set_new(o, cfw_poller_name(app->pollers[i]),
+                            cfw_poller_save(app->pollers[i]));
+    }
     return o;
 }
 
@@ -332,9 +486,10 @@ static int state_save(struct app *app)
     for (struct stream *s = app->streams; s != NULL; s = s->next) {
         cfw_pipeline_input_flush(s->input);
     }
-    root = json_pack("{s:i, s:I, s:o, s:o}", "version", CFW_STATE_VERSION, "saved_wall_ms",
+    root = json_pack("{s:i, s:I, s:o, s:o, s:o}", "version", CFW_STATE_VERSION, "saved_wall_ms",
                      (json_int_t)cfw_now_wall_ms(), "sources", sources_save(app), "incidents",
-                     cfw_state_incidents_save(app->incidents, now_mono(), cfw_now_wall_ms()));
+                     cfw_state_incidents_save(app->incidents, now_mono(), cfw_now_wall_ms()),
+                     "deployments", cfw_deploys_save(app->deploys));
     text = json_dumps(root, JSON_COMPACT);
     json_decref(root);
     if (text == NULL) {
@@ -369,6 +524,7 @@ static void state_load(struct app *app)
     }
     restored = cfw_state_incidents_restore(app->incidents, json_object_get(root, "incidents"),
                                            now_mono(), cfw_now_wall_ms(), &skipped);
+    cfw_deploys_restore(app->deploys, json_object_get(root, "deployments"));
     if (json_is_object(json_object_get(root, "sources"))) {
         app->saved_sources = json_incref(json_object_get(root, "sources"));
     }
@@ -561,7 +717,17 @@ int cfw_app_validate(const struct cfw_config *cfg, struct cfw_diag *diag)
         char path[32];
 
         snprintf(path, sizeof(path), "sources[%zu]", i);
-        if (cfw_logpush_is(item)) {
+        if (cfw_poller_is(item)) {
+            struct cfw_poller_conf pc;
+            if (cfw_poller_conf_parse(item, path, &pc, diag) == 0) {
+                cfw_poller_conf_clear(&pc);
+            }
+            if (cfg->cloudflare == NULL) {
+                cfw_diag_add(diag, item, path,
+                             "a Cloudflare poller needs the cloudflare: section (account_id, "
+                             "api_token_file)");
+            }
+        } else if (cfw_logpush_is(item)) {
             if (cfw_logpush_conf_parse(item, path, &lc, diag) == 0) {
                 cfw_logpush_conf_clear(&lc);
             }
@@ -571,6 +737,12 @@ int cfw_app_validate(const struct cfw_config *cfg, struct cfw_diag *diag)
             }
         } else if (cfw_source_conf_parse(item, path, &conf, diag) == 0) {
             cfw_source_conf_clear(&conf);
+        }
+    }
+    if (cfg->cloudflare != NULL) {
+        struct cfw_cf_conf cc;
+        if (cfw_cf_conf_parse(cfg->cloudflare, &cc, diag) == 0) {
+            cfw_cf_conf_clear(&cc);
         }
     }
     if (cfg->sources != NULL && cfg->sources->type != CFW_NODE_SEQ) {
@@ -696,6 +868,7 @@ static int app_init(struct app *app, const struct cfw_app_opts *opts)
     }
     app->incidents = cfw_incidents_new(&app->cfg->incidents, on_transition, app);
     app->pipeline = cfw_pipeline_new(app->rules, app->incidents, NULL);
+    app->deploys = cfw_deploys_new();
     state_load(app);
 
     listen = app->cfg->listen != NULL ? app->cfg->listen : CFW_CONFIG_DEFAULT_LISTEN;
@@ -742,6 +915,8 @@ static int app_init(struct app *app, const struct cfw_app_opts *opts)
 static void app_free(struct app *app)
 {
     sources_free(app);
+    cfw_http_free(app->http);
+    cfw_deploys_free(app->deploys);
     cfw_listener_free(app->listener);
     cfw_pipeline_free(app->pipeline);
     cfw_incidents_free(app->incidents);

@@ -120,7 +120,6 @@ struct cfw_config *cfw_config_load(const char *path, struct cfw_diag *diag)
 {
     struct cfw_config *cfg;
     const struct cfw_node *root;
-    size_t before = diag->n;
     enum cfw_log_level lvl;
 
     cfg = cfw_config_empty();
@@ -149,10 +148,6 @@ struct cfw_config *cfw_config_load(const char *path, struct cfw_diag *diag)
         cfg->sources = cfw_node_get(root, "sources");
         cfg->sinks = cfw_node_get(root, "sinks");
         cfg->cloudflare = cfw_node_get(root, "cloudflare");
-    }
-    if (diag->n > before) {
-        cfw_config_free(cfg);
-        return NULL;
     }
     return cfg;
 }

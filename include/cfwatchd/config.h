@@ -31,7 +31,11 @@ struct cfw_config {
     const struct cfw_node *cloudflare;
 };
 
-/* Loads and checks path; returns NULL when any error was found (all of them are in diag). */
+/*
+ * Loads and checks path. Returns NULL only when the file cannot be read or parsed; other errors
+ * are added to diag and the configuration is still returned, so that the rules can be checked
+ * too: the caller fails when diag grew.
+ */
 struct cfw_config *cfw_config_load(const char *path, struct cfw_diag *diag);
 /* An empty configuration (for --once without -c). */
 struct cfw_config *cfw_config_empty(void);

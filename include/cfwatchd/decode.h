@@ -32,6 +32,8 @@
  *   import    that frame's source line, trimmed
  *   startup_ms  `Worker Startup Time: N ms` or `startup exceeded CPU limit N<=L`
  *   upload_kib, gzip_kib  `Total Upload: X KiB / gzip: Y KiB`
+ *   file_name  the base name of file (main.py)
+ *   import_fixed  import without its `src.` prefix (`from core.x import Y`), when it has one
  */
 #ifndef CFWATCHD_DECODE_H
 #define CFWATCHD_DECODE_H

@@ -24,6 +24,8 @@
  *
  * Templates: `{field}` is replaced by the field's value (empty when missing); `{{` and `}}` are
  * literal braces. Replacement is one pass: a value containing `{x}` is not expanded again.
+ * `{?field}text{/field}` keeps text only when field is non-empty, `{!field}text{/field}` only
+ * when it is empty or missing (sections of different fields may nest).
  */
 #ifndef CFWATCHD_RULES_H
 #define CFWATCHD_RULES_H
@@ -92,6 +94,8 @@ const char *cfw_rule_hint(const struct cfw_rule *r);  /* template; never NULL */
 const char *cfw_rule_key(const struct cfw_rule *r);   /* template or NULL */
 const struct cfw_rule_opts *cfw_rule_opts(const struct cfw_rule *r);
 uint64_t cfw_rule_matches(const struct cfw_rule *r); /* matches counted so far */
+/* Match attempts given up at the match, depth, heap or JIT stack limit (counted, no match). */
+uint64_t cfw_rule_limit_hits(const struct cfw_rule *r);
 
 /* One match: the rule and the event's fields plus the named groups (owned by the callee). */
 struct cfw_match {
@@ -103,8 +107,9 @@ typedef void (*cfw_match_cb)(const struct cfw_match *m, const struct cfw_event *
 
 /*
  * Runs the rules over an event in order: the first matching rule wins unless it says
- * `continue: true`. Calls cb for each match. Returns the number of matches, or -1 with err set
- * on a matching failure that is not a plain no-match (match limit hit: counted and skipped).
+ * `continue: true`. Calls cb for each match. Returns the number of matches, or -1 on a PCRE2
+ * failure that is not a plain no-match (logged once per rule); a match-limit hit is counted
+ * (cfw_rule_limit_hits) and the rule treated as not matching.
  */
 int cfw_ruleset_match(struct cfw_ruleset *rs, const struct cfw_event *ev, cfw_match_cb cb,
                       void *arg);

@@ -66,7 +66,11 @@ const struct cfw_node *cfw_node_get(const struct cfw_node *map, const char *key)
  */
 int cfw_node_check_keys(const struct cfw_node *map, const char *path, const char *const *valid,
                         struct cfw_diag *diag);
-/* Typed getters: 0 when absent (out untouched), 1 when set, -1 on a type error (reported). */
+/*
+ * Typed getters: 0 when absent (out untouched), 1 when set, -1 on a type error (reported).
+ * path is the key path of map (messages then name path.key); a path that already ends in
+ * ".key" is used as it is.
+ */
 int cfw_node_str(const struct cfw_node *map, const char *key, const char *path, const char **out,
                  struct cfw_diag *diag);
 int cfw_node_bool(const struct cfw_node *map, const char *key, const char *path, bool *out,

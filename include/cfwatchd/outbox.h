@@ -1,0 +1,163 @@
+/*
+ * The outbox: a durable spool of notifications under state_dir/outbox/ and the scheduler that
+ * delivers them. Each job is written (temp file, fsync, rename, fsync of the directory) before
+ * its first attempt and removed only when the receiver accepted it; the spool is replayed on
+ * start. One retry timer is re-armed to the earliest due job. Failures back off exponentially
+ * with full jitter per job and per lane (a sink endpoint); Retry-After pauses the lane.
+ * Permanent failures and jobs older than max_age move to state_dir/dead/ with the reason.
+ *
+ * Ordering: every job carries chain keys (an incident key); a job is not attempted while an
+ * earlier job of the same lane shares one of its keys, so a resolve never overtakes its trigger.
+ *
+ * The outbox knows nothing of HTTP: a send function starts a delivery and the owner reports
+ * its outcome with cfw_outbox_complete().
+ */
+#ifndef CFWATCHD_OUTBOX_H
+#define CFWATCHD_OUTBOX_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "cfwatchd/common.h"
+
+struct event_base;
+
+#define CFW_OUTBOX_BACKOFF_BASE_DEFAULT_MS 2000
+#define CFW_OUTBOX_BACKOFF_MAX_DEFAULT_MS (5LL * 60 * 1000)
+#define CFW_OUTBOX_MAX_AGE_DEFAULT_MS (24LL * 3600 * 1000)
+#define CFW_OUTBOX_MAX_JOBS_DEFAULT 10000u
+#define CFW_OUTBOX_MAX_BYTES_DEFAULT (64ull * 1024 * 1024)
+#define CFW_OUTBOX_BODY_MAX (1024u * 1024u)
+#define CFW_OUTBOX_IN_FLIGHT_DEFAULT 4u
+#define CFW_OUTBOX_KEYS_MAX 256u
+
+struct cfw_outbox_opts {
+    int64_t backoff_base_ms;  /* 0: default; first retry waits up to this (full jitter) */
+    int64_t backoff_max_ms;   /* 0: default; cap of the exponential */
+    int64_t max_age_ms;       /* 0: default; older jobs are dead-lettered */
+    size_t max_jobs;          /* 0: default */
+    uint64_t max_bytes;       /* 0: default */
+};
+
+enum cfw_outbox_verdict {
+    CFW_OUTBOX_DONE,      /* accepted by the receiver */
+    CFW_OUTBOX_RETRY,     /* transient: try again later */
+    CFW_OUTBOX_PERMANENT, /* the receiver will never accept it: dead-letter */
+};
+
+struct cfw_outbox_result {
+    enum cfw_outbox_verdict verdict;
+    int64_t retry_after_ms; /* -1: none; otherwise the lane pauses this long */
+    long status;            /* HTTP status, 0 when none */
+    const char *reason;     /* short, secret-free text for logs and dead letters */
+};
+
+/* What to spool: one delivery to one endpoint of one sink. */
+struct cfw_outbox_entry {
+    const char *sink;
+    unsigned endpoint;
+    const char *kind;              /* open, reminder, resolve, digest, test */
+    const char *const *keys;       /* chain keys, NULL-terminated; may be NULL */
+    const char *body;
+    size_t body_len;
+    bool test;                     /* a test notification (never replayed) */
+};
+
+struct cfw_outbox;
+struct cfw_outbox_job;
+
+struct cfw_outbox_result;
+
+/*
+ * Starts delivering job; returns 0 when started (cfw_outbox_complete follows later, never
+ * from inside this call), or -1 with fail's verdict and reason set (the reason must stay valid
+ * until the call returns to the outbox).
+ */
+typedef int (*cfw_outbox_send_fn)(struct cfw_outbox_job *job, struct cfw_outbox_result *fail,
+                                  void *arg);
+/* Decides whether a replayed job still has a sink; returns false to dead-letter it. */
+typedef bool (*cfw_outbox_known_fn)(const char *sink, unsigned endpoint, void *arg);
+/* Called after every job leaves the spool (delivered or dead). */
+typedef void (*cfw_outbox_gone_fn)(struct cfw_outbox_job *job, bool delivered, void *arg);
+
+struct cfw_outbox_hooks {
+    cfw_outbox_send_fn send;
+    cfw_outbox_known_fn known; /* may be NULL: every sink is known */
+    cfw_outbox_gone_fn gone;   /* may be NULL */
+    void *arg;
+};
+
+/*
+ * Opens (creating as needed, mode 0700) state_dir/outbox and state_dir/dead, takes the spool
+ * lock, and replays the spool: its jobs are scheduled at once. Returns NULL with err set.
+ */
+struct cfw_outbox *cfw_outbox_new(struct event_base *base, const char *state_dir,
+                                  const struct cfw_outbox_opts *opts,
+                                  const struct cfw_outbox_hooks *hooks, struct cfw_err *err);
+/* Frees the in-memory queue; spooled jobs stay on disk for the next start. */
+void cfw_outbox_free(struct cfw_outbox *ob);
+
+/* Sets how many deliveries one sink may have in flight per endpoint (default 4). */
+void cfw_outbox_set_in_flight(struct cfw_outbox *ob, const char *sink, unsigned max);
+
+/*
+ * Spools one job and schedules it. Returns the job (borrowed, valid until it leaves the spool)
+ * or NULL with err set: the spool is full (counted, the caller logs it) or the entry is invalid.
+ * When the write to disk fails the job is still kept in memory and delivered (logged).
+ */
+struct cfw_outbox_job *cfw_outbox_add(struct cfw_outbox *ob, const struct cfw_outbox_entry *e,
+                                      struct cfw_err *err);
+/* Reports the outcome of a delivery started by the send function. */
+void cfw_outbox_complete(struct cfw_outbox *ob, struct cfw_outbox_job *job,
+                         const struct cfw_outbox_result *r);
+/* Removes a job that is not in flight (an abandoned test notification); no dead letter. */
+void cfw_outbox_drop(struct cfw_outbox *ob, struct cfw_outbox_job *job);
+/* Runs the scheduler now (otherwise it runs from the event loop). */
+void cfw_outbox_kick(struct cfw_outbox *ob);
+
+const char *cfw_outbox_job_id(const struct cfw_outbox_job *job);
+const char *cfw_outbox_job_sink(const struct cfw_outbox_job *job);
+unsigned cfw_outbox_job_endpoint(const struct cfw_outbox_job *job);
+const char *cfw_outbox_job_kind(const struct cfw_outbox_job *job);
+const char *cfw_outbox_job_body(const struct cfw_outbox_job *job, size_t *len);
+unsigned cfw_outbox_job_attempts(const struct cfw_outbox_job *job);
+int64_t cfw_outbox_job_created_ms(const struct cfw_outbox_job *job);
+bool cfw_outbox_job_test(const struct cfw_outbox_job *job);
+/* The last outcome's status and reason ("" before any attempt). */
+long cfw_outbox_job_last_status(const struct cfw_outbox_job *job);
+const char *cfw_outbox_job_last_reason(const struct cfw_outbox_job *job);
+/* An opaque pointer for the sender (e.g. the HTTP request in flight). */
+void cfw_outbox_job_set_ctx(struct cfw_outbox_job *job, void *ctx);
+void *cfw_outbox_job_ctx(const struct cfw_outbox_job *job);
+
+struct cfw_outbox_lane_stats {
+    uint64_t sent;      /* accepted by the receiver */
+    uint64_t retried;   /* attempts that will be retried */
+    uint64_t dead;      /* dead-lettered (permanent or expired) */
+    uint64_t pending;   /* jobs in the spool */
+    uint64_t in_flight;
+};
+
+struct cfw_outbox_stats {
+    uint64_t jobs;
+    uint64_t bytes;
+    uint64_t refused_full;  /* jobs refused because the spool was full */
+    uint64_t write_errors;  /* jobs that could not be written to disk */
+    uint64_t dead;
+    uint64_t sent;
+    uint64_t replayed;
+};
+
+/* Totals of the outbox. */
+void cfw_outbox_stats(const struct cfw_outbox *ob, struct cfw_outbox_stats *out);
+/* Counters of one sink over all its endpoints. */
+void cfw_outbox_sink_stats(const struct cfw_outbox *ob, const char *sink,
+                           struct cfw_outbox_lane_stats *out);
+/* Number of jobs in the spool (including in flight). */
+size_t cfw_outbox_pending(const struct cfw_outbox *ob);
+
+/* Backoff with full jitter: a uniform draw in [0, min(max, base * 2^attempt)]. */
+int64_t cfw_outbox_backoff_ms(int64_t base_ms, int64_t max_ms, unsigned attempt, uint64_t rnd);
+
+#endif

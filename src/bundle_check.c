@@ -1,0 +1,1658 @@
+/* --check-bundle: the module set as wrangler uploads it, import resolution and the findings. */
+#include <dirent.h>
+#include <errno.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "bundle_int.h"
+#include "cfwatchd/bundle.h"
+
+/*
+ * Modules the Workers Python runtime provides without an upload (FORMATS.md §5.2, §6):
+ *   js, pyodide_js      Pyodide's bridges to the JavaScript globals and to the pyodide JS API;
+ *   pyodide, _pyodide   Pyodide's own package (pyodide.ffi, pyodide.http, ...) and its internals;
+ *   _pyodide_core       the C extension behind pyodide.ffi;
+ *   workers, asgi       the Cloudflare SDK and its ASGI shim: built in until the external SDK
+ *                       (compatibility_date >= 2026-04-21 or enable_python_external_sdk) makes
+ *                       them vendored packages (workers-runtime-sdk via pywrangler sync).
+ */
+const char *const bundle_runtime_modules[] = {"_pyodide", "_pyodide_core", "asgi", "js",
+                                              "pyodide", "pyodide_js", "workers", NULL};
+
+#define EXTERNAL_SDK_DATE "2026-04-21"
+
+bool bundle_is_runtime_module(const char *name, bool external_sdk)
+{
+    for (size_t k = 0; bundle_runtime_modules[k] != NULL; k++) {
+        if (strcmp(bundle_runtime_modules[k], name) == 0) {
+            return !(external_sdk && (strcmp(name, "workers") == 0 || strcmp(name, "asgi") == 0));
+        }
+    }
+    return false;
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+bool cfw_bundle_is_stdlib(const char *name)
+{
+    return bsearch(&name, cfw_py_stdlib_modules, cfw_py_stdlib_count, sizeof(char *), cmp_str) !=
+           NULL;
+}
+
+const char *cfw_bundle_sev_name(enum cfw_bundle_sev sev)
+{
+    switch (sev) {
+    case CFW_BUNDLE_SEV_INFO:
+        return "info";
+    case CFW_BUNDLE_SEV_WARNING:
+        return "warning";
+    case CFW_BUNDLE_SEV_ERROR:
+        return "error";
+    case CFW_BUNDLE_SEV_CRITICAL:
+        return "critical";
+    }
+    return "info";
+}
+
+int cfw_bundle_sev_parse(const char *s, enum cfw_bundle_sev *out)
+{
+    for (int k = CFW_BUNDLE_SEV_INFO; k <= CFW_BUNDLE_SEV_CRITICAL; k++) {
+        if (strcmp(s, cfw_bundle_sev_name((enum cfw_bundle_sev)k)) == 0) {
+            *out = (enum cfw_bundle_sev)k;
+            return 0;
+        }
+    }
+    return -1;
+}
+
+/* ---- paths ---- */
+
+/* Lexically normalises an absolute path ("." and ".." resolved, no trailing slash). */
+static char *norm_abs(const char *path)
+{
+    size_t n = strlen(path);
+    char *out = cfw_xmalloc(n + 2);
+    size_t o = 0;
+    const char *p = path;
+
+    out[o++] = '/';
+    while (*p != '\0') {
+        const char *seg;
+        size_t sl;
+        while (*p == '/') {
+            p++;
+        }
+        seg = p;
+        while (*p != '\0' && *p != '/') {
+            p++;
+        }
+        sl = (size_t)(p - seg);
+        if (sl == 0 || (sl == 1 && seg[0] == '.')) {
+            continue;
+        }
+        if (sl == 2 && seg[0] == '.' && seg[1] == '.') {
+            while (o > 1 && out[o - 1] != '/') {
+                o--;
+            }
+            if (o > 1) {
+                o--;
+            }
+            continue;
+        }
+        if (o > 1) {
+            out[o++] = '/';
+        }
+        memcpy(out + o, seg, sl);
+        o += sl;
+    }
+    out[o] = '\0';
+    return out;
+}
+
+static char *resolve(const char *base_abs, const char *rel)
+{
+    char *joined, *r;
+
+    if (rel[0] == '/') {
+        return norm_abs(rel);
+    }
+    joined = cfw_xasprintf("%s/%s", base_abs, rel);
+    r = norm_abs(joined);
+    free(joined);
+    return r;
+}
+
+/* Path of to relative to from (both normalised absolute); "" when equal. */
+static char *rel_path(const char *from, const char *to)
+{
+    size_t common = 0, k = 0;
+    struct cfw_buf b = {0};
+
+    if (strcmp(from, "/") == 0) {
+        return cfw_xstrdup(to + 1);
+    }
+    /* Longest common prefix on a '/' boundary. */
+    while (from[k] != '\0' && from[k] == to[k]) {
+        k++;
+        if ((from[k] == '\0' || from[k] == '/') && (to[k] == '\0' || to[k] == '/')) {
+            common = k;
+        }
+    }
+    for (const char *p = from + common; *p != '\0'; p++) {
+        if (*p == '/') {
+            cfw_buf_puts(&b, b.len ? "/.." : "..");
+        }
+    }
+    if (to[common] == '/') {
+        if (b.len) {
+            cfw_buf_puts(&b, to + common);
+        } else {
+            cfw_buf_puts(&b, to + common + 1);
+        }
+    }
+    return cfw_buf_take(&b);
+}
+
+static bool is_under(const char *root, const char *path)
+{
+    size_t n = strlen(root);
+    if (strcmp(root, "/") == 0) {
+        return true;
+    }
+    return strncmp(root, path, n) == 0 && (path[n] == '\0' || path[n] == '/');
+}
+
+static const char *base_name(const char *p)
+{
+    const char *s = strrchr(p, '/');
+    return s ? s + 1 : p;
+}
+
+static bool ends_with(const char *s, const char *suffix)
+{
+    size_t a = strlen(s), b = strlen(suffix);
+    return a >= b && strcmp(s + a - b, suffix) == 0;
+}
+
+static bool starts_with(const char *s, const char *prefix)
+{
+    return strncmp(s, prefix, strlen(prefix)) == 0;
+}
+
+/* ---- the run's state ---- */
+
+struct eff_rule {
+    const char *type;
+    const char *const *globs;
+    size_t n_globs;
+};
+
+struct pyfile {
+    const char *name; /* bundle name */
+    size_t mod;       /* index into r->modules */
+    struct cfw_bundle_imports im;
+    size_t *res;    /* per import: index into the resolution table */
+    bool deploy;    /* imported while main is imported (unguarded, module level) */
+    bool reachable; /* imported from main at all */
+};
+
+enum rkind { RK_OK, RK_SRC, RK_OUTSIDE, RK_UNRESOLVED };
+
+struct resolution {
+    enum rkind kind;
+    char *why;         /* message detail */
+    char *outside;     /* display path of the out-of-root file */
+    char **loads;      /* bundle files executed by the import */
+    size_t n_loads;
+    char **ns_dirs;    /* bundle directories imported as namespace packages */
+    size_t n_ns_dirs;
+    bool sdk;          /* workers/asgi under the external SDK */
+};
+
+struct run {
+    const char *dir;
+    struct cfw_bundle_config cfg;
+    struct cfw_bundle_report *r;
+    char *project_abs;
+    char *project_real;
+    char *root_abs;
+    char *root_rel;  /* module root relative to the project ("" when equal) */
+    char *root_name; /* base name of the module root */
+    char *main_abs;
+    char *main_rel_root; /* main relative to the module root */
+    char *config_abs;
+    char *hidden_abs; /* <project>/.wrangler */
+    bool external_sdk;
+    struct eff_rule *rules;
+    size_t n_rules;
+    size_t n_files;
+    bool files_capped;
+    char **bnames; /* sorted non-vendored upload names */
+    size_t n_bnames;
+    char **vnames; /* sorted vendored names, relative to python_modules/ */
+    size_t n_vnames;
+    struct pyfile *py;
+    size_t n_py;
+    struct resolution *res;
+    size_t n_res;
+    char **init_done; /* directories already reported by missing-init */
+    size_t n_init_done;
+    size_t cap_modules, cap_findings, cap_edits;
+};
+
+static char *display(struct run *x, const char *abs)
+{
+    char *rel = rel_path(x->project_abs, abs);
+    char *d = bundle_join(x->dir, rel);
+    free(rel);
+    return d;
+}
+
+static struct cfw_bundle_finding *add_finding(struct run *x, const char *rule,
+                                              enum cfw_bundle_sev sev, const char *file, int line,
+                                              int col)
+{
+    struct cfw_bundle_report *r = x->r;
+    struct cfw_bundle_finding *f;
+
+    if (r->n_findings == x->cap_findings) {
+        x->cap_findings = x->cap_findings ? x->cap_findings * 2 : 16;
+        r->findings = cfw_xrealloc(r->findings, x->cap_findings * sizeof(*r->findings));
+    }
+    f = &r->findings[r->n_findings++];
+    memset(f, 0, sizeof(*f));
+    f->rule = rule;
+    f->sev = sev;
+    f->file = cfw_xstrdup(file);
+    f->line = line > 0 ? line : 1;
+    f->col = col > 0 ? col : 1;
+    return f;
+}
+
+static void add_edit(struct run *x, const char *path, size_t start, size_t end,
+                     const char *replacement, const char *text)
+{
+    struct cfw_bundle_report *r = x->r;
+
+    if (r->n_edits == x->cap_edits) {
+        x->cap_edits = x->cap_edits ? x->cap_edits * 2 : 8;
+        r->edits = cfw_xrealloc(r->edits, x->cap_edits * sizeof(*r->edits));
+    }
+    r->edits[r->n_edits++] = (struct cfw_bundle_edit){
+        cfw_xstrdup(path), start, end, replacement ? cfw_xstrdup(replacement) : NULL,
+        text ? cfw_xstrndup(text + start, end - start) : NULL};
+}
+
+static void add_module(struct run *x, const char *name, const char *abs, const char *type,
+                       bool vendored, bool is_main)
+{
+    struct cfw_bundle_report *r = x->r;
+
+    if (r->n_modules == x->cap_modules) {
+        x->cap_modules = x->cap_modules ? x->cap_modules * 2 : 64;
+        r->modules = cfw_xrealloc(r->modules, x->cap_modules * sizeof(*r->modules));
+    }
+    r->modules[r->n_modules++] = (struct cfw_bundle_module){
+        cfw_xstrdup(name), display(x, abs), cfw_xstrdup(type), vendored, is_main};
+}
+
+/* ---- module rules (wrangler's parseRules: user rules, the Python rule, the defaults) ---- */
+
+static const char *const default_text[] = {"**/*.txt", "**/*.html", "**/*.sql"};
+static const char *const default_data[] = {"**/*.bin"};
+static const char *const default_wasm[] = {"**/*.wasm", "**/*.wasm?module"};
+static const char *const python_globs[] = {"**/*.py"};
+
+static const char *module_type(const char *rule_type)
+{
+    static const char *const map[][2] = {
+        {"ESModule", "esm"},         {"CommonJS", "commonjs"},   {"CompiledWasm", "compiled-wasm"},
+        {"Text", "text"},            {"Data", "buffer"},         {"PythonModule", "python"},
+        {"PythonRequirement", "python-requirement"},
+    };
+    for (size_t k = 0; k < sizeof(map) / sizeof(map[0]); k++) {
+        if (strcmp(map[k][0], rule_type) == 0) {
+            return map[k][1];
+        }
+    }
+    return rule_type;
+}
+
+static void build_rules(struct run *x)
+{
+    struct cfw_bundle_config *cfg = &x->cfg;
+    size_t n = 0, cap = cfg->n_rules + 4;
+    struct eff_rule *all = cfw_xcalloc(cap, sizeof(*all));
+    bool have_py = false;
+    const char **done = cfw_xcalloc(cap, sizeof(char *));
+    size_t n_done = 0;
+
+    for (size_t k = 0; k < cfg->n_rules; k++) {
+        all[n++] = (struct eff_rule){cfg->rules[k].type, (const char *const *)cfg->rules[k].globs,
+                                     cfg->rules[k].n_globs};
+        have_py |= strcmp(cfg->rules[k].type, "PythonModule") == 0;
+    }
+    if (!have_py) {
+        all[n++] = (struct eff_rule){"PythonModule", python_globs, 1};
+    }
+    all[n++] = (struct eff_rule){"Text", default_text, 3};
+    all[n++] = (struct eff_rule){"Data", default_data, 1};
+    all[n++] = (struct eff_rule){"CompiledWasm", default_wasm, 2};
+    /* A later rule of a type already completed (no fallthrough) is dropped. */
+    x->rules = cfw_xcalloc(n, sizeof(*x->rules));
+    for (size_t k = 0; k < n; k++) {
+        bool drop = false, fall = false;
+        for (size_t d = 0; d < n_done; d++) {
+            drop |= strcmp(done[d], all[k].type) == 0;
+        }
+        if (drop) {
+            continue;
+        }
+        x->rules[x->n_rules++] = all[k];
+        if (k < cfg->n_rules) {
+            fall = cfg->rules[k].fallthrough;
+        }
+        if (!fall) {
+            done[n_done++] = all[k].type;
+        }
+    }
+    free(done);
+    free(all);
+}
+
+/* ---- walking the tree (wrangler's getFiles) ---- */
+
+typedef void (*file_cb)(struct run *x, const char *abs, const char *rel);
+
+static void limit_finding(struct run *x, const char *abs, const char *what)
+{
+    char *d = display(x, abs);
+    struct cfw_bundle_finding *f = add_finding(x, "scan-limit", CFW_BUNDLE_SEV_INFO, d, 1, 1);
+    f->message = cfw_xasprintf("%s: %s", d, what);
+    f->fix = cfw_xstrdup("cfwatchd --check-bundle did not look at this path; wrangler may "
+                         "still upload it");
+    free(d);
+}
+
+static int cmp_cstr(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static void walk(struct run *x, const char *abs_dir, const char *rel, int depth, file_cb cb,
+                 const char *skip_file)
+{
+    DIR *d = opendir(abs_dir);
+    struct dirent *de;
+    char **names = NULL;
+    size_t n = 0, cap = 0;
+
+    if (d == NULL) {
+        return;
+    }
+    while ((de = readdir(d)) != NULL) {
+        if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0) {
+            continue;
+        }
+        if (n == cap) {
+            cap = cap ? cap * 2 : 32;
+            names = cfw_xrealloc(names, cap * sizeof(*names));
+        }
+        names[n++] = cfw_xstrdup(de->d_name);
+    }
+    closedir(d);
+    if (n > 0) {
+        qsort(names, n, sizeof(*names), cmp_cstr);
+    }
+    for (size_t k = 0; k < n; k++) {
+        char *abs = cfw_xasprintf("%s/%s", abs_dir, names[k]);
+        char *r = rel[0] ? cfw_xasprintf("%s/%s", rel, names[k]) : cfw_xstrdup(names[k]);
+        struct stat st;
+
+        if (lstat(abs, &st) != 0) {
+            goto next;
+        }
+        if (S_ISLNK(st.st_mode)) {
+            char real[PATH_MAX];
+            /* wrangler reads symlinked files and does not descend into symlinked directories. */
+            if (realpath(abs, real) == NULL || stat(real, &st) != 0) {
+                goto next;
+            }
+            if (!is_under(x->project_real, real)) {
+                limit_finding(x, abs, "symbolic link to a target outside the project, not "
+                                      "followed");
+                goto next;
+            }
+            if (!S_ISREG(st.st_mode)) {
+                goto next;
+            }
+        } else if (S_ISDIR(st.st_mode)) {
+            if (strcmp(abs, x->hidden_abs) == 0) {
+                goto next;
+            }
+            if (depth + 1 > CFW_BUNDLE_MAX_DEPTH) {
+                limit_finding(x, abs, "directory nested deeper than the depth cap, not scanned");
+                goto next;
+            }
+            walk(x, abs, r, depth + 1, cb, skip_file);
+            goto next;
+        }
+        if (skip_file != NULL && strcmp(abs, skip_file) == 0) {
+            goto next;
+        }
+        if (x->n_files >= CFW_BUNDLE_MAX_FILES) {
+            if (!x->files_capped) {
+                x->files_capped = true;
+                limit_finding(x, abs, "more files than the file-count cap; the rest is not "
+                                      "scanned");
+            }
+            goto next;
+        }
+        x->n_files++;
+        cb(x, abs, r);
+    next:
+        free(abs);
+        free(r);
+    }
+    for (size_t k = 0; k < n; k++) {
+        free(names[k]);
+    }
+    free(names);
+}
+
+static void root_file(struct run *x, const char *abs, const char *rel)
+{
+    if (strcmp(rel, x->main_rel_root) == 0) {
+        return; /* main is uploaded under its base name */
+    }
+    for (size_t k = 0; k < x->n_rules; k++) {
+        for (size_t g = 0; g < x->rules[k].n_globs; g++) {
+            if (cfw_bundle_glob_match(x->rules[k].globs[g], rel)) {
+                add_module(x, rel, abs, module_type(x->rules[k].type), false, false);
+                return;
+            }
+        }
+    }
+}
+
+static void vendor_file(struct run *x, const char *abs, const char *rel)
+{
+    char *name;
+
+    for (size_t k = 0; k < x->cfg.n_py_excludes; k++) {
+        if (cfw_bundle_glob_match(x->cfg.py_excludes[k], rel)) {
+            return;
+        }
+    }
+    name = cfw_xasprintf("python_modules/%s", rel);
+    add_module(x, name, abs, "buffer", true, false);
+    free(name);
+}
+
+/* ---- name lookups over the uploaded files ---- */
+
+static bool names_has(char **names, size_t n, const char *name)
+{
+    return n > 0 && bsearch(&name, names, n, sizeof(char *), cmp_cstr) != NULL;
+}
+
+/* Whether any uploaded name lies under dir/ (the directory exists in the bundle). */
+static bool names_has_dir(char **names, size_t n, const char *dir)
+{
+    char *prefix = cfw_xasprintf("%s/", dir);
+    size_t lo = 0, hi = n;
+    bool r;
+
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (strcmp(names[mid], prefix) < 0) {
+            lo = mid + 1;
+        } else {
+            hi = mid;
+        }
+    }
+    r = lo < n && starts_with(names[lo], prefix);
+    free(prefix);
+    return r;
+}
+
+/* Vendored extension modules: name.so or name.<tag>.so directly in the directory. */
+static bool names_has_ext(char **names, size_t n, const char *dir, const char *mod)
+{
+    char *prefix = dir[0] ? cfw_xasprintf("%s/%s.", dir, mod) : cfw_xasprintf("%s.", mod);
+    size_t lo = 0, hi = n, pl = strlen(prefix);
+    bool r = false;
+
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (strcmp(names[mid], prefix) < 0) {
+            lo = mid + 1;
+        } else {
+            hi = mid;
+        }
+    }
+    for (; lo < n && strncmp(names[lo], prefix, pl) == 0; lo++) {
+        if (strchr(names[lo] + pl, '/') == NULL && ends_with(names[lo], ".so")) {
+            r = true;
+            break;
+        }
+    }
+    free(prefix);
+    return r;
+}
+
+enum found { F_NONE, F_PKG, F_MOD, F_NS };
+
+/* Looks up one module part in a directory of the bundle (dir "" is the root). */
+static enum found probe(char **names, size_t n, const char *dir, const char *part, bool ext)
+{
+    char *base = dir[0] ? cfw_xasprintf("%s/%s", dir, part) : cfw_xstrdup(part);
+    char *init = cfw_xasprintf("%s/__init__.py", base);
+    char *mod = cfw_xasprintf("%s.py", base);
+    enum found f = F_NONE;
+
+    if (names_has(names, n, init)) {
+        f = F_PKG;
+    } else if (names_has(names, n, mod) || (ext && names_has_ext(names, n, dir, part))) {
+        f = F_MOD;
+    } else if (names_has_dir(names, n, base)) {
+        f = F_NS;
+    }
+    free(base);
+    free(init);
+    free(mod);
+    return f;
+}
+
+static void res_push(char ***v, size_t *n, const char *s)
+{
+    for (size_t k = 0; k < *n; k++) {
+        if (strcmp((*v)[k], s) == 0) {
+            return;
+        }
+    }
+    *v = cfw_xrealloc(*v, (*n + 1) * sizeof(char *));
+    (*v)[(*n)++] = cfw_xstrdup(s);
+}
+
+static size_t split_dots(const char *s, char ***parts)
+{
+    size_t n = 0;
+    const char *p = s;
+
+    *parts = NULL;
+    if (s[0] == '\0') {
+        return 0;
+    }
+    for (;;) {
+        const char *dot = strchr(p, '.');
+        size_t len = dot ? (size_t)(dot - p) : strlen(p);
+        *parts = cfw_xrealloc(*parts, (n + 1) * sizeof(char *));
+        (*parts)[n++] = cfw_xstrndup(p, len);
+        if (dot == NULL) {
+            return n;
+        }
+        p = dot + 1;
+    }
+}
+
+static void free_parts(char **parts, size_t n)
+{
+    for (size_t k = 0; k < n; k++) {
+        free(parts[k]);
+    }
+    free(parts);
+}
+
+static char *join_dots(char **parts, size_t n)
+{
+    struct cfw_buf b = {0};
+    for (size_t k = 0; k < n; k++) {
+        cfw_buf_printf(&b, "%s%s", k ? "." : "", parts[k]);
+    }
+    return cfw_buf_take(&b);
+}
+
+/*
+ * Descends parts[from..n) inside the bundle starting at directory dir (a package, "" = root);
+ * records loaded files and namespace directories; returns the final kind or F_NONE with why.
+ */
+static enum found descend(struct run *x, struct resolution *rs, const char *dir, enum found kind,
+                          char **parts, size_t from, size_t n, const char *full)
+{
+    struct cfw_buf path = {0};
+
+    cfw_buf_puts(&path, dir);
+    for (size_t k = from; k < n; k++) {
+        enum found f;
+        char *sofar;
+        if (kind == F_MOD) {
+            sofar = join_dots(parts, k);
+            rs->why = cfw_xasprintf("No module named '%s': '%s' is a module, not a package", full,
+                                    sofar);
+            free(sofar);
+            cfw_buf_free(&path);
+            return F_NONE;
+        }
+        f = probe(x->bnames, x->n_bnames, path.data ? path.data : "", parts[k], false);
+        if (path.len) {
+            cfw_buf_putc(&path, '/');
+        }
+        cfw_buf_puts(&path, parts[k]);
+        if (f == F_NONE) {
+            sofar = join_dots(parts, k + 1);
+            rs->why = cfw_xasprintf("No module named '%s'", sofar);
+            free(sofar);
+            cfw_buf_free(&path);
+            return F_NONE;
+        }
+        if (f == F_PKG) {
+            char *init = cfw_xasprintf("%s/__init__.py", path.data);
+            res_push(&rs->loads, &rs->n_loads, init);
+            free(init);
+        } else if (f == F_MOD) {
+            char *mod = cfw_xasprintf("%s.py", path.data);
+            res_push(&rs->loads, &rs->n_loads, mod);
+            free(mod);
+        } else {
+            res_push(&rs->ns_dirs, &rs->n_ns_dirs, path.data);
+        }
+        kind = f;
+    }
+    cfw_buf_free(&path);
+    return kind;
+}
+
+/*
+ * Resolves `from <module> import names` / `import <module>` for bundle-local packages: the
+ * package directory pkgdir of kind; from-names that are submodules are loaded too.
+ */
+static void from_names(struct run *x, struct resolution *rs, const char *pkgdir, enum found kind,
+                       const struct cfw_bundle_import *im, const char *modname)
+{
+    if (!im->is_from || kind == F_MOD) {
+        return;
+    }
+    for (size_t k = 0; k < im->n_names; k++) {
+        enum found f;
+        char *base;
+        if (strcmp(im->names[k], "*") == 0) {
+            continue;
+        }
+        f = probe(x->bnames, x->n_bnames, pkgdir, im->names[k], false);
+        base = pkgdir[0] ? cfw_xasprintf("%s/%s", pkgdir, im->names[k])
+                         : cfw_xstrdup(im->names[k]);
+        if (f == F_PKG) {
+            char *init = cfw_xasprintf("%s/__init__.py", base);
+            res_push(&rs->loads, &rs->n_loads, init);
+            free(init);
+        } else if (f == F_MOD) {
+            char *mod = cfw_xasprintf("%s.py", base);
+            res_push(&rs->loads, &rs->n_loads, mod);
+            free(mod);
+        } else if (f == F_NS) {
+            res_push(&rs->ns_dirs, &rs->n_ns_dirs, base);
+        } else if (kind == F_NS && rs->kind == RK_OK) {
+            rs->kind = RK_UNRESOLVED;
+            rs->why = cfw_xasprintf("cannot import name '%s' from '%s' (unknown location): "
+                                    "'%s' is a directory without __init__.py and has no module "
+                                    "'%s'",
+                                    im->names[k], modname[0] ? modname : ".", modname,
+                                    im->names[k]);
+        }
+        free(base);
+    }
+}
+
+/* Where a top-level name is found outside the module root, as a display path, or NULL. */
+static char *find_outside(struct run *x, const char *top)
+{
+    char *dir;
+
+    if (strcmp(x->project_abs, x->root_abs) == 0) {
+        return NULL;
+    }
+    dir = cfw_xstrdup(x->project_abs);
+    /* The project root and every directory between it and the module root. */
+    for (;;) {
+        char *py = cfw_xasprintf("%s/%s.py", dir, top);
+        char *pkg = cfw_xasprintf("%s/%s", dir, top);
+        struct stat st;
+        char *hit = NULL;
+
+        if (stat(py, &st) == 0 && S_ISREG(st.st_mode)) {
+            hit = display(x, py);
+        } else if (stat(pkg, &st) == 0 && S_ISDIR(st.st_mode) && strcmp(pkg, x->root_abs) != 0) {
+            hit = display(x, pkg);
+        }
+        free(py);
+        free(pkg);
+        if (hit != NULL) {
+            free(dir);
+            return hit;
+        }
+        if (!is_under(dir, x->root_abs) || strcmp(dir, x->root_abs) == 0) {
+            break;
+        }
+        {
+            /* next directory towards the module root */
+            const char *rest = x->root_abs + strlen(dir) + (strcmp(dir, "/") == 0 ? 0 : 1);
+            const char *slash = strchr(rest, '/');
+            char *next = slash ? cfw_xstrndup(x->root_abs, (size_t)(slash - x->root_abs))
+                               : cfw_xstrdup(x->root_abs);
+            free(dir);
+            dir = next;
+            if (strcmp(dir, x->root_abs) == 0) {
+                break;
+            }
+        }
+    }
+    free(dir);
+    return NULL;
+}
+
+/* Package parts of a bundle file: "a/b/c.py" -> [a, b]; "a/b/__init__.py" -> [a, b]. */
+static size_t package_of(const char *name, char ***parts)
+{
+    char *copy = cfw_xstrdup(name), *slash;
+    size_t n;
+
+    slash = strrchr(copy, '/');
+    if (slash == NULL) {
+        free(copy);
+        *parts = NULL;
+        return 0;
+    }
+    *slash = '\0';
+    for (char *p = copy; *p; p++) {
+        if (*p == '/') {
+            *p = '.';
+        }
+    }
+    n = split_dots(copy, parts);
+    free(copy);
+    return n;
+}
+
+static void resolve_import(struct run *x, const struct pyfile *pf,
+                           const struct cfw_bundle_import *im, struct resolution *rs)
+{
+    char **parts = NULL;
+    size_t n = 0;
+
+    memset(rs, 0, sizeof(*rs));
+    rs->kind = RK_OK;
+    if (im->level > 0) {
+        char **pkg = NULL;
+        size_t np = package_of(pf->name, &pkg), keep;
+        char **mparts = NULL;
+        size_t nm = split_dots(im->module, &mparts);
+        char *pkgdir;
+        enum found kind;
+
+        if (np == 0) {
+            rs->kind = RK_UNRESOLVED;
+            rs->why = cfw_xasprintf("attempted relative import with no known parent package: "
+                                    "%s is uploaded as the top-level module '%.*s'",
+                                    pf->name, (int)strlen(pf->name) - 3, pf->name);
+            free_parts(mparts, nm);
+            return;
+        }
+        if ((size_t)im->level > np) {
+            rs->kind = RK_UNRESOLVED;
+            rs->why = cfw_xstrdup("attempted relative import beyond top-level package");
+            free_parts(pkg, np);
+            free_parts(mparts, nm);
+            return;
+        }
+        keep = np - (size_t)(im->level - 1);
+        parts = cfw_xcalloc(keep + nm + 1, sizeof(char *));
+        for (size_t k = 0; k < keep; k++) {
+            parts[n++] = cfw_xstrdup(pkg[k]);
+        }
+        for (size_t k = 0; k < nm; k++) {
+            parts[n++] = cfw_xstrdup(mparts[k]);
+        }
+        free_parts(pkg, np);
+        free_parts(mparts, nm);
+        {
+            /* The packages containing the file are already imported: descend from the base. */
+            struct cfw_buf d = {0};
+            char *full = join_dots(parts, n);
+            for (size_t k = 0; k < keep; k++) {
+                cfw_buf_printf(&d, "%s%s", k ? "/" : "", parts[k]);
+            }
+            pkgdir = cfw_buf_take(&d);
+            {
+                char *init = cfw_xasprintf("%s/__init__.py", pkgdir);
+                kind = names_has(x->bnames, x->n_bnames, init) ? F_PKG : F_NS;
+                free(init);
+            }
+            kind = descend(x, rs, pkgdir, kind, parts, keep, n, full);
+            if (kind == F_NONE) {
+                rs->kind = RK_UNRESOLVED;
+            } else {
+                char *dir = cfw_xstrdup(pkgdir);
+                for (size_t k = keep; k < n; k++) {
+                    char *nd = cfw_xasprintf("%s/%s", dir, parts[k]);
+                    free(dir);
+                    dir = nd;
+                }
+                from_names(x, rs, dir, kind, im, full);
+                free(dir);
+            }
+            free(full);
+            free(pkgdir);
+        }
+        free_parts(parts, n);
+        return;
+    }
+
+    n = split_dots(im->module, &parts);
+    if (n == 0) {
+        return;
+    }
+    {
+        const char *top = parts[0];
+        enum found fb = probe(x->bnames, x->n_bnames, "", top, false);
+        enum found fv = probe(x->vnames, x->n_vnames, "", top, true);
+        bool std = cfw_bundle_is_stdlib(top);
+        bool rt = bundle_is_runtime_module(top, x->external_sdk);
+
+        if (fb == F_PKG || fb == F_MOD || (fb == F_NS && fv != F_PKG && fv != F_MOD && !std &&
+                                          !rt)) {
+            char *full = join_dots(parts, n);
+            enum found kind;
+            if (fb == F_PKG) {
+                char *init = cfw_xasprintf("%s/__init__.py", top);
+                res_push(&rs->loads, &rs->n_loads, init);
+                free(init);
+            } else if (fb == F_MOD) {
+                char *mod = cfw_xasprintf("%s.py", top);
+                res_push(&rs->loads, &rs->n_loads, mod);
+                free(mod);
+            } else {
+                res_push(&rs->ns_dirs, &rs->n_ns_dirs, top);
+            }
+            kind = descend(x, rs, top, fb, parts, 1, n, full);
+            if (kind == F_NONE) {
+                rs->kind = RK_UNRESOLVED;
+            } else {
+                struct cfw_buf d = {0};
+                for (size_t k = 0; k < n; k++) {
+                    cfw_buf_printf(&d, "%s%s", k ? "/" : "", parts[k]);
+                }
+                from_names(x, rs, d.data, kind, im, full);
+                cfw_buf_free(&d);
+            }
+            free(full);
+        } else if (fv != F_NONE || std || rt) {
+            /* vendored, standard library or runtime: submodules are not checked */
+        } else if (x->root_rel[0] != '\0' && strcmp(top, x->root_name) == 0) {
+            rs->kind = RK_SRC;
+            rs->why = cfw_xasprintf("No module named '%s'", top);
+            /* What the import needs once the prefix is gone (for missing-init). */
+            if (n > 1) {
+                struct cfw_bundle_import stripped = *im;
+                struct resolution sub;
+                char *rest = strchr(im->module, '.') + 1;
+                stripped.module = rest;
+                resolve_import(x, pf, &stripped, &sub);
+                rs->ns_dirs = sub.ns_dirs;
+                rs->n_ns_dirs = sub.n_ns_dirs;
+                sub.ns_dirs = NULL;
+                sub.n_ns_dirs = 0;
+                for (size_t k = 0; k < sub.n_loads; k++) {
+                    free(sub.loads[k]);
+                }
+                free(sub.loads);
+                free(sub.why);
+                free(sub.outside);
+            }
+        } else if (strcmp(top, "workers") == 0 || strcmp(top, "asgi") == 0) {
+            rs->kind = RK_UNRESOLVED;
+            rs->sdk = true;
+            rs->why = cfw_xasprintf("No module named '%s': from compatibility_date %s on (or "
+                                    "with enable_python_external_sdk) the Python Workers SDK is "
+                                    "no longer built into the runtime and must be vendored",
+                                    top, EXTERNAL_SDK_DATE);
+        } else {
+            rs->outside = find_outside(x, top);
+            if (rs->outside != NULL) {
+                rs->kind = RK_OUTSIDE;
+                rs->why = cfw_xasprintf("No module named '%s': %s exists in the project but "
+                                        "outside the module root %s/, so it is not uploaded",
+                                        top, rs->outside, x->r->module_root);
+            } else {
+                rs->kind = RK_UNRESOLVED;
+                rs->why = cfw_xasprintf("No module named '%s': it is not uploaded, not vendored "
+                                        "in python_modules/, not in the Python standard library "
+                                        "and not a Workers runtime module",
+                                        top);
+            }
+        }
+    }
+    free_parts(parts, n);
+}
+
+/* ---- reading and resolving every Python file ---- */
+
+static int cmp_pyfile(const void *a, const void *b)
+{
+    return strcmp(((const struct pyfile *)a)->name, ((const struct pyfile *)b)->name);
+}
+
+static struct pyfile *find_py(struct run *x, const char *name)
+{
+    struct pyfile key = {.name = name};
+    return bsearch(&key, x->py, x->n_py, sizeof(*x->py), cmp_pyfile);
+}
+
+static bool skip_analysis(struct run *x, const struct cfw_bundle_module *m)
+{
+    /* Third-party trees that happen to sit in the module root are not the project's code. */
+    static const char *const dirs[] = {"python_modules/", "node_modules/", ".venv", "venv/",
+                                       ".git/", "site-packages/"};
+    (void)x;
+    if (m->vendored || !ends_with(m->name, ".py")) {
+        return true;
+    }
+    for (size_t k = 0; k < sizeof(dirs) / sizeof(dirs[0]); k++) {
+        if (starts_with(m->name, dirs[k]) || strstr(m->name, "/site-packages/") != NULL) {
+            return true;
+        }
+    }
+    return false;
+}
+
+static void read_python(struct run *x)
+{
+    struct cfw_bundle_report *r = x->r;
+
+    x->py = cfw_xcalloc(r->n_modules + 1, sizeof(*x->py));
+    for (size_t k = 0; k < r->n_modules; k++) {
+        struct pyfile *pf;
+        char *text = NULL;
+        size_t len = 0;
+        struct cfw_err err = {0};
+
+        if (skip_analysis(x, &r->modules[k])) {
+            continue;
+        }
+        if (bundle_read_file(r->modules[k].path, CFW_BUNDLE_MAX_FILE_BYTES, &text, &len, &err) !=
+            0) {
+            struct cfw_bundle_finding *f = add_finding(x, "scan-limit", CFW_BUNDLE_SEV_INFO,
+                                                       r->modules[k].path, 1, 1);
+            f->message = cfw_xasprintf("%s: not analysed: %s", r->modules[k].path,
+                                       err.code == EFBIG ? "larger than the per-file cap"
+                                                         : err.msg);
+            f->fix = cfw_xstrdup("its imports were not checked");
+            continue;
+        }
+        pf = &x->py[x->n_py++];
+        pf->name = r->modules[k].name;
+        pf->mod = k;
+        cfw_bundle_py_imports(text, len, &pf->im, NULL);
+        free(text);
+    }
+    qsort(x->py, x->n_py, sizeof(*x->py), cmp_pyfile);
+}
+
+static void resolve_all(struct run *x)
+{
+    size_t total = 0;
+
+    for (size_t k = 0; k < x->n_py; k++) {
+        total += x->py[k].im.n;
+    }
+    x->res = cfw_xcalloc(total + 1, sizeof(*x->res));
+    for (size_t k = 0; k < x->n_py; k++) {
+        struct pyfile *pf = &x->py[k];
+        pf->res = cfw_xcalloc(pf->im.n + 1, sizeof(size_t));
+        for (size_t i = 0; i < pf->im.n; i++) {
+            resolve_import(x, pf, &pf->im.v[i], &x->res[x->n_res]);
+            pf->res[i] = x->n_res++;
+        }
+    }
+}
+
+/* Marks files imported from main: deploy = on the unguarded module-level path. */
+static void reach(struct run *x, bool deploy)
+{
+    struct pyfile **queue = cfw_xcalloc(x->n_py + 1, sizeof(*queue));
+    size_t head = 0, tail = 0;
+    struct pyfile *m = find_py(x, x->r->modules[0].name);
+
+    if (m == NULL) {
+        free(queue);
+        return;
+    }
+    if (deploy) {
+        m->deploy = true;
+    } else {
+        m->reachable = true;
+    }
+    queue[tail++] = m;
+    while (head < tail) {
+        struct pyfile *pf = queue[head++];
+        for (size_t i = 0; i < pf->im.n; i++) {
+            const struct cfw_bundle_import *im = &pf->im.v[i];
+            const struct resolution *rs = &x->res[pf->res[i]];
+            if (deploy && (im->ctx != 0 || im->guarded)) {
+                continue;
+            }
+            if (rs->kind != RK_OK) {
+                continue;
+            }
+            for (size_t l = 0; l < rs->n_loads; l++) {
+                struct pyfile *t = find_py(x, rs->loads[l]);
+                bool *flag;
+                if (t == NULL) {
+                    continue;
+                }
+                flag = deploy ? &t->deploy : &t->reachable;
+                if (!*flag) {
+                    *flag = true;
+                    queue[tail++] = t;
+                }
+            }
+        }
+    }
+    free(queue);
+}
+
+/* ---- findings ---- */
+
+static const char *root_disp(struct run *x)
+{
+    return x->r->module_root;
+}
+
+/* The physical line of text containing offset, with an edit applied when given. */
+static char *line_with_edit(const char *text, size_t len, size_t at_off, size_t start, size_t end,
+                            const char *rep)
+{
+    size_t ls = at_off, le = at_off;
+    struct cfw_buf b = {0};
+
+    while (ls > 0 && text[ls - 1] != '\n') {
+        ls--;
+    }
+    while (le < len && text[le] != '\n') {
+        le++;
+    }
+    while (ls < le && (text[ls] == ' ' || text[ls] == '\t')) {
+        ls++;
+    }
+    if (start >= ls && end <= le && start <= end) {
+        cfw_buf_append(&b, text + ls, start - ls);
+        cfw_buf_puts(&b, rep);
+        cfw_buf_append(&b, text + end, le - end);
+    } else {
+        cfw_buf_append(&b, text + ls, le - ls);
+    }
+    while (b.len > 0 && (b.data[b.len - 1] == '\r' || b.data[b.len - 1] == ' ')) {
+        b.data[--b.len] = '\0';
+    }
+    return cfw_buf_take(&b);
+}
+
+static bool has_newline(const char *text, size_t start, size_t end)
+{
+    return memchr(text + start, '\n', end - start) != NULL;
+}
+
+static enum cfw_bundle_sev lowered(const struct pyfile *pf, const struct cfw_bundle_import *im,
+                                   enum cfw_bundle_sev base, const char **why)
+{
+    if (im->ctx & CFW_BUNDLE_IMPORT_TYPECHECK) {
+        *why = " (inside `if TYPE_CHECKING:`, so it never runs)";
+        return CFW_BUNDLE_SEV_INFO;
+    }
+    if (!pf->reachable) {
+        *why = " (this module is not imported from main; it fails only if something imports "
+               "it)";
+        return CFW_BUNDLE_SEV_INFO;
+    }
+    if (im->ctx & CFW_BUNDLE_IMPORT_LAZY) {
+        *why = " (inside a function: it fails at request time, not at deploy)";
+        return base > CFW_BUNDLE_SEV_WARNING ? CFW_BUNDLE_SEV_WARNING : base;
+    }
+    if (im->guarded) {
+        *why = " (inside a try: block whose except catches ImportError, so the deploy survives "
+               "it)";
+        return base > CFW_BUNDLE_SEV_WARNING ? CFW_BUNDLE_SEV_WARNING : base;
+    }
+    if (!pf->deploy) {
+        *why = " (this module is imported only lazily or under try:, so it fails at request "
+               "time, not at deploy)";
+        return base > CFW_BUNDLE_SEV_WARNING ? CFW_BUNDLE_SEV_WARNING : base;
+    }
+    *why = "";
+    return base;
+}
+
+static void src_prefix_finding(struct run *x, struct pyfile *pf, const struct cfw_bundle_import *im,
+                               const char *text, size_t len, const struct resolution *rs)
+{
+    const struct cfw_bundle_module *m = &x->r->modules[pf->mod];
+    const char *why;
+    enum cfw_bundle_sev sev = lowered(pf, im, CFW_BUNDLE_SEV_CRITICAL, &why);
+    struct cfw_bundle_finding *f = add_finding(x, "src-prefix-import", sev, m->path, im->line,
+                                               im->col);
+    size_t es = 0, ee = 0;
+    bool can = false;
+    const char *rest = strchr(im->module, '.');
+
+    f->message = cfw_xasprintf(
+        "import of '%s' goes through '%s', but the module root is %s/ and wrangler uploads "
+        "its files without that prefix: ModuleNotFoundError: %s at deploy%s",
+        im->module, x->root_name, root_disp(x), rs->why, why);
+    if (len == 0 || im->first_dot_end > len || im->import_kw > len) {
+        /* the text could not be read again: no rewrite */
+    } else if (rest != NULL && im->first_dot_end > im->mod_start &&
+        (im->is_from || im->has_alias) && !has_newline(text, im->mod_start, im->first_dot_end)) {
+        es = im->mod_start;
+        ee = im->first_dot_end;
+        can = true;
+    } else if (rest == NULL && im->is_from && !im->parenthesized && im->import_kw > im->stmt_start &&
+               !has_newline(text, im->stmt_start, im->import_kw)) {
+        es = im->stmt_start;
+        ee = im->import_kw;
+        can = true;
+    }
+    if (can) {
+        char *line = line_with_edit(text, len, im->mod_start, es, ee, "");
+        f->fix = cfw_xasprintf("%s", line);
+        free(line);
+        add_edit(x, m->path, es, ee, "", text);
+    } else if (rest != NULL) {
+        f->fix = cfw_xasprintf("import %s (and refer to it as %s instead of %s)", rest + 1,
+                               rest + 1, im->module);
+    } else {
+        f->fix = cfw_xasprintf("remove `import %s`: the module root's files are top-level "
+                               "modules, import them directly",
+                               im->module);
+    }
+}
+
+static void missing_init_finding(struct run *x, struct pyfile *pf,
+                                 const struct cfw_bundle_import *im, const struct resolution *rs)
+{
+    const struct cfw_bundle_module *m = &x->r->modules[pf->mod];
+    struct cfw_buf dirs = {0}, fix = {0};
+    size_t count = 0;
+    const char *why = "";
+    enum cfw_bundle_sev sev;
+    struct cfw_bundle_finding *f;
+    char *label = NULL;
+
+    for (size_t k = 0; k < rs->n_ns_dirs; k++) {
+        char *rel, *disp_dir, *init;
+        if (names_has(x->init_done, x->n_init_done, rs->ns_dirs[k])) {
+            continue;
+        }
+        x->init_done = cfw_xrealloc(x->init_done, (x->n_init_done + 1) * sizeof(char *));
+        x->init_done[x->n_init_done++] = cfw_xstrdup(rs->ns_dirs[k]);
+        qsort(x->init_done, x->n_init_done, sizeof(char *), cmp_cstr);
+        rel = x->root_rel[0] ? cfw_xasprintf("%s/%s", x->root_rel, rs->ns_dirs[k])
+                             : cfw_xstrdup(rs->ns_dirs[k]);
+        disp_dir = bundle_join(x->dir, rel);
+        init = cfw_xasprintf("%s/__init__.py", disp_dir);
+        cfw_buf_printf(&dirs, "%s%s/", count ? ", " : "", disp_dir);
+        cfw_buf_printf(&fix, "%s%s", count ? ", " : "", init);
+        add_edit(x, init, 0, 0, NULL, NULL);
+        count++;
+        free(rel);
+        free(disp_dir);
+        free(init);
+    }
+    if (count == 0) {
+        cfw_buf_free(&dirs);
+        cfw_buf_free(&fix);
+        return;
+    }
+    sev = lowered(pf, im, CFW_BUNDLE_SEV_WARNING, &why);
+    label = im->level > 0 ? cfw_xasprintf("%.*s%s", im->level, "..........", im->module)
+                          : cfw_xstrdup(im->module);
+    f = add_finding(x, "missing-init", sev, m->path, im->line, im->col);
+    f->message = cfw_xasprintf("import of '%s' uses %s as a package without __init__.py: it is "
+                               "only a namespace package, which the Workers runtime's read-only "
+                               "module filesystem is not known to support%s",
+                               label, dirs.data, why);
+    f->fix = cfw_xasprintf("create %s", fix.data);
+    free(label);
+    cfw_buf_free(&dirs);
+    cfw_buf_free(&fix);
+}
+
+static void import_findings(struct run *x)
+{
+    for (size_t k = 0; k < x->n_py; k++) {
+        struct pyfile *pf = &x->py[k];
+        const struct cfw_bundle_module *m = &x->r->modules[pf->mod];
+        char *text = NULL;
+        size_t len = 0;
+
+        for (size_t i = 0; i < pf->im.n; i++) {
+            if (x->res[pf->res[i]].kind == RK_SRC) {
+                if (bundle_read_file(m->path, CFW_BUNDLE_MAX_FILE_BYTES, &text, &len, NULL) != 0) {
+                    text = NULL;
+                }
+                break;
+            }
+        }
+        for (size_t i = 0; i < pf->im.n; i++) {
+            const struct cfw_bundle_import *im = &pf->im.v[i];
+            const struct resolution *rs = &x->res[pf->res[i]];
+            const char *why;
+            struct cfw_bundle_finding *f;
+            char *label = im->level > 0
+                              ? cfw_xasprintf("%.*s%s", im->level, "..........", im->module)
+                              : cfw_xstrdup(im->module);
+
+            switch (rs->kind) {
+            case RK_OK:
+                break;
+            case RK_SRC:
+                src_prefix_finding(x, pf, im, text != NULL ? text : "", text != NULL ? len : 0,
+                                   rs);
+                break;
+            case RK_OUTSIDE:
+                f = add_finding(x, "outside-module-root",
+                                lowered(pf, im, CFW_BUNDLE_SEV_ERROR, &why), m->path, im->line,
+                                im->col);
+                f->message = cfw_xasprintf("import of '%s': %s%s", label, rs->why, why);
+                f->fix = cfw_xasprintf("move %s under %s/ (wrangler uploads only the module "
+                                       "root), or vendor it as a package in python_modules/",
+                                       rs->outside, root_disp(x));
+                break;
+            case RK_UNRESOLVED:
+                f = add_finding(x, "unresolved-import",
+                                lowered(pf, im, CFW_BUNDLE_SEV_ERROR, &why), m->path, im->line,
+                                im->col);
+                f->message = cfw_xasprintf("import of '%s': %s%s", label, rs->why, why);
+                if (rs->sdk) {
+                    f->fix = cfw_xstrdup("add workers-runtime-sdk (workers-py >= 1.9) to "
+                                         "pyproject.toml and run `uv run pywrangler sync`, or "
+                                         "add the disable_python_external_sdk compatibility "
+                                         "flag");
+                } else if (im->level == 1 && strchr(pf->name, '/') == NULL &&
+                           im->module[0] != '\0') {
+                    f->fix = cfw_xasprintf("use an absolute import: `from %s import ...` (the "
+                                           "module root's files are top-level modules)",
+                                           im->module);
+                } else if (im->level > 0 || strchr(im->module, '.') != NULL ||
+                           probe(x->bnames, x->n_bnames, "", im->module, false) != F_NONE) {
+                    f->fix = cfw_xasprintf("fix the import path: modules are named by their path "
+                                           "under the module root %s/",
+                                           root_disp(x));
+                } else {
+                    f->fix = cfw_xasprintf("if '%s' is a package from PyPI, add it to "
+                                           "[project] dependencies in pyproject.toml and run "
+                                           "`uv run pywrangler sync` to vendor it into "
+                                           "python_modules/",
+                                           im->module);
+                }
+                break;
+            }
+            if (rs->n_ns_dirs > 0 && rs->kind != RK_UNRESOLVED) {
+                missing_init_finding(x, pf, im, rs);
+            }
+            free(label);
+        }
+        free(text);
+    }
+}
+
+static bool has_flag(const struct cfw_bundle_config *cfg, const char *flag)
+{
+    for (size_t k = 0; k < cfg->n_compat_flags; k++) {
+        if (strcmp(cfg->compat_flags[k], flag) == 0) {
+            return true;
+        }
+    }
+    return false;
+}
+
+static void config_findings(struct run *x)
+{
+    struct cfw_bundle_config *cfg = &x->cfg;
+    struct cfw_bundle_finding *f;
+    struct stat st;
+    char *p;
+
+    if (!has_flag(cfg, "python_workers")) {
+        bool have = cfg->flags_line > 0;
+        f = add_finding(x, "python-workers-flag-missing", CFW_BUNDLE_SEV_ERROR, cfg->path,
+                        have ? cfg->flags_line : cfg->main_line,
+                        have ? cfg->flags_col : cfg->main_col);
+        f->message = cfw_xstrdup("The `python_workers` compatibility flag is required to use "
+                                 "Python.");
+        f->fix = cfw_xstrdup(ends_with(cfg->path, ".toml")
+                                 ? "compatibility_flags = [\"python_workers\"]"
+                                 : "\"compatibility_flags\": [\"python_workers\"]");
+    }
+    if (cfg->build_upload) {
+        f = add_finding(x, "build-upload-config", CFW_BUNDLE_SEV_WARNING, cfg->path,
+                        cfg->upload_line, cfg->upload_col);
+        f->message = cfw_xstrdup("Unexpected fields found in build field: \"upload\" — "
+                                 "[build.upload] was removed in wrangler v4 and is ignored");
+        f->fix = cfw_xstrdup("delete the [build.upload] table: main, base_dir and rules "
+                             "replace build.upload.main, build.upload.dir and "
+                             "build.upload.rules");
+    }
+    p = cfw_xasprintf("%s/requirements.txt", x->project_abs);
+    if (stat(p, &st) == 0 && S_ISREG(st.st_mode)) {
+        char *d = display(x, p);
+        f = add_finding(x, "requirements-txt", CFW_BUNDLE_SEV_WARNING, d, 1, 1);
+        f->message = cfw_xstrdup("Specifying Python Packages in requirements.txt is no longer "
+                                 "supported, please use pyproject.toml instead.");
+        f->fix = cfw_xstrdup("move the packages to [project] dependencies in pyproject.toml, "
+                             "run `uv run pywrangler sync` and delete requirements.txt");
+        free(d);
+    }
+    free(p);
+    p = cfw_xasprintf("%s/cf-requirements.txt", x->project_abs);
+    if (stat(p, &st) == 0 && S_ISREG(st.st_mode)) {
+        char *d = display(x, p);
+        f = add_finding(x, "requirements-txt", CFW_BUNDLE_SEV_WARNING, d, 1, 1);
+        f->message = cfw_xstrdup("Found a `cf-requirements.txt` file. cf-requirements.txt is no "
+                                 "longer used, instead put your dependencies in pyproject.toml "
+                                 "and use pywrangler.");
+        f->fix = cfw_xstrdup("move the packages to [project] dependencies in pyproject.toml, "
+                             "run `uv run pywrangler sync` and delete cf-requirements.txt");
+        free(d);
+    }
+    free(p);
+    p = cfw_xasprintf("%s/python_modules", x->root_abs);
+    if (strcmp(x->root_abs, x->project_abs) != 0 && stat(p, &st) == 0) {
+        char *d = display(x, p);
+        f = add_finding(x, "python-modules-in-root", CFW_BUNDLE_SEV_ERROR, d, 1, 1);
+        f->message = cfw_xstrdup("The 'python_modules' directory cannot exist in your module "
+                                 "root. Delete it to continue.");
+        f->fix = cfw_xasprintf("delete %s (pywrangler sync vendors packages into "
+                               "python_modules/ at the project root)",
+                               d);
+        free(d);
+    }
+    free(p);
+}
+
+/* ---- the whole check ---- */
+
+static int cmp_module(const void *a, const void *b)
+{
+    const struct cfw_bundle_module *x = a, *y = b;
+    if (x->is_main != y->is_main) {
+        return x->is_main ? -1 : 1;
+    }
+    return strcmp(x->name, y->name);
+}
+
+static int cmp_finding(const void *a, const void *b)
+{
+    const struct cfw_bundle_finding *x = a, *y = b;
+    int c = strcmp(x->file, y->file);
+    if (c != 0) {
+        return c;
+    }
+    if (x->line != y->line) {
+        return x->line < y->line ? -1 : 1;
+    }
+    if (x->col != y->col) {
+        return x->col < y->col ? -1 : 1;
+    }
+    return strcmp(x->rule, y->rule);
+}
+
+static void run_free(struct run *x)
+{
+    cfw_bundle_config_clear(&x->cfg);
+    free(x->project_abs);
+    free(x->project_real);
+    free(x->root_abs);
+    free(x->root_rel);
+    free(x->root_name);
+    free(x->main_abs);
+    free(x->main_rel_root);
+    free(x->config_abs);
+    free(x->hidden_abs);
+    free(x->rules);
+    for (size_t k = 0; k < x->n_bnames; k++) {
+        free(x->bnames[k]);
+    }
+    free(x->bnames);
+    for (size_t k = 0; k < x->n_vnames; k++) {
+        free(x->vnames[k]);
+    }
+    free(x->vnames);
+    for (size_t k = 0; k < x->n_py; k++) {
+        cfw_bundle_imports_clear(&x->py[k].im);
+        free(x->py[k].res);
+    }
+    free(x->py);
+    for (size_t k = 0; k < x->n_res; k++) {
+        struct resolution *rs = &x->res[k];
+        free(rs->why);
+        free(rs->outside);
+        for (size_t i = 0; i < rs->n_loads; i++) {
+            free(rs->loads[i]);
+        }
+        free(rs->loads);
+        for (size_t i = 0; i < rs->n_ns_dirs; i++) {
+            free(rs->ns_dirs[i]);
+        }
+        free(rs->ns_dirs);
+    }
+    free(x->res);
+    for (size_t k = 0; k < x->n_init_done; k++) {
+        free(x->init_done[k]);
+    }
+    free(x->init_done);
+}
+
+static int setup_paths(struct run *x, struct cfw_err *err)
+{
+    char cwd[PATH_MAX], real[PATH_MAX];
+    struct cfw_bundle_config *cfg = &x->cfg;
+    struct stat st;
+
+    if (getcwd(cwd, sizeof(cwd)) == NULL) {
+        cfw_err_set(err, "getcwd: %s", strerror(errno));
+        return -1;
+    }
+    x->project_abs = resolve(cwd, x->dir);
+    x->project_real = cfw_xstrdup(realpath(x->project_abs, real) ? real : x->project_abs);
+    x->config_abs = resolve(cwd, cfg->path);
+    x->hidden_abs = cfw_xasprintf("%s/.wrangler", x->project_abs);
+    if (cfg->main == NULL) {
+        cfw_err_set(err, "%s: no \"main\" entry point: set main = \"src/entry.py\" (the Python "
+                         "Worker's entry module)",
+                    cfg->path);
+        return -1;
+    }
+    if (!ends_with(cfg->main, ".py")) {
+        cfw_err_set(err, "%s:%d:%d: main = \"%s\" is not a Python module: --check-bundle "
+                         "checks Python Workers",
+                    cfg->path, cfg->main_line, cfg->main_col, cfg->main);
+        return -1;
+    }
+    x->main_abs = resolve(x->project_abs, cfg->main);
+    if (stat(x->main_abs, &st) != 0 || !S_ISREG(st.st_mode)) {
+        char *d = display(x, x->main_abs);
+        cfw_err_set(err, "%s:%d:%d: main = \"%s\": %s does not exist", cfg->path, cfg->main_line,
+                    cfg->main_col, cfg->main, d);
+        free(d);
+        return -1;
+    }
+    if (cfg->base_dir != NULL) {
+        x->root_abs = resolve(x->project_abs, cfg->base_dir);
+    } else {
+        char *slash;
+        x->root_abs = cfw_xstrdup(x->main_abs);
+        slash = strrchr(x->root_abs, '/');
+        if (slash == x->root_abs) {
+            slash[1] = '\0';
+        } else {
+            *slash = '\0';
+        }
+    }
+    if (stat(x->root_abs, &st) != 0 || !S_ISDIR(st.st_mode)) {
+        cfw_err_set(err, "%s: the module root %s is not a directory", cfg->path, x->root_abs);
+        return -1;
+    }
+    x->root_rel = rel_path(x->project_abs, x->root_abs);
+    x->root_name = cfw_xstrdup(base_name(x->root_abs));
+    x->main_rel_root = rel_path(x->root_abs, x->main_abs);
+    x->external_sdk = (cfg->compat_date != NULL && strcmp(cfg->compat_date, EXTERNAL_SDK_DATE) >= 0 &&
+                       strlen(cfg->compat_date) >= 10) ||
+                      has_flag(cfg, "enable_python_external_sdk");
+    if (has_flag(cfg, "disable_python_external_sdk")) {
+        x->external_sdk = false;
+    }
+    return 0;
+}
+
+static void collect_names(struct run *x)
+{
+    struct cfw_bundle_report *r = x->r;
+
+    x->bnames = cfw_xcalloc(r->n_modules + 1, sizeof(char *));
+    x->vnames = cfw_xcalloc(r->n_modules + 1, sizeof(char *));
+    for (size_t k = 0; k < r->n_modules; k++) {
+        /* Everything uploaded as python_modules/... is on the runtime's sys.path, vendored or
+         * not (a python_modules/ inside the module root is uploaded by the *.py rule). */
+        if (starts_with(r->modules[k].name, "python_modules/")) {
+            x->vnames[x->n_vnames++] =
+                cfw_xstrdup(r->modules[k].name + strlen("python_modules/"));
+        }
+        if (!r->modules[k].vendored) {
+            x->bnames[x->n_bnames++] = cfw_xstrdup(r->modules[k].name);
+        }
+    }
+    qsort(x->bnames, x->n_bnames, sizeof(char *), cmp_cstr);
+    qsort(x->vnames, x->n_vnames, sizeof(char *), cmp_cstr);
+}
+
+struct cfw_bundle_report *cfw_bundle_check(const char *dir, const char *env, struct cfw_err *err)
+{
+    struct run x = {.dir = dir};
+    struct cfw_bundle_report *r;
+    struct stat st;
+    char *vdir;
+
+    if (cfw_bundle_config_load(dir, env, &x.cfg, err) != 0) {
+        return NULL;
+    }
+    if (setup_paths(&x, err) != 0) {
+        run_free(&x);
+        return NULL;
+    }
+    r = cfw_xcalloc(1, sizeof(*r));
+    x.r = r;
+    r->dir = cfw_xstrdup(dir);
+    r->config_path = cfw_xstrdup(x.cfg.path);
+    r->module_root = display(&x, x.root_abs);
+    {
+        char *b = cfw_xstrdup(base_name(x.main_abs));
+        b[strlen(b) - 3] = '\0';
+        r->main_module = b;
+    }
+    build_rules(&x);
+    add_module(&x, base_name(x.main_abs), x.main_abs, "python", false, true);
+    walk(&x, x.root_abs, "", 0, root_file, x.config_abs);
+    vdir = cfw_xasprintf("%s/python_modules", x.project_abs);
+    if (stat(vdir, &st) == 0 && S_ISDIR(st.st_mode)) {
+        walk(&x, vdir, "", 0, vendor_file, x.main_abs);
+    }
+    free(vdir);
+    qsort(r->modules, r->n_modules, sizeof(*r->modules), cmp_module);
+    /* A python_modules/ at the project root that is also the module root is matched twice
+     * (by the *.py rule and as vendored): one upload name, one module. */
+    {
+        size_t o = 0;
+        for (size_t k = 0; k < r->n_modules; k++) {
+            if (o > 0 && strcmp(r->modules[o - 1].name, r->modules[k].name) == 0) {
+                free(r->modules[k].name);
+                free(r->modules[k].path);
+                free(r->modules[k].type);
+                continue;
+            }
+            r->modules[o++] = r->modules[k];
+        }
+        r->n_modules = o;
+    }
+    for (size_t k = 0; bundle_runtime_modules[k] != NULL; k++) {
+        if (bundle_is_runtime_module(bundle_runtime_modules[k], x.external_sdk)) {
+            r->runtime_modules = cfw_xrealloc(r->runtime_modules,
+                                              (r->n_runtime_modules + 1) * sizeof(char *));
+            r->runtime_modules[r->n_runtime_modules++] = cfw_xstrdup(bundle_runtime_modules[k]);
+        }
+    }
+    collect_names(&x);
+    read_python(&x);
+    resolve_all(&x);
+    reach(&x, true);
+    reach(&x, false);
+    config_findings(&x);
+    import_findings(&x);
+    if (x.cfg.env_note != NULL) {
+        struct cfw_bundle_finding *f =
+            add_finding(&x, "env-not-found", CFW_BUNDLE_SEV_INFO, x.cfg.path, 1, 1);
+        f->message = cfw_xstrdup(x.cfg.env_note);
+        f->fix = cfw_xasprintf("add an [env.%s] section, or drop --env", env);
+    }
+    qsort(r->findings, r->n_findings, sizeof(*r->findings), cmp_finding);
+    for (size_t k = 0; k < r->n_findings; k++) {
+        const struct cfw_bundle_finding *f = &r->findings[k];
+        if (f->sev >= CFW_BUNDLE_SEV_ERROR &&
+            (strcmp(f->rule, "src-prefix-import") == 0 ||
+             strcmp(f->rule, "unresolved-import") == 0 ||
+             strcmp(f->rule, "outside-module-root") == 0)) {
+            r->predicts_import_failure = true;
+        }
+    }
+    run_free(&x);
+    return r;
+}
+
+void cfw_bundle_report_free(struct cfw_bundle_report *r)
+{
+    if (r == NULL) {
+        return;
+    }
+    free(r->dir);
+    free(r->config_path);
+    free(r->module_root);
+    free(r->main_module);
+    for (size_t k = 0; k < r->n_modules; k++) {
+        free(r->modules[k].name);
+        free(r->modules[k].path);
+        free(r->modules[k].type);
+    }
+    free(r->modules);
+    for (size_t k = 0; k < r->n_findings; k++) {
+        free(r->findings[k].file);
+        free(r->findings[k].message);
+        free(r->findings[k].fix);
+    }
+    free(r->findings);
+    for (size_t k = 0; k < r->n_edits; k++) {
+        free(r->edits[k].path);
+        free(r->edits[k].replacement);
+        free(r->edits[k].expect);
+    }
+    free(r->edits);
+    for (size_t k = 0; k < r->n_runtime_modules; k++) {
+        free(r->runtime_modules[k]);
+    }
+    free(r->runtime_modules);
+    free(r);
+}

@@ -1,0 +1,1250 @@
+/* Decoder: records to events (Cloudflare JSON log shapes, text) and the text-derived fields. */
+#include "cfwatchd/decode.h"
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+/* Caps on what outside input can make the decoder hold or emit. */
+#define CFW_DECODE_MAX_JSON (1024u * 1024u) /* larger JSON records are decoded as text */
+#define CFW_DECODE_MAX_DEPTH 64u            /* deeper JSON records are decoded as text */
+#define CFW_DECODE_MAX_TEXT (1024u * 1024u) /* bytes of one event's text */
+#define CFW_DECODE_MAX_FIELD 1024u          /* bytes of one field value */
+#define CFW_DECODE_MAX_EVENTS 1000u         /* events from one record */
+#define CFW_DECODE_MAX_DIGITS 18u           /* longer numbers are not taken as fields */
+#define CFW_DECODE_MAX_PATH 512u            /* bytes of a traceback frame's file name */
+#define CFW_DECODE_MAX_NAME 256u            /* bytes of a quoted module or import name */
+
+/* Epoch milliseconds of 9999-12-31T23:59:59.999Z: later times are not believed. */
+#define MAX_TIME_MS 253402300799999LL
+
+static const char REPLACEMENT[] = "\xEF\xBF\xBD"; /* U+FFFD */
+
+/* ---- bytes and UTF-8 ---- */
+
+static bool is_space(unsigned char c)
+{
+    return c == ' ' || c == '\t' || c == '\r' || c == '\n' || c == '\f' || c == '\v';
+}
+
+static bool is_digit(unsigned char c)
+{
+    return c >= '0' && c <= '9';
+}
+
+static bool is_alpha_(unsigned char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_';
+}
+
+static bool is_word(unsigned char c)
+{
+    return is_alpha_(c) || is_digit(c);
+}
+
+/* Length of the valid UTF-8 sequence at p (1..4), or 0 when the byte there starts none. */
+static size_t utf8_len(const unsigned char *p, size_t n)
+{
+    unsigned char c = p[0];
+
+    if (c < 0x80) {
+        return 1;
+    }
+    if (c < 0xC2) {
+        return 0;
+    }
+    if (c < 0xE0) {
+        return n >= 2 && (p[1] & 0xC0) == 0x80 ? 2 : 0;
+    }
+    if (c < 0xF0) {
+        if (n < 3 || (p[1] & 0xC0) != 0x80 || (p[2] & 0xC0) != 0x80) {
+            return 0;
+        }
+        if ((c == 0xE0 && p[1] < 0xA0) || (c == 0xED && p[1] >= 0xA0)) {
+            return 0; /* overlong, or a surrogate */
+        }
+        return 3;
+    }
+    if (c < 0xF5) {
+        if (n < 4 || (p[1] & 0xC0) != 0x80 || (p[2] & 0xC0) != 0x80 || (p[3] & 0xC0) != 0x80) {
+            return 0;
+        }
+        if ((c == 0xF0 && p[1] < 0x90) || (c == 0xF4 && p[1] >= 0x90)) {
+            return 0; /* overlong, or above U+10FFFF */
+        }
+        return 4;
+    }
+    return 0;
+}
+
+/* True when s[0..n) is valid UTF-8 without NUL bytes. */
+static bool text_clean(const char *s, size_t n)
+{
+    const unsigned char *p = (const unsigned char *)s;
+    size_t i = 0;
+
+    while (i < n) {
+        size_t k;
+
+        if (p[i] >= 0x01 && p[i] < 0x80) {
+            i++;
+            continue;
+        }
+        if (p[i] == 0) {
+            return false;
+        }
+        k = utf8_len(p + i, n - i);
+        if (k == 0) {
+            return false;
+        }
+        i += k;
+    }
+    return true;
+}
+
+/*
+ * Copies s[0..n) as valid UTF-8 of at most cap bytes: invalid bytes become U+FFFD, NUL becomes a
+ * space. Returns a new NUL-terminated string and its length.
+ */
+static char *text_sanitize(const char *s, size_t n, size_t cap, size_t *outlen)
+{
+    const unsigned char *p = (const unsigned char *)s;
+    size_t room = n <= cap / 3 ? n * 3 : cap;
+    char *out = cfw_xmalloc(room + 1);
+    size_t o = 0;
+    size_t i = 0;
+
+    while (i < n) {
+        size_t k = utf8_len(p + i, n - i);
+
+        if (k == 0) {
+            if (o + 3 > room) {
+                break;
+            }
+            memcpy(out + o, REPLACEMENT, 3);
+            o += 3;
+            i++;
+            continue;
+        }
+        if (o + k > room) {
+            break;
+        }
+        if (k == 1 && p[i] == 0) {
+            out[o] = ' ';
+        } else {
+            memcpy(out + o, p + i, k);
+        }
+        o += k;
+        i += k;
+    }
+    out[o] = '\0';
+    *outlen = o;
+    return out;
+}
+
+/* Length of the longest prefix of valid UTF-8 text s (of length n) that fits in room bytes. */
+static size_t utf8_cut(const char *s, size_t n, size_t room)
+{
+    if (n <= room) {
+        return n;
+    }
+    while (room > 0 && ((unsigned char)s[room] & 0xC0) == 0x80) {
+        room--;
+    }
+    return room;
+}
+
+/* Appends valid UTF-8 text to b, cut at a character boundary at b's cap; -1 when cut. */
+static int buf_add(struct cfw_buf *b, const char *s, size_t n)
+{
+    size_t room = b->max > b->len ? b->max - b->len : 0;
+    size_t take = utf8_cut(s, n, room);
+
+    if (take > 0 && cfw_buf_append(b, s, take) != 0) {
+        return -1;
+    }
+    return take == n ? 0 : -1;
+}
+
+/*
+ * Sets a field from outside text: valid UTF-8, control characters as spaces, at most
+ * CFW_DECODE_MAX_FIELD bytes; empty values are not set. With keep, a non-empty value stays.
+ */
+static void field_put(struct cfw_fields *f, const char *key, const char *s, size_t n, bool keep)
+{
+    const unsigned char *p = (const unsigned char *)s;
+    char buf[CFW_DECODE_MAX_FIELD + 1];
+    size_t o = 0;
+    size_t i = 0;
+
+    if (s == NULL) {
+        return;
+    }
+    if (keep) {
+        const char *cur = cfw_fields_get(f, key);
+
+        if (cur != NULL && cur[0] != '\0') {
+            return;
+        }
+    }
+    while (i < n) {
+        size_t k = utf8_len(p + i, n - i);
+
+        if (k == 0) {
+            if (o + 3 > CFW_DECODE_MAX_FIELD) {
+                break;
+            }
+            memcpy(buf + o, REPLACEMENT, 3);
+            o += 3;
+            i++;
+            continue;
+        }
+        if (o + k > CFW_DECODE_MAX_FIELD) {
+            break;
+        }
+        if (k == 1 && (p[i] < 0x20 || p[i] == 0x7f)) {
+            buf[o] = ' ';
+        } else {
+            memcpy(buf + o, p + i, k);
+        }
+        o += k;
+        i += k;
+    }
+    if (o > 0) {
+        cfw_fields_setn(f, key, buf, o);
+    }
+}
+
+static void field_puts(struct cfw_fields *f, const char *key, const char *s, bool keep)
+{
+    if (s != NULL) {
+        field_put(f, key, s, strlen(s), keep);
+    }
+}
+
+/* ---- text-derived fields ---- */
+
+static const char *line_end(const char *p, const char *end)
+{
+    const char *q = memchr(p, '\n', (size_t)(end - p));
+
+    return q != NULL ? q : end;
+}
+
+static void trim(const char **p, const char **e)
+{
+    while (*p < *e && is_space((unsigned char)**p)) {
+        (*p)++;
+    }
+    while (*e > *p && is_space((unsigned char)(*e)[-1])) {
+        (*e)--;
+    }
+}
+
+/* Reads 1..CFW_DECODE_MAX_DIGITS digits at p; returns the end or NULL. */
+static const char *digits(const char *p, const char *end)
+{
+    const char *q = p;
+
+    while (q < end && is_digit((unsigned char)*q) && (size_t)(q - p) <= CFW_DECODE_MAX_DIGITS) {
+        q++;
+    }
+    if (q == p || (size_t)(q - p) > CFW_DECODE_MAX_DIGITS) {
+        return NULL;
+    }
+    return q;
+}
+
+/* Reads a decimal such as 29.85 at p; returns the end or NULL. */
+static const char *decimal(const char *p, const char *end)
+{
+    const char *q = digits(p, end);
+
+    if (q != NULL && q + 1 < end && *q == '.' && is_digit((unsigned char)q[1])) {
+        q = digits(q + 1, end);
+    }
+    return q;
+}
+
+/* Length of an exception name at p followed by ": " (the name part of the exception-line
+ * pattern [A-Za-z_][\w.]*(Error|Exception|Exit|Interrupt|Warning)), or 0. */
+static size_t exception_name(const char *p, const char *end)
+{
+    static const char *const suffixes[] = {"Error", "Exception", "Exit", "Interrupt", "Warning"};
+    const char *q = p;
+    size_t n;
+
+    if (p >= end || !is_alpha_((unsigned char)*p)) {
+        return 0;
+    }
+    while (q < end && (is_word((unsigned char)*q) || *q == '.')) {
+        q++;
+    }
+    if (end - q < 2 || q[0] != ':' || q[1] != ' ') {
+        return 0;
+    }
+    n = (size_t)(q - p);
+    for (size_t i = 0; i < sizeof(suffixes) / sizeof(suffixes[0]); i++) {
+        size_t sl = strlen(suffixes[i]);
+
+        if (n > sl && memcmp(q - sl, suffixes[i], sl) == 0) {
+            return n;
+        }
+    }
+    return 0;
+}
+
+/*
+ * Parses a traceback frame `File "<path>", line <N>` at p (which points at `File "`), all on
+ * one line before end. Returns the end of the number, or NULL. Reads at most a bounded window,
+ * so scanning many frame-like strings stays linear.
+ */
+static const char *frame_parse(const char *p, const char *end, const char **path, size_t *path_n,
+                               const char **num, size_t *num_n)
+{
+    const char *ps = p + 6;
+    const char *pe;
+    const char *ne;
+    size_t win;
+
+    if (ps >= end) {
+        return NULL;
+    }
+    win = (size_t)(end - ps) > CFW_DECODE_MAX_PATH ? CFW_DECODE_MAX_PATH + 1 : (size_t)(end - ps);
+    pe = memchr(ps, '"', win);
+    if (pe == NULL || pe == ps || memchr(ps, '\n', (size_t)(pe - ps)) != NULL) {
+        return NULL;
+    }
+    if ((size_t)(end - pe) < 8 || memcmp(pe, "\", line ", 8) != 0) {
+        return NULL;
+    }
+    ne = digits(pe + 8, end);
+    if (ne == NULL) {
+        return NULL;
+    }
+    *path = ps;
+    *path_n = (size_t)(pe - ps);
+    *num = pe + 8;
+    *num_n = (size_t)(ne - (pe + 8));
+    return ne;
+}
+
+static const char *frame_end(const char *p, const char *le)
+{
+    const char *path;
+    const char *num;
+    size_t path_n;
+    size_t num_n;
+
+    return frame_parse(p, le, &path, &path_n, &num, &num_n);
+}
+
+struct exc_line {
+    const char *at;   /* start of the exception name, NULL when none */
+    const char *line; /* start of its line */
+    size_t name_n;
+    const char *msg;
+    const char *msg_end;
+};
+
+/* Where a flattened traceback's exception may start in a line: after its last frame or after
+ * its `Traceback (most recent call last):` header; NULL when the line has neither. */
+static const char *inline_anchor(const char *ls, const char *le)
+{
+    static const char header[] = "Traceback (most recent call last):";
+    const char *anchor = NULL;
+    const char *p = ls;
+    const char *q;
+
+    while (p < le && (q = memmem(p, (size_t)(le - p), "File \"", 6)) != NULL) {
+        const char *r = frame_end(q, le);
+
+        if (r != NULL) {
+            anchor = r;
+            p = r;
+        } else {
+            p = q + 6;
+        }
+    }
+    q = memmem(ls, (size_t)(le - ls), header, sizeof(header) - 1);
+    if (q != NULL && (anchor == NULL || q + sizeof(header) - 1 > anchor)) {
+        anchor = q + sizeof(header) - 1;
+    }
+    return anchor;
+}
+
+/* The first exception name (followed by ": ") that starts a word in [from, le) of the line
+ * starting at ls; NULL when none. */
+static const char *first_exception(const char *from, const char *ls, const char *le, size_t *n)
+{
+    const char *q = from;
+
+    while (q < le) {
+        if (!is_alpha_((unsigned char)*q) ||
+            (q > ls && (is_word((unsigned char)q[-1]) || q[-1] == '.'))) {
+            q++;
+            continue;
+        }
+        *n = exception_name(q, le);
+        if (*n > 0) {
+            return q;
+        }
+        while (q < le && (is_word((unsigned char)*q) || *q == '.')) {
+            q++;
+        }
+    }
+    return NULL;
+}
+
+/* Finds the last exception line: `^\s*<Name>: <message>$`, or in a flattened one-line
+ * traceback the first exception name after its last frame. */
+static void find_exception(const char *text, const char *end, struct exc_line *ex)
+{
+    const char *ls = text;
+
+    memset(ex, 0, sizeof(*ex));
+    while (ls < end) {
+        const char *le = line_end(ls, end);
+        const char *t = ls;
+        const char *anchor;
+        size_t n;
+
+        while (t < le && is_space((unsigned char)*t)) {
+            t++;
+        }
+        n = exception_name(t, le);
+        if (n > 0) {
+            *ex = (struct exc_line){t, ls, n, t + n + 2, le};
+        }
+        anchor = inline_anchor(ls, le);
+        if (anchor != NULL) {
+            const char *q = first_exception(anchor, ls, le, &n);
+
+            if (q != NULL) {
+                *ex = (struct exc_line){q, ls, n, q + n + 2, le};
+            }
+        }
+        if (le == end) {
+            break;
+        }
+        ls = le + 1;
+    }
+}
+
+/* If [p, *e) ends with `(Code: N)` or `[code: N]`, cuts that off (and the spaces before it). */
+static void strip_code_suffix(const char *p, const char **e)
+{
+    const char *q = *e;
+    const char *open;
+
+    if (q - p < 8 || (q[-1] != ')' && q[-1] != ']')) {
+        return;
+    }
+    q--;
+    while (q > p && is_digit((unsigned char)q[-1])) {
+        q--;
+    }
+    if (q == *e - 1) {
+        return;
+    }
+    while (q > p && q[-1] == ' ') {
+        q--;
+    }
+    if (q - p < 6 || strncasecmp(q - 5, "code:", 5) != 0) {
+        return;
+    }
+    open = q - 6;
+    if (!((*open == '(' && (*e)[-1] == ')') || (*open == '[' && (*e)[-1] == ']'))) {
+        return;
+    }
+    while (open > p && is_space((unsigned char)open[-1])) {
+        open--;
+    }
+    *e = open;
+}
+
+static bool is_caret_line(const char *p, const char *e)
+{
+    for (; p < e; p++) {
+        if (*p != '~' && *p != '^' && !is_space((unsigned char)*p)) {
+            return false;
+        }
+    }
+    return true;
+}
+
+/* The source line of a frame ending at fe: the rest of a flattened line, or the next line. */
+static void find_import(const char *end, const char *fe, const struct exc_line *ex,
+                        struct cfw_fields *f)
+{
+    const char *le = line_end(fe, end);
+    const char *s = fe;
+    const char *se = le;
+    const char *nf;
+    const char *ns;
+    const char *ne;
+    const char *exc;
+    size_t n;
+    bool cut = false;
+
+    if ((size_t)(le - s) >= 5 && memcmp(s, ", in ", 5) == 0) {
+        s += 5;
+        while (s < le && !is_space((unsigned char)*s)) {
+            s++;
+        }
+    }
+    exc = first_exception(s, s, le, &n);
+    if (exc != NULL) {
+        se = exc;
+        cut = true;
+    }
+    nf = memmem(s, (size_t)(se - s), "File \"", 6);
+    if (nf != NULL) {
+        se = nf;
+        cut = true;
+    }
+    trim(&s, &se);
+    while (se > s && (se[-1] == '~' || se[-1] == '^' || is_space((unsigned char)se[-1]))) {
+        se--;
+    }
+    if (se > s) {
+        field_put(f, "import", s, (size_t)(se - s), true);
+        return;
+    }
+    if (cut || le == end) {
+        return;
+    }
+    /* a multi-line traceback: the source line follows the frame line, unless it has none */
+    ns = le + 1;
+    if (ex->line == ns) {
+        return;
+    }
+    ne = line_end(ns, end);
+    trim(&ns, &ne);
+    if (ns == ne || is_caret_line(ns, ne) ||
+        ((size_t)(ne - ns) >= 6 && memcmp(ns, "File \"", 6) == 0) || exception_name(ns, ne) > 0) {
+        return;
+    }
+    field_put(f, "import", ns, (size_t)(ne - ns), true);
+}
+
+/* exception, message, file, line, import. */
+static void extract_traceback(const char *text, const char *end, struct cfw_fields *f)
+{
+    static const char needle[] = "File \"/session/metadata/";
+    const size_t nlen = sizeof(needle) - 1;
+    const char *limit;
+    const char *p = text;
+    const char *q;
+    const char *best_end = NULL;
+    const char *best_path = NULL;
+    const char *best_num = NULL;
+    size_t best_path_n = 0;
+    size_t best_num_n = 0;
+    struct exc_line ex;
+
+    find_exception(text, end, &ex);
+    if (ex.at != NULL) {
+        const char *ms = ex.msg;
+        const char *me = ex.msg_end;
+
+        field_put(f, "exception", ex.at, ex.name_n, true);
+        trim(&ms, &me);
+        strip_code_suffix(ms, &me);
+        field_put(f, "message", ms, (size_t)(me - ms), true);
+    }
+    limit = ex.at != NULL ? ex.at : end;
+    while (p < limit && (q = memmem(p, (size_t)(limit - p), needle, nlen)) != NULL) {
+        const char *path;
+        const char *num;
+        size_t path_n;
+        size_t num_n;
+        const char *r = frame_parse(q, end, &path, &path_n, &num, &num_n);
+
+        if (r != NULL && path_n > nlen - 6) {
+            best_end = r;
+            best_path = path;
+            best_path_n = path_n;
+            best_num = num;
+            best_num_n = num_n;
+            p = r;
+        } else {
+            p = q + nlen;
+        }
+    }
+    if (best_end == NULL) {
+        return;
+    }
+    field_put(f, "file", best_path, best_path_n, true);
+    field_put(f, "line", best_num, best_num_n, true);
+    find_import(end, best_end, &ex, f);
+}
+
+/* script: the name in `A request to the Cloudflare API (.../workers/scripts/<name>...)`. */
+static void extract_script(const char *text, const char *end, struct cfw_fields *f)
+{
+    static const char header[] = "A request to the Cloudflare API (";
+    static const char path[] = "/workers/scripts/";
+    const char *p = text;
+    const char *q;
+
+    while (p < end && (q = memmem(p, (size_t)(end - p), header, sizeof(header) - 1)) != NULL) {
+        const char *le = line_end(q, end);
+        const char *s = memmem(q, (size_t)(le - q), path, sizeof(path) - 1);
+
+        if (s != NULL) {
+            const char *n = s + sizeof(path) - 1;
+            const char *ne = n;
+
+            while (ne < le && *ne != '/' && *ne != ')' && !is_space((unsigned char)*ne)) {
+                ne++;
+            }
+            if (ne > n && (size_t)(ne - n) <= CFW_DECODE_MAX_NAME) {
+                field_put(f, "script", n, (size_t)(ne - n), true);
+                return;
+            }
+        }
+        p = le;
+    }
+}
+
+/* code: the first `[code: N]` or `(Code: N)`. */
+static void extract_code(const char *text, const char *end, struct cfw_fields *f)
+{
+    const char *p = text;
+    const char *q;
+
+    while (p < end && (q = memmem(p, (size_t)(end - p), "ode:", 4)) != NULL) {
+        p = q + 4;
+        if (q - text >= 2 && (q[-1] == 'c' || q[-1] == 'C') && (q[-2] == '[' || q[-2] == '(')) {
+            const char *d = q + 4;
+            const char *de;
+
+            while (d < end && *d == ' ') {
+                d++;
+            }
+            de = digits(d, end);
+            if (de != NULL && de < end && *de == (q[-2] == '[' ? ']' : ')')) {
+                field_put(f, "code", d, (size_t)(de - d), true);
+                return;
+            }
+        }
+    }
+}
+
+/* The last `<needle>'<value>'` (or with double quotes) on one line, e.g. No module named 'x'. */
+static void extract_quoted(const char *text, const char *end, const char *needle, const char *key,
+                           struct cfw_fields *f)
+{
+    size_t nlen = strlen(needle);
+    const char *p = text;
+    const char *q;
+    const char *best = NULL;
+    size_t best_n = 0;
+
+    while (p < end && (q = memmem(p, (size_t)(end - p), needle, nlen)) != NULL) {
+        const char *v = q + nlen;
+
+        p = v;
+        if (v < end && (*v == '\'' || *v == '"')) {
+            const char *vs = v + 1;
+            size_t win = (size_t)(end - vs) > CFW_DECODE_MAX_NAME ? CFW_DECODE_MAX_NAME + 1
+                                                                  : (size_t)(end - vs);
+            const char *ve = memchr(vs, *v, win);
+
+            if (ve != NULL && ve > vs && memchr(vs, '\n', (size_t)(ve - vs)) == NULL) {
+                best = v + 1;
+                best_n = (size_t)(ve - (v + 1));
+                p = ve + 1;
+            }
+        }
+    }
+    if (best != NULL) {
+        field_put(f, key, best, best_n, true);
+    }
+}
+
+/* startup_ms: `Worker Startup Time: N ms` or `startup exceeded CPU limit N<=L`. */
+static void extract_startup(const char *text, const char *end, struct cfw_fields *f)
+{
+    static const char st[] = "Worker Startup Time: ";
+    static const char cpu[] = "startup exceeded CPU limit ";
+    const char *p = text;
+    const char *q;
+
+    while (p < end && (q = memmem(p, (size_t)(end - p), st, sizeof(st) - 1)) != NULL) {
+        const char *d = q + sizeof(st) - 1;
+        const char *de = digits(d, end);
+
+        p = d;
+        if (de != NULL && (size_t)(end - de) >= 3 && memcmp(de, " ms", 3) == 0) {
+            field_put(f, "startup_ms", d, (size_t)(de - d), true);
+            return;
+        }
+    }
+    p = text;
+    while (p < end && (q = memmem(p, (size_t)(end - p), cpu, sizeof(cpu) - 1)) != NULL) {
+        const char *d = q + sizeof(cpu) - 1;
+        const char *de = digits(d, end);
+
+        p = d;
+        if (de != NULL && (size_t)(end - de) >= 2 && memcmp(de, "<=", 2) == 0) {
+            field_put(f, "startup_ms", d, (size_t)(de - d), true);
+            return;
+        }
+    }
+}
+
+/* upload_kib, gzip_kib: `Total Upload: X KiB / gzip: Y KiB`. */
+static void extract_upload(const char *text, const char *end, struct cfw_fields *f)
+{
+    static const char tu[] = "Total Upload: ";
+    static const char gz[] = " KiB / gzip: ";
+    const char *p = text;
+    const char *q;
+
+    while (p < end && (q = memmem(p, (size_t)(end - p), tu, sizeof(tu) - 1)) != NULL) {
+        const char *x = q + sizeof(tu) - 1;
+        const char *xe = decimal(x, end);
+        const char *y;
+        const char *ye;
+
+        p = x;
+        if (xe == NULL || (size_t)(end - xe) < 4 || memcmp(xe, " KiB", 4) != 0) {
+            continue;
+        }
+        field_put(f, "upload_kib", x, (size_t)(xe - x), true);
+        if ((size_t)(end - xe) >= sizeof(gz) - 1 && memcmp(xe, gz, sizeof(gz) - 1) == 0) {
+            y = xe + sizeof(gz) - 1;
+            ye = decimal(y, end);
+            if (ye != NULL && (size_t)(end - ye) >= 4 && memcmp(ye, " KiB", 4) == 0) {
+                field_put(f, "gzip_kib", y, (size_t)(ye - y), true);
+            }
+        }
+        return;
+    }
+}
+
+/* Adds the fields found in text by hand-written scanners (linear, no allocation but the fields). */
+/*
+ * Fields computed from others, for hints: file_name (the base name of file) and import_fixed
+ * (import with its `src.` package prefix removed: `from src.a.b import C` -> `from a.b import C`,
+ * `import src.a as b` -> `import a as b`), set only when import has that prefix.
+ */
+static void derive_fields(struct cfw_fields *fields)
+{
+    const char *file = cfw_fields_get(fields, "file");
+    const char *imp = cfw_fields_get(fields, "import");
+    const char *kw = NULL;
+
+    if (file != NULL && file[0] != '\0' && cfw_fields_get(fields, "file_name") == NULL) {
+        const char *slash = strrchr(file, '/');
+        cfw_fields_set(fields, "file_name", slash != NULL ? slash + 1 : file);
+    }
+    if (imp == NULL || cfw_fields_get(fields, "import_fixed") != NULL) {
+        return;
+    }
+    if (strncmp(imp, "from src.", 9) == 0) {
+        kw = "from ";
+    } else if (strncmp(imp, "import src.", 11) == 0) {
+        kw = "import ";
+    }
+    if (kw != NULL) {
+        char *fixed = cfw_xasprintf("%s%s", kw, imp + strlen(kw) + 4);
+        cfw_fields_set(fields, "import_fixed", fixed);
+        free(fixed);
+    }
+}
+
+void cfw_extract_fields(const char *text, size_t len, struct cfw_fields *fields)
+{
+    const char *end;
+
+    if (text == NULL || fields == NULL) {
+        return;
+    }
+    if (len > CFW_DECODE_MAX_TEXT) {
+        len = CFW_DECODE_MAX_TEXT;
+    }
+    end = text + len;
+    extract_script(text, end, fields);
+    extract_code(text, end, fields);
+    extract_traceback(text, end, fields);
+    extract_quoted(text, end, "No module named ", "module", fields);
+    extract_quoted(text, end, "cannot import name ", "name", fields);
+    extract_startup(text, end, fields);
+    extract_upload(text, end, fields);
+    derive_fields(fields);
+}
+
+/* ---- events ---- */
+
+struct decode_ctx {
+    const struct cfw_record *rec;
+    cfw_event_cb cb;
+    void *arg;
+    struct cfw_decode_stats *stats;
+    struct cfw_fields base; /* context shared by the events of one record */
+    size_t events;
+};
+
+/* What one event adds to the shared context. */
+struct event_extra {
+    const char *level;
+    const char *exc_name; /* JSON exception name, used when the text names none */
+    const char *exc_msg;
+};
+
+static void emit(struct decode_ctx *c, const char *kind, const char *text, size_t len,
+                 const struct event_extra *x)
+{
+    struct cfw_event ev;
+
+    if (c->events >= CFW_DECODE_MAX_EVENTS) {
+        return;
+    }
+    memset(&ev, 0, sizeof(ev));
+    cfw_fields_set(&ev.fields, "kind", kind);
+    cfw_fields_copy(&ev.fields, &c->base);
+    if (x != NULL) {
+        field_puts(&ev.fields, "level", x->level, false);
+    }
+    cfw_extract_fields(text, len, &ev.fields);
+    if (x != NULL && x->exc_name != NULL) {
+        field_puts(&ev.fields, "exception", x->exc_name, true);
+        if (x->exc_msg != NULL) {
+            const char *nl = strchr(x->exc_msg, '\n');
+            const char *ms = x->exc_msg;
+            const char *me = nl != NULL ? nl : ms + strlen(ms);
+
+            trim(&ms, &me);
+            field_put(&ev.fields, "message", ms, (size_t)(me - ms), true);
+        }
+    }
+    ev.text = text;
+    ev.len = len;
+    ev.input = c->rec->input;
+    ev.line = c->rec->line;
+    ev.line_end = c->rec->line_end;
+    if (c->cb != NULL) {
+        c->cb(&ev, c->arg);
+    }
+    cfw_fields_clear(&ev.fields);
+    c->events++;
+    if (c->stats != NULL) {
+        c->stats->events++;
+    }
+}
+
+/* An object member by key: exact, else compared without case (Logpush keys vary in case). */
+static json_t *jget(const json_t *obj, const char *key)
+{
+    const char *k;
+    json_t *v;
+    json_t *exact;
+
+    if (!json_is_object(obj)) {
+        return NULL;
+    }
+    exact = json_object_get(obj, key);
+    if (exact != NULL) {
+        return exact;
+    }
+    json_object_foreach ((json_t *)obj, k, v) {
+        if (strcasecmp(k, key) == 0) {
+            return v;
+        }
+    }
+    return NULL;
+}
+
+static const char *jstr(const json_t *obj, const char *key)
+{
+    json_t *v = jget(obj, key);
+
+    return json_is_string(v) ? json_string_value(v) : NULL;
+}
+
+/* Reads epoch milliseconds (seconds when secs_below is passed and the value is below it). */
+static bool json_time_ms(const json_t *v, double secs_below, int64_t *ms)
+{
+    double d;
+
+    if (json_is_integer(v)) {
+        d = (double)json_integer_value(v);
+    } else if (json_is_real(v)) {
+        d = json_real_value(v);
+    } else {
+        return false;
+    }
+    if (!(d >= 0.0 && d <= (double)MAX_TIME_MS)) {
+        return false;
+    }
+    if (d < secs_below) {
+        d *= 1000.0;
+    }
+    *ms = (int64_t)d;
+    return true;
+}
+
+static void ctx_time(struct decode_ctx *c, const json_t *v, double secs_below)
+{
+    int64_t ms;
+    char buf[64];
+
+    if (v != NULL && json_time_ms(v, secs_below, &ms)) {
+        cfw_format_time_ms(ms, buf, sizeof(buf));
+        cfw_fields_set(&c->base, "time", buf);
+    }
+}
+
+static int dump_cb(const char *buffer, size_t size, void *data)
+{
+    return buf_add(data, buffer, size);
+}
+
+/* Appends a value: a string as it is, anything else as compact JSON. -1 when the cap cut it. */
+static int add_value(struct cfw_buf *b, const json_t *v)
+{
+    if (json_is_string(v)) {
+        return buf_add(b, json_string_value(v), json_string_length(v));
+    }
+    return json_dump_callback(v, dump_cb, b, JSON_COMPACT | JSON_ENCODE_ANY) == 0 ? 0 : -1;
+}
+
+static const char *buf_text(const struct cfw_buf *b)
+{
+    return b->data != NULL ? b->data : "";
+}
+
+static void emit_exception(struct decode_ctx *c, const json_t *e)
+{
+    struct cfw_buf b = {.max = CFW_DECODE_MAX_TEXT};
+    json_t *name = jget(e, "name");
+    json_t *msg = jget(e, "message");
+    const char *stack = jstr(e, "stack");
+    const char *name_s =
+        json_is_string(name) && json_string_length(name) > 0 ? json_string_value(name) : NULL;
+    struct event_extra x = {0};
+
+    if (msg != NULL && json_is_null(msg)) {
+        msg = NULL;
+    }
+    if (stack != NULL && stack[0] == '\0') {
+        stack = NULL;
+    }
+    if (name_s == NULL && msg == NULL && stack == NULL) {
+        return;
+    }
+    if (name_s != NULL) {
+        buf_add(&b, name_s, strlen(name_s));
+        if (msg != NULL) {
+            buf_add(&b, ": ", 2);
+        }
+    }
+    if (msg != NULL) {
+        add_value(&b, msg);
+    }
+    if (stack != NULL) {
+        if (b.len > 0) {
+            buf_add(&b, "\n", 1);
+        }
+        buf_add(&b, stack, strlen(stack));
+    }
+    x.exc_name = name_s;
+    x.exc_msg = json_is_string(msg) ? json_string_value(msg) : NULL;
+    emit(c, "exception", buf_text(&b), b.len, &x);
+    cfw_buf_free(&b);
+}
+
+static void emit_log(struct decode_ctx *c, const json_t *l)
+{
+    struct cfw_buf b = {.max = CFW_DECODE_MAX_TEXT};
+    json_t *msg = jget(l, "message");
+    struct event_extra x = {0};
+
+    if (msg == NULL) {
+        return;
+    }
+    if (json_is_array(msg)) {
+        for (size_t i = 0; i < json_array_size(msg); i++) {
+            if ((i > 0 && buf_add(&b, " ", 1) != 0) || add_value(&b, json_array_get(msg, i)) != 0) {
+                break;
+            }
+        }
+    } else {
+        add_value(&b, msg);
+    }
+    x.level = jstr(l, "level");
+    emit(c, "log", buf_text(&b), b.len, &x);
+    cfw_buf_free(&b);
+}
+
+static void emit_outcome(struct decode_ctx *c, const char *outcome)
+{
+    struct cfw_buf b = {.max = CFW_DECODE_MAX_TEXT};
+
+    if (outcome == NULL || outcome[0] == '\0' || strcasecmp(outcome, "ok") == 0 ||
+        strcasecmp(outcome, "canceled") == 0) {
+        return;
+    }
+    buf_add(&b, "outcome: ", 9);
+    buf_add(&b, outcome, strlen(outcome));
+    emit(c, "outcome", buf_text(&b), b.len, NULL);
+    cfw_buf_free(&b);
+}
+
+/* A wrangler tail event or a Logpush Workers Trace Event (same shape, keys differ in case). */
+static void decode_trace(struct decode_ctx *c, const json_t *root)
+{
+    json_t *event = jget(root, "event");
+    json_t *ts = jget(root, "eventTimestamp");
+    json_t *arr;
+    const char *outcome = jstr(root, "outcome");
+    size_t i;
+    json_t *v;
+
+    field_puts(&c->base, "script", jstr(root, "scriptName"), false);
+    field_puts(&c->base, "version", jstr(jget(root, "scriptVersion"), "id"), false);
+    field_puts(&c->base, "outcome", outcome, false);
+    field_puts(&c->base, "url", jstr(jget(event, "request"), "url"), false);
+    field_puts(&c->base, "ray", jstr(event, "rayId"), false);
+    ctx_time(c, ts != NULL ? ts : jget(root, "eventTimestampMs"), 0.0);
+
+    arr = jget(root, "exceptions");
+    json_array_foreach (arr, i, v) {
+        emit_exception(c, v);
+    }
+    arr = jget(root, "logs");
+    json_array_foreach (arr, i, v) {
+        emit_log(c, v);
+    }
+    emit_outcome(c, outcome);
+}
+
+/* A Workers Observability (Workers Logs) event. */
+static void decode_observability(struct decode_ctx *c, const json_t *root)
+{
+    json_t *md = jget(root, "$metadata");
+    json_t *wk = jget(root, "$workers");
+    json_t *err = jget(md, "error");
+    json_t *msg = jget(md, "message");
+    const char *script = jstr(wk, "scriptName");
+    const char *url = jstr(md, "url");
+    const char *rid = jstr(wk, "requestId");
+    const char *outcome = jstr(wk, "outcome");
+    struct event_extra x = {0};
+    struct cfw_buf b = {.max = CFW_DECODE_MAX_TEXT};
+
+    field_puts(&c->base, "script", script != NULL ? script : jstr(md, "service"), false);
+    field_puts(&c->base, "version", jstr(jget(wk, "scriptVersion"), "id"), false);
+    field_puts(&c->base, "outcome", outcome, false);
+    field_puts(&c->base, "url", url != NULL ? url : jstr(jget(jget(wk, "event"), "request"), "url"),
+               false);
+    field_puts(&c->base, "request_id", rid != NULL ? rid : jstr(md, "requestId"), false);
+    ctx_time(c, jget(root, "timestamp"), 0.0);
+    x.level = jstr(md, "level");
+
+    if (json_is_null(err) || (json_is_string(err) && json_string_length(err) == 0)) {
+        err = NULL;
+    }
+    if (json_is_null(msg)) {
+        msg = NULL;
+    }
+    if (err != NULL) {
+        add_value(&b, err);
+        emit(c, "exception", buf_text(&b), b.len, &x);
+        cfw_buf_reset(&b);
+    }
+    if (msg != NULL && !(err != NULL && json_equal(msg, err))) {
+        add_value(&b, msg);
+        emit(c, "log", buf_text(&b), b.len, &x);
+    }
+    cfw_buf_free(&b);
+    emit_outcome(c, outcome);
+}
+
+/* A Workers Builds log line `[epoch, "text"]`. */
+static void decode_builds_line(struct decode_ctx *c, const json_t *root)
+{
+    const json_t *t = json_array_get(root, 1);
+
+    /* the API gives epoch seconds or milliseconds; 1e11 s is the year 5138, 1e11 ms 1973 */
+    ctx_time(c, json_array_get(root, 0), 1e11);
+    emit(c, "text", json_string_value(t), json_string_length(t), NULL);
+}
+
+enum json_shape {
+    SHAPE_UNKNOWN,
+    SHAPE_TAIL,
+    SHAPE_LOGPUSH,
+    SHAPE_OBSERVABILITY,
+    SHAPE_VALIDATION,
+    SHAPE_BUILDS_LINE,
+};
+
+static bool has_key_nocase(const json_t *obj, const char *key)
+{
+    return jget(obj, key) != NULL;
+}
+
+static enum json_shape json_classify(const json_t *root)
+{
+    static const char *const logpush_keys[] = {"Outcome",    "Exceptions",    "Logs",
+                                               "ScriptName", "ScriptVersion", "EventType"};
+    bool trace;
+
+    if (json_is_array(root)) {
+        if (json_array_size(root) == 2 && json_is_number(json_array_get(root, 0)) &&
+            json_is_string(json_array_get(root, 1))) {
+            return SHAPE_BUILDS_LINE;
+        }
+        return SHAPE_UNKNOWN;
+    }
+    if (!json_is_object(root)) {
+        return SHAPE_UNKNOWN;
+    }
+    if (json_is_object(json_object_get(root, "$metadata")) ||
+        json_is_object(json_object_get(root, "$workers"))) {
+        return SHAPE_OBSERVABILITY;
+    }
+    if (json_object_size(root) == 1 && json_is_string(json_object_get(root, "content"))) {
+        return SHAPE_VALIDATION;
+    }
+    trace = json_is_string(jget(root, "outcome")) || json_is_array(jget(root, "exceptions")) ||
+            json_is_array(jget(root, "logs"));
+    if (has_key_nocase(root, "EventTimestampMs")) {
+        return SHAPE_LOGPUSH;
+    }
+    if (!trace) {
+        return json_is_number(json_object_get(root, "eventTimestamp")) ? SHAPE_TAIL : SHAPE_UNKNOWN;
+    }
+    for (size_t i = 0; i < sizeof(logpush_keys) / sizeof(logpush_keys[0]); i++) {
+        if (json_object_get(root, logpush_keys[i]) != NULL) {
+            return SHAPE_LOGPUSH;
+        }
+    }
+    return SHAPE_TAIL;
+}
+
+/* Checks the nesting depth of JSON text without parsing it (bounds the parser's recursion). */
+static bool json_depth_ok(const char *s, size_t n, unsigned max)
+{
+    unsigned depth = 0;
+    bool in_str = false;
+    bool esc = false;
+
+    for (size_t i = 0; i < n; i++) {
+        char ch = s[i];
+
+        if (in_str) {
+            if (esc) {
+                esc = false;
+            } else if (ch == '\\') {
+                esc = true;
+            } else if (ch == '"') {
+                in_str = false;
+            }
+        } else if (ch == '"') {
+            in_str = true;
+        } else if (ch == '{' || ch == '[') {
+            if (++depth > max) {
+                return false;
+            }
+        } else if ((ch == '}' || ch == ']') && depth > 0) {
+            depth--;
+        }
+    }
+    return true;
+}
+
+static void decode_text(struct decode_ctx *c, const char *text, size_t len)
+{
+    if (text == NULL) {
+        text = "";
+        len = 0;
+    }
+    if (len <= CFW_DECODE_MAX_TEXT && text_clean(text, len)) {
+        emit(c, "text", text, len, NULL);
+    } else {
+        size_t n;
+        char *copy = text_sanitize(text, len, CFW_DECODE_MAX_TEXT, &n);
+
+        emit(c, "text", copy, n, NULL);
+        free(copy);
+    }
+}
+
+static void decode_json(struct decode_ctx *c)
+{
+    const struct cfw_record *rec = c->rec;
+    json_t *root = NULL;
+    json_error_t jerr;
+
+    if (c->stats != NULL) {
+        c->stats->json_records++;
+    }
+    if (rec->text != NULL && rec->len <= CFW_DECODE_MAX_JSON &&
+        json_depth_ok(rec->text, rec->len, CFW_DECODE_MAX_DEPTH)) {
+        root = json_loadb(rec->text, rec->len, JSON_DECODE_ANY, &jerr);
+    }
+    if (root == NULL) {
+        if (c->stats != NULL) {
+            c->stats->json_invalid++;
+        }
+        decode_text(c, rec->text, rec->len);
+        return;
+    }
+    switch (json_classify(root)) {
+    case SHAPE_TAIL:
+        if (c->stats != NULL) {
+            c->stats->tail_events++;
+        }
+        decode_trace(c, root);
+        break;
+    case SHAPE_LOGPUSH:
+        if (c->stats != NULL) {
+            c->stats->logpush_events++;
+        }
+        decode_trace(c, root);
+        break;
+    case SHAPE_OBSERVABILITY:
+        if (c->stats != NULL) {
+            c->stats->observability_events++;
+        }
+        decode_observability(c, root);
+        break;
+    case SHAPE_VALIDATION:
+        break;
+    case SHAPE_BUILDS_LINE:
+        decode_builds_line(c, root);
+        break;
+    case SHAPE_UNKNOWN:
+        /* jansson accepted it, so it is valid UTF-8 without NUL bytes, within the cap */
+        emit(c, "json", rec->text, rec->len, NULL);
+        break;
+    }
+    json_decref(root);
+}
+
+/* Decodes one record into events; stats and cb may be NULL. */
+size_t cfw_decode_record(const struct cfw_record *rec, cfw_event_cb cb, void *arg,
+                         struct cfw_decode_stats *stats)
+{
+    struct decode_ctx c = {.rec = rec, .cb = cb, .arg = arg, .stats = stats};
+
+    if (rec == NULL) {
+        return 0;
+    }
+    field_puts(&c.base, "source", rec->input, false);
+    field_puts(&c.base, "time", rec->time, false);
+    if (rec->kind == CFW_REC_JSON) {
+        decode_json(&c);
+    } else {
+        decode_text(&c, rec->text, rec->len);
+    }
+    cfw_fields_clear(&c.base);
+    return c.events;
+}

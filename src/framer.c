@@ -1,0 +1,1767 @@
+/*
+ * Framer: cuts a byte stream into records (the rules are in framer.h).
+ *
+ * How the bytes flow:
+ *   - JSON format: json_feed runs a byte-level tokenizer (tok_run) over the raw bytes. Value
+ *     bytes are copied once into jbuf; bytes outside values are skipped and counted.
+ *   - Every other format: text_feed finds newlines with memchr, keeps a partial line in lbuf
+ *     (capped at max_line; a longer line is skipped up to its newline and counted), and hands
+ *     each complete line to process_line, which removes the CR, replaces NUL bytes, strips ANSI
+ *     escapes and a time prefix. A line that needs no rewriting is not copied until it becomes
+ *     part of a record. The line then goes to the mode: LINES -> text_line (block assembler),
+ *     WRANGLER_LOG -> wlog_line, MIXED (what AUTO becomes for anything that is not a wrangler
+ *     debug log) -> mixed_line, which runs the same tokenizer over lines that begin with '{'
+ *     and falls back to text lines when the value does not parse.
+ * Records are handed to the callback synchronously; the callback must not feed this framer.
+ */
+#include "cfwatchd/framer.h"
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cfwatchd/common.h"
+
+/* Longest time prefix kept: ISO 8601 with nine fraction digits and an offset is 35 bytes. */
+#define TIME_MAX 48
+/* Nesting levels tracked past max_depth while the rest of a too-deep JSON value is skipped. */
+#define JSON_SKIP_DEPTH 1024u
+/* Upper bound for max_depth (the container stack is allocated up front). */
+#define JSON_MAX_DEPTH_LIMIT 65536u
+/* Note lines (PEP 678) kept after a traceback's exception line. */
+#define TB_MAX_NOTES 3u
+
+#define TB_HEADER "Traceback (most recent call last):"
+#define LIT_LEN(lit) (sizeof(lit) - 1)
+
+enum mode {
+    MODE_UNDECIDED, /* AUTO before the first non-blank line */
+    MODE_LINES,
+    MODE_JSON,
+    MODE_WLOG,
+    MODE_MIXED, /* AUTO resolved: text lines, where a line starting with '{' may begin JSON */
+};
+
+enum blk {
+    BLK_NONE,
+    BLK_WRANGLER, /* ✘ [ERROR] / ▲ [WARNING] message and its blank and indented lines */
+    BLK_TB_BODY,  /* traceback header, frames, source and caret lines */
+    BLK_TB_NOTES, /* after the exception line: note lines, or blank lines before a chain line */
+    BLK_TB_CHAIN, /* after "During handling of the above exception ...": blanks, then a header */
+};
+
+enum jst {
+    J_VALUE,     /* a value is expected (top level, after ':' or after ',' in an array) */
+    J_ARR_FIRST, /* after '[': a value or ']' */
+    J_OBJ_FIRST, /* after '{': a key or '}' */
+    J_KEY,       /* after ',' in an object: a key */
+    J_COLON,     /* after a key */
+    J_AFTER,     /* after a value inside a container: ',' or the closing bracket */
+    J_STR,
+    J_ESC,
+    J_HEX,
+    J_NEG,
+    J_ZERO,
+    J_INT,
+    J_DOT,
+    J_FRAC,
+    J_EXP,
+    J_EXPSIGN,
+    J_EXPDIG,
+    J_LIT,
+};
+
+enum jres {
+    JR_MORE, /* every byte consumed, the value is still open */
+    JR_DONE, /* the value ended; *used bytes belong to it */
+    JR_ERR,  /* not JSON at byte *used (not consumed) */
+};
+
+enum jstream {
+    JS_IDLE,   /* between values */
+    JS_VALUE,  /* inside a value */
+    JS_RESYNC, /* after an error: waiting for a line whose first non-blank byte is '{' or '[' */
+};
+
+/* The JSON tokenizer: validates the grammar byte by byte, keeping only a container stack. */
+struct jtok {
+    enum jst st;
+    bool key;      /* the string being read is an object key */
+    bool too_deep; /* nesting went past max_depth */
+    bool ws_only;  /* only blanks since the last newline */
+    bool err_ws;   /* the byte that failed was the first non-blank byte of its line */
+    unsigned hex;  /* hex digits left in a \u escape */
+    const char *lit;
+    size_t depth;
+    size_t max_depth;
+    size_t cap;
+    unsigned char *stack; /* per level: 1 object, 0 array */
+    uint64_t *nl;         /* bumped for every newline between tokens (NULL: not counted) */
+};
+
+/* One cleaned line; s[n] is NUL when term is set (else s may point into the caller's bytes). */
+struct lview {
+    const char *s;
+    size_t n;
+    uint64_t no;
+    const char *time;
+    bool term;
+};
+
+/* A line queued in MIXED mode while a JSON value may be open. */
+struct mline {
+    size_t off; /* in mbuf; the line is followed by '\n' there */
+    size_t len;
+    uint64_t no;
+    size_t toff; /* in mtimes, when has_time */
+    bool has_time;
+};
+
+struct cfw_framer {
+    char *input;
+    struct cfw_framer_opts o;
+    cfw_record_cb cb;
+    void *arg;
+    struct cfw_framer_stats stats;
+    enum mode mode;
+    char last_byte;
+
+    /* line splitter */
+    struct cfw_buf lbuf; /* partial line */
+    bool skipping;       /* inside an over-long line, waiting for its newline */
+    char *work;          /* a line that must be rewritten or terminated */
+    size_t work_cap;
+    char ltime[TIME_MAX]; /* time prefix of the line being processed */
+
+    /* block assembler */
+    enum blk bst;
+    struct cfw_buf bbuf;
+    size_t blines;
+    size_t bkeep; /* length up to the last non-blank line */
+    uint64_t bfirst;
+    uint64_t blast;
+    size_t base_indent; /* the traceback's own indentation */
+    size_t exc_indent;  /* indentation of its exception line */
+    unsigned notes;
+    bool gap; /* a blank line after the exception line */
+    char btime[TIME_MAX];
+
+    /* wrangler debug log */
+    bool in_entry;
+    char wtime[TIME_MAX];
+
+    /* JSON */
+    struct jtok tok;
+    enum jstream js;
+    struct cfw_buf jbuf;
+    size_t jsize; /* bytes of the current value, also those not kept */
+    bool jlarge;  /* the current value passed max_json: skipped, not kept */
+    uint64_t jline;
+    bool ws_only;
+
+    /* MIXED: lines of a JSON value being tried, and lines waiting to be replayed */
+    struct cfw_buf mbuf;
+    struct cfw_buf mtimes;
+    struct mline *ml;
+    size_t mn;
+    size_t mcap;
+    size_t mc; /* next line to process */
+    size_t ms; /* first line of the open value */
+    bool mopen;
+};
+
+/* Parses auto|lines|json|wrangler-log; returns -1 on anything else. */
+int cfw_input_format_parse(const char *s, enum cfw_input_format *out)
+{
+    static const struct {
+        const char *name;
+        enum cfw_input_format f;
+    } names[] = {
+        {"auto", CFW_FMT_AUTO},
+        {"lines", CFW_FMT_LINES},
+        {"json", CFW_FMT_JSON},
+        {"wrangler-log", CFW_FMT_WRANGLER_LOG},
+    };
+    size_t i;
+
+    if (s == NULL) {
+        return -1;
+    }
+    for (i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+        if (strcmp(s, names[i].name) == 0) {
+            *out = names[i].f;
+            return 0;
+        }
+    }
+    return -1;
+}
+
+/* Returns the name cfw_input_format_parse accepts for f. */
+const char *cfw_input_format_name(enum cfw_input_format f)
+{
+    switch (f) {
+    case CFW_FMT_AUTO:
+        return "auto";
+    case CFW_FMT_LINES:
+        return "lines";
+    case CFW_FMT_JSON:
+        return "json";
+    case CFW_FMT_WRANGLER_LOG:
+        return "wrangler-log";
+    }
+    return "unknown";
+}
+
+/* ---- small helpers ---- */
+
+static bool is_digit(unsigned c)
+{
+    return c - '0' < 10u;
+}
+
+static bool is_hex(unsigned c)
+{
+    return is_digit(c) || (c | 0x20u) - 'a' < 6u;
+}
+
+static bool is_indent_char(char c)
+{
+    return c == ' ' || c == '\t';
+}
+
+static bool is_blank_char(char c)
+{
+    return c == ' ' || c == '\t' || c == '\r' || c == '\v' || c == '\f';
+}
+
+static size_t indent_of(const char *s, size_t n)
+{
+    size_t i = 0;
+
+    while (i < n && is_indent_char(s[i])) {
+        i++;
+    }
+    return i;
+}
+
+static bool is_blank(const char *s, size_t n)
+{
+    size_t i;
+
+    for (i = 0; i < n; i++) {
+        if (!is_blank_char(s[i])) {
+            return false;
+        }
+    }
+    return true;
+}
+
+static bool has_prefix(const char *s, size_t n, const char *p, size_t pn)
+{
+    return n >= pn && memcmp(s, p, pn) == 0;
+}
+
+static void copy_time(char *dst, const char *src)
+{
+    size_t n;
+
+    if (src == NULL) {
+        dst[0] = '\0';
+        return;
+    }
+    n = strnlen(src, TIME_MAX - 1);
+    memcpy(dst, src, n);
+    dst[n] = '\0';
+}
+
+static void emit(struct cfw_framer *f, enum cfw_record_kind kind, const char *text, size_t len,
+                 uint64_t line, uint64_t line_end, const char *time)
+{
+    struct cfw_record rec = {
+        .kind = kind,
+        .text = text,
+        .len = len,
+        .input = f->input,
+        .line = line,
+        .line_end = line_end,
+        .time = time,
+    };
+
+    f->stats.records++;
+    if (kind == CFW_REC_JSON) {
+        f->stats.json_values++;
+    }
+    if (f->cb != NULL) {
+        f->cb(&rec, f->arg);
+    }
+}
+
+static char *work_reserve(struct cfw_framer *f, size_t n)
+{
+    if (n > f->work_cap) {
+        size_t cap = f->work_cap == 0 ? 256 : f->work_cap;
+
+        while (cap < n) {
+            cap *= 2;
+        }
+        f->work = cfw_xrealloc(f->work, cap);
+        f->work_cap = cap;
+    }
+    return f->work;
+}
+
+/* Emits one line as a record of its own. */
+static void emit_line(struct cfw_framer *f, const struct lview *lv)
+{
+    const char *s = lv->s;
+
+    if (!lv->term) {
+        char *w = work_reserve(f, lv->n + 1);
+
+        memcpy(w, lv->s, lv->n);
+        w[lv->n] = '\0';
+        s = w;
+    }
+    emit(f, CFW_REC_TEXT, s, lv->n, lv->no, lv->no, lv->time);
+}
+
+/* ---- line classification for block assembly ---- */
+
+/* A wrangler message header: ✘ [ERROR], X [ERROR], [ERROR], ▲ [WARNING] or [WARNING]. */
+static bool is_marker(const char *s, size_t n)
+{
+    static const char *const marks[] = {
+        "\xe2\x9c\x98 [ERROR]", "X [ERROR]", "[ERROR]", "\xe2\x96\xb2 [WARNING]", "[WARNING]",
+    };
+    size_t i = indent_of(s, n);
+    size_t k;
+
+    s += i;
+    n -= i;
+    if (n < LIT_LEN("[ERROR]")) {
+        return false;
+    }
+    if (s[0] != '\xe2' && s[0] != 'X' && s[0] != '[') {
+        return false;
+    }
+    for (k = 0; k < sizeof(marks) / sizeof(marks[0]); k++) {
+        if (has_prefix(s, n, marks[k], strlen(marks[k]))) {
+            return true;
+        }
+    }
+    return false;
+}
+
+/* Holds `[code: N]`, which ends a wrangler message. */
+static bool has_code(const char *s, size_t n)
+{
+    const char *end = s + n;
+    const char *p = s;
+
+    while ((p = memmem(p, (size_t)(end - p), "[code: ", LIT_LEN("[code: "))) != NULL) {
+        const char *q = p + LIT_LEN("[code: ");
+        const char *d = q;
+
+        while (d < end && is_digit((unsigned char)*d)) {
+            d++;
+        }
+        if (d > q && d < end && *d == ']') {
+            return true;
+        }
+        p = q;
+    }
+    return false;
+}
+
+/* Offset just past `Traceback (most recent call last):`, or SIZE_MAX. */
+static size_t find_tb(const char *s, size_t n)
+{
+    const char *p = memmem(s, n, TB_HEADER, LIT_LEN(TB_HEADER));
+
+    return p == NULL ? SIZE_MAX : (size_t)(p - s) + LIT_LEN(TB_HEADER);
+}
+
+/* `File "...", line N` after the indentation. */
+static bool is_frame(const char *s, size_t n)
+{
+    size_t i = indent_of(s, n);
+    const char *q;
+
+    s += i;
+    n -= i;
+    if (!has_prefix(s, n, "File \"", LIT_LEN("File \""))) {
+        return false;
+    }
+    q = memmem(s + 6, n - 6, "\", line ", LIT_LEN("\", line "));
+    return q != NULL && q + 8 < s + n && is_digit((unsigned char)q[8]);
+}
+
+/* Only '^' and '~' (and blanks), as Python prints under a failing expression. */
+static bool is_caret(const char *s, size_t n)
+{
+    bool mark = false;
+    size_t i;
+
+    for (i = 0; i < n; i++) {
+        char c = s[i];
+
+        if (c == '^' || c == '~') {
+            mark = true;
+        } else if (!is_blank_char(c)) {
+            return false;
+        }
+    }
+    return mark;
+}
+
+static bool is_ident_start(unsigned c)
+{
+    return (c | 0x20u) - 'a' < 26u || c == '_';
+}
+
+static bool is_ident_char(unsigned c)
+{
+    return is_ident_start(c) || is_digit(c);
+}
+
+/*
+ * An exception line: a dotted name whose last part starts with a capital letter (Python's
+ * classes: ModuleNotFoundError, pyodide.ffi.JsException), then `: message` or nothing.
+ */
+static bool is_exception(const char *s, size_t n)
+{
+    size_t i = indent_of(s, n);
+    size_t last;
+
+    for (;;) {
+        last = i;
+        if (i == n || !is_ident_start((unsigned char)s[i])) {
+            return false;
+        }
+        while (i < n && is_ident_char((unsigned char)s[i])) {
+            i++;
+        }
+        if (i == n || s[i] != '.') {
+            break;
+        }
+        i++;
+    }
+    if ((unsigned)(unsigned char)s[last] - 'A' >= 26u) {
+        return false;
+    }
+    if (i == n || is_blank(s + i, n - i)) {
+        return true;
+    }
+    return s[i] == ':' && (i + 1 == n || s[i + 1] == ' ');
+}
+
+/* A Rich log level column (pywrangler): ERROR, WARNING, INFO ... followed by a space. */
+static bool is_rich_level(const char *s, size_t n)
+{
+    static const char *const words[] = {"DEBUG ", "INFO ", "WARNING ", "ERROR ", "CRITICAL "};
+    size_t k;
+
+    for (k = 0; k < sizeof(words) / sizeof(words[0]); k++) {
+        if (has_prefix(s, n, words[k], strlen(words[k]))) {
+            return true;
+        }
+    }
+    return false;
+}
+
+/* The line between two chained tracebacks. */
+static bool is_chain(const char *s, size_t n)
+{
+    static const char a[] = "During handling of the above exception, another exception occurred";
+    static const char b[] = "The above exception was the direct cause of the following exception";
+    size_t i = indent_of(s, n);
+
+    return has_prefix(s + i, n - i, a, LIT_LEN(a)) || has_prefix(s + i, n - i, b, LIT_LEN(b));
+}
+
+/* A line that starts something else and so cannot be a traceback note. */
+static bool starts_other(const char *s, size_t n)
+{
+    size_t i = indent_of(s, n);
+
+    return is_marker(s, n) || is_rich_level(s + i, n - i) || find_tb(s, n) != SIZE_MAX ||
+           has_prefix(s + i, n - i, "File \"", LIT_LEN("File \"")) || (n > 0 && s[0] == '{') ||
+           is_caret(s, n);
+}
+
+/* ---- block assembler ---- */
+
+static void blk_emit(struct cfw_framer *f)
+{
+    if (f->bst == BLK_NONE) {
+        return;
+    }
+    f->bst = BLK_NONE;
+    f->bbuf.data[f->bkeep] = '\0';
+    emit(f, CFW_REC_TEXT, f->bbuf.data, f->bkeep, f->bfirst, f->blast,
+         f->btime[0] != '\0' ? f->btime : NULL);
+    cfw_buf_reset(&f->bbuf);
+}
+
+static void blk_start(struct cfw_framer *f, const struct lview *lv, enum blk st)
+{
+    if (lv->n > f->o.max_record || f->o.max_block_lines <= 1) {
+        emit_line(f, lv);
+        return;
+    }
+    cfw_buf_reset(&f->bbuf);
+    cfw_buf_append(&f->bbuf, lv->s, lv->n);
+    f->bst = st;
+    f->blines = 1;
+    f->bkeep = lv->n;
+    f->bfirst = lv->no;
+    f->blast = lv->no;
+    f->notes = 0;
+    f->gap = false;
+    copy_time(f->btime, lv->time);
+}
+
+/*
+ * Adds a line to the open block. Returns 0 when added, 1 when added and the block was emitted
+ * because it reached max_block_lines, -1 when the line did not fit in max_record (the block was
+ * emitted without it and the caller processes the line again).
+ */
+static int blk_add(struct cfw_framer *f, const struct lview *lv)
+{
+    if (f->bbuf.len + 1 + lv->n > f->o.max_record) {
+        blk_emit(f);
+        return -1;
+    }
+    cfw_buf_putc(&f->bbuf, '\n');
+    cfw_buf_append(&f->bbuf, lv->s, lv->n);
+    f->blines++;
+    if (!is_blank(lv->s, lv->n)) {
+        f->bkeep = f->bbuf.len;
+        f->blast = lv->no;
+    }
+    if (f->blines >= f->o.max_block_lines) {
+        blk_emit(f);
+        return 1;
+    }
+    return 0;
+}
+
+/* No block open: the line starts one or is a record of its own (blank lines are dropped). */
+static void line_none(struct cfw_framer *f, const struct lview *lv)
+{
+    const char *s = lv->s;
+    size_t n = lv->n;
+    size_t tb;
+
+    if (is_blank(s, n)) {
+        return;
+    }
+    if (is_marker(s, n)) {
+        blk_start(f, lv, BLK_WRANGLER);
+        if (f->bst == BLK_WRANGLER && has_code(s, n)) {
+            blk_emit(f);
+        }
+        return;
+    }
+    tb = find_tb(s, n);
+    if (tb != SIZE_MAX) {
+        /*
+         * Text after the header means a flattened traceback (a dashboard copy ending in
+         * `(Code: N)`, or a JSON string holding "\n" escapes): the line is complete as it is.
+         */
+        if (!is_blank(s + tb, n - tb)) {
+            emit_line(f, lv);
+            return;
+        }
+        f->base_indent = indent_of(s, n);
+        blk_start(f, lv, BLK_TB_BODY);
+        return;
+    }
+    if (is_frame(s, n)) {
+        /* A traceback quoted without its header starts at its first frame. */
+        f->base_indent = indent_of(s, n);
+        blk_start(f, lv, BLK_TB_BODY);
+        return;
+    }
+    emit_line(f, lv);
+}
+
+/* The next functions return false when the block ended without the line (process it again). */
+
+static bool line_wrangler(struct cfw_framer *f, const struct lview *lv)
+{
+    const char *s = lv->s;
+    size_t n = lv->n;
+    int r;
+
+    if (is_marker(s, n)) {
+        blk_emit(f);
+        return false;
+    }
+    if (is_blank(s, n) || is_indent_char(s[0]) || is_caret(s, n)) {
+        r = blk_add(f, lv);
+        if (r < 0) {
+            return false;
+        }
+        if (r == 0 && has_code(s, n)) {
+            blk_emit(f);
+        }
+        return true;
+    }
+    blk_emit(f);
+    return false;
+}
+
+static bool line_tb_body(struct cfw_framer *f, const struct lview *lv)
+{
+    const char *s = lv->s;
+    size_t n = lv->n;
+    size_t ind;
+    int r;
+
+    if (is_blank(s, n)) {
+        return blk_add(f, lv) >= 0;
+    }
+    if (is_marker(s, n)) {
+        blk_emit(f);
+        return false;
+    }
+    ind = indent_of(s, n);
+    if (ind <= f->base_indent && find_tb(s, n) != SIZE_MAX) {
+        blk_emit(f);
+        return false;
+    }
+    /* Caret lines are taken at any indentation: a wrapped one can land at column 0. */
+    if (ind > f->base_indent || is_frame(s, n) || is_caret(s, n)) {
+        return blk_add(f, lv) >= 0;
+    }
+    if (is_exception(s, n)) {
+        r = blk_add(f, lv);
+        if (r < 0) {
+            return false;
+        }
+        if (r == 0) {
+            f->bst = BLK_TB_NOTES;
+            f->notes = 0;
+            f->gap = false;
+            f->exc_indent = ind;
+        }
+        return true;
+    }
+    blk_emit(f);
+    return false;
+}
+
+static bool line_tb_notes(struct cfw_framer *f, const struct lview *lv)
+{
+    const char *s = lv->s;
+    size_t n = lv->n;
+    int r;
+
+    if (is_blank(s, n)) {
+        /* Kept only if a chain line follows; trailing blank lines are trimmed on emit. */
+        f->gap = true;
+        return blk_add(f, lv) >= 0;
+    }
+    if (indent_of(s, n) != f->exc_indent) {
+        blk_emit(f);
+        return false;
+    }
+    if (is_chain(s, n)) {
+        r = blk_add(f, lv);
+        if (r == 0) {
+            f->bst = BLK_TB_CHAIN;
+        }
+        return r >= 0;
+    }
+    if (f->gap || starts_other(s, n)) {
+        blk_emit(f);
+        return false;
+    }
+    r = blk_add(f, lv);
+    if (r < 0) {
+        return false;
+    }
+    if (r == 0 && ++f->notes >= TB_MAX_NOTES) {
+        blk_emit(f);
+    }
+    return true;
+}
+
+static bool line_tb_chain(struct cfw_framer *f, const struct lview *lv)
+{
+    const char *s = lv->s;
+    size_t n = lv->n;
+    size_t tb;
+    int r;
+
+    if (is_blank(s, n)) {
+        return blk_add(f, lv) >= 0;
+    }
+    tb = find_tb(s, n);
+    if (tb != SIZE_MAX && indent_of(s, n) == f->base_indent && is_blank(s + tb, n - tb)) {
+        r = blk_add(f, lv);
+        if (r == 0) {
+            f->bst = BLK_TB_BODY;
+        }
+        return r >= 0;
+    }
+    blk_emit(f);
+    return false;
+}
+
+/* Feeds one cleaned text line to the block assembler. */
+static void text_line(struct cfw_framer *f, const struct lview *lv)
+{
+    bool taken = false;
+
+    while (!taken) {
+        switch (f->bst) {
+        case BLK_NONE:
+            line_none(f, lv);
+            taken = true;
+            break;
+        case BLK_WRANGLER:
+            taken = line_wrangler(f, lv);
+            break;
+        case BLK_TB_BODY:
+            taken = line_tb_body(f, lv);
+            break;
+        case BLK_TB_NOTES:
+            taken = line_tb_notes(f, lv);
+            break;
+        case BLK_TB_CHAIN:
+            taken = line_tb_chain(f, lv);
+            break;
+        }
+    }
+}
+
+/* ---- JSON tokenizer ---- */
+
+static void tok_reset(struct jtok *t, uint64_t *nl, bool ws_only)
+{
+    t->st = J_VALUE;
+    t->key = false;
+    t->too_deep = false;
+    t->ws_only = ws_only;
+    t->err_ws = false;
+    t->hex = 0;
+    t->lit = NULL;
+    t->depth = 0;
+    t->nl = nl;
+}
+
+/* Starts a value at byte c; false when c cannot start one. */
+static bool tok_value(struct jtok *t, unsigned c)
+{
+    switch (c) {
+    case '{':
+    case '[':
+        if (t->depth >= t->cap) {
+            return false;
+        }
+        t->stack[t->depth++] = c == '{';
+        if (t->depth > t->max_depth) {
+            t->too_deep = true;
+        }
+        t->st = c == '{' ? J_OBJ_FIRST : J_ARR_FIRST;
+        return true;
+    case '"':
+        t->key = false;
+        t->st = J_STR;
+        return true;
+    case '-':
+        t->st = J_NEG;
+        return true;
+    case '0':
+        t->st = J_ZERO;
+        return true;
+    case 't':
+        t->lit = "rue";
+        t->st = J_LIT;
+        return true;
+    case 'f':
+        t->lit = "alse";
+        t->st = J_LIT;
+        return true;
+    case 'n':
+        t->lit = "ull";
+        t->st = J_LIT;
+        return true;
+    default:
+        if (is_digit(c)) {
+            t->st = J_INT;
+            return true;
+        }
+        return false;
+    }
+}
+
+/*
+ * Runs the tokenizer over n bytes of one value that starts with '{' or '['. Strings, which
+ * are most of the bytes of a log event, are skipped by a tight loop; everything else goes
+ * through one switch per byte. No allocation, no recursion.
+ */
+static enum jres tok_run(struct jtok *t, const char *buf, size_t n, size_t *used)
+{
+    const unsigned char *p = (const unsigned char *)buf;
+    size_t i = 0;
+    bool ls = false;
+
+    while (i < n) {
+        unsigned c = p[i];
+
+        switch (t->st) {
+        case J_STR:
+            while (i < n && p[i] >= 0x20 && p[i] != '"' && p[i] != '\\') {
+                i++;
+            }
+            if (i == n) {
+                goto more;
+            }
+            c = p[i];
+            if (c == '"') {
+                t->st = t->key ? J_COLON : J_AFTER;
+            } else if (c == '\\') {
+                t->st = J_ESC;
+            } else {
+                goto err;
+            }
+            i++;
+            continue;
+        case J_ESC:
+            if (c == 'u') {
+                t->st = J_HEX;
+                t->hex = 4;
+            } else if (c == '"' || c == '\\' || c == '/' || c == 'b' || c == 'f' || c == 'n' ||
+                       c == 'r' || c == 't') {
+                t->st = J_STR;
+            } else {
+                goto err;
+            }
+            i++;
+            continue;
+        case J_HEX:
+            if (!is_hex(c)) {
+                goto err;
+            }
+            if (--t->hex == 0) {
+                t->st = J_STR;
+            }
+            i++;
+            continue;
+        case J_NEG:
+            if (c == '0') {
+                t->st = J_ZERO;
+            } else if (is_digit(c)) {
+                t->st = J_INT;
+            } else {
+                goto err;
+            }
+            i++;
+            continue;
+        case J_ZERO:
+        case J_INT:
+        case J_FRAC:
+            if (is_digit(c) && t->st != J_ZERO) {
+                i++;
+            } else if (c == '.' && t->st != J_FRAC) {
+                t->st = J_DOT;
+                i++;
+            } else if (c == 'e' || c == 'E') {
+                t->st = J_EXP;
+                i++;
+            } else {
+                t->st = J_AFTER; /* the number ended: this byte again in J_AFTER */
+            }
+            continue;
+        case J_DOT:
+            if (!is_digit(c)) {
+                goto err;
+            }
+            t->st = J_FRAC;
+            i++;
+            continue;
+        case J_EXP:
+            if (c == '+' || c == '-') {
+                t->st = J_EXPSIGN;
+            } else if (is_digit(c)) {
+                t->st = J_EXPDIG;
+            } else {
+                goto err;
+            }
+            i++;
+            continue;
+        case J_EXPSIGN:
+            if (!is_digit(c)) {
+                goto err;
+            }
+            t->st = J_EXPDIG;
+            i++;
+            continue;
+        case J_EXPDIG:
+            if (is_digit(c)) {
+                i++;
+            } else {
+                t->st = J_AFTER;
+            }
+            continue;
+        case J_LIT:
+            if (c != (unsigned char)*t->lit) {
+                goto err;
+            }
+            if (*++t->lit == '\0') {
+                t->st = J_AFTER;
+            }
+            i++;
+            continue;
+        default:
+            break;
+        }
+        /* Between tokens. */
+        if (c == ' ' || c == '\t' || c == '\r') {
+            i++;
+            continue;
+        }
+        if (c == '\n') {
+            if (t->nl != NULL) {
+                (*t->nl)++;
+            }
+            t->ws_only = true;
+            i++;
+            continue;
+        }
+        ls = t->ws_only;
+        t->ws_only = false;
+        switch (t->st) {
+        case J_VALUE:
+        case J_ARR_FIRST:
+            if (c == ']' && t->st == J_ARR_FIRST) {
+                goto close;
+            }
+            if (!tok_value(t, c)) {
+                goto serr;
+            }
+            i++;
+            continue;
+        case J_OBJ_FIRST:
+        case J_KEY:
+            if (c == '}' && t->st == J_OBJ_FIRST) {
+                goto close;
+            }
+            if (c != '"') {
+                goto serr;
+            }
+            t->key = true;
+            t->st = J_STR;
+            i++;
+            continue;
+        case J_COLON:
+            if (c != ':') {
+                goto serr;
+            }
+            t->st = J_VALUE;
+            i++;
+            continue;
+        case J_AFTER:
+            if (c == ',') {
+                t->st = t->stack[t->depth - 1] ? J_KEY : J_VALUE;
+                i++;
+                continue;
+            }
+            if (c == '}' || c == ']') {
+                goto close;
+            }
+            goto serr;
+        default:
+            goto serr;
+        }
+    close:
+        if (t->depth == 0 || c != (t->stack[t->depth - 1] ? '}' : ']')) {
+            goto serr;
+        }
+        t->depth--;
+        i++;
+        if (t->depth == 0) {
+            *used = i;
+            return JR_DONE;
+        }
+        t->st = J_AFTER;
+    }
+more:
+    *used = n;
+    return JR_MORE;
+serr:
+    t->err_ws = ls;
+    *used = i;
+    return JR_ERR;
+err:
+    t->err_ws = false;
+    *used = i;
+    return JR_ERR;
+}
+
+/* ---- JSON format ---- */
+
+/*
+ * Counting: garbage_bytes are the non-blank bytes between values, every byte skipped while
+ * resynchronising (blanks and newlines included) and the bytes of abandoned values; each
+ * abandoned value (malformed, larger than max_json, deeper than max_depth, cut by the end of
+ * the input) is one json_error. A too-large or too-deep value is skipped to its real end by
+ * the tokenizer; after a structural error the stream resynchronises at the next line whose
+ * first non-blank byte is '{' or '[' (the failing byte itself when it is one).
+ */
+static void json_begin(struct cfw_framer *f)
+{
+    tok_reset(&f->tok, &f->stats.lines, f->ws_only);
+    f->js = JS_VALUE;
+    f->jline = f->stats.lines + 1;
+    f->jsize = 0;
+    f->jlarge = false;
+    cfw_buf_reset(&f->jbuf);
+}
+
+static void json_store(struct cfw_framer *f, const char *p, size_t n)
+{
+    f->jsize += n;
+    if (f->jlarge) {
+        return;
+    }
+    if (f->jbuf.len + n > f->o.max_json) {
+        f->jlarge = true;
+        cfw_buf_reset(&f->jbuf);
+        return;
+    }
+    cfw_buf_append(&f->jbuf, p, n);
+}
+
+static void json_abandon(struct cfw_framer *f)
+{
+    f->stats.json_errors++;
+    f->stats.garbage_bytes += f->jsize;
+    cfw_buf_reset(&f->jbuf);
+    f->jsize = 0;
+}
+
+static void json_done(struct cfw_framer *f)
+{
+    if (f->jlarge || f->tok.too_deep) {
+        json_abandon(f);
+    } else {
+        emit(f, CFW_REC_JSON, f->jbuf.data, f->jbuf.len, f->jline, f->stats.lines + 1, NULL);
+        cfw_buf_reset(&f->jbuf);
+    }
+    f->js = JS_IDLE;
+}
+
+static void json_feed(struct cfw_framer *f, const char *p, size_t n)
+{
+    size_t i = 0;
+
+    while (i < n) {
+        if (f->js == JS_IDLE) {
+            for (; i < n; i++) {
+                char c = p[i];
+
+                if (c == '{' || c == '[') {
+                    break;
+                }
+                if (c == '\n') {
+                    f->stats.lines++;
+                    f->ws_only = true;
+                } else if (c != ' ' && c != '\t' && c != '\r') {
+                    f->stats.garbage_bytes++;
+                    f->ws_only = false;
+                }
+            }
+            if (i < n) {
+                json_begin(f);
+            }
+        } else if (f->js == JS_VALUE) {
+            size_t used = 0;
+            enum jres r = tok_run(&f->tok, p + i, n - i, &used);
+
+            json_store(f, p + i, used);
+            i += used;
+            f->ws_only = f->tok.ws_only;
+            if (r == JR_DONE) {
+                json_done(f);
+            } else if (r == JR_ERR) {
+                json_abandon(f);
+                f->js = JS_RESYNC;
+                if ((p[i] == '{' || p[i] == '[') && f->tok.err_ws) {
+                    f->js = JS_IDLE;
+                    f->ws_only = true;
+                }
+            }
+        } else {
+            while (i < n) {
+                char c = p[i];
+                const char *nl;
+                size_t stop;
+
+                if (c == '\n') {
+                    f->stats.lines++;
+                    f->stats.garbage_bytes++;
+                    f->ws_only = true;
+                    i++;
+                    continue;
+                }
+                if (f->ws_only) {
+                    if (c == '{' || c == '[') {
+                        f->js = JS_IDLE;
+                        break;
+                    }
+                    f->stats.garbage_bytes++;
+                    f->ws_only = c == ' ' || c == '\t' || c == '\r';
+                    i++;
+                    continue;
+                }
+                nl = memchr(p + i, '\n', n - i);
+                stop = nl != NULL ? (size_t)(nl - p) : n;
+                f->stats.garbage_bytes += stop - i;
+                i = stop;
+            }
+        }
+    }
+}
+
+/* ---- MIXED: JSON values among text lines ---- */
+
+static void mq_push(struct cfw_framer *f, const struct lview *lv)
+{
+    struct mline *m;
+
+    if (f->mn == f->mcap) {
+        f->mcap = f->mcap == 0 ? 16 : f->mcap * 2;
+        f->ml = cfw_xrealloc(f->ml, f->mcap * sizeof(*f->ml));
+    }
+    m = &f->ml[f->mn++];
+    m->off = f->mbuf.len;
+    m->len = lv->n;
+    m->no = lv->no;
+    m->toff = f->mtimes.len;
+    m->has_time = lv->time != NULL;
+    cfw_buf_append(&f->mbuf, lv->s, lv->n);
+    cfw_buf_putc(&f->mbuf, '\n');
+    if (lv->time != NULL) {
+        cfw_buf_append(&f->mtimes, lv->time, strlen(lv->time) + 1);
+    }
+}
+
+static const char *mq_time(const struct cfw_framer *f, const struct mline *m)
+{
+    return m->has_time ? f->mtimes.data + m->toff : NULL;
+}
+
+/* Processes queued line idx as text. */
+static void mq_text(struct cfw_framer *f, size_t idx)
+{
+    const struct mline *m = &f->ml[idx];
+    struct lview lv = {
+        .s = f->mbuf.data + m->off,
+        .n = m->len,
+        .no = m->no,
+        .time = mq_time(f, m),
+        .term = false,
+    };
+
+    text_line(f, &lv);
+}
+
+/* Feeds queued line idx (and its newline) to the open value; *end is the value's end offset. */
+static enum jres mq_feed(struct cfw_framer *f, size_t idx, size_t *end)
+{
+    const struct mline *m = &f->ml[idx];
+    const char *s = f->mbuf.data + m->off;
+    size_t start = f->ml[f->ms].off;
+    size_t used = 0;
+    enum jres r;
+
+    r = tok_run(&f->tok, s, m->len, &used);
+    if (r == JR_MORE) {
+        r = tok_run(&f->tok, "\n", 1, &used);
+        if (r != JR_MORE || f->tok.too_deep || m->off + m->len + 1 - start > f->o.max_json) {
+            return JR_ERR;
+        }
+        return JR_MORE;
+    }
+    /* The value must end its line: `{...} more text` is text. */
+    if (r == JR_ERR || f->tok.too_deep || !is_blank(s + used, m->len - used) ||
+        m->off + used - start > f->o.max_json) {
+        return JR_ERR;
+    }
+    *end = m->off + used;
+    return JR_DONE;
+}
+
+/* Drops the processed lines in front of the open value, or everything when none is open. */
+static void mq_compact(struct cfw_framer *f)
+{
+    size_t boff, toff, i;
+
+    if (!f->mopen) {
+        f->mn = 0;
+        f->mc = 0;
+        f->ms = 0;
+        cfw_buf_reset(&f->mbuf);
+        cfw_buf_reset(&f->mtimes);
+        return;
+    }
+    if (f->ms == 0) {
+        return;
+    }
+    boff = f->ml[f->ms].off;
+    toff = f->ml[f->ms].toff;
+    memmove(f->mbuf.data, f->mbuf.data + boff, f->mbuf.len - boff);
+    f->mbuf.len -= boff;
+    f->mbuf.data[f->mbuf.len] = '\0';
+    if (f->mtimes.data != NULL) {
+        memmove(f->mtimes.data, f->mtimes.data + toff, f->mtimes.len - toff);
+        f->mtimes.len -= toff;
+        f->mtimes.data[f->mtimes.len] = '\0';
+    }
+    for (i = f->ms; i < f->mn; i++) {
+        f->ml[i - f->ms] = f->ml[i];
+        f->ml[i - f->ms].off -= boff;
+        f->ml[i - f->ms].toff -= toff;
+    }
+    f->mn -= f->ms;
+    f->mc -= f->ms;
+    f->ms = 0;
+}
+
+/* A failed value: its first line is text, the lines after it are looked at again. */
+static void mq_fail(struct cfw_framer *f)
+{
+    f->stats.json_errors++;
+    f->mopen = false;
+    mq_text(f, f->ms);
+    f->mc = f->ms + 1;
+}
+
+/*
+ * Works through the queue. Iterative on purpose: a value that fails is replayed from its
+ * second line, where another value may begin; each failure consumes at least one line.
+ */
+static void mq_drain(struct cfw_framer *f)
+{
+    while (f->mc < f->mn) {
+        size_t end = 0;
+        enum jres r;
+
+        if (!f->mopen) {
+            const struct mline *m = &f->ml[f->mc];
+
+            if (m->len == 0 || f->mbuf.data[m->off] != '{') {
+                mq_text(f, f->mc);
+                f->mc++;
+                continue;
+            }
+            blk_emit(f); /* a '{' at column 0 ends any block; keep the records in order */
+            f->mopen = true;
+            f->ms = f->mc;
+            tok_reset(&f->tok, NULL, true);
+        }
+        r = mq_feed(f, f->mc, &end);
+        f->mc++;
+        if (r == JR_DONE) {
+            const struct mline *first = &f->ml[f->ms];
+            const struct mline *last = &f->ml[f->mc - 1];
+
+            f->mbuf.data[end] = '\0';
+            emit(f, CFW_REC_JSON, f->mbuf.data + first->off, end - first->off, first->no, last->no,
+                 mq_time(f, first));
+            f->mopen = false;
+        } else if (r == JR_ERR) {
+            mq_fail(f);
+        }
+    }
+    mq_compact(f);
+}
+
+/* Gives up on an open value (end of input, or a skipped line inside it): its lines are text. */
+static void mq_abort(struct cfw_framer *f)
+{
+    while (f->mopen) {
+        mq_fail(f);
+        mq_drain(f);
+    }
+}
+
+static void mixed_line(struct cfw_framer *f, const struct lview *lv)
+{
+    if (f->mn == 0 && (lv->n == 0 || lv->s[0] != '{')) {
+        text_line(f, lv);
+        return;
+    }
+    mq_push(f, lv);
+    mq_drain(f);
+}
+
+/* ---- WRANGLER_LOG ---- */
+
+/*
+ * wrangler's debug log (workers-sdk packages/wrangler/src/utils/log-file.ts,
+ * appendToDebugLogFile) appends one entry per logger call:
+ *     "\n--- " + new Date().toISOString() + " " + level + "\n" + stripVTControlCharacters(message)
+ *     + "\n---\n"
+ * so an entry is a blank line, `--- 2026-08-16T08:07:29.126Z error`, the message (one or many
+ * lines, colours already removed), and a line `---`. Older wranglers (utils/debug-log-file.ts,
+ * `wrangler-debug-<date>.log`) wrote the same without the level. The level is one of
+ * debug/info/log/warn/error. A message is one logger call, so an entry boundary also ends any
+ * block; lines outside entries are framed as text without a time.
+ */
+static bool is_wlog_header(const char *s, size_t n)
+{
+    return n > 4 && memcmp(s, "--- ", 4) == 0 && is_digit((unsigned char)s[4]);
+}
+
+static bool is_wlog_close(const char *s, size_t n)
+{
+    return n >= 3 && memcmp(s, "---", 3) == 0 && is_blank(s + 3, n - 3);
+}
+
+static void wlog_line(struct cfw_framer *f, struct lview *lv)
+{
+    if (is_wlog_header(lv->s, lv->n)) {
+        size_t k = 4;
+        size_t tn;
+
+        while (k < lv->n && lv->s[k] != ' ' && lv->s[k] != '\t') {
+            k++;
+        }
+        tn = k - 4 < TIME_MAX - 1 ? k - 4 : TIME_MAX - 1;
+        blk_emit(f);
+        memcpy(f->wtime, lv->s + 4, tn);
+        f->wtime[tn] = '\0';
+        f->in_entry = true;
+        return;
+    }
+    if (is_wlog_close(lv->s, lv->n)) {
+        blk_emit(f);
+        f->in_entry = false;
+        return;
+    }
+    if (f->in_entry) {
+        lv->time = f->wtime;
+    }
+    text_line(f, lv);
+}
+
+/* ---- line cleaning ---- */
+
+/* Removes CSI, OSC and other ESC sequences in place (no terminator added); returns the length. */
+size_t cfw_strip_ansi(char *s, size_t len)
+{
+    char *esc = memchr(s, 0x1b, len);
+    size_t r, w;
+
+    if (esc == NULL) {
+        return len;
+    }
+    r = w = (size_t)(esc - s);
+    while (r < len) {
+        unsigned char c;
+        size_t k;
+
+        if (s[r] != 0x1b) {
+            char *nx = memchr(s + r, 0x1b, len - r);
+            size_t end = nx != NULL ? (size_t)(nx - s) : len;
+
+            memmove(s + w, s + r, end - r);
+            w += end - r;
+            r = end;
+            continue;
+        }
+        if (r + 1 == len) {
+            break; /* a lone ESC at the end */
+        }
+        c = (unsigned char)s[r + 1];
+        k = r + 2;
+        if (c == '[') {
+            /* CSI: parameter bytes, intermediate bytes, one final byte. */
+            while (k < len && (unsigned char)s[k] >= 0x30 && (unsigned char)s[k] <= 0x3f) {
+                k++;
+            }
+            while (k < len && (unsigned char)s[k] >= 0x20 && (unsigned char)s[k] <= 0x2f) {
+                k++;
+            }
+            if (k < len && (unsigned char)s[k] >= 0x40 && (unsigned char)s[k] <= 0x7e) {
+                k++;
+            }
+        } else if (c == ']' || c == 'P' || c == 'X' || c == '^' || c == '_') {
+            /* OSC (and DCS, SOS, PM, APC): a string ended by BEL or ST (ESC \). */
+            while (k < len && s[k] != 0x07 && s[k] != 0x1b) {
+                k++;
+            }
+            if (k < len && s[k] == 0x07) {
+                k++;
+            } else if (k + 1 < len && s[k + 1] == '\\') {
+                k += 2;
+            }
+        } else if (c >= 0x20 && c <= 0x2f) {
+            /* nF escape (character set selection and the like): intermediates, a final byte. */
+            k = r + 1;
+            while (k < len && (unsigned char)s[k] >= 0x20 && (unsigned char)s[k] <= 0x2f) {
+                k++;
+            }
+            if (k < len && (unsigned char)s[k] >= 0x30 && (unsigned char)s[k] <= 0x7e) {
+                k++;
+            }
+        } else if (c < 0x30 || c > 0x7e) {
+            k = r + 1; /* ESC before something that is no escape: drop the ESC alone */
+        }
+        r = k;
+    }
+    return w;
+}
+
+/* Length of an ISO 8601 date-time (`YYYY-MM-DDTHH:MM:SS[.frac][Z|+HH:MM]`) at s, or 0. */
+static size_t iso_time_len(const char *s, size_t n)
+{
+    static const char pat[] = "dddd-dd-ddTdd:dd:dd";
+    size_t i, j;
+
+    if (n < LIT_LEN(pat)) {
+        return 0;
+    }
+    for (i = 0; i < LIT_LEN(pat); i++) {
+        if (pat[i] == 'd' ? !is_digit((unsigned char)s[i]) : s[i] != pat[i]) {
+            return 0;
+        }
+    }
+    if (i < n && (s[i] == '.' || s[i] == ',')) {
+        j = i + 1;
+        while (j < n && j - i <= 9 && is_digit((unsigned char)s[j])) {
+            j++;
+        }
+        if (j > i + 1) {
+            i = j;
+        }
+    }
+    if (i < n && s[i] == 'Z') {
+        i++;
+    } else if (i + 2 < n && (s[i] == '+' || s[i] == '-') && is_digit((unsigned char)s[i + 1]) &&
+               is_digit((unsigned char)s[i + 2])) {
+        j = i + 3;
+        if (j + 2 < n && s[j] == ':' && is_digit((unsigned char)s[j + 1]) &&
+            is_digit((unsigned char)s[j + 2])) {
+            j += 3;
+        } else if (j + 1 < n && is_digit((unsigned char)s[j]) &&
+                   is_digit((unsigned char)s[j + 1])) {
+            j += 2;
+        }
+        i = j;
+    }
+    return i;
+}
+
+/*
+ * Removes a known line prefix: `HH:MM:SS.mmm | ` (Workers Builds UI copy) or an ISO 8601 time
+ * and one TAB or space (Workers Builds download, GitHub Actions). Returns the prefix length
+ * and copies the time into out (empty when there is none).
+ */
+static size_t strip_prefix(const char *s, size_t n, char *out)
+{
+    size_t k;
+
+    out[0] = '\0';
+    if (n >= 14 && is_digit((unsigned char)s[0]) && s[2] == ':' && s[5] == ':' && s[8] == '.' &&
+        s[12] == ' ' && s[13] == '|' && (n == 14 || s[14] == ' ')) {
+        static const char pat[] = "dd:dd:dd.ddd";
+
+        for (k = 0; k < LIT_LEN(pat); k++) {
+            if (pat[k] == 'd' && !is_digit((unsigned char)s[k])) {
+                return 0;
+            }
+        }
+        memcpy(out, s, 12);
+        out[12] = '\0';
+        return n == 14 ? 14 : 15;
+    }
+    k = iso_time_len(s, n);
+    if (k == 0 || k >= TIME_MAX || (k < n && s[k] != '\t' && s[k] != ' ')) {
+        return 0;
+    }
+    memcpy(out, s, k);
+    out[k] = '\0';
+    return k < n ? k + 1 : k;
+}
+
+/*
+ * Cleans one raw line (without its '\n') and hands it to the mode. w is p when the bytes are
+ * the framer's own and may be rewritten (with room for a terminator at p[n]), else NULL.
+ */
+static void process_line(struct cfw_framer *f, const char *p, size_t n, char *w)
+{
+    struct lview lv;
+    bool nul, esc;
+    size_t k;
+
+    lv.no = ++f->stats.lines;
+    if (n > 0 && p[n - 1] == '\r') {
+        n--;
+    }
+    if (lv.no == 1 && n >= 3 && memcmp(p, "\xef\xbb\xbf", 3) == 0) {
+        p += 3;
+        n -= 3;
+        if (w != NULL) {
+            w += 3;
+        }
+    }
+    nul = memchr(p, '\0', n) != NULL;
+    esc = memchr(p, 0x1b, n) != NULL;
+    if (nul || esc) {
+        if (w == NULL) {
+            w = work_reserve(f, n + 1);
+            memcpy(w, p, n);
+        }
+        if (nul) {
+            char *z = w;
+
+            while ((z = memchr(z, '\0', n - (size_t)(z - w))) != NULL) {
+                *z = ' ';
+                f->stats.nul_bytes++;
+            }
+        }
+        if (esc) {
+            n = cfw_strip_ansi(w, n);
+            if (n > 0 && w[n - 1] == '\r') {
+                n--;
+            }
+        }
+        p = w;
+    }
+    k = strip_prefix(p, n, f->ltime);
+    lv.s = p + k;
+    lv.n = n - k;
+    lv.time = k > 0 && f->ltime[0] != '\0' ? f->ltime : NULL;
+    lv.term = w != NULL;
+    if (w != NULL) {
+        w[n] = '\0';
+    }
+    if (f->mode == MODE_UNDECIDED) {
+        if (is_blank(lv.s, lv.n)) {
+            return;
+        }
+        f->mode = is_wlog_header(lv.s, lv.n) ? MODE_WLOG : MODE_MIXED;
+    }
+    switch (f->mode) {
+    case MODE_WLOG:
+        wlog_line(f, &lv);
+        break;
+    case MODE_MIXED:
+        mixed_line(f, &lv);
+        break;
+    default:
+        text_line(f, &lv);
+        break;
+    }
+}
+
+/* An over-long line was skipped: a JSON value open across it cannot be whole. */
+static void line_skipped(struct cfw_framer *f)
+{
+    f->stats.lines++;
+    if (f->mode == MODE_MIXED) {
+        mq_abort(f);
+    }
+}
+
+static void text_feed(struct cfw_framer *f, const char *p, size_t n)
+{
+    while (n > 0) {
+        const char *nl = memchr(p, '\n', n);
+        size_t seg = nl != NULL ? (size_t)(nl - p) : n;
+
+        if (f->skipping) {
+            if (nl == NULL) {
+                return;
+            }
+            f->skipping = false;
+            line_skipped(f);
+        } else if (f->lbuf.len + seg > f->o.max_line) {
+            f->stats.long_lines++;
+            cfw_buf_reset(&f->lbuf);
+            if (nl == NULL) {
+                f->skipping = true;
+                return;
+            }
+            line_skipped(f);
+        } else if (nl == NULL) {
+            cfw_buf_append(&f->lbuf, p, n);
+            return;
+        } else if (f->lbuf.len > 0) {
+            cfw_buf_append(&f->lbuf, p, seg);
+            process_line(f, f->lbuf.data, f->lbuf.len, f->lbuf.data);
+            cfw_buf_reset(&f->lbuf);
+        } else {
+            process_line(f, p, seg, NULL);
+        }
+        p += seg + 1;
+        n -= seg + 1;
+    }
+}
+
+/* ---- public interface ---- */
+
+/* Creates a framer for one input; opts may be NULL for defaults. */
+struct cfw_framer *cfw_framer_new(const char *input, const struct cfw_framer_opts *opts,
+                                  cfw_record_cb cb, void *arg)
+{
+    struct cfw_framer *f = cfw_xcalloc(1, sizeof(*f));
+
+    if (opts != NULL) {
+        f->o = *opts;
+    }
+    if (f->o.max_line == 0) {
+        f->o.max_line = CFW_FRAMER_MAX_LINE_DEFAULT;
+    }
+    if (f->o.max_record == 0) {
+        f->o.max_record = CFW_FRAMER_MAX_RECORD_DEFAULT;
+    }
+    if (f->o.max_block_lines == 0) {
+        f->o.max_block_lines = CFW_FRAMER_MAX_BLOCK_LINES_DEFAULT;
+    }
+    if (f->o.max_json == 0) {
+        f->o.max_json = CFW_FRAMER_MAX_JSON_DEFAULT;
+    }
+    if (f->o.max_depth == 0) {
+        f->o.max_depth = CFW_FRAMER_MAX_DEPTH_DEFAULT;
+    }
+    if (f->o.max_depth > JSON_MAX_DEPTH_LIMIT) {
+        f->o.max_depth = JSON_MAX_DEPTH_LIMIT;
+    }
+    f->input = cfw_xstrdup(input != NULL ? input : "");
+    f->cb = cb;
+    f->arg = arg;
+    switch (f->o.format) {
+    case CFW_FMT_LINES:
+        f->mode = MODE_LINES;
+        break;
+    case CFW_FMT_JSON:
+        f->mode = MODE_JSON;
+        break;
+    case CFW_FMT_WRANGLER_LOG:
+        f->mode = MODE_WLOG;
+        break;
+    default:
+        f->mode = MODE_UNDECIDED;
+        break;
+    }
+    f->tok.max_depth = f->o.max_depth;
+    f->tok.cap = f->o.max_depth + JSON_SKIP_DEPTH;
+    f->tok.stack = cfw_xmalloc(f->tok.cap);
+    f->js = JS_IDLE;
+    f->ws_only = true;
+    f->last_byte = '\n';
+    return f;
+}
+
+/* Feeds bytes; calls the callback for every record they complete. */
+void cfw_framer_feed(struct cfw_framer *f, const char *buf, size_t len)
+{
+    if (f == NULL || len == 0) {
+        return;
+    }
+    f->stats.bytes += len;
+    f->last_byte = buf[len - 1];
+    if (f->mode == MODE_JSON) {
+        json_feed(f, buf, len);
+    } else {
+        text_feed(f, buf, len);
+    }
+}
+
+/* Emits a held block; a partial line and an open JSON value are kept. */
+void cfw_framer_flush(struct cfw_framer *f)
+{
+    if (f != NULL) {
+        blk_emit(f);
+    }
+}
+
+/* True when a block, a partial line or part of a JSON value is held. */
+bool cfw_framer_pending(const struct cfw_framer *f)
+{
+    if (f == NULL) {
+        return false;
+    }
+    return f->lbuf.len > 0 || f->bst != BLK_NONE || f->js == JS_VALUE || f->mn > 0;
+}
+
+/* End of input: emits everything held; an unfinished JSON value is counted as an error. */
+void cfw_framer_finish(struct cfw_framer *f)
+{
+    if (f == NULL) {
+        return;
+    }
+    if (f->mode == MODE_JSON) {
+        if (f->last_byte != '\n') {
+            f->stats.lines++;
+        }
+        if (f->js == JS_VALUE) {
+            json_abandon(f);
+        }
+        f->js = JS_IDLE;
+        f->ws_only = true;
+    } else {
+        if (f->skipping) {
+            f->skipping = false;
+            line_skipped(f);
+        } else if (f->lbuf.len > 0) {
+            process_line(f, f->lbuf.data, f->lbuf.len, f->lbuf.data);
+            cfw_buf_reset(&f->lbuf);
+        }
+        if (f->mode == MODE_MIXED) {
+            mq_abort(f);
+        }
+        blk_emit(f);
+        f->in_entry = false;
+    }
+    f->last_byte = '\n';
+}
+
+/* Returns the format in use; MIXED is reported as LINES (text lines with JSON values in them). */
+enum cfw_input_format cfw_framer_format(const struct cfw_framer *f)
+{
+    switch (f->mode) {
+    case MODE_UNDECIDED:
+        return CFW_FMT_AUTO;
+    case MODE_JSON:
+        return CFW_FMT_JSON;
+    case MODE_WLOG:
+        return CFW_FMT_WRANGLER_LOG;
+    case MODE_LINES:
+    case MODE_MIXED:
+        break;
+    }
+    return CFW_FMT_LINES;
+}
+
+/* Returns the framer's counters. */
+const struct cfw_framer_stats *cfw_framer_stats(const struct cfw_framer *f)
+{
+    return &f->stats;
+}
+
+/* Frees the framer (NULL is fine) without emitting anything held. */
+void cfw_framer_free(struct cfw_framer *f)
+{
+    if (f == NULL) {
+        return;
+    }
+    free(f->input);
+    cfw_buf_free(&f->lbuf);
+    free(f->work);
+    cfw_buf_free(&f->bbuf);
+    cfw_buf_free(&f->jbuf);
+    cfw_buf_free(&f->mbuf);
+    cfw_buf_free(&f->mtimes);
+    free(f->ml);
+    free(f->tok.stack);
+    free(f);
+}

@@ -1,0 +1,802 @@
+/* Cloudflare API pollers: deployments, Workers Observability events, Workers Builds logs. */
+#include "cfwatchd/cloudflare.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <event2/event.h>
+
+#include "cfwatchd/log.h"
+
+static const char *const poller_keys[] = {"name",   "type",  "scripts", "interval",
+                                          "notify", "limit", NULL};
+
+/* A bounded set of strings remembered in arrival order (ids already handled). */
+struct seen {
+    char **v;
+    size_t n;
+    size_t head;
+};
+
+/* A Workers Build whose log is being fetched. */
+struct build {
+    char *uuid;
+    char *tag;
+    char *cursor;
+    bool finished; /* the build had stopped when its log was requested */
+    char *outcome;
+};
+
+struct cfw_poller {
+    struct cfw_poller_conf conf;
+    struct event_base *base;
+    struct cfw_cf *cf;
+    struct cfw_deploys *deploys;
+    struct cfw_poller_cbs cbs;
+    struct event *timer;
+    bool up;
+    bool baseline_done; /* the first poll records what exists without announcing it */
+    bool in_flight;
+    size_t script_i;    /* which script the current cycle is at */
+    unsigned pages;
+    uint64_t polls;
+    /* observability */
+    int64_t cursor_ms;  /* the `to` of the last complete query */
+    int64_t cycle_to;
+    char *offset;
+    struct seen seen;   /* event ids (observability) or build uuids (builds) */
+    /* builds */
+    struct build *builds;
+    size_t nbuilds;
+};
+
+/* ---- configuration ---- */
+
+bool cfw_poller_is(const struct cfw_node *node)
+{
+    const struct cfw_node *t = cfw_node_get(node, "type");
+
+    return t != NULL && t->type == CFW_NODE_SCALAR && strncmp(t->value, "cloudflare-", 11) == 0;
+}
+
+const char *cfw_poller_type_name(enum cfw_poller_type t)
+{
+    switch (t) {
+    case CFW_POLLER_DEPLOYMENTS:
+        return "cloudflare-deployments";
+    case CFW_POLLER_OBSERVABILITY:
+        return "cloudflare-observability";
+    case CFW_POLLER_BUILDS:
+        return "cloudflare-builds";
+    }
+    return "?";
+}
+
+void cfw_poller_conf_clear(struct cfw_poller_conf *conf)
+{
+    free(conf->name);
+    cfw_strlist_free(conf->scripts);
+    memset(conf, 0, sizeof(*conf));
+}
+
+int cfw_poller_conf_parse(const struct cfw_node *node, const char *path,
+                          struct cfw_poller_conf *conf, struct cfw_diag *diag)
+{
+    size_t before = diag->n;
+    const char *s = NULL;
+    uint64_t limit = 0;
+    char *child;
+
+    memset(conf, 0, sizeof(*conf));
+    conf->interval_ms = CFW_CF_INTERVAL_DEFAULT_MS;
+    conf->limit = CFW_CF_OBS_LIMIT_DEFAULT;
+    if (cfw_node_check_keys(node, path, poller_keys, diag) != 0 && node->type != CFW_NODE_MAP) {
+        return -1;
+    }
+    child = cfw_xasprintf("%s.type", path);
+    if (cfw_node_str(node, "type", child, &s, diag) == 1) {
+        for (int t = CFW_POLLER_DEPLOYMENTS; t <= CFW_POLLER_BUILDS; t++) {
+            if (strcmp(s, cfw_poller_type_name((enum cfw_poller_type)t)) == 0) {
+                conf->type = (enum cfw_poller_type)t;
+            }
+        }
+        if (conf->type == 0) {
+            cfw_diag_add(diag, cfw_node_get(node, "type"), child,
+                         "unknown type '%s' (cloudflare-deployments, cloudflare-observability, "
+                         "cloudflare-builds)",
+                         s);
+        }
+    }
+    free(child);
+    child = cfw_xasprintf("%s.name", path);
+    if (cfw_node_str(node, "name", child, &s, diag) == 1) {
+        conf->name = cfw_xstrdup(s);
+    } else if (cfw_node_get(node, "name") == NULL) {
+        cfw_diag_add(diag, node, path, "a source needs a name");
+    }
+    free(child);
+    child = cfw_xasprintf("%s.scripts", path);
+    if (cfw_node_strlist(node, "scripts", child, &conf->scripts, diag) == 0) {
+        cfw_diag_add(diag, node, child, "scripts is required: the Workers to poll%s",
+                     conf->type == CFW_POLLER_BUILDS ? " (script tags for builds)" : "");
+    }
+    free(child);
+    child = cfw_xasprintf("%s.interval", path);
+    if (cfw_node_duration(node, "interval", child, &conf->interval_ms, diag) == 1 &&
+        conf->interval_ms < 1000) {
+        cfw_diag_add(diag, cfw_node_get(node, "interval"), child,
+                     "must be at least 1s (the API allows 1200 requests per 5 minutes)");
+    }
+    free(child);
+    child = cfw_xasprintf("%s.notify", path);
+    cfw_node_bool(node, "notify", child, &conf->notify, diag);
+    free(child);
+    child = cfw_xasprintf("%s.limit", path);
+    if (cfw_node_u64(node, "limit", child, 1, 2000, &limit, diag) == 1) {
+        conf->limit = (size_t)limit;
+    }
+    free(child);
+    if (diag->n > before) {
+        cfw_poller_conf_clear(conf);
+        return -1;
+    }
+    return 0;
+}
+
+/* ---- small helpers ---- */
+
+int64_t cfw_parse_rfc3339_ms(const char *s)
+{
+    struct tm tm = {0};
+    int y, mo, d, h, mi, sec, n = 0;
+    int64_t ms = 0, off = 0;
+    const char *p;
+
+    if (s == NULL || sscanf(s, "%4d-%2d-%2dT%2d:%2d:%2d%n", &y, &mo, &d, &h, &mi, &sec, &n) != 6) {
+        return -1;
+    }
+    p = s + n;
+    if (*p == '.') {
+        int digits = 0;
+        for (p++; *p >= '0' && *p <= '9'; p++) {
+            if (digits++ < 3) {
+                ms = ms * 10 + (*p - '0');
+            }
+        }
+        for (; digits < 3; digits++) {
+            ms *= 10;
+        }
+    }
+    if (*p == '+' || *p == '-') {
+        int oh, om;
+        if (sscanf(p + 1, "%2d:%2d", &oh, &om) != 2) {
+            return -1;
+        }
+        off = ((int64_t)oh * 60 + om) * 60 * 1000 * (*p == '-' ? -1 : 1);
+    } else if (*p != 'Z' && *p != 'z') {
+        return -1;
+    }
+    tm.tm_year = y - 1900;
+    tm.tm_mon = mo - 1;
+    tm.tm_mday = d;
+    tm.tm_hour = h;
+    tm.tm_min = mi;
+    tm.tm_sec = sec;
+    return (int64_t)timegm(&tm) * 1000 + ms - off;
+}
+
+static bool seen_has(const struct seen *s, const char *id)
+{
+    for (size_t i = 0; i < s->n; i++) {
+        if (strcmp(s->v[i], id) == 0) {
+            return true;
+        }
+    }
+    return false;
+}
+
+static void seen_add(struct seen *s, const char *id)
+{
+    if (s->v == NULL) {
+        s->v = cfw_xcalloc(CFW_CF_SEEN_MAX, sizeof(char *));
+    }
+    if (s->n < CFW_CF_SEEN_MAX) {
+        s->v[s->n++] = cfw_xstrdup(id);
+        return;
+    }
+    free(s->v[s->head]);
+    s->v[s->head] = cfw_xstrdup(id);
+    s->head = (s->head + 1) % CFW_CF_SEEN_MAX;
+}
+
+static void seen_clear(struct seen *s)
+{
+    for (size_t i = 0; i < s->n; i++) {
+        free(s->v[i]);
+    }
+    free(s->v);
+    memset(s, 0, sizeof(*s));
+}
+
+static const char *jstr(const json_t *o, const char *key)
+{
+    const json_t *v = json_object_get(o, key);
+
+    return json_is_string(v) ? json_string_value(v) : NULL;
+}
+
+static void schedule(struct cfw_poller *p, int64_t ms)
+{
+    struct timeval tv = {(time_t)(ms / 1000), (suseconds_t)((ms % 1000) * 1000)};
+
+    evtimer_add(p->timer, &tv);
+}
+
+static void set_state(struct cfw_poller *p, bool up, const char *reason)
+{
+    if (p->up == up) {
+        return;
+    }
+    p->up = up;
+    if (p->cbs.state != NULL) {
+        p->cbs.state(p->cbs.arg, p, up, reason);
+    }
+}
+
+static const char *permission_for(enum cfw_poller_type t)
+{
+    switch (t) {
+    case CFW_POLLER_DEPLOYMENTS:
+        return "Account > Workers Scripts > Read";
+    case CFW_POLLER_OBSERVABILITY:
+        return "Account > Workers Observability > Read";
+    case CFW_POLLER_BUILDS:
+        return "Account > Workers CI > Read (a user token; account-owned tokens are refused)";
+    }
+    return "?";
+}
+
+/* Ends a cycle: next one after the interval, or after the 429 block. */
+static void cycle_done(struct cfw_poller *p)
+{
+    int64_t blocked = cfw_cf_blocked_until(p->cf);
+    int64_t wait = p->conf.interval_ms;
+
+    p->in_flight = false;
+    p->script_i = 0;
+    p->pages = 0;
+    if (blocked != 0 && blocked - cfw_now_wall_ms() > wait) {
+        wait = blocked - cfw_now_wall_ms();
+    }
+    schedule(p, wait);
+}
+
+/* Reports an API failure; a refused token puts the poller DOWN, naming the permission. */
+static void failed(struct cfw_poller *p, const struct cfw_cf_result *r)
+{
+    char reason[1200];
+
+    if (r->auth) {
+        snprintf(reason, sizeof(reason), "Cloudflare API refused the token (%s); it needs %s",
+                 r->error, permission_for(p->conf.type));
+        set_state(p, false, reason);
+        return;
+    }
+    cfw_log_warn("source=%s: Cloudflare API: %s", p->conf.name, r->error);
+}
+
+static void emit_record(struct cfw_poller *p, const char *stream, enum cfw_record_kind kind,
+                        const char *text, size_t len)
+{
+    struct cfw_record rec = {.kind = kind, .text = text, .len = len, .input = stream};
+
+    if (p->cbs.record != NULL) {
+        p->cbs.record(p->cbs.arg, p, stream, &rec);
+    }
+}
+
+/* ---- deployments ---- */
+
+static void deployments_next(struct cfw_poller *p);
+
+static void on_deployments(void *arg, const struct cfw_cf_result *r)
+{
+    struct cfw_poller *p = arg;
+    const char *script = p->conf.scripts[p->script_i];
+    const json_t *list;
+    size_t i;
+    json_t *d;
+
+    if (!r->ok) {
+        failed(p, r);
+        cycle_done(p);
+        return;
+    }
+    set_state(p, true, "");
+    list = json_object_get(r->result, "deployments");
+    if (list == NULL && json_is_array(r->result)) {
+        list = r->result;
+    }
+    json_array_foreach((json_t *)list, i, d)
+    {
+        struct cfw_deployment dep = {0};
+        const json_t *versions = json_object_get(d, "versions");
+        const json_t *ann = json_object_get(d, "annotations");
+        double best = -1;
+        size_t k;
+        json_t *v;
+
+        dep.id = (char *)jstr(d, "id");
+        dep.script = (char *)script;
+        dep.author = (char *)jstr(d, "author_email");
+        dep.source = (char *)jstr(d, "source");
+        dep.message = (char *)jstr(ann, "workers/message");
+        dep.created_wall_ms = cfw_parse_rfc3339_ms(jstr(d, "created_on"));
+        json_array_foreach((json_t *)versions, k, v)
+        {
+            double pct = json_number_value(json_object_get(v, "percentage"));
+            if (pct > best && jstr(v, "version_id") != NULL) {
+                best = pct;
+                dep.version = (char *)jstr(v, "version_id");
+            }
+        }
+        if (dep.id == NULL || dep.created_wall_ms < 0) {
+            continue;
+        }
+        if (cfw_deploys_add(p->deploys, &dep) == 1 && p->baseline_done &&
+            p->cbs.deployment != NULL) {
+            p->cbs.deployment(p->cbs.arg, p, cfw_deploys_latest(p->deploys, script));
+        }
+    }
+    p->script_i++;
+    deployments_next(p);
+}
+
+static void deployments_next(struct cfw_poller *p)
+{
+    char *path;
+
+    if (p->conf.scripts[p->script_i] == NULL) {
+        p->baseline_done = true;
+        cycle_done(p);
+        return;
+    }
+    path = cfw_xasprintf("/accounts/{account}/workers/scripts/%s/deployments",
+                         p->conf.scripts[p->script_i]);
+    if (cfw_cf_call(p->cf, path, NULL, on_deployments, p) != 0) {
+        cycle_done(p);
+    }
+    free(path);
+}
+
+/* ---- observability ---- */
+
+static void observability_query(struct cfw_poller *p);
+
+static void on_observability(void *arg, const struct cfw_cf_result *r)
+{
+    struct cfw_poller *p = arg;
+    const json_t *events;
+    const char *last_id = NULL;
+    size_t i, n;
+    json_t *e;
+
+    if (!r->ok) {
+        failed(p, r);
+        cycle_done(p);
+        return;
+    }
+    set_state(p, true, "");
+    events = json_object_get(json_object_get(r->result, "events"), "events");
+    n = json_array_size(events);
+    json_array_foreach((json_t *)events, i, e)
+    {
+        const char *id = jstr(json_object_get(e, "$metadata"), "id");
+        char *text;
+        if (id != NULL) {
+            last_id = id;
+            if (seen_has(&p->seen, id)) {
+                continue; /* the overlap window re-reads the end of the previous query */
+            }
+            seen_add(&p->seen, id);
+        }
+        text = json_dumps(e, JSON_COMPACT);
+        if (text != NULL) {
+            char stream[96];
+            snprintf(stream, sizeof(stream), "observability:%s", p->conf.name);
+            emit_record(p, stream, CFW_REC_JSON, text, strlen(text));
+            free(text);
+        }
+    }
+    if (n >= p->conf.limit && last_id != NULL && ++p->pages < CFW_CF_MAX_PAGES) {
+        free(p->offset);
+        p->offset = cfw_xstrdup(last_id);
+        observability_query(p);
+        return;
+    }
+    free(p->offset);
+    p->offset = NULL;
+    p->cursor_ms = p->cycle_to;
+    cycle_done(p);
+}
+
+static void observability_query(struct cfw_poller *p)
+{
+    struct cfw_buf services = {0};
+    json_t *body, *filters;
+    int64_t from;
+
+    for (size_t i = 0; p->conf.scripts[i] != NULL; i++) {
+        cfw_buf_printf(&services, "%s%s", i > 0 ? "," : "", p->conf.scripts[i]);
+    }
+    if (p->offset == NULL) {
+        p->cycle_to = cfw_now_wall_ms();
+    }
+    from = p->cursor_ms > 0 ? p->cursor_ms - CFW_CF_OBS_OVERLAP_MS
+                            : p->cycle_to - CFW_CF_OBS_LOOKBACK_MS;
+    filters = json_pack(
+        "[{s:s, s:s, s:s, s:s}, {s:s, s:s, s:[{s:s, s:s, s:s}, {s:s, s:s, s:s, s:s}, "
+        "{s:s, s:s, s:s, s:s}]}]",
+        "key", "$metadata.service", "operation", "in", "type", "string", "value", services.data,
+        "kind", "group", "filterCombination", "or", "filters", "key", "$metadata.error",
+        "operation", "exists", "type", "string", "key", "$metadata.level", "operation", "eq",
+        "type", "string", "value", "error", "key", "$workers.outcome", "operation", "in", "type",
+        "string", "value", "exception,exceededCpu,exceededMemory,exceededWallTime,internalError");
+    body = json_pack("{s:s+, s:{s:I, s:I}, s:s, s:I, s:b, s:{s:[s], s:s, s:o}}", "queryId",
+                     "cfwatchd-", p->conf.name, "timeframe", "from", (json_int_t)from, "to",
+                     (json_int_t)p->cycle_to, "view", "events", "limit",
+                     (json_int_t)p->conf.limit, "dry", 1, "parameters", "datasets",
+                     "cloudflare-workers", "filterCombination", "and", "filters", filters);
+    if (p->offset != NULL) {
+        json_object_set_new(body, "offset", json_string(p->offset));
+        json_object_set_new(body, "offsetDirection", json_string("next"));
+    }
+    if (cfw_cf_call(p->cf, "/accounts/{account}/workers/observability/telemetry/query", body,
+                    on_observability, p) != 0) {
+        cycle_done(p);
+    }
+    json_decref(body);
+    cfw_buf_free(&services);
+}
+
+/* ---- builds ---- */
+
+static void builds_next(struct cfw_poller *p);
+static void build_logs(struct cfw_poller *p);
+
+static void build_drop_first(struct cfw_poller *p)
+{
+    struct build *b = &p->builds[0];
+
+    free(b->uuid);
+    free(b->tag);
+    free(b->cursor);
+    free(b->outcome);
+    memmove(&p->builds[0], &p->builds[1], (p->nbuilds - 1) * sizeof(*p->builds));
+    p->nbuilds--;
+}
+
+static void on_build_logs(void *arg, const struct cfw_cf_result *r)
+{
+    struct cfw_poller *p = arg;
+    struct build *b = &p->builds[0];
+    const json_t *lines = json_object_get(r->result, "lines");
+    const char *cursor = jstr(r->result, "cursor");
+    const json_t *truncated = json_object_get(r->result, "truncated");
+    struct cfw_buf text = {.max = CFW_CF_BODY_MAX};
+    char stream[128];
+    size_t i;
+    json_t *line;
+
+    if (!r->ok) {
+        failed(p, r);
+        cycle_done(p);
+        return;
+    }
+    snprintf(stream, sizeof(stream), "builds:%s", b->uuid);
+    /* [[epoch, "text"], ...] -> "<ISO time>\t<text>\n", the downloaded log's own format */
+    json_array_foreach((json_t *)lines, i, line)
+    {
+        double epoch = json_number_value(json_array_get(line, 0));
+        const json_t *t = json_array_get(line, 1);
+        char iso[40];
+        int64_t ms = epoch > 1e11 ? (int64_t)epoch : (int64_t)(epoch * 1000);
+        if (!json_is_string(t)) {
+            continue;
+        }
+        cfw_format_time_ms(ms, iso, sizeof(iso));
+        cfw_buf_printf(&text, "%s\t%s\n", iso, json_string_value(t));
+    }
+    if (text.len > 0) {
+        emit_record(p, stream, CFW_REC_TEXT, text.data, text.len);
+    }
+    cfw_buf_free(&text);
+    free(b->cursor);
+    b->cursor = cursor != NULL && cursor[0] != '\0' ? cfw_xstrdup(cursor) : NULL;
+    if (b->cursor != NULL && (json_is_true(truncated) || json_array_size(lines) > 0) &&
+        ++p->pages < CFW_CF_MAX_PAGES) {
+        build_logs(p);
+        return;
+    }
+    if (b->finished) {
+        if (p->cbs.eof != NULL) {
+            p->cbs.eof(p->cbs.arg, p, stream);
+        }
+        cfw_log_info("source=%s build=%s script=%s outcome=%s: log read", p->conf.name, b->uuid,
+                     b->tag, b->outcome != NULL ? b->outcome : "?");
+        build_drop_first(p);
+    } else if (p->nbuilds > 1) {
+        /* still running: to the back of the queue, read on with its cursor next cycle */
+        struct build keep = p->builds[0];
+        memmove(&p->builds[0], &p->builds[1], (p->nbuilds - 1) * sizeof(*p->builds));
+        p->builds[p->nbuilds - 1] = keep;
+        p->pages = 0;
+        cycle_done(p);
+        return;
+    } else {
+        p->pages = 0;
+        cycle_done(p);
+        return;
+    }
+    p->pages = 0;
+    build_logs(p);
+}
+
+static void build_logs(struct cfw_poller *p)
+{
+    char *path;
+
+    if (p->nbuilds == 0) {
+        cycle_done(p);
+        return;
+    }
+    path = p->builds[0].cursor != NULL
+               ? cfw_xasprintf("/accounts/{account}/builds/builds/%s/logs?cursor=%s",
+                               p->builds[0].uuid, p->builds[0].cursor)
+               : cfw_xasprintf("/accounts/{account}/builds/builds/%s/logs", p->builds[0].uuid);
+    if (cfw_cf_call(p->cf, path, NULL, on_build_logs, p) != 0) {
+        cycle_done(p);
+    }
+    free(path);
+}
+
+static struct build *build_find(struct cfw_poller *p, const char *uuid)
+{
+    for (size_t i = 0; i < p->nbuilds; i++) {
+        if (strcmp(p->builds[i].uuid, uuid) == 0) {
+            return &p->builds[i];
+        }
+    }
+    return NULL;
+}
+
+static void on_builds(void *arg, const struct cfw_cf_result *r)
+{
+    struct cfw_poller *p = arg;
+    const char *tag = p->conf.scripts[p->script_i];
+    const json_t *list = r->result;
+    size_t i;
+    json_t *b;
+
+    if (!r->ok) {
+        failed(p, r);
+        cycle_done(p);
+        return;
+    }
+    set_state(p, true, "");
+    if (json_is_object(list) && json_is_array(json_object_get(list, "builds"))) {
+        list = json_object_get(list, "builds");
+    }
+    json_array_foreach((json_t *)list, i, b)
+    {
+        const char *uuid = jstr(b, "build_uuid");
+        const char *status = jstr(b, "status");
+        const char *outcome = jstr(b, "build_outcome");
+        struct build *known;
+        bool stopped = status != NULL && strcmp(status, "stopped") == 0;
+
+        if (uuid == NULL) {
+            continue;
+        }
+        known = build_find(p, uuid);
+        if (known != NULL) {
+            known->finished = stopped;
+            if (outcome != NULL && known->outcome == NULL) {
+                known->outcome = cfw_xstrdup(outcome);
+            }
+            continue;
+        }
+        if (seen_has(&p->seen, uuid)) {
+            continue;
+        }
+        seen_add(&p->seen, uuid);
+        if (!p->baseline_done && stopped) {
+            continue; /* history before cfwatchd started watching */
+        }
+        p->builds = cfw_xrealloc(p->builds, (p->nbuilds + 1) * sizeof(*p->builds));
+        memset(&p->builds[p->nbuilds], 0, sizeof(*p->builds));
+        p->builds[p->nbuilds].uuid = cfw_xstrdup(uuid);
+        p->builds[p->nbuilds].tag = cfw_xstrdup(tag);
+        p->builds[p->nbuilds].finished = stopped;
+        p->builds[p->nbuilds].outcome = outcome != NULL ? cfw_xstrdup(outcome) : NULL;
+        p->nbuilds++;
+    }
+    p->script_i++;
+    builds_next(p);
+}
+
+static void builds_next(struct cfw_poller *p)
+{
+    char *path;
+
+    if (p->conf.scripts[p->script_i] == NULL) {
+        p->baseline_done = true;
+        p->pages = 0;
+        build_logs(p);
+        return;
+    }
+    path = cfw_xasprintf("/accounts/{account}/builds/workers/%s/builds?page=1&per_page=20",
+                         p->conf.scripts[p->script_i]);
+    if (cfw_cf_call(p->cf, path, NULL, on_builds, p) != 0) {
+        cycle_done(p);
+    }
+    free(path);
+}
+
+/* ---- life cycle ---- */
+
+static void on_timer(evutil_socket_t fd, short what, void *arg)
+{
+    struct cfw_poller *p = arg;
+
+    if (p->in_flight) {
+        return;
+    }
+    if (cfw_cf_blocked_until(p->cf) != 0) {
+        cycle_done(p);
+        return;
+    }
+    p->in_flight = true;
+    p->polls++;
+    p->script_i = 0;
+    p->pages = 0;
+    switch (p->conf.type) {
+    case CFW_POLLER_DEPLOYMENTS:
+        deployments_next(p);
+        break;
+    case CFW_POLLER_OBSERVABILITY:
+        observability_query(p);
+        break;
+    case CFW_POLLER_BUILDS:
+        builds_next(p);
+        break;
+    }
+}
+
+struct cfw_poller *cfw_poller_new(struct event_base *base, struct cfw_cf *cf,
+                                  const struct cfw_poller_conf *conf, struct cfw_deploys *deploys,
+                                  const struct cfw_poller_cbs *cbs)
+{
+    struct cfw_poller *p = cfw_xcalloc(1, sizeof(*p));
+    size_t n = 0;
+
+    p->conf = *conf;
+    p->conf.name = cfw_xstrdup(conf->name);
+    while (conf->scripts[n] != NULL) {
+        n++;
+    }
+    p->conf.scripts = cfw_xcalloc(n + 1, sizeof(char *));
+    for (size_t i = 0; i < n; i++) {
+        p->conf.scripts[i] = cfw_xstrdup(conf->scripts[i]);
+    }
+    p->base = base;
+    p->cf = cf;
+    p->deploys = deploys;
+    p->cbs = *cbs;
+    p->up = true;
+    p->timer = evtimer_new(base, on_timer, p);
+    return p;
+}
+
+void cfw_poller_free(struct cfw_poller *p)
+{
+    if (p == NULL) {
+        return;
+    }
+    if (p->timer != NULL) {
+        event_free(p->timer);
+    }
+    while (p->nbuilds > 0) {
+        build_drop_first(p);
+    }
+    free(p->builds);
+    free(p->offset);
+    seen_clear(&p->seen);
+    cfw_poller_conf_clear(&p->conf);
+    free(p);
+}
+
+void cfw_poller_start(struct cfw_poller *p)
+{
+    schedule(p, 0);
+}
+
+const char *cfw_poller_name(const struct cfw_poller *p)
+{
+    return p->conf.name;
+}
+
+enum cfw_poller_type cfw_poller_get_type(const struct cfw_poller *p)
+{
+    return p->conf.type;
+}
+
+bool cfw_poller_up(const struct cfw_poller *p)
+{
+    return p->up;
+}
+
+bool cfw_poller_notify(const struct cfw_poller *p)
+{
+    return p->conf.notify;
+}
+
+uint64_t cfw_poller_polls(const struct cfw_poller *p)
+{
+    return p->polls;
+}
+
+json_t *cfw_poller_save(const struct cfw_poller *p)
+{
+    json_t *seen = json_array();
+    json_t *active = json_array();
+
+    for (size_t i = 0; i < p->seen.n; i++) {
+        /* oldest first, so a restore keeps the same eviction order */
+        json_array_append_new(seen, json_string(p->seen.v[(p->seen.head + i) % p->seen.n]));
+    }
+    for (size_t i = 0; i < p->nbuilds; i++) {
+        json_array_append_new(active, json_pack("{s:s, s:s, s:s?}", "uuid", p->builds[i].uuid,
+                                                "tag", p->builds[i].tag, "cursor",
+                                                p->builds[i].cursor));
+    }
+    return json_pack("{s:s, s:b, s:I, s:o, s:o}", "type", cfw_poller_type_name(p->conf.type),
+                     "baseline_done", p->baseline_done, "cursor_ms", (json_int_t)p->cursor_ms,
+                     "seen", seen, "builds", active);
+}
+
+void cfw_poller_restore(struct cfw_poller *p, const json_t *state)
+{
+    const json_t *seen = json_object_get(state, "seen");
+    const json_t *active = json_object_get(state, "builds");
+    const char *type = jstr(state, "type");
+    size_t i;
+    json_t *v;
+
+    if (type == NULL || strcmp(type, cfw_poller_type_name(p->conf.type)) != 0) {
+        return;
+    }
+    p->baseline_done = json_is_true(json_object_get(state, "baseline_done"));
+    p->cursor_ms = json_integer_value(json_object_get(state, "cursor_ms"));
+    json_array_foreach((json_t *)seen, i, v)
+    {
+        if (json_is_string(v)) {
+            seen_add(&p->seen, json_string_value(v));
+        }
+    }
+    json_array_foreach((json_t *)active, i, v)
+    {
+        const char *uuid = jstr(v, "uuid"), *tag = jstr(v, "tag"), *cursor = jstr(v, "cursor");
+        if (uuid == NULL || tag == NULL) {
+            continue;
+        }
+        p->builds = cfw_xrealloc(p->builds, (p->nbuilds + 1) * sizeof(*p->builds));
+        memset(&p->builds[p->nbuilds], 0, sizeof(*p->builds));
+        p->builds[p->nbuilds].uuid = cfw_xstrdup(uuid);
+        p->builds[p->nbuilds].tag = cfw_xstrdup(tag);
+        p->builds[p->nbuilds].cursor = cursor != NULL ? cfw_xstrdup(cursor) : NULL;
+        p->nbuilds++;
+    }
+}

@@ -1,0 +1,89 @@
+/* Internal to the sinks: the function table and the shared sink object. */
+#ifndef CFWATCHD_SINK_IMPL_H
+#define CFWATCHD_SINK_IMPL_H
+
+#include <jansson.h>
+
+#include "cfwatchd/sink.h"
+
+struct cfw_sink_ops {
+    const char *type;
+    const char *const *keys; /* type-specific configuration keys, NULL-terminated */
+    uint32_t burst;          /* default rate limit: bucket and one token every per_ms */
+    int64_t per_ms;
+    unsigned in_flight;
+    bool digest_resolves;
+    bool local;
+    int (*parse)(struct cfw_sink *s, const struct cfw_node *map, const char *path,
+                 struct cfw_diag *diag);
+    json_t *(*build)(const struct cfw_sink *s, const struct cfw_notification *n);
+    int (*prepare)(const struct cfw_sink *s, unsigned endpoint, const char *body, size_t len,
+                   int64_t now_ms, struct cfw_sink_request *rq, struct cfw_err *err);
+    void (*classify)(const struct cfw_sink *s, const struct cfw_http_response *resp,
+                     struct cfw_sink_verdict *v);
+    void (*observe)(struct cfw_sink *s, const struct cfw_incident *inc, enum cfw_transition t);
+    char *(*refresh)(const struct cfw_sink *s, size_t *len);
+    void (*write)(const struct cfw_sink *s, const struct cfw_notification *n, FILE *fp);
+    void (*free_priv)(struct cfw_sink *s);
+};
+
+struct cfw_sink {
+    const struct cfw_sink_ops *ops;
+    char *name;
+    struct cfw_route_cfg route;
+    int64_t timeout_ms;
+    int64_t connect_timeout_ms;
+    char *ca_file;
+    char **urls; /* endpoint URLs (may hold secrets) */
+    char **display;
+    size_t n_urls;
+    char **secrets; /* strings never to show */
+    size_t n_secrets;
+    const char *host;       /* borrowed from the set */
+    const char *client_url; /* borrowed from the set */
+    int64_t refresh_ms;     /* Alertmanager: re-send interval */
+    void *priv;
+};
+
+extern const struct cfw_sink_ops cfw_sink_slack_ops;
+extern const struct cfw_sink_ops cfw_sink_pagerduty_ops;
+extern const struct cfw_sink_ops cfw_sink_webhook_ops;
+extern const struct cfw_sink_ops cfw_sink_alertmanager_ops;
+extern const struct cfw_sink_ops cfw_sink_stdout_ops;
+
+/* Remembers a secret of the sink for cfw_sink_scrub (and its URL parts). */
+void cfw_sink_add_secret(struct cfw_sink *s, const char *secret);
+/* Adds an endpoint URL; secret URLs are redacted for display (keep_path for plain ones). */
+void cfw_sink_add_url(struct cfw_sink *s, const char *url, bool secret);
+/* Checks that url is http:// or https:// with a host; the message never quotes the URL. */
+bool cfw_sink_url_ok(const char *url);
+/* Reads a url/url_file pair into an endpoint; returns 1 set, 0 absent, -1 error. */
+int cfw_sink_parse_url(struct cfw_sink *s, const struct cfw_node *map, const char *path,
+                       struct cfw_diag *diag);
+
+/* The value of an incident field or "". */
+const char *cfw_sink_field(const struct cfw_incident *inc, const char *name);
+/* Longest prefix of s (len bytes) of at most max bytes that ends on a UTF-8 boundary. */
+size_t cfw_sink_utf8_prefix(const char *s, size_t len, size_t max);
+/* Copies s cut to max bytes (UTF-8 safe) with marker appended when cut (marker counted). */
+char *cfw_sink_truncate(const char *s, size_t max, const char *marker);
+/* RFC 3339 time of epoch ms ("" for 0). */
+void cfw_sink_time(int64_t ms, char *out, size_t outlen);
+/* The incident as the versioned webhook/stdout JSON object. */
+json_t *cfw_sink_incident_json(const struct cfw_incident *inc);
+/* Common HTTP classification: 2xx done; 408, 425, 429, 5xx, no answer retry; rest permanent. */
+void cfw_sink_classify_http(const struct cfw_sink *s, const struct cfw_http_response *resp,
+                            struct cfw_sink_verdict *v);
+/* A Discord-style JSON body's retry_after (float seconds) in ms, or -1. */
+int64_t cfw_sink_json_retry_after(const char *body, size_t len);
+/* Fills the parts of a request every HTTP sink shares; takes url and body. */
+void cfw_sink_request_base(const struct cfw_sink *s, struct cfw_sink_request *rq, char *url,
+                           char *body, size_t body_len);
+/* Appends one "Name: value" header line (copied) to rq. */
+void cfw_sink_request_header(struct cfw_sink_request *rq, const char *line);
+/* "Open", "Reminder", ... for people. */
+const char *cfw_sink_severity_label(enum cfw_severity sev);
+/* Duration as "3h12m" / "45s". */
+void cfw_sink_duration(int64_t ms, char *out, size_t outlen);
+
+#endif

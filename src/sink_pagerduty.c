@@ -1,0 +1,298 @@
+/*
+ * PagerDuty Events API v2: `trigger` on open and reminders, `resolve` on resolve, both with a
+ * dedup_key derived from the incident key (stable across restarts and instances). The spooled
+ * body has no routing_key: it is added at send time, so the spool holds no secret.
+ */
+#include "sink_impl.h"
+
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cfwatchd/sha256.h"
+
+/* Without a Retry-After, a 429 waits this long (PagerDuty suggests 30 s between retries). */
+#define PD_429_WAIT_MS 30000
+
+struct pd_priv {
+    char *routing_key;
+    char *client_url;
+};
+
+static const char *const pd_keys[] = {"routing_key", "routing_key_file", "region", "url",
+                                      "client_url", NULL};
+
+static void pd_free(struct cfw_sink *s)
+{
+    struct pd_priv *p = s->priv;
+
+    if (p != NULL) {
+        if (p->routing_key != NULL) {
+            memset(p->routing_key, 0, strlen(p->routing_key));
+        }
+        free(p->routing_key);
+        free(p->client_url);
+        free(p);
+    }
+    s->priv = NULL;
+}
+
+static int pd_parse(struct cfw_sink *s, const struct cfw_node *map, const char *path,
+                    struct cfw_diag *diag)
+{
+    struct pd_priv *p = cfw_xcalloc(1, sizeof(*p));
+    const char *region = NULL;
+    const char *url = NULL;
+    const char *client_url = NULL;
+    int rc;
+
+    s->priv = p;
+    rc = cfw_node_secret(map, "routing_key", "routing_key_file", path, &p->routing_key, diag);
+    if (rc == 0) {
+        cfw_diag_add(diag, map, path, "a pagerduty sink needs routing_key or routing_key_file");
+    } else if (rc == 1) {
+        cfw_sink_add_secret(s, p->routing_key);
+    }
+    if (cfw_node_str(map, "region", path, &region, diag) == 1 && strcmp(region, "us") != 0 &&
+        strcmp(region, "eu") != 0) {
+        cfw_diag_add(diag, cfw_node_get(map, "region"), path,
+                     "unknown region '%.20s' (valid: us, eu)", region);
+    }
+    if (cfw_node_str(map, "url", path, &url, diag) == 1) {
+        if (!cfw_sink_url_ok(url)) {
+            cfw_diag_add(diag, cfw_node_get(map, "url"), path,
+                         "url must start with http:// or https://");
+        } else {
+            cfw_sink_add_url(s, url, false);
+        }
+    } else {
+        cfw_sink_add_url(s, region != NULL && strcmp(region, "eu") == 0 ? CFW_PD_URL_EU
+                                                                         : CFW_PD_URL_US,
+                         false);
+    }
+    if (cfw_node_str(map, "client_url", path, &client_url, diag) == 1) {
+        p->client_url = cfw_xstrdup(client_url);
+    }
+    return 0;
+}
+
+static const char *pd_severity(enum cfw_severity sev)
+{
+    switch (sev) {
+    case CFW_SEV_CRITICAL:
+        return "critical";
+    case CFW_SEV_ERROR:
+        return "error";
+    case CFW_SEV_WARNING:
+        return "warning";
+    case CFW_SEV_INFO:
+        return "info";
+    }
+    return "error";
+}
+
+static void set_client(const struct cfw_sink *s, json_t *o)
+{
+    const struct pd_priv *p = s->priv;
+    const char *url = p->client_url != NULL ? p->client_url : s->client_url;
+
+    json_object_set_new(o, "client", json_string("cfwatchd"));
+    if (url != NULL && url[0] != '\0') {
+        json_object_set_new(o, "client_url", json_string(url));
+    }
+}
+
+static json_t *summary(const char *text)
+{
+    char *t = cfw_sink_truncate(text, CFW_PD_SUMMARY_MAX, "...");
+    json_t *o = json_string(t);
+
+    free(t);
+    return o;
+}
+
+static json_t *trigger(const struct cfw_sink *s, const struct cfw_incident *inc,
+                       const char *transition, bool test, int64_t now)
+{
+    json_t *o = json_object();
+    json_t *pl = json_object();
+    json_t *cd = json_object();
+    json_t *f = json_object();
+    char dedup[CFW_PD_DEDUP_MAX + 1];
+    char ts[40];
+    char *sum;
+
+    if (test) {
+        snprintf(dedup, sizeof(dedup), "cfwatchd-test:%s:%" PRId64, s->name, now);
+    } else {
+        cfw_sink_dedup_key(inc->key != NULL ? inc->key : "", dedup, sizeof(dedup));
+    }
+    sum = cfw_xasprintf("%s[%s] %s (script %s)", test ? "[TEST] " : "",
+                        cfw_severity_name(inc->severity), inc->title != NULL ? inc->title : "",
+                        cfw_sink_field(inc, "script"));
+    for (size_t i = 0; i < inc->fields.n; i++) {
+        json_object_set_new(f, inc->fields.v[i].key, json_string(inc->fields.v[i].value));
+    }
+    json_object_set_new(cd, "incident_key", json_string(inc->key != NULL ? inc->key : ""));
+    json_object_set_new(cd, "transition", json_string(transition));
+    json_object_set_new(cd, "rule", json_string(inc->rule != NULL ? inc->rule : ""));
+    json_object_set_new(cd, "hint", json_string(inc->hint != NULL ? inc->hint : ""));
+    json_object_set_new(cd, "count", json_integer((json_int_t)inc->count));
+    cfw_sink_time(inc->first.wall_ms, ts, sizeof(ts));
+    json_object_set_new(cd, "first_seen", json_string(ts));
+    cfw_sink_time(inc->last.wall_ms, ts, sizeof(ts));
+    json_object_set_new(cd, "last_seen", json_string(ts));
+    json_object_set_new(cd, "fields", f);
+    json_object_set_new(cd, "sample", json_string(inc->sample != NULL ? inc->sample : ""));
+    json_object_set_new(pl, "summary", summary(sum));
+    json_object_set_new(pl, "source", json_string(s->host != NULL ? s->host : "cfwatchd"));
+    json_object_set_new(pl, "severity", json_string(pd_severity(inc->severity)));
+    cfw_sink_time(inc->opened_wall_ms > 0 ? inc->opened_wall_ms : now, ts, sizeof(ts));
+    json_object_set_new(pl, "timestamp", json_string(ts));
+    if (cfw_sink_field(inc, "script")[0] != '\0') {
+        json_object_set_new(pl, "component", json_string(cfw_sink_field(inc, "script")));
+    }
+    json_object_set_new(pl, "group", json_string(inc->pack != NULL ? inc->pack : "cfwatchd"));
+    json_object_set_new(pl, "class", json_string(inc->rule != NULL ? inc->rule : ""));
+    json_object_set_new(pl, "custom_details", cd);
+    json_object_set_new(o, "event_action", json_string("trigger"));
+    json_object_set_new(o, "dedup_key", json_string(dedup));
+    json_object_set_new(o, "payload", pl);
+    set_client(s, o);
+    free(sum);
+    return o;
+}
+
+static json_t *digest(const struct cfw_sink *s, const struct cfw_notification *n)
+{
+    json_t *o = json_object();
+    json_t *pl = json_object();
+    json_t *items = json_array();
+    struct cfw_sha256 h;
+    uint8_t d[CFW_SHA256_LEN];
+    char hex[CFW_SHA256_HEX_LEN];
+    char ts[40];
+    enum cfw_severity worst = CFW_SEV_INFO;
+    struct cfw_buf sum = {0};
+    char *dedup;
+
+    cfw_sha256_init(&h);
+    cfw_buf_printf(&sum, "%zu cfwatchd notifications held back by the rate limit:",
+                   n->n_items + (size_t)n->n_omitted);
+    for (size_t i = 0; i < n->n_items; i++) {
+        const struct cfw_incident *inc = &n->items[i].inc;
+        json_t *it = json_object();
+        char dk[CFW_PD_DEDUP_MAX + 1];
+        cfw_sink_dedup_key(inc->key != NULL ? inc->key : "", dk, sizeof(dk));
+        if (inc->severity > worst) {
+            worst = inc->severity;
+        }
+        cfw_sha256_update(&h, dk, strlen(dk) + 1);
+        json_object_set_new(it, "transition",
+                            json_string(cfw_transition_name(n->items[i].transition)));
+        json_object_set_new(it, "dedup_key", json_string(dk));
+        json_object_set_new(it, "severity", json_string(cfw_severity_name(inc->severity)));
+        json_object_set_new(it, "title", json_string(inc->title != NULL ? inc->title : ""));
+        json_object_set_new(it, "script", json_string(cfw_sink_field(inc, "script")));
+        json_array_append_new(items, it);
+        if (sum.len < CFW_PD_SUMMARY_MAX + 8) {
+            cfw_buf_printf(&sum, " %s;", inc->title != NULL ? inc->title : "");
+        }
+    }
+    cfw_sha256_update(&h, &n->now_wall_ms, sizeof(n->now_wall_ms));
+    cfw_sha256_final(&h, d);
+    cfw_hex_encode(d, 12, hex);
+    dedup = cfw_xasprintf("cfwatchd-digest:%s", hex);
+    json_object_set_new(pl, "summary", summary(sum.data != NULL ? sum.data : ""));
+    json_object_set_new(pl, "source", json_string(s->host != NULL ? s->host : "cfwatchd"));
+    json_object_set_new(pl, "severity", json_string(pd_severity(worst)));
+    cfw_sink_time(n->now_wall_ms, ts, sizeof(ts));
+    json_object_set_new(pl, "timestamp", json_string(ts));
+    json_object_set_new(pl, "class", json_string("cfwatchd-digest"));
+    json_object_set_new(pl, "custom_details",
+                        json_pack("{s:o, s:I}", "items", items, "omitted",
+                                  (json_int_t)n->n_omitted));
+    json_object_set_new(o, "event_action", json_string("trigger"));
+    json_object_set_new(o, "dedup_key", json_string(dedup));
+    json_object_set_new(o, "payload", pl);
+    set_client(s, o);
+    free(dedup);
+    cfw_buf_free(&sum);
+    return o;
+}
+
+static json_t *pd_build(const struct cfw_sink *s, const struct cfw_notification *n)
+{
+    json_t *o;
+    char *text;
+
+    if (n->kind == CFW_NOTIFY_DIGEST) {
+        return digest(s, n);
+    }
+    if (n->kind == CFW_NOTIFY_TRANSITION && n->transition == CFW_TRANSITION_RESOLVE) {
+        char dedup[CFW_PD_DEDUP_MAX + 1];
+        cfw_sink_dedup_key(n->inc->key != NULL ? n->inc->key : "", dedup, sizeof(dedup));
+        o = json_pack("{s:s, s:s}", "event_action", "resolve", "dedup_key", dedup);
+        set_client(s, o);
+        return o;
+    }
+    o = trigger(s, n->inc, cfw_sink_event_name(n), n->kind == CFW_NOTIFY_TEST, n->now_wall_ms);
+    /* PagerDuty refuses bodies over 512 KB: drop the bulky details first and say so */
+    text = json_dumps(o, JSON_COMPACT);
+    if (text != NULL && strlen(text) > CFW_PD_BODY_MAX - 1024) {
+        json_t *cd = json_object_get(json_object_get(o, "payload"), "custom_details");
+        json_object_set_new(cd, "sample", json_string("(dropped: over the PagerDuty size limit)"));
+        json_object_set_new(cd, "fields", json_object());
+        json_object_set_new(cd, "truncated", json_true());
+    }
+    free(text);
+    return o;
+}
+
+static int pd_prepare(const struct cfw_sink *s, unsigned endpoint, const char *body, size_t len,
+                      int64_t now_ms, struct cfw_sink_request *rq, struct cfw_err *err)
+{
+    const struct pd_priv *p = s->priv;
+    json_t *o = json_loadb(body, len, 0, NULL);
+    char *text;
+
+    (void)now_ms;
+    if (o == NULL || !json_is_object(o)) {
+        json_decref(o);
+        cfw_err_set(err, "spooled PagerDuty event is not a JSON object");
+        return -1;
+    }
+    /* the routing key is the credential: it exists only in memory and in this request */
+    json_object_set_new(o, "routing_key", json_string(p->routing_key));
+    text = json_dumps(o, JSON_COMPACT);
+    json_decref(o);
+    if (text == NULL) {
+        cfw_err_set(err, "cannot encode the PagerDuty event");
+        return -1;
+    }
+    cfw_sink_request_base(s, rq, cfw_xstrdup(s->urls[endpoint]), text, strlen(text));
+    return 0;
+}
+
+static void pd_classify(const struct cfw_sink *s, const struct cfw_http_response *resp,
+                        struct cfw_sink_verdict *v)
+{
+    cfw_sink_classify_http(s, resp, v);
+    if (resp->status == 429 && v->retry_after_ms < 0) {
+        v->retry_after_ms = PD_429_WAIT_MS;
+    }
+}
+
+const struct cfw_sink_ops cfw_sink_pagerduty_ops = {
+    .type = "pagerduty",
+    .keys = pd_keys,
+    .burst = 20,
+    .per_ms = 500,
+    .in_flight = 2,
+    .digest_resolves = false,
+    .parse = pd_parse,
+    .build = pd_build,
+    .prepare = pd_prepare,
+    .classify = pd_classify,
+    .free_priv = pd_free,
+};

@@ -1,0 +1,219 @@
+/*
+ * Generic webhook: a documented, versioned JSON body (schema version 1, see docs/sinks.md),
+ * an optional HMAC-SHA256 signature over "<timestamp>.<body>" in X-Cfwatchd-Signature with
+ * the timestamp in X-Cfwatchd-Timestamp (signed at each attempt, so a receiver can bound the
+ * age of a request), and custom headers. Header values may be ${ENV} references; they are
+ * treated as secrets.
+ */
+#include "sink_impl.h"
+
+#include <ctype.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "cfwatchd/sha256.h"
+
+struct wh_priv {
+    char *secret;
+    size_t secret_len;
+    char **headers; /* "Name: value", NULL-terminated */
+    uint64_t serial;
+};
+
+static const char *const wh_keys[] = {"url", "url_file", "secret", "secret_file", "headers",
+                                      NULL};
+
+static void wh_free(struct cfw_sink *s)
+{
+    struct wh_priv *p = s->priv;
+
+    if (p != NULL) {
+        if (p->secret != NULL) {
+            memset(p->secret, 0, p->secret_len);
+        }
+        free(p->secret);
+        for (size_t i = 0; p->headers != NULL && p->headers[i] != NULL; i++) {
+            memset(p->headers[i], 0, strlen(p->headers[i]));
+            free(p->headers[i]);
+        }
+        free(p->headers);
+        free(p);
+    }
+    s->priv = NULL;
+}
+
+static bool header_name_ok(const char *n)
+{
+    if (*n == '\0') {
+        return false;
+    }
+    for (; *n != '\0'; n++) {
+        if (!isalnum((unsigned char)*n) && strchr("!#$%&'*+-.^_`|~", *n) == NULL) {
+            return false;
+        }
+    }
+    return true;
+}
+
+static void parse_headers(struct cfw_sink *s, struct wh_priv *p, const struct cfw_node *map,
+                          const char *path, struct cfw_diag *diag)
+{
+    const struct cfw_node *h = cfw_node_get(map, "headers");
+    char *hpath;
+    size_t n = 0;
+
+    if (h == NULL) {
+        return;
+    }
+    hpath = cfw_xasprintf("%s.headers", path);
+    if (h->type != CFW_NODE_MAP) {
+        cfw_diag_add(diag, h, hpath, "expected a map of header names to values");
+        free(hpath);
+        return;
+    }
+    p->headers = cfw_xcalloc(h->n + 1, sizeof(*p->headers));
+    for (size_t i = 0; i < h->n; i++) {
+        char *value = NULL;
+        const char *name = h->keys[i];
+        if (!header_name_ok(name)) {
+            cfw_diag_add(diag, h->keynodes[i], hpath, "invalid header name '%.60s'", name);
+            continue;
+        }
+        if (strcasecmp(name, "Content-Type") == 0 || strcasecmp(name, CFW_WEBHOOK_SIG_HEADER) == 0 ||
+            strcasecmp(name, CFW_WEBHOOK_TS_HEADER) == 0 || strcasecmp(name, "Host") == 0 ||
+            strcasecmp(name, "Content-Length") == 0) {
+            cfw_diag_add(diag, h->keynodes[i], hpath, "header %s is set by cfwatchd", name);
+            continue;
+        }
+        /* a value may be ${ENV}; it is handled like a secret either way */
+        if (cfw_node_secret(h, name, NULL, hpath, &value, diag) != 1) {
+            continue;
+        }
+        if (strpbrk(value, "\r\n") != NULL) {
+            cfw_diag_add(diag, h->items[i], hpath, "header %s has a line break in its value",
+                         name);
+            free(value);
+            continue;
+        }
+        cfw_sink_add_secret(s, value);
+        /* "Bearer <token>": the token alone is hidden too */
+        for (char *w = strrchr(value, ' '); w != NULL; w = NULL) {
+            if (strlen(w + 1) >= 8) {
+                cfw_sink_add_secret(s, w + 1);
+            }
+        }
+        p->headers[n++] = cfw_xasprintf("%s: %s", name, value);
+        memset(value, 0, strlen(value));
+        free(value);
+    }
+    free(hpath);
+}
+
+static int wh_parse(struct cfw_sink *s, const struct cfw_node *map, const char *path,
+                    struct cfw_diag *diag)
+{
+    struct wh_priv *p = cfw_xcalloc(1, sizeof(*p));
+    int rc;
+
+    s->priv = p;
+    rc = cfw_sink_parse_url(s, map, path, diag);
+    if (rc == 0) {
+        cfw_diag_add(diag, map, path, "a webhook sink needs url or url_file");
+    }
+    if (cfw_node_secret(map, "secret", "secret_file", path, &p->secret, diag) == 1) {
+        p->secret_len = strlen(p->secret);
+        cfw_sink_add_secret(s, p->secret);
+    }
+    parse_headers(s, p, map, path, diag);
+    return 0;
+}
+
+static json_t *envelope(const struct cfw_sink *s, const struct cfw_notification *n)
+{
+    struct wh_priv *p = s->priv;
+    json_t *o = json_object();
+    char ts[40];
+    char hex[CFW_SHA256_HEX_LEN];
+    uint8_t d[CFW_SHA256_LEN];
+    char *seed;
+
+    /* an id that stays the same across retries (it is spooled), for receivers to dedupe */
+    seed = cfw_xasprintf("%s|%s|%" PRId64 "|%" PRIu64 "|%p", s->host != NULL ? s->host : "",
+                         s->name, n->now_wall_ms, ++p->serial, (const void *)n);
+    cfw_sha256(seed, strlen(seed), d);
+    cfw_hex_encode(d, 16, hex);
+    free(seed);
+    cfw_sink_time(n->now_wall_ms, ts, sizeof(ts));
+    json_object_set_new(o, "version", json_integer(CFW_WEBHOOK_SCHEMA_VERSION));
+    json_object_set_new(o, "event", json_string(cfw_sink_event_name(n)));
+    json_object_set_new(o, "id", json_string(hex));
+    json_object_set_new(o, "time", json_string(ts));
+    json_object_set_new(o, "test", json_boolean(n->kind == CFW_NOTIFY_TEST));
+    json_object_set_new(o, "source",
+                        json_pack("{s:s, s:s, s:s, s:s}", "program", "cfwatchd", "version",
+                                  CFW_VERSION, "host", s->host != NULL ? s->host : "", "sink",
+                                  s->name));
+    return o;
+}
+
+static json_t *wh_build(const struct cfw_sink *s, const struct cfw_notification *n)
+{
+    json_t *o = envelope(s, n);
+
+    if (n->kind == CFW_NOTIFY_DIGEST) {
+        json_t *items = json_array();
+        for (size_t i = 0; i < n->n_items; i++) {
+            char ts[40];
+            cfw_sink_time(n->items[i].wall_ms, ts, sizeof(ts));
+            json_array_append_new(
+                items, json_pack("{s:s, s:s, s:o}", "event",
+                                 cfw_transition_name(n->items[i].transition), "time", ts,
+                                 "incident", cfw_sink_incident_json(&n->items[i].inc)));
+        }
+        json_object_set_new(o, "items", items);
+        json_object_set_new(o, "omitted", json_integer((json_int_t)n->n_omitted));
+    } else {
+        json_object_set_new(o, "incident", cfw_sink_incident_json(n->inc));
+    }
+    return o;
+}
+
+static int wh_prepare(const struct cfw_sink *s, unsigned endpoint, const char *body, size_t len,
+                      int64_t now_ms, struct cfw_sink_request *rq, struct cfw_err *err)
+{
+    const struct wh_priv *p = s->priv;
+
+    (void)err;
+    cfw_sink_request_base(s, rq, cfw_xstrdup(s->urls[endpoint]), cfw_xstrndup(body, len), len);
+    if (p->secret != NULL) {
+        char sig[CFW_SHA256_HEX_LEN];
+        char *line;
+        int64_t ts = now_ms / 1000;
+        cfw_webhook_signature(p->secret, p->secret_len, ts, body, len, sig);
+        line = cfw_xasprintf("%s: %" PRId64, CFW_WEBHOOK_TS_HEADER, ts);
+        cfw_sink_request_header(rq, line);
+        free(line);
+        line = cfw_xasprintf("%s: v1=%s", CFW_WEBHOOK_SIG_HEADER, sig);
+        cfw_sink_request_header(rq, line);
+        free(line);
+    }
+    for (size_t i = 0; p->headers != NULL && p->headers[i] != NULL; i++) {
+        cfw_sink_request_header(rq, p->headers[i]);
+    }
+    return 0;
+}
+
+const struct cfw_sink_ops cfw_sink_webhook_ops = {
+    .type = "webhook",
+    .keys = wh_keys,
+    .burst = 20,
+    .per_ms = 200,
+    .in_flight = 4,
+    .digest_resolves = true,
+    .parse = wh_parse,
+    .build = wh_build,
+    .prepare = wh_prepare,
+    .free_priv = wh_free,
+};

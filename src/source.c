@@ -1,0 +1,889 @@
+/*
+ * Sources, the common part: configuration of one `sources:` entry, the life cycle shared by
+ * every kind, callback delivery with deferred free, and the health state (UP / DEGRADED /
+ * DOWN) that the caller turns into `source-down` incidents.
+ */
+#include "cfwatchd/source.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <event2/event.h>
+
+#include "cfwatchd/log.h"
+#include "source_int.h"
+
+static const char *const file_keys[] = {
+    "name",        "type",       "path",      "start_at", "format", "poll_interval",
+    "read_budget", "down_after", "max_files", NULL,
+};
+
+static const char *const exec_keys[] = {
+    "name",          "type",          "command",           "env",          "cwd",
+    "stdout_format", "stderr_format", "read_budget",       "restart_delay", "restart_delay_max",
+    "stable_after",  "stop_grace",    "down_after_failures", NULL,
+};
+
+static const char *const journal_keys[] = {
+    "name",          "type",        "directory",  "matches",   "start_at", "format",
+    "poll_interval", "read_budget", "down_after", "max_entry", NULL,
+};
+
+int cfw_source_type_parse(const char *s, enum cfw_source_type *out)
+{
+    if (s == NULL) {
+        return -1;
+    }
+    if (strcmp(s, "file") == 0) {
+        *out = CFW_SOURCE_FILE;
+    } else if (strcmp(s, "exec") == 0) {
+        *out = CFW_SOURCE_EXEC;
+    } else if (strcmp(s, "journal") == 0) {
+        *out = CFW_SOURCE_JOURNAL;
+    } else {
+        return -1;
+    }
+    return 0;
+}
+
+const char *cfw_source_type_name(enum cfw_source_type type)
+{
+    switch (type) {
+    case CFW_SOURCE_FILE:
+        return "file";
+    case CFW_SOURCE_EXEC:
+        return "exec";
+    case CFW_SOURCE_JOURNAL:
+        return "journal";
+    }
+    return "?";
+}
+
+const char *cfw_source_state_name(enum cfw_source_state state)
+{
+    switch (state) {
+    case CFW_SOURCE_UP:
+        return "up";
+    case CFW_SOURCE_DEGRADED:
+        return "degraded";
+    case CFW_SOURCE_DOWN:
+        return "down";
+    }
+    return "?";
+}
+
+void cfw_source_conf_init(struct cfw_source_conf *conf, enum cfw_source_type type)
+{
+    memset(conf, 0, sizeof(*conf));
+    conf->type = type;
+    conf->read_budget = CFW_SOURCE_READ_BUDGET_DEFAULT;
+    conf->poll_interval_ms = CFW_SOURCE_POLL_INTERVAL_DEFAULT_MS;
+    conf->down_after_ms = CFW_SOURCE_DOWN_AFTER_DEFAULT_MS;
+    conf->start_at_beginning = false;
+    conf->format = CFW_FMT_AUTO;
+    conf->max_files = CFW_SOURCE_MAX_FILES_DEFAULT;
+    conf->stdout_format = CFW_FMT_AUTO;
+    conf->stderr_format = CFW_FMT_AUTO;
+    conf->restart_delay_ms = CFW_SOURCE_RESTART_DELAY_DEFAULT_MS;
+    conf->restart_delay_max_ms = CFW_SOURCE_RESTART_DELAY_MAX_DEFAULT_MS;
+    conf->stable_after_ms = CFW_SOURCE_STABLE_AFTER_DEFAULT_MS;
+    conf->stop_grace_ms = CFW_SOURCE_STOP_GRACE_DEFAULT_MS;
+    conf->down_after_failures = CFW_SOURCE_DOWN_AFTER_FAILURES_DEFAULT;
+    conf->max_entry = CFW_SOURCE_MAX_ENTRY_DEFAULT;
+}
+
+static void strlist_free(char **list)
+{
+    if (list == NULL) {
+        return;
+    }
+    for (size_t i = 0; list[i] != NULL; i++) {
+        free(list[i]);
+    }
+    free(list);
+}
+
+static char **strlist_dup(char *const *list)
+{
+    size_t n = 0;
+    char **out;
+
+    if (list == NULL) {
+        return NULL;
+    }
+    while (list[n] != NULL) {
+        n++;
+    }
+    out = cfw_xcalloc(n + 1, sizeof(*out));
+    for (size_t i = 0; i < n; i++) {
+        out[i] = cfw_xstrdup(list[i]);
+    }
+    return out;
+}
+
+void cfw_source_conf_clear(struct cfw_source_conf *conf)
+{
+    if (conf == NULL) {
+        return;
+    }
+    free(conf->name);
+    free(conf->path);
+    strlist_free(conf->command);
+    cfw_fields_clear(&conf->env);
+    free(conf->cwd);
+    free(conf->directory);
+    strlist_free(conf->matches);
+    memset(conf, 0, sizeof(*conf));
+}
+
+static void conf_copy(struct cfw_source_conf *dst, const struct cfw_source_conf *src)
+{
+    *dst = *src;
+    dst->name = src->name != NULL ? cfw_xstrdup(src->name) : NULL;
+    dst->path = src->path != NULL ? cfw_xstrdup(src->path) : NULL;
+    dst->command = strlist_dup(src->command);
+    memset(&dst->env, 0, sizeof(dst->env));
+    cfw_fields_copy(&dst->env, &src->env);
+    dst->cwd = src->cwd != NULL ? cfw_xstrdup(src->cwd) : NULL;
+    dst->directory = src->directory != NULL ? cfw_xstrdup(src->directory) : NULL;
+    dst->matches = strlist_dup(src->matches);
+}
+
+static bool name_ok(const char *s)
+{
+    size_t n = strlen(s);
+
+    if (n == 0 || n > CFW_SOURCE_NAME_MAX) {
+        return false;
+    }
+    for (size_t i = 0; i < n; i++) {
+        char c = s[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '-' || c == '_' || c == '.' || c == ':')) {
+            return false;
+        }
+    }
+    return true;
+}
+
+/* A journal field name as sd_journal_add_match accepts it: [A-Z0-9_]+, not starting with a digit. */
+static bool journal_field_ok(const char *s, size_t n)
+{
+    if (n == 0 || n > 64 || (s[0] >= '0' && s[0] <= '9')) {
+        return false;
+    }
+    for (size_t i = 0; i < n; i++) {
+        char c = s[i];
+        if (!((c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_')) {
+            return false;
+        }
+    }
+    return true;
+}
+
+static bool env_name_ok(const char *s)
+{
+    if (s[0] == '\0' || (s[0] >= '0' && s[0] <= '9')) {
+        return false;
+    }
+    for (const char *p = s; *p != '\0'; p++) {
+        char c = *p;
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '_')) {
+            return false;
+        }
+    }
+    return true;
+}
+
+static void parse_format(const struct cfw_node *node, const char *key, const char *path,
+                         enum cfw_input_format *out, struct cfw_diag *diag, int *bad)
+{
+    const char *s = NULL;
+    int rc = cfw_node_str(node, key, path, &s, diag);
+
+    if (rc < 0) {
+        (*bad)++;
+    } else if (rc > 0 && cfw_input_format_parse(s, out) < 0) {
+        char *kp = cfw_xasprintf("%s.%s", path, key);
+        cfw_diag_add(diag, cfw_node_get(node, key), kp,
+                     "unknown format '%s' (valid: auto, lines, json, wrangler-log)", s);
+        free(kp);
+        (*bad)++;
+    }
+}
+
+static void parse_start_at(const struct cfw_node *node, const char *path,
+                           struct cfw_source_conf *conf, struct cfw_diag *diag, int *bad)
+{
+    const char *s = NULL;
+    int rc = cfw_node_str(node, "start_at", path, &s, diag);
+
+    if (rc < 0) {
+        (*bad)++;
+    } else if (rc > 0) {
+        if (strcmp(s, "end") == 0) {
+            conf->start_at_beginning = false;
+        } else if (strcmp(s, "beginning") == 0) {
+            conf->start_at_beginning = true;
+        } else {
+            char *kp = cfw_xasprintf("%s.start_at", path);
+            cfw_diag_add(diag, cfw_node_get(node, "start_at"), kp,
+                         "expected end or beginning, got '%s'", s);
+            free(kp);
+            (*bad)++;
+        }
+    }
+}
+
+/* A duration key with a lower bound; absent keeps the default. */
+static void parse_duration(const struct cfw_node *node, const char *key, const char *path,
+                           int64_t min_ms, int64_t *out, struct cfw_diag *diag, int *bad)
+{
+    int64_t v = 0;
+    int rc = cfw_node_duration(node, key, path, &v, diag);
+
+    if (rc < 0) {
+        (*bad)++;
+    } else if (rc > 0) {
+        if (v < min_ms) {
+            char *kp = cfw_xasprintf("%s.%s", path, key);
+            cfw_diag_add(diag, cfw_node_get(node, key), kp, "must be at least %lldms",
+                         (long long)min_ms);
+            free(kp);
+            (*bad)++;
+        } else {
+            *out = v;
+        }
+    }
+}
+
+static void parse_size(const struct cfw_node *node, const char *key, const char *path,
+                       uint64_t min, uint64_t max, size_t *out, struct cfw_diag *diag, int *bad)
+{
+    uint64_t v = 0;
+    int rc = cfw_node_u64(node, key, path, min, max, &v, diag);
+
+    if (rc < 0) {
+        (*bad)++;
+    } else if (rc > 0) {
+        *out = (size_t)v;
+    }
+}
+
+static void parse_file(const struct cfw_node *node, const char *path,
+                       struct cfw_source_conf *conf, struct cfw_diag *diag, int *bad)
+{
+    const char *s = NULL;
+    int rc = cfw_node_str(node, "path", path, &s, diag);
+
+    if (rc < 0) {
+        (*bad)++;
+    } else if (rc == 0 || s[0] == '\0') {
+        cfw_diag_add(diag, node, path, "a file source needs 'path' (a path or a glob)");
+        (*bad)++;
+    } else {
+        conf->path = cfw_xstrdup(s);
+    }
+    parse_start_at(node, path, conf, diag, bad);
+    parse_format(node, "format", path, &conf->format, diag, bad);
+    parse_duration(node, "poll_interval", path, 10, &conf->poll_interval_ms, diag, bad);
+    parse_duration(node, "down_after", path, 0, &conf->down_after_ms, diag, bad);
+    parse_size(node, "read_budget", path, CFW_SOURCE_READ_BUDGET_MIN, CFW_SOURCE_READ_BUDGET_MAX,
+               &conf->read_budget, diag, bad);
+    parse_size(node, "max_files", path, 1, 65536, &conf->max_files, diag, bad);
+}
+
+static void parse_env(const struct cfw_node *node, const char *path, struct cfw_source_conf *conf,
+                      struct cfw_diag *diag, int *bad)
+{
+    const struct cfw_node *env = cfw_node_get(node, "env");
+    char *kp;
+
+    if (env == NULL) {
+        return;
+    }
+    kp = cfw_xasprintf("%s.env", path);
+    if (env->type != CFW_NODE_MAP) {
+        cfw_diag_add(diag, env, kp, "expected a map of NAME: value");
+        (*bad)++;
+        free(kp);
+        return;
+    }
+    for (size_t i = 0; i < env->n; i++) {
+        const struct cfw_node *v = env->items[i];
+        if (!env_name_ok(env->keys[i])) {
+            cfw_diag_add(diag, env->keynodes[i], kp, "invalid environment variable name '%s'",
+                         env->keys[i]);
+            (*bad)++;
+        } else if (v->type != CFW_NODE_SCALAR) {
+            cfw_diag_add(diag, v, kp, "the value of %s must be a string", env->keys[i]);
+            (*bad)++;
+        } else {
+            cfw_fields_set(&conf->env, env->keys[i], v->value);
+        }
+    }
+    free(kp);
+}
+
+static void parse_exec(const struct cfw_node *node, const char *path,
+                       struct cfw_source_conf *conf, struct cfw_diag *diag, int *bad)
+{
+    const struct cfw_node *cmd = cfw_node_get(node, "command");
+    const char *s = NULL;
+    int rc;
+
+    if (cmd == NULL) {
+        cfw_diag_add(diag, node, path, "an exec source needs 'command' (a list: argv, no shell)");
+        (*bad)++;
+    } else if (cmd->type != CFW_NODE_SEQ) {
+        char *kp = cfw_xasprintf("%s.command", path);
+        cfw_diag_add(diag, cmd, kp, "expected a list of strings (argv; no shell is used)");
+        free(kp);
+        (*bad)++;
+    } else {
+        char **argv = NULL;
+        rc = cfw_node_strlist(node, "command", path, &argv, diag);
+        if (rc < 0) {
+            (*bad)++;
+        } else if (argv == NULL || argv[0] == NULL || argv[0][0] == '\0') {
+            char *kp = cfw_xasprintf("%s.command", path);
+            cfw_diag_add(diag, cmd, kp, "the command must not be empty");
+            free(kp);
+            (*bad)++;
+        }
+        if (argv != NULL) {
+            conf->command = strlist_dup(argv);
+            cfw_strlist_free(argv);
+        }
+    }
+    parse_env(node, path, conf, diag, bad);
+    rc = cfw_node_str(node, "cwd", path, &s, diag);
+    if (rc < 0) {
+        (*bad)++;
+    } else if (rc > 0) {
+        conf->cwd = cfw_xstrdup(s);
+    }
+    parse_format(node, "stdout_format", path, &conf->stdout_format, diag, bad);
+    parse_format(node, "stderr_format", path, &conf->stderr_format, diag, bad);
+    parse_size(node, "read_budget", path, CFW_SOURCE_READ_BUDGET_MIN, CFW_SOURCE_READ_BUDGET_MAX,
+               &conf->read_budget, diag, bad);
+    parse_duration(node, "restart_delay", path, 10, &conf->restart_delay_ms, diag, bad);
+    parse_duration(node, "restart_delay_max", path, 10, &conf->restart_delay_max_ms, diag, bad);
+    parse_duration(node, "stable_after", path, 10, &conf->stable_after_ms, diag, bad);
+    parse_duration(node, "stop_grace", path, 0, &conf->stop_grace_ms, diag, bad);
+    {
+        uint64_t v = 0;
+        rc = cfw_node_u64(node, "down_after_failures", path, 1, 1000, &v, diag);
+        if (rc < 0) {
+            (*bad)++;
+        } else if (rc > 0) {
+            conf->down_after_failures = (unsigned)v;
+        }
+    }
+    if (conf->restart_delay_max_ms < conf->restart_delay_ms) {
+        cfw_diag_add(diag, node, path, "restart_delay_max must not be less than restart_delay");
+        (*bad)++;
+    }
+}
+
+static void parse_journal(const struct cfw_node *node, const char *path,
+                          struct cfw_source_conf *conf, struct cfw_diag *diag, int *bad)
+{
+    const char *s = NULL;
+    char **matches = NULL;
+    int rc = cfw_node_str(node, "directory", path, &s, diag);
+
+    if (rc < 0) {
+        (*bad)++;
+    } else if (rc > 0) {
+        conf->directory = cfw_xstrdup(s);
+    }
+    rc = cfw_node_strlist(node, "matches", path, &matches, diag);
+    if (rc < 0) {
+        (*bad)++;
+    } else if (rc > 0 && matches != NULL) {
+        const struct cfw_node *mn = cfw_node_get(node, "matches");
+        char *kp = cfw_xasprintf("%s.matches", path);
+        for (size_t i = 0; matches[i] != NULL; i++) {
+            const char *m = matches[i];
+            const char *eq = strchr(m, '=');
+            if (strcmp(m, "+") == 0) {
+                continue;
+            }
+            if (eq == NULL || !journal_field_ok(m, (size_t)(eq - m))) {
+                cfw_diag_add(diag, mn, kp,
+                             "'%s' is not FIELD=value (FIELD: A-Z, 0-9, _) or '+'", m);
+                (*bad)++;
+            }
+        }
+        free(kp);
+        conf->matches = strlist_dup(matches);
+    }
+    cfw_strlist_free(matches);
+    parse_start_at(node, path, conf, diag, bad);
+    parse_format(node, "format", path, &conf->format, diag, bad);
+    parse_duration(node, "poll_interval", path, 10, &conf->poll_interval_ms, diag, bad);
+    parse_duration(node, "down_after", path, 0, &conf->down_after_ms, diag, bad);
+    parse_size(node, "read_budget", path, CFW_SOURCE_READ_BUDGET_MIN, CFW_SOURCE_READ_BUDGET_MAX,
+               &conf->read_budget, diag, bad);
+    parse_size(node, "max_entry", path, 256, CFW_SOURCE_MAX_ENTRY_MAX, &conf->max_entry, diag,
+               bad);
+}
+
+int cfw_source_conf_parse(const struct cfw_node *node, const char *path,
+                          struct cfw_source_conf *conf, struct cfw_diag *diag)
+{
+    const char *type = NULL;
+    const char *name = NULL;
+    enum cfw_source_type t = CFW_SOURCE_FILE;
+    int bad = 0;
+    int rc;
+
+    memset(conf, 0, sizeof(*conf));
+    if (node == NULL || node->type != CFW_NODE_MAP) {
+        cfw_diag_add(diag, node, path, "expected a map with 'name' and 'type'");
+        return -1;
+    }
+    rc = cfw_node_str(node, "type", path, &type, diag);
+    if (rc < 0) {
+        return -1;
+    }
+    if (rc == 0) {
+        cfw_diag_add(diag, node, path, "a source needs 'type' (file, exec or journal)");
+        return -1;
+    }
+    if (cfw_source_type_parse(type, &t) < 0) {
+        char *kp = cfw_xasprintf("%s.type", path);
+        cfw_diag_add(diag, cfw_node_get(node, "type"), kp,
+                     "unknown source type '%s' (valid: file, exec, journal)", type);
+        free(kp);
+        return -1;
+    }
+    cfw_source_conf_init(conf, t);
+    switch (t) {
+    case CFW_SOURCE_FILE:
+        bad += cfw_node_check_keys(node, path, file_keys, diag);
+        break;
+    case CFW_SOURCE_EXEC:
+        bad += cfw_node_check_keys(node, path, exec_keys, diag);
+        break;
+    case CFW_SOURCE_JOURNAL:
+        bad += cfw_node_check_keys(node, path, journal_keys, diag);
+        break;
+    }
+    rc = cfw_node_str(node, "name", path, &name, diag);
+    if (rc < 0) {
+        bad++;
+    } else if (rc == 0) {
+        cfw_diag_add(diag, node, path, "a source needs 'name'");
+        bad++;
+    } else if (!name_ok(name)) {
+        char *kp = cfw_xasprintf("%s.name", path);
+        cfw_diag_add(diag, cfw_node_get(node, "name"), kp,
+                     "'%s' is not a valid name (1 to %d of A-Z a-z 0-9 - _ . :)", name,
+                     CFW_SOURCE_NAME_MAX);
+        free(kp);
+        bad++;
+    } else {
+        conf->name = cfw_xstrdup(name);
+    }
+    switch (t) {
+    case CFW_SOURCE_FILE:
+        parse_file(node, path, conf, diag, &bad);
+        break;
+    case CFW_SOURCE_EXEC:
+        parse_exec(node, path, conf, diag, &bad);
+        break;
+    case CFW_SOURCE_JOURNAL:
+        parse_journal(node, path, conf, diag, &bad);
+        break;
+    }
+    if (bad > 0) {
+        cfw_source_conf_clear(conf);
+        return -1;
+    }
+    return 0;
+}
+
+/* Life cycle. */
+
+static const struct source_ops *ops_for(enum cfw_source_type type)
+{
+    switch (type) {
+    case CFW_SOURCE_FILE:
+        return &source_file_ops;
+    case CFW_SOURCE_EXEC:
+        return &source_exec_ops;
+    case CFW_SOURCE_JOURNAL:
+        return &source_journal_ops;
+    }
+    return NULL;
+}
+
+static void destroy(struct cfw_source *src)
+{
+    if (src->ops != NULL && src->impl != NULL) {
+        src->ops->destroy(src);
+    }
+    if (src->down_ev != NULL) {
+        event_free(src->down_ev);
+    }
+    if (src->stop_ev != NULL) {
+        event_free(src->stop_ev);
+    }
+    free(src->reason);
+    cfw_source_conf_clear(&src->conf);
+    free(src);
+}
+
+static void on_down(evutil_socket_t fd, short what, void *arg)
+{
+    struct cfw_source *src = arg;
+
+    (void)fd;
+    (void)what;
+    source_enter(src);
+    if (src->problem && src->state != CFW_SOURCE_DOWN) {
+        char *reason = cfw_xstrdup(src->reason != NULL ? src->reason : "");
+        source_set_state(src, CFW_SOURCE_DOWN, "%s", reason);
+        free(reason);
+    }
+    source_leave(src);
+}
+
+static void on_stop(evutil_socket_t fd, short what, void *arg)
+{
+    struct cfw_source *src = arg;
+
+    (void)fd;
+    (void)what;
+    source_enter(src);
+    src->ops->stop(src);
+    source_leave(src);
+}
+
+struct cfw_source *cfw_source_new(struct event_base *base, const struct cfw_source_conf *conf,
+                                  const struct cfw_source_cbs *cbs, struct cfw_err *err)
+{
+    struct cfw_source *src;
+    const struct source_ops *ops = ops_for(conf->type);
+
+    if (ops == NULL) {
+        cfw_err_set(err, "unknown source type %d", (int)conf->type);
+        return NULL;
+    }
+    if (conf->name == NULL || conf->name[0] == '\0') {
+        cfw_err_set(err, "a source needs a name");
+        return NULL;
+    }
+    src = cfw_xcalloc(1, sizeof(*src));
+    src->ops = ops;
+    src->base = base;
+    conf_copy(&src->conf, conf);
+    if (src->conf.read_budget < CFW_SOURCE_READ_BUDGET_MIN) {
+        src->conf.read_budget = CFW_SOURCE_READ_BUDGET_MIN;
+    }
+    if (src->conf.poll_interval_ms <= 0) {
+        src->conf.poll_interval_ms = CFW_SOURCE_POLL_INTERVAL_DEFAULT_MS;
+    }
+    if (cbs != NULL) {
+        src->cbs = *cbs;
+    }
+    src->state = CFW_SOURCE_UP;
+    src->reason = cfw_xstrdup("");
+    src->down_ev = evtimer_new(base, on_down, src);
+    src->stop_ev = evtimer_new(base, on_stop, src);
+    if (src->down_ev == NULL || src->stop_ev == NULL) {
+        cfw_err_set(err, "source %s: cannot create events", conf->name);
+        destroy(src);
+        return NULL;
+    }
+    if (ops->init(src, err) < 0) {
+        destroy(src);
+        return NULL;
+    }
+    return src;
+}
+
+int cfw_source_start(struct cfw_source *src, struct cfw_err *err)
+{
+    int rc;
+
+    if (src->started) {
+        cfw_err_set(err, "source %s: already started", src->conf.name);
+        return -1;
+    }
+    src->started = true;
+    source_enter(src);
+    rc = src->ops->start(src, err);
+    source_leave(src);
+    return rc;
+}
+
+void cfw_source_stop(struct cfw_source *src)
+{
+    if (src == NULL || src->stopping || src->doomed) {
+        return;
+    }
+    src->stopping = true;
+    if (src->problem) {
+        src->problem = false;
+        event_del(src->down_ev);
+    }
+    source_yield(src->stop_ev);
+}
+
+bool cfw_source_stopped(const struct cfw_source *src)
+{
+    if (!src->started) {
+        return true;
+    }
+    if (!src->stopping || event_pending(src->stop_ev, EV_TIMEOUT, NULL)) {
+        return false;
+    }
+    return src->ops->stopped(src);
+}
+
+void cfw_source_free(struct cfw_source *src)
+{
+    if (src == NULL) {
+        return;
+    }
+    if (src->depth > 0) {
+        /* Called from one of this source's callbacks: release it when the callback is done. */
+        src->doomed = true;
+        return;
+    }
+    destroy(src);
+}
+
+json_t *cfw_source_save(const struct cfw_source *src)
+{
+    return src->ops->save(src);
+}
+
+int cfw_source_restore(struct cfw_source *src, const json_t *state)
+{
+    const char *type;
+
+    if (src->started) {
+        cfw_log_warn("source=%s state not restored: the source is already running",
+                     src->conf.name);
+        return -1;
+    }
+    if (!json_is_object(state)) {
+        cfw_log_warn("source=%s saved state is not an object; starting afresh", src->conf.name);
+        return -1;
+    }
+    type = json_string_value(json_object_get(state, "type"));
+    if (type == NULL || strcmp(type, cfw_source_type_name(src->conf.type)) != 0) {
+        cfw_log_warn("source=%s saved state is for a %s source; starting afresh", src->conf.name,
+                     type != NULL ? type : "?");
+        return -1;
+    }
+    if (src->ops->restore(src, state) < 0) {
+        return -1;
+    }
+    src->restored = true;
+    return 0;
+}
+
+const char *cfw_source_get_name(const struct cfw_source *src)
+{
+    return src->conf.name;
+}
+
+enum cfw_source_type cfw_source_get_type(const struct cfw_source *src)
+{
+    return src->conf.type;
+}
+
+enum cfw_source_state cfw_source_get_state(const struct cfw_source *src, const char **reason)
+{
+    if (reason != NULL) {
+        *reason = src->reason != NULL ? src->reason : "";
+    }
+    return src->state;
+}
+
+enum cfw_input_format cfw_source_get_format(const struct cfw_source *src, const char *stream)
+{
+    if (src->conf.type == CFW_SOURCE_EXEC) {
+        if (stream != NULL && strcmp(stream, "stderr") == 0) {
+            return src->conf.stderr_format;
+        }
+        return src->conf.stdout_format;
+    }
+    return src->conf.format;
+}
+
+void cfw_source_get_stats(const struct cfw_source *src, struct cfw_source_stats *out)
+{
+    *out = src->stats;
+    if (src->ops->stats != NULL && src->impl != NULL) {
+        src->ops->stats(src, out);
+    }
+}
+
+/* Helpers for the kinds. */
+
+void source_enter(struct cfw_source *src)
+{
+    src->depth++;
+}
+
+void source_leave(struct cfw_source *src)
+{
+    src->depth--;
+    if (src->depth == 0 && src->doomed) {
+        destroy(src);
+    }
+}
+
+bool source_emit_data(struct cfw_source *src, const char *stream, const char *buf, size_t len)
+{
+    if (src->doomed) {
+        return false;
+    }
+    src->stats.bytes += len;
+    if (src->cbs.data != NULL && len > 0) {
+        src->depth++;
+        src->cbs.data(src->cbs.arg, src, stream, buf, len);
+        src->depth--;
+    }
+    return !src->doomed;
+}
+
+bool source_emit_eof(struct cfw_source *src, const char *stream)
+{
+    if (src->doomed) {
+        return false;
+    }
+    if (src->cbs.eof != NULL) {
+        src->depth++;
+        src->cbs.eof(src->cbs.arg, src, stream);
+        src->depth--;
+    }
+    return !src->doomed;
+}
+
+static bool set_state_text(struct cfw_source *src, enum cfw_source_state state, char *text)
+{
+    bool changed = state != src->state;
+
+    free(src->reason);
+    src->reason = text;
+    if (!changed) {
+        return !src->doomed;
+    }
+    src->state = state;
+    if (state == CFW_SOURCE_UP) {
+        cfw_log_notice("source=%s state=up", src->conf.name);
+    } else if (state == CFW_SOURCE_DEGRADED) {
+        cfw_log_notice("source=%s state=degraded reason=\"%s\"", src->conf.name, text);
+    } else {
+        cfw_log_warn("source=%s state=%s reason=\"%s\"", src->conf.name,
+                     cfw_source_state_name(state), text);
+    }
+    if (src->cbs.state != NULL && !src->doomed) {
+        src->depth++;
+        src->cbs.state(src->cbs.arg, src, state, src->reason);
+        src->depth--;
+    }
+    return !src->doomed;
+}
+
+bool source_set_state(struct cfw_source *src, enum cfw_source_state state, const char *fmt, ...)
+{
+    char tmp[CFW_ERR_MAX];
+    va_list ap;
+
+    if (src->doomed) {
+        return false;
+    }
+    tmp[0] = '\0';
+    if (state != CFW_SOURCE_UP) {
+        va_start(ap, fmt);
+        vsnprintf(tmp, sizeof(tmp), fmt, ap);
+        va_end(ap);
+    }
+    return set_state_text(src, state, cfw_xstrdup(tmp));
+}
+
+bool source_problem(struct cfw_source *src, const char *fmt, ...)
+{
+    char tmp[CFW_ERR_MAX];
+    va_list ap;
+
+    if (src->doomed) {
+        return false;
+    }
+    if (src->stopping) {
+        return true;
+    }
+    va_start(ap, fmt);
+    vsnprintf(tmp, sizeof(tmp), fmt, ap);
+    va_end(ap);
+    if (src->problem) {
+        if (strcmp(tmp, src->reason) != 0) {
+            free(src->reason);
+            src->reason = cfw_xstrdup(tmp);
+        }
+        return true;
+    }
+    src->problem = true;
+    if (src->conf.down_after_ms <= 0) {
+        return set_state_text(src, CFW_SOURCE_DOWN, cfw_xstrdup(tmp));
+    }
+    {
+        struct timeval tv = {
+            .tv_sec = (time_t)(src->conf.down_after_ms / 1000),
+            .tv_usec = (suseconds_t)((src->conf.down_after_ms % 1000) * 1000),
+        };
+        event_base_update_cache_time(src->base);
+        event_add(src->down_ev, &tv);
+    }
+    return set_state_text(src, CFW_SOURCE_DEGRADED, cfw_xstrdup(tmp));
+}
+
+bool source_ok(struct cfw_source *src)
+{
+    if (src->doomed) {
+        return false;
+    }
+    if (!src->problem) {
+        return true;
+    }
+    src->problem = false;
+    event_del(src->down_ev);
+    return set_state_text(src, CFW_SOURCE_UP, cfw_xstrdup(""));
+}
+
+void source_yield(struct event *ev)
+{
+    struct timeval zero = {0, 0};
+
+    if (!event_pending(ev, EV_TIMEOUT, NULL)) {
+        event_add(ev, &zero);
+    }
+}
+
+void source_log_once(struct cfw_source *src, char **last, int level, const char *fmt, ...)
+{
+    char tmp[CFW_ERR_MAX];
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(tmp, sizeof(tmp), fmt, ap);
+    va_end(ap);
+    if (*last != NULL && strcmp(*last, tmp) == 0) {
+        return;
+    }
+    free(*last);
+    *last = cfw_xstrdup(tmp);
+    cfw_log((enum cfw_log_level)level, "source=%s %s", src->conf.name, tmp);
+}

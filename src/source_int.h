@@ -1,0 +1,79 @@
+/*
+ * Private to the source module: the object shared by source.c and the kind files
+ * (source_file.c, source_exec.c, source_journal.c), the vtable and the helpers that deliver to
+ * the caller's callbacks.
+ */
+#ifndef CFWATCHD_SOURCE_INT_H
+#define CFWATCHD_SOURCE_INT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "cfwatchd/source.h"
+
+struct event;
+
+/* What one kind of source implements; every function gets the common object. */
+struct source_ops {
+    /* Allocates src->impl from src->conf; -1 with err set. */
+    int (*init)(struct cfw_source *src, struct cfw_err *err);
+    int (*start)(struct cfw_source *src, struct cfw_err *err);
+    /* Begins the stop (called from the loop, never from inside this source's own work). */
+    void (*stop)(struct cfw_source *src);
+    bool (*stopped)(const struct cfw_source *src);
+    /* Releases impl and everything it holds without any callback; impl may be half-built. */
+    void (*destroy)(struct cfw_source *src);
+    json_t *(*save)(const struct cfw_source *src);
+    int (*restore)(struct cfw_source *src, const json_t *state);
+    /* Adds kind-specific counters (files, lag) to out. */
+    void (*stats)(const struct cfw_source *src, struct cfw_source_stats *out);
+};
+
+struct cfw_source {
+    const struct source_ops *ops;
+    struct event_base *base;
+    struct cfw_source_conf conf;
+    struct cfw_source_cbs cbs;
+    enum cfw_source_state state;
+    char *reason; /* "" when UP */
+    struct cfw_source_stats stats;
+    bool problem; /* a problem is being timed towards DOWN */
+    struct event *down_ev;
+    struct event *stop_ev;
+    int depth;    /* nesting of this source's event callbacks */
+    bool doomed;  /* freed from inside a callback: released by the outermost source_leave */
+    bool started;
+    bool stopping;
+    bool restored;
+    void *impl;
+};
+
+extern const struct source_ops source_file_ops;
+extern const struct source_ops source_exec_ops;
+extern const struct source_ops source_journal_ops;
+
+/* Marks the start of an event callback working on src. */
+void source_enter(struct cfw_source *src);
+/* Marks its end; src may have been freed afterwards and must not be touched. */
+void source_leave(struct cfw_source *src);
+/* Hands bytes to the data callback; returns false when the source was freed meanwhile. */
+bool source_emit_data(struct cfw_source *src, const char *stream, const char *buf, size_t len);
+/* Sends eof for a stream; returns false when the source was freed meanwhile. */
+bool source_emit_eof(struct cfw_source *src, const char *stream);
+/* Sets the state and its reason, calling the state callback on a change; false when freed. */
+bool source_set_state(struct cfw_source *src, enum cfw_source_state state, const char *fmt, ...)
+    CFW_PRINTF(3, 4);
+/*
+ * Reports a problem that turns into DOWN when it lasts down_after (DEGRADED until then). A
+ * problem reported again keeps its start time and only updates the reason. False when freed.
+ */
+bool source_problem(struct cfw_source *src, const char *fmt, ...) CFW_PRINTF(2, 3);
+/* Clears a problem reported with source_problem (state UP); false when freed. */
+bool source_ok(struct cfw_source *src);
+/* Arms ev as a zero timeout so it runs on the next loop turn, after other ready events. */
+void source_yield(struct event *ev);
+/* Logs at most once per distinct message for this source (keyed by the text). */
+void source_log_once(struct cfw_source *src, char **last, int level, const char *fmt, ...)
+    CFW_PRINTF(4, 5);
+
+#endif

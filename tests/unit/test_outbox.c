@@ -1,0 +1,492 @@
+/*
+ * Unit tests for outbox.c: real files in a temporary state directory, a real event_base; the
+ * deliveries are done by a small sender in this file that answers with scripted outcomes.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <dirent.h>
+#include <event2/event.h>
+#include <fcntl.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "cfwatchd/common.h"
+#include "cfwatchd/outbox.h"
+
+#define MAX_LOG 256
+
+struct attempt {
+    char kind[32];
+    char body[64];
+    unsigned n;
+    int64_t at;
+};
+
+struct t {
+    struct event_base *base;
+    struct cfw_outbox *ob;
+    char dir[64];
+    /* scripted outcome: fails_left per body text, retry_after, permanent */
+    int fail_first;        /* number of RETRY answers for every job before DONE */
+    int64_t retry_after;   /* -1: none */
+    bool permanent;
+    bool always_retry;
+    const char *fail_body; /* when set, only this body fails */
+    struct attempt log[MAX_LOG];
+    size_t nlog;
+    size_t gone_ok;
+    size_t gone_dead;
+    const char *unknown_sink;
+    /* completions are reported from the loop, never inside send */
+    struct cfw_outbox_job *pending[64];
+    size_t npending;
+    struct event *complete_ev;
+};
+
+static void do_complete(evutil_socket_t fd, short what, void *arg)
+{
+    struct t *t = arg;
+    size_t n = t->npending;
+    struct cfw_outbox_job *jobs[64];
+
+    (void)fd;
+    (void)what;
+    memcpy(jobs, t->pending, n * sizeof(jobs[0]));
+    t->npending = 0;
+    for (size_t i = 0; i < n; i++) {
+        struct cfw_outbox_job *j = jobs[i];
+        size_t len;
+        const char *body = cfw_outbox_job_body(j, &len);
+        struct cfw_outbox_result r = {CFW_OUTBOX_DONE, -1, 200, "HTTP 200"};
+        bool targeted = t->fail_body == NULL || strcmp(t->fail_body, body) == 0;
+        if (targeted && t->permanent) {
+            r.verdict = CFW_OUTBOX_PERMANENT;
+            r.status = 400;
+            r.reason = "HTTP 400: invalid_payload";
+        } else if (targeted &&
+                   (t->always_retry || (int)cfw_outbox_job_attempts(j) <= t->fail_first)) {
+            r.verdict = CFW_OUTBOX_RETRY;
+            r.status = t->retry_after >= 0 ? 429 : 500;
+            r.retry_after_ms = t->retry_after;
+            r.reason = "HTTP 500: boom";
+        }
+        cfw_outbox_complete(t->ob, j, &r);
+    }
+}
+
+static int sender(struct cfw_outbox_job *job, struct cfw_outbox_result *fail, void *arg)
+{
+    struct t *t = arg;
+    size_t len;
+
+    (void)fail;
+    if (t->nlog < MAX_LOG) {
+        struct attempt *a = &t->log[t->nlog++];
+        snprintf(a->kind, sizeof(a->kind), "%s", cfw_outbox_job_kind(job));
+        snprintf(a->body, sizeof(a->body), "%s", cfw_outbox_job_body(job, &len));
+        a->n = cfw_outbox_job_attempts(job);
+        a->at = cfw_now_mono_ms();
+    }
+    t->pending[t->npending++] = job;
+    event_active(t->complete_ev, EV_TIMEOUT, 0);
+    return 0;
+}
+
+static bool known(const char *sink, unsigned endpoint, void *arg)
+{
+    struct t *t = arg;
+
+    (void)endpoint;
+    return t->unknown_sink == NULL || strcmp(sink, t->unknown_sink) != 0;
+}
+
+static void gone(struct cfw_outbox_job *job, bool delivered, void *arg)
+{
+    struct t *t = arg;
+
+    (void)job;
+    if (delivered) {
+        t->gone_ok++;
+    } else {
+        t->gone_dead++;
+    }
+}
+
+static struct cfw_outbox *open_ob(struct t *t, const struct cfw_outbox_opts *opts)
+{
+    struct cfw_outbox_hooks h = {sender, known, gone, t};
+    struct cfw_err err = {0};
+    struct cfw_outbox *ob = cfw_outbox_new(t->base, t->dir, opts, &h, &err);
+
+    if (ob == NULL) {
+        fprintf(stderr, "outbox: %s\n", err.msg);
+    }
+    return ob;
+}
+
+static int setup(void **state)
+{
+    struct t *t = calloc(1, sizeof(*t));
+
+    snprintf(t->dir, sizeof(t->dir), "/tmp/cfw-outbox-XXXXXX");
+    if (mkdtemp(t->dir) == NULL) {
+        return -1;
+    }
+    t->base = event_base_new();
+    t->complete_ev = event_new(t->base, -1, 0, do_complete, t);
+    t->retry_after = -1;
+    *state = t;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    struct t *t = *state;
+    char cmd[128];
+
+    cfw_outbox_free(t->ob);
+    event_free(t->complete_ev);
+    event_base_free(t->base);
+    snprintf(cmd, sizeof(cmd), "rm -rf %s", t->dir);
+    if (system(cmd) != 0) {
+        return -1;
+    }
+    free(t);
+    return 0;
+}
+
+static size_t count_files(const char *dir, const char *suffix)
+{
+    DIR *d = opendir(dir);
+    struct dirent *de;
+    size_t n = 0;
+
+    if (d == NULL) {
+        return 0;
+    }
+    while ((de = readdir(d)) != NULL) {
+        size_t l = strlen(de->d_name);
+        if (de->d_name[0] != '.' && l >= strlen(suffix) &&
+            strcmp(de->d_name + l - strlen(suffix), suffix) == 0) {
+            n++;
+        }
+    }
+    closedir(d);
+    return n;
+}
+
+static void run_until_empty(struct t *t, int64_t max_ms)
+{
+    int64_t deadline = cfw_now_mono_ms() + max_ms;
+
+    while (cfw_outbox_pending(t->ob) > 0 && cfw_now_mono_ms() < deadline) {
+        event_base_loop(t->base, EVLOOP_ONCE | EVLOOP_NONBLOCK);
+        usleep(500);
+    }
+}
+
+static struct cfw_outbox_job *add(struct t *t, const char *sink, const char *kind,
+                                  const char *key, const char *body)
+{
+    const char *keys[] = {key, NULL};
+    struct cfw_outbox_entry e = {sink, 0, kind, keys, body, strlen(body), false};
+    struct cfw_err err = {0};
+
+    return cfw_outbox_add(t->ob, &e, &err);
+}
+
+static void test_spooled_before_attempt(void **state)
+{
+    struct t *t = *state;
+    char path[128];
+    struct cfw_outbox_stats st;
+
+    t->ob = open_ob(t, NULL);
+    assert_non_null(t->ob);
+    assert_non_null(add(t, "s", "open", "k1", "{\"a\":1}"));
+    snprintf(path, sizeof(path), "%s/outbox", t->dir);
+    /* on disk before the loop ran any attempt */
+    assert_int_equal(t->nlog, 0);
+    assert_int_equal(count_files(path, ".job"), 1);
+    run_until_empty(t, 5000);
+    assert_int_equal(t->nlog, 1);
+    assert_string_equal(t->log[0].body, "{\"a\":1}");
+    assert_int_equal(count_files(path, ".job"), 0);
+    cfw_outbox_stats(t->ob, &st);
+    assert_int_equal(st.sent, 1);
+    assert_int_equal(st.jobs, 0);
+    assert_int_equal(st.bytes, 0);
+    assert_int_equal(t->gone_ok, 1);
+}
+
+static void test_replay(void **state)
+{
+    struct t *t = *state;
+    char path[160];
+    int fd;
+    struct cfw_outbox_stats st;
+    struct cfw_outbox_job *j;
+
+    t->ob = open_ob(t, NULL);
+    add(t, "s", "open", "k1", "one");
+    add(t, "s", "open", "k2", "two");
+    add(t, "gone-sink", "open", "k3", "three");
+    {
+        const char *keys[] = {"k4", NULL};
+        struct cfw_outbox_entry e = {"s", 0, "test", keys, "test-body", 9, true};
+        struct cfw_err err = {0};
+        j = cfw_outbox_add(t->ob, &e, &err);
+        assert_non_null(j);
+    }
+    cfw_outbox_free(t->ob); /* like a crash: nothing was attempted */
+    t->ob = NULL;
+    /* a write that never reached its rename, and a corrupt file */
+    snprintf(path, sizeof(path), "%s/outbox/.tmp-00000000000000000099.job", t->dir);
+    fd = open(path, O_WRONLY | O_CREAT, 0600);
+    assert_true(fd >= 0);
+    close(fd);
+    snprintf(path, sizeof(path), "%s/outbox/00000000000000000050.job", t->dir);
+    fd = open(path, O_WRONLY | O_CREAT, 0600);
+    assert_int_equal(write(fd, "{not json", 9), 9);
+    close(fd);
+    t->unknown_sink = "gone-sink";
+    t->ob = open_ob(t, NULL);
+    assert_non_null(t->ob);
+    cfw_outbox_stats(t->ob, &st);
+    assert_int_equal(st.replayed, 3); /* one, two, three; the test job is never resent */
+    assert_int_equal(cfw_outbox_pending(t->ob), 2);
+    assert_non_null(add(t, "s", "open", "k5", "five"));
+    run_until_empty(t, 5000);
+    assert_int_equal(t->nlog, 3);
+    assert_string_equal(t->log[0].body, "one");
+    assert_string_equal(t->log[1].body, "two");
+    assert_string_equal(t->log[2].body, "five");
+    snprintf(path, sizeof(path), "%s/outbox", t->dir);
+    assert_int_equal(count_files(path, ".job"), 0);
+    assert_int_equal(count_files(path, ".tmp-00000000000000000099.job"), 0);
+    snprintf(path, sizeof(path), "%s/dead", t->dir);
+    /* the unknown sink's job with a reason, and the corrupt file */
+    assert_int_equal(count_files(path, "-gone-sink.json"), 1);
+    assert_int_equal(count_files(path, "00000000000000000050.job"), 1);
+}
+
+static void test_backoff_then_done(void **state)
+{
+    struct t *t = *state;
+    struct cfw_outbox_opts o = {.backoff_base_ms = 100, .backoff_max_ms = 400};
+    struct cfw_outbox_lane_stats ls;
+
+    t->fail_first = 2;
+    t->ob = open_ob(t, &o);
+    add(t, "s", "open", "k", "x");
+    run_until_empty(t, 10000);
+    assert_int_equal(t->nlog, 3);
+    assert_int_equal(t->log[2].n, 3);
+    /* full jitter with a floor of a quarter of the base */
+    assert_true(t->log[1].at - t->log[0].at >= 25);
+    assert_true(t->log[2].at - t->log[1].at >= 25);
+    cfw_outbox_sink_stats(t->ob, "s", &ls);
+    assert_int_equal(ls.retried, 2);
+    assert_int_equal(ls.sent, 1);
+    assert_int_equal(ls.dead, 0);
+}
+
+static void test_backoff_bounds(void **state)
+{
+    (void)state;
+    for (uint64_t r = 0; r < 1000; r += 7) {
+        int64_t d0 = cfw_outbox_backoff_ms(1000, 60000, 0, r * 2654435761u);
+        int64_t d5 = cfw_outbox_backoff_ms(1000, 60000, 5, r * 2654435761u);
+        int64_t d30 = cfw_outbox_backoff_ms(1000, 60000, 30, r * 2654435761u);
+        assert_true(d0 >= 250 && d0 <= 1000);
+        assert_true(d5 >= 250 && d5 <= 32000);
+        assert_true(d30 >= 250 && d30 <= 60000);
+    }
+}
+
+static void test_retry_after_pauses_lane(void **state)
+{
+    struct t *t = *state;
+    struct cfw_outbox_opts o = {.backoff_base_ms = 10, .backoff_max_ms = 20};
+
+    t->fail_first = 1;
+    t->retry_after = 600;
+    t->fail_body = "a";
+    t->ob = open_ob(t, &o);
+    add(t, "s", "open", "ka", "a");
+    run_until_empty(t, 0);
+    /* let the first attempt fail, then add another job to the same lane */
+    for (int i = 0; i < 50 && t->nlog < 1; i++) {
+        event_base_loop(t->base, EVLOOP_ONCE | EVLOOP_NONBLOCK);
+        usleep(1000);
+    }
+    for (int i = 0; i < 20; i++) {
+        event_base_loop(t->base, EVLOOP_ONCE | EVLOOP_NONBLOCK);
+        usleep(1000);
+    }
+    add(t, "s", "open", "kb", "b");
+    run_until_empty(t, 10000);
+    assert_int_equal(t->nlog, 3);
+    /* both the retried job and the new one waited for Retry-After */
+    assert_string_equal(t->log[0].body, "a");
+    assert_true(t->log[1].at - t->log[0].at >= 590);
+    assert_true(t->log[2].at - t->log[0].at >= 590);
+}
+
+static void test_permanent_dead_letter(void **state)
+{
+    struct t *t = *state;
+    char path[128];
+    DIR *d;
+    struct dirent *de;
+    json_t *o = NULL;
+    struct cfw_outbox_lane_stats ls;
+
+    t->permanent = true;
+    t->ob = open_ob(t, NULL);
+    add(t, "ops-slack", "open", "k", "{\"text\":\"hi\"}");
+    run_until_empty(t, 5000);
+    assert_int_equal(t->nlog, 1); /* not retried */
+    assert_int_equal(t->gone_dead, 1);
+    cfw_outbox_sink_stats(t->ob, "ops-slack", &ls);
+    assert_int_equal(ls.dead, 1);
+    snprintf(path, sizeof(path), "%s/dead", t->dir);
+    d = opendir(path);
+    while ((de = readdir(d)) != NULL) {
+        if (strstr(de->d_name, "-ops-slack.json") != NULL) {
+            char file[400];
+            snprintf(file, sizeof(file), "%s/%s", path, de->d_name);
+            o = json_load_file(file, 0, NULL);
+        }
+    }
+    closedir(d);
+    assert_non_null(o);
+    assert_string_equal(
+        json_string_value(json_object_get(json_object_get(o, "dead"), "reason")),
+        "HTTP 400: invalid_payload");
+    assert_int_equal(json_integer_value(json_object_get(json_object_get(o, "dead"), "attempts")),
+                     1);
+    assert_string_equal(json_string_value(json_object_get(o, "body")), "{\"text\":\"hi\"}");
+    json_decref(o);
+}
+
+static void test_max_age(void **state)
+{
+    struct t *t = *state;
+    struct cfw_outbox_opts o = {.backoff_base_ms = 20, .backoff_max_ms = 40, .max_age_ms = 300};
+    char path[128];
+
+    t->always_retry = true;
+    t->ob = open_ob(t, &o);
+    add(t, "s", "open", "k", "old");
+    run_until_empty(t, 5000);
+    assert_int_equal(cfw_outbox_pending(t->ob), 0);
+    assert_true(t->nlog >= 2);
+    assert_int_equal(t->gone_dead, 1);
+    snprintf(path, sizeof(path), "%s/dead", t->dir);
+    assert_int_equal(count_files(path, "-s.json"), 1);
+}
+
+static void test_full_spool(void **state)
+{
+    struct t *t = *state;
+    struct cfw_outbox_opts o = {.max_jobs = 2};
+    struct cfw_outbox_stats st;
+    const char *keys[] = {"k", NULL};
+    struct cfw_outbox_entry e = {"s", 0, "open", keys, "x", 1, false};
+    struct cfw_err err = {0};
+
+    t->ob = open_ob(t, &o);
+    assert_non_null(add(t, "s", "open", "k", "1"));
+    assert_non_null(add(t, "s", "open", "k", "2"));
+    assert_null(cfw_outbox_add(t->ob, &e, &err));
+    assert_non_null(strstr(err.msg, "outbox full"));
+    cfw_outbox_stats(t->ob, &st);
+    assert_int_equal(st.refused_full, 1);
+    run_until_empty(t, 5000);
+    assert_int_equal(t->nlog, 2);
+}
+
+static void test_full_spool_bytes(void **state)
+{
+    struct t *t = *state;
+    struct cfw_outbox_opts o = {.max_bytes = 600};
+    char big[400];
+    struct cfw_outbox_stats st;
+
+    memset(big, 'y', sizeof(big) - 1);
+    big[sizeof(big) - 1] = '\0';
+    t->ob = open_ob(t, &o);
+    assert_non_null(add(t, "s", "open", "k", big));
+    assert_null(add(t, "s", "open", "k", big));
+    cfw_outbox_stats(t->ob, &st);
+    assert_int_equal(st.refused_full, 1);
+}
+
+static void test_order_per_key(void **state)
+{
+    struct t *t = *state;
+    struct cfw_outbox_opts o = {.backoff_base_ms = 40, .backoff_max_ms = 80};
+    int pos_open = -1, pos_resolve = -1, pos_other = -1;
+
+    t->fail_first = 3;
+    t->fail_body = "open-A";
+    t->ob = open_ob(t, &o);
+    add(t, "s", "open", "A", "open-A");
+    add(t, "s", "resolve", "A", "resolve-A");
+    add(t, "s", "open", "B", "open-B");
+    run_until_empty(t, 10000);
+    for (size_t i = 0; i < t->nlog; i++) {
+        if (strcmp(t->log[i].body, "open-A") == 0 && t->log[i].n == 4) {
+            pos_open = (int)i;
+        }
+        if (strcmp(t->log[i].body, "resolve-A") == 0) {
+            assert_int_equal(pos_resolve, -1);
+            pos_resolve = (int)i;
+        }
+        if (strcmp(t->log[i].body, "open-B") == 0) {
+            pos_other = (int)i;
+        }
+    }
+    /* the resolve waited for its trigger; another incident did not */
+    assert_true(pos_open >= 0);
+    assert_true(pos_resolve > pos_open);
+    assert_true(pos_other >= 0 && pos_other < pos_open);
+}
+
+static void test_lock(void **state)
+{
+    struct t *t = *state;
+    struct cfw_outbox_hooks h = {sender, known, gone, t};
+    struct cfw_err err = {0};
+
+    t->ob = open_ob(t, NULL);
+    assert_null(cfw_outbox_new(t->base, t->dir, NULL, &h, &err));
+    assert_non_null(strstr(err.msg, "in use"));
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_spooled_before_attempt, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_replay, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_backoff_then_done, setup, teardown),
+        cmocka_unit_test(test_backoff_bounds),
+        cmocka_unit_test_setup_teardown(test_retry_after_pauses_lane, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_permanent_dead_letter, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_max_age, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_full_spool, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_full_spool_bytes, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_order_per_key, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_lock, setup, teardown),
+    };
+
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

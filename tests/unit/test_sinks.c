@@ -1,0 +1,744 @@
+/*
+ * Unit tests for the sinks: configuration (keys, secrets, redaction), payload builders and
+ * their limits (Slack blocks/sections, PagerDuty summary and dedup_key), the webhook HMAC
+ * recomputed, Alertmanager labels and endsAt, and the classification of receiver answers.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "cfwatchd/sha256.h"
+#include "cfwatchd/sink.h"
+#include "cfwatchd/yaml.h"
+
+#define SLACK_URL "https://hooks.slack.com/services/T000/B000/XyZsecretTOKEN123"
+#define PD_KEY "R0UTINGKEY0123456789abcdef012345"
+#define WH_SECRET "whsec-very-secret-value"
+
+static struct cfw_doc *doc;
+
+static struct cfw_sinks *parse(const char *yaml, struct cfw_diag *diag)
+{
+    const struct cfw_node *seq;
+
+    cfw_doc_free(doc);
+    doc = cfw_yaml_load_string("test.yaml", yaml, strlen(yaml), diag);
+    if (doc == NULL) {
+        return NULL;
+    }
+    seq = cfw_node_get(doc->root, "sinks");
+    return cfw_sinks_parse(seq, "sinks", diag);
+}
+
+static bool diag_has(const struct cfw_diag *d, const char *needle)
+{
+    for (size_t i = 0; i < d->n; i++) {
+        if (strstr(d->msgs[i], needle) != NULL) {
+            return true;
+        }
+    }
+    return false;
+}
+
+static bool diag_leaks(const struct cfw_diag *d, const char *secret)
+{
+    return diag_has(d, secret);
+}
+
+static void incident(struct cfw_incident *inc)
+{
+    memset(inc, 0, sizeof(*inc));
+    inc->key = (char *)"py-src-import/api/src";
+    inc->rule = (char *)"py-src-import";
+    inc->pack = (char *)"python-workers";
+    inc->severity = CFW_SEV_CRITICAL;
+    inc->title = (char *)"Python Worker api imports src";
+    inc->hint = (char *)"Import relative to main's directory: from core import x";
+    inc->sample = (char *)"ModuleNotFoundError: No module named 'src'";
+    inc->count = 12;
+    inc->first.input = (char *)"deploys";
+    inc->first.line = 3;
+    inc->first.wall_ms = 1700000000000;
+    inc->last.wall_ms = 1700000060000;
+    inc->opened_wall_ms = 1700000000000;
+    inc->state = CFW_INCIDENT_OPEN;
+    cfw_fields_set(&inc->fields, "script", "api");
+    cfw_fields_set(&inc->fields, "module", "src");
+}
+
+static struct cfw_notification note(const struct cfw_incident *inc, enum cfw_transition t)
+{
+    struct cfw_notification n;
+
+    memset(&n, 0, sizeof(n));
+    n.kind = CFW_NOTIFY_TRANSITION;
+    n.transition = t;
+    n.inc = inc;
+    n.now_wall_ms = 1700000100000;
+    return n;
+}
+
+static json_t *build(struct cfw_sink *s, const struct cfw_notification *n)
+{
+    size_t len = 0;
+    char *body = cfw_sink_build(s, n, &len);
+    json_t *o;
+
+    assert_non_null(body);
+    o = json_loadb(body, len, 0, NULL);
+    assert_non_null(o);
+    free(body);
+    return o;
+}
+
+static const char *jstr(json_t *o, const char *path)
+{
+    /* dotted path lookup for objects only */
+    char buf[256];
+    char *save = NULL;
+    json_t *cur = o;
+
+    snprintf(buf, sizeof(buf), "%s", path);
+    for (char *tok = strtok_r(buf, ".", &save); tok != NULL; tok = strtok_r(NULL, ".", &save)) {
+        cur = json_object_get(cur, tok);
+    }
+    return json_string_value(cur);
+}
+
+static int teardown_doc(void **state)
+{
+    (void)state;
+    cfw_doc_free(doc);
+    doc = NULL;
+    return 0;
+}
+
+static void test_config_all_types(void **state)
+{
+    struct cfw_diag d = {0};
+    struct cfw_sinks *set;
+    struct cfw_sink *s;
+
+    (void)state;
+    set = parse("sinks:\n"
+                "  - {name: ops-slack, type: slack, url: '" SLACK_URL "', min_severity: warning,"
+                "     send: [open, resolve], rate_limit: {burst: 2, per: 2s}, timeout: 5s}\n"
+                "  - {name: oncall, type: pagerduty, routing_key: " PD_KEY ", region: eu}\n"
+                "  - {name: hook, type: webhook, url: 'https://example.com/hook?token=abcdef',"
+                "     secret: " WH_SECRET ", headers: {X-Team: ops}}\n"
+                "  - name: am\n"
+                "    type: alertmanager\n"
+                "    urls: ['http://127.0.0.1:9093/', 'http://am2:9093']\n"
+                "    labels: {team: ops}\n"
+                "    resend_interval: 30s\n"
+                "  - {name: out, type: stdout, format: json}\n",
+                &d);
+    cfw_diag_print(&d, stderr);
+    assert_non_null(set);
+    assert_int_equal(cfw_sinks_count(set), 5);
+    s = cfw_sinks_find(set, "ops-slack");
+    assert_string_equal(cfw_sink_type(s), "slack");
+    assert_int_equal(cfw_sink_endpoints(s), 1);
+    assert_string_equal(cfw_sink_display_url(s, 0), "https://hooks.slack.com/services/T000/B000/***");
+    assert_int_equal(cfw_sink_route(s)->min_severity, CFW_SEV_WARNING);
+    assert_true(cfw_sink_route(s)->send_open);
+    assert_false(cfw_sink_route(s)->send_reminder);
+    assert_int_equal(cfw_sink_route(s)->burst, 2);
+    assert_int_equal(cfw_sink_route(s)->per_ms, 2000);
+    s = cfw_sinks_find(set, "oncall");
+    assert_string_equal(cfw_sink_display_url(s, 0), CFW_PD_URL_EU);
+    assert_false(cfw_sink_route(s)->digest_resolves);
+    s = cfw_sinks_find(set, "hook");
+    assert_string_equal(cfw_sink_display_url(s, 0), "https://example.com/***?***");
+    s = cfw_sinks_find(set, "am");
+    assert_int_equal(cfw_sink_endpoints(s), 2);
+    assert_string_equal(cfw_sink_display_url(s, 0), "http://127.0.0.1:9093");
+    assert_int_equal(cfw_sink_refresh_interval(s), 30000);
+    s = cfw_sinks_find(set, "out");
+    assert_true(cfw_sink_is_local(s));
+    assert_int_equal(cfw_sink_endpoints(s), 0);
+    cfw_sinks_free(set);
+    cfw_diag_free(&d);
+}
+
+static void test_config_errors(void **state)
+{
+    struct cfw_diag d = {0};
+
+    (void)state;
+    assert_null(parse("sinks:\n"
+                      "  - {name: a, type: slack, url: '" SLACK_URL "', colour: red}\n"
+                      "  - {name: b, type: pager}\n"
+                      "  - {name: c, type: slack}\n"
+                      "  - {name: d, type: pagerduty, routing_key: x, region: mars}\n"
+                      "  - {name: e, type: webhook, url: 'ftp://x/" WH_SECRET "'}\n"
+                      "  - {name: e, type: stdout}\n"
+                      "  - {name: e, type: stdout}\n"
+                      "  - {name: f, type: stdout, min_severity: loud, send: [open, panic]}\n"
+                      "  - {name: g, type: alertmanager, urls: [], labels: {9bad: x}}\n",
+                      &d));
+    assert_true(diag_has(&d, "unknown key 'colour'"));
+    assert_true(diag_has(&d, "valid keys: name, type, min_severity"));
+    assert_true(diag_has(&d, "url, url_file"));
+    assert_true(diag_has(&d, "unknown sink type 'pager'"));
+    assert_true(diag_has(&d, "needs url or url_file"));
+    assert_true(diag_has(&d, "unknown region 'mars'"));
+    assert_true(diag_has(&d, "must start with http:// or https://"));
+    assert_true(diag_has(&d, "duplicate sink name 'e'"));
+    assert_true(diag_has(&d, "unknown severity 'loud'"));
+    assert_true(diag_has(&d, "unknown transition 'panic'"));
+    assert_true(diag_has(&d, "needs urls"));
+    assert_true(diag_has(&d, "invalid label name '9bad'"));
+    assert_false(diag_leaks(&d, WH_SECRET));
+    assert_false(diag_leaks(&d, "XyZsecretTOKEN123"));
+    cfw_diag_free(&d);
+}
+
+static void test_secret_files(void **state)
+{
+    struct cfw_diag d = {0};
+    char dir[] = "/tmp/cfw-sinks-XXXXXX";
+    char file[128];
+    char *yaml;
+    FILE *fp;
+    struct cfw_sinks *set;
+
+    (void)state;
+    assert_non_null(mkdtemp(dir));
+    snprintf(file, sizeof(file), "%s/slack_url", dir);
+    fp = fopen(file, "w");
+    fputs(SLACK_URL "\n", fp);
+    fclose(fp);
+    chmod(file, 0644);
+    yaml = cfw_xasprintf("sinks:\n  - {name: s, type: slack, url_file: %s}\n", file);
+    /* readable by others: refused, and the error does not show the secret */
+    assert_null(parse(yaml, &d));
+    assert_true(d.n > 0);
+    assert_false(diag_leaks(&d, "XyZsecretTOKEN123"));
+    cfw_diag_free(&d);
+    chmod(file, 0600);
+    set = parse(yaml, &d);
+    assert_non_null(set);
+    assert_string_equal(cfw_sink_display_url(cfw_sinks_at(set, 0), 0),
+                        "https://hooks.slack.com/services/T000/B000/***");
+    cfw_sinks_free(set);
+    free(yaml);
+    /* ${ENV} */
+    setenv("CFW_TEST_PD_KEY", PD_KEY, 1);
+    set = parse("sinks:\n  - {name: p, type: pagerduty, routing_key: '${CFW_TEST_PD_KEY}'}\n", &d);
+    assert_non_null(set);
+    cfw_sinks_free(set);
+    cfw_diag_free(&d);
+    unlink(file);
+    rmdir(dir);
+}
+
+static void test_url_redact(void **state)
+{
+    char out[256];
+
+    (void)state;
+    cfw_url_redact(SLACK_URL, false, out, sizeof(out));
+    assert_string_equal(out, "https://hooks.slack.com/services/T000/B000/***");
+    cfw_url_redact("https://discord.com/api/webhooks/123/tok/", false, out, sizeof(out));
+    assert_string_equal(out, "https://discord.com/api/webhooks/123/***/");
+    cfw_url_redact("https://user:pw@am.example:9093/base?x=1", true, out, sizeof(out));
+    assert_string_equal(out, "https://***@am.example:9093/base?***");
+    cfw_url_redact("http://h:1", false, out, sizeof(out));
+    assert_string_equal(out, "http://h:1");
+    cfw_url_redact("no-scheme", false, out, sizeof(out));
+    assert_string_equal(out, "***");
+}
+
+static struct cfw_sinks *all_sinks(void)
+{
+    struct cfw_diag d = {0};
+    struct cfw_sinks *set =
+        parse("sinks:\n"
+              "  - {name: slack, type: slack, url: '" SLACK_URL "'}\n"
+              "  - {name: pd, type: pagerduty, routing_key: " PD_KEY ", client_url: "
+              "'https://ops.example/cfwatchd'}\n"
+              "  - {name: hook, type: webhook, url: 'http://127.0.0.1:1/hook', secret: " WH_SECRET
+              ", headers: {Authorization: 'Bearer tokentoken'}}\n"
+              "  - {name: am, type: alertmanager, urls: ['http://127.0.0.1:9093'], labels: "
+              "{team: ops}, runbook_url: 'https://runbooks/x'}\n",
+              &d);
+
+    cfw_diag_print(&d, stderr);
+    cfw_diag_free(&d);
+    assert_non_null(set);
+    cfw_sinks_set_context(set, "ops-host-1", "http://ops-host-1:9187/incidents");
+    return set;
+}
+
+static void test_slack_open(void **state)
+{
+    struct cfw_sinks *set = all_sinks();
+    struct cfw_incident inc;
+    struct cfw_notification n;
+    json_t *o, *blocks, *b;
+    size_t i;
+    char *dump;
+
+    (void)state;
+    incident(&inc);
+    n = note(&inc, CFW_TRANSITION_OPEN);
+    o = build(cfw_sinks_find(set, "slack"), &n);
+    assert_non_null(strstr(jstr(o, "text"), "Python Worker api imports src"));
+    blocks = json_object_get(o, "blocks");
+    assert_string_equal(jstr(json_array_get(blocks, 0), "type"), "header");
+    assert_non_null(strstr(jstr(json_array_get(blocks, 0), "text.text"), "CRITICAL"));
+    dump = json_dumps(blocks, 0);
+    /* severity, title, script, rule, count, first and last seen, hint, sample */
+    assert_non_null(strstr(dump, "*Severity*\\ncritical"));
+    assert_non_null(strstr(dump, "*Script*\\napi"));
+    assert_non_null(strstr(dump, "*Rule*\\npy-src-import"));
+    assert_non_null(strstr(dump, "*Count*\\n12"));
+    assert_non_null(strstr(dump, "*First seen*\\n2023-11-14T22:13:20.000Z"));
+    assert_non_null(strstr(dump, "*Last seen*\\n2023-11-14T22:14:20.000Z"));
+    assert_non_null(strstr(dump, "*Hint*\\nImport relative"));
+    assert_non_null(strstr(dump, "```ModuleNotFoundError: No module named 'src'```"));
+    assert_non_null(strstr(dump, "ops-host-1"));
+    free(dump);
+    json_array_foreach(blocks, i, b) {
+        assert_non_null(jstr(b, "type"));
+    }
+    json_decref(o);
+    cfw_fields_clear(&inc.fields);
+    cfw_sinks_free(set);
+}
+
+static void test_slack_limits(void **state)
+{
+    struct cfw_sinks *set = all_sinks();
+    struct cfw_incident inc;
+    struct cfw_notification n;
+    json_t *o, *blocks, *b;
+    size_t i;
+    char *sample = cfw_xmalloc(40001);
+    char *title = cfw_xmalloc(501);
+    char *hint = cfw_xmalloc(9001);
+    bool marker = false;
+
+    (void)state;
+    incident(&inc);
+    /* entities expand and ``` would close the code block: both must stay within limits */
+    for (size_t k = 0; k < 40000; k++) {
+        sample[k] = "a<&>`\xc3\xa9"[k % 7];
+    }
+    sample[40000] = '\0';
+    memset(title, 'T', 500);
+    title[500] = '\0';
+    memset(hint, '<', 9000);
+    hint[9000] = '\0';
+    inc.sample = sample;
+    inc.title = title;
+    inc.hint = hint;
+    n = note(&inc, CFW_TRANSITION_OPEN);
+    o = build(cfw_sinks_find(set, "slack"), &n);
+    blocks = json_object_get(o, "blocks");
+    assert_true(json_array_size(blocks) <= CFW_SLACK_BLOCKS_MAX);
+    assert_true(strlen(jstr(o, "text")) <= CFW_SLACK_TEXT_MAX);
+    assert_true(strlen(jstr(json_array_get(blocks, 0), "text.text")) <= CFW_SLACK_HEADER_MAX);
+    json_array_foreach(blocks, i, b) {
+        const char *t = jstr(b, "text.text");
+        if (t != NULL && strcmp(jstr(b, "type"), "section") == 0) {
+            assert_true(strlen(t) <= CFW_SLACK_SECTION_MAX);
+            assert_null(strstr(t, "&am…"));
+            if (strstr(t, "(truncated)") != NULL) {
+                marker = true;
+            }
+            /* still valid UTF-8: jansson refused nothing, and the code block is closed */
+            if (strncmp(t, "*Sample*", 8) == 0) {
+                assert_non_null(strstr(t, "```\xe2\x80\xa6 (truncated)"));
+            }
+        }
+    }
+    assert_true(marker);
+    json_decref(o);
+    free(sample);
+    free(title);
+    free(hint);
+    cfw_fields_clear(&inc.fields);
+    cfw_sinks_free(set);
+}
+
+static void test_slack_digest_and_short(void **state)
+{
+    struct cfw_sinks *set = all_sinks();
+    struct cfw_incident inc;
+    struct cfw_notification n;
+    struct cfw_digest_item *items = cfw_xcalloc(500, sizeof(*items));
+    json_t *o, *blocks, *b;
+    size_t i;
+    const char *rem, *res;
+
+    (void)state;
+    incident(&inc);
+    for (int k = 0; k < 500; k++) {
+        items[k].transition = CFW_TRANSITION_OPEN;
+        items[k].inc = inc;
+    }
+    memset(&n, 0, sizeof(n));
+    n.kind = CFW_NOTIFY_DIGEST;
+    n.items = items;
+    n.n_items = 500;
+    n.n_omitted = 77;
+    o = build(cfw_sinks_find(set, "slack"), &n);
+    blocks = json_object_get(o, "blocks");
+    assert_true(json_array_size(blocks) <= CFW_SLACK_BLOCKS_MAX);
+    assert_non_null(strstr(jstr(json_array_get(blocks, 0), "text.text"), "577 cfwatchd"));
+    json_array_foreach(blocks, i, b) {
+        const char *t = jstr(b, "text.text");
+        if (t != NULL) {
+            assert_true(strlen(t) <= CFW_SLACK_SECTION_MAX);
+        }
+    }
+    assert_non_null(strstr(jstr(json_array_get(blocks, json_array_size(blocks) - 2),
+                                "text.text"),
+                           "more"));
+    json_decref(o);
+    free(items);
+    /* reminders and resolves are short and distinct */
+    n = note(&inc, CFW_TRANSITION_REMINDER);
+    o = build(cfw_sinks_find(set, "slack"), &n);
+    rem = jstr(o, "text");
+    assert_non_null(strstr(rem, "Reminder"));
+    assert_true(json_array_size(json_object_get(o, "blocks")) <= 2);
+    n = note(&inc, CFW_TRANSITION_RESOLVE);
+    {
+        json_t *r = build(cfw_sinks_find(set, "slack"), &n);
+        res = jstr(r, "text");
+        assert_non_null(strstr(res, "Resolved"));
+        assert_string_not_equal(rem, res);
+        json_decref(r);
+    }
+    json_decref(o);
+    cfw_fields_clear(&inc.fields);
+    cfw_sinks_free(set);
+}
+
+static void test_pagerduty(void **state)
+{
+    struct cfw_sinks *set = all_sinks();
+    struct cfw_sink *pd = cfw_sinks_find(set, "pd");
+    struct cfw_incident inc;
+    struct cfw_notification n;
+    json_t *o, *sent;
+    char *body;
+    size_t len;
+    struct cfw_sink_request rq;
+    struct cfw_err err = {0};
+    char k1[CFW_PD_DEDUP_MAX + 1], k2[CFW_PD_DEDUP_MAX + 1];
+    char *longkey = cfw_xmalloc(1001);
+    char *longtitle = cfw_xmalloc(3001);
+
+    (void)state;
+    incident(&inc);
+    memset(longtitle, 'x', 3000);
+    longtitle[3000] = '\0';
+    inc.title = longtitle;
+    n = note(&inc, CFW_TRANSITION_OPEN);
+    body = cfw_sink_build(pd, &n, &len);
+    /* the spooled body never holds the routing key */
+    assert_null(strstr(body, PD_KEY));
+    o = json_loadb(body, len, 0, NULL);
+    assert_string_equal(jstr(o, "event_action"), "trigger");
+    assert_string_equal(jstr(o, "dedup_key"), "cfwatchd:py-src-import/api/src");
+    assert_true(strlen(jstr(o, "payload.summary")) <= CFW_PD_SUMMARY_MAX);
+    assert_string_equal(jstr(o, "payload.severity"), "critical");
+    assert_string_equal(jstr(o, "payload.source"), "ops-host-1");
+    assert_string_equal(jstr(o, "payload.component"), "api");
+    assert_string_equal(jstr(o, "payload.class"), "py-src-import");
+    assert_string_equal(jstr(o, "payload.custom_details.hint"), inc.hint);
+    assert_string_equal(jstr(o, "payload.custom_details.fields.module"), "src");
+    assert_string_equal(jstr(o, "client"), "cfwatchd");
+    assert_string_equal(jstr(o, "client_url"), "https://ops.example/cfwatchd");
+    json_decref(o);
+    assert_int_equal(cfw_sink_prepare(pd, 0, body, len, 0, &rq, &err), 0);
+    assert_string_equal(rq.url, CFW_PD_URL_US);
+    sent = json_loadb(rq.body, rq.body_len, 0, NULL);
+    assert_string_equal(jstr(sent, "routing_key"), PD_KEY);
+    json_decref(sent);
+    cfw_sink_request_clear(&rq);
+    free(body);
+    /* resolve: same dedup_key */
+    n = note(&inc, CFW_TRANSITION_RESOLVE);
+    o = build(pd, &n);
+    assert_string_equal(jstr(o, "event_action"), "resolve");
+    assert_string_equal(jstr(o, "dedup_key"), "cfwatchd:py-src-import/api/src");
+    json_decref(o);
+    /* stable and capped for long keys */
+    memset(longkey, 'k', 1000);
+    longkey[1000] = '\0';
+    cfw_sink_dedup_key(longkey, k1, sizeof(k1));
+    cfw_sink_dedup_key(longkey, k2, sizeof(k2));
+    assert_string_equal(k1, k2);
+    assert_true(strlen(k1) <= CFW_PD_DEDUP_MAX);
+    assert_non_null(strstr(k1, "sha256:"));
+    free(longkey);
+    free(longtitle);
+    cfw_fields_clear(&inc.fields);
+    cfw_sinks_free(set);
+}
+
+static void test_webhook_signature(void **state)
+{
+    struct cfw_sinks *set = all_sinks();
+    struct cfw_sink *wh = cfw_sinks_find(set, "hook");
+    struct cfw_incident inc;
+    struct cfw_notification n;
+    json_t *o;
+    char *body;
+    size_t len;
+    struct cfw_sink_request rq;
+    struct cfw_err err = {0};
+    const char *ts = NULL, *sig = NULL, *auth = NULL;
+    struct cfw_hmac_sha256 h;
+    uint8_t tag[CFW_SHA256_LEN];
+    char hex[CFW_SHA256_HEX_LEN];
+
+    (void)state;
+    incident(&inc);
+    n = note(&inc, CFW_TRANSITION_OPEN);
+    body = cfw_sink_build(wh, &n, &len);
+    assert_null(strstr(body, WH_SECRET));
+    o = json_loadb(body, len, 0, NULL);
+    assert_int_equal(json_integer_value(json_object_get(o, "version")), 1);
+    assert_string_equal(jstr(o, "event"), "open");
+    assert_string_equal(jstr(o, "incident.key"), inc.key);
+    assert_string_equal(jstr(o, "incident.hint"), inc.hint);
+    assert_string_equal(jstr(o, "incident.sample"), inc.sample);
+    assert_string_equal(jstr(o, "incident.fields.script"), "api");
+    assert_string_equal(jstr(o, "incident.first_seen"), "2023-11-14T22:13:20.000Z");
+    assert_string_equal(jstr(o, "source.host"), "ops-host-1");
+    assert_int_equal(strlen(jstr(o, "id")), 32);
+    json_decref(o);
+    assert_int_equal(cfw_sink_prepare(wh, 0, body, len, 1700000123456, &rq, &err), 0);
+    for (size_t i = 0; rq.headers[i] != NULL; i++) {
+        if (strncmp(rq.headers[i], CFW_WEBHOOK_TS_HEADER ": ", strlen(CFW_WEBHOOK_TS_HEADER) + 2) ==
+            0) {
+            ts = rq.headers[i] + strlen(CFW_WEBHOOK_TS_HEADER) + 2;
+        }
+        if (strncmp(rq.headers[i], CFW_WEBHOOK_SIG_HEADER ": v1=",
+                    strlen(CFW_WEBHOOK_SIG_HEADER) + 5) == 0) {
+            sig = rq.headers[i] + strlen(CFW_WEBHOOK_SIG_HEADER) + 5;
+        }
+        if (strncmp(rq.headers[i], "Authorization: ", 15) == 0) {
+            auth = rq.headers[i] + 15;
+        }
+    }
+    assert_string_equal(ts, "1700000123");
+    assert_string_equal(auth, "Bearer tokentoken");
+    /* recompute as a receiver would: HMAC-SHA256(secret, ts + "." + body) */
+    cfw_hmac_sha256_init(&h, WH_SECRET, strlen(WH_SECRET));
+    cfw_hmac_sha256_update(&h, "1700000123.", 11);
+    cfw_hmac_sha256_update(&h, rq.body, rq.body_len);
+    cfw_hmac_sha256_final(&h, tag);
+    cfw_hex_encode(tag, sizeof(tag), hex);
+    assert_string_equal(sig, hex);
+    assert_memory_equal(rq.body, body, len);
+    cfw_sink_request_clear(&rq);
+    free(body);
+    cfw_fields_clear(&inc.fields);
+    cfw_sinks_free(set);
+}
+
+static void test_alertmanager(void **state)
+{
+    struct cfw_sinks *set = all_sinks();
+    struct cfw_sink *am = cfw_sinks_find(set, "am");
+    struct cfw_incident inc;
+    struct cfw_notification n;
+    json_t *arr, *a;
+    char *body, *refresh;
+    size_t len;
+    struct cfw_sink_request rq;
+    struct cfw_err err = {0};
+
+    (void)state;
+    incident(&inc);
+    n = note(&inc, CFW_TRANSITION_OPEN);
+    cfw_sink_observe(am, &inc, CFW_TRANSITION_OPEN);
+    body = cfw_sink_build(am, &n, &len);
+    arr = json_loadb(body, len, 0, NULL);
+    a = json_array_get(arr, 0);
+    assert_string_equal(jstr(a, "labels.alertname"), "py-src-import");
+    assert_string_equal(jstr(a, "labels.script"), "api");
+    assert_string_equal(jstr(a, "labels.severity"), "critical");
+    assert_string_equal(jstr(a, "labels.module"), "src");
+    assert_string_equal(jstr(a, "labels.team"), "ops");
+    assert_string_equal(jstr(a, "annotations.summary"), inc.title);
+    assert_non_null(strstr(jstr(a, "annotations.description"), inc.hint));
+    assert_string_equal(jstr(a, "annotations.runbook_url"), "https://runbooks/x");
+    assert_string_equal(jstr(a, "startsAt"), "2023-11-14T22:13:20.000Z");
+    assert_null(json_object_get(a, "endsAt"));
+    json_decref(arr);
+    /* endsAt is set at send time: now + 4 re-send intervals */
+    assert_int_equal(cfw_sink_prepare(am, 0, body, len, 1700000000000, &rq, &err), 0);
+    assert_string_equal(rq.url, "http://127.0.0.1:9093/api/v2/alerts");
+    arr = json_loadb(rq.body, rq.body_len, 0, NULL);
+    assert_string_equal(jstr(json_array_get(arr, 0), "endsAt"), "2023-11-14T22:17:20.000Z");
+    json_decref(arr);
+    cfw_sink_request_clear(&rq);
+    free(body);
+    refresh = cfw_sink_refresh_body(am, &len);
+    assert_non_null(refresh);
+    assert_non_null(strstr(refresh, "py-src-import"));
+    free(refresh);
+    /* resolve: endsAt is the resolve time and the alert leaves the re-send set */
+    inc.resolved_wall_ms = 1700000300000;
+    n = note(&inc, CFW_TRANSITION_RESOLVE);
+    cfw_sink_observe(am, &inc, CFW_TRANSITION_RESOLVE);
+    arr = build(am, &n);
+    assert_string_equal(jstr(json_array_get(arr, 0), "endsAt"), "2023-11-14T22:18:20.000Z");
+    json_decref(arr);
+    assert_null(cfw_sink_refresh_body(am, &len));
+    cfw_fields_clear(&inc.fields);
+    cfw_sinks_free(set);
+}
+
+static void answer(struct cfw_sink *s, long status, const char *body, int64_t retry_after,
+                   struct cfw_sink_verdict *v)
+{
+    struct cfw_http_response r;
+
+    memset(&r, 0, sizeof(r));
+    r.status = status;
+    r.body = body;
+    r.body_len = strlen(body);
+    r.retry_after_ms = retry_after;
+    r.error = status == 0 ? "Failed to connect to hooks.slack.com port 443" : "";
+    r.content_type = "";
+    cfw_sink_classify(s, &r, v);
+}
+
+static void test_classify(void **state)
+{
+    struct cfw_sinks *set = all_sinks();
+    struct cfw_sink *slack = cfw_sinks_find(set, "slack");
+    struct cfw_sink *hook = cfw_sinks_find(set, "hook");
+    struct cfw_sink *pd = cfw_sinks_find(set, "pd");
+    struct cfw_sink_verdict v;
+
+    (void)state;
+    answer(slack, 200, "ok", -1, &v);
+    assert_int_equal(v.verdict, CFW_OUTBOX_DONE);
+    answer(slack, 400, "invalid_payload", -1, &v);
+    assert_int_equal(v.verdict, CFW_OUTBOX_PERMANENT);
+    assert_string_equal(v.reason, "HTTP 400: invalid_payload");
+    answer(slack, 404, "channel_not_found", -1, &v);
+    assert_int_equal(v.verdict, CFW_OUTBOX_PERMANENT);
+    answer(slack, 429, "{\"ok\":false,\"error\":\"rate_limited\"}", 2000, &v);
+    assert_int_equal(v.verdict, CFW_OUTBOX_RETRY);
+    assert_int_equal(v.retry_after_ms, 2000);
+    answer(slack, 500, "rollup_error", -1, &v);
+    assert_int_equal(v.verdict, CFW_OUTBOX_RETRY);
+    answer(slack, 0, "", -1, &v);
+    assert_int_equal(v.verdict, CFW_OUTBOX_RETRY);
+    assert_non_null(strstr(v.reason, "transport"));
+    /* Discord-style JSON retry_after in float seconds */
+    answer(hook, 429, "{\"message\":\"You are being rate limited.\",\"retry_after\":1.25}", -1,
+           &v);
+    assert_int_equal(v.verdict, CFW_OUTBOX_RETRY);
+    assert_int_equal(v.retry_after_ms, 1250);
+    answer(hook, 204, "", -1, &v);
+    assert_int_equal(v.verdict, CFW_OUTBOX_DONE);
+    answer(pd, 202, "{\"status\":\"success\"}", -1, &v);
+    assert_int_equal(v.verdict, CFW_OUTBOX_DONE);
+    answer(pd, 400, "{\"status\":\"invalid event\",\"message\":\"Event object is invalid\"}", -1,
+           &v);
+    assert_int_equal(v.verdict, CFW_OUTBOX_PERMANENT);
+    answer(pd, 429, "", -1, &v);
+    assert_int_equal(v.verdict, CFW_OUTBOX_RETRY);
+    assert_true(v.retry_after_ms >= 30000);
+    /* a receiver echoing the secret back does not put it into our reasons */
+    answer(pd, 400, "bad key " PD_KEY, -1, &v);
+    assert_null(strstr(v.reason, PD_KEY));
+    assert_non_null(strstr(v.reason, "bad key ***"));
+    answer(slack, 403, "no " SLACK_URL " here", -1, &v);
+    assert_null(strstr(v.reason, "XyZsecretTOKEN123"));
+    cfw_sinks_free(set);
+}
+
+static void test_scrub(void **state)
+{
+    struct cfw_sinks *set = all_sinks();
+    char *s;
+
+    (void)state;
+    s = cfw_sink_scrub(cfw_sinks_find(set, "slack"),
+                       "posting to " SLACK_URL " failed; token XyZsecretTOKEN123");
+    assert_string_equal(s, "posting to *** failed; token ***");
+    free(s);
+    s = cfw_sink_scrub(cfw_sinks_find(set, "hook"), "sig with " WH_SECRET " and tokentoken");
+    assert_string_equal(s, "sig with *** and ***");
+    free(s);
+    cfw_sinks_free(set);
+}
+
+static void test_stdout(void **state)
+{
+    struct cfw_diag d = {0};
+    struct cfw_sinks *set = parse("sinks:\n  - {name: t, type: stdout}\n"
+                                  "  - {name: j, type: stdout, format: json}\n",
+                                  &d);
+    struct cfw_incident inc;
+    struct cfw_notification n;
+    FILE *fp = tmpfile();
+    char buf[4096];
+    size_t got;
+    json_t *o;
+    char *nl;
+
+    (void)state;
+    assert_non_null(set);
+    incident(&inc);
+    n = note(&inc, CFW_TRANSITION_OPEN);
+    cfw_sink_write(cfw_sinks_find(set, "t"), &n, fp);
+    cfw_sink_write(cfw_sinks_find(set, "j"), &n, fp);
+    rewind(fp);
+    got = fread(buf, 1, sizeof(buf) - 1, fp);
+    buf[got] = '\0';
+    fclose(fp);
+    assert_non_null(strstr(buf, "cfwatchd: open [critical] Python Worker api imports src "
+                                "(rule=py-src-import script=api count=12 key=py-src-import/api/src)\n"));
+    nl = strchr(buf, '\n');
+    o = json_loads(nl + 1, JSON_DISABLE_EOF_CHECK, NULL);
+    assert_non_null(o);
+    assert_string_equal(jstr(o, "event"), "open");
+    assert_string_equal(jstr(o, "incident.rule"), "py-src-import");
+    json_decref(o);
+    cfw_fields_clear(&inc.fields);
+    cfw_sinks_free(set);
+    cfw_diag_free(&d);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_config_all_types),
+        cmocka_unit_test(test_config_errors),
+        cmocka_unit_test(test_secret_files),
+        cmocka_unit_test(test_url_redact),
+        cmocka_unit_test(test_slack_open),
+        cmocka_unit_test(test_slack_limits),
+        cmocka_unit_test(test_slack_digest_and_short),
+        cmocka_unit_test(test_pagerduty),
+        cmocka_unit_test(test_webhook_signature),
+        cmocka_unit_test(test_alertmanager),
+        cmocka_unit_test(test_classify),
+        cmocka_unit_test(test_scrub),
+        cmocka_unit_test(test_stdout),
+    };
+
+    return cmocka_run_group_tests(tests, NULL, teardown_doc);
+}

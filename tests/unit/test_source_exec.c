@@ -1,0 +1,859 @@
+/*
+ * Unit tests for the exec source (source_exec.c): real child processes (scripts in
+ * tests/data/sources), a real event_base driven with EVLOOP_ONCE. Output and eof per stream,
+ * restart with backoff, DOWN after repeated failures, stop through the process group (SIGTERM,
+ * then SIGKILL after the grace period), no zombies left, a flooding child not starving the loop.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <errno.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+#include <jansson.h>
+
+#include "cfwatchd/common.h"
+#include "cfwatchd/source.h"
+#include "cfwatchd/yaml.h"
+
+#define DATA CFW_TEST_DATA "/sources"
+#define MAX_SEGS 256
+#define MAX_STATES 64
+
+/* ---- helpers ---- */
+
+struct seg {
+    char *stream;
+    struct cfw_buf data;
+    bool ended;
+};
+
+struct rec {
+    struct seg segs[MAX_SEGS];
+    size_t nsegs;
+    enum cfw_source_state states[MAX_STATES];
+    char *reasons[MAX_STATES];
+    size_t nstates;
+    size_t stray_eofs;
+    uint64_t bytes;
+    bool keep_data; /* false: count bytes only (flood) */
+    uint64_t *ticks;
+    uint64_t first_tick;
+    uint64_t last_tick;
+    size_t ndata;
+};
+
+static void on_data(void *arg, struct cfw_source *src, const char *stream, const char *buf,
+                    size_t len)
+{
+    struct rec *r = arg;
+    struct seg *s = NULL;
+
+    (void)src;
+    r->bytes += len;
+    if (r->ticks != NULL) {
+        if (r->ndata == 0) {
+            r->first_tick = *r->ticks;
+        }
+        r->last_tick = *r->ticks;
+    }
+    r->ndata++;
+    if (!r->keep_data) {
+        return;
+    }
+    for (size_t i = r->nsegs; i > 0; i--) {
+        if (!r->segs[i - 1].ended && strcmp(r->segs[i - 1].stream, stream) == 0) {
+            s = &r->segs[i - 1];
+            break;
+        }
+    }
+    if (s == NULL) {
+        assert_true(r->nsegs < MAX_SEGS);
+        s = &r->segs[r->nsegs++];
+        s->stream = cfw_xstrdup(stream);
+    }
+    assert_int_equal(cfw_buf_append(&s->data, buf, len), 0);
+}
+
+static void on_eof(void *arg, struct cfw_source *src, const char *stream)
+{
+    struct rec *r = arg;
+
+    (void)src;
+    for (size_t i = r->nsegs; i > 0; i--) {
+        if (!r->segs[i - 1].ended && strcmp(r->segs[i - 1].stream, stream) == 0) {
+            r->segs[i - 1].ended = true;
+            return;
+        }
+    }
+    r->stray_eofs++;
+}
+
+static void on_state(void *arg, struct cfw_source *src, enum cfw_source_state state,
+                     const char *reason)
+{
+    struct rec *r = arg;
+
+    (void)src;
+    assert_true(r->nstates < MAX_STATES);
+    r->states[r->nstates] = state;
+    r->reasons[r->nstates] = cfw_xstrdup(reason);
+    r->nstates++;
+}
+
+static void rec_clear(struct rec *r)
+{
+    for (size_t i = 0; i < r->nsegs; i++) {
+        free(r->segs[i].stream);
+        cfw_buf_free(&r->segs[i].data);
+    }
+    for (size_t i = 0; i < r->nstates; i++) {
+        free(r->reasons[i]);
+    }
+    memset(r, 0, sizeof(*r));
+}
+
+static const char *seg_text(const struct seg *s)
+{
+    return s->data.data != NULL ? s->data.data : "";
+}
+
+/* All bytes of one stream name across its segments, and how many segments ended. */
+static char *stream_text(const struct rec *r, const char *stream, size_t *nseg, size_t *nended)
+{
+    struct cfw_buf b = {0};
+
+    *nseg = 0;
+    *nended = 0;
+    for (size_t i = 0; i < r->nsegs; i++) {
+        if (strcmp(r->segs[i].stream, stream) == 0) {
+            cfw_buf_puts(&b, seg_text(&r->segs[i]));
+            (*nseg)++;
+            *nended += r->segs[i].ended ? 1 : 0;
+        }
+    }
+    return cfw_buf_take(&b);
+}
+
+struct ctx {
+    struct event_base *base;
+    struct event *tick;
+};
+
+static void on_tick(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    (void)arg;
+}
+
+static int setup(void **state)
+{
+    struct ctx *c = cfw_xcalloc(1, sizeof(*c));
+    struct event_config *cfg = event_config_new();
+    struct timeval tv = {0, 10000};
+
+    /* Precise timers, so lower bounds on delays hold to the millisecond. */
+    event_config_set_flag(cfg, EVENT_BASE_FLAG_PRECISE_TIMER);
+    c->base = event_base_new_with_config(cfg);
+    event_config_free(cfg);
+    c->tick = event_new(c->base, -1, EV_PERSIST, on_tick, NULL);
+    event_add(c->tick, &tv);
+    *state = c;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    struct ctx *c = *state;
+
+    event_free(c->tick);
+    event_base_free(c->base);
+    free(c);
+    return 0;
+}
+
+typedef bool (*pred_fn)(void *arg);
+
+static bool run_until(struct ctx *c, pred_fn pred, void *arg, int64_t timeout_ms)
+{
+    int64_t end = cfw_now_mono_ms() + timeout_ms;
+
+    while (!(pred != NULL && pred(arg))) {
+        if (cfw_now_mono_ms() >= end) {
+            return false;
+        }
+        event_base_loop(c->base, EVLOOP_ONCE);
+    }
+    return true;
+}
+
+static void run_for(struct ctx *c, int64_t ms)
+{
+    run_until(c, NULL, NULL, ms);
+}
+
+static struct cfw_source *exec_source(struct ctx *c, struct cfw_source_conf *conf, struct rec *r)
+{
+    struct cfw_source_cbs cbs = {.data = on_data, .eof = on_eof, .state = on_state, .arg = r};
+    struct cfw_err err = {0};
+    struct cfw_source *src;
+
+    if (conf->name == NULL) {
+        conf->name = cfw_xstrdup("cmd");
+    }
+    src = cfw_source_new(c->base, conf, &cbs, &err);
+    cfw_source_conf_clear(conf);
+    assert_non_null(src);
+    assert_int_equal(cfw_source_start(src, &err), 0);
+    return src;
+}
+
+static char **argv_of(const char *a0, ...)
+{
+    va_list ap;
+    char **v = cfw_xcalloc(16, sizeof(*v));
+    size_t n = 0;
+    const char *s = a0;
+
+    va_start(ap, a0);
+    while (s != NULL && n < 15) {
+        v[n++] = cfw_xstrdup(s);
+        s = va_arg(ap, const char *);
+    }
+    va_end(ap);
+    return v;
+}
+
+struct want_text {
+    struct rec *r;
+    const char *stream;
+    const char *needle;
+    unsigned count;
+};
+
+static unsigned count_in(const char *hay, const char *needle)
+{
+    unsigned n = 0;
+    for (const char *p = strstr(hay, needle); p != NULL; p = strstr(p + 1, needle)) {
+        n++;
+    }
+    return n;
+}
+
+static bool has_text(void *arg)
+{
+    struct want_text *w = arg;
+    size_t ns, ne;
+    char *t = stream_text(w->r, w->stream, &ns, &ne);
+    bool ok = count_in(t, w->needle) >= w->count;
+    free(t);
+    return ok;
+}
+
+static bool wait_text(struct ctx *c, struct rec *r, const char *stream, const char *needle,
+                      unsigned count, int64_t timeout_ms)
+{
+    struct want_text w = {r, stream, needle, count};
+    return run_until(c, has_text, &w, timeout_ms);
+}
+
+static bool is_stopped(void *arg)
+{
+    return cfw_source_stopped(arg);
+}
+
+static bool has_state(void *arg)
+{
+    struct rec *r = ((void **)arg)[0];
+    enum cfw_source_state *st = ((void **)arg)[1];
+    return r->nstates > 0 && r->states[r->nstates - 1] == *st;
+}
+
+static bool wait_state(struct ctx *c, struct rec *r, enum cfw_source_state st, int64_t ms)
+{
+    void *args[2] = {r, &st};
+    return run_until(c, has_state, args, ms);
+}
+
+/* The pid printed after "key " in text, or -1. */
+static pid_t pid_after(const char *text, const char *key)
+{
+    const char *p = strstr(text, key);
+    uint64_t v;
+    char num[32];
+    size_t n = 0;
+
+    if (p == NULL) {
+        return -1;
+    }
+    p += strlen(key);
+    while (p[n] >= '0' && p[n] <= '9' && n < sizeof(num) - 1) {
+        num[n] = p[n];
+        n++;
+    }
+    num[n] = '\0';
+    return cfw_parse_u64(num, &v) == 0 ? (pid_t)v : -1;
+}
+
+static bool proc_exists(pid_t pid)
+{
+    char path[64];
+    struct stat st;
+
+    snprintf(path, sizeof(path), "/proc/%d", (int)pid);
+    return stat(path, &st) == 0;
+}
+
+/*
+ * The test process is a child subreaper, so orphaned grandchildren come back to it: collect
+ * them, asserting they are dead, and check that no child is left running or unreaped.
+ */
+static void reap_orphans_and_check_none_left(void)
+{
+    int64_t end = cfw_now_mono_ms() + 5000;
+
+    for (;;) {
+        int st;
+        pid_t p = waitpid(-1, &st, WNOHANG);
+        if (p > 0) {
+            continue;
+        }
+        if (p < 0 && errno == ECHILD) {
+            return;
+        }
+        if (cfw_now_mono_ms() > end) {
+            fail_msg("a child process is still running");
+        }
+        usleep(10000);
+    }
+}
+
+/* ---- tests ---- */
+
+/* Parses "start <ns>" / "exit <ns>" lines of tail_json.sh from the stderr text. */
+static size_t times_of(const char *text, const char *key, int64_t *out, size_t max)
+{
+    size_t n = 0;
+    size_t kl = strlen(key);
+
+    for (const char *p = text; p != NULL && *p != '\0' && n < max;) {
+        const char *nl = strchr(p, '\n');
+        if (strncmp(p, key, kl) == 0 && p[kl] == ' ') {
+            uint64_t v;
+            char num[32];
+            size_t len = (size_t)((nl != NULL ? nl : p + strlen(p)) - (p + kl + 1));
+            if (len < sizeof(num)) {
+                memcpy(num, p + kl + 1, len);
+                num[len] = '\0';
+                if (cfw_parse_u64(num, &v) == 0) {
+                    out[n++] = (int64_t)v;
+                }
+            }
+        }
+        p = nl != NULL ? nl + 1 : NULL;
+    }
+    return n;
+}
+
+static void test_output_eof_and_restart_backoff(void **state)
+{
+    struct ctx *c = *state;
+    struct rec r = {.keep_data = true};
+    struct cfw_source_conf conf;
+    struct cfw_source *src;
+    struct cfw_source_stats st;
+    int64_t starts[4], exits[4];
+    size_t ns, ne;
+    char *out, *err;
+
+    cfw_source_conf_init(&conf, CFW_SOURCE_EXEC);
+    conf.command = argv_of("sh", DATA "/tail_json.sh", "3", NULL);
+    conf.stdout_format = CFW_FMT_JSON;
+    conf.stderr_format = CFW_FMT_LINES;
+    src = exec_source(c, &conf, &r);
+    assert_int_equal(cfw_source_get_format(src, "stdout"), CFW_FMT_JSON);
+    assert_int_equal(cfw_source_get_format(src, "stderr"), CFW_FMT_LINES);
+    /* Three runs: restarts after 1 s, then 2 s (defaults: 1 s doubling). */
+    assert_true(wait_text(c, &r, "stderr", "exit ", 3, 15000));
+    assert_true(wait_text(c, &r, "stdout", "\"outcome\"", 3, 5000));
+    run_for(c, 100);
+    out = stream_text(&r, "stdout", &ns, &ne);
+    assert_int_equal(count_in(out, "ModuleNotFoundError: No module named 'src'"), 3);
+    assert_int_equal(ns, 3); /* one stream per run, each ended */
+    assert_int_equal(ne, 3);
+    free(out);
+    err = stream_text(&r, "stderr", &ns, &ne);
+    assert_int_equal(ns, 3);
+    assert_int_equal(ne, 3);
+    assert_int_equal(times_of(err, "start", starts, 4), 3);
+    assert_int_equal(times_of(err, "exit", exits, 4), 3);
+    print_message("restart gaps: %lldms, %lldms\n", (long long)((starts[1] - exits[0]) / 1000000),
+                  (long long)((starts[2] - exits[1]) / 1000000));
+    assert_true(starts[1] - exits[0] >= 1000000000LL);
+    assert_true(starts[2] - exits[1] >= 2000000000LL);
+    free(err);
+    assert_int_equal(r.stray_eofs, 0);
+    assert_true(r.nstates >= 1);
+    assert_int_equal(r.states[0], CFW_SOURCE_DEGRADED);
+    assert_non_null(strstr(r.reasons[0], "exited with status 3"));
+    assert_non_null(strstr(r.reasons[0], "restarting in 1000ms"));
+    cfw_source_get_stats(src, &st);
+    assert_int_equal(st.starts, 3);
+    assert_int_equal(st.failures, 3);
+    cfw_source_stop(src);
+    assert_true(run_until(c, is_stopped, src, 5000));
+    cfw_source_free(src);
+    reap_orphans_and_check_none_left();
+    rec_clear(&r);
+}
+
+static void test_repeated_failures_go_down(void **state)
+{
+    struct ctx *c = *state;
+    struct rec r = {.keep_data = true};
+    struct cfw_source_conf conf;
+    struct cfw_source *src;
+    struct cfw_source_stats st;
+    const char *reason = NULL;
+
+    cfw_source_conf_init(&conf, CFW_SOURCE_EXEC);
+    conf.command = argv_of("sh", DATA "/fail_fast.sh", "7", NULL);
+    conf.restart_delay_ms = 50;
+    conf.down_after_failures = 3;
+    src = exec_source(c, &conf, &r);
+    assert_true(wait_state(c, &r, CFW_SOURCE_DOWN, 10000));
+    assert_int_equal(r.nstates, 2);
+    assert_int_equal(r.states[0], CFW_SOURCE_DEGRADED);
+    assert_int_equal(r.states[1], CFW_SOURCE_DOWN);
+    assert_non_null(strstr(r.reasons[1], "failed 3 times in a row"));
+    assert_non_null(strstr(r.reasons[1], "exited with status 7"));
+    assert_int_equal(cfw_source_get_state(src, &reason), CFW_SOURCE_DOWN);
+    assert_string_equal(reason, r.reasons[1]);
+    cfw_source_get_stats(src, &st);
+    assert_true(st.failures >= 3);
+    assert_true(wait_text(c, &r, "stderr", "You must be logged in", 3, 5000));
+    cfw_source_stop(src);
+    assert_true(run_until(c, is_stopped, src, 5000));
+    cfw_source_free(src);
+    reap_orphans_and_check_none_left();
+    rec_clear(&r);
+}
+
+static void test_spawn_failure_counts(void **state)
+{
+    struct ctx *c = *state;
+    struct rec r = {.keep_data = true};
+    struct cfw_source_conf conf;
+    struct cfw_source *src;
+
+    cfw_source_conf_init(&conf, CFW_SOURCE_EXEC);
+    conf.command = argv_of("/nonexistent/wrangler", "tail", NULL);
+    conf.restart_delay_ms = 50;
+    conf.down_after_failures = 2;
+    src = exec_source(c, &conf, &r);
+    assert_true(wait_state(c, &r, CFW_SOURCE_DOWN, 5000));
+    assert_non_null(strstr(r.reasons[r.nstates - 1], "No such file or directory"));
+    cfw_source_free(src);
+    reap_orphans_and_check_none_left();
+    rec_clear(&r);
+}
+
+/* A run that lasts stable_after resets the backoff: every restart is after the first delay. */
+static void test_stable_run_resets_backoff(void **state)
+{
+    struct ctx *c = *state;
+    struct rec r = {.keep_data = true};
+    struct cfw_source_conf conf;
+    struct cfw_source *src;
+    size_t degraded = 0;
+
+    cfw_source_conf_init(&conf, CFW_SOURCE_EXEC);
+    conf.command = argv_of("sh", "-c", "sleep 0.3; exit 1", NULL);
+    conf.restart_delay_ms = 100;
+    conf.stable_after_ms = 150;
+    src = exec_source(c, &conf, &r);
+    /* UP (stable) -> DEGRADED (exit) -> UP (stable again) -> DEGRADED ... */
+    for (int64_t end = cfw_now_mono_ms() + 10000; degraded < 3 && cfw_now_mono_ms() < end;) {
+        event_base_loop(c->base, EVLOOP_ONCE);
+        degraded = 0;
+        for (size_t i = 0; i < r.nstates; i++) {
+            degraded += r.states[i] == CFW_SOURCE_DEGRADED ? 1 : 0;
+        }
+    }
+    assert_int_equal(degraded, 3);
+    for (size_t i = 0; i < r.nstates; i++) {
+        enum cfw_source_state want = i % 2 == 0 ? CFW_SOURCE_DEGRADED : CFW_SOURCE_UP;
+        assert_int_equal(r.states[i], want);
+        if (want == CFW_SOURCE_DEGRADED) {
+            assert_non_null(strstr(r.reasons[i], "restarting in 100ms"));
+        }
+    }
+    cfw_source_free(src);
+    reap_orphans_and_check_none_left();
+    rec_clear(&r);
+}
+
+static void test_stop_kills_process_group(void **state)
+{
+    struct ctx *c = *state;
+    struct rec r = {.keep_data = true};
+    struct cfw_source_conf conf;
+    struct cfw_source *src;
+    size_t ns, ne;
+    char *out;
+    pid_t leader, grandchild;
+    int st = 0;
+    int64_t end;
+
+    cfw_source_conf_init(&conf, CFW_SOURCE_EXEC);
+    conf.command = argv_of("sh", DATA "/group.sh", NULL);
+    conf.stop_grace_ms = 5000;
+    src = exec_source(c, &conf, &r);
+    assert_true(wait_text(c, &r, "stdout", "leader ", 1, 5000));
+    out = stream_text(&r, "stdout", &ns, &ne);
+    leader = pid_after(out, "leader ");
+    grandchild = pid_after(out, "grandchild ");
+    free(out);
+    assert_true(leader > 0 && grandchild > 0);
+    assert_true(proc_exists(grandchild));
+    cfw_source_stop(src);
+    assert_true(run_until(c, is_stopped, src, 10000));
+    /* The leader was reaped by the source; nothing is left to wait for. */
+    assert_int_equal(waitpid(leader, NULL, WNOHANG), -1);
+    assert_int_equal(errno, ECHILD);
+    /* The grandchild ignored SIGTERM: it got SIGKILL (it is our orphan, as subreaper). */
+    end = cfw_now_mono_ms() + 5000;
+    while (waitpid(grandchild, &st, WNOHANG) == 0 && cfw_now_mono_ms() < end) {
+        usleep(10000);
+    }
+    assert_true(WIFSIGNALED(st));
+    assert_int_equal(WTERMSIG(st), SIGKILL);
+    assert_false(proc_exists(grandchild));
+    assert_true(r.segs[0].ended);
+    assert_int_equal(r.stray_eofs, 0);
+    cfw_source_free(src);
+    reap_orphans_and_check_none_left();
+    rec_clear(&r);
+}
+
+static void test_sigkill_after_grace(void **state)
+{
+    struct ctx *c = *state;
+    struct rec r = {.keep_data = true};
+    struct cfw_source_conf conf;
+    struct cfw_source *src;
+    size_t ns, ne;
+    char *out;
+    pid_t leader;
+    int64_t t0, took;
+
+    cfw_source_conf_init(&conf, CFW_SOURCE_EXEC);
+    conf.command = argv_of("sh", DATA "/ignore_term.sh", NULL);
+    conf.stop_grace_ms = 500;
+    src = exec_source(c, &conf, &r);
+    assert_true(wait_text(c, &r, "stdout", "leader ", 1, 5000));
+    out = stream_text(&r, "stdout", &ns, &ne);
+    leader = pid_after(out, "leader ");
+    free(out);
+    assert_true(leader > 0);
+    t0 = cfw_now_mono_ms();
+    cfw_source_stop(src);
+    assert_true(run_until(c, is_stopped, src, 10000));
+    took = cfw_now_mono_ms() - t0;
+    print_message("stopped after %lldms\n", (long long)took);
+    assert_true(took >= 500);
+    assert_false(proc_exists(leader));
+    assert_int_equal(waitpid(leader, NULL, WNOHANG), -1);
+    assert_int_equal(errno, ECHILD);
+    cfw_source_free(src);
+    reap_orphans_and_check_none_left();
+    rec_clear(&r);
+}
+
+static void test_free_kills_running_child(void **state)
+{
+    struct ctx *c = *state;
+    struct rec r = {.keep_data = true};
+    struct cfw_source_conf conf;
+    struct cfw_source *src;
+    size_t ns, ne;
+    char *out;
+    pid_t leader;
+
+    cfw_source_conf_init(&conf, CFW_SOURCE_EXEC);
+    conf.command = argv_of("sh", DATA "/ignore_term.sh", NULL);
+    src = exec_source(c, &conf, &r);
+    assert_true(wait_text(c, &r, "stdout", "leader ", 1, 5000));
+    out = stream_text(&r, "stdout", &ns, &ne);
+    leader = pid_after(out, "leader ");
+    free(out);
+    cfw_source_free(src); /* SIGKILL and reap, no callbacks */
+    assert_false(proc_exists(leader));
+    reap_orphans_and_check_none_left();
+    rec_clear(&r);
+}
+
+struct ticker {
+    struct event *ev;
+    uint64_t n;
+};
+
+static void on_ticker(evutil_socket_t fd, short what, void *arg)
+{
+    struct ticker *t = arg;
+    struct timeval zero = {0, 0};
+
+    (void)fd;
+    (void)what;
+    t->n++;
+    event_add(t->ev, &zero);
+}
+
+static bool has_bytes(void *arg)
+{
+    struct rec *r = ((void **)arg)[0];
+    uint64_t *n = ((void **)arg)[1];
+    return r->bytes >= *n;
+}
+
+static void test_flood_does_not_starve_loop(void **state)
+{
+    struct ctx *c = *state;
+    struct rec r = {.keep_data = false};
+    struct cfw_source_conf conf;
+    struct cfw_source *src;
+    struct ticker t = {0};
+    struct timeval zero = {0, 0};
+    uint64_t want = 16u * 1024u * 1024u;
+    void *args[2] = {&r, &want};
+
+    t.ev = evtimer_new(c->base, on_ticker, &t);
+    event_add(t.ev, &zero);
+    r.ticks = &t.n;
+    cfw_source_conf_init(&conf, CFW_SOURCE_EXEC);
+    conf.command = argv_of("yes", "a flooding line of output from a runaway command", NULL);
+    conf.read_budget = 64 * 1024;
+    src = exec_source(c, &conf, &r);
+    assert_true(run_until(c, has_bytes, args, 60000));
+    print_message("ticks while reading 16 MiB: %llu\n",
+                  (unsigned long long)(r.last_tick - r.first_tick));
+    assert_true(r.last_tick - r.first_tick >= 100);
+    event_free(t.ev);
+    cfw_source_stop(src);
+    assert_true(run_until(c, is_stopped, src, 10000));
+    cfw_source_free(src);
+    reap_orphans_and_check_none_left();
+    rec_clear(&r);
+}
+
+static void test_closed_stdout_keeps_running(void **state)
+{
+    struct ctx *c = *state;
+    struct rec r = {.keep_data = true};
+    struct cfw_source_conf conf;
+    struct cfw_source *src;
+    struct cfw_source_stats st;
+
+    cfw_source_conf_init(&conf, CFW_SOURCE_EXEC);
+    conf.command = argv_of("sh", "-c", "echo out; exec 1>&-; echo alive >&2; exec sleep 1000",
+                           NULL);
+    src = exec_source(c, &conf, &r);
+    assert_true(wait_text(c, &r, "stderr", "alive", 1, 5000));
+    run_for(c, 300);
+    assert_int_equal(r.nsegs, 2);
+    assert_string_equal(r.segs[0].stream, "stdout");
+    assert_string_equal(seg_text(&r.segs[0]), "out\n");
+    assert_true(r.segs[0].ended);
+    assert_string_equal(seg_text(&r.segs[1]), "alive\n");
+    assert_false(r.segs[1].ended);
+    cfw_source_get_stats(src, &st);
+    assert_int_equal(st.starts, 1);
+    assert_int_equal(st.failures, 0);
+    assert_int_equal(r.nstates, 0);
+    cfw_source_stop(src);
+    assert_true(run_until(c, is_stopped, src, 10000));
+    assert_true(r.segs[1].ended);
+    cfw_source_free(src);
+    reap_orphans_and_check_none_left();
+    rec_clear(&r);
+}
+
+static void test_env_and_cwd(void **state)
+{
+    struct ctx *c = *state;
+    struct rec r = {.keep_data = true};
+    struct cfw_source_conf conf;
+    struct cfw_source *src;
+    char *want;
+
+    cfw_source_conf_init(&conf, CFW_SOURCE_EXEC);
+    conf.command = argv_of("sh", "-c", "echo \"$CFW_TEST_VAR\"; pwd; exec sleep 1000", NULL);
+    cfw_fields_set(&conf.env, "CFW_TEST_VAR", "from the config");
+    conf.cwd = cfw_xstrdup(DATA);
+    src = exec_source(c, &conf, &r);
+    want = cfw_xasprintf("from the config\n%s\n", DATA);
+    assert_true(wait_text(c, &r, "stdout", DATA "\n", 1, 5000));
+    assert_string_equal(seg_text(&r.segs[0]), want);
+    free(want);
+    cfw_source_free(src);
+    reap_orphans_and_check_none_left();
+    rec_clear(&r);
+}
+
+static void test_save_restore_trivial(void **state)
+{
+    struct ctx *c = *state;
+    struct rec r = {.keep_data = true};
+    struct cfw_source_conf conf;
+    struct cfw_source_cbs cbs = {.data = on_data, .eof = on_eof, .state = on_state, .arg = &r};
+    struct cfw_source *src;
+    json_t *saved;
+
+    cfw_source_conf_init(&conf, CFW_SOURCE_EXEC);
+    conf.name = cfw_xstrdup("cmd");
+    conf.command = argv_of("true", NULL);
+    src = cfw_source_new(c->base, &conf, &cbs, NULL);
+    cfw_source_conf_clear(&conf);
+    saved = cfw_source_save(src);
+    assert_string_equal(json_string_value(json_object_get(saved, "type")), "exec");
+    assert_int_equal(cfw_source_restore(src, saved), 0);
+    assert_true(cfw_source_stopped(src)); /* never started */
+    json_decref(saved);
+    cfw_source_free(src);
+    rec_clear(&r);
+}
+
+/* ---- configuration ---- */
+
+static bool diag_has(const struct cfw_diag *d, const char *needle)
+{
+    for (size_t i = 0; i < d->n; i++) {
+        if (strstr(d->msgs[i], needle) != NULL) {
+            return true;
+        }
+    }
+    return false;
+}
+
+static void test_conf_exec(void **state)
+{
+    const char *text = "name: py-api\n"
+                       "type: exec\n"
+                       "command: [wrangler, tail, py-api, --format, json]\n"
+                       "env:\n"
+                       "  CLOUDFLARE_ACCOUNT_ID: abc\n"
+                       "  NO_COLOR: '1'\n"
+                       "cwd: /srv/app\n"
+                       "stdout_format: json\n"
+                       "stderr_format: lines\n"
+                       "restart_delay: 2s\n"
+                       "restart_delay_max: 5m\n"
+                       "stable_after: 30s\n"
+                       "stop_grace: 10s\n"
+                       "down_after_failures: 4\n";
+    struct cfw_diag diag = {0};
+    struct cfw_doc *doc = cfw_yaml_load_string("t.yaml", text, strlen(text), &diag);
+    struct cfw_source_conf conf;
+
+    (void)state;
+    assert_non_null(doc);
+    assert_int_equal(cfw_source_conf_parse(doc->root, "sources[0]", &conf, &diag), 0);
+    assert_int_equal(conf.type, CFW_SOURCE_EXEC);
+    assert_string_equal(conf.command[0], "wrangler");
+    assert_string_equal(conf.command[4], "json");
+    assert_null(conf.command[5]);
+    assert_string_equal(cfw_fields_get(&conf.env, "CLOUDFLARE_ACCOUNT_ID"), "abc");
+    assert_string_equal(cfw_fields_get(&conf.env, "NO_COLOR"), "1");
+    assert_string_equal(conf.cwd, "/srv/app");
+    assert_int_equal(conf.stdout_format, CFW_FMT_JSON);
+    assert_int_equal(conf.stderr_format, CFW_FMT_LINES);
+    assert_int_equal(conf.restart_delay_ms, 2000);
+    assert_int_equal(conf.restart_delay_max_ms, 300000);
+    assert_int_equal(conf.stable_after_ms, 30000);
+    assert_int_equal(conf.stop_grace_ms, 10000);
+    assert_int_equal(conf.down_after_failures, 4);
+    cfw_source_conf_clear(&conf);
+    cfw_doc_free(doc);
+
+    text = "name: x\ntype: exec\ncommand: [true]\n";
+    doc = cfw_yaml_load_string("t.yaml", text, strlen(text), &diag);
+    assert_int_equal(cfw_source_conf_parse(doc->root, "sources[0]", &conf, &diag), 0);
+    assert_int_equal(conf.restart_delay_ms, CFW_SOURCE_RESTART_DELAY_DEFAULT_MS);
+    assert_int_equal(conf.restart_delay_max_ms, CFW_SOURCE_RESTART_DELAY_MAX_DEFAULT_MS);
+    assert_int_equal(conf.stable_after_ms, CFW_SOURCE_STABLE_AFTER_DEFAULT_MS);
+    assert_int_equal(conf.stop_grace_ms, CFW_SOURCE_STOP_GRACE_DEFAULT_MS);
+    assert_int_equal(conf.down_after_failures, CFW_SOURCE_DOWN_AFTER_FAILURES_DEFAULT);
+    assert_int_equal(conf.stdout_format, CFW_FMT_AUTO);
+    assert_null(conf.cwd);
+    cfw_source_conf_clear(&conf);
+    cfw_doc_free(doc);
+    cfw_diag_free(&diag);
+}
+
+static void test_conf_exec_errors(void **state)
+{
+    const char *text = "name: x\n"
+                       "type: exec\n"
+                       "command: wrangler tail py-api\n"
+                       "env: [A]\n"
+                       "stdout_format: yaml\n"
+                       "restart_delay: 10s\n"
+                       "restart_delay_max: 1s\n"
+                       "path: /x\n";
+    struct cfw_diag diag = {0};
+    struct cfw_doc *doc = cfw_yaml_load_string("t.yaml", text, strlen(text), &diag);
+    struct cfw_source_conf conf;
+
+    (void)state;
+    assert_non_null(doc);
+    assert_int_equal(cfw_source_conf_parse(doc->root, "sources[3]", &conf, &diag), -1);
+    for (size_t i = 0; i < diag.n; i++) {
+        print_message("%s\n", diag.msgs[i]);
+    }
+    assert_true(diag_has(&diag, "no shell"));
+    assert_true(diag_has(&diag, "sources[3].env"));
+    assert_true(diag_has(&diag, "unknown format 'yaml'"));
+    assert_true(diag_has(&diag, "restart_delay_max must not be less"));
+    assert_true(diag_has(&diag, "unknown key 'path'"));
+    cfw_doc_free(doc);
+    cfw_diag_free(&diag);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_output_eof_and_restart_backoff, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_repeated_failures_go_down, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_spawn_failure_counts, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_stable_run_resets_backoff, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_stop_kills_process_group, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_sigkill_after_grace, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_free_kills_running_child, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_flood_does_not_starve_loop, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_closed_stdout_keeps_running, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_env_and_cwd, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_save_restore_trivial, setup, teardown),
+        cmocka_unit_test(test_conf_exec),
+        cmocka_unit_test(test_conf_exec_errors),
+    };
+
+    /* Orphaned grandchildren come back to us, so the tests can check they were killed. */
+    if (prctl(PR_SET_CHILD_SUBREAPER, 1) < 0) {
+        perror("prctl(PR_SET_CHILD_SUBREAPER)");
+        return 1;
+    }
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
