@@ -9,14 +9,18 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <event2/event.h>
+
 #include "cfwatchd/app.h"
 #include "cfwatchd/bundle.h"
 #include "cfwatchd/config.h"
 #include "cfwatchd/framer.h"
 #include "cfwatchd/incident.h"
 #include "cfwatchd/log.h"
+#include "cfwatchd/notify.h"
 #include "cfwatchd/pipeline.h"
 #include "cfwatchd/report.h"
+#include "cfwatchd/sink.h"
 #include "cfwatchd/rules.h"
 
 #define READ_CHUNK (64u * 1024u)
@@ -34,6 +38,7 @@ struct options {
     bool no_builtin;
     enum cfw_input_format input_format;
     bool notify;
+    int64_t notify_timeout_ms;
     bool no_color;
     const char *test_alert;
     enum cfw_log_level log_level;
@@ -50,6 +55,7 @@ enum {
     OPT_NO_BUILTIN,
     OPT_INPUT_FORMAT,
     OPT_NOTIFY,
+    OPT_NOTIFY_TIMEOUT,
     OPT_NO_COLOR,
     OPT_CHECK_CONFIG,
     OPT_TEST_ALERT,
@@ -66,6 +72,7 @@ static const struct option long_opts[] = {
     {"input-format", required_argument, NULL, OPT_INPUT_FORMAT},
     {"config", required_argument, NULL, 'c'},
     {"notify", no_argument, NULL, OPT_NOTIFY},
+    {"notify-timeout", required_argument, NULL, OPT_NOTIFY_TIMEOUT},
     {"no-color", no_argument, NULL, OPT_NO_COLOR},
     {"check-config", no_argument, NULL, OPT_CHECK_CONFIG},
     {"test-alert", required_argument, NULL, OPT_TEST_ALERT},
@@ -102,7 +109,9 @@ static void usage(FILE *fp)
             "  --no-builtin           leave the built-in python-workers rule pack out\n"
             "  --input-format FMT     auto (default), lines, json, wrangler-log\n"
             "  --notify               with --once: also deliver incidents through the sinks\n"
-            "                         configured in -c FILE\n"
+            "                         configured in -c FILE; exit 2 if one is not delivered\n"
+            "  --notify-timeout DUR   how long --notify and --test-alert wait for receivers\n"
+            "                         (default 60s; e.g. 30s, 2m)\n"
             "  --no-color             no colour in the text report (also NO_COLOR=1;\n"
             "                         colour is only used on a terminal)\n"
             "  --check-config         validate the configuration, print a summary, exit 0 or 2\n"
@@ -129,6 +138,7 @@ static int parse_args(int argc, char **argv, struct options *o)
 
     o->mode = MODE_DAEMON;
     o->fail_on = CFW_SEV_WARNING;
+    o->notify_timeout_ms = 60 * 1000;
     o->log_level = CFW_LOG_NOTICE;
     o->rule_files = cfw_xcalloc((size_t)argc + 1, sizeof(char *));
     while ((c = getopt_long(argc, argv, "c:h", long_opts, NULL)) != -1) {
@@ -172,6 +182,14 @@ static int parse_args(int argc, char **argv, struct options *o)
             break;
         case OPT_NOTIFY:
             o->notify = true;
+            break;
+        case OPT_NOTIFY_TIMEOUT:
+            if (cfw_parse_duration_ms(optarg, &o->notify_timeout_ms) != 0 ||
+                o->notify_timeout_ms <= 0) {
+                fprintf(stderr, "cfwatchd: --notify-timeout: '%s' is not a duration (e.g. 30s)\n",
+                        optarg);
+                return -1;
+            }
             break;
         case OPT_NO_COLOR:
             o->no_color = true;
@@ -299,6 +317,79 @@ static int scan_input(struct cfw_pipeline *p, const char *path, enum cfw_input_f
     return rc;
 }
 
+/* What --once --notify and --test-alert need: an event loop and the configured sinks. */
+struct delivery {
+    struct event_base *base;
+    struct cfw_notifier *notifier;
+    char *tmpdir; /* a private state directory made for this run, or NULL */
+};
+
+static void on_once_transition(const struct cfw_incident *inc, enum cfw_transition t, void *arg)
+{
+    struct delivery *d = arg;
+
+    cfw_notifier_submit(d->notifier, inc, t);
+}
+
+static int delivery_start(struct delivery *d, const struct cfw_config *cfg)
+{
+    struct cfw_notifier_opts no = {0};
+    struct cfw_diag diag = {0};
+    const char *dir = cfg->state_dir;
+
+    if (dir == NULL) {
+        char tmpl[] = "/tmp/cfwatchd-once-XXXXXX";
+        if (mkdtemp(tmpl) == NULL) {
+            fprintf(stderr, "cfwatchd: cannot create a state directory: %s\n", strerror(errno));
+            return -1;
+        }
+        d->tmpdir = cfw_xstrdup(tmpl);
+        dir = d->tmpdir;
+    } else if (mkdir(dir, 0700) != 0 && errno != EEXIST) {
+        fprintf(stderr, "cfwatchd: state_dir %s: %s\n", dir, strerror(errno));
+        return -1;
+    }
+    d->base = event_base_new();
+    if (d->base == NULL) {
+        fprintf(stderr, "cfwatchd: cannot create the event loop\n");
+        return -1;
+    }
+    if (cfw_notifier_parse_opts(cfg->outbox, "outbox", &no, &diag) == 0) {
+        d->notifier = cfw_notifier_new_opts(d->base, cfg->sinks, dir, &no, &diag);
+    }
+    if (d->notifier == NULL) {
+        cfw_diag_print(&diag, stderr);
+        cfw_diag_free(&diag);
+        return -1;
+    }
+    cfw_diag_free(&diag);
+    return 0;
+}
+
+/* Frees the loop and notifier; a private state directory is removed only when it is empty. */
+static void delivery_free(struct delivery *d)
+{
+    cfw_notifier_free(d->notifier);
+    if (d->base != NULL) {
+        event_base_free(d->base);
+    }
+    if (d->tmpdir != NULL) {
+        char *outbox = cfw_xasprintf("%s/outbox", d->tmpdir);
+        char *dead = cfw_xasprintf("%s/dead", d->tmpdir);
+        char *lock = cfw_xasprintf("%s/.lock", outbox);
+        unlink(lock);
+        free(lock);
+        if ((rmdir(outbox) == 0 || errno == ENOENT) && (rmdir(dead) == 0 || errno == ENOENT)) {
+            rmdir(d->tmpdir);
+        } else {
+            fprintf(stderr, "cfwatchd: undelivered notifications are kept in %s\n", d->tmpdir);
+        }
+        free(outbox);
+        free(dead);
+        free(d->tmpdir);
+    }
+}
+
 static bool want_color(const struct options *o)
 {
     const char *nc = getenv("NO_COLOR");
@@ -320,10 +411,25 @@ static int run_once(const struct options *o)
     bool failing = false;
     int rc;
 
+    struct delivery d = {0};
+    bool undelivered = false;
+
     if (load_config(o, o->config, &cfg, &rs) != 0) {
         return 2;
     }
-    set = cfw_incidents_new(&cfg->incidents, NULL, NULL);
+    if (o->notify && (o->config == NULL || cfg->sinks == NULL)) {
+        fprintf(stderr, "cfwatchd: --notify needs -c FILE with a sinks: section\n");
+        cfw_ruleset_free(rs);
+        cfw_config_free(cfg);
+        return 2;
+    }
+    if (o->notify && delivery_start(&d, cfg) != 0) {
+        delivery_free(&d);
+        cfw_ruleset_free(rs);
+        cfw_config_free(cfg);
+        return 2;
+    }
+    set = cfw_incidents_new(&cfg->incidents, o->notify ? on_once_transition : NULL, &d);
     p = cfw_pipeline_new(rs, set, NULL);
     if (o->ninputs == 0) {
         input_error = scan_input(p, "-", o->input_format) != 0;
@@ -343,7 +449,15 @@ static int run_once(const struct options *o)
             failing = true;
         }
     }
-    rc = input_error ? 2 : failing ? 1 : 0;
+    if (o->notify) {
+        if (cfw_notifier_drain(d.notifier, cfw_now_mono_ms() + o->notify_timeout_ms) != 0) {
+            fprintf(stderr, "cfwatchd: --notify: %zu notification(s) not delivered\n",
+                    cfw_notifier_pending(d.notifier));
+            undelivered = true;
+        }
+        delivery_free(&d);
+    }
+    rc = input_error || undelivered ? 2 : failing ? 1 : 0;
     cfw_pipeline_free(p);
     cfw_incidents_free(set);
     cfw_ruleset_free(rs);
@@ -386,13 +500,63 @@ static int run_check_config(const struct options *o)
     printf("  incidents: key %s\n", cfg->incidents.key_template != NULL
                                         ? cfg->incidents.key_template
                                         : CFW_INCIDENT_KEY_DEFAULT);
-    printf("  sources: %zu, sinks: %zu\n", cfg->sources != NULL ? cfg->sources->n : 0,
-           cfg->sinks != NULL ? cfg->sinks->n : 0);
+    printf("  sources: %zu\n", cfg->sources != NULL ? cfg->sources->n : 0);
+    for (size_t i = 0; cfg->sources != NULL && i < cfg->sources->n; i++) {
+        const struct cfw_node *name = cfw_node_get(cfg->sources->items[i], "name");
+        const struct cfw_node *type = cfw_node_get(cfg->sources->items[i], "type");
+        printf("    %s (%s)\n", name != NULL ? name->value : "?", type != NULL ? type->value : "?");
+    }
+    {
+        struct cfw_diag diag = {0};
+        struct cfw_sinks *sinks = cfw_sinks_parse(cfg->sinks, "sinks", &diag);
+        printf("  sinks: %zu\n", sinks != NULL ? cfw_sinks_count(sinks) : 0);
+        for (size_t i = 0; sinks != NULL && i < cfw_sinks_count(sinks); i++) {
+            const struct cfw_sink *sk = cfw_sinks_at(sinks, i);
+            printf("    %s (%s)", cfw_sink_name(sk), cfw_sink_type(sk));
+            for (size_t e = 0; e < cfw_sink_endpoints(sk); e++) {
+                printf(" %s", cfw_sink_display_url(sk, e));
+            }
+            putchar('\n');
+        }
+        cfw_sinks_free(sinks);
+        cfw_diag_free(&diag);
+    }
     free(packs);
     free(counts);
     cfw_ruleset_free(rs);
     cfw_config_free(cfg);
     return 0;
+}
+
+static int run_test_alert(const struct options *o)
+{
+    const char *path = o->config != NULL ? o->config : CFW_CONFIG_DEFAULT_PATH;
+    struct cfw_config *cfg = NULL;
+    struct cfw_ruleset *rs = NULL;
+    struct cfw_test_result res = {0};
+    struct delivery d = {0};
+    int rc = 2;
+
+    if (load_config(o, path, &cfg, &rs) != 0) {
+        return 2;
+    }
+    if (delivery_start(&d, cfg) == 0) {
+        if (cfw_notifier_test_alert(d.notifier, o->test_alert,
+                                    cfw_now_mono_ms() + o->notify_timeout_ms, &res) == 0) {
+            printf("%s: test notification delivered (HTTP %ld, %u attempt%s)\n%s\n",
+                   o->test_alert, res.status, res.attempts, res.attempts == 1 ? "" : "s",
+                   res.answer);
+            rc = 0;
+        } else {
+            printf("%s: test notification NOT delivered (HTTP %ld, %u attempt%s)\n%s\n",
+                   o->test_alert, res.status, res.attempts, res.attempts == 1 ? "" : "s",
+                   res.answer);
+        }
+    }
+    delivery_free(&d);
+    cfw_ruleset_free(rs);
+    cfw_config_free(cfg);
+    return rc;
 }
 
 int main(int argc, char **argv)
@@ -417,6 +581,9 @@ int main(int argc, char **argv)
         break;
     case MODE_CHECK_CONFIG:
         rc = run_check_config(&o);
+        break;
+    case MODE_TEST_ALERT:
+        rc = run_test_alert(&o);
         break;
     case MODE_DAEMON: {
         struct cfw_app_opts ao = {

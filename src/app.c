@@ -25,7 +25,9 @@
 #include "cfwatchd/incident.h"
 #include "cfwatchd/listener.h"
 #include "cfwatchd/logpush.h"
+#include "cfwatchd/notify.h"
 #include "cfwatchd/pipeline.h"
+#include "cfwatchd/sink.h"
 #include "cfwatchd/report.h"
 #include "cfwatchd/rules.h"
 #include "cfwatchd/source.h"
@@ -72,6 +74,7 @@ struct app {
     struct cfw_incidents *incidents;
     struct cfw_pipeline *pipeline;
     struct cfw_listener *listener;
+    struct cfw_notifier *notifier;
     struct cfw_source **sources;
     size_t nsources;
     struct cfw_logpush **logpush;
@@ -122,6 +125,35 @@ static void on_transition(const struct cfw_incident *inc, enum cfw_transition t,
             "incident %s rule=%s severity=%s key=%s count=%llu first=%s",
             cfw_transition_name(t), inc->rule, cfw_severity_name(inc->severity), inc->key,
             (unsigned long long)inc->count, where);
+    if (app->notifier != NULL) {
+        cfw_notifier_submit(app->notifier, inc, t);
+    }
+}
+
+/* Creates the notifier for the configured sinks; the spool under state_dir is replayed. */
+static struct cfw_notifier *notifier_start(struct app *app, const struct cfw_config *cfg)
+{
+    struct cfw_notifier_opts no = {0};
+    struct cfw_diag diag = {0};
+    struct cfw_notifier *n = NULL;
+
+    if (cfw_notifier_parse_opts(cfg->outbox, "outbox", &no, &diag) == 0) {
+        n = cfw_notifier_new_opts(app->base, cfg->sinks, app->state_dir, &no, &diag);
+    }
+    for (size_t i = 0; i < diag.n; i++) {
+        cfw_log_err("%s", diag.msgs[i]);
+    }
+    cfw_diag_free(&diag);
+    if (n != NULL) {
+        /* stateful sinks (Alertmanager re-sends) learn what is still open */
+        for (size_t i = 0; i < cfw_incidents_count(app->incidents); i++) {
+            const struct cfw_incident *inc = cfw_incidents_at(app->incidents, i);
+            if (inc->state == CFW_INCIDENT_OPEN) {
+                cfw_notifier_restore(n, inc);
+            }
+        }
+    }
+    return n;
 }
 
 /* ---- sources ---- */
@@ -646,6 +678,44 @@ static void http_metrics(struct evhttp_request *req, const char *path, void *arg
         metric_label(&b, cfw_source_get_name(app->sources[i]));
         cfw_buf_printf(&b, "\"} %llu\n", (unsigned long long)st.lag_bytes);
     }
+    if (app->notifier != NULL) {
+        struct cfw_notifier_stats ns = {0};
+        static const char *const names[] = {"sent", "retried", "dead", "refused", "digested"};
+        cfw_notifier_stats(app->notifier, &ns);
+        for (size_t k = 0; k < 5; k++) {
+            cfw_buf_printf(&b, "# HELP cfwatchd_notifications_%s_total Notifications %s per sink.\n"
+                               "# TYPE cfwatchd_notifications_%s_total counter\n",
+                           names[k], names[k], names[k]);
+            for (size_t i = 0; i < ns.n_sinks; i++) {
+                const struct cfw_notifier_sink_stats *x = &ns.sinks[i];
+                uint64_t v = k == 0 ? x->sent : k == 1 ? x->retried : k == 2 ? x->dead
+                           : k == 3 ? x->refused : x->digested;
+                cfw_buf_puts(&b, "cfwatchd_notifications_");
+                cfw_buf_printf(&b, "%s_total{sink=\"", names[k]);
+                metric_label(&b, x->name);
+                cfw_buf_printf(&b, "\"} %llu\n", (unsigned long long)v);
+            }
+        }
+        metric(&b, "cfwatchd_outbox_depth", "gauge", "Notifications waiting in the outbox.",
+               cfw_notifier_pending(app->notifier));
+        cfw_notifier_stats_clear(&ns);
+    }
+    for (size_t i = 0; i < app->nlogpush; i++) {
+        const struct cfw_logpush_stats *ls = cfw_logpush_stats(app->logpush[i]);
+        const char *nm = cfw_logpush_name(app->logpush[i]);
+        cfw_buf_printf(&b, "cfwatchd_logpush_records_total{source=\"%s\"} %llu\n", nm,
+                       (unsigned long long)ls->records);
+        cfw_buf_printf(&b, "cfwatchd_logpush_duplicates_total{source=\"%s\"} %llu\n", nm,
+                       (unsigned long long)ls->duplicates);
+        cfw_buf_printf(&b, "cfwatchd_logpush_unauthorized_total{source=\"%s\"} %llu\n", nm,
+                       (unsigned long long)ls->unauthorized);
+        cfw_buf_printf(&b, "cfwatchd_logpush_rejected_total{source=\"%s\"} %llu\n", nm,
+                       (unsigned long long)ls->rejected);
+        cfw_buf_printf(&b, "cfwatchd_logpush_bad_lines_total{source=\"%s\"} %llu\n", nm,
+                       (unsigned long long)ls->bad_lines);
+        cfw_buf_printf(&b, "cfwatchd_logpush_batches_total{source=\"%s\"} %llu\n", nm,
+                       (unsigned long long)ls->batches);
+    }
     metric(&b, "cfwatchd_lines_total", "counter", "Lines framed (finished streams).", ps->lines);
     metric(&b, "cfwatchd_reloads_total", "counter", "Successful configuration reloads.",
            app->reloads);
@@ -739,6 +809,12 @@ int cfw_app_validate(const struct cfw_config *cfg, struct cfw_diag *diag)
             cfw_source_conf_clear(&conf);
         }
     }
+    {
+        struct cfw_sinks *sinks = cfw_sinks_parse(cfg->sinks, "sinks", diag);
+        struct cfw_notifier_opts no = {0};
+        cfw_sinks_free(sinks);
+        cfw_notifier_parse_opts(cfg->outbox, "outbox", &no, diag);
+    }
     if (cfg->cloudflare != NULL) {
         struct cfw_cf_conf cc;
         if (cfw_cf_conf_parse(cfg->cloudflare, &cc, diag) == 0) {
@@ -805,6 +881,16 @@ static void reload(struct app *app)
     cfw_ruleset_free(app->rules);
     app->rules = rs;
     cfw_incidents_set_opts(app->incidents, &cfg->incidents);
+    {
+        /* what the old notifier had not delivered stays in the spool, which the new one replays */
+        struct cfw_notifier *n = notifier_start(app, cfg);
+        if (n != NULL) {
+            cfw_notifier_free(app->notifier);
+            app->notifier = n;
+        } else {
+            cfw_log_err("reload: the new sinks could not start; the previous ones stay");
+        }
+    }
     cfw_config_free(app->cfg);
     app->cfg = cfg;
     sources_start(app, cfg->sources, app->saved_sources);
@@ -870,6 +956,10 @@ static int app_init(struct app *app, const struct cfw_app_opts *opts)
     app->pipeline = cfw_pipeline_new(app->rules, app->incidents, NULL);
     app->deploys = cfw_deploys_new();
     state_load(app);
+    app->notifier = notifier_start(app, app->cfg);
+    if (app->notifier == NULL) {
+        return -1;
+    }
 
     listen = app->cfg->listen != NULL ? app->cfg->listen : CFW_CONFIG_DEFAULT_LISTEN;
     if (strcmp(listen, "") != 0 && strcmp(listen, "off") != 0) {
@@ -915,6 +1005,7 @@ static int app_init(struct app *app, const struct cfw_app_opts *opts)
 static void app_free(struct app *app)
 {
     sources_free(app);
+    cfw_notifier_free(app->notifier);
     cfw_http_free(app->http);
     cfw_deploys_free(app->deploys);
     cfw_listener_free(app->listener);
@@ -973,8 +1064,15 @@ int cfw_app_run(const struct cfw_app_opts *opts)
                    app.nsources, app.state_dir);
     event_base_dispatch(app.base);
     stop_sources(&app);
+    /* the resolves and opens of the last moments are spooled by now: give them a chance */
+    cfw_incidents_tick(app.incidents, now_mono(), cfw_now_wall_ms());
     if (state_save(&app) != 0) {
         rc = 1;
+    }
+    if (cfw_notifier_pending(app.notifier) > 0) {
+        cfw_log_notice("delivering %zu pending notification(s) before stopping (up to %d s)",
+                       cfw_notifier_pending(app.notifier), CFW_APP_DRAIN_DEADLINE_MS / 1000);
+        cfw_notifier_drain(app.notifier, now_mono() + CFW_APP_DRAIN_DEADLINE_MS);
     }
     cfw_log_notice("stopped");
     app_free(&app);

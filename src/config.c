@@ -8,8 +8,8 @@
 #include "cfwatchd/log.h"
 
 static const char *const top_keys[] = {
-    "state_dir", "listen", "log_level", "sources", "rules", "incidents", "sinks", "cloudflare",
-    NULL,
+    "state_dir", "listen", "log_level", "sources", "rules", "incidents",
+    "sinks",     "outbox", "cloudflare", NULL,
 };
 static const char *const rules_keys[] = {"builtin", "files", "custom", NULL};
 static const char *const incidents_keys[] = {"key", "repeat_interval", "resolve_after",
@@ -147,6 +147,7 @@ struct cfw_config *cfw_config_load(const char *path, struct cfw_diag *diag)
         parse_incidents(cfg, cfw_node_get(root, "incidents"), diag);
         cfg->sources = cfw_node_get(root, "sources");
         cfg->sinks = cfw_node_get(root, "sinks");
+        cfg->outbox = cfw_node_get(root, "outbox");
         cfg->cloudflare = cfw_node_get(root, "cloudflare");
     }
     return cfg;

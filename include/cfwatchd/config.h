@@ -28,6 +28,7 @@ struct cfw_config {
     struct cfw_incident_opts incidents;  /* key_template points into doc */
     const struct cfw_node *sources;
     const struct cfw_node *sinks;
+    const struct cfw_node *outbox;
     const struct cfw_node *cloudflare;
 };
 
