@@ -39,6 +39,7 @@ struct options {
     enum cfw_input_format input_format;
     bool notify;
     int64_t notify_timeout_ms;
+    const char *state_dir;
     bool no_color;
     const char *test_alert;
     enum cfw_log_level log_level;
@@ -56,6 +57,7 @@ enum {
     OPT_INPUT_FORMAT,
     OPT_NOTIFY,
     OPT_NOTIFY_TIMEOUT,
+    OPT_STATE_DIR,
     OPT_NO_COLOR,
     OPT_CHECK_CONFIG,
     OPT_TEST_ALERT,
@@ -73,6 +75,7 @@ static const struct option long_opts[] = {
     {"config", required_argument, NULL, 'c'},
     {"notify", no_argument, NULL, OPT_NOTIFY},
     {"notify-timeout", required_argument, NULL, OPT_NOTIFY_TIMEOUT},
+    {"state-dir", required_argument, NULL, OPT_STATE_DIR},
     {"no-color", no_argument, NULL, OPT_NO_COLOR},
     {"check-config", no_argument, NULL, OPT_CHECK_CONFIG},
     {"test-alert", required_argument, NULL, OPT_TEST_ALERT},
@@ -112,6 +115,9 @@ static void usage(FILE *fp)
             "                         configured in -c FILE; exit 2 if one is not delivered\n"
             "  --notify-timeout DUR   how long --notify and --test-alert wait for receivers\n"
             "                         (default 60s; e.g. 30s, 2m)\n"
+            "  --state-dir DIR        with --once --notify: keep the outbox spool in DIR, so that\n"
+            "                         a later run delivers what this one could not (default: a\n"
+            "                         private temporary directory, removed when empty)\n"
             "  --no-color             no colour in the text report (also NO_COLOR=1;\n"
             "                         colour is only used on a terminal)\n"
             "  --check-config         validate the configuration, print a summary, exit 0 or 2\n"
@@ -182,6 +188,9 @@ static int parse_args(int argc, char **argv, struct options *o)
             break;
         case OPT_NOTIFY:
             o->notify = true;
+            break;
+        case OPT_STATE_DIR:
+            o->state_dir = optarg;
             break;
         case OPT_NOTIFY_TIMEOUT:
             if (cfw_parse_duration_ms(optarg, &o->notify_timeout_ms) != 0 ||
@@ -331,11 +340,14 @@ static void on_once_transition(const struct cfw_incident *inc, enum cfw_transiti
     cfw_notifier_submit(d->notifier, inc, t);
 }
 
-static int delivery_start(struct delivery *d, const struct cfw_config *cfg)
+/*
+ * dir is where the spool lives; NULL makes a private temporary one, so that a one-off run never
+ * competes with a running daemon for its state directory (nor leaves root-owned files in it).
+ */
+static int delivery_start(struct delivery *d, const struct cfw_config *cfg, const char *dir)
 {
     struct cfw_notifier_opts no = {0};
     struct cfw_diag diag = {0};
-    const char *dir = cfg->state_dir;
 
     if (dir == NULL) {
         char tmpl[] = "/tmp/cfwatchd-once-XXXXXX";
@@ -423,7 +435,7 @@ static int run_once(const struct options *o)
         cfw_config_free(cfg);
         return 2;
     }
-    if (o->notify && delivery_start(&d, cfg) != 0) {
+    if (o->notify && delivery_start(&d, cfg, o->state_dir) != 0) {
         delivery_free(&d);
         cfw_ruleset_free(rs);
         cfw_config_free(cfg);
@@ -540,7 +552,7 @@ static int run_test_alert(const struct options *o)
     if (load_config(o, path, &cfg, &rs) != 0) {
         return 2;
     }
-    if (delivery_start(&d, cfg) == 0) {
+    if (delivery_start(&d, cfg, NULL) == 0) {
         if (cfw_notifier_test_alert(d.notifier, o->test_alert,
                                     cfw_now_mono_ms() + o->notify_timeout_ms, &res) == 0) {
             printf("%s: test notification delivered (HTTP %ld, %u attempt%s)\n%s\n",

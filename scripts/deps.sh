@@ -6,16 +6,22 @@ set -eu
 build="build-essential cmake pkg-config clang libclang-rt-14-dev
        libevent-dev libcurl4-openssl-dev libpcre2-dev libjansson-dev libsystemd-dev
        libcmocka-dev libyaml-dev zlib1g-dev"
-test="python3 ca-certificates curl"
+test="python3 ca-certificates curl file man-db groff-base systemd procps"
 extra=""
 for arg in "$@"; do
     case "$arg" in
         --test) extra="$extra $test" ;;
         --bench) extra="$extra ripgrep hyperfine" ;;
-        --all) extra="$extra $test ripgrep hyperfine prometheus-alertmanager systemd-journal-remote" ;;
+        --all) extra="$extra $test ripgrep hyperfine time prometheus-alertmanager systemd-journal-remote" ;;
         *) echo "deps.sh: unknown option $arg (use --test, --bench, --all)" >&2; exit 2 ;;
     esac
 done
+
+# Node.js and npm (for the tests that run the real wrangler): Debian's only where none is present,
+# so a newer Node.js installed otherwise is left alone.
+case "$extra" in
+    *python3*) command -v npm >/dev/null 2>&1 || extra="$extra nodejs npm" ;;
+esac
 
 missing=""
 for p in $build $extra; do
