@@ -815,6 +815,19 @@ int cfw_app_validate(const struct cfw_config *cfg, struct cfw_diag *diag)
         cfw_sinks_free(sinks);
         cfw_notifier_parse_opts(cfg->outbox, "outbox", &no, diag);
     }
+    /* a name identifies a source in incidents, state and /logpush/<name>: one each */
+    for (size_t i = 0; cfg->sources != NULL && i < cfg->sources->n; i++) {
+        const struct cfw_node *a = cfw_node_get(cfg->sources->items[i], "name");
+        for (size_t j = 0; a != NULL && a->type == CFW_NODE_SCALAR && j < i; j++) {
+            const struct cfw_node *b = cfw_node_get(cfg->sources->items[j], "name");
+            if (b != NULL && b->type == CFW_NODE_SCALAR && strcmp(a->value, b->value) == 0) {
+                char path[48];
+                snprintf(path, sizeof(path), "sources[%zu].name", i);
+                cfw_diag_add(diag, a, path, "source name '%s' is used twice (also sources[%zu])",
+                             a->value, j);
+            }
+        }
+    }
     if (cfg->cloudflare != NULL) {
         struct cfw_cf_conf cc;
         if (cfw_cf_conf_parse(cfg->cloudflare, &cc, diag) == 0) {

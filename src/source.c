@@ -17,14 +17,25 @@
 #include "source_int.h"
 
 static const char *const file_keys[] = {
-    "name",        "type",       "path",      "start_at", "format", "poll_interval",
-    "read_budget", "down_after", "max_files", NULL,
+    "name",          "type",        "path",       "start_at",  "format",
+    "poll_interval", "read_budget", "down_after", "max_files", NULL,
 };
 
 static const char *const exec_keys[] = {
-    "name",          "type",          "command",           "env",          "cwd",
-    "stdout_format", "stderr_format", "read_budget",       "restart_delay", "restart_delay_max",
-    "stable_after",  "stop_grace",    "down_after_failures", NULL,
+    "name",
+    "type",
+    "command",
+    "env",
+    "cwd",
+    "stdout_format",
+    "stderr_format",
+    "read_budget",
+    "restart_delay",
+    "restart_delay_max",
+    "stable_after",
+    "stop_grace",
+    "down_after_failures",
+    NULL,
 };
 
 static const char *const journal_keys[] = {
@@ -169,7 +180,8 @@ static bool name_ok(const char *s)
     return true;
 }
 
-/* A journal field name as sd_journal_add_match accepts it: [A-Z0-9_]+, not starting with a digit. */
+/* A journal field name as sd_journal_add_match accepts it: [A-Z0-9_]+, not starting with a digit.
+ */
 static bool journal_field_ok(const char *s, size_t n)
 {
     if (n == 0 || n > 64 || (s[0] >= '0' && s[0] <= '9')) {
@@ -261,8 +273,8 @@ static void parse_duration(const struct cfw_node *node, const char *key, const c
     }
 }
 
-static void parse_size(const struct cfw_node *node, const char *key, const char *path,
-                       uint64_t min, uint64_t max, size_t *out, struct cfw_diag *diag, int *bad)
+static void parse_size(const struct cfw_node *node, const char *key, const char *path, uint64_t min,
+                       uint64_t max, size_t *out, struct cfw_diag *diag, int *bad)
 {
     uint64_t v = 0;
     int rc = cfw_node_u64(node, key, path, min, max, &v, diag);
@@ -274,8 +286,8 @@ static void parse_size(const struct cfw_node *node, const char *key, const char 
     }
 }
 
-static void parse_file(const struct cfw_node *node, const char *path,
-                       struct cfw_source_conf *conf, struct cfw_diag *diag, int *bad)
+static void parse_file(const struct cfw_node *node, const char *path, struct cfw_source_conf *conf,
+                       struct cfw_diag *diag, int *bad)
 {
     const char *s = NULL;
     int rc = cfw_node_str(node, "path", path, &s, diag);
@@ -329,8 +341,8 @@ static void parse_env(const struct cfw_node *node, const char *path, struct cfw_
     free(kp);
 }
 
-static void parse_exec(const struct cfw_node *node, const char *path,
-                       struct cfw_source_conf *conf, struct cfw_diag *diag, int *bad)
+static void parse_exec(const struct cfw_node *node, const char *path, struct cfw_source_conf *conf,
+                       struct cfw_diag *diag, int *bad)
 {
     const struct cfw_node *cmd = cfw_node_get(node, "command");
     const char *s = NULL;
@@ -415,8 +427,8 @@ static void parse_journal(const struct cfw_node *node, const char *path,
                 continue;
             }
             if (eq == NULL || !journal_field_ok(m, (size_t)(eq - m))) {
-                cfw_diag_add(diag, mn, kp,
-                             "'%s' is not FIELD=value (FIELD: A-Z, 0-9, _) or '+'", m);
+                cfw_diag_add(diag, mn, kp, "'%s' is not FIELD=value (FIELD: A-Z, 0-9, _) or '+'",
+                             m);
                 (*bad)++;
             }
         }
@@ -430,8 +442,7 @@ static void parse_journal(const struct cfw_node *node, const char *path,
     parse_duration(node, "down_after", path, 0, &conf->down_after_ms, diag, bad);
     parse_size(node, "read_budget", path, CFW_SOURCE_READ_BUDGET_MIN, CFW_SOURCE_READ_BUDGET_MAX,
                &conf->read_budget, diag, bad);
-    parse_size(node, "max_entry", path, 256, CFW_SOURCE_MAX_ENTRY_MAX, &conf->max_entry, diag,
-               bad);
+    parse_size(node, "max_entry", path, 256, CFW_SOURCE_MAX_ENTRY_MAX, &conf->max_entry, diag, bad);
 }
 
 int cfw_source_conf_parse(const struct cfw_node *node, const char *path,
@@ -515,11 +526,11 @@ static const struct source_ops *ops_for(enum cfw_source_type type)
 {
     switch (type) {
     case CFW_SOURCE_FILE:
-        return &source_file_ops;
+        return &cfw_source_file_ops;
     case CFW_SOURCE_EXEC:
-        return &source_exec_ops;
+        return &cfw_source_exec_ops;
     case CFW_SOURCE_JOURNAL:
-        return &source_journal_ops;
+        return &cfw_source_journal_ops;
     }
     return NULL;
 }
@@ -546,13 +557,13 @@ static void on_down(evutil_socket_t fd, short what, void *arg)
 
     (void)fd;
     (void)what;
-    source_enter(src);
+    cfw_source_enter(src);
     if (src->problem && src->state != CFW_SOURCE_DOWN) {
         char *reason = cfw_xstrdup(src->reason != NULL ? src->reason : "");
-        source_set_state(src, CFW_SOURCE_DOWN, "%s", reason);
+        cfw_source_set_state(src, CFW_SOURCE_DOWN, "%s", reason);
         free(reason);
     }
-    source_leave(src);
+    cfw_source_leave(src);
 }
 
 static void on_stop(evutil_socket_t fd, short what, void *arg)
@@ -561,9 +572,9 @@ static void on_stop(evutil_socket_t fd, short what, void *arg)
 
     (void)fd;
     (void)what;
-    source_enter(src);
+    cfw_source_enter(src);
     src->ops->stop(src);
-    source_leave(src);
+    cfw_source_leave(src);
 }
 
 struct cfw_source *cfw_source_new(struct event_base *base, const struct cfw_source_conf *conf,
@@ -618,9 +629,9 @@ int cfw_source_start(struct cfw_source *src, struct cfw_err *err)
         return -1;
     }
     src->started = true;
-    source_enter(src);
+    cfw_source_enter(src);
     rc = src->ops->start(src, err);
-    source_leave(src);
+    cfw_source_leave(src);
     return rc;
 }
 
@@ -634,7 +645,7 @@ void cfw_source_stop(struct cfw_source *src)
         src->problem = false;
         event_del(src->down_ev);
     }
-    source_yield(src->stop_ev);
+    cfw_source_yield(src->stop_ev);
 }
 
 bool cfw_source_stopped(const struct cfw_source *src)
@@ -671,8 +682,7 @@ int cfw_source_restore(struct cfw_source *src, const json_t *state)
     const char *type;
 
     if (src->started) {
-        cfw_log_warn("source=%s state not restored: the source is already running",
-                     src->conf.name);
+        cfw_log_warn("source=%s state not restored: the source is already running", src->conf.name);
         return -1;
     }
     if (!json_is_object(state)) {
@@ -731,12 +741,12 @@ void cfw_source_get_stats(const struct cfw_source *src, struct cfw_source_stats 
 
 /* Helpers for the kinds. */
 
-void source_enter(struct cfw_source *src)
+void cfw_source_enter(struct cfw_source *src)
 {
     src->depth++;
 }
 
-void source_leave(struct cfw_source *src)
+void cfw_source_leave(struct cfw_source *src)
 {
     src->depth--;
     if (src->depth == 0 && src->doomed) {
@@ -744,7 +754,7 @@ void source_leave(struct cfw_source *src)
     }
 }
 
-bool source_emit_data(struct cfw_source *src, const char *stream, const char *buf, size_t len)
+bool cfw_source_emit_data(struct cfw_source *src, const char *stream, const char *buf, size_t len)
 {
     if (src->doomed) {
         return false;
@@ -758,7 +768,7 @@ bool source_emit_data(struct cfw_source *src, const char *stream, const char *bu
     return !src->doomed;
 }
 
-bool source_emit_eof(struct cfw_source *src, const char *stream)
+bool cfw_source_emit_eof(struct cfw_source *src, const char *stream)
 {
     if (src->doomed) {
         return false;
@@ -797,7 +807,7 @@ static bool set_state_text(struct cfw_source *src, enum cfw_source_state state, 
     return !src->doomed;
 }
 
-bool source_set_state(struct cfw_source *src, enum cfw_source_state state, const char *fmt, ...)
+bool cfw_source_set_state(struct cfw_source *src, enum cfw_source_state state, const char *fmt, ...)
 {
     char tmp[CFW_ERR_MAX];
     va_list ap;
@@ -814,7 +824,7 @@ bool source_set_state(struct cfw_source *src, enum cfw_source_state state, const
     return set_state_text(src, state, cfw_xstrdup(tmp));
 }
 
-bool source_problem(struct cfw_source *src, const char *fmt, ...)
+bool cfw_source_problem(struct cfw_source *src, const char *fmt, ...)
 {
     char tmp[CFW_ERR_MAX];
     va_list ap;
@@ -850,7 +860,7 @@ bool source_problem(struct cfw_source *src, const char *fmt, ...)
     return set_state_text(src, CFW_SOURCE_DEGRADED, cfw_xstrdup(tmp));
 }
 
-bool source_ok(struct cfw_source *src)
+bool cfw_source_ok(struct cfw_source *src)
 {
     if (src->doomed) {
         return false;
@@ -863,7 +873,7 @@ bool source_ok(struct cfw_source *src)
     return set_state_text(src, CFW_SOURCE_UP, cfw_xstrdup(""));
 }
 
-void source_yield(struct event *ev)
+void cfw_source_yield(struct event *ev)
 {
     struct timeval zero = {0, 0};
 
@@ -872,7 +882,7 @@ void source_yield(struct event *ev)
     }
 }
 
-void source_log_once(struct cfw_source *src, char **last, int level, const char *fmt, ...)
+void cfw_source_log_once(struct cfw_source *src, char **last, int level, const char *fmt, ...)
 {
     char tmp[CFW_ERR_MAX];
     va_list ap;

@@ -130,7 +130,7 @@ static bool close_stream(struct pstream *ps)
     close_stream_quiet(ps);
     if (ps->streaming) {
         ps->streaming = false;
-        return source_emit_eof(src, ps->name);
+        return cfw_source_emit_eof(src, ps->name);
     }
     return true;
 }
@@ -149,7 +149,7 @@ static bool read_stream(struct pstream *ps, bool *eof)
         if (n > 0) {
             budget -= (size_t)n;
             ps->streaming = true;
-            if (!source_emit_data(src, ps->name, es->buf, (size_t)n)) {
+            if (!cfw_source_emit_data(src, ps->name, es->buf, (size_t)n)) {
                 return false;
             }
             continue;
@@ -201,11 +201,11 @@ static void on_pipe(evutil_socket_t fd, short what, void *arg)
 
     (void)fd;
     (void)what;
-    source_enter(src);
+    cfw_source_enter(src);
     if (read_stream(ps, &eof) && (!eof || close_stream(ps))) {
         maybe_done(es);
     }
-    source_leave(src);
+    cfw_source_leave(src);
 }
 
 static void describe_status(int status, char *out, size_t outlen)
@@ -255,17 +255,18 @@ static bool run_ended(struct exec_src *es, const char *what)
     es->stable = false;
     es->failures++;
     delay = es->backoff_ms;
-    es->backoff_ms = es->backoff_ms > c->restart_delay_max_ms / 2 ? c->restart_delay_max_ms
-                                                                  : es->backoff_ms * 2;
+    es->backoff_ms =
+        es->backoff_ms > c->restart_delay_max_ms / 2 ? c->restart_delay_max_ms : es->backoff_ms * 2;
     arm(es->restart_ev, delay);
     cfw_log_warn("source=%s command=%s %s; restarting in %lldms (failure %u in a row)", c->name,
                  c->command[0], what, (long long)delay, es->failures);
     if (es->failures >= c->down_after_failures) {
-        return source_set_state(src, CFW_SOURCE_DOWN, "command %s failed %u times in a row (last: %s)",
-                                c->command[0], es->failures, what);
+        return cfw_source_set_state(src, CFW_SOURCE_DOWN,
+                                    "command %s failed %u times in a row (last: %s)", c->command[0],
+                                    es->failures, what);
     }
-    return source_set_state(src, CFW_SOURCE_DEGRADED, "command %s %s; restarting in %lldms",
-                            c->command[0], what, (long long)delay);
+    return cfw_source_set_state(src, CFW_SOURCE_DEGRADED, "command %s %s; restarting in %lldms",
+                                c->command[0], what, (long long)delay);
 }
 
 /* Checks whether the command has exited and reaps it; false when the source was freed. */
@@ -316,9 +317,9 @@ static void on_child(evutil_socket_t fd, short what, void *arg)
 
     (void)fd;
     (void)what;
-    source_enter(src);
+    cfw_source_enter(src);
     check_child(es);
-    source_leave(src);
+    cfw_source_leave(src);
 }
 
 static bool spawn(struct exec_src *es)
@@ -357,8 +358,8 @@ static bool spawn(struct exec_src *es)
     sigfillset(&def);
     posix_spawnattr_setsigmask(&attr, &mask);
     posix_spawnattr_setsigdefault(&attr, &def);
-    posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSID | POSIX_SPAWN_SETSIGMASK |
-                                        POSIX_SPAWN_SETSIGDEF);
+    posix_spawnattr_setflags(&attr,
+                             POSIX_SPAWN_SETSID | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
     rc = posix_spawnp(&pid, c->command[0], &fa, &attr, c->command, es->envp);
     posix_spawn_file_actions_destroy(&fa);
     posix_spawnattr_destroy(&attr);
@@ -412,12 +413,11 @@ static void on_restart(evutil_socket_t fd, short what, void *arg)
 
     (void)fd;
     (void)what;
-    source_enter(src);
-    if (!src->stopping && es->pid == 0 && drain_and_close(&es->out) &&
-        drain_and_close(&es->err)) {
+    cfw_source_enter(src);
+    if (!src->stopping && es->pid == 0 && drain_and_close(&es->out) && drain_and_close(&es->err)) {
         spawn(es);
     }
-    source_leave(src);
+    cfw_source_leave(src);
 }
 
 static void on_stable(evutil_socket_t fd, short what, void *arg)
@@ -427,12 +427,12 @@ static void on_stable(evutil_socket_t fd, short what, void *arg)
 
     (void)fd;
     (void)what;
-    source_enter(src);
+    cfw_source_enter(src);
     es->stable = true;
     es->failures = 0;
     es->backoff_ms = src->conf.restart_delay_ms;
-    source_set_state(src, CFW_SOURCE_UP, "running");
-    source_leave(src);
+    cfw_source_set_state(src, CFW_SOURCE_UP, "running");
+    cfw_source_leave(src);
 }
 
 static void on_check(evutil_socket_t fd, short what, void *arg)
@@ -442,11 +442,11 @@ static void on_check(evutil_socket_t fd, short what, void *arg)
 
     (void)fd;
     (void)what;
-    source_enter(src);
+    cfw_source_enter(src);
     if (check_child(es) && es->pid > 0 && es->pid_ev == NULL) {
         arm(es->check_ev, CHECK_INTERVAL_MS);
     }
-    source_leave(src);
+    cfw_source_leave(src);
 }
 
 /* Stop, second step: SIGKILL to the group; later, pipes held by escaped processes are closed. */
@@ -457,7 +457,7 @@ static void on_kill(evutil_socket_t fd, short what, void *arg)
 
     (void)fd;
     (void)what;
-    source_enter(src);
+    cfw_source_enter(src);
     if (es->pid > 0) {
         cfw_log_warn("source=%s pid=%d still running %lldms after SIGTERM; sending SIGKILL",
                      src->conf.name, (int)es->pid, (long long)src->conf.stop_grace_ms);
@@ -466,7 +466,7 @@ static void on_kill(evutil_socket_t fd, short what, void *arg)
     } else if (drain_and_close(&es->out) && drain_and_close(&es->err)) {
         maybe_done(es);
     }
-    source_leave(src);
+    cfw_source_leave(src);
 }
 
 static void exec_destroy(struct cfw_source *src)
@@ -597,7 +597,7 @@ static int exec_restore(struct cfw_source *src, const json_t *state)
     return 0;
 }
 
-const struct source_ops source_exec_ops = {
+const struct source_ops cfw_source_exec_ops = {
     .init = exec_init,
     .start = exec_start,
     .stop = exec_stop,

@@ -36,8 +36,8 @@ struct wfile {
     int fd;
     dev_t dev;
     ino_t ino;
-    uint64_t offset; /* bytes delivered */
-    uint64_t size;   /* size at the last check (lag) */
+    uint64_t offset;           /* bytes delivered */
+    uint64_t size;             /* size at the last check (lag) */
     unsigned char win[FP_MAX]; /* the last winlen bytes before offset */
     size_t winlen;
     int wd;         /* per-file inotify watch or -1 */
@@ -76,7 +76,7 @@ struct file_src {
     char *dir;     /* directory part of the pattern */
     char *base;    /* last component of the pattern */
     bool need_scan;
-    bool closed;   /* stopped: every file closed */
+    bool closed; /* stopped: every file closed */
     struct event *inotify_ev;
     struct event *poll_ev;
     struct event *work_ev;
@@ -198,8 +198,8 @@ static void add_file_watch(struct file_src *fs, struct wfile *wf)
     if (fs->ifd < 0 || fs->dir_mode || wf->wd >= 0) {
         return;
     }
-    wf->wd = inotify_add_watch(fs->ifd, wf->path,
-                               IN_MODIFY | IN_ATTRIB | IN_MOVE_SELF | IN_DELETE_SELF);
+    wf->wd =
+        inotify_add_watch(fs->ifd, wf->path, IN_MODIFY | IN_ATTRIB | IN_MOVE_SELF | IN_DELETE_SELF);
 }
 
 static struct wfile *track(struct file_src *fs, const char *path, const char *stream, int fd,
@@ -337,8 +337,8 @@ static char *search_dir(const char *dir, dev_t dev, ino_t ino)
         if (de->d_ino != ino) {
             continue;
         }
-        if (fstatat(dirfd(d), de->d_name, &st, 0) == 0 && st.st_dev == dev &&
-            st.st_ino == ino && S_ISREG(st.st_mode)) {
+        if (fstatat(dirfd(d), de->d_name, &st, 0) == 0 && st.st_dev == dev && st.st_ino == ino &&
+            S_ISREG(st.st_mode)) {
             found = strcmp(dir, "/") == 0 ? cfw_xasprintf("/%s", de->d_name)
                                           : cfw_xasprintf("%s/%s", dir, de->d_name);
             break;
@@ -480,8 +480,8 @@ static bool scan(struct file_src *fs, bool initial)
     if (fs->ifd >= 0 && fs->dir_mode && fs->dir_wd < 0) {
         fs->dir_wd = inotify_add_watch(fs->ifd, fs->dir,
                                        IN_CREATE | IN_MOVED_TO | IN_MOVED_FROM | IN_DELETE |
-                                           IN_MODIFY | IN_ATTRIB | IN_CLOSE_WRITE |
-                                           IN_DELETE_SELF | IN_MOVE_SELF | IN_ONLYDIR);
+                                           IN_MODIFY | IN_ATTRIB | IN_CLOSE_WRITE | IN_DELETE_SELF |
+                                           IN_MOVE_SELF | IN_ONLYDIR);
     }
     collect(fs, &m);
     if (initial && fs->nsaved > 0) {
@@ -543,8 +543,8 @@ static bool scan(struct file_src *fs, bool initial)
             wf->winlen = 0;
         }
         if (!initial) {
-            cfw_log_info("source=%s file=%s new file, reading from the beginning",
-                         src->conf.name, p);
+            cfw_log_info("source=%s file=%s new file, reading from the beginning", src->conf.name,
+                         p);
         }
     }
     for (size_t i = 0; i < fs->nfiles; i++) {
@@ -561,15 +561,15 @@ static bool scan(struct file_src *fs, bool initial)
     }
     matches_free(&m);
     if (problem != NULL) {
-        source_log_once(src, &fs->last_log, CFW_LOG_WARNING, "%s", problem);
-        alive = source_problem(src, "%s", problem);
+        cfw_source_log_once(src, &fs->last_log, CFW_LOG_WARNING, "%s", problem);
+        alive = cfw_source_problem(src, "%s", problem);
     } else if (matched == 0 && fs->nfiles == 0) {
-        source_log_once(src, &fs->last_log, CFW_LOG_INFO, "no file matches %s", src->conf.path);
-        alive = source_problem(src, "no file matches %s", src->conf.path);
+        cfw_source_log_once(src, &fs->last_log, CFW_LOG_INFO, "no file matches %s", src->conf.path);
+        alive = cfw_source_problem(src, "no file matches %s", src->conf.path);
     } else if (matched > 0) {
         free(fs->last_log);
         fs->last_log = NULL;
-        alive = source_ok(src);
+        alive = cfw_source_ok(src);
     } else {
         /* Nothing matches but a file is still being drained (a rotation in progress): the
          * scan that follows the drain decides. */
@@ -611,7 +611,7 @@ static bool check_truncation(struct file_src *fs, struct wfile *wf)
     wf->winlen = 0;
     if (wf->streaming) {
         wf->streaming = false;
-        return source_emit_eof(src, wf->stream);
+        return cfw_source_emit_eof(src, wf->stream);
     }
     return true;
 }
@@ -635,8 +635,8 @@ static enum rd read_file(struct file_src *fs, struct wfile *wf, size_t *budget)
             if (errno == EINTR || errno == EAGAIN) {
                 continue;
             }
-            source_log_once(src, &wf->last_log, CFW_LOG_WARNING, "file=%s read error: %s",
-                            wf->path, strerror(errno));
+            cfw_source_log_once(src, &wf->last_log, CFW_LOG_WARNING, "file=%s read error: %s",
+                                wf->path, strerror(errno));
             return RD_ERROR;
         }
         if (n == 0) {
@@ -649,7 +649,7 @@ static enum rd read_file(struct file_src *fs, struct wfile *wf, size_t *budget)
         window_push(wf, fs->buf, (size_t)n);
         *budget -= (size_t)n;
         wf->streaming = true;
-        if (!source_emit_data(src, wf->stream, fs->buf, (size_t)n) || src->stopping) {
+        if (!cfw_source_emit_data(src, wf->stream, fs->buf, (size_t)n) || src->stopping) {
             return RD_ABORT;
         }
     }
@@ -729,7 +729,7 @@ static bool work(struct file_src *fs)
             src->stats.rotations++;
             if (wf->streaming) {
                 wf->streaming = false;
-                if (!source_emit_eof(src, wf->stream) || src->stopping) {
+                if (!cfw_source_emit_eof(src, wf->stream) || src->stopping) {
                     return false;
                 }
             }
@@ -746,7 +746,7 @@ static bool work(struct file_src *fs)
     fs->rr++;
     reap_dead(fs);
     if (more || fs->need_scan) {
-        source_yield(fs->work_ev);
+        cfw_source_yield(fs->work_ev);
     }
     return true;
 }
@@ -758,11 +758,11 @@ static void on_work(evutil_socket_t fd, short what, void *arg)
 
     (void)fd;
     (void)what;
-    source_enter(src);
+    cfw_source_enter(src);
     if (!src->stopping && !fs->closed) {
         work(fs);
     }
-    source_leave(src);
+    cfw_source_leave(src);
 }
 
 static void mark_all_dirty(struct file_src *fs)
@@ -780,7 +780,7 @@ static void on_poll(evutil_socket_t fd, short what, void *arg)
     (void)what;
     fs->need_scan = true;
     mark_all_dirty(fs);
-    source_yield(fs->work_ev);
+    cfw_source_yield(fs->work_ev);
 }
 
 static void on_inotify(evutil_socket_t fd, short what, void *arg)
@@ -845,7 +845,7 @@ static void on_inotify(evutil_socket_t fd, short what, void *arg)
             }
         }
     }
-    source_yield(fs->work_ev);
+    cfw_source_yield(fs->work_ev);
 }
 
 static void file_destroy(struct cfw_source *src)
@@ -939,7 +939,7 @@ static int file_start(struct cfw_source *src, struct cfw_err *err)
     if (!scan(fs, true)) {
         return 0;
     }
-    source_yield(fs->work_ev);
+    cfw_source_yield(fs->work_ev);
     return 0;
 }
 
@@ -968,7 +968,7 @@ static void file_stop(struct cfw_source *src)
         struct wfile *wf = fs->files[i];
         if (wf->streaming) {
             wf->streaming = false;
-            if (!source_emit_eof(src, wf->stream)) {
+            if (!cfw_source_emit_eof(src, wf->stream)) {
                 return;
             }
         }
@@ -998,8 +998,8 @@ static json_t *file_save(const struct cfw_source *src)
         json_t *f = json_object();
         char *dev = u64_text((uint64_t)wf->dev);
         char *ino = u64_text((uint64_t)wf->ino);
-        char *fp = cfw_xasprintf("fnv1a64:%016llx",
-                                 (unsigned long long)fnv1a64(wf->win, wf->winlen));
+        char *fp =
+            cfw_xasprintf("fnv1a64:%016llx", (unsigned long long)fnv1a64(wf->win, wf->winlen));
 
         if (wf->dead) {
             json_decref(f);
@@ -1072,8 +1072,7 @@ static int file_restore(struct cfw_source *src, const json_t *state)
         return -1;
     }
     fs->saved = cfw_xcalloc(json_array_size(files) + 1, sizeof(*fs->saved));
-    json_array_foreach(files, i, f)
-    {
+    json_array_foreach (files, i, f) {
         const char *path = json_string_value(json_object_get(f, "path"));
         const char *now_at = json_string_value(json_object_get(f, "now_at"));
         const char *fp = json_string_value(json_object_get(f, "fingerprint"));
@@ -1107,6 +1106,12 @@ static int file_restore(struct cfw_source *src, const json_t *state)
     if (bad > 0) {
         cfw_log_warn("source=%s %zu saved file positions did not parse and were skipped",
                      src->conf.name, bad);
+        if (fs->nsaved == 0) {
+            /* Nothing usable: start as on a first start (start_at applies). */
+            free(fs->saved);
+            fs->saved = NULL;
+            return -1;
+        }
     }
     return 0;
 }
@@ -1126,7 +1131,7 @@ static void file_stats(const struct cfw_source *src, struct cfw_source_stats *ou
     out->lag_bytes = lag;
 }
 
-const struct source_ops source_file_ops = {
+const struct source_ops cfw_source_file_ops = {
     .init = file_init,
     .start = file_start,
     .stop = file_stop,

@@ -40,40 +40,40 @@ struct cfw_source {
     bool problem; /* a problem is being timed towards DOWN */
     struct event *down_ev;
     struct event *stop_ev;
-    int depth;    /* nesting of this source's event callbacks */
-    bool doomed;  /* freed from inside a callback: released by the outermost source_leave */
+    int depth;   /* nesting of this source's event callbacks */
+    bool doomed; /* freed from inside a callback: released by the outermost cfw_source_leave */
     bool started;
     bool stopping;
     bool restored;
     void *impl;
 };
 
-extern const struct source_ops source_file_ops;
-extern const struct source_ops source_exec_ops;
-extern const struct source_ops source_journal_ops;
+extern const struct source_ops cfw_source_file_ops;
+extern const struct source_ops cfw_source_exec_ops;
+extern const struct source_ops cfw_source_journal_ops;
 
 /* Marks the start of an event callback working on src. */
-void source_enter(struct cfw_source *src);
+void cfw_source_enter(struct cfw_source *src);
 /* Marks its end; src may have been freed afterwards and must not be touched. */
-void source_leave(struct cfw_source *src);
+void cfw_source_leave(struct cfw_source *src);
 /* Hands bytes to the data callback; returns false when the source was freed meanwhile. */
-bool source_emit_data(struct cfw_source *src, const char *stream, const char *buf, size_t len);
+bool cfw_source_emit_data(struct cfw_source *src, const char *stream, const char *buf, size_t len);
 /* Sends eof for a stream; returns false when the source was freed meanwhile. */
-bool source_emit_eof(struct cfw_source *src, const char *stream);
+bool cfw_source_emit_eof(struct cfw_source *src, const char *stream);
 /* Sets the state and its reason, calling the state callback on a change; false when freed. */
-bool source_set_state(struct cfw_source *src, enum cfw_source_state state, const char *fmt, ...)
+bool cfw_source_set_state(struct cfw_source *src, enum cfw_source_state state, const char *fmt, ...)
     CFW_PRINTF(3, 4);
 /*
  * Reports a problem that turns into DOWN when it lasts down_after (DEGRADED until then). A
  * problem reported again keeps its start time and only updates the reason. False when freed.
  */
-bool source_problem(struct cfw_source *src, const char *fmt, ...) CFW_PRINTF(2, 3);
-/* Clears a problem reported with source_problem (state UP); false when freed. */
-bool source_ok(struct cfw_source *src);
+bool cfw_source_problem(struct cfw_source *src, const char *fmt, ...) CFW_PRINTF(2, 3);
+/* Clears a problem reported with cfw_source_problem (state UP); false when freed. */
+bool cfw_source_ok(struct cfw_source *src);
 /* Arms ev as a zero timeout so it runs on the next loop turn, after other ready events. */
-void source_yield(struct event *ev);
+void cfw_source_yield(struct event *ev);
 /* Logs at most once per distinct message for this source (keyed by the text). */
-void source_log_once(struct cfw_source *src, char **last, int level, const char *fmt, ...)
+void cfw_source_log_once(struct cfw_source *src, char **last, int level, const char *fmt, ...)
     CFW_PRINTF(4, 5);
 
 #endif

@@ -120,12 +120,12 @@ static bool open_journal(struct journal_src *js)
     }
     if (r < 0) {
         js->j = NULL;
-        source_log_once(src, &js->last_log, CFW_LOG_WARNING, "cannot open the journal%s%s: %s",
-                        c->directory != NULL ? " in " : "",
-                        c->directory != NULL ? c->directory : "", strerror(-r));
-        return source_problem(src, "cannot open the journal%s%s: %s",
-                              c->directory != NULL ? " in " : "",
-                              c->directory != NULL ? c->directory : "", strerror(-r));
+        cfw_source_log_once(src, &js->last_log, CFW_LOG_WARNING, "cannot open the journal%s%s: %s",
+                            c->directory != NULL ? " in " : "",
+                            c->directory != NULL ? c->directory : "", strerror(-r));
+        return cfw_source_problem(src, "cannot open the journal%s%s: %s",
+                                  c->directory != NULL ? " in " : "",
+                                  c->directory != NULL ? c->directory : "", strerror(-r));
     }
     sd_journal_set_data_threshold(js->j, c->max_entry);
     for (size_t i = 0; c->matches != NULL && c->matches[i] != NULL; i++) {
@@ -137,9 +137,9 @@ static bool open_journal(struct journal_src *js)
         if (r < 0) {
             char *m = cfw_xstrdup(c->matches[i]);
             close_journal(js);
-            source_log_once(src, &js->last_log, CFW_LOG_ERR, "bad journal match '%s': %s", m,
-                            strerror(-r));
-            source_problem(src, "bad journal match '%s': %s", m, strerror(-r));
+            cfw_source_log_once(src, &js->last_log, CFW_LOG_ERR, "bad journal match '%s': %s", m,
+                                strerror(-r));
+            cfw_source_problem(src, "bad journal match '%s': %s", m, strerror(-r));
             free(m);
             return !src->doomed;
         }
@@ -158,11 +158,11 @@ static bool open_journal(struct journal_src *js)
     r = position(js);
     if (r < 0) {
         close_journal(js);
-        return source_problem(src, "cannot position in the journal: %s", strerror(-r));
+        return cfw_source_problem(src, "cannot position in the journal: %s", strerror(-r));
     }
     free(js->last_log);
     js->last_log = NULL;
-    return source_ok(src);
+    return cfw_source_ok(src);
 }
 
 static bool flush_out(struct journal_src *js)
@@ -171,7 +171,7 @@ static bool flush_out(struct journal_src *js)
 
     if (js->out.len > 0) {
         js->streaming = true;
-        alive = source_emit_data(js->src, STREAM, js->out.data, js->out.len);
+        alive = cfw_source_emit_data(js->src, STREAM, js->out.data, js->out.len);
         cfw_buf_reset(&js->out);
     }
     return alive;
@@ -235,18 +235,18 @@ static bool work(struct journal_src *js)
         return false;
     }
     if (r < 0) {
-        source_log_once(src, &js->last_log, CFW_LOG_WARNING, "reading the journal: %s",
-                        strerror(-r));
-        if (!source_problem(src, "reading the journal: %s", strerror(-r))) {
+        cfw_source_log_once(src, &js->last_log, CFW_LOG_WARNING, "reading the journal: %s",
+                            strerror(-r));
+        if (!cfw_source_problem(src, "reading the journal: %s", strerror(-r))) {
             return false;
         }
     } else if (src->problem) {
-        if (!source_ok(src)) {
+        if (!cfw_source_ok(src)) {
             return false;
         }
     }
     if (more) {
-        source_yield(js->work_ev);
+        cfw_source_yield(js->work_ev);
     }
     return true;
 }
@@ -258,11 +258,11 @@ static void on_work(evutil_socket_t fd, short what, void *arg)
 
     (void)fd;
     (void)what;
-    source_enter(src);
+    cfw_source_enter(src);
     if (!src->stopping && !js->closed) {
         work(js);
     }
-    source_leave(src);
+    cfw_source_leave(src);
 }
 
 static void on_fd(evutil_socket_t fd, short what, void *arg)
@@ -278,12 +278,12 @@ static void on_fd(evutil_socket_t fd, short what, void *arg)
     }
     r = sd_journal_process(js->j);
     if (r < 0) {
-        source_enter(src);
-        source_problem(src, "journal error: %s", strerror(-r));
-        source_leave(src);
+        cfw_source_enter(src);
+        cfw_source_problem(src, "journal error: %s", strerror(-r));
+        cfw_source_leave(src);
         return;
     }
-    source_yield(js->work_ev);
+    cfw_source_yield(js->work_ev);
 }
 
 static void on_poll(evutil_socket_t fd, short what, void *arg)
@@ -296,16 +296,16 @@ static void on_poll(evutil_socket_t fd, short what, void *arg)
     if (src->stopping || js->closed) {
         return;
     }
-    source_enter(src);
+    cfw_source_enter(src);
     if (js->j == NULL) {
         open_journal(js);
     } else {
         sd_journal_process(js->j);
     }
     if (!src->doomed && js->j != NULL) {
-        source_yield(js->work_ev);
+        cfw_source_yield(js->work_ev);
     }
-    source_leave(src);
+    cfw_source_leave(src);
 }
 
 static void journal_destroy(struct cfw_source *src)
@@ -361,7 +361,7 @@ static int journal_start(struct cfw_source *src, struct cfw_err *err)
         return -1;
     }
     if (open_journal(js) && js->j != NULL) {
-        source_yield(js->work_ev);
+        cfw_source_yield(js->work_ev);
     }
     return 0;
 }
@@ -376,7 +376,7 @@ static void journal_stop(struct cfw_source *src)
     js->closed = true;
     if (js->streaming) {
         js->streaming = false;
-        source_emit_eof(src, STREAM);
+        cfw_source_emit_eof(src, STREAM);
     }
 }
 
@@ -424,7 +424,7 @@ static int journal_restore(struct cfw_source *src, const json_t *state)
     return -1;
 }
 
-const struct source_ops source_journal_ops = {
+const struct source_ops cfw_source_journal_ops = {
     .init = journal_init,
     .start = journal_start,
     .stop = journal_stop,

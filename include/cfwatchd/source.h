@@ -79,18 +79,18 @@ struct cfw_source_conf {
     char *name;
     enum cfw_source_type type;
     /* common */
-    size_t read_budget;        /* bytes per loop turn */
-    int64_t poll_interval_ms;  /* file: periodic stat; journal: periodic check */
-    int64_t down_after_ms;     /* file, journal: a problem lasting this long is DOWN */
-    bool start_at_beginning;   /* file, journal: first start reads what exists already */
+    size_t read_budget;           /* bytes per loop turn */
+    int64_t poll_interval_ms;     /* file: periodic stat; journal: periodic check */
+    int64_t down_after_ms;        /* file, journal: a problem lasting this long is DOWN */
+    bool start_at_beginning;      /* file, journal: first start reads what exists already */
     enum cfw_input_format format; /* file, journal: passed through for the framer */
     /* file */
     char *path;       /* a path or a glob */
     size_t max_files; /* files tracked at once */
     /* exec */
-    char **command;           /* argv, NULL-terminated */
-    struct cfw_fields env;    /* added to (or replacing in) the daemon's environment */
-    char *cwd;                /* NULL: the daemon's */
+    char **command;        /* argv, NULL-terminated */
+    struct cfw_fields env; /* added to (or replacing in) the daemon's environment */
+    char *cwd;             /* NULL: the daemon's */
     enum cfw_input_format stdout_format;
     enum cfw_input_format stderr_format;
     int64_t restart_delay_ms;     /* first restart delay, doubled after each quick failure */
@@ -99,16 +99,16 @@ struct cfw_source_conf {
     int64_t stop_grace_ms;        /* SIGTERM -> SIGKILL */
     unsigned down_after_failures; /* consecutive quick failures before DOWN */
     /* journal */
-    char *directory; /* NULL: the local journal */
-    char **matches;  /* FIELD=value or "+", NULL-terminated or NULL */
+    char *directory;  /* NULL: the local journal */
+    char **matches;   /* FIELD=value or "+", NULL-terminated or NULL */
     size_t max_entry; /* bytes of MESSAGE kept per entry (sd_journal data threshold) */
 };
 
 typedef void (*cfw_source_data_cb)(void *arg, struct cfw_source *src, const char *stream,
                                    const char *buf, size_t len);
 typedef void (*cfw_source_eof_cb)(void *arg, struct cfw_source *src, const char *stream);
-typedef void (*cfw_source_state_cb)(void *arg, struct cfw_source *src,
-                                    enum cfw_source_state state, const char *reason);
+typedef void (*cfw_source_state_cb)(void *arg, struct cfw_source *src, enum cfw_source_state state,
+                                    const char *reason);
 
 /* The caller's callbacks; any may be NULL, arg is passed to each. */
 struct cfw_source_cbs {

@@ -523,6 +523,7 @@ static void test_stop_kills_process_group(void **state)
     conf.stop_grace_ms = 5000;
     src = exec_source(c, &conf, &r);
     assert_true(wait_text(c, &r, "stdout", "leader ", 1, 5000));
+    assert_true(wait_text(c, &r, "stdout", "sleeper ignores TERM", 1, 5000));
     out = stream_text(&r, "stdout", &ns, &ne);
     leader = pid_after(out, "leader ");
     grandchild = pid_after(out, "grandchild ");
@@ -668,8 +669,8 @@ static void test_closed_stdout_keeps_running(void **state)
     struct cfw_source_stats st;
 
     cfw_source_conf_init(&conf, CFW_SOURCE_EXEC);
-    conf.command = argv_of("sh", "-c", "echo out; exec 1>&-; echo alive >&2; exec sleep 1000",
-                           NULL);
+    conf.command =
+        argv_of("sh", "-c", "echo out; exec 1>&-; echo alive >&2; exec sleep 1000", NULL);
     src = exec_source(c, &conf, &r);
     assert_true(wait_text(c, &r, "stderr", "alive", 1, 5000));
     run_for(c, 300);

@@ -681,19 +681,47 @@ static void test_restore_rejects_bad_state(void **state)
     src = file_source(c, p, false, &r);
     assert_int_equal(cfw_source_restore(src, bad), -1);
     assert_int_equal(cfw_source_restore(src, json_null()), -1);
-    /* Entries that do not parse are skipped; the source starts as on a first start. */
-    assert_int_equal(cfw_source_restore(src, junk), 0);
+    /* Nothing usable in it: the source starts as on a first start (start_at: end). */
+    assert_int_equal(cfw_source_restore(src, junk), -1);
     start(src);
     run_for(c, 50);
     append_file(p, "new\n");
     assert_true(wait_bytes(c, &r, 4));
     run_for(c, 50);
     assert_int_equal(r.nsegs, 1);
+    assert_string_equal(seg_text(&r.segs[0]), "new\n");
     cfw_source_free(src);
     json_decref(bad);
     json_decref(junk);
     rec_clear(&r);
     free(p);
+}
+
+/* A file that appeared while the daemon was down is read from the beginning. */
+static void test_restore_reads_files_new_since(void **state)
+{
+    struct ctx *c = *state;
+    struct rec r = {0};
+    char *p = pth(c, "a.log");
+    char *pattern = pth(c, "*.log");
+    struct cfw_source *src;
+    json_t *saved;
+
+    src = file_source(c, pattern, false, &r);
+    start(src);
+    run_for(c, 50);
+    saved = save_roundtrip(src);
+    assert_int_equal(json_array_size(json_object_get(saved, "files")), 0);
+    cfw_source_free(src);
+    write_file(p, "written while down\n", 0);
+    src = restored_source(c, pattern, &r, saved);
+    json_decref(saved);
+    assert_true(wait_bytes(c, &r, 19));
+    assert_string_equal(seg_text(&r.segs[0]), "written while down\n");
+    cfw_source_free(src);
+    rec_clear(&r);
+    free(p);
+    free(pattern);
 }
 
 /* ---- budget, health, life cycle ---- */
@@ -904,10 +932,9 @@ static void test_stop_ends_streams(void **state)
     run_for(c, 100);
     assert_int_equal(r.bytes, 2);
     saved = cfw_source_save(src);
-    assert_int_equal(
-        json_integer_value(json_object_get(json_array_get(json_object_get(saved, "files"), 0),
-                                           "offset")),
-        2);
+    assert_int_equal(json_integer_value(json_object_get(
+                         json_array_get(json_object_get(saved, "files"), 0), "offset")),
+                     2);
     json_decref(saved);
     cfw_source_free(src);
     rec_clear(&r);
@@ -1361,6 +1388,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_restore_resumes_exactly, setup, teardown),
         cmocka_unit_test_setup_teardown(test_restore_detects_replaced_content, setup, teardown),
         cmocka_unit_test_setup_teardown(test_restore_rejects_bad_state, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_restore_reads_files_new_since, setup, teardown),
         cmocka_unit_test_setup_teardown(test_budget_does_not_starve_timers, setup, teardown),
         cmocka_unit_test_setup_teardown(test_missing_file_goes_down_then_up, setup, teardown),
         cmocka_unit_test_setup_teardown(test_permission_denied_goes_down, setup, teardown),

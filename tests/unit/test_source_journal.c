@@ -160,8 +160,8 @@ static void need_remote(const struct ctx *c)
 
 struct entry {
     const char *unit;
-    const char *ident; /* SYSLOG_IDENTIFIER or NULL */
-    int priority;      /* -1: none */
+    const char *ident;   /* SYSLOG_IDENTIFIER or NULL */
+    int priority;        /* -1: none */
     const char *message; /* NULL: an entry without MESSAGE */
 };
 
@@ -312,10 +312,8 @@ static void test_directory_with_matches(void **state)
     struct cfw_source *src;
     struct cfw_source_stats st;
     const struct entry e[] = {
-        {"py.service", NULL, 6, "one"},
-        {"other.service", NULL, 6, "not for us"},
-        {"py.service", NULL, 3, traceback},
-        {"py.service", NULL, 6, NULL},
+        {"py.service", NULL, 6, "one"},     {"other.service", NULL, 6, "not for us"},
+        {"py.service", NULL, 3, traceback}, {"py.service", NULL, 6, NULL},
         {"py.service", NULL, 6, "four\n"},
     };
     char *want = cfw_xasprintf("one\n%s\nfour\n", traceback);
@@ -427,8 +425,8 @@ static void test_match_semantics(void **state)
     struct rec r = {0};
     struct cfw_source *src;
     const struct entry e[] = {
-        {"a.service", NULL, 3, "a-err"},  {"a.service", NULL, 6, "a-info"},
-        {"b.service", NULL, 3, "b-err"},  {"c.service", NULL, 3, "c-err"},
+        {"a.service", NULL, 3, "a-err"},   {"a.service", NULL, 6, "a-info"},
+        {"b.service", NULL, 3, "b-err"},   {"c.service", NULL, 3, "c-err"},
         {"c.service", "x", 6, "c-x-info"},
     };
 
@@ -444,10 +442,9 @@ static void test_match_semantics(void **state)
     cfw_source_free(src);
     rec_clear(&r);
     /* "+" separates alternatives. */
-    src = journal_source(c, &r,
-                         list_of("_SYSTEMD_UNIT=a.service", "PRIORITY=6", "+",
-                                 "SYSLOG_IDENTIFIER=x", NULL),
-                         true, NULL);
+    src = journal_source(
+        c, &r, list_of("_SYSTEMD_UNIT=a.service", "PRIORITY=6", "+", "SYSLOG_IDENTIFIER=x", NULL),
+        true, NULL);
     assert_true(wait_len(c, &r, 16));
     run_for(c, 100);
     assert_string_equal(text(&r), "a-info\nc-x-info\n");
@@ -529,12 +526,13 @@ static void test_missing_directory_down_then_up(void **state)
 
 static void test_conf_journal(void **state)
 {
-    const char *ok = "name: units\n"
-                     "type: journal\n"
-                     "directory: /var/log/journal/remote\n"
-                     "matches: ['_SYSTEMD_UNIT=py-api.service', '+', 'SYSLOG_IDENTIFIER=wrangler']\n"
-                     "start_at: beginning\n"
-                     "max_entry: 4096\n";
+    const char *ok =
+        "name: units\n"
+        "type: journal\n"
+        "directory: /var/log/journal/remote\n"
+        "matches: ['_SYSTEMD_UNIT=py-api.service', '+', 'SYSLOG_IDENTIFIER=wrangler']\n"
+        "start_at: beginning\n"
+        "max_entry: 4096\n";
     const char *bad = "name: units\n"
                       "type: journal\n"
                       "matches: ['unit=py', 'MESSAGE']\n"
