@@ -19,8 +19,8 @@
  *                       (compatibility_date >= 2026-04-21 or enable_python_external_sdk) makes
  *                       them vendored packages (workers-runtime-sdk via pywrangler sync).
  */
-const char *const bundle_runtime_modules[] = {"_pyodide", "_pyodide_core", "asgi", "js",
-                                              "pyodide", "pyodide_js", "workers", NULL};
+const char *const bundle_runtime_modules[] = {"_pyodide", "_pyodide_core", "asgi",    "js",
+                                              "pyodide",  "pyodide_js",    "workers", NULL};
 
 #define EXTERNAL_SDK_DATE "2026-04-21"
 
@@ -206,13 +206,13 @@ enum rkind { RK_OK, RK_SRC, RK_OUTSIDE, RK_UNRESOLVED };
 
 struct resolution {
     enum rkind kind;
-    char *why;         /* message detail */
-    char *outside;     /* display path of the out-of-root file */
-    char **loads;      /* bundle files executed by the import */
+    char *why;     /* message detail */
+    char *outside; /* display path of the out-of-root file */
+    char **loads;  /* bundle files executed by the import */
     size_t n_loads;
-    char **ns_dirs;    /* bundle directories imported as namespace packages */
+    char **ns_dirs; /* bundle directories imported as namespace packages */
     size_t n_ns_dirs;
-    bool sdk;          /* workers/asgi under the external SDK */
+    bool sdk; /* workers/asgi under the external SDK */
 };
 
 struct run {
@@ -241,6 +241,11 @@ struct run {
     size_t n_py;
     struct resolution *res;
     size_t n_res;
+    struct outside_hit {
+        char *top;
+        char *hit;
+    } * outside; /* find_outside's answers, by top-level name */
+    size_t n_outside;
     char **init_done; /* directories already reported by missing-init */
     size_t n_init_done;
     size_t cap_modules, cap_findings, cap_edits;
@@ -298,8 +303,8 @@ static void add_module(struct run *x, const char *name, const char *abs, const c
         x->cap_modules = x->cap_modules ? x->cap_modules * 2 : 64;
         r->modules = cfw_xrealloc(r->modules, x->cap_modules * sizeof(*r->modules));
     }
-    r->modules[r->n_modules++] = (struct cfw_bundle_module){
-        cfw_xstrdup(name), display(x, abs), cfw_xstrdup(type), vendored, is_main};
+    r->modules[r->n_modules++] = (struct cfw_bundle_module){cfw_xstrdup(name), display(x, abs),
+                                                            cfw_xstrdup(type), vendored, is_main};
 }
 
 /* ---- module rules (wrangler's parseRules: user rules, the Python rule, the defaults) ---- */
@@ -312,8 +317,12 @@ static const char *const python_globs[] = {"**/*.py"};
 static const char *module_type(const char *rule_type)
 {
     static const char *const map[][2] = {
-        {"ESModule", "esm"},         {"CommonJS", "commonjs"},   {"CompiledWasm", "compiled-wasm"},
-        {"Text", "text"},            {"Data", "buffer"},         {"PythonModule", "python"},
+        {"ESModule", "esm"},
+        {"CommonJS", "commonjs"},
+        {"CompiledWasm", "compiled-wasm"},
+        {"Text", "text"},
+        {"Data", "buffer"},
+        {"PythonModule", "python"},
         {"PythonRequirement", "python-requirement"},
     };
     for (size_t k = 0; k < sizeof(map) / sizeof(map[0]); k++) {
@@ -425,8 +434,9 @@ static void walk(struct run *x, const char *abs_dir, const char *rel, int depth,
                 goto next;
             }
             if (!is_under(x->project_real, real)) {
-                limit_finding(x, abs, "symbolic link to a target outside the project, not "
-                                      "followed");
+                limit_finding(x, abs,
+                              "symbolic link to a target outside the project, not "
+                              "followed");
                 goto next;
             }
             if (!S_ISREG(st.st_mode)) {
@@ -449,8 +459,9 @@ static void walk(struct run *x, const char *abs_dir, const char *rel, int depth,
         if (x->n_files >= CFW_BUNDLE_MAX_FILES) {
             if (!x->files_capped) {
                 x->files_capped = true;
-                limit_finding(x, abs, "more files than the file-count cap; the rest is not "
-                                      "scanned");
+                limit_finding(x, abs,
+                              "more files than the file-count cap; the rest is not "
+                              "scanned");
             }
             goto next;
         }
@@ -634,8 +645,8 @@ static enum found descend(struct run *x, struct resolution *rs, const char *dir,
         char *sofar;
         if (kind == F_MOD) {
             sofar = join_dots(parts, k);
-            rs->why = cfw_xasprintf("No module named '%s': '%s' is a module, not a package", full,
-                                    sofar);
+            rs->why =
+                cfw_xasprintf("No module named '%s': '%s' is a module, not a package", full, sofar);
             free(sofar);
             cfw_buf_free(&path);
             return F_NONE;
@@ -686,8 +697,7 @@ static void from_names(struct run *x, struct resolution *rs, const char *pkgdir,
             continue;
         }
         f = probe(x->bnames, x->n_bnames, pkgdir, im->names[k], false);
-        base = pkgdir[0] ? cfw_xasprintf("%s/%s", pkgdir, im->names[k])
-                         : cfw_xstrdup(im->names[k]);
+        base = pkgdir[0] ? cfw_xasprintf("%s/%s", pkgdir, im->names[k]) : cfw_xstrdup(im->names[k]);
         if (f == F_PKG) {
             char *init = cfw_xasprintf("%s/__init__.py", base);
             res_push(&rs->loads, &rs->n_loads, init);
@@ -700,18 +710,36 @@ static void from_names(struct run *x, struct resolution *rs, const char *pkgdir,
             res_push(&rs->ns_dirs, &rs->n_ns_dirs, base);
         } else if (kind == F_NS && rs->kind == RK_OK) {
             rs->kind = RK_UNRESOLVED;
-            rs->why = cfw_xasprintf("cannot import name '%s' from '%s' (unknown location): "
-                                    "'%s' is a directory without __init__.py and has no module "
-                                    "'%s'",
-                                    im->names[k], modname[0] ? modname : ".", modname,
-                                    im->names[k]);
+            rs->why =
+                cfw_xasprintf("cannot import name '%s' from '%s' (unknown location): "
+                              "'%s' is a directory without __init__.py and has no module "
+                              "'%s'",
+                              im->names[k], modname[0] ? modname : ".", modname, im->names[k]);
         }
         free(base);
     }
 }
 
+static char *find_outside_uncached(struct run *x, const char *top);
+
 /* Where a top-level name is found outside the module root, as a display path, or NULL. */
 static char *find_outside(struct run *x, const char *top)
+{
+    char *hit;
+
+    for (size_t k = 0; k < x->n_outside; k++) {
+        if (strcmp(x->outside[k].top, top) == 0) {
+            return x->outside[k].hit ? cfw_xstrdup(x->outside[k].hit) : NULL;
+        }
+    }
+    hit = find_outside_uncached(x, top);
+    x->outside = cfw_xrealloc(x->outside, (x->n_outside + 1) * sizeof(*x->outside));
+    x->outside[x->n_outside].top = cfw_xstrdup(top);
+    x->outside[x->n_outside++].hit = hit ? cfw_xstrdup(hit) : NULL;
+    return hit;
+}
+
+static char *find_outside_uncached(struct run *x, const char *top)
 {
     char *dir;
 
@@ -865,8 +893,8 @@ static void resolve_import(struct run *x, const struct pyfile *pf,
         bool std = cfw_bundle_is_stdlib(top);
         bool rt = bundle_is_runtime_module(top, x->external_sdk);
 
-        if (fb == F_PKG || fb == F_MOD || (fb == F_NS && fv != F_PKG && fv != F_MOD && !std &&
-                                          !rt)) {
+        if (fb == F_PKG || fb == F_MOD ||
+            (fb == F_NS && fv != F_PKG && fv != F_MOD && !std && !rt)) {
             char *full = join_dots(parts, n);
             enum found kind;
             if (fb == F_PKG) {
@@ -957,8 +985,8 @@ static struct pyfile *find_py(struct run *x, const char *name)
 static bool skip_analysis(struct run *x, const struct cfw_bundle_module *m)
 {
     /* Third-party trees that happen to sit in the module root are not the project's code. */
-    static const char *const dirs[] = {"python_modules/", "node_modules/", ".venv", "venv/",
-                                       ".git/", "site-packages/"};
+    static const char *const dirs[] = {"python_modules/", "node_modules/", ".venv",
+                                       "venv/",           ".git/",         "site-packages/"};
     (void)x;
     if (m->vendored || !ends_with(m->name, ".py")) {
         return true;
@@ -987,11 +1015,11 @@ static void read_python(struct run *x)
         }
         if (bundle_read_file(r->modules[k].path, CFW_BUNDLE_MAX_FILE_BYTES, &text, &len, &err) !=
             0) {
-            struct cfw_bundle_finding *f = add_finding(x, "scan-limit", CFW_BUNDLE_SEV_INFO,
-                                                       r->modules[k].path, 1, 1);
-            f->message = cfw_xasprintf("%s: not analysed: %s", r->modules[k].path,
-                                       err.code == EFBIG ? "larger than the per-file cap"
-                                                         : err.msg);
+            struct cfw_bundle_finding *f =
+                add_finding(x, "scan-limit", CFW_BUNDLE_SEV_INFO, r->modules[k].path, 1, 1);
+            f->message =
+                cfw_xasprintf("%s: not analysed: %s", r->modules[k].path,
+                              err.code == EFBIG ? "larger than the per-file cap" : err.msg);
             f->fix = cfw_xstrdup("its imports were not checked");
             continue;
         }
@@ -1144,8 +1172,8 @@ static void src_prefix_finding(struct run *x, struct pyfile *pf, const struct cf
     const struct cfw_bundle_module *m = &x->r->modules[pf->mod];
     const char *why;
     enum cfw_bundle_sev sev = lowered(pf, im, CFW_BUNDLE_SEV_CRITICAL, &why);
-    struct cfw_bundle_finding *f = add_finding(x, "src-prefix-import", sev, m->path, im->line,
-                                               im->col);
+    struct cfw_bundle_finding *f =
+        add_finding(x, "src-prefix-import", sev, m->path, im->line, im->col);
     size_t es = 0, ee = 0;
     bool can = false;
     const char *rest = strchr(im->module, '.');
@@ -1157,11 +1185,13 @@ static void src_prefix_finding(struct run *x, struct pyfile *pf, const struct cf
     if (len == 0 || im->first_dot_end > len || im->import_kw > len) {
         /* the text could not be read again: no rewrite */
     } else if (rest != NULL && im->first_dot_end > im->mod_start &&
-        (im->is_from || im->has_alias) && !has_newline(text, im->mod_start, im->first_dot_end)) {
+               (im->is_from || im->has_alias) &&
+               !has_newline(text, im->mod_start, im->first_dot_end)) {
         es = im->mod_start;
         ee = im->first_dot_end;
         can = true;
-    } else if (rest == NULL && im->is_from && !im->parenthesized && im->import_kw > im->stmt_start &&
+    } else if (rest == NULL && im->is_from && !im->parenthesized &&
+               im->import_kw > im->stmt_start &&
                !has_newline(text, im->stmt_start, im->import_kw)) {
         es = im->stmt_start;
         ee = im->import_kw;
@@ -1261,8 +1291,7 @@ static void import_findings(struct run *x)
             case RK_OK:
                 break;
             case RK_SRC:
-                src_prefix_finding(x, pf, im, text != NULL ? text : "", text != NULL ? len : 0,
-                                   rs);
+                src_prefix_finding(x, pf, im, text != NULL ? text : "", text != NULL ? len : 0, rs);
                 break;
             case RK_OUTSIDE:
                 f = add_finding(x, "outside-module-root",
@@ -1274,9 +1303,8 @@ static void import_findings(struct run *x)
                                        rs->outside, root_disp(x));
                 break;
             case RK_UNRESOLVED:
-                f = add_finding(x, "unresolved-import",
-                                lowered(pf, im, CFW_BUNDLE_SEV_ERROR, &why), m->path, im->line,
-                                im->col);
+                f = add_finding(x, "unresolved-import", lowered(pf, im, CFW_BUNDLE_SEV_ERROR, &why),
+                                m->path, im->line, im->col);
                 f->message = cfw_xasprintf("import of '%s': %s%s", label, rs->why, why);
                 if (rs->sdk) {
                     f->fix = cfw_xstrdup("add workers-runtime-sdk (workers-py >= 1.9) to "
@@ -1452,6 +1480,11 @@ static void run_free(struct run *x)
         free(rs->ns_dirs);
     }
     free(x->res);
+    for (size_t k = 0; k < x->n_outside; k++) {
+        free(x->outside[k].top);
+        free(x->outside[k].hit);
+    }
+    free(x->outside);
     for (size_t k = 0; k < x->n_init_done; k++) {
         free(x->init_done[k]);
     }
@@ -1473,14 +1506,16 @@ static int setup_paths(struct run *x, struct cfw_err *err)
     x->config_abs = resolve(cwd, cfg->path);
     x->hidden_abs = cfw_xasprintf("%s/.wrangler", x->project_abs);
     if (cfg->main == NULL) {
-        cfw_err_set(err, "%s: no \"main\" entry point: set main = \"src/entry.py\" (the Python "
-                         "Worker's entry module)",
+        cfw_err_set(err,
+                    "%s: no \"main\" entry point: set main = \"src/entry.py\" (the Python "
+                    "Worker's entry module)",
                     cfg->path);
         return -1;
     }
     if (!ends_with(cfg->main, ".py")) {
-        cfw_err_set(err, "%s:%d:%d: main = \"%s\" is not a Python module: --check-bundle "
-                         "checks Python Workers",
+        cfw_err_set(err,
+                    "%s:%d:%d: main = \"%s\" is not a Python module: --check-bundle "
+                    "checks Python Workers",
                     cfg->path, cfg->main_line, cfg->main_col, cfg->main);
         return -1;
     }
@@ -1511,9 +1546,10 @@ static int setup_paths(struct run *x, struct cfw_err *err)
     x->root_rel = rel_path(x->project_abs, x->root_abs);
     x->root_name = cfw_xstrdup(base_name(x->root_abs));
     x->main_rel_root = rel_path(x->root_abs, x->main_abs);
-    x->external_sdk = (cfg->compat_date != NULL && strcmp(cfg->compat_date, EXTERNAL_SDK_DATE) >= 0 &&
-                       strlen(cfg->compat_date) >= 10) ||
-                      has_flag(cfg, "enable_python_external_sdk");
+    x->external_sdk =
+        (cfg->compat_date != NULL && strcmp(cfg->compat_date, EXTERNAL_SDK_DATE) >= 0 &&
+         strlen(cfg->compat_date) >= 10) ||
+        has_flag(cfg, "enable_python_external_sdk");
     if (has_flag(cfg, "disable_python_external_sdk")) {
         x->external_sdk = false;
     }
@@ -1530,8 +1566,7 @@ static void collect_names(struct run *x)
         /* Everything uploaded as python_modules/... is on the runtime's sys.path, vendored or
          * not (a python_modules/ inside the module root is uploaded by the *.py rule). */
         if (starts_with(r->modules[k].name, "python_modules/")) {
-            x->vnames[x->n_vnames++] =
-                cfw_xstrdup(r->modules[k].name + strlen("python_modules/"));
+            x->vnames[x->n_vnames++] = cfw_xstrdup(r->modules[k].name + strlen("python_modules/"));
         }
         if (!r->modules[k].vendored) {
             x->bnames[x->n_bnames++] = cfw_xstrdup(r->modules[k].name);
@@ -1591,8 +1626,8 @@ struct cfw_bundle_report *cfw_bundle_check(const char *dir, const char *env, str
     }
     for (size_t k = 0; bundle_runtime_modules[k] != NULL; k++) {
         if (bundle_is_runtime_module(bundle_runtime_modules[k], x.external_sdk)) {
-            r->runtime_modules = cfw_xrealloc(r->runtime_modules,
-                                              (r->n_runtime_modules + 1) * sizeof(char *));
+            r->runtime_modules =
+                cfw_xrealloc(r->runtime_modules, (r->n_runtime_modules + 1) * sizeof(char *));
             r->runtime_modules[r->n_runtime_modules++] = cfw_xstrdup(bundle_runtime_modules[k]);
         }
     }
@@ -1609,13 +1644,14 @@ struct cfw_bundle_report *cfw_bundle_check(const char *dir, const char *env, str
         f->message = cfw_xstrdup(x.cfg.env_note);
         f->fix = cfw_xasprintf("add an [env.%s] section, or drop --env", env);
     }
-    qsort(r->findings, r->n_findings, sizeof(*r->findings), cmp_finding);
+    if (r->n_findings > 0) {
+        qsort(r->findings, r->n_findings, sizeof(*r->findings), cmp_finding);
+    }
     for (size_t k = 0; k < r->n_findings; k++) {
         const struct cfw_bundle_finding *f = &r->findings[k];
-        if (f->sev >= CFW_BUNDLE_SEV_ERROR &&
-            (strcmp(f->rule, "src-prefix-import") == 0 ||
-             strcmp(f->rule, "unresolved-import") == 0 ||
-             strcmp(f->rule, "outside-module-root") == 0)) {
+        if (f->sev >= CFW_BUNDLE_SEV_ERROR && (strcmp(f->rule, "src-prefix-import") == 0 ||
+                                               strcmp(f->rule, "unresolved-import") == 0 ||
+                                               strcmp(f->rule, "outside-module-root") == 0)) {
             r->predicts_import_failure = true;
         }
     }

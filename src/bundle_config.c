@@ -503,8 +503,9 @@ static int t_key(struct cur *c, char **parts, size_t *n)
             part = cfw_xstrndup(c->s + start, c->pos - start);
         } else {
             free_parts(parts, *n);
-            return FAIL(c, "expected a key (letters, digits, '_', '-', or a quoted string), "
-                           "found %s",
+            return FAIL(c,
+                        "expected a key (letters, digits, '_', '-', or a quoted string), "
+                        "found %s",
                         what_here(c, w, sizeof(w)));
         }
         if (*n == MAX_KEY_PARTS) {
@@ -582,14 +583,13 @@ static int t_scalar(struct cur *c, struct cfw_bundle_value **out)
     for (size_t k = 0; k < n; k++) {
         has_colon |= tok[k] == ':';
     }
-    is_date = has_colon || (n >= 10 && tok[4] == '-' && tok[7] == '-' && tok[0] >= '0' &&
-                            tok[0] <= '9');
+    is_date =
+        has_colon || (n >= 10 && tok[4] == '-' && tok[7] == '-' && tok[0] >= '0' && tok[0] <= '9');
     if (is_date) {
         for (size_t k = 0; k < n; k++) {
             if (strchr("0123456789-:.TtZz+ ", tok[k]) == NULL) {
                 free(tok);
-                return fail_at(c, line, col, "malformed date or time '%.*s'", (int)n,
-                               c->s + start);
+                return fail_at(c, line, col, "malformed date or time '%.*s'", (int)n, c->s + start);
             }
         }
         v = value_new(CFW_BUNDLE_V_DATETIME, line, col);
@@ -719,10 +719,12 @@ static int t_set(struct cur *c, struct cfw_bundle_value *t, char **parts, size_t
             value_push(t, cfw_xstrdup(parts[k]), child);
         } else if (child->type != CFW_BUNDLE_V_TABLE || (child->flags & TF_INLINE)) {
             char *key = join_key(parts, k + 1);
-            int r = fail_at(c, line, col, "cannot add keys to '%s': it is already defined as %s "
-                                          "at line %d",
-                            key, child->type == CFW_BUNDLE_V_TABLE ? "an inline table"
-                                                                    : vtype_name(child->type),
+            int r = fail_at(c, line, col,
+                            "cannot add keys to '%s': it is already defined as %s "
+                            "at line %d",
+                            key,
+                            child->type == CFW_BUNDLE_V_TABLE ? "an inline table"
+                                                              : vtype_name(child->type),
                             child->line);
             free(key);
             cfw_bundle_value_free(v);
@@ -897,7 +899,7 @@ static int t_header(struct cur *c, struct cfw_bundle_value *root, struct cfw_bun
             char *key = join_key(parts, k + 1);
             int r = fail_at(c, line, col, "'%s' is already defined as %s at line %d", key,
                             child->type == CFW_BUNDLE_V_TABLE ? "an inline table"
-                                                               : vtype_name(child->type),
+                                                              : vtype_name(child->type),
                             child->line);
             free(key);
             free_parts(parts, n);
@@ -1623,8 +1625,8 @@ static int config_from_tree(const struct cfw_bundle_value *root, const char *env
         cfg->compat_date = cfw_xstrdup(v->str);
     }
     if ((v = pick(root, envt, "compatibility_flags")) != NULL) {
-        if (string_array(v, file, "compatibility_flags", &cfg->compat_flags,
-                         &cfg->n_compat_flags, err) != 0) {
+        if (string_array(v, file, "compatibility_flags", &cfg->compat_flags, &cfg->n_compat_flags,
+                         err) != 0) {
             return -1;
         }
         cfg->flags_line = v->line;
@@ -1645,8 +1647,8 @@ static int config_from_tree(const struct cfw_bundle_value *root, const char *env
             return type_error(err, file, v, "python_modules", "a table");
         }
         if ((ex = table_find(v, "exclude")) != NULL &&
-            string_array(ex, file, "python_modules.exclude", &cfg->py_excludes,
-                         &cfg->n_py_excludes, err) != 0) {
+            string_array(ex, file, "python_modules.exclude", &cfg->py_excludes, &cfg->n_py_excludes,
+                         err) != 0) {
             return -1;
         }
     }

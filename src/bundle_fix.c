@@ -125,8 +125,8 @@ static void diff_same_shape(struct cfw_buf *b, const char *path, const struct li
             }
             {
                 size_t run = j;
-                while (run < end && !(a[run].len == c[run].len &&
-                                      memcmp(a[run].p, c[run].p, a[run].len) == 0)) {
+                while (run < end &&
+                       !(a[run].len == c[run].len && memcmp(a[run].p, c[run].p, a[run].len) == 0)) {
                     run++;
                 }
                 for (size_t q = j; q < run; q++) {
@@ -163,8 +163,7 @@ static size_t edit_paths(const struct cfw_bundle_report *r, const char ***out)
     return n;
 }
 
-int cfw_bundle_fix_diff(const struct cfw_bundle_report *r, struct cfw_buf *out,
-                        struct cfw_err *err)
+int cfw_bundle_fix_diff(const struct cfw_bundle_report *r, struct cfw_buf *out, struct cfw_err *err)
 {
     const char **paths;
     size_t np = edit_paths(r, &paths);
@@ -190,8 +189,8 @@ int cfw_bundle_fix_diff(const struct cfw_bundle_report *r, struct cfw_buf *out,
             diff_same_shape(out, paths[k], a, c, na);
         } else {
             /* Not produced by our edits; shown whole rather than wrongly. */
-            cfw_buf_printf(out, "--- a/%s\n+++ b/%s\n@@ -1,%zu +1,%zu @@\n", paths[k], paths[k],
-                           na, nc);
+            cfw_buf_printf(out, "--- a/%s\n+++ b/%s\n@@ -1,%zu +1,%zu @@\n", paths[k], paths[k], na,
+                           nc);
             for (size_t j = 0; j < na; j++) {
                 put_line(out, '-', &a[j]);
             }
@@ -207,8 +206,8 @@ int cfw_bundle_fix_diff(const struct cfw_bundle_report *r, struct cfw_buf *out,
     free(paths);
     for (size_t k = 0; k < r->n_edits; k++) {
         if (r->edits[k].replacement == NULL) {
-            cfw_buf_printf(out, "--- /dev/null\n+++ b/%s\n@@ -0,0 +1 @@\n+%.*s\n",
-                           r->edits[k].path, (int)(sizeof(init_text) - 2), init_text);
+            cfw_buf_printf(out, "--- /dev/null\n+++ b/%s\n@@ -0,0 +1 @@\n+%.*s\n", r->edits[k].path,
+                           (int)(sizeof(init_text) - 2), init_text);
         }
     }
     return 0;

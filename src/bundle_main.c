@@ -101,16 +101,18 @@ static int parse_args(int argc, char **argv, struct opts *o, FILE *errout)
             break;
         case 'f':
             if (parse_format(optarg, &o->fmt) != 0) {
-                fprintf(errout, "cfwatchd --check-bundle: unknown --format '%s' (text, json, "
-                                "github or sarif)\n",
+                fprintf(errout,
+                        "cfwatchd --check-bundle: unknown --format '%s' (text, json, "
+                        "github or sarif)\n",
                         optarg);
                 rc = -1;
             }
             break;
         case 'F':
             if (cfw_bundle_sev_parse(optarg, &o->fail_on) != 0) {
-                fprintf(errout, "cfwatchd --check-bundle: unknown --fail-on '%s' (critical, "
-                                "error, warning or info)\n",
+                fprintf(errout,
+                        "cfwatchd --check-bundle: unknown --fail-on '%s' (critical, "
+                        "error, warning or info)\n",
                         optarg);
                 rc = -1;
             }
@@ -198,12 +200,14 @@ static int do_verify(const struct cfw_bundle_report *r, const struct opts *o, FI
             cfw_bundle_report_write(r, o->fmt, false, out);
         }
         if (v.import_ok) {
-            fprintf(vout, "verify: %s -I -S imported '%s' from the bundle laid out as uploaded: "
-                          "OK\n",
+            fprintf(vout,
+                    "verify: %s -I -S imported '%s' from the bundle laid out as uploaded: "
+                    "OK\n",
                     v.python, r->main_module);
         } else {
-            fprintf(vout, "verify: %s -I -S could not import '%s' from the bundle laid out as "
-                          "uploaded (%s %d):\n",
+            fprintf(vout,
+                    "verify: %s -I -S could not import '%s' from the bundle laid out as "
+                    "uploaded (%s %d):\n",
                     v.python, r->main_module, v.timed_out ? "timed out, status" : "exit status",
                     v.exit_status);
             for (const char *p = v.output; p && *p;) {
@@ -213,7 +217,8 @@ static int do_verify(const struct cfw_bundle_report *r, const struct opts *o, FI
                 p = nl ? nl + 1 : p + len;
             }
         }
-        fprintf(vout, "verify: %s the static findings (%s)\n", agrees ? "agrees with" : "DISAGREES with",
+        fprintf(vout, "verify: %s the static findings (%s)\n",
+                agrees ? "agrees with" : "DISAGREES with",
                 r->predicts_import_failure ? "they predict the import fails"
                                            : "they predict the import succeeds");
     }

@@ -141,9 +141,8 @@ static void skip_fexpr(struct sc *c, int nest)
             c->pos++;
             continue;
         }
-        if (string_start(c, 0, &plen, &fmt) && (plen == 0 || !is_ident_char((unsigned char)
-                                                               (c->pos > 0 ? c->s[c->pos - 1]
-                                                                           : ' ')))) {
+        if (string_start(c, 0, &plen, &fmt) &&
+            (plen == 0 || !is_ident_char((unsigned char)(c->pos > 0 ? c->s[c->pos - 1] : ' ')))) {
             if (nest >= MAX_FSTRING_DEPTH) {
                 c->pos++;
                 continue;
@@ -417,9 +416,9 @@ static bool except_catches_import(const struct sc *c, size_t a, size_t colon)
 
 static bool is_compound(const struct sc *c, size_t n)
 {
-    static const char *const kw[] = {"def",  "class", "if",    "elif",    "else",  "try",
-                                     "except", "finally", "for", "while", "with", "async",
-                                     "match", "case"};
+    static const char *const kw[] = {"def",  "class",  "if",      "elif", "else",
+                                     "try",  "except", "finally", "for",  "while",
+                                     "with", "async",  "match",   "case"};
     for (size_t k = 0; k < sizeof(kw) / sizeof(kw[0]); k++) {
         if (tok_is(c, 0, n, kw[k])) {
             return true;
@@ -487,15 +486,15 @@ static void logical_line(struct sc *c, int indent)
     size_t n = c->ntoks, colon = 0;
     unsigned ctx;
     int try_idx;
-    bool clause = tok_is(c, 0, n, "except") || tok_is(c, 0, n, "else") ||
-                  tok_is(c, 0, n, "finally");
+    bool clause =
+        tok_is(c, 0, n, "except") || tok_is(c, 0, n, "else") || tok_is(c, 0, n, "finally");
 
     while (c->nblocks > 0 && c->blocks[c->nblocks - 1].indent >= indent) {
         c->nblocks--;
     }
     for (size_t k = 0; k < c->ntries; k++) {
-        if (c->tries[k].open && (c->tries[k].indent > indent ||
-                                 (c->tries[k].indent == indent && !clause))) {
+        if (c->tries[k].open &&
+            (c->tries[k].indent > indent || (c->tries[k].indent == indent && !clause))) {
             c->tries[k].open = false;
         }
     }
@@ -539,8 +538,7 @@ static void logical_line(struct sc *c, int indent)
             track = true;
         } else if (tok_is(c, 0, n, "if") &&
                    ((colon == 2 && tok_is(c, 1, n, "TYPE_CHECKING")) ||
-                    (colon == 4 && tok_op(c, 2, n, '.') &&
-                     tok_is(c, 3, n, "TYPE_CHECKING")))) {
+                    (colon == 4 && tok_op(c, 2, n, '.') && tok_is(c, 3, n, "TYPE_CHECKING")))) {
             nb.kind = B_TYPECHECK;
             track = true;
         } else if (tok_is(c, 0, n, "except")) {

@@ -101,9 +101,9 @@ static int write_text(const struct cfw_bundle_report *r, bool color, FILE *out)
     size_t counts[4] = {0};
     const char *bold = color ? "\033[1m" : "", *reset = color ? "\033[0m" : "";
 
-    fprintf(out, "%s%s%s: module root %s/, main module '%s', %zu modules (%zu vendored)\n", bold,
+    fprintf(out, "%s%s%s: module root %s/, main module '%s', %zu module%s (%zu vendored)\n", bold,
             r->config_path, reset, r->module_root, r->main_module, r->n_modules,
-            count_vendored(r));
+            r->n_modules == 1 ? "" : "s", count_vendored(r));
     for (size_t k = 0; k < r->n_findings; k++) {
         const struct cfw_bundle_finding *f = &r->findings[k];
         counts[f->sev]++;
@@ -173,8 +173,7 @@ char *bundle_report_json(const struct cfw_bundle_report *r, const struct cfw_bun
         json_object_set_new(o, "exit_status", json_integer(v->exit_status));
         json_object_set_new(o, "python", v->python ? json_string(v->python) : json_null());
         json_object_set_new(o, "output", json_string(v->output ? v->output : ""));
-        json_object_set_new(o, "predicts_import_failure",
-                            json_boolean(r->predicts_import_failure));
+        json_object_set_new(o, "predicts_import_failure", json_boolean(r->predicts_import_failure));
         json_object_set_new(o, "agrees", json_boolean(agrees));
         json_object_set_new(root, "verify", o);
     }
@@ -296,8 +295,8 @@ static int write_sarif(const struct cfw_bundle_report *r, FILE *out)
         const struct cfw_bundle_finding *f = &r->findings[k];
         json_t *res = json_object(), *loc, *art;
         char *uri = uri_encode(f->file);
-        char *text = f->fix ? cfw_xasprintf("%s\nFix: %s", f->message, f->fix)
-                            : cfw_xstrdup(f->message);
+        char *text =
+            f->fix ? cfw_xasprintf("%s\nFix: %s", f->message, f->fix) : cfw_xstrdup(f->message);
 
         json_object_set_new(res, "ruleId", json_string(f->rule));
         json_object_set_new(res, "ruleIndex", json_integer((json_int_t)rule_index(f->rule)));
@@ -310,9 +309,9 @@ static int write_sarif(const struct cfw_bundle_report *r, FILE *out)
         loc = json_pack("{s:{s:o,s:{s:i,s:i}}}", "physicalLocation", "artifactLocation", art,
                         "region", "startLine", f->line, "startColumn", f->col);
         json_object_set_new(res, "locations", json_pack("[o]", loc));
-        json_object_set_new(res, "properties",
-                            json_pack("{s:s,s:s?}", "severity", cfw_bundle_sev_name(f->sev), "fix",
-                                      f->fix));
+        json_object_set_new(
+            res, "properties",
+            json_pack("{s:s,s:s?}", "severity", cfw_bundle_sev_name(f->sev), "fix", f->fix));
         json_array_append_new(results, res);
         free(uri);
         free(text);
@@ -320,7 +319,8 @@ static int write_sarif(const struct cfw_bundle_report *r, FILE *out)
     json_object_set_new(run, "results", results);
     runs = json_array();
     json_array_append_new(runs, run);
-    json_object_set_new(root, "$schema", json_string("https://json.schemastore.org/sarif-2.1.0.json"));
+    json_object_set_new(root, "$schema",
+                        json_string("https://json.schemastore.org/sarif-2.1.0.json"));
     json_object_set_new(root, "version", json_string("2.1.0"));
     json_object_set_new(root, "runs", runs);
     s = json_dumps(root, JSON_INDENT(2) | JSON_PRESERVE_ORDER);

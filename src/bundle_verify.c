@@ -227,9 +227,16 @@ static int run_child(const char *python, const char *root, const char *bundle,
     if (pid == 0) {
         char *home = cfw_xasprintf("HOME=%s", root);
         char *path_env = cfw_xasprintf("PATH=%s", getenv("PATH") ? getenv("PATH") : "/usr/bin");
-        char *argv[] = {(char *)"python3", (char *)"-I", (char *)"-S", (char *)"-B",
-                        (char *)"-c", (char *)bootstrap, (char *)bundle,
-                        (char *)r->main_module, names.data ? names.data : (char *)"", NULL};
+        char *argv[] = {(char *)"python3",
+                        (char *)"-I",
+                        (char *)"-S",
+                        (char *)"-B",
+                        (char *)"-c",
+                        (char *)bootstrap,
+                        (char *)bundle,
+                        (char *)r->main_module,
+                        names.data ? names.data : (char *)"",
+                        NULL};
         char *envp[] = {path_env, home, (char *)"LANG=C.UTF-8", NULL};
         setpgid(0, 0);
         dup2(fds[1], 1);
@@ -323,8 +330,9 @@ int cfw_bundle_verify(const struct cfw_bundle_report *r, int timeout_ms,
     memset(v, 0, sizeof(*v));
     v->python = find_python3();
     if (v->python == NULL) {
-        cfw_err_setc(err, ENOENT, "python3 not found in PATH: --verify imports the bundle with "
-                                  "the system python3; install it (apt-get install python3)");
+        cfw_err_setc(err, ENOENT,
+                     "python3 not found in PATH: --verify imports the bundle with "
+                     "the system python3; install it (apt-get install python3)");
         return -1;
     }
     root = cfw_xasprintf("%s/cfw-verify-XXXXXX", tmpdir && tmpdir[0] ? tmpdir : "/tmp");

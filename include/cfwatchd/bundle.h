@@ -91,9 +91,9 @@ struct cfw_bundle_rule {
 };
 
 struct cfw_bundle_config {
-    char *path;      /* the configuration file, as displayed */
-    char *main;      /* as written, relative to the configuration's directory */
-    char *base_dir;  /* as written, or NULL */
+    char *path;     /* the configuration file, as displayed */
+    char *main;     /* as written, relative to the configuration's directory */
+    char *base_dir; /* as written, or NULL */
     char *compat_date;
     char **compat_flags;
     size_t n_compat_flags;
@@ -128,9 +128,9 @@ bool cfw_bundle_glob_match(const char *glob, const char *path);
 #define CFW_BUNDLE_IMPORT_TYPECHECK 0x4u /* inside `if TYPE_CHECKING:`: never runs */
 
 struct cfw_bundle_import {
-    char *module;  /* dotted name without the leading dots; "" for `from . import x` */
-    int level;     /* number of leading dots */
-    bool is_from;  /* `from M import names` rather than `import M` */
+    char *module;   /* dotted name without the leading dots; "" for `from . import x` */
+    int level;      /* number of leading dots */
+    bool is_from;   /* `from M import names` rather than `import M` */
     bool has_alias; /* `import M as N` */
     bool parenthesized;
     char **names; /* from-imports: the imported names ("*" for a star import) */
@@ -151,7 +151,7 @@ struct cfw_bundle_imports {
     size_t cap;
 };
 
-/* Extracts every import statement of a Python source; -1 with err only for caps exceeded. */
+/* Appends every import statement of a Python source to out; returns 0 (err is unused). */
 int cfw_bundle_py_imports(const char *text, size_t len, struct cfw_bundle_imports *out,
                           struct cfw_err *err);
 /* Releases the imports; accepts a zeroed set. */
@@ -160,9 +160,9 @@ void cfw_bundle_imports_clear(struct cfw_bundle_imports *im);
 /* ---- The check ---- */
 
 struct cfw_bundle_module {
-    char *name;    /* upload name: main's base name, path under the module root, python_modules/... */
-    char *path;    /* the file on disk, as displayed (DIR-joined) */
-    char *type;    /* wrangler module type: python, text, data, compiled-wasm, ... */
+    char *name; /* upload name: main's base name, path under the module root, python_modules/... */
+    char *path; /* the file on disk, as displayed (DIR-joined) */
+    char *type; /* wrangler module type: python, text, data, compiled-wasm, ... */
     bool vendored; /* from python_modules/ */
     bool is_main;
 };
@@ -228,12 +228,12 @@ int cfw_bundle_fix_write(const struct cfw_bundle_report *r, struct cfw_buf *out,
                          struct cfw_err *err);
 
 struct cfw_bundle_verdict {
-    bool ran;         /* python3 was found and started */
-    bool import_ok;   /* `import <main>` exited 0 */
+    bool ran;       /* python3 was found and started */
+    bool import_ok; /* `import <main>` exited 0 */
     bool timed_out;
-    int exit_status;  /* child exit status, or -signal */
-    char *python;     /* python3 path */
-    char *output;     /* the child's combined stdout/stderr (capped) */
+    int exit_status; /* child exit status, or -signal */
+    char *python;    /* python3 path */
+    char *output;    /* the child's combined stdout/stderr (capped) */
 };
 
 /*
@@ -248,7 +248,8 @@ void cfw_bundle_verdict_clear(struct cfw_bundle_verdict *v);
 
 /* Runs `--check-bundle` with its arguments, writing to out and errout; returns the exit code. */
 int cfw_bundle_run(int argc, char **argv, FILE *out, FILE *errout);
-/* Entry point for `cfwatchd --check-bundle ARGS...` (argv after the flag); returns the exit code. */
+/* Entry point for `cfwatchd --check-bundle ARGS...` (argv after the flag); returns the exit code.
+ */
 int cfw_check_bundle_main(int argc, char **argv);
 
 #endif

@@ -183,44 +183,43 @@ static void test_toml_wrangler_subset(void **state)
 {
     (void)state;
     struct cfw_err err = {0};
-    const char *text =
-        "# a real-looking wrangler.toml\n"
-        "name = \"api\" # trailing comment\n"
-        "main = 'src/main.py'\n"
-        "\"quoted key\" = \"tab\\there \\u00e9 \\U0001F600\"\n"
-        "compatibility_date = 2024-09-23\n"
-        "compatibility_flags = [\n"
-        "  \"python_workers\", # needed\n"
-        "  'nodejs_compat',\n"
-        "]\n"
-        "python_modules.exclude = [\"**/*.pyc\"]\n"
-        "limits = { cpu_ms = 50, nested.deep = true }\n"
-        "hex = 0xff\n"
-        "big = 1_000_000\n"
-        "neg = -17\n"
-        "pi = 3.14\n"
-        "exp = 1e6\n"
-        "when = 1979-05-27 07:32:00Z\n"
-        "ml = \"\"\"\n"
-        "one \\\n"
-        "    two\"\"\"\n"
-        "lit = '''\n"
-        "C:\\path\\''' \n"
-        "[vars]\n"
-        "GREETING = \"hi\"\n"
-        "[env.staging]\n"
-        "main = \"src/staging.py\"\n"
-        "[env.staging.vars]\n"
-        "GREETING = \"yo\"\n"
-        "[[rules]]\n"
-        "type = \"Text\"\n"
-        "globs = [\"**/*.tmpl\"]\n"
-        "fallthrough = true\n"
-        "[[rules]]\n"
-        "type = \"Data\"\n"
-        "globs = [\"**/*.dat\"]\n"
-        "[build.upload]\n"
-        "format = \"modules\"\n";
+    const char *text = "# a real-looking wrangler.toml\n"
+                       "name = \"api\" # trailing comment\n"
+                       "main = 'src/main.py'\n"
+                       "\"quoted key\" = \"tab\\there \\u00e9 \\U0001F600\"\n"
+                       "compatibility_date = 2024-09-23\n"
+                       "compatibility_flags = [\n"
+                       "  \"python_workers\", # needed\n"
+                       "  'nodejs_compat',\n"
+                       "]\n"
+                       "python_modules.exclude = [\"**/*.pyc\"]\n"
+                       "limits = { cpu_ms = 50, nested.deep = true }\n"
+                       "hex = 0xff\n"
+                       "big = 1_000_000\n"
+                       "neg = -17\n"
+                       "pi = 3.14\n"
+                       "exp = 1e6\n"
+                       "when = 1979-05-27 07:32:00Z\n"
+                       "ml = \"\"\"\n"
+                       "one \\\n"
+                       "    two\"\"\"\n"
+                       "lit = '''\n"
+                       "C:\\path\\''' \n"
+                       "[vars]\n"
+                       "GREETING = \"hi\"\n"
+                       "[env.staging]\n"
+                       "main = \"src/staging.py\"\n"
+                       "[env.staging.vars]\n"
+                       "GREETING = \"yo\"\n"
+                       "[[rules]]\n"
+                       "type = \"Text\"\n"
+                       "globs = [\"**/*.tmpl\"]\n"
+                       "fallthrough = true\n"
+                       "[[rules]]\n"
+                       "type = \"Data\"\n"
+                       "globs = [\"**/*.dat\"]\n"
+                       "[build.upload]\n"
+                       "format = \"modules\"\n";
     struct cfw_bundle_value *v = toml(text, &err);
     const struct cfw_bundle_value *a;
 
@@ -410,10 +409,10 @@ static void test_py_import_forms(void **state)
                       "raise E from e\n"
                       "x = yield_from = 1\n";
     static const struct want w[] = {
-        {"a.b", 0, 1, 8, 0, false, NULL},  {"d", 0, 1, 18, 0, false, NULL},
-        {"a.b", 0, 2, 6, 0, false, "x,y"}, {"", 1, 5, 6, 0, false, "sib"},
+        {"a.b", 0, 1, 8, 0, false, NULL},   {"d", 0, 1, 18, 0, false, NULL},
+        {"a.b", 0, 2, 6, 0, false, "x,y"},  {"", 1, 5, 6, 0, false, "sib"},
         {"up", 2, 6, 6, 0, false, "thing"}, {"a", 0, 7, 6, 0, false, "cont"},
-        {"p", 0, 9, 8, 0, false, NULL},    {"q", 0, 9, 18, 0, false, NULL},
+        {"p", 0, 9, 8, 0, false, NULL},     {"q", 0, 9, 18, 0, false, NULL},
         {"m", 0, 10, 6, 0, false, "*"},
     };
     check_imports(src, w, sizeof(w) / sizeof(w[0]));
@@ -445,41 +444,41 @@ static void test_py_strings_are_skipped(void **state)
 static void test_py_import_contexts(void **state)
 {
     (void)state;
-    const char *src = "from typing import TYPE_CHECKING\n"          /* 1 */
-                      "try:\n"                                      /* 2 */
-                      "    import fast\n"                           /* 3 */
-                      "except ImportError:\n"                       /* 4 */
-                      "    import slow\n"                           /* 5 */
-                      "try:\n"                                      /* 6 */
-                      "    import risky\n"                          /* 7 */
-                      "except KeyError:\n"                          /* 8 */
-                      "    pass\n"                                  /* 9 */
-                      "try:\n"                                      /* 10 */
-                      "    import fin\n"                            /* 11 */
-                      "finally:\n"                                  /* 12 */
-                      "    pass\n"                                  /* 13 */
-                      "try: import oneline\n"                       /* 14 */
-                      "except: pass\n"                              /* 15 */
-                      "if TYPE_CHECKING:\n"                         /* 16 */
-                      "    import tc\n"                             /* 17 */
-                      "else:\n"                                     /* 18 */
-                      "    import notc\n"                           /* 19 */
-                      "class K:\n"                                  /* 20 */
-                      "    import inclass\n"                        /* 21 */
-                      "    def m(self):\n"                          /* 22 */
-                      "        try:\n"                              /* 23 */
-                      "            import both\n"                   /* 24 */
-                      "        except (ValueError, Exception):\n"   /* 25 */
-                      "            pass\n"                          /* 26 */
-                      "async def h(): import inline_lazy\n"         /* 27 */
-                      "def f(\n"                                    /* 28 */
-                      "    a: int = 1,\n"                           /* 29 */
-                      ") -> dict[str, int]:\n"                      /* 30 */
-                      "    import lazy\n"                           /* 31 */
-                      "\n"                                          /* 32 */
-                      "    # comment at another indent\n"           /* 33 */
-                      "    import lazy2\n"                          /* 34 */
-                      "import toplevel\n";                          /* 35 */
+    const char *src = "from typing import TYPE_CHECKING\n"        /* 1 */
+                      "try:\n"                                    /* 2 */
+                      "    import fast\n"                         /* 3 */
+                      "except ImportError:\n"                     /* 4 */
+                      "    import slow\n"                         /* 5 */
+                      "try:\n"                                    /* 6 */
+                      "    import risky\n"                        /* 7 */
+                      "except KeyError:\n"                        /* 8 */
+                      "    pass\n"                                /* 9 */
+                      "try:\n"                                    /* 10 */
+                      "    import fin\n"                          /* 11 */
+                      "finally:\n"                                /* 12 */
+                      "    pass\n"                                /* 13 */
+                      "try: import oneline\n"                     /* 14 */
+                      "except: pass\n"                            /* 15 */
+                      "if TYPE_CHECKING:\n"                       /* 16 */
+                      "    import tc\n"                           /* 17 */
+                      "else:\n"                                   /* 18 */
+                      "    import notc\n"                         /* 19 */
+                      "class K:\n"                                /* 20 */
+                      "    import inclass\n"                      /* 21 */
+                      "    def m(self):\n"                        /* 22 */
+                      "        try:\n"                            /* 23 */
+                      "            import both\n"                 /* 24 */
+                      "        except (ValueError, Exception):\n" /* 25 */
+                      "            pass\n"                        /* 26 */
+                      "async def h(): import inline_lazy\n"       /* 27 */
+                      "def f(\n"                                  /* 28 */
+                      "    a: int = 1,\n"                         /* 29 */
+                      ") -> dict[str, int]:\n"                    /* 30 */
+                      "    import lazy\n"                         /* 31 */
+                      "\n"                                        /* 32 */
+                      "    # comment at another indent\n"         /* 33 */
+                      "    import lazy2\n"                        /* 34 */
+                      "import toplevel\n";                        /* 35 */
     static const struct want w[] = {
         {"typing", 0, 1, 6, 0, false, "TYPE_CHECKING"},
         {"fast", 0, 3, 12, CFW_BUNDLE_IMPORT_TRY, true, NULL},
@@ -593,8 +592,7 @@ static void check_fixture(const char *name, const char *env, json_t *exp)
         }
         fail_msg("%s: %zu modules, want %zu", name, r->n_modules, json_array_size(mods));
     }
-    json_array_foreach(mods, idx, item)
-    {
+    json_array_foreach (mods, idx, item) {
         bool found = false;
         for (size_t k = 0; k < r->n_modules; k++) {
             found |= strcmp(r->modules[k].name, json_string_value(item)) == 0;
@@ -611,8 +609,7 @@ static void check_fixture(const char *name, const char *env, json_t *exp)
         }
         fail_msg("%s: %zu findings, want %zu", name, r->n_findings, json_array_size(fs));
     }
-    json_array_foreach(fs, idx, item)
-    {
+    json_array_foreach (fs, idx, item) {
         bool found = false;
         for (size_t k = 0; k < r->n_findings; k++) {
             const struct cfw_bundle_finding *f = &r->findings[k];
@@ -620,8 +617,7 @@ static void check_fixture(const char *name, const char *env, json_t *exp)
                      strcmp(cfw_bundle_sev_name(f->sev),
                             json_string_value(json_object_get(item, "severity"))) == 0 &&
                      strlen(f->file) > dl &&
-                     strcmp(f->file + dl, json_string_value(json_object_get(item, "file"))) ==
-                         0 &&
+                     strcmp(f->file + dl, json_string_value(json_object_get(item, "file"))) == 0 &&
                      f->line == json_integer_value(json_object_get(item, "line"));
         }
         if (!found) {
@@ -640,11 +636,20 @@ static void check_fixture(const char *name, const char *env, json_t *exp)
 static void test_fixtures(void **state)
 {
     (void)state;
-    static const char *const names[] = {
-        "src-import-failure", "src-import-fixed", "base-dir",          "vendored",
-        "jsonc",              "build-upload",     "relative-imports",  "try-and-functions",
-        "requirements-txt",   "missing-flag",     "python-modules-in-root", "outside-root",
-        "external-sdk",       "flat-root"};
+    static const char *const names[] = {"src-import-failure",
+                                        "src-import-fixed",
+                                        "base-dir",
+                                        "vendored",
+                                        "jsonc",
+                                        "build-upload",
+                                        "relative-imports",
+                                        "try-and-functions",
+                                        "requirements-txt",
+                                        "missing-flag",
+                                        "python-modules-in-root",
+                                        "outside-root",
+                                        "external-sdk",
+                                        "flat-root"};
 
     for (size_t k = 0; k < sizeof(names) / sizeof(names[0]); k++) {
         char path[1024];
@@ -776,6 +781,64 @@ static void test_verify_without_python(void **state)
     cfw_bundle_report_free(r);
 }
 
+static void test_fix_import_forms(void **state)
+{
+    (void)state;
+    char dir[] = "/tmp/cfw-bundle-forms-XXXXXX";
+    char path[512];
+    struct cfw_err err = {0};
+    struct cfw_bundle_report *r;
+    struct cfw_buf diff = {0}, done = {0};
+    size_t fixes = 0, manual = 0;
+
+    assert_non_null(mkdtemp(dir));
+    snprintf(path, sizeof(path), "%s/wrangler.toml", dir);
+    write_file(path, "main = \"app/main.py\"\ncompatibility_flags = [\"python_workers\"]\n");
+    snprintf(path, sizeof(path), "%s/app/main.py", dir);
+    write_file(path, "from app import utils\n"
+                     "import app.utils as u\n"
+                     "import app.utils\n"
+                     "from app.pkg.mod import f\n"
+                     "\n"
+                     "X = utils.A + u.A + app.utils.A + f()\n");
+    snprintf(path, sizeof(path), "%s/app/utils.py", dir);
+    write_file(path, "A = 1\n");
+    snprintf(path, sizeof(path), "%s/app/pkg/mod.py", dir);
+    write_file(path, "def f():\n    return 1\n");
+    r = cfw_bundle_check(dir, NULL, &err);
+    assert_non_null(r);
+    for (size_t k = 0; k < r->n_findings; k++) {
+        if (strcmp(r->findings[k].rule, "src-prefix-import") == 0) {
+            assert_int_equal(r->findings[k].sev, CFW_BUNDLE_SEV_CRITICAL);
+            if (strstr(r->findings[k].fix, "refer to it as") != NULL) {
+                manual++;
+            } else {
+                fixes++;
+            }
+        }
+    }
+    assert_int_equal(fixes, 3);
+    assert_int_equal(manual, 1);
+    assert_int_equal(cfw_bundle_fix_diff(r, &diff, &err), 0);
+    assert_non_null(strstr(diff.data, "-from app import utils\n-import app.utils as u\n"));
+    assert_non_null(strstr(diff.data, "+import utils\n+import utils as u\n"));
+    assert_non_null(strstr(diff.data, "+from pkg.mod import f\n"));
+    assert_non_null(strstr(diff.data, "+++ b/"));
+    assert_non_null(strstr(diff.data, "app/pkg/__init__.py\n"));
+    assert_int_equal(cfw_bundle_fix_write(r, &done, &err), 0);
+    cfw_bundle_report_free(r);
+    r = cfw_bundle_check(dir, NULL, &err);
+    assert_non_null(r);
+    /* Only the manual one is left. */
+    assert_int_equal(r->n_findings, 1);
+    assert_string_equal(r->findings[0].rule, "src-prefix-import");
+    assert_int_equal(r->findings[0].line, 3);
+    cfw_bundle_report_free(r);
+    cfw_buf_free(&diff);
+    cfw_buf_free(&done);
+    rm_rf(dir);
+}
+
 /* ---- the command line and the formats ---- */
 
 static void test_cli_usage_and_exit_codes(void **state)
@@ -847,8 +910,7 @@ static void test_formats(void **state)
     assert_int_equal(json_integer_value(json_object_get(j, "version")), 1);
     assert_true(json_is_string(json_object_get(j, "module_root")));
     assert_int_equal(json_array_size(json_object_get(j, "modules")), 3);
-    json_array_foreach(json_object_get(j, "findings"), idx, item)
-    {
+    json_array_foreach (json_object_get(j, "findings"), idx, item) {
         const char *keys[] = {"rule", "severity", "file", "line", "column", "message", "fix"};
         assert_int_equal(json_object_size(item), 7);
         for (size_t k = 0; k < 7; k++) {
@@ -879,19 +941,16 @@ static void test_formats(void **state)
     assert_true(json_array_size(rules) >= 8);
     results = json_object_get(json_array_get(runs, 0), "results");
     assert_int_equal(json_array_size(results), 2);
-    json_array_foreach(results, idx, res)
-    {
+    json_array_foreach (results, idx, res) {
         size_t ri = (size_t)json_integer_value(json_object_get(res, "ruleIndex"));
         json_t *loc = json_object_get(json_array_get(json_object_get(res, "locations"), 0),
                                       "physicalLocation");
         assert_string_equal(json_string_value(json_object_get(json_array_get(rules, ri), "id")),
                             json_string_value(json_object_get(res, "ruleId")));
-        assert_int_equal(json_integer_value(json_object_get(json_object_get(loc, "region"),
-                                                            "startLine")),
-                         11);
-        assert_int_equal(json_integer_value(json_object_get(json_object_get(loc, "region"),
-                                                            "startColumn")),
-                         6);
+        assert_int_equal(
+            json_integer_value(json_object_get(json_object_get(loc, "region"), "startLine")), 11);
+        assert_int_equal(
+            json_integer_value(json_object_get(json_object_get(loc, "region"), "startColumn")), 6);
         if (strcmp(json_string_value(json_object_get(res, "ruleId")), "src-prefix-import") == 0) {
             seen_src = true;
             assert_string_equal(json_string_value(json_object_get(res, "level")), "error");
@@ -973,6 +1032,7 @@ int main(void)
         cmocka_unit_test(test_fixtures),
         cmocka_unit_test(test_fix_write_verify),
         cmocka_unit_test(test_fix_refuses_stale_file),
+        cmocka_unit_test(test_fix_import_forms),
         cmocka_unit_test(test_verify_without_python),
         cmocka_unit_test(test_cli_usage_and_exit_codes),
         cmocka_unit_test(test_formats),
