@@ -326,7 +326,7 @@ static void t_skip_all(struct cur *c)
 static int t_escape(struct cur *c, struct cfw_buf *b)
 {
     char ch;
-    uint32_t cp;
+    uint32_t cp = 0;
     int line = c->line, col = cur_col(c);
 
     adv(c); /* backslash */
@@ -1080,7 +1080,7 @@ static int j_string(struct cur *c, char **out)
             return FAIL(c, "control character 0x%02x inside a string (escape it)", ch);
         }
         if (ch == '\\') {
-            uint32_t cp, lo;
+            uint32_t cp = 0, lo = 0;
             int eline = c->line, ecol = cur_col(c);
             adv(c);
             ch = (unsigned char)peek(c);

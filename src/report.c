@@ -132,9 +132,9 @@ static int write_github(FILE *fp, const struct cfw_report_opts *opts,
             level = s >= CFW_SEV_ERROR ? "error" : s == CFW_SEV_WARNING ? "warning" : "notice";
             file = cfw_report_github_escape(inc->first.input, true);
             title = cfw_report_github_escape(inc->title, true);
-            full = cfw_xasprintf("[%s] %s (seen %llu time%s)\n%s", inc->rule, inc->title,
+            full = cfw_xasprintf("[%s] %s (seen %llu time%s)%s%s", inc->rule, inc->title,
                                  (unsigned long long)inc->count, inc->count == 1 ? "" : "s",
-                                 inc->hint);
+                                 inc->hint[0] != '\0' ? "\n" : "", inc->hint);
             msg = cfw_report_github_escape(full, false);
             fprintf(fp, "::%s file=%s,line=%llu,title=%s::%s\n", level, file,
                     (unsigned long long)inc->first.line, title, msg);
@@ -147,8 +147,13 @@ static int write_github(FILE *fp, const struct cfw_report_opts *opts,
     return 0;
 }
 
-/* Prints text indented, wrapping nothing but keeping the sample's lines aligned. */
-static void print_indented(FILE *fp, const char *indent, const char *text, size_t max_lines)
+/*
+ * Prints text line by line, the first line after first and the others after indent, lines
+ * longer than wrap (0: no wrapping) broken at a space, control bytes replaced (the text comes
+ * from logs: it never drives the terminal).
+ */
+static void print_indented(FILE *fp, const char *first, const char *indent, const char *text,
+                           size_t wrap, size_t max_lines)
 {
     size_t lines = 0;
     const char *p = text;
@@ -156,16 +161,27 @@ static void print_indented(FILE *fp, const char *indent, const char *text, size_
     while (*p != '\0' && lines < max_lines) {
         const char *nl = strchr(p, '\n');
         size_t len = nl != NULL ? (size_t)(nl - p) : strlen(p);
-        fprintf(fp, "%s", indent);
+        bool broken = false;
+
+        if (wrap > 0 && len > wrap) {
+            size_t cut = wrap;
+            while (cut > wrap / 2 && p[cut] != ' ') {
+                cut--;
+            }
+            if (p[cut] == ' ') {
+                len = cut;
+                broken = true;
+            }
+        }
+        fprintf(fp, "%s", lines == 0 ? first : indent);
         for (size_t i = 0; i < len; i++) {
             unsigned char c = (unsigned char)p[i];
-            /* the sample comes from logs: never let it drive the terminal */
             fputc(c < 0x20 && c != '\t' ? '?' : (c == 0x7f ? '?' : c), fp);
         }
         fputc('\n', fp);
         lines++;
         p += len;
-        if (*p == '\n') {
+        if (*p == '\n' || broken) {
             p++;
         }
     }
@@ -215,10 +231,9 @@ static int write_text(FILE *fp, const struct cfw_report_opts *opts,
             }
             fputc('\n', fp);
             if (inc->hint[0] != '\0') {
-                fprintf(fp, "    fix: ");
-                print_indented(fp, "", inc->hint, 20);
+                print_indented(fp, "    fix: ", "         ", inc->hint, 90, 30);
             }
-            print_indented(fp, "    | ", inc->sample, 12);
+            print_indented(fp, "    | ", "    | ", inc->sample, 0, 12);
             fputc('\n', fp);
         }
     }

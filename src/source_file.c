@@ -13,6 +13,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <fnmatch.h>
 #include <glob.h>
 #include <limits.h>
 #include <stdlib.h>
@@ -29,6 +30,7 @@
 #define FP_MAX CFW_SOURCE_FINGERPRINT_MAX
 #define DIR_SEARCH_MAX 100000u
 #define INOTIFY_BUF 16384
+#define MOVES_MAX 64
 
 struct wfile {
     char *path;   /* where the file was last seen */
@@ -76,6 +78,16 @@ struct file_src {
     char *dir;     /* directory part of the pattern */
     char *base;    /* last component of the pattern */
     bool need_scan;
+    /*
+     * Renames seen by the directory watch: a file that left a watched name (IN_MOVED_FROM) for
+     * another name (IN_MOVED_TO, same cookie). When two rotations happen before the daemon
+     * looks, the middle file was never opened under the watched name; the next scan finds it at
+     * its new name through this list and reads it whole.
+     */
+    uint32_t move_cookie[MOVES_MAX];
+    size_t nmove_cookies;
+    char *moved_to[MOVES_MAX];
+    size_t nmoved;
     bool closed; /* stopped: every file closed */
     struct event *inotify_ev;
     struct event *poll_ev;
@@ -464,6 +476,67 @@ static void seen_at(struct wfile *wf, const char *p)
 }
 
 /*
+ * Files renamed away from a watched name before they were ever opened (two rotations between
+ * two looks): tracked at their new name from offset 0 and drained, then let go like any file
+ * that no longer matches. A name that still matches the pattern is the scan's business.
+ */
+static void rescue_moved(struct file_src *fs, const struct matches *m)
+{
+    for (size_t i = 0; i < fs->nmoved; i++) {
+        const char *p = fs->moved_to[i];
+        struct stat st;
+        struct wfile *wf;
+        int fd;
+
+        if (!in_matches(m, p) && fs->nfiles < fs->src->conf.max_files &&
+            stat(p, &st) == 0 && S_ISREG(st.st_mode) &&
+            find_identity(fs, st.st_dev, st.st_ino) == NULL &&
+            (fd = open_file(p, &st)) >= 0) {
+            if (find_identity(fs, st.st_dev, st.st_ino) != NULL) {
+                close(fd);
+            } else {
+                wf = track(fs, p, p, fd, &st, 0);
+                wf->seen = false;
+                cfw_log_info("source=%s file=%s rotated away before it was read; reading it whole",
+                             fs->src->conf.name, p);
+            }
+        }
+        free(fs->moved_to[i]);
+        fs->moved_to[i] = NULL;
+    }
+    fs->nmoved = 0;
+}
+
+/* Remembers renames out of a watched name, pairing IN_MOVED_FROM and IN_MOVED_TO by cookie. */
+static void note_move(struct file_src *fs, const struct inotify_event *ev)
+{
+    if ((ev->mask & IN_MOVED_FROM) && fnmatch(fs->base, ev->name, FNM_PERIOD) == 0) {
+        if (fs->nmove_cookies == MOVES_MAX) {
+            memmove(&fs->move_cookie[0], &fs->move_cookie[1],
+                    (MOVES_MAX - 1) * sizeof(fs->move_cookie[0]));
+            fs->nmove_cookies--;
+        }
+        fs->move_cookie[fs->nmove_cookies++] = ev->cookie;
+        return;
+    }
+    if (!(ev->mask & IN_MOVED_TO)) {
+        return;
+    }
+    for (size_t i = 0; i < fs->nmove_cookies; i++) {
+        if (fs->move_cookie[i] != ev->cookie) {
+            continue;
+        }
+        memmove(&fs->move_cookie[i], &fs->move_cookie[i + 1],
+                (fs->nmove_cookies - i - 1) * sizeof(fs->move_cookie[0]));
+        fs->nmove_cookies--;
+        if (fs->nmoved < MOVES_MAX) {
+            fs->moved_to[fs->nmoved++] = cfw_xasprintf("%s/%s", fs->dir, ev->name);
+        }
+        return;
+    }
+}
+
+/*
  * Matches the pattern against the tracked files. Why by identity: after a rename rotation the
  * same name points to a new file (a new identity: a new file, read from 0, once the old one is
  * drained) while the old identity either still matches under another name (kept, no re-read)
@@ -490,6 +563,7 @@ static bool scan(struct file_src *fs, bool initial)
     for (size_t i = 0; i < fs->nfiles; i++) {
         fs->files[i]->seen = false;
     }
+    rescue_moved(fs, &m);
     for (size_t i = 0; i < m.n; i++) {
         const char *p = m.paths[i];
         struct stat st;
@@ -825,6 +899,9 @@ static void on_inotify(evutil_socket_t fd, short what, void *arg)
                         }
                     }
                 }
+                if (ev->mask & (IN_MOVED_FROM | IN_MOVED_TO)) {
+                    note_move(fs, ev);
+                }
                 if (ev->mask & (IN_CREATE | IN_MOVED_TO | IN_MOVED_FROM | IN_DELETE | IN_ATTRIB)) {
                     fs->need_scan = true;
                     mark_all_dirty(fs);
@@ -854,6 +931,9 @@ static void file_destroy(struct cfw_source *src)
 
     if (fs == NULL) {
         return;
+    }
+    for (size_t i = 0; i < fs->nmoved; i++) {
+        free(fs->moved_to[i]);
     }
     if (fs->inotify_ev != NULL) {
         event_free(fs->inotify_ev);

@@ -28,17 +28,16 @@ static void on_match(const struct cfw_match *m, const struct cfw_event *ev, void
     cfw_incidents_observe(arg, m, ev, 0, 0);
 }
 
-static char *render(enum cfw_report_format fmt, struct cfw_incidents *set)
+/* Renders the report into *out (allocated). */
+static void render_to(enum cfw_report_format fmt, struct cfw_incidents *set, char **out)
 {
     struct cfw_pipeline_stats st = {.inputs = 1, .lines = 10, .events = 4};
     struct cfw_report_opts opts = {.format = fmt};
-    char *buf = NULL;
     size_t len = 0;
-    FILE *fp = open_memstream(&buf, &len);
+    FILE *fp = open_memstream(out, &len);
 
     cfw_report_write(fp, &opts, set, &st);
     fclose(fp);
-    return buf;
 }
 
 static void test_formats(void **state)
@@ -50,7 +49,7 @@ static void test_formats(void **state)
     struct cfw_event ev = {.input = "dir/a,b.log", .line = 12};
     json_error_t jerr;
     json_t *root, *inc;
-    char *out;
+    char *out = NULL;
 
     (void)state;
     cfw_ruleset_add_node(rs, cfw_node_get(doc->root, "rules"), "rules", "t", &diag);
@@ -62,7 +61,7 @@ static void test_formats(void **state)
     ev.len = strlen(ev.text);
     cfw_ruleset_match(rs, &ev, on_match, set);
 
-    out = render(CFW_REPORT_JSON, set);
+    render_to(CFW_REPORT_JSON, set, &out);
     root = json_loads(out, 0, &jerr);
     assert_non_null(root);
     assert_int_equal(json_integer_value(json_object_get(root, "version")), 1);
@@ -81,7 +80,7 @@ static void test_formats(void **state)
     json_decref(root);
     free(out);
 
-    out = render(CFW_REPORT_GITHUB, set);
+    render_to(CFW_REPORT_GITHUB, set, &out);
     /* properties escape , and :, data escapes %, CR and LF; one line per incident */
     assert_non_null(strstr(out, "::error file=dir/a%2Cb.log,line=12,title=module src%3A a%2C b::"));
     assert_non_null(strstr(out, "line one%0A100%25 sure"));
@@ -89,7 +88,7 @@ static void test_formats(void **state)
     assert_null(strchr(strchr(out, '\n') + 1, '\r'));
     free(out);
 
-    out = render(CFW_REPORT_TEXT, set);
+    render_to(CFW_REPORT_TEXT, set, &out);
     assert_non_null(strstr(out, "CRITICAL\n"));
     assert_non_null(strstr(out, "cfwatchd: 2 incidents (1 critical, 1 info) in 1 input"));
     /* a control character from the log never reaches the terminal */

@@ -1,0 +1,742 @@
+#!/usr/bin/env python3
+"""Command-line tests of `cfwatchd --once` and `cfwatchd --check-config` against the built binary.
+
+Environment: CFWATCHD = the binary, CFW_SOURCE_DIR = the repository (for tests/data and conf/).
+Plain unittest, standard library only. Ends with a line "N passed, M failed"; exit status 0 when
+nothing failed.
+"""
+import json
+import os
+import re
+import select
+import shutil
+import subprocess
+import sys
+import tempfile
+import unittest
+
+SOURCE_DIR = os.environ.get(
+    "CFW_SOURCE_DIR", os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+CFWATCHD = os.environ.get("CFWATCHD") or os.path.join(
+    os.environ.get("CFW_BUILD_DIR", os.path.join(SOURCE_DIR, "build")), "cfwatchd")
+CORPUS = os.path.join(SOURCE_DIR, "tests", "data", "corpus")
+CLI = os.path.join(SOURCE_DIR, "tests", "data", "cli")
+TIMEOUT = 60
+
+SEVERITIES = ("critical", "error", "warning", "info")
+GITHUB_LEVEL = {"critical": "error", "error": "error", "warning": "warning", "info": "notice"}
+STATS_KEYS = ("inputs", "bytes", "lines", "records", "events", "matches", "incidents")
+SRC_05 = os.path.join(CORPUS, "05-src-import-modulenotfound-excerpt.log")
+ANSI_01 = os.path.join(CORPUS, "01-deploy-python-no-module-workers-ansi.log")
+OK_03 = os.path.join(CORPUS, "03-pywrangler-deploy-success-vendored.log")
+VALIDATION_04 = os.path.join(
+    CORPUS, "04-deploy-python-requirements-txt-10021-experimental-warning.log")
+INFO_06 = os.path.join(CORPUS, "06-gha-python-experimental-warning-wrapped.log")
+DUP_11 = os.path.join(CORPUS, "11-duplicate-module-warning-vendored-table.log")
+TAIL_S02 = os.path.join(CORPUS, "synthetic", "S02-SYNTHETIC-tail-json-python-exception.log")
+SYN_VERSION = "00000000-0000-4000-8000-000000000000"
+
+
+def cli(name):
+    return os.path.join(CLI, name)
+
+
+def clean_env(**extra):
+    env = dict(os.environ)
+    for k in ("NO_COLOR", "CLICOLOR_FORCE", "FORCE_COLOR"):
+        env.pop(k, None)
+    env.update(extra)
+    return env
+
+
+SANITIZER = re.compile(rb"ERROR: (Address|Leak|Memory|Thread)Sanitizer|runtime error: ")
+
+
+def check_sanitizer(args, err):
+    """Fails on a sanitizer report (an ASan build exits 1, which --once also uses)."""
+    if SANITIZER.search(err):
+        raise AssertionError("sanitizer report for cfwatchd %s:\n%s" % (
+            " ".join(args), err.decode("utf-8", "replace")[-3000:]))
+
+
+def run(args, stdin=b"", env=None):
+    """Runs cfwatchd with args; stdin is bytes (empty by default), never the terminal."""
+    proc = subprocess.run([CFWATCHD] + list(args), input=stdin, capture_output=True,
+                          timeout=TIMEOUT, env=env or clean_env())
+    check_sanitizer(args, proc.stderr)
+    return proc
+
+
+def run_pty(args, env):
+    """Runs cfwatchd with stdout on a pseudo-terminal; returns (rc, stdout bytes, stderr bytes)."""
+    master, slave = os.openpty()
+    try:
+        proc = subprocess.Popen([CFWATCHD] + list(args), stdin=subprocess.DEVNULL, stdout=slave,
+                                stderr=subprocess.PIPE, env=env)
+    finally:
+        os.close(slave)
+    out = bytearray()
+    try:
+        while True:
+            ready, _, _ = select.select([master], [], [], TIMEOUT)
+            if not ready:
+                proc.kill()
+                raise AssertionError("no output on the terminal for %d s" % TIMEOUT)
+            try:
+                chunk = os.read(master, 65536)
+            except OSError:  # EIO once the child closed its side
+                break
+            if not chunk:
+                break
+            out += chunk
+    finally:
+        os.close(master)
+    err = proc.stderr.read()
+    proc.stderr.close()
+    check_sanitizer(args, err)
+    return proc.wait(timeout=TIMEOUT), bytes(out), err
+
+
+def text(b):
+    return b.decode("utf-8", "replace")
+
+
+def line_of(path, needle):
+    """1-based number of the first line of path containing needle."""
+    with open(path, encoding="utf-8") as f:
+        for n, line in enumerate(f, 1):
+            if needle in line:
+                return n
+    raise AssertionError("%s: no line contains %r" % (path, needle))
+
+
+def builtin_rule_count():
+    """Rules in the built-in pack, counted from its YAML source (the one source of truth)."""
+    path = os.path.join(SOURCE_DIR, "conf", "rules.d", "python-workers.yaml")
+    with open(path, encoding="utf-8") as f:
+        return sum(1 for line in f if re.match(r"^\s*-\s+id\s*:", line))
+
+
+def line_count(path):
+    with open(path, "rb") as f:
+        data = f.read()
+    return data.count(b"\n") + (1 if data and not data.endswith(b"\n") else 0)
+
+
+class OnceCase(unittest.TestCase):
+    maxDiff = None
+
+    def setUp(self):
+        self.tmp = tempfile.mkdtemp(prefix="cfw-once-")
+
+    def tearDown(self):
+        for root, dirs, _files in os.walk(self.tmp):
+            for d in dirs:
+                os.chmod(os.path.join(root, d), 0o755)
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+    def tmpfile(self, name, data):
+        path = os.path.join(self.tmp, name)
+        with open(path, "wb") as f:
+            f.write(data)
+        return path
+
+    def copy(self, src, name):
+        path = os.path.join(self.tmp, name)
+        shutil.copyfile(src, path)
+        return path
+
+    def once_json(self, args, stdin=b"", want_rc=None, env=None):
+        """Runs --once --format json; checks the report's shape; returns (proc, report)."""
+        proc = run(["--once", "--format", "json"] + list(args), stdin=stdin, env=env)
+        detail = "cmd: cfwatchd --once --format json %s\nrc=%d\nstderr: %s" % (
+            " ".join(args), proc.returncode, text(proc.stderr)[-2000:])
+        if want_rc is not None:
+            self.assertEqual(proc.returncode, want_rc, detail)
+        try:
+            body = proc.stdout.decode("utf-8")
+        except UnicodeDecodeError as e:
+            self.fail("JSON report is not valid UTF-8 (%s)\n%s" % (e, detail))
+        try:
+            report = json.loads(body)
+        except ValueError as e:
+            self.fail("stdout is not one JSON object (%s): %r\n%s" % (e, body[:500], detail))
+        self.check_shape(report, detail)
+        return proc, report
+
+    def check_shape(self, report, detail=""):
+        self.assertIsInstance(report, dict, detail)
+        self.assertEqual(report.get("version"), 1, detail)
+        self.assertIsInstance(report.get("incidents"), list, detail)
+        self.assertIsInstance(report.get("stats"), dict, detail)
+        for inc in report["incidents"]:
+            for k in ("key", "rule", "severity", "title", "hint", "sample"):
+                self.assertIsInstance(inc.get(k), str, "incident.%s: %r %s" % (k, inc, detail))
+            self.assertIn(inc["severity"], SEVERITIES, detail)
+            self.assertIsInstance(inc.get("count"), int, detail)
+            self.assertGreaterEqual(inc["count"], 1, detail)
+            self.assertIsInstance(inc.get("fields"), dict, detail)
+            for k, v in inc["fields"].items():
+                self.assertIsInstance(v, str, "fields.%s of %s is not a string" % (k, inc["key"]))
+            for pos in ("first", "last"):
+                self.assertIsInstance(inc.get(pos), dict, "%s %s" % (pos, detail))
+                self.assertIsInstance(inc[pos].get("input"), str, detail)
+                self.assertIsInstance(inc[pos].get("line"), int, detail)
+                self.assertGreaterEqual(inc[pos]["line"], 1, detail)
+        stats = report["stats"]
+        for k in STATS_KEYS:
+            self.assertIsInstance(stats.get(k), int, "stats.%s: %r" % (k, stats))
+            self.assertGreaterEqual(stats[k], 0)
+        self.assertEqual(stats["incidents"], len(report["incidents"]), "stats.incidents")
+        self.assertLessEqual(sum(i["count"] for i in report["incidents"]), stats["matches"],
+                             "incident counts add up to more than stats.matches")
+
+    def by_rule(self, report, rule):
+        return [i for i in report["incidents"] if i["rule"] == rule]
+
+    def one(self, report, rule):
+        found = self.by_rule(report, rule)
+        self.assertEqual(len(found), 1, "want exactly one %s incident, got %s" % (
+            rule, [(i["rule"], i["key"]) for i in report["incidents"]]))
+        return found[0]
+
+    def rules(self, report):
+        return sorted({i["rule"] for i in report["incidents"]})
+
+
+class TestExitCodes(OnceCase):
+    def rc(self, *args):
+        return run(list(args)).returncode
+
+    def test_clean_file_exits_0(self):
+        self.assertEqual(self.rc("--once", OK_03), 0)
+
+    def test_incident_exits_1(self):
+        self.assertEqual(self.rc("--once", SRC_05), 1)
+        for fmt in ("text", "json", "github"):
+            self.assertEqual(self.rc("--once", "--format", fmt, SRC_05), 1, fmt)
+
+    def test_info_only_exits_0_by_default(self):
+        self.assertEqual(self.rc("--once", INFO_06), 0)
+        self.assertEqual(self.rc("--once", "--fail-on", "info", INFO_06), 1)
+
+    def test_fail_on_thresholds_warning_incident(self):
+        self.assertEqual(self.rc("--once", DUP_11), 1)
+        self.assertEqual(self.rc("--once", "--fail-on", "warning", DUP_11), 1)
+        self.assertEqual(self.rc("--once", "--fail-on", "info", DUP_11), 1)
+        self.assertEqual(self.rc("--once", "--fail-on", "error", DUP_11), 0)
+        self.assertEqual(self.rc("--once", "--fail-on", "critical", DUP_11), 0)
+        self.assertEqual(self.rc("--once", "--fail-on", "none", DUP_11), 0)
+
+    def test_fail_on_thresholds_error_and_critical(self):
+        self.assertEqual(self.rc("--once", "--fail-on", "error", VALIDATION_04), 1)
+        self.assertEqual(self.rc("--once", "--fail-on", "critical", VALIDATION_04), 0)
+        self.assertEqual(self.rc("--once", "--fail-on", "critical", SRC_05), 1)
+        self.assertEqual(self.rc("--once", "--fail-on", "none", SRC_05), 0)
+
+    def test_fail_on_none_still_reports(self):
+        _, report = self.once_json(["--fail-on", "none", SRC_05], want_rc=0)
+        self.one(report, "py-src-import")
+
+    def test_usage_errors_exit_2(self):
+        cases = [
+            ["--once", "--format", "xml", SRC_05],
+            ["--once", "--fail-on", "fatal", SRC_05],
+            ["--once", "--input-format", "yaml", SRC_05],
+            ["--once", "--no-such-option", SRC_05],
+            ["--once", SRC_05, "--rules"],
+            ["--once", "--format"],
+            ["--no-such-option"],
+        ]
+        for args in cases:
+            proc = run(args)
+            self.assertEqual(proc.returncode, 2, "cfwatchd %s -> rc %d, stderr %s" % (
+                " ".join(args), proc.returncode, text(proc.stderr)))
+            self.assertTrue(proc.stderr.strip(), "no message on stderr for %s" % args)
+
+    def test_missing_rules_or_config_file_exits_2(self):
+        rules, conf = "/nonexistent/cfw-rules.yaml", "/nonexistent/cfw.yaml"
+        for args, name in ((["--rules", rules], rules), (["-c", conf], conf),
+                           (["--config", conf], conf)):
+            proc = run(["--once"] + args + [SRC_05])
+            self.assertEqual(proc.returncode, 2, args)
+            self.assertIn(name, text(proc.stderr), args)
+
+
+class TestJsonFormat(OnceCase):
+    def test_shape_positions_and_stats(self):
+        _, report = self.once_json([SRC_05], want_rc=1)
+        inc = self.one(report, "py-src-import")
+        self.assertEqual(inc["severity"], "critical")
+        self.assertEqual(inc["fields"].get("module"), "src")
+        self.assertTrue(inc["title"].strip(), "empty title")
+        self.assertTrue(inc["hint"].strip(), "empty hint")
+        self.assertEqual(inc["count"], 1)
+        self.assertTrue(inc["first"]["input"].endswith("05-src-import-modulenotfound-excerpt.log"),
+                        inc["first"])
+        self.assertEqual(inc["first"]["line"], 1)
+        self.assertEqual(inc["last"], inc["first"])
+        self.assertIn("No module named 'src'", inc["sample"])
+        stats = report["stats"]
+        self.assertEqual(stats["inputs"], 1)
+        self.assertEqual(stats["bytes"], os.path.getsize(SRC_05))
+        self.assertEqual(stats["lines"], line_count(SRC_05))
+        self.assertGreaterEqual(stats["matches"], 1)
+        self.assertGreaterEqual(stats["events"], 1)
+        self.assertGreaterEqual(stats["records"], 1)
+
+    def test_block_position_is_first_line_of_record(self):
+        path = os.path.join(CORPUS, "synthetic", "S01-SYNTHETIC-deploy-src-import-with-note.log")
+        _, report = self.once_json([path], want_rc=1)
+        inc = self.one(report, "py-src-import")
+        self.assertEqual(inc["first"]["line"], line_of(path, "[ERROR] A request"))
+        self.assertEqual(inc["fields"].get("script"), "example-py")
+
+    def test_no_ansi_in_report(self):
+        proc, report = self.once_json([ANSI_01], want_rc=1)
+        self.assertNotIn(b"\x1b", proc.stdout)
+        self.assertNotIn("\x1b", json.dumps(report, ensure_ascii=False))
+        self.assertTrue(report["incidents"])
+
+    def test_clean_input_gives_empty_list(self):
+        _, report = self.once_json([OK_03], want_rc=0)
+        self.assertEqual(report["incidents"], [])
+        self.assertEqual(report["stats"]["incidents"], 0)
+        self.assertEqual(report["stats"]["bytes"], os.path.getsize(OK_03))
+
+    def test_invalid_utf8_and_control_bytes_still_give_valid_json(self):
+        path = self.tmpfile("bytes.log", b"ODD value=\xff\xfe\x01\"q\\ end\nODD value=ok\t\x7f\n")
+        _, report = self.once_json(["--no-builtin", "--rules", cli("rules-github.yaml"), path])
+        self.assertTrue(self.by_rule(report, "odd-chars"), report)
+
+
+class TestGithubFormat(OnceCase):
+    ANNOTATION = re.compile(r"^::(error|warning|notice) (file=[^,]*,line=\d+,title=.*?)::(.*)$")
+
+    def annotations(self, args, want_rc=None):
+        proc = run(["--once", "--format", "github"] + args)
+        if want_rc is not None:
+            self.assertEqual(proc.returncode, want_rc, text(proc.stderr))
+        out = text(proc.stdout)
+        lines = [line for line in out.split("\n") if line != ""]
+        result = []
+        for line in lines:
+            m = self.ANNOTATION.match(line)
+            self.assertIsNotNone(m, "not an annotation line: %r" % line)
+            props = dict(p.split("=", 1) for p in m.group(2).split(","))
+            self.assertEqual(sorted(props), ["file", "line", "title"], line)
+            for part in (m.group(2), m.group(3)):
+                for pct in re.finditer("%", part):
+                    self.assertRegex(part[pct.start():pct.start() + 3], r"^%(25|0D|0A|3A|2C)$",
+                                     "unescaped %% in %r" % line)
+            self.assertNotIn("\r", line)
+            result.append((m.group(1), props, m.group(3)))
+        return result
+
+    def test_levels_lines_and_escaping(self):
+        path = self.copy(cli("github-input.log"), "odd,name:1.log")
+        anns = self.annotations(["--no-builtin", "--rules", cli("rules-github.yaml"), path],
+                                want_rc=1)
+        self.assertEqual(len(anns), 3, anns)
+        by_level = {level: (props, msg) for level, props, msg in anns}
+        self.assertEqual(sorted(by_level), ["error", "notice", "warning"])
+        want_file = path.replace("%", "%25").replace(":", "%3A").replace(",", "%2C")
+        for level, (props, _msg) in by_level.items():
+            self.assertEqual(props["file"], want_file, level)
+        props, msg = by_level["error"]
+        self.assertEqual(props["line"], "1")
+        self.assertEqual(props["title"], "Odd a%2Cb%3Ac%25d")
+        self.assertIn("a,b:c%25d", msg, "the message should carry the escaped value")
+        if "second line" in msg:
+            self.assertIn("%0Asecond line", msg, "a newline in the message must be %0A")
+        self.assertEqual(by_level["warning"][0]["line"], "2")
+        self.assertEqual(by_level["warning"][0]["title"], "Warn w1")
+        self.assertEqual(by_level["notice"][0]["line"], "3")
+        self.assertEqual(by_level["notice"][0]["title"], "Note n1")
+
+    def test_critical_maps_to_error_and_counts_match_json(self):
+        files = [SRC_05, DUP_11, INFO_06]
+        _, report = self.once_json(files)
+        anns = self.annotations(files, want_rc=1)
+        self.assertEqual(len(anns), len(report["incidents"]))
+        want = sorted(GITHUB_LEVEL[i["severity"]] for i in report["incidents"])
+        self.assertEqual(sorted(a[0] for a in anns), want)
+        src = self.one(report, "py-src-import")
+        self.assertTrue(any(level == "error" and props["file"] == SRC_05 and props["line"] == "1"
+                            for level, props, _ in anns), anns)
+        self.assertIn(src["severity"], ("critical",))
+
+    def test_clean_input_prints_nothing(self):
+        self.assertEqual(self.annotations([OK_03], want_rc=0), [])
+
+
+class TestTextFormat(OnceCase):
+    FILES = [SRC_05, DUP_11, INFO_06]
+
+    def summary_ok(self, out, n):
+        lines = [line for line in out.splitlines() if line.strip()]
+        self.assertTrue(lines, "empty text report")
+        last = lines[-1]
+        want = r"\b(0|no) incidents?\b" if n == 0 else r"\b%d incidents?\b" % n
+        self.assertRegex(last.lower(), want, "summary line %r should give %d incidents" % (last, n))
+
+    def test_grouped_by_severity_with_summary_and_no_escape_when_piped(self):
+        _, report = self.once_json(self.FILES)
+        proc = run(["--once"] + self.FILES)
+        self.assertEqual(proc.returncode, 1)
+        self.assertNotIn(b"\x1b", proc.stdout)
+        out = text(proc.stdout)
+        for inc in report["incidents"]:
+            self.assertIn(inc["title"], out)
+        self.summary_ok(out, len(report["incidents"]))
+        titles = {}
+        for inc in report["incidents"]:
+            titles.setdefault(inc["severity"], inc["title"])
+        for sev in ("critical", "warning", "info"):
+            self.assertIn(sev, titles, "corpus files should give a %s incident" % sev)
+            self.assertIn(sev, out.lower(), "no %s group" % sev)
+        self.assertLess(out.index(titles["critical"]), out.index(titles["warning"]))
+        self.assertLess(out.index(titles["warning"]), out.index(titles["info"]))
+
+    def test_explicit_text_and_ansi_input(self):
+        _, report = self.once_json([ANSI_01], want_rc=1)
+        proc = run(["--once", "--format", "text", ANSI_01])
+        self.assertEqual(proc.returncode, 1)
+        self.assertNotIn(b"\x1b", proc.stdout)
+        self.summary_ok(text(proc.stdout), len(report["incidents"]))
+
+    def test_clean_input_summary(self):
+        proc = run(["--once", OK_03])
+        self.assertEqual(proc.returncode, 0)
+        self.summary_ok(text(proc.stdout), 0)
+
+    def test_colour_only_on_terminal_and_no_color(self):
+        env = clean_env(TERM="xterm-256color")
+        rc, out, err = run_pty(["--once", SRC_05], env)
+        self.assertEqual(rc, 1, text(err))
+        self.assertIn(b"\x1b[", out, "no colour on a terminal")
+        rc, out, _ = run_pty(["--once", "--no-color", SRC_05], env)
+        self.assertEqual(rc, 1)
+        self.assertNotIn(b"\x1b", out, "--no-color ignored")
+        rc, out, _ = run_pty(["--once", SRC_05], clean_env(TERM="xterm-256color", NO_COLOR="1"))
+        self.assertEqual(rc, 1)
+        self.assertNotIn(b"\x1b", out, "NO_COLOR ignored")
+
+
+class TestInputs(OnceCase):
+    def read(self, path):
+        with open(path, "rb") as f:
+            return f.read()
+
+    def test_stdin_dash(self):
+        _, report = self.once_json(["-"], stdin=self.read(SRC_05), want_rc=1)
+        inc = self.one(report, "py-src-import")
+        name = inc["first"]["input"]
+        self.assertTrue("stdin" in name or name == "-", name)
+        self.assertEqual(report["stats"]["inputs"], 1)
+        self.assertEqual(report["stats"]["bytes"], os.path.getsize(SRC_05))
+
+    def test_stdin_without_arguments(self):
+        _, report = self.once_json([], stdin=self.read(SRC_05), want_rc=1)
+        self.one(report, "py-src-import")
+        proc = run(["--once"], stdin=self.read(SRC_05))
+        self.assertEqual(proc.returncode, 1)
+        self.assertIn(self.one(report, "py-src-import")["title"], text(proc.stdout))
+
+    def test_empty_stdin(self):
+        _, report = self.once_json([], stdin=b"", want_rc=0)
+        self.assertEqual(report["incidents"], [])
+
+    def test_stdin_among_files(self):
+        _, report = self.once_json([SRC_05, "-"], stdin=self.read(DUP_11), want_rc=1)
+        self.assertEqual(report["stats"]["inputs"], 2)
+        self.one(report, "py-src-import")
+        self.one(report, "duplicate-module")
+
+    def test_several_inputs(self):
+        _, report = self.once_json([SRC_05, DUP_11, INFO_06], want_rc=1)
+        self.assertEqual(report["stats"]["inputs"], 3)
+        self.assertEqual(report["stats"]["bytes"], sum(os.path.getsize(p)
+                                                       for p in (SRC_05, DUP_11, INFO_06)))
+        src = self.one(report, "py-src-import")
+        dup = self.one(report, "duplicate-module")
+        self.assertTrue(src["first"]["input"].endswith(os.path.basename(SRC_05)), src["first"])
+        self.assertTrue(dup["first"]["input"].endswith(os.path.basename(DUP_11)), dup["first"])
+        self.assertEqual(self.one(report, "python-experimental-notice")["severity"], "info")
+
+    def test_counts_fold_across_inputs(self):
+        a = self.copy(SRC_05, "a.log")
+        b = self.copy(SRC_05, "b.log")
+        _, report = self.once_json([a, b], want_rc=1)
+        inc = self.one(report, "py-src-import")
+        self.assertEqual(inc["count"], 2)
+        self.assertEqual(inc["first"]["input"], a)
+        self.assertEqual(inc["last"]["input"], b)
+        self.assertEqual(inc["first"]["line"], 1)
+        self.assertEqual(inc["last"]["line"], 1)
+        self.assertEqual(report["stats"]["incidents"], 1)
+
+    def test_missing_file_among_existing(self):
+        missing = os.path.join(self.tmp, "no-such-dir", "missing.log")
+        proc, report = self.once_json([SRC_05, missing, DUP_11], want_rc=2)
+        self.assertIn(missing, text(proc.stderr))
+        self.one(report, "py-src-import")
+        self.one(report, "duplicate-module")
+
+    def test_missing_file_text_format_still_reports(self):
+        missing = os.path.join(self.tmp, "missing.log")
+        proc = run(["--once", missing, SRC_05])
+        self.assertEqual(proc.returncode, 2)
+        self.assertIn(missing, text(proc.stderr))
+        _, report = self.once_json([SRC_05])
+        self.assertIn(self.one(report, "py-src-import")["title"], text(proc.stdout))
+
+    def test_directory_as_input(self):
+        d = os.path.join(self.tmp, "a-directory")
+        os.mkdir(d)
+        proc, report = self.once_json([d, SRC_05], want_rc=2)
+        self.assertIn(d, text(proc.stderr))
+        self.one(report, "py-src-import")
+
+    def test_unreadable_directory_and_file(self):
+        d = os.path.join(self.tmp, "locked")
+        os.mkdir(d)
+        inner = self.copy(DUP_11, os.path.join("locked", "inner.log"))
+        os.chmod(d, 0)
+        proc, report = self.once_json([d, inner, SRC_05], want_rc=2)
+        err = text(proc.stderr)
+        self.assertIn(d, err)
+        self.one(report, "py-src-import")
+        if os.geteuid() != 0:  # root reads anything: only the directory error is certain
+            self.assertIn(inner, err)
+            self.assertEqual(self.by_rule(report, "duplicate-module"), [])
+
+
+class TestRules(OnceCase):
+    def test_custom_rule_named_group_field_title_and_key(self):
+        _, report = self.once_json(["--rules", cli("rules-custom.yaml"), cli("custom-input.log")],
+                                   want_rc=1)
+        found = {i["fields"].get("key"): i for i in self.by_rule(report, "settings-missing")}
+        self.assertEqual(sorted(found), ["SETTINGS_API_KEY", "SETTINGS_DB_URL"], report)
+        db = found["SETTINGS_DB_URL"]
+        self.assertEqual(db["severity"], "warning")
+        self.assertEqual(db["title"], "Missing setting SETTINGS_DB_URL")
+        self.assertEqual(db["hint"], "Add SETTINGS_DB_URL to the Worker environment.")
+        self.assertEqual(db["key"], "settings-missing/SETTINGS_DB_URL")
+        self.assertEqual(db["count"], 2)
+        self.assertEqual(db["first"]["line"], 1)
+        self.assertEqual(db["last"]["line"], 3)
+        self.assertEqual(found["SETTINGS_API_KEY"]["count"], 1)
+        self.assertEqual(found["SETTINGS_API_KEY"]["first"]["line"], 4)
+
+    def test_rules_is_repeatable(self):
+        _, report = self.once_json(["--rules", cli("rules-custom.yaml"),
+                                    "--rules", cli("rules-github.yaml"),
+                                    cli("custom-input.log"), cli("github-input.log")], want_rc=1)
+        self.assertTrue(self.by_rule(report, "settings-missing"))
+        self.assertTrue(self.by_rule(report, "odd-chars"))
+
+    def test_custom_rule_replaces_builtin_id(self):
+        _, report = self.once_json(["--rules", cli("rules-replace.yaml"), SRC_05], want_rc=1)
+        inc = self.one(report, "py-src-import")
+        self.assertEqual(inc["severity"], "warning")
+        self.assertEqual(inc["title"], "Replaced rule: src import")
+        self.assertEqual(inc["hint"], "Replaced by tests/data/cli/rules-replace.yaml.")
+        proc = run(["--once", "--fail-on", "error", "--rules", cli("rules-replace.yaml"), SRC_05])
+        self.assertEqual(proc.returncode, 0, "the replaced rule is a warning now")
+
+    def test_no_builtin(self):
+        _, report = self.once_json(["--no-builtin", SRC_05], want_rc=0)
+        self.assertEqual(report["incidents"], [])
+        _, report = self.once_json(["--no-builtin", "--rules", cli("rules-custom.yaml"),
+                                    SRC_05, cli("custom-input.log")], want_rc=1)
+        self.assertEqual(self.rules(report), ["settings-missing"])
+
+    def test_builtin_pack_kept_with_custom_rules(self):
+        _, report = self.once_json(["--rules", cli("rules-custom.yaml"), SRC_05,
+                                    cli("custom-input.log")], want_rc=1)
+        self.assertEqual(self.rules(report), ["py-src-import", "settings-missing"])
+
+    def test_broken_rules_file_exits_2_with_position(self):
+        path = cli("bad-rules-file.yaml")
+        proc = run(["--once", "--rules", path, SRC_05])
+        self.assertEqual(proc.returncode, 2)
+        err = text(proc.stderr)
+        line = line_of(path, "pattern:")
+        self.assertRegex(err, re.escape(path) + r":%d:\d+: " % line)
+        self.assertIn("broken", err)
+        self.assertIn("missing terminating ] for character class", err)
+        self.assertRegex(err, r"offset\D{0,3}3\b")
+
+    def test_config_custom_only(self):
+        _, report = self.once_json(["-c", cli("custom-only.yaml"), SRC_05, cli("custom-input.log")],
+                                   want_rc=1)
+        self.assertEqual(self.rules(report), ["settings-missing"])
+        _, report = self.once_json(["--config", cli("custom-only.yaml"), cli("custom-input.log")],
+                                   want_rc=1)
+        self.assertEqual(len(self.by_rule(report, "settings-missing")), 2)
+
+    def test_config_incident_key(self):
+        foo, bar = cli("mod-foo.log"), cli("mod-bar.log")
+        _, report = self.once_json([foo, bar], want_rc=1)
+        mods = sorted(i["fields"].get("module")
+                      for i in self.by_rule(report, "py-module-not-found"))
+        self.assertEqual(mods, ["bar", "foo"])
+        _, report = self.once_json(["-c", cli("key-by-rule.yaml"), foo, bar], want_rc=1)
+        inc = self.one(report, "py-module-not-found")
+        self.assertEqual(inc["key"], "py-module-not-found")
+        self.assertEqual(inc["count"], 2)
+        self.assertEqual(inc["fields"].get("module"), "foo", "fields are the first match's")
+
+    def test_broken_config_with_once_exits_2(self):
+        proc = run(["--once", "-c", cli("bad-three.yaml"), SRC_05])
+        self.assertEqual(proc.returncode, 2)
+        self.assertEqual(len(re.findall(r"bad-three\.yaml:\d+:\d+: ", text(proc.stderr))), 3,
+                         text(proc.stderr))
+
+
+class TestInputFormat(OnceCase):
+    def test_auto_and_json_decode_tail_event(self):
+        for args in ([], ["--input-format", "auto"], ["--input-format", "json"]):
+            _, report = self.once_json(args + [TAIL_S02], want_rc=1)
+            inc = self.one(report, "py-src-import")
+            self.assertEqual(inc["fields"].get("version"), SYN_VERSION, args)
+            self.assertEqual(inc["fields"].get("script"), "example-py", args)
+
+    def test_lines_override_treats_json_as_text(self):
+        _, report = self.once_json(["--input-format", "lines", TAIL_S02])
+        for inc in report["incidents"]:
+            self.assertNotEqual(inc["fields"].get("version"), SYN_VERSION,
+                                "--input-format lines decoded JSON anyway: %r" % inc)
+
+    def test_json_override_on_text(self):
+        _, report = self.once_json(["--input-format", "json", SRC_05], want_rc=0)
+        self.assertEqual(report["incidents"], [])
+
+    def test_wrangler_log(self):
+        for fmt in ("wrangler-log", "auto"):
+            _, report = self.once_json(["--input-format", fmt, cli("wrangler-debug.log")],
+                                       want_rc=1)
+            inc = self.one(report, "py-src-import")
+            self.assertEqual(inc["fields"].get("import"),
+                             "from src.core.config.settings import Settings", fmt)
+
+
+class TestCheckConfig(OnceCase):
+    def check(self, name):
+        path = cli(name)
+        proc = run(["--check-config", "-c", path])
+        return path, proc, text(proc.stdout), text(proc.stderr)
+
+    def error_lines(self, path, err):
+        base = re.escape(path)
+        return [line for line in err.splitlines() if re.match(base + r":\d+:\d+: ", line)]
+
+    def test_good_config_summary(self):
+        path, proc, out, err = self.check("good.yaml")
+        self.assertEqual(proc.returncode, 0, err)
+        n = builtin_rule_count()
+        for pack, count in (("python-workers", n), ("custom", 2)):
+            near = r"%s\W{1,3}%d\b|\b%d\W{1,3}(rules? )?(from |in )?%s" % (pack, count, count, pack)
+            self.assertRegex(out, near, "summary should name %s with %d rules" % (pack, count))
+        proc = run(["--check-config", "--config", path])
+        self.assertEqual(proc.returncode, 0)
+
+    def test_unknown_top_level_key(self):
+        path, proc, _, err = self.check("bad-unknown-key.yaml")
+        self.assertEqual(proc.returncode, 2)
+        lines = self.error_lines(path, err)
+        self.assertEqual(len(lines), 1, err)
+        self.assertRegex(lines[0], r":%d:\d+: " % line_of(path, "rulez:"))
+        self.assertRegex(lines[0], r":\d+: rulez: .*\brulez\b")
+        for key in ("rules", "incidents", "sources", "sinks"):
+            self.assertRegex(lines[0], r"\b%s\b" % key, "valid keys should be listed")
+
+    def test_invalid_regex(self):
+        path, proc, _, err = self.check("bad-regex.yaml")
+        self.assertEqual(proc.returncode, 2)
+        lines = self.error_lines(path, err)
+        self.assertEqual(len(lines), 1, err)
+        self.assertRegex(lines[0], r":%d:\d+: " % line_of(path, "pattern:"))
+        self.assertRegex(lines[0], r":\d+: rules\.custom(\[0\]|\.0)\.pattern: ")
+        self.assertIn("bad-regex", lines[0])
+        self.assertIn("missing closing parenthesis", lines[0])
+        self.assertRegex(lines[0], r"offset\D{0,3}22\b")
+
+    def test_bad_severity(self):
+        path, proc, _, err = self.check("bad-severity.yaml")
+        self.assertEqual(proc.returncode, 2)
+        lines = self.error_lines(path, err)
+        self.assertEqual(len(lines), 1, err)
+        self.assertRegex(lines[0], r":%d:\d+: " % line_of(path, "severity: fatal"))
+        self.assertRegex(lines[0], r":\d+: rules\.custom(\[0\]|\.0)\.severity: ")
+        self.assertIn("fatal", lines[0])
+
+    def test_bad_duration(self):
+        path, proc, _, err = self.check("bad-duration.yaml")
+        self.assertEqual(proc.returncode, 2)
+        lines = self.error_lines(path, err)
+        self.assertEqual(len(lines), 1, err)
+        self.assertRegex(lines[0], r":%d:\d+: " % line_of(path, "repeat_interval:"))
+        self.assertRegex(lines[0], r":\d+: incidents\.repeat_interval: ")
+        self.assertIn("4 hours", lines[0])
+
+    def test_all_errors_reported(self):
+        path, proc, _, err = self.check("bad-three.yaml")
+        self.assertEqual(proc.returncode, 2)
+        lines = self.error_lines(path, err)
+        got = sorted(int(line[len(path) + 1:].split(":", 1)[0]) for line in lines)
+        want = sorted([line_of(path, "severity: urgent"), line_of(path, "repeat_interval: soon"),
+                       line_of(path, "resolve_afterr:")])
+        self.assertEqual(got, want, err)
+        unknown = [line for line in lines if "resolve_afterr" in line]
+        self.assertEqual(len(unknown), 1, err)
+        self.assertRegex(unknown[0], r":\d+: incidents\.resolve_afterr: ")
+        for key in ("key", "repeat_interval", "resolve_after"):
+            self.assertRegex(unknown[0], r"\b%s\b" % key, "valid keys of incidents")
+
+    def test_missing_config_file(self):
+        proc = run(["--check-config", "-c", "/nonexistent/cfwatchd.yaml"])
+        self.assertEqual(proc.returncode, 2)
+        self.assertIn("/nonexistent/cfwatchd.yaml", text(proc.stderr))
+
+
+class TestVersionHelp(OnceCase):
+    def test_version(self):
+        with open(os.path.join(SOURCE_DIR, "CMakeLists.txt"), encoding="utf-8") as f:
+            version = re.search(r"project\(cfwatchd VERSION ([0-9.]+)", f.read()).group(1)
+        proc = run(["--version"])
+        self.assertEqual(proc.returncode, 0)
+        self.assertIn("cfwatchd", text(proc.stdout))
+        self.assertIn(version, text(proc.stdout))
+
+    def test_help_mentions_every_option(self):
+        proc = run(["--help"])
+        self.assertEqual(proc.returncode, 0)
+        out = text(proc.stdout)
+        for word in ("--once", "--format", "--fail-on", "--rules", "--no-builtin", "--input-format",
+                     "--config", "--no-color", "--check-config", "--version", "--help",
+                     "text", "json", "github", "critical", "error", "warning", "info", "none",
+                     "auto", "lines", "wrangler-log", "NO_COLOR"):
+            self.assertIn(word, out, "--help does not mention %s" % word)
+        self.assertRegex(out, r"(^|[\s,\[|])-c\b", "--help does not mention -c")
+
+
+def main():
+    if not os.access(CFWATCHD, os.X_OK):
+        print("cfwatchd binary not found: %s (set CFWATCHD)" % CFWATCHD)
+        print("0 passed, 1 failed")
+        return 1
+    suite = unittest.defaultTestLoader.loadTestsFromModule(sys.modules[__name__])
+    if len(sys.argv) > 1:  # optional name filter: test_once_cli.py Github Inputs
+        suite = unittest.TestSuite(t for group in suite for case in group for t in [case]
+                                   if any(a in t.id() for a in sys.argv[1:]))
+    result = unittest.TextTestRunner(verbosity=2, stream=sys.stdout).run(suite)
+    failed = len(result.failures) + len(result.errors) + len(result.unexpectedSuccesses)
+    passed = result.testsRun - failed - len(result.skipped)
+    print("%d passed, %d failed" % (passed, failed))
+    return 0 if failed == 0 and result.testsRun > 0 else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
