@@ -136,10 +136,18 @@ static struct cfw_notifier *notifier_start(struct app *app, const struct cfw_con
     struct cfw_notifier_opts no = {0};
     struct cfw_diag diag = {0};
     struct cfw_notifier *n = NULL;
+    const char *listen = cfg->listen != NULL ? cfg->listen : CFW_CONFIG_DEFAULT_LISTEN;
+    char *client_url = NULL;
 
+    /* where a person who got the page can see every incident (PagerDuty client_url) */
+    if (strcmp(listen, "off") != 0 && listen[0] != '\0') {
+        client_url = cfw_xasprintf("http://%s/incidents", listen);
+    }
+    no.client_url = client_url;
     if (cfw_notifier_parse_opts(cfg->outbox, "outbox", &no, &diag) == 0) {
         n = cfw_notifier_new_opts(app->base, cfg->sinks, app->state_dir, &no, &diag);
     }
+    free(client_url);
     for (size_t i = 0; i < diag.n; i++) {
         cfw_log_err("%s", diag.msgs[i]);
     }

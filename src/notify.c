@@ -104,8 +104,7 @@ static size_t test_index(const struct cfw_notifier *n, const struct cfw_outbox_j
     return SIZE_MAX;
 }
 
-static void test_note(struct cfw_notifier *n, struct nsink *ns, unsigned endpoint,
-                      const char *what)
+static void test_note(struct cfw_notifier *n, struct nsink *ns, unsigned endpoint, const char *what)
 {
     struct cfw_test_result *r = n->test_out;
     size_t used;
@@ -259,8 +258,8 @@ static void log_refused(struct cfw_notifier *n, struct nsink *ns, const char *wh
     n->undelivered++;
     n->submit_failed = true;
     if (n->full_logged_ms == 0 || now - n->full_logged_ms >= FULL_LOG_INTERVAL_MS) {
-        cfw_log_err("notify: sink=%s notification not spooled: %s%s", cfw_sink_name(ns->sink),
-                    why, n->full_unlogged > 0 ? " (and earlier ones, counted)" : "");
+        cfw_log_err("notify: sink=%s notification not spooled: %s%s", cfw_sink_name(ns->sink), why,
+                    n->full_unlogged > 0 ? " (and earlier ones, counted)" : "");
         n->full_logged_ms = now;
         n->full_unlogged = 0;
     } else {
@@ -338,8 +337,7 @@ static void on_resent(const struct cfw_http_response *resp, void *arg)
                          v.reason);
             ns->refresh_warned = true;
         } else {
-            cfw_log_debug("notify: sink=%s re-send failed: %s", cfw_sink_name(ns->sink),
-                          v.reason);
+            cfw_log_debug("notify: sink=%s re-send failed: %s", cfw_sink_name(ns->sink), v.reason);
         }
     } else {
         ns->refresh_warned = false;
@@ -367,8 +365,7 @@ static void on_refresh(evutil_socket_t fd, short what, void *arg)
         struct cfw_err err = {0};
         bool permanent;
         /* re-sends are not spooled: the next interval is their retry */
-        if (start_request(n, ns, (unsigned)ep, body, len, NULL, on_resent, &err, &permanent) ==
-            0) {
+        if (start_request(n, ns, (unsigned)ep, body, len, NULL, on_resent, &err, &permanent) == 0) {
             ns->refresh_in_flight++;
         } else {
             cfw_log_debug("notify: sink=%s re-send not started", cfw_sink_name(ns->sink));
@@ -382,8 +379,8 @@ static void on_refresh(evutil_socket_t fd, short what, void *arg)
 int cfw_notifier_parse_opts(const struct cfw_node *map, const char *path,
                             struct cfw_notifier_opts *opts, struct cfw_diag *diag)
 {
-    static const char *const keys[] = {"max_age", "backoff_base", "backoff_max", "max_jobs",
-                                       "max_bytes", NULL};
+    static const char *const keys[] = {"max_age",  "backoff_base", "backoff_max",
+                                       "max_jobs", "max_bytes",    NULL};
     size_t before = diag->n;
     uint64_t v;
 
@@ -412,8 +409,7 @@ struct cfw_notifier *cfw_notifier_new(struct event_base *base, const struct cfw_
 }
 
 struct cfw_notifier *cfw_notifier_new_opts(struct event_base *base,
-                                           const struct cfw_node *sinks_seq,
-                                           const char *state_dir,
+                                           const struct cfw_node *sinks_seq, const char *state_dir,
                                            const struct cfw_notifier_opts *opts,
                                            struct cfw_diag *diag)
 {
@@ -706,9 +702,8 @@ int cfw_notifier_test_alert(struct cfw_notifier *n, const char *sink_name, int64
             free(d);
         }
         test_note(n, ns, cfw_outbox_job_endpoint(job),
-                  cfw_outbox_job_last_reason(job)[0] != '\0'
-                      ? cfw_outbox_job_last_reason(job)
-                      : "no answer before the deadline");
+                  cfw_outbox_job_last_reason(job)[0] != '\0' ? cfw_outbox_job_last_reason(job)
+                                                             : "no answer before the deadline");
         n->test_jobs[i] = NULL;
         n->test_all_ok = false;
         cfw_outbox_drop(n->outbox, job);

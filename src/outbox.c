@@ -60,6 +60,25 @@ struct cfw_outbox_job {
     struct lane *lane;
 };
 
+/*
+ * The spool lock keeps a second process off a spool. Within one process a new outbox may open
+ * the spool while the previous one still exists (a configuration reload builds the new
+ * notifier before freeing the old): they share the lock, and jobs the old one still spools
+ * (digests flushed on its way out) are handed to the newest.
+ */
+struct spool_lock {
+    dev_t dev;
+    ino_t ino;
+    pid_t pid;
+    int fd;
+    unsigned refs;
+    uint64_t next_seq; /* shared by every outbox on this spool: file names never collide */
+    struct cfw_outbox *current;
+    struct spool_lock *next;
+};
+
+static struct spool_lock *spool_locks;
+
 struct in_flight_cfg {
     char *sink;
     unsigned max;
@@ -74,13 +93,12 @@ struct cfw_outbox {
     char *dead_dir;
     int dir_fd;
     int dead_fd;
-    int lock_fd;
+    struct spool_lock *lock;
     struct event *timer;
     struct cfw_outbox_job *head;
     struct cfw_outbox_job *tail;
     struct lane *lanes;
     struct in_flight_cfg *cfgs;
-    uint64_t next_seq;
     uint64_t rnd;
     bool running;
     bool rerun;
@@ -245,8 +263,8 @@ static void job_filename(const struct cfw_outbox_job *j, char *out, size_t n)
     snprintf(out, n, "%020" PRIu64 ".job", j->seq);
 }
 
-static char *job_serialize(const struct cfw_outbox_job *j, const char *dead_reason,
-                           int64_t dead_at, size_t *len)
+static char *job_serialize(const struct cfw_outbox_job *j, const char *dead_reason, int64_t dead_at,
+                           size_t *len)
 {
     json_t *o = json_object();
     json_t *keys = json_array();
@@ -507,8 +525,8 @@ static void run(struct cfw_outbox *ob)
         next = j->next;
         if (!j->in_flight && wall - j->created_ms > ob->opts.max_age_ms) {
             char reason[REASON_MAX + 64];
-            snprintf(reason, sizeof(reason), "expired after %u attempts (last: %s)",
-                     j->attempts, j->last_reason[0] != '\0' ? j->last_reason : "none");
+            snprintf(reason, sizeof(reason), "expired after %u attempts (last: %s)", j->attempts,
+                     j->last_reason[0] != '\0' ? j->last_reason : "none");
             dead_letter(ob, j, reason);
             continue;
         }
@@ -591,9 +609,8 @@ static void fail_job(struct cfw_outbox *ob, struct cfw_outbox_job *j,
     } else {
         delay = cfw_outbox_backoff_ms(ob->opts.backoff_base_ms, ob->opts.backoff_max_ms,
                                       j->attempts > 0 ? j->attempts - 1 : 0, next_rand(ob));
-        int64_t lane_delay =
-            cfw_outbox_backoff_ms(ob->opts.backoff_base_ms, ob->opts.backoff_max_ms,
-                                  l->failures - 1, next_rand(ob));
+        int64_t lane_delay = cfw_outbox_backoff_ms(
+            ob->opts.backoff_base_ms, ob->opts.backoff_max_ms, l->failures - 1, next_rand(ob));
         if (l->blocked_until < now + lane_delay) {
             l->blocked_until = now + lane_delay;
         }
@@ -684,6 +701,10 @@ struct cfw_outbox_job *cfw_outbox_add(struct cfw_outbox *ob, const struct cfw_ou
     size_t nkeys = 0;
     struct cfw_err werr = {0};
 
+    if (ob->lock != NULL && ob->lock->current != NULL && ob->lock->current != ob) {
+        /* a newer outbox owns this spool now: it delivers what this one still produces */
+        return cfw_outbox_add(ob->lock->current, e, err);
+    }
     if (e->sink == NULL || e->kind == NULL || e->body == NULL) {
         cfw_err_set(err, "outbox entry without sink, kind or body");
         return NULL;
@@ -696,7 +717,7 @@ struct cfw_outbox_job *cfw_outbox_add(struct cfw_outbox *ob, const struct cfw_ou
     while (e->keys != NULL && e->keys[nkeys] != NULL) {
         nkeys++;
     }
-    j = job_make(ob, ob->next_seq, cfw_now_wall_ms(), e->sink, e->endpoint, e->kind, e->body,
+    j = job_make(ob, ob->lock->next_seq, cfw_now_wall_ms(), e->sink, e->endpoint, e->kind, e->body,
                  e->body_len, e->test);
     for (size_t i = 0; i < nkeys && i < CFW_OUTBOX_KEYS_MAX; i++) {
         job_add_key(j, e->keys[i]);
@@ -717,13 +738,13 @@ struct cfw_outbox_job *cfw_outbox_add(struct cfw_outbox *ob, const struct cfw_ou
         job_free(j);
         return NULL;
     }
-    ob->next_seq++;
+    ob->lock->next_seq++;
     j->file_bytes = len;
     job_filename(j, name, sizeof(name));
     if (write_atomic(ob->dir_fd, name, text, len, &werr) != 0) {
         ob->st.write_errors++;
-        cfw_log_err("outbox: sink=%s job=%s not spooled (%s); delivering from memory only",
-                    j->sink, j->id, werr.msg);
+        cfw_log_err("outbox: sink=%s job=%s not spooled (%s); delivering from memory only", j->sink,
+                    j->id, werr.msg);
     } else {
         j->on_disk = true;
     }
@@ -776,8 +797,8 @@ static int load_one(struct cfw_outbox *ob, const char *name, struct cfw_err *err
         goto out;
     }
     if (json_unpack_ex(o, &jerr, 0, "{s:I, s:I, s:s, s:I, s:s, s:o, s:s%}", "seq", &seq,
-                       "created_ms", &created, "sink", &sink, "endpoint", &endpoint, "kind",
-                       &kind, "keys", &keys, "body", &body, &body_len) != 0 ||
+                       "created_ms", &created, "sink", &sink, "endpoint", &endpoint, "kind", &kind,
+                       "keys", &keys, "body", &body, &body_len) != 0 ||
         seq < 0 || endpoint < 0 || !json_is_array(keys)) {
         cfw_err_set(err, "missing fields");
         goto out;
@@ -799,8 +820,8 @@ static int load_one(struct cfw_outbox *ob, const char *name, struct cfw_err *err
         rc = 0;
         goto out;
     }
-    if (j->seq >= ob->next_seq) {
-        ob->next_seq = j->seq + 1;
+    if (j->seq >= ob->lock->next_seq) {
+        ob->lock->next_seq = j->seq + 1;
     }
     job_link_sorted(ob, j);
     ob->st.replayed++;
@@ -843,8 +864,8 @@ static int load_spool(struct cfw_outbox *ob)
         if (load_one(ob, n, &err) != 0) {
             char dead[320];
             snprintf(dead, sizeof(dead), "corrupt-%s", n);
-            cfw_log_err("outbox: spool file %s is unreadable (%s); moved to dead/%s", n,
-                        err.msg, dead);
+            cfw_log_err("outbox: spool file %s is unreadable (%s); moved to dead/%s", n, err.msg,
+                        dead);
             if (renameat(ob->dir_fd, n, ob->dead_fd, dead) != 0) {
                 unlinkat(ob->dir_fd, n, 0);
             }
@@ -855,6 +876,73 @@ static int load_spool(struct cfw_outbox *ob)
     closedir(d);
     fsync(ob->dir_fd);
     return 0;
+}
+
+static int lock_spool(struct cfw_outbox *ob, struct cfw_err *err)
+{
+    struct stat st;
+    struct spool_lock *l;
+    int fd;
+
+    if (fstat(ob->dir_fd, &st) != 0) {
+        cfw_err_setc(err, errno, "cannot stat %s: %s", ob->dir, strerror(errno));
+        return -1;
+    }
+    for (l = spool_locks; l != NULL; l = l->next) {
+        if (l->dev == st.st_dev && l->ino == st.st_ino && l->pid == getpid()) {
+            l->refs++;
+            l->current = ob;
+            ob->lock = l;
+            return 0;
+        }
+    }
+    fd = openat(ob->dir_fd, ".lock", O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (fd < 0) {
+        cfw_err_setc(err, errno, "cannot create %s/.lock: %s", ob->dir, strerror(errno));
+        return -1;
+    }
+    if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+        cfw_err_setc(err, errno, "the outbox %s is in use by another cfwatchd", ob->dir);
+        close(fd);
+        return -1;
+    }
+    l = cfw_xcalloc(1, sizeof(*l));
+    l->dev = st.st_dev;
+    l->ino = st.st_ino;
+    l->pid = getpid();
+    l->fd = fd;
+    l->refs = 1;
+    l->next_seq = 1;
+    l->current = ob;
+    l->next = spool_locks;
+    spool_locks = l;
+    ob->lock = l;
+    return 0;
+}
+
+static void unlock_spool(struct cfw_outbox *ob)
+{
+    struct spool_lock *l = ob->lock;
+    struct spool_lock **pp;
+
+    if (l == NULL) {
+        return;
+    }
+    ob->lock = NULL;
+    if (l->current == ob) {
+        l->current = NULL;
+    }
+    if (--l->refs > 0) {
+        return;
+    }
+    close(l->fd);
+    for (pp = &spool_locks; *pp != NULL; pp = &(*pp)->next) {
+        if (*pp == l) {
+            *pp = l->next;
+            break;
+        }
+    }
+    free(l);
 }
 
 static int open_dir(const char *path, struct cfw_err *err)
@@ -879,7 +967,7 @@ struct cfw_outbox *cfw_outbox_new(struct event_base *base, const char *state_dir
     struct cfw_outbox *ob = cfw_xcalloc(1, sizeof(*ob));
     uint64_t seed = 0;
 
-    ob->dir_fd = ob->dead_fd = ob->lock_fd = -1;
+    ob->dir_fd = ob->dead_fd = -1;
     ob->base = base;
     ob->hooks = *hooks;
     if (opts != NULL) {
@@ -907,7 +995,6 @@ struct cfw_outbox *cfw_outbox_new(struct event_base *base, const char *state_dir
         seed = (uint64_t)cfw_now_wall_ms() ^ ((uint64_t)getpid() << 32);
     }
     ob->rnd = seed != 0 ? seed : 0x9e3779b97f4a7c15ULL;
-    ob->next_seq = 1;
     if (mkdir(state_dir, 0700) != 0 && errno != EEXIST) {
         cfw_err_setc(err, errno, "cannot create the state directory %s: %s", state_dir,
                      strerror(errno));
@@ -919,13 +1006,7 @@ struct cfw_outbox *cfw_outbox_new(struct event_base *base, const char *state_dir
         (ob->dead_fd = open_dir(ob->dead_dir, err)) < 0) {
         goto fail;
     }
-    ob->lock_fd = openat(ob->dir_fd, ".lock", O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-    if (ob->lock_fd < 0) {
-        cfw_err_setc(err, errno, "cannot create %s/.lock: %s", ob->dir, strerror(errno));
-        goto fail;
-    }
-    if (flock(ob->lock_fd, LOCK_EX | LOCK_NB) != 0) {
-        cfw_err_setc(err, errno, "the outbox %s is in use by another cfwatchd", ob->dir);
+    if (lock_spool(ob, err) != 0) {
         goto fail;
     }
     if (base != NULL) {
@@ -940,8 +1021,8 @@ struct cfw_outbox *cfw_outbox_new(struct event_base *base, const char *state_dir
         goto fail;
     }
     if (ob->st.jobs > 0) {
-        cfw_log_notice("outbox: replaying %" PRIu64 " pending notifications from %s",
-                       ob->st.jobs, ob->dir);
+        cfw_log_notice("outbox: replaying %" PRIu64 " pending notifications from %s", ob->st.jobs,
+                       ob->dir);
     }
     arm(ob, 0);
     return ob;
@@ -975,9 +1056,7 @@ void cfw_outbox_free(struct cfw_outbox *ob)
     if (ob->timer != NULL) {
         event_free(ob->timer);
     }
-    if (ob->lock_fd >= 0) {
-        close(ob->lock_fd);
-    }
+    unlock_spool(ob);
     if (ob->dir_fd >= 0) {
         close(ob->dir_fd);
     }

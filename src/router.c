@@ -263,8 +263,8 @@ static void emit_digest(struct cfw_router *r, size_t i, int64_t wall_ms)
         dn.n_omitted = rt->n_omitted;
         dn.now_wall_ms = wall_ms;
         rt->digests++;
-        cfw_log_notice("router: sink %zu rate limited: %zu notifications sent as one digest%s", i,
-                       folded + (size_t)rt->n_omitted,
+        cfw_log_notice("router: sink=%s rate limited: %zu notifications sent as one digest%s",
+                       rt->cfg.name != NULL ? rt->cfg.name : "?", folded + (size_t)rt->n_omitted,
                        rt->n_omitted > 0 ? " (some listed only by count)" : "");
         r->emit(i, &dn, r->arg);
     }
@@ -393,11 +393,12 @@ static void digest_add(struct route *rt, const struct cfw_incident *inc, enum cf
     rt->n_items++;
 }
 
-size_t cfw_router_route(struct cfw_router *r, const struct cfw_incident *inc,
-                        enum cfw_transition t, int64_t now_ms, int64_t wall_ms)
+size_t cfw_router_route(struct cfw_router *r, const struct cfw_incident *inc, enum cfw_transition t,
+                        int64_t now_ms, int64_t wall_ms)
 {
     size_t taken = 0;
     int64_t next = -1;
+    bool queued = false;
 
     for (size_t i = 0; i < r->n; i++) {
         struct route *rt = &r->routes[i];
@@ -416,12 +417,19 @@ size_t cfw_router_route(struct cfw_router *r, const struct cfw_incident *inc,
             continue;
         }
         digest_add(rt, inc, t, wall_ms);
-        refill(rt, now_ms);
-        if (next < 0 || token_wait(rt) < next) {
-            next = token_wait(rt);
-        }
+        queued = true;
     }
-    if (next >= 0) {
+    if (queued) {
+        /* the one timer serves every sink: arm it for the soonest digest of all */
+        for (size_t i = 0; i < r->n; i++) {
+            struct route *rt = &r->routes[i];
+            if (rt->n_items > 0 || rt->n_omitted > 0) {
+                refill(rt, now_ms);
+                if (next < 0 || token_wait(rt) < next) {
+                    next = token_wait(rt);
+                }
+            }
+        }
         arm(r, next);
     }
     return taken;

@@ -25,8 +25,19 @@ static const struct cfw_sink_ops *const all_ops[] = {
 };
 
 static const char *const common_keys[] = {
-    "name",   "type",      "min_severity",    "rules",   "exclude_rules",   "scripts",
-    "exclude_scripts", "send", "rate_limit", "timeout", "connect_timeout", "ca_file", NULL,
+    "name",
+    "type",
+    "min_severity",
+    "rules",
+    "exclude_rules",
+    "scripts",
+    "exclude_scripts",
+    "send",
+    "rate_limit",
+    "timeout",
+    "connect_timeout",
+    "ca_file",
+    NULL,
 };
 
 /* ---- helpers shared by the sinks ---- */
@@ -620,8 +631,8 @@ static void parse_timeouts(struct cfw_sink *s, const struct cfw_node *map, const
     }
     if (cfw_node_str(map, "ca_file", path, &ca, diag) == 1) {
         if (access(ca, R_OK) != 0) {
-            cfw_diag_add(diag, cfw_node_get(map, "ca_file"), path,
-                         "ca_file %.200s cannot be read", ca);
+            cfw_diag_add(diag, cfw_node_get(map, "ca_file"), path, "ca_file %.200s cannot be read",
+                         ca);
         } else {
             s->ca_file = cfw_xstrdup(ca);
         }
@@ -682,6 +693,7 @@ static struct cfw_sink *parse_one(const struct cfw_node *map, const char *path,
                      "sink name '%.80s' must be 1-64 letters, digits, '-', '_' or '.'", name);
     }
     s->name = cfw_xstrdup(name != NULL ? name : "?");
+    s->route.name = s->name;
     if (cfw_node_str(map, "type", path, &type, diag) == 0) {
         cfw_diag_add(diag, map, path,
                      "a sink needs a type (slack, pagerduty, webhook, alertmanager, stdout)");
@@ -949,8 +961,8 @@ void cfw_sink_dedup_key(const char *incident_key, char *out, size_t outlen)
     }
 }
 
-void cfw_webhook_signature(const char *secret, size_t secret_len, int64_t ts_sec,
-                           const char *body, size_t len, char out[CFW_SHA256_HEX_LEN])
+void cfw_webhook_signature(const char *secret, size_t secret_len, int64_t ts_sec, const char *body,
+                           size_t len, char out[CFW_SHA256_HEX_LEN])
 {
     struct cfw_hmac_sha256 h;
     uint8_t tag[CFW_SHA256_LEN];

@@ -178,15 +178,15 @@ static json_t *am_build(const struct cfw_sink *s, const struct cfw_notification 
         /* Alertmanager takes a list: a digest is every alert in one request, nothing lost */
         for (size_t i = 0; i < n->n_items; i++) {
             const struct cfw_digest_item *it = &n->items[i];
-            json_array_append_new(arr, alert(s, &it->inc, false,
-                                             it->transition == CFW_TRANSITION_RESOLVE,
-                                             it->wall_ms));
+            json_array_append_new(
+                arr,
+                alert(s, &it->inc, false, it->transition == CFW_TRANSITION_RESOLVE, it->wall_ms));
         }
     } else {
-        json_array_append_new(arr, alert(s, n->inc, n->kind == CFW_NOTIFY_TEST,
-                                         n->kind == CFW_NOTIFY_TRANSITION &&
-                                             n->transition == CFW_TRANSITION_RESOLVE,
-                                         n->now_wall_ms));
+        json_array_append_new(
+            arr, alert(s, n->inc, n->kind == CFW_NOTIFY_TEST,
+                       n->kind == CFW_NOTIFY_TRANSITION && n->transition == CFW_TRANSITION_RESOLVE,
+                       n->now_wall_ms));
     }
     return arr;
 }
@@ -217,7 +217,7 @@ static char *am_refresh(const struct cfw_sink *s, size_t *len)
         return NULL;
     }
     arr = json_array();
-    json_object_foreach(p->open, key, v) {
+    json_object_foreach (p->open, key, v) {
         json_array_append(arr, v);
     }
     text = json_dumps(arr, JSON_COMPACT);
@@ -244,7 +244,7 @@ static int am_prepare(const struct cfw_sink *s, unsigned endpoint, const char *b
     }
     /* a firing alert lives until now + 4 re-send intervals unless it is sent again */
     cfw_sink_time(now_ms + CFW_AM_ALIVE_FACTOR * s->refresh_ms, ends, sizeof(ends));
-    json_array_foreach(arr, i, a) {
+    json_array_foreach (arr, i, a) {
         if (json_object_get(a, "endsAt") == NULL) {
             json_object_set_new(a, "endsAt", json_string(ends));
         }

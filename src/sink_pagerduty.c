@@ -19,8 +19,8 @@ struct pd_priv {
     char *client_url;
 };
 
-static const char *const pd_keys[] = {"routing_key", "routing_key_file", "region", "url",
-                                      "client_url", NULL};
+static const char *const pd_keys[] = {"routing_key", "routing_key_file", "region",
+                                      "url",         "client_url",       NULL};
 
 static void pd_free(struct cfw_sink *s)
 {
@@ -66,9 +66,8 @@ static int pd_parse(struct cfw_sink *s, const struct cfw_node *map, const char *
             cfw_sink_add_url(s, url, false);
         }
     } else {
-        cfw_sink_add_url(s, region != NULL && strcmp(region, "eu") == 0 ? CFW_PD_URL_EU
-                                                                         : CFW_PD_URL_US,
-                         false);
+        cfw_sink_add_url(
+            s, region != NULL && strcmp(region, "eu") == 0 ? CFW_PD_URL_EU : CFW_PD_URL_US, false);
     }
     if (cfw_node_str(map, "client_url", path, &client_url, diag) == 1) {
         p->client_url = cfw_xstrdup(client_url);
@@ -209,9 +208,9 @@ static json_t *digest(const struct cfw_sink *s, const struct cfw_notification *n
     cfw_sink_time(n->now_wall_ms, ts, sizeof(ts));
     json_object_set_new(pl, "timestamp", json_string(ts));
     json_object_set_new(pl, "class", json_string("cfwatchd-digest"));
-    json_object_set_new(pl, "custom_details",
-                        json_pack("{s:o, s:I}", "items", items, "omitted",
-                                  (json_int_t)n->n_omitted));
+    json_object_set_new(
+        pl, "custom_details",
+        json_pack("{s:o, s:I}", "items", items, "omitted", (json_int_t)n->n_omitted));
     json_object_set_new(o, "event_action", json_string("trigger"));
     json_object_set_new(o, "dedup_key", json_string(dedup));
     json_object_set_new(o, "payload", pl);

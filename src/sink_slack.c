@@ -192,13 +192,13 @@ static json_t *build_open(const struct cfw_sink *s, const struct cfw_incident *i
     json_t *blocks = json_array();
     json_t *fields = json_array();
     char first[40], last[40], count[32];
-    char *title = cfw_xasprintf("%s%s %s: %s", test ? "[TEST] " : "", sev_emoji(inc->severity),
-                                cfw_sink_severity_label(inc->severity),
-                                inc->title != NULL ? inc->title : "");
-    char *fallback = cfw_xasprintf("%s[%s] %s (script %s, rule %s)", test ? "[TEST] " : "",
-                                   cfw_severity_name(inc->severity),
-                                   inc->title != NULL ? inc->title : "",
-                                   cfw_sink_field(inc, "script"), inc->rule ? inc->rule : "");
+    char *title =
+        cfw_xasprintf("%s%s %s: %s", test ? "[TEST] " : "", sev_emoji(inc->severity),
+                      cfw_sink_severity_label(inc->severity), inc->title != NULL ? inc->title : "");
+    char *fallback =
+        cfw_xasprintf("%s[%s] %s (script %s, rule %s)", test ? "[TEST] " : "",
+                      cfw_severity_name(inc->severity), inc->title != NULL ? inc->title : "",
+                      cfw_sink_field(inc, "script"), inc->rule ? inc->rule : "");
 
     cfw_sink_time(inc->first.wall_ms, first, sizeof(first));
     cfw_sink_time(inc->last.wall_ms, last, sizeof(last));
@@ -218,9 +218,8 @@ static json_t *build_open(const struct cfw_sink *s, const struct cfw_incident *i
     }
     json_array_append_new(blocks, json_pack("{s:s, s:o}", "type", "section", "fields", fields));
     if (inc->hint != NULL && inc->hint[0] != '\0') {
-        json_array_append_new(blocks,
-                              section(bounded("*Hint*\n", inc->hint, "", CFW_SLACK_SECTION_MAX,
-                                              false)));
+        json_array_append_new(
+            blocks, section(bounded("*Hint*\n", inc->hint, "", CFW_SLACK_SECTION_MAX, false)));
     }
     if (inc->sample != NULL && inc->sample[0] != '\0') {
         json_array_append_new(blocks, section(bounded("*Sample*\n```", inc->sample, "```",
@@ -241,10 +240,9 @@ static json_t *build_short(const struct cfw_sink *s, const struct cfw_incident *
     if (t == CFW_TRANSITION_RESOLVE) {
         int64_t end = inc->resolved_wall_ms > 0 ? inc->resolved_wall_ms : now;
         cfw_sink_duration(end - inc->opened_wall_ms, dur, sizeof(dur));
-        text = cfw_xasprintf(":white_check_mark: Resolved: %s (script %s, %" PRIu64
-                             " occurrences, open for %s)",
-                             inc->title != NULL ? inc->title : "", cfw_sink_field(inc, "script"),
-                             inc->count, dur);
+        text = cfw_xasprintf(
+            ":white_check_mark: Resolved: %s (script %s, %" PRIu64 " occurrences, open for %s)",
+            inc->title != NULL ? inc->title : "", cfw_sink_field(inc, "script"), inc->count, dur);
     } else {
         cfw_sink_duration(now - inc->opened_wall_ms, dur, sizeof(dur));
         text = cfw_xasprintf(":repeat: Reminder [%s]: %s is still happening (script %s, %" PRIu64
@@ -273,8 +271,7 @@ static json_t *build_digest(const struct cfw_sink *s, const struct cfw_notificat
     for (size_t i = 0; i < n->n_items && sections < max_sections; i++) {
         const struct cfw_digest_item *it = &n->items[i];
         struct cfw_buf line = {0};
-        char *raw = cfw_xasprintf("%s [%s] %s (script %s)",
-                                  cfw_transition_name(it->transition),
+        char *raw = cfw_xasprintf("%s [%s] %s (script %s)", cfw_transition_name(it->transition),
                                   cfw_severity_name(it->inc.severity),
                                   it->inc.title != NULL ? it->inc.title : "",
                                   cfw_sink_field(&it->inc, "script"));
@@ -307,8 +304,7 @@ static json_t *build_digest(const struct cfw_sink *s, const struct cfw_notificat
     }
     json_array_append_new(blocks, context(s, NULL));
     fallback = cfw_xasprintf("%s: first is %s", head,
-                             n->n_items > 0 && n->items[0].inc.title ? n->items[0].inc.title
-                                                                     : "");
+                             n->n_items > 0 && n->items[0].inc.title ? n->items[0].inc.title : "");
     free(head);
     return message(fallback, blocks);
 }
@@ -327,9 +323,8 @@ static json_t *slack_build(const struct cfw_sink *s, const struct cfw_notificati
     return build_short(s, n->inc, n->transition, n->now_wall_ms);
 }
 
-static int slack_prepare(const struct cfw_sink *s, unsigned endpoint, const char *body,
-                         size_t len, int64_t now_ms, struct cfw_sink_request *rq,
-                         struct cfw_err *err)
+static int slack_prepare(const struct cfw_sink *s, unsigned endpoint, const char *body, size_t len,
+                         int64_t now_ms, struct cfw_sink_request *rq, struct cfw_err *err)
 {
     (void)now_ms;
     (void)err;

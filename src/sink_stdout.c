@@ -68,10 +68,10 @@ static void out_write(const struct cfw_sink *s, const struct cfw_notification *n
         if (n->kind == CFW_NOTIFY_DIGEST) {
             json_t *items = json_array();
             for (size_t i = 0; i < n->n_items; i++) {
-                json_array_append_new(
-                    items, json_pack("{s:s, s:o}", "event",
-                                     cfw_transition_name(n->items[i].transition), "incident",
-                                     cfw_sink_incident_json(&n->items[i].inc)));
+                json_array_append_new(items, json_pack("{s:s, s:o}", "event",
+                                                       cfw_transition_name(n->items[i].transition),
+                                                       "incident",
+                                                       cfw_sink_incident_json(&n->items[i].inc)));
             }
             json_object_set_new(o, "items", items);
         } else {

@@ -22,8 +22,7 @@ struct wh_priv {
     uint64_t serial;
 };
 
-static const char *const wh_keys[] = {"url", "url_file", "secret", "secret_file", "headers",
-                                      NULL};
+static const char *const wh_keys[] = {"url", "url_file", "secret", "secret_file", "headers", NULL};
 
 static void wh_free(struct cfw_sink *s)
 {
@@ -81,7 +80,8 @@ static void parse_headers(struct cfw_sink *s, struct wh_priv *p, const struct cf
             cfw_diag_add(diag, h->keynodes[i], hpath, "invalid header name '%.60s'", name);
             continue;
         }
-        if (strcasecmp(name, "Content-Type") == 0 || strcasecmp(name, CFW_WEBHOOK_SIG_HEADER) == 0 ||
+        if (strcasecmp(name, "Content-Type") == 0 ||
+            strcasecmp(name, CFW_WEBHOOK_SIG_HEADER) == 0 ||
             strcasecmp(name, CFW_WEBHOOK_TS_HEADER) == 0 || strcasecmp(name, "Host") == 0 ||
             strcasecmp(name, "Content-Length") == 0) {
             cfw_diag_add(diag, h->keynodes[i], hpath, "header %s is set by cfwatchd", name);
@@ -92,8 +92,7 @@ static void parse_headers(struct cfw_sink *s, struct wh_priv *p, const struct cf
             continue;
         }
         if (strpbrk(value, "\r\n") != NULL) {
-            cfw_diag_add(diag, h->items[i], hpath, "header %s has a line break in its value",
-                         name);
+            cfw_diag_add(diag, h->items[i], hpath, "header %s has a line break in its value", name);
             free(value);
             continue;
         }
@@ -167,10 +166,10 @@ static json_t *wh_build(const struct cfw_sink *s, const struct cfw_notification 
         for (size_t i = 0; i < n->n_items; i++) {
             char ts[40];
             cfw_sink_time(n->items[i].wall_ms, ts, sizeof(ts));
-            json_array_append_new(
-                items, json_pack("{s:s, s:s, s:o}", "event",
-                                 cfw_transition_name(n->items[i].transition), "time", ts,
-                                 "incident", cfw_sink_incident_json(&n->items[i].inc)));
+            json_array_append_new(items,
+                                  json_pack("{s:s, s:s, s:o}", "event",
+                                            cfw_transition_name(n->items[i].transition), "time", ts,
+                                            "incident", cfw_sink_incident_json(&n->items[i].inc)));
         }
         json_object_set_new(o, "items", items);
         json_object_set_new(o, "omitted", json_integer((json_int_t)n->n_omitted));

@@ -43,13 +43,13 @@ struct cfw_http_request {
 };
 
 struct cfw_http_response {
-    long status;          /* 0 when no HTTP response arrived */
-    int curl_code;        /* CURLE_OK on a completed exchange */
-    const char *error;    /* transport error text ("" when none); may name the host */
-    const char *body;     /* NUL-terminated, at most body_max bytes */
+    long status;       /* 0 when no HTTP response arrived */
+    int curl_code;     /* CURLE_OK on a completed exchange */
+    const char *error; /* transport error text ("" when none); may name the host */
+    const char *body;  /* NUL-terminated, at most body_max bytes */
     size_t body_len;
     bool body_truncated;
-    int64_t retry_after_ms; /* from Retry-After (seconds or HTTP-date), -1 when absent */
+    int64_t retry_after_ms;   /* from Retry-After (seconds or HTTP-date), -1 when absent */
     const char *content_type; /* "" when absent */
     int64_t elapsed_ms;
 };

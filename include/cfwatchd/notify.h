@@ -42,8 +42,7 @@ struct cfw_notifier *cfw_notifier_new(struct event_base *base, const struct cfw_
  * replays what an earlier run left there. Returns NULL with the problems in diag.
  */
 struct cfw_notifier *cfw_notifier_new_opts(struct event_base *base,
-                                           const struct cfw_node *sinks_seq,
-                                           const char *state_dir,
+                                           const struct cfw_node *sinks_seq, const char *state_dir,
                                            const struct cfw_notifier_opts *opts,
                                            struct cfw_diag *diag);
 /*
@@ -75,10 +74,10 @@ typedef void (*cfw_notifier_idle_cb)(void *arg);
 void cfw_notifier_set_idle_cb(struct cfw_notifier *n, cfw_notifier_idle_cb cb, void *arg);
 
 struct cfw_test_result {
-    bool delivered;     /* every endpoint accepted it */
-    long status;        /* the last HTTP status (0: none) */
+    bool delivered; /* every endpoint accepted it */
+    long status;    /* the last HTTP status (0: none) */
     unsigned attempts;
-    char answer[1024];  /* per endpoint: URL (redacted), status and the receiver's answer */
+    char answer[1024]; /* per endpoint: URL (redacted), status and the receiver's answer */
 };
 
 /*
@@ -90,7 +89,7 @@ int cfw_notifier_test_alert(struct cfw_notifier *n, const char *sink_name, int64
                             struct cfw_test_result *out);
 
 struct cfw_notifier_sink_stats {
-    const char *name;  /* borrowed from the notifier */
+    const char *name; /* borrowed from the notifier */
     const char *type;
     uint64_t submitted; /* notifications built for this sink */
     uint64_t sent;      /* accepted by the receiver (or written, for stdout) */
@@ -117,11 +116,15 @@ void cfw_notifier_stats_clear(struct cfw_notifier_stats *st);
 
 /* Number of notifications not yet delivered (spool and digests). */
 size_t cfw_notifier_pending(const struct cfw_notifier *n);
-/* Sinks, for summaries: count, name, type and endpoint URLs with secrets replaced. */
+/* Number of configured sinks (for summaries such as --check-config). */
 size_t cfw_notifier_sink_count(const struct cfw_notifier *n);
+/* The i-th sink's name. */
 const char *cfw_notifier_sink_name(const struct cfw_notifier *n, size_t i);
+/* The i-th sink's type. */
 const char *cfw_notifier_sink_type(const struct cfw_notifier *n, size_t i);
+/* The i-th sink's number of endpoints. */
 size_t cfw_notifier_sink_endpoints(const struct cfw_notifier *n, size_t i);
+/* An endpoint URL of the i-th sink with its secret part replaced. */
 const char *cfw_notifier_sink_url(const struct cfw_notifier *n, size_t i, size_t endpoint);
 
 #endif

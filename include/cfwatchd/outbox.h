@@ -33,11 +33,11 @@ struct event_base;
 #define CFW_OUTBOX_KEYS_MAX 256u
 
 struct cfw_outbox_opts {
-    int64_t backoff_base_ms;  /* 0: default; first retry waits up to this (full jitter) */
-    int64_t backoff_max_ms;   /* 0: default; cap of the exponential */
-    int64_t max_age_ms;       /* 0: default; older jobs are dead-lettered */
-    size_t max_jobs;          /* 0: default */
-    uint64_t max_bytes;       /* 0: default */
+    int64_t backoff_base_ms; /* 0: default; first retry waits up to this (full jitter) */
+    int64_t backoff_max_ms;  /* 0: default; cap of the exponential */
+    int64_t max_age_ms;      /* 0: default; older jobs are dead-lettered */
+    size_t max_jobs;         /* 0: default */
+    uint64_t max_bytes;      /* 0: default */
 };
 
 enum cfw_outbox_verdict {
@@ -57,11 +57,11 @@ struct cfw_outbox_result {
 struct cfw_outbox_entry {
     const char *sink;
     unsigned endpoint;
-    const char *kind;              /* open, reminder, resolve, digest, test */
-    const char *const *keys;       /* chain keys, NULL-terminated; may be NULL */
+    const char *kind;        /* open, reminder, resolve, digest, test */
+    const char *const *keys; /* chain keys, NULL-terminated; may be NULL */
     const char *body;
     size_t body_len;
-    bool test;                     /* a test notification (never replayed) */
+    bool test; /* a test notification (never replayed) */
 };
 
 struct cfw_outbox;
@@ -116,34 +116,44 @@ void cfw_outbox_drop(struct cfw_outbox *ob, struct cfw_outbox_job *job);
 /* Runs the scheduler now (otherwise it runs from the event loop). */
 void cfw_outbox_kick(struct cfw_outbox *ob);
 
+/* The job's id: "<created ms>-<sequence>", stable across restarts. */
 const char *cfw_outbox_job_id(const struct cfw_outbox_job *job);
+/* The sink name the job is for. */
 const char *cfw_outbox_job_sink(const struct cfw_outbox_job *job);
+/* The endpoint number within the sink. */
 unsigned cfw_outbox_job_endpoint(const struct cfw_outbox_job *job);
+/* open, reminder, resolve, digest or test. */
 const char *cfw_outbox_job_kind(const struct cfw_outbox_job *job);
+/* The spooled payload (borrowed) and its length. */
 const char *cfw_outbox_job_body(const struct cfw_outbox_job *job, size_t *len);
+/* Attempts started so far in this process. */
 unsigned cfw_outbox_job_attempts(const struct cfw_outbox_job *job);
+/* Wall-clock ms when the job was first spooled. */
 int64_t cfw_outbox_job_created_ms(const struct cfw_outbox_job *job);
+/* True for a test notification. */
 bool cfw_outbox_job_test(const struct cfw_outbox_job *job);
-/* The last outcome's status and reason ("" before any attempt). */
+/* The last outcome's HTTP status (0 before any answer). */
 long cfw_outbox_job_last_status(const struct cfw_outbox_job *job);
+/* The last outcome's reason ("" before any attempt). */
 const char *cfw_outbox_job_last_reason(const struct cfw_outbox_job *job);
-/* An opaque pointer for the sender (e.g. the HTTP request in flight). */
+/* Attaches an opaque pointer for the sender (e.g. the HTTP request in flight). */
 void cfw_outbox_job_set_ctx(struct cfw_outbox_job *job, void *ctx);
+/* Returns the pointer set by cfw_outbox_job_set_ctx (NULL when none is in flight). */
 void *cfw_outbox_job_ctx(const struct cfw_outbox_job *job);
 
 struct cfw_outbox_lane_stats {
-    uint64_t sent;      /* accepted by the receiver */
-    uint64_t retried;   /* attempts that will be retried */
-    uint64_t dead;      /* dead-lettered (permanent or expired) */
-    uint64_t pending;   /* jobs in the spool */
+    uint64_t sent;    /* accepted by the receiver */
+    uint64_t retried; /* attempts that will be retried */
+    uint64_t dead;    /* dead-lettered (permanent or expired) */
+    uint64_t pending; /* jobs in the spool */
     uint64_t in_flight;
 };
 
 struct cfw_outbox_stats {
     uint64_t jobs;
     uint64_t bytes;
-    uint64_t refused_full;  /* jobs refused because the spool was full */
-    uint64_t write_errors;  /* jobs that could not be written to disk */
+    uint64_t refused_full; /* jobs refused because the spool was full */
+    uint64_t write_errors; /* jobs that could not be written to disk */
     uint64_t dead;
     uint64_t sent;
     uint64_t replayed;

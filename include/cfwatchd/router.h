@@ -22,17 +22,18 @@ struct event_base;
 #define CFW_ROUTER_DIGEST_MAX 500u
 
 struct cfw_route_cfg {
+    const char *name; /* the sink's name, for logs (borrowed; may be NULL) */
     enum cfw_severity min_severity;
-    char **rules;           /* include globs on the rule id (NULL: all) */
-    char **exclude_rules;   /* exclude globs on the rule id */
-    char **scripts;         /* include globs on the incident's script field (NULL: all) */
+    char **rules;         /* include globs on the rule id (NULL: all) */
+    char **exclude_rules; /* exclude globs on the rule id */
+    char **scripts;       /* include globs on the incident's script field (NULL: all) */
     char **exclude_scripts;
     bool send_open;
     bool send_reminder;
     bool send_resolve;
-    uint32_t burst;         /* bucket size; 0: no rate limit */
-    int64_t per_ms;         /* one token every per_ms */
-    bool digest_resolves;   /* false: a resolve bypasses an empty bucket (PagerDuty) */
+    uint32_t burst;       /* bucket size; 0: no rate limit */
+    int64_t per_ms;       /* one token every per_ms */
+    bool digest_resolves; /* false: a resolve bypasses an empty bucket (PagerDuty) */
 };
 
 /* A transition held for a digest: a copy of the incident's displayable parts. */
@@ -51,11 +52,11 @@ enum cfw_notify_kind {
 /* One notification for one sink, as the sink's payload builder sees it. */
 struct cfw_notification {
     enum cfw_notify_kind kind;
-    enum cfw_transition transition;       /* TRANSITION and TEST */
-    const struct cfw_incident *inc;       /* TRANSITION and TEST */
-    const struct cfw_digest_item *items;  /* DIGEST */
+    enum cfw_transition transition;      /* TRANSITION and TEST */
+    const struct cfw_incident *inc;      /* TRANSITION and TEST */
+    const struct cfw_digest_item *items; /* DIGEST */
     size_t n_items;
-    uint64_t n_omitted;                   /* DIGEST: transitions beyond CFW_ROUTER_DIGEST_MAX */
+    uint64_t n_omitted; /* DIGEST: transitions beyond CFW_ROUTER_DIGEST_MAX */
     int64_t now_wall_ms;
 };
 
@@ -79,8 +80,8 @@ bool cfw_route_accepts(const struct cfw_route_cfg *cfg, const struct cfw_inciden
  * Routes one transition to every sink at monotonic time now_ms (wall_ms for display). Returns
  * the number of sinks that sent or queued it.
  */
-size_t cfw_router_route(struct cfw_router *r, const struct cfw_incident *inc,
-                        enum cfw_transition t, int64_t now_ms, int64_t wall_ms);
+size_t cfw_router_route(struct cfw_router *r, const struct cfw_incident *inc, enum cfw_transition t,
+                        int64_t now_ms, int64_t wall_ms);
 /* Emits digests whose token is due; returns ms until the next one, or -1 when none waits. */
 int64_t cfw_router_tick(struct cfw_router *r, int64_t now_ms);
 /* Emits every pending digest now, ignoring the rate limit (shutdown, drain deadline). */

@@ -78,12 +78,16 @@ struct cfw_sinks *cfw_sinks_parse(const struct cfw_node *seq, const char *path,
 void cfw_sinks_free(struct cfw_sinks *set);
 /* Sets the host name (PagerDuty source, message footers) and the client URL shown to people. */
 void cfw_sinks_set_context(struct cfw_sinks *set, const char *host, const char *client_url);
+/* Number of sinks in the set. */
 size_t cfw_sinks_count(const struct cfw_sinks *set);
+/* The i-th sink (borrowed), in configuration order. */
 struct cfw_sink *cfw_sinks_at(const struct cfw_sinks *set, size_t i);
 /* Finds a sink by name. */
 struct cfw_sink *cfw_sinks_find(const struct cfw_sinks *set, const char *name);
 
+/* The sink's configured name. */
 const char *cfw_sink_name(const struct cfw_sink *s);
+/* slack, pagerduty, webhook, alertmanager or stdout. */
 const char *cfw_sink_type(const struct cfw_sink *s);
 /* The routing configuration (filters, transitions, rate limit). */
 const struct cfw_route_cfg *cfw_sink_route(const struct cfw_sink *s);
@@ -107,8 +111,7 @@ void cfw_sink_request_clear(struct cfw_sink_request *rq);
 void cfw_sink_classify(const struct cfw_sink *s, const struct cfw_http_response *resp,
                        struct cfw_sink_verdict *v);
 /* Lets a stateful sink (Alertmanager) track open incidents; others ignore it. */
-void cfw_sink_observe(struct cfw_sink *s, const struct cfw_incident *inc,
-                      enum cfw_transition t);
+void cfw_sink_observe(struct cfw_sink *s, const struct cfw_incident *inc, enum cfw_transition t);
 /* Re-send interval of a sink that re-sends open alerts (ms), or 0. */
 int64_t cfw_sink_refresh_interval(const struct cfw_sink *s);
 /* Builds the periodic re-send payload of all open alerts, or NULL when none is open. */
@@ -128,7 +131,7 @@ void cfw_url_redact(const char *url, bool keep_path, char *out, size_t outlen);
 /* A stable PagerDuty dedup_key (at most 255 bytes) derived from an incident key. */
 void cfw_sink_dedup_key(const char *incident_key, char *out, size_t outlen);
 /* Signs a webhook body: hex HMAC-SHA256 of "<timestamp>.<body>" with the secret. */
-void cfw_webhook_signature(const char *secret, size_t secret_len, int64_t ts_sec,
-                           const char *body, size_t len, char out[CFW_SHA256_HEX_LEN]);
+void cfw_webhook_signature(const char *secret, size_t secret_len, int64_t ts_sec, const char *body,
+                           size_t len, char out[CFW_SHA256_HEX_LEN]);
 
 #endif

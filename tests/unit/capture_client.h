@@ -154,9 +154,8 @@ static inline json_t *capture_requests(const struct capture *c, const char *path
     size_t i;
     json_t *r;
 
-    json_array_foreach(all, i, r) {
-        if (path == NULL ||
-            strcmp(json_string_value(json_object_get(r, "path")), path) == 0) {
+    json_array_foreach (all, i, r) {
+        if (path == NULL || strcmp(json_string_value(json_object_get(r, "path")), path) == 0) {
             json_array_append(out, r);
         }
     }

@@ -168,8 +168,8 @@ static void test_body_cap(void **state)
     (void)state;
     memset(big, 'b', 20000);
     big[20000] = '\0';
-    cmd = cfw_xasprintf("{\"path\":\"/big\",\"responses\":[{\"status\":200,\"body\":\"%s\"}]}",
-                        big);
+    cmd =
+        cfw_xasprintf("{\"path\":\"/big\",\"responses\":[{\"status\":200,\"body\":\"%s\"}]}", big);
     capture_cmd(&cap, "/script", cmd);
     capture_url(&cap, "/big", url, sizeof(url));
     rq.url = url;
@@ -219,8 +219,9 @@ static void test_timeout(void **state)
     int64_t t0;
 
     (void)state;
-    capture_cmd(&cap, "/script",
-                "{\"path\":\"/slow\",\"responses\":[{\"status\":200,\"delay\":3,\"body\":\"ok\"}]}");
+    capture_cmd(
+        &cap, "/script",
+        "{\"path\":\"/slow\",\"responses\":[{\"status\":200,\"delay\":3,\"body\":\"ok\"}]}");
     capture_url(&cap, "/slow", url, sizeof(url));
     rq.url = url;
     rq.body = "x";
@@ -363,7 +364,7 @@ static void test_tls_verification(void **state)
     n = read(fds[0], line, sizeof(line) - 1);
     assert_true(n > 0);
     line[n] = '\0';
-    snprintf(url, sizeof(url), "https://127.0.0.1:%d/tls", atoi(line));
+    snprintf(url, sizeof(url), "https://127.0.0.1:%ld/tls", strtol(line, NULL, 10));
     rq.url = url;
     rq.body = "t";
     rq.body_len = 1;

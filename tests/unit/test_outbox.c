@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "cfwatchd/common.h"
@@ -34,8 +35,8 @@ struct t {
     struct cfw_outbox *ob;
     char dir[64];
     /* scripted outcome: fails_left per body text, retry_after, permanent */
-    int fail_first;        /* number of RETRY answers for every job before DONE */
-    int64_t retry_after;   /* -1: none */
+    int fail_first;      /* number of RETRY answers for every job before DONE */
+    int64_t retry_after; /* -1: none */
     bool permanent;
     bool always_retry;
     const char *fail_body; /* when set, only this body fails */
@@ -192,8 +193,8 @@ static void run_until_empty(struct t *t, int64_t max_ms)
     }
 }
 
-static struct cfw_outbox_job *add(struct t *t, const char *sink, const char *kind,
-                                  const char *key, const char *body)
+static struct cfw_outbox_job *add(struct t *t, const char *sink, const char *kind, const char *key,
+                                  const char *body)
 {
     const char *keys[] = {key, NULL};
     struct cfw_outbox_entry e = {sink, 0, kind, keys, body, strlen(body), false};
@@ -368,9 +369,8 @@ static void test_permanent_dead_letter(void **state)
     }
     closedir(d);
     assert_non_null(o);
-    assert_string_equal(
-        json_string_value(json_object_get(json_object_get(o, "dead"), "reason")),
-        "HTTP 400: invalid_payload");
+    assert_string_equal(json_string_value(json_object_get(json_object_get(o, "dead"), "reason")),
+                        "HTTP 400: invalid_payload");
     assert_int_equal(json_integer_value(json_object_get(json_object_get(o, "dead"), "attempts")),
                      1);
     assert_string_equal(json_string_value(json_object_get(o, "body")), "{\"text\":\"hi\"}");
@@ -466,10 +466,36 @@ static void test_lock(void **state)
     struct t *t = *state;
     struct cfw_outbox_hooks h = {sender, known, gone, t};
     struct cfw_err err = {0};
+    struct cfw_outbox *newer;
+    pid_t pid;
+    int st;
 
     t->ob = open_ob(t, NULL);
-    assert_null(cfw_outbox_new(t->base, t->dir, NULL, &h, &err));
-    assert_non_null(strstr(err.msg, "in use"));
+    /* another process cannot use the spool */
+    pid = fork();
+    if (pid == 0) {
+        struct cfw_outbox *other = cfw_outbox_new(NULL, t->dir, NULL, &h, &err);
+        _exit(other == NULL && strstr(err.msg, "in use") != NULL ? 0 : 1);
+    }
+    assert_int_equal(waitpid(pid, &st, 0), pid);
+    assert_true(WIFEXITED(st));
+    assert_int_equal(WEXITSTATUS(st), 0);
+    /* the same process may open it again (a reload): the newest outbox takes new jobs */
+    newer = cfw_outbox_new(t->base, t->dir, NULL, &h, &err);
+    assert_non_null(newer);
+    assert_non_null(add(t, "s", "digest", "k", "late"));
+    assert_int_equal(cfw_outbox_pending(t->ob), 0);
+    assert_int_equal(cfw_outbox_pending(newer), 1);
+    cfw_outbox_free(newer);
+    /* with the newer one gone, the old one spools for itself again */
+    assert_non_null(add(t, "s", "open", "k2", "own"));
+    assert_int_equal(cfw_outbox_pending(t->ob), 1);
+    /* "late" is on disk for the next start */
+    {
+        char path[128];
+        snprintf(path, sizeof(path), "%s/outbox", t->dir);
+        assert_int_equal(count_files(path, ".job"), 2);
+    }
 }
 
 int main(void)

@@ -295,9 +295,12 @@ static void test_copy_incident(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_filters),           cmocka_unit_test(test_rate_limit_digest),
-        cmocka_unit_test(test_order_within_digest), cmocka_unit_test(test_resolves_not_folded),
-        cmocka_unit_test(test_unlimited_and_flush), cmocka_unit_test(test_digest_cap),
+        cmocka_unit_test(test_filters),
+        cmocka_unit_test(test_rate_limit_digest),
+        cmocka_unit_test(test_order_within_digest),
+        cmocka_unit_test(test_resolves_not_folded),
+        cmocka_unit_test(test_unlimited_and_flush),
+        cmocka_unit_test(test_digest_cap),
         cmocka_unit_test(test_copy_incident),
     };
 

@@ -101,14 +101,19 @@ static json_t *build(struct cfw_sink *s, const struct cfw_notification *n)
 
 static const char *jstr(json_t *o, const char *path)
 {
-    /* dotted path lookup for objects only */
-    char buf[256];
-    char *save = NULL;
+    /* dotted path lookup through objects */
     json_t *cur = o;
+    const char *p = path;
 
-    snprintf(buf, sizeof(buf), "%s", path);
-    for (char *tok = strtok_r(buf, ".", &save); tok != NULL; tok = strtok_r(NULL, ".", &save)) {
-        cur = json_object_get(cur, tok);
+    while (cur != NULL) {
+        size_t n = strcspn(p, ".");
+        char key[64];
+        snprintf(key, sizeof(key), "%.*s", (int)n, p);
+        cur = json_object_get(cur, key);
+        if (p[n] == '\0') {
+            break;
+        }
+        p += n + 1;
     }
     return json_string_value(cur);
 }
@@ -147,7 +152,8 @@ static void test_config_all_types(void **state)
     s = cfw_sinks_find(set, "ops-slack");
     assert_string_equal(cfw_sink_type(s), "slack");
     assert_int_equal(cfw_sink_endpoints(s), 1);
-    assert_string_equal(cfw_sink_display_url(s, 0), "https://hooks.slack.com/services/T000/B000/***");
+    assert_string_equal(cfw_sink_display_url(s, 0),
+                        "https://hooks.slack.com/services/T000/B000/***");
     assert_int_equal(cfw_sink_route(s)->min_severity, CFW_SEV_WARNING);
     assert_true(cfw_sink_route(s)->send_open);
     assert_false(cfw_sink_route(s)->send_reminder);
@@ -308,7 +314,7 @@ static void test_slack_open(void **state)
     assert_non_null(strstr(dump, "```ModuleNotFoundError: No module named 'src'```"));
     assert_non_null(strstr(dump, "ops-host-1"));
     free(dump);
-    json_array_foreach(blocks, i, b) {
+    json_array_foreach (blocks, i, b) {
         assert_non_null(jstr(b, "type"));
     }
     json_decref(o);
@@ -348,7 +354,7 @@ static void test_slack_limits(void **state)
     assert_true(json_array_size(blocks) <= CFW_SLACK_BLOCKS_MAX);
     assert_true(strlen(jstr(o, "text")) <= CFW_SLACK_TEXT_MAX);
     assert_true(strlen(jstr(json_array_get(blocks, 0), "text.text")) <= CFW_SLACK_HEADER_MAX);
-    json_array_foreach(blocks, i, b) {
+    json_array_foreach (blocks, i, b) {
         const char *t = jstr(b, "text.text");
         if (t != NULL && strcmp(jstr(b, "type"), "section") == 0) {
             assert_true(strlen(t) <= CFW_SLACK_SECTION_MAX);
@@ -396,15 +402,14 @@ static void test_slack_digest_and_short(void **state)
     blocks = json_object_get(o, "blocks");
     assert_true(json_array_size(blocks) <= CFW_SLACK_BLOCKS_MAX);
     assert_non_null(strstr(jstr(json_array_get(blocks, 0), "text.text"), "577 cfwatchd"));
-    json_array_foreach(blocks, i, b) {
+    json_array_foreach (blocks, i, b) {
         const char *t = jstr(b, "text.text");
         if (t != NULL) {
             assert_true(strlen(t) <= CFW_SLACK_SECTION_MAX);
         }
     }
-    assert_non_null(strstr(jstr(json_array_get(blocks, json_array_size(blocks) - 2),
-                                "text.text"),
-                           "more"));
+    assert_non_null(
+        strstr(jstr(json_array_get(blocks, json_array_size(blocks) - 2), "text.text"), "more"));
     json_decref(o);
     free(items);
     /* reminders and resolves are short and distinct */
@@ -528,8 +533,8 @@ static void test_webhook_signature(void **state)
             0) {
             ts = rq.headers[i] + strlen(CFW_WEBHOOK_TS_HEADER) + 2;
         }
-        if (strncmp(rq.headers[i], CFW_WEBHOOK_SIG_HEADER ": v1=",
-                    strlen(CFW_WEBHOOK_SIG_HEADER) + 5) == 0) {
+        if (strncmp(rq.headers[i],
+                    CFW_WEBHOOK_SIG_HEADER ": v1=", strlen(CFW_WEBHOOK_SIG_HEADER) + 5) == 0) {
             sig = rq.headers[i] + strlen(CFW_WEBHOOK_SIG_HEADER) + 5;
         }
         if (strncmp(rq.headers[i], "Authorization: ", 15) == 0) {
@@ -646,8 +651,7 @@ static void test_classify(void **state)
     assert_int_equal(v.verdict, CFW_OUTBOX_RETRY);
     assert_non_null(strstr(v.reason, "transport"));
     /* Discord-style JSON retry_after in float seconds */
-    answer(hook, 429, "{\"message\":\"You are being rate limited.\",\"retry_after\":1.25}", -1,
-           &v);
+    answer(hook, 429, "{\"message\":\"You are being rate limited.\",\"retry_after\":1.25}", -1, &v);
     assert_int_equal(v.verdict, CFW_OUTBOX_RETRY);
     assert_int_equal(v.retry_after_ms, 1250);
     answer(hook, 204, "", -1, &v);
@@ -709,8 +713,9 @@ static void test_stdout(void **state)
     got = fread(buf, 1, sizeof(buf) - 1, fp);
     buf[got] = '\0';
     fclose(fp);
-    assert_non_null(strstr(buf, "cfwatchd: open [critical] Python Worker api imports src "
-                                "(rule=py-src-import script=api count=12 key=py-src-import/api/src)\n"));
+    assert_non_null(strstr(buf,
+                           "cfwatchd: open [critical] Python Worker api imports src "
+                           "(rule=py-src-import script=api count=12 key=py-src-import/api/src)\n"));
     nl = strchr(buf, '\n');
     o = json_loads(nl + 1, JSON_DISABLE_EOF_CHECK, NULL);
     assert_non_null(o);
