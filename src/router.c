@@ -29,35 +29,6 @@ struct cfw_router {
     size_t n;
 };
 
-static char **strlist_dup(char **list)
-{
-    size_t n = 0;
-    char **out;
-
-    if (list == NULL) {
-        return NULL;
-    }
-    while (list[n] != NULL) {
-        n++;
-    }
-    out = cfw_xcalloc(n + 1, sizeof(*out));
-    for (size_t i = 0; i < n; i++) {
-        out[i] = cfw_xstrdup(list[i]);
-    }
-    return out;
-}
-
-static void strlist_free(char **list)
-{
-    if (list == NULL) {
-        return;
-    }
-    for (size_t i = 0; list[i] != NULL; i++) {
-        free(list[i]);
-    }
-    free(list);
-}
-
 static char *dup_or_null(const char *s)
 {
     return s != NULL ? cfw_xstrdup(s) : NULL;
@@ -345,10 +316,10 @@ void cfw_router_free(struct cfw_router *r)
         struct route *rt = &r->routes[i];
         digest_clear(rt);
         free(rt->items);
-        strlist_free(rt->cfg.rules);
-        strlist_free(rt->cfg.exclude_rules);
-        strlist_free(rt->cfg.scripts);
-        strlist_free(rt->cfg.exclude_scripts);
+        cfw_strlist_free(rt->cfg.rules);
+        cfw_strlist_free(rt->cfg.exclude_rules);
+        cfw_strlist_free(rt->cfg.scripts);
+        cfw_strlist_free(rt->cfg.exclude_scripts);
     }
     free(r->routes);
     if (r->timer != NULL) {
@@ -365,10 +336,10 @@ size_t cfw_router_add_sink(struct cfw_router *r, const struct cfw_route_cfg *cfg
     rt = &r->routes[r->n];
     memset(rt, 0, sizeof(*rt));
     rt->cfg = *cfg;
-    rt->cfg.rules = strlist_dup(cfg->rules);
-    rt->cfg.exclude_rules = strlist_dup(cfg->exclude_rules);
-    rt->cfg.scripts = strlist_dup(cfg->scripts);
-    rt->cfg.exclude_scripts = strlist_dup(cfg->exclude_scripts);
+    rt->cfg.rules = cfw_strlist_dup(cfg->rules);
+    rt->cfg.exclude_rules = cfw_strlist_dup(cfg->exclude_rules);
+    rt->cfg.scripts = cfw_strlist_dup(cfg->scripts);
+    rt->cfg.exclude_scripts = cfw_strlist_dup(cfg->exclude_scripts);
     if (rt->cfg.per_ms <= 0) {
         rt->cfg.per_ms = 1000;
     }

@@ -106,35 +106,6 @@ void cfw_source_conf_init(struct cfw_source_conf *conf, enum cfw_source_type typ
     conf->max_entry = CFW_SOURCE_MAX_ENTRY_DEFAULT;
 }
 
-static void strlist_free(char **list)
-{
-    if (list == NULL) {
-        return;
-    }
-    for (size_t i = 0; list[i] != NULL; i++) {
-        free(list[i]);
-    }
-    free(list);
-}
-
-static char **strlist_dup(char *const *list)
-{
-    size_t n = 0;
-    char **out;
-
-    if (list == NULL) {
-        return NULL;
-    }
-    while (list[n] != NULL) {
-        n++;
-    }
-    out = cfw_xcalloc(n + 1, sizeof(*out));
-    for (size_t i = 0; i < n; i++) {
-        out[i] = cfw_xstrdup(list[i]);
-    }
-    return out;
-}
-
 void cfw_source_conf_clear(struct cfw_source_conf *conf)
 {
     if (conf == NULL) {
@@ -142,11 +113,11 @@ void cfw_source_conf_clear(struct cfw_source_conf *conf)
     }
     free(conf->name);
     free(conf->path);
-    strlist_free(conf->command);
+    cfw_strlist_free(conf->command);
     cfw_fields_clear(&conf->env);
     free(conf->cwd);
     free(conf->directory);
-    strlist_free(conf->matches);
+    cfw_strlist_free(conf->matches);
     memset(conf, 0, sizeof(*conf));
 }
 
@@ -155,12 +126,12 @@ static void conf_copy(struct cfw_source_conf *dst, const struct cfw_source_conf 
     *dst = *src;
     dst->name = src->name != NULL ? cfw_xstrdup(src->name) : NULL;
     dst->path = src->path != NULL ? cfw_xstrdup(src->path) : NULL;
-    dst->command = strlist_dup(src->command);
+    dst->command = cfw_strlist_dup(src->command);
     memset(&dst->env, 0, sizeof(dst->env));
     cfw_fields_copy(&dst->env, &src->env);
     dst->cwd = src->cwd != NULL ? cfw_xstrdup(src->cwd) : NULL;
     dst->directory = src->directory != NULL ? cfw_xstrdup(src->directory) : NULL;
-    dst->matches = strlist_dup(src->matches);
+    dst->matches = cfw_strlist_dup(src->matches);
 }
 
 static bool name_ok(const char *s)
@@ -368,7 +339,7 @@ static void parse_exec(const struct cfw_node *node, const char *path, struct cfw
             (*bad)++;
         }
         if (argv != NULL) {
-            conf->command = strlist_dup(argv);
+            conf->command = cfw_strlist_dup(argv);
             cfw_strlist_free(argv);
         }
     }
@@ -433,7 +404,7 @@ static void parse_journal(const struct cfw_node *node, const char *path,
             }
         }
         free(kp);
-        conf->matches = strlist_dup(matches);
+        conf->matches = cfw_strlist_dup(matches);
     }
     cfw_strlist_free(matches);
     parse_start_at(node, path, conf, diag, bad);

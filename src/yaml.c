@@ -839,6 +839,24 @@ int cfw_node_strlist(const struct cfw_node *map, const char *key, const char *pa
 }
 
 /* Frees a list from cfw_node_strlist; NULL is fine. */
+char **cfw_strlist_dup(char *const *list)
+{
+    size_t n = 0;
+    char **out;
+
+    if (list == NULL) {
+        return NULL;
+    }
+    while (list[n] != NULL) {
+        n++;
+    }
+    out = cfw_xcalloc(n + 1, sizeof(*out));
+    for (size_t i = 0; i < n; i++) {
+        out[i] = cfw_xstrdup(list[i]);
+    }
+    return out;
+}
+
 void cfw_strlist_free(char **list)
 {
     if (list == NULL) {

@@ -83,6 +83,8 @@ int cfw_node_duration(const struct cfw_node *map, const char *key, const char *p
 int cfw_node_strlist(const struct cfw_node *map, const char *key, const char *path, char ***out,
                      struct cfw_diag *diag);
 void cfw_strlist_free(char **list);
+/* Copies a NULL-terminated string list (NULL gives NULL). */
+char **cfw_strlist_dup(char *const *list);
 
 /*
  * Reads a secret: the value of key, where "${NAME}" takes the environment variable NAME, or
