@@ -9,18 +9,21 @@
 static const char *const cf_keys[] = {"account_id", "api_token",  "api_token_file",
                                       "base_url",   "ca_file",    "timeout", NULL};
 
+/* One call in flight: the caller's callback, and the request to cancel when the client goes. */
+struct call {
+    struct call *next;
+    struct cfw_cf *cf;
+    struct cfw_http_req *req;
+    cfw_cf_done_cb cb;
+    void *arg;
+};
+
 struct cfw_cf {
     struct cfw_http *http;
     struct cfw_cf_conf conf;
     int64_t blocked_until;
     uint64_t requests;
-};
-
-/* One call in flight: the caller's callback and the text of the error. */
-struct call {
-    struct cfw_cf *cf;
-    cfw_cf_done_cb cb;
-    void *arg;
+    struct call *calls; /* in flight: cancelled by cfw_cf_free (reload, stop) */
 };
 
 void cfw_cf_conf_clear(struct cfw_cf_conf *conf)
@@ -103,6 +106,13 @@ void cfw_cf_free(struct cfw_cf *cf)
     if (cf == NULL) {
         return;
     }
+    /* the HTTP client outlives us (reload): its answers must not reach freed pollers */
+    while (cf->calls != NULL) {
+        struct call *c = cf->calls;
+        cf->calls = c->next;
+        cfw_http_cancel(cf->http, c->req);
+        free(c);
+    }
     cfw_cf_conf_clear(&cf->conf);
     free(cf);
 }
@@ -148,7 +158,14 @@ static void on_done(const struct cfw_http_response *resp, void *arg)
     struct cfw_cf_result r = {.status = resp->status};
     struct cfw_buf err = {.max = 1024};
     json_t *root = NULL;
+    struct call **pp = &cf->calls;
 
+    while (*pp != NULL && *pp != c) {
+        pp = &(*pp)->next;
+    }
+    if (*pp == c) {
+        *pp = c->next;
+    }
     if (resp->status == 0) {
         cfw_buf_printf(&err, "no answer: %s", resp->error);
     } else {
@@ -232,7 +249,8 @@ int cfw_cf_call(struct cfw_cf *cf, const char *path, const json_t *body, cfw_cf_
     c->cb = cb;
     c->arg = arg;
     cf->requests++;
-    if (cfw_http_start(cf->http, &rq, on_done, c, &err) == NULL) {
+    c->req = cfw_http_start(cf->http, &rq, on_done, c, &err);
+    if (c->req == NULL) {
         free(c);
         cfw_log_warn("cloudflare: cannot start a request: %s", err.msg);
         explicit_bzero(auth, strlen(auth));
@@ -241,6 +259,8 @@ int cfw_cf_call(struct cfw_cf *cf, const char *path, const json_t *body, cfw_cf_
         cfw_buf_free(&url);
         return -1;
     }
+    c->next = cf->calls;
+    cf->calls = c;
     explicit_bzero(auth, strlen(auth));
     free(auth);
     free(text);

@@ -237,8 +237,11 @@ static bool seen_check(struct seen *s, uint64_t h)
     return false;
 }
 
-/* The identity of a trace event: RayID + EventTimestampMs + ScriptName; 0 when absent. */
-static uint64_t record_identity(const char *line, size_t len)
+/*
+ * The identity of a trace event: RayID + EventTimestampMs + ScriptName in *id (0 when absent).
+ * Returns -1 when the line is not a JSON object (a malformed line), else 0.
+ */
+static int record_identity(const char *line, size_t len, uint64_t *id)
 {
     json_t *root = json_loadb(line, len, 0, NULL);
     const char *key;
@@ -246,9 +249,10 @@ static uint64_t record_identity(const char *line, size_t len)
     uint64_t h = 1469598103934665603ULL;
     char num[32];
 
+    *id = 0;
     if (!json_is_object(root)) {
         json_decref(root);
-        return 0;
+        return -1;
     }
     json_object_foreach(root, key, v)
     {
@@ -278,7 +282,8 @@ static uint64_t record_identity(const char *line, size_t len)
         h = hash_bytes(h, json_string_value(script), json_string_length(script));
     }
     json_decref(root);
-    return h;
+    *id = h;
+    return 0;
 }
 
 /* ---- matching from the loop ---- */
@@ -317,12 +322,16 @@ static void on_work(evutil_socket_t fd, short what, void *arg)
                 lp->stats.bad_lines++;
                 continue;
             }
+            budget--;
+            /* a line that is not a JSON object is junk: skipped and counted, not matched */
+            if (record_identity(start, len, &id) != 0) {
+                lp->stats.bad_lines++;
+                continue;
+            }
             if (b->records++ >= lp->conf.max_records) {
                 lp->stats.dropped_records++;
                 continue;
             }
-            budget--;
-            id = record_identity(start, len);
             if (id != 0 && seen_check(&lp->seen, id)) {
                 lp->stats.duplicates++;
                 continue;

@@ -287,6 +287,15 @@ static void failed(struct cfw_poller *p, const struct cfw_cf_result *r)
     cfw_log_warn("source=%s: Cloudflare API: %s", p->conf.name, r->error);
 }
 
+/*
+ * True when a failed call ends the cycle: a refused token, the 429 block, or no answer at all.
+ * Any other error concerns one script (a Worker that does not exist): the others go on.
+ */
+static bool fatal_for_cycle(const struct cfw_cf_result *r)
+{
+    return r->auth || r->rate_limited || r->status == 0;
+}
+
 static void emit_record(struct cfw_poller *p, const char *stream, enum cfw_record_kind kind,
                         const char *text, size_t len)
 {
@@ -311,7 +320,12 @@ static void on_deployments(void *arg, const struct cfw_cf_result *r)
 
     if (!r->ok) {
         failed(p, r);
-        cycle_done(p);
+        if (fatal_for_cycle(r)) {
+            cycle_done(p);
+            return;
+        }
+        p->script_i++;
+        deployments_next(p);
         return;
     }
     set_state(p, true, "");
@@ -490,12 +504,24 @@ static void on_build_logs(void *arg, const struct cfw_cf_result *r)
     size_t i;
     json_t *line;
 
+    snprintf(stream, sizeof(stream), "builds:%s", b->uuid);
     if (!r->ok) {
         failed(p, r);
+        if (r->status == 404) {
+            /* the build or its log is gone: waiting for it would hold up every later build */
+            cfw_log_warn("source=%s build=%s script=%s: no log (404); skipped", p->conf.name,
+                         b->uuid, b->tag);
+            if (p->cbs.eof != NULL) {
+                p->cbs.eof(p->cbs.arg, p, stream);
+            }
+            build_drop_first(p);
+            p->pages = 0;
+            build_logs(p);
+            return;
+        }
         cycle_done(p);
         return;
     }
-    snprintf(stream, sizeof(stream), "builds:%s", b->uuid);
     /* [[epoch, "text"], ...] -> "<ISO time>\t<text>\n", the downloaded log's own format */
     json_array_foreach((json_t *)lines, i, line)
     {
@@ -582,7 +608,12 @@ static void on_builds(void *arg, const struct cfw_cf_result *r)
 
     if (!r->ok) {
         failed(p, r);
-        cycle_done(p);
+        if (fatal_for_cycle(r)) {
+            cycle_done(p);
+            return;
+        }
+        p->script_i++;
+        builds_next(p);
         return;
     }
     set_state(p, true, "");
