@@ -5,6 +5,7 @@
 #include "cfwatchd/app.h"
 
 #include <errno.h>
+#include <stddef.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -193,8 +194,8 @@ static void stream_close(struct app *app, struct stream *st)
 
 /* Feeds bytes of one stream to its framer, creating it on the stream's first bytes. */
 static void stream_feed(struct app *app, const void *owner, const char *name, const char *input,
-                        const char *source, enum cfw_input_format fmt, const char *buf,
-                        size_t len)
+                        const char *source, const struct cfw_fields *ctx,
+                        enum cfw_input_format fmt, const char *buf, size_t len)
 {
     struct stream *st = stream_find(app, owner, name);
 
@@ -205,6 +206,9 @@ static void stream_feed(struct app *app, const void *owner, const char *name, co
         st->owner = owner;
         st->name = cfw_xstrdup(name);
         st->input = cfw_pipeline_input_new(app->pipeline, input, source, &fo);
+        for (size_t i = 0; ctx != NULL && i < ctx->n; i++) {
+            cfw_pipeline_input_set_field(st->input, ctx->v[i].key, ctx->v[i].value);
+        }
         st->next = app->streams;
         app->streams = st;
     }
@@ -223,7 +227,7 @@ static void on_source_data(void *arg, struct cfw_source *src, const char *stream
     if (stream_find(app, src, stream) == NULL && cfw_source_get_type(src) != CFW_SOURCE_FILE) {
         input = cfw_xasprintf("%s:%s", cfw_source_get_name(src), stream);
     }
-    stream_feed(app, src, stream, input != NULL ? input : stream, cfw_source_get_name(src),
+    stream_feed(app, src, stream, input != NULL ? input : stream, cfw_source_get_name(src), NULL,
                 cfw_source_get_format(src, stream), buf, len);
     free(input);
 }
@@ -274,16 +278,16 @@ static void on_source_state(void *arg, struct cfw_source *src, enum cfw_source_s
 /* ---- Cloudflare pollers ---- */
 
 static void on_poller_record(void *arg, struct cfw_poller *p, const char *stream,
-                             const struct cfw_record *rec)
+                             const struct cfw_fields *ctx, const struct cfw_record *rec)
 {
     struct app *app = arg;
 
     if (rec->kind == CFW_REC_JSON) {
-        cfw_pipeline_record(app->pipeline, rec, cfw_poller_name(p));
+        cfw_pipeline_record_ctx(app->pipeline, rec, cfw_poller_name(p), ctx);
         app->dirty = true;
     } else {
         /* build logs are text split over many calls: framed like a file */
-        stream_feed(app, p, stream, stream, cfw_poller_name(p), CFW_FMT_LINES, rec->text,
+        stream_feed(app, p, stream, stream, cfw_poller_name(p), ctx, CFW_FMT_LINES, rec->text,
                     rec->len);
     }
 }
@@ -672,6 +676,17 @@ static void http_metrics(struct evhttp_request *req, const char *path, void *arg
         metric_label(&b, cfw_source_get_name(app->sources[i]));
         cfw_buf_printf(&b, "\"} %s\n", s == CFW_SOURCE_UP ? "1" : s == CFW_SOURCE_DOWN ? "0" : "0.5");
     }
+    for (size_t i = 0; i < app->npollers; i++) {
+        cfw_buf_puts(&b, "cfwatchd_source_up{source=\"");
+        metric_label(&b, cfw_poller_name(app->pollers[i]));
+        cfw_buf_printf(&b, "\"} %s\n", cfw_poller_up(app->pollers[i]) ? "1" : "0");
+    }
+    for (size_t i = 0; i < app->nlogpush; i++) {
+        /* a receiver cannot tell that nobody sends: it is up while the listener is */
+        cfw_buf_puts(&b, "cfwatchd_source_up{source=\"");
+        metric_label(&b, cfw_logpush_name(app->logpush[i]));
+        cfw_buf_puts(&b, "\"} 1\n");
+    }
     cfw_buf_puts(&b, "# HELP cfwatchd_source_bytes_total Bytes delivered per source.\n"
                      "# TYPE cfwatchd_source_bytes_total counter\n"
                      "# HELP cfwatchd_source_lag_bytes Bytes in watched files not read yet.\n"
@@ -708,21 +723,36 @@ static void http_metrics(struct evhttp_request *req, const char *path, void *arg
                cfw_notifier_pending(app->notifier));
         cfw_notifier_stats_clear(&ns);
     }
-    for (size_t i = 0; i < app->nlogpush; i++) {
-        const struct cfw_logpush_stats *ls = cfw_logpush_stats(app->logpush[i]);
-        const char *nm = cfw_logpush_name(app->logpush[i]);
-        cfw_buf_printf(&b, "cfwatchd_logpush_records_total{source=\"%s\"} %llu\n", nm,
-                       (unsigned long long)ls->records);
-        cfw_buf_printf(&b, "cfwatchd_logpush_duplicates_total{source=\"%s\"} %llu\n", nm,
-                       (unsigned long long)ls->duplicates);
-        cfw_buf_printf(&b, "cfwatchd_logpush_unauthorized_total{source=\"%s\"} %llu\n", nm,
-                       (unsigned long long)ls->unauthorized);
-        cfw_buf_printf(&b, "cfwatchd_logpush_rejected_total{source=\"%s\"} %llu\n", nm,
-                       (unsigned long long)ls->rejected);
-        cfw_buf_printf(&b, "cfwatchd_logpush_bad_lines_total{source=\"%s\"} %llu\n", nm,
-                       (unsigned long long)ls->bad_lines);
-        cfw_buf_printf(&b, "cfwatchd_logpush_batches_total{source=\"%s\"} %llu\n", nm,
-                       (unsigned long long)ls->batches);
+    if (app->nlogpush > 0) {
+        static const struct {
+            const char *name;
+            const char *help;
+            size_t off;
+        } lp[] = {
+            {"records", "Logpush records accepted.", offsetof(struct cfw_logpush_stats, records)},
+            {"duplicates", "Logpush records skipped as redeliveries.",
+             offsetof(struct cfw_logpush_stats, duplicates)},
+            {"unauthorized", "Logpush requests refused for their credentials.",
+             offsetof(struct cfw_logpush_stats, unauthorized)},
+            {"rejected", "Logpush requests refused (size, gzip bomb, bad gzip, method).",
+             offsetof(struct cfw_logpush_stats, rejected)},
+            {"bad_lines", "Logpush lines skipped (too long, not JSON).",
+             offsetof(struct cfw_logpush_stats, bad_lines)},
+            {"batches", "Logpush batches accepted.", offsetof(struct cfw_logpush_stats, batches)},
+        };
+        for (size_t k = 0; k < sizeof(lp) / sizeof(lp[0]); k++) {
+            cfw_buf_printf(&b, "# HELP cfwatchd_logpush_%s_total %s\n"
+                               "# TYPE cfwatchd_logpush_%s_total counter\n",
+                           lp[k].name, lp[k].help, lp[k].name);
+            for (size_t i = 0; i < app->nlogpush; i++) {
+                const char *ls = (const char *)cfw_logpush_stats(app->logpush[i]);
+                uint64_t v;
+                memcpy(&v, ls + lp[k].off, sizeof(v));
+                cfw_buf_printf(&b, "cfwatchd_logpush_%s_total{source=\"", lp[k].name);
+                metric_label(&b, cfw_logpush_name(app->logpush[i]));
+                cfw_buf_printf(&b, "\"} %llu\n", (unsigned long long)v);
+            }
+        }
     }
     metric(&b, "cfwatchd_lines_total", "counter", "Lines framed (finished streams).", ps->lines);
     metric(&b, "cfwatchd_reloads_total", "counter", "Successful configuration reloads.",
@@ -769,6 +799,12 @@ static void on_watchdog(evutil_socket_t fd, short what, void *arg)
     sd_notify(0, "WATCHDOG=1");
 }
 
+/* Every configured source: files, commands, journals, Logpush receivers and API pollers. */
+static size_t source_count(const struct app *app)
+{
+    return app->nsources + app->nlogpush + app->npollers;
+}
+
 static void on_status(evutil_socket_t fd, short what, void *arg)
 {
     struct app *app = arg;
@@ -778,8 +814,11 @@ static void on_status(evutil_socket_t fd, short what, void *arg)
     for (size_t i = 0; i < app->nsources; i++) {
         down += cfw_source_get_state(app->sources[i], NULL) == CFW_SOURCE_DOWN;
     }
+    for (size_t i = 0; i < app->npollers; i++) {
+        down += !cfw_poller_up(app->pollers[i]);
+    }
     sd_notifyf(0, "STATUS=%zu sources (%zu down), %llu events, %llu matches, %zu open incidents",
-               app->nsources, down, (unsigned long long)ps->events,
+               source_count(app), down, (unsigned long long)ps->events,
                (unsigned long long)ps->matches, cfw_incidents_open_count(app->incidents));
     timer_add_ms(app->ev_status, 5000);
 }
@@ -916,7 +955,7 @@ static void reload(struct app *app)
     app->cfg = cfg;
     sources_start(app, cfg->sources, app->saved_sources);
     app->reloads++;
-    cfw_log_notice("reloaded: %zu rules, %zu sources", cfw_ruleset_count(rs), app->nsources);
+    cfw_log_notice("reloaded: %zu rules, %zu sources", cfw_ruleset_count(rs), source_count(app));
     sd_notify(0, "READY=1");
 }
 
@@ -1082,7 +1121,7 @@ int cfw_app_run(const struct cfw_app_opts *opts)
     }
     sd_notify(0, "READY=1");
     cfw_log_notice("started: %zu rules, %zu sources, state in %s", cfw_ruleset_count(app.rules),
-                   app.nsources, app.state_dir);
+                   source_count(&app), app.state_dir);
     event_base_dispatch(app.base);
     stop_sources(&app);
     /* the resolves and opens of the last moments are spooled by now: give them a chance */

@@ -16,6 +16,7 @@ struct cfw_pipeline_input {
     struct cfw_pipeline *p;
     struct cfw_framer *framer;
     char *source;
+    struct cfw_fields fields; /* added to every event that lacks them */
     bool finished;
 };
 
@@ -23,6 +24,7 @@ struct cfw_pipeline_input {
 struct record_ctx {
     struct cfw_pipeline *p;
     const char *source;
+    const struct cfw_fields *fields;
 };
 
 static int64_t sys_mono(void *arg)
@@ -93,6 +95,10 @@ static void on_event(const struct cfw_event *ev, void *arg)
     struct cfw_pipeline *p = ctx->p;
 
     p->stats.events++;
+    for (size_t i = 0; ctx->fields != NULL && i < ctx->fields->n; i++) {
+        cfw_fields_set_default((struct cfw_fields *)&ev->fields, ctx->fields->v[i].key,
+                               ctx->fields->v[i].value);
+    }
     if (ctx->source != NULL) {
         /* the decoder names the input; a configured source name is what operators filter on.
          * The event is ours for the duration of this callback. */
@@ -108,19 +114,31 @@ void cfw_pipeline_event(struct cfw_pipeline *p, struct cfw_ruleset *rules,
     cfw_ruleset_match(rules != NULL ? rules : p->rules, ev, on_match, p);
 }
 
-void cfw_pipeline_record(struct cfw_pipeline *p, const struct cfw_record *rec, const char *source)
+void cfw_pipeline_record_ctx(struct cfw_pipeline *p, const struct cfw_record *rec,
+                             const char *source, const struct cfw_fields *fields)
 {
-    struct record_ctx ctx = {p, source};
+    struct record_ctx ctx = {p, source, fields};
 
     p->stats.records++;
     cfw_decode_record(rec, on_event, &ctx, &p->dstats);
+}
+
+void cfw_pipeline_record(struct cfw_pipeline *p, const struct cfw_record *rec, const char *source)
+{
+    cfw_pipeline_record_ctx(p, rec, source, NULL);
 }
 
 static void on_record(const struct cfw_record *rec, void *arg)
 {
     struct cfw_pipeline_input *in = arg;
 
-    cfw_pipeline_record(in->p, rec, in->source);
+    cfw_pipeline_record_ctx(in->p, rec, in->source, in->fields.n > 0 ? &in->fields : NULL);
+}
+
+void cfw_pipeline_input_set_field(struct cfw_pipeline_input *in, const char *key,
+                                  const char *value)
+{
+    cfw_fields_set(&in->fields, key, value);
 }
 
 struct cfw_pipeline_input *cfw_pipeline_input_new(struct cfw_pipeline *p, const char *name,
@@ -181,5 +199,6 @@ void cfw_pipeline_input_free(struct cfw_pipeline_input *in)
         cfw_framer_free(in->framer);
     }
     free(in->source);
+    cfw_fields_clear(&in->fields);
     free(in);
 }

@@ -27,6 +27,7 @@ struct build {
     char *cursor;
     bool finished; /* the build had stopped when its log was requested */
     char *outcome;
+    struct cfw_fields ctx; /* script, build, branch, commit: for every line of its log */
 };
 
 struct cfw_poller {
@@ -39,6 +40,7 @@ struct cfw_poller {
     bool up;
     bool baseline_done; /* the first poll records what exists without announcing it */
     bool in_flight;
+    unsigned fail_streak; /* calls in a row without an answer or with a 5xx */
     size_t script_i;    /* which script the current cycle is at */
     unsigned pages;
     uint64_t polls;
@@ -236,6 +238,9 @@ static void schedule(struct cfw_poller *p, int64_t ms)
 
 static void set_state(struct cfw_poller *p, bool up, const char *reason)
 {
+    if (up) {
+        p->fail_streak = 0;
+    }
     if (p->up == up) {
         return;
     }
@@ -285,6 +290,12 @@ static void failed(struct cfw_poller *p, const struct cfw_cf_result *r)
         return;
     }
     cfw_log_warn("source=%s: Cloudflare API: %s", p->conf.name, r->error);
+    /* no answer, or server errors, call after call: the poller is blind and says so */
+    if ((r->status == 0 || r->status >= 500) && ++p->fail_streak >= CFW_CF_DOWN_AFTER_FAILURES) {
+        snprintf(reason, sizeof(reason), "Cloudflare API failing for %u calls in a row (%s)",
+                 p->fail_streak, r->error);
+        set_state(p, false, reason);
+    }
 }
 
 /*
@@ -296,13 +307,13 @@ static bool fatal_for_cycle(const struct cfw_cf_result *r)
     return r->auth || r->rate_limited || r->status == 0;
 }
 
-static void emit_record(struct cfw_poller *p, const char *stream, enum cfw_record_kind kind,
-                        const char *text, size_t len)
+static void emit_record(struct cfw_poller *p, const char *stream, const struct cfw_fields *ctx,
+                        enum cfw_record_kind kind, const char *text, size_t len)
 {
     struct cfw_record rec = {.kind = kind, .text = text, .len = len, .input = stream};
 
     if (p->cbs.record != NULL) {
-        p->cbs.record(p->cbs.arg, p, stream, &rec);
+        p->cbs.record(p->cbs.arg, p, stream, ctx, &rec);
     }
 }
 
@@ -420,7 +431,7 @@ static void on_observability(void *arg, const struct cfw_cf_result *r)
         if (text != NULL) {
             char stream[96];
             snprintf(stream, sizeof(stream), "observability:%s", p->conf.name);
-            emit_record(p, stream, CFW_REC_JSON, text, strlen(text));
+            emit_record(p, stream, NULL, CFW_REC_JSON, text, strlen(text));
             free(text);
         }
     }
@@ -480,6 +491,28 @@ static void observability_query(struct cfw_poller *p)
 static void builds_next(struct cfw_poller *p);
 static void build_logs(struct cfw_poller *p);
 
+/*
+ * The fields every line of a build's log carries: the Worker (the configured script tag, or the
+ * name the build names), the build and its trigger (branch, commit).
+ */
+static void build_context(struct build *b, const json_t *build)
+{
+    const json_t *meta = json_object_get(build, "build_trigger_metadata");
+    const char *v;
+
+    cfw_fields_set(&b->ctx, "script", b->tag);
+    cfw_fields_set(&b->ctx, "build", b->uuid);
+    if ((v = jstr(build, "script")) != NULL || (v = jstr(meta, "script_name")) != NULL) {
+        cfw_fields_set(&b->ctx, "script", v);
+    }
+    if ((v = jstr(meta, "branch")) != NULL) {
+        cfw_fields_set(&b->ctx, "build_branch", v);
+    }
+    if ((v = jstr(meta, "commit_hash")) != NULL) {
+        cfw_fields_set(&b->ctx, "build_commit", v);
+    }
+}
+
 static void build_drop_first(struct cfw_poller *p)
 {
     struct build *b = &p->builds[0];
@@ -488,6 +521,7 @@ static void build_drop_first(struct cfw_poller *p)
     free(b->tag);
     free(b->cursor);
     free(b->outcome);
+    cfw_fields_clear(&b->ctx);
     memmove(&p->builds[0], &p->builds[1], (p->nbuilds - 1) * sizeof(*p->builds));
     p->nbuilds--;
 }
@@ -536,7 +570,7 @@ static void on_build_logs(void *arg, const struct cfw_cf_result *r)
         cfw_buf_printf(&text, "%s\t%s\n", iso, json_string_value(t));
     }
     if (text.len > 0) {
-        emit_record(p, stream, CFW_REC_TEXT, text.data, text.len);
+        emit_record(p, stream, &b->ctx, CFW_REC_TEXT, text.data, text.len);
     }
     cfw_buf_free(&text);
     free(b->cursor);
@@ -652,6 +686,7 @@ static void on_builds(void *arg, const struct cfw_cf_result *r)
         p->builds[p->nbuilds].tag = cfw_xstrdup(tag);
         p->builds[p->nbuilds].finished = stopped;
         p->builds[p->nbuilds].outcome = outcome != NULL ? cfw_xstrdup(outcome) : NULL;
+        build_context(&p->builds[p->nbuilds], b);
         p->nbuilds++;
     }
     p->script_i++;
@@ -828,6 +863,7 @@ void cfw_poller_restore(struct cfw_poller *p, const json_t *state)
         p->builds[p->nbuilds].uuid = cfw_xstrdup(uuid);
         p->builds[p->nbuilds].tag = cfw_xstrdup(tag);
         p->builds[p->nbuilds].cursor = cursor != NULL ? cfw_xstrdup(cursor) : NULL;
+        build_context(&p->builds[p->nbuilds], v);
         p->nbuilds++;
     }
 }

@@ -38,6 +38,7 @@
 #define CFW_CF_BODY_MAX (8u * 1024u * 1024u)
 #define CFW_CF_INTERVAL_DEFAULT_MS (60 * 1000)
 #define CFW_CF_MAX_PAGES 50u
+#define CFW_CF_DOWN_AFTER_FAILURES 3u
 #define CFW_CF_OBS_LIMIT_DEFAULT 100u
 #define CFW_CF_OBS_LOOKBACK_MS (5LL * 60 * 1000)
 #define CFW_CF_OBS_OVERLAP_MS (2LL * 60 * 1000)
@@ -110,8 +111,13 @@ void cfw_poller_conf_clear(struct cfw_poller_conf *conf);
 struct cfw_poller;
 
 struct cfw_poller_cbs {
-    /* a record to decode and match; stream names its input (e.g. "builds:<uuid>") */
-    void (*record)(void *arg, struct cfw_poller *p, const char *stream, const struct cfw_record *rec);
+    /*
+     * A record to decode and match; stream names its input (e.g. "builds:<uuid>"), ctx (may be
+     * NULL) holds fields for every event of that stream (a build log: script, build, branch,
+     * commit), since its lines do not say which Worker they belong to.
+     */
+    void (*record)(void *arg, struct cfw_poller *p, const char *stream,
+                   const struct cfw_fields *ctx, const struct cfw_record *rec);
     /* a stream is complete (a build's log) */
     void (*eof)(void *arg, struct cfw_poller *p, const char *stream);
     /* up (reason "") / down with a reason */

@@ -60,6 +60,9 @@ int64_t cfw_pipeline_now_wall(const struct cfw_pipeline *p);
 struct cfw_pipeline_input *cfw_pipeline_input_new(struct cfw_pipeline *p, const char *name,
                                                   const char *source,
                                                   const struct cfw_framer_opts *opts);
+/* Adds a field to every event of this input that does not carry that field itself. */
+void cfw_pipeline_input_set_field(struct cfw_pipeline_input *in, const char *key,
+                                  const char *value);
 void cfw_pipeline_input_feed(struct cfw_pipeline_input *in, const char *buf, size_t len);
 /* Emits a held partial block (idle timeout). */
 void cfw_pipeline_input_flush(struct cfw_pipeline_input *in);
@@ -72,6 +75,9 @@ void cfw_pipeline_input_free(struct cfw_pipeline_input *in);
 /* Feeds one already-framed record (e.g. a Logpush NDJSON line) through decode and match. */
 void cfw_pipeline_record(struct cfw_pipeline *p, const struct cfw_record *rec,
                          const char *source);
+/* The same with fields added to each event that lacks them (may be NULL). */
+void cfw_pipeline_record_ctx(struct cfw_pipeline *p, const struct cfw_record *rec,
+                             const char *source, const struct cfw_fields *ctx);
 
 /* Matches one event built by the caller against rules (NULL: the pipeline's) into incidents. */
 void cfw_pipeline_event(struct cfw_pipeline *p, struct cfw_ruleset *rules,

@@ -420,6 +420,10 @@ class BuildsCase(CloudflareCase):
         self.assertEqual(len(failed), 1)
         self.assertEqual(failed[0]["count"], 1)
         self.assertEqual(failed[0]["fields"]["source"], "cf-builds")
+        # a build log's lines name no Worker: the build's own script and id are attached
+        self.assertEqual(failed[0]["fields"]["script"], "tag-py")
+        self.assertEqual(failed[0]["fields"]["build"], "b-1")
+        self.assertEqual(failed[0]["key"], "builds-deploy-failed/tag-py/")
         src = self.wait_rule("py-src-import")
         self.assertEqual(len(src), 1, src)
         self.assertEqual(src[0]["fields"]["module"], "src")
