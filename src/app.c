@@ -783,6 +783,18 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
     timer_add_ms(app->ev_tick, CFW_APP_IDLE_FLUSH_MS);
 }
 
+/* How often changed state is written: the command line's, the configuration's, or 30 s. */
+static int64_t save_interval(const struct app *app)
+{
+    if (app->opts->save_interval_ms > 0) {
+        return app->opts->save_interval_ms;
+    }
+    if (app->cfg != NULL && app->cfg->state_save_interval_ms > 0) {
+        return app->cfg->state_save_interval_ms;
+    }
+    return CFW_APP_SAVE_INTERVAL_MS;
+}
+
 static void on_save(evutil_socket_t fd, short what, void *arg)
 {
     struct app *app = arg;
@@ -790,8 +802,7 @@ static void on_save(evutil_socket_t fd, short what, void *arg)
     if (app->dirty) {
         state_save(app);
     }
-    timer_add_ms(app->ev_save, app->opts->save_interval_ms > 0 ? app->opts->save_interval_ms
-                                                               : CFW_APP_SAVE_INTERVAL_MS);
+    timer_add_ms(app->ev_save, save_interval(app));
 }
 
 static void on_watchdog(evutil_socket_t fd, short what, void *arg)
@@ -1047,8 +1058,7 @@ static int app_init(struct app *app, const struct cfw_app_opts *opts)
     app->ev_save = evtimer_new(app->base, on_save, app);
     app->ev_status = evtimer_new(app->base, on_status, app);
     timer_add_ms(app->ev_tick, CFW_APP_IDLE_FLUSH_MS);
-    timer_add_ms(app->ev_save, opts->save_interval_ms > 0 ? opts->save_interval_ms
-                                                          : CFW_APP_SAVE_INTERVAL_MS);
+    timer_add_ms(app->ev_save, save_interval(app));
     timer_add_ms(app->ev_status, 5000);
     if (sd_watchdog_enabled(0, &wd_usec) > 0 && wd_usec > 0) {
         struct timeval tv = {(time_t)(wd_usec / 2 / 1000000), (suseconds_t)(wd_usec / 2 % 1000000)};

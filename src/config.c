@@ -8,8 +8,8 @@
 #include "cfwatchd/log.h"
 
 static const char *const top_keys[] = {
-    "state_dir", "listen", "log_level", "sources", "rules", "incidents",
-    "sinks",     "outbox", "cloudflare", NULL,
+    "state_dir", "state_save_interval", "listen", "log_level", "sources", "rules",
+    "incidents", "sinks", "outbox", "cloudflare", NULL,
 };
 static const char *const rules_keys[] = {"builtin", "files", "custom", NULL};
 static const char *const incidents_keys[] = {"key", "repeat_interval", "resolve_after",
@@ -137,6 +137,12 @@ struct cfw_config *cfw_config_load(const char *path, struct cfw_diag *diag)
         }
         dup_str(root, "state_dir", "state_dir", &cfg->state_dir, diag);
         dup_str(root, "listen", "listen", &cfg->listen, diag);
+        if (cfw_node_duration(root, "state_save_interval", "state_save_interval",
+                              &cfg->state_save_interval_ms, diag) == 1 &&
+            cfg->state_save_interval_ms < 100) {
+            cfw_diag_add(diag, cfw_node_get(root, "state_save_interval"), "state_save_interval",
+                         "must be at least 100ms");
+        }
         dup_str(root, "log_level", "log_level", &cfg->log_level, diag);
         if (cfg->log_level != NULL && cfw_log_parse_level(cfg->log_level, &lvl) != 0) {
             cfw_diag_add(diag, cfw_node_get(root, "log_level"), "log_level",

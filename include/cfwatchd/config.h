@@ -20,6 +20,7 @@ struct cfw_config {
     char *path;           /* NULL when running without a file */
     struct cfw_doc *doc;  /* owns every node below */
     char *state_dir;      /* NULL: not set */
+    int64_t state_save_interval_ms; /* 0: not set (CFW_APP_SAVE_INTERVAL_MS) */
     char *listen;         /* NULL: not set; "" or "off": no listener */
     char *log_level;      /* NULL: not set */
     char **builtin_packs; /* NULL: the default (every built-in pack) */
