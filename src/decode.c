@@ -1222,8 +1222,17 @@ static void decode_json(struct decode_ctx *c)
         decode_builds_line(c, root);
         break;
     case SHAPE_UNKNOWN:
-        /* jansson accepted it, so it is valid UTF-8 without NUL bytes, within the cap */
-        emit(c, "json", rec->text, rec->len, NULL);
+        /* jansson accepted it, so it is valid UTF-8 within the cap; but it also accepts a bare
+         * number followed by one NUL byte ("0\0"), so NUL bytes are checked for, not assumed */
+        if (text_clean(rec->text, rec->len)) {
+            emit(c, "json", rec->text, rec->len, NULL);
+        } else {
+            size_t n;
+            char *copy = text_sanitize(rec->text, rec->len, CFW_DECODE_MAX_TEXT, &n);
+
+            emit(c, "json", copy, n, NULL);
+            free(copy);
+        }
         break;
     }
     json_decref(root);

@@ -1300,6 +1300,24 @@ static int rule_run(struct cfw_ruleset *rs, struct cfw_rule *r, const struct cfw
     return -1;
 }
 
+/*
+ * Sets a named group as a field with control characters as spaces, as the decoder does for every
+ * field taken from log text: a group can span lines or hold escape sequences, and fields end up
+ * in titles, keys and one-line outputs (reports, stdout, logs).
+ */
+static void set_group(struct cfw_fields *out, const char *name, const char *s, size_t n)
+{
+    char *copy = cfw_xstrndup(s, n);
+
+    for (size_t i = 0; copy[i] != '\0'; i++) {
+        if ((unsigned char)copy[i] < 0x20 || copy[i] == 0x7f) {
+            copy[i] = ' ';
+        }
+    }
+    cfw_fields_set(out, name, copy);
+    free(copy);
+}
+
 /* Event fields, then the named groups that took part in the match (they win). */
 static void merge_fields(const struct cfw_ruleset *rs, const struct cfw_rule *r,
                          const struct cfw_event *ev, struct cfw_fields *out)
@@ -1325,7 +1343,7 @@ static void merge_fields(const struct cfw_ruleset *rs, const struct cfw_rule *r,
                 n--;
             }
         }
-        cfw_fields_setn(out, r->groups[i].name, subject + start, n);
+        set_group(out, r->groups[i].name, subject + start, n);
     }
 }
 

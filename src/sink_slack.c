@@ -44,9 +44,9 @@ static size_t utf8_len(unsigned char c)
 }
 
 /*
- * Appends s escaped for mrkdwn (& < > as entities; ``` broken up when in_code) while the
- * buffer stays within limit bytes; never splits an entity or a UTF-8 sequence. Returns false
- * when s did not fit whole.
+ * Appends s escaped for mrkdwn (& < > as entities; runs of backticks broken up when in_code)
+ * while the buffer stays within limit bytes; never splits an entity or a UTF-8 sequence.
+ * Returns false when s did not fit whole.
  */
 static bool put_escaped(struct cfw_buf *b, const char *s, size_t limit, bool in_code)
 {
@@ -65,10 +65,13 @@ static bool put_escaped(struct cfw_buf *b, const char *s, size_t limit, bool in_
             piece = "&lt;";
         } else if (c == '>') {
             piece = "&gt;";
-        } else if (in_code && c == '`' && i + 2 < n && s[i + 1] == '`' && s[i + 2] == '`') {
-            /* a zero-width space keeps the sample from closing the code block */
-            piece = "`\xe2\x80\x8b`\xe2\x80\x8b`";
-            adv = 3;
+        } else if (in_code && c == '`' && (i + 1 == n || s[i + 1] == '`')) {
+            /*
+             * A zero-width space after a backtick that another one follows (or that ends the
+             * sample, before the closing fence): no run of backticks in the sample can close
+             * the code block, however long it is.
+             */
+            piece = "`\xe2\x80\x8b";
         }
         if (piece != NULL) {
             plen = strlen(piece);

@@ -1,0 +1,132 @@
+#!/usr/bin/env bash
+# Runs the libFuzzer targets (tests/fuzz/fuzz_<target>.c) for a bounded time or number of runs
+# each and prints executions and coverage per target.
+#
+#   scripts/fuzz.sh [--seconds N] [--runs N] [--jobs N] [--build DIR] [--keep] [target...]
+#
+#   --seconds N  time per target (default 60; 0: no time bound, then --runs is needed)
+#   --runs N     executions per target (default: unbounded, the time decides)
+#   --jobs N     targets run at once (default 1; the machine has 2 cores)
+#   --build DIR  the clang build directory (default build-fuzz; configured and built if needed)
+#   --keep       keep the working corpora from an earlier run (default: start from the seeds)
+#   --max-len N  largest input libFuzzer makes (default 8192)
+#   target...    a subset of: framer decode pipeline yaml_config rules_templates logpush sinks
+#                bundle (default: all)
+#
+# Each target starts from tests/fuzz/corpus/<target> and tests/fuzz/regressions/<target> copied
+# into DIR/fuzz-work/<target> (the repository is never written), with tests/fuzz/<target>.dict.
+# A crash, leak, sanitizer report, timeout or invariant violation leaves its input in
+# DIR/fuzz-artifacts/<target>/ and makes the script exit 1; logs are in DIR/fuzz-logs/.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+SECONDS_PER=60
+RUNS=""
+JOBS=1
+BUILD="$ROOT/build-fuzz"
+KEEP=0
+MAX_LEN=8192
+TARGETS=()
+
+while [[ $# -gt 0 ]]; do
+    case "$1" in
+    --seconds) SECONDS_PER=$2; shift 2 ;;
+    --runs) RUNS=$2; shift 2 ;;
+    --jobs) JOBS=$2; shift 2 ;;
+    --build) BUILD=$(realpath -m "$2"); shift 2 ;;
+    --keep) KEEP=1; shift ;;
+    --max-len) MAX_LEN=$2; shift 2 ;;
+    -h|--help) sed -n "2,21p" "$0"; exit 0 ;;
+    -*) echo "fuzz.sh: unknown option $1" >&2; exit 2 ;;
+    *) TARGETS+=("$1"); shift ;;
+    esac
+done
+if [[ ${#TARGETS[@]} -eq 0 ]]; then
+    for f in "$ROOT"/tests/fuzz/fuzz_*.c; do
+        t=$(basename "$f" .c)
+        TARGETS+=("${t#fuzz_}")
+    done
+fi
+if [[ "$SECONDS_PER" == 0 && -z "$RUNS" ]]; then
+    echo "fuzz.sh: --seconds 0 needs --runs" >&2
+    exit 2
+fi
+for t in "${TARGETS[@]}"; do
+    if [[ ! -f "$ROOT/tests/fuzz/fuzz_$t.c" ]]; then
+        echo "fuzz.sh: no target '$t' (tests/fuzz/fuzz_$t.c)" >&2
+        exit 2
+    fi
+done
+
+# Configure (clang, ASan+UBSan, libFuzzer) and build only the fuzz targets.
+if [[ ! -f "$BUILD/CMakeCache.txt" ]]; then
+    CC=${CC:-clang} cmake -S "$ROOT" -B "$BUILD" -DCFW_FUZZ=ON -DCFW_SANITIZE=ON \
+        -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+fi
+build_targets=()
+for t in "${TARGETS[@]}"; do
+    build_targets+=("fuzz_$t")
+done
+if ! cmake --build "$BUILD" -j2 --target "${build_targets[@]}" >"$BUILD/fuzz-build.log" 2>&1; then
+    tail -30 "$BUILD/fuzz-build.log" >&2
+    exit 1
+fi
+
+mkdir -p "$BUILD/fuzz-work" "$BUILD/fuzz-artifacts" "$BUILD/fuzz-logs"
+
+run_one() {
+    local t=$1
+    local work="$BUILD/fuzz-work/$t"
+    local art="$BUILD/fuzz-artifacts/$t/"
+    local log="$BUILD/fuzz-logs/$t.log"
+    local args=(-print_final_stats=1 -artifact_prefix="$art" -timeout=25 -rss_limit_mb=2560
+                -max_len="$MAX_LEN" -close_fd_mask=1)
+
+    if [[ $KEEP -eq 0 ]]; then
+        rm -rf "$work"
+    fi
+    mkdir -p "$work" "$art"
+    cp -n "$ROOT/tests/fuzz/corpus/$t/"* "$work/" 2>/dev/null || true
+    [[ -f "$ROOT/tests/fuzz/$t.dict" ]] && args+=(-dict="$ROOT/tests/fuzz/$t.dict")
+    [[ "$SECONDS_PER" != 0 ]] && args+=(-max_total_time="$SECONDS_PER")
+    [[ -n "$RUNS" ]] && args+=(-runs="$RUNS")
+    local dirs=("$work")
+    [[ -d "$ROOT/tests/fuzz/regressions/$t" ]] && dirs+=("$ROOT/tests/fuzz/regressions/$t")
+    if "$BUILD/fuzz/fuzz_$t" "${args[@]}" "${dirs[@]}" >"$log" 2>&1; then
+        echo ok >"$log.status"
+    else
+        echo FAIL >"$log.status"
+    fi
+}
+
+running=0
+for t in "${TARGETS[@]}"; do
+    run_one "$t" &
+    running=$((running + 1))
+    if [[ $running -ge $JOBS ]]; then
+        wait -n || true
+        running=$((running - 1))
+    fi
+done
+wait
+
+status=0
+printf '%-16s %12s %8s %7s %8s %7s  %s\n' target executions exec/s cov ft corpus result
+for t in "${TARGETS[@]}"; do
+    log="$BUILD/fuzz-logs/$t.log"
+    execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)
+    speed=$(sed -n 's/^stat::average_exec_per_sec: *//p' "$log" | tail -1)
+    last=$(grep -E '^#[0-9]+.*cov: ' "$log" | tail -1 || true)
+    cov=$(sed -n 's/.* cov: \([0-9]*\).*/\1/p' <<<"$last")
+    ft=$(sed -n 's/.* ft: \([0-9]*\).*/\1/p' <<<"$last")
+    corp=$(sed -n 's/.* corp: \([0-9]*\)\/.*/\1/p' <<<"$last")
+    result=$(cat "$log.status")
+    if [[ "$result" != ok ]]; then
+        status=1
+        result="FAIL: $(grep -m1 -E 'ERROR: |invariant violated|SUMMARY' "$log" || echo see log) \
+(log $log, inputs in $BUILD/fuzz-artifacts/$t/)"
+    fi
+    printf '%-16s %12s %8s %7s %8s %7s  %s\n' "$t" "${execs:-?}" "${speed:-?}" "${cov:-?}" \
+        "${ft:-?}" "${corp:-?}" "$result"
+done
+exit $status

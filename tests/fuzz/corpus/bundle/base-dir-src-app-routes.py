@@ -1,0 +1,2 @@
+def route(url):
+    return "hello from " + url

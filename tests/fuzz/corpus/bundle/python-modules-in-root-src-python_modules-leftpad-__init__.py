@@ -1,0 +1,2 @@
+def pad(s):
+    return " " + s

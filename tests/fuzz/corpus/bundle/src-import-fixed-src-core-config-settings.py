@@ -1,0 +1,2 @@
+class Settings:
+    environment = "production"

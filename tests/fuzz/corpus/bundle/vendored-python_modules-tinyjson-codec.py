@@ -1,0 +1,5 @@
+import json
+
+
+def encode(value):
+    return json.dumps(value)

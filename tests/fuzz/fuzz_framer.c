@@ -1,0 +1,143 @@
+/*
+ * Fuzz target: the framer. The input is cut at a fuzzer-chosen point into two feeds and framed in
+ * the format the first byte picks (auto, lines, json, wrangler-log) with caps the second byte
+ * picks (small ones, so that over-long lines, full blocks and too large or too deep JSON values
+ * are hit), then finished. Checked: every record's text is NUL-terminated at len and holds no
+ * NUL, 1 <= line <= line_end <= lines of the input, the caps hold, JSON records start a value,
+ * the record count matches the stats, and (without an idle flush between the feeds) framing in
+ * two feeds gives exactly the records of framing in one.
+ */
+#include <string.h>
+
+#include "cfwatchd/framer.h"
+#include "cfwatchd/log.h"
+#include "fuzz_util.h"
+
+#define INPUT_NAME "fuzz-input"
+
+struct collect {
+    const struct cfw_framer_opts *o; /* effective caps */
+    uint64_t max_line_no;
+    uint64_t records;
+    struct cfw_buf trace; /* every record serialised, for the comparison */
+};
+
+static size_t or_default(size_t v, size_t def)
+{
+    return v != 0 ? v : def;
+}
+
+static void on_record(const struct cfw_record *rec, void *arg)
+{
+    struct collect *c = arg;
+    const struct cfw_framer_opts *o = c->o;
+    size_t max_line = or_default(o->max_line, CFW_FRAMER_MAX_LINE_DEFAULT);
+    size_t max_record = or_default(o->max_record, CFW_FRAMER_MAX_RECORD_DEFAULT);
+    size_t max_lines = or_default(o->max_block_lines, CFW_FRAMER_MAX_BLOCK_LINES_DEFAULT);
+    size_t max_json = or_default(o->max_json, CFW_FRAMER_MAX_JSON_DEFAULT);
+
+    c->records++;
+    FUZZ_CHECK(rec->text != NULL);
+    FUZZ_CHECK(rec->text[rec->len] == '\0');
+    FUZZ_CHECK(memchr(rec->text, '\0', rec->len) == NULL);
+    FUZZ_CHECK(rec->line >= 1);
+    FUZZ_CHECK(rec->line <= rec->line_end);
+    FUZZ_CHECK(rec->line_end <= c->max_line_no);
+    FUZZ_CHECK(rec->input != NULL && strcmp(rec->input, INPUT_NAME) == 0);
+    FUZZ_CHECK(rec->time == NULL || strlen(rec->time) < 48);
+    if (rec->kind == CFW_REC_JSON) {
+        FUZZ_CHECK(rec->len > 0 && rec->len <= max_json);
+        FUZZ_CHECK(rec->text[0] == '{' || rec->text[0] == '[');
+    } else {
+        size_t nl = 0;
+
+        FUZZ_CHECK(rec->kind == CFW_REC_TEXT);
+        FUZZ_CHECK(rec->len <= (max_record > max_line ? max_record : max_line));
+        for (size_t i = 0; i < rec->len; i++) {
+            nl += rec->text[i] == '\n';
+        }
+        FUZZ_CHECK(nl + 1 <= (max_lines > 1 ? max_lines : 1));
+        FUZZ_CHECK(nl <= rec->line_end - rec->line);
+    }
+    cfw_buf_printf(&c->trace, "%d %llu %llu %s %zu:", (int)rec->kind,
+                   (unsigned long long)rec->line, (unsigned long long)rec->line_end,
+                   rec->time != NULL ? rec->time : "-", rec->len);
+    cfw_buf_append(&c->trace, rec->text, rec->len);
+    cfw_buf_putc(&c->trace, '\n');
+}
+
+/* Feeds an exact-size copy that is wiped and freed at once: the framer must keep what it needs. */
+static void feed_copy(struct cfw_framer *f, const char *data, size_t n)
+{
+    char *part = cfw_xmalloc(n > 0 ? n : 1);
+
+    memcpy(part, data, n);
+    cfw_framer_feed(f, part, n);
+    memset(part, 0xA5, n);
+    free(part);
+}
+
+static void frame(const struct cfw_framer_opts *o, const char *data, size_t n, size_t split,
+                  bool flush, struct collect *c)
+{
+    struct cfw_framer *f = cfw_framer_new(INPUT_NAME, o, on_record, c);
+
+    feed_copy(f, data, split);
+    if (flush) {
+        cfw_framer_flush(f);
+    }
+    feed_copy(f, data + split, n - split);
+    cfw_framer_finish(f);
+    FUZZ_CHECK(!cfw_framer_pending(f));
+    FUZZ_CHECK(cfw_framer_stats(f)->records == c->records);
+    FUZZ_CHECK(cfw_framer_stats(f)->bytes == n);
+    FUZZ_CHECK(o->format == CFW_FMT_AUTO || cfw_framer_format(f) == o->format);
+    cfw_framer_free(f);
+}
+
+int LLVMFuzzerInitialize(int *argc, char ***argv)
+{
+    (void)argc;
+    (void)argv;
+    cfw_log_init(CFW_LOG_ERR);
+    return 0;
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    static const size_t lines[] = {0, 16, 80, 300};
+    static const size_t records[] = {0, 40, 200, 1000};
+    static const size_t blocks[] = {0, 1, 3, 8};
+    static const size_t jsons[] = {0, 24, 100, 600};
+    static const size_t depths[] = {0, 1, 3, 10};
+    struct fuzz_in in = {data, size};
+    uint8_t mode = fuzz_u8(&in);
+    uint8_t caps = fuzz_u8(&in);
+    uint16_t cut = fuzz_u16(&in);
+    struct cfw_framer_opts o = {0};
+    struct collect one = {.o = &o, .max_line_no = 1};
+    struct collect two = {.o = &o, .max_line_no = 1};
+    bool flush = (mode & 4) != 0;
+    size_t split = in.n > 0 ? cut % (in.n + 1) : 0;
+
+    o.format = (enum cfw_input_format)(mode & 3);
+    o.max_line = lines[caps & 3];
+    o.max_record = records[(caps >> 2) & 3];
+    o.max_block_lines = blocks[(caps >> 4) & 3];
+    o.max_json = jsons[(caps >> 6) & 3];
+    o.max_depth = depths[(mode >> 3) & 3];
+    for (size_t i = 0; i < in.n; i++) {
+        one.max_line_no += in.p[i] == '\n';
+    }
+    two.max_line_no = one.max_line_no;
+    frame(&o, (const char *)in.p, in.n, split, flush, &two);
+    if (!flush) {
+        frame(&o, (const char *)in.p, in.n, in.n, false, &one);
+        FUZZ_CHECK(one.records == two.records);
+        FUZZ_CHECK(one.trace.len == two.trace.len);
+        FUZZ_CHECK(one.trace.len == 0 || memcmp(one.trace.data, two.trace.data, one.trace.len) == 0);
+    }
+    cfw_buf_free(&one.trace);
+    cfw_buf_free(&two.trace);
+    return 0;
+}

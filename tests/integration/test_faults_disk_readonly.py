@@ -1,0 +1,148 @@
+#!/usr/bin/env python3
+"""Fault injection: the state directory becomes read-only; the spool reaches its caps (issue 7).
+
+Read-only: the tests run as root, who writes through any file mode, so the daemon is started
+through setpriv without CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH and CAP_FOWNER (as an unprivileged
+service user it has none of them); chmod 0500 on state_dir and state_dir/outbox then makes them
+read-only to it. (A read-only remount is refused while the daemon holds the spool lock open for
+writing.) While read-only, with incidents opening and their notifications queued behind a
+receiver answering 503: spool writes fail and are logged, the state save fails, is logged and
+counted (cfwatchd_state_save_failures_total), the daemon keeps running. Once writable again and
+the receiver recovers: every notification is delivered once, the state saved at stop holds every
+incident, and a restart restores them without announcing them again.
+
+Spool caps: with outbox max_jobs 3 and the receiver failing, further notifications are refused,
+logged once and counted (cfwatchd_notifications_refused_total); those accepted are delivered
+once the receiver recovers.
+
+Ends with "N passed, M failed"; exit status 0 when nothing failed.
+"""
+import json
+import os
+import re
+import sys
+
+sys.dont_write_bytecode = True  # no __pycache__ in the source tree
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
+from daemon import DaemonTestCase, run_tests, start_capture, wait_until  # noqa: E402
+from faults import (NO_DAC_CAPS, WrappedDaemon, is_sanitized, report,  # noqa: E402
+                    setpriv_usable, write_wrapper)
+
+SLOW = 3 if is_sanitized() else 1
+FAIL = {"status": 503, "body": "unavailable"}
+OK = {"status": 200, "body": "ok"}
+
+
+def config(log, state, url, outbox=None):
+    ob = {"backoff_base": "200ms", "backoff_max": "1s"}
+    ob.update(outbox or {})
+    return {
+        "state_dir": state,
+        "sources": [{"name": "app", "type": "file", "path": log, "start_at": "beginning",
+                     "format": "lines", "poll_interval": "100ms"}],
+        "rules": {"builtin": [], "custom": [
+            {"id": "boom", "pattern": r"BOOM (?<what>\w+)", "severity": "error",
+             "key": "{rule}/{what}", "title": "boom {what}", "resolve_after": "1h"}]},
+        "outbox": ob,
+        "sinks": [{"name": "hook", "type": "webhook", "url": url}],
+    }
+
+
+class StateDirCase(DaemonTestCase):
+    def setUp(self):
+        super().setUp()
+        self.state = self.path("state")
+        self.cap = start_capture()
+        self.addCleanup(self.cap.stop)
+        self.cap.script("/hook", [], then=FAIL)
+        self.log = self.path("app.log")
+        open(self.log, "w").close()
+
+    def tearDown(self):
+        for p in (self.state, os.path.join(self.state, "outbox")):
+            if os.path.isdir(p):
+                os.chmod(p, 0o700)
+        super().tearDown()
+
+    def append(self, text):
+        with open(self.log, "a", encoding="utf-8") as f:
+            f.write(text)
+
+    def delivered(self):
+        out = {}
+        for r in self.cap.requests("/hook"):
+            doc = json.loads(r["body"])
+            if r["status"] == 200 and doc.get("event") == "open":
+                out[doc["incident"]["key"]] = out.get(doc["incident"]["key"], 0) + 1
+        return out
+
+    def test_read_only_state_directory(self):
+        if not setpriv_usable():
+            self.skipTest("setpriv cannot drop CAP_DAC_OVERRIDE here")
+        wrapper = write_wrapper(self.path("cfwatchd-nodac"), NO_DAC_CAPS)
+        d = WrappedDaemon(self.tmp, config(self.log, self.state, self.cap.url("/hook")),
+                          wrapper)
+        self._daemons.append(d)
+        d.start()
+        self.append("BOOM one\n")
+        d.wait_incident("boom/one")
+        wait_until(lambda: len(self.cap.requests("/hook")) >= 1, "a first (failing) attempt")
+
+        os.chmod(os.path.join(self.state, "outbox"), 0o500)
+        os.chmod(self.state, 0o500)
+        self.append("BOOM two\nBOOM three\n")
+        d.wait_incident("boom/two")
+        d.wait_incident("boom/three")
+        d.wait_stderr(r"outbox: sink=hook job=\S+ not spooled \(.*(Permission denied|EACCES)")
+        self.assertEqual(d.metric("cfwatchd_outbox_depth"), 3)
+        d.wait_metric("cfwatchd_state_save_failures_total", 1, timeout=45 * SLOW)
+        self.assertRegex(d.stderr_text(), r"state: .*Permission denied.*"
+                                          r"cfwatchd_state_save_failures_total")
+        self.assertTrue(d.alive())
+        self.assertEqual(d.http("/healthz")[0], 200)
+        failed_writes = len(re.findall(r"not spooled", d.stderr_text()))
+
+        os.chmod(self.state, 0o700)
+        os.chmod(os.path.join(self.state, "outbox"), 0o700)
+        self.cap.script("/hook", [], then=OK)
+        wait_until(lambda: set(self.delivered()) >= {"boom/one", "boom/two", "boom/three"},
+                   "every open notification delivered", timeout=30 * SLOW)
+        d.wait_for(lambda: d.metric("cfwatchd_outbox_depth") == 0, "an empty outbox")
+        self.assertEqual(set(self.delivered().values()), {1}, self.delivered())
+        save_failures = d.metric("cfwatchd_state_save_failures_total")
+        d.stop()
+        with open(os.path.join(self.state, "state.json"), encoding="utf-8") as f:
+            saved = {i["key"] for i in json.load(f)["incidents"]}
+        self.assertGreaterEqual(saved, {"boom/one", "boom/two", "boom/three"})
+        d.start()
+        self.assertEqual({k: v["state"] for k, v in d.incident_map().items()},
+                         {"boom/one": "open", "boom/two": "open", "boom/three": "open"})
+        self.append("BOOM two\n")
+        d.wait_incident("boom/two", min_count=2)
+        self.assertEqual(set(self.delivered().values()), {1})
+        d.stop()
+        report("disk-readonly", method="chmod 0500 + setpriv without CAP_DAC_OVERRIDE",
+               spool_writes_failed=failed_writes, state_save_failures=save_failures)
+
+    def test_spool_caps_refuse_count_and_log(self):
+        d = self.daemon(config(self.log, self.state, self.cap.url("/hook"),
+                               outbox={"max_jobs": 3}))
+        d.start()
+        self.append("".join("BOOM n%d\n" % i for i in range(6)))
+        for i in range(6):
+            d.wait_incident("boom/n%d" % i)
+        d.wait_metric("cfwatchd_notifications_refused_total", 3, sink="hook")
+        self.assertEqual(d.metric("cfwatchd_outbox_depth"), 3)
+        logged = re.findall(r"notify: sink=hook notification not spooled: outbox full",
+                            d.stderr_text())
+        self.assertEqual(len(logged), 1, "refusals are logged once, then counted")
+        self.cap.script("/hook", [], then=OK)
+        wait_until(lambda: len(self.delivered()) == 3, "the three spooled notifications")
+        d.wait_for(lambda: d.metric("cfwatchd_outbox_depth") == 0, "an empty outbox")
+        self.assertEqual(sorted(self.delivered()), ["boom/n0", "boom/n1", "boom/n2"])
+        self.assertEqual(d.metric("cfwatchd_notifications_refused_total", sink="hook"), 3)
+        d.stop()
+
+
+if __name__ == "__main__":
+    sys.exit(run_tests(__name__))
