@@ -12,7 +12,7 @@ for arg in "$@"; do
     case "$arg" in
         --test) extra="$extra $test" ;;
         --bench) extra="$extra ripgrep hyperfine" ;;
-        --all) extra="$extra $test ripgrep hyperfine time prometheus-alertmanager systemd-journal-remote" ;;
+        --all) extra="$extra $test ripgrep hyperfine time faketime prometheus-alertmanager systemd-journal-remote" ;;
         *) echo "deps.sh: unknown option $arg (use --test, --bench, --all)" >&2; exit 2 ;;
     esac
 done

@@ -348,6 +348,8 @@ static void sources_free(struct app *app)
     app->sources = NULL;
     app->nsources = 0;
     for (size_t i = 0; i < app->nlogpush; i++) {
+        /* what was accepted with a 200 is matched before the receiver goes (reload, stop) */
+        cfw_logpush_drain(app->logpush[i]);
         cfw_logpush_free(app->logpush[i]);
     }
     free(app->logpush);

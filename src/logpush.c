@@ -294,6 +294,20 @@ static void batch_free(struct batch *b)
     free(b);
 }
 
+/*
+ * The next slice of matching runs from a zero timeout, not event_active: an active event would
+ * run again in the same pass of the loop, so a large batch would keep sockets and timers
+ * (the listener, /healthz, the watchdog) waiting until all of it was matched.
+ */
+static void schedule_work(struct cfw_logpush *lp)
+{
+    struct timeval zero = {0, 0};
+
+    if (!evtimer_pending(lp->ev_work, NULL)) {
+        evtimer_add(lp->ev_work, &zero);
+    }
+}
+
 static void on_work(evutil_socket_t fd, short what, void *arg)
 {
     struct cfw_logpush *lp = arg;
@@ -354,7 +368,7 @@ static void on_work(evutil_socket_t fd, short what, void *arg)
         }
     }
     if (lp->head != NULL) {
-        event_active(lp->ev_work, EV_TIMEOUT, 0);
+        schedule_work(lp);
     }
 }
 
@@ -481,7 +495,7 @@ void cfw_logpush_handle(struct cfw_logpush *lp, struct evhttp_request *req)
     lp->queued_bytes += datalen;
     lp->stats.batches++;
     reply_text(req, 200, "ok\n");
-    event_active(lp->ev_work, EV_TIMEOUT, 0);
+    schedule_work(lp);
 }
 
 struct cfw_logpush *cfw_logpush_new(struct event_base *base, const struct cfw_logpush_conf *conf,
@@ -497,7 +511,7 @@ struct cfw_logpush *cfw_logpush_new(struct event_base *base, const struct cfw_lo
     lp->base = base;
     lp->cb = cb;
     lp->arg = arg;
-    lp->ev_work = event_new(base, -1, 0, on_work, lp);
+    lp->ev_work = evtimer_new(base, on_work, lp);
     while (slots < conf->dedup * 2) {
         slots *= 2;
     }
@@ -505,6 +519,16 @@ struct cfw_logpush *cfw_logpush_new(struct event_base *base, const struct cfw_lo
     lp->seen.cap = conf->dedup;
     lp->seen.cur = cfw_xcalloc(slots, sizeof(uint64_t));
     return lp;
+}
+
+void cfw_logpush_drain(struct cfw_logpush *lp)
+{
+    while (lp != NULL && lp->head != NULL) {
+        on_work(-1, EV_TIMEOUT, lp);
+    }
+    if (lp != NULL && lp->ev_work != NULL) {
+        evtimer_del(lp->ev_work);
+    }
 }
 
 void cfw_logpush_free(struct cfw_logpush *lp)

@@ -70,6 +70,8 @@ void cfw_logpush_conf_clear(struct cfw_logpush_conf *conf);
 /* Creates a receiver (conf copied); records are delivered to cb from the loop. */
 struct cfw_logpush *cfw_logpush_new(struct event_base *base, const struct cfw_logpush_conf *conf,
                                     cfw_logpush_record_cb cb, void *arg);
+/* Matches every batch still queued now (batches were answered 200: Logpush will not resend). */
+void cfw_logpush_drain(struct cfw_logpush *lp);
 void cfw_logpush_free(struct cfw_logpush *lp);
 const char *cfw_logpush_name(const struct cfw_logpush *lp);
 /* Handles one request for this receiver (the listener routes /logpush/<name> here). */

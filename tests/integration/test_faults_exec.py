@@ -135,7 +135,7 @@ class ExecFaultCase(DaemonTestCase):
                healthz_over_100ms=rep["over_100ms"], healthz_failures=rep["failures"])
         self.assertGreater(b1, b0)
         self.assertEqual(rep["failures"], 0, rep["failure_samples"])
-        self.assertGreater(rep["n"], 10 if under_valgrind() else 100)
+        self.assertGreater(rep["n"], 10 if under_valgrind() else 30)  # several answers a second
         self.assertLess(rep["max_ms"], latency_bound_ms(), rep["worst"])
         # bounded by the framer's caps (64 KiB lines, 256 KiB records), not by the input
         assert_rss_bound(self, peak - rss0, 64 * 1024, "RSS growth during the flood")

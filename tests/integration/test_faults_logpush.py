@@ -25,7 +25,7 @@ import urllib.request
 sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
 from daemon import DaemonTestCase, run_tests, skip_file  # noqa: E402
-from faults import (HealthProbe, is_sanitized, known_bug, latency_bound_ms,  # noqa: E402
+from faults import (HealthProbe, is_sanitized, latency_bound_ms,  # noqa: E402
                     report, trace_event)
 
 TOKEN = "lp-token-5f2a9c0e1d7b4a36"
@@ -67,8 +67,6 @@ class LargeBatchCase(DaemonTestCase):
         self.assertEqual(d.metric("cfwatchd_logpush_records_total", source="lp"), RECORDS)
         d.stop()
 
-    @known_bug("a Logpush batch is matched in one loop pass: the loop (and /healthz, and the "
-               "answer) wait for the whole batch")
     def test_large_batch_does_not_stall_the_loop(self):
         d, status, _, rep = self.post_batch("stall")
         d.stop()

@@ -94,7 +94,7 @@ class ReceiverFaultCase(DaemonTestCase):
                healthz_over_100ms=rep["over_100ms"], healthz_failures=rep["failures"])
         self.assertEqual(rep["failures"], 0, "/healthz did not answer: %s" % rep)
         self.assertLess(rep["max_ms"], latency_bound_ms(), "/healthz was slow: %s" % rep)
-        self.assertGreater(rep["n"], 50)
+        self.assertGreater(rep["n"], 20)
         d.stop()
 
     def test_receiver_that_never_answers(self):

@@ -30,7 +30,7 @@ sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
 from daemon import DaemonTestCase, run_tests, start_capture, to_yaml  # noqa: E402
 from faults import (Sampler, assert_rss_bound, fd_count, is_sanitized,  # noqa: E402
-                    known_bug, logpush, report, rss_kb, slope_per_s, trace_event,
+                    logpush, report, rss_kb, slope_per_s, trace_event,
                     under_valgrind)
 
 TOKEN = "lp-token-5f2a9c0e1d7b4a36"
@@ -208,8 +208,6 @@ class ReloadStormCase(DaemonTestCase):
         self.assertLessEqual(fds_end, fds0 + 2, "descriptors leaked by reloads")
         d.stop()
 
-    @known_bug("a reload frees the Logpush receivers with the batches they queued but had not "
-               "matched yet; those batches were answered 200, so Logpush never sends them again")
     def test_sighup_storm_loses_no_logpush_batch(self):
         if ReloadStormCase.lost_batches is None:
             self.skipTest("test_sighup_storm did not get that far")
@@ -217,8 +215,6 @@ class ReloadStormCase(DaemonTestCase):
                          "200 during the storm were never matched" %
                          (len(ReloadStormCase.lost_batches), ReloadStormCase.batches))
 
-    @known_bug("a reload frees the Logpush receivers with the batches they queued but had not "
-               "matched yet; those batches were answered 200, so Logpush never sends them again")
     def test_logpush_batch_arriving_with_a_sighup_is_matched(self):
         """The exact reproduction: SIGHUP, then 50 ms later a one-record batch on a kept-alive
         connection, while the loop is busy with a 20,000-record batch; both the signal and the
