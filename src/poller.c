@@ -746,17 +746,10 @@ struct cfw_poller *cfw_poller_new(struct event_base *base, struct cfw_cf *cf,
                                   const struct cfw_poller_cbs *cbs)
 {
     struct cfw_poller *p = cfw_xcalloc(1, sizeof(*p));
-    size_t n = 0;
 
     p->conf = *conf;
     p->conf.name = cfw_xstrdup(conf->name);
-    while (conf->scripts[n] != NULL) {
-        n++;
-    }
-    p->conf.scripts = cfw_xcalloc(n + 1, sizeof(char *));
-    for (size_t i = 0; i < n; i++) {
-        p->conf.scripts[i] = cfw_xstrdup(conf->scripts[i]);
-    }
+    p->conf.scripts = cfw_strlist_dup(conf->scripts);
     p->base = base;
     p->cf = cf;
     p->deploys = deploys;
