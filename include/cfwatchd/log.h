@@ -21,7 +21,7 @@ int cfw_log_parse_level(const char *s, enum cfw_log_level *out);
 enum cfw_log_level cfw_log_get_level(void);
 /* Logs one line (no trailing newline needed). */
 void cfw_log(enum cfw_log_level level, const char *fmt, ...) CFW_PRINTF(2, 3);
-void cfw_logv(enum cfw_log_level level, const char *fmt, va_list ap);
+void cfw_logv(enum cfw_log_level level, const char *fmt, va_list ap) CFW_PRINTF(2, 0);
 
 #define cfw_log_err(...) cfw_log(CFW_LOG_ERR, __VA_ARGS__)
 #define cfw_log_warn(...) cfw_log(CFW_LOG_WARNING, __VA_ARGS__)
