@@ -365,6 +365,48 @@ int64_t cfw_now_wall_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+const char *cfw_boot_id(void)
+{
+    static char id[CFW_BOOT_ID_LEN + 1];
+    static bool read_once;
+
+    if (!read_once) {
+        FILE *f = fopen("/proc/sys/kernel/random/boot_id", "re");
+        read_once = true;
+        if (f != NULL) {
+            size_t n = fread(id, 1, CFW_BOOT_ID_LEN, f);
+            fclose(f);
+            id[n == CFW_BOOT_ID_LEN ? n : 0] = '\0';
+        }
+    }
+    return id;
+}
+
+void cfw_stamp_now(struct cfw_stamp *s)
+{
+    struct timespec ts;
+
+    memset(s, 0, sizeof(*s));
+    s->wall_ms = cfw_now_wall_ms();
+    if (clock_gettime(CLOCK_BOOTTIME, &ts) == 0) {
+        s->boot_ms = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+        memcpy(s->boot_id, cfw_boot_id(), sizeof(s->boot_id));
+    }
+}
+
+int64_t cfw_stamp_elapsed_ms(const struct cfw_stamp *since, const struct cfw_stamp *now)
+{
+    int64_t d;
+
+    if (since->boot_ms > 0 && now->boot_ms > 0 && since->boot_id[0] != '\0' &&
+        strcmp(since->boot_id, now->boot_id) == 0) {
+        d = now->boot_ms - since->boot_ms;
+    } else {
+        d = now->wall_ms - since->wall_ms;
+    }
+    return d > 0 ? d : 0;
+}
+
 void cfw_format_time_ms(int64_t ms, char *out, size_t outlen)
 {
     time_t t = (time_t)(ms / 1000);
@@ -374,8 +416,8 @@ void cfw_format_time_ms(int64_t ms, char *out, size_t outlen)
         snprintf(out, outlen, "?");
         return;
     }
-    snprintf(out, outlen, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
-             tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (int)(ms % 1000));
+    snprintf(out, outlen, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1,
+             tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (int)(ms % 1000));
 }
 
 bool cfw_glob_match(const char *pattern, const char *s)

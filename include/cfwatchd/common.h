@@ -79,6 +79,24 @@ int cfw_parse_duration_ms(const char *s, int64_t *out_ms);
 /* Monotonic milliseconds (CLOCK_MONOTONIC) and wall-clock milliseconds since the epoch. */
 int64_t cfw_now_mono_ms(void);
 int64_t cfw_now_wall_ms(void);
+
+/*
+ * A moment that keeps its meaning across restarts: wall time to show, and CLOCK_BOOTTIME with
+ * the kernel's boot id to measure ages that a wall-clock jump must not move.
+ */
+#define CFW_BOOT_ID_LEN 36
+struct cfw_stamp {
+    int64_t wall_ms;
+    int64_t boot_ms;                   /* CLOCK_BOOTTIME; 0 when unknown */
+    char boot_id[CFW_BOOT_ID_LEN + 1]; /* empty when unknown */
+};
+/* Fills s with the current wall time, boot time and boot id. */
+void cfw_stamp_now(struct cfw_stamp *s);
+/* Milliseconds from since to now: boot clock within one boot, else wall clock; never negative. */
+int64_t cfw_stamp_elapsed_ms(const struct cfw_stamp *since, const struct cfw_stamp *now);
+/* The kernel's boot id (36 characters), or "" when /proc does not tell it. */
+const char *cfw_boot_id(void);
+
 /* Formats epoch milliseconds as RFC 3339 UTC with milliseconds into out (at least 32 bytes). */
 void cfw_format_time_ms(int64_t ms, char *out, size_t outlen);
 

@@ -64,12 +64,39 @@ static void test_parse(void **state)
     assert_int_equal(cfw_parse_duration_ms("", &ms), -1);
 }
 
+static void test_stamp(void **state)
+{
+    struct cfw_stamp a, b;
+
+    (void)state;
+    cfw_stamp_now(&a);
+    assert_int_equal(strlen(a.boot_id), CFW_BOOT_ID_LEN);
+    assert_true(a.boot_ms > 0);
+    b = a;
+    /* within one boot the boot clock decides, whatever the wall clock did */
+    b.wall_ms = a.wall_ms + 3600 * 1000;
+    b.boot_ms = a.boot_ms + 1500;
+    assert_int_equal(cfw_stamp_elapsed_ms(&a, &b), 1500);
+    b.wall_ms = a.wall_ms - 3600 * 1000;
+    assert_int_equal(cfw_stamp_elapsed_ms(&a, &b), 1500);
+    /* another boot (or an unknown one): the wall clock, never negative */
+    b.boot_id[0] = b.boot_id[0] == 'x' ? 'y' : 'x';
+    assert_int_equal(cfw_stamp_elapsed_ms(&a, &b), 0);
+    b.wall_ms = a.wall_ms + 7000;
+    assert_int_equal(cfw_stamp_elapsed_ms(&a, &b), 7000);
+    b = a;
+    b.boot_ms = 0;
+    b.wall_ms = a.wall_ms + 42;
+    assert_int_equal(cfw_stamp_elapsed_ms(&a, &b), 42);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_buf_cap),
         cmocka_unit_test(test_fields),
         cmocka_unit_test(test_parse),
+        cmocka_unit_test(test_stamp),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
