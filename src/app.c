@@ -723,6 +723,13 @@ static void http_metrics(struct evhttp_request *req, const char *path, void *arg
         }
         metric(&b, "cfwatchd_outbox_depth", "gauge", "Notifications waiting in the outbox.",
                cfw_notifier_pending(app->notifier));
+        metric(&b, "cfwatchd_outbox_spooled_bytes", "gauge", "Bytes of notifications spooled.",
+               ns.outbox.bytes);
+        metric(&b, "cfwatchd_outbox_write_errors_total", "counter",
+               "Notifications that could not be written to the spool (disk full, read-only).",
+               ns.outbox.write_errors);
+        metric(&b, "cfwatchd_outbox_refused_total", "counter",
+               "Notifications refused because the spool was at its cap.", ns.outbox.refused_full);
         cfw_notifier_stats_clear(&ns);
     }
     if (app->nlogpush > 0) {
