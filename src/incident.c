@@ -258,12 +258,42 @@ static void announce(struct cfw_incidents *set, struct cfw_incident *inc, enum c
     }
 }
 
+void cfw_incident_stamp(struct cfw_stamp *s, int64_t wall_ms)
+{
+    cfw_stamp_now(s);
+    s->wall_ms = wall_ms;
+}
+
+int64_t cfw_incident_open_ms(const struct cfw_incident *inc, const struct cfw_stamp *now)
+{
+    struct cfw_stamp from = inc->opened_at;
+    struct cfw_stamp to;
+
+    if (from.wall_ms == 0) {
+        from.wall_ms = inc->opened_wall_ms;
+    }
+    if (inc->resolved_at.wall_ms != 0 || inc->resolved_at.boot_ms != 0 ||
+        inc->resolved_wall_ms != 0) {
+        to = inc->resolved_at;
+        if (to.wall_ms == 0) {
+            to.wall_ms = inc->resolved_wall_ms;
+        }
+    } else if (now != NULL) {
+        to = *now;
+    } else {
+        cfw_stamp_now(&to);
+    }
+    return cfw_stamp_elapsed_ms(&from, &to);
+}
+
 static void open_incident(struct cfw_incidents *set, struct cfw_incident *inc, int64_t mono_ms,
                           int64_t wall_ms)
 {
     inc->state = CFW_INCIDENT_OPEN;
     inc->opened_wall_ms = wall_ms;
     inc->resolved_wall_ms = 0;
+    cfw_incident_stamp(&inc->opened_at, wall_ms);
+    memset(&inc->resolved_at, 0, sizeof(inc->resolved_at));
     set->open++;
     announce(set, inc, CFW_TRANSITION_OPEN, mono_ms);
 }
@@ -347,6 +377,7 @@ static void resolve(struct cfw_incidents *set, struct cfw_incident *inc, int64_t
 {
     inc->state = CFW_INCIDENT_RESOLVED;
     inc->resolved_wall_ms = wall_ms;
+    cfw_incident_stamp(&inc->resolved_at, wall_ms);
     set->open--;
     announce(set, inc, CFW_TRANSITION_RESOLVE, mono_ms);
 }

@@ -53,6 +53,8 @@ void cfw_router_copy_incident(struct cfw_incident *dst, const struct cfw_inciden
     dst->state = src->state;
     dst->opened_wall_ms = src->opened_wall_ms;
     dst->resolved_wall_ms = src->resolved_wall_ms;
+    dst->opened_at = src->opened_at;
+    dst->resolved_at = src->resolved_at;
     dst->seq = src->seq;
 }
 

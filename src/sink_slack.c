@@ -1,8 +1,17 @@
 /*
  * Slack incoming webhooks: a `text` fallback plus Block Kit blocks, within Slack's limits (50
- * blocks, 3000 characters a section, 150 a header). Oversized text is cut with a marker, never
- * rejected. Success is HTTP 200 with body "ok"; 429 carries Retry-After; 4xx bodies such as
- * invalid_payload or channel_not_found are permanent.
+ * blocks, 3000 characters a section, 2000 a field, 150 a header). Oversized text is cut with a
+ * marker, never rejected. Success is HTTP 200 with body "ok"; 429 carries Retry-After; 4xx bodies
+ * such as invalid_payload or channel_not_found are permanent.
+ *
+ * Text from logs (titles, hints, scripts, keys, samples) is shown as it is. mrkdwn has no escape
+ * for its formatting characters, so log text goes into mrkdwn only inside the sample's code
+ * block; everywhere else in the blocks it is in plain_text objects, and mrkdwn is kept for our own
+ * labels. Every text has & < > as entities (no mention, link or date token can be formed) and,
+ * outside the code block, a zero-width space after a ':' that could open an emoji shortcode. The
+ * top-level `text` (notifications, clients without blocks) is always read as mrkdwn: there the
+ * formatting characters from logs become look-alikes (* _ ~ ` and their fullwidth forms) and a
+ * '>' that starts a line gets a soft hyphen before it, so it cannot open a quote.
  */
 #include "sink_impl.h"
 
@@ -11,6 +20,13 @@
 #include <string.h>
 
 #define MARKER "\xe2\x80\xa6 (truncated)"
+#define ELLIPSIS "\xe2\x80\xa6"
+/* zero-width space: splits a backtick run or an emoji shortcode, invisibly */
+#define ZWSP "\xe2\x80\x8b"
+/* soft hyphen: invisible; a '>' after it does not start a quote */
+#define SHY "\xc2\xad"
+/* Bytes of one digest line (the rest of it is cut with an ellipsis). */
+#define DIGEST_LINE_MAX 500u
 
 static const char *const slack_keys[] = {"url", "url_file", NULL};
 
@@ -43,126 +59,233 @@ static size_t utf8_len(unsigned char c)
     return 1;
 }
 
+/* Where log text goes, which decides how it is made literal. */
+enum esc {
+    ESC_PLAIN,  /* a plain_text object */
+    ESC_MRKDWN, /* the top-level text, always read as mrkdwn */
+    ESC_CODE,   /* inside the sample's ``` code block */
+};
+
 /*
- * Appends s escaped for mrkdwn (& < > as entities; runs of backticks broken up when in_code)
- * while the buffer stays within limit bytes; never splits an entity or a UTF-8 sequence.
- * Returns false when s did not fit whole.
+ * A text built within max bytes from our own words and log text. Pieces (an entity, a
+ * character, one of our strings) are never split; when one does not fit, the text goes back to
+ * the last point where the marker still fits, the rest is dropped and the marker ends it.
  */
-static bool put_escaped(struct cfw_buf *b, const char *s, size_t limit, bool in_code)
+struct text {
+    struct cfw_buf b;
+    size_t max;  /* bytes the content may take (the suffix is kept apart) */
+    size_t safe; /* length to cut back to: the marker fits after it */
+    const char *marker;
+    enum esc esc;
+    bool cut;
+    bool in_log;     /* the piece comes from the log */
+    bool line_blank; /* nothing but blanks since the start of the line */
+};
+
+static void text_init(struct text *t, size_t max, const char *suffix, const char *marker,
+                      enum esc esc)
 {
-    size_t i = 0;
+    memset(t, 0, sizeof(*t));
+    t->max = max - strlen(suffix);
+    t->marker = marker;
+    t->esc = esc;
+    t->line_blank = true;
+}
+
+static void put(struct text *t, const char *p, size_t n)
+{
+    if (t->cut) {
+        return;
+    }
+    if (t->b.len + n > t->max) {
+        t->cut = true;
+        t->b.len = t->safe;
+        if (t->b.data != NULL) {
+            t->b.data[t->b.len] = '\0';
+        }
+        return;
+    }
+    cfw_buf_append(&t->b, p, n);
+    for (size_t i = 0; i < n; i++) {
+        if (p[i] == '\n') {
+            t->line_blank = true;
+        } else if (p[i] != ' ' && p[i] != '\t') {
+            t->line_blank = false;
+        }
+    }
+    /* a cut sample must not end with a backtick that the closing fence would join */
+    if (t->b.len + strlen(t->marker) <= t->max &&
+        !(t->esc == ESC_CODE && t->in_log && n > 0 && p[n - 1] == '`')) {
+        t->safe = t->b.len;
+    }
+}
+
+/* Our own words, as they are. */
+static void put_raw(struct text *t, const char *s)
+{
+    put(t, s, strlen(s));
+}
+
+/* A character that can follow the ':' opening an emoji shortcode. */
+static bool emoji_name_char(unsigned char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+           c == '_' || c == '-' || c == '+' || c == '\'';
+}
+
+/*
+ * mrkdwn formatting characters (Slack reads the fullwidth forms too) and look-alikes that it
+ * does not read: the characters jsx-slack settled on for its <Escape>, plus the fullwidth tilde.
+ */
+static const struct {
+    const char *from;
+    const char *to;
+} lookalikes[] = {
+    {"*", "\xe2\x88\x97"},            /* U+2217 ASTERISK OPERATOR */
+    {"_", "\xcb\x8d"},                /* U+02CD MODIFIER LETTER LOW MACRON */
+    {"~", "\xe2\x88\xbc"},            /* U+223C TILDE OPERATOR */
+    {"`", "\xcb\x8b"},                /* U+02CB MODIFIER LETTER GRAVE ACCENT */
+    {"\xef\xbc\x8a", "\xef\xb9\xa1"}, /* U+FF0A FULLWIDTH ASTERISK: U+FE61 SMALL ASTERISK */
+    {"\xef\xbc\xbf", "\xe2\xb8\x8f"}, /* U+FF3F FULLWIDTH LOW LINE: U+2E0F PARAGRAPHOS */
+    {"\xef\xbd\x80", "\xcb\x8b"},     /* U+FF40 FULLWIDTH GRAVE ACCENT: U+02CB */
+    {"\xef\xbd\x9e", "\xe2\x88\xbc"}, /* U+FF5E FULLWIDTH TILDE: U+223C */
+};
+
+static const char *lookalike(const char *p, size_t len)
+{
+    for (size_t i = 0; i < sizeof(lookalikes) / sizeof(lookalikes[0]); i++) {
+        if (strlen(lookalikes[i].from) == len && memcmp(lookalikes[i].from, p, len) == 0) {
+            return lookalikes[i].to;
+        }
+    }
+    return NULL;
+}
+
+/* Log text, made literal for where the text goes (see the top of the file). */
+static void put_log(struct text *t, const char *s)
+{
     size_t n = strlen(s);
+    size_t i = 0;
 
-    while (i < n) {
-        const char *piece = NULL;
-        size_t plen;
+    t->in_log = true;
+    while (i < n && !t->cut) {
         unsigned char c = (unsigned char)s[i];
-        size_t adv = 1;
+        size_t len = utf8_len(c);
+        const char *sub = NULL;
 
+        if (i + len > n) {
+            len = n - i;
+        }
         if (c == '&') {
-            piece = "&amp;";
+            sub = "&amp;";
         } else if (c == '<') {
-            piece = "&lt;";
+            sub = "&lt;";
         } else if (c == '>') {
-            piece = "&gt;";
-        } else if (in_code && c == '`' && (i + 1 == n || s[i + 1] == '`')) {
+            sub = t->esc == ESC_MRKDWN && t->line_blank ? SHY "&gt;" : "&gt;";
+        } else if (t->esc == ESC_CODE) {
             /*
              * A zero-width space after a backtick that another one follows (or that ends the
              * sample, before the closing fence): no run of backticks in the sample can close
              * the code block, however long it is.
              */
-            piece = "`\xe2\x80\x8b";
-        }
-        if (piece != NULL) {
-            plen = strlen(piece);
-        } else {
-            plen = utf8_len(c);
-            if (i + plen > n) {
-                plen = n - i;
+            if (c == '`' && (i + 1 == n || s[i + 1] == '`')) {
+                sub = "`" ZWSP;
             }
-            adv = plen;
-            piece = s + i;
+        } else if (c == ':' && i + 1 < n && emoji_name_char((unsigned char)s[i + 1])) {
+            sub = ":" ZWSP;
+        } else if (t->esc == ESC_MRKDWN) {
+            if (t->line_blank && len == 3 && memcmp(s + i, "\xef\xbc\x9e", 3) == 0) {
+                sub = SHY "\xef\xbc\x9e"; /* U+FF1E FULLWIDTH GREATER-THAN quotes too */
+            } else {
+                sub = lookalike(s + i, len);
+            }
         }
-        if (b->len + plen > limit) {
-            return false;
+        if (sub != NULL) {
+            put(t, sub, strlen(sub));
+        } else {
+            put(t, s + i, len);
         }
-        cfw_buf_append(b, piece, plen);
-        i += adv;
+        i += len;
     }
-    return true;
+    t->in_log = false;
 }
 
-/* prefix + escaped content + suffix within max bytes, the content cut with a marker. */
-static char *bounded(const char *prefix, const char *content, const char *suffix, size_t max,
-                     bool in_code)
+/* The text, with suffix and (when something was dropped) the marker; at most max bytes. */
+static char *text_take(struct text *t, const char *suffix)
 {
-    struct cfw_buf b = {0};
-    size_t room = max - strlen(suffix);
-
-    cfw_buf_puts(&b, prefix);
-    if (!put_escaped(&b, content, room, in_code)) {
-        /* cut back so the marker fits too */
-        size_t target = room - strlen(MARKER);
-        cfw_buf_reset(&b);
-        cfw_buf_puts(&b, prefix);
-        put_escaped(&b, content, target, in_code);
-        if (in_code) {
-            cfw_buf_puts(&b, suffix);
-            cfw_buf_puts(&b, MARKER);
-            return cfw_buf_take(&b);
-        }
-        cfw_buf_puts(&b, MARKER);
+    cfw_buf_puts(&t->b, suffix);
+    if (t->cut) {
+        cfw_buf_puts(&t->b, t->marker);
     }
-    cfw_buf_puts(&b, suffix);
-    return cfw_buf_take(&b);
+    return cfw_buf_take(&t->b);
 }
 
-static json_t *mrkdwn(char *text)
+static json_t *plain(char *text, bool emoji)
 {
-    json_t *o = json_pack("{s:s, s:s}", "type", "mrkdwn", "text", text);
+    json_t *o = json_pack("{s:s, s:s, s:b}", "type", "plain_text", "text", text, "emoji", emoji);
 
     free(text);
     return o;
 }
 
-static json_t *section(char *text)
+static json_t *section(char *text, bool emoji)
 {
-    return json_pack("{s:s, s:o}", "type", "section", "text", mrkdwn(text));
+    return json_pack("{s:s, s:o}", "type", "section", "text", plain(text, emoji));
 }
 
-static json_t *header(const char *text)
+/* "Label: value" for a plain_text field or section, "-" for an empty value from the log. */
+static char *labelled(const char *label, const char *value, bool ours, size_t max)
 {
-    char *t = cfw_sink_truncate(text, CFW_SLACK_HEADER_MAX, "\xe2\x80\xa6");
-    json_t *o = json_pack("{s:s, s:{s:s, s:s, s:b}}", "type", "header", "text", "type",
-                          "plain_text", "text", t, "emoji", 1);
+    struct text t;
 
-    free(t);
-    return o;
+    text_init(&t, max, "", MARKER, ESC_PLAIN);
+    put_raw(&t, label);
+    put_raw(&t, ": ");
+    if (ours) {
+        put_raw(&t, value);
+    } else {
+        put_log(&t, value[0] != '\0' ? value : "-");
+    }
+    return text_take(&t, "");
 }
 
+/* A field showing log text. */
 static json_t *field(const char *label, const char *value)
 {
-    char *prefix = cfw_xasprintf("*%s*\n", label);
-    char *text = bounded(prefix, value[0] != '\0' ? value : "-", "", CFW_SLACK_FIELD_MAX, false);
+    return plain(labelled(label, value, false, CFW_SLACK_FIELD_MAX), false);
+}
 
-    free(prefix);
-    return mrkdwn(text);
+/* A field showing a value of ours (a severity, a count, a time). */
+static json_t *field_ours(const char *label, const char *value)
+{
+    return plain(labelled(label, value[0] != '\0' ? value : "-", true, CFW_SLACK_FIELD_MAX),
+                 false);
+}
+
+/* A header of ours (prefix, with emoji shortcodes) followed by log text. */
+static json_t *header(const char *prefix, const char *log_text)
+{
+    struct text t;
+
+    text_init(&t, CFW_SLACK_HEADER_MAX, "", ELLIPSIS, ESC_PLAIN);
+    put_raw(&t, prefix);
+    put_log(&t, log_text);
+    return json_pack("{s:s, s:o}", "type", "header", "text", plain(text_take(&t, ""), true));
 }
 
 static json_t *context(const struct cfw_sink *s, const struct cfw_incident *inc)
 {
-    char *raw;
-    char *text;
+    struct text t;
 
+    text_init(&t, CFW_SLACK_FIELD_MAX, "", MARKER, ESC_PLAIN);
+    put_raw(&t, "cfwatchd on ");
+    put_log(&t, s->host != NULL ? s->host : "?");
     if (inc != NULL) {
-        raw = cfw_xasprintf("cfwatchd on %s | incident %s", s->host != NULL ? s->host : "?",
-                            inc->key != NULL ? inc->key : "");
-    } else {
-        raw = cfw_xasprintf("cfwatchd on %s", s->host != NULL ? s->host : "?");
+        put_raw(&t, " | incident ");
+        put_log(&t, inc->key != NULL ? inc->key : "");
     }
-    text = bounded("", raw, "", CFW_SLACK_FIELD_MAX, false);
-    free(raw);
-    return json_pack("{s:s, s:[o]}", "type", "context", "elements", mrkdwn(text));
+    return json_pack("{s:s, s:[o]}", "type", "context", "elements",
+                     plain(text_take(&t, ""), false));
 }
 
 static const char *sev_emoji(enum cfw_severity sev)
@@ -182,12 +305,33 @@ static const char *sev_emoji(enum cfw_severity sev)
 
 static json_t *message(char *fallback, json_t *blocks)
 {
-    char *text = bounded("", fallback, "", CFW_SLACK_TEXT_MAX, false);
-    json_t *o = json_pack("{s:s, s:o}", "text", text, "blocks", blocks);
+    json_t *o = json_pack("{s:s, s:o}", "text", fallback, "blocks", blocks);
 
-    free(text);
     free(fallback);
     return o;
+}
+
+/* The sample in a code block: the one place log text goes into mrkdwn. */
+static json_t *sample_section(const char *sample)
+{
+    struct text t;
+    char *code;
+    json_t *o;
+
+    text_init(&t, CFW_SLACK_SECTION_MAX, "```", MARKER, ESC_CODE);
+    put_raw(&t, "*Sample*\n```");
+    put_log(&t, sample);
+    code = text_take(&t, "```");
+    /* verbatim: no URL or channel name in the sample is turned into a link */
+    o = json_pack("{s:s, s:{s:s, s:s, s:b}}", "type", "section", "text", "type", "mrkdwn", "text",
+                  code, "verbatim", 1);
+    free(code);
+    return o;
+}
+
+static const char *title_of(const struct cfw_incident *inc)
+{
+    return inc->title != NULL ? inc->title : "";
 }
 
 static json_t *build_open(const struct cfw_sink *s, const struct cfw_incident *inc, bool test)
@@ -195,24 +339,21 @@ static json_t *build_open(const struct cfw_sink *s, const struct cfw_incident *i
     json_t *blocks = json_array();
     json_t *fields = json_array();
     char first[40], last[40], count[32];
-    char *title =
-        cfw_xasprintf("%s%s %s: %s", test ? "[TEST] " : "", sev_emoji(inc->severity),
-                      cfw_sink_severity_label(inc->severity), inc->title != NULL ? inc->title : "");
-    char *fallback =
-        cfw_xasprintf("%s[%s] %s (script %s, rule %s)", test ? "[TEST] " : "",
-                      cfw_severity_name(inc->severity), inc->title != NULL ? inc->title : "",
-                      cfw_sink_field(inc, "script"), inc->rule ? inc->rule : "");
+    char *prefix = cfw_xasprintf("%s%s %s: ", test ? "[TEST] " : "", sev_emoji(inc->severity),
+                                 cfw_sink_severity_label(inc->severity));
+    struct text t;
 
     cfw_sink_time(inc->first.wall_ms, first, sizeof(first));
     cfw_sink_time(inc->last.wall_ms, last, sizeof(last));
     snprintf(count, sizeof(count), "%" PRIu64, inc->count);
-    json_array_append_new(blocks, header(title));
-    json_array_append_new(fields, field("Severity", cfw_severity_name(inc->severity)));
+    json_array_append_new(blocks, header(prefix, title_of(inc)));
+    free(prefix);
+    json_array_append_new(fields, field_ours("Severity", cfw_severity_name(inc->severity)));
     json_array_append_new(fields, field("Script", cfw_sink_field(inc, "script")));
     json_array_append_new(fields, field("Rule", inc->rule != NULL ? inc->rule : ""));
-    json_array_append_new(fields, field("Count", count));
-    json_array_append_new(fields, field("First seen", first));
-    json_array_append_new(fields, field("Last seen", last));
+    json_array_append_new(fields, field_ours("Count", count));
+    json_array_append_new(fields, field_ours("First seen", first));
+    json_array_append_new(fields, field_ours("Last seen", last));
     if (cfw_sink_field(inc, "module")[0] != '\0') {
         json_array_append_new(fields, field("Module", cfw_sink_field(inc, "module")));
     }
@@ -221,41 +362,73 @@ static json_t *build_open(const struct cfw_sink *s, const struct cfw_incident *i
     }
     json_array_append_new(blocks, json_pack("{s:s, s:o}", "type", "section", "fields", fields));
     if (inc->hint != NULL && inc->hint[0] != '\0') {
-        json_array_append_new(
-            blocks, section(bounded("*Hint*\n", inc->hint, "", CFW_SLACK_SECTION_MAX, false)));
+        char *hint = labelled("Hint", inc->hint, false, CFW_SLACK_SECTION_MAX);
+        json_array_append_new(blocks, section(hint, false));
     }
     if (inc->sample != NULL && inc->sample[0] != '\0') {
-        json_array_append_new(blocks, section(bounded("*Sample*\n```", inc->sample, "```",
-                                                      CFW_SLACK_SECTION_MAX, true)));
+        json_array_append_new(blocks, sample_section(inc->sample));
     }
     json_array_append_new(blocks, context(s, inc));
-    free(title);
-    return message(fallback, blocks);
+    text_init(&t, CFW_SLACK_TEXT_MAX, "", MARKER, ESC_MRKDWN);
+    put_raw(&t, test ? "[TEST] [" : "[");
+    put_raw(&t, cfw_severity_name(inc->severity));
+    put_raw(&t, "] ");
+    put_log(&t, title_of(inc));
+    put_raw(&t, " (script ");
+    put_log(&t, cfw_sink_field(inc, "script"));
+    put_raw(&t, ", rule ");
+    put_log(&t, inc->rule != NULL ? inc->rule : "");
+    put_raw(&t, ")");
+    return message(text_take(&t, ""), blocks);
+}
+
+/* The resolve or reminder line, for a plain_text section or (esc ESC_MRKDWN) the fallback. */
+static char *short_text(const struct cfw_incident *inc, enum cfw_transition tr, const char *dur,
+                        size_t max, enum esc esc)
+{
+    struct text t;
+    char count[32];
+
+    snprintf(count, sizeof(count), "%" PRIu64, inc->count);
+    text_init(&t, max, "", MARKER, esc);
+    if (tr == CFW_TRANSITION_RESOLVE) {
+        put_raw(&t, ":white_check_mark: Resolved: ");
+        put_log(&t, title_of(inc));
+        put_raw(&t, " (script ");
+        put_log(&t, cfw_sink_field(inc, "script"));
+        put_raw(&t, ", ");
+        put_raw(&t, count);
+        put_raw(&t, " occurrences, open for ");
+    } else {
+        put_raw(&t, ":repeat: Reminder [");
+        put_raw(&t, cfw_severity_name(inc->severity));
+        put_raw(&t, "]: ");
+        put_log(&t, title_of(inc));
+        put_raw(&t, " is still happening (script ");
+        put_log(&t, cfw_sink_field(inc, "script"));
+        put_raw(&t, ", ");
+        put_raw(&t, count);
+        put_raw(&t, " occurrences in ");
+    }
+    put_raw(&t, dur);
+    put_raw(&t, ")");
+    return text_take(&t, "");
 }
 
 static json_t *build_short(const struct cfw_sink *s, const struct cfw_incident *inc,
-                           enum cfw_transition t, int64_t now)
+                           enum cfw_transition tr, int64_t now_wall_ms)
 {
     json_t *blocks = json_array();
+    struct cfw_stamp now;
     char dur[32];
-    char *text;
 
-    if (t == CFW_TRANSITION_RESOLVE) {
-        int64_t end = inc->resolved_wall_ms > 0 ? inc->resolved_wall_ms : now;
-        cfw_sink_duration(end - inc->opened_wall_ms, dur, sizeof(dur));
-        text = cfw_xasprintf(
-            ":white_check_mark: Resolved: %s (script %s, %" PRIu64 " occurrences, open for %s)",
-            inc->title != NULL ? inc->title : "", cfw_sink_field(inc, "script"), inc->count, dur);
-    } else {
-        cfw_sink_duration(now - inc->opened_wall_ms, dur, sizeof(dur));
-        text = cfw_xasprintf(":repeat: Reminder [%s]: %s is still happening (script %s, %" PRIu64
-                             " occurrences in %s)",
-                             cfw_severity_name(inc->severity), inc->title != NULL ? inc->title : "",
-                             cfw_sink_field(inc, "script"), inc->count, dur);
-    }
-    json_array_append_new(blocks, section(bounded("", text, "", CFW_SLACK_SECTION_MAX, false)));
+    /* a duration on the boot clock (the incident's stamps), not a difference of wall times */
+    cfw_incident_stamp(&now, now_wall_ms);
+    cfw_sink_duration(cfw_incident_open_ms(inc, &now), dur, sizeof(dur));
+    json_array_append_new(
+        blocks, section(short_text(inc, tr, dur, CFW_SLACK_SECTION_MAX, ESC_PLAIN), true));
     json_array_append_new(blocks, context(s, inc));
-    return message(text, blocks);
+    return message(short_text(inc, tr, dur, CFW_SLACK_TEXT_MAX, ESC_MRKDWN), blocks);
 }
 
 static json_t *build_digest(const struct cfw_sink *s, const struct cfw_notification *n)
@@ -265,51 +438,61 @@ static json_t *build_digest(const struct cfw_sink *s, const struct cfw_notificat
     uint64_t total = n->n_items + n->n_omitted;
     uint64_t listed = 0;
     char *head = cfw_xasprintf("%" PRIu64 " cfwatchd notifications (rate limited)", total);
-    char *fallback;
+    struct text t;
     /* header + sections + "and N more" + context within the block limit */
     size_t max_sections = CFW_SLACK_BLOCKS_MAX - 3;
     size_t sections = 0;
 
-    json_array_append_new(blocks, header(head));
+    json_array_append_new(blocks, header(head, ""));
     for (size_t i = 0; i < n->n_items && sections < max_sections; i++) {
         const struct cfw_digest_item *it = &n->items[i];
-        struct cfw_buf line = {0};
-        char *raw = cfw_xasprintf("%s [%s] %s (script %s)", cfw_transition_name(it->transition),
-                                  cfw_severity_name(it->inc.severity),
-                                  it->inc.title != NULL ? it->inc.title : "",
-                                  cfw_sink_field(&it->inc, "script"));
-        cfw_buf_puts(&line, "\xe2\x80\xa2 ");
-        put_escaped(&line, raw, 500, false);
-        free(raw);
-        if (cur.len + line.len + 1 > CFW_SLACK_SECTION_MAX) {
-            json_array_append_new(blocks, section(cfw_buf_take(&cur)));
+        char *line;
+        size_t len;
+
+        text_init(&t, DIGEST_LINE_MAX, "", ELLIPSIS, ESC_PLAIN);
+        put_raw(&t, "\xe2\x80\xa2 ");
+        put_raw(&t, cfw_transition_name(it->transition));
+        put_raw(&t, " [");
+        put_raw(&t, cfw_severity_name(it->inc.severity));
+        put_raw(&t, "] ");
+        put_log(&t, title_of(&it->inc));
+        put_raw(&t, " (script ");
+        put_log(&t, cfw_sink_field(&it->inc, "script"));
+        put_raw(&t, ")");
+        line = text_take(&t, "");
+        len = strlen(line);
+        if (cur.len + len + 1 > CFW_SLACK_SECTION_MAX) {
+            json_array_append_new(blocks, section(cfw_buf_take(&cur), false));
             sections++;
             if (sections >= max_sections) {
-                cfw_buf_free(&line);
+                free(line);
                 break;
             }
         }
         if (cur.len > 0) {
             cfw_buf_putc(&cur, '\n');
         }
-        cfw_buf_append(&cur, line.data, line.len);
-        cfw_buf_free(&line);
+        cfw_buf_append(&cur, line, len);
+        free(line);
         listed++;
     }
     if (cur.len > 0 && sections < max_sections) {
-        json_array_append_new(blocks, section(cfw_buf_take(&cur)));
+        json_array_append_new(blocks, section(cfw_buf_take(&cur), false));
     }
     cfw_buf_free(&cur);
     if (listed < total) {
         json_array_append_new(blocks, section(cfw_xasprintf("\xe2\x80\xa6 and %" PRIu64
                                                             " more (see cfwatchd /incidents)",
-                                                            total - listed)));
+                                                            total - listed),
+                                              false));
     }
     json_array_append_new(blocks, context(s, NULL));
-    fallback = cfw_xasprintf("%s: first is %s", head,
-                             n->n_items > 0 && n->items[0].inc.title ? n->items[0].inc.title : "");
+    text_init(&t, CFW_SLACK_TEXT_MAX, "", MARKER, ESC_MRKDWN);
+    put_raw(&t, head);
+    put_raw(&t, ": first is ");
+    put_log(&t, n->n_items > 0 ? title_of(&n->items[0].inc) : "");
     free(head);
-    return message(fallback, blocks);
+    return message(text_take(&t, ""), blocks);
 }
 
 static json_t *slack_build(const struct cfw_sink *s, const struct cfw_notification *n)

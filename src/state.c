@@ -125,10 +125,33 @@ static json_t *position_json(const struct cfw_position *p)
                      (json_int_t)p->line, "wall_ms", (json_int_t)p->wall_ms);
 }
 
+static json_t *stamp_json(const struct cfw_stamp *st)
+{
+    return json_pack("{s:I, s:I, s:s}", "wall_ms", (json_int_t)st->wall_ms, "boot_ms",
+                     (json_int_t)st->boot_ms, "boot_id", st->boot_id);
+}
+
+/* The moment age_ms before now, as a stamp (the boot part dropped if it would not be valid). */
+static json_t *stamp_ago_json(const struct cfw_stamp *now, int64_t age_ms)
+{
+    struct cfw_stamp st = *now;
+
+    st.wall_ms -= age_ms;
+    st.boot_ms -= age_ms;
+    if (now->boot_ms <= 0 || st.boot_ms <= 0) {
+        st.boot_ms = 0;
+        st.boot_id[0] = '\0';
+    }
+    return stamp_json(&st);
+}
+
 json_t *cfw_state_incidents_save(const struct cfw_incidents *set, int64_t mono_ms,
                                  int64_t wall_ms)
 {
     json_t *arr = json_array();
+    struct cfw_stamp now;
+
+    cfw_incident_stamp(&now, wall_ms);
 
     for (size_t i = 0; i < cfw_incidents_count(set); i++) {
         const struct cfw_incident *inc = cfw_incidents_at(set, i);
@@ -158,6 +181,13 @@ json_t *cfw_state_incidents_save(const struct cfw_incidents *set, int64_t mono_m
                       (json_int_t)inc->repeat_interval_ms, "resolve_after_ms",
                       (json_int_t)inc->resolve_after_ms);
         if (o != NULL) {
+            /* boot-clock moments: durations and ages that a wall-clock jump does not move */
+            json_object_set_new(o, "opened_at", stamp_json(&inc->opened_at));
+            json_object_set_new(o, "resolved_at", stamp_json(&inc->resolved_at));
+            json_object_set_new(o, "last_seen_at",
+                                stamp_ago_json(&now, mono_ms - inc->last_seen_mono_ms));
+            json_object_set_new(o, "last_notified_at",
+                                stamp_ago_json(&now, mono_ms - inc->last_notified_mono_ms));
             json_array_append_new(arr, o);
         }
     }
@@ -180,12 +210,38 @@ static int position_from(const json_t *o, struct cfw_position *p)
     return 0;
 }
 
-/* Wall-clock time in the past converted to the current monotonic clock, never in the future. */
-static int64_t to_mono(int64_t then_wall, int64_t mono_ms, int64_t wall_ms)
+/*
+ * Reads the stamp o[key] into st. A missing or malformed one (a state file from an older
+ * version) leaves only the wall time wall_ms, so that ages fall back to the wall clock.
+ */
+static void stamp_from(const json_t *o, const char *key, int64_t wall_ms, struct cfw_stamp *st)
 {
-    int64_t age = wall_ms - then_wall;
+    json_int_t wall = 0, boot = 0;
+    const char *id = NULL;
 
-    return mono_ms - (age > 0 ? age : 0);
+    memset(st, 0, sizeof(*st));
+    st->wall_ms = wall_ms;
+    if (json_unpack((json_t *)json_object_get(o, key), "{s:I, s:I, s:s}", "wall_ms", &wall,
+                    "boot_ms", &boot, "boot_id", &id) != 0) {
+        return;
+    }
+    if (wall != 0) {
+        st->wall_ms = wall;
+    }
+    if (boot > 0 && strlen(id) == CFW_BOOT_ID_LEN) {
+        st->boot_ms = boot;
+        memcpy(st->boot_id, id, CFW_BOOT_ID_LEN + 1);
+    }
+}
+
+/* A moment in the past converted to the current monotonic clock, never in the future. */
+static int64_t to_mono(const json_t *o, const char *key, int64_t then_wall,
+                       const struct cfw_stamp *now, int64_t mono_ms)
+{
+    struct cfw_stamp then;
+
+    stamp_from(o, key, then_wall, &then);
+    return mono_ms - cfw_stamp_elapsed_ms(&then, now);
 }
 
 size_t cfw_state_incidents_restore(struct cfw_incidents *set, const json_t *arr, int64_t mono_ms,
@@ -194,11 +250,13 @@ size_t cfw_state_incidents_restore(struct cfw_incidents *set, const json_t *arr,
     size_t restored = 0;
     size_t i;
     json_t *o;
+    struct cfw_stamp now;
 
     *skipped = 0;
     if (!json_is_array(arr)) {
         return 0;
     }
+    cfw_incident_stamp(&now, wall_ms);
     json_array_foreach(arr, i, o)
     {
         struct cfw_incident inc = {0};
@@ -244,8 +302,12 @@ size_t cfw_state_incidents_restore(struct cfw_incidents *set, const json_t *arr,
         inc.state = strcmp(state, "open") == 0 ? CFW_INCIDENT_OPEN : CFW_INCIDENT_RESOLVED;
         inc.opened_wall_ms = opened;
         inc.resolved_wall_ms = resolved;
-        inc.last_seen_mono_ms = to_mono(seen, mono_ms, wall_ms);
-        inc.last_notified_mono_ms = to_mono(notified, mono_ms, wall_ms);
+        stamp_from(o, "opened_at", opened, &inc.opened_at);
+        if (inc.state == CFW_INCIDENT_RESOLVED) {
+            stamp_from(o, "resolved_at", resolved, &inc.resolved_at);
+        }
+        inc.last_seen_mono_ms = to_mono(o, "last_seen_at", seen, &now, mono_ms);
+        inc.last_notified_mono_ms = to_mono(o, "last_notified_at", notified, &now, mono_ms);
         inc.count_at_notify = (uint64_t)at_notify;
         inc.repeat_interval_ms = repeat;
         inc.resolve_after_ms = resolve_after;

@@ -6,7 +6,9 @@
  * within the window), later matches count and, after repeat_interval, produce a reminder; no
  * match for resolve_after resolves it. Each of these is a transition handed to the caller's
  * callback (the router in the daemon, nothing in a plain --once scan). Times are monotonic
- * milliseconds for windows and wall-clock milliseconds for what is shown.
+ * milliseconds for windows and wall-clock milliseconds for what is shown; how long an incident
+ * was open is measured on stamps (boot clock within one boot), never as a difference of
+ * wall-clock times, so that a clock jump does not move it.
  */
 #ifndef CFWATCHD_INCIDENT_H
 #define CFWATCHD_INCIDENT_H
@@ -60,6 +62,14 @@ struct cfw_incident {
     int64_t opened_wall_ms;
     int64_t resolved_wall_ms;
     int64_t prev_resolved_wall_ms; /* when it was last resolved before this opening, or 0 */
+    /*
+     * The same moments for durations: wall_ms equals opened_wall_ms / resolved_wall_ms, the boot
+     * clock is read when the transition happens. Without a boot part (a state file from an older
+     * version, another boot, an incident built by hand, where a zero wall_ms stands for the wall
+     * field) durations fall back to the wall clock.
+     */
+    struct cfw_stamp opened_at;
+    struct cfw_stamp resolved_at; /* zero while open */
     int64_t last_seen_mono_ms;
     int64_t last_notified_mono_ms;
     uint64_t count_at_notify; /* count when the last notification left */
@@ -111,6 +121,16 @@ uint64_t cfw_incidents_dropped(const struct cfw_incidents *set);
 /* Resolves an open incident now (e.g. a source that recovered); 0, or -1 if not open. */
 int cfw_incidents_resolve(struct cfw_incidents *set, const char *key, int64_t mono_ms,
                           int64_t wall_ms);
+
+/*
+ * How long inc has been open, in ms: until its resolve when it has one (opening clears it), else
+ * until now (NULL: the current time). Boot clock within one boot, else wall clock (as
+ * cfw_stamp_elapsed_ms); stamps without a wall time take the incident's wall fields. Never
+ * negative.
+ */
+int64_t cfw_incident_open_ms(const struct cfw_incident *inc, const struct cfw_stamp *now);
+/* Fills s with the current boot clock and boot id and the caller's wall time wall_ms. */
+void cfw_incident_stamp(struct cfw_stamp *s, int64_t wall_ms);
 
 /*
  * Inserts an incident restored from persisted state (takes ownership of inc's contents; inc

@@ -1,8 +1,10 @@
 /*
  * Persistent state: one JSON file in the state directory, written atomically (temp file, fsync,
  * rename, fsync of the directory), holding file positions, cursors and incidents. Monotonic
- * times do not survive a restart, so incidents are stored with wall-clock times and converted
- * back relative to the new monotonic clock on load.
+ * times do not survive a restart, so incidents are stored with stamps (wall clock, boot clock and
+ * boot id) and converted back relative to the new monotonic clock on load: by the boot clock
+ * within one boot, so that a wall-clock jump while cfwatchd was down does not age them, else by
+ * the wall clock. Files without stamps (older versions) load with the wall-clock times alone.
  */
 #ifndef CFWATCHD_STATE_H
 #define CFWATCHD_STATE_H

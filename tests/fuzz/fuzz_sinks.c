@@ -10,8 +10,11 @@
  * Checked, per receiver (abort() on a violation):
  *   - every payload is valid JSON, and so is the request cfw_sink_prepare makes of it;
  *   - Slack: at most 50 blocks, a section's text at most 3000 characters, at most 10 fields of
- *     at most 2000, a header at most 150; no '<' or '>' in mrkdwn text (no mentions or links
- *     injected from log text); a sample's code block is opened and closed exactly once;
+ *     at most 2000, a header at most 150, no empty text; no '<' or '>' in any text object (no
+ *     mentions, links or date tokens injected from log text); log text reaches mrkdwn only in
+ *     the sample's code block (verbatim, opened and closed exactly once): every other text
+ *     object is plain_text; the top-level text (mrkdwn) holds no formatting character but the
+ *     underscores of our own :white_check_mark:;
  *   - PagerDuty: summary at most 1024 characters, dedup_key at most 255, body under 512000 bytes;
  *   - Alertmanager: a list of alerts with labels and annotations, and a refresh body that is JSON;
  *   - stdout: JSON lines that parse, text lines one per notification.
@@ -60,22 +63,46 @@ static json_t *parse_checked(const char *body, size_t len)
     return j;
 }
 
-static void check_mrkdwn(const json_t *textobj, size_t max)
+static void check_text(const json_t *textobj, size_t max)
 {
     const char *t = jstr(textobj, "text");
     const char *type = jstr(textobj, "type");
 
     FUZZ_CHECK(t != NULL && type != NULL);
-    FUZZ_CHECK(fuzz_utf8_chars(t) <= max);
+    FUZZ_CHECK(t[0] != '\0' && fuzz_utf8_chars(t) <= max);
+    FUZZ_CHECK(strchr(t, '<') == NULL && strchr(t, '>') == NULL);
     if (strcmp(type, "mrkdwn") == 0) {
-        FUZZ_CHECK(strchr(t, '<') == NULL && strchr(t, '>') == NULL);
-        if (strncmp(t, "*Sample*\n```", 12) == 0) {
-            size_t fences = 0;
-            for (const char *p = strstr(t, "```"); p != NULL; p = strstr(p + 3, "```")) {
-                fences++;
-            }
-            FUZZ_CHECK(fences == 2 || fuzz_known("slack-code-fence"));
+        size_t fences = 0;
+
+        FUZZ_CHECK(strncmp(t, "*Sample*\n```", 12) == 0);
+        FUZZ_CHECK(json_is_true(json_object_get(textobj, "verbatim")));
+        for (const char *p = strstr(t, "```"); p != NULL; p = strstr(p + 3, "```")) {
+            fences++;
         }
+        FUZZ_CHECK(fences == 2 || fuzz_known("slack-code-fence"));
+    } else {
+        FUZZ_CHECK(strcmp(type, "plain_text") == 0);
+    }
+}
+
+/* The top-level text is read as mrkdwn: no formatting character but in our own shortcode. */
+static void check_fallback(const char *text)
+{
+    static const char ours[] = ":white_check_mark:";
+    const char *p = text;
+
+    FUZZ_CHECK(strpbrk(text, "*~`<>") == NULL);
+    while ((p = strchr(p, '_')) != NULL) {
+        const char *start = strstr(text, ours);
+        bool in_ours = false;
+
+        for (; start != NULL && start <= p; start = strstr(start + 1, ours)) {
+            if (p < start + sizeof(ours) - 1) {
+                in_ours = true;
+            }
+        }
+        FUZZ_CHECK(in_ours);
+        p++;
     }
 }
 
@@ -87,6 +114,7 @@ static void check_slack(const json_t *j)
     const json_t *b;
 
     FUZZ_CHECK(text != NULL && fuzz_utf8_chars(text) <= 40000);
+    check_fallback(text);
     FUZZ_CHECK(json_is_array(blocks));
     FUZZ_CHECK(json_array_size(blocks) <= CFW_SLACK_BLOCKS_MAX);
     json_array_foreach (blocks, i, b) {
@@ -94,7 +122,7 @@ static void check_slack(const json_t *j)
 
         FUZZ_CHECK(type != NULL);
         if (strcmp(type, "header") == 0) {
-            check_mrkdwn(json_object_get(b, "text"), CFW_SLACK_HEADER_MAX);
+            check_text(json_object_get(b, "text"), CFW_SLACK_HEADER_MAX);
         } else if (strcmp(type, "section") == 0) {
             const json_t *fields = json_object_get(b, "fields");
             const json_t *st = json_object_get(b, "text");
@@ -103,17 +131,17 @@ static void check_slack(const json_t *j)
 
             FUZZ_CHECK(st != NULL || fields != NULL);
             if (st != NULL) {
-                check_mrkdwn(st, CFW_SLACK_SECTION_MAX);
+                check_text(st, CFW_SLACK_SECTION_MAX);
             }
             FUZZ_CHECK(fields == NULL || json_array_size(fields) <= SLACK_FIELDS_MAX);
             json_array_foreach (fields, k, f) {
-                check_mrkdwn(f, CFW_SLACK_FIELD_MAX);
+                check_text(f, CFW_SLACK_FIELD_MAX);
             }
         } else if (strcmp(type, "context") == 0) {
             size_t k;
             const json_t *e;
             json_array_foreach (json_object_get(b, "elements"), k, e) {
-                check_mrkdwn(e, CFW_SLACK_SECTION_MAX);
+                check_text(e, CFW_SLACK_SECTION_MAX);
             }
         } else {
             FUZZ_CHECK(!"unknown Slack block type");

@@ -9,8 +9,10 @@
     forge rule, severity, source or count, PagerDuty and Alertmanager limits hold, the daemon's
     own log gets no forged line and no control byte, and /incidents, /metrics and the state file
     stay valid (a restart restores the same keys).
-  - Slack mrkdwn markup (*bold*, _italic_, ~strike~, `code`) from log content should be shown
-    literally (known bug, reported: it is rendered).
+  - Slack mrkdwn markup (*bold*, _italic_, ~strike~, `code`, :emoji:) from log content is shown
+    literally: in the blocks it is in plain_text objects, exactly as logged (the sample stays in
+    its code block, the only mrkdwn holding log text), and in the mrkdwn `text` fallback its
+    formatting characters are replaced by look-alikes.
   - Secrets (Slack URL token, PagerDuty routing key, webhook HMAC secret, a header from ${ENV},
     the Logpush token) reach the receivers they belong to and nothing else: not the log, not
     /incidents or /metrics, not state.json, the spool or the dead letters, not --check-config or
@@ -37,7 +39,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib
 import daemon as daemon_mod  # noqa: E402
 from daemon import (DaemonTestCase, HarnessError, parse_metrics, run_tests,  # noqa: E402
                     start_capture, wait_until)
-from faults import FaultyReceiver, known_bug, logpush, trace_event  # noqa: E402
+from faults import FaultyReceiver, logpush, trace_event  # noqa: E402
 
 HOSTILE = ('x\n<0>FORGED line\r\x1b[31m"\\ <!channel> <@U024BE7LH> <!subteam^S1> '
            '<#C123> <https://evil.example|click> ``` {script} {{x}} {rule} \u202e')
@@ -225,14 +227,13 @@ class HostileContentCase(DaemonTestCase):
         self.assertEqual(sorted(d.incident_map()), keys)
         d.stop()
 
-    @known_bug("Slack mrkdwn formatting characters from log content are rendered (bold, "
-               "italic, strike, inline code) in the Script field, title fallback and hint")
     def test_slack_markup_from_log_content_is_literal(self):
         d = self.daemon(self.config())
         d.start()
         marked = "*bold* _it_ ~st~ `co`"
         with open(self.tail, "a", encoding="utf-8") as f:
-            f.write(json.dumps(tail_event("a " + marked, "x", "from src.db import q")) + "\n")
+            f.write(json.dumps(tail_event("a " + marked + " :skull:", "x",
+                                          "from src.db import q")) + "\n")
         wait_until(lambda: self.payloads("/slack"), "the Slack message")
         d.stop()
         for doc in self.payloads("/slack"):
@@ -240,6 +241,21 @@ class HostileContentCase(DaemonTestCase):
                 if not t.startswith("*Sample*"):
                     self.assertNotIn(marked, t, "log content rendered as Slack markup: %r"
                                      % t[:200])
+                    self.assertNotIn(":skull:", t)
+            # the fallback is mrkdwn: no formatting character is left (look-alikes instead)
+            self.assertIsNone(re.search(r"[*_~`]", doc["text"].replace(":white_check_mark:", "")),
+                              doc["text"])
+            # in the blocks, log text is plain_text, shown exactly as logged
+            texts = []
+            for block in doc["blocks"]:
+                texts += [block["text"]] if "text" in block else []
+                texts += block.get("fields", []) + block.get("elements", [])
+            plain = [t["text"] for t in texts if t["type"] == "plain_text"]
+            self.assertTrue(any("Script: a " + marked in t for t in plain), plain)
+            for t in texts:
+                if t["type"] == "mrkdwn":
+                    self.assertTrue(t["text"].startswith("*Sample*\n```"), t)
+                    self.assertTrue(t.get("verbatim"), t)
 
 
 class SecretsCase(DaemonTestCase):

@@ -243,6 +243,69 @@ static void test_cap_evicts_resolved_only(void **state)
     assert_null(cfw_incidents_find(fx->set, "src/s0/x"));
 }
 
+/* Opening and resolving stamp the incident; how long it was open comes from the stamps. */
+static void test_stamps_and_open_duration(void **state)
+{
+    static const char id_a[] = "0f6c3d53-8c4e-4d4e-9d64-3c3e0b0e2a11";
+    static const char id_b[] = "7d1e0c9b-8a6f-4e3d-b2c1-0a9f8e7d6c5b";
+    struct fixture *fx = *state;
+    const struct cfw_incident *inc;
+    struct cfw_incident x;
+    struct cfw_stamp now;
+
+    feed(fx, "ModuleNotFoundError: No module named 'src'", "api", 0);
+    inc = cfw_incidents_find(fx->set, "src/api/src");
+    assert_int_equal(inc->opened_wall_ms, 1700000000000);
+    assert_int_equal(inc->opened_at.wall_ms, 1700000000000);
+    assert_int_equal(inc->resolved_at.wall_ms, 0);
+    assert_int_equal(inc->resolved_at.boot_ms, 0);
+    if (cfw_boot_id()[0] != '\0') {
+        assert_string_equal(inc->opened_at.boot_id, cfw_boot_id());
+        assert_true(inc->opened_at.boot_ms > 0);
+    }
+    /* resolved while the wall clock stands an hour back: the duration is not a wall difference */
+    assert_int_equal(cfw_incidents_resolve(fx->set, "src/api/src", 5000, 1700000000000 - 3600000),
+                     0);
+    assert_int_equal(inc->resolved_wall_ms, 1700000000000 - 3600000);
+    assert_int_equal(inc->resolved_at.wall_ms, inc->resolved_wall_ms);
+    if (cfw_boot_id()[0] != '\0') {
+        assert_int_equal(cfw_incident_open_ms(inc, NULL),
+                         inc->resolved_at.boot_ms - inc->opened_at.boot_ms);
+    }
+    /* it comes back: a new opening clears the resolve */
+    feed(fx, "ModuleNotFoundError: No module named 'src'", "api", 700000);
+    assert_int_equal(inc->opened_at.wall_ms, 1700000700000);
+    assert_int_equal(inc->resolved_at.wall_ms, 0);
+    assert_int_equal(inc->resolved_at.boot_ms, 0);
+    assert_int_equal(inc->resolved_wall_ms, 0);
+
+    /* without stamps (a state file from an older version): the wall fields, never negative */
+    memset(&x, 0, sizeof(x));
+    x.opened_wall_ms = 1000000;
+    x.resolved_wall_ms = 1000000 + 90000;
+    assert_int_equal(cfw_incident_open_ms(&x, NULL), 90000);
+    x.resolved_wall_ms = 1000000 - 3600000 + 8000;
+    assert_int_equal(cfw_incident_open_ms(&x, NULL), 0);
+    /* stamps of one boot: the boot clock */
+    x.opened_at.wall_ms = x.opened_wall_ms;
+    x.opened_at.boot_ms = 5000;
+    memcpy(x.opened_at.boot_id, id_a, sizeof(id_a));
+    x.resolved_at = x.opened_at;
+    x.resolved_at.wall_ms = x.resolved_wall_ms;
+    x.resolved_at.boot_ms = 13000;
+    assert_int_equal(cfw_incident_open_ms(&x, NULL), 8000);
+    /* resolved in another boot: the wall clock again */
+    memcpy(x.resolved_at.boot_id, id_b, sizeof(id_b));
+    assert_int_equal(cfw_incident_open_ms(&x, NULL), 0);
+    /* still open: up to now */
+    memset(&x.resolved_at, 0, sizeof(x.resolved_at));
+    x.resolved_wall_ms = 0;
+    now = x.opened_at;
+    now.wall_ms -= 3600000;
+    now.boot_ms = 65000;
+    assert_int_equal(cfw_incident_open_ms(&x, &now), 60000);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -252,6 +315,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_missing_fields_in_key, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sample_cap, setup, teardown),
         cmocka_unit_test_setup_teardown(test_cap_evicts_resolved_only, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_stamps_and_open_duration, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

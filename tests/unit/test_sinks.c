@@ -304,13 +304,13 @@ static void test_slack_open(void **state)
     assert_non_null(strstr(jstr(json_array_get(blocks, 0), "text.text"), "CRITICAL"));
     dump = json_dumps(blocks, 0);
     /* severity, title, script, rule, count, first and last seen, hint, sample */
-    assert_non_null(strstr(dump, "*Severity*\\ncritical"));
-    assert_non_null(strstr(dump, "*Script*\\napi"));
-    assert_non_null(strstr(dump, "*Rule*\\npy-src-import"));
-    assert_non_null(strstr(dump, "*Count*\\n12"));
-    assert_non_null(strstr(dump, "*First seen*\\n2023-11-14T22:13:20.000Z"));
-    assert_non_null(strstr(dump, "*Last seen*\\n2023-11-14T22:14:20.000Z"));
-    assert_non_null(strstr(dump, "*Hint*\\nImport relative"));
+    assert_non_null(strstr(dump, "Severity: critical"));
+    assert_non_null(strstr(dump, "Script: api"));
+    assert_non_null(strstr(dump, "Rule: py-src-import"));
+    assert_non_null(strstr(dump, "Count: 12"));
+    assert_non_null(strstr(dump, "First seen: 2023-11-14T22:13:20.000Z"));
+    assert_non_null(strstr(dump, "Last seen: 2023-11-14T22:14:20.000Z"));
+    assert_non_null(strstr(dump, "Hint: Import relative"));
     assert_non_null(strstr(dump, "```ModuleNotFoundError: No module named 'src'```"));
     assert_non_null(strstr(dump, "ops-host-1"));
     free(dump);
@@ -427,6 +427,188 @@ static void test_slack_digest_and_short(void **state)
         json_decref(r);
     }
     json_decref(o);
+    cfw_fields_clear(&inc.fields);
+    cfw_sinks_free(set);
+}
+
+/* Every text object of a Slack message, in order: header, sections, fields, context. */
+static void slack_texts(json_t *msg, json_t **out, size_t *n, size_t max)
+{
+    json_t *blocks = json_object_get(msg, "blocks");
+    json_t *b, *x;
+    size_t i, k;
+
+    *n = 0;
+    json_array_foreach (blocks, i, b) {
+        if (json_object_get(b, "text") != NULL && *n < max) {
+            out[(*n)++] = json_object_get(b, "text");
+        }
+        json_array_foreach (json_object_get(b, "fields"), k, x) {
+            if (*n < max) {
+                out[(*n)++] = x;
+            }
+        }
+        json_array_foreach (json_object_get(b, "elements"), k, x) {
+            if (*n < max) {
+                out[(*n)++] = x;
+            }
+        }
+    }
+}
+
+/* Checks one Slack message: log text only in plain_text (or the sample's code block). */
+static void assert_slack_literal(json_t *msg, const char *marked)
+{
+    json_t *texts[64];
+    size_t n;
+    const char *fallback = jstr(msg, "text");
+
+    slack_texts(msg, texts, &n, 64);
+    assert_true(n > 0);
+    for (size_t i = 0; i < n; i++) {
+        const char *type = jstr(texts[i], "type");
+        const char *t = jstr(texts[i], "text");
+
+        assert_non_null(t);
+        if (strcmp(type, "mrkdwn") == 0) {
+            /* the one mrkdwn text holding log text is the sample, in its code block */
+            assert_int_equal(strncmp(t, "*Sample*\n```", 12), 0);
+            assert_true(json_is_true(json_object_get(texts[i], "verbatim")));
+        } else {
+            assert_string_equal(type, "plain_text");
+        }
+        /* no raw < or > anywhere: mentions, links and date tokens cannot form */
+        assert_null(strchr(t, '<'));
+        assert_null(strchr(t, '>'));
+        /* an emoji shortcode from the log is broken by a zero-width space */
+        assert_null(strstr(t, ":skull:"));
+    }
+    /* the fallback is mrkdwn: no formatting character from the log is left in it */
+    assert_null(strstr(fallback, marked));
+    assert_null(strpbrk(fallback, "*~`<>"));
+    assert_null(strstr(fallback, ":skull:"));
+}
+
+#define ZW "\xe2\x80\x8b" /* zero-width space */
+
+static void test_slack_markup_is_literal(void **state)
+{
+    static const char marked[] = "*bold* _it_ ~st~ `co`";
+    struct cfw_sinks *set = all_sinks();
+    struct cfw_sink *slack;
+    struct cfw_incident inc;
+    struct cfw_notification n;
+    struct cfw_digest_item item;
+    json_t *o;
+    char *dump;
+    const char *fallback;
+
+    (void)state;
+    slack = cfw_sinks_find(set, "slack");
+    incident(&inc);
+    /* U+FF0A FULLWIDTH ASTERISK is bold too */
+    inc.title = (char *)"a *bold* _it_ ~st~ `co` :skull: <!here>\n> quoted \xef\xbc\x8a"
+                        "x\xef\xbc\x8a";
+    inc.hint = (char *)"see *bold* _it_ ~st~ `co` :skull: <@U024BE7LH>";
+    inc.key = (char *)"k/*bold* _it_ ~st~ `co` :skull:";
+    cfw_fields_set(&inc.fields, "script", "*bold* _it_ ~st~ `co`");
+    cfw_fields_set(&inc.fields, "version", ":skull: &amp; <#C1>");
+
+    n = note(&inc, CFW_TRANSITION_OPEN);
+    o = build(slack, &n);
+    assert_slack_literal(o, marked);
+    dump = json_dumps(json_object_get(o, "blocks"), 0);
+    /* the blocks show the log text exactly (entities aside) */
+    assert_non_null(strstr(dump, "\"Script: *bold* _it_ ~st~ `co`\""));
+    assert_non_null(
+        strstr(dump, "Hint: see *bold* _it_ ~st~ `co` :" ZW "skull: &lt;@U024BE7LH&gt;"));
+    assert_non_null(strstr(dump, "Version: :" ZW "skull: &amp;amp; &lt;#C1&gt;"));
+    assert_non_null(strstr(dump, "a *bold* _it_ ~st~ `co` :" ZW "skull: &lt;!here&gt;"));
+    assert_non_null(strstr(dump, "incident k/*bold* _it_ ~st~ `co` :" ZW "skull:"));
+    /* our own shortcode in the header still renders */
+    assert_non_null(strstr(dump, ":red_circle: CRITICAL: "));
+    free(dump);
+    /* the fallback: look-alikes, a '>' starting a line cannot quote */
+    fallback = jstr(o, "text");
+    assert_non_null(strstr(fallback, "a \xe2\x88\x97" "bold\xe2\x88\x97 \xcb\x8dit\xcb\x8d "
+                                     "\xe2\x88\xbcst\xe2\x88\xbc \xcb\x8b" "co\xcb\x8b"));
+    assert_non_null(strstr(fallback, "\n\xc2\xad&gt; quoted \xef\xb9\xa1x\xef\xb9\xa1"));
+    assert_null(strchr(fallback, '_'));
+    json_decref(o);
+
+    n = note(&inc, CFW_TRANSITION_RESOLVE);
+    o = build(slack, &n);
+    assert_slack_literal(o, marked);
+    assert_string_equal(jstr(json_array_get(json_object_get(o, "blocks"), 0), "text.type"),
+                        "plain_text");
+    json_decref(o);
+    n = note(&inc, CFW_TRANSITION_REMINDER);
+    o = build(slack, &n);
+    assert_slack_literal(o, marked);
+    json_decref(o);
+    memset(&n, 0, sizeof(n));
+    memset(&item, 0, sizeof(item));
+    item.inc = inc;
+    n.kind = CFW_NOTIFY_DIGEST;
+    n.items = &item;
+    n.n_items = 1;
+    o = build(slack, &n);
+    assert_slack_literal(o, marked);
+    json_decref(o);
+    cfw_fields_clear(&inc.fields);
+    cfw_sinks_free(set);
+}
+
+/* The "open for" of a resolve message, from its fallback text. */
+static void open_for(struct cfw_sink *slack, const struct cfw_incident *inc, enum cfw_transition t,
+                     const char *want)
+{
+    struct cfw_notification n = note(inc, t);
+    json_t *o = build(slack, &n);
+    const char *text = jstr(o, "text");
+
+    if (strstr(text, want) == NULL) {
+        fail_msg("%s not in %s", want, text);
+    }
+    json_decref(o);
+}
+
+static void test_slack_duration_uses_stamps(void **state)
+{
+    static const char id[] = "0f6c3d53-8c4e-4d4e-9d64-3c3e0b0e2a11";
+    struct cfw_sinks *set = all_sinks();
+    struct cfw_sink *slack = cfw_sinks_find(set, "slack");
+    struct cfw_incident inc;
+
+    (void)state;
+    incident(&inc);
+    /* no stamps (an incident from an older state file): the wall-clock times */
+    inc.state = CFW_INCIDENT_RESOLVED;
+    inc.resolved_wall_ms = inc.opened_wall_ms + 300000;
+    open_for(slack, &inc, CFW_TRANSITION_RESOLVE, "open for 5m0s)");
+    /* stamps within one boot: the boot clock, whatever the wall clock did in between */
+    inc.opened_at.wall_ms = inc.opened_wall_ms;
+    inc.opened_at.boot_ms = 5000;
+    memcpy(inc.opened_at.boot_id, id, sizeof(id));
+    inc.resolved_at = inc.opened_at;
+    inc.resolved_at.boot_ms = 13000;
+    inc.resolved_at.wall_ms = inc.resolved_wall_ms = inc.opened_wall_ms - 3600 * 1000 + 8000;
+    open_for(slack, &inc, CFW_TRANSITION_RESOLVE, "open for 8s)");
+    /* across a reboot: the wall clock again, never negative */
+    inc.resolved_at.boot_id[0] = '1';
+    open_for(slack, &inc, CFW_TRANSITION_RESOLVE, "open for 0s)");
+    inc.resolved_at.wall_ms = inc.resolved_wall_ms = inc.opened_wall_ms + 90000;
+    open_for(slack, &inc, CFW_TRANSITION_RESOLVE, "open for 1m30s)");
+    /* a reminder measures up to now: opened 65 s ago on this boot's clock, wall clock behind */
+    if (cfw_boot_id()[0] != '\0') {
+        memset(&inc.resolved_at, 0, sizeof(inc.resolved_at));
+        inc.resolved_wall_ms = 0;
+        inc.state = CFW_INCIDENT_OPEN;
+        cfw_stamp_now(&inc.opened_at);
+        inc.opened_at.boot_ms -= 65000;
+        inc.opened_at.wall_ms = inc.opened_wall_ms = 1700000100000 + 3600 * 1000;
+        open_for(slack, &inc, CFW_TRANSITION_REMINDER, "occurrences in 1m");
+    }
     cfw_fields_clear(&inc.fields);
     cfw_sinks_free(set);
 }
@@ -737,6 +919,8 @@ int main(void)
         cmocka_unit_test(test_slack_open),
         cmocka_unit_test(test_slack_limits),
         cmocka_unit_test(test_slack_digest_and_short),
+        cmocka_unit_test(test_slack_markup_is_literal),
+        cmocka_unit_test(test_slack_duration_uses_stamps),
         cmocka_unit_test(test_pagerduty),
         cmocka_unit_test(test_webhook_signature),
         cmocka_unit_test(test_alertmanager),
