@@ -105,14 +105,13 @@ static bool text_clean(const char *s, size_t n)
 }
 
 /*
- * Copies s[0..n) as valid UTF-8 of at most cap bytes: invalid bytes become U+FFFD, NUL becomes a
- * space. Returns a new NUL-terminated string and its length.
+ * Copies s[0..n) into out as valid UTF-8 of at most room bytes, stopping before a character that
+ * does not fit: invalid bytes become U+FFFD, NUL becomes a space (with controls, so do the other
+ * C0 controls and DEL). Returns the bytes written; out is not NUL-terminated.
  */
-static char *text_sanitize(const char *s, size_t n, size_t cap, size_t *outlen)
+static size_t utf8_copy(char *out, size_t room, const char *s, size_t n, bool controls)
 {
     const unsigned char *p = (const unsigned char *)s;
-    size_t room = n <= cap / 3 ? n * 3 : cap;
-    char *out = cfw_xmalloc(room + 1);
     size_t o = 0;
     size_t i = 0;
 
@@ -131,7 +130,7 @@ static char *text_sanitize(const char *s, size_t n, size_t cap, size_t *outlen)
         if (o + k > room) {
             break;
         }
-        if (k == 1 && p[i] == 0) {
+        if (k == 1 && (p[i] == 0 || (controls && (p[i] < 0x20 || p[i] == 0x7f)))) {
             out[o] = ' ';
         } else {
             memcpy(out + o, p + i, k);
@@ -139,6 +138,19 @@ static char *text_sanitize(const char *s, size_t n, size_t cap, size_t *outlen)
         o += k;
         i += k;
     }
+    return o;
+}
+
+/*
+ * Copies s[0..n) as valid UTF-8 of at most cap bytes: invalid bytes become U+FFFD, NUL becomes a
+ * space. Returns a new NUL-terminated string and its length.
+ */
+static char *text_sanitize(const char *s, size_t n, size_t cap, size_t *outlen)
+{
+    size_t room = n <= cap / 3 ? n * 3 : cap;
+    char *out = cfw_xmalloc(room + 1);
+    size_t o = utf8_copy(out, room, s, n, false);
+
     out[o] = '\0';
     *outlen = o;
     return out;
@@ -174,10 +186,8 @@ static int buf_add(struct cfw_buf *b, const char *s, size_t n)
  */
 static void field_put(struct cfw_fields *f, const char *key, const char *s, size_t n, bool keep)
 {
-    const unsigned char *p = (const unsigned char *)s;
     char buf[CFW_DECODE_MAX_FIELD + 1];
-    size_t o = 0;
-    size_t i = 0;
+    size_t o;
 
     if (s == NULL) {
         return;
@@ -189,29 +199,7 @@ static void field_put(struct cfw_fields *f, const char *key, const char *s, size
             return;
         }
     }
-    while (i < n) {
-        size_t k = utf8_len(p + i, n - i);
-
-        if (k == 0) {
-            if (o + 3 > CFW_DECODE_MAX_FIELD) {
-                break;
-            }
-            memcpy(buf + o, REPLACEMENT, 3);
-            o += 3;
-            i++;
-            continue;
-        }
-        if (o + k > CFW_DECODE_MAX_FIELD) {
-            break;
-        }
-        if (k == 1 && (p[i] < 0x20 || p[i] == 0x7f)) {
-            buf[o] = ' ';
-        } else {
-            memcpy(buf + o, p + i, k);
-        }
-        o += k;
-        i += k;
-    }
+    o = utf8_copy(buf, CFW_DECODE_MAX_FIELD, s, n, true);
     if (o > 0) {
         cfw_fields_setn(f, key, buf, o);
     }
@@ -666,34 +654,38 @@ static void extract_quoted(const char *text, const char *end, const char *needle
     }
 }
 
-/* startup_ms: `Worker Startup Time: N ms` or `startup exceeded CPU limit N<=L`. */
-static void extract_startup(const char *text, const char *end, struct cfw_fields *f)
+/* Finds the first `<lead>N<tail>` in [text, end); true with the digits N at [*d, *de). */
+static bool digits_between(const char *text, const char *end, const char *lead, const char *tail,
+                           const char **d, const char **de)
 {
-    static const char st[] = "Worker Startup Time: ";
-    static const char cpu[] = "startup exceeded CPU limit ";
+    size_t lead_n = strlen(lead);
+    size_t tail_n = strlen(tail);
     const char *p = text;
     const char *q;
 
-    while (p < end && (q = memmem(p, (size_t)(end - p), st, sizeof(st) - 1)) != NULL) {
-        const char *d = q + sizeof(st) - 1;
-        const char *de = digits(d, end);
+    while (p < end && (q = memmem(p, (size_t)(end - p), lead, lead_n)) != NULL) {
+        const char *n = q + lead_n;
+        const char *ne = digits(n, end);
 
-        p = d;
-        if (de != NULL && (size_t)(end - de) >= 3 && memcmp(de, " ms", 3) == 0) {
-            field_put(f, "startup_ms", d, (size_t)(de - d), true);
-            return;
+        p = n;
+        if (ne != NULL && (size_t)(end - ne) >= tail_n && memcmp(ne, tail, tail_n) == 0) {
+            *d = n;
+            *de = ne;
+            return true;
         }
     }
-    p = text;
-    while (p < end && (q = memmem(p, (size_t)(end - p), cpu, sizeof(cpu) - 1)) != NULL) {
-        const char *d = q + sizeof(cpu) - 1;
-        const char *de = digits(d, end);
+    return false;
+}
 
-        p = d;
-        if (de != NULL && (size_t)(end - de) >= 2 && memcmp(de, "<=", 2) == 0) {
-            field_put(f, "startup_ms", d, (size_t)(de - d), true);
-            return;
-        }
+/* startup_ms: `Worker Startup Time: N ms` or `startup exceeded CPU limit N<=L`. */
+static void extract_startup(const char *text, const char *end, struct cfw_fields *f)
+{
+    const char *d;
+    const char *de;
+
+    if (digits_between(text, end, "Worker Startup Time: ", " ms", &d, &de) ||
+        digits_between(text, end, "startup exceeded CPU limit ", "<=", &d, &de)) {
+        field_put(f, "startup_ms", d, (size_t)(de - d), true);
     }
 }
 

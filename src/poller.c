@@ -307,6 +307,23 @@ static bool fatal_for_cycle(const struct cfw_cf_result *r)
     return r->auth || r->rate_limited || r->status == 0;
 }
 
+/*
+ * Handles a failed call of a cycle that walks the scripts one call each (deployments, builds):
+ * reports it, then ends the cycle when the failure concerns every script, else goes on with the
+ * next script through next.
+ */
+static void script_failed(struct cfw_poller *p, const struct cfw_cf_result *r,
+                          void (*next)(struct cfw_poller *))
+{
+    failed(p, r);
+    if (fatal_for_cycle(r)) {
+        cycle_done(p);
+        return;
+    }
+    p->script_i++;
+    next(p);
+}
+
 static void emit_record(struct cfw_poller *p, const char *stream, const struct cfw_fields *ctx,
                         enum cfw_record_kind kind, const char *text, size_t len)
 {
@@ -330,13 +347,7 @@ static void on_deployments(void *arg, const struct cfw_cf_result *r)
     json_t *d;
 
     if (!r->ok) {
-        failed(p, r);
-        if (fatal_for_cycle(r)) {
-            cycle_done(p);
-            return;
-        }
-        p->script_i++;
-        deployments_next(p);
+        script_failed(p, r, deployments_next);
         return;
     }
     set_state(p, true, "");
@@ -513,6 +524,21 @@ static void build_context(struct build *b, const json_t *build)
     }
 }
 
+/* Queues a build whose log is to be read; its fields come from build (API answer or saved). */
+static struct build *build_add(struct cfw_poller *p, const char *uuid, const char *tag,
+                               const json_t *build)
+{
+    struct build *b;
+
+    p->builds = cfw_xrealloc(p->builds, (p->nbuilds + 1) * sizeof(*p->builds));
+    b = &p->builds[p->nbuilds++];
+    memset(b, 0, sizeof(*b));
+    b->uuid = cfw_xstrdup(uuid);
+    b->tag = cfw_xstrdup(tag);
+    build_context(b, build);
+    return b;
+}
+
 static void build_drop_first(struct cfw_poller *p)
 {
     struct build *b = &p->builds[0];
@@ -641,13 +667,7 @@ static void on_builds(void *arg, const struct cfw_cf_result *r)
     json_t *b;
 
     if (!r->ok) {
-        failed(p, r);
-        if (fatal_for_cycle(r)) {
-            cycle_done(p);
-            return;
-        }
-        p->script_i++;
-        builds_next(p);
+        script_failed(p, r, builds_next);
         return;
     }
     set_state(p, true, "");
@@ -659,7 +679,7 @@ static void on_builds(void *arg, const struct cfw_cf_result *r)
         const char *uuid = jstr(b, "build_uuid");
         const char *status = jstr(b, "status");
         const char *outcome = jstr(b, "build_outcome");
-        struct build *known;
+        struct build *known, *added;
         bool stopped = status != NULL && strcmp(status, "stopped") == 0;
 
         if (uuid == NULL) {
@@ -680,14 +700,9 @@ static void on_builds(void *arg, const struct cfw_cf_result *r)
         if (!p->baseline_done && stopped) {
             continue; /* history before cfwatchd started watching */
         }
-        p->builds = cfw_xrealloc(p->builds, (p->nbuilds + 1) * sizeof(*p->builds));
-        memset(&p->builds[p->nbuilds], 0, sizeof(*p->builds));
-        p->builds[p->nbuilds].uuid = cfw_xstrdup(uuid);
-        p->builds[p->nbuilds].tag = cfw_xstrdup(tag);
-        p->builds[p->nbuilds].finished = stopped;
-        p->builds[p->nbuilds].outcome = outcome != NULL ? cfw_xstrdup(outcome) : NULL;
-        build_context(&p->builds[p->nbuilds], b);
-        p->nbuilds++;
+        added = build_add(p, uuid, tag, b);
+        added->finished = stopped;
+        added->outcome = outcome != NULL ? cfw_xstrdup(outcome) : NULL;
     }
     p->script_i++;
     builds_next(p);
@@ -831,6 +846,7 @@ void cfw_poller_restore(struct cfw_poller *p, const json_t *state)
     const json_t *seen = json_object_get(state, "seen");
     const json_t *active = json_object_get(state, "builds");
     const char *type = jstr(state, "type");
+    struct build *added;
     size_t i;
     json_t *v;
 
@@ -851,12 +867,7 @@ void cfw_poller_restore(struct cfw_poller *p, const json_t *state)
         if (uuid == NULL || tag == NULL) {
             continue;
         }
-        p->builds = cfw_xrealloc(p->builds, (p->nbuilds + 1) * sizeof(*p->builds));
-        memset(&p->builds[p->nbuilds], 0, sizeof(*p->builds));
-        p->builds[p->nbuilds].uuid = cfw_xstrdup(uuid);
-        p->builds[p->nbuilds].tag = cfw_xstrdup(tag);
-        p->builds[p->nbuilds].cursor = cursor != NULL ? cfw_xstrdup(cursor) : NULL;
-        build_context(&p->builds[p->nbuilds], v);
-        p->nbuilds++;
+        added = build_add(p, uuid, tag, v);
+        added->cursor = cursor != NULL ? cfw_xstrdup(cursor) : NULL;
     }
 }

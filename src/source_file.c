@@ -1066,6 +1066,29 @@ static char *u64_text(uint64_t v)
     return cfw_xasprintf("%llu", (unsigned long long)v);
 }
 
+/* One file position as the saved state holds it. */
+static json_t *saved_json(const struct saved *sv)
+{
+    json_t *f = json_object();
+    char *dev = u64_text((uint64_t)sv->dev);
+    char *ino = u64_text((uint64_t)sv->ino);
+    char *fp = cfw_xasprintf("fnv1a64:%016llx", (unsigned long long)sv->fp);
+
+    json_object_set_new(f, "path", json_string(sv->path));
+    if (sv->now_at != NULL) {
+        json_object_set_new(f, "now_at", json_string(sv->now_at));
+    }
+    json_object_set_new(f, "dev", json_string(dev));
+    json_object_set_new(f, "ino", json_string(ino));
+    json_object_set_new(f, "offset", json_integer((json_int_t)sv->offset));
+    json_object_set_new(f, "fingerprint", json_string(fp));
+    json_object_set_new(f, "fingerprint_len", json_integer((json_int_t)sv->fplen));
+    free(dev);
+    free(ino);
+    free(fp);
+    return f;
+}
+
 static json_t *file_save(const struct cfw_source *src)
 {
     const struct file_src *fs = src->impl;
@@ -1075,53 +1098,25 @@ static json_t *file_save(const struct cfw_source *src)
     json_object_set_new(o, "type", json_string("file"));
     for (size_t i = 0; i < fs->nfiles; i++) {
         const struct wfile *wf = fs->files[i];
-        json_t *f = json_object();
-        char *dev = u64_text((uint64_t)wf->dev);
-        char *ino = u64_text((uint64_t)wf->ino);
-        char *fp =
-            cfw_xasprintf("fnv1a64:%016llx", (unsigned long long)fnv1a64(wf->win, wf->winlen));
+        struct saved sv;
 
         if (wf->dead) {
-            json_decref(f);
-            free(dev);
-            free(ino);
-            free(fp);
             continue;
         }
-        json_object_set_new(f, "path", json_string(wf->stream));
-        if (strcmp(wf->stream, wf->path) != 0) {
-            json_object_set_new(f, "now_at", json_string(wf->path));
-        }
-        json_object_set_new(f, "dev", json_string(dev));
-        json_object_set_new(f, "ino", json_string(ino));
-        json_object_set_new(f, "offset", json_integer((json_int_t)wf->offset));
-        json_object_set_new(f, "fingerprint", json_string(fp));
-        json_object_set_new(f, "fingerprint_len", json_integer((json_int_t)wf->winlen));
-        json_array_append_new(files, f);
-        free(dev);
-        free(ino);
-        free(fp);
+        sv = (struct saved){
+            .path = wf->stream,
+            .now_at = strcmp(wf->stream, wf->path) != 0 ? wf->path : NULL,
+            .dev = wf->dev,
+            .ino = wf->ino,
+            .offset = wf->offset,
+            .fp = fnv1a64(wf->win, wf->winlen),
+            .fplen = wf->winlen,
+        };
+        json_array_append_new(files, saved_json(&sv));
     }
     /* Positions restored but not matched to a file yet (saved before start) are kept. */
     for (size_t i = 0; i < fs->nsaved; i++) {
-        const struct saved *sv = &fs->saved[i];
-        json_t *f = json_object();
-        char *dev = u64_text((uint64_t)sv->dev);
-        char *ino = u64_text((uint64_t)sv->ino);
-        char *fp = cfw_xasprintf("fnv1a64:%016llx", (unsigned long long)sv->fp);
-        json_object_set_new(f, "path", json_string(sv->path));
-        if (sv->now_at != NULL) {
-            json_object_set_new(f, "now_at", json_string(sv->now_at));
-        }
-        json_object_set_new(f, "dev", json_string(dev));
-        json_object_set_new(f, "ino", json_string(ino));
-        json_object_set_new(f, "offset", json_integer((json_int_t)sv->offset));
-        json_object_set_new(f, "fingerprint", json_string(fp));
-        json_object_set_new(f, "fingerprint_len", json_integer((json_int_t)sv->fplen));
-        json_array_append_new(files, f);
-        free(dev);
-        free(ino);
-        free(fp);
+        json_array_append_new(files, saved_json(&fs->saved[i]));
     }
     json_object_set_new(o, "files", files);
     return o;

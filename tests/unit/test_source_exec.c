@@ -27,150 +27,24 @@
 #include "cfwatchd/common.h"
 #include "cfwatchd/source.h"
 #include "cfwatchd/yaml.h"
+#include "diag_check.h"
+#include "source_harness.h"
 
 #define DATA CFW_TEST_DATA "/sources"
-#define MAX_SEGS 256
-#define MAX_STATES 64
 
 /* ---- helpers ---- */
-
-struct seg {
-    char *stream;
-    struct cfw_buf data;
-    bool ended;
-};
-
-struct rec {
-    struct seg segs[MAX_SEGS];
-    size_t nsegs;
-    enum cfw_source_state states[MAX_STATES];
-    char *reasons[MAX_STATES];
-    size_t nstates;
-    size_t stray_eofs;
-    uint64_t bytes;
-    bool keep_data; /* false: count bytes only (flood) */
-    uint64_t *ticks;
-    uint64_t first_tick;
-    uint64_t last_tick;
-    size_t ndata;
-};
-
-static void on_data(void *arg, struct cfw_source *src, const char *stream, const char *buf,
-                    size_t len)
-{
-    struct rec *r = arg;
-    struct seg *s = NULL;
-
-    (void)src;
-    r->bytes += len;
-    if (r->ticks != NULL) {
-        if (r->ndata == 0) {
-            r->first_tick = *r->ticks;
-        }
-        r->last_tick = *r->ticks;
-    }
-    r->ndata++;
-    if (!r->keep_data) {
-        return;
-    }
-    for (size_t i = r->nsegs; i > 0; i--) {
-        if (!r->segs[i - 1].ended && strcmp(r->segs[i - 1].stream, stream) == 0) {
-            s = &r->segs[i - 1];
-            break;
-        }
-    }
-    if (s == NULL) {
-        assert_true(r->nsegs < MAX_SEGS);
-        s = &r->segs[r->nsegs++];
-        s->stream = cfw_xstrdup(stream);
-    }
-    assert_int_equal(cfw_buf_append(&s->data, buf, len), 0);
-}
-
-static void on_eof(void *arg, struct cfw_source *src, const char *stream)
-{
-    struct rec *r = arg;
-
-    (void)src;
-    for (size_t i = r->nsegs; i > 0; i--) {
-        if (!r->segs[i - 1].ended && strcmp(r->segs[i - 1].stream, stream) == 0) {
-            r->segs[i - 1].ended = true;
-            return;
-        }
-    }
-    r->stray_eofs++;
-}
-
-static void on_state(void *arg, struct cfw_source *src, enum cfw_source_state state,
-                     const char *reason)
-{
-    struct rec *r = arg;
-
-    (void)src;
-    assert_true(r->nstates < MAX_STATES);
-    r->states[r->nstates] = state;
-    r->reasons[r->nstates] = cfw_xstrdup(reason);
-    r->nstates++;
-}
-
-static void rec_clear(struct rec *r)
-{
-    for (size_t i = 0; i < r->nsegs; i++) {
-        free(r->segs[i].stream);
-        cfw_buf_free(&r->segs[i].data);
-    }
-    for (size_t i = 0; i < r->nstates; i++) {
-        free(r->reasons[i]);
-    }
-    memset(r, 0, sizeof(*r));
-}
-
-static const char *seg_text(const struct seg *s)
-{
-    return s->data.data != NULL ? s->data.data : "";
-}
-
-/* All bytes of one stream name across its segments, and how many segments ended. */
-static char *stream_text(const struct rec *r, const char *stream, size_t *nseg, size_t *nended)
-{
-    struct cfw_buf b = {0};
-
-    *nseg = 0;
-    *nended = 0;
-    for (size_t i = 0; i < r->nsegs; i++) {
-        if (strcmp(r->segs[i].stream, stream) == 0) {
-            cfw_buf_puts(&b, seg_text(&r->segs[i]));
-            (*nseg)++;
-            *nended += r->segs[i].ended ? 1 : 0;
-        }
-    }
-    return cfw_buf_take(&b);
-}
 
 struct ctx {
     struct event_base *base;
     struct event *tick;
 };
 
-static void on_tick(evutil_socket_t fd, short what, void *arg)
-{
-    (void)fd;
-    (void)what;
-    (void)arg;
-}
-
 static int setup(void **state)
 {
     struct ctx *c = cfw_xcalloc(1, sizeof(*c));
-    struct event_config *cfg = event_config_new();
-    struct timeval tv = {0, 10000};
 
-    /* Precise timers, so lower bounds on delays hold to the millisecond. */
-    event_config_set_flag(cfg, EVENT_BASE_FLAG_PRECISE_TIMER);
-    c->base = event_base_new_with_config(cfg);
-    event_config_free(cfg);
-    c->tick = event_new(c->base, -1, EV_PERSIST, on_tick, NULL);
-    event_add(c->tick, &tv);
+    c->base = loop_base_new(true);
+    c->tick = loop_tick_new(c->base);
     *state = c;
     return 0;
 }
@@ -185,29 +59,9 @@ static int teardown(void **state)
     return 0;
 }
 
-typedef bool (*pred_fn)(void *arg);
-
-static bool run_until(struct ctx *c, pred_fn pred, void *arg, int64_t timeout_ms)
-{
-    int64_t end = cfw_now_mono_ms() + timeout_ms;
-
-    while (!(pred != NULL && pred(arg))) {
-        if (cfw_now_mono_ms() >= end) {
-            return false;
-        }
-        event_base_loop(c->base, EVLOOP_ONCE);
-    }
-    return true;
-}
-
-static void run_for(struct ctx *c, int64_t ms)
-{
-    run_until(c, NULL, NULL, ms);
-}
-
 static struct cfw_source *exec_source(struct ctx *c, struct cfw_source_conf *conf, struct rec *r)
 {
-    struct cfw_source_cbs cbs = {.data = on_data, .eof = on_eof, .state = on_state, .arg = r};
+    struct cfw_source_cbs cbs = rec_cbs(r);
     struct cfw_err err = {0};
     struct cfw_source *src;
 
@@ -219,22 +73,6 @@ static struct cfw_source *exec_source(struct ctx *c, struct cfw_source_conf *con
     assert_non_null(src);
     assert_int_equal(cfw_source_start(src, &err), 0);
     return src;
-}
-
-static char **argv_of(const char *a0, ...)
-{
-    va_list ap;
-    char **v = cfw_xcalloc(16, sizeof(*v));
-    size_t n = 0;
-    const char *s = a0;
-
-    va_start(ap, a0);
-    while (s != NULL && n < 15) {
-        v[n++] = cfw_xstrdup(s);
-        s = va_arg(ap, const char *);
-    }
-    va_end(ap);
-    return v;
 }
 
 struct want_text {
@@ -257,7 +95,7 @@ static bool has_text(void *arg)
 {
     struct want_text *w = arg;
     size_t ns, ne;
-    char *t = stream_text(w->r, w->stream, &ns, &ne);
+    char *t = rec_stream_text(w->r, w->stream, &ns, &ne);
     bool ok = count_in(t, w->needle) >= w->count;
     free(t);
     return ok;
@@ -267,25 +105,12 @@ static bool wait_text(struct ctx *c, struct rec *r, const char *stream, const ch
                       unsigned count, int64_t timeout_ms)
 {
     struct want_text w = {r, stream, needle, count};
-    return run_until(c, has_text, &w, timeout_ms);
+    return loop_run_until(c->base, has_text, &w, timeout_ms);
 }
 
 static bool is_stopped(void *arg)
 {
     return cfw_source_stopped(arg);
-}
-
-static bool has_state(void *arg)
-{
-    struct rec *r = ((void **)arg)[0];
-    enum cfw_source_state *st = ((void **)arg)[1];
-    return r->nstates > 0 && r->states[r->nstates - 1] == *st;
-}
-
-static bool wait_state(struct ctx *c, struct rec *r, enum cfw_source_state st, int64_t ms)
-{
-    void *args[2] = {r, &st};
-    return run_until(c, has_state, args, ms);
 }
 
 /* The pid printed after "key " in text, or -1. */
@@ -371,7 +196,7 @@ static size_t times_of(const char *text, const char *key, int64_t *out, size_t m
 static void test_output_eof_and_restart_backoff(void **state)
 {
     struct ctx *c = *state;
-    struct rec r = {.keep_data = true};
+    struct rec r = {0};
     struct cfw_source_conf conf;
     struct cfw_source *src;
     struct cfw_source_stats st;
@@ -380,7 +205,7 @@ static void test_output_eof_and_restart_backoff(void **state)
     char *out, *err;
 
     cfw_source_conf_init(&conf, CFW_SOURCE_EXEC);
-    conf.command = argv_of("sh", DATA "/tail_json.sh", "3", NULL);
+    conf.command = strv_of("sh", DATA "/tail_json.sh", "3", NULL);
     conf.stdout_format = CFW_FMT_JSON;
     conf.stderr_format = CFW_FMT_LINES;
     src = exec_source(c, &conf, &r);
@@ -389,13 +214,13 @@ static void test_output_eof_and_restart_backoff(void **state)
     /* Three runs: restarts after 1 s, then 2 s (defaults: 1 s doubling). */
     assert_true(wait_text(c, &r, "stderr", "exit ", 3, 15000));
     assert_true(wait_text(c, &r, "stdout", "\"outcome\"", 3, 5000));
-    run_for(c, 100);
-    out = stream_text(&r, "stdout", &ns, &ne);
+    loop_run_for(c->base, 100);
+    out = rec_stream_text(&r, "stdout", &ns, &ne);
     assert_int_equal(count_in(out, "ModuleNotFoundError: No module named 'src'"), 3);
     assert_int_equal(ns, 3); /* one stream per run, each ended */
     assert_int_equal(ne, 3);
     free(out);
-    err = stream_text(&r, "stderr", &ns, &ne);
+    err = rec_stream_text(&r, "stderr", &ns, &ne);
     assert_int_equal(ns, 3);
     assert_int_equal(ne, 3);
     assert_int_equal(times_of(err, "start", starts, 4), 3);
@@ -414,7 +239,7 @@ static void test_output_eof_and_restart_backoff(void **state)
     assert_int_equal(st.starts, 3);
     assert_int_equal(st.failures, 3);
     cfw_source_stop(src);
-    assert_true(run_until(c, is_stopped, src, 5000));
+    assert_true(loop_run_until(c->base, is_stopped, src, 5000));
     cfw_source_free(src);
     reap_orphans_and_check_none_left();
     rec_clear(&r);
@@ -423,18 +248,18 @@ static void test_output_eof_and_restart_backoff(void **state)
 static void test_repeated_failures_go_down(void **state)
 {
     struct ctx *c = *state;
-    struct rec r = {.keep_data = true};
+    struct rec r = {0};
     struct cfw_source_conf conf;
     struct cfw_source *src;
     struct cfw_source_stats st;
     const char *reason = NULL;
 
     cfw_source_conf_init(&conf, CFW_SOURCE_EXEC);
-    conf.command = argv_of("sh", DATA "/fail_fast.sh", "7", NULL);
+    conf.command = strv_of("sh", DATA "/fail_fast.sh", "7", NULL);
     conf.restart_delay_ms = 50;
     conf.down_after_failures = 3;
     src = exec_source(c, &conf, &r);
-    assert_true(wait_state(c, &r, CFW_SOURCE_DOWN, 10000));
+    assert_true(rec_wait_state(c->base, &r, CFW_SOURCE_DOWN, 10000));
     assert_int_equal(r.nstates, 2);
     assert_int_equal(r.states[0], CFW_SOURCE_DEGRADED);
     assert_int_equal(r.states[1], CFW_SOURCE_DOWN);
@@ -446,7 +271,7 @@ static void test_repeated_failures_go_down(void **state)
     assert_true(st.failures >= 3);
     assert_true(wait_text(c, &r, "stderr", "You must be logged in", 3, 5000));
     cfw_source_stop(src);
-    assert_true(run_until(c, is_stopped, src, 5000));
+    assert_true(loop_run_until(c->base, is_stopped, src, 5000));
     cfw_source_free(src);
     reap_orphans_and_check_none_left();
     rec_clear(&r);
@@ -455,16 +280,16 @@ static void test_repeated_failures_go_down(void **state)
 static void test_spawn_failure_counts(void **state)
 {
     struct ctx *c = *state;
-    struct rec r = {.keep_data = true};
+    struct rec r = {0};
     struct cfw_source_conf conf;
     struct cfw_source *src;
 
     cfw_source_conf_init(&conf, CFW_SOURCE_EXEC);
-    conf.command = argv_of("/nonexistent/wrangler", "tail", NULL);
+    conf.command = strv_of("/nonexistent/wrangler", "tail", NULL);
     conf.restart_delay_ms = 50;
     conf.down_after_failures = 2;
     src = exec_source(c, &conf, &r);
-    assert_true(wait_state(c, &r, CFW_SOURCE_DOWN, 5000));
+    assert_true(rec_wait_state(c->base, &r, CFW_SOURCE_DOWN, 5000));
     assert_non_null(strstr(r.reasons[r.nstates - 1], "No such file or directory"));
     cfw_source_free(src);
     reap_orphans_and_check_none_left();
@@ -475,13 +300,13 @@ static void test_spawn_failure_counts(void **state)
 static void test_stable_run_resets_backoff(void **state)
 {
     struct ctx *c = *state;
-    struct rec r = {.keep_data = true};
+    struct rec r = {0};
     struct cfw_source_conf conf;
     struct cfw_source *src;
     size_t degraded = 0;
 
     cfw_source_conf_init(&conf, CFW_SOURCE_EXEC);
-    conf.command = argv_of("sh", "-c", "sleep 0.3; exit 1", NULL);
+    conf.command = strv_of("sh", "-c", "sleep 0.3; exit 1", NULL);
     conf.restart_delay_ms = 100;
     conf.stable_after_ms = 150;
     src = exec_source(c, &conf, &r);
@@ -509,7 +334,7 @@ static void test_stable_run_resets_backoff(void **state)
 static void test_stop_kills_process_group(void **state)
 {
     struct ctx *c = *state;
-    struct rec r = {.keep_data = true};
+    struct rec r = {0};
     struct cfw_source_conf conf;
     struct cfw_source *src;
     size_t ns, ne;
@@ -519,19 +344,19 @@ static void test_stop_kills_process_group(void **state)
     int64_t end;
 
     cfw_source_conf_init(&conf, CFW_SOURCE_EXEC);
-    conf.command = argv_of("sh", DATA "/group.sh", NULL);
+    conf.command = strv_of("sh", DATA "/group.sh", NULL);
     conf.stop_grace_ms = 5000;
     src = exec_source(c, &conf, &r);
     assert_true(wait_text(c, &r, "stdout", "leader ", 1, 5000));
     assert_true(wait_text(c, &r, "stdout", "sleeper ignores TERM", 1, 5000));
-    out = stream_text(&r, "stdout", &ns, &ne);
+    out = rec_stream_text(&r, "stdout", &ns, &ne);
     leader = pid_after(out, "leader ");
     grandchild = pid_after(out, "grandchild ");
     free(out);
     assert_true(leader > 0 && grandchild > 0);
     assert_true(proc_exists(grandchild));
     cfw_source_stop(src);
-    assert_true(run_until(c, is_stopped, src, 10000));
+    assert_true(loop_run_until(c->base, is_stopped, src, 10000));
     /* The leader was reaped by the source; nothing is left to wait for. */
     assert_int_equal(waitpid(leader, NULL, WNOHANG), -1);
     assert_int_equal(errno, ECHILD);
@@ -553,7 +378,7 @@ static void test_stop_kills_process_group(void **state)
 static void test_sigkill_after_grace(void **state)
 {
     struct ctx *c = *state;
-    struct rec r = {.keep_data = true};
+    struct rec r = {0};
     struct cfw_source_conf conf;
     struct cfw_source *src;
     size_t ns, ne;
@@ -562,17 +387,17 @@ static void test_sigkill_after_grace(void **state)
     int64_t t0, took;
 
     cfw_source_conf_init(&conf, CFW_SOURCE_EXEC);
-    conf.command = argv_of("sh", DATA "/ignore_term.sh", NULL);
+    conf.command = strv_of("sh", DATA "/ignore_term.sh", NULL);
     conf.stop_grace_ms = 500;
     src = exec_source(c, &conf, &r);
     assert_true(wait_text(c, &r, "stdout", "leader ", 1, 5000));
-    out = stream_text(&r, "stdout", &ns, &ne);
+    out = rec_stream_text(&r, "stdout", &ns, &ne);
     leader = pid_after(out, "leader ");
     free(out);
     assert_true(leader > 0);
     t0 = cfw_now_mono_ms();
     cfw_source_stop(src);
-    assert_true(run_until(c, is_stopped, src, 10000));
+    assert_true(loop_run_until(c->base, is_stopped, src, 10000));
     took = cfw_now_mono_ms() - t0;
     print_message("stopped after %lldms\n", (long long)took);
     assert_true(took >= 500);
@@ -587,7 +412,7 @@ static void test_sigkill_after_grace(void **state)
 static void test_free_kills_running_child(void **state)
 {
     struct ctx *c = *state;
-    struct rec r = {.keep_data = true};
+    struct rec r = {0};
     struct cfw_source_conf conf;
     struct cfw_source *src;
     size_t ns, ne;
@@ -595,10 +420,10 @@ static void test_free_kills_running_child(void **state)
     pid_t leader;
 
     cfw_source_conf_init(&conf, CFW_SOURCE_EXEC);
-    conf.command = argv_of("sh", DATA "/ignore_term.sh", NULL);
+    conf.command = strv_of("sh", DATA "/ignore_term.sh", NULL);
     src = exec_source(c, &conf, &r);
     assert_true(wait_text(c, &r, "stdout", "leader ", 1, 5000));
-    out = stream_text(&r, "stdout", &ns, &ne);
+    out = rec_stream_text(&r, "stdout", &ns, &ne);
     leader = pid_after(out, "leader ");
     free(out);
     cfw_source_free(src); /* SIGKILL and reap, no callbacks */
@@ -607,54 +432,28 @@ static void test_free_kills_running_child(void **state)
     rec_clear(&r);
 }
 
-struct ticker {
-    struct event *ev;
-    uint64_t n;
-};
-
-static void on_ticker(evutil_socket_t fd, short what, void *arg)
-{
-    struct ticker *t = arg;
-    struct timeval zero = {0, 0};
-
-    (void)fd;
-    (void)what;
-    t->n++;
-    event_add(t->ev, &zero);
-}
-
-static bool has_bytes(void *arg)
-{
-    struct rec *r = ((void **)arg)[0];
-    uint64_t *n = ((void **)arg)[1];
-    return r->bytes >= *n;
-}
-
 static void test_flood_does_not_starve_loop(void **state)
 {
     struct ctx *c = *state;
-    struct rec r = {.keep_data = false};
+    struct rec r = {.count_only = true};
     struct cfw_source_conf conf;
     struct cfw_source *src;
-    struct ticker t = {0};
-    struct timeval zero = {0, 0};
+    struct loop_ticker t = {0};
     uint64_t want = 16u * 1024u * 1024u;
-    void *args[2] = {&r, &want};
 
-    t.ev = evtimer_new(c->base, on_ticker, &t);
-    event_add(t.ev, &zero);
+    loop_ticker_start(c->base, &t);
     r.ticks = &t.n;
     cfw_source_conf_init(&conf, CFW_SOURCE_EXEC);
-    conf.command = argv_of("yes", "a flooding line of output from a runaway command", NULL);
+    conf.command = strv_of("yes", "a flooding line of output from a runaway command", NULL);
     conf.read_budget = 64 * 1024;
     src = exec_source(c, &conf, &r);
-    assert_true(run_until(c, has_bytes, args, 60000));
+    assert_true(rec_wait_bytes(c->base, &r, want, 60000));
     print_message("ticks while reading 16 MiB: %llu\n",
                   (unsigned long long)(r.last_tick - r.first_tick));
     assert_true(r.last_tick - r.first_tick >= 100);
-    event_free(t.ev);
+    loop_ticker_stop(&t);
     cfw_source_stop(src);
-    assert_true(run_until(c, is_stopped, src, 10000));
+    assert_true(loop_run_until(c->base, is_stopped, src, 10000));
     cfw_source_free(src);
     reap_orphans_and_check_none_left();
     rec_clear(&r);
@@ -663,29 +462,29 @@ static void test_flood_does_not_starve_loop(void **state)
 static void test_closed_stdout_keeps_running(void **state)
 {
     struct ctx *c = *state;
-    struct rec r = {.keep_data = true};
+    struct rec r = {0};
     struct cfw_source_conf conf;
     struct cfw_source *src;
     struct cfw_source_stats st;
 
     cfw_source_conf_init(&conf, CFW_SOURCE_EXEC);
     conf.command =
-        argv_of("sh", "-c", "echo out; exec 1>&-; echo alive >&2; exec sleep 1000", NULL);
+        strv_of("sh", "-c", "echo out; exec 1>&-; echo alive >&2; exec sleep 1000", NULL);
     src = exec_source(c, &conf, &r);
     assert_true(wait_text(c, &r, "stderr", "alive", 1, 5000));
-    run_for(c, 300);
+    loop_run_for(c->base, 300);
     assert_int_equal(r.nsegs, 2);
     assert_string_equal(r.segs[0].stream, "stdout");
-    assert_string_equal(seg_text(&r.segs[0]), "out\n");
+    assert_string_equal(rec_seg_text(&r.segs[0]), "out\n");
     assert_true(r.segs[0].ended);
-    assert_string_equal(seg_text(&r.segs[1]), "alive\n");
+    assert_string_equal(rec_seg_text(&r.segs[1]), "alive\n");
     assert_false(r.segs[1].ended);
     cfw_source_get_stats(src, &st);
     assert_int_equal(st.starts, 1);
     assert_int_equal(st.failures, 0);
     assert_int_equal(r.nstates, 0);
     cfw_source_stop(src);
-    assert_true(run_until(c, is_stopped, src, 10000));
+    assert_true(loop_run_until(c->base, is_stopped, src, 10000));
     assert_true(r.segs[1].ended);
     cfw_source_free(src);
     reap_orphans_and_check_none_left();
@@ -695,19 +494,19 @@ static void test_closed_stdout_keeps_running(void **state)
 static void test_env_and_cwd(void **state)
 {
     struct ctx *c = *state;
-    struct rec r = {.keep_data = true};
+    struct rec r = {0};
     struct cfw_source_conf conf;
     struct cfw_source *src;
     char *want;
 
     cfw_source_conf_init(&conf, CFW_SOURCE_EXEC);
-    conf.command = argv_of("sh", "-c", "echo \"$CFW_TEST_VAR\"; pwd; exec sleep 1000", NULL);
+    conf.command = strv_of("sh", "-c", "echo \"$CFW_TEST_VAR\"; pwd; exec sleep 1000", NULL);
     cfw_fields_set(&conf.env, "CFW_TEST_VAR", "from the config");
     conf.cwd = cfw_xstrdup(DATA);
     src = exec_source(c, &conf, &r);
     want = cfw_xasprintf("from the config\n%s\n", DATA);
     assert_true(wait_text(c, &r, "stdout", DATA "\n", 1, 5000));
-    assert_string_equal(seg_text(&r.segs[0]), want);
+    assert_string_equal(rec_seg_text(&r.segs[0]), want);
     free(want);
     cfw_source_free(src);
     reap_orphans_and_check_none_left();
@@ -717,15 +516,15 @@ static void test_env_and_cwd(void **state)
 static void test_save_restore_trivial(void **state)
 {
     struct ctx *c = *state;
-    struct rec r = {.keep_data = true};
+    struct rec r = {0};
     struct cfw_source_conf conf;
-    struct cfw_source_cbs cbs = {.data = on_data, .eof = on_eof, .state = on_state, .arg = &r};
+    struct cfw_source_cbs cbs = rec_cbs(&r);
     struct cfw_source *src;
     json_t *saved;
 
     cfw_source_conf_init(&conf, CFW_SOURCE_EXEC);
     conf.name = cfw_xstrdup("cmd");
-    conf.command = argv_of("true", NULL);
+    conf.command = strv_of("true", NULL);
     src = cfw_source_new(c->base, &conf, &cbs, NULL);
     cfw_source_conf_clear(&conf);
     saved = cfw_source_save(src);
@@ -738,16 +537,6 @@ static void test_save_restore_trivial(void **state)
 }
 
 /* ---- configuration ---- */
-
-static bool diag_has(const struct cfw_diag *d, const char *needle)
-{
-    for (size_t i = 0; i < d->n; i++) {
-        if (strstr(d->msgs[i], needle) != NULL) {
-            return true;
-        }
-    }
-    return false;
-}
 
 static void test_conf_exec(void **state)
 {

@@ -11,7 +11,6 @@
 #include <cmocka.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -30,119 +29,10 @@
 #include "cfwatchd/common.h"
 #include "cfwatchd/source.h"
 #include "cfwatchd/yaml.h"
+#include "diag_check.h"
+#include "source_harness.h"
 
 /* ---- helpers ---- */
-
-#define MAX_SEGS 256
-#define MAX_STATES 64
-
-/* One stream as seen by the caller: its name, its bytes, and whether eof came. */
-struct seg {
-    char *stream;
-    struct cfw_buf data;
-    bool ended;
-};
-
-struct rec {
-    struct seg segs[MAX_SEGS];
-    size_t nsegs;
-    enum cfw_source_state states[MAX_STATES];
-    char *reasons[MAX_STATES];
-    size_t nstates;
-    size_t stray_eofs;
-    uint64_t bytes;
-    /* deferred-free test */
-    bool free_on_data;
-    struct cfw_source **slot;
-    /* budget test */
-    uint64_t *ticks;
-    uint64_t first_tick;
-    uint64_t last_tick;
-    size_t ndata;
-};
-
-static void on_data(void *arg, struct cfw_source *src, const char *stream, const char *buf,
-                    size_t len)
-{
-    struct rec *r = arg;
-    struct seg *s = NULL;
-
-    (void)src;
-    for (size_t i = r->nsegs; i > 0; i--) {
-        if (!r->segs[i - 1].ended && strcmp(r->segs[i - 1].stream, stream) == 0) {
-            s = &r->segs[i - 1];
-            break;
-        }
-    }
-    if (s == NULL) {
-        assert_true(r->nsegs < MAX_SEGS);
-        s = &r->segs[r->nsegs++];
-        s->stream = cfw_xstrdup(stream);
-    }
-    assert_int_equal(cfw_buf_append(&s->data, buf, len), 0);
-    r->bytes += len;
-    if (r->ticks != NULL) {
-        if (r->ndata == 0) {
-            r->first_tick = *r->ticks;
-        }
-        r->last_tick = *r->ticks;
-    }
-    r->ndata++;
-    if (r->free_on_data && r->slot != NULL) {
-        cfw_source_free(*r->slot);
-        *r->slot = NULL;
-        r->free_on_data = false;
-    }
-}
-
-static void on_eof(void *arg, struct cfw_source *src, const char *stream)
-{
-    struct rec *r = arg;
-
-    (void)src;
-    for (size_t i = r->nsegs; i > 0; i--) {
-        if (!r->segs[i - 1].ended && strcmp(r->segs[i - 1].stream, stream) == 0) {
-            r->segs[i - 1].ended = true;
-            return;
-        }
-    }
-    r->stray_eofs++;
-}
-
-static void on_state(void *arg, struct cfw_source *src, enum cfw_source_state state,
-                     const char *reason)
-{
-    struct rec *r = arg;
-
-    (void)src;
-    assert_true(r->nstates < MAX_STATES);
-    r->states[r->nstates] = state;
-    r->reasons[r->nstates] = cfw_xstrdup(reason);
-    r->nstates++;
-}
-
-static void rec_clear(struct rec *r)
-{
-    for (size_t i = 0; i < r->nsegs; i++) {
-        free(r->segs[i].stream);
-        cfw_buf_free(&r->segs[i].data);
-    }
-    for (size_t i = 0; i < r->nstates; i++) {
-        free(r->reasons[i]);
-    }
-    memset(r, 0, sizeof(*r));
-}
-
-static struct cfw_source_cbs cbs_for(struct rec *r)
-{
-    struct cfw_source_cbs c = {.data = on_data, .eof = on_eof, .state = on_state, .arg = r};
-    return c;
-}
-
-static const char *seg_text(const struct seg *s)
-{
-    return s->data.data != NULL ? s->data.data : "";
-}
 
 struct ctx {
     char dir[64];
@@ -150,47 +40,15 @@ struct ctx {
     struct event *tick;
 };
 
-static void on_tick(evutil_socket_t fd, short what, void *arg)
-{
-    (void)fd;
-    (void)what;
-    (void)arg;
-}
-
-static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-    (void)st;
-    (void)flag;
-    (void)ftw;
-    return remove(path);
-}
-
-/* A base whose timers use the precise monotonic clock, so lower bounds on delays hold exactly. */
-static struct event_base *precise_base(void)
-{
-    struct event_config *cfg = event_config_new();
-    struct event_base *base;
-
-    event_config_set_flag(cfg, EVENT_BASE_FLAG_PRECISE_TIMER);
-    base = event_base_new_with_config(cfg);
-    event_config_free(cfg);
-    assert_non_null(base);
-    return base;
-}
-
 static int setup(void **state)
 {
     struct ctx *c = cfw_xcalloc(1, sizeof(*c));
-    struct timeval tv = {0, 10000};
 
-    snprintf(c->dir, sizeof(c->dir), "/tmp/cfw-srcfile-XXXXXX");
-    if (mkdtemp(c->dir) == NULL) {
+    if (tmpdir_make(c->dir, sizeof(c->dir), "srcfile") < 0) {
         return -1;
     }
-    c->base = precise_base();
-    /* A steady tick so EVLOOP_ONCE returns often enough to check conditions. */
-    c->tick = event_new(c->base, -1, EV_PERSIST, on_tick, NULL);
-    event_add(c->tick, &tv);
+    c->base = loop_base_new(true);
+    c->tick = loop_tick_new(c->base);
     *state = c;
     return 0;
 }
@@ -201,7 +59,7 @@ static int teardown(void **state)
 
     event_free(c->tick);
     event_base_free(c->base);
-    nftw(c->dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+    tmpdir_remove(c->dir);
     free(c);
     return 0;
 }
@@ -226,60 +84,11 @@ static void append_file(const char *path, const char *text)
     write_file(path, text, O_APPEND);
 }
 
-typedef bool (*pred_fn)(void *arg);
-
-/* Runs the loop until pred holds or timeout_ms passes; returns whether pred held. */
-static bool run_until(struct ctx *c, pred_fn pred, void *arg, int64_t timeout_ms)
-{
-    int64_t end = cfw_now_mono_ms() + timeout_ms;
-
-    while (!(pred != NULL && pred(arg))) {
-        if (cfw_now_mono_ms() >= end) {
-            return false;
-        }
-        event_base_loop(c->base, EVLOOP_ONCE);
-    }
-    return true;
-}
-
-static void run_for(struct ctx *c, int64_t ms)
-{
-    run_until(c, NULL, NULL, ms);
-}
-
-struct want_bytes {
-    struct rec *r;
-    uint64_t n;
-};
-
-static bool has_bytes(void *arg)
-{
-    struct want_bytes *w = arg;
-    return w->r->bytes >= w->n;
-}
-
-static bool wait_bytes(struct ctx *c, struct rec *r, uint64_t n)
-{
-    struct want_bytes w = {r, n};
-    return run_until(c, has_bytes, &w, 10000);
-}
-
-struct want_state {
-    struct rec *r;
-    enum cfw_source_state st;
-};
-
-static bool has_state(void *arg)
-{
-    struct want_state *w = arg;
-    return w->r->nstates > 0 && w->r->states[w->r->nstates - 1] == w->st;
-}
-
 static struct cfw_source *file_source(struct ctx *c, const char *path, bool beginning,
                                       struct rec *r)
 {
     struct cfw_source_conf conf;
-    struct cfw_source_cbs cbs = cbs_for(r);
+    struct cfw_source_cbs cbs = rec_cbs(r);
     struct cfw_err err = {0};
     struct cfw_source *src;
 
@@ -312,13 +121,13 @@ static void test_beginning_then_append(void **state)
     write_file(p, "one\ntwo\n", 0);
     src = file_source(c, p, true, &r);
     start(src);
-    assert_true(wait_bytes(c, &r, 8));
+    assert_true(rec_wait_bytes(c->base, &r, 8, REC_WAIT_MS));
     append_file(p, "three\n");
-    assert_true(wait_bytes(c, &r, 14));
-    run_for(c, 100);
+    assert_true(rec_wait_bytes(c->base, &r, 14, REC_WAIT_MS));
+    loop_run_for(c->base, 100);
     assert_int_equal(r.nsegs, 1);
     assert_string_equal(r.segs[0].stream, p);
-    assert_string_equal(seg_text(&r.segs[0]), "one\ntwo\nthree\n");
+    assert_string_equal(rec_seg_text(&r.segs[0]), "one\ntwo\nthree\n");
     assert_false(r.segs[0].ended);
     cfw_source_get_stats(src, &st);
     assert_int_equal(st.bytes, 14);
@@ -341,13 +150,13 @@ static void test_start_at_end(void **state)
     write_file(p, "old line\n", 0);
     src = file_source(c, p, false, &r);
     start(src);
-    run_for(c, 50);
+    loop_run_for(c->base, 50);
     assert_int_equal(r.bytes, 0);
     append_file(p, "new\n");
-    assert_true(wait_bytes(c, &r, 4));
-    run_for(c, 50);
+    assert_true(rec_wait_bytes(c->base, &r, 4, REC_WAIT_MS));
+    loop_run_for(c->base, 50);
     assert_int_equal(r.nsegs, 1);
-    assert_string_equal(seg_text(&r.segs[0]), "new\n");
+    assert_string_equal(rec_seg_text(&r.segs[0]), "new\n");
     cfw_source_free(src);
     rec_clear(&r);
     free(p);
@@ -366,18 +175,18 @@ static void test_glob_picks_up_new_file(void **state)
     write_file(a, "existing\n", 0);
     src = file_source(c, pattern, false, &r);
     start(src);
-    run_for(c, 50);
+    loop_run_for(c->base, 50);
     write_file(t, "not matched\n", 0);
     write_file(b, "b1\nb2\n", 0); /* appeared later: read from the beginning */
-    assert_true(wait_bytes(c, &r, 6));
+    assert_true(rec_wait_bytes(c->base, &r, 6, REC_WAIT_MS));
     append_file(a, "a2\n");
-    assert_true(wait_bytes(c, &r, 9));
-    run_for(c, 100);
+    assert_true(rec_wait_bytes(c->base, &r, 9, REC_WAIT_MS));
+    loop_run_for(c->base, 100);
     assert_int_equal(r.nsegs, 2);
     assert_string_equal(r.segs[0].stream, b);
-    assert_string_equal(seg_text(&r.segs[0]), "b1\nb2\n");
+    assert_string_equal(rec_seg_text(&r.segs[0]), "b1\nb2\n");
     assert_string_equal(r.segs[1].stream, a);
-    assert_string_equal(seg_text(&r.segs[1]), "a2\n");
+    assert_string_equal(rec_seg_text(&r.segs[1]), "a2\n");
     cfw_source_free(src);
     rec_clear(&r);
     free(a);
@@ -400,21 +209,21 @@ static void rename_rotation(struct ctx *c, bool glob)
     write_file(p, "1\n2\n", 0);
     src = file_source(c, pattern, true, &r);
     start(src);
-    assert_true(wait_bytes(c, &r, 4));
+    assert_true(rec_wait_bytes(c->base, &r, 4, REC_WAIT_MS));
     /* Without letting the loop run: more data in the old file, rename, a new file. */
     append_file(p, "3\n");
     assert_int_equal(rename(p, p1), 0);
     write_file(p, "4\n", 0);
-    assert_true(wait_bytes(c, &r, 8));
+    assert_true(rec_wait_bytes(c->base, &r, 8, REC_WAIT_MS));
     append_file(p, "5\n");
-    assert_true(wait_bytes(c, &r, 10));
-    run_for(c, 300);
+    assert_true(rec_wait_bytes(c->base, &r, 10, REC_WAIT_MS));
+    loop_run_for(c->base, 300);
     assert_int_equal(r.nsegs, 2);
     assert_string_equal(r.segs[0].stream, p);
-    assert_string_equal(seg_text(&r.segs[0]), "1\n2\n3\n");
+    assert_string_equal(rec_seg_text(&r.segs[0]), "1\n2\n3\n");
     assert_true(r.segs[0].ended);
     assert_string_equal(r.segs[1].stream, p);
-    assert_string_equal(seg_text(&r.segs[1]), "4\n5\n");
+    assert_string_equal(rec_seg_text(&r.segs[1]), "4\n5\n");
     assert_false(r.segs[1].ended);
     assert_int_equal(r.bytes, 10);
     cfw_source_get_stats(src, &st);
@@ -424,10 +233,10 @@ static void rename_rotation(struct ctx *c, bool glob)
     if (glob) {
         /* Late bytes in the rotated file come as a stream of its new name. */
         append_file(p1, "late\n");
-        assert_true(wait_bytes(c, &r, 15));
+        assert_true(rec_wait_bytes(c->base, &r, 15, REC_WAIT_MS));
         assert_int_equal(r.nsegs, 3);
         assert_string_equal(r.segs[2].stream, p1);
-        assert_string_equal(seg_text(&r.segs[2]), "late\n");
+        assert_string_equal(rec_seg_text(&r.segs[2]), "late\n");
     }
     cfw_source_free(src);
     rec_clear(&r);
@@ -457,16 +266,16 @@ static void test_copytruncate(void **state)
     write_file(p, "first 1\nfirst 2\n", 0);
     src = file_source(c, p, true, &r);
     start(src);
-    assert_true(wait_bytes(c, &r, 16));
+    assert_true(rec_wait_bytes(c->base, &r, 16, REC_WAIT_MS));
     /* copytruncate: the copy is not watched; the original is truncated in place. */
     assert_int_equal(truncate(p, 0), 0);
     append_file(p, "second\n");
-    assert_true(wait_bytes(c, &r, 23));
-    run_for(c, 100);
+    assert_true(rec_wait_bytes(c->base, &r, 23, REC_WAIT_MS));
+    loop_run_for(c->base, 100);
     assert_int_equal(r.nsegs, 2);
-    assert_string_equal(seg_text(&r.segs[0]), "first 1\nfirst 2\n");
+    assert_string_equal(rec_seg_text(&r.segs[0]), "first 1\nfirst 2\n");
     assert_true(r.segs[0].ended);
-    assert_string_equal(seg_text(&r.segs[1]), "second\n");
+    assert_string_equal(rec_seg_text(&r.segs[1]), "second\n");
     cfw_source_get_stats(src, &st);
     assert_int_equal(st.truncations, 1);
     cfw_source_free(src);
@@ -487,13 +296,13 @@ static void test_truncate_regrown_detected_by_fingerprint(void **state)
     write_file(p, "short 1\nshort 2\n", 0);
     src = file_source(c, p, true, &r);
     start(src);
-    assert_true(wait_bytes(c, &r, 16));
+    assert_true(rec_wait_bytes(c->base, &r, 16, REC_WAIT_MS));
     write_file(p, second, O_TRUNC); /* same inode, size > old offset */
-    assert_true(wait_bytes(c, &r, 16 + strlen(second)));
-    run_for(c, 100);
+    assert_true(rec_wait_bytes(c->base, &r, 16 + strlen(second), REC_WAIT_MS));
+    loop_run_for(c->base, 100);
     assert_int_equal(r.nsegs, 2);
     assert_true(r.segs[0].ended);
-    assert_string_equal(seg_text(&r.segs[1]), second);
+    assert_string_equal(rec_seg_text(&r.segs[1]), second);
     cfw_source_get_stats(src, &st);
     assert_int_equal(st.truncations, 1);
     cfw_source_free(src);
@@ -513,13 +322,13 @@ static void test_delete_drains_then_lets_go(void **state)
     write_file(p, "1\n", 0);
     src = file_source(c, p, true, &r);
     start(src);
-    assert_true(wait_bytes(c, &r, 2));
+    assert_true(rec_wait_bytes(c->base, &r, 2, REC_WAIT_MS));
     append_file(p, "2\n");
     assert_int_equal(unlink(p), 0);
-    assert_true(wait_bytes(c, &r, 4));
-    run_for(c, 100);
+    assert_true(rec_wait_bytes(c->base, &r, 4, REC_WAIT_MS));
+    loop_run_for(c->base, 100);
     assert_int_equal(r.nsegs, 1);
-    assert_string_equal(seg_text(&r.segs[0]), "1\n2\n");
+    assert_string_equal(rec_seg_text(&r.segs[0]), "1\n2\n");
     assert_true(r.segs[0].ended);
     cfw_source_get_stats(src, &st);
     assert_int_equal(st.files, 0);
@@ -527,9 +336,9 @@ static void test_delete_drains_then_lets_go(void **state)
     assert_non_null(strstr(reason, "no file matches"));
     /* A new file under the name is read from the beginning; the source is UP again. */
     write_file(p, "3\n", 0);
-    assert_true(wait_bytes(c, &r, 6));
+    assert_true(rec_wait_bytes(c->base, &r, 6, REC_WAIT_MS));
     assert_int_equal(r.nsegs, 2);
-    assert_string_equal(seg_text(&r.segs[1]), "3\n");
+    assert_string_equal(rec_seg_text(&r.segs[1]), "3\n");
     assert_int_equal(cfw_source_get_state(src, NULL), CFW_SOURCE_UP);
     cfw_source_free(src);
     rec_clear(&r);
@@ -537,22 +346,6 @@ static void test_delete_drains_then_lets_go(void **state)
 }
 
 /* ---- state: save and restore ---- */
-
-/* Saves, and passes the state through its text form as the daemon's state file does. */
-static json_t *save_roundtrip(struct cfw_source *src)
-{
-    json_t *saved = cfw_source_save(src);
-    char *text = json_dumps(saved, JSON_COMPACT);
-    json_error_t jerr;
-    json_t *back;
-
-    assert_non_null(text);
-    back = json_loads(text, 0, &jerr);
-    assert_non_null(back);
-    json_decref(saved);
-    free(text);
-    return back;
-}
 
 static struct cfw_source *restored_source(struct ctx *c, const char *path, struct rec *r,
                                           const json_t *saved)
@@ -576,8 +369,8 @@ static void test_restore_resumes_exactly(void **state)
     write_file(p, "1\n2\n", 0);
     src = file_source(c, p, true, &r);
     start(src);
-    assert_true(wait_bytes(c, &r, 4));
-    saved = save_roundtrip(src);
+    assert_true(rec_wait_bytes(c->base, &r, 4, REC_WAIT_MS));
+    saved = source_save_roundtrip(src);
     files = json_object_get(saved, "files");
     assert_int_equal(json_array_size(files), 1);
     assert_int_equal(json_integer_value(json_object_get(json_array_get(files, 0), "offset")), 4);
@@ -589,11 +382,11 @@ static void test_restore_resumes_exactly(void **state)
     append_file(p, "3\n");
     src = restored_source(c, p, &r, saved);
     json_decref(saved);
-    assert_true(wait_bytes(c, &r, 2));
-    run_for(c, 100);
+    assert_true(rec_wait_bytes(c->base, &r, 2, REC_WAIT_MS));
+    loop_run_for(c->base, 100);
     assert_int_equal(r.nsegs, 1);
-    assert_string_equal(seg_text(&r.segs[0]), "3\n");
-    saved = save_roundtrip(src);
+    assert_string_equal(rec_seg_text(&r.segs[0]), "3\n");
+    saved = source_save_roundtrip(src);
     cfw_source_free(src);
     rec_clear(&r);
 
@@ -603,22 +396,22 @@ static void test_restore_resumes_exactly(void **state)
     write_file(p, "5\n", 0);
     src = restored_source(c, p, &r, saved);
     json_decref(saved);
-    assert_true(wait_bytes(c, &r, 4));
-    run_for(c, 100);
+    assert_true(rec_wait_bytes(c->base, &r, 4, REC_WAIT_MS));
+    loop_run_for(c->base, 100);
     assert_int_equal(r.nsegs, 2);
     assert_string_equal(r.segs[0].stream, p);
-    assert_string_equal(seg_text(&r.segs[0]), "4\n");
+    assert_string_equal(rec_seg_text(&r.segs[0]), "4\n");
     assert_true(r.segs[0].ended);
     assert_string_equal(r.segs[1].stream, p);
-    assert_string_equal(seg_text(&r.segs[1]), "5\n");
+    assert_string_equal(rec_seg_text(&r.segs[1]), "5\n");
 
     /* Saved while the old file is still known: unchanged files give nothing on restart. */
-    saved = save_roundtrip(src);
+    saved = source_save_roundtrip(src);
     cfw_source_free(src);
     rec_clear(&r);
     src = restored_source(c, p, &r, saved);
     json_decref(saved);
-    run_for(c, 200);
+    loop_run_for(c->base, 200);
     assert_int_equal(r.bytes, 0);
     cfw_source_free(src);
     rec_clear(&r);
@@ -639,8 +432,8 @@ static void test_restore_detects_replaced_content(void **state)
     write_file(p, "first line\n", 0);
     src = file_source(c, p, true, &r);
     start(src);
-    assert_true(wait_bytes(c, &r, 11));
-    saved = save_roundtrip(src);
+    assert_true(rec_wait_bytes(c->base, &r, 11, REC_WAIT_MS));
+    saved = source_save_roundtrip(src);
     cfw_source_free(src);
     rec_clear(&r);
 
@@ -648,10 +441,10 @@ static void test_restore_detects_replaced_content(void **state)
      * reuse and a copytruncate while down look like): read from 0. */
     write_file(p, longer, O_TRUNC);
     src = restored_source(c, p, &r, saved);
-    assert_true(wait_bytes(c, &r, strlen(longer)));
-    run_for(c, 100);
+    assert_true(rec_wait_bytes(c->base, &r, strlen(longer), REC_WAIT_MS));
+    loop_run_for(c->base, 100);
     assert_int_equal(r.nsegs, 1);
-    assert_string_equal(seg_text(&r.segs[0]), longer);
+    assert_string_equal(rec_seg_text(&r.segs[0]), longer);
     cfw_source_get_stats(src, &st);
     assert_int_equal(st.truncations, 1);
     cfw_source_free(src);
@@ -661,8 +454,8 @@ static void test_restore_detects_replaced_content(void **state)
     write_file(p, "tiny\n", O_TRUNC);
     src = restored_source(c, p, &r, saved);
     json_decref(saved);
-    assert_true(wait_bytes(c, &r, 5));
-    assert_string_equal(seg_text(&r.segs[0]), "tiny\n");
+    assert_true(rec_wait_bytes(c->base, &r, 5, REC_WAIT_MS));
+    assert_string_equal(rec_seg_text(&r.segs[0]), "tiny\n");
     cfw_source_free(src);
     rec_clear(&r);
     free(p);
@@ -684,12 +477,12 @@ static void test_restore_rejects_bad_state(void **state)
     /* Nothing usable in it: the source starts as on a first start (start_at: end). */
     assert_int_equal(cfw_source_restore(src, junk), -1);
     start(src);
-    run_for(c, 50);
+    loop_run_for(c->base, 50);
     append_file(p, "new\n");
-    assert_true(wait_bytes(c, &r, 4));
-    run_for(c, 50);
+    assert_true(rec_wait_bytes(c->base, &r, 4, REC_WAIT_MS));
+    loop_run_for(c->base, 50);
     assert_int_equal(r.nsegs, 1);
-    assert_string_equal(seg_text(&r.segs[0]), "new\n");
+    assert_string_equal(rec_seg_text(&r.segs[0]), "new\n");
     cfw_source_free(src);
     json_decref(bad);
     json_decref(junk);
@@ -709,15 +502,15 @@ static void test_restore_reads_files_new_since(void **state)
 
     src = file_source(c, pattern, false, &r);
     start(src);
-    run_for(c, 50);
-    saved = save_roundtrip(src);
+    loop_run_for(c->base, 50);
+    saved = source_save_roundtrip(src);
     assert_int_equal(json_array_size(json_object_get(saved, "files")), 0);
     cfw_source_free(src);
     write_file(p, "written while down\n", 0);
     src = restored_source(c, pattern, &r, saved);
     json_decref(saved);
-    assert_true(wait_bytes(c, &r, 19));
-    assert_string_equal(seg_text(&r.segs[0]), "written while down\n");
+    assert_true(rec_wait_bytes(c->base, &r, 19, REC_WAIT_MS));
+    assert_string_equal(rec_seg_text(&r.segs[0]), "written while down\n");
     cfw_source_free(src);
     rec_clear(&r);
     free(p);
@@ -726,34 +519,15 @@ static void test_restore_reads_files_new_since(void **state)
 
 /* ---- budget, health, life cycle ---- */
 
-static void on_ticker(evutil_socket_t fd, short what, void *arg);
-
-struct ticker {
-    struct event *ev;
-    uint64_t n;
-};
-
-static void on_ticker(evutil_socket_t fd, short what, void *arg)
-{
-    struct ticker *t = arg;
-    struct timeval zero = {0, 0};
-
-    (void)fd;
-    (void)what;
-    t->n++;
-    event_add(t->ev, &zero);
-}
-
 static void test_budget_does_not_starve_timers(void **state)
 {
     struct ctx *c = *state;
     struct rec r = {0};
     char *p = pth(c, "big.log");
     struct cfw_source_conf conf;
-    struct cfw_source_cbs cbs = cbs_for(&r);
+    struct cfw_source_cbs cbs = rec_cbs(&r);
     struct cfw_source *src;
-    struct ticker t = {0};
-    struct timeval zero = {0, 0};
+    struct loop_ticker t = {0};
     const size_t total = 8u * 1024u * 1024u;
     char *line = cfw_xmalloc(1024);
     int fd = open(p, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
@@ -774,16 +548,15 @@ static void test_budget_does_not_starve_timers(void **state)
     src = cfw_source_new(c->base, &conf, &cbs, NULL);
     cfw_source_conf_clear(&conf);
     assert_non_null(src);
-    t.ev = evtimer_new(c->base, on_ticker, &t);
-    event_add(t.ev, &zero);
+    loop_ticker_start(c->base, &t);
     r.ticks = &t.n;
     start(src);
-    assert_true(wait_bytes(c, &r, total));
+    assert_true(rec_wait_bytes(c->base, &r, total, REC_WAIT_MS));
     /* 8 MiB in 64 KiB turns: the zero timer ran between the turns (128 of them). */
     print_message("ticks during the read: %llu\n",
                   (unsigned long long)(r.last_tick - r.first_tick));
     assert_true(r.last_tick - r.first_tick >= 100);
-    event_free(t.ev);
+    loop_ticker_stop(&t);
     cfw_source_free(src);
     rec_clear(&r);
     free(p);
@@ -795,9 +568,8 @@ static void test_missing_file_goes_down_then_up(void **state)
     struct rec r = {0};
     char *p = pth(c, "late.log");
     struct cfw_source_conf conf;
-    struct cfw_source_cbs cbs = cbs_for(&r);
+    struct cfw_source_cbs cbs = rec_cbs(&r);
     struct cfw_source *src;
-    struct want_state ws = {&r, CFW_SOURCE_DOWN};
     int64_t t0;
 
     cfw_source_conf_init(&conf, CFW_SOURCE_FILE);
@@ -812,15 +584,15 @@ static void test_missing_file_goes_down_then_up(void **state)
     assert_int_equal(r.nstates, 1);
     assert_int_equal(r.states[0], CFW_SOURCE_DEGRADED);
     assert_non_null(strstr(r.reasons[0], "no file matches"));
-    assert_true(run_until(c, has_state, &ws, 5000));
+    assert_true(rec_wait_state(c->base, &r, CFW_SOURCE_DOWN, 5000));
     print_message("down after %lldms\n", (long long)(cfw_now_mono_ms() - t0));
     assert_true(cfw_now_mono_ms() - t0 >= 300);
     assert_int_equal(r.nstates, 2);
     assert_non_null(strstr(r.reasons[1], "late.log"));
     /* The file appears: read from the beginning, state back to UP. */
     write_file(p, "hello\n", 0);
-    assert_true(wait_bytes(c, &r, 6));
-    assert_string_equal(seg_text(&r.segs[0]), "hello\n");
+    assert_true(rec_wait_bytes(c->base, &r, 6, REC_WAIT_MS));
+    assert_string_equal(rec_seg_text(&r.segs[0]), "hello\n");
     assert_int_equal(r.nstates, 3);
     assert_int_equal(r.states[2], CFW_SOURCE_UP);
     assert_string_equal(r.reasons[2], "");
@@ -838,7 +610,7 @@ static int permission_child(const char *dir)
     struct event_base *base;
     struct rec r = {0};
     struct cfw_source_conf conf;
-    struct cfw_source_cbs cbs = cbs_for(&r);
+    struct cfw_source_cbs cbs = rec_cbs(&r);
     struct cfw_source *src;
     char *p = cfw_xasprintf("%s/secret.log", dir);
     int64_t end;
@@ -855,7 +627,7 @@ static int permission_child(const char *dir)
     if (chmod(p, 0) < 0) {
         return 12;
     }
-    base = precise_base();
+    base = loop_base_new(true);
     cfw_source_conf_init(&conf, CFW_SOURCE_FILE);
     conf.name = cfw_xstrdup("secret");
     conf.path = cfw_xstrdup(p);
@@ -922,14 +694,14 @@ static void test_stop_ends_streams(void **state)
     write_file(p, "1\n", 0);
     src = file_source(c, p, true, &r);
     start(src);
-    assert_true(wait_bytes(c, &r, 2));
+    assert_true(rec_wait_bytes(c->base, &r, 2, REC_WAIT_MS));
     assert_false(cfw_source_stopped(src));
     cfw_source_stop(src);
-    run_for(c, 50);
+    loop_run_for(c->base, 50);
     assert_true(cfw_source_stopped(src));
     assert_true(r.segs[0].ended);
     append_file(p, "2\n");
-    run_for(c, 100);
+    loop_run_for(c->base, 100);
     assert_int_equal(r.bytes, 2);
     saved = cfw_source_save(src);
     assert_int_equal(json_integer_value(json_object_get(
@@ -950,10 +722,9 @@ static void test_free_from_data_callback(void **state)
 
     write_file(p, "1\n2\n", 0);
     src = file_source(c, p, true, &r);
-    r.free_on_data = true;
-    r.slot = &src;
+    r.free_on_data = &src;
     start(src);
-    run_for(c, 100);
+    loop_run_for(c->base, 100);
     assert_null(src);
     assert_int_equal(r.nsegs, 1);
     rec_clear(&r);
@@ -1208,9 +979,9 @@ static void high_rate(struct ctx *c, enum rot_mode mode, bool glob)
     assert_non_null(src);
     start(src);
     assert_int_equal(pthread_create(&th, NULL, writer_main, h), 0);
-    assert_true(run_until(c, hr_finished, &w, 120000));
+    assert_true(loop_run_until(c->base, hr_finished, &w, 120000));
     assert_int_equal(pthread_join(th, NULL), 0);
-    run_for(c, 300); /* anything read twice would show up now */
+    loop_run_for(c->base, 300); /* anything read twice would show up now */
     assert_int_equal(h->error, 0);
     for (unsigned i = 0; i < HR_TOTAL; i++) {
         if (h->seen[i] == 0) {
@@ -1323,16 +1094,6 @@ static void test_conf_file(void **state)
     cfw_source_conf_clear(&conf);
     cfw_doc_free(doc);
     cfw_diag_free(&diag);
-}
-
-static bool diag_has(const struct cfw_diag *d, const char *needle)
-{
-    for (size_t i = 0; i < d->n; i++) {
-        if (strstr(d->msgs[i], needle) != NULL) {
-            return true;
-        }
-    }
-    return false;
 }
 
 static void test_conf_errors_all_reported(void **state)

@@ -10,7 +10,6 @@
 #include <stdint.h>
 #include <cmocka.h>
 #include <errno.h>
-#include <ftw.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,6 +24,7 @@
 #include "cfwatchd/common.h"
 #include "cfwatchd/source.h"
 #include "cfwatchd/yaml.h"
+#include "source_harness.h"
 
 #define BOOT_ID "6a3f0c2b9d8e4f1a8b7c6d5e4f3a2b1c"
 
@@ -36,61 +36,6 @@ static const char *const remote_paths[] = {
 
 /* ---- helpers ---- */
 
-struct rec {
-    struct cfw_buf data;
-    size_t ndata;
-    size_t eofs;
-    enum cfw_source_state states[32];
-    char *reasons[32];
-    size_t nstates;
-};
-
-static void on_data(void *arg, struct cfw_source *src, const char *stream, const char *buf,
-                    size_t len)
-{
-    struct rec *r = arg;
-
-    (void)src;
-    assert_string_equal(stream, "journal");
-    assert_int_equal(cfw_buf_append(&r->data, buf, len), 0);
-    r->ndata++;
-}
-
-static void on_eof(void *arg, struct cfw_source *src, const char *stream)
-{
-    struct rec *r = arg;
-
-    (void)src;
-    assert_string_equal(stream, "journal");
-    r->eofs++;
-}
-
-static void on_state(void *arg, struct cfw_source *src, enum cfw_source_state state,
-                     const char *reason)
-{
-    struct rec *r = arg;
-
-    (void)src;
-    assert_true(r->nstates < 32);
-    r->states[r->nstates] = state;
-    r->reasons[r->nstates] = cfw_xstrdup(reason);
-    r->nstates++;
-}
-
-static void rec_clear(struct rec *r)
-{
-    cfw_buf_free(&r->data);
-    for (size_t i = 0; i < r->nstates; i++) {
-        free(r->reasons[i]);
-    }
-    memset(r, 0, sizeof(*r));
-}
-
-static const char *text(const struct rec *r)
-{
-    return r->data.data != NULL ? r->data.data : "";
-}
-
 struct ctx {
     char dir[64];
     const char *remote;
@@ -100,25 +45,9 @@ struct ctx {
     unsigned files;
 };
 
-static void on_tick(evutil_socket_t fd, short what, void *arg)
-{
-    (void)fd;
-    (void)what;
-    (void)arg;
-}
-
-static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-    (void)st;
-    (void)flag;
-    (void)ftw;
-    return remove(path);
-}
-
 static int setup(void **state)
 {
     struct ctx *c = cfw_xcalloc(1, sizeof(*c));
-    struct timeval tv = {0, 10000};
 
     for (size_t i = 0; remote_paths[i] != NULL; i++) {
         if (access(remote_paths[i], X_OK) == 0) {
@@ -126,13 +55,11 @@ static int setup(void **state)
             break;
         }
     }
-    snprintf(c->dir, sizeof(c->dir), "/tmp/cfw-srcjournal-XXXXXX");
-    if (mkdtemp(c->dir) == NULL) {
+    if (tmpdir_make(c->dir, sizeof(c->dir), "srcjournal") < 0) {
         return -1;
     }
-    c->base = event_base_new();
-    c->tick = event_new(c->base, -1, EV_PERSIST, on_tick, NULL);
-    event_add(c->tick, &tv);
+    c->base = loop_base_new(false);
+    c->tick = loop_tick_new(c->base);
     c->mono = 1000000;
     *state = c;
     return 0;
@@ -144,7 +71,7 @@ static int teardown(void **state)
 
     event_free(c->tick);
     event_base_free(c->base);
-    nftw(c->dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+    tmpdir_remove(c->dir);
     free(c);
     return 0;
 }
@@ -221,7 +148,7 @@ static struct cfw_source *journal_source(struct ctx *c, struct rec *r, char **ma
                                          bool beginning, const json_t *saved)
 {
     struct cfw_source_conf conf;
-    struct cfw_source_cbs cbs = {.data = on_data, .eof = on_eof, .state = on_state, .arg = r};
+    struct cfw_source_cbs cbs = rec_cbs(r);
     struct cfw_err err = {0};
     struct cfw_source *src;
 
@@ -240,64 +167,6 @@ static struct cfw_source *journal_source(struct ctx *c, struct rec *r, char **ma
     return src;
 }
 
-static char **list_of(const char *a0, ...)
-{
-    va_list ap;
-    char **v = cfw_xcalloc(16, sizeof(*v));
-    size_t n = 0;
-    const char *s = a0;
-
-    va_start(ap, a0);
-    while (s != NULL && n < 15) {
-        v[n++] = cfw_xstrdup(s);
-        s = va_arg(ap, const char *);
-    }
-    va_end(ap);
-    return v;
-}
-
-static bool has_len(void *arg)
-{
-    struct rec *r = ((void **)arg)[0];
-    size_t *n = ((void **)arg)[1];
-    return r->data.len >= *n;
-}
-
-static bool wait_len(struct ctx *c, struct rec *r, size_t n)
-{
-    void *args[2] = {r, &n};
-    int64_t end = cfw_now_mono_ms() + 10000;
-
-    while (!has_len(args)) {
-        if (cfw_now_mono_ms() >= end) {
-            return false;
-        }
-        event_base_loop(c->base, EVLOOP_ONCE);
-    }
-    return true;
-}
-
-static void run_for(struct ctx *c, int64_t ms)
-{
-    int64_t end = cfw_now_mono_ms() + ms;
-
-    while (cfw_now_mono_ms() < end) {
-        event_base_loop(c->base, EVLOOP_ONCE);
-    }
-}
-
-static json_t *save_roundtrip(struct cfw_source *src)
-{
-    json_t *saved = cfw_source_save(src);
-    char *t = json_dumps(saved, JSON_COMPACT);
-    json_t *back = json_loads(t, 0, NULL);
-
-    assert_non_null(back);
-    json_decref(saved);
-    free(t);
-    return back;
-}
-
 /* ---- tests ---- */
 
 static const char *const traceback = "Traceback (most recent call last):\n"
@@ -308,7 +177,7 @@ static const char *const traceback = "Traceback (most recent call last):\n"
 static void test_directory_with_matches(void **state)
 {
     struct ctx *c = *state;
-    struct rec r = {0};
+    struct rec r = {.only_stream = "journal"};
     struct cfw_source *src;
     struct cfw_source_stats st;
     const struct entry e[] = {
@@ -320,15 +189,15 @@ static void test_directory_with_matches(void **state)
 
     need_remote(c);
     write_journal(c, e, 5);
-    src = journal_source(c, &r, list_of("_SYSTEMD_UNIT=py.service", NULL), true, NULL);
-    assert_true(wait_len(c, &r, strlen(want)));
-    run_for(c, 100);
-    assert_string_equal(text(&r), want);
+    src = journal_source(c, &r, strv_of("_SYSTEMD_UNIT=py.service", NULL), true, NULL);
+    assert_true(rec_wait_bytes(c->base, &r, strlen(want), REC_WAIT_MS));
+    loop_run_for(c->base, 100);
+    assert_string_equal(rec_text(&r), want);
     cfw_source_get_stats(src, &st);
     assert_int_equal(st.records, 4); /* the entry without MESSAGE is passed over */
     assert_int_equal(cfw_source_get_state(src, NULL), CFW_SOURCE_UP);
     cfw_source_stop(src);
-    run_for(c, 50);
+    loop_run_for(c->base, 50);
     assert_true(cfw_source_stopped(src));
     assert_int_equal(r.eofs, 1);
     cfw_source_free(src);
@@ -339,7 +208,7 @@ static void test_directory_with_matches(void **state)
 static void test_live_entries_and_cursor_restore(void **state)
 {
     struct ctx *c = *state;
-    struct rec r = {0};
+    struct rec r = {.only_stream = "journal"};
     struct cfw_source *src;
     json_t *saved;
     const struct entry a[] = {{"py.service", NULL, 6, "a1"}, {"py.service", NULL, 6, "a2"}};
@@ -348,34 +217,34 @@ static void test_live_entries_and_cursor_restore(void **state)
 
     need_remote(c);
     write_journal(c, a, 2);
-    src = journal_source(c, &r, list_of("_SYSTEMD_UNIT=py.service", NULL), true, NULL);
-    assert_true(wait_len(c, &r, 6));
+    src = journal_source(c, &r, strv_of("_SYSTEMD_UNIT=py.service", NULL), true, NULL);
+    assert_true(rec_wait_bytes(c->base, &r, 6, REC_WAIT_MS));
     /* Written while the source runs: the journal's fd in the loop wakes it. */
     write_journal(c, b, 2);
-    assert_true(wait_len(c, &r, 9));
-    run_for(c, 100);
-    assert_string_equal(text(&r), "a1\na2\nb1\n");
-    saved = save_roundtrip(src);
+    assert_true(rec_wait_bytes(c->base, &r, 9, REC_WAIT_MS));
+    loop_run_for(c->base, 100);
+    assert_string_equal(rec_text(&r), "a1\na2\nb1\n");
+    saved = source_save_roundtrip(src);
     assert_non_null(json_string_value(json_object_get(saved, "cursor")));
     cfw_source_free(src);
     rec_clear(&r);
 
     /* Down: more entries. Restart from the cursor: exactly those. */
     write_journal(c, d, 2);
-    src = journal_source(c, &r, list_of("_SYSTEMD_UNIT=py.service", NULL), true, saved);
+    src = journal_source(c, &r, strv_of("_SYSTEMD_UNIT=py.service", NULL), true, saved);
     json_decref(saved);
-    assert_true(wait_len(c, &r, 6));
-    run_for(c, 200);
-    assert_string_equal(text(&r), "c1\nc2\n");
-    saved = save_roundtrip(src);
+    assert_true(rec_wait_bytes(c->base, &r, 6, REC_WAIT_MS));
+    loop_run_for(c->base, 200);
+    assert_string_equal(rec_text(&r), "c1\nc2\n");
+    saved = source_save_roundtrip(src);
     cfw_source_free(src);
     rec_clear(&r);
 
     /* Nothing new: nothing delivered. */
-    src = journal_source(c, &r, list_of("_SYSTEMD_UNIT=py.service", NULL), true, saved);
+    src = journal_source(c, &r, strv_of("_SYSTEMD_UNIT=py.service", NULL), true, saved);
     json_decref(saved);
-    run_for(c, 200);
-    assert_int_equal(r.data.len, 0);
+    loop_run_for(c->base, 200);
+    assert_int_equal(r.bytes, 0);
     cfw_source_free(src);
     rec_clear(&r);
 }
@@ -383,7 +252,7 @@ static void test_live_entries_and_cursor_restore(void **state)
 static void test_start_at_tail(void **state)
 {
     struct ctx *c = *state;
-    struct rec r = {0};
+    struct rec r = {.only_stream = "journal"};
     struct cfw_source *src;
     json_t *saved;
     const struct entry a[] = {{"py.service", NULL, 6, "old1"}, {"py.service", NULL, 6, "old2"}};
@@ -393,28 +262,28 @@ static void test_start_at_tail(void **state)
     need_remote(c);
     write_journal(c, a, 2);
     src = journal_source(c, &r, NULL, false, NULL);
-    run_for(c, 200);
-    assert_int_equal(r.data.len, 0);
+    loop_run_for(c->base, 200);
+    assert_int_equal(r.bytes, 0);
     write_journal(c, b, 1);
-    assert_true(wait_len(c, &r, 5));
-    run_for(c, 100);
-    assert_string_equal(text(&r), "new1\n");
+    assert_true(rec_wait_bytes(c->base, &r, 5, REC_WAIT_MS));
+    loop_run_for(c->base, 100);
+    assert_string_equal(rec_text(&r), "new1\n");
     cfw_source_free(src);
     rec_clear(&r);
 
     /* Saved before anything new arrived: the tail position itself is remembered. */
     src = journal_source(c, &r, NULL, false, NULL);
-    run_for(c, 100);
-    saved = save_roundtrip(src);
+    loop_run_for(c->base, 100);
+    saved = source_save_roundtrip(src);
     assert_non_null(json_string_value(json_object_get(saved, "cursor")));
     cfw_source_free(src);
     rec_clear(&r);
     write_journal(c, d, 1);
     src = journal_source(c, &r, NULL, false, saved);
     json_decref(saved);
-    assert_true(wait_len(c, &r, 11));
-    run_for(c, 100);
-    assert_string_equal(text(&r), "while down\n");
+    assert_true(rec_wait_bytes(c->base, &r, 11, REC_WAIT_MS));
+    loop_run_for(c->base, 100);
+    assert_string_equal(rec_text(&r), "while down\n");
     cfw_source_free(src);
     rec_clear(&r);
 }
@@ -422,7 +291,7 @@ static void test_start_at_tail(void **state)
 static void test_match_semantics(void **state)
 {
     struct ctx *c = *state;
-    struct rec r = {0};
+    struct rec r = {.only_stream = "journal"};
     struct cfw_source *src;
     const struct entry e[] = {
         {"a.service", NULL, 3, "a-err"},   {"a.service", NULL, 6, "a-info"},
@@ -434,20 +303,20 @@ static void test_match_semantics(void **state)
     write_journal(c, e, 5);
     /* Same field: OR; different fields: AND. */
     src = journal_source(
-        c, &r, list_of("_SYSTEMD_UNIT=a.service", "_SYSTEMD_UNIT=b.service", "PRIORITY=3", NULL),
+        c, &r, strv_of("_SYSTEMD_UNIT=a.service", "_SYSTEMD_UNIT=b.service", "PRIORITY=3", NULL),
         true, NULL);
-    assert_true(wait_len(c, &r, 12));
-    run_for(c, 100);
-    assert_string_equal(text(&r), "a-err\nb-err\n");
+    assert_true(rec_wait_bytes(c->base, &r, 12, REC_WAIT_MS));
+    loop_run_for(c->base, 100);
+    assert_string_equal(rec_text(&r), "a-err\nb-err\n");
     cfw_source_free(src);
     rec_clear(&r);
     /* "+" separates alternatives. */
     src = journal_source(
-        c, &r, list_of("_SYSTEMD_UNIT=a.service", "PRIORITY=6", "+", "SYSLOG_IDENTIFIER=x", NULL),
+        c, &r, strv_of("_SYSTEMD_UNIT=a.service", "PRIORITY=6", "+", "SYSLOG_IDENTIFIER=x", NULL),
         true, NULL);
-    assert_true(wait_len(c, &r, 16));
-    run_for(c, 100);
-    assert_string_equal(text(&r), "a-info\nc-x-info\n");
+    assert_true(rec_wait_bytes(c->base, &r, 16, REC_WAIT_MS));
+    loop_run_for(c->base, 100);
+    assert_string_equal(rec_text(&r), "a-info\nc-x-info\n");
     cfw_source_free(src);
     rec_clear(&r);
 }
@@ -455,9 +324,9 @@ static void test_match_semantics(void **state)
 static void test_budget_spreads_entries(void **state)
 {
     struct ctx *c = *state;
-    struct rec r = {0};
+    struct rec r = {.only_stream = "journal"};
     struct cfw_source_conf conf;
-    struct cfw_source_cbs cbs = {.data = on_data, .eof = on_eof, .state = on_state, .arg = &r};
+    struct cfw_source_cbs cbs = rec_cbs(&r);
     struct cfw_source *src;
     struct entry e[400];
     char msgs[400][48];
@@ -478,11 +347,12 @@ static void test_budget_spreads_entries(void **state)
     src = cfw_source_new(c->base, &conf, &cbs, NULL);
     cfw_source_conf_clear(&conf);
     assert_int_equal(cfw_source_start(src, NULL), 0);
-    assert_true(wait_len(c, &r, total));
+    assert_true(rec_wait_bytes(c->base, &r, total, REC_WAIT_MS));
     /* ~17 KiB with a 1 KiB budget: delivered over many loop turns, in order. */
     assert_true(r.ndata >= 10);
-    assert_non_null(strstr(text(&r), "entry number 000"));
-    assert_true(strstr(text(&r), "entry number 398") < strstr(text(&r), "entry number 399"));
+    assert_non_null(strstr(rec_text(&r), "entry number 000"));
+    assert_true(strstr(rec_text(&r), "entry number 398") <
+                strstr(rec_text(&r), "entry number 399"));
     cfw_source_free(src);
     rec_clear(&r);
 }
@@ -490,9 +360,9 @@ static void test_budget_spreads_entries(void **state)
 static void test_missing_directory_down_then_up(void **state)
 {
     struct ctx *c = *state;
-    struct rec r = {0};
+    struct rec r = {.only_stream = "journal"};
     struct cfw_source_conf conf;
-    struct cfw_source_cbs cbs = {.data = on_data, .eof = on_eof, .state = on_state, .arg = &r};
+    struct cfw_source_cbs cbs = rec_cbs(&r);
     struct cfw_source *src;
     char *dir = cfw_xasprintf("%s/later", c->dir);
     int64_t end;

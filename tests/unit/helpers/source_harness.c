@@ -1,0 +1,317 @@
+/* Test helper for the source tests: see source_harness.h. */
+#include "source_harness.h"
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <ftw.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+/* ---- recorder ---- */
+
+/* The open (not yet ended) segment of a stream, or NULL. */
+static struct rec_seg *rec_open_seg(struct rec *r, const char *stream)
+{
+    for (size_t i = r->nsegs; i > 0; i--) {
+        if (!r->segs[i - 1].ended && strcmp(r->segs[i - 1].stream, stream) == 0) {
+            return &r->segs[i - 1];
+        }
+    }
+    return NULL;
+}
+
+static void rec_on_data(void *arg, struct cfw_source *src, const char *stream, const char *buf,
+                        size_t len)
+{
+    struct rec *r = arg;
+
+    (void)src;
+    if (r->only_stream != NULL) {
+        assert_string_equal(stream, r->only_stream);
+    }
+    if (!r->count_only) {
+        struct rec_seg *s = rec_open_seg(r, stream);
+        if (s == NULL) {
+            assert_true(r->nsegs < REC_MAX_SEGS);
+            s = &r->segs[r->nsegs++];
+            s->stream = cfw_xstrdup(stream);
+        }
+        assert_int_equal(cfw_buf_append(&s->data, buf, len), 0);
+        assert_int_equal(cfw_buf_append(&r->all, buf, len), 0);
+    }
+    r->bytes += len;
+    if (r->ticks != NULL) {
+        if (r->ndata == 0) {
+            r->first_tick = *r->ticks;
+        }
+        r->last_tick = *r->ticks;
+    }
+    r->ndata++;
+    if (r->free_on_data != NULL) {
+        cfw_source_free(*r->free_on_data);
+        *r->free_on_data = NULL;
+        r->free_on_data = NULL;
+    }
+}
+
+static void rec_on_eof(void *arg, struct cfw_source *src, const char *stream)
+{
+    struct rec *r = arg;
+    struct rec_seg *s;
+
+    (void)src;
+    if (r->only_stream != NULL) {
+        assert_string_equal(stream, r->only_stream);
+    }
+    r->eofs++;
+    s = rec_open_seg(r, stream);
+    if (s != NULL) {
+        s->ended = true;
+    } else {
+        r->stray_eofs++;
+    }
+}
+
+static void rec_on_state(void *arg, struct cfw_source *src, enum cfw_source_state state,
+                         const char *reason)
+{
+    struct rec *r = arg;
+
+    (void)src;
+    assert_true(r->nstates < REC_MAX_STATES);
+    r->states[r->nstates] = state;
+    r->reasons[r->nstates] = cfw_xstrdup(reason);
+    r->nstates++;
+}
+
+struct cfw_source_cbs rec_cbs(struct rec *r)
+{
+    struct cfw_source_cbs c = {
+        .data = rec_on_data, .eof = rec_on_eof, .state = rec_on_state, .arg = r};
+    return c;
+}
+
+void rec_clear(struct rec *r)
+{
+    struct rec keep = {
+        .count_only = r->count_only,
+        .only_stream = r->only_stream,
+        .free_on_data = r->free_on_data,
+        .ticks = r->ticks,
+    };
+
+    for (size_t i = 0; i < r->nsegs; i++) {
+        free(r->segs[i].stream);
+        cfw_buf_free(&r->segs[i].data);
+    }
+    cfw_buf_free(&r->all);
+    for (size_t i = 0; i < r->nstates; i++) {
+        free(r->reasons[i]);
+    }
+    *r = keep;
+}
+
+const char *rec_seg_text(const struct rec_seg *s)
+{
+    return s->data.data != NULL ? s->data.data : "";
+}
+
+const char *rec_text(const struct rec *r)
+{
+    return r->all.data != NULL ? r->all.data : "";
+}
+
+char *rec_stream_text(const struct rec *r, const char *stream, size_t *nseg, size_t *nended)
+{
+    struct cfw_buf b = {0};
+
+    *nseg = 0;
+    *nended = 0;
+    for (size_t i = 0; i < r->nsegs; i++) {
+        if (strcmp(r->segs[i].stream, stream) == 0) {
+            cfw_buf_puts(&b, rec_seg_text(&r->segs[i]));
+            (*nseg)++;
+            *nended += r->segs[i].ended ? 1 : 0;
+        }
+    }
+    return cfw_buf_take(&b);
+}
+
+struct rec_want {
+    const struct rec *r;
+    uint64_t bytes;
+    enum cfw_source_state state;
+};
+
+static bool rec_has_bytes(void *arg)
+{
+    const struct rec_want *w = arg;
+
+    return w->r->bytes >= w->bytes;
+}
+
+static bool rec_has_state(void *arg)
+{
+    const struct rec_want *w = arg;
+
+    return w->r->nstates > 0 && w->r->states[w->r->nstates - 1] == w->state;
+}
+
+bool rec_wait_bytes(struct event_base *base, struct rec *r, uint64_t n, int64_t timeout_ms)
+{
+    struct rec_want w = {.r = r, .bytes = n};
+
+    return loop_run_until(base, rec_has_bytes, &w, timeout_ms);
+}
+
+bool rec_wait_state(struct event_base *base, struct rec *r, enum cfw_source_state st,
+                    int64_t timeout_ms)
+{
+    struct rec_want w = {.r = r, .state = st};
+
+    return loop_run_until(base, rec_has_state, &w, timeout_ms);
+}
+
+/* ---- event loop ---- */
+
+struct event_base *loop_base_new(bool precise)
+{
+    struct event_config *cfg;
+    struct event_base *base;
+
+    if (!precise) {
+        base = event_base_new();
+        assert_non_null(base);
+        return base;
+    }
+    cfg = event_config_new();
+    assert_non_null(cfg);
+    event_config_set_flag(cfg, EVENT_BASE_FLAG_PRECISE_TIMER);
+    base = event_base_new_with_config(cfg);
+    event_config_free(cfg);
+    assert_non_null(base);
+    return base;
+}
+
+static void loop_on_tick(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    (void)arg;
+}
+
+struct event *loop_tick_new(struct event_base *base)
+{
+    struct timeval tv = {0, 10000};
+    struct event *tick = event_new(base, -1, EV_PERSIST, loop_on_tick, NULL);
+
+    assert_non_null(tick);
+    assert_int_equal(event_add(tick, &tv), 0);
+    return tick;
+}
+
+bool loop_run_until(struct event_base *base, loop_pred_fn pred, void *arg, int64_t timeout_ms)
+{
+    int64_t end = cfw_now_mono_ms() + timeout_ms;
+
+    while (!(pred != NULL && pred(arg))) {
+        if (cfw_now_mono_ms() >= end) {
+            return false;
+        }
+        event_base_loop(base, EVLOOP_ONCE);
+    }
+    return true;
+}
+
+void loop_run_for(struct event_base *base, int64_t ms)
+{
+    loop_run_until(base, NULL, NULL, ms);
+}
+
+static void loop_on_ticker(evutil_socket_t fd, short what, void *arg)
+{
+    struct loop_ticker *t = arg;
+    struct timeval zero = {0, 0};
+
+    (void)fd;
+    (void)what;
+    t->n++;
+    event_add(t->ev, &zero);
+}
+
+void loop_ticker_start(struct event_base *base, struct loop_ticker *t)
+{
+    struct timeval zero = {0, 0};
+
+    t->n = 0;
+    t->ev = evtimer_new(base, loop_on_ticker, t);
+    assert_non_null(t->ev);
+    assert_int_equal(event_add(t->ev, &zero), 0);
+}
+
+void loop_ticker_stop(struct loop_ticker *t)
+{
+    event_free(t->ev);
+    t->ev = NULL;
+}
+
+/* ---- files and lists ---- */
+
+int tmpdir_make(char *dir, size_t size, const char *name)
+{
+    int n = snprintf(dir, size, "/tmp/cfw-%s-XXXXXX", name);
+
+    if (n < 0 || (size_t)n >= size) {
+        return -1;
+    }
+    return mkdtemp(dir) != NULL ? 0 : -1;
+}
+
+static int tmpdir_rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+    (void)st;
+    (void)flag;
+    (void)ftw;
+    return remove(path);
+}
+
+void tmpdir_remove(const char *dir)
+{
+    nftw(dir, tmpdir_rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+char **strv_of(const char *first, ...)
+{
+    va_list ap;
+    char **v = cfw_xcalloc(16, sizeof(*v));
+    size_t n = 0;
+    const char *s = first;
+
+    va_start(ap, first);
+    while (s != NULL && n < 15) {
+        v[n++] = cfw_xstrdup(s);
+        s = va_arg(ap, const char *);
+    }
+    va_end(ap);
+    return v;
+}
+
+json_t *source_save_roundtrip(struct cfw_source *src)
+{
+    json_t *saved = cfw_source_save(src);
+    char *text = json_dumps(saved, JSON_COMPACT);
+    json_error_t jerr;
+    json_t *back;
+
+    assert_non_null(text);
+    back = json_loads(text, 0, &jerr);
+    assert_non_null(back);
+    json_decref(saved);
+    free(text);
+    return back;
+}

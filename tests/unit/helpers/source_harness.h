@@ -1,0 +1,109 @@
+/*
+ * Test helper for the source tests (test_source_*.c): a recorder of what a cfw_source hands its
+ * callbacks (bytes per stream segment, eofs, state changes), an event loop driven with
+ * EVLOOP_ONCE until a condition holds or a deadline passes, temporary directories, NULL-ended
+ * string lists and the save/restore round trip through text. Assertions are cmocka's.
+ */
+#ifndef CFW_TEST_SOURCE_HARNESS_H
+#define CFW_TEST_SOURCE_HARNESS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <event2/event.h>
+#include <jansson.h>
+
+#include "cfwatchd/common.h"
+#include "cfwatchd/source.h"
+
+#define REC_MAX_SEGS 256
+#define REC_MAX_STATES 64
+/* The usual deadline for data to arrive (generous: sanitizer builds are slow). */
+#define REC_WAIT_MS 10000
+
+/* One stream as seen by the caller: its name, its bytes, and whether eof came. */
+struct rec_seg {
+    char *stream;
+    struct cfw_buf data;
+    bool ended;
+};
+
+/*
+ * What a source delivered through the callbacks of rec_cbs(). Start from {0} (with options set
+ * as needed); rec_clear() frees what came and keeps the options.
+ */
+struct rec {
+    /* options */
+    bool count_only;                  /* count bytes and calls only, keep no data (floods) */
+    const char *only_stream;          /* set: data or eof on any other stream fails the test */
+    struct cfw_source **free_on_data; /* set: the next data call frees *it and sets it NULL */
+    const uint64_t *ticks;            /* set: sampled into first_tick/last_tick on data calls */
+    /* what came */
+    struct rec_seg segs[REC_MAX_SEGS]; /* a stream name gets a new segment after its eof */
+    size_t nsegs;
+    struct cfw_buf all; /* every byte kept, in arrival order across streams */
+    uint64_t bytes;     /* counted even with count_only */
+    size_t ndata;       /* data calls */
+    size_t eofs;
+    size_t stray_eofs; /* eofs for a stream with no open segment */
+    enum cfw_source_state states[REC_MAX_STATES];
+    char *reasons[REC_MAX_STATES];
+    size_t nstates;
+    uint64_t first_tick;
+    uint64_t last_tick;
+};
+
+/* Callbacks that record into r. */
+struct cfw_source_cbs rec_cbs(struct rec *r);
+/* Frees what r recorded and zeroes it, keeping the options. */
+void rec_clear(struct rec *r);
+/* The bytes of one segment as a string ("" when none came). */
+const char *rec_seg_text(const struct rec_seg *s);
+/* Every byte kept, as a string ("" when none came). */
+const char *rec_text(const struct rec *r);
+/* All bytes of one stream name across its segments (free it), how many segments and ended. */
+char *rec_stream_text(const struct rec *r, const char *stream, size_t *nseg, size_t *nended);
+/* Runs the loop until r counted at least n bytes; false when timeout_ms passed first. */
+bool rec_wait_bytes(struct event_base *base, struct rec *r, uint64_t n, int64_t timeout_ms);
+/* Runs the loop until the last state r recorded is st; false when timeout_ms passed first. */
+bool rec_wait_state(struct event_base *base, struct rec *r, enum cfw_source_state st,
+                    int64_t timeout_ms);
+
+typedef bool (*loop_pred_fn)(void *arg);
+
+/* A new event base (with precise timers, so lower bounds on delays hold exactly); never NULL. */
+struct event_base *loop_base_new(bool precise);
+/* Adds a 10 ms persistent no-op timer, so EVLOOP_ONCE returns often enough to check things. */
+struct event *loop_tick_new(struct event_base *base);
+/*
+ * Runs the loop (EVLOOP_ONCE turns) until pred(arg) holds or timeout_ms passes; says whether it
+ * held. With pred NULL: runs until the deadline.
+ */
+bool loop_run_until(struct event_base *base, loop_pred_fn pred, void *arg, int64_t timeout_ms);
+/* Runs the loop for ms. */
+void loop_run_for(struct event_base *base, int64_t ms);
+
+/* A zero-delay timer re-armed each time it runs: n counts the loop turns that ran timers. */
+struct loop_ticker {
+    struct event *ev;
+    uint64_t n;
+};
+
+/* Starts t (zeroed) on base. */
+void loop_ticker_start(struct event_base *base, struct loop_ticker *t);
+/* Stops and frees t's timer. */
+void loop_ticker_stop(struct loop_ticker *t);
+
+/* Makes a fresh directory /tmp/cfw-<name>-XXXXXX into dir; 0 or -1. */
+int tmpdir_make(char *dir, size_t size, const char *name);
+/* Removes a directory and everything below it. */
+void tmpdir_remove(const char *dir);
+
+/* A NULL-ended list of copies of the arguments up to the first NULL (15 at most; free each). */
+char **strv_of(const char *first, ...) __attribute__((sentinel));
+
+/* Saves the source's state and passes it through its text form, as the state file does. */
+json_t *source_save_roundtrip(struct cfw_source *src);
+
+#endif
