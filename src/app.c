@@ -15,7 +15,6 @@
 
 #include <event2/buffer.h>
 #include <event2/event.h>
-#include <event2/http.h>
 #include <jansson.h>
 #include <systemd/sd-daemon.h>
 
@@ -373,18 +372,40 @@ static void on_logpush_record(void *arg, const struct cfw_record *rec)
     cfw_pipeline_record(app->pipeline, rec, rec->input + strlen("logpush:"));
 }
 
-static void http_logpush(struct evhttp_request *req, const char *path, void *arg)
+static struct cfw_logpush *logpush_find(struct app *app, const char *path)
 {
-    struct app *app = arg;
     const char *name = path + strlen("/logpush/");
 
     for (size_t i = 0; i < app->nlogpush; i++) {
         if (strcmp(cfw_logpush_name(app->logpush[i]), name) == 0) {
-            cfw_logpush_handle(app->logpush[i], req);
-            return;
+            return app->logpush[i];
         }
     }
-    cfw_listener_reply(req, 404, "text/plain; charset=utf-8", "no such logpush source\n", 23);
+    return NULL;
+}
+
+/* Runs on the request head: an unknown source or a refused token is answered unread. */
+static int http_logpush_check(struct cfw_listener_req *req, const char *path, void *arg)
+{
+    struct cfw_logpush *lp = logpush_find(arg, path);
+
+    if (lp == NULL) {
+        cfw_listener_reply(req, 404, "text/plain; charset=utf-8", "no such logpush source\n", 23);
+        return -1;
+    }
+    return cfw_logpush_check(lp, req);
+}
+
+static void http_logpush(struct cfw_listener_req *req, const char *path, void *arg)
+{
+    /* looked up again: a reload may have replaced the receivers while the body arrived */
+    struct cfw_logpush *lp = logpush_find(arg, path);
+
+    if (lp == NULL) {
+        cfw_listener_reply(req, 404, "text/plain; charset=utf-8", "no such logpush source\n", 23);
+        return;
+    }
+    cfw_logpush_handle(lp, req);
 }
 
 /* The API client the pollers share, made on first use from the `cloudflare:` section. */
@@ -583,7 +604,7 @@ static void state_load(struct app *app)
 
 /* ---- HTTP endpoints ---- */
 
-static void http_healthz(struct evhttp_request *req, const char *path, void *arg)
+static void http_healthz(struct cfw_listener_req *req, const char *path, void *arg)
 {
     struct app *app = arg;
 
@@ -594,7 +615,7 @@ static void http_healthz(struct evhttp_request *req, const char *path, void *arg
     }
 }
 
-static void http_incidents(struct evhttp_request *req, const char *path, void *arg)
+static void http_incidents(struct cfw_listener_req *req, const char *path, void *arg)
 {
     struct app *app = arg;
     json_t *list = json_array();
@@ -638,7 +659,7 @@ static void metric(struct cfw_buf *b, const char *name, const char *type, const 
                    (unsigned long long)value);
 }
 
-static void http_metrics(struct evhttp_request *req, const char *path, void *arg)
+static void http_metrics(struct cfw_listener_req *req, const char *path, void *arg)
 {
     struct app *app = arg;
     const struct cfw_pipeline_stats *ps = cfw_pipeline_stats(app->pipeline);
@@ -761,6 +782,29 @@ static void http_metrics(struct evhttp_request *req, const char *path, void *arg
                 metric_label(&b, cfw_logpush_name(app->logpush[i]));
                 cfw_buf_printf(&b, "\"} %llu\n", (unsigned long long)v);
             }
+        }
+    }
+    if (app->listener != NULL) {
+        const struct cfw_listener_stats *ls = cfw_listener_stats(app->listener);
+        const struct {
+            const char *reason;
+            uint64_t v;
+        } rej[] = {
+            {"timeout", ls->timeouts},       {"evicted", ls->evicted},
+            {"refused", ls->refused},        {"bad_request", ls->bad_requests},
+            {"too_large", ls->too_large},    {"busy", ls->busy},
+            {"accept_error", ls->accept_errors},
+        };
+        metric(&b, "cfwatchd_listener_connections", "gauge",
+               "Connections open on the HTTP listener.", ls->connections);
+        metric(&b, "cfwatchd_listener_connections_total", "counter",
+               "Connections accepted by the HTTP listener.", ls->accepted);
+        cfw_buf_puts(&b, "# HELP cfwatchd_listener_rejected_total Connections or requests the "
+                         "HTTP listener refused or closed, by reason.\n"
+                         "# TYPE cfwatchd_listener_rejected_total counter\n");
+        for (size_t k = 0; k < sizeof(rej) / sizeof(rej[0]); k++) {
+            cfw_buf_printf(&b, "cfwatchd_listener_rejected_total{reason=\"%s\"} %llu\n",
+                           rej[k].reason, (unsigned long long)rej[k].v);
         }
     }
     metric(&b, "cfwatchd_lines_total", "counter", "Lines framed (finished streams).", ps->lines);
@@ -1043,15 +1087,15 @@ static int app_init(struct app *app, const struct cfw_app_opts *opts)
 
     listen = app->cfg->listen != NULL ? app->cfg->listen : CFW_CONFIG_DEFAULT_LISTEN;
     if (strcmp(listen, "") != 0 && strcmp(listen, "off") != 0) {
-        app->listener = cfw_listener_new(app->base, listen, &err);
+        app->listener = cfw_listener_new(app->base, listen, NULL, &err);
         if (app->listener == NULL) {
             cfw_log_err("%s", err.msg);
             return -1;
         }
-        cfw_listener_route(app->listener, "/healthz", 0, http_healthz, app);
-        cfw_listener_route(app->listener, "/metrics", 0, http_metrics, app);
-        cfw_listener_route(app->listener, "/incidents", 0, http_incidents, app);
-        cfw_listener_route(app->listener, "/logpush/", 1, http_logpush, app);
+        cfw_listener_route(app->listener, "/healthz", 0, NULL, http_healthz, app);
+        cfw_listener_route(app->listener, "/metrics", 0, NULL, http_metrics, app);
+        cfw_listener_route(app->listener, "/incidents", 0, NULL, http_incidents, app);
+        cfw_listener_route(app->listener, "/logpush/", 1, http_logpush_check, http_logpush, app);
         cfw_log_info("listening on %s (port %d)", listen, cfw_listener_port(app->listener));
     }
 

@@ -5,8 +5,6 @@
 #include <string.h>
 #include <strings.h>
 
-#include <event2/buffer.h>
-#include <event2/keyvalq_struct.h>
 #include <jansson.h>
 #include <zlib.h>
 
@@ -312,6 +310,7 @@ static void on_work(evutil_socket_t fd, short what, void *arg)
 {
     struct cfw_logpush *lp = arg;
     unsigned budget = CFW_LOGPUSH_BUDGET_RECORDS;
+    int64_t until = cfw_now_mono_ms() + CFW_LOGPUSH_BUDGET_MS;
     char input[96];
 
     snprintf(input, sizeof(input), "logpush:%s", lp->conf.name);
@@ -337,6 +336,10 @@ static void on_work(evutil_socket_t fd, short what, void *arg)
                 continue;
             }
             budget--;
+            if (budget % 64 == 0 && cfw_now_mono_ms() >= until) {
+                /* a slice also ends on time, so that a slow machine keeps /healthz quick */
+                budget = 0;
+            }
             /* a line that is not a JSON object is junk: skipped and counted, not matched */
             if (record_identity(start, len, &id) != 0) {
                 lp->stats.bad_lines++;
@@ -386,16 +389,15 @@ static bool secret_equal(const char *a, const char *b)
     return diff == 0;
 }
 
-static bool authorized(const struct cfw_logpush *lp, struct evhttp_request *req)
+static bool authorized(const struct cfw_logpush *lp, const struct cfw_listener_req *req)
 {
-    struct evkeyvalq *h = evhttp_request_get_input_headers(req);
     const char *v;
 
     if (lp->conf.header != NULL) {
-        v = evhttp_find_header(h, lp->conf.header);
+        v = cfw_listener_req_header(req, lp->conf.header);
         return v != NULL && secret_equal(v, lp->conf.token);
     }
-    v = evhttp_find_header(h, "Authorization");
+    v = cfw_listener_req_header(req, "Authorization");
     if (v == NULL || strncasecmp(v, "Bearer ", 7) != 0) {
         return false;
     }
@@ -406,9 +408,31 @@ static bool authorized(const struct cfw_logpush *lp, struct evhttp_request *req)
     return secret_equal(v, lp->conf.token);
 }
 
-static void reply_text(struct evhttp_request *req, int code, const char *msg)
+static void reply_text(struct cfw_listener_req *req, int code, const char *msg)
 {
     cfw_listener_reply(req, code, "text/plain; charset=utf-8", msg, strlen(msg));
+}
+
+/* Method and token; -1 once answered (405 or 401). */
+static int gate(struct cfw_logpush *lp, struct cfw_listener_req *req)
+{
+    if (cfw_listener_req_method(req) != CFW_LISTENER_POST) {
+        lp->stats.rejected++;
+        cfw_listener_req_add_header(req, "Allow", "POST");
+        reply_text(req, 405, "POST only\n");
+        return -1;
+    }
+    if (!authorized(lp, req)) {
+        lp->stats.unauthorized++;
+        if (lp->stats.unauthorized == 1 || lp->stats.unauthorized % 1000 == 0) {
+            cfw_log_warn("source=%s: %llu unauthorized Logpush request(s)", lp->conf.name,
+                         (unsigned long long)lp->stats.unauthorized);
+        }
+        cfw_listener_req_add_header(req, "WWW-Authenticate", "Bearer realm=\"cfwatchd\"");
+        reply_text(req, 401, "unauthorized\n");
+        return -1;
+    }
+    return 0;
 }
 
 /* The Logpush destination check uploads {"content":"tests"} (some say "test"). */
@@ -421,38 +445,42 @@ static bool is_validation(const char *body, size_t len)
            memchr(body, '\n', len) == NULL && body[0] == '{';
 }
 
-void cfw_logpush_handle(struct cfw_logpush *lp, struct evhttp_request *req)
+int cfw_logpush_check(struct cfw_logpush *lp, struct cfw_listener_req *req)
 {
-    struct evbuffer *in = evhttp_request_get_input_buffer(req);
-    size_t len = evbuffer_get_length(in);
+    int64_t declared = cfw_listener_req_content_length(req);
+
+    lp->stats.requests++;
+    if (gate(lp, req) != 0) {
+        return -1;
+    }
+    if (declared >= 0 && (uint64_t)declared > lp->conf.max_body) {
+        lp->stats.rejected++;
+        reply_text(req, 413, "body too large\n");
+        return -1;
+    }
+    /* a chunked body is held to the same cap by the listener while it is decoded */
+    cfw_listener_req_set_max_body(req, lp->conf.max_body);
+    return 0;
+}
+
+void cfw_logpush_handle(struct cfw_logpush *lp, struct cfw_listener_req *req)
+{
     struct cfw_err err = {0};
     struct batch *b;
     char *body, *data = NULL;
-    size_t datalen = 0;
+    size_t len, datalen = 0;
 
-    lp->stats.requests++;
-    if (evhttp_request_get_command(req) != EVHTTP_REQ_POST) {
-        lp->stats.rejected++;
-        reply_text(req, 405, "POST only\n");
+    /* checked again: a reload may have replaced the receiver since cfw_logpush_check ran */
+    if (gate(lp, req) != 0) {
         return;
     }
-    if (!authorized(lp, req)) {
-        lp->stats.unauthorized++;
-        if (lp->stats.unauthorized == 1 || lp->stats.unauthorized % 1000 == 0) {
-            cfw_log_warn("source=%s: %llu unauthorized Logpush request(s)", lp->conf.name,
-                         (unsigned long long)lp->stats.unauthorized);
-        }
-        reply_text(req, 401, "unauthorized\n");
-        return;
-    }
+    body = cfw_listener_req_take_body(req, &len);
     if (len > lp->conf.max_body) {
+        free(body);
         lp->stats.rejected++;
         reply_text(req, 413, "body too large\n");
         return;
     }
-    body = cfw_xmalloc(len + 1);
-    evbuffer_remove(in, body, len);
-    body[len] = '\0';
     if (len >= 2 && (unsigned char)body[0] == 0x1f && (unsigned char)body[1] == 0x8b) {
         if (cfw_gunzip(body, len, lp->conf.max_decompressed, lp->conf.max_ratio, &data,
                        &datalen, &err) != 0) {

@@ -4,7 +4,9 @@
  * bytes whether or not Content-Encoding says so). Authentication by a shared secret sent as
  * `Authorization: Bearer <token>` or in the header named by `header:` (Logpush turns
  * `header_<Name>=<value>` destination parameters into request headers), compared in constant
- * time. The validation upload ({"content":"tests"}) gets 200. Caps: compressed body,
+ * time, on the request head before any body byte is read (cfw_logpush_check: a request without
+ * the token gets 401 and its body is never read). The validation upload ({"content":"tests"})
+ * gets 200. Caps: compressed body (a larger Content-Length is refused before the body),
  * decompressed size and ratio (gzip bombs), line length, records per batch. Logpush retries, so
  * records already seen (RayID + EventTimestampMs + ScriptName) are skipped. The request handler
  * only checks, decompresses and queues; the records are matched from the loop afterwards, in
@@ -17,7 +19,6 @@
 #include <stdint.h>
 
 #include <event2/event.h>
-#include <event2/http.h>
 
 #include "cfwatchd/framer.h"
 #include "cfwatchd/yaml.h"
@@ -30,6 +31,7 @@
 #define CFW_LOGPUSH_MAX_QUEUED_DEFAULT (512u * 1024u * 1024u)
 #define CFW_LOGPUSH_DEDUP_DEFAULT 200000u
 #define CFW_LOGPUSH_BUDGET_RECORDS 2000u
+#define CFW_LOGPUSH_BUDGET_MS 10u
 
 struct cfw_logpush_conf {
     char *name;
@@ -74,8 +76,16 @@ struct cfw_logpush *cfw_logpush_new(struct event_base *base, const struct cfw_lo
 void cfw_logpush_drain(struct cfw_logpush *lp);
 void cfw_logpush_free(struct cfw_logpush *lp);
 const char *cfw_logpush_name(const struct cfw_logpush *lp);
-/* Handles one request for this receiver (the listener routes /logpush/<name> here). */
-void cfw_logpush_handle(struct cfw_logpush *lp, struct evhttp_request *req);
+struct cfw_listener_req;
+
+/*
+ * Checks a request's head for this receiver before its body is read (the listener's check hook
+ * for /logpush/<name>): method, token, declared size. 0 to read the body, or -1 when it has
+ * answered (405, 401, 413).
+ */
+int cfw_logpush_check(struct cfw_logpush *lp, struct cfw_listener_req *req);
+/* Handles one request whose body has been read (the handler for /logpush/<name>). */
+void cfw_logpush_handle(struct cfw_logpush *lp, struct cfw_listener_req *req);
 const struct cfw_logpush_stats *cfw_logpush_stats(const struct cfw_logpush *lp);
 
 /*
