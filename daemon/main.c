@@ -367,6 +367,10 @@ static int delivery_start(struct delivery *d, const struct cfw_config *cfg, cons
         return -1;
     }
     if (cfw_notifier_parse_opts(cfg->outbox, "outbox", &no, &diag) == 0) {
+        if (d->tmpdir != NULL) {
+            /* a private spool removed at exit: no reserve for a full disk */
+            no.outbox.reserve_bytes = -1;
+        }
         d->notifier = cfw_notifier_new_opts(d->base, cfg->sinks, dir, &no, &diag);
     }
     if (d->notifier == NULL) {

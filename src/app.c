@@ -747,8 +747,13 @@ static void http_metrics(struct cfw_listener_req *req, const char *path, void *a
         metric(&b, "cfwatchd_outbox_spooled_bytes", "gauge", "Bytes of notifications spooled.",
                ns.outbox.bytes);
         metric(&b, "cfwatchd_outbox_write_errors_total", "counter",
-               "Notifications that could not be written to the spool (disk full, read-only).",
+               "Notifications whose spool write failed at least once (disk full, read-only).",
                ns.outbox.write_errors);
+        metric(&b, "cfwatchd_outbox_unspooled", "gauge",
+               "Notifications held in memory only (not on disk): lost if cfwatchd is killed.",
+               ns.outbox.unspooled);
+        metric(&b, "cfwatchd_outbox_reserve_bytes", "gauge",
+               "Bytes preallocated in outbox/.reserve for a full disk.", ns.outbox.reserve_bytes);
         metric(&b, "cfwatchd_outbox_refused_total", "counter",
                "Notifications refused because the spool was at its cap.", ns.outbox.refused_full);
         cfw_notifier_stats_clear(&ns);

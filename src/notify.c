@@ -379,8 +379,8 @@ static void on_refresh(evutil_socket_t fd, short what, void *arg)
 int cfw_notifier_parse_opts(const struct cfw_node *map, const char *path,
                             struct cfw_notifier_opts *opts, struct cfw_diag *diag)
 {
-    static const char *const keys[] = {"max_age",  "backoff_base", "backoff_max",
-                                       "max_jobs", "max_bytes",    NULL};
+    static const char *const keys[] = {"max_age",   "backoff_base",  "backoff_max", "max_jobs",
+                                       "max_bytes", "reserve_bytes", NULL};
     size_t before = diag->n;
     uint64_t v;
 
@@ -398,6 +398,20 @@ int cfw_notifier_parse_opts(const struct cfw_node *map, const char *path,
     }
     if (cfw_node_u64(map, "max_bytes", path, 4096, UINT64_MAX / 2, &v, diag) == 1) {
         opts->outbox.max_bytes = v;
+    }
+    if (cfw_node_u64(map, "reserve_bytes", path, 0, UINT64_MAX / 2, &v, diag) == 1) {
+        uint64_t max =
+            opts->outbox.max_bytes > 0 ? opts->outbox.max_bytes : CFW_OUTBOX_MAX_BYTES_DEFAULT;
+        /* 0 turns the reserve off; it lives inside max_bytes, beside the jobs */
+        opts->outbox.reserve_bytes = v == 0 ? -1 : (int64_t)v;
+        if (v > max / 4) {
+            char *at = cfw_xasprintf("%s.reserve_bytes", path);
+            cfw_diag_add(diag, cfw_node_get(map, "reserve_bytes"), at,
+                         "%" PRIu64 " is more than a quarter of max_bytes (%" PRIu64
+                         "): the reserve is part of the spool's cap",
+                         v, max);
+            free(at);
+        }
     }
     return (int)(diag->n - before);
 }

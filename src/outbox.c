@@ -13,12 +13,21 @@
 #include <sys/file.h>
 #include <sys/random.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
+#include "cfwatchd/fsutil.h"
 #include "cfwatchd/log.h"
 
 #define REASON_MAX 256
 #define SPOOL_FILE_MAX (2u * CFW_OUTBOX_BODY_MAX + 64u * 1024u)
+/* A repeated write or reserve error is logged at most this often; the rest are counted. */
+#define LOG_INTERVAL_MS 60000
+/* Attempts of one spool write on a full disk, each after giving back part of the reserve. */
+#define WRITE_TRIES 3
+/* Jobs named one by one when they are lost at exit; the rest are counted. */
+#define LOST_LOG_MAX 20
+#define RESERVE_ALIGN 4096u
 
 struct lane {
     char *sink;
@@ -49,9 +58,10 @@ struct cfw_outbox_job {
     size_t body_len;
     size_t file_bytes;
     bool on_disk;
+    bool held; /* not written: in memory only, counted in unspooled, the write is retried */
     bool test;
     bool in_flight;
-    int64_t created_ms;
+    struct cfw_stamp created;
     unsigned attempts;
     int64_t due_mono;
     long last_status;
@@ -74,6 +84,12 @@ struct spool_lock {
     unsigned refs;
     uint64_t next_seq; /* shared by every outbox on this spool: file names never collide */
     struct cfw_outbox *current;
+    /* the reserve file, shared like the spool: kept at reserve_target when there is room */
+    int reserve_fd;
+    uint64_t reserve_size;
+    uint64_t reserve_target;
+    bool reserve_drawn; /* shrunk since it was last full */
+    bool reserve_warned;
     struct spool_lock *next;
 };
 
@@ -83,6 +99,13 @@ struct in_flight_cfg {
     char *sink;
     unsigned max;
     struct in_flight_cfg *next;
+};
+
+/* An error logged at most once per LOG_INTERVAL_MS; the others are counted and told later. */
+struct ratelog {
+    bool used;
+    int64_t last_ms;
+    uint64_t quiet;
 };
 
 struct cfw_outbox {
@@ -95,6 +118,11 @@ struct cfw_outbox {
     int dead_fd;
     struct spool_lock *lock;
     struct event *timer;
+    struct event *respool_timer;
+    uint64_t reserve_target;
+    struct ratelog held_log;
+    struct ratelog reserve_log;
+    struct cfw_err last_werr; /* the last failed spool write */
     struct cfw_outbox_job *head;
     struct cfw_outbox_job *tail;
     struct lane *lanes;
@@ -237,6 +265,9 @@ static void job_link_sorted(struct cfw_outbox *ob, struct cfw_outbox_job *j)
     }
     ob->st.jobs++;
     ob->st.bytes += j->file_bytes;
+    if (j->held) {
+        ob->st.unspooled++;
+    }
     j->lane->pending++;
 }
 
@@ -255,6 +286,9 @@ static void job_unlink(struct cfw_outbox *ob, struct cfw_outbox_job *j)
     j->prev = j->next = NULL;
     ob->st.jobs--;
     ob->st.bytes -= j->file_bytes;
+    if (j->held) {
+        ob->st.unspooled--;
+    }
     j->lane->pending--;
 }
 
@@ -276,7 +310,12 @@ static char *job_serialize(const struct cfw_outbox_job *j, const char *dead_reas
     json_object_set_new(o, "v", json_integer(1));
     json_object_set_new(o, "id", json_string(j->id));
     json_object_set_new(o, "seq", json_integer((json_int_t)j->seq));
-    json_object_set_new(o, "created_ms", json_integer(j->created_ms));
+    json_object_set_new(o, "created_ms", json_integer(j->created.wall_ms));
+    if (j->created.boot_ms > 0 && j->created.boot_id[0] != '\0') {
+        /* the age is measured on this clock while the machine has not rebooted */
+        json_object_set_new(o, "created_boot_ms", json_integer(j->created.boot_ms));
+        json_object_set_new(o, "boot_id", json_string(j->created.boot_id));
+    }
     json_object_set_new(o, "sink", json_string(j->sink));
     json_object_set_new(o, "endpoint", json_integer(j->endpoint));
     json_object_set_new(o, "kind", json_string(j->kind));
@@ -300,61 +339,6 @@ static char *job_serialize(const struct cfw_outbox_job *j, const char *dead_reas
     }
     *len = strlen(text);
     return text;
-}
-
-static int write_all(int fd, const char *p, size_t n)
-{
-    while (n > 0) {
-        ssize_t w = write(fd, p, n);
-        if (w < 0) {
-            if (errno == EINTR) {
-                continue;
-            }
-            return -1;
-        }
-        p += w;
-        n -= (size_t)w;
-    }
-    return 0;
-}
-
-/* Durable write: temp file, fsync, rename over name, fsync of the directory. */
-static int write_atomic(int dir_fd, const char *name, const char *data, size_t len,
-                        struct cfw_err *err)
-{
-    char tmp[128];
-    int fd;
-
-    snprintf(tmp, sizeof(tmp), ".tmp-%s", name);
-    fd = openat(dir_fd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-    if (fd < 0) {
-        cfw_err_setc(err, errno, "cannot create %s: %s", tmp, strerror(errno));
-        return -1;
-    }
-    if (write_all(fd, data, len) != 0 || fsync(fd) != 0) {
-        int e = errno;
-        close(fd);
-        unlinkat(dir_fd, tmp, 0);
-        cfw_err_setc(err, e, "cannot write %s: %s", tmp, strerror(e));
-        return -1;
-    }
-    if (close(fd) != 0) {
-        int e = errno;
-        unlinkat(dir_fd, tmp, 0);
-        cfw_err_setc(err, e, "cannot write %s: %s", tmp, strerror(e));
-        return -1;
-    }
-    if (renameat(dir_fd, tmp, dir_fd, name) != 0) {
-        int e = errno;
-        unlinkat(dir_fd, tmp, 0);
-        cfw_err_setc(err, e, "cannot rename %s: %s", tmp, strerror(e));
-        return -1;
-    }
-    if (fsync(dir_fd) != 0) {
-        cfw_err_setc(err, errno, "cannot sync the spool directory: %s", strerror(errno));
-        return -1;
-    }
-    return 0;
 }
 
 static void arm(struct cfw_outbox *ob, int64_t delay_ms)
@@ -395,15 +379,13 @@ static void job_remove_file(struct cfw_outbox *ob, struct cfw_outbox_job *j)
 {
     char name[64];
 
-    if (!j->on_disk) {
-        return;
-    }
     job_filename(j, name, sizeof(name));
     /*
      * No fsync of the directory here: if the unlink is lost in a crash, the job is sent again
-     * on the next start (at-least-once), which PagerDuty and Alertmanager absorb.
+     * on the next start (at-least-once), which PagerDuty and Alertmanager absorb. A job held in
+     * memory is unlinked too: a write whose final directory fsync failed may have left it.
      */
-    if (unlinkat(ob->dir_fd, name, 0) != 0 && errno != ENOENT) {
+    if (unlinkat(ob->dir_fd, name, 0) != 0 && errno != ENOENT && j->on_disk) {
         cfw_log_warn("outbox: cannot remove %s: %s", name, strerror(errno));
     }
     j->on_disk = false;
@@ -440,10 +422,11 @@ static void dead_letter(struct cfw_outbox *ob, struct cfw_outbox_job *j, const c
         return;
     }
     safe_name(j->sink, sink, sizeof(sink));
-    snprintf(name, sizeof(name), "%013" PRId64 "-%06" PRIu64 "-%s.json", j->created_ms, j->seq,
+    snprintf(name, sizeof(name), "%013" PRId64 "-%06" PRIu64 "-%s.json", j->created.wall_ms, j->seq,
              sink);
     text = job_serialize(j, reason, now, &len);
-    if (text == NULL || write_atomic(ob->dead_fd, name, text, len, &err) != 0) {
+    if (text == NULL ||
+        cfw_fs_write_atomic(ob->dead_fd, ob->dead_dir, name, text, len, 0600, &err) != 0) {
         cfw_log_err("outbox: sink=%s job=%s dead-lettered after %u attempts (%s); the dead "
                     "letter could not be saved: %s",
                     j->sink, j->id, j->attempts, reason, text == NULL ? "encoding" : err.msg);
@@ -499,12 +482,14 @@ static void fail_job(struct cfw_outbox *ob, struct cfw_outbox_job *j,
  * One scheduler pass over the spool in sequence order. A job may start when it is due, its
  * lane is not paused, the lane has room (one probe at a time while the lane is failing), and
  * no earlier job of the lane shares a chain key. The pass also dead-letters expired jobs and
- * re-arms the one timer to the earliest moment something can change.
+ * re-arms the one timer to the earliest moment something can change. Every time here is
+ * monotonic: due times and pauses on CLOCK_MONOTONIC, ages on the boot clock (see
+ * cfw_stamp_elapsed_ms), so a jump of the wall clock changes nothing.
  */
 static void run(struct cfw_outbox *ob)
 {
     int64_t now = cfw_now_mono_ms();
-    int64_t wall = cfw_now_wall_ms();
+    struct cfw_stamp stamp;
     int64_t wake = INT64_MAX;
     struct cfw_outbox_job *j;
     struct cfw_outbox_job *next;
@@ -514,16 +499,18 @@ static void run(struct cfw_outbox *ob)
         return;
     }
     ob->running = true;
+    cfw_stamp_now(&stamp);
     busy_reset(ob);
     for (j = ob->head; j != NULL; j = next) {
         bool blocked = false;
         int64_t ready;
         int64_t expire;
+        int64_t age = cfw_stamp_elapsed_ms(&j->created, &stamp);
         unsigned limit;
         struct cfw_outbox_result fail = {CFW_OUTBOX_RETRY, -1, 0, NULL};
 
         next = j->next;
-        if (!j->in_flight && wall - j->created_ms > ob->opts.max_age_ms) {
+        if (!j->in_flight && age > ob->opts.max_age_ms) {
             char reason[REASON_MAX + 64];
             snprintf(reason, sizeof(reason), "expired after %u attempts (last: %s)", j->attempts,
                      j->last_reason[0] != '\0' ? j->last_reason : "none");
@@ -538,7 +525,7 @@ static void run(struct cfw_outbox *ob)
         if (j->in_flight) {
             continue;
         }
-        expire = now + (j->created_ms + ob->opts.max_age_ms - wall) + 1;
+        expire = now + (ob->opts.max_age_ms - age) + 1;
         wake = expire < wake ? expire : wake;
         if (blocked) {
             continue;
@@ -663,15 +650,16 @@ void cfw_outbox_drop(struct cfw_outbox *ob, struct cfw_outbox_job *j)
     arm(ob, 0);
 }
 
-static struct cfw_outbox_job *job_make(struct cfw_outbox *ob, uint64_t seq, int64_t created,
-                                       const char *sink, unsigned endpoint, const char *kind,
-                                       const char *body, size_t body_len, bool test)
+static struct cfw_outbox_job *job_make(struct cfw_outbox *ob, uint64_t seq,
+                                       const struct cfw_stamp *created, const char *sink,
+                                       unsigned endpoint, const char *kind, const char *body,
+                                       size_t body_len, bool test)
 {
     struct cfw_outbox_job *j = cfw_xcalloc(1, sizeof(*j));
 
     j->seq = seq;
-    j->created_ms = created;
-    snprintf(j->id, sizeof(j->id), "%013" PRId64 "-%06" PRIu64, created, seq);
+    j->created = *created;
+    snprintf(j->id, sizeof(j->id), "%013" PRId64 "-%06" PRIu64, created->wall_ms, seq);
     j->sink = cfw_xstrdup(sink);
     j->endpoint = endpoint;
     j->kind = cfw_xstrdup(kind);
@@ -691,14 +679,331 @@ static void job_add_key(struct cfw_outbox_job *j, const char *key)
     j->nkeys++;
 }
 
+/*
+ * Returns true when a rate-limited message may be logged now; note gets "" or how many such
+ * messages were skipped since the last one (to append to it).
+ */
+static bool ratelog_ok(struct ratelog *r, char *note, size_t n)
+{
+    int64_t now = cfw_now_mono_ms();
+
+    if (r->used && now - r->last_ms < LOG_INTERVAL_MS) {
+        r->quiet++;
+        return false;
+    }
+    note[0] = '\0';
+    if (r->quiet > 0) {
+        snprintf(note, n, " [%" PRIu64 " similar messages not logged]", r->quiet);
+    }
+    r->used = true;
+    r->last_ms = now;
+    r->quiet = 0;
+    return true;
+}
+
+static double respool_interval_s(const struct cfw_outbox *ob)
+{
+    return (double)ob->opts.respool_interval_ms / 1000.0;
+}
+
+static bool reserve_wanted(const struct cfw_outbox *ob)
+{
+    const struct spool_lock *l = ob->lock;
+
+    return l != NULL && (l->current == ob || l->current == NULL) && l->reserve_target > 0 &&
+           (l->reserve_fd < 0 || l->reserve_size < l->reserve_target);
+}
+
+/* Arms the retry of held writes and of the reserve when either is needed and not yet armed. */
+static void arm_respool(struct cfw_outbox *ob)
+{
+    struct timeval tv;
+
+    if (ob->respool_timer == NULL || evtimer_pending(ob->respool_timer, NULL) ||
+        (ob->st.unspooled == 0 && !reserve_wanted(ob))) {
+        return;
+    }
+    tv.tv_sec = ob->opts.respool_interval_ms / 1000;
+    tv.tv_usec = (ob->opts.respool_interval_ms % 1000) * 1000;
+    evtimer_add(ob->respool_timer, &tv);
+}
+
+/*
+ * Grows the reserve to its target. Why the check of free space first: the reserve must not
+ * take the last room that the state file or the system needs right after a disk-full episode,
+ * so it is only grown back when the file system has twice the missing part free. With force,
+ * the allocation is made even when the file already has its size (it may be sparse).
+ */
+static void reserve_grow(struct cfw_outbox *ob, bool force)
+{
+    struct spool_lock *l = ob->lock;
+    struct statvfs sv;
+    uint64_t missing;
+    int rc;
+
+    if (l == NULL || l->reserve_fd < 0 || (!force && l->reserve_size >= l->reserve_target)) {
+        return;
+    }
+    missing = l->reserve_target > l->reserve_size ? l->reserve_target - l->reserve_size : 0;
+    if (missing > 0 && fstatvfs(l->reserve_fd, &sv) == 0 &&
+        (uint64_t)sv.f_bavail * sv.f_frsize < 2 * missing) {
+        if (!l->reserve_warned) {
+            l->reserve_warned = true;
+            cfw_log_warn("outbox: %" PRIu64 " bytes free in %s: the reserve %s stays at %" PRIu64
+                         " of %" PRIu64 " bytes until twice the missing part is free",
+                         (uint64_t)sv.f_bavail * sv.f_frsize, ob->dir, CFW_OUTBOX_RESERVE_FILE,
+                         l->reserve_size, l->reserve_target);
+        }
+        return;
+    }
+    rc = posix_fallocate(l->reserve_fd, 0, (off_t)l->reserve_target);
+    if (rc != 0) {
+        /* a partial allocation is given back: the size known is the size held */
+        if (ftruncate(l->reserve_fd, (off_t)l->reserve_size) != 0) {
+            cfw_log_debug("outbox: cannot trim %s/%s: %s", ob->dir, CFW_OUTBOX_RESERVE_FILE,
+                          strerror(errno));
+        }
+        if (!l->reserve_warned) {
+            l->reserve_warned = true;
+            cfw_log_warn("outbox: cannot reserve %" PRIu64 " bytes in %s/%s: %s (%s); trying "
+                         "again every %.3g s",
+                         l->reserve_target, ob->dir, CFW_OUTBOX_RESERVE_FILE, strerror(rc),
+                         cfw_fs_errno_name(rc), respool_interval_s(ob));
+        }
+        return;
+    }
+    if (l->reserve_drawn || l->reserve_warned) {
+        cfw_log_notice("outbox: reserve %s/%s back to %" PRIu64 " bytes", ob->dir,
+                       CFW_OUTBOX_RESERVE_FILE, l->reserve_target);
+    }
+    l->reserve_size = l->reserve_target;
+    l->reserve_drawn = false;
+    l->reserve_warned = false;
+}
+
+/* Opens (creating) the reserve at this outbox's target, or removes it when there is none. */
+static void reserve_open(struct cfw_outbox *ob)
+{
+    struct spool_lock *l = ob->lock;
+    struct stat st;
+    int fd;
+
+    l->reserve_target = ob->reserve_target;
+    if (l->reserve_target == 0) {
+        if (l->reserve_fd >= 0) {
+            close(l->reserve_fd);
+            l->reserve_fd = -1;
+        }
+        l->reserve_size = 0;
+        if (unlinkat(ob->dir_fd, CFW_OUTBOX_RESERVE_FILE, 0) == 0) {
+            cfw_log_notice("outbox: reserve %s/%s removed (no reserve configured)", ob->dir,
+                           CFW_OUTBOX_RESERVE_FILE);
+        }
+        return;
+    }
+    if (l->reserve_fd < 0) {
+        fd = openat(ob->dir_fd, CFW_OUTBOX_RESERVE_FILE, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW,
+                    0600);
+        if (fd < 0 || fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+            int e = fd < 0 ? errno : EINVAL;
+            if (fd >= 0) {
+                close(fd);
+            }
+            if (!l->reserve_warned) {
+                l->reserve_warned = true;
+                cfw_log_warn("outbox: cannot open the reserve %s/%s: %s (%s); trying again "
+                             "every %.3g s",
+                             ob->dir, CFW_OUTBOX_RESERVE_FILE, strerror(e), cfw_fs_errno_name(e),
+                             respool_interval_s(ob));
+            }
+            return;
+        }
+        l->reserve_fd = fd;
+        l->reserve_size = (uint64_t)st.st_size;
+    }
+    if (l->reserve_size > l->reserve_target &&
+        ftruncate(l->reserve_fd, (off_t)l->reserve_target) == 0) {
+        l->reserve_size = l->reserve_target;
+    }
+    reserve_grow(ob, true);
+}
+
+/*
+ * Gives back what a write of len bytes needs from the reserve, after that write failed for
+ * want of space (why). The cut is synced so that a journaling file system frees the blocks
+ * at once. Returns false when there is nothing left to give, or no point: when the file system
+ * is out of inodes, not blocks, a smaller reserve would not help.
+ */
+static bool reserve_release(struct cfw_outbox *ob, size_t len, const struct cfw_err *why)
+{
+    struct spool_lock *l = ob->lock;
+    struct statvfs sv;
+    uint64_t block = RESERVE_ALIGN;
+    uint64_t need;
+    uint64_t left;
+    uint64_t given;
+    char note[64];
+
+    if (l == NULL || l->reserve_fd < 0 || l->reserve_size == 0) {
+        return false;
+    }
+    if (fstatvfs(l->reserve_fd, &sv) == 0) {
+        if (sv.f_files > 0 && sv.f_favail == 0) {
+            return false;
+        }
+        if (sv.f_frsize >= 512 && sv.f_frsize <= 1024u * 1024u) {
+            block = sv.f_frsize;
+        }
+    }
+    need = ((uint64_t)len + block - 1) / block * block;
+    if (need == 0) {
+        need = block;
+    }
+    left = l->reserve_size > need ? l->reserve_size - need : 0;
+    if (ftruncate(l->reserve_fd, (off_t)left) != 0) {
+        cfw_log_err("outbox: cannot shrink the reserve %s/%s: %s (%s)", ob->dir,
+                    CFW_OUTBOX_RESERVE_FILE, strerror(errno), cfw_fs_errno_name(errno));
+        return false;
+    }
+    fsync(l->reserve_fd);
+    given = l->reserve_size - left;
+    l->reserve_size = left;
+    l->reserve_drawn = true;
+    ob->st.reserve_used++;
+    if (ratelog_ok(&ob->reserve_log, note, sizeof(note))) {
+        cfw_log_warn("outbox: %s; gave %" PRIu64 " bytes of the reserve %s/%s to the spool "
+                     "(%" PRIu64 " bytes left)%s",
+                     why->msg, given, ob->dir, CFW_OUTBOX_RESERVE_FILE, left, note);
+    }
+    arm_respool(ob);
+    return true;
+}
+
+/*
+ * Writes a job's spool file (text when given, else serialized now). When the file system is
+ * full (ENOSPC, EDQUOT), the reserve gives back what the job needs and the write is tried
+ * again, at most WRITE_TRIES times in all. *failed tells whether any attempt failed.
+ */
+static int job_write(struct cfw_outbox *ob, struct cfw_outbox_job *j, const char *text, size_t len,
+                     bool *failed, struct cfw_err *err)
+{
+    char name[64];
+    char *own = NULL;
+    int rc = -1;
+
+    *failed = false;
+    if (text == NULL) {
+        own = job_serialize(j, NULL, 0, &len);
+        if (own == NULL) {
+            cfw_err_set(err, "cannot encode job %s", j->id);
+            return -1;
+        }
+        text = own;
+    }
+    job_filename(j, name, sizeof(name));
+    for (unsigned t = 1;; t++) {
+        if (cfw_fs_write_atomic(ob->dir_fd, ob->dir, name, text, len, 0600, err) == 0) {
+            rc = 0;
+            break;
+        }
+        *failed = true;
+        if ((err->code != ENOSPC && err->code != EDQUOT) || t >= WRITE_TRIES ||
+            !reserve_release(ob, len, err)) {
+            break;
+        }
+    }
+    if (rc == 0) {
+        j->on_disk = true;
+    }
+    free(own);
+    return rc;
+}
+
+/*
+ * Writes the jobs held in memory, oldest first. Stops at the first failure unless all is set
+ * (the last attempt before the jobs are freed). Returns how many are still held.
+ */
+static uint64_t respool(struct cfw_outbox *ob, bool all)
+{
+    size_t written = 0;
+    struct cfw_err err = {0};
+    bool failed;
+
+    for (struct cfw_outbox_job *j = ob->head; j != NULL && ob->st.unspooled > 0; j = j->next) {
+        if (!j->held) {
+            continue;
+        }
+        if (job_write(ob, j, NULL, 0, &failed, &err) == 0) {
+            j->held = false;
+            ob->st.unspooled--;
+            written++;
+            continue;
+        }
+        ob->last_werr = err;
+        if (!all) {
+            break;
+        }
+    }
+    if (written > 0) {
+        cfw_log_notice("outbox: %zu notification(s) held in memory now written to %s (%" PRIu64
+                       " still held)",
+                       written, ob->dir, ob->st.unspooled);
+    }
+    return ob->st.unspooled;
+}
+
+static void on_respool(evutil_socket_t fd, short what, void *arg)
+{
+    struct cfw_outbox *ob = arg;
+    char note[64];
+
+    (void)fd;
+    (void)what;
+    if (ob->st.unspooled > 0 && respool(ob, false) > 0 &&
+        ratelog_ok(&ob->held_log, note, sizeof(note))) {
+        cfw_log_err("outbox: %" PRIu64 " notification(s) still held in memory only (%s); "
+                    "retrying every %.3g s; they are lost if cfwatchd is killed first%s",
+                    ob->st.unspooled, ob->last_werr.msg, respool_interval_s(ob), note);
+    }
+    if (ob->st.unspooled == 0 && reserve_wanted(ob)) {
+        /* the jobs first, then the reserve: it must not take the room they need */
+        if (ob->lock->reserve_fd < 0) {
+            reserve_open(ob);
+        } else {
+            reserve_grow(ob, false);
+        }
+    }
+    arm_respool(ob);
+}
+
+static void log_not_spooled(struct cfw_outbox *ob, const struct cfw_outbox_job *j,
+                            const struct cfw_err *why)
+{
+    char note[64];
+
+    if (!ratelog_ok(&ob->held_log, note, sizeof(note))) {
+        return;
+    }
+    if (j->test) {
+        cfw_log_err("outbox: sink=%s job=%s not spooled (%s); delivering from memory only%s",
+                    j->sink, j->id, why->msg, note);
+        return;
+    }
+    cfw_log_err("outbox: sink=%s job=%s not spooled (%s); delivering from memory only and "
+                "retrying the write every %.3g s (%" PRIu64 " held in memory, lost if cfwatchd "
+                "is killed before they are written)%s",
+                j->sink, j->id, why->msg, respool_interval_s(ob), ob->st.unspooled, note);
+}
+
 struct cfw_outbox_job *cfw_outbox_add(struct cfw_outbox *ob, const struct cfw_outbox_entry *e,
                                       struct cfw_err *err)
 {
     struct cfw_outbox_job *j;
-    char name[64];
+    struct cfw_stamp now;
     char *text;
     size_t len = 0;
     size_t nkeys = 0;
+    bool failed = false;
     struct cfw_err werr = {0};
 
     if (ob->lock != NULL && ob->lock->current != NULL && ob->lock->current != ob) {
@@ -717,8 +1022,9 @@ struct cfw_outbox_job *cfw_outbox_add(struct cfw_outbox *ob, const struct cfw_ou
     while (e->keys != NULL && e->keys[nkeys] != NULL) {
         nkeys++;
     }
-    j = job_make(ob, ob->lock->next_seq, cfw_now_wall_ms(), e->sink, e->endpoint, e->kind, e->body,
-                 e->body_len, e->test);
+    cfw_stamp_now(&now);
+    j = job_make(ob, ob->lock->next_seq, &now, e->sink, e->endpoint, e->kind, e->body, e->body_len,
+                 e->test);
     for (size_t i = 0; i < nkeys && i < CFW_OUTBOX_KEYS_MAX; i++) {
         job_add_key(j, e->keys[i]);
     }
@@ -728,29 +1034,39 @@ struct cfw_outbox_job *cfw_outbox_add(struct cfw_outbox *ob, const struct cfw_ou
         job_free(j);
         return NULL;
     }
-    if (ob->st.jobs + 1 > ob->opts.max_jobs || ob->st.bytes + len > ob->opts.max_bytes) {
+    /* the reserve counts in max_bytes: the spool directory never holds more than that */
+    if (ob->st.jobs + 1 > ob->opts.max_jobs ||
+        ob->st.bytes + len + ob->reserve_target > ob->opts.max_bytes) {
         ob->st.refused_full++;
         cfw_err_set(err,
-                    "outbox full (%" PRIu64 " jobs, %" PRIu64 " bytes; limits %zu jobs, %" PRIu64
-                    " bytes)",
-                    ob->st.jobs, ob->st.bytes, ob->opts.max_jobs, ob->opts.max_bytes);
+                    "outbox full (%" PRIu64 " jobs, %" PRIu64 " bytes and a reserve of %" PRIu64
+                    " bytes; limits %zu jobs, %" PRIu64 " bytes)",
+                    ob->st.jobs, ob->st.bytes, ob->reserve_target, ob->opts.max_jobs,
+                    ob->opts.max_bytes);
         free(text);
         job_free(j);
         return NULL;
     }
     ob->lock->next_seq++;
     j->file_bytes = len;
-    job_filename(j, name, sizeof(name));
-    if (write_atomic(ob->dir_fd, name, text, len, &werr) != 0) {
+    if (ob->st.unspooled > 0) {
+        /* older jobs first: after a restart the oldest notifications are the ones kept */
+        respool(ob, false);
+    }
+    if (job_write(ob, j, text, len, &failed, &werr) != 0) {
+        ob->last_werr = werr;
+        j->held = !j->test; /* a test notification is never replayed: nothing to keep */
+    }
+    if (failed) {
         ob->st.write_errors++;
-        cfw_log_err("outbox: sink=%s job=%s not spooled (%s); delivering from memory only", j->sink,
-                    j->id, werr.msg);
-    } else {
-        j->on_disk = true;
     }
     free(text);
     j->due_mono = 0;
     job_link_sorted(ob, j);
+    if (!j->on_disk) {
+        log_not_spooled(ob, j, &werr);
+    }
+    arm_respool(ob);
     arm(ob, 0);
     return j;
 }
@@ -767,6 +1083,9 @@ static int load_one(struct cfw_outbox *ob, const char *name, struct cfw_err *err
     const char *sink, *kind, *body;
     size_t body_len;
     json_int_t seq, created, endpoint;
+    struct cfw_stamp stamp;
+    json_t *boot_ms;
+    const char *boot_id;
     int rc = -1;
     ssize_t got = 0;
 
@@ -803,7 +1122,20 @@ static int load_one(struct cfw_outbox *ob, const char *name, struct cfw_err *err
         cfw_err_set(err, "missing fields");
         goto out;
     }
-    j = job_make(ob, (uint64_t)seq, created, sink, (unsigned)endpoint, kind, body, body_len,
+    /*
+     * The boot clock and boot id are absent from files written before they were recorded:
+     * then the age falls back to the wall clock, as it was measured before.
+     */
+    memset(&stamp, 0, sizeof(stamp));
+    stamp.wall_ms = created;
+    boot_ms = json_object_get(o, "created_boot_ms");
+    boot_id = json_string_value(json_object_get(o, "boot_id"));
+    if (json_is_integer(boot_ms) && json_integer_value(boot_ms) > 0 && boot_id != NULL &&
+        strlen(boot_id) == CFW_BOOT_ID_LEN) {
+        stamp.boot_ms = json_integer_value(boot_ms);
+        memcpy(stamp.boot_id, boot_id, CFW_BOOT_ID_LEN + 1);
+    }
+    j = job_make(ob, (uint64_t)seq, &stamp, sink, (unsigned)endpoint, kind, body, body_len,
                  json_is_true(json_object_get(o, "test")));
     for (size_t i = 0; i < json_array_size(keys) && i < CFW_OUTBOX_KEYS_MAX; i++) {
         const char *k = json_string_value(json_array_get(keys, i));
@@ -853,7 +1185,7 @@ static int load_spool(struct cfw_outbox *ob)
         size_t len = strlen(n);
         struct cfw_err err = {0};
 
-        if (strncmp(n, ".tmp-", 5) == 0) {
+        if (strncmp(n, CFW_FS_TMP_PREFIX, strlen(CFW_FS_TMP_PREFIX)) == 0) {
             /* a write that never reached its rename: the submit did not complete */
             unlinkat(ob->dir_fd, n, 0);
             continue;
@@ -913,6 +1245,7 @@ static int lock_spool(struct cfw_outbox *ob, struct cfw_err *err)
     l->fd = fd;
     l->refs = 1;
     l->next_seq = 1;
+    l->reserve_fd = -1;
     l->current = ob;
     l->next = spool_locks;
     spool_locks = l;
@@ -934,6 +1267,10 @@ static void unlock_spool(struct cfw_outbox *ob)
     }
     if (--l->refs > 0) {
         return;
+    }
+    if (l->reserve_fd >= 0) {
+        /* the file stays: the next start finds its room already taken for the spool */
+        close(l->reserve_fd);
     }
     close(l->fd);
     for (pp = &spool_locks; *pp != NULL; pp = &(*pp)->next) {
@@ -991,6 +1328,19 @@ struct cfw_outbox *cfw_outbox_new(struct event_base *base, const char *state_dir
     if (ob->opts.max_bytes == 0) {
         ob->opts.max_bytes = CFW_OUTBOX_MAX_BYTES_DEFAULT;
     }
+    if (ob->opts.reserve_bytes == 0) {
+        ob->opts.reserve_bytes = (int64_t)CFW_OUTBOX_RESERVE_DEFAULT;
+    }
+    if (ob->opts.reserve_bytes > 0) {
+        uint64_t r = (uint64_t)ob->opts.reserve_bytes;
+        if (r > ob->opts.max_bytes / 4) {
+            r = ob->opts.max_bytes / 4;
+        }
+        ob->reserve_target = r / RESERVE_ALIGN * RESERVE_ALIGN;
+    }
+    if (ob->opts.respool_interval_ms <= 0) {
+        ob->opts.respool_interval_ms = CFW_OUTBOX_RESPOOL_INTERVAL_DEFAULT_MS;
+    }
     if (getrandom(&seed, sizeof(seed), GRND_NONBLOCK) != (ssize_t)sizeof(seed)) {
         seed = (uint64_t)cfw_now_wall_ms() ^ ((uint64_t)getpid() << 32);
     }
@@ -1011,7 +1361,8 @@ struct cfw_outbox *cfw_outbox_new(struct event_base *base, const char *state_dir
     }
     if (base != NULL) {
         ob->timer = evtimer_new(base, on_timer, ob);
-        if (ob->timer == NULL) {
+        ob->respool_timer = evtimer_new(base, on_respool, ob);
+        if (ob->timer == NULL || ob->respool_timer == NULL) {
             cfw_err_set(err, "cannot create the outbox timer");
             goto fail;
         }
@@ -1024,6 +1375,8 @@ struct cfw_outbox *cfw_outbox_new(struct event_base *base, const char *state_dir
         cfw_log_notice("outbox: replaying %" PRIu64 " pending notifications from %s", ob->st.jobs,
                        ob->dir);
     }
+    reserve_open(ob);
+    arm_respool(ob);
     arm(ob, 0);
     return ob;
 fail:
@@ -1031,10 +1384,76 @@ fail:
     return NULL;
 }
 
+/* Moves the jobs held in memory to the newer outbox on the same spool (a reload). */
+static void handover(struct cfw_outbox *ob, struct cfw_outbox *heir)
+{
+    struct cfw_outbox_job *next;
+    size_t n = 0;
+
+    for (struct cfw_outbox_job *j = ob->head; j != NULL; j = next) {
+        next = j->next;
+        if (!j->held) {
+            continue;
+        }
+        job_unlink(ob, j);
+        j->in_flight = false;
+        j->ctx = NULL;
+        j->lane = lane_get(heir, j->sink, j->endpoint);
+        job_link_sorted(heir, j);
+        n++;
+        if (heir->hooks.known != NULL &&
+            !heir->hooks.known(j->sink, j->endpoint, heir->hooks.arg)) {
+            dead_letter(heir, j, "the sink is no longer configured");
+        }
+    }
+    cfw_log_notice("outbox: %zu notification(s) held in memory handed over to the new "
+                   "configuration",
+                   n);
+    heir->last_werr = ob->last_werr;
+    respool(heir, false);
+    arm_respool(heir);
+    arm(heir, 0);
+}
+
+/* Logs, job by job, what is held in memory and goes away with this outbox. */
+static void log_lost(const struct cfw_outbox *ob)
+{
+    size_t n = 0;
+
+    cfw_log_err("outbox: %" PRIu64 " notification(s) could not be written to %s (%s) and are "
+                "lost with this exit",
+                ob->st.unspooled, ob->dir, ob->last_werr.msg);
+    for (const struct cfw_outbox_job *j = ob->head; j != NULL; j = j->next) {
+        char key[160];
+        if (!j->held) {
+            continue;
+        }
+        if (n++ >= LOST_LOG_MAX) {
+            continue;
+        }
+        cfw_log_escape(j->nkeys > 0 ? j->keys[0] : "-", j->nkeys > 0 ? strlen(j->keys[0]) : 1, 120,
+                       key, sizeof(key));
+        cfw_log_err("outbox: lost sink=%s endpoint=%u job=%s kind=%s key=%s", j->sink, j->endpoint,
+                    j->id, j->kind, key);
+    }
+    if (n > LOST_LOG_MAX) {
+        cfw_log_err("outbox: and %zu more lost notification(s)", n - LOST_LOG_MAX);
+    }
+}
+
 void cfw_outbox_free(struct cfw_outbox *ob)
 {
     if (ob == NULL) {
         return;
+    }
+    if (ob->st.unspooled > 0) {
+        /* the last chance for what the disk refused: a newer outbox, or one more write */
+        struct cfw_outbox *heir = ob->lock != NULL ? ob->lock->current : NULL;
+        if (heir != NULL && heir != ob) {
+            handover(ob, heir);
+        } else if (respool(ob, true) > 0) {
+            log_lost(ob);
+        }
     }
     while (ob->head != NULL) {
         struct cfw_outbox_job *j = ob->head;
@@ -1055,6 +1474,9 @@ void cfw_outbox_free(struct cfw_outbox *ob)
     }
     if (ob->timer != NULL) {
         event_free(ob->timer);
+    }
+    if (ob->respool_timer != NULL) {
+        event_free(ob->respool_timer);
     }
     unlock_spool(ob);
     if (ob->dir_fd >= 0) {
@@ -1104,7 +1526,7 @@ unsigned cfw_outbox_job_attempts(const struct cfw_outbox_job *j)
 
 int64_t cfw_outbox_job_created_ms(const struct cfw_outbox_job *j)
 {
-    return j->created_ms;
+    return j->created.wall_ms;
 }
 
 bool cfw_outbox_job_test(const struct cfw_outbox_job *j)
@@ -1135,6 +1557,8 @@ void *cfw_outbox_job_ctx(const struct cfw_outbox_job *j)
 void cfw_outbox_stats(const struct cfw_outbox *ob, struct cfw_outbox_stats *out)
 {
     *out = ob->st;
+    out->reserve_target = ob->reserve_target;
+    out->reserve_bytes = ob->lock != NULL ? ob->lock->reserve_size : 0;
 }
 
 void cfw_outbox_sink_stats(const struct cfw_outbox *ob, const char *sink,

@@ -9,70 +9,13 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "cfwatchd/fsutil.h"
 #include "cfwatchd/rules.h"
-
-static int write_all(int fd, const char *p, size_t len)
-{
-    while (len > 0) {
-        ssize_t n = write(fd, p, len);
-        if (n < 0 && errno == EINTR) {
-            continue;
-        }
-        if (n < 0) {
-            return -1;
-        }
-        p += n;
-        len -= (size_t)n;
-    }
-    return 0;
-}
 
 int cfw_write_atomic(const char *dir, const char *name, const void *data, size_t len, int mode,
                      struct cfw_err *err)
 {
-    char *tmp = cfw_xasprintf("%s/.%s.tmp.%ld", dir, name, (long)getpid());
-    char *dst = cfw_xasprintf("%s/%s", dir, name);
-    int fd = -1, dfd = -1, rc = -1;
-
-    fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
-    if (fd < 0) {
-        cfw_err_setc(err, errno, "cannot create %s: %s", tmp, strerror(errno));
-        goto out;
-    }
-    if (write_all(fd, data, len) != 0 || fsync(fd) != 0) {
-        cfw_err_setc(err, errno, "cannot write %s: %s", tmp, strerror(errno));
-        goto out;
-    }
-    if (close(fd) != 0) {
-        fd = -1;
-        cfw_err_setc(err, errno, "cannot write %s: %s", tmp, strerror(errno));
-        goto out;
-    }
-    fd = -1;
-    if (rename(tmp, dst) != 0) {
-        cfw_err_setc(err, errno, "cannot rename %s to %s: %s", tmp, dst, strerror(errno));
-        goto out;
-    }
-    /* the rename is durable only once the directory entry is */
-    dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (dfd < 0 || fsync(dfd) != 0) {
-        cfw_err_setc(err, errno, "cannot sync directory %s: %s", dir, strerror(errno));
-        goto out;
-    }
-    rc = 0;
-out:
-    if (fd >= 0) {
-        close(fd);
-    }
-    if (rc != 0) {
-        unlink(tmp);
-    }
-    if (dfd >= 0) {
-        close(dfd);
-    }
-    free(tmp);
-    free(dst);
-    return rc;
+    return cfw_fs_write_atomic(-1, dir, name, data, len, mode, err);
 }
 
 json_t *cfw_state_read(const char *path, size_t max, struct cfw_err *err)

@@ -5,6 +5,15 @@
  * start. One retry timer is re-armed to the earliest due job. Failures back off exponentially
  * with full jitter per job and per lane (a sink endpoint); Retry-After pauses the lane.
  * Permanent failures and jobs older than max_age move to state_dir/dead/ with the reason.
+ * A job's age is measured on the boot clock (CLOCK_BOOTTIME, recorded with the boot id in the
+ * spool file), so a jump of the wall clock neither expires nor rejuvenates it.
+ *
+ * Disk full: a reserve file (outbox/.reserve, preallocated, counted in max_bytes) is shrunk
+ * when a spool write fails with ENOSPC or EDQUOT so that the job can be written, and grown back
+ * once there is room. A job that still cannot be written is delivered from memory, counted
+ * (unspooled) and its write is retried on a timer, before every later write, and once more when
+ * the outbox is freed. It is lost only when the process is killed, or stopped while the disk is
+ * still full (then each one is logged).
  *
  * Ordering: every job carries chain keys (an incident key); a job is not attempted while an
  * earlier job of the same lane shares one of its keys, so a resolve never overtakes its trigger.
@@ -31,13 +40,18 @@ struct event_base;
 #define CFW_OUTBOX_BODY_MAX (1024u * 1024u)
 #define CFW_OUTBOX_IN_FLIGHT_DEFAULT 4u
 #define CFW_OUTBOX_KEYS_MAX 256u
+#define CFW_OUTBOX_RESERVE_DEFAULT (1024ull * 1024)
+#define CFW_OUTBOX_RESPOOL_INTERVAL_DEFAULT_MS 5000
+#define CFW_OUTBOX_RESERVE_FILE ".reserve"
 
 struct cfw_outbox_opts {
-    int64_t backoff_base_ms; /* 0: default; first retry waits up to this (full jitter) */
-    int64_t backoff_max_ms;  /* 0: default; cap of the exponential */
-    int64_t max_age_ms;      /* 0: default; older jobs are dead-lettered */
-    size_t max_jobs;         /* 0: default */
-    uint64_t max_bytes;      /* 0: default */
+    int64_t backoff_base_ms;     /* 0: default; first retry waits up to this (full jitter) */
+    int64_t backoff_max_ms;      /* 0: default; cap of the exponential */
+    int64_t max_age_ms;          /* 0: default; older jobs are dead-lettered */
+    size_t max_jobs;             /* 0: default */
+    uint64_t max_bytes;          /* 0: default; covers the jobs and the reserve */
+    int64_t reserve_bytes;       /* 0: default; < 0: no reserve; at most max_bytes / 4 */
+    int64_t respool_interval_ms; /* 0: default; retry of unspooled writes and of the reserve */
 };
 
 enum cfw_outbox_verdict {
@@ -95,7 +109,11 @@ struct cfw_outbox_hooks {
 struct cfw_outbox *cfw_outbox_new(struct event_base *base, const char *state_dir,
                                   const struct cfw_outbox_opts *opts,
                                   const struct cfw_outbox_hooks *hooks, struct cfw_err *err);
-/* Frees the in-memory queue; spooled jobs stay on disk for the next start. */
+/*
+ * Frees the in-memory queue; spooled jobs stay on disk for the next start. Jobs held in memory
+ * only are handed to a newer outbox on the same spool (a reload) or written one last time; what
+ * still cannot be written is logged as lost, job by job.
+ */
 void cfw_outbox_free(struct cfw_outbox *ob);
 
 /* Sets how many deliveries one sink may have in flight per endpoint (default 4). */
@@ -104,7 +122,9 @@ void cfw_outbox_set_in_flight(struct cfw_outbox *ob, const char *sink, unsigned 
 /*
  * Spools one job and schedules it. Returns the job (borrowed, valid until it leaves the spool)
  * or NULL with err set: the spool is full (counted, the caller logs it) or the entry is invalid.
- * When the write to disk fails the job is still kept in memory and delivered (logged).
+ * Jobs held in memory by earlier failed writes are written first. When the write fails even
+ * with the reserve, the job is kept in memory, delivered, and its write retried (logged,
+ * counted).
  */
 struct cfw_outbox_job *cfw_outbox_add(struct cfw_outbox *ob, const struct cfw_outbox_entry *e,
                                       struct cfw_err *err);
@@ -152,8 +172,12 @@ struct cfw_outbox_lane_stats {
 struct cfw_outbox_stats {
     uint64_t jobs;
     uint64_t bytes;
-    uint64_t refused_full; /* jobs refused because the spool was full */
-    uint64_t write_errors; /* jobs that could not be written to disk */
+    uint64_t refused_full;   /* jobs refused because the spool was full */
+    uint64_t write_errors;   /* jobs whose write to disk failed at least once */
+    uint64_t unspooled;      /* jobs held in memory only now: lost if the process dies */
+    uint64_t reserve_bytes;  /* the reserve file's current size */
+    uint64_t reserve_target; /* the size it is kept at when there is room (0: none) */
+    uint64_t reserve_used;   /* times the reserve was shrunk to write a job */
     uint64_t dead;
     uint64_t sent;
     uint64_t replayed;

@@ -6,10 +6,12 @@ through setpriv without CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH and CAP_FOWNER (as
 service user it has none of them); chmod 0500 on state_dir and state_dir/outbox then makes them
 read-only to it. (A read-only remount is refused while the daemon holds the spool lock open for
 writing.) While read-only, with incidents opening and their notifications queued behind a
-receiver answering 503: spool writes fail and are logged, the state save fails, is logged and
-counted (cfwatchd_state_save_failures_total), the daemon keeps running. Once writable again and
-the receiver recovers: every notification is delivered once, the state saved at stop holds every
-incident, and a restart restores them without announcing them again.
+receiver answering 503: spool writes fail, are logged and counted
+(cfwatchd_outbox_write_errors_total), the notifications are held in memory and still attempted;
+the state save fails, is logged and counted (cfwatchd_state_save_failures_total), the daemon keeps
+running. Once writable again: the held notifications are written to the spool by the retry timer
+(every 5 s) before the receiver recovers; then every notification is delivered once, the state
+saved at stop holds every incident, and a restart restores them without announcing them again.
 
 Spool caps: with outbox max_jobs 3 and the receiver failing, further notifications are refused,
 logged once and counted (cfwatchd_notifications_refused_total); those accepted are delivered
@@ -94,16 +96,24 @@ class StateDirCase(DaemonTestCase):
         d.wait_incident("boom/two")
         d.wait_incident("boom/three")
         d.wait_stderr(r"outbox: sink=hook job=\S+ not spooled \(.*(Permission denied|EACCES)")
+        d.wait_metric("cfwatchd_outbox_write_errors_total", 2)
+        self.assertEqual(d.metric("cfwatchd_outbox_write_errors_total"), 2)
         self.assertEqual(d.metric("cfwatchd_outbox_depth"), 3)
         d.wait_metric("cfwatchd_state_save_failures_total", 1, timeout=45 * SLOW)
         self.assertRegex(d.stderr_text(), r"state: .*Permission denied.*"
                                           r"cfwatchd_state_save_failures_total")
         self.assertTrue(d.alive())
         self.assertEqual(d.http("/healthz")[0], 200)
-        failed_writes = len(re.findall(r"not spooled", d.stderr_text()))
+        failed_writes = d.metric("cfwatchd_outbox_write_errors_total")
+        # logged once a minute, counted always
+        self.assertEqual(len(re.findall(r"not spooled", d.stderr_text())), 1)
 
         os.chmod(self.state, 0o700)
         os.chmod(os.path.join(self.state, "outbox"), 0o700)
+        d.wait_stderr(r"outbox: 2 notification\(s\) held in memory now written to \S+/outbox "
+                      r"\(0 still held\)", timeout=20 * SLOW)
+        spool = os.path.join(self.state, "outbox")
+        self.assertEqual(len([n for n in os.listdir(spool) if n.endswith(".job")]), 3)
         self.cap.script("/hook", [], then=OK)
         wait_until(lambda: set(self.delivered()) >= {"boom/one", "boom/two", "boom/three"},
                    "every open notification delivered", timeout=30 * SLOW)

@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -49,6 +50,7 @@ struct t {
     struct cfw_outbox_job *pending[64];
     size_t npending;
     struct event *complete_ev;
+    bool mounted; /* t->dir is a small tmpfs (the disk-full tests) */
 };
 
 static void do_complete(evutil_socket_t fd, short what, void *arg)
@@ -155,6 +157,9 @@ static int teardown(void **state)
     cfw_outbox_free(t->ob);
     event_free(t->complete_ev);
     event_base_free(t->base);
+    if (t->mounted) {
+        umount2(t->dir, MNT_DETACH);
+    }
     snprintf(cmd, sizeof(cmd), "rm -rf %s", t->dir);
     if (system(cmd) != 0) {
         return -1;
@@ -224,6 +229,12 @@ static void test_spooled_before_attempt(void **state)
     assert_int_equal(st.sent, 1);
     assert_int_equal(st.jobs, 0);
     assert_int_equal(st.bytes, 0);
+    assert_int_equal(st.write_errors, 0);
+    assert_int_equal(st.unspooled, 0);
+    /* the default reserve sits beside the jobs */
+    assert_int_equal(st.reserve_target, CFW_OUTBOX_RESERVE_DEFAULT);
+    assert_int_equal(st.reserve_bytes, CFW_OUTBOX_RESERVE_DEFAULT);
+    assert_int_equal(st.reserve_used, 0);
     assert_int_equal(t->gone_ok, 1);
 }
 
@@ -417,7 +428,8 @@ static void test_full_spool(void **state)
 static void test_full_spool_bytes(void **state)
 {
     struct t *t = *state;
-    struct cfw_outbox_opts o = {.max_bytes = 600};
+    /* about 530 bytes a job (body, fields, creation stamp); the reserve is off at this size */
+    struct cfw_outbox_opts o = {.max_bytes = 800};
     char big[400];
     struct cfw_outbox_stats st;
 
@@ -498,6 +510,382 @@ static void test_lock(void **state)
     }
 }
 
+static json_t *load_job_file(const char *dir)
+{
+    DIR *d = opendir(dir);
+    struct dirent *de;
+    json_t *o = NULL;
+
+    assert_non_null(d);
+    while ((de = readdir(d)) != NULL) {
+        size_t l = strlen(de->d_name);
+        if (de->d_name[0] != '.' && l > 4 && strcmp(de->d_name + l - 4, ".job") == 0) {
+            char file[400];
+            snprintf(file, sizeof(file), "%s/%s", dir, de->d_name);
+            o = json_load_file(file, 0, NULL);
+        }
+    }
+    closedir(d);
+    return o;
+}
+
+static void test_spool_file_records_boot_clock(void **state)
+{
+    struct t *t = *state;
+    char path[128];
+    struct cfw_stamp now;
+    json_t *o;
+
+    t->ob = open_ob(t, NULL);
+    assert_non_null(add(t, "s", "open", "k", "x"));
+    snprintf(path, sizeof(path), "%s/outbox", t->dir);
+    o = load_job_file(path);
+    assert_non_null(o);
+    cfw_stamp_now(&now);
+    assert_true(json_integer_value(json_object_get(o, "created_ms")) <= now.wall_ms);
+    if (now.boot_id[0] != '\0') {
+        json_int_t boot = json_integer_value(json_object_get(o, "created_boot_ms"));
+        assert_true(boot > 0 && boot <= now.boot_ms);
+        assert_string_equal(json_string_value(json_object_get(o, "boot_id")), now.boot_id);
+    }
+    json_decref(o);
+}
+
+/* Writes a spool file as a running outbox (or an older version without boot fields) would. */
+static void write_job(struct t *t, unsigned seq, const char *sink, int64_t wall_ms, int64_t boot_ms,
+                      const char *boot_id)
+{
+    char path[160];
+    json_t *o = json_object();
+
+    json_object_set_new(o, "v", json_integer(1));
+    json_object_set_new(o, "seq", json_integer(seq));
+    json_object_set_new(o, "created_ms", json_integer(wall_ms));
+    if (boot_id != NULL) {
+        json_object_set_new(o, "created_boot_ms", json_integer(boot_ms));
+        json_object_set_new(o, "boot_id", json_string(boot_id));
+    }
+    json_object_set_new(o, "sink", json_string(sink));
+    json_object_set_new(o, "endpoint", json_integer(0));
+    json_object_set_new(o, "kind", json_string("open"));
+    json_object_set_new(o, "keys", json_pack("[s]", sink));
+    json_object_set_new(o, "body", json_string(sink));
+    snprintf(path, sizeof(path), "%s/outbox", t->dir);
+    mkdir(t->dir, 0700);
+    mkdir(path, 0700);
+    snprintf(path, sizeof(path), "%s/outbox/%020u.job", t->dir, seq);
+    assert_int_equal(json_dump_file(o, path, JSON_COMPACT), 0);
+    json_decref(o);
+}
+
+static void test_max_age_follows_the_boot_clock(void **state)
+{
+    struct t *t = *state;
+    struct cfw_outbox_opts o = {
+        .backoff_base_ms = 20, .backoff_max_ms = 40, .max_age_ms = 3600 * 1000};
+    struct cfw_stamp now;
+    const int64_t two_h = 2 * 3600 * 1000;
+    char path[128];
+    bool rebooted_test = false;
+
+    cfw_stamp_now(&now);
+    if (now.boot_id[0] == '\0') {
+        skip();
+    }
+    /* the wall clock says two hours, the boot clock one second: a wall-clock jump, kept */
+    write_job(t, 1, "jumped", now.wall_ms - two_h, now.boot_ms - 1000, now.boot_id);
+    /* an older spool file without the boot clock: the wall clock decides, as before */
+    write_job(t, 2, "legacy", now.wall_ms - two_h, 0, NULL);
+    /* written before a reboot: the boot clocks cannot be compared, the wall clock decides */
+    write_job(t, 3, "rebooted", now.wall_ms - two_h, now.boot_ms - 1000,
+              "00000000-0000-0000-0000-000000000000");
+    /* fresh by the wall clock (set back since), two hours old by the boot clock: expired */
+    if (now.boot_ms > two_h + 60000) {
+        write_job(t, 4, "setback", now.wall_ms, now.boot_ms - two_h, now.boot_id);
+        rebooted_test = true;
+    }
+    t->always_retry = true;
+    t->ob = open_ob(t, &o);
+    assert_non_null(t->ob);
+    for (int i = 0; i < 50; i++) {
+        event_base_loop(t->base, EVLOOP_ONCE | EVLOOP_NONBLOCK);
+        usleep(2000);
+    }
+    assert_int_equal(cfw_outbox_pending(t->ob), 1);
+    assert_int_equal(t->gone_dead, rebooted_test ? 3 : 2);
+    snprintf(path, sizeof(path), "%s/dead", t->dir);
+    assert_int_equal(count_files(path, "-jumped.json"), 0);
+    assert_int_equal(count_files(path, "-legacy.json"), 1);
+    assert_int_equal(count_files(path, "-rebooted.json"), 1);
+    assert_int_equal(count_files(path, "-setback.json"), rebooted_test ? 1 : 0);
+    /* the one kept is being retried */
+    assert_true(t->nlog >= 1);
+    assert_string_equal(t->log[0].body, "jumped");
+}
+
+static off_t file_size(const char *dir, const char *name, blkcnt_t *blocks)
+{
+    char path[160];
+    struct stat st;
+
+    snprintf(path, sizeof(path), "%s/%s", dir, name);
+    if (stat(path, &st) != 0) {
+        return -1;
+    }
+    if (blocks != NULL) {
+        *blocks = st.st_blocks;
+    }
+    return st.st_size;
+}
+
+static void test_reserve_counts_in_the_cap(void **state)
+{
+    struct t *t = *state;
+    struct cfw_outbox_opts o = {.max_bytes = 16384, .reserve_bytes = 4096};
+    char path[128];
+    char body[5001];
+    blkcnt_t blocks = 0;
+    struct cfw_outbox_stats st;
+
+    memset(body, 'b', sizeof(body) - 1);
+    body[sizeof(body) - 1] = '\0';
+    snprintf(path, sizeof(path), "%s/outbox", t->dir);
+    t->ob = open_ob(t, &o);
+    assert_int_equal(file_size(path, CFW_OUTBOX_RESERVE_FILE, &blocks), 4096);
+    assert_true(blocks * 512 >= 4096); /* allocated, not sparse */
+    /* 3 x 5 KB fit in 16 KiB, but not beside a 4 KiB reserve */
+    assert_non_null(add(t, "s", "open", "k", body));
+    assert_non_null(add(t, "s", "open", "k", body));
+    assert_null(add(t, "s", "open", "k", body));
+    cfw_outbox_stats(t->ob, &st);
+    assert_int_equal(st.refused_full, 1);
+    assert_int_equal(st.reserve_bytes, 4096);
+    cfw_outbox_free(t->ob);
+
+    /* more than a quarter of max_bytes is cut down to it */
+    o.reserve_bytes = 1024 * 1024;
+    t->ob = open_ob(t, &o);
+    assert_int_equal(file_size(path, CFW_OUTBOX_RESERVE_FILE, NULL), 4096);
+    cfw_outbox_free(t->ob);
+
+    /* no reserve: the file goes */
+    o.reserve_bytes = -1;
+    t->ob = open_ob(t, &o);
+    assert_int_equal(file_size(path, CFW_OUTBOX_RESERVE_FILE, NULL), -1);
+    cfw_outbox_stats(t->ob, &st);
+    assert_int_equal(st.reserve_target, 0);
+    assert_int_equal(st.reserve_bytes, 0);
+}
+
+/* Mounts a tmpfs of size KiB on t->dir (root only), or skips the test. */
+static void mount_small_disk(struct t *t, unsigned kib)
+{
+    char opts[64];
+
+    snprintf(opts, sizeof(opts), "size=%uk,mode=0700", kib);
+    if (geteuid() != 0 || mount("cfw-outbox-test", t->dir, "tmpfs", 0, opts) != 0) {
+        skip();
+    }
+    t->mounted = true;
+}
+
+static void fill_disk(struct t *t)
+{
+    static const char block[4096];
+    char path[128];
+    int fd;
+
+    snprintf(path, sizeof(path), "%s/filler", t->dir);
+    fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    assert_true(fd >= 0);
+    while (write(fd, block, sizeof(block)) > 0) {
+    }
+    close(fd);
+}
+
+static void free_disk(struct t *t)
+{
+    char path[128];
+
+    snprintf(path, sizeof(path), "%s/filler", t->dir);
+    assert_int_equal(unlink(path), 0);
+}
+
+static void spin(struct t *t, int ms)
+{
+    int64_t end = cfw_now_mono_ms() + ms;
+
+    while (cfw_now_mono_ms() < end) {
+        event_base_loop(t->base, EVLOOP_ONCE | EVLOOP_NONBLOCK);
+        usleep(1000);
+    }
+}
+
+static void test_disk_full_draws_on_the_reserve(void **state)
+{
+    struct t *t = *state;
+    struct cfw_outbox_opts o = {.reserve_bytes = 64 * 1024,
+                                .respool_interval_ms = 50,
+                                .backoff_base_ms = 1000,
+                                .backoff_max_ms = 2000};
+    char path[128];
+    char body[1001];
+    struct cfw_outbox_stats st;
+    size_t added = 0;
+    int64_t deadline;
+
+    memset(body, 'z', sizeof(body) - 1);
+    body[sizeof(body) - 1] = '\0';
+    mount_small_disk(t, 512);
+    snprintf(path, sizeof(path), "%s/outbox", t->dir);
+    t->always_retry = true;
+    t->ob = open_ob(t, &o);
+    assert_non_null(t->ob);
+    assert_int_equal(file_size(path, CFW_OUTBOX_RESERVE_FILE, NULL), 64 * 1024);
+    fill_disk(t);
+
+    /* the disk is full: the job is written in room given back by the reserve */
+    assert_non_null(add(t, "s", "open", "k0", body));
+    added++;
+    cfw_outbox_stats(t->ob, &st);
+    assert_int_equal(st.write_errors, 1);
+    assert_int_equal(st.unspooled, 0);
+    assert_true(st.reserve_used >= 1);
+    assert_int_equal(st.reserve_bytes, 60 * 1024);
+    assert_int_equal(count_files(path, ".job"), 1);
+
+    /* until the reserve is used up; then jobs are held in memory and still delivered */
+    while (st.unspooled == 0 && added < 40) {
+        char key[16];
+        snprintf(key, sizeof(key), "k%zu", added);
+        assert_non_null(add(t, "s", "open", key, body));
+        added++;
+        cfw_outbox_stats(t->ob, &st);
+    }
+    assert_int_equal(st.unspooled, 1);
+    assert_true(added >= 10);
+    assert_int_equal(st.reserve_bytes, 0);
+    assert_int_equal(st.write_errors, added);
+    assert_int_equal(count_files(path, ".job"), added - 1);
+    assert_int_equal(cfw_outbox_pending(t->ob), added);
+    spin(t, 200);
+    cfw_outbox_stats(t->ob, &st);
+    assert_int_equal(st.unspooled, 1); /* still full: retried, still held */
+
+    /* room again: the held job is written, then the reserve grows back */
+    free_disk(t);
+    deadline = cfw_now_mono_ms() + 5000;
+    do {
+        spin(t, 20);
+        cfw_outbox_stats(t->ob, &st);
+    } while ((st.unspooled > 0 || st.reserve_bytes < 64 * 1024) && cfw_now_mono_ms() < deadline);
+    assert_int_equal(st.unspooled, 0);
+    assert_int_equal(st.reserve_bytes, 64 * 1024);
+    assert_int_equal(count_files(path, ".job"), added);
+    assert_int_equal(file_size(path, CFW_OUTBOX_RESERVE_FILE, NULL), 64 * 1024);
+}
+
+static void test_held_jobs_are_written_at_free(void **state)
+{
+    struct t *t = *state;
+    struct cfw_outbox_opts o = {.reserve_bytes = -1, .respool_interval_ms = 60000};
+    char path[128];
+    struct cfw_outbox_stats st;
+
+    mount_small_disk(t, 256);
+    snprintf(path, sizeof(path), "%s/outbox", t->dir);
+    t->always_retry = true;
+    t->ob = open_ob(t, &o);
+    fill_disk(t);
+    assert_non_null(add(t, "s", "open", "k1", "one"));
+    assert_non_null(add(t, "s", "open", "k2", "two"));
+    cfw_outbox_stats(t->ob, &st);
+    assert_int_equal(st.write_errors, 2);
+    assert_int_equal(st.unspooled, 2);
+    assert_int_equal(count_files(path, ".job"), 0);
+    /* room returns just before the stop, long before the retry timer */
+    free_disk(t);
+    cfw_outbox_free(t->ob);
+    t->ob = NULL;
+    assert_int_equal(count_files(path, ".job"), 2);
+    t->always_retry = false;
+    t->ob = open_ob(t, &o);
+    cfw_outbox_stats(t->ob, &st);
+    assert_int_equal(st.replayed, 2);
+    run_until_empty(t, 5000);
+    assert_int_equal(t->gone_ok, 2);
+}
+
+static void test_held_jobs_lost_at_free_are_logged(void **state)
+{
+    struct t *t = *state;
+    struct cfw_outbox_opts o = {.reserve_bytes = -1, .respool_interval_ms = 60000};
+    char path[128];
+    char logf[] = "/tmp/cfw-outbox-log-XXXXXX";
+    int logfd = mkstemp(logf);
+    int saved = dup(2);
+    char text[8192];
+    ssize_t n;
+
+    assert_true(logfd >= 0 && saved >= 0);
+    mount_small_disk(t, 256);
+    snprintf(path, sizeof(path), "%s/outbox", t->dir);
+    t->always_retry = true;
+    t->ob = open_ob(t, &o);
+    fill_disk(t);
+    assert_non_null(add(t, "s", "open", "incident/1", "one"));
+    /* still full at the stop: nothing can be saved, and the log says exactly what is lost */
+    fflush(stderr);
+    dup2(logfd, 2);
+    cfw_outbox_free(t->ob);
+    t->ob = NULL;
+    fflush(stderr);
+    dup2(saved, 2);
+    close(saved);
+    assert_int_equal(count_files(path, ".job"), 0);
+    n = pread(logfd, text, sizeof(text) - 1, 0);
+    close(logfd);
+    unlink(logf);
+    assert_true(n > 0);
+    text[n] = '\0';
+    assert_non_null(strstr(text, "1 notification(s) could not be written to"));
+    assert_non_null(strstr(text, "ENOSPC"));
+    assert_non_null(strstr(text, "lost sink=s endpoint=0 job="));
+    assert_non_null(strstr(text, "key=incident/1"));
+}
+
+static void test_held_jobs_handed_over_on_reload(void **state)
+{
+    struct t *t = *state;
+    struct cfw_outbox_opts o = {.reserve_bytes = -1, .respool_interval_ms = 60000};
+    struct cfw_outbox_hooks h = {sender, known, gone, t};
+    struct cfw_err err = {0};
+    struct cfw_outbox *newer;
+    struct cfw_outbox_stats st;
+    char path[128];
+
+    mount_small_disk(t, 256);
+    snprintf(path, sizeof(path), "%s/outbox", t->dir);
+    t->always_retry = true;
+    t->ob = open_ob(t, &o);
+    fill_disk(t);
+    assert_non_null(add(t, "s", "open", "k1", "held"));
+    /* a reload: the new outbox starts, then the old one is freed */
+    newer = cfw_outbox_new(t->base, t->dir, &o, &h, &err);
+    assert_non_null(newer);
+    cfw_outbox_free(t->ob);
+    t->ob = newer;
+    assert_int_equal(cfw_outbox_pending(newer), 1);
+    cfw_outbox_stats(newer, &st);
+    assert_int_equal(st.unspooled, 1);
+    /* room again: the next write takes the held job with it, oldest first */
+    free_disk(t);
+    assert_non_null(add(t, "s", "open", "k2", "later"));
+    cfw_outbox_stats(newer, &st);
+    assert_int_equal(st.unspooled, 0);
+    assert_int_equal(count_files(path, ".job"), 2);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -512,6 +900,13 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_full_spool_bytes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_order_per_key, setup, teardown),
         cmocka_unit_test_setup_teardown(test_lock, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_spool_file_records_boot_clock, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_max_age_follows_the_boot_clock, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_reserve_counts_in_the_cap, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_disk_full_draws_on_the_reserve, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_held_jobs_are_written_at_free, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_held_jobs_lost_at_free_are_logged, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_held_jobs_handed_over_on_reload, setup, teardown),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

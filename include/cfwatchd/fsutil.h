@@ -1,0 +1,29 @@
+/*
+ * Durable file writes shared by the state file and the outbox: write a temporary file in the
+ * target directory, fsync it, rename it over the target, fsync the directory. A crash at any
+ * point leaves either the old file or the new one, never a torn one.
+ */
+#ifndef CFWATCHD_FSUTIL_H
+#define CFWATCHD_FSUTIL_H
+
+#include <stddef.h>
+
+#include "cfwatchd/common.h"
+
+/* Temporary files are named ".tmp-<name>.<pid>": a reader skips (or removes) this prefix. */
+#define CFW_FS_TMP_PREFIX ".tmp-"
+
+/*
+ * Writes len bytes of data to dir/name durably with the given mode. dir_fd is the open
+ * directory, or -1 to open dir by path; dir names the directory in messages. Returns 0, or -1
+ * with err set (err->code is the errno; the message names the path and the errno) and no
+ * temporary file left behind. After -1 the target may still have been replaced when only the
+ * final directory fsync failed.
+ */
+int cfw_fs_write_atomic(int dir_fd, const char *dir, const char *name, const void *data, size_t len,
+                        int mode, struct cfw_err *err);
+
+/* The symbolic name of an errno value ("ENOSPC"), or "errno" when it has none. */
+const char *cfw_fs_errno_name(int e);
+
+#endif
