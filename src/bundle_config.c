@@ -224,27 +224,13 @@ static int put_utf8(struct cfw_buf *b, uint32_t cp)
     return 0;
 }
 
-static int hexval(char ch)
-{
-    if (ch >= '0' && ch <= '9') {
-        return ch - '0';
-    }
-    if (ch >= 'a' && ch <= 'f') {
-        return ch - 'a' + 10;
-    }
-    if (ch >= 'A' && ch <= 'F') {
-        return ch - 'A' + 10;
-    }
-    return -1;
-}
-
 /* Reads n hex digits at the cursor into *out. */
 static int read_hex(struct cur *c, int n, uint32_t *out)
 {
     uint32_t v = 0;
 
     for (int k = 0; k < n; k++) {
-        int h = hexval(peek(c));
+        int h = cfw_hex_value(peek(c));
         if (h < 0) {
             return FAIL(c, "expected %d hexadecimal digits in a \\%c escape", n,
                         n == 4 ? 'u' : 'U');
@@ -601,7 +587,8 @@ static int t_scalar(struct cur *c, struct cfw_bundle_value **out)
     clean = cfw_xmalloc(n + 1);
     for (size_t k = 0; k < n; k++) {
         if (tok[k] == '_') {
-            if (!(k > 0 && k + 1 < n && hexval(tok[k - 1]) >= 0 && hexval(tok[k + 1]) >= 0)) {
+            if (!(k > 0 && k + 1 < n && cfw_hex_value(tok[k - 1]) >= 0 &&
+                  cfw_hex_value(tok[k + 1]) >= 0)) {
                 goto bad_number;
             }
             continue;
@@ -624,7 +611,7 @@ static int t_scalar(struct cur *c, struct cfw_bundle_value **out)
                 goto bad_number;
             }
             for (const char *q = d + 2; *q != '\0'; q++) {
-                int h = hexval(*q);
+                int h = cfw_hex_value(*q);
                 if (h < 0 || h >= base) {
                     goto bad_number;
                 }

@@ -349,6 +349,20 @@ int cfw_parse_duration_ms(const char *s, int64_t *out_ms)
     return 0;
 }
 
+int cfw_hex_value(int ch)
+{
+    if (ch >= '0' && ch <= '9') {
+        return ch - '0';
+    }
+    if (ch >= 'a' && ch <= 'f') {
+        return ch - 'a' + 10;
+    }
+    if (ch >= 'A' && ch <= 'F') {
+        return ch - 'A' + 10;
+    }
+    return -1;
+}
+
 int64_t cfw_now_mono_ms(void)
 {
     struct timespec ts;

@@ -395,20 +395,6 @@ enum {
     CH_DONE,
 };
 
-static int hex_value(unsigned char ch)
-{
-    if (ch >= '0' && ch <= '9') {
-        return ch - '0';
-    }
-    if (ch >= 'a' && ch <= 'f') {
-        return ch - 'a' + 10;
-    }
-    if (ch >= 'A' && ch <= 'F') {
-        return ch - 'A' + 10;
-    }
-    return -1;
-}
-
 static int chunk_fail(struct cfw_listener_chunked *st, int status)
 {
     st->status = status;
@@ -457,7 +443,7 @@ static int chunk_byte(struct cfw_listener_chunked *st, unsigned char ch, size_t 
         if (++st->line > CFW_LISTENER_MAX_CHUNK_LINE) {
             return chunk_fail(st, 400);
         }
-        hv = hex_value(ch);
+        hv = cfw_hex_value(ch);
         if (st->state == CH_SIZE && hv >= 0) {
             if (st->left > (UINT64_MAX >> 4)) {
                 return chunk_fail(st, 413);

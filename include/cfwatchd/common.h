@@ -74,6 +74,8 @@ void cfw_fields_clear(struct cfw_fields *f);
 
 /* Parses an unsigned decimal with no sign, no spaces; returns -1 on anything else or overflow. */
 int cfw_parse_u64(const char *s, uint64_t *out);
+/* The value of a hexadecimal digit (0-9, a-f, A-F), or -1 for any other character. */
+int cfw_hex_value(int ch);
 /* Parses a duration such as 30s, 5m, 4h, 1d, 250ms, or a bare number of seconds. */
 int cfw_parse_duration_ms(const char *s, int64_t *out_ms);
 /* Monotonic milliseconds (CLOCK_MONOTONIC) and wall-clock milliseconds since the epoch. */
