@@ -30,8 +30,9 @@ VERSION = "00000000-0000-4000-8000-000000000000"
 
 
 def s02_event():
-    """corpus/synthetic/S02 (a tail JSON event of a Python exception), or the same shape."""
-    path = os.path.join(SOURCE_DIR, "..", "shared", "corpus", "synthetic",
+    """corpus/synthetic/S02 (a tail JSON event of a Python exception; the repository's copy of
+    the shared corpus), or the same shape."""
+    path = os.path.join(SOURCE_DIR, "tests", "data", "corpus", "synthetic",
                         "S02-SYNTHETIC-tail-json-python-exception.log")
     try:
         with open(path, encoding="utf-8") as f:

@@ -118,11 +118,11 @@ class LogpushCase(DaemonTestCase):
     # tests
 
     def test_trace_event_reaches_capture_sink_with_script_and_version(self):
-        with open(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "..",
-                               "shared", "corpus", "synthetic",
+        # the corpus record itself (the repository's copy of the shared corpus)
+        with open(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "data",
+                               "corpus", "synthetic",
                                "S03-SYNTHETIC-logpush-python-exception.log"), "rb") as f:
             s03 = f.read()
-        # the corpus record itself, when the shared corpus is there; else the same shape
         body = s03 if s03.startswith(b"{") else ndjson([trace_event("8f0000000000abcd")])
         status, _ = self.post("lp", gz(body), headers={"Content-Encoding": "gzip"})
         self.assertEqual(status, 200)
