@@ -31,6 +31,7 @@
 #define DIR_SEARCH_MAX 100000u
 #define INOTIFY_BUF 16384
 #define MOVES_MAX 64
+#define RETIRED_MAX 64
 
 struct wfile {
     char *path;   /* where the file was last seen */
@@ -50,6 +51,20 @@ struct wfile {
     bool seen;      /* scan mark */
     bool dead;      /* to be removed after the pass */
     char *last_log;
+};
+
+/*
+ * A file let go after its drain while it still existed under another name. Its rename may be
+ * seen only afterwards (the kernel can hand IN_MOVED_FROM to a read before it queues the
+ * matching IN_MOVED_TO, and a scan in between drains and lets the file go): the record keeps
+ * what was delivered, so that late rename is not taken for a file never read.
+ */
+struct retired {
+    dev_t dev;
+    ino_t ino;
+    uint64_t offset;
+    uint64_t fp;
+    size_t fplen;
 };
 
 /* A position restored from saved state, matched to a file on the first scan. */
@@ -88,6 +103,8 @@ struct file_src {
     size_t nmove_cookies;
     char *moved_to[MOVES_MAX];
     size_t nmoved;
+    struct retired retired[RETIRED_MAX]; /* oldest first */
+    size_t nretired;
     bool closed; /* stopped: every file closed */
     struct event *inotify_ev;
     struct event *poll_ev;
@@ -203,6 +220,65 @@ static int window_load(int fd, uint64_t offset, unsigned char *out, size_t *outl
     }
     *outlen = want;
     return 0;
+}
+
+static void retired_drop(struct file_src *fs, size_t i)
+{
+    memmove(&fs->retired[i], &fs->retired[i + 1], (fs->nretired - i - 1) * sizeof(fs->retired[0]));
+    fs->nretired--;
+}
+
+/* Remembers a drained file that is let go while it still has a name (not deleted). */
+static void retire(struct file_src *fs, const struct wfile *wf)
+{
+    struct stat st;
+
+    if (wf->fd < 0 || fstat(wf->fd, &st) < 0 || st.st_nlink == 0) {
+        return;
+    }
+    for (size_t i = 0; i < fs->nretired; i++) {
+        if (fs->retired[i].dev == wf->dev && fs->retired[i].ino == wf->ino) {
+            retired_drop(fs, i);
+            break;
+        }
+    }
+    if (fs->nretired == RETIRED_MAX) {
+        retired_drop(fs, 0);
+    }
+    fs->retired[fs->nretired++] = (struct retired){
+        .dev = wf->dev,
+        .ino = wf->ino,
+        .offset = wf->offset,
+        .fp = fnv1a64(wf->win, wf->winlen),
+        .fplen = wf->winlen,
+    };
+}
+
+/*
+ * Takes the record of a file let go earlier with this identity. True when the open file still
+ * holds the bytes delivered then (same size or more, same bytes before the offset): its offset
+ * and window are set to resume. False, with offset 0, for an unknown or different file.
+ */
+static bool retired_take(struct file_src *fs, int fd, const struct stat *st, uint64_t *offset,
+                         unsigned char *win, size_t *winlen)
+{
+    *offset = 0;
+    *winlen = 0;
+    for (size_t i = 0; i < fs->nretired; i++) {
+        struct retired rt = fs->retired[i];
+        if (rt.dev != st->st_dev || rt.ino != st->st_ino) {
+            continue;
+        }
+        retired_drop(fs, i);
+        if ((uint64_t)st->st_size < rt.offset || window_load(fd, rt.offset, win, winlen) < 0 ||
+            *winlen != rt.fplen || fnv1a64(win, *winlen) != rt.fp) {
+            *winlen = 0;
+            return false;
+        }
+        *offset = rt.offset;
+        return true;
+    }
+    return false;
 }
 
 static void add_file_watch(struct file_src *fs, struct wfile *wf)
@@ -488,17 +564,30 @@ static void rescue_moved(struct file_src *fs, const struct matches *m)
         struct wfile *wf;
         int fd;
 
-        if (!in_matches(m, p) && fs->nfiles < fs->src->conf.max_files &&
-            stat(p, &st) == 0 && S_ISREG(st.st_mode) &&
-            find_identity(fs, st.st_dev, st.st_ino) == NULL &&
+        if (!in_matches(m, p) && fs->nfiles < fs->src->conf.max_files && stat(p, &st) == 0 &&
+            S_ISREG(st.st_mode) && find_identity(fs, st.st_dev, st.st_ino) == NULL &&
             (fd = open_file(p, &st)) >= 0) {
             if (find_identity(fs, st.st_dev, st.st_ino) != NULL) {
                 close(fd);
             } else {
-                wf = track(fs, p, p, fd, &st, 0);
+                unsigned char win[FP_MAX];
+                size_t winlen = 0;
+                uint64_t offset = 0;
+                bool known = retired_take(fs, fd, &st, &offset, win, &winlen);
+                wf = track(fs, p, p, fd, &st, offset);
+                memcpy(wf->win, win, winlen);
+                wf->winlen = winlen;
                 wf->seen = false;
-                cfw_log_info("source=%s file=%s rotated away before it was read; reading it whole",
-                             fs->src->conf.name, p);
+                if (known) {
+                    /* Read and let go before its rename was seen: only what follows is new. */
+                    cfw_log_info("source=%s file=%s renamed after it was drained; reading on "
+                                 "from offset %llu",
+                                 fs->src->conf.name, p, (unsigned long long)offset);
+                } else {
+                    cfw_log_info("source=%s file=%s rotated away before it was read; reading it "
+                                 "whole",
+                                 fs->src->conf.name, p);
+                }
             }
         }
         free(fs->moved_to[i]);
@@ -607,6 +696,20 @@ static bool scan(struct file_src *fs, bool initial)
             seen_at(wf, p);
             close(fd);
             continue;
+        }
+        if (!initial) {
+            /* A file let go that comes back under a matching name: only what follows is new. */
+            unsigned char win[FP_MAX];
+            size_t winlen = 0;
+            if (retired_take(fs, fd, &st, &offset, win, &winlen)) {
+                wf = track(fs, p, p, fd, &st, offset);
+                memcpy(wf->win, win, winlen);
+                wf->winlen = winlen;
+                cfw_log_info("source=%s file=%s is back after it was drained; reading on from "
+                             "offset %llu",
+                             src->conf.name, p, (unsigned long long)offset);
+                continue;
+            }
         }
         if (initial && !src->restored && !src->conf.start_at_beginning) {
             offset = (uint64_t)st.st_size;
@@ -809,6 +912,7 @@ static bool work(struct file_src *fs)
             }
             if (wf->gone) {
                 cfw_log_info("source=%s file=%s drained and closed", src->conf.name, wf->path);
+                retire(fs, wf);
                 wf->dead = true;
             } else {
                 free(wf->stream);

@@ -155,6 +155,41 @@ class RotationCase(DaemonTestCase):
         self.assertEqual(check_exactly_once(seq_keys(d.incidents()), 300), [])
         d.stop()
 
+    def test_rename_seen_after_the_file_was_let_go(self):
+        # The race behind test_rename_and_create failing under valgrind, made deterministic: the
+        # kernel may hand the daemon IN_MOVED_FROM before it queues IN_MOVED_TO; a scan in
+        # between drains the file and lets it go, and the late MOVED_TO then named a file that
+        # looked "rotated away before it was read": it was read again from 0. Here the file
+        # leaves the name through a second link (the daemon lets it go), then, with the daemon
+        # stopped, comes back under the name, is renamed away and grows: the daemon sees the
+        # rename only after it let the file go. Only the new lines may come.
+        log = self.path("app.log")
+        hold = self.path("hold")
+        w = Writer(log, [])
+        w.open()
+        w.write_lines(100)
+        d = self.daemon(config(log))
+        d.start()
+        d.wait_metric("cfwatchd_rule_matches_total", 100, rule="seq")
+        t0 = time.monotonic()
+        os.link(log, hold)
+        os.unlink(log)
+        d.wait_stderr(r"app\.log drained and closed", since=t0)
+        d.signal(signal.SIGSTOP)
+        try:
+            os.link(hold, log)
+            os.rename(log, log + ".1")
+            os.unlink(hold)
+            w.write_lines(100)  # the writer still has the file open: SEQ 100..199
+        finally:
+            d.signal(signal.SIGCONT)
+        os.close(w.fd)
+        d.wait_metric("cfwatchd_rule_matches_total", 200, rule="seq")
+        time.sleep(1.5)
+        self.assertEqual(d.metric("cfwatchd_rule_matches_total", rule="seq"), 200)
+        self.assertEqual(check_exactly_once(seq_keys(d.incidents()), 200), [])
+        d.stop()
+
     def test_truncate_and_rewrite_longer_before_the_daemon_looks(self):
         # copytruncate where the new content outgrows the old offset before the daemon checks:
         # only the fingerprint of the bytes before the offset can reveal the truncation.

@@ -345,6 +345,133 @@ static void test_delete_drains_then_lets_go(void **state)
     free(p);
 }
 
+static bool files_zero(void *arg)
+{
+    struct cfw_source_stats st;
+
+    cfw_source_get_stats(arg, &st);
+    return st.files == 0;
+}
+
+/*
+ * A rename seen only after the renamed file was drained and let go. The kernel may hand
+ * IN_MOVED_FROM to a read before it queues the matching IN_MOVED_TO (seen under valgrind: a
+ * scan in between found the name empty, drained the file and let it go); the late MOVED_TO
+ * must not make the file look like one rotated away before it was read. Made deterministic
+ * with a second link: the file leaves the name (and is let go) while the loop runs, then,
+ * with the loop idle, comes back under the name and is renamed away, so that the MOVED_FROM /
+ * MOVED_TO pair for it is processed after it was let go. Every byte exactly once: the line
+ * appended after the rename is read, the two read before are not read again.
+ */
+static void test_rename_seen_after_the_file_was_let_go(void **state)
+{
+    struct ctx *c = *state;
+    struct rec r = {0};
+    char *p = pth(c, "a.log");
+    char *p1 = pth(c, "a.log.1");
+    char *hold = pth(c, "hold");
+    struct cfw_source *src;
+    struct cfw_source_stats st;
+    char *text;
+    size_t nseg = 0;
+    size_t nended = 0;
+
+    write_file(p, "1\n2\n", 0);
+    src = file_source(c, p, true, &r);
+    start(src);
+    assert_true(rec_wait_bytes(c->base, &r, 4, REC_WAIT_MS));
+    assert_int_equal(link(p, hold), 0);
+    assert_int_equal(unlink(p), 0);
+    assert_true(loop_run_until(c->base, files_zero, src, REC_WAIT_MS));
+    /* The loop does not run: back under the name, renamed away, then more bytes. */
+    assert_int_equal(link(hold, p), 0);
+    assert_int_equal(rename(p, p1), 0);
+    assert_int_equal(unlink(hold), 0);
+    append_file(p1, "3\n");
+    assert_true(rec_wait_bytes(c->base, &r, 6, REC_WAIT_MS));
+    loop_run_for(c->base, 300);
+    assert_int_equal(r.bytes, 6);
+    assert_string_equal(rec_text(&r), "1\n2\n3\n");
+    text = rec_stream_text(&r, p1, &nseg, &nended);
+    assert_string_equal(text, "3\n");
+    assert_int_equal(nended, 1);
+    free(text);
+    cfw_source_get_stats(src, &st);
+    assert_int_equal(st.files, 0);
+    cfw_source_free(src);
+    rec_clear(&r);
+    free(p);
+    free(p1);
+    free(hold);
+}
+
+/*
+ * The other side of the same record: a file let go, then renamed under the name it was let go
+ * from with different content (rewritten in place) is not what was read; it is read whole.
+ */
+static void test_rename_after_let_go_rewritten_read_whole(void **state)
+{
+    struct ctx *c = *state;
+    struct rec r = {0};
+    char *p = pth(c, "a.log");
+    char *p1 = pth(c, "a.log.1");
+    char *hold = pth(c, "hold");
+    struct cfw_source *src;
+
+    write_file(p, "1\n2\n", 0);
+    src = file_source(c, p, true, &r);
+    start(src);
+    assert_true(rec_wait_bytes(c->base, &r, 4, REC_WAIT_MS));
+    assert_int_equal(link(p, hold), 0);
+    assert_int_equal(unlink(p), 0);
+    assert_true(loop_run_until(c->base, files_zero, src, REC_WAIT_MS));
+    write_file(hold, "x\ny\nz\n", O_TRUNC); /* same inode, other bytes */
+    assert_int_equal(link(hold, p), 0);
+    assert_int_equal(rename(p, p1), 0);
+    assert_int_equal(unlink(hold), 0);
+    assert_true(rec_wait_bytes(c->base, &r, 10, REC_WAIT_MS));
+    loop_run_for(c->base, 300);
+    assert_int_equal(r.bytes, 10);
+    assert_string_equal(rec_text(&r), "1\n2\nx\ny\nz\n");
+    cfw_source_free(src);
+    rec_clear(&r);
+    free(p);
+    free(p1);
+    free(hold);
+}
+
+/*
+ * A file drained and let go that comes back under the watched name (moved away and back with
+ * a scan in between) goes on where it was: what was read is not read again.
+ */
+static void test_file_back_under_the_name_not_reread(void **state)
+{
+    struct ctx *c = *state;
+    struct rec r = {0};
+    char *p = pth(c, "a.log");
+    char *hold = pth(c, "hold");
+    struct cfw_source *src;
+
+    write_file(p, "1\n2\n", 0);
+    src = file_source(c, p, true, &r);
+    start(src);
+    assert_true(rec_wait_bytes(c->base, &r, 4, REC_WAIT_MS));
+    assert_int_equal(rename(p, hold), 0);
+    assert_true(loop_run_until(c->base, files_zero, src, REC_WAIT_MS));
+    append_file(hold, "3\n");
+    assert_int_equal(rename(hold, p), 0);
+    assert_true(rec_wait_bytes(c->base, &r, 6, REC_WAIT_MS));
+    append_file(p, "4\n");
+    assert_true(rec_wait_bytes(c->base, &r, 8, REC_WAIT_MS));
+    loop_run_for(c->base, 300);
+    assert_int_equal(r.bytes, 8);
+    assert_string_equal(rec_text(&r), "1\n2\n3\n4\n");
+    cfw_source_free(src);
+    rec_clear(&r);
+    free(p);
+    free(hold);
+}
+
 /* ---- state: save and restore ---- */
 
 static struct cfw_source *restored_source(struct ctx *c, const char *path, struct rec *r,
@@ -1146,6 +1273,11 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_truncate_regrown_detected_by_fingerprint, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_delete_drains_then_lets_go, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_rename_seen_after_the_file_was_let_go, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_rename_after_let_go_rewritten_read_whole, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_file_back_under_the_name_not_reread, setup, teardown),
         cmocka_unit_test_setup_teardown(test_restore_resumes_exactly, setup, teardown),
         cmocka_unit_test_setup_teardown(test_restore_detects_replaced_content, setup, teardown),
         cmocka_unit_test_setup_teardown(test_restore_rejects_bad_state, setup, teardown),
