@@ -2,16 +2,19 @@
 # Runs the libFuzzer targets (tests/fuzz/fuzz_<target>.c) for a bounded time or number of runs
 # each and prints executions and coverage per target.
 #
-#   scripts/fuzz.sh [--seconds N] [--runs N] [--jobs N] [--build DIR] [--keep] [target...]
+#   scripts/fuzz.sh [--seconds N] [--runs N] [--jobs N] [--build DIR] [--no-build] [--keep]
+#                   [--max-len N] [target...]
 #
 #   --seconds N  time per target (default 60; 0: no time bound, then --runs is needed)
 #   --runs N     executions per target (default: unbounded, the time decides)
 #   --jobs N     targets run at once (default 1; the machine has 2 cores)
 #   --build DIR  the clang build directory (default build-fuzz; configured and built if needed)
+#   --no-build   run DIR/fuzz/fuzz_<target> as they are (a long run on a snapshot of the binaries,
+#                safe from rebuilds and from CI's runs, which use build-fuzz and its fresh corpora)
 #   --keep       keep the working corpora from an earlier run (default: start from the seeds)
 #   --max-len N  largest input libFuzzer makes (default 8192)
 #   target...    a subset of: framer decode pipeline yaml_config rules_templates logpush sinks
-#                bundle (default: all)
+#                bundle http (default: every tests/fuzz/fuzz_*.c)
 #
 # Each target starts from tests/fuzz/corpus/<target> and tests/fuzz/regressions/<target> copied
 # into DIR/fuzz-work/<target> (the repository is never written), with tests/fuzz/<target>.dict.
@@ -27,6 +30,7 @@ RUNS=""
 JOBS=1
 BUILD="$ROOT/build-fuzz"
 KEEP=0
+NO_BUILD=0
 MAX_LEN=8192
 TARGETS=()
 
@@ -38,7 +42,8 @@ while [[ $# -gt 0 ]]; do
     --build) BUILD=$(realpath -m "$2"); shift 2 ;;
     --keep) KEEP=1; shift ;;
     --max-len) MAX_LEN=$2; shift 2 ;;
-    -h|--help) sed -n "2,21p" "$0"; exit 0 ;;
+    --no-build) NO_BUILD=1; shift ;;
+    -h|--help) sed -n "2,24p" "$0"; exit 0 ;;
     -*) echo "fuzz.sh: unknown option $1" >&2; exit 2 ;;
     *) TARGETS+=("$1"); shift ;;
     esac
@@ -61,17 +66,27 @@ for t in "${TARGETS[@]}"; do
 done
 
 # Configure (clang, ASan+UBSan, libFuzzer) and build only the fuzz targets.
-if [[ ! -f "$BUILD/CMakeCache.txt" ]]; then
-    CC=${CC:-clang} cmake -S "$ROOT" -B "$BUILD" -DCFW_FUZZ=ON -DCFW_SANITIZE=ON \
-        -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
-fi
-build_targets=()
-for t in "${TARGETS[@]}"; do
-    build_targets+=("fuzz_$t")
-done
-if ! cmake --build "$BUILD" -j2 --target "${build_targets[@]}" >"$BUILD/fuzz-build.log" 2>&1; then
-    tail -30 "$BUILD/fuzz-build.log" >&2
-    exit 1
+if [[ $NO_BUILD -eq 1 ]]; then
+    for t in "${TARGETS[@]}"; do
+        if [[ ! -x "$BUILD/fuzz/fuzz_$t" ]]; then
+            echo "fuzz.sh: --no-build: no $BUILD/fuzz/fuzz_$t" >&2
+            exit 2
+        fi
+    done
+else
+    if [[ ! -f "$BUILD/CMakeCache.txt" ]]; then
+        CC=${CC:-clang} cmake -S "$ROOT" -B "$BUILD" -DCFW_FUZZ=ON -DCFW_SANITIZE=ON \
+            -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+    fi
+    build_targets=()
+    for t in "${TARGETS[@]}"; do
+        build_targets+=("fuzz_$t")
+    done
+    if ! cmake --build "$BUILD" -j2 --target "${build_targets[@]}" >"$BUILD/fuzz-build.log" 2>&1
+    then
+        tail -30 "$BUILD/fuzz-build.log" >&2
+        exit 1
+    fi
 fi
 
 mkdir -p "$BUILD/fuzz-work" "$BUILD/fuzz-artifacts" "$BUILD/fuzz-logs"
