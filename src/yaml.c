@@ -556,7 +556,7 @@ struct cfw_doc *cfw_yaml_load_file(const char *path, struct cfw_diag *diag)
     struct cfw_doc *doc;
     struct stat st;
     char *buf;
-    size_t len = 0;
+    size_t len = 0, size;
     int fd;
 
     fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
@@ -574,11 +574,20 @@ struct cfw_doc *cfw_yaml_load_file(const char *path, struct cfw_diag *diag)
         close(fd);
         return NULL;
     }
-    /* one byte more than the cap, to notice a file that grew after fstat */
-    buf = cfw_xmalloc(CFW_YAML_MAX_SIZE + 1);
+    /*
+     * Sized from fstat (plus one byte, to see end of file in one read); grown while the file
+     * grows, up to one byte more than the cap, to notice a file that grew past it.
+     */
+    size = (size_t)st.st_size + 1 < 4096 ? 4096 : (size_t)st.st_size + 1;
+    buf = cfw_xmalloc(size);
     while (len <= CFW_YAML_MAX_SIZE) {
-        ssize_t r = read(fd, buf + len, CFW_YAML_MAX_SIZE + 1 - len);
+        ssize_t r;
 
+        if (len == size) {
+            size = size > (CFW_YAML_MAX_SIZE + 1) / 2 ? CFW_YAML_MAX_SIZE + 1 : size * 2;
+            buf = cfw_xrealloc(buf, size);
+        }
+        r = read(fd, buf + len, size - len);
         if (r < 0 && errno == EINTR) {
             continue;
         }

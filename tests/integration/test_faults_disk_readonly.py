@@ -100,8 +100,7 @@ class StateDirCase(DaemonTestCase):
         self.assertEqual(d.metric("cfwatchd_outbox_write_errors_total"), 2)
         self.assertEqual(d.metric("cfwatchd_outbox_depth"), 3)
         d.wait_metric("cfwatchd_state_save_failures_total", 1, timeout=45 * SLOW)
-        self.assertRegex(d.stderr_text(), r"state: .*Permission denied.*"
-                                          r"cfwatchd_state_save_failures_total")
+        d.wait_stderr(r"state: .*Permission denied.*cfwatchd_state_save_failures_total")
         self.assertTrue(d.alive())
         self.assertEqual(d.http("/healthz")[0], 200)
         failed_writes = d.metric("cfwatchd_outbox_write_errors_total")
