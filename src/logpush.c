@@ -88,20 +88,23 @@ int cfw_logpush_conf_parse(const struct cfw_node *node, const char *path,
     const char *s = NULL;
     size_t ratio = 0;
     char *child;
+    int rc;
 
     memset(conf, 0, sizeof(*conf));
     if (cfw_node_check_keys(node, path, logpush_keys, diag) != 0 && node->type != CFW_NODE_MAP) {
         return -1;
     }
     child = cfw_xasprintf("%s.name", path);
-    if (cfw_node_str(node, "name", child, &s, diag) == 1) {
+    rc = cfw_node_str(node, "name", child, &s, diag);
+    if (rc == 1) {
         if (s[0] == '\0' || strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
                                       "0123456789._-") != strlen(s)) {
             cfw_diag_add(diag, cfw_node_get(node, "name"), child,
                          "'%s' cannot be a URL path segment (letters, digits, . _ - only)", s);
         }
         conf->name = cfw_xstrdup(s);
-    } else if (cfw_node_get(node, "name") == NULL) {
+    } else if (rc == 0) {
+        /* absent, or present but null (`name: ~`): both leave the source without a URL */
         cfw_diag_add(diag, node, path, "a logpush source needs a name (its URL is /logpush/NAME)");
     }
     free(child);
