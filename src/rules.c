@@ -639,13 +639,15 @@ static void parse_when(struct cfw_rule *r, const struct cfw_node *when, const ch
                          r->id);
         }
         for (size_t j = 0; v->type != CFW_NODE_MAP; j++) {
-            const struct cfw_node *e = v->type == CFW_NODE_SCALAR ? v : v->items[j];
+            const struct cfw_node *e;
             struct cfw_err err = {0};
             struct cexpr ce;
 
+            /* the bound first: items[n] is past the end of the list */
             if (v->type == CFW_NODE_SEQ && j >= v->n) {
                 break;
             }
+            e = v->type == CFW_NODE_SEQ ? v->items[j] : v;
             if (e->type != CFW_NODE_SCALAR) {
                 cfw_diag_add(diag, e, fpath, "rule '%s': expected a condition, got a %s", r->id,
                              e->type == CFW_NODE_MAP ? "map" : "list");
