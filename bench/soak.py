@@ -62,15 +62,9 @@ def parse_args():
 
 
 def slope_per_min(samples):
-    n = len(samples)
-    if n < 3:
-        return 0.0
-    mt = sum(t for t, _ in samples) / n
-    mv = sum(v for _, v in samples) / n
-    den = sum((t - mt) ** 2 for t, _ in samples)
-    if den == 0:
-        return 0.0
-    return 60.0 * sum((t - mt) * (v - mv) for t, v in samples) / den
+    """Least-squares slope per minute of [(t, value)] (faults.slope_per_s, the tests' own)."""
+    from faults import slope_per_s
+    return 60.0 * slope_per_s(samples)
 
 
 class LineWriter(threading.Thread):
