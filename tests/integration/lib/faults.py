@@ -197,20 +197,25 @@ class Sampler:
 
 # ---- a receiver with switchable faults ----
 
+def _recv_before(conn, deadline):
+    """The next bytes from conn, or None when the peer closed or the deadline passed."""
+    left = deadline - time.monotonic()
+    if left <= 0:
+        return None
+    conn.settimeout(left)
+    try:
+        return conn.recv(65536) or None
+    except (socket.timeout, OSError):
+        return None
+
+
 def _read_http_request(conn, deadline):
     """Reads one HTTP/1.1 request (Content-Length bodies); returns (method, path, headers,
     body) or None when the peer closed or the deadline passed."""
     data = b""
     while b"\r\n\r\n" not in data:
-        left = deadline - time.monotonic()
-        if left <= 0:
-            return None
-        conn.settimeout(left)
-        try:
-            chunk = conn.recv(65536)
-        except (socket.timeout, OSError):
-            return None
-        if not chunk:
+        chunk = _recv_before(conn, deadline)
+        if chunk is None:
             return None
         data += chunk
     head, body = data.split(b"\r\n\r\n", 1)
@@ -223,15 +228,8 @@ def _read_http_request(conn, deadline):
             headers[k.strip().lower()] = v.strip()
     length = int(headers.get("content-length", "0") or 0)
     while len(body) < length:
-        left = deadline - time.monotonic()
-        if left <= 0:
-            return None
-        conn.settimeout(left)
-        try:
-            chunk = conn.recv(65536)
-        except (socket.timeout, OSError):
-            return None
-        if not chunk:
+        chunk = _recv_before(conn, deadline)
+        if chunk is None:
             return None
         body += chunk
     return parts[0], parts[1] if len(parts) > 1 else "/", headers, body[:length]
