@@ -37,7 +37,7 @@ sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
 from daemon import (DaemonTestCase, run_tests, skip_file, start_capture,  # noqa: E402
                     wait_until)
-from faults import Tmpfs, is_sanitized, report  # noqa: E402
+from faults import Tmpfs, is_sanitized, report, spool_config  # noqa: E402
 
 SLOW = 3 if is_sanitized() else 1
 FAIL = {"status": 503, "body": "unavailable"}
@@ -47,21 +47,6 @@ RESERVE_RX = (r"outbox: cannot (write|create) \S+/outbox/\.tmp-\S+: No space lef
               r"\(ENOSPC\); gave \d+ bytes of the reserve \S+/outbox/\.reserve to the spool")
 HELD_RX = (r"outbox: sink=hook job=\S+ not spooled \(.*ENOSPC.*\); delivering from memory only "
            r"and retrying the write")
-
-
-def config(log, state, url, outbox=None):
-    ob = {"backoff_base": "200ms", "backoff_max": "1s"}
-    ob.update(outbox or {})
-    return {
-        "state_dir": state,
-        "sources": [{"name": "app", "type": "file", "path": log, "start_at": "beginning",
-                     "format": "lines", "poll_interval": "100ms"}],
-        "rules": {"builtin": [], "custom": [
-            {"id": "boom", "pattern": r"BOOM (?<what>\w+)", "severity": "error",
-             "key": "{rule}/{what}", "title": "boom {what}", "resolve_after": "1h"}]},
-        "outbox": ob,
-        "sinks": [{"name": "hook", "type": "webhook", "url": url}],
-    }
 
 
 def probe_mount(path):
@@ -138,7 +123,7 @@ class DiskFullCase(DaemonTestCase):
         return filled
 
     def test_full_while_incidents_open_then_space_returns(self):
-        d = self.daemon(config(self.log, self.state, self.cap.url("/hook")))
+        d = self.daemon(spool_config(self.log, self.state, self.cap.url("/hook")))
         d.start()
         self.assertEqual(self.reserve_size(), RESERVE)
         filled = self.fill_while_open(d, RESERVE_RX)
@@ -193,7 +178,7 @@ class DiskFullCase(DaemonTestCase):
                state_save_failures=save_failures)
 
     def test_full_then_restart_before_the_receiver_recovers(self):
-        d = self.daemon(config(self.log, self.state, self.cap.url("/hook")))
+        d = self.daemon(spool_config(self.log, self.state, self.cap.url("/hook")))
         d.start()
         self.fill_while_open(d, RESERVE_RX)
         self.fs.free()
@@ -211,7 +196,7 @@ class DiskFullCase(DaemonTestCase):
         d.stop()
 
     def test_killed_while_still_full_keeps_what_the_reserve_held(self):
-        d = self.daemon(config(self.log, self.state, self.cap.url("/hook")))
+        d = self.daemon(spool_config(self.log, self.state, self.cap.url("/hook")))
         d.start()
         self.fill_while_open(d, RESERVE_RX)
         self.assertEqual(self.spooled(), 3)
@@ -228,7 +213,8 @@ class DiskFullCase(DaemonTestCase):
         d.stop()
 
     def test_without_reserve_held_in_memory_then_written_when_space_returns(self):
-        cfg = config(self.log, self.state, self.cap.url("/hook"), outbox={"reserve_bytes": 0})
+        cfg = spool_config(self.log, self.state, self.cap.url("/hook"),
+                           outbox={"reserve_bytes": 0})
         d = self.daemon(cfg)
         d.start()
         self.assertIsNone(self.reserve_size())
@@ -257,8 +243,8 @@ class DiskFullCase(DaemonTestCase):
 
     def test_reserve_used_up_and_stopped_while_full_names_what_is_lost(self):
         # a reserve of one page: the second notification of the full period takes it all
-        cfg = config(self.log, self.state, self.cap.url("/hook"),
-                     outbox={"reserve_bytes": 4096})
+        cfg = spool_config(self.log, self.state, self.cap.url("/hook"),
+                           outbox={"reserve_bytes": 4096})
         d = self.daemon(cfg)
         d.start()
         self.fill_while_open(d, HELD_RX)

@@ -28,26 +28,11 @@ sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
 from daemon import DaemonTestCase, run_tests, start_capture, wait_until  # noqa: E402
 from faults import (NO_DAC_CAPS, WrappedDaemon, is_sanitized, report,  # noqa: E402
-                    setpriv_usable, write_wrapper)
+                    setpriv_usable, spool_config, write_wrapper)
 
 SLOW = 3 if is_sanitized() else 1
 FAIL = {"status": 503, "body": "unavailable"}
 OK = {"status": 200, "body": "ok"}
-
-
-def config(log, state, url, outbox=None):
-    ob = {"backoff_base": "200ms", "backoff_max": "1s"}
-    ob.update(outbox or {})
-    return {
-        "state_dir": state,
-        "sources": [{"name": "app", "type": "file", "path": log, "start_at": "beginning",
-                     "format": "lines", "poll_interval": "100ms"}],
-        "rules": {"builtin": [], "custom": [
-            {"id": "boom", "pattern": r"BOOM (?<what>\w+)", "severity": "error",
-             "key": "{rule}/{what}", "title": "boom {what}", "resolve_after": "1h"}]},
-        "outbox": ob,
-        "sinks": [{"name": "hook", "type": "webhook", "url": url}],
-    }
 
 
 class StateDirCase(DaemonTestCase):
@@ -82,7 +67,7 @@ class StateDirCase(DaemonTestCase):
         if not setpriv_usable():
             self.skipTest("setpriv cannot drop CAP_DAC_OVERRIDE here")
         wrapper = write_wrapper(self.path("cfwatchd-nodac"), NO_DAC_CAPS)
-        d = WrappedDaemon(self.tmp, config(self.log, self.state, self.cap.url("/hook")),
+        d = WrappedDaemon(self.tmp, spool_config(self.log, self.state, self.cap.url("/hook")),
                           wrapper)
         self._daemons.append(d)
         d.start()
@@ -134,8 +119,8 @@ class StateDirCase(DaemonTestCase):
                spool_writes_failed=failed_writes, state_save_failures=save_failures)
 
     def test_spool_caps_refuse_count_and_log(self):
-        d = self.daemon(config(self.log, self.state, self.cap.url("/hook"),
-                               outbox={"max_jobs": 3}))
+        d = self.daemon(spool_config(self.log, self.state, self.cap.url("/hook"),
+                                     outbox={"max_jobs": 3}))
         d.start()
         self.append("".join("BOOM n%d\n" % i for i in range(6)))
         for i in range(6):

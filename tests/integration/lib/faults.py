@@ -857,6 +857,23 @@ def latency_bound_ms():
     return 2000.0 if is_sanitized() else 1000.0
 
 
+def spool_config(log, state, url, outbox=None):
+    """The disk-full and read-only tests' configuration: a file source whose `BOOM <what>`
+    lines open incidents, one webhook sink, the state (and spool) in state, quick retries."""
+    ob = {"backoff_base": "200ms", "backoff_max": "1s"}
+    ob.update(outbox or {})
+    return {
+        "state_dir": state,
+        "sources": [{"name": "app", "type": "file", "path": log, "start_at": "beginning",
+                     "format": "lines", "poll_interval": "100ms"}],
+        "rules": {"builtin": [], "custom": [
+            {"id": "boom", "pattern": r"BOOM (?<what>\w+)", "severity": "error",
+             "key": "{rule}/{what}", "title": "boom {what}", "resolve_after": "1h"}]},
+        "outbox": ob,
+        "sinks": [{"name": "hook", "type": "webhook", "url": url}],
+    }
+
+
 def assert_healthz(test, rep, what):
     """Asserts the issue's /healthz target on a probe report: in plain builds 99 % of the
     answers within 100 ms (the p99 holds on a loaded 2-core machine where a rare scheduling
