@@ -186,7 +186,10 @@ static void check_request(const struct cfw_sink *s, const char *body, size_t len
 
         FUZZ_CHECK(cfw_sink_prepare(s, e, body, len, 1786867647480LL, &rq, &err) == 0);
         FUZZ_CHECK(rq.url != NULL && rq.body != NULL);
-        json_decref(parse_checked(rq.body, rq.body_len));
+        /* a body sent as built was parsed already (the webhook's and Slack's) */
+        if (rq.body_len != len || memcmp(rq.body, body, len) != 0) {
+            json_decref(parse_checked(rq.body, rq.body_len));
+        }
         cfw_sink_request_clear(&rq);
     }
 }
