@@ -6,8 +6,8 @@
  * stream comes back byte for byte; on failure the code is 400 (corrupt, truncated) or 413 (a
  * cap), and an undamaged stream fails only for a cap. The body is then split into NDJSON lines
  * as the receiver does (lines over its max_line skipped: the 1 MiB default, or 4 KiB by a caps
- * bit) and each line decoded as a JSON record (events must be well-formed; lines that are not
- * a JSON object, which the receiver skips, go through the decoder's fallback too).
+ * bit) and each distinct line decoded as a JSON record (events must be well-formed; lines that
+ * are not a JSON object, which the receiver skips, go through the decoder's fallback too).
  */
 #include <string.h>
 
@@ -57,16 +57,44 @@ static void on_event(const struct cfw_event *ev, void *arg)
     FUZZ_CHECK(fuzz_utf8_clean(ev->text, ev->len));
 }
 
+/* Lines already decoded, by CRC-32 (zlib's, not instrumented, so cheap beside the decoder). */
+struct seen_line {
+    const char *p;
+    size_t n;
+    uLong crc;
+};
+
+#define SEEN_SLOTS 512u /* a power of two above twice LINES_MAX: the table never fills */
+
+/* True when p[0..n) was seen before; otherwise remembers it. */
+static bool seen_before(struct seen_line *t, const char *p, size_t n)
+{
+    uLong crc = crc32(0L, (const Bytef *)p, (uInt)n);
+    size_t i = crc & (SEEN_SLOTS - 1);
+
+    for (; t[i].p != NULL; i = (i + 1) & (SEEN_SLOTS - 1)) {
+        if (t[i].crc == crc && t[i].n == n && memcmp(t[i].p, p, n) == 0) {
+            return true;
+        }
+    }
+    t[i] = (struct seen_line){p, n, crc};
+    return false;
+}
+
 /*
  * Splits a body into lines as the receiver does and decodes each as a JSON record; lines longer
- * than max_line are skipped, as the receiver does.
+ * than max_line are skipped, as the receiver does. A line equal to one decoded before is not
+ * decoded again: the decoder is a function of the record's text, and a bomb's body is one
+ * payload many times over.
  */
 static void ndjson(char *data, size_t len, size_t max_line)
 {
+    static struct seen_line seen[SEEN_SLOTS];
     size_t pos = 0;
     uint64_t line = 0;
     unsigned lines = 0;
 
+    memset(seen, 0, sizeof(seen));
     while (pos < len && lines < LINES_MAX) {
         char *start = data + pos;
         char *nl = memchr(start, '\n', len - pos);
@@ -79,7 +107,7 @@ static void ndjson(char *data, size_t len, size_t max_line)
         while (n > 0 && (start[n - 1] == '\r' || start[n - 1] == ' ')) {
             n--;
         }
-        if (n == 0 || n > max_line) {
+        if (n == 0 || n > max_line || seen_before(seen, start, n)) {
             continue;
         }
         lines++;
