@@ -157,19 +157,31 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         memcpy(body, in.p, in.n);
         body_len = in.n;
     } else {
-        /* the payload, repeated for a bomb, compressed with a gzip or a zlib wrapper */
+        /*
+         * The payload, repeated for a bomb (each copy a line of its own, as in an NDJSON body),
+         * compressed with a gzip or a zlib wrapper. Copies run together would make one line of
+         * up to BOMB_MAX bytes, and decoding it took most of a run while reaching no decoder
+         * cap (those are at 1 MiB, where the raw inputs' own gzip streams can still go).
+         */
         size_t copies = (mode & 3) == 3 ? 1 + (size_t)reps * 64 : 1;
+        bool nl = copies > 1 && in.n > 0 && in.p[in.n - 1] != '\n';
+        size_t unit = in.n + (nl ? 1 : 0);
 
-        if (in.n > 0 && copies > BOMB_MAX / in.n) {
-            copies = BOMB_MAX / in.n;
+        if (unit > 0 && copies > BOMB_MAX / unit) {
+            copies = BOMB_MAX / unit;
         }
-        if (copies == 0) {
+        if (copies <= 1) {
             copies = 1;
+            nl = false;
+            unit = in.n;
         }
-        payload_len = in.n * copies;
+        payload_len = unit * copies;
         payload = cfw_xmalloc(payload_len + 1);
         for (size_t i = 0; i < copies; i++) {
-            memcpy(payload + i * in.n, in.p, in.n);
+            memcpy(payload + i * unit, in.p, in.n);
+            if (nl) {
+                payload[i * unit + in.n] = '\n';
+            }
         }
         body = compress_buf(payload, payload_len, (mode & 4) != 0 ? 15 : 31, &body_len);
         if ((mode & 8) != 0 && body_len > 0) {
