@@ -162,38 +162,55 @@ static json_t *trigger(const struct cfw_sink *s, const struct cfw_incident *inc,
     return o;
 }
 
+/* One line of a digest's custom_details.items (a string that is not UTF-8 is left out). */
+static json_t *digest_item(const struct cfw_digest_item *di, const char *dedup_key)
+{
+    const struct cfw_incident *inc = &di->inc;
+    json_t *it = json_object();
+
+    json_object_set_new(it, "transition", json_string(cfw_transition_name(di->transition)));
+    json_object_set_new(it, "dedup_key", json_string(dedup_key));
+    json_object_set_new(it, "severity", json_string(cfw_severity_name(inc->severity)));
+    json_object_set_new(it, "title", json_string(inc->title != NULL ? inc->title : ""));
+    json_object_set_new(it, "script", json_string(cfw_sink_field(inc, "script")));
+    return it;
+}
+
+/*
+ * The opens and reminders of a digest as one trigger. custom_details.items lists them in order
+ * while the body stays under PagerDuty's limit (CFW_PD_BODY_MAX, with the margin of a single
+ * trigger): long titles times up to CFW_ROUTER_DIGEST_MAX items can pass it, and PagerDuty
+ * would refuse the whole digest. What does not fit is counted in custom_details.unlisted.
+ */
 static json_t *digest(const struct cfw_sink *s, const struct cfw_notification *n)
 {
     json_t *o = json_object();
     json_t *pl = json_object();
     json_t *items = json_array();
+    json_t *cd;
     struct cfw_sha256 h;
     uint8_t d[CFW_SHA256_LEN];
     char hex[CFW_SHA256_HEX_LEN];
     char ts[40];
     enum cfw_severity worst = CFW_SEV_INFO;
     struct cfw_buf sum = {0};
+    char(*dks)[CFW_PD_DEDUP_MAX + 1] = cfw_xcalloc(n->n_items + 1, sizeof(*dks));
     char *dedup;
+    char *text;
+    size_t used;
+    size_t listed = 0;
 
     cfw_sha256_init(&h);
     cfw_buf_printf(&sum, "%zu cfwatchd notifications held back by the rate limit:",
                    n->n_items + (size_t)n->n_omitted);
     for (size_t i = 0; i < n->n_items; i++) {
         const struct cfw_incident *inc = &n->items[i].inc;
-        json_t *it = json_object();
-        char dk[CFW_PD_DEDUP_MAX + 1];
-        cfw_sink_dedup_key(inc->key != NULL ? inc->key : "", dk, sizeof(dk));
+
+        cfw_sink_dedup_key(inc->key != NULL ? inc->key : "", dks[i], sizeof(dks[i]));
         if (inc->severity > worst) {
             worst = inc->severity;
         }
-        cfw_sha256_update(&h, dk, strlen(dk) + 1);
-        json_object_set_new(it, "transition",
-                            json_string(cfw_transition_name(n->items[i].transition)));
-        json_object_set_new(it, "dedup_key", json_string(dk));
-        json_object_set_new(it, "severity", json_string(cfw_severity_name(inc->severity)));
-        json_object_set_new(it, "title", json_string(inc->title != NULL ? inc->title : ""));
-        json_object_set_new(it, "script", json_string(cfw_sink_field(inc, "script")));
-        json_array_append_new(items, it);
+        cfw_sha256_update(&h, dks[i], strlen(dks[i]) + 1);
         if (sum.len < CFW_PD_SUMMARY_MAX + 8) {
             cfw_buf_printf(&sum, " %s;", inc->title != NULL ? inc->title : "");
         }
@@ -208,15 +225,37 @@ static json_t *digest(const struct cfw_sink *s, const struct cfw_notification *n
     cfw_sink_time(n->now_wall_ms, ts, sizeof(ts));
     json_object_set_new(pl, "timestamp", json_string(ts));
     json_object_set_new(pl, "class", json_string("cfwatchd-digest"));
-    json_object_set_new(
-        pl, "custom_details",
-        json_pack("{s:o, s:I}", "items", items, "omitted", (json_int_t)n->n_omitted));
+    cd = json_pack("{s:O, s:I, s:I}", "items", items, "omitted", (json_int_t)n->n_omitted,
+                   "unlisted", (json_int_t)n->n_items);
+    json_object_set_new(pl, "custom_details", cd);
     json_object_set_new(o, "event_action", json_string("trigger"));
     json_object_set_new(o, "dedup_key", json_string(dedup));
     json_object_set_new(o, "payload", pl);
     set_client(s, o);
     free(dedup);
     cfw_buf_free(&sum);
+
+    /* the body without items (its "unlisted" as wide as it can get), then items while they fit */
+    text = json_dumps(o, JSON_COMPACT);
+    used = text != NULL ? strlen(text) : CFW_PD_BODY_MAX;
+    free(text);
+    for (; listed < n->n_items; listed++) {
+        json_t *it = digest_item(&n->items[listed], dks[listed]);
+        size_t len;
+
+        text = json_dumps(it, JSON_COMPACT);
+        len = text != NULL ? strlen(text) + 1 : CFW_PD_BODY_MAX; /* + the comma */
+        free(text);
+        if (used + len > CFW_PD_BODY_MAX - 1024) {
+            json_decref(it);
+            break;
+        }
+        used += len;
+        json_array_append_new(items, it);
+    }
+    json_object_set_new(cd, "unlisted", json_integer((json_int_t)(n->n_items - listed)));
+    json_decref(items);
+    free(dks);
     return o;
 }
 

@@ -677,6 +677,70 @@ static void test_pagerduty(void **state)
     cfw_sinks_free(set);
 }
 
+/* PagerDuty's custom_details of a built body. */
+static json_t *pd_details(json_t *o)
+{
+    return json_object_get(json_object_get(o, "payload"), "custom_details");
+}
+
+/* A digest of long titles stays under PagerDuty's body limit: the rest of it is counted. */
+static void test_pagerduty_digest_within_body_limit(void **state)
+{
+    struct cfw_sinks *set = all_sinks();
+    struct cfw_sink *pd = cfw_sinks_find(set, "pd");
+    struct cfw_incident inc;
+    struct cfw_notification n = {0};
+    struct cfw_digest_item *items = cfw_xcalloc(CFW_ROUTER_DIGEST_MAX, sizeof(*items));
+    char *title = cfw_xmalloc(2001);
+    struct cfw_sink_request rq;
+    struct cfw_err err = {0};
+    json_t *o, *listed;
+    char *body;
+    size_t len;
+
+    (void)state;
+    incident(&inc);
+    memset(title, 't', 2000);
+    title[2000] = '\0';
+    inc.title = title;
+    for (size_t k = 0; k < CFW_ROUTER_DIGEST_MAX; k++) {
+        items[k].transition = CFW_TRANSITION_OPEN;
+        items[k].inc = inc;
+    }
+    n.kind = CFW_NOTIFY_DIGEST;
+    n.items = items;
+    n.n_items = CFW_ROUTER_DIGEST_MAX; /* 500 items of 2 KB: twice the limit */
+    n.n_omitted = 12;
+    n.now_wall_ms = 1700000100000;
+    body = cfw_sink_build(pd, &n, &len);
+    assert_true(len <= CFW_PD_BODY_MAX - 1024);
+    o = json_loadb(body, len, 0, NULL);
+    assert_non_null(o);
+    listed = json_object_get(pd_details(o), "items");
+    assert_true(json_array_size(listed) > 200 && json_array_size(listed) < 250);
+    assert_int_equal(json_array_size(listed) +
+                         (size_t)json_integer_value(json_object_get(pd_details(o), "unlisted")),
+                     CFW_ROUTER_DIGEST_MAX);
+    assert_string_equal(jstr(json_array_get(listed, 0), "title"), title);
+    assert_non_null(strstr(jstr(o, "payload.summary"), "512 cfwatchd notifications"));
+    json_decref(o);
+    /* and so is the request, with the routing key added */
+    assert_int_equal(cfw_sink_prepare(pd, 0, body, len, 0, &rq, &err), 0);
+    assert_true(rq.body_len <= CFW_PD_BODY_MAX);
+    cfw_sink_request_clear(&rq);
+    free(body);
+    /* a digest that fits lists every item */
+    n.n_items = 20;
+    o = build(pd, &n);
+    assert_int_equal(json_array_size(json_object_get(pd_details(o), "items")), 20);
+    assert_int_equal(json_integer_value(json_object_get(pd_details(o), "unlisted")), 0);
+    json_decref(o);
+    free(items);
+    free(title);
+    cfw_fields_clear(&inc.fields);
+    cfw_sinks_free(set);
+}
+
 static void test_webhook_signature(void **state)
 {
     struct cfw_sinks *set = all_sinks();
@@ -922,6 +986,7 @@ int main(void)
         cmocka_unit_test(test_slack_markup_is_literal),
         cmocka_unit_test(test_slack_duration_uses_stamps),
         cmocka_unit_test(test_pagerduty),
+        cmocka_unit_test(test_pagerduty_digest_within_body_limit),
         cmocka_unit_test(test_webhook_signature),
         cmocka_unit_test(test_alertmanager),
         cmocka_unit_test(test_classify),
