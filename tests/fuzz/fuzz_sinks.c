@@ -15,7 +15,8 @@
  *     the sample's code block (verbatim, opened and closed exactly once): every other text
  *     object is plain_text; the top-level text (mrkdwn) holds no formatting character but the
  *     underscores of our own :white_check_mark:;
- *   - PagerDuty: summary at most 1024 characters, dedup_key at most 255, body under 512000 bytes;
+ *   - PagerDuty: summary at most 1024 characters, dedup_key at most 255, body under 512000 bytes
+ *     (the prepared request too, with the routing key);
  *   - Alertmanager: a list of alerts with labels and annotations, and a refresh body that is JSON;
  *   - stdout: JSON lines that parse, text lines one per notification.
  */
@@ -186,6 +187,8 @@ static void check_request(const struct cfw_sink *s, const char *body, size_t len
 
         FUZZ_CHECK(cfw_sink_prepare(s, e, body, len, 1786867647480LL, &rq, &err) == 0);
         FUZZ_CHECK(rq.url != NULL && rq.body != NULL);
+        /* the routing key added at send time keeps PagerDuty's body within its limit */
+        FUZZ_CHECK(strcmp(cfw_sink_type(s), "pagerduty") != 0 || rq.body_len <= CFW_PD_BODY_MAX);
         /* a body sent as built was parsed already (the webhook's and Slack's) */
         if (rq.body_len != len || memcmp(rq.body, body, len) != 0) {
             json_decref(parse_checked(rq.body, rq.body_len));
