@@ -161,7 +161,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
          * The payload, repeated for a bomb (each copy a line of its own, as in an NDJSON body),
          * compressed with a gzip or a zlib wrapper. Copies run together would make one line of
          * up to BOMB_MAX bytes, and decoding it took most of a run while reaching no decoder
-         * cap (those are at 1 MiB, where the raw inputs' own gzip streams can still go).
+         * cap (those are at 1 MiB); long lines still come from the raw inputs' gzip streams.
          */
         size_t copies = (mode & 3) == 3 ? 1 + (size_t)reps * 64 : 1;
         bool nl = copies > 1 && in.n > 0 && in.p[in.n - 1] != '\n';
