@@ -186,6 +186,7 @@ static json_t *digest(const struct cfw_sink *s, const struct cfw_notification *n
 {
     json_t *o = json_object();
     json_t *pl = json_object();
+    json_t *all = json_array();
     json_t *items = json_array();
     json_t *cd;
     struct cfw_sha256 h;
@@ -194,7 +195,6 @@ static json_t *digest(const struct cfw_sink *s, const struct cfw_notification *n
     char ts[40];
     enum cfw_severity worst = CFW_SEV_INFO;
     struct cfw_buf sum = {0};
-    char(*dks)[CFW_PD_DEDUP_MAX + 1] = cfw_xcalloc(n->n_items + 1, sizeof(*dks));
     char *dedup;
     char *text;
     size_t used;
@@ -205,12 +205,14 @@ static json_t *digest(const struct cfw_sink *s, const struct cfw_notification *n
                    n->n_items + (size_t)n->n_omitted);
     for (size_t i = 0; i < n->n_items; i++) {
         const struct cfw_incident *inc = &n->items[i].inc;
+        char dk[CFW_PD_DEDUP_MAX + 1];
 
-        cfw_sink_dedup_key(inc->key != NULL ? inc->key : "", dks[i], sizeof(dks[i]));
+        cfw_sink_dedup_key(inc->key != NULL ? inc->key : "", dk, sizeof(dk));
         if (inc->severity > worst) {
             worst = inc->severity;
         }
-        cfw_sha256_update(&h, dks[i], strlen(dks[i]) + 1);
+        cfw_sha256_update(&h, dk, strlen(dk) + 1);
+        json_array_append_new(all, digest_item(&n->items[i], dk));
         if (sum.len < CFW_PD_SUMMARY_MAX + 8) {
             cfw_buf_printf(&sum, " %s;", inc->title != NULL ? inc->title : "");
         }
@@ -240,22 +242,21 @@ static json_t *digest(const struct cfw_sink *s, const struct cfw_notification *n
     used = text != NULL ? strlen(text) : CFW_PD_BODY_MAX;
     free(text);
     for (; listed < n->n_items; listed++) {
-        json_t *it = digest_item(&n->items[listed], dks[listed]);
+        json_t *it = json_array_get(all, listed);
         size_t len;
 
         text = json_dumps(it, JSON_COMPACT);
         len = text != NULL ? strlen(text) + 1 : CFW_PD_BODY_MAX; /* + the comma */
         free(text);
         if (used + len > CFW_PD_BODY_MAX - 1024) {
-            json_decref(it);
             break;
         }
         used += len;
-        json_array_append_new(items, it);
+        json_array_append(items, it);
     }
     json_object_set_new(cd, "unlisted", json_integer((json_int_t)(n->n_items - listed)));
     json_decref(items);
-    free(dks);
+    json_decref(all);
     return o;
 }
 
