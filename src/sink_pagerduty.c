@@ -13,6 +13,8 @@
 
 /* Without a Retry-After, a 429 waits this long (PagerDuty suggests 30 s between retries). */
 #define PD_429_WAIT_MS 30000
+/* Most bytes a built body may take: the routing key is added at send time. */
+#define PD_BODY_BUILT_MAX (CFW_PD_BODY_MAX - 1024)
 
 struct pd_priv {
     char *routing_key;
@@ -178,9 +180,9 @@ static json_t *digest_item(const struct cfw_digest_item *di, const char *dedup_k
 
 /*
  * The opens and reminders of a digest as one trigger. custom_details.items lists them in order
- * while the body stays under PagerDuty's limit (CFW_PD_BODY_MAX, with the margin of a single
- * trigger): long titles times up to CFW_ROUTER_DIGEST_MAX items can pass it, and PagerDuty
- * would refuse the whole digest. What does not fit is counted in custom_details.unlisted.
+ * while the body stays within PD_BODY_BUILT_MAX: long titles times up to CFW_ROUTER_DIGEST_MAX
+ * items can pass PagerDuty's limit, and PagerDuty would refuse the whole digest. What does not
+ * fit is counted in custom_details.unlisted.
  */
 static json_t *digest(const struct cfw_sink *s, const struct cfw_notification *n)
 {
@@ -248,7 +250,7 @@ static json_t *digest(const struct cfw_sink *s, const struct cfw_notification *n
         text = json_dumps(it, JSON_COMPACT);
         len = text != NULL ? strlen(text) + 1 : CFW_PD_BODY_MAX; /* + the comma */
         free(text);
-        if (used + len > CFW_PD_BODY_MAX - 1024) {
+        if (used + len > PD_BODY_BUILT_MAX) {
             break;
         }
         used += len;
@@ -278,7 +280,7 @@ static json_t *pd_build(const struct cfw_sink *s, const struct cfw_notification 
     o = trigger(s, n->inc, cfw_sink_event_name(n), n->kind == CFW_NOTIFY_TEST, n->now_wall_ms);
     /* PagerDuty refuses bodies over 512 KB: drop the bulky details first and say so */
     text = json_dumps(o, JSON_COMPACT);
-    if (text != NULL && strlen(text) > CFW_PD_BODY_MAX - 1024) {
+    if (text != NULL && strlen(text) > PD_BODY_BUILT_MAX) {
         json_t *cd = json_object_get(json_object_get(o, "payload"), "custom_details");
         json_object_set_new(cd, "sample", json_string("(dropped: over the PagerDuty size limit)"));
         json_object_set_new(cd, "fields", json_object());
