@@ -161,11 +161,39 @@ static const char *lookalike(const char *p, size_t len)
     return NULL;
 }
 
+/*
+ * Log characters that need no substitution: the same text as putting them a character at a time
+ * (the pieces that are never split), in one append when that is sure to be so.
+ */
+static void put_run(struct text *t, const char *p, size_t n)
+{
+    size_t i = 0;
+
+    if (n == 0) {
+        return;
+    }
+    /* all of them fit with the marker after them, so every point between is a safe cut */
+    if (t->b.len + n + strlen(t->marker) <= t->max && !(t->esc == ESC_CODE && p[n - 1] == '`')) {
+        put(t, p, n);
+        return;
+    }
+    while (i < n && !t->cut) {
+        size_t len = utf8_len((unsigned char)p[i]);
+
+        if (i + len > n) {
+            len = n - i;
+        }
+        put(t, p + i, len);
+        i += len;
+    }
+}
+
 /* Log text, made literal for where the text goes (see the top of the file). */
 static void put_log(struct text *t, const char *s)
 {
     size_t n = strlen(s);
     size_t i = 0;
+    size_t run = 0; /* where the characters not put yet begin */
 
     t->in_log = true;
     while (i < n && !t->cut) {
@@ -175,6 +203,11 @@ static void put_log(struct text *t, const char *s)
 
         if (i + len > n) {
             len = n - i;
+        }
+        if (t->esc == ESC_MRKDWN && (c == '>' || c == 0xef)) {
+            /* what this one becomes depends on line_blank: the characters before go in first */
+            put_run(t, s + run, i - run);
+            run = i;
         }
         if (c == '&') {
             sub = "&amp;";
@@ -201,12 +234,13 @@ static void put_log(struct text *t, const char *s)
             }
         }
         if (sub != NULL) {
+            put_run(t, s + run, i - run);
             put(t, sub, strlen(sub));
-        } else {
-            put(t, s + i, len);
+            run = i + len;
         }
         i += len;
     }
+    put_run(t, s + run, i - run);
     t->in_log = false;
 }
 
