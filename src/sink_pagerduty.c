@@ -198,9 +198,7 @@ static json_t *digest(const struct cfw_sink *s, const struct cfw_notification *n
     enum cfw_severity worst = CFW_SEV_INFO;
     struct cfw_buf sum = {0};
     char *dedup;
-    char *text;
-    size_t used;
-    size_t listed = 0;
+    size_t listed;
 
     cfw_sha256_init(&h);
     cfw_buf_printf(&sum, "%zu cfwatchd notifications held back by the rate limit:",
@@ -239,23 +237,8 @@ static json_t *digest(const struct cfw_sink *s, const struct cfw_notification *n
     free(dedup);
     cfw_buf_free(&sum);
 
-    /* the body without items (its "unlisted" as wide as it can get), then items while they fit */
-    text = json_dumps(o, JSON_COMPACT);
-    used = text != NULL ? strlen(text) : CFW_PD_BODY_MAX;
-    free(text);
-    for (; listed < n->n_items; listed++) {
-        json_t *it = json_array_get(all, listed);
-        size_t len;
-
-        text = json_dumps(it, JSON_COMPACT);
-        len = text != NULL ? strlen(text) + 1 : CFW_PD_BODY_MAX; /* + the comma */
-        free(text);
-        if (used + len > PD_BODY_BUILT_MAX) {
-            break;
-        }
-        used += len;
-        json_array_append(items, it);
-    }
+    /* "unlisted" is as wide as it can get while the items are measured */
+    listed = cfw_sink_list_within(o, items, all, PD_BODY_BUILT_MAX);
     json_object_set_new(cd, "unlisted", json_integer((json_int_t)(n->n_items - listed)));
     json_decref(items);
     json_decref(all);

@@ -3,7 +3,8 @@
  * an optional HMAC-SHA256 signature over "<timestamp>.<body>" in X-Cfwatchd-Signature with
  * the timestamp in X-Cfwatchd-Timestamp (signed at each attempt, so a receiver can bound the
  * age of a request), and custom headers. Header values may be ${ENV} references; they are
- * treated as secrets.
+ * treated as secrets. A digest lists its items while the body stays within max_body and counts
+ * the rest (a digest of CFW_ROUTER_DIGEST_MAX whole incidents runs to megabytes).
  */
 #include "sink_impl.h"
 
@@ -20,9 +21,11 @@ struct wh_priv {
     size_t secret_len;
     char **headers; /* "Name: value", NULL-terminated */
     uint64_t serial;
+    uint64_t max_body; /* bytes a digest's body may take */
 };
 
-static const char *const wh_keys[] = {"url", "url_file", "secret", "secret_file", "headers", NULL};
+static const char *const wh_keys[] = {"url",     "url_file", "secret", "secret_file",
+                                      "headers", "max_body", NULL};
 
 static void wh_free(struct cfw_sink *s)
 {
@@ -126,6 +129,9 @@ static int wh_parse(struct cfw_sink *s, const struct cfw_node *map, const char *
         cfw_sink_add_secret(s, p->secret);
     }
     parse_headers(s, p, map, path, diag);
+    p->max_body = CFW_WEBHOOK_BODY_DEFAULT;
+    cfw_node_u64(map, "max_body", path, CFW_WEBHOOK_BODY_MIN, CFW_WEBHOOK_BODY_LIMIT, &p->max_body,
+                 diag);
     return 0;
 }
 
@@ -159,20 +165,30 @@ static json_t *envelope(const struct cfw_sink *s, const struct cfw_notification 
 
 static json_t *wh_build(const struct cfw_sink *s, const struct cfw_notification *n)
 {
+    const struct wh_priv *p = s->priv;
     json_t *o = envelope(s, n);
 
     if (n->kind == CFW_NOTIFY_DIGEST) {
+        json_t *all = json_array();
         json_t *items = json_array();
+        size_t listed;
+
         for (size_t i = 0; i < n->n_items; i++) {
             char ts[40];
             cfw_sink_time(n->items[i].wall_ms, ts, sizeof(ts));
-            json_array_append_new(items,
+            json_array_append_new(all,
                                   json_pack("{s:s, s:s, s:o}", "event",
                                             cfw_transition_name(n->items[i].transition), "time", ts,
                                             "incident", cfw_sink_incident_json(&n->items[i].inc)));
         }
-        json_object_set_new(o, "items", items);
+        json_object_set(o, "items", items);
         json_object_set_new(o, "omitted", json_integer((json_int_t)n->n_omitted));
+        /* "unlisted" is as wide as it can get while the items are measured */
+        json_object_set_new(o, "unlisted", json_integer((json_int_t)n->n_items));
+        listed = cfw_sink_list_within(o, items, all, (size_t)p->max_body);
+        json_object_set_new(o, "unlisted", json_integer((json_int_t)(n->n_items - listed)));
+        json_decref(items);
+        json_decref(all);
     } else {
         json_object_set_new(o, "incident", cfw_sink_incident_json(n->inc));
     }

@@ -47,6 +47,10 @@
 #define CFW_WEBHOOK_SIG_HEADER "X-Cfwatchd-Signature"
 #define CFW_WEBHOOK_TS_HEADER "X-Cfwatchd-Timestamp"
 #define CFW_WEBHOOK_SCHEMA_VERSION 1
+/* max_body of a webhook sink: a digest's body (nginx's default client_max_body_size is 1 MiB) */
+#define CFW_WEBHOOK_BODY_DEFAULT (1024u * 1024u)
+#define CFW_WEBHOOK_BODY_MIN 4096u
+#define CFW_WEBHOOK_BODY_LIMIT (256u * 1024u * 1024u)
 
 struct cfw_sink;
 struct cfw_sinks;

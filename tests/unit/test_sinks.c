@@ -189,7 +189,8 @@ static void test_config_errors(void **state)
                       "  - {name: e, type: stdout}\n"
                       "  - {name: e, type: stdout}\n"
                       "  - {name: f, type: stdout, min_severity: loud, send: [open, panic]}\n"
-                      "  - {name: g, type: alertmanager, urls: [], labels: {9bad: x}}\n",
+                      "  - {name: g, type: alertmanager, urls: [], labels: {9bad: x}}\n"
+                      "  - {name: h, type: webhook, url: 'http://h/x', max_body: 100}\n",
                       &d));
     assert_true(diag_has(&d, "unknown key 'colour'"));
     assert_true(diag_has(&d, "valid keys: name, type, min_severity"));
@@ -203,6 +204,7 @@ static void test_config_errors(void **state)
     assert_true(diag_has(&d, "unknown transition 'panic'"));
     assert_true(diag_has(&d, "needs urls"));
     assert_true(diag_has(&d, "invalid label name '9bad'"));
+    assert_true(diag_has(&d, "sinks[9].max_body: 100 is out of range (use 4096 to 268435456)"));
     assert_false(diag_leaks(&d, WH_SECRET));
     assert_false(diag_leaks(&d, "XyZsecretTOKEN123"));
     cfw_diag_free(&d);
@@ -741,6 +743,74 @@ static void test_pagerduty_digest_within_body_limit(void **state)
     cfw_sinks_free(set);
 }
 
+/* A webhook digest lists its items within max_body (1 MiB by default) and counts the rest. */
+static void test_webhook_digest_within_max_body(void **state)
+{
+    struct cfw_diag d = {0};
+    struct cfw_sinks *set = all_sinks();
+    struct cfw_sinks *small = parse("sinks:\n"
+                                    "  - {name: hook, type: webhook, url: 'http://127.0.0.1:1/h', "
+                                    "max_body: 65536}\n",
+                                    &d);
+    struct cfw_sink *hooks[2] = {cfw_sinks_find(set, "hook"), cfw_sinks_at(small, 0)};
+    const size_t max[2] = {CFW_WEBHOOK_BODY_DEFAULT, 65536};
+    const size_t want[2][2] = {{200, 260}, {10, 16}}; /* items listed, at least and at most */
+    struct cfw_incident inc;
+    struct cfw_notification n = {0};
+    struct cfw_digest_item *items = cfw_xcalloc(CFW_ROUTER_DIGEST_MAX, sizeof(*items));
+    char *sample = cfw_xmalloc(CFW_INCIDENT_SAMPLE_MAX + 1);
+
+    (void)state;
+    assert_non_null(small);
+    incident(&inc);
+    memset(sample, 's', CFW_INCIDENT_SAMPLE_MAX);
+    sample[CFW_INCIDENT_SAMPLE_MAX] = '\0';
+    inc.sample = sample;
+    for (size_t k = 0; k < CFW_ROUTER_DIGEST_MAX; k++) {
+        items[k].transition = CFW_TRANSITION_OPEN;
+        items[k].wall_ms = 1700000000000 + (int64_t)k;
+        items[k].inc = inc;
+    }
+    n.kind = CFW_NOTIFY_DIGEST;
+    n.items = items;
+    n.n_items = CFW_ROUTER_DIGEST_MAX; /* 500 incidents of 4 KiB samples: about 2.3 MB */
+    n.n_omitted = 7;
+    n.now_wall_ms = 1700000100000;
+    for (size_t h = 0; h < 2; h++) {
+        size_t len;
+        char *body = cfw_sink_build(hooks[h], &n, &len);
+        json_t *o = json_loadb(body, len, 0, NULL);
+        json_t *listed = json_object_get(o, "items");
+
+        assert_non_null(o);
+        assert_true(len <= max[h]);
+        assert_true(json_array_size(listed) >= want[h][0] && json_array_size(listed) <= want[h][1]);
+        assert_int_equal(json_array_size(listed) +
+                             (size_t)json_integer_value(json_object_get(o, "unlisted")),
+                         CFW_ROUTER_DIGEST_MAX);
+        assert_int_equal(json_integer_value(json_object_get(o, "omitted")), 7);
+        /* the items listed are the first ones, whole */
+        assert_string_equal(jstr(json_array_get(listed, 0), "incident.sample"), sample);
+        assert_string_equal(jstr(json_array_get(listed, 1), "time"), "2023-11-14T22:13:20.001Z");
+        json_decref(o);
+        free(body);
+    }
+    /* a digest that fits lists every item */
+    n.n_items = 3;
+    {
+        json_t *o = build(hooks[1], &n);
+        assert_int_equal(json_array_size(json_object_get(o, "items")), 3);
+        assert_int_equal(json_integer_value(json_object_get(o, "unlisted")), 0);
+        json_decref(o);
+    }
+    free(items);
+    free(sample);
+    cfw_fields_clear(&inc.fields);
+    cfw_sinks_free(small);
+    cfw_sinks_free(set);
+    cfw_diag_free(&d);
+}
+
 static void test_webhook_signature(void **state)
 {
     struct cfw_sinks *set = all_sinks();
@@ -987,6 +1057,7 @@ int main(void)
         cmocka_unit_test(test_slack_duration_uses_stamps),
         cmocka_unit_test(test_pagerduty),
         cmocka_unit_test(test_pagerduty_digest_within_body_limit),
+        cmocka_unit_test(test_webhook_digest_within_max_body),
         cmocka_unit_test(test_webhook_signature),
         cmocka_unit_test(test_alertmanager),
         cmocka_unit_test(test_classify),
