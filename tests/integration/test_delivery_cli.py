@@ -87,6 +87,40 @@ class DeliveryCli(unittest.TestCase):
         p = self.run_cfwatchd("--once", "--notify", "--notify-timeout", "2s", LOG)
         self.assertEqual(p.returncode, 2, p.stderr)
 
+    def test_once_notify_webhook_digest_within_max_body(self):
+        # 40 incidents at once through a webhook with one token a second and max_body 4096: the
+        # first open leaves alone, the other 39 as one digest that lists what fits and counts
+        # the rest
+        log = os.path.join(self.tmp.name, "storm.log")
+        with open(log, "w") as f:
+            for i in range(40):
+                f.write("BOOM w%02d %s\n" % (i, "x" * 200))
+        with open(self.config, "w") as f:
+            json.dump({
+                "state_dir": os.path.join(self.tmp.name, "state"),
+                "outbox": {"backoff_base": "100ms", "backoff_max": "500ms"},
+                "rules": {"builtin": [], "custom": [
+                    {"id": "boom", "pattern": r"BOOM (?<what>\w+)", "severity": "error",
+                     "key": "{rule}/{what}", "title": "boom {what}"}]},
+                "sinks": [{"name": "hook", "type": "webhook", "url": self.cap.url(self.hook_path),
+                           "secret_file": os.path.join(self.tmp.name, "hook_secret"),
+                           "rate_limit": {"burst": 1, "per": "1s"}, "max_body": 4096}],
+            }, f)
+        p = self.run_cfwatchd("--once", "--notify", "--notify-timeout", "20s", log)
+        self.assertEqual(p.returncode, 1, p.stderr)  # incidents found, all delivered
+        hook = self.cap.requests(self.hook_path)
+        self.assertEqual(len(hook), 2, p.stderr)
+        self.assertTrue(all(r["hmac_ok"] for r in hook))
+        self.assertEqual(json.loads(hook[0]["body"])["event"], "open")
+        self.assertLessEqual(len(hook[1]["body"].encode()), 4096)
+        digest = json.loads(hook[1]["body"])
+        self.assertEqual(digest["event"], "digest")
+        listed = [it["incident"]["key"] for it in digest["items"]]
+        self.assertGreater(len(listed), 0)
+        self.assertGreater(digest["unlisted"], 0)
+        self.assertEqual(len(listed) + digest["unlisted"], 39)
+        self.assertEqual(listed, ["boom/w%02d" % i for i in range(1, 1 + len(listed))])
+
     def test_test_alert(self):
         p = self.run_cfwatchd("--test-alert", "hook", "--notify-timeout", "10s")
         self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
