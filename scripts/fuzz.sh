@@ -2,12 +2,16 @@
 # Runs the libFuzzer targets (tests/fuzz/fuzz_<target>.c) for a bounded time or number of runs
 # each and prints executions and coverage per target.
 #
-#   scripts/fuzz.sh [--seconds N] [--runs N] [--jobs N] [--build DIR] [--no-build] [--keep]
-#                   [--max-len N] [target...]
+#   scripts/fuzz.sh [--seconds N] [--runs N] [--jobs N] [--workers N] [--build DIR] [--no-build]
+#                   [--keep] [--max-len N] [target...]
 #
 #   --seconds N  time per target (default 60; 0: no time bound, then --runs is needed)
-#   --runs N     executions per target (default: unbounded, the time decides)
+#   --runs N     executions per target (default: unbounded, the time decides), shared among its
+#                workers
 #   --jobs N     targets run at once (default 1; the machine has 2 cores)
+#   --workers N  libFuzzer processes per target on its one working corpus (default 1; each
+#                picks up the others' new inputs when it reloads the corpus): one long run on
+#                every core; the report adds up their executions and speeds
 #   --build DIR  the clang build directory (default build-fuzz; configured and built if needed)
 #   --no-build   run DIR/fuzz/fuzz_<target> as they are (a long run on a snapshot of the binaries,
 #                safe from rebuilds and from CI's runs, which use build-fuzz and its fresh corpora)
@@ -19,7 +23,8 @@
 # Each target starts from tests/fuzz/corpus/<target> and tests/fuzz/regressions/<target> copied
 # into DIR/fuzz-work/<target> (the repository is never written), with tests/fuzz/<target>.dict.
 # A crash, leak, sanitizer report, timeout or invariant violation leaves its input in
-# DIR/fuzz-artifacts/<target>/ and makes the script exit 1; logs are in DIR/fuzz-logs/.
+# DIR/fuzz-artifacts/<target>/ and makes the script exit 1; logs are in DIR/fuzz-logs/
+# (<target>.log, and <target>-2.log ... for further workers).
 # CFW_FUZZ_KNOWN=name[,name] skips the checks of findings reported but not fixed yet (see
 # docs/fuzzing.md), so that a long run can go on past them; CI leaves it unset.
 set -euo pipefail
@@ -28,6 +33,7 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 SECONDS_PER=60
 RUNS=""
 JOBS=1
+WORKERS=1
 BUILD="$ROOT/build-fuzz"
 KEEP=0
 NO_BUILD=0
@@ -39,11 +45,12 @@ while [[ $# -gt 0 ]]; do
     --seconds) SECONDS_PER=$2; shift 2 ;;
     --runs) RUNS=$2; shift 2 ;;
     --jobs) JOBS=$2; shift 2 ;;
+    --workers) WORKERS=$2; shift 2 ;;
     --build) BUILD=$(realpath -m "$2"); shift 2 ;;
     --keep) KEEP=1; shift ;;
     --max-len) MAX_LEN=$2; shift 2 ;;
     --no-build) NO_BUILD=1; shift ;;
-    -h|--help) sed -n "2,24p" "$0"; exit 0 ;;
+    -h|--help) sed -n "2,29p" "$0"; exit 0 ;;
     -*) echo "fuzz.sh: unknown option $1" >&2; exit 2 ;;
     *) TARGETS+=("$1"); shift ;;
     esac
@@ -53,6 +60,10 @@ if [[ ${#TARGETS[@]} -eq 0 ]]; then
         t=$(basename "$f" .c)
         TARGETS+=("${t#fuzz_}")
     done
+fi
+if ! [[ "$WORKERS" =~ ^[1-9][0-9]*$ ]]; then
+    echo "fuzz.sh: --workers needs a number from 1" >&2
+    exit 2
 fi
 if [[ "$SECONDS_PER" == 0 && -z "$RUNS" ]]; then
     echo "fuzz.sh: --seconds 0 needs --runs" >&2
@@ -91,6 +102,15 @@ fi
 
 mkdir -p "$BUILD/fuzz-work" "$BUILD/fuzz-artifacts" "$BUILD/fuzz-logs"
 
+# The log of worker w (1, 2, ...) of target t.
+worker_log() {
+    if [[ $2 -eq 1 ]]; then
+        echo "$BUILD/fuzz-logs/$1.log"
+    else
+        echo "$BUILD/fuzz-logs/$1-$2.log"
+    fi
+}
+
 run_one() {
     local t=$1
     local work="$BUILD/fuzz-work/$t"
@@ -98,6 +118,7 @@ run_one() {
     local log="$BUILD/fuzz-logs/$t.log"
     local args=(-print_final_stats=1 -artifact_prefix="$art" -timeout=25 -rss_limit_mb=2560
                 -max_len="$MAX_LEN" -close_fd_mask=1)
+    local w pids=() failed=0
 
     if [[ $KEEP -eq 0 ]]; then
         rm -rf "$work"
@@ -106,10 +127,17 @@ run_one() {
     cp -n "$ROOT/tests/fuzz/corpus/$t/"* "$work/" 2>/dev/null || true
     [[ -f "$ROOT/tests/fuzz/$t.dict" ]] && args+=(-dict="$ROOT/tests/fuzz/$t.dict")
     [[ "$SECONDS_PER" != 0 ]] && args+=(-max_total_time="$SECONDS_PER")
-    [[ -n "$RUNS" ]] && args+=(-runs="$RUNS")
+    [[ -n "$RUNS" ]] && args+=(-runs="$(((RUNS + WORKERS - 1) / WORKERS))")
     local dirs=("$work")
     [[ -d "$ROOT/tests/fuzz/regressions/$t" ]] && dirs+=("$ROOT/tests/fuzz/regressions/$t")
-    if "$BUILD/fuzz/fuzz_$t" "${args[@]}" "${dirs[@]}" >"$log" 2>&1; then
+    for ((w = 1; w <= WORKERS; w++)); do
+        "$BUILD/fuzz/fuzz_$t" "${args[@]}" "${dirs[@]}" >"$(worker_log "$t" "$w")" 2>&1 &
+        pids+=($!)
+    done
+    for w in "${pids[@]}"; do
+        wait "$w" || failed=1
+    done
+    if [[ $failed -eq 0 ]]; then
         echo ok >"$log.status"
     else
         echo FAIL >"$log.status"
@@ -131,8 +159,14 @@ status=0
 printf '%-16s %12s %8s %7s %8s %7s  %s\n' target executions exec/s cov ft corpus result
 for t in "${TARGETS[@]}"; do
     log="$BUILD/fuzz-logs/$t.log"
-    execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)
-    speed=$(sed -n 's/^stat::average_exec_per_sec: *//p' "$log" | tail -1)
+    execs="" speed=""
+    for ((w = 1; w <= WORKERS; w++)); do
+        wlog=$(worker_log "$t" "$w")
+        e=$(sed -n 's/^stat::number_of_executed_units: *//p' "$wlog" | tail -1)
+        v=$(sed -n 's/^stat::average_exec_per_sec: *//p' "$wlog" | tail -1)
+        [[ -n "$e" ]] && execs=$((${execs:-0} + e))
+        [[ -n "$v" ]] && speed=$((${speed:-0} + v))
+    done
     last=$(grep -E '^#[0-9]+.*cov: ' "$log" | tail -1 || true)
     cov=$(sed -n 's/.* cov: \([0-9]*\).*/\1/p' <<<"$last")
     ft=$(sed -n 's/.* ft: \([0-9]*\).*/\1/p' <<<"$last")
@@ -140,8 +174,12 @@ for t in "${TARGETS[@]}"; do
     result=$(cat "$log.status")
     if [[ "$result" != ok ]]; then
         status=1
-        result="FAIL: $(grep -m1 -E 'ERROR: |invariant violated|SUMMARY' "$log" || echo see log) \
-(log $log, inputs in $BUILD/fuzz-artifacts/$t/)"
+        why=""
+        for ((w = 1; w <= WORKERS; w++)); do
+            [[ -z "$why" ]] && why=$(grep -m1 -E 'ERROR: |invariant violated|SUMMARY' \
+                "$(worker_log "$t" "$w")" || true)
+        done
+        result="FAIL: ${why:-see log} (log $log, inputs in $BUILD/fuzz-artifacts/$t/)"
     fi
     printf '%-16s %12s %8s %7s %8s %7s  %s\n' "$t" "${execs:-?}" "${speed:-?}" "${cov:-?}" \
         "${ft:-?}" "${corp:-?}" "$result"
