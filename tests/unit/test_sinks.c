@@ -743,6 +743,52 @@ static void test_pagerduty_digest_within_body_limit(void **state)
     cfw_sinks_free(set);
 }
 
+/* A trigger over PagerDuty's body limit drops its sample and fields, and says so. */
+static void test_pagerduty_trigger_drops_details_over_limit(void **state)
+{
+    struct cfw_sinks *set = all_sinks();
+    struct cfw_sink *pd = cfw_sinks_find(set, "pd");
+    struct cfw_incident inc;
+    struct cfw_notification n;
+    char *value = cfw_xmalloc(6001);
+    json_t *o, *cd;
+    char *body;
+    size_t len;
+
+    (void)state;
+    incident(&inc);
+    memset(value, 'v', 6000);
+    value[6000] = '\0';
+    for (int i = 0; i < 100; i++) { /* 600 KB of fields (more than the pipeline makes) */
+        char key[16];
+        snprintf(key, sizeof(key), "f%d", i);
+        cfw_fields_set(&inc.fields, key, value);
+    }
+    n = note(&inc, CFW_TRANSITION_OPEN);
+    body = cfw_sink_build(pd, &n, &len);
+    assert_true(len <= CFW_PD_BODY_MAX - 1024);
+    o = json_loadb(body, len, 0, NULL);
+    assert_non_null(o);
+    cd = pd_details(o);
+    assert_true(json_is_true(json_object_get(cd, "truncated")));
+    assert_int_equal(json_object_size(json_object_get(cd, "fields")), 0);
+    assert_string_equal(jstr(cd, "sample"), "(dropped: over the PagerDuty size limit)");
+    assert_string_equal(jstr(cd, "incident_key"), "py-src-import/api/src");
+    assert_string_equal(jstr(o, "payload.component"), "api");
+    json_decref(o);
+    free(body);
+    /* within the limit: nothing dropped */
+    cfw_fields_clear(&inc.fields);
+    incident(&inc);
+    o = build(pd, &n);
+    assert_null(json_object_get(pd_details(o), "truncated"));
+    assert_string_equal(jstr(pd_details(o), "sample"), inc.sample);
+    json_decref(o);
+    free(value);
+    cfw_fields_clear(&inc.fields);
+    cfw_sinks_free(set);
+}
+
 /* A webhook digest lists its items within max_body (1 MiB by default) and counts the rest. */
 static void test_webhook_digest_within_max_body(void **state)
 {
@@ -1057,6 +1103,7 @@ int main(void)
         cmocka_unit_test(test_slack_duration_uses_stamps),
         cmocka_unit_test(test_pagerduty),
         cmocka_unit_test(test_pagerduty_digest_within_body_limit),
+        cmocka_unit_test(test_pagerduty_trigger_drops_details_over_limit),
         cmocka_unit_test(test_webhook_digest_within_max_body),
         cmocka_unit_test(test_webhook_signature),
         cmocka_unit_test(test_alertmanager),
