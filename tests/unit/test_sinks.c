@@ -99,6 +99,16 @@ static json_t *build(struct cfw_sink *s, const struct cfw_notification *n)
     return o;
 }
 
+/* A string of n copies of c (free it). */
+static char *repeated(char c, size_t n)
+{
+    char *s = cfw_xmalloc(n + 1);
+
+    memset(s, c, n);
+    s[n] = '\0';
+    return s;
+}
+
 static const char *jstr(json_t *o, const char *path)
 {
     /* dotted path lookup through objects */
@@ -332,8 +342,8 @@ static void test_slack_limits(void **state)
     json_t *o, *blocks, *b;
     size_t i;
     char *sample = cfw_xmalloc(40001);
-    char *title = cfw_xmalloc(501);
-    char *hint = cfw_xmalloc(9001);
+    char *title = repeated('T', 500);
+    char *hint = repeated('<', 9000);
     bool marker = false;
 
     (void)state;
@@ -343,10 +353,6 @@ static void test_slack_limits(void **state)
         sample[k] = "a<&>`\xc3\xa9"[k % 7];
     }
     sample[40000] = '\0';
-    memset(title, 'T', 500);
-    title[500] = '\0';
-    memset(hint, '<', 9000);
-    hint[9000] = '\0';
     inc.sample = sample;
     inc.title = title;
     inc.hint = hint;
@@ -627,13 +633,11 @@ static void test_pagerduty(void **state)
     struct cfw_sink_request rq;
     struct cfw_err err = {0};
     char k1[CFW_PD_DEDUP_MAX + 1], k2[CFW_PD_DEDUP_MAX + 1];
-    char *longkey = cfw_xmalloc(1001);
-    char *longtitle = cfw_xmalloc(3001);
+    char *longkey = repeated('k', 1000);
+    char *longtitle = repeated('x', 3000);
 
     (void)state;
     incident(&inc);
-    memset(longtitle, 'x', 3000);
-    longtitle[3000] = '\0';
     inc.title = longtitle;
     n = note(&inc, CFW_TRANSITION_OPEN);
     body = cfw_sink_build(pd, &n, &len);
@@ -666,8 +670,6 @@ static void test_pagerduty(void **state)
     assert_string_equal(jstr(o, "dedup_key"), "cfwatchd:py-src-import/api/src");
     json_decref(o);
     /* stable and capped for long keys */
-    memset(longkey, 'k', 1000);
-    longkey[1000] = '\0';
     cfw_sink_dedup_key(longkey, k1, sizeof(k1));
     cfw_sink_dedup_key(longkey, k2, sizeof(k2));
     assert_string_equal(k1, k2);
@@ -693,7 +695,7 @@ static void test_pagerduty_digest_within_body_limit(void **state)
     struct cfw_incident inc;
     struct cfw_notification n = {0};
     struct cfw_digest_item *items = cfw_xcalloc(CFW_ROUTER_DIGEST_MAX, sizeof(*items));
-    char *title = cfw_xmalloc(2001);
+    char *title = repeated('t', 2000);
     struct cfw_sink_request rq;
     struct cfw_err err = {0};
     json_t *o, *listed;
@@ -702,8 +704,6 @@ static void test_pagerduty_digest_within_body_limit(void **state)
 
     (void)state;
     incident(&inc);
-    memset(title, 't', 2000);
-    title[2000] = '\0';
     inc.title = title;
     for (size_t k = 0; k < CFW_ROUTER_DIGEST_MAX; k++) {
         items[k].transition = CFW_TRANSITION_OPEN;
@@ -750,15 +750,13 @@ static void test_pagerduty_trigger_drops_details_over_limit(void **state)
     struct cfw_sink *pd = cfw_sinks_find(set, "pd");
     struct cfw_incident inc;
     struct cfw_notification n;
-    char *value = cfw_xmalloc(6001);
+    char *value = repeated('v', 6000);
     json_t *o, *cd;
     char *body;
     size_t len;
 
     (void)state;
     incident(&inc);
-    memset(value, 'v', 6000);
-    value[6000] = '\0';
     for (int i = 0; i < 100; i++) { /* 600 KB of fields (more than the pipeline makes) */
         char key[16];
         snprintf(key, sizeof(key), "f%d", i);
@@ -804,13 +802,11 @@ static void test_webhook_digest_within_max_body(void **state)
     struct cfw_incident inc;
     struct cfw_notification n = {0};
     struct cfw_digest_item *items = cfw_xcalloc(CFW_ROUTER_DIGEST_MAX, sizeof(*items));
-    char *sample = cfw_xmalloc(CFW_INCIDENT_SAMPLE_MAX + 1);
+    char *sample = repeated('s', CFW_INCIDENT_SAMPLE_MAX);
 
     (void)state;
     assert_non_null(small);
     incident(&inc);
-    memset(sample, 's', CFW_INCIDENT_SAMPLE_MAX);
-    sample[CFW_INCIDENT_SAMPLE_MAX] = '\0';
     inc.sample = sample;
     for (size_t k = 0; k < CFW_ROUTER_DIGEST_MAX; k++) {
         items[k].transition = CFW_TRANSITION_OPEN;
