@@ -118,7 +118,7 @@ run_one() {
     local log="$BUILD/fuzz-logs/$t.log"
     local args=(-print_final_stats=1 -artifact_prefix="$art" -timeout=25 -rss_limit_mb=2560
                 -max_len="$MAX_LEN" -close_fd_mask=1)
-    local w pids=() failed=0
+    local w pid pids=() failed=0
 
     if [[ $KEEP -eq 0 ]]; then
         rm -rf "$work"
@@ -134,8 +134,8 @@ run_one() {
         "$BUILD/fuzz/fuzz_$t" "${args[@]}" "${dirs[@]}" >"$(worker_log "$t" "$w")" 2>&1 &
         pids+=($!)
     done
-    for w in "${pids[@]}"; do
-        wait "$w" || failed=1
+    for pid in "${pids[@]}"; do
+        wait "$pid" || failed=1
     done
     if [[ $failed -eq 0 ]]; then
         echo ok >"$log.status"
@@ -159,13 +159,14 @@ status=0
 printf '%-16s %12s %8s %7s %8s %7s  %s\n' target executions exec/s cov ft corpus result
 for t in "${TARGETS[@]}"; do
     log="$BUILD/fuzz-logs/$t.log"
-    execs="" speed=""
+    execs="" speed="" why=""
     for ((w = 1; w <= WORKERS; w++)); do
         wlog=$(worker_log "$t" "$w")
         e=$(sed -n 's/^stat::number_of_executed_units: *//p' "$wlog" | tail -1)
         v=$(sed -n 's/^stat::average_exec_per_sec: *//p' "$wlog" | tail -1)
         [[ -n "$e" ]] && execs=$((${execs:-0} + e))
         [[ -n "$v" ]] && speed=$((${speed:-0} + v))
+        [[ -z "$why" ]] && why=$(grep -m1 -E 'ERROR: |invariant violated|SUMMARY' "$wlog" || true)
     done
     last=$(grep -E '^#[0-9]+.*cov: ' "$log" | tail -1 || true)
     cov=$(sed -n 's/.* cov: \([0-9]*\).*/\1/p' <<<"$last")
@@ -174,11 +175,6 @@ for t in "${TARGETS[@]}"; do
     result=$(cat "$log.status")
     if [[ "$result" != ok ]]; then
         status=1
-        why=""
-        for ((w = 1; w <= WORKERS; w++)); do
-            [[ -z "$why" ]] && why=$(grep -m1 -E 'ERROR: |invariant violated|SUMMARY' \
-                "$(worker_log "$t" "$w")" || true)
-        done
         result="FAIL: ${why:-see log} (log $log, inputs in $BUILD/fuzz-artifacts/$t/)"
     fi
     printf '%-16s %12s %8s %7s %8s %7s  %s\n' "$t" "${execs:-?}" "${speed:-?}" "${cov:-?}" \
