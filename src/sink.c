@@ -188,25 +188,27 @@ json_t *cfw_sink_incident_json(const struct cfw_incident *inc)
     return o;
 }
 
-size_t cfw_sink_list_within(const json_t *body, json_t *list, const json_t *all, size_t max)
+size_t cfw_sink_list_within(const json_t *body, json_t *list, const struct cfw_notification *n,
+                            cfw_sink_item_fn *item, const void *arg, size_t max)
 {
     char *text = json_dumps(body, JSON_COMPACT);
     size_t used = text != NULL ? strlen(text) : SIZE_MAX;
     size_t listed = 0;
 
     free(text);
-    for (; listed < json_array_size(all) && used <= max; listed++) {
-        json_t *it = json_array_get(all, listed);
+    for (; listed < n->n_items && used <= max; listed++) {
+        json_t *it = item(n, listed, arg);
         size_t len;
 
         text = json_dumps(it, JSON_COMPACT);
         len = text != NULL ? strlen(text) + 1 : SIZE_MAX; /* + the comma */
         free(text);
         if (len > max - used) {
+            json_decref(it);
             break;
         }
         used += len;
-        json_array_append(list, it);
+        json_array_append_new(list, it);
     }
     return listed;
 }

@@ -67,12 +67,16 @@ const char *cfw_sink_field(const struct cfw_incident *inc, const char *name);
 size_t cfw_sink_utf8_prefix(const char *s, size_t len, size_t max);
 /* Copies s cut to max bytes (UTF-8 safe) with marker appended when cut (marker counted). */
 char *cfw_sink_truncate(const char *s, size_t max, const char *marker);
+/* Item i of a digest's list, as a new JSON value (arg: the caller's). */
+typedef json_t *cfw_sink_item_fn(const struct cfw_notification *n, size_t i, const void *arg);
 /*
- * Appends the items of all to list (a JSON array inside body, empty), in order, while body
- * dumped compact stays within max bytes; returns how many it appended. Counts that change with
- * the result belong in body at their widest when it is called.
+ * Appends item(n, 0, arg), item(n, 1, arg) ... to list (a JSON array inside body, empty) while
+ * body dumped compact stays within max bytes; returns how many it appended. An item is built
+ * only when the ones before it fit. Counts that change with the result belong in body at their
+ * widest when it is called.
  */
-size_t cfw_sink_list_within(const json_t *body, json_t *list, const json_t *all, size_t max);
+size_t cfw_sink_list_within(const json_t *body, json_t *list, const struct cfw_notification *n,
+                            cfw_sink_item_fn *item, const void *arg, size_t max);
 /* RFC 3339 time of epoch ms ("" for 0). */
 void cfw_sink_time(int64_t ms, char *out, size_t outlen);
 /* The incident as the versioned webhook/stdout JSON object. */

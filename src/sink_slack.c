@@ -188,6 +188,21 @@ static void put_run(struct text *t, const char *p, size_t n)
     }
 }
 
+/*
+ * The bytes put_log looks at one by one: the ASCII characters some rule below replaces, and
+ * every byte of a multi-byte character. The rest is ASCII copied as it is.
+ */
+static const char LOG_LOOK_AT[] =
+    "&<>`:*_~"
+    "\x80\x81\x82\x83\x84\x85\x86\x87\x88\x89\x8a\x8b\x8c\x8d\x8e\x8f"
+    "\x90\x91\x92\x93\x94\x95\x96\x97\x98\x99\x9a\x9b\x9c\x9d\x9e\x9f"
+    "\xa0\xa1\xa2\xa3\xa4\xa5\xa6\xa7\xa8\xa9\xaa\xab\xac\xad\xae\xaf"
+    "\xb0\xb1\xb2\xb3\xb4\xb5\xb6\xb7\xb8\xb9\xba\xbb\xbc\xbd\xbe\xbf"
+    "\xc0\xc1\xc2\xc3\xc4\xc5\xc6\xc7\xc8\xc9\xca\xcb\xcc\xcd\xce\xcf"
+    "\xd0\xd1\xd2\xd3\xd4\xd5\xd6\xd7\xd8\xd9\xda\xdb\xdc\xdd\xde\xdf"
+    "\xe0\xe1\xe2\xe3\xe4\xe5\xe6\xe7\xe8\xe9\xea\xeb\xec\xed\xee\xef"
+    "\xf0\xf1\xf2\xf3\xf4\xf5\xf6\xf7\xf8\xf9\xfa\xfb\xfc\xfd\xfe\xff";
+
 /* Log text, made literal for where the text goes (see the top of the file). */
 static void put_log(struct text *t, const char *s)
 {
@@ -197,10 +212,17 @@ static void put_log(struct text *t, const char *s)
 
     t->in_log = true;
     while (i < n && !t->cut) {
-        unsigned char c = (unsigned char)s[i];
-        size_t len = utf8_len(c);
+        unsigned char c;
+        size_t len;
         const char *sub = NULL;
 
+        /* ASCII that no rule below touches goes into the run as it is, without a look */
+        i += strcspn(s + i, LOG_LOOK_AT);
+        if (i >= n) {
+            break;
+        }
+        c = (unsigned char)s[i];
+        len = utf8_len(c);
         if (i + len > n) {
             len = n - i;
         }

@@ -163,32 +163,33 @@ static json_t *envelope(const struct cfw_sink *s, const struct cfw_notification 
     return o;
 }
 
+/* One entry of a digest's items: the transition, when it happened, the incident. */
+static json_t *digest_item(const struct cfw_notification *n, size_t i, const void *arg)
+{
+    char ts[40];
+
+    (void)arg;
+    cfw_sink_time(n->items[i].wall_ms, ts, sizeof(ts));
+    return json_pack("{s:s, s:s, s:o}", "event", cfw_transition_name(n->items[i].transition),
+                     "time", ts, "incident", cfw_sink_incident_json(&n->items[i].inc));
+}
+
 static json_t *wh_build(const struct cfw_sink *s, const struct cfw_notification *n)
 {
     const struct wh_priv *p = s->priv;
     json_t *o = envelope(s, n);
 
     if (n->kind == CFW_NOTIFY_DIGEST) {
-        json_t *all = json_array();
         json_t *items = json_array();
         size_t listed;
 
-        for (size_t i = 0; i < n->n_items; i++) {
-            char ts[40];
-            cfw_sink_time(n->items[i].wall_ms, ts, sizeof(ts));
-            json_array_append_new(all,
-                                  json_pack("{s:s, s:s, s:o}", "event",
-                                            cfw_transition_name(n->items[i].transition), "time", ts,
-                                            "incident", cfw_sink_incident_json(&n->items[i].inc)));
-        }
         json_object_set(o, "items", items);
         json_object_set_new(o, "omitted", json_integer((json_int_t)n->n_omitted));
         /* "unlisted" is as wide as it can get while the items are measured */
         json_object_set_new(o, "unlisted", json_integer((json_int_t)n->n_items));
-        listed = cfw_sink_list_within(o, items, all, (size_t)p->max_body);
+        listed = cfw_sink_list_within(o, items, n, digest_item, NULL, (size_t)p->max_body);
         json_object_set_new(o, "unlisted", json_integer((json_int_t)(n->n_items - listed)));
         json_decref(items);
-        json_decref(all);
     } else {
         json_object_set_new(o, "incident", cfw_sink_incident_json(n->inc));
     }

@@ -15,9 +15,9 @@
  *     the sample's code block (verbatim, opened and closed exactly once): every other text
  *     object is plain_text; the top-level text (mrkdwn) holds no formatting character but the
  *     underscores of our own :white_check_mark:;
- *   - PagerDuty, on the request cfw_sink_prepare makes of the event (which it parses: an event
- *     that is not a JSON object fails there): the routing key, summary at most 1024 characters,
- *     dedup_key at most 255, body (routing key included) under 512000 bytes;
+ *   - PagerDuty, on the request cfw_sink_prepare makes of the event (the event with the routing
+ *     key spliced in as its last member): JSON with our routing key, summary at most 1024
+ *     characters, dedup_key at most 255, body (routing key included) under 512000 bytes;
  *   - webhook: a digest within max_body (4096 here), its items listed or counted in unlisted;
  *   - Alertmanager: a list of alerts with labels and annotations, and a refresh body that is JSON;
  *   - stdout: JSON lines that parse, text lines one per notification.
@@ -36,11 +36,12 @@
 #define SLACK_FIELDS_MAX 10u
 /* The webhook's max_body below: the smallest allowed, so that small digests reach it. */
 #define WEBHOOK_MAX_BODY 4096u
+#define PD_ROUTING_KEY "0123456789abcdef0123456789abcdef"
 
 static const char SINKS_YAML[] =
     "sinks:\n"
     "  - {name: slack, type: slack, url: 'https://hooks.slack.com/services/T000/B000/XXXX'}\n"
-    "  - {name: pd, type: pagerduty, routing_key: 0123456789abcdef0123456789abcdef,"
+    "  - {name: pd, type: pagerduty, routing_key: " PD_ROUTING_KEY ","
     " client_url: 'https://ops.example/cfwatchd'}\n"
     "  - {name: hook, type: webhook, url: 'http://127.0.0.1:1/hook', secret: s3cr3t-s3cr3t,"
     " headers: {X-Team: ops}, max_body: 4096}\n"
@@ -161,7 +162,6 @@ static void check_pagerduty(const json_t *j, size_t len)
     const json_t *pl = json_object_get(j, "payload");
 
     FUZZ_CHECK(len <= CFW_PD_BODY_MAX);
-    FUZZ_CHECK(jstr(j, "routing_key") != NULL);
     FUZZ_CHECK(dedup != NULL && dedup[0] != '\0' && fuzz_utf8_chars(dedup) <= CFW_PD_DEDUP_MAX);
     if (strcmp(jstr(j, "event_action"), "trigger") == 0) {
         const char *summary = jstr(pl, "summary");
@@ -204,14 +204,15 @@ static void check_request(const struct cfw_sink *s, const char *body, size_t len
         struct cfw_sink_request rq = {0};
         struct cfw_err err = {0};
 
-        /* PagerDuty's prepare parses the built event: it fails if that is not a JSON object */
         FUZZ_CHECK(cfw_sink_prepare(s, e, body, len, 1786867647480LL, &rq, &err) == 0);
         FUZZ_CHECK(rq.url != NULL && rq.body != NULL);
         if (pd) {
-            /* the routing key added at send time keeps the body within PagerDuty's limit */
+            /* the routing key spliced in at send time: still JSON, within PagerDuty's limit */
             json_t *j = parse_checked(rq.body, rq.body_len);
 
             FUZZ_CHECK(rq.body_len <= CFW_PD_BODY_MAX);
+            FUZZ_CHECK(jstr(j, "routing_key") != NULL &&
+                       strcmp(jstr(j, "routing_key"), PD_ROUTING_KEY) == 0);
             if (clean) {
                 check_pagerduty(j, rq.body_len);
             }

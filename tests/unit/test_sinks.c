@@ -200,7 +200,8 @@ static void test_config_errors(void **state)
                       "  - {name: e, type: stdout}\n"
                       "  - {name: f, type: stdout, min_severity: loud, send: [open, panic]}\n"
                       "  - {name: g, type: alertmanager, urls: [], labels: {9bad: x}}\n"
-                      "  - {name: h, type: webhook, url: 'http://h/x', max_body: 100}\n",
+                      "  - {name: h, type: webhook, url: 'http://h/x', max_body: 100}\n"
+                      "  - {name: i, type: pagerduty, routing_key: 'R0UT \"SeCrEtPaRt'}\n",
                       &d));
     assert_true(diag_has(&d, "unknown key 'colour'"));
     assert_true(diag_has(&d, "valid keys: name, type, min_severity"));
@@ -215,8 +216,10 @@ static void test_config_errors(void **state)
     assert_true(diag_has(&d, "needs urls"));
     assert_true(diag_has(&d, "invalid label name '9bad'"));
     assert_true(diag_has(&d, "sinks[9].max_body: 100 is out of range (use 4096 to 268435456)"));
+    assert_true(diag_has(&d, "routing_key must be 1 to 256 characters of printable ASCII"));
     assert_false(diag_leaks(&d, WH_SECRET));
     assert_false(diag_leaks(&d, "XyZsecretTOKEN123"));
+    assert_false(diag_leaks(&d, "SeCrEtPaRt"));
     cfw_diag_free(&d);
 }
 
@@ -681,6 +684,53 @@ static void test_pagerduty(void **state)
     cfw_sinks_free(set);
 }
 
+/* The request PagerDuty gets is its event with the routing key as the last member. */
+static void test_pagerduty_request(void **state)
+{
+    struct cfw_sinks *set = all_sinks();
+    struct cfw_sink *pd = cfw_sinks_find(set, "pd");
+    struct cfw_incident inc;
+    struct cfw_notification n;
+    struct cfw_sink_request rq;
+    struct cfw_err err = {0};
+    static const char *const not_objects[] = {"", "  ", "{", "}", "[1]", "\"{}\"", "{} x", "x{}"};
+    json_t *o;
+    char *body;
+    char *want;
+    size_t len;
+
+    (void)state;
+    incident(&inc);
+    inc.title = (char *)"Module \"src\" not found\n\ttab \x01 \xc3\xa9";
+    n = note(&inc, CFW_TRANSITION_OPEN);
+    body = cfw_sink_build(pd, &n, &len);
+    /* the same bytes as setting the key on the parsed event */
+    o = json_loadb(body, len, 0, NULL);
+    json_object_set_new(o, "routing_key", json_string(PD_KEY));
+    want = json_dumps(o, JSON_COMPACT);
+    json_decref(o);
+    assert_int_equal(cfw_sink_prepare(pd, 0, body, len, 0, &rq, &err), 0);
+    assert_int_equal(rq.body_len, strlen(want));
+    assert_memory_equal(rq.body, want, rq.body_len);
+    cfw_sink_request_clear(&rq);
+    free(want);
+    free(body);
+    /* surrounding whitespace goes; an empty object gets the key alone */
+    assert_int_equal(cfw_sink_prepare(pd, 0, " \n{ \t}\r\n", 8, 0, &rq, &err), 0);
+    assert_int_equal(rq.body_len, strlen("{\"routing_key\":\"" PD_KEY "\"}"));
+    assert_memory_equal(rq.body, "{\"routing_key\":\"" PD_KEY "\"}", rq.body_len);
+    cfw_sink_request_clear(&rq);
+    /* a spooled body that is not an object is refused, and the error holds no key */
+    for (size_t i = 0; i < sizeof(not_objects) / sizeof(not_objects[0]); i++) {
+        memset(&err, 0, sizeof(err));
+        assert_int_equal(
+            cfw_sink_prepare(pd, 0, not_objects[i], strlen(not_objects[i]), 0, &rq, &err), -1);
+        assert_string_equal(err.msg, "spooled PagerDuty event is not a JSON object");
+    }
+    cfw_fields_clear(&inc.fields);
+    cfw_sinks_free(set);
+}
+
 /* PagerDuty's custom_details of a built body. */
 static json_t *pd_details(json_t *o)
 {
@@ -1098,6 +1148,7 @@ int main(void)
         cmocka_unit_test(test_slack_markup_is_literal),
         cmocka_unit_test(test_slack_duration_uses_stamps),
         cmocka_unit_test(test_pagerduty),
+        cmocka_unit_test(test_pagerduty_request),
         cmocka_unit_test(test_pagerduty_digest_within_body_limit),
         cmocka_unit_test(test_pagerduty_trigger_drops_details_over_limit),
         cmocka_unit_test(test_webhook_digest_within_max_body),
