@@ -188,21 +188,25 @@ json_t *cfw_sink_incident_json(const struct cfw_incident *inc)
     return o;
 }
 
+size_t cfw_sink_json_len(const json_t *v)
+{
+    /* measured, not written: jansson counts what it would write to a buffer of size 0 */
+    size_t n = v != NULL ? json_dumpb(v, NULL, 0, JSON_COMPACT) : 0;
+
+    return n > 0 ? n : SIZE_MAX;
+}
+
 size_t cfw_sink_list_within(const json_t *body, json_t *list, const struct cfw_notification *n,
                             cfw_sink_item_fn *item, const void *arg, size_t max)
 {
-    char *text = json_dumps(body, JSON_COMPACT);
-    size_t used = text != NULL ? strlen(text) : SIZE_MAX;
+    size_t used = cfw_sink_json_len(body);
     size_t listed = 0;
 
-    free(text);
     for (; listed < n->n_items && used <= max; listed++) {
         json_t *it = item(n, listed, arg);
-        size_t len;
+        size_t len = cfw_sink_json_len(it);
 
-        text = json_dumps(it, JSON_COMPACT);
-        len = text != NULL ? strlen(text) + 1 : SIZE_MAX; /* + the comma */
-        free(text);
+        len = len < SIZE_MAX ? len + 1 : len; /* + the comma */
         if (len > max - used) {
             json_decref(it);
             break;

@@ -67,6 +67,8 @@ const char *cfw_sink_field(const struct cfw_incident *inc, const char *name);
 size_t cfw_sink_utf8_prefix(const char *s, size_t len, size_t max);
 /* Copies s cut to max bytes (UTF-8 safe) with marker appended when cut (marker counted). */
 char *cfw_sink_truncate(const char *s, size_t max, const char *marker);
+/* Bytes of v dumped compact, counted without writing them (SIZE_MAX if it cannot be). */
+size_t cfw_sink_json_len(const json_t *v);
 /* Item i of a digest's list, as a new JSON value (arg: the caller's). */
 typedef json_t *cfw_sink_item_fn(const struct cfw_notification *n, size_t i, const void *arg);
 /*

@@ -290,7 +290,6 @@ static json_t *digest(const struct cfw_sink *s, const struct cfw_notification *n
 static json_t *pd_build(const struct cfw_sink *s, const struct cfw_notification *n)
 {
     json_t *o;
-    char *text;
 
     if (n->kind == CFW_NOTIFY_DIGEST) {
         return digest(s, n);
@@ -304,14 +303,12 @@ static json_t *pd_build(const struct cfw_sink *s, const struct cfw_notification 
     }
     o = trigger(s, n->inc, cfw_sink_event_name(n), n->kind == CFW_NOTIFY_TEST, n->now_wall_ms);
     /* PagerDuty refuses bodies over 512 KB: drop the bulky details first and say so */
-    text = json_dumps(o, JSON_COMPACT);
-    if (text != NULL && strlen(text) > PD_BODY_BUILT_MAX) {
+    if (cfw_sink_json_len(o) > PD_BODY_BUILT_MAX) {
         json_t *cd = json_object_get(json_object_get(o, "payload"), "custom_details");
         json_object_set_new(cd, "sample", json_string("(dropped: over the PagerDuty size limit)"));
         json_object_set_new(cd, "fields", json_object());
         json_object_set_new(cd, "truncated", json_true());
     }
-    free(text);
     return o;
 }
 
