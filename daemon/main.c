@@ -44,6 +44,8 @@ struct options {
     const char *test_alert;
     enum cfw_log_level log_level;
     bool log_level_set;
+    enum cfw_scan scan;
+    bool scan_set;
     char **inputs;
     size_t ninputs;
 };
@@ -62,6 +64,7 @@ enum {
     OPT_CHECK_CONFIG,
     OPT_TEST_ALERT,
     OPT_LOG_LEVEL,
+    OPT_SCAN,
     OPT_VERSION,
 };
 
@@ -80,6 +83,7 @@ static const struct option long_opts[] = {
     {"check-config", no_argument, NULL, OPT_CHECK_CONFIG},
     {"test-alert", required_argument, NULL, OPT_TEST_ALERT},
     {"log-level", required_argument, NULL, OPT_LOG_LEVEL},
+    {"scan", required_argument, NULL, OPT_SCAN},
     {"version", no_argument, NULL, OPT_VERSION},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
@@ -111,6 +115,9 @@ static void usage(FILE *fp)
             "  --rules FILE           add a rules file (repeatable)\n"
             "  --no-builtin           leave the built-in python-workers rule pack out\n"
             "  --input-format FMT     auto (default), lines, json, wrangler-log\n"
+            "  --scan MODE            fast (default): decode only the records that hold a\n"
+            "                         rule's literal; full: decode every record (the slow\n"
+            "                         reference; same incidents)\n"
             "  --notify               with --once: also deliver incidents through the sinks\n"
             "                         configured in -c FILE; exit 2 if one is not delivered\n"
             "  --notify-timeout DUR   how long --notify and --test-alert wait for receivers\n"
@@ -220,6 +227,13 @@ static int parse_args(int argc, char **argv, struct options *o)
                 return -1;
             }
             break;
+        case OPT_SCAN:
+            o->scan_set = true;
+            if (cfw_scan_parse(optarg, &o->scan) != 0) {
+                fprintf(stderr, "cfwatchd: --scan: unknown mode '%s' (fast, full)\n", optarg);
+                return -1;
+            }
+            break;
         case OPT_VERSION:
             printf("cfwatchd %s\n", CFW_VERSION);
             exit(0);
@@ -269,6 +283,9 @@ static int load_config(const struct options *o, const char *path, struct cfw_con
         return -1;
     }
     cfw_diag_free(&diag);
+    if (o->scan_set) {
+        cfw_ruleset_set_scan(rs, o->scan);
+    }
     *cfgp = cfg;
     *rsp = rs;
     return 0;

@@ -11,7 +11,7 @@ static const char *const top_keys[] = {
     "state_dir", "state_save_interval", "listen", "log_level", "sources", "rules",
     "incidents", "sinks", "outbox", "cloudflare", NULL,
 };
-static const char *const rules_keys[] = {"builtin", "files", "custom", NULL};
+static const char *const rules_keys[] = {"builtin", "files", "custom", "scan", NULL};
 static const char *const incidents_keys[] = {"key", "repeat_interval", "resolve_after",
                                              "max_incidents", NULL};
 
@@ -50,6 +50,7 @@ static void parse_rules(struct cfw_config *cfg, const struct cfw_node *rules,
 {
     const char *const *packs = cfw_builtin_packs();
     const struct cfw_node *custom;
+    const char *scan = NULL;
 
     if (rules == NULL) {
         return;
@@ -77,6 +78,11 @@ static void parse_rules(struct cfw_config *cfg, const struct cfw_node *rules,
         }
     }
     cfw_node_strlist(rules, "files", "rules.files", &cfg->rule_files, diag);
+    if (cfw_node_str(rules, "scan", "rules", &scan, diag) == 1 &&
+        cfw_scan_parse(scan, &cfg->scan) != 0) {
+        cfw_diag_add(diag, cfw_node_get(rules, "scan"), "rules.scan",
+                     "unknown scan mode '%.64s' (use fast or full)", scan);
+    }
     custom = cfw_node_get(rules, "custom");
     if (custom != NULL && custom->type != CFW_NODE_SEQ) {
         cfw_diag_add(diag, custom, "rules.custom", "must be a list of rules");
@@ -207,5 +213,6 @@ struct cfw_ruleset *cfw_config_rules(const struct cfw_config *cfg, char *const *
         cfw_ruleset_free(rs);
         return NULL;
     }
+    cfw_ruleset_set_scan(rs, cfg->scan);
     return rs;
 }

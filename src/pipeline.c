@@ -120,6 +120,10 @@ void cfw_pipeline_record_ctx(struct cfw_pipeline *p, const struct cfw_record *re
     struct record_ctx ctx = {p, source, fields};
 
     p->stats.records++;
+    if (!cfw_ruleset_wants(p->rules, rec)) {
+        return;
+    }
+    p->stats.decoded++;
     cfw_decode_record(rec, on_event, &ctx, &p->dstats);
 }
 

@@ -59,9 +59,10 @@ static json_t *stats_json(const struct cfw_incidents *set, const struct cfw_pipe
         json_object_set_new(by_sev, name,
                             json_integer(json_integer_value(json_object_get(by_sev, name)) + 1));
     }
-    return json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:o}", "inputs",
-                     (json_int_t)st->inputs, "bytes", (json_int_t)st->bytes, "lines",
-                     (json_int_t)st->lines, "records", (json_int_t)st->records, "events",
+    return json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:o}",
+                     "inputs", (json_int_t)st->inputs, "bytes", (json_int_t)st->bytes, "lines",
+                     (json_int_t)st->lines, "records", (json_int_t)st->records,
+                     "records_decoded", (json_int_t)st->decoded, "events",
                      (json_int_t)st->events, "matches", (json_int_t)st->matches, "incidents",
                      (json_int_t)announced_n, "long_lines_skipped", (json_int_t)st->long_lines,
                      "garbage_bytes_skipped", (json_int_t)st->garbage_bytes, "json_errors",

@@ -14,6 +14,7 @@
 #include <pcre2.h>
 
 #include "cfwatchd/log.h"
+#include "cfwatchd/prefilter.h"
 
 #define CFW_RULES_MAX 4096u
 #define CFW_RULE_ID_MAX 64u
@@ -99,6 +100,8 @@ struct cfw_rule {
     uint64_t matches;
     uint64_t limit_hits;
     bool warned;
+    char *where;        /* file:line:col of the pattern */
+    unsigned no_literal; /* CFW_PREFILTER_ALL_* from the last prefilter build */
 };
 
 struct cfw_ruleset {
@@ -117,6 +120,8 @@ struct cfw_ruleset {
     uint64_t rec_line;
     uint64_t rec_line_end;
     uint64_t rec_exceptions;
+    enum cfw_scan scan;
+    struct cfw_prefilter *pf; /* built on first use after the rules changed */
 };
 
 /* ---- severities ---- */
@@ -494,6 +499,7 @@ static void rule_free(struct cfw_rule *r)
     free(r->hint);
     free(r->key);
     free(r->description);
+    free(r->where);
     for (size_t i = 0; i < r->nconds; i++) {
         for (size_t j = 0; j < r->conds[i].n; j++) {
             free((char *)r->conds[i].ex[j].arg);
@@ -789,7 +795,11 @@ static struct cfw_rule *rule_parse(const struct cfw_ruleset *rs, const struct cf
     if (cfw_node_str(item, "pattern", path, &s, diag) == 1) {
         char *ppath = cfw_xasprintf("%s.pattern", path);
 
+        const struct cfw_node *pn = cfw_node_get(item, "pattern");
+
         r->pattern = cfw_xstrdup(s);
+        r->where = cfw_xasprintf("%s:%d:%d", pn->file != NULL ? pn->file : "?", pn->line,
+                                 pn->col);
         if (s[0] == '\0') {
             cfw_diag_add(diag, cfw_node_get(item, "pattern"), ppath, "rule '%s': empty pattern",
                          r->id);
@@ -858,6 +868,7 @@ void cfw_ruleset_free(struct cfw_ruleset *rs)
     pcre2_jit_stack_free(rs->jstack);
     free(rs->rec_input);
     free(rs->rec_time);
+    cfw_prefilter_free(rs->pf);
     free(rs);
 }
 
@@ -949,6 +960,8 @@ int cfw_ruleset_add_node(struct cfw_ruleset *rs, const struct cfw_node *seq, con
     }
     free(got);
     free(idnodes);
+    cfw_prefilter_free(rs->pf);
+    rs->pf = NULL;
     problems = (int)(diag->n - before);
     cfw_diag_free(&local);
     return problems;
@@ -1398,4 +1411,96 @@ int cfw_ruleset_match(struct cfw_ruleset *rs, const struct cfw_event *ev, cfw_ma
         rs->rec_exceptions++;
     }
     return failed ? -1 : matches;
+}
+
+/* ---- prefilter ---- */
+
+int cfw_scan_parse(const char *s, enum cfw_scan *out)
+{
+    if (strcmp(s, "fast") == 0) {
+        *out = CFW_SCAN_FAST;
+    } else if (strcmp(s, "full") == 0) {
+        *out = CFW_SCAN_FULL;
+    } else {
+        return -1;
+    }
+    return 0;
+}
+
+const char *cfw_scan_name(enum cfw_scan s)
+{
+    return s == CFW_SCAN_FULL ? "full" : "fast";
+}
+
+void cfw_ruleset_set_scan(struct cfw_ruleset *rs, enum cfw_scan scan)
+{
+    rs->scan = scan;
+}
+
+enum cfw_scan cfw_ruleset_scan(const struct cfw_ruleset *rs)
+{
+    return rs->scan;
+}
+
+/*
+ * The event kinds a rule can match: those its `when: {kind: ...}` names exactly, else all. A
+ * glob, a negation or a test of presence could take any kind.
+ */
+static unsigned rule_kinds(const struct cfw_rule *r)
+{
+    unsigned kinds = CFW_KIND_ALL;
+
+    for (size_t i = 0; i < r->nconds; i++) {
+        const struct cond *c = &r->conds[i];
+        unsigned these = 0;
+
+        if (c->after || strcmp(c->field, "kind") != 0) {
+            continue;
+        }
+        for (size_t j = 0; j < c->n; j++) {
+            if (c->ex[j].op != COP_EQ) {
+                these = CFW_KIND_ALL;
+                break;
+            }
+            these |= cfw_kind_bit(c->ex[j].arg);
+        }
+        kinds &= these;
+    }
+    return kinds;
+}
+
+/* Builds the prefilter for the rules as they are now. */
+void cfw_ruleset_prepare(struct cfw_ruleset *rs)
+{
+    if (rs->pf != NULL) {
+        return;
+    }
+    rs->pf = cfw_prefilter_new();
+    for (size_t i = 0; i < rs->n; i++) {
+        struct cfw_rule *r = rs->v[i];
+
+        r->no_literal = r->code != NULL ? cfw_prefilter_add(rs->pf, r->pattern, rule_kinds(r)) : 0;
+    }
+    cfw_prefilter_build(rs->pf);
+}
+
+bool cfw_ruleset_wants(struct cfw_ruleset *rs, const struct cfw_record *rec)
+{
+    if (rs->scan == CFW_SCAN_FULL) {
+        return true;
+    }
+    if (rs->pf == NULL) {
+        cfw_ruleset_prepare(rs);
+    }
+    return cfw_prefilter_match(rs->pf, rec->kind, rec->text, rec->len);
+}
+
+unsigned cfw_rule_no_literal(const struct cfw_rule *r)
+{
+    return r->no_literal;
+}
+
+const char *cfw_rule_where(const struct cfw_rule *r)
+{
+    return r->where != NULL ? r->where : "?";
 }

@@ -26,6 +26,7 @@ struct cfw_config {
     char **builtin_packs; /* NULL: the default (every built-in pack) */
     char **rule_files;    /* rules.files: extra rule files (relative to the config's directory) */
     const struct cfw_node *custom_rules; /* rules.custom */
+    enum cfw_scan scan;                  /* rules.scan (default fast) */
     struct cfw_incident_opts incidents;  /* key_template points into doc */
     const struct cfw_node *sources;
     const struct cfw_node *sinks;

@@ -21,7 +21,8 @@ struct cfw_pipeline_stats {
     uint64_t bytes;
     uint64_t lines;
     uint64_t records;
-    uint64_t events;
+    uint64_t decoded; /* records the prefilter let through to the decoder (all with --scan full) */
+    uint64_t events;  /* events of the decoded records */
     uint64_t matches;
     uint64_t long_lines;
     uint64_t garbage_bytes;

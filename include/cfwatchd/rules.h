@@ -114,6 +114,33 @@ typedef void (*cfw_match_cb)(const struct cfw_match *m, const struct cfw_event *
 int cfw_ruleset_match(struct cfw_ruleset *rs, const struct cfw_event *ev, cfw_match_cb cb,
                       void *arg);
 
+/*
+ * Scanning: FAST (the default) decodes only the records the prefilter lets through (see
+ * prefilter.h); FULL decodes every record (`--scan full`, `rules.scan: full`). Both give the same
+ * incidents; FULL is the reference the fast path is tested against.
+ */
+enum cfw_scan {
+    CFW_SCAN_FAST = 0,
+    CFW_SCAN_FULL,
+};
+
+/* Parses fast|full; -1 on anything else. */
+int cfw_scan_parse(const char *s, enum cfw_scan *out);
+const char *cfw_scan_name(enum cfw_scan s);
+void cfw_ruleset_set_scan(struct cfw_ruleset *rs, enum cfw_scan scan);
+enum cfw_scan cfw_ruleset_scan(const struct cfw_ruleset *rs);
+/* Builds the prefilter now (it is otherwise built at the first record after the rules changed). */
+void cfw_ruleset_prepare(struct cfw_ruleset *rs);
+/* True when some rule may match an event of this record (always true with CFW_SCAN_FULL). */
+bool cfw_ruleset_wants(struct cfw_ruleset *rs, const struct cfw_record *rec);
+/*
+ * After cfw_ruleset_prepare: CFW_PREFILTER_ALL_TEXT and/or CFW_PREFILTER_ALL_JSON when the rule
+ * has no literal the prefilter can use for those records (every one is decoded for it).
+ */
+unsigned cfw_rule_no_literal(const struct cfw_rule *r);
+/* file:line:col of the rule's pattern ("?" when unknown). */
+const char *cfw_rule_where(const struct cfw_rule *r);
+
 /* Renders a template with fields; returns an allocated string. */
 char *cfw_template_render(const char *tmpl, const struct cfw_fields *fields);
 /* Checks a template's syntax (unbalanced braces, bad names); returns 0 or -1 with err set. */

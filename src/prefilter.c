@@ -1,0 +1,1242 @@
+/* Prefilter: required literals of PCRE2 patterns and a two-byte fingerprint search. */
+#include "cfwatchd/prefilter.h"
+
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cfwatchd/common.h"
+
+unsigned cfw_kind_bit(const char *kind)
+{
+    static const char *const names[] = {"text", "json", "exception", "log", "outcome"};
+
+    for (unsigned i = 0; kind != NULL && i < sizeof(names) / sizeof(names[0]); i++) {
+        if (strcmp(kind, names[i]) == 0) {
+            return 1u << i;
+        }
+    }
+    return 0;
+}
+
+/* ---- literal extraction ----
+ *
+ * A recursive walk over the pattern text. Each sequence keeps its runs of literal characters;
+ * a group gives the set of its branches (a branch without literal makes the group have none).
+ * The sequence keeps the candidate whose shortest literal is longest. A quantifier that allows
+ * zero drops its atom; one that requires it ends the run after it. Escapes, classes, groups and
+ * verbs the walk does not know end the extraction: "no literal" is always a safe answer.
+ */
+
+struct lset {
+    bool none;
+    size_t n;
+    struct cfw_literal_alt *alt;
+};
+
+struct lx {
+    const char *p;
+    const char *end;
+    bool fail;
+    bool caseless;
+    unsigned depth;
+};
+
+#define LX_MAX_DEPTH 64u
+
+static void alt_clear(struct cfw_literal_alt *a)
+{
+    for (size_t i = 0; i < a->n; i++) {
+        free(a->v[i]);
+    }
+    a->n = 0;
+}
+
+/* Adds a literal to an AND list unless it is there; a full list drops it (requiring less). */
+static void alt_add(struct cfw_literal_alt *a, const char *lit, size_t n)
+{
+    for (size_t i = 0; i < a->n; i++) {
+        if (a->len[i] == n && memcmp(a->v[i], lit, n) == 0) {
+            return;
+        }
+    }
+    if (a->n < CFW_LITERALS_AND_MAX) {
+        a->v[a->n] = cfw_xstrndup(lit, n);
+        a->len[a->n] = n;
+        a->n++;
+    }
+}
+
+static void alt_merge(struct cfw_literal_alt *dst, const struct cfw_literal_alt *src)
+{
+    for (size_t i = 0; i < src->n; i++) {
+        alt_add(dst, src->v[i], src->len[i]);
+    }
+}
+
+static void lset_clear(struct lset *s)
+{
+    for (size_t i = 0; i < s->n; i++) {
+        alt_clear(&s->alt[i]);
+    }
+    free(s->alt);
+    s->alt = NULL;
+    s->n = 0;
+}
+
+/* Appends a copy of an alternative; false when the set is full. */
+static bool lset_push(struct lset *s, const struct cfw_literal_alt *a)
+{
+    if (s->n >= CFW_LITERALS_MAX) {
+        return false;
+    }
+    s->alt = cfw_xrealloc(s->alt, (s->n + 1) * sizeof(*s->alt));
+    memset(&s->alt[s->n], 0, sizeof(s->alt[s->n]));
+    alt_merge(&s->alt[s->n], a);
+    s->n++;
+    return true;
+}
+
+/* How good a set is as a filter: its weakest alternative's longest literal. */
+static size_t lset_score(const struct lset *s)
+{
+    size_t m = SIZE_MAX;
+
+    for (size_t i = 0; i < s->n; i++) {
+        size_t best = 0;
+
+        for (size_t j = 0; j < s->alt[i].n; j++) {
+            best = s->alt[i].len[j] > best ? s->alt[i].len[j] : best;
+        }
+        m = best < m ? best : m;
+    }
+    return s->n > 0 ? m : 0;
+}
+
+static bool is_alnum_ascii(unsigned char c)
+{
+    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
+}
+
+static bool is_digit_ascii(unsigned char c)
+{
+    return c >= '0' && c <= '9';
+}
+
+static bool is_hex_ascii(unsigned char c)
+{
+    return is_digit_ascii(c) || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
+}
+
+/* Bytes of the UTF-8 character at p (1 for a stray byte). */
+static size_t char_len(const char *p, const char *end)
+{
+    unsigned char c = (unsigned char)*p;
+    size_t n = c < 0x80 ? 1 : c >= 0xf0 ? 4 : c >= 0xe0 ? 3 : c >= 0xc0 ? 2 : 1;
+
+    return (size_t)(end - p) < n ? (size_t)(end - p) : n;
+}
+
+/* Skips `{...}` at p (p at '{'); false when unclosed. */
+static bool skip_braces(struct lx *x)
+{
+    const char *q = memchr(x->p, '}', (size_t)(x->end - x->p));
+
+    if (q == NULL) {
+        return false;
+    }
+    x->p = q + 1;
+    return true;
+}
+
+/*
+ * Reads a quantifier at x->p: returns its minimum and moves past it (with a lazy or possessive
+ * suffix), or -1 when there is none. `{` that is not a quantifier is a literal (as PCRE2 says).
+ */
+static long quantifier(struct lx *x)
+{
+    const char *p = x->p;
+    long min = -1;
+
+    if (p >= x->end) {
+        return -1;
+    }
+    if (*p == '?' || *p == '*') {
+        min = 0;
+        p++;
+    } else if (*p == '+') {
+        min = 1;
+        p++;
+    } else if (*p == '{') {
+        const char *q = p + 1;
+        long d1 = -1;
+        bool comma = false;
+        bool d2 = false;
+
+        while (q < x->end && is_digit_ascii((unsigned char)*q)) {
+            d1 = (d1 < 0 ? 0 : d1) * 10 + (*q - '0');
+            if (d1 > 100000) {
+                d1 = 100000;
+            }
+            q++;
+        }
+        if (q < x->end && *q == ',') {
+            comma = true;
+            q++;
+            while (q < x->end && is_digit_ascii((unsigned char)*q)) {
+                d2 = true;
+                q++;
+            }
+        }
+        /* {n}, {n,}, {n,m}; {,m} (a quantifier in newer PCRE2) is taken as one, which is safe */
+        if (q < x->end && *q == '}' && (d1 >= 0 || (comma && d2))) {
+            min = d1 >= 0 ? d1 : 0;
+            p = q + 1;
+        } else {
+            return -1;
+        }
+    } else {
+        return -1;
+    }
+    if (p < x->end && (*p == '?' || *p == '+')) {
+        p++;
+    }
+    x->p = p;
+    return min;
+}
+
+/* Skips a character class at x->p (at '['). */
+static void skip_class(struct lx *x)
+{
+    const char *p = x->p + 1;
+
+    if (p < x->end && *p == '^') {
+        p++;
+    }
+    if (p < x->end && *p == ']') {
+        p++;
+    }
+    while (p < x->end && *p != ']') {
+        if (*p == '\\') {
+            if (p + 1 >= x->end || p[1] == 'Q' || p[1] == 'E') {
+                x->fail = true;
+                return;
+            }
+            if (strchr("xopPN", p[1]) != NULL && p + 2 < x->end && p[2] == '{') {
+                const char *q = memchr(p, '}', (size_t)(x->end - p));
+                if (q == NULL) {
+                    x->fail = true;
+                    return;
+                }
+                p = q + 1;
+            } else {
+                p += 2;
+            }
+        } else if (*p == '[' && p + 1 < x->end && (p[1] == ':' || p[1] == '.' || p[1] == '=')) {
+            const char *q = p + 2;
+            while (q + 1 < x->end && !(q[0] == p[1] && q[1] == ']')) {
+                q++;
+            }
+            if (q + 1 >= x->end) {
+                x->fail = true;
+                return;
+            }
+            p = q + 2;
+        } else {
+            p++;
+        }
+    }
+    if (p >= x->end) {
+        x->fail = true;
+        return;
+    }
+    x->p = p + 1;
+}
+
+/* What one escape sequence is. */
+enum esc {
+    ESC_LITERAL, /* the character itself (out holds it) */
+    ESC_ATOM,    /* matches one character that is not a known literal */
+    ESC_ASSERT,  /* zero-width */
+    ESC_QUOTE,   /* \Q */
+    ESC_NOTHING, /* \E outside \Q */
+    ESC_FAIL,
+};
+
+/* Reads the escape at x->p (at '\'); for ESC_LITERAL sets *lit and *litn. */
+static enum esc escape(struct lx *x, const char **lit, size_t *litn)
+{
+    const char *p = x->p + 1;
+    unsigned char c;
+
+    if (p >= x->end) {
+        return ESC_FAIL;
+    }
+    c = (unsigned char)*p;
+    if (!is_alnum_ascii(c)) {
+        *lit = p;
+        *litn = char_len(p, x->end);
+        x->p = p + *litn;
+        return ESC_LITERAL;
+    }
+    x->p = p + 1;
+    switch (c) {
+    case 'd': case 'D': case 's': case 'S': case 'w': case 'W': case 'h': case 'H':
+    case 'v': case 'V': case 'R': case 'X': case 'a': case 'e': case 'f': case 'n':
+    case 'r': case 't':
+        return ESC_ATOM;
+    case 'N':
+        return x->p < x->end && *x->p == '{' ? ESC_FAIL : ESC_ATOM;
+    case 'b': case 'B': case 'A': case 'z': case 'Z': case 'G': case 'K':
+        return ESC_ASSERT;
+    case 'Q':
+        return ESC_QUOTE;
+    case 'E':
+        return ESC_NOTHING;
+    case 'x':
+        if (x->p < x->end && *x->p == '{') {
+            return skip_braces(x) ? ESC_ATOM : ESC_FAIL;
+        }
+        for (int i = 0; i < 2 && x->p < x->end && is_hex_ascii((unsigned char)*x->p); i++) {
+            x->p++;
+        }
+        return ESC_ATOM;
+    case 'o':
+        return x->p < x->end && *x->p == '{' && skip_braces(x) ? ESC_ATOM : ESC_FAIL;
+    case '0':
+        for (int i = 0; i < 2 && x->p < x->end && *x->p >= '0' && *x->p <= '7'; i++) {
+            x->p++;
+        }
+        return ESC_ATOM;
+    case 'c':
+        if (x->p >= x->end) {
+            return ESC_FAIL;
+        }
+        x->p++;
+        return ESC_ATOM;
+    case 'p': case 'P':
+        if (x->p < x->end && *x->p == '{') {
+            return skip_braces(x) ? ESC_ATOM : ESC_FAIL;
+        }
+        if (x->p >= x->end) {
+            return ESC_FAIL;
+        }
+        x->p++;
+        return ESC_ATOM;
+    default:
+        /* back references, \g, \k, \C and the rest: not understood */
+        return ESC_FAIL;
+    }
+}
+
+/*
+ * A sequence being read: the literal run being built, the literals every match holds (runs and
+ * groups of one alternative), and the best group of several alternatives.
+ */
+struct seq {
+    char run[CFW_LITERAL_MAX];
+    size_t runlen;
+    struct cfw_literal_alt all;
+    struct lset group;
+};
+
+static void seq_group(struct seq *s, struct lset *g)
+{
+    if (g->none || g->n == 0) {
+        lset_clear(g);
+        return;
+    }
+    if (g->n == 1) {
+        alt_merge(&s->all, &g->alt[0]);
+        lset_clear(g);
+        return;
+    }
+    if (s->group.n == 0 || lset_score(g) > lset_score(&s->group)) {
+        lset_clear(&s->group);
+        s->group = *g;
+        memset(g, 0, sizeof(*g));
+    } else {
+        lset_clear(g);
+    }
+}
+
+static void seq_flush(struct seq *s)
+{
+    if (s->runlen == 0) {
+        return;
+    }
+    alt_add(&s->all, s->run, s->runlen);
+    s->runlen = 0;
+}
+
+static void seq_append(struct seq *s, const char *c, size_t n)
+{
+    if (s->runlen + n > sizeof(s->run)) {
+        seq_flush(s);
+    }
+    memcpy(s->run + s->runlen, c, n);
+    s->runlen += n;
+}
+
+/* One literal character followed by an optional quantifier. */
+static void seq_char(struct lx *x, struct seq *s, const char *c, size_t n)
+{
+    long min = quantifier(x);
+
+    if (min == 0) {
+        seq_flush(s);
+        return;
+    }
+    seq_append(s, c, n);
+    if (min > 0) {
+        seq_flush(s);
+    }
+}
+
+/* One non-literal atom (class, dot, escape class) and its quantifier. */
+static void seq_atom(struct lx *x, struct seq *s)
+{
+    seq_flush(s);
+    (void)quantifier(x);
+}
+
+static void parse_alt(struct lx *x, struct lset *out);
+
+/* Reads inline flags after "(?" up to ')' or ':'; returns the stop character or 0. */
+static char group_flags(struct lx *x)
+{
+    bool neg = false;
+
+    while (x->p < x->end) {
+        char c = *x->p++;
+
+        if (c == ')' || c == ':') {
+            return c;
+        }
+        if (c == '-') {
+            neg = true;
+        } else if (c == '^') {
+            neg = false;
+        } else if (c == 'x') {
+            if (!neg) {
+                x->fail = true; /* extended syntax: whitespace and comments are not literals */
+            }
+        } else if (c == 'i') {
+            if (!neg) {
+                x->caseless = true;
+            }
+        } else if (strchr("msnJUa", c) == NULL || c == '\0') {
+            x->fail = true;
+            return 0;
+        }
+    }
+    x->fail = true;
+    return 0;
+}
+
+/* A group at x->p (at '('): its literal set into out; *zero set for lookarounds and options. */
+static void parse_group(struct lx *x, struct lset *out, bool *zero)
+{
+    const char *p = x->p + 1;
+    bool look = false;
+
+    *zero = false;
+    out->none = true;
+    if (p < x->end && *p == '*') {
+        x->fail = true; /* verbs such as (*ACCEPT) change what must match */
+        return;
+    }
+    if (p < x->end && *p == '?') {
+        p++;
+        if (p >= x->end) {
+            x->fail = true;
+            return;
+        }
+        if (*p == '#') {
+            const char *q = memchr(p, ')', (size_t)(x->end - p));
+            if (q == NULL) {
+                x->fail = true;
+                return;
+            }
+            x->p = q + 1;
+            *zero = true;
+            return;
+        }
+        if (*p == ':' || *p == '|' || *p == '>') {
+            p++;
+        } else if (*p == '=' || *p == '!') {
+            look = true;
+            p++;
+        } else if (*p == '<' && p + 1 < x->end && (p[1] == '=' || p[1] == '!')) {
+            look = true;
+            p += 2;
+        } else if (*p == '<' || *p == '\'' || (*p == 'P' && p + 1 < x->end && p[1] == '<')) {
+            /* a named group: (?<name>, (?'name', (?P<name> */
+            char close = *p == '\'' ? '\'' : '>';
+            const char *q = memchr(p + 1, close, (size_t)(x->end - p - 1));
+
+            if (q == NULL) {
+                x->fail = true;
+                return;
+            }
+            p = q + 1;
+        } else if (*p == 'P' && p + 1 < x->end && p[1] == '=') {
+            /* (?P=name): a back reference */
+            const char *q = memchr(p, ')', (size_t)(x->end - p));
+            if (q == NULL) {
+                x->fail = true;
+                return;
+            }
+            x->p = q + 1;
+            return;
+        } else {
+            char stop;
+
+            x->p = p;
+            stop = group_flags(x);
+            if (x->fail) {
+                return;
+            }
+            if (stop == ')') {
+                *zero = true;
+                return;
+            }
+            p = x->p;
+        }
+    }
+    x->p = p;
+    if (++x->depth > LX_MAX_DEPTH) {
+        x->fail = true;
+        return;
+    }
+    parse_alt(x, out);
+    x->depth--;
+    if (x->fail || x->p >= x->end || *x->p != ')') {
+        x->fail = true;
+        return;
+    }
+    x->p++;
+    if (look) {
+        lset_clear(out);
+        out->none = true;
+        *zero = true;
+    }
+}
+
+/* A sequence up to '|', ')' or the end. */
+static void parse_seq(struct lx *x, struct lset *out)
+{
+    struct seq s = {0};
+
+    while (x->p < x->end && !x->fail) {
+        char c = *x->p;
+
+        if (c == '|' || c == ')') {
+            break;
+        }
+        if (c == '(') {
+            struct lset g = {0};
+            bool zero = false;
+            long min;
+
+            seq_flush(&s);
+            parse_group(x, &g, &zero);
+            if (x->fail) {
+                lset_clear(&g);
+                break;
+            }
+            min = zero ? -1 : quantifier(x);
+            if (min == 0 || zero) {
+                lset_clear(&g);
+            } else {
+                seq_group(&s, &g);
+            }
+        } else if (c == '[') {
+            seq_flush(&s);
+            skip_class(x);
+            if (!x->fail) {
+                (void)quantifier(x);
+            }
+        } else if (c == '.') {
+            x->p++;
+            seq_atom(x, &s);
+        } else if (c == '^' || c == '$') {
+            x->p++;
+            seq_flush(&s);
+        } else if (c == '\\') {
+            const char *lit = NULL;
+            size_t n = 0;
+
+            switch (escape(x, &lit, &n)) {
+            case ESC_LITERAL:
+                seq_char(x, &s, lit, n);
+                break;
+            case ESC_ATOM:
+                seq_atom(x, &s);
+                break;
+            case ESC_ASSERT:
+                seq_flush(&s);
+                break;
+            case ESC_NOTHING:
+                break;
+            case ESC_QUOTE: {
+                const char *q = x->p;
+                const char *e = x->p;
+
+                while (e < x->end && !(e[0] == '\\' && e + 1 < x->end && e[1] == 'E')) {
+                    e++;
+                }
+                /* every character but the last is plain; a quantifier after \E applies to it */
+                while (q < e) {
+                    size_t k = char_len(q, e);
+                    if (q + k < e) {
+                        seq_append(&s, q, k);
+                    } else {
+                        x->p = e < x->end ? e + 2 : e;
+                        seq_char(x, &s, q, k);
+                    }
+                    q += k;
+                }
+                if (e >= x->end || q == x->p) {
+                    x->p = e < x->end ? e + 2 : e;
+                }
+                break;
+            }
+            case ESC_FAIL:
+                x->fail = true;
+                break;
+            }
+        } else if (c == '*' || c == '+' || c == '?') {
+            x->fail = true; /* nothing to repeat: PCRE2 refuses it; so do we */
+        } else {
+            size_t n = char_len(x->p, x->end);
+            const char *ch = x->p;
+
+            x->p += n;
+            seq_char(x, &s, ch, n);
+        }
+    }
+    seq_flush(&s);
+    out->none = true;
+    if (!x->fail && s.group.n > 0) {
+        /* each alternative of the group, with what the whole sequence holds */
+        out->none = false;
+        for (size_t i = 0; i < s.group.n && !out->none; i++) {
+            struct cfw_literal_alt a = {0};
+
+            alt_merge(&a, &s.all);
+            alt_merge(&a, &s.group.alt[i]);
+            out->none = !lset_push(out, &a);
+            alt_clear(&a);
+        }
+        if (out->none) {
+            lset_clear(out);
+        }
+    }
+    if (!x->fail && out->n == 0 && s.all.n > 0) {
+        out->none = !lset_push(out, &s.all);
+    }
+    alt_clear(&s.all);
+    lset_clear(&s.group);
+}
+
+/* Branches up to ')' or the end: the union of their sets, none when one has none. */
+static void parse_alt(struct lx *x, struct lset *out)
+{
+    bool none = false;
+
+    memset(out, 0, sizeof(*out));
+    for (;;) {
+        struct lset b = {0};
+
+        parse_seq(x, &b);
+        if (b.none || x->fail) {
+            none = true;
+        }
+        for (size_t i = 0; !none && i < b.n; i++) {
+            none = !lset_push(out, &b.alt[i]);
+        }
+        lset_clear(&b);
+        if (x->fail || x->p >= x->end || *x->p != '|') {
+            break;
+        }
+        x->p++;
+    }
+    if (none) {
+        lset_clear(out);
+    }
+    out->none = none;
+}
+
+int cfw_pattern_literals(const char *pattern, struct cfw_literals *out)
+{
+    struct lx x = {.p = pattern, .end = pattern + (pattern != NULL ? strlen(pattern) : 0)};
+    struct lset set = {0};
+
+    memset(out, 0, sizeof(*out));
+    if (pattern == NULL) {
+        return -1;
+    }
+    parse_alt(&x, &set);
+    if (x.fail || set.none || set.n == 0 || x.p != x.end) {
+        lset_clear(&set);
+        return -1;
+    }
+    out->n = set.n;
+    out->alt = set.alt;
+    out->caseless = x.caseless;
+    return 0;
+}
+
+void cfw_literals_clear(struct cfw_literals *l)
+{
+    for (size_t i = 0; i < l->n; i++) {
+        alt_clear(&l->alt[i]);
+    }
+    free(l->alt);
+    memset(l, 0, sizeof(*l));
+}
+
+/* ---- the search ---- */
+
+enum anchor_type {
+    A_PIECE,   /* a piece of an alternative: check the others */
+    A_UESC,    /* `\u` in a JSON record */
+    A_OUTCOME, /* "outcome" key */
+    A_EXC,     /* "exceptions" key */
+    A_ERROR,   /* "error" key */
+};
+
+#define PIECES_MAX 16u
+
+struct piece {
+    const char *s; /* points into the alternative's copy of the literal */
+    size_t len;
+};
+
+/* One literal of one rule, in one form (text or JSON): all its pieces must be present. */
+struct alt {
+    char *lit;
+    bool caseless;
+    size_t npieces;
+    struct piece pieces[PIECES_MAX];
+};
+
+struct anchor {
+    const char *s;
+    size_t len;
+    size_t off; /* offset of the fingerprint pair in s */
+    bool caseless;
+    enum anchor_type type;
+    size_t alt;
+    size_t piece;
+};
+
+/* The tables of one record form. */
+struct scanner {
+    uint64_t bits[65536 / 64];
+    size_t *bucket[256]; /* anchors by the pair's first byte as it appears in the record */
+    size_t nbucket[256];
+    struct anchor *anchors;
+    size_t nanchors;
+    struct alt *alts;
+    size_t nalts;
+    bool always;   /* a rule with no usable literal applies */
+    bool wanted;   /* some rule applies to records of this form at all */
+    bool json;     /* JSON records: a \u escape makes a candidate */
+    bool structs;  /* JSON: exceptions, error and outcome make candidates */
+};
+
+struct cfw_prefilter {
+    struct scanner text;
+    struct scanner json;
+    bool built;
+};
+
+struct cfw_prefilter *cfw_prefilter_new(void)
+{
+    struct cfw_prefilter *pf = cfw_xcalloc(1, sizeof(*pf));
+
+    pf->json.json = true;
+    return pf;
+}
+
+static void scanner_free(struct scanner *sc)
+{
+    for (size_t i = 0; i < sc->nalts; i++) {
+        free(sc->alts[i].lit);
+    }
+    free(sc->alts);
+    free(sc->anchors);
+    for (size_t i = 0; i < 256; i++) {
+        free(sc->bucket[i]);
+    }
+}
+
+void cfw_prefilter_free(struct cfw_prefilter *pf)
+{
+    if (pf == NULL) {
+        return;
+    }
+    scanner_free(&pf->text);
+    scanner_free(&pf->json);
+    free(pf);
+}
+
+static unsigned char lower(unsigned char c)
+{
+    return c >= 'A' && c <= 'Z' ? (unsigned char)(c + 32) : c;
+}
+
+static unsigned char upper(unsigned char c)
+{
+    return c >= 'a' && c <= 'z' ? (unsigned char)(c - 32) : c;
+}
+
+/* Where a piece ends: the bytes that may not be part of one, for the form and case mode. */
+static size_t separator(const unsigned char *s, size_t i, size_t n, bool json, bool caseless)
+{
+    unsigned char c = s[i];
+
+    if (c == 0xef && i + 2 < n && s[i + 1] == 0xbf && s[i + 2] == 0xbd) {
+        return 3; /* U+FFFD: what sanitising writes for invalid bytes */
+    }
+    if (caseless && (c >= 0x80 || lower(c) == 'k' || lower(c) == 's')) {
+        return 1;
+    }
+    if (!json) {
+        return 0;
+    }
+    if (c <= 0x20 || c == 0x7f || strchr(":\"\\/'<>&+,[]{}-", c) != NULL || is_digit_ascii(c)) {
+        return 1;
+    }
+    if ((c == 'e' || c == 'E') && ((i > 0 && is_digit_ascii(s[i - 1])) ||
+                                   (i + 1 < n && is_digit_ascii(s[i + 1])))) {
+        return 1; /* an exponent: numbers are written again by the decoder */
+    }
+    return 0;
+}
+
+/* How common a byte is in logs (a rough weight; rarer pairs make better fingerprints). */
+static unsigned weight(unsigned char c)
+{
+    static const char common[] = " etaoinsrhldcumfpgwybvk";
+
+    if (c >= 0x80) {
+        return 4;
+    }
+    if (is_digit_ascii(c) || c == '"' || c == ':' || c == ',') {
+        return 40;
+    }
+    if (c >= 'a' && c <= 'z') {
+        const char *q = strchr(common, c);
+        return q != NULL ? (unsigned)(60 - (q - common) * 2) : 6;
+    }
+    if (c == ' ') {
+        return 100;
+    }
+    if (c >= 'A' && c <= 'Z') {
+        return 10;
+    }
+    return 12;
+}
+
+static unsigned pair_weight(const unsigned char *s, bool caseless)
+{
+    unsigned a = weight(s[0]);
+    unsigned b = weight(s[1]);
+
+    if (caseless) {
+        a += weight(s[0] == lower(s[0]) ? upper(s[0]) : lower(s[0]));
+        b += weight(s[1] == lower(s[1]) ? upper(s[1]) : lower(s[1]));
+    }
+    return a * b;
+}
+
+/*
+ * Words every Workers log is full of (JSON keys, URL parts, wrangler's own words): a piece that
+ * is part of one makes a poor anchor, since each hit costs a check of the other pieces.
+ */
+static bool common_piece(const char *s, size_t n)
+{
+    static const char *const words[] = {
+        "workers.dev", "scriptName", "scriptVersion", "eventTimestamp", "outcome", "exceptions",
+        "logs", "message", "level", "request", "response", "headers", "method", "https", "url",
+        "status", "timestamp", "event", "name", "stack", "error", "Error", "The", "the", "Worker",
+        "wrangler", "Traceback", "File", "line", "python", "Python", "module", "cloudflare",
+        "Cloudflare", "executionModel", "truncated", "diagnosticsChannelEvents", "info", "log",
+    };
+
+    for (size_t i = 0; i < sizeof(words) / sizeof(words[0]); i++) {
+        size_t wn = strlen(words[i]);
+        if (n <= wn && memmem(words[i], wn, s, n) != NULL) {
+            return true;
+        }
+    }
+    return false;
+}
+
+static void add_anchor(struct scanner *sc, const struct anchor *a)
+{
+    sc->anchors = cfw_xrealloc(sc->anchors, (sc->nanchors + 1) * sizeof(*sc->anchors));
+    sc->anchors[sc->nanchors++] = *a;
+}
+
+static bool anchor_better(const struct piece *a, const struct piece *b)
+{
+    bool ca = common_piece(a->s, a->len);
+    bool cb = common_piece(b->s, b->len);
+
+    if (ca != cb) {
+        return !ca;
+    }
+    return a->len > b->len;
+}
+
+/* Splits the literals of one alternative into pieces; false when none is usable. */
+static bool add_alt(struct scanner *sc, const struct cfw_literal_alt *la, bool json, bool caseless)
+{
+    struct alt al = {.caseless = caseless};
+    size_t total = 0;
+    char *w;
+    size_t best = SIZE_MAX;
+
+    for (size_t j = 0; j < la->n; j++) {
+        total += la->len[j];
+    }
+    al.lit = cfw_xmalloc(total + 1);
+    w = al.lit;
+    for (size_t j = 0; j < la->n; j++) {
+        const unsigned char *s = (const unsigned char *)la->v[j];
+        size_t n = la->len[j];
+        size_t start = 0;
+        size_t i = 0;
+
+        memcpy(w, s, n);
+        while (i <= n) {
+            size_t sep = i < n ? separator(s, i, n, json, caseless) : 1;
+
+            if (sep == 0) {
+                i++;
+                continue;
+            }
+            /* pieces of one byte are left out: a re-encoded number could make one up */
+            if (i - start >= 2 && al.npieces < PIECES_MAX) {
+                al.pieces[al.npieces].s = w + start;
+                al.pieces[al.npieces].len = i - start;
+                /* the anchor: a piece that is not a common word, the longest of them (the
+                 * fewest false hits); then, in it, the rarest pair */
+                if (best == SIZE_MAX || anchor_better(&al.pieces[al.npieces], &al.pieces[best])) {
+                    best = al.npieces;
+                }
+                al.npieces++;
+            }
+            i += sep;
+            start = i;
+        }
+        w += n;
+    }
+    *w = '\0';
+    if (al.npieces == 0) {
+        free(al.lit);
+        return false;
+    }
+    {
+        const struct piece *pc = &al.pieces[best];
+        struct anchor a = {.s = pc->s,
+                           .len = pc->len,
+                           .caseless = caseless,
+                           .type = A_PIECE,
+                           .alt = sc->nalts,
+                           .piece = best};
+        unsigned best_w = UINT32_MAX;
+
+        for (size_t k = 0; k + 1 < pc->len; k++) {
+            unsigned wgt = pair_weight((const unsigned char *)pc->s + k, caseless);
+            if (wgt < best_w) {
+                best_w = wgt;
+                a.off = k;
+            }
+        }
+        add_anchor(sc, &a);
+    }
+    sc->alts = cfw_xrealloc(sc->alts, (sc->nalts + 1) * sizeof(*sc->alts));
+    sc->alts[sc->nalts++] = al;
+    return true;
+}
+
+/* Adds one rule to one form; true when it has a usable literal there. */
+static bool scanner_add_rule(struct scanner *sc, const struct cfw_literals *lits, bool ok,
+                             bool json)
+{
+    bool usable = ok;
+
+    sc->wanted = true;
+    for (size_t i = 0; usable && i < lits->n; i++) {
+        usable = add_alt(sc, &lits->alt[i], json, lits->caseless);
+    }
+    if (!usable) {
+        sc->always = true;
+    }
+    return usable;
+}
+
+unsigned cfw_prefilter_add(struct cfw_prefilter *pf, const char *pattern, unsigned kinds)
+{
+    struct cfw_literals lits;
+    bool ok = cfw_pattern_literals(pattern, &lits) == 0;
+    unsigned none = 0;
+
+    /* text records only make kind=text events */
+    if ((kinds & CFW_KIND_TEXT) != 0 && !scanner_add_rule(&pf->text, &lits, ok, false)) {
+        none |= CFW_PREFILTER_ALL_TEXT;
+    }
+    /* JSON records: exception and outcome events come only from records the structural checks
+     * let through; the other kinds carry the record's own strings */
+    if ((kinds & (CFW_KIND_EXCEPTION | CFW_KIND_OUTCOME)) != 0) {
+        pf->json.wanted = true;
+        pf->json.structs = true;
+    }
+    if ((kinds & (CFW_KIND_TEXT | CFW_KIND_JSON | CFW_KIND_LOG)) != 0 &&
+        !scanner_add_rule(&pf->json, &lits, ok, true)) {
+        none |= CFW_PREFILTER_ALL_JSON;
+    }
+    cfw_literals_clear(&lits);
+    pf->built = false;
+    return none;
+}
+
+static void set_pair(struct scanner *sc, unsigned char a, unsigned char b, size_t idx)
+{
+    unsigned k = (unsigned)a | ((unsigned)b << 8);
+    size_t *bk;
+
+    sc->bits[k >> 6] |= UINT64_C(1) << (k & 63);
+    bk = sc->bucket[a];
+    for (size_t i = 0; i < sc->nbucket[a]; i++) {
+        if (bk[i] == idx) {
+            return;
+        }
+    }
+    sc->bucket[a] = cfw_xrealloc(bk, (sc->nbucket[a] + 1) * sizeof(*bk));
+    sc->bucket[a][sc->nbucket[a]++] = idx;
+}
+
+static void scanner_build(struct scanner *sc)
+{
+    static const struct {
+        const char *s;
+        size_t off;
+        bool caseless;
+        enum anchor_type type;
+    } structs[] = {
+        {"\"outcome\"", 3, true, A_OUTCOME},
+        {"\"exceptions\"", 3, true, A_EXC},
+        {"\"error\"", 1, true, A_ERROR},
+    };
+
+    if (sc->json && sc->wanted) {
+        struct anchor a = {.s = "\\u", .len = 2, .type = A_UESC};
+        add_anchor(sc, &a);
+    }
+    if (sc->structs) {
+        for (size_t i = 0; i < sizeof(structs) / sizeof(structs[0]); i++) {
+            struct anchor a = {.s = structs[i].s,
+                               .len = strlen(structs[i].s),
+                               .off = structs[i].off,
+                               .caseless = structs[i].caseless,
+                               .type = structs[i].type};
+            add_anchor(sc, &a);
+        }
+    }
+    memset(sc->bits, 0, sizeof(sc->bits));
+    for (size_t i = 0; i < sc->nanchors; i++) {
+        const struct anchor *a = &sc->anchors[i];
+        unsigned char c0 = (unsigned char)a->s[a->off];
+        unsigned char c1 = (unsigned char)a->s[a->off + 1];
+
+        set_pair(sc, c0, c1, i);
+        if (a->caseless) {
+            set_pair(sc, lower(c0), lower(c1), i);
+            set_pair(sc, lower(c0), upper(c1), i);
+            set_pair(sc, upper(c0), lower(c1), i);
+            set_pair(sc, upper(c0), upper(c1), i);
+        }
+    }
+    /* a NUL byte: the decoder turns it into a space, which may complete a literal */
+    for (unsigned b = 0; b < 256; b++) {
+        unsigned k = b << 8;
+        sc->bits[k >> 6] |= UINT64_C(1) << (k & 63);
+    }
+}
+
+void cfw_prefilter_build(struct cfw_prefilter *pf)
+{
+    scanner_build(&pf->text);
+    scanner_build(&pf->json);
+    pf->built = true;
+}
+
+static bool eq_case(const char *a, const char *b, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (lower((unsigned char)a[i]) != lower((unsigned char)b[i])) {
+            return false;
+        }
+    }
+    return true;
+}
+
+/* memmem, ASCII-caseless when asked. */
+static bool contains(const char *s, size_t n, const char *p, size_t pn, bool caseless)
+{
+    if (!caseless) {
+        return memmem(s, n, p, pn) != NULL;
+    }
+    for (size_t i = 0; i + pn <= n; i++) {
+        if (lower((unsigned char)s[i]) == lower((unsigned char)p[0]) && eq_case(s + i, p, pn)) {
+            return true;
+        }
+    }
+    return false;
+}
+
+static bool alt_holds(const struct alt *al, size_t anchor_piece, const char *s, size_t n)
+{
+    for (size_t i = 0; i < al->npieces; i++) {
+        if (i != anchor_piece &&
+            !contains(s, n, al->pieces[i].s, al->pieces[i].len, al->caseless)) {
+            return false;
+        }
+    }
+    return true;
+}
+
+static bool is_ws(char c)
+{
+    return c == ' ' || c == '\t' || c == '\n' || c == '\r';
+}
+
+/* After a key: skips `\s*:\s*`; returns the value's start, or NULL when no ':' follows. */
+static const char *value_at(const char *p, const char *end)
+{
+    while (p < end && is_ws(*p)) {
+        p++;
+    }
+    if (p >= end || *p != ':') {
+        return NULL;
+    }
+    p++;
+    while (p < end && is_ws(*p)) {
+        p++;
+    }
+    return p;
+}
+
+/* True when the value at v (a JSON string or not) is "ok" or "canceled" in any case. */
+static bool outcome_quiet(const char *v, const char *end)
+{
+    const char *q;
+    size_t n;
+
+    if (v >= end || *v != '"') {
+        return true; /* not a string: the decoder makes no outcome event of it */
+    }
+    q = v + 1;
+    while (q < end && *q != '"' && *q != '\\') {
+        q++;
+    }
+    if (q >= end || *q != '"') {
+        return false;
+    }
+    n = (size_t)(q - v - 1);
+    return n == 0 || (n == 2 && eq_case(v + 1, "ok", 2)) ||
+           (n == 8 && eq_case(v + 1, "canceled", 8));
+}
+
+/* Checks one fingerprint hit at position at of s; true when the record is a candidate. */
+static bool anchor_hit(const struct scanner *sc, const struct anchor *a, const char *s, size_t n,
+                       size_t at)
+{
+    const char *p = s + at;
+    const char *end = s + n;
+    const char *v;
+
+    if (a->caseless ? !eq_case(p, a->s, a->len) : memcmp(p, a->s, a->len) != 0) {
+        return false;
+    }
+    switch (a->type) {
+    case A_PIECE:
+        return alt_holds(&sc->alts[a->alt], a->piece, s, n);
+    case A_UESC:
+        return true;
+    case A_OUTCOME:
+        v = value_at(p + a->len, end);
+        return v != NULL && !outcome_quiet(v, end);
+    case A_EXC:
+        v = value_at(p + a->len, end);
+        if (v == NULL || v >= end || *v != '[') {
+            return false;
+        }
+        v++;
+        while (v < end && is_ws(*v)) {
+            v++;
+        }
+        return v < end && *v != ']';
+    case A_ERROR:
+        v = value_at(p + a->len, end);
+        if (v == NULL || v >= end) {
+            return false;
+        }
+        return !((end - v >= 4 && memcmp(v, "null", 4) == 0) ||
+                 (end - v >= 2 && memcmp(v, "\"\"", 2) == 0));
+    }
+    return true;
+}
+
+static bool scan(const struct scanner *sc, const char *text, size_t n)
+{
+    const unsigned char *s = (const unsigned char *)text;
+
+    if (n > 0 && s[n - 1] == 0) {
+        return true;
+    }
+    for (size_t i = 0; i + 1 < n; i++) {
+        unsigned k = (unsigned)s[i] | ((unsigned)s[i + 1] << 8);
+
+        if ((sc->bits[k >> 6] & (UINT64_C(1) << (k & 63))) == 0) {
+            continue;
+        }
+        if (s[i] == 0) {
+            return true;
+        }
+        for (size_t j = 0; j < sc->nbucket[s[i]]; j++) {
+            const struct anchor *a = &sc->anchors[sc->bucket[s[i]][j]];
+
+            if (i < a->off || i - a->off + a->len > n) {
+                continue;
+            }
+            if (anchor_hit(sc, a, text, n, i - a->off)) {
+                return true;
+            }
+        }
+    }
+    return false;
+}
+
+bool cfw_prefilter_match(const struct cfw_prefilter *pf, enum cfw_record_kind kind,
+                         const char *text, size_t len)
+{
+    const struct scanner *sc = kind == CFW_REC_JSON ? &pf->json : &pf->text;
+
+    if (!pf->built || text == NULL) {
+        return true;
+    }
+    if (!sc->wanted) {
+        return false;
+    }
+    if (sc->always) {
+        return true;
+    }
+    return scan(sc, text, len);
+}
