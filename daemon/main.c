@@ -19,6 +19,7 @@
 #include "cfwatchd/log.h"
 #include "cfwatchd/notify.h"
 #include "cfwatchd/pipeline.h"
+#include "cfwatchd/prefilter.h"
 #include "cfwatchd/report.h"
 #include "cfwatchd/sink.h"
 #include "cfwatchd/rules.h"
@@ -529,7 +530,23 @@ static int run_check_config(const struct options *o)
     for (size_t k = 0; k < npacks; k++) {
         printf("%s%s: %zu", k > 0 ? ", " : "", packs[k], counts[k]);
     }
-    printf(")%s\n", cfw_ruleset_jit(rs) ? ", PCRE2 JIT" : ", PCRE2 interpreter");
+    printf(")%s, scan %s\n", cfw_ruleset_jit(rs) ? ", PCRE2 JIT" : ", PCRE2 interpreter",
+           cfw_scan_name(cfw_ruleset_scan(rs)));
+    cfw_ruleset_prepare(rs);
+    for (size_t i = 0; i < nrules; i++) {
+        const struct cfw_rule *r = cfw_ruleset_rule(rs, i);
+        unsigned none = cfw_rule_no_literal(r);
+
+        if (none != 0) {
+            printf("  note: %s: rule '%s' has no literal for the prefilter: every %s record is "
+                   "decoded for it (slow; add a fixed string to its pattern, or `when: {kind: "
+                   "...}`)\n",
+                   cfw_rule_where(r), cfw_rule_id(r),
+                   none == (CFW_PREFILTER_ALL_TEXT | CFW_PREFILTER_ALL_JSON) ? "text and JSON"
+                   : none == CFW_PREFILTER_ALL_TEXT                            ? "text"
+                                                                               : "JSON");
+        }
+    }
     printf("  incidents: key %s\n", cfg->incidents.key_template != NULL
                                         ? cfg->incidents.key_template
                                         : CFW_INCIDENT_KEY_DEFAULT);

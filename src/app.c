@@ -372,6 +372,13 @@ static void on_logpush_record(void *arg, const struct cfw_record *rec)
     cfw_pipeline_record(app->pipeline, rec, rec->input + strlen("logpush:"));
 }
 
+static bool on_logpush_want(void *arg, const struct cfw_record *rec)
+{
+    struct app *app = arg;
+
+    return cfw_pipeline_wants(app->pipeline, rec);
+}
+
 static struct cfw_logpush *logpush_find(struct app *app, const char *path)
 {
     const char *name = path + strlen("/logpush/");
@@ -479,8 +486,9 @@ static int sources_start(struct app *app, const struct cfw_node *seq, const json
                 rc = -1;
                 continue;
             }
-            app->logpush[app->nlogpush++] =
+            app->logpush[app->nlogpush] =
                 cfw_logpush_new(app->base, &lc, on_logpush_record, app);
+            cfw_logpush_set_want(app->logpush[app->nlogpush++], on_logpush_want);
             cfw_logpush_conf_clear(&lc);
             continue;
         }
@@ -667,7 +675,10 @@ static void http_metrics(struct cfw_listener_req *req, const char *path, void *a
 
     metric(&b, "cfwatchd_bytes_total", "counter", "Bytes read from all sources.", ps->bytes);
     metric(&b, "cfwatchd_records_total", "counter", "Records framed.", ps->records);
-    metric(&b, "cfwatchd_events_total", "counter", "Events decoded.", ps->events);
+    metric(&b, "cfwatchd_records_decoded_total", "counter",
+           "Records the prefilter let through to the decoder (all with rules.scan: full).",
+           ps->decoded);
+    metric(&b, "cfwatchd_events_total", "counter", "Events of the decoded records.", ps->events);
     metric(&b, "cfwatchd_matches_total", "counter", "Rule matches.", ps->matches);
     metric(&b, "cfwatchd_incidents_open", "gauge", "Open incidents.",
            cfw_incidents_open_count(app->incidents));
@@ -765,7 +776,9 @@ static void http_metrics(struct cfw_listener_req *req, const char *path, void *a
             size_t off;
         } lp[] = {
             {"records", "Logpush records accepted.", offsetof(struct cfw_logpush_stats, records)},
-            {"duplicates", "Logpush records skipped as redeliveries.",
+            {"skipped", "Logpush records no rule can match (accepted, not parsed).",
+             offsetof(struct cfw_logpush_stats, skipped)},
+            {"duplicates", "Logpush records skipped as redeliveries (of those parsed).",
              offsetof(struct cfw_logpush_stats, duplicates)},
             {"unauthorized", "Logpush requests refused for their credentials.",
              offsetof(struct cfw_logpush_stats, unauthorized)},

@@ -1180,7 +1180,9 @@ static void decode_json(struct decode_ctx *c)
     }
     if (rec->text != NULL && rec->len <= CFW_DECODE_MAX_JSON &&
         json_depth_ok(rec->text, rec->len, CFW_DECODE_MAX_DEPTH)) {
-        root = json_loadb(rec->text, rec->len, JSON_DECODE_ANY, &jerr);
+        /* a caller that parsed the same bytes hands its tree over: one parse per record */
+        root = rec->parsed != NULL ? json_incref((json_t *)rec->parsed)
+                                   : json_loadb(rec->text, rec->len, JSON_DECODE_ANY, &jerr);
     }
     if (root == NULL) {
         if (c->stats != NULL) {

@@ -35,6 +35,31 @@
 #define TB_HEADER "Traceback (most recent call last):"
 #define LIT_LEN(lit) (sizeof(lit) - 1)
 
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__ && defined(__GNUC__)
+#define FRAMER_SWAR 1 /* scan 8 bytes at a time (the first flagged byte is found with ctz) */
+#endif
+
+#define ONES UINT64_C(0x0101010101010101)
+#define HIGHS UINT64_C(0x8080808080808080)
+
+/*
+ * Finds a short literal in s[0..n): memchr for its first byte, then a compare. The lines are
+ * short and memmem sets up its search on every call, which cost more than the search itself.
+ */
+static const char *lit_find(const char *s, size_t n, const char *lit, size_t litn)
+{
+    const char *end = s + n;
+    const char *p = s;
+
+    while ((size_t)(end - p) >= litn && (p = memchr(p, lit[0], (size_t)(end - p) - litn + 1)) != NULL) {
+        if (memcmp(p + 1, lit + 1, litn - 1) == 0) {
+            return p;
+        }
+        p++;
+    }
+    return NULL;
+}
+
 enum mode {
     MODE_UNDECIDED, /* AUTO before the first non-blank line */
     MODE_LINES,
@@ -359,7 +384,7 @@ static bool has_code(const char *s, size_t n)
     const char *end = s + n;
     const char *p = s;
 
-    while ((p = memmem(p, (size_t)(end - p), "[code: ", LIT_LEN("[code: "))) != NULL) {
+    while ((p = lit_find(p, (size_t)(end - p), "[code: ", LIT_LEN("[code: "))) != NULL) {
         const char *q = p + LIT_LEN("[code: ");
         const char *d = q;
 
@@ -377,7 +402,7 @@ static bool has_code(const char *s, size_t n)
 /* Offset just past `Traceback (most recent call last):`, or SIZE_MAX. */
 static size_t find_tb(const char *s, size_t n)
 {
-    const char *p = memmem(s, n, TB_HEADER, LIT_LEN(TB_HEADER));
+    const char *p = lit_find(s, n, TB_HEADER, LIT_LEN(TB_HEADER));
 
     return p == NULL ? SIZE_MAX : (size_t)(p - s) + LIT_LEN(TB_HEADER);
 }
@@ -393,7 +418,7 @@ static bool is_frame(const char *s, size_t n)
     if (!has_prefix(s, n, "File \"", LIT_LEN("File \""))) {
         return false;
     }
-    q = memmem(s + 6, n - 6, "\", line ", LIT_LEN("\", line "));
+    q = lit_find(s + 6, n - 6, "\", line ", LIT_LEN("\", line "));
     return q != NULL && q + 8 < s + n && is_digit((unsigned char)q[8]);
 }
 
@@ -799,6 +824,52 @@ static bool tok_value(struct jtok *t, unsigned c)
     }
 }
 
+/* Skips string bytes from i: stops at a control byte, '"' or '\\' (or n). */
+static size_t str_skip(const unsigned char *p, size_t i, size_t n)
+{
+#ifdef FRAMER_SWAR
+    while (i + 8 <= n) {
+        uint64_t w;
+        uint64_t q;
+        uint64_t b;
+        uint64_t m;
+
+        memcpy(&w, p + i, 8);
+        q = w ^ (ONES * '"');
+        b = w ^ (ONES * '\\');
+        m = (((w - ONES * 0x20) & ~w) | ((q - ONES) & ~q) | ((b - ONES) & ~b)) & HIGHS;
+        if (m != 0) {
+            return i + (size_t)(__builtin_ctzll(m) >> 3);
+        }
+        i += 8;
+    }
+#endif
+    while (i < n && p[i] >= 0x20 && p[i] != '"' && p[i] != '\\') {
+        i++;
+    }
+    return i;
+}
+
+/* Skips spaces from i (the indentation of pretty-printed JSON). */
+static size_t space_skip(const unsigned char *p, size_t i, size_t n)
+{
+#ifdef FRAMER_SWAR
+    while (i + 8 <= n) {
+        uint64_t w;
+
+        memcpy(&w, p + i, 8);
+        if (w != ONES * ' ') {
+            break;
+        }
+        i += 8;
+    }
+#endif
+    while (i < n && p[i] == ' ') {
+        i++;
+    }
+    return i;
+}
+
 /*
  * Runs the tokenizer over n bytes of one value that starts with '{' or '['. Strings, which
  * are most of the bytes of a log event, are skipped by a tight loop; everything else goes
@@ -815,9 +886,7 @@ static enum jres tok_run(struct jtok *t, const char *buf, size_t n, size_t *used
 
         switch (t->st) {
         case J_STR:
-            while (i < n && p[i] >= 0x20 && p[i] != '"' && p[i] != '\\') {
-                i++;
-            }
+            i = str_skip(p, i, n);
             if (i == n) {
                 goto more;
             }
@@ -921,7 +990,11 @@ static enum jres tok_run(struct jtok *t, const char *buf, size_t n, size_t *used
             break;
         }
         /* Between tokens. */
-        if (c == ' ' || c == '\t' || c == '\r') {
+        if (c == ' ') {
+            i = space_skip(p, i + 1, n);
+            continue;
+        }
+        if (c == '\t' || c == '\r') {
             i++;
             continue;
         }
@@ -1491,6 +1564,32 @@ static size_t strip_prefix(const char *s, size_t n, char *out)
     return k < n ? k + 1 : k;
 }
 
+/* Whether s[0..n) holds a NUL byte and an ESC byte, in one pass. */
+static void has_nul_esc(const char *s, size_t n, bool *nul, bool *esc)
+{
+    size_t i = 0;
+
+    *nul = false;
+    *esc = false;
+#ifdef FRAMER_SWAR
+    while (i + 8 <= n) {
+        uint64_t w;
+        uint64_t e;
+
+        memcpy(&w, s + i, 8);
+        e = w ^ (ONES * 0x1b);
+        if ((((w - ONES) & ~w) | ((e - ONES) & ~e)) & HIGHS) {
+            break; /* one of them is here: the byte loop below says which */
+        }
+        i += 8;
+    }
+#endif
+    for (; i < n; i++) {
+        *nul = *nul || s[i] == '\0';
+        *esc = *esc || s[i] == 0x1b;
+    }
+}
+
 /*
  * Cleans one raw line (without its '\n') and hands it to the mode. w is p when the bytes are
  * the framer's own and may be rewritten (with room for a terminator at p[n]), else NULL.
@@ -1512,8 +1611,7 @@ static void process_line(struct cfw_framer *f, const char *p, size_t n, char *w)
             w += 3;
         }
     }
-    nul = memchr(p, '\0', n) != NULL;
-    esc = memchr(p, 0x1b, n) != NULL;
+    has_nul_esc(p, n, &nul, &esc);
     if (nul || esc) {
         if (w == NULL) {
             w = work_reserve(f, n + 1);

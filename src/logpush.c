@@ -43,6 +43,7 @@ struct cfw_logpush {
     struct event_base *base;
     struct event *ev_work;
     cfw_logpush_record_cb cb;
+    cfw_logpush_want_cb want;
     void *arg;
     struct batch *head, *tail;
     size_t queued_bytes;
@@ -238,23 +239,24 @@ static bool seen_check(struct seen *s, uint64_t h)
     return false;
 }
 
-/*
- * The identity of a trace event: RayID + EventTimestampMs + ScriptName in *id (0 when absent).
- * Returns -1 when the line is not a JSON object (a malformed line), else 0.
- */
-static int record_identity(const char *line, size_t len, uint64_t *id)
+/* A line that can be a JSON object: '{' first and '}' last (blanks around were trimmed). */
+static bool object_shaped(const char *line, size_t len)
 {
-    json_t *root = json_loadb(line, len, 0, NULL);
+    while (len > 0 && (*line == ' ' || *line == '\t')) {
+        line++;
+        len--;
+    }
+    return len >= 2 && line[0] == '{' && line[len - 1] == '}';
+}
+
+/* The identity of a trace event: RayID + EventTimestampMs + ScriptName (0 when absent). */
+static uint64_t record_identity(json_t *root)
+{
     const char *key;
     json_t *v, *ray = NULL, *ts = NULL, *script = NULL;
     uint64_t h = 1469598103934665603ULL;
     char num[32];
 
-    *id = 0;
-    if (!json_is_object(root)) {
-        json_decref(root);
-        return -1;
-    }
     json_object_foreach(root, key, v)
     {
         if (strcasecmp(key, "EventTimestampMs") == 0) {
@@ -273,7 +275,6 @@ static int record_identity(const char *line, size_t len, uint64_t *id)
         }
     }
     if (!json_is_string(ray) || !json_is_integer(ts)) {
-        json_decref(root);
         return 0;
     }
     h = hash_bytes(h, json_string_value(ray), json_string_length(ray));
@@ -282,9 +283,7 @@ static int record_identity(const char *line, size_t len, uint64_t *id)
     if (json_is_string(script)) {
         h = hash_bytes(h, json_string_value(script), json_string_length(script));
     }
-    json_decref(root);
-    *id = h;
-    return 0;
+    return h;
 }
 
 /* ---- matching from the loop ---- */
@@ -324,6 +323,7 @@ static void on_work(evutil_socket_t fd, short what, void *arg)
             char *nl = memchr(start, '\n', b->len - b->pos);
             size_t len = nl != NULL ? (size_t)(nl - start) : b->len - b->pos;
             struct cfw_record rec = {.kind = CFW_REC_JSON, .input = input};
+            json_t *root;
             uint64_t id;
 
             b->pos += len + (nl != NULL ? 1 : 0);
@@ -344,25 +344,47 @@ static void on_work(evutil_socket_t fd, short what, void *arg)
                 budget = 0;
             }
             /* a line that is not a JSON object is junk: skipped and counted, not matched */
-            if (record_identity(start, len, &id) != 0) {
+            if (!object_shaped(start, len)) {
                 lp->stats.bad_lines++;
                 continue;
             }
-            if (b->records++ >= lp->conf.max_records) {
-                lp->stats.dropped_records++;
-                continue;
-            }
-            if (id != 0 && seen_check(&lp->seen, id)) {
-                lp->stats.duplicates++;
-                continue;
-            }
-            lp->stats.records++;
             start[len] = '\0';
             rec.text = start;
             rec.len = len;
             rec.line = b->line;
             rec.line_end = b->line;
-            lp->cb(lp->arg, &rec);
+            /*
+             * The prefilter first: a record no rule can match is counted and left unparsed (so
+             * neither checked for redelivery: it cannot change an incident). A candidate is
+             * parsed once, for its identity and for the decoder.
+             */
+            if (lp->want != NULL && !lp->want(lp->arg, &rec)) {
+                if (b->records++ >= lp->conf.max_records) {
+                    lp->stats.dropped_records++;
+                    continue;
+                }
+                lp->stats.records++;
+                lp->stats.skipped++;
+                continue;
+            }
+            root = json_loadb(start, len, 0, NULL);
+            if (!json_is_object(root)) {
+                json_decref(root);
+                lp->stats.bad_lines++;
+                continue;
+            }
+            id = record_identity(root);
+            if (b->records++ >= lp->conf.max_records) {
+                lp->stats.dropped_records++;
+            } else if (id != 0 && seen_check(&lp->seen, id)) {
+                lp->stats.duplicates++;
+            } else {
+                lp->stats.records++;
+                rec.parsed = root;
+                rec.wanted = lp->want != NULL;
+                lp->cb(lp->arg, &rec);
+            }
+            json_decref(root);
         }
         if (b->pos >= b->len) {
             lp->head = b->next;
@@ -579,6 +601,11 @@ void cfw_logpush_free(struct cfw_logpush *lp)
     free(lp->seen.prev);
     cfw_logpush_conf_clear(&lp->conf);
     free(lp);
+}
+
+void cfw_logpush_set_want(struct cfw_logpush *lp, cfw_logpush_want_cb want)
+{
+    lp->want = want;
 }
 
 const char *cfw_logpush_name(const struct cfw_logpush *lp)

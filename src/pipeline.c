@@ -120,11 +120,20 @@ void cfw_pipeline_record_ctx(struct cfw_pipeline *p, const struct cfw_record *re
     struct record_ctx ctx = {p, source, fields};
 
     p->stats.records++;
-    if (!cfw_ruleset_wants(p->rules, rec)) {
+    if (!rec->wanted && !cfw_ruleset_wants(p->rules, rec)) {
         return;
     }
     p->stats.decoded++;
     cfw_decode_record(rec, on_event, &ctx, &p->dstats);
+}
+
+bool cfw_pipeline_wants(struct cfw_pipeline *p, const struct cfw_record *rec)
+{
+    if (cfw_ruleset_wants(p->rules, rec)) {
+        return true;
+    }
+    p->stats.records++;
+    return false;
 }
 
 void cfw_pipeline_record(struct cfw_pipeline *p, const struct cfw_record *rec, const char *source)

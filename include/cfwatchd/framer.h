@@ -60,6 +60,9 @@ struct cfw_record {
     uint64_t line;     /* 1-based line of the first byte in the input */
     uint64_t line_end; /* 1-based line of the last byte */
     const char *time;  /* prefix or wrangler-log timestamp of the first line, or NULL */
+    /* set by callers that looked at the record already (Logpush), else zero: */
+    const void *parsed; /* a jansson json_t of text (borrowed): the decoder uses it */
+    bool wanted;        /* the prefilter let it through already: do not ask again */
 };
 
 typedef void (*cfw_record_cb)(const struct cfw_record *rec, void *arg);

@@ -52,13 +52,16 @@ struct cfw_logpush_stats {
     uint64_t batches;
     uint64_t validations;
     uint64_t records;
-    uint64_t duplicates;
+    uint64_t skipped;    /* records the prefilter turned down (never parsed; in records too) */
+    uint64_t duplicates; /* redelivered records, among those parsed */
     uint64_t bad_lines; /* over-long or empty-but-not-blank junk */
     uint64_t dropped_records; /* beyond max_records in one batch */
     uint64_t bytes_decompressed;
 };
 
 typedef void (*cfw_logpush_record_cb)(void *arg, const struct cfw_record *rec);
+/* Whether a record is worth parsing at all (the prefilter); a record turned down is counted. */
+typedef bool (*cfw_logpush_want_cb)(void *arg, const struct cfw_record *rec);
 
 struct cfw_logpush;
 
@@ -72,6 +75,12 @@ void cfw_logpush_conf_clear(struct cfw_logpush_conf *conf);
 /* Creates a receiver (conf copied); records are delivered to cb from the loop. */
 struct cfw_logpush *cfw_logpush_new(struct event_base *base, const struct cfw_logpush_conf *conf,
                                     cfw_logpush_record_cb cb, void *arg);
+/*
+ * Sets the prefilter: each line that looks like a JSON object is offered to want first; only
+ * those it takes are parsed, checked for redelivery and handed to cb with the parsed tree.
+ * Without it every line is parsed (as the tests of this module do).
+ */
+void cfw_logpush_set_want(struct cfw_logpush *lp, cfw_logpush_want_cb want);
 /* Matches every batch still queued now (batches were answered 200: Logpush will not resend). */
 void cfw_logpush_drain(struct cfw_logpush *lp);
 void cfw_logpush_free(struct cfw_logpush *lp);

@@ -73,6 +73,13 @@ void cfw_pipeline_input_finish(struct cfw_pipeline_input *in);
 /* Frees the input (finishing it first if it was not finished). */
 void cfw_pipeline_input_free(struct cfw_pipeline_input *in);
 
+/*
+ * Asks the prefilter about a record before the caller spends work on it (Logpush parses a
+ * candidate once for its redelivery check and hands the tree over in rec->parsed). A record
+ * turned down is counted as a record and goes no further; a candidate is then fed with
+ * rec->wanted set.
+ */
+bool cfw_pipeline_wants(struct cfw_pipeline *p, const struct cfw_record *rec);
 /* Feeds one already-framed record (e.g. a Logpush NDJSON line) through decode and match. */
 void cfw_pipeline_record(struct cfw_pipeline *p, const struct cfw_record *rec,
                          const char *source);

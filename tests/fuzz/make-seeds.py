@@ -80,6 +80,48 @@ def fmt_of(name, data):
     return 0  # auto
 
 
+# The traps of the fast scan (fuzz_scan.c): the first byte is the mode (bits 0-1 input format,
+# 2-4 feed size, 32 lines as records, 64 those records are JSON).
+SCAN_TRAPS = {
+    "trap-text-ansi": (0, b"\x1b[31m\xe2\x9c\x98 \x1b[41;31m[\x1b[41;97mERROR\x1b[41;31m]\x1b[0m A "
+                          b"request to the Cloudflare API (/accounts/x/workers/scripts/py) failed."
+                          b"\n\n  Uncaught Error: No mod\x1b[1mule named 'src'\n  [code: 10021]\n"),
+    "trap-text-nul": (0, b"ModuleNotFoundError: No module\x00named 'src'\nNo module named 'src\x00'\n"),
+    "trap-ci-prefix-traceback": (0, b"2026-12-01T10:00:00.000Z\tTraceback (most recent call last):\n"
+                                    b"2026-12-01T10:00:00.001Z\t  File \"/session/metadata/main.py\", "
+                                    b"line 3, in <module>\n2026-12-01T10:00:00.002Z\t    from src.core "
+                                    b"import x\n2026-12-01T10:00:00.003Z\tModuleNotFoundError: No "
+                                    b"module named 'src'\n"),
+    "trap-json-escapes": (2, b'{"outcome":"ok","logs":[{"level":"warn","message":["Unexpected fields '
+                             b'found in build field: \\"upload\\""]}],"exceptions":[],"eventTimestamp"'
+                             b':1}\n{"outcome":"ok","logs":[{"level":"error","message":["No module '
+                             b'named \\u0027src\\u0027"]}],"exceptions":[],"eventTimestamp":2}\n'
+                             b'{"outcome":"ok","logs":[{"level":"log","message":["No module","named '
+                             b'\'src\'"]}],"exceptions":[],"eventTimestamp":3}\n'),
+    "trap-json-spaces": (2, b'{"outcome":"ok","logs":[{"level":"log","message":["alpha\\nbeta : gamma",'
+                            b'"support\\nfor Python workers is currently experimental"]}],"exceptions"'
+                            b':[],"eventTimestamp":4}\n{"outcome":"ok","logs":[{"level":"log","message"'
+                            b':[{"k":[1e1, 0.5e3]}, "code", 7, "at", 500.0, "ok"]}],"eventTimestamp":5}'
+                            b'\n'),
+    "trap-logpush-outcome": (32 | 64, b'{"Outcome":"exceededCpu","ScriptName":"py","Exceptions":[],'
+                                      b'"Logs":[],"EventTimestampMs":1}\n{"Outcome":"exception",'
+                                      b'"ScriptName":"py","Exceptions":[{"Name":"Error","Message":'
+                                      b'"Boom"}],"Logs":[],"EventTimestampMs":2}\n{"Outcome":"ok",'
+                                      b'"ScriptName":"py","Exceptions":[],"Logs":[{"Level":"log",'
+                                      b'"Message":["needle <&> haystack"]}],"EventTimestampMs":3}\n'
+                                      b'{"outcome":"ok","logs":[{"message":["No module named \'src'
+                                      b'\\u0027"]}],"x":"\x00"}\n'),
+    "trap-threshold": (0, b"Worker Startup Time: 01500 ms\nWorker Startup Time: 999 ms\n"
+                          b"took 0101 ms\ntook 99 ms\n"),
+    "trap-records-text": (32, b"KELVIN SKY\nkelvin \xe2\x84\xaaelvin sky\ncaf\xc3\xa9 \xe2\x9c\x98\n"
+                              b"a+b/c \"x\"\n[12,3]\n"),
+    "trap-observability": (2, b'{"$metadata":{"error":"Boom","message":"m","level":"error"},'
+                              b'"$workers":{"outcome":"ok","scriptName":"py"}}\n'),
+    "trap-builds": (2, b'[1733000000, "Failed: error occurred while running deploy command"]\n'
+                       b'[1733000001, "No module named \\u0027src\\u0027"]\n'),
+}
+
+
 def main():
     all_logs = logs()
     json_vals = []
@@ -105,6 +147,12 @@ def main():
     clean("pipeline")
     for name, data in all_logs:
         write("pipeline", name, bytes([fmt_of(name, data) | 16, 3]) + data)
+
+    clean("scan")
+    for name, data in all_logs:
+        write("scan", name, bytes([fmt_of(name, data) | 12]) + data)
+    for name, (mode, data) in SCAN_TRAPS.items():
+        write("scan", name, bytes([mode]) + data)
 
     clean("yaml_config")
     yamls = sorted(glob.glob(os.path.join(DATA, "cli", "*.yaml")) +

@@ -1,0 +1,456 @@
+/*
+ * Unit tests for prefilter.c and the fast scan: the literals taken from patterns, which records
+ * the prefilter lets through, and the traps of the issue run through the whole pipeline twice
+ * (--scan fast and --scan full) with the same incidents expected from both.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cfwatchd/incident.h"
+#include "cfwatchd/pipeline.h"
+#include "cfwatchd/prefilter.h"
+#include "cfwatchd/rules.h"
+#include "cfwatchd/yaml.h"
+
+/* ---- literal extraction ---- */
+
+/* Renders a literal set as "a & b | c" ("-" for none), caseless sets prefixed with "(?i)". */
+static char *render(const char *pattern)
+{
+    struct cfw_literals l;
+    struct cfw_buf b = {0};
+
+    if (cfw_pattern_literals(pattern, &l) != 0) {
+        assert_int_equal(l.n, 0);
+        return strdup("-");
+    }
+    if (l.caseless) {
+        cfw_buf_puts(&b, "(?i)");
+    }
+    for (size_t i = 0; i < l.n; i++) {
+        for (size_t j = 0; j < l.alt[i].n; j++) {
+            cfw_buf_printf(&b, "%s%s", j > 0 ? " & " : i > 0 ? " | " : "", l.alt[i].v[j]);
+        }
+    }
+    cfw_literals_clear(&l);
+    return cfw_buf_take(&b);
+}
+
+static void test_literals(void **state)
+{
+    static const struct {
+        const char *pattern;
+        const char *want;
+    } cases[] = {
+        {"No module named 'src'", "No module named 'src'"},
+        {"No module named '(?<module>src(?:\\.[\\w.]*)?)'", "No module named ' & src & '"},
+        {"abc|def", "abc | def"},
+        {"ab?cd", "a & cd"},
+        {"ab*c", "a & c"},
+        {"ab+c", "ab & c"},
+        {"x{0,3}yz", "yz"},
+        {"x{2}yz", "x & yz"},
+        {"x{,3}yz", "yz"},
+        {"a{b}c", "a{b}c"},
+        {"(?:ab)?cd", "cd"},
+        {"(?:ab)+cd", "ab & cd"},
+        {"[abc]def", "def"},
+        {"[]x]def", "def"},
+        {"[^\\]]de", "de"},
+        {"[[:alpha:]]de", "de"},
+        {"a.b", "a & b"},
+        {"\\x41bc", "bc"},
+        {"\\x{41}bc", "bc"},
+        {"\\Qa.b\\E+c", "a.b & c"},
+        {"\\Qa+b\\E", "a+b"},
+        {"\\.c\\+\\+:", ".c++:"},
+        {"(?=abc)def", "def"},
+        {"(?<!abc)def", "def"},
+        {"(?<name>abc)d", "abc & d"},
+        {"(?P<name>abc)d", "abc & d"},
+        {"(?'name'abc)d", "abc & d"},
+        {"ab(?#comment)cd", "ab & cd"},
+        {"^abc$", "abc"},
+        {"\\Aoutcome: exceeded(?:Cpu|Memory)\\z", "outcome: exceeded & Cpu | outcome: exceeded & Memory"},
+        {"(?i)Script startup", "(?i)Script startup"},
+        {"ab(?i)cd", "(?i)ab & cd"},
+        {"(?i:ab)cd", "(?i)ab & cd"},
+        {"(?-i)ab", "ab"},
+        {"\xe2\x9c\x98 \\[ERROR\\]", "\xe2\x9c\x98 [ERROR]"},
+        /* no literal: alternation with an empty side, verbs, extended mode, back references */
+        {"a|.*", "-"},
+        {"abc|", "-"},
+        {"(*ACCEPT)abc", "-"},
+        {"(?x)abc", "-"},
+        {"(a)\\1", "-"},
+        {"\\k<n>", "-"},
+        {"(?(1)a|b)", "-"},
+        {"(?R)", "-"},
+        {"\\A(?!outcome: )|\\Aoutcome: exception\\z", "-"},
+        {"\\d+", "-"},
+        {"[abc", "-"},
+        {"(abc", "-"},
+        {"abc)", "-"},
+    };
+
+    (void)state;
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        char *got = render(cases[i].pattern);
+
+        if (strcmp(got, cases[i].want) != 0) {
+            print_message("pattern %s: got '%s', want '%s'\n", cases[i].pattern, got,
+                          cases[i].want);
+        }
+        assert_string_equal(got, cases[i].want);
+        free(got);
+    }
+}
+
+/* Every built-in rule but worker-exception (outcome and exception events only) has a literal. */
+static void test_builtin_literals(void **state)
+{
+    struct cfw_ruleset *rs = cfw_ruleset_new();
+    struct cfw_diag diag = {0};
+
+    (void)state;
+    assert_int_equal(cfw_ruleset_add_builtin(rs, "python-workers", &diag), 0);
+    cfw_ruleset_prepare(rs);
+    for (size_t i = 0; i < cfw_ruleset_count(rs); i++) {
+        const struct cfw_rule *r = cfw_ruleset_rule(rs, i);
+
+        if (cfw_rule_no_literal(r) != 0) {
+            print_message("rule %s has no literal (%u)\n", cfw_rule_id(r), cfw_rule_no_literal(r));
+        }
+        assert_int_equal(cfw_rule_no_literal(r), 0);
+    }
+    cfw_ruleset_free(rs);
+    cfw_diag_free(&diag);
+}
+
+/* ---- prefilter decisions ---- */
+
+static struct cfw_ruleset *load(const char *custom, enum cfw_scan scan)
+{
+    struct cfw_ruleset *rs = cfw_ruleset_new();
+    struct cfw_diag diag = {0};
+
+    assert_int_equal(cfw_ruleset_add_builtin(rs, "python-workers", &diag), 0);
+    if (custom != NULL) {
+        struct cfw_doc *doc = cfw_yaml_load_string("custom.yaml", custom, strlen(custom), &diag);
+
+        assert_non_null(doc);
+        assert_int_equal(cfw_ruleset_add_node(rs, doc->root, "rules.custom", "custom", &diag), 0);
+        cfw_doc_free(doc);
+    }
+    cfw_diag_print(&diag, stderr);
+    assert_int_equal(diag.n, 0);
+    cfw_ruleset_set_scan(rs, scan);
+    return rs;
+}
+
+static bool wants(struct cfw_ruleset *rs, enum cfw_record_kind kind, const char *text, size_t n)
+{
+    struct cfw_record rec = {.kind = kind, .text = text, .len = n, .input = "t", .line = 1};
+
+    return cfw_ruleset_wants(rs, &rec);
+}
+
+#define WANTS(rs, kind, lit) wants(rs, kind, lit, sizeof(lit) - 1)
+
+static void test_decisions(void **state)
+{
+    struct cfw_ruleset *rs = load(NULL, CFW_SCAN_FAST);
+    struct cfw_ruleset *full = load(NULL, CFW_SCAN_FULL);
+
+    (void)state;
+    assert_false(WANTS(rs, CFW_REC_TEXT, "GET https://api.example.workers.dev/ 200 OK"));
+    assert_false(WANTS(rs, CFW_REC_TEXT, ""));
+    assert_true(WANTS(rs, CFW_REC_TEXT, "ModuleNotFoundError: No module named 'src'"));
+    assert_true(WANTS(rs, CFW_REC_TEXT, "x [code: 10027]"));
+    assert_true(WANTS(rs, CFW_REC_TEXT, "Worker Startup Time: 12 ms"));
+    /* a NUL byte becomes a space when decoded: always a candidate */
+    assert_true(WANTS(rs, CFW_REC_TEXT, "No module\0named 'src'"));
+    /* quiet tail and Logpush records */
+    assert_false(WANTS(rs, CFW_REC_JSON,
+                       "{\"outcome\":\"ok\",\"exceptions\":[],\"logs\":[{\"message\":[\"hi\"]}]}"));
+    assert_false(WANTS(rs, CFW_REC_JSON, "{\"Outcome\" : \"Canceled\", \"Exceptions\" : [ ]}"));
+    assert_false(WANTS(rs, CFW_REC_JSON, "{\"$metadata\":{\"error\":null},\"x\":\"\"}"));
+    /* the structural facts: an outcome other than ok/canceled, exceptions, an error */
+    assert_true(WANTS(rs, CFW_REC_JSON, "{\"outcome\":\"exceededCpu\",\"exceptions\":[]}"));
+    assert_true(WANTS(rs, CFW_REC_JSON, "{\"OUTCOME\"\n  :\n  \"exception\"}"));
+    assert_true(WANTS(rs, CFW_REC_JSON, "{\"Exceptions\": [\n    {\"name\": \"E\"}]}"));
+    assert_true(WANTS(rs, CFW_REC_JSON, "{\"$metadata\":{\"error\":\"Boom\"}}"));
+    /* escapes and NUL bytes */
+    assert_true(WANTS(rs, CFW_REC_JSON, "{\"logs\":[{\"message\":[\"\\u0041\"]}]}"));
+    assert_true(WANTS(rs, CFW_REC_JSON, "{\"logs\":[]}\0"));
+    /* pieces: all of them needed, in any order */
+    assert_true(WANTS(rs, CFW_REC_JSON, "{\"m\":[\"named\",\"No\",\"module\"]}"));
+    assert_false(WANTS(rs, CFW_REC_JSON, "{\"m\":[\"named\",\"No\"]}"));
+    /* FULL decodes everything */
+    assert_true(WANTS(full, CFW_REC_TEXT, "GET / 200"));
+    assert_true(WANTS(full, CFW_REC_JSON, "{}"));
+    cfw_ruleset_free(rs);
+    cfw_ruleset_free(full);
+}
+
+/* A custom rule without a literal makes every record of its kinds a candidate. */
+static void test_no_literal_rule(void **state)
+{
+    static const char custom[] = "- id: any-digits\n"
+                                 "  pattern: '^\\d{3}$'\n"
+                                 "- id: json-only\n"
+                                 "  pattern: '.'\n"
+                                 "  when: {kind: json}\n";
+    struct cfw_ruleset *rs = load(custom, CFW_SCAN_FAST);
+    const struct cfw_rule *any;
+    const struct cfw_rule *json;
+
+    (void)state;
+    cfw_ruleset_prepare(rs);
+    any = cfw_ruleset_find(rs, "any-digits");
+    json = cfw_ruleset_find(rs, "json-only");
+    assert_int_equal(cfw_rule_no_literal(any), CFW_PREFILTER_ALL_TEXT | CFW_PREFILTER_ALL_JSON);
+    assert_int_equal(cfw_rule_no_literal(json), CFW_PREFILTER_ALL_JSON);
+    assert_string_equal(cfw_rule_where(any), "custom.yaml:2:12");
+    assert_true(WANTS(rs, CFW_REC_TEXT, "123"));
+    assert_true(WANTS(rs, CFW_REC_JSON, "{}"));
+    cfw_ruleset_free(rs);
+}
+
+/* ---- the traps, through the whole pipeline, fast and full ---- */
+
+struct run {
+    struct cfw_incidents *set;
+    struct cfw_pipeline *p;
+    struct cfw_ruleset *rs;
+};
+
+static void run_input(struct run *r, const char *custom, enum cfw_scan scan, const char *text,
+                      size_t n, enum cfw_input_format fmt, bool as_record)
+{
+    struct cfw_incident_opts io = {0};
+
+    r->rs = load(custom, scan);
+    r->set = cfw_incidents_new(&io, NULL, NULL);
+    r->p = cfw_pipeline_new(r->rs, r->set, NULL);
+    if (as_record) {
+        struct cfw_record rec = {
+            .kind = CFW_REC_JSON, .text = text, .len = n, .input = "logpush:t", .line = 0};
+
+        cfw_pipeline_record(r->p, &rec, "t");
+    } else {
+        struct cfw_framer_opts fo = {.format = fmt};
+        struct cfw_pipeline_input *in = cfw_pipeline_input_new(r->p, "t.log", NULL, &fo);
+
+        cfw_pipeline_input_feed(in, text, n);
+        cfw_pipeline_input_free(in);
+    }
+}
+
+static void run_free(struct run *r)
+{
+    cfw_pipeline_free(r->p);
+    cfw_incidents_free(r->set);
+    cfw_ruleset_free(r->rs);
+}
+
+static uint64_t rule_count(const struct cfw_incidents *set, const char *rule)
+{
+    uint64_t n = 0;
+
+    for (size_t i = 0; i < cfw_incidents_count(set); i++) {
+        const struct cfw_incident *inc = cfw_incidents_at(set, i);
+        if (strcmp(inc->rule, rule) == 0) {
+            n += inc->count;
+        }
+    }
+    return n;
+}
+
+/* Runs text both ways, checks the same incidents, and returns the count of rule's matches. */
+static uint64_t both(const char *custom, const char *text, size_t n, enum cfw_input_format fmt,
+                     bool as_record, const char *rule)
+{
+    struct run fast;
+    struct run full;
+    uint64_t got;
+
+    run_input(&fast, custom, CFW_SCAN_FAST, text, n, fmt, as_record);
+    run_input(&full, custom, CFW_SCAN_FULL, text, n, fmt, as_record);
+    assert_int_equal(cfw_incidents_count(fast.set), cfw_incidents_count(full.set));
+    for (size_t i = 0; i < cfw_incidents_count(full.set); i++) {
+        const struct cfw_incident *a = cfw_incidents_at(fast.set, i);
+        const struct cfw_incident *b = cfw_incidents_at(full.set, i);
+
+        assert_string_equal(a->key, b->key);
+        assert_int_equal(a->count, b->count);
+        assert_int_equal(a->first.line, b->first.line);
+        assert_string_equal(a->sample, b->sample);
+    }
+    assert_int_equal(cfw_pipeline_stats(fast.p)->records, cfw_pipeline_stats(full.p)->records);
+    assert_true(cfw_pipeline_stats(fast.p)->decoded <= cfw_pipeline_stats(full.p)->decoded);
+    got = rule_count(fast.set, rule);
+    run_free(&fast);
+    run_free(&full);
+    return got;
+}
+
+#define BOTH(text, fmt, rule) both(NULL, text, sizeof(text) - 1, fmt, false, rule)
+#define BOTH_RECORD(text, rule) both(NULL, text, sizeof(text) - 1, CFW_FMT_AUTO, true, rule)
+
+static void test_trap_ansi_and_nul(void **state)
+{
+    (void)state;
+    /* an escape sequence inside the literal: the framer strips it before the prefilter looks */
+    assert_int_equal(BOTH("ModuleNotFoundError: No mod\x1b[1mule named 'src'\n", CFW_FMT_AUTO,
+                          "py-src-import"),
+                     1);
+    /* a NUL byte inside the literal becomes a space, which completes it */
+    assert_int_equal(BOTH("ModuleNotFoundError: No module\0named 'src'\n", CFW_FMT_AUTO,
+                          "py-src-import"),
+                     1);
+    /* jansson refuses a raw NUL: the record is decoded as text, which holds the literal */
+    assert_int_equal(BOTH_RECORD("{\"logs\":[{\"message\":[\"No module named 'src'\"]}],\"x\":"
+                                 "\"\0\"}",
+                                 "py-src-import"),
+                     1);
+}
+
+static void test_trap_ci_prefix(void **state)
+{
+    static const char tb[] =
+        "2026-12-01T10:00:00.000Z\tTraceback (most recent call last):\n"
+        "2026-12-01T10:00:00.001Z\t  File \"/session/metadata/main.py\", line 3, in <module>\n"
+        "2026-12-01T10:00:00.002Z\t    from src.core import x\n"
+        "2026-12-01T10:00:00.003Z\tModuleNotFoundError: No module named 'src'\n";
+
+    (void)state;
+    assert_int_equal(BOTH(tb, CFW_FMT_AUTO, "py-src-import"), 1);
+}
+
+static void test_trap_json_escapes(void **state)
+{
+    (void)state;
+    assert_int_equal(BOTH("{\"outcome\":\"ok\",\"logs\":[{\"level\":\"warn\",\"message\":["
+                          "\"Unexpected fields found in build field: \\\"upload\\\"\"]}],"
+                          "\"exceptions\":[],\"eventTimestamp\":1}\n",
+                          CFW_FMT_JSON, "build-upload-ignored"),
+                     1);
+    assert_int_equal(BOTH("{\"outcome\":\"ok\",\"logs\":[{\"level\":\"error\",\"message\":["
+                          "\"No module named \\u0027src\\u0027\"]}],\"exceptions\":[],"
+                          "\"eventTimestamp\":2}\n",
+                          CFW_FMT_JSON, "py-src-import"),
+                     1);
+    /* a message array joined with spaces */
+    assert_int_equal(BOTH("{\"outcome\":\"ok\",\"logs\":[{\"level\":\"log\",\"message\":["
+                          "\"No module\",\"named 'src'\"]}],\"exceptions\":[],"
+                          "\"eventTimestamp\":3}\n",
+                          CFW_FMT_JSON, "py-src-import"),
+                     1);
+    /* name + ": " + message */
+    assert_int_equal(BOTH("{\"outcome\":\"exception\",\"logs\":[],\"exceptions\":[{\"name\":"
+                          "\"ModuleNotFoundError\",\"message\":\"No module named 'src'\"}],"
+                          "\"eventTimestamp\":4}\n",
+                          CFW_FMT_JSON, "py-src-import"),
+                     1);
+    /* \s+ across an escaped newline */
+    assert_int_equal(BOTH("{\"outcome\":\"ok\",\"logs\":[{\"level\":\"warn\",\"message\":["
+                          "\"support\\nfor Python\\n workers is currently experimental\"]}],"
+                          "\"exceptions\":[],\"eventTimestamp\":5}\n",
+                          CFW_FMT_JSON, "python-experimental-notice"),
+                     1);
+}
+
+static void test_trap_field_only(void **state)
+{
+    (void)state;
+    assert_int_equal(BOTH_RECORD("{\"Outcome\":\"exceededCpu\",\"ScriptName\":\"py\","
+                                 "\"Exceptions\":[],\"Logs\":[],\"EventTimestampMs\":1}",
+                                 "worker-exceeded-limit"),
+                     1);
+    assert_int_equal(BOTH("{\n    \"outcome\": \"exception\",\n    \"scriptName\": \"py\",\n"
+                          "    \"exceptions\": [],\n    \"logs\": [],\n"
+                          "    \"eventTimestamp\": 1\n}\n",
+                          CFW_FMT_AUTO, "worker-exception"),
+                     1);
+    assert_int_equal(BOTH("{\"$metadata\":{\"error\":\"Boom\",\"level\":\"error\"},"
+                          "\"$workers\":{\"outcome\":\"ok\",\"scriptName\":\"py\"}}\n",
+                          CFW_FMT_JSON, "worker-exception"),
+                     1);
+}
+
+static void test_trap_threshold(void **state)
+{
+    (void)state;
+    assert_int_equal(BOTH("Worker Startup Time: 01500 ms\n", CFW_FMT_AUTO, "startup-time-high"), 1);
+    assert_int_equal(BOTH("Worker Startup Time: 999 ms\n", CFW_FMT_AUTO, "startup-time-high"), 0);
+}
+
+static void test_trap_custom_no_literal(void **state)
+{
+    static const char custom[] = "- id: three-digits\n  pattern: '^\\d{3}$'\n";
+    static const char text[] = "abc\n123\n4567\n";
+    struct run fast;
+
+    (void)state;
+    assert_int_equal(both(custom, text, sizeof(text) - 1, CFW_FMT_AUTO, false, "three-digits"), 1);
+    run_input(&fast, custom, CFW_SCAN_FAST, text, sizeof(text) - 1, CFW_FMT_AUTO, false);
+    assert_int_equal(cfw_pipeline_stats(fast.p)->decoded, 3);
+    run_free(&fast);
+}
+
+/* Most records of an ordinary log are never decoded. */
+static void test_skips(void **state)
+{
+    static const char text[] = "GET /a 200\nGET /b 200\n{\"outcome\":\"ok\",\"exceptions\":[],"
+                               "\"logs\":[],\"eventTimestamp\":1}\nNo module named 'src'\n";
+    struct run fast;
+
+    (void)state;
+    run_input(&fast, NULL, CFW_SCAN_FAST, text, sizeof(text) - 1, CFW_FMT_AUTO, false);
+    assert_int_equal(cfw_pipeline_stats(fast.p)->records, 4);
+    assert_int_equal(cfw_pipeline_stats(fast.p)->decoded, 1);
+    assert_int_equal(rule_count(fast.set, "py-src-import"), 1);
+    run_free(&fast);
+}
+
+static void test_scan_parse(void **state)
+{
+    enum cfw_scan s = CFW_SCAN_FAST;
+
+    (void)state;
+    assert_int_equal(cfw_scan_parse("full", &s), 0);
+    assert_int_equal(s, CFW_SCAN_FULL);
+    assert_int_equal(cfw_scan_parse("fast", &s), 0);
+    assert_int_equal(s, CFW_SCAN_FAST);
+    assert_int_equal(cfw_scan_parse("slow", &s), -1);
+    assert_string_equal(cfw_scan_name(CFW_SCAN_FULL), "full");
+    assert_int_equal(cfw_kind_bit("outcome"), CFW_KIND_OUTCOME);
+    assert_int_equal(cfw_kind_bit("nope"), 0);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_literals),
+        cmocka_unit_test(test_builtin_literals),
+        cmocka_unit_test(test_decisions),
+        cmocka_unit_test(test_no_literal_rule),
+        cmocka_unit_test(test_trap_ansi_and_nul),
+        cmocka_unit_test(test_trap_ci_prefix),
+        cmocka_unit_test(test_trap_json_escapes),
+        cmocka_unit_test(test_trap_field_only),
+        cmocka_unit_test(test_trap_threshold),
+        cmocka_unit_test(test_trap_custom_no_literal),
+        cmocka_unit_test(test_skips),
+        cmocka_unit_test(test_scan_parse),
+    };
+
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
