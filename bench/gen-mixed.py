@@ -125,7 +125,8 @@ def jstr(s):
 
 
 class Gen:
-    def __init__(self, seed):
+    def __init__(self, seed, mix="default"):
+        self.mix = mix
         self.r = random.Random(seed)
         self.now = BASE_MS
         self.accounts = ["%032x" % self.r.getrandbits(128) for _ in range(3)]
@@ -364,6 +365,9 @@ class Gen:
         """One ordinary block: (kind, lines)."""
         r = self.r
         x = r.random()
+        if self.mix == "json":
+            # JSON-heavy: wrangler tail and Logpush events, a little of the rest
+            x = 0.42 + x * 0.46 if x < 0.9 else (x - 0.9) * 4.2
         if x < 0.22:
             return "wrangler-deploy", self.deploy_ok()
         if x < 0.30:
@@ -503,6 +507,9 @@ def main():
     ap.add_argument("--startup-cpu", type=int)
     ap.add_argument("--size-10027", type=int)
     ap.add_argument("--module-not-found", type=int)
+    ap.add_argument("--mix", choices=("default", "json"), default="default",
+                    help="noise mix: default (every kind of log) or json (90%% of the blocks "
+                         "wrangler tail JSON and Logpush NDJSON)")
     ap.add_argument("--quiet", action="store_true")
     a = ap.parse_args()
     out = a.out or "cfw-mixed-%dM-seed%d.log" % (a.size // MIB, a.seed)
@@ -513,7 +520,7 @@ def main():
         n = explicit[cls]
         want[cls] = n if n is not None else max(1, round(rate * a.size / (200 * MIB)))
 
-    g = Gen(a.seed)
+    g = Gen(a.seed, a.mix)
     r = g.r
     # Failures at random byte offsets, in order; each picks its variant up front.
     plan = sorted((r.randrange(a.size), cls, pick(r, VARIANTS[cls]))

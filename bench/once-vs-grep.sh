@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# Time `cfwatchd --once --format json FILE` against `grep -P -c` and `rg -c` on the same mixed log.
+# Time `cfwatchd --once --format json FILE` against `grep -E -c -f`, `grep -P -c` and `rg -c` on
+# the same mixed log.
 #
-# usage: bench/once-vs-grep.sh [--size 200M] [--seed 1] [--runs 5] [--file FILE] [--build DIR]
-#                              [--no-cfwatchd]
-# Environment: the same settings as BUILD, SIZE, SEED, RUNS, FILE, OUT (results directory);
+# usage: bench/once-vs-grep.sh [--size 200M] [--seed 1] [--mix default|json] [--runs 5]
+#                              [--file FILE] [--build DIR] [--no-cfwatchd] [--scan full]
+# Environment: the same settings as BUILD, SIZE, SEED, MIX, SCAN, RUNS, FILE, OUT (results dir);
 # BENCH_NO_HYPERFINE=1 times with a shell loop instead; BENCH_LC_ALL (default C.UTF-8).
 #
 # Steps: build cfwatchd (Release) if needed; generate the log with bench/gen-mixed.py if missing;
@@ -20,6 +21,8 @@ SEED=${SEED:-1}
 RUNS=${RUNS:-5}
 FILE=${FILE:-}
 OUT=${OUT:-}
+MIX=${MIX:-default}
+SCAN=${SCAN:-}
 WITH_CFWATCHD=1
 
 while [ $# -gt 0 ]; do
@@ -28,6 +31,8 @@ while [ $# -gt 0 ]; do
         --seed) SEED=$2; shift 2 ;;
         --runs) RUNS=$2; shift 2 ;;
         --file) FILE=$2; shift 2 ;;
+        --mix) MIX=$2; shift 2 ;;
+        --scan) SCAN=$2; shift 2 ;;
         --build) BUILD=$2; shift 2 ;;
         --no-cfwatchd) WITH_CFWATCHD=0; shift ;;
         -h|--help) sed -n '2,14p' "$0"; exit 0 ;;
@@ -35,7 +40,13 @@ while [ $# -gt 0 ]; do
     esac
 done
 
-FILE=${FILE:-$BUILD/bench-data/mixed-$SIZE-seed$SEED.log}
+case "$MIX" in
+    default) FILE=${FILE:-$BUILD/bench-data/mixed-$SIZE-seed$SEED.log} ;;
+    json) FILE=${FILE:-$BUILD/bench-data/mixed-json-$SIZE-seed$SEED.log} ;;
+    *) echo "once-vs-grep.sh: --mix is default or json" >&2; exit 2 ;;
+esac
+SCAN_ARGS=()
+if [ -n "$SCAN" ]; then SCAN_ARGS=(--scan "$SCAN"); fi
 OUT=${OUT:-$BUILD/bench-results}
 CFWATCHD=$BUILD/cfwatchd
 mkdir -p "$OUT" "$(dirname "$FILE")"
@@ -61,7 +72,7 @@ fi
 # ---- 2. input ----------------------------------------------------------------------------
 if [ ! -s "$FILE" ] || [ ! -s "$FILE.counts.json" ]; then
     say "generating $FILE ($SIZE, seed $SEED)"
-    python3 "$ROOT/bench/gen-mixed.py" --size "$SIZE" --seed "$SEED" --out "$FILE" >&2
+    python3 "$ROOT/bench/gen-mixed.py" --size "$SIZE" --seed "$SEED" --mix "$MIX" --out "$FILE" >&2
 fi
 BYTES=$(stat -c %s "$FILE")
 say "warming the page cache"
@@ -82,6 +93,15 @@ c = json.load(open(sys.argv[1]))["classes"]
 print("|".join("(?:%s)" % c[n]["pattern"] for n in sorted(c)))
 EOF
 )
+
+# The same class patterns as an ERE file for grep -E -f (one per line; (?: ) groups made plain).
+ERE_FILE=$OUT/patterns.ere
+python3 - "$FILE.counts.json" >"$ERE_FILE" <<'EOF'
+import json, sys
+c = json.load(open(sys.argv[1]))["classes"]
+for n in sorted(c):
+    print(c[n]["pattern"].replace("(?:", "("))
+EOF
 
 # ---- 3. timing ---------------------------------------------------------------------------
 HAVE_HYPERFINE=0
@@ -125,7 +145,8 @@ print("%.6f" % min(json.load(open(sys.argv[1]))["results"][0]["times"]))' "$OUT/
 say "timing (best of $RUNS$([ "$HAVE_HYPERFINE" = 1 ] && echo ', hyperfine'))"
 if [ "$WITH_CFWATCHD" = 1 ]; then
     set +e
-    "$CFWATCHD" --once --format json "$FILE" >"$OUT/report.json" 2>"$OUT/report.stderr"
+    "$CFWATCHD" --once --format json "${SCAN_ARGS[@]}" "$FILE" >"$OUT/report.json" \
+        2>"$OUT/report.stderr"
     rc=$?
     set -e
     if [ "$rc" -gt 1 ] || ! python3 -c 'import json, sys
@@ -135,8 +156,9 @@ json.load(open(sys.argv[1]))["incidents"]' "$OUT/report.json" 2>/dev/null; then
         say "rerun with --no-cfwatchd to time grep and rg only"
         exit 3
     fi
-    time_it cfwatchd "$CFWATCHD" --once --format json "$FILE"
+    time_it cfwatchd "$CFWATCHD" --once --format json "${SCAN_ARGS[@]}" "$FILE"
 fi
+time_it grepE-all grep -E -c -f "$ERE_FILE" "$FILE"
 time_it grep-all grep -P -c "$ALL_PATTERN" "$FILE"
 time_it rg-all rg -c "$ALL_PATTERN" "$FILE"
 for row in "${CLASSES[@]}"; do
@@ -195,10 +217,11 @@ print("| tool | classes per pass | best wall (s) | MB/s | CPU s (1 run) | peak R
 print("|---|---|---:|---:|---:|---:|---:|")
 base = times.get("cfwatchd", (None,))[0]
 for name, (t, rss, cpu) in times.items():
-    one_pass = name in ("cfwatchd", "grep-all", "rg-all")
+    one_pass = name in ("cfwatchd", "grep-all", "grepE-all", "rg-all")
     scope = "all (one pass)" if one_pass else name.split("-", 1)[1]
     tool = name.split("-", 1)[0]
-    tool = {"grep": "grep -P -c", "rg": "rg -c", "cfwatchd": "cfwatchd --once --format json"}[tool]
+    tool = {"grep": "grep -P -c", "grepE": "grep -E -c -f", "rg": "rg -c",
+            "cfwatchd": "cfwatchd --once --format json"}[tool]
     mib = "%.1f" % (int(rss) / 1024) if rss not in ("-", "") else "-"
     ratio = "%.2fx" % (base / t) if base else "-"
     print("| %s | %s | %.3f | %.0f | %s | %s | %s |" % (tool, scope, t, nbytes / 1e6 / t, cpu,
@@ -206,9 +229,11 @@ for name, (t, rss, cpu) in times.items():
 per_class = [v[0] for n, v in times.items() if n.startswith("grep-") and n != "grep-all"]
 if base and per_class:
     print()
-    print("cfwatchd is %.2fx the time of one combined grep -P pass and %.2fx the time of %d "
-          "separate grep -P passes (one per class)." % (base / times["grep-all"][0],
-                                                       base / sum(per_class), len(per_class)))
+    print("cfwatchd is %.2fx the time of grep -E -c -f (one pass), %.2fx the time of one "
+          "combined grep -P pass, %.2fx the time of rg -c (one pass) and %.2fx the time of %d "
+          "separate grep -P passes (one per class)." % (
+              base / times["grepE-all"][0], base / times["grep-all"][0], base / times["rg-all"][0],
+              base / sum(per_class), len(per_class)))
 print()
 print("| class | rule | generated events | generated lines | cfwatchd count | grep -P -c "
       "| rg -c | agree |")

@@ -124,6 +124,7 @@ void cfw_pipeline_record_ctx(struct cfw_pipeline *p, const struct cfw_record *re
         return;
     }
     p->stats.decoded++;
+    cfw_ruleset_record_start(p->rules);
     cfw_decode_record(rec, on_event, &ctx, &p->dstats);
 }
 

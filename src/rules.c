@@ -120,6 +120,7 @@ struct cfw_ruleset {
     uint64_t rec_line;
     uint64_t rec_line_end;
     uint64_t rec_exceptions;
+    bool rec_fresh; /* the pipeline started a record: the next event is of a new one */
     enum cfw_scan scan;
     struct cfw_prefilter *pf; /* built on first use after the rules changed */
 };
@@ -1210,13 +1211,14 @@ static uint64_t record_track(struct cfw_ruleset *rs, const struct cfw_event *ev)
 {
     const char *time = cfw_fields_get(&ev->fields, "time");
 
-    if (!str_eq(rs->rec_input, ev->input) || !str_eq(rs->rec_time, time) ||
+    if (rs->rec_fresh || !str_eq(rs->rec_input, ev->input) || !str_eq(rs->rec_time, time) ||
         rs->rec_line != ev->line || rs->rec_line_end != ev->line_end) {
         replace_str(&rs->rec_input, ev->input);
         replace_str(&rs->rec_time, time);
         rs->rec_line = ev->line;
         rs->rec_line_end = ev->line_end;
         rs->rec_exceptions = 0;
+        rs->rec_fresh = false;
     }
     return rs->rec_exceptions;
 }
@@ -1467,6 +1469,17 @@ static unsigned rule_kinds(const struct cfw_rule *r)
         kinds &= these;
     }
     return kinds;
+}
+
+/*
+ * Says that the events to come are of a new record. Without it two records that look alike
+ * (same input, lines and time: a file read again after truncation, two Logpush batches) would
+ * share their count of exceptions, and whether they did would depend on the records between
+ * them, which the fast scan does not decode.
+ */
+void cfw_ruleset_record_start(struct cfw_ruleset *rs)
+{
+    rs->rec_fresh = true;
 }
 
 /* Builds the prefilter for the rules as they are now. */

@@ -717,9 +717,85 @@ class TestVersionHelp(OnceCase):
         for word in ("--once", "--format", "--fail-on", "--rules", "--no-builtin", "--input-format",
                      "--config", "--no-color", "--check-config", "--version", "--help",
                      "text", "json", "github", "critical", "error", "warning", "info", "none",
-                     "auto", "lines", "wrangler-log", "NO_COLOR"):
+                     "auto", "lines", "wrangler-log", "NO_COLOR", "--scan", "fast", "full"):
             self.assertIn(word, out, "--help does not mention %s" % word)
         self.assertRegex(out, r"(^|[\s,\[|])-c\b", "--help does not mention -c")
+
+
+class TestScan(OnceCase):
+    """--scan fast (the prefilter) and --scan full give the same report; the switches."""
+
+    def corpus_logs(self):
+        logs = []
+        for d in (CORPUS, os.path.join(CORPUS, "synthetic"), CLI,
+                  os.path.join(SOURCE_DIR, "tests", "data", "framer"),
+                  os.path.join(SOURCE_DIR, "tests", "data", "decode")):
+            logs += sorted(os.path.join(d, f) for f in os.listdir(d) if f.endswith(".log"))
+        return logs
+
+    def test_fast_and_full_same_incidents(self):
+        logs = self.corpus_logs()
+        self.assertGreater(len(logs), 20)
+        for path in logs + [None]:
+            args = [path] if path is not None else logs
+            for fmt in ("auto", "json", "lines") if path is not None else ("auto",):
+                _, fast = self.once_json(["--input-format", fmt, "--scan", "fast"] + args)
+                _, full = self.once_json(["--input-format", fmt, "--scan", "full"] + args)
+                self.assertEqual(fast["incidents"], full["incidents"], "%s (%s)" % (path, fmt))
+                for k in ("records", "matches", "lines", "bytes", "incidents"):
+                    self.assertEqual(fast["stats"][k], full["stats"][k], "stats.%s" % k)
+                self.assertEqual(full["stats"]["records_decoded"], full["stats"]["records"])
+                self.assertLessEqual(fast["stats"]["records_decoded"], fast["stats"]["records"])
+                self.assertLessEqual(fast["stats"]["events"], full["stats"]["events"])
+
+    def test_fast_decodes_only_candidates(self):
+        lines = [b"GET /api/%d 200 OK in 3 ms" % i for i in range(200)]
+        lines.append(b"ModuleNotFoundError: No module named 'src'")
+        _, report = self.once_json([], stdin=b"\n".join(lines) + b"\n", want_rc=1)
+        self.assertEqual(report["stats"]["records"], 201)
+        self.assertEqual(report["stats"]["records_decoded"], 1)
+        self.assertEqual(report["stats"]["events"], 1)
+        self.assertEqual(self.one(report, "py-src-import")["count"], 1)
+
+    def test_scan_usage_error(self):
+        proc = run(["--once", "--scan", "slow", "-"])
+        self.assertEqual(proc.returncode, 2)
+        self.assertIn("--scan: unknown mode 'slow' (fast, full)", text(proc.stderr))
+
+    def test_config_rules_scan(self):
+        good = self.tmpfile("scan-full.yaml", b"rules:\n  scan: full\n")
+        proc = run(["--check-config", "-c", good])
+        self.assertEqual(proc.returncode, 0, text(proc.stderr))
+        self.assertIn("scan full", text(proc.stdout))
+        _, report = self.once_json(["-c", good, OK_03])
+        self.assertEqual(report["stats"]["records_decoded"], report["stats"]["records"])
+        bad = self.tmpfile("scan-bad.yaml", b"rules:\n  builtin: [python-workers]\n  scan: slow\n")
+        proc = run(["--check-config", "-c", bad])
+        self.assertEqual(proc.returncode, 2)
+        self.assertRegex(text(proc.stderr), re.escape(bad) + r":3:9: rules\.scan: unknown scan "
+                         r"mode 'slow' \(use fast or full\)")
+
+    def test_check_config_names_rules_without_literal(self):
+        conf = self.tmpfile("noliteral.yaml", (
+            b"rules:\n"
+            b"  custom:\n"
+            b"    - id: digits-only\n"
+            b"      pattern: '^\\d+$'\n"
+            b"    - id: fine\n"
+            b"      pattern: 'Quota exceeded'\n"))
+        proc = run(["--check-config", "-c", conf])
+        self.assertEqual(proc.returncode, 0, text(proc.stderr))
+        out = text(proc.stdout)
+        self.assertIn("note: %s:4:16: rule 'digits-only' has no literal for the prefilter: every "
+                      "text and JSON record is decoded for it" % conf, out)
+        self.assertNotIn("'fine'", out)
+        self.assertNotIn("worker-exception", out, "kind-restricted built-in rule reported")
+        # and it still matches, fast as full
+        data = b"12345\nabc\n"
+        _, fast = self.once_json(["-c", conf, "--scan", "fast", "-"], stdin=data)
+        _, full = self.once_json(["-c", conf, "--scan", "full", "-"], stdin=data)
+        self.assertEqual(fast["incidents"], full["incidents"])
+        self.assertEqual(self.one(fast, "digits-only")["count"], 1)
 
 
 def main():

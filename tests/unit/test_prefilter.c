@@ -405,6 +405,42 @@ static void test_trap_custom_no_literal(void **state)
     run_free(&fast);
 }
 
+/*
+ * Two records that look alike (same input, line and time, as two Logpush batches give): the
+ * second one's outcome is not told by the first one's exception, whatever lies between them
+ * (the fast scan does not decode the record between; found by fuzz_scan).
+ */
+static void test_records_do_not_share_exceptions(void **state)
+{
+    static const char a[] = "{\"outcome\":\"exception\",\"exceptions\":[{\"name\":\"Error\","
+                            "\"message\":\"Boom\"}],\"logs\":[]}";
+    static const char c[] = "{\"outcome\":\"ok\",\"exceptions\":[],\"logs\":[]}";
+    static const char b[] = "{\"outcome\":\"exception\",\"exceptions\":[],\"logs\":[]}";
+    const char *recs[] = {a, c, b};
+
+    (void)state;
+    for (int mode = 0; mode < 2; mode++) {
+        struct run r;
+        struct cfw_incident_opts io = {0};
+
+        r.rs = load(NULL, mode == 0 ? CFW_SCAN_FAST : CFW_SCAN_FULL);
+        r.set = cfw_incidents_new(&io, NULL, NULL);
+        r.p = cfw_pipeline_new(r.rs, r.set, NULL);
+        for (size_t i = 0; i < 3; i++) {
+            struct cfw_record rec = {.kind = CFW_REC_JSON,
+                                     .text = recs[i],
+                                     .len = strlen(recs[i]),
+                                     .input = "logpush:t",
+                                     .line = 3,
+                                     .line_end = 3};
+            cfw_pipeline_record(r.p, &rec, "t");
+        }
+        /* a's exception, and b's outcome (a's outcome is told by its exception) */
+        assert_int_equal(rule_count(r.set, "worker-exception"), 2);
+        run_free(&r);
+    }
+}
+
 /* Most records of an ordinary log are never decoded. */
 static void test_skips(void **state)
 {
@@ -448,6 +484,7 @@ int main(void)
         cmocka_unit_test(test_trap_field_only),
         cmocka_unit_test(test_trap_threshold),
         cmocka_unit_test(test_trap_custom_no_literal),
+        cmocka_unit_test(test_records_do_not_share_exceptions),
         cmocka_unit_test(test_skips),
         cmocka_unit_test(test_scan_parse),
     };
