@@ -7,6 +7,11 @@
 
 #include "cfwatchd/common.h"
 
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+#define PF_SIMD 1 /* SSSE3 / AVX2 nibble tables, chosen at run time */
+#endif
+
 unsigned cfw_kind_bit(const char *kind)
 {
     static const char *const names[] = {"text", "json", "exception", "log", "outcome"};
@@ -730,6 +735,8 @@ struct anchor {
     enum anchor_type type;
     size_t alt;
     size_t piece;
+    size_t next;  /* the next anchor with the same bytes (another alternative), or SIZE_MAX */
+    bool shadow;  /* such a later anchor: found through the first one's chain, not in tables */
 };
 
 /* The tables of one record form. */
@@ -741,6 +748,12 @@ struct scanner {
     size_t nanchors;
     struct alt *alts;
     size_t nalts;
+    /*
+     * Nibble tables of the fingerprint pairs, in 8 buckets (bit k: bucket k), for the vector
+     * path: a byte position is looked at only when the low and high nibbles of its byte and of
+     * the next one all allow a common bucket (Hyperscan's "Teddy" idea, on two bytes).
+     */
+    uint8_t lo0[16], hi0[16], lo1[16], hi1[16], lo2[16], hi2[16];
     bool always;   /* a rule with no usable literal applies */
     bool wanted;   /* some rule applies to records of this form at all */
     bool json;     /* JSON records: a \u escape makes a candidate */
@@ -841,56 +854,127 @@ static unsigned weight(unsigned char c)
     return 12;
 }
 
-static unsigned pair_weight(const unsigned char *s, bool caseless)
+static uint64_t byte_weight(unsigned char c, bool caseless)
 {
-    unsigned a = weight(s[0]);
-    unsigned b = weight(s[1]);
+    return weight(c) + (caseless ? weight(c == lower(c) ? upper(c) : lower(c)) : 0);
+}
 
-    if (caseless) {
-        a += weight(s[0] == lower(s[0]) ? upper(s[0]) : lower(s[0]));
-        b += weight(s[1] == lower(s[1]) ? upper(s[1]) : lower(s[1]));
+/* The most common letter pairs of English text and of JSON, which byte weights undervalue. */
+static bool common_bigram(unsigned char a, unsigned char b)
+{
+    static const char pairs[] = "th he in er an re on at en nd ti es or te of ed is it al ar st "
+                                "to nt ng se ha as ou io le ve co me de hi ri ro ic ne ea ra ce "
+                                "li ch ll be ma si om ur ex am na lo ge ct ss ta el ut ue rr ";
+
+    for (const char *p = pairs; p[0] != '\0'; p += 3) {
+        if (lower(a) == (unsigned char)p[0] && lower(b) == (unsigned char)p[1]) {
+            return true;
+        }
     }
-    return a * b;
+    return (a == '"' && (b == ':' || b == ',' || b == '}')) || (a == '{' && b == '"') ||
+           (a == ',' && b == '"') || (a == ':' && b == '"');
+}
+
+static uint64_t pair_cost(unsigned char a, unsigned char b, bool caseless)
+{
+    return byte_weight(a, caseless) * byte_weight(b, caseless) * (common_bigram(a, b) ? 16 : 1);
+}
+
+/*
+ * What a fingerprint at s (3 bytes when n >= 3, else 2) costs: how often its first pair (the
+ * exact filter) turns up, counted twice, and its next pair (the vector filter's third byte).
+ */
+static uint64_t fp_cost(const unsigned char *s, size_t n, bool caseless)
+{
+    uint64_t p = pair_cost(s[0], s[1], caseless);
+
+    return p * p * (n >= 3 ? pair_cost(s[1], s[2], caseless) : 4000);
 }
 
 /*
  * Words every Workers log is full of (JSON keys, URL parts, wrangler's own words): a piece that
  * is part of one makes a poor anchor, since each hit costs a check of the other pieces.
  */
-static bool common_piece(const char *s, size_t n)
-{
-    static const char *const words[] = {
-        "workers.dev", "scriptName", "scriptVersion", "eventTimestamp", "outcome", "exceptions",
-        "logs", "message", "level", "request", "response", "headers", "method", "https", "url",
-        "status", "timestamp", "event", "name", "stack", "error", "Error", "The", "the", "Worker",
-        "wrangler", "Traceback", "File", "line", "python", "Python", "module", "cloudflare",
-        "Cloudflare", "executionModel", "truncated", "diagnosticsChannelEvents", "info", "log",
-    };
+static const char *const common_words[] = {
+    "workers.dev", "scriptName", "ScriptName", "scriptVersion", "ScriptVersion", "eventTimestamp",
+    "EventTimestampMs", "outcome", "Outcome", "exceptions", "Exceptions", "logs", "Logs",
+    "message", "Message", "level", "Level", "request", "Request", "response", "headers", "method",
+    "https", "url", "URL", "RayID", "rayId", "status", "timestamp", "event", "Event", "name",
+    "stack", "error", "Error", "The", "the", "Worker", "wrangler", "Traceback", "File", "line",
+    "python", "Python", "module", "cloudflare", "Cloudflare", "executionModel", "truncated",
+    "diagnosticsChannelEvents", "info", "log", "cpuTime", "wallTime", "CPUTimeMs", "WallTimeMs",
+    "EventType", "fetch", "scheduled", "entrypoint", "dispatchNamespace", "Uncaught", "KiB",
+};
 
-    for (size_t i = 0; i < sizeof(words) / sizeof(words[0]); i++) {
-        size_t wn = strlen(words[i]);
-        if (n <= wn && memmem(words[i], wn, s, n) != NULL) {
-            return true;
+/* True when s[0..n) is part of a common word (ASCII-caselessly when asked). */
+static bool in_common_word(const char *s, size_t n, bool caseless)
+{
+    for (size_t i = 0; i < sizeof(common_words) / sizeof(common_words[0]); i++) {
+        const char *w = common_words[i];
+        size_t wn = strlen(w);
+
+        for (size_t k = 0; n <= wn && k + n <= wn; k++) {
+            bool eq = true;
+
+            for (size_t j = 0; j < n && eq; j++) {
+                eq = caseless ? lower((unsigned char)w[k + j]) == lower((unsigned char)s[j])
+                              : w[k + j] == s[j];
+            }
+            if (eq) {
+                return true;
+            }
         }
     }
     return false;
 }
 
+/* Adds an anchor; one with the same bytes as an earlier piece joins that one's chain. */
 static void add_anchor(struct scanner *sc, const struct anchor *a)
 {
+    size_t first = SIZE_MAX;
+
+    for (size_t i = 0; a->type == A_PIECE && i < sc->nanchors && first == SIZE_MAX; i++) {
+        const struct anchor *o = &sc->anchors[i];
+
+        if (o->type == A_PIECE && !o->shadow && o->len == a->len && o->off == a->off &&
+            o->caseless == a->caseless && memcmp(o->s, a->s, a->len) == 0) {
+            first = i;
+        }
+    }
     sc->anchors = cfw_xrealloc(sc->anchors, (sc->nanchors + 1) * sizeof(*sc->anchors));
-    sc->anchors[sc->nanchors++] = *a;
+    sc->anchors[sc->nanchors] = *a;
+    sc->anchors[sc->nanchors].next = SIZE_MAX;
+    if (first != SIZE_MAX) {
+        while (sc->anchors[first].next != SIZE_MAX) {
+            first = sc->anchors[first].next;
+        }
+        sc->anchors[first].next = sc->nanchors;
+        sc->anchors[sc->nanchors].shadow = true;
+    }
+    sc->nanchors++;
 }
 
-static bool anchor_better(const struct piece *a, const struct piece *b)
+/* The cheapest fingerprint of a piece: its cost, and its offset in *off. */
+static uint64_t piece_cost(const struct piece *pc, bool caseless, size_t *off)
 {
-    bool ca = common_piece(a->s, a->len);
-    bool cb = common_piece(b->s, b->len);
+    size_t fp = pc->len >= 3 ? 3 : 2;
+    uint64_t best = UINT64_MAX;
 
-    if (ca != cb) {
-        return !ca;
+    for (size_t k = 0; k + fp <= pc->len; k++) {
+        uint64_t c = fp_cost((const unsigned char *)pc->s + k, fp, caseless);
+
+        if (in_common_word(pc->s + k, fp, caseless)) {
+            c = c > UINT64_MAX / 256 ? UINT64_MAX : c * 256;
+        }
+        if (c < best) {
+            best = c;
+            *off = k;
+        }
     }
-    return a->len > b->len;
+    /* a common word is found everywhere, whatever its bytes say */
+    return in_common_word(pc->s, pc->len, caseless)
+               ? (best > UINT64_MAX / 1024 ? UINT64_MAX : best * 1024)
+               : best;
 }
 
 /* Splits the literals of one alternative into pieces; false when none is usable. */
@@ -924,11 +1008,6 @@ static bool add_alt(struct scanner *sc, const struct cfw_literal_alt *la, bool j
             if (i - start >= 2 && al.npieces < PIECES_MAX) {
                 al.pieces[al.npieces].s = w + start;
                 al.pieces[al.npieces].len = i - start;
-                /* the anchor: a piece that is not a common word, the longest of them (the
-                 * fewest false hits); then, in it, the rarest pair */
-                if (best == SIZE_MAX || anchor_better(&al.pieces[al.npieces], &al.pieces[best])) {
-                    best = al.npieces;
-                }
                 al.npieces++;
             }
             i += sep;
@@ -942,22 +1021,26 @@ static bool add_alt(struct scanner *sc, const struct cfw_literal_alt *la, bool j
         return false;
     }
     {
-        const struct piece *pc = &al.pieces[best];
-        struct anchor a = {.s = pc->s,
-                           .len = pc->len,
-                           .caseless = caseless,
-                           .type = A_PIECE,
-                           .alt = sc->nalts,
-                           .piece = best};
-        unsigned best_w = UINT32_MAX;
+        /* the anchor: the piece with the rarest fingerprint (the fewest positions looked at) */
+        uint64_t best_cost = UINT64_MAX;
+        size_t best_off = 0;
+        struct anchor a = {.caseless = caseless, .type = A_PIECE, .alt = sc->nalts};
 
-        for (size_t k = 0; k + 1 < pc->len; k++) {
-            unsigned wgt = pair_weight((const unsigned char *)pc->s + k, caseless);
-            if (wgt < best_w) {
-                best_w = wgt;
-                a.off = k;
+        for (size_t k = 0; k < al.npieces; k++) {
+            size_t off = 0;
+            uint64_t c = piece_cost(&al.pieces[k], caseless, &off);
+
+            if (best == SIZE_MAX || c < best_cost ||
+                (c == best_cost && al.pieces[k].len > al.pieces[best].len)) {
+                best = k;
+                best_cost = c;
+                best_off = off;
             }
         }
+        a.s = al.pieces[best].s;
+        a.len = al.pieces[best].len;
+        a.off = best_off;
+        a.piece = best;
         add_anchor(sc, &a);
     }
     sc->alts = cfw_xrealloc(sc->alts, (sc->nalts + 1) * sizeof(*sc->alts));
@@ -1022,6 +1105,61 @@ static void set_pair(struct scanner *sc, unsigned char a, unsigned char b, size_
     sc->bucket[a][sc->nbucket[a]++] = idx;
 }
 
+/* Allows bytes c0, c1, c2 at three positions in a bucket; c2 < 0: any byte there. */
+static void nibbles(struct scanner *sc, unsigned char c0, unsigned char c1, int c2,
+                    unsigned bucket)
+{
+    uint8_t bit = (uint8_t)(1u << bucket);
+
+    sc->lo0[c0 & 15] |= bit;
+    sc->hi0[c0 >> 4] |= bit;
+    sc->lo1[c1 & 15] |= bit;
+    sc->hi1[c1 >> 4] |= bit;
+    for (unsigned k = 0; k < 16; k++) {
+        if (c2 < 0 || (unsigned)(c2 & 15) == k) {
+            sc->lo2[k] |= bit;
+        }
+        if (c2 < 0 || (unsigned)(c2 >> 4) == k) {
+            sc->hi2[k] |= bit;
+        }
+    }
+}
+
+/* Fills the nibble tables: anchors in 7 buckets by their first byte, NUL alone in the 8th. */
+static void nibbles_build(struct scanner *sc)
+{
+    size_t per = sc->nanchors / 7 + 1;
+    size_t rank = 0;
+
+    memset(sc->lo0, 0, sizeof(sc->lo0));
+    memset(sc->hi0, 0, sizeof(sc->hi0));
+    memset(sc->lo1, 0, sizeof(sc->lo1));
+    memset(sc->hi1, 0, sizeof(sc->hi1));
+    memset(sc->lo2, 0, sizeof(sc->lo2));
+    memset(sc->hi2, 0, sizeof(sc->hi2));
+    /* by first byte, so that a bucket mixes few nibbles (fewer positions looked at in vain) */
+    for (unsigned b = 0; b < 256; b++) {
+        for (size_t j = 0; j < sc->nbucket[b]; j++) {
+            const struct anchor *a = &sc->anchors[sc->bucket[b][j]];
+            unsigned char c1 = (unsigned char)a->s[a->off + 1];
+            int c2 = a->off + 2 < a->len ? (unsigned char)a->s[a->off + 2] : -1;
+            unsigned bk = (unsigned)(rank / per);
+
+            for (int v = 0; v < (a->caseless ? 4 : 1); v++) {
+                nibbles(sc, (unsigned char)b, (v & 1) != 0 ? upper(c1) : a->caseless ? lower(c1) : c1,
+                        c2 < 0 || !a->caseless ? c2
+                        : (v & 2) != 0         ? upper((unsigned char)c2)
+                                               : lower((unsigned char)c2),
+                        bk);
+            }
+            rank++;
+        }
+    }
+    for (unsigned c1 = 0; c1 < 256; c1 += 17) {
+        nibbles(sc, 0, (unsigned char)c1, -1, 7); /* NUL, then every low and high nibble */
+    }
+}
+
 static void scanner_build(struct scanner *sc)
 {
     static const struct {
@@ -1030,9 +1168,9 @@ static void scanner_build(struct scanner *sc)
         bool caseless;
         enum anchor_type type;
     } structs[] = {
-        {"\"outcome\"", 3, true, A_OUTCOME},
-        {"\"exceptions\"", 3, true, A_EXC},
-        {"\"error\"", 1, true, A_ERROR},
+        {"\"outcome\"", 3, true, A_OUTCOME},   /* "tco" */
+        {"\"exceptions\"", 2, true, A_EXC},    /* "xce" */
+        {"\"error\"", 2, true, A_ERROR},       /* "rro" */
     };
 
     if (sc->json && sc->wanted) {
@@ -1053,6 +1191,10 @@ static void scanner_build(struct scanner *sc)
     for (size_t i = 0; i < sc->nanchors; i++) {
         const struct anchor *a = &sc->anchors[i];
         unsigned char c0 = (unsigned char)a->s[a->off];
+
+        if (a->shadow) {
+            continue;
+        }
         unsigned char c1 = (unsigned char)a->s[a->off + 1];
 
         set_pair(sc, c0, c1, i);
@@ -1068,6 +1210,7 @@ static void scanner_build(struct scanner *sc)
         unsigned k = b << 8;
         sc->bits[k >> 6] |= UINT64_C(1) << (k & 63);
     }
+    nibbles_build(sc);
 }
 
 void cfw_prefilter_build(struct cfw_prefilter *pf)
@@ -1167,7 +1310,15 @@ static bool anchor_hit(const struct scanner *sc, const struct anchor *a, const c
     }
     switch (a->type) {
     case A_PIECE:
-        return alt_holds(&sc->alts[a->alt], a->piece, s, n);
+        for (;;) {
+            if (alt_holds(&sc->alts[a->alt], a->piece, s, n)) {
+                return true;
+            }
+            if (a->next == SIZE_MAX) {
+                return false;
+            }
+            a = &sc->anchors[a->next];
+        }
     case A_UESC:
         return true;
     case A_OUTCOME:
@@ -1194,34 +1345,152 @@ static bool anchor_hit(const struct scanner *sc, const struct anchor *a, const c
     return true;
 }
 
-static bool scan(const struct scanner *sc, const char *text, size_t n)
+/* Looks at the pair at position i; true when an anchor there makes the record a candidate. */
+static bool scan_at(const struct scanner *sc, const char *text, size_t n, size_t i)
 {
     const unsigned char *s = (const unsigned char *)text;
+    unsigned k = (unsigned)s[i] | ((unsigned)s[i + 1] << 8);
 
-    if (n > 0 && s[n - 1] == 0) {
+    if ((sc->bits[k >> 6] & (UINT64_C(1) << (k & 63))) == 0) {
+        return false;
+    }
+    if (s[i] == 0) {
         return true;
     }
-    for (size_t i = 0; i + 1 < n; i++) {
-        unsigned k = (unsigned)s[i] | ((unsigned)s[i + 1] << 8);
+    for (size_t j = 0; j < sc->nbucket[s[i]]; j++) {
+        const struct anchor *a = &sc->anchors[sc->bucket[s[i]][j]];
 
-        if ((sc->bits[k >> 6] & (UINT64_C(1) << (k & 63))) == 0) {
-            continue;
-        }
-        if (s[i] == 0) {
+        if (i >= a->off && i - a->off + a->len <= n && anchor_hit(sc, a, text, n, i - a->off)) {
             return true;
-        }
-        for (size_t j = 0; j < sc->nbucket[s[i]]; j++) {
-            const struct anchor *a = &sc->anchors[sc->bucket[s[i]][j]];
-
-            if (i < a->off || i - a->off + a->len > n) {
-                continue;
-            }
-            if (anchor_hit(sc, a, text, n, i - a->off)) {
-                return true;
-            }
         }
     }
     return false;
+}
+
+static bool scan_scalar(const struct scanner *sc, const char *text, size_t n, size_t from)
+{
+    const unsigned char *s = (const unsigned char *)text;
+
+    for (size_t i = from; i + 1 < n; i++) {
+        unsigned k = (unsigned)s[i] | ((unsigned)s[i + 1] << 8);
+
+        if ((sc->bits[k >> 6] & (UINT64_C(1) << (k & 63))) != 0 && scan_at(sc, text, n, i)) {
+            return true;
+        }
+    }
+    return false;
+}
+
+#ifdef PF_SIMD
+/*
+ * The vector paths: per block, the bucket bits allowed by each byte's nibbles (pshufb on the
+ * tables), ANDed with those of the next byte; only the positions left are looked at.
+ */
+#define PF_BLOCK(W, VEC, LOAD, SHUF, AND, SRL, EQ, MASK, SET1, BCAST)                            \
+    do {                                                                                         \
+        const VEC lo0 = BCAST(sc->lo0), hi0 = BCAST(sc->hi0);                                    \
+        const VEC lo1 = BCAST(sc->lo1), hi1 = BCAST(sc->hi1);                                    \
+        const VEC lo2 = BCAST(sc->lo2), hi2 = BCAST(sc->hi2);                                    \
+        const VEC low = SET1(0x0f), zero = SET1(0);                                              \
+        size_t at = 0;                                                                           \
+        uint64_t keep = (W) == 32 ? UINT64_C(0xffffffff) : UINT64_C(0xffff);                     \
+        /* full blocks, then one last block that overlaps the one before (positions already    \
+         * looked at are masked off), so that short records need no byte loop */               \
+        while (at + (W) + 2 <= n) {                                                              \
+            VEC v0 = LOAD((const VEC *)(s + at));                                                \
+            VEC v1 = LOAD((const VEC *)(s + at + 1));                                            \
+            VEC v2 = LOAD((const VEC *)(s + at + 2));                                            \
+            VEC m0 = AND(SHUF(lo0, AND(v0, low)), SHUF(hi0, AND(SRL(v0, 4), low)));              \
+            VEC m1 = AND(SHUF(lo1, AND(v1, low)), SHUF(hi1, AND(SRL(v1, 4), low)));              \
+            VEC m2 = AND(SHUF(lo2, AND(v2, low)), SHUF(hi2, AND(SRL(v2, 4), low)));              \
+            uint64_t hits = ~(uint64_t)(uint32_t)MASK(EQ(AND(AND(m0, m1), m2), zero)) & keep;    \
+            while (hits != 0) {                                                                  \
+                if (scan_at(sc, text, n, at + (size_t)__builtin_ctzll(hits))) {                  \
+                    return true;                                                                 \
+                }                                                                                \
+                hits &= hits - 1;                                                                \
+            }                                                                                    \
+            i = at + (W);                                                                        \
+            if (i + (W) + 2 <= n) {                                                              \
+                at = i;                                                                          \
+            } else if (i + 2 < n) {                                                              \
+                at = n - (W) - 2;                                                                \
+                keep &= ~((UINT64_C(1) << (i - at)) - 1);                                        \
+            } else {                                                                             \
+                break;                                                                           \
+            }                                                                                    \
+        }                                                                                        \
+    } while (0)
+
+#define BCAST128(t) _mm_loadu_si128((const __m128i *)(t))
+#define BCAST256(t) _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)(t)))
+
+__attribute__((target("ssse3"))) static bool scan_ssse3(const struct scanner *sc,
+                                                        const char *text, size_t n)
+{
+    const unsigned char *s = (const unsigned char *)text;
+    size_t i = 0;
+
+    PF_BLOCK(16, __m128i, _mm_loadu_si128, _mm_shuffle_epi8, _mm_and_si128, _mm_srli_epi16,
+             _mm_cmpeq_epi8, _mm_movemask_epi8, _mm_set1_epi8, BCAST128);
+    return scan_scalar(sc, text, n, i);
+}
+
+__attribute__((target("avx2"))) static bool scan_avx2(const struct scanner *sc, const char *text,
+                                                      size_t n)
+{
+    const unsigned char *s = (const unsigned char *)text;
+    size_t i = 0;
+
+    if (n < 32 + 2) {
+        return scan_ssse3(sc, text, n);
+    }
+    PF_BLOCK(32, __m256i, _mm256_loadu_si256, _mm256_shuffle_epi8, _mm256_and_si256,
+             _mm256_srli_epi16, _mm256_cmpeq_epi8, _mm256_movemask_epi8, _mm256_set1_epi8,
+             BCAST256);
+    return scan_scalar(sc, text, n, i);
+}
+
+enum simd { SIMD_UNKNOWN, SIMD_NONE, SIMD_SSSE3, SIMD_AVX2 };
+
+/* What this CPU has; CFW_PREFILTER_SIMD=none|ssse3 narrows it (tests, and comparing). */
+static enum simd simd_level(void)
+{
+    static enum simd level = SIMD_UNKNOWN;
+
+    if (level == SIMD_UNKNOWN) {
+        const char *env = getenv("CFW_PREFILTER_SIMD");
+
+        __builtin_cpu_init();
+        level = __builtin_cpu_supports("avx2")    ? SIMD_AVX2
+                : __builtin_cpu_supports("ssse3") ? SIMD_SSSE3
+                                                  : SIMD_NONE;
+        if (env != NULL && strcmp(env, "none") == 0) {
+            level = SIMD_NONE;
+        } else if (env != NULL && strcmp(env, "ssse3") == 0 && level == SIMD_AVX2) {
+            level = SIMD_SSSE3;
+        }
+    }
+    return level;
+}
+#endif
+
+static bool scan(const struct scanner *sc, const char *text, size_t n)
+{
+    if (n > 0 && text[n - 1] == 0) {
+        return true;
+    }
+#ifdef PF_SIMD
+    switch (simd_level()) {
+    case SIMD_AVX2:
+        return scan_avx2(sc, text, n);
+    case SIMD_SSSE3:
+        return scan_ssse3(sc, text, n);
+    default:
+        break;
+    }
+#endif
+    return scan_scalar(sc, text, n, 0);
 }
 
 bool cfw_prefilter_match(const struct cfw_prefilter *pf, enum cfw_record_kind kind,

@@ -199,6 +199,46 @@ static void test_decisions(void **state)
     cfw_ruleset_free(full);
 }
 
+/*
+ * A literal is found wherever it lies in records of every length: the vector paths work in
+ * blocks of 16 or 32 bytes with an overlapping last block and a byte loop for the rest.
+ */
+static void test_every_position(void **state)
+{
+    static const char lit[] = "No module named '";
+    struct cfw_ruleset *rs = load(NULL, CFW_SCAN_FAST);
+    char buf[160];
+
+    (void)state;
+    for (size_t n = 0; n < sizeof(buf); n++) {
+        memset(buf, 'x', n);
+        for (size_t k = 0; k < n; k += 7) {
+            buf[k] = (char)('a' + k % 26); /* not all one byte */
+        }
+        assert_false(wants(rs, CFW_REC_TEXT, buf, n));
+        for (size_t at = 0; at + sizeof(lit) - 1 <= n; at++) {
+            char saved[sizeof(lit)];
+
+            memcpy(saved, buf + at, sizeof(lit) - 1);
+            memcpy(buf + at, lit, sizeof(lit) - 1);
+            if (!wants(rs, CFW_REC_TEXT, buf, n)) {
+                print_message("missed at %zu of %zu\n", at, n);
+            }
+            assert_true(wants(rs, CFW_REC_TEXT, buf, n));
+            memcpy(buf + at, saved, sizeof(lit) - 1);
+        }
+        /* a NUL byte anywhere, the last one included */
+        for (size_t at = 0; at < n; at++) {
+            char c = buf[at];
+
+            buf[at] = '\0';
+            assert_true(wants(rs, CFW_REC_TEXT, buf, n));
+            buf[at] = c;
+        }
+    }
+    cfw_ruleset_free(rs);
+}
+
 /* A custom rule without a literal makes every record of its kinds a candidate. */
 static void test_no_literal_rule(void **state)
 {
@@ -477,6 +517,7 @@ int main(void)
         cmocka_unit_test(test_literals),
         cmocka_unit_test(test_builtin_literals),
         cmocka_unit_test(test_decisions),
+        cmocka_unit_test(test_every_position),
         cmocka_unit_test(test_no_literal_rule),
         cmocka_unit_test(test_trap_ansi_and_nul),
         cmocka_unit_test(test_trap_ci_prefix),
