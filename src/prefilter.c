@@ -439,6 +439,18 @@ static char group_flags(struct lx *x)
     return 0;
 }
 
+/* Moves x->p past the next ')' from p (a comment, a back reference); fails when there is none. */
+static void skip_past_paren(struct lx *x, const char *p)
+{
+    const char *q = memchr(p, ')', (size_t)(x->end - p));
+
+    if (q == NULL) {
+        x->fail = true;
+        return;
+    }
+    x->p = q + 1;
+}
+
 /* A group at x->p (at '('): its literal set into out; *zero set for lookarounds and options. */
 static void parse_group(struct lx *x, struct lset *out, bool *zero)
 {
@@ -458,13 +470,8 @@ static void parse_group(struct lx *x, struct lset *out, bool *zero)
             return;
         }
         if (*p == '#') {
-            const char *q = memchr(p, ')', (size_t)(x->end - p));
-            if (q == NULL) {
-                x->fail = true;
-                return;
-            }
-            x->p = q + 1;
-            *zero = true;
+            *zero = true; /* a comment */
+            skip_past_paren(x, p);
             return;
         }
         if (*p == ':' || *p == '|' || *p == '>') {
@@ -486,13 +493,7 @@ static void parse_group(struct lx *x, struct lset *out, bool *zero)
             }
             p = q + 1;
         } else if (*p == 'P' && p + 1 < x->end && p[1] == '=') {
-            /* (?P=name): a back reference */
-            const char *q = memchr(p, ')', (size_t)(x->end - p));
-            if (q == NULL) {
-                x->fail = true;
-                return;
-            }
-            x->p = q + 1;
+            skip_past_paren(x, p); /* (?P=name): a back reference */
             return;
         } else {
             char stop;

@@ -41,21 +41,6 @@ static const char FUZZ_RULES[] =
 
 static struct cfw_ruleset *rules;
 
-struct fake_clock {
-    int64_t mono;
-    int64_t wall;
-};
-
-static int64_t clock_mono(void *arg)
-{
-    return ((struct fake_clock *)arg)->mono;
-}
-
-static int64_t clock_wall(void *arg)
-{
-    return ((struct fake_clock *)arg)->wall;
-}
-
 static void check_text(const char *s, size_t max)
 {
     FUZZ_CHECK(s != NULL);
@@ -160,8 +145,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     struct fuzz_in in = {data, size};
     uint8_t mode = fuzz_u8(&in);
     uint8_t knobs = fuzz_u8(&in);
-    struct fake_clock clk = {.mono = 1000, .wall = 1786867647480LL};
-    struct cfw_clock clock = {clock_mono, clock_wall, &clk};
+    struct fuzz_clock clk = {.mono = 1000, .wall = 1786867647480LL};
+    struct cfw_clock clock = {fuzz_clock_mono, fuzz_clock_wall, &clk};
     struct cfw_incident_opts iopts = {0};
     struct cfw_framer_opts fopts = {0};
     struct cfw_incidents *set;

@@ -48,21 +48,6 @@ static const char SCAN_RULES[] =
 static struct cfw_ruleset *fast_rules;
 static struct cfw_ruleset *full_rules;
 
-struct fake_clock {
-    int64_t mono;
-    int64_t wall;
-};
-
-static int64_t clock_mono(void *arg)
-{
-    return ((struct fake_clock *)arg)->mono;
-}
-
-static int64_t clock_wall(void *arg)
-{
-    return ((struct fake_clock *)arg)->wall;
-}
-
 static struct cfw_ruleset *load_rules(enum cfw_scan scan)
 {
     const char *const *packs = cfw_builtin_packs();
@@ -183,8 +168,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     struct fuzz_in in = {data, size};
     uint8_t mode = fuzz_u8(&in);
-    struct fake_clock clk = {.mono = 1000, .wall = 1786867647480LL};
-    struct cfw_clock clock = {clock_mono, clock_wall, &clk};
+    struct fuzz_clock clk = {.mono = 1000, .wall = 1786867647480LL};
+    struct cfw_clock clock = {fuzz_clock_mono, fuzz_clock_wall, &clk};
     struct cfw_incident_opts iopts = {.key_template = "{rule}/{script}/{module}/{n}/{ms}"};
     struct cfw_incidents *fast_set = cfw_incidents_new(&iopts, NULL, NULL);
     struct cfw_incidents *full_set = cfw_incidents_new(&iopts, NULL, NULL);

@@ -46,6 +46,22 @@ static inline bool fuzz_known(const char *name)
     return false;
 }
 
+/* An injected clock the target moves by hand (the arg of pipeline.h's struct cfw_clock). */
+struct fuzz_clock {
+    int64_t mono;
+    int64_t wall;
+};
+
+static inline int64_t fuzz_clock_mono(void *arg)
+{
+    return ((struct fuzz_clock *)arg)->mono;
+}
+
+static inline int64_t fuzz_clock_wall(void *arg)
+{
+    return ((struct fuzz_clock *)arg)->wall;
+}
+
 /* The fuzzer's bytes, consumed from the front. */
 struct fuzz_in {
     const uint8_t *p;
