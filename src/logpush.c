@@ -353,16 +353,17 @@ static void on_work(evutil_socket_t fd, short what, void *arg)
             rec.len = len;
             rec.line = b->line;
             rec.line_end = b->line;
+            if (b->records >= lp->conf.max_records) {
+                lp->stats.dropped_records++;
+                continue;
+            }
             /*
              * The prefilter first: a record no rule can match is counted and left unparsed (so
              * neither checked for redelivery: it cannot change an incident). A candidate is
              * parsed once, for its identity and for the decoder.
              */
             if (lp->want != NULL && !lp->want(lp->arg, &rec)) {
-                if (b->records++ >= lp->conf.max_records) {
-                    lp->stats.dropped_records++;
-                    continue;
-                }
+                b->records++;
                 lp->stats.records++;
                 lp->stats.skipped++;
                 continue;
@@ -374,9 +375,8 @@ static void on_work(evutil_socket_t fd, short what, void *arg)
                 continue;
             }
             id = record_identity(root);
-            if (b->records++ >= lp->conf.max_records) {
-                lp->stats.dropped_records++;
-            } else if (id != 0 && seen_check(&lp->seen, id)) {
+            b->records++;
+            if (id != 0 && seen_check(&lp->seen, id)) {
                 lp->stats.duplicates++;
             } else {
                 lp->stats.records++;

@@ -286,13 +286,34 @@ static enum esc escape(struct lx *x, const char **lit, size_t *litn)
     }
     x->p = p + 1;
     switch (c) {
-    case 'd': case 'D': case 's': case 'S': case 'w': case 'W': case 'h': case 'H':
-    case 'v': case 'V': case 'R': case 'X': case 'a': case 'e': case 'f': case 'n':
-    case 'r': case 't':
+    case 'd':
+    case 'D':
+    case 's':
+    case 'S':
+    case 'w':
+    case 'W':
+    case 'h':
+    case 'H':
+    case 'v':
+    case 'V':
+    case 'R':
+    case 'X':
+    case 'a':
+    case 'e':
+    case 'f':
+    case 'n':
+    case 'r':
+    case 't':
         return ESC_ATOM;
     case 'N':
         return x->p < x->end && *x->p == '{' ? ESC_FAIL : ESC_ATOM;
-    case 'b': case 'B': case 'A': case 'z': case 'Z': case 'G': case 'K':
+    case 'b':
+    case 'B':
+    case 'A':
+    case 'z':
+    case 'Z':
+    case 'G':
+    case 'K':
         return ESC_ASSERT;
     case 'Q':
         return ESC_QUOTE;
@@ -319,7 +340,8 @@ static enum esc escape(struct lx *x, const char **lit, size_t *litn)
         }
         x->p++;
         return ESC_ATOM;
-    case 'p': case 'P':
+    case 'p':
+    case 'P':
         if (x->p < x->end && *x->p == '{') {
             return skip_braces(x) ? ESC_ATOM : ESC_FAIL;
         }
@@ -736,8 +758,8 @@ struct anchor {
     enum anchor_type type;
     size_t alt;
     size_t piece;
-    size_t next;  /* the next anchor with the same bytes (another alternative), or SIZE_MAX */
-    bool shadow;  /* such a later anchor: found through the first one's chain, not in tables */
+    size_t next; /* the next anchor with the same bytes (another alternative), or SIZE_MAX */
+    bool shadow; /* such a later anchor: found through the first one's chain, not in tables */
 };
 
 /* The tables of one record form. */
@@ -755,10 +777,10 @@ struct scanner {
      * the next one all allow a common bucket (Hyperscan's "Teddy" idea, on two bytes).
      */
     uint8_t lo0[16], hi0[16], lo1[16], hi1[16], lo2[16], hi2[16];
-    bool always;   /* a rule with no usable literal applies */
-    bool wanted;   /* some rule applies to records of this form at all */
-    bool json;     /* JSON records: a \u escape makes a candidate */
-    bool structs;  /* JSON: exceptions, error and outcome make candidates */
+    bool always;  /* a rule with no usable literal applies */
+    bool wanted;  /* some rule applies to records of this form at all */
+    bool json;    /* JSON records: a \u escape makes a candidate */
+    bool structs; /* JSON: exceptions, error and outcome make candidates */
 };
 
 struct cfw_prefilter {
@@ -824,8 +846,8 @@ static size_t separator(const unsigned char *s, size_t i, size_t n, bool json, b
     if (c <= 0x20 || c == 0x7f || strchr(":\"\\/'<>&+,[]{}-", c) != NULL || is_digit_ascii(c)) {
         return 1;
     }
-    if ((c == 'e' || c == 'E') && ((i > 0 && is_digit_ascii(s[i - 1])) ||
-                                   (i + 1 < n && is_digit_ascii(s[i + 1])))) {
+    if ((c == 'e' || c == 'E') &&
+        ((i > 0 && is_digit_ascii(s[i - 1])) || (i + 1 < n && is_digit_ascii(s[i + 1])))) {
         return 1; /* an exponent: numbers are written again by the decoder */
     }
     return 0;
@@ -897,14 +919,69 @@ static uint64_t fp_cost(const unsigned char *s, size_t n, bool caseless)
  * is part of one makes a poor anchor, since each hit costs a check of the other pieces.
  */
 static const char *const common_words[] = {
-    "workers.dev", "scriptName", "ScriptName", "scriptVersion", "ScriptVersion", "eventTimestamp",
-    "EventTimestampMs", "outcome", "Outcome", "exceptions", "Exceptions", "logs", "Logs",
-    "message", "Message", "level", "Level", "request", "Request", "response", "headers", "method",
-    "https", "url", "URL", "RayID", "rayId", "status", "timestamp", "event", "Event", "name",
-    "stack", "error", "Error", "The", "the", "Worker", "wrangler", "Traceback", "File", "line",
-    "python", "Python", "module", "cloudflare", "Cloudflare", "executionModel", "truncated",
-    "diagnosticsChannelEvents", "info", "log", "cpuTime", "wallTime", "CPUTimeMs", "WallTimeMs",
-    "EventType", "fetch", "scheduled", "entrypoint", "dispatchNamespace", "Uncaught", "KiB",
+    "workers.dev",
+    "scriptName",
+    "ScriptName",
+    "scriptVersion",
+    "ScriptVersion",
+    "eventTimestamp",
+    "EventTimestampMs",
+    "outcome",
+    "Outcome",
+    "exceptions",
+    "Exceptions",
+    "logs",
+    "Logs",
+    "message",
+    "Message",
+    "level",
+    "Level",
+    "request",
+    "Request",
+    "response",
+    "headers",
+    "method",
+    "https",
+    "url",
+    "URL",
+    "RayID",
+    "rayId",
+    "status",
+    "timestamp",
+    "event",
+    "Event",
+    "name",
+    "stack",
+    "error",
+    "Error",
+    "The",
+    "the",
+    "Worker",
+    "wrangler",
+    "Traceback",
+    "File",
+    "line",
+    "python",
+    "Python",
+    "module",
+    "cloudflare",
+    "Cloudflare",
+    "executionModel",
+    "truncated",
+    "diagnosticsChannelEvents",
+    "info",
+    "log",
+    "cpuTime",
+    "wallTime",
+    "CPUTimeMs",
+    "WallTimeMs",
+    "EventType",
+    "fetch",
+    "scheduled",
+    "entrypoint",
+    "dispatchNamespace",
+    "Uncaught",
+    "KiB",
 };
 
 /* True when s[0..n) is part of a common word (ASCII-caselessly when asked). */
@@ -1107,8 +1184,7 @@ static void set_pair(struct scanner *sc, unsigned char a, unsigned char b, size_
 }
 
 /* Allows bytes c0, c1, c2 at three positions in a bucket; c2 < 0: any byte there. */
-static void nibbles(struct scanner *sc, unsigned char c0, unsigned char c1, int c2,
-                    unsigned bucket)
+static void nibbles(struct scanner *sc, unsigned char c0, unsigned char c1, int c2, unsigned bucket)
 {
     uint8_t bit = (uint8_t)(1u << bucket);
 
@@ -1147,7 +1223,10 @@ static void nibbles_build(struct scanner *sc)
             unsigned bk = (unsigned)(rank / per);
 
             for (int v = 0; v < (a->caseless ? 4 : 1); v++) {
-                nibbles(sc, (unsigned char)b, (v & 1) != 0 ? upper(c1) : a->caseless ? lower(c1) : c1,
+                nibbles(sc, (unsigned char)b,
+                        (v & 1) != 0  ? upper(c1)
+                        : a->caseless ? lower(c1)
+                                      : c1,
                         c2 < 0 || !a->caseless ? c2
                         : (v & 2) != 0         ? upper((unsigned char)c2)
                                                : lower((unsigned char)c2),
@@ -1169,9 +1248,9 @@ static void scanner_build(struct scanner *sc)
         bool caseless;
         enum anchor_type type;
     } structs[] = {
-        {"\"outcome\"", 3, true, A_OUTCOME},   /* "tco" */
-        {"\"exceptions\"", 2, true, A_EXC},    /* "xce" */
-        {"\"error\"", 2, true, A_ERROR},       /* "rro" */
+        {"\"outcome\"", 3, true, A_OUTCOME}, /* "tco" */
+        {"\"exceptions\"", 2, true, A_EXC},  /* "xce" */
+        {"\"error\"", 2, true, A_ERROR},     /* "rro" */
     };
 
     if (sc->json && sc->wanted) {
@@ -1387,47 +1466,47 @@ static bool scan_scalar(const struct scanner *sc, const char *text, size_t n, si
  * The vector paths: per block, the bucket bits allowed by each byte's nibbles (pshufb on the
  * tables), ANDed with those of the next byte; only the positions left are looked at.
  */
-#define PF_BLOCK(W, VEC, LOAD, SHUF, AND, SRL, EQ, MASK, SET1, BCAST)                            \
-    do {                                                                                         \
-        const VEC lo0 = BCAST(sc->lo0), hi0 = BCAST(sc->hi0);                                    \
-        const VEC lo1 = BCAST(sc->lo1), hi1 = BCAST(sc->hi1);                                    \
-        const VEC lo2 = BCAST(sc->lo2), hi2 = BCAST(sc->hi2);                                    \
-        const VEC low = SET1(0x0f), zero = SET1(0);                                              \
-        size_t at = 0;                                                                           \
-        uint64_t keep = (W) == 32 ? UINT64_C(0xffffffff) : UINT64_C(0xffff);                     \
-        /* full blocks, then one last block that overlaps the one before (positions already    \
-         * looked at are masked off), so that short records need no byte loop */               \
-        while (at + (W) + 2 <= n) {                                                              \
-            VEC v0 = LOAD((const VEC *)(s + at));                                                \
-            VEC v1 = LOAD((const VEC *)(s + at + 1));                                            \
-            VEC v2 = LOAD((const VEC *)(s + at + 2));                                            \
-            VEC m0 = AND(SHUF(lo0, AND(v0, low)), SHUF(hi0, AND(SRL(v0, 4), low)));              \
-            VEC m1 = AND(SHUF(lo1, AND(v1, low)), SHUF(hi1, AND(SRL(v1, 4), low)));              \
-            VEC m2 = AND(SHUF(lo2, AND(v2, low)), SHUF(hi2, AND(SRL(v2, 4), low)));              \
-            uint64_t hits = ~(uint64_t)(uint32_t)MASK(EQ(AND(AND(m0, m1), m2), zero)) & keep;    \
-            while (hits != 0) {                                                                  \
-                if (scan_at(sc, text, n, at + (size_t)__builtin_ctzll(hits))) {                  \
-                    return true;                                                                 \
-                }                                                                                \
-                hits &= hits - 1;                                                                \
-            }                                                                                    \
-            i = at + (W);                                                                        \
-            if (i + (W) + 2 <= n) {                                                              \
-                at = i;                                                                          \
-            } else if (i + 2 < n) {                                                              \
-                at = n - (W) - 2;                                                                \
-                keep &= ~((UINT64_C(1) << (i - at)) - 1);                                        \
-            } else {                                                                             \
-                break;                                                                           \
-            }                                                                                    \
-        }                                                                                        \
+#define PF_BLOCK(W, VEC, LOAD, SHUF, AND, SRL, EQ, MASK, SET1, BCAST)                              \
+    do {                                                                                           \
+        const VEC lo0 = BCAST(sc->lo0), hi0 = BCAST(sc->hi0);                                      \
+        const VEC lo1 = BCAST(sc->lo1), hi1 = BCAST(sc->hi1);                                      \
+        const VEC lo2 = BCAST(sc->lo2), hi2 = BCAST(sc->hi2);                                      \
+        const VEC low = SET1(0x0f), zero = SET1(0);                                                \
+        size_t at = 0;                                                                             \
+        uint64_t keep = (W) == 32 ? UINT64_C(0xffffffff) : UINT64_C(0xffff);                       \
+        /* full blocks, then one last block that overlaps the one before (positions already        \
+         * looked at are masked off), so that short records need no byte loop */                   \
+        while (at + (W) + 2 <= n) {                                                                \
+            VEC v0 = LOAD((const VEC *)(s + at));                                                  \
+            VEC v1 = LOAD((const VEC *)(s + at + 1));                                              \
+            VEC v2 = LOAD((const VEC *)(s + at + 2));                                              \
+            VEC m0 = AND(SHUF(lo0, AND(v0, low)), SHUF(hi0, AND(SRL(v0, 4), low)));                \
+            VEC m1 = AND(SHUF(lo1, AND(v1, low)), SHUF(hi1, AND(SRL(v1, 4), low)));                \
+            VEC m2 = AND(SHUF(lo2, AND(v2, low)), SHUF(hi2, AND(SRL(v2, 4), low)));                \
+            uint64_t hits = ~(uint64_t)(uint32_t)MASK(EQ(AND(AND(m0, m1), m2), zero)) & keep;      \
+            while (hits != 0) {                                                                    \
+                if (scan_at(sc, text, n, at + (size_t)__builtin_ctzll(hits))) {                    \
+                    return true;                                                                   \
+                }                                                                                  \
+                hits &= hits - 1;                                                                  \
+            }                                                                                      \
+            i = at + (W);                                                                          \
+            if (i + (W) + 2 <= n) {                                                                \
+                at = i;                                                                            \
+            } else if (i + 2 < n) {                                                                \
+                at = n - (W)-2;                                                                    \
+                keep &= ~((UINT64_C(1) << (i - at)) - 1);                                          \
+            } else {                                                                               \
+                break;                                                                             \
+            }                                                                                      \
+        }                                                                                          \
     } while (0)
 
 #define BCAST128(t) _mm_loadu_si128((const __m128i *)(t))
 #define BCAST256(t) _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)(t)))
 
-__attribute__((target("ssse3"))) static bool scan_ssse3(const struct scanner *sc,
-                                                        const char *text, size_t n)
+__attribute__((target("ssse3"))) static bool scan_ssse3(const struct scanner *sc, const char *text,
+                                                        size_t n)
 {
     const unsigned char *s = (const unsigned char *)text;
     size_t i = 0;

@@ -795,7 +795,6 @@ static struct cfw_rule *rule_parse(const struct cfw_ruleset *rs, const struct cf
     s = NULL;
     if (cfw_node_str(item, "pattern", path, &s, diag) == 1) {
         char *ppath = cfw_xasprintf("%s.pattern", path);
-
         const struct cfw_node *pn = cfw_node_get(item, "pattern");
 
         r->pattern = cfw_xstrdup(s);

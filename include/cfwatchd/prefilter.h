@@ -6,9 +6,9 @@
  * Exactness: the prefilter may let through records no rule matches (decoding sorts them out),
  * but never drops one a rule would match. What it looks for, computed when the rules load:
  *   - per rule, alternatives of literals, all of one of which every match contains
- *     (cfw_pattern_literals): an alternation gives a set, optional parts are dropped, (?i) makes them ASCII-caseless with
- *     k/s and non-ASCII bytes left out (Unicode folds K and S to U+212A and U+017F); anything the
- *     extractor does not understand gives no literal;
+ *     (cfw_pattern_literals): an alternation gives a set, optional parts are dropped, (?i)
+ *     makes them ASCII-caseless with k/s and non-ASCII bytes left out (Unicode folds K and S
+ *     to U+212A and U+017F); anything the extractor does not understand gives no literal;
  *   - text records: the literal itself (split at U+FFFD, which sanitising may introduce);
  *   - JSON records: the literal split into pieces at the bytes a JSON encoder may escape, at
  *     whitespace and `:` (the decoder joins message arrays with spaces and writes
@@ -20,8 +20,10 @@
  *   - a rule restricted by `when: {kind: ...}` to exception and outcome events needs no literal
  *     for JSON records, and none at all for text records (which only make kind=text events);
  *   - a rule with no usable literal makes every record of the kinds it applies to a candidate.
- * The search is a two-byte fingerprint filter: a 64 Kbit table of the rarest byte pair of every
- * anchor piece, then a compare at each hit.
+ * The search: per anchor piece (one piece of each alternative, the one with the rarest
+ * fingerprint), a three-byte fingerprint looked for with nibble tables in AVX2 or SSSE3 where
+ * the processor has them (CFW_PREFILTER_SIMD=none|ssse3 narrows the choice), then a 64 Kbit
+ * table of its first two bytes, then a compare and a check of the alternative's other pieces.
  */
 #ifndef CFWATCHD_PREFILTER_H
 #define CFWATCHD_PREFILTER_H

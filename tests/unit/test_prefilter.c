@@ -77,7 +77,8 @@ static void test_literals(void **state)
         {"(?'name'abc)d", "abc & d"},
         {"ab(?#comment)cd", "ab & cd"},
         {"^abc$", "abc"},
-        {"\\Aoutcome: exceeded(?:Cpu|Memory)\\z", "outcome: exceeded & Cpu | outcome: exceeded & Memory"},
+        {"\\Aoutcome: exceeded(?:Cpu|Memory)\\z",
+         "outcome: exceeded & Cpu | outcome: exceeded & Memory"},
         {"(?i)Script startup", "(?i)Script startup"},
         {"ab(?i)cd", "(?i)ab & cd"},
         {"(?i:ab)cd", "(?i)ab & cd"},
@@ -165,7 +166,10 @@ static bool wants(struct cfw_ruleset *rs, enum cfw_record_kind kind, const char 
 
 static void test_decisions(void **state)
 {
-#define REC(kind, lit, want) {kind, lit, sizeof(lit) - 1, want}
+#define REC(kind, lit, want)                                                                       \
+    {                                                                                              \
+        kind, lit, sizeof(lit) - 1, want                                                           \
+    }
     static const struct {
         enum cfw_record_kind kind;
         const char *text;
@@ -180,8 +184,8 @@ static void test_decisions(void **state)
         /* a NUL byte becomes a space when decoded: always a candidate */
         REC(CFW_REC_TEXT, "No module\0named 'src'", true),
         /* quiet tail and Logpush records */
-        REC(CFW_REC_JSON, "{\"outcome\":\"ok\",\"exceptions\":[],\"logs\":[{\"message\":[\"hi\"]}]}",
-            false),
+        REC(CFW_REC_JSON,
+            "{\"outcome\":\"ok\",\"exceptions\":[],\"logs\":[{\"message\":[\"hi\"]}]}", false),
         REC(CFW_REC_JSON, "{\"Outcome\" : \"Canceled\", \"Exceptions\" : [ ]}", false),
         REC(CFW_REC_JSON, "{\"$metadata\":{\"error\":null},\"x\":\"\"}", false),
         /* the structural facts: an outcome other than ok/canceled, exceptions, an error */
@@ -362,13 +366,12 @@ static void test_trap_ansi_and_nul(void **state)
 {
     (void)state;
     /* an escape sequence inside the literal: the framer strips it before the prefilter looks */
-    assert_int_equal(BOTH("ModuleNotFoundError: No mod\x1b[1mule named 'src'\n", CFW_FMT_AUTO,
-                          "py-src-import"),
-                     1);
+    assert_int_equal(
+        BOTH("ModuleNotFoundError: No mod\x1b[1mule named 'src'\n", CFW_FMT_AUTO, "py-src-import"),
+        1);
     /* a NUL byte inside the literal becomes a space, which completes it */
-    assert_int_equal(BOTH("ModuleNotFoundError: No module\0named 'src'\n", CFW_FMT_AUTO,
-                          "py-src-import"),
-                     1);
+    assert_int_equal(
+        BOTH("ModuleNotFoundError: No module\0named 'src'\n", CFW_FMT_AUTO, "py-src-import"), 1);
     /* jansson refuses a raw NUL: the record is decoded as text, which holds the literal */
     assert_int_equal(BOTH_RECORD("{\"logs\":[{\"message\":[\"No module named 'src'\"]}],\"x\":"
                                  "\"\0\"}",
