@@ -51,7 +51,8 @@ static const char *lit_find(const char *s, size_t n, const char *lit, size_t lit
     const char *end = s + n;
     const char *p = s;
 
-    while ((size_t)(end - p) >= litn && (p = memchr(p, lit[0], (size_t)(end - p) - litn + 1)) != NULL) {
+    while ((size_t)(end - p) >= litn &&
+           (p = memchr(p, lit[0], (size_t)(end - p) - litn + 1)) != NULL) {
         if (memcmp(p + 1, lit + 1, litn - 1) == 0) {
             return p;
         }
@@ -155,7 +156,8 @@ struct cfw_framer {
     /* line splitter */
     struct cfw_buf lbuf; /* partial line */
     bool skipping;       /* inside an over-long line, waiting for its newline */
-    char *work;          /* a line that must be rewritten or terminated */
+    char eol;   /* the line end: '\n' (CRLF too), '\r' in CR-only input; 0 before any is known */
+    char *work; /* a line that must be rewritten or terminated */
     size_t work_cap;
     char ltime[TIME_MAX]; /* time prefix of the line being processed */
 
@@ -1669,12 +1671,56 @@ static void line_skipped(struct cfw_framer *f)
     }
 }
 
+static void text_feed(struct cfw_framer *f, const char *p, size_t n);
+
+/*
+ * CR-only input (classic Mac line ends, some exported logs). Lines end at LF (CRLF included),
+ * except in an input with no LF before its first max_line + 1 bytes, or before its end when it
+ * is shorter, and a CR among those bytes: then CR is the line end from there on, and what was
+ * held is framed again, split at each CR. The decision depends on the bytes only, not on how
+ * they were fed (one feed or many give the same records). A CI log whose progress bars rewrite
+ * a line with CRs keeps LF: its first LF comes well before max_line.
+ */
+static bool cr_in(const char *p, size_t n)
+{
+    return n > 0 && memchr(p, '\r', n) != NULL;
+}
+
+/* Makes CR the line end and frames the held partial line and p[0..n) again. */
+static void cr_switch(struct cfw_framer *f, const char *p, size_t n)
+{
+    size_t len = f->lbuf.len + n;
+    char *held = cfw_xmalloc(len + 1);
+
+    f->eol = '\r';
+    if (f->lbuf.len > 0) {
+        memcpy(held, f->lbuf.data, f->lbuf.len);
+    }
+    memcpy(held + f->lbuf.len, p, n);
+    cfw_buf_reset(&f->lbuf);
+    text_feed(f, held, len);
+    free(held);
+}
+
 static void text_feed(struct cfw_framer *f, const char *p, size_t n)
 {
     while (n > 0) {
-        const char *nl = memchr(p, '\n', n);
+        const char *nl = memchr(p, f->eol == '\r' ? '\r' : '\n', n);
         size_t seg = nl != NULL ? (size_t)(nl - p) : n;
 
+        if (f->eol == 0 && !f->skipping && f->lbuf.len + seg > f->o.max_line) {
+            /* the first max_line + 1 bytes decide (lbuf never holds more than max_line) */
+            size_t w = f->o.max_line + 1 - f->lbuf.len;
+
+            if (cr_in(f->lbuf.data, f->lbuf.len) || cr_in(p, w < seg ? w : seg)) {
+                cr_switch(f, p, n);
+                return;
+            }
+            f->eol = '\n';
+        }
+        if (nl != NULL && f->eol == 0) {
+            f->eol = '\n';
+        }
         if (f->skipping) {
             if (nl == NULL) {
                 return;
@@ -1807,6 +1853,9 @@ void cfw_framer_finish(struct cfw_framer *f)
         f->js = JS_IDLE;
         f->ws_only = true;
     } else {
+        if (f->eol == 0 && !f->skipping && cr_in(f->lbuf.data, f->lbuf.len)) {
+            cr_switch(f, "", 0); /* a short CR-only input ends: split what is held */
+        }
         if (f->skipping) {
             f->skipping = false;
             line_skipped(f);

@@ -16,6 +16,40 @@ const char *cfw_fs_errno_name(int e)
     return name != NULL ? name : "errno";
 }
 
+static const char *file_kind(mode_t m)
+{
+    return S_ISDIR(m)    ? "a directory"
+           : S_ISFIFO(m) ? "a FIFO"
+           : S_ISCHR(m)  ? "a character device"
+           : S_ISBLK(m)  ? "a block device"
+           : S_ISSOCK(m) ? "a socket"
+                         : "not a regular file";
+}
+
+int cfw_fs_open_regular(const char *path, struct stat *st, struct cfw_err *err)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+
+    if (fd < 0) {
+        cfw_err_setc(err, errno, "%s: cannot open: %s", path, strerror(errno));
+        return -1;
+    }
+    if (fstat(fd, st) != 0) {
+        cfw_err_setc(err, errno, "%s: cannot stat: %s", path, strerror(errno));
+        close(fd);
+        return -1;
+    }
+    if (!S_ISREG(st->st_mode)) {
+        const char *kind = file_kind(st->st_mode);
+
+        cfw_err_setc(err, EINVAL, "%s: %s%s", path, kind,
+                     strcmp(kind, "not a regular file") == 0 ? "" : ", not a regular file");
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
 static int write_all(int fd, const char *p, size_t len)
 {
     while (len > 0) {

@@ -145,6 +145,16 @@ int cfw_logpush_conf_parse(const struct cfw_node *node, const char *path,
     return 0;
 }
 
+static bool all_zero(const Bytef *p, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (p[i] != 0) {
+            return false;
+        }
+    }
+    return true;
+}
+
 int cfw_gunzip(const char *in, size_t inlen, size_t max_out, unsigned max_ratio, char **out,
                size_t *outlen, struct cfw_err *err)
 {
@@ -161,8 +171,31 @@ int cfw_gunzip(const char *in, size_t inlen, size_t max_out, unsigned max_ratio,
     }
     zs.next_in = (Bytef *)(uintptr_t)in;
     zs.avail_in = (uInt)inlen;
-    while (zrc != Z_STREAM_END) {
+    for (;;) {
         size_t produced;
+
+        if (zrc == Z_STREAM_END) {
+            /*
+             * RFC 1952 2.2: a gzip file is a series of members (what `cat a.gz b.gz` or a
+             * parallel compressor writes), and zcat reads them all. Zero padding after the last
+             * one is tolerated; anything else is a damaged body, refused so that it is sent
+             * again rather than half read.
+             */
+            if (zs.avail_in >= 2 && zs.next_in[0] == 0x1f && zs.next_in[1] == 0x8b) {
+                if (inflateReset(&zs) != Z_OK) {
+                    cfw_err_setc(err, 500, "cannot reset zlib");
+                    goto fail;
+                }
+                zrc = Z_OK;
+                continue;
+            }
+            if (!all_zero(zs.next_in, zs.avail_in)) {
+                cfw_err_setc(err, 400, "corrupt gzip body (%u bytes after the last member)",
+                             (unsigned)zs.avail_in);
+                goto fail;
+            }
+            break;
+        }
         zs.next_out = (Bytef *)chunk;
         zs.avail_out = sizeof(chunk);
         zrc = inflate(&zs, Z_NO_FLUSH);

@@ -26,13 +26,12 @@ json_t *cfw_state_read(const char *path, size_t max, struct cfw_err *err)
     char *buf;
     ssize_t n;
     size_t got = 0;
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    int fd = cfw_fs_open_regular(path, &st, err);
 
     if (fd < 0) {
-        cfw_err_setc(err, errno, "%s: %s", path, strerror(errno));
         return NULL;
     }
-    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || (size_t)st.st_size > max) {
+    if ((size_t)st.st_size > max) {
         cfw_err_setc(err, EINVAL, "%s: not a regular file of at most %zu bytes", path, max);
         close(fd);
         return NULL;

@@ -13,6 +13,8 @@
 #include <unistd.h>
 #include <yaml.h>
 
+#include "cfwatchd/fsutil.h"
+
 #define CFW_YAML_MAX_SIZE (4u * 1024u * 1024u)
 #define CFW_YAML_MAX_DEPTH 64
 #define CFW_DIAG_MAX 500
@@ -554,19 +556,15 @@ struct cfw_doc *cfw_yaml_load_string(const char *name, const char *text, size_t 
 struct cfw_doc *cfw_yaml_load_file(const char *path, struct cfw_diag *diag)
 {
     struct cfw_doc *doc;
+    struct cfw_err err = {0};
     struct stat st;
     char *buf;
     size_t len = 0, size;
     int fd;
 
-    fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+    fd = cfw_fs_open_regular(path, &st, &err);
     if (fd < 0) {
-        cfw_diag_addf(diag, "%s: cannot open: %s", path, strerror(errno));
-        return NULL;
-    }
-    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-        cfw_diag_addf(diag, "%s: not a regular file", path);
-        close(fd);
+        cfw_diag_addf(diag, "%s", err.msg);
         return NULL;
     }
     if (st.st_size > (off_t)CFW_YAML_MAX_SIZE) {
@@ -914,19 +912,19 @@ static void secret_wipe(char *s, size_t n)
 static int read_secret_file(const char *file, const struct cfw_node *at, const char *path,
                             char **out, struct cfw_diag *diag)
 {
+    struct cfw_err err = {0};
     struct stat st;
     char *buf;
     size_t len = 0;
     int fd;
 
-    fd = open(file, O_RDONLY | O_CLOEXEC | O_NOCTTY);
-    if (fd < 0) {
-        cfw_diag_add(diag, at, path, "cannot open secret file %s: %s", file, strerror(errno));
+    fd = cfw_fs_open_regular(file, &st, &err);
+    if (fd < 0 && err.code == EINVAL) {
+        cfw_diag_add(diag, at, path, "secret file %s", err.msg); /* a FIFO, a directory... */
         return -1;
     }
-    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-        cfw_diag_add(diag, at, path, "secret file %s is not a regular file", file);
-        close(fd);
+    if (fd < 0) {
+        cfw_diag_add(diag, at, path, "cannot open secret file %s: %s", file, strerror(err.code));
         return -1;
     }
     if ((st.st_mode & (S_IRGRP | S_IROTH)) != 0) {

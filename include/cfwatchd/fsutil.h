@@ -7,6 +7,7 @@
 #define CFWATCHD_FSUTIL_H
 
 #include <stddef.h>
+#include <sys/stat.h>
 
 #include "cfwatchd/common.h"
 
@@ -25,5 +26,14 @@ int cfw_fs_write_atomic(int dir_fd, const char *dir, const char *name, const voi
 
 /* The symbolic name of an errno value ("ENOSPC"), or "errno" when it has none. */
 const char *cfw_fs_errno_name(int e);
+
+/*
+ * Opens a file that must be a regular one for reading, without blocking on what is not (a FIFO
+ * with no writer would hang open(2); a device may act on being opened: O_NONBLOCK, then fstat).
+ * Returns the descriptor with *st filled, or -1 with err set: err->code is the errno, or EINVAL
+ * for "is a FIFO / a directory / a device / a socket, not a regular file". The message names
+ * the path.
+ */
+int cfw_fs_open_regular(const char *path, struct stat *st, struct cfw_err *err);
 
 #endif

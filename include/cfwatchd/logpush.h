@@ -98,8 +98,10 @@ void cfw_logpush_handle(struct cfw_logpush *lp, struct cfw_listener_req *req);
 const struct cfw_logpush_stats *cfw_logpush_stats(const struct cfw_logpush *lp);
 
 /*
- * Inflates a gzip (or zlib) body with caps on output size and ratio; returns 0 with *out
- * allocated, or -1 with err set (err->code 413 for a cap, 400 for a corrupt stream).
+ * Inflates a gzip body (every member of it, as zcat does; zero padding after the last is
+ * tolerated) or a zlib one, with caps on output size and ratio; returns 0 with *out allocated,
+ * or -1 with err set (err->code 413 for a cap, 400 for a corrupt or truncated stream or bytes
+ * after it that are neither a member nor padding).
  */
 int cfw_gunzip(const char *in, size_t inlen, size_t max_out, unsigned max_ratio, char **out,
                size_t *outlen, struct cfw_err *err);

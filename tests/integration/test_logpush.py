@@ -154,6 +154,22 @@ class LogpushCase(DaemonTestCase):
         self.d.wait_incident("py-src-import/ex-plain/src")
         self.assertEqual(self.m("records"), 2)
 
+    def test_every_gzip_member_is_read(self):
+        # RFC 1952 2.2: a body of several members (six records in three members) is read whole,
+        # as zcat reads it; the batch was answered 200, so a cut one would be lost for good
+        recs = [trace_event("m-%d" % i, script="ex-members-%d" % i) for i in range(6)]
+        body = b"".join(gz(ndjson(recs[i:i + 2])) for i in range(0, 6, 2))
+        status, _ = self.post("lp", body, headers={"Content-Encoding": "gzip"})
+        self.assertEqual(status, 200)
+        for i in range(6):
+            self.d.wait_incident("py-src-import/ex-members-%d/src" % i)
+        self.assertEqual(self.m("records"), 6)
+        # bytes after the last member that are not one: refused (sent again), nothing read
+        status, _ = self.post("lp", gz(ndjson([trace_event("m-x", script="ex-members-x")])) +
+                              b"trailing", headers={"Content-Encoding": "gzip"})
+        self.assertEqual(status, 400)
+        self.assertEqual(self.m("records"), 6)
+
     def test_authentication_failures_ingest_nothing(self):
         body = gz(ndjson([trace_event("r-auth", script="ex-auth")]))
         cases = [

@@ -695,6 +695,40 @@ class TestCheckConfig(OnceCase):
         for key in ("key", "repeat_interval", "resolve_after"):
             self.assertRegex(unknown[0], r"\b%s\b" % key, "valid keys of incidents")
 
+    def test_cr_only_line_ends(self):
+        # a CR-only file over 64 KiB used to be one over-long line, skipped: no incident, exit 0
+        lines = ["GET /api/%d 200 OK" % i for i in range(6000)]
+        lines[4321] = "ModuleNotFoundError: No module named 'src'"
+        path = self.tmpfile("mac.log", "\r".join(lines).encode() + b"\r")
+        _, report = self.once_json([path], want_rc=1)
+        inc = self.one(report, "py-src-import")
+        self.assertEqual(inc["first"]["line"], 4322)
+        self.assertEqual(report["stats"]["lines"], 6000)
+        self.assertEqual(report["stats"]["long_lines_skipped"], 0)
+        # a small one too (split when the input ends)
+        small = self.tmpfile("small-mac.log", b"one\rNo module named 'src'\rthree")
+        _, report = self.once_json([small], want_rc=1)
+        self.assertEqual(self.one(report, "py-src-import")["first"]["line"], 2)
+        # progress bars that rewrite a line with CR in an LF file keep LF line numbers
+        ci = self.tmpfile("ci.log", b"Downloading 10%\rDownloading 60%\rDownloading 100%\n"
+                                    b"ok\nModuleNotFoundError: No module named 'src'\n")
+        _, report = self.once_json([ci], want_rc=1)
+        self.assertEqual(self.one(report, "py-src-import")["first"]["line"], 3)
+        self.assertEqual(report["stats"]["lines"], 3)
+
+    def test_fifo_or_device_config_is_refused(self):
+        # a FIFO with no writer would block open(2) for ever; a device is not a configuration
+        fifo = os.path.join(self.tmp, "cfwatchd.yaml")
+        os.mkfifo(fifo)
+        for args in (["--check-config", "-c", fifo], ["--once", "--rules", fifo, OK_03],
+                     ["--check-config", "-c", "/dev/null"]):
+            proc = run(args)  # run() times out after 60 s: a hang fails the test
+            self.assertEqual(proc.returncode, 2, args)
+            err = text(proc.stderr)
+            path = args[2]
+            kind = "a FIFO" if path == fifo else "a character device"
+            self.assertIn("%s: %s, not a regular file" % (path, kind), err)
+
     def test_missing_config_file(self):
         proc = run(["--check-config", "-c", "/nonexistent/cfwatchd.yaml"])
         self.assertEqual(proc.returncode, 2)

@@ -235,6 +235,19 @@ static char *to_crlf(const char *data, size_t len, size_t *out_len)
     return cfw_buf_take(&b);
 }
 
+/* Every LF made a lone CR (classic Mac line ends). */
+static char *to_cr(const char *data, size_t len)
+{
+    char *out = cfw_xstrndup(data, len);
+
+    for (size_t i = 0; i < len; i++) {
+        if (out[i] == '\n') {
+            out[i] = '\r';
+        }
+    }
+    return out;
+}
+
 /* ---- corpus files ---- */
 
 struct want {
@@ -459,15 +472,19 @@ static void test_split_json_every_offset(void **state)
 }
 
 /* Every split of the file into two reads frames like the LF file read at once. */
-static void every_offset_same(const char *file, bool crlf)
+enum line_end { LE_LF, LE_CRLF, LE_CR };
+
+static void every_offset_same(const char *file, enum line_end le)
 {
     struct cfw_framer_opts o = {.format = CFW_FMT_AUTO};
     struct recs ref;
-    size_t len, flen, k;
+    size_t len, flen = 0, k;
     char *data = load(file, &len);
-    char *fed = crlf ? to_crlf(data, len, &flen) : cfw_xstrndup(data, len);
+    char *fed = le == LE_CRLF ? to_crlf(data, len, &flen)
+                : le == LE_CR ? to_cr(data, len)
+                              : cfw_xstrndup(data, len);
 
-    if (!crlf) {
+    if (le != LE_CRLF) {
         flen = len;
     }
     frame(&ref, &o, data, len, 0);
@@ -486,11 +503,62 @@ static void every_offset_same(const char *file, bool crlf)
 static void test_split_text_every_offset(void **state)
 {
     (void)state;
-    every_offset_same(F01, false); /* ANSI sequences and UTF-8 split across reads */
-    every_offset_same(F01, true);  /* the same with CRLF */
-    every_offset_same(F16, true);
-    every_offset_same(F18, true); /* prefixes; no newline at the end */
-    every_offset_same(FWLOG, true);
+    every_offset_same(F01, LE_LF);   /* ANSI sequences and UTF-8 split across reads */
+    every_offset_same(F01, LE_CRLF); /* the same with CRLF */
+    every_offset_same(F16, LE_CRLF);
+    every_offset_same(F18, LE_CRLF); /* prefixes; no newline at the end */
+    every_offset_same(FWLOG, LE_CRLF);
+    /* CR-only line ends give the same records, wherever a read ends (a CR last in a read) */
+    every_offset_same(F01, LE_CR);
+    every_offset_same(F18, LE_CR);
+    every_offset_same(FWLOG, LE_CR);
+}
+
+/*
+ * CR-only input longer than max_line: the same records whatever the reads, and the decision is
+ * taken on the first max_line + 1 bytes (a CR there and no LF: CR-only; else LF).
+ */
+static void test_cr_only_long(void **state)
+{
+    static const size_t chunks[] = {1, 7, 4096, 65536, 0};
+    struct cfw_framer_opts o = {.format = CFW_FMT_AUTO};
+    struct cfw_buf b = {0};
+    struct recs ref;
+
+    (void)state;
+    for (int i = 0; i < 6000; i++) {
+        cfw_buf_printf(&b, "GET /api/%d 200 OK\r", i);
+    }
+    frame(&ref, &o, b.data, b.len, 0);
+    assert_int_equal(ref.n, 6000);
+    assert_int_equal(ref.st.long_lines, 0);
+    assert_rec(&ref, 4321, CFW_REC_TEXT, 4322, 4322, NULL, "GET /api/4321 200 OK");
+    for (size_t k = 0; k < sizeof(chunks) / sizeof(chunks[0]); k++) {
+        struct recs c;
+
+        frame(&c, &o, b.data, b.len, chunks[k]);
+        assert_same(&ref, &c);
+        recs_free(&c);
+    }
+    recs_free(&ref);
+    cfw_buf_reset(&b);
+    /* 70 KB before the first LF with a CR early on: CR-only (the LF is then an ordinary byte) */
+    cfw_buf_puts(&b, "first\r");
+    for (int i = 0; i < 7000; i++) {
+        cfw_buf_puts(&b, "0123456789");
+    }
+    cfw_buf_puts(&b, "\nlast\r");
+    for (size_t k = 0; k < sizeof(chunks) / sizeof(chunks[0]); k++) {
+        struct recs c;
+
+        frame(&c, &o, b.data, b.len, chunks[k]);
+        /* "first"; then the 70 KB of digits, the LF and "last" are one over-long line */
+        assert_int_equal(c.n, 1);
+        assert_string_equal(c.v[0].text, "first");
+        assert_int_equal(c.st.long_lines, 1);
+        recs_free(&c);
+    }
+    cfw_buf_free(&b);
 }
 
 /* ---- line cleaning ---- */
@@ -1129,6 +1197,7 @@ int main(void)
         cmocka_unit_test(test_corpus),
         cmocka_unit_test(test_split_json_every_offset),
         cmocka_unit_test(test_split_text_every_offset),
+        cmocka_unit_test(test_cr_only_long),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

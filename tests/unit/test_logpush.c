@@ -88,6 +88,51 @@ static void test_gunzip_corrupt(void **state)
     free(gz);
 }
 
+/* Several gzip members (RFC 1952 2.2) are all read; padding after them too; garbage is not. */
+static void test_gunzip_members(void **state)
+{
+    const char *parts[] = {"{\"a\":1}\n", "{\"b\":2}\n", "{\"c\":3}\n"};
+    char body[1024];
+    size_t blen = 0;
+    struct cfw_err err = {0};
+    size_t olen;
+    size_t last = 0;
+    char *out = NULL;
+
+    (void)state;
+    for (size_t i = 0; i < 3; i++) {
+        size_t glen;
+        char *gz = gzip_bytes(parts[i], strlen(parts[i]), &glen);
+
+        assert_true(blen + glen < sizeof(body) - 16);
+        memcpy(body + blen, gz, glen);
+        last = blen;
+        blen += glen;
+        free(gz);
+    }
+    assert_int_equal(cfw_gunzip(body, blen, 1024, 100, &out, &olen, &err), 0);
+    assert_int_equal(olen, 24);
+    assert_memory_equal(out, "{\"a\":1}\n{\"b\":2}\n{\"c\":3}\n", 24);
+    free(out);
+    /* zero padding after the last member */
+    memset(body + blen, 0, 8);
+    assert_int_equal(cfw_gunzip(body, blen + 8, 1024, 100, &out, &olen, &err), 0);
+    assert_int_equal(olen, 24);
+    free(out);
+    out = NULL;
+    /* garbage after it: refused, not half read */
+    memcpy(body + blen, "garbage!", 8);
+    assert_int_equal(cfw_gunzip(body, blen + 8, 1024, 100, &out, &olen, &err), -1);
+    assert_int_equal(err.code, 400);
+    assert_null(out);
+    /* the last member cut short */
+    assert_int_equal(cfw_gunzip(body, last + 12, 1024, 100, &out, &olen, &err), -1);
+    assert_int_equal(err.code, 400);
+    /* the caps count every member */
+    assert_int_equal(cfw_gunzip(body, blen, 20, 0, &out, &olen, &err), -1);
+    assert_int_equal(err.code, 413);
+}
+
 static void test_conf(void **state)
 {
     static const char good[] = "- name: workers\n  type: logpush\n  token: '0123456789abcdef0'\n"
@@ -126,6 +171,7 @@ int main(void)
         cmocka_unit_test(test_gunzip_ok),
         cmocka_unit_test(test_gunzip_bomb),
         cmocka_unit_test(test_gunzip_corrupt),
+        cmocka_unit_test(test_gunzip_members),
         cmocka_unit_test(test_conf),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -562,6 +562,27 @@ static void test_secret_file(void **state)
     assert_string_equal(diag.msgs[2],
                         "t.yaml:2:13: sink.token_file: set either token or token_file, not both");
     free(yaml);
+    /* a FIFO (no writer: opening it must not block) and a directory are refused by name */
+    {
+        char *fifo = NULL;
+
+        assert_true(asprintf(&fifo, "%s/fifo", tmpdir) > 0);
+        assert_int_equal(mkfifo(fifo, 0600), 0);
+        assert_true(asprintf(&yaml, "token_file: %s\n", fifo) > 0);
+        assert_int_equal(secret_from(yaml, &out, &diag), -1);
+        assert_true(asprintf(&want, "t.yaml:1:13: sink.token_file: secret file %s: a FIFO, not a "
+                                    "regular file",
+                             fifo) > 0);
+        assert_string_equal(diag.msgs[3], want);
+        free(want);
+        free(yaml);
+        assert_true(asprintf(&yaml, "token_file: %s\n", tmpdir) > 0);
+        assert_int_equal(secret_from(yaml, &out, &diag), -1);
+        assert_non_null(strstr(diag.msgs[4], "a directory, not a regular file"));
+        free(yaml);
+        unlink(fifo);
+        free(fifo);
+    }
     assert_no_secret(&diag, "s3cr3t");
     free(good);
     free(loose);
