@@ -156,8 +156,9 @@ struct cfw_framer {
     /* line splitter */
     struct cfw_buf lbuf; /* partial line */
     bool skipping;       /* inside an over-long line, waiting for its newline */
-    char eol;   /* the line end: '\n' (CRLF too), '\r' in CR-only input; 0 before any is known */
-    char *work; /* a line that must be rewritten or terminated */
+    char eol; /* the line end: '\n' (CRLF too), '\r' in CR-only input; 0 before any is known */
+    bool cr_pending; /* CR mode: the last feed ended with CR, so a first LF is its CRLF's */
+    char *work;      /* a line that must be rewritten or terminated */
     size_t work_cap;
     char ltime[TIME_MAX]; /* time prefix of the line being processed */
 
@@ -1677,13 +1678,26 @@ static void text_feed(struct cfw_framer *f, const char *p, size_t n);
  * CR-only input (classic Mac line ends, some exported logs). Lines end at LF (CRLF included),
  * except in an input with no LF before its first max_line + 1 bytes, or before its end when it
  * is shorter, and a CR among those bytes: then CR is the line end from there on, and what was
- * held is framed again, split at each CR. The decision depends on the bytes only, not on how
- * they were fed (one feed or many give the same records). A CI log whose progress bars rewrite
- * a line with CRs keeps LF: its first LF comes well before max_line.
+ * held is framed again, split at each CR. An LF that comes later (a file edited on two systems)
+ * ends a line too, and CRLF is one line end, as with universal newlines. The decision depends
+ * on the bytes only, not on how they were fed (one feed or many give the same records). A CI
+ * log whose progress bars rewrite a line with CRs keeps LF: its first LF comes well before
+ * max_line.
  */
 static bool cr_in(const char *p, size_t n)
 {
     return n > 0 && memchr(p, '\r', n) != NULL;
+}
+
+/* In CR mode: the first CR or LF in p[0..n), or NULL. */
+static const char *cr_or_lf(const char *p, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (p[i] == '\r' || p[i] == '\n') {
+            return p + i;
+        }
+    }
+    return NULL;
 }
 
 /* Makes CR the line end and frames the held partial line and p[0..n) again. */
@@ -1704,10 +1718,26 @@ static void cr_switch(struct cfw_framer *f, const char *p, size_t n)
 
 static void text_feed(struct cfw_framer *f, const char *p, size_t n)
 {
+    if (f->cr_pending && n > 0) {
+        f->cr_pending = false;
+        if (p[0] == '\n') {
+            p++;
+            n--;
+        }
+    }
     while (n > 0) {
-        const char *nl = memchr(p, f->eol == '\r' ? '\r' : '\n', n);
+        const char *nl = f->eol == '\r' ? cr_or_lf(p, n) : memchr(p, '\n', n);
         size_t seg = nl != NULL ? (size_t)(nl - p) : n;
+        size_t adv = seg + 1;
 
+        if (f->eol == '\r' && nl != NULL && *nl == '\r') {
+            /* CRLF is one line end; a CR last in this feed may have its LF in the next */
+            if (seg + 1 < n) {
+                adv += p[seg + 1] == '\n';
+            } else {
+                f->cr_pending = true;
+            }
+        }
         if (f->eol == 0 && !f->skipping && f->lbuf.len + seg > f->o.max_line) {
             /* the first max_line + 1 bytes decide (lbuf never holds more than max_line) */
             size_t w = f->o.max_line + 1 - f->lbuf.len;
@@ -1745,8 +1775,8 @@ static void text_feed(struct cfw_framer *f, const char *p, size_t n)
         } else {
             process_line(f, p, seg, NULL);
         }
-        p += seg + 1;
-        n -= seg + 1;
+        p += adv;
+        n -= adv;
     }
 }
 

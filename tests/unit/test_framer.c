@@ -552,11 +552,29 @@ static void test_cr_only_long(void **state)
         struct recs c;
 
         frame(&c, &o, b.data, b.len, chunks[k]);
-        /* "first"; then the 70 KB of digits, the LF and "last" are one over-long line */
-        assert_int_equal(c.n, 1);
+        /* "first", the 70 KB line (over-long, skipped), then "last" after the LF */
+        assert_int_equal(c.n, 2);
         assert_string_equal(c.v[0].text, "first");
+        assert_string_equal(c.v[1].text, "last");
         assert_int_equal(c.st.long_lines, 1);
+        assert_int_equal(c.st.lines, 3);
         recs_free(&c);
+    }
+    /* once CR-only, CRLF is one line end even across reads, and a later LF ends a line */
+    {
+        static const char in[] = "a\rb\r\nc\nd\re";
+        struct recs c;
+
+        o.max_line = 2; /* the window: three bytes, "a\rb", hold a CR and no LF */
+        for (size_t k = 0; k <= sizeof(in) - 1; k++) {
+            frame_split(&c, &o, in, sizeof(in) - 1, k);
+            assert_int_equal(c.n, 5);
+            assert_string_equal(c.v[1].text, "b");
+            assert_int_equal(c.v[2].line, 3);
+            assert_string_equal(c.v[2].text, "c");
+            assert_string_equal(c.v[4].text, "e");
+            recs_free(&c);
+        }
     }
     cfw_buf_free(&b);
 }
