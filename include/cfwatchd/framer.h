@@ -3,10 +3,11 @@
  * bounded (every buffer has a cap; an over-long line is skipped and counted, never a stop),
  * and never blocking. One framer per input stream.
  *
- * Lines end at LF (CRLF too). An input with no LF at all whose partial line would be skipped as
- * over-long, or ends, while it holds a CR is CR-only (classic Mac line ends): from there on its
- * lines end at CR, and what was held is split again. (A tailed CR-only file under max_line is
- * therefore only framed when it grows past it or is finished.)
+ * Lines end at LF (CRLF too). An input with no LF in its first max_line + 1 bytes (or before
+ * its end, when shorter) and a CR among them is CR-only (classic Mac line ends): from there on
+ * CR, LF and CRLF each end a line, and what was held is split again. The same bytes give the
+ * same records however they are fed. (A tailed CR-only file shorter than max_line is framed
+ * only when it grows past it or is finished.)
  *
  * Text handling, in order, for every line: CRLF -> LF, ANSI CSI/OSC escape sequences removed,
  * a known line prefix removed and remembered as the record time (`HH:MM:SS.mmm | ` as copied
