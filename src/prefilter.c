@@ -1202,6 +1202,12 @@ static void nibbles(struct scanner *sc, unsigned char c0, unsigned char c1, int 
     }
 }
 
+/* c itself, or (caseless) its upper or lower case. */
+static unsigned char case_of(unsigned char c, bool caseless, bool up)
+{
+    return !caseless ? c : up ? upper(c) : lower(c);
+}
+
 /* Fills the nibble tables: anchors in 7 buckets by their first byte, NUL alone in the 8th. */
 static void nibbles_build(struct scanner *sc)
 {
@@ -1222,15 +1228,10 @@ static void nibbles_build(struct scanner *sc)
             int c2 = a->off + 2 < a->len ? (unsigned char)a->s[a->off + 2] : -1;
             unsigned bk = (unsigned)(rank / per);
 
+            /* a caseless anchor: every case of its second and third bytes */
             for (int v = 0; v < (a->caseless ? 4 : 1); v++) {
-                nibbles(sc, (unsigned char)b,
-                        (v & 1) != 0  ? upper(c1)
-                        : a->caseless ? lower(c1)
-                                      : c1,
-                        c2 < 0 || !a->caseless ? c2
-                        : (v & 2) != 0         ? upper((unsigned char)c2)
-                                               : lower((unsigned char)c2),
-                        bk);
+                nibbles(sc, (unsigned char)b, case_of(c1, a->caseless, (v & 1) != 0),
+                        c2 < 0 ? c2 : case_of((unsigned char)c2, a->caseless, (v & 2) != 0), bk);
             }
             rank++;
         }
@@ -1242,15 +1243,15 @@ static void nibbles_build(struct scanner *sc)
 
 static void scanner_build(struct scanner *sc)
 {
+    /* JSON keys, matched in any case (the decoder looks keys up so) */
     static const struct {
         const char *s;
         size_t off;
-        bool caseless;
         enum anchor_type type;
     } structs[] = {
-        {"\"outcome\"", 3, true, A_OUTCOME}, /* "tco" */
-        {"\"exceptions\"", 2, true, A_EXC},  /* "xce" */
-        {"\"error\"", 2, true, A_ERROR},     /* "rro" */
+        {"\"outcome\"", 3, A_OUTCOME}, /* "tco" */
+        {"\"exceptions\"", 2, A_EXC},  /* "xce" */
+        {"\"error\"", 2, A_ERROR},     /* "rro" */
     };
 
     if (sc->json && sc->wanted) {
@@ -1262,7 +1263,7 @@ static void scanner_build(struct scanner *sc)
             struct anchor a = {.s = structs[i].s,
                                .len = strlen(structs[i].s),
                                .off = structs[i].off,
-                               .caseless = structs[i].caseless,
+                               .caseless = true,
                                .type = structs[i].type};
             add_anchor(sc, &a);
         }
@@ -1271,12 +1272,11 @@ static void scanner_build(struct scanner *sc)
     for (size_t i = 0; i < sc->nanchors; i++) {
         const struct anchor *a = &sc->anchors[i];
         unsigned char c0 = (unsigned char)a->s[a->off];
+        unsigned char c1 = (unsigned char)a->s[a->off + 1];
 
         if (a->shadow) {
             continue;
         }
-        unsigned char c1 = (unsigned char)a->s[a->off + 1];
-
         set_pair(sc, c0, c1, i);
         if (a->caseless) {
             set_pair(sc, lower(c0), lower(c1), i);
