@@ -23,6 +23,7 @@
 #include "cfwatchd/report.h"
 #include "cfwatchd/sink.h"
 #include "cfwatchd/rules.h"
+#include "cfwatchd/secrets.h"
 
 #define READ_CHUNK (64u * 1024u)
 
@@ -274,6 +275,16 @@ static int load_config(const struct options *o, const char *path, struct cfw_con
     }
     if (cfg != NULL && o->mode == MODE_CHECK_CONFIG) {
         cfw_app_validate(cfg, &diag);
+    } else if (cfg != NULL && path != NULL) {
+        /*
+         * Parsing every section registers the configured secrets (secrets.h), so that a report
+         * or an answer printed here is scrubbed of them even when no sink is started. Its
+         * errors are --check-config's business: a secret file this user cannot read does not
+         * stop a scan.
+         */
+        struct cfw_diag scratch = {0};
+        cfw_app_validate(cfg, &scratch);
+        cfw_diag_free(&scratch);
     }
     if (cfg == NULL || rs == NULL || diag.n > 0) {
         cfw_diag_print(&diag, stderr);
@@ -591,8 +602,11 @@ static int run_test_alert(const struct options *o)
         return 2;
     }
     if (delivery_start(&d, cfg, NULL) == 0) {
-        if (cfw_notifier_test_alert(d.notifier, o->test_alert,
-                                    cfw_now_mono_ms() + o->notify_timeout_ms, &res) == 0) {
+        int sent = cfw_notifier_test_alert(d.notifier, o->test_alert,
+                                           cfw_now_mono_ms() + o->notify_timeout_ms, &res);
+        /* the receiver's answer is outside text: printed without a registered secret */
+        cfw_secrets_scrub_inplace(res.answer, strnlen(res.answer, sizeof(res.answer)));
+        if (sent == 0) {
             printf("%s: test notification delivered (HTTP %ld, %u attempt%s)\n%s\n",
                    o->test_alert, res.status, res.attempts, res.attempts == 1 ? "" : "s",
                    res.answer);
@@ -649,5 +663,7 @@ int main(int argc, char **argv)
         break;
     }
     free(o.rule_files);
+    /* the registered secrets are wiped, not left in freed memory */
+    cfw_secrets_clear();
     return rc;
 }

@@ -5,12 +5,14 @@
 #include "cfwatchd/app.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <stddef.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <event2/buffer.h>
@@ -23,6 +25,7 @@
 #include "cfwatchd/deploys.h"
 #include "cfwatchd/http.h"
 #include "cfwatchd/incident.h"
+#include "cfwatchd/journal.h"
 #include "cfwatchd/listener.h"
 #include "cfwatchd/logpush.h"
 #include "cfwatchd/notify.h"
@@ -53,7 +56,18 @@ static const char internal_rules[] =
     "    title: 'New deployment of {script}: {deployment}'\n"
     "    hint: 'Deployment {deployment} of {script} (version {deployment_version}) by "
     "{deployment_author} via {deployment_source}: {deployment_message}'\n"
-    "    resolve_after: 1m\n";
+    "    resolve_after: 1m\n"
+    "  - id: state-not-durable\n"
+    "    pattern: '^state-not-durable$'\n"
+    "    severity: error\n"
+    "    key: '{rule}'\n"
+    "    title: 'cfwatchd cannot write its state: incidents are held in memory only'\n"
+    "    hint: '{reason}. Until this is fixed, incidents opened or resolved are lost if cfwatchd "
+    "stops or is killed, and a restart may announce them again. Fix the state directory (space, "
+    "permissions, a read-only mount); cfwatchd resolves this incident by itself once its journal "
+    "and state file are written again.'\n"
+    "    resolve_after: 3650d\n"
+    "    repeat_interval: 24h\n";
 
 /* One byte stream (a file, a command's stdout or stderr, a build log) and its framer. */
 struct stream {
@@ -87,12 +101,32 @@ struct app {
     struct stream *streams;
     char *state_dir;
     json_t *saved_sources; /* positions loaded at start, handed to sources by name */
+    /*
+     * The journal (see journal.h). Records: "inc" (a transition, fsynced before it is
+     * announced), "done" (its notifications were spooled), "pos" (source positions).
+     */
+    struct cfw_journal *journal;
+    uint64_t snap_seq;     /* the last journal record the state file on disk covers */
+    int feeding;           /* > 0 inside a batch (a read being matched, a tick) */
+    bool pos_dirty;        /* sources advanced since their positions were last journaled */
+    int64_t pos_last_mono; /* when positions were last journaled */
+    struct queued {
+        char *key;
+        enum cfw_transition t;
+        uint64_t seq;
+    } *queue; /* transitions journaled in this batch, announced at its commit */
+    size_t nqueue, capqueue;
+    json_t *resend;    /* replay: committed transitions not confirmed spooled (by sequence) */
+    bool durable;      /* the journal takes records and the last state save worked */
+    bool durable_told; /* the state-not-durable incident matches `durable` */
+    char *not_durable; /* why not (for the incident and the log) */
+    uint64_t journal_records, journal_failures;
     struct event *ev_hup, *ev_term, *ev_int, *ev_pipe;
     struct event *ev_tick, *ev_save, *ev_watchdog, *ev_status;
     bool dirty;
     bool stopping;
     int exit_code;
-    uint64_t reloads, reload_failures, save_failures, transitions[3];
+    uint64_t reloads, reload_failures, save_failures, transitions[3], state_recoveries;
     int64_t started_wall_ms;
 };
 
@@ -110,10 +144,120 @@ static void timer_add_ms(struct event *ev, int64_t ms)
 
 /* ---- incidents and notifications ---- */
 
+static json_t *sources_save(const struct app *app);
+
+/* Records that state is not durable (told by the next tick: log line, incident, gauge). */
+static void not_durable(struct app *app, const char *why)
+{
+    if (app->durable || app->not_durable == NULL || strcmp(app->not_durable, why) != 0) {
+        free(app->not_durable);
+        app->not_durable = cfw_xstrdup(why);
+    }
+    app->durable = false;
+}
+
+/* Appends a record to the journal; the record's sequence, or 0 (no journal, or it failed). */
+static uint64_t journal_add(struct app *app, json_t *rec, bool sync)
+{
+    struct cfw_err err = {0};
+    uint64_t seq = 0;
+
+    if (app->journal != NULL) {
+        seq = cfw_journal_append(app->journal, rec, sync, &err);
+        if (seq == 0) {
+            app->journal_failures++;
+            not_durable(app, err.msg);
+        } else {
+            app->journal_records++;
+        }
+    }
+    json_decref(rec);
+    return seq;
+}
+
+static void add_touched(const struct cfw_incident *inc, void *arg)
+{
+    struct cfw_stamp *now = ((void **)arg)[0];
+    json_t *arr = ((void **)arg)[1];
+
+    json_array_append_new(arr, cfw_state_incident_json(inc, now, now_mono()));
+}
+
+/* Announces a transition: the notifier routes and spools it. */
+static void announce(struct app *app, const struct cfw_incident *inc, enum cfw_transition t)
+{
+    if (app->notifier != NULL) {
+        cfw_notifier_submit(app->notifier, inc, t);
+    }
+}
+
+/*
+ * Commits a batch: one record with where the sources are and the incidents its matches
+ * counted, fsynced when sync (always when transitions wait), then the batch's transitions are
+ * announced and a "done" record says so. Replay applies a batch's transitions only when its
+ * commit is on disk; without it the batch's input is read again (files) and its transitions
+ * happen again, never announced twice. A crash between commit and "done" re-sends the batch
+ * with the same notification ids.
+ */
+static void journal_commit(struct app *app, bool sync)
+{
+    struct cfw_stamp now;
+    json_t *touched = json_array();
+    void *targ[2] = {&now, touched};
+    json_t *done;
+    uint64_t seq;
+
+    cfw_incident_stamp(&now, cfw_now_wall_ms());
+    cfw_incidents_take_touched(app->incidents, add_touched, targ);
+    seq = journal_add(app,
+                      json_pack("{s:s, s:o, s:o}", "t", "pos", "sources", sources_save(app),
+                                "incidents", touched),
+                      sync || app->nqueue > 0);
+    app->pos_dirty = false;
+    app->pos_last_mono = now_mono();
+    if (app->nqueue == 0) {
+        return;
+    }
+    done = json_array();
+    for (size_t i = 0; i < app->nqueue; i++) {
+        const struct cfw_incident *inc = cfw_incidents_find(app->incidents, app->queue[i].key);
+        if (inc != NULL) {
+            announce(app, inc, app->queue[i].t);
+        } else {
+            cfw_log_err("incident %s vanished before its %s was announced", app->queue[i].key,
+                        cfw_transition_name(app->queue[i].t));
+        }
+        json_array_append_new(done, json_integer((json_int_t)app->queue[i].seq));
+        free(app->queue[i].key);
+    }
+    app->nqueue = 0;
+    if (seq != 0) {
+        /* unsynced: lost only with the page cache, and then re-sent under the same ids */
+        journal_add(app, json_pack("{s:s, s:o}", "t", "done", "of", done), false);
+    } else {
+        json_decref(done);
+    }
+}
+
+/* Brackets work that may cause transitions: they are committed and announced at the end. */
+static void batch_begin(struct app *app)
+{
+    app->feeding++;
+}
+
+static void batch_end(struct app *app)
+{
+    if (--app->feeding == 0 && app->nqueue > 0) {
+        journal_commit(app, true);
+    }
+}
+
 static void on_transition(const struct cfw_incident *inc, enum cfw_transition t, void *arg)
 {
     struct app *app = arg;
     char where[512];
+    struct cfw_stamp now;
+    uint64_t seq = 0;
 
     /* the set is ours and the incident is about to be told: add its deployment context */
     cfw_deploys_annotate(app->deploys, (struct cfw_incident *)inc, t, cfw_now_wall_ms());
@@ -125,8 +269,29 @@ static void on_transition(const struct cfw_incident *inc, enum cfw_transition t,
             "incident %s rule=%s severity=%s key=%s count=%llu first=%s",
             cfw_transition_name(t), inc->rule, cfw_severity_name(inc->severity), inc->key,
             (unsigned long long)inc->count, where);
-    if (app->notifier != NULL) {
-        cfw_notifier_submit(app->notifier, inc, t);
+    if (app->journal != NULL) {
+        cfw_incident_stamp(&now, cfw_now_wall_ms());
+        seq = journal_add(app,
+                          json_pack("{s:s, s:s, s:o}", "t", "inc", "transition",
+                                    cfw_transition_name(t), "incident",
+                                    cfw_state_incident_json(inc, &now, now_mono())),
+                          false);
+    }
+    if (seq == 0) {
+        announce(app, inc, t); /* no journal: told at once, as durable as memory */
+        return;
+    }
+    /* durable before it is told: announced when its batch is committed */
+    if (app->nqueue == app->capqueue) {
+        app->capqueue = app->capqueue == 0 ? 16 : app->capqueue * 2;
+        app->queue = cfw_xrealloc(app->queue, app->capqueue * sizeof(*app->queue));
+    }
+    app->queue[app->nqueue].key = cfw_xstrdup(inc->key);
+    app->queue[app->nqueue].t = t;
+    app->queue[app->nqueue].seq = seq;
+    app->nqueue++;
+    if (app->feeding == 0) {
+        journal_commit(app, true);
     }
 }
 
@@ -165,6 +330,18 @@ static struct cfw_notifier *notifier_start(struct app *app, const struct cfw_con
 }
 
 /* ---- sources ---- */
+
+/* Brackets the matching of what a source handed over: its transitions are one batch. */
+static void feed_begin(struct app *app)
+{
+    batch_begin(app);
+    app->pos_dirty = true;
+}
+
+static void feed_end(struct app *app)
+{
+    batch_end(app);
+}
 
 static struct stream *stream_find(struct app *app, const void *owner, const char *name)
 {
@@ -212,7 +389,9 @@ static void stream_feed(struct app *app, const void *owner, const char *name, co
         app->streams = st;
     }
     st->last_data_mono_ms = now_mono();
+    feed_begin(app);
     cfw_pipeline_input_feed(st->input, buf, len);
+    feed_end(app);
     app->dirty = true;
 }
 
@@ -282,7 +461,9 @@ static void on_poller_record(void *arg, struct cfw_poller *p, const char *stream
     struct app *app = arg;
 
     if (rec->kind == CFW_REC_JSON) {
+        feed_begin(app);
         cfw_pipeline_record_ctx(app->pipeline, rec, cfw_poller_name(p), ctx);
+        feed_end(app);
         app->dirty = true;
     } else {
         /* build logs are text split over many calls: framed like a file */
@@ -369,7 +550,9 @@ static void on_logpush_record(void *arg, const struct cfw_record *rec)
     struct app *app = arg;
 
     /* the receiver is named by its source: that is the `source` field of its events */
+    feed_begin(app);
     cfw_pipeline_record(app->pipeline, rec, rec->input + strlen("logpush:"));
+    feed_end(app);
 }
 
 static bool on_logpush_want(void *arg, const struct cfw_record *rec)
@@ -413,6 +596,31 @@ static void http_logpush(struct cfw_listener_req *req, const char *path, void *a
         return;
     }
     cfw_logpush_handle(lp, req);
+}
+
+/*
+ * Spools a receiver's accepted batches under state_dir/logpush/<name> (characters other than
+ * letters, digits, '.', '_' and '-' become '_').
+ */
+static void logpush_spool(struct app *app, struct cfw_logpush *lp)
+{
+    struct cfw_err err = {0};
+    char *base = cfw_xasprintf("%s/logpush", app->state_dir);
+    char *dir = cfw_xasprintf("%s/_%s", base, cfw_logpush_name(lp));
+
+    for (char *p = dir + strlen(base) + 2; *p != '\0'; p++) {
+        if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
+              *p == '.' || *p == '_' || *p == '-')) {
+            *p = '_';
+        }
+    }
+    if ((mkdir(base, 0700) != 0 && errno != EEXIST) ||
+        cfw_logpush_set_spool(lp, dir, &err) != 0) {
+        cfw_log_err("source=%s: %s; accepted Logpush batches are held in memory only",
+                    cfw_logpush_name(lp), err.msg[0] != '\0' ? err.msg : strerror(errno));
+    }
+    free(base);
+    free(dir);
 }
 
 /* The API client the pollers share, made on first use from the `cloudflare:` section. */
@@ -488,7 +696,8 @@ static int sources_start(struct app *app, const struct cfw_node *seq, const json
             }
             app->logpush[app->nlogpush] =
                 cfw_logpush_new(app->base, &lc, on_logpush_record, app);
-            cfw_logpush_set_want(app->logpush[app->nlogpush++], on_logpush_want);
+            cfw_logpush_set_want(app->logpush[app->nlogpush], on_logpush_want);
+            logpush_spool(app, app->logpush[app->nlogpush++]);
             cfw_logpush_conf_clear(&lc);
             continue;
         }
@@ -546,30 +755,57 @@ static json_t *sources_save(const struct app *app)
 
 /* ---- state ---- */
 
+/*
+ * Keeps the state file on disk as the previous generation (state.json.1) before a new one
+ * replaces it. Anything but a regular file is left alone: the write then fails and says so.
+ */
+static void state_keep_previous(struct app *app)
+{
+    char *cur = cfw_xasprintf("%s/%s", app->state_dir, CFW_STATE_FILE);
+    char *prev = cfw_xasprintf("%s/%s%s", app->state_dir, CFW_STATE_FILE, CFW_STATE_PREV_SUFFIX);
+    struct stat st;
+
+    if (lstat(cur, &st) == 0 && S_ISREG(st.st_mode) && rename(cur, prev) != 0) {
+        cfw_log_warn("state: cannot keep %s as %s: %s", cur, prev, strerror(errno));
+    }
+    free(cur);
+    free(prev);
+}
+
 static int state_save(struct app *app)
 {
     struct cfw_err err = {0};
     json_t *root;
     char *text;
     int rc;
+    uint64_t seq;
 
     /*
      * Positions cover the bytes handed to the framers: emit what they hold first, so that what
      * the saved positions say was read has also been matched. Only a line still without its
      * newline stays held; its bytes are re-read after a crash.
      */
+    if (app->feeding > 0) {
+        return -1; /* never inside a batch: its transitions are not announced yet */
+    }
+    feed_begin(app);
     for (struct stream *s = app->streams; s != NULL; s = s->next) {
         cfw_pipeline_input_flush(s->input);
     }
-    root = json_pack("{s:i, s:I, s:o, s:o, s:o}", "version", CFW_STATE_VERSION, "saved_wall_ms",
-                     (json_int_t)cfw_now_wall_ms(), "sources", sources_save(app), "incidents",
+    feed_end(app); /* what the flush opened is committed and announced before the snapshot */
+    seq = app->journal != NULL ? cfw_journal_seq(app->journal) : app->snap_seq;
+    root = json_pack("{s:i, s:I, s:o, s:o, s:o, s:I}", "version", CFW_STATE_VERSION,
+                     "saved_wall_ms", (json_int_t)cfw_now_wall_ms(), "sources",
+                     sources_save(app), "incidents",
                      cfw_state_incidents_save(app->incidents, now_mono(), cfw_now_wall_ms()),
-                     "deployments", cfw_deploys_save(app->deploys));
+                     "deployments", cfw_deploys_save(app->deploys), "journal_seq",
+                     (json_int_t)seq);
     text = json_dumps(root, JSON_COMPACT);
     json_decref(root);
     if (text == NULL) {
         return -1;
     }
+    state_keep_previous(app);
     rc = cfw_write_atomic(app->state_dir, CFW_STATE_FILE, text, strlen(text), 0600, &err);
     free(text);
     if (rc != 0) {
@@ -577,37 +813,291 @@ static int state_save(struct app *app)
             cfw_log_err("state: %s (will retry; counted in cfwatchd_state_save_failures_total)",
                         err.msg);
         }
+        not_durable(app, err.msg);
+        return -1; /* the journal keeps going; the tick journals the positions */
+    }
+    app->snap_seq = seq;
+    app->dirty = false;
+    app->pos_dirty = false;
+    cfw_incidents_take_touched(app->incidents, NULL, NULL); /* the snapshot has their counts */
+    /* the snapshot covers the journal: start a new one (the old one backs state.json.1) */
+    if (app->journal != NULL && cfw_journal_rotate(app->journal, &err) != 0) {
+        app->journal_failures++;
+        not_durable(app, err.msg);
         return -1;
     }
-    app->dirty = false;
+    if (app->journal != NULL && !app->durable) {
+        app->durable = true;
+        cfw_log_notice("state: written again to %s; state is durable", app->state_dir);
+    }
     return 0;
 }
 
+/* Moves a state file that cannot be read out of the way, keeping it for a person to look at. */
+static void state_move_aside(const char *path, const char *why)
+{
+    char stamp[32];
+    time_t now = time(NULL);
+    struct tm tm;
+    char *dst;
+
+    gmtime_r(&now, &tm);
+    strftime(stamp, sizeof(stamp), "%Y%m%dT%H%M%SZ", &tm);
+    dst = cfw_xasprintf("%s.damaged-%s", path, stamp);
+    if (rename(path, dst) == 0) {
+        cfw_log_err("state: %s; moved it to %s", why, dst);
+    } else {
+        cfw_log_err("state: %s; cannot move it aside (%s)", why, strerror(errno));
+    }
+    free(dst);
+}
+
+/* Reads one state generation; damaged ones are moved aside. NULL when absent or damaged. */
+static json_t *state_read_generation(const char *path, bool *damaged)
+{
+    struct cfw_err err = {0};
+    json_t *root = cfw_state_read(path, CFW_STATE_MAX_BYTES, &err);
+
+    if (root == NULL && err.code != ENOENT) {
+        *damaged = true;
+        state_move_aside(path, err.msg);
+    } else if (root != NULL && (!json_is_object(root) || !json_is_array(json_object_get(root, "incidents")))) {
+        *damaged = true;
+        json_decref(root);
+        root = NULL;
+        state_move_aside(path, "not a cfwatchd state file (no incidents list)");
+    }
+    return root;
+}
+
+struct replay_ctx {
+    struct app *app;
+    struct cfw_stamp now;
+    int64_t mono;
+    json_t *batch;   /* transitions of the batch being read, applied at its commit */
+    size_t incidents, skipped, uncommitted;
+};
+
+static void merge_sources(struct app *app, const json_t *sources)
+{
+    if (!json_is_object(sources)) {
+        return;
+    }
+    if (app->saved_sources == NULL) {
+        app->saved_sources = json_object();
+    }
+    json_object_update(app->saved_sources, (json_t *)sources);
+}
+
+static void replay_incident(struct replay_ctx *rc, const json_t *o)
+{
+    if (cfw_state_incident_restore(rc->app->incidents, o, &rc->now, rc->mono) != 0) {
+        rc->skipped++;
+    }
+}
+
+static void on_journal_record(const json_t *rec, uint64_t seq, void *arg)
+{
+    struct replay_ctx *rc = arg;
+    struct app *app = rc->app;
+    const char *t = json_string_value(json_object_get(rec, "t"));
+    size_t i;
+    json_t *v;
+    char num[24];
+
+    if (t == NULL) {
+        rc->skipped++;
+    } else if (strcmp(t, "inc") == 0) {
+        json_array_append((json_t *)rc->batch, (json_t *)rec);
+    } else if (strcmp(t, "pos") == 0) {
+        /* a commit: its batch's transitions happened and are owed to the receivers */
+        json_array_foreach(rc->batch, i, v)
+        {
+            replay_incident(rc, json_object_get(v, "incident"));
+            snprintf(num, sizeof(num), "%" PRIu64,
+                     (uint64_t)json_integer_value(json_object_get(v, "seq")));
+            json_object_set(app->resend, num, v);
+            rc->incidents++;
+        }
+        json_array_clear(rc->batch);
+        json_array_foreach(json_object_get(rec, "incidents"), i, v)
+        {
+            replay_incident(rc, v);
+        }
+        merge_sources(app, json_object_get(rec, "sources"));
+    } else if (strcmp(t, "start") == 0) {
+        /* a new process: what the last one left uncommitted never happened */
+        rc->uncommitted += json_array_size(rc->batch);
+        json_array_clear(rc->batch);
+    } else if (strcmp(t, "done") == 0) {
+        json_array_foreach(json_object_get(rec, "of"), i, v)
+        {
+            snprintf(num, sizeof(num), "%" PRIu64, (uint64_t)json_integer_value(v));
+            json_object_del(app->resend, num);
+        }
+    } else {
+        rc->skipped++; /* a kind of record from a newer version */
+    }
+    (void)seq;
+}
+
+/*
+ * Loads state.json (else the previous generation, state.json.1) and replays the journal on top
+ * of it; opens the journal for appending. A damaged file is moved aside and said so; nothing
+ * here stops the daemon.
+ */
 static void state_load(struct app *app)
 {
     char *path = cfw_xasprintf("%s/%s", app->state_dir, CFW_STATE_FILE);
+    char *prev = cfw_xasprintf("%s%s", path, CFW_STATE_PREV_SUFFIX);
     struct cfw_err err = {0};
-    json_t *root = cfw_state_read(path, CFW_STATE_MAX_BYTES, &err);
-    size_t skipped = 0, restored;
+    struct cfw_journal_replay jr;
+    struct replay_ctx rc = {.app = app};
+    bool damaged = false;
+    const char *from = path;
+    json_t *root = state_read_generation(path, &damaged);
+    size_t skipped = 0, restored = 0;
 
     if (root == NULL) {
-        if (err.code != ENOENT) {
-            cfw_log_err("state: %s; starting without saved state", err.msg);
+        from = prev;
+        root = state_read_generation(prev, &damaged);
+        if (root != NULL) {
+            app->state_recoveries++;
+            cfw_log_warn("state: %s is %s; recovering from the previous generation %s and the "
+                         "journal",
+                         path, damaged ? "damaged" : "missing", prev);
         }
-        free(path);
+    }
+    if (root != NULL) {
+        restored = cfw_state_incidents_restore(app->incidents, json_object_get(root, "incidents"),
+                                               now_mono(), cfw_now_wall_ms(), &skipped);
+        cfw_deploys_restore(app->deploys, json_object_get(root, "deployments"));
+        merge_sources(app, json_object_get(root, "sources"));
+        app->snap_seq = (uint64_t)json_integer_value(json_object_get(root, "journal_seq"));
+        cfw_log_info("state: restored %zu incidents from %s%s", restored, from,
+                     skipped > 0 ? "; some entries did not parse and were skipped" : "");
+        json_decref(root);
+    } else if (damaged) {
+        app->state_recoveries++;
+        cfw_log_err("state: no readable state file; recovering from the journal alone");
+    }
+    cfw_incident_stamp(&rc.now, cfw_now_wall_ms());
+    rc.mono = now_mono();
+    rc.batch = json_array();
+    app->resend = json_object();
+    if (cfw_journal_replay(app->state_dir, app->snap_seq, true, on_journal_record, &rc, &jr,
+                           &err) != 0) {
+        cfw_log_err("state: journal: %s; replayed what could be read", err.msg);
+    }
+    rc.uncommitted += json_array_size(rc.batch);
+    json_decref(rc.batch);
+    if (jr.applied > 0 || jr.damaged > 0) {
+        cfw_log_info("state: journal: %zu record(s) replayed (%zu transition(s)), %zu damaged or "
+                     "cut line(s) skipped, %zu transition(s) of an uncommitted read dropped (its "
+                     "input is read again); %zu open incident(s)",
+                     jr.applied, rc.incidents, jr.damaged + rc.skipped, rc.uncommitted,
+                     cfw_incidents_open_count(app->incidents));
+    }
+    app->journal = cfw_journal_open(app->state_dir,
+                                    (jr.last_seq > app->snap_seq ? jr.last_seq : app->snap_seq) + 1,
+                                    &err);
+    if (app->journal == NULL) {
+        app->journal_failures++;
+        not_durable(app, err.msg);
+    } else {
+        app->durable = true;
+        /* closes a batch the crash left open: a later commit must not adopt its records */
+        journal_add(app, json_pack("{s:s, s:I}", "t", "start", "pid", (json_int_t)getpid()),
+                    false);
+    }
+    app->durable_told = true; /* a failure here is told by the first tick */
+    free(path);
+    free(prev);
+}
+
+/*
+ * After a replay: committed transitions whose spooling was not confirmed are submitted again,
+ * in order, with the same notification ids, so that receivers drop a duplicate.
+ */
+static void state_resend(struct app *app)
+{
+    json_t *list = json_array();
+    const char *k;
+    json_t *v, *done = json_array();
+    size_t i;
+
+    json_object_foreach(app->resend, k, v)
+    {
+        json_array_append(list, v);
+    }
+    json_array_foreach(list, i, v)
+    {
+        const char *key = json_string_value(json_object_get(json_object_get(v, "incident"), "key"));
+        const char *tname = json_string_value(json_object_get(v, "transition"));
+        const struct cfw_incident *inc = key != NULL ? cfw_incidents_find(app->incidents, key) : NULL;
+
+        for (int t = 0; inc != NULL && tname != NULL && t < 3; t++) {
+            if (strcmp(tname, cfw_transition_name((enum cfw_transition)t)) == 0) {
+                cfw_log_notice("state: the %s of incident %s may not have been spooled before the "
+                               "stop; submitting it again (same notification id)",
+                               tname, key);
+                announce(app, inc, (enum cfw_transition)t);
+                json_array_append(done, json_object_get(v, "seq"));
+            }
+        }
+    }
+    if (json_array_size(done) > 0) {
+        journal_add(app, json_pack("{s:s, s:o}", "t", "done", "of", done), false);
+    } else {
+        json_decref(done);
+    }
+    json_decref(list);
+    json_decref(app->resend);
+    app->resend = NULL;
+}
+
+/*
+ * Tells a change of durability: a loud log line and the state-not-durable incident (opened, or
+ * resolved when saves work again). Runs from the tick, never inside another transition.
+ */
+static void durability_tell(struct app *app)
+{
+    if (app->durable == app->durable_told || app->stopping) {
+        return; /* while stopping, the last save's failure is said by the exit status */
+    }
+    app->durable_told = app->durable;
+    if (!app->durable) {
+        struct cfw_event ev = {.text = "state-not-durable", .len = 17, .input = "cfwatchd"};
+
+        cfw_log_err("state: NOT DURABLE: %s; running from memory (gauge cfwatchd_state_durable 0, "
+                    "incident state-not-durable)",
+                    app->not_durable != NULL ? app->not_durable : "?");
+        cfw_fields_set(&ev.fields, "kind", "state");
+        cfw_fields_set(&ev.fields, "reason", app->not_durable != NULL ? app->not_durable : "?");
+        cfw_fields_set(&ev.fields, "state_dir", app->state_dir);
+        cfw_pipeline_event(app->pipeline, app->internal, &ev);
+        cfw_fields_clear(&ev.fields);
+    } else {
+        cfw_incidents_resolve(app->incidents, "state-not-durable", now_mono(), cfw_now_wall_ms());
+    }
+}
+
+/* The journal could not be opened: tried again each tick; once open, a snapshot covers the gap. */
+static void journal_retry(struct app *app)
+{
+    struct cfw_err err = {0};
+
+    if (app->journal != NULL) {
         return;
     }
-    restored = cfw_state_incidents_restore(app->incidents, json_object_get(root, "incidents"),
-                                           now_mono(), cfw_now_wall_ms(), &skipped);
-    cfw_deploys_restore(app->deploys, json_object_get(root, "deployments"));
-    if (json_is_object(json_object_get(root, "sources"))) {
-        app->saved_sources = json_incref(json_object_get(root, "sources"));
+    app->journal = cfw_journal_open(app->state_dir, app->snap_seq + 1, &err);
+    if (app->journal != NULL) {
+        cfw_log_notice("state: the journal %s/%s can be written again", app->state_dir,
+                       CFW_JOURNAL_FILE);
+        journal_add(app, json_pack("{s:s, s:I}", "t", "start", "pid", (json_int_t)getpid()),
+                    false);
+        state_save(app);
     }
-    cfw_log_info("state: restored %zu incidents (%zu open) from %s%s", restored,
-                 cfw_incidents_open_count(app->incidents), path,
-                 skipped > 0 ? "; some entries did not parse and were skipped" : "");
-    json_decref(root);
-    free(path);
 }
 
 /* ---- HTTP endpoints ---- */
@@ -832,6 +1322,19 @@ static void http_metrics(struct cfw_listener_req *req, const char *path, void *a
            app->reload_failures);
     metric(&b, "cfwatchd_state_save_failures_total", "counter", "Failed state writes.",
            app->save_failures);
+    metric(&b, "cfwatchd_state_durable", "gauge",
+           "1 when the journal and the state file are written, 0 when running from memory.",
+           app->durable);
+    metric(&b, "cfwatchd_state_recoveries_total", "counter",
+           "Starts that found state.json damaged or missing and recovered from the previous "
+           "generation or the journal.",
+           app->state_recoveries);
+    metric(&b, "cfwatchd_journal_records_total", "counter", "Records appended to the journal.",
+           app->journal_records);
+    metric(&b, "cfwatchd_journal_failures_total", "counter",
+           "Journal appends, fsyncs or rotations that failed.", app->journal_failures);
+    metric(&b, "cfwatchd_journal_bytes", "gauge", "Size of the current journal file.",
+           app->journal != NULL ? cfw_journal_bytes(app->journal) : 0);
     cfw_listener_reply(req, 200, "text/plain; version=0.0.4; charset=utf-8",
                        b.data != NULL ? b.data : "", b.len);
     cfw_buf_free(&b);
@@ -844,13 +1347,25 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
     struct app *app = arg;
     int64_t mono = now_mono();
 
+    batch_begin(app);
     for (struct stream *s = app->streams; s != NULL; s = s->next) {
         if (cfw_pipeline_input_pending(s->input) &&
             mono - s->last_data_mono_ms >= CFW_APP_IDLE_FLUSH_MS) {
+            app->pos_dirty = true;
             cfw_pipeline_input_flush(s->input);
         }
     }
     cfw_incidents_tick(app->incidents, mono, cfw_now_wall_ms());
+    batch_end(app);
+    journal_retry(app);
+    durability_tell(app);
+    if (app->journal != NULL) {
+        if (cfw_journal_bytes(app->journal) > CFW_JOURNAL_COMPACT_BYTES) {
+            state_save(app); /* a burst of transitions: compact before the next interval */
+        } else if (app->pos_dirty && mono - app->pos_last_mono >= CFW_APP_POS_INTERVAL_MS) {
+            journal_commit(app, false);
+        }
+    }
     timer_add_ms(app->ev_tick, CFW_APP_IDLE_FLUSH_MS);
 }
 
@@ -1095,6 +1610,7 @@ static int app_init(struct app *app, const struct cfw_app_opts *opts)
         return -1;
     }
     app->incidents = cfw_incidents_new(&app->cfg->incidents, on_transition, app);
+    cfw_incidents_track_touched(app->incidents, true);
     app->pipeline = cfw_pipeline_new(app->rules, app->incidents, NULL);
     app->deploys = cfw_deploys_new();
     state_load(app);
@@ -1102,6 +1618,11 @@ static int app_init(struct app *app, const struct cfw_app_opts *opts)
     if (app->notifier == NULL) {
         return -1;
     }
+    if (json_object_size(app->resend) > 0) {
+        state_resend(app);
+    }
+    json_decref(app->resend);
+    app->resend = NULL;
 
     listen = app->cfg->listen != NULL ? app->cfg->listen : CFW_CONFIG_DEFAULT_LISTEN;
     if (strcmp(listen, "") != 0 && strcmp(listen, "off") != 0) {
@@ -1140,6 +1661,10 @@ static int app_init(struct app *app, const struct cfw_app_opts *opts)
     }
 
     sources_start(app, app->cfg->sources, app->saved_sources);
+    /* where reading starts (start_at: end) is durable before READY: a crash re-reads from here */
+    if (app->journal != NULL) {
+        journal_commit(app, true);
+    }
     return 0;
 }
 
@@ -1157,6 +1682,13 @@ static void app_free(struct app *app)
     cfw_doc_free(app->internal_doc);
     cfw_config_free(app->cfg);
     json_decref(app->saved_sources);
+    json_decref(app->resend);
+    for (size_t i = 0; i < app->nqueue; i++) {
+        free(app->queue[i].key);
+    }
+    free(app->queue);
+    cfw_journal_close(app->journal);
+    free(app->not_durable);
     struct event **evs[] = {&app->ev_hup,  &app->ev_term,   &app->ev_int,
                             &app->ev_pipe, &app->ev_tick,   &app->ev_save,
                             &app->ev_watchdog, &app->ev_status};

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "cfwatchd/log.h"
+#include "cfwatchd/secrets.h"
 
 static const char *const cf_keys[] = {"account_id", "api_token",  "api_token_file",
                                       "base_url",   "ca_file",    "timeout", NULL};
@@ -21,6 +22,7 @@ struct call {
 struct cfw_cf {
     struct cfw_http *http;
     struct cfw_cf_conf conf;
+    struct cfw_secret_hold *hold; /* the token, registered while the client lives */
     int64_t blocked_until;
     uint64_t requests;
     struct call *calls; /* in flight: cancelled by cfw_cf_free (reload, stop) */
@@ -43,6 +45,7 @@ int cfw_cf_conf_parse(const struct cfw_node *node, struct cfw_cf_conf *conf,
 {
     size_t before = diag->n;
     const char *s = NULL;
+    int rc;
 
     memset(conf, 0, sizeof(*conf));
     if (node == NULL) {
@@ -61,9 +64,11 @@ int cfw_cf_conf_parse(const struct cfw_node *node, struct cfw_cf_conf *conf,
     } else if (cfw_node_get(node, "account_id") == NULL) {
         cfw_diag_add(diag, node, "cloudflare", "account_id is required");
     }
-    if (cfw_node_secret(node, "api_token", "api_token_file", "cloudflare", &conf->token, diag) ==
-        0) {
+    rc = cfw_node_secret(node, "api_token", "api_token_file", "cloudflare", &conf->token, diag);
+    if (rc == 0) {
         cfw_diag_add(diag, node, "cloudflare", "api_token or api_token_file is required");
+    } else if (rc == 1) {
+        cfw_secret_register(conf->token, strlen(conf->token));
     }
     conf->base_url = cfw_xstrdup(CFW_CF_BASE_URL_DEFAULT);
     if (cfw_node_str(node, "base_url", "cloudflare.base_url", &s, diag) == 1) {
@@ -73,6 +78,8 @@ int cfw_cf_conf_parse(const struct cfw_node *node, struct cfw_cf_conf *conf,
         }
         free(conf->base_url);
         conf->base_url = cfw_xstrdup(s);
+        /* a user:password@ or a query in it is a credential too */
+        cfw_secret_hold_add_url(NULL, conf->base_url, false);
         while (conf->base_url[0] != '\0' && conf->base_url[strlen(conf->base_url) - 1] == '/') {
             conf->base_url[strlen(conf->base_url) - 1] = '\0';
         }
@@ -98,6 +105,9 @@ struct cfw_cf *cfw_cf_new(struct cfw_http *http, const struct cfw_cf_conf *conf)
     cf->conf.base_url = cfw_xstrdup(conf->base_url);
     cf->conf.ca_file = conf->ca_file != NULL ? cfw_xstrdup(conf->ca_file) : NULL;
     cf->conf.timeout_ms = conf->timeout_ms;
+    cf->hold = cfw_secret_hold_new();
+    cfw_secret_hold_add(cf->hold, cf->conf.token, strlen(cf->conf.token));
+    cfw_secret_hold_add_url(cf->hold, cf->conf.base_url, false);
     return cf;
 }
 
@@ -114,6 +124,7 @@ void cfw_cf_free(struct cfw_cf *cf)
         free(c);
     }
     cfw_cf_conf_clear(&cf->conf);
+    cfw_secret_hold_free(cf->hold);
     free(cf);
 }
 
@@ -127,12 +138,17 @@ uint64_t cfw_cf_requests(const struct cfw_cf *cf)
     return cf->requests;
 }
 
-/* Renders the envelope's errors[] ({code, message}) as "code N: message; ...". */
+/*
+ * Renders the envelope's errors[] ({code, message}) as "code N: message; ...". Each message is
+ * scrubbed whole before it is cut to 200 bytes: cut first, a token quoted across the cut would
+ * survive as a prefix that no registered form matches.
+ */
 static void envelope_errors(const json_t *root, struct cfw_buf *out)
 {
     const json_t *errors = json_object_get(root, "errors");
     size_t i;
     json_t *e;
+    char *clean;
 
     json_array_foreach((json_t *)errors, i, e)
     {
@@ -141,13 +157,16 @@ static void envelope_errors(const json_t *root, struct cfw_buf *out)
         if (i >= 3) {
             break;
         }
+        clean = cfw_secrets_scrub(json_is_string(msg) ? json_string_value(msg) : "?");
         cfw_buf_printf(out, "%scode %lld: %.200s", i > 0 ? "; " : "",
-                       (long long)json_integer_value(code),
-                       json_is_string(msg) ? json_string_value(msg) : "?");
+                       (long long)json_integer_value(code), clean);
+        free(clean);
     }
     /* some endpoints answer {code, error} instead of the envelope */
     if (out->len == 0 && json_is_string(json_object_get(root, "error"))) {
-        cfw_buf_printf(out, "%.200s", json_string_value(json_object_get(root, "error")));
+        clean = cfw_secrets_scrub(json_string_value(json_object_get(root, "error")));
+        cfw_buf_printf(out, "%.200s", clean);
+        free(clean);
     }
 }
 
@@ -193,6 +212,14 @@ static void on_done(const struct cfw_http_response *resp, void *arg)
             }
         }
         r.auth = resp->status == 401 || resp->status == 403;
+    }
+    /*
+     * The API's messages are outside text, and an API that quotes the request back (the token
+     * of a refused Authorization header) must not put it into the reason of a source-down
+     * incident, the log, the state or a payload: scrubbed here, where they enter.
+     */
+    if (err.data != NULL) {
+        err.len = cfw_secrets_scrub_inplace(err.data, err.len);
     }
     r.error = err.data != NULL ? err.data : "";
     c->cb(c->arg, &r);

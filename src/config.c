@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "cfwatchd/log.h"
+#include "cfwatchd/secrets.h"
 
 static const char *const top_keys[] = {
     "state_dir", "state_save_interval", "listen", "log_level", "sources", "rules",
@@ -128,6 +129,8 @@ struct cfw_config *cfw_config_load(const char *path, struct cfw_diag *diag)
     const struct cfw_node *root;
     enum cfw_log_level lvl;
 
+    /* the secrets this configuration registers form a new generation (secrets.h) */
+    cfw_secrets_loading();
     cfg = cfw_config_empty();
     cfg->path = cfw_xstrdup(path);
     cfg->doc = cfw_yaml_load_file(path, diag);

@@ -5,6 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cfwatchd/secrets.h"
+
 /* One script's deployments, oldest first, at most CFW_DEPLOYS_PER_SCRIPT. */
 struct script_deploys {
     struct script_deploys *next;
@@ -60,9 +62,10 @@ static struct script_deploys *find(const struct cfw_deploys *d, const char *scri
     return NULL;
 }
 
+/* A deployment's text comes from the API (author, message): kept scrubbed of secrets. */
 static char *dup_or_empty(const char *s)
 {
-    return cfw_xstrdup(s != NULL ? s : "");
+    return cfw_secrets_scrub(s != NULL ? s : "");
 }
 
 int cfw_deploys_add(struct cfw_deploys *d, const struct cfw_deployment *dep)

@@ -9,6 +9,7 @@
 struct entry {
     struct cfw_incident inc;
     struct entry *next; /* hash chain */
+    bool touched;       /* in the touched list */
 };
 
 struct cfw_incidents {
@@ -26,6 +27,9 @@ struct cfw_incidents {
     size_t open;
     uint64_t seq;
     uint64_t dropped; /* new incidents refused at the cap */
+    bool track;       /* remember touched incidents */
+    struct entry **touched;
+    size_t ntouched, touched_cap;
 };
 
 const char *cfw_transition_name(enum cfw_transition t)
@@ -110,6 +114,7 @@ void cfw_incidents_free(struct cfw_incidents *set)
         free(set->order[i]);
     }
     free(set->order);
+    free(set->touched);
     free(set->buckets);
     free(set->key_template);
     free(set);
@@ -177,7 +182,7 @@ static bool make_room(struct cfw_incidents *set)
 
     for (size_t i = 0; i < set->n; i++) {
         struct entry *e = set->order[i];
-        if (freed < want && e->inc.state != CFW_INCIDENT_OPEN) {
+        if (freed < want && e->inc.state != CFW_INCIDENT_OPEN && !e->touched) {
             incident_clear(&e->inc);
             free(e);
             freed++;
@@ -248,9 +253,25 @@ static bool threshold_reached(struct cfw_incident *inc, int64_t mono_ms)
     return within >= n;
 }
 
+/* Remembers a counted or changed incident for cfw_incidents_take_touched (when tracking). */
+static void touch(struct cfw_incidents *set, struct entry *e)
+{
+    if (!set->track || e->touched) {
+        return;
+    }
+    if (set->ntouched == set->touched_cap) {
+        set->touched_cap = set->touched_cap == 0 ? 64 : set->touched_cap * 2;
+        set->touched = cfw_xrealloc(set->touched, set->touched_cap * sizeof(*set->touched));
+    }
+    set->touched[set->ntouched++] = e;
+    e->touched = true;
+}
+
 static void announce(struct cfw_incidents *set, struct cfw_incident *inc, enum cfw_transition t,
                      int64_t mono_ms)
 {
+    /* inc is the first member of its entry; touched, it is not evicted before it is journaled */
+    touch(set, (struct entry *)(void *)inc);
     inc->last_notified_mono_ms = mono_ms;
     inc->count_at_notify = inc->count;
     if (set->cb != NULL) {
@@ -290,6 +311,8 @@ static void open_incident(struct cfw_incidents *set, struct cfw_incident *inc, i
                           int64_t wall_ms)
 {
     inc->state = CFW_INCIDENT_OPEN;
+    inc->opening++;
+    inc->reminders = 0;
     inc->opened_wall_ms = wall_ms;
     inc->resolved_wall_ms = 0;
     cfw_incident_stamp(&inc->opened_at, wall_ms);
@@ -359,6 +382,7 @@ const struct cfw_incident *cfw_incidents_observe(struct cfw_incidents *set,
     }
     inc->count++;
     inc->last_seen_mono_ms = mono_ms;
+    touch(set, e);
     set_position(&inc->last, ev, wall_ms);
     if (inc->state == CFW_INCIDENT_PENDING) {
         if (inc->threshold_count <= 1 || threshold_reached(inc, mono_ms)) {
@@ -366,6 +390,7 @@ const struct cfw_incident *cfw_incidents_observe(struct cfw_incidents *set,
         }
     } else if (inc->repeat_interval_ms > 0 &&
                mono_ms - inc->last_notified_mono_ms >= inc->repeat_interval_ms) {
+        inc->reminders++;
         announce(set, inc, CFW_TRANSITION_REMINDER, mono_ms);
     }
     cfw_fields_clear(&fields);
@@ -415,6 +440,23 @@ int cfw_incidents_resolve(struct cfw_incidents *set, const char *key, int64_t mo
     return 0;
 }
 
+void cfw_incidents_track_touched(struct cfw_incidents *set, bool on)
+{
+    set->track = on;
+}
+
+void cfw_incidents_take_touched(struct cfw_incidents *set, cfw_incident_fn fn, void *arg)
+{
+    for (size_t i = 0; i < set->ntouched; i++) {
+        struct entry *e = set->touched[i];
+        e->touched = false;
+        if (fn != NULL && e->inc.state != CFW_INCIDENT_PENDING) {
+            fn(&e->inc, arg);
+        }
+    }
+    set->ntouched = 0;
+}
+
 size_t cfw_incidents_count(const struct cfw_incidents *set)
 {
     return set->n;
@@ -446,18 +488,40 @@ void cfw_incidents_restore(struct cfw_incidents *set, struct cfw_incident *inc)
 {
     struct entry *e;
 
-    if (inc->key == NULL || lookup(set, inc->key) != NULL) {
+    if (inc->key == NULL) {
         incident_clear(inc);
         memset(inc, 0, sizeof(*inc));
+        return;
+    }
+    free(inc->recent);
+    inc->recent = NULL;
+    inc->recent_n = 0;
+    inc->recent_head = 0;
+    if (inc->opening == 0 && inc->state != CFW_INCIDENT_PENDING) {
+        inc->opening = 1; /* a state file from before openings were counted */
+    }
+    e = lookup(set, inc->key);
+    if (e != NULL) {
+        /* a newer record of the same incident: it takes the old one's place in the order */
+        struct entry *next = e->next;
+        uint64_t seq = e->inc.seq;
+
+        if (e->inc.state == CFW_INCIDENT_OPEN) {
+            set->open--;
+        }
+        incident_clear(&e->inc);
+        e->inc = *inc;
+        e->inc.seq = seq;
+        e->next = next;
+        memset(inc, 0, sizeof(*inc));
+        if (e->inc.state == CFW_INCIDENT_OPEN) {
+            set->open++;
+        }
         return;
     }
     e = cfw_xcalloc(1, sizeof(*e));
     e->inc = *inc;
     memset(inc, 0, sizeof(*inc));
     e->inc.seq = ++set->seq;
-    free(e->inc.recent);
-    e->inc.recent = NULL;
-    e->inc.recent_n = 0;
-    e->inc.recent_head = 0;
     insert(set, e);
 }

@@ -7,6 +7,11 @@
 #include <sys/stat.h>
 #include <time.h>
 
+#include "cfwatchd/secrets.h"
+
+/* A line longer than the log's buffer is formatted up to this size to be scrubbed whole. */
+#define CFW_LOG_SCRUB_MAX (1024u * 1024u)
+
 static enum cfw_log_level log_level = CFW_LOG_NOTICE;
 static bool log_journal;
 
@@ -62,11 +67,32 @@ void cfw_logv(enum cfw_log_level level, const char *fmt, va_list ap)
     static const char *const names[] = {"", "", "", "error", "warning", "notice", "info", "debug"};
     char line[4096];
     size_t n;
+    va_list again;
+    int full;
 
     if (level > log_level) {
         return;
     }
-    vsnprintf(line, sizeof(line), fmt, ap);
+    va_copy(again, ap);
+    full = vsnprintf(line, sizeof(line), fmt, ap);
+    /*
+     * Every line is scrubbed of the registered secrets (the catch-all behind the scrubbing at
+     * the sources of outside text). A line longer than the buffer is scrubbed whole and then
+     * cut: cut first, a secret at the cut would survive as a prefix that no form matches.
+     */
+    if (full >= (int)sizeof(line) && cfw_secrets_count() > 0) {
+        size_t cap = (size_t)full + 1 < CFW_LOG_SCRUB_MAX ? (size_t)full + 1 : CFW_LOG_SCRUB_MAX;
+        char *whole = cfw_xmalloc(cap);
+        vsnprintf(whole, cap, fmt, again);
+        n = cfw_secrets_scrub_inplace(whole, strnlen(whole, cap));
+        n = n < sizeof(line) - 1 ? n : sizeof(line) - 1;
+        memcpy(line, whole, n);
+        line[n] = '\0';
+        free(whole);
+    } else {
+        cfw_secrets_scrub_inplace(line, strlen(line));
+    }
+    va_end(again);
     n = strlen(line);
     while (n > 0 && line[n - 1] == '\n') {
         line[--n] = '\0';

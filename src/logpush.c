@@ -1,15 +1,23 @@
 /* The Logpush receiver: authenticated, capped, gzip-aware, deduplicating, deferred matching. */
 #include "cfwatchd/logpush.h"
 
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <jansson.h>
 #include <zlib.h>
 
+#include "cfwatchd/fsutil.h"
 #include "cfwatchd/listener.h"
 #include "cfwatchd/log.h"
+#include "cfwatchd/secrets.h"
 
 static const char *const logpush_keys[] = {
     "name",      "type",      "token", "token_file", "header", "max_body", "max_decompressed",
@@ -24,6 +32,7 @@ struct batch {
     size_t pos;
     uint64_t line;
     uint64_t records;
+    char *file; /* its spool file, removed once matched; NULL when held in memory only */
 };
 
 /*
@@ -40,6 +49,7 @@ struct seen {
 
 struct cfw_logpush {
     struct cfw_logpush_conf conf;
+    struct cfw_secret_hold *hold; /* the token, registered while the receiver lives */
     struct event_base *base;
     struct event *ev_work;
     cfw_logpush_record_cb cb;
@@ -49,6 +59,10 @@ struct cfw_logpush {
     size_t queued_bytes;
     struct seen seen;
     struct cfw_logpush_stats stats;
+    /* the spool: a batch answered 200 is on disk first, so that a crash does not lose it */
+    char *spool_dir;
+    int spool_fd;
+    uint64_t spool_seq;
 };
 
 int cfw_logpush_is(const struct cfw_node *node)
@@ -115,6 +129,7 @@ int cfw_logpush_conf_parse(const struct cfw_node *node, const char *path,
                      "a logpush source needs token or token_file (requests are authenticated)");
         break;
     case 1:
+        cfw_secret_register(conf->token, strlen(conf->token));
         if (strlen(conf->token) < 16) {
             cfw_diag_add(diag, node, path, "the logpush token is shorter than 16 characters");
         }
@@ -324,7 +339,51 @@ static uint64_t record_identity(json_t *root)
 static void batch_free(struct batch *b)
 {
     free(b->data);
+    free(b->file);
     free(b);
+}
+
+static void enqueue(struct cfw_logpush *lp, struct batch *b)
+{
+    if (lp->tail != NULL) {
+        lp->tail->next = b;
+    } else {
+        lp->head = b;
+    }
+    lp->tail = b;
+    lp->queued_bytes += b->len;
+}
+
+/* Writes a batch to the spool (fsynced); false when it stays in memory only (logged, counted). */
+static bool spool_write(struct cfw_logpush *lp, struct batch *b)
+{
+    struct cfw_err err = {0};
+    char name[40];
+
+    if (lp->spool_fd < 0) {
+        return false;
+    }
+    snprintf(name, sizeof(name), "%016" PRIx64 ".ndjson", lp->spool_seq++);
+    if (cfw_fs_write_atomic(lp->spool_fd, lp->spool_dir, name, b->data, b->len, 0600, &err) != 0) {
+        if (lp->stats.unspooled++ % 1000 == 0) {
+            cfw_log_err("source=%s: Logpush batch not spooled (%s); matched from memory only, "
+                        "lost if cfwatchd dies first (%" PRIu64 " so far)",
+                        lp->conf.name, err.msg, lp->stats.unspooled);
+        }
+        return false;
+    }
+    b->file = cfw_xstrdup(name);
+    return true;
+}
+
+/* A matched batch leaves the spool. */
+static void spool_remove(struct cfw_logpush *lp, const struct batch *b)
+{
+    if (b->file != NULL && lp->spool_fd >= 0 && unlinkat(lp->spool_fd, b->file, 0) != 0 &&
+        errno != ENOENT) {
+        cfw_log_warn("source=%s: cannot remove %s/%s: %s (it is matched again at the next start)",
+                     lp->conf.name, lp->spool_dir, b->file, strerror(errno));
+    }
 }
 
 /*
@@ -425,6 +484,7 @@ static void on_work(evutil_socket_t fd, short what, void *arg)
                 lp->tail = NULL;
             }
             lp->queued_bytes -= b->len;
+            spool_remove(lp, b);
             batch_free(b);
         }
     }
@@ -572,13 +632,8 @@ void cfw_logpush_handle(struct cfw_logpush *lp, struct cfw_listener_req *req)
     /* one spare byte so that the last line can be NUL-terminated in place */
     b->data = cfw_xrealloc(data, datalen + 1);
     b->len = datalen;
-    if (lp->tail != NULL) {
-        lp->tail->next = b;
-    } else {
-        lp->head = b;
-    }
-    lp->tail = b;
-    lp->queued_bytes += datalen;
+    spool_write(lp, b);
+    enqueue(lp, b);
     lp->stats.batches++;
     reply_text(req, 200, "ok\n");
     schedule_work(lp);
@@ -594,10 +649,13 @@ struct cfw_logpush *cfw_logpush_new(struct event_base *base, const struct cfw_lo
     lp->conf.name = cfw_xstrdup(conf->name);
     lp->conf.token = cfw_xstrdup(conf->token);
     lp->conf.header = conf->header != NULL ? cfw_xstrdup(conf->header) : NULL;
+    lp->hold = cfw_secret_hold_new();
+    cfw_secret_hold_add(lp->hold, lp->conf.token, strlen(lp->conf.token));
     lp->base = base;
     lp->cb = cb;
     lp->arg = arg;
     lp->ev_work = evtimer_new(base, on_work, lp);
+    lp->spool_fd = -1;
     while (slots < conf->dedup * 2) {
         slots *= 2;
     }
@@ -630,10 +688,115 @@ void cfw_logpush_free(struct cfw_logpush *lp)
     if (lp->ev_work != NULL) {
         event_free(lp->ev_work);
     }
+    if (lp->spool_fd >= 0) {
+        close(lp->spool_fd);
+    }
+    free(lp->spool_dir);
     free(lp->seen.cur);
     free(lp->seen.prev);
     cfw_logpush_conf_clear(&lp->conf);
+    cfw_secret_hold_free(lp->hold);
     free(lp);
+}
+
+static int name_cmp(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Reads one spooled batch back into the queue; false when it cannot be read (left in place). */
+static bool spool_load_one(struct cfw_logpush *lp, const char *name)
+{
+    struct stat st;
+    struct batch *b;
+    size_t got = 0;
+    int fd = openat(lp->spool_fd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+
+    if (fd < 0 || fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) ||
+        (uint64_t)st.st_size > lp->conf.max_decompressed) {
+        if (fd >= 0) {
+            close(fd);
+        }
+        return false;
+    }
+    b = cfw_xcalloc(1, sizeof(*b));
+    b->data = cfw_xmalloc((size_t)st.st_size + 1);
+    while (got < (size_t)st.st_size) {
+        ssize_t n = read(fd, b->data + got, (size_t)st.st_size - got);
+        if (n < 0 && errno == EINTR) {
+            continue;
+        }
+        if (n <= 0) {
+            break;
+        }
+        got += (size_t)n;
+    }
+    close(fd);
+    b->len = got;
+    b->file = cfw_xstrdup(name);
+    enqueue(lp, b);
+    return true;
+}
+
+int cfw_logpush_set_spool(struct cfw_logpush *lp, const char *dir, struct cfw_err *err)
+{
+    char **names = NULL;
+    size_t n = 0, cap = 0, loaded = 0;
+    struct dirent *de;
+    DIR *d;
+
+    lp->spool_dir = cfw_xstrdup(dir);
+    if (mkdir(dir, 0700) != 0 && errno != EEXIST) {
+        cfw_err_setc(err, errno, "cannot create %s: %s", dir, strerror(errno));
+        return -1;
+    }
+    lp->spool_fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (lp->spool_fd < 0 || (d = fdopendir(dup(lp->spool_fd))) == NULL) {
+        cfw_err_setc(err, errno, "cannot open %s: %s", dir, strerror(errno));
+        return -1;
+    }
+    while ((de = readdir(d)) != NULL) {
+        uint64_t seq;
+        char *end;
+
+        if (strncmp(de->d_name, CFW_FS_TMP_PREFIX, strlen(CFW_FS_TMP_PREFIX)) == 0) {
+            unlinkat(lp->spool_fd, de->d_name, 0); /* a write the crash cut: never answered 200 */
+            continue;
+        }
+        seq = strtoull(de->d_name, &end, 16);
+        if (end != de->d_name + 16 || strcmp(end, ".ndjson") != 0) {
+            continue;
+        }
+        if (seq >= lp->spool_seq) {
+            lp->spool_seq = seq + 1;
+        }
+        if (n == cap) {
+            cap = cap == 0 ? 16 : cap * 2;
+            names = cfw_xrealloc(names, cap * sizeof(*names));
+        }
+        names[n++] = cfw_xstrdup(de->d_name);
+    }
+    closedir(d);
+    if (n > 1) {
+        qsort(names, n, sizeof(*names), name_cmp);
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (spool_load_one(lp, names[i])) {
+            loaded++;
+        } else {
+            cfw_log_err("source=%s: spooled batch %s/%s cannot be read; left in place",
+                        lp->conf.name, dir, names[i]);
+        }
+        free(names[i]);
+    }
+    free(names);
+    if (loaded > 0) {
+        cfw_log_notice("source=%s: matching %zu Logpush batch(es) accepted before the last stop "
+                       "(from %s)",
+                       lp->conf.name, loaded, dir);
+        schedule_work(lp);
+    }
+    return 0;
 }
 
 void cfw_logpush_set_want(struct cfw_logpush *lp, cfw_logpush_want_cb want)

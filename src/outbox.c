@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "cfwatchd/fsutil.h"
+#include "cfwatchd/secrets.h"
 #include "cfwatchd/log.h"
 
 #define REASON_MAX 256
@@ -116,6 +117,7 @@ struct cfw_outbox {
     char *dead_dir;
     int dir_fd;
     int dead_fd;
+    bool memory_only; /* the spool directory could not be opened (read-only): writes by path */
     struct spool_lock *lock;
     struct event *timer;
     struct event *respool_timer;
@@ -578,7 +580,12 @@ static void fail_job(struct cfw_outbox *ob, struct cfw_outbox_job *j,
     int64_t delay;
 
     j->last_status = r->status;
-    snprintf(j->last_reason, sizeof(j->last_reason), "%s", r->reason != NULL ? r->reason : "");
+    {
+        /* reasons arrive scrubbed; the outbox still keeps none that holds a secret */
+        char *clean = cfw_secrets_scrub(r->reason != NULL ? r->reason : "");
+        snprintf(j->last_reason, sizeof(j->last_reason), "%s", clean);
+        free(clean);
+    }
     if (r->verdict == CFW_OUTBOX_PERMANENT) {
         /* the receiver answered: the lane itself is healthy */
         l->failures = 0;
@@ -1135,8 +1142,18 @@ static int load_one(struct cfw_outbox *ob, const char *name, struct cfw_err *err
         stamp.boot_ms = json_integer_value(boot_ms);
         memcpy(stamp.boot_id, boot_id, CFW_BOOT_ID_LEN + 1);
     }
-    j = job_make(ob, (uint64_t)seq, &stamp, sink, (unsigned)endpoint, kind, body, body_len,
-                 json_is_true(json_object_get(o, "test")));
+    {
+        /* a payload spooled by an older version may hold a secret a receiver had echoed */
+        char *clean = cfw_xmalloc(body_len + 1);
+        size_t clean_len;
+
+        memcpy(clean, body, body_len);
+        clean[body_len] = '\0';
+        clean_len = cfw_secrets_scrub_inplace(clean, body_len);
+        j = job_make(ob, (uint64_t)seq, &stamp, sink, (unsigned)endpoint, kind, clean, clean_len,
+                     json_is_true(json_object_get(o, "test")));
+        free(clean);
+    }
     for (size_t i = 0; i < json_array_size(keys) && i < CFW_OUTBOX_KEYS_MAX; i++) {
         const char *k = json_string_value(json_array_get(keys, i));
         if (k != NULL) {
@@ -1210,13 +1227,33 @@ static int load_spool(struct cfw_outbox *ob)
     return 0;
 }
 
+/* Errors that mean the state directory cannot be written (rather than a broken setup). */
+static bool read_only_errno(int e)
+{
+    return e == EROFS || e == EACCES || e == EPERM;
+}
+
+/* The spool's identity for the lock registry; a spool held in memory is named by its path. */
+static void spool_identity(const struct cfw_outbox *ob, dev_t *dev, ino_t *ino)
+{
+    uint64_t h = 1469598103934665603ULL;
+
+    for (const char *p = ob->dir; *p != '\0'; p++) {
+        h = (h ^ (unsigned char)*p) * 1099511628211ULL;
+    }
+    *dev = (dev_t)-1;
+    *ino = (ino_t)h;
+}
+
 static int lock_spool(struct cfw_outbox *ob, struct cfw_err *err)
 {
     struct stat st;
     struct spool_lock *l;
-    int fd;
+    int fd = -1;
 
-    if (fstat(ob->dir_fd, &st) != 0) {
+    if (ob->memory_only) {
+        spool_identity(ob, &st.st_dev, &st.st_ino);
+    } else if (fstat(ob->dir_fd, &st) != 0) {
         cfw_err_setc(err, errno, "cannot stat %s: %s", ob->dir, strerror(errno));
         return -1;
     }
@@ -1228,12 +1265,18 @@ static int lock_spool(struct cfw_outbox *ob, struct cfw_err *err)
             return 0;
         }
     }
-    fd = openat(ob->dir_fd, ".lock", O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-    if (fd < 0) {
+    if (!ob->memory_only) {
+        fd = openat(ob->dir_fd, ".lock", O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+        if (fd < 0 && read_only_errno(errno)) {
+            /* a read-only state directory: an existing lock file can still be locked */
+            fd = openat(ob->dir_fd, ".lock", O_RDONLY | O_CLOEXEC);
+        }
+    }
+    if (fd < 0 && !ob->memory_only) {
         cfw_err_setc(err, errno, "cannot create %s/.lock: %s", ob->dir, strerror(errno));
         return -1;
     }
-    if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+    if (fd >= 0 && flock(fd, LOCK_EX | LOCK_NB) != 0) {
         cfw_err_setc(err, errno, "the outbox %s is in use by another cfwatchd", ob->dir);
         close(fd);
         return -1;
@@ -1272,7 +1315,9 @@ static void unlock_spool(struct cfw_outbox *ob)
         /* the file stays: the next start finds its room already taken for the spool */
         close(l->reserve_fd);
     }
-    close(l->fd);
+    if (l->fd >= 0) {
+        close(l->fd);
+    }
     for (pp = &spool_locks; *pp != NULL; pp = &(*pp)->next) {
         if (*pp == l) {
             *pp = l->next;
@@ -1354,7 +1399,18 @@ struct cfw_outbox *cfw_outbox_new(struct event_base *base, const char *state_dir
     ob->dead_dir = cfw_xasprintf("%s/dead", state_dir);
     if ((ob->dir_fd = open_dir(ob->dir, err)) < 0 ||
         (ob->dead_fd = open_dir(ob->dead_dir, err)) < 0) {
-        goto fail;
+        if (!read_only_errno(err->code)) {
+            goto fail;
+        }
+        /* a read-only state directory: run, deliver from memory, retry the writes */
+        cfw_log_err("outbox: %s; notifications are delivered from memory only (lost if cfwatchd "
+                    "dies) and their writes retried every %.3g s",
+                    err->msg, respool_interval_s(ob));
+        if (ob->dir_fd >= 0) {
+            close(ob->dir_fd);
+        }
+        ob->dir_fd = ob->dead_fd = -1;
+        ob->memory_only = true;
     }
     if (lock_spool(ob, err) != 0) {
         goto fail;
@@ -1367,7 +1423,7 @@ struct cfw_outbox *cfw_outbox_new(struct event_base *base, const char *state_dir
             goto fail;
         }
     }
-    if (load_spool(ob) != 0) {
+    if (!ob->memory_only && load_spool(ob) != 0) {
         cfw_err_setc(err, errno, "cannot read %s: %s", ob->dir, strerror(errno));
         goto fail;
     }

@@ -4,6 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cfwatchd/secrets.h"
+
 struct cfw_pipeline {
     struct cfw_ruleset *rules;
     struct cfw_incidents *incidents;
@@ -80,13 +82,61 @@ int64_t cfw_pipeline_now_wall(const struct cfw_pipeline *p)
     return p->clock.wall_ms(p->clock.arg);
 }
 
+static bool fields_hold_secret(const struct cfw_fields *f)
+{
+    for (size_t i = 0; i < f->n; i++) {
+        if (f->v[i].value != NULL && cfw_secrets_found(f->v[i].value, strlen(f->v[i].value))) {
+            return true;
+        }
+    }
+    return false;
+}
+
+static void fields_scrubbed(struct cfw_fields *dst, const struct cfw_fields *src)
+{
+    for (size_t i = 0; i < src->n; i++) {
+        char *v = cfw_secrets_scrub(src->v[i].value);
+        cfw_fields_set(dst, src->v[i].key, v);
+        free(v);
+    }
+}
+
 static void on_match(const struct cfw_match *m, const struct cfw_event *ev, void *arg)
 {
     struct cfw_pipeline *p = arg;
+    struct cfw_match cm = {.rule = m->rule};
+    struct cfw_event clean;
+    char *text;
 
     p->stats.matches++;
-    cfw_incidents_observe(p->incidents, m, ev, cfw_pipeline_now_mono(p),
+    if (cfw_secrets_count() == 0 ||
+        (!cfw_secrets_found(ev->text, ev->len) && !fields_hold_secret(&ev->fields) &&
+         !fields_hold_secret(&m->fields))) {
+        cfw_incidents_observe(p->incidents, m, ev, cfw_pipeline_now_mono(p),
+                              cfw_pipeline_now_wall(p));
+        return;
+    }
+    /*
+     * Everything an incident holds (key, title, hint, fields, sample) is made from the event
+     * and the match: when outside text carries a registered secret (a log line, an exec
+     * command's stderr, an API's error quoted in a source-down reason), the incident is made
+     * from scrubbed copies, so the secret reaches neither /incidents, the state, the spool nor
+     * a payload. Only matched events are looked at: the cost is not paid per record.
+     */
+    clean = *ev;
+    text = cfw_xmalloc(ev->len + 1);
+    memcpy(text, ev->text, ev->len);
+    text[ev->len] = '\0';
+    clean.len = cfw_secrets_scrub_inplace(text, ev->len);
+    clean.text = text;
+    memset(&clean.fields, 0, sizeof(clean.fields));
+    fields_scrubbed(&clean.fields, &ev->fields);
+    fields_scrubbed(&cm.fields, &m->fields);
+    cfw_incidents_observe(p->incidents, &cm, &clean, cfw_pipeline_now_mono(p),
                           cfw_pipeline_now_wall(p));
+    cfw_fields_clear(&clean.fields);
+    cfw_fields_clear(&cm.fields);
+    free(text);
 }
 
 static void on_event(const struct cfw_event *ev, void *arg)

@@ -9,6 +9,7 @@
 #include <event2/event.h>
 
 #include "cfwatchd/log.h"
+#include "cfwatchd/secrets.h"
 
 static const char *const poller_keys[] = {"name",   "type",  "scripts", "interval",
                                           "notify", "limit", NULL};
@@ -238,6 +239,8 @@ static void schedule(struct cfw_poller *p, int64_t ms)
 
 static void set_state(struct cfw_poller *p, bool up, const char *reason)
 {
+    char *clean;
+
     if (up) {
         p->fail_streak = 0;
     }
@@ -246,7 +249,10 @@ static void set_state(struct cfw_poller *p, bool up, const char *reason)
     }
     p->up = up;
     if (p->cbs.state != NULL) {
-        p->cbs.state(p->cbs.arg, p, up, reason);
+        /* a reason becomes a source-down incident: no registered secret in it */
+        clean = cfw_secrets_scrub(reason);
+        p->cbs.state(p->cbs.arg, p, up, clean);
+        free(clean);
     }
 }
 

@@ -56,6 +56,8 @@ void cfw_router_copy_incident(struct cfw_incident *dst, const struct cfw_inciden
     dst->opened_at = src->opened_at;
     dst->resolved_at = src->resolved_at;
     dst->seq = src->seq;
+    dst->opening = src->opening;
+    dst->reminders = src->reminders;
 }
 
 void cfw_router_clear_incident(struct cfw_incident *inc)

@@ -182,6 +182,7 @@ json_t *cfw_sink_incident_json(const struct cfw_incident *inc)
     json_object_set_new(o, "first_seen", time_or_null(inc->first.wall_ms));
     json_object_set_new(o, "last_seen", time_or_null(inc->last.wall_ms));
     json_object_set_new(o, "opened_at", time_or_null(inc->opened_wall_ms));
+    json_object_set_new(o, "opening", json_integer((json_int_t)inc->opening));
     json_object_set_new(o, "resolved_at", time_or_null(inc->resolved_wall_ms));
     json_object_set_new(o, "first_position", position_json(&inc->first));
     json_object_set_new(o, "last_position", position_json(&inc->last));
@@ -392,14 +393,34 @@ void cfw_url_redact(const char *url, bool keep_path, char *out, size_t outlen)
     free(s);
 }
 
+static struct cfw_secret_hold *sink_hold(struct cfw_sink *s)
+{
+    if (s->hold == NULL) {
+        s->hold = cfw_secret_hold_new();
+    }
+    return s->hold;
+}
+
 void cfw_sink_add_secret(struct cfw_sink *s, const char *secret)
 {
+    if (secret != NULL) {
+        cfw_secret_hold_add(sink_hold(s), secret, strlen(secret));
+    }
+}
+
+void cfw_sink_add_header(struct cfw_sink *s, const char *line)
+{
+    cfw_secret_hold_add_header(sink_hold(s), line);
+}
+
+void cfw_sink_add_private(struct cfw_sink *s, const char *value)
+{
     /* very short strings would mangle unrelated text: they are not worth hiding alone */
-    if (secret == NULL || strlen(secret) < 4) {
+    if (value == NULL || strlen(value) < CFW_SECRETS_MIN_LEN) {
         return;
     }
     s->secrets = cfw_xrealloc(s->secrets, (s->n_secrets + 1) * sizeof(*s->secrets));
-    s->secrets[s->n_secrets++] = cfw_xstrdup(secret);
+    s->secrets[s->n_secrets++] = cfw_xstrdup(value);
 }
 
 void cfw_sink_add_url(struct cfw_sink *s, const char *url, bool secret)
@@ -412,15 +433,21 @@ void cfw_sink_add_url(struct cfw_sink *s, const char *url, bool secret)
     s->urls[s->n_urls] = cfw_xstrdup(url);
     s->display[s->n_urls] = cfw_xstrdup(shown);
     s->n_urls++;
+    /*
+     * What cfw_url_redact hides is registered: user:password@ (and the base64 pair libcurl
+     * sends as Authorization: Basic), the query, and for a secret URL the URL, its path and its
+     * last segment when they look like a token. The rest of a secret URL's path (".../hook")
+     * is hidden from this receiver's answers only.
+     */
+    cfw_secret_hold_add_url(sink_hold(s), url, secret);
     if (secret) {
         const char *host = strstr(url, "://");
         const char *path = host != NULL ? host + 3 + strcspn(host + 3, "/?#") : url;
         const char *q = path + strcspn(path, "?#");
         const char *end = q;
         const char *last;
-        cfw_sink_add_secret(s, url);
         if (*path != '\0') {
-            cfw_sink_add_secret(s, path);
+            cfw_sink_add_private(s, path);
         }
         while (end > path && end[-1] == '/') {
             end--;
@@ -431,32 +458,20 @@ void cfw_sink_add_url(struct cfw_sink *s, const char *url, bool secret)
         }
         if (end > last) {
             char *seg = cfw_xstrndup(last, (size_t)(end - last));
-            cfw_sink_add_secret(s, seg);
+            cfw_sink_add_private(s, seg);
             free(seg);
         }
         if (*q == '?' && q[1] != '\0') {
-            cfw_sink_add_secret(s, q + 1);
-        }
-    } else {
-        /* user:password@ of a plain URL is still a secret */
-        const char *host = strstr(url, "://");
-        if (host != NULL) {
-            const char *end = host + 3 + strcspn(host + 3, "/?#");
-            const char *at = memchr(host + 3, '@', (size_t)(end - host - 3));
-            if (at != NULL) {
-                char *ui = cfw_xstrndup(host + 3, (size_t)(at - host - 3));
-                cfw_sink_add_secret(s, ui);
-                free(ui);
-            }
+            cfw_sink_add_private(s, q + 1);
         }
     }
 }
 
 char *cfw_sink_scrub(const struct cfw_sink *s, const char *text)
 {
-    char *cur = cfw_xstrdup(text != NULL ? text : "");
+    char *cur = cfw_secrets_scrub(text);
 
-    /* longest secrets first so a URL is replaced whole before its parts are */
+    /* then the sink's private values, longest first so a longer one is replaced whole */
     for (size_t pass = 0; s != NULL && pass < s->n_secrets; pass++) {
         const char *sec = NULL;
         size_t best = 0;
@@ -484,7 +499,7 @@ char *cfw_sink_scrub(const struct cfw_sink *s, const char *text)
                 break;
             }
             cfw_buf_append(&b, cur, (size_t)(hit - cur));
-            cfw_buf_puts(&b, "***");
+            cfw_buf_puts(&b, CFW_SECRETS_MASK);
             cfw_buf_puts(&b, hit + best);
             free(cur);
             cur = cfw_buf_take(&b);
@@ -559,6 +574,7 @@ static void sink_free(struct cfw_sink *s)
         free(s->secrets[i]);
     }
     free(s->secrets);
+    cfw_secret_hold_free(s->hold);
     cfw_strlist_free(s->route.rules);
     cfw_strlist_free(s->route.exclude_rules);
     cfw_strlist_free(s->route.scripts);
@@ -965,6 +981,47 @@ void cfw_sink_write(const struct cfw_sink *s, const struct cfw_notification *n, 
     if (s->ops->write != NULL) {
         s->ops->write(s, n, fp);
     }
+}
+
+/* Feeds what names one transition of one incident to the id's hash input. */
+static void id_part(struct cfw_buf *b, const struct cfw_incident *inc, enum cfw_transition t)
+{
+    const char *key = inc->key != NULL ? inc->key : "";
+
+    /* length-prefixed: no key can be made to look like another key and its numbers */
+    cfw_buf_printf(b, "%zu:%s|%" PRId64 "|%" PRIu64 "|%s", strlen(key), key, inc->opened_wall_ms,
+                   inc->opening, cfw_transition_name(t));
+    if (t == CFW_TRANSITION_REMINDER) {
+        cfw_buf_printf(b, "|%" PRIu64, inc->reminders);
+    }
+    cfw_buf_putc(b, '\n');
+}
+
+void cfw_sink_notification_id(const struct cfw_sink *s, const struct cfw_notification *n,
+                              char out[CFW_SINK_ID_LEN + 1])
+{
+    static uint64_t serial;
+    struct cfw_buf b = {0};
+    uint8_t d[CFW_SHA256_LEN];
+
+    cfw_buf_printf(&b, "%s|%s|", s->host != NULL ? s->host : "", s->name);
+    if (n->kind == CFW_NOTIFY_TRANSITION && n->inc != NULL) {
+        id_part(&b, n->inc, n->transition);
+    } else if (n->kind == CFW_NOTIFY_DIGEST) {
+        cfw_buf_puts(&b, "digest\n");
+        for (size_t i = 0; i < n->n_items; i++) {
+            id_part(&b, &n->items[i].inc, n->items[i].transition);
+        }
+        cfw_buf_printf(&b, "+%" PRIu64, n->n_omitted);
+    } else {
+        /* a test: every one is new */
+        cfw_buf_printf(&b, "test|%" PRId64 "|%" PRIu64 "|%p", n->now_wall_ms, ++serial,
+                       (const void *)n);
+    }
+    cfw_sha256(b.data != NULL ? b.data : "", b.len, d);
+    cfw_hex_encode(d, CFW_SINK_ID_LEN / 2, out);
+    out[CFW_SINK_ID_LEN] = '\0';
+    cfw_buf_free(&b);
 }
 
 void cfw_sink_dedup_key(const char *incident_key, char *out, size_t outlen)

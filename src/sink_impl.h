@@ -4,6 +4,7 @@
 
 #include <jansson.h>
 
+#include "cfwatchd/secrets.h"
 #include "cfwatchd/sink.h"
 
 struct cfw_sink_ops {
@@ -37,7 +38,8 @@ struct cfw_sink {
     char **urls; /* endpoint URLs (may hold secrets) */
     char **display;
     size_t n_urls;
-    char **secrets; /* strings never to show */
+    struct cfw_secret_hold *hold; /* the sink's credentials, in the secret registry */
+    char **secrets; /* values hidden only in this sink's answers (plain header values) */
     size_t n_secrets;
     const char *host;       /* borrowed from the set */
     const char *client_url; /* borrowed from the set */
@@ -51,8 +53,15 @@ extern const struct cfw_sink_ops cfw_sink_webhook_ops;
 extern const struct cfw_sink_ops cfw_sink_alertmanager_ops;
 extern const struct cfw_sink_ops cfw_sink_stdout_ops;
 
-/* Remembers a secret of the sink for cfw_sink_scrub (and its URL parts). */
+/* Registers a credential of the sink with the secret registry (held while the sink lives). */
 void cfw_sink_add_secret(struct cfw_sink *s, const char *secret);
+/* Registers a header line "Name: value" of the sink (its value and its credential parts). */
+void cfw_sink_add_header(struct cfw_sink *s, const char *line);
+/*
+ * Remembers a value hidden only in what this sink's receiver answers (a plain header value, too
+ * common a word to replace in every text); cfw_sink_scrub replaces it after the registry's.
+ */
+void cfw_sink_add_private(struct cfw_sink *s, const char *value);
 /* Adds an endpoint URL; secret URLs are redacted for display (keep_path for plain ones). */
 void cfw_sink_add_url(struct cfw_sink *s, const char *url, bool secret);
 /* Checks that url is http:// or https:// with a host; the message never quotes the URL. */

@@ -2,9 +2,11 @@
  * Generic webhook: a documented, versioned JSON body (schema version 1, see docs/sinks.md),
  * an optional HMAC-SHA256 signature over "<timestamp>.<body>" in X-Cfwatchd-Signature with
  * the timestamp in X-Cfwatchd-Timestamp (signed at each attempt, so a receiver can bound the
- * age of a request), and custom headers. Header values may be ${ENV} references; they are
- * treated as secrets. A digest lists its items while the body stays within max_body and counts
- * the rest (a digest of CFW_ROUTER_DIGEST_MAX whole incidents runs to megabytes).
+ * age of a request), and custom headers. Header values may be ${ENV} references; those, and the
+ * values of credential headers (by name), are registered secrets, and every other value is
+ * hidden from this receiver's answers. A digest lists its items while the body stays within
+ * max_body and counts the rest (a digest of CFW_ROUTER_DIGEST_MAX whole incidents runs to
+ * megabytes).
  */
 #include "sink_impl.h"
 
@@ -19,8 +21,7 @@
 struct wh_priv {
     char *secret;
     size_t secret_len;
-    char **headers; /* "Name: value", NULL-terminated */
-    uint64_t serial;
+    char **headers;    /* "Name: value", NULL-terminated */
     uint64_t max_body; /* bytes a digest's body may take */
 };
 
@@ -57,6 +58,20 @@ static bool header_name_ok(const char *n)
         }
     }
     return true;
+}
+
+/* Headers that carry credentials by their name (Authorization, X-Api-Key, Cookie, ...). */
+static bool credential_header(const char *name)
+{
+    static const char *const words[] = {"auth",     "token",      "key",    "secret", "signature",
+                                        "password", "credential", "cookie", "session"};
+
+    for (size_t i = 0; i < sizeof(words) / sizeof(words[0]); i++) {
+        if (strcasestr(name, words[i]) != NULL) {
+            return true;
+        }
+    }
+    return false;
 }
 
 static void parse_headers(struct cfw_sink *s, struct wh_priv *p, const struct cfw_node *map,
@@ -99,14 +114,18 @@ static void parse_headers(struct cfw_sink *s, struct wh_priv *p, const struct cf
             free(value);
             continue;
         }
-        cfw_sink_add_secret(s, value);
-        /* "Bearer <token>": the token alone is hidden too */
-        for (char *w = strrchr(value, ' '); w != NULL; w = NULL) {
-            if (strlen(w + 1) >= 8) {
-                cfw_sink_add_secret(s, w + 1);
-            }
+        p->headers[n] = cfw_xasprintf("%s: %s", name, value);
+        /*
+         * A credential header and any value from ${ENV} are scrubbed everywhere (held while the
+         * sink lives), with the value's token and a Basic pair; a plain value such as
+         * "X-Team: ops" only from this receiver's answers, where it would be quoted back.
+         */
+        if (credential_header(name) || strncmp(h->items[i]->value, "${", 2) == 0) {
+            cfw_sink_add_header(s, p->headers[n]);
+        } else {
+            cfw_sink_add_private(s, value);
         }
-        p->headers[n++] = cfw_xasprintf("%s: %s", name, value);
+        n++;
         memset(value, 0, strlen(value));
         free(value);
     }
@@ -137,19 +156,12 @@ static int wh_parse(struct cfw_sink *s, const struct cfw_node *map, const char *
 
 static json_t *envelope(const struct cfw_sink *s, const struct cfw_notification *n)
 {
-    struct wh_priv *p = s->priv;
     json_t *o = json_object();
     char ts[40];
-    char hex[CFW_SHA256_HEX_LEN];
-    uint8_t d[CFW_SHA256_LEN];
-    char *seed;
+    char hex[CFW_SINK_ID_LEN + 1];
 
-    /* an id that stays the same across retries (it is spooled), for receivers to dedupe */
-    seed = cfw_xasprintf("%s|%s|%" PRId64 "|%" PRIu64 "|%p", s->host != NULL ? s->host : "",
-                         s->name, n->now_wall_ms, ++p->serial, (const void *)n);
-    cfw_sha256(seed, strlen(seed), d);
-    cfw_hex_encode(d, 16, hex);
-    free(seed);
+    /* the same for a retry (it is spooled) and for a re-send after a crash: receivers dedupe */
+    cfw_sink_notification_id(s, n, hex);
     cfw_sink_time(n->now_wall_ms, ts, sizeof(ts));
     json_object_set_new(o, "version", json_integer(CFW_WEBHOOK_SCHEMA_VERSION));
     json_object_set_new(o, "event", json_string(cfw_sink_event_name(n)));

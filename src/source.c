@@ -14,6 +14,7 @@
 #include <event2/event.h>
 
 #include "cfwatchd/log.h"
+#include "cfwatchd/secrets.h"
 #include "source_int.h"
 
 static const char *const file_keys[] = {
@@ -307,6 +308,8 @@ static void parse_env(const struct cfw_node *node, const char *path, struct cfw_
             (*bad)++;
         } else {
             cfw_fields_set(&conf->env, env->keys[i], v->value);
+            /* CLOUDFLARE_API_TOKEN and the like: scrubbed from what the command prints */
+            cfw_secret_hold_add_env(NULL, env->keys[i], v->value);
         }
     }
     free(kp);
@@ -791,6 +794,8 @@ bool cfw_source_set_state(struct cfw_source *src, enum cfw_source_state state, c
         va_start(ap, fmt);
         vsnprintf(tmp, sizeof(tmp), fmt, ap);
         va_end(ap);
+        /* a reason becomes a source-down incident: no registered secret in it */
+        cfw_secrets_scrub_inplace(tmp, strlen(tmp));
     }
     return set_state_text(src, state, cfw_xstrdup(tmp));
 }
@@ -809,6 +814,7 @@ bool cfw_source_problem(struct cfw_source *src, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(tmp, sizeof(tmp), fmt, ap);
     va_end(ap);
+    cfw_secrets_scrub_inplace(tmp, strlen(tmp));
     if (src->problem) {
         if (strcmp(tmp, src->reason) != 0) {
             free(src->reason);

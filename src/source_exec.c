@@ -24,6 +24,7 @@
 #include <event2/event.h>
 
 #include "cfwatchd/log.h"
+#include "cfwatchd/secrets.h"
 #include "source_int.h"
 
 #define CHECK_INTERVAL_MS 250
@@ -44,6 +45,7 @@ struct pstream {
 struct exec_src {
     struct cfw_source *src;
     char **envp;
+    struct cfw_secret_hold *hold; /* credentials in envp, registered while the source lives */
     pid_t pid; /* the running command (group leader), 0 when none */
     int pidfd;
     struct event *pid_ev;
@@ -506,6 +508,7 @@ static void exec_destroy(struct cfw_source *src)
         }
         free(es->envp);
     }
+    cfw_secret_hold_free(es->hold);
     free(es->buf);
     free(es);
     src->impl = NULL;
@@ -538,6 +541,19 @@ static int exec_init(struct cfw_source *src, struct cfw_err *err)
     es->backoff_ms = src->conf.restart_delay_ms;
     es->buf = cfw_xmalloc(CFW_SOURCE_CHUNK_SIZE);
     es->envp = build_env(&src->conf.env);
+    /*
+     * The command gets the configured env: and cfwatchd's own environment; the credentials
+     * among them (CLOUDFLARE_API_TOKEN for wrangler) are what its output may repeat.
+     */
+    es->hold = cfw_secret_hold_new();
+    for (size_t i = 0; es->envp[i] != NULL; i++) {
+        char *eq = strchr(es->envp[i], '=');
+        if (eq != NULL) {
+            *eq = '\0';
+            cfw_secret_hold_add_env(es->hold, es->envp[i], eq + 1);
+            *eq = '=';
+        }
+    }
     es->restart_ev = evtimer_new(src->base, on_restart, es);
     es->stable_ev = evtimer_new(src->base, on_stable, es);
     es->kill_ev = evtimer_new(src->base, on_kill, es);

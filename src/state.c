@@ -11,6 +11,7 @@
 
 #include "cfwatchd/fsutil.h"
 #include "cfwatchd/rules.h"
+#include "cfwatchd/secrets.h"
 
 int cfw_write_atomic(const char *dir, const char *name, const void *data, size_t len, int mode,
                      struct cfw_err *err)
@@ -87,6 +88,46 @@ static json_t *stamp_ago_json(const struct cfw_stamp *now, int64_t age_ms)
     return stamp_json(&st);
 }
 
+json_t *cfw_state_incident_json(const struct cfw_incident *inc, const struct cfw_stamp *now,
+                                int64_t mono_ms)
+{
+    int64_t wall_ms = now->wall_ms;
+    json_t *fields = json_object();
+    json_t *o;
+
+    for (size_t k = 0; k < inc->fields.n; k++) {
+        json_object_set_new(fields, inc->fields.v[k].key, json_string(inc->fields.v[k].value));
+    }
+    o = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:o, s:s, s:I, s:o, s:o, s:s, s:I, s:I, "
+                  "s:I, s:I, s:I, s:I, s:I}",
+                  "key", inc->key, "rule", inc->rule, "pack", inc->pack != NULL ? inc->pack : "",
+                  "severity", cfw_severity_name(inc->severity), "title", inc->title, "hint",
+                  inc->hint, "fields", fields, "sample", inc->sample, "count",
+                  (json_int_t)inc->count, "first", position_json(&inc->first), "last",
+                  position_json(&inc->last), "state", state_name(inc->state), "opened_wall_ms",
+                  (json_int_t)inc->opened_wall_ms, "resolved_wall_ms",
+                  (json_int_t)inc->resolved_wall_ms, "last_seen_wall_ms",
+                  (json_int_t)(wall_ms - (mono_ms - inc->last_seen_mono_ms)),
+                  "last_notified_wall_ms",
+                  (json_int_t)(wall_ms - (mono_ms - inc->last_notified_mono_ms)),
+                  "count_at_notify", (json_int_t)inc->count_at_notify, "repeat_interval_ms",
+                  (json_int_t)inc->repeat_interval_ms, "resolve_after_ms",
+                  (json_int_t)inc->resolve_after_ms);
+    if (o == NULL) {
+        return NULL;
+    }
+    /* boot-clock moments: durations and ages that a wall-clock jump does not move */
+    json_object_set_new(o, "opened_at", stamp_json(&inc->opened_at));
+    json_object_set_new(o, "resolved_at", stamp_json(&inc->resolved_at));
+    json_object_set_new(o, "last_seen_at", stamp_ago_json(now, mono_ms - inc->last_seen_mono_ms));
+    json_object_set_new(o, "last_notified_at",
+                        stamp_ago_json(now, mono_ms - inc->last_notified_mono_ms));
+    /* what names its notifications (cfw_sink_notification_id) */
+    json_object_set_new(o, "opening", json_integer((json_int_t)inc->opening));
+    json_object_set_new(o, "reminders", json_integer((json_int_t)inc->reminders));
+    return o;
+}
+
 json_t *cfw_state_incidents_save(const struct cfw_incidents *set, int64_t mono_ms,
                                  int64_t wall_ms)
 {
@@ -94,44 +135,13 @@ json_t *cfw_state_incidents_save(const struct cfw_incidents *set, int64_t mono_m
     struct cfw_stamp now;
 
     cfw_incident_stamp(&now, wall_ms);
-
     for (size_t i = 0; i < cfw_incidents_count(set); i++) {
         const struct cfw_incident *inc = cfw_incidents_at(set, i);
-        json_t *fields = json_object();
-        json_t *o;
 
         if (inc->state == CFW_INCIDENT_PENDING) {
             continue; /* below threshold: nothing was announced, nothing is owed */
         }
-        for (size_t k = 0; k < inc->fields.n; k++) {
-            json_object_set_new(fields, inc->fields.v[k].key,
-                                json_string(inc->fields.v[k].value));
-        }
-        o = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:o, s:s, s:I, s:o, s:o, s:s, s:I, s:I, "
-                      "s:I, s:I, s:I, s:I, s:I}",
-                      "key", inc->key, "rule", inc->rule, "pack", inc->pack != NULL ? inc->pack : "",
-                      "severity", cfw_severity_name(inc->severity), "title", inc->title, "hint",
-                      inc->hint, "fields", fields, "sample", inc->sample, "count",
-                      (json_int_t)inc->count, "first", position_json(&inc->first), "last",
-                      position_json(&inc->last), "state", state_name(inc->state),
-                      "opened_wall_ms", (json_int_t)inc->opened_wall_ms, "resolved_wall_ms",
-                      (json_int_t)inc->resolved_wall_ms, "last_seen_wall_ms",
-                      (json_int_t)(wall_ms - (mono_ms - inc->last_seen_mono_ms)),
-                      "last_notified_wall_ms",
-                      (json_int_t)(wall_ms - (mono_ms - inc->last_notified_mono_ms)),
-                      "count_at_notify", (json_int_t)inc->count_at_notify, "repeat_interval_ms",
-                      (json_int_t)inc->repeat_interval_ms, "resolve_after_ms",
-                      (json_int_t)inc->resolve_after_ms);
-        if (o != NULL) {
-            /* boot-clock moments: durations and ages that a wall-clock jump does not move */
-            json_object_set_new(o, "opened_at", stamp_json(&inc->opened_at));
-            json_object_set_new(o, "resolved_at", stamp_json(&inc->resolved_at));
-            json_object_set_new(o, "last_seen_at",
-                                stamp_ago_json(&now, mono_ms - inc->last_seen_mono_ms));
-            json_object_set_new(o, "last_notified_at",
-                                stamp_ago_json(&now, mono_ms - inc->last_notified_mono_ms));
-            json_array_append_new(arr, o);
-        }
+        json_array_append_new(arr, cfw_state_incident_json(inc, &now, mono_ms));
     }
     return arr;
 }
@@ -186,6 +196,72 @@ static int64_t to_mono(const json_t *o, const char *key, int64_t then_wall,
     return mono_ms - cfw_stamp_elapsed_ms(&then, now);
 }
 
+int cfw_state_incident_restore(struct cfw_incidents *set, const json_t *o,
+                               const struct cfw_stamp *now, int64_t mono_ms)
+{
+    struct cfw_incident inc = {0};
+    const char *key, *rule, *pack, *sev, *title, *hint, *sample, *state;
+    json_t *fields, *first, *last, *v;
+    json_int_t count, opened, resolved, seen, notified, at_notify, repeat, resolve_after;
+    json_int_t opening = 0, reminders = 0;
+    const char *k;
+    enum cfw_severity severity;
+
+    if (json_unpack((json_t *)o,
+                    "{s:s, s:s, s:s, s:s, s:s, s:s, s:o, s:s, s:I, s:o, s:o, s:s, s:I, "
+                    "s:I, s:I, s:I, s:I, s:I, s:I, s?I, s?I}",
+                    "key", &key, "rule", &rule, "pack", &pack, "severity", &sev, "title", &title,
+                    "hint", &hint, "fields", &fields, "sample", &sample, "count", &count, "first",
+                    &first, "last", &last, "state", &state, "opened_wall_ms", &opened,
+                    "resolved_wall_ms", &resolved, "last_seen_wall_ms", &seen,
+                    "last_notified_wall_ms", &notified, "count_at_notify", &at_notify,
+                    "repeat_interval_ms", &repeat, "resolve_after_ms", &resolve_after, "opening",
+                    &opening, "reminders", &reminders) != 0 ||
+        cfw_severity_parse(sev, &severity) != 0 || !json_is_object(fields) || count < 0 ||
+        opening < 0 || reminders < 0 ||
+        (strcmp(state, "open") != 0 && strcmp(state, "resolved") != 0)) {
+        return -1;
+    }
+    if (position_from(first, &inc.first) != 0 || position_from(last, &inc.last) != 0) {
+        free(inc.first.input);
+        return -1;
+    }
+    /* a state file from before the secret registry may hold a secret quoted from outside */
+    inc.key = cfw_secrets_scrub(key);
+    inc.rule = cfw_xstrdup(rule);
+    inc.pack = cfw_xstrdup(pack);
+    inc.severity = severity;
+    inc.title = cfw_secrets_scrub(title);
+    inc.hint = cfw_secrets_scrub(hint);
+    inc.sample = cfw_xstrndup(sample, strnlen(sample, CFW_INCIDENT_SAMPLE_MAX));
+    cfw_secrets_scrub_inplace(inc.sample, strlen(inc.sample));
+    json_object_foreach(fields, k, v)
+    {
+        if (json_is_string(v)) {
+            char *clean = cfw_secrets_scrub(json_string_value(v));
+            cfw_fields_set(&inc.fields, k, clean);
+            free(clean);
+        }
+    }
+    inc.count = (uint64_t)count;
+    inc.state = strcmp(state, "open") == 0 ? CFW_INCIDENT_OPEN : CFW_INCIDENT_RESOLVED;
+    inc.opened_wall_ms = opened;
+    inc.resolved_wall_ms = resolved;
+    stamp_from(o, "opened_at", opened, &inc.opened_at);
+    if (inc.state == CFW_INCIDENT_RESOLVED) {
+        stamp_from(o, "resolved_at", resolved, &inc.resolved_at);
+    }
+    inc.last_seen_mono_ms = to_mono(o, "last_seen_at", seen, now, mono_ms);
+    inc.last_notified_mono_ms = to_mono(o, "last_notified_at", notified, now, mono_ms);
+    inc.count_at_notify = (uint64_t)at_notify;
+    inc.repeat_interval_ms = repeat;
+    inc.resolve_after_ms = resolve_after;
+    inc.opening = (uint64_t)opening;
+    inc.reminders = (uint64_t)reminders;
+    cfw_incidents_restore(set, &inc);
+    return 0;
+}
+
 size_t cfw_state_incidents_restore(struct cfw_incidents *set, const json_t *arr, int64_t mono_ms,
                                    int64_t wall_ms, size_t *skipped)
 {
@@ -201,60 +277,11 @@ size_t cfw_state_incidents_restore(struct cfw_incidents *set, const json_t *arr,
     cfw_incident_stamp(&now, wall_ms);
     json_array_foreach(arr, i, o)
     {
-        struct cfw_incident inc = {0};
-        const char *key, *rule, *pack, *sev, *title, *hint, *sample, *state;
-        json_t *fields, *first, *last, *v;
-        json_int_t count, opened, resolved, seen, notified, at_notify, repeat, resolve_after;
-        const char *k;
-        enum cfw_severity severity;
-
-        if (json_unpack(o, "{s:s, s:s, s:s, s:s, s:s, s:s, s:o, s:s, s:I, s:o, s:o, s:s, s:I, "
-                           "s:I, s:I, s:I, s:I, s:I, s:I}",
-                        "key", &key, "rule", &rule, "pack", &pack, "severity", &sev, "title",
-                        &title, "hint", &hint, "fields", &fields, "sample", &sample, "count",
-                        &count, "first", &first, "last", &last, "state", &state,
-                        "opened_wall_ms", &opened, "resolved_wall_ms", &resolved,
-                        "last_seen_wall_ms", &seen, "last_notified_wall_ms", &notified,
-                        "count_at_notify", &at_notify, "repeat_interval_ms", &repeat,
-                        "resolve_after_ms", &resolve_after) != 0 ||
-            cfw_severity_parse(sev, &severity) != 0 || !json_is_object(fields) || count < 0 ||
-            (strcmp(state, "open") != 0 && strcmp(state, "resolved") != 0)) {
+        if (cfw_state_incident_restore(set, o, &now, mono_ms) != 0) {
             (*skipped)++;
-            continue;
+        } else {
+            restored++;
         }
-        if (position_from(first, &inc.first) != 0 || position_from(last, &inc.last) != 0) {
-            free(inc.first.input);
-            (*skipped)++;
-            continue;
-        }
-        inc.key = cfw_xstrdup(key);
-        inc.rule = cfw_xstrdup(rule);
-        inc.pack = cfw_xstrdup(pack);
-        inc.severity = severity;
-        inc.title = cfw_xstrdup(title);
-        inc.hint = cfw_xstrdup(hint);
-        inc.sample = cfw_xstrndup(sample, strnlen(sample, CFW_INCIDENT_SAMPLE_MAX));
-        json_object_foreach(fields, k, v)
-        {
-            if (json_is_string(v)) {
-                cfw_fields_set(&inc.fields, k, json_string_value(v));
-            }
-        }
-        inc.count = (uint64_t)count;
-        inc.state = strcmp(state, "open") == 0 ? CFW_INCIDENT_OPEN : CFW_INCIDENT_RESOLVED;
-        inc.opened_wall_ms = opened;
-        inc.resolved_wall_ms = resolved;
-        stamp_from(o, "opened_at", opened, &inc.opened_at);
-        if (inc.state == CFW_INCIDENT_RESOLVED) {
-            stamp_from(o, "resolved_at", resolved, &inc.resolved_at);
-        }
-        inc.last_seen_mono_ms = to_mono(o, "last_seen_at", seen, &now, mono_ms);
-        inc.last_notified_mono_ms = to_mono(o, "last_notified_at", notified, &now, mono_ms);
-        inc.count_at_notify = (uint64_t)at_notify;
-        inc.repeat_interval_ms = repeat;
-        inc.resolve_after_ms = resolve_after;
-        cfw_incidents_restore(set, &inc);
-        restored++;
     }
     return restored;
 }

@@ -14,6 +14,7 @@
 #include <yaml.h>
 
 #include "cfwatchd/fsutil.h"
+#include "cfwatchd/secrets.h"
 
 #define CFW_YAML_MAX_SIZE (4u * 1024u * 1024u)
 #define CFW_YAML_MAX_DEPTH 64
@@ -45,6 +46,8 @@ static char *vformat(const char *fmt, va_list ap)
 /* Messages are single lines: control bytes (from values quoted in them) become '?'. */
 static void diag_push(struct cfw_diag *d, char *msg)
 {
+    /* they are printed and logged: a registered secret quoted in one is replaced */
+    cfw_secrets_scrub_inplace(msg, strlen(msg));
     for (char *s = msg; *s != '\0'; s++) {
         if ((unsigned char)*s < 0x20 || *s == 0x7f) {
             *s = '?';
@@ -1022,6 +1025,8 @@ static int secret_from_value(const struct cfw_node *n, const char *path, char **
         return -1;
     }
     *out = cfw_xstrdup(v);
+    /* the caller registers what it keeps; one taken from the environment is a secret anyway */
+    cfw_secret_register(*out, strlen(*out));
     return 1;
 }
 
@@ -1043,11 +1048,17 @@ static int secret_from_file(const struct cfw_node *n, const char *path, char **o
         if (access(cand, F_OK) == 0) {
             rc = read_secret_file(cand, n, path, out, diag);
             free(cand);
+            if (rc == 0) {
+                cfw_secret_register(*out, strlen(*out));
+            }
             return rc == 0 ? 1 : -1;
         }
         free(cand);
     }
     rc = read_secret_file(file, n, path, out, diag);
+    if (rc == 0) {
+        cfw_secret_register(*out, strlen(*out));
+    }
     return rc == 0 ? 1 : -1;
 }
 

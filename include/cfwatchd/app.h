@@ -15,6 +15,8 @@
 #define CFW_APP_TICK_MS 1000
 #define CFW_APP_IDLE_FLUSH_MS 500
 #define CFW_APP_DRAIN_DEADLINE_MS (10 * 1000)
+/* How often advancing source positions are journaled when no transition records them. */
+#define CFW_APP_POS_INTERVAL_MS 1000
 
 struct cfw_app_opts {
     const char *config_path;

@@ -66,7 +66,9 @@ struct cfw_cf_result {
     long status;           /* HTTP status, 0 on a transport error */
     const json_t *result;  /* envelope's result (borrowed), NULL when absent */
     const json_t *info;    /* envelope's result_info, NULL when absent */
-    const char *error;     /* readable: "403 code 10000: Authentication error" (never the token) */
+    /* readable: "403 code 10000: Authentication error"; registered secrets (the token, even
+     * when the API quotes it back) replaced by "***" */
+    const char *error;
     bool auth;             /* 401 or 403 */
     bool rate_limited;     /* 429, or refused locally while blocked */
 };
@@ -75,6 +77,7 @@ typedef void (*cfw_cf_done_cb)(void *arg, const struct cfw_cf_result *r);
 
 struct cfw_cf;
 
+/* Creates a client; its token (and base URL credentials) stay registered while it lives. */
 struct cfw_cf *cfw_cf_new(struct cfw_http *http, const struct cfw_cf_conf *conf);
 void cfw_cf_free(struct cfw_cf *cf);
 /* Starts a request to base_url + path ("/accounts/{account}/..." with {account} replaced);

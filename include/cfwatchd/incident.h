@@ -82,6 +82,13 @@ struct cfw_incident {
     size_t recent_n;
     size_t recent_head;
     uint64_t seq; /* creation order, for stable reports */
+    /*
+     * How many times this key has opened (1 for the first), and the reminders sent in the
+     * current opening: with the key and opened_wall_ms they name each notification stably
+     * (cfw_sink_notification_id), so a re-send after a crash carries the same id.
+     */
+    uint64_t opening;
+    uint64_t reminders;
 };
 
 struct cfw_incident_opts {
@@ -118,6 +125,16 @@ const struct cfw_incident *cfw_incidents_find(const struct cfw_incidents *set, c
 /* New incidents refused because the cap was reached with every incident open. */
 uint64_t cfw_incidents_dropped(const struct cfw_incidents *set);
 
+/*
+ * Touched incidents: with tracking on, every incident a match counts is remembered (and kept
+ * from eviction) until cfw_incidents_take_touched hands it over, so that the daemon can journal
+ * counts together with the positions that produced them.
+ */
+void cfw_incidents_track_touched(struct cfw_incidents *set, bool on);
+typedef void (*cfw_incident_fn)(const struct cfw_incident *inc, void *arg);
+/* Calls fn for each incident touched since the last call (open or resolved ones) and forgets them. */
+void cfw_incidents_take_touched(struct cfw_incidents *set, cfw_incident_fn fn, void *arg);
+
 /* Resolves an open incident now (e.g. a source that recovered); 0, or -1 if not open. */
 int cfw_incidents_resolve(struct cfw_incidents *set, const char *key, int64_t mono_ms,
                           int64_t wall_ms);
@@ -134,7 +151,8 @@ void cfw_incident_stamp(struct cfw_stamp *s, int64_t wall_ms);
 
 /*
  * Inserts an incident restored from persisted state (takes ownership of inc's contents; inc
- * itself is copied). No transition is announced.
+ * itself is copied), replacing one with the same key (a journal record newer than the
+ * snapshot). No transition is announced.
  */
 void cfw_incidents_restore(struct cfw_incidents *set, struct cfw_incident *inc);
 

@@ -19,7 +19,7 @@ void cfw_log_init(enum cfw_log_level level);
 /* Parses error|warning|notice|info|debug; returns -1 on anything else. */
 int cfw_log_parse_level(const char *s, enum cfw_log_level *out);
 enum cfw_log_level cfw_log_get_level(void);
-/* Logs one line (no trailing newline needed). */
+/* Logs one line (no trailing newline needed), every registered secret replaced (secrets.h). */
 void cfw_log(enum cfw_log_level level, const char *fmt, ...) CFW_PRINTF(2, 3);
 void cfw_logv(enum cfw_log_level level, const char *fmt, va_list ap) CFW_PRINTF(2, 0);
 

@@ -57,6 +57,7 @@ struct cfw_logpush_stats {
     uint64_t bad_lines; /* over-long or empty-but-not-blank junk */
     uint64_t dropped_records; /* beyond max_records in one batch */
     uint64_t bytes_decompressed;
+    uint64_t unspooled; /* batches accepted while the spool could not be written */
 };
 
 typedef void (*cfw_logpush_record_cb)(void *arg, const struct cfw_record *rec);
@@ -72,7 +73,7 @@ int cfw_logpush_conf_parse(const struct cfw_node *node, const char *path,
                            struct cfw_logpush_conf *conf, struct cfw_diag *diag);
 void cfw_logpush_conf_clear(struct cfw_logpush_conf *conf);
 
-/* Creates a receiver (conf copied); records are delivered to cb from the loop. */
+/* Creates a receiver (conf copied, its token registered while it lives); records go to cb. */
 struct cfw_logpush *cfw_logpush_new(struct event_base *base, const struct cfw_logpush_conf *conf,
                                     cfw_logpush_record_cb cb, void *arg);
 /*
@@ -81,6 +82,13 @@ struct cfw_logpush *cfw_logpush_new(struct event_base *base, const struct cfw_lo
  * Without it every line is parsed (as the tests of this module do).
  */
 void cfw_logpush_set_want(struct cfw_logpush *lp, cfw_logpush_want_cb want);
+/*
+ * Keeps accepted batches in dir (created 0700): each is written and fsynced before the 200 and
+ * removed once matched; batches found there (a crash) are queued for matching now. A batch that
+ * cannot be written is matched from memory (logged, counted). 0, or -1 with err set (then
+ * batches are held in memory only).
+ */
+int cfw_logpush_set_spool(struct cfw_logpush *lp, const char *dir, struct cfw_err *err);
 /* Matches every batch still queued now (batches were answered 200: Logpush will not resend). */
 void cfw_logpush_drain(struct cfw_logpush *lp);
 void cfw_logpush_free(struct cfw_logpush *lp);

@@ -125,13 +125,25 @@ const char *cfw_sink_event_name(const struct cfw_notification *n);
 /* Writes a notification for a local sink to fp. */
 void cfw_sink_write(const struct cfw_sink *s, const struct cfw_notification *n, FILE *fp);
 
-/* Returns a copy of text with every secret of the sink replaced by "***". */
+/*
+ * Returns a copy of text with every registered secret (secrets.h: every sink's credentials and
+ * their forms, among the others) and the sink's private values replaced by "***".
+ */
 char *cfw_sink_scrub(const struct cfw_sink *s, const char *text);
 /*
  * Writes url with its secret parts replaced: user:password@, the query, and (unless keep_path)
  * the last path segment, e.g. https://hooks.slack.com/services/T000/B000/ followed by three stars.
  */
 void cfw_url_redact(const char *url, bool keep_path, char *out, size_t outlen);
+#define CFW_SINK_ID_LEN 32
+/*
+ * A notification's id (32 hex digits): a hash of the host, the sink and, per incident, its key,
+ * when it opened, its opening number, the transition and (reminders) the reminder number. The
+ * same transition built again (a re-send after a crash) gets the same id; digests hash their
+ * items; test notifications get a new id each time.
+ */
+void cfw_sink_notification_id(const struct cfw_sink *s, const struct cfw_notification *n,
+                              char out[CFW_SINK_ID_LEN + 1]);
 /* A stable PagerDuty dedup_key (at most 255 bytes) derived from an incident key. */
 void cfw_sink_dedup_key(const char *incident_key, char *out, size_t outlen);
 /* Signs a webhook body: hex HMAC-SHA256 of "<timestamp>.<body>" with the secret. */

@@ -18,6 +18,8 @@
 #include "cfwatchd/incident.h"
 
 #define CFW_STATE_FILE "state.json"
+/* The previous generation: state.json.1, kept by every save. */
+#define CFW_STATE_PREV_SUFFIX ".1"
 #define CFW_STATE_MAX_BYTES (256u * 1024u * 1024u)
 #define CFW_STATE_VERSION 1
 
@@ -31,6 +33,13 @@ json_t *cfw_state_read(const char *path, size_t max, struct cfw_err *err);
 /* The incidents that matter after a restart (open and recently resolved) as a JSON array. */
 json_t *cfw_state_incidents_save(const struct cfw_incidents *set, int64_t mono_ms,
                                  int64_t wall_ms);
+
+/* One incident as the state file and the journal hold it; now is the current stamp. */
+json_t *cfw_state_incident_json(const struct cfw_incident *inc, const struct cfw_stamp *now,
+                                int64_t mono_ms);
+/* Restores (or replaces, by key) one incident from cfw_state_incident_json; 0 or -1. */
+int cfw_state_incident_restore(struct cfw_incidents *set, const json_t *o,
+                               const struct cfw_stamp *now, int64_t mono_ms);
 
 /*
  * Restores incidents saved by cfw_state_incidents_save (nothing is announced). Entries that do

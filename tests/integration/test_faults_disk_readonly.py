@@ -86,6 +86,10 @@ class StateDirCase(DaemonTestCase):
         self.assertEqual(d.metric("cfwatchd_outbox_depth"), 3)
         d.wait_metric("cfwatchd_state_save_failures_total", 1, timeout=45 * SLOW)
         d.wait_stderr(r"state: .*Permission denied.*cfwatchd_state_save_failures_total")
+        # said loudly, as a gauge and as an incident of its own (issue 17)
+        d.wait_stderr(r"state: NOT DURABLE: .*Permission denied.*running from memory")
+        d.wait_incident("state-not-durable")
+        self.assertEqual(d.metric("cfwatchd_state_durable"), 0)
         self.assertTrue(d.alive())
         self.assertEqual(d.http("/healthz")[0], 200)
         failed_writes = d.metric("cfwatchd_outbox_write_errors_total")
@@ -94,12 +98,17 @@ class StateDirCase(DaemonTestCase):
 
         os.chmod(self.state, 0o700)
         os.chmod(os.path.join(self.state, "outbox"), 0o700)
-        d.wait_stderr(r"outbox: 2 notification\(s\) held in memory now written to \S+/outbox "
+        d.wait_stderr(r"outbox: 3 notification\(s\) held in memory now written to \S+/outbox "
                       r"\(0 still held\)", timeout=20 * SLOW)
         spool = os.path.join(self.state, "outbox")
-        self.assertEqual(len([n for n in os.listdir(spool) if n.endswith(".job")]), 3)
+        self.assertGreaterEqual(len([n for n in os.listdir(spool) if n.endswith(".job")]), 4)
+        d.wait_stderr(r"state: written again to \S+; state is durable", timeout=45 * SLOW)
+        d.wait_for(lambda: d.incident_map()["state-not-durable"]["state"] == "resolved",
+                   "state-not-durable resolved once a save works")
+        self.assertEqual(d.metric("cfwatchd_state_durable"), 1)
         self.cap.script("/hook", [], then=OK)
-        wait_until(lambda: set(self.delivered()) >= {"boom/one", "boom/two", "boom/three"},
+        wait_until(lambda: set(self.delivered()) >= {"boom/one", "boom/two", "boom/three",
+                                                     "state-not-durable"},
                    "every open notification delivered", timeout=30 * SLOW)
         d.wait_for(lambda: d.metric("cfwatchd_outbox_depth") == 0, "an empty outbox")
         self.assertEqual(set(self.delivered().values()), {1}, self.delivered())
@@ -110,13 +119,39 @@ class StateDirCase(DaemonTestCase):
         self.assertGreaterEqual(saved, {"boom/one", "boom/two", "boom/three"})
         d.start()
         self.assertEqual({k: v["state"] for k, v in d.incident_map().items()},
-                         {"boom/one": "open", "boom/two": "open", "boom/three": "open"})
+                         {"boom/one": "open", "boom/two": "open", "boom/three": "open",
+                          "state-not-durable": "resolved"})
         self.append("BOOM two\n")
         d.wait_incident("boom/two", min_count=2)
         self.assertEqual(set(self.delivered().values()), {1})
         d.stop()
         report("disk-readonly", method="chmod 0500 + setpriv without CAP_DAC_OVERRIDE",
                spool_writes_failed=failed_writes, state_save_failures=save_failures)
+
+    def test_read_only_at_start(self):
+        """A state directory that cannot be written from the start: the daemon runs from memory,
+        says so (log line, gauge, incident), and still delivers."""
+        if not setpriv_usable():
+            self.skipTest("setpriv cannot drop CAP_DAC_OVERRIDE here")
+        os.makedirs(self.state)
+        os.chmod(self.state, 0o500)  # no outbox/, no journal, no state.json can be created
+        self.cap.script("/hook", [], then=OK)
+        wrapper = write_wrapper(self.path("cfwatchd-nodac"), NO_DAC_CAPS)
+        d = WrappedDaemon(self.tmp, spool_config(self.log, self.state, self.cap.url("/hook")),
+                          wrapper)
+        self._daemons.append(d)
+        d.start()
+        d.wait_stderr(r"outbox: cannot create \S+/outbox: Permission denied; notifications are "
+                      r"delivered from memory only")
+        d.wait_stderr(r"state: NOT DURABLE: .*journal.*Permission denied")
+        d.wait_incident("state-not-durable")
+        self.assertEqual(d.metric("cfwatchd_state_durable"), 0)
+        self.append("BOOM one\n")
+        d.wait_incident("boom/one")
+        wait_until(lambda: {"boom/one", "state-not-durable"} <= set(self.delivered()),
+                   "delivered from memory")
+        self.assertTrue(d.alive())
+        d.stop(expect_rc=1)  # the final save fails: said by the exit status
 
     def test_spool_caps_refuse_count_and_log(self):
         d = self.daemon(spool_config(self.log, self.state, self.cap.url("/hook"),
