@@ -453,6 +453,60 @@ static void on_source_state(void *arg, struct cfw_source *src, enum cfw_source_s
                   state == CFW_SOURCE_DOWN, state == CFW_SOURCE_UP, reason);
 }
 
+/* True when a source, Logpush receiver or poller of that name runs now. */
+static bool source_exists(const struct app *app, const char *name)
+{
+    for (size_t i = 0; i < app->nsources; i++) {
+        if (strcmp(cfw_source_get_name(app->sources[i]), name) == 0) {
+            return true;
+        }
+    }
+    for (size_t i = 0; i < app->nlogpush; i++) {
+        if (strcmp(cfw_logpush_name(app->logpush[i]), name) == 0) {
+            return true;
+        }
+    }
+    for (size_t i = 0; i < app->npollers; i++) {
+        if (strcmp(cfw_poller_name(app->pollers[i]), name) == 0) {
+            return true;
+        }
+    }
+    return false;
+}
+
+/*
+ * A source-down incident belongs to its source: when the source is gone from the configuration
+ * (a reload, or a start with another configuration), nothing will ever recover it, so it is
+ * resolved now and says why.
+ */
+static void sources_reconcile(struct app *app)
+{
+    char **keys = NULL;
+    size_t n = 0;
+
+    for (size_t i = 0; i < cfw_incidents_count(app->incidents); i++) {
+        const struct cfw_incident *inc = cfw_incidents_at(app->incidents, i);
+        const char *src = cfw_fields_get(&inc->fields, "source");
+
+        if (inc->state == CFW_INCIDENT_OPEN && strcmp(inc->rule, "source-down") == 0 &&
+            src != NULL && !source_exists(app, src)) {
+            keys = cfw_xrealloc(keys, (n + 1) * sizeof(*keys));
+            keys[n++] = cfw_xstrdup(inc->key);
+        }
+    }
+    for (size_t i = 0; i < n; i++) {
+        const struct cfw_incident *inc = cfw_incidents_find(app->incidents, keys[i]);
+        char *by = cfw_xasprintf("source %s is no longer in the configuration",
+                                 cfw_fields_get(&inc->fields, "source"));
+
+        cfw_log_notice("incident %s: %s; resolved", keys[i], by);
+        cfw_incidents_resolve_by(app->incidents, keys[i], by, now_mono(), cfw_now_wall_ms());
+        free(by);
+        free(keys[i]);
+    }
+    free(keys);
+}
+
 /* ---- Cloudflare pollers ---- */
 
 static void on_poller_record(void *arg, struct cfw_poller *p, const char *stream,
@@ -501,6 +555,14 @@ static void on_deployment(void *arg, struct cfw_poller *p, const struct cfw_depl
     app->dirty = true;
     cfw_log_info("source=%s deployment=%s script=%s version=%s author=%s", cfw_poller_name(p),
                  dep->id, dep->script, dep->version, dep->author);
+    {
+        /* a deployment that went through fixes the deploy failures of its script before it */
+        char *by = cfw_xasprintf("deployment %s (version %s, by %s via %s)", dep->id, dep->version,
+                                 dep->author, dep->source);
+        cfw_incidents_succeed(app->incidents, dep->script, NULL, by, dep->created_wall_ms,
+                              now_mono(), cfw_now_wall_ms());
+        free(by);
+    }
     if (!cfw_poller_notify(p)) {
         return;
     }
@@ -1538,6 +1600,7 @@ static void reload(struct app *app)
     cfw_ruleset_free(app->rules);
     app->rules = rs;
     cfw_incidents_set_opts(app->incidents, &cfg->incidents);
+    cfw_incidents_apply_rules(app->incidents, rs);
     {
         /* what the old notifier had not delivered stays in the spool, which the new one replays */
         struct cfw_notifier *n = notifier_start(app, cfg);
@@ -1551,6 +1614,7 @@ static void reload(struct app *app)
     cfw_config_free(app->cfg);
     app->cfg = cfg;
     sources_start(app, cfg->sources, app->saved_sources);
+    sources_reconcile(app);
     app->reloads++;
     cfw_log_notice("reloaded: %zu rules, %zu sources", cfw_ruleset_count(rs), source_count(app));
     sd_notify(0, "READY=1");
@@ -1661,6 +1725,7 @@ static int app_init(struct app *app, const struct cfw_app_opts *opts)
     }
 
     sources_start(app, app->cfg->sources, app->saved_sources);
+    sources_reconcile(app);
     /* where reading starts (start_at: end) is durable before READY: a crash re-reads from here */
     if (app->journal != NULL) {
         journal_commit(app, true);

@@ -90,6 +90,29 @@ void cfw_incidents_set_opts(struct cfw_incidents *set, const struct cfw_incident
     apply_opts(set, opts);
 }
 
+void cfw_incidents_apply_rules(struct cfw_incidents *set, const struct cfw_ruleset *rules)
+{
+    for (size_t i = 0; i < set->n; i++) {
+        struct cfw_incident *inc = &set->order[i]->inc;
+        const struct cfw_rule *r = inc->rule != NULL ? cfw_ruleset_find(rules, inc->rule) : NULL;
+        const struct cfw_rule_opts *ro;
+
+        if (r == NULL) {
+            continue; /* an internal or removed rule: its incident keeps what it had */
+        }
+        ro = cfw_rule_opts(r);
+        inc->repeat_interval_ms =
+            ro->repeat_interval_ms != 0 ? ro->repeat_interval_ms : set->repeat_interval_ms;
+        inc->resolve_after_ms =
+            ro->resolve_after_ms != 0 ? ro->resolve_after_ms : set->resolve_after_ms;
+        inc->resolve_fallback_ms =
+            ro->resolve_fallback_ms != 0 ? ro->resolve_fallback_ms : CFW_RESOLVE_FALLBACK_DEFAULT_MS;
+        if (ro->resolve != CFW_RESOLVE_SUCCESS) {
+            inc->on_success = false; /* the rule no longer waits for a deploy */
+        }
+    }
+}
+
 static void incident_clear(struct cfw_incident *inc)
 {
     free(inc->key);
@@ -101,6 +124,7 @@ static void incident_clear(struct cfw_incident *inc)
     free(inc->first.input);
     free(inc->last.input);
     free(inc->recent);
+    free(inc->resolved_by);
     cfw_fields_clear(&inc->fields);
 }
 
@@ -230,6 +254,17 @@ static void fill_from_match(struct cfw_incident *inc, const struct cfw_match *m,
     }
     inc->sample = cfw_xstrndup(ev->text, len);
     inc->severity = cfw_rule_severity(m->rule);
+}
+
+/* Deploy output is text; request-time telemetry (tail, Logpush, Observability) is JSON. */
+static void set_resolve_mode(struct cfw_incident *inc, const struct cfw_rule_opts *ro,
+                             const struct cfw_event *ev)
+{
+    const char *kind = cfw_fields_get(&ev->fields, "kind");
+
+    inc->on_success = ro->resolve == CFW_RESOLVE_SUCCESS && (kind == NULL || strcmp(kind, "text") == 0);
+    inc->resolve_fallback_ms =
+        ro->resolve_fallback_ms != 0 ? ro->resolve_fallback_ms : CFW_RESOLVE_FALLBACK_DEFAULT_MS;
 }
 
 static bool threshold_reached(struct cfw_incident *inc, int64_t mono_ms)
@@ -364,6 +399,7 @@ const struct cfw_incident *cfw_incidents_observe(struct cfw_incidents *set,
         inc->threshold_window_ms = ro->threshold_window_ms;
         fill_from_match(inc, m, ev, &fields);
         set_position(&inc->first, ev, wall_ms);
+        set_resolve_mode(inc, ro, ev);
         insert(set, e);
     } else {
         inc = &e->inc;
@@ -378,6 +414,9 @@ const struct cfw_incident *cfw_incidents_observe(struct cfw_incidents *set,
             inc->recent_head = 0;
             fill_from_match(inc, m, ev, &fields);
             set_position(&inc->first, ev, wall_ms);
+            set_resolve_mode(inc, ro, ev);
+            free(inc->resolved_by);
+            inc->resolved_by = NULL;
         }
     }
     inc->count++;
@@ -415,10 +454,12 @@ int64_t cfw_incidents_tick(struct cfw_incidents *set, int64_t mono_ms, int64_t w
         struct cfw_incident *inc = &set->order[i]->inc;
         int64_t due;
 
-        if (inc->state != CFW_INCIDENT_OPEN || inc->resolve_after_ms < 0) {
+        int64_t after = inc->on_success ? inc->resolve_fallback_ms : inc->resolve_after_ms;
+
+        if (inc->state != CFW_INCIDENT_OPEN || after < 0) {
             continue;
         }
-        due = inc->last_seen_mono_ms + inc->resolve_after_ms;
+        due = inc->last_seen_mono_ms + after;
         if (due <= mono_ms) {
             resolve(set, inc, mono_ms, wall_ms);
         } else if (next < 0 || due - mono_ms < next) {
@@ -426,6 +467,54 @@ int64_t cfw_incidents_tick(struct cfw_incidents *set, int64_t mono_ms, int64_t w
         }
     }
     return next;
+}
+
+size_t cfw_incidents_succeed(struct cfw_incidents *set, const char *script, const char *input,
+                             const char *evidence, int64_t deployed_wall_ms, int64_t mono_ms,
+                             int64_t wall_ms)
+{
+    size_t n = 0;
+
+    if (script != NULL && script[0] == '\0') {
+        script = NULL;
+    }
+    for (size_t i = 0; i < set->n; i++) {
+        struct cfw_incident *inc = &set->order[i]->inc;
+        const char *its = cfw_fields_get(&inc->fields, "script");
+        bool same;
+
+        if (inc->state != CFW_INCIDENT_OPEN || !inc->on_success ||
+            (deployed_wall_ms > 0 && inc->opened_wall_ms >= deployed_wall_ms)) {
+            continue; /* a deployment older than the failure does not fix it */
+        }
+        if (its != NULL && its[0] != '\0') {
+            same = script != NULL && strcmp(its, script) == 0;
+        } else {
+            /* no script named: the same deploy log (file, command, build) tells */
+            same = input != NULL && inc->last.input != NULL && strcmp(inc->last.input, input) == 0;
+        }
+        if (same) {
+            free(inc->resolved_by);
+            inc->resolved_by = cfw_xstrdup(evidence != NULL ? evidence : "a successful deploy");
+            resolve(set, inc, mono_ms, wall_ms);
+            n++;
+        }
+    }
+    return n;
+}
+
+int cfw_incidents_resolve_by(struct cfw_incidents *set, const char *key, const char *by,
+                             int64_t mono_ms, int64_t wall_ms)
+{
+    struct entry *e = lookup(set, key);
+
+    if (e == NULL || e->inc.state != CFW_INCIDENT_OPEN) {
+        return -1;
+    }
+    free(e->inc.resolved_by);
+    e->inc.resolved_by = by != NULL ? cfw_xstrdup(by) : NULL;
+    resolve(set, &e->inc, mono_ms, wall_ms);
+    return 0;
 }
 
 int cfw_incidents_resolve(struct cfw_incidents *set, const char *key, int64_t mono_ms,

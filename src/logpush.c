@@ -354,8 +354,12 @@ static void enqueue(struct cfw_logpush *lp, struct batch *b)
     lp->queued_bytes += b->len;
 }
 
-/* Writes a batch to the spool (fsynced); false when it stays in memory only (logged, counted). */
-static bool spool_write(struct cfw_logpush *lp, struct batch *b)
+/*
+ * Writes a batch to the spool (fsynced) as it came, gzip or not (a gzip body is the smaller:
+ * one fsync of a megabyte, not of the 45 it inflates to); false when it stays in memory only
+ * (logged, counted).
+ */
+static bool spool_write(struct cfw_logpush *lp, struct batch *b, const char *raw, size_t raw_len)
 {
     struct cfw_err err = {0};
     char name[40];
@@ -364,7 +368,7 @@ static bool spool_write(struct cfw_logpush *lp, struct batch *b)
         return false;
     }
     snprintf(name, sizeof(name), "%016" PRIx64 ".ndjson", lp->spool_seq++);
-    if (cfw_fs_write_atomic(lp->spool_fd, lp->spool_dir, name, b->data, b->len, 0600, &err) != 0) {
+    if (cfw_fs_write_atomic(lp->spool_fd, lp->spool_dir, name, raw, raw_len, 0600, &err) != 0) {
         if (lp->stats.unspooled++ % 1000 == 0) {
             cfw_log_err("source=%s: Logpush batch not spooled (%s); matched from memory only, "
                         "lost if cfwatchd dies first (%" PRIu64 " so far)",
@@ -609,7 +613,6 @@ void cfw_logpush_handle(struct cfw_logpush *lp, struct cfw_listener_req *req)
                                                                          : "bad gzip\n");
             return;
         }
-        free(body);
     } else {
         data = body;
         datalen = len;
@@ -617,22 +620,32 @@ void cfw_logpush_handle(struct cfw_logpush *lp, struct cfw_listener_req *req)
     lp->stats.bytes_decompressed += datalen;
     if (is_validation(data, datalen)) {
         lp->stats.validations++;
+        if (data != body) {
+            free(body);
+        }
         free(data);
         reply_text(req, 200, "ok\n");
         return;
     }
     if (lp->queued_bytes + datalen > CFW_LOGPUSH_MAX_QUEUED_DEFAULT) {
         /* Logpush retries: asking for that is better than dropping what it sent */
+        if (data != body) {
+            free(body);
+        }
         free(data);
         lp->stats.rejected++;
         reply_text(req, 503, "busy, retry later\n");
         return;
     }
     b = cfw_xcalloc(1, sizeof(*b));
+    /* durable before the 200: Logpush does not send a batch again once it was answered 200 */
+    spool_write(lp, b, body, data != body ? len : datalen);
+    if (data != body) {
+        free(body);
+    }
     /* one spare byte so that the last line can be NUL-terminated in place */
     b->data = cfw_xrealloc(data, datalen + 1);
     b->len = datalen;
-    spool_write(lp, b);
     enqueue(lp, b);
     lp->stats.batches++;
     reply_text(req, 200, "ok\n");
@@ -713,7 +726,7 @@ static bool spool_load_one(struct cfw_logpush *lp, const char *name)
     int fd = openat(lp->spool_fd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
 
     if (fd < 0 || fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) ||
-        (uint64_t)st.st_size > lp->conf.max_decompressed) {
+        (uint64_t)st.st_size > lp->conf.max_body) {
         if (fd >= 0) {
             close(fd);
         }
@@ -733,6 +746,22 @@ static bool spool_load_one(struct cfw_logpush *lp, const char *name)
     }
     close(fd);
     b->len = got;
+    if (got >= 2 && (unsigned char)b->data[0] == 0x1f && (unsigned char)b->data[1] == 0x8b) {
+        /* spooled as it came: inflated again, under the same caps as when it was accepted */
+        struct cfw_err err = {0};
+        char *data = NULL;
+        size_t datalen = 0;
+
+        if (cfw_gunzip(b->data, got, lp->conf.max_decompressed, lp->conf.max_ratio, &data,
+                       &datalen, &err) != 0) {
+            cfw_log_err("source=%s: spooled batch %s: %s", lp->conf.name, name, err.msg);
+            batch_free(b);
+            return false;
+        }
+        free(b->data);
+        b->data = cfw_xrealloc(data, datalen + 1);
+        b->len = datalen;
+    }
     b->file = cfw_xstrdup(name);
     enqueue(lp, b);
     return true;

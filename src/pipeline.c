@@ -101,6 +101,37 @@ static void fields_scrubbed(struct cfw_fields *dst, const struct cfw_fields *src
     }
 }
 
+/*
+ * A match of a `success: true` rule: evidence that a deploy worked, which resolves the open
+ * `resolve: success` incidents of its script ("fixed by <the line> at <input>:<line>").
+ */
+static void on_success(struct cfw_pipeline *p, const struct cfw_match *m,
+                       const struct cfw_event *ev)
+{
+    const char *script = cfw_fields_get(&m->fields, "script");
+    size_t len = ev->len;
+    const char *nl = memchr(ev->text, '\n', ev->len);
+    char *line, *evidence;
+
+    if (script == NULL) {
+        script = cfw_fields_get(&ev->fields, "script");
+    }
+    if (nl != NULL) {
+        len = (size_t)(nl - ev->text);
+    }
+    if (len > 200) {
+        len = 200;
+    }
+    line = cfw_xstrndup(ev->text, len);
+    cfw_secrets_scrub_inplace(line, strlen(line));
+    evidence = cfw_xasprintf("%s (%s:%llu)", line, ev->input != NULL ? ev->input : "-",
+                             (unsigned long long)ev->line);
+    cfw_incidents_succeed(p->incidents, script, ev->input, evidence, 0, cfw_pipeline_now_mono(p),
+                          cfw_pipeline_now_wall(p));
+    free(evidence);
+    free(line);
+}
+
 static void on_match(const struct cfw_match *m, const struct cfw_event *ev, void *arg)
 {
     struct cfw_pipeline *p = arg;
@@ -109,6 +140,10 @@ static void on_match(const struct cfw_match *m, const struct cfw_event *ev, void
     char *text;
 
     p->stats.matches++;
+    if (cfw_rule_opts(m->rule)->success) {
+        on_success(p, m, ev);
+        return;
+    }
     if (cfw_secrets_count() == 0 ||
         (!cfw_secrets_found(ev->text, ev->len) && !fields_hold_secret(&ev->fields) &&
          !fields_hold_secret(&m->fields))) {

@@ -58,6 +58,8 @@ void cfw_router_copy_incident(struct cfw_incident *dst, const struct cfw_inciden
     dst->seq = src->seq;
     dst->opening = src->opening;
     dst->reminders = src->reminders;
+    dst->on_success = src->on_success;
+    dst->resolved_by = dup_or_null(src->resolved_by);
 }
 
 void cfw_router_clear_incident(struct cfw_incident *inc)
@@ -71,6 +73,7 @@ void cfw_router_clear_incident(struct cfw_incident *inc)
     free(inc->sample);
     free(inc->first.input);
     free(inc->last.input);
+    free(inc->resolved_by);
     memset(inc, 0, sizeof(*inc));
 }
 

@@ -687,7 +687,8 @@ static void check_template(const struct cfw_rule *r, const struct cfw_node *map,
 
 static const char *const rule_keys[] = {
     "id",  "pattern",   "severity",        "title",         "hint",        "when", "continue",
-    "key", "threshold", "repeat_interval", "resolve_after", "description", NULL,
+    "key", "threshold", "repeat_interval", "resolve_after", "description", "resolve",
+    "resolve_fallback", "success", NULL,
 };
 
 static const char *const threshold_keys[] = {"count", "window", NULL};
@@ -791,6 +792,27 @@ static struct cfw_rule *rule_parse(const struct cfw_ruleset *rs, const struct cf
     cfw_node_bool(item, "continue", path, &r->cont, diag);
     cfw_node_duration(item, "repeat_interval", path, &r->opts.repeat_interval_ms, diag);
     cfw_node_duration(item, "resolve_after", path, &r->opts.resolve_after_ms, diag);
+    cfw_node_duration(item, "resolve_fallback", path, &r->opts.resolve_fallback_ms, diag);
+    s = NULL;
+    if (cfw_node_str(item, "resolve", path, &s, diag) == 1) {
+        if (strcmp(s, "quiet") == 0) {
+            r->opts.resolve = CFW_RESOLVE_QUIET;
+        } else if (strcmp(s, "success") == 0) {
+            r->opts.resolve = CFW_RESOLVE_SUCCESS;
+        } else {
+            char *rpath = cfw_xasprintf("%s.resolve", path);
+            cfw_diag_add(diag, cfw_node_get(item, "resolve"), rpath,
+                         "invalid resolve '%.64s' (use quiet: after resolve_after without a "
+                         "match, or success: on a later successful deploy of the script)",
+                         s);
+            free(rpath);
+        }
+    }
+    cfw_node_bool(item, "success", path, &r->opts.success, diag);
+    if (r->opts.success) {
+        /* evidence, not an incident: the rules after it still run on the event */
+        r->cont = true;
+    }
     parse_threshold(r, item, path, diag);
     s = NULL;
     if (cfw_node_str(item, "pattern", path, &s, diag) == 1) {

@@ -184,6 +184,7 @@ json_t *cfw_sink_incident_json(const struct cfw_incident *inc)
     json_object_set_new(o, "opened_at", time_or_null(inc->opened_wall_ms));
     json_object_set_new(o, "opening", json_integer((json_int_t)inc->opening));
     json_object_set_new(o, "resolved_at", time_or_null(inc->resolved_wall_ms));
+    json_object_set_new(o, "resolved_by", str_or_null(inc->resolved_by));
     json_object_set_new(o, "first_position", position_json(&inc->first));
     json_object_set_new(o, "last_position", position_json(&inc->last));
     return o;

@@ -468,6 +468,11 @@ static char *short_text(const struct cfw_incident *inc, enum cfw_transition tr, 
     }
     put_raw(&t, dur);
     put_raw(&t, ")");
+    if (tr == CFW_TRANSITION_RESOLVE && inc->resolved_by != NULL) {
+        /* what ended it: a later deploy, a removed source */
+        put_raw(&t, "; resolved by ");
+        put_log(&t, inc->resolved_by);
+    }
     return text_take(&t, "");
 }
 

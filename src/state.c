@@ -125,6 +125,12 @@ json_t *cfw_state_incident_json(const struct cfw_incident *inc, const struct cfw
     /* what names its notifications (cfw_sink_notification_id) */
     json_object_set_new(o, "opening", json_integer((json_int_t)inc->opening));
     json_object_set_new(o, "reminders", json_integer((json_int_t)inc->reminders));
+    /* how it ends, and what ended it */
+    json_object_set_new(o, "resolve", json_string(inc->on_success ? "success" : "quiet"));
+    json_object_set_new(o, "resolve_fallback_ms", json_integer((json_int_t)inc->resolve_fallback_ms));
+    if (inc->resolved_by != NULL) {
+        json_object_set_new(o, "resolved_by", json_string(inc->resolved_by));
+    }
     return o;
 }
 
@@ -258,6 +264,15 @@ int cfw_state_incident_restore(struct cfw_incidents *set, const json_t *o,
     inc.resolve_after_ms = resolve_after;
     inc.opening = (uint64_t)opening;
     inc.reminders = (uint64_t)reminders;
+    inc.on_success = json_is_string(json_object_get(o, "resolve")) &&
+                     strcmp(json_string_value(json_object_get(o, "resolve")), "success") == 0;
+    inc.resolve_fallback_ms = json_integer_value(json_object_get(o, "resolve_fallback_ms"));
+    if (inc.resolve_fallback_ms == 0) {
+        inc.resolve_fallback_ms = CFW_RESOLVE_FALLBACK_DEFAULT_MS;
+    }
+    if (json_is_string(json_object_get(o, "resolved_by"))) {
+        inc.resolved_by = cfw_secrets_scrub(json_string_value(json_object_get(o, "resolved_by")));
+    }
     cfw_incidents_restore(set, &inc);
     return 0;
 }

@@ -89,6 +89,14 @@ struct cfw_incident {
      */
     uint64_t opening;
     uint64_t reminders;
+    /*
+     * A `resolve: success` rule matched in deploy output (a text record): the incident is a
+     * state ("api cannot be deployed") that ends on evidence of a later successful deploy of
+     * the same script (cfw_incidents_succeed), else after resolve_fallback_ms without a match.
+     */
+    bool on_success;
+    int64_t resolve_fallback_ms;
+    char *resolved_by; /* what resolved it, when evidence did ("Uploaded api (12.3 sec) at ...") */
 };
 
 struct cfw_incident_opts {
@@ -106,8 +114,13 @@ struct cfw_incidents;
 struct cfw_incidents *cfw_incidents_new(const struct cfw_incident_opts *opts,
                                         cfw_transition_cb cb, void *arg);
 void cfw_incidents_free(struct cfw_incidents *set);
-/* Replaces options (reload); existing incidents keep their per-incident intervals. */
+/*
+ * Replaces options (reload). With rules (NULL: keep), incidents whose rule is still there take
+ * its new intervals (repeat_interval, resolve_after, resolve_fallback) and the set's new
+ * defaults, so a changed setting applies to incidents already open.
+ */
 void cfw_incidents_set_opts(struct cfw_incidents *set, const struct cfw_incident_opts *opts);
+void cfw_incidents_apply_rules(struct cfw_incidents *set, const struct cfw_ruleset *rules);
 
 /* Records one match at the given times; returns the incident (borrowed). */
 const struct cfw_incident *cfw_incidents_observe(struct cfw_incidents *set,
@@ -134,6 +147,22 @@ void cfw_incidents_track_touched(struct cfw_incidents *set, bool on);
 typedef void (*cfw_incident_fn)(const struct cfw_incident *inc, void *arg);
 /* Calls fn for each incident touched since the last call (open or resolved ones) and forgets them. */
 void cfw_incidents_take_touched(struct cfw_incidents *set, cfw_incident_fn fn, void *arg);
+
+/*
+ * Evidence of a successful deploy: resolves every open `on_success` incident of script (or,
+ * when the incident names no script, of the same input), saying evidence as resolved_by.
+ * script or input may be NULL. With deployed_wall_ms > 0 (a deployment listed by the API) only
+ * incidents opened before that moment are resolved. Returns the number resolved.
+ */
+size_t cfw_incidents_succeed(struct cfw_incidents *set, const char *script, const char *input,
+                             const char *evidence, int64_t deployed_wall_ms, int64_t mono_ms,
+                             int64_t wall_ms);
+/*
+ * Resolves an open incident now, saying why when by is not NULL (a removed source, ...); 0, or
+ * -1 if not open.
+ */
+int cfw_incidents_resolve_by(struct cfw_incidents *set, const char *key, const char *by,
+                             int64_t mono_ms, int64_t wall_ms);
 
 /* Resolves an open incident now (e.g. a source that recovered); 0, or -1 if not open. */
 int cfw_incidents_resolve(struct cfw_incidents *set, const char *key, int64_t mono_ms,

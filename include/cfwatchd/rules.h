@@ -52,11 +52,23 @@ struct cfw_rule;
 struct cfw_ruleset;
 
 /* Per-rule options that override the incidents section; 0 means "not set". */
+/* How a rule's incidents end (the rule key `resolve`). */
+enum cfw_resolve_mode {
+    CFW_RESOLVE_QUIET,   /* after resolve_after without a match: runtime errors */
+    CFW_RESOLVE_SUCCESS, /* on evidence of a later successful deploy of the same script */
+};
+
+/* A `resolve: success` incident with no evidence resolves after this long without a match. */
+#define CFW_RESOLVE_FALLBACK_DEFAULT_MS (7LL * 24 * 3600 * 1000)
+
 struct cfw_rule_opts {
     int64_t repeat_interval_ms;
     int64_t resolve_after_ms;
     uint64_t threshold_count;
     int64_t threshold_window_ms;
+    enum cfw_resolve_mode resolve;
+    int64_t resolve_fallback_ms; /* resolve: success; 0: the default */
+    bool success; /* `success: true`: a match is evidence of a successful deploy, no incident */
 };
 
 struct cfw_ruleset *cfw_ruleset_new(void);

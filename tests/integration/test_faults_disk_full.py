@@ -138,20 +138,23 @@ class DiskFullCase(DaemonTestCase):
         # (the harness reads stderr in a thread: the line may trail the metric a little)
         d.wait_stderr(r"state: .*(No space|ENOSPC|cannot write|cannot create)"
                       r".*cfwatchd_state_save_failures_total")
+        # said as an incident of its own, whose notification is spooled from the reserve too
+        d.wait_incident("state-not-durable")
+        self.assertEqual(d.metric("cfwatchd_state_durable"), 0)
         self.assertTrue(d.alive())
         self.assertEqual(d.http("/healthz")[0], 200)
         # still reading and matching while full
         self.append("BOOM four\n")
         d.wait_incident("boom/four")
-        wait_until(lambda: self.spooled() == 4, "the fourth notification on disk too")
-        self.assertEqual(d.metric("cfwatchd_outbox_write_errors_total"), 3)
+        wait_until(lambda: self.spooled() == 5, "the fourth notification on disk too")
+        self.assertEqual(d.metric("cfwatchd_outbox_write_errors_total"), 4)
         drawn = RESERVE - self.reserve_size()
 
         # space returns, the receiver recovers: everything accepted is delivered, once
         self.fs.free()
         self.cap.script("/hook", [], then=OK)
         wait_until(lambda: set(self.delivered()) >= {"boom/one", "boom/two", "boom/three",
-                                                     "boom/four"},
+                                                     "boom/four", "state-not-durable"},
                    "every open notification delivered", timeout=30 * SLOW)
         d.wait_for(lambda: d.metric("cfwatchd_outbox_depth") == 0, "an empty outbox")
         self.assertEqual(set(self.delivered().values()), {1}, self.delivered())
@@ -229,9 +232,10 @@ class DiskFullCase(DaemonTestCase):
                    "attempts while held in memory")
         self.fs.free()
         # written by the retry timer (every 5 s) without any new notification
-        d.wait_stderr(r"outbox: 2 notification\(s\) held in memory now written to \S+/outbox "
+        # (2, or 3 when the failed state save's state-not-durable incident was held too)
+        d.wait_stderr(r"outbox: [23] notification\(s\) held in memory now written to \S+/outbox "
                       r"\(0 still held\)", timeout=20 * SLOW)
-        self.assertEqual(self.spooled(), 3)
+        self.assertIn(self.spooled(), (3, 4))
         d.stop()
         self.cap.script("/hook", [], then=OK)
         d.start()
@@ -267,8 +271,14 @@ class DiskFullCase(DaemonTestCase):
         d.start()
         wait_until(lambda: len(self.delivered()) >= 2, "the two notifications on disk")
         d.wait_for(lambda: d.metric("cfwatchd_outbox_depth") == 0, "an empty outbox")
-        self.assertEqual(len(self.delivered()), 2, self.delivered())
         self.assertIn("boom/one", self.delivered())
+        if len(self.delivered()) == 3:
+            # the journal's record of the lost one fitted on the full disk: it is sent again at
+            # start, with its id (issue 17)
+            self.assertRegex(d.stderr_text(), r"may not have been spooled before the stop; "
+                                              r"submitting it again")
+        else:
+            self.assertEqual(len(self.delivered()), 2, self.delivered())
         d.stop()
 
 

@@ -24,7 +24,12 @@ static const char rules_yaml[] = "rules:\n"
                                  "  - id: quick\n"
                                  "    pattern: 'quick'\n"
                                  "    resolve_after: 5s\n"
-                                 "    repeat_interval: 1m\n";
+                                 "    repeat_interval: 1m\n"
+                                 "  - id: deployfail\n"
+                                 "    pattern: 'deploy failed'\n"
+                                 "    resolve: success\n"
+                                 "    resolve_after: 5s\n"
+                                 "    resolve_fallback: 1h\n";
 
 struct recorder {
     enum cfw_transition t[64];
@@ -102,18 +107,110 @@ static void on_match(const struct cfw_match *m, const struct cfw_event *ev, void
     cfw_incidents_observe(c->fx->set, m, ev, c->now, 1700000000000 + c->now);
 }
 
-/* Runs one text event with a script field through the rules at time now (ms). */
-static void feed(struct fixture *fx, const char *text, const char *script, int64_t now)
+/* Runs one event of a kind with a script field through the rules at time now (ms). */
+static void feed_kind(struct fixture *fx, const char *text, const char *script, const char *kind,
+                      int64_t now)
 {
     struct cfw_event ev = {.text = text, .len = strlen(text), .input = "in.log", .line = 7};
     struct feed_ctx c = {fx, now};
 
-    cfw_fields_set(&ev.fields, "kind", "text");
+    cfw_fields_set(&ev.fields, "kind", kind);
     if (script != NULL) {
         cfw_fields_set(&ev.fields, "script", script);
     }
     cfw_ruleset_match(fx->rs, &ev, on_match, &c);
     cfw_fields_clear(&ev.fields);
+}
+
+/* Runs one text event (a log line) with a script field through the rules at time now (ms). */
+static void feed(struct fixture *fx, const char *text, const char *script, int64_t now)
+{
+    feed_kind(fx, text, script, "text", now);
+}
+
+static void test_resolve_on_success(void **state)
+{
+    struct fixture *fx = *state;
+    const struct cfw_incident *inc;
+
+    feed(fx, "deploy failed", "api", 0);
+    feed(fx, "deploy failed", "web", 0);
+    inc = cfw_incidents_find(fx->set, "deployfail/api/");
+    assert_non_null(inc);
+    assert_true(inc->on_success);
+    assert_int_equal(inc->opening, 1);
+    /* quiet for longer than resolve_after: still open, it waits for a deploy */
+    assert_int_equal(cfw_incidents_tick(fx->set, 60000, 0), 3600000 - 60000);
+    assert_int_equal(cfw_incidents_open_count(fx->set), 2);
+    /* a deployment older than the failure fixes nothing; one of another script neither */
+    assert_int_equal(cfw_incidents_succeed(fx->set, "api", NULL, "old", 1700000000000 - 1, 61000,
+                                           0),
+                     0);
+    assert_int_equal(cfw_incidents_succeed(fx->set, "other", "in.log", "x", 0, 61000, 0), 0);
+    assert_int_equal(
+        cfw_incidents_succeed(fx->set, "api", "in.log", "Uploaded api (1.0 sec)", 0, 62000, 0), 1);
+    inc = cfw_incidents_find(fx->set, "deployfail/api/");
+    assert_int_equal(inc->state, CFW_INCIDENT_RESOLVED);
+    assert_string_equal(inc->resolved_by, "Uploaded api (1.0 sec)");
+    assert_int_equal(fx->rec.t[fx->rec.n - 1], CFW_TRANSITION_RESOLVE);
+    /* it fails again: a second opening, resolved_by cleared */
+    feed(fx, "deploy failed", "api", 70000);
+    inc = cfw_incidents_find(fx->set, "deployfail/api/");
+    assert_int_equal(inc->state, CFW_INCIDENT_OPEN);
+    assert_int_equal(inc->opening, 2);
+    assert_null(inc->resolved_by);
+    /* the fallback: an hour without a match */
+    cfw_incidents_tick(fx->set, 70000 + 3600000, 0);
+    assert_int_equal(cfw_incidents_open_count(fx->set), 0);
+}
+
+static void test_success_rule_in_telemetry_resolves_when_quiet(void **state)
+{
+    struct fixture *fx = *state;
+    const struct cfw_incident *inc;
+
+    /* the same rule matched in request-time JSON (tail, Logpush): it ends when quiet */
+    feed_kind(fx, "deploy failed", "api", "exception", 0);
+    inc = cfw_incidents_find(fx->set, "deployfail/api/");
+    assert_false(inc->on_success);
+    cfw_incidents_tick(fx->set, 5000, 0);
+    assert_int_equal(inc->state, CFW_INCIDENT_RESOLVED);
+    assert_null(inc->resolved_by);
+}
+
+static void test_success_without_script_matches_the_input(void **state)
+{
+    struct fixture *fx = *state;
+
+    feed(fx, "deploy failed", NULL, 0);
+    assert_int_equal(cfw_incidents_succeed(fx->set, "api", "other.log", "x", 0, 1000, 0), 0);
+    assert_int_equal(cfw_incidents_succeed(fx->set, "api", "in.log", "Uploaded api", 0, 1000, 0),
+                     1);
+}
+
+static void test_reload_applies_rule_settings(void **state)
+{
+    struct fixture *fx = *state;
+    struct cfw_diag diag = {0};
+    static const char y[] = "rules:\n"
+                            "  - id: quick\n"
+                            "    pattern: 'quick'\n"
+                            "    resolve_after: 1h\n";
+    struct cfw_doc *doc = cfw_yaml_load_string("new.yaml", y, strlen(y), &diag);
+    struct cfw_ruleset *rs = cfw_ruleset_new();
+    const struct cfw_incident *inc;
+
+    cfw_ruleset_add_node(rs, cfw_node_get(doc->root, "rules"), "rules", "test", &diag);
+    assert_int_equal(diag.n, 0);
+    feed(fx, "quick", "api", 0);
+    inc = cfw_incidents_find(fx->set, "quick/api/");
+    assert_int_equal(inc->resolve_after_ms, 5000);
+    cfw_incidents_apply_rules(fx->set, rs);
+    assert_int_equal(inc->resolve_after_ms, 3600000);
+    cfw_incidents_tick(fx->set, 10000, 0);
+    assert_int_equal(inc->state, CFW_INCIDENT_OPEN);
+    cfw_ruleset_free(rs);
+    cfw_doc_free(doc);
 }
 
 static void test_fold_and_resolve(void **state)
@@ -316,6 +413,12 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_sample_cap, setup, teardown),
         cmocka_unit_test_setup_teardown(test_cap_evicts_resolved_only, setup, teardown),
         cmocka_unit_test_setup_teardown(test_stamps_and_open_duration, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_resolve_on_success, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_success_rule_in_telemetry_resolves_when_quiet, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_success_without_script_matches_the_input, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_reload_applies_rule_settings, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
