@@ -301,12 +301,17 @@ static struct cfw_notifier *notifier_start(struct app *app, const struct cfw_con
     struct cfw_notifier_opts no = {0};
     struct cfw_diag diag = {0};
     struct cfw_notifier *n = NULL;
-    const char *listen = cfg->listen != NULL ? cfg->listen : CFW_CONFIG_DEFAULT_LISTEN;
     char *client_url = NULL;
 
-    /* where a person who got the page can see every incident (PagerDuty client_url) */
-    if (strcmp(listen, "off") != 0 && listen[0] != '\0') {
-        client_url = cfw_xasprintf("http://%s/incidents", listen);
+    /*
+     * Where a person who got the page can see every incident (PagerDuty client_url,
+     * Alertmanager generatorURL): only the configured public_url. The listener's own address
+     * (127.0.0.1) means nothing on a phone and would show an internal address.
+     */
+    if (cfg->public_url != NULL && cfg->public_url[0] != '\0') {
+        size_t len = strlen(cfg->public_url);
+        client_url = cfw_xasprintf("%s%sincidents", cfg->public_url,
+                                   cfg->public_url[len - 1] == '/' ? "" : "/");
     }
     no.client_url = client_url;
     if (cfw_notifier_parse_opts(cfg->outbox, "outbox", &no, &diag) == 0) {

@@ -10,7 +10,7 @@
 
 static const char *const top_keys[] = {
     "state_dir", "state_save_interval", "listen", "log_level", "sources", "rules",
-    "incidents", "sinks", "outbox", "cloudflare", NULL,
+    "incidents", "sinks", "outbox", "cloudflare", "public_url", NULL,
 };
 static const char *const rules_keys[] = {"builtin", "files", "custom", "scan", NULL};
 static const char *const incidents_keys[] = {"key", "repeat_interval", "resolve_after",
@@ -29,6 +29,7 @@ void cfw_config_free(struct cfw_config *cfg)
     free(cfg->path);
     free(cfg->state_dir);
     free(cfg->listen);
+    free(cfg->public_url);
     free(cfg->log_level);
     cfw_strlist_free(cfg->builtin_packs);
     cfw_strlist_free(cfg->rule_files);
@@ -146,6 +147,13 @@ struct cfw_config *cfw_config_load(const char *path, struct cfw_diag *diag)
         }
         dup_str(root, "state_dir", "state_dir", &cfg->state_dir, diag);
         dup_str(root, "listen", "listen", &cfg->listen, diag);
+        dup_str(root, "public_url", "public_url", &cfg->public_url, diag);
+        if (cfg->public_url != NULL && strncmp(cfg->public_url, "https://", 8) != 0 &&
+            strncmp(cfg->public_url, "http://", 7) != 0) {
+            cfw_diag_add(diag, cfw_node_get(root, "public_url"), "public_url",
+                         "must be an http:// or https:// URL (where people reach this daemon's "
+                         "/incidents, e.g. through a reverse proxy)");
+        }
         if (cfw_node_duration(root, "state_save_interval", "state_save_interval",
                               &cfg->state_save_interval_ms, diag) == 1 &&
             cfg->state_save_interval_ms < 100) {

@@ -28,6 +28,9 @@
 #include "source_int.h"
 
 #define CHECK_INTERVAL_MS 250
+/* What a failed run's stderr adds to its reason: the last lines within the last bytes. */
+#define CFW_EXEC_STDERR_TAIL 1024
+#define CFW_EXEC_STDERR_LINES 3
 #define FORCE_CLOSE_MS 1000
 
 extern char **environ;
@@ -61,6 +64,9 @@ struct exec_src {
     unsigned failures; /* consecutive runs that ended before stable_after */
     bool stable;
     char *buf;
+    /* the last bytes the current run wrote to stderr: why it failed, in its own words */
+    char tail[CFW_EXEC_STDERR_TAIL];
+    size_t tail_len;
 };
 
 static void ms_tv(int64_t ms, struct timeval *tv)
@@ -137,6 +143,79 @@ static bool close_stream(struct pstream *ps)
     return true;
 }
 
+/* Keeps the last CFW_EXEC_STDERR_TAIL bytes of the run's stderr. */
+static void tail_keep(struct exec_src *es, const char *p, size_t n)
+{
+    if (n >= sizeof(es->tail)) {
+        memcpy(es->tail, p + n - sizeof(es->tail), sizeof(es->tail));
+        es->tail_len = sizeof(es->tail);
+        return;
+    }
+    if (es->tail_len + n > sizeof(es->tail)) {
+        size_t drop = es->tail_len + n - sizeof(es->tail);
+        memmove(es->tail, es->tail + drop, es->tail_len - drop);
+        es->tail_len -= drop;
+    }
+    memcpy(es->tail + es->tail_len, p, n);
+    es->tail_len += n;
+}
+
+/*
+ * The last (up to) CFW_EXEC_STDERR_LINES non-blank lines of the run's stderr, joined by " | ",
+ * control bytes and ANSI colours dropped, registered secrets replaced: "" when it wrote none.
+ */
+static void tail_lines(const struct exec_src *es, char *out, size_t outlen)
+{
+    char clean[CFW_EXEC_STDERR_TAIL + 1];
+    const char *lines[CFW_EXEC_STDERR_LINES];
+    size_t nl = 0, w = 0;
+    char *scrubbed, *p;
+
+    for (size_t i = 0; i < es->tail_len; i++) {
+        unsigned char c = (unsigned char)es->tail[i];
+        if (c == 0x1b) {
+            /* an ANSI sequence: ESC [ parameters, then a final byte in @..~ */
+            if (i + 1 < es->tail_len && es->tail[i + 1] == '[') {
+                i += 2;
+                while (i < es->tail_len &&
+                       !((unsigned char)es->tail[i] >= 0x40 && (unsigned char)es->tail[i] <= 0x7e)) {
+                    i++;
+                }
+            }
+            continue;
+        }
+        clean[w++] = c == '\n' ? '\n' : c < 0x20 || c == 0x7f ? ' ' : (char)c;
+    }
+    clean[w] = '\0';
+    scrubbed = cfw_secrets_scrub(clean);
+    /* the last lines, from the end */
+    for (p = scrubbed + strlen(scrubbed); p > scrubbed && nl < CFW_EXEC_STDERR_LINES;) {
+        char *end = p;
+        while (p > scrubbed && p[-1] != '\n') {
+            p--;
+        }
+        *end = '\0';
+        {
+            const char *q = p;
+            while (*q == ' ') {
+                q++;
+            }
+            if (*q != '\0') {
+                lines[nl++] = q;
+            }
+        }
+        if (p > scrubbed) {
+            p--; /* over the newline */
+        }
+    }
+    out[0] = '\0';
+    for (size_t i = nl; i-- > 0;) {
+        size_t used = strlen(out);
+        snprintf(out + used, outlen - used, "%s%s", used > 0 ? " | " : "", lines[i]);
+    }
+    free(scrubbed);
+}
+
 /* Reads up to the budget; false when the source was freed meanwhile. */
 static bool read_stream(struct pstream *ps, bool *eof)
 {
@@ -151,6 +230,9 @@ static bool read_stream(struct pstream *ps, bool *eof)
         if (n > 0) {
             budget -= (size_t)n;
             ps->streaming = true;
+            if (ps == &es->err) {
+                tail_keep(es, es->buf, (size_t)n);
+            }
             if (!cfw_source_emit_data(src, ps->name, es->buf, (size_t)n)) {
                 return false;
             }
@@ -247,7 +329,12 @@ static bool run_ended(struct exec_src *es, const char *what)
     struct cfw_source *src = es->src;
     const struct cfw_source_conf *c = &src->conf;
     int64_t delay;
+    char tail[CFW_EXEC_STDERR_TAIL + 16];
+    char said[CFW_EXEC_STDERR_TAIL + 32];
 
+    /* its own words go with the status: in the log and in the source-down reason */
+    tail_lines(es, tail, sizeof(tail));
+    snprintf(said, sizeof(said), "%s%s", tail[0] != '\0' ? "; stderr: " : "", tail);
     event_del(es->stable_ev);
     src->stats.failures++;
     if (es->stable) {
@@ -260,15 +347,15 @@ static bool run_ended(struct exec_src *es, const char *what)
     es->backoff_ms =
         es->backoff_ms > c->restart_delay_max_ms / 2 ? c->restart_delay_max_ms : es->backoff_ms * 2;
     arm(es->restart_ev, delay);
-    cfw_log_warn("source=%s command=%s %s; restarting in %lldms (failure %u in a row)", c->name,
-                 c->command[0], what, (long long)delay, es->failures);
+    cfw_log_warn("source=%s command=%s %s; restarting in %lldms (failure %u in a row)%s", c->name,
+                 c->command[0], what, (long long)delay, es->failures, said);
     if (es->failures >= c->down_after_failures) {
         return cfw_source_set_state(src, CFW_SOURCE_DOWN,
-                                    "command %s failed %u times in a row (last: %s)", c->command[0],
-                                    es->failures, what);
+                                    "command %s failed %u times in a row (last: %s)%s",
+                                    c->command[0], es->failures, what, said);
     }
-    return cfw_source_set_state(src, CFW_SOURCE_DEGRADED, "command %s %s; restarting in %lldms",
-                                c->command[0], what, (long long)delay);
+    return cfw_source_set_state(src, CFW_SOURCE_DEGRADED, "command %s %s; restarting in %lldms%s",
+                                c->command[0], what, (long long)delay, said);
 }
 
 /* Checks whether the command has exited and reaps it; false when the source was freed. */
@@ -375,6 +462,7 @@ static bool spawn(struct exec_src *es)
     }
     es->pid = pid;
     es->started_ms = cfw_now_mono_ms();
+    es->tail_len = 0;
     src->stats.starts++;
     cfw_log_info("source=%s command=%s started pid=%d", c->name, c->command[0], (int)pid);
     es->out.fd = outp[0];

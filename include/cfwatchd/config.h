@@ -22,6 +22,7 @@ struct cfw_config {
     char *state_dir;      /* NULL: not set */
     int64_t state_save_interval_ms; /* 0: not set (CFW_APP_SAVE_INTERVAL_MS) */
     char *listen;         /* NULL: not set; "" or "off": no listener */
+    char *public_url;     /* where people reach the daemon (links in alerts); NULL: no links */
     char *log_level;      /* NULL: not set */
     char **builtin_packs; /* NULL: the default (every built-in pack) */
     char **rule_files;    /* rules.files: extra rule files (relative to the config's directory) */

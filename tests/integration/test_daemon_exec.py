@@ -115,6 +115,29 @@ class ExecCase(DaemonTestCase):
         self.assertEqual(d.incident_map()["source-down/tail"]["state"], "open")
         d.stop()
 
+    def test_failing_command_says_why_in_its_own_words(self):
+        # wrangler's reason is on its stderr: the last lines go with the exit status (issue 18)
+        script = self.path("wrangler-fails.sh")
+        with open(script, "w", encoding="utf-8") as f:
+            f.write("#!/bin/sh\n"
+                    "echo 'some progress' >&2\n"
+                    "printf '\\033[31m✘ [ERROR]\\033[0m In a non-interactive environment, "
+                    "it\\047s necessary to set a CLOUDFLARE_API_TOKEN\\n' >&2\n"
+                    "exit 1\n")
+        os.chmod(script, 0o755)
+        d = self.daemon({"sources": [{"name": "tail", "type": "exec", "command": [script],
+                                      "restart_delay": "100ms", "restart_delay_max": "200ms",
+                                      "down_after_failures": 2}]})
+        d.start()
+        inc = d.wait_incident("source-down/tail")
+        reason = inc["fields"].get("reason", "")
+        self.assertRegex(reason, r"\(last: exited with status 1\); stderr: some progress \| "
+                                 r"✘ \[ERROR\] In a non-interactive environment, it's necessary "
+                                 r"to set a CLOUDFLARE_API_TOKEN$")
+        d.wait_stderr(r"source=tail command=\S+ exited with status 1; restarting in \d+ms "
+                      r"\(failure \d+ in a row\); stderr: .*CLOUDFLARE_API_TOKEN")
+        d.stop()
+
     def test_source_down_resolves_when_the_command_recovers(self):
         runlog = self.path("runs.log")
         d = self.daemon(config(runlog, "flaky", restart_delay="100ms", restart_delay_max="200ms",

@@ -124,5 +124,38 @@ class ResolutionCase(DaemonTestCase):
         d.stop()
 
 
+class LinkCase(DaemonTestCase):
+    """PagerDuty's client_url is the daemon's public_url, never the listener's own address."""
+
+    def pd_body(self, public_url):
+        cap = start_capture()
+        self.addCleanup(cap.stop)
+        log = self.path("app.log")
+        open(log, "w").close()
+        cfg = {"sources": [{"name": "app", "type": "file", "path": log}],
+               "rules": {"custom": [{"id": "boom", "pattern": r"BOOM (?<what>\w+)",
+                                     "key": "{rule}/{what}"}]},
+               "sinks": [{"name": "pd", "type": "pagerduty", "routing_key": "R" * 32,
+                          "url": cap.url("/pd")}]}
+        if public_url is not None:
+            cfg["public_url"] = public_url
+        d = self.daemon(cfg)
+        d.start()
+        with open(log, "a", encoding="utf-8") as f:
+            f.write("BOOM disk\n")
+        wait_until(lambda: cap.requests("/pd"), "the PagerDuty event")
+        d.stop()
+        return json.loads(cap.requests("/pd")[0]["body"])
+
+    def test_public_url_is_the_link(self):
+        body = self.pd_body("https://cfwatchd.ops.example/")
+        self.assertEqual(body["client_url"], "https://cfwatchd.ops.example/incidents")
+
+    def test_no_link_without_public_url(self):
+        body = self.pd_body(None)
+        self.assertNotIn("client_url", body)
+        self.assertNotIn("127.0.0.1", json.dumps(body))
+
+
 if __name__ == "__main__":
     sys.exit(run_tests(__name__))
