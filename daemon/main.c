@@ -1,4 +1,5 @@
 /* cfwatchd: command line, lifecycle, signals. The only file with main(). */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
@@ -13,8 +14,10 @@
 
 #include "cfwatchd/app.h"
 #include "cfwatchd/bundle.h"
+#include "cfwatchd/cli.h"
 #include "cfwatchd/config.h"
 #include "cfwatchd/framer.h"
+#include "cfwatchd/gzip.h"
 #include "cfwatchd/incident.h"
 #include "cfwatchd/log.h"
 #include "cfwatchd/notify.h"
@@ -26,6 +29,9 @@
 #include "cfwatchd/secrets.h"
 
 #define READ_CHUNK (64u * 1024u)
+/* the progress line of --once: shown on a terminal after this long, redrawn this often */
+#define PROGRESS_AFTER_MS 2000
+#define PROGRESS_EVERY_MS 250
 
 enum mode { MODE_DAEMON, MODE_ONCE, MODE_CHECK_CONFIG, MODE_TEST_ALERT };
 
@@ -95,10 +101,12 @@ static void usage(FILE *fp)
 {
     fprintf(fp,
             "usage: cfwatchd [-c FILE] [--log-level LEVEL]      run the daemon (foreground)\n"
-            "       cfwatchd --once [options] [FILE|-]...        scan logs, print incidents\n"
+            "       cfwatchd --once [options] [FILE|DIR|-]...    scan logs, print incidents\n"
             "       cfwatchd --check-config [-c FILE]           validate the configuration\n"
             "       cfwatchd --test-alert SINK [-c FILE]        send a test notification\n"
             "       cfwatchd --check-bundle [DIR] [options]     check a Python Worker before deploy\n"
+            "       cfwatchd incidents | silence add|list|expire | ack KEY  on call, through the\n"
+            "                                                   daemon's API (see cfwatchd(8))\n"
             "       cfwatchd --version | --help\n"
             "\n"
             "Watches Cloudflare Python Workers deploy and runtime logs (wrangler output, CI logs,\n"
@@ -110,10 +118,13 @@ static void usage(FILE *fp)
             "  -c, --config FILE      configuration file (daemon default %s;\n"
             "                         --once uses none unless given)\n"
             "  --once                 scan FILEs ('-' or none: standard input) and exit:\n"
-            "                         0 nothing at or above --fail-on, 1 incidents, 2 errors\n"
+            "                         0 nothing at or above --fail-on, 1 incidents, 2 errors.\n"
+            "                         gzip input is decompressed (every member); a DIR is\n"
+            "                         every file under it, sorted by path, dotfiles skipped\n"
             "  --format FMT           report format: text (default), json, github\n"
             "  --fail-on SEVERITY     exit 1 threshold: critical, error, warning (default),\n"
-            "                         info, or none\n"
+            "                         info, or none (a deploy failure that a later successful\n"
+            "                         deploy in the same scan fixed is reported, not counted)\n"
             "  --rules FILE           add a rules file (repeatable)\n"
             "  --no-builtin           leave the built-in python-workers rule pack out\n"
             "  --input-format FMT     auto (default), lines, json, wrangler-log\n"
@@ -303,56 +314,336 @@ static int load_config(const struct options *o, const char *path, struct cfw_con
     return 0;
 }
 
-/* Reads one input to its end through the pipeline; returns 0, or -1 after printing why. */
-static int scan_input(struct cfw_pipeline *p, const char *path, enum cfw_input_format fmt)
+/* The inputs of a --once run, in scan order: paths, "-" for standard input. */
+struct input {
+    char *path;
+    uint64_t size; /* bytes on disk when known, for the progress line */
+};
+
+struct inputs {
+    struct input *v;
+    size_t n;
+    size_t cap;
+};
+
+static void inputs_add(struct inputs *l, const char *path, uint64_t size)
 {
-    struct cfw_framer_opts fopts = {.format = fmt};
-    struct cfw_pipeline_input *in;
-    const char *name = path;
+    if (l->n == l->cap) {
+        l->cap = l->cap != 0 ? l->cap * 2 : 16;
+        l->v = cfw_xrealloc(l->v, l->cap * sizeof(*l->v));
+    }
+    l->v[l->n].path = cfw_xstrdup(path);
+    l->v[l->n].size = size;
+    l->n++;
+}
+
+static void inputs_free(struct inputs *l)
+{
+    for (size_t i = 0; i < l->n; i++) {
+        free(l->v[i].path);
+    }
+    free(l->v);
+}
+
+static int cmp_path(const void *a, const void *b)
+{
+    return strcmp(((const struct input *)a)->path, ((const struct input *)b)->path);
+}
+
+/*
+ * Adds the files under dir: regular files and symbolic links to regular files, in every
+ * subdirectory; names starting with '.' (hidden files, .git) are left out, and so are links to
+ * directories (no loops), FIFOs, sockets and devices. Returns -1 after printing why a directory
+ * could not be read (what could be read is kept).
+ */
+static int walk_dir(const char *dir, struct inputs *l)
+{
+    DIR *d = opendir(dir);
+    struct dirent *de;
+    size_t dlen = strlen(dir);
+    const char *sep = dlen > 0 && dir[dlen - 1] == '/' ? "" : "/";
+    int rc = 0;
+
+    if (d == NULL) {
+        fprintf(stderr, "cfwatchd: %s: %s\n", dir, strerror(errno));
+        return -1;
+    }
+    for (;;) {
+        struct stat lst, st;
+        char *path;
+
+        errno = 0;
+        de = readdir(d);
+        if (de == NULL) {
+            if (errno != 0) {
+                fprintf(stderr, "cfwatchd: %s: %s\n", dir, strerror(errno));
+                rc = -1;
+            }
+            break;
+        }
+        if (de->d_name[0] == '.') {
+            continue;
+        }
+        path = cfw_xasprintf("%s%s%s", dir, sep, de->d_name);
+        if (lstat(path, &lst) != 0) {
+            fprintf(stderr, "cfwatchd: %s: %s\n", path, strerror(errno));
+            rc = -1;
+        } else if (S_ISDIR(lst.st_mode)) {
+            if (walk_dir(path, l) != 0) {
+                rc = -1;
+            }
+        } else if (S_ISREG(lst.st_mode)) {
+            inputs_add(l, path, (uint64_t)lst.st_size);
+        } else if (S_ISLNK(lst.st_mode) && stat(path, &st) == 0 && S_ISREG(st.st_mode)) {
+            inputs_add(l, path, (uint64_t)st.st_size);
+        }
+        free(path);
+    }
+    closedir(d);
+    return rc;
+}
+
+/*
+ * Expands the command line into inputs: a directory gives every file under it (walk_dir),
+ * sorted by path; anything else is kept as given and opened when its turn comes. Returns -1
+ * after printing an error (an unreadable or empty directory); the other inputs are kept.
+ */
+static int expand_inputs(char **args, size_t nargs, struct inputs *l)
+{
+    int rc = 0;
+
+    if (nargs == 0) {
+        inputs_add(l, "-", 0);
+    }
+    for (size_t i = 0; i < nargs; i++) {
+        struct stat st;
+        size_t first = l->n;
+        bool known = strcmp(args[i], "-") != 0 && stat(args[i], &st) == 0;
+
+        if (!known || !S_ISDIR(st.st_mode)) {
+            inputs_add(l, args[i], known && S_ISREG(st.st_mode) ? (uint64_t)st.st_size : 0);
+            continue;
+        }
+        if (walk_dir(args[i], l) != 0) {
+            rc = -1;
+        } else if (l->n == first) {
+            fprintf(stderr,
+                    "cfwatchd: %s: a directory with no file to scan (hidden files and "
+                    "special files are skipped)\n",
+                    args[i]);
+            rc = -1;
+        }
+        if (l->n - first > 1) {
+            qsort(l->v + first, l->n - first, sizeof(*l->v), cmp_path);
+        }
+    }
+    return rc;
+}
+
+/* A progress line on standard error while a long scan runs, when that is a terminal. */
+struct progress {
+    bool tty;
+    bool shown;
+    int64_t start_ms;
+    int64_t last_ms;
+    size_t index; /* the input being read, 0-based */
+    size_t count;
+    bool has_stdin;
+    uint64_t done;  /* bytes read so far, all inputs */
+    uint64_t total; /* bytes on disk of all inputs (0 when stdin is one of them) */
+};
+
+static void human_bytes(uint64_t n, char *out, size_t outlen)
+{
+    static const char *const units[] = {"B", "kB", "MB", "GB", "TB"};
+    double v = (double)n;
+    size_t u = 0;
+
+    while (v >= 1000.0 && u + 1 < sizeof(units) / sizeof(units[0])) {
+        v /= 1000.0;
+        u++;
+    }
+    if (u == 0) {
+        snprintf(out, outlen, "%llu B", (unsigned long long)n);
+    } else {
+        snprintf(out, outlen, "%.1f %s", v, units[u]);
+    }
+}
+
+static void progress_clear(struct progress *pg)
+{
+    if (pg->shown) {
+        fputs("\r\033[K", stderr);
+        fflush(stderr);
+        pg->shown = false;
+    }
+}
+
+/* Counts n more bytes read; redraws the line when due. */
+static void progress_add(struct progress *pg, size_t n)
+{
+    char done[32], total[32], rate[32];
+    int64_t now, ms;
+
+    pg->done += n;
+    if (!pg->tty) {
+        return;
+    }
+    now = cfw_now_mono_ms();
+    ms = now - pg->start_ms;
+    if (ms < PROGRESS_AFTER_MS || now - pg->last_ms < PROGRESS_EVERY_MS) {
+        return;
+    }
+    pg->last_ms = now;
+    human_bytes(pg->done, done, sizeof(done));
+    human_bytes((uint64_t)((double)pg->done * 1000.0 / (double)ms), rate, sizeof(rate));
+    if (pg->has_stdin || pg->total == 0) {
+        fprintf(stderr, "\rcfwatchd: scanning %zu/%zu inputs, %s read, %s/s\033[K", pg->index + 1,
+                pg->count, done, rate);
+    } else {
+        human_bytes(pg->total, total, sizeof(total));
+        fprintf(stderr, "\rcfwatchd: scanning %zu/%zu files, %s of %s, %s/s\033[K", pg->index + 1,
+                pg->count, done, total, rate);
+    }
+    fflush(stderr);
+    pg->shown = true;
+}
+
+/* What a scan shares across its inputs. */
+struct scan {
+    struct cfw_pipeline *p;
+    enum cfw_input_format fmt;
+    struct progress pg;
     char *buf;
+};
+
+static int feed_pipeline(void *arg, const char *buf, size_t len, struct cfw_err *err)
+{
+    (void)err;
+    cfw_pipeline_input_feed(arg, buf, len);
+    return 0;
+}
+
+/*
+ * Reads one input to its end through the pipeline; returns 0, or -1 after printing why. An
+ * input that begins with the gzip magic bytes is decompressed as it is read (every member);
+ * what came before a corrupt or truncated point is still fed, so it is reported.
+ */
+static int scan_input(struct scan *sc, const char *path)
+{
+    struct cfw_framer_opts fopts = {.format = sc->fmt};
+    struct cfw_pipeline_input *in;
+    struct cfw_gzip *gz = NULL;
+    struct cfw_err err = {0};
+    const char *name = path;
+    bool decided = false;
+    size_t held = 0;
     struct stat st;
     int fd;
     int rc = 0;
 
     if (strcmp(path, "-") == 0) {
         fd = STDIN_FILENO;
-        name = "<stdin>";
+        name = CFW_REPORT_STDIN;
     } else {
         fd = open(path, O_RDONLY | O_CLOEXEC);
         if (fd < 0) {
+            progress_clear(&sc->pg);
             fprintf(stderr, "cfwatchd: %s: %s\n", path, strerror(errno));
             return -1;
         }
         if (fstat(fd, &st) == 0 && S_ISDIR(st.st_mode)) {
+            progress_clear(&sc->pg);
             fprintf(stderr, "cfwatchd: %s: is a directory\n", path);
             close(fd);
             return -1;
         }
     }
-    buf = cfw_xmalloc(READ_CHUNK);
-    in = cfw_pipeline_input_new(p, name, NULL, &fopts);
+    in = cfw_pipeline_input_new(sc->p, name, NULL, &fopts);
     for (;;) {
-        ssize_t n = read(fd, buf, READ_CHUNK);
+        ssize_t n = read(fd, sc->buf + held, READ_CHUNK - held);
+        size_t len;
+
         if (n < 0 && errno == EINTR) {
             continue;
         }
         if (n < 0) {
+            progress_clear(&sc->pg);
             fprintf(stderr, "cfwatchd: %s: read error: %s (what was read is reported)\n", name,
                     strerror(errno));
             rc = -1;
             break;
         }
-        if (n == 0) {
+        progress_add(&sc->pg, (size_t)n);
+        len = (size_t)n;
+        if (!decided) {
+            /* the first two bytes say whether it is gzip (a pipe may give them one at a time) */
+            held += (size_t)n;
+            if (n > 0 && held < 2) {
+                continue;
+            }
+            decided = true;
+            len = held;
+            held = 0;
+            if (cfw_gzip_magic(sc->buf, len)) {
+                gz = cfw_gzip_new(feed_pipeline, in, &err);
+                if (gz == NULL) {
+                    rc = -1;
+                    break;
+                }
+            }
+        }
+        if (len > 0 && gz != NULL && cfw_gzip_feed(gz, sc->buf, len, &err) != 0) {
+            rc = -1;
             break;
         }
-        cfw_pipeline_input_feed(in, buf, (size_t)n);
+        if (len > 0 && gz == NULL) {
+            cfw_pipeline_input_feed(in, sc->buf, len);
+        }
+        if (n == 0) {
+            if (gz != NULL && cfw_gzip_finish(gz, &err) != 0) {
+                rc = -1;
+            }
+            break;
+        }
     }
+    if (rc != 0 && err.msg[0] != '\0') {
+        progress_clear(&sc->pg);
+        fprintf(stderr, "cfwatchd: %s: %s; what came before it is reported\n", name, err.msg);
+    }
+    cfw_gzip_free(gz);
     cfw_pipeline_input_free(in);
-    free(buf);
     if (fd != STDIN_FILENO) {
         close(fd);
     }
     return rc;
+}
+
+/* Scans every input; returns true when one of them could not be read whole. */
+static bool scan_all(struct cfw_pipeline *p, const struct options *o)
+{
+    struct scan sc = {.p = p, .fmt = o->input_format};
+    struct inputs l = {0};
+    bool input_error = expand_inputs(o->inputs, o->ninputs, &l) != 0;
+
+    sc.buf = cfw_xmalloc(READ_CHUNK);
+    sc.pg.tty = isatty(STDERR_FILENO) == 1;
+    sc.pg.start_ms = cfw_now_mono_ms();
+    sc.pg.count = l.n;
+    for (size_t i = 0; i < l.n; i++) {
+        sc.pg.has_stdin |= strcmp(l.v[i].path, "-") == 0;
+        sc.pg.total += l.v[i].size;
+    }
+    for (size_t i = 0; i < l.n; i++) {
+        sc.pg.index = i;
+        if (scan_input(&sc, l.v[i].path) != 0) {
+            input_error = true;
+        }
+    }
+    progress_clear(&sc.pg);
+    free(sc.buf);
+    inputs_free(&l);
+    return input_error;
 }
 
 /* What --once --notify and --test-alert need: an event loop and the configured sinks. */
@@ -476,21 +767,16 @@ static int run_once(const struct options *o)
     }
     set = cfw_incidents_new(&cfg->incidents, o->notify ? on_once_transition : NULL, &d);
     p = cfw_pipeline_new(rs, set, NULL);
-    if (o->ninputs == 0) {
-        input_error = scan_input(p, "-", o->input_format) != 0;
-    }
-    for (size_t i = 0; i < o->ninputs; i++) {
-        if (scan_input(p, o->inputs[i], o->input_format) != 0) {
-            input_error = true;
-        }
-    }
+    input_error = scan_all(p, o);
     ropts.color = want_color(o);
     ropts.min_severity = CFW_SEV_INFO;
     cfw_report_write(stdout, &ropts, set, cfw_pipeline_stats(p));
     fflush(stdout);
     for (size_t i = 0; i < cfw_incidents_count(set); i++) {
         const struct cfw_incident *inc = cfw_incidents_at(set, i);
-        if (inc->state != CFW_INCIDENT_PENDING && !o->fail_never && inc->severity >= o->fail_on) {
+        /* an incident a later successful deploy in the scan fixed does not fail it */
+        if (inc->state != CFW_INCIDENT_PENDING && inc->resolved_by == NULL && !o->fail_never &&
+            inc->severity >= o->fail_on) {
             failing = true;
         }
     }
@@ -628,6 +914,10 @@ int main(int argc, char **argv)
     struct options o = {0};
     int rc;
 
+    /* the on-call commands talk to the running daemon: options of their own */
+    if (argc > 1 && cfw_cli_is_command(argv[1])) {
+        return cfw_cli_main(argc - 1, argv + 1);
+    }
     /* --check-bundle has options of its own: everything after it is its command line */
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--check-bundle") == 0) {

@@ -51,10 +51,12 @@ file(CONFIGURE OUTPUT ${CFW_PKG_DIR}/conffiles CONTENT "${CFW_CONFFILES}")
 # configuration watches a placeholder path and has no receiver, so the operator configures
 # sources, sinks and credentials first, then runs `systemctl enable --now cfwatchd`. An upgrade
 # restarts a running service. Every systemctl call is skipped when systemd is not running
-# (containers, chroots, image builds).
+# (containers, chroots, image builds) or when dpkg works on another root (DPKG_ROOT, which the
+# paths honour too, as debhelper's snippets do; tests/integration/test_packaging.sh runs postrm
+# that way).
 file(CONFIGURE OUTPUT ${CFW_PKG_DIR}/postinst @ONLY CONTENT [[#!/bin/sh
 set -e
-if [ "$1" = "configure" ] && [ -d /run/systemd/system ]; then
+if [ "$1" = "configure" ] && [ -z "${DPKG_ROOT:-}" ] && [ -d /run/systemd/system ]; then
     systemctl --system daemon-reload >/dev/null || true
     if [ -n "$2" ]; then
         systemctl try-restart cfwatchd.service >/dev/null || true
@@ -64,25 +66,49 @@ exit 0
 ]])
 file(CONFIGURE OUTPUT ${CFW_PKG_DIR}/prerm @ONLY CONTENT [[#!/bin/sh
 set -e
-if [ "$1" = "remove" ] && [ -d /run/systemd/system ]; then
+if [ "$1" = "remove" ] && [ -z "${DPKG_ROOT:-}" ] && [ -d /run/systemd/system ]; then
     systemctl stop cfwatchd.service >/dev/null 2>&1 || true
 fi
 exit 0
 ]])
+# On purge (only then: remove and upgrade keep everything), the secrets the operator put in
+# /etc/cfwatchd/credentials go with the package, and so does the state systemd created for it.
+# dpkg has already deleted the conffiles and leaves the directories it could not empty.
 file(CONFIGURE OUTPUT ${CFW_PKG_DIR}/postrm @ONLY CONTENT [[#!/bin/sh
 set -e
-if [ -d /run/systemd/system ]; then
+if [ -z "${DPKG_ROOT:-}" ] && [ -d /run/systemd/system ]; then
     systemctl --system daemon-reload >/dev/null || true
 fi
 if [ "$1" = "purge" ]; then
+    rm -rf "${DPKG_ROOT:-}/etc/cfwatchd/credentials"
+    rmdir "${DPKG_ROOT:-}/etc/cfwatchd/rules.d" 2>/dev/null || true
+    rmdir "${DPKG_ROOT:-}/etc/cfwatchd" 2>/dev/null || true
     # DynamicUser= keeps the state in /var/lib/private/cfwatchd (/var/lib/cfwatchd links to it)
-    rm -rf /var/lib/private/cfwatchd /var/lib/cfwatchd
+    rm -rf "${DPKG_ROOT:-}/var/lib/private/cfwatchd" "${DPKG_ROOT:-}/var/lib/cfwatchd"
 fi
 exit 0
 ]])
 file(CHMOD ${CFW_PKG_DIR}/postinst ${CFW_PKG_DIR}/prerm ${CFW_PKG_DIR}/postrm
      FILE_PERMISSIONS OWNER_READ OWNER_WRITE OWNER_EXECUTE GROUP_READ GROUP_EXECUTE
                       WORLD_READ WORLD_EXECUTE)
+
+# /usr/share/doc/cfwatchd/copyright (Debian policy 12.5), machine-readable (DEP-5). The
+# repository has no LICENSE file and its sources state no license, so the License field says
+# exactly that instead of naming one; replace the paragraph when the authors choose a license.
+file(CONFIGURE OUTPUT ${CFW_PKG_DIR}/copyright @ONLY CONTENT [[Format: https://www.debian.org/doc/packaging-manuals/copyright-format/1.0/
+Upstream-Name: cfwatchd
+Upstream-Contact: cfwatchd maintainers <cfwatchd@localhost>
+Comment: cfwatchd's source repository has no LICENSE or COPYING file, and no source
+ file carries a license notice.
+
+Files: *
+Copyright: 2026 cfwatchd maintainers
+License: cfwatchd-unstated
+ The authors of cfwatchd have not stated a license for it: the source
+ repository contains no license file and no license notice.
+]])
+install(FILES ${CFW_PKG_DIR}/copyright DESTINATION ${CMAKE_INSTALL_DOCDIR}
+        PERMISSIONS OWNER_READ OWNER_WRITE GROUP_READ WORLD_READ)
 
 # GNUInstallDirs puts the configuration in <prefix>/etc; a package installed into /usr keeps it
 # in /etc (FHS). This runs on the staging tree after CPack's install and before it packs.

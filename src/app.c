@@ -4,6 +4,7 @@
  */
 #include "cfwatchd/app.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <stddef.h>
@@ -11,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -33,6 +35,8 @@
 #include "cfwatchd/sink.h"
 #include "cfwatchd/report.h"
 #include "cfwatchd/rules.h"
+#include "cfwatchd/secrets.h"
+#include "cfwatchd/silence.h"
 #include "cfwatchd/source.h"
 #include "cfwatchd/state.h"
 
@@ -90,7 +94,13 @@ struct app {
     struct cfw_listener *listener;
     struct cfw_notifier *notifier;
     struct cfw_source **sources;
+    char **source_text; /* each source's configuration as text: what "unchanged" means */
     size_t nsources;
+    struct kept {
+        struct cfw_source *src;
+        char *text;
+    } *kept; /* during a reload: unchanged exec sources that keep running */
+    size_t nkept;
     struct cfw_logpush **logpush;
     size_t nlogpush;
     struct cfw_http *http;
@@ -121,12 +131,16 @@ struct app {
     bool durable_told; /* the state-not-durable incident matches `durable` */
     char *not_durable; /* why not (for the incident and the log) */
     uint64_t journal_records, journal_failures;
+    struct cfw_silences *silences;
+    uint64_t silenced; /* notifications not sent because of a silence */
+    char *api_token;   /* the HTTP API's write token; NULL: writes refused */
+    struct cfw_secret_hold *api_hold;
     struct event *ev_hup, *ev_term, *ev_int, *ev_pipe;
     struct event *ev_tick, *ev_save, *ev_watchdog, *ev_status;
     bool dirty;
     bool stopping;
     int exit_code;
-    uint64_t reloads, reload_failures, save_failures, transitions[3], state_recoveries;
+    uint64_t reloads, reload_failures, save_failures, transitions[CFW_TRANSITIONS], state_recoveries;
     int64_t started_wall_ms;
 };
 
@@ -183,9 +197,22 @@ static void add_touched(const struct cfw_incident *inc, void *arg)
     json_array_append_new(arr, cfw_state_incident_json(inc, now, now_mono()));
 }
 
-/* Announces a transition: the notifier routes and spools it. */
+/*
+ * Announces a transition: the notifier routes and spools it, unless a silence matches. An
+ * opening whose open was silenced stays muted (its reminders, acknowledgement and resolve are
+ * not sent either: receivers never heard of it); a resolve of an opening that was announced
+ * always goes out, so that no PagerDuty alert stays triggered because a silence began.
+ */
 static void announce(struct app *app, const struct cfw_incident *inc, enum cfw_transition t)
 {
+    const char *sid = cfw_silences_match(app->silences, inc, cfw_now_wall_ms());
+
+    if (inc->muted || (sid != NULL && t != CFW_TRANSITION_RESOLVE)) {
+        app->silenced++;
+        cfw_log_info("incident %s key=%s: not sent (silence %s)", cfw_transition_name(t), inc->key,
+                     sid != NULL ? sid : "of its open");
+        return;
+    }
     if (app->notifier != NULL) {
         cfw_notifier_submit(app->notifier, inc, t);
     }
@@ -261,6 +288,11 @@ static void on_transition(const struct cfw_incident *inc, enum cfw_transition t,
 
     /* the set is ours and the incident is about to be told: add its deployment context */
     cfw_deploys_annotate(app->deploys, (struct cfw_incident *)inc, t, cfw_now_wall_ms());
+    if (t == CFW_TRANSITION_OPEN) {
+        /* decided (and journaled) at the open: a silenced opening stays unannounced */
+        ((struct cfw_incident *)inc)->muted =
+            cfw_silences_match(app->silences, inc, cfw_now_wall_ms()) != NULL;
+    }
     app->transitions[t]++;
     app->dirty = true;
     snprintf(where, sizeof(where), "%s:%llu", inc->first.input,
@@ -583,16 +615,38 @@ static void on_deployment(void *arg, struct cfw_poller *p, const struct cfw_depl
     cfw_fields_clear(f);
 }
 
+/* True when src is kept running across the reload in progress. */
+static bool is_kept(const struct app *app, const void *src)
+{
+    for (size_t k = 0; k < app->nkept; k++) {
+        if (app->kept[k].src == src) {
+            return true;
+        }
+    }
+    return false;
+}
+
 static void sources_free(struct app *app)
 {
-    while (app->streams != NULL) {
-        stream_close(app, app->streams);
+    struct stream **pp = &app->streams;
+
+    while (*pp != NULL) {
+        if (is_kept(app, (*pp)->owner)) {
+            pp = &(*pp)->next; /* its framer keeps what it holds */
+        } else {
+            stream_close(app, *pp);
+        }
     }
     for (size_t i = 0; i < app->nsources; i++) {
-        cfw_source_free(app->sources[i]);
+        if (!is_kept(app, app->sources[i])) {
+            cfw_source_free(app->sources[i]);
+        }
+        free(app->source_text[i]);
     }
     free(app->sources);
+    free(app->source_text);
     app->sources = NULL;
+    app->source_text = NULL;
     app->nsources = 0;
     for (size_t i = 0; i < app->nlogpush; i++) {
         /* what was accepted with a 200 is matched before the receiver goes (reload, stop) */
@@ -715,6 +769,58 @@ static int start_cloudflare(struct app *app, struct cfw_diag *diag)
 }
 
 /* Creates and starts the configured sources; positions come from saved (by source name). */
+/* A canonical text of a configuration node (lengths prefixed: no two nodes share one). */
+static void node_text(const struct cfw_node *n, struct cfw_buf *b)
+{
+    if (n == NULL) {
+        cfw_buf_putc(b, '~');
+        return;
+    }
+    switch (n->type) {
+    case CFW_NODE_SCALAR:
+        cfw_buf_printf(b, "%zu:%s", strlen(n->value), n->value);
+        break;
+    case CFW_NODE_MAP:
+        cfw_buf_putc(b, '{');
+        for (size_t i = 0; i < n->n; i++) {
+            cfw_buf_printf(b, "%zu:%s=", strlen(n->keys[i]), n->keys[i]);
+            node_text(n->items[i], b);
+            cfw_buf_putc(b, ',');
+        }
+        cfw_buf_putc(b, '}');
+        break;
+    case CFW_NODE_SEQ:
+        cfw_buf_putc(b, '[');
+        for (size_t i = 0; i < n->n; i++) {
+            node_text(n->items[i], b);
+            cfw_buf_putc(b, ',');
+        }
+        cfw_buf_putc(b, ']');
+        break;
+    }
+}
+
+/*
+ * The text an exec source is kept by across a reload, or NULL for a source that is always
+ * started again: other types, and exec sources whose environment comes from files or the
+ * process environment (a rotated token must be read again).
+ */
+static char *keep_text(const struct cfw_node *item)
+{
+    const struct cfw_node *t = cfw_node_get(item, "type");
+    struct cfw_buf b = {0};
+
+    if (t == NULL || t->type != CFW_NODE_SCALAR || strcmp(t->value, "exec") != 0) {
+        return NULL;
+    }
+    node_text(item, &b);
+    if (b.data == NULL || strstr(b.data, "_file=") != NULL || strstr(b.data, "${") != NULL) {
+        cfw_buf_free(&b);
+        return NULL;
+    }
+    return cfw_buf_take(&b);
+}
+
 static int sources_start(struct app *app, const struct cfw_node *seq, const json_t *saved)
 {
     struct cfw_source_cbs cbs = {on_source_data, on_source_eof, on_source_state, app};
@@ -725,6 +831,7 @@ static int sources_start(struct app *app, const struct cfw_node *seq, const json
         return 0;
     }
     app->sources = cfw_xcalloc(seq->n + 1, sizeof(*app->sources));
+    app->source_text = cfw_xcalloc(seq->n + 1, sizeof(*app->source_text));
     app->logpush = cfw_xcalloc(seq->n + 1, sizeof(*app->logpush));
     app->pollers = cfw_xcalloc(seq->n + 1, sizeof(*app->pollers));
     for (size_t i = 0; i < seq->n; i++) {
@@ -768,6 +875,24 @@ static int sources_start(struct app *app, const struct cfw_node *seq, const json
             cfw_logpush_conf_clear(&lc);
             continue;
         }
+        {
+            /* an exec source unchanged by a reload keeps running: no gap in wrangler tail */
+            char *text = keep_text(seq->items[i]);
+            size_t k;
+
+            for (k = 0; text != NULL && k < app->nkept; k++) {
+                if (app->kept[k].src != NULL && strcmp(app->kept[k].text, text) == 0) {
+                    break;
+                }
+            }
+            if (text != NULL && k < app->nkept) {
+                app->source_text[app->nsources] = text;
+                app->sources[app->nsources++] = app->kept[k].src;
+                app->kept[k].src = NULL;
+                continue;
+            }
+            free(text);
+        }
         if (cfw_source_conf_parse(seq->items[i], path, &conf, &diag) != 0) {
             rc = -1;
             continue;
@@ -783,6 +908,7 @@ static int sources_start(struct app *app, const struct cfw_node *seq, const json
         if (pos != NULL) {
             cfw_source_restore(src, pos);
         }
+        app->source_text[app->nsources] = keep_text(seq->items[i]);
         app->sources[app->nsources++] = src;
         if (cfw_source_start(src, &err) != 0) {
             /* a source that cannot start now reports DOWN and keeps trying */
@@ -867,6 +993,7 @@ static int state_save(struct app *app)
                      cfw_state_incidents_save(app->incidents, now_mono(), cfw_now_wall_ms()),
                      "deployments", cfw_deploys_save(app->deploys), "journal_seq",
                      (json_int_t)seq);
+    json_object_set_new(root, "silences", cfw_silences_json(app->silences, cfw_now_wall_ms()));
     text = json_dumps(root, JSON_COMPACT);
     json_decref(root);
     if (text == NULL) {
@@ -992,6 +1119,12 @@ static void on_journal_record(const json_t *rec, uint64_t seq, void *arg)
             replay_incident(rc, v);
         }
         merge_sources(app, json_object_get(rec, "sources"));
+    } else if (strcmp(t, "silence") == 0) {
+        json_t *one = json_pack("[O]", json_object_get(rec, "silence"));
+        if (one == NULL || cfw_silences_restore(app->silences, one, cfw_now_wall_ms()) != 0) {
+            rc->skipped++;
+        }
+        json_decref(one);
     } else if (strcmp(t, "start") == 0) {
         /* a new process: what the last one left uncommitted never happened */
         rc->uncommitted += json_array_size(rc->batch);
@@ -1039,6 +1172,10 @@ static void state_load(struct app *app)
         restored = cfw_state_incidents_restore(app->incidents, json_object_get(root, "incidents"),
                                                now_mono(), cfw_now_wall_ms(), &skipped);
         cfw_deploys_restore(app->deploys, json_object_get(root, "deployments"));
+        if (json_is_array(json_object_get(root, "silences"))) {
+            cfw_silences_restore(app->silences, json_object_get(root, "silences"),
+                                 cfw_now_wall_ms());
+        }
         merge_sources(app, json_object_get(root, "sources"));
         app->snap_seq = (uint64_t)json_integer_value(json_object_get(root, "journal_seq"));
         cfw_log_info("state: restored %zu incidents from %s%s", restored, from,
@@ -1103,7 +1240,7 @@ static void state_resend(struct app *app)
         const char *tname = json_string_value(json_object_get(v, "transition"));
         const struct cfw_incident *inc = key != NULL ? cfw_incidents_find(app->incidents, key) : NULL;
 
-        for (int t = 0; inc != NULL && tname != NULL && t < 3; t++) {
+        for (int t = 0; inc != NULL && tname != NULL && t < CFW_TRANSITIONS; t++) {
             if (strcmp(tname, cfw_transition_name((enum cfw_transition)t)) == 0) {
                 cfw_log_notice("state: the %s of incident %s may not have been spooled before the "
                                "stop; submitting it again (same notification id)",
@@ -1202,6 +1339,316 @@ static void http_incidents(struct cfw_listener_req *req, const char *path, void 
     free(text);
 }
 
+/* ---- the HTTP API: /api/v1/incidents, /api/v1/silences, acknowledgements ---- */
+
+static void reply_json(struct cfw_listener_req *req, int code, json_t *o)
+{
+    char *text = json_dumps(o, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+
+    json_decref(o);
+    cfw_listener_reply(req, code, "application/json", text != NULL ? text : "{}",
+                       text != NULL ? strlen(text) : 2);
+    free(text);
+}
+
+static void reply_error(struct cfw_listener_req *req, int code, const char *msg)
+{
+    reply_json(req, code, json_pack("{s:s}", "error", msg));
+}
+
+/* Decodes %XX in place (a key with '/' comes as %2F); -1 on a malformed escape. */
+static int percent_decode(char *s)
+{
+    char *w = s;
+
+    for (; *s != '\0'; s++) {
+        if (*s == '%') {
+            unsigned v;
+            if (!isxdigit((unsigned char)s[1]) || !isxdigit((unsigned char)s[2]) ||
+                sscanf(s + 1, "%2x", &v) != 1 || v == 0) {
+                return -1;
+            }
+            *w++ = (char)v;
+            s += 2;
+        } else {
+            *w++ = *s;
+        }
+    }
+    *w = '\0';
+    return 0;
+}
+
+/* The value of name in a query string (percent-decoded), or NULL; caller frees. */
+static char *query_get(const char *q, const char *name)
+{
+    size_t n = strlen(name);
+
+    while (q != NULL && *q != '\0') {
+        const char *end = strchr(q, '&');
+        size_t len = end != NULL ? (size_t)(end - q) : strlen(q);
+        if (len > n && strncmp(q, name, n) == 0 && q[n] == '=') {
+            char *v = cfw_xstrndup(q + n + 1, len - n - 1);
+            for (char *p = v; *p != '\0'; p++) {
+                *p = *p == '+' ? ' ' : *p;
+            }
+            if (percent_decode(v) == 0) {
+                return v;
+            }
+            free(v);
+            return NULL;
+        }
+        q = end != NULL ? end + 1 : NULL;
+    }
+    return NULL;
+}
+
+/*
+ * Writes need "Authorization: Bearer <api.token>"; without a configured token the API is
+ * read-only. Compared in time that depends only on the lengths.
+ */
+static bool api_authorized(const struct app *app, struct cfw_listener_req *req)
+{
+    const char *v = cfw_listener_req_header(req, "Authorization");
+    size_t lt, lv;
+    unsigned char diff;
+
+    if (app->api_token == NULL) {
+        reply_error(req, 403, "the API is read-only: set api.token_file in the configuration to "
+                              "allow silences and acknowledgements");
+        return false;
+    }
+    if (v == NULL || strncasecmp(v, "Bearer ", 7) != 0) {
+        cfw_listener_req_add_header(req, "WWW-Authenticate", "Bearer realm=\"cfwatchd\"");
+        reply_error(req, 401, "Authorization: Bearer <api token> required");
+        return false;
+    }
+    v += 7;
+    lt = strlen(app->api_token);
+    lv = strlen(v);
+    diff = (unsigned char)(lt != lv);
+    for (size_t i = 0; i < lv; i++) {
+        diff |= (unsigned char)(app->api_token[i < lt ? i : 0] ^ v[i]);
+    }
+    if (diff != 0) {
+        reply_error(req, 401, "wrong API token");
+        return false;
+    }
+    return true;
+}
+
+/* The JSON body of a request: an object, or NULL after answering 400. */
+static json_t *api_body(struct cfw_listener_req *req, bool optional)
+{
+    size_t len;
+    const char *body = cfw_listener_req_body(req, &len);
+    json_error_t jerr;
+    json_t *o;
+
+    if ((body == NULL || len == 0) && optional) {
+        return json_object();
+    }
+    o = json_loadb(body != NULL ? body : "", len, JSON_REJECT_DUPLICATES, &jerr);
+    if (!json_is_object(o)) {
+        char msg[300];
+        snprintf(msg, sizeof(msg), "the body must be a JSON object (line %d column %d: %s)",
+                 jerr.line, jerr.column, o == NULL ? jerr.text : "not an object");
+        json_decref(o);
+        reply_error(req, 400, msg);
+        return NULL;
+    }
+    return o;
+}
+
+/* An incident as the API shows it: the report's form plus silence and acknowledgement. */
+static json_t *api_incident(const struct app *app, const struct cfw_incident *inc, int64_t now)
+{
+    json_t *o = cfw_report_incident_json(inc);
+    const char *sid = cfw_silences_match(app->silences, inc, now);
+
+    json_object_set_new(o, "opening", json_integer((json_int_t)inc->opening));
+    json_object_set_new(o, "silenced_by", sid != NULL ? json_string(sid) : json_null());
+    json_object_set_new(o, "muted", json_boolean(inc->muted));
+    json_object_set_new(o, "acked_by", inc->acked_by != NULL ? json_string(inc->acked_by)
+                                                              : json_null());
+    json_object_set_new(o, "resolved_by", inc->resolved_by != NULL
+                                              ? json_string(inc->resolved_by)
+                                              : json_null());
+    json_object_set_new(o, "resolve", json_string(inc->on_success ? "success" : "quiet"));
+    return o;
+}
+
+static bool filter_ok(const char *want, const char *have)
+{
+    return want == NULL || strcmp(want, have != NULL ? have : "") == 0;
+}
+
+/* GET /api/v1/incidents?state=open|resolved|all&rule=&script=&severity= (default: open). */
+static void api_incidents_list(struct app *app, struct cfw_listener_req *req)
+{
+    const char *q = cfw_listener_req_query(req);
+    char *state = query_get(q, "state"), *rule = query_get(q, "rule");
+    char *script = query_get(q, "script"), *sev = query_get(q, "severity");
+    json_t *list = json_array();
+    int64_t now = cfw_now_wall_ms();
+
+    if (state != NULL && strcmp(state, "open") != 0 && strcmp(state, "resolved") != 0 &&
+        strcmp(state, "all") != 0) {
+        reply_error(req, 400, "state: open, resolved or all");
+        json_decref(list);
+    } else {
+        for (size_t i = 0; i < cfw_incidents_count(app->incidents); i++) {
+            const struct cfw_incident *inc = cfw_incidents_at(app->incidents, i);
+            bool st = inc->state == CFW_INCIDENT_OPEN
+                          ? state == NULL || strcmp(state, "resolved") != 0
+                          : inc->state == CFW_INCIDENT_RESOLVED && state != NULL &&
+                                strcmp(state, "open") != 0;
+            if (st && filter_ok(rule, inc->rule) &&
+                filter_ok(script, cfw_fields_get(&inc->fields, "script")) &&
+                filter_ok(sev, cfw_severity_name(inc->severity))) {
+                json_array_append_new(list, api_incident(app, inc, now));
+            }
+        }
+        reply_json(req, 200, json_pack("{s:i, s:I, s:o}", "version", 1, "count",
+                                       (json_int_t)json_array_size(list), "incidents", list));
+    }
+    free(state);
+    free(rule);
+    free(script);
+    free(sev);
+}
+
+/* POST /api/v1/incidents/{key}/ack with {"by": "...", "comment"?}: acknowledged, told to sinks. */
+static void api_ack(struct app *app, struct cfw_listener_req *req, char *key)
+{
+    json_t *body = api_body(req, true);
+    const char *by;
+    char *who;
+    int rc;
+
+    if (body == NULL) {
+        return;
+    }
+    by = json_string_value(json_object_get(body, "by"));
+    if (by == NULL || by[0] == '\0' || strlen(by) > 200) {
+        json_decref(body);
+        reply_error(req, 400, "by: required, who acknowledges (at most 200 bytes)");
+        return;
+    }
+    who = cfw_secrets_scrub(by);
+    rc = cfw_incidents_ack(app->incidents, key, who, now_mono(), cfw_now_wall_ms());
+    if (rc < 0) {
+        reply_error(req, 404, "no open incident with that key");
+    } else if (rc > 0) {
+        reply_json(req, 409, json_pack("{s:s, s:s}", "error", "acknowledged already", "acked_by",
+                                       cfw_incidents_find(app->incidents, key)->acked_by));
+    } else {
+        cfw_log_notice("incident %s acknowledged by %s (API)", key, who);
+        reply_json(req, 200, api_incident(app, cfw_incidents_find(app->incidents, key),
+                                          cfw_now_wall_ms()));
+    }
+    free(who);
+    json_decref(body);
+}
+
+/* Journals a silence as it now is (fsynced: an acknowledged request survives a crash). */
+static void journal_silence(struct app *app, const char *id)
+{
+    json_t *o = cfw_silence_json(app->silences, id, cfw_now_wall_ms());
+
+    app->dirty = true;
+    if (o != NULL) {
+        journal_add(app, json_pack("{s:s, s:o}", "t", "silence", "silence", o), true);
+    }
+}
+
+static void api_silences(struct app *app, struct cfw_listener_req *req, const char *rest)
+{
+    enum cfw_listener_method m = cfw_listener_req_method(req);
+    int64_t now = cfw_now_wall_ms();
+
+    cfw_silences_gc(app->silences, now);
+    if (rest[0] == '\0' && (m == CFW_LISTENER_GET || m == CFW_LISTENER_HEAD)) {
+        reply_json(req, 200, json_pack("{s:i, s:o}", "version", 1, "silences",
+                                       cfw_silences_json(app->silences, now)));
+    } else if (rest[0] == '\0' && m == CFW_LISTENER_POST) {
+        struct cfw_err err = {0};
+        json_t *body;
+        const char *id;
+
+        if (!api_authorized(app, req) || (body = api_body(req, false)) == NULL) {
+            return;
+        }
+        json_object_del(body, "id"); /* the daemon names silences */
+        id = cfw_silences_add(app->silences, body, now, &err);
+        json_decref(body);
+        if (id == NULL) {
+            reply_error(req, 400, err.msg);
+            return;
+        }
+        journal_silence(app, id);
+        cfw_log_notice("silence %s added (API)", id);
+        reply_json(req, 201, cfw_silence_json(app->silences, id, now));
+    } else if (rest[0] == '/' && m == CFW_LISTENER_DELETE) {
+        if (!api_authorized(app, req)) {
+            return;
+        }
+        if (cfw_silences_expire(app->silences, rest + 1, now) != 0) {
+            reply_error(req, 404, "no active silence with that id");
+            return;
+        }
+        journal_silence(app, rest + 1);
+        cfw_log_notice("silence %s expired (API)", rest + 1);
+        reply_json(req, 200, cfw_silence_json(app->silences, rest + 1, now));
+    } else if (rest[0] == '/' && m == CFW_LISTENER_GET) {
+        json_t *o = cfw_silence_json(app->silences, rest + 1, now);
+        if (o == NULL) {
+            reply_error(req, 404, "no silence with that id");
+        } else {
+            reply_json(req, 200, o);
+        }
+    } else {
+        reply_error(req, 405, "GET or POST /api/v1/silences, GET or DELETE /api/v1/silences/ID");
+    }
+}
+
+/* Caps the API's request bodies before they are read. */
+static int http_api_check(struct cfw_listener_req *req, const char *path, void *arg)
+{
+    (void)path;
+    (void)arg;
+    cfw_listener_req_set_max_body(req, 64 * 1024);
+    return 0;
+}
+
+static void http_api(struct cfw_listener_req *req, const char *path, void *arg)
+{
+    struct app *app = arg;
+    const char *rest = path + strlen("/api/v1/");
+    enum cfw_listener_method m = cfw_listener_req_method(req);
+
+    if (strcmp(rest, "incidents") == 0 && (m == CFW_LISTENER_GET || m == CFW_LISTENER_HEAD)) {
+        api_incidents_list(app, req);
+    } else if (strncmp(rest, "silences", 8) == 0 && (rest[8] == '\0' || rest[8] == '/')) {
+        api_silences(app, req, rest + 8);
+    } else if (strncmp(rest, "incidents/", 10) == 0 && strlen(rest) > 14 &&
+               strcmp(rest + strlen(rest) - 4, "/ack") == 0) {
+        char *key = cfw_xstrndup(rest + 10, strlen(rest) - 14);
+
+        if (m != CFW_LISTENER_POST) {
+            reply_error(req, 405, "POST /api/v1/incidents/KEY/ack");
+        } else if (percent_decode(key) != 0) {
+            reply_error(req, 400, "the key is not percent-encoded properly");
+        } else if (api_authorized(app, req)) {
+            api_ack(app, req, key);
+        }
+        free(key);
+    } else {
+        reply_error(req, 404, "unknown API path (GET /api/v1/incidents, /api/v1/silences; POST "
+                              "/api/v1/silences, /api/v1/incidents/KEY/ack; DELETE "
+                              "/api/v1/silences/ID)");
+    }
+}
+
 /* Prometheus label values: backslash, quote and newline escaped. */
 static void metric_label(struct cfw_buf *b, const char *v)
 {
@@ -1246,7 +1693,7 @@ static void http_metrics(struct cfw_listener_req *req, const char *path, void *a
            cfw_incidents_dropped(app->incidents));
     cfw_buf_puts(&b, "# HELP cfwatchd_transitions_total Incident transitions.\n"
                      "# TYPE cfwatchd_transitions_total counter\n");
-    for (int t = 0; t < 3; t++) {
+    for (int t = 0; t < CFW_TRANSITIONS; t++) {
         cfw_buf_printf(&b, "cfwatchd_transitions_total{transition=\"%s\"} %llu\n",
                        cfw_transition_name((enum cfw_transition)t),
                        (unsigned long long)app->transitions[t]);
@@ -1278,19 +1725,21 @@ static void http_metrics(struct cfw_listener_req *req, const char *path, void *a
         metric_label(&b, cfw_logpush_name(app->logpush[i]));
         cfw_buf_puts(&b, "\"} 1\n");
     }
-    cfw_buf_puts(&b, "# HELP cfwatchd_source_bytes_total Bytes delivered per source.\n"
-                     "# TYPE cfwatchd_source_bytes_total counter\n"
-                     "# HELP cfwatchd_source_lag_bytes Bytes in watched files not read yet.\n"
-                     "# TYPE cfwatchd_source_lag_bytes gauge\n");
-    for (size_t i = 0; i < app->nsources; i++) {
-        struct cfw_source_stats st;
-        cfw_source_get_stats(app->sources[i], &st);
-        cfw_buf_puts(&b, "cfwatchd_source_bytes_total{source=\"");
-        metric_label(&b, cfw_source_get_name(app->sources[i]));
-        cfw_buf_printf(&b, "\"} %llu\n", (unsigned long long)st.bytes);
-        cfw_buf_puts(&b, "cfwatchd_source_lag_bytes{source=\"");
-        metric_label(&b, cfw_source_get_name(app->sources[i]));
-        cfw_buf_printf(&b, "\"} %llu\n", (unsigned long long)st.lag_bytes);
+    /* each family's samples together, as the text format wants */
+    for (int fam = 0; fam < 2; fam++) {
+        cfw_buf_puts(&b, fam == 0 ? "# HELP cfwatchd_source_bytes_total Bytes delivered per "
+                                    "source.\n# TYPE cfwatchd_source_bytes_total counter\n"
+                                  : "# HELP cfwatchd_source_lag_bytes Bytes in watched files not "
+                                    "read yet.\n# TYPE cfwatchd_source_lag_bytes gauge\n");
+        for (size_t i = 0; i < app->nsources; i++) {
+            struct cfw_source_stats st;
+            cfw_source_get_stats(app->sources[i], &st);
+            cfw_buf_puts(&b, fam == 0 ? "cfwatchd_source_bytes_total{source=\""
+                                      : "cfwatchd_source_lag_bytes{source=\"");
+            metric_label(&b, cfw_source_get_name(app->sources[i]));
+            cfw_buf_printf(&b, "\"} %llu\n",
+                           (unsigned long long)(fam == 0 ? st.bytes : st.lag_bytes));
+        }
     }
     if (app->notifier != NULL) {
         struct cfw_notifier_stats ns = {0};
@@ -1400,6 +1849,11 @@ static void http_metrics(struct cfw_listener_req *req, const char *path, void *a
            app->journal_records);
     metric(&b, "cfwatchd_journal_failures_total", "counter",
            "Journal appends, fsyncs or rotations that failed.", app->journal_failures);
+    metric(&b, "cfwatchd_silences_active", "gauge", "Silences in force now.",
+           cfw_silences_active(app->silences, cfw_now_wall_ms()));
+    metric(&b, "cfwatchd_notifications_silenced_total", "counter",
+           "Transitions not sent because a silence matched (or their open was silenced).",
+           app->silenced);
     metric(&b, "cfwatchd_journal_bytes", "gauge", "Size of the current journal file.",
            app->journal != NULL ? cfw_journal_bytes(app->journal) : 0);
     cfw_listener_reply(req, 200, "text/plain; version=0.0.4; charset=utf-8",
@@ -1487,6 +1941,40 @@ static void on_status(evutil_socket_t fd, short what, void *arg)
     timer_add_ms(app->ev_status, 5000);
 }
 
+/* The api: section: {token | token_file}, the bearer token that API writes need. */
+static void api_token_parse(const struct cfw_node *api, char **token, struct cfw_diag *diag)
+{
+    static const char *const keys[] = {"token", "token_file", NULL};
+
+    cfw_node_check_keys(api, "api", keys, diag);
+    if (cfw_node_secret(api, "token", "token_file", "api", token, diag) == 1 &&
+        strlen(*token) < 16) {
+        cfw_diag_add(diag, api, "api", "the token must have at least 16 characters");
+    }
+}
+
+/* Takes the API token of cfg (already validated); registers it as a secret. */
+static void api_token_load(struct app *app, const struct cfw_config *cfg)
+{
+    struct cfw_diag diag = {0};
+    char *token = NULL;
+
+    free(app->api_token);
+    app->api_token = NULL;
+    cfw_secret_hold_free(app->api_hold);
+    app->api_hold = cfw_secret_hold_new();
+    if (cfg->api != NULL) {
+        api_token_parse(cfg->api, &token, &diag);
+        if (token != NULL && diag.n == 0) {
+            cfw_secret_hold_add(app->api_hold, token, strlen(token));
+            app->api_token = token;
+            token = NULL;
+        }
+    }
+    free(token);
+    cfw_diag_free(&diag);
+}
+
 int cfw_app_validate(const struct cfw_config *cfg, struct cfw_diag *diag)
 {
     size_t before = diag->n;
@@ -1548,6 +2036,11 @@ int cfw_app_validate(const struct cfw_config *cfg, struct cfw_diag *diag)
     if (cfg->sources != NULL && cfg->sources->type != CFW_NODE_SEQ) {
         cfw_diag_add(diag, cfg->sources, "sources", "must be a list of sources");
     }
+    if (cfg->api != NULL) {
+        char *token = NULL;
+        api_token_parse(cfg->api, &token, diag);
+        free(token);
+    }
     return diag->n > before ? -1 : 0;
 }
 
@@ -1598,6 +2091,23 @@ static void reload(struct app *app)
     }
     /* sources restart from where they are: positions carried over by name */
     positions = sources_save(app);
+    /* exec sources the new configuration has unchanged keep running (sources_start takes them) */
+    app->kept = cfw_xcalloc(app->nsources + 1, sizeof(*app->kept));
+    for (size_t i = 0; i < app->nsources; i++) {
+        for (size_t k = 0; app->source_text[i] != NULL && cfg->sources != NULL &&
+                           cfg->sources->type == CFW_NODE_SEQ && k < cfg->sources->n;
+             k++) {
+            char *text = keep_text(cfg->sources->items[k]);
+            bool same = text != NULL && strcmp(text, app->source_text[i]) == 0;
+
+            free(text);
+            if (same) {
+                app->kept[app->nkept].src = app->sources[i];
+                app->kept[app->nkept++].text = cfw_xstrdup(app->source_text[i]);
+                break;
+            }
+        }
+    }
     sources_free(app);
     json_decref(app->saved_sources);
     app->saved_sources = positions;
@@ -1618,7 +2128,29 @@ static void reload(struct app *app)
     }
     cfw_config_free(app->cfg);
     app->cfg = cfg;
+    api_token_load(app, cfg);
     sources_start(app, cfg->sources, app->saved_sources);
+    for (size_t k = 0; k < app->nkept; k++) {
+        if (app->kept[k].src != NULL) {
+            /* not taken after all: it goes with its streams */
+            struct stream **pp = &app->streams;
+            while (*pp != NULL) {
+                if ((*pp)->owner == app->kept[k].src) {
+                    stream_close(app, *pp);
+                } else {
+                    pp = &(*pp)->next;
+                }
+            }
+            cfw_source_free(app->kept[k].src);
+        }
+        free(app->kept[k].text);
+    }
+    if (app->nkept > 0) {
+        cfw_log_notice("reload: %zu unchanged exec source(s) kept running", app->nkept);
+    }
+    free(app->kept);
+    app->kept = NULL;
+    app->nkept = 0;
     sources_reconcile(app);
     app->reloads++;
     cfw_log_notice("reloaded: %zu rules, %zu sources", cfw_ruleset_count(rs), source_count(app));
@@ -1682,7 +2214,9 @@ static int app_init(struct app *app, const struct cfw_app_opts *opts)
     cfw_incidents_track_touched(app->incidents, true);
     app->pipeline = cfw_pipeline_new(app->rules, app->incidents, NULL);
     app->deploys = cfw_deploys_new();
+    app->silences = cfw_silences_new();
     state_load(app);
+    api_token_load(app, app->cfg);
     app->notifier = notifier_start(app, app->cfg);
     if (app->notifier == NULL) {
         return -1;
@@ -1703,6 +2237,7 @@ static int app_init(struct app *app, const struct cfw_app_opts *opts)
         cfw_listener_route(app->listener, "/healthz", 0, NULL, http_healthz, app);
         cfw_listener_route(app->listener, "/metrics", 0, NULL, http_metrics, app);
         cfw_listener_route(app->listener, "/incidents", 0, NULL, http_incidents, app);
+        cfw_listener_route(app->listener, "/api/v1/", 1, http_api_check, http_api, app);
         cfw_listener_route(app->listener, "/logpush/", 1, http_logpush_check, http_logpush, app);
         cfw_log_info("listening on %s (port %d)", listen, cfw_listener_port(app->listener));
     }
@@ -1759,6 +2294,9 @@ static void app_free(struct app *app)
     free(app->queue);
     cfw_journal_close(app->journal);
     free(app->not_durable);
+    cfw_silences_free(app->silences);
+    free(app->api_token);
+    cfw_secret_hold_free(app->api_hold);
     struct event **evs[] = {&app->ev_hup,  &app->ev_term,   &app->ev_int,
                             &app->ev_pipe, &app->ev_tick,   &app->ev_save,
                             &app->ev_watchdog, &app->ev_status};

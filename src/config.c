@@ -10,7 +10,7 @@
 
 static const char *const top_keys[] = {
     "state_dir", "state_save_interval", "listen", "log_level", "sources", "rules",
-    "incidents", "sinks", "outbox", "cloudflare", "public_url", NULL,
+    "incidents", "sinks", "outbox", "cloudflare", "public_url", "api", NULL,
 };
 static const char *const rules_keys[] = {"builtin", "files", "custom", "scan", NULL};
 static const char *const incidents_keys[] = {"key", "repeat_interval", "resolve_after",
@@ -172,6 +172,7 @@ struct cfw_config *cfw_config_load(const char *path, struct cfw_diag *diag)
         cfg->sinks = cfw_node_get(root, "sinks");
         cfg->outbox = cfw_node_get(root, "outbox");
         cfg->cloudflare = cfw_node_get(root, "cloudflare");
+        cfg->api = cfw_node_get(root, "api");
     }
     return cfg;
 }

@@ -41,6 +41,8 @@ const char *cfw_transition_name(enum cfw_transition t)
         return "reminder";
     case CFW_TRANSITION_RESOLVE:
         return "resolve";
+    case CFW_TRANSITION_ACK:
+        return "acknowledge";
     }
     return "unknown";
 }
@@ -125,6 +127,7 @@ static void incident_clear(struct cfw_incident *inc)
     free(inc->last.input);
     free(inc->recent);
     free(inc->resolved_by);
+    free(inc->acked_by);
     cfw_fields_clear(&inc->fields);
 }
 
@@ -417,6 +420,10 @@ const struct cfw_incident *cfw_incidents_observe(struct cfw_incidents *set,
             set_resolve_mode(inc, ro, ev);
             free(inc->resolved_by);
             inc->resolved_by = NULL;
+            free(inc->acked_by);
+            inc->acked_by = NULL;
+            inc->acked_wall_ms = 0;
+            inc->muted = false;
         }
     }
     inc->count++;
@@ -427,7 +434,7 @@ const struct cfw_incident *cfw_incidents_observe(struct cfw_incidents *set,
         if (inc->threshold_count <= 1 || threshold_reached(inc, mono_ms)) {
             open_incident(set, inc, mono_ms, wall_ms);
         }
-    } else if (inc->repeat_interval_ms > 0 &&
+    } else if (inc->repeat_interval_ms > 0 && inc->acked_by == NULL &&
                mono_ms - inc->last_notified_mono_ms >= inc->repeat_interval_ms) {
         inc->reminders++;
         announce(set, inc, CFW_TRANSITION_REMINDER, mono_ms);
@@ -501,6 +508,29 @@ size_t cfw_incidents_succeed(struct cfw_incidents *set, const char *script, cons
         }
     }
     return n;
+}
+
+int cfw_incidents_ack(struct cfw_incidents *set, const char *key, const char *by,
+                      int64_t mono_ms, int64_t wall_ms)
+{
+    struct entry *e = lookup(set, key);
+    struct cfw_incident *inc;
+    int64_t last;
+
+    if (e == NULL || e->inc.state != CFW_INCIDENT_OPEN) {
+        return -1;
+    }
+    inc = &e->inc;
+    if (inc->acked_by != NULL) {
+        return 1;
+    }
+    inc->acked_by = cfw_xstrdup(by != NULL && by[0] != '\0' ? by : "someone");
+    inc->acked_wall_ms = wall_ms;
+    /* an acknowledgement is not a notification of the incident: reminders keep their clock */
+    last = inc->last_notified_mono_ms;
+    announce(set, inc, CFW_TRANSITION_ACK, mono_ms);
+    inc->last_notified_mono_ms = last;
+    return 0;
 }
 
 int cfw_incidents_resolve_by(struct cfw_incidents *set, const char *key, const char *by,

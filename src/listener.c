@@ -165,6 +165,8 @@ static int parse_request_line(const char *s, size_t n, const struct cfw_listener
         out->method = CFW_LISTENER_HEAD;
     } else if (m == 4 && memcmp(s, "POST", 4) == 0) {
         out->method = CFW_LISTENER_POST;
+    } else if (m == 6 && memcmp(s, "DELETE", 6) == 0) {
+        out->method = CFW_LISTENER_DELETE;
     } else {
         known = false;
     }

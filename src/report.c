@@ -38,6 +38,9 @@ json_t *cfw_report_incident_json(const struct cfw_incident *inc)
                   "first", "input", inc->first.input, "line", (json_int_t)inc->first.line, "last",
                   "input", inc->last.input, "line", (json_int_t)inc->last.line, "sample",
                   inc->sample);
+    if (o != NULL && inc->resolved_by != NULL) {
+        json_object_set_new(o, "resolved_by", json_string(inc->resolved_by));
+    }
     return o;
 }
 
@@ -137,8 +140,13 @@ static int write_github(FILE *fp, const struct cfw_report_opts *opts,
                                  (unsigned long long)inc->count, inc->count == 1 ? "" : "s",
                                  inc->hint[0] != '\0' ? "\n" : "", inc->hint);
             msg = cfw_report_github_escape(full, false);
-            fprintf(fp, "::%s file=%s,line=%llu,title=%s::%s\n", level, file,
-                    (unsigned long long)inc->first.line, title, msg);
+            if (strcmp(inc->first.input, CFW_REPORT_STDIN) == 0) {
+                /* no file in the repository to point at: an annotation of the run itself */
+                fprintf(fp, "::%s title=%s::%s\n", level, title, msg);
+            } else {
+                fprintf(fp, "::%s file=%s,line=%llu,title=%s::%s\n", level, file,
+                        (unsigned long long)inc->first.line, title, msg);
+            }
             free(file);
             free(title);
             free(full);
@@ -231,6 +239,10 @@ static int write_text(FILE *fp, const struct cfw_report_opts *opts,
                         inc->last.input, (unsigned long long)inc->last.line);
             }
             fputc('\n', fp);
+            if (inc->state == CFW_INCIDENT_RESOLVED && inc->resolved_by != NULL) {
+                /* a later successful deploy in the same input: fixed, shown, not failing */
+                fprintf(fp, "    resolved: fixed by %s\n", inc->resolved_by);
+            }
             if (inc->hint[0] != '\0') {
                 print_indented(fp, "    fix: ", "         ", inc->hint, 90, 30);
             }

@@ -60,6 +60,8 @@ void cfw_router_copy_incident(struct cfw_incident *dst, const struct cfw_inciden
     dst->reminders = src->reminders;
     dst->on_success = src->on_success;
     dst->resolved_by = dup_or_null(src->resolved_by);
+    dst->acked_by = dup_or_null(src->acked_by);
+    dst->acked_wall_ms = src->acked_wall_ms;
 }
 
 void cfw_router_clear_incident(struct cfw_incident *inc)
@@ -74,6 +76,7 @@ void cfw_router_clear_incident(struct cfw_incident *inc)
     free(inc->first.input);
     free(inc->last.input);
     free(inc->resolved_by);
+    free(inc->acked_by);
     memset(inc, 0, sizeof(*inc));
 }
 
@@ -129,6 +132,11 @@ bool cfw_route_accepts(const struct cfw_route_cfg *cfg, const struct cfw_inciden
         break;
     case CFW_TRANSITION_RESOLVE:
         if (!cfg->send_resolve) {
+            return false;
+        }
+        break;
+    case CFW_TRANSITION_ACK:
+        if (!cfg->send_ack) {
             return false;
         }
         break;

@@ -185,6 +185,7 @@ json_t *cfw_sink_incident_json(const struct cfw_incident *inc)
     json_object_set_new(o, "opening", json_integer((json_int_t)inc->opening));
     json_object_set_new(o, "resolved_at", time_or_null(inc->resolved_wall_ms));
     json_object_set_new(o, "resolved_by", str_or_null(inc->resolved_by));
+    json_object_set_new(o, "acked_by", str_or_null(inc->acked_by));
     json_object_set_new(o, "first_position", position_json(&inc->first));
     json_object_set_new(o, "last_position", position_json(&inc->last));
     return o;
@@ -608,7 +609,7 @@ static void parse_send(struct cfw_sink *s, const struct cfw_node *map, const cha
     if (cfw_node_strlist(map, "send", path, &list, diag) != 1) {
         return;
     }
-    s->route.send_open = s->route.send_reminder = s->route.send_resolve = false;
+    s->route.send_open = s->route.send_reminder = s->route.send_resolve = s->route.send_ack = false;
     for (size_t i = 0; list[i] != NULL; i++) {
         if (strcmp(list[i], "open") == 0) {
             s->route.send_open = true;
@@ -616,10 +617,14 @@ static void parse_send(struct cfw_sink *s, const struct cfw_node *map, const cha
             s->route.send_reminder = true;
         } else if (strcmp(list[i], "resolve") == 0) {
             s->route.send_resolve = true;
+        } else if (strcmp(list[i], "acknowledge") == 0) {
+            s->route.send_ack = true;
         } else {
             char *child = cfw_xasprintf("%s.send", path);
             cfw_diag_add(diag, cfw_node_get(map, "send"), child,
-                         "unknown transition '%.40s' (valid: open, reminder, resolve)", list[i]);
+                         "unknown transition '%.40s' (valid: open, reminder, resolve, "
+                         "acknowledge)",
+                         list[i]);
             free(child);
         }
     }
@@ -759,6 +764,7 @@ static struct cfw_sink *parse_one(const struct cfw_node *map, const char *path,
     free(keys);
     s->route.min_severity = CFW_SEV_INFO;
     s->route.send_open = s->route.send_reminder = s->route.send_resolve = true;
+    s->route.send_ack = true;
     s->route.burst = s->ops->burst;
     s->route.per_ms = s->ops->per_ms;
     s->route.digest_resolves = s->ops->digest_resolves;
@@ -778,6 +784,9 @@ static struct cfw_sink *parse_one(const struct cfw_node *map, const char *path,
     parse_timeouts(s, map, path, diag);
     if (s->ops->parse != NULL) {
         s->ops->parse(s, map, path, diag);
+    }
+    if (strcmp(s->ops->type, "alertmanager") == 0) {
+        s->route.send_ack = false; /* an Alertmanager alert has no acknowledged state */
     }
     if (diag->n != before) {
         sink_free(s);

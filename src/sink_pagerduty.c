@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cfwatchd/log.h"
 #include "cfwatchd/sha256.h"
 
 /* Without a Retry-After, a 429 waits this long (PagerDuty suggests 30 s between retries). */
@@ -77,6 +78,15 @@ static int pd_parse(struct cfw_sink *s, const struct cfw_node *map, const char *
     int rc;
 
     s->priv = p;
+    if (cfw_node_get(map, "rate_limit") != NULL) {
+        /* accepted (older configurations have it) but not applied: said, not refused */
+        const struct cfw_node *rl = cfw_node_get(map, "rate_limit");
+        cfw_log_warn("%s:%d:%d: %s.rate_limit is ignored: a pagerduty sink sends every "
+                     "transition on its own, paced by PagerDuty's 429 answers (a digest would "
+                     "raise an alert that nothing resolves)",
+                     rl->file != NULL ? rl->file : "?", rl->line, rl->col, path);
+    }
+    s->route.burst = 0;
     rc = cfw_node_secret(map, "routing_key", "routing_key_file", path, &p->routing_key, diag);
     if (rc == 0) {
         cfw_diag_add(diag, map, path, "a pagerduty sink needs routing_key or routing_key_file");
@@ -164,9 +174,15 @@ static json_t *trigger(const struct cfw_sink *s, const struct cfw_incident *inc,
     } else {
         cfw_sink_dedup_key(inc->key != NULL ? inc->key : "", dedup, sizeof(dedup));
     }
-    sum = cfw_xasprintf("%s[%s] %s (script %s)", test ? "[TEST] " : "",
-                        cfw_severity_name(inc->severity), inc->title != NULL ? inc->title : "",
-                        cfw_sink_field(inc, "script"));
+    if (cfw_sink_field(inc, "script")[0] != '\0') {
+        sum = cfw_xasprintf("%s[%s] %s (script %s)", test ? "[TEST] " : "",
+                            cfw_severity_name(inc->severity),
+                            inc->title != NULL ? inc->title : "", cfw_sink_field(inc, "script"));
+    } else {
+        /* no script named (a deploy log without one): no empty "(script )" */
+        sum = cfw_xasprintf("%s[%s] %s", test ? "[TEST] " : "", cfw_severity_name(inc->severity),
+                            inc->title != NULL ? inc->title : "");
+    }
     for (size_t i = 0; i < inc->fields.n; i++) {
         json_object_set_new(f, inc->fields.v[i].key, json_string(inc->fields.v[i].value));
     }
@@ -175,6 +191,24 @@ static json_t *trigger(const struct cfw_sink *s, const struct cfw_incident *inc,
     json_object_set_new(cd, "rule", json_string(inc->rule != NULL ? inc->rule : ""));
     json_object_set_new(cd, "hint", json_string(inc->hint != NULL ? inc->hint : ""));
     json_object_set_new(cd, "count", json_integer((json_int_t)inc->count));
+    /* where it was seen, for the person who gets the page */
+    if (inc->first.input != NULL && inc->first.input[0] != '\0') {
+        char *where = inc->first.line > 0 ? cfw_xasprintf("%s:%llu", inc->first.input,
+                                                          (unsigned long long)inc->first.line)
+                                          : cfw_xstrdup(inc->first.input);
+        json_object_set_new(cd, "where", json_string(where));
+        free(where);
+    }
+    {
+        static const char *const where_fields[] = {"source", "version", "url",
+                                                   "ray",    "deployment", NULL};
+        for (size_t k = 0; where_fields[k] != NULL; k++) {
+            if (cfw_sink_field(inc, where_fields[k])[0] != '\0') {
+                json_object_set_new(cd, where_fields[k],
+                                    json_string(cfw_sink_field(inc, where_fields[k])));
+            }
+        }
+    }
     cfw_sink_time(inc->first.wall_ms, ts, sizeof(ts));
     json_object_set_new(cd, "first_seen", json_string(ts));
     cfw_sink_time(inc->last.wall_ms, ts, sizeof(ts));
@@ -294,10 +328,14 @@ static json_t *pd_build(const struct cfw_sink *s, const struct cfw_notification 
     if (n->kind == CFW_NOTIFY_DIGEST) {
         return digest(s, n);
     }
-    if (n->kind == CFW_NOTIFY_TRANSITION && n->transition == CFW_TRANSITION_RESOLVE) {
+    if (n->kind == CFW_NOTIFY_TRANSITION &&
+        (n->transition == CFW_TRANSITION_RESOLVE || n->transition == CFW_TRANSITION_ACK)) {
+        /* resolve and acknowledge name the alert by its dedup_key and carry nothing else */
         char dedup[CFW_PD_DEDUP_MAX + 1];
         cfw_sink_dedup_key(n->inc->key != NULL ? n->inc->key : "", dedup, sizeof(dedup));
-        o = json_pack("{s:s, s:s}", "event_action", "resolve", "dedup_key", dedup);
+        o = json_pack("{s:s, s:s}", "event_action",
+                      n->transition == CFW_TRANSITION_ACK ? "acknowledge" : "resolve", "dedup_key",
+                      dedup);
         set_client(s, o);
         return o;
     }
@@ -369,7 +407,12 @@ static void pd_classify(const struct cfw_sink *s, const struct cfw_http_response
 const struct cfw_sink_ops cfw_sink_pagerduty_ops = {
     .type = "pagerduty",
     .keys = pd_keys,
-    .burst = 20,
+    /*
+     * No rate limit of its own, so no digests: a digest would raise an alert under a key that
+     * nothing resolves while its members' resolves go to keys PagerDuty never saw. PagerDuty
+     * paces with 429, which the outbox honours (Retry-After, else PD_429_WAIT_MS).
+     */
+    .burst = 0,
     .per_ms = 500,
     .in_flight = 2,
     .digest_resolves = false,

@@ -6,12 +6,17 @@
  *
  * Text from logs (titles, hints, scripts, keys, samples) is shown as it is. mrkdwn has no escape
  * for its formatting characters, so log text goes into mrkdwn only inside the sample's code
- * block; everywhere else in the blocks it is in plain_text objects, and mrkdwn is kept for our own
- * labels. Every text has & < > as entities (no mention, link or date token can be formed) and,
- * outside the code block, a zero-width space after a ':' that could open an emoji shortcode. The
- * top-level `text` (notifications, clients without blocks) is always read as mrkdwn: there the
- * formatting characters from logs become look-alikes (* _ ~ ` and their fullwidth forms) and a
- * '>' that starts a line gets a soft hyphen before it, so it cannot open a quote.
+ * block and in the hint; everywhere else in the blocks it is in plain_text objects, and mrkdwn
+ * is kept for our own labels. Every text has & < > as entities (no mention, link or date token
+ * can be formed) and, outside code, a zero-width space after a ':' that could open an emoji
+ * shortcode. The top-level `text` (notifications, clients without blocks) is always read as
+ * mrkdwn: there the formatting characters from logs become look-alikes (* _ ~ ` and their
+ * fullwidth forms) and a '>' that starts a line gets a soft hyphen before it, so it cannot open
+ * a quote. The hint (a rule's text with fields from the log) is mrkdwn so that its `code` spans
+ * render: a pair of backticks on one line is a code span, shown as in the sample's code block;
+ * the rest is escaped as the top-level text, except that * _ ~ between two letters or digits
+ * stay (Slack formats no part of a word, and python_workers must copy as it is). A span may come
+ * from a field; like every code span it can only show text in a fixed-width font.
  */
 #include "sink_impl.h"
 
@@ -63,7 +68,8 @@ static size_t utf8_len(unsigned char c)
 enum esc {
     ESC_PLAIN,  /* a plain_text object */
     ESC_MRKDWN, /* the top-level text, always read as mrkdwn */
-    ESC_CODE,   /* inside the sample's ``` code block */
+    ESC_HINT,   /* the hint's mrkdwn outside its code spans: ESC_MRKDWN, words kept whole */
+    ESC_CODE,   /* inside the sample's ``` code block or a hint's `code` span */
 };
 
 /*
@@ -79,6 +85,7 @@ struct text {
     enum esc esc;
     bool cut;
     bool in_log;     /* the piece comes from the log */
+    bool in_span;    /* inside a hint's `code` span: no cut there (the span would stay open) */
     bool line_blank; /* nothing but blanks since the start of the line */
 };
 
@@ -114,7 +121,7 @@ static void put(struct text *t, const char *p, size_t n)
         }
     }
     /* a cut sample must not end with a backtick that the closing fence would join */
-    if (t->b.len + strlen(t->marker) <= t->max &&
+    if (t->b.len + strlen(t->marker) <= t->max && !t->in_span &&
         !(t->esc == ESC_CODE && t->in_log && n > 0 && p[n - 1] == '`')) {
         t->safe = t->b.len;
     }
@@ -203,10 +210,15 @@ static const char LOG_LOOK_AT[] =
     "\xe0\xe1\xe2\xe3\xe4\xe5\xe6\xe7\xe8\xe9\xea\xeb\xec\xed\xee\xef"
     "\xf0\xf1\xf2\xf3\xf4\xf5\xf6\xf7\xf8\xf9\xfa\xfb\xfc\xfd\xfe\xff";
 
-/* Log text, made literal for where the text goes (see the top of the file). */
-static void put_log(struct text *t, const char *s)
+static bool alnum(char c)
 {
-    size_t n = strlen(s);
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
+}
+
+/* The n bytes of log text at s, made literal for where the text goes (see the top of the file). */
+static void put_log_n(struct text *t, const char *s, size_t n)
+{
+    bool mrkdwn = t->esc == ESC_MRKDWN || t->esc == ESC_HINT;
     size_t i = 0;
     size_t run = 0; /* where the characters not put yet begin */
 
@@ -219,6 +231,7 @@ static void put_log(struct text *t, const char *s)
         /* ASCII that no rule below touches goes into the run as it is, without a look */
         i += strcspn(s + i, LOG_LOOK_AT);
         if (i >= n) {
+            i = n;
             break;
         }
         c = (unsigned char)s[i];
@@ -226,7 +239,7 @@ static void put_log(struct text *t, const char *s)
         if (i + len > n) {
             len = n - i;
         }
-        if (t->esc == ESC_MRKDWN && (c == '>' || c == 0xef)) {
+        if (mrkdwn && (c == '>' || c == 0xef)) {
             /* what this one becomes depends on line_blank: the characters before go in first */
             put_run(t, s + run, i - run);
             run = i;
@@ -236,7 +249,7 @@ static void put_log(struct text *t, const char *s)
         } else if (c == '<') {
             sub = "&lt;";
         } else if (c == '>') {
-            sub = t->esc == ESC_MRKDWN && t->line_blank ? SHY "&gt;" : "&gt;";
+            sub = mrkdwn && t->line_blank ? SHY "&gt;" : "&gt;";
         } else if (t->esc == ESC_CODE) {
             /*
              * A zero-width space after a backtick that another one follows (or that ends the
@@ -248,10 +261,11 @@ static void put_log(struct text *t, const char *s)
             }
         } else if (c == ':' && i + 1 < n && emoji_name_char((unsigned char)s[i + 1])) {
             sub = ":" ZWSP;
-        } else if (t->esc == ESC_MRKDWN) {
+        } else if (mrkdwn) {
             if (t->line_blank && len == 3 && memcmp(s + i, "\xef\xbc\x9e", 3) == 0) {
                 sub = SHY "\xef\xbc\x9e"; /* U+FF1E FULLWIDTH GREATER-THAN quotes too */
-            } else {
+            } else if (!(t->esc == ESC_HINT && len == 1 && c != '`' && i > 0 && i + 1 < n &&
+                         alnum(s[i - 1]) && alnum(s[i + 1]))) {
                 sub = lookalike(s + i, len);
             }
         }
@@ -264,6 +278,51 @@ static void put_log(struct text *t, const char *s)
     }
     put_run(t, s + run, i - run);
     t->in_log = false;
+}
+
+/* Log text, made literal for where the text goes (see the top of the file). */
+static void put_log(struct text *t, const char *s)
+{
+    put_log_n(t, s, strlen(s));
+}
+
+/*
+ * A hint in mrkdwn: a backtick with another one after it on the same line (and text between)
+ * opens a code span, whose text is put as in the sample's code block; everything else is put as
+ * ESC_HINT. A lone backtick or two together become look-alikes, so no ``` fence can open a code
+ * block. The text is never cut inside a span.
+ */
+static void put_hint(struct text *t, const char *s)
+{
+    size_t n = strlen(s);
+    size_t i = 0;
+
+    while (i < n && !t->cut) {
+        const char *tick = memchr(s + i, '`', n - i);
+        size_t open, close;
+
+        t->esc = ESC_HINT;
+        if (tick == NULL) {
+            put_log_n(t, s + i, n - i);
+            break;
+        }
+        open = (size_t)(tick - s);
+        put_log_n(t, s + i, open - i);
+        close = open + 1 + strcspn(s + open + 1, "`\n");
+        if (close >= n || s[close] != '`' || close == open + 1) {
+            put_log_n(t, s + open, 1); /* the look-alike */
+            i = open + 1;
+            continue;
+        }
+        t->in_span = true;
+        put_raw(t, "`");
+        t->esc = ESC_CODE;
+        put_log_n(t, s + open + 1, close - open - 1);
+        t->in_span = false;
+        put_raw(t, "`");
+        i = close + 1;
+    }
+    t->esc = ESC_HINT;
 }
 
 /* The text, with suffix and (when something was dropped) the marker; at most max bytes. */
@@ -287,6 +346,27 @@ static json_t *plain(char *text, bool emoji)
 static json_t *section(char *text, bool emoji)
 {
     return json_pack("{s:s, s:o}", "type", "section", "text", plain(text, emoji));
+}
+
+/* A section of mrkdwn; verbatim: no URL or channel name in it is turned into a link. */
+static json_t *section_mrkdwn(char *text)
+{
+    json_t *o = json_pack("{s:s, s:{s:s, s:s, s:b}}", "type", "section", "text", "type", "mrkdwn",
+                          "text", text, "verbatim", 1);
+
+    free(text);
+    return o;
+}
+
+/* The hint: mrkdwn, so that its `code` spans render (put_hint). */
+static json_t *hint_section(const char *hint)
+{
+    struct text t;
+
+    text_init(&t, CFW_SLACK_SECTION_MAX, "", MARKER, ESC_HINT);
+    put_raw(&t, "*Hint:* ");
+    put_hint(&t, hint);
+    return section_mrkdwn(text_take(&t, ""));
 }
 
 /* "Label: value" for a plain_text field or section, "-" for an empty value from the log. */
@@ -390,6 +470,28 @@ static const char *title_of(const struct cfw_incident *inc)
     return inc->title != NULL ? inc->title : "";
 }
 
+/* "script NAME" and then sep, or nothing at all for an incident without a script. */
+static void put_script(struct text *t, const struct cfw_incident *inc, const char *sep)
+{
+    const char *script = cfw_sink_field(inc, "script");
+
+    if (script[0] != '\0') {
+        put_raw(t, "script ");
+        put_log(t, script);
+        put_raw(t, sep);
+    }
+}
+
+/* "N occurrence" or "N occurrences": the count of inc. */
+static void put_count(struct text *t, const struct cfw_incident *inc)
+{
+    char count[32];
+
+    snprintf(count, sizeof(count), "%" PRIu64 " occurrence%s", inc->count,
+             inc->count == 1 ? "" : "s");
+    put_raw(t, count);
+}
+
 static json_t *build_open(const struct cfw_sink *s, const struct cfw_incident *inc, bool test)
 {
     json_t *blocks = json_array();
@@ -405,7 +507,9 @@ static json_t *build_open(const struct cfw_sink *s, const struct cfw_incident *i
     json_array_append_new(blocks, header(prefix, title_of(inc)));
     free(prefix);
     json_array_append_new(fields, field_ours("Severity", cfw_severity_name(inc->severity)));
-    json_array_append_new(fields, field("Script", cfw_sink_field(inc, "script")));
+    if (cfw_sink_field(inc, "script")[0] != '\0') {
+        json_array_append_new(fields, field("Script", cfw_sink_field(inc, "script")));
+    }
     json_array_append_new(fields, field("Rule", inc->rule != NULL ? inc->rule : ""));
     json_array_append_new(fields, field_ours("Count", count));
     json_array_append_new(fields, field_ours("First seen", first));
@@ -417,9 +521,36 @@ static json_t *build_open(const struct cfw_sink *s, const struct cfw_incident *i
         json_array_append_new(fields, field("Version", cfw_sink_field(inc, "version")));
     }
     json_array_append_new(blocks, json_pack("{s:s, s:o}", "type", "section", "fields", fields));
+    {
+        /* where it was seen: the input and line, the source, the request (a section of its own:
+         * Slack takes at most 10 fields in one) */
+        json_t *where = json_array();
+        static const struct {
+            const char *field, *label;
+        } req[] = {{"source", "Source"}, {"url", "Request"}, {"ray", "Ray ID"},
+                   {"deployment", "Deployment"}};
+
+        if (inc->first.input != NULL && inc->first.input[0] != '\0') {
+            char *at = inc->first.line > 0 ? cfw_xasprintf("%s:%llu", inc->first.input,
+                                                           (unsigned long long)inc->first.line)
+                                           : cfw_xstrdup(inc->first.input);
+            json_array_append_new(where, field("Where", at));
+            free(at);
+        }
+        for (size_t k = 0; k < sizeof(req) / sizeof(req[0]); k++) {
+            if (cfw_sink_field(inc, req[k].field)[0] != '\0') {
+                json_array_append_new(where, field(req[k].label, cfw_sink_field(inc, req[k].field)));
+            }
+        }
+        if (json_array_size(where) > 0) {
+            json_array_append_new(blocks,
+                                  json_pack("{s:s, s:o}", "type", "section", "fields", where));
+        } else {
+            json_decref(where);
+        }
+    }
     if (inc->hint != NULL && inc->hint[0] != '\0') {
-        char *hint = labelled("Hint", inc->hint, false, CFW_SLACK_SECTION_MAX);
-        json_array_append_new(blocks, section(hint, false));
+        json_array_append_new(blocks, hint_section(inc->hint));
     }
     if (inc->sample != NULL && inc->sample[0] != '\0') {
         json_array_append_new(blocks, sample_section(inc->sample));
@@ -430,9 +561,9 @@ static json_t *build_open(const struct cfw_sink *s, const struct cfw_incident *i
     put_raw(&t, cfw_severity_name(inc->severity));
     put_raw(&t, "] ");
     put_log(&t, title_of(inc));
-    put_raw(&t, " (script ");
-    put_log(&t, cfw_sink_field(inc, "script"));
-    put_raw(&t, ", rule ");
+    put_raw(&t, " (");
+    put_script(&t, inc, ", ");
+    put_raw(&t, "rule ");
     put_log(&t, inc->rule != NULL ? inc->rule : "");
     put_raw(&t, ")");
     return message(text_take(&t, ""), blocks);
@@ -443,28 +574,30 @@ static char *short_text(const struct cfw_incident *inc, enum cfw_transition tr, 
                         size_t max, enum esc esc)
 {
     struct text t;
-    char count[32];
 
-    snprintf(count, sizeof(count), "%" PRIu64, inc->count);
     text_init(&t, max, "", MARKER, esc);
-    if (tr == CFW_TRANSITION_RESOLVE) {
+    if (tr == CFW_TRANSITION_ACK) {
+        put_raw(&t, ":eyes: Acknowledged by ");
+        put_log(&t, inc->acked_by != NULL ? inc->acked_by : "someone");
+        put_raw(&t, ": ");
+        put_log(&t, title_of(inc));
+        put_raw(&t, " (no more reminders; open for ");
+    } else if (tr == CFW_TRANSITION_RESOLVE) {
         put_raw(&t, ":white_check_mark: Resolved: ");
         put_log(&t, title_of(inc));
-        put_raw(&t, " (script ");
-        put_log(&t, cfw_sink_field(inc, "script"));
-        put_raw(&t, ", ");
-        put_raw(&t, count);
-        put_raw(&t, " occurrences, open for ");
+        put_raw(&t, " (");
+        put_script(&t, inc, ", ");
+        put_count(&t, inc);
+        put_raw(&t, ", open for ");
     } else {
         put_raw(&t, ":repeat: Reminder [");
         put_raw(&t, cfw_severity_name(inc->severity));
         put_raw(&t, "]: ");
         put_log(&t, title_of(inc));
-        put_raw(&t, " is still happening (script ");
-        put_log(&t, cfw_sink_field(inc, "script"));
-        put_raw(&t, ", ");
-        put_raw(&t, count);
-        put_raw(&t, " occurrences in ");
+        put_raw(&t, " is still happening (");
+        put_script(&t, inc, ", ");
+        put_count(&t, inc);
+        put_raw(&t, " in ");
     }
     put_raw(&t, dur);
     put_raw(&t, ")");
@@ -517,9 +650,10 @@ static json_t *build_digest(const struct cfw_sink *s, const struct cfw_notificat
         put_raw(&t, cfw_severity_name(it->inc.severity));
         put_raw(&t, "] ");
         put_log(&t, title_of(&it->inc));
-        put_raw(&t, " (script ");
-        put_log(&t, cfw_sink_field(&it->inc, "script"));
-        put_raw(&t, ")");
+        if (cfw_sink_field(&it->inc, "script")[0] != '\0') {
+            put_raw(&t, " (");
+            put_script(&t, &it->inc, ")");
+        }
         line = text_take(&t, "");
         len = strlen(line);
         if (cur.len + len + 1 > CFW_SLACK_SECTION_MAX) {

@@ -19,7 +19,7 @@
 
 static const char *const file_keys[] = {
     "name",          "type",        "path",       "start_at",  "format",
-    "poll_interval", "read_budget", "down_after", "max_files", NULL,
+    "poll_interval", "read_budget", "down_after", "max_files", "expect_files", NULL,
 };
 
 static const char *const exec_keys[] = {
@@ -279,6 +279,9 @@ static void parse_file(const struct cfw_node *node, const char *path, struct cfw
     parse_size(node, "read_budget", path, CFW_SOURCE_READ_BUDGET_MIN, CFW_SOURCE_READ_BUDGET_MAX,
                &conf->read_budget, diag, bad);
     parse_size(node, "max_files", path, 1, 65536, &conf->max_files, diag, bad);
+    if (cfw_node_bool(node, "expect_files", path, &conf->expect_files, diag) < 0) {
+        (*bad)++;
+    }
 }
 
 static void parse_env(const struct cfw_node *node, const char *path, struct cfw_source_conf *conf,

@@ -7,6 +7,16 @@
  * CFW_SOURCE_FINGERPRINT_MAX bytes before it. Before each read the file is checked: a size
  * below the offset or different bytes before the offset mean it was truncated or replaced in
  * place (copytruncate, inode reuse), and it is read again from 0.
+ *
+ * A pattern whose last component ends in ".gz" (such as logpush-*.log.gz) reads gzip files
+ * decompressed (gzip.h: every member, zero padding), for Logpush or rotated archives copied in
+ * whole. The offset, the window and the saved position stay in bytes of the file; a file
+ * resumed at an offset above 0 is inflated again from 0 with the output up to the offset
+ * dropped, and only once it has grown (a finished archive read to its end costs nothing on a
+ * restart). A member still being written is waited for, like a partial line; corrupt data is
+ * logged and the file is not read further until it changes. Why only such a pattern: a glob
+ * like app.log* also matches the app.log.2.gz that logrotate compresses from lines already
+ * read, and decompressing those would report them twice.
  */
 #include "cfwatchd/source.h"
 
@@ -24,6 +34,7 @@
 
 #include <event2/event.h>
 
+#include "cfwatchd/gzip.h"
 #include "cfwatchd/log.h"
 #include "source_int.h"
 
@@ -43,6 +54,10 @@ struct wfile {
     uint64_t size;             /* size at the last check (lag) */
     unsigned char win[FP_MAX]; /* the last winlen bytes before offset */
     size_t winlen;
+    struct cfw_gzip *gz; /* decoder of a gzip file, or NULL */
+    uint64_t gz_in;      /* bytes of the file fed to gz */
+    bool gz_checked;     /* the first bytes were looked at (gzip sources only) */
+    bool gz_failed;      /* corrupt gzip data: not read until the file changes */
     int wd;         /* per-file inotify watch or -1 */
     bool streaming; /* data delivered since the stream began: eof is owed */
     bool dirty;     /* may have unread bytes */
@@ -92,6 +107,10 @@ struct file_src {
     bool glob;     /* the pattern has glob characters */
     char *dir;     /* directory part of the pattern */
     char *base;    /* last component of the pattern */
+    bool gzip;     /* the pattern names .gz files: gzip files are decompressed */
+    struct wfile *gz_cur; /* the file whose decoder is running */
+    bool gz_drop;         /* its output is dropped (inflated again up to a resumed offset) */
+    bool gz_abort;        /* the source was freed or stopped from the data callback */
     bool need_scan;
     /*
      * Renames seen by the directory watch: a file that left a watched name (IN_MOVED_FROM) for
@@ -168,6 +187,7 @@ static void wfile_free(struct file_src *fs, struct wfile *wf)
     if (wf->fd >= 0) {
         close(wf->fd);
     }
+    cfw_gzip_free(wf->gz);
     free(wf->path);
     free(wf->stream);
     free(wf->last_log);
@@ -740,6 +760,13 @@ static bool scan(struct file_src *fs, bool initial)
     if (problem != NULL) {
         cfw_source_log_once(src, &fs->last_log, CFW_LOG_WARNING, "%s", problem);
         alive = cfw_source_problem(src, "%s", problem);
+    } else if (matched == 0 && fs->nfiles == 0 && fs->glob && !src->conf.expect_files) {
+        /* an empty CI log directory is normal: nothing to watch yet is not blindness */
+        cfw_source_log_once(src, &fs->last_log, CFW_LOG_INFO,
+                            "no file matches %s yet; waiting for files (expect_files: true makes "
+                            "this a problem)",
+                            src->conf.path);
+        alive = cfw_source_ok(src);
     } else if (matched == 0 && fs->nfiles == 0) {
         cfw_source_log_once(src, &fs->last_log, CFW_LOG_INFO, "no file matches %s", src->conf.path);
         alive = cfw_source_problem(src, "no file matches %s", src->conf.path);
@@ -754,6 +781,135 @@ static bool scan(struct file_src *fs, bool initial)
     }
     free(problem);
     return alive;
+}
+
+/* Forgets a file's decoder: it is read again from 0. */
+static void gz_reset(struct wfile *wf)
+{
+    cfw_gzip_free(wf->gz);
+    wf->gz = NULL;
+    wf->gz_in = 0;
+    wf->gz_checked = false;
+    wf->gz_failed = false;
+}
+
+static int gz_emit(void *arg, const char *buf, size_t len, struct cfw_err *err)
+{
+    struct file_src *fs = arg;
+    struct wfile *wf = fs->gz_cur;
+
+    if (fs->gz_drop) {
+        return 0;
+    }
+    wf->streaming = true;
+    if (!cfw_source_emit_data(fs->src, wf->stream, buf, len) || fs->src->stopping) {
+        fs->gz_abort = true;
+        cfw_err_set(err, "stopped");
+        return -1;
+    }
+    return 0;
+}
+
+/*
+ * Looks at the first bytes of a file of a gzip source: false while they are too few to tell,
+ * else true, with a decoder when they are the gzip magic (otherwise the bytes are read as they
+ * are).
+ */
+static bool gz_probe(struct file_src *fs, struct wfile *wf)
+{
+    unsigned char magic[2];
+    struct cfw_err err = {0};
+    ssize_t n;
+
+    do {
+        n = pread(wf->fd, magic, sizeof(magic), 0);
+    } while (n < 0 && errno == EINTR);
+    if (n >= 0 && n < (ssize_t)sizeof(magic)) {
+        return false;
+    }
+    wf->gz_checked = true;
+    if (n < 0 || !cfw_gzip_magic(magic, sizeof(magic))) {
+        return true; /* a read error is the plain reader's to report */
+    }
+    wf->gz = cfw_gzip_new(gz_emit, fs, &err);
+    if (wf->gz == NULL) {
+        cfw_source_log_once(fs->src, &wf->last_log, CFW_LOG_WARNING, "file=%s %s", wf->path,
+                            err.msg);
+        wf->gz_failed = true;
+    }
+    wf->gz_in = 0;
+    return true;
+}
+
+/*
+ * Reads a gzip file: bytes from gz_in on go through the decoder, whose output goes to the
+ * stream; below the offset (a resumed position) the output is dropped. The offset and the
+ * window advance in bytes of the file, as for any file.
+ */
+static enum rd read_gzip(struct file_src *fs, struct wfile *wf, size_t *budget)
+{
+    struct cfw_source *src = fs->src;
+
+    if (wf->gz_failed || (wf->gz_in < wf->offset && wf->size <= wf->offset)) {
+        return RD_EOF; /* broken, or read to its end before a restart and not grown since */
+    }
+    for (;;) {
+        size_t want = *budget < CFW_SOURCE_CHUNK_SIZE ? *budget : CFW_SOURCE_CHUNK_SIZE;
+        bool drop = wf->gz_in < wf->offset;
+        struct cfw_err err = {0};
+        ssize_t n;
+        int rc;
+
+        if (drop && wf->offset - wf->gz_in < want) {
+            want = (size_t)(wf->offset - wf->gz_in);
+        }
+        if (want == 0) {
+            return RD_BUDGET;
+        }
+        n = pread(wf->fd, fs->buf, want, (off_t)wf->gz_in);
+        if (n < 0) {
+            if (errno == EINTR || errno == EAGAIN) {
+                continue;
+            }
+            cfw_source_log_once(src, &wf->last_log, CFW_LOG_WARNING, "file=%s read error: %s",
+                                wf->path, strerror(errno));
+            return RD_ERROR;
+        }
+        if (n == 0) {
+            return RD_EOF;
+        }
+        fs->gz_cur = wf;
+        fs->gz_drop = drop;
+        fs->gz_abort = false;
+        rc = cfw_gzip_feed(wf->gz, fs->buf, (size_t)n, &err);
+        fs->gz_cur = NULL;
+        if (fs->gz_abort) {
+            return RD_ABORT;
+        }
+        wf->gz_in += (uint64_t)n;
+        *budget -= (size_t)n;
+        if (!drop) {
+            wf->offset = wf->gz_in;
+            if (wf->offset > wf->size) {
+                wf->size = wf->offset;
+            }
+            window_push(wf, fs->buf, (size_t)n);
+        }
+        if (rc != 0) {
+            /*
+             * What came before the corrupt point was delivered. The offset moves past the
+             * bytes read, so that the file is read again (from 0) only when it changes.
+             */
+            cfw_source_log_once(src, &wf->last_log, CFW_LOG_WARNING,
+                                "file=%s %s; the rest of the file is skipped until it changes",
+                                wf->path, err.msg);
+            wf->gz_failed = true;
+            return RD_ERROR;
+        }
+        if (src->stopping) {
+            return RD_ABORT;
+        }
+    }
 }
 
 /* Checks the file before reading: truncated or rewritten in place means reading from 0. */
@@ -786,6 +942,7 @@ static bool check_truncation(struct file_src *fs, struct wfile *wf)
     src->stats.truncations++;
     wf->offset = 0;
     wf->winlen = 0;
+    gz_reset(wf);
     if (wf->streaming) {
         wf->streaming = false;
         return cfw_source_emit_eof(src, wf->stream);
@@ -799,6 +956,12 @@ static enum rd read_file(struct file_src *fs, struct wfile *wf, size_t *budget)
 
     if (!check_truncation(fs, wf)) {
         return RD_ABORT;
+    }
+    if (fs->gzip && !wf->gz_checked && !gz_probe(fs, wf)) {
+        return RD_EOF; /* too short to tell yet */
+    }
+    if (wf->gz != NULL || wf->gz_failed) {
+        return read_gzip(fs, wf, budget);
     }
     for (;;) {
         size_t want = *budget < CFW_SOURCE_CHUNK_SIZE ? *budget : CFW_SOURCE_CHUNK_SIZE;
@@ -1086,6 +1249,7 @@ static int file_init(struct cfw_source *src, struct cfw_err *err)
     dir = dirname_of(src->conf.path);
     fs->dir = dir;
     fs->base = cfw_xstrdup(basename_of(src->conf.path));
+    fs->gzip = strlen(fs->base) > 3 && strcmp(fs->base + strlen(fs->base) - 3, ".gz") == 0;
     fs->dir_mode = !has_glob(dir);
     fs->buf = cfw_xmalloc(CFW_SOURCE_CHUNK_SIZE);
     fs->work_ev = evtimer_new(src->base, on_work, fs);

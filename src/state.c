@@ -131,6 +131,13 @@ json_t *cfw_state_incident_json(const struct cfw_incident *inc, const struct cfw
     if (inc->resolved_by != NULL) {
         json_object_set_new(o, "resolved_by", json_string(inc->resolved_by));
     }
+    if (inc->acked_by != NULL) {
+        json_object_set_new(o, "acked_by", json_string(inc->acked_by));
+        json_object_set_new(o, "acked_wall_ms", json_integer((json_int_t)inc->acked_wall_ms));
+    }
+    if (inc->muted) {
+        json_object_set_new(o, "muted", json_true());
+    }
     return o;
 }
 
@@ -270,6 +277,11 @@ int cfw_state_incident_restore(struct cfw_incidents *set, const json_t *o,
     if (inc.resolve_fallback_ms == 0) {
         inc.resolve_fallback_ms = CFW_RESOLVE_FALLBACK_DEFAULT_MS;
     }
+    if (json_is_string(json_object_get(o, "acked_by"))) {
+        inc.acked_by = cfw_secrets_scrub(json_string_value(json_object_get(o, "acked_by")));
+        inc.acked_wall_ms = json_integer_value(json_object_get(o, "acked_wall_ms"));
+    }
+    inc.muted = json_is_true(json_object_get(o, "muted"));
     if (json_is_string(json_object_get(o, "resolved_by"))) {
         inc.resolved_by = cfw_secrets_scrub(json_string_value(json_object_get(o, "resolved_by")));
     }

@@ -910,10 +910,11 @@ static void secret_wipe(char *s, size_t n)
 
 /*
  * Reads a secret file: a regular file, not readable or writable by group or others, at most
- * CFW_SECRET_MAX bytes, no NUL bytes; trailing CR/LF removed. Messages name the file only.
+ * CFW_SECRET_MAX bytes, no NUL bytes; trailing CR/LF removed. Messages name the file (never its
+ * contents), followed by note (the other paths tried for a relative name, or "").
  */
-static int read_secret_file(const char *file, const struct cfw_node *at, const char *path,
-                            char **out, struct cfw_diag *diag)
+static int read_secret_file(const char *file, const char *note, const struct cfw_node *at,
+                            const char *path, char **out, struct cfw_diag *diag)
 {
     struct cfw_err err = {0};
     struct stat st;
@@ -923,30 +924,32 @@ static int read_secret_file(const char *file, const struct cfw_node *at, const c
 
     fd = cfw_fs_open_regular(file, &st, &err);
     if (fd < 0 && err.code == EINVAL) {
-        cfw_diag_add(diag, at, path, "secret file %s", err.msg); /* a FIFO, a directory... */
+        /* a FIFO, a directory... */
+        cfw_diag_add(diag, at, path, "secret file %s%s", err.msg, note);
         return -1;
     }
     if (fd < 0) {
-        cfw_diag_add(diag, at, path, "cannot open secret file %s: %s", file, strerror(err.code));
+        cfw_diag_add(diag, at, path, "cannot open secret file %s: %s%s", file, strerror(err.code),
+                     note);
         return -1;
     }
     if ((st.st_mode & (S_IRGRP | S_IROTH)) != 0) {
         cfw_diag_add(diag, at, path,
-                     "secret file %s is readable by group/others (mode %04o); chmod 600 it", file,
-                     (unsigned)(st.st_mode & 07777));
+                     "secret file %s is readable by group/others (mode %04o); chmod 600 it%s", file,
+                     (unsigned)(st.st_mode & 07777), note);
         close(fd);
         return -1;
     }
     if ((st.st_mode & (S_IWGRP | S_IWOTH)) != 0) {
         cfw_diag_add(diag, at, path,
-                     "secret file %s is writable by group/others (mode %04o); chmod 600 it", file,
-                     (unsigned)(st.st_mode & 07777));
+                     "secret file %s is writable by group/others (mode %04o); chmod 600 it%s", file,
+                     (unsigned)(st.st_mode & 07777), note);
         close(fd);
         return -1;
     }
     if (st.st_size > (off_t)CFW_SECRET_MAX) {
-        cfw_diag_add(diag, at, path, "secret file %s is larger than %u bytes", file,
-                     CFW_SECRET_MAX);
+        cfw_diag_add(diag, at, path, "secret file %s is larger than %u bytes%s", file,
+                     CFW_SECRET_MAX, note);
         close(fd);
         return -1;
     }
@@ -958,7 +961,8 @@ static int read_secret_file(const char *file, const struct cfw_node *at, const c
             continue;
         }
         if (r < 0) {
-            cfw_diag_add(diag, at, path, "cannot read secret file %s: %s", file, strerror(errno));
+            cfw_diag_add(diag, at, path, "cannot read secret file %s: %s%s", file, strerror(errno),
+                         note);
             close(fd);
             secret_wipe(buf, CFW_SECRET_MAX + 2);
             return -1;
@@ -970,8 +974,8 @@ static int read_secret_file(const char *file, const struct cfw_node *at, const c
     }
     close(fd);
     if (len > CFW_SECRET_MAX) {
-        cfw_diag_add(diag, at, path, "secret file %s is larger than %u bytes", file,
-                     CFW_SECRET_MAX);
+        cfw_diag_add(diag, at, path, "secret file %s is larger than %u bytes%s", file,
+                     CFW_SECRET_MAX, note);
         secret_wipe(buf, CFW_SECRET_MAX + 2);
         return -1;
     }
@@ -980,12 +984,12 @@ static int read_secret_file(const char *file, const struct cfw_node *at, const c
     }
     buf[len] = '\0';
     if (memchr(buf, '\0', len) != NULL) {
-        cfw_diag_add(diag, at, path, "secret file %s contains a NUL byte", file);
+        cfw_diag_add(diag, at, path, "secret file %s contains a NUL byte%s", file, note);
         secret_wipe(buf, CFW_SECRET_MAX + 2);
         return -1;
     }
     if (len == 0) {
-        cfw_diag_add(diag, at, path, "secret file %s is empty", file);
+        cfw_diag_add(diag, at, path, "secret file %s is empty%s", file, note);
         secret_wipe(buf, CFW_SECRET_MAX + 2);
         return -1;
     }
@@ -1030,32 +1034,86 @@ static int secret_from_value(const struct cfw_node *n, const char *path, char **
     return 1;
 }
 
+/* dir/name, where dir is the directory part of file ("." when it has none). */
+static char *path_beside(const char *file, const char *name)
+{
+    const char *slash = file != NULL ? strrchr(file, '/') : NULL;
+
+    if (slash == NULL) {
+        return cfw_xasprintf("./%s", name);
+    }
+    if (slash == file) {
+        return cfw_xasprintf("/%s", name);
+    }
+    return cfw_xasprintf("%.*s/%s", (int)(slash - file), file, name);
+}
+
+/*
+ * Why this order: under systemd, LoadCredential=NAME:/path copies the secret to
+ * $CREDENTIALS_DIRECTORY/NAME, so that is where the service finds it. The configuration
+ * file's directory comes next, as for rules.files, so the same configuration also works run by
+ * hand (cfwatchd --check-config -c /etc/cfwatchd/cfwatchd.yaml) from any directory. The current
+ * directory is never searched unless it holds the configuration. The first candidate that
+ * exists is used, and its problems are reported: a loose or empty file in the credentials
+ * directory is an error, not a reason to read another file. Only "does not exist" moves on.
+ */
 static int secret_from_file(const struct cfw_node *n, const char *path, char **out,
                             struct cfw_diag *diag)
 {
     const char *file = n->value;
     const char *creds = getenv("CREDENTIALS_DIRECTORY");
-    int rc;
+    bool have_creds = creds != NULL && creds[0] != '\0';
+    char *cand[2] = {NULL, NULL};
+    size_t ncand = 0;
+    struct cfw_buf tried = {0};
+    char *note = NULL;
+    int rc = -1;
 
     if (file[0] == '\0') {
         cfw_diag_add(diag, n, path, "empty file name");
         return -1;
     }
-    /* systemd LoadCredential= puts credentials there; a relative name is looked up first */
-    if (file[0] != '/' && creds != NULL && creds[0] != '\0') {
-        char *cand = cfw_xasprintf("%s/%s", creds, file);
-
-        if (access(cand, F_OK) == 0) {
-            rc = read_secret_file(cand, n, path, out, diag);
-            free(cand);
-            if (rc == 0) {
-                cfw_secret_register(*out, strlen(*out));
-            }
-            return rc == 0 ? 1 : -1;
-        }
-        free(cand);
+    if (file[0] == '/') {
+        rc = read_secret_file(file, "", n, path, out, diag);
+        goto out;
     }
-    rc = read_secret_file(file, n, path, out, diag);
+    if (have_creds) {
+        cand[ncand++] = cfw_xasprintf("%s/%s", creds, file);
+    }
+    cand[ncand] = path_beside(n->file, file);
+    if (ncand > 0 && strcmp(cand[0], cand[ncand]) == 0) {
+        free(cand[ncand]);
+        cand[ncand] = NULL;
+    } else {
+        ncand++;
+    }
+    for (size_t i = 0; i < ncand; i++) {
+        cfw_buf_printf(&tried, "%s%s", i > 0 ? ", " : "", cand[i]);
+        if (access(cand[i], F_OK) != 0 && (errno == ENOENT || errno == ENOTDIR)) {
+            continue;
+        }
+        note = i > 0 ? cfw_xasprintf(" (tried %s)", tried.data) : cfw_xstrdup("");
+        rc = read_secret_file(cand[i], note, n, path, out, diag);
+        goto out;
+    }
+    /* LoadCredential= IDs cannot hold a '/' */
+    if (have_creds) {
+        cfw_diag_add(diag, n, path,
+                     "secret file %s not found (tried %s); under systemd, "
+                     "LoadCredential=%s:/path/to/file puts it in $CREDENTIALS_DIRECTORY",
+                     file, tried.data, strchr(file, '/') == NULL ? file : "NAME");
+    } else {
+        cfw_diag_add(diag, n, path,
+                     "secret file %s not found (tried %s); $CREDENTIALS_DIRECTORY is not set: "
+                     "under systemd, LoadCredential=%s:/path/to/file puts it there (by hand, "
+                     "set CREDENTIALS_DIRECTORY to the directory that holds it)",
+                     file, tried.data, strchr(file, '/') == NULL ? file : "NAME");
+    }
+out:
+    free(cand[0]);
+    free(cand[1]);
+    free(note);
+    cfw_buf_free(&tried);
     if (rc == 0) {
         cfw_secret_register(*out, strlen(*out));
     }

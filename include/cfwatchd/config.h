@@ -33,6 +33,7 @@ struct cfw_config {
     const struct cfw_node *sinks;
     const struct cfw_node *outbox;
     const struct cfw_node *cloudflare;
+    const struct cfw_node *api; /* the HTTP API's write token (app.c) */
 };
 
 /*

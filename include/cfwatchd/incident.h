@@ -36,7 +36,10 @@ enum cfw_transition {
     CFW_TRANSITION_OPEN,
     CFW_TRANSITION_REMINDER,
     CFW_TRANSITION_RESOLVE,
+    CFW_TRANSITION_ACK, /* someone took it: reminders stop, PagerDuty is told "acknowledge" */
 };
+
+#define CFW_TRANSITIONS 4
 
 const char *cfw_transition_name(enum cfw_transition t);
 
@@ -97,6 +100,9 @@ struct cfw_incident {
     bool on_success;
     int64_t resolve_fallback_ms;
     char *resolved_by; /* what resolved it, when evidence did ("Uploaded api (12.3 sec) at ...") */
+    char *acked_by;    /* who acknowledged this opening (NULL: nobody) */
+    int64_t acked_wall_ms;
+    bool muted; /* this opening was silenced: its open was not sent, nor is what follows */
 };
 
 struct cfw_incident_opts {
@@ -163,6 +169,14 @@ size_t cfw_incidents_succeed(struct cfw_incidents *set, const char *script, cons
  */
 int cfw_incidents_resolve_by(struct cfw_incidents *set, const char *key, const char *by,
                              int64_t mono_ms, int64_t wall_ms);
+
+/*
+ * Acknowledges an open incident for by (a person): no more reminders for this opening, and an
+ * acknowledge transition. Returns 0, -1 when there is no such open incident, 1 when it was
+ * acknowledged already.
+ */
+int cfw_incidents_ack(struct cfw_incidents *set, const char *key, const char *by,
+                      int64_t mono_ms, int64_t wall_ms);
 
 /* Resolves an open incident now (e.g. a source that recovered); 0, or -1 if not open. */
 int cfw_incidents_resolve(struct cfw_incidents *set, const char *key, int64_t mono_ms,

@@ -109,6 +109,7 @@ enum cfw_listener_method {
     CFW_LISTENER_GET = 1,
     CFW_LISTENER_HEAD,
     CFW_LISTENER_POST,
+    CFW_LISTENER_DELETE,
 };
 
 /* ---- the request-head parser (pure: no I/O, no allocation) ---- */

@@ -18,6 +18,9 @@ enum cfw_report_format {
 
 int cfw_report_format_parse(const char *s, enum cfw_report_format *out);
 
+/* The input name of standard input: GitHub annotations of it name no file. */
+#define CFW_REPORT_STDIN "<stdin>"
+
 struct cfw_report_opts {
     enum cfw_report_format format;
     bool color;                     /* ANSI colour in text format */

@@ -31,6 +31,7 @@ struct cfw_route_cfg {
     bool send_open;
     bool send_reminder;
     bool send_resolve;
+    bool send_ack; /* acknowledgements (not for Alertmanager, which has no such state) */
     uint32_t burst;       /* bucket size; 0: no rate limit */
     int64_t per_ms;       /* one token every per_ms */
     bool digest_resolves; /* false: a resolve bypasses an empty bucket (PagerDuty) */

@@ -87,6 +87,7 @@ struct cfw_source_conf {
     /* file */
     char *path;       /* a path or a glob */
     size_t max_files; /* files tracked at once */
+    bool expect_files; /* a glob matching nothing is a problem (default: waiting for files) */
     /* exec */
     char **command;        /* argv, NULL-terminated */
     struct cfw_fields env; /* added to (or replacing in) the daemon's environment */

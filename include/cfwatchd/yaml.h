@@ -89,10 +89,12 @@ char **cfw_strlist_dup(char *const *list);
 /*
  * Reads a secret: the value of key, where "${NAME}" takes the environment variable NAME, or
  * the contents of the file named by key_file (trailing newline removed). A secret file readable
- * by group or others is refused. Paths that are relative are looked up in $CREDENTIALS_DIRECTORY
- * first. Errors never contain the secret itself. A secret taken from a file or the environment
- * is registered with the secret registry (secrets.h); a literal value is registered by the
- * caller, which knows whether it is a credential. Returns 0 absent, 1 set, -1 error.
+ * by group or others is refused. A relative path is looked up in $CREDENTIALS_DIRECTORY (where
+ * systemd's LoadCredential= puts it), then in the directory of the file the key is written in;
+ * when neither has it, the error lists the paths tried. Errors never contain the secret itself.
+ * A secret taken from a file or the environment is registered with the secret registry
+ * (secrets.h); a literal value is registered by the caller, which knows whether it is a
+ * credential. Returns 0 absent, 1 set, -1 error.
  */
 int cfw_node_secret(const struct cfw_node *map, const char *key, const char *key_file,
                     const char *path, char **out, struct cfw_diag *diag);

@@ -12,8 +12,9 @@
  *   - Slack: at most 50 blocks, a section's text at most 3000 characters, at most 10 fields of
  *     at most 2000, a header at most 150, no empty text; no '<' or '>' in any text object (no
  *     mentions, links or date tokens injected from log text); log text reaches mrkdwn only in
- *     the sample's code block (verbatim, opened and closed exactly once): every other text
- *     object is plain_text; the top-level text (mrkdwn) holds no formatting character but the
+ *     the sample's code block (verbatim, opened and closed exactly once) and in the hint
+ *     (verbatim, no ``` fence, its `code` spans all closed): every other text object is
+ *     plain_text; the top-level text (mrkdwn) holds no formatting character but the
  *     underscores of our own :white_check_mark:;
  *   - PagerDuty, on the request cfw_sink_prepare makes of the event (the event with the routing
  *     key spliced in as its last member): JSON with our routing key, summary at most 1024
@@ -77,7 +78,17 @@ static void check_text(const json_t *textobj, size_t max)
     FUZZ_CHECK(t != NULL && type != NULL);
     FUZZ_CHECK(t[0] != '\0' && fuzz_utf8_chars(t) <= max);
     FUZZ_CHECK(strchr(t, '<') == NULL && strchr(t, '>') == NULL);
-    if (strcmp(type, "mrkdwn") == 0) {
+    if (strcmp(type, "mrkdwn") == 0 && strncmp(t, "*Hint:* ", 8) == 0) {
+        size_t ticks = 0;
+
+        /* the hint: code spans only, each closed (a cut never falls inside one) */
+        FUZZ_CHECK(json_is_true(json_object_get(textobj, "verbatim")));
+        FUZZ_CHECK(strstr(t, "```") == NULL);
+        for (const char *p = strchr(t, '`'); p != NULL; p = strchr(p + 1, '`')) {
+            ticks++;
+        }
+        FUZZ_CHECK(ticks % 2 == 0);
+    } else if (strcmp(type, "mrkdwn") == 0) {
         size_t fences = 0;
 
         FUZZ_CHECK(strncmp(t, "*Sample*\n```", 12) == 0);

@@ -95,6 +95,16 @@ class HttpCase(DaemonTestCase):
         # every sample belongs to a declared family
         for n in names:
             self.assertIn(n, types, "sample %s has no TYPE line" % n)
+        # each family's samples are together, after its TYPE (the text format's rule)
+        seen, current = set(), None
+        for line in text.splitlines():
+            if line.startswith("# TYPE "):
+                current = line.split(" ")[2]
+                self.assertNotIn(current, seen, "family %s declared twice" % current)
+                seen.add(current)
+            elif line and not line.startswith("#"):
+                self.assertEqual(line.split("{")[0].split(" ")[0], current,
+                                 "sample out of its family: %s" % line)
         # counters and gauges are not negative
         for (n, labels), v in samples.items():
             self.assertGreaterEqual(v, 0, "%s%s" % (n, dict(labels)))

@@ -9,6 +9,7 @@ Ends with "N passed, M failed"; exit status 0 when nothing failed.
 import os
 import re
 import sys
+import time
 
 sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
@@ -118,6 +119,44 @@ class ReloadCase(DaemonTestCase):
         append(self.log, "BETA after\n")
         d.wait_incident("beta/after")
         self.assertEqual(d.incident_map()["alpha/two"]["count"], 1)
+        d.stop()
+
+
+class ExecReloadCase(DaemonTestCase):
+    """A reload keeps an unchanged exec source running (issue 18: no gap in wrangler tail) and
+    restarts a changed one."""
+
+    def test_unchanged_exec_source_keeps_running(self):
+        pids = self.path("pids")
+        script = self.path("tail.sh")
+        with open(script, "w", encoding="utf-8") as f:
+            f.write("#!/bin/sh\necho $$ >> '%s'\nwhile :; do echo ALPHA tick; sleep 0.2; done\n"
+                    % pids)
+        os.chmod(script, 0o755)
+        tail = {"name": "tail", "type": "exec", "command": [script]}
+        other = {"name": "other", "type": "exec", "command": [script, "x"]}
+        cfg = {"sources": [tail, other], "rules": {"builtin": [], "custom": [ALPHA]}}
+        d = self.daemon(cfg)
+        d.start()
+        d.wait_incident("alpha/tick")
+
+        def started():
+            with open(pids, encoding="utf-8") as f:
+                return [int(x) for x in f.read().split()]
+
+        d.wait_for(lambda: len(started()) == 2, "both commands started")
+        before = started()
+        # a new rule, tail unchanged, other changed (a new argument)
+        cfg["rules"]["custom"] = [ALPHA, BETA]
+        cfg["sources"] = [tail, dict(other, command=[script, "y"])]
+        d.write_config(cfg)
+        d.reload()
+        d.wait_stderr(r"reload: 1 unchanged exec source\(s\) kept running")
+        d.wait_for(lambda: len(started()) == 3, "the changed command restarted")
+        time.sleep(1)
+        self.assertEqual(len(started()), 3, "the unchanged command was not started again")
+        alive = [p for p in before if os.path.exists("/proc/%d" % p)]
+        self.assertEqual(len(alive), 1, "exactly the unchanged command still runs")
         d.stop()
 
 

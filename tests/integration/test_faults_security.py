@@ -11,8 +11,9 @@
     stay valid (a restart restores the same keys).
   - Slack mrkdwn markup (*bold*, _italic_, ~strike~, `code`, :emoji:) from log content is shown
     literally: in the blocks it is in plain_text objects, exactly as logged (the sample stays in
-    its code block, the only mrkdwn holding log text), and in the mrkdwn `text` fallback its
-    formatting characters are replaced by look-alikes.
+    its code block; the hint is mrkdwn so that its `code` spans render, with the rest of it
+    escaped like the fallback), and in the mrkdwn `text` fallback its formatting characters are
+    replaced by look-alikes.
   - Secrets (Slack URL token, PagerDuty routing key, webhook HMAC secret, a header from ${ENV},
     the Logpush token) reach the receivers they belong to and nothing else: not the log, not
     /incidents or /metrics, not state.json, the spool or the dead letters, not --check-config or
@@ -254,7 +255,8 @@ class HostileContentCase(DaemonTestCase):
             self.assertTrue(any("Script: a " + marked in t for t in plain), plain)
             for t in texts:
                 if t["type"] == "mrkdwn":
-                    self.assertTrue(t["text"].startswith("*Sample*\n```"), t)
+                    # the sample in its code block, and the hint (its `code` spans render)
+                    self.assertTrue(t["text"].startswith(("*Sample*\n```", "*Hint:* ")), t)
                     self.assertTrue(t.get("verbatim"), t)
 
 

@@ -5,6 +5,7 @@ Environment: CFWATCHD = the binary, CFW_SOURCE_DIR = the repository (for tests/d
 Plain unittest, standard library only. Ends with a line "N passed, M failed"; exit status 0 when
 nothing failed.
 """
+import gzip
 import json
 import os
 import re
@@ -13,6 +14,8 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
+import time
 import unittest
 
 SOURCE_DIR = os.environ.get(
@@ -233,6 +236,25 @@ class TestExitCodes(OnceCase):
         self.assertEqual(self.rc("--once", "--fail-on", "critical", VALIDATION_04), 0)
         self.assertEqual(self.rc("--once", "--fail-on", "critical", SRC_05), 1)
         self.assertEqual(self.rc("--once", "--fail-on", "none", SRC_05), 0)
+
+    def test_deploy_failure_fixed_later_in_the_scan(self):
+        # the same deploy log shows the failure and then a successful deploy of the script
+        failed = (b"\xe2\x9c\x98 [ERROR] A request to the Cloudflare API "
+                  b"(/accounts/x/workers/scripts/py-api/versions) failed.\n\n"
+                  b"  Uncaught Error: PythonError: Traceback (most recent call last):\n"
+                  b"  ModuleNotFoundError: No module named 'src' [code: 10021]\n\n")
+        fixed = b"Uploaded py-api (3.21 sec)\nDeployed py-api triggers (0.45 sec)\n"
+        proc, report = self.once_json(["-"], stdin=failed, want_rc=1)
+        self.assertEqual([i["state"] for i in report["incidents"]], ["open"])
+        proc, report = self.once_json(["-"], stdin=failed + fixed, want_rc=0)
+        (inc,) = report["incidents"]
+        self.assertEqual(inc["state"], "resolved")
+        self.assertEqual(inc["resolved_by"], "Uploaded py-api (3.21 sec) (<stdin>:6)")
+        # another script's success fixes nothing
+        other = fixed.replace(b"py-api", b"py-web")
+        self.once_json(["-"], stdin=failed + other, want_rc=1)
+        proc = run(["--once", "-"], stdin=failed + fixed)
+        self.assertIn("resolved: fixed by Uploaded py-api (3.21 sec)", text(proc.stdout))
 
     def test_fail_on_none_still_reports(self):
         _, report = self.once_json(["--fail-on", "none", SRC_05], want_rc=0)
@@ -491,7 +513,9 @@ class TestInputs(OnceCase):
         _, report = self.once_json([SRC_05])
         self.assertIn(self.one(report, "py-src-import")["title"], text(proc.stdout))
 
-    def test_directory_as_input(self):
+    def test_empty_directory_as_input(self):
+        # a directory is scanned (TestGzipInput.test_directory); one with nothing to scan is an
+        # error, so that a wrong path never passes for a clean scan
         d = os.path.join(self.tmp, "a-directory")
         os.mkdir(d)
         proc, report = self.once_json([d, SRC_05], want_rc=2)
@@ -503,13 +527,250 @@ class TestInputs(OnceCase):
         os.mkdir(d)
         inner = self.copy(DUP_11, os.path.join("locked", "inner.log"))
         os.chmod(d, 0)
+        if os.geteuid() == 0:  # root reads anything: the directory is scanned like any other
+            _, report = self.once_json([d, SRC_05], want_rc=1)
+            self.one(report, "py-src-import")
+            self.assertEqual(self.one(report, "duplicate-module")["first"]["input"], inner)
+            return
         proc, report = self.once_json([d, inner, SRC_05], want_rc=2)
         err = text(proc.stderr)
-        self.assertIn(d, err)
+        self.assertIn("%s: Permission denied" % d, err)
+        self.assertIn(inner, err)
         self.one(report, "py-src-import")
-        if os.geteuid() != 0:  # root reads anything: only the directory error is certain
-            self.assertIn(inner, err)
-            self.assertEqual(self.by_rule(report, "duplicate-module"), [])
+        self.assertEqual(self.by_rule(report, "duplicate-module"), [])
+
+
+def normalized(report):
+    """The report with input names left out (a .gz scan names the .gz file)."""
+    incidents = []
+    for inc in report["incidents"]:
+        inc = json.loads(json.dumps(inc))
+        for pos in ("first", "last"):
+            inc[pos]["input"] = ""
+        inc["fields"].pop("source", None)
+        incidents.append(inc)
+    return {"incidents": incidents, "stats": report["stats"]}
+
+
+FILLER = b"".join(b"GET /api/items/%d 200 OK in %d ms\n" % (i, i % 17) for i in range(8000))
+
+
+class TestGzipInput(OnceCase):
+    """--once reads gzip (by its magic bytes, every member), directories, and says where gzip
+    data is damaged while still reporting what came before."""
+
+    FILES = [SRC_05, DUP_11, ANSI_01, TAIL_S02, VALIDATION_04, INFO_06,
+             os.path.join(CORPUS, "23-logpush-http-ndjson-workers-trace-events.log"),
+             os.path.join(CORPUS, "synthetic", "S03-SYNTHETIC-logpush-python-exception.log")]
+
+    def read(self, path):
+        with open(path, "rb") as f:
+            return f.read()
+
+    def gz(self, name, *members, tail=b""):
+        """Writes name with one gzip member per bytes argument, then tail; returns its path."""
+        return self.tmpfile(name, b"".join(gzip.compress(m) for m in members) + tail)
+
+    def assert_same(self, plain_args, gz_args, stdin_plain=b"", stdin_gz=b""):
+        proc_p, plain = self.once_json(plain_args, stdin=stdin_plain)
+        proc_g, packed = self.once_json(gz_args, stdin=stdin_gz)
+        self.assertEqual(proc_g.returncode, proc_p.returncode, text(proc_g.stderr))
+        self.assertEqual(normalized(packed), normalized(plain))
+        return plain, packed
+
+    def test_gz_file_equals_plain_file(self):
+        found = 0
+        for path in self.FILES:
+            packed = self.gz(os.path.basename(path) + ".gz", self.read(path))
+            _, report = self.assert_same([path], [packed])
+            for inc in report["incidents"]:
+                self.assertEqual(inc["first"]["input"], packed)
+            self.assertEqual(report["stats"]["bytes"], os.path.getsize(path))
+            found += len(report["incidents"])
+        self.assertGreaterEqual(found, len(self.FILES) - 1)
+
+    def test_multi_member_and_padding_equal_the_concatenation(self):
+        # over the 64 KiB read size, members cut inside lines, then zero padding
+        data = b"".join(self.read(p) + b"\n" + FILLER for p in self.FILES)
+        self.assertGreater(len(data), 1 << 20)
+        plain = self.tmpfile("all.log", data)
+        cuts = [0, 1000, 1001, len(data) // 3, len(data) // 2 + 7, len(data) - 5, len(data)]
+        members = [data[a:b] for a, b in zip(cuts, cuts[1:])]
+        packed = self.gz("all.log.gz", *members, tail=b"\0" * 512)
+        _, report = self.assert_same([plain], [packed])
+        self.assertEqual(report["stats"]["bytes"], len(data))
+        self.assertGreaterEqual(len(report["incidents"]), 5)
+        # several files, gzip and plain mixed: the same as all plain
+        gz_args = [self.gz("f%d.gz" % i, self.read(p)) if i % 2 else p
+                   for i, p in enumerate(self.FILES)]
+        self.assert_same(self.FILES, gz_args)
+
+    def test_stdin_gzip(self):
+        data = self.read(SRC_05) + FILLER + self.read(DUP_11)
+        packed = gzip.compress(data[:5000]) + gzip.compress(data[5000:])
+        for args in (["-"], []):
+            _, report = self.assert_same(args, args, stdin_plain=data, stdin_gz=packed)
+            self.one(report, "py-src-import")
+            self.one(report, "duplicate-module")
+        # a single byte on stdin is no gzip header: read as it is
+        _, report = self.once_json(["-"], stdin=b"\x1f", want_rc=0)
+        self.assertEqual(report["stats"]["bytes"], 1)
+
+    def test_github_format_on_stdin_names_no_file(self):
+        packed = gzip.compress(self.read(SRC_05))
+        for stdin in (packed, self.read(SRC_05)):
+            proc = run(["--once", "--format", "github", "-"], stdin=stdin)
+            self.assertEqual(proc.returncode, 1, text(proc.stderr))
+            lines = text(proc.stdout).splitlines()
+            self.assertEqual(len(lines), 1, lines)
+            self.assertRegex(lines[0], r"^::error title=[^:]*::\[py-src-import\] ")
+            self.assertNotIn("file=", lines[0])
+            self.assertNotIn("stdin", lines[0])
+
+    def test_directory(self):
+        root = os.path.join(self.tmp, "archive")
+        layout = {
+            "20260101/b.log.gz": ("gz", SRC_05),
+            "20260101/a.log": ("plain", DUP_11),
+            "20251231/z.ndjson.gz": ("gz", os.path.join(
+                CORPUS, "23-logpush-http-ndjson-workers-trace-events.log")),
+            "top.log": ("plain", INFO_06),
+            ".hidden.log": ("plain", VALIDATION_04),
+            ".cache/x.log": ("plain", VALIDATION_04),
+        }
+        for rel, (kind, src) in layout.items():
+            path = os.path.join(root, rel)
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            data = self.read(src)
+            with open(path, "wb") as f:
+                f.write(gzip.compress(data) if kind == "gz" else data)
+        os.symlink(root, os.path.join(root, "20260101", "loop"))  # a link to a directory: skipped
+        os.mkfifo(os.path.join(root, "fifo"))  # would block: skipped
+        want = sorted(os.path.join(root, rel) for rel in layout
+                      if not rel.startswith("."))
+        for arg in (root, root + "/"):
+            proc, report = self.once_json([arg], want_rc=1)
+            self.assertEqual(report["stats"]["inputs"], len(want), text(proc.stderr))
+            self.assertEqual(self.by_rule(report, "deploy-validation-failed"), [],
+                             "a hidden file was scanned")
+            _, explicit = self.once_json(want)
+            self.assertEqual(normalized(report), normalized(explicit))
+            inputs = {i["first"]["input"] for i in report["incidents"]}
+            self.assertTrue(inputs <= set(want), inputs)
+            self.assertEqual(self.one(report, "py-src-import")["first"]["input"],
+                             os.path.join(root, "20260101", "b.log.gz"))
+        # a directory among files, and an empty directory: an error, the rest still scanned
+        empty = os.path.join(self.tmp, "empty")
+        os.mkdir(empty)
+        proc, report = self.once_json([empty, root], want_rc=2)
+        self.assertIn("%s: a directory with no file to scan" % empty, text(proc.stderr))
+        self.assertEqual(report["stats"]["inputs"], len(want))
+
+    def archive(self):
+        """member 1: a src-import failure and filler; member 2: a duplicate-module warning."""
+        one = self.read(SRC_05) + FILLER
+        two = FILLER + self.read(DUP_11) + FILLER
+        return gzip.compress(one), gzip.compress(two)
+
+    def check_damaged(self, name, data, message):
+        path = self.tmpfile(name, data)
+        proc, report = self.once_json([path, OK_03], want_rc=2)
+        err = text(proc.stderr)
+        self.assertIn("cfwatchd: %s: " % path, err)
+        self.assertRegex(err, message)
+        self.assertIn("what came before it is reported", err)
+        self.one(report, "py-src-import")
+        self.assertEqual(report["stats"]["inputs"], 2)
+        # the text report too, and the exit status is the input error's, not the incident's
+        proc = run(["--once", path])
+        self.assertEqual(proc.returncode, 2)
+        self.assertIn("No module named 'src'", text(proc.stdout))
+        return report, err
+
+    def test_corrupt_archive(self):
+        one, two = self.archive()
+        bad = bytearray(two)
+        for i in range(len(bad) // 2, len(bad) // 2 + 64):
+            bad[i] ^= 0x55
+        _, err = self.check_damaged("corrupt.log.gz", one + bytes(bad),
+                                    r"corrupt gzip data at byte \d+ \(member 2: ")
+        at = int(re.search(r"at byte (\d+)", err).group(1))
+        self.assertGreater(at, len(one))
+        self.assertLessEqual(at, len(one) + len(two))
+
+    def test_truncated_archive(self):
+        one, two = self.archive()
+        self.check_damaged("cut.log.gz", one + two[:len(two) // 2],
+                           r"truncated gzip member \(member 2 begins at byte %d, the input ends "
+                           r"at byte %d\)" % (len(one), len(one) + len(two) // 2))
+        # cut inside the first member: what was inflated is reported
+        report, _ = self.check_damaged("cut1.log.gz", one[:len(one) - 100],
+                                       r"truncated gzip member \(member 1 begins at byte 0")
+        self.assertEqual(self.by_rule(report, "duplicate-module"), [])
+
+    def test_trailing_garbage(self):
+        one, two = self.archive()
+        report, _ = self.check_damaged(
+            "junk.log.gz", one + two + b"\0\0junk",
+            r"trailing garbage after gzip member 2 and zero padding at byte %d" % (
+                len(one) + len(two) + 2))
+        self.one(report, "duplicate-module")
+        self.check_damaged("junk2.log.gz", one + b"PK\x03\x04",
+                           r"trailing garbage after gzip member 1 at byte %d" % len(one))
+
+    def slow_stdin(self, stderr, pause):
+        """Runs --once on a pipe that stalls pause seconds mid-input; returns (proc, out)."""
+        proc = subprocess.Popen([CFWATCHD, "--once", "--format", "json", "-"],
+                                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=stderr,
+                                env=clean_env())
+        data = gzip.compress(self.read(SRC_05) + FILLER * 4)
+
+        def feed():
+            proc.stdin.write(data[:len(data) // 2])
+            proc.stdin.flush()
+            time.sleep(pause)
+            proc.stdin.write(data[len(data) // 2:])
+            proc.stdin.close()
+
+        t = threading.Thread(target=feed)
+        t.start()
+        out = proc.stdout.read()
+        t.join()
+        proc.wait(timeout=TIMEOUT)
+        return proc, out
+
+    def test_progress_line_only_on_a_terminal(self):
+        master, slave = os.openpty()
+        try:
+            proc, out = self.slow_stdin(slave, 2.6)
+        finally:
+            os.close(slave)
+        err = bytearray()
+        while True:
+            ready, _, _ = select.select([master], [], [], 5)
+            if not ready:
+                break
+            try:
+                chunk = os.read(master, 65536)
+            except OSError:
+                break
+            if not chunk:
+                break
+            err += chunk
+        os.close(master)
+        check_sanitizer(["--once", "-"], bytes(err))
+        self.assertEqual(proc.returncode, 1, bytes(err))
+        self.one(json.loads(out), "py-src-import")
+        self.assertRegex(bytes(err), rb"\rcfwatchd: scanning 1/1 inputs, [0-9.]+ [kMG]?B read, "
+                                     rb"[0-9.]+ [kMG]?B/s\x1b\[K")
+        self.assertTrue(bytes(err).endswith(b"\r\x1b[K"), bytes(err)[-80:])
+        # not on a pipe
+        proc, out = self.slow_stdin(subprocess.PIPE, 2.6)
+        err = proc.stderr.read()
+        proc.stderr.close()
+        check_sanitizer(["--once", "-"], err)
+        self.assertEqual(proc.returncode, 1)
+        self.assertEqual(err, b"")
 
 
 class TestRules(OnceCase):

@@ -5,8 +5,10 @@
 #
 # Builds the .deb from the existing build directory (cpack --config $CFW_BUILD_DIR/CPackConfig.cmake
 # into a temporary directory), then checks with dpkg-deb its control fields and Depends:, its
-# contents and conffiles, extracts it into a clean directory and runs the extracted binary
-# (--version, --check-config on the extracted example configuration), runs
+# contents and conffiles, its DEP-5 copyright file, what postrm keeps on remove and deletes on
+# purge (credentials, state; on a DPKG_ROOT fake root, and as root through dpkg --root in an
+# empty database under a temporary directory), extracts it into a clean directory and runs the
+# extracted binary (--version, --check-config on the extracted example configuration), runs
 # `systemd-analyze verify` on the unit (ExecStart pointed at the extracted binary, MANPATH at
 # the extracted man pages, so no running systemd is needed), checks the recorded
 # `systemd-analyze security --offline=true` exposure, and renders both man pages with man and
@@ -127,6 +129,7 @@ done
 expect_file /usr/share/man/man8/cfwatchd.8.gz
 expect_file /usr/share/man/man5/cfwatchd.yaml.5.gz
 expect_file /usr/share/doc/cfwatchd/operations.md
+expect_file /usr/share/doc/cfwatchd/copyright
 if grep -Eqx '/(usr/)?lib/systemd/system/cfwatchd\.service' "$TMP/contents"; then
     pass "contains the systemd unit"
 else
@@ -171,6 +174,122 @@ for s in postinst prerm postrm; do
         fail "$s missing, not executable or not valid sh"
     fi
 done
+
+# postrm on a fake root (DPKG_ROOT, as dpkg --root gives it): remove keeps the secrets and the
+# state, purge deletes both and leaves what is not the package's.
+fake="$TMP/dpkg-root"
+make_fake_root() {
+    rm -rf "$fake"
+    mkdir -p "$fake/etc/cfwatchd/credentials" "$fake/etc/cfwatchd/rules.d" \
+        "$fake/var/lib/private/cfwatchd/outbox" "$fake/var/lib/other"
+    echo secret >"$fake/etc/cfwatchd/credentials/slack_url"
+    echo '{}' >"$fake/var/lib/private/cfwatchd/state.json"
+    ln -s private/cfwatchd "$fake/var/lib/cfwatchd"
+}
+if [ -x "$TMP/control/postrm" ]; then
+    make_fake_root
+    if DPKG_ROOT="$fake" "$TMP/control/postrm" remove &&
+        [ -f "$fake/etc/cfwatchd/credentials/slack_url" ] &&
+        [ -f "$fake/var/lib/private/cfwatchd/state.json" ] && [ -L "$fake/var/lib/cfwatchd" ]; then
+        pass "postrm remove keeps /etc/cfwatchd/credentials and the state"
+    else
+        fail "postrm remove deleted credentials or state (or failed)"
+    fi
+    if DPKG_ROOT="$fake" "$TMP/control/postrm" purge && [ ! -e "$fake/etc/cfwatchd" ] &&
+        [ ! -e "$fake/var/lib/private/cfwatchd" ] && [ ! -L "$fake/var/lib/cfwatchd" ] &&
+        [ -d "$fake/var/lib/other" ]; then
+        pass "postrm purge removes /etc/cfwatchd/credentials, /etc/cfwatchd and the state"
+    else
+        find "$fake" | sort
+        fail "postrm purge left credentials or state behind (or failed)"
+    fi
+    make_fake_root
+    echo 'rules: []' >"$fake/etc/cfwatchd/rules.d/local.yaml"
+    if DPKG_ROOT="$fake" "$TMP/control/postrm" purge && [ ! -e "$fake/etc/cfwatchd/credentials" ] &&
+        [ -f "$fake/etc/cfwatchd/rules.d/local.yaml" ]; then
+        pass "postrm purge keeps a rule file the operator added"
+    else
+        fail "postrm purge deleted an operator's rule file (or failed)"
+    fi
+    if DPKG_ROOT="$TMP/empty-root" "$TMP/control/postrm" purge; then
+        pass "postrm purge succeeds when nothing is left to remove"
+    else
+        fail "postrm purge fails on a root without cfwatchd's directories"
+    fi
+fi
+# The same through dpkg itself, in an empty dpkg database under $TMP (never the host's):
+# install, a secret and state appear, remove keeps them, purge removes everything.
+if [ "$(id -u)" = 0 ]; then
+    droot="$TMP/dpkg-db-root"
+    mkdir -p "$droot/var/lib/dpkg/info" "$droot/var/lib/dpkg/updates"
+    touch "$droot/var/lib/dpkg/status" "$droot/var/lib/dpkg/available"
+    dpkgr() { dpkg --root="$droot" --force-script-chrootless --log=/dev/null "$@" >>"$TMP/dpkg.log" 2>&1; }
+    if dpkgr --force-depends -i "$deb" && [ -d "$droot/etc/cfwatchd/credentials" ]; then
+        echo secret >"$droot/etc/cfwatchd/credentials/pd_key"
+        mkdir -p "$droot/var/lib/private/cfwatchd/outbox"
+        if dpkgr -r cfwatchd && [ -f "$droot/etc/cfwatchd/credentials/pd_key" ] &&
+            [ -d "$droot/var/lib/private/cfwatchd" ] && dpkgr --purge cfwatchd &&
+            [ ! -e "$droot/etc/cfwatchd" ] && [ ! -e "$droot/var/lib/private/cfwatchd" ]; then
+            pass "dpkg --root: remove keeps the credentials, --purge removes them and the state"
+        else
+            cat "$TMP/dpkg.log"
+            find "$droot" -path '*/var/lib/dpkg' -prune -o -print | sort
+            fail "dpkg --root: remove/--purge did not keep/remove credentials and state"
+        fi
+    else
+        cat "$TMP/dpkg.log"
+        fail "dpkg --root=$droot -i $(basename "$deb")"
+    fi
+else
+    echo "note: not root, so no dpkg --root install and purge (postrm was checked directly)"
+fi
+
+# ---- copyright: /usr/share/doc/cfwatchd/copyright, DEP-5 ----
+
+if grep ' \./usr/share/doc/cfwatchd/copyright$' "$TMP/listing" | grep -q '^-rw-r--r-- root/root'; then
+    pass "copyright is -rw-r--r-- root/root"
+else
+    fail "copyright missing or not -rw-r--r-- root/root"
+fi
+dpkg-deb --fsys-tarfile "$deb" | tar -xOf - ./usr/share/doc/cfwatchd/copyright >"$TMP/copyright"
+if python3 - "$TMP/copyright" <<'EOF'
+import sys
+text = open(sys.argv[1], encoding="utf-8").read()
+paras = [p for p in text.split("\n\n") if p.strip()]
+
+
+def fields(p):
+    out, key = {}, None
+    for line in p.splitlines():
+        if line.startswith((" ", "\t")):
+            assert key is not None, "continuation line first: %r" % line
+            out[key] += "\n" + line.strip()
+        else:
+            key, sep, value = line.partition(":")
+            assert sep == ":", "not a field: %r" % line
+            out[key] = value.strip()
+    return out
+
+
+head = fields(paras[0])
+assert head.get("Format") == "https://www.debian.org/doc/packaging-manuals/copyright-format/1.0/"
+assert head.get("Upstream-Name") == "cfwatchd", head
+files = [fields(p) for p in paras[1:] if "Files" in fields(p)]
+assert files and files[0]["Files"] == "*", files
+standalone = [fields(p)["License"] for p in paras[1:] if "Files" not in fields(p)]
+for f in files:
+    assert f.get("Copyright") and f.get("License"), f
+    name = f["License"].split("\n")[0]
+    # a License: with only a short name needs a stand-alone paragraph with the text
+    assert "\n" in f["License"] or any(s.split("\n")[0] == name and "\n" in s
+                                      for s in standalone), name
+EOF
+then
+    pass "copyright is machine-readable (DEP-5: Format, Upstream-Name, Files: *, License text)"
+else
+    cat "$TMP/copyright"
+    fail "copyright is not a valid DEP-5 file"
+fi
 
 # ---- extract into a clean tree and run ----
 

@@ -148,7 +148,8 @@ static void test_broken_file_all_errors(void **state)
                                 "closing parenthesis at offset 7"));
     assert_true(diag_has(&diag, "broken.yaml:8:5: rules[2].patern: unknown key 'patern' (valid "
                                 "keys: id, pattern, severity, title, hint, when, continue, key, "
-                                "threshold, repeat_interval, resolve_after, description)"));
+                                "threshold, repeat_interval, resolve_after, description, resolve, "
+                                "resolve_fallback, success)"));
     assert_true(diag_has(&diag, "broken.yaml:12:15: rules[3].severity: invalid severity 'fatal' "
                                 "(use critical, error, warning or info)"));
     assert_true(diag_has(&diag, "broken.yaml:15:12: rules[4].title: rule 'bad-template': "
@@ -623,6 +624,7 @@ static void test_builtin_pack(void **state)
         {"builds-deploy-failed", CFW_SEV_ERROR},
         {"startup-time-high", CFW_SEV_WARNING},
         {"python-experimental-notice", CFW_SEV_INFO},
+        {"deploy-succeeded", CFW_SEV_INFO},
     };
     struct cfw_diag diag = {0};
     struct cfw_ruleset *rs = cfw_ruleset_new();
@@ -648,6 +650,9 @@ static void test_builtin_pack(void **state)
         }
         assert_int_equal(cfw_rule_severity(r), required[i].sev);
         assert_string_equal(cfw_rule_pack(r), "python-workers");
+        if (cfw_rule_opts(r)->success) {
+            continue; /* evidence of a deploy: no incident, no title or hint shown */
+        }
         assert_int_equal(cfw_template_check(cfw_rule_title(r), &err), 0);
         assert_int_equal(cfw_template_check(cfw_rule_hint(r), &err), 0);
         assert_true(strlen(cfw_rule_hint(r)) > 40);
@@ -656,6 +661,16 @@ static void test_builtin_pack(void **state)
         assert_null(strchr(title, '{'));
         free(title);
     }
+    /* deploy failures wait for a successful deploy; runtime failures resolve when quiet */
+    assert_int_equal(cfw_rule_opts(cfw_ruleset_find(rs, "py-src-import"))->resolve,
+                     CFW_RESOLVE_SUCCESS);
+    assert_int_equal(cfw_rule_opts(cfw_ruleset_find(rs, "deploy-validation-failed"))->resolve,
+                     CFW_RESOLVE_SUCCESS);
+    assert_int_equal(cfw_rule_opts(cfw_ruleset_find(rs, "worker-hung"))->resolve,
+                     CFW_RESOLVE_QUIET);
+    assert_int_equal(cfw_rule_opts(cfw_ruleset_find(rs, "duplicate-module"))->resolve,
+                     CFW_RESOLVE_QUIET);
+    assert_true(cfw_rule_opts(cfw_ruleset_find(rs, "deploy-succeeded"))->success);
     /* the pack's own YAML is the installed file */
     {
         FILE *fp = fopen(CFW_SOURCE_DIR "/conf/rules.d/python-workers.yaml", "r");

@@ -325,7 +325,7 @@ static void test_slack_open(void **state)
     assert_non_null(strstr(dump, "Count: 12"));
     assert_non_null(strstr(dump, "First seen: 2023-11-14T22:13:20.000Z"));
     assert_non_null(strstr(dump, "Last seen: 2023-11-14T22:14:20.000Z"));
-    assert_non_null(strstr(dump, "Hint: Import relative"));
+    assert_non_null(strstr(dump, "*Hint:* Import relative"));
     assert_non_null(strstr(dump, "```ModuleNotFoundError: No module named 'src'```"));
     assert_non_null(strstr(dump, "ops-host-1"));
     free(dump);
@@ -482,9 +482,10 @@ static void assert_slack_literal(json_t *msg, const char *marked)
 
         assert_non_null(t);
         if (strcmp(type, "mrkdwn") == 0) {
-            /* the one mrkdwn text holding log text is the sample, in its code block */
-            assert_int_equal(strncmp(t, "*Sample*\n```", 12), 0);
+            /* the mrkdwn texts holding log text: the sample in its code block, and the hint */
+            assert_true(strncmp(t, "*Sample*\n```", 12) == 0 || strncmp(t, "*Hint:* ", 8) == 0);
             assert_true(json_is_true(json_object_get(texts[i], "verbatim")));
+            assert_null(strstr(t, marked));
         } else {
             assert_string_equal(type, "plain_text");
         }
@@ -531,8 +532,11 @@ static void test_slack_markup_is_literal(void **state)
     dump = json_dumps(json_object_get(o, "blocks"), 0);
     /* the blocks show the log text exactly (entities aside) */
     assert_non_null(strstr(dump, "\"Script: *bold* _it_ ~st~ `co`\""));
-    assert_non_null(
-        strstr(dump, "Hint: see *bold* _it_ ~st~ `co` :" ZW "skull: &lt;@U024BE7LH&gt;"));
+    /* the hint is mrkdwn: its `code` span renders, the rest is literal (look-alikes) */
+    assert_non_null(strstr(dump,
+                           "*Hint:* see \xe2\x88\x97"
+                           "bold\xe2\x88\x97 \xcb\x8dit\xcb\x8d "
+                           "\xe2\x88\xbcst\xe2\x88\xbc `co` :" ZW "skull: &lt;@U024BE7LH&gt;"));
     assert_non_null(strstr(dump, "Version: :" ZW "skull: &amp;amp; &lt;#C1&gt;"));
     assert_non_null(strstr(dump, "a *bold* _it_ ~st~ `co` :" ZW "skull: &lt;!here&gt;"));
     assert_non_null(strstr(dump, "incident k/*bold* _it_ ~st~ `co` :" ZW "skull:"));
@@ -567,6 +571,261 @@ static void test_slack_markup_is_literal(void **state)
     assert_slack_literal(o, marked);
     json_decref(o);
     cfw_fields_clear(&inc.fields);
+    cfw_sinks_free(set);
+}
+
+/* The text of the first block of type "section" whose text starts with prefix. */
+static const char *section_text(json_t *msg, const char *prefix)
+{
+    json_t *b;
+    size_t i;
+
+    json_array_foreach (json_object_get(msg, "blocks"), i, b) {
+        const char *t = jstr(b, "text.text");
+
+        if (t != NULL && strncmp(t, prefix, strlen(prefix)) == 0) {
+            return t;
+        }
+    }
+    return NULL;
+}
+
+/* The hint's mrkdwn text for an incident with that hint. */
+static char *slack_hint(struct cfw_sink *slack, const char *hint)
+{
+    struct cfw_incident inc;
+    struct cfw_notification n;
+    json_t *o, *b;
+    const char *t;
+    char *out;
+    size_t i;
+
+    incident(&inc);
+    inc.hint = (char *)hint;
+    n = note(&inc, CFW_TRANSITION_OPEN);
+    o = build(slack, &n);
+    t = section_text(o, "*Hint:* ");
+    assert_non_null(t);
+    json_array_foreach (json_object_get(o, "blocks"), i, b) {
+        if (jstr(b, "text.text") == t) {
+            assert_string_equal(jstr(b, "text.type"), "mrkdwn");
+            assert_true(json_is_true(json_object_get(json_object_get(b, "text"), "verbatim")));
+        }
+    }
+    out = cfw_xstrdup(t);
+    json_decref(o);
+    cfw_fields_clear(&inc.fields);
+    return out;
+}
+
+#define LA_STAR "\xe2\x88\x97" /* the look-alikes of the fallback text */
+#define LA_UNDER "\xcb\x8d"
+#define LA_TICK "\xcb\x8b"
+
+/*
+ * The hint is mrkdwn so that `code` shows as code (it was plain_text, where the backticks
+ * showed as they are); everything else stays literal, and no ``` fence can open a block.
+ */
+static void test_slack_hint_mrkdwn(void **state)
+{
+    static const struct {
+        const char *hint;
+        const char *want;
+    } cases[] = {
+        /* code spans render; in them, only & < > become entities */
+        {"Change `from src.core import x` to `from core import x`.",
+         "*Hint:* Change `from src.core import x` to `from core import x`."},
+        {"Run `a && b <c> :skull: *x* _y_`",
+         "*Hint:* Run `a &amp;&amp; b &lt;c&gt; :skull: *x* _y_`"},
+        /* outside: entities, emoji broken, emphasis of whole words as look-alikes */
+        {"see *bold* _it_ & <!here> :skull:",
+         "*Hint:* see " LA_STAR "bold" LA_STAR " " LA_UNDER "it" LA_UNDER " &amp; &lt;!here&gt; "
+         ":" ZW "skull:"},
+        /* inside a word, * _ ~ stay: python_workers copies as it is; __init__ does not */
+        {"add python_workers and keep __init__.py",
+         "*Hint:* add python_workers and keep " LA_UNDER LA_UNDER "init" LA_UNDER LA_UNDER ".py"},
+        /* no code block: a fence, an empty span and a lone backtick are look-alikes */
+        {"```rm -rf /```", "*Hint:* " LA_TICK LA_TICK "`rm -rf /`" LA_TICK LA_TICK},
+        {"a `` b", "*Hint:* a " LA_TICK LA_TICK " b"},
+        {"one ` only", "*Hint:* one " LA_TICK " only"},
+        /* a span does not cross a line; a '>' starting a line cannot quote */
+        {"x `a\nb` y\n> z", "*Hint:* x " LA_TICK "a\nb" LA_TICK " y\n\xc2\xad&gt; z"},
+    };
+    struct cfw_sinks *set = all_sinks();
+    struct cfw_sink *slack = cfw_sinks_find(set, "slack");
+    struct cfw_buf long_hint = {0};
+    char *got;
+    size_t ticks = 0;
+
+    (void)state;
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        got = slack_hint(slack, cases[i].hint);
+        if (strcmp(got, cases[i].want) != 0) {
+            fail_msg("hint %zu: got '%s', want '%s'", i, got, cases[i].want);
+        }
+        free(got);
+    }
+    /* cut to the section limit: never inside a span, so the backticks stay paired */
+    cfw_buf_puts(&long_hint, "Start.");
+    while (long_hint.len < 2 * CFW_SLACK_SECTION_MAX) {
+        cfw_buf_puts(&long_hint, " word `some code & more code here`");
+    }
+    got = slack_hint(slack, long_hint.data);
+    assert_true(strlen(got) <= CFW_SLACK_SECTION_MAX);
+    assert_non_null(strstr(got, "(truncated)"));
+    for (const char *p = got; *p != '\0'; p++) {
+        ticks += *p == '`';
+    }
+    assert_int_equal(ticks % 2, 0);
+    /* the last span is whole */
+    {
+        const char *last = NULL;
+
+        for (const char *p = strstr(got, "`some"); p != NULL; p = strstr(p + 1, "`some")) {
+            last = p;
+        }
+        assert_non_null(last);
+        assert_int_equal(strncmp(last, "`some code &amp; more code here`", 32), 0);
+    }
+    free(got);
+    cfw_buf_free(&long_hint);
+    cfw_sinks_free(set);
+}
+
+/* "1 occurrence", "2 occurrences": resolve and reminder, blocks and fallback. */
+static void test_slack_occurrence_singular(void **state)
+{
+    struct cfw_sinks *set = all_sinks();
+    struct cfw_sink *slack = cfw_sinks_find(set, "slack");
+    struct cfw_incident inc;
+    struct cfw_notification n;
+    json_t *o;
+    char *dump;
+
+    (void)state;
+    incident(&inc);
+    inc.count = 1;
+    n = note(&inc, CFW_TRANSITION_RESOLVE);
+    o = build(slack, &n);
+    assert_non_null(strstr(jstr(o, "text"), "(script api, 1 occurrence, open for "));
+    dump = json_dumps(json_object_get(o, "blocks"), 0);
+    assert_non_null(strstr(dump, "1 occurrence, open for "));
+    assert_null(strstr(dump, "occurrences"));
+    free(dump);
+    json_decref(o);
+    n = note(&inc, CFW_TRANSITION_REMINDER);
+    o = build(slack, &n);
+    assert_non_null(strstr(jstr(o, "text"), "(script api, 1 occurrence in "));
+    json_decref(o);
+    inc.count = 2;
+    o = build(slack, &n);
+    assert_non_null(strstr(jstr(o, "text"), "(script api, 2 occurrences in "));
+    json_decref(o);
+    inc.count = 0;
+    o = build(slack, &n);
+    assert_non_null(strstr(jstr(o, "text"), "(script api, 0 occurrences in "));
+    json_decref(o);
+    cfw_fields_clear(&inc.fields);
+    cfw_sinks_free(set);
+}
+
+/*
+ * An incident without a script (a deploy log that names none) shows no "Script: -" field and
+ * no "(script , rule ...)": the script part is left out wherever it would be.
+ */
+/* Slack and PagerDuty say where: the input and line, the source, the request and its Ray ID. */
+static void test_alerts_say_where(void **state)
+{
+    struct cfw_sinks *set = all_sinks();
+    struct cfw_incident inc;
+    struct cfw_notification n;
+    json_t *o;
+    char *dump;
+
+    (void)state;
+    memset(&inc, 0, sizeof(inc));
+    incident(&inc);
+    inc.first.input = (char *)"/var/log/ci/deploy.log";
+    inc.first.line = 41;
+    cfw_fields_set(&inc.fields, "source", "ci");
+    cfw_fields_set(&inc.fields, "url", "https://api.example.com/v1/x");
+    cfw_fields_set(&inc.fields, "ray", "8f2a1b3c4d5e6f70");
+    n = note(&inc, CFW_TRANSITION_OPEN);
+    o = build(cfw_sinks_find(set, "slack"), &n);
+    dump = json_dumps(o, 0);
+    if (strstr(dump, "Where: /var/log/ci/deploy.log:" ZW "41") == NULL ||
+        strstr(dump, "Source: ci") == NULL || strstr(dump, "Ray ID: 8f2a1b3c4d5e6f70") == NULL) {
+        fail_msg("%s", dump);
+    }
+    free(dump);
+    json_decref(o);
+    o = build(cfw_sinks_find(set, "pd"), &n);
+    dump = json_dumps(o, 0);
+    assert_non_null(strstr(dump, "\"where\": \"/var/log/ci/deploy.log:41\""));
+    assert_non_null(strstr(dump, "\"ray\": \"8f2a1b3c4d5e6f70\""));
+    free(dump);
+    json_decref(o);
+    cfw_fields_clear(&inc.fields);
+    cfw_sinks_free(set);
+}
+
+static void test_slack_without_script(void **state)
+{
+    struct cfw_sinks *set = all_sinks();
+    struct cfw_sink *slack = cfw_sinks_find(set, "slack");
+    struct cfw_incident inc;
+    struct cfw_notification n;
+    struct cfw_digest_item item;
+    json_t *o;
+    char *dump;
+
+    (void)state;
+    memset(&inc, 0, sizeof(inc));
+    incident(&inc);
+    cfw_fields_clear(&inc.fields);
+    cfw_fields_set(&inc.fields, "module", "src");
+    n = note(&inc, CFW_TRANSITION_OPEN);
+    o = build(slack, &n);
+    dump = json_dumps(o, 0);
+    assert_null(strstr(dump, "Script"));
+    assert_null(strstr(dump, "script"));
+    assert_non_null(strstr(dump, "Rule: py-src-import"));
+    free(dump);
+    assert_non_null(strstr(jstr(o, "text"), "Python Worker api imports src (rule py-src-import)"));
+    json_decref(o);
+
+    n = note(&inc, CFW_TRANSITION_RESOLVE);
+    o = build(slack, &n);
+    assert_non_null(strstr(jstr(o, "text"), "imports src (12 occurrences, open for "));
+    assert_non_null(strstr(jstr(json_array_get(json_object_get(o, "blocks"), 0), "text.text"),
+                           "imports src (12 occurrences, open for "));
+    json_decref(o);
+    n = note(&inc, CFW_TRANSITION_REMINDER);
+    o = build(slack, &n);
+    assert_non_null(strstr(jstr(o, "text"), "is still happening (12 occurrences in "));
+    json_decref(o);
+
+    memset(&n, 0, sizeof(n));
+    memset(&item, 0, sizeof(item));
+    item.transition = CFW_TRANSITION_OPEN;
+    item.inc = inc;
+    n.kind = CFW_NOTIFY_DIGEST;
+    n.items = &item;
+    n.n_items = 1;
+    o = build(slack, &n);
+    dump = json_dumps(o, 0);
+    assert_null(strstr(dump, "script"));
+    assert_non_null(strstr(dump, "] Python Worker api imports src\""));
+    free(dump);
+    json_decref(o);
+    /* with a script, the digest line names it */
+    cfw_fields_set(&item.inc.fields, "script", "api");
+    o = build(slack, &n);
+    dump = json_dumps(o, 0);
+    assert_non_null(strstr(dump, "] Python Worker api imports src (script api)\""));
+    free(dump);
+    json_decref(o);
+    cfw_fields_clear(&item.inc.fields);
     cfw_sinks_free(set);
 }
 
@@ -1147,6 +1406,10 @@ int main(void)
         cmocka_unit_test(test_slack_digest_and_short),
         cmocka_unit_test(test_slack_markup_is_literal),
         cmocka_unit_test(test_slack_duration_uses_stamps),
+        cmocka_unit_test(test_slack_hint_mrkdwn),
+        cmocka_unit_test(test_slack_occurrence_singular),
+        cmocka_unit_test(test_slack_without_script),
+        cmocka_unit_test(test_alerts_say_where),
         cmocka_unit_test(test_pagerduty),
         cmocka_unit_test(test_pagerduty_request),
         cmocka_unit_test(test_pagerduty_digest_within_body_limit),

@@ -25,6 +25,7 @@
 
 #include <event2/event.h>
 #include <jansson.h>
+#include <zlib.h>
 
 #include "cfwatchd/common.h"
 #include "cfwatchd/source.h"
@@ -689,6 +690,50 @@ static void test_budget_does_not_starve_timers(void **state)
     free(p);
 }
 
+/* A glob that matches nothing yet (an empty CI log directory) is waiting, not blind. */
+static void test_empty_glob_is_waiting_unless_files_are_expected(void **state)
+{
+    struct ctx *c = *state;
+
+    for (int expect = 0; expect <= 1; expect++) {
+        struct rec r = {0};
+        char *glob = pth(c, expect ? "ci-b/*.log" : "ci-a/*.log");
+        char *dir = pth(c, expect ? "ci-b" : "ci-a");
+        char *file = pth(c, expect ? "ci-b/job1.log" : "ci-a/job1.log");
+        struct cfw_source_conf conf;
+        struct cfw_source_cbs cbs = rec_cbs(&r);
+        struct cfw_source *src;
+        const char *reason = NULL;
+
+        assert_int_equal(mkdir(dir, 0700), 0);
+        cfw_source_conf_init(&conf, CFW_SOURCE_FILE);
+        conf.name = cfw_xstrdup("ci");
+        conf.path = cfw_xstrdup(glob);
+        conf.down_after_ms = 100;
+        conf.poll_interval_ms = 50;
+        conf.expect_files = expect;
+        src = cfw_source_new(c->base, &conf, &cbs, NULL);
+        cfw_source_conf_clear(&conf);
+        start(src);
+        loop_run_for(c->base, 400);
+        if (expect) {
+            assert_int_equal(cfw_source_get_state(src, &reason), CFW_SOURCE_DOWN);
+            assert_non_null(strstr(reason, "no file matches"));
+        } else {
+            assert_int_equal(cfw_source_get_state(src, &reason), CFW_SOURCE_UP);
+            assert_int_equal(r.nstates, 0);
+        }
+        write_file(file, "hello\n", 0);
+        assert_true(rec_wait_bytes(c->base, &r, 6, REC_WAIT_MS));
+        assert_int_equal(cfw_source_get_state(src, NULL), CFW_SOURCE_UP);
+        cfw_source_free(src);
+        rec_clear(&r);
+        free(glob);
+        free(dir);
+        free(file);
+    }
+}
+
 static void test_missing_file_goes_down_then_up(void **state)
 {
     struct ctx *c = *state;
@@ -856,6 +901,155 @@ static void test_free_from_data_callback(void **state)
     assert_int_equal(r.nsegs, 1);
     rec_clear(&r);
     free(p);
+}
+
+/* ---- gzip files (a pattern ending in .gz) ---- */
+
+static void write_bytes(const char *path, const void *p, size_t n, int flags)
+{
+    int fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC | flags, 0644);
+
+    assert_true(fd >= 0);
+    assert_int_equal(write(fd, p, n), (ssize_t)n);
+    close(fd);
+}
+
+/* Appends one gzip member of text to out. */
+static void gz_member(struct cfw_buf *out, const char *text)
+{
+    size_t len = strlen(text);
+    size_t cap = compressBound((uLong)len) + 64;
+    unsigned char *tmp = malloc(cap);
+    z_stream zs;
+
+    memset(&zs, 0, sizeof(zs));
+    assert_int_equal(deflateInit2(&zs, 6, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY), Z_OK);
+    zs.next_in = (Bytef *)(uintptr_t)text;
+    zs.avail_in = (uInt)len;
+    zs.next_out = tmp;
+    zs.avail_out = (uInt)cap;
+    assert_int_equal(deflate(&zs, Z_FINISH), Z_STREAM_END);
+    assert_int_equal(cfw_buf_append(out, tmp, cap - zs.avail_out), 0);
+    deflateEnd(&zs);
+    free(tmp);
+}
+
+/*
+ * Two members, one over several read budgets: the stream is their text. A restart with the
+ * file unchanged reads nothing; a member appended while down is all a restart delivers.
+ */
+static void test_gzip_pattern_decompresses(void **state)
+{
+    struct ctx *c = *state;
+    struct rec r = {0};
+    char *p = pth(c, "batch.log.gz");
+    char *pattern = pth(c, "*.log.gz");
+    struct cfw_buf text = {0};
+    struct cfw_buf gz = {0};
+    struct cfw_source *src;
+    json_t *saved;
+    json_t *files;
+
+    for (unsigned i = 0; i < 40000; i++) {
+        cfw_buf_printf(&text, "GET /api/%u 200 OK in %u ms\n", i * 7919u % 100000u, i % 97u);
+    }
+    gz_member(&gz, text.data);
+    gz_member(&gz, "second member\n");
+    cfw_buf_puts(&text, "second member\n");
+    assert_true(text.len > 3 * 262144);
+    write_bytes(p, gz.data, gz.len, 0);
+    src = file_source(c, pattern, true, &r);
+    start(src);
+    assert_true(rec_wait_bytes(c->base, &r, text.len, REC_WAIT_MS));
+    loop_run_for(c->base, 100);
+    assert_int_equal(r.bytes, text.len);
+    assert_int_equal(r.nsegs, 1);
+    assert_string_equal(r.segs[0].stream, p);
+    assert_string_equal(rec_seg_text(&r.segs[0]), text.data);
+    assert_int_equal(cfw_source_get_state(src, NULL), CFW_SOURCE_UP);
+    saved = source_save_roundtrip(src);
+    files = json_object_get(saved, "files");
+    assert_int_equal(json_integer_value(json_object_get(json_array_get(files, 0), "offset")),
+                     (json_int_t)gz.len);
+    cfw_source_free(src);
+    rec_clear(&r);
+
+    /* Restart, unchanged: nothing again. */
+    src = restored_source(c, pattern, &r, saved);
+    json_decref(saved);
+    loop_run_for(c->base, 200);
+    assert_int_equal(r.bytes, 0);
+    saved = source_save_roundtrip(src);
+    cfw_source_free(src);
+    rec_clear(&r);
+
+    /* A member appended while down: inflated again up to the offset, then only it is new. */
+    gz.len = 0;
+    gz_member(&gz, "third member\n");
+    write_bytes(p, gz.data, gz.len, O_APPEND);
+    src = restored_source(c, pattern, &r, saved);
+    json_decref(saved);
+    assert_true(rec_wait_bytes(c->base, &r, 13, REC_WAIT_MS));
+    loop_run_for(c->base, 100);
+    assert_string_equal(rec_text(&r), "third member\n");
+    cfw_source_free(src);
+    rec_clear(&r);
+    cfw_buf_free(&text);
+    cfw_buf_free(&gz);
+    free(p);
+    free(pattern);
+}
+
+/*
+ * Corrupt data after a good member: the member's text is delivered, the rest skipped, the
+ * source stays up. A .gz file that is not gzip is read as it is; so is a gzip file matched by
+ * a pattern that does not end in .gz (a rotated copy of lines already read).
+ */
+static void test_gzip_corrupt_plain_and_other_patterns(void **state)
+{
+    struct ctx *c = *state;
+    struct rec r = {0};
+    char *a = pth(c, "a.log.gz");
+    char *b = pth(c, "b.log.gz");
+    char *pattern = pth(c, "*.gz");
+    char *other = pth(c, "a.log*");
+    struct cfw_buf gz = {0};
+    struct cfw_source *src;
+    char *text;
+    size_t nseg = 0, nended = 0;
+
+    gz_member(&gz, "good line\n");
+    cfw_buf_append(&gz, "\0\0\0", 3);
+    cfw_buf_puts(&gz, "junk after the padding");
+    write_bytes(a, gz.data, gz.len, 0);
+    write_file(b, "plain text, not gzip\n", 0);
+    src = file_source(c, pattern, true, &r);
+    start(src);
+    assert_true(rec_wait_bytes(c->base, &r, 10 + 21, REC_WAIT_MS));
+    loop_run_for(c->base, 200);
+    assert_int_equal(r.bytes, 10 + 21);
+    text = rec_stream_text(&r, a, &nseg, &nended);
+    assert_string_equal(text, "good line\n");
+    free(text);
+    text = rec_stream_text(&r, b, &nseg, &nended);
+    assert_string_equal(text, "plain text, not gzip\n");
+    free(text);
+    assert_int_equal(cfw_source_get_state(src, NULL), CFW_SOURCE_UP);
+    cfw_source_free(src);
+    rec_clear(&r);
+
+    src = file_source(c, other, true, &r);
+    start(src);
+    assert_true(rec_wait_bytes(c->base, &r, gz.len, REC_WAIT_MS));
+    loop_run_for(c->base, 100);
+    assert_int_equal(r.bytes, gz.len);
+    cfw_source_free(src);
+    rec_clear(&r);
+    cfw_buf_free(&gz);
+    free(a);
+    free(b);
+    free(pattern);
+    free(other);
 }
 
 /* ---- high rate with rotations: exactly once ---- */
@@ -1284,9 +1478,14 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_restore_reads_files_new_since, setup, teardown),
         cmocka_unit_test_setup_teardown(test_budget_does_not_starve_timers, setup, teardown),
         cmocka_unit_test_setup_teardown(test_missing_file_goes_down_then_up, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_empty_glob_is_waiting_unless_files_are_expected, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_permission_denied_goes_down, setup, teardown),
         cmocka_unit_test_setup_teardown(test_stop_ends_streams, setup, teardown),
         cmocka_unit_test_setup_teardown(test_free_from_data_callback, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_gzip_pattern_decompresses, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_gzip_corrupt_plain_and_other_patterns, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_high_rate_rename, setup, teardown),
         cmocka_unit_test_setup_teardown(test_high_rate_rename_glob, setup, teardown),
         cmocka_unit_test_setup_teardown(test_high_rate_copytruncate, setup, teardown),

@@ -643,12 +643,141 @@ static void test_secret_credentials_dir(void **state)
     assert_string_equal(out, "routing-key-123");
     free(out);
     out = NULL;
-    /* not in the credentials directory: the relative path is used as it is */
+    /* in neither place: the error lists both paths and names LoadCredential= */
     assert_int_equal(secret_from("token_file: no-such-cred\n", &out, &diag), -1);
-    assert_true(diag_has(&diag, "cannot open secret file no-such-cred"));
+    dump(&diag);
+    assert_true(diag_has(&diag, "t.yaml:1:13: sink.token_file: secret file no-such-cred not found "
+                                "(tried "));
+    assert_true(diag_has(&diag, "/no-such-cred, ./no-such-cred); under systemd, "
+                                "LoadCredential=no-such-cred:/path/to/file puts it in "
+                                "$CREDENTIALS_DIRECTORY"));
     unsetenv("CREDENTIALS_DIRECTORY");
     assert_no_secret(&diag, "routing-key");
     free(cred);
+    cfw_diag_free(&diag);
+}
+
+/* Loads yaml as if it were the file cfgdir/cfwatchd.yaml and reads sink.token(_file). */
+static int secret_in(const char *cfgdir, const char *yaml, char **out, struct cfw_diag *diag)
+{
+    char *name = NULL;
+    struct cfw_doc *doc;
+    int rc;
+
+    assert_true(asprintf(&name, "%s/cfwatchd.yaml", cfgdir) > 0);
+    doc = cfw_yaml_load_string(name, yaml, strlen(yaml), diag);
+    assert_non_null(doc);
+    rc = cfw_node_secret(doc->root, "token", "token_file", "sink", out, diag);
+    cfw_doc_free(doc);
+    free(name);
+    return rc;
+}
+
+/*
+ * A relative *_file name: $CREDENTIALS_DIRECTORY first, then the configuration's directory,
+ * never the current directory; the first that exists is the one checked.
+ */
+static void test_secret_lookup_order(void **state)
+{
+    struct cfw_diag diag = {0};
+    char creds[128], cfgdir[128], cwd[4096], *want = NULL, *out = NULL;
+    char *p;
+
+    (void)state;
+    snprintf(creds, sizeof(creds), "%s/creds", tmpdir);
+    snprintf(cfgdir, sizeof(cfgdir), "%s/etc", tmpdir);
+    assert_int_equal(mkdir(creds, 0700), 0);
+    assert_int_equal(mkdir(cfgdir, 0755), 0);
+    free(write_file("creds/both", "from-creds\n", 11, 0400));
+    free(write_file("etc/both", "from-etc\n", 9, 0600));
+    free(write_file("etc/only-etc", "etc-only\n", 9, 0600));
+    free(write_file("creds/loose", "loose-creds\n", 12, 0644));
+    free(write_file("etc/loose", "tight-etc\n", 10, 0600));
+    free(write_file("etc/empty", "\n", 1, 0600));
+    free(write_file("cwd-only", "cwd-secret\n", 11, 0600));
+
+    setenv("CREDENTIALS_DIRECTORY", creds, 1);
+    assert_int_equal(secret_in(cfgdir, "token_file: both\n", &out, &diag), 1);
+    assert_string_equal(out, "from-creds");
+    free(out);
+    out = NULL;
+    assert_int_equal(secret_in(cfgdir, "token_file: only-etc\n", &out, &diag), 1);
+    assert_string_equal(out, "etc-only");
+    free(out);
+    out = NULL;
+    assert_int_equal(diag.n, 0);
+
+    /* the credentials directory's file is refused; the one beside the config is not tried */
+    assert_int_equal(secret_in(cfgdir, "token_file: loose\n", &out, &diag), -1);
+    assert_null(out);
+    assert_true(asprintf(&want,
+                         "%s/cfwatchd.yaml:1:13: sink.token_file: secret file %s/loose is readable "
+                         "by group/others (mode 0644); chmod 600 it",
+                         cfgdir, creds) > 0);
+    assert_string_equal(diag.msgs[0], want);
+    free(want);
+    /* found in the second place: a problem names the file and the paths tried */
+    assert_int_equal(secret_in(cfgdir, "token_file: empty\n", &out, &diag), -1);
+    assert_true(asprintf(&want,
+                         "%s/cfwatchd.yaml:1:13: sink.token_file: secret file %s/empty is empty "
+                         "(tried %s/empty, %s/empty)",
+                         cfgdir, cfgdir, creds, cfgdir) > 0);
+    assert_string_equal(diag.msgs[1], want);
+    free(want);
+    /* in neither: both paths, in order, and LoadCredential= */
+    assert_int_equal(secret_in(cfgdir, "token_file: nowhere\n", &out, &diag), -1);
+    assert_true(asprintf(&want,
+                         "%s/cfwatchd.yaml:1:13: sink.token_file: secret file nowhere not found "
+                         "(tried %s/nowhere, %s/nowhere); under systemd, "
+                         "LoadCredential=nowhere:/path/to/file puts it in $CREDENTIALS_DIRECTORY",
+                         cfgdir, creds, cfgdir) > 0);
+    assert_string_equal(diag.msgs[2], want);
+    free(want);
+
+    /* unset (or empty): only the configuration's directory, and the message says so */
+    setenv("CREDENTIALS_DIRECTORY", "", 1);
+    assert_int_equal(secret_in(cfgdir, "token_file: both\n", &out, &diag), 1);
+    assert_string_equal(out, "from-etc");
+    free(out);
+    out = NULL;
+    unsetenv("CREDENTIALS_DIRECTORY");
+    assert_int_equal(secret_in(cfgdir, "token_file: loose\n", &out, &diag), 1);
+    assert_string_equal(out, "tight-etc");
+    free(out);
+    out = NULL;
+    assert_int_equal(diag.n, 3);
+    assert_int_equal(secret_in(cfgdir, "token_file: nowhere\n", &out, &diag), -1);
+    assert_true(asprintf(&want,
+                         "%s/cfwatchd.yaml:1:13: sink.token_file: secret file nowhere not found "
+                         "(tried %s/nowhere); $CREDENTIALS_DIRECTORY is not set: under systemd, "
+                         "LoadCredential=nowhere:/path/to/file puts it there (by hand, set "
+                         "CREDENTIALS_DIRECTORY to the directory that holds it)",
+                         cfgdir, cfgdir) > 0);
+    assert_string_equal(diag.msgs[3], want);
+    free(want);
+
+    /* the current directory is not searched: only the configuration's directory is */
+    assert_non_null(getcwd(cwd, sizeof(cwd)));
+    assert_int_equal(chdir(tmpdir), 0);
+    assert_int_equal(secret_in(cfgdir, "token_file: cwd-only\n", &out, &diag), -1);
+    assert_null(out);
+    assert_true(diag_has(&diag, "secret file cwd-only not found"));
+    /* a configuration named without a directory is in the current one */
+    assert_int_equal(secret_from("token_file: cwd-only\n", &out, &diag), 1);
+    assert_string_equal(out, "cwd-secret");
+    free(out);
+    out = NULL;
+    /* an absolute path is used as it is, wherever the configuration is */
+    assert_true(asprintf(&p, "token_file: %s/etc/only-etc\n", tmpdir) > 0);
+    assert_int_equal(secret_in("/nonexistent", p, &out, &diag), 1);
+    assert_string_equal(out, "etc-only");
+    free(out);
+    free(p);
+    assert_int_equal(chdir(cwd), 0);
+    dump(&diag);
+    assert_int_equal(diag.n, 5);
+    assert_no_secret(&diag, "from-");
+    assert_no_secret(&diag, "tight-etc");
     cfw_diag_free(&diag);
 }
 
@@ -675,6 +804,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_secret_file_caps, secrets_setup, secrets_teardown),
         cmocka_unit_test_setup_teardown(test_secret_credentials_dir, secrets_setup,
                                         secrets_teardown),
+        cmocka_unit_test_setup_teardown(test_secret_lookup_order, secrets_setup, secrets_teardown),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,0 +1,514 @@
+/*
+ * The on-call command line: `cfwatchd incidents`, `cfwatchd silence add|list|expire`,
+ * `cfwatchd ack KEY`, each a request to the running daemon's HTTP API (/api/v1/...). The
+ * daemon's address and the API token come from its configuration (listen, api.token_file),
+ * or from --url and --token-file.
+ */
+#include "cfwatchd/cli.h"
+
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <curl/curl.h>
+#include <jansson.h>
+
+#include "cfwatchd/config.h"
+#include "cfwatchd/yaml.h"
+
+#define CLI_BODY_MAX (8u * 1024u * 1024u)
+#define CLI_TIMEOUT_MS 10000L
+
+struct cli {
+    char *base;  /* http://host:port */
+    char *token; /* NULL: none */
+    bool json;
+};
+
+static void usage(FILE *fp)
+{
+    fputs("usage: cfwatchd incidents [--all | --resolved] [--rule ID] [--script NAME]\n"
+          "                          [--severity LEVEL] [--format text|json]\n"
+          "       cfwatchd silence add --match NAME=VALUE [--match NAME=~REGEX]\n"
+          "                            [--match NAME!=VALUE] --duration 2h --comment TEXT\n"
+          "                            [--by NAME]\n"
+          "       cfwatchd silence list [--format text|json]\n"
+          "       cfwatchd silence expire ID\n"
+          "       cfwatchd ack KEY [--by NAME]\n"
+          "common options: -c FILE (the daemon's configuration, default "
+          "/etc/cfwatchd/cfwatchd.yaml: its listen address and api.token_file), --url URL,\n"
+          "                --token-file FILE\n",
+          fp);
+}
+
+static size_t on_body(char *p, size_t size, size_t n, void *arg)
+{
+    struct cfw_buf *b = arg;
+
+    if (b->len + size * n > CLI_BODY_MAX) {
+        return 0;
+    }
+    cfw_buf_append(b, p, size * n);
+    return size * n;
+}
+
+/* One request; returns the HTTP status (0: no answer, printed) with the parsed body in *out. */
+static long request(const struct cli *c, const char *method, const char *path, json_t *body,
+                    json_t **out)
+{
+    CURL *easy = curl_easy_init();
+    struct curl_slist *hdr = NULL;
+    struct cfw_buf resp = {0};
+    char *url = cfw_xasprintf("%s%s", c->base, path);
+    char *text = body != NULL ? json_dumps(body, JSON_COMPACT) : NULL;
+    char *auth = NULL;
+    long status = 0;
+    CURLcode rc;
+
+    *out = NULL;
+    if (easy == NULL) {
+        fprintf(stderr, "cfwatchd: cannot start libcurl\n");
+        free(url);
+        free(text);
+        return 0;
+    }
+    curl_easy_setopt(easy, CURLOPT_URL, url);
+    curl_easy_setopt(easy, CURLOPT_CUSTOMREQUEST, method);
+    curl_easy_setopt(easy, CURLOPT_TIMEOUT_MS, CLI_TIMEOUT_MS);
+    curl_easy_setopt(easy, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION, on_body);
+    curl_easy_setopt(easy, CURLOPT_WRITEDATA, &resp);
+    if (text != NULL) {
+        hdr = curl_slist_append(hdr, "Content-Type: application/json");
+        curl_easy_setopt(easy, CURLOPT_POSTFIELDS, text);
+    }
+    if (c->token != NULL) {
+        auth = cfw_xasprintf("Authorization: Bearer %s", c->token);
+        hdr = curl_slist_append(hdr, auth);
+    }
+    curl_easy_setopt(easy, CURLOPT_HTTPHEADER, hdr);
+    rc = curl_easy_perform(easy);
+    if (rc != CURLE_OK) {
+        fprintf(stderr, "cfwatchd: %s %s: %s (is the daemon running, and listening there?)\n",
+                method, url, curl_easy_strerror(rc));
+    } else {
+        curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &status);
+        *out = json_loadb(resp.data != NULL ? resp.data : "", resp.len, 0, NULL);
+        if (*out == NULL) {
+            fprintf(stderr, "cfwatchd: %s %s: HTTP %ld with a body that is not JSON\n", method, url,
+                    status);
+            status = 0;
+        }
+    }
+    curl_slist_free_all(hdr);
+    curl_easy_cleanup(easy);
+    if (auth != NULL) {
+        memset(auth, 0, strlen(auth));
+        free(auth);
+    }
+    cfw_buf_free(&resp);
+    free(url);
+    free(text);
+    return status;
+}
+
+/* Prints the API's error for a refused request; returns the exit status 1. */
+static int refused(long status, json_t *o)
+{
+    if (status != 0) {
+        fprintf(stderr, "cfwatchd: HTTP %ld: %s\n", status,
+                json_string_value(json_object_get(o, "error")) != NULL
+                    ? json_string_value(json_object_get(o, "error"))
+                    : "(no reason given)");
+    }
+    json_decref(o);
+    return 1;
+}
+
+static void print_json(json_t *o)
+{
+    char *text = json_dumps(o, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+
+    puts(text != NULL ? text : "null");
+    free(text);
+}
+
+static const char *age(const char *iso, char *out, size_t outlen)
+{
+    snprintf(out, outlen, "%s", iso != NULL ? iso : "-");
+    return out;
+}
+
+static int cmd_incidents(const struct cli *c, const char *state, const char *rule,
+                         const char *script, const char *sev)
+{
+    struct cfw_buf path = {0};
+    json_t *o;
+    long st;
+    size_t i;
+    json_t *inc;
+    char *r = rule != NULL ? curl_easy_escape(NULL, rule, 0) : NULL;
+    char *s = script != NULL ? curl_easy_escape(NULL, script, 0) : NULL;
+    char *v = sev != NULL ? curl_easy_escape(NULL, sev, 0) : NULL;
+
+    cfw_buf_printf(&path, "/api/v1/incidents?state=%s", state);
+    if (r != NULL) {
+        cfw_buf_printf(&path, "&rule=%s", r);
+    }
+    if (s != NULL) {
+        cfw_buf_printf(&path, "&script=%s", s);
+    }
+    if (v != NULL) {
+        cfw_buf_printf(&path, "&severity=%s", v);
+    }
+    curl_free(r);
+    curl_free(s);
+    curl_free(v);
+    st = request(c, "GET", path.data, NULL, &o);
+    cfw_buf_free(&path);
+    if (st != 200) {
+        return refused(st, o);
+    }
+    if (c->json) {
+        print_json(o);
+        json_decref(o);
+        return 0;
+    }
+    if (json_array_size(json_object_get(o, "incidents")) == 0) {
+        printf("no %s incidents\n", strcmp(state, "all") == 0 ? "" : state);
+    }
+    json_array_foreach (json_object_get(o, "incidents"), i, inc) {
+        char when[40];
+        const char *acked = json_string_value(json_object_get(inc, "acked_by"));
+        const char *sil = json_string_value(json_object_get(inc, "silenced_by"));
+
+        printf("%-8s %-8s %s  (count %lld, opened %s)%s%s%s%s\n    %s\n",
+               json_string_value(json_object_get(inc, "state")),
+               json_string_value(json_object_get(inc, "severity")),
+               json_string_value(json_object_get(inc, "key")),
+               (long long)json_integer_value(json_object_get(inc, "count")),
+               age(json_string_value(json_object_get(inc, "opened_at")), when, sizeof(when)),
+               acked != NULL ? "  acked by " : "", acked != NULL ? acked : "",
+               sil != NULL ? "  silenced by " : "", sil != NULL ? sil : "",
+               json_string_value(json_object_get(inc, "title")));
+    }
+    json_decref(o);
+    return 0;
+}
+
+/* NAME=VALUE, NAME=~REGEX or NAME!=VALUE as an API matcher; NULL when malformed. */
+static json_t *matcher(const char *arg)
+{
+    const char *eq = strchr(arg, '=');
+    bool negate, regex;
+    char *name;
+    json_t *m;
+
+    if (eq == NULL || eq == arg || (eq == arg + 1 && arg[0] == '!')) {
+        return NULL;
+    }
+    negate = eq[-1] == '!';
+    regex = eq[1] == '~';
+    name = cfw_xstrndup(arg, (size_t)(eq - arg) - (negate ? 1 : 0));
+    m = json_pack("{s:s, s:s, s:b, s:b}", "name", name, "value", eq + 1 + (regex ? 1 : 0), "regex",
+                  regex, "negate", negate);
+    free(name);
+    return m;
+}
+
+static const char *default_author(void)
+{
+    const char *u = getenv("SUDO_USER");
+
+    if (u == NULL || u[0] == '\0') {
+        u = getenv("USER");
+    }
+    return u != NULL && u[0] != '\0' ? u : "cfwatchd-cli";
+}
+
+static int cmd_silence_list(const struct cli *c)
+{
+    json_t *o, *s;
+    long st = request(c, "GET", "/api/v1/silences", NULL, &o);
+    size_t i;
+
+    if (st != 200) {
+        return refused(st, o);
+    }
+    if (c->json) {
+        print_json(o);
+        json_decref(o);
+        return 0;
+    }
+    json_array_foreach (json_object_get(o, "silences"), i, s) {
+        size_t k;
+        json_t *m;
+        time_t end = (time_t)(json_integer_value(json_object_get(s, "ends_at")) / 1000);
+        struct tm tm;
+        char ends[32];
+
+        gmtime_r(&end, &tm);
+        strftime(ends, sizeof(ends), "%Y-%m-%dT%H:%M:%SZ", &tm);
+        printf("%s  %-7s until %s  by %s: %s\n   ", json_string_value(json_object_get(s, "id")),
+               json_string_value(json_object_get(s, "state")), ends,
+               json_string_value(json_object_get(s, "created_by")),
+               json_string_value(json_object_get(s, "comment")));
+        json_array_foreach (json_object_get(s, "matchers"), k, m) {
+            printf(" %s%s%s%s", json_string_value(json_object_get(m, "name")),
+                   json_is_true(json_object_get(m, "negate")) ? "!=" : "=",
+                   json_is_true(json_object_get(m, "regex")) ? "~" : "",
+                   json_string_value(json_object_get(m, "value")));
+        }
+        putchar('\n');
+    }
+    if (i == 0) {
+        puts("no silences");
+    }
+    json_decref(o);
+    return 0;
+}
+
+/* Reads the daemon's address and token from its configuration (when it can be read). */
+static int from_config(struct cli *c, const char *path, bool need)
+{
+    struct cfw_diag diag = {0};
+    struct cfw_config *cfg = cfw_config_load(path, &diag);
+    const char *listen;
+
+    if (cfg == NULL) {
+        if (need) {
+            cfw_diag_print(&diag, stderr);
+            fprintf(stderr, "cfwatchd: cannot read %s for the daemon's address (or give --url)\n",
+                    path);
+        }
+        cfw_diag_free(&diag);
+        return need ? -1 : 0;
+    }
+    listen = cfg->listen != NULL ? cfg->listen : CFW_CONFIG_DEFAULT_LISTEN;
+    if (c->base == NULL) {
+        if (strcmp(listen, "off") == 0 || listen[0] == '\0') {
+            fprintf(stderr, "cfwatchd: %s has listen: off: the daemon has no API to talk to\n",
+                    path);
+            cfw_config_free(cfg);
+            cfw_diag_free(&diag);
+            return -1;
+        }
+        c->base = cfw_xasprintf("http://%s", listen);
+    }
+    if (c->token == NULL && cfg->api != NULL) {
+        struct cfw_diag d2 = {0};
+        char *token = NULL;
+        if (cfw_node_secret(cfg->api, "token", "token_file", "api", &token, &d2) == 1) {
+            c->token = token;
+        } else if (d2.n > 0) {
+            /* reading is allowed without it; a write then says 401 or 403 */
+            fprintf(stderr, "cfwatchd: note: %s\n", d2.msgs[0]);
+        }
+        cfw_diag_free(&d2);
+    }
+    cfw_config_free(cfg);
+    cfw_diag_free(&diag);
+    return 0;
+}
+
+static char *read_token_file(const char *path)
+{
+    FILE *f = fopen(path, "r");
+    char buf[1024];
+    size_t n;
+
+    if (f == NULL) {
+        fprintf(stderr, "cfwatchd: %s: cannot open\n", path);
+        return NULL;
+    }
+    n = fread(buf, 1, sizeof(buf) - 1, f);
+    fclose(f);
+    while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r' || buf[n - 1] == ' ')) {
+        n--;
+    }
+    buf[n] = '\0';
+    return cfw_xstrdup(buf);
+}
+
+bool cfw_cli_is_command(const char *s)
+{
+    return s != NULL &&
+           (strcmp(s, "incidents") == 0 || strcmp(s, "silence") == 0 || strcmp(s, "ack") == 0);
+}
+
+int cfw_cli_main(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"config", required_argument, NULL, 'c'},
+        {"url", required_argument, NULL, 'u'},
+        {"token-file", required_argument, NULL, 't'},
+        {"format", required_argument, NULL, 'f'},
+        {"all", no_argument, NULL, 'a'},
+        {"resolved", no_argument, NULL, 'r'},
+        {"rule", required_argument, NULL, 'R'},
+        {"script", required_argument, NULL, 'S'},
+        {"severity", required_argument, NULL, 'V'},
+        {"match", required_argument, NULL, 'm'},
+        {"duration", required_argument, NULL, 'd'},
+        {"comment", required_argument, NULL, 'C'},
+        {"by", required_argument, NULL, 'b'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    struct cli c = {0};
+    const char *config = NULL, *state = "open", *rule = NULL, *script = NULL, *sev = NULL;
+    const char *duration = NULL, *comment = NULL, *by = NULL;
+    json_t *matchers = json_array();
+    const char *cmd = argv[0];
+    int opt, rc = 2;
+
+    optind = 1;
+    while ((opt = getopt_long(argc, argv, "c:h", opts, NULL)) != -1) {
+        switch (opt) {
+        case 'c':
+            config = optarg;
+            break;
+        case 'u':
+            free(c.base);
+            c.base = cfw_xstrdup(optarg);
+            break;
+        case 't':
+            free(c.token);
+            if ((c.token = read_token_file(optarg)) == NULL) {
+                goto out;
+            }
+            break;
+        case 'f':
+            if (strcmp(optarg, "json") != 0 && strcmp(optarg, "text") != 0) {
+                fprintf(stderr, "cfwatchd: --format: text or json\n");
+                goto out;
+            }
+            c.json = strcmp(optarg, "json") == 0;
+            break;
+        case 'a':
+            state = "all";
+            break;
+        case 'r':
+            state = "resolved";
+            break;
+        case 'R':
+            rule = optarg;
+            break;
+        case 'S':
+            script = optarg;
+            break;
+        case 'V':
+            sev = optarg;
+            break;
+        case 'm': {
+            json_t *m = matcher(optarg);
+            if (m == NULL) {
+                fprintf(stderr,
+                        "cfwatchd: --match %s: use NAME=VALUE, NAME=~REGEX or "
+                        "NAME!=VALUE\n",
+                        optarg);
+                goto out;
+            }
+            json_array_append_new(matchers, m);
+            break;
+        }
+        case 'd':
+            duration = optarg;
+            break;
+        case 'C':
+            comment = optarg;
+            break;
+        case 'b':
+            by = optarg;
+            break;
+        case 'h':
+            usage(stdout);
+            rc = 0;
+            goto out;
+        default:
+            usage(stderr);
+            goto out;
+        }
+    }
+    if (from_config(&c, config != NULL ? config : CFW_CONFIG_DEFAULT_PATH, c.base == NULL) != 0) {
+        rc = 2;
+        goto out;
+    }
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+    if (strcmp(cmd, "incidents") == 0 && optind == argc) {
+        rc = cmd_incidents(&c, state, rule, script, sev);
+    } else if (strcmp(cmd, "ack") == 0 && optind + 1 == argc) {
+        char *key = curl_easy_escape(NULL, argv[optind], 0);
+        char *path = cfw_xasprintf("/api/v1/incidents/%s/ack", key);
+        json_t *body = json_pack("{s:s}", "by", by != NULL ? by : default_author());
+        json_t *o;
+        long st = request(&c, "POST", path, body, &o);
+
+        if (st == 200) {
+            printf("acknowledged %s (no more reminders; PagerDuty is told)\n", argv[optind]);
+            json_decref(o);
+            rc = 0;
+        } else {
+            rc = refused(st, o);
+        }
+        json_decref(body);
+        free(path);
+        curl_free(key);
+    } else if (strcmp(cmd, "silence") == 0 && optind < argc && strcmp(argv[optind], "list") == 0 &&
+               optind + 1 == argc) {
+        rc = cmd_silence_list(&c);
+    } else if (strcmp(cmd, "silence") == 0 && optind + 2 == argc &&
+               strcmp(argv[optind], "expire") == 0) {
+        char *path = cfw_xasprintf("/api/v1/silences/%s", argv[optind + 1]);
+        json_t *o;
+        long st = request(&c, "DELETE", path, NULL, &o);
+
+        if (st == 200) {
+            printf("expired %s\n", argv[optind + 1]);
+            json_decref(o);
+            rc = 0;
+        } else {
+            rc = refused(st, o);
+        }
+        free(path);
+    } else if (strcmp(cmd, "silence") == 0 && optind + 1 == argc &&
+               strcmp(argv[optind], "add") == 0) {
+        json_t *body, *o;
+        long st;
+
+        if (json_array_size(matchers) == 0 || duration == NULL || comment == NULL) {
+            fprintf(stderr, "cfwatchd: silence add needs --match (one or more), --duration and "
+                            "--comment\n");
+            goto out;
+        }
+        body = json_pack("{s:O, s:s, s:s, s:s}", "matchers", matchers, "duration", duration,
+                         "comment", comment, "created_by", by != NULL ? by : default_author());
+        st = request(&c, "POST", "/api/v1/silences", body, &o);
+        json_decref(body);
+        if (st == 201) {
+            if (c.json) {
+                print_json(o);
+            } else {
+                printf("%s\n", json_string_value(json_object_get(o, "id")));
+            }
+            json_decref(o);
+            rc = 0;
+        } else {
+            rc = refused(st, o);
+        }
+    } else {
+        usage(stderr);
+    }
+    curl_global_cleanup();
+out:
+    json_decref(matchers);
+    free(c.base);
+    if (c.token != NULL) {
+        memset(c.token, 0, strlen(c.token));
+        free(c.token);
+    }
+    return rc;
+}
