@@ -128,12 +128,15 @@ static int refused(long status, json_t *o)
     return 1;
 }
 
-static void print_json(json_t *o)
+/* Prints an answer as it came (--format json) and drops it; the exit status 0. */
+static int print_json(json_t *o)
 {
     char *text = json_dumps(o, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
 
     puts(text != NULL ? text : "null");
     free(text);
+    json_decref(o);
+    return 0;
 }
 
 static const char *age(const char *iso, char *out, size_t outlen)
@@ -173,9 +176,7 @@ static int cmd_incidents(const struct cli *c, const char *state, const char *rul
         return refused(st, o);
     }
     if (c->json) {
-        print_json(o);
-        json_decref(o);
-        return 0;
+        return print_json(o);
     }
     if (json_array_size(json_object_get(o, "incidents")) == 0) {
         printf("no %s incidents\n", strcmp(state, "all") == 0 ? "" : state);
@@ -239,9 +240,7 @@ static int cmd_silence_list(const struct cli *c)
         return refused(st, o);
     }
     if (c->json) {
-        print_json(o);
-        json_decref(o);
-        return 0;
+        return print_json(o);
     }
     json_array_foreach (json_object_get(o, "silences"), i, s) {
         size_t k;
@@ -490,12 +489,12 @@ int cfw_cli_main(int argc, char **argv)
         json_decref(body);
         if (st == 201) {
             if (c.json) {
-                print_json(o);
+                rc = print_json(o);
             } else {
                 printf("%s\n", json_string_value(json_object_get(o, "id")));
+                json_decref(o);
+                rc = 0;
             }
-            json_decref(o);
-            rc = 0;
         } else {
             rc = refused(st, o);
         }

@@ -132,3 +132,22 @@ out:
     free(tmp);
     return rc;
 }
+
+char *cfw_fs_read_all(int fd, size_t len, size_t *got)
+{
+    char *buf = cfw_xmalloc(len + 1);
+
+    *got = 0;
+    while (*got < len) {
+        ssize_t n = read(fd, buf + *got, len - *got);
+        if (n < 0 && errno == EINTR) {
+            continue;
+        }
+        if (n <= 0) {
+            break;
+        }
+        *got += (size_t)n;
+    }
+    buf[*got] = '\0';
+    return buf;
+}

@@ -733,17 +733,7 @@ static bool spool_load_one(struct cfw_logpush *lp, const char *name)
         return false;
     }
     b = cfw_xcalloc(1, sizeof(*b));
-    b->data = cfw_xmalloc((size_t)st.st_size + 1);
-    while (got < (size_t)st.st_size) {
-        ssize_t n = read(fd, b->data + got, (size_t)st.st_size - got);
-        if (n < 0 && errno == EINTR) {
-            continue;
-        }
-        if (n <= 0) {
-            break;
-        }
-        got += (size_t)n;
-    }
+    b->data = cfw_fs_read_all(fd, (size_t)st.st_size, &got);
     close(fd);
     b->len = got;
     if (got >= 2 && (unsigned char)b->data[0] == 0x1f && (unsigned char)b->data[1] == 0x8b) {

@@ -139,6 +139,7 @@ enum rd {
     RD_BUDGET,
     RD_ERROR,
     RD_ABORT, /* the source was freed or asked to stop */
+    RD_OK,    /* read_at: bytes were read */
 };
 
 static uint64_t fnv1a64(const unsigned char *p, size_t n)
@@ -846,6 +847,30 @@ static bool gz_probe(struct file_src *fs, struct wfile *wf)
  * stream; below the offset (a resumed position) the output is dropped. The offset and the
  * window advance in bytes of the file, as for any file.
  */
+/*
+ * Reads up to want bytes at off into fs->buf: their count in *n and RD_OK, or RD_BUDGET (want
+ * is 0), RD_EOF or RD_ERROR (logged once).
+ */
+static enum rd read_at(struct file_src *fs, struct wfile *wf, size_t want, uint64_t off,
+                       ssize_t *n)
+{
+    if (want == 0) {
+        return RD_BUDGET;
+    }
+    for (;;) {
+        *n = pread(wf->fd, fs->buf, want, (off_t)off);
+        if (*n >= 0 || (errno != EINTR && errno != EAGAIN)) {
+            break;
+        }
+    }
+    if (*n < 0) {
+        cfw_source_log_once(fs->src, &wf->last_log, CFW_LOG_WARNING, "file=%s read error: %s",
+                            wf->path, strerror(errno));
+        return RD_ERROR;
+    }
+    return *n == 0 ? RD_EOF : RD_OK;
+}
+
 static enum rd read_gzip(struct file_src *fs, struct wfile *wf, size_t *budget)
 {
     struct cfw_source *src = fs->src;
@@ -860,23 +885,13 @@ static enum rd read_gzip(struct file_src *fs, struct wfile *wf, size_t *budget)
         ssize_t n;
         int rc;
 
+        enum rd r;
+
         if (drop && wf->offset - wf->gz_in < want) {
             want = (size_t)(wf->offset - wf->gz_in);
         }
-        if (want == 0) {
-            return RD_BUDGET;
-        }
-        n = pread(wf->fd, fs->buf, want, (off_t)wf->gz_in);
-        if (n < 0) {
-            if (errno == EINTR || errno == EAGAIN) {
-                continue;
-            }
-            cfw_source_log_once(src, &wf->last_log, CFW_LOG_WARNING, "file=%s read error: %s",
-                                wf->path, strerror(errno));
-            return RD_ERROR;
-        }
-        if (n == 0) {
-            return RD_EOF;
+        if ((r = read_at(fs, wf, want, wf->gz_in, &n)) != RD_OK) {
+            return r;
         }
         fs->gz_cur = wf;
         fs->gz_drop = drop;
@@ -966,21 +981,10 @@ static enum rd read_file(struct file_src *fs, struct wfile *wf, size_t *budget)
     for (;;) {
         size_t want = *budget < CFW_SOURCE_CHUNK_SIZE ? *budget : CFW_SOURCE_CHUNK_SIZE;
         ssize_t n;
+        enum rd r = read_at(fs, wf, want, wf->offset, &n);
 
-        if (want == 0) {
-            return RD_BUDGET;
-        }
-        n = pread(wf->fd, fs->buf, want, (off_t)wf->offset);
-        if (n < 0) {
-            if (errno == EINTR || errno == EAGAIN) {
-                continue;
-            }
-            cfw_source_log_once(src, &wf->last_log, CFW_LOG_WARNING, "file=%s read error: %s",
-                                wf->path, strerror(errno));
-            return RD_ERROR;
-        }
-        if (n == 0) {
-            return RD_EOF;
+        if (r != RD_OK) {
+            return r;
         }
         wf->offset += (uint64_t)n;
         if (wf->offset > wf->size) {

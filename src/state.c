@@ -25,7 +25,6 @@ json_t *cfw_state_read(const char *path, size_t max, struct cfw_err *err)
     json_error_t jerr;
     json_t *root;
     char *buf;
-    ssize_t n;
     size_t got = 0;
     int fd = cfw_fs_open_regular(path, &st, err);
 
@@ -37,17 +36,7 @@ json_t *cfw_state_read(const char *path, size_t max, struct cfw_err *err)
         close(fd);
         return NULL;
     }
-    buf = cfw_xmalloc((size_t)st.st_size + 1);
-    while (got < (size_t)st.st_size) {
-        n = read(fd, buf + got, (size_t)st.st_size - got);
-        if (n < 0 && errno == EINTR) {
-            continue;
-        }
-        if (n <= 0) {
-            break;
-        }
-        got += (size_t)n;
-    }
+    buf = cfw_fs_read_all(fd, (size_t)st.st_size, &got);
     close(fd);
     root = json_loadb(buf, got, JSON_REJECT_DUPLICATES, &jerr);
     free(buf);

@@ -36,4 +36,11 @@ const char *cfw_fs_errno_name(int e);
  */
 int cfw_fs_open_regular(const char *path, struct stat *st, struct cfw_err *err);
 
+/*
+ * Reads up to len bytes from fd into a new buffer (len + 1 bytes, the last one a NUL after what
+ * was read), retrying after EINTR; stops early at the end of the file or an error. Returns the
+ * buffer with the count in *got.
+ */
+char *cfw_fs_read_all(int fd, size_t len, size_t *got);
+
 #endif
