@@ -112,8 +112,10 @@ struct app {
     char *state_dir;
     json_t *saved_sources; /* positions loaded at start, handed to sources by name */
     /*
-     * The journal (see journal.h). Records: "inc" (a transition, fsynced before it is
-     * announced), "done" (its notifications were spooled), "pos" (source positions).
+     * The journal (see journal.h). Records: "inc" (a transition), "pos" (the commit of a
+     * batch: source positions and the incidents it counted, fdatasync'ed before the batch's
+     * transitions are announced), "done" (they were spooled), "silence" (a silence as it now
+     * is), "start" (a new process: an uncommitted batch before it never happened).
      */
     struct cfw_journal *journal;
     uint64_t snap_seq;     /* the last journal record the state file on disk covers */
@@ -1879,6 +1881,10 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
     cfw_incidents_tick(app->incidents, mono, cfw_now_wall_ms());
     batch_end(app);
     journal_retry(app);
+    if (app->journal == NULL) {
+        /* nothing to journal them in: forgotten, so that they can be evicted at the cap */
+        cfw_incidents_take_touched(app->incidents, NULL, NULL);
+    }
     durability_tell(app);
     if (app->journal != NULL) {
         if (cfw_journal_bytes(app->journal) > CFW_JOURNAL_COMPACT_BYTES) {
