@@ -54,7 +54,7 @@ static void check_head(const char *buf, size_t len, const struct cfw_listener_li
 
     FUZZ_CHECK(h->head_len > 0 && h->head_len <= len && h->head_len <= lim->max_head);
     FUZZ_CHECK(buf[h->head_len - 1] == '\n');
-    FUZZ_CHECK(h->method >= CFW_LISTENER_GET && h->method <= CFW_LISTENER_POST);
+    FUZZ_CHECK(h->method >= CFW_LISTENER_GET && h->method <= CFW_LISTENER_DELETE);
     FUZZ_CHECK(h->nheaders <= lim->max_headers);
     FUZZ_CHECK(h->path_len > 0 && h->path[0] == '/');
     FUZZ_CHECK(inside(h->path, h->path_len, buf, h->head_len) ||
