@@ -4,7 +4,6 @@
  */
 #include "cfwatchd/app.h"
 
-#include <ctype.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <stddef.h>
@@ -36,6 +35,7 @@
 #include "cfwatchd/report.h"
 #include "cfwatchd/rules.h"
 #include "cfwatchd/secrets.h"
+#include "cfwatchd/sha256.h"
 #include "cfwatchd/silence.h"
 #include "cfwatchd/source.h"
 #include "cfwatchd/state.h"
@@ -1144,6 +1144,21 @@ static void on_journal_record(const json_t *rec, uint64_t seq, void *arg)
 }
 
 /*
+ * Opens the journal for appending from sequence next and starts it with a "start" record,
+ * which closes a batch a crash left open (a later commit must not adopt its records). False
+ * with err set when it cannot be opened.
+ */
+static bool journal_open(struct app *app, uint64_t next, struct cfw_err *err)
+{
+    app->journal = cfw_journal_open(app->state_dir, next, err);
+    if (app->journal == NULL) {
+        return false;
+    }
+    journal_add(app, json_pack("{s:s, s:I}", "t", "start", "pid", (json_int_t)getpid()), false);
+    return true;
+}
+
+/*
  * Loads state.json (else the previous generation, state.json.1) and replays the journal on top
  * of it; opens the journal for appending. A damaged file is moved aside and said so; nothing
  * here stops the daemon.
@@ -1204,17 +1219,12 @@ static void state_load(struct app *app)
                      jr.applied, rc.incidents, jr.damaged + rc.skipped, rc.uncommitted,
                      cfw_incidents_open_count(app->incidents));
     }
-    app->journal = cfw_journal_open(app->state_dir,
-                                    (jr.last_seq > app->snap_seq ? jr.last_seq : app->snap_seq) + 1,
-                                    &err);
-    if (app->journal == NULL) {
+    if (journal_open(app, (jr.last_seq > app->snap_seq ? jr.last_seq : app->snap_seq) + 1,
+                     &err)) {
+        app->durable = true;
+    } else {
         app->journal_failures++;
         not_durable(app, err.msg);
-    } else {
-        app->durable = true;
-        /* closes a batch the crash left open: a later commit must not adopt its records */
-        journal_add(app, json_pack("{s:s, s:I}", "t", "start", "pid", (json_int_t)getpid()),
-                    false);
     }
     app->durable_told = true; /* a failure here is told by the first tick */
     free(path);
@@ -1296,12 +1306,9 @@ static void journal_retry(struct app *app)
     if (app->journal != NULL) {
         return;
     }
-    app->journal = cfw_journal_open(app->state_dir, app->snap_seq + 1, &err);
-    if (app->journal != NULL) {
+    if (journal_open(app, app->snap_seq + 1, &err)) {
         cfw_log_notice("state: the journal %s/%s can be written again", app->state_dir,
                        CFW_JOURNAL_FILE);
-        journal_add(app, json_pack("{s:s, s:I}", "t", "start", "pid", (json_int_t)getpid()),
-                    false);
         state_save(app);
     }
 }
@@ -1319,12 +1326,12 @@ static void http_healthz(struct cfw_listener_req *req, const char *path, void *a
     }
 }
 
+static void reply_json(struct cfw_listener_req *req, int code, json_t *o);
+
 static void http_incidents(struct cfw_listener_req *req, const char *path, void *arg)
 {
     struct app *app = arg;
     json_t *list = json_array();
-    json_t *root;
-    char *text;
 
     for (size_t i = 0; i < cfw_incidents_count(app->incidents); i++) {
         const struct cfw_incident *inc = cfw_incidents_at(app->incidents, i);
@@ -1332,13 +1339,9 @@ static void http_incidents(struct cfw_listener_req *req, const char *path, void 
             json_array_append_new(list, cfw_report_incident_json(inc));
         }
     }
-    root = json_pack("{s:i, s:I, s:o}", "version", 1, "open",
-                     (json_int_t)cfw_incidents_open_count(app->incidents), "incidents", list);
-    text = json_dumps(root, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
-    json_decref(root);
-    cfw_listener_reply(req, 200, "application/json", text != NULL ? text : "{}",
-                       text != NULL ? strlen(text) : 2);
-    free(text);
+    reply_json(req, 200,
+               json_pack("{s:i, s:I, s:o}", "version", 1, "open",
+                         (json_int_t)cfw_incidents_open_count(app->incidents), "incidents", list));
 }
 
 /* ---- the HTTP API: /api/v1/incidents, /api/v1/silences, acknowledgements ---- */
@@ -1358,25 +1361,15 @@ static void reply_error(struct cfw_listener_req *req, int code, const char *msg)
     reply_json(req, code, json_pack("{s:s}", "error", msg));
 }
 
-/* Decodes %XX in place (a key with '/' comes as %2F); -1 on a malformed escape. */
+/* Decodes %XX in place (a key with '/' comes as %2F); -1 on a malformed escape or %00. */
 static int percent_decode(char *s)
 {
-    char *w = s;
+    long n = cfw_percent_decode(s, strlen(s), s, true);
 
-    for (; *s != '\0'; s++) {
-        if (*s == '%') {
-            unsigned v;
-            if (!isxdigit((unsigned char)s[1]) || !isxdigit((unsigned char)s[2]) ||
-                sscanf(s + 1, "%2x", &v) != 1 || v == 0) {
-                return -1;
-            }
-            *w++ = (char)v;
-            s += 2;
-        } else {
-            *w++ = *s;
-        }
+    if (n < 0) {
+        return -1;
     }
-    *w = '\0';
+    s[n] = '\0';
     return 0;
 }
 
@@ -1411,8 +1404,6 @@ static char *query_get(const char *q, const char *name)
 static bool api_authorized(const struct app *app, struct cfw_listener_req *req)
 {
     const char *v = cfw_listener_req_header(req, "Authorization");
-    size_t lt, lv;
-    unsigned char diff;
 
     if (app->api_token == NULL) {
         reply_error(req, 403, "the API is read-only: set api.token_file in the configuration to "
@@ -1424,14 +1415,7 @@ static bool api_authorized(const struct app *app, struct cfw_listener_req *req)
         reply_error(req, 401, "Authorization: Bearer <api token> required");
         return false;
     }
-    v += 7;
-    lt = strlen(app->api_token);
-    lv = strlen(v);
-    diff = (unsigned char)(lt != lv);
-    for (size_t i = 0; i < lv; i++) {
-        diff |= (unsigned char)(app->api_token[i < lt ? i : 0] ^ v[i]);
-    }
-    if (diff != 0) {
+    if (!cfw_ct_str_equal(v + 7, app->api_token)) {
         reply_error(req, 401, "wrong API token");
         return false;
     }
@@ -1611,15 +1595,6 @@ static void api_silences(struct app *app, struct cfw_listener_req *req, const ch
     } else {
         reply_error(req, 405, "GET or POST /api/v1/silences, GET or DELETE /api/v1/silences/ID");
     }
-}
-
-/* Caps the API's request bodies before they are read. */
-static int http_api_check(struct cfw_listener_req *req, const char *path, void *arg)
-{
-    (void)path;
-    (void)arg;
-    cfw_listener_req_set_max_body(req, 64 * 1024);
-    return 0;
 }
 
 static void http_api(struct cfw_listener_req *req, const char *path, void *arg)
@@ -2243,7 +2218,8 @@ static int app_init(struct app *app, const struct cfw_app_opts *opts)
         cfw_listener_route(app->listener, "/healthz", 0, NULL, http_healthz, app);
         cfw_listener_route(app->listener, "/metrics", 0, NULL, http_metrics, app);
         cfw_listener_route(app->listener, "/incidents", 0, NULL, http_incidents, app);
-        cfw_listener_route(app->listener, "/api/v1/", 1, http_api_check, http_api, app);
+        /* request bodies there are held to the listener's default cap (64 KiB) */
+        cfw_listener_route(app->listener, "/api/v1/", 1, NULL, http_api, app);
         cfw_listener_route(app->listener, "/logpush/", 1, http_logpush_check, http_logpush, app);
         cfw_log_info("listening on %s (port %d)", listen, cfw_listener_port(app->listener));
     }

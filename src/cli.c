@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -17,6 +18,7 @@
 #include <jansson.h>
 
 #include "cfwatchd/config.h"
+#include "cfwatchd/fsutil.h"
 #include "cfwatchd/yaml.h"
 
 #define CLI_BODY_MAX (8u * 1024u * 1024u)
@@ -139,12 +141,6 @@ static int print_json(json_t *o)
     return 0;
 }
 
-static const char *age(const char *iso, char *out, size_t outlen)
-{
-    snprintf(out, outlen, "%s", iso != NULL ? iso : "-");
-    return out;
-}
-
 static int cmd_incidents(const struct cli *c, const char *state, const char *rule,
                          const char *script, const char *sev)
 {
@@ -182,7 +178,7 @@ static int cmd_incidents(const struct cli *c, const char *state, const char *rul
         printf("no %s incidents\n", strcmp(state, "all") == 0 ? "" : state);
     }
     json_array_foreach (json_object_get(o, "incidents"), i, inc) {
-        char when[40];
+        const char *opened = json_string_value(json_object_get(inc, "opened_at"));
         const char *acked = json_string_value(json_object_get(inc, "acked_by"));
         const char *sil = json_string_value(json_object_get(inc, "silenced_by"));
 
@@ -191,10 +187,9 @@ static int cmd_incidents(const struct cli *c, const char *state, const char *rul
                json_string_value(json_object_get(inc, "severity")),
                json_string_value(json_object_get(inc, "key")),
                (long long)json_integer_value(json_object_get(inc, "count")),
-               age(json_string_value(json_object_get(inc, "opened_at")), when, sizeof(when)),
-               acked != NULL ? "  acked by " : "", acked != NULL ? acked : "",
-               sil != NULL ? "  silenced by " : "", sil != NULL ? sil : "",
-               json_string_value(json_object_get(inc, "title")));
+               opened != NULL ? opened : "-", acked != NULL ? "  acked by " : "",
+               acked != NULL ? acked : "", sil != NULL ? "  silenced by " : "",
+               sil != NULL ? sil : "", json_string_value(json_object_get(inc, "title")));
     }
     json_decref(o);
     return 0;
@@ -315,21 +310,23 @@ static int from_config(struct cli *c, const char *path, bool need)
 
 static char *read_token_file(const char *path)
 {
-    FILE *f = fopen(path, "r");
-    char buf[1024];
+    struct cfw_err err = {0};
+    struct stat st;
     size_t n;
+    char *buf;
+    int fd = cfw_fs_open_regular(path, &st, &err); /* a FIFO or a device is refused, not read */
 
-    if (f == NULL) {
-        fprintf(stderr, "cfwatchd: %s: cannot open\n", path);
+    if (fd < 0) {
+        fprintf(stderr, "cfwatchd: --token-file %s\n", err.msg);
         return NULL;
     }
-    n = fread(buf, 1, sizeof(buf) - 1, f);
-    fclose(f);
+    buf = cfw_fs_read_all(fd, 1023, &n);
+    close(fd);
     while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r' || buf[n - 1] == ' ')) {
         n--;
     }
     buf[n] = '\0';
-    return cfw_xstrdup(buf);
+    return buf;
 }
 
 bool cfw_cli_is_command(const char *s)

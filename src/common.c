@@ -363,6 +363,28 @@ int cfw_hex_value(int ch)
     return -1;
 }
 
+long cfw_percent_decode(const char *s, size_t len, char *out, bool strict)
+{
+    size_t o = 0;
+
+    for (size_t i = 0; i < len; i++) {
+        int hi = s[i] == '%' && i + 2 < len ? cfw_hex_value((unsigned char)s[i + 1]) : -1;
+        int lo = hi >= 0 ? cfw_hex_value((unsigned char)s[i + 2]) : -1;
+
+        if (s[i] != '%') {
+            out[o++] = s[i];
+        } else if (lo >= 0 && !(strict && hi == 0 && lo == 0)) {
+            out[o++] = (char)(hi << 4 | lo);
+            i += 2;
+        } else if (strict) {
+            return -1;
+        } else {
+            out[o++] = s[i];
+        }
+    }
+    return (long)o;
+}
+
 int64_t cfw_now_mono_ms(void)
 {
     struct timespec ts;

@@ -550,13 +550,7 @@ int cfw_incidents_resolve_by(struct cfw_incidents *set, const char *key, const c
 int cfw_incidents_resolve(struct cfw_incidents *set, const char *key, int64_t mono_ms,
                           int64_t wall_ms)
 {
-    struct entry *e = lookup(set, key);
-
-    if (e == NULL || e->inc.state != CFW_INCIDENT_OPEN) {
-        return -1;
-    }
-    resolve(set, &e->inc, mono_ms, wall_ms);
-    return 0;
+    return cfw_incidents_resolve_by(set, key, NULL, mono_ms, wall_ms);
 }
 
 void cfw_incidents_track_touched(struct cfw_incidents *set, bool on)

@@ -18,6 +18,7 @@
 #include "cfwatchd/listener.h"
 #include "cfwatchd/log.h"
 #include "cfwatchd/secrets.h"
+#include "cfwatchd/sha256.h"
 
 static const char *const logpush_keys[] = {
     "name",      "type",      "token", "token_file", "header", "max_body", "max_decompressed",
@@ -499,25 +500,13 @@ static void on_work(evutil_socket_t fd, short what, void *arg)
 
 /* ---- the request handler ---- */
 
-/* Compares in time that depends only on the lengths, never on where the bytes differ. */
-static bool secret_equal(const char *a, const char *b)
-{
-    size_t la = strlen(a), lb = strlen(b);
-    unsigned char diff = (unsigned char)(la != lb);
-
-    for (size_t i = 0; i < lb; i++) {
-        diff |= (unsigned char)(a[i < la ? i : 0] ^ b[i]);
-    }
-    return diff == 0;
-}
-
 static bool authorized(const struct cfw_logpush *lp, const struct cfw_listener_req *req)
 {
     const char *v;
 
     if (lp->conf.header != NULL) {
         v = cfw_listener_req_header(req, lp->conf.header);
-        return v != NULL && secret_equal(v, lp->conf.token);
+        return v != NULL && cfw_ct_str_equal(v, lp->conf.token);
     }
     v = cfw_listener_req_header(req, "Authorization");
     if (v == NULL || strncasecmp(v, "Bearer ", 7) != 0) {
@@ -527,7 +516,7 @@ static bool authorized(const struct cfw_logpush *lp, const struct cfw_listener_r
     while (*v == ' ') {
         v++;
     }
-    return secret_equal(v, lp->conf.token);
+    return cfw_ct_str_equal(v, lp->conf.token);
 }
 
 static void reply_text(struct cfw_listener_req *req, int code, const char *msg)

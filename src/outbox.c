@@ -1236,13 +1236,8 @@ static bool read_only_errno(int e)
 /* The spool's identity for the lock registry; a spool held in memory is named by its path. */
 static void spool_identity(const struct cfw_outbox *ob, dev_t *dev, ino_t *ino)
 {
-    uint64_t h = 1469598103934665603ULL;
-
-    for (const char *p = ob->dir; *p != '\0'; p++) {
-        h = (h ^ (unsigned char)*p) * 1099511628211ULL;
-    }
     *dev = (dev_t)-1;
-    *ino = (ino_t)h;
+    *ino = (ino_t)fnv1a(0xcbf29ce484222325ULL, ob->dir, strlen(ob->dir));
 }
 
 static int lock_spool(struct cfw_outbox *ob, struct cfw_err *err)

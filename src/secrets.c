@@ -269,24 +269,6 @@ static long b64_decode(const char *s, size_t len, unsigned char *out)
     return (long)o;
 }
 
-/* Percent-decodes len bytes of s into out (at most len bytes); returns the decoded length. */
-static size_t pct_decode(const char *s, size_t len, char *out)
-{
-    size_t o = 0;
-
-    for (size_t i = 0; i < len; i++) {
-        if (s[i] == '%' && i + 2 < len && isxdigit((unsigned char)s[i + 1]) &&
-            isxdigit((unsigned char)s[i + 2])) {
-            char hex[3] = {s[i + 1], s[i + 2], '\0'};
-            out[o++] = (char)strtol(hex, NULL, 16);
-            i += 2;
-        } else {
-            out[o++] = s[i];
-        }
-    }
-    return o;
-}
-
 /* Registers value and every derived form (see secrets.h); -1 when any form was refused. */
 static int add_forms(struct cfw_secret_hold *h, const char *value, size_t len)
 {
@@ -449,7 +431,7 @@ static int add_part(struct cfw_secret_hold *h, const char *s, size_t len)
 
     if (memchr(s, '%', len) != NULL) {
         char *dec = cfw_xmalloc(len + 1);
-        size_t dl = pct_decode(s, len, dec);
+        size_t dl = (size_t)cfw_percent_decode(s, len, dec, false);
         rc |= add_forms(h, dec, dl);
         wipe_free(dec, len + 1);
     }
@@ -490,12 +472,12 @@ int cfw_secret_hold_add_url(struct cfw_secret_hold *h, const char *url, bool sec
         char *pass = NULL;
         size_t plen = 0;
 
-        user[pct_decode(host, ulen, user)] = '\0';
+        user[cfw_percent_decode(host, ulen, user, false)] = '\0';
         rc |= add_forms(h, host, (size_t)(at - host));
         if (colon != NULL) {
             plen = (size_t)(at - colon - 1);
             pass = cfw_xmalloc(plen + 1);
-            pass[pct_decode(colon + 1, plen, pass)] = '\0';
+            pass[cfw_percent_decode(colon + 1, plen, pass, false)] = '\0';
             rc |= add_forms(h, colon + 1, plen);
         }
         rc |= cfw_secret_hold_add_basic(h, user, pass != NULL ? pass : "");

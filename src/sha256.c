@@ -212,3 +212,14 @@ bool cfw_ct_equal(const void *a, const void *b, size_t n)
     }
     return diff == 0;
 }
+
+bool cfw_ct_str_equal(const char *given, const char *secret)
+{
+    size_t lg = strlen(given), ls = strlen(secret);
+    unsigned char diff = (unsigned char)(lg != ls);
+
+    for (size_t i = 0; i < ls; i++) {
+        diff |= (unsigned char)(given[i < lg ? i : 0] ^ secret[i]);
+    }
+    return diff == 0;
+}

@@ -785,8 +785,8 @@ static struct cfw_sink *parse_one(const struct cfw_node *map, const char *path,
     if (s->ops->parse != NULL) {
         s->ops->parse(s, map, path, diag);
     }
-    if (strcmp(s->ops->type, "alertmanager") == 0) {
-        s->route.send_ack = false; /* an Alertmanager alert has no acknowledged state */
+    if (s->ops->no_ack) {
+        s->route.send_ack = false; /* even when `send` names acknowledge */
     }
     if (diag->n != before) {
         sink_free(s);

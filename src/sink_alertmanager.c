@@ -267,6 +267,7 @@ const struct cfw_sink_ops cfw_sink_alertmanager_ops = {
     .per_ms = 100,
     .in_flight = 2,
     .digest_resolves = true,
+    .no_ack = true,
     .parse = am_parse,
     .build = am_build,
     .prepare = am_prepare,

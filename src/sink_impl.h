@@ -14,6 +14,7 @@ struct cfw_sink_ops {
     int64_t per_ms;
     unsigned in_flight;
     bool digest_resolves;
+    bool no_ack; /* the receiver has no acknowledged state: acknowledgements are not sent */
     bool local;
     int (*parse)(struct cfw_sink *s, const struct cfw_node *map, const char *path,
                  struct cfw_diag *diag);

@@ -76,6 +76,12 @@ void cfw_fields_clear(struct cfw_fields *f);
 int cfw_parse_u64(const char *s, uint64_t *out);
 /* The value of a hexadecimal digit (0-9, a-f, A-F), or -1 for any other character. */
 int cfw_hex_value(int ch);
+/*
+ * Percent-decodes len bytes of s into out (room for len bytes; out may be s); returns the
+ * decoded length. Lenient: a '%' not followed by two hex digits stays as it is (as curl reads
+ * URLs). Strict: such a '%', or an escape of NUL, makes it return -1.
+ */
+long cfw_percent_decode(const char *s, size_t len, char *out, bool strict);
 /* Parses a duration such as 30s, 5m, 4h, 1d, 250ms, or a bare number of seconds. */
 int cfw_parse_duration_ms(const char *s, int64_t *out_ms);
 /* Monotonic milliseconds (CLOCK_MONOTONIC) and wall-clock milliseconds since the epoch. */

@@ -48,5 +48,7 @@ void cfw_hmac_sha256(const void *key, size_t keylen, const void *data, size_t le
 void cfw_hex_encode(const uint8_t *in, size_t n, char *out);
 /* Compares two buffers in time independent of where they differ. */
 bool cfw_ct_equal(const void *a, const void *b, size_t n);
+/* Compares a given string with a secret in time that depends only on the secret's length. */
+bool cfw_ct_str_equal(const char *given, const char *secret);
 
 #endif
