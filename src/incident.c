@@ -427,6 +427,7 @@ const struct cfw_incident *cfw_incidents_observe(struct cfw_incidents *set,
         }
     }
     inc->count++;
+    inc->occurrences++;
     inc->last_seen_mono_ms = mono_ms;
     touch(set, e);
     set_position(&inc->last, ev, wall_ms);
@@ -487,13 +488,14 @@ size_t cfw_incidents_succeed(struct cfw_incidents *set, const char *script, cons
     }
     for (size_t i = 0; i < set->n; i++) {
         struct cfw_incident *inc = &set->order[i]->inc;
-        const char *its = cfw_fields_get(&inc->fields, "script");
+        const char *its;
         bool same;
 
         if (inc->state != CFW_INCIDENT_OPEN || !inc->on_success ||
             (deployed_wall_ms > 0 && inc->opened_wall_ms >= deployed_wall_ms)) {
             continue; /* a deployment older than the failure does not fix it */
         }
+        its = cfw_fields_get(&inc->fields, "script");
         if (its != NULL && its[0] != '\0') {
             same = script != NULL && strcmp(its, script) == 0;
         } else {

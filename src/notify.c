@@ -650,6 +650,7 @@ int cfw_notifier_test_alert(struct cfw_notifier *n, const char *sink_name, int64
     inc.hint = "Sent by cfwatchd --test-alert to check this receiver; it is not an incident.";
     inc.sample = "cfwatchd test notification";
     inc.count = 1;
+    inc.occurrences = 1;
     inc.first.wall_ms = inc.last.wall_ms = inc.opened_wall_ms = wall;
     inc.first.input = inc.last.input = "test-alert";
     inc.state = CFW_INCIDENT_OPEN;

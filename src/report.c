@@ -38,6 +38,11 @@ json_t *cfw_report_incident_json(const struct cfw_incident *inc)
                   "first", "input", inc->first.input, "line", (json_int_t)inc->first.line, "last",
                   "input", inc->last.input, "line", (json_int_t)inc->last.line, "sample",
                   inc->sample);
+    if (o != NULL && inc->occurrences > inc->count) {
+        /* fixed in the input and failed again: count is this opening, occurrences all of them */
+        json_object_set_new(o, "occurrences", json_integer((json_int_t)inc->occurrences));
+        json_object_set_new(o, "opening", json_integer((json_int_t)inc->opening));
+    }
     if (o != NULL && inc->resolved_by != NULL) {
         json_object_set_new(o, "resolved_by", json_string(inc->resolved_by));
     }
@@ -137,8 +142,8 @@ static int write_github(FILE *fp, const struct cfw_report_opts *opts,
             file = cfw_report_github_escape(inc->first.input, true);
             title = cfw_report_github_escape(inc->title, true);
             full = cfw_xasprintf("[%s] %s (seen %llu time%s)%s%s", inc->rule, inc->title,
-                                 (unsigned long long)inc->count, inc->count == 1 ? "" : "s",
-                                 inc->hint[0] != '\0' ? "\n" : "", inc->hint);
+                                 (unsigned long long)inc->occurrences,
+                                 inc->occurrences == 1 ? "" : "s", inc->hint[0] != '\0' ? "\n" : "", inc->hint);
             msg = cfw_report_github_escape(full, false);
             if (strcmp(inc->first.input, CFW_REPORT_STDIN) == 0) {
                 /* no file in the repository to point at: an annotation of the run itself */
@@ -234,11 +239,17 @@ static int write_text(FILE *fp, const struct cfw_report_opts *opts,
             fprintf(fp, "  %s%s%s  [%s]\n", opts->color ? "\033[1m" : "", inc->title, reset,
                     inc->rule);
             fprintf(fp, "    at %s:%llu", inc->first.input, (unsigned long long)inc->first.line);
-            if (inc->count > 1) {
-                fprintf(fp, ", seen %llu times, last at %s:%llu", (unsigned long long)inc->count,
-                        inc->last.input, (unsigned long long)inc->last.line);
+            if (inc->occurrences > 1) {
+                fprintf(fp, ", seen %llu times, last at %s:%llu",
+                        (unsigned long long)inc->occurrences, inc->last.input,
+                        (unsigned long long)inc->last.line);
             }
             fputc('\n', fp);
+            if (inc->occurrences > inc->count) {
+                fprintf(fp, "    failed again after a fix: %llu time%s since %s:%llu\n",
+                        (unsigned long long)inc->count, inc->count == 1 ? "" : "s",
+                        inc->first.input, (unsigned long long)inc->first.line);
+            }
             if (inc->state == CFW_INCIDENT_RESOLVED && inc->resolved_by != NULL) {
                 /* a later successful deploy in the same input: fixed, shown, not failing */
                 fprintf(fp, "    resolved: fixed by %s\n", inc->resolved_by);

@@ -46,6 +46,7 @@ void cfw_router_copy_incident(struct cfw_incident *dst, const struct cfw_inciden
     cfw_fields_copy(&dst->fields, &src->fields);
     dst->sample = dup_or_null(src->sample);
     dst->count = src->count;
+    dst->occurrences = src->occurrences;
     dst->first = src->first;
     dst->first.input = dup_or_null(src->first.input);
     dst->last = src->last;

@@ -113,6 +113,7 @@ json_t *cfw_state_incident_json(const struct cfw_incident *inc, const struct cfw
                         stamp_ago_json(now, mono_ms - inc->last_notified_mono_ms));
     /* what names its notifications (cfw_sink_notification_id) */
     json_object_set_new(o, "opening", json_integer((json_int_t)inc->opening));
+    json_object_set_new(o, "occurrences", json_integer((json_int_t)inc->occurrences));
     json_object_set_new(o, "reminders", json_integer((json_int_t)inc->reminders));
     /* how it ends, and what ended it */
     json_object_set_new(o, "resolve", json_string(inc->on_success ? "success" : "quiet"));
@@ -246,6 +247,11 @@ int cfw_state_incident_restore(struct cfw_incidents *set, const json_t *o,
         }
     }
     inc.count = (uint64_t)count;
+    /* older state files had no total: the current opening's count is the best known */
+    v = json_object_get(o, "occurrences");
+    inc.occurrences = json_is_integer(v) && json_integer_value(v) >= count
+                          ? (uint64_t)json_integer_value(v)
+                          : inc.count;
     inc.state = strcmp(state, "open") == 0 ? CFW_INCIDENT_OPEN : CFW_INCIDENT_RESOLVED;
     inc.opened_wall_ms = opened;
     inc.resolved_wall_ms = resolved;

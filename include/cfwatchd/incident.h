@@ -58,7 +58,8 @@ struct cfw_incident {
     char *hint;
     struct cfw_fields fields; /* fields of the first match */
     char *sample;             /* first record's text, capped at CFW_INCIDENT_SAMPLE_MAX */
-    uint64_t count;
+    uint64_t count;       /* matches in the current opening */
+    uint64_t occurrences; /* matches since the key was first seen, over all its openings */
     struct cfw_position first;
     struct cfw_position last;
     enum cfw_incident_state state;

@@ -256,6 +256,28 @@ class TestExitCodes(OnceCase):
         proc = run(["--once", "-"], stdin=failed + fixed)
         self.assertIn("resolved: fixed by Uploaded py-api (3.21 sec)", text(proc.stdout))
 
+    def test_failure_back_after_a_fix_counts_every_occurrence(self):
+        # failed twice, fixed, failed once more: open, and the report keeps all three
+        failed = (b"\xe2\x9c\x98 [ERROR] A request to the Cloudflare API "
+                  b"(/accounts/x/workers/scripts/py-api/versions) failed.\n\n"
+                  b"  Uncaught Error: PythonError: Traceback (most recent call last):\n"
+                  b"  ModuleNotFoundError: No module named 'src' [code: 10021]\n\n")
+        fixed = b"Uploaded py-api (3.21 sec)\nDeployed py-api triggers (0.45 sec)\n"
+        log = failed + failed + fixed + failed
+        _, report = self.once_json(["-"], stdin=log, want_rc=1)
+        (inc,) = report["incidents"]
+        self.assertEqual((inc["state"], inc["count"], inc["occurrences"], inc["opening"]),
+                         ("open", 1, 3, 2))
+        self.assertEqual(inc["first"]["line"], 13)
+        out = text(run(["--once", "-"], stdin=log).stdout)
+        self.assertIn("seen 3 times", out)
+        self.assertIn("failed again after a fix: 1 time since <stdin>:13", out)
+        # one opening: no occurrences key, count is all of them
+        _, report = self.once_json(["-"], stdin=failed + failed, want_rc=1)
+        (inc,) = report["incidents"]
+        self.assertEqual(inc["count"], 2)
+        self.assertNotIn("occurrences", inc)
+
     def test_fail_on_none_still_reports(self):
         _, report = self.once_json(["--fail-on", "none", SRC_05], want_rc=0)
         self.one(report, "py-src-import")
