@@ -231,12 +231,20 @@ static bool make_room(struct cfw_incidents *set)
     return true;
 }
 
+/*
+ * Where an event says when it happened (a Logpush record's EventTimestampMs, a tail event's
+ * eventTimestamp, a CI log's ISO time prefix: the decoder's `time` field), that is when it
+ * was seen, not when cfwatchd read it (a Logpush batch arrives up to minutes later); the
+ * clock's time otherwise, and for a time ahead of it (a skewed clock elsewhere).
+ */
 static void set_position(struct cfw_position *pos, const struct cfw_event *ev, int64_t wall_ms)
 {
+    int64_t t = cfw_parse_rfc3339_ms(cfw_fields_get(&ev->fields, "time"));
+
     free(pos->input);
     pos->input = cfw_xstrdup(ev->input != NULL ? ev->input : "");
     pos->line = ev->line;
-    pos->wall_ms = wall_ms;
+    pos->wall_ms = t > 0 && t <= wall_ms ? t : wall_ms;
 }
 
 static void fill_from_match(struct cfw_incident *inc, const struct cfw_match *m,

@@ -150,46 +150,6 @@ int cfw_poller_conf_parse(const struct cfw_node *node, const char *path,
 
 /* ---- small helpers ---- */
 
-int64_t cfw_parse_rfc3339_ms(const char *s)
-{
-    struct tm tm = {0};
-    int y, mo, d, h, mi, sec, n = 0;
-    int64_t ms = 0, off = 0;
-    const char *p;
-
-    if (s == NULL || sscanf(s, "%4d-%2d-%2dT%2d:%2d:%2d%n", &y, &mo, &d, &h, &mi, &sec, &n) != 6) {
-        return -1;
-    }
-    p = s + n;
-    if (*p == '.') {
-        int digits = 0;
-        for (p++; *p >= '0' && *p <= '9'; p++) {
-            if (digits++ < 3) {
-                ms = ms * 10 + (*p - '0');
-            }
-        }
-        for (; digits < 3; digits++) {
-            ms *= 10;
-        }
-    }
-    if (*p == '+' || *p == '-') {
-        int oh, om;
-        if (sscanf(p + 1, "%2d:%2d", &oh, &om) != 2) {
-            return -1;
-        }
-        off = ((int64_t)oh * 60 + om) * 60 * 1000 * (*p == '-' ? -1 : 1);
-    } else if (*p != 'Z' && *p != 'z') {
-        return -1;
-    }
-    tm.tm_year = y - 1900;
-    tm.tm_mon = mo - 1;
-    tm.tm_mday = d;
-    tm.tm_hour = h;
-    tm.tm_min = mi;
-    tm.tm_sec = sec;
-    return (int64_t)timegm(&tm) * 1000 + ms - off;
-}
-
 static bool seen_has(const struct seen *s, const char *id)
 {
     for (size_t i = 0; i < s->n; i++) {

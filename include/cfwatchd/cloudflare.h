@@ -44,9 +44,6 @@
 #define CFW_CF_OBS_OVERLAP_MS (2LL * 60 * 1000)
 #define CFW_CF_SEEN_MAX 4096u
 
-/* Parses an RFC 3339 time ("2026-08-21T01:58:58.948Z", offsets allowed) to epoch ms; -1 if not. */
-int64_t cfw_parse_rfc3339_ms(const char *s);
-
 struct cfw_cf_conf {
     char *account_id;
     char *token; /* secret */

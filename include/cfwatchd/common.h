@@ -105,6 +105,9 @@ int64_t cfw_stamp_elapsed_ms(const struct cfw_stamp *since, const struct cfw_sta
 /* The kernel's boot id (36 characters), or "" when /proc does not tell it. */
 const char *cfw_boot_id(void);
 
+/* Parses an RFC 3339 time ("2026-08-21T01:58:58.948Z", offsets allowed) to epoch ms; -1 if not. */
+int64_t cfw_parse_rfc3339_ms(const char *s);
+
 /* Formats epoch milliseconds as RFC 3339 UTC with milliseconds into out (at least 32 bytes). */
 void cfw_format_time_ms(int64_t ms, char *out, size_t outlen);
 

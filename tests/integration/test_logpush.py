@@ -12,10 +12,12 @@ the script and its version.
 
 Ends with "N passed, M failed"; exit status 0 when nothing failed.
 """
+import calendar
 import gzip
 import json
 import os
 import sys
+import time
 import urllib.error
 import urllib.request
 import zlib
@@ -142,6 +144,24 @@ class LogpushCase(DaemonTestCase):
         self.assertIn("No module named 'src'", payload["sample"])
         self.assertEqual(self.m("records"), 1)
         self.assertEqual(self.m("batches"), 1)
+
+    def test_first_seen_is_the_event_time_not_the_arrival(self):
+        # Logpush delivers batches minutes late: the alert says when the exception happened
+        past = int(time.time() * 1000) - 7 * 60 * 1000
+        future = int(time.time() * 1000) + 3600 * 1000
+        recs = [trace_event("8f0000000000aaa1", script="late-py", ts=past),
+                trace_event("8f0000000000aaa2", script="skewed-py", ts=future)]
+        status, _ = self.post("lp", gz(ndjson(recs)), headers={"Content-Encoding": "gzip"})
+        self.assertEqual(status, 200)
+        late = wait_alert(self.cap, "/hook", "open", "py-src-import/late-py/src",
+                          daemon=self.d)[0][2]["incident"]
+        self.assertEqual(late["first_seen"], time.strftime(
+            "%Y-%m-%dT%H:%M:%S", time.gmtime(past // 1000)) + ".%03dZ" % (past % 1000))
+        # a time ahead of the clock (a skewed sender) is not believed: the arrival stands
+        skewed = wait_alert(self.cap, "/hook", "open", "py-src-import/skewed-py/src",
+                            daemon=self.d)[0][2]["incident"]
+        seen = calendar.timegm(time.strptime(skewed["first_seen"][:19], "%Y-%m-%dT%H:%M:%S"))
+        self.assertLess(abs(seen - time.time()), 120)
 
     def test_gzip_is_detected_without_content_encoding(self):
         # zlib's own gzip writer, no Content-Encoding header
