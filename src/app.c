@@ -617,6 +617,31 @@ static void on_deployment(void *arg, struct cfw_poller *p, const struct cfw_depl
     cfw_fields_clear(f);
 }
 
+/* A Workers Builds build that deploys succeeded: it fixes its script's deploy failures before it. */
+static void on_build_deployed(void *arg, struct cfw_poller *p, const struct cfw_fields *ctx,
+                              int64_t created_wall_ms)
+{
+    struct app *app = arg;
+    const char *branch = cfw_fields_get(ctx, "build_branch");
+    const char *commit = cfw_fields_get(ctx, "build_commit");
+    const char *tag = cfw_fields_get(ctx, "script_tag");
+    const char *name = cfw_fields_get(ctx, "script");
+    int64_t at = created_wall_ms > 0 ? created_wall_ms : 0;
+    char *by = cfw_xasprintf("Workers Builds build %s succeeded (branch %s, commit %.12s, source %s)",
+                             cfw_fields_get(ctx, "build"), branch != NULL ? branch : "?",
+                             commit != NULL ? commit : "?", cfw_poller_name(p));
+    size_t n;
+
+    /* the failures its builds' logs showed (script_tag), and those naming the Worker */
+    n = cfw_incidents_succeed(app->incidents, tag, NULL, by, at, now_mono(), cfw_now_wall_ms());
+    if (name != NULL && (tag == NULL || strcmp(name, tag) != 0)) {
+        n += cfw_incidents_succeed(app->incidents, name, NULL, by, at, now_mono(),
+                                   cfw_now_wall_ms());
+    }
+    app->dirty = app->dirty || n > 0;
+    free(by);
+}
+
 /* True when src is kept running across the reload in progress. */
 static bool is_kept(const struct app *app, const void *src)
 {
@@ -846,8 +871,12 @@ static int sources_start(struct app *app, const struct cfw_node *seq, const json
         snprintf(path, sizeof(path), "sources[%zu]", i);
         if (cfw_poller_is(seq->items[i])) {
             struct cfw_poller_conf pc;
-            struct cfw_poller_cbs pcbs = {on_poller_record, on_poller_eof, on_poller_state,
-                                          on_deployment, app};
+            struct cfw_poller_cbs pcbs = {.record = on_poller_record,
+                                          .eof = on_poller_eof,
+                                          .state = on_poller_state,
+                                          .deployment = on_deployment,
+                                          .build_deployed = on_build_deployed,
+                                          .arg = app};
             struct cfw_poller *p;
             if (cfw_poller_conf_parse(seq->items[i], path, &pc, &diag) != 0 ||
                 start_cloudflare(app, &diag) != 0) {

@@ -496,15 +496,21 @@ size_t cfw_incidents_succeed(struct cfw_incidents *set, const char *script, cons
     }
     for (size_t i = 0; i < set->n; i++) {
         struct cfw_incident *inc = &set->order[i]->inc;
-        const char *its;
+        const char *its, *tag;
         bool same;
 
+        /* when the failure happened: its event's own time where it had one */
+        int64_t failed = inc->first.wall_ms > 0 ? inc->first.wall_ms : inc->opened_wall_ms;
+
         if (inc->state != CFW_INCIDENT_OPEN || !inc->on_success ||
-            (deployed_wall_ms > 0 && inc->opened_wall_ms >= deployed_wall_ms)) {
+            (deployed_wall_ms > 0 && failed >= deployed_wall_ms)) {
             continue; /* a deployment older than the failure does not fix it */
         }
         its = cfw_fields_get(&inc->fields, "script");
-        if (its != NULL && its[0] != '\0') {
+        tag = cfw_fields_get(&inc->fields, "script_tag"); /* a Workers Builds log's Worker */
+        if (script != NULL && tag != NULL && strcmp(tag, script) == 0) {
+            same = true;
+        } else if (its != NULL && its[0] != '\0') {
             same = script != NULL && strcmp(its, script) == 0;
         } else {
             /* no script named: the same deploy log (file, command, build) tells */

@@ -28,6 +28,8 @@ struct build {
     char *cursor;
     bool finished; /* the build had stopped when its log was requested */
     char *outcome;
+    int64_t created_wall_ms;
+    bool deploys;          /* its deploy command deploys (not `wrangler versions upload`) */
     struct cfw_fields ctx; /* script, build, branch, commit: for every line of its log */
 };
 
@@ -475,9 +477,13 @@ static void build_logs(struct cfw_poller *p);
 static void build_context(struct build *b, const json_t *build)
 {
     const json_t *meta = json_object_get(build, "build_trigger_metadata");
-    const char *v;
+    const char *v = jstr(meta, "deploy_command");
 
+    /* a non-production branch builds with `wrangler versions upload`: a version, no deploy */
+    b->deploys = v == NULL || strstr(v, "versions upload") == NULL;
+    b->created_wall_ms = cfw_parse_rfc3339_ms(jstr(build, "created_on"));
     cfw_fields_set(&b->ctx, "script", b->tag);
+    cfw_fields_set(&b->ctx, "script_tag", b->tag);
     cfw_fields_set(&b->ctx, "build", b->uuid);
     if ((v = jstr(build, "script")) != NULL || (v = jstr(meta, "script_name")) != NULL) {
         cfw_fields_set(&b->ctx, "script", v);
@@ -578,6 +584,10 @@ static void on_build_logs(void *arg, const struct cfw_cf_result *r)
         }
         cfw_log_info("source=%s build=%s script=%s outcome=%s: log read", p->conf.name, b->uuid,
                      b->tag, b->outcome != NULL ? b->outcome : "?");
+        if (b->outcome != NULL && strcmp(b->outcome, "success") == 0 && b->deploys &&
+            p->cbs.build_deployed != NULL) {
+            p->cbs.build_deployed(p->cbs.arg, p, &b->ctx, b->created_wall_ms);
+        }
         build_drop_first(p);
     } else if (p->nbuilds > 1) {
         /* still running: to the back of the queue, read on with its cursor next cycle */

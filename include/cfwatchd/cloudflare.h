@@ -124,6 +124,13 @@ struct cfw_poller_cbs {
     void (*state)(void *arg, struct cfw_poller *p, bool up, const char *reason);
     /* a deployment seen for the first time (not for those present at the first poll) */
     void (*deployment)(void *arg, struct cfw_poller *p, const struct cfw_deployment *dep);
+    /*
+     * A Workers Builds build that deploys (not `wrangler versions upload`) stopped with outcome
+     * "success", its log read; ctx holds its script, build, branch and commit; created_wall_ms
+     * is its created_on (-1 when unknown).
+     */
+    void (*build_deployed)(void *arg, struct cfw_poller *p, const struct cfw_fields *ctx,
+                           int64_t created_wall_ms);
     void *arg;
 };
 

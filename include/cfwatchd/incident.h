@@ -156,10 +156,12 @@ typedef void (*cfw_incident_fn)(const struct cfw_incident *inc, void *arg);
 void cfw_incidents_take_touched(struct cfw_incidents *set, cfw_incident_fn fn, void *arg);
 
 /*
- * Evidence of a successful deploy: resolves every open `on_success` incident of script (or,
- * when the incident names no script, of the same input), saying evidence as resolved_by.
- * script or input may be NULL. With deployed_wall_ms > 0 (a deployment listed by the API) only
- * incidents opened before that moment are resolved. Returns the number resolved.
+ * Evidence of a successful deploy: resolves every open `on_success` incident of script (its
+ * `script` field, or `script_tag`, the Worker of a Workers Builds log; when the incident names
+ * no script, those of the same input), saying evidence as resolved_by.
+ * script or input may be NULL. With deployed_wall_ms > 0 (a deployment listed by the API, a
+ * Workers Builds build) only incidents whose failure happened before that moment (the first
+ * event's own time, else when it opened) are resolved. Returns the number resolved.
  */
 size_t cfw_incidents_succeed(struct cfw_incidents *set, const char *script, const char *input,
                              const char *evidence, int64_t deployed_wall_ms, int64_t mono_ms,

@@ -442,6 +442,32 @@ class BuildsCase(CloudflareCase):
         self.assertEqual(len(self.fake.snapshot(LOGS_PATH)), n)
         self.assertEqual(self.fake.snapshot(r"/builds/builds/b-old/logs"), [])
 
+    def test_a_successful_deploying_build_resolves_the_deploy_failure(self):
+        self.start([{"name": "cf-builds", "type": "cloudflare-builds", "scripts": ["tag-py"],
+                     "interval": "1s"}])
+        self.fake.wait_requests(BUILDS_PATH, 1, check=self.alive)
+        self.fake.add_build("tag-py", build("b-1", "stopped", "fail"))
+        self.fake.append_log("b-1", BUILD_START + BUILD_FAIL)
+        src = self.wait_rule("py-src-import")[0]
+        # a preview branch's build uploads a version and deploys nothing: no evidence
+        preview = build("b-2", "stopped", "success", created_s=time.time() + 1)
+        preview["build_trigger_metadata"].update(
+            branch="feature", deploy_command="npx wrangler versions upload")
+        self.fake.add_build("tag-py", preview)
+        self.fake.append_log("b-2", BUILD_START)
+        self.d.wait_stderr(r"build=b-2 script=tag-py outcome=success: log read")
+        self.assertEqual([i["state"] for i in self.by_rule("py-src-import")], ["open"])
+        # the production build succeeds: its outcome (not a log line) is the evidence
+        fixed = build("b-3", "stopped", "success", created_s=time.time() + 1)
+        fixed["build_trigger_metadata"]["deploy_command"] = "uv run pywrangler deploy"
+        self.fake.add_build("tag-py", fixed)
+        self.fake.append_log("b-3", BUILD_START)
+        got = wait_alert(self.cap, "/hook", "resolve", src["key"], daemon=self.d)
+        self.assertEqual(got[0][2]["incident"]["resolved_by"],
+                         "Workers Builds build b-3 succeeded (branch main, commit abc123, "
+                         "source cf-builds)")
+        wait_alert(self.cap, "/hook", "resolve", "builds-deploy-failed/tag-py/", daemon=self.d)
+
     def test_build_cursor_survives_a_restart(self):
         d = self.start([{"name": "cf-builds", "type": "cloudflare-builds",
                          "scripts": ["tag-py"], "interval": "1s"}])
