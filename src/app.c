@@ -1593,7 +1593,23 @@ static void api_silences(struct app *app, struct cfw_listener_req *req, const ch
         if (!api_authorized(app, req) || (body = api_body(req, false)) == NULL) {
             return;
         }
-        json_object_del(body, "id"); /* the daemon names silences */
+        id = json_string_value(json_object_get(body, "id"));
+        if (id != NULL) {
+            /* Alertmanager's way: a silence with the id of one in force changes it */
+            char *keep = cfw_xstrdup(id);
+            int rc = cfw_silences_update(app->silences, keep, body, now, &err);
+
+            json_decref(body);
+            if (rc != 0) {
+                reply_error(req, err.code == ENOENT ? 404 : 400, err.msg);
+            } else {
+                journal_silence(app, keep);
+                cfw_log_notice("silence %s changed (API)", keep);
+                reply_json(req, 200, cfw_silence_json(app->silences, keep, now));
+            }
+            free(keep);
+            return;
+        }
         id = cfw_silences_add(app->silences, body, now, &err);
         json_decref(body);
         if (id == NULL) {

@@ -37,6 +37,8 @@ static void usage(FILE *fp)
           "       cfwatchd silence add --match NAME=VALUE [--match NAME=~REGEX]\n"
           "                            [--match NAME!=VALUE] --duration 2h --comment TEXT\n"
           "                            [--by NAME]\n"
+          "       cfwatchd silence edit ID [--match ...] [--duration 2h (from now)]\n"
+          "                            [--comment TEXT] [--by NAME]\n"
           "       cfwatchd silence list [--format text|json]\n"
           "       cfwatchd silence expire ID\n"
           "       cfwatchd ack KEY [--by NAME]\n"
@@ -470,6 +472,35 @@ int cfw_cli_main(int argc, char **argv)
             rc = refused(st, o);
         }
         free(path);
+    } else if (strcmp(cmd, "silence") == 0 && optind + 2 == argc &&
+               strcmp(argv[optind], "edit") == 0) {
+        json_t *body = json_pack("{s:s}", "id", argv[optind + 1]), *o;
+        long st;
+
+        if (json_array_size(matchers) > 0) {
+            json_object_set(body, "matchers", matchers);
+        }
+        if (duration != NULL) {
+            json_object_set_new(body, "duration", json_string(duration));
+        }
+        if (comment != NULL) {
+            json_object_set_new(body, "comment", json_string(comment));
+        }
+        if (by != NULL) {
+            json_object_set_new(body, "created_by", json_string(by));
+        }
+        if (json_object_size(body) == 1) {
+            fprintf(stderr, "cfwatchd: silence edit needs --match, --duration, --comment or --by\n");
+            json_decref(body);
+            goto out;
+        }
+        st = request(&c, "POST", "/api/v1/silences", body, &o);
+        json_decref(body);
+        if (st == 200) {
+            rc = c.json ? print_json(o) : (printf("changed %s\n", argv[optind + 1]), json_decref(o), 0);
+        } else {
+            rc = refused(st, o);
+        }
     } else if (strcmp(cmd, "silence") == 0 && optind + 1 == argc &&
                strcmp(argv[optind], "add") == 0) {
         json_t *body, *o;

@@ -245,6 +245,59 @@ const char *cfw_silences_add(struct cfw_silences *set, const json_t *o, int64_t 
     return add(set, o, now_wall_ms, false, err);
 }
 
+static json_t *one_json(const struct silence *s, int64_t now);
+
+int cfw_silences_update(struct cfw_silences *set, const char *id, const json_t *o,
+                        int64_t now_wall_ms, struct cfw_err *err)
+{
+    struct silence *old = NULL;
+    json_t *merged, *dur;
+    const char *nid;
+    int64_t d;
+    size_t i;
+
+    for (i = 0; i < set->n && old == NULL; i++) {
+        if (strcmp(set->v[i].id, id) == 0 && set->v[i].ends_ms > now_wall_ms) {
+            old = &set->v[i];
+        }
+    }
+    if (old == NULL) {
+        cfw_err_setc(err, ENOENT, "no active or pending silence with that id");
+        return -1;
+    }
+    if (!json_is_object(o)) {
+        cfw_err_setc(err, EINVAL, "a silence is a JSON object");
+        return -1;
+    }
+    /* what the change does not name stays; a duration counts from now (extend, shorten) */
+    merged = one_json(old, now_wall_ms);
+    json_object_update(merged, (json_t *)o);
+    dur = json_object_get(o, "duration");
+    if (dur != NULL) {
+        if (!json_is_string(dur) || cfw_parse_duration_ms(json_string_value(dur), &d) != 0 ||
+            d <= 0) {
+            cfw_err_setc(err, EINVAL, "duration: not a duration (30m, 2h, 1d)");
+            json_decref(merged);
+            return -1;
+        }
+        json_object_del(merged, "duration");
+        json_object_set_new(merged, "ends_at", json_integer((json_int_t)(now_wall_ms + d)));
+    }
+    json_object_set_new(merged, "id", json_string(id));
+    json_object_set_new(merged, "created_at", json_integer((json_int_t)old->created_ms));
+    nid = add(set, merged, now_wall_ms, false, err);
+    json_decref(merged);
+    if (nid == NULL) {
+        return -1;
+    }
+    /* the new copy (last) takes the old one's place */
+    old = &set->v[i - 1];
+    silence_clear(old);
+    *old = set->v[--set->n];
+    memset(&set->v[set->n], 0, sizeof(set->v[set->n]));
+    return 0;
+}
+
 int cfw_silences_expire(struct cfw_silences *set, const char *id, int64_t now_wall_ms)
 {
     for (size_t i = 0; i < set->n; i++) {

@@ -39,6 +39,13 @@ void cfw_silences_free(struct cfw_silences *set);
  */
 const char *cfw_silences_add(struct cfw_silences *set, const json_t *o, int64_t now_wall_ms,
                              struct cfw_err *err);
+/*
+ * Changes an active or pending silence in place (same id, same created_at): the members of o
+ * replace the silence's (matchers as a whole), the others stay; a "duration" counts from now.
+ * 0, or -1 with err (ENOENT: no such silence still in force; EINVAL: a bad field).
+ */
+int cfw_silences_update(struct cfw_silences *set, const char *id, const json_t *o,
+                        int64_t now_wall_ms, struct cfw_err *err);
 /* Ends a silence now; 0, or -1 when there is no such active silence. */
 int cfw_silences_expire(struct cfw_silences *set, const char *id, int64_t now_wall_ms);
 /* The id of the first active silence matching the incident, or NULL. */

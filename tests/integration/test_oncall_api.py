@@ -112,6 +112,14 @@ class ApiCase(Base):
         time.sleep(1)
         self.assertNotIn("boom/py-api/net", self.keys("open"))
         # expired: a new opening is sent again
+        # changed through the API: new matchers replace the old ones, a bad field is a 400
+        st, ch = self.api(d, "POST", "/api/v1/silences",
+                          {"id": sil["id"], "matchers": [{"name": "script", "value": "py-api"}]})
+        self.assertEqual((st, ch["id"], len(ch["matchers"])), (200, sil["id"], 1))
+        st, bad = self.api(d, "POST", "/api/v1/silences", {"id": sil["id"], "duration": "soon"})
+        self.assertEqual(st, 400)
+        st, _ = self.api(d, "POST", "/api/v1/silences", {"id": "0" * 32, "comment": "x"})
+        self.assertEqual(st, 404)
         st, gone = self.api(d, "DELETE", "/api/v1/silences/" + sil["id"])
         self.assertEqual((st, gone["state"]), (200, "expired"))
         self.assertEqual(self.api(d, "DELETE", "/api/v1/silences/" + sil["id"])[0], 404)
@@ -218,8 +226,29 @@ class CliCase(Base):
         rc, out, err = self.cli(d, "ack", "boom/py-web/cpu")
         self.assertEqual(rc, 1)
         self.assertIn("HTTP 409: acknowledged already", err)
+        # edited in place: same id, the new end counts from now, the rest stays
+        rc, out, err = self.cli(d, "silence", "edit", sid, "--duration", "3h", "--comment",
+                                "db maintenance, longer")
+        self.assertEqual((rc, out.strip()), (0, "changed " + sid), err)
+        rc, out, err = self.cli(d, "silence", "list", "--format", "json")
+        (sil,) = json.loads(out)["silences"]
+        self.assertEqual((sil["id"], sil["comment"], sil["created_by"]),
+                         (sid, "db maintenance, longer", "alice"))
+        self.assertAlmostEqual(sil["ends_at"] / 1000, time.time() + 3 * 3600, delta=60)
+        # survives a SIGKILL: the change is journaled
+        d.kill()
+        d.start()
+        rc, out, err = self.cli(d, "silence", "list", "--format", "json")
+        self.assertEqual(json.loads(out)["silences"][0]["comment"], "db maintenance, longer")
+        rc, out, err = self.cli(d, "silence", "edit", sid)
+        self.assertEqual(rc, 2)
+        self.assertIn("needs --match, --duration, --comment or --by", err)
         rc, out, err = self.cli(d, "silence", "expire", sid)
         self.assertEqual(rc, 0, err)
+        # an expired silence is not edited
+        rc, out, err = self.cli(d, "silence", "edit", sid, "--comment", "x")
+        self.assertEqual(rc, 1)
+        self.assertIn("HTTP 404: no active or pending silence with that id", err)
         rc, out, err = self.cli(d, "silence", "add", "--match", "nonsense", "--duration", "1h",
                                 "--comment", "x")
         self.assertEqual(rc, 2)
