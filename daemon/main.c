@@ -105,7 +105,7 @@ static void usage(FILE *fp)
             "       cfwatchd --check-config [-c FILE]           validate the configuration\n"
             "       cfwatchd --test-alert SINK [-c FILE]        send a test notification\n"
             "       cfwatchd --check-bundle [DIR] [options]     check a Python Worker before deploy\n"
-            "       cfwatchd incidents | silence add|list|expire | ack KEY  on call, through the\n"
+            "       cfwatchd incidents | silence add|edit|list|expire | ack KEY  on call, through the\n"
             "                                                   daemon's API (see cfwatchd(8))\n"
             "       cfwatchd --version | --help\n"
             "\n"
