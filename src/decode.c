@@ -3,9 +3,12 @@
 
 #include <jansson.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+
+#include "cfwatchd/pytb.h"
 
 /* Caps on what outside input can make the decoder hold or emit. */
 #define CFW_DECODE_MAX_JSON (1024u * 1024u) /* larger JSON records are decoded as text */
@@ -256,77 +259,37 @@ static const char *decimal(const char *p, const char *end)
     return q;
 }
 
-/* Length of an exception name at p followed by ": " (the name part of the exception-line
- * pattern [A-Za-z_][\w.]*(Error|Exception|Exit|Interrupt|Warning)), or 0. */
+/* The traceback grammar (pytb.h) over [p, end): the exception name of the stricter test. */
 static size_t exception_name(const char *p, const char *end)
 {
-    static const char *const suffixes[] = {"Error", "Exception", "Exit", "Interrupt", "Warning"};
-    const char *q = p;
-    size_t n;
-
-    if (p >= end || !is_alpha_((unsigned char)*p)) {
-        return 0;
-    }
-    while (q < end && (is_word((unsigned char)*q) || *q == '.')) {
-        q++;
-    }
-    if (end - q < 2 || q[0] != ':' || q[1] != ' ') {
-        return 0;
-    }
-    n = (size_t)(q - p);
-    for (size_t i = 0; i < sizeof(suffixes) / sizeof(suffixes[0]); i++) {
-        size_t sl = strlen(suffixes[i]);
-
-        if (n > sl && memcmp(q - sl, suffixes[i], sl) == 0) {
-            return n;
-        }
-    }
-    return 0;
+    return cfw_tb_exception_named(p, (size_t)(line_end(p, end) - p));
 }
 
 /*
- * Parses a traceback frame `File "<path>", line <N>` at p (which points at `File "`), all on
- * one line before end. Returns the end of the number, or NULL. Reads at most a bounded window,
- * so scanning many frame-like strings stays linear.
+ * A frame `File "<path>", line <N>` at p (which points at `File "`), on p's line. Returns the
+ * end of the number, or NULL.
  */
 static const char *frame_parse(const char *p, const char *end, const char **path, size_t *path_n,
                                const char **num, size_t *num_n)
 {
-    const char *ps = p + 6;
-    const char *pe;
-    const char *ne;
-    size_t win;
+    struct cfw_tb_frame fr;
+    size_t k = cfw_tb_frame(p, (size_t)(line_end(p, end) - p), &fr);
 
-    if (ps >= end) {
+    if (k == 0) {
         return NULL;
     }
-    win = (size_t)(end - ps) > CFW_DECODE_MAX_PATH ? CFW_DECODE_MAX_PATH + 1 : (size_t)(end - ps);
-    pe = memchr(ps, '"', win);
-    if (pe == NULL || pe == ps || memchr(ps, '\n', (size_t)(pe - ps)) != NULL) {
-        return NULL;
-    }
-    if ((size_t)(end - pe) < 8 || memcmp(pe, "\", line ", 8) != 0) {
-        return NULL;
-    }
-    ne = digits(pe + 8, end);
-    if (ne == NULL) {
-        return NULL;
-    }
-    *path = ps;
-    *path_n = (size_t)(pe - ps);
-    *num = pe + 8;
-    *num_n = (size_t)(ne - (pe + 8));
-    return ne;
+    *path = fr.path;
+    *path_n = fr.path_n;
+    *num = fr.num;
+    *num_n = fr.num_n;
+    return p + k;
 }
 
 static const char *frame_end(const char *p, const char *le)
 {
-    const char *path;
-    const char *num;
-    size_t path_n;
-    size_t num_n;
+    size_t k = cfw_tb_frame(p, (size_t)(le - p), NULL);
 
-    return frame_parse(p, le, &path, &path_n, &num, &num_n);
+    return k > 0 ? p + k : NULL;
 }
 
 struct exc_line {
@@ -341,10 +304,10 @@ struct exc_line {
  * its `Traceback (most recent call last):` header; NULL when the line has neither. */
 static const char *inline_anchor(const char *ls, const char *le)
 {
-    static const char header[] = "Traceback (most recent call last):";
     const char *anchor = NULL;
     const char *p = ls;
     const char *q;
+    size_t k;
 
     while (p < le && (q = memmem(p, (size_t)(le - p), "File \"", 6)) != NULL) {
         const char *r = frame_end(q, le);
@@ -356,9 +319,9 @@ static const char *inline_anchor(const char *ls, const char *le)
             p = q + 6;
         }
     }
-    q = memmem(ls, (size_t)(le - ls), header, sizeof(header) - 1);
-    if (q != NULL && (anchor == NULL || q + sizeof(header) - 1 > anchor)) {
-        anchor = q + sizeof(header) - 1;
+    k = cfw_tb_header(ls, (size_t)(le - ls));
+    if (k != SIZE_MAX && (anchor == NULL || ls + k > anchor)) {
+        anchor = ls + k;
     }
     return anchor;
 }
@@ -386,11 +349,31 @@ static const char *first_exception(const char *from, const char *ls, const char 
     return NULL;
 }
 
-/* Finds the last exception line: `^\s*<Name>: <message>$`, or in a flattened one-line
- * traceback the first exception name after its last frame. */
+/* The exception line at t with a name of n bytes: where its message starts (none: le). */
+static struct exc_line exc_at(const char *t, const char *ls, size_t n, const char *le)
+{
+    const char *msg = t + n < le && t[n] == ':' ? t + n + 1 : le;
+
+    if (msg < le && *msg == ' ') {
+        msg++;
+    }
+    return (struct exc_line){t, ls, n, msg, le};
+}
+
+/*
+ * Finds the exception line. In text laid out as a traceback it is the line after a frame (and
+ * its source and mark lines), no deeper than the frame, that the grammar's exception test takes
+ * (pytb.h; the framer ends the traceback there too): `StopIteration`, a user's `Boom: x`; the
+ * last traceback of a chain wins. Without one, the stricter test: the last line that starts
+ * with an exception, or in a traceback flattened onto one line the first exception name after
+ * its last frame.
+ */
 static void find_exception(const char *text, const char *end, struct exc_line *ex)
 {
+    struct exc_line loose = {0};
     const char *ls = text;
+    size_t frame_ind = 0;
+    bool after_frame = false;
 
     memset(ex, 0, sizeof(*ex));
     while (ls < end) {
@@ -402,22 +385,36 @@ static void find_exception(const char *text, const char *end, struct exc_line *e
         while (t < le && is_space((unsigned char)*t)) {
             t++;
         }
+        if (cfw_tb_frame(t, (size_t)(le - t), NULL) > 0) {
+            after_frame = true;
+            frame_ind = (size_t)(t - ls);
+        } else if (after_frame && t < le && (size_t)(t - ls) <= frame_ind &&
+                   !cfw_tb_caret(t, (size_t)(le - t))) {
+            n = cfw_tb_exception(t, (size_t)(le - t));
+            if (n > 0) {
+                *ex = exc_at(t, ls, n, le);
+            }
+            after_frame = false;
+        }
         n = exception_name(t, le);
         if (n > 0) {
-            *ex = (struct exc_line){t, ls, n, t + n + 2, le};
+            loose = exc_at(t, ls, n, le);
         }
         anchor = inline_anchor(ls, le);
         if (anchor != NULL) {
             const char *q = first_exception(anchor, ls, le, &n);
 
             if (q != NULL) {
-                *ex = (struct exc_line){q, ls, n, q + n + 2, le};
+                loose = exc_at(q, ls, n, le);
             }
         }
         if (le == end) {
             break;
         }
         ls = le + 1;
+    }
+    if (ex->at == NULL) {
+        *ex = loose;
     }
 }
 
@@ -451,16 +448,6 @@ static void strip_code_suffix(const char *p, const char **e)
         open--;
     }
     *e = open;
-}
-
-static bool is_caret_line(const char *p, const char *e)
-{
-    for (; p < e; p++) {
-        if (*p != '~' && *p != '^' && !is_space((unsigned char)*p)) {
-            return false;
-        }
-    }
-    return true;
 }
 
 /* The source line of a frame ending at fe: the rest of a flattened line, or the next line. */
@@ -511,7 +498,7 @@ static void find_import(const char *end, const char *fe, const struct exc_line *
     }
     ne = line_end(ns, end);
     trim(&ns, &ne);
-    if (ns == ne || is_caret_line(ns, ne) ||
+    if (ns == ne || cfw_tb_caret(ns, (size_t)(ne - ns)) ||
         ((size_t)(ne - ns) >= 6 && memcmp(ns, "File \"", 6) == 0) || exception_name(ns, ne) > 0) {
         return;
     }

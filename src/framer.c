@@ -22,6 +22,7 @@
 #include <string.h>
 
 #include "cfwatchd/common.h"
+#include "cfwatchd/pytb.h"
 
 /* Longest time prefix kept: ISO 8601 with nine fraction digits and an offset is 35 bytes. */
 #define TIME_MAX 48
@@ -32,7 +33,6 @@
 /* Note lines (PEP 678) kept after a traceback's exception line. */
 #define TB_MAX_NOTES 3u
 
-#define TB_HEADER "Traceback (most recent call last):"
 #define LIT_LEN(lit) (sizeof(lit) - 1)
 
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__ && defined(__GNUC__)
@@ -402,86 +402,24 @@ static bool has_code(const char *s, size_t n)
     return false;
 }
 
-/* Offset just past `Traceback (most recent call last):`, or SIZE_MAX. */
+/* The traceback grammar (pytb.h), on a line with its indentation. */
 static size_t find_tb(const char *s, size_t n)
 {
-    const char *p = lit_find(s, n, TB_HEADER, LIT_LEN(TB_HEADER));
-
-    return p == NULL ? SIZE_MAX : (size_t)(p - s) + LIT_LEN(TB_HEADER);
+    return cfw_tb_header(s, n);
 }
 
-/* `File "...", line N` after the indentation. */
 static bool is_frame(const char *s, size_t n)
 {
     size_t i = indent_of(s, n);
-    const char *q;
 
-    s += i;
-    n -= i;
-    if (!has_prefix(s, n, "File \"", LIT_LEN("File \""))) {
-        return false;
-    }
-    q = lit_find(s + 6, n - 6, "\", line ", LIT_LEN("\", line "));
-    return q != NULL && q + 8 < s + n && is_digit((unsigned char)q[8]);
+    return cfw_tb_frame(s + i, n - i, NULL) > 0;
 }
 
-/* Only '^' and '~' (and blanks), as Python prints under a failing expression. */
-static bool is_caret(const char *s, size_t n)
-{
-    bool mark = false;
-    size_t i;
-
-    for (i = 0; i < n; i++) {
-        char c = s[i];
-
-        if (c == '^' || c == '~') {
-            mark = true;
-        } else if (!is_blank_char(c)) {
-            return false;
-        }
-    }
-    return mark;
-}
-
-static bool is_ident_start(unsigned c)
-{
-    return (c | 0x20u) - 'a' < 26u || c == '_';
-}
-
-static bool is_ident_char(unsigned c)
-{
-    return is_ident_start(c) || is_digit(c);
-}
-
-/*
- * An exception line: a dotted name whose last part starts with a capital letter (Python's
- * classes: ModuleNotFoundError, pyodide.ffi.JsException), then `: message` or nothing.
- */
 static bool is_exception(const char *s, size_t n)
 {
     size_t i = indent_of(s, n);
-    size_t last;
 
-    for (;;) {
-        last = i;
-        if (i == n || !is_ident_start((unsigned char)s[i])) {
-            return false;
-        }
-        while (i < n && is_ident_char((unsigned char)s[i])) {
-            i++;
-        }
-        if (i == n || s[i] != '.') {
-            break;
-        }
-        i++;
-    }
-    if ((unsigned)(unsigned char)s[last] - 'A' >= 26u) {
-        return false;
-    }
-    if (i == n || is_blank(s + i, n - i)) {
-        return true;
-    }
-    return s[i] == ':' && (i + 1 == n || s[i + 1] == ' ');
+    return cfw_tb_exception(s + i, n - i) > 0;
 }
 
 /* A Rich log level column (pywrangler): ERROR, WARNING, INFO ... followed by a space. */
@@ -515,7 +453,7 @@ static bool starts_other(const char *s, size_t n)
 
     return is_marker(s, n) || is_rich_level(s + i, n - i) || find_tb(s, n) != SIZE_MAX ||
            has_prefix(s + i, n - i, "File \"", LIT_LEN("File \"")) || (n > 0 && s[0] == '{') ||
-           is_caret(s, n);
+           cfw_tb_caret(s, n);
 }
 
 /* ---- block assembler ---- */
@@ -627,7 +565,7 @@ static bool line_wrangler(struct cfw_framer *f, const struct lview *lv)
         blk_emit(f);
         return false;
     }
-    if (is_blank(s, n) || is_indent_char(s[0]) || is_caret(s, n)) {
+    if (is_blank(s, n) || is_indent_char(s[0]) || cfw_tb_caret(s, n)) {
         r = blk_add(f, lv);
         if (r < 0) {
             return false;
@@ -661,7 +599,7 @@ static bool line_tb_body(struct cfw_framer *f, const struct lview *lv)
         return false;
     }
     /* Caret lines are taken at any indentation: a wrapped one can land at column 0. */
-    if (ind > f->base_indent || is_frame(s, n) || is_caret(s, n)) {
+    if (ind > f->base_indent || is_frame(s, n) || cfw_tb_caret(s, n)) {
         return blk_add(f, lv) >= 0;
     }
     if (is_exception(s, n)) {

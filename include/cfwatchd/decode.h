@@ -23,8 +23,10 @@
  *   script    event script name, or the API path `/workers/scripts/<name>` in a wrangler error
  *   version   scriptVersion.id / ScriptVersion.ID
  *   outcome   tail/Logpush outcome;  url  request URL;  ray  Logpush RayID;  level  log level
- *   exception the exception class of the last Python/JS exception line (e.g. ModuleNotFoundError)
- *   message   that line's message
+ *   exception the exception class of the exception line (e.g. ModuleNotFoundError): in a
+ *             traceback the line that ends it (pytb.h, the framer's grammar: `StopIteration`,
+ *             a user's `Boom: x`); elsewhere the last `<Name>Error|Exception|...: ` line
+ *   message   that line's message (absent when it has none)
  *   code      `[code: N]` or `(Code: N)`
  *   module    from `No module named '<m>'` (as printed, e.g. src or src.core)
  *   name      from `cannot import name '<n>'`

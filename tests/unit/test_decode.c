@@ -940,6 +940,63 @@ static void test_frame_selection(void **state)
     cfw_fields_clear(&f);
 }
 
+/* The framer and the decoder read a traceback with one grammar (pytb.h): where the framer
+ * ends the block, the decoder finds the exception line. */
+struct framed {
+    size_t n;
+    char *text[8];
+};
+
+static void on_framed(const struct cfw_record *rec, void *arg)
+{
+    struct framed *fr = arg;
+
+    if (fr->n < 8) {
+        fr->text[fr->n++] = cfw_xstrndup(rec->text, rec->len);
+    }
+}
+
+static void test_traceback_grammar_shared(void **state)
+{
+#define TB "Traceback (most recent call last):\n" \
+           "  File \"/session/metadata/entry.py\", line 5, in on_fetch\n"
+    static const char *const cases[][4] = {
+        /* input, the traceback record's last line, exception, message */
+        {TB "    return next(it)\nStopIteration\n\nGET /x 200\n", "StopIteration", "StopIteration",
+         NULL},
+        {TB "    raise Boom(\"disk full\")\nBoom: disk full\n\nGET /x 200\n", "Boom: disk full",
+         "Boom", "disk full"},
+        {TB "    await js.fetch(u)\n    ~~~~~~~~^^^\npyodide.ffi.JsException: TypeError: bad\n",
+         "pyodide.ffi.JsException: TypeError: bad", "pyodide.ffi.JsException", "TypeError: bad"},
+        /* a note after the exception line belongs to the block and is not the exception */
+        {TB "    import yaml\nModuleNotFoundError: No module named 'yaml'\nNote: vendor it\n",
+         "Note: vendor it", "ModuleNotFoundError", "No module named 'yaml'"},
+    };
+#undef TB
+
+    (void)state;
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        struct framed fr = {0};
+        struct cfw_framer *f = cfw_framer_new("t", NULL, on_framed, &fr);
+        struct cfw_fields fields = {0};
+        const char *last;
+
+        cfw_framer_feed(f, cases[i][0], strlen(cases[i][0]));
+        cfw_framer_finish(f);
+        cfw_framer_free(f);
+        assert_true(fr.n >= 1);
+        last = strrchr(fr.text[0], '\n') != NULL ? strrchr(fr.text[0], '\n') + 1 : fr.text[0];
+        assert_string_equal(last, cases[i][1]);
+        cfw_extract_fields(fr.text[0], strlen(fr.text[0]), &fields);
+        assert_string_equal_or_null(cfw_fields_get(&fields, "exception"), cases[i][2]);
+        assert_string_equal_or_null(cfw_fields_get(&fields, "message"), cases[i][3]);
+        cfw_fields_clear(&fields);
+        for (size_t k = 0; k < fr.n; k++) {
+            free(fr.text[k]);
+        }
+    }
+}
+
 static void test_existing_fields_kept(void **state)
 {
     struct cfw_fields f = {0};
@@ -1291,6 +1348,7 @@ int main(void)
         cmocka_unit_test(test_import_error_name),
         cmocka_unit_test(test_extract_table),
         cmocka_unit_test(test_frame_selection),
+        cmocka_unit_test(test_traceback_grammar_shared),
         cmocka_unit_test(test_existing_fields_kept),
         cmocka_unit_test(test_hostile_json),
         cmocka_unit_test(test_hostile_text),
