@@ -216,21 +216,45 @@ static struct cfw_field *fields_find(const struct cfw_fields *f, const char *key
     return NULL;
 }
 
+/* One allocation holds a field's key and value: "key\0value\0" (value points into it). */
+static void field_fill(struct cfw_field *e, const char *key, size_t kl, const char *value,
+                       size_t len)
+{
+    char *b = cfw_xmalloc(kl + len + 2);
+
+    memcpy(b, key, kl);
+    b[kl] = '\0';
+    memcpy(b + kl + 1, value, len);
+    b[kl + 1 + len] = '\0';
+    e->key = b;
+    e->value = b + kl + 1;
+}
+
+static void fields_reserve(struct cfw_fields *f, size_t n)
+{
+    if (n > f->cap) {
+        f->cap = f->cap == 0 ? 8 : f->cap;
+        while (f->cap < n) {
+            f->cap *= 2;
+        }
+        f->v = cfw_xrealloc(f->v, f->cap * sizeof(*f->v));
+    }
+}
+
 void cfw_fields_setn(struct cfw_fields *f, const char *key, const char *value, size_t len)
 {
     struct cfw_field *e = fields_find(f, key);
 
+    len = strnlen(value, len);
     if (e != NULL) {
-        free(e->value);
-        e->value = cfw_xstrndup(value, len);
+        char *old = e->key; /* value may point into it: copied before it is freed */
+
+        field_fill(e, old, strlen(old), value, len);
+        free(old);
         return;
     }
-    if (f->n == f->cap) {
-        f->cap = f->cap == 0 ? 8 : f->cap * 2;
-        f->v = cfw_xrealloc(f->v, f->cap * sizeof(*f->v));
-    }
-    f->v[f->n].key = cfw_xstrdup(key);
-    f->v[f->n].value = cfw_xstrndup(value, len);
+    fields_reserve(f, f->n + 1);
+    field_fill(&f->v[f->n], key, strlen(key), value, len);
     f->n++;
 }
 
@@ -257,9 +281,20 @@ const char *cfw_fields_get(const struct cfw_fields *f, const char *key)
 
 void cfw_fields_copy(struct cfw_fields *dst, const struct cfw_fields *src)
 {
-    for (size_t i = 0; i < src->n; i++) {
-        cfw_fields_set(dst, src->v[i].key, src->v[i].value);
+    if (dst->n > 0) {
+        for (size_t i = 0; i < src->n; i++) {
+            cfw_fields_set(dst, src->v[i].key, src->v[i].value);
+        }
+        return;
     }
+    /* into an empty set (the common case): src's keys are distinct, no lookups */
+    fields_reserve(dst, src->n);
+    for (size_t i = 0; i < src->n; i++) {
+        size_t kl = (size_t)(src->v[i].value - src->v[i].key) - 1;
+
+        field_fill(&dst->v[i], src->v[i].key, kl, src->v[i].value, strlen(src->v[i].value));
+    }
+    dst->n = src->n;
 }
 
 void cfw_fields_clear(struct cfw_fields *f)
@@ -269,7 +304,6 @@ void cfw_fields_clear(struct cfw_fields *f)
     }
     for (size_t i = 0; i < f->n; i++) {
         free(f->v[i].key);
-        free(f->v[i].value);
     }
     free(f->v);
     f->v = NULL;
