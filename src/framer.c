@@ -1532,13 +1532,47 @@ static void has_nul_esc(const char *s, size_t n, bool *nul, bool *esc)
 }
 
 /*
+ * Where the next ESC and NUL bytes of a read buffer are, found ahead with one memchr each, so
+ * that a line without them (most lines) is told so by two compares instead of a scan of its
+ * own. Offsets from the buffer's start; at n when there is none.
+ */
+struct specials {
+    const char *buf;
+    size_t n;
+    size_t esc; /* valid when >= the offset asked about */
+    size_t nul;
+    bool known;
+};
+
+static size_t next_of(const struct specials *sp, size_t from, int c)
+{
+    const char *q = memchr(sp->buf + from, c, sp->n - from);
+
+    return q != NULL ? (size_t)(q - sp->buf) : sp->n;
+}
+
+/* Whether buf[off, off + len) may hold an ESC or a NUL byte. */
+static bool has_special(struct specials *sp, size_t off, size_t len)
+{
+    if (!sp->known || sp->esc < off) {
+        sp->esc = next_of(sp, off, 0x1b);
+    }
+    if (!sp->known || sp->nul < off) {
+        sp->nul = next_of(sp, off, '\0');
+    }
+    sp->known = true;
+    return sp->esc < off + len || sp->nul < off + len;
+}
+
+/*
  * Cleans one raw line (without its '\n') and hands it to the mode. w is p when the bytes are
  * the framer's own and may be rewritten (with room for a terminator at p[n]), else NULL.
+ * clean: the caller knows the line holds no ESC and no NUL byte.
  */
-static void process_line(struct cfw_framer *f, const char *p, size_t n, char *w)
+static void process_line(struct cfw_framer *f, const char *p, size_t n, char *w, bool clean)
 {
     struct lview lv;
-    bool nul, esc;
+    bool nul = false, esc = false;
     size_t k;
 
     lv.no = ++f->stats.lines;
@@ -1552,7 +1586,9 @@ static void process_line(struct cfw_framer *f, const char *p, size_t n, char *w)
             w += 3;
         }
     }
-    has_nul_esc(p, n, &nul, &esc);
+    if (!clean) {
+        has_nul_esc(p, n, &nul, &esc);
+    }
     if (nul || esc) {
         if (w == NULL) {
             w = work_reserve(f, n + 1);
@@ -1656,6 +1692,8 @@ static void cr_switch(struct cfw_framer *f, const char *p, size_t n)
 
 static void text_feed(struct cfw_framer *f, const char *p, size_t n)
 {
+    struct specials sp;
+
     if (f->cr_pending && n > 0) {
         f->cr_pending = false;
         if (p[0] == '\n') {
@@ -1663,6 +1701,7 @@ static void text_feed(struct cfw_framer *f, const char *p, size_t n)
             n--;
         }
     }
+    sp = (struct specials){.buf = p, .n = n};
     while (n > 0) {
         const char *nl = f->eol == '\r' ? cr_or_lf(p, n) : memchr(p, '\n', n);
         size_t seg = nl != NULL ? (size_t)(nl - p) : n;
@@ -1708,10 +1747,10 @@ static void text_feed(struct cfw_framer *f, const char *p, size_t n)
             return;
         } else if (f->lbuf.len > 0) {
             cfw_buf_append(&f->lbuf, p, seg);
-            process_line(f, f->lbuf.data, f->lbuf.len, f->lbuf.data);
+            process_line(f, f->lbuf.data, f->lbuf.len, f->lbuf.data, false);
             cfw_buf_reset(&f->lbuf);
         } else {
-            process_line(f, p, seg, NULL);
+            process_line(f, p, seg, NULL, !has_special(&sp, (size_t)(p - sp.buf), seg));
         }
         p += adv;
         n -= adv;
@@ -1828,7 +1867,7 @@ void cfw_framer_finish(struct cfw_framer *f)
             f->skipping = false;
             line_skipped(f);
         } else if (f->lbuf.len > 0) {
-            process_line(f, f->lbuf.data, f->lbuf.len, f->lbuf.data);
+            process_line(f, f->lbuf.data, f->lbuf.len, f->lbuf.data, false);
             cfw_buf_reset(&f->lbuf);
         }
         if (f->mode == MODE_MIXED) {
