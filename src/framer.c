@@ -834,6 +834,23 @@ static enum jres tok_run(struct jtok *t, const char *buf, size_t n, size_t *used
             c = p[i];
             if (c == '"') {
                 t->st = t->key ? J_COLON : J_AFTER;
+                /*
+                 * Compact JSON (NDJSON) is mostly `"key":"value","key":...`: the ':' after a
+                 * key, the ',' after a value in an object and the '"' that opens the next
+                 * string are taken here, without a pass through the switch for each.
+                 */
+                if (i + 2 < n && p[i + 1] == (t->key ? ':' : ',') &&
+                    (t->key || t->stack[t->depth - 1])) {
+                    t->ws_only = false;
+                    i += 2;
+                    t->st = t->key ? J_VALUE : J_KEY;
+                    if (p[i] == '"') {
+                        t->key = t->st == J_KEY;
+                        t->st = J_STR;
+                        i++;
+                    }
+                    continue;
+                }
             } else if (c == '\\') {
                 t->st = J_ESC;
             } else {
