@@ -918,89 +918,95 @@ static uint64_t fp_cost(const unsigned char *s, size_t n, bool caseless)
  * Words every Workers log is full of (JSON keys, URL parts, wrangler's own words): a piece that
  * is part of one makes a poor anchor, since each hit costs a check of the other pieces.
  */
-static const char *const common_words[] = {
-    "workers.dev",
-    "scriptName",
-    "ScriptName",
-    "scriptVersion",
-    "ScriptVersion",
-    "eventTimestamp",
-    "EventTimestampMs",
-    "outcome",
-    "Outcome",
-    "exceptions",
-    "Exceptions",
-    "logs",
-    "Logs",
-    "message",
-    "Message",
-    "level",
-    "Level",
-    "request",
-    "Request",
-    "response",
-    "headers",
-    "method",
-    "https",
-    "url",
-    "URL",
-    "RayID",
-    "rayId",
-    "status",
-    "timestamp",
-    "event",
-    "Event",
-    "name",
-    "stack",
-    "error",
-    "Error",
-    "The",
-    "the",
-    "Worker",
-    "wrangler",
-    "Traceback",
-    "File",
-    "line",
-    "python",
-    "Python",
-    "module",
-    "cloudflare",
-    "Cloudflare",
-    "executionModel",
-    "truncated",
-    "diagnosticsChannelEvents",
-    "info",
-    "log",
-    "cpuTime",
-    "wallTime",
-    "CPUTimeMs",
-    "WallTimeMs",
-    "EventType",
-    "fetch",
-    "scheduled",
-    "entrypoint",
-    "dispatchNamespace",
-    "Uncaught",
-    "KiB",
-};
+static const char common_words[] =
+    "workers.dev\n"
+    "scriptName\n"
+    "ScriptName\n"
+    "scriptVersion\n"
+    "ScriptVersion\n"
+    "eventTimestamp\n"
+    "EventTimestampMs\n"
+    "outcome\n"
+    "Outcome\n"
+    "exceptions\n"
+    "Exceptions\n"
+    "logs\n"
+    "Logs\n"
+    "message\n"
+    "Message\n"
+    "level\n"
+    "Level\n"
+    "request\n"
+    "Request\n"
+    "response\n"
+    "headers\n"
+    "method\n"
+    "https\n"
+    "url\n"
+    "URL\n"
+    "RayID\n"
+    "rayId\n"
+    "status\n"
+    "timestamp\n"
+    "event\n"
+    "Event\n"
+    "name\n"
+    "stack\n"
+    "error\n"
+    "Error\n"
+    "The\n"
+    "the\n"
+    "Worker\n"
+    "wrangler\n"
+    "Traceback\n"
+    "File\n"
+    "line\n"
+    "python\n"
+    "Python\n"
+    "module\n"
+    "cloudflare\n"
+    "Cloudflare\n"
+    "executionModel\n"
+    "truncated\n"
+    "diagnosticsChannelEvents\n"
+    "info\n"
+    "log\n"
+    "cpuTime\n"
+    "wallTime\n"
+    "CPUTimeMs\n"
+    "WallTimeMs\n"
+    "EventType\n"
+    "fetch\n"
+    "scheduled\n"
+    "entrypoint\n"
+    "dispatchNamespace\n"
+    "Uncaught\n"
+    "KiB\n";
 
-/* True when s[0..n) is part of a common word (ASCII-caselessly when asked). */
+/*
+ * True when s[0..n) is part of a common word (ASCII-caselessly when asked): one search over
+ * the list, whose '\n' ends keep a match inside one word. Called for every offset of every
+ * piece when the rules load: it was half of `--once` on a small CI log as a loop per word.
+ */
 static bool in_common_word(const char *s, size_t n, bool caseless)
 {
-    for (size_t i = 0; i < sizeof(common_words) / sizeof(common_words[0]); i++) {
-        const char *w = common_words[i];
-        size_t wn = strlen(w);
+    const char *w = common_words;
+    const char *end = common_words + sizeof(common_words) - 1;
 
-        for (size_t k = 0; n <= wn && k + n <= wn; k++) {
-            bool eq = true;
+    if (n == 0 || memchr(s, '\n', n) != NULL) {
+        return false;
+    }
+    if (!caseless) {
+        return memmem(w, (size_t)(end - w), s, n) != NULL;
+    }
+    for (; (size_t)(end - w) >= n; w++) {
+        size_t j = 0;
 
-            for (size_t j = 0; j < n && eq; j++) {
-                eq = caseless ? lower((unsigned char)w[k + j]) == lower((unsigned char)s[j])
-                              : w[k + j] == s[j];
-            }
-            if (eq) {
-                return true;
-            }
+        while (j < n && lower((unsigned char)w[j]) == lower((unsigned char)s[j])) {
+            j++;
+        }
+        if (j == n) {
+            return true;
         }
     }
     return false;
@@ -1426,7 +1432,9 @@ static bool anchor_hit(const struct scanner *sc, const struct anchor *a, const c
 }
 
 /* Looks at the pair at position i; true when an anchor there makes the record a candidate. */
-static bool scan_at(const struct scanner *sc, const char *text, size_t n, size_t i)
+/* Inlined into the vector loops: the call was a fifth of the prefilter's instructions. */
+static inline __attribute__((always_inline)) bool scan_at(const struct scanner *sc,
+                                                          const char *text, size_t n, size_t i)
 {
     const unsigned char *s = (const unsigned char *)text;
     unsigned k = (unsigned)s[i] | ((unsigned)s[i + 1] << 8);
