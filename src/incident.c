@@ -485,38 +485,58 @@ int64_t cfw_incidents_tick(struct cfw_incidents *set, int64_t mono_ms, int64_t w
     return next;
 }
 
+/* Whether evidence of a successful deploy of script (or in input) fixes inc. */
+static bool fixed_by(const struct cfw_incident *inc, const char *script, const char *input,
+                     int64_t deployed_wall_ms)
+{
+    /* when the failure happened: its event's own time where it had one */
+    int64_t failed = inc->first.wall_ms > 0 ? inc->first.wall_ms : inc->opened_wall_ms;
+    const char *its, *tag;
+
+    if (inc->state != CFW_INCIDENT_OPEN || !inc->on_success ||
+        (deployed_wall_ms > 0 && failed >= deployed_wall_ms)) {
+        return false; /* a deployment older than the failure does not fix it */
+    }
+    its = cfw_fields_get(&inc->fields, "script");
+    tag = cfw_fields_get(&inc->fields, "script_tag"); /* a Workers Builds log's Worker */
+    if (script != NULL && tag != NULL && strcmp(tag, script) == 0) {
+        return true;
+    }
+    if (its != NULL && its[0] != '\0') {
+        return script != NULL && strcmp(its, script) == 0;
+    }
+    /* no script named: the same deploy log (file, command, build) tells */
+    return input != NULL && inc->last.input != NULL && strcmp(inc->last.input, input) == 0;
+}
+
+static const char *no_empty(const char *script)
+{
+    return script != NULL && script[0] == '\0' ? NULL : script;
+}
+
+bool cfw_incidents_fixable(const struct cfw_incidents *set, const char *script,
+                           const char *input)
+{
+    script = no_empty(script);
+    for (size_t i = 0; i < set->n; i++) {
+        if (fixed_by(&set->order[i]->inc, script, input, 0)) {
+            return true;
+        }
+    }
+    return false;
+}
+
 size_t cfw_incidents_succeed(struct cfw_incidents *set, const char *script, const char *input,
                              const char *evidence, int64_t deployed_wall_ms, int64_t mono_ms,
                              int64_t wall_ms)
 {
     size_t n = 0;
 
-    if (script != NULL && script[0] == '\0') {
-        script = NULL;
-    }
+    script = no_empty(script);
     for (size_t i = 0; i < set->n; i++) {
         struct cfw_incident *inc = &set->order[i]->inc;
-        const char *its, *tag;
-        bool same;
 
-        /* when the failure happened: its event's own time where it had one */
-        int64_t failed = inc->first.wall_ms > 0 ? inc->first.wall_ms : inc->opened_wall_ms;
-
-        if (inc->state != CFW_INCIDENT_OPEN || !inc->on_success ||
-            (deployed_wall_ms > 0 && failed >= deployed_wall_ms)) {
-            continue; /* a deployment older than the failure does not fix it */
-        }
-        its = cfw_fields_get(&inc->fields, "script");
-        tag = cfw_fields_get(&inc->fields, "script_tag"); /* a Workers Builds log's Worker */
-        if (script != NULL && tag != NULL && strcmp(tag, script) == 0) {
-            same = true;
-        } else if (its != NULL && its[0] != '\0') {
-            same = script != NULL && strcmp(its, script) == 0;
-        } else {
-            /* no script named: the same deploy log (file, command, build) tells */
-            same = input != NULL && inc->last.input != NULL && strcmp(inc->last.input, input) == 0;
-        }
-        if (same) {
+        if (fixed_by(inc, script, input, deployed_wall_ms)) {
             free(inc->resolved_by);
             inc->resolved_by = cfw_xstrdup(evidence != NULL ? evidence : "a successful deploy");
             resolve(set, inc, mono_ms, wall_ms);

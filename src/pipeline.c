@@ -116,6 +116,9 @@ static void on_success(struct cfw_pipeline *p, const struct cfw_match *m,
     if (script == NULL) {
         script = cfw_fields_get(&ev->fields, "script");
     }
+    if (!cfw_incidents_fixable(p->incidents, script, ev->input)) {
+        return;
+    }
     if (nl != NULL) {
         len = (size_t)(nl - ev->text);
     }

@@ -166,6 +166,10 @@ void cfw_incidents_take_touched(struct cfw_incidents *set, cfw_incident_fn fn, v
 size_t cfw_incidents_succeed(struct cfw_incidents *set, const char *script, const char *input,
                              const char *evidence, int64_t deployed_wall_ms, int64_t mono_ms,
                              int64_t wall_ms);
+/* Whether cfw_incidents_succeed (without a deployment time) would resolve anything: what the
+ * evidence says need not be written for the many success lines that fix nothing. */
+bool cfw_incidents_fixable(const struct cfw_incidents *set, const char *script,
+                           const char *input);
 /*
  * Resolves an open incident now, saying why when by is not NULL (a removed source, ...); 0, or
  * -1 if not open.
