@@ -517,6 +517,77 @@ int64_t cfw_parse_rfc3339_ms(const char *s)
     return (int64_t)timegm(&tm) * 1000 + ms - off;
 }
 
+/* Length of the valid UTF-8 sequence at p (1..4), or 0 when the byte there starts none. */
+size_t cfw_utf8_len(const unsigned char *p, size_t n)
+{
+    unsigned char c = p[0];
+
+    if (c < 0x80) {
+        return 1;
+    }
+    if (c < 0xC2) {
+        return 0;
+    }
+    if (c < 0xE0) {
+        return n >= 2 && (p[1] & 0xC0) == 0x80 ? 2 : 0;
+    }
+    if (c < 0xF0) {
+        if (n < 3 || (p[1] & 0xC0) != 0x80 || (p[2] & 0xC0) != 0x80) {
+            return 0;
+        }
+        if ((c == 0xE0 && p[1] < 0xA0) || (c == 0xED && p[1] >= 0xA0)) {
+            return 0; /* overlong, or a surrogate */
+        }
+        return 3;
+    }
+    if (c < 0xF5) {
+        if (n < 4 || (p[1] & 0xC0) != 0x80 || (p[2] & 0xC0) != 0x80 || (p[3] & 0xC0) != 0x80) {
+            return 0;
+        }
+        if ((c == 0xF0 && p[1] < 0x90) || (c == 0xF4 && p[1] >= 0x90)) {
+            return 0; /* overlong, or above U+10FFFF */
+        }
+        return 4;
+    }
+    return 0;
+}
+
+bool cfw_utf8_valid(const char *s, size_t n, bool nul_ok)
+{
+    const unsigned char *p = (const unsigned char *)s;
+    size_t i = 0;
+
+    while (i < n) {
+        size_t k;
+
+        if (i + 8 <= n) {
+            uint64_t w;
+
+            memcpy(&w, p + i, 8);
+            /* eight ASCII bytes (and no NUL among them unless allowed) at a time */
+            if ((w & UINT64_C(0x8080808080808080)) == 0 &&
+                (nul_ok || ((w - UINT64_C(0x0101010101010101)) & ~w &
+                            UINT64_C(0x8080808080808080)) == 0)) {
+                i += 8;
+                continue;
+            }
+        }
+        if (p[i] < 0x80) {
+            if (p[i] == 0 && !nul_ok) {
+                return false;
+            }
+            i++;
+            continue;
+        }
+        k = cfw_utf8_len(p + i, n - i);
+        if (k == 0) {
+            return false;
+        }
+        i += k;
+    }
+    return true;
+}
+
 void cfw_format_time_ms(int64_t ms, char *out, size_t outlen)
 {
     time_t t = (time_t)(ms / 1000);

@@ -47,66 +47,6 @@ static bool is_word(unsigned char c)
     return is_alpha_(c) || is_digit(c);
 }
 
-/* Length of the valid UTF-8 sequence at p (1..4), or 0 when the byte there starts none. */
-static size_t utf8_len(const unsigned char *p, size_t n)
-{
-    unsigned char c = p[0];
-
-    if (c < 0x80) {
-        return 1;
-    }
-    if (c < 0xC2) {
-        return 0;
-    }
-    if (c < 0xE0) {
-        return n >= 2 && (p[1] & 0xC0) == 0x80 ? 2 : 0;
-    }
-    if (c < 0xF0) {
-        if (n < 3 || (p[1] & 0xC0) != 0x80 || (p[2] & 0xC0) != 0x80) {
-            return 0;
-        }
-        if ((c == 0xE0 && p[1] < 0xA0) || (c == 0xED && p[1] >= 0xA0)) {
-            return 0; /* overlong, or a surrogate */
-        }
-        return 3;
-    }
-    if (c < 0xF5) {
-        if (n < 4 || (p[1] & 0xC0) != 0x80 || (p[2] & 0xC0) != 0x80 || (p[3] & 0xC0) != 0x80) {
-            return 0;
-        }
-        if ((c == 0xF0 && p[1] < 0x90) || (c == 0xF4 && p[1] >= 0x90)) {
-            return 0; /* overlong, or above U+10FFFF */
-        }
-        return 4;
-    }
-    return 0;
-}
-
-/* True when s[0..n) is valid UTF-8 without NUL bytes. */
-static bool text_clean(const char *s, size_t n)
-{
-    const unsigned char *p = (const unsigned char *)s;
-    size_t i = 0;
-
-    while (i < n) {
-        size_t k;
-
-        if (p[i] >= 0x01 && p[i] < 0x80) {
-            i++;
-            continue;
-        }
-        if (p[i] == 0) {
-            return false;
-        }
-        k = utf8_len(p + i, n - i);
-        if (k == 0) {
-            return false;
-        }
-        i += k;
-    }
-    return true;
-}
-
 /*
  * Copies s[0..n) into out as valid UTF-8 of at most room bytes, stopping before a character that
  * does not fit: invalid bytes become U+FFFD, NUL becomes a space (with controls, so do the other
@@ -119,7 +59,7 @@ static size_t utf8_copy(char *out, size_t room, const char *s, size_t n, bool co
     size_t i = 0;
 
     while (i < n) {
-        size_t k = utf8_len(p + i, n - i);
+        size_t k = cfw_utf8_len(p + i, n - i);
 
         if (k == 0) {
             if (o + 3 > room) {
@@ -1145,7 +1085,7 @@ static void decode_text(struct decode_ctx *c, const char *text, size_t len)
         text = "";
         len = 0;
     }
-    if (len <= CFW_DECODE_MAX_TEXT && text_clean(text, len)) {
+    if (len <= CFW_DECODE_MAX_TEXT && cfw_utf8_valid(text, len, false)) {
         emit(c, "text", text, len, NULL);
     } else {
         size_t n;
@@ -1205,7 +1145,7 @@ static void decode_json(struct decode_ctx *c)
     case SHAPE_UNKNOWN:
         /* jansson accepted it, so it is valid UTF-8 within the cap; but it also accepts a bare
          * number followed by one NUL byte ("0\0"), so NUL bytes are checked for, not assumed */
-        if (text_clean(rec->text, rec->len)) {
+        if (cfw_utf8_valid(rec->text, rec->len, false)) {
             emit(c, "json", rec->text, rec->len, NULL);
         } else {
             size_t n;

@@ -108,6 +108,13 @@ const char *cfw_boot_id(void);
 /* Parses an RFC 3339 time ("2026-08-21T01:58:58.948Z", offsets allowed) to epoch ms; -1 if not. */
 int64_t cfw_parse_rfc3339_ms(const char *s);
 
+/* Length of the valid UTF-8 sequence at p (1..4) of the n bytes there, or 0 when none starts
+ * there (overlongs, surrogates and code points above U+10FFFF are invalid). */
+size_t cfw_utf8_len(const unsigned char *p, size_t n);
+
+/* True when s[0..n) is valid UTF-8, NUL bytes allowed only when nul_ok. */
+bool cfw_utf8_valid(const char *s, size_t n, bool nul_ok);
+
 /* Formats epoch milliseconds as RFC 3339 UTC with milliseconds into out (at least 32 bytes). */
 void cfw_format_time_ms(int64_t ms, char *out, size_t outlen);
 
