@@ -233,7 +233,7 @@ int cfw_ws_parse(struct cfw_ws_parser *p, const unsigned char *buf, size_t len, 
         cfw_buf_reset(&p->msg);
         p->msg_op = (enum cfw_ws_op)op;
     }
-    p->msg.max = maxm + 1; /* the buffer's cap counts the NUL */
+    p->msg.max = maxm;
     if (cfw_buf_append(&p->msg, payload, (size_t)plen) != 0) {
         *close_code = CFW_WS_CLOSE_TOO_BIG;
         cfw_err_set(err, "a message over %zu bytes", maxm);
