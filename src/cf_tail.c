@@ -443,6 +443,18 @@ static void update_state(struct cfw_tail *src)
     if (up == src->up && src->told) {
         return;
     }
+    if (up && !src->told) {
+        /* the first state told is a definite one: up once every tail is connected (a
+         * source-down restored from the state is not resolved by a start that still fails) */
+        for (const struct tail *t = src->tails; t != NULL; t = t->next) {
+            if (!t->gone && (t->cur == NULL || !t->cur->open)) {
+                return;
+            }
+        }
+        if (src->tails == NULL) {
+            return;
+        }
+    }
     src->up = up;
     src->told = true;
     if (src->cbs.state != NULL) {
