@@ -35,6 +35,7 @@ import urllib.request
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "tests", "integration", "lib"))
 from fake_cloudflare import ACCOUNT_ID, TOKEN, FakeCloudflare, write_token  # noqa: E402
+from faults import rss_kb  # noqa: E402
 from ws_tail import TailServer  # noqa: E402
 
 CLK = os.sysconf("SC_CLK_TCK")
@@ -114,17 +115,6 @@ def tree(pid):
         out.append(p)
         todo.extend(kids.get(p, []))
     return out
-
-
-def rss_kb(pid):
-    try:
-        with open("/proc/%d/status" % pid) as f:
-            for line in f:
-                if line.startswith("VmRSS:"):
-                    return int(line.split()[1])
-    except OSError:
-        pass
-    return 0
 
 
 def cpu_s(pid):

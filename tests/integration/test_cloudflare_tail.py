@@ -15,7 +15,6 @@ Ends with "N passed, M failed"; exit status 0 when nothing failed.
 """
 import json
 import os
-import re
 import shutil
 import ssl
 import subprocess
@@ -26,35 +25,19 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib
 from daemon import CFWATCHD, SOURCE_DIR, DaemonTestCase, run_tests  # noqa: E402
 from fake_cloudflare import (ACCOUNT_ID, TOKEN, FakeCloudflare, cloudflare_section,  # noqa: E402
                              error_envelope, write_token)
+from tail_events import VERSION  # noqa: E402
 from ws_tail import TailServer  # noqa: E402
+import tail_events  # noqa: E402
 
-VERSION = "00000000-0000-4000-8000-000000000000"
 TAILS = r"/workers/scripts/[^/]+/tails$"
 
 
 def s02_event():
-    path = os.path.join(SOURCE_DIR, "tests", "data", "corpus", "synthetic",
-                        "S02-SYNTHETIC-tail-json-python-exception.log")
-    with open(path, encoding="utf-8") as f:
-        return json.load(f)
+    return tail_events.s02_event(SOURCE_DIR)
 
 
-def tail_event(script, module, imp, outcome="exception", ts=None):
-    ts = ts or int(time.time() * 1000)
-    return {
-        "outcome": outcome, "scriptName": script, "diagnosticsChannelEvents": [],
-        "exceptions": [{"name": "PythonError",
-                        "message": "Traceback (most recent call last):\n  File "
-                                   "\"/session/metadata/entry.py\", line 9, in fetch\n    %s\n"
-                                   "ModuleNotFoundError: No module named '%s'\n" % (imp, module),
-                        "timestamp": ts}] if outcome == "exception" else [],
-        "logs": [{"message": ["handling", "/"], "level": "log", "timestamp": ts}],
-        "eventTimestamp": ts,
-        "event": {"request": {"url": "https://%s.example.workers.dev/" % script,
-                              "method": "GET", "headers": {}, "cf": {}},
-                  "response": {"status": 500 if outcome != "ok" else 200}},
-        "scriptVersion": {"id": VERSION}, "truncated": False, "executionModel": "stateless",
-    }
+def tail_event(script, module, imp, outcome="exception"):
+    return tail_events.tail_event(script, module, imp, outcome, logs=[["handling", "/"]])
 
 
 def overload(kind):
