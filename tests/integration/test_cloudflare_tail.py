@@ -167,12 +167,14 @@ class CreateAndDecode(TailCase):
 
         def same(i):
             fields = {k: v for k, v in i["fields"].items() if k not in ("source", "sampling")}
-            return (i["rule"], i["severity"], i["title"], i["hint"], i["count"], fields)
+            return (i["rule"], i["severity"], i["title"], i["count"], fields)
+        note = " Note: the tail samples 50% of requests: counts are sampled."
         for key in want:
             self.assertEqual(same(got[key]), same(want[key]), key)
-            # sampled by the configured sampling_rate: the events say so
+            # sampled by the configured sampling_rate: the events and the incident text say so
             self.assertEqual(got[key]["fields"].get("sampling"),
                              "the tail samples 50% of requests: counts are sampled")
+            self.assertEqual(got[key]["hint"], want[key]["hint"] + note)
             self.assertEqual(got[key]["fields"]["source"], "live")
 
         # per-tail metrics
@@ -193,6 +195,8 @@ class CreateAndDecode(TailCase):
         self.ws.send_event(tail_event("py-api", "src", "import src.app"))
         inc = self.d.wait_incident("py-src-import/py-api/src")
         self.assertIn("counts are sampled", inc["fields"].get("sampling", ""))
+        self.assertTrue(inc["hint"].endswith(" Note: Cloudflare is sampling this tail (high "
+                                             "volume): counts are sampled."), inc["hint"])
         self.ws.send_event(overload("overload-stop"))
         self.d.wait_for(lambda: self.tail_metric("cfwatchd_tail_sampling") == 0, "sampling 0")
         self.assertEqual(self.tail_metric("cfwatchd_tail_sampling_notices_total"), 1)
