@@ -1974,7 +1974,7 @@ static void on_watchdog(evutil_socket_t fd, short what, void *arg)
     sd_notify(0, "WATCHDOG=1");
 }
 
-/* Every configured source: files, commands, journals, Logpush receivers and API pollers. */
+/* Every configured source: files, commands, journals, Logpush receivers, API pollers, tails. */
 static size_t source_count(const struct app *app)
 {
     return app->nsources + app->nlogpush + app->npollers + app->ntails;

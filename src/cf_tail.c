@@ -496,8 +496,14 @@ static void on_deleted(void *arg, const struct cfw_cf_result *r)
     if (r->ok || r->status == 404) {
         cfw_log_debug("source=%s script=%s: tail deleted", src->conf.name, d->script);
     } else {
-        cfw_log_warn("source=%s script=%s: cannot delete a tail: %s", src->conf.name, d->script,
-                     r->error);
+        cfw_log_warn("source=%s script=%s: cannot delete a tail: %s; the next start tries again",
+                     src->conf.name, d->script, r->error);
+        /* saved with the state like a tail left open */
+        if (src->leftovers == NULL) {
+            src->leftovers = json_array();
+        }
+        json_array_append_new(src->leftovers,
+                              json_pack("{s:s, s:s}", "script", d->script, "id", d->id));
     }
     del_free(d);
     changed(src);
