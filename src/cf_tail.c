@@ -15,28 +15,50 @@
 #include "cfwatchd/secrets.h"
 #include "cfwatchd/websocket.h"
 
-static const char *const tail_keys[] = {
-    "name",           "type",         "scripts",         "outcome",
-    "sampling_rate",  "method",       "header",          "client_ip",
-    "query",          "script_version", "ping_interval", "renew_before",
-    "reconnect_delay", "reconnect_delay_max", "down_after_failures", "scripts_refresh",
-    "max_message",    NULL};
+static const char *const tail_keys[] = {"name",
+                                        "type",
+                                        "scripts",
+                                        "outcome",
+                                        "sampling_rate",
+                                        "method",
+                                        "header",
+                                        "client_ip",
+                                        "query",
+                                        "script_version",
+                                        "ping_interval",
+                                        "renew_before",
+                                        "reconnect_delay",
+                                        "reconnect_delay_max",
+                                        "down_after_failures",
+                                        "scripts_refresh",
+                                        "max_message",
+                                        NULL};
 
 /* The outcomes the runtime reports (workerd's outcome.capnp), and wrangler's `error`. */
-static const char *const outcomes[] = {
-    "unknown",      "ok",          "exception",       "exceededCpu",
-    "killSwitch",   "daemonDown",  "scriptNotFound",  "canceled",
-    "exceededMemory", "loadShed",  "responseStreamDisconnected", "internalError",
-    "exceededWallTime", "aborted", NULL};
+static const char *const outcomes[] = {"unknown",
+                                       "ok",
+                                       "exception",
+                                       "exceededCpu",
+                                       "killSwitch",
+                                       "daemonDown",
+                                       "scriptNotFound",
+                                       "canceled",
+                                       "exceededMemory",
+                                       "loadShed",
+                                       "responseStreamDisconnected",
+                                       "internalError",
+                                       "exceededWallTime",
+                                       "aborted",
+                                       NULL};
 /* wrangler tail --status error */
 static const char *const error_outcomes[] = {"exception", "exceededCpu", "exceededMemory",
                                              "unknown", NULL};
 
 /* One tail as created by the API, and its WebSocket. */
 struct conn {
-    struct conn *next;     /* in src->closing once retired */
+    struct conn *next; /* in src->closing once retired */
     struct cfw_tail *src;
-    struct tail *tail;     /* NULL once retired */
+    struct tail *tail; /* NULL once retired */
     char *id;
     char *url;
     int64_t expires_wall_ms; /* 0: unknown */
@@ -52,8 +74,8 @@ struct tail {
     char *script;
     char *input; /* "<source>:<script>": the records' input name */
     bool from_glob;
-    bool gone;    /* no longer matched: freed when its call returns */
-    bool calling; /* a tail creation in flight */
+    bool gone;            /* no longer matched: freed when its call returns */
+    bool calling;         /* a tail creation in flight */
     struct conn *cur;     /* the connection delivering events */
     struct conn *pending; /* a new tail being connected (first, after a failure, renewal) */
     struct event *timer;  /* backoff, then renewal */
@@ -83,8 +105,8 @@ struct cfw_tail {
     struct cfw_tail_cbs cbs;
     struct tail *tails;
     struct del *dels;
-    struct conn *closing; /* retired connections whose close handshake runs */
-    json_t *leftovers; /* restored: [{script, id}] deleted on start */
+    struct conn *closing;  /* retired connections whose close handshake runs */
+    json_t *leftovers;     /* restored: [{script, id}] deleted on start */
     struct event *refresh; /* globs looked up again */
     bool listing;
     bool up;
@@ -185,8 +207,9 @@ static void parse_header(const struct cfw_node *node, const char *path, struct c
     }
     if (conf->header_key == NULL || conf->header_key[0] == '\0' ||
         strpbrk(conf->header_key, " \t\r\n") != NULL) {
-        cfw_diag_add(diag, h, child, "a header name is required (\"Name\", \"Name: value\" or "
-                                     "{key, query})");
+        cfw_diag_add(diag, h, child,
+                     "a header name is required (\"Name\", \"Name: value\" or "
+                     "{key, query})");
     }
     free(child);
 }
@@ -220,8 +243,9 @@ int cfw_tail_conf_parse(const struct cfw_node *node, const char *path, struct cf
     free(child);
     child = cfw_xasprintf("%s.scripts", path);
     if (cfw_node_strlist(node, "scripts", child, &conf->scripts, diag) == 0) {
-        cfw_diag_add(diag, node, child, "scripts is required: the Workers to tail (names or "
-                                        "globs)");
+        cfw_diag_add(diag, node, child,
+                     "scripts is required: the Workers to tail (names or "
+                     "globs)");
     }
     for (size_t i = 0; conf->scripts != NULL && conf->scripts[i] != NULL; i++) {
         if (!name_ok(conf->scripts[i], true)) {
@@ -305,8 +329,7 @@ int cfw_tail_conf_parse(const struct cfw_node *node, const char *path, struct cf
     child = cfw_xasprintf("%s.reconnect_delay", path);
     if (cfw_node_duration(node, "reconnect_delay", child, &conf->reconnect_delay_ms, diag) == 1 &&
         conf->reconnect_delay_ms < 100) {
-        cfw_diag_add(diag, cfw_node_get(node, "reconnect_delay"), child,
-                     "must be at least 100ms");
+        cfw_diag_add(diag, cfw_node_get(node, "reconnect_delay"), child, "must be at least 100ms");
     }
     free(child);
     child = cfw_xasprintf("%s.reconnect_delay_max", path);
@@ -369,8 +392,7 @@ json_t *cfw_tail_filters(const struct cfw_tail_conf *conf)
                 size_t j;
                 json_t *v;
                 bool dup = false;
-                json_array_foreach(a, j, v)
-                {
+                json_array_foreach (a, j, v) {
                     dup = dup || strcmp(json_string_value(v), add[k]) == 0;
                 }
                 if (!dup) {
@@ -391,8 +413,7 @@ json_t *cfw_tail_filters(const struct cfw_tail_conf *conf)
         json_array_append_new(filters, json_pack("{s:o}", "header", h));
     }
     if (conf->client_ip != NULL) {
-        json_array_append_new(filters,
-                              json_pack("{s:o}", "client_ip", str_array(conf->client_ip)));
+        json_array_append_new(filters, json_pack("{s:o}", "client_ip", str_array(conf->client_ip)));
     }
     if (conf->query != NULL) {
         json_array_append_new(filters, json_pack("{s:s}", "query", conf->query));
@@ -592,8 +613,8 @@ static void tail_failed(struct tail *t, bool auth, const char *fmt, ...)
         t->delay_ms = src->conf.reconnect_delay_ms;
     }
     t->open_mono_ms = 0;
-    cfw_log_warn("source=%s script=%s: %s; again in %lld ms", src->conf.name, t->script,
-                 t->problem, (long long)t->delay_ms);
+    cfw_log_warn("source=%s script=%s: %s; again in %lld ms", src->conf.name, t->script, t->problem,
+                 (long long)t->delay_ms);
     if (src->stopping) {
         return;
     }
@@ -678,8 +699,8 @@ static void check_sampling(struct tail *t, const char *data, size_t len)
         t->overloads++;
     } else if (type != NULL && strcmp(type, "overload-stop") == 0) {
         if (t->sampling) {
-            cfw_log_notice("source=%s script=%s: the tail is no longer sampled",
-                           t->src->conf.name, t->script);
+            cfw_log_notice("source=%s script=%s: the tail is no longer sampled", t->src->conf.name,
+                           t->script);
         }
         t->sampling = false;
     }
@@ -919,8 +940,7 @@ static void on_scripts(void *arg, const struct cfw_cf_result *r)
     for (struct tail *t = src->tails; t != NULL; t = t->next) {
         t->gone = t->from_glob; /* until matched again */
     }
-    json_array_foreach(r->result, i, s)
-    {
+    json_array_foreach (r->result, i, s) {
         const char *name = json_string_value(json_object_get(s, "id"));
         struct tail *t;
         bool match = false;
@@ -1059,8 +1079,7 @@ void cfw_tail_start(struct cfw_tail *src)
     }
     src->started = true;
     /* tails an earlier run left open (a crash, a kill): nobody reads them any more */
-    json_array_foreach(src->leftovers, i, l)
-    {
+    json_array_foreach (src->leftovers, i, l) {
         const char *script = json_string_value(json_object_get(l, "script"));
         const char *id = json_string_value(json_object_get(l, "id"));
         if (script != NULL && id != NULL) {
@@ -1199,8 +1218,17 @@ static const char *tail_state(const struct tail *t)
     return t->down ? "down" : "waiting";
 }
 
-enum metric { M_STATE, M_RECONNECTS, M_MESSAGES, M_BYTES, M_AGE, M_SAMPLING, M_OVERLOADS,
-              M_RATE, M_N };
+enum metric {
+    M_STATE,
+    M_RECONNECTS,
+    M_MESSAGES,
+    M_BYTES,
+    M_AGE,
+    M_SAMPLING,
+    M_OVERLOADS,
+    M_RATE,
+    M_N
+};
 
 void cfw_tail_metrics(struct cfw_tail *const *tails, size_t n, struct cfw_buf *out)
 {
@@ -1228,8 +1256,8 @@ void cfw_tail_metrics(struct cfw_tail *const *tails, size_t n, struct cfw_buf *o
         return;
     }
     for (int m = 0; m < M_N; m++) {
-        cfw_buf_printf(out, "# HELP %s %s\n# TYPE %s %s\n", names[m][0], names[m][2],
-                       names[m][0], names[m][1]);
+        cfw_buf_printf(out, "# HELP %s %s\n# TYPE %s %s\n", names[m][0], names[m][2], names[m][0],
+                       names[m][1]);
         for (size_t i = 0; i < n; i++) {
             for (const struct tail *t = tails[i]->tails; t != NULL; t = t->next) {
                 if (m == M_AGE && t->last_msg_mono_ms == 0) {

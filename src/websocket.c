@@ -102,8 +102,7 @@ void cfw_ws_parser_clear(struct cfw_ws_parser *p)
 }
 
 int cfw_ws_parse(struct cfw_ws_parser *p, const unsigned char *buf, size_t len, size_t *used,
-                 size_t *need, struct cfw_ws_frame *out, uint16_t *close_code,
-                 struct cfw_err *err)
+                 size_t *need, struct cfw_ws_frame *out, uint16_t *close_code, struct cfw_err *err)
 {
     size_t maxf = p->max_frame != 0 ? p->max_frame : CFW_WS_MAX_FRAME_DEFAULT;
     size_t maxm = p->max_message != 0 ? p->max_message : CFW_WS_MAX_MESSAGE_DEFAULT;
@@ -319,7 +318,7 @@ struct cfw_ws {
     enum ws_state state;
     bool pong_pending;
     bool close_received;
-    int close_code;  /* what the closed callback will say */
+    int close_code; /* what the closed callback will say */
     char *close_why;
     int depth;
     bool doomed;
@@ -477,8 +476,8 @@ static bool token_in(const char *list, const char *token)
         while (*p == ' ' || *p == '\t' || *p == ',') {
             p++;
         }
-        if (strncasecmp(p, token, n) == 0 && (p[n] == '\0' || p[n] == ',' || p[n] == ' ' ||
-                                               p[n] == '\t')) {
+        if (strncasecmp(p, token, n) == 0 &&
+            (p[n] == '\0' || p[n] == ',' || p[n] == ' ' || p[n] == '\t')) {
             return true;
         }
         while (*p != '\0' && *p != ',') {
@@ -721,8 +720,8 @@ static void send_upgrade(struct cfw_ws *ws)
         return;
     }
     EVP_EncodeBlock((unsigned char *)ws->key, nonce, sizeof(nonce));
-    evbuffer_add_printf(out, "GET %s HTTP/1.1\r\nHost: %s%s%s", ws->path, v6 ? "[" : "",
-                        ws->host, v6 ? "]" : "");
+    evbuffer_add_printf(out, "GET %s HTTP/1.1\r\nHost: %s%s%s", ws->path, v6 ? "[" : "", ws->host,
+                        v6 ? "]" : "");
     if (!dflt) {
         evbuffer_add_printf(out, ":%d", ws->port);
     }
@@ -792,8 +791,8 @@ static void on_timer(evutil_socket_t fd, short what, void *arg)
     case WS_CONNECTING:
     case WS_HANDSHAKE:
         finish(ws, CFW_WS_CLOSE_ABNORMAL, "no %s with %s:%d within %lld ms",
-               ws->state == WS_CONNECTING ? "connection" : "handshake answer", ws->host,
-               ws->port, (long long)ws->connect_timeout_ms);
+               ws->state == WS_CONNECTING ? "connection" : "handshake answer", ws->host, ws->port,
+               (long long)ws->connect_timeout_ms);
         break;
     case WS_OPEN:
         if (ws->pong_pending) {
@@ -949,10 +948,10 @@ struct cfw_ws *cfw_ws_connect(struct event_base *base, const struct cfw_ws_conf 
     ws->parser.max_frame = conf->max_frame;
     ws->parser.max_message = conf->max_message;
     ws->protocol = conf->protocol != NULL ? cfw_xstrdup(conf->protocol) : NULL;
-    ws->user_agent = cfw_xstrdup(conf->user_agent != NULL ? conf->user_agent
-                                                          : "cfwatchd/" CFW_VERSION);
-    ws->connect_timeout_ms = conf->connect_timeout_ms > 0 ? conf->connect_timeout_ms
-                                                          : CFW_WS_CONNECT_TIMEOUT_DEFAULT_MS;
+    ws->user_agent =
+        cfw_xstrdup(conf->user_agent != NULL ? conf->user_agent : "cfwatchd/" CFW_VERSION);
+    ws->connect_timeout_ms =
+        conf->connect_timeout_ms > 0 ? conf->connect_timeout_ms : CFW_WS_CONNECT_TIMEOUT_DEFAULT_MS;
     ws->ping_interval_ms = conf->ping_interval_ms;
     if (parse_url(ws, conf->url, err) != 0) {
         ws_destroy(ws);
@@ -966,8 +965,8 @@ struct cfw_ws *cfw_ws_connect(struct event_base *base, const struct cfw_ws_conf 
     }
     ws->timer = evtimer_new(base, on_timer, ws);
     ws->defer = evtimer_new(base, on_defer, ws);
-    ws->dns = evdns_base_new(base, EVDNS_BASE_INITIALIZE_NAMESERVERS |
-                                       EVDNS_BASE_DISABLE_WHEN_INACTIVE);
+    ws->dns =
+        evdns_base_new(base, EVDNS_BASE_INITIALIZE_NAMESERVERS | EVDNS_BASE_DISABLE_WHEN_INACTIVE);
     if (ws->dns == NULL) {
         /* no resolv.conf: names from /etc/hosts and literal addresses still work */
         ws->dns = evdns_base_new(base, 0);
@@ -990,8 +989,7 @@ struct cfw_ws *cfw_ws_connect(struct event_base *base, const struct cfw_ws_conf 
     bufferevent_setcb(ws->bev, on_read, on_write, on_event, ws);
     bufferevent_enable(ws->bev, EV_READ | EV_WRITE);
     arm(ws, ws->connect_timeout_ms);
-    if (bufferevent_socket_connect_hostname(ws->bev, ws->dns, AF_UNSPEC, ws->host, ws->port) !=
-        0) {
+    if (bufferevent_socket_connect_hostname(ws->bev, ws->dns, AF_UNSPEC, ws->host, ws->port) != 0) {
         /* reported from the loop, as every other failure */
         ws->close_why = cfw_xasprintf("cannot connect to %s:%d", ws->host, ws->port);
         event_active(ws->defer, EV_TIMEOUT, 0);

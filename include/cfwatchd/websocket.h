@@ -78,8 +78,7 @@ struct cfw_ws_frame {
  * with, err says what). *used bytes of buf are consumed in both 1 and 0.
  */
 int cfw_ws_parse(struct cfw_ws_parser *p, const unsigned char *buf, size_t len, size_t *used,
-                 size_t *need, struct cfw_ws_frame *out, uint16_t *close_code,
-                 struct cfw_err *err);
+                 size_t *need, struct cfw_ws_frame *out, uint16_t *close_code, struct cfw_err *err);
 /* Releases what the parser holds; it can be used again afterwards. */
 void cfw_ws_parser_clear(struct cfw_ws_parser *p);
 
@@ -97,14 +96,14 @@ bool cfw_utf8_valid(const char *s, size_t len);
 /* ---- the client ---- */
 
 struct cfw_ws_conf {
-    const char *url;             /* ws://host[:port]/path or wss://...; may hold a secret */
-    const char *protocol;        /* Sec-WebSocket-Protocol asked for and required, or NULL */
-    const char *ca_file;         /* NULL: the system's CA store */
-    const char *user_agent;      /* NULL: cfwatchd/<version> */
-    int64_t connect_timeout_ms;  /* TCP + TLS + handshake (0: default) */
-    int64_t ping_interval_ms;    /* 0: no pings */
-    size_t max_frame;            /* 0: default */
-    size_t max_message;          /* 0: default */
+    const char *url;            /* ws://host[:port]/path or wss://...; may hold a secret */
+    const char *protocol;       /* Sec-WebSocket-Protocol asked for and required, or NULL */
+    const char *ca_file;        /* NULL: the system's CA store */
+    const char *user_agent;     /* NULL: cfwatchd/<version> */
+    int64_t connect_timeout_ms; /* TCP + TLS + handshake (0: default) */
+    int64_t ping_interval_ms;   /* 0: no pings */
+    size_t max_frame;           /* 0: default */
+    size_t max_message;         /* 0: default */
 };
 
 struct cfw_ws;

@@ -131,8 +131,7 @@ static int feed(struct cfw_ws_parser *p, const struct caps *c, struct cfw_buf *p
     return 0;
 }
 
-static void run(const uint8_t *data, size_t len, size_t split, const struct caps *c,
-                struct run *r)
+static void run(const uint8_t *data, size_t len, size_t split, const struct caps *c, struct run *r)
 {
     struct cfw_ws_parser p = {.max_frame = c->frame, .max_message = c->message};
     struct cfw_buf pend = {0};

@@ -274,6 +274,17 @@ class Lifecycle(TailCase):
         self.fake.wait_requests(r"/tails/%s$" % tid, method="DELETE", since=since, timeout=30)
         self.connected(exclude=(conn,))
 
+    def test_reload_replaces_the_tail_and_deletes_the_old_one(self):
+        self.start_ws()
+        self.start()
+        first = self.connected()[0]
+        since = time.monotonic()
+        self.d.reload()
+        self.fake.wait_requests(r"/tails/tail0001$", method="DELETE", since=since, timeout=30)
+        self.connected(exclude=(first,))
+        self.ws.send_event(tail_event("py-api", "src", "import src.app"))
+        self.d.wait_incident("py-src-import/py-api/src")
+
     def test_globs_resolved_through_the_list_of_workers(self):
         self.start_ws()
         self.fake.scripts = ["py-a", "py-b", "other"]

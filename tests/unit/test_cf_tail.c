@@ -34,9 +34,8 @@ static void test_defaults(void **state)
     char *text;
 
     (void)state;
-    assert_int_equal(parse("- {name: live, type: cloudflare-tail, scripts: py-api}\n", &conf,
-                           &diag),
-                     0);
+    assert_int_equal(
+        parse("- {name: live, type: cloudflare-tail, scripts: py-api}\n", &conf, &diag), 0);
     assert_string_equal(conf.name, "live");
     assert_string_equal(conf.scripts[0], "py-api");
     assert_null(conf.scripts[1]);
@@ -89,9 +88,8 @@ static void test_filters_as_wrangler_sends_them(void **state)
     assert_string_equal(conf.header_key, "X-Team");
     assert_string_equal(conf.header_query, "py");
     cfw_tail_conf_clear(&conf);
-    assert_int_equal(parse("- {name: a, type: cloudflare-tail, scripts: x, header: X-Team}\n",
-                           &conf, &diag),
-                     0);
+    assert_int_equal(
+        parse("- {name: a, type: cloudflare-tail, scripts: x, header: X-Team}\n", &conf, &diag), 0);
     assert_string_equal(conf.header_key, "X-Team");
     assert_null(conf.header_query);
     cfw_tail_conf_clear(&conf);

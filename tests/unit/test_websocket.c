@@ -137,8 +137,9 @@ static void test_fragments_with_ping_between(void **state)
         assert_true(used > 0);
         off += used;
         if (rc == 1) {
-            got[deliveries] = f.op == CFW_WS_OP_PING ? "ping" : f.op == CFW_WS_OP_TEXT ? "text"
-                                                                                       : "bin";
+            got[deliveries] = f.op == CFW_WS_OP_PING   ? "ping"
+                              : f.op == CFW_WS_OP_TEXT ? "text"
+                                                       : "bin";
             memcpy(copy[deliveries], f.data, f.len);
             gotlen[deliveries++] = f.len;
         }
@@ -419,8 +420,8 @@ static void srv_event(struct bufferevent *bev, short what, void *arg)
     s->bev = NULL;
 }
 
-static void srv_accept(struct evconnlistener *lis, evutil_socket_t fd, struct sockaddr *sa,
-                       int len, void *arg)
+static void srv_accept(struct evconnlistener *lis, evutil_socket_t fd, struct sockaddr *sa, int len,
+                       void *arg)
 {
     struct server *s = arg;
 
@@ -489,21 +490,23 @@ static void cl_closed(void *arg, struct cfw_ws *ws, int code, const char *why)
 }
 
 /* Runs the loop until cond or a bound on loop turns. */
-#define RUN_UNTIL(base, cond)                                                                    \
-    do {                                                                                         \
-        for (int i_ = 0; i_ < 4000 && !(cond); i_++) {                                           \
-            struct timeval tv_ = {0, 2000};                                                      \
-            event_base_loopexit(base, &tv_);                                                     \
-            event_base_dispatch(base);                                                           \
-        }                                                                                        \
-        assert_true(cond);                                                                       \
+#define RUN_UNTIL(base, cond)                                                                      \
+    do {                                                                                           \
+        for (int i_ = 0; i_ < 4000 && !(cond); i_++) {                                             \
+            struct timeval tv_ = {0, 2000};                                                        \
+            event_base_loopexit(base, &tv_);                                                       \
+            event_base_dispatch(base);                                                             \
+        }                                                                                          \
+        assert_true(cond);                                                                         \
     } while (0)
 
 static struct cfw_ws *connect_to(struct event_base *base, int port, struct client *c,
                                  int64_t ping_ms)
 {
     char url[128];
-    struct cfw_ws_conf conf = {.url = url, .protocol = "trace-v1", .ping_interval_ms = ping_ms,
+    struct cfw_ws_conf conf = {.url = url,
+                               .protocol = "trace-v1",
+                               .ping_interval_ms = ping_ms,
                                .user_agent = "cfwatchd-test"};
     struct cfw_ws_cbs cbs = {cl_open, cl_message, cl_closed, c};
     struct cfw_err err = {0};
@@ -546,7 +549,10 @@ static void test_client_session(void **state)
     assert_true(st.pongs_in >= 2);
     assert_int_equal(st.messages_in, 1);
     /* the server closes with 1011: echoed, reported */
-    srv_send(&s, 1, CFW_WS_OP_CLOSE, "\x03\xf3" "backend restart", 17);
+    srv_send(&s, 1, CFW_WS_OP_CLOSE,
+             "\x03\xf3"
+             "backend restart",
+             17);
     RUN_UNTIL(base, c.closed == 1 && s.close_code != 0);
     assert_int_equal(c.code, 1011);
     assert_int_equal(s.close_code, 1011);
