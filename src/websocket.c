@@ -649,8 +649,8 @@ static void on_read(struct bufferevent *bev, void *arg)
         const char *bad;
         char *head;
 
-        if (end.pos < 0) {
-            if (evbuffer_get_length(in) > CFW_WS_HEAD_MAX) {
+        if (end.pos < 0 || end.pos > (ev_off_t)CFW_WS_HEAD_MAX) {
+            if (end.pos >= 0 || evbuffer_get_length(in) > CFW_WS_HEAD_MAX) {
                 finish(ws, CFW_WS_CLOSE_ABNORMAL, "handshake: an answer head over %u bytes",
                        CFW_WS_HEAD_MAX);
             }
