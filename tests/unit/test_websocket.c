@@ -287,6 +287,7 @@ enum scenario {
     SC_BAD_ACCEPT, /* a wrong Sec-WebSocket-Accept */
     SC_NO_PROTO,   /* no subprotocol in the answer */
     SC_FORBIDDEN,  /* 403 */
+    SC_HUGE_HEAD,  /* 101 with 20 KiB of headers, in one write */
 };
 
 struct server {
@@ -395,7 +396,16 @@ static void srv_read(struct bufferevent *bev, void *arg)
         if (s->sc == SC_BAD_ACCEPT) {
             accept[0] = accept[0] == 'A' ? 'B' : 'A';
         }
-        if (s->sc == SC_FORBIDDEN) {
+        if (s->sc == SC_HUGE_HEAD) {
+            char pad[1001];
+            memset(pad, 'a', 1000);
+            pad[1000] = '\0';
+            evbuffer_add_printf(bufferevent_get_output(bev), "HTTP/1.1 101 Switching\r\n");
+            for (int i = 0; i < 20; i++) {
+                evbuffer_add_printf(bufferevent_get_output(bev), "X-Pad-%d: %s\r\n", i, pad);
+            }
+            evbuffer_add_printf(bufferevent_get_output(bev), "\r\n");
+        } else if (s->sc == SC_FORBIDDEN) {
             evbuffer_add_printf(bufferevent_get_output(bev),
                                 "HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\n\r\n");
         } else {
@@ -627,6 +637,7 @@ static void test_client_handshake_checks(void **state)
     handshake_fails(SC_BAD_ACCEPT, "Sec-WebSocket-Accept");
     handshake_fails(SC_NO_PROTO, "subprotocol trace-v1 not accepted");
     handshake_fails(SC_FORBIDDEN, "HTTP 403");
+    handshake_fails(SC_HUGE_HEAD, "an answer head over 16384 bytes");
 }
 
 static void test_client_refused_and_bad_urls(void **state)
