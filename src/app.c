@@ -1793,7 +1793,7 @@ static void http_metrics(struct cfw_listener_req *req, const char *path, void *a
                            (unsigned long long)(fam == 0 ? st.bytes : st.lag_bytes));
         }
     }
-    cfw_tail_metrics(app->tails, app->ntails, &b);
+    cfw_tail_metrics(app->tails, app->ntails, &b, metric_label);
     if (app->notifier != NULL) {
         struct cfw_notifier_stats ns = {0};
         static const char *const names[] = {"sent", "retried", "dead", "refused", "digested"};

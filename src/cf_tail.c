@@ -1190,20 +1190,6 @@ void cfw_tail_restore(struct cfw_tail *src, const json_t *state)
 
 /* ---- metrics ---- */
 
-static void label(struct cfw_buf *b, const char *s)
-{
-    for (; *s != '\0'; s++) {
-        if (*s == '\\' || *s == '"') {
-            cfw_buf_putc(b, '\\');
-            cfw_buf_putc(b, *s);
-        } else if (*s == '\n') {
-            cfw_buf_puts(b, "\\n");
-        } else {
-            cfw_buf_putc(b, *s);
-        }
-    }
-}
-
 static const char *tail_state(const struct tail *t)
 {
     if (t->cur != NULL && t->cur->open) {
@@ -1230,7 +1216,8 @@ enum metric {
     M_N
 };
 
-void cfw_tail_metrics(struct cfw_tail *const *tails, size_t n, struct cfw_buf *out)
+void cfw_tail_metrics(struct cfw_tail *const *tails, size_t n, struct cfw_buf *out,
+                      void (*label)(struct cfw_buf *b, const char *value))
 {
     static const char *const names[M_N][3] = {
         {"cfwatchd_tail_state", "gauge",

@@ -109,8 +109,10 @@ json_t *cfw_tail_save(const struct cfw_tail *t);
 void cfw_tail_restore(struct cfw_tail *t, const json_t *state);
 /*
  * Writes the Prometheus families of the tails of n sources (each per Worker: state,
- * reconnects, messages, bytes, last message age, sampling) to out.
+ * reconnects, messages, bytes, last message age, sampling) to out; label writes a label value
+ * escaped (the daemon's own escaping, so that every family escapes alike).
  */
-void cfw_tail_metrics(struct cfw_tail *const *tails, size_t n, struct cfw_buf *out);
+void cfw_tail_metrics(struct cfw_tail *const *tails, size_t n, struct cfw_buf *out,
+                      void (*label)(struct cfw_buf *b, const char *value));
 
 #endif
