@@ -5,7 +5,7 @@ set -eu
 
 build="build-essential cmake pkg-config clang libclang-rt-14-dev
        libevent-dev libcurl4-openssl-dev libpcre2-dev libjansson-dev libsystemd-dev
-       libcmocka-dev libyaml-dev zlib1g-dev"
+       libcmocka-dev libyaml-dev zlib1g-dev libssl-dev"
 test="python3 ca-certificates curl file man-db groff-base systemd procps"
 extra=""
 for arg in "$@"; do

@@ -21,6 +21,7 @@
 #include <jansson.h>
 #include <systemd/sd-daemon.h>
 
+#include "cfwatchd/cf_tail.h"
 #include "cfwatchd/cloudflare.h"
 #include "cfwatchd/config.h"
 #include "cfwatchd/deploys.h"
@@ -108,6 +109,8 @@ struct app {
     struct cfw_deploys *deploys;
     struct cfw_poller **pollers;
     size_t npollers;
+    struct cfw_tail **tails; /* cloudflare-tail sources */
+    size_t ntails;
     struct stream *streams;
     char *state_dir;
     json_t *saved_sources; /* positions loaded at start, handed to sources by name */
@@ -510,6 +513,11 @@ static bool source_exists(const struct app *app, const char *name)
             return true;
         }
     }
+    for (size_t i = 0; i < app->ntails; i++) {
+        if (strcmp(cfw_tail_name(app->tails[i]), name) == 0) {
+            return true;
+        }
+    }
     return false;
 }
 
@@ -642,6 +650,39 @@ static void on_build_deployed(void *arg, struct cfw_poller *p, const struct cfw_
     free(by);
 }
 
+/* ---- cloudflare-tail sources ---- */
+
+static void on_tail_record(void *arg, struct cfw_tail *t, const struct cfw_fields *ctx,
+                           const struct cfw_record *rec)
+{
+    struct app *app = arg;
+
+    /* one TailEventMessage: the decoder of `wrangler tail --format json` events */
+    feed_begin(app);
+    cfw_pipeline_record_ctx(app->pipeline, rec, cfw_tail_name(t), ctx);
+    feed_end(app);
+    app->dirty = true;
+}
+
+static void on_tail_state(void *arg, struct cfw_tail *t, bool up, const char *reason)
+{
+    struct app *app = arg;
+
+    cfw_log(up ? CFW_LOG_NOTICE : CFW_LOG_WARNING, "source=%s state=%s%s%s", cfw_tail_name(t),
+            up ? "up" : "down", up ? "" : " reason=", reason);
+    source_health(app, cfw_tail_name(t), "cloudflare-tail", !up, up, reason);
+}
+
+static void on_tail_changed(void *arg, struct cfw_tail *t)
+{
+    struct app *app = arg;
+
+    (void)t;
+    /* the ids of open tails go into the journal soon: a crash leaves none unknown */
+    app->pos_dirty = true;
+    app->dirty = true;
+}
+
 /* True when src is kept running across the reload in progress. */
 static bool is_kept(const struct app *app, const void *src)
 {
@@ -689,6 +730,12 @@ static void sources_free(struct app *app)
     free(app->pollers);
     app->pollers = NULL;
     app->npollers = 0;
+    for (size_t i = 0; i < app->ntails; i++) {
+        cfw_tail_free(app->tails[i]); /* its saved tail ids are deleted by the next start */
+    }
+    free(app->tails);
+    app->tails = NULL;
+    app->ntails = 0;
     cfw_cf_free(app->cf);
     app->cf = NULL;
 }
@@ -861,6 +908,7 @@ static int sources_start(struct app *app, const struct cfw_node *seq, const json
     app->source_text = cfw_xcalloc(seq->n + 1, sizeof(*app->source_text));
     app->logpush = cfw_xcalloc(seq->n + 1, sizeof(*app->logpush));
     app->pollers = cfw_xcalloc(seq->n + 1, sizeof(*app->pollers));
+    app->tails = cfw_xcalloc(seq->n + 1, sizeof(*app->tails));
     for (size_t i = 0; i < seq->n; i++) {
         struct cfw_source_conf conf = {0};
         struct cfw_err err = {0};
@@ -869,6 +917,25 @@ static int sources_start(struct app *app, const struct cfw_node *seq, const json
         const json_t *pos;
 
         snprintf(path, sizeof(path), "sources[%zu]", i);
+        if (cfw_tail_is(seq->items[i])) {
+            struct cfw_tail_conf tc;
+            struct cfw_tail_cbs tcbs = {on_tail_record, on_tail_state, on_tail_changed, app};
+            struct cfw_tail *t;
+            if (cfw_tail_conf_parse(seq->items[i], path, &tc, &diag) != 0 ||
+                start_cloudflare(app, &diag) != 0) {
+                rc = -1;
+                continue;
+            }
+            t = cfw_tail_new(app->base, app->cf, &tc, &tcbs);
+            pos = saved != NULL ? json_object_get(saved, tc.name) : NULL;
+            if (pos != NULL) {
+                cfw_tail_restore(t, pos);
+            }
+            app->tails[app->ntails++] = t;
+            cfw_tail_start(t);
+            cfw_tail_conf_clear(&tc);
+            continue;
+        }
         if (cfw_poller_is(seq->items[i])) {
             struct cfw_poller_conf pc;
             struct cfw_poller_cbs pcbs = {.record = on_poller_record,
@@ -973,6 +1040,9 @@ static json_t *sources_save(const struct app *app)
     for (size_t i = 0; i < app->npollers; i++) {
         json_object_set_new(o, cfw_poller_name(app->pollers[i]),
                             cfw_poller_save(app->pollers[i]));
+    }
+    for (size_t i = 0; i < app->ntails; i++) {
+        json_object_set_new(o, cfw_tail_name(app->tails[i]), cfw_tail_save(app->tails[i]));
     }
     return o;
 }
@@ -1741,6 +1811,11 @@ static void http_metrics(struct cfw_listener_req *req, const char *path, void *a
         metric_label(&b, cfw_poller_name(app->pollers[i]));
         cfw_buf_printf(&b, "\"} %s\n", cfw_poller_up(app->pollers[i]) ? "1" : "0");
     }
+    for (size_t i = 0; i < app->ntails; i++) {
+        cfw_buf_puts(&b, "cfwatchd_source_up{source=\"");
+        metric_label(&b, cfw_tail_name(app->tails[i]));
+        cfw_buf_printf(&b, "\"} %s\n", cfw_tail_up(app->tails[i]) ? "1" : "0");
+    }
     for (size_t i = 0; i < app->nlogpush; i++) {
         /* a receiver cannot tell that nobody sends: it is up while the listener is */
         cfw_buf_puts(&b, "cfwatchd_source_up{source=\"");
@@ -1763,6 +1838,7 @@ static void http_metrics(struct cfw_listener_req *req, const char *path, void *a
                            (unsigned long long)(fam == 0 ? st.bytes : st.lag_bytes));
         }
     }
+    cfw_tail_metrics(app->tails, app->ntails, &b, metric_label);
     if (app->notifier != NULL) {
         struct cfw_notifier_stats ns = {0};
         static const char *const names[] = {"sent", "retried", "dead", "refused", "digested"};
@@ -1943,10 +2019,10 @@ static void on_watchdog(evutil_socket_t fd, short what, void *arg)
     sd_notify(0, "WATCHDOG=1");
 }
 
-/* Every configured source: files, commands, journals, Logpush receivers and API pollers. */
+/* Every configured source: files, commands, journals, Logpush receivers, API pollers, tails. */
 static size_t source_count(const struct app *app)
 {
-    return app->nsources + app->nlogpush + app->npollers;
+    return app->nsources + app->nlogpush + app->npollers + app->ntails;
 }
 
 static void on_status(evutil_socket_t fd, short what, void *arg)
@@ -1960,6 +2036,9 @@ static void on_status(evutil_socket_t fd, short what, void *arg)
     }
     for (size_t i = 0; i < app->npollers; i++) {
         down += !cfw_poller_up(app->pollers[i]);
+    }
+    for (size_t i = 0; i < app->ntails; i++) {
+        down += !cfw_tail_up(app->tails[i]);
     }
     sd_notifyf(0, "STATUS=%zu sources (%zu down), %llu events, %llu matches, %zu open incidents",
                source_count(app), down, (unsigned long long)ps->events,
@@ -2014,7 +2093,12 @@ int cfw_app_validate(const struct cfw_config *cfg, struct cfw_diag *diag)
         snprintf(path, sizeof(path), "sources[%zu]", i);
         if (cfw_poller_is(item)) {
             struct cfw_poller_conf pc;
-            if (cfw_poller_conf_parse(item, path, &pc, diag) == 0) {
+            struct cfw_tail_conf tc;
+            if (cfw_tail_is(item)) {
+                if (cfw_tail_conf_parse(item, path, &tc, diag) == 0) {
+                    cfw_tail_conf_clear(&tc);
+                }
+            } else if (cfw_poller_conf_parse(item, path, &pc, diag) == 0) {
                 cfw_poller_conf_clear(&pc);
             }
             if (cfg->cloudflare == NULL) {
@@ -2346,10 +2430,16 @@ static void stop_sources(struct app *app)
     for (size_t i = 0; i < app->nsources; i++) {
         cfw_source_stop(app->sources[i]);
     }
+    for (size_t i = 0; i < app->ntails; i++) {
+        cfw_tail_stop(app->tails[i]); /* WebSockets closed, tails DELETEd */
+    }
     while (now_mono() < deadline) {
         bool all = true;
         for (size_t i = 0; i < app->nsources; i++) {
             all = all && cfw_source_stopped(app->sources[i]);
+        }
+        for (size_t i = 0; i < app->ntails; i++) {
+            all = all && cfw_tail_stopped(app->tails[i]);
         }
         if (all) {
             break;

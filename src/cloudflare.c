@@ -231,6 +231,17 @@ static void on_done(const struct cfw_http_response *resp, void *arg)
 int cfw_cf_call(struct cfw_cf *cf, const char *path, const json_t *body, cfw_cf_done_cb cb,
                 void *arg)
 {
+    return cfw_cf_request(cf, body != NULL ? "POST" : "GET", path, body, cb, arg);
+}
+
+const char *cfw_cf_ca_file(const struct cfw_cf *cf)
+{
+    return cf->conf.ca_file;
+}
+
+int cfw_cf_request(struct cfw_cf *cf, const char *method, const char *path, const json_t *body,
+                   cfw_cf_done_cb cb, void *arg)
+{
     struct cfw_buf url = {0};
     char *auth = cfw_xasprintf("Authorization: Bearer %s", cf->conf.token);
     const char *headers[] = {auth, "Content-Type: application/json", "Accept: application/json",
@@ -263,13 +274,11 @@ int cfw_cf_call(struct cfw_cf *cf, const char *path, const json_t *body, cfw_cf_
         }
     }
     rq.url = url.data;
+    rq.method = method;
     if (body != NULL) {
         text = json_dumps(body, JSON_COMPACT);
-        rq.method = "POST";
         rq.body = text;
         rq.body_len = text != NULL ? strlen(text) : 0;
-    } else {
-        rq.method = "GET";
     }
     c = cfw_xcalloc(1, sizeof(*c));
     c->cf = cf;

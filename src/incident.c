@@ -259,6 +259,13 @@ static void fill_from_match(struct cfw_incident *inc, const struct cfw_match *m,
     free(inc->sample);
     inc->title = cfw_template_render(cfw_rule_title(m->rule), fields);
     inc->hint = cfw_template_render(cfw_rule_hint(m->rule), fields);
+    if (cfw_fields_get(fields, "sampling") != NULL) {
+        /* a live tail that Cloudflare samples (cf_tail.c): the counts are not all there was */
+        char *h = cfw_xasprintf("%s%sNote: %s.", inc->hint, inc->hint[0] != '\0' ? " " : "",
+                                cfw_fields_get(fields, "sampling"));
+        free(inc->hint);
+        inc->hint = h;
+    }
     /* cut on a UTF-8 boundary so the sample stays valid where the input was */
     while (len > 0 && len < ev->len && ((unsigned char)ev->text[len] & 0xC0) == 0x80) {
         len--;

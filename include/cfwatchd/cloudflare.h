@@ -81,6 +81,11 @@ void cfw_cf_free(struct cfw_cf *cf);
  * body NULL for GET, else POSTed as JSON (borrowed). Returns 0, or -1 with cb not called. */
 int cfw_cf_call(struct cfw_cf *cf, const char *path, const json_t *body, cfw_cf_done_cb cb,
                 void *arg);
+/* The same with the method given ("DELETE", "PUT", ...); body may be NULL with any method. */
+int cfw_cf_request(struct cfw_cf *cf, const char *method, const char *path, const json_t *body,
+                   cfw_cf_done_cb cb, void *arg);
+/* The configured CA file (NULL: the system's store), for connections made outside libcurl. */
+const char *cfw_cf_ca_file(const struct cfw_cf *cf);
 /* Wall-clock ms until which calls are refused after a 429 (0 when not blocked). */
 int64_t cfw_cf_blocked_until(const struct cfw_cf *cf);
 uint64_t cfw_cf_requests(const struct cfw_cf *cf);

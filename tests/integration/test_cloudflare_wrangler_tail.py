@@ -23,39 +23,15 @@ import npm_wrangler  # noqa: E402
 from daemon import (SOURCE_DIR, DaemonTestCase, pids_alive, run_tests,  # noqa: E402
                     start_capture, wait_alert)
 from fake_cloudflare import ACCOUNT_ID, TOKEN, FakeCloudflare  # noqa: E402
+from tail_events import VERSION, tail_event  # noqa: E402
 from ws_tail import TailServer  # noqa: E402
+import tail_events  # noqa: E402
 
 WRANGLER = None
-VERSION = "00000000-0000-4000-8000-000000000000"
 
 
 def s02_event():
-    """corpus/synthetic/S02 (a tail JSON event of a Python exception; the repository's copy of
-    the shared corpus), or the same shape."""
-    path = os.path.join(SOURCE_DIR, "tests", "data", "corpus", "synthetic",
-                        "S02-SYNTHETIC-tail-json-python-exception.log")
-    try:
-        with open(path, encoding="utf-8") as f:
-            return json.load(f)
-    except (OSError, ValueError):
-        return tail_event("example-py", "src", "from src.db import q")
-
-
-def tail_event(script, module, imp, outcome="exception", ts=None):
-    ts = ts or int(time.time() * 1000)
-    return {
-        "outcome": outcome, "scriptName": script, "diagnosticsChannelEvents": [],
-        "exceptions": [{"name": "PythonError",
-                        "message": "Traceback (most recent call last):\n  File "
-                                   "\"/session/metadata/entry.py\", line 9, in fetch\n    %s\n"
-                                   "ModuleNotFoundError: No module named '%s'\n" % (imp, module),
-                        "timestamp": ts}] if outcome == "exception" else [],
-        "logs": [], "eventTimestamp": ts,
-        "event": {"request": {"url": "https://%s.example.workers.dev/" % script,
-                              "method": "GET", "headers": {}, "cf": {}},
-                  "response": {"status": 500 if outcome != "ok" else 200}},
-        "scriptVersion": {"id": VERSION}, "truncated": False, "executionModel": "stateless",
-    }
+    return tail_events.s02_event(SOURCE_DIR)
 
 
 def procs_with(marker):

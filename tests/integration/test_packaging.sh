@@ -96,7 +96,8 @@ depends=$(field Depends)
 echo "Depends: $depends"
 # One entry per library the daemon links (package names as Debian 12 spells them).
 for dep in 'libevent-2\.1-[0-9]+' 'libcurl[0-9]*(-gnutls|-nss)?' 'libpcre2-8-[0-9]+' \
-    'libjansson[0-9]+' 'libsystemd[0-9]+' 'libyaml-0-[0-9]+' 'zlib1g' 'libc6'; do
+    'libjansson[0-9]+' 'libsystemd[0-9]+' 'libyaml-0-[0-9]+' 'zlib1g' 'libc6' \
+    'libevent-openssl-2\.1-[0-9]+' 'libssl[0-9]+'; do
     if echo "$depends" | tr ',' '\n' | sed 's/^ *//' | grep -Eq "^${dep}( |$)"; then
         pass "Depends has ${dep}"
     else

@@ -12,9 +12,13 @@ It serves, in a thread, the shapes documented in shared/FORMATS.md §2-4:
                                      -> result[] (newest first) + result_info (page style)
   GET    /client/v4/accounts/{acct}/builds/builds/{uuid}/logs[?cursor=c]
                                      -> result{lines:[[epoch, text]...], cursor, truncated}
+  GET    /client/v4/accounts/{acct}/workers/scripts
+                                     -> result[{id: name}] of `scripts`
   POST   /client/v4/accounts/{acct}/workers/scripts/{script}/tails
-                                     -> result{id, url: ws://127.0.0.1:PORT/<id>, expires_at}
+                                     -> result{id, url: ws[s]://127.0.0.1:PORT/<id>, expires_at
+                                        (now + tail_ttl)}; `tails` id -> script
   DELETE /client/v4/accounts/{acct}/workers/scripts/{script}/tails/{id}
+                                     -> `deleted_tails` gets the id
   anything else                      -> 404 with an error envelope (code 7003)
 
 Every response is the v4 envelope {success, errors, messages, result[, result_info]}. A
@@ -103,7 +107,11 @@ class FakeCloudflare:
         self.build_logs = {}        # uuid -> [[epoch, text]]
         self.log_page = log_page    # lines per build-log page
         self.ws_port = None         # tail URLs point here (ws_tail.TailServer)
+        self.ws_scheme = "ws"       # "wss" for a TLS tail server
+        self.tail_ttl = 6 * 3600    # seconds from creation to a tail's expires_at
+        self.scripts = []           # Worker names GET .../workers/scripts lists
         self.tails = {}             # id -> script
+        self.deleted_tails = []     # ids DELETEd
         self.tail_seq = 0
         self.server = None
         self.thread = None
@@ -303,13 +311,18 @@ class FakeCloudflare:
                 port = self.ws_port
             if port is None:
                 return 500, error_envelope(10013, "no tail server"), {}
-            return 200, envelope({"id": tid, "url": "ws://127.0.0.1:%d/%s" % (port, tid),
-                                  "expires_at": rfc3339(time.time() + 6 * 3600)}), {}
+            return 200, envelope({"id": tid,
+                                  "url": "%s://127.0.0.1:%d/%s" % (self.ws_scheme, port, tid),
+                                  "expires_at": rfc3339(time.time() + self.tail_ttl)}), {}
         m = re.fullmatch(r"workers/scripts/([^/]+)/tails/([^/]+)", rest)
         if m and method == "DELETE":
             with self.lock:
                 self.tails.pop(m.group(2), None)
+                self.deleted_tails.append(m.group(2))
             return 200, envelope(None), {}
+        if rest == "workers/scripts" and method == "GET":
+            with self.lock:
+                return 200, envelope([{"id": n} for n in self.scripts]), {}
         return 404, error_envelope(7003, "Could not route to %s, perhaps your object identifier "
                                          "is invalid?" % path), {}
 

@@ -6,7 +6,9 @@ it, the `trace-v1` subprotocol. Client frames are read whether masked or not (RF
 them masked; wrangler's tail client has been seen sending them unmasked): text and binary
 messages (with continuation frames) are recorded, pings are answered with pongs, a close is
 echoed. send_event() pushes a text frame (unmasked, as a server must) with one
-TailEventMessage as JSON to every open connection.
+TailEventMessage as JSON to every open connection; send_fragmented() the same in several
+frames with a ping between them; close_all() a close frame with a code. With an ssl_context
+the server speaks TLS (wss://); answer_pings = False makes it stop answering pings.
 """
 import base64
 import hashlib
@@ -134,7 +136,8 @@ class _Conn:
                 self.masked.append(bool(masked))
             if opcode == 0x9:  # ping
                 self.pings += 1
-                self.send(0xA, payload)
+                if self.server.answer_pings:
+                    self.send(0xA, payload)
             elif opcode == 0xA:  # pong
                 pass
             elif opcode == 0x8:  # close: echo the status code
@@ -155,11 +158,13 @@ class _Conn:
 
 
 class TailServer:
-    def __init__(self):
+    def __init__(self, ssl_context=None):
         self.lock = threading.Condition()
         self.conns = []
         self.sock = None
         self.thread = None
+        self.ssl_context = ssl_context
+        self.answer_pings = True
 
     def start(self):
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
@@ -180,8 +185,18 @@ class TailServer:
                 s, _ = self.sock.accept()
             except OSError:
                 return
-            c = _Conn(self, s)
-            threading.Thread(target=c.run, daemon=True).start()
+            threading.Thread(target=self._serve, args=(s,), daemon=True).start()
+
+    def _serve(self, s):
+        if self.ssl_context is not None:
+            try:
+                s.settimeout(10)
+                s = self.ssl_context.wrap_socket(s, server_side=True)
+                s.settimeout(None)
+            except (OSError, ValueError):
+                s.close()
+                return
+        _Conn(self, s).run()
 
     def _opened(self, conn):
         with self.lock:
@@ -233,6 +248,41 @@ class TailServer:
             except OSError:
                 pass
         return n
+
+    def send_fragmented(self, event, pieces=3):
+        """One TailEventMessage in `pieces` frames (text, continuation...) with a ping between
+        the first two; returns the number of connections it went to."""
+        data = json.dumps(event).encode()
+        step = max(1, -(-len(data) // pieces))
+        chunks = [data[i:i + step] for i in range(0, len(data), step)]
+        n = 0
+        for c in self.open_conns():
+            try:
+                with c.send_lock:
+                    for i, chunk in enumerate(chunks):
+                        head = (0x80 if i == len(chunks) - 1 else 0) | (0x1 if i == 0 else 0x0)
+                        n_ = len(chunk)
+                        if n_ < 126:
+                            h = bytes([head, n_])
+                        elif n_ < 65536:
+                            h = bytes([head, 126]) + struct.pack("!H", n_)
+                        else:
+                            h = bytes([head, 127]) + struct.pack("!Q", n_)
+                        c.sock.sendall(h + chunk)
+                        if i == 0:
+                            c.sock.sendall(encode_frame(0x9, b"server ping"))
+                n += 1
+            except OSError:
+                pass
+        return n
+
+    def close_all(self, code, reason=b""):
+        """Sends a close frame with code to every open connection (the client echoes it)."""
+        for c in self.open_conns():
+            try:
+                c.send(0x8, struct.pack("!H", code) + reason)
+            except OSError:
+                pass
 
     def stop(self):
         try:

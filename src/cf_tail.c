@@ -1,0 +1,1288 @@
+/* The cloudflare-tail source: Cloudflare's tail WebSocket spoken natively; see cf_tail.h. */
+#include "cfwatchd/cf_tail.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <event2/event.h>
+
+#include "cfwatchd/log.h"
+#include "cfwatchd/secrets.h"
+#include "cfwatchd/websocket.h"
+
+static const char *const tail_keys[] = {"name",
+                                        "type",
+                                        "scripts",
+                                        "outcome",
+                                        "sampling_rate",
+                                        "method",
+                                        "header",
+                                        "client_ip",
+                                        "query",
+                                        "script_version",
+                                        "ping_interval",
+                                        "renew_before",
+                                        "reconnect_delay",
+                                        "reconnect_delay_max",
+                                        "down_after_failures",
+                                        "scripts_refresh",
+                                        "max_message",
+                                        NULL};
+
+/* The outcomes the runtime reports (workerd's outcome.capnp), and wrangler's `error`. */
+static const char *const outcomes[] = {"unknown",
+                                       "ok",
+                                       "exception",
+                                       "exceededCpu",
+                                       "killSwitch",
+                                       "daemonDown",
+                                       "scriptNotFound",
+                                       "canceled",
+                                       "exceededMemory",
+                                       "loadShed",
+                                       "responseStreamDisconnected",
+                                       "internalError",
+                                       "exceededWallTime",
+                                       "aborted",
+                                       NULL};
+/* wrangler tail --status error */
+static const char *const error_outcomes[] = {"exception", "exceededCpu", "exceededMemory",
+                                             "unknown", NULL};
+
+/* One tail as created by the API, and its WebSocket. */
+struct conn {
+    struct conn *next; /* in src->closing once retired */
+    struct cfw_tail *src;
+    struct tail *tail; /* NULL once retired */
+    char *id;
+    char *url;
+    int64_t expires_wall_ms; /* 0: unknown */
+    struct cfw_ws *ws;
+    bool open;
+    struct cfw_secret_hold *hold; /* the URL: a capability to read the Worker's logs */
+};
+
+/* One Worker followed. */
+struct tail {
+    struct tail *next;
+    struct cfw_tail *src;
+    char *script;
+    char *input; /* "<source>:<script>": the records' input name */
+    bool from_glob;
+    bool gone;            /* no longer matched: freed when its call returns */
+    bool calling;         /* a tail creation in flight */
+    struct conn *cur;     /* the connection delivering events */
+    struct conn *pending; /* a new tail being connected (first, after a failure, renewal) */
+    struct event *timer;  /* backoff, then renewal */
+    int64_t delay_ms;
+    unsigned failures;
+    bool down;
+    char *problem;
+    int64_t open_mono_ms;
+    uint64_t reconnects, messages, bytes;
+    int64_t last_msg_mono_ms; /* 0: none yet */
+    bool sampling;
+    uint64_t overloads;
+};
+
+/* A DELETE in flight (a replaced tail, one left by an earlier run, the stop). */
+struct del {
+    struct del *next;
+    struct cfw_tail *src;
+    char *script;
+    char *id;
+};
+
+struct cfw_tail {
+    struct cfw_tail_conf conf;
+    struct event_base *base;
+    struct cfw_cf *cf;
+    struct cfw_tail_cbs cbs;
+    struct tail *tails;
+    struct del *dels;
+    struct conn *closing;  /* retired connections whose close handshake runs */
+    json_t *leftovers;     /* restored: [{script, id}] deleted on start */
+    struct event *refresh; /* globs looked up again */
+    bool listing;
+    bool up;
+    bool told; /* a state was told: later only changes are */
+    bool started;
+    bool stopping;
+    int64_t stop_deadline_mono_ms;
+    char *list_problem;
+    unsigned list_failures;
+    json_t *filters;
+};
+
+/* ---- configuration ---- */
+
+bool cfw_tail_is(const struct cfw_node *node)
+{
+    const struct cfw_node *t = cfw_node_get(node, "type");
+
+    return t != NULL && t->type == CFW_NODE_SCALAR && strcmp(t->value, "cloudflare-tail") == 0;
+}
+
+void cfw_tail_conf_clear(struct cfw_tail_conf *conf)
+{
+    free(conf->name);
+    cfw_strlist_free(conf->scripts);
+    cfw_strlist_free(conf->outcome);
+    cfw_strlist_free(conf->method);
+    free(conf->header_key);
+    free(conf->header_query);
+    cfw_strlist_free(conf->client_ip);
+    free(conf->query);
+    free(conf->script_version);
+    memset(conf, 0, sizeof(*conf));
+}
+
+static bool is_glob(const char *s)
+{
+    return strpbrk(s, "*?[") != NULL;
+}
+
+/* A Worker name as it may go into an API path: letters, digits, '-' and '_'. */
+static bool name_ok(const char *s, bool glob)
+{
+    if (s[0] == '\0' || strlen(s) > 255) {
+        return false;
+    }
+    for (const char *p = s; *p != '\0'; p++) {
+        if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
+              *p == '-' || *p == '_' || (glob && strchr("*?[]!", *p) != NULL))) {
+            return false;
+        }
+    }
+    return true;
+}
+
+static bool in_list(const char *const *list, const char *s)
+{
+    for (size_t i = 0; list[i] != NULL; i++) {
+        if (strcmp(list[i], s) == 0) {
+            return true;
+        }
+    }
+    return false;
+}
+
+static void parse_header(const struct cfw_node *node, const char *path, struct cfw_tail_conf *conf,
+                         struct cfw_diag *diag)
+{
+    const struct cfw_node *h = cfw_node_get(node, "header");
+    char *child = cfw_xasprintf("%s.header", path);
+    const char *s = NULL;
+    static const char *const hkeys[] = {"key", "query", NULL};
+
+    if (h == NULL) {
+        free(child);
+        return;
+    }
+    if (h->type == CFW_NODE_SCALAR) {
+        /* "Name" (present) or "Name: value", as wrangler's --header takes it */
+        const char *colon = strchr(h->value, ':');
+        if (colon != NULL) {
+            const char *v = colon + 1;
+            while (*v == ' ') {
+                v++;
+            }
+            conf->header_key = cfw_xstrndup(h->value, (size_t)(colon - h->value));
+            conf->header_query = cfw_xstrdup(v);
+        } else {
+            conf->header_key = cfw_xstrdup(h->value);
+        }
+    } else if (cfw_node_check_keys(h, child, hkeys, diag) == 0) {
+        if (cfw_node_str(h, "key", child, &s, diag) == 1) {
+            conf->header_key = cfw_xstrdup(s);
+        }
+        if (cfw_node_str(h, "query", child, &s, diag) == 1) {
+            conf->header_query = cfw_xstrdup(s);
+        }
+    }
+    if (conf->header_key == NULL || conf->header_key[0] == '\0' ||
+        strpbrk(conf->header_key, " \t\r\n") != NULL) {
+        cfw_diag_add(diag, h, child,
+                     "a header name is required (\"Name\", \"Name: value\" or "
+                     "{key, query})");
+    }
+    free(child);
+}
+
+int cfw_tail_conf_parse(const struct cfw_node *node, const char *path, struct cfw_tail_conf *conf,
+                        struct cfw_diag *diag)
+{
+    size_t before = diag->n;
+    const char *s = NULL;
+    uint64_t u = 0;
+    char *child;
+
+    memset(conf, 0, sizeof(*conf));
+    conf->sampling_rate = 1.0;
+    conf->ping_interval_ms = CFW_TAIL_PING_INTERVAL_DEFAULT_MS;
+    conf->renew_before_ms = CFW_TAIL_RENEW_BEFORE_DEFAULT_MS;
+    conf->reconnect_delay_ms = CFW_TAIL_RECONNECT_DELAY_DEFAULT_MS;
+    conf->reconnect_delay_max_ms = CFW_TAIL_RECONNECT_DELAY_MAX_DEFAULT_MS;
+    conf->down_after_failures = CFW_TAIL_DOWN_AFTER_FAILURES_DEFAULT;
+    conf->scripts_refresh_ms = CFW_TAIL_SCRIPTS_REFRESH_DEFAULT_MS;
+    conf->max_message = CFW_WS_MAX_MESSAGE_DEFAULT;
+    if (cfw_node_check_keys(node, path, tail_keys, diag) != 0 && node->type != CFW_NODE_MAP) {
+        return -1;
+    }
+    child = cfw_xasprintf("%s.name", path);
+    if (cfw_node_str(node, "name", child, &s, diag) == 1) {
+        conf->name = cfw_xstrdup(s);
+    } else if (cfw_node_get(node, "name") == NULL) {
+        cfw_diag_add(diag, node, path, "a source needs a name");
+    }
+    free(child);
+    child = cfw_xasprintf("%s.scripts", path);
+    if (cfw_node_strlist(node, "scripts", child, &conf->scripts, diag) == 0) {
+        cfw_diag_add(diag, node, child,
+                     "scripts is required: the Workers to tail (names or "
+                     "globs)");
+    }
+    for (size_t i = 0; conf->scripts != NULL && conf->scripts[i] != NULL; i++) {
+        if (!name_ok(conf->scripts[i], true)) {
+            cfw_diag_add(diag, cfw_node_get(node, "scripts"), child,
+                         "'%s' is not a Worker name or glob (letters, digits, '-', '_', and "
+                         "* ? [ ] in a glob)",
+                         conf->scripts[i]);
+        }
+    }
+    free(child);
+    child = cfw_xasprintf("%s.outcome", path);
+    if (cfw_node_strlist(node, "outcome", child, &conf->outcome, diag) == 1) {
+        for (size_t i = 0; conf->outcome[i] != NULL; i++) {
+            if (strcmp(conf->outcome[i], "error") != 0 && !in_list(outcomes, conf->outcome[i])) {
+                cfw_diag_add(diag, cfw_node_get(node, "outcome"), child,
+                             "unknown outcome '%s' (error, ok, canceled, exception, exceededCpu, "
+                             "exceededMemory, unknown, ...)",
+                             conf->outcome[i]);
+            }
+        }
+    }
+    free(child);
+    child = cfw_xasprintf("%s.sampling_rate", path);
+    if (cfw_node_str(node, "sampling_rate", child, &s, diag) == 1) {
+        char *end;
+        errno = 0;
+        conf->sampling_rate = strtod(s, &end);
+        if (errno != 0 || *end != '\0' || end == s || !(conf->sampling_rate > 0.0) ||
+            conf->sampling_rate > 1.0) {
+            cfw_diag_add(diag, cfw_node_get(node, "sampling_rate"), child,
+                         "'%s' is not a rate in (0, 1]", s);
+            conf->sampling_rate = 1.0;
+        }
+    }
+    free(child);
+    child = cfw_xasprintf("%s.method", path);
+    if (cfw_node_strlist(node, "method", child, &conf->method, diag) == 1) {
+        for (size_t i = 0; conf->method[i] != NULL; i++) {
+            const char *m = conf->method[i];
+            if (m[0] == '\0' || strspn(m, "ABCDEFGHIJKLMNOPQRSTUVWXYZ") != strlen(m)) {
+                cfw_diag_add(diag, cfw_node_get(node, "method"), child,
+                             "'%s' is not an HTTP method (upper case, e.g. GET)", m);
+            }
+        }
+    }
+    free(child);
+    parse_header(node, path, conf, diag);
+    child = cfw_xasprintf("%s.client_ip", path);
+    if (cfw_node_strlist(node, "client_ip", child, &conf->client_ip, diag) == 1) {
+        for (size_t i = 0; conf->client_ip[i] != NULL; i++) {
+            unsigned char a[16];
+            const char *ip = conf->client_ip[i];
+            if (strcmp(ip, "self") != 0 && inet_pton(AF_INET, ip, a) != 1 &&
+                inet_pton(AF_INET6, ip, a) != 1) {
+                cfw_diag_add(diag, cfw_node_get(node, "client_ip"), child,
+                             "'%s' is not an IP address or \"self\"", ip);
+            }
+        }
+    }
+    free(child);
+    child = cfw_xasprintf("%s.query", path);
+    if (cfw_node_str(node, "query", child, &s, diag) == 1) {
+        conf->query = cfw_xstrdup(s);
+    }
+    free(child);
+    child = cfw_xasprintf("%s.script_version", path);
+    if (cfw_node_str(node, "script_version", child, &s, diag) == 1) {
+        conf->script_version = cfw_xstrdup(s);
+    }
+    free(child);
+    child = cfw_xasprintf("%s.ping_interval", path);
+    if (cfw_node_duration(node, "ping_interval", child, &conf->ping_interval_ms, diag) == 1 &&
+        (conf->ping_interval_ms < 100 || conf->ping_interval_ms > 5 * 60 * 1000)) {
+        cfw_diag_add(diag, cfw_node_get(node, "ping_interval"), child,
+                     "must be between 100ms and 5m");
+    }
+    free(child);
+    child = cfw_xasprintf("%s.renew_before", path);
+    cfw_node_duration(node, "renew_before", child, &conf->renew_before_ms, diag);
+    free(child);
+    child = cfw_xasprintf("%s.reconnect_delay", path);
+    if (cfw_node_duration(node, "reconnect_delay", child, &conf->reconnect_delay_ms, diag) == 1 &&
+        conf->reconnect_delay_ms < 100) {
+        cfw_diag_add(diag, cfw_node_get(node, "reconnect_delay"), child, "must be at least 100ms");
+    }
+    free(child);
+    child = cfw_xasprintf("%s.reconnect_delay_max", path);
+    if (cfw_node_duration(node, "reconnect_delay_max", child, &conf->reconnect_delay_max_ms,
+                          diag) == 1 &&
+        conf->reconnect_delay_max_ms < conf->reconnect_delay_ms) {
+        cfw_diag_add(diag, cfw_node_get(node, "reconnect_delay_max"), child,
+                     "must not be below reconnect_delay");
+    }
+    free(child);
+    child = cfw_xasprintf("%s.down_after_failures", path);
+    if (cfw_node_u64(node, "down_after_failures", child, 1, 1000, &u, diag) == 1) {
+        conf->down_after_failures = (unsigned)u;
+    }
+    free(child);
+    child = cfw_xasprintf("%s.scripts_refresh", path);
+    if (cfw_node_duration(node, "scripts_refresh", child, &conf->scripts_refresh_ms, diag) == 1 &&
+        conf->scripts_refresh_ms < 10 * 1000) {
+        cfw_diag_add(diag, cfw_node_get(node, "scripts_refresh"), child,
+                     "must be at least 10s (the API allows 1200 requests per 5 minutes)");
+    }
+    free(child);
+    child = cfw_xasprintf("%s.max_message", path);
+    if (cfw_node_u64(node, "max_message", child, 1024, 64u * 1024u * 1024u, &u, diag) == 1) {
+        conf->max_message = (size_t)u;
+    }
+    free(child);
+    if (diag->n > before) {
+        cfw_tail_conf_clear(conf);
+        return -1;
+    }
+    return 0;
+}
+
+static json_t *str_array(char *const *list)
+{
+    json_t *a = json_array();
+
+    for (size_t i = 0; list != NULL && list[i] != NULL; i++) {
+        json_array_append_new(a, json_string(list[i]));
+    }
+    return a;
+}
+
+json_t *cfw_tail_filters(const struct cfw_tail_conf *conf)
+{
+    json_t *filters = json_array();
+
+    if (conf->sampling_rate < 1.0) {
+        json_array_append_new(filters, json_pack("{s:f}", "sampling_rate", conf->sampling_rate));
+    }
+    if (conf->outcome != NULL) {
+        json_t *a = json_array();
+        for (size_t i = 0; conf->outcome[i] != NULL; i++) {
+            const char *const *add = (const char *const[]){conf->outcome[i], NULL};
+            if (strcmp(conf->outcome[i], "error") == 0) {
+                add = error_outcomes;
+            }
+            for (size_t k = 0; add[k] != NULL; k++) {
+                size_t j;
+                json_t *v;
+                bool dup = false;
+                json_array_foreach (a, j, v) {
+                    dup = dup || strcmp(json_string_value(v), add[k]) == 0;
+                }
+                if (!dup) {
+                    json_array_append_new(a, json_string(add[k]));
+                }
+            }
+        }
+        json_array_append_new(filters, json_pack("{s:o}", "outcome", a));
+    }
+    if (conf->method != NULL) {
+        json_array_append_new(filters, json_pack("{s:o}", "method", str_array(conf->method)));
+    }
+    if (conf->header_key != NULL) {
+        json_t *h = json_pack("{s:s}", "key", conf->header_key);
+        if (conf->header_query != NULL) {
+            json_object_set_new(h, "query", json_string(conf->header_query));
+        }
+        json_array_append_new(filters, json_pack("{s:o}", "header", h));
+    }
+    if (conf->client_ip != NULL) {
+        json_array_append_new(filters, json_pack("{s:o}", "client_ip", str_array(conf->client_ip)));
+    }
+    if (conf->query != NULL) {
+        json_array_append_new(filters, json_pack("{s:s}", "query", conf->query));
+    }
+    if (conf->script_version != NULL) {
+        json_array_append_new(filters, json_pack("{s:s}", "scriptVersion", conf->script_version));
+    }
+    return json_pack("{s:o}", "filters", filters);
+}
+
+/* ---- helpers ---- */
+
+static int64_t mono_ms(void)
+{
+    return cfw_now_mono_ms();
+}
+
+static void arm(struct event *ev, int64_t ms)
+{
+    struct timeval tv;
+
+    if (ms < 0) {
+        ms = 0;
+    }
+    tv.tv_sec = (time_t)(ms / 1000);
+    tv.tv_usec = (suseconds_t)((ms % 1000) * 1000);
+    evtimer_add(ev, &tv);
+}
+
+/* An id from the API as it may go into a path (letters, digits, '-', '_'). */
+static bool id_ok(const char *id)
+{
+    return id != NULL && name_ok(id, false);
+}
+
+/* The source is DOWN while a tail is down or the script list cannot be had. */
+static void update_state(struct cfw_tail *src)
+{
+    const struct tail *bad = NULL;
+    bool up;
+
+    for (const struct tail *t = src->tails; t != NULL && bad == NULL; t = t->next) {
+        if (t->down && !t->gone) {
+            bad = t;
+        }
+    }
+    up = bad == NULL && src->list_problem == NULL;
+    if (up == src->up && src->told) {
+        return;
+    }
+    if (up && !src->told) {
+        /* the first state told is a definite one: up once every tail is connected (a
+         * source-down restored from the state is not resolved by a start that still fails) */
+        for (const struct tail *t = src->tails; t != NULL; t = t->next) {
+            if (!t->gone && (t->cur == NULL || !t->cur->open)) {
+                return;
+            }
+        }
+        if (src->tails == NULL) {
+            return;
+        }
+    }
+    src->up = up;
+    src->told = true;
+    if (src->cbs.state != NULL) {
+        char *why = bad != NULL ? cfw_xasprintf("script %s: %s", bad->script, bad->problem)
+                                : cfw_xstrdup(up ? "" : src->list_problem);
+        src->cbs.state(src->cbs.arg, src, up, why);
+        free(why);
+    }
+}
+
+static void changed(struct cfw_tail *src)
+{
+    if (src->cbs.changed != NULL) {
+        src->cbs.changed(src->cbs.arg, src);
+    }
+}
+
+/* ---- DELETE ---- */
+
+static void del_free(struct del *d)
+{
+    free(d->script);
+    free(d->id);
+    free(d);
+}
+
+static void on_deleted(void *arg, const struct cfw_cf_result *r)
+{
+    struct del *d = arg;
+    struct cfw_tail *src = d->src;
+    struct del **pp = &src->dels;
+
+    while (*pp != NULL && *pp != d) {
+        pp = &(*pp)->next;
+    }
+    if (*pp == d) {
+        *pp = d->next;
+    }
+    if (r->ok || r->status == 404) {
+        cfw_log_debug("source=%s script=%s: tail deleted", src->conf.name, d->script);
+    } else {
+        cfw_log_warn("source=%s script=%s: cannot delete a tail: %s; the next start tries again",
+                     src->conf.name, d->script, r->error);
+        /* saved with the state like a tail left open */
+        if (src->leftovers == NULL) {
+            src->leftovers = json_array();
+        }
+        json_array_append_new(src->leftovers,
+                              json_pack("{s:s, s:s}", "script", d->script, "id", d->id));
+    }
+    del_free(d);
+    changed(src);
+}
+
+static void tail_delete(struct cfw_tail *src, const char *script, const char *id)
+{
+    struct del *d;
+    char *path;
+
+    if (!id_ok(id) || !name_ok(script, false)) {
+        return;
+    }
+    d = cfw_xcalloc(1, sizeof(*d));
+    d->src = src;
+    d->script = cfw_xstrdup(script);
+    d->id = cfw_xstrdup(id);
+    d->next = src->dels;
+    src->dels = d;
+    path = cfw_xasprintf("/accounts/{account}/workers/scripts/%s/tails/%s", script, id);
+    if (cfw_cf_request(src->cf, "DELETE", path, NULL, on_deleted, d) != 0) {
+        src->dels = d->next;
+        del_free(d);
+    }
+    free(path);
+}
+
+/* ---- connections ---- */
+
+static void conn_free(struct conn *c)
+{
+    if (c == NULL) {
+        return;
+    }
+    cfw_ws_free(c->ws);
+    cfw_secret_hold_free(c->hold);
+    free(c->id);
+    free(c->url);
+    free(c);
+}
+
+/* Ends a connection that is no longer wanted: closed with 1000 and its tail deleted. */
+static void conn_retire(struct conn *c)
+{
+    struct cfw_tail *src = c->src;
+
+    tail_delete(src, c->tail->script, c->id);
+    c->tail = NULL;
+    if (c->ws != NULL && cfw_ws_is_open(c->ws)) {
+        /* the closed callback frees it; until then it is the source's */
+        c->next = src->closing;
+        src->closing = c;
+        cfw_ws_close(c->ws, CFW_WS_CLOSE_NORMAL, "");
+    } else {
+        conn_free(c);
+    }
+}
+
+static void closing_drop(struct cfw_tail *src, struct conn *c)
+{
+    for (struct conn **pp = &src->closing; *pp != NULL; pp = &(*pp)->next) {
+        if (*pp == c) {
+            *pp = c->next;
+            break;
+        }
+    }
+}
+
+static void tail_create(struct tail *t);
+static void tail_free(struct tail *t);
+
+static void tail_failed(struct tail *t, bool auth, const char *fmt, ...) CFW_PRINTF(3, 4);
+static void tail_failed(struct tail *t, bool auth, const char *fmt, ...)
+{
+    struct cfw_tail *src = t->src;
+    va_list ap;
+    char why[1024];
+
+    va_start(ap, fmt);
+    vsnprintf(why, sizeof(why), fmt, ap);
+    va_end(ap);
+    free(t->problem);
+    t->problem = cfw_secrets_scrub(why);
+    t->failures++;
+    if (t->open_mono_ms != 0 && mono_ms() - t->open_mono_ms >= CFW_TAIL_STABLE_AFTER_MS) {
+        t->delay_ms = src->conf.reconnect_delay_ms;
+    }
+    t->open_mono_ms = 0;
+    cfw_log_warn("source=%s script=%s: %s; again in %lld ms", src->conf.name, t->script, t->problem,
+                 (long long)t->delay_ms);
+    if (src->stopping) {
+        return;
+    }
+    evtimer_del(t->timer);
+    arm(t->timer, t->delay_ms);
+    t->delay_ms *= 2;
+    if (t->delay_ms > src->conf.reconnect_delay_max_ms) {
+        t->delay_ms = src->conf.reconnect_delay_max_ms;
+    }
+    if (auth || t->failures >= src->conf.down_after_failures) {
+        t->down = true;
+    }
+    update_state(src);
+}
+
+/* When to create the next tail: renew_before its expiry (half its lifetime when shorter). */
+static void arm_renewal(struct tail *t)
+{
+    int64_t left = t->cur->expires_wall_ms - cfw_now_wall_ms();
+    int64_t at = left - t->src->conf.renew_before_ms;
+
+    if (t->cur->expires_wall_ms <= 0) {
+        return;
+    }
+    if (at < left / 2) {
+        at = left / 2;
+    }
+    evtimer_del(t->timer);
+    arm(t->timer, at < 1000 ? 1000 : at);
+}
+
+static void ws_open(void *arg, struct cfw_ws *ws)
+{
+    struct conn *c = arg;
+    struct tail *t = c->tail;
+    static const char hello[] = "{\"debug\":false}";
+
+    if (t == NULL) {
+        return;
+    }
+    cfw_ws_send_text(ws, hello, sizeof(hello) - 1);
+    c->open = true;
+    if (c == t->pending) {
+        struct conn *old = t->cur;
+        t->cur = c;
+        t->pending = NULL;
+        if (old != NULL) {
+            /* make before break: the new tail delivers from now on */
+            conn_retire(old);
+        }
+    }
+    cfw_log_notice("source=%s script=%s: tail connected%s", t->src->conf.name, t->script,
+                   t->failures > 0 ? " again" : "");
+    t->open_mono_ms = mono_ms();
+    t->failures = 0;
+    t->down = false;
+    free(t->problem);
+    t->problem = NULL;
+    arm_renewal(t);
+    update_state(t->src);
+}
+
+/* Cloudflare's sampling notices: tail-info events {type: overload | overload-stop}. */
+static void check_sampling(struct tail *t, const char *data, size_t len)
+{
+    json_t *root, *ev;
+    const char *type;
+
+    if (memmem(data, len, "\"overload", 9) == NULL) {
+        return;
+    }
+    root = json_loadb(data, len, 0, NULL);
+    ev = json_object_get(root, "event");
+    type = json_string_value(json_object_get(ev, "type"));
+    if (type != NULL && strcmp(type, "overload") == 0) {
+        if (!t->sampling) {
+            cfw_log_warn("source=%s script=%s: Cloudflare samples this tail (high volume): "
+                         "counts are sampled",
+                         t->src->conf.name, t->script);
+        }
+        t->sampling = true;
+        t->overloads++;
+    } else if (type != NULL && strcmp(type, "overload-stop") == 0) {
+        if (t->sampling) {
+            cfw_log_notice("source=%s script=%s: the tail is no longer sampled", t->src->conf.name,
+                           t->script);
+        }
+        t->sampling = false;
+    }
+    json_decref(root);
+}
+
+static void ws_message(void *arg, struct cfw_ws *ws, bool text, const char *data, size_t len)
+{
+    struct conn *c = arg;
+    struct tail *t = c->tail;
+    struct cfw_fields ctx = {0};
+    struct cfw_record rec = {.kind = CFW_REC_JSON, .text = data, .len = len};
+
+    (void)ws;
+    (void)text; /* wrangler reads binary frames as text too */
+    if (t == NULL || c != t->cur) {
+        return;
+    }
+    t->messages++;
+    t->bytes += len;
+    t->last_msg_mono_ms = mono_ms();
+    check_sampling(t, data, len);
+    if (t->sampling) {
+        cfw_fields_set(&ctx, "sampling",
+                       "Cloudflare is sampling this tail (high volume): counts are sampled");
+    } else if (t->src->conf.sampling_rate < 1.0) {
+        char buf[128];
+        snprintf(buf, sizeof(buf), "the tail samples %g%% of requests: counts are sampled",
+                 t->src->conf.sampling_rate * 100.0);
+        cfw_fields_set(&ctx, "sampling", buf);
+    }
+    rec.input = t->input;
+    rec.line = t->messages;
+    rec.line_end = t->messages;
+    if (t->src->cbs.record != NULL) {
+        t->src->cbs.record(t->src->cbs.arg, t->src, ctx.n > 0 ? &ctx : NULL, &rec);
+    }
+    cfw_fields_clear(&ctx);
+}
+
+static void ws_closed(void *arg, struct cfw_ws *ws, int code, const char *why)
+{
+    struct conn *c = arg;
+    struct tail *t = c->tail;
+
+    (void)ws;
+    (void)code;
+    if (t == NULL) {
+        /* retired (replaced, no longer matched, the stop): its tail was deleted already */
+        closing_drop(c->src, c);
+        conn_free(c);
+        return;
+    }
+    tail_delete(t->src, t->script, c->id);
+    if (c == t->pending) {
+        t->pending = NULL;
+        conn_free(c);
+        tail_failed(t, strstr(why, "HTTP 401") != NULL || strstr(why, "HTTP 403") != NULL,
+                    "cannot connect the tail: %s", why);
+    } else if (c == t->cur) {
+        t->cur = NULL;
+        t->reconnects++;
+        conn_free(c);
+        tail_failed(t, false, "tail connection lost: %s", why);
+    } else {
+        conn_free(c);
+    }
+}
+
+static void on_created(void *arg, const struct cfw_cf_result *r)
+{
+    struct tail *t = arg;
+    struct cfw_tail *src = t->src;
+    const char *id = json_string_value(json_object_get(r->result, "id"));
+    const char *url = json_string_value(json_object_get(r->result, "url"));
+    const char *exp = json_string_value(json_object_get(r->result, "expires_at"));
+    struct cfw_ws_conf wc = {.protocol = CFW_TAIL_PROTOCOL,
+                             .ca_file = cfw_cf_ca_file(src->cf),
+                             .ping_interval_ms = src->conf.ping_interval_ms,
+                             .max_message = src->conf.max_message};
+    struct cfw_ws_cbs cbs = {ws_open, ws_message, ws_closed, NULL};
+    struct cfw_err err = {0};
+    struct conn *c;
+
+    t->calling = false;
+    if (t->gone || src->stopping) {
+        if (r->ok && id != NULL) {
+            tail_delete(src, t->script, id);
+        }
+        if (t->gone) {
+            tail_free(t); /* unlinked already: this was its last reference */
+        }
+        return;
+    }
+    if (!r->ok) {
+        tail_failed(t, r->auth, "cannot create the tail: %s", r->error);
+        return;
+    }
+    if (!id_ok(id) || url == NULL) {
+        tail_failed(t, false, "cannot create the tail: the answer has no usable id and url");
+        if (id_ok(id)) {
+            tail_delete(src, t->script, id);
+        }
+        return;
+    }
+    c = cfw_xcalloc(1, sizeof(*c));
+    c->src = src;
+    c->tail = t;
+    c->id = cfw_xstrdup(id);
+    c->url = cfw_xstrdup(url);
+    c->hold = cfw_secret_hold_new();
+    cfw_secret_hold_add_url(c->hold, url, true);
+    c->expires_wall_ms = exp != NULL ? cfw_parse_rfc3339_ms(exp) : 0;
+    if (c->expires_wall_ms < 0) {
+        c->expires_wall_ms = 0;
+    }
+    wc.url = c->url;
+    cbs.arg = c;
+    c->ws = cfw_ws_connect(src->base, &wc, &cbs, &err);
+    if (c->ws == NULL) {
+        tail_delete(src, t->script, id);
+        conn_free(c);
+        tail_failed(t, false, "cannot connect the tail: %s", err.msg);
+        return;
+    }
+    conn_free(t->pending); /* never two at once, but stay safe */
+    t->pending = c;
+    changed(src);
+}
+
+static void tail_create(struct tail *t)
+{
+    struct cfw_tail *src = t->src;
+    char *path;
+
+    if (t->calling || t->pending != NULL || src->stopping) {
+        return;
+    }
+    t->calling = true;
+    path = cfw_xasprintf("/accounts/{account}/workers/scripts/%s/tails", t->script);
+    if (cfw_cf_call(src->cf, path, src->filters, on_created, t) != 0) {
+        t->calling = false;
+        tail_failed(t, false, "cannot start the API request");
+    }
+    free(path);
+}
+
+static void on_tail_timer(evutil_socket_t fd, short what, void *arg)
+{
+    struct tail *t = arg;
+
+    (void)fd;
+    (void)what;
+    /* a backoff ended, or the current tail is near its expiry: a new tail either way */
+    tail_create(t);
+}
+
+static struct tail *tail_add(struct cfw_tail *src, const char *script, bool from_glob)
+{
+    struct tail *t = cfw_xcalloc(1, sizeof(*t));
+
+    t->src = src;
+    t->script = cfw_xstrdup(script);
+    t->input = cfw_xasprintf("%s:%s", src->conf.name, script);
+    t->from_glob = from_glob;
+    t->delay_ms = src->conf.reconnect_delay_ms;
+    t->timer = evtimer_new(src->base, on_tail_timer, t);
+    t->next = src->tails;
+    src->tails = t;
+    return t;
+}
+
+/* Frees a tail whose connections may be open (no DELETE: see cfw_tail_free). */
+static void tail_free(struct tail *t)
+{
+    if (t->cur != NULL) {
+        t->cur->tail = NULL;
+        conn_free(t->cur);
+    }
+    if (t->pending != NULL) {
+        t->pending->tail = NULL;
+        conn_free(t->pending);
+    }
+    if (t->timer != NULL) {
+        event_free(t->timer);
+    }
+    free(t->script);
+    free(t->input);
+    free(t->problem);
+    free(t);
+}
+
+static struct tail *tail_find(struct cfw_tail *src, const char *script)
+{
+    for (struct tail *t = src->tails; t != NULL; t = t->next) {
+        if (strcmp(t->script, script) == 0) {
+            return t;
+        }
+    }
+    return NULL;
+}
+
+/* ---- globs ---- */
+
+static void list_scripts(struct cfw_tail *src);
+
+static void on_scripts(void *arg, const struct cfw_cf_result *r)
+{
+    struct cfw_tail *src = arg;
+    size_t i, n = 0;
+    json_t *s;
+
+    src->listing = false;
+    if (src->stopping) {
+        return;
+    }
+    arm(src->refresh, src->conf.scripts_refresh_ms);
+    if (!r->ok || !json_is_array(r->result)) {
+        src->list_failures++;
+        cfw_log_warn("source=%s: cannot list the Workers for the globs: %s", src->conf.name,
+                     r->ok ? "no list in the answer" : r->error);
+        if (r->auth || src->list_failures >= src->conf.down_after_failures) {
+            free(src->list_problem);
+            src->list_problem = cfw_xasprintf("cannot list the Workers: %s",
+                                              r->ok ? "no list in the answer" : r->error);
+            update_state(src);
+        }
+        if (!r->auth) {
+            evtimer_del(src->refresh);
+            arm(src->refresh, src->conf.reconnect_delay_max_ms);
+        }
+        return;
+    }
+    src->list_failures = 0;
+    free(src->list_problem);
+    src->list_problem = NULL;
+    for (struct tail *t = src->tails; t != NULL; t = t->next) {
+        t->gone = t->from_glob; /* until matched again */
+    }
+    json_array_foreach (r->result, i, s) {
+        const char *name = json_string_value(json_object_get(s, "id"));
+        struct tail *t;
+        bool match = false;
+        if (name == NULL || !name_ok(name, false)) {
+            continue;
+        }
+        for (size_t k = 0; src->conf.scripts[k] != NULL && !match; k++) {
+            match = is_glob(src->conf.scripts[k]) && cfw_glob_match(src->conf.scripts[k], name);
+        }
+        if (!match) {
+            continue;
+        }
+        t = tail_find(src, name);
+        if (t != NULL) {
+            t->gone = false;
+            continue;
+        }
+        if (n + 1 > CFW_TAIL_MAX_TAILS) {
+            cfw_log_warn("source=%s: more than %u Workers match; the rest are not tailed",
+                         src->conf.name, CFW_TAIL_MAX_TAILS);
+            break;
+        }
+        n++;
+        t = tail_add(src, name, true);
+        cfw_log_notice("source=%s: tailing %s (matched by a glob)", src->conf.name, name);
+        tail_create(t);
+    }
+    /* Workers no longer there: their tails are deleted */
+    for (struct tail **pp = &src->tails; *pp != NULL;) {
+        struct tail *t = *pp;
+        if (!t->gone) {
+            pp = &t->next;
+            continue;
+        }
+        *pp = t->next;
+        cfw_log_notice("source=%s: %s no longer matches; its tail is deleted", src->conf.name,
+                       t->script);
+        if (t->cur != NULL) {
+            conn_retire(t->cur);
+            t->cur = NULL;
+        }
+        if (t->pending != NULL) {
+            conn_retire(t->pending);
+            t->pending = NULL;
+        }
+        if (!t->calling) {
+            tail_free(t);
+        } /* else on_created frees it */
+    }
+    update_state(src);
+}
+
+static void list_scripts(struct cfw_tail *src)
+{
+    if (src->listing || src->stopping) {
+        return;
+    }
+    src->listing = true;
+    if (cfw_cf_call(src->cf, "/accounts/{account}/workers/scripts", NULL, on_scripts, src) != 0) {
+        src->listing = false;
+        arm(src->refresh, src->conf.reconnect_delay_max_ms);
+    }
+}
+
+static void on_refresh(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    list_scripts(arg);
+}
+
+/* ---- the object ---- */
+
+struct cfw_tail *cfw_tail_new(struct event_base *base, struct cfw_cf *cf,
+                              const struct cfw_tail_conf *conf, const struct cfw_tail_cbs *cbs)
+{
+    struct cfw_tail *src = cfw_xcalloc(1, sizeof(*src));
+
+    src->base = base;
+    src->cf = cf;
+    src->cbs = *cbs;
+    src->conf = *conf;
+    src->conf.name = cfw_xstrdup(conf->name);
+    src->conf.scripts = cfw_strlist_dup(conf->scripts);
+    src->conf.outcome = cfw_strlist_dup(conf->outcome);
+    src->conf.method = cfw_strlist_dup(conf->method);
+    src->conf.header_key = conf->header_key != NULL ? cfw_xstrdup(conf->header_key) : NULL;
+    src->conf.header_query = conf->header_query != NULL ? cfw_xstrdup(conf->header_query) : NULL;
+    src->conf.client_ip = cfw_strlist_dup(conf->client_ip);
+    src->conf.query = conf->query != NULL ? cfw_xstrdup(conf->query) : NULL;
+    src->conf.script_version =
+        conf->script_version != NULL ? cfw_xstrdup(conf->script_version) : NULL;
+    src->filters = cfw_tail_filters(conf);
+    src->refresh = evtimer_new(base, on_refresh, src);
+    src->up = true;
+    return src;
+}
+
+void cfw_tail_free(struct cfw_tail *src)
+{
+    if (src == NULL) {
+        return;
+    }
+    while (src->tails != NULL) {
+        struct tail *t = src->tails;
+        src->tails = t->next;
+        tail_free(t);
+    }
+    while (src->closing != NULL) {
+        struct conn *c = src->closing;
+        src->closing = c->next;
+        conn_free(c);
+    }
+    /* calls in flight are cancelled with the API client, which goes right after the sources */
+    while (src->dels != NULL) {
+        struct del *d = src->dels;
+        src->dels = d->next;
+        del_free(d);
+    }
+    event_free(src->refresh);
+    json_decref(src->leftovers);
+    json_decref(src->filters);
+    free(src->list_problem);
+    cfw_tail_conf_clear(&src->conf);
+    free(src);
+}
+
+void cfw_tail_start(struct cfw_tail *src)
+{
+    bool globs = false;
+    size_t i;
+    json_t *l;
+
+    if (src->started) {
+        return;
+    }
+    src->started = true;
+    /* tails an earlier run left open (a crash, a kill): nobody reads them any more */
+    json_array_foreach (src->leftovers, i, l) {
+        const char *script = json_string_value(json_object_get(l, "script"));
+        const char *id = json_string_value(json_object_get(l, "id"));
+        if (script != NULL && id != NULL) {
+            cfw_log_notice("source=%s script=%s: deleting a tail left by an earlier run",
+                           src->conf.name, script);
+            tail_delete(src, script, id);
+        }
+    }
+    json_decref(src->leftovers);
+    src->leftovers = NULL;
+    for (i = 0; src->conf.scripts[i] != NULL; i++) {
+        if (is_glob(src->conf.scripts[i])) {
+            globs = true;
+        } else if (tail_find(src, src->conf.scripts[i]) == NULL) {
+            tail_create(tail_add(src, src->conf.scripts[i], false));
+        }
+    }
+    if (globs) {
+        list_scripts(src);
+    }
+}
+
+void cfw_tail_stop(struct cfw_tail *src)
+{
+    if (src->stopping) {
+        return;
+    }
+    src->stopping = true;
+    src->stop_deadline_mono_ms = mono_ms() + CFW_TAIL_STOP_DEADLINE_MS;
+    evtimer_del(src->refresh);
+    for (struct tail *t = src->tails; t != NULL; t = t->next) {
+        evtimer_del(t->timer);
+        if (t->cur != NULL) {
+            conn_retire(t->cur);
+            t->cur = NULL;
+        }
+        if (t->pending != NULL) {
+            conn_retire(t->pending);
+            t->pending = NULL;
+        }
+    }
+}
+
+/* Deletions, listings, creations or close handshakes still running. */
+static bool busy(const struct cfw_tail *src)
+{
+    if (src->dels != NULL || src->listing || src->closing != NULL) {
+        return true;
+    }
+    for (const struct tail *t = src->tails; t != NULL; t = t->next) {
+        if (t->calling) {
+            return true;
+        }
+    }
+    return false;
+}
+
+bool cfw_tail_stopped(const struct cfw_tail *src)
+{
+    return src->stopping && (!busy(src) || mono_ms() >= src->stop_deadline_mono_ms);
+}
+
+const char *cfw_tail_name(const struct cfw_tail *src)
+{
+    return src->conf.name;
+}
+
+bool cfw_tail_up(const struct cfw_tail *src)
+{
+    return src->up;
+}
+
+static void save_one(json_t *a, const char *script, const char *id)
+{
+    if (id != NULL) {
+        json_array_append_new(a, json_pack("{s:s, s:s}", "script", script, "id", id));
+    }
+}
+
+json_t *cfw_tail_save(const struct cfw_tail *src)
+{
+    json_t *a = json_array();
+
+    for (const struct tail *t = src->tails; t != NULL; t = t->next) {
+        save_one(a, t->script, t->cur != NULL ? t->cur->id : NULL);
+        save_one(a, t->script, t->pending != NULL ? t->pending->id : NULL);
+    }
+    /* deletions not confirmed yet, and leftovers not handled yet */
+    for (const struct del *d = src->dels; d != NULL; d = d->next) {
+        save_one(a, d->script, d->id);
+    }
+    if (src->leftovers != NULL) {
+        json_array_extend(a, src->leftovers);
+    }
+    return json_pack("{s:o}", "tails", a);
+}
+
+void cfw_tail_restore(struct cfw_tail *src, const json_t *state)
+{
+    json_t *a = json_object_get(state, "tails");
+
+    if (!json_is_array(a) || src->started) {
+        return;
+    }
+    json_decref(src->leftovers);
+    src->leftovers = json_deep_copy(a);
+}
+
+/* ---- metrics ---- */
+
+static const char *tail_state(const struct tail *t)
+{
+    if (t->cur != NULL && t->cur->open) {
+        return "open";
+    }
+    if (t->calling) {
+        return "creating";
+    }
+    if (t->pending != NULL) {
+        return "connecting";
+    }
+    return t->down ? "down" : "waiting";
+}
+
+enum metric {
+    M_STATE,
+    M_RECONNECTS,
+    M_MESSAGES,
+    M_BYTES,
+    M_AGE,
+    M_SAMPLING,
+    M_OVERLOADS,
+    M_RATE,
+    M_N
+};
+
+void cfw_tail_metrics(struct cfw_tail *const *tails, size_t n, struct cfw_buf *out,
+                      void (*label)(struct cfw_buf *b, const char *value))
+{
+    static const char *const names[M_N][3] = {
+        {"cfwatchd_tail_state", "gauge",
+         "1 for the state a tail is in (open, creating, connecting, waiting, down)"},
+        {"cfwatchd_tail_reconnects_total", "counter", "Tail connections lost and replaced"},
+        {"cfwatchd_tail_messages_total", "counter", "TailEventMessages received"},
+        {"cfwatchd_tail_bytes_total", "counter", "Bytes of TailEventMessages received"},
+        {"cfwatchd_tail_last_message_age_seconds", "gauge",
+         "Seconds since the last message of the tail"},
+        {"cfwatchd_tail_sampling", "gauge",
+         "1 while Cloudflare samples the tail (its counts are sampled)"},
+        {"cfwatchd_tail_sampling_notices_total", "counter",
+         "Sampling-mode notices (overload) from Cloudflare"},
+        {"cfwatchd_tail_sampling_rate", "gauge", "The configured sampling_rate filter"},
+    };
+    int64_t now = mono_ms();
+    bool any = false;
+
+    for (size_t i = 0; i < n && !any; i++) {
+        any = tails[i]->tails != NULL;
+    }
+    if (!any) {
+        return;
+    }
+    for (int m = 0; m < M_N; m++) {
+        cfw_buf_printf(out, "# HELP %s %s\n# TYPE %s %s\n", names[m][0], names[m][2], names[m][0],
+                       names[m][1]);
+        for (size_t i = 0; i < n; i++) {
+            for (const struct tail *t = tails[i]->tails; t != NULL; t = t->next) {
+                if (m == M_AGE && t->last_msg_mono_ms == 0) {
+                    continue;
+                }
+                cfw_buf_printf(out, "%s{source=\"", names[m][0]);
+                label(out, tails[i]->conf.name);
+                cfw_buf_puts(out, "\",script=\"");
+                label(out, t->script);
+                switch ((enum metric)m) {
+                case M_STATE:
+                    cfw_buf_printf(out, "\",state=\"%s\"} 1\n", tail_state(t));
+                    break;
+                case M_RECONNECTS:
+                    cfw_buf_printf(out, "\"} %llu\n", (unsigned long long)t->reconnects);
+                    break;
+                case M_MESSAGES:
+                    cfw_buf_printf(out, "\"} %llu\n", (unsigned long long)t->messages);
+                    break;
+                case M_BYTES:
+                    cfw_buf_printf(out, "\"} %llu\n", (unsigned long long)t->bytes);
+                    break;
+                case M_AGE:
+                    cfw_buf_printf(out, "\"} %.3f\n", (double)(now - t->last_msg_mono_ms) / 1000.0);
+                    break;
+                case M_SAMPLING:
+                    cfw_buf_printf(out, "\"} %d\n", t->sampling ? 1 : 0);
+                    break;
+                case M_OVERLOADS:
+                    cfw_buf_printf(out, "\"} %llu\n", (unsigned long long)t->overloads);
+                    break;
+                case M_RATE:
+                    cfw_buf_printf(out, "\"} %g\n", tails[i]->conf.sampling_rate);
+                    break;
+                case M_N:
+                    break;
+                }
+            }
+        }
+    }
+}
