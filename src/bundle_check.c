@@ -1516,10 +1516,10 @@ static void shadow_finding(struct run *x, struct pyfile *pf, const struct cfw_bu
             im->module, rs->why, disp, top, disp, why);
     } else {
         f->message = cfw_xasprintf(
-            "import of '%s': %s (%s). Depending on where the runtime puts '%s' on sys.path, "
-            "either %s hides it (ImportError for its names at deploy) or the runtime's wins "
-            "and %s is never imported%s",
-            im->module, rs->why, disp, top, disp, disp, why);
+            "import of '%s': %s (%s). The runtime's '%s' comes after the bundle on sys.path "
+            "(site-packages, or python_modules/ for the external SDK), so %s hides it and "
+            "the names it lacks fail with ImportError at deploy%s",
+            im->module, rs->why, disp, top, disp, why);
     }
     f->fix = cfw_xasprintf("rename %s (e.g. to %s_local%s) and import it under the new name",
                            disp, top, fb == F_MOD ? ".py" : "/");
@@ -2023,7 +2023,8 @@ struct cfw_bundle_report *cfw_bundle_check_assume(const char *dir, const char *e
         const struct cfw_bundle_finding *f = &r->findings[k];
         if (f->sev >= CFW_BUNDLE_SEV_ERROR && (strcmp(f->rule, "src-prefix-import") == 0 ||
                                                strcmp(f->rule, "unresolved-import") == 0 ||
-                                               strcmp(f->rule, "outside-module-root") == 0)) {
+                                               strcmp(f->rule, "outside-module-root") == 0 ||
+                                               strcmp(f->rule, "shadowed-module") == 0)) {
             r->predicts_import_failure = true;
         }
     }
