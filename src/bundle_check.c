@@ -212,9 +212,9 @@ struct resolution {
     size_t n_loads;
     char **ns_dirs; /* bundle directories imported as namespace packages */
     size_t n_ns_dirs;
-    bool sdk;      /* workers/asgi under the external SDK */
-    size_t strip;  /* RK_SRC: how many leading parts are the path to the module root */
-    bool ns_loses; /* a namespace directory of the bundle loses to a package elsewhere */
+    bool sdk;           /* workers/asgi under the external SDK */
+    size_t strip;       /* RK_SRC: how many leading parts are the path to the module root */
+    bool ns_loses;      /* a namespace directory of the bundle loses to a package elsewhere */
     bool legacy_vendor; /* RK_DECLARED: found in the bundle's vendor/ directory */
 };
 
@@ -859,8 +859,7 @@ static bool resolves_in_root(struct run *x, char **parts, size_t from, size_t n,
  * src/workers/) such that the rest resolves in the upload; 0 when none. The longest wins. The
  * bare root name (`src.` for src/) counts even when the rest does not resolve.
  */
-static size_t root_prefix(struct run *x, char **parts, size_t n,
-                          const struct cfw_bundle_import *im)
+static size_t root_prefix(struct run *x, char **parts, size_t n, const struct cfw_bundle_import *im)
 {
     for (size_t start = 0; start < x->n_root_parts; start++) {
         size_t len = x->n_root_parts - start;
@@ -1267,8 +1266,8 @@ static bool every_branch_fails(const struct run *x, const struct pyfile *pf,
 }
 
 static enum cfw_bundle_sev lowered(const struct run *x, const struct pyfile *pf,
-                                     const struct cfw_bundle_import *im, enum cfw_bundle_sev base,
-                                     const char **why)
+                                   const struct cfw_bundle_import *im, enum cfw_bundle_sev base,
+                                   const char **why)
 {
     if (im->ctx & CFW_BUNDLE_IMPORT_TYPECHECK) {
         *why = " (inside `if TYPE_CHECKING:`, so it never runs)";
@@ -1306,7 +1305,6 @@ static enum cfw_bundle_sev lowered(const struct run *x, const struct pyfile *pf,
     return base;
 }
 
-
 /* Byte offset just after the strip-th '.' of the dotted name at text[at], or 0. */
 static size_t after_parts(const char *text, size_t len, size_t at, size_t strip)
 {
@@ -1314,8 +1312,8 @@ static size_t after_parts(const char *text, size_t len, size_t at, size_t strip)
 
     for (size_t k = 0; k < strip; k++) {
         while (p < len && (text[p] == '_' || (text[p] >= 'a' && text[p] <= 'z') ||
-                           (text[p] >= 'A' && text[p] <= 'Z') || (text[p] >= '0' && text[p] <= '9') ||
-                           (unsigned char)text[p] >= 0x80)) {
+                           (text[p] >= 'A' && text[p] <= 'Z') ||
+                           (text[p] >= '0' && text[p] <= '9') || (unsigned char)text[p] >= 0x80)) {
             p++;
         }
         while (p < len && (text[p] == ' ' || text[p] == '\t')) {
@@ -1445,30 +1443,22 @@ static void missing_init_finding(struct run *x, struct pyfile *pf,
     cfw_buf_free(&fix);
 }
 
-/* The first dotted part's text (the whole string; callers cut at the first '.'). */
-static const char *top_of(const char *module)
+/* The top-level name of a dotted module name ("a" for "a.b.c"); newly allocated. */
+static char *top_of(const char *module)
 {
-    static char buf[256];
-    size_t n = strcspn(module, ".");
-
-    if (n >= sizeof(buf)) {
-        n = sizeof(buf) - 1;
-    }
-    memcpy(buf, module, n);
-    buf[n] = '\0';
-    return buf;
+    return cfw_xstrndup(module, strcspn(module, "."));
 }
 
 static void declared_finding(struct run *x, struct pyfile *pf, const struct cfw_bundle_import *im,
                              bool legacy_vendor)
 {
     const struct cfw_bundle_module *m = &x->r->modules[pf->mod];
-    const char *top = top_of(im->module);
+    char *top = top_of(im->module);
     struct cfw_bundle_finding *f =
         add_finding(x, "dependency-not-synced", CFW_BUNDLE_SEV_INFO, m->path, im->line, im->col);
 
     x->declared_done = cfw_xrealloc(x->declared_done, (x->n_declared_done + 1) * sizeof(char *));
-    x->declared_done[x->n_declared_done++] = cfw_xstrdup(top);
+    x->declared_done[x->n_declared_done++] = top;
     qsort(x->declared_done, x->n_declared_done, sizeof(char *), cmp_cstr);
     if (legacy_vendor) {
         f->message = cfw_xasprintf("import of '%s': '%s' is found in the bundle's vendor/ "
@@ -1497,7 +1487,7 @@ static void shadow_finding(struct run *x, struct pyfile *pf, const struct cfw_bu
                            const struct resolution *rs)
 {
     const struct cfw_bundle_module *m = &x->r->modules[pf->mod];
-    const char *top = top_of(im->module);
+    char *top = top_of(im->module);
     enum found fb = probe(x->bnames, x->n_bnames, "", top, false);
     bool std = cfw_bundle_is_stdlib(top);
     char *local = fb == F_MOD ? cfw_xasprintf("%s.py", top) : cfw_xasprintf("%s/", top);
@@ -1521,11 +1511,44 @@ static void shadow_finding(struct run *x, struct pyfile *pf, const struct cfw_bu
             "the names it lacks fail with ImportError at deploy%s",
             im->module, rs->why, disp, top, disp, why);
     }
-    f->fix = cfw_xasprintf("rename %s (e.g. to %s_local%s) and import it under the new name",
-                           disp, top, fb == F_MOD ? ".py" : "/");
+    f->fix = cfw_xasprintf("rename %s (e.g. to %s_local%s) and import it under the new name", disp,
+                           top, fb == F_MOD ? ".py" : "/");
+    free(top);
     free(local);
     free(rel);
     free(disp);
+}
+
+/* The fix of an unresolved-import finding; newly allocated. */
+static char *unresolved_fix(struct run *x, const struct pyfile *pf,
+                            const struct cfw_bundle_import *im, const struct resolution *rs)
+{
+    char *top = top_of(im->module), *fix;
+
+    if (rs->sdk) {
+        fix = cfw_xstrdup("add workers-runtime-sdk (workers-py >= 1.9) to pyproject.toml and run "
+                          "`uv run pywrangler sync`, or add the disable_python_external_sdk "
+                          "compatibility flag");
+    } else if (im->level == 1 && strchr(pf->name, '/') == NULL && im->module[0] != '\0') {
+        fix = cfw_xasprintf("use an absolute import: `from %s import ...` (the module root's "
+                            "files are top-level modules)",
+                            im->module);
+    } else if (im->level == 0 && bundle_names_has(x->deps.declared, x->deps.n_declared, top)) {
+        fix = cfw_xstrdup("deploy with `uv run pywrangler deploy`, which vendors [project] "
+                          "dependencies into python_modules/ first, or run `uv run pywrangler "
+                          "sync` before `wrangler deploy`");
+    } else if (im->level > 0 || probe(x->bnames, x->n_bnames, "", top, false) != F_NONE) {
+        fix = cfw_xasprintf("fix the import path: modules are named by their path under the "
+                            "module root %s/",
+                            root_disp(x));
+    } else {
+        fix = cfw_xasprintf("if '%s' is a package from PyPI, add its distribution to [project] "
+                            "dependencies in pyproject.toml and deploy with `uv run pywrangler "
+                            "deploy` (it vendors them into python_modules/)",
+                            top);
+    }
+    free(top);
+    return fix;
 }
 
 static void import_findings(struct run *x)
@@ -1556,11 +1579,14 @@ static void import_findings(struct run *x)
             switch (rs->kind) {
             case RK_OK:
                 break;
-            case RK_DECLARED:
-                if (!names_has(x->declared_done, x->n_declared_done, top_of(im->module))) {
+            case RK_DECLARED: {
+                char *top = top_of(im->module);
+                if (!names_has(x->declared_done, x->n_declared_done, top)) {
                     declared_finding(x, pf, im, rs->legacy_vendor);
                 }
+                free(top);
                 break;
+            }
             case RK_SHADOW:
                 shadow_finding(x, pf, im, rs);
                 break;
@@ -1577,43 +1603,11 @@ static void import_findings(struct run *x)
                                        rs->outside, root_disp(x));
                 break;
             case RK_UNRESOLVED:
-                f = add_finding(x, "unresolved-import", lowered(x, pf, im, CFW_BUNDLE_SEV_ERROR, &why),
-                                m->path, im->line, im->col);
+                f = add_finding(x, "unresolved-import",
+                                lowered(x, pf, im, CFW_BUNDLE_SEV_ERROR, &why), m->path, im->line,
+                                im->col);
                 f->message = cfw_xasprintf("import of '%s': %s%s", label, rs->why, why);
-                if (rs->sdk) {
-                    f->fix = cfw_xstrdup("add workers-runtime-sdk (workers-py >= 1.9) to "
-                                         "pyproject.toml and run `uv run pywrangler sync`, or "
-                                         "add the disable_python_external_sdk compatibility "
-                                         "flag");
-                } else if (im->level == 1 && strchr(pf->name, '/') == NULL &&
-                           im->module[0] != '\0') {
-                    f->fix = cfw_xasprintf("use an absolute import: `from %s import ...` (the "
-                                           "module root's files are top-level modules)",
-                                           im->module);
-                } else if (bundle_names_has(x->deps.declared, x->deps.n_declared,
-                                            top_of(im->module))) {
-                    f->fix = cfw_xstrdup("deploy with `uv run pywrangler deploy`, which vendors "
-                                         "[project] dependencies into python_modules/ first, or "
-                                         "run `uv run pywrangler sync` before `wrangler deploy`");
-                } else if (im->level > 0 ||
-                           probe(x->bnames, x->n_bnames, "", top_of(im->module), false) !=
-                               F_NONE) {
-                    f->fix = cfw_xasprintf("fix the import path: modules are named by their path "
-                                           "under the module root %s/",
-                                           root_disp(x));
-                } else {
-                    char *top = cfw_xstrdup(top_of(im->module));
-                    char *dot = strchr(top, '.');
-                    if (dot != NULL) {
-                        *dot = '\0';
-                    }
-                    f->fix = cfw_xasprintf("if '%s' is a package from PyPI, add its "
-                                           "distribution to [project] dependencies in "
-                                           "pyproject.toml and deploy with `uv run pywrangler "
-                                           "deploy` (it vendors them into python_modules/)",
-                                           top);
-                    free(top);
-                }
+                f->fix = unresolved_fix(x, pf, im, rs);
                 break;
             }
             if (rs->n_ns_dirs > 0 && rs->kind != RK_UNRESOLVED) {
@@ -1642,14 +1636,16 @@ static long required_import(struct run *x)
     for (size_t k = 0; k < x->n_py; k++) {
         for (size_t i = 0; i < x->py[k].im.n; i++) {
             const struct cfw_bundle_import *im = &x->py[k].im.v[i];
-            const char *top = im->level > 0 ? "" : top_of(im->module);
-            for (size_t r = 0; r < x->deps.n_required; r++) {
+            char *top = top_of(im->module);
+            for (size_t r = 0; r < x->deps.n_required && im->level == 0; r++) {
                 if (strcmp(x->deps.required[r], top) == 0 &&
                     !bundle_names_has(x->deps.declared, x->deps.n_declared, top) &&
                     probe(x->bnames, x->n_bnames, "", top, false) == F_NONE) {
+                    free(top);
                     return (long)r;
                 }
             }
+            free(top);
         }
     }
     return -1;
@@ -1992,8 +1988,8 @@ struct cfw_bundle_report *cfw_bundle_check_assume(const char *dir, const char *e
     r->deps_synced = x.synced;
     if (x.synced) {
         for (size_t k = 0; k < x.deps.n_declared; k++) {
-            r->synced_modules = cfw_xrealloc(r->synced_modules,
-                                             (r->n_synced_modules + 1) * sizeof(char *));
+            r->synced_modules =
+                cfw_xrealloc(r->synced_modules, (r->n_synced_modules + 1) * sizeof(char *));
             r->synced_modules[r->n_synced_modules++] = cfw_xstrdup(x.deps.declared[k]);
         }
     }

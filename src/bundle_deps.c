@@ -91,8 +91,11 @@ char *bundle_dist_normalise(const char *req)
     return b.len ? cfw_buf_take(&b) : (cfw_buf_free(&b), NULL);
 }
 
-/* Adds the import names of one requirement string ("Django>=5", "pwdlib[argon2]", ...). */
-static void add_requirement(const char *req, char ***v, size_t *n)
+/*
+ * Adds the import names of one requirement string ("Django>=5", "pwdlib[argon2]", ...), and
+ * with transitive those of the packages it is known to pull in.
+ */
+static void add_requirement(const char *req, bool transitive, char ***v, size_t *n)
 {
     char *dist = bundle_dist_normalise(req);
 
@@ -115,7 +118,7 @@ static void add_requirement(const char *req, char ***v, size_t *n)
         }
     }
     push(v, n, dist);
-    for (size_t k = 0; k < sizeof(pulls) / sizeof(pulls[0]); k++) {
+    for (size_t k = 0; transitive && k < sizeof(pulls) / sizeof(pulls[0]); k++) {
         if (strcmp(pulls[k][0], dist) == 0) {
             for (size_t j = 1; j < 8 && pulls[k][j] != NULL; j++) {
                 push(v, n, pulls[k][j]);
@@ -146,9 +149,8 @@ static bool array_lists(const struct cfw_bundle_value *a, const char *dist)
         return false;
     }
     for (size_t k = 0; k < a->n; k++) {
-        char *d = a->items[k]->type == CFW_BUNDLE_V_STRING
-                      ? bundle_dist_normalise(a->items[k]->str)
-                      : NULL;
+        char *d = a->items[k]->type == CFW_BUNDLE_V_STRING ? bundle_dist_normalise(a->items[k]->str)
+                                                           : NULL;
         bool hit = d != NULL && strcmp(d, dist) == 0;
         free(d);
         if (hit) {
@@ -204,17 +206,16 @@ static void read_pyproject(const char *project_abs, struct bundle_deps *d)
     if (deps != NULL && deps->type == CFW_BUNDLE_V_ARRAY) {
         for (size_t k = 0; k < deps->n; k++) {
             if (deps->items[k]->type == CFW_BUNDLE_V_STRING) {
-                add_requirement(deps->items[k]->str, &d->declared, &d->n_declared);
+                add_requirement(deps->items[k]->str, true, &d->declared, &d->n_declared);
             }
         }
     }
     uv = cfw_bundle_value_get(cfw_bundle_value_get(root, "tool"), "uv");
-    d->lists_workers_py = array_lists(deps, "workers-py") ||
-                          table_lists(cfw_bundle_value_get(project, "optional-dependencies"),
-                                      "workers-py") ||
-                          table_lists(cfw_bundle_value_get(root, "dependency-groups"),
-                                      "workers-py") ||
-                          array_lists(cfw_bundle_value_get(uv, "dev-dependencies"), "workers-py");
+    d->lists_workers_py =
+        array_lists(deps, "workers-py") ||
+        table_lists(cfw_bundle_value_get(project, "optional-dependencies"), "workers-py") ||
+        table_lists(cfw_bundle_value_get(root, "dependency-groups"), "workers-py") ||
+        array_lists(cfw_bundle_value_get(uv, "dev-dependencies"), "workers-py");
     cfw_bundle_value_free(root);
 }
 
@@ -241,11 +242,13 @@ static void read_requirements(const char *project_abs, struct bundle_deps *d)
             p++;
         }
         if (*p != '#' && *p != '-') {
-            add_requirement(p, &d->required, &d->n_required);
+            add_requirement(p, false, &d->required, &d->n_required);
         }
         if (d->n_required > before) {
             d->required_line = cfw_xrealloc(d->required_line, d->n_required * sizeof(int));
-            d->required_line[d->n_required - 1] = line;
+            for (size_t k = before; k < d->n_required; k++) {
+                d->required_line[k] = line;
+            }
         }
         p = nl != NULL ? nl + 1 : text + len;
     }
@@ -269,10 +272,10 @@ void bundle_deps_load(const char *project_abs, struct bundle_deps *d)
     p = cfw_xasprintf("%s/python_modules/.synced", project_abs);
     d->synced_marker = stat(p, &st) == 0;
     free(p);
-    d->pywrangler = d->uv_project || d->lists_workers_py || d->script_pywrangler ||
-                    d->synced_marker;
+    d->pywrangler =
+        d->uv_project || d->lists_workers_py || d->script_pywrangler || d->synced_marker;
     if (d->pywrangler) {
-        add_requirement("workers-runtime-sdk", &d->declared, &d->n_declared);
+        add_requirement("workers-runtime-sdk", false, &d->declared, &d->n_declared);
     }
 }
 

@@ -82,11 +82,16 @@ struct opts {
 static int parse_args(int argc, char **argv, struct opts *o, FILE *errout)
 {
     static const struct option longopts[] = {
-        {"env", required_argument, NULL, 'e'},     {"format", required_argument, NULL, 'f'},
-        {"fail-on", required_argument, NULL, 'F'}, {"fix", no_argument, NULL, 'x'},
-        {"write", no_argument, NULL, 'w'},         {"verify", no_argument, NULL, 'v'},
-        {"no-color", no_argument, NULL, 'n'},      {"timeout", required_argument, NULL, 't'},
-        {"help", no_argument, NULL, 'h'},          {"assume", required_argument, NULL, 'a'},
+        {"env", required_argument, NULL, 'e'},
+        {"format", required_argument, NULL, 'f'},
+        {"fail-on", required_argument, NULL, 'F'},
+        {"fix", no_argument, NULL, 'x'},
+        {"write", no_argument, NULL, 'w'},
+        {"verify", no_argument, NULL, 'v'},
+        {"no-color", no_argument, NULL, 'n'},
+        {"timeout", required_argument, NULL, 't'},
+        {"help", no_argument, NULL, 'h'},
+        {"assume", required_argument, NULL, 'a'},
         {NULL, 0, NULL, 0},
     };
     char **av = cfw_xcalloc((size_t)argc + 2, sizeof(char *));

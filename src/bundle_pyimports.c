@@ -53,7 +53,7 @@ struct sc {
     struct tryrec *tries;
     size_t ntries;
     size_t captries;
-    int *imp_try; /* per import: innermost enclosing try record, or -1 */
+    int *imp_try;     /* per import: innermost enclosing try record, or -1 */
     int *imp_handler; /* per import: the try record whose except clause holds it, or -1 */
     size_t cap_imp_try;
     struct cfw_bundle_imports *out;
@@ -273,8 +273,7 @@ static struct cfw_bundle_import *new_import(struct sc *c, unsigned ctx, int try_
     if (o->n >= c->cap_imp_try) {
         c->cap_imp_try = o->cap;
         c->imp_try = cfw_xrealloc(c->imp_try, c->cap_imp_try * sizeof(*c->imp_try));
-        c->imp_handler =
-            cfw_xrealloc(c->imp_handler, c->cap_imp_try * sizeof(*c->imp_handler));
+        c->imp_handler = cfw_xrealloc(c->imp_handler, c->cap_imp_try * sizeof(*c->imp_handler));
     }
     c->imp_try[o->n] = try_idx;
     c->imp_handler[o->n] = current_handler(c);
@@ -600,10 +599,11 @@ static void logical_line(struct sc *c, int indent)
             unsigned bctx = ctx;
             int btry = try_idx;
             if (track) {
-                static const unsigned flag[] = {
-                    [B_DEF] = CFW_BUNDLE_IMPORT_LAZY, [B_TRY] = CFW_BUNDLE_IMPORT_TRY,
-                    [B_TYPECHECK] = CFW_BUNDLE_IMPORT_TYPECHECK,
-                    [B_MAINGUARD] = CFW_BUNDLE_IMPORT_MAINGUARD, [B_EXCEPT] = 0};
+                static const unsigned flag[] = {[B_DEF] = CFW_BUNDLE_IMPORT_LAZY,
+                                                [B_TRY] = CFW_BUNDLE_IMPORT_TRY,
+                                                [B_TYPECHECK] = CFW_BUNDLE_IMPORT_TYPECHECK,
+                                                [B_MAINGUARD] = CFW_BUNDLE_IMPORT_MAINGUARD,
+                                                [B_EXCEPT] = 0};
                 bctx |= flag[nb.kind];
                 if (nb.kind == B_TRY) {
                     btry = nb.try_idx;

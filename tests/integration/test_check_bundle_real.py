@@ -8,7 +8,8 @@ of each failure class:
 - every variant gives its rule, severity, place and exact fix;
 - --verify (the real python3 importing main from the laid-out bundle) agrees with the static
   verdict on every project and variant;
-- --fix --write on the nested src-prefix variant leaves a project that checks clean.
+- --fix --write on the nested src-prefix variant leaves a project that checks clean;
+- --assume synced|unsynced overrides the detection, and anything else is a usage error.
 """
 import json
 import os
@@ -97,6 +98,16 @@ def main():
         check("from health import check\n" in text and "import jobs as jobs\n" in text,
               "src-prefix-nested: the rewritten imports", text)
         verify_agrees(project, [], "src-prefix-nested after --fix --write")
+        # --assume takes synced or unsynced only; synced turns the unsynced variant clean.
+        project = os.path.join(tmp, "variants", "declared-unsynced")
+        out = run(project, ["--assume", "maybe"])
+        check(out.returncode == 2 and "--assume" in out.stderr, "--assume maybe: usage error",
+              out.stderr)
+        rc, r = report(project, ["--assume", "synced"], "declared-unsynced --assume synced")
+        check(rc == 0 and r is not None and r["dependencies_synced"] and
+              sorted(f["rule"] for f in r["findings"]) ==
+              ["dependency-not-synced", "dependency-not-synced"],
+              "declared-unsynced --assume synced: info only", json.dumps(r, indent=1))
     print(f"{results['passed']} passed, {results['failed']} failed")
     return 1 if results["failed"] else 0
 
