@@ -1469,13 +1469,15 @@ static void declared_finding(struct run *x, struct pyfile *pf, const struct cfw_
                              "vendor it into python_modules/");
         return;
     }
-    f->message = cfw_xasprintf("import of '%s': '%s' is not in python_modules/ yet; it is "
-                               "declared in pyproject.toml%s and vendored by pywrangler sync "
-                               "(run by `pywrangler deploy`)",
-                               im->module, top,
-                               strcmp(top, "workers") == 0 || strcmp(top, "asgi") == 0
-                                   ? " (workers-runtime-sdk, which pywrangler always adds)"
-                                   : "");
+    f->message = cfw_xasprintf(
+        "import of '%s': '%s' is not in python_modules/ yet; %s, and pywrangler sync (run by "
+        "`pywrangler deploy`) vendors it",
+        im->module, top,
+        strcmp(top, "workers") == 0 || strcmp(top, "asgi") == 0
+            ? "it is workers-runtime-sdk, which pywrangler always adds"
+        : x->deps.lock != NULL
+            ? "pyproject.toml declares it, or a package it declares needs it (per the lock file)"
+            : "pyproject.toml declares it (or a package it declares is known to need it)");
     f->fix = cfw_xstrdup(x->assume == CFW_BUNDLE_ASSUME_SYNCED
                              ? "none needed (--assume synced)"
                              : "none needed when deploying with `uv run pywrangler deploy`; "
@@ -1995,9 +1997,9 @@ struct cfw_bundle_report *cfw_bundle_check_assume(const char *dir, const char *e
     }
     if (x.deps.note != NULL) {
         struct cfw_bundle_finding *f =
-            add_finding(&x, "scan-limit", CFW_BUNDLE_SEV_INFO, "pyproject.toml", 1, 1);
-        f->message = cfw_xasprintf("pyproject.toml not read: %s", x.deps.note);
-        f->fix = cfw_xstrdup("its [project] dependencies were not taken into account");
+            add_finding(&x, "scan-limit", CFW_BUNDLE_SEV_INFO, x.cfg.path, 1, 1);
+        f->message = cfw_xasprintf("not read: %s", x.deps.note);
+        f->fix = cfw_xstrdup("what it declares was not taken into account");
     }
     collect_names(&x);
     read_python(&x);

@@ -5,7 +5,10 @@
  * Facts this follows (cloudflare/workers-py, packages/cli/src/pywrangler):
  *   resolve.py  `pywrangler sync` vendors [project].dependencies only (no dependency groups),
  *               and always adds workers-runtime-sdk (the `workers` and `asgi` modules);
- *   sync.py     a requirements.txt at the project root makes `pywrangler sync` exit 1.
+ *   sync.py     a requirements.txt at the project root makes `pywrangler sync` exit 1;
+ *   utils.py    pywrangler's resolved set is pylock.toml (PEP 751) at the project root.
+ * A committed pylock.toml, or else uv.lock, gives the transitive dependencies exactly; without
+ * either, a small table of what well-known distributions pull in stands in.
  */
 #include <ctype.h>
 #include <stdlib.h>
@@ -173,31 +176,142 @@ static bool table_lists(const struct cfw_bundle_value *t, const char *dist)
     return false;
 }
 
-static void read_pyproject(const char *project_abs, struct bundle_deps *d)
+/* A string value's text, or "" for anything else. */
+static const char *str_of(const struct cfw_bundle_value *v)
 {
-    char *path = cfw_xasprintf("%s/pyproject.toml", project_abs);
+    return v != NULL && v->type == CFW_BUNDLE_V_STRING ? v->str : "";
+}
+
+/* Parses DIR/name as TOML (at most the per-file cap); NULL when absent or unreadable. */
+static struct cfw_bundle_value *read_toml(const char *project_abs, const char *name,
+                                          struct bundle_deps *d)
+{
+    char *path = cfw_xasprintf("%s/%s", project_abs, name);
     char *text = NULL;
     size_t len = 0;
     struct cfw_err err = {0};
+    struct cfw_bundle_value *root = NULL;
+    struct stat st;
+
+    if (stat(path, &st) == 0 &&
+        bundle_read_file(path, CFW_BUNDLE_MAX_FILE_BYTES, &text, &len, &err) == 0) {
+        root = cfw_bundle_toml_parse(text, len, name, &err);
+    }
+    if (root == NULL && err.msg[0] != '\0' && d->note == NULL) {
+        d->note = cfw_xstrdup(err.msg);
+    }
+    free(text);
+    free(path);
+    return root;
+}
+
+/* pylock.toml (PEP 751, written by `pywrangler sync`): every [[packages]] entry is installed. */
+static bool read_pylock(const char *project_abs, struct bundle_deps *d)
+{
+    struct cfw_bundle_value *root = read_toml(project_abs, "pylock.toml", d);
+    const struct cfw_bundle_value *pkgs = cfw_bundle_value_get(root, "packages");
+
+    if (pkgs == NULL || pkgs->type != CFW_BUNDLE_V_ARRAY) {
+        cfw_bundle_value_free(root);
+        return false;
+    }
+    for (size_t k = 0; k < pkgs->n; k++) {
+        add_requirement(str_of(cfw_bundle_value_get(pkgs->items[k], "name")), false, &d->declared,
+                        &d->n_declared);
+    }
+    cfw_bundle_value_free(root);
+    return true;
+}
+
+/* The uv.lock [[package]] entry of a normalised distribution name, or NULL. */
+static const struct cfw_bundle_value *uv_package(const struct cfw_bundle_value *pkgs,
+                                                 const char *dist)
+{
+    for (size_t k = 0; k < pkgs->n; k++) {
+        char *n = bundle_dist_normalise(str_of(cfw_bundle_value_get(pkgs->items[k], "name")));
+        bool hit = n != NULL && strcmp(n, dist) == 0;
+        free(n);
+        if (hit) {
+            return pkgs->items[k];
+        }
+    }
+    return NULL;
+}
+
+/* Queues the distributions of a uv.lock dependency array ({ name, extra = [...] } tables). */
+static void uv_queue(const struct cfw_bundle_value *deps, const struct cfw_bundle_value *pkgs,
+                     char ***queue, size_t *n)
+{
+    if (deps == NULL || deps->type != CFW_BUNDLE_V_ARRAY) {
+        return;
+    }
+    for (size_t k = 0; k < deps->n; k++) {
+        const struct cfw_bundle_value *extra = cfw_bundle_value_get(deps->items[k], "extra");
+        char *dist = bundle_dist_normalise(str_of(cfw_bundle_value_get(deps->items[k], "name")));
+        if (dist == NULL) {
+            continue;
+        }
+        push(queue, n, dist);
+        if (extra != NULL && extra->type == CFW_BUNDLE_V_ARRAY) {
+            const struct cfw_bundle_value *pkg = uv_package(pkgs, dist);
+            const struct cfw_bundle_value *opt = cfw_bundle_value_get(pkg, "optional-dependencies");
+            for (size_t e = 0; e < extra->n; e++) {
+                uv_queue(cfw_bundle_value_get(opt, str_of(extra->items[e])), pkgs, queue, n);
+            }
+        }
+        free(dist);
+    }
+}
+
+/*
+ * uv.lock: what the project's own package (source = { virtual/editable = "." }) needs at run
+ * time, followed through every package's dependencies; dev dependency groups are left out, as
+ * pywrangler leaves them out.
+ */
+static bool read_uv_lock(const char *project_abs, struct bundle_deps *d)
+{
+    struct cfw_bundle_value *root = read_toml(project_abs, "uv.lock", d);
+    const struct cfw_bundle_value *pkgs = cfw_bundle_value_get(root, "package");
+    char **queue = NULL;
+    size_t n = 0;
+    bool found = false;
+
+    if (pkgs == NULL || pkgs->type != CFW_BUNDLE_V_ARRAY) {
+        cfw_bundle_value_free(root);
+        return false;
+    }
+    for (size_t k = 0; k < pkgs->n; k++) {
+        const struct cfw_bundle_value *src = cfw_bundle_value_get(pkgs->items[k], "source");
+        if (strcmp(str_of(cfw_bundle_value_get(src, "virtual")), ".") == 0 ||
+            strcmp(str_of(cfw_bundle_value_get(src, "editable")), ".") == 0) {
+            uv_queue(cfw_bundle_value_get(pkgs->items[k], "dependencies"), pkgs, &queue, &n);
+            found = true;
+        }
+    }
+    /* The queue grows while it is walked: each package's dependencies join it once. */
+    for (size_t k = 0; k < n && k < CFW_BUNDLE_MAX_FILES; k++) {
+        const struct cfw_bundle_value *pkg = uv_package(pkgs, queue[k]);
+        uv_queue(cfw_bundle_value_get(pkg, "dependencies"), pkgs, &queue, &n);
+    }
+    for (size_t k = 0; k < n; k++) {
+        add_requirement(queue[k], false, &d->declared, &d->n_declared);
+        free(queue[k]);
+    }
+    free(queue);
+    cfw_bundle_value_free(root);
+    return found;
+}
+
+static void read_pyproject(const char *project_abs, struct bundle_deps *d)
+{
+    char *path = cfw_xasprintf("%s/pyproject.toml", project_abs);
     struct cfw_bundle_value *root;
     const struct cfw_bundle_value *project, *deps, *uv;
     struct stat st;
 
-    if (stat(path, &st) != 0) {
-        free(path);
-        return;
-    }
-    d->have_pyproject = true;
-    if (bundle_read_file(path, CFW_BUNDLE_MAX_CONFIG_BYTES, &text, &len, &err) != 0) {
-        d->note = cfw_xstrdup(err.msg);
-        free(path);
-        return;
-    }
-    root = cfw_bundle_toml_parse(text, len, "pyproject.toml", &err);
-    free(text);
+    d->have_pyproject = stat(path, &st) == 0;
     free(path);
-    if (root == NULL) {
-        d->note = cfw_xstrdup(err.msg);
+    if (!d->have_pyproject || (root = read_toml(project_abs, "pyproject.toml", d)) == NULL) {
         return;
     }
     project = cfw_bundle_value_get(root, "project");
@@ -206,7 +320,7 @@ static void read_pyproject(const char *project_abs, struct bundle_deps *d)
     if (deps != NULL && deps->type == CFW_BUNDLE_V_ARRAY) {
         for (size_t k = 0; k < deps->n; k++) {
             if (deps->items[k]->type == CFW_BUNDLE_V_STRING) {
-                add_requirement(deps->items[k]->str, true, &d->declared, &d->n_declared);
+                add_requirement(deps->items[k]->str, d->lock == NULL, &d->declared, &d->n_declared);
             }
         }
     }
@@ -262,6 +376,11 @@ void bundle_deps_load(const char *project_abs, struct bundle_deps *d)
     struct stat st;
 
     memset(d, 0, sizeof(*d));
+    if (read_pylock(project_abs, d)) {
+        d->lock = "pylock.toml";
+    } else if (read_uv_lock(project_abs, d)) {
+        d->lock = "uv.lock";
+    }
     read_pyproject(project_abs, d);
     read_requirements(project_abs, d);
     for (size_t k = 0; k < sizeof(scripts) / sizeof(scripts[0]) && !d->script_pywrangler; k++) {

@@ -36,7 +36,8 @@ struct bundle_deps {
     char **required; /* import names listed in requirements.txt */
     int *required_line;
     size_t n_required;
-    char *note; /* pyproject.toml could not be read: why */
+    const char *lock; /* "pylock.toml" or "uv.lock" when it gave the transitive dependencies */
+    char *note;       /* pyproject.toml or a lock file could not be read: why */
 };
 void bundle_deps_load(const char *project_abs, struct bundle_deps *d);
 void bundle_deps_clear(struct bundle_deps *d);

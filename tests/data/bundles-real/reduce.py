@@ -8,6 +8,8 @@ Takes SUBDIR of the newest commit of the git repository GIT_DIR and writes OUT_R
 - the wrangler configuration, pyproject.toml, requirements.txt and cf-requirements.txt as they
   are (configuration, not code);
 - package.json cut down to its "scripts" (how the project deploys);
+- uv.lock and pylock.toml cut down to each package's name, source and dependencies (which
+  packages `pywrangler sync` installs), without versions, hashes and download addresses;
 - every .py file cut down to its import statements and the blocks that decide whether and when
   they run (try/except, if, def, class, with, for, while); every other statement becomes `pass`
   and every other expression is dropped; each name the module defines at its top level is kept
@@ -23,6 +25,7 @@ import subprocess
 import sys
 import tarfile
 import io
+import tomllib
 
 SKIP_DIRS = {".venv", "venv", "node_modules", "python_modules", ".wrangler", ".git",
              "__pycache__", ".pytest_cache", ".mypy_cache", ".ruff_cache"}
@@ -109,6 +112,37 @@ def defined_names(body):
     return [n for n in names if not (n in seen or seen.add(n))]
 
 
+def toml_str(s):
+    return json.dumps(s)
+
+
+def reduce_lock(data, kind):
+    lock = tomllib.loads(data.decode("utf-8"))
+    out = []
+    for pkg in lock.get("packages" if kind == "pylock.toml" else "package", []):
+        out.append("[[packages]]" if kind == "pylock.toml" else "[[package]]")
+        out.append(f"name = {toml_str(pkg['name'])}")
+        src = pkg.get("source", {})
+        for key in ("virtual", "editable"):
+            if key in src:
+                out.append(f"source = {{ {key} = {toml_str(src[key])} }}")
+        def deps(key, items):
+            lines = [f"{key} = ["]
+            for dep in items:
+                extra = dep.get("extra")
+                lines.append(f"    {{ name = {toml_str(dep['name'])}"
+                             + (f", extra = {json.dumps(extra)}" if extra else "") + " },")
+            return lines + ["]"]
+        if kind == "uv.lock" and pkg.get("dependencies"):
+            out += deps("dependencies", pkg["dependencies"])
+        if kind == "uv.lock" and pkg.get("optional-dependencies"):
+            out.append("[package.optional-dependencies]")
+            for extra, items in pkg["optional-dependencies"].items():
+                out += deps(toml_str(extra), items)
+        out.append("")
+    return ("\n".join(out)).encode()
+
+
 def module_root(files, subdir):
     for name in ("wrangler.json", "wrangler.jsonc", "wrangler.toml"):
         if name in files:
@@ -149,6 +183,8 @@ def main():
         out = None
         if rel in CONFIGS:
             out = data
+        elif rel in ("uv.lock", "pylock.toml"):
+            out = reduce_lock(data, rel)
         elif rel == "package.json":
             try:
                 scripts = json.loads(data).get("scripts", {})
