@@ -829,6 +829,47 @@ static bool is_runtime_name(const char *name)
     return false;
 }
 
+/*
+ * Whether an import of a bundle module named like a runtime module wants the runtime's: always
+ * for Pyodide's own modules; for the SDK's `workers` and `asgi` (a project's own asgi.py is
+ * common) only when it imports one of the SDK's names (cloudflare/workers-py,
+ * packages/runtime-sdk/src/workers/__init__.py and asgi.py).
+ */
+static bool wants_runtime(const char *top, const struct cfw_bundle_import *im)
+{
+    static const char *const sdk_names[] = {"Blob",
+                                            "Context",
+                                            "DurableObject",
+                                            "FormData",
+                                            "File",
+                                            "Request",
+                                            "Response",
+                                            "WorkerEntrypoint",
+                                            "WorkflowEntrypoint",
+                                            "fetch",
+                                            "handler",
+                                            "import_from_javascript",
+                                            "python_from_rpc",
+                                            "python_to_rpc",
+                                            "wait_until",
+                                            "env"};
+
+    if (strcmp(top, "workers") != 0 && strcmp(top, "asgi") != 0) {
+        return true;
+    }
+    if (!im->is_from || strchr(im->module, '.') != NULL) {
+        return false;
+    }
+    for (size_t k = 0; k < im->n_names; k++) {
+        for (size_t j = 0; j < sizeof(sdk_names) / sizeof(sdk_names[0]); j++) {
+            if (strcmp(im->names[k], sdk_names[j]) == 0) {
+                return true;
+            }
+        }
+    }
+    return false;
+}
+
 /* Whether `from . import names` / the module parts[from..n) resolve in the bundle root. */
 static bool resolves_in_root(struct run *x, char **parts, size_t from, size_t n,
                              const struct cfw_bundle_import *im)
@@ -961,7 +1002,7 @@ static void resolve_import(struct run *x, const struct pyfile *pf,
         enum found fv = probe(x->vnames, x->n_vnames, "", top, true);
         bool std = cfw_bundle_is_stdlib(top);
         bool rt = bundle_is_runtime_module(top, x->external_sdk);
-        bool sdk_name = is_runtime_name(top);
+        bool sdk_name = is_runtime_name(top) && wants_runtime(top, im);
         bool declared = x->synced && bundle_names_has(x->deps.declared, x->deps.n_declared, top);
         size_t strip;
 
@@ -973,7 +1014,7 @@ static void resolve_import(struct run *x, const struct pyfile *pf,
                 "%s %s in the upload has the name of %s '%s'",
                 fb == F_MOD ? "the module" : "the package", fb == F_MOD ? "file" : "directory",
                 std ? "the Python standard library module" : "the Workers runtime module", top);
-        } else if (std || rt) {
+        } else if (std || (rt && fb != F_PKG && fb != F_MOD)) {
             /* standard library or runtime: submodules are not checked */
         } else if (fb == F_PKG || fb == F_MOD ||
                    (fb == F_NS && fv != F_PKG && fv != F_MOD && !declared)) {
