@@ -12,6 +12,7 @@ Installs the npm package wrangler@4 into $CFW_BUILD_DIR/npm (cached between runs
 or npm is missing or the npm registry cannot be reached it prints "SKIPPED: <reason>" and exits
 77, which ctest must map to "skipped" (SKIP_RETURN_CODE 77): a skip never counts as a pass.
 """
+import concurrent.futures
 import json
 import os
 import re
@@ -94,40 +95,45 @@ def prepare_real(project):
         break
 
 
+def compare_one_real(wb, kind, name):
+    """wrangler's and cfwatchd's module names for one real project: (ok, message)."""
+    with tempfile.TemporaryDirectory(prefix="cfw-wrangler-") as tmp:
+        project = os.path.join(tmp, "project")
+        shutil.copytree(os.path.join(REAL, kind, name), project)
+        prepare_real(project)
+        outdir = os.path.join(tmp, "out")
+        res = subprocess.run([wb, "deploy", "--dry-run", "--outdir", outdir], cwd=project,
+                             env=wrangler_env(tmp), capture_output=True, text=True, timeout=300)
+        if res.returncode != 0:
+            return False, (f"{name}: wrangler deploy --dry-run exited {res.returncode}:\n"
+                           f"{ANSI.sub('', res.stdout + res.stderr)[-3000:]}")
+        theirs = outdir_modules(outdir)
+        ours = cfwatchd_modules(project, None)
+        if theirs == ours:
+            return True, f"{name}: {len(ours)} modules"
+        return False, (f"{name}: module names differ\n"
+                       f"  only wrangler:  {sorted(theirs - ours)}\n"
+                       f"  only cfwatchd:  {sorted(ours - theirs)}")
+
+
 def compare_real(wb):
-    """Module names on the real-project set; returns (passed, failed)."""
-    passed = failed = 0
+    """Module names on the real-project set, a few wrangler runs at a time: (passed, failed)."""
     with open(os.path.join(REAL, "expected.json"), encoding="utf-8") as f:
         table = json.load(f)
     skipped = table.get("no_wrangler", {})
+    jobs = []
     for kind in ("projects", "variants"):
         for name in sorted(table[kind]):
             if name in skipped:
                 print(f"--   {name}: not run under wrangler: {skipped[name]}")
-                continue
-            with tempfile.TemporaryDirectory(prefix="cfw-wrangler-") as tmp:
-                project = os.path.join(tmp, "project")
-                shutil.copytree(os.path.join(REAL, kind, name), project)
-                prepare_real(project)
-                outdir = os.path.join(tmp, "out")
-                res = subprocess.run([wb, "deploy", "--dry-run", "--outdir", outdir],
-                                     cwd=project, env=wrangler_env(tmp), capture_output=True,
-                                     text=True, timeout=300)
-                if res.returncode != 0:
-                    print(f"FAIL {name}: wrangler deploy --dry-run exited {res.returncode}:\n"
-                          f"{ANSI.sub('', res.stdout + res.stderr)[-3000:]}")
-                    failed += 1
-                    continue
-                theirs = outdir_modules(outdir)
-                ours = cfwatchd_modules(project, None)
-                if theirs == ours:
-                    print(f"ok   {name}: {len(ours)} modules")
-                    passed += 1
-                else:
-                    print(f"FAIL {name}: module names differ\n"
-                          f"  only wrangler:  {sorted(theirs - ours)}\n"
-                          f"  only cfwatchd:  {sorted(ours - theirs)}")
-                    failed += 1
+            else:
+                jobs.append((kind, name))
+    passed = failed = 0
+    with concurrent.futures.ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1)) as pool:
+        for ok, message in pool.map(lambda j: compare_one_real(wb, *j), jobs):
+            print(("ok   " if ok else "FAIL ") + message)
+            passed += ok
+            failed += not ok
     return passed, failed
 
 
