@@ -18,21 +18,11 @@ import subprocess
 import sys
 import tempfile
 
-CFWATCHD = os.path.abspath(os.environ["CFWATCHD"]) if os.environ.get("CFWATCHD") else ""
-SOURCE = os.environ.get("CFW_SOURCE_DIR", os.path.join(os.path.dirname(__file__), "..", ".."))
+# The same pass/fail bookkeeping and binary as the fixture test (tests/integration is on
+# sys.path as this script's directory).
+from test_check_bundle import CFWATCHD, SOURCE, check, results  # noqa: E402
+
 DATA = os.path.join(SOURCE, "tests", "data", "bundles-real")
-
-results = {"passed": 0, "failed": 0}
-
-
-def check(cond, what, detail=""):
-    if cond:
-        results["passed"] += 1
-        print(f"ok   {what}")
-    else:
-        results["failed"] += 1
-        print(f"FAIL {what}" + (f"\n{detail}" if detail else ""))
-    return cond
 
 
 def run(project, args):
