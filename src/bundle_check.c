@@ -1318,7 +1318,7 @@ static enum cfw_bundle_sev lowered(const struct run *x, const struct pyfile *pf,
         *why = " (inside `if __name__ == \"__main__\":`, which never runs in a Worker)";
         return CFW_BUNDLE_SEV_INFO;
     }
-    if (im->guarded && (x == NULL || !every_branch_fails(x, pf, im))) {
+    if (im->guarded && !every_branch_fails(x, pf, im)) {
         *why = " (inside a try: block whose except clause catches ImportError and has a "
                "working alternative or none is needed)";
         return CFW_BUNDLE_SEV_INFO;
@@ -2037,10 +2037,12 @@ struct cfw_bundle_report *cfw_bundle_check_assume(const char *dir, const char *e
         }
     }
     if (x.deps.note != NULL) {
+        char *file = bundle_join(dir, x.deps.note_file);
         struct cfw_bundle_finding *f =
-            add_finding(&x, "scan-limit", CFW_BUNDLE_SEV_INFO, x.cfg.path, 1, 1);
-        f->message = cfw_xasprintf("not read: %s", x.deps.note);
+            add_finding(&x, "scan-limit", CFW_BUNDLE_SEV_INFO, file, 1, 1);
+        f->message = cfw_xasprintf("%s not read: %s", file, x.deps.note);
         f->fix = cfw_xstrdup("what it declares was not taken into account");
+        free(file);
     }
     collect_names(&x);
     read_python(&x);

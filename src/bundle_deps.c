@@ -199,6 +199,7 @@ static struct cfw_bundle_value *read_toml(const char *project_abs, const char *n
     }
     if (root == NULL && err.msg[0] != '\0' && d->note == NULL) {
         d->note = cfw_xstrdup(err.msg);
+        d->note_file = name;
     }
     free(text);
     free(path);

@@ -37,7 +37,8 @@ struct bundle_deps {
     int *required_line;
     size_t n_required;
     const char *lock; /* "pylock.toml" or "uv.lock" when it gave the transitive dependencies */
-    char *note;       /* pyproject.toml or a lock file could not be read: why */
+    char *note;            /* pyproject.toml or a lock file could not be read: why */
+    const char *note_file; /* which one (its name in the project directory) */
 };
 void bundle_deps_load(const char *project_abs, struct bundle_deps *d);
 void bundle_deps_clear(struct bundle_deps *d);

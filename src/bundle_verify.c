@@ -16,8 +16,9 @@
 /*
  * The child's program. It follows the resolution order of docs/check-bundle.md: the standard
  * library first (python3's own sys.path, no site-packages (-S), no user environment (-I)), then
- * the bundle directory, then python_modules/, then (as site-packages) the runtime-only modules
- * and the dependencies that pywrangler sync would vendor, served by stand-ins (placeholder
+ * the bundle directory, then python_modules/ and the legacy vendor/ directory of the bundle
+ * (workerd's python.ts puts both before site-packages), then (as site-packages) the runtime-only
+ * modules and the dependencies that pywrangler sync would vendor, served by stand-ins (placeholder
  * classes for every attribute) from the end of sys.meta_path. A bundle module of a runtime
  * module's name therefore wins, as on Workers; a submodule is served only below a stand-in,
  * never below a package of the bundle (`from workers import Response` with a local workers/
@@ -29,7 +30,8 @@ static const char bootstrap[] =
     "runtime = set(n for n in sys.argv[3].split(',') if n)\n"
     "synced = set(n for n in sys.argv[4].split(',') if n)\n"
     "sys.argv = [main]\n"
-    "sys.path[:] = [p for p in sys.path if p] + [bundle, bundle + '/python_modules']\n"
+    "sys.path[:] = [p for p in sys.path if p] + [bundle, bundle + '/python_modules',\n"
+    "                                            bundle + '/vendor']\n"
     "class _Meta(type):\n"
     "    def __getattr__(cls, name):\n"
     "        if name.startswith('__'):\n"
