@@ -239,9 +239,13 @@ static const struct cfw_bundle_value *uv_package(const struct cfw_bundle_value *
     return NULL;
 }
 
-/* Queues the distributions of a uv.lock dependency array ({ name, extra = [...] } tables). */
+/*
+ * Queues the distributions of a uv.lock dependency array ({ name, extra = [...] } tables) and,
+ * for requested extras, their optional dependencies; seen holds the "dist[extra]" pairs already
+ * followed (extras that name their own package are common).
+ */
 static void uv_queue(const struct cfw_bundle_value *deps, const struct cfw_bundle_value *pkgs,
-                     char ***queue, size_t *n)
+                     char ***queue, size_t *n, char ***seen, size_t *n_seen)
 {
     if (deps == NULL || deps->type != CFW_BUNDLE_V_ARRAY) {
         return;
@@ -253,12 +257,17 @@ static void uv_queue(const struct cfw_bundle_value *deps, const struct cfw_bundl
             continue;
         }
         push(queue, n, dist);
-        if (extra != NULL && extra->type == CFW_BUNDLE_V_ARRAY) {
-            const struct cfw_bundle_value *pkg = uv_package(pkgs, dist);
-            const struct cfw_bundle_value *opt = cfw_bundle_value_get(pkg, "optional-dependencies");
-            for (size_t e = 0; e < extra->n; e++) {
-                uv_queue(cfw_bundle_value_get(opt, str_of(extra->items[e])), pkgs, queue, n);
+        for (size_t e = 0; extra != NULL && extra->type == CFW_BUNDLE_V_ARRAY && e < extra->n;
+             e++) {
+            char *key = cfw_xasprintf("%s[%s]", dist, str_of(extra->items[e]));
+            if (!bundle_names_has(*seen, *n_seen, key)) {
+                const struct cfw_bundle_value *opt =
+                    cfw_bundle_value_get(uv_package(pkgs, dist), "optional-dependencies");
+                push(seen, n_seen, key);
+                uv_queue(cfw_bundle_value_get(opt, str_of(extra->items[e])), pkgs, queue, n, seen,
+                         n_seen);
             }
+            free(key);
         }
         free(dist);
     }
@@ -273,8 +282,8 @@ static bool read_uv_lock(const char *project_abs, struct bundle_deps *d)
 {
     struct cfw_bundle_value *root = read_toml(project_abs, "uv.lock", d);
     const struct cfw_bundle_value *pkgs = cfw_bundle_value_get(root, "package");
-    char **queue = NULL;
-    size_t n = 0;
+    char **queue = NULL, **seen = NULL;
+    size_t n = 0, n_seen = 0;
     bool found = false;
 
     if (pkgs == NULL || pkgs->type != CFW_BUNDLE_V_ARRAY) {
@@ -285,15 +294,20 @@ static bool read_uv_lock(const char *project_abs, struct bundle_deps *d)
         const struct cfw_bundle_value *src = cfw_bundle_value_get(pkgs->items[k], "source");
         if (strcmp(str_of(cfw_bundle_value_get(src, "virtual")), ".") == 0 ||
             strcmp(str_of(cfw_bundle_value_get(src, "editable")), ".") == 0) {
-            uv_queue(cfw_bundle_value_get(pkgs->items[k], "dependencies"), pkgs, &queue, &n);
+            uv_queue(cfw_bundle_value_get(pkgs->items[k], "dependencies"), pkgs, &queue, &n, &seen,
+                     &n_seen);
             found = true;
         }
     }
     /* The queue grows while it is walked: each package's dependencies join it once. */
     for (size_t k = 0; k < n && k < CFW_BUNDLE_MAX_FILES; k++) {
         const struct cfw_bundle_value *pkg = uv_package(pkgs, queue[k]);
-        uv_queue(cfw_bundle_value_get(pkg, "dependencies"), pkgs, &queue, &n);
+        uv_queue(cfw_bundle_value_get(pkg, "dependencies"), pkgs, &queue, &n, &seen, &n_seen);
     }
+    for (size_t k = 0; k < n_seen; k++) {
+        free(seen[k]);
+    }
+    free(seen);
     for (size_t k = 0; k < n; k++) {
         add_requirement(queue[k], false, &d->declared, &d->n_declared);
         free(queue[k]);
