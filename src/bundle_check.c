@@ -202,7 +202,7 @@ struct pyfile {
     bool reachable; /* imported from main at all */
 };
 
-enum rkind { RK_OK, RK_SRC, RK_OUTSIDE, RK_UNRESOLVED };
+enum rkind { RK_OK, RK_SRC, RK_OUTSIDE, RK_UNRESOLVED, RK_SHADOW, RK_DECLARED };
 
 struct resolution {
     enum rkind kind;
@@ -212,7 +212,10 @@ struct resolution {
     size_t n_loads;
     char **ns_dirs; /* bundle directories imported as namespace packages */
     size_t n_ns_dirs;
-    bool sdk; /* workers/asgi under the external SDK */
+    bool sdk;           /* workers/asgi under the external SDK */
+    size_t strip;       /* RK_SRC: how many leading parts are the path to the module root */
+    bool ns_loses;      /* a namespace directory of the bundle loses to a package elsewhere */
+    bool legacy_vendor; /* RK_DECLARED: found in the bundle's vendor/ directory */
 };
 
 struct run {
@@ -229,6 +232,13 @@ struct run {
     char *config_abs;
     char *hidden_abs; /* <project>/.wrangler */
     bool external_sdk;
+    struct bundle_deps deps;
+    bool synced; /* declared dependencies count as vendored (pywrangler, or --assume synced) */
+    enum cfw_bundle_assume assume;
+    char **root_parts; /* the module root's path from the project root, split at '/' */
+    size_t n_root_parts;
+    char **declared_done; /* declared-dependency names already reported */
+    size_t n_declared_done;
     struct eff_rule *rules;
     size_t n_rules;
     size_t n_files;
@@ -808,6 +818,106 @@ static size_t package_of(const char *name, char ***parts)
     return n;
 }
 
+/* Whether name is one of the runtime's or the SDK's modules, whatever the SDK flags say. */
+static bool is_runtime_name(const char *name)
+{
+    for (size_t k = 0; bundle_runtime_modules[k] != NULL; k++) {
+        if (strcmp(bundle_runtime_modules[k], name) == 0) {
+            return true;
+        }
+    }
+    return false;
+}
+
+/*
+ * Whether an import of a bundle module named like a runtime module wants the runtime's: always
+ * for Pyodide's own modules; for the SDK's `workers` and `asgi` (a project's own asgi.py is
+ * common) only when it imports one of the SDK's names (cloudflare/workers-py,
+ * packages/runtime-sdk/src/workers/__init__.py and asgi.py).
+ */
+static bool wants_runtime(const char *top, const struct cfw_bundle_import *im)
+{
+    static const char *const sdk_names[] = {"Blob",
+                                            "Context",
+                                            "DurableObject",
+                                            "FormData",
+                                            "File",
+                                            "Request",
+                                            "Response",
+                                            "WorkerEntrypoint",
+                                            "WorkflowEntrypoint",
+                                            "fetch",
+                                            "handler",
+                                            "import_from_javascript",
+                                            "python_from_rpc",
+                                            "python_to_rpc",
+                                            "wait_until",
+                                            "env"};
+
+    if (strcmp(top, "workers") != 0 && strcmp(top, "asgi") != 0) {
+        return true;
+    }
+    if (!im->is_from || strchr(im->module, '.') != NULL) {
+        return false;
+    }
+    for (size_t k = 0; k < im->n_names; k++) {
+        for (size_t j = 0; j < sizeof(sdk_names) / sizeof(sdk_names[0]); j++) {
+            if (strcmp(im->names[k], sdk_names[j]) == 0) {
+                return true;
+            }
+        }
+    }
+    return false;
+}
+
+/* Whether `from . import names` / the module parts[from..n) resolve in the bundle root. */
+static bool resolves_in_root(struct run *x, char **parts, size_t from, size_t n,
+                             const struct cfw_bundle_import *im)
+{
+    struct cfw_buf dir = {0};
+    bool ok = true;
+
+    for (size_t k = from; k < n && ok; k++) {
+        enum found f = probe(x->bnames, x->n_bnames, dir.data ? dir.data : "", parts[k], false);
+        ok = f != F_NONE && !(f == F_MOD && k + 1 < n);
+        cfw_buf_printf(&dir, "%s%s", dir.len ? "/" : "", parts[k]);
+    }
+    if (ok && from == n) {
+        /* `from src import a, b`: every name must be a module of the root. */
+        ok = im->is_from && im->n_names > 0;
+        for (size_t k = 0; k < im->n_names && ok; k++) {
+            ok = strcmp(im->names[k], "*") != 0 &&
+                 probe(x->bnames, x->n_bnames, "", im->names[k], false) != F_NONE;
+        }
+    }
+    cfw_buf_free(&dir);
+    return ok;
+}
+
+/*
+ * How many leading parts of an absolute import are the module root's path from the project
+ * root (`src.`, `src.workers.`, `app.src.`, or a tail of it such as `workers.` for
+ * src/workers/) such that the rest resolves in the upload; 0 when none. The longest wins. The
+ * bare root name (`src.` for src/) counts even when the rest does not resolve.
+ */
+static size_t root_prefix(struct run *x, char **parts, size_t n, const struct cfw_bundle_import *im)
+{
+    for (size_t start = 0; start < x->n_root_parts; start++) {
+        size_t len = x->n_root_parts - start;
+        bool match = len <= n;
+        for (size_t k = 0; k < len && match; k++) {
+            match = strcmp(parts[k], x->root_parts[start + k]) == 0;
+        }
+        if (match && resolves_in_root(x, parts, len, n, im)) {
+            return len;
+        }
+    }
+    if (x->root_rel[0] != '\0' && strcmp(parts[0], x->root_name) == 0) {
+        return 1;
+    }
+    return 0;
+}
+
 static void resolve_import(struct run *x, const struct pyfile *pf,
                            const struct cfw_bundle_import *im, struct resolution *rs)
 {
@@ -892,9 +1002,22 @@ static void resolve_import(struct run *x, const struct pyfile *pf,
         enum found fv = probe(x->vnames, x->n_vnames, "", top, true);
         bool std = cfw_bundle_is_stdlib(top);
         bool rt = bundle_is_runtime_module(top, x->external_sdk);
+        bool sdk_name = is_runtime_name(top) && wants_runtime(top, im);
+        bool declared = x->synced && bundle_names_has(x->deps.declared, x->deps.n_declared, top);
+        size_t strip;
 
-        if (fb == F_PKG || fb == F_MOD ||
-            (fb == F_NS && fv != F_PKG && fv != F_MOD && !std && !rt)) {
+        if ((std || sdk_name) && (fb == F_PKG || fb == F_MOD)) {
+            /* Resolution order (docs/check-bundle.md): the standard library and the runtime's
+             * modules sit where a bundle module of the same name cannot replace them reliably. */
+            rs->kind = RK_SHADOW;
+            rs->why = cfw_xasprintf(
+                "%s %s in the upload has the name of %s '%s'",
+                fb == F_MOD ? "the module" : "the package", fb == F_MOD ? "file" : "directory",
+                std ? "the Python standard library module" : "the Workers runtime module", top);
+        } else if (std || (rt && fb != F_PKG && fb != F_MOD)) {
+            /* standard library or runtime: submodules are not checked */
+        } else if (fb == F_PKG || fb == F_MOD ||
+                   (fb == F_NS && fv != F_PKG && fv != F_MOD && !declared)) {
             char *full = join_dots(parts, n);
             enum found kind;
             if (fb == F_PKG) {
@@ -920,17 +1043,35 @@ static void resolve_import(struct run *x, const struct pyfile *pf,
                 cfw_buf_free(&d);
             }
             free(full);
-        } else if (fv != F_NONE || std || rt) {
-            /* vendored, standard library or runtime: submodules are not checked */
-        } else if (x->root_rel[0] != '\0' && strcmp(top, x->root_name) == 0) {
+        } else if (fv != F_NONE) {
+            /* vendored: submodules are not checked */
+            if (fb == F_NS) {
+                rs->ns_loses = true;
+                res_push(&rs->ns_dirs, &rs->n_ns_dirs, top);
+            }
+        } else if (probe(x->bnames, x->n_bnames, "vendor", top, true) != F_NONE) {
+            /* workerd's legacy /session/metadata/vendor (python.ts, LEGACY_VENDOR_PATH). */
+            rs->kind = RK_DECLARED;
+            rs->legacy_vendor = true;
+        } else if (declared) {
+            rs->kind = RK_DECLARED;
+            if (fb == F_NS) {
+                rs->ns_loses = true;
+                res_push(&rs->ns_dirs, &rs->n_ns_dirs, top);
+            }
+        } else if ((strip = root_prefix(x, parts, n, im)) > 0) {
             rs->kind = RK_SRC;
+            rs->strip = strip;
             rs->why = cfw_xasprintf("No module named '%s'", top);
             /* What the import needs once the prefix is gone (for missing-init). */
-            if (n > 1) {
+            if (n > strip) {
                 struct cfw_bundle_import stripped = *im;
                 struct resolution sub;
-                char *rest = strchr(im->module, '.') + 1;
-                stripped.module = rest;
+                const char *rest = im->module;
+                for (size_t k = 0; k < strip; k++) {
+                    rest = strchr(rest, '.') + 1;
+                }
+                stripped.module = (char *)rest;
                 resolve_import(x, pf, &stripped, &sub);
                 rs->ns_dirs = sub.ns_dirs;
                 rs->n_ns_dirs = sub.n_ns_dirs;
@@ -950,6 +1091,12 @@ static void resolve_import(struct run *x, const struct pyfile *pf,
                                     "with enable_python_external_sdk) the Python Workers SDK is "
                                     "no longer built into the runtime and must be vendored",
                                     top, EXTERNAL_SDK_DATE);
+        } else if (bundle_names_has(x->deps.declared, x->deps.n_declared, top)) {
+            rs->kind = RK_UNRESOLVED;
+            rs->why = cfw_xasprintf("No module named '%s': it is declared in pyproject.toml but "
+                                    "not vendored in python_modules/, and plain `wrangler "
+                                    "deploy` does not vendor it",
+                                    top);
         } else {
             rs->outside = find_outside(x, top);
             if (rs->outside != NULL) {
@@ -960,8 +1107,9 @@ static void resolve_import(struct run *x, const struct pyfile *pf,
             } else {
                 rs->kind = RK_UNRESOLVED;
                 rs->why = cfw_xasprintf("No module named '%s': it is not uploaded, not vendored "
-                                        "in python_modules/, not in the Python standard library "
-                                        "and not a Workers runtime module",
+                                        "in python_modules/, not declared in pyproject.toml, "
+                                        "not in the Python standard library and not a Workers "
+                                        "runtime module",
                                         top);
             }
         }
@@ -1136,11 +1284,43 @@ static bool has_newline(const char *text, size_t start, size_t end)
     return memchr(text + start, '\n', end - start) != NULL;
 }
 
-static enum cfw_bundle_sev lowered(const struct pyfile *pf, const struct cfw_bundle_import *im,
-                                   enum cfw_bundle_sev base, const char **why)
+/*
+ * Whether every alternative of a guarded import fails too: the except clauses of the try: that
+ * guards it import something, and none of that resolves. With no import in the except clauses
+ * (an optional dependency) or one that resolves, the guard does its job.
+ */
+static bool every_branch_fails(const struct run *x, const struct pyfile *pf,
+                               const struct cfw_bundle_import *im)
+{
+    bool any = false;
+
+    for (size_t k = 0; k < pf->im.n; k++) {
+        if (pf->im.v[k].handler_of != im->guard_try || im->guard_try < 0) {
+            continue;
+        }
+        any = true;
+        if (x->res[pf->res[k]].kind == RK_OK || x->res[pf->res[k]].kind == RK_DECLARED) {
+            return false;
+        }
+    }
+    return any;
+}
+
+static enum cfw_bundle_sev lowered(const struct run *x, const struct pyfile *pf,
+                                   const struct cfw_bundle_import *im, enum cfw_bundle_sev base,
+                                   const char **why)
 {
     if (im->ctx & CFW_BUNDLE_IMPORT_TYPECHECK) {
         *why = " (inside `if TYPE_CHECKING:`, so it never runs)";
+        return CFW_BUNDLE_SEV_INFO;
+    }
+    if (im->ctx & CFW_BUNDLE_IMPORT_MAINGUARD) {
+        *why = " (inside `if __name__ == \"__main__\":`, which never runs in a Worker)";
+        return CFW_BUNDLE_SEV_INFO;
+    }
+    if (im->guarded && !every_branch_fails(x, pf, im)) {
+        *why = " (inside a try: block whose except clause catches ImportError and has a "
+               "working alternative or none is needed)";
         return CFW_BUNDLE_SEV_INFO;
     }
     if (!pf->reachable) {
@@ -1153,8 +1333,8 @@ static enum cfw_bundle_sev lowered(const struct pyfile *pf, const struct cfw_bun
         return base > CFW_BUNDLE_SEV_WARNING ? CFW_BUNDLE_SEV_WARNING : base;
     }
     if (im->guarded) {
-        *why = " (inside a try: block whose except catches ImportError, so the deploy survives "
-               "it)";
+        *why = " (inside a try: block whose except clause catches ImportError, but its "
+               "alternative fails too)";
         return base > CFW_BUNDLE_SEV_WARNING ? CFW_BUNDLE_SEV_WARNING : base;
     }
     if (!pf->deploy) {
@@ -1166,29 +1346,61 @@ static enum cfw_bundle_sev lowered(const struct pyfile *pf, const struct cfw_bun
     return base;
 }
 
+/* Byte offset just after the strip-th '.' of the dotted name at text[at], or 0. */
+static size_t after_parts(const char *text, size_t len, size_t at, size_t strip)
+{
+    size_t p = at;
+
+    for (size_t k = 0; k < strip; k++) {
+        while (p < len && (text[p] == '_' || (text[p] >= 'a' && text[p] <= 'z') ||
+                           (text[p] >= 'A' && text[p] <= 'Z') ||
+                           (text[p] >= '0' && text[p] <= '9') || (unsigned char)text[p] >= 0x80)) {
+            p++;
+        }
+        while (p < len && (text[p] == ' ' || text[p] == '\t')) {
+            p++;
+        }
+        if (p >= len || text[p] != '.') {
+            return 0;
+        }
+        p++;
+        while (p < len && (text[p] == ' ' || text[p] == '\t')) {
+            p++;
+        }
+    }
+    return p;
+}
+
 static void src_prefix_finding(struct run *x, struct pyfile *pf, const struct cfw_bundle_import *im,
                                const char *text, size_t len, const struct resolution *rs)
 {
     const struct cfw_bundle_module *m = &x->r->modules[pf->mod];
     const char *why;
-    enum cfw_bundle_sev sev = lowered(pf, im, CFW_BUNDLE_SEV_CRITICAL, &why);
+    enum cfw_bundle_sev sev = lowered(x, pf, im, CFW_BUNDLE_SEV_CRITICAL, &why);
     struct cfw_bundle_finding *f =
         add_finding(x, "src-prefix-import", sev, m->path, im->line, im->col);
-    size_t es = 0, ee = 0;
+    size_t es = 0, ee = 0, strip = rs->strip ? rs->strip : 1;
     bool can = false;
-    const char *rest = strchr(im->module, '.');
+    const char *rest = im->module;
+    char *prefix;
 
+    for (size_t k = 0; k < strip && rest != NULL; k++) {
+        rest = strchr(rest, '.');
+        rest = rest != NULL ? rest + 1 : NULL;
+    }
+    prefix = rest != NULL ? cfw_xstrndup(im->module, (size_t)(rest - 1 - im->module))
+                          : cfw_xstrdup(im->module);
     f->message = cfw_xasprintf(
-        "import of '%s' goes through '%s', but the module root is %s/ and wrangler uploads "
-        "its files without that prefix: ModuleNotFoundError: %s at deploy%s",
-        im->module, x->root_name, root_disp(x), rs->why, why);
-    if (len == 0 || im->first_dot_end > len || im->import_kw > len) {
+        "import of '%s' goes through '%s', the path from the project root to the module root "
+        "%s/, but wrangler uploads the module root's files without that prefix: "
+        "ModuleNotFoundError: %s at deploy%s",
+        im->module, prefix, root_disp(x), rs->why, why);
+    if (len == 0 || im->mod_start > len || im->import_kw > len) {
         /* the text could not be read again: no rewrite */
-    } else if (rest != NULL && im->first_dot_end > im->mod_start &&
-               (im->is_from || im->has_alias) &&
-               !has_newline(text, im->mod_start, im->first_dot_end)) {
+    } else if (rest != NULL && (im->is_from || im->has_alias) &&
+               (ee = after_parts(text, len, im->mod_start, strip)) > im->mod_start &&
+               !has_newline(text, im->mod_start, ee)) {
         es = im->mod_start;
-        ee = im->first_dot_end;
         can = true;
     } else if (rest == NULL && im->is_from && !im->parenthesized &&
                im->import_kw > im->stmt_start &&
@@ -1203,13 +1415,14 @@ static void src_prefix_finding(struct run *x, struct pyfile *pf, const struct cf
         free(line);
         add_edit(x, m->path, es, ee, "", text);
     } else if (rest != NULL) {
-        f->fix = cfw_xasprintf("import %s (and refer to it as %s instead of %s)", rest + 1,
-                               rest + 1, im->module);
+        f->fix = cfw_xasprintf("import %s (and refer to it as %s instead of %s)", rest, rest,
+                               im->module);
     } else {
         f->fix = cfw_xasprintf("remove `import %s`: the module root's files are top-level "
                                "modules, import them directly",
                                im->module);
     }
+    free(prefix);
 }
 
 static void missing_init_finding(struct run *x, struct pyfile *pf,
@@ -1248,18 +1461,137 @@ static void missing_init_finding(struct run *x, struct pyfile *pf,
         cfw_buf_free(&fix);
         return;
     }
-    sev = lowered(pf, im, CFW_BUNDLE_SEV_WARNING, &why);
     label = im->level > 0 ? cfw_xasprintf("%.*s%s", im->level, "..........", im->module)
                           : cfw_xstrdup(im->module);
-    f = add_finding(x, "missing-init", sev, m->path, im->line, im->col);
-    f->message = cfw_xasprintf("import of '%s' uses %s as a package without __init__.py: it is "
-                               "only a namespace package, which the Workers runtime's read-only "
-                               "module filesystem is not known to support%s",
-                               label, dirs.data, why);
+    if (rs->ns_loses) {
+        sev = lowered(x, pf, im, CFW_BUNDLE_SEV_WARNING, &why);
+        f = add_finding(x, "missing-init", sev, m->path, im->line, im->col);
+        f->message = cfw_xasprintf("import of '%s': %s has no __init__.py, so it is only a "
+                                   "namespace package and loses to the package of the same "
+                                   "name in python_modules/ (or vendored by pywrangler sync)%s",
+                                   label, dirs.data, why);
+    } else {
+        f = add_finding(x, "missing-init", CFW_BUNDLE_SEV_INFO, m->path, im->line, im->col);
+        f->message = cfw_xasprintf("import of '%s' uses %s as a namespace package (no "
+                                   "__init__.py): it imports on Workers, whose module "
+                                   "filesystem lists directories; tools that need "
+                                   "__init__.py (mypy, pytest, setuptools) may not find it",
+                                   label, dirs.data);
+    }
     f->fix = cfw_xasprintf("create %s", fix.data);
     free(label);
     cfw_buf_free(&dirs);
     cfw_buf_free(&fix);
+}
+
+/* The top-level name of a dotted module name ("a" for "a.b.c"); newly allocated. */
+static char *top_of(const char *module)
+{
+    return cfw_xstrndup(module, strcspn(module, "."));
+}
+
+static void declared_finding(struct run *x, struct pyfile *pf, const struct cfw_bundle_import *im,
+                             bool legacy_vendor)
+{
+    const struct cfw_bundle_module *m = &x->r->modules[pf->mod];
+    char *top = top_of(im->module);
+    struct cfw_bundle_finding *f =
+        add_finding(x, "dependency-not-synced", CFW_BUNDLE_SEV_INFO, m->path, im->line, im->col);
+
+    x->declared_done = cfw_xrealloc(x->declared_done, (x->n_declared_done + 1) * sizeof(char *));
+    x->declared_done[x->n_declared_done++] = top;
+    qsort(x->declared_done, x->n_declared_done, sizeof(char *), cmp_cstr);
+    if (legacy_vendor) {
+        f->message = cfw_xasprintf("import of '%s': '%s' is found in the bundle's vendor/ "
+                                   "directory, which workerd puts on sys.path only as its "
+                                   "legacy vendor path",
+                                   im->module, top);
+        f->fix = cfw_xstrdup("declare the package in pyproject.toml and let pywrangler sync "
+                             "vendor it into python_modules/");
+        return;
+    }
+    f->message = cfw_xasprintf(
+        "import of '%s': '%s' is not in python_modules/ yet; %s, and pywrangler sync (run by "
+        "`pywrangler deploy`) vendors it",
+        im->module, top,
+        strcmp(top, "workers") == 0 || strcmp(top, "asgi") == 0
+            ? "it is workers-runtime-sdk, which pywrangler always adds"
+        : x->deps.lock != NULL
+            ? "pyproject.toml declares it, or a package it declares needs it (per the lock file)"
+            : "pyproject.toml declares it (or a package it declares is known to need it)");
+    f->fix = cfw_xstrdup(x->assume == CFW_BUNDLE_ASSUME_SYNCED
+                             ? "none needed (--assume synced)"
+                             : "none needed when deploying with `uv run pywrangler deploy`; "
+                               "with plain `wrangler deploy`, run `uv run pywrangler sync` "
+                               "first (or check with --assume unsynced)");
+}
+
+static void shadow_finding(struct run *x, struct pyfile *pf, const struct cfw_bundle_import *im,
+                           const struct resolution *rs)
+{
+    const struct cfw_bundle_module *m = &x->r->modules[pf->mod];
+    char *top = top_of(im->module);
+    enum found fb = probe(x->bnames, x->n_bnames, "", top, false);
+    bool std = cfw_bundle_is_stdlib(top);
+    char *local = fb == F_MOD ? cfw_xasprintf("%s.py", top) : cfw_xasprintf("%s/", top);
+    char *rel = x->root_rel[0] ? cfw_xasprintf("%s/%s", x->root_rel, local) : cfw_xstrdup(local);
+    char *disp = bundle_join(x->dir, rel);
+    const char *why;
+    struct cfw_bundle_finding *f =
+        add_finding(x, "shadowed-module", lowered(x, pf, im, CFW_BUNDLE_SEV_ERROR, &why), m->path,
+                    im->line, im->col);
+
+    if (std) {
+        f->message = cfw_xasprintf(
+            "import of '%s': %s (%s). The runtime puts the standard library before the bundle "
+            "on sys.path, so this import gets the standard library's '%s' and %s is never "
+            "imported%s",
+            im->module, rs->why, disp, top, disp, why);
+    } else {
+        f->message = cfw_xasprintf(
+            "import of '%s': %s (%s). The runtime's '%s' comes after the bundle on sys.path "
+            "(site-packages, or python_modules/ for the external SDK), so %s hides it and "
+            "the names it lacks fail with ImportError at deploy%s",
+            im->module, rs->why, disp, top, disp, why);
+    }
+    f->fix = cfw_xasprintf("rename %s (e.g. to %s_local%s) and import it under the new name", disp,
+                           top, fb == F_MOD ? ".py" : "/");
+    free(top);
+    free(local);
+    free(rel);
+    free(disp);
+}
+
+/* The fix of an unresolved-import finding; newly allocated. */
+static char *unresolved_fix(struct run *x, const struct pyfile *pf,
+                            const struct cfw_bundle_import *im, const struct resolution *rs)
+{
+    char *top = top_of(im->module), *fix;
+
+    if (rs->sdk) {
+        fix = cfw_xstrdup("add workers-runtime-sdk (workers-py >= 1.9) to pyproject.toml and run "
+                          "`uv run pywrangler sync`, or add the disable_python_external_sdk "
+                          "compatibility flag");
+    } else if (im->level == 1 && strchr(pf->name, '/') == NULL && im->module[0] != '\0') {
+        fix = cfw_xasprintf("use an absolute import: `from %s import ...` (the module root's "
+                            "files are top-level modules)",
+                            im->module);
+    } else if (im->level == 0 && bundle_names_has(x->deps.declared, x->deps.n_declared, top)) {
+        fix = cfw_xstrdup("deploy with `uv run pywrangler deploy`, which vendors [project] "
+                          "dependencies into python_modules/ first, or run `uv run pywrangler "
+                          "sync` before `wrangler deploy`");
+    } else if (im->level > 0 || probe(x->bnames, x->n_bnames, "", top, false) != F_NONE) {
+        fix = cfw_xasprintf("fix the import path: modules are named by their path under the "
+                            "module root %s/",
+                            root_disp(x));
+    } else {
+        fix = cfw_xasprintf("if '%s' is a package from PyPI, add its distribution to [project] "
+                            "dependencies in pyproject.toml and deploy with `uv run pywrangler "
+                            "deploy` (it vendors them into python_modules/)",
+                            top);
+    }
+    free(top);
+    return fix;
 }
 
 static void import_findings(struct run *x)
@@ -1290,12 +1622,23 @@ static void import_findings(struct run *x)
             switch (rs->kind) {
             case RK_OK:
                 break;
+            case RK_DECLARED: {
+                char *top = top_of(im->module);
+                if (!names_has(x->declared_done, x->n_declared_done, top)) {
+                    declared_finding(x, pf, im, rs->legacy_vendor);
+                }
+                free(top);
+                break;
+            }
+            case RK_SHADOW:
+                shadow_finding(x, pf, im, rs);
+                break;
             case RK_SRC:
                 src_prefix_finding(x, pf, im, text != NULL ? text : "", text != NULL ? len : 0, rs);
                 break;
             case RK_OUTSIDE:
                 f = add_finding(x, "outside-module-root",
-                                lowered(pf, im, CFW_BUNDLE_SEV_ERROR, &why), m->path, im->line,
+                                lowered(x, pf, im, CFW_BUNDLE_SEV_ERROR, &why), m->path, im->line,
                                 im->col);
                 f->message = cfw_xasprintf("import of '%s': %s%s", label, rs->why, why);
                 f->fix = cfw_xasprintf("move %s under %s/ (wrangler uploads only the module "
@@ -1303,31 +1646,11 @@ static void import_findings(struct run *x)
                                        rs->outside, root_disp(x));
                 break;
             case RK_UNRESOLVED:
-                f = add_finding(x, "unresolved-import", lowered(pf, im, CFW_BUNDLE_SEV_ERROR, &why),
-                                m->path, im->line, im->col);
+                f = add_finding(x, "unresolved-import",
+                                lowered(x, pf, im, CFW_BUNDLE_SEV_ERROR, &why), m->path, im->line,
+                                im->col);
                 f->message = cfw_xasprintf("import of '%s': %s%s", label, rs->why, why);
-                if (rs->sdk) {
-                    f->fix = cfw_xstrdup("add workers-runtime-sdk (workers-py >= 1.9) to "
-                                         "pyproject.toml and run `uv run pywrangler sync`, or "
-                                         "add the disable_python_external_sdk compatibility "
-                                         "flag");
-                } else if (im->level == 1 && strchr(pf->name, '/') == NULL &&
-                           im->module[0] != '\0') {
-                    f->fix = cfw_xasprintf("use an absolute import: `from %s import ...` (the "
-                                           "module root's files are top-level modules)",
-                                           im->module);
-                } else if (im->level > 0 || strchr(im->module, '.') != NULL ||
-                           probe(x->bnames, x->n_bnames, "", im->module, false) != F_NONE) {
-                    f->fix = cfw_xasprintf("fix the import path: modules are named by their path "
-                                           "under the module root %s/",
-                                           root_disp(x));
-                } else {
-                    f->fix = cfw_xasprintf("if '%s' is a package from PyPI, add it to "
-                                           "[project] dependencies in pyproject.toml and run "
-                                           "`uv run pywrangler sync` to vendor it into "
-                                           "python_modules/",
-                                           im->module);
-                }
+                f->fix = unresolved_fix(x, pf, im, rs);
                 break;
             }
             if (rs->n_ns_dirs > 0 && rs->kind != RK_UNRESOLVED) {
@@ -1347,6 +1670,61 @@ static bool has_flag(const struct cfw_bundle_config *cfg, const char *flag)
         }
     }
     return false;
+}
+
+/* The first top-level name the Worker imports that requirements.txt lists and pyproject.toml
+ * does not declare (index into deps.required), or -1. */
+static long required_import(struct run *x)
+{
+    for (size_t k = 0; k < x->n_py; k++) {
+        for (size_t i = 0; i < x->py[k].im.n; i++) {
+            const struct cfw_bundle_import *im = &x->py[k].im.v[i];
+            char *top = top_of(im->module);
+            for (size_t r = 0; r < x->deps.n_required && im->level == 0; r++) {
+                if (strcmp(x->deps.required[r], top) == 0 &&
+                    !bundle_names_has(x->deps.declared, x->deps.n_declared, top) &&
+                    probe(x->bnames, x->n_bnames, "", top, false) == F_NONE) {
+                    free(top);
+                    return (long)r;
+                }
+            }
+            free(top);
+        }
+    }
+    return -1;
+}
+
+/*
+ * requirements.txt: pywrangler sync stops while it exists (so it always matters to a pywrangler
+ * project); for plain wrangler it matters only when the Worker imports something it lists that
+ * pyproject.toml does not declare (otherwise it belongs to something else in the repository).
+ */
+static void requirements_finding(struct run *x, const char *path)
+{
+    long r = required_import(x);
+    char *d;
+    struct cfw_bundle_finding *f;
+
+    if (!x->deps.pywrangler && r < 0) {
+        return;
+    }
+    d = display(x, path);
+    f = add_finding(x, "requirements-txt", CFW_BUNDLE_SEV_WARNING, d,
+                    r >= 0 ? x->deps.required_line[r] : 1, 1);
+    if (r >= 0) {
+        f->message = cfw_xasprintf(
+            "the Worker imports '%s', which requirements.txt lists and pyproject.toml does not "
+            "declare: Specifying Python Packages in requirements.txt is no longer supported, "
+            "please use pyproject.toml instead.",
+            x->deps.required[r]);
+    } else {
+        f->message = cfw_xstrdup("pywrangler sync stops while requirements.txt exists: "
+                                 "Specifying Python Packages in requirements.txt is no longer "
+                                 "supported, please use pyproject.toml instead.");
+    }
+    f->fix = cfw_xstrdup("move the packages to [project] dependencies in pyproject.toml, "
+                         "run `uv run pywrangler sync` and delete requirements.txt");
+    free(d);
 }
 
 static void config_findings(struct run *x)
@@ -1377,14 +1755,8 @@ static void config_findings(struct run *x)
                              "build.upload.rules");
     }
     p = cfw_xasprintf("%s/requirements.txt", x->project_abs);
-    if (stat(p, &st) == 0 && S_ISREG(st.st_mode)) {
-        char *d = display(x, p);
-        f = add_finding(x, "requirements-txt", CFW_BUNDLE_SEV_WARNING, d, 1, 1);
-        f->message = cfw_xstrdup("Specifying Python Packages in requirements.txt is no longer "
-                                 "supported, please use pyproject.toml instead.");
-        f->fix = cfw_xstrdup("move the packages to [project] dependencies in pyproject.toml, "
-                             "run `uv run pywrangler sync` and delete requirements.txt");
-        free(d);
+    if (x->deps.have_requirements) {
+        requirements_finding(x, p);
     }
     free(p);
     p = cfw_xasprintf("%s/cf-requirements.txt", x->project_abs);
@@ -1489,6 +1861,12 @@ static void run_free(struct run *x)
         free(x->init_done[k]);
     }
     free(x->init_done);
+    for (size_t k = 0; k < x->n_declared_done; k++) {
+        free(x->declared_done[k]);
+    }
+    free(x->declared_done);
+    free_parts(x->root_parts, x->n_root_parts);
+    bundle_deps_clear(&x->deps);
 }
 
 static int setup_paths(struct run *x, struct cfw_err *err)
@@ -1545,6 +1923,17 @@ static int setup_paths(struct run *x, struct cfw_err *err)
     }
     x->root_rel = rel_path(x->project_abs, x->root_abs);
     x->root_name = cfw_xstrdup(base_name(x->root_abs));
+    if (x->root_rel[0] != '\0' && strncmp(x->root_rel, "..", 2) != 0) {
+        char *dotted = cfw_xstrdup(x->root_rel);
+        for (char *q = dotted; *q; q++) {
+            *q = *q == '/' ? '.' : *q;
+        }
+        x->n_root_parts = split_dots(dotted, &x->root_parts);
+        free(dotted);
+    }
+    bundle_deps_load(x->project_abs, &x->deps);
+    x->synced = x->assume == CFW_BUNDLE_ASSUME_SYNCED ||
+                (x->assume == CFW_BUNDLE_ASSUME_AUTO && x->deps.pywrangler);
     x->main_rel_root = rel_path(x->root_abs, x->main_abs);
     x->external_sdk =
         (cfg->compat_date != NULL && strcmp(cfg->compat_date, EXTERNAL_SDK_DATE) >= 0 &&
@@ -1578,7 +1967,14 @@ static void collect_names(struct run *x)
 
 struct cfw_bundle_report *cfw_bundle_check(const char *dir, const char *env, struct cfw_err *err)
 {
-    struct run x = {.dir = dir};
+    return cfw_bundle_check_assume(dir, env, CFW_BUNDLE_ASSUME_AUTO, err);
+}
+
+struct cfw_bundle_report *cfw_bundle_check_assume(const char *dir, const char *env,
+                                                  enum cfw_bundle_assume assume,
+                                                  struct cfw_err *err)
+{
+    struct run x = {.dir = dir, .assume = assume};
     struct cfw_bundle_report *r;
     struct stat st;
     char *vdir;
@@ -1631,6 +2027,23 @@ struct cfw_bundle_report *cfw_bundle_check(const char *dir, const char *env, str
             r->runtime_modules[r->n_runtime_modules++] = cfw_xstrdup(bundle_runtime_modules[k]);
         }
     }
+    r->deploy_tool = cfw_xstrdup(x.deps.pywrangler ? "pywrangler" : "wrangler");
+    r->deps_synced = x.synced;
+    if (x.synced) {
+        for (size_t k = 0; k < x.deps.n_declared; k++) {
+            r->synced_modules =
+                cfw_xrealloc(r->synced_modules, (r->n_synced_modules + 1) * sizeof(char *));
+            r->synced_modules[r->n_synced_modules++] = cfw_xstrdup(x.deps.declared[k]);
+        }
+    }
+    if (x.deps.note != NULL) {
+        char *file = bundle_join(dir, x.deps.note_file);
+        struct cfw_bundle_finding *f =
+            add_finding(&x, "scan-limit", CFW_BUNDLE_SEV_INFO, file, 1, 1);
+        f->message = cfw_xasprintf("%s not read: %s", file, x.deps.note);
+        f->fix = cfw_xstrdup("what it declares was not taken into account");
+        free(file);
+    }
     collect_names(&x);
     read_python(&x);
     resolve_all(&x);
@@ -1651,7 +2064,8 @@ struct cfw_bundle_report *cfw_bundle_check(const char *dir, const char *env, str
         const struct cfw_bundle_finding *f = &r->findings[k];
         if (f->sev >= CFW_BUNDLE_SEV_ERROR && (strcmp(f->rule, "src-prefix-import") == 0 ||
                                                strcmp(f->rule, "unresolved-import") == 0 ||
-                                               strcmp(f->rule, "outside-module-root") == 0)) {
+                                               strcmp(f->rule, "outside-module-root") == 0 ||
+                                               strcmp(f->rule, "shadowed-module") == 0)) {
             r->predicts_import_failure = true;
         }
     }
@@ -1690,5 +2104,10 @@ void cfw_bundle_report_free(struct cfw_bundle_report *r)
         free(r->runtime_modules[k]);
     }
     free(r->runtime_modules);
+    for (size_t k = 0; k < r->n_synced_modules; k++) {
+        free(r->synced_modules[k]);
+    }
+    free(r->synced_modules);
+    free(r->deploy_tool);
     free(r);
 }

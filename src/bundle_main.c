@@ -21,6 +21,9 @@ static void usage(FILE *f)
           "\n"
           "options:\n"
           "  --env NAME          apply [env.NAME] overrides\n"
+          "  --assume STATE      synced: [project] dependencies count as vendored (pywrangler\n"
+          "                      deploy); unsynced: only python_modules/ counts (plain\n"
+          "                      wrangler deploy); default: detect how the project deploys\n"
           "  --format FORMAT     text (default), json, github or sarif\n"
           "  --fail-on SEVERITY  exit 1 for findings at or above: critical, error, warning\n"
           "                      (default) or info\n"
@@ -73,16 +76,23 @@ struct opts {
     enum cfw_bundle_sev fail_on;
     bool fix, write, verify, color;
     int timeout_ms;
+    enum cfw_bundle_assume assume;
 };
 
 static int parse_args(int argc, char **argv, struct opts *o, FILE *errout)
 {
     static const struct option longopts[] = {
-        {"env", required_argument, NULL, 'e'},     {"format", required_argument, NULL, 'f'},
-        {"fail-on", required_argument, NULL, 'F'}, {"fix", no_argument, NULL, 'x'},
-        {"write", no_argument, NULL, 'w'},         {"verify", no_argument, NULL, 'v'},
-        {"no-color", no_argument, NULL, 'n'},      {"timeout", required_argument, NULL, 't'},
-        {"help", no_argument, NULL, 'h'},          {NULL, 0, NULL, 0},
+        {"env", required_argument, NULL, 'e'},
+        {"format", required_argument, NULL, 'f'},
+        {"fail-on", required_argument, NULL, 'F'},
+        {"fix", no_argument, NULL, 'x'},
+        {"write", no_argument, NULL, 'w'},
+        {"verify", no_argument, NULL, 'v'},
+        {"no-color", no_argument, NULL, 'n'},
+        {"timeout", required_argument, NULL, 't'},
+        {"help", no_argument, NULL, 'h'},
+        {"assume", required_argument, NULL, 'a'},
+        {NULL, 0, NULL, 0},
     };
     char **av = cfw_xcalloc((size_t)argc + 2, sizeof(char *));
     int c, rc = 0;
@@ -113,6 +123,18 @@ static int parse_args(int argc, char **argv, struct opts *o, FILE *errout)
                 fprintf(errout,
                         "cfwatchd --check-bundle: unknown --fail-on '%s' (critical, "
                         "error, warning or info)\n",
+                        optarg);
+                rc = -1;
+            }
+            break;
+        case 'a':
+            if (strcmp(optarg, "synced") == 0) {
+                o->assume = CFW_BUNDLE_ASSUME_SYNCED;
+            } else if (strcmp(optarg, "unsynced") == 0) {
+                o->assume = CFW_BUNDLE_ASSUME_UNSYNCED;
+            } else {
+                fprintf(errout,
+                        "cfwatchd --check-bundle: unknown --assume '%s' (synced or unsynced)\n",
                         optarg);
                 rc = -1;
             }
@@ -250,7 +272,7 @@ int cfw_bundle_run(int argc, char **argv, FILE *out, FILE *errout)
     if (getenv("NO_COLOR") != NULL || out != stdout || !isatty(fileno(out))) {
         o.color = false;
     }
-    r = cfw_bundle_check(o.dir, o.env, &err);
+    r = cfw_bundle_check_assume(o.dir, o.env, o.assume, &err);
     if (r == NULL) {
         fprintf(errout, "cfwatchd --check-bundle: %s\n", err.msg);
         return EXIT_USAGE;
@@ -291,7 +313,7 @@ int cfw_bundle_run(int argc, char **argv, FILE *out, FILE *errout)
         cfw_buf_free(&b);
         cfw_bundle_report_free(r);
         /* What is left after the fix decides the exit code. */
-        r = cfw_bundle_check(o.dir, o.env, &err);
+        r = cfw_bundle_check_assume(o.dir, o.env, o.assume, &err);
         if (r == NULL) {
             fprintf(errout, "cfwatchd --check-bundle: %s\n", err.msg);
             return EXIT_USAGE;

@@ -23,7 +23,7 @@ struct tok {
     int col;
 };
 
-enum bkind { B_DEF, B_TRY, B_TYPECHECK };
+enum bkind { B_DEF, B_TRY, B_TYPECHECK, B_MAINGUARD, B_EXCEPT };
 
 struct blk {
     int indent;
@@ -53,7 +53,8 @@ struct sc {
     struct tryrec *tries;
     size_t ntries;
     size_t captries;
-    int *imp_try; /* per import: innermost enclosing try record, or -1 */
+    int *imp_try;     /* per import: innermost enclosing try record, or -1 */
+    int *imp_handler; /* per import: the try record whose except clause holds it, or -1 */
     size_t cap_imp_try;
     struct cfw_bundle_imports *out;
 };
@@ -251,6 +252,16 @@ static char *tok_str(const struct sc *c, size_t i)
     return cfw_xstrndup(c->s + c->toks[i].start, c->toks[i].end - c->toks[i].start);
 }
 
+static int current_handler(const struct sc *c)
+{
+    for (int k = c->nblocks; k > 0; k--) {
+        if (c->blocks[k - 1].kind == B_EXCEPT) {
+            return c->blocks[k - 1].try_idx;
+        }
+    }
+    return -1;
+}
+
 static struct cfw_bundle_import *new_import(struct sc *c, unsigned ctx, int try_idx)
 {
     struct cfw_bundle_imports *o = c->out;
@@ -262,8 +273,10 @@ static struct cfw_bundle_import *new_import(struct sc *c, unsigned ctx, int try_
     if (o->n >= c->cap_imp_try) {
         c->cap_imp_try = o->cap;
         c->imp_try = cfw_xrealloc(c->imp_try, c->cap_imp_try * sizeof(*c->imp_try));
+        c->imp_handler = cfw_xrealloc(c->imp_handler, c->cap_imp_try * sizeof(*c->imp_handler));
     }
     c->imp_try[o->n] = try_idx;
+    c->imp_handler[o->n] = current_handler(c);
     memset(&o->v[o->n], 0, sizeof(o->v[o->n]));
     o->v[o->n].ctx = ctx;
     return &o->v[o->n++];
@@ -414,6 +427,26 @@ static bool except_catches_import(const struct sc *c, size_t a, size_t colon)
     return false;
 }
 
+/* Whether a string token's text (with quotes and prefix) is the literal "__main__". */
+static bool is_main_literal(const struct sc *c, size_t i)
+{
+    const char *s = c->s + c->toks[i].start;
+    size_t l = c->toks[i].end - c->toks[i].start;
+
+    return c->toks[i].kind == TK_STRING && l == 10 && (s[0] == '"' || s[0] == '\'') &&
+           memcmp(s + 1, "__main__", 8) == 0 && s[9] == s[0];
+}
+
+/* `if __name__ == "__main__":` or `if "__main__" == __name__:` (toks[0] is `if`). */
+static bool is_main_guard(const struct sc *c, size_t colon)
+{
+    if (colon != 5 || !tok_op(c, 2, colon, '=') || !tok_op(c, 3, colon, '=')) {
+        return false;
+    }
+    return (tok_is(c, 1, colon, "__name__") && is_main_literal(c, 4)) ||
+           (is_main_literal(c, 1) && tok_is(c, 4, colon, "__name__"));
+}
+
 static bool is_compound(const struct sc *c, size_t n)
 {
     static const char *const kw[] = {"def",  "class",  "if",      "elif", "else",
@@ -442,6 +475,11 @@ static void context(const struct sc *c, unsigned *ctx, int *try_idx)
             break;
         case B_TYPECHECK:
             *ctx |= CFW_BUNDLE_IMPORT_TYPECHECK;
+            break;
+        case B_MAINGUARD:
+            *ctx |= CFW_BUNDLE_IMPORT_MAINGUARD;
+            break;
+        case B_EXCEPT:
             break;
         }
     }
@@ -541,11 +579,17 @@ static void logical_line(struct sc *c, int indent)
                     (colon == 4 && tok_op(c, 2, n, '.') && tok_is(c, 3, n, "TYPE_CHECKING")))) {
             nb.kind = B_TYPECHECK;
             track = true;
+        } else if (tok_is(c, 0, n, "if") && is_main_guard(c, colon)) {
+            nb.kind = B_MAINGUARD;
+            track = true;
         } else if (tok_is(c, 0, n, "except")) {
             for (size_t k = c->ntries; k > 0; k--) {
                 struct tryrec *t = &c->tries[k - 1];
                 if (t->open && t->indent == indent) {
                     t->catches |= except_catches_import(c, 0, colon);
+                    nb.kind = B_EXCEPT;
+                    nb.try_idx = (int)(k - 1);
+                    track = true;
                     break;
                 }
             }
@@ -555,14 +599,24 @@ static void logical_line(struct sc *c, int indent)
             unsigned bctx = ctx;
             int btry = try_idx;
             if (track) {
-                bctx |= nb.kind == B_DEF   ? CFW_BUNDLE_IMPORT_LAZY
-                        : nb.kind == B_TRY ? CFW_BUNDLE_IMPORT_TRY
-                                           : CFW_BUNDLE_IMPORT_TYPECHECK;
+                static const unsigned flag[] = {[B_DEF] = CFW_BUNDLE_IMPORT_LAZY,
+                                                [B_TRY] = CFW_BUNDLE_IMPORT_TRY,
+                                                [B_TYPECHECK] = CFW_BUNDLE_IMPORT_TYPECHECK,
+                                                [B_MAINGUARD] = CFW_BUNDLE_IMPORT_MAINGUARD,
+                                                [B_EXCEPT] = 0};
+                bctx |= flag[nb.kind];
                 if (nb.kind == B_TRY) {
                     btry = nb.try_idx;
                 }
             }
-            statements(c, colon + 1, n, bctx, btry);
+            /* `except ImportError: import y` on one line: y is that clause's body. */
+            if (track && nb.kind == B_EXCEPT && c->nblocks < MAX_BLOCKS) {
+                c->blocks[c->nblocks++] = nb;
+                statements(c, colon + 1, n, bctx, btry);
+                c->nblocks--;
+            } else {
+                statements(c, colon + 1, n, bctx, btry);
+            }
         } else if (track && c->nblocks < MAX_BLOCKS) {
             c->blocks[c->nblocks++] = nb;
         }
@@ -683,9 +737,12 @@ int cfw_bundle_py_imports(const char *text, size_t len, struct cfw_bundle_import
     }
     /* An import is guarded when any enclosing try: has an except clause that catches it. */
     for (size_t k = first_import; k < out->n; k++) {
+        out->v[k].guard_try = -1;
+        out->v[k].handler_of = c.imp_handler[k];
         for (int t = c.imp_try[k]; t >= 0; t = c.tries[t].parent) {
             if (c.tries[t].catches) {
                 out->v[k].guarded = true;
+                out->v[k].guard_try = t;
                 break;
             }
         }
@@ -693,6 +750,7 @@ int cfw_bundle_py_imports(const char *text, size_t len, struct cfw_bundle_import
     free(c.toks);
     free(c.tries);
     free(c.imp_try);
+    free(c.imp_handler);
     return 0;
 }
 

@@ -17,24 +17,36 @@ struct rule_meta {
 /* Rule ids are part of the interface (docs/check-bundle.md); add, never rename. */
 static const struct rule_meta rules[] = {
     {"src-prefix-import", "SrcPrefixImport", CFW_BUNDLE_SEV_CRITICAL,
-     "Import goes through the module root's directory name (e.g. `from src.x import y`).",
+     "Import goes through the module root's path (e.g. `from src.x import y`).",
      "wrangler uploads the files under the module root (base_dir, or the directory of main) "
-     "with names relative to it, so `src/` is never part of a module name and `import src.x` "
-     "fails at deploy with ModuleNotFoundError: No module named 'src' (code 10021). Import "
-     "`from x import y` instead."},
+     "with names relative to it, so its path from the project root (`src.`, `src.workers.`) is "
+     "never part of a module name and `import src.x` fails at deploy with "
+     "ModuleNotFoundError: No module named 'src' (code 10021). Import `from x import y` "
+     "instead."},
     {"unresolved-import", "UnresolvedImport", CFW_BUNDLE_SEV_ERROR,
      "Imported module is not uploaded, vendored, standard library or provided by the runtime.",
      "The module is neither uploaded (under the module root), nor vendored in python_modules/, "
-     "nor in the Python standard library, nor a Workers runtime module (js, pyodide, workers, "
-     "...). Add packages to pyproject.toml and run `uv run pywrangler sync`."},
+     "nor declared in pyproject.toml for pywrangler, nor in the Python standard library, nor a "
+     "Workers runtime module (js, pyodide, workers, ...). Add packages to [project] "
+     "dependencies in pyproject.toml and deploy with `uv run pywrangler deploy`."},
+    {"shadowed-module", "ShadowedModule", CFW_BUNDLE_SEV_ERROR,
+     "A module of the upload has the name of a standard-library or runtime module.",
+     "The standard library comes before the bundle on the runtime's sys.path, so a local "
+     "module of its name is never imported; the runtime's own modules and the SDK come after "
+     "it, so a local `workers/` or `js.py` hides them. Rename the local module."},
+    {"dependency-not-synced", "DependencyNotSynced", CFW_BUNDLE_SEV_INFO,
+     "A declared dependency is not in python_modules/ yet.",
+     "pywrangler sync (run by `pywrangler deploy`) vendors [project] dependencies into "
+     "python_modules/; with plain `wrangler deploy`, run it first."},
     {"outside-module-root", "OutsideModuleRoot", CFW_BUNDLE_SEV_ERROR,
      "Imported module exists in the project but outside the module root.",
      "Only files under the module root are uploaded. Move the module under it, or vendor it "
      "in python_modules/."},
     {"missing-init", "MissingInit", CFW_BUNDLE_SEV_WARNING,
      "Directory imported as a package has no __init__.py.",
-     "Without __init__.py the directory is only a namespace package; whether the Workers "
-     "runtime's module filesystem resolves those is not established. Add an __init__.py."},
+     "Without __init__.py the directory is a namespace package. Those import on Workers, but "
+     "lose to a regular package of the same name (e.g. in python_modules/), and some tools "
+     "need __init__.py. Add an __init__.py."},
     {"build-upload-config", "BuildUploadConfig", CFW_BUNDLE_SEV_WARNING,
      "The removed [build.upload] table is present.",
      "wrangler v4 removed [build.upload] (\"Unexpected fields found in build field: "
@@ -44,7 +56,7 @@ static const struct rule_meta rules[] = {
      "The `python_workers` compatibility flag is required to use Python. Add it to "
      "compatibility_flags."},
     {"requirements-txt", "RequirementsTxt", CFW_BUNDLE_SEV_WARNING,
-     "Packages are listed in requirements.txt.",
+     "Packages the Worker imports are listed in requirements.txt (or pywrangler meets one).",
      "Specifying Python Packages in requirements.txt is no longer supported, please use "
      "pyproject.toml instead (pywrangler sync vendors them into python_modules/)."},
     {"python-modules-in-root", "PythonModulesInRoot", CFW_BUNDLE_SEV_ERROR,
@@ -101,9 +113,13 @@ static int write_text(const struct cfw_bundle_report *r, bool color, FILE *out)
     size_t counts[4] = {0};
     const char *bold = color ? "\033[1m" : "", *reset = color ? "\033[0m" : "";
 
-    fprintf(out, "%s%s%s: module root %s/, main module '%s', %zu module%s (%zu vendored)\n", bold,
-            r->config_path, reset, r->module_root, r->main_module, r->n_modules,
-            r->n_modules == 1 ? "" : "s", count_vendored(r));
+    fprintf(out,
+            "%s%s%s: module root %s/, main module '%s', %zu module%s (%zu vendored), deploys "
+            "with %s%s\n",
+            bold, r->config_path, reset, r->module_root, r->main_module, r->n_modules,
+            r->n_modules == 1 ? "" : "s", count_vendored(r),
+            r->deploy_tool ? r->deploy_tool : "wrangler",
+            r->deps_synced ? " (declared dependencies count as vendored)" : "");
     for (size_t k = 0; k < r->n_findings; k++) {
         const struct cfw_bundle_finding *f = &r->findings[k];
         counts[f->sev]++;
@@ -139,6 +155,8 @@ static json_t *report_json(const struct cfw_bundle_report *r)
 
     json_object_set_new(root, "version", json_integer(1));
     json_object_set_new(root, "module_root", json_string(r->module_root));
+    json_object_set_new(root, "deploy", json_string(r->deploy_tool ? r->deploy_tool : "wrangler"));
+    json_object_set_new(root, "dependencies_synced", json_boolean(r->deps_synced));
     for (size_t k = 0; k < r->n_modules; k++) {
         json_array_append_new(mods, json_string(r->modules[k].name));
     }

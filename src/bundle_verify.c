@@ -14,17 +14,24 @@
 #include "cfwatchd/bundle.h"
 
 /*
- * The child's program. sys.path mirrors the runtime's (FORMATS.md §6): the bundle directory,
- * then python_modules/; no site-packages (-S) and no user environment (-I). Runtime-only
- * modules are served last on sys.meta_path by stand-ins whose attributes are placeholder
- * classes, so vendored or uploaded modules of the same name win, as they would on Workers.
+ * The child's program. It follows the resolution order of docs/check-bundle.md: the standard
+ * library first (python3's own sys.path, no site-packages (-S), no user environment (-I)), then
+ * the bundle directory, then python_modules/ and the legacy vendor/ directory of the bundle
+ * (workerd's python.ts puts both before site-packages), then (as site-packages) the runtime-only
+ * modules and the dependencies that pywrangler sync would vendor, served by stand-ins (placeholder
+ * classes for every attribute) from the end of sys.meta_path. A bundle module of a runtime
+ * module's name therefore wins, as on Workers; a submodule is served only below a stand-in,
+ * never below a package of the bundle (`from workers import Response` with a local workers/
+ * package fails, as it does on Workers).
  */
 static const char bootstrap[] =
     "import sys, types, importlib, importlib.abc, importlib.machinery\n"
     "bundle, main = sys.argv[1], sys.argv[2]\n"
     "runtime = set(n for n in sys.argv[3].split(',') if n)\n"
+    "synced = set(n for n in sys.argv[4].split(',') if n)\n"
     "sys.argv = [main]\n"
-    "sys.path[0:0] = [bundle, bundle + '/python_modules']\n"
+    "sys.path[:] = [p for p in sys.path if p] + [bundle, bundle + '/python_modules',\n"
+    "                                            bundle + '/vendor']\n"
     "class _Meta(type):\n"
     "    def __getattr__(cls, name):\n"
     "        if name.startswith('__'):\n"
@@ -53,15 +60,21 @@ static const char bootstrap[] =
     "        setattr(self, name, value)\n"
     "        return value\n"
     "class _Finder(importlib.abc.MetaPathFinder, importlib.abc.Loader):\n"
+    "    def __init__(self, names):\n"
+    "        self.names = names\n"
     "    def find_spec(self, fullname, path=None, target=None):\n"
-    "        if fullname.partition('.')[0] in runtime:\n"
-    "            return importlib.machinery.ModuleSpec(fullname, self, is_package=True)\n"
-    "        return None\n"
+    "        top, dot, _ = fullname.partition('.')\n"
+    "        if top not in self.names:\n"
+    "            return None\n"
+    "        if dot and not isinstance(sys.modules.get(top), _Module):\n"
+    "            return None\n"
+    "        return importlib.machinery.ModuleSpec(fullname, self, is_package=True)\n"
     "    def create_module(self, spec):\n"
     "        return _Module(spec.name)\n"
     "    def exec_module(self, module):\n"
     "        module.__path__ = []\n"
-    "sys.meta_path.append(_Finder())\n"
+    "sys.meta_path.append(_Finder(runtime))\n"
+    "sys.meta_path.append(_Finder(synced))\n"
     "importlib.import_module(main)\n"
     "print('cfwatchd-verify: import %s OK' % main)\n";
 
@@ -202,7 +215,7 @@ static int run_child(const char *python, const char *root, const char *bundle,
                      const struct cfw_bundle_report *r, int timeout_ms,
                      struct cfw_bundle_verdict *v, struct cfw_err *err)
 {
-    struct cfw_buf names = {0}, outb = {.max = CFW_BUNDLE_MAX_VERIFY_OUTPUT};
+    struct cfw_buf names = {0}, synced = {0}, outb = {.max = CFW_BUNDLE_MAX_VERIFY_OUTPUT};
     int fds[2], status = 0;
     pid_t pid;
     int64_t deadline = cfw_now_mono_ms() + timeout_ms;
@@ -211,9 +224,13 @@ static int run_child(const char *python, const char *root, const char *bundle,
     for (size_t k = 0; k < r->n_runtime_modules; k++) {
         cfw_buf_printf(&names, "%s%s", k ? "," : "", r->runtime_modules[k]);
     }
+    for (size_t k = 0; k < r->n_synced_modules; k++) {
+        cfw_buf_printf(&synced, "%s%s", k ? "," : "", r->synced_modules[k]);
+    }
     if (pipe2(fds, O_CLOEXEC) != 0) {
         cfw_err_setc(err, errno, "pipe: %s", strerror(errno));
         cfw_buf_free(&names);
+        cfw_buf_free(&synced);
         return -1;
     }
     pid = fork();
@@ -222,6 +239,7 @@ static int run_child(const char *python, const char *root, const char *bundle,
         close(fds[0]);
         close(fds[1]);
         cfw_buf_free(&names);
+        cfw_buf_free(&synced);
         return -1;
     }
     if (pid == 0) {
@@ -236,6 +254,7 @@ static int run_child(const char *python, const char *root, const char *bundle,
                         (char *)bundle,
                         (char *)r->main_module,
                         names.data ? names.data : (char *)"",
+                        synced.data ? synced.data : (char *)"",
                         NULL};
         char *envp[] = {path_env, home, (char *)"LANG=C.UTF-8", NULL};
         setpgid(0, 0);
@@ -250,6 +269,7 @@ static int run_child(const char *python, const char *root, const char *bundle,
     setpgid(pid, pid);
     close(fds[1]);
     cfw_buf_free(&names);
+    cfw_buf_free(&synced);
     for (;;) {
         struct pollfd pfd = {fds[0], POLLIN, 0};
         int64_t left = deadline - cfw_now_mono_ms();

@@ -126,6 +126,7 @@ bool cfw_bundle_glob_match(const char *glob, const char *path);
 #define CFW_BUNDLE_IMPORT_LAZY 0x1u      /* inside a def: runs at request time */
 #define CFW_BUNDLE_IMPORT_TRY 0x2u       /* inside a try: body (see guarded) */
 #define CFW_BUNDLE_IMPORT_TYPECHECK 0x4u /* inside `if TYPE_CHECKING:`: never runs */
+#define CFW_BUNDLE_IMPORT_MAINGUARD 0x8u /* inside `if __name__ == "__main__":`: never runs */
 
 struct cfw_bundle_import {
     char *module;   /* dotted name without the leading dots; "" for `from . import x` */
@@ -143,6 +144,8 @@ struct cfw_bundle_import {
     size_t import_kw; /* from-imports: byte offset of the `import` keyword */
     unsigned ctx;     /* CFW_BUNDLE_IMPORT_* */
     bool guarded;     /* an enclosing try: catches ImportError (or broader) */
+    int guard_try;    /* guarded: the innermost try: that catches it (a per-file index) */
+    int handler_of;   /* inside an except clause of this try: (per-file index), or -1 */
 };
 
 struct cfw_bundle_imports {
@@ -200,10 +203,25 @@ struct cfw_bundle_report {
     char **runtime_modules; /* runtime-only modules that --verify stands in for */
     size_t n_runtime_modules;
     bool predicts_import_failure; /* an import finding at error or above */
+    char *deploy_tool;            /* "pywrangler" or "wrangler" (how the project deploys) */
+    bool deps_synced;             /* declared dependencies count as vendored */
+    char **synced_modules; /* import names pywrangler sync vendors (--verify stands in for them) */
+    size_t n_synced_modules;
+};
+
+/* What to assume about `pywrangler sync` (--assume): detect it, or force either way. */
+enum cfw_bundle_assume {
+    CFW_BUNDLE_ASSUME_AUTO,
+    CFW_BUNDLE_ASSUME_SYNCED,
+    CFW_BUNDLE_ASSUME_UNSYNCED,
 };
 
 /* Checks the project in dir (env may be NULL); NULL with err for configuration errors. */
 struct cfw_bundle_report *cfw_bundle_check(const char *dir, const char *env, struct cfw_err *err);
+/* The same with an explicit --assume. */
+struct cfw_bundle_report *cfw_bundle_check_assume(const char *dir, const char *env,
+                                                  enum cfw_bundle_assume assume,
+                                                  struct cfw_err *err);
 /* Frees a report; accepts NULL. */
 void cfw_bundle_report_free(struct cfw_bundle_report *r);
 /* Returns whether name is importable without upload: standard library or runtime-only module. */

@@ -6,7 +6,8 @@
  * well-formed (typed values with their text, tables whose keys all resolve with
  * cfw_bundle_value_get, lines and columns >= 1, nesting within the cap); every import found lies
  * inside the text: its statement starts with `import` or `from`, its offsets are ordered and in
- * range, lines and columns are >= 1, the names of from-imports are non-empty.
+ * range, lines and columns are >= 1, the names of from-imports are non-empty; an import is
+ * guarded exactly when it names the try: that guards it, and that try: is around it.
  */
 #include <string.h>
 
@@ -88,6 +89,9 @@ static void python_reader(const char *text, size_t len)
         FUZZ_CHECK(word_at(text, len, m->stmt_start, m->is_from ? "from" : "import"));
         FUZZ_CHECK(m->mod_start <= len && m->first_dot_end <= len);
         FUZZ_CHECK(m->stmt_start < m->mod_start || (m->module[0] == '\0' && m->level == 0));
+        FUZZ_CHECK(m->guarded == (m->guard_try >= 0));
+        FUZZ_CHECK(m->handler_of >= -1 && m->guard_try >= -1);
+        FUZZ_CHECK(!m->guarded || (m->ctx & CFW_BUNDLE_IMPORT_TRY));
         if (m->is_from) {
             FUZZ_CHECK(m->import_kw < len && word_at(text, len, m->import_kw, "import"));
             FUZZ_CHECK(m->import_kw > m->stmt_start);

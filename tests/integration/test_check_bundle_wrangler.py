@@ -2,12 +2,17 @@
 """--check-bundle against real wrangler: on every fixture in tests/data/bundles, the module
 names cfwatchd computes (JSON "modules") equal the files `wrangler deploy --dry-run --outdir`
 writes. Fixtures whose expected.json has "wrangler_error" must make wrangler fail with that
-message instead.
+message instead. The same comparison runs on the real-project set of tests/data/bundles-real
+(projects and variants), where each copy is first given what the reduction left out and
+wrangler needs: the assets directory its configuration names, and a date for the
+"%COMPAT_DATE" placeholder of workers-py's test Workers. Projects listed under "no_wrangler"
+in that set's expected.json (with the reason) are not run.
 
 Installs the npm package wrangler@4 into $CFW_BUILD_DIR/npm (cached between runs). When node
 or npm is missing or the npm registry cannot be reached it prints "SKIPPED: <reason>" and exits
 77, which ctest must map to "skipped" (SKIP_RETURN_CODE 77): a skip never counts as a pass.
 """
+import concurrent.futures
 import json
 import os
 import re
@@ -24,6 +29,8 @@ CFWATCHD = os.path.abspath(os.environ["CFWATCHD"]) if os.environ.get("CFWATCHD")
 SOURCE = os.environ.get("CFW_SOURCE_DIR", os.path.join(os.path.dirname(__file__), "..", ".."))
 BUILD = os.environ.get("CFW_BUILD_DIR", os.path.join(SOURCE, "build"))
 FIXTURES = os.path.join(SOURCE, "tests", "data", "bundles")
+REAL = os.path.join(SOURCE, "tests", "data", "bundles-real")
+ASSETS = re.compile(r'"directory"\s*:\s*"([^"]+)"|^\s*directory\s*=\s*"([^"]+)"', re.M)
 ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 
 
@@ -69,6 +76,65 @@ def cfwatchd_modules(project, env_name):
     if out.returncode not in (0, 1):
         raise RuntimeError(f"{' '.join(cmd)} exited {out.returncode}: {out.stderr.strip()}")
     return set(json.loads(out.stdout)["modules"])
+
+
+def prepare_real(project):
+    """What the reduction of a real project left out and wrangler needs (see the docstring)."""
+    for name in ("wrangler.jsonc", "wrangler.json", "wrangler.toml"):
+        path = os.path.join(project, name)
+        if not os.path.isfile(path):
+            continue
+        with open(path, encoding="utf-8") as f:
+            text = f.read()
+        if "%COMPAT_DATE" in text:
+            text = text.replace("%COMPAT_DATE", "2025-11-01")
+            with open(path, "w", encoding="utf-8") as f:
+                f.write(text)
+        for m in ASSETS.finditer(text):
+            os.makedirs(os.path.join(project, m.group(1) or m.group(2)), exist_ok=True)
+        break
+
+
+def compare_one_real(wb, kind, name):
+    """wrangler's and cfwatchd's module names for one real project: (ok, message)."""
+    with tempfile.TemporaryDirectory(prefix="cfw-wrangler-") as tmp:
+        project = os.path.join(tmp, "project")
+        shutil.copytree(os.path.join(REAL, kind, name), project)
+        prepare_real(project)
+        outdir = os.path.join(tmp, "out")
+        res = subprocess.run([wb, "deploy", "--dry-run", "--outdir", outdir], cwd=project,
+                             env=wrangler_env(tmp), capture_output=True, text=True, timeout=300)
+        if res.returncode != 0:
+            return False, (f"{name}: wrangler deploy --dry-run exited {res.returncode}:\n"
+                           f"{ANSI.sub('', res.stdout + res.stderr)[-3000:]}")
+        theirs = outdir_modules(outdir)
+        ours = cfwatchd_modules(project, None)
+        if theirs == ours:
+            return True, f"{name}: {len(ours)} modules"
+        return False, (f"{name}: module names differ\n"
+                       f"  only wrangler:  {sorted(theirs - ours)}\n"
+                       f"  only cfwatchd:  {sorted(ours - theirs)}")
+
+
+def compare_real(wb):
+    """Module names on the real-project set, a few wrangler runs at a time: (passed, failed)."""
+    with open(os.path.join(REAL, "expected.json"), encoding="utf-8") as f:
+        table = json.load(f)
+    skipped = table.get("no_wrangler", {})
+    jobs = []
+    for kind in ("projects", "variants"):
+        for name in sorted(table[kind]):
+            if name in skipped:
+                print(f"--   {name}: not run under wrangler: {skipped[name]}")
+            else:
+                jobs.append((kind, name))
+    passed = failed = 0
+    with concurrent.futures.ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1)) as pool:
+        for ok, message in pool.map(lambda j: compare_one_real(wb, *j), jobs):
+            print(("ok   " if ok else "FAIL ") + message)
+            passed += ok
+            failed += not ok
+    return passed, failed
 
 
 def main():
@@ -131,6 +197,9 @@ def main():
                           f"  only wrangler:  {sorted(theirs - ours)}\n"
                           f"  only cfwatchd:  {sorted(ours - theirs)}")
                     failed += 1
+    real_passed, real_failed = compare_real(wb)
+    passed += real_passed
+    failed += real_failed
     print(f"{passed} passed, {failed} failed")
     return 0 if failed == 0 and passed > 0 else 1
 

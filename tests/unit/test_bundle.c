@@ -498,6 +498,47 @@ static void test_py_import_contexts(void **state)
     check_imports(src, w, sizeof(w) / sizeof(w[0]));
 }
 
+/* `if __name__ == "__main__":` never runs; a guarded import knows its try: and the except
+ * clauses' imports know whose alternatives they are. */
+static void test_py_main_guard_and_alternatives(void **state)
+{
+    (void)state;
+    const char *src = "try:\n"                                /* 1 */
+                      "    from .api import app\n"            /* 2 */
+                      "except ImportError:\n"                 /* 3 */
+                      "    from api import app\n"             /* 4 */
+                      "try:\n"                                /* 5 */
+                      "    import ujson\n"                    /* 6 */
+                      "except ImportError: import json\n"     /* 7 */
+                      "import after\n"                        /* 8 */
+                      "if __name__ == \"__main__\":\n"        /* 9 */
+                      "    import uvicorn\n"                  /* 10 */
+                      "if '__main__' == __name__: import a\n" /* 11 */
+                      "if __name__ == \"other\":\n"           /* 12 */
+                      "    import b\n";                       /* 13 */
+    static const struct want w[] = {
+        {"api", 1, 2, 10, CFW_BUNDLE_IMPORT_TRY, true, "app"},
+        {"api", 0, 4, 10, 0, false, "app"},
+        {"ujson", 0, 6, 12, CFW_BUNDLE_IMPORT_TRY, true, NULL},
+        {"json", 0, 7, 28, 0, false, NULL},
+        {"after", 0, 8, 8, 0, false, NULL},
+        {"uvicorn", 0, 10, 12, CFW_BUNDLE_IMPORT_MAINGUARD, false, NULL},
+        {"a", 0, 11, 35, CFW_BUNDLE_IMPORT_MAINGUARD, false, NULL},
+        {"b", 0, 13, 12, 0, false, NULL},
+    };
+    struct cfw_bundle_imports im = {0};
+
+    check_imports(src, w, sizeof(w) / sizeof(w[0]));
+    assert_int_equal(cfw_bundle_py_imports(src, strlen(src), &im, NULL), 0);
+    assert_int_equal(im.v[0].guard_try, 0);
+    assert_int_equal(im.v[1].handler_of, 0);
+    assert_int_equal(im.v[2].guard_try, 1);
+    assert_int_equal(im.v[3].handler_of, 1);
+    assert_int_equal(im.v[4].handler_of, -1);
+    assert_int_equal(im.v[4].guard_try, -1);
+    cfw_bundle_imports_clear(&im);
+}
+
 static void test_py_tabs_and_crlf(void **state)
 {
     (void)state;
@@ -926,7 +967,7 @@ static void test_formats(void **state)
     assert_non_null(strstr(out, "/src/main.py,line=11,col=6,title=src-prefix-import::import of "
                                 "'src.core.config.settings'"));
     assert_non_null(strstr(out, "%0Afix: from core.config.settings import Settings\n"));
-    assert_non_null(strstr(out, "::warning file="));
+    assert_non_null(strstr(out, "::notice file=")); /* missing-init is info */
     free(out);
 
     out = run_capture(&rc, NULL, 3, FIXTURES "/src-import-failure", "--format", "sarif");
@@ -1026,6 +1067,7 @@ int main(void)
         cmocka_unit_test(test_py_import_forms),
         cmocka_unit_test(test_py_strings_are_skipped),
         cmocka_unit_test(test_py_import_contexts),
+        cmocka_unit_test(test_py_main_guard_and_alternatives),
         cmocka_unit_test(test_py_tabs_and_crlf),
         cmocka_unit_test(test_config_env_and_defaults),
         cmocka_unit_test(test_config_errors),

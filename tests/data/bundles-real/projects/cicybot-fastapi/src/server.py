@@ -1,0 +1,3 @@
+# reduced from cicybot/cloudflare-python-workers@6ca868c4cf9f1e92697e68f38f0e1f70ee3bd763:fastapi/src/server.py
+from app import app
+from routers import personal

@@ -1,0 +1,3 @@
+# reduced from cloudflare/python-workers-examples@affcbffc80cf2fdc9417ea42c4489ae8bf0d6a70:09-workers-ai/src/entry.py
+from workers import Response, WorkerEntrypoint
+Default = None

@@ -1,0 +1,3 @@
+# reduced from cloudflare/workers-py@b00837d41fd4d6e8f475a2fe380ee6543344de23:packages/django-cf/templates/durable-objects/src/blog/apps.py
+from django.apps import AppConfig
+BlogConfig = None

@@ -1,0 +1,4 @@
+# reduced from cloudflare/workers-py@b00837d41fd4d6e8f475a2fe380ee6543344de23:packages/django-cf/templates/durable-objects/src/blog/models.py
+from django.db import models
+from django.utils import timezone
+Post = None

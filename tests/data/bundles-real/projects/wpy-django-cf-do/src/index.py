@@ -1,0 +1,6 @@
+# reduced from cloudflare/workers-py@b00837d41fd4d6e8f475a2fe380ee6543344de23:packages/django-cf/templates/durable-objects/src/index.py
+from app.wsgi import application
+from workers import DurableObject, WorkerEntrypoint
+from django_cf import DjangoCFDurableObject
+DjangoDO = None
+Default = None

@@ -1,0 +1,3 @@
+# reduced from cloudflare/workers-py@b00837d41fd4d6e8f475a2fe380ee6543344de23:packages/django-cf/tests/servers/r2/src/app/migrations/0001_initial.py
+from django.db import migrations, models
+Migration = None

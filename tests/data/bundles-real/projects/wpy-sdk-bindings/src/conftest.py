@@ -1,0 +1,6 @@
+# reduced from cloudflare/workers-py@b00837d41fd4d6e8f475a2fe380ee6543344de23:packages/runtime-sdk/tests/bindings-test/src/conftest.py
+import uuid
+import pytest
+from workers import env as _env
+env = None
+unique_table_name = None

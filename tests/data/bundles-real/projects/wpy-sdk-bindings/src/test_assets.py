@@ -1,0 +1,8 @@
+# reduced from cloudflare/workers-py@b00837d41fd4d6e8f475a2fe380ee6543344de23:packages/runtime-sdk/tests/bindings-test/src/test_assets.py
+import pytest
+from workers.rpc import _FetcherWrapper
+test_is_fetcher_wrapper = None
+test_fetch_text_file = None
+test_fetch_json_file = None
+test_fetch_returns_404_for_missing = None
+test_fetch_content_type = None

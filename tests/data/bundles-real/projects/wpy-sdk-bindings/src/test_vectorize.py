@@ -1,0 +1,4 @@
+# reduced from cloudflare/workers-py@b00837d41fd4d6e8f475a2fe380ee6543344de23:packages/runtime-sdk/tests/bindings-test/src/test_vectorize.py
+import pytest
+from workers.rpc import _BindingWrapper
+test_vectorize_is_wrapped = None

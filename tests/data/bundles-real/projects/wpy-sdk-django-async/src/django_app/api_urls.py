@@ -1,0 +1,6 @@
+# reduced from cloudflare/workers-py@b00837d41fd4d6e8f475a2fe380ee6543344de23:packages/runtime-sdk/tests/web-frameworks-test/django-async/src/django_app/api_urls.py
+from django.http import JsonResponse
+from django.urls import path
+app_name = None
+info = None
+urlpatterns = None

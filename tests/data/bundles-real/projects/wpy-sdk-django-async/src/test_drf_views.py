@@ -1,0 +1,6 @@
+# reduced from cloudflare/workers-py@b00837d41fd4d6e8f475a2fe380ee6543344de23:packages/runtime-sdk/tests/web-frameworks-test/django-async/src/test_drf_views.py
+import json
+import pytest
+from _client import fetch, get_json, post_json
+test_api_view_and_function_view = None
+test_method_not_allowed = None

@@ -1,0 +1,6 @@
+# reduced from cloudflare/workers-py@b00837d41fd4d6e8f475a2fe380ee6543344de23:packages/runtime-sdk/tests/web-frameworks-test/django-async/src/test_error_handling.py
+import pytest
+from _client import fetch, get_json
+test_error_handlers = None
+test_unmatched_404 = None
+test_error_response_is_json = None

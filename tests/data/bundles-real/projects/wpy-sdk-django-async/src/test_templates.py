@@ -1,0 +1,6 @@
+# reduced from cloudflare/workers-py@b00837d41fd4d6e8f475a2fe380ee6543344de23:packages/runtime-sdk/tests/web-frameworks-test/django-async/src/test_templates.py
+import pytest
+from _client import fetch
+test_template_hello = None
+test_template_inheritance = None
+test_template_context_variable = None

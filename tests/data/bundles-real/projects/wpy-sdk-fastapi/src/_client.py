@@ -1,0 +1,11 @@
+# reduced from cloudflare/workers-py@b00837d41fd4d6e8f475a2fe380ee6543344de23:packages/runtime-sdk/tests/web-frameworks-test/fastapi-tests/src/_client.py
+import json as _json
+import asgi
+from workers import Request
+BASE_URL = None
+_with_content_length = None
+fetch = None
+read_json = None
+get_json = None
+post_json = None
+build_multipart = None

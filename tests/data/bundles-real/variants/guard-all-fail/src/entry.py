@@ -1,0 +1,4 @@
+try:
+    from .api import app
+except ImportError:
+    from apii import app

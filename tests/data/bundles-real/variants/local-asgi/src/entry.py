@@ -1,0 +1,2 @@
+from asgi import application
+from workers import WorkerEntrypoint

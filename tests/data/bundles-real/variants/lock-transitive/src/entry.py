@@ -1,0 +1,5 @@
+import acme_client
+import zeta_util
+import speedy_parse
+import pytest
+from workers import WorkerEntrypoint

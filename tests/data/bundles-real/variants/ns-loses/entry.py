@@ -1,0 +1,1 @@
+import jinja2.ext

@@ -1,0 +1,2 @@
+import jinja2
+from workers import WorkerEntrypoint

@@ -1,0 +1,2 @@
+from http import route
+from workers import WorkerEntrypoint
