@@ -1095,6 +1095,87 @@ class TestScan(OnceCase):
         self.assertEqual(self.one(fast, "digits-only")["count"], 1)
 
 
+class TestJobs(OnceCase):
+    """--once -j N scans files in worker processes and prints, byte for byte, the report and
+    exit status of a serial scan (-j 1): order, counts, first and last positions, a failure
+    in one file resolved by a successful deploy in a later one, gzip and plain files mixed."""
+
+    FAILED = (b"\xe2\x9c\x98 [ERROR] A request to the Cloudflare API "
+              b"(/accounts/x/workers/scripts/py-api/versions) failed.\n\n"
+              b"  Uncaught Error: PythonError: Traceback (most recent call last):\n"
+              b"  ModuleNotFoundError: No module named 'src' [code: 10021]\n\n")
+    FIXED = b"Uploaded py-api (3.21 sec)\nDeployed py-api triggers (0.45 sec)\n"
+
+    def read(self, path):
+        with open(path, "rb") as f:
+            return f.read()
+
+    def archive(self):
+        """A directory of archives: gzip and plain, one incident in several files, a big file
+        first (so that later files finish first), a failure fixed two files later."""
+        root = os.path.join(self.tmp, "archive")
+        os.makedirs(os.path.join(root, "day2"))
+        files = {
+            "day1-a.log.gz": gzip.compress(self.read(SRC_05) + FILLER * 20 + self.read(DUP_11)),
+            "day1-b.log": self.FAILED + FILLER,
+            "day1-c.log.gz": gzip.compress(self.read(ANSI_01)),
+            "day1-d.log": FILLER + self.FIXED,
+            "day2/e.log.gz": gzip.compress(self.read(SRC_05) + self.read(INFO_06)),
+            "day2/f.log": self.read(TAIL_S02),
+            "day2/g.log.gz": gzip.compress(self.read(VALIDATION_04) + self.read(SRC_05)),
+        }
+        for rel, data in files.items():
+            with open(os.path.join(root, rel), "wb") as f:
+                f.write(data)
+        return root, len(files)
+
+    def assert_jobs_same(self, args, jobs=(2, 3, 8)):
+        serial = run(["--once", "-j", "1"] + args)
+        for n in jobs:
+            for opt in (["-j", str(n)], ["--jobs=%d" % n]):
+                par = run(["--once"] + opt + args)
+                self.assertEqual(par.returncode, serial.returncode, text(par.stderr))
+                self.assertEqual(text(par.stdout), text(serial.stdout), "%s %s" % (opt, args))
+        return serial
+
+    def test_same_report_as_serial(self):
+        root, nfiles = self.archive()
+        for fmt in ("json", "text", "github"):
+            serial = self.assert_jobs_same(["--format", fmt, root])
+            self.assertEqual(serial.returncode, 1, text(serial.stderr))
+        # the default (one worker per CPU) too, and what the report holds is what it should
+        proc, report = self.once_json([root], want_rc=1)
+        self.assertEqual(report["stats"]["inputs"], nfiles)
+        (src,) = [i for i in report["incidents"] if i["key"] == "py-src-import//src"]
+        self.assertEqual(src["count"], 3)
+        self.assertEqual(src["first"]["input"], os.path.join(root, "day1-a.log.gz"))
+        self.assertEqual(src["last"]["input"], os.path.join(root, "day2", "g.log.gz"))
+        fixed = [i for i in report["incidents"] if i.get("resolved_by")]
+        self.assertEqual(len(fixed), 1, report["incidents"])
+        self.assertIn(os.path.join(root, "day1-d.log"), fixed[0]["resolved_by"])
+
+    def test_errors_and_stdin_among_files(self):
+        root, _ = self.archive()
+        cut = self.tmpfile("cut.log.gz", gzip.compress(self.read(SRC_05) + FILLER)[:-200])
+        missing = os.path.join(self.tmp, "missing.log")
+        serial = self.assert_jobs_same([root, cut, missing], jobs=(4,))
+        self.assertEqual(serial.returncode, 2)
+        stdin = self.read(DUP_11)
+        one = run(["--once", "-j", "1", "--format", "json", SRC_05, "-", OK_03], stdin=stdin)
+        par = run(["--once", "-j", "3", "--format", "json", SRC_05, "-", OK_03], stdin=stdin)
+        self.assertEqual(text(par.stdout), text(one.stdout))
+        self.assertEqual(par.returncode, one.returncode)
+
+    def test_bad_jobs(self):
+        for bad in ("0", "-1", "x", "2x", "257", ""):
+            proc = run(["--once", "-j", bad, SRC_05])
+            self.assertEqual(proc.returncode, 2, bad)
+            self.assertIn("--jobs: '%s' is not a number from 1 to 256" % bad, text(proc.stderr))
+        proc = run(["--check-config", "-j", "2"])
+        self.assertEqual(proc.returncode, 2)
+        self.assertIn("--jobs goes with --once", text(proc.stderr))
+
+
 def main():
     if not os.access(CFWATCHD, os.X_OK):
         print("cfwatchd binary not found: %s (set CFWATCHD)" % CFWATCHD)
