@@ -761,6 +761,8 @@ static _Noreturn void job_worker(struct scan *sc, const struct inputs *l, atomic
         }
         cfw_buf_reset(&wt.buf);
     }
+    cfw_buf_free(&wt.buf);
+    cfw_pipeline_free(p);
     /* _exit: the parent's stdio buffers, atexit handlers and leak check are the parent's */
     _exit(0);
 }
@@ -866,6 +868,11 @@ static bool scan_jobs(struct scan *sc, const struct inputs *l, size_t nworkers,
                 close(pfd[k].fd);
             }
             close(fds[0]);
+            /* the parent's bookkeeping is not the worker's (nor a leak in its exit) */
+            free(res);
+            free(pfd);
+            free(in);
+            free(pids);
             job_worker(sc, l, next, rs, fds[1]);
         }
         close(fds[1]);
