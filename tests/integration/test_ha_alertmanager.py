@@ -143,6 +143,12 @@ class HAPair(DaemonTestCase):
         self.assert_once("firing", "boom/z")
         self.assertEqual(len(self.active("boom/z")), 1)
         b.stop()
+        # the figures of docs/scaling.md (bench/ha-pair.sh collects them over several runs)
+        got = alertmanager.webhook_notifications(self.cap, HOOK)
+        print("  figures: notifications %s; boom/y resolved %.1f s after its daemon died" % (
+            " ".join("%s:%s=%d" % (k, st, got.count((st, k)))
+                     for k in ("boom/x", "boom/y", "boom/z") for st in ("firing", "resolved")),
+            resolved_y))
 
 
 def main():
