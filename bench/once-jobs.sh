@@ -79,12 +79,15 @@ if command -v hyperfine >/dev/null 2>&1 && [ -z "${BENCH_NO_HYPERFINE:-}" ]; the
     hyperfine -N -i --warmup 1 --runs "$RUNS" --export-json "$BUILD/once-jobs.json" \
         "$CFW --once --format json -j 1 $DIR" "$CFW --once --format json -j $JOBS $DIR" \
         >/dev/null 2>&1 || true
-    read -r t1 tn < <(python3 -c 'import json,sys; r=json.load(open(sys.argv[1]))["results"]; print("%.3f %.3f" % (r[0]["min"], r[1]["min"]))' "$BUILD/once-jobs.json")
+    read -r t1 tn m1 mn c1 cn < <(python3 -c 'import json,sys; r=json.load(open(sys.argv[1]))["results"]; print(" ".join("%.3f" % x for x in (r[0]["min"], r[1]["min"], r[0]["median"], r[1]["median"], r[0]["user"] + r[0]["system"], r[1]["user"] + r[1]["system"])))' "$BUILD/once-jobs.json")
+    echo "median: -j 1 $m1 s, -j $JOBS $mn s (speed-up $(echo "scale=2; $m1 / $mn" | bc -l)x);" \
+        "CPU time (user + sys, workers included): -j 1 $c1 s, -j $JOBS $cn s"
 else
     t1=$(best "$CFW" --once --format json -j 1 "$DIR")
     tn=$(best "$CFW" --once --format json -j "$JOBS" "$DIR")
 fi
-echo "archive: $FILES files ($((FILES / 2)) gzip), $bytes bytes on disk, $(nproc) CPUs online"
+echo "archive: $FILES files ($((FILES / 2)) gzip), $bytes bytes on disk, $(nproc) CPUs online," \
+    "load average $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "cfwatchd --once -j 1:     $t1 s (best of $RUNS)"
 echo "cfwatchd --once -j $JOBS:     $tn s (best of $RUNS)"
 echo "speed-up: $(echo "scale=2; $t1 / $tn" | bc -l)x; reports identical"
