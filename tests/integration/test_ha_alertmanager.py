@@ -23,7 +23,7 @@ import time
 sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
 import alertmanager  # noqa: E402
-from daemon import Daemon, DaemonTestCase, run_tests, skip_file, start_capture, wait_until  # noqa: E402,E501
+from daemon import Daemon, DaemonTestCase, start_capture, wait_until  # noqa: E402
 
 HOOK = "/am"
 # under valgrind memcheck (scripts/valgrind.sh) the daemons run many times slower: an alert
@@ -151,11 +151,5 @@ class HAPair(DaemonTestCase):
             resolved_y))
 
 
-def main():
-    if alertmanager.BINARY is None:
-        return skip_file("prometheus-alertmanager is not installed (scripts/deps.sh --all)")
-    return run_tests(__name__)
-
-
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(alertmanager.main(__name__))

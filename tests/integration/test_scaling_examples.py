@@ -26,8 +26,8 @@ import urllib.request
 sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
 import alertmanager  # noqa: E402
-from daemon import (CFWATCHD, SOURCE_DIR, Daemon, DaemonTestCase, run_tests,  # noqa: E402
-                    skip_file, start_capture, wait_until)
+from daemon import (CFWATCHD, SOURCE_DIR, Daemon, DaemonTestCase,  # noqa: E402
+                    start_capture, wait_until)
 from test_logpush import ndjson, trace_event  # noqa: E402
 
 EXAMPLES = os.path.join(SOURCE_DIR, "conf", "scaling")
@@ -156,11 +156,5 @@ class Examples(DaemonTestCase):
             d.stop()
 
 
-def main():
-    if alertmanager.BINARY is None:
-        return skip_file("prometheus-alertmanager is not installed (scripts/deps.sh --all)")
-    return run_tests(__name__)
-
-
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(alertmanager.main(__name__))

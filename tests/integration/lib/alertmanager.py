@@ -9,7 +9,8 @@ settles and deduplicates in about a second (standard library only).
     stop_all(nodes)
 
 webhook_notifications(cap, path) reads what Alertmanager's webhook receiver delivered to a
-CaptureServer as (status, incident label) per alert.
+CaptureServer as (status, incident label) per alert; main(module) runs a test file's cases, or
+skips the file (77) where prometheus-alertmanager is not installed.
 """
 import json
 import os
@@ -180,3 +181,11 @@ def webhook_notifications(cap, path):
         for a in doc.get("alerts", []):
             out.append((a.get("status"), (a.get("labels") or {}).get("incident")))
     return out
+
+
+def main(module_name):
+    """The end of a test file that needs Alertmanager: its status, 77 when it cannot run here."""
+    from daemon import run_tests, skip_file
+    if BINARY is None:
+        return skip_file("prometheus-alertmanager is not installed (scripts/deps.sh --all)")
+    return run_tests(module_name)
