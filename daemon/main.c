@@ -4,7 +4,6 @@
 #include <fcntl.h>
 #include <getopt.h>
 #include <poll.h>
-#include <signal.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -825,8 +824,41 @@ static bool worker_failed(pid_t pid)
 }
 
 /*
+ * Folds input i into set and its counters into total: a worker's records when it sent them,
+ * else (its worker died, or none could start) the input scanned here, through the main
+ * pipeline, in its turn all the same. Returns true on an input error.
+ */
+static bool fold_input(struct scan *sc, const struct inputs *l, size_t i, struct job_result *r,
+                       struct cfw_ruleset *rs, struct cfw_incidents *set,
+                       struct cfw_pipeline_stats *total)
+{
+    struct cfw_pipeline_stats before;
+    struct cfw_err err = {0};
+    bool input_error = false;
+
+    if (!r->done) {
+        before = *cfw_pipeline_stats(sc->p);
+        input_error = scan_input(sc, l->v[i].path) != 0;
+        stats_add_delta(total, cfw_pipeline_stats(sc->p), &before);
+    } else {
+        if (cfw_scanjob_replay(r->data, r->len, rs, set, &err) != 0) {
+            progress_clear(&sc->pg);
+            fprintf(stderr, "cfwatchd: %s: %s\n", l->v[i].path, err.msg);
+            input_error = true;
+        }
+        stats_add_delta(total, &r->stats, &(struct cfw_pipeline_stats){0});
+        input_error |= r->rc != 0;
+        progress_add(&sc->pg, (size_t)l->v[i].size);
+    }
+    sc->pg.index = i + 1 < l->n ? i + 1 : i;
+    free(r->data);
+    r->data = NULL;
+    return input_error;
+}
+
+/*
  * Scans l with nworkers worker processes into set, adding the counters to total; returns true
- * when an input could not be read whole (or a worker failed and an input was left unscanned).
+ * when an input could not be read whole or a worker failed (what it left is scanned here).
  */
 static bool scan_jobs(struct scan *sc, const struct inputs *l, size_t nworkers,
                       struct cfw_ruleset *rs, struct cfw_incidents *set,
@@ -844,11 +876,8 @@ static bool scan_jobs(struct scan *sc, const struct inputs *l, size_t nworkers,
     next = mmap(NULL, sizeof(*next), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
     if (next == MAP_FAILED) {
         fprintf(stderr, "cfwatchd: --jobs: %s\n", strerror(errno));
-        free(res);
-        free(pfd);
-        free(in);
-        free(pids);
-        return true;
+        input_error = true;
+        goto out;
     }
     atomic_init(next, 0);
     /* the workers' rules are compiled once, here, not once per worker */
@@ -916,20 +945,7 @@ static bool scan_jobs(struct scan *sc, const struct inputs *l, size_t nworkers,
         }
         /* replay in input order whatever is in */
         for (; replayed < l->n && res[replayed].done; replayed++) {
-            struct job_result *r = &res[replayed];
-            struct cfw_err err = {0};
-
-            if (cfw_scanjob_replay(r->data, r->len, rs, set, &err) != 0) {
-                progress_clear(&sc->pg);
-                fprintf(stderr, "cfwatchd: %s: %s\n", l->v[replayed].path, err.msg);
-                input_error = true;
-            }
-            stats_add_delta(total, &r->stats, &(struct cfw_pipeline_stats){0});
-            input_error |= r->rc != 0;
-            sc->pg.index = replayed + 1 < l->n ? replayed + 1 : replayed;
-            progress_add(&sc->pg, (size_t)l->v[replayed].size);
-            free(r->data);
-            r->data = NULL;
+            input_error |= fold_input(sc, l, replayed, &res[replayed], rs, set, total);
         }
     }
     for (size_t w = 0; w < nworkers; w++) {
@@ -941,13 +957,12 @@ static bool scan_jobs(struct scan *sc, const struct inputs *l, size_t nworkers,
         }
         cfw_buf_free(&in[w]);
     }
-    for (size_t i = replayed; i < l->n; i++) {
-        progress_clear(&sc->pg);
-        fprintf(stderr, "cfwatchd: %s: not scanned (its scan worker failed)\n", l->v[i].path);
-        free(res[i].data);
-        input_error = true;
-    }
     munmap(next, sizeof(*next));
+out:
+    /* what no worker sent is scanned here, still in input order */
+    for (; replayed < l->n; replayed++) {
+        input_error |= fold_input(sc, l, replayed, &res[replayed], rs, set, total);
+    }
     free(res);
     free(pfd);
     free(in);

@@ -1166,6 +1166,63 @@ class TestJobs(OnceCase):
         self.assertEqual(text(par.stdout), text(one.stdout))
         self.assertEqual(par.returncode, one.returncode)
 
+    def test_dead_worker(self):
+        """A worker killed mid-scan: its input is scanned by the main process in its turn, the
+        report is complete and the same as a serial scan's, the exit status says 2."""
+        root, _ = self.archive()
+        fifo = os.path.join(self.tmp, "fifo.log")
+        os.mkfifo(fifo)
+        data = self.FAILED + self.read(DUP_11)
+        serial_in = self.tmpfile("serial.log", data)
+        proc = subprocess.Popen([CFWATCHD, "--once", "--format", "json", "-j", "2", root, fifo],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=clean_env())
+
+        def reader_of_fifo():
+            """The worker opening the FIFO: open(2) waits there for a writer, the other worker
+            scans the archive and ends."""
+            try:
+                with open("/proc/%d/task/%d/children" % (proc.pid, proc.pid)) as f:
+                    kids = [int(k) for k in f.read().split()]
+            except OSError:
+                return None
+            for kid in kids:
+                try:
+                    with open("/proc/%d/wchan" % kid) as f:
+                        wchan = f.read()
+                    if "partner" in wchan or "fifo" in wchan:
+                        return kid
+                except OSError:
+                    continue
+            return None
+
+        deadline = time.monotonic() + TIMEOUT
+        kid = None
+        while kid is None and time.monotonic() < deadline:
+            kid = reader_of_fifo()
+            time.sleep(0.05)
+        self.assertIsNotNone(kid, "no worker opened the FIFO")
+        os.kill(kid, 9)
+
+        def dead():
+            try:
+                with open("/proc/%d/stat" % kid) as f:
+                    return f.read().rsplit(")", 1)[1].split()[0] == "Z"
+            except FileNotFoundError:  # reaped already
+                return True
+
+        # a writer must not meet the dying worker's open: wait until it is a zombie or gone
+        while not dead() and time.monotonic() < deadline:
+            time.sleep(0.02)
+        # the main process opens the FIFO in its turn: give it the data then
+        with open(fifo, "wb") as f:
+            f.write(data)
+        out, err = proc.communicate(timeout=TIMEOUT)
+        check_sanitizer(["-j", "2"], err)
+        self.assertEqual(proc.returncode, 2, text(err))
+        self.assertIn("a scan worker was killed by signal 9", text(err))
+        serial = run(["--once", "--format", "json", "-j", "1", root, serial_in])
+        self.assertEqual(text(out).replace(fifo, serial_in), text(serial.stdout))
+
     def test_bad_jobs(self):
         for bad in ("0", "-1", "x", "2x", "257", ""):
             proc = run(["--once", "-j", bad, SRC_05])
