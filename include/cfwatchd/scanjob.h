@@ -21,7 +21,7 @@
 /* Appends a match of a rule of rs (0, or -1 when the rule is not in rs). */
 int cfw_scanjob_put_observe(struct cfw_buf *b, const struct cfw_ruleset *rs,
                             const struct cfw_match *m, const struct cfw_event *ev);
-/* Appends a `success: true` match (cfw_incidents_succeed's arguments; script, input may be NULL). */
+/* Appends a `success: true` match: cfw_incidents_succeed's arguments (script, input: or NULL). */
 void cfw_scanjob_put_succeed(struct cfw_buf *b, const char *script, const char *input,
                              const char *evidence);
 /*

@@ -77,8 +77,7 @@ static void tap_observe(const struct cfw_match *m, const struct cfw_event *ev, v
     assert_int_equal(cfw_scanjob_put_observe(&t->buf, t->rs, m, ev), 0);
 }
 
-static void tap_succeed(const char *script, const char *input_name, const char *evidence,
-                        void *arg)
+static void tap_succeed(const char *script, const char *input_name, const char *evidence, void *arg)
 {
     struct tap_ctx *t = arg;
 
