@@ -1177,6 +1177,20 @@ class TestJobs(OnceCase):
         proc = subprocess.Popen([CFWATCHD, "--once", "--format", "json", "-j", "2", root, fifo],
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=clean_env())
 
+        def cleanup():
+            """On a failure nothing is left waiting on the FIFO: the workers, then the scan."""
+            if proc.poll() is None:
+                try:
+                    with open("/proc/%d/task/%d/children" % (proc.pid, proc.pid)) as f:
+                        for kid in f.read().split():
+                            os.kill(int(kid), 9)
+                except OSError:
+                    pass
+                proc.kill()
+            proc.communicate(timeout=TIMEOUT)
+
+        self.addCleanup(cleanup)
+
         def reader_of_fifo():
             """The worker opening the FIFO: open(2) waits there for a writer, the other worker
             scans the archive and ends."""
