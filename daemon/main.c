@@ -3,11 +3,15 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <poll.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <event2/event.h>
@@ -26,12 +30,15 @@
 #include "cfwatchd/report.h"
 #include "cfwatchd/sink.h"
 #include "cfwatchd/rules.h"
+#include "cfwatchd/scanjob.h"
 #include "cfwatchd/secrets.h"
 
 #define READ_CHUNK (64u * 1024u)
 /* the progress line of --once: shown on a terminal after this long, redrawn this often */
 #define PROGRESS_AFTER_MS 2000
 #define PROGRESS_EVERY_MS 250
+/* --once -j: more workers than this is a typo, not a machine */
+#define JOBS_MAX 256
 
 enum mode { MODE_DAEMON, MODE_ONCE, MODE_CHECK_CONFIG, MODE_TEST_ALERT };
 
@@ -54,6 +61,7 @@ struct options {
     bool log_level_set;
     enum cfw_scan scan;
     bool scan_set;
+    long jobs; /* --once -j: worker processes; 0: one per online CPU */
     char **inputs;
     size_t ninputs;
 };
@@ -92,6 +100,7 @@ static const struct option long_opts[] = {
     {"test-alert", required_argument, NULL, OPT_TEST_ALERT},
     {"log-level", required_argument, NULL, OPT_LOG_LEVEL},
     {"scan", required_argument, NULL, OPT_SCAN},
+    {"jobs", required_argument, NULL, 'j'},
     {"version", no_argument, NULL, OPT_VERSION},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
@@ -131,6 +140,9 @@ static void usage(FILE *fp)
             "  --scan MODE            fast (default): decode only the records that hold a\n"
             "                         rule's literal; full: decode every record (the slow\n"
             "                         reference; same incidents)\n"
+            "  -j, --jobs N           scan up to N input files at once in worker processes\n"
+            "                         (default: the number of CPUs); the report is the same\n"
+            "                         as a scan of the files one after the other (-j 1)\n"
             "  --notify               with --once: also deliver incidents through the sinks\n"
             "                         configured in -c FILE; exit 2 if one is not delivered\n"
             "  --notify-timeout DUR   how long --notify and --test-alert wait for receivers\n"
@@ -167,7 +179,7 @@ static int parse_args(int argc, char **argv, struct options *o)
     o->notify_timeout_ms = 60 * 1000;
     o->log_level = CFW_LOG_NOTICE;
     o->rule_files = cfw_xcalloc((size_t)argc + 1, sizeof(char *));
-    while ((c = getopt_long(argc, argv, "c:h", long_opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "c:hj:", long_opts, NULL)) != -1) {
         switch (c) {
         case OPT_ONCE:
             o->mode = MODE_ONCE;
@@ -247,6 +259,18 @@ static int parse_args(int argc, char **argv, struct options *o)
                 return -1;
             }
             break;
+        case 'j': {
+            char *end = NULL;
+            errno = 0;
+            o->jobs = strtol(optarg, &end, 10);
+            if (errno != 0 || end == optarg || *end != '\0' || o->jobs < 1 ||
+                o->jobs > JOBS_MAX) {
+                fprintf(stderr, "cfwatchd: --jobs: '%s' is not a number from 1 to %d\n", optarg,
+                        JOBS_MAX);
+                return -1;
+            }
+            break;
+        }
         case OPT_VERSION:
             printf("cfwatchd %s\n", CFW_VERSION);
             exit(0);
@@ -267,6 +291,10 @@ static int parse_args(int argc, char **argv, struct options *o)
     }
     if (o->notify && o->mode != MODE_ONCE) {
         fprintf(stderr, "cfwatchd: --notify goes with --once\n");
+        return -1;
+    }
+    if (o->jobs > 0 && o->mode != MODE_ONCE) {
+        fprintf(stderr, "cfwatchd: --jobs goes with --once\n");
         return -1;
     }
     return 0;
@@ -619,12 +647,351 @@ static int scan_input(struct scan *sc, const char *path)
     return rc;
 }
 
-/* Scans every input; returns true when one of them could not be read whole. */
-static bool scan_all(struct cfw_pipeline *p, const struct options *o)
+/* total += after - before, field by field: one input's share of a pipeline's counters. */
+static void stats_add_delta(struct cfw_pipeline_stats *total,
+                            const struct cfw_pipeline_stats *after,
+                            const struct cfw_pipeline_stats *before)
+{
+    total->inputs += after->inputs - before->inputs;
+    total->bytes += after->bytes - before->bytes;
+    total->lines += after->lines - before->lines;
+    total->records += after->records - before->records;
+    total->decoded += after->decoded - before->decoded;
+    total->events += after->events - before->events;
+    total->matches += after->matches - before->matches;
+    total->long_lines += after->long_lines - before->long_lines;
+    total->garbage_bytes += after->garbage_bytes - before->garbage_bytes;
+    total->json_errors += after->json_errors - before->json_errors;
+    /* a cumulative count in one pipeline: the shares of the workers add up to it */
+    total->json_invalid += after->json_invalid - before->json_invalid;
+    total->nul_bytes += after->nul_bytes - before->nul_bytes;
+}
+
+/*
+ * --once -j N: N forked workers take the inputs in turn (the next index from a counter they
+ * share) and scan each through a pipeline of their own whose tap records, instead of counting
+ * incidents, what the matcher found (scanjob.h). For each input a worker sends one message on
+ * its pipe: a job_head and the records. The parent replays the inputs' records into its one
+ * incident set strictly in input order, as soon as every earlier input is in, so the report is
+ * the one a serial scan makes: same incidents, counts, first and last positions, samples,
+ * successes that resolve earlier failures. Processes, not threads: the framer, decoder,
+ * prefilter and matcher keep per-pipeline and per-ruleset state (PCRE2 match data, the
+ * exception count of a record) that a forked copy owns outright, with no lock and no change
+ * to them.
+ */
+struct job_head {
+    uint64_t index;
+    int64_t rc; /* scan_input's */
+    struct cfw_pipeline_stats stats;
+    uint64_t len; /* bytes of records that follow */
+};
+
+struct job_result {
+    bool done;
+    int64_t rc;
+    struct cfw_pipeline_stats stats;
+    char *data;
+    size_t len;
+};
+
+struct worker_tap {
+    struct cfw_buf buf;
+    const struct cfw_ruleset *rs;
+};
+
+static void tap_observe(const struct cfw_match *m, const struct cfw_event *ev, void *arg)
+{
+    struct worker_tap *w = arg;
+
+    /* the worker's rules are the parent's (a forked copy): a rule is always found */
+    (void)cfw_scanjob_put_observe(&w->buf, w->rs, m, ev);
+}
+
+static void tap_succeed(const char *script, const char *input, const char *evidence, void *arg)
+{
+    struct worker_tap *w = arg;
+
+    cfw_scanjob_put_succeed(&w->buf, script, input, evidence);
+}
+
+static int write_all(int fd, const void *buf, size_t n)
+{
+    const char *p = buf;
+
+    while (n > 0) {
+        ssize_t w = write(fd, p, n);
+        if (w < 0 && errno == EINTR) {
+            continue;
+        }
+        if (w <= 0) {
+            return -1;
+        }
+        p += w;
+        n -= (size_t)w;
+    }
+    return 0;
+}
+
+/* A worker: scans inputs until none is left, one message per input on fd; never returns. */
+static _Noreturn void job_worker(struct scan *sc, const struct inputs *l, atomic_size_t *next,
+                                 struct cfw_ruleset *rs, int fd)
+{
+    struct worker_tap wt = {.rs = rs};
+    struct cfw_pipeline_tap tap = {tap_observe, tap_succeed, &wt};
+    struct cfw_pipeline *p = cfw_pipeline_new(rs, NULL, NULL);
+
+    cfw_pipeline_set_tap(p, &tap);
+    sc->p = p;
+    sc->pg.tty = false; /* the parent draws the progress line */
+    for (;;) {
+        size_t i = atomic_fetch_add(next, 1);
+        struct cfw_pipeline_stats before = *cfw_pipeline_stats(p);
+        struct job_head h = {.index = i};
+
+        if (i >= l->n) {
+            break;
+        }
+        h.rc = scan_input(sc, l->v[i].path);
+        stats_add_delta(&h.stats, cfw_pipeline_stats(p), &before);
+        h.len = wt.buf.len;
+        if (write_all(fd, &h, sizeof(h)) != 0 ||
+            (wt.buf.len > 0 && write_all(fd, wt.buf.data, wt.buf.len) != 0)) {
+            _exit(3);
+        }
+        cfw_buf_reset(&wt.buf);
+    }
+    cfw_buf_free(&wt.buf);
+    cfw_pipeline_free(p);
+    /* _exit: the parent's stdio buffers, atexit handlers and leak check are the parent's */
+    _exit(0);
+}
+
+/* Takes every whole message out of in into res; -1 after printing why on a bad message. */
+static int take_messages(struct cfw_buf *in, struct job_result *res, size_t n)
+{
+    size_t off = 0;
+    int rc = 0;
+
+    while (in->len - off >= sizeof(struct job_head)) {
+        struct job_head h;
+        struct job_result *r;
+
+        memcpy(&h, in->data + off, sizeof(h));
+        if (h.index >= n || res[h.index].done || h.len > SIZE_MAX - sizeof(h)) {
+            fprintf(stderr, "cfwatchd: a scan worker sent a message for no input it was given\n");
+            rc = -1;
+            off = in->len;
+            break;
+        }
+        if (in->len - off - sizeof(h) < h.len) {
+            break;
+        }
+        r = &res[h.index];
+        r->done = true;
+        r->rc = h.rc;
+        r->stats = h.stats;
+        r->len = (size_t)h.len;
+        r->data = cfw_xmalloc(r->len + 1);
+        memcpy(r->data, in->data + off + sizeof(h), r->len);
+        off += sizeof(h) + r->len;
+    }
+    if (off > 0) {
+        memmove(in->data, in->data + off, in->len - off);
+        in->len -= off;
+    }
+    return rc;
+}
+
+/* Reports how a worker ended when that was not a clean exit; returns true if it was not. */
+static bool worker_failed(pid_t pid)
+{
+    int st;
+
+    while (waitpid(pid, &st, 0) < 0) {
+        if (errno != EINTR) {
+            return true;
+        }
+    }
+    if (WIFSIGNALED(st)) {
+        fprintf(stderr, "cfwatchd: a scan worker was killed by signal %d\n", WTERMSIG(st));
+        return true;
+    }
+    if (WEXITSTATUS(st) != 0) {
+        fprintf(stderr, "cfwatchd: a scan worker exited with status %d\n", WEXITSTATUS(st));
+        return true;
+    }
+    return false;
+}
+
+/*
+ * Folds input i into set and its counters into total: a worker's records when it sent them,
+ * else (its worker died, or none could start) the input scanned here, through the main
+ * pipeline, in its turn all the same. Returns true on an input error.
+ */
+static bool fold_input(struct scan *sc, const struct inputs *l, size_t i, struct job_result *r,
+                       struct cfw_ruleset *rs, struct cfw_incidents *set,
+                       struct cfw_pipeline_stats *total)
+{
+    struct cfw_pipeline_stats before;
+    struct cfw_err err = {0};
+    bool input_error = false;
+
+    if (!r->done) {
+        before = *cfw_pipeline_stats(sc->p);
+        input_error = scan_input(sc, l->v[i].path) != 0;
+        stats_add_delta(total, cfw_pipeline_stats(sc->p), &before);
+    } else {
+        if (cfw_scanjob_replay(r->data, r->len, rs, set, &err) != 0) {
+            progress_clear(&sc->pg);
+            fprintf(stderr, "cfwatchd: %s: %s\n", l->v[i].path, err.msg);
+            input_error = true;
+        }
+        stats_add_delta(total, &r->stats, &(struct cfw_pipeline_stats){0});
+        input_error |= r->rc != 0;
+        progress_add(&sc->pg, (size_t)l->v[i].size);
+    }
+    sc->pg.index = i + 1 < l->n ? i + 1 : i;
+    free(r->data);
+    r->data = NULL;
+    return input_error;
+}
+
+/*
+ * Scans l with nworkers worker processes into set, adding the counters to total; returns true
+ * when an input could not be read whole or a worker failed (what it left is scanned here).
+ */
+static bool scan_jobs(struct scan *sc, const struct inputs *l, size_t nworkers,
+                      struct cfw_ruleset *rs, struct cfw_incidents *set,
+                      struct cfw_pipeline_stats *total)
+{
+    struct job_result *res = cfw_xcalloc(l->n, sizeof(*res));
+    struct pollfd *pfd = cfw_xcalloc(nworkers, sizeof(*pfd));
+    struct cfw_buf *in = cfw_xcalloc(nworkers, sizeof(*in));
+    pid_t *pids = cfw_xcalloc(nworkers, sizeof(*pids));
+    atomic_size_t *next;
+    size_t replayed = 0;
+    size_t open_fds = 0;
+    bool input_error = false;
+
+    next = mmap(NULL, sizeof(*next), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    if (next == MAP_FAILED) {
+        fprintf(stderr, "cfwatchd: --jobs: %s\n", strerror(errno));
+        input_error = true;
+        goto out;
+    }
+    atomic_init(next, 0);
+    /* the workers' rules are compiled once, here, not once per worker */
+    cfw_ruleset_prepare(rs);
+    fflush(NULL);
+    for (size_t w = 0; w < nworkers; w++) {
+        int fds[2];
+
+        pfd[w].fd = -1;
+        if (pipe2(fds, O_CLOEXEC) != 0) {
+            fprintf(stderr, "cfwatchd: --jobs: pipe: %s\n", strerror(errno));
+            break;
+        }
+        pids[w] = fork();
+        if (pids[w] == 0) {
+            for (size_t k = 0; k < w; k++) {
+                close(pfd[k].fd);
+            }
+            close(fds[0]);
+            /* the parent's bookkeeping is not the worker's (nor a leak in its exit) */
+            free(res);
+            free(pfd);
+            free(in);
+            free(pids);
+            job_worker(sc, l, next, rs, fds[1]);
+        }
+        close(fds[1]);
+        if (pids[w] < 0) {
+            fprintf(stderr, "cfwatchd: --jobs: fork: %s\n", strerror(errno));
+            close(fds[0]);
+            break;
+        }
+        pfd[w].fd = fds[0];
+        pfd[w].events = POLLIN;
+        open_fds++;
+    }
+    while (open_fds > 0) {
+        if (poll(pfd, nworkers, -1) < 0) {
+            if (errno == EINTR) {
+                continue;
+            }
+            fprintf(stderr, "cfwatchd: --jobs: poll: %s\n", strerror(errno));
+            break;
+        }
+        for (size_t w = 0; w < nworkers; w++) {
+            ssize_t got;
+
+            if (pfd[w].fd < 0 || pfd[w].revents == 0) {
+                continue;
+            }
+            got = read(pfd[w].fd, sc->buf, READ_CHUNK);
+            if (got < 0 && errno == EINTR) {
+                continue;
+            }
+            if (got <= 0) {
+                close(pfd[w].fd);
+                pfd[w].fd = -1;
+                open_fds--;
+                continue;
+            }
+            cfw_buf_append(&in[w], sc->buf, (size_t)got);
+            if (take_messages(&in[w], res, l->n) != 0) {
+                input_error = true;
+            }
+        }
+        /* replay in input order whatever is in */
+        for (; replayed < l->n && res[replayed].done; replayed++) {
+            input_error |= fold_input(sc, l, replayed, &res[replayed], rs, set, total);
+        }
+    }
+    for (size_t w = 0; w < nworkers; w++) {
+        if (pfd[w].fd >= 0) {
+            close(pfd[w].fd);
+        }
+        if (pids[w] > 0 && worker_failed(pids[w])) {
+            input_error = true;
+        }
+        cfw_buf_free(&in[w]);
+    }
+    munmap(next, sizeof(*next));
+out:
+    /* what no worker sent is scanned here, still in input order */
+    for (; replayed < l->n; replayed++) {
+        input_error |= fold_input(sc, l, replayed, &res[replayed], rs, set, total);
+    }
+    free(res);
+    free(pfd);
+    free(in);
+    free(pids);
+    return input_error;
+}
+
+/* How many workers -j asks for: the number given, else one per online CPU. */
+static size_t jobs_wanted(const struct options *o)
+{
+    long n = o->jobs;
+
+    if (n <= 0) {
+        n = sysconf(_SC_NPROCESSORS_ONLN);
+    }
+    return n > 0 ? (size_t)n : 1;
+}
+
+/*
+ * Scans every input into set (serially through p, or with workers under -j); the counters go
+ * to total. Returns true when one of them could not be read whole.
+ */
+static bool scan_all(struct cfw_pipeline *p, struct cfw_ruleset *rs, struct cfw_incidents *set,
+                     const struct options *o, struct cfw_pipeline_stats *total)
 {
     struct scan sc = {.p = p, .fmt = o->input_format};
     struct inputs l = {0};
     bool input_error = expand_inputs(o->inputs, o->ninputs, &l) != 0;
+    size_t nworkers = jobs_wanted(o);
 
     sc.buf = cfw_xmalloc(READ_CHUNK);
     sc.pg.tty = isatty(STDERR_FILENO) == 1;
@@ -634,11 +1001,19 @@ static bool scan_all(struct cfw_pipeline *p, const struct options *o)
         sc.pg.has_stdin |= strcmp(l.v[i].path, "-") == 0;
         sc.pg.total += l.v[i].size;
     }
-    for (size_t i = 0; i < l.n; i++) {
-        sc.pg.index = i;
-        if (scan_input(&sc, l.v[i].path) != 0) {
-            input_error = true;
+    if (nworkers > l.n) {
+        nworkers = l.n;
+    }
+    if (nworkers > 1) {
+        input_error |= scan_jobs(&sc, &l, nworkers, rs, set, total);
+    } else {
+        for (size_t i = 0; i < l.n; i++) {
+            sc.pg.index = i;
+            if (scan_input(&sc, l.v[i].path) != 0) {
+                input_error = true;
+            }
         }
+        *total = *cfw_pipeline_stats(p);
     }
     progress_clear(&sc.pg);
     free(sc.buf);
@@ -743,6 +1118,7 @@ static int run_once(const struct options *o)
     struct cfw_incidents *set;
     struct cfw_pipeline *p;
     struct cfw_report_opts ropts = {.format = o->format};
+    struct cfw_pipeline_stats stats = {0};
     bool input_error = false;
     bool failing = false;
     int rc;
@@ -767,10 +1143,10 @@ static int run_once(const struct options *o)
     }
     set = cfw_incidents_new(&cfg->incidents, o->notify ? on_once_transition : NULL, &d);
     p = cfw_pipeline_new(rs, set, NULL);
-    input_error = scan_all(p, o);
+    input_error = scan_all(p, rs, set, o, &stats);
     ropts.color = want_color(o);
     ropts.min_severity = CFW_SEV_INFO;
-    cfw_report_write(stdout, &ropts, set, cfw_pipeline_stats(p));
+    cfw_report_write(stdout, &ropts, set, &stats);
     fflush(stdout);
     for (size_t i = 0; i < cfw_incidents_count(set); i++) {
         const struct cfw_incident *inc = cfw_incidents_at(set, i);

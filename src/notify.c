@@ -22,7 +22,7 @@ struct delivery {
     struct cfw_outbox_job *job; /* NULL for an Alertmanager re-send */
     struct nsink *ns;
     unsigned endpoint;
-    struct cfw_http_req *req;
+    struct cfw_http_req *req; /* NULL while parked behind a re-send (refresh_busy) */
     struct delivery *prev;
     struct delivery *next;
 };
@@ -188,6 +188,60 @@ static int start_request(struct cfw_notifier *n, struct nsink *ns, unsigned endp
     return 0;
 }
 
+/*
+ * Whether a re-send of open alerts to this endpoint is in flight. A notification for the same
+ * endpoint waits for its answer (it is parked): a re-send that left while an incident was
+ * still open and arrived after that incident's resolve would make Alertmanager fire the alert
+ * again, until ends_after. One re-send at a time per sink, so the wait is one round trip.
+ */
+static bool refresh_busy(const struct cfw_notifier *n, const struct nsink *ns, unsigned endpoint)
+{
+    for (const struct delivery *d = n->deliveries; d != NULL; d = d->next) {
+        if (d->job == NULL && d->ns == ns && d->endpoint == endpoint && d->req != NULL) {
+            return true;
+        }
+    }
+    return false;
+}
+
+static void park(struct cfw_notifier *n, struct nsink *ns, struct cfw_outbox_job *job)
+{
+    struct delivery *d = cfw_xcalloc(1, sizeof(*d));
+
+    d->n = n;
+    d->job = job;
+    d->ns = ns;
+    d->endpoint = cfw_outbox_job_endpoint(job);
+    delivery_link(n, d);
+    cfw_outbox_job_set_ctx(job, d);
+}
+
+static int send_job(struct cfw_outbox_job *job, struct cfw_outbox_result *fail, void *arg);
+
+/* Starts the notifications parked behind the re-send to this endpoint that just ended. */
+static void unpark(struct cfw_notifier *n, struct nsink *ns, unsigned endpoint)
+{
+    struct delivery *d = n->deliveries;
+
+    while (d != NULL) {
+        struct delivery *next = d->next;
+        if (d->req == NULL && d->job != NULL && d->ns == ns && d->endpoint == endpoint) {
+            struct cfw_outbox_job *job = d->job;
+            struct cfw_outbox_result r = {0};
+
+            delivery_unlink(n, d);
+            cfw_outbox_job_set_ctx(job, NULL);
+            free(d);
+            if (send_job(job, &r, n) != 0) {
+                cfw_outbox_complete(n->outbox, job, &r);
+            }
+            /* the list changed under us: start over (parked entries left are few) */
+            next = n->deliveries;
+        }
+        d = next;
+    }
+}
+
 static int send_job(struct cfw_outbox_job *job, struct cfw_outbox_result *fail, void *arg)
 {
     struct cfw_notifier *n = arg;
@@ -203,6 +257,10 @@ static int send_job(struct cfw_outbox_job *job, struct cfw_outbox_result *fail, 
         fail->verdict = CFW_OUTBOX_PERMANENT;
         fail->reason = "the sink or its endpoint is no longer configured";
         return -1;
+    }
+    if (refresh_busy(n, ns, cfw_outbox_job_endpoint(job))) {
+        park(n, ns, job);
+        return 0;
     }
     if (start_request(n, ns, cfw_outbox_job_endpoint(job), body, len, job, on_delivered, &err,
                       &permanent) == 0) {
@@ -328,6 +386,7 @@ static void on_resent(const struct cfw_http_response *resp, void *arg)
 
     delivery_unlink(d->n, d);
     ns->refresh_in_flight--;
+    unpark(d->n, ns, d->endpoint);
     cfw_sink_classify(ns->sink, resp, &v);
     if (v.verdict != CFW_OUTBOX_DONE) {
         if (!ns->refresh_warned) {

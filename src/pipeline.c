@@ -9,6 +9,7 @@
 struct cfw_pipeline {
     struct cfw_ruleset *rules;
     struct cfw_incidents *incidents;
+    const struct cfw_pipeline_tap *tap;
     struct cfw_clock clock;
     struct cfw_pipeline_stats stats;
     struct cfw_decode_stats dstats;
@@ -72,6 +73,22 @@ const struct cfw_pipeline_stats *cfw_pipeline_stats(const struct cfw_pipeline *p
     return &p->stats;
 }
 
+void cfw_pipeline_set_tap(struct cfw_pipeline *p, const struct cfw_pipeline_tap *tap)
+{
+    p->tap = tap;
+}
+
+/* Where a match goes: the tap when there is one, else the incidents. */
+static void observe(struct cfw_pipeline *p, const struct cfw_match *m, const struct cfw_event *ev)
+{
+    if (p->tap != NULL) {
+        p->tap->observe(m, ev, p->tap->arg);
+    } else {
+        cfw_incidents_observe(p->incidents, m, ev, cfw_pipeline_now_mono(p),
+                              cfw_pipeline_now_wall(p));
+    }
+}
+
 int64_t cfw_pipeline_now_mono(const struct cfw_pipeline *p)
 {
     return p->clock.mono_ms(p->clock.arg);
@@ -129,8 +146,12 @@ static void on_success(struct cfw_pipeline *p, const struct cfw_match *m,
     cfw_secrets_scrub_inplace(line, strlen(line));
     evidence = cfw_xasprintf("%s (%s:%llu)", line, ev->input != NULL ? ev->input : "-",
                              (unsigned long long)ev->line);
-    cfw_incidents_succeed(p->incidents, script, ev->input, evidence, 0, cfw_pipeline_now_mono(p),
-                          cfw_pipeline_now_wall(p));
+    if (p->tap != NULL) {
+        p->tap->succeed(script, ev->input, evidence, p->tap->arg);
+    } else {
+        cfw_incidents_succeed(p->incidents, script, ev->input, evidence, 0,
+                              cfw_pipeline_now_mono(p), cfw_pipeline_now_wall(p));
+    }
     free(evidence);
     free(line);
 }
@@ -150,8 +171,7 @@ static void on_match(const struct cfw_match *m, const struct cfw_event *ev, void
     if (cfw_secrets_count() == 0 ||
         (!cfw_secrets_found(ev->text, ev->len) && !fields_hold_secret(&ev->fields) &&
          !fields_hold_secret(&m->fields))) {
-        cfw_incidents_observe(p->incidents, m, ev, cfw_pipeline_now_mono(p),
-                              cfw_pipeline_now_wall(p));
+        observe(p, m, ev);
         return;
     }
     /*
@@ -170,8 +190,7 @@ static void on_match(const struct cfw_match *m, const struct cfw_event *ev, void
     memset(&clean.fields, 0, sizeof(clean.fields));
     fields_scrubbed(&clean.fields, &ev->fields);
     fields_scrubbed(&cm.fields, &m->fields);
-    cfw_incidents_observe(p->incidents, &cm, &clean, cfw_pipeline_now_mono(p),
-                          cfw_pipeline_now_wall(p));
+    observe(p, &cm, &clean);
     cfw_fields_clear(&clean.fields);
     cfw_fields_clear(&cm.fields);
     free(text);

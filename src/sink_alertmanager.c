@@ -1,10 +1,12 @@
 /*
  * Prometheus Alertmanager: POST /api/v2/alerts to every configured base URL (an Alertmanager
- * cluster wants each alert at each member). Labels identify the alert (alertname = rule,
- * script, severity, module, incident, plus configured labels); annotations carry summary,
- * description and runbook_url. Firing alerts get endsAt = send time + 4 re-send intervals at
- * each send, and open alerts are re-sent every resend_interval, so Alertmanager neither times
- * them out while cfwatchd runs nor keeps them forever if it stops. A resolve sends endsAt.
+ * cluster wants each alert at each member). Labels identify the incident, never the sender
+ * (alertname = rule, script, severity, module, incident, plus configured labels), so that the
+ * same incident from several cfwatchd instances is one alert to Alertmanager; which host sent
+ * it is the cfwatchd_host annotation. Firing alerts get endsAt = send time + ends_after
+ * (default 4 re-send intervals) at each send, and open alerts are re-sent every
+ * resend_interval, so Alertmanager neither times them out while an instance runs nor keeps
+ * them once every instance that saw them stopped. A resolve sends endsAt = the resolve time.
  */
 #include "sink_impl.h"
 
@@ -17,9 +19,11 @@ struct am_priv {
     json_t *open;   /* incident key -> alert object without endsAt */
     json_t *labels; /* configured extra labels */
     char *runbook_url;
+    int64_t ends_after_ms; /* endsAt of a firing alert = send time + this; 0: the default */
 };
 
-static const char *const am_keys[] = {"urls", "labels", "resend_interval", "runbook_url", NULL};
+static const char *const am_keys[] = {"urls",       "labels",      "resend_interval",
+                                      "ends_after", "runbook_url", NULL};
 
 static void am_free(struct cfw_sink *s)
 {
@@ -104,6 +108,16 @@ static int am_parse(struct cfw_sink *s, const struct cfw_node *map, const char *
                          "resend_interval must be at least 1s");
         } else {
             s->refresh_ms = ms;
+        }
+    }
+    if (cfw_node_duration(map, "ends_after", path, &ms, diag) == 1) {
+        /* a firing alert must outlive the next re-send, with one lost re-send to spare */
+        if (ms < 2 * s->refresh_ms) {
+            cfw_diag_add(diag, cfw_node_get(map, "ends_after"), path,
+                         "ends_after must be at least twice resend_interval (%lld ms)",
+                         (long long)(2 * s->refresh_ms));
+        } else {
+            p->ends_after_ms = ms;
         }
     }
     if (cfw_node_str(map, "runbook_url", path, &rb, diag) == 1) {
@@ -231,6 +245,9 @@ static char *am_refresh(const struct cfw_sink *s, size_t *len)
 static int am_prepare(const struct cfw_sink *s, unsigned endpoint, const char *body, size_t len,
                       int64_t now_ms, struct cfw_sink_request *rq, struct cfw_err *err)
 {
+    const struct am_priv *p = s->priv;
+    int64_t ends_after =
+        p->ends_after_ms > 0 ? p->ends_after_ms : CFW_AM_ALIVE_FACTOR * s->refresh_ms;
     json_t *arr = json_loadb(body, len, 0, NULL);
     char ends[40];
     size_t i;
@@ -242,8 +259,8 @@ static int am_prepare(const struct cfw_sink *s, unsigned endpoint, const char *b
         cfw_err_set(err, "spooled Alertmanager alerts are not a JSON list");
         return -1;
     }
-    /* a firing alert lives until now + 4 re-send intervals unless it is sent again */
-    cfw_sink_time(now_ms + CFW_AM_ALIVE_FACTOR * s->refresh_ms, ends, sizeof(ends));
+    /* a firing alert lives until now + ends_after unless it is sent again */
+    cfw_sink_time(now_ms + ends_after, ends, sizeof(ends));
     json_array_foreach (arr, i, a) {
         if (json_object_get(a, "endsAt") == NULL) {
             json_object_set_new(a, "endsAt", json_string(ends));

@@ -51,6 +51,20 @@ void cfw_pipeline_free(struct cfw_pipeline *p);
 /* Swaps the rule set (reload); inputs keep their framers. */
 void cfw_pipeline_set_rules(struct cfw_pipeline *p, struct cfw_ruleset *rules);
 const struct cfw_pipeline_stats *cfw_pipeline_stats(const struct cfw_pipeline *p);
+
+/*
+ * A tap takes what the matcher hands to the incidents instead of them (the workers of
+ * `--once -j N` pass it to the process that holds the incidents): each match after secret
+ * scrubbing, and each `success: true` match as cfw_incidents_succeed's arguments. Borrowed;
+ * NULL sends them to the incidents again.
+ */
+struct cfw_pipeline_tap {
+    void (*observe)(const struct cfw_match *m, const struct cfw_event *ev, void *arg);
+    void (*succeed)(const char *script, const char *input, const char *evidence, void *arg);
+    void *arg;
+};
+
+void cfw_pipeline_set_tap(struct cfw_pipeline *p, const struct cfw_pipeline_tap *tap);
 int64_t cfw_pipeline_now_mono(const struct cfw_pipeline *p);
 int64_t cfw_pipeline_now_wall(const struct cfw_pipeline *p);
 

@@ -1117,6 +1117,158 @@ class TestScan(OnceCase):
         self.assertEqual(self.one(fast, "digits-only")["count"], 1)
 
 
+class TestJobs(OnceCase):
+    """--once -j N scans files in worker processes and prints, byte for byte, the report and
+    exit status of a serial scan (-j 1): order, counts, first and last positions, a failure
+    in one file resolved by a successful deploy in a later one, gzip and plain files mixed."""
+
+    FAILED = (b"\xe2\x9c\x98 [ERROR] A request to the Cloudflare API "
+              b"(/accounts/x/workers/scripts/py-api/versions) failed.\n\n"
+              b"  Uncaught Error: PythonError: Traceback (most recent call last):\n"
+              b"  ModuleNotFoundError: No module named 'src' [code: 10021]\n\n")
+    FIXED = b"Uploaded py-api (3.21 sec)\nDeployed py-api triggers (0.45 sec)\n"
+
+    def read(self, path):
+        with open(path, "rb") as f:
+            return f.read()
+
+    def archive(self):
+        """A directory of archives: gzip and plain, one incident in several files, a big file
+        first (so that later files finish first), a failure fixed two files later."""
+        root = os.path.join(self.tmp, "archive")
+        os.makedirs(os.path.join(root, "day2"))
+        files = {
+            "day1-a.log.gz": gzip.compress(self.read(SRC_05) + FILLER * 20 + self.read(DUP_11)),
+            "day1-b.log": self.FAILED + FILLER,
+            "day1-c.log.gz": gzip.compress(self.read(ANSI_01)),
+            "day1-d.log": FILLER + self.FIXED,
+            "day2/e.log.gz": gzip.compress(self.read(SRC_05) + self.read(INFO_06)),
+            "day2/f.log": self.read(TAIL_S02),
+            "day2/g.log.gz": gzip.compress(self.read(VALIDATION_04) + self.read(SRC_05)),
+        }
+        for rel, data in files.items():
+            with open(os.path.join(root, rel), "wb") as f:
+                f.write(data)
+        return root, len(files)
+
+    def assert_jobs_same(self, args, jobs=(2, 3, 8)):
+        serial = run(["--once", "-j", "1"] + args)
+        for n in jobs:
+            for opt in (["-j", str(n)], ["--jobs=%d" % n]):
+                par = run(["--once"] + opt + args)
+                self.assertEqual(par.returncode, serial.returncode, text(par.stderr))
+                self.assertEqual(text(par.stdout), text(serial.stdout), "%s %s" % (opt, args))
+        return serial
+
+    def test_same_report_as_serial(self):
+        root, nfiles = self.archive()
+        for fmt in ("json", "text", "github"):
+            serial = self.assert_jobs_same(["--format", fmt, root])
+            self.assertEqual(serial.returncode, 1, text(serial.stderr))
+        # the default (one worker per CPU) too, and what the report holds is what it should
+        proc, report = self.once_json([root], want_rc=1)
+        self.assertEqual(report["stats"]["inputs"], nfiles)
+        (src,) = [i for i in report["incidents"] if i["key"] == "py-src-import//src"]
+        self.assertEqual(src["count"], 3)
+        self.assertEqual(src["first"]["input"], os.path.join(root, "day1-a.log.gz"))
+        self.assertEqual(src["last"]["input"], os.path.join(root, "day2", "g.log.gz"))
+        fixed = [i for i in report["incidents"] if i.get("resolved_by")]
+        self.assertEqual(len(fixed), 1, report["incidents"])
+        self.assertIn(os.path.join(root, "day1-d.log"), fixed[0]["resolved_by"])
+
+    def test_errors_and_stdin_among_files(self):
+        root, _ = self.archive()
+        cut = self.tmpfile("cut.log.gz", gzip.compress(self.read(SRC_05) + FILLER)[:-200])
+        missing = os.path.join(self.tmp, "missing.log")
+        serial = self.assert_jobs_same([root, cut, missing], jobs=(4,))
+        self.assertEqual(serial.returncode, 2)
+        stdin = self.read(DUP_11)
+        one = run(["--once", "-j", "1", "--format", "json", SRC_05, "-", OK_03], stdin=stdin)
+        par = run(["--once", "-j", "3", "--format", "json", SRC_05, "-", OK_03], stdin=stdin)
+        self.assertEqual(text(par.stdout), text(one.stdout))
+        self.assertEqual(par.returncode, one.returncode)
+
+    def test_dead_worker(self):
+        """A worker killed mid-scan: its input is scanned by the main process in its turn, the
+        report is complete and the same as a serial scan's, the exit status says 2."""
+        root, _ = self.archive()
+        fifo = os.path.join(self.tmp, "fifo.log")
+        os.mkfifo(fifo)
+        data = self.FAILED + self.read(DUP_11)
+        serial_in = self.tmpfile("serial.log", data)
+        proc = subprocess.Popen([CFWATCHD, "--once", "--format", "json", "-j", "2", root, fifo],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=clean_env())
+
+        def cleanup():
+            """On a failure nothing is left waiting on the FIFO: the workers, then the scan."""
+            if proc.poll() is None:
+                try:
+                    with open("/proc/%d/task/%d/children" % (proc.pid, proc.pid)) as f:
+                        for kid in f.read().split():
+                            os.kill(int(kid), 9)
+                except OSError:
+                    pass
+                proc.kill()
+            proc.communicate(timeout=TIMEOUT)
+
+        self.addCleanup(cleanup)
+
+        def reader_of_fifo():
+            """The worker opening the FIFO: open(2) waits there for a writer, the other worker
+            scans the archive and ends."""
+            try:
+                with open("/proc/%d/task/%d/children" % (proc.pid, proc.pid)) as f:
+                    kids = [int(k) for k in f.read().split()]
+            except OSError:
+                return None
+            for kid in kids:
+                try:
+                    with open("/proc/%d/wchan" % kid) as f:
+                        wchan = f.read()
+                    if "partner" in wchan or "fifo" in wchan:
+                        return kid
+                except OSError:
+                    continue
+            return None
+
+        deadline = time.monotonic() + TIMEOUT
+        kid = None
+        while kid is None and time.monotonic() < deadline:
+            kid = reader_of_fifo()
+            time.sleep(0.05)
+        self.assertIsNotNone(kid, "no worker opened the FIFO")
+        os.kill(kid, 9)
+
+        def dead():
+            try:
+                with open("/proc/%d/stat" % kid) as f:
+                    return f.read().rsplit(")", 1)[1].split()[0] == "Z"
+            except FileNotFoundError:  # reaped already
+                return True
+
+        # a writer must not meet the dying worker's open: wait until it is a zombie or gone
+        while not dead() and time.monotonic() < deadline:
+            time.sleep(0.02)
+        # the main process opens the FIFO in its turn: give it the data then
+        with open(fifo, "wb") as f:
+            f.write(data)
+        out, err = proc.communicate(timeout=TIMEOUT)
+        check_sanitizer(["-j", "2"], err)
+        self.assertEqual(proc.returncode, 2, text(err))
+        self.assertIn("a scan worker was killed by signal 9", text(err))
+        serial = run(["--once", "--format", "json", "-j", "1", root, serial_in])
+        self.assertEqual(text(out).replace(fifo, serial_in), text(serial.stdout))
+
+    def test_bad_jobs(self):
+        for bad in ("0", "-1", "x", "2x", "257", ""):
+            proc = run(["--once", "-j", bad, SRC_05])
+            self.assertEqual(proc.returncode, 2, bad)
+            self.assertIn("--jobs: '%s' is not a number from 1 to 256" % bad, text(proc.stderr))
+        proc = run(["--check-config", "-j", "2"])
+        self.assertEqual(proc.returncode, 2)
+        self.assertIn("--jobs goes with --once", text(proc.stderr))
+
+
 def main():
     if not os.access(CFWATCHD, os.X_OK):
         print("cfwatchd binary not found: %s (set CFWATCHD)" % CFWATCHD)

@@ -970,6 +970,71 @@ static void test_real_alertmanager(void **state)
     free(yaml);
 }
 
+/*
+ * A resolve does not overtake a re-send of open alerts in flight to the same Alertmanager: the
+ * re-send left while the incident was open, and arriving after the resolve it would fire the
+ * alert again until ends_after. The receiver answers each request 0.8 s late; the resolve is
+ * submitted while a re-send waits for its answer, and reaches the receiver after that answer.
+ */
+static void test_am_resolve_waits_for_resend(void **state)
+{
+    struct env *e = *state;
+    const char *path = "/amslow/api/v2/alerts";
+    char *yaml;
+    struct cfw_incident inc;
+    json_t *r;
+    size_t before;
+    int64_t deadline;
+    double t_resend, t_resolve;
+
+    capture_cmd(&cap, "/script",
+                "{\"path\":\"/amslow/api/v2/alerts\",\"responses\":[],"
+                "\"then\":{\"status\":200,\"delay\":0.8}}");
+    yaml = cfw_xasprintf("sinks:\n"
+                         "  - name: am\n"
+                         "    type: alertmanager\n"
+                         "    urls: ['http://127.0.0.1:%d/amslow']\n"
+                         "    resend_interval: 1s\n",
+                         cap.port);
+    notifier(e, yaml);
+    incident(&inc, 950, CFW_SEV_CRITICAL);
+    assert_int_equal(cfw_notifier_submit(e->n, &inc, CFW_TRANSITION_OPEN), 0);
+    assert_int_equal(cfw_notifier_drain(e->n, cfw_now_mono_ms() + 10000), 0);
+    /* wait for a re-send to reach the receiver: it is now waiting for its answer */
+    r = reqs(path);
+    before = json_array_size(r);
+    json_decref(r);
+    deadline = cfw_now_mono_ms() + 10000;
+    for (;;) {
+        size_t now_n;
+        settle(e->base, 20);
+        r = reqs(path);
+        now_n = json_array_size(r);
+        json_decref(r);
+        if (now_n > before || cfw_now_mono_ms() > deadline) {
+            break;
+        }
+    }
+    inc.state = CFW_INCIDENT_RESOLVED;
+    inc.resolved_wall_ms = cfw_now_wall_ms();
+    assert_int_equal(cfw_notifier_submit(e->n, &inc, CFW_TRANSITION_RESOLVE), 0);
+    assert_int_equal(cfw_notifier_drain(e->n, cfw_now_mono_ms() + 10000), 0);
+    r = reqs(path);
+    assert_true(json_array_size(r) >= before + 2);
+    t_resend = json_real_value(json_object_get(json_array_get(r, before), "time"));
+    t_resolve = json_real_value(json_object_get(json_array_get(r, json_array_size(r) - 1), "time"));
+    fprintf(stdout, "the resolve reached the receiver %.3f s after the re-send in flight\n",
+            t_resolve - t_resend);
+    /* the re-send's answer came 0.8 s after it arrived; the resolve left after that answer */
+    assert_true(t_resolve - t_resend >= 0.75);
+    assert_non_null(strstr(json_string_value(json_object_get(
+                               json_array_get(r, json_array_size(r) - 1), "body")),
+                           "endsAt"));
+    json_decref(r);
+    incident_free(&inc);
+    free(yaml);
+}
+
 static void test_no_secret_in_logs(void **state)
 {
     static const char *const secrets[] = {SLACK_TOKEN, HOOK_TOKEN, HOOK_SECRET,
@@ -1050,6 +1115,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_reload_handover, setup, teardown),
         cmocka_unit_test_setup_teardown(test_test_alert, setup, teardown),
         cmocka_unit_test_setup_teardown(test_real_alertmanager, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_am_resolve_waits_for_resend, setup, teardown),
         cmocka_unit_test(test_no_secret_in_logs),
         cmocka_unit_test(test_outbox_opts),
     };

@@ -1278,6 +1278,67 @@ static void test_alertmanager(void **state)
     cfw_sinks_free(set);
 }
 
+/*
+ * Two cfwatchd hosts with the same configuration send the same incident as one alert: the
+ * labels carry nothing of the sender (its host is an annotation), and ends_after sets how long
+ * Alertmanager keeps an alert no instance sends again.
+ */
+static void test_alertmanager_across_instances(void **state)
+{
+    static const char *const yaml = "sinks:\n"
+                                    "  - name: am\n"
+                                    "    type: alertmanager\n"
+                                    "    urls: ['http://127.0.0.1:9093']\n"
+                                    "    resend_interval: 10s\n"
+                                    "    ends_after: 45s\n";
+    struct cfw_diag d = {0};
+    struct cfw_sinks *one = parse(yaml, &d);
+    struct cfw_sinks *two;
+    struct cfw_incident inc;
+    struct cfw_notification n;
+    struct cfw_sink_request rq;
+    struct cfw_err err = {0};
+    json_t *a1, *a2;
+    char *body;
+    size_t len;
+
+    (void)state;
+    assert_non_null(one);
+    two = parse(yaml, &d);
+    assert_non_null(two);
+    cfw_sinks_set_context(one, "host-a", NULL);
+    cfw_sinks_set_context(two, "host-b", NULL);
+    incident(&inc);
+    n = note(&inc, CFW_TRANSITION_OPEN);
+    a1 = build(cfw_sinks_find(one, "am"), &n);
+    a2 = build(cfw_sinks_find(two, "am"), &n);
+    assert_true(json_equal(json_object_get(json_array_get(a1, 0), "labels"),
+                           json_object_get(json_array_get(a2, 0), "labels")));
+    assert_string_equal(jstr(json_array_get(a1, 0), "annotations.cfwatchd_host"), "host-a");
+    assert_string_equal(jstr(json_array_get(a2, 0), "annotations.cfwatchd_host"), "host-b");
+    json_decref(a1);
+    json_decref(a2);
+    /* endsAt = send time + ends_after */
+    body = cfw_sink_build(cfw_sinks_find(one, "am"), &n, &len);
+    assert_int_equal(
+        cfw_sink_prepare(cfw_sinks_find(one, "am"), 0, body, len, 1700000000000, &rq, &err), 0);
+    a1 = json_loadb(rq.body, rq.body_len, 0, NULL);
+    assert_string_equal(jstr(json_array_get(a1, 0), "endsAt"), "2023-11-14T22:14:05.000Z");
+    json_decref(a1);
+    cfw_sink_request_clear(&rq);
+    free(body);
+    cfw_fields_clear(&inc.fields);
+    cfw_sinks_free(one);
+    cfw_sinks_free(two);
+    /* an alert must outlive the next re-send with one to spare */
+    assert_null(parse("sinks:\n"
+                      "  - {name: am, type: alertmanager, urls: ['http://a:9093'],"
+                      "     resend_interval: 10s, ends_after: 15s}\n",
+                      &d));
+    assert_true(diag_has(&d, "ends_after must be at least twice resend_interval (20000 ms)"));
+    cfw_diag_free(&d);
+}
+
 static void answer(struct cfw_sink *s, long status, const char *body, int64_t retry_after,
                    struct cfw_sink_verdict *v)
 {
@@ -1417,6 +1478,7 @@ int main(void)
         cmocka_unit_test(test_webhook_digest_within_max_body),
         cmocka_unit_test(test_webhook_signature),
         cmocka_unit_test(test_alertmanager),
+        cmocka_unit_test(test_alertmanager_across_instances),
         cmocka_unit_test(test_classify),
         cmocka_unit_test(test_scrub),
         cmocka_unit_test(test_stdout),

@@ -1,0 +1,35 @@
+/*
+ * The work of one `--once -j N` worker as bytes: what its pipeline handed to the incidents
+ * (cfw_pipeline_tap) for one input, in order, to be replayed into the one incident set of the
+ * report. Workers are forked copies of the process that replays, so a rule travels as its
+ * index in the same rule set and numbers in host byte order.
+ *
+ * A record is a kind byte, a u32 length and that many bytes: 'O' a match (rule index, the
+ * match's fields, the event's text, fields, input, first and last line), 'S' a `success: true`
+ * match (script, input, evidence). A string is a u32 length (UINT32_MAX: NULL) and its bytes.
+ */
+#ifndef CFWATCHD_SCANJOB_H
+#define CFWATCHD_SCANJOB_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "cfwatchd/common.h"
+#include "cfwatchd/incident.h"
+#include "cfwatchd/rules.h"
+
+/* Appends a match of a rule of rs (0, or -1 when the rule is not in rs). */
+int cfw_scanjob_put_observe(struct cfw_buf *b, const struct cfw_ruleset *rs,
+                            const struct cfw_match *m, const struct cfw_event *ev);
+/* Appends a `success: true` match: cfw_incidents_succeed's arguments (script, input: or NULL). */
+void cfw_scanjob_put_succeed(struct cfw_buf *b, const char *script, const char *input,
+                             const char *evidence);
+/*
+ * Replays the records of data into set at the system clocks, read per record, as the pipeline
+ * does when it holds the incidents. Returns 0, or -1 with err set when the data is cut short
+ * or names a rule rs does not have (nothing after that point is replayed).
+ */
+int cfw_scanjob_replay(const char *data, size_t len, struct cfw_ruleset *rs,
+                       struct cfw_incidents *set, struct cfw_err *err);
+
+#endif

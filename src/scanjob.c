@@ -1,0 +1,266 @@
+/* The records of a `--once -j N` worker: written by its pipeline tap, replayed in order. */
+#include "cfwatchd/scanjob.h"
+
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define NULL_STR UINT32_MAX
+
+static void put_u32(struct cfw_buf *b, uint32_t v)
+{
+    cfw_buf_append(b, &v, sizeof(v));
+}
+
+static void put_u64(struct cfw_buf *b, uint64_t v)
+{
+    cfw_buf_append(b, &v, sizeof(v));
+}
+
+static void put_strn(struct cfw_buf *b, const char *s, size_t len)
+{
+    if (s == NULL) {
+        put_u32(b, NULL_STR);
+        return;
+    }
+    /* a record is capped well below 4 GiB by the framer: a longer one is cut, not wrapped */
+    if (len >= NULL_STR) {
+        len = NULL_STR - 1;
+    }
+    put_u32(b, (uint32_t)len);
+    cfw_buf_append(b, s, len);
+}
+
+static void put_str(struct cfw_buf *b, const char *s)
+{
+    put_strn(b, s, s != NULL ? strlen(s) : 0);
+}
+
+static void put_fields(struct cfw_buf *b, const struct cfw_fields *f)
+{
+    put_u32(b, (uint32_t)f->n);
+    for (size_t i = 0; i < f->n; i++) {
+        put_str(b, f->v[i].key);
+        put_str(b, f->v[i].value);
+    }
+}
+
+/* Starts a record of kind; returns where its length goes, filled in by end_record. */
+static size_t begin_record(struct cfw_buf *b, char kind)
+{
+    size_t at;
+
+    cfw_buf_putc(b, kind);
+    at = b->len;
+    put_u32(b, 0);
+    return at;
+}
+
+static void end_record(struct cfw_buf *b, size_t at)
+{
+    uint32_t len = (uint32_t)(b->len - at - sizeof(uint32_t));
+
+    memcpy(b->data + at, &len, sizeof(len));
+}
+
+int cfw_scanjob_put_observe(struct cfw_buf *b, const struct cfw_ruleset *rs,
+                            const struct cfw_match *m, const struct cfw_event *ev)
+{
+    size_t n = cfw_ruleset_count(rs);
+    size_t i, at;
+
+    for (i = 0; i < n && cfw_ruleset_rule(rs, i) != m->rule; i++) {
+    }
+    if (i == n) {
+        return -1;
+    }
+    at = begin_record(b, 'O');
+    put_u32(b, (uint32_t)i);
+    put_fields(b, &m->fields);
+    put_strn(b, ev->text, ev->len);
+    put_fields(b, &ev->fields);
+    put_str(b, ev->input);
+    put_u64(b, ev->line);
+    put_u64(b, ev->line_end);
+    end_record(b, at);
+    return 0;
+}
+
+void cfw_scanjob_put_succeed(struct cfw_buf *b, const char *script, const char *input,
+                             const char *evidence)
+{
+    size_t at = begin_record(b, 'S');
+
+    put_str(b, script);
+    put_str(b, input);
+    put_str(b, evidence);
+    end_record(b, at);
+}
+
+/* A reader over one record; any read past its end sets bad and yields zeroes. */
+struct reader {
+    const char *p;
+    size_t left;
+    bool bad;
+};
+
+static bool get(struct reader *r, void *out, size_t n)
+{
+    if (r->bad || r->left < n) {
+        r->bad = true;
+        memset(out, 0, n);
+        return false;
+    }
+    memcpy(out, r->p, n);
+    r->p += n;
+    r->left -= n;
+    return true;
+}
+
+static uint32_t get_u32(struct reader *r)
+{
+    uint32_t v;
+
+    get(r, &v, sizeof(v));
+    return v;
+}
+
+static uint64_t get_u64(struct reader *r)
+{
+    uint64_t v;
+
+    get(r, &v, sizeof(v));
+    return v;
+}
+
+/* A string as a new NUL-terminated copy (NULL for NULL or a short read); its length in lenp. */
+static char *get_str(struct reader *r, size_t *lenp)
+{
+    uint32_t len = get_u32(r);
+    char *s;
+
+    if (lenp != NULL) {
+        *lenp = 0;
+    }
+    if (r->bad || len == NULL_STR) {
+        return NULL;
+    }
+    if (r->left < len) {
+        r->bad = true;
+        return NULL;
+    }
+    /* a copy of the bytes, not a string copy: an event's text may hold a NUL */
+    s = cfw_xmalloc((size_t)len + 1);
+    memcpy(s, r->p, len);
+    s[len] = '\0';
+    r->p += len;
+    r->left -= len;
+    if (lenp != NULL) {
+        *lenp = len;
+    }
+    return s;
+}
+
+static void get_fields(struct reader *r, struct cfw_fields *f)
+{
+    uint32_t n = get_u32(r);
+
+    for (uint32_t i = 0; i < n && !r->bad; i++) {
+        char *k = get_str(r, NULL);
+        char *v = get_str(r, NULL);
+        if (k != NULL) {
+            cfw_fields_set(f, k, v);
+        }
+        free(k);
+        free(v);
+    }
+}
+
+static int replay_observe(struct reader *r, struct cfw_ruleset *rs, struct cfw_incidents *set,
+                          struct cfw_err *err)
+{
+    uint32_t idx = get_u32(r);
+    struct cfw_match m = {0};
+    struct cfw_event ev = {0};
+    char *text, *input;
+    int rc = 0;
+
+    get_fields(r, &m.fields);
+    text = get_str(r, &ev.len);
+    get_fields(r, &ev.fields);
+    input = get_str(r, NULL);
+    ev.line = get_u64(r);
+    ev.line_end = get_u64(r);
+    ev.text = text != NULL ? text : "";
+    ev.input = input;
+    if (r->bad) {
+        cfw_err_set(err, "a worker's match record is cut short");
+        rc = -1;
+    } else if (idx >= cfw_ruleset_count(rs)) {
+        cfw_err_set(err, "a worker's match names rule %u of %zu", idx, cfw_ruleset_count(rs));
+        rc = -1;
+    } else {
+        m.rule = cfw_ruleset_rule(rs, idx);
+        cfw_incidents_observe(set, &m, &ev, cfw_now_mono_ms(), cfw_now_wall_ms());
+    }
+    cfw_fields_clear(&m.fields);
+    cfw_fields_clear(&ev.fields);
+    free(text);
+    free(input);
+    return rc;
+}
+
+static int replay_succeed(struct reader *r, struct cfw_incidents *set, struct cfw_err *err)
+{
+    char *script = get_str(r, NULL);
+    char *input = get_str(r, NULL);
+    char *evidence = get_str(r, NULL);
+    int rc = 0;
+
+    if (r->bad || evidence == NULL) {
+        cfw_err_set(err, "a worker's success record is cut short");
+        rc = -1;
+    } else {
+        cfw_incidents_succeed(set, script, input, evidence, 0, cfw_now_mono_ms(),
+                              cfw_now_wall_ms());
+    }
+    free(script);
+    free(input);
+    free(evidence);
+    return rc;
+}
+
+int cfw_scanjob_replay(const char *data, size_t len, struct cfw_ruleset *rs,
+                       struct cfw_incidents *set, struct cfw_err *err)
+{
+    struct reader all = {data, len, false};
+
+    while (all.left > 0) {
+        char kind;
+        uint32_t rlen;
+        struct reader r;
+        int rc;
+
+        get(&all, &kind, 1);
+        rlen = get_u32(&all);
+        if (all.bad || all.left < rlen) {
+            cfw_err_set(err, "a worker's record is cut short");
+            return -1;
+        }
+        r = (struct reader){all.p, rlen, false};
+        all.p += rlen;
+        all.left -= rlen;
+        if (kind == 'O') {
+            rc = replay_observe(&r, rs, set, err);
+        } else if (kind == 'S') {
+            rc = replay_succeed(&r, set, err);
+        } else {
+            cfw_err_set(err, "a worker's record has an unknown kind 0x%02x", (unsigned char)kind);
+            rc = -1;
+        }
+        if (rc != 0) {
+            return -1;
+        }
+    }
+    return 0;
+}
