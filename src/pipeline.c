@@ -133,8 +133,8 @@ static void on_success(struct cfw_pipeline *p, const struct cfw_match *m,
     if (script == NULL) {
         script = cfw_fields_get(&ev->fields, "script");
     }
-    if (!cfw_incidents_fixable(p->incidents, script, ev->input)) {
-        return;
+    if (p->tap == NULL && !cfw_incidents_fixable(p->incidents, script, ev->input)) {
+        return; /* (a --once -j worker cannot tell: the main process decides) */
     }
     if (nl != NULL) {
         len = (size_t)(nl - ev->text);
