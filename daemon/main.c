@@ -108,57 +108,58 @@ static const struct option long_opts[] = {
 
 static void usage(FILE *fp)
 {
-    fprintf(fp,
-            "usage: cfwatchd [-c FILE] [--log-level LEVEL]      run the daemon (foreground)\n"
-            "       cfwatchd --once [options] [FILE|DIR|-]...    scan logs, print incidents\n"
-            "       cfwatchd --check-config [-c FILE]           validate the configuration\n"
-            "       cfwatchd --test-alert SINK [-c FILE]        send a test notification\n"
-            "       cfwatchd --check-bundle [DIR] [options]     check a Python Worker before deploy\n"
-            "       cfwatchd incidents | silence add|edit|list|expire | ack KEY  on call, through the\n"
-            "                                                   daemon's API (see cfwatchd(8))\n"
-            "       cfwatchd --version | --help\n"
-            "\n"
-            "Watches Cloudflare Python Workers deploy and runtime logs (wrangler output, CI logs,\n"
-            "wrangler tail JSON, Logpush, Workers Builds) for failures such as\n"
-            "\"ModuleNotFoundError: No module named 'src'\", folds repeats into incidents with a\n"
-            "cause and a fix, and alerts.\n"
-            "\n"
-            "Options:\n"
-            "  -c, --config FILE      configuration file (daemon default %s;\n"
-            "                         --once uses none unless given)\n"
-            "  --once                 scan FILEs ('-' or none: standard input) and exit:\n"
-            "                         0 nothing at or above --fail-on, 1 incidents, 2 errors.\n"
-            "                         gzip input is decompressed (every member); a DIR is\n"
-            "                         every file under it, sorted by path, dotfiles skipped\n"
-            "  --format FMT           report format: text (default), json, github\n"
-            "  --fail-on SEVERITY     exit 1 threshold: critical, error, warning (default),\n"
-            "                         info, or none (a deploy failure that a later successful\n"
-            "                         deploy in the same scan fixed is reported, not counted)\n"
-            "  --rules FILE           add a rules file (repeatable)\n"
-            "  --no-builtin           leave the built-in python-workers rule pack out\n"
-            "  --input-format FMT     auto (default), lines, json, wrangler-log\n"
-            "  --scan MODE            fast (default): decode only the records that hold a\n"
-            "                         rule's literal; full: decode every record (the slow\n"
-            "                         reference; same incidents)\n"
-            "  -j, --jobs N           scan up to N input files at once in worker processes\n"
-            "                         (default: the number of CPUs); the report is the same\n"
-            "                         as a scan of the files one after the other (-j 1)\n"
-            "  --notify               with --once: also deliver incidents through the sinks\n"
-            "                         configured in -c FILE; exit 2 if one is not delivered\n"
-            "  --notify-timeout DUR   how long --notify and --test-alert wait for receivers\n"
-            "                         (default 60s; e.g. 30s, 2m)\n"
-            "  --state-dir DIR        with --once --notify: keep the outbox spool in DIR, so that\n"
-            "                         a later run delivers what this one could not (default: a\n"
-            "                         private temporary directory, removed when empty)\n"
-            "  --no-color             no colour in the text report (also NO_COLOR=1;\n"
-            "                         colour is only used on a terminal)\n"
-            "  --check-config         validate the configuration, print a summary, exit 0 or 2\n"
-            "  --test-alert SINK      send one clearly marked test notification through SINK\n"
-            "  --check-bundle [DIR]   check a Python Worker project (see --check-bundle --help)\n"
-            "  --log-level LEVEL      error, warning, notice (default), info, debug\n"
-            "  --version              print the version\n"
-            "  -h, --help             print this help\n",
-            CFW_CONFIG_DEFAULT_PATH);
+    fprintf(
+        fp,
+        "usage: cfwatchd [-c FILE] [--log-level LEVEL]      run the daemon (foreground)\n"
+        "       cfwatchd --once [options] [FILE|DIR|-]...    scan logs, print incidents\n"
+        "       cfwatchd --check-config [-c FILE]           validate the configuration\n"
+        "       cfwatchd --test-alert SINK [-c FILE]        send a test notification\n"
+        "       cfwatchd --check-bundle [DIR] [options]     check a Python Worker before deploy\n"
+        "       cfwatchd incidents | silence add|edit|list|expire | ack KEY  on call, through the\n"
+        "                                                   daemon's API (see cfwatchd(8))\n"
+        "       cfwatchd --version | --help\n"
+        "\n"
+        "Watches Cloudflare Python Workers deploy and runtime logs (wrangler output, CI logs,\n"
+        "wrangler tail JSON, Logpush, Workers Builds) for failures such as\n"
+        "\"ModuleNotFoundError: No module named 'src'\", folds repeats into incidents with a\n"
+        "cause and a fix, and alerts.\n"
+        "\n"
+        "Options:\n"
+        "  -c, --config FILE      configuration file (daemon default %s;\n"
+        "                         --once uses none unless given)\n"
+        "  --once                 scan FILEs ('-' or none: standard input) and exit:\n"
+        "                         0 nothing at or above --fail-on, 1 incidents, 2 errors.\n"
+        "                         gzip input is decompressed (every member); a DIR is\n"
+        "                         every file under it, sorted by path, dotfiles skipped\n"
+        "  --format FMT           report format: text (default), json, github\n"
+        "  --fail-on SEVERITY     exit 1 threshold: critical, error, warning (default),\n"
+        "                         info, or none (a deploy failure that a later successful\n"
+        "                         deploy in the same scan fixed is reported, not counted)\n"
+        "  --rules FILE           add a rules file (repeatable)\n"
+        "  --no-builtin           leave the built-in python-workers rule pack out\n"
+        "  --input-format FMT     auto (default), lines, json, wrangler-log\n"
+        "  --scan MODE            fast (default): decode only the records that hold a\n"
+        "                         rule's literal; full: decode every record (the slow\n"
+        "                         reference; same incidents)\n"
+        "  -j, --jobs N           scan up to N input files at once in worker processes\n"
+        "                         (default: the number of CPUs); the report is the same\n"
+        "                         as a scan of the files one after the other (-j 1)\n"
+        "  --notify               with --once: also deliver incidents through the sinks\n"
+        "                         configured in -c FILE; exit 2 if one is not delivered\n"
+        "  --notify-timeout DUR   how long --notify and --test-alert wait for receivers\n"
+        "                         (default 60s; e.g. 30s, 2m)\n"
+        "  --state-dir DIR        with --once --notify: keep the outbox spool in DIR, so that\n"
+        "                         a later run delivers what this one could not (default: a\n"
+        "                         private temporary directory, removed when empty)\n"
+        "  --no-color             no colour in the text report (also NO_COLOR=1;\n"
+        "                         colour is only used on a terminal)\n"
+        "  --check-config         validate the configuration, print a summary, exit 0 or 2\n"
+        "  --test-alert SINK      send one clearly marked test notification through SINK\n"
+        "  --check-bundle [DIR]   check a Python Worker project (see --check-bundle --help)\n"
+        "  --log-level LEVEL      error, warning, notice (default), info, debug\n"
+        "  --version              print the version\n"
+        "  -h, --help             print this help\n",
+        CFW_CONFIG_DEFAULT_PATH);
 }
 
 static int parse_severity_opt(const char *s, struct options *o)
@@ -263,8 +264,7 @@ static int parse_args(int argc, char **argv, struct options *o)
             char *end = NULL;
             errno = 0;
             o->jobs = strtol(optarg, &end, 10);
-            if (errno != 0 || end == optarg || *end != '\0' || o->jobs < 1 ||
-                o->jobs > JOBS_MAX) {
+            if (errno != 0 || end == optarg || *end != '\0' || o->jobs < 1 || o->jobs > JOBS_MAX) {
                 fprintf(stderr, "cfwatchd: --jobs: '%s' is not a number from 1 to %d\n", optarg,
                         JOBS_MAX);
                 return -1;

@@ -625,7 +625,8 @@ static void on_deployment(void *arg, struct cfw_poller *p, const struct cfw_depl
     cfw_fields_clear(f);
 }
 
-/* A Workers Builds build that deploys succeeded: it fixes its script's deploy failures before it. */
+/* A Workers Builds build that deploys succeeded: it fixes its script's deploy failures before it.
+ */
 static void on_build_deployed(void *arg, struct cfw_poller *p, const struct cfw_fields *ctx,
                               int64_t created_wall_ms)
 {
@@ -635,9 +636,10 @@ static void on_build_deployed(void *arg, struct cfw_poller *p, const struct cfw_
     const char *tag = cfw_fields_get(ctx, "script_tag");
     const char *name = cfw_fields_get(ctx, "script");
     int64_t at = created_wall_ms > 0 ? created_wall_ms : 0;
-    char *by = cfw_xasprintf("Workers Builds build %s succeeded (branch %s, commit %.12s, source %s)",
-                             cfw_fields_get(ctx, "build"), branch != NULL ? branch : "?",
-                             commit != NULL ? commit : "?", cfw_poller_name(p));
+    char *by =
+        cfw_xasprintf("Workers Builds build %s succeeded (branch %s, commit %.12s, source %s)",
+                      cfw_fields_get(ctx, "build"), branch != NULL ? branch : "?",
+                      commit != NULL ? commit : "?", cfw_poller_name(p));
     size_t n;
 
     /* the failures its builds' logs showed (script_tag), and those naming the Worker */

@@ -36,7 +36,7 @@ struct bundle_deps {
     char **required; /* import names listed in requirements.txt */
     int *required_line;
     size_t n_required;
-    const char *lock; /* "pylock.toml" or "uv.lock" when it gave the transitive dependencies */
+    const char *lock;      /* "pylock.toml" or "uv.lock" when it gave the transitive dependencies */
     char *note;            /* pyproject.toml or a lock file could not be read: why */
     const char *note_file; /* which one (its name in the project directory) */
 };

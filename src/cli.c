@@ -490,14 +490,16 @@ int cfw_cli_main(int argc, char **argv)
             json_object_set_new(body, "created_by", json_string(by));
         }
         if (json_object_size(body) == 1) {
-            fprintf(stderr, "cfwatchd: silence edit needs --match, --duration, --comment or --by\n");
+            fprintf(stderr,
+                    "cfwatchd: silence edit needs --match, --duration, --comment or --by\n");
             json_decref(body);
             goto out;
         }
         st = request(&c, "POST", "/api/v1/silences", body, &o);
         json_decref(body);
         if (st == 200) {
-            rc = c.json ? print_json(o) : (printf("changed %s\n", argv[optind + 1]), json_decref(o), 0);
+            rc = c.json ? print_json(o)
+                        : (printf("changed %s\n", argv[optind + 1]), json_decref(o), 0);
         } else {
             rc = refused(st, o);
         }

@@ -566,8 +566,8 @@ bool cfw_utf8_valid(const char *s, size_t n, bool nul_ok)
             memcpy(&w, p + i, 8);
             /* eight ASCII bytes (and no NUL among them unless allowed) at a time */
             if ((w & UINT64_C(0x8080808080808080)) == 0 &&
-                (nul_ok || ((w - UINT64_C(0x0101010101010101)) & ~w &
-                            UINT64_C(0x8080808080808080)) == 0)) {
+                (nul_ok ||
+                 ((w - UINT64_C(0x0101010101010101)) & ~w & UINT64_C(0x8080808080808080)) == 0)) {
                 i += 8;
                 continue;
             }

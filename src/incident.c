@@ -521,8 +521,7 @@ static const char *no_empty(const char *script)
     return script != NULL && script[0] == '\0' ? NULL : script;
 }
 
-bool cfw_incidents_fixable(const struct cfw_incidents *set, const char *script,
-                           const char *input)
+bool cfw_incidents_fixable(const struct cfw_incidents *set, const char *script, const char *input)
 {
     script = no_empty(script);
     for (size_t i = 0; i < set->n; i++) {

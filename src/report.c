@@ -143,7 +143,8 @@ static int write_github(FILE *fp, const struct cfw_report_opts *opts,
             title = cfw_report_github_escape(inc->title, true);
             full = cfw_xasprintf("[%s] %s (seen %llu time%s)%s%s", inc->rule, inc->title,
                                  (unsigned long long)inc->occurrences,
-                                 inc->occurrences == 1 ? "" : "s", inc->hint[0] != '\0' ? "\n" : "", inc->hint);
+                                 inc->occurrences == 1 ? "" : "s", inc->hint[0] != '\0' ? "\n" : "",
+                                 inc->hint);
             msg = cfw_report_github_escape(full, false);
             if (strcmp(inc->first.input, CFW_REPORT_STDIN) == 0) {
                 /* no file in the repository to point at: an annotation of the run itself */

@@ -58,8 +58,8 @@ struct cfw_incident {
     char *hint;
     struct cfw_fields fields; /* fields of the first match */
     char *sample;             /* first record's text, capped at CFW_INCIDENT_SAMPLE_MAX */
-    uint64_t count;       /* matches in the current opening */
-    uint64_t occurrences; /* matches since the key was first seen, over all its openings */
+    uint64_t count;           /* matches in the current opening */
+    uint64_t occurrences;     /* matches since the key was first seen, over all its openings */
     struct cfw_position first;
     struct cfw_position last;
     enum cfw_incident_state state;
@@ -168,8 +168,7 @@ size_t cfw_incidents_succeed(struct cfw_incidents *set, const char *script, cons
                              int64_t wall_ms);
 /* Whether cfw_incidents_succeed (without a deployment time) would resolve anything: what the
  * evidence says need not be written for the many success lines that fix nothing. */
-bool cfw_incidents_fixable(const struct cfw_incidents *set, const char *script,
-                           const char *input);
+bool cfw_incidents_fixable(const struct cfw_incidents *set, const char *script, const char *input);
 /*
  * Resolves an open incident now, saying why when by is not NULL (a removed source, ...); 0, or
  * -1 if not open.
