@@ -780,6 +780,8 @@ static void on_created(void *arg, const struct cfw_cf_result *r)
     struct cfw_ws_conf wc = {.protocol = CFW_TAIL_PROTOCOL,
                              .ca_file = cfw_cf_ca_file(src->cf),
                              .ping_interval_ms = src->conf.ping_interval_ms,
+                             /* Cloudflare sends each event as one frame */
+                             .max_frame = src->conf.max_message,
                              .max_message = src->conf.max_message};
     struct cfw_ws_cbs cbs = {ws_open, ws_message, ws_closed, NULL};
     struct cfw_err err = {0};

@@ -227,7 +227,8 @@ static void unpark(struct cfw_notifier *n, struct nsink *ns, unsigned endpoint)
         struct delivery *next = d->next;
         if (d->req == NULL && d->job != NULL && d->ns == ns && d->endpoint == endpoint) {
             struct cfw_outbox_job *job = d->job;
-            struct cfw_outbox_result r = {0};
+            /* no Retry-After (0 would say "retry now") */
+            struct cfw_outbox_result r = {.verdict = CFW_OUTBOX_RETRY, .retry_after_ms = -1};
 
             delivery_unlink(n, d);
             cfw_outbox_job_set_ctx(job, NULL);

@@ -168,7 +168,7 @@ static void get_fields(struct reader *r, struct cfw_fields *f)
     for (uint32_t i = 0; i < n && !r->bad; i++) {
         char *k = get_str(r, NULL);
         char *v = get_str(r, NULL);
-        if (k != NULL) {
+        if (k != NULL && v != NULL) {
             cfw_fields_set(f, k, v);
         }
         free(k);

@@ -278,6 +278,7 @@ struct cfw_ws {
     char *close_why;
     int depth;
     bool doomed;
+    bool connecting; /* inside cfw_ws_connect: a failure is told from the loop, not now */
     struct cfw_ws_stats stats;
 };
 
@@ -296,7 +297,9 @@ static void ws_release(struct cfw_ws *ws)
         ws->defer = NULL;
     }
     if (ws->dns != NULL) {
-        evdns_base_free(ws->dns, 0);
+        /* a lookup still in flight ends through libevent's shutdown path, which releases the
+         * request and its reference to the bufferevent (0 would leave both, and a timer) */
+        evdns_base_free(ws->dns, 1);
         ws->dns = NULL;
     }
     if (ws->ctx != NULL) {
@@ -358,6 +361,17 @@ static void finish(struct cfw_ws *ws, int code, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(why, sizeof(why), fmt, ap);
     va_end(ap);
+    if (ws->connecting) {
+        /*
+         * A connect that failed at once (an address needing no lookup, then socket() or
+         * connect() refused: EMFILE, ENETUNREACH) calls back inside bufferevent's connect:
+         * the caller has no handle yet, so the closed callback comes from the loop.
+         */
+        free(ws->close_why);
+        ws->close_why = cfw_xstrdup(why);
+        event_active(ws->defer, EV_TIMEOUT, 0);
+        return;
+    }
     ws->state = WS_DONE;
     ws_release(ws);
     if (ws->cbs.closed != NULL) {
@@ -883,7 +897,7 @@ static struct bufferevent *tls_bev(struct cfw_ws *ws, const char *ca_file, struc
     bev = bufferevent_openssl_socket_new(ws->base, -1, ssl, BUFFEREVENT_SSL_CONNECTING,
                                          BEV_OPT_CLOSE_ON_FREE);
     if (bev == NULL) {
-        SSL_free(ssl);
+        /* (libevent freed ssl: BEV_OPT_CLOSE_ON_FREE) */
         cfw_err_set(err, "cannot create a TLS connection");
         return NULL;
     }
@@ -945,11 +959,14 @@ struct cfw_ws *cfw_ws_connect(struct event_base *base, const struct cfw_ws_conf 
     bufferevent_setcb(ws->bev, on_read, on_write, on_event, ws);
     bufferevent_enable(ws->bev, EV_READ | EV_WRITE);
     arm(ws, ws->connect_timeout_ms);
-    if (bufferevent_socket_connect_hostname(ws->bev, ws->dns, AF_UNSPEC, ws->host, ws->port) != 0) {
+    ws->connecting = true;
+    if (bufferevent_socket_connect_hostname(ws->bev, ws->dns, AF_UNSPEC, ws->host, ws->port) != 0 &&
+        ws->close_why == NULL) {
         /* reported from the loop, as every other failure */
         ws->close_why = cfw_xasprintf("cannot connect to %s:%d", ws->host, ws->port);
         event_active(ws->defer, EV_TIMEOUT, 0);
     }
+    ws->connecting = false;
     return ws;
 }
 

@@ -663,6 +663,19 @@ static void test_client_refused_and_bad_urls(void **state)
     RUN_UNTIL(base, c.closed == 1);
     assert_int_equal(c.code, CFW_WS_CLOSE_ABNORMAL);
     cfw_ws_free(ws);
+    /*
+     * A connect that fails inside bufferevent's connect (an address needing no lookup, and
+     * connect() refused at once: ENETUNREACH for the broadcast address) is told from the loop
+     * too, after the caller has its handle.
+     */
+    memset(&c, 0, sizeof(c));
+    conf.url = "ws://255.255.255.255:80/x";
+    ws = cfw_ws_connect(base, &conf, &cbs, &err);
+    assert_non_null(ws);
+    assert_int_equal(c.closed, 0);
+    RUN_UNTIL(base, c.closed == 1);
+    assert_int_equal(c.code, CFW_WS_CLOSE_ABNORMAL);
+    cfw_ws_free(ws);
     event_base_free(base);
 }
 
