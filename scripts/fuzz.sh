@@ -88,6 +88,10 @@ else
     if [[ ! -f "$BUILD/CMakeCache.txt" ]]; then
         CC=${CC:-clang} cmake -S "$ROOT" -B "$BUILD" -DCFW_FUZZ=ON -DCFW_SANITIZE=ON \
             -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+    else
+        # configured again, so that a target added since (tests/fuzz/fuzz_*.c) has its rule:
+        # make looks a --target up before CMake's own check of the globs runs
+        cmake -S "$ROOT" -B "$BUILD" >/dev/null
     fi
     build_targets=()
     for t in "${TARGETS[@]}"; do
