@@ -18,7 +18,8 @@
 # its log is listed at the end. CFWATCHD_WRAPPER says "valgrind" so that the fault-injection
 # files skip the attacks that would take hours under memcheck and widen their latency bounds.
 # The files are run directly (not through ctest, whose ENVIRONMENT property would reset
-# CFWATCHD to the plain binary).
+# CFWATCHD to the plain binary), two at a time (CFW_VALGRIND_JOBS; their tests bind ephemeral
+# ports and private directories, as under ctest -j2).
 #
 # Exit status: 0 when no process reported a memcheck error or a definite leak and every test
 # file passed (or skipped with 77); 1 otherwise. Logs and per-file output in DIR/valgrind/.
@@ -87,9 +88,11 @@ for f in "$ROOT"/tests/integration/test_*.py "$ROOT"/tests/integration/test_*.sh
     files+=("$f")
 done
 
-passed=0 failed=0 skipped=0
-failed_files=()
-for f in "${files[@]}"; do
+# Two test files at a time (memcheck runs each daemon on one core; the machine has two), each
+# into its own output; the verdicts are printed in file order once all are done.
+JOBS=${CFW_VALGRIND_JOBS:-2}
+run_one() {
+    local f=$1 name start rc
     name=$(basename "$f")
     start=$(date +%s)
     set +e
@@ -99,7 +102,24 @@ for f in "${files[@]}"; do
     esac
     rc=$?
     set -e
-    took=$(( $(date +%s) - start ))
+    echo "$rc $(( $(date +%s) - start ))" >"$OUT/${name%.*}.rc"
+}
+running=0
+for f in "${files[@]}"; do
+    if [ "$running" -ge "$JOBS" ]; then
+        wait -n || true
+        running=$((running - 1))
+    fi
+    run_one "$f" &
+    running=$((running + 1))
+done
+wait || true
+
+passed=0 failed=0 skipped=0
+failed_files=()
+for f in "${files[@]}"; do
+    name=$(basename "$f")
+    read -r rc took <"$OUT/${name%.*}.rc" || { rc=1; took=0; }
     summary=$(grep -E '^[0-9]+ passed, [0-9]+ failed' "$OUT/${name%.*}.out" | tail -n1 || true)
     case $rc in
         0) passed=$((passed + 1)); verdict=ok ;;

@@ -50,6 +50,11 @@ def verify_agrees(project, args, label):
           json.dumps(v, indent=2))
 
 
+# Under memcheck (CI's last phase) the real projects are checked statically only: --verify's
+# import runs in python3, not under memcheck, and 43 more runs of it would add a minute there.
+MEMCHECK = "valgrind" in os.environ.get("CFWATCHD_WRAPPER", "")
+
+
 def one(tmp, kind, name, exp, with_fix):
     project = os.path.join(tmp, kind, name)
     shutil.copytree(os.path.join(DATA, kind, name), project)
@@ -63,7 +68,8 @@ def one(tmp, kind, name, exp, with_fix):
     want = sorted(exp["findings"])
     check(got == want, f"{name}: findings", f"got  {got}\nwant {want}")
     check(rc == exp["exit"], f"{name}: exit {exp['exit']}", f"got {rc}")
-    verify_agrees(project, args, name)
+    if not (MEMCHECK and kind == "projects"):
+        verify_agrees(project, args, name)
 
 
 def main():
