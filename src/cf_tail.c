@@ -234,13 +234,7 @@ int cfw_tail_conf_parse(const struct cfw_node *node, const char *path, struct cf
     if (cfw_node_check_keys(node, path, tail_keys, diag) != 0 && node->type != CFW_NODE_MAP) {
         return -1;
     }
-    child = cfw_xasprintf("%s.name", path);
-    if (cfw_node_str(node, "name", child, &s, diag) == 1) {
-        conf->name = cfw_xstrdup(s);
-    } else if (cfw_node_get(node, "name") == NULL) {
-        cfw_diag_add(diag, node, path, "a source needs a name");
-    }
-    free(child);
+    conf->name = cfw_node_required_str(node, "name", path, "a source needs a name", diag);
     child = cfw_xasprintf("%s.scripts", path);
     if (cfw_node_strlist(node, "scripts", child, &conf->scripts, diag) == 0) {
         cfw_diag_add(diag, node, child,

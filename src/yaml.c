@@ -710,6 +710,20 @@ int cfw_node_str(const struct cfw_node *map, const char *key, const char *path, 
     return rc;
 }
 
+char *cfw_node_required_str(const struct cfw_node *map, const char *key, const char *path,
+                            const char *missing, struct cfw_diag *diag)
+{
+    const char *s = NULL;
+
+    if (cfw_node_str(map, key, path, &s, diag) == 1) {
+        return cfw_xstrdup(s);
+    }
+    if (cfw_node_get(map, key) == NULL) {
+        cfw_diag_add(diag, map, path, "%s", missing);
+    }
+    return NULL;
+}
+
 /* Reads true/false (also yes/no, on/off). */
 int cfw_node_bool(const struct cfw_node *map, const char *key, const char *path, bool *out,
                   struct cfw_diag *diag)

@@ -73,6 +73,12 @@ int cfw_node_check_keys(const struct cfw_node *map, const char *path, const char
  */
 int cfw_node_str(const struct cfw_node *map, const char *key, const char *path, const char **out,
                  struct cfw_diag *diag);
+/*
+ * A string the map must have: a copy of it, or NULL, with missing reported at map (path) when
+ * the key is absent (a type error is reported as by cfw_node_str).
+ */
+char *cfw_node_required_str(const struct cfw_node *map, const char *key, const char *path,
+                            const char *missing, struct cfw_diag *diag);
 int cfw_node_bool(const struct cfw_node *map, const char *key, const char *path, bool *out,
                   struct cfw_diag *diag);
 int cfw_node_u64(const struct cfw_node *map, const char *key, const char *path, uint64_t min,

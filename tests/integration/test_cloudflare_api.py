@@ -14,9 +14,9 @@ import sys
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
-from daemon import DaemonTestCase, alerts, run_tests, start_capture, wait_alert  # noqa: E402
-from fake_cloudflare import (TOKEN, FakeCloudflare, cloudflare_section, deployment,  # noqa: E402
-                             error_envelope, obs_event, write_token)
+from daemon import alerts, run_tests, start_capture, wait_alert  # noqa: E402
+from fake_cloudflare import (TOKEN, FakeApiCase, cloudflare_section, deployment,  # noqa: E402
+                             error_envelope, obs_event)
 
 DEP_PATH = r"/workers/scripts/py-api/deployments$"
 OBS_PATH = r"/workers/observability/telemetry/query$"
@@ -59,24 +59,13 @@ BUILD_FAIL = [
 ]
 
 
-class CloudflareCase(DaemonTestCase):
+class CloudflareCase(FakeApiCase):
     """A fake API, a capture sink and a daemon whose pollers point at the fake."""
 
     def setUp(self):
         super().setUp()
-        self.fake = FakeCloudflare().start()
-        self.addCleanup(self.fake.stop)
         self.cap = start_capture()
         self.addCleanup(self.cap.stop)
-        self.token_file = write_token(self.path("cf.token"))
-        self.d = None
-
-    def tearDown(self):
-        if self.d is not None:
-            if self.d.alive():
-                self.d.stop()
-            self.assertNotIn(TOKEN, self.d.stderr_text(), "the API token appeared in the log")
-        super().tearDown()
 
     def start(self, sources, incidents=None):
         cfg = {

@@ -22,9 +22,9 @@ import sys
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
-from daemon import CFWATCHD, SOURCE_DIR, DaemonTestCase, run_tests  # noqa: E402
-from fake_cloudflare import (ACCOUNT_ID, TOKEN, FakeCloudflare, cloudflare_section,  # noqa: E402
-                             error_envelope, write_token)
+from daemon import CFWATCHD, SOURCE_DIR, run_tests  # noqa: E402
+from fake_cloudflare import (ACCOUNT_ID, TOKEN, FakeApiCase, cloudflare_section,  # noqa: E402
+                             error_envelope)
 from tail_events import VERSION  # noqa: E402
 from ws_tail import TailServer  # noqa: E402
 import tail_events  # noqa: E402
@@ -59,21 +59,10 @@ def make_cert(directory):
     return cert, key
 
 
-class TailCase(DaemonTestCase):
+class TailCase(FakeApiCase):
     def setUp(self):
         super().setUp()
         self.ws = None
-        self.fake = FakeCloudflare().start()
-        self.addCleanup(self.fake.stop)
-        self.token_file = write_token(self.path("cf.token"))
-        self.d = None
-
-    def tearDown(self):
-        if self.d is not None:
-            if self.d.alive():
-                self.d.stop()
-            self.assertNotIn(TOKEN, self.d.stderr_text(), "the API token appeared in the log")
-        super().tearDown()
 
     def start_ws(self, ssl_context=None):
         self.ws = TailServer(ssl_context).start()

@@ -35,6 +35,8 @@ import time
 import urllib.parse
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+from daemon import DaemonTestCase
+
 ACCOUNT_ID = "0123456789abcdef0123456789abcdef"
 TOKEN = "cfw-test-token-Zq9xW3vR7tY1uI5oP2aS"
 BODY_MAX = 4 * 1024 * 1024
@@ -437,3 +439,23 @@ def _handler(fake):
         do_PATCH = _any
 
     return Handler
+
+
+class FakeApiCase(DaemonTestCase):
+    """A fake Cloudflare API (self.fake) and the token file of its cloudflare: section
+    (self.token_file). The daemon a test starts goes in self.d: it is stopped at the end, and
+    its log must not hold the token."""
+
+    def setUp(self):
+        super().setUp()
+        self.fake = FakeCloudflare().start()
+        self.addCleanup(self.fake.stop)
+        self.token_file = write_token(self.path("cf.token"))
+        self.d = None
+
+    def tearDown(self):
+        if self.d is not None:
+            if self.d.alive():
+                self.d.stop()
+            self.assertNotIn(TOKEN, self.d.stderr_text(), "the API token appeared in the log")
+        super().tearDown()
