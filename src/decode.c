@@ -199,10 +199,11 @@ static const char *decimal(const char *p, const char *end)
     return q;
 }
 
-/* The traceback grammar (pytb.h) over [p, end): the exception name of the stricter test. */
+/* The traceback grammar (pytb.h) over [p, end), which ends at or before p's line end: the
+ * exception name of the stricter test. */
 static size_t exception_name(const char *p, const char *end)
 {
-    return cfw_tb_exception_named(p, (size_t)(line_end(p, end) - p));
+    return cfw_tb_exception_named(p, (size_t)(end - p));
 }
 
 /*

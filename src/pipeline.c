@@ -127,7 +127,7 @@ static void on_success(struct cfw_pipeline *p, const struct cfw_match *m,
 {
     const char *script = cfw_fields_get(&m->fields, "script");
     size_t len = ev->len;
-    const char *nl = memchr(ev->text, '\n', ev->len);
+    const char *nl;
     char *line, *evidence;
 
     if (script == NULL) {
@@ -136,6 +136,7 @@ static void on_success(struct cfw_pipeline *p, const struct cfw_match *m,
     if (p->tap == NULL && !cfw_incidents_fixable(p->incidents, script, ev->input)) {
         return; /* (a --once -j worker cannot tell: the main process decides) */
     }
+    nl = memchr(ev->text, '\n', ev->len);
     if (nl != NULL) {
         len = (size_t)(nl - ev->text);
     }
