@@ -497,9 +497,12 @@ int cfw_cli_main(int argc, char **argv)
         }
         st = request(&c, "POST", "/api/v1/silences", body, &o);
         json_decref(body);
-        if (st == 200) {
-            rc = c.json ? print_json(o)
-                        : (printf("changed %s\n", argv[optind + 1]), json_decref(o), 0);
+        if (st == 200 && c.json) {
+            rc = print_json(o);
+        } else if (st == 200) {
+            printf("changed %s\n", argv[optind + 1]);
+            json_decref(o);
+            rc = 0;
         } else {
             rc = refused(st, o);
         }
