@@ -619,20 +619,6 @@ static void record_found(struct resolution *rs, const char *path, enum found kin
     }
 }
 
-static void resolution_clear(struct resolution *rs)
-{
-    free(rs->why);
-    free(rs->outside);
-    for (size_t i = 0; i < rs->n_loads; i++) {
-        free(rs->loads[i]);
-    }
-    free(rs->loads);
-    for (size_t i = 0; i < rs->n_ns_dirs; i++) {
-        free(rs->ns_dirs[i]);
-    }
-    free(rs->ns_dirs);
-}
-
 static size_t split_dots(const char *s, char ***parts)
 {
     size_t n = 0;
@@ -660,6 +646,14 @@ static void free_parts(char **parts, size_t n)
         free(parts[k]);
     }
     free(parts);
+}
+
+static void resolution_clear(struct resolution *rs)
+{
+    free(rs->why);
+    free(rs->outside);
+    free_parts(rs->loads, rs->n_loads);
+    free_parts(rs->ns_dirs, rs->n_ns_dirs);
 }
 
 static char *join_dots(char **parts, size_t n)
