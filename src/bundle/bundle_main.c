@@ -79,6 +79,81 @@ struct opts {
     enum cfw_bundle_assume assume;
 };
 
+/* Applies one option from getopt_long: 0, 1 for --help, or -1 after printing what is wrong. */
+static int apply_option(int c, char **av, struct opts *o, FILE *errout)
+{
+    int rc = 0;
+
+    switch (c) {
+    case 'e':
+        o->env = optarg;
+        break;
+    case 'f':
+        if (parse_format(optarg, &o->fmt) != 0) {
+            fprintf(errout,
+                    "cfwatchd --check-bundle: unknown --format '%s' (text, json, "
+                    "github or sarif)\n",
+                    optarg);
+            rc = -1;
+        }
+        break;
+    case 'F':
+        if (cfw_bundle_sev_parse(optarg, &o->fail_on) != 0) {
+            fprintf(errout,
+                    "cfwatchd --check-bundle: unknown --fail-on '%s' (critical, "
+                    "error, warning or info)\n",
+                    optarg);
+            rc = -1;
+        }
+        break;
+    case 'a':
+        if (strcmp(optarg, "synced") == 0) {
+            o->assume = CFW_BUNDLE_ASSUME_SYNCED;
+        } else if (strcmp(optarg, "unsynced") == 0) {
+            o->assume = CFW_BUNDLE_ASSUME_UNSYNCED;
+        } else {
+            fprintf(errout, "cfwatchd --check-bundle: unknown --assume '%s' (synced or unsynced)\n",
+                    optarg);
+            rc = -1;
+        }
+        break;
+    case 'x':
+        o->fix = true;
+        break;
+    case 'w':
+        o->write = true;
+        break;
+    case 'v':
+        o->verify = true;
+        break;
+    case 'n':
+        o->color = false;
+        break;
+    case 't': {
+        uint64_t secs;
+        if (cfw_parse_u64(optarg, &secs) != 0 || secs == 0 || secs > 3600) {
+            fprintf(errout, "cfwatchd --check-bundle: --timeout needs 1..3600 seconds\n");
+            rc = -1;
+        } else {
+            o->timeout_ms = (int)secs * 1000;
+        }
+        break;
+    }
+    case 'h':
+        rc = 1;
+        break;
+    case ':':
+        fprintf(errout, "cfwatchd --check-bundle: %s needs an argument\n", av[optind - 1]);
+        rc = -1;
+        break;
+    default:
+        fprintf(errout, "cfwatchd --check-bundle: unknown option '%s'\n", av[optind - 1]);
+        rc = -1;
+        break;
+    }
+    return rc;
+}
+
 static int parse_args(int argc, char **argv, struct opts *o, FILE *errout)
 {
     static const struct option longopts[] = {
@@ -104,78 +179,8 @@ static int parse_args(int argc, char **argv, struct opts *o, FILE *errout)
     }
     optind = 0;
     opterr = 0;
-    while ((c = getopt_long(argc + 1, av, ":h", longopts, NULL)) != -1) {
-        switch (c) {
-        case 'e':
-            o->env = optarg;
-            break;
-        case 'f':
-            if (parse_format(optarg, &o->fmt) != 0) {
-                fprintf(errout,
-                        "cfwatchd --check-bundle: unknown --format '%s' (text, json, "
-                        "github or sarif)\n",
-                        optarg);
-                rc = -1;
-            }
-            break;
-        case 'F':
-            if (cfw_bundle_sev_parse(optarg, &o->fail_on) != 0) {
-                fprintf(errout,
-                        "cfwatchd --check-bundle: unknown --fail-on '%s' (critical, "
-                        "error, warning or info)\n",
-                        optarg);
-                rc = -1;
-            }
-            break;
-        case 'a':
-            if (strcmp(optarg, "synced") == 0) {
-                o->assume = CFW_BUNDLE_ASSUME_SYNCED;
-            } else if (strcmp(optarg, "unsynced") == 0) {
-                o->assume = CFW_BUNDLE_ASSUME_UNSYNCED;
-            } else {
-                fprintf(errout,
-                        "cfwatchd --check-bundle: unknown --assume '%s' (synced or unsynced)\n",
-                        optarg);
-                rc = -1;
-            }
-            break;
-        case 'x':
-            o->fix = true;
-            break;
-        case 'w':
-            o->write = true;
-            break;
-        case 'v':
-            o->verify = true;
-            break;
-        case 'n':
-            o->color = false;
-            break;
-        case 't': {
-            uint64_t secs;
-            if (cfw_parse_u64(optarg, &secs) != 0 || secs == 0 || secs > 3600) {
-                fprintf(errout, "cfwatchd --check-bundle: --timeout needs 1..3600 seconds\n");
-                rc = -1;
-            } else {
-                o->timeout_ms = (int)secs * 1000;
-            }
-            break;
-        }
-        case 'h':
-            rc = 1;
-            break;
-        case ':':
-            fprintf(errout, "cfwatchd --check-bundle: %s needs an argument\n", av[optind - 1]);
-            rc = -1;
-            break;
-        default:
-            fprintf(errout, "cfwatchd --check-bundle: unknown option '%s'\n", av[optind - 1]);
-            rc = -1;
-            break;
-        }
-        if (rc != 0) {
-            break;
-        }
+    while (rc == 0 && (c = getopt_long(argc + 1, av, ":h", longopts, NULL)) != -1) {
+        rc = apply_option(c, av, o, errout);
     }
     if (rc == 0 && optind < argc + 1) {
         o->dir = av[optind++];

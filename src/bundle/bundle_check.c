@@ -602,6 +602,23 @@ static void res_push(char ***v, size_t *n, const char *s)
     (*v)[(*n)++] = cfw_xstrdup(s);
 }
 
+/* Records what importing the bundle path (no extension) of a found kind runs: its __init__.py,
+ * its .py file, or the namespace directory itself. */
+static void record_found(struct resolution *rs, const char *path, enum found kind)
+{
+    if (kind == F_PKG) {
+        char *init = cfw_xasprintf("%s/__init__.py", path);
+        res_push(&rs->loads, &rs->n_loads, init);
+        free(init);
+    } else if (kind == F_MOD) {
+        char *mod = cfw_xasprintf("%s.py", path);
+        res_push(&rs->loads, &rs->n_loads, mod);
+        free(mod);
+    } else if (kind == F_NS) {
+        res_push(&rs->ns_dirs, &rs->n_ns_dirs, path);
+    }
+}
+
 static size_t split_dots(const char *s, char ***parts)
 {
     size_t n = 0;
@@ -629,6 +646,14 @@ static void free_parts(char **parts, size_t n)
         free(parts[k]);
     }
     free(parts);
+}
+
+static void resolution_clear(struct resolution *rs)
+{
+    free(rs->why);
+    free(rs->outside);
+    free_parts(rs->loads, rs->n_loads);
+    free_parts(rs->ns_dirs, rs->n_ns_dirs);
 }
 
 static char *join_dots(char **parts, size_t n)
@@ -673,17 +698,7 @@ static enum found descend(struct run *x, struct resolution *rs, const char *dir,
             cfw_buf_free(&path);
             return F_NONE;
         }
-        if (f == F_PKG) {
-            char *init = cfw_xasprintf("%s/__init__.py", path.data);
-            res_push(&rs->loads, &rs->n_loads, init);
-            free(init);
-        } else if (f == F_MOD) {
-            char *mod = cfw_xasprintf("%s.py", path.data);
-            res_push(&rs->loads, &rs->n_loads, mod);
-            free(mod);
-        } else {
-            res_push(&rs->ns_dirs, &rs->n_ns_dirs, path.data);
-        }
+        record_found(rs, path.data, f);
         kind = f;
     }
     cfw_buf_free(&path);
@@ -708,16 +723,8 @@ static void from_names(struct run *x, struct resolution *rs, const char *pkgdir,
         }
         f = probe(x->bnames, x->n_bnames, pkgdir, im->names[k], false);
         base = pkgdir[0] ? cfw_xasprintf("%s/%s", pkgdir, im->names[k]) : cfw_xstrdup(im->names[k]);
-        if (f == F_PKG) {
-            char *init = cfw_xasprintf("%s/__init__.py", base);
-            res_push(&rs->loads, &rs->n_loads, init);
-            free(init);
-        } else if (f == F_MOD) {
-            char *mod = cfw_xasprintf("%s.py", base);
-            res_push(&rs->loads, &rs->n_loads, mod);
-            free(mod);
-        } else if (f == F_NS) {
-            res_push(&rs->ns_dirs, &rs->n_ns_dirs, base);
+        if (f != F_NONE) {
+            record_found(rs, base, f);
         } else if (kind == F_NS && rs->kind == RK_OK) {
             rs->kind = RK_UNRESOLVED;
             rs->why =
@@ -918,203 +925,227 @@ static size_t root_prefix(struct run *x, char **parts, size_t n, const struct cf
     return 0;
 }
 
-static void resolve_import(struct run *x, const struct pyfile *pf,
-                           const struct cfw_bundle_import *im, struct resolution *rs)
+/*
+ * The packages containing the file are already imported: a relative import descends from its
+ * base package parts[0..keep) to the module parts[keep..n), then to the from-names.
+ */
+static void descend_relative(struct run *x, struct resolution *rs, char **parts, size_t keep,
+                             size_t n, const struct cfw_bundle_import *im)
 {
-    char **parts = NULL;
-    size_t n = 0;
+    struct cfw_buf d = {0};
+    char *full = join_dots(parts, n), *pkgdir, *init;
+    enum found kind;
 
-    memset(rs, 0, sizeof(*rs));
-    rs->kind = RK_OK;
-    if (im->level > 0) {
-        char **pkg = NULL;
-        size_t np = package_of(pf->name, &pkg), keep;
-        char **mparts = NULL;
-        size_t nm = split_dots(im->module, &mparts);
-        char *pkgdir;
-        enum found kind;
+    for (size_t k = 0; k < keep; k++) {
+        cfw_buf_printf(&d, "%s%s", k ? "/" : "", parts[k]);
+    }
+    pkgdir = cfw_buf_take(&d);
+    init = cfw_xasprintf("%s/__init__.py", pkgdir);
+    kind = names_has(x->bnames, x->n_bnames, init) ? F_PKG : F_NS;
+    free(init);
+    kind = descend(x, rs, pkgdir, kind, parts, keep, n, full);
+    if (kind == F_NONE) {
+        rs->kind = RK_UNRESOLVED;
+    } else {
+        char *dir = cfw_xstrdup(pkgdir);
+        for (size_t k = keep; k < n; k++) {
+            char *nd = cfw_xasprintf("%s/%s", dir, parts[k]);
+            free(dir);
+            dir = nd;
+        }
+        from_names(x, rs, dir, kind, im, full);
+        free(dir);
+    }
+    free(full);
+    free(pkgdir);
+}
 
-        if (np == 0) {
-            rs->kind = RK_UNRESOLVED;
-            rs->why = cfw_xasprintf("attempted relative import with no known parent package: "
-                                    "%s is uploaded as the top-level module '%.*s'",
-                                    pf->name, (int)strlen(pf->name) - 3, pf->name);
-            free_parts(mparts, nm);
-            return;
-        }
-        if ((size_t)im->level > np) {
-            rs->kind = RK_UNRESOLVED;
-            rs->why = cfw_xstrdup("attempted relative import beyond top-level package");
-            free_parts(pkg, np);
-            free_parts(mparts, nm);
-            return;
-        }
-        keep = np - (size_t)(im->level - 1);
-        parts = cfw_xcalloc(keep + nm + 1, sizeof(char *));
-        for (size_t k = 0; k < keep; k++) {
-            parts[n++] = cfw_xstrdup(pkg[k]);
-        }
-        for (size_t k = 0; k < nm; k++) {
-            parts[n++] = cfw_xstrdup(mparts[k]);
-        }
-        free_parts(pkg, np);
+/* `from .a import b`, `from .. import c`: resolved from the package of the importing file. */
+static void resolve_relative(struct run *x, const struct pyfile *pf,
+                             const struct cfw_bundle_import *im, struct resolution *rs)
+{
+    char **pkg = NULL, **mparts = NULL, **parts;
+    size_t np = package_of(pf->name, &pkg), nm = split_dots(im->module, &mparts), keep, n = 0;
+
+    if (np == 0) {
+        rs->kind = RK_UNRESOLVED;
+        rs->why = cfw_xasprintf("attempted relative import with no known parent package: "
+                                "%s is uploaded as the top-level module '%.*s'",
+                                pf->name, (int)strlen(pf->name) - 3, pf->name);
         free_parts(mparts, nm);
-        {
-            /* The packages containing the file are already imported: descend from the base. */
-            struct cfw_buf d = {0};
-            char *full = join_dots(parts, n);
-            for (size_t k = 0; k < keep; k++) {
-                cfw_buf_printf(&d, "%s%s", k ? "/" : "", parts[k]);
-            }
-            pkgdir = cfw_buf_take(&d);
-            {
-                char *init = cfw_xasprintf("%s/__init__.py", pkgdir);
-                kind = names_has(x->bnames, x->n_bnames, init) ? F_PKG : F_NS;
-                free(init);
-            }
-            kind = descend(x, rs, pkgdir, kind, parts, keep, n, full);
-            if (kind == F_NONE) {
-                rs->kind = RK_UNRESOLVED;
-            } else {
-                char *dir = cfw_xstrdup(pkgdir);
-                for (size_t k = keep; k < n; k++) {
-                    char *nd = cfw_xasprintf("%s/%s", dir, parts[k]);
-                    free(dir);
-                    dir = nd;
-                }
-                from_names(x, rs, dir, kind, im, full);
-                free(dir);
-            }
-            free(full);
-            free(pkgdir);
-        }
-        free_parts(parts, n);
         return;
     }
+    if ((size_t)im->level > np) {
+        rs->kind = RK_UNRESOLVED;
+        rs->why = cfw_xstrdup("attempted relative import beyond top-level package");
+        free_parts(pkg, np);
+        free_parts(mparts, nm);
+        return;
+    }
+    keep = np - (size_t)(im->level - 1);
+    parts = cfw_xcalloc(keep + nm + 1, sizeof(char *));
+    for (size_t k = 0; k < keep; k++) {
+        parts[n++] = cfw_xstrdup(pkg[k]);
+    }
+    for (size_t k = 0; k < nm; k++) {
+        parts[n++] = cfw_xstrdup(mparts[k]);
+    }
+    free_parts(pkg, np);
+    free_parts(mparts, nm);
+    descend_relative(x, rs, parts, keep, n, im);
+    free_parts(parts, n);
+}
 
-    n = split_dots(im->module, &parts);
+/* An absolute import of a bundle package, module or namespace directory: what it loads, down to
+ * the from-names. */
+static void resolve_in_bundle(struct run *x, struct resolution *rs, char **parts, size_t n,
+                              enum found fb, const struct cfw_bundle_import *im)
+{
+    char *full = join_dots(parts, n);
+    enum found kind;
+
+    record_found(rs, parts[0], fb);
+    kind = descend(x, rs, parts[0], fb, parts, 1, n, full);
+    if (kind == F_NONE) {
+        rs->kind = RK_UNRESOLVED;
+    } else {
+        struct cfw_buf d = {0};
+        for (size_t k = 0; k < n; k++) {
+            cfw_buf_printf(&d, "%s%s", k ? "/" : "", parts[k]);
+        }
+        from_names(x, rs, d.data, kind, im, full);
+        cfw_buf_free(&d);
+    }
+    free(full);
+}
+
+static void resolve_import(struct run *x, const struct pyfile *pf,
+                           const struct cfw_bundle_import *im, struct resolution *rs);
+
+/* `import src.app` when src/ is (the end of) the module root's path: the import fails as it
+ * stands, and what it needs once the prefix is gone is kept (for missing-init). */
+static void resolve_src_prefix(struct run *x, const struct pyfile *pf,
+                               const struct cfw_bundle_import *im, struct resolution *rs,
+                               size_t strip, size_t n, const char *top)
+{
+    struct cfw_bundle_import stripped = *im;
+    struct resolution sub;
+    const char *rest = im->module;
+
+    rs->kind = RK_SRC;
+    rs->strip = strip;
+    rs->why = cfw_xasprintf("No module named '%s'", top);
+    if (n <= strip) {
+        return;
+    }
+    for (size_t k = 0; k < strip; k++) {
+        rest = strchr(rest, '.') + 1;
+    }
+    stripped.module = (char *)rest;
+    resolve_import(x, pf, &stripped, &sub);
+    rs->ns_dirs = sub.ns_dirs;
+    rs->n_ns_dirs = sub.n_ns_dirs;
+    sub.ns_dirs = NULL;
+    sub.n_ns_dirs = 0;
+    resolution_clear(&sub);
+}
+
+/* An absolute import that nothing provides: why, in the words of its most likely cause. */
+static void resolve_missing(struct run *x, struct resolution *rs, const char *top)
+{
+    rs->kind = RK_UNRESOLVED;
+    if (strcmp(top, "workers") == 0 || strcmp(top, "asgi") == 0) {
+        rs->sdk = true;
+        rs->why = cfw_xasprintf("No module named '%s': from compatibility_date %s on (or "
+                                "with enable_python_external_sdk) the Python Workers SDK is "
+                                "no longer built into the runtime and must be vendored",
+                                top, EXTERNAL_SDK_DATE);
+    } else if (bundle_names_has(x->deps.declared, x->deps.n_declared, top)) {
+        rs->why = cfw_xasprintf("No module named '%s': it is declared in pyproject.toml but "
+                                "not vendored in python_modules/, and plain `wrangler "
+                                "deploy` does not vendor it",
+                                top);
+    } else if ((rs->outside = find_outside(x, top)) != NULL) {
+        rs->kind = RK_OUTSIDE;
+        rs->why = cfw_xasprintf("No module named '%s': %s exists in the project but "
+                                "outside the module root %s/, so it is not uploaded",
+                                top, rs->outside, x->r->module_root);
+    } else {
+        rs->why = cfw_xasprintf("No module named '%s': it is not uploaded, not vendored "
+                                "in python_modules/, not declared in pyproject.toml, "
+                                "not in the Python standard library and not a Workers "
+                                "runtime module",
+                                top);
+    }
+}
+
+/* An absolute import, tried in the resolution order of docs/check-bundle.md. */
+static void resolve_absolute(struct run *x, const struct pyfile *pf,
+                             const struct cfw_bundle_import *im, struct resolution *rs)
+{
+    char **parts = NULL;
+    size_t n = split_dots(im->module, &parts), strip;
+    const char *top;
+    enum found fb, fv;
+    bool std, rt, sdk_name, declared;
+
     if (n == 0) {
         return;
     }
-    {
-        const char *top = parts[0];
-        enum found fb = probe(x->bnames, x->n_bnames, "", top, false);
-        enum found fv = probe(x->vnames, x->n_vnames, "", top, true);
-        bool std = cfw_bundle_is_stdlib(top);
-        bool rt = bundle_is_runtime_module(top, x->external_sdk);
-        bool sdk_name = is_runtime_name(top) && wants_runtime(top, im);
-        bool declared = x->synced && bundle_names_has(x->deps.declared, x->deps.n_declared, top);
-        size_t strip;
-
-        if ((std || sdk_name) && (fb == F_PKG || fb == F_MOD)) {
-            /* Resolution order (docs/check-bundle.md): the standard library and the runtime's
-             * modules sit where a bundle module of the same name cannot replace them reliably. */
-            rs->kind = RK_SHADOW;
-            rs->why = cfw_xasprintf(
-                "%s %s in the upload has the name of %s '%s'",
-                fb == F_MOD ? "the module" : "the package", fb == F_MOD ? "file" : "directory",
-                std ? "the Python standard library module" : "the Workers runtime module", top);
-        } else if (std || (rt && fb != F_PKG && fb != F_MOD)) {
-            /* standard library or runtime: submodules are not checked */
-        } else if (fb == F_PKG || fb == F_MOD ||
-                   (fb == F_NS && fv != F_PKG && fv != F_MOD && !declared)) {
-            char *full = join_dots(parts, n);
-            enum found kind;
-            if (fb == F_PKG) {
-                char *init = cfw_xasprintf("%s/__init__.py", top);
-                res_push(&rs->loads, &rs->n_loads, init);
-                free(init);
-            } else if (fb == F_MOD) {
-                char *mod = cfw_xasprintf("%s.py", top);
-                res_push(&rs->loads, &rs->n_loads, mod);
-                free(mod);
-            } else {
-                res_push(&rs->ns_dirs, &rs->n_ns_dirs, top);
-            }
-            kind = descend(x, rs, top, fb, parts, 1, n, full);
-            if (kind == F_NONE) {
-                rs->kind = RK_UNRESOLVED;
-            } else {
-                struct cfw_buf d = {0};
-                for (size_t k = 0; k < n; k++) {
-                    cfw_buf_printf(&d, "%s%s", k ? "/" : "", parts[k]);
-                }
-                from_names(x, rs, d.data, kind, im, full);
-                cfw_buf_free(&d);
-            }
-            free(full);
-        } else if (fv != F_NONE) {
-            /* vendored: submodules are not checked */
-            if (fb == F_NS) {
-                rs->ns_loses = true;
-                res_push(&rs->ns_dirs, &rs->n_ns_dirs, top);
-            }
-        } else if (probe(x->bnames, x->n_bnames, "vendor", top, true) != F_NONE) {
-            /* workerd's legacy /session/metadata/vendor (python.ts, LEGACY_VENDOR_PATH). */
-            rs->kind = RK_DECLARED;
-            rs->legacy_vendor = true;
-        } else if (declared) {
-            rs->kind = RK_DECLARED;
-            if (fb == F_NS) {
-                rs->ns_loses = true;
-                res_push(&rs->ns_dirs, &rs->n_ns_dirs, top);
-            }
-        } else if ((strip = root_prefix(x, parts, n, im)) > 0) {
-            rs->kind = RK_SRC;
-            rs->strip = strip;
-            rs->why = cfw_xasprintf("No module named '%s'", top);
-            /* What the import needs once the prefix is gone (for missing-init). */
-            if (n > strip) {
-                struct cfw_bundle_import stripped = *im;
-                struct resolution sub;
-                const char *rest = im->module;
-                for (size_t k = 0; k < strip; k++) {
-                    rest = strchr(rest, '.') + 1;
-                }
-                stripped.module = (char *)rest;
-                resolve_import(x, pf, &stripped, &sub);
-                rs->ns_dirs = sub.ns_dirs;
-                rs->n_ns_dirs = sub.n_ns_dirs;
-                sub.ns_dirs = NULL;
-                sub.n_ns_dirs = 0;
-                for (size_t k = 0; k < sub.n_loads; k++) {
-                    free(sub.loads[k]);
-                }
-                free(sub.loads);
-                free(sub.why);
-                free(sub.outside);
-            }
-        } else if (strcmp(top, "workers") == 0 || strcmp(top, "asgi") == 0) {
-            rs->kind = RK_UNRESOLVED;
-            rs->sdk = true;
-            rs->why = cfw_xasprintf("No module named '%s': from compatibility_date %s on (or "
-                                    "with enable_python_external_sdk) the Python Workers SDK is "
-                                    "no longer built into the runtime and must be vendored",
-                                    top, EXTERNAL_SDK_DATE);
-        } else if (bundle_names_has(x->deps.declared, x->deps.n_declared, top)) {
-            rs->kind = RK_UNRESOLVED;
-            rs->why = cfw_xasprintf("No module named '%s': it is declared in pyproject.toml but "
-                                    "not vendored in python_modules/, and plain `wrangler "
-                                    "deploy` does not vendor it",
-                                    top);
-        } else {
-            rs->outside = find_outside(x, top);
-            if (rs->outside != NULL) {
-                rs->kind = RK_OUTSIDE;
-                rs->why = cfw_xasprintf("No module named '%s': %s exists in the project but "
-                                        "outside the module root %s/, so it is not uploaded",
-                                        top, rs->outside, x->r->module_root);
-            } else {
-                rs->kind = RK_UNRESOLVED;
-                rs->why = cfw_xasprintf("No module named '%s': it is not uploaded, not vendored "
-                                        "in python_modules/, not declared in pyproject.toml, "
-                                        "not in the Python standard library and not a Workers "
-                                        "runtime module",
-                                        top);
-            }
+    top = parts[0];
+    fb = probe(x->bnames, x->n_bnames, "", top, false);
+    fv = probe(x->vnames, x->n_vnames, "", top, true);
+    std = cfw_bundle_is_stdlib(top);
+    rt = bundle_is_runtime_module(top, x->external_sdk);
+    sdk_name = is_runtime_name(top) && wants_runtime(top, im);
+    declared = x->synced && bundle_names_has(x->deps.declared, x->deps.n_declared, top);
+    if ((std || sdk_name) && (fb == F_PKG || fb == F_MOD)) {
+        /* Resolution order (docs/check-bundle.md): the standard library and the runtime's
+         * modules sit where a bundle module of the same name cannot replace them reliably. */
+        rs->kind = RK_SHADOW;
+        rs->why = cfw_xasprintf(
+            "%s %s in the upload has the name of %s '%s'",
+            fb == F_MOD ? "the module" : "the package", fb == F_MOD ? "file" : "directory",
+            std ? "the Python standard library module" : "the Workers runtime module", top);
+    } else if (std || (rt && fb != F_PKG && fb != F_MOD)) {
+        /* standard library or runtime: submodules are not checked */
+    } else if (fb == F_PKG || fb == F_MOD ||
+               (fb == F_NS && fv != F_PKG && fv != F_MOD && !declared)) {
+        resolve_in_bundle(x, rs, parts, n, fb, im);
+    } else if (fv != F_NONE) {
+        /* vendored: submodules are not checked */
+        if (fb == F_NS) {
+            rs->ns_loses = true;
+            res_push(&rs->ns_dirs, &rs->n_ns_dirs, top);
         }
+    } else if (probe(x->bnames, x->n_bnames, "vendor", top, true) != F_NONE) {
+        /* workerd's legacy /session/metadata/vendor (python.ts, LEGACY_VENDOR_PATH). */
+        rs->kind = RK_DECLARED;
+        rs->legacy_vendor = true;
+    } else if (declared) {
+        rs->kind = RK_DECLARED;
+        if (fb == F_NS) {
+            rs->ns_loses = true;
+            res_push(&rs->ns_dirs, &rs->n_ns_dirs, top);
+        }
+    } else if ((strip = root_prefix(x, parts, n, im)) > 0) {
+        resolve_src_prefix(x, pf, im, rs, strip, n, top);
+    } else {
+        resolve_missing(x, rs, top);
     }
     free_parts(parts, n);
+}
+
+static void resolve_import(struct run *x, const struct pyfile *pf,
+                           const struct cfw_bundle_import *im, struct resolution *rs)
+{
+    memset(rs, 0, sizeof(*rs));
+    rs->kind = RK_OK;
+    if (im->level > 0) {
+        resolve_relative(x, pf, im, rs);
+    } else {
+        resolve_absolute(x, pf, im, rs);
+    }
 }
 
 /* ---- reading and resolving every Python file ---- */
@@ -1839,17 +1870,7 @@ static void run_free(struct run *x)
     }
     free(x->py);
     for (size_t k = 0; k < x->n_res; k++) {
-        struct resolution *rs = &x->res[k];
-        free(rs->why);
-        free(rs->outside);
-        for (size_t i = 0; i < rs->n_loads; i++) {
-            free(rs->loads[i]);
-        }
-        free(rs->loads);
-        for (size_t i = 0; i < rs->n_ns_dirs; i++) {
-            free(rs->ns_dirs[i]);
-        }
-        free(rs->ns_dirs);
+        resolution_clear(&x->res[k]);
     }
     free(x->res);
     for (size_t k = 0; k < x->n_outside; k++) {

@@ -1,4 +1,4 @@
-/* --check-bundle: helpers shared by the src/bundle_*.c files (not part of the public API). */
+/* --check-bundle: helpers shared by src/bundle/bundle_*.c (not part of the public API). */
 #ifndef CFWATCHD_BUNDLE_INT_H
 #define CFWATCHD_BUNDLE_INT_H
 

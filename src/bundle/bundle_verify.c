@@ -211,6 +211,97 @@ static int lay_out(const struct cfw_bundle_report *r, const char *bundle, struct
 }
 
 /* Runs the child with a deadline, collecting its output up to the cap. */
+/* In the forked child: runs the bootstrap with python3 in root, its output on the pipe fd. */
+static void exec_child(const char *python, const char *root, const char *bundle,
+                       const struct cfw_bundle_report *r, const struct cfw_buf *names,
+                       const struct cfw_buf *synced, int fd)
+{
+    char *home = cfw_xasprintf("HOME=%s", root);
+    char *path_env = cfw_xasprintf("PATH=%s", getenv("PATH") ? getenv("PATH") : "/usr/bin");
+    char *argv[] = {(char *)"python3",
+                    (char *)"-I",
+                    (char *)"-S",
+                    (char *)"-B",
+                    (char *)"-c",
+                    (char *)bootstrap,
+                    (char *)bundle,
+                    (char *)r->main_module,
+                    names->data ? names->data : (char *)"",
+                    synced->data ? synced->data : (char *)"",
+                    NULL};
+    char *envp[] = {path_env, home, (char *)"LANG=C.UTF-8", NULL};
+
+    setpgid(0, 0);
+    dup2(fd, 1);
+    dup2(fd, 2);
+    if (chdir(root) != 0) {
+        _exit(126);
+    }
+    execve(python, argv, envp);
+    _exit(127);
+}
+
+/* Reads the child's output into outb until it closes the pipe or the deadline passes (then the
+ * child's process group is killed); true when the output went over outb's cap. */
+static bool read_child(int fd, pid_t pid, int64_t deadline, struct cfw_buf *outb,
+                       struct cfw_bundle_verdict *v)
+{
+    bool truncated = false;
+
+    for (;;) {
+        struct pollfd pfd = {fd, POLLIN, 0};
+        int64_t left = deadline - cfw_now_mono_ms();
+        char buf[4096];
+        ssize_t n;
+        int pr;
+
+        if (left <= 0) {
+            v->timed_out = true;
+            kill(-pid, SIGKILL);
+            kill(pid, SIGKILL);
+            break;
+        }
+        pr = poll(&pfd, 1, (int)(left > 1000 ? 1000 : left));
+        if (pr < 0 && errno != EINTR) {
+            break;
+        }
+        if (pr <= 0) {
+            continue;
+        }
+        n = read(fd, buf, sizeof(buf));
+        if (n < 0 && errno == EINTR) {
+            continue;
+        }
+        if (n <= 0) {
+            break;
+        }
+        if (cfw_buf_append(outb, buf, (size_t)n) != 0) {
+            truncated = true; /* keep draining so the child never blocks on a full pipe */
+        }
+    }
+    return truncated;
+}
+
+/* Tracebacks name the temporary directory; show the bundle's own paths instead. */
+static void hide_bundle_dir(struct cfw_bundle_verdict *v, const char *bundle)
+{
+    struct cfw_buf clean = {0};
+    size_t bl = strlen(bundle);
+
+    for (const char *p = v->output; *p;) {
+        const char *hit = strstr(p, bundle);
+        if (hit == NULL) {
+            cfw_buf_puts(&clean, p);
+            break;
+        }
+        cfw_buf_append(&clean, p, (size_t)(hit - p));
+        cfw_buf_puts(&clean, "<bundle>");
+        p = hit + bl;
+    }
+    free(v->output);
+    v->output = cfw_buf_take(&clean);
+}
+
 static int run_child(const char *python, const char *root, const char *bundle,
                      const struct cfw_bundle_report *r, int timeout_ms,
                      struct cfw_bundle_verdict *v, struct cfw_err *err)
@@ -219,7 +310,7 @@ static int run_child(const char *python, const char *root, const char *bundle,
     int fds[2], status = 0;
     pid_t pid;
     int64_t deadline = cfw_now_mono_ms() + timeout_ms;
-    bool truncated = false;
+    bool truncated;
 
     for (size_t k = 0; k < r->n_runtime_modules; k++) {
         cfw_buf_printf(&names, "%s%s", k ? "," : "", r->runtime_modules[k]);
@@ -243,64 +334,13 @@ static int run_child(const char *python, const char *root, const char *bundle,
         return -1;
     }
     if (pid == 0) {
-        char *home = cfw_xasprintf("HOME=%s", root);
-        char *path_env = cfw_xasprintf("PATH=%s", getenv("PATH") ? getenv("PATH") : "/usr/bin");
-        char *argv[] = {(char *)"python3",
-                        (char *)"-I",
-                        (char *)"-S",
-                        (char *)"-B",
-                        (char *)"-c",
-                        (char *)bootstrap,
-                        (char *)bundle,
-                        (char *)r->main_module,
-                        names.data ? names.data : (char *)"",
-                        synced.data ? synced.data : (char *)"",
-                        NULL};
-        char *envp[] = {path_env, home, (char *)"LANG=C.UTF-8", NULL};
-        setpgid(0, 0);
-        dup2(fds[1], 1);
-        dup2(fds[1], 2);
-        if (chdir(root) != 0) {
-            _exit(126);
-        }
-        execve(python, argv, envp);
-        _exit(127);
+        exec_child(python, root, bundle, r, &names, &synced, fds[1]);
     }
     setpgid(pid, pid);
     close(fds[1]);
     cfw_buf_free(&names);
     cfw_buf_free(&synced);
-    for (;;) {
-        struct pollfd pfd = {fds[0], POLLIN, 0};
-        int64_t left = deadline - cfw_now_mono_ms();
-        char buf[4096];
-        ssize_t n;
-        int pr;
-
-        if (left <= 0) {
-            v->timed_out = true;
-            kill(-pid, SIGKILL);
-            kill(pid, SIGKILL);
-            break;
-        }
-        pr = poll(&pfd, 1, (int)(left > 1000 ? 1000 : left));
-        if (pr < 0 && errno != EINTR) {
-            break;
-        }
-        if (pr <= 0) {
-            continue;
-        }
-        n = read(fds[0], buf, sizeof(buf));
-        if (n < 0 && errno == EINTR) {
-            continue;
-        }
-        if (n <= 0) {
-            break;
-        }
-        if (cfw_buf_append(&outb, buf, (size_t)n) != 0) {
-            truncated = true; /* keep draining so the child never blocks on a full pipe */
-        }
-    }
+    truncated = read_child(fds[0], pid, deadline, &outb, v);
     close(fds[0]);
     while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
     }
@@ -310,23 +350,7 @@ static int run_child(const char *python, const char *root, const char *bundle,
     }
     v->ran = true;
     v->output = cfw_buf_take(&outb);
-    /* Tracebacks name the temporary directory; show the bundle's own paths instead. */
-    {
-        struct cfw_buf clean = {0};
-        size_t bl = strlen(bundle);
-        for (const char *p = v->output; *p;) {
-            const char *hit = strstr(p, bundle);
-            if (hit == NULL) {
-                cfw_buf_puts(&clean, p);
-                break;
-            }
-            cfw_buf_append(&clean, p, (size_t)(hit - p));
-            cfw_buf_puts(&clean, "<bundle>");
-            p = hit + bl;
-        }
-        free(v->output);
-        v->output = cfw_buf_take(&clean);
-    }
+    hide_bundle_dir(v, bundle);
     if (WIFEXITED(status)) {
         v->exit_status = WEXITSTATUS(status);
         v->import_ok = !v->timed_out && v->exit_status == 0;

@@ -378,6 +378,50 @@ static int t_check_char(struct cur *c, bool multiline)
     return 0;
 }
 
+/* The cursor is on the string's own quote character: closes the string (true) or, inside a
+ * multi-line string, keeps a quote that does not close it (up to two quotes right before the
+ * closing three belong to the content). */
+static bool t_quote(struct cur *c, struct cfw_buf *b, char q, bool multi)
+{
+    if (!multi) {
+        adv(c);
+        return true;
+    }
+    if (peek_at(c, 1) == q && peek_at(c, 2) == q) {
+        size_t run = 3;
+        while (run < 5 && peek_at(c, run) == q) {
+            run++;
+        }
+        for (size_t k = 3; k < run; k++) {
+            cfw_buf_putc(b, q);
+        }
+        advn(c, run);
+        return true;
+    }
+    cfw_buf_putc(b, q);
+    adv(c);
+    return false;
+}
+
+/* In a multi-line basic string, a line-ending backslash trims the newline and the whitespace
+ * after it: true when the backslash at the cursor was one. */
+static bool t_line_ending_backslash(struct cur *c)
+{
+    size_t k = 1;
+
+    while (peek_at(c, k) == ' ' || peek_at(c, k) == '\t') {
+        k++;
+    }
+    if (!(peek_at(c, k) == '\n' || (peek_at(c, k) == '\r' && peek_at(c, k + 1) == '\n'))) {
+        return false;
+    }
+    advn(c, k);
+    while (peek(c) == ' ' || peek(c) == '\t' || t_at_newline(c)) {
+        adv(c);
+    }
+    return true;
+}
+
 /* Parses a basic or literal string, single- or multi-line; the cursor is on the opening quote. */
 static int t_string(struct cur *c, char **out)
 {
@@ -396,39 +440,14 @@ static int t_string(struct cur *c, char **out)
             return fail_at(c, line, col, "unterminated string");
         }
         if (peek(c) == q) {
-            if (!multi) {
-                adv(c);
+            if (t_quote(c, &b, q, multi)) {
                 break;
             }
-            if (peek_at(c, 1) == q && peek_at(c, 2) == q) {
-                size_t run = 3;
-                while (run < 5 && peek_at(c, run) == q) {
-                    run++;
-                }
-                for (size_t k = 3; k < run; k++) {
-                    cfw_buf_putc(&b, q);
-                }
-                advn(c, run);
-                break;
-            }
-            cfw_buf_putc(&b, q);
-            adv(c);
             continue;
         }
         if (q == '"' && peek(c) == '\\') {
-            if (multi) {
-                /* A line-ending backslash trims the newline and the whitespace after it. */
-                size_t k = 1;
-                while (peek_at(c, k) == ' ' || peek_at(c, k) == '\t') {
-                    k++;
-                }
-                if (peek_at(c, k) == '\n' || (peek_at(c, k) == '\r' && peek_at(c, k + 1) == '\n')) {
-                    advn(c, k);
-                    while (peek(c) == ' ' || peek(c) == '\t' || t_at_newline(c)) {
-                        adv(c);
-                    }
-                    continue;
-                }
+            if (multi && t_line_ending_backslash(c)) {
+                continue;
             }
             if (t_escape(c, &b) != 0) {
                 cfw_buf_free(&b);
@@ -529,15 +548,10 @@ static bool is_value_end(char ch)
            ch == ']' || ch == '}' || ch == '#';
 }
 
-/* Numbers, booleans and dates: bare tokens classified after reading. */
-static int t_scalar(struct cur *c, struct cfw_bundle_value **out)
+/* Reads a bare token (number, boolean, date) and returns its length. */
+static size_t t_bare_token(struct cur *c)
 {
-    int line = c->line, col = cur_col(c);
     size_t start = c->pos;
-    struct cfw_bundle_value *v;
-    char *tok, *clean, *end;
-    size_t n, m = 0;
-    bool has_colon = false, is_date;
 
     while (!is_value_end(peek(c))) {
         adv(c);
@@ -550,7 +564,182 @@ static int t_scalar(struct cur *c, struct cfw_bundle_value **out)
             adv(c);
         }
     }
-    n = c->pos - start;
+    return c->pos - start;
+}
+
+/* A date or a time has a colon or starts like "1979-05-27". */
+static bool t_is_datetime(const char *tok, size_t n)
+{
+    return memchr(tok, ':', n) != NULL ||
+           (n >= 10 && tok[4] == '-' && tok[7] == '-' && tok[0] >= '0' && tok[0] <= '9');
+}
+
+/* Offset date-times, local date-times, dates and times: only their characters are checked. */
+static int t_datetime(struct cur *c, const char *tok, size_t n, int line, int col,
+                      struct cfw_bundle_value **out)
+{
+    for (size_t k = 0; k < n; k++) {
+        if (strchr("0123456789-:.TtZz+ ", tok[k]) == NULL) {
+            return fail_at(c, line, col, "malformed date or time '%.*s'", (int)n, tok);
+        }
+    }
+    *out = value_new(CFW_BUNDLE_V_DATETIME, line, col);
+    return 0;
+}
+
+/* Copies a number without its underscores, each of which must sit between two digits; NULL if
+ * one does not. */
+static char *t_strip_underscores(const char *tok, size_t n)
+{
+    char *clean = cfw_xmalloc(n + 1);
+    size_t m = 0;
+
+    for (size_t k = 0; k < n; k++) {
+        if (tok[k] == '_') {
+            if (!(k > 0 && k + 1 < n && cfw_hex_value(tok[k - 1]) >= 0 &&
+                  cfw_hex_value(tok[k + 1]) >= 0)) {
+                free(clean);
+                return NULL;
+            }
+            continue;
+        }
+        clean[m++] = tok[k];
+    }
+    clean[m] = '\0';
+    return clean;
+}
+
+/* A hexadecimal, octal or binary integer ("0x1f", "0o17", "0b11": no sign allowed). */
+static int t_int_based(const char *d, bool sign, long long *iv)
+{
+    int base = d[1] == 'x' ? 16 : d[1] == 'o' ? 8 : 2;
+
+    if (sign || d[2] == '\0') {
+        return -1;
+    }
+    for (const char *q = d + 2; *q != '\0'; q++) {
+        int h = cfw_hex_value(*q);
+        if (h < 0 || h >= base) {
+            return -1;
+        }
+    }
+    errno = 0;
+    *iv = strtoll(d + 2, NULL, base);
+    return errno != 0 ? -1 : 0;
+}
+
+static bool is_digit(char ch)
+{
+    return ch >= '0' && ch <= '9';
+}
+
+/* One or more digits at q: the first character after them, or NULL when there is none. */
+static const char *t_digits(const char *q)
+{
+    if (!is_digit(*q)) {
+        return NULL;
+    }
+    while (is_digit(*q)) {
+        q++;
+    }
+    return q;
+}
+
+/* What follows a float's integer part: [. digits] [e [sign] digits], and nothing else. */
+static int t_float_tail(const char *q)
+{
+    if (*q == '.') {
+        q = t_digits(q + 1);
+        if (q == NULL) {
+            return -1;
+        }
+    }
+    if (*q == 'e' || *q == 'E') {
+        q++;
+        if (*q == '+' || *q == '-') {
+            q++;
+        }
+        q = t_digits(q);
+        if (q == NULL) {
+            return -1;
+        }
+    }
+    return *q == '\0' ? 0 : -1;
+}
+
+/* A decimal integer or a float: the sign is already skipped (d), clean still has it. */
+static struct cfw_bundle_value *t_decimal(const char *clean, const char *d, int line, int col)
+{
+    const char *q = t_digits(d);
+    struct cfw_bundle_value *v;
+    long long iv;
+
+    /* int: digits without a leading zero; float: int [. digits] [e [sign] digits] */
+    if (q == NULL || (d[0] == '0' && is_digit(d[1]))) {
+        return NULL;
+    }
+    if (*q != '\0') {
+        return t_float_tail(q) == 0 ? value_new(CFW_BUNDLE_V_FLOAT, line, col) : NULL;
+    }
+    errno = 0;
+    iv = strtoll(clean, NULL, 10);
+    if (errno != 0) {
+        return NULL;
+    }
+    v = value_new(CFW_BUNDLE_V_INT, line, col);
+    v->i = iv;
+    return v;
+}
+
+/* Integers (decimal, hexadecimal, octal, binary) and floats (inf and nan too); NULL when the
+ * token is neither. */
+static struct cfw_bundle_value *t_number(const char *tok, size_t n, int line, int col)
+{
+    char *clean = t_strip_underscores(tok, n);
+    const char *d = clean;
+    struct cfw_bundle_value *v = NULL;
+    bool sign = false;
+    long long iv;
+
+    if (clean == NULL) {
+        return NULL;
+    }
+    if (d[0] == '+' || d[0] == '-') {
+        sign = true;
+        d++;
+    }
+    if (d[0] == '0' && (d[1] == 'x' || d[1] == 'o' || d[1] == 'b')) {
+        if (t_int_based(d, sign, &iv) == 0) {
+            v = value_new(CFW_BUNDLE_V_INT, line, col);
+            v->i = iv;
+        }
+    } else if (strcmp(d, "inf") == 0 || strcmp(d, "nan") == 0) {
+        v = value_new(CFW_BUNDLE_V_FLOAT, line, col);
+    } else {
+        v = t_decimal(clean, d, line, col);
+    }
+    free(clean);
+    return v;
+}
+
+/* A bare token that is not a value: a word is most likely a string without its quotes. */
+static int t_bad_scalar(struct cur *c, int line, int col, const char *tok)
+{
+    if ((tok[0] >= 'A' && tok[0] <= 'Z') || (tok[0] >= 'a' && tok[0] <= 'z')) {
+        return fail_at(c, line, col,
+                       "expected a value, found '%s' (strings must be quoted: \"%s\")", tok, tok);
+    }
+    return fail_at(c, line, col, "malformed number '%s'", tok);
+}
+
+/* Numbers, booleans and dates: bare tokens classified after reading. */
+static int t_scalar(struct cur *c, struct cfw_bundle_value **out)
+{
+    int line = c->line, col = cur_col(c);
+    size_t start = c->pos, n = t_bare_token(c);
+    struct cfw_bundle_value *v = NULL;
+    char *tok;
+
     if (n == 0) {
         char w[32];
         return fail_at(c, line, col,
@@ -562,136 +751,19 @@ static int t_scalar(struct cur *c, struct cfw_bundle_value **out)
     if (strcmp(tok, "true") == 0 || strcmp(tok, "false") == 0) {
         v = value_new(CFW_BUNDLE_V_BOOL, line, col);
         v->b = tok[0] == 't';
-        v->str = tok;
-        *out = v;
-        return 0;
-    }
-    for (size_t k = 0; k < n; k++) {
-        has_colon |= tok[k] == ':';
-    }
-    is_date =
-        has_colon || (n >= 10 && tok[4] == '-' && tok[7] == '-' && tok[0] >= '0' && tok[0] <= '9');
-    if (is_date) {
-        for (size_t k = 0; k < n; k++) {
-            if (strchr("0123456789-:.TtZz+ ", tok[k]) == NULL) {
-                free(tok);
-                return fail_at(c, line, col, "malformed date or time '%.*s'", (int)n, c->s + start);
-            }
+    } else if (t_is_datetime(tok, n)) {
+        if (t_datetime(c, tok, n, line, col, &v) != 0) {
+            free(tok);
+            return -1;
         }
-        v = value_new(CFW_BUNDLE_V_DATETIME, line, col);
-        v->str = tok;
-        *out = v;
-        return 0;
-    }
-    /* Numbers: underscores only between digits, then TOML's integer and float grammar. */
-    clean = cfw_xmalloc(n + 1);
-    for (size_t k = 0; k < n; k++) {
-        if (tok[k] == '_') {
-            if (!(k > 0 && k + 1 < n && cfw_hex_value(tok[k - 1]) >= 0 &&
-                  cfw_hex_value(tok[k + 1]) >= 0)) {
-                goto bad_number;
-            }
-            continue;
-        }
-        clean[m++] = tok[k];
-    }
-    clean[m] = '\0';
-    {
-        const char *d = clean;
-        bool sign = false;
-
-        if (d[0] == '+' || d[0] == '-') {
-            sign = true;
-            d++;
-        }
-        if (d[0] == '0' && (d[1] == 'x' || d[1] == 'o' || d[1] == 'b')) {
-            int base = d[1] == 'x' ? 16 : d[1] == 'o' ? 8 : 2;
-            long long iv;
-            if (sign || d[2] == '\0') {
-                goto bad_number;
-            }
-            for (const char *q = d + 2; *q != '\0'; q++) {
-                int h = cfw_hex_value(*q);
-                if (h < 0 || h >= base) {
-                    goto bad_number;
-                }
-            }
-            errno = 0;
-            iv = strtoll(d + 2, &end, base);
-            if (errno != 0) {
-                goto bad_number;
-            }
-            v = value_new(CFW_BUNDLE_V_INT, line, col);
-            v->i = iv;
-        } else if (strcmp(d, "inf") == 0 || strcmp(d, "nan") == 0) {
-            v = value_new(CFW_BUNDLE_V_FLOAT, line, col);
-        } else {
-            /* int: digits without a leading zero; float: int [. digits] [e [sign] digits] */
-            const char *q = d;
-            bool isfloat = false;
-            if (!(*q >= '0' && *q <= '9') || (q[0] == '0' && q[1] >= '0' && q[1] <= '9')) {
-                goto bad_number;
-            }
-            while (*q >= '0' && *q <= '9') {
-                q++;
-            }
-            if (*q == '.') {
-                isfloat = true;
-                q++;
-                if (!(*q >= '0' && *q <= '9')) {
-                    goto bad_number;
-                }
-                while (*q >= '0' && *q <= '9') {
-                    q++;
-                }
-            }
-            if (*q == 'e' || *q == 'E') {
-                isfloat = true;
-                q++;
-                if (*q == '+' || *q == '-') {
-                    q++;
-                }
-                if (!(*q >= '0' && *q <= '9')) {
-                    goto bad_number;
-                }
-                while (*q >= '0' && *q <= '9') {
-                    q++;
-                }
-            }
-            if (*q != '\0') {
-                goto bad_number;
-            }
-            if (isfloat) {
-                v = value_new(CFW_BUNDLE_V_FLOAT, line, col);
-            } else {
-                long long iv;
-                errno = 0;
-                iv = strtoll(clean, &end, 10);
-                if (errno != 0) {
-                    goto bad_number;
-                }
-                v = value_new(CFW_BUNDLE_V_INT, line, col);
-                v->i = iv;
-            }
-        }
-        v->str = tok;
-        free(clean);
-        *out = v;
-        return 0;
-    }
-bad_number:
-    free(clean);
-    {
-        int r;
-        if ((tok[0] >= 'A' && tok[0] <= 'Z') || (tok[0] >= 'a' && tok[0] <= 'z')) {
-            r = fail_at(c, line, col,
-                        "expected a value, found '%s' (strings must be quoted: \"%s\")", tok, tok);
-        } else {
-            r = fail_at(c, line, col, "malformed number '%s'", tok);
-        }
+    } else if ((v = t_number(tok, n, line, col)) == NULL) {
+        int r = t_bad_scalar(c, line, col, tok);
         free(tok);
         return r;
     }
+    v->str = tok;
+    *out = v;
+    return 0;
 }
 
 /* Sets parts = v inside table t, creating dotted tables; v is consumed either way. */
@@ -1046,6 +1118,69 @@ static int j_skip(struct cur *c)
     }
 }
 
+/* A \uXXXX escape, with its low surrogate when it is a high one; the cursor is after the 'u'. */
+static int j_unicode(struct cur *c, struct cfw_buf *b, int eline, int ecol)
+{
+    uint32_t cp = 0, lo = 0;
+
+    if (read_hex(c, 4, &cp) != 0) {
+        return -1;
+    }
+    if (cp >= 0xd800 && cp <= 0xdbff && peek(c) == '\\' && peek_at(c, 1) == 'u') {
+        advn(c, 2);
+        if (read_hex(c, 4, &lo) != 0) {
+            return -1;
+        }
+        if (lo >= 0xdc00 && lo <= 0xdfff) {
+            cp = 0x10000 + ((cp - 0xd800) << 10) + (lo - 0xdc00);
+        } else {
+            return fail_at(c, eline, ecol, "unpaired UTF-16 surrogate in \\u escape");
+        }
+    }
+    if (put_utf8(b, cp) != 0) {
+        return fail_at(c, eline, ecol, "unpaired UTF-16 surrogate in \\u escape");
+    }
+    return 0;
+}
+
+/* A backslash escape in a JSON string; the cursor is on the backslash. */
+static int j_escape(struct cur *c, struct cfw_buf *b)
+{
+    int eline = c->line, ecol = cur_col(c);
+    unsigned char ch;
+
+    adv(c);
+    ch = (unsigned char)peek(c);
+    adv(c);
+    switch (ch) {
+    case '"':
+    case '\\':
+    case '/':
+        cfw_buf_putc(b, (char)ch);
+        break;
+    case 'b':
+        cfw_buf_putc(b, '\b');
+        break;
+    case 'f':
+        cfw_buf_putc(b, '\f');
+        break;
+    case 'n':
+        cfw_buf_putc(b, '\n');
+        break;
+    case 'r':
+        cfw_buf_putc(b, '\r');
+        break;
+    case 't':
+        cfw_buf_putc(b, '\t');
+        break;
+    case 'u':
+        return j_unicode(c, b, eline, ecol);
+    default:
+        return fail_at(c, eline, ecol, "unknown escape sequence in a string");
+    }
+    return 0;
+}
+
 static int j_string(struct cur *c, char **out)
 {
     struct cfw_buf b = {0};
@@ -1067,58 +1202,9 @@ static int j_string(struct cur *c, char **out)
             return FAIL(c, "control character 0x%02x inside a string (escape it)", ch);
         }
         if (ch == '\\') {
-            uint32_t cp = 0, lo = 0;
-            int eline = c->line, ecol = cur_col(c);
-            adv(c);
-            ch = (unsigned char)peek(c);
-            adv(c);
-            switch (ch) {
-            case '"':
-            case '\\':
-            case '/':
-                cfw_buf_putc(&b, (char)ch);
-                break;
-            case 'b':
-                cfw_buf_putc(&b, '\b');
-                break;
-            case 'f':
-                cfw_buf_putc(&b, '\f');
-                break;
-            case 'n':
-                cfw_buf_putc(&b, '\n');
-                break;
-            case 'r':
-                cfw_buf_putc(&b, '\r');
-                break;
-            case 't':
-                cfw_buf_putc(&b, '\t');
-                break;
-            case 'u':
-                if (read_hex(c, 4, &cp) != 0) {
-                    cfw_buf_free(&b);
-                    return -1;
-                }
-                if (cp >= 0xd800 && cp <= 0xdbff && peek(c) == '\\' && peek_at(c, 1) == 'u') {
-                    advn(c, 2);
-                    if (read_hex(c, 4, &lo) != 0) {
-                        cfw_buf_free(&b);
-                        return -1;
-                    }
-                    if (lo >= 0xdc00 && lo <= 0xdfff) {
-                        cp = 0x10000 + ((cp - 0xd800) << 10) + (lo - 0xdc00);
-                    } else {
-                        cfw_buf_free(&b);
-                        return fail_at(c, eline, ecol, "unpaired UTF-16 surrogate in \\u escape");
-                    }
-                }
-                if (put_utf8(&b, cp) != 0) {
-                    cfw_buf_free(&b);
-                    return fail_at(c, eline, ecol, "unpaired UTF-16 surrogate in \\u escape");
-                }
-                break;
-            default:
+            if (j_escape(c, &b) != 0) {
                 cfw_buf_free(&b);
-                return fail_at(c, eline, ecol, "unknown escape sequence in a string");
+                return -1;
             }
             continue;
         }
@@ -1195,6 +1281,82 @@ fail:
     return -1;
 }
 
+/* One or more digits at the cursor ("malformed number" when there is none). */
+static int j_digits(struct cur *c)
+{
+    if (!is_digit(peek(c))) {
+        return FAIL(c, "malformed number");
+    }
+    while (is_digit(peek(c))) {
+        adv(c);
+    }
+    return 0;
+}
+
+/* A JSON number; an integer beyond long long is kept as a float (its text is kept either way). */
+static int j_number(struct cur *c, int line, int col, struct cfw_bundle_value **out)
+{
+    size_t start = c->pos;
+    bool isfloat = false;
+
+    if (peek(c) == '-') {
+        adv(c);
+    }
+    if (peek(c) == '0') {
+        adv(c);
+    } else if (j_digits(c) != 0) {
+        return -1;
+    }
+    if (peek(c) == '.') {
+        isfloat = true;
+        adv(c);
+        if (j_digits(c) != 0) {
+            return -1;
+        }
+    }
+    if (peek(c) == 'e' || peek(c) == 'E') {
+        isfloat = true;
+        adv(c);
+        if (peek(c) == '+' || peek(c) == '-') {
+            adv(c);
+        }
+        if (j_digits(c) != 0) {
+            return -1;
+        }
+    }
+    *out = value_new(isfloat ? CFW_BUNDLE_V_FLOAT : CFW_BUNDLE_V_INT, line, col);
+    (*out)->str = cfw_xstrndup(c->s + start, c->pos - start);
+    if (!isfloat) {
+        errno = 0;
+        (*out)->i = strtoll((*out)->str, NULL, 10);
+        if (errno != 0) {
+            (*out)->type = CFW_BUNDLE_V_FLOAT;
+        }
+    }
+    return 0;
+}
+
+/* true, false or null at the cursor: 0 with *out set, 1 when the text is none of them. */
+static int j_literal(struct cur *c, int line, int col, struct cfw_bundle_value **out)
+{
+    size_t left = c->len - c->pos;
+
+    if (left >= 4 && strncmp(c->s + c->pos, "true", 4) == 0) {
+        advn(c, 4);
+        *out = value_new(CFW_BUNDLE_V_BOOL, line, col);
+        (*out)->b = true;
+    } else if (left >= 5 && strncmp(c->s + c->pos, "false", 5) == 0) {
+        advn(c, 5);
+        *out = value_new(CFW_BUNDLE_V_BOOL, line, col);
+    } else if (left >= 4 && strncmp(c->s + c->pos, "null", 4) == 0) {
+        advn(c, 4);
+        *out = value_new(CFW_BUNDLE_V_NULL, line, col);
+    } else {
+        return 1;
+    }
+    return 0;
+}
+
 static int j_value(struct cur *c, struct cfw_bundle_value **out)
 {
     char ch = peek(c);
@@ -1214,71 +1376,10 @@ static int j_value(struct cur *c, struct cfw_bundle_value **out)
             *out = value_new(CFW_BUNDLE_V_STRING, line, col);
             (*out)->str = s;
         }
-    } else if (c->len - c->pos >= 4 && strncmp(c->s + c->pos, "true", 4) == 0) {
-        advn(c, 4);
-        *out = value_new(CFW_BUNDLE_V_BOOL, line, col);
-        (*out)->b = true;
+    } else if (j_literal(c, line, col, out) == 0) {
         r = 0;
-    } else if (c->len - c->pos >= 5 && strncmp(c->s + c->pos, "false", 5) == 0) {
-        advn(c, 5);
-        *out = value_new(CFW_BUNDLE_V_BOOL, line, col);
-        r = 0;
-    } else if (c->len - c->pos >= 4 && strncmp(c->s + c->pos, "null", 4) == 0) {
-        advn(c, 4);
-        *out = value_new(CFW_BUNDLE_V_NULL, line, col);
-        r = 0;
-    } else if (ch == '-' || (ch >= '0' && ch <= '9')) {
-        size_t start = c->pos;
-        bool isfloat = false;
-        if (peek(c) == '-') {
-            adv(c);
-        }
-        if (!(peek(c) >= '0' && peek(c) <= '9')) {
-            c->depth--;
-            return FAIL(c, "malformed number");
-        }
-        if (peek(c) == '0') {
-            adv(c);
-        } else {
-            while (peek(c) >= '0' && peek(c) <= '9') {
-                adv(c);
-            }
-        }
-        if (peek(c) == '.') {
-            isfloat = true;
-            adv(c);
-            if (!(peek(c) >= '0' && peek(c) <= '9')) {
-                c->depth--;
-                return FAIL(c, "malformed number");
-            }
-            while (peek(c) >= '0' && peek(c) <= '9') {
-                adv(c);
-            }
-        }
-        if (peek(c) == 'e' || peek(c) == 'E') {
-            isfloat = true;
-            adv(c);
-            if (peek(c) == '+' || peek(c) == '-') {
-                adv(c);
-            }
-            if (!(peek(c) >= '0' && peek(c) <= '9')) {
-                c->depth--;
-                return FAIL(c, "malformed number");
-            }
-            while (peek(c) >= '0' && peek(c) <= '9') {
-                adv(c);
-            }
-        }
-        *out = value_new(isfloat ? CFW_BUNDLE_V_FLOAT : CFW_BUNDLE_V_INT, line, col);
-        (*out)->str = cfw_xstrndup(c->s + start, c->pos - start);
-        if (!isfloat) {
-            errno = 0;
-            (*out)->i = strtoll((*out)->str, NULL, 10);
-            if (errno != 0) {
-                (*out)->type = CFW_BUNDLE_V_FLOAT;
-            }
-        }
-        r = 0;
+    } else if (ch == '-' || is_digit(ch)) {
+        r = j_number(c, line, col, out);
     } else {
         r = FAIL(c, "expected a JSON value, found %s", what_here(c, w, sizeof(w)));
     }

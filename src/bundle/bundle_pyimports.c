@@ -518,15 +518,10 @@ static int new_try(struct sc *c, int indent, int parent)
     return (int)c->ntries++;
 }
 
-/* Handles one logical line: block structure first, then its statements. */
-static void logical_line(struct sc *c, int indent)
+/* Leaves the blocks a line at this indent is outside of, and closes the try: statements whose
+ * clauses can no longer follow (clause: the line is an except, else or finally). */
+static void close_blocks(struct sc *c, int indent, bool clause)
 {
-    size_t n = c->ntoks, colon = 0;
-    unsigned ctx;
-    int try_idx;
-    bool clause =
-        tok_is(c, 0, n, "except") || tok_is(c, 0, n, "else") || tok_is(c, 0, n, "finally");
-
     while (c->nblocks > 0 && c->blocks[c->nblocks - 1].indent >= indent) {
         c->nblocks--;
     }
@@ -536,90 +531,115 @@ static void logical_line(struct sc *c, int indent)
             c->tries[k].open = false;
         }
     }
+}
+
+/* The colon that ends a compound statement's header (outside brackets, not `:=`). */
+static bool header_colon(const struct sc *c, size_t n, size_t *colon)
+{
+    int d = 0;
+
+    for (size_t i = 0; i < n; i++) {
+        if (c->toks[i].kind != TK_OP) {
+            continue;
+        }
+        if (strchr("([{", c->toks[i].op) != NULL) {
+            d++;
+        } else if (strchr(")]}", c->toks[i].op) != NULL) {
+            d--;
+        } else if (c->toks[i].op == ':' && d <= 0 && !tok_op(c, i + 1, n, '=')) {
+            *colon = i;
+            return true;
+        }
+    }
+    return false;
+}
+
+/* Whether a compound statement's header opens a tracked block (def, try, if TYPE_CHECKING, the
+ * main guard, an except clause of an open try), and which: filled into nb. */
+static bool tracked_block(struct sc *c, size_t n, size_t colon, int try_idx, struct blk *nb)
+{
+    if (tok_is(c, 0, n, "def") || (tok_is(c, 0, n, "async") && tok_is(c, 1, n, "def"))) {
+        return true;
+    }
+    if (tok_is(c, 0, n, "try")) {
+        nb->kind = B_TRY;
+        nb->try_idx = new_try(c, nb->indent, try_idx);
+        return true;
+    }
+    if (tok_is(c, 0, n, "if") &&
+        ((colon == 2 && tok_is(c, 1, n, "TYPE_CHECKING")) ||
+         (colon == 4 && tok_op(c, 2, n, '.') && tok_is(c, 3, n, "TYPE_CHECKING")))) {
+        nb->kind = B_TYPECHECK;
+        return true;
+    }
+    if (tok_is(c, 0, n, "if") && is_main_guard(c, colon)) {
+        nb->kind = B_MAINGUARD;
+        return true;
+    }
+    if (tok_is(c, 0, n, "except")) {
+        for (size_t k = c->ntries; k > 0; k--) {
+            struct tryrec *t = &c->tries[k - 1];
+            if (t->open && t->indent == nb->indent) {
+                t->catches |= except_catches_import(c, 0, colon);
+                nb->kind = B_EXCEPT;
+                nb->try_idx = (int)(k - 1);
+                return true;
+            }
+        }
+    }
+    return false;
+}
+
+/* `try: import x` — the body is on the header's line, in the block the header opens. */
+static void header_body(struct sc *c, size_t colon, bool track, struct blk nb, unsigned ctx,
+                        int try_idx)
+{
+    size_t n = c->ntoks;
+
+    if (track) {
+        static const unsigned flag[] = {[B_DEF] = CFW_BUNDLE_IMPORT_LAZY,
+                                        [B_TRY] = CFW_BUNDLE_IMPORT_TRY,
+                                        [B_TYPECHECK] = CFW_BUNDLE_IMPORT_TYPECHECK,
+                                        [B_MAINGUARD] = CFW_BUNDLE_IMPORT_MAINGUARD,
+                                        [B_EXCEPT] = 0};
+        ctx |= flag[nb.kind];
+        if (nb.kind == B_TRY) {
+            try_idx = nb.try_idx;
+        }
+    }
+    /* `except ImportError: import y` on one line: y is that clause's body. */
+    if (track && nb.kind == B_EXCEPT && c->nblocks < MAX_BLOCKS) {
+        c->blocks[c->nblocks++] = nb;
+        statements(c, colon + 1, n, ctx, try_idx);
+        c->nblocks--;
+    } else {
+        statements(c, colon + 1, n, ctx, try_idx);
+    }
+}
+
+/* Handles one logical line: block structure first, then its statements. */
+static void logical_line(struct sc *c, int indent)
+{
+    size_t n = c->ntoks, colon = 0;
+    unsigned ctx;
+    int try_idx;
+    struct blk nb = {indent, B_DEF, -1};
+    bool track;
+
+    close_blocks(c, indent,
+                 tok_is(c, 0, n, "except") || tok_is(c, 0, n, "else") ||
+                     tok_is(c, 0, n, "finally"));
     context(c, &ctx, &try_idx);
-    if (!is_compound(c, n)) {
+    /* Not compound, or `match = 3`, `case(x)` used as names: plain statements. */
+    if (!is_compound(c, n) || !header_colon(c, n, &colon)) {
         statements(c, 0, n, ctx, try_idx);
         return;
     }
-    {
-        int d = 0;
-        bool found = false;
-        for (size_t i = 0; i < n; i++) {
-            if (c->toks[i].kind != TK_OP) {
-                continue;
-            }
-            if (strchr("([{", c->toks[i].op) != NULL) {
-                d++;
-            } else if (strchr(")]}", c->toks[i].op) != NULL) {
-                d--;
-            } else if (c->toks[i].op == ':' && d <= 0 && !tok_op(c, i + 1, n, '=')) {
-                colon = i;
-                found = true;
-                break;
-            }
-        }
-        if (!found) {
-            /* `match = 3`, `case(x)` used as names: plain statements. */
-            statements(c, 0, n, ctx, try_idx);
-            return;
-        }
-    }
-    {
-        bool track = false;
-        struct blk nb = {indent, B_DEF, -1};
-
-        if (tok_is(c, 0, n, "def") || (tok_is(c, 0, n, "async") && tok_is(c, 1, n, "def"))) {
-            track = true;
-        } else if (tok_is(c, 0, n, "try")) {
-            nb.kind = B_TRY;
-            nb.try_idx = new_try(c, indent, try_idx);
-            track = true;
-        } else if (tok_is(c, 0, n, "if") &&
-                   ((colon == 2 && tok_is(c, 1, n, "TYPE_CHECKING")) ||
-                    (colon == 4 && tok_op(c, 2, n, '.') && tok_is(c, 3, n, "TYPE_CHECKING")))) {
-            nb.kind = B_TYPECHECK;
-            track = true;
-        } else if (tok_is(c, 0, n, "if") && is_main_guard(c, colon)) {
-            nb.kind = B_MAINGUARD;
-            track = true;
-        } else if (tok_is(c, 0, n, "except")) {
-            for (size_t k = c->ntries; k > 0; k--) {
-                struct tryrec *t = &c->tries[k - 1];
-                if (t->open && t->indent == indent) {
-                    t->catches |= except_catches_import(c, 0, colon);
-                    nb.kind = B_EXCEPT;
-                    nb.try_idx = (int)(k - 1);
-                    track = true;
-                    break;
-                }
-            }
-        }
-        if (colon + 1 < n) {
-            /* `try: import x` — the body is on the header's line. */
-            unsigned bctx = ctx;
-            int btry = try_idx;
-            if (track) {
-                static const unsigned flag[] = {[B_DEF] = CFW_BUNDLE_IMPORT_LAZY,
-                                                [B_TRY] = CFW_BUNDLE_IMPORT_TRY,
-                                                [B_TYPECHECK] = CFW_BUNDLE_IMPORT_TYPECHECK,
-                                                [B_MAINGUARD] = CFW_BUNDLE_IMPORT_MAINGUARD,
-                                                [B_EXCEPT] = 0};
-                bctx |= flag[nb.kind];
-                if (nb.kind == B_TRY) {
-                    btry = nb.try_idx;
-                }
-            }
-            /* `except ImportError: import y` on one line: y is that clause's body. */
-            if (track && nb.kind == B_EXCEPT && c->nblocks < MAX_BLOCKS) {
-                c->blocks[c->nblocks++] = nb;
-                statements(c, colon + 1, n, bctx, btry);
-                c->nblocks--;
-            } else {
-                statements(c, colon + 1, n, bctx, btry);
-            }
-        } else if (track && c->nblocks < MAX_BLOCKS) {
-            c->blocks[c->nblocks++] = nb;
-        }
+    track = tracked_block(c, n, colon, try_idx, &nb);
+    if (colon + 1 < n) {
+        header_body(c, colon, track, nb, ctx, try_idx);
+    } else if (track && c->nblocks < MAX_BLOCKS) {
+        c->blocks[c->nblocks++] = nb;
     }
 }
 
@@ -638,6 +658,50 @@ static int indent_of(const struct sc *c, size_t line_start, size_t tok_start)
         }
     }
     return col;
+}
+
+/* A backslash continuation: the logical line goes on past the newline (pos is on the '\'). */
+static void skip_continuation(struct sc *c)
+{
+    c->pos++;
+    if (at(c, 0) == '\r') {
+        c->pos++;
+    }
+    if (at(c, 0) == '\n') {
+        newline_at(c, c->pos);
+        c->pos++;
+    }
+}
+
+/* A number token, loosely: digits, letters, '_', '.' and an exponent's sign. */
+static void skip_number(struct sc *c)
+{
+    while (c->pos < c->len) {
+        char d = c->s[c->pos];
+        if (is_ident_char((unsigned char)d) || d == '.') {
+            c->pos++;
+        } else if ((d == '+' || d == '-') && (c->s[c->pos - 1] == 'e' || c->s[c->pos - 1] == 'E')) {
+            c->pos++;
+        } else {
+            break;
+        }
+    }
+}
+
+/* An import is guarded when any enclosing try: has an except clause that catches it. */
+static void mark_guarded(const struct sc *c, struct cfw_bundle_imports *out, size_t first_import)
+{
+    for (size_t k = first_import; k < out->n; k++) {
+        out->v[k].guard_try = -1;
+        out->v[k].handler_of = c->imp_handler[k];
+        for (int t = c->imp_try[k]; t >= 0; t = c->tries[t].parent) {
+            if (c->tries[t].catches) {
+                out->v[k].guarded = true;
+                out->v[k].guard_try = t;
+                break;
+            }
+        }
+    }
 }
 
 int cfw_bundle_py_imports(const char *text, size_t len, struct cfw_bundle_imports *out,
@@ -685,15 +749,7 @@ int cfw_bundle_py_imports(const char *text, size_t len, struct cfw_bundle_import
             continue;
         }
         if (ch == '\\') {
-            /* Line continuation: the logical line goes on. */
-            c.pos++;
-            if (at(&c, 0) == '\r') {
-                c.pos++;
-            }
-            if (at(&c, 0) == '\n') {
-                newline_at(&c, c.pos);
-                c.pos++;
-            }
+            skip_continuation(&c);
             continue;
         }
         if (c.ntoks == 0) {
@@ -713,17 +769,7 @@ int cfw_bundle_py_imports(const char *text, size_t len, struct cfw_bundle_import
             continue;
         }
         if ((ch >= '0' && ch <= '9') || (ch == '.' && at(&c, 1) >= '0' && at(&c, 1) <= '9')) {
-            while (c.pos < c.len) {
-                char d = c.s[c.pos];
-                if (is_ident_char((unsigned char)d) || d == '.') {
-                    c.pos++;
-                } else if ((d == '+' || d == '-') &&
-                           (c.s[c.pos - 1] == 'e' || c.s[c.pos - 1] == 'E')) {
-                    c.pos++;
-                } else {
-                    break;
-                }
-            }
+            skip_number(&c);
             push_tok(&c, TK_NUMBER, 0, start, line, col);
             continue;
         }
@@ -735,18 +781,7 @@ int cfw_bundle_py_imports(const char *text, size_t len, struct cfw_bundle_import
         c.pos++;
         push_tok(&c, TK_OP, (char)ch, start, line, col);
     }
-    /* An import is guarded when any enclosing try: has an except clause that catches it. */
-    for (size_t k = first_import; k < out->n; k++) {
-        out->v[k].guard_try = -1;
-        out->v[k].handler_of = c.imp_handler[k];
-        for (int t = c.imp_try[k]; t >= 0; t = c.tries[t].parent) {
-            if (c.tries[t].catches) {
-                out->v[k].guarded = true;
-                out->v[k].guard_try = t;
-                break;
-            }
-        }
-    }
+    mark_guarded(&c, out, first_import);
     free(c.toks);
     free(c.tries);
     free(c.imp_try);
