@@ -745,6 +745,7 @@ struct piece {
 /* One literal of one rule, in one form (text or JSON): all its pieces must be present. */
 struct alt {
     char *lit;
+    size_t rule; /* the id of the rule it belongs to */
     bool caseless;
     size_t npieces;
     struct piece pieces[PIECES_MAX];
@@ -781,11 +782,25 @@ struct scanner {
     bool wanted;  /* some rule applies to records of this form at all */
     bool json;    /* JSON records: a \u escape makes a candidate */
     bool structs; /* JSON: exceptions, error and outcome make candidates */
+    /*
+     * Rule selections (one bit per rule id, cfw_prefilter.words words, made by build): the
+     * rules of this form, those with no usable literal here, and those a structural fact
+     * (exceptions, error, outcome) selects: the rules of exception and outcome events.
+     */
+    uint64_t *all_set;
+    uint64_t *always_set;
+    uint64_t *struct_set;
+    size_t *ids[3]; /* the ids of those three sets, as rules are added */
+    size_t nids[3];
+    size_t words;
 };
+
+enum { SET_ALL, SET_ALWAYS, SET_STRUCT };
 
 struct cfw_prefilter {
     struct scanner text;
     struct scanner json;
+    size_t nrules; /* one more than the highest rule id added */
     bool built;
 };
 
@@ -807,6 +822,12 @@ static void scanner_free(struct scanner *sc)
     for (size_t i = 0; i < 256; i++) {
         free(sc->bucket[i]);
     }
+    for (size_t i = 0; i < 3; i++) {
+        free(sc->ids[i]);
+    }
+    free(sc->all_set);
+    free(sc->always_set);
+    free(sc->struct_set);
 }
 
 void cfw_prefilter_free(struct cfw_prefilter *pf)
@@ -1061,9 +1082,10 @@ static uint64_t piece_cost(const struct piece *pc, bool caseless, size_t *off)
 }
 
 /* Splits the literals of one alternative into pieces; false when none is usable. */
-static bool add_alt(struct scanner *sc, const struct cfw_literal_alt *la, bool json, bool caseless)
+static bool add_alt(struct scanner *sc, const struct cfw_literal_alt *la, bool json, bool caseless,
+                    size_t rule)
 {
-    struct alt al = {.caseless = caseless};
+    struct alt al = {.rule = rule, .caseless = caseless};
     size_t total = 0;
     char *w;
     size_t best = SIZE_MAX;
@@ -1131,30 +1153,51 @@ static bool add_alt(struct scanner *sc, const struct cfw_literal_alt *la, bool j
     return true;
 }
 
-/* Adds one rule to one form; true when it has a usable literal there. */
+/* Notes a rule id in one of a form's selections (made into bits by build). */
+static void note_id(struct scanner *sc, int set, size_t id)
+{
+    size_t n = sc->nids[set];
+
+    if (n > 0 && sc->ids[set][n - 1] == id) {
+        return;
+    }
+    sc->ids[set] = cfw_xrealloc(sc->ids[set], (n + 1) * sizeof(*sc->ids[set]));
+    sc->ids[set][n] = id;
+    sc->nids[set] = n + 1;
+}
+
+/*
+ * Adds one rule to one form; true when it has a usable literal there. The alternatives added
+ * before a later one proves unusable stay: they only select the rule, which `always` does too.
+ */
 static bool scanner_add_rule(struct scanner *sc, const struct cfw_literals *lits, bool ok,
-                             bool json)
+                             bool json, size_t id)
 {
     bool usable = ok;
 
     sc->wanted = true;
+    note_id(sc, SET_ALL, id);
     for (size_t i = 0; usable && i < lits->n; i++) {
-        usable = add_alt(sc, &lits->alt[i], json, lits->caseless);
+        usable = add_alt(sc, &lits->alt[i], json, lits->caseless, id);
     }
     if (!usable) {
         sc->always = true;
+        note_id(sc, SET_ALWAYS, id);
     }
     return usable;
 }
 
-unsigned cfw_prefilter_add(struct cfw_prefilter *pf, const char *pattern, unsigned kinds)
+unsigned cfw_prefilter_add(struct cfw_prefilter *pf, const char *pattern, unsigned kinds, size_t id)
 {
     struct cfw_literals lits;
     bool ok = cfw_pattern_literals(pattern, &lits) == 0;
     unsigned none = 0;
 
+    if (id >= pf->nrules) {
+        pf->nrules = id + 1;
+    }
     /* text records only make kind=text events */
-    if ((kinds & CFW_KIND_TEXT) != 0 && !scanner_add_rule(&pf->text, &lits, ok, false)) {
+    if ((kinds & CFW_KIND_TEXT) != 0 && !scanner_add_rule(&pf->text, &lits, ok, false, id)) {
         none |= CFW_PREFILTER_ALL_TEXT;
     }
     /* JSON records: exception and outcome events come only from records the structural checks
@@ -1162,9 +1205,11 @@ unsigned cfw_prefilter_add(struct cfw_prefilter *pf, const char *pattern, unsign
     if ((kinds & (CFW_KIND_EXCEPTION | CFW_KIND_OUTCOME)) != 0) {
         pf->json.wanted = true;
         pf->json.structs = true;
+        note_id(&pf->json, SET_ALL, id);
+        note_id(&pf->json, SET_STRUCT, id);
     }
     if ((kinds & (CFW_KIND_TEXT | CFW_KIND_JSON | CFW_KIND_LOG)) != 0 &&
-        !scanner_add_rule(&pf->json, &lits, ok, true)) {
+        !scanner_add_rule(&pf->json, &lits, ok, true, id)) {
         none |= CFW_PREFILTER_ALL_JSON;
     }
     cfw_literals_clear(&lits);
@@ -1298,11 +1343,69 @@ static void scanner_build(struct scanner *sc)
     nibbles_build(sc);
 }
 
+static void sets_build(struct scanner *sc, size_t words)
+{
+    uint64_t **sets[3] = {&sc->all_set, &sc->always_set, &sc->struct_set};
+
+    sc->words = words;
+    for (int k = 0; k < 3; k++) {
+        free(*sets[k]);
+        *sets[k] = cfw_xcalloc(words > 0 ? words : 1, sizeof(uint64_t));
+        for (size_t i = 0; i < sc->nids[k]; i++) {
+            (*sets[k])[sc->ids[k][i] >> 6] |= UINT64_C(1) << (sc->ids[k][i] & 63);
+        }
+    }
+}
+
 void cfw_prefilter_build(struct cfw_prefilter *pf)
 {
     scanner_build(&pf->text);
     scanner_build(&pf->json);
+    sets_build(&pf->text, cfw_prefilter_words(pf));
+    sets_build(&pf->json, cfw_prefilter_words(pf));
     pf->built = true;
+}
+
+size_t cfw_prefilter_words(const struct cfw_prefilter *pf)
+{
+    return (pf->nrules + 63) / 64;
+}
+
+/* Selects every rule of the form; true (the search can stop). */
+static bool select_all(const struct scanner *sc, uint64_t *sel)
+{
+    if (sel != NULL) {
+        memcpy(sel, sc->all_set, sc->words * sizeof(*sel));
+    }
+    return true;
+}
+
+/* Adds a set to the selection; true when it now holds every rule of the form. */
+static bool select_add(const struct scanner *sc, uint64_t *sel, const uint64_t *set)
+{
+    bool full = true;
+
+    for (size_t w = 0; w < sc->words; w++) {
+        sel[w] |= set[w];
+        full = full && sel[w] == sc->all_set[w];
+    }
+    return full;
+}
+
+/* True when the selection holds every rule of the form. */
+static bool select_full(const struct scanner *sc, const uint64_t *sel)
+{
+    for (size_t w = 0; w < sc->words; w++) {
+        if ((sel[w] & sc->all_set[w]) != sc->all_set[w]) {
+            return false;
+        }
+    }
+    return true;
+}
+
+static bool selected(const uint64_t *sel, size_t id)
+{
+    return (sel[id >> 6] & (UINT64_C(1) << (id & 63))) != 0;
 }
 
 static bool eq_case(const char *a, const char *b, size_t n)
@@ -1382,13 +1485,18 @@ static bool outcome_quiet(const char *v, const char *end)
            (n == 8 && eq_case(v + 1, "canceled", 8));
 }
 
-/* Checks one fingerprint hit at position at of s; true when the record is a candidate. */
+/*
+ * Checks one fingerprint hit at position at of s. Without a selection: true when the record is
+ * a candidate. With one: adds the rules the hit selects, and is true when every rule of the
+ * form is selected (nothing is left to look for).
+ */
 static bool anchor_hit(const struct scanner *sc, const struct anchor *a, const char *s, size_t n,
-                       size_t at)
+                       size_t at, uint64_t *sel)
 {
     const char *p = s + at;
     const char *end = s + n;
     const char *v;
+    bool hit = false;
 
     if (a->caseless ? !eq_case(p, a->s, a->len) : memcmp(p, a->s, a->len) != 0) {
         return false;
@@ -1396,19 +1504,26 @@ static bool anchor_hit(const struct scanner *sc, const struct anchor *a, const c
     switch (a->type) {
     case A_PIECE:
         for (;;) {
-            if (alt_holds(&sc->alts[a->alt], a->piece, s, n)) {
-                return true;
+            const struct alt *al = &sc->alts[a->alt];
+
+            if ((sel == NULL || !selected(sel, al->rule)) && alt_holds(al, a->piece, s, n)) {
+                if (sel == NULL) {
+                    return true;
+                }
+                sel[al->rule >> 6] |= UINT64_C(1) << (al->rule & 63);
+                hit = true;
             }
             if (a->next == SIZE_MAX) {
-                return false;
+                return hit && select_full(sc, sel);
             }
             a = &sc->anchors[a->next];
         }
     case A_UESC:
-        return true;
+        return select_all(sc, sel);
     case A_OUTCOME:
         v = value_at(p + a->len, end);
-        return v != NULL && !outcome_quiet(v, end);
+        hit = v != NULL && !outcome_quiet(v, end);
+        break;
     case A_EXC:
         v = value_at(p + a->len, end);
         if (v == NULL || v >= end || *v != '[') {
@@ -1418,22 +1533,27 @@ static bool anchor_hit(const struct scanner *sc, const struct anchor *a, const c
         while (v < end && is_ws(*v)) {
             v++;
         }
-        return v < end && *v != ']';
+        hit = v < end && *v != ']';
+        break;
     case A_ERROR:
         v = value_at(p + a->len, end);
         if (v == NULL || v >= end) {
             return false;
         }
-        return !((end - v >= 4 && memcmp(v, "null", 4) == 0) ||
-                 (end - v >= 2 && memcmp(v, "\"\"", 2) == 0));
+        hit = !((end - v >= 4 && memcmp(v, "null", 4) == 0) ||
+                (end - v >= 2 && memcmp(v, "\"\"", 2) == 0));
+        break;
     }
-    return true;
+    if (!hit || sel == NULL) {
+        return hit;
+    }
+    return select_add(sc, sel, sc->struct_set);
 }
 
 /* Looks at the pair at position i; true when an anchor there makes the record a candidate. */
 /* Inlined into the vector loops: the call was a fifth of the prefilter's instructions. */
-static inline __attribute__((always_inline)) bool scan_at(const struct scanner *sc,
-                                                          const char *text, size_t n, size_t i)
+static inline __attribute__((always_inline)) bool
+scan_at(const struct scanner *sc, const char *text, size_t n, size_t i, uint64_t *sel)
 {
     const unsigned char *s = (const unsigned char *)text;
     unsigned k = (unsigned)s[i] | ((unsigned)s[i + 1] << 8);
@@ -1442,26 +1562,28 @@ static inline __attribute__((always_inline)) bool scan_at(const struct scanner *
         return false;
     }
     if (s[i] == 0) {
-        return true;
+        return select_all(sc, sel);
     }
     for (size_t j = 0; j < sc->nbucket[s[i]]; j++) {
         const struct anchor *a = &sc->anchors[sc->bucket[s[i]][j]];
 
-        if (i >= a->off && i - a->off + a->len <= n && anchor_hit(sc, a, text, n, i - a->off)) {
+        if (i >= a->off && i - a->off + a->len <= n &&
+            anchor_hit(sc, a, text, n, i - a->off, sel)) {
             return true;
         }
     }
     return false;
 }
 
-static bool scan_scalar(const struct scanner *sc, const char *text, size_t n, size_t from)
+static bool scan_scalar(const struct scanner *sc, const char *text, size_t n, size_t from,
+                        uint64_t *sel)
 {
     const unsigned char *s = (const unsigned char *)text;
 
     for (size_t i = from; i + 1 < n; i++) {
         unsigned k = (unsigned)s[i] | ((unsigned)s[i + 1] << 8);
 
-        if ((sc->bits[k >> 6] & (UINT64_C(1) << (k & 63))) != 0 && scan_at(sc, text, n, i)) {
+        if ((sc->bits[k >> 6] & (UINT64_C(1) << (k & 63))) != 0 && scan_at(sc, text, n, i, sel)) {
             return true;
         }
     }
@@ -1492,7 +1614,7 @@ static bool scan_scalar(const struct scanner *sc, const char *text, size_t n, si
             VEC m2 = AND(SHUF(lo2, AND(v2, low)), SHUF(hi2, AND(SRL(v2, 4), low)));                \
             uint64_t hits = ~(uint64_t)(uint32_t)MASK(EQ(AND(AND(m0, m1), m2), zero)) & keep;      \
             while (hits != 0) {                                                                    \
-                if (scan_at(sc, text, n, at + (size_t)__builtin_ctzll(hits))) {                    \
+                if (scan_at(sc, text, n, at + (size_t)__builtin_ctzll(hits), sel)) {               \
                     return true;                                                                   \
                 }                                                                                  \
                 hits &= hits - 1;                                                                  \
@@ -1513,29 +1635,29 @@ static bool scan_scalar(const struct scanner *sc, const char *text, size_t n, si
 #define BCAST256(t) _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)(t)))
 
 __attribute__((target("ssse3"))) static bool scan_ssse3(const struct scanner *sc, const char *text,
-                                                        size_t n)
+                                                        size_t n, uint64_t *sel)
 {
     const unsigned char *s = (const unsigned char *)text;
     size_t i = 0;
 
     PF_BLOCK(16, __m128i, _mm_loadu_si128, _mm_shuffle_epi8, _mm_and_si128, _mm_srli_epi16,
              _mm_cmpeq_epi8, _mm_movemask_epi8, _mm_set1_epi8, BCAST128);
-    return scan_scalar(sc, text, n, i);
+    return scan_scalar(sc, text, n, i, sel);
 }
 
 __attribute__((target("avx2"))) static bool scan_avx2(const struct scanner *sc, const char *text,
-                                                      size_t n)
+                                                      size_t n, uint64_t *sel)
 {
     const unsigned char *s = (const unsigned char *)text;
     size_t i = 0;
 
     if (n < 32 + 2) {
-        return scan_ssse3(sc, text, n);
+        return scan_ssse3(sc, text, n, sel);
     }
     PF_BLOCK(32, __m256i, _mm256_loadu_si256, _mm256_shuffle_epi8, _mm256_and_si256,
              _mm256_srli_epi16, _mm256_cmpeq_epi8, _mm256_movemask_epi8, _mm256_set1_epi8,
              BCAST256);
-    return scan_scalar(sc, text, n, i);
+    return scan_scalar(sc, text, n, i, sel);
 }
 
 enum simd { SIMD_UNKNOWN, SIMD_NONE, SIMD_SSSE3, SIMD_AVX2 };
@@ -1562,22 +1684,23 @@ static enum simd simd_level(void)
 }
 #endif
 
-static bool scan(const struct scanner *sc, const char *text, size_t n)
+/* True when the record is a candidate (sel NULL) or every rule is selected (see anchor_hit). */
+static bool scan(const struct scanner *sc, const char *text, size_t n, uint64_t *sel)
 {
     if (n > 0 && text[n - 1] == 0) {
-        return true;
+        return select_all(sc, sel);
     }
 #ifdef PF_SIMD
     switch (simd_level()) {
     case SIMD_AVX2:
-        return scan_avx2(sc, text, n);
+        return scan_avx2(sc, text, n, sel);
     case SIMD_SSSE3:
-        return scan_ssse3(sc, text, n);
+        return scan_ssse3(sc, text, n, sel);
     default:
         break;
     }
 #endif
-    return scan_scalar(sc, text, n, 0);
+    return scan_scalar(sc, text, n, 0, sel);
 }
 
 bool cfw_prefilter_match(const struct cfw_prefilter *pf, enum cfw_record_kind kind,
@@ -1594,5 +1717,31 @@ bool cfw_prefilter_match(const struct cfw_prefilter *pf, enum cfw_record_kind ki
     if (sc->always) {
         return true;
     }
-    return scan(sc, text, len);
+    return scan(sc, text, len, NULL);
+}
+
+bool cfw_prefilter_select(const struct cfw_prefilter *pf, enum cfw_record_kind kind,
+                          const char *text, size_t len, uint64_t *sel)
+{
+    const struct scanner *sc = kind == CFW_REC_JSON ? &pf->json : &pf->text;
+    size_t words = cfw_prefilter_words(pf);
+    bool any = false;
+
+    if (!pf->built || text == NULL) {
+        for (size_t w = 0; w < words; w++) {
+            sel[w] = ~UINT64_C(0);
+        }
+        return true;
+    }
+    memset(sel, 0, words * sizeof(*sel));
+    if (!sc->wanted) {
+        return false;
+    }
+    if (!scan(sc, text, len, sel)) {
+        select_add(sc, sel, sc->always_set);
+    }
+    for (size_t w = 0; w < words; w++) {
+        any = any || sel[w] != 0;
+    }
+    return any;
 }

@@ -123,6 +123,14 @@ struct cfw_ruleset {
     bool rec_fresh; /* the pipeline started a record: the next event is of a new one */
     enum cfw_scan scan;
     struct cfw_prefilter *pf; /* built on first use after the rules changed */
+    /*
+     * The rules the prefilter selected for the last record it was asked about (one bit per
+     * index in v), and whether matching uses it: from cfw_ruleset_record_start after a
+     * selection to cfw_ruleset_record_end. Events matched outside a record see every rule.
+     */
+    uint64_t *sel;
+    bool sel_made;
+    bool sel_on;
 };
 
 /* ---- severities ---- */
@@ -891,6 +899,7 @@ void cfw_ruleset_free(struct cfw_ruleset *rs)
     free(rs->rec_input);
     free(rs->rec_time);
     cfw_prefilter_free(rs->pf);
+    free(rs->sel);
     free(rs);
 }
 
@@ -984,6 +993,7 @@ int cfw_ruleset_add_node(struct cfw_ruleset *rs, const struct cfw_node *seq, con
     free(idnodes);
     cfw_prefilter_free(rs->pf);
     rs->pf = NULL;
+    cfw_ruleset_record_end(rs); /* a selection names the rules as they were */
     problems = (int)(diag->n - before);
     cfw_diag_free(&local);
     return problems;
@@ -1405,7 +1415,8 @@ int cfw_ruleset_match(struct cfw_ruleset *rs, const struct cfw_event *ev, cfw_ma
         struct cfw_match m = {.rule = r};
         int rc;
 
-        if (r->code == NULL || !conds_hold(r, false, ev, recexc, NULL)) {
+        if (r->code == NULL || (rs->sel_on && (rs->sel[i >> 6] & (UINT64_C(1) << (i & 63))) == 0) ||
+            !conds_hold(r, false, ev, recexc, NULL)) {
             continue;
         }
         rc = rule_run(rs, r, ev);
@@ -1501,6 +1512,13 @@ static unsigned rule_kinds(const struct cfw_rule *r)
 void cfw_ruleset_record_start(struct cfw_ruleset *rs)
 {
     rs->rec_fresh = true;
+    rs->sel_on = rs->sel_made && rs->scan == CFW_SCAN_FAST;
+}
+
+void cfw_ruleset_record_end(struct cfw_ruleset *rs)
+{
+    rs->sel_on = false;
+    rs->sel_made = false;
 }
 
 /* Builds the prefilter for the rules as they are now. */
@@ -1513,9 +1531,14 @@ void cfw_ruleset_prepare(struct cfw_ruleset *rs)
     for (size_t i = 0; i < rs->n; i++) {
         struct cfw_rule *r = rs->v[i];
 
-        r->no_literal = r->code != NULL ? cfw_prefilter_add(rs->pf, r->pattern, rule_kinds(r)) : 0;
+        r->no_literal =
+            r->code != NULL ? cfw_prefilter_add(rs->pf, r->pattern, rule_kinds(r), i) : 0;
     }
     cfw_prefilter_build(rs->pf);
+    free(rs->sel);
+    rs->sel = cfw_xcalloc(cfw_prefilter_words(rs->pf) + 1, sizeof(*rs->sel));
+    rs->sel_made = false;
+    rs->sel_on = false;
 }
 
 bool cfw_ruleset_wants(struct cfw_ruleset *rs, const struct cfw_record *rec)
@@ -1526,7 +1549,8 @@ bool cfw_ruleset_wants(struct cfw_ruleset *rs, const struct cfw_record *rec)
     if (rs->pf == NULL) {
         cfw_ruleset_prepare(rs);
     }
-    return cfw_prefilter_match(rs->pf, rec->kind, rec->text, rec->len);
+    rs->sel_made = true;
+    return cfw_prefilter_select(rs->pf, rec->kind, rec->text, rec->len, rs->sel);
 }
 
 unsigned cfw_rule_no_literal(const struct cfw_rule *r)
