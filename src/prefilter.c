@@ -552,6 +552,104 @@ static void parse_group(struct lx *x, struct lset *out, bool *zero)
 }
 
 /* A sequence up to '|', ')' or the end. */
+/* \Q...\E: every character but the last is plain; a quantifier after \E applies to it. */
+static void seq_quote(struct lx *x, struct seq *s)
+{
+    const char *q = x->p;
+    const char *e = x->p;
+
+    while (e < x->end && !(e[0] == '\\' && e + 1 < x->end && e[1] == 'E')) {
+        e++;
+    }
+    while (q < e) {
+        size_t k = char_len(q, e);
+        if (q + k < e) {
+            seq_append(s, q, k);
+        } else {
+            x->p = e < x->end ? e + 2 : e;
+            seq_char(x, s, q, k);
+        }
+        q += k;
+    }
+    if (e >= x->end || q == x->p) {
+        x->p = e < x->end ? e + 2 : e;
+    }
+}
+
+/* A backslash sequence in a sequence. */
+static void seq_escape(struct lx *x, struct seq *s)
+{
+    const char *lit = NULL;
+    size_t n = 0;
+
+    switch (escape(x, &lit, &n)) {
+    case ESC_LITERAL:
+        seq_char(x, s, lit, n);
+        break;
+    case ESC_ATOM:
+        seq_atom(x, s);
+        break;
+    case ESC_ASSERT:
+        seq_flush(s);
+        break;
+    case ESC_NOTHING:
+        break;
+    case ESC_QUOTE:
+        seq_quote(x, s);
+        break;
+    case ESC_FAIL:
+        x->fail = true;
+        break;
+    }
+}
+
+/* A group in a sequence, with its quantifier: kept unless it may match nothing. */
+static void seq_paren(struct lx *x, struct seq *s)
+{
+    struct lset g = {0};
+    bool zero = false;
+    long min;
+
+    seq_flush(s);
+    parse_group(x, &g, &zero);
+    if (x->fail) {
+        lset_clear(&g);
+        return;
+    }
+    min = zero ? -1 : quantifier(x);
+    if (min == 0 || zero) {
+        lset_clear(&g);
+    } else {
+        seq_group(s, &g);
+    }
+}
+
+/* The literal set of a parsed sequence: each alternative of its group with what it all holds. */
+static void seq_result(const struct lx *x, struct seq *s, struct lset *out)
+{
+    seq_flush(s);
+    out->none = true;
+    if (!x->fail && s->group.n > 0) {
+        out->none = false;
+        for (size_t i = 0; i < s->group.n && !out->none; i++) {
+            struct cfw_literal_alt a = {0};
+
+            alt_merge(&a, &s->all);
+            alt_merge(&a, &s->group.alt[i]);
+            out->none = !lset_push(out, &a);
+            alt_clear(&a);
+        }
+        if (out->none) {
+            lset_clear(out);
+        }
+    }
+    if (!x->fail && out->n == 0 && s->all.n > 0) {
+        out->none = !lset_push(out, &s->all);
+    }
+    alt_clear(&s->all);
+    lset_clear(&s->group);
+}
+
 static void parse_seq(struct lx *x, struct lset *out)
 {
     struct seq s = {0};
@@ -563,22 +661,7 @@ static void parse_seq(struct lx *x, struct lset *out)
             break;
         }
         if (c == '(') {
-            struct lset g = {0};
-            bool zero = false;
-            long min;
-
-            seq_flush(&s);
-            parse_group(x, &g, &zero);
-            if (x->fail) {
-                lset_clear(&g);
-                break;
-            }
-            min = zero ? -1 : quantifier(x);
-            if (min == 0 || zero) {
-                lset_clear(&g);
-            } else {
-                seq_group(&s, &g);
-            }
+            seq_paren(x, &s);
         } else if (c == '[') {
             seq_flush(&s);
             skip_class(x);
@@ -592,48 +675,7 @@ static void parse_seq(struct lx *x, struct lset *out)
             x->p++;
             seq_flush(&s);
         } else if (c == '\\') {
-            const char *lit = NULL;
-            size_t n = 0;
-
-            switch (escape(x, &lit, &n)) {
-            case ESC_LITERAL:
-                seq_char(x, &s, lit, n);
-                break;
-            case ESC_ATOM:
-                seq_atom(x, &s);
-                break;
-            case ESC_ASSERT:
-                seq_flush(&s);
-                break;
-            case ESC_NOTHING:
-                break;
-            case ESC_QUOTE: {
-                const char *q = x->p;
-                const char *e = x->p;
-
-                while (e < x->end && !(e[0] == '\\' && e + 1 < x->end && e[1] == 'E')) {
-                    e++;
-                }
-                /* every character but the last is plain; a quantifier after \E applies to it */
-                while (q < e) {
-                    size_t k = char_len(q, e);
-                    if (q + k < e) {
-                        seq_append(&s, q, k);
-                    } else {
-                        x->p = e < x->end ? e + 2 : e;
-                        seq_char(x, &s, q, k);
-                    }
-                    q += k;
-                }
-                if (e >= x->end || q == x->p) {
-                    x->p = e < x->end ? e + 2 : e;
-                }
-                break;
-            }
-            case ESC_FAIL:
-                x->fail = true;
-                break;
-            }
+            seq_escape(x, &s);
         } else if (c == '*' || c == '+' || c == '?') {
             x->fail = true; /* nothing to repeat: PCRE2 refuses it; so do we */
         } else {
@@ -644,28 +686,7 @@ static void parse_seq(struct lx *x, struct lset *out)
             seq_char(x, &s, ch, n);
         }
     }
-    seq_flush(&s);
-    out->none = true;
-    if (!x->fail && s.group.n > 0) {
-        /* each alternative of the group, with what the whole sequence holds */
-        out->none = false;
-        for (size_t i = 0; i < s.group.n && !out->none; i++) {
-            struct cfw_literal_alt a = {0};
-
-            alt_merge(&a, &s.all);
-            alt_merge(&a, &s.group.alt[i]);
-            out->none = !lset_push(out, &a);
-            alt_clear(&a);
-        }
-        if (out->none) {
-            lset_clear(out);
-        }
-    }
-    if (!x->fail && out->n == 0 && s.all.n > 0) {
-        out->none = !lset_push(out, &s.all);
-    }
-    alt_clear(&s.all);
-    lset_clear(&s.group);
+    seq_result(x, &s, out);
 }
 
 /* Branches up to ')' or the end: the union of their sets, none when one has none. */

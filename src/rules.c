@@ -729,23 +729,12 @@ static void parse_threshold(struct cfw_rule *r, const struct cfw_node *item, con
     free(tpath);
 }
 
-/* Reads and compiles one rule; NULL (problems reported) when anything is wrong with it. */
-static struct cfw_rule *rule_parse(const struct cfw_ruleset *rs, const struct cfw_node *item,
-                                   const char *path, const char *pack, struct cfw_diag *diag)
+/* The rule's id: checked, "?" when missing or not a string (an error is reported then). */
+static void rule_parse_id(struct cfw_rule *r, const struct cfw_node *item, const char *path,
+                          struct cfw_diag *diag)
 {
-    struct cfw_rule *r;
     const char *s = NULL;
-    size_t before = diag->n;
-    const struct cfw_node *when;
 
-    if (item->type != CFW_NODE_MAP) {
-        cfw_diag_add(diag, item, path, "expected a rule (a map with id and pattern)");
-        return NULL;
-    }
-    r = cfw_xcalloc(1, sizeof(*r));
-    r->severity = CFW_SEV_ERROR;
-    r->pack = cfw_xstrdup(pack);
-    cfw_node_check_keys(item, path, rule_keys, diag);
     if (cfw_node_str(item, "id", path, &s, diag) == 1) {
         r->id = cfw_xstrdup(s);
         if (!valid_id(s)) {
@@ -763,7 +752,25 @@ static struct cfw_rule *rule_parse(const struct cfw_ruleset *rs, const struct cf
     if (r->id == NULL) {
         r->id = cfw_xstrdup("?");
     }
-    s = NULL;
+}
+
+/* An optional string key, copied into *out. */
+static void rule_parse_str(const struct cfw_node *item, const char *key, const char *path,
+                           char **out, struct cfw_diag *diag)
+{
+    const char *s = NULL;
+
+    if (cfw_node_str(item, key, path, &s, diag) == 1) {
+        *out = cfw_xstrdup(s);
+    }
+}
+
+/* severity, title, hint, key and description, and the templates among them. */
+static void rule_parse_texts(struct cfw_rule *r, const struct cfw_node *item, const char *path,
+                             struct cfw_diag *diag)
+{
+    const char *s = NULL;
+
     if (cfw_node_str(item, "severity", path, &s, diag) == 1 &&
         cfw_severity_parse(s, &r->severity) != 0) {
         char *spath = cfw_xasprintf("%s.severity", path);
@@ -772,22 +779,10 @@ static struct cfw_rule *rule_parse(const struct cfw_ruleset *rs, const struct cf
                      "invalid severity '%.64s' (use critical, error, warning or info)", s);
         free(spath);
     }
-    s = NULL;
-    if (cfw_node_str(item, "title", path, &s, diag) == 1) {
-        r->title = cfw_xstrdup(s);
-    }
-    s = NULL;
-    if (cfw_node_str(item, "hint", path, &s, diag) == 1) {
-        r->hint = cfw_xstrdup(s);
-    }
-    s = NULL;
-    if (cfw_node_str(item, "key", path, &s, diag) == 1) {
-        r->key = cfw_xstrdup(s);
-    }
-    s = NULL;
-    if (cfw_node_str(item, "description", path, &s, diag) == 1) {
-        r->description = cfw_xstrdup(s);
-    }
+    rule_parse_str(item, "title", path, &r->title, diag);
+    rule_parse_str(item, "hint", path, &r->hint, diag);
+    rule_parse_str(item, "key", path, &r->key, diag);
+    rule_parse_str(item, "description", path, &r->description, diag);
     check_template(r, item, "title", path, r->title, diag);
     check_template(r, item, "hint", path, r->hint, diag);
     check_template(r, item, "key", path, r->key, diag);
@@ -797,11 +792,18 @@ static struct cfw_rule *rule_parse(const struct cfw_ruleset *rs, const struct cf
     if (r->hint == NULL) {
         r->hint = cfw_xstrdup("");
     }
+}
+
+/* continue, the incident timers, resolve and success. */
+static void rule_parse_lifecycle(struct cfw_rule *r, const struct cfw_node *item, const char *path,
+                                 struct cfw_diag *diag)
+{
+    const char *s = NULL;
+
     cfw_node_bool(item, "continue", path, &r->cont, diag);
     cfw_node_duration(item, "repeat_interval", path, &r->opts.repeat_interval_ms, diag);
     cfw_node_duration(item, "resolve_after", path, &r->opts.resolve_after_ms, diag);
     cfw_node_duration(item, "resolve_fallback", path, &r->opts.resolve_fallback_ms, diag);
-    s = NULL;
     if (cfw_node_str(item, "resolve", path, &s, diag) == 1) {
         if (strcmp(s, "quiet") == 0) {
             r->opts.resolve = CFW_RESOLVE_QUIET;
@@ -821,8 +823,14 @@ static struct cfw_rule *rule_parse(const struct cfw_ruleset *rs, const struct cf
         /* evidence, not an incident: the rules after it still run on the event */
         r->cont = true;
     }
-    parse_threshold(r, item, path, diag);
-    s = NULL;
+}
+
+/* The pattern, compiled, and where it was written (for --check-config's notes). */
+static void rule_parse_pattern(const struct cfw_ruleset *rs, struct cfw_rule *r,
+                               const struct cfw_node *item, const char *path, struct cfw_diag *diag)
+{
+    const char *s = NULL;
+
     if (cfw_node_str(item, "pattern", path, &s, diag) == 1) {
         char *ppath = cfw_xasprintf("%s.pattern", path);
         const struct cfw_node *pn = cfw_node_get(item, "pattern");
@@ -840,6 +848,29 @@ static struct cfw_rule *rule_parse(const struct cfw_ruleset *rs, const struct cf
     } else if (cfw_node_get(item, "pattern") == NULL) {
         cfw_diag_add(diag, item, path, "rule '%s': missing pattern", r->id);
     }
+}
+
+/* Reads and compiles one rule; NULL (problems reported) when anything is wrong with it. */
+static struct cfw_rule *rule_parse(const struct cfw_ruleset *rs, const struct cfw_node *item,
+                                   const char *path, const char *pack, struct cfw_diag *diag)
+{
+    struct cfw_rule *r;
+    size_t before = diag->n;
+    const struct cfw_node *when;
+
+    if (item->type != CFW_NODE_MAP) {
+        cfw_diag_add(diag, item, path, "expected a rule (a map with id and pattern)");
+        return NULL;
+    }
+    r = cfw_xcalloc(1, sizeof(*r));
+    r->severity = CFW_SEV_ERROR;
+    r->pack = cfw_xstrdup(pack);
+    cfw_node_check_keys(item, path, rule_keys, diag);
+    rule_parse_id(r, item, path, diag);
+    rule_parse_texts(r, item, path, diag);
+    rule_parse_lifecycle(r, item, path, diag);
+    parse_threshold(r, item, path, diag);
+    rule_parse_pattern(rs, r, item, path, diag);
     when = cfw_node_get(item, "when");
     if (when != NULL) {
         parse_when(r, when, path, diag);
