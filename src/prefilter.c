@@ -1519,7 +1519,10 @@ static bool anchor_hit(const struct scanner *sc, const struct anchor *a, const c
     const char *v;
     bool hit = false;
 
-    if (a->caseless ? !eq_case(p, a->s, a->len) : memcmp(p, a->s, a->len) != 0) {
+    /* the fingerprint matched: its neighbours at the ends of the anchor decide most cases */
+    if (a->caseless ? !eq_case(p, a->s, a->len)
+                    : p[0] != a->s[0] || p[a->len - 1] != a->s[a->len - 1] ||
+                          memcmp(p, a->s, a->len) != 0) {
         return false;
     }
     switch (a->type) {
