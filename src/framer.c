@@ -1500,16 +1500,17 @@ size_t cfw_strip_ansi(char *s, size_t len)
 /* Length of an ISO 8601 date-time (`YYYY-MM-DDTHH:MM:SS[.frac][Z|+HH:MM]`) at s, or 0. */
 static size_t iso_time_len(const char *s, size_t n)
 {
-    static const char pat[] = "dddd-dd-ddTdd:dd:dd";
-    size_t i, j;
+    const unsigned char *u = (const unsigned char *)s;
+    size_t i = 19; /* dddd-dd-ddTdd:dd:dd */
+    size_t j;
 
-    if (n < LIT_LEN(pat)) {
+    /* unrolled: every line of a Builds log starts so, and most other lines fail at once */
+    if (n < i || !is_digit(u[0]) || !is_digit(u[1]) || !is_digit(u[2]) || !is_digit(u[3]) ||
+        u[4] != '-' || !is_digit(u[5]) || !is_digit(u[6]) || u[7] != '-' || !is_digit(u[8]) ||
+        !is_digit(u[9]) || u[10] != 'T' || !is_digit(u[11]) || !is_digit(u[12]) ||
+        u[13] != ':' || !is_digit(u[14]) || !is_digit(u[15]) || u[16] != ':' ||
+        !is_digit(u[17]) || !is_digit(u[18])) {
         return 0;
-    }
-    for (i = 0; i < LIT_LEN(pat); i++) {
-        if (pat[i] == 'd' ? !is_digit((unsigned char)s[i]) : s[i] != pat[i]) {
-            return 0;
-        }
     }
     if (i < n && (s[i] == '.' || s[i] == ',')) {
         j = i + 1;
