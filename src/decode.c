@@ -59,8 +59,24 @@ static size_t utf8_copy(char *out, size_t room, const char *s, size_t n, bool co
     size_t i = 0;
 
     while (i < n) {
-        size_t k = cfw_utf8_len(p + i, n - i);
+        size_t run = i;
+        size_t k;
 
+        /* printable ASCII, most of any log, is copied a run at a time */
+        while (run < n && p[run] >= 0x20 && p[run] < 0x7f) {
+            run++;
+        }
+        if (run > i) {
+            k = run - i <= room - o ? run - i : room - o;
+            memcpy(out + o, p + i, k);
+            o += k;
+            i += k;
+            if (i < run) {
+                break;
+            }
+            continue;
+        }
+        k = cfw_utf8_len(p + i, n - i);
         if (k == 0) {
             if (o + 3 > room) {
                 break;

@@ -812,6 +812,200 @@ static size_t space_skip(const unsigned char *p, size_t i, size_t n)
 }
 
 /*
+ * The end of a string's plain bytes at p[*ip]: a quote (closing the string) or a backslash
+ * (starting an escape); false for a control byte. Compact JSON (NDJSON) is mostly
+ * `"key":"value","key":...`: the ':' after a key, the ',' after a value in an object and the
+ * '"' that opens the next string are taken here, without a pass through the tokenizer's
+ * switch for each.
+ */
+static inline bool tok_str_end(struct jtok *t, const unsigned char *p, size_t *ip, size_t n)
+{
+    size_t i = *ip;
+    unsigned c = p[i];
+
+    if (c != '"') {
+        if (c != '\\') {
+            return false;
+        }
+        t->st = J_ESC;
+        *ip = i + 1;
+        return true;
+    }
+    t->st = t->key ? J_COLON : J_AFTER;
+    if (i + 2 < n && p[i + 1] == (t->key ? ':' : ',') && (t->key || t->stack[t->depth - 1])) {
+        t->ws_only = false;
+        i += 2;
+        t->st = t->key ? J_VALUE : J_KEY;
+        if (p[i] == '"') {
+            t->key = t->st == J_KEY;
+            t->st = J_STR;
+            i++;
+        }
+        *ip = i;
+        return true;
+    }
+    *ip = i + 1;
+    return true;
+}
+
+/* A number's byte c in state J_ZERO, J_INT or J_FRAC; a byte that ends it is left for J_AFTER. */
+static inline void tok_number(struct jtok *t, unsigned c, size_t *ip)
+{
+    if (is_digit(c) && t->st != J_ZERO) {
+        (*ip)++;
+    } else if (c == '.' && t->st != J_FRAC) {
+        t->st = J_DOT;
+        (*ip)++;
+    } else if (c == 'e' || c == 'E') {
+        t->st = J_EXP;
+        (*ip)++;
+    } else {
+        t->st = J_AFTER; /* the number ended: this byte again in J_AFTER */
+    }
+}
+
+/* One byte c of a token other than a string's plain bytes; false when it is not JSON. */
+static inline bool tok_scalar(struct jtok *t, unsigned c, size_t *ip)
+{
+    switch (t->st) {
+    case J_ESC:
+        if (c == 'u') {
+            t->st = J_HEX;
+            t->hex = 4;
+        } else if (c == '"' || c == '\\' || c == '/' || c == 'b' || c == 'f' || c == 'n' ||
+                   c == 'r' || c == 't') {
+            t->st = J_STR;
+        } else {
+            return false;
+        }
+        break;
+    case J_HEX:
+        if (!is_hex(c)) {
+            return false;
+        }
+        if (--t->hex == 0) {
+            t->st = J_STR;
+        }
+        break;
+    case J_NEG:
+        if (c == '0') {
+            t->st = J_ZERO;
+        } else if (is_digit(c)) {
+            t->st = J_INT;
+        } else {
+            return false;
+        }
+        break;
+    case J_ZERO:
+    case J_INT:
+    case J_FRAC:
+        tok_number(t, c, ip);
+        return true;
+    case J_DOT:
+    case J_EXPSIGN:
+        if (!is_digit(c)) {
+            return false;
+        }
+        t->st = t->st == J_DOT ? J_FRAC : J_EXPDIG;
+        break;
+    case J_EXP:
+        if (c == '+' || c == '-') {
+            t->st = J_EXPSIGN;
+        } else if (is_digit(c)) {
+            t->st = J_EXPDIG;
+        } else {
+            return false;
+        }
+        break;
+    case J_EXPDIG:
+        if (!is_digit(c)) {
+            t->st = J_AFTER;
+            return true;
+        }
+        break;
+    case J_LIT:
+        if (c != (unsigned char)*t->lit) {
+            return false;
+        }
+        if (*++t->lit == '\0') {
+            t->st = J_AFTER;
+        }
+        break;
+    default:
+        break;
+    }
+    (*ip)++;
+    return true;
+}
+
+/* Blanks between tokens from i (newlines counted); the index of the first other byte. */
+static inline size_t tok_blanks(struct jtok *t, const unsigned char *p, size_t i, size_t n)
+{
+    while (i < n) {
+        unsigned c = p[i];
+
+        if (c == ' ') {
+            i = space_skip(p, i + 1, n);
+        } else if (c == '\t' || c == '\r') {
+            i++;
+        } else if (c == '\n') {
+            if (t->nl != NULL) {
+                (*t->nl)++;
+            }
+            t->ws_only = true;
+            i++;
+        } else {
+            break;
+        }
+    }
+    return i;
+}
+
+enum tstep {
+    T_NEXT,  /* the byte was taken */
+    T_CLOSE, /* a closing bracket: the container ends (if it is the right one) */
+    T_ERR,   /* not JSON */
+};
+
+/* A structural byte c between tokens. */
+static inline enum tstep tok_struct(struct jtok *t, unsigned c)
+{
+    switch (t->st) {
+    case J_VALUE:
+    case J_ARR_FIRST:
+        if (c == ']' && t->st == J_ARR_FIRST) {
+            return T_CLOSE;
+        }
+        return tok_value(t, c) ? T_NEXT : T_ERR;
+    case J_OBJ_FIRST:
+    case J_KEY:
+        if (c == '}' && t->st == J_OBJ_FIRST) {
+            return T_CLOSE;
+        }
+        if (c != '"') {
+            return T_ERR;
+        }
+        t->key = true;
+        t->st = J_STR;
+        return T_NEXT;
+    case J_COLON:
+        if (c != ':') {
+            return T_ERR;
+        }
+        t->st = J_VALUE;
+        return T_NEXT;
+    case J_AFTER:
+        if (c == ',') {
+            t->st = t->stack[t->depth - 1] ? J_KEY : J_VALUE;
+            return T_NEXT;
+        }
+        return c == '}' || c == ']' ? T_CLOSE : T_ERR;
+    default:
+        return T_ERR;
+    }
+}
+
+/*
  * Runs the tokenizer over n bytes of one value that starts with '{' or '['. Strings, which
  * are most of the bytes of a log event, are skipped by a tight loop; everything else goes
  * through one switch per byte. No allocation, no recursion.
@@ -820,198 +1014,55 @@ static enum jres tok_run(struct jtok *t, const char *buf, size_t n, size_t *used
 {
     const unsigned char *p = (const unsigned char *)buf;
     size_t i = 0;
-    bool ls = false;
+    bool ls;
+    unsigned c;
 
     while (i < n) {
-        unsigned c = p[i];
-
         switch (t->st) {
         case J_STR:
             i = str_skip(p, i, n);
             if (i == n) {
                 goto more;
             }
-            c = p[i];
-            if (c == '"') {
-                t->st = t->key ? J_COLON : J_AFTER;
-                /*
-                 * Compact JSON (NDJSON) is mostly `"key":"value","key":...`: the ':' after a
-                 * key, the ',' after a value in an object and the '"' that opens the next
-                 * string are taken here, without a pass through the switch for each.
-                 */
-                if (i + 2 < n && p[i + 1] == (t->key ? ':' : ',') &&
-                    (t->key || t->stack[t->depth - 1])) {
-                    t->ws_only = false;
-                    i += 2;
-                    t->st = t->key ? J_VALUE : J_KEY;
-                    if (p[i] == '"') {
-                        t->key = t->st == J_KEY;
-                        t->st = J_STR;
-                        i++;
-                    }
-                    continue;
-                }
-            } else if (c == '\\') {
-                t->st = J_ESC;
-            } else {
+            if (!tok_str_end(t, p, &i, n)) {
                 goto err;
             }
-            i++;
             continue;
-        case J_ESC:
-            if (c == 'u') {
-                t->st = J_HEX;
-                t->hex = 4;
-            } else if (c == '"' || c == '\\' || c == '/' || c == 'b' || c == 'f' || c == 'n' ||
-                       c == 'r' || c == 't') {
-                t->st = J_STR;
-            } else {
-                goto err;
-            }
-            i++;
-            continue;
-        case J_HEX:
-            if (!is_hex(c)) {
-                goto err;
-            }
-            if (--t->hex == 0) {
-                t->st = J_STR;
-            }
-            i++;
-            continue;
-        case J_NEG:
-            if (c == '0') {
-                t->st = J_ZERO;
-            } else if (is_digit(c)) {
-                t->st = J_INT;
-            } else {
-                goto err;
-            }
-            i++;
-            continue;
-        case J_ZERO:
-        case J_INT:
-        case J_FRAC:
-            if (is_digit(c) && t->st != J_ZERO) {
-                i++;
-            } else if (c == '.' && t->st != J_FRAC) {
-                t->st = J_DOT;
-                i++;
-            } else if (c == 'e' || c == 'E') {
-                t->st = J_EXP;
-                i++;
-            } else {
-                t->st = J_AFTER; /* the number ended: this byte again in J_AFTER */
-            }
-            continue;
-        case J_DOT:
-            if (!is_digit(c)) {
-                goto err;
-            }
-            t->st = J_FRAC;
-            i++;
-            continue;
-        case J_EXP:
-            if (c == '+' || c == '-') {
-                t->st = J_EXPSIGN;
-            } else if (is_digit(c)) {
-                t->st = J_EXPDIG;
-            } else {
-                goto err;
-            }
-            i++;
-            continue;
-        case J_EXPSIGN:
-            if (!is_digit(c)) {
-                goto err;
-            }
-            t->st = J_EXPDIG;
-            i++;
-            continue;
-        case J_EXPDIG:
-            if (is_digit(c)) {
-                i++;
-            } else {
-                t->st = J_AFTER;
-            }
-            continue;
-        case J_LIT:
-            if (c != (unsigned char)*t->lit) {
-                goto err;
-            }
-            if (*++t->lit == '\0') {
-                t->st = J_AFTER;
-            }
-            i++;
-            continue;
-        default:
-            break;
-        }
-        /* Between tokens. */
-        if (c == ' ') {
-            i = space_skip(p, i + 1, n);
-            continue;
-        }
-        if (c == '\t' || c == '\r') {
-            i++;
-            continue;
-        }
-        if (c == '\n') {
-            if (t->nl != NULL) {
-                (*t->nl)++;
-            }
-            t->ws_only = true;
-            i++;
-            continue;
-        }
-        ls = t->ws_only;
-        t->ws_only = false;
-        switch (t->st) {
         case J_VALUE:
         case J_ARR_FIRST:
-            if (c == ']' && t->st == J_ARR_FIRST) {
-                goto close;
-            }
-            if (!tok_value(t, c)) {
-                goto serr;
-            }
-            i++;
-            continue;
         case J_OBJ_FIRST:
         case J_KEY:
-            if (c == '}' && t->st == J_OBJ_FIRST) {
-                goto close;
-            }
-            if (c != '"') {
-                goto serr;
-            }
-            t->key = true;
-            t->st = J_STR;
-            i++;
-            continue;
         case J_COLON:
-            if (c != ':') {
-                goto serr;
+        case J_AFTER:
+            break;
+        default:
+            if (!tok_scalar(t, p[i], &i)) {
+                goto err;
             }
-            t->st = J_VALUE;
+            continue;
+        }
+        i = tok_blanks(t, p, i, n);
+        if (i == n) {
+            break;
+        }
+        c = p[i];
+        ls = t->ws_only;
+        t->ws_only = false;
+        switch (tok_struct(t, c)) {
+        case T_NEXT:
             i++;
             continue;
-        case J_AFTER:
-            if (c == ',') {
-                t->st = t->stack[t->depth - 1] ? J_KEY : J_VALUE;
-                i++;
-                continue;
-            }
-            if (c == '}' || c == ']') {
-                goto close;
-            }
-            goto serr;
-        default:
-            goto serr;
+        case T_ERR:
+            t->err_ws = ls;
+            *used = i;
+            return JR_ERR;
+        case T_CLOSE:
+            break;
         }
-    close:
         if (t->depth == 0 || c != (t->stack[t->depth - 1] ? '}' : ']')) {
-            goto serr;
+            t->err_ws = ls;
+            *used = i;
+            return JR_ERR;
         }
         t->depth--;
         i++;
@@ -1024,10 +1075,6 @@ static enum jres tok_run(struct jtok *t, const char *buf, size_t n, size_t *used
 more:
     *used = n;
     return JR_MORE;
-serr:
-    t->err_ws = ls;
-    *used = i;
-    return JR_ERR;
 err:
     t->err_ws = false;
     *used = i;
@@ -1453,16 +1500,17 @@ size_t cfw_strip_ansi(char *s, size_t len)
 /* Length of an ISO 8601 date-time (`YYYY-MM-DDTHH:MM:SS[.frac][Z|+HH:MM]`) at s, or 0. */
 static size_t iso_time_len(const char *s, size_t n)
 {
-    static const char pat[] = "dddd-dd-ddTdd:dd:dd";
-    size_t i, j;
+    const unsigned char *u = (const unsigned char *)s;
+    size_t i = 19; /* dddd-dd-ddTdd:dd:dd */
+    size_t j;
 
-    if (n < LIT_LEN(pat)) {
+    /* unrolled: every line of a Builds log starts so, and most other lines fail at once */
+    if (n < i || !is_digit(u[0]) || !is_digit(u[1]) || !is_digit(u[2]) || !is_digit(u[3]) ||
+        u[4] != '-' || !is_digit(u[5]) || !is_digit(u[6]) || u[7] != '-' || !is_digit(u[8]) ||
+        !is_digit(u[9]) || u[10] != 'T' || !is_digit(u[11]) || !is_digit(u[12]) ||
+        u[13] != ':' || !is_digit(u[14]) || !is_digit(u[15]) || u[16] != ':' ||
+        !is_digit(u[17]) || !is_digit(u[18])) {
         return 0;
-    }
-    for (i = 0; i < LIT_LEN(pat); i++) {
-        if (pat[i] == 'd' ? !is_digit((unsigned char)s[i]) : s[i] != pat[i]) {
-            return 0;
-        }
     }
     if (i < n && (s[i] == '.' || s[i] == ',')) {
         j = i + 1;

@@ -228,12 +228,14 @@ void cfw_pipeline_record_ctx(struct cfw_pipeline *p, const struct cfw_record *re
     struct record_ctx ctx = {p, source, fields};
 
     p->stats.records++;
-    if (!rec->wanted && !cfw_ruleset_wants(p->rules, rec)) {
+    /* asked again when a caller's prefilter let it through: the answer selects the rules */
+    if (!cfw_ruleset_wants(p->rules, rec) && !rec->wanted) {
         return;
     }
     p->stats.decoded++;
     cfw_ruleset_record_start(p->rules);
     cfw_decode_record(rec, on_event, &ctx, &p->dstats);
+    cfw_ruleset_record_end(p->rules);
 }
 
 bool cfw_pipeline_wants(struct cfw_pipeline *p, const struct cfw_record *rec)

@@ -552,6 +552,104 @@ static void parse_group(struct lx *x, struct lset *out, bool *zero)
 }
 
 /* A sequence up to '|', ')' or the end. */
+/* \Q...\E: every character but the last is plain; a quantifier after \E applies to it. */
+static void seq_quote(struct lx *x, struct seq *s)
+{
+    const char *q = x->p;
+    const char *e = x->p;
+
+    while (e < x->end && !(e[0] == '\\' && e + 1 < x->end && e[1] == 'E')) {
+        e++;
+    }
+    while (q < e) {
+        size_t k = char_len(q, e);
+        if (q + k < e) {
+            seq_append(s, q, k);
+        } else {
+            x->p = e < x->end ? e + 2 : e;
+            seq_char(x, s, q, k);
+        }
+        q += k;
+    }
+    if (e >= x->end || q == x->p) {
+        x->p = e < x->end ? e + 2 : e;
+    }
+}
+
+/* A backslash sequence in a sequence. */
+static void seq_escape(struct lx *x, struct seq *s)
+{
+    const char *lit = NULL;
+    size_t n = 0;
+
+    switch (escape(x, &lit, &n)) {
+    case ESC_LITERAL:
+        seq_char(x, s, lit, n);
+        break;
+    case ESC_ATOM:
+        seq_atom(x, s);
+        break;
+    case ESC_ASSERT:
+        seq_flush(s);
+        break;
+    case ESC_NOTHING:
+        break;
+    case ESC_QUOTE:
+        seq_quote(x, s);
+        break;
+    case ESC_FAIL:
+        x->fail = true;
+        break;
+    }
+}
+
+/* A group in a sequence, with its quantifier: kept unless it may match nothing. */
+static void seq_paren(struct lx *x, struct seq *s)
+{
+    struct lset g = {0};
+    bool zero = false;
+    long min;
+
+    seq_flush(s);
+    parse_group(x, &g, &zero);
+    if (x->fail) {
+        lset_clear(&g);
+        return;
+    }
+    min = zero ? -1 : quantifier(x);
+    if (min == 0 || zero) {
+        lset_clear(&g);
+    } else {
+        seq_group(s, &g);
+    }
+}
+
+/* The literal set of a parsed sequence: each alternative of its group with what it all holds. */
+static void seq_result(const struct lx *x, struct seq *s, struct lset *out)
+{
+    seq_flush(s);
+    out->none = true;
+    if (!x->fail && s->group.n > 0) {
+        out->none = false;
+        for (size_t i = 0; i < s->group.n && !out->none; i++) {
+            struct cfw_literal_alt a = {0};
+
+            alt_merge(&a, &s->all);
+            alt_merge(&a, &s->group.alt[i]);
+            out->none = !lset_push(out, &a);
+            alt_clear(&a);
+        }
+        if (out->none) {
+            lset_clear(out);
+        }
+    }
+    if (!x->fail && out->n == 0 && s->all.n > 0) {
+        out->none = !lset_push(out, &s->all);
+    }
+    alt_clear(&s->all);
+    lset_clear(&s->group);
+}
+
 static void parse_seq(struct lx *x, struct lset *out)
 {
     struct seq s = {0};
@@ -563,22 +661,7 @@ static void parse_seq(struct lx *x, struct lset *out)
             break;
         }
         if (c == '(') {
-            struct lset g = {0};
-            bool zero = false;
-            long min;
-
-            seq_flush(&s);
-            parse_group(x, &g, &zero);
-            if (x->fail) {
-                lset_clear(&g);
-                break;
-            }
-            min = zero ? -1 : quantifier(x);
-            if (min == 0 || zero) {
-                lset_clear(&g);
-            } else {
-                seq_group(&s, &g);
-            }
+            seq_paren(x, &s);
         } else if (c == '[') {
             seq_flush(&s);
             skip_class(x);
@@ -592,48 +675,7 @@ static void parse_seq(struct lx *x, struct lset *out)
             x->p++;
             seq_flush(&s);
         } else if (c == '\\') {
-            const char *lit = NULL;
-            size_t n = 0;
-
-            switch (escape(x, &lit, &n)) {
-            case ESC_LITERAL:
-                seq_char(x, &s, lit, n);
-                break;
-            case ESC_ATOM:
-                seq_atom(x, &s);
-                break;
-            case ESC_ASSERT:
-                seq_flush(&s);
-                break;
-            case ESC_NOTHING:
-                break;
-            case ESC_QUOTE: {
-                const char *q = x->p;
-                const char *e = x->p;
-
-                while (e < x->end && !(e[0] == '\\' && e + 1 < x->end && e[1] == 'E')) {
-                    e++;
-                }
-                /* every character but the last is plain; a quantifier after \E applies to it */
-                while (q < e) {
-                    size_t k = char_len(q, e);
-                    if (q + k < e) {
-                        seq_append(&s, q, k);
-                    } else {
-                        x->p = e < x->end ? e + 2 : e;
-                        seq_char(x, &s, q, k);
-                    }
-                    q += k;
-                }
-                if (e >= x->end || q == x->p) {
-                    x->p = e < x->end ? e + 2 : e;
-                }
-                break;
-            }
-            case ESC_FAIL:
-                x->fail = true;
-                break;
-            }
+            seq_escape(x, &s);
         } else if (c == '*' || c == '+' || c == '?') {
             x->fail = true; /* nothing to repeat: PCRE2 refuses it; so do we */
         } else {
@@ -644,28 +686,7 @@ static void parse_seq(struct lx *x, struct lset *out)
             seq_char(x, &s, ch, n);
         }
     }
-    seq_flush(&s);
-    out->none = true;
-    if (!x->fail && s.group.n > 0) {
-        /* each alternative of the group, with what the whole sequence holds */
-        out->none = false;
-        for (size_t i = 0; i < s.group.n && !out->none; i++) {
-            struct cfw_literal_alt a = {0};
-
-            alt_merge(&a, &s.all);
-            alt_merge(&a, &s.group.alt[i]);
-            out->none = !lset_push(out, &a);
-            alt_clear(&a);
-        }
-        if (out->none) {
-            lset_clear(out);
-        }
-    }
-    if (!x->fail && out->n == 0 && s.all.n > 0) {
-        out->none = !lset_push(out, &s.all);
-    }
-    alt_clear(&s.all);
-    lset_clear(&s.group);
+    seq_result(x, &s, out);
 }
 
 /* Branches up to ')' or the end: the union of their sets, none when one has none. */
@@ -745,6 +766,7 @@ struct piece {
 /* One literal of one rule, in one form (text or JSON): all its pieces must be present. */
 struct alt {
     char *lit;
+    size_t rule; /* the id of the rule it belongs to */
     bool caseless;
     size_t npieces;
     struct piece pieces[PIECES_MAX];
@@ -781,11 +803,25 @@ struct scanner {
     bool wanted;  /* some rule applies to records of this form at all */
     bool json;    /* JSON records: a \u escape makes a candidate */
     bool structs; /* JSON: exceptions, error and outcome make candidates */
+    /*
+     * Rule selections (one bit per rule id, cfw_prefilter.words words, made by build): the
+     * rules of this form, those with no usable literal here, and those a structural fact
+     * (exceptions, error, outcome) selects: the rules of exception and outcome events.
+     */
+    uint64_t *all_set;
+    uint64_t *always_set;
+    uint64_t *struct_set;
+    size_t *ids[3]; /* the ids of those three sets, as rules are added */
+    size_t nids[3];
+    size_t words;
 };
+
+enum { SET_ALL, SET_ALWAYS, SET_STRUCT };
 
 struct cfw_prefilter {
     struct scanner text;
     struct scanner json;
+    size_t nrules; /* one more than the highest rule id added */
     bool built;
 };
 
@@ -807,6 +843,12 @@ static void scanner_free(struct scanner *sc)
     for (size_t i = 0; i < 256; i++) {
         free(sc->bucket[i]);
     }
+    for (size_t i = 0; i < 3; i++) {
+        free(sc->ids[i]);
+    }
+    free(sc->all_set);
+    free(sc->always_set);
+    free(sc->struct_set);
 }
 
 void cfw_prefilter_free(struct cfw_prefilter *pf)
@@ -1037,6 +1079,48 @@ static void add_anchor(struct scanner *sc, const struct anchor *a)
     sc->nanchors++;
 }
 
+/*
+ * Whether a fingerprint (two or three bytes) may be part of a common word: a bit per hash of
+ * the fingerprint's bytes, lower-cased, set for every such run of the list (built once). A
+ * false "may" only makes a piece look dearer than it is (a slower anchor, never a wrong one);
+ * a "no" is sure. Searching the list at every offset of every piece was a fifth of the
+ * instructions of `--once` on a small log.
+ */
+static bool maybe_common_fp(const char *s, size_t n)
+{
+    static uint64_t bits[2][1024];
+    static bool built;
+    const char *w = common_words;
+
+    if (!built) {
+        for (size_t i = 0; w[i] != '\0'; i++) {
+            for (size_t k = 2; k <= 3; k++) {
+                unsigned h = 0;
+                size_t j = 0;
+
+                while (j < k && w[i + j] != '\0' && w[i + j] != '\n') {
+                    h = h * 131 + lower((unsigned char)w[i + j]);
+                    j++;
+                }
+                if (j == k) {
+                    h &= 65535;
+                    bits[k - 2][h >> 6] |= UINT64_C(1) << (h & 63);
+                }
+            }
+        }
+        built = true;
+    }
+    {
+        unsigned h = 0;
+
+        for (size_t j = 0; j < n; j++) {
+            h = h * 131 + lower((unsigned char)s[j]);
+        }
+        h &= 65535;
+        return (bits[n - 2][h >> 6] & (UINT64_C(1) << (h & 63))) != 0;
+    }
+}
+
 /* The cheapest fingerprint of a piece: its cost, and its offset in *off. */
 static uint64_t piece_cost(const struct piece *pc, bool caseless, size_t *off)
 {
@@ -1046,7 +1130,7 @@ static uint64_t piece_cost(const struct piece *pc, bool caseless, size_t *off)
     for (size_t k = 0; k + fp <= pc->len; k++) {
         uint64_t c = fp_cost((const unsigned char *)pc->s + k, fp, caseless);
 
-        if (in_common_word(pc->s + k, fp, caseless)) {
+        if (maybe_common_fp(pc->s + k, fp) && in_common_word(pc->s + k, fp, caseless)) {
             c = c > UINT64_MAX / 256 ? UINT64_MAX : c * 256;
         }
         if (c < best) {
@@ -1061,9 +1145,10 @@ static uint64_t piece_cost(const struct piece *pc, bool caseless, size_t *off)
 }
 
 /* Splits the literals of one alternative into pieces; false when none is usable. */
-static bool add_alt(struct scanner *sc, const struct cfw_literal_alt *la, bool json, bool caseless)
+static bool add_alt(struct scanner *sc, const struct cfw_literal_alt *la, bool json, bool caseless,
+                    size_t rule)
 {
-    struct alt al = {.caseless = caseless};
+    struct alt al = {.rule = rule, .caseless = caseless};
     size_t total = 0;
     char *w;
     size_t best = SIZE_MAX;
@@ -1131,30 +1216,51 @@ static bool add_alt(struct scanner *sc, const struct cfw_literal_alt *la, bool j
     return true;
 }
 
-/* Adds one rule to one form; true when it has a usable literal there. */
+/* Notes a rule id in one of a form's selections (made into bits by build). */
+static void note_id(struct scanner *sc, int set, size_t id)
+{
+    size_t n = sc->nids[set];
+
+    if (n > 0 && sc->ids[set][n - 1] == id) {
+        return;
+    }
+    sc->ids[set] = cfw_xrealloc(sc->ids[set], (n + 1) * sizeof(*sc->ids[set]));
+    sc->ids[set][n] = id;
+    sc->nids[set] = n + 1;
+}
+
+/*
+ * Adds one rule to one form; true when it has a usable literal there. The alternatives added
+ * before a later one proves unusable stay: they only select the rule, which `always` does too.
+ */
 static bool scanner_add_rule(struct scanner *sc, const struct cfw_literals *lits, bool ok,
-                             bool json)
+                             bool json, size_t id)
 {
     bool usable = ok;
 
     sc->wanted = true;
+    note_id(sc, SET_ALL, id);
     for (size_t i = 0; usable && i < lits->n; i++) {
-        usable = add_alt(sc, &lits->alt[i], json, lits->caseless);
+        usable = add_alt(sc, &lits->alt[i], json, lits->caseless, id);
     }
     if (!usable) {
         sc->always = true;
+        note_id(sc, SET_ALWAYS, id);
     }
     return usable;
 }
 
-unsigned cfw_prefilter_add(struct cfw_prefilter *pf, const char *pattern, unsigned kinds)
+unsigned cfw_prefilter_add(struct cfw_prefilter *pf, const char *pattern, unsigned kinds, size_t id)
 {
     struct cfw_literals lits;
     bool ok = cfw_pattern_literals(pattern, &lits) == 0;
     unsigned none = 0;
 
+    if (id >= pf->nrules) {
+        pf->nrules = id + 1;
+    }
     /* text records only make kind=text events */
-    if ((kinds & CFW_KIND_TEXT) != 0 && !scanner_add_rule(&pf->text, &lits, ok, false)) {
+    if ((kinds & CFW_KIND_TEXT) != 0 && !scanner_add_rule(&pf->text, &lits, ok, false, id)) {
         none |= CFW_PREFILTER_ALL_TEXT;
     }
     /* JSON records: exception and outcome events come only from records the structural checks
@@ -1162,9 +1268,11 @@ unsigned cfw_prefilter_add(struct cfw_prefilter *pf, const char *pattern, unsign
     if ((kinds & (CFW_KIND_EXCEPTION | CFW_KIND_OUTCOME)) != 0) {
         pf->json.wanted = true;
         pf->json.structs = true;
+        note_id(&pf->json, SET_ALL, id);
+        note_id(&pf->json, SET_STRUCT, id);
     }
     if ((kinds & (CFW_KIND_TEXT | CFW_KIND_JSON | CFW_KIND_LOG)) != 0 &&
-        !scanner_add_rule(&pf->json, &lits, ok, true)) {
+        !scanner_add_rule(&pf->json, &lits, ok, true, id)) {
         none |= CFW_PREFILTER_ALL_JSON;
     }
     cfw_literals_clear(&lits);
@@ -1298,11 +1406,69 @@ static void scanner_build(struct scanner *sc)
     nibbles_build(sc);
 }
 
+static void sets_build(struct scanner *sc, size_t words)
+{
+    uint64_t **sets[3] = {&sc->all_set, &sc->always_set, &sc->struct_set};
+
+    sc->words = words;
+    for (int k = 0; k < 3; k++) {
+        free(*sets[k]);
+        *sets[k] = cfw_xcalloc(words > 0 ? words : 1, sizeof(uint64_t));
+        for (size_t i = 0; i < sc->nids[k]; i++) {
+            (*sets[k])[sc->ids[k][i] >> 6] |= UINT64_C(1) << (sc->ids[k][i] & 63);
+        }
+    }
+}
+
 void cfw_prefilter_build(struct cfw_prefilter *pf)
 {
     scanner_build(&pf->text);
     scanner_build(&pf->json);
+    sets_build(&pf->text, cfw_prefilter_words(pf));
+    sets_build(&pf->json, cfw_prefilter_words(pf));
     pf->built = true;
+}
+
+size_t cfw_prefilter_words(const struct cfw_prefilter *pf)
+{
+    return (pf->nrules + 63) / 64;
+}
+
+/* Selects every rule of the form; true (the search can stop). */
+static bool select_all(const struct scanner *sc, uint64_t *sel)
+{
+    if (sel != NULL) {
+        memcpy(sel, sc->all_set, sc->words * sizeof(*sel));
+    }
+    return true;
+}
+
+/* Adds a set to the selection; true when it now holds every rule of the form. */
+static bool select_add(const struct scanner *sc, uint64_t *sel, const uint64_t *set)
+{
+    bool full = true;
+
+    for (size_t w = 0; w < sc->words; w++) {
+        sel[w] |= set[w];
+        full = full && sel[w] == sc->all_set[w];
+    }
+    return full;
+}
+
+/* True when the selection holds every rule of the form. */
+static bool select_full(const struct scanner *sc, const uint64_t *sel)
+{
+    for (size_t w = 0; w < sc->words; w++) {
+        if ((sel[w] & sc->all_set[w]) != sc->all_set[w]) {
+            return false;
+        }
+    }
+    return true;
+}
+
+static bool selected(const uint64_t *sel, size_t id)
+{
+    return (sel[id >> 6] & (UINT64_C(1) << (id & 63))) != 0;
 }
 
 static bool eq_case(const char *a, const char *b, size_t n)
@@ -1382,33 +1548,48 @@ static bool outcome_quiet(const char *v, const char *end)
            (n == 8 && eq_case(v + 1, "canceled", 8));
 }
 
-/* Checks one fingerprint hit at position at of s; true when the record is a candidate. */
+/*
+ * Checks one fingerprint hit at position at of s. Without a selection: true when the record is
+ * a candidate. With one: adds the rules the hit selects, and is true when every rule of the
+ * form is selected (nothing is left to look for).
+ */
 static bool anchor_hit(const struct scanner *sc, const struct anchor *a, const char *s, size_t n,
-                       size_t at)
+                       size_t at, uint64_t *sel)
 {
     const char *p = s + at;
     const char *end = s + n;
     const char *v;
+    bool hit = false;
 
-    if (a->caseless ? !eq_case(p, a->s, a->len) : memcmp(p, a->s, a->len) != 0) {
+    /* the fingerprint matched: its neighbours at the ends of the anchor decide most cases */
+    if (a->caseless ? !eq_case(p, a->s, a->len)
+                    : p[0] != a->s[0] || p[a->len - 1] != a->s[a->len - 1] ||
+                          memcmp(p, a->s, a->len) != 0) {
         return false;
     }
     switch (a->type) {
     case A_PIECE:
         for (;;) {
-            if (alt_holds(&sc->alts[a->alt], a->piece, s, n)) {
-                return true;
+            const struct alt *al = &sc->alts[a->alt];
+
+            if ((sel == NULL || !selected(sel, al->rule)) && alt_holds(al, a->piece, s, n)) {
+                if (sel == NULL) {
+                    return true;
+                }
+                sel[al->rule >> 6] |= UINT64_C(1) << (al->rule & 63);
+                hit = true;
             }
             if (a->next == SIZE_MAX) {
-                return false;
+                return hit && select_full(sc, sel);
             }
             a = &sc->anchors[a->next];
         }
     case A_UESC:
-        return true;
+        return select_all(sc, sel);
     case A_OUTCOME:
         v = value_at(p + a->len, end);
-        return v != NULL && !outcome_quiet(v, end);
+        hit = v != NULL && !outcome_quiet(v, end);
+        break;
     case A_EXC:
         v = value_at(p + a->len, end);
         if (v == NULL || v >= end || *v != '[') {
@@ -1418,22 +1599,27 @@ static bool anchor_hit(const struct scanner *sc, const struct anchor *a, const c
         while (v < end && is_ws(*v)) {
             v++;
         }
-        return v < end && *v != ']';
+        hit = v < end && *v != ']';
+        break;
     case A_ERROR:
         v = value_at(p + a->len, end);
         if (v == NULL || v >= end) {
             return false;
         }
-        return !((end - v >= 4 && memcmp(v, "null", 4) == 0) ||
-                 (end - v >= 2 && memcmp(v, "\"\"", 2) == 0));
+        hit = !((end - v >= 4 && memcmp(v, "null", 4) == 0) ||
+                (end - v >= 2 && memcmp(v, "\"\"", 2) == 0));
+        break;
     }
-    return true;
+    if (!hit || sel == NULL) {
+        return hit;
+    }
+    return select_add(sc, sel, sc->struct_set);
 }
 
 /* Looks at the pair at position i; true when an anchor there makes the record a candidate. */
 /* Inlined into the vector loops: the call was a fifth of the prefilter's instructions. */
-static inline __attribute__((always_inline)) bool scan_at(const struct scanner *sc,
-                                                          const char *text, size_t n, size_t i)
+static inline __attribute__((always_inline)) bool
+scan_at(const struct scanner *sc, const char *text, size_t n, size_t i, uint64_t *sel)
 {
     const unsigned char *s = (const unsigned char *)text;
     unsigned k = (unsigned)s[i] | ((unsigned)s[i + 1] << 8);
@@ -1442,26 +1628,28 @@ static inline __attribute__((always_inline)) bool scan_at(const struct scanner *
         return false;
     }
     if (s[i] == 0) {
-        return true;
+        return select_all(sc, sel);
     }
     for (size_t j = 0; j < sc->nbucket[s[i]]; j++) {
         const struct anchor *a = &sc->anchors[sc->bucket[s[i]][j]];
 
-        if (i >= a->off && i - a->off + a->len <= n && anchor_hit(sc, a, text, n, i - a->off)) {
+        if (i >= a->off && i - a->off + a->len <= n &&
+            anchor_hit(sc, a, text, n, i - a->off, sel)) {
             return true;
         }
     }
     return false;
 }
 
-static bool scan_scalar(const struct scanner *sc, const char *text, size_t n, size_t from)
+static bool scan_scalar(const struct scanner *sc, const char *text, size_t n, size_t from,
+                        uint64_t *sel)
 {
     const unsigned char *s = (const unsigned char *)text;
 
     for (size_t i = from; i + 1 < n; i++) {
         unsigned k = (unsigned)s[i] | ((unsigned)s[i + 1] << 8);
 
-        if ((sc->bits[k >> 6] & (UINT64_C(1) << (k & 63))) != 0 && scan_at(sc, text, n, i)) {
+        if ((sc->bits[k >> 6] & (UINT64_C(1) << (k & 63))) != 0 && scan_at(sc, text, n, i, sel)) {
             return true;
         }
     }
@@ -1492,7 +1680,7 @@ static bool scan_scalar(const struct scanner *sc, const char *text, size_t n, si
             VEC m2 = AND(SHUF(lo2, AND(v2, low)), SHUF(hi2, AND(SRL(v2, 4), low)));                \
             uint64_t hits = ~(uint64_t)(uint32_t)MASK(EQ(AND(AND(m0, m1), m2), zero)) & keep;      \
             while (hits != 0) {                                                                    \
-                if (scan_at(sc, text, n, at + (size_t)__builtin_ctzll(hits))) {                    \
+                if (scan_at(sc, text, n, at + (size_t)__builtin_ctzll(hits), sel)) {               \
                     return true;                                                                   \
                 }                                                                                  \
                 hits &= hits - 1;                                                                  \
@@ -1513,29 +1701,29 @@ static bool scan_scalar(const struct scanner *sc, const char *text, size_t n, si
 #define BCAST256(t) _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)(t)))
 
 __attribute__((target("ssse3"))) static bool scan_ssse3(const struct scanner *sc, const char *text,
-                                                        size_t n)
+                                                        size_t n, uint64_t *sel)
 {
     const unsigned char *s = (const unsigned char *)text;
     size_t i = 0;
 
     PF_BLOCK(16, __m128i, _mm_loadu_si128, _mm_shuffle_epi8, _mm_and_si128, _mm_srli_epi16,
              _mm_cmpeq_epi8, _mm_movemask_epi8, _mm_set1_epi8, BCAST128);
-    return scan_scalar(sc, text, n, i);
+    return scan_scalar(sc, text, n, i, sel);
 }
 
 __attribute__((target("avx2"))) static bool scan_avx2(const struct scanner *sc, const char *text,
-                                                      size_t n)
+                                                      size_t n, uint64_t *sel)
 {
     const unsigned char *s = (const unsigned char *)text;
     size_t i = 0;
 
     if (n < 32 + 2) {
-        return scan_ssse3(sc, text, n);
+        return scan_ssse3(sc, text, n, sel);
     }
     PF_BLOCK(32, __m256i, _mm256_loadu_si256, _mm256_shuffle_epi8, _mm256_and_si256,
              _mm256_srli_epi16, _mm256_cmpeq_epi8, _mm256_movemask_epi8, _mm256_set1_epi8,
              BCAST256);
-    return scan_scalar(sc, text, n, i);
+    return scan_scalar(sc, text, n, i, sel);
 }
 
 enum simd { SIMD_UNKNOWN, SIMD_NONE, SIMD_SSSE3, SIMD_AVX2 };
@@ -1562,22 +1750,23 @@ static enum simd simd_level(void)
 }
 #endif
 
-static bool scan(const struct scanner *sc, const char *text, size_t n)
+/* True when the record is a candidate (sel NULL) or every rule is selected (see anchor_hit). */
+static bool scan(const struct scanner *sc, const char *text, size_t n, uint64_t *sel)
 {
     if (n > 0 && text[n - 1] == 0) {
-        return true;
+        return select_all(sc, sel);
     }
 #ifdef PF_SIMD
     switch (simd_level()) {
     case SIMD_AVX2:
-        return scan_avx2(sc, text, n);
+        return scan_avx2(sc, text, n, sel);
     case SIMD_SSSE3:
-        return scan_ssse3(sc, text, n);
+        return scan_ssse3(sc, text, n, sel);
     default:
         break;
     }
 #endif
-    return scan_scalar(sc, text, n, 0);
+    return scan_scalar(sc, text, n, 0, sel);
 }
 
 bool cfw_prefilter_match(const struct cfw_prefilter *pf, enum cfw_record_kind kind,
@@ -1594,5 +1783,31 @@ bool cfw_prefilter_match(const struct cfw_prefilter *pf, enum cfw_record_kind ki
     if (sc->always) {
         return true;
     }
-    return scan(sc, text, len);
+    return scan(sc, text, len, NULL);
+}
+
+bool cfw_prefilter_select(const struct cfw_prefilter *pf, enum cfw_record_kind kind,
+                          const char *text, size_t len, uint64_t *sel)
+{
+    const struct scanner *sc = kind == CFW_REC_JSON ? &pf->json : &pf->text;
+    size_t words = cfw_prefilter_words(pf);
+    bool any = false;
+
+    if (!pf->built || text == NULL) {
+        for (size_t w = 0; w < words; w++) {
+            sel[w] = ~UINT64_C(0);
+        }
+        return true;
+    }
+    memset(sel, 0, words * sizeof(*sel));
+    if (!sc->wanted) {
+        return false;
+    }
+    if (!scan(sc, text, len, sel)) {
+        select_add(sc, sel, sc->always_set);
+    }
+    for (size_t w = 0; w < words; w++) {
+        any = any || sel[w] != 0;
+    }
+    return any;
 }

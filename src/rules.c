@@ -123,6 +123,14 @@ struct cfw_ruleset {
     bool rec_fresh; /* the pipeline started a record: the next event is of a new one */
     enum cfw_scan scan;
     struct cfw_prefilter *pf; /* built on first use after the rules changed */
+    /*
+     * The rules the prefilter selected for the last record it was asked about (one bit per
+     * index in v), and whether matching uses it: from cfw_ruleset_record_start after a
+     * selection to cfw_ruleset_record_end. Events matched outside a record see every rule.
+     */
+    uint64_t *sel;
+    bool sel_made;
+    bool sel_on;
 };
 
 /* ---- severities ---- */
@@ -721,23 +729,12 @@ static void parse_threshold(struct cfw_rule *r, const struct cfw_node *item, con
     free(tpath);
 }
 
-/* Reads and compiles one rule; NULL (problems reported) when anything is wrong with it. */
-static struct cfw_rule *rule_parse(const struct cfw_ruleset *rs, const struct cfw_node *item,
-                                   const char *path, const char *pack, struct cfw_diag *diag)
+/* The rule's id: checked, "?" when missing or not a string (an error is reported then). */
+static void rule_parse_id(struct cfw_rule *r, const struct cfw_node *item, const char *path,
+                          struct cfw_diag *diag)
 {
-    struct cfw_rule *r;
     const char *s = NULL;
-    size_t before = diag->n;
-    const struct cfw_node *when;
 
-    if (item->type != CFW_NODE_MAP) {
-        cfw_diag_add(diag, item, path, "expected a rule (a map with id and pattern)");
-        return NULL;
-    }
-    r = cfw_xcalloc(1, sizeof(*r));
-    r->severity = CFW_SEV_ERROR;
-    r->pack = cfw_xstrdup(pack);
-    cfw_node_check_keys(item, path, rule_keys, diag);
     if (cfw_node_str(item, "id", path, &s, diag) == 1) {
         r->id = cfw_xstrdup(s);
         if (!valid_id(s)) {
@@ -755,7 +752,25 @@ static struct cfw_rule *rule_parse(const struct cfw_ruleset *rs, const struct cf
     if (r->id == NULL) {
         r->id = cfw_xstrdup("?");
     }
-    s = NULL;
+}
+
+/* An optional string key, copied into *out. */
+static void rule_parse_str(const struct cfw_node *item, const char *key, const char *path,
+                           char **out, struct cfw_diag *diag)
+{
+    const char *s = NULL;
+
+    if (cfw_node_str(item, key, path, &s, diag) == 1) {
+        *out = cfw_xstrdup(s);
+    }
+}
+
+/* severity, title, hint, key and description, and the templates among them. */
+static void rule_parse_texts(struct cfw_rule *r, const struct cfw_node *item, const char *path,
+                             struct cfw_diag *diag)
+{
+    const char *s = NULL;
+
     if (cfw_node_str(item, "severity", path, &s, diag) == 1 &&
         cfw_severity_parse(s, &r->severity) != 0) {
         char *spath = cfw_xasprintf("%s.severity", path);
@@ -764,22 +779,10 @@ static struct cfw_rule *rule_parse(const struct cfw_ruleset *rs, const struct cf
                      "invalid severity '%.64s' (use critical, error, warning or info)", s);
         free(spath);
     }
-    s = NULL;
-    if (cfw_node_str(item, "title", path, &s, diag) == 1) {
-        r->title = cfw_xstrdup(s);
-    }
-    s = NULL;
-    if (cfw_node_str(item, "hint", path, &s, diag) == 1) {
-        r->hint = cfw_xstrdup(s);
-    }
-    s = NULL;
-    if (cfw_node_str(item, "key", path, &s, diag) == 1) {
-        r->key = cfw_xstrdup(s);
-    }
-    s = NULL;
-    if (cfw_node_str(item, "description", path, &s, diag) == 1) {
-        r->description = cfw_xstrdup(s);
-    }
+    rule_parse_str(item, "title", path, &r->title, diag);
+    rule_parse_str(item, "hint", path, &r->hint, diag);
+    rule_parse_str(item, "key", path, &r->key, diag);
+    rule_parse_str(item, "description", path, &r->description, diag);
     check_template(r, item, "title", path, r->title, diag);
     check_template(r, item, "hint", path, r->hint, diag);
     check_template(r, item, "key", path, r->key, diag);
@@ -789,11 +792,18 @@ static struct cfw_rule *rule_parse(const struct cfw_ruleset *rs, const struct cf
     if (r->hint == NULL) {
         r->hint = cfw_xstrdup("");
     }
+}
+
+/* continue, the incident timers, resolve and success. */
+static void rule_parse_lifecycle(struct cfw_rule *r, const struct cfw_node *item, const char *path,
+                                 struct cfw_diag *diag)
+{
+    const char *s = NULL;
+
     cfw_node_bool(item, "continue", path, &r->cont, diag);
     cfw_node_duration(item, "repeat_interval", path, &r->opts.repeat_interval_ms, diag);
     cfw_node_duration(item, "resolve_after", path, &r->opts.resolve_after_ms, diag);
     cfw_node_duration(item, "resolve_fallback", path, &r->opts.resolve_fallback_ms, diag);
-    s = NULL;
     if (cfw_node_str(item, "resolve", path, &s, diag) == 1) {
         if (strcmp(s, "quiet") == 0) {
             r->opts.resolve = CFW_RESOLVE_QUIET;
@@ -813,8 +823,14 @@ static struct cfw_rule *rule_parse(const struct cfw_ruleset *rs, const struct cf
         /* evidence, not an incident: the rules after it still run on the event */
         r->cont = true;
     }
-    parse_threshold(r, item, path, diag);
-    s = NULL;
+}
+
+/* The pattern, compiled, and where it was written (for --check-config's notes). */
+static void rule_parse_pattern(const struct cfw_ruleset *rs, struct cfw_rule *r,
+                               const struct cfw_node *item, const char *path, struct cfw_diag *diag)
+{
+    const char *s = NULL;
+
     if (cfw_node_str(item, "pattern", path, &s, diag) == 1) {
         char *ppath = cfw_xasprintf("%s.pattern", path);
         const struct cfw_node *pn = cfw_node_get(item, "pattern");
@@ -832,6 +848,29 @@ static struct cfw_rule *rule_parse(const struct cfw_ruleset *rs, const struct cf
     } else if (cfw_node_get(item, "pattern") == NULL) {
         cfw_diag_add(diag, item, path, "rule '%s': missing pattern", r->id);
     }
+}
+
+/* Reads and compiles one rule; NULL (problems reported) when anything is wrong with it. */
+static struct cfw_rule *rule_parse(const struct cfw_ruleset *rs, const struct cfw_node *item,
+                                   const char *path, const char *pack, struct cfw_diag *diag)
+{
+    struct cfw_rule *r;
+    size_t before = diag->n;
+    const struct cfw_node *when;
+
+    if (item->type != CFW_NODE_MAP) {
+        cfw_diag_add(diag, item, path, "expected a rule (a map with id and pattern)");
+        return NULL;
+    }
+    r = cfw_xcalloc(1, sizeof(*r));
+    r->severity = CFW_SEV_ERROR;
+    r->pack = cfw_xstrdup(pack);
+    cfw_node_check_keys(item, path, rule_keys, diag);
+    rule_parse_id(r, item, path, diag);
+    rule_parse_texts(r, item, path, diag);
+    rule_parse_lifecycle(r, item, path, diag);
+    parse_threshold(r, item, path, diag);
+    rule_parse_pattern(rs, r, item, path, diag);
     when = cfw_node_get(item, "when");
     if (when != NULL) {
         parse_when(r, when, path, diag);
@@ -891,6 +930,7 @@ void cfw_ruleset_free(struct cfw_ruleset *rs)
     free(rs->rec_input);
     free(rs->rec_time);
     cfw_prefilter_free(rs->pf);
+    free(rs->sel);
     free(rs);
 }
 
@@ -984,6 +1024,7 @@ int cfw_ruleset_add_node(struct cfw_ruleset *rs, const struct cfw_node *seq, con
     free(idnodes);
     cfw_prefilter_free(rs->pf);
     rs->pf = NULL;
+    cfw_ruleset_record_end(rs); /* a selection names the rules as they were */
     problems = (int)(diag->n - before);
     cfw_diag_free(&local);
     return problems;
@@ -1405,7 +1446,8 @@ int cfw_ruleset_match(struct cfw_ruleset *rs, const struct cfw_event *ev, cfw_ma
         struct cfw_match m = {.rule = r};
         int rc;
 
-        if (r->code == NULL || !conds_hold(r, false, ev, recexc, NULL)) {
+        if (r->code == NULL || (rs->sel_on && (rs->sel[i >> 6] & (UINT64_C(1) << (i & 63))) == 0) ||
+            !conds_hold(r, false, ev, recexc, NULL)) {
             continue;
         }
         rc = rule_run(rs, r, ev);
@@ -1501,6 +1543,13 @@ static unsigned rule_kinds(const struct cfw_rule *r)
 void cfw_ruleset_record_start(struct cfw_ruleset *rs)
 {
     rs->rec_fresh = true;
+    rs->sel_on = rs->sel_made && rs->scan == CFW_SCAN_FAST;
+}
+
+void cfw_ruleset_record_end(struct cfw_ruleset *rs)
+{
+    rs->sel_on = false;
+    rs->sel_made = false;
 }
 
 /* Builds the prefilter for the rules as they are now. */
@@ -1513,9 +1562,14 @@ void cfw_ruleset_prepare(struct cfw_ruleset *rs)
     for (size_t i = 0; i < rs->n; i++) {
         struct cfw_rule *r = rs->v[i];
 
-        r->no_literal = r->code != NULL ? cfw_prefilter_add(rs->pf, r->pattern, rule_kinds(r)) : 0;
+        r->no_literal =
+            r->code != NULL ? cfw_prefilter_add(rs->pf, r->pattern, rule_kinds(r), i) : 0;
     }
     cfw_prefilter_build(rs->pf);
+    free(rs->sel);
+    rs->sel = cfw_xcalloc(cfw_prefilter_words(rs->pf) + 1, sizeof(*rs->sel));
+    rs->sel_made = false;
+    rs->sel_on = false;
 }
 
 bool cfw_ruleset_wants(struct cfw_ruleset *rs, const struct cfw_record *rec)
@@ -1526,7 +1580,8 @@ bool cfw_ruleset_wants(struct cfw_ruleset *rs, const struct cfw_record *rec)
     if (rs->pf == NULL) {
         cfw_ruleset_prepare(rs);
     }
-    return cfw_prefilter_match(rs->pf, rec->kind, rec->text, rec->len);
+    rs->sel_made = true;
+    return cfw_prefilter_select(rs->pf, rec->kind, rec->text, rec->len, rs->sel);
 }
 
 unsigned cfw_rule_no_literal(const struct cfw_rule *r)

@@ -68,7 +68,8 @@ struct cfw_record {
     const char *time;  /* prefix or wrangler-log timestamp of the first line, or NULL */
     /* set by callers that looked at the record already (Logpush), else zero: */
     const void *parsed; /* a jansson json_t of text (borrowed): the decoder uses it */
-    bool wanted;        /* the prefilter let it through already: do not ask again */
+    bool wanted;        /* the prefilter let it through already (it is asked again only to
+                         * select the rules to run) */
 };
 
 typedef void (*cfw_record_cb)(const struct cfw_record *rec, void *arg);

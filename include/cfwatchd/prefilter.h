@@ -1,7 +1,8 @@
 /*
  * Prefilter: decides, from a framed record's bytes alone, whether any rule could match one of
  * the events the decoder would make of it. Records that cannot match are counted and dropped
- * before decoding; candidates are decoded and matched by every rule, in order, as before.
+ * before decoding; candidates are decoded and matched, in order, by the rules whose literals
+ * they hold (cfw_prefilter_select): the others could not match them.
  *
  * Exactness: the prefilter may let through records no rule matches (decoding sorts them out),
  * but never drops one a rule would match. What it looks for, computed when the rules load:
@@ -77,12 +78,28 @@ struct cfw_prefilter;
 
 struct cfw_prefilter *cfw_prefilter_new(void);
 void cfw_prefilter_free(struct cfw_prefilter *pf);
-/* Adds one rule's pattern for the event kinds it can match (CFW_KIND_* bits). */
-unsigned cfw_prefilter_add(struct cfw_prefilter *pf, const char *pattern, unsigned kinds);
+/*
+ * Adds one rule's pattern for the event kinds it can match (CFW_KIND_* bits); id names the rule
+ * in selections (its index in the rule set: ids are small and dense).
+ */
+unsigned cfw_prefilter_add(struct cfw_prefilter *pf, const char *pattern, unsigned kinds,
+                           size_t id);
 /* Builds the search tables; call once after the last add. */
 void cfw_prefilter_build(struct cfw_prefilter *pf);
 /* True when a record of this kind and these bytes may give an event some rule matches. */
 bool cfw_prefilter_match(const struct cfw_prefilter *pf, enum cfw_record_kind kind,
                          const char *text, size_t len);
+/* The number of 64-bit words of a rule selection (bit id%64 of word id/64 is rule id). */
+size_t cfw_prefilter_words(const struct cfw_prefilter *pf);
+/*
+ * The rules that may match an event of this record: sets in sel (cfw_prefilter_words words,
+ * overwritten) the bit of every rule whose literals the record holds, of every rule with no
+ * usable literal for its kind, and, where a structural fact or a `\u` escape or NUL byte makes
+ * the record a candidate as a whole, the rules that fact concerns (all of them for `\u` and
+ * NUL). A rule left out cannot match any event of the record, so matching may skip it.
+ * True when any rule is selected (cfw_prefilter_match would say true).
+ */
+bool cfw_prefilter_select(const struct cfw_prefilter *pf, enum cfw_record_kind kind,
+                          const char *text, size_t len, uint64_t *sel);
 
 #endif

@@ -141,8 +141,14 @@ int cfw_scan_parse(const char *s, enum cfw_scan *out);
 const char *cfw_scan_name(enum cfw_scan s);
 void cfw_ruleset_set_scan(struct cfw_ruleset *rs, enum cfw_scan scan);
 enum cfw_scan cfw_ruleset_scan(const struct cfw_ruleset *rs);
-/* The events that follow belong to a new record (the pipeline calls it before decoding one). */
+/*
+ * The events that follow belong to a new record (the pipeline calls it before decoding one).
+ * When cfw_ruleset_wants was asked about this record just before, matching runs only the rules
+ * it selected until cfw_ruleset_record_end (the others cannot match the record's events).
+ */
 void cfw_ruleset_record_start(struct cfw_ruleset *rs);
+/* The record's events are done: later events are matched against every rule. */
+void cfw_ruleset_record_end(struct cfw_ruleset *rs);
 /* Builds the prefilter now (it is otherwise built at the first record after the rules changed). */
 void cfw_ruleset_prepare(struct cfw_ruleset *rs);
 /* True when some rule may match an event of this record (always true with CFW_SCAN_FULL). */

@@ -54,13 +54,7 @@ static void on_event(const struct cfw_event *ev, void *arg)
     check_fields(&ev->fields);
 }
 
-int LLVMFuzzerInitialize(int *argc, char ***argv)
-{
-    (void)argc;
-    (void)argv;
-    cfw_log_init(CFW_LOG_ERR);
-    return 0;
-}
+FUZZ_INIT_QUIET
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {

@@ -95,13 +95,7 @@ static void frame(const struct cfw_framer_opts *o, const char *data, size_t n, s
     cfw_framer_free(f);
 }
 
-int LLVMFuzzerInitialize(int *argc, char ***argv)
-{
-    (void)argc;
-    (void)argv;
-    cfw_log_init(CFW_LOG_ERR);
-    return 0;
-}
+FUZZ_INIT_QUIET
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {

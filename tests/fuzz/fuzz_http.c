@@ -141,13 +141,7 @@ static void check_dechunk(const char *in, size_t len, uint16_t split)
     free(b);
 }
 
-int LLVMFuzzerInitialize(int *argc, char ***argv)
-{
-    (void)argc;
-    (void)argv;
-    cfw_log_init(CFW_LOG_ERR);
-    return 0;
-}
+FUZZ_INIT_QUIET
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {

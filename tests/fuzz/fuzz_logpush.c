@@ -121,13 +121,7 @@ static void ndjson(char *data, size_t len, size_t max_line)
     }
 }
 
-int LLVMFuzzerInitialize(int *argc, char ***argv)
-{
-    (void)argc;
-    (void)argv;
-    cfw_log_init(CFW_LOG_ERR);
-    return 0;
-}
+FUZZ_INIT_QUIET
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {

@@ -20,6 +20,7 @@
 #include "cfwatchd/report.h"
 #include "cfwatchd/rules.h"
 #include "cfwatchd/yaml.h"
+#include "fuzz_rules.h"
 #include "fuzz_util.h"
 
 static const char FUZZ_RULES[] =
@@ -119,23 +120,10 @@ static void check_reports(const struct cfw_incidents *set, const struct cfw_pipe
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
-    const char *const *packs = cfw_builtin_packs();
-    struct cfw_diag diag = {0};
-    struct cfw_doc *doc;
-
     (void)argc;
     (void)argv;
     cfw_log_init(CFW_LOG_ERR);
-    rules = cfw_ruleset_new();
-    doc = cfw_yaml_load_string("fuzz-rules", FUZZ_RULES, strlen(FUZZ_RULES), &diag);
-    FUZZ_CHECK(doc != NULL && doc->root != NULL);
-    cfw_ruleset_add_node(rules, doc->root, "rules", "fuzz", &diag);
-    for (size_t i = 0; packs[i] != NULL; i++) {
-        cfw_ruleset_add_builtin(rules, packs[i], &diag);
-    }
-    cfw_diag_print(&diag, stderr);
-    FUZZ_CHECK(diag.n == 0);
-    cfw_doc_free(doc);
+    rules = fuzz_rules_load("fuzz-rules", FUZZ_RULES, true, CFW_SCAN_FAST);
     return 0;
 }
 

@@ -129,13 +129,7 @@ static void templates(const char *tmpl, const char *value, const struct cfw_fiel
     }
 }
 
-int LLVMFuzzerInitialize(int *argc, char ***argv)
-{
-    (void)argc;
-    (void)argv;
-    cfw_log_init(CFW_LOG_ERR);
-    return 0;
-}
+FUZZ_INIT_QUIET
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {

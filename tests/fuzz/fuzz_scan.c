@@ -19,6 +19,7 @@
 #include "cfwatchd/pipeline.h"
 #include "cfwatchd/rules.h"
 #include "cfwatchd/yaml.h"
+#include "fuzz_rules.h"
 #include "fuzz_util.h"
 
 static const char SCAN_RULES[] =
@@ -48,32 +49,13 @@ static const char SCAN_RULES[] =
 static struct cfw_ruleset *fast_rules;
 static struct cfw_ruleset *full_rules;
 
-static struct cfw_ruleset *load_rules(enum cfw_scan scan)
-{
-    const char *const *packs = cfw_builtin_packs();
-    struct cfw_diag diag = {0};
-    struct cfw_ruleset *rs = cfw_ruleset_new();
-    struct cfw_doc *doc = cfw_yaml_load_string("scan-rules", SCAN_RULES, strlen(SCAN_RULES), &diag);
-
-    FUZZ_CHECK(doc != NULL && doc->root != NULL);
-    for (size_t i = 0; packs[i] != NULL; i++) {
-        cfw_ruleset_add_builtin(rs, packs[i], &diag);
-    }
-    cfw_ruleset_add_node(rs, doc->root, "rules", "fuzz", &diag);
-    cfw_diag_print(&diag, stderr);
-    FUZZ_CHECK(diag.n == 0);
-    cfw_doc_free(doc);
-    cfw_ruleset_set_scan(rs, scan);
-    return rs;
-}
-
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
     (void)argc;
     (void)argv;
     cfw_log_init(CFW_LOG_ERR);
-    fast_rules = load_rules(CFW_SCAN_FAST);
-    full_rules = load_rules(CFW_SCAN_FULL);
+    fast_rules = fuzz_rules_load("scan-rules", SCAN_RULES, false, CFW_SCAN_FAST);
+    full_rules = fuzz_rules_load("scan-rules", SCAN_RULES, false, CFW_SCAN_FULL);
     return 0;
 }
 

@@ -14,9 +14,20 @@
 #include <string.h>
 
 #include "cfwatchd/common.h"
+#include "cfwatchd/log.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerInitialize(int *argc, char ***argv);
+
+/* The LLVMFuzzerInitialize of a target that needs nothing set up but quiet logging. */
+#define FUZZ_INIT_QUIET                                                                            \
+    int LLVMFuzzerInitialize(int *argc, char ***argv)                                              \
+    {                                                                                              \
+        (void)argc;                                                                                \
+        (void)argv;                                                                                \
+        cfw_log_init(CFW_LOG_ERR);                                                                 \
+        return 0;                                                                                  \
+    }
 
 /* An invariant of the code under test: a violation aborts with the condition and place. */
 #define FUZZ_CHECK(cond)                                                                         \

@@ -147,13 +147,7 @@ static void run(const uint8_t *data, size_t len, size_t split, const struct caps
     cfw_ws_parser_clear(&p);
 }
 
-int LLVMFuzzerInitialize(int *argc, char ***argv)
-{
-    (void)argc;
-    (void)argv;
-    cfw_log_init(CFW_LOG_ERR);
-    return 0;
-}
+FUZZ_INIT_QUIET
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {

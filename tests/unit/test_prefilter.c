@@ -498,6 +498,91 @@ static void test_records_do_not_share_exceptions(void **state)
     }
 }
 
+/* The rules selected for a record: those whose literals it holds, and what applies to all. */
+static char *selection(const struct cfw_prefilter *pf, enum cfw_record_kind kind, const char *text,
+                       size_t n)
+{
+    uint64_t sel[2] = {0, 0};
+    struct cfw_buf b = {0};
+    bool any;
+
+    assert_int_equal(cfw_prefilter_words(pf), 1);
+    any = cfw_prefilter_select(pf, kind, text, n, sel);
+    assert_int_equal(any, sel[0] != 0);
+    assert_int_equal(any, cfw_prefilter_match(pf, kind, text, n));
+    for (size_t i = 0; i < 64; i++) {
+        if ((sel[0] >> i) & 1) {
+            cfw_buf_printf(&b, "%s%zu", b.len > 0 ? "," : "", i);
+        }
+    }
+    return b.len > 0 ? cfw_buf_take(&b) : strdup("-");
+}
+
+static void test_select(void **state)
+{
+#define SEL(kind, lit, want)                                                                       \
+    {                                                                                              \
+        kind, lit, sizeof(lit) - 1, want                                                           \
+    }
+    static const struct {
+        enum cfw_record_kind kind;
+        const char *text;
+        size_t len;
+        const char *want;
+    } cases[] = {
+        SEL(CFW_REC_TEXT, "GET / 200", "-"),
+        SEL(CFW_REC_TEXT, "x No module named 'src' then Deployed it", "0,3"),
+        SEL(CFW_REC_TEXT, "[code: 10027] and No module named 'src'", "0,1"),
+        SEL(CFW_REC_TEXT, "Deployed zzz", "3,5"),
+        /* a NUL byte: every rule of text records */
+        SEL(CFW_REC_TEXT, "Deployed\0x", "0,1,3,5"),
+        /* JSON: pieces; a structural fact selects the rules of exception events */
+        SEL(CFW_REC_JSON, "{\"m\":[\"named\",\"No\",\"module\",\"'src'\"]}", "0"),
+        SEL(CFW_REC_JSON, "{\"exceptions\":[{\"name\":\"E\"}]}", "0,2,5"),
+        SEL(CFW_REC_JSON, "{\"exceptions\":[],\"m\":\"Deployed\"}", "3"),
+        SEL(CFW_REC_JSON, "{\"exceptions\":[1],\"m\":\"code: 10027\"}", "0,1,2,5"),
+        /* a \\u escape: every rule of JSON records */
+        SEL(CFW_REC_JSON, "{\"m\":\"\\u0041\"}", "0,1,2,3,5"),
+    };
+    struct cfw_prefilter *pf = cfw_prefilter_new();
+
+    (void)state;
+    assert_int_equal(cfw_prefilter_add(pf, "No module named 'src'", CFW_KIND_ALL, 0), 0);
+    assert_int_equal(cfw_prefilter_add(pf, "\\[code: 10027\\]", CFW_KIND_TEXT, 1), 0);
+    /* no literal, exception events only: JSON records with exceptions */
+    assert_int_equal(cfw_prefilter_add(pf, ".", CFW_KIND_EXCEPTION, 2), 0);
+    assert_int_equal(cfw_prefilter_add(pf, "Deployed", CFW_KIND_TEXT | CFW_KIND_JSON, 3), 0);
+    /* id 4 is a rule the prefilter is not told about (one with no pattern) */
+    assert_int_equal(cfw_prefilter_add(pf, "zzz", CFW_KIND_ALL, 5), 0);
+    cfw_prefilter_build(pf);
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        char *got = selection(pf, cases[i].kind, cases[i].text, cases[i].len);
+
+        if (strcmp(got, cases[i].want) != 0) {
+            fail_msg("case %zu: selected %s, want %s", i, got, cases[i].want);
+        }
+        free(got);
+    }
+    cfw_prefilter_free(pf);
+    /* a rule with no usable literal is selected for every record of its kind */
+    pf = cfw_prefilter_new();
+    assert_int_equal(cfw_prefilter_add(pf, "Deployed", CFW_KIND_TEXT, 0), 0);
+    assert_int_equal(cfw_prefilter_add(pf, ".+", CFW_KIND_TEXT, 1),
+                     CFW_PREFILTER_ALL_TEXT | CFW_PREFILTER_ALL_JSON);
+    cfw_prefilter_build(pf);
+    {
+        char *a = selection(pf, CFW_REC_TEXT, "GET /", 5);
+        char *b = selection(pf, CFW_REC_TEXT, "Deployed", 8);
+
+        assert_string_equal(a, "1");
+        assert_string_equal(b, "0,1");
+        free(a);
+        free(b);
+    }
+    cfw_prefilter_free(pf);
+#undef SEL
+}
+
 /* Most records of an ordinary log are never decoded. */
 static void test_skips(void **state)
 {
@@ -543,6 +628,7 @@ int main(void)
         cmocka_unit_test(test_trap_threshold),
         cmocka_unit_test(test_trap_custom_no_literal),
         cmocka_unit_test(test_records_do_not_share_exceptions),
+        cmocka_unit_test(test_select),
         cmocka_unit_test(test_skips),
         cmocka_unit_test(test_scan_parse),
     };
