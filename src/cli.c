@@ -460,19 +460,16 @@ static int cmd_ack(const struct cli *c, const char *incident, const char *by)
     json_t *body = json_pack("{s:s}", "by", by != NULL ? by : default_author());
     json_t *o;
     long st = request(c, "POST", path, body, &o);
-    int rc;
 
-    if (st == 200) {
-        printf("acknowledged %s (no more reminders; PagerDuty is told)\n", incident);
-        json_decref(o);
-        rc = 0;
-    } else {
-        rc = refused(st, o);
-    }
     json_decref(body);
     free(path);
     curl_free(key);
-    return rc;
+    if (st != 200) {
+        return refused(st, o);
+    }
+    printf("acknowledged %s (no more reminders; PagerDuty is told)\n", incident);
+    json_decref(o);
+    return 0;
 }
 
 static int cmd_silence_expire(const struct cli *c, const char *id)
@@ -480,17 +477,14 @@ static int cmd_silence_expire(const struct cli *c, const char *id)
     char *path = cfw_xasprintf("/api/v1/silences/%s", id);
     json_t *o;
     long st = request(c, "DELETE", path, NULL, &o);
-    int rc;
 
-    if (st == 200) {
-        printf("expired %s\n", id);
-        json_decref(o);
-        rc = 0;
-    } else {
-        rc = refused(st, o);
-    }
     free(path);
-    return rc;
+    if (st != 200) {
+        return refused(st, o);
+    }
+    printf("expired %s\n", id);
+    json_decref(o);
+    return 0;
 }
 
 static int cmd_silence_edit(const struct cli *c, const char *id, const struct cli_args *a)
