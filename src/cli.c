@@ -337,7 +337,87 @@ bool cfw_cli_is_command(const char *s)
            (strcmp(s, "incidents") == 0 || strcmp(s, "silence") == 0 || strcmp(s, "ack") == 0);
 }
 
-int cfw_cli_main(int argc, char **argv)
+/* What the command line asked for besides the daemon's address and token. */
+struct cli_args {
+    const char *config;
+    const char *state; /* open, all or resolved */
+    const char *rule, *script, *sev;
+    const char *duration, *comment, *by;
+    json_t *matchers; /* of --match, in order */
+};
+
+/* Takes one option other than --help into c or a; -1 after an error (said on stderr). */
+static int take_option(int opt, const char *arg, struct cli *c, struct cli_args *a)
+{
+    switch (opt) {
+    case 'c':
+        a->config = arg;
+        break;
+    case 'u':
+        free(c->base);
+        c->base = cfw_xstrdup(arg);
+        break;
+    case 't':
+        free(c->token);
+        if ((c->token = read_token_file(arg)) == NULL) {
+            return -1;
+        }
+        break;
+    case 'f':
+        if (strcmp(arg, "json") != 0 && strcmp(arg, "text") != 0) {
+            fprintf(stderr, "cfwatchd: --format: text or json\n");
+            return -1;
+        }
+        c->json = strcmp(arg, "json") == 0;
+        break;
+    case 'a':
+        a->state = "all";
+        break;
+    case 'r':
+        a->state = "resolved";
+        break;
+    case 'R':
+        a->rule = arg;
+        break;
+    case 'S':
+        a->script = arg;
+        break;
+    case 'V':
+        a->sev = arg;
+        break;
+    case 'm': {
+        json_t *m = matcher(arg);
+        if (m == NULL) {
+            fprintf(stderr,
+                    "cfwatchd: --match %s: use NAME=VALUE, NAME=~REGEX or "
+                    "NAME!=VALUE\n",
+                    arg);
+            return -1;
+        }
+        json_array_append_new(a->matchers, m);
+        break;
+    }
+    case 'd':
+        a->duration = arg;
+        break;
+    case 'C':
+        a->comment = arg;
+        break;
+    case 'b':
+        a->by = arg;
+        break;
+    default:
+        usage(stderr);
+        return -1;
+    }
+    return 0;
+}
+
+/*
+ * Reads the options into c and a. Returns false when the command ends there, with *rc its exit
+ * status: 0 after --help, 2 after a bad option (said on stderr).
+ */
+static bool parse_args(int argc, char **argv, struct cli *c, struct cli_args *a, int *rc)
 {
     static const struct option opts[] = {
         {"config", required_argument, NULL, 'c'},
@@ -356,187 +436,162 @@ int cfw_cli_main(int argc, char **argv)
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
-    struct cli c = {0};
-    const char *config = NULL, *state = "open", *rule = NULL, *script = NULL, *sev = NULL;
-    const char *duration = NULL, *comment = NULL, *by = NULL;
-    json_t *matchers = json_array();
-    const char *cmd = argv[0];
-    int opt, rc = 2;
+    int opt;
 
+    *rc = 2;
     optind = 1;
     while ((opt = getopt_long(argc, argv, "c:h", opts, NULL)) != -1) {
-        switch (opt) {
-        case 'c':
-            config = optarg;
-            break;
-        case 'u':
-            free(c.base);
-            c.base = cfw_xstrdup(optarg);
-            break;
-        case 't':
-            free(c.token);
-            if ((c.token = read_token_file(optarg)) == NULL) {
-                goto out;
-            }
-            break;
-        case 'f':
-            if (strcmp(optarg, "json") != 0 && strcmp(optarg, "text") != 0) {
-                fprintf(stderr, "cfwatchd: --format: text or json\n");
-                goto out;
-            }
-            c.json = strcmp(optarg, "json") == 0;
-            break;
-        case 'a':
-            state = "all";
-            break;
-        case 'r':
-            state = "resolved";
-            break;
-        case 'R':
-            rule = optarg;
-            break;
-        case 'S':
-            script = optarg;
-            break;
-        case 'V':
-            sev = optarg;
-            break;
-        case 'm': {
-            json_t *m = matcher(optarg);
-            if (m == NULL) {
-                fprintf(stderr,
-                        "cfwatchd: --match %s: use NAME=VALUE, NAME=~REGEX or "
-                        "NAME!=VALUE\n",
-                        optarg);
-                goto out;
-            }
-            json_array_append_new(matchers, m);
-            break;
-        }
-        case 'd':
-            duration = optarg;
-            break;
-        case 'C':
-            comment = optarg;
-            break;
-        case 'b':
-            by = optarg;
-            break;
-        case 'h':
+        if (opt == 'h') {
             usage(stdout);
-            rc = 0;
-            goto out;
-        default:
-            usage(stderr);
-            goto out;
+            *rc = 0;
+            return false;
+        }
+        if (take_option(opt, optarg, c, a) != 0) {
+            return false;
         }
     }
-    if (from_config(&c, config != NULL ? config : CFW_CONFIG_DEFAULT_PATH, c.base == NULL) != 0) {
+    return true;
+}
+
+static int cmd_ack(const struct cli *c, const char *incident, const char *by)
+{
+    char *key = curl_easy_escape(NULL, incident, 0);
+    char *path = cfw_xasprintf("/api/v1/incidents/%s/ack", key);
+    json_t *body = json_pack("{s:s}", "by", by != NULL ? by : default_author());
+    json_t *o;
+    long st = request(c, "POST", path, body, &o);
+
+    json_decref(body);
+    free(path);
+    curl_free(key);
+    if (st != 200) {
+        return refused(st, o);
+    }
+    printf("acknowledged %s (no more reminders; PagerDuty is told)\n", incident);
+    json_decref(o);
+    return 0;
+}
+
+static int cmd_silence_expire(const struct cli *c, const char *id)
+{
+    char *path = cfw_xasprintf("/api/v1/silences/%s", id);
+    json_t *o;
+    long st = request(c, "DELETE", path, NULL, &o);
+
+    free(path);
+    if (st != 200) {
+        return refused(st, o);
+    }
+    printf("expired %s\n", id);
+    json_decref(o);
+    return 0;
+}
+
+static int cmd_silence_edit(const struct cli *c, const char *id, const struct cli_args *a)
+{
+    json_t *body = json_pack("{s:s}", "id", id), *o;
+    long st;
+
+    if (json_array_size(a->matchers) > 0) {
+        json_object_set(body, "matchers", a->matchers);
+    }
+    if (a->duration != NULL) {
+        json_object_set_new(body, "duration", json_string(a->duration));
+    }
+    if (a->comment != NULL) {
+        json_object_set_new(body, "comment", json_string(a->comment));
+    }
+    if (a->by != NULL) {
+        json_object_set_new(body, "created_by", json_string(a->by));
+    }
+    if (json_object_size(body) == 1) {
+        fprintf(stderr, "cfwatchd: silence edit needs --match, --duration, --comment or --by\n");
+        json_decref(body);
+        return 2;
+    }
+    st = request(c, "POST", "/api/v1/silences", body, &o);
+    json_decref(body);
+    if (st == 200 && c->json) {
+        return print_json(o);
+    }
+    if (st == 200) {
+        printf("changed %s\n", id);
+        json_decref(o);
+        return 0;
+    }
+    return refused(st, o);
+}
+
+static int cmd_silence_add(const struct cli *c, const struct cli_args *a)
+{
+    json_t *body, *o;
+    long st;
+
+    if (json_array_size(a->matchers) == 0 || a->duration == NULL || a->comment == NULL) {
+        fprintf(stderr, "cfwatchd: silence add needs --match (one or more), --duration and "
+                        "--comment\n");
+        return 2;
+    }
+    body = json_pack("{s:O, s:s, s:s, s:s}", "matchers", a->matchers, "duration", a->duration,
+                     "comment", a->comment, "created_by", a->by != NULL ? a->by : default_author());
+    st = request(c, "POST", "/api/v1/silences", body, &o);
+    json_decref(body);
+    if (st != 201) {
+        return refused(st, o);
+    }
+    if (c->json) {
+        return print_json(o);
+    }
+    printf("%s\n", json_string_value(json_object_get(o, "id")));
+    json_decref(o);
+    return 0;
+}
+
+/* Runs the command that cmd and the words left in argv name; 2 (usage printed) for none. */
+static int run_command(const struct cli *c, const char *cmd, int argc, char **argv,
+                       const struct cli_args *a)
+{
+    const char *verb = optind < argc ? argv[optind] : "";
+    int words = argc - optind;
+
+    if (strcmp(cmd, "incidents") == 0 && words == 0) {
+        return cmd_incidents(c, a->state, a->rule, a->script, a->sev);
+    }
+    if (strcmp(cmd, "ack") == 0 && words == 1) {
+        return cmd_ack(c, argv[optind], a->by);
+    }
+    if (strcmp(cmd, "silence") == 0 && words == 1 && strcmp(verb, "list") == 0) {
+        return cmd_silence_list(c);
+    }
+    if (strcmp(cmd, "silence") == 0 && words == 2 && strcmp(verb, "expire") == 0) {
+        return cmd_silence_expire(c, argv[optind + 1]);
+    }
+    if (strcmp(cmd, "silence") == 0 && words == 2 && strcmp(verb, "edit") == 0) {
+        return cmd_silence_edit(c, argv[optind + 1], a);
+    }
+    if (strcmp(cmd, "silence") == 0 && words == 1 && strcmp(verb, "add") == 0) {
+        return cmd_silence_add(c, a);
+    }
+    usage(stderr);
+    return 2;
+}
+
+int cfw_cli_main(int argc, char **argv)
+{
+    struct cli c = {0};
+    struct cli_args a = {.state = "open", .matchers = json_array()};
+    int rc;
+
+    if (parse_args(argc, argv, &c, &a, &rc)) {
         rc = 2;
-        goto out;
+        if (from_config(&c, a.config != NULL ? a.config : CFW_CONFIG_DEFAULT_PATH,
+                        c.base == NULL) == 0) {
+            curl_global_init(CURL_GLOBAL_DEFAULT);
+            rc = run_command(&c, argv[0], argc, argv, &a);
+            curl_global_cleanup();
+        }
     }
-    curl_global_init(CURL_GLOBAL_DEFAULT);
-    if (strcmp(cmd, "incidents") == 0 && optind == argc) {
-        rc = cmd_incidents(&c, state, rule, script, sev);
-    } else if (strcmp(cmd, "ack") == 0 && optind + 1 == argc) {
-        char *key = curl_easy_escape(NULL, argv[optind], 0);
-        char *path = cfw_xasprintf("/api/v1/incidents/%s/ack", key);
-        json_t *body = json_pack("{s:s}", "by", by != NULL ? by : default_author());
-        json_t *o;
-        long st = request(&c, "POST", path, body, &o);
-
-        if (st == 200) {
-            printf("acknowledged %s (no more reminders; PagerDuty is told)\n", argv[optind]);
-            json_decref(o);
-            rc = 0;
-        } else {
-            rc = refused(st, o);
-        }
-        json_decref(body);
-        free(path);
-        curl_free(key);
-    } else if (strcmp(cmd, "silence") == 0 && optind < argc && strcmp(argv[optind], "list") == 0 &&
-               optind + 1 == argc) {
-        rc = cmd_silence_list(&c);
-    } else if (strcmp(cmd, "silence") == 0 && optind + 2 == argc &&
-               strcmp(argv[optind], "expire") == 0) {
-        char *path = cfw_xasprintf("/api/v1/silences/%s", argv[optind + 1]);
-        json_t *o;
-        long st = request(&c, "DELETE", path, NULL, &o);
-
-        if (st == 200) {
-            printf("expired %s\n", argv[optind + 1]);
-            json_decref(o);
-            rc = 0;
-        } else {
-            rc = refused(st, o);
-        }
-        free(path);
-    } else if (strcmp(cmd, "silence") == 0 && optind + 2 == argc &&
-               strcmp(argv[optind], "edit") == 0) {
-        json_t *body = json_pack("{s:s}", "id", argv[optind + 1]), *o;
-        long st;
-
-        if (json_array_size(matchers) > 0) {
-            json_object_set(body, "matchers", matchers);
-        }
-        if (duration != NULL) {
-            json_object_set_new(body, "duration", json_string(duration));
-        }
-        if (comment != NULL) {
-            json_object_set_new(body, "comment", json_string(comment));
-        }
-        if (by != NULL) {
-            json_object_set_new(body, "created_by", json_string(by));
-        }
-        if (json_object_size(body) == 1) {
-            fprintf(stderr,
-                    "cfwatchd: silence edit needs --match, --duration, --comment or --by\n");
-            json_decref(body);
-            goto out;
-        }
-        st = request(&c, "POST", "/api/v1/silences", body, &o);
-        json_decref(body);
-        if (st == 200 && c.json) {
-            rc = print_json(o);
-        } else if (st == 200) {
-            printf("changed %s\n", argv[optind + 1]);
-            json_decref(o);
-            rc = 0;
-        } else {
-            rc = refused(st, o);
-        }
-    } else if (strcmp(cmd, "silence") == 0 && optind + 1 == argc &&
-               strcmp(argv[optind], "add") == 0) {
-        json_t *body, *o;
-        long st;
-
-        if (json_array_size(matchers) == 0 || duration == NULL || comment == NULL) {
-            fprintf(stderr, "cfwatchd: silence add needs --match (one or more), --duration and "
-                            "--comment\n");
-            goto out;
-        }
-        body = json_pack("{s:O, s:s, s:s, s:s}", "matchers", matchers, "duration", duration,
-                         "comment", comment, "created_by", by != NULL ? by : default_author());
-        st = request(&c, "POST", "/api/v1/silences", body, &o);
-        json_decref(body);
-        if (st == 201) {
-            if (c.json) {
-                rc = print_json(o);
-            } else {
-                printf("%s\n", json_string_value(json_object_get(o, "id")));
-                json_decref(o);
-                rc = 0;
-            }
-        } else {
-            rc = refused(st, o);
-        }
-    } else {
-        usage(stderr);
-    }
-    curl_global_cleanup();
-out:
-    json_decref(matchers);
+    json_decref(a.matchers);
     free(c.base);
     if (c.token != NULL) {
         memset(c.token, 0, strlen(c.token));

@@ -682,6 +682,81 @@ static bool test_finished(const struct cfw_notifier *n)
     return n->test_left == 0;
 }
 
+/* The incident a test notification describes, under key (its fields are cleared by the caller). */
+static void test_incident(struct cfw_incident *inc, char *key, int64_t wall)
+{
+    memset(inc, 0, sizeof(*inc));
+    inc->key = key;
+    inc->rule = "cfwatchd-test";
+    inc->pack = "cfwatchd";
+    inc->severity = CFW_SEV_INFO;
+    inc->title = "cfwatchd test notification - no action needed";
+    inc->hint = "Sent by cfwatchd --test-alert to check this receiver; it is not an incident.";
+    inc->sample = "cfwatchd test notification";
+    inc->count = 1;
+    inc->occurrences = 1;
+    inc->first.wall_ms = inc->last.wall_ms = inc->opened_wall_ms = wall;
+    inc->first.input = inc->last.input = "test-alert";
+    inc->state = CFW_INCIDENT_OPEN;
+    cfw_fields_set(&inc->fields, "script", "cfwatchd-test");
+}
+
+/* Spools the test payload once for each endpoint of the sink; a refusal is noted at once. */
+static void test_spool(struct cfw_notifier *n, struct nsink *ns, const char *sink_name,
+                       const char *key, const char *body, size_t len)
+{
+    const char *keys[2];
+    struct cfw_outbox_entry e;
+
+    keys[0] = key;
+    keys[1] = NULL;
+    memset(&e, 0, sizeof(e));
+    e.sink = sink_name;
+    e.kind = "test";
+    e.keys = keys;
+    e.body = body;
+    e.body_len = len;
+    e.test = true;
+    n->test_n = 0;
+    n->test_all_ok = true;
+    for (size_t ep = 0; ep < cfw_sink_endpoints(ns->sink) && ep < TEST_ENDPOINTS_MAX; ep++) {
+        struct cfw_err err = {0};
+        struct cfw_outbox_job *job;
+        e.endpoint = (unsigned)ep;
+        job = cfw_outbox_add(n->outbox, &e, &err);
+        if (job == NULL) {
+            test_note(n, ns, (unsigned)ep, err.msg);
+            n->test_all_ok = false;
+            continue;
+        }
+        n->test_jobs[n->test_n++] = job;
+    }
+}
+
+/* Abandons the test jobs still without a final answer at the deadline: not kept for later. */
+static void test_abandon(struct cfw_notifier *n, struct nsink *ns)
+{
+    for (size_t i = 0; i < n->test_n; i++) {
+        struct cfw_outbox_job *job = n->test_jobs[i];
+        struct delivery *d;
+        if (job == NULL) {
+            continue;
+        }
+        d = cfw_outbox_job_ctx(job);
+        if (d != NULL) {
+            delivery_unlink(n, d);
+            cfw_http_cancel(n->http, d->req);
+            free(d);
+        }
+        test_note(n, ns, cfw_outbox_job_endpoint(job),
+                  cfw_outbox_job_last_reason(job)[0] != '\0' ? cfw_outbox_job_last_reason(job)
+                                                             : "no answer before the deadline");
+        n->test_jobs[i] = NULL;
+        n->test_all_ok = false;
+        cfw_outbox_drop(n->outbox, job);
+    }
+}
+
 int cfw_notifier_test_alert(struct cfw_notifier *n, const char *sink_name, int64_t deadline_ms,
                             struct cfw_test_result *out)
 {
@@ -692,29 +767,14 @@ int cfw_notifier_test_alert(struct cfw_notifier *n, const char *sink_name, int64
     char *key;
     char *body;
     size_t len = 0;
-    const char *keys[2];
-    struct cfw_outbox_entry e;
 
     memset(out, 0, sizeof(*out));
     if (ns == NULL) {
         snprintf(out->answer, sizeof(out->answer), "no sink named '%.100s'", sink_name);
         return -1;
     }
-    memset(&inc, 0, sizeof(inc));
     key = cfw_xasprintf("cfwatchd-test/%s", sink_name);
-    inc.key = key;
-    inc.rule = "cfwatchd-test";
-    inc.pack = "cfwatchd";
-    inc.severity = CFW_SEV_INFO;
-    inc.title = "cfwatchd test notification - no action needed";
-    inc.hint = "Sent by cfwatchd --test-alert to check this receiver; it is not an incident.";
-    inc.sample = "cfwatchd test notification";
-    inc.count = 1;
-    inc.occurrences = 1;
-    inc.first.wall_ms = inc.last.wall_ms = inc.opened_wall_ms = wall;
-    inc.first.input = inc.last.input = "test-alert";
-    inc.state = CFW_INCIDENT_OPEN;
-    cfw_fields_set(&inc.fields, "script", "cfwatchd-test");
+    test_incident(&inc, key, wall);
     memset(&note, 0, sizeof(note));
     note.kind = CFW_NOTIFY_TEST;
     note.transition = CFW_TRANSITION_OPEN;
@@ -735,54 +795,13 @@ int cfw_notifier_test_alert(struct cfw_notifier *n, const char *sink_name, int64
         free(key);
         return -1;
     }
-    keys[0] = key;
-    keys[1] = NULL;
-    memset(&e, 0, sizeof(e));
-    e.sink = sink_name;
-    e.kind = "test";
-    e.keys = keys;
-    e.body = body;
-    e.body_len = len;
-    e.test = true;
     n->test_out = out;
-    n->test_n = 0;
-    n->test_all_ok = true;
-    for (size_t ep = 0; ep < cfw_sink_endpoints(ns->sink) && ep < TEST_ENDPOINTS_MAX; ep++) {
-        struct cfw_err err = {0};
-        struct cfw_outbox_job *job;
-        e.endpoint = (unsigned)ep;
-        job = cfw_outbox_add(n->outbox, &e, &err);
-        if (job == NULL) {
-            test_note(n, ns, (unsigned)ep, err.msg);
-            n->test_all_ok = false;
-            continue;
-        }
-        n->test_jobs[n->test_n++] = job;
-    }
+    test_spool(n, ns, sink_name, key, body, len);
     free(body);
     free(key);
     n->test_left = n->test_n;
     loop_until(n, deadline_ms, test_finished);
-    for (size_t i = 0; i < n->test_n; i++) {
-        struct cfw_outbox_job *job = n->test_jobs[i];
-        struct delivery *d;
-        if (job == NULL) {
-            continue;
-        }
-        /* no final answer before the deadline: abandon it, it is not kept for later */
-        d = cfw_outbox_job_ctx(job);
-        if (d != NULL) {
-            delivery_unlink(n, d);
-            cfw_http_cancel(n->http, d->req);
-            free(d);
-        }
-        test_note(n, ns, cfw_outbox_job_endpoint(job),
-                  cfw_outbox_job_last_reason(job)[0] != '\0' ? cfw_outbox_job_last_reason(job)
-                                                             : "no answer before the deadline");
-        n->test_jobs[i] = NULL;
-        n->test_all_ok = false;
-        cfw_outbox_drop(n->outbox, job);
-    }
+    test_abandon(n, ns);
     out->delivered = n->test_all_ok && n->test_n > 0;
     n->test_out = NULL;
     n->test_n = 0;

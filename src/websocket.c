@@ -57,26 +57,27 @@ void cfw_ws_parser_clear(struct cfw_ws_parser *p)
     p->msg_op = CFW_WS_OP_CONT;
 }
 
-int cfw_ws_parse(struct cfw_ws_parser *p, const unsigned char *buf, size_t len, size_t *used,
-                 size_t *need, struct cfw_ws_frame *out, uint16_t *close_code, struct cfw_err *err)
-{
-    size_t maxf = p->max_frame != 0 ? p->max_frame : CFW_WS_MAX_FRAME_DEFAULT;
-    size_t maxm = p->max_message != 0 ? p->max_message : CFW_WS_MAX_MESSAGE_DEFAULT;
-    size_t hdr = 2;
-    uint64_t plen;
-    unsigned op;
+/* A frame's header as read off the wire. */
+struct frame_head {
     bool fin;
-    const unsigned char *payload;
+    unsigned op;
+    size_t hdr;    /* bytes of the header */
+    uint64_t plen; /* bytes of the payload */
+};
 
-    *used = 0;
-    *need = 2;
-    memset(out, 0, sizeof(*out));
-    *close_code = CFW_WS_CLOSE_PROTOCOL;
+/*
+ * Reads the frame header at buf[0..len): 1 with h filled, 0 when it is incomplete (*need: the
+ * bytes it takes), -1 with err set when a server may not send it.
+ */
+static int frame_head(const unsigned char *buf, size_t len, struct frame_head *h, size_t *need,
+                      struct cfw_err *err)
+{
+    h->hdr = 2;
     if (len < 2) {
         return 0;
     }
-    fin = (buf[0] & 0x80) != 0;
-    op = buf[0] & 0x0F;
+    h->fin = (buf[0] & 0x80) != 0;
+    h->op = buf[0] & 0x0F;
     if ((buf[0] & 0x70) != 0) {
         cfw_err_set(err, "a frame with reserved bits set (no extension was negotiated)");
         return -1;
@@ -85,116 +86,129 @@ int cfw_ws_parse(struct cfw_ws_parser *p, const unsigned char *buf, size_t len, 
         cfw_err_set(err, "a masked frame from the server");
         return -1;
     }
-    plen = buf[1] & 0x7F;
-    if (plen == 126) {
-        hdr = 4;
-        if (len < hdr) {
-            *need = hdr;
+    h->plen = buf[1] & 0x7F;
+    if (h->plen == 126) {
+        h->hdr = 4;
+        if (len < h->hdr) {
+            *need = h->hdr;
             return 0;
         }
-        plen = ((uint64_t)buf[2] << 8) | buf[3];
-    } else if (plen == 127) {
-        hdr = 10;
-        if (len < hdr) {
-            *need = hdr;
+        h->plen = ((uint64_t)buf[2] << 8) | buf[3];
+    } else if (h->plen == 127) {
+        h->hdr = 10;
+        if (len < h->hdr) {
+            *need = h->hdr;
             return 0;
         }
-        plen = 0;
+        h->plen = 0;
         for (int i = 2; i < 10; i++) {
-            plen = (plen << 8) | buf[i];
+            h->plen = (h->plen << 8) | buf[i];
         }
-        if ((plen >> 63) != 0) {
+        if ((h->plen >> 63) != 0) {
             cfw_err_set(err, "a frame length with its top bit set");
             return -1;
         }
     }
-    switch (op) {
+    return 1;
+}
+
+/*
+ * Checks that the frame may come now: a known opcode, control frames whole and short, data
+ * frames in or out of a fragmented message as they should be and within maxf bytes. 0, or -1
+ * with err set (and *close_code when it is not a protocol error).
+ */
+static int frame_allowed(const struct cfw_ws_parser *p, const struct frame_head *h, size_t maxf,
+                         uint16_t *close_code, struct cfw_err *err)
+{
+    switch (h->op) {
     case CFW_WS_OP_CLOSE:
     case CFW_WS_OP_PING:
     case CFW_WS_OP_PONG:
-        if (!fin) {
-            cfw_err_set(err, "a fragmented control frame (opcode 0x%x)", op);
+        if (!h->fin) {
+            cfw_err_set(err, "a fragmented control frame (opcode 0x%x)", h->op);
             return -1;
         }
-        if (plen > 125) {
+        if (h->plen > 125) {
             cfw_err_set(err, "a control frame of %llu bytes (at most 125)",
-                        (unsigned long long)plen);
+                        (unsigned long long)h->plen);
             return -1;
         }
-        break;
+        return 0;
     case CFW_WS_OP_CONT:
     case CFW_WS_OP_TEXT:
     case CFW_WS_OP_BINARY:
-        if (op == CFW_WS_OP_CONT && p->msg_op == CFW_WS_OP_CONT) {
+        if (h->op == CFW_WS_OP_CONT && p->msg_op == CFW_WS_OP_CONT) {
             cfw_err_set(err, "a continuation frame outside a message");
             return -1;
         }
-        if (op != CFW_WS_OP_CONT && p->msg_op != CFW_WS_OP_CONT) {
+        if (h->op != CFW_WS_OP_CONT && p->msg_op != CFW_WS_OP_CONT) {
             cfw_err_set(err, "a new message before the fragmented one ended");
             return -1;
         }
-        if (plen > maxf) {
+        if (h->plen > maxf) {
             *close_code = CFW_WS_CLOSE_TOO_BIG;
-            cfw_err_set(err, "a frame of %llu bytes (the cap is %zu)", (unsigned long long)plen,
+            cfw_err_set(err, "a frame of %llu bytes (the cap is %zu)", (unsigned long long)h->plen,
                         maxf);
             return -1;
         }
-        break;
+        return 0;
     default:
-        cfw_err_set(err, "unknown opcode 0x%x", op);
+        cfw_err_set(err, "unknown opcode 0x%x", h->op);
         return -1;
     }
-    if (len - hdr < plen) {
-        *need = hdr + (size_t)plen;
-        return 0;
+}
+
+/* Delivers a close frame's code and reason; -1 with err set when they are not allowed. */
+static int close_frame(const unsigned char *payload, size_t plen, struct cfw_ws_frame *out,
+                       uint16_t *close_code, struct cfw_err *err)
+{
+    out->op = CFW_WS_OP_CLOSE;
+    out->code = CFW_WS_CLOSE_NO_STATUS;
+    out->data = "";
+    if (plen == 1) {
+        cfw_err_set(err, "a close frame of 1 byte");
+        return -1;
     }
-    payload = buf + hdr;
-    *used = hdr + (size_t)plen;
-    p->frames++;
-    if (op == CFW_WS_OP_PING || op == CFW_WS_OP_PONG) {
-        out->op = (enum cfw_ws_op)op;
-        out->data = (const char *)payload;
-        out->len = (size_t)plen;
-        return 1;
-    }
-    if (op == CFW_WS_OP_CLOSE) {
-        out->op = CFW_WS_OP_CLOSE;
-        out->code = CFW_WS_CLOSE_NO_STATUS;
-        out->data = "";
-        if (plen == 1) {
-            cfw_err_set(err, "a close frame of 1 byte");
+    if (plen >= 2) {
+        out->code = (uint16_t)((payload[0] << 8) | payload[1]);
+        if (!close_code_ok(out->code)) {
+            cfw_err_set(err, "close code %u is not allowed on the wire", out->code);
             return -1;
         }
-        if (plen >= 2) {
-            out->code = (uint16_t)((payload[0] << 8) | payload[1]);
-            if (!close_code_ok(out->code)) {
-                cfw_err_set(err, "close code %u is not allowed on the wire", out->code);
-                return -1;
-            }
-            out->data = (const char *)payload + 2;
-            out->len = (size_t)plen - 2;
-            if (!cfw_utf8_valid(out->data, out->len, true)) {
-                *close_code = CFW_WS_CLOSE_BAD_DATA;
-                cfw_err_set(err, "a close reason that is not UTF-8");
-                return -1;
-            }
+        out->data = (const char *)payload + 2;
+        out->len = plen - 2;
+        if (!cfw_utf8_valid(out->data, out->len, true)) {
+            *close_code = CFW_WS_CLOSE_BAD_DATA;
+            cfw_err_set(err, "a close reason that is not UTF-8");
+            return -1;
         }
-        return 1;
     }
-    if (op != CFW_WS_OP_CONT) {
+    return 1;
+}
+
+/*
+ * Adds a data frame to the message (a new one unless it continues one), within maxm bytes.
+ * Returns 1 with out filled when the frame was the message's last, 0 when more are to come, -1
+ * with err and *close_code set.
+ */
+static int data_frame(struct cfw_ws_parser *p, const struct frame_head *h,
+                      const unsigned char *payload, size_t maxm, struct cfw_ws_frame *out,
+                      uint16_t *close_code, struct cfw_err *err)
+{
+    if (h->op != CFW_WS_OP_CONT) {
         if (p->msg.cap > WS_KEEP_BUF) {
             cfw_buf_free(&p->msg);
         }
         cfw_buf_reset(&p->msg);
-        p->msg_op = (enum cfw_ws_op)op;
+        p->msg_op = (enum cfw_ws_op)h->op;
     }
     p->msg.max = maxm;
-    if (cfw_buf_append(&p->msg, payload, (size_t)plen) != 0) {
+    if (cfw_buf_append(&p->msg, payload, (size_t)h->plen) != 0) {
         *close_code = CFW_WS_CLOSE_TOO_BIG;
         cfw_err_set(err, "a message over %zu bytes", maxm);
         return -1;
     }
-    if (!fin) {
+    if (!h->fin) {
         return 0;
     }
     out->op = p->msg_op;
@@ -207,6 +221,45 @@ int cfw_ws_parse(struct cfw_ws_parser *p, const unsigned char *buf, size_t len, 
         return -1;
     }
     return 1;
+}
+
+int cfw_ws_parse(struct cfw_ws_parser *p, const unsigned char *buf, size_t len, size_t *used,
+                 size_t *need, struct cfw_ws_frame *out, uint16_t *close_code, struct cfw_err *err)
+{
+    size_t maxf = p->max_frame != 0 ? p->max_frame : CFW_WS_MAX_FRAME_DEFAULT;
+    size_t maxm = p->max_message != 0 ? p->max_message : CFW_WS_MAX_MESSAGE_DEFAULT;
+    struct frame_head h;
+    const unsigned char *payload;
+    int rc;
+
+    *used = 0;
+    *need = 2;
+    memset(out, 0, sizeof(*out));
+    *close_code = CFW_WS_CLOSE_PROTOCOL;
+    rc = frame_head(buf, len, &h, need, err);
+    if (rc <= 0) {
+        return rc;
+    }
+    if (frame_allowed(p, &h, maxf, close_code, err) != 0) {
+        return -1;
+    }
+    if (len - h.hdr < h.plen) {
+        *need = h.hdr + (size_t)h.plen;
+        return 0;
+    }
+    payload = buf + h.hdr;
+    *used = h.hdr + (size_t)h.plen;
+    p->frames++;
+    if (h.op == CFW_WS_OP_PING || h.op == CFW_WS_OP_PONG) {
+        out->op = (enum cfw_ws_op)h.op;
+        out->data = (const char *)payload;
+        out->len = (size_t)h.plen;
+        return 1;
+    }
+    if (h.op == CFW_WS_OP_CLOSE) {
+        return close_frame(payload, (size_t)h.plen, out, close_code, err);
+    }
+    return data_frame(p, &h, payload, maxm, out, close_code, err);
 }
 
 int cfw_ws_frame_encode(struct cfw_buf *out, enum cfw_ws_op op, const void *payload, size_t len,

@@ -1,9 +1,9 @@
 /*
- * Unit tests for listener.c: the head parser and the chunked decoder (tables), and the server
- * over real loopback sockets with short deadlines: keep-alive, HEAD, pipelining, partial heads
- * and the head deadline, keep-alive idle timeout, the connection cap (eviction, refusal), the
- * check hook before any body byte, 100-continue, chunked bodies, body deadlines, lingering close,
- * EMFILE (pause, one log line) and libevent's messages.
+ * Unit tests for the listener (listener*.c): the head parser and the chunked decoder (tables),
+ * and the server over real loopback sockets with short deadlines: keep-alive, HEAD, pipelining,
+ * partial heads and the head deadline, keep-alive idle timeout, the connection cap (eviction,
+ * refusal), the check hook before any body byte, 100-continue, chunked bodies, body deadlines,
+ * lingering close, EMFILE (pause, one log line) and libevent's messages.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -26,6 +26,7 @@
 #include "cfwatchd/common.h"
 #include "cfwatchd/listener.h"
 #include "cfwatchd/log.h"
+#include "test_util.h"
 
 /* ---- the head parser ---- */
 
@@ -373,14 +374,10 @@ static struct cfw_listener_opts fast_opts(void)
     return o;
 }
 
+/* Runs the server's loop for ms (at least one turn). */
 static void pump(int ms)
 {
-    int64_t end = cfw_now_mono_ms() + ms;
-
-    do {
-        event_base_loop(E.base, EVLOOP_ONCE | EVLOOP_NONBLOCK);
-        usleep(500);
-    } while (cfw_now_mono_ms() < end);
+    loop_run_for(E.base, ms);
 }
 
 struct client {

@@ -1,6 +1,7 @@
 /*
- * Unit tests for outbox.c: real files in a temporary state directory, a real event_base; the
- * deliveries are done by a small sender in this file that answers with scripted outcomes.
+ * Unit tests for the outbox (outbox.c, outbox_spool.c): real files in a temporary state
+ * directory, a real event_base; the deliveries are done by a small sender in this file that
+ * answers with scripted outcomes.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -21,6 +22,7 @@
 
 #include "cfwatchd/common.h"
 #include "cfwatchd/outbox.h"
+#include "test_util.h"
 
 #define MAX_LOG 256
 
@@ -138,8 +140,7 @@ static int setup(void **state)
 {
     struct t *t = calloc(1, sizeof(*t));
 
-    snprintf(t->dir, sizeof(t->dir), "/tmp/cfw-outbox-XXXXXX");
-    if (mkdtemp(t->dir) == NULL) {
+    if (tmpdir_make(t->dir, sizeof(t->dir), "outbox") != 0) {
         return -1;
     }
     t->base = event_base_new();
@@ -152,7 +153,6 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     struct t *t = *state;
-    char cmd[128];
 
     cfw_outbox_free(t->ob);
     event_free(t->complete_ev);
@@ -160,8 +160,7 @@ static int teardown(void **state)
     if (t->mounted) {
         umount2(t->dir, MNT_DETACH);
     }
-    snprintf(cmd, sizeof(cmd), "rm -rf %s", t->dir);
-    if (system(cmd) != 0) {
+    if (tmpdir_remove(t->dir) != 0) {
         return -1;
     }
     free(t);
@@ -188,14 +187,24 @@ static size_t count_files(const char *dir, const char *suffix)
     return n;
 }
 
+static bool is_empty(void *arg)
+{
+    struct t *t = arg;
+
+    return cfw_outbox_pending(t->ob) == 0;
+}
+
+/* Runs the loop until the outbox is empty, for max_ms at most. */
 static void run_until_empty(struct t *t, int64_t max_ms)
 {
-    int64_t deadline = cfw_now_mono_ms() + max_ms;
+    loop_run_until(t->base, is_empty, t, max_ms);
+}
 
-    while (cfw_outbox_pending(t->ob) > 0 && cfw_now_mono_ms() < deadline) {
-        event_base_loop(t->base, EVLOOP_ONCE | EVLOOP_NONBLOCK);
-        usleep(500);
-    }
+static bool attempted(void *arg)
+{
+    struct t *t = arg;
+
+    return t->nlog >= 1;
 }
 
 static struct cfw_outbox_job *add(struct t *t, const char *sink, const char *kind, const char *key,
@@ -335,14 +344,8 @@ static void test_retry_after_pauses_lane(void **state)
     add(t, "s", "open", "ka", "a");
     run_until_empty(t, 0);
     /* let the first attempt fail, then add another job to the same lane */
-    for (int i = 0; i < 50 && t->nlog < 1; i++) {
-        event_base_loop(t->base, EVLOOP_ONCE | EVLOOP_NONBLOCK);
-        usleep(1000);
-    }
-    for (int i = 0; i < 20; i++) {
-        event_base_loop(t->base, EVLOOP_ONCE | EVLOOP_NONBLOCK);
-        usleep(1000);
-    }
+    loop_run_until(t->base, attempted, t, 50);
+    loop_run_for(t->base, 20);
     add(t, "s", "open", "kb", "b");
     run_until_empty(t, 10000);
     assert_int_equal(t->nlog, 3);
@@ -607,10 +610,7 @@ static void test_max_age_follows_the_boot_clock(void **state)
     t->always_retry = true;
     t->ob = open_ob(t, &o);
     assert_non_null(t->ob);
-    for (int i = 0; i < 50; i++) {
-        event_base_loop(t->base, EVLOOP_ONCE | EVLOOP_NONBLOCK);
-        usleep(2000);
-    }
+    loop_run_for(t->base, 100);
     assert_int_equal(cfw_outbox_pending(t->ob), 1);
     assert_int_equal(t->gone_dead, rebooted_test ? 3 : 2);
     snprintf(path, sizeof(path), "%s/dead", t->dir);
@@ -711,14 +711,14 @@ static void free_disk(struct t *t)
     assert_int_equal(unlink(path), 0);
 }
 
-static void spin(struct t *t, int ms)
+/* Whether the held jobs are written and the reserve is back to 64 KiB. */
+static bool respooled(void *arg)
 {
-    int64_t end = cfw_now_mono_ms() + ms;
+    struct t *t = arg;
+    struct cfw_outbox_stats st;
 
-    while (cfw_now_mono_ms() < end) {
-        event_base_loop(t->base, EVLOOP_ONCE | EVLOOP_NONBLOCK);
-        usleep(1000);
-    }
+    cfw_outbox_stats(t->ob, &st);
+    return st.unspooled == 0 && st.reserve_bytes >= 64 * 1024;
 }
 
 static void test_disk_full_draws_on_the_reserve(void **state)
@@ -732,7 +732,6 @@ static void test_disk_full_draws_on_the_reserve(void **state)
     char body[1001];
     struct cfw_outbox_stats st;
     size_t added = 0;
-    int64_t deadline;
 
     memset(body, 'z', sizeof(body) - 1);
     body[sizeof(body) - 1] = '\0';
@@ -768,17 +767,14 @@ static void test_disk_full_draws_on_the_reserve(void **state)
     assert_int_equal(st.write_errors, added);
     assert_int_equal(count_files(path, ".job"), added - 1);
     assert_int_equal(cfw_outbox_pending(t->ob), added);
-    spin(t, 200);
+    loop_run_for(t->base, 200);
     cfw_outbox_stats(t->ob, &st);
     assert_int_equal(st.unspooled, 1); /* still full: retried, still held */
 
     /* room again: the held job is written, then the reserve grows back */
     free_disk(t);
-    deadline = cfw_now_mono_ms() + 5000;
-    do {
-        spin(t, 20);
-        cfw_outbox_stats(t->ob, &st);
-    } while ((st.unspooled > 0 || st.reserve_bytes < 64 * 1024) && cfw_now_mono_ms() < deadline);
+    loop_run_until(t->base, respooled, t, 5000);
+    cfw_outbox_stats(t->ob, &st);
     assert_int_equal(st.unspooled, 0);
     assert_int_equal(st.reserve_bytes, 64 * 1024);
     assert_int_equal(count_files(path, ".job"), added);

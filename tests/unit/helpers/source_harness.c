@@ -6,11 +6,9 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
-#include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
 /* ---- recorder ---- */
 
@@ -177,113 +175,7 @@ bool rec_wait_state(struct event_base *base, struct rec *r, enum cfw_source_stat
     return loop_run_until(base, rec_has_state, &w, timeout_ms);
 }
 
-/* ---- event loop ---- */
-
-struct event_base *loop_base_new(bool precise)
-{
-    struct event_config *cfg;
-    struct event_base *base;
-
-    if (!precise) {
-        base = event_base_new();
-        assert_non_null(base);
-        return base;
-    }
-    cfg = event_config_new();
-    assert_non_null(cfg);
-    event_config_set_flag(cfg, EVENT_BASE_FLAG_PRECISE_TIMER);
-    base = event_base_new_with_config(cfg);
-    event_config_free(cfg);
-    assert_non_null(base);
-    return base;
-}
-
-static void loop_on_tick(evutil_socket_t fd, short what, void *arg)
-{
-    (void)fd;
-    (void)what;
-    (void)arg;
-}
-
-struct event *loop_tick_new(struct event_base *base)
-{
-    struct timeval tv = {0, 10000};
-    struct event *tick = event_new(base, -1, EV_PERSIST, loop_on_tick, NULL);
-
-    assert_non_null(tick);
-    assert_int_equal(event_add(tick, &tv), 0);
-    return tick;
-}
-
-bool loop_run_until(struct event_base *base, loop_pred_fn pred, void *arg, int64_t timeout_ms)
-{
-    int64_t end = cfw_now_mono_ms() + timeout_ms;
-
-    while (!(pred != NULL && pred(arg))) {
-        if (cfw_now_mono_ms() >= end) {
-            return false;
-        }
-        event_base_loop(base, EVLOOP_ONCE);
-    }
-    return true;
-}
-
-void loop_run_for(struct event_base *base, int64_t ms)
-{
-    loop_run_until(base, NULL, NULL, ms);
-}
-
-static void loop_on_ticker(evutil_socket_t fd, short what, void *arg)
-{
-    struct loop_ticker *t = arg;
-    struct timeval zero = {0, 0};
-
-    (void)fd;
-    (void)what;
-    t->n++;
-    event_add(t->ev, &zero);
-}
-
-void loop_ticker_start(struct event_base *base, struct loop_ticker *t)
-{
-    struct timeval zero = {0, 0};
-
-    t->n = 0;
-    t->ev = evtimer_new(base, loop_on_ticker, t);
-    assert_non_null(t->ev);
-    assert_int_equal(event_add(t->ev, &zero), 0);
-}
-
-void loop_ticker_stop(struct loop_ticker *t)
-{
-    event_free(t->ev);
-    t->ev = NULL;
-}
-
-/* ---- files and lists ---- */
-
-int tmpdir_make(char *dir, size_t size, const char *name)
-{
-    int n = snprintf(dir, size, "/tmp/cfw-%s-XXXXXX", name);
-
-    if (n < 0 || (size_t)n >= size) {
-        return -1;
-    }
-    return mkdtemp(dir) != NULL ? 0 : -1;
-}
-
-static int tmpdir_rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-    (void)st;
-    (void)flag;
-    (void)ftw;
-    return remove(path);
-}
-
-void tmpdir_remove(const char *dir)
-{
-    nftw(dir, tmpdir_rm_entry, 16, FTW_DEPTH | FTW_PHYS);
-}
+/* ---- lists ---- */
 
 char **strv_of(const char *first, ...)
 {

@@ -1,8 +1,8 @@
 /*
  * Test helper for the source tests (test_source_*.c): a recorder of what a cfw_source hands its
- * callbacks (bytes per stream segment, eofs, state changes), an event loop driven with
- * EVLOOP_ONCE until a condition holds or a deadline passes, temporary directories, NULL-ended
- * string lists and the save/restore round trip through text. Assertions are cmocka's.
+ * callbacks (bytes per stream segment, eofs, state changes) and waits for what it recorded,
+ * NULL-ended string lists and the save/restore round trip through text; the event loop and
+ * temporary directory helpers of test_util.h come with it. Assertions are cmocka's.
  */
 #ifndef CFW_TEST_SOURCE_HARNESS_H
 #define CFW_TEST_SOURCE_HARNESS_H
@@ -16,6 +16,7 @@
 
 #include "cfwatchd/common.h"
 #include "cfwatchd/source.h"
+#include "test_util.h"
 
 #define REC_MAX_SEGS 256
 #define REC_MAX_STATES 64
@@ -69,36 +70,6 @@ bool rec_wait_bytes(struct event_base *base, struct rec *r, uint64_t n, int64_t 
 /* Runs the loop until the last state r recorded is st; false when timeout_ms passed first. */
 bool rec_wait_state(struct event_base *base, struct rec *r, enum cfw_source_state st,
                     int64_t timeout_ms);
-
-typedef bool (*loop_pred_fn)(void *arg);
-
-/* A new event base (with precise timers, so lower bounds on delays hold exactly); never NULL. */
-struct event_base *loop_base_new(bool precise);
-/* Adds a 10 ms persistent no-op timer, so EVLOOP_ONCE returns often enough to check things. */
-struct event *loop_tick_new(struct event_base *base);
-/*
- * Runs the loop (EVLOOP_ONCE turns) until pred(arg) holds or timeout_ms passes; says whether it
- * held. With pred NULL: runs until the deadline.
- */
-bool loop_run_until(struct event_base *base, loop_pred_fn pred, void *arg, int64_t timeout_ms);
-/* Runs the loop for ms. */
-void loop_run_for(struct event_base *base, int64_t ms);
-
-/* A zero-delay timer re-armed each time it runs: n counts the loop turns that ran timers. */
-struct loop_ticker {
-    struct event *ev;
-    uint64_t n;
-};
-
-/* Starts t (zeroed) on base. */
-void loop_ticker_start(struct event_base *base, struct loop_ticker *t);
-/* Stops and frees t's timer. */
-void loop_ticker_stop(struct loop_ticker *t);
-
-/* Makes a fresh directory /tmp/cfw-<name>-XXXXXX into dir; 0 or -1. */
-int tmpdir_make(char *dir, size_t size, const char *name);
-/* Removes a directory and everything below it. */
-void tmpdir_remove(const char *dir);
 
 /* A NULL-ended list of copies of the arguments up to the first NULL (15 at most; free each). */
 char **strv_of(const char *first, ...) __attribute__((sentinel));

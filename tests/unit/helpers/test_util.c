@@ -1,0 +1,153 @@
+/* Test helpers for event loops and temporary directories: see test_util.h. */
+#include "test_util.h"
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <errno.h>
+#include <ftw.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <sys/time.h>
+
+#include "cfwatchd/common.h"
+
+/* ---- event loop ---- */
+
+struct event_base *loop_base_new(bool precise)
+{
+    struct event_config *cfg;
+    struct event_base *base;
+
+    if (!precise) {
+        base = event_base_new();
+        assert_non_null(base);
+        return base;
+    }
+    cfg = event_config_new();
+    assert_non_null(cfg);
+    event_config_set_flag(cfg, EVENT_BASE_FLAG_PRECISE_TIMER);
+    base = event_base_new_with_config(cfg);
+    event_config_free(cfg);
+    assert_non_null(base);
+    return base;
+}
+
+static void loop_on_tick(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    (void)arg;
+}
+
+struct event *loop_tick_new(struct event_base *base)
+{
+    struct timeval tv = {0, 10000};
+    struct event *tick = event_new(base, -1, EV_PERSIST, loop_on_tick, NULL);
+
+    assert_non_null(tick);
+    assert_int_equal(event_add(tick, &tv), 0);
+    return tick;
+}
+
+/*
+ * One EVLOOP_ONCE turn that returns by the deadline at the latest: a timer is armed for it, so
+ * that the turn neither waits for an event due later nor spins when no event is pending.
+ */
+static void loop_turn(struct event_base *base, struct event *wake, int64_t end)
+{
+    int64_t left = end - cfw_now_mono_ms();
+    struct timeval tv;
+
+    if (left < 0) {
+        left = 0;
+    }
+    tv.tv_sec = (time_t)(left / 1000);
+    tv.tv_usec = (suseconds_t)(left % 1000 * 1000);
+    assert_int_equal(evtimer_add(wake, &tv), 0);
+    event_base_loop(base, EVLOOP_ONCE);
+}
+
+bool loop_run_until(struct event_base *base, loop_pred_fn pred, void *arg, int64_t timeout_ms)
+{
+    int64_t end = cfw_now_mono_ms() + timeout_ms;
+    struct event *wake = evtimer_new(base, loop_on_tick, NULL);
+    bool held;
+
+    assert_non_null(wake);
+    while (!(held = pred != NULL && pred(arg)) && cfw_now_mono_ms() < end) {
+        loop_turn(base, wake, end);
+    }
+    event_free(wake);
+    return held;
+}
+
+void loop_run_for(struct event_base *base, int64_t ms)
+{
+    int64_t end = cfw_now_mono_ms() + ms;
+    struct event *wake = evtimer_new(base, loop_on_tick, NULL);
+
+    assert_non_null(wake);
+    do {
+        loop_turn(base, wake, end);
+    } while (cfw_now_mono_ms() < end);
+    event_free(wake);
+}
+
+static void loop_on_ticker(evutil_socket_t fd, short what, void *arg)
+{
+    struct loop_ticker *t = arg;
+    struct timeval zero = {0, 0};
+
+    (void)fd;
+    (void)what;
+    t->n++;
+    event_add(t->ev, &zero);
+}
+
+void loop_ticker_start(struct event_base *base, struct loop_ticker *t)
+{
+    struct timeval zero = {0, 0};
+
+    t->n = 0;
+    t->ev = evtimer_new(base, loop_on_ticker, t);
+    assert_non_null(t->ev);
+    assert_int_equal(event_add(t->ev, &zero), 0);
+}
+
+void loop_ticker_stop(struct loop_ticker *t)
+{
+    event_free(t->ev);
+    t->ev = NULL;
+}
+
+/* ---- temporary directories ---- */
+
+int tmpdir_make(char *dir, size_t size, const char *name)
+{
+    int n = snprintf(dir, size, "/tmp/cfw-%s-XXXXXX", name);
+
+    if (n < 0 || (size_t)n >= size) {
+        return -1;
+    }
+    return mkdtemp(dir) != NULL ? 0 : -1;
+}
+
+static int tmpdir_rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+    (void)st;
+    (void)flag;
+    (void)ftw;
+    return remove(path);
+}
+
+int tmpdir_remove(const char *dir)
+{
+    struct stat st;
+
+    nftw(dir, tmpdir_rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+    return lstat(dir, &st) != 0 && errno == ENOENT ? 0 : -1;
+}

@@ -1,0 +1,45 @@
+/*
+ * Test helpers any unit test can use: an event loop run (EVLOOP_ONCE turns) until a condition
+ * holds or a deadline passes, a ticker that counts loop turns, and temporary directories made
+ * with mkdtemp and removed with nftw. Assertions are cmocka's.
+ */
+#ifndef CFW_TEST_UTIL_H
+#define CFW_TEST_UTIL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <event2/event.h>
+
+typedef bool (*loop_pred_fn)(void *arg);
+
+/* A new event base (with precise timers, so lower bounds on delays hold exactly); never NULL. */
+struct event_base *loop_base_new(bool precise);
+/* Adds a 10 ms persistent no-op timer, so EVLOOP_ONCE returns often enough to check things. */
+struct event *loop_tick_new(struct event_base *base);
+/*
+ * Runs the loop (EVLOOP_ONCE turns, none past the deadline) until pred(arg) holds or timeout_ms
+ * passes; says whether it held. With pred NULL: runs until the deadline.
+ */
+bool loop_run_until(struct event_base *base, loop_pred_fn pred, void *arg, int64_t timeout_ms);
+/* Runs the loop for ms (at least one turn). */
+void loop_run_for(struct event_base *base, int64_t ms);
+
+/* A zero-delay timer re-armed each time it runs: n counts the loop turns that ran timers. */
+struct loop_ticker {
+    struct event *ev;
+    uint64_t n;
+};
+
+/* Starts t (zeroed) on base. */
+void loop_ticker_start(struct event_base *base, struct loop_ticker *t);
+/* Stops and frees t's timer. */
+void loop_ticker_stop(struct loop_ticker *t);
+
+/* Makes a fresh directory /tmp/cfw-<name>-XXXXXX into dir; 0 or -1. */
+int tmpdir_make(char *dir, size_t size, const char *name);
+/* Removes a directory and everything below it (not following links); 0, or -1 when some stays. */
+int tmpdir_remove(const char *dir);
+
+#endif
