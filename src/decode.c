@@ -115,23 +115,11 @@ static char *text_sanitize(const char *s, size_t n, size_t cap, size_t *outlen)
     return out;
 }
 
-/* Length of the longest prefix of valid UTF-8 text s (of length n) that fits in room bytes. */
-static size_t utf8_cut(const char *s, size_t n, size_t room)
-{
-    if (n <= room) {
-        return n;
-    }
-    while (room > 0 && ((unsigned char)s[room] & 0xC0) == 0x80) {
-        room--;
-    }
-    return room;
-}
-
 /* Appends valid UTF-8 text to b, cut at a character boundary at b's cap; -1 when cut. */
 static int buf_add(struct cfw_buf *b, const char *s, size_t n)
 {
     size_t room = b->max > b->len ? b->max - b->len : 0;
-    size_t take = utf8_cut(s, n, room);
+    size_t take = cfw_utf8_prefix(s, n, room);
 
     if (take > 0 && cfw_buf_append(b, s, take) != 0) {
         return -1;

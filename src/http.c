@@ -186,8 +186,7 @@ static int timer_cb(CURLM *multi, long timeout_ms, void *userp)
         evtimer_del(h->timer);
         return 0;
     }
-    tv.tv_sec = timeout_ms / 1000;
-    tv.tv_usec = (timeout_ms % 1000) * 1000;
+    tv = cfw_ms_timeval(timeout_ms);
     evtimer_add(h->timer, &tv);
     return 0;
 }

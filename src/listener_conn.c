@@ -63,14 +63,8 @@ static int64_t now_ms(void)
 
 static void arm_at(struct conn *c, int64_t at)
 {
-    int64_t d = at - now_ms();
-    struct timeval tv;
+    struct timeval tv = cfw_ms_timeval(at - now_ms());
 
-    if (d < 0) {
-        d = 0;
-    }
-    tv.tv_sec = (time_t)(d / 1000);
-    tv.tv_usec = (suseconds_t)(d % 1000 * 1000);
     evtimer_add(c->ev_timer, &tv);
 }
 

@@ -271,10 +271,7 @@ static void cap_utf8(struct cfw_buf *b, size_t max)
     if (b->len <= max) {
         return;
     }
-    n = max - 3;
-    while (n > 0 && ((unsigned char)b->data[n] & 0xc0) == 0x80) {
-        n--;
-    }
+    n = cfw_utf8_prefix(b->data, b->len, max - 3);
     b->len = n;
     b->data[n] = '\0';
     cfw_buf_puts(b, "...");
@@ -1415,13 +1412,7 @@ static void merge_fields(const struct cfw_ruleset *rs, const struct cfw_rule *r,
             continue;
         }
         start = ov[2 * g];
-        n = ov[2 * g + 1] - start;
-        if (n > CFW_RULES_GROUP_MAX) {
-            n = CFW_RULES_GROUP_MAX;
-            while (n > 0 && ((unsigned char)subject[start + n] & 0xc0) == 0x80) {
-                n--;
-            }
-        }
+        n = cfw_utf8_prefix(subject + start, ov[2 * g + 1] - start, CFW_RULES_GROUP_MAX);
         set_group(out, r->groups[i].name, subject + start, n);
     }
 }

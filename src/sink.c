@@ -49,21 +49,6 @@ const char *cfw_sink_field(const struct cfw_incident *inc, const char *name)
     return v != NULL ? v : "";
 }
 
-size_t cfw_sink_utf8_prefix(const char *s, size_t len, size_t max)
-{
-    size_t n;
-
-    if (len <= max) {
-        return len;
-    }
-    n = max;
-    /* step back over continuation bytes so a code point is never split */
-    while (n > 0 && ((unsigned char)s[n] & 0xC0) == 0x80) {
-        n--;
-    }
-    return n;
-}
-
 char *cfw_sink_truncate(const char *s, size_t max, const char *marker)
 {
     size_t len = strlen(s);
@@ -74,7 +59,7 @@ char *cfw_sink_truncate(const char *s, size_t max, const char *marker)
     if (len <= max) {
         return cfw_xstrdup(s);
     }
-    keep = cfw_sink_utf8_prefix(s, len, max > ml ? max - ml : 0);
+    keep = cfw_utf8_prefix(s, len, max > ml ? max - ml : 0);
     out = cfw_xmalloc(keep + ml + 1);
     memcpy(out, s, keep);
     memcpy(out + keep, marker, ml + 1);

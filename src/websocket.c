@@ -434,7 +434,7 @@ static void finish(struct cfw_ws *ws, int code, const char *fmt, ...)
 
 static void arm(struct cfw_ws *ws, int64_t ms)
 {
-    struct timeval tv = {(time_t)(ms / 1000), (suseconds_t)((ms % 1000) * 1000)};
+    struct timeval tv = cfw_ms_timeval(ms);
 
     evtimer_add(ws->timer, &tv);
 }
