@@ -1192,8 +1192,8 @@ static void read_python(struct run *x)
         if (skip_analysis(x, &r->modules[k])) {
             continue;
         }
-        if (bundle_read_file(r->modules[k].path, CFW_BUNDLE_MAX_FILE_BYTES, &text, &len, &err) !=
-            0) {
+        if ((text = cfw_fs_read_file(r->modules[k].path, CFW_BUNDLE_MAX_FILE_BYTES, &len, &err)) ==
+            NULL) {
             struct cfw_bundle_finding *f =
                 add_finding(x, "scan-limit", CFW_BUNDLE_SEV_INFO, r->modules[k].path, 1, 1);
             f->message =
@@ -1635,7 +1635,8 @@ static void import_findings(struct run *x)
 
         for (size_t i = 0; i < pf->im.n; i++) {
             if (x->res[pf->res[i]].kind == RK_SRC) {
-                if (bundle_read_file(m->path, CFW_BUNDLE_MAX_FILE_BYTES, &text, &len, NULL) != 0) {
+                if ((text = cfw_fs_read_file(m->path, CFW_BUNDLE_MAX_FILE_BYTES, &len, NULL)) ==
+                    NULL) {
                     text = NULL;
                 }
                 break;

@@ -1509,48 +1509,6 @@ char *bundle_join(const char *dir, const char *rel)
     return cfw_xasprintf("%s%s%s", dir, dir[n - 1] == '/' ? "" : "/", rel);
 }
 
-int bundle_read_file(const char *path, size_t max, char **out, size_t *len, struct cfw_err *err)
-{
-    FILE *f = fopen(path, "rb");
-    struct stat st;
-    struct cfw_buf b = {.max = max};
-    char chunk[8192];
-    size_t got;
-
-    if (f == NULL) {
-        cfw_err_setc(err, errno, "%s: %s", path, strerror(errno));
-        return -1;
-    }
-    if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode)) {
-        cfw_err_setc(err, EINVAL, "%s: not a regular file", path);
-        fclose(f);
-        return -1;
-    }
-    if ((uint64_t)st.st_size > max) {
-        cfw_err_setc(err, EFBIG, "%s: larger than %zu bytes", path, max);
-        fclose(f);
-        return -1;
-    }
-    while ((got = fread(chunk, 1, sizeof(chunk), f)) > 0) {
-        if (cfw_buf_append(&b, chunk, got) != 0) {
-            cfw_err_setc(err, EFBIG, "%s: larger than %zu bytes", path, max);
-            cfw_buf_free(&b);
-            fclose(f);
-            return -1;
-        }
-    }
-    if (ferror(f)) {
-        cfw_err_setc(err, EIO, "%s: read error", path);
-        cfw_buf_free(&b);
-        fclose(f);
-        return -1;
-    }
-    fclose(f);
-    *len = b.len;
-    *out = cfw_buf_take(&b);
-    return 0;
-}
-
 void cfw_bundle_config_clear(struct cfw_bundle_config *cfg)
 {
     if (cfg == NULL) {
@@ -1780,7 +1738,7 @@ int cfw_bundle_config_load(const char *dir, const char *env, struct cfw_bundle_c
         cfw_err_set(err, "%s: no wrangler.json, wrangler.jsonc or wrangler.toml found", dir);
         return -1;
     }
-    if (bundle_read_file(cfg->path, CFW_BUNDLE_MAX_CONFIG_BYTES, &text, &len, err) != 0) {
+    if ((text = cfw_fs_read_file(cfg->path, CFW_BUNDLE_MAX_CONFIG_BYTES, &len, err)) == NULL) {
         goto out;
     }
     if (strlen(cfg->path) > 5 && strcmp(cfg->path + strlen(cfg->path) - 5, ".toml") == 0) {
