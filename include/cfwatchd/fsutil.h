@@ -26,8 +26,9 @@ int cfw_fs_write_atomic(int dir_fd, const char *dir, const char *name, const voi
                         int mode, struct cfw_err *err);
 
 /* Flags of cfw_fs_write_atomic_flags. */
-#define CFW_FS_KEEP_MODE 0x1u /* exactly mode (no umask), or the permissions of the file replaced  \
-                               */
+#define CFW_FS_KEEP_MODE                                                                           \
+    0x1u /* exactly mode (no umask), or the permissions of the file replaced                       \
+          */
 #define CFW_FS_CREATE_ONLY 0x2u /* linked in place, not renamed: EEXIST when name exists (kept) */
 
 /* cfw_fs_write_atomic with flags (CFW_FS_KEEP_MODE, CFW_FS_CREATE_ONLY). */
