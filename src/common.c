@@ -212,6 +212,25 @@ void cfw_buf_free(struct cfw_buf *b)
     b->cap = 0;
 }
 
+void cfw_busy_enter(struct cfw_busy *b)
+{
+    b->depth++;
+}
+
+bool cfw_busy_leave(struct cfw_busy *b)
+{
+    return --b->depth > 0 || !b->doomed;
+}
+
+bool cfw_busy_defer_free(struct cfw_busy *b)
+{
+    if (b->depth == 0) {
+        return false;
+    }
+    b->doomed = true;
+    return true;
+}
+
 static struct cfw_field *fields_find(const struct cfw_fields *f, const char *key)
 {
     for (size_t i = 0; i < f->n; i++) {

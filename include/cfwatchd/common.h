@@ -65,6 +65,23 @@ void cfw_buf_reset(struct cfw_buf *b);
 char *cfw_buf_take(struct cfw_buf *b);
 void cfw_buf_free(struct cfw_buf *b);
 
+/*
+ * The one way to free an object from inside a callback it is running (tmux's client references):
+ * the object brackets its own calls out with cfw_busy_enter and cfw_busy_leave; its free
+ * function, called meanwhile, only marks it (cfw_busy_defer_free), and the outermost leave tells
+ * its caller to destroy it then, before anything else touches it.
+ */
+struct cfw_busy {
+    unsigned depth; /* calls out in progress */
+    bool doomed;    /* freed during one of them */
+};
+
+void cfw_busy_enter(struct cfw_busy *b);
+/* False when the object was freed meanwhile: the caller destroys it now and touches it no more. */
+bool cfw_busy_leave(struct cfw_busy *b);
+/* True (and b marked) when the free must wait for the outermost leave; false: destroy it now. */
+bool cfw_busy_defer_free(struct cfw_busy *b);
+
 /* An ordered set of string fields (key -> value); small, linear lookup. */
 struct cfw_field {
     char *key;
