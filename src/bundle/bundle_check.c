@@ -39,7 +39,7 @@ static int cmp_str(const void *a, const void *b)
     return strcmp(*(const char *const *)a, *(const char *const *)b);
 }
 
-bool cfw_bundle_is_stdlib(const char *name)
+bool bundle_is_stdlib(const char *name)
 {
     return bsearch(&name, cfw_py_stdlib_modules, cfw_py_stdlib_count, sizeof(char *), cmp_str) !=
            NULL;
@@ -1095,7 +1095,7 @@ static void resolve_absolute(struct run *x, const struct pyfile *pf,
     top = parts[0];
     fb = probe(x->bnames, x->n_bnames, "", top, false);
     fv = probe(x->vnames, x->n_vnames, "", top, true);
-    std = cfw_bundle_is_stdlib(top);
+    std = bundle_is_stdlib(top);
     rt = bundle_is_runtime_module(top, x->external_sdk);
     sdk_name = is_runtime_name(top) && wants_runtime(top, im);
     declared = x->synced && bundle_names_has(x->deps.declared, x->deps.n_declared, top);
@@ -1563,7 +1563,7 @@ static void shadow_finding(struct run *x, struct pyfile *pf, const struct cfw_bu
     const struct cfw_bundle_module *m = &x->r->modules[pf->mod];
     char *top = top_of(im->module);
     enum found fb = probe(x->bnames, x->n_bnames, "", top, false);
-    bool std = cfw_bundle_is_stdlib(top);
+    bool std = bundle_is_stdlib(top);
     char *local = fb == F_MOD ? cfw_xasprintf("%s.py", top) : cfw_xasprintf("%s/", top);
     char *rel = x->root_rel[0] ? cfw_xasprintf("%s/%s", x->root_rel, local) : cfw_xstrdup(local);
     char *disp = bundle_join(x->dir, rel);

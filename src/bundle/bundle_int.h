@@ -9,6 +9,12 @@
 #include "cfwatchd/common.h"
 #include "cfwatchd/fsutil.h"
 
+/* The Python standard library's top-level module names (generated, sorted, NULL-terminated). */
+extern const char *const cfw_py_stdlib_modules[];
+extern const size_t cfw_py_stdlib_count;
+/* Returns whether name is importable without upload: standard library or runtime-only module. */
+bool bundle_is_stdlib(const char *name);
+
 /* Joins a directory as given and a relative path for display ("." and "" are dropped). */
 char *bundle_join(const char *dir, const char *rel);
 /* Creates every missing directory of path's parent (mkdir -p of dirname). */
