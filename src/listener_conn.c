@@ -291,6 +291,7 @@ static enum step start_request(struct conn *c, size_t head_len)
 
     req->c = c;
     c->req = req;
+    cfw_buf_init(&req->extra, CFW_BUF_MAX_BUILT);
     req->raw = cfw_xmalloc(head_len + 1);
     memcpy(req->raw, c->in.p, head_len);
     req->raw[head_len] = '\0';
@@ -613,6 +614,7 @@ struct conn *cfw_listener_conn_new(struct cfw_listener *l, int fd)
     c->l = l;
     c->fd = fd;
     c->queue = -1;
+    cfw_buf_init(&c->out, CFW_BUF_MAX_BUILT); /* answers the daemon builds */
     c->ev_read = event_new(l->base, fd, EV_READ | EV_PERSIST, cfw_listener_conn_on_read, c);
     c->ev_write = event_new(l->base, fd, EV_WRITE | EV_PERSIST, on_write, c);
     c->ev_timer = evtimer_new(l->base, on_timer, c);

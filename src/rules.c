@@ -284,9 +284,10 @@ static void cap_utf8(struct cfw_buf *b, size_t max)
  */
 char *cfw_template_render(const char *tmpl, const struct cfw_fields *fields)
 {
-    struct cfw_buf b = {0};
+    struct cfw_buf b;
     char name[256];
 
+    cfw_buf_init(&b, CFW_BUF_MAX_BUILT);
     for (size_t i = 0; tmpl[i] != '\0'; i++) {
         char c = tmpl[i];
         char kind;
@@ -1141,8 +1142,9 @@ int cfw_ruleset_add_builtin(struct cfw_ruleset *rs, const char *pack, struct cfw
     before = diag->n;
     if (text == NULL) {
         const char *const *packs = cfw_builtin_packs();
-        struct cfw_buf b = {0};
+        struct cfw_buf b;
 
+        cfw_buf_init(&b, CFW_BUF_MAX_BUILT);
         for (size_t i = 0; packs[i] != NULL; i++) {
             cfw_buf_printf(&b, "%s%s", i > 0 ? ", " : "", packs[i]);
         }

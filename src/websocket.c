@@ -439,10 +439,11 @@ static void arm(struct cfw_ws *ws, int64_t ms)
 
 static int send_frame(struct cfw_ws *ws, enum cfw_ws_op op, const void *data, size_t len)
 {
-    struct cfw_buf b = {.max = CFW_WS_SEND_MAX + 16};
+    struct cfw_buf b;
     unsigned char mask[4];
     int rc;
 
+    cfw_buf_init(&b, CFW_WS_SEND_MAX + 16);
     if (ws->bev == NULL ||
         evbuffer_get_length(bufferevent_get_output(ws->bev)) + len > CFW_WS_SEND_MAX) {
         return -1;

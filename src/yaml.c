@@ -591,8 +591,9 @@ const struct cfw_node *cfw_node_get(const struct cfw_node *map, const char *key)
 
 static char *valid_list(const char *const *valid)
 {
-    struct cfw_buf b = {0};
+    struct cfw_buf b;
 
+    cfw_buf_init(&b, CFW_BUF_MAX_BUILT);
     for (size_t i = 0; valid[i] != NULL; i++) {
         if (i > 0) {
             cfw_buf_puts(&b, ", ");
@@ -1043,10 +1044,11 @@ static int secret_from_file(const struct cfw_node *n, const char *path, char **o
     bool have_creds = creds != NULL && creds[0] != '\0';
     char *cand[2] = {NULL, NULL};
     size_t ncand = 0;
-    struct cfw_buf tried = {0};
+    struct cfw_buf tried;
     char *note = NULL;
     int rc = -1;
 
+    cfw_buf_init(&tried, CFW_BUF_MAX_BUILT);
     if (file[0] == '\0') {
         cfw_diag_add(diag, n, path, "empty file name");
         return -1;

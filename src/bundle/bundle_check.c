@@ -132,8 +132,9 @@ static char *resolve(const char *base_abs, const char *rel)
 static char *rel_path(const char *from, const char *to)
 {
     size_t common = 0, k = 0;
-    struct cfw_buf b = {0};
+    struct cfw_buf b;
 
+    cfw_buf_init(&b, CFW_BUF_MAX_BUILT);
     if (strcmp(from, "/") == 0) {
         return cfw_xstrdup(to + 1);
     }
@@ -658,7 +659,8 @@ static void resolution_clear(struct resolution *rs)
 
 static char *join_dots(char **parts, size_t n)
 {
-    struct cfw_buf b = {0};
+    struct cfw_buf b;
+    cfw_buf_init(&b, CFW_BUF_MAX_BUILT);
     for (size_t k = 0; k < n; k++) {
         cfw_buf_printf(&b, "%s%s", k ? "." : "", parts[k]);
     }
@@ -672,8 +674,9 @@ static char *join_dots(char **parts, size_t n)
 static enum found descend(struct run *x, struct resolution *rs, const char *dir, enum found kind,
                           char **parts, size_t from, size_t n, const char *full)
 {
-    struct cfw_buf path = {0};
+    struct cfw_buf path;
 
+    cfw_buf_init(&path, CFW_BUF_MAX_BUILT);
     cfw_buf_puts(&path, dir);
     for (size_t k = from; k < n; k++) {
         enum found f;
@@ -881,9 +884,10 @@ static bool wants_runtime(const char *top, const struct cfw_bundle_import *im)
 static bool resolves_in_root(struct run *x, char **parts, size_t from, size_t n,
                              const struct cfw_bundle_import *im)
 {
-    struct cfw_buf dir = {0};
+    struct cfw_buf dir;
     bool ok = true;
 
+    cfw_buf_init(&dir, CFW_BUF_MAX_BUILT);
     for (size_t k = from; k < n && ok; k++) {
         enum found f = probe(x->bnames, x->n_bnames, dir.data ? dir.data : "", parts[k], false);
         ok = f != F_NONE && !(f == F_MOD && k + 1 < n);
@@ -932,10 +936,11 @@ static size_t root_prefix(struct run *x, char **parts, size_t n, const struct cf
 static void descend_relative(struct run *x, struct resolution *rs, char **parts, size_t keep,
                              size_t n, const struct cfw_bundle_import *im)
 {
-    struct cfw_buf d = {0};
+    struct cfw_buf d;
     char *full = join_dots(parts, n), *pkgdir, *init;
     enum found kind;
 
+    cfw_buf_init(&d, CFW_BUF_MAX_BUILT);
     for (size_t k = 0; k < keep; k++) {
         cfw_buf_printf(&d, "%s%s", k ? "/" : "", parts[k]);
     }
@@ -1009,7 +1014,8 @@ static void resolve_in_bundle(struct run *x, struct resolution *rs, char **parts
     if (kind == F_NONE) {
         rs->kind = RK_UNRESOLVED;
     } else {
-        struct cfw_buf d = {0};
+        struct cfw_buf d;
+        cfw_buf_init(&d, CFW_BUF_MAX_BUILT);
         for (size_t k = 0; k < n; k++) {
             cfw_buf_printf(&d, "%s%s", k ? "/" : "", parts[k]);
         }
@@ -1286,8 +1292,9 @@ static char *line_with_edit(const char *text, size_t len, size_t at_off, size_t 
                             const char *rep)
 {
     size_t ls = at_off, le = at_off;
-    struct cfw_buf b = {0};
+    struct cfw_buf b;
 
+    cfw_buf_init(&b, CFW_BUF_MAX_BUILT);
     while (ls > 0 && text[ls - 1] != '\n') {
         ls--;
     }
@@ -1460,13 +1467,15 @@ static void missing_init_finding(struct run *x, struct pyfile *pf,
                                  const struct cfw_bundle_import *im, const struct resolution *rs)
 {
     const struct cfw_bundle_module *m = &x->r->modules[pf->mod];
-    struct cfw_buf dirs = {0}, fix = {0};
+    struct cfw_buf dirs, fix;
     size_t count = 0;
     const char *why = "";
     enum cfw_bundle_sev sev;
     struct cfw_bundle_finding *f;
     char *label = NULL;
 
+    cfw_buf_init(&dirs, CFW_BUF_MAX_BUILT);
+    cfw_buf_init(&fix, CFW_BUF_MAX_BUILT);
     for (size_t k = 0; k < rs->n_ns_dirs; k++) {
         char *rel, *disp_dir, *init;
         if (names_has(x->init_done, x->n_init_done, rs->ns_dirs[k])) {

@@ -425,11 +425,12 @@ static bool t_line_ending_backslash(struct cur *c)
 /* Parses a basic or literal string, single- or multi-line; the cursor is on the opening quote. */
 static int t_string(struct cur *c, char **out)
 {
-    struct cfw_buf b = {0};
+    struct cfw_buf b;
     char q = peek(c);
     bool multi = peek_at(c, 1) == q && peek_at(c, 2) == q;
     int line = c->line, col = cur_col(c);
 
+    cfw_buf_init(&b, CFW_BUNDLE_MAX_CONFIG_BYTES);
     advn(c, multi ? 3 : 1);
     if (multi && t_at_newline(c)) {
         t_eat_newline(c); /* a newline right after the opening quotes is trimmed */
@@ -529,8 +530,9 @@ static int t_key(struct cur *c, char **parts, size_t *n)
 
 static char *join_key(char **parts, size_t n)
 {
-    struct cfw_buf b = {0};
+    struct cfw_buf b;
 
+    cfw_buf_init(&b, CFW_BUF_MAX_BUILT);
     for (size_t k = 0; k < n; k++) {
         if (k > 0) {
             cfw_buf_putc(&b, '.');
@@ -1183,9 +1185,10 @@ static int j_escape(struct cur *c, struct cfw_buf *b)
 
 static int j_string(struct cur *c, char **out)
 {
-    struct cfw_buf b = {0};
+    struct cfw_buf b;
     int line = c->line, col = cur_col(c);
 
+    cfw_buf_init(&b, CFW_BUNDLE_MAX_CONFIG_BYTES);
     adv(c); /* " */
     for (;;) {
         unsigned char ch = (unsigned char)peek(c);
@@ -1630,7 +1633,8 @@ static int config_from_tree(const struct cfw_bundle_value *root, const char *env
         if (envs != NULL && envs->type == CFW_BUNDLE_V_TABLE) {
             envt = table_find(envs, env);
             if (envt == NULL) {
-                struct cfw_buf names = {0};
+                struct cfw_buf names;
+                cfw_buf_init(&names, CFW_BUF_MAX_BUILT);
                 for (size_t k = 0; k < envs->n; k++) {
                     cfw_buf_printf(&names, "%s\"%s\"", k ? ", " : "", envs->keys[k]);
                 }

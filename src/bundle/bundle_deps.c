@@ -73,9 +73,10 @@ static void push(char ***v, size_t *n, const char *s)
 
 char *bundle_dist_normalise(const char *req)
 {
-    struct cfw_buf b = {0};
+    struct cfw_buf b;
     const char *p = req;
 
+    cfw_buf_init(&b, CFW_BUF_MAX_BUILT);
     while (*p == ' ' || *p == '\t') {
         p++;
     }

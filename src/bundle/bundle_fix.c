@@ -171,9 +171,10 @@ int cfw_bundle_fix_diff(const struct cfw_bundle_report *r, struct cfw_buf *out, 
     for (size_t k = 0; k < np; k++) {
         char *text = NULL;
         size_t len = 0, count = 0, na, nc;
-        struct cfw_buf nb = {0};
+        struct cfw_buf nb;
         struct line *a = NULL, *c = NULL;
 
+        cfw_buf_init(&nb, CFW_BUF_MAX_BUILT);
         if ((text = cfw_fs_read_file(paths[k], CFW_BUNDLE_MAX_FILE_BYTES, &len, err)) == NULL) {
             free(paths);
             return -1;
@@ -276,8 +277,9 @@ int cfw_bundle_fix_write(const struct cfw_bundle_report *r, struct cfw_buf *out,
         for (size_t k = 0; k < np; k++) {
             char *text = NULL;
             size_t len = 0, count = 0;
-            struct cfw_buf nb = {0};
+            struct cfw_buf nb;
 
+            cfw_buf_init(&nb, CFW_BUF_MAX_BUILT);
             if ((text = cfw_fs_read_file(paths[k], CFW_BUNDLE_MAX_FILE_BYTES, &len, err)) == NULL ||
                 apply_edits(r, paths[k], text, len, &nb, &count, err) != 0) {
                 free(text);

@@ -209,10 +209,12 @@ static int write_github(const struct cfw_bundle_report *r, FILE *out)
 {
     for (size_t k = 0; k < r->n_findings; k++) {
         const struct cfw_bundle_finding *f = &r->findings[k];
-        struct cfw_buf b = {0};
+        struct cfw_buf b;
         const char *cmd = f->sev >= CFW_BUNDLE_SEV_ERROR     ? "error"
                           : f->sev == CFW_BUNDLE_SEV_WARNING ? "warning"
                                                              : "notice";
+
+        cfw_buf_init(&b, CFW_BUF_MAX_BUILT);
         cfw_buf_printf(&b, "::%s file=", cmd);
         cfw_report_github_escape(&b, f->file, true);
         cfw_buf_printf(&b, ",line=%d,col=%d,title=", f->line, f->col);
@@ -233,9 +235,10 @@ static int write_github(const struct cfw_bundle_report *r, FILE *out)
 
 static char *uri_encode(const char *path)
 {
-    struct cfw_buf b = {0};
+    struct cfw_buf b;
     bool abs = path[0] == '/';
 
+    cfw_buf_init(&b, CFW_BUF_MAX_BUILT);
     if (abs) {
         cfw_buf_puts(&b, "file://");
     }
