@@ -17,13 +17,9 @@
 
 static void put(const char *dir, const char *name, const char *text)
 {
-    char *p = cfw_xasprintf("%s/%s", dir, name);
-    FILE *f = fopen(p, "w");
+    struct cfw_err err = {0};
 
-    assert_non_null(f);
-    fputs(text, f);
-    fclose(f);
-    free(p);
+    assert_int_equal(cfw_fs_write_atomic(-1, dir, name, text, strlen(text), 0600, &err), 0);
 }
 
 static void test_read_file(void **state)
