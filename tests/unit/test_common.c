@@ -90,13 +90,26 @@ static void test_stamp(void **state)
     assert_int_equal(cfw_stamp_elapsed_ms(&a, &b), 42);
 }
 
+static void test_find(void **state)
+{
+    static const char h[] = "ab abc abcd";
+
+    (void)state;
+    assert_ptr_equal(cfw_find(h, sizeof(h) - 1, "abc", 3), h + 3);
+    assert_ptr_equal(cfw_find(h, sizeof(h) - 1, "abcd", 4), h + 7);
+    assert_ptr_equal(cfw_find(h, sizeof(h) - 1, "d", 1), h + 10);
+    assert_null(cfw_find(h, sizeof(h) - 1, "abcde", 5));
+    assert_null(cfw_find(h, 9, "abcd", 4)); /* the needle would end past the haystack */
+    assert_null(cfw_find(h, 2, "abc", 3));
+    assert_ptr_equal(cfw_find(h, sizeof(h) - 1, "", 0), h);
+    assert_null(cfw_find(h, 0, "a", 1));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_buf_cap),
-        cmocka_unit_test(test_fields),
-        cmocka_unit_test(test_parse),
-        cmocka_unit_test(test_stamp),
+        cmocka_unit_test(test_buf_cap), cmocka_unit_test(test_fields), cmocka_unit_test(test_parse),
+        cmocka_unit_test(test_stamp),   cmocka_unit_test(test_find),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
