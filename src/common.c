@@ -654,3 +654,24 @@ bool cfw_glob_match(const char *pattern, const char *s)
 {
     return fnmatch(pattern, s, 0) == 0;
 }
+
+const char *cfw_find(const char *h, size_t hn, const char *nd, size_t nn)
+{
+    const char *end = h + hn;
+
+    if (nn == 0) {
+        return h;
+    }
+    while ((size_t)(end - h) >= nn) {
+        const char *q = memchr(h, nd[0], (size_t)(end - h) - nn + 1);
+
+        if (q == NULL) {
+            return NULL;
+        }
+        if (memcmp(q + 1, nd + 1, nn - 1) == 0) {
+            return q;
+        }
+        h = q + 1;
+    }
+    return NULL;
+}

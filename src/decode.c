@@ -254,7 +254,7 @@ static const char *inline_anchor(const char *ls, const char *le)
     const char *q;
     size_t k;
 
-    while (p < le && (q = memmem(p, (size_t)(le - p), "File \"", 6)) != NULL) {
+    while (p < le && (q = cfw_find(p, (size_t)(le - p), "File \"", 6)) != NULL) {
         const char *r = frame_end(q, le);
 
         if (r != NULL) {
@@ -420,7 +420,7 @@ static void find_import(const char *end, const char *fe, const struct exc_line *
         se = exc;
         cut = true;
     }
-    nf = memmem(s, (size_t)(se - s), "File \"", 6);
+    nf = cfw_find(s, (size_t)(se - s), "File \"", 6);
     if (nf != NULL) {
         se = nf;
         cut = true;
@@ -476,7 +476,7 @@ static void extract_traceback(const char *text, const char *end, struct cfw_fiel
         field_put(f, "message", ms, (size_t)(me - ms), true);
     }
     limit = ex.at != NULL ? ex.at : end;
-    while (p < limit && (q = memmem(p, (size_t)(limit - p), needle, nlen)) != NULL) {
+    while (p < limit && (q = cfw_find(p, (size_t)(limit - p), needle, nlen)) != NULL) {
         const char *path;
         const char *num;
         size_t path_n;
@@ -510,9 +510,9 @@ static void extract_script(const char *text, const char *end, struct cfw_fields 
     const char *p = text;
     const char *q;
 
-    while (p < end && (q = memmem(p, (size_t)(end - p), header, sizeof(header) - 1)) != NULL) {
+    while (p < end && (q = cfw_find(p, (size_t)(end - p), header, sizeof(header) - 1)) != NULL) {
         const char *le = line_end(q, end);
-        const char *s = memmem(q, (size_t)(le - q), path, sizeof(path) - 1);
+        const char *s = cfw_find(q, (size_t)(le - q), path, sizeof(path) - 1);
 
         if (s != NULL) {
             const char *n = s + sizeof(path) - 1;
@@ -536,7 +536,7 @@ static void extract_code(const char *text, const char *end, struct cfw_fields *f
     const char *p = text;
     const char *q;
 
-    while (p < end && (q = memmem(p, (size_t)(end - p), "ode:", 4)) != NULL) {
+    while (p < end && (q = cfw_find(p, (size_t)(end - p), "ode:", 4)) != NULL) {
         p = q + 4;
         if (q - text >= 2 && (q[-1] == 'c' || q[-1] == 'C') && (q[-2] == '[' || q[-2] == '(')) {
             const char *d = q + 4;
@@ -564,7 +564,7 @@ static void extract_quoted(const char *text, const char *end, const char *needle
     const char *best = NULL;
     size_t best_n = 0;
 
-    while (p < end && (q = memmem(p, (size_t)(end - p), needle, nlen)) != NULL) {
+    while (p < end && (q = cfw_find(p, (size_t)(end - p), needle, nlen)) != NULL) {
         const char *v = q + nlen;
 
         p = v;
@@ -595,7 +595,7 @@ static bool digits_between(const char *text, const char *end, const char *lead, 
     const char *p = text;
     const char *q;
 
-    while (p < end && (q = memmem(p, (size_t)(end - p), lead, lead_n)) != NULL) {
+    while (p < end && (q = cfw_find(p, (size_t)(end - p), lead, lead_n)) != NULL) {
         const char *n = q + lead_n;
         const char *ne = digits(n, end);
 
@@ -629,7 +629,7 @@ static void extract_upload(const char *text, const char *end, struct cfw_fields 
     const char *p = text;
     const char *q;
 
-    while (p < end && (q = memmem(p, (size_t)(end - p), tu, sizeof(tu) - 1)) != NULL) {
+    while (p < end && (q = cfw_find(p, (size_t)(end - p), tu, sizeof(tu) - 1)) != NULL) {
         const char *x = q + sizeof(tu) - 1;
         const char *xe = decimal(x, end);
         const char *y;

@@ -159,6 +159,21 @@ static void test_busy(void **state)
     assert_false(cfw_busy_leave(&b));     /* the outermost leave destroys it */
 }
 
+static void test_find(void **state)
+{
+    static const char h[] = "ab abc abcd";
+
+    (void)state;
+    assert_ptr_equal(cfw_find(h, sizeof(h) - 1, "abc", 3), h + 3);
+    assert_ptr_equal(cfw_find(h, sizeof(h) - 1, "abcd", 4), h + 7);
+    assert_ptr_equal(cfw_find(h, sizeof(h) - 1, "d", 1), h + 10);
+    assert_null(cfw_find(h, sizeof(h) - 1, "abcde", 5));
+    assert_null(cfw_find(h, 9, "abcd", 4)); /* the needle would end past the haystack */
+    assert_null(cfw_find(h, 2, "abc", 3));
+    assert_ptr_equal(cfw_find(h, sizeof(h) - 1, "", 0), h);
+    assert_null(cfw_find(h, 0, "a", 1));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -166,6 +181,7 @@ int main(void)
         cmocka_unit_test(test_ms_timeval), cmocka_unit_test(test_utf8_prefix),
         cmocka_unit_test(test_busy),       cmocka_unit_test(test_fields),
         cmocka_unit_test(test_parse),      cmocka_unit_test(test_stamp),
+        cmocka_unit_test(test_find),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
