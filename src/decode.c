@@ -115,23 +115,11 @@ static char *text_sanitize(const char *s, size_t n, size_t cap, size_t *outlen)
     return out;
 }
 
-/* Length of the longest prefix of valid UTF-8 text s (of length n) that fits in room bytes. */
-static size_t utf8_cut(const char *s, size_t n, size_t room)
-{
-    if (n <= room) {
-        return n;
-    }
-    while (room > 0 && ((unsigned char)s[room] & 0xC0) == 0x80) {
-        room--;
-    }
-    return room;
-}
-
 /* Appends valid UTF-8 text to b, cut at a character boundary at b's cap; -1 when cut. */
 static int buf_add(struct cfw_buf *b, const char *s, size_t n)
 {
     size_t room = b->max > b->len ? b->max - b->len : 0;
-    size_t take = utf8_cut(s, n, room);
+    size_t take = cfw_utf8_prefix(s, n, room);
 
     if (take > 0 && cfw_buf_append(b, s, take) != 0) {
         return -1;
@@ -857,7 +845,7 @@ static const char *buf_text(const struct cfw_buf *b)
 
 static void emit_exception(struct decode_ctx *c, const json_t *e)
 {
-    struct cfw_buf b = {.max = CFW_DECODE_MAX_TEXT};
+    struct cfw_buf b;
     json_t *name = jget(e, "name");
     json_t *msg = jget(e, "message");
     const char *stack = jstr(e, "stack");
@@ -865,6 +853,7 @@ static void emit_exception(struct decode_ctx *c, const json_t *e)
         json_is_string(name) && json_string_length(name) > 0 ? json_string_value(name) : NULL;
     struct event_extra x = {0};
 
+    cfw_buf_init(&b, CFW_DECODE_MAX_TEXT);
     if (msg != NULL && json_is_null(msg)) {
         msg = NULL;
     }
@@ -897,10 +886,11 @@ static void emit_exception(struct decode_ctx *c, const json_t *e)
 
 static void emit_log(struct decode_ctx *c, const json_t *l)
 {
-    struct cfw_buf b = {.max = CFW_DECODE_MAX_TEXT};
+    struct cfw_buf b;
     json_t *msg = jget(l, "message");
     struct event_extra x = {0};
 
+    cfw_buf_init(&b, CFW_DECODE_MAX_TEXT);
     if (msg == NULL) {
         return;
     }
@@ -920,8 +910,9 @@ static void emit_log(struct decode_ctx *c, const json_t *l)
 
 static void emit_outcome(struct decode_ctx *c, const char *outcome)
 {
-    struct cfw_buf b = {.max = CFW_DECODE_MAX_TEXT};
+    struct cfw_buf b;
 
+    cfw_buf_init(&b, CFW_DECODE_MAX_TEXT);
     if (outcome == NULL || outcome[0] == '\0' || strcasecmp(outcome, "ok") == 0 ||
         strcasecmp(outcome, "canceled") == 0) {
         return;
@@ -972,8 +963,9 @@ static void decode_observability(struct decode_ctx *c, const json_t *root)
     const char *rid = jstr(wk, "requestId");
     const char *outcome = jstr(wk, "outcome");
     struct event_extra x = {0};
-    struct cfw_buf b = {.max = CFW_DECODE_MAX_TEXT};
+    struct cfw_buf b;
 
+    cfw_buf_init(&b, CFW_DECODE_MAX_TEXT);
     field_puts(&c->base, "script", script != NULL ? script : jstr(md, "service"), false);
     field_puts(&c->base, "version", jstr(jget(wk, "scriptVersion"), "id"), false);
     field_puts(&c->base, "outcome", outcome, false);

@@ -23,6 +23,7 @@
 
 #include "cfwatchd/common.h"
 #include "cfwatchd/pytb.h"
+#include "framer_int.h"
 
 /* Longest time prefix kept: ISO 8601 with nine fraction digits and an offset is 35 bytes. */
 #define TIME_MAX 48
