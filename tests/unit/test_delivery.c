@@ -1120,21 +1120,24 @@ static void test_outbox_opts(void **state)
     }
 }
 
+/* A test run with the fixture of setup() and teardown(). */
+#define FX(test) cmocka_unit_test_setup_teardown(test, setup, teardown)
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_payload_fields, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_filters_end_to_end, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_429_retry_after, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_500_then_200_in_order, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_400_dead_letter, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_receiver_down_20s, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_free_without_drain, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_sigkill_then_restart, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_reload_handover, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_test_alert, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_real_alertmanager, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_am_resolve_waits_for_resend, setup, teardown),
+        FX(test_payload_fields),
+        FX(test_filters_end_to_end),
+        FX(test_429_retry_after),
+        FX(test_500_then_200_in_order),
+        FX(test_400_dead_letter),
+        FX(test_receiver_down_20s),
+        FX(test_free_without_drain),
+        FX(test_sigkill_then_restart),
+        FX(test_reload_handover),
+        FX(test_test_alert),
+        FX(test_real_alertmanager),
+        FX(test_am_resolve_waits_for_resend),
         cmocka_unit_test(test_no_secret_in_logs),
         cmocka_unit_test(test_outbox_opts),
     };

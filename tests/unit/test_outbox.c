@@ -864,27 +864,30 @@ static void test_held_jobs_handed_over_on_reload(void **state)
     assert_int_equal(dir_count(path, ".job"), 2);
 }
 
+/* A test run with the fixture of setup() and teardown(). */
+#define FX(test) cmocka_unit_test_setup_teardown(test, setup, teardown)
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_spooled_before_attempt, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_replay, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_backoff_then_done, setup, teardown),
+        FX(test_spooled_before_attempt),
+        FX(test_replay),
+        FX(test_backoff_then_done),
         cmocka_unit_test(test_backoff_bounds),
-        cmocka_unit_test_setup_teardown(test_retry_after_pauses_lane, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_permanent_dead_letter, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_max_age, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_full_spool, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_full_spool_bytes, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_order_per_key, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_lock, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_spool_file_records_boot_clock, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_max_age_follows_the_boot_clock, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_reserve_counts_in_the_cap, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_disk_full_draws_on_the_reserve, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_held_jobs_are_written_at_free, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_held_jobs_lost_at_free_are_logged, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_held_jobs_handed_over_on_reload, setup, teardown),
+        FX(test_retry_after_pauses_lane),
+        FX(test_permanent_dead_letter),
+        FX(test_max_age),
+        FX(test_full_spool),
+        FX(test_full_spool_bytes),
+        FX(test_order_per_key),
+        FX(test_lock),
+        FX(test_spool_file_records_boot_clock),
+        FX(test_max_age_follows_the_boot_clock),
+        FX(test_reserve_counts_in_the_cap),
+        FX(test_disk_full_draws_on_the_reserve),
+        FX(test_held_jobs_are_written_at_free),
+        FX(test_held_jobs_lost_at_free_are_logged),
+        FX(test_held_jobs_handed_over_on_reload),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
