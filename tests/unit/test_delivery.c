@@ -25,6 +25,7 @@
 #include "cfwatchd/notify.h"
 #include "cfwatchd/router.h"
 #include "cfwatchd/yaml.h"
+#include "json_check.h"
 #include "test_util.h"
 
 #define SLACK_TOKEN "SlackSecretToken0042"
@@ -150,34 +151,6 @@ static json_t *reqs(const char *path)
 {
     return capture_requests(&cap, path);
 }
-
-static const char *jget(json_t *o, const char *a, const char *b)
-{
-    json_t *v = json_object_get(o, a);
-
-    if (b != NULL) {
-        v = json_object_get(v, b);
-    }
-    return json_string_value(v);
-}
-
-/* A string expected at o.a (or o.a.b when b is set). */
-struct jfield {
-    const char *a;
-    const char *b;
-    const char *want;
-};
-
-static void assert_fields(json_t *o, const struct jfield *f, size_t n)
-{
-    for (size_t i = 0; i < n; i++) {
-        assert_string_equal(jget(o, f[i].a, f[i].b), f[i].want);
-    }
-}
-
-#define FIELDS(o, ...)                                                                             \
-    assert_fields((o), (const struct jfield[]){__VA_ARGS__},                                       \
-                  sizeof((const struct jfield[]){__VA_ARGS__}) / sizeof(struct jfield))
 
 static json_t *body_of(json_t *rec)
 {
@@ -305,7 +278,7 @@ static void assert_hook_got_each_once(int first, int n)
     assert_true(n <= 64);
     json_array_foreach (r, i, rec) {
         json_t *b = body_of(rec);
-        int k = (int)strtol(strrchr(jget(b, "incident", "script"), '-') + 1, NULL, 10) - first;
+        int k = (int)strtol(strrchr(json_str_at(b, "incident.script"), '-') + 1, NULL, 10) - first;
         assert_true(k >= 0 && k < n);
         seen[k]++;
         json_decref(b);
@@ -328,20 +301,13 @@ static void check_slack_open(void)
     {
         /* the fields reach Slack; their markup is test_sinks.c's business */
         char *dump = json_dumps(json_object_get(b, "blocks"), 0);
-        static const char *const want[] = {"Severity", "critical",       "Script",
-                                           "api-1",    "Rule",           "py-src-import",
-                                           "Count",    "First seen",     "Last seen",
-                                           "Hint",     "Import modules", "ModuleNotFoundError"};
-        for (size_t k = 0; k < sizeof(want) / sizeof(want[0]); k++) {
-            if (strstr(dump, want[k]) == NULL) {
-                fail_msg("'%s' is not in the Slack blocks: %s", want[k], dump);
-            }
-        }
+        ASSERT_HAS_ALL(dump, "Severity", "critical", "Script", "api-1", "Rule", "py-src-import",
+                       "Count", "First seen", "Last seen", "Hint", "Import modules",
+                       "ModuleNotFoundError");
         free(dump);
     }
-    assert_string_equal(
-        jget(json_object_get(json_array_get(r, 0), "headers"), "content-type", NULL),
-        "application/json");
+    assert_string_equal(json_str_at(json_array_get(r, 0), "headers.content-type"),
+                        "application/json");
     json_decref(b);
     json_decref(r);
 }
@@ -350,12 +316,13 @@ static void check_pd_open(const struct cfw_incident *inc)
 {
     json_t *b = first_body("/pd", 1);
 
-    FIELDS(b, {"routing_key", NULL, PD_KEY}, {"event_action", NULL, "trigger"},
-           {"dedup_key", NULL, "cfwatchd:py-src-import/api-1/src"},
-           {"payload", "severity", "critical"}, {"payload", "source", "test-host"},
-           {"client", NULL, "cfwatchd"});
-    assert_non_null(strstr(jget(b, "payload", "summary"), "api-1 imports src"));
-    assert_string_equal(jget(json_object_get(b, "payload"), "custom_details", "hint"), inc->hint);
+    ASSERT_JSON_STRS(b, {"routing_key", PD_KEY}, {"event_action", "trigger"},
+                     {"dedup_key", "cfwatchd:py-src-import/api-1/src"},
+                     {"payload.severity", "critical"}, {"payload.source", "test-host"},
+                     {"client", "cfwatchd"});
+    assert_non_null(strstr(json_str_at(b, "payload.summary"), "api-1 imports src"));
+    assert_string_equal(json_str_at(json_object_get(b, "payload"), "custom_details.hint"),
+                        inc->hint);
     json_decref(b);
 }
 
@@ -368,13 +335,13 @@ static void check_hook_open(const struct cfw_incident *inc)
     a = json_array_get(r, 0);
     /* the capture server recomputed the HMAC with Python's hmac module */
     assert_true(json_is_true(json_object_get(a, "hmac_ok")));
-    FIELDS(a, {"headers", "authorization", "Bearer " HOOK_BEARER},
-           {"headers", "user-agent", "cfwatchd/" CFW_VERSION});
+    ASSERT_JSON_STRS(a, {"headers.authorization", "Bearer " HOOK_BEARER},
+                     {"headers.user-agent", "cfwatchd/" CFW_VERSION});
     b = body_of(a);
     assert_int_equal(json_integer_value(json_object_get(b, "version")), 1);
-    FIELDS(b, {"event", NULL, "open"}, {"incident", "key", "py-src-import/api-1/src"},
-           {"incident", "severity", "critical"}, {"incident", "sample", inc->sample},
-           {"incident", "script", "api-1"});
+    ASSERT_JSON_STRS(b, {"event", "open"}, {"incident.key", "py-src-import/api-1/src"},
+                     {"incident.severity", "critical"}, {"incident.sample", inc->sample},
+                     {"incident.script", "api-1"});
     json_decref(b);
     json_decref(r);
 }
@@ -384,10 +351,10 @@ static void check_am_open(const struct cfw_incident *inc)
     json_t *b = first_body("/am1/api/v2/alerts", 1);
     json_t *a = json_array_get(b, 0);
 
-    FIELDS(a, {"labels", "alertname", "py-src-import"}, {"labels", "script", "api-1"},
-           {"labels", "severity", "critical"}, {"labels", "module", "src"},
-           {"labels", "team", "ops"}, {"annotations", "summary", inc->title});
-    assert_non_null(jget(a, "endsAt", NULL));
+    ASSERT_JSON_STRS(a, {"labels.alertname", "py-src-import"}, {"labels.script", "api-1"},
+                     {"labels.severity", "critical"}, {"labels.module", "src"},
+                     {"labels.team", "ops"}, {"annotations.summary", inc->title});
+    assert_non_null(json_str_at(a, "endsAt"));
     json_decref(b);
 }
 
@@ -396,14 +363,14 @@ static void check_resolves(void)
 {
     json_t *b = first_body("/pd", 1);
 
-    assert_string_equal(jget(b, "event_action", NULL), "resolve");
-    assert_string_equal(jget(b, "dedup_key", NULL), "cfwatchd:py-src-import/api-1/src");
+    assert_string_equal(json_str_at(b, "event_action"), "resolve");
+    assert_string_equal(json_str_at(b, "dedup_key"), "cfwatchd:py-src-import/api-1/src");
     json_decref(b);
     b = first_body("/slack/T000/B000/" SLACK_TOKEN, 0);
-    assert_non_null(strstr(jget(b, "text", NULL), "Resolved"));
+    assert_non_null(strstr(json_str_at(b, "text"), "Resolved"));
     json_decref(b);
     b = first_body("/hook/" HOOK_TOKEN, 0);
-    assert_string_equal(jget(b, "event", NULL), "resolve");
+    assert_string_equal(json_str_at(b, "event"), "resolve");
     json_decref(b);
 }
 
@@ -521,7 +488,7 @@ static void test_500_then_200_in_order(void **state)
         if (json_integer_value(json_object_get(rec, "status")) == 200) {
             b = body_of(rec);
             if (ok < 2) {
-                order[ok] = strcmp(jget(b, "event", NULL), "open") == 0 ? "open" : "resolve";
+                order[ok] = strcmp(json_str_at(b, "event"), "open") == 0 ? "open" : "resolve";
             }
             ok++;
             json_decref(b);
@@ -574,7 +541,7 @@ static void test_400_dead_letter(void **state)
             snprintf(file, sizeof(file), "%s/%s", dead, de->d_name);
             o = json_load_file(file, 0, NULL);
             assert_non_null(o);
-            reason_found = strstr(jget(o, "dead", "reason"), "invalid_payload") != NULL;
+            reason_found = strstr(json_str_at(o, "dead.reason"), "invalid_payload") != NULL;
             assert_null(strstr(json_string_value(json_object_get(o, "body")), SLACK_TOKEN));
             json_decref(o);
         }
@@ -703,7 +670,7 @@ static void test_reload_handover(void **state)
     r = reqs("/slack/T000/B000/" SLACK_TOKEN);
     json_array_foreach (r, i, rec) {
         json_t *b = body_of(rec);
-        const char *text = jget(b, "text", NULL);
+        const char *text = json_str_at(b, "text");
         listed += strstr(text, "rate limited") != NULL ? 5 : 1;
         json_decref(b);
     }
@@ -729,7 +696,7 @@ static void test_test_alert(void **state)
     assert_non_null(strstr(res.answer, "/hook/***"));
     assert_null(strstr(res.answer, HOOK_TOKEN));
     b = first_body("/hook/" HOOK_TOKEN, 1);
-    assert_string_equal(jget(b, "event", NULL), "test");
+    assert_string_equal(json_str_at(b, "event"), "test");
     assert_true(json_is_true(json_object_get(b, "test")));
     json_decref(b);
     /* the receiver's refusal is reported, and the test job is not kept */
@@ -806,7 +773,7 @@ static json_t *am_alert(int am_port, const char *script)
     snprintf(url, sizeof(url), "http://127.0.0.1:%d/api/v2/alerts", am_port);
     arr = http_get_json(url);
     json_array_foreach (arr, i, a) {
-        const char *s = jget(a, "labels", "script");
+        const char *s = json_str_at(a, "labels.script");
         if (s != NULL && strcmp(s, script) == 0) {
             json_incref(a);
             json_decref(arr);
@@ -830,10 +797,10 @@ static bool webhook_has(const char *status, const char *script)
         json_t *a;
         size_t k;
         json_array_foreach (alerts, k, a) {
-            const char *s = jget(a, "labels", "script");
-            const char *st = jget(a, "status", NULL);
-            const char *name = jget(a, "labels", "alertname");
-            const char *team = jget(a, "labels", "team");
+            const char *s = json_str_at(a, "labels.script");
+            const char *st = json_str_at(a, "status");
+            const char *name = json_str_at(a, "labels.alertname");
+            const char *team = json_str_at(a, "labels.team");
             if (s != NULL && st != NULL && name != NULL && team != NULL && strcmp(s, script) == 0 &&
                 strcmp(st, status) == 0 && strcmp(name, "py-src-import") == 0 &&
                 strcmp(team, "ops") == 0) {
@@ -934,10 +901,10 @@ static void check_am_active(struct event_base *base, int port, const struct cfw_
     loop_poll_until(base, am_has_alert, &w, 10000, 200);
     a = w.alert;
     assert_non_null(a);
-    FIELDS(a, {"labels", "alertname", "py-src-import"}, {"labels", "severity", "critical"},
-           {"labels", "module", "src"}, {"labels", "team", "ops"},
-           {"labels", "incident", "py-src-import/api-900/src"},
-           {"annotations", "summary", inc->title}, {"status", "state", "active"});
+    ASSERT_JSON_STRS(a, {"labels.alertname", "py-src-import"}, {"labels.severity", "critical"},
+                     {"labels.module", "src"}, {"labels.team", "ops"},
+                     {"labels.incident", "py-src-import/api-900/src"},
+                     {"annotations.summary", inc->title}, {"status.state", "active"});
     json_decref(a);
 }
 
@@ -978,7 +945,7 @@ static void test_real_alertmanager(void **state)
     loop_run_for(e->base, 4500);
     a = am_alert(am_port, "api-900");
     assert_non_null(a);
-    assert_string_equal(jget(a, "status", "state"), "active");
+    assert_string_equal(json_str_at(a, "status.state"), "active");
     json_decref(a);
     /* cfwatchd resolves it: Alertmanager sends the resolved notification */
     resolve(e->n, &inc);

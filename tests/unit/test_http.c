@@ -158,16 +158,6 @@ static void call_fetch(struct call *c)
     fetch(&c->rq, &c->r);
 }
 
-/* n copies of ch (free it). */
-static char *repeat(char ch, size_t n)
-{
-    char *s = cfw_xmalloc(n + 1);
-
-    memset(s, ch, n);
-    s[n] = '\0';
-    return s;
-}
-
 static void test_post_and_answer(void **state)
 {
     struct call c;
@@ -209,7 +199,7 @@ static void test_post_and_answer(void **state)
 static void test_body_cap(void **state)
 {
     struct call c;
-    char *big = repeat('b', 20000);
+    char *big = str_repeat('b', 20000);
     char *cmd;
 
     (void)state;
@@ -230,7 +220,7 @@ static void test_body_cap(void **state)
 static void test_header_cap(void **state)
 {
     struct call c;
-    char *big = repeat('h', 3000);
+    char *big = str_repeat('h', 3000);
     char *cmd;
 
     (void)state;

@@ -15,6 +15,7 @@
 #include "cfwatchd/rules.h"
 #include "diag_check.h"
 #include "rules_util.h"
+#include "test_util.h"
 
 #define MAX_HITS 16
 
@@ -180,24 +181,21 @@ static void test_broken_file_all_errors(void **state)
     assert_int_equal(cfw_ruleset_add_file(rs, f, &diag), 8);
     diag_dump(&diag);
     assert_int_equal(diag.n, 8);
-    assert_diag_has_all(
+    ASSERT_DIAG_HAS_ALL(
         &diag,
-        (const char *const[]){
-            "broken.yaml:6:14: rules[1].pattern: rule 'bad-regex': missing closing parenthesis at "
-            "offset 7",
-            "broken.yaml:8:5: rules[2].patern: unknown key 'patern' (valid keys: id, pattern, "
-            "severity, title, hint, when, continue, key, threshold, repeat_interval, "
-            "resolve_after, description, resolve, resolve_fallback, success)",
-            "broken.yaml:12:15: rules[3].severity: invalid severity 'fatal' (use critical, error, "
-            "warning or info)",
-            "broken.yaml:15:12: rules[4].title: rule 'bad-template': unbalanced '{' at offset 5",
-            "broken.yaml:18:24: rules[5].when.startup_ms: rule 'bad-when': condition '> soon': "
-            "'soon' is not a number",
-            "broken.yaml:19:5: rules[6]: missing id",
-            "broken.yaml:20:9: rules[7].id: invalid rule id 'Bad_Id'",
-            "broken.yaml:22:9: rules[8].id: duplicate rule id 'good' (first at line 3)",
-            NULL,
-        });
+        "broken.yaml:6:14: rules[1].pattern: rule 'bad-regex': missing closing parenthesis at "
+        "offset 7",
+        "broken.yaml:8:5: rules[2].patern: unknown key 'patern' (valid keys: id, pattern, "
+        "severity, title, hint, when, continue, key, threshold, repeat_interval, "
+        "resolve_after, description, resolve, resolve_fallback, success)",
+        "broken.yaml:12:15: rules[3].severity: invalid severity 'fatal' (use critical, error, "
+        "warning or info)",
+        "broken.yaml:15:12: rules[4].title: rule 'bad-template': unbalanced '{' at offset 5",
+        "broken.yaml:18:24: rules[5].when.startup_ms: rule 'bad-when': condition '> soon': "
+        "'soon' is not a number",
+        "broken.yaml:19:5: rules[6]: missing id",
+        "broken.yaml:20:9: rules[7].id: invalid rule id 'Bad_Id'",
+        "broken.yaml:22:9: rules[8].id: duplicate rule id 'good' (first at line 3)");
     assert_int_equal(cfw_ruleset_count(rs), 1);
     assert_string_equal(cfw_rule_pack(cfw_ruleset_rule(rs, 0)), "broken");
     cfw_ruleset_free(rs);
@@ -262,15 +260,13 @@ static void test_rule_defaults_and_shapes(void **state)
     assert_string_equal(cfw_rule_hint(r), "");
     assert_string_equal(cfw_rule_pack(r), "custom");
     assert_int_equal(diag.n, 5);
-    assert_diag_has_all(&diag, (const char *const[]){
-                                   "r.yaml:4:5: rules[1]: expected a rule (a map with id and "
-                                   "pattern)",
-                                   "r.yaml:5:5: rules[2]: rule 'nopattern': missing pattern",
-                                   "rules[3].threshold.count: 0 is out of range (use 1 to 1000000)",
-                                   "rules[3].threshold: missing window",
-                                   "rules[3].continue: invalid boolean 'perhaps'",
-                                   NULL,
-                               });
+    ASSERT_DIAG_HAS_ALL(&diag,
+                        "r.yaml:4:5: rules[1]: expected a rule (a map with id and "
+                        "pattern)",
+                        "r.yaml:5:5: rules[2]: rule 'nopattern': missing pattern",
+                        "rules[3].threshold.count: 0 is out of range (use 1 to 1000000)",
+                        "rules[3].threshold: missing window",
+                        "rules[3].continue: invalid boolean 'perhaps'");
     assert_int_equal(cfw_ruleset_count(rs), 1);
     cfw_ruleset_free(rs);
     cfw_diag_free(&diag);
@@ -295,8 +291,8 @@ static void test_rules_file_shapes(void **state)
     fputs("pack: p\nrulez: []\n", fp);
     fclose(fp);
     assert_int_equal(cfw_ruleset_add_file(rs, path, &diag), 2);
-    assert_true(diag_has(&diag, ":2:1: rulez: unknown key 'rulez' (valid keys: pack, rules)"));
-    assert_true(diag_has(&diag, ":1:1: missing 'rules' list"));
+    ASSERT_DIAG_HAS_ALL(&diag, ":2:1: rulez: unknown key 'rulez' (valid keys: pack, rules)",
+                        ":1:1: missing 'rules' list");
     unlink(path);
     assert_int_equal(cfw_ruleset_count(rs), 0);
     cfw_ruleset_free(rs);
@@ -738,11 +734,11 @@ static void test_py_src_hint(void **state)
     cfw_fields_set(&f, "line", "11");
     hint = cfw_template_render(cfw_rule_hint(r), &f);
     print_message("%s\n", hint);
-    assert_non_null(strstr(hint, "relative to the directory of main"));
-    assert_non_null(strstr(hint, "Change `from src.core.config.settings import Settings` "
-                                 "(main.py line 11) to `from core.config.settings import "
-                                 "Settings`"));
-    assert_non_null(strstr(hint, "__init__.py"));
+    ASSERT_HAS_ALL(hint, "relative to the directory of main",
+                   "Change `from src.core.config.settings import Settings` "
+                   "(main.py line 11) to `from core.config.settings import "
+                   "Settings`",
+                   "__init__.py");
     free(hint);
     /* no traceback frame: a sentence that still reads, no empty placeholders */
     cfw_fields_clear(&f);

@@ -131,12 +131,13 @@ static void test_all_errors_collected(void **state)
     assert_int_equal(diag.n, 3);
     assert_int_equal(ms, 7);
     assert_true(on);
-    assert_true(diag_has(&diag, "three-problems.yaml:3:3: incidents.colour: unknown key 'colour' "
-                                "(valid keys: resolve_after, enabled)"));
-    assert_true(diag_has(&diag, "three-problems.yaml:2:18: incidents.resolve_after: invalid "
-                                "duration 'ten minutes' (use e.g. 30s, 5m, 4h)"));
-    assert_true(diag_has(&diag, "three-problems.yaml:4:12: incidents.enabled: invalid boolean "
-                                "'maybe' (use true or false)"));
+    ASSERT_DIAG_HAS_ALL(&diag,
+                        "three-problems.yaml:3:3: incidents.colour: unknown key 'colour' "
+                        "(valid keys: resolve_after, enabled)",
+                        "three-problems.yaml:2:18: incidents.resolve_after: invalid "
+                        "duration 'ten minutes' (use e.g. 30s, 5m, 4h)",
+                        "three-problems.yaml:4:12: incidents.enabled: invalid boolean "
+                        "'maybe' (use true or false)");
     cfw_doc_free(doc);
     cfw_diag_free(&diag);
 }
@@ -238,8 +239,7 @@ static void test_syntax_error(void **state)
     cfw_diag_free(&diag);
     doc = load("a: \"bad \\q escape\"\n", &diag);
     assert_null(doc);
-    assert_true(diag_has(&diag, "t.yaml:1:"));
-    assert_true(diag_has(&diag, "found unknown escape character"));
+    ASSERT_DIAG_HAS_ALL(&diag, "t.yaml:1:", "found unknown escape character");
     cfw_diag_free(&diag);
 }
 
@@ -614,9 +614,8 @@ static void test_secret_file_caps(void **state)
     free(out);
     diag_dump(&diag);
     assert_int_equal(diag.n, 3);
-    assert_diag_has_all(&diag,
-                        (const char *const[]){"/big is larger than 65536 bytes", "/empty is empty",
-                                              "/nul contains a NUL byte", NULL});
+    ASSERT_DIAG_HAS_ALL(&diag, "/big is larger than 65536 bytes", "/empty is empty",
+                        "/nul contains a NUL byte");
     assert_no_secret(&diag, "kkkk");
     free(big);
     free(empty);
@@ -641,11 +640,12 @@ static void test_secret_credentials_dir(void **state)
     /* in neither place: the error lists both paths and names LoadCredential= */
     assert_int_equal(secret_from("token_file: no-such-cred\n", &out, &diag), -1);
     diag_dump(&diag);
-    assert_true(diag_has(&diag, "t.yaml:1:13: sink.token_file: secret file no-such-cred not found "
-                                "(tried "));
-    assert_true(diag_has(&diag, "/no-such-cred, ./no-such-cred); under systemd, "
-                                "LoadCredential=no-such-cred:/path/to/file puts it in "
-                                "$CREDENTIALS_DIRECTORY"));
+    ASSERT_DIAG_HAS_ALL(&diag,
+                        "t.yaml:1:13: sink.token_file: secret file no-such-cred not found "
+                        "(tried ",
+                        "/no-such-cred, ./no-such-cred); under systemd, "
+                        "LoadCredential=no-such-cred:/path/to/file puts it in "
+                        "$CREDENTIALS_DIRECTORY");
     unsetenv("CREDENTIALS_DIRECTORY");
     assert_no_secret(&diag, "routing-key");
     free(cred);

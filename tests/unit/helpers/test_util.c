@@ -190,3 +190,24 @@ size_t dir_count(const char *dir, const char *suffix)
     closedir(d);
     return n;
 }
+
+/* ---- strings ---- */
+
+char *str_repeat(char c, size_t n)
+{
+    char *s = cfw_xmalloc(n + 1);
+
+    memset(s, c, n);
+    s[n] = '\0';
+    return s;
+}
+
+void assert_has_all(const char *text, const char *const *needles)
+{
+    assert_non_null(text);
+    for (size_t i = 0; needles[i] != NULL; i++) {
+        if (strstr(text, needles[i]) == NULL) {
+            fail_msg("\"%s\" is not in: %s", needles[i], text);
+        }
+    }
+}

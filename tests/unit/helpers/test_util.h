@@ -1,7 +1,8 @@
 /*
  * Test helpers any unit test can use: an event loop run (EVLOOP_ONCE turns) until a condition
  * holds or a deadline passes, a ticker that counts loop turns, and temporary directories made
- * with mkdtemp, removed with nftw and looked into. Assertions are cmocka's.
+ * with mkdtemp, removed with nftw and looked into; strings made and searched. Assertions are
+ * cmocka's.
  */
 #ifndef CFW_TEST_UTIL_H
 #define CFW_TEST_UTIL_H
@@ -49,5 +50,12 @@ int tmpdir_make(char *dir, size_t size, const char *name);
 int tmpdir_remove(const char *dir);
 /* How many entries of dir not starting with '.' end with suffix (0 when dir cannot be read). */
 size_t dir_count(const char *dir, const char *suffix);
+
+/* A string of n copies of c (free it). */
+char *str_repeat(char c, size_t n);
+/* Asserts that text holds each string of the NULL-ended list needles (fails naming one missing). */
+void assert_has_all(const char *text, const char *const *needles);
+/* assert_has_all() of the strings given as arguments. */
+#define ASSERT_HAS_ALL(text, ...) assert_has_all((text), (const char *const[]){__VA_ARGS__, NULL})
 
 #endif
