@@ -202,6 +202,13 @@ char *str_repeat(char c, size_t n)
     return s;
 }
 
+void buf_put_repeat(struct cfw_buf *b, const char *piece, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        assert_int_equal(cfw_buf_puts(b, piece), 0);
+    }
+}
+
 void assert_has_all(const char *text, const char *const *needles)
 {
     assert_non_null(text);

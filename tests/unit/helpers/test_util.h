@@ -51,8 +51,12 @@ int tmpdir_remove(const char *dir);
 /* How many entries of dir not starting with '.' end with suffix (0 when dir cannot be read). */
 size_t dir_count(const char *dir, const char *suffix);
 
+struct cfw_buf;
+
 /* A string of n copies of c (free it). */
 char *str_repeat(char c, size_t n);
+/* Appends piece to b n times. */
+void buf_put_repeat(struct cfw_buf *b, const char *piece, size_t n);
 /* Asserts that text holds each string of the NULL-ended list needles (fails naming one missing). */
 void assert_has_all(const char *text, const char *const *needles);
 /* assert_has_all() of the strings given as arguments. */
