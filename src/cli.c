@@ -52,11 +52,8 @@ static size_t on_body(char *p, size_t size, size_t n, void *arg)
 {
     struct cfw_buf *b = arg;
 
-    if (b->len + size * n > CLI_BODY_MAX) {
-        return 0;
-    }
-    cfw_buf_append(b, p, size * n);
-    return size * n;
+    /* over the cap (set at init): 0 makes curl fail the transfer */
+    return cfw_buf_append(b, p, size * n) == 0 ? size * n : 0;
 }
 
 /* One request; returns the HTTP status (0: no answer, printed) with the parsed body in *out. */
@@ -65,13 +62,14 @@ static long request(const struct cli *c, const char *method, const char *path, j
 {
     CURL *easy = curl_easy_init();
     struct curl_slist *hdr = NULL;
-    struct cfw_buf resp = {0};
+    struct cfw_buf resp;
     char *url = cfw_xasprintf("%s%s", c->base, path);
     char *text = body != NULL ? json_dumps(body, JSON_COMPACT) : NULL;
     char *auth = NULL;
     long status = 0;
     CURLcode rc;
 
+    cfw_buf_init(&resp, CLI_BODY_MAX);
     *out = NULL;
     if (easy == NULL) {
         fprintf(stderr, "cfwatchd: cannot start libcurl\n");
@@ -146,7 +144,7 @@ static int print_json(json_t *o)
 static int cmd_incidents(const struct cli *c, const char *state, const char *rule,
                          const char *script, const char *sev)
 {
-    struct cfw_buf path = {0};
+    struct cfw_buf path;
     json_t *o;
     long st;
     size_t i;
@@ -155,6 +153,7 @@ static int cmd_incidents(const struct cli *c, const char *state, const char *rul
     char *s = script != NULL ? curl_easy_escape(NULL, script, 0) : NULL;
     char *v = sev != NULL ? curl_easy_escape(NULL, sev, 0) : NULL;
 
+    cfw_buf_init(&path, CFW_BUF_MAX_BUILT);
     cfw_buf_printf(&path, "/api/v1/incidents?state=%s", state);
     if (r != NULL) {
         cfw_buf_printf(&path, "&rule=%s", r);

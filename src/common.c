@@ -133,6 +133,12 @@ static int buf_reserve(struct cfw_buf *b, size_t extra)
     return 0;
 }
 
+void cfw_buf_init(struct cfw_buf *b, size_t max)
+{
+    memset(b, 0, sizeof(*b));
+    b->max = max;
+}
+
 int cfw_buf_append(struct cfw_buf *b, const void *p, size_t n)
 {
     if (buf_reserve(b, n) != 0) {
@@ -204,6 +210,25 @@ void cfw_buf_free(struct cfw_buf *b)
     b->data = NULL;
     b->len = 0;
     b->cap = 0;
+}
+
+void cfw_busy_enter(struct cfw_busy *b)
+{
+    b->depth++;
+}
+
+bool cfw_busy_leave(struct cfw_busy *b)
+{
+    return --b->depth > 0 || !b->doomed;
+}
+
+bool cfw_busy_defer_free(struct cfw_busy *b)
+{
+    if (b->depth == 0) {
+        return false;
+    }
+    b->doomed = true;
+    return true;
 }
 
 static struct cfw_field *fields_find(const struct cfw_fields *f, const char *key)
@@ -419,6 +444,18 @@ long cfw_percent_decode(const char *s, size_t len, char *out, bool strict)
     return (long)o;
 }
 
+struct timeval cfw_ms_timeval(int64_t ms)
+{
+    struct timeval tv;
+
+    if (ms < 0) {
+        ms = 0;
+    }
+    tv.tv_sec = (time_t)(ms / 1000);
+    tv.tv_usec = (suseconds_t)(ms % 1000 * 1000);
+    return tv;
+}
+
 int64_t cfw_now_mono_ms(void)
 {
     struct timespec ts;
@@ -552,6 +589,18 @@ size_t cfw_utf8_len(const unsigned char *p, size_t n)
     return 0;
 }
 
+size_t cfw_utf8_prefix(const char *s, size_t n, size_t max)
+{
+    if (n <= max) {
+        return n;
+    }
+    /* step back over continuation bytes so that a code point is never split */
+    while (max > 0 && ((unsigned char)s[max] & 0xC0) == 0x80) {
+        max--;
+    }
+    return max;
+}
+
 bool cfw_utf8_valid(const char *s, size_t n, bool nul_ok)
 {
     const unsigned char *p = (const unsigned char *)s;
@@ -604,4 +653,25 @@ void cfw_format_time_ms(int64_t ms, char *out, size_t outlen)
 bool cfw_glob_match(const char *pattern, const char *s)
 {
     return fnmatch(pattern, s, 0) == 0;
+}
+
+const char *cfw_find(const char *h, size_t hn, const char *nd, size_t nn)
+{
+    const char *end = h + hn;
+
+    if (nn == 0) {
+        return h;
+    }
+    while ((size_t)(end - h) >= nn) {
+        const char *q = memchr(h, nd[0], (size_t)(end - h) - nn + 1);
+
+        if (q == NULL) {
+            return NULL;
+        }
+        if (memcmp(q + 1, nd + 1, nn - 1) == 0) {
+            return q;
+        }
+        h = q + 1;
+    }
+    return NULL;
 }

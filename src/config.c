@@ -68,7 +68,8 @@ static void parse_rules(struct cfw_config *cfg, const struct cfw_node *rules,
                 known = known || strcmp(packs[k], cfg->builtin_packs[i]) == 0;
             }
             if (!known) {
-                struct cfw_buf names = {0};
+                struct cfw_buf names;
+                cfw_buf_init(&names, CFW_BUF_MAX_BUILT);
                 for (size_t k = 0; packs[k] != NULL; k++) {
                     cfw_buf_printf(&names, "%s%s", k > 0 ? ", " : "", packs[k]);
                 }

@@ -115,23 +115,11 @@ static char *text_sanitize(const char *s, size_t n, size_t cap, size_t *outlen)
     return out;
 }
 
-/* Length of the longest prefix of valid UTF-8 text s (of length n) that fits in room bytes. */
-static size_t utf8_cut(const char *s, size_t n, size_t room)
-{
-    if (n <= room) {
-        return n;
-    }
-    while (room > 0 && ((unsigned char)s[room] & 0xC0) == 0x80) {
-        room--;
-    }
-    return room;
-}
-
 /* Appends valid UTF-8 text to b, cut at a character boundary at b's cap; -1 when cut. */
 static int buf_add(struct cfw_buf *b, const char *s, size_t n)
 {
     size_t room = b->max > b->len ? b->max - b->len : 0;
-    size_t take = utf8_cut(s, n, room);
+    size_t take = cfw_utf8_prefix(s, n, room);
 
     if (take > 0 && cfw_buf_append(b, s, take) != 0) {
         return -1;
@@ -266,7 +254,7 @@ static const char *inline_anchor(const char *ls, const char *le)
     const char *q;
     size_t k;
 
-    while (p < le && (q = memmem(p, (size_t)(le - p), "File \"", 6)) != NULL) {
+    while (p < le && (q = cfw_find(p, (size_t)(le - p), "File \"", 6)) != NULL) {
         const char *r = frame_end(q, le);
 
         if (r != NULL) {
@@ -432,7 +420,7 @@ static void find_import(const char *end, const char *fe, const struct exc_line *
         se = exc;
         cut = true;
     }
-    nf = memmem(s, (size_t)(se - s), "File \"", 6);
+    nf = cfw_find(s, (size_t)(se - s), "File \"", 6);
     if (nf != NULL) {
         se = nf;
         cut = true;
@@ -488,7 +476,7 @@ static void extract_traceback(const char *text, const char *end, struct cfw_fiel
         field_put(f, "message", ms, (size_t)(me - ms), true);
     }
     limit = ex.at != NULL ? ex.at : end;
-    while (p < limit && (q = memmem(p, (size_t)(limit - p), needle, nlen)) != NULL) {
+    while (p < limit && (q = cfw_find(p, (size_t)(limit - p), needle, nlen)) != NULL) {
         const char *path;
         const char *num;
         size_t path_n;
@@ -522,9 +510,9 @@ static void extract_script(const char *text, const char *end, struct cfw_fields 
     const char *p = text;
     const char *q;
 
-    while (p < end && (q = memmem(p, (size_t)(end - p), header, sizeof(header) - 1)) != NULL) {
+    while (p < end && (q = cfw_find(p, (size_t)(end - p), header, sizeof(header) - 1)) != NULL) {
         const char *le = line_end(q, end);
-        const char *s = memmem(q, (size_t)(le - q), path, sizeof(path) - 1);
+        const char *s = cfw_find(q, (size_t)(le - q), path, sizeof(path) - 1);
 
         if (s != NULL) {
             const char *n = s + sizeof(path) - 1;
@@ -548,7 +536,7 @@ static void extract_code(const char *text, const char *end, struct cfw_fields *f
     const char *p = text;
     const char *q;
 
-    while (p < end && (q = memmem(p, (size_t)(end - p), "ode:", 4)) != NULL) {
+    while (p < end && (q = cfw_find(p, (size_t)(end - p), "ode:", 4)) != NULL) {
         p = q + 4;
         if (q - text >= 2 && (q[-1] == 'c' || q[-1] == 'C') && (q[-2] == '[' || q[-2] == '(')) {
             const char *d = q + 4;
@@ -576,7 +564,7 @@ static void extract_quoted(const char *text, const char *end, const char *needle
     const char *best = NULL;
     size_t best_n = 0;
 
-    while (p < end && (q = memmem(p, (size_t)(end - p), needle, nlen)) != NULL) {
+    while (p < end && (q = cfw_find(p, (size_t)(end - p), needle, nlen)) != NULL) {
         const char *v = q + nlen;
 
         p = v;
@@ -607,7 +595,7 @@ static bool digits_between(const char *text, const char *end, const char *lead, 
     const char *p = text;
     const char *q;
 
-    while (p < end && (q = memmem(p, (size_t)(end - p), lead, lead_n)) != NULL) {
+    while (p < end && (q = cfw_find(p, (size_t)(end - p), lead, lead_n)) != NULL) {
         const char *n = q + lead_n;
         const char *ne = digits(n, end);
 
@@ -641,7 +629,7 @@ static void extract_upload(const char *text, const char *end, struct cfw_fields 
     const char *p = text;
     const char *q;
 
-    while (p < end && (q = memmem(p, (size_t)(end - p), tu, sizeof(tu) - 1)) != NULL) {
+    while (p < end && (q = cfw_find(p, (size_t)(end - p), tu, sizeof(tu) - 1)) != NULL) {
         const char *x = q + sizeof(tu) - 1;
         const char *xe = decimal(x, end);
         const char *y;
@@ -857,7 +845,7 @@ static const char *buf_text(const struct cfw_buf *b)
 
 static void emit_exception(struct decode_ctx *c, const json_t *e)
 {
-    struct cfw_buf b = {.max = CFW_DECODE_MAX_TEXT};
+    struct cfw_buf b;
     json_t *name = jget(e, "name");
     json_t *msg = jget(e, "message");
     const char *stack = jstr(e, "stack");
@@ -865,6 +853,7 @@ static void emit_exception(struct decode_ctx *c, const json_t *e)
         json_is_string(name) && json_string_length(name) > 0 ? json_string_value(name) : NULL;
     struct event_extra x = {0};
 
+    cfw_buf_init(&b, CFW_DECODE_MAX_TEXT);
     if (msg != NULL && json_is_null(msg)) {
         msg = NULL;
     }
@@ -897,10 +886,11 @@ static void emit_exception(struct decode_ctx *c, const json_t *e)
 
 static void emit_log(struct decode_ctx *c, const json_t *l)
 {
-    struct cfw_buf b = {.max = CFW_DECODE_MAX_TEXT};
+    struct cfw_buf b;
     json_t *msg = jget(l, "message");
     struct event_extra x = {0};
 
+    cfw_buf_init(&b, CFW_DECODE_MAX_TEXT);
     if (msg == NULL) {
         return;
     }
@@ -920,8 +910,9 @@ static void emit_log(struct decode_ctx *c, const json_t *l)
 
 static void emit_outcome(struct decode_ctx *c, const char *outcome)
 {
-    struct cfw_buf b = {.max = CFW_DECODE_MAX_TEXT};
+    struct cfw_buf b;
 
+    cfw_buf_init(&b, CFW_DECODE_MAX_TEXT);
     if (outcome == NULL || outcome[0] == '\0' || strcasecmp(outcome, "ok") == 0 ||
         strcasecmp(outcome, "canceled") == 0) {
         return;
@@ -972,8 +963,9 @@ static void decode_observability(struct decode_ctx *c, const json_t *root)
     const char *rid = jstr(wk, "requestId");
     const char *outcome = jstr(wk, "outcome");
     struct event_extra x = {0};
-    struct cfw_buf b = {.max = CFW_DECODE_MAX_TEXT};
+    struct cfw_buf b;
 
+    cfw_buf_init(&b, CFW_DECODE_MAX_TEXT);
     field_puts(&c->base, "script", script != NULL ? script : jstr(md, "service"), false);
     field_puts(&c->base, "version", jstr(jget(wk, "scriptVersion"), "id"), false);
     field_puts(&c->base, "outcome", outcome, false);

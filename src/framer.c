@@ -23,6 +23,7 @@
 
 #include "cfwatchd/common.h"
 #include "cfwatchd/pytb.h"
+#include "framer_int.h"
 
 /* Longest time prefix kept: ISO 8601 with nine fraction digits and an offset is 35 bytes. */
 #define TIME_MAX 48
@@ -41,25 +42,6 @@
 
 #define ONES UINT64_C(0x0101010101010101)
 #define HIGHS UINT64_C(0x8080808080808080)
-
-/*
- * Finds a short literal in s[0..n): memchr for its first byte, then a compare. The lines are
- * short and memmem sets up its search on every call, which cost more than the search itself.
- */
-static const char *lit_find(const char *s, size_t n, const char *lit, size_t litn)
-{
-    const char *end = s + n;
-    const char *p = s;
-
-    while ((size_t)(end - p) >= litn &&
-           (p = memchr(p, lit[0], (size_t)(end - p) - litn + 1)) != NULL) {
-        if (memcmp(p + 1, lit + 1, litn - 1) == 0) {
-            return p;
-        }
-        p++;
-    }
-    return NULL;
-}
 
 enum mode {
     MODE_UNDECIDED, /* AUTO before the first non-blank line */
@@ -387,7 +369,7 @@ static bool has_code(const char *s, size_t n)
     const char *end = s + n;
     const char *p = s;
 
-    while ((p = lit_find(p, (size_t)(end - p), "[code: ", LIT_LEN("[code: "))) != NULL) {
+    while ((p = cfw_find(p, (size_t)(end - p), "[code: ", LIT_LEN("[code: "))) != NULL) {
         const char *q = p + LIT_LEN("[code: ");
         const char *d = q;
 

@@ -1,8 +1,9 @@
-/* Durable file writes: temporary file, fsync, rename, fsync of the directory. */
+/* Whole-file reads under a cap and durable writes (temporary file, fsync, rename, fsync). */
 #include "cfwatchd/fsutil.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,9 +27,11 @@ static const char *file_kind(mode_t m)
                          : "not a regular file";
 }
 
-int cfw_fs_open_regular(const char *path, struct stat *st, struct cfw_err *err)
+/* cfw_fs_open_regular relative to dir_fd, with extra open flags (O_NOFOLLOW). */
+static int open_regular_at(int dir_fd, const char *path, int flags, struct stat *st,
+                           struct cfw_err *err)
 {
-    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+    int fd = openat(dir_fd, path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK | flags);
 
     if (fd < 0) {
         cfw_err_setc(err, errno, "%s: cannot open: %s", path, strerror(errno));
@@ -48,6 +51,92 @@ int cfw_fs_open_regular(const char *path, struct stat *st, struct cfw_err *err)
         return -1;
     }
     return fd;
+}
+
+int cfw_fs_open_regular(const char *path, struct stat *st, struct cfw_err *err)
+{
+    return open_regular_at(AT_FDCWD, path, 0, st, err);
+}
+
+/*
+ * Reads fd to its end into a new buffer, at most max bytes. The buffer is sized from hint (the
+ * size fstat gave, plus one byte to see the end of the file in one read) and grown while the
+ * file grows, up to one byte past the cap, to notice a file that grew past it.
+ */
+static char *read_capped(int fd, const char *path, size_t hint, size_t max, size_t *len,
+                         struct cfw_err *err)
+{
+    size_t room = hint < 4095 ? 4096 : hint + 1;
+    char *buf;
+
+    if (room > max + 1) {
+        room = max + 1;
+    }
+    buf = cfw_xmalloc(room + 1);
+    *len = 0;
+    for (;;) {
+        ssize_t r;
+
+        if (*len == room) {
+            if (room == max + 1) {
+                break;
+            }
+            room = room > (max + 1) / 2 ? max + 1 : room * 2;
+            buf = cfw_xrealloc(buf, room + 1);
+        }
+        r = read(fd, buf + *len, room - *len);
+        if (r < 0 && errno == EINTR) {
+            continue;
+        }
+        if (r < 0) {
+            cfw_err_setc(err, errno, "%s: cannot read: %s", path, strerror(errno));
+            free(buf);
+            return NULL;
+        }
+        if (r == 0) {
+            break;
+        }
+        *len += (size_t)r;
+    }
+    if (*len > max) {
+        cfw_err_setc(err, EFBIG, "%s: larger than %zu bytes", path, max);
+        free(buf);
+        return NULL;
+    }
+    buf[*len] = '\0';
+    return buf;
+}
+
+/* Opens dir_fd/path as cfw_fs_open_regular does (flags added) and reads it whole. */
+static char *read_file_at(int dir_fd, const char *path, int flags, size_t max, size_t *len,
+                          struct cfw_err *err)
+{
+    struct stat st;
+    char *buf;
+    int fd = open_regular_at(dir_fd, path, flags, &st, err);
+
+    *len = 0;
+    if (fd < 0) {
+        return NULL;
+    }
+    if ((uint64_t)st.st_size > max) {
+        cfw_err_setc(err, EFBIG, "%s: larger than %zu bytes", path, max);
+        close(fd);
+        return NULL;
+    }
+    buf = read_capped(fd, path, (size_t)st.st_size, max, len, err);
+    close(fd);
+    return buf;
+}
+
+char *cfw_fs_read_file(const char *path, size_t max, size_t *len, struct cfw_err *err)
+{
+    return read_file_at(AT_FDCWD, path, 0, max, len, err);
+}
+
+char *cfw_fs_read_fileat(int dir_fd, const char *name, size_t max, size_t *len, struct cfw_err *err)
+{
+    return read_file_at(dir_fd, name, O_NOFOLLOW, max, len, err);
 }
 
 static int write_all(int fd, const char *p, size_t len)
@@ -73,14 +162,58 @@ static void set_errno_err(struct cfw_err *err, int e, const char *what, const ch
                  cfw_fs_errno_name(e));
 }
 
+/* Writes, syncs and closes the temporary file fd; 0 or -1 with err set. */
+static int write_tmp(int fd, const void *data, size_t len, int mode, unsigned flags,
+                     const char *dir, const char *tmp, struct cfw_err *err)
+{
+    int rc = 0;
+
+    if (write_all(fd, data, len) != 0 || ((flags & CFW_FS_KEEP_MODE) && fchmod(fd, mode) != 0) ||
+        fsync(fd) != 0) {
+        set_errno_err(err, errno, "write", dir, tmp);
+        rc = -1;
+    }
+    if (close(fd) != 0 && rc == 0) {
+        set_errno_err(err, errno, "write", dir, tmp);
+        rc = -1;
+    }
+    return rc;
+}
+
+/* Puts tmp in place of name: renamed over it, or linked when it must not exist yet. */
+static int put_in_place(int dir_fd, const char *dir, const char *tmp, const char *name,
+                        unsigned flags, struct cfw_err *err)
+{
+    if (!(flags & CFW_FS_CREATE_ONLY)) {
+        if (renameat(dir_fd, tmp, dir_fd, name) != 0) {
+            set_errno_err(err, errno, "rename to", dir, name);
+            return -1;
+        }
+        return 0;
+    }
+    if (linkat(dir_fd, tmp, dir_fd, name, 0) != 0) {
+        set_errno_err(err, errno, "create", dir, name);
+        return -1;
+    }
+    unlinkat(dir_fd, tmp, 0);
+    return 0;
+}
+
 int cfw_fs_write_atomic(int dir_fd, const char *dir, const char *name, const void *data, size_t len,
                         int mode, struct cfw_err *err)
 {
+    return cfw_fs_write_atomic_flags(dir_fd, dir, name, data, len, mode, 0, err);
+}
+
+int cfw_fs_write_atomic_flags(int dir_fd, const char *dir, const char *name, const void *data,
+                              size_t len, int mode, unsigned flags, struct cfw_err *err)
+{
     char *tmp = cfw_xasprintf(CFW_FS_TMP_PREFIX "%s.%ld", name, (long)getpid());
     int own_fd = -1;
-    int fd = -1;
+    int fd;
     int rc = -1;
     bool created = false;
+    struct stat st;
 
     if (dir_fd < 0) {
         own_fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -91,24 +224,18 @@ int cfw_fs_write_atomic(int dir_fd, const char *dir, const char *name, const voi
         }
         dir_fd = own_fd;
     }
+    if ((flags & CFW_FS_KEEP_MODE) && !(flags & CFW_FS_CREATE_ONLY) &&
+        fstatat(dir_fd, name, &st, 0) == 0) {
+        mode = (int)(st.st_mode & 07777);
+    }
     fd = openat(dir_fd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, mode);
     if (fd < 0) {
         set_errno_err(err, errno, "create", dir, tmp);
         goto out;
     }
     created = true;
-    if (write_all(fd, data, len) != 0 || fsync(fd) != 0) {
-        set_errno_err(err, errno, "write", dir, tmp);
-        goto out;
-    }
-    if (close(fd) != 0) {
-        fd = -1;
-        set_errno_err(err, errno, "write", dir, tmp);
-        goto out;
-    }
-    fd = -1;
-    if (renameat(dir_fd, tmp, dir_fd, name) != 0) {
-        set_errno_err(err, errno, "rename to", dir, name);
+    if (write_tmp(fd, data, len, mode, flags, dir, tmp, err) != 0 ||
+        put_in_place(dir_fd, dir, tmp, name, flags, err) != 0) {
         goto out;
     }
     created = false;
@@ -120,9 +247,6 @@ int cfw_fs_write_atomic(int dir_fd, const char *dir, const char *name, const voi
     }
     rc = 0;
 out:
-    if (fd >= 0) {
-        close(fd);
-    }
     if (created) {
         unlinkat(dir_fd, tmp, 0);
     }

@@ -186,8 +186,7 @@ static int timer_cb(CURLM *multi, long timeout_ms, void *userp)
         evtimer_del(h->timer);
         return 0;
     }
-    tv.tv_sec = timeout_ms / 1000;
-    tv.tv_usec = (timeout_ms % 1000) * 1000;
+    tv = cfw_ms_timeval(timeout_ms);
     evtimer_add(h->timer, &tv);
     return 0;
 }
@@ -357,7 +356,7 @@ struct cfw_http_req *cfw_http_start(struct cfw_http *h, const struct cfw_http_re
     r->cb = cb;
     r->arg = arg;
     r->url = cfw_xstrdup(rq->url);
-    r->resp.max = rq->body_max != 0 ? rq->body_max : CFW_HTTP_BODY_MAX_DEFAULT;
+    cfw_buf_init(&r->resp, rq->body_max != 0 ? rq->body_max : CFW_HTTP_BODY_MAX_DEFAULT);
     r->header_max = rq->header_max != 0 ? rq->header_max : CFW_HTTP_HEADER_MAX_DEFAULT;
     r->easy = curl_easy_init();
     if (r->easy == NULL) {

@@ -250,7 +250,8 @@ static void set_position(struct cfw_position *pos, const struct cfw_event *ev, i
 static void fill_from_match(struct cfw_incident *inc, const struct cfw_match *m,
                             const struct cfw_event *ev, const struct cfw_fields *fields)
 {
-    size_t len = ev->len < CFW_INCIDENT_SAMPLE_MAX ? ev->len : CFW_INCIDENT_SAMPLE_MAX;
+    /* cut on a UTF-8 boundary so the sample stays valid where the input was */
+    size_t len = cfw_utf8_prefix(ev->text, ev->len, CFW_INCIDENT_SAMPLE_MAX);
 
     cfw_fields_clear(&inc->fields);
     cfw_fields_copy(&inc->fields, fields);
@@ -265,10 +266,6 @@ static void fill_from_match(struct cfw_incident *inc, const struct cfw_match *m,
                                 cfw_fields_get(fields, "sampling"));
         free(inc->hint);
         inc->hint = h;
-    }
-    /* cut on a UTF-8 boundary so the sample stays valid where the input was */
-    while (len > 0 && len < ev->len && ((unsigned char)ev->text[len] & 0xC0) == 0x80) {
-        len--;
     }
     inc->sample = cfw_xstrndup(ev->text, len);
     inc->severity = cfw_rule_severity(m->rule);

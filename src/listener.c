@@ -76,28 +76,25 @@ static void accept_pause(struct cfw_listener *l)
  */
 static void accept_failed(struct cfw_listener *l, int err)
 {
-    int64_t now = cfw_now_mono_ms();
+    bool again = l->accept_log.started;
+    uint64_t skipped;
     struct timeval tv;
     struct conn *v;
 
     l->stats.accept_errors++;
-    l->log_failures++;
-    if (!l->logged || now - l->log_ms >= CFW_LISTENER_LOG_INTERVAL_MS) {
+    if (cfw_ratelog_ok(&l->accept_log, cfw_now_mono_ms(), CFW_LISTENER_LOG_INTERVAL_MS, 1,
+                       &skipped)) {
         cfw_log_warn("listener: accept() failed %llu time(s)%s (last: %s); new connections "
                      "wait in the backlog, retried every %u to %u ms (logged once a minute)",
-                     (unsigned long long)l->log_failures, l->logged ? " in the last minute" : "",
+                     (unsigned long long)skipped + 1, again ? " in the last minute" : "",
                      strerror(err), l->o.accept_retry_min_ms, l->o.accept_retry_max_ms);
-        l->logged = true;
-        l->log_ms = now;
-        l->log_failures = 0;
     }
     accept_pause(l);
     if ((err == EMFILE || err == ENFILE) && (v = victim(l)) != NULL) {
         l->stats.evicted++;
         evict(v);
     }
-    tv.tv_sec = (time_t)(l->retry_ms / 1000);
-    tv.tv_usec = (suseconds_t)(l->retry_ms % 1000 * 1000);
+    tv = cfw_ms_timeval(l->retry_ms);
     evtimer_add(l->ev_retry, &tv);
     l->retry_ms =
         l->retry_ms * 2 < l->o.accept_retry_max_ms ? l->retry_ms * 2 : l->o.accept_retry_max_ms;
@@ -178,37 +175,26 @@ static void on_accept(evutil_socket_t fd, short what, void *arg)
 
 /* ---- libevent's own messages ---- */
 
-static struct {
-    int64_t window;
-    unsigned n;
-    uint64_t suppressed;
-    bool started;
-} evlog;
+static struct cfw_ratelog evlog;
 
 static void on_libevent_log(int severity, const char *msg)
 {
-    int64_t now = cfw_now_mono_ms();
+    uint64_t suppressed;
+    bool ok = cfw_ratelog_ok(&evlog, cfw_now_mono_ms(), CFW_LISTENER_LOG_INTERVAL_MS,
+                             CFW_LISTENER_LIBEVENT_LOG_MAX, &suppressed);
     char esc[512];
     enum cfw_log_level lvl = severity >= EVENT_LOG_ERR    ? CFW_LOG_ERR
                              : severity == EVENT_LOG_WARN ? CFW_LOG_WARNING
                              : severity == EVENT_LOG_MSG  ? CFW_LOG_INFO
                                                           : CFW_LOG_DEBUG;
 
-    if (!evlog.started || now - evlog.window >= CFW_LISTENER_LOG_INTERVAL_MS) {
-        if (evlog.suppressed > 0) {
-            cfw_log_warn("libevent: %llu more message(s) in the last minute not logged",
-                         (unsigned long long)evlog.suppressed);
-        }
-        evlog.started = true;
-        evlog.window = now;
-        evlog.n = 0;
-        evlog.suppressed = 0;
+    if (suppressed > 0) {
+        cfw_log_warn("libevent: %llu more message(s) in the last minute not logged",
+                     (unsigned long long)suppressed);
     }
-    if (evlog.n >= CFW_LISTENER_LIBEVENT_LOG_MAX) {
-        evlog.suppressed++;
+    if (!ok) {
         return;
     }
-    evlog.n++;
     cfw_log_escape(msg, strlen(msg), 400, esc, sizeof(esc));
     cfw_log(lvl, "libevent: %s", esc);
 }

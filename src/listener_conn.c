@@ -63,14 +63,8 @@ static int64_t now_ms(void)
 
 static void arm_at(struct conn *c, int64_t at)
 {
-    int64_t d = at - now_ms();
-    struct timeval tv;
+    struct timeval tv = cfw_ms_timeval(at - now_ms());
 
-    if (d < 0) {
-        d = 0;
-    }
-    tv.tv_sec = (time_t)(d / 1000);
-    tv.tv_usec = (suseconds_t)(d % 1000 * 1000);
     evtimer_add(c->ev_timer, &tv);
 }
 
@@ -297,6 +291,7 @@ static enum step start_request(struct conn *c, size_t head_len)
 
     req->c = c;
     c->req = req;
+    cfw_buf_init(&req->extra, CFW_BUF_MAX_BUILT);
     req->raw = cfw_xmalloc(head_len + 1);
     memcpy(req->raw, c->in.p, head_len);
     req->raw[head_len] = '\0';
@@ -619,6 +614,7 @@ struct conn *cfw_listener_conn_new(struct cfw_listener *l, int fd)
     c->l = l;
     c->fd = fd;
     c->queue = -1;
+    cfw_buf_init(&c->out, CFW_BUF_MAX_BUILT); /* answers the daemon builds */
     c->ev_read = event_new(l->base, fd, EV_READ | EV_PERSIST, cfw_listener_conn_on_read, c);
     c->ev_write = event_new(l->base, fd, EV_WRITE | EV_PERSIST, on_write, c);
     c->ev_timer = evtimer_new(l->base, on_timer, c);

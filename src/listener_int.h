@@ -16,6 +16,7 @@
 #include <sys/queue.h>
 
 #include "cfwatchd/listener.h"
+#include "cfwatchd/log.h"
 
 /* Empty lines tolerated before a request line (RFC 9112 2.2 asks for at least one). */
 #define LEADING_EMPTY_MAX 4
@@ -96,9 +97,7 @@ struct cfw_listener {
     struct conn_list q[Q_N];
     size_t body_bytes;
     struct cfw_listener_stats stats;
-    bool logged;
-    int64_t log_ms;
-    uint64_t log_failures;
+    struct cfw_ratelog accept_log; /* accept() failures: logged at most once a minute */
 };
 
 /* ---- listener.c ---- */

@@ -113,6 +113,25 @@ void cfw_log(enum cfw_log_level level, const char *fmt, ...)
     va_end(ap);
 }
 
+bool cfw_ratelog_ok(struct cfw_ratelog *r, int64_t now_ms, int64_t interval_ms, unsigned burst,
+                    uint64_t *skipped)
+{
+    *skipped = 0;
+    if (!r->started || now_ms - r->start_ms >= interval_ms) {
+        *skipped = r->skipped;
+        r->started = true;
+        r->start_ms = now_ms;
+        r->n = 0;
+        r->skipped = 0;
+    }
+    if (r->n >= burst) {
+        r->skipped++;
+        return false;
+    }
+    r->n++;
+    return true;
+}
+
 void cfw_log_escape(const char *s, size_t len, size_t max, char *out, size_t outlen)
 {
     size_t o = 0;

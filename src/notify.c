@@ -8,6 +8,7 @@
 
 #include "cfwatchd/http.h"
 #include "cfwatchd/log.h"
+#include "cfwatchd/loop.h"
 #include "cfwatchd/router.h"
 #include "cfwatchd/sink.h"
 
@@ -51,8 +52,7 @@ struct cfw_notifier {
     char scratch[CFW_SINK_REASON_MAX];
     uint64_t undelivered;
     bool submit_failed;
-    int64_t full_logged_ms;
-    uint64_t full_unlogged;
+    struct cfw_ratelog full_log; /* refused notifications: logged at most once a minute */
     cfw_notifier_idle_cb idle_cb;
     void *idle_arg;
     /* the test notification in progress */
@@ -311,18 +311,14 @@ static void on_gone(struct cfw_outbox_job *job, bool delivered, void *arg)
 
 static void log_refused(struct cfw_notifier *n, struct nsink *ns, const char *why)
 {
-    int64_t now = cfw_now_mono_ms();
+    uint64_t unlogged;
 
     ns->refused++;
     n->undelivered++;
     n->submit_failed = true;
-    if (n->full_logged_ms == 0 || now - n->full_logged_ms >= FULL_LOG_INTERVAL_MS) {
+    if (cfw_ratelog_ok(&n->full_log, cfw_now_mono_ms(), FULL_LOG_INTERVAL_MS, 1, &unlogged)) {
         cfw_log_err("notify: sink=%s notification not spooled: %s%s", cfw_sink_name(ns->sink), why,
-                    n->full_unlogged > 0 ? " (and earlier ones, counted)" : "");
-        n->full_logged_ms = now;
-        n->full_unlogged = 0;
-    } else {
-        n->full_unlogged++;
+                    unlogged > 0 ? " (and earlier ones, counted)" : "");
     }
 }
 
@@ -517,10 +513,7 @@ struct cfw_notifier *cfw_notifier_new_opts(struct event_base *base,
         ns->sink = cfw_sinks_at(n->sinks, i);
         cfw_router_add_sink(n->router, cfw_sink_route(ns->sink));
         if (cfw_sink_refresh_interval(ns->sink) > 0) {
-            struct timeval tv;
-            int64_t ms = cfw_sink_refresh_interval(ns->sink);
-            tv.tv_sec = ms / 1000;
-            tv.tv_usec = (ms % 1000) * 1000;
+            struct timeval tv = cfw_ms_timeval(cfw_sink_refresh_interval(ns->sink));
             ns->refresh = event_new(base, -1, EV_PERSIST, on_refresh, ns);
             if (ns->refresh != NULL) {
                 event_add(ns->refresh, &tv);
@@ -609,53 +602,16 @@ size_t cfw_notifier_pending(const struct cfw_notifier *n)
     return cfw_outbox_pending(n->outbox) + cfw_router_pending(n->router);
 }
 
-static void on_wake(evutil_socket_t fd, short what, void *arg)
+static bool drained(void *arg)
 {
-    (void)fd;
-    (void)what;
-    (void)arg;
-}
-
-/* Runs the loop until done() or the deadline; returns true when done() held. */
-static bool loop_until(struct cfw_notifier *n, int64_t deadline,
-                       bool (*done)(const struct cfw_notifier *))
-{
-    struct event *wake = evtimer_new(n->base, on_wake, NULL);
-    bool ok = false;
-
-    for (;;) {
-        int64_t now = cfw_now_mono_ms();
-        struct timeval tv;
-        if (done(n)) {
-            ok = true;
-            break;
-        }
-        if (now >= deadline || wake == NULL) {
-            break;
-        }
-        tv.tv_sec = (deadline - now) / 1000;
-        tv.tv_usec = ((deadline - now) % 1000) * 1000;
-        evtimer_add(wake, &tv);
-        if (event_base_loop(n->base, EVLOOP_ONCE) < 0) {
-            break;
-        }
-    }
-    if (wake != NULL) {
-        event_free(wake);
-    }
-    return ok;
-}
-
-static bool drained(const struct cfw_notifier *n)
-{
-    return cfw_notifier_pending(n) == 0;
+    return cfw_notifier_pending(arg) == 0;
 }
 
 int cfw_notifier_drain(struct cfw_notifier *n, int64_t deadline_ms)
 {
     size_t left;
 
-    loop_until(n, deadline_ms, drained);
+    cfw_loop_until(n->base, drained, n, deadline_ms);
     left = cfw_outbox_pending(n->outbox);
     if (cfw_router_pending(n->router) > 0) {
         /* digests still waiting for a token: spool them so a later run sends them */
@@ -677,8 +633,10 @@ void cfw_notifier_set_idle_cb(struct cfw_notifier *n, cfw_notifier_idle_cb cb, v
     n->idle_arg = arg;
 }
 
-static bool test_finished(const struct cfw_notifier *n)
+static bool test_finished(void *arg)
 {
+    const struct cfw_notifier *n = arg;
+
     return n->test_left == 0;
 }
 
@@ -800,7 +758,7 @@ int cfw_notifier_test_alert(struct cfw_notifier *n, const char *sink_name, int64
     free(body);
     free(key);
     n->test_left = n->test_n;
-    loop_until(n, deadline_ms, test_finished);
+    cfw_loop_until(n->base, test_finished, n, deadline_ms);
     test_abandon(n, ns);
     out->delivered = n->test_all_ok && n->test_n > 0;
     n->test_out = NULL;

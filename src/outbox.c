@@ -188,11 +188,7 @@ static void arm(struct cfw_outbox *ob, int64_t delay_ms)
     if (ob->timer == NULL) {
         return;
     }
-    if (delay_ms < 0) {
-        delay_ms = 0;
-    }
-    tv.tv_sec = delay_ms / 1000;
-    tv.tv_usec = (delay_ms % 1000) * 1000;
+    tv = cfw_ms_timeval(delay_ms);
     evtimer_del(ob->timer);
     evtimer_add(ob->timer, &tv);
 }

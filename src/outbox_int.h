@@ -15,6 +15,7 @@
 
 #include <event2/util.h>
 
+#include "cfwatchd/log.h"
 #include "cfwatchd/outbox.h"
 
 #define OUTBOX_REASON_MAX 256
@@ -90,13 +91,6 @@ struct spool_lock {
 
 struct in_flight_cfg;
 
-/* An error logged at most once a minute; the others are counted and told later. */
-struct ratelog {
-    bool used;
-    int64_t last_ms;
-    uint64_t quiet;
-};
-
 struct cfw_outbox {
     struct event_base *base;
     struct cfw_outbox_opts opts;
@@ -110,8 +104,8 @@ struct cfw_outbox {
     struct event *timer;
     struct event *respool_timer;
     uint64_t reserve_target;
-    struct ratelog held_log;
-    struct ratelog reserve_log;
+    struct cfw_ratelog held_log; /* errors logged at most once a minute, the others counted */
+    struct cfw_ratelog reserve_log;
     struct cfw_err last_werr; /* the last failed spool write */
     struct cfw_outbox_job *head;
     struct cfw_outbox_job *tail;

@@ -156,21 +156,17 @@ void cfw_outbox_spool_bury(struct cfw_outbox *ob, const struct cfw_outbox_job *j
  * Returns true when a rate-limited message may be logged now; note gets "" or how many such
  * messages were skipped since the last one (to append to it).
  */
-static bool ratelog_ok(struct ratelog *r, char *note, size_t n)
+static bool ratelog_ok(struct cfw_ratelog *r, char *note, size_t n)
 {
-    int64_t now = cfw_now_mono_ms();
+    uint64_t quiet;
 
-    if (r->used && now - r->last_ms < LOG_INTERVAL_MS) {
-        r->quiet++;
+    if (!cfw_ratelog_ok(r, cfw_now_mono_ms(), LOG_INTERVAL_MS, 1, &quiet)) {
         return false;
     }
     note[0] = '\0';
-    if (r->quiet > 0) {
-        snprintf(note, n, " [%" PRIu64 " similar messages not logged]", r->quiet);
+    if (quiet > 0) {
+        snprintf(note, n, " [%" PRIu64 " similar messages not logged]", quiet);
     }
-    r->used = true;
-    r->last_ms = now;
-    r->quiet = 0;
     return true;
 }
 
@@ -195,8 +191,7 @@ void cfw_outbox_spool_arm_respool(struct cfw_outbox *ob)
         (ob->st.unspooled == 0 && !reserve_wanted(ob))) {
         return;
     }
-    tv.tv_sec = ob->opts.respool_interval_ms / 1000;
-    tv.tv_usec = (ob->opts.respool_interval_ms % 1000) * 1000;
+    tv = cfw_ms_timeval(ob->opts.respool_interval_ms);
     evtimer_add(ob->respool_timer, &tv);
 }
 
@@ -513,39 +508,22 @@ void cfw_outbox_spool_log_lost(const struct cfw_outbox *ob)
 static int read_job_file(int dir_fd, const char *name, char **data, size_t *len,
                          struct cfw_err *err)
 {
-    int fd = openat(dir_fd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-    struct stat st;
-    ssize_t got = 0;
-    int rc = -1;
+    struct cfw_err rerr = {0};
 
-    *data = NULL;
-    *len = 0;
-    if (fd < 0) {
-        cfw_err_set(err, "cannot open: %s", strerror(errno));
+    *data = cfw_fs_read_fileat(dir_fd, name, SPOOL_FILE_MAX, len, &rerr);
+    if (*data == NULL && (rerr.code == EINVAL || rerr.code == EFBIG)) {
+        cfw_err_set(err, "not a regular spool file of a sane size");
         return -1;
     }
-    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_size <= 0 ||
-        (uint64_t)st.st_size > SPOOL_FILE_MAX) {
+    if (*data == NULL) {
+        cfw_err_set(err, "%s", rerr.msg);
+        return -1;
+    }
+    if (*len == 0) {
         cfw_err_set(err, "not a regular spool file of a sane size");
-        goto out;
+        return -1;
     }
-    *data = cfw_xmalloc((size_t)st.st_size + 1);
-    while (got < st.st_size) {
-        ssize_t n = read(fd, *data + got, (size_t)(st.st_size - got));
-        if (n < 0 && errno == EINTR) {
-            continue;
-        }
-        if (n <= 0) {
-            cfw_err_set(err, "short read");
-            goto out;
-        }
-        got += n;
-    }
-    *len = (size_t)got;
-    rc = 0;
-out:
-    close(fd);
-    return rc;
+    return 0;
 }
 
 /* The creation stamp recorded in a spool file (created: its wall clock). */

@@ -99,32 +99,56 @@ static int write_json(FILE *fp, const struct cfw_incidents *set,
     return rc;
 }
 
-char *cfw_report_github_escape(const char *s, bool prop)
+void cfw_report_github_escape(struct cfw_buf *b, const char *s, bool prop)
 {
-    struct cfw_buf b = {0};
-
     for (; *s != '\0'; s++) {
         switch (*s) {
         case '%':
-            cfw_buf_puts(&b, "%25");
+            cfw_buf_puts(b, "%25");
             break;
         case '\r':
-            cfw_buf_puts(&b, "%0D");
+            cfw_buf_puts(b, "%0D");
             break;
         case '\n':
-            cfw_buf_puts(&b, "%0A");
+            cfw_buf_puts(b, "%0A");
             break;
         case ':':
-            cfw_buf_puts(&b, prop ? "%3A" : ":");
+            cfw_buf_puts(b, prop ? "%3A" : ":");
             break;
         case ',':
-            cfw_buf_puts(&b, prop ? "%2C" : ",");
+            cfw_buf_puts(b, prop ? "%2C" : ",");
             break;
         default:
-            cfw_buf_putc(&b, *s);
+            cfw_buf_putc(b, *s);
         }
     }
-    return cfw_buf_take(&b);
+}
+
+/* One incident as a GitHub workflow command (an annotation). */
+static void write_github_one(FILE *fp, const struct cfw_incident *inc)
+{
+    int s = (int)inc->severity;
+    const char *level = s >= CFW_SEV_ERROR ? "error" : s == CFW_SEV_WARNING ? "warning" : "notice";
+    struct cfw_buf b;
+    char *full =
+        cfw_xasprintf("[%s] %s (seen %llu time%s)%s%s", inc->rule, inc->title,
+                      (unsigned long long)inc->occurrences, inc->occurrences == 1 ? "" : "s",
+                      inc->hint[0] != '\0' ? "\n" : "", inc->hint);
+
+    cfw_buf_init(&b, CFW_BUF_MAX_BUILT);
+    cfw_buf_printf(&b, "::%s ", level);
+    if (strcmp(inc->first.input, CFW_REPORT_STDIN) != 0) {
+        cfw_buf_puts(&b, "file=");
+        cfw_report_github_escape(&b, inc->first.input, true);
+        cfw_buf_printf(&b, ",line=%llu,", (unsigned long long)inc->first.line);
+    } /* else no file in the repository to point at: an annotation of the run itself */
+    cfw_buf_puts(&b, "title=");
+    cfw_report_github_escape(&b, inc->title, true);
+    cfw_buf_puts(&b, "::");
+    cfw_report_github_escape(&b, full, false);
+    fprintf(fp, "%s\n", b.data);
+    cfw_buf_free(&b);
+    free(full);
 }
 
 static int write_github(FILE *fp, const struct cfw_report_opts *opts,
@@ -133,30 +157,10 @@ static int write_github(FILE *fp, const struct cfw_report_opts *opts,
     for (int s = CFW_SEV_CRITICAL; s >= (int)opts->min_severity; s--) {
         for (size_t i = 0; i < cfw_incidents_count(set); i++) {
             const struct cfw_incident *inc = cfw_incidents_at(set, i);
-            const char *level;
-            char *file, *title, *msg, *full;
             if (!announced(inc) || (int)inc->severity != s) {
                 continue;
             }
-            level = s >= CFW_SEV_ERROR ? "error" : s == CFW_SEV_WARNING ? "warning" : "notice";
-            file = cfw_report_github_escape(inc->first.input, true);
-            title = cfw_report_github_escape(inc->title, true);
-            full = cfw_xasprintf("[%s] %s (seen %llu time%s)%s%s", inc->rule, inc->title,
-                                 (unsigned long long)inc->occurrences,
-                                 inc->occurrences == 1 ? "" : "s", inc->hint[0] != '\0' ? "\n" : "",
-                                 inc->hint);
-            msg = cfw_report_github_escape(full, false);
-            if (strcmp(inc->first.input, CFW_REPORT_STDIN) == 0) {
-                /* no file in the repository to point at: an annotation of the run itself */
-                fprintf(fp, "::%s title=%s::%s\n", level, title, msg);
-            } else {
-                fprintf(fp, "::%s file=%s,line=%llu,title=%s::%s\n", level, file,
-                        (unsigned long long)inc->first.line, title, msg);
-            }
-            free(file);
-            free(title);
-            free(full);
-            free(msg);
+            write_github_one(fp, inc);
         }
     }
     return 0;

@@ -268,8 +268,7 @@ static void arm(struct cfw_router *r, int64_t delay)
     if (r->timer == NULL || delay < 0) {
         return;
     }
-    tv.tv_sec = delay / 1000;
-    tv.tv_usec = (delay % 1000) * 1000;
+    tv = cfw_ms_timeval(delay);
     evtimer_del(r->timer);
     evtimer_add(r->timer, &tv);
 }

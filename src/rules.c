@@ -271,10 +271,7 @@ static void cap_utf8(struct cfw_buf *b, size_t max)
     if (b->len <= max) {
         return;
     }
-    n = max - 3;
-    while (n > 0 && ((unsigned char)b->data[n] & 0xc0) == 0x80) {
-        n--;
-    }
+    n = cfw_utf8_prefix(b->data, b->len, max - 3);
     b->len = n;
     b->data[n] = '\0';
     cfw_buf_puts(b, "...");
@@ -287,9 +284,10 @@ static void cap_utf8(struct cfw_buf *b, size_t max)
  */
 char *cfw_template_render(const char *tmpl, const struct cfw_fields *fields)
 {
-    struct cfw_buf b = {0};
+    struct cfw_buf b;
     char name[256];
 
+    cfw_buf_init(&b, CFW_BUF_MAX_BUILT);
     for (size_t i = 0; tmpl[i] != '\0'; i++) {
         char c = tmpl[i];
         char kind;
@@ -1144,8 +1142,9 @@ int cfw_ruleset_add_builtin(struct cfw_ruleset *rs, const char *pack, struct cfw
     before = diag->n;
     if (text == NULL) {
         const char *const *packs = cfw_builtin_packs();
-        struct cfw_buf b = {0};
+        struct cfw_buf b;
 
+        cfw_buf_init(&b, CFW_BUF_MAX_BUILT);
         for (size_t i = 0; packs[i] != NULL; i++) {
             cfw_buf_printf(&b, "%s%s", i > 0 ? ", " : "", packs[i]);
         }
@@ -1415,13 +1414,7 @@ static void merge_fields(const struct cfw_ruleset *rs, const struct cfw_rule *r,
             continue;
         }
         start = ov[2 * g];
-        n = ov[2 * g + 1] - start;
-        if (n > CFW_RULES_GROUP_MAX) {
-            n = CFW_RULES_GROUP_MAX;
-            while (n > 0 && ((unsigned char)subject[start + n] & 0xc0) == 0x80) {
-                n--;
-            }
-        }
+        n = cfw_utf8_prefix(subject + start, ov[2 * g + 1] - start, CFW_RULES_GROUP_MAX);
         set_group(out, r->groups[i].name, subject + start, n);
     }
 }

@@ -49,21 +49,6 @@ const char *cfw_sink_field(const struct cfw_incident *inc, const char *name)
     return v != NULL ? v : "";
 }
 
-size_t cfw_sink_utf8_prefix(const char *s, size_t len, size_t max)
-{
-    size_t n;
-
-    if (len <= max) {
-        return len;
-    }
-    n = max;
-    /* step back over continuation bytes so a code point is never split */
-    while (n > 0 && ((unsigned char)s[n] & 0xC0) == 0x80) {
-        n--;
-    }
-    return n;
-}
-
 char *cfw_sink_truncate(const char *s, size_t max, const char *marker)
 {
     size_t len = strlen(s);
@@ -74,7 +59,7 @@ char *cfw_sink_truncate(const char *s, size_t max, const char *marker)
     if (len <= max) {
         return cfw_xstrdup(s);
     }
-    keep = cfw_sink_utf8_prefix(s, len, max > ml ? max - ml : 0);
+    keep = cfw_utf8_prefix(s, len, max > ml ? max - ml : 0);
     out = cfw_xmalloc(keep + ml + 1);
     memcpy(out, s, keep);
     memcpy(out + keep, marker, ml + 1);
@@ -344,7 +329,7 @@ void cfw_sink_request_clear(struct cfw_sink_request *rq)
 
 void cfw_url_redact(const char *url, bool keep_path, char *out, size_t outlen)
 {
-    struct cfw_buf b = {0};
+    struct cfw_buf b;
     const char *p = strstr(url, "://");
     const char *host;
     const char *at;
@@ -353,6 +338,7 @@ void cfw_url_redact(const char *url, bool keep_path, char *out, size_t outlen)
     const char *last;
     char *s;
 
+    cfw_buf_init(&b, CFW_BUF_MAX_BUILT);
     if (p == NULL) {
         snprintf(out, outlen, "%s", "***");
         return;
@@ -496,7 +482,8 @@ char *cfw_sink_scrub(const struct cfw_sink *s, const char *text)
         }
         for (;;) {
             char *hit = strstr(cur, sec);
-            struct cfw_buf b = {0};
+            struct cfw_buf b;
+            cfw_buf_init(&b, CFW_BUF_MAX_BUILT);
             if (hit == NULL) {
                 break;
             }
@@ -1011,9 +998,10 @@ void cfw_sink_notification_id(const struct cfw_sink *s, const struct cfw_notific
                               char out[CFW_SINK_ID_LEN + 1])
 {
     static uint64_t serial;
-    struct cfw_buf b = {0};
+    struct cfw_buf b;
     uint8_t d[CFW_SHA256_LEN];
 
+    cfw_buf_init(&b, CFW_BUF_MAX_BUILT);
     cfw_buf_printf(&b, "%s|%s|", s->host != NULL ? s->host : "", s->name);
     if (n->kind == CFW_NOTIFY_TRANSITION && n->inc != NULL) {
         id_part(&b, n->inc, n->transition);

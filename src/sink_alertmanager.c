@@ -144,8 +144,9 @@ static json_t *alert(const struct cfw_sink *s, const struct cfw_incident *inc, b
     char ts[40];
     char count[32];
     const char *runbook = cfw_sink_field(inc, "runbook_url");
-    struct cfw_buf desc = {.max = 8192};
+    struct cfw_buf desc;
 
+    cfw_buf_init(&desc, 8192);
     set_label(labels, "alertname", test ? "CfwatchdTest" : inc->rule);
     set_label(labels, "script", cfw_sink_field(inc, "script"));
     set_label(labels, "severity", cfw_severity_name(inc->severity));

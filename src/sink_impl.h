@@ -73,8 +73,6 @@ int cfw_sink_parse_url(struct cfw_sink *s, const struct cfw_node *map, const cha
 
 /* The value of an incident field or "". */
 const char *cfw_sink_field(const struct cfw_incident *inc, const char *name);
-/* Longest prefix of s (len bytes) of at most max bytes that ends on a UTF-8 boundary. */
-size_t cfw_sink_utf8_prefix(const char *s, size_t len, size_t max);
 /* Copies s cut to max bytes (UTF-8 safe) with marker appended when cut (marker counted). */
 char *cfw_sink_truncate(const char *s, size_t max, const char *marker);
 /* Bytes of v dumped compact, counted without writing them (SIZE_MAX if it cannot be). */

@@ -274,10 +274,11 @@ static json_t *digest(const struct cfw_sink *s, const struct cfw_notification *n
     char hex[CFW_SHA256_HEX_LEN];
     char ts[40];
     enum cfw_severity worst = CFW_SEV_INFO;
-    struct cfw_buf sum = {0};
+    struct cfw_buf sum;
     char *dedup;
     size_t listed;
 
+    cfw_buf_init(&sum, CFW_BUF_MAX_BUILT);
     cfw_sha256_init(&h);
     cfw_buf_printf(&sum, "%zu cfwatchd notifications held back by the rate limit:",
                    n->n_items + (size_t)n->n_omitted);
@@ -361,11 +362,12 @@ static int pd_prepare(const struct cfw_sink *s, unsigned endpoint, const char *b
                       int64_t now_ms, struct cfw_sink_request *rq, struct cfw_err *err)
 {
     const struct pd_priv *p = s->priv;
-    struct cfw_buf b = {0};
+    struct cfw_buf b;
     size_t start = 0;
     size_t end = len;
     size_t inner;
 
+    cfw_buf_init(&b, CFW_BUF_MAX_BUILT);
     (void)now_ms;
     while (start < end && json_space(body[start])) {
         start++;

@@ -93,6 +93,7 @@ static void text_init(struct text *t, size_t max, const char *suffix, const char
                       enum esc esc)
 {
     memset(t, 0, sizeof(*t));
+    cfw_buf_init(&t->b, CFW_BUF_MAX_BUILT); /* t->max caps what is kept, by hand */
     t->max = max - strlen(suffix);
     t->marker = marker;
     t->esc = esc;
@@ -628,7 +629,7 @@ static json_t *build_short(const struct cfw_sink *s, const struct cfw_incident *
 static json_t *build_digest(const struct cfw_sink *s, const struct cfw_notification *n)
 {
     json_t *blocks = json_array();
-    struct cfw_buf cur = {0};
+    struct cfw_buf cur;
     uint64_t total = n->n_items + n->n_omitted;
     uint64_t listed = 0;
     char *head = cfw_xasprintf("%" PRIu64 " cfwatchd notifications (rate limited)", total);
@@ -637,6 +638,7 @@ static json_t *build_digest(const struct cfw_sink *s, const struct cfw_notificat
     size_t max_sections = CFW_SLACK_BLOCKS_MAX - 3;
     size_t sections = 0;
 
+    cfw_buf_init(&cur, CFW_BUF_MAX_BUILT);
     json_array_append_new(blocks, header(head, ""));
     for (size_t i = 0; i < n->n_items && sections < max_sections; i++) {
         const struct cfw_digest_item *it = &n->items[i];

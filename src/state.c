@@ -21,23 +21,18 @@ int cfw_write_atomic(const char *dir, const char *name, const void *data, size_t
 
 json_t *cfw_state_read(const char *path, size_t max, struct cfw_err *err)
 {
-    struct stat st;
     json_error_t jerr;
     json_t *root;
-    char *buf;
-    size_t got = 0;
-    int fd = cfw_fs_open_regular(path, &st, err);
+    size_t got;
+    char *buf = cfw_fs_read_file(path, max, &got, err);
 
-    if (fd < 0) {
-        return NULL;
-    }
-    if ((size_t)st.st_size > max) {
+    if (buf == NULL && err != NULL && err->code == EFBIG) {
         cfw_err_setc(err, EINVAL, "%s: not a regular file of at most %zu bytes", path, max);
-        close(fd);
         return NULL;
     }
-    buf = cfw_fs_read_all(fd, (size_t)st.st_size, &got);
-    close(fd);
+    if (buf == NULL) {
+        return NULL;
+    }
     root = json_loadb(buf, got, JSON_REJECT_DUPLICATES, &jerr);
     free(buf);
     if (root == NULL) {

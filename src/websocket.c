@@ -329,8 +329,7 @@ struct cfw_ws {
     bool close_received;
     int close_code; /* what the closed callback will say */
     char *close_why;
-    int depth;
-    bool doomed;
+    struct cfw_busy busy; /* freed from a callback: destroyed by the outermost leave */
     bool connecting; /* inside cfw_ws_connect: a failure is told from the loop, not now */
     struct cfw_ws_stats stats;
 };
@@ -378,9 +377,8 @@ void cfw_ws_free(struct cfw_ws *ws)
     if (ws == NULL) {
         return;
     }
-    if (ws->depth > 0) {
+    if (cfw_busy_defer_free(&ws->busy)) {
         memset(&ws->cbs, 0, sizeof(ws->cbs));
-        ws->doomed = true;
         return;
     }
     ws_destroy(ws);
@@ -388,13 +386,13 @@ void cfw_ws_free(struct cfw_ws *ws)
 
 static void enter(struct cfw_ws *ws)
 {
-    ws->depth++;
+    cfw_busy_enter(&ws->busy);
 }
 
 /* Returns false when ws was freed (the caller must not touch it). */
 static bool leave(struct cfw_ws *ws)
 {
-    if (--ws->depth == 0 && ws->doomed) {
+    if (!cfw_busy_leave(&ws->busy)) {
         ws_destroy(ws);
         return false;
     }
@@ -434,17 +432,18 @@ static void finish(struct cfw_ws *ws, int code, const char *fmt, ...)
 
 static void arm(struct cfw_ws *ws, int64_t ms)
 {
-    struct timeval tv = {(time_t)(ms / 1000), (suseconds_t)((ms % 1000) * 1000)};
+    struct timeval tv = cfw_ms_timeval(ms);
 
     evtimer_add(ws->timer, &tv);
 }
 
 static int send_frame(struct cfw_ws *ws, enum cfw_ws_op op, const void *data, size_t len)
 {
-    struct cfw_buf b = {.max = CFW_WS_SEND_MAX + 16};
+    struct cfw_buf b;
     unsigned char mask[4];
     int rc;
 
+    cfw_buf_init(&b, CFW_WS_SEND_MAX + 16);
     if (ws->bev == NULL ||
         evbuffer_get_length(bufferevent_get_output(ws->bev)) + len > CFW_WS_SEND_MAX) {
         return -1;
@@ -621,7 +620,7 @@ static bool on_frame(struct cfw_ws *ws, const struct cfw_ws_frame *f)
     default:
         break;
     }
-    return ws->state != WS_DONE && !ws->doomed;
+    return ws->state != WS_DONE && !ws->busy.doomed;
 }
 
 static void read_frames(struct cfw_ws *ws)
@@ -701,7 +700,7 @@ static void on_read(struct bufferevent *bev, void *arg)
         if (ws->cbs.open != NULL) {
             ws->cbs.open(ws->cbs.arg, ws);
         }
-        if (ws->doomed || ws->state == WS_DONE) {
+        if (ws->busy.doomed || ws->state == WS_DONE) {
             leave(ws);
             return;
         }
@@ -709,7 +708,7 @@ static void on_read(struct bufferevent *bev, void *arg)
     if (ws->state == WS_OPEN || ws->state == WS_CLOSING) {
         size_t before = evbuffer_get_length(in);
         read_frames(ws);
-        if (!ws->doomed && ws->state != WS_DONE) {
+        if (!ws->busy.doomed && ws->state != WS_DONE) {
             ws->stats.bytes_in += before - evbuffer_get_length(in);
         } else {
             ws->stats.bytes_in += before;

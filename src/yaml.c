@@ -138,10 +138,7 @@ static const char *shown(const char *v, char *buf, size_t buflen)
         memcpy(buf, v, n + 1);
         return buf;
     }
-    n = SHOW_MAX < buflen - 4 ? SHOW_MAX : buflen - 4;
-    while (n > 0 && ((unsigned char)v[n] & 0xc0) == 0x80) {
-        n--;
-    }
+    n = cfw_utf8_prefix(v, n, SHOW_MAX < buflen - 4 ? SHOW_MAX : buflen - 4);
     memcpy(buf, v, n);
     memcpy(buf + n, "...", 4);
     return buf;
@@ -560,50 +557,17 @@ struct cfw_doc *cfw_yaml_load_file(const char *path, struct cfw_diag *diag)
 {
     struct cfw_doc *doc;
     struct cfw_err err = {0};
-    struct stat st;
-    char *buf;
-    size_t len = 0, size;
-    int fd;
+    size_t len;
+    char *buf = cfw_fs_read_file(path, CFW_YAML_MAX_SIZE, &len, &err);
 
-    fd = cfw_fs_open_regular(path, &st, &err);
-    if (fd < 0) {
+    if (buf == NULL && err.code == EFBIG) {
+        cfw_diag_addf(diag, "%s: file is larger than %u bytes", path, CFW_YAML_MAX_SIZE);
+        return NULL;
+    }
+    if (buf == NULL) {
         cfw_diag_addf(diag, "%s", err.msg);
         return NULL;
     }
-    if (st.st_size > (off_t)CFW_YAML_MAX_SIZE) {
-        cfw_diag_addf(diag, "%s: file is larger than %u bytes", path, CFW_YAML_MAX_SIZE);
-        close(fd);
-        return NULL;
-    }
-    /*
-     * Sized from fstat (plus one byte, to see end of file in one read); grown while the file
-     * grows, up to one byte more than the cap, to notice a file that grew past it.
-     */
-    size = (size_t)st.st_size + 1 < 4096 ? 4096 : (size_t)st.st_size + 1;
-    buf = cfw_xmalloc(size);
-    while (len <= CFW_YAML_MAX_SIZE) {
-        ssize_t r;
-
-        if (len == size) {
-            size = size > (CFW_YAML_MAX_SIZE + 1) / 2 ? CFW_YAML_MAX_SIZE + 1 : size * 2;
-            buf = cfw_xrealloc(buf, size);
-        }
-        r = read(fd, buf + len, size - len);
-        if (r < 0 && errno == EINTR) {
-            continue;
-        }
-        if (r < 0) {
-            cfw_diag_addf(diag, "%s: cannot read: %s", path, strerror(errno));
-            free(buf);
-            close(fd);
-            return NULL;
-        }
-        if (r == 0) {
-            break;
-        }
-        len += (size_t)r;
-    }
-    close(fd);
     doc = cfw_yaml_load_string(path, buf, len, diag);
     free(buf);
     return doc;
@@ -627,8 +591,9 @@ const struct cfw_node *cfw_node_get(const struct cfw_node *map, const char *key)
 
 static char *valid_list(const char *const *valid)
 {
-    struct cfw_buf b = {0};
+    struct cfw_buf b;
 
+    cfw_buf_init(&b, CFW_BUF_MAX_BUILT);
     for (size_t i = 0; valid[i] != NULL; i++) {
         if (i > 0) {
             cfw_buf_puts(&b, ", ");
@@ -1079,10 +1044,11 @@ static int secret_from_file(const struct cfw_node *n, const char *path, char **o
     bool have_creds = creds != NULL && creds[0] != '\0';
     char *cand[2] = {NULL, NULL};
     size_t ncand = 0;
-    struct cfw_buf tried = {0};
+    struct cfw_buf tried;
     char *note = NULL;
     int rc = -1;
 
+    cfw_buf_init(&tried, CFW_BUF_MAX_BUILT);
     if (file[0] == '\0') {
         cfw_diag_add(diag, n, path, "empty file name");
         return -1;

@@ -26,10 +26,6 @@
 #define CFW_BUNDLE_MAX_VERIFY_OUTPUT (64u * 1024u)
 #define CFW_BUNDLE_VERIFY_TIMEOUT_MS 20000
 
-/* The Python standard library's top-level module names (generated, sorted, NULL-terminated). */
-extern const char *const cfw_py_stdlib_modules[];
-extern const size_t cfw_py_stdlib_count;
-
 enum cfw_bundle_sev {
     CFW_BUNDLE_SEV_INFO = 0,
     CFW_BUNDLE_SEV_WARNING,
@@ -224,8 +220,6 @@ struct cfw_bundle_report *cfw_bundle_check_assume(const char *dir, const char *e
                                                   struct cfw_err *err);
 /* Frees a report; accepts NULL. */
 void cfw_bundle_report_free(struct cfw_bundle_report *r);
-/* Returns whether name is importable without upload: standard library or runtime-only module. */
-bool cfw_bundle_is_stdlib(const char *name);
 
 enum cfw_bundle_format {
     CFW_BUNDLE_FMT_TEXT,

@@ -6,6 +6,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/time.h>
 
 #define CFW_PRINTF(a, b) __attribute__((format(printf, a, b)))
 
@@ -32,13 +33,27 @@ char *cfw_xstrndup(const char *s, size_t n);
 /* Returns a newly allocated printf-formatted string. */
 char *cfw_xasprintf(const char *fmt, ...) CFW_PRINTF(1, 2);
 
-/* A growable byte buffer with a hard cap; data is always NUL-terminated when non-NULL. */
+/*
+ * A growable byte buffer with a hard cap (curl's dynbuf); data is always NUL-terminated when
+ * non-NULL. Made with cfw_buf_init, which sets the cap; a zeroed buffer has none (max 0), which
+ * only code not yet moved to cfw_buf_init still relies on.
+ */
 struct cfw_buf {
     char *data;
     size_t len;
     size_t cap;
     size_t max; /* 0: no cap */
 };
+
+/*
+ * The cap of a buffer holding text that cfwatchd builds itself from parts that are already
+ * bounded (a list of configuration keys, a path, a message): no outside input decides its size,
+ * so the cap only stops a runaway loop.
+ */
+#define CFW_BUF_MAX_BUILT ((size_t)64 << 20)
+
+/* Makes b an empty buffer of at most max bytes (max > 0; see CFW_BUF_MAX_BUILT). */
+void cfw_buf_init(struct cfw_buf *b, size_t max);
 
 /* Appends n bytes; returns -1 (buffer unchanged) when the cap would be exceeded. */
 int cfw_buf_append(struct cfw_buf *b, const void *p, size_t n);
@@ -49,6 +64,23 @@ void cfw_buf_reset(struct cfw_buf *b);
 /* Hands the data over to the caller (never NULL: an empty string for an empty buffer). */
 char *cfw_buf_take(struct cfw_buf *b);
 void cfw_buf_free(struct cfw_buf *b);
+
+/*
+ * The one way to free an object from inside a callback it is running (tmux's client references):
+ * the object brackets its own calls out with cfw_busy_enter and cfw_busy_leave; its free
+ * function, called meanwhile, only marks it (cfw_busy_defer_free), and the outermost leave tells
+ * its caller to destroy it then, before anything else touches it.
+ */
+struct cfw_busy {
+    unsigned depth; /* calls out in progress */
+    bool doomed;    /* freed during one of them */
+};
+
+void cfw_busy_enter(struct cfw_busy *b);
+/* False when the object was freed meanwhile: the caller destroys it now and touches it no more. */
+bool cfw_busy_leave(struct cfw_busy *b);
+/* True (and b marked) when the free must wait for the outermost leave; false: destroy it now. */
+bool cfw_busy_defer_free(struct cfw_busy *b);
 
 /* An ordered set of string fields (key -> value); small, linear lookup. */
 struct cfw_field {
@@ -84,6 +116,8 @@ int cfw_hex_value(int ch);
 long cfw_percent_decode(const char *s, size_t len, char *out, bool strict);
 /* Parses a duration such as 30s, 5m, 4h, 1d, 250ms, or a bare number of seconds. */
 int cfw_parse_duration_ms(const char *s, int64_t *out_ms);
+/* A delay of ms milliseconds as a struct timeval (for evtimer_add); a negative delay is 0. */
+struct timeval cfw_ms_timeval(int64_t ms);
 /* Monotonic milliseconds (CLOCK_MONOTONIC) and wall-clock milliseconds since the epoch. */
 int64_t cfw_now_mono_ms(void);
 int64_t cfw_now_wall_ms(void);
@@ -112,6 +146,12 @@ int64_t cfw_parse_rfc3339_ms(const char *s);
  * there (overlongs, surrogates and code points above U+10FFFF are invalid). */
 size_t cfw_utf8_len(const unsigned char *p, size_t n);
 
+/*
+ * The length of the longest prefix of the n bytes at s that holds at most max bytes and does not
+ * end inside a UTF-8 sequence: n when n <= max, else max stepped back over continuation bytes.
+ */
+size_t cfw_utf8_prefix(const char *s, size_t n, size_t max);
+
 /* True when s[0..n) is valid UTF-8, NUL bytes allowed only when nul_ok. */
 bool cfw_utf8_valid(const char *s, size_t n, bool nul_ok);
 
@@ -120,5 +160,12 @@ void cfw_format_time_ms(int64_t ms, char *out, size_t outlen);
 
 /* Checks whether s matches a shell glob (fnmatch without flags). */
 bool cfw_glob_match(const char *pattern, const char *s);
+
+/*
+ * memmem for the short texts of log lines and events: memchr of the needle's first byte, then
+ * a compare. glibc's memmem prepares a two-way search at each call, which costs more than the
+ * search itself in a line of a hundred bytes. NULL when the needle is not there.
+ */
+const char *cfw_find(const char *h, size_t hn, const char *nd, size_t nn);
 
 #endif

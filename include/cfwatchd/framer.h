@@ -118,7 +118,4 @@ enum cfw_input_format cfw_framer_format(const struct cfw_framer *f);
 const struct cfw_framer_stats *cfw_framer_stats(const struct cfw_framer *f);
 void cfw_framer_free(struct cfw_framer *f);
 
-/* Removes ANSI escape sequences in place; returns the new length. Exposed for reuse and tests. */
-size_t cfw_strip_ansi(char *s, size_t len);
-
 #endif

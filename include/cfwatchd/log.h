@@ -2,7 +2,9 @@
 #ifndef CFWATCHD_LOG_H
 #define CFWATCHD_LOG_H
 
+#include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "cfwatchd/common.h"
 
@@ -28,6 +30,25 @@ void cfw_logv(enum cfw_log_level level, const char *fmt, va_list ap) CFW_PRINTF(
 #define cfw_log_notice(...) cfw_log(CFW_LOG_NOTICE, __VA_ARGS__)
 #define cfw_log_info(...) cfw_log(CFW_LOG_INFO, __VA_ARGS__)
 #define cfw_log_debug(...) cfw_log(CFW_LOG_DEBUG, __VA_ARGS__)
+
+/*
+ * A message logged at most burst times a window of interval_ms, the others counted (zeroed
+ * before first use). A window begins with the first message after the last window ended.
+ */
+struct cfw_ratelog {
+    int64_t start_ms; /* when the current window began */
+    unsigned n;       /* messages logged in it */
+    uint64_t skipped; /* messages not logged in it */
+    bool started;
+};
+
+/*
+ * Says whether one more message may be logged at now_ms (monotonic), and counts it as logged or
+ * skipped. When a new window begins, *skipped gets how many messages the one before skipped
+ * (to tell with the next one logged); otherwise 0.
+ */
+bool cfw_ratelog_ok(struct cfw_ratelog *r, int64_t now_ms, int64_t interval_ms, unsigned burst,
+                    uint64_t *skipped);
 
 /*
  * Escapes text taken from outside (log lines, HTTP bodies) for a log line: control bytes and

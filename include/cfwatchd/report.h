@@ -34,7 +34,10 @@ int cfw_report_write(FILE *fp, const struct cfw_report_opts *opts,
 /* One incident as the JSON object of the report (new reference). */
 json_t *cfw_report_incident_json(const struct cfw_incident *inc);
 
-/* Escapes GitHub workflow-command data (%, CR, LF) or, with prop, a property (also : and ,). */
-char *cfw_report_github_escape(const char *s, bool prop);
+/*
+ * Appends s to b escaped as GitHub workflow-command data (%, CR, LF) or, with prop, as a
+ * property value (also : and ,). Shared with --check-bundle's github format.
+ */
+void cfw_report_github_escape(struct cfw_buf *b, const char *s, bool prop);
 
 #endif

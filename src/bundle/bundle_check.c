@@ -39,7 +39,7 @@ static int cmp_str(const void *a, const void *b)
     return strcmp(*(const char *const *)a, *(const char *const *)b);
 }
 
-bool cfw_bundle_is_stdlib(const char *name)
+bool bundle_is_stdlib(const char *name)
 {
     return bsearch(&name, cfw_py_stdlib_modules, cfw_py_stdlib_count, sizeof(char *), cmp_str) !=
            NULL;
@@ -132,8 +132,9 @@ static char *resolve(const char *base_abs, const char *rel)
 static char *rel_path(const char *from, const char *to)
 {
     size_t common = 0, k = 0;
-    struct cfw_buf b = {0};
+    struct cfw_buf b;
 
+    cfw_buf_init(&b, CFW_BUF_MAX_BUILT);
     if (strcmp(from, "/") == 0) {
         return cfw_xstrdup(to + 1);
     }
@@ -658,7 +659,8 @@ static void resolution_clear(struct resolution *rs)
 
 static char *join_dots(char **parts, size_t n)
 {
-    struct cfw_buf b = {0};
+    struct cfw_buf b;
+    cfw_buf_init(&b, CFW_BUF_MAX_BUILT);
     for (size_t k = 0; k < n; k++) {
         cfw_buf_printf(&b, "%s%s", k ? "." : "", parts[k]);
     }
@@ -672,8 +674,9 @@ static char *join_dots(char **parts, size_t n)
 static enum found descend(struct run *x, struct resolution *rs, const char *dir, enum found kind,
                           char **parts, size_t from, size_t n, const char *full)
 {
-    struct cfw_buf path = {0};
+    struct cfw_buf path;
 
+    cfw_buf_init(&path, CFW_BUF_MAX_BUILT);
     cfw_buf_puts(&path, dir);
     for (size_t k = from; k < n; k++) {
         enum found f;
@@ -881,9 +884,10 @@ static bool wants_runtime(const char *top, const struct cfw_bundle_import *im)
 static bool resolves_in_root(struct run *x, char **parts, size_t from, size_t n,
                              const struct cfw_bundle_import *im)
 {
-    struct cfw_buf dir = {0};
+    struct cfw_buf dir;
     bool ok = true;
 
+    cfw_buf_init(&dir, CFW_BUF_MAX_BUILT);
     for (size_t k = from; k < n && ok; k++) {
         enum found f = probe(x->bnames, x->n_bnames, dir.data ? dir.data : "", parts[k], false);
         ok = f != F_NONE && !(f == F_MOD && k + 1 < n);
@@ -932,10 +936,11 @@ static size_t root_prefix(struct run *x, char **parts, size_t n, const struct cf
 static void descend_relative(struct run *x, struct resolution *rs, char **parts, size_t keep,
                              size_t n, const struct cfw_bundle_import *im)
 {
-    struct cfw_buf d = {0};
+    struct cfw_buf d;
     char *full = join_dots(parts, n), *pkgdir, *init;
     enum found kind;
 
+    cfw_buf_init(&d, CFW_BUF_MAX_BUILT);
     for (size_t k = 0; k < keep; k++) {
         cfw_buf_printf(&d, "%s%s", k ? "/" : "", parts[k]);
     }
@@ -1009,7 +1014,8 @@ static void resolve_in_bundle(struct run *x, struct resolution *rs, char **parts
     if (kind == F_NONE) {
         rs->kind = RK_UNRESOLVED;
     } else {
-        struct cfw_buf d = {0};
+        struct cfw_buf d;
+        cfw_buf_init(&d, CFW_BUF_MAX_BUILT);
         for (size_t k = 0; k < n; k++) {
             cfw_buf_printf(&d, "%s%s", k ? "/" : "", parts[k]);
         }
@@ -1095,7 +1101,7 @@ static void resolve_absolute(struct run *x, const struct pyfile *pf,
     top = parts[0];
     fb = probe(x->bnames, x->n_bnames, "", top, false);
     fv = probe(x->vnames, x->n_vnames, "", top, true);
-    std = cfw_bundle_is_stdlib(top);
+    std = bundle_is_stdlib(top);
     rt = bundle_is_runtime_module(top, x->external_sdk);
     sdk_name = is_runtime_name(top) && wants_runtime(top, im);
     declared = x->synced && bundle_names_has(x->deps.declared, x->deps.n_declared, top);
@@ -1192,8 +1198,8 @@ static void read_python(struct run *x)
         if (skip_analysis(x, &r->modules[k])) {
             continue;
         }
-        if (bundle_read_file(r->modules[k].path, CFW_BUNDLE_MAX_FILE_BYTES, &text, &len, &err) !=
-            0) {
+        if ((text = cfw_fs_read_file(r->modules[k].path, CFW_BUNDLE_MAX_FILE_BYTES, &len, &err)) ==
+            NULL) {
             struct cfw_bundle_finding *f =
                 add_finding(x, "scan-limit", CFW_BUNDLE_SEV_INFO, r->modules[k].path, 1, 1);
             f->message =
@@ -1286,8 +1292,9 @@ static char *line_with_edit(const char *text, size_t len, size_t at_off, size_t 
                             const char *rep)
 {
     size_t ls = at_off, le = at_off;
-    struct cfw_buf b = {0};
+    struct cfw_buf b;
 
+    cfw_buf_init(&b, CFW_BUF_MAX_BUILT);
     while (ls > 0 && text[ls - 1] != '\n') {
         ls--;
     }
@@ -1460,13 +1467,15 @@ static void missing_init_finding(struct run *x, struct pyfile *pf,
                                  const struct cfw_bundle_import *im, const struct resolution *rs)
 {
     const struct cfw_bundle_module *m = &x->r->modules[pf->mod];
-    struct cfw_buf dirs = {0}, fix = {0};
+    struct cfw_buf dirs, fix;
     size_t count = 0;
     const char *why = "";
     enum cfw_bundle_sev sev;
     struct cfw_bundle_finding *f;
     char *label = NULL;
 
+    cfw_buf_init(&dirs, CFW_BUF_MAX_BUILT);
+    cfw_buf_init(&fix, CFW_BUF_MAX_BUILT);
     for (size_t k = 0; k < rs->n_ns_dirs; k++) {
         char *rel, *disp_dir, *init;
         if (names_has(x->init_done, x->n_init_done, rs->ns_dirs[k])) {
@@ -1563,7 +1572,7 @@ static void shadow_finding(struct run *x, struct pyfile *pf, const struct cfw_bu
     const struct cfw_bundle_module *m = &x->r->modules[pf->mod];
     char *top = top_of(im->module);
     enum found fb = probe(x->bnames, x->n_bnames, "", top, false);
-    bool std = cfw_bundle_is_stdlib(top);
+    bool std = bundle_is_stdlib(top);
     char *local = fb == F_MOD ? cfw_xasprintf("%s.py", top) : cfw_xasprintf("%s/", top);
     char *rel = x->root_rel[0] ? cfw_xasprintf("%s/%s", x->root_rel, local) : cfw_xstrdup(local);
     char *disp = bundle_join(x->dir, rel);
@@ -1635,7 +1644,8 @@ static void import_findings(struct run *x)
 
         for (size_t i = 0; i < pf->im.n; i++) {
             if (x->res[pf->res[i]].kind == RK_SRC) {
-                if (bundle_read_file(m->path, CFW_BUNDLE_MAX_FILE_BYTES, &text, &len, NULL) != 0) {
+                if ((text = cfw_fs_read_file(m->path, CFW_BUNDLE_MAX_FILE_BYTES, &len, NULL)) ==
+                    NULL) {
                     text = NULL;
                 }
                 break;

@@ -425,11 +425,12 @@ static bool t_line_ending_backslash(struct cur *c)
 /* Parses a basic or literal string, single- or multi-line; the cursor is on the opening quote. */
 static int t_string(struct cur *c, char **out)
 {
-    struct cfw_buf b = {0};
+    struct cfw_buf b;
     char q = peek(c);
     bool multi = peek_at(c, 1) == q && peek_at(c, 2) == q;
     int line = c->line, col = cur_col(c);
 
+    cfw_buf_init(&b, CFW_BUNDLE_MAX_CONFIG_BYTES);
     advn(c, multi ? 3 : 1);
     if (multi && t_at_newline(c)) {
         t_eat_newline(c); /* a newline right after the opening quotes is trimmed */
@@ -529,8 +530,9 @@ static int t_key(struct cur *c, char **parts, size_t *n)
 
 static char *join_key(char **parts, size_t n)
 {
-    struct cfw_buf b = {0};
+    struct cfw_buf b;
 
+    cfw_buf_init(&b, CFW_BUF_MAX_BUILT);
     for (size_t k = 0; k < n; k++) {
         if (k > 0) {
             cfw_buf_putc(&b, '.');
@@ -1183,9 +1185,10 @@ static int j_escape(struct cur *c, struct cfw_buf *b)
 
 static int j_string(struct cur *c, char **out)
 {
-    struct cfw_buf b = {0};
+    struct cfw_buf b;
     int line = c->line, col = cur_col(c);
 
+    cfw_buf_init(&b, CFW_BUNDLE_MAX_CONFIG_BYTES);
     adv(c); /* " */
     for (;;) {
         unsigned char ch = (unsigned char)peek(c);
@@ -1509,48 +1512,6 @@ char *bundle_join(const char *dir, const char *rel)
     return cfw_xasprintf("%s%s%s", dir, dir[n - 1] == '/' ? "" : "/", rel);
 }
 
-int bundle_read_file(const char *path, size_t max, char **out, size_t *len, struct cfw_err *err)
-{
-    FILE *f = fopen(path, "rb");
-    struct stat st;
-    struct cfw_buf b = {.max = max};
-    char chunk[8192];
-    size_t got;
-
-    if (f == NULL) {
-        cfw_err_setc(err, errno, "%s: %s", path, strerror(errno));
-        return -1;
-    }
-    if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode)) {
-        cfw_err_setc(err, EINVAL, "%s: not a regular file", path);
-        fclose(f);
-        return -1;
-    }
-    if ((uint64_t)st.st_size > max) {
-        cfw_err_setc(err, EFBIG, "%s: larger than %zu bytes", path, max);
-        fclose(f);
-        return -1;
-    }
-    while ((got = fread(chunk, 1, sizeof(chunk), f)) > 0) {
-        if (cfw_buf_append(&b, chunk, got) != 0) {
-            cfw_err_setc(err, EFBIG, "%s: larger than %zu bytes", path, max);
-            cfw_buf_free(&b);
-            fclose(f);
-            return -1;
-        }
-    }
-    if (ferror(f)) {
-        cfw_err_setc(err, EIO, "%s: read error", path);
-        cfw_buf_free(&b);
-        fclose(f);
-        return -1;
-    }
-    fclose(f);
-    *len = b.len;
-    *out = cfw_buf_take(&b);
-    return 0;
-}
-
 void cfw_bundle_config_clear(struct cfw_bundle_config *cfg)
 {
     if (cfg == NULL) {
@@ -1672,7 +1633,8 @@ static int config_from_tree(const struct cfw_bundle_value *root, const char *env
         if (envs != NULL && envs->type == CFW_BUNDLE_V_TABLE) {
             envt = table_find(envs, env);
             if (envt == NULL) {
-                struct cfw_buf names = {0};
+                struct cfw_buf names;
+                cfw_buf_init(&names, CFW_BUF_MAX_BUILT);
                 for (size_t k = 0; k < envs->n; k++) {
                     cfw_buf_printf(&names, "%s\"%s\"", k ? ", " : "", envs->keys[k]);
                 }
@@ -1780,7 +1742,7 @@ int cfw_bundle_config_load(const char *dir, const char *env, struct cfw_bundle_c
         cfw_err_set(err, "%s: no wrangler.json, wrangler.jsonc or wrangler.toml found", dir);
         return -1;
     }
-    if (bundle_read_file(cfg->path, CFW_BUNDLE_MAX_CONFIG_BYTES, &text, &len, err) != 0) {
+    if ((text = cfw_fs_read_file(cfg->path, CFW_BUNDLE_MAX_CONFIG_BYTES, &len, err)) == NULL) {
         goto out;
     }
     if (strlen(cfg->path) > 5 && strcmp(cfg->path + strlen(cfg->path) - 5, ".toml") == 0) {

@@ -73,9 +73,10 @@ static void push(char ***v, size_t *n, const char *s)
 
 char *bundle_dist_normalise(const char *req)
 {
-    struct cfw_buf b = {0};
+    struct cfw_buf b;
     const char *p = req;
 
+    cfw_buf_init(&b, CFW_BUF_MAX_BUILT);
     while (*p == ' ' || *p == '\t') {
         p++;
     }
@@ -137,7 +138,7 @@ static bool mentions(const char *path, const char *word)
     size_t len = 0;
     bool r;
 
-    if (bundle_read_file(path, CFW_BUNDLE_MAX_CONFIG_BYTES, &text, &len, NULL) != 0) {
+    if ((text = cfw_fs_read_file(path, CFW_BUNDLE_MAX_CONFIG_BYTES, &len, NULL)) == NULL) {
         return false;
     }
     r = strstr(text, word) != NULL;
@@ -194,7 +195,7 @@ static struct cfw_bundle_value *read_toml(const char *project_abs, const char *n
     struct stat st;
 
     if (stat(path, &st) == 0 &&
-        bundle_read_file(path, CFW_BUNDLE_MAX_FILE_BYTES, &text, &len, &err) == 0) {
+        (text = cfw_fs_read_file(path, CFW_BUNDLE_MAX_FILE_BYTES, &len, &err)) != NULL) {
         root = cfw_bundle_toml_parse(text, len, name, &err);
     }
     if (root == NULL && err.msg[0] != '\0' && d->note == NULL) {
@@ -355,7 +356,7 @@ static void read_requirements(const char *project_abs, struct bundle_deps *d)
     size_t len = 0;
     int line = 1;
 
-    if (bundle_read_file(path, CFW_BUNDLE_MAX_CONFIG_BYTES, &text, &len, NULL) != 0) {
+    if ((text = cfw_fs_read_file(path, CFW_BUNDLE_MAX_CONFIG_BYTES, &len, NULL)) == NULL) {
         free(path);
         return;
     }

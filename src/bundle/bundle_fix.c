@@ -171,10 +171,11 @@ int cfw_bundle_fix_diff(const struct cfw_bundle_report *r, struct cfw_buf *out, 
     for (size_t k = 0; k < np; k++) {
         char *text = NULL;
         size_t len = 0, count = 0, na, nc;
-        struct cfw_buf nb = {0};
+        struct cfw_buf nb;
         struct line *a = NULL, *c = NULL;
 
-        if (bundle_read_file(paths[k], CFW_BUNDLE_MAX_FILE_BYTES, &text, &len, err) != 0) {
+        cfw_buf_init(&nb, CFW_BUF_MAX_BUILT);
+        if ((text = cfw_fs_read_file(paths[k], CFW_BUNDLE_MAX_FILE_BYTES, &len, err)) == NULL) {
             free(paths);
             return -1;
         }
@@ -243,94 +244,25 @@ int bundle_mkdirs_for(const char *path, struct cfw_err *err)
     return 0;
 }
 
-static void fsync_dir_of(const char *path)
-{
-    char *d = cfw_xstrdup(path);
-    char *slash = strrchr(d, '/');
-    int fd;
-
-    if (slash == NULL) {
-        free(d);
-        d = cfw_xstrdup(".");
-    } else if (slash == d) {
-        slash[1] = '\0';
-    } else {
-        *slash = '\0';
-    }
-    fd = open(d, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd >= 0) {
-        (void)fsync(fd);
-        close(fd);
-    }
-    free(d);
-}
-
 /*
- * Why the temp file sits in the target's directory: rename(2) is atomic only within one
- * filesystem, so a reader sees either the old file or the complete new one, never a prefix.
- * create_only links instead of renaming, so an __init__.py that appeared meanwhile is kept.
+ * Writes data to path through cfw_fs_write_atomic: a temporary file in the target's directory
+ * (rename(2) is atomic only within one filesystem), so a reader sees either the old file or the
+ * complete new one, never a prefix. The file keeps its permissions (0644 when new); create_only
+ * links instead of renaming, so an __init__.py that appeared meanwhile is kept (EEXIST).
  */
-int bundle_write_atomic(const char *path, const char *data, size_t len, bool create_only,
-                        struct cfw_err *err)
+static int write_file(const char *path, const char *data, size_t len, bool create_only,
+                      struct cfw_err *err)
 {
     const char *slash = strrchr(path, '/');
-    char *tmp = slash ? cfw_xasprintf("%.*s/.%s.cfw-XXXXXX", (int)(slash - path), path, slash + 1)
-                      : cfw_xasprintf(".%s.cfw-XXXXXX", path);
-    int fd = mkstemp(tmp);
-    size_t off = 0;
-    struct stat st;
+    char *dir = slash == NULL   ? cfw_xstrdup(".")
+                : slash == path ? cfw_xstrdup("/")
+                                : cfw_xstrndup(path, (size_t)(slash - path));
+    int rc =
+        cfw_fs_write_atomic_flags(-1, dir, slash != NULL ? slash + 1 : path, data, len, 0644,
+                                  CFW_FS_KEEP_MODE | (create_only ? CFW_FS_CREATE_ONLY : 0), err);
 
-    if (fd < 0) {
-        cfw_err_setc(err, errno, "%s: cannot create a temporary file: %s", path, strerror(errno));
-        free(tmp);
-        return -1;
-    }
-    while (off < len) {
-        ssize_t w = write(fd, data + off, len - off);
-        if (w < 0) {
-            if (errno == EINTR) {
-                continue;
-            }
-            cfw_err_setc(err, errno, "%s: write: %s", tmp, strerror(errno));
-            goto fail;
-        }
-        off += (size_t)w;
-    }
-    if (!create_only && stat(path, &st) == 0) {
-        (void)fchmod(fd, st.st_mode & 07777);
-    } else {
-        (void)fchmod(fd, 0644);
-    }
-    if (fsync(fd) != 0) {
-        cfw_err_setc(err, errno, "%s: fsync: %s", tmp, strerror(errno));
-        goto fail;
-    }
-    if (close(fd) != 0) {
-        fd = -1;
-        cfw_err_setc(err, errno, "%s: close: %s", tmp, strerror(errno));
-        goto fail;
-    }
-    fd = -1;
-    if (create_only) {
-        if (link(tmp, path) != 0) {
-            cfw_err_setc(err, errno, "%s: %s", path, strerror(errno));
-            goto fail;
-        }
-        unlink(tmp);
-    } else if (rename(tmp, path) != 0) {
-        cfw_err_setc(err, errno, "%s: rename: %s", path, strerror(errno));
-        goto fail;
-    }
-    fsync_dir_of(path);
-    free(tmp);
-    return 0;
-fail:
-    if (fd >= 0) {
-        close(fd);
-    }
-    unlink(tmp);
-    free(tmp);
-    return -1;
+    free(dir);
+    return rc;
 }
 
 int cfw_bundle_fix_write(const struct cfw_bundle_report *r, struct cfw_buf *out,
@@ -345,9 +277,10 @@ int cfw_bundle_fix_write(const struct cfw_bundle_report *r, struct cfw_buf *out,
         for (size_t k = 0; k < np; k++) {
             char *text = NULL;
             size_t len = 0, count = 0;
-            struct cfw_buf nb = {0};
+            struct cfw_buf nb;
 
-            if (bundle_read_file(paths[k], CFW_BUNDLE_MAX_FILE_BYTES, &text, &len, err) != 0 ||
+            cfw_buf_init(&nb, CFW_BUF_MAX_BUILT);
+            if ((text = cfw_fs_read_file(paths[k], CFW_BUNDLE_MAX_FILE_BYTES, &len, err)) == NULL ||
                 apply_edits(r, paths[k], text, len, &nb, &count, err) != 0) {
                 free(text);
                 cfw_buf_free(&nb);
@@ -355,8 +288,7 @@ int cfw_bundle_fix_write(const struct cfw_bundle_report *r, struct cfw_buf *out,
                 break;
             }
             if (pass == 1) {
-                if (bundle_write_atomic(paths[k], nb.data ? nb.data : "", nb.len, false, err) !=
-                    0) {
+                if (write_file(paths[k], nb.data ? nb.data : "", nb.len, false, err) != 0) {
                     free(text);
                     cfw_buf_free(&nb);
                     rc = -1;
@@ -378,8 +310,7 @@ int cfw_bundle_fix_write(const struct cfw_bundle_report *r, struct cfw_buf *out,
         if (r->edits[k].replacement != NULL) {
             continue;
         }
-        if (bundle_write_atomic(r->edits[k].path, init_text, sizeof(init_text) - 1, true, &e2) !=
-            0) {
+        if (write_file(r->edits[k].path, init_text, sizeof(init_text) - 1, true, &e2) != 0) {
             if (e2.code == EEXIST) {
                 cfw_buf_printf(out, "kept %s (it exists already)\n", r->edits[k].path);
                 continue;

@@ -7,14 +7,16 @@
 
 #include "cfwatchd/bundle.h"
 #include "cfwatchd/common.h"
+#include "cfwatchd/fsutil.h"
+
+/* The Python standard library's top-level module names (generated, sorted, NULL-terminated). */
+extern const char *const cfw_py_stdlib_modules[];
+extern const size_t cfw_py_stdlib_count;
+/* Returns whether name is importable without upload: standard library or runtime-only module. */
+bool bundle_is_stdlib(const char *name);
 
 /* Joins a directory as given and a relative path for display ("." and "" are dropped). */
 char *bundle_join(const char *dir, const char *rel);
-/* Reads a whole regular file of at most max bytes; -1 with err (code EFBIG when too large). */
-int bundle_read_file(const char *path, size_t max, char **out, size_t *len, struct cfw_err *err);
-/* Writes data to path atomically: temp file in the same directory, fsync, rename. */
-int bundle_write_atomic(const char *path, const char *data, size_t len, bool create_only,
-                        struct cfw_err *err);
 /* Creates every missing directory of path's parent (mkdir -p of dirname). */
 int bundle_mkdirs_for(const char *path, struct cfw_err *err);
 /* Whether a top-level module is provided by the Workers runtime (with the external SDK flag). */

@@ -291,7 +291,8 @@ int cfw_bundle_run(int argc, char **argv, FILE *out, FILE *errout)
         return rc;
     }
     if (o.fix) {
-        struct cfw_buf b = {0};
+        struct cfw_buf b;
+        cfw_buf_init(&b, CFW_BUF_MAX_BUILT);
         if (!o.write) {
             if (cfw_bundle_fix_diff(r, &b, &err) != 0) {
                 fprintf(errout, "cfwatchd --check-bundle --fix: %s\n", err.msg);

@@ -285,8 +285,9 @@ static struct cfw_bundle_import *new_import(struct sc *c, unsigned ctx, int try_
 /* Parses NAME ('.' NAME)* at *i; returns the dotted name or NULL. */
 static char *dotted(struct sc *c, size_t *i, size_t n, struct cfw_bundle_import *im)
 {
-    struct cfw_buf b = {0};
+    struct cfw_buf b;
 
+    cfw_buf_init(&b, CFW_BUF_MAX_BUILT);
     if (*i >= n || c->toks[*i].kind != TK_NAME) {
         return NULL;
     }

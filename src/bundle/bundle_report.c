@@ -5,6 +5,7 @@
 
 #include "bundle_int.h"
 #include "cfwatchd/bundle.h"
+#include "cfwatchd/report.h"
 
 struct rule_meta {
     const char *id;
@@ -204,48 +205,25 @@ char *bundle_report_json(const struct cfw_bundle_report *r, const struct cfw_bun
 
 /* ---- GitHub workflow commands ---- */
 
-static void gh_escape(struct cfw_buf *b, const char *s, bool property)
-{
-    for (; *s; s++) {
-        switch (*s) {
-        case '%':
-            cfw_buf_puts(b, "%25");
-            break;
-        case '\r':
-            cfw_buf_puts(b, "%0D");
-            break;
-        case '\n':
-            cfw_buf_puts(b, "%0A");
-            break;
-        case ':':
-            cfw_buf_puts(b, property ? "%3A" : ":");
-            break;
-        case ',':
-            cfw_buf_puts(b, property ? "%2C" : ",");
-            break;
-        default:
-            cfw_buf_putc(b, *s);
-        }
-    }
-}
-
 static int write_github(const struct cfw_bundle_report *r, FILE *out)
 {
     for (size_t k = 0; k < r->n_findings; k++) {
         const struct cfw_bundle_finding *f = &r->findings[k];
-        struct cfw_buf b = {0};
+        struct cfw_buf b;
         const char *cmd = f->sev >= CFW_BUNDLE_SEV_ERROR     ? "error"
                           : f->sev == CFW_BUNDLE_SEV_WARNING ? "warning"
                                                              : "notice";
+
+        cfw_buf_init(&b, CFW_BUF_MAX_BUILT);
         cfw_buf_printf(&b, "::%s file=", cmd);
-        gh_escape(&b, f->file, true);
+        cfw_report_github_escape(&b, f->file, true);
         cfw_buf_printf(&b, ",line=%d,col=%d,title=", f->line, f->col);
-        gh_escape(&b, f->rule, true);
+        cfw_report_github_escape(&b, f->rule, true);
         cfw_buf_puts(&b, "::");
-        gh_escape(&b, f->message, false);
+        cfw_report_github_escape(&b, f->message, false);
         if (f->fix != NULL) {
             cfw_buf_puts(&b, "%0Afix: ");
-            gh_escape(&b, f->fix, false);
+            cfw_report_github_escape(&b, f->fix, false);
         }
         fprintf(out, "%s\n", b.data);
         cfw_buf_free(&b);
@@ -257,9 +235,10 @@ static int write_github(const struct cfw_bundle_report *r, FILE *out)
 
 static char *uri_encode(const char *path)
 {
-    struct cfw_buf b = {0};
+    struct cfw_buf b;
     bool abs = path[0] == '/';
 
+    cfw_buf_init(&b, CFW_BUF_MAX_BUILT);
     if (abs) {
         cfw_buf_puts(&b, "file://");
     }

@@ -285,9 +285,10 @@ static bool read_child(int fd, pid_t pid, int64_t deadline, struct cfw_buf *outb
 /* Tracebacks name the temporary directory; show the bundle's own paths instead. */
 static void hide_bundle_dir(struct cfw_bundle_verdict *v, const char *bundle)
 {
-    struct cfw_buf clean = {0};
+    struct cfw_buf clean;
     size_t bl = strlen(bundle);
 
+    cfw_buf_init(&clean, CFW_BUF_MAX_BUILT);
     for (const char *p = v->output; *p;) {
         const char *hit = strstr(p, bundle);
         if (hit == NULL) {
@@ -306,12 +307,15 @@ static int run_child(const char *python, const char *root, const char *bundle,
                      const struct cfw_bundle_report *r, int timeout_ms,
                      struct cfw_bundle_verdict *v, struct cfw_err *err)
 {
-    struct cfw_buf names = {0}, synced = {0}, outb = {.max = CFW_BUNDLE_MAX_VERIFY_OUTPUT};
+    struct cfw_buf names, synced, outb;
     int fds[2], status = 0;
     pid_t pid;
     int64_t deadline = cfw_now_mono_ms() + timeout_ms;
     bool truncated;
 
+    cfw_buf_init(&names, CFW_BUF_MAX_BUILT);
+    cfw_buf_init(&synced, CFW_BUF_MAX_BUILT);
+    cfw_buf_init(&outb, CFW_BUNDLE_MAX_VERIFY_OUTPUT);
     for (size_t k = 0; k < r->n_runtime_modules; k++) {
         cfw_buf_printf(&names, "%s%s", k ? "," : "", r->runtime_modules[k]);
     }

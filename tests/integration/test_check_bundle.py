@@ -166,7 +166,8 @@ def main():
         again = run(["--format", "json"], cwd=project)
         check(again.returncode == 0 and json.loads(again.stdout)["findings"] == [],
               "--check-bundle after --fix --write is clean", again.stdout)
-        leftovers = [f for _d, _s, fs in os.walk(project) for f in fs if ".cfw-" in f]
+        leftovers = [f for _d, _s, fs in os.walk(project) for f in fs
+                     if ".cfw-" in f or f.startswith(".tmp-")]
         check(not leftovers, "no temporary files left behind", str(leftovers))
         ver = run(["--verify"], cwd=project)
         check(ver.returncode == 0 and "OK" in ver.stdout, "--verify passes after the fix",

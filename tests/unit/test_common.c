@@ -90,13 +90,98 @@ static void test_stamp(void **state)
     assert_int_equal(cfw_stamp_elapsed_ms(&a, &b), 42);
 }
 
+static void test_buf_init(void **state)
+{
+    struct cfw_buf b;
+
+    (void)state;
+    cfw_buf_init(&b, 4);
+    assert_int_equal(cfw_buf_puts(&b, "abcd"), 0);
+    assert_int_equal(cfw_buf_putc(&b, 'e'), -1); /* over the cap: unchanged */
+    assert_string_equal(b.data, "abcd");
+    cfw_buf_free(&b);
+    assert_int_equal(b.max, 4); /* the cap outlives a free: the buffer can be filled again */
+    assert_int_equal(cfw_buf_printf(&b, "%d", 12345), -1);
+    assert_int_equal(cfw_buf_printf(&b, "%d", 1234), 0);
+    assert_string_equal(b.data, "1234");
+    cfw_buf_free(&b);
+}
+
+static void test_ms_timeval(void **state)
+{
+    struct timeval tv;
+
+    (void)state;
+    tv = cfw_ms_timeval(0);
+    assert_int_equal(tv.tv_sec, 0);
+    assert_int_equal(tv.tv_usec, 0);
+    tv = cfw_ms_timeval(1);
+    assert_int_equal(tv.tv_sec, 0);
+    assert_int_equal(tv.tv_usec, 1000);
+    tv = cfw_ms_timeval(61999);
+    assert_int_equal(tv.tv_sec, 61);
+    assert_int_equal(tv.tv_usec, 999000);
+    tv = cfw_ms_timeval(-5); /* a deadline already passed: now */
+    assert_int_equal(tv.tv_sec, 0);
+    assert_int_equal(tv.tv_usec, 0);
+}
+
+static void test_utf8_prefix(void **state)
+{
+    const char *s = "a\xc3\xa9\xe2\x82\xac!"; /* a, e-acute (2 bytes), euro (3 bytes), ! */
+
+    (void)state;
+    assert_int_equal(cfw_utf8_prefix(s, 7, 7), 7); /* fits whole */
+    assert_int_equal(cfw_utf8_prefix(s, 7, 100), 7);
+    assert_int_equal(cfw_utf8_prefix(s, 7, 6), 6); /* cut before '!' */
+    assert_int_equal(cfw_utf8_prefix(s, 7, 5), 3); /* inside the euro sign: before it */
+    assert_int_equal(cfw_utf8_prefix(s, 7, 4), 3);
+    assert_int_equal(cfw_utf8_prefix(s, 7, 3), 3);
+    assert_int_equal(cfw_utf8_prefix(s, 7, 2), 1); /* inside e-acute */
+    assert_int_equal(cfw_utf8_prefix(s, 7, 1), 1);
+    assert_int_equal(cfw_utf8_prefix(s, 7, 0), 0);
+    assert_int_equal(cfw_utf8_prefix("\x80\x80\x80", 3, 2), 0); /* continuation bytes only */
+    assert_int_equal(cfw_utf8_prefix(NULL, 0, 5), 0);           /* nothing to read */
+}
+
+static void test_busy(void **state)
+{
+    struct cfw_busy b = {0};
+
+    (void)state;
+    assert_false(cfw_busy_defer_free(&b)); /* not in a callback: destroy now */
+    cfw_busy_enter(&b);
+    cfw_busy_enter(&b); /* a callback inside a callback */
+    assert_true(cfw_busy_leave(&b));
+    cfw_busy_enter(&b);
+    assert_true(cfw_busy_defer_free(&b)); /* freed from the inner callback: wait */
+    assert_true(cfw_busy_leave(&b));      /* the outer one still runs */
+    assert_false(cfw_busy_leave(&b));     /* the outermost leave destroys it */
+}
+
+static void test_find(void **state)
+{
+    static const char h[] = "ab abc abcd";
+
+    (void)state;
+    assert_ptr_equal(cfw_find(h, sizeof(h) - 1, "abc", 3), h + 3);
+    assert_ptr_equal(cfw_find(h, sizeof(h) - 1, "abcd", 4), h + 7);
+    assert_ptr_equal(cfw_find(h, sizeof(h) - 1, "d", 1), h + 10);
+    assert_null(cfw_find(h, sizeof(h) - 1, "abcde", 5));
+    assert_null(cfw_find(h, 9, "abcd", 4)); /* the needle would end past the haystack */
+    assert_null(cfw_find(h, 2, "abc", 3));
+    assert_ptr_equal(cfw_find(h, sizeof(h) - 1, "", 0), h);
+    assert_null(cfw_find(h, 0, "a", 1));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_buf_cap),
-        cmocka_unit_test(test_fields),
-        cmocka_unit_test(test_parse),
-        cmocka_unit_test(test_stamp),
+        cmocka_unit_test(test_buf_cap),    cmocka_unit_test(test_buf_init),
+        cmocka_unit_test(test_ms_timeval), cmocka_unit_test(test_utf8_prefix),
+        cmocka_unit_test(test_busy),       cmocka_unit_test(test_fields),
+        cmocka_unit_test(test_parse),      cmocka_unit_test(test_stamp),
+        cmocka_unit_test(test_find),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -11,6 +11,7 @@
 
 #include "cfwatchd/common.h"
 #include "cfwatchd/framer.h"
+#include "framer_int.h"
 
 #define DATA_DIR CFW_TEST_DATA "/framer/"
 #define T CFW_REC_TEXT

@@ -126,8 +126,9 @@ const char *rec_text(const struct rec *r)
 
 char *rec_stream_text(const struct rec *r, const char *stream, size_t *nseg, size_t *nended)
 {
-    struct cfw_buf b = {0};
+    struct cfw_buf b;
 
+    cfw_buf_init(&b, CFW_BUF_MAX_BUILT);
     *nseg = 0;
     *nended = 0;
     for (size_t i = 0; i < r->nsegs; i++) {

@@ -16,6 +16,7 @@
 #include <sys/time.h>
 
 #include "cfwatchd/common.h"
+#include "cfwatchd/loop.h"
 
 /* ---- event loop ---- */
 
@@ -61,30 +62,15 @@ struct event *loop_tick_new(struct event_base *base)
  */
 static void loop_turn(struct event_base *base, struct event *wake, int64_t end)
 {
-    int64_t left = end - cfw_now_mono_ms();
-    struct timeval tv;
+    struct timeval tv = cfw_ms_timeval(end - cfw_now_mono_ms());
 
-    if (left < 0) {
-        left = 0;
-    }
-    tv.tv_sec = (time_t)(left / 1000);
-    tv.tv_usec = (suseconds_t)(left % 1000 * 1000);
     assert_int_equal(evtimer_add(wake, &tv), 0);
     event_base_loop(base, EVLOOP_ONCE);
 }
 
 bool loop_run_until(struct event_base *base, loop_pred_fn pred, void *arg, int64_t timeout_ms)
 {
-    int64_t end = cfw_now_mono_ms() + timeout_ms;
-    struct event *wake = evtimer_new(base, loop_on_tick, NULL);
-    bool held;
-
-    assert_non_null(wake);
-    while (!(held = pred != NULL && pred(arg)) && cfw_now_mono_ms() < end) {
-        loop_turn(base, wake, end);
-    }
-    event_free(wake);
-    return held;
+    return cfw_loop_until(base, pred, arg, cfw_now_mono_ms() + timeout_ms);
 }
 
 void loop_run_for(struct event_base *base, int64_t ms)
