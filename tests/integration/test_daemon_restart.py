@@ -20,8 +20,8 @@ import time
 sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
 from daemon import (CFWATCHD, SEQ_RULE, DaemonTestCase, HarnessError, Writer,  # noqa: E402
-                    alerts, check_exactly_once, run_tests, seq_keys, start_capture, to_yaml,
-                    wait_alert, wait_until)
+                    alerts, append_once, check_exactly_once, run_tests, seq_keys, start_capture,
+                    to_yaml, wait_alert, wait_until)
 
 BOOM_RESOLVE_AFTER = 6  # seconds
 KEY = "boom/disk"
@@ -59,14 +59,6 @@ def config(log, hook_url, save_interval):
     return cfg
 
 
-def append(path, text):
-    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-    try:
-        os.write(fd, text.encode())
-    finally:
-        os.close(fd)
-
-
 class RestartCase(DaemonTestCase):
     def test_sigkill_mid_stream_and_restart(self):
         fast = save_interval_supported(self.tmp)
@@ -87,7 +79,7 @@ class RestartCase(DaemonTestCase):
 
         def boom_loop():
             while not stop_booms.is_set():
-                append(log, "BOOM disk\n")
+                append_once(log, "BOOM disk\n")
                 booms[0] += 1
                 stop_booms.wait(0.5)
 

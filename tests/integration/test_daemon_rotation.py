@@ -48,7 +48,44 @@ def paced(d, rotate):
     return wrapped
 
 
+def rename_rotation(log):
+    """logrotate `create`: rename, then the program opens a new file at the path."""
+    def rotate(w, k):
+        os.rename(log, "%s.%d" % (log, k + 1))
+        w.reopen()
+    return rotate
+
+
+def wait_seq(d, total, timeout, cut):
+    """Waits until the seq rule matched total lines; on a timeout, says which lines are off (the
+    timeout's own message cut to cut characters)."""
+    try:
+        d.wait_metric("cfwatchd_rule_matches_total", total, timeout=timeout, rule="seq")
+    except AssertionError as e:
+        problems = check_exactly_once(seq_keys(d.incidents()), total)
+        raise AssertionError("%s\nlines: %s" % (str(e)[:cut], problems)) from None
+
+
 class RotationCase(DaemonTestCase):
+    def start_empty(self, watched=None):
+        """An empty app.log and a daemon watching it (or the pattern watched): (log, daemon)."""
+        log = self.path("app.log")
+        open(log, "w").close()
+        d = self.daemon(config(watched if watched is not None else log))
+        d.start()
+        return log, d
+
+    def start_with_100_lines(self):
+        """app.log with SEQ 0..99, its writer kept open, and a daemon that read them all."""
+        log = self.path("app.log")
+        w = Writer(log, [])
+        w.open()
+        w.write_lines(100)
+        d = self.daemon(config(log))
+        d.start()
+        d.wait_metric("cfwatchd_rule_matches_total", 100, rule="seq")
+        return log, w, d
+
     def run_writer(self, d, writer):
         total = sum(SEGMENTS)
         writer.start()
@@ -58,11 +95,7 @@ class RotationCase(DaemonTestCase):
             self.assertGreaterEqual(writer.rate, MIN_RATE,
                                     "test precondition: the writer reached only %.0f lines/s" %
                                     writer.rate)
-        try:
-            d.wait_metric("cfwatchd_rule_matches_total", total, timeout=WAIT_S, rule="seq")
-        except AssertionError as e:
-            problems = check_exactly_once(seq_keys(d.incidents()), total)
-            raise AssertionError("%s\nlines: %s" % (str(e)[:400], problems)) from None
+        wait_seq(d, total, WAIT_S, 400)
         # A line read twice would show up as one more match: give the daemon time to make that
         # mistake (idle flush, periodic stat) before looking.
         time.sleep(2.0)
@@ -74,38 +107,18 @@ class RotationCase(DaemonTestCase):
         return total
 
     def test_rename_and_create(self):
-        log = self.path("app.log")
-        open(log, "w").close()
-        d = self.daemon(config(log))
-        d.start()
-
-        def rotate(w, k):
-            # logrotate `create`: rename, then the program opens a new file at the path.
-            os.rename(log, "%s.%d" % (log, k + 1))
-            w.reopen()
-
-        self.run_writer(d, Writer(log, SEGMENTS, paced(d, rotate)))
+        log, d = self.start_empty()
+        self.run_writer(d, Writer(log, SEGMENTS, paced(d, rename_rotation(log))))
         self.assertTrue(os.path.exists(log + ".5"))
 
     def test_rename_with_glob_that_matches_rotated_names(self):
         # The glob also matches the rotated files: a file is known by its identity (device and
         # inode), so a rotated file is neither read again nor taken for a new file.
-        log = self.path("app.log")
-        open(log, "w").close()
-        d = self.daemon(config(self.path("app.log*")))
-        d.start()
-
-        def rotate(w, k):
-            os.rename(log, "%s.%d" % (log, k + 1))
-            w.reopen()
-
-        self.run_writer(d, Writer(log, SEGMENTS, paced(d, rotate)))
+        log, d = self.start_empty(self.path("app.log*"))
+        self.run_writer(d, Writer(log, SEGMENTS, paced(d, rename_rotation(log))))
 
     def test_copytruncate(self):
-        log = self.path("app.log")
-        open(log, "w").close()
-        d = self.daemon(config(log))
-        d.start()
+        log, d = self.start_empty()
 
         def copytruncate(w, k):
             # Lines written after the copy and before the truncate are lost by any tailer (they
@@ -128,13 +141,7 @@ class RotationCase(DaemonTestCase):
         # does not run (SIGSTOP, standing in for a loaded machine), the file is rotated twice, so
         # the middle file is at the watched path only in between. Its lines must still be read:
         # the queued inotify events name it (moved from app.log to app.log.2).
-        log = self.path("app.log")
-        w = Writer(log, [])
-        w.open()
-        w.write_lines(100)
-        d = self.daemon(config(log))
-        d.start()
-        d.wait_metric("cfwatchd_rule_matches_total", 100, rule="seq")
+        log, w, d = self.start_with_100_lines()
         d.signal(signal.SIGSTOP)
         try:
             os.rename(log, log + ".1")
@@ -146,11 +153,7 @@ class RotationCase(DaemonTestCase):
         finally:
             d.signal(signal.SIGCONT)
         os.close(w.fd)
-        try:
-            d.wait_metric("cfwatchd_rule_matches_total", 300, timeout=15, rule="seq")
-        except AssertionError as e:
-            problems = check_exactly_once(seq_keys(d.incidents()), 300)
-            raise AssertionError("%s\nlines: %s" % (str(e)[:300], problems)) from None
+        wait_seq(d, 300, 15, 300)
         time.sleep(1.5)
         self.assertEqual(check_exactly_once(seq_keys(d.incidents()), 300), [])
         d.stop()
@@ -163,14 +166,8 @@ class RotationCase(DaemonTestCase):
         # leaves the name through a second link (the daemon lets it go), then, with the daemon
         # stopped, comes back under the name, is renamed away and grows: the daemon sees the
         # rename only after it let the file go. Only the new lines may come.
-        log = self.path("app.log")
+        log, w, d = self.start_with_100_lines()
         hold = self.path("hold")
-        w = Writer(log, [])
-        w.open()
-        w.write_lines(100)
-        d = self.daemon(config(log))
-        d.start()
-        d.wait_metric("cfwatchd_rule_matches_total", 100, rule="seq")
         t0 = time.monotonic()
         os.link(log, hold)
         os.unlink(log)

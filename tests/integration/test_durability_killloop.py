@@ -83,7 +83,6 @@ import json
 import os
 import random
 import shutil
-import socket
 import sys
 import tempfile
 import threading
@@ -94,7 +93,8 @@ import urllib.request
 
 sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
-from daemon import Daemon, DaemonTestCase, HarnessError, run_tests  # noqa: E402
+from daemon import (Daemon, DaemonTestCase, HarnessError, append_once,  # noqa: E402
+                    loopback_port, run_tests)
 from capture_server import DEFAULT as CAPTURE_OK, CaptureServer  # noqa: E402
 from faults import is_sanitized, report, trace_event, under_valgrind  # noqa: E402
 
@@ -179,28 +179,12 @@ while True:
 '''
 
 
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
-
-
 def pid_alive(pid):
     try:
         with open("/proc/%d/stat" % pid, encoding="utf-8") as f:
             return f.read().rsplit(")", 1)[1].split()[0] != "Z"
     except OSError:
         return False
-
-
-def append(path, text):
-    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-    try:
-        os.write(fd, text.encode())
-    finally:
-        os.close(fd)
 
 
 # ---- the cases ----
@@ -476,7 +460,7 @@ class FileKillLoop(KillLoop):
                 key = "%s%04d" % (self.prefix, n)
                 lines = rng.choice((2, 3))
                 for j in range(lines):
-                    append(self.log, "X-INC %s line %d of %d\n" % (key, j, lines))
+                    append_once(self.log, "X-INC %s line %d of %d\n" % (key, j, lines))
                     if j + 1 < lines:
                         time.sleep(0.08)
                 self.written.append(key)
@@ -492,7 +476,7 @@ class FileKillLoop(KillLoop):
         # one more key, written whole while no daemon runs: the restart must read it (with
         # start_at: end and no snapshot, the daemon before issue 17 skips it)
         key = "%sdown%02d" % (self.prefix, r)
-        append(self.log, "X-INC %s line 0 of 2\nX-INC %s line 1 of 2\n" % (key, key))
+        append_once(self.log, "X-INC %s line 0 of 2\nX-INC %s line 1 of 2\n" % (key, key))
         self.written.append(key)
 
     def stop_feed(self):
@@ -642,7 +626,7 @@ class LogpushKillLoop(KillLoop):
     prefix = "l"
 
     def prepare(self):
-        self.port = free_port()
+        self.port = loopback_port()
         self.accepted = []  # keys with at least one POST answered 200
         self.posted = 0
         self.failures = 0

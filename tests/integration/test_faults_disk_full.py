@@ -35,13 +35,11 @@ import sys
 
 sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
-from daemon import (DaemonTestCase, run_tests, skip_file, start_capture,  # noqa: E402
-                    wait_until)
-from faults import Tmpfs, is_sanitized, report, spool_config  # noqa: E402
+from daemon import run_tests, skip_file, wait_until  # noqa: E402
+from faults import HOOK_OK as OK  # noqa: E402
+from faults import SpoolCase, Tmpfs, is_sanitized, report, spool_config  # noqa: E402
 
 SLOW = 3 if is_sanitized() else 1
-FAIL = {"status": 503, "body": "unavailable"}
-OK = {"status": 200, "body": "ok"}
 RESERVE = 1024 * 1024  # CFW_OUTBOX_RESERVE_DEFAULT
 RESERVE_RX = (r"outbox: cannot (write|create) \S+/outbox/\.tmp-\S+: No space left on device "
               r"\(ENOSPC\); gave \d+ bytes of the reserve \S+/outbox/\.reserve to the spool")
@@ -60,41 +58,18 @@ def probe_mount(path):
     return ok, t.why
 
 
-class DiskFullCase(DaemonTestCase):
-    def setUp(self):
-        super().setUp()
-        self.state = self.path("state")
+class DiskFullCase(SpoolCase):
+    def prepare_state(self):
         self.fs = Tmpfs(self.state, 4096)
         if not self.fs.mount():
             shutil.rmtree(self.tmp, ignore_errors=True)  # tearDown does not run after a skip
             self.skipTest(self.fs.why)
-        self.cap = start_capture()
-        self.addCleanup(self.cap.stop)
-        self.cap.script("/hook", [], then=FAIL)
-        self.log = self.path("app.log")
-        open(self.log, "w").close()
 
     def tearDown(self):
         for d in self._daemons:
             d.close()
         self.fs.umount()
         super().tearDown()
-
-    def append(self, text):
-        with open(self.log, "a", encoding="utf-8") as f:
-            f.write(text)
-
-    def delivered(self):
-        """Incident keys whose open notification got a 200, with how many times."""
-        out = {}
-        for r in self.cap.requests("/hook"):
-            if r["status"] != 200:
-                continue
-            doc = json.loads(r["body"])
-            if doc.get("event") == "open":
-                k = doc["incident"]["key"]
-                out[k] = out.get(k, 0) + 1
-        return out
 
     def spooled(self):
         """Notifications on disk (spool files)."""

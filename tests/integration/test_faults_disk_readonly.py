@@ -26,42 +26,20 @@ import sys
 
 sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
-from daemon import DaemonTestCase, run_tests, start_capture, wait_until  # noqa: E402
-from faults import (NO_DAC_CAPS, WrappedDaemon, is_sanitized, report,  # noqa: E402
-                    setpriv_usable, spool_config, write_wrapper)
+from daemon import run_tests, wait_until  # noqa: E402
+from faults import HOOK_OK as OK  # noqa: E402
+from faults import (NO_DAC_CAPS, SpoolCase, WrappedDaemon, is_sanitized,  # noqa: E402
+                    report, setpriv_usable, spool_config, write_wrapper)
 
 SLOW = 3 if is_sanitized() else 1
-FAIL = {"status": 503, "body": "unavailable"}
-OK = {"status": 200, "body": "ok"}
 
 
-class StateDirCase(DaemonTestCase):
-    def setUp(self):
-        super().setUp()
-        self.state = self.path("state")
-        self.cap = start_capture()
-        self.addCleanup(self.cap.stop)
-        self.cap.script("/hook", [], then=FAIL)
-        self.log = self.path("app.log")
-        open(self.log, "w").close()
-
+class StateDirCase(SpoolCase):
     def tearDown(self):
         for p in (self.state, os.path.join(self.state, "outbox")):
             if os.path.isdir(p):
                 os.chmod(p, 0o700)
         super().tearDown()
-
-    def append(self, text):
-        with open(self.log, "a", encoding="utf-8") as f:
-            f.write(text)
-
-    def delivered(self):
-        out = {}
-        for r in self.cap.requests("/hook"):
-            doc = json.loads(r["body"])
-            if r["status"] == 200 and doc.get("event") == "open":
-                out[doc["incident"]["key"]] = out.get(doc["incident"]["key"], 0) + 1
-        return out
 
     def test_read_only_state_directory(self):
         if not setpriv_usable():

@@ -21,7 +21,7 @@ import time
 
 sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
-from daemon import DaemonTestCase, pids_alive, run_tests, wait_until  # noqa: E402
+from daemon import LogCase, pids_alive, run_tests, wait_until  # noqa: E402
 from faults import (HealthProbe, Sampler, assert_healthz, assert_rss_bound,  # noqa: E402
                     children_of, cpu_share, fd_count, is_sanitized, proc_stat, report,
                     rss_kb, under_valgrind, zombies_of)
@@ -92,16 +92,7 @@ def gone(pid):
     return proc_stat(pid) is None
 
 
-class ExecFaultCase(DaemonTestCase):
-    def setUp(self):
-        super().setUp()
-        self.log = self.path("app.log")
-        open(self.log, "w").close()
-
-    def append(self, text):
-        with open(self.log, "a", encoding="utf-8") as f:
-            f.write(text)
-
+class ExecFaultCase(LogCase):
     def test_stdout_flood_of_garbage(self):
         rate = 100 * 1000 * 1000
         cfg = base_config(self.log)

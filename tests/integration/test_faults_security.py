@@ -368,6 +368,21 @@ class SecretsCase(DaemonTestCase):
 
 
 class ClientAndListenerCase(DaemonTestCase):
+    def boom_daemon(self, sink, **extra):
+        """A daemon whose file source holds "BOOM one" (rule boom, key boom/one), notifying the
+        one sink given; extra adds top-level sections."""
+        log = self.path("app.log")
+        with open(log, "w", encoding="utf-8") as f:
+            f.write("BOOM one\n")
+        cfg = {
+            "sources": [{"name": "app", "type": "file", "path": log, "start_at": "beginning",
+                         "format": "lines"}],
+            "rules": {"custom": [{"id": "boom", "pattern": r"BOOM (?<what>\w+)",
+                                  "severity": "error", "key": "{rule}/{what}"}]},
+            "sinks": [sink]}
+        cfg.update(extra)
+        return self.daemon(cfg)
+
     def test_redirects_are_not_followed(self):
         elsewhere = start_capture()
         self.addCleanup(elsewhere.stop)
@@ -375,17 +390,9 @@ class ClientAndListenerCase(DaemonTestCase):
         self.addCleanup(cap.stop)
         cap.script("/hook", [], then={"status": 307, "headers": {
             "Location": elsewhere.url("/steal")}, "body": ""})
-        log = self.path("app.log")
-        with open(log, "w", encoding="utf-8") as f:
-            f.write("BOOM one\n")
-        d = self.daemon({
-            "sources": [{"name": "app", "type": "file", "path": log, "start_at": "beginning",
-                         "format": "lines"}],
-            "rules": {"custom": [{"id": "boom", "pattern": r"BOOM (?<what>\w+)",
-                                  "severity": "error", "key": "{rule}/{what}"}]},
-            "outbox": {"backoff_base": "100ms", "backoff_max": "200ms"},
-            "sinks": [{"name": "hook", "type": "webhook", "url": cap.url("/hook"),
-                       "secret": HOOK_SECRET}]})
+        d = self.boom_daemon({"name": "hook", "type": "webhook", "url": cap.url("/hook"),
+                              "secret": HOOK_SECRET},
+                             outbox={"backoff_base": "100ms", "backoff_max": "200ms"})
         d.start()
         d.wait_for(lambda: d.metric("cfwatchd_notifications_dead_total", 0, sink="hook") +
                    d.metric("cfwatchd_notifications_retried_total", 0, sink="hook") >= 1,
@@ -399,15 +406,7 @@ class ClientAndListenerCase(DaemonTestCase):
         self.addCleanup(cap.stop)
         cap.script("/hook", [], then={"status": 400, "body": "nope\n<0>FORGED\r\x1b[2J" +
                                       "z" * 5000})
-        log = self.path("app.log")
-        with open(log, "w", encoding="utf-8") as f:
-            f.write("BOOM one\n")
-        d = self.daemon({
-            "sources": [{"name": "app", "type": "file", "path": log, "start_at": "beginning",
-                         "format": "lines"}],
-            "rules": {"custom": [{"id": "boom", "pattern": r"BOOM (?<what>\w+)",
-                                  "severity": "error", "key": "{rule}/{what}"}]},
-            "sinks": [{"name": "hook", "type": "webhook", "url": cap.url("/hook")}]})
+        d = self.boom_daemon({"name": "hook", "type": "webhook", "url": cap.url("/hook")})
         d.start()
         d.wait_metric("cfwatchd_notifications_dead_total", 1, sink="hook")
         d.stop()

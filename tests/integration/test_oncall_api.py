@@ -22,18 +22,14 @@ import urllib.request
 
 sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
-from daemon import CFWATCHD, DaemonTestCase, run_tests, start_capture, wait_until  # noqa: E402
+from daemon import CFWATCHD, LogCaptureCase, run_tests, wait_until  # noqa: E402
 
 TOKEN = "api-token-0123456789abcdef"
 
 
-class Base(DaemonTestCase):
+class Base(LogCaptureCase):
     def setUp(self):
         super().setUp()
-        self.cap = start_capture()
-        self.addCleanup(self.cap.stop)
-        self.log = self.path("app.log")
-        open(self.log, "w").close()
         token_file = self.path("api.token")
         with open(token_file, "w", encoding="utf-8") as f:
             f.write(TOKEN + "\n")
@@ -64,13 +60,8 @@ class Base(DaemonTestCase):
         except urllib.error.HTTPError as e:
             return e.code, json.loads(e.read() or b"{}")
 
-    def append(self, text):
-        with open(self.log, "a", encoding="utf-8") as f:
-            f.write(text)
-
     def hook(self, event=None):
-        out = [json.loads(r["body"]) for r in self.cap.requests("/hook")]
-        return [b for b in out if event is None or b["event"] == event]
+        return self.hook_bodies(event)
 
     def keys(self, event):
         return [b["incident"]["key"] for b in self.hook(event)]

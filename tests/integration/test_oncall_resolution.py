@@ -13,7 +13,7 @@ import time
 
 sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
-from daemon import DaemonTestCase, run_tests, start_capture, wait_until  # noqa: E402
+from daemon import DaemonTestCase, LogCaptureCase, run_tests, start_capture, wait_until  # noqa: E402
 
 FAILED_DEPLOY = """\
 ✘ [ERROR] A request to the Cloudflare API (/accounts/x/workers/scripts/py-api/versions) failed.
@@ -32,21 +32,11 @@ Current Version ID: 5bfb5a6c-6d1c-4b8e-a0a4-1f3f0a5e1a2b
 """
 
 
-class ResolutionCase(DaemonTestCase):
-    def setUp(self):
-        super().setUp()
-        self.cap = start_capture()
-        self.addCleanup(self.cap.stop)
-        self.log = self.path("deploy.log")
-        open(self.log, "w").close()
+class ResolutionCase(LogCaptureCase):
+    LOG_NAME = "deploy.log"
 
     def bodies(self, event=None):
-        out = [json.loads(r["body"]) for r in self.cap.requests("/hook")]
-        return [b for b in out if event is None or b.get("event") == event]
-
-    def append(self, text):
-        with open(self.log, "a", encoding="utf-8") as f:
-            f.write(text)
+        return self.hook_bodies(event)
 
     def config(self, extra_sources=(), resolve_after=None):
         cfg = {

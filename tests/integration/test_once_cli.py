@@ -18,6 +18,10 @@ import threading
 import time
 import unittest
 
+sys.dont_write_bytecode = True  # no __pycache__ in the source tree
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
+from daemon import run_tests  # noqa: E402
+
 SOURCE_DIR = os.environ.get(
     "CFW_SOURCE_DIR", os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 CFWATCHD = os.environ.get("CFWATCHD") or os.path.join(
@@ -1271,21 +1275,6 @@ class TestJobs(OnceCase):
         self.assertIn("--jobs goes with --once", text(proc.stderr))
 
 
-def main():
-    if not os.access(CFWATCHD, os.X_OK):
-        print("cfwatchd binary not found: %s (set CFWATCHD)" % CFWATCHD)
-        print("0 passed, 1 failed")
-        return 1
-    suite = unittest.defaultTestLoader.loadTestsFromModule(sys.modules[__name__])
-    if len(sys.argv) > 1:  # optional name filter: test_once_cli.py Github Inputs
-        suite = unittest.TestSuite(t for group in suite for case in group for t in [case]
-                                   if any(a in t.id() for a in sys.argv[1:]))
-    result = unittest.TextTestRunner(verbosity=2, stream=sys.stdout).run(suite)
-    failed = len(result.failures) + len(result.errors) + len(result.unexpectedSuccesses)
-    passed = result.testsRun - failed - len(result.skipped)
-    print("%d passed, %d failed" % (passed, failed))
-    return 0 if failed == 0 and result.testsRun > 0 else 1
-
-
 if __name__ == "__main__":
-    sys.exit(main())
+    # optional name filter: test_once_cli.py Github Inputs
+    sys.exit(run_tests(__name__))

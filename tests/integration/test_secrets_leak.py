@@ -33,7 +33,6 @@ Real processes and loopback HTTP only. Ends with "N passed, M failed".
 import base64
 import json
 import os
-import socket
 import subprocess
 import sys
 import threading
@@ -44,7 +43,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
 import daemon as daemon_mod  # noqa: E402
-from daemon import DaemonTestCase, run_tests, wait_until  # noqa: E402
+from daemon import DaemonTestCase, loopback_port, run_tests, wait_until  # noqa: E402
 from fake_cloudflare import FakeCloudflare, error_envelope  # noqa: E402
 from faults import WrappedDaemon, logpush, trace_event  # noqa: E402
 
@@ -188,14 +187,6 @@ class EchoingCloudflare(FakeCloudflare):
             urllib.parse.quote(token, safe=""), b64(token))), {}
 
 
-def closed_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
-
-
 class SecretsLeakCase(DaemonTestCase):
     def setUp(self):
         super().setUp()
@@ -206,7 +197,7 @@ class SecretsLeakCase(DaemonTestCase):
         self.slack_url = self.rx.url("/services/T000/B000/" + SLACK_TOKEN)
         self.am_url = "http://amuser:%s@127.0.0.1:%d/am" % (AM_PASS, self.rx.port)
         self.down_url = "http://downuser:%s@127.0.0.1:%d/x?api_key=%s" % (
-            DOWN_PASS, closed_port(), DOWN_PASS)
+            DOWN_PASS, loopback_port(), DOWN_PASS)
         self.log = self.path("app.log")
         self.leak = "%s %s %s %s" % (self.slack_url, LP_TOKEN, PD_KEY, HOOK_APIKEY)
         with open(self.log, "w", encoding="utf-8") as f:

@@ -8,13 +8,12 @@ still resolves them.
 Ends with "N passed, M failed"; exit status 0 when nothing failed.
 """
 import glob
-import json
 import os
 import sys
 
 sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
-from daemon import DaemonTestCase, run_tests, start_capture, wait_until  # noqa: E402
+from daemon import LogCaptureCase, run_tests, wait_until  # noqa: E402
 
 KEYS = ["boom/one", "boom/two", "boom/three"]
 
@@ -32,22 +31,15 @@ def config(log, state, hook):
     }
 
 
-class RecoveryCase(DaemonTestCase):
+class RecoveryCase(LogCaptureCase):
     def setUp(self):
         super().setUp()
-        self.cap = start_capture()
-        self.addCleanup(self.cap.stop)
-        self.log = self.path("app.log")
-        open(self.log, "w").close()
         self.state = self.path("state")
         self.cfg = config(self.log, self.state, self.cap.url("/hook"))
 
-    def bodies(self):
-        return [json.loads(r["body"]) for r in self.cap.requests("/hook")]
-
     def events(self, event):
         out = {}
-        for b in self.bodies():
+        for b in self.hook_bodies():
             if b.get("event") == event:
                 out.setdefault(b["incident"]["key"], set()).add(b["id"])
         return out

@@ -14,6 +14,7 @@
 #include <jansson.h>
 
 #include "cfwatchd/bundle.h"
+#include "test_util.h"
 
 #define FIXTURES CFW_TEST_DATA "/bundles"
 
@@ -87,23 +88,6 @@ static char *read_all(const char *path)
     return buf;
 }
 
-static int rm_cb(const char *p, const struct stat *st, int flag, struct FTW *ftw)
-{
-    (void)st;
-    (void)ftw;
-    if (flag == FTW_DP || flag == FTW_D) {
-        rmdir(p);
-    } else {
-        unlink(p);
-    }
-    return 0;
-}
-
-static void rm_rf(const char *dir)
-{
-    nftw(dir, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
-}
-
 static char *g_copy_to;
 static size_t g_copy_from_len;
 
@@ -134,10 +118,10 @@ static int copy_cb(const char *p, const struct stat *st, int flag, struct FTW *f
 /* Copies a fixture into a fresh temporary directory (returned, caller frees and removes). */
 static char *copy_fixture(const char *name)
 {
-    char *tmp = strdup("/tmp/cfw-bundle-test-XXXXXX");
+    char *tmp = malloc(64);
     char src[1024];
 
-    assert_non_null(mkdtemp(tmp));
+    assert_int_equal(tmpdir_make(tmp, 64, "bundle-test"), 0);
     snprintf(src, sizeof(src), "%s/%s", FIXTURES, name);
     g_copy_to = tmp;
     g_copy_from_len = strlen(src);
@@ -585,12 +569,12 @@ static void test_config_env_and_defaults(void **state)
 static void test_config_errors(void **state)
 {
     (void)state;
-    char dir[] = "/tmp/cfw-bundle-cfg-XXXXXX";
+    char dir[64];
     char path[256];
     struct cfw_bundle_config cfg;
     struct cfw_err err = {0};
 
-    assert_non_null(mkdtemp(dir));
+    assert_int_equal(tmpdir_make(dir, sizeof(dir), "bundle-cfg"), 0);
     assert_int_equal(cfw_bundle_config_load(dir, NULL, &cfg, &err), -1);
     assert_non_null(strstr(err.msg, "no wrangler.json, wrangler.jsonc or wrangler.toml"));
     snprintf(path, sizeof(path), "%s/wrangler.toml", dir);
@@ -607,7 +591,7 @@ static void test_config_errors(void **state)
     assert_string_equal(cfg.main, "x.py");
     assert_non_null(strstr(cfg.path, "wrangler.json"));
     cfw_bundle_config_clear(&cfg);
-    rm_rf(dir);
+    assert_int_equal(tmpdir_remove(dir), 0);
 }
 
 /* ---- the check on every fixture ---- */
@@ -763,7 +747,7 @@ static void test_fix_write_verify(void **state)
     }
     cfw_bundle_verdict_clear(&v);
     cfw_bundle_report_free(r);
-    rm_rf(dir);
+    assert_int_equal(tmpdir_remove(dir), 0);
     free(dir);
 }
 
@@ -790,7 +774,7 @@ static void test_fix_refuses_stale_file(void **state)
     free(after);
     cfw_buf_free(&done);
     cfw_bundle_report_free(r);
-    rm_rf(dir);
+    assert_int_equal(tmpdir_remove(dir), 0);
     free(dir);
 }
 
@@ -825,14 +809,14 @@ static void test_verify_without_python(void **state)
 static void test_fix_import_forms(void **state)
 {
     (void)state;
-    char dir[] = "/tmp/cfw-bundle-forms-XXXXXX";
+    char dir[64];
     char path[512];
     struct cfw_err err = {0};
     struct cfw_bundle_report *r;
     struct cfw_buf diff = {0}, done = {0};
     size_t fixes = 0, manual = 0;
 
-    assert_non_null(mkdtemp(dir));
+    assert_int_equal(tmpdir_make(dir, sizeof(dir), "bundle-forms"), 0);
     snprintf(path, sizeof(path), "%s/wrangler.toml", dir);
     write_file(path, "main = \"app/main.py\"\ncompatibility_flags = [\"python_workers\"]\n");
     snprintf(path, sizeof(path), "%s/app/main.py", dir);
@@ -877,7 +861,7 @@ static void test_fix_import_forms(void **state)
     cfw_bundle_report_free(r);
     cfw_buf_free(&diff);
     cfw_buf_free(&done);
-    rm_rf(dir);
+    assert_int_equal(tmpdir_remove(dir), 0);
 }
 
 /* ---- the command line and the formats ---- */
@@ -1007,14 +991,14 @@ static void test_formats(void **state)
 static void test_caps_and_symlinks(void **state)
 {
     (void)state;
-    char dir[] = "/tmp/cfw-bundle-caps-XXXXXX";
+    char dir[64];
     char path[512], target[512];
     struct cfw_err err = {0};
     struct cfw_bundle_report *r;
     FILE *f;
     bool big = false, link_out = false, link_in = false;
 
-    assert_non_null(mkdtemp(dir));
+    assert_int_equal(tmpdir_make(dir, sizeof(dir), "bundle-caps"), 0);
     snprintf(path, sizeof(path), "%s/wrangler.toml", dir);
     write_file(path, "main = \"src/entry.py\"\ncompatibility_flags = [\"python_workers\"]\n");
     snprintf(path, sizeof(path), "%s/src/entry.py", dir);
@@ -1054,7 +1038,7 @@ static void test_caps_and_symlinks(void **state)
     assert_true(link_in);
     assert_false(r->predicts_import_failure);
     cfw_bundle_report_free(r);
-    rm_rf(dir);
+    assert_int_equal(tmpdir_remove(dir), 0);
 }
 
 int main(void)

@@ -12,6 +12,7 @@
 #include "cfwatchd/common.h"
 #include "cfwatchd/decode.h"
 #include "cfwatchd/framer.h"
+#include "test_util.h"
 
 /* ---- helpers ---- */
 
@@ -151,6 +152,31 @@ static const char *F(const struct got *g, size_t i, const char *key)
 
 #define assert_field(g, i, key, want) assert_string_equal_or_null(F(g, i, key), want)
 
+/* A field expected in an event: its value, or NULL for none. */
+struct field_want {
+    const char *key;
+    const char *want;
+};
+
+static void assert_fields(const struct got *g, size_t i, const struct field_want *w, size_t n)
+{
+    for (size_t k = 0; k < n; k++) {
+        const char *got = F(g, i, w[k].key);
+
+        if ((got == NULL) != (w[k].want == NULL) || (got != NULL && strcmp(got, w[k].want) != 0)) {
+            fail_msg("event %zu, field %s: got %s%s%s, want %s%s%s", i, w[k].key,
+                     got != NULL ? "\"" : "", got != NULL ? got : "none", got != NULL ? "\"" : "",
+                     w[k].want != NULL ? "\"" : "", w[k].want != NULL ? w[k].want : "none",
+                     w[k].want != NULL ? "\"" : "");
+        }
+    }
+}
+
+/* assert_fields() of {key, want} pairs given as arguments. */
+#define ASSERT_FIELDS(g, i, ...)                                                                   \
+    assert_fields((g), (i), (const struct field_want[]){__VA_ARGS__},                              \
+                  sizeof((const struct field_want[]){__VA_ARGS__}) / sizeof(struct field_want))
+
 static void assert_string_equal_or_null(const char *got, const char *want)
 {
     if (want == NULL) {
@@ -163,6 +189,13 @@ static void assert_string_equal_or_null(const char *got, const char *want)
         fail_msg("missing value, want \"%s\"", want);
     }
     assert_string_equal(got, want);
+}
+
+/* Asserts that event i is of kind with text. */
+static void assert_event(const struct got *g, size_t i, const char *kind, const char *text)
+{
+    assert_field(g, i, "kind", kind);
+    assert_string_equal(g->ev[i].text, text);
 }
 
 static char *read_data(const char *name)
@@ -255,17 +288,11 @@ static void test_corpus_01(void **state)
 
     (void)state;
     decode_cut("01-deploy-python-no-module-workers-ansi.log", "[ERROR]", "[code: 10021]", &g);
-    assert_field(&g, 0, "script", "deos-sample-project");
-    assert_field(&g, 0, "module", "workers");
-    assert_field(&g, 0, "code", "10021");
-    assert_field(&g, 0, "file", "/session/metadata/entry.py");
-    assert_field(&g, 0, "line", "8");
-    assert_field(&g, 0, "import", "from workers import Response, WorkerEntrypoint");
-    assert_field(&g, 0, "exception", "ModuleNotFoundError");
-    assert_field(&g, 0, "message", "No module named 'workers'");
-    assert_field(&g, 0, "source", "test.log");
-    assert_field(&g, 0, "name", NULL);
-    assert_field(&g, 0, "startup_ms", NULL);
+    ASSERT_FIELDS(&g, 0, {"script", "deos-sample-project"}, {"module", "workers"},
+                  {"code", "10021"}, {"file", "/session/metadata/entry.py"}, {"line", "8"},
+                  {"import", "from workers import Response, WorkerEntrypoint"},
+                  {"exception", "ModuleNotFoundError"}, {"message", "No module named 'workers'"},
+                  {"source", "test.log"}, {"name", NULL}, {"startup_ms", NULL});
     assert_string_equal(g.ev[0].input, "test.log");
     assert_int_equal(g.ev[0].line, 10);
     assert_int_equal(g.ev[0].line_end, 12);
@@ -278,14 +305,10 @@ static void test_corpus_05(void **state)
 
     (void)state;
     decode_cut("05-src-import-modulenotfound-excerpt.log", "File \"", "ModuleNotFoundError", &g);
-    assert_field(&g, 0, "module", "src");
-    assert_field(&g, 0, "file", "/session/metadata/main.py");
-    assert_field(&g, 0, "line", "11");
-    assert_field(&g, 0, "import", "from src.core.config.settings import Settings");
-    assert_field(&g, 0, "exception", "ModuleNotFoundError");
-    assert_field(&g, 0, "message", "No module named 'src'");
-    assert_field(&g, 0, "script", NULL);
-    assert_field(&g, 0, "code", NULL);
+    ASSERT_FIELDS(&g, 0, {"module", "src"}, {"file", "/session/metadata/main.py"}, {"line", "11"},
+                  {"import", "from src.core.config.settings import Settings"},
+                  {"exception", "ModuleNotFoundError"}, {"message", "No module named 'src'"},
+                  {"script", NULL}, {"code", NULL});
     got_free(&g);
 }
 
@@ -295,18 +318,14 @@ static void test_corpus_s01(void **state)
 
     (void)state;
     decode_cut("S01-SYNTHETIC-deploy-src-import-with-note.log", "[ERROR]", "[code: 10021]", &g);
-    assert_field(&g, 0, "script", "example-py");
-    assert_field(&g, 0, "module", "src");
-    assert_field(&g, 0, "code", "10021");
-    assert_field(&g, 0, "file", "/session/metadata/entry.py");
-    assert_field(&g, 0, "line", "2");
-    assert_field(&g, 0, "import", "from src.utils.helpers import greet");
-    assert_field(&g, 0, "exception", "ModuleNotFoundError");
+    ASSERT_FIELDS(&g, 0, {"script", "example-py"}, {"module", "src"}, {"code", "10021"},
+                  {"file", "/session/metadata/entry.py"}, {"line", "2"},
+                  {"import", "from src.utils.helpers import greet"},
+                  {"exception", "ModuleNotFoundError"});
     got_free(&g);
 
     decode_cut("S01-SYNTHETIC-deploy-src-import-with-note.log", "Total Upload:", NULL, &g);
-    assert_field(&g, 0, "upload_kib", "1.20");
-    assert_field(&g, 0, "gzip_kib", "0.60");
+    ASSERT_FIELDS(&g, 0, {"upload_kib", "1.20"}, {"gzip_kib", "0.60"});
     got_free(&g);
 }
 
@@ -323,25 +342,18 @@ static void test_corpus_s02_tail(void **state)
     assert_int_equal(st.logpush_events, 0);
     assert_int_equal(st.events, 2);
     assert_field(&g, 0, "kind", "exception");
-    assert_field(&g, 1, "kind", "outcome");
-    assert_string_equal(g.ev[1].text, "outcome: exception");
+    assert_event(&g, 1, "outcome", "outcome: exception");
     assert_true(strncmp(g.ev[0].text, "PythonError: Traceback (most recent call last):\n", 48) ==
                 0);
     for (size_t i = 0; i < 2; i++) {
-        assert_field(&g, i, "script", "example-py");
-        assert_field(&g, i, "version", "00000000-0000-4000-8000-000000000000");
-        assert_field(&g, i, "outcome", "exception");
-        assert_field(&g, i, "url", "https://example-py.example.workers.dev/");
-        assert_field(&g, i, "time", "2025-10-09T08:53:20.100Z");
-        assert_field(&g, i, "source", "test.log");
-        assert_field(&g, i, "ray", NULL);
+        ASSERT_FIELDS(&g, i, {"script", "example-py"},
+                      {"version", "00000000-0000-4000-8000-000000000000"}, {"outcome", "exception"},
+                      {"url", "https://example-py.example.workers.dev/"},
+                      {"time", "2025-10-09T08:53:20.100Z"}, {"source", "test.log"}, {"ray", NULL});
     }
-    assert_field(&g, 0, "module", "src");
-    assert_field(&g, 0, "file", "/session/metadata/entry.py");
-    assert_field(&g, 0, "line", "9");
-    assert_field(&g, 0, "import", "from src.db import q");
-    assert_field(&g, 0, "exception", "ModuleNotFoundError");
-    assert_field(&g, 0, "message", "No module named 'src'");
+    ASSERT_FIELDS(&g, 0, {"module", "src"}, {"file", "/session/metadata/entry.py"}, {"line", "9"},
+                  {"import", "from src.db import q"}, {"exception", "ModuleNotFoundError"},
+                  {"message", "No module named 'src'"});
     assert_field(&g, 1, "module", NULL);
     free(json);
     got_free(&g);
@@ -357,18 +369,12 @@ static void test_corpus_s03_logpush(void **state)
     assert_int_equal(decode_json(json, &g, &st), 2);
     assert_int_equal(st.logpush_events, 1);
     assert_int_equal(st.tail_events, 0);
-    assert_field(&g, 0, "kind", "exception");
-    assert_field(&g, 0, "script", "example-py");
-    assert_field(&g, 0, "module", "src");
-    assert_field(&g, 0, "version", "00000000-0000-4000-8000-000000000000");
-    assert_field(&g, 0, "ray", "8f0000000000abcd");
-    assert_field(&g, 0, "url", "https://example-py.example.workers.dev/");
-    assert_field(&g, 0, "file", "/session/metadata/entry.py");
-    assert_field(&g, 0, "line", "9");
-    assert_field(&g, 0, "import", "from src.db import q");
-    assert_field(&g, 0, "time", "2025-10-09T08:53:20.100Z");
-    assert_field(&g, 1, "kind", "outcome");
-    assert_field(&g, 1, "ray", "8f0000000000abcd");
+    ASSERT_FIELDS(&g, 0, {"kind", "exception"}, {"script", "example-py"}, {"module", "src"},
+                  {"version", "00000000-0000-4000-8000-000000000000"}, {"ray", "8f0000000000abcd"},
+                  {"url", "https://example-py.example.workers.dev/"},
+                  {"file", "/session/metadata/entry.py"}, {"line", "9"},
+                  {"import", "from src.db import q"}, {"time", "2025-10-09T08:53:20.100Z"});
+    ASSERT_FIELDS(&g, 1, {"kind", "outcome"}, {"ray", "8f0000000000abcd"});
     free(json);
     got_free(&g);
 }
@@ -379,11 +385,8 @@ static void test_corpus_s04(void **state)
 
     (void)state;
     decode_cut("S04-SYNTHETIC-deploy-python-startup-cpu-limit.log", "[ERROR]", "[code: 10021]", &g);
-    assert_field(&g, 0, "script", "example-py");
-    assert_field(&g, 0, "code", "10021");
-    assert_field(&g, 0, "startup_ms", "1412");
-    assert_field(&g, 0, "module", NULL);
-    assert_field(&g, 0, "file", NULL);
+    ASSERT_FIELDS(&g, 0, {"script", "example-py"}, {"code", "10021"}, {"startup_ms", "1412"},
+                  {"module", NULL}, {"file", NULL});
     got_free(&g);
 }
 
@@ -393,12 +396,10 @@ static void test_corpus_codes(void **state)
 
     (void)state;
     decode_cut("16-js-startup-cpu-10021-largest-deps-warning.log", "[ERROR]", "[code: 10021]", &g);
-    assert_field(&g, 0, "code", "10021");
-    assert_field(&g, 0, "script", "***");
+    ASSERT_FIELDS(&g, 0, {"code", "10021"}, {"script", "***"});
     got_free(&g);
     decode_cut("16-js-startup-cpu-10021-largest-deps-warning.log", "Total Upload:", NULL, &g);
-    assert_field(&g, 0, "upload_kib", "3448.15");
-    assert_field(&g, 0, "gzip_kib", "766.17");
+    ASSERT_FIELDS(&g, 0, {"upload_kib", "3448.15"}, {"gzip_kib", "766.17"});
     got_free(&g);
 
     decode_cut("19-size-limit-10027-fragments.log", "[code: 10027]", NULL, &g);
@@ -406,19 +407,15 @@ static void test_corpus_codes(void **state)
     got_free(&g);
 
     decode_cut("20-multipart-too-large-10021-fragments.log", "multipart", NULL, &g);
-    assert_field(&g, 0, "code", "10021");
-    assert_field(&g, 0, "upload_kib", NULL);
+    ASSERT_FIELDS(&g, 0, {"code", "10021"}, {"upload_kib", NULL});
     got_free(&g);
     decode_cut("20-multipart-too-large-10021-fragments.log", "Total Upload:", NULL, &g);
-    assert_field(&g, 0, "upload_kib", "90620.87");
-    assert_field(&g, 0, "gzip_kib", "23610.36");
-    assert_field(&g, 0, "code", NULL);
+    ASSERT_FIELDS(&g, 0, {"upload_kib", "90620.87"}, {"gzip_kib", "23610.36"}, {"code", NULL});
     got_free(&g);
 
     decode_cut("04-deploy-python-requirements-txt-10021-experimental-warning.log", "[ERROR]",
                "[code: 10021]", &g);
-    assert_field(&g, 0, "script", "yyyyyyyyy");
-    assert_field(&g, 0, "code", "10021");
+    ASSERT_FIELDS(&g, 0, {"script", "yyyyyyyyy"}, {"code", "10021"});
     got_free(&g);
 
     decode_cut("03-pywrangler-deploy-success-vendored.log", "Worker Startup Time:", NULL, &g);
@@ -427,8 +424,7 @@ static void test_corpus_codes(void **state)
 
     decode_cut("14-pywrangler-dev-uv-no-module-named-python.log", "Traceback",
                "ModuleNotFoundError", &g);
-    assert_field(&g, 0, "module", "python");
-    assert_field(&g, 0, "exception", "ModuleNotFoundError");
+    ASSERT_FIELDS(&g, 0, {"module", "python"}, {"exception", "ModuleNotFoundError"});
     assert_field(&g, 0, "file", NULL); /* the frame is <string>, not user code */
     got_free(&g);
 }
@@ -442,15 +438,10 @@ static void test_corpus_23_logpush_ok(void **state)
     (void)state;
     assert_int_equal(decode_json(rec, &g, &st), 1);
     assert_int_equal(st.logpush_events, 1);
-    assert_field(&g, 0, "kind", "log");
-    assert_string_equal(g.ev[0].text, "bar foo");
-    assert_field(&g, 0, "level", "log");
-    assert_field(&g, 0, "outcome", "ok");
-    assert_field(&g, 0, "script", "test");
-    assert_field(&g, 0, "version", "1e7519b3-08e2-441d-ae10-7c8c6d3b7e17");
-    assert_field(&g, 0, "ray", "87ed87f80cf22d84");
-    assert_field(&g, 0, "url", "https://test.workers.dev/");
-    assert_field(&g, 0, "time", "2024-05-05T03:09:20.011Z");
+    assert_event(&g, 0, "log", "bar foo");
+    ASSERT_FIELDS(&g, 0, {"level", "log"}, {"outcome", "ok"}, {"script", "test"},
+                  {"version", "1e7519b3-08e2-441d-ae10-7c8c6d3b7e17"}, {"ray", "87ed87f80cf22d84"},
+                  {"url", "https://test.workers.dev/"}, {"time", "2024-05-05T03:09:20.011Z"});
     free(rec);
     got_free(&g);
 }
@@ -479,37 +470,25 @@ static void test_tail_exceptions_logs(void **state)
     assert_int_equal(st.tail_events, 1);
     assert_int_equal(st.events, 6);
     for (size_t i = 0; i < 6; i++) {
-        assert_field(&g, i, "script", "w1");
-        assert_field(&g, i, "version", "v-1");
-        assert_field(&g, i, "outcome", "exceededCpu");
-        assert_field(&g, i, "url", "https://w1.example/x");
-        assert_field(&g, i, "time", "2024-05-05T03:09:20.011Z");
-        assert_field(&g, i, "source", "test.log");
+        ASSERT_FIELDS(&g, i, {"script", "w1"}, {"version", "v-1"}, {"outcome", "exceededCpu"},
+                      {"url", "https://w1.example/x"}, {"time", "2024-05-05T03:09:20.011Z"},
+                      {"source", "test.log"});
     }
-    assert_field(&g, 0, "kind", "exception");
-    assert_string_equal(g.ev[0].text,
-                        "TypeError: x is not a function\nTypeError: x is not a function\n"
-                        "    at fetch (index.js:3:5)");
-    assert_field(&g, 0, "exception", "TypeError");
-    assert_field(&g, 0, "message", "x is not a function");
-    assert_field(&g, 0, "level", NULL);
-    assert_field(&g, 1, "kind", "exception");
-    assert_string_equal(g.ev[1].text, "Error: Worker exceeded CPU time limit.");
+    assert_event(&g, 0, "exception",
+                 "TypeError: x is not a function\nTypeError: x is not a function\n"
+                 "    at fetch (index.js:3:5)");
+    ASSERT_FIELDS(&g, 0, {"exception", "TypeError"}, {"message", "x is not a function"},
+                  {"level", NULL});
+    assert_event(&g, 1, "exception", "Error: Worker exceeded CPU time limit.");
     /* the text has no `<Name>Error:` line; the JSON name is the fallback */
-    assert_field(&g, 1, "exception", "Error");
-    assert_field(&g, 1, "message", "Worker exceeded CPU time limit.");
-    assert_field(&g, 2, "kind", "log");
-    assert_string_equal(g.ev[2].text, "hello world");
-    assert_field(&g, 2, "level", "log");
-    assert_field(&g, 2, "exception", NULL);
-    assert_field(&g, 3, "kind", "log");
-    assert_string_equal(g.ev[3].text, "n= 42 {\"k\":[1,2]} null true 1.5");
+    ASSERT_FIELDS(&g, 1, {"exception", "Error"}, {"message", "Worker exceeded CPU time limit."});
+    assert_event(&g, 2, "log", "hello world");
+    ASSERT_FIELDS(&g, 2, {"level", "log"}, {"exception", NULL});
+    assert_event(&g, 3, "log", "n= 42 {\"k\":[1,2]} null true 1.5");
     assert_field(&g, 3, "level", "warn");
-    assert_field(&g, 4, "level", "error");
-    assert_field(&g, 4, "module", "src.core");
-    assert_field(&g, 4, "exception", "ModuleNotFoundError");
-    assert_field(&g, 5, "kind", "outcome");
-    assert_string_equal(g.ev[5].text, "outcome: exceededCpu");
+    ASSERT_FIELDS(&g, 4, {"level", "error"}, {"module", "src.core"},
+                  {"exception", "ModuleNotFoundError"});
+    assert_event(&g, 5, "outcome", "outcome: exceededCpu");
     assert_field(&g, 5, "level", NULL);
     got_free(&g);
 }
@@ -526,10 +505,8 @@ static void test_tail_outcomes(void **state)
                     "\"logs\":[],\"eventTimestamp\":1000}",
                     &g, &st),
         1);
-    assert_field(&g, 0, "kind", "outcome");
-    assert_string_equal(g.ev[0].text, "outcome: exception");
-    assert_field(&g, 0, "script", "a");
-    assert_field(&g, 0, "time", "1970-01-01T00:00:01.000Z");
+    assert_event(&g, 0, "outcome", "outcome: exception");
+    ASSERT_FIELDS(&g, 0, {"script", "a"}, {"time", "1970-01-01T00:00:01.000Z"});
     got_free(&g);
 
     assert_int_equal(decode_json("{\"outcome\":\"ok\",\"exceptions\":[],\"logs\":[]}", &g, &st), 0);
@@ -547,9 +524,8 @@ static void test_tail_outcomes(void **state)
                                  .time = "13:13:43.817"};
 
         assert_int_equal(cfw_decode_record(&rec, collect, &g, NULL), 1);
-        assert_field(&g, 0, "time", "13:13:43.817");
-        assert_field(&g, 0, "outcome", "scriptNotFound");
-        assert_field(&g, 0, "source", "in");
+        ASSERT_FIELDS(&g, 0, {"time", "13:13:43.817"}, {"outcome", "scriptNotFound"},
+                      {"source", "in"});
         got_free(&g);
     }
 }
@@ -572,20 +548,14 @@ static void test_logpush_lowercase(void **state)
     assert_int_equal(st.logpush_events, 1);
     assert_int_equal(st.tail_events, 0);
     for (size_t i = 0; i < 3; i++) {
-        assert_field(&g, i, "script", "lp");
-        assert_field(&g, i, "version", "v9");
-        assert_field(&g, i, "ray", "ray1");
-        assert_field(&g, i, "url", "https://lp.example/");
-        assert_field(&g, i, "outcome", "exception");
-        assert_field(&g, i, "time", "2024-05-05T03:09:20.011Z");
+        ASSERT_FIELDS(&g, i, {"script", "lp"}, {"version", "v9"}, {"ray", "ray1"},
+                      {"url", "https://lp.example/"}, {"outcome", "exception"},
+                      {"time", "2024-05-05T03:09:20.011Z"});
     }
-    assert_field(&g, 0, "kind", "exception");
-    assert_field(&g, 0, "module", "src");
-    assert_field(&g, 0, "file", "/session/metadata/main.py");
-    assert_field(&g, 0, "line", "4");
-    assert_field(&g, 0, "import", "import src.app");
-    assert_field(&g, 1, "kind", "log");
-    assert_field(&g, 1, "level", "error");
+    ASSERT_FIELDS(&g, 0, {"kind", "exception"}, {"module", "src"},
+                  {"file", "/session/metadata/main.py"}, {"line", "4"},
+                  {"import", "import src.app"});
+    ASSERT_FIELDS(&g, 1, {"kind", "log"}, {"level", "error"});
     assert_string_equal(g.ev[1].text, "boom");
     assert_field(&g, 2, "kind", "outcome");
     got_free(&g);
@@ -618,19 +588,13 @@ static void test_observability(void **state)
     assert_int_equal(decode_json(json, &g, &st), 3);
     assert_int_equal(st.observability_events, 1);
     for (size_t i = 0; i < 3; i++) {
-        assert_field(&g, i, "script", "obs-py");
-        assert_field(&g, i, "version", "v-obs");
-        assert_field(&g, i, "outcome", "exception");
-        assert_field(&g, i, "url", "https://obs.example/api");
-        assert_field(&g, i, "request_id", "req-1");
-        assert_field(&g, i, "time", "2024-05-05T03:09:20.011Z");
+        ASSERT_FIELDS(&g, i, {"script", "obs-py"}, {"version", "v-obs"}, {"outcome", "exception"},
+                      {"url", "https://obs.example/api"}, {"request_id", "req-1"},
+                      {"time", "2024-05-05T03:09:20.011Z"});
     }
-    assert_field(&g, 0, "kind", "exception");
-    assert_string_equal(g.ev[0].text, "ModuleNotFoundError: No module named 'src'");
-    assert_field(&g, 0, "module", "src");
-    assert_field(&g, 0, "level", "error");
-    assert_field(&g, 1, "kind", "log");
-    assert_string_equal(g.ev[1].text, "GET /api");
+    assert_event(&g, 0, "exception", "ModuleNotFoundError: No module named 'src'");
+    ASSERT_FIELDS(&g, 0, {"module", "src"}, {"level", "error"});
+    assert_event(&g, 1, "log", "GET /api");
     assert_field(&g, 2, "kind", "outcome");
     got_free(&g);
 
@@ -639,9 +603,7 @@ static void test_observability(void **state)
                                  "\"message\":{\"a\":1}}}",
                                  &g, &st),
                      1);
-    assert_field(&g, 0, "script", "svc");
-    assert_field(&g, 0, "kind", "log");
-    assert_field(&g, 0, "level", "info");
+    ASSERT_FIELDS(&g, 0, {"script", "svc"}, {"kind", "log"}, {"level", "info"});
     assert_string_equal(g.ev[0].text, "{\"a\":1}");
     assert_field(&g, 0, "time", NULL);
     got_free(&g);
@@ -667,13 +629,11 @@ static void test_validation_unknown_invalid(void **state)
     assert_int_equal(st.events, 0);
 
     assert_int_equal(decode_json("{\"content\":\"x\",\"more\":1}", &g, &st), 1);
-    assert_field(&g, 0, "kind", "json");
-    assert_string_equal(g.ev[0].text, "{\"content\":\"x\",\"more\":1}");
+    assert_event(&g, 0, "json", "{\"content\":\"x\",\"more\":1}");
     got_free(&g);
 
     assert_int_equal(decode_json("{\"foo\": [1, 2], \"msg\": \"ValueError: bad\"}", &g, &st), 1);
-    assert_field(&g, 0, "kind", "json");
-    assert_string_equal(g.ev[0].text, "{\"foo\": [1, 2], \"msg\": \"ValueError: bad\"}");
+    assert_event(&g, 0, "json", "{\"foo\": [1, 2], \"msg\": \"ValueError: bad\"}");
     got_free(&g);
     assert_int_equal(decode_json("[1,2,3]", &g, &st), 1);
     assert_field(&g, 0, "kind", "json");
@@ -689,8 +649,7 @@ static void test_validation_unknown_invalid(void **state)
 
     /* invalid JSON is passed on as text and counted */
     assert_int_equal(decode_json("{\"outcome\": \"exception\", [code: 10021]", &g, &st), 1);
-    assert_field(&g, 0, "kind", "text");
-    assert_field(&g, 0, "code", "10021");
+    ASSERT_FIELDS(&g, 0, {"kind", "text"}, {"code", "10021"});
     assert_string_equal(g.ev[0].text, "{\"outcome\": \"exception\", [code: 10021]");
     got_free(&g);
     assert_int_equal(decode_json("{\"a\":1} trailing", &g, &st), 1);
@@ -713,13 +672,11 @@ static void test_builds_line(void **state)
         decode_json("[1755741508.948, \"Failed: error occurred while running deploy command\"]", &g,
                     &st),
         1);
-    assert_field(&g, 0, "kind", "text");
-    assert_string_equal(g.ev[0].text, "Failed: error occurred while running deploy command");
+    assert_event(&g, 0, "text", "Failed: error occurred while running deploy command");
     assert_field(&g, 0, "time", "2025-08-21T01:58:28.948Z");
     got_free(&g);
     assert_int_equal(decode_json("[1755741508948, \"  [code: 10021]\"]", &g, &st), 1);
-    assert_field(&g, 0, "time", "2025-08-21T01:58:28.948Z");
-    assert_field(&g, 0, "code", "10021");
+    ASSERT_FIELDS(&g, 0, {"time", "2025-08-21T01:58:28.948Z"}, {"code", "10021"});
     got_free(&g);
     assert_int_equal(decode_json("[\"x\", 1]", &g, &st), 1);
     assert_field(&g, 0, "kind", "json");
@@ -739,25 +696,18 @@ static void test_flattened_traceback(void **state)
                 "line 3, in <module> from src.x import y ModuleNotFoundError: No module named "
                 "'src' (Code: 10021)",
                 &g);
-    assert_field(&g, 0, "file", "/session/metadata/main.py");
-    assert_field(&g, 0, "line", "3");
-    assert_field(&g, 0, "import", "from src.x import y");
-    assert_field(&g, 0, "module", "src");
-    assert_field(&g, 0, "code", "10021");
-    assert_field(&g, 0, "exception", "ModuleNotFoundError");
-    assert_field(&g, 0, "message", "No module named 'src'");
+    ASSERT_FIELDS(&g, 0, {"file", "/session/metadata/main.py"}, {"line", "3"},
+                  {"import", "from src.x import y"}, {"module", "src"}, {"code", "10021"},
+                  {"exception", "ModuleNotFoundError"}, {"message", "No module named 'src'"});
     got_free(&g);
 
     /* the user frame has no source line: no import */
     decode_text("Traceback (most recent call last): File \"/session/metadata/entry.py\", line 7, "
                 "in <module> ImportError: cannot import name 'Foo' from 'bar' [code: 10021]",
                 &g);
-    assert_field(&g, 0, "file", "/session/metadata/entry.py");
-    assert_field(&g, 0, "line", "7");
-    assert_field(&g, 0, "import", NULL);
-    assert_field(&g, 0, "exception", "ImportError");
-    assert_field(&g, 0, "message", "cannot import name 'Foo' from 'bar'");
-    assert_field(&g, 0, "name", "Foo");
+    ASSERT_FIELDS(&g, 0, {"file", "/session/metadata/entry.py"}, {"line", "7"}, {"import", NULL},
+                  {"exception", "ImportError"}, {"message", "cannot import name 'Foo' from 'bar'"},
+                  {"name", "Foo"});
     got_free(&g);
 
     /* a later library frame on the line: the user frame's source ends where it starts */
@@ -765,10 +715,8 @@ static void test_flattened_traceback(void **state)
                 "<module> import lib File \"/lib/python3.13/site-packages/lib/__init__.py\", line "
                 "2, in <module> KeyError: 'k'",
                 &g);
-    assert_field(&g, 0, "file", "/session/metadata/a.py");
-    assert_field(&g, 0, "import", "import lib");
-    assert_field(&g, 0, "exception", "KeyError");
-    assert_field(&g, 0, "message", "'k'");
+    ASSERT_FIELDS(&g, 0, {"file", "/session/metadata/a.py"}, {"import", "import lib"},
+                  {"exception", "KeyError"}, {"message", "'k'"});
     got_free(&g);
 }
 
@@ -786,11 +734,9 @@ static void test_import_error_name(void **state)
     assert_field(&g, 0, "exception", "ImportError");
     assert_field(&g, 0, "message",
                  "cannot import name 'Greeter' from 'helpers' (/session/metadata/helpers.py)");
-    assert_field(&g, 0, "name", "Greeter");
-    assert_field(&g, 0, "module", NULL);
-    assert_field(&g, 0, "file", "/session/metadata/entry.py");
-    assert_field(&g, 0, "line", "5");
-    assert_field(&g, 0, "import", "from helpers import Greeter");
+    ASSERT_FIELDS(&g, 0, {"name", "Greeter"}, {"module", NULL},
+                  {"file", "/session/metadata/entry.py"}, {"line", "5"},
+                  {"import", "from helpers import Greeter"});
     got_free(&g);
 }
 
@@ -1023,6 +969,134 @@ static void test_existing_fields_kept(void **state)
 
 /* ---- hostile input ---- */
 
+/* Hostile JSON values: numbers, missing keys and wrong types (st counts across the calls). */
+static void hostile_json_values(struct got *g, struct cfw_decode_stats *st)
+{
+    /* numbers beyond any sane time: no time field */
+    assert_int_equal(decode_json("{\"outcome\":\"exception\",\"eventTimestamp\":1e300}", g, st), 1);
+    assert_field(g, 0, "time", NULL);
+    got_free(g);
+    assert_int_equal(decode_json("{\"outcome\":\"x\",\"eventTimestamp\":-5}", g, st), 1);
+    assert_field(g, 0, "time", NULL);
+    got_free(g);
+    /* an integer jansson cannot hold: invalid JSON, decoded as text */
+    assert_int_equal(
+        decode_json("{\"outcome\":\"x\",\"eventTimestamp\":99999999999999999999999999}", g, st), 1);
+    assert_field(g, 0, "kind", "text");
+    got_free(g);
+    assert_int_equal(st->json_invalid, 1);
+
+    /* missing keys and wrong types everywhere */
+    assert_int_equal(decode_json("{\"outcome\":5,\"scriptName\":7,\"scriptVersion\":\"v\","
+                                 "\"event\":[1],\"exceptions\":[{},5,\"s\",null,{\"name\":3},"
+                                 "{\"message\":null}],\"logs\":[{},{\"level\":3},7,[]]}",
+                                 g, st),
+                     0);
+    assert_int_equal(st->tail_events, 3);
+    assert_int_equal(decode_json("{\"outcome\":\"exception\",\"exceptions\":{\"name\":\"E\"},"
+                                 "\"logs\":\"x\",\"event\":{\"request\":\"u\"}}",
+                                 g, st),
+                     1);
+    ASSERT_FIELDS(g, 0, {"kind", "outcome"}, {"url", NULL});
+    got_free(g);
+
+    /* non-string messages and names */
+    assert_int_equal(decode_json("{\"exceptions\":[{\"message\":{\"deep\":[1,{\"x\":null}]}},"
+                                 "{\"name\":\"E\",\"message\":123}],"
+                                 "\"logs\":[{\"message\":7},{\"message\":{\"a\":\"b\"}},"
+                                 "{\"message\":[]},{\"message\":[[[]]]}]}",
+                                 g, st),
+                     6);
+    assert_string_equal(g->ev[0].text, "{\"deep\":[1,{\"x\":null}]}");
+    assert_string_equal(g->ev[1].text, "E: 123");
+    ASSERT_FIELDS(g, 1, {"exception", "E"}, {"message", NULL});
+    assert_string_equal(g->ev[2].text, "7");
+    assert_string_equal(g->ev[3].text, "{\"a\":\"b\"}");
+    assert_string_equal(g->ev[4].text, "");
+    assert_string_equal(g->ev[5].text, "[[]]");
+    got_free(g);
+}
+
+/* A log event whose Message is an array nested depth deep. */
+static void nested_message(struct cfw_buf *b, size_t depth)
+{
+    cfw_buf_reset(b);
+    cfw_buf_puts(b, "{\"Outcome\":\"ok\",\"Logs\":[{\"Level\":\"log\",\"Message\":[");
+    buf_put_repeat(b, "[", depth);
+    buf_put_repeat(b, "]", depth);
+    cfw_buf_puts(b, "]}]}");
+}
+
+/* Hostile JSON nesting: arrays in Message within and beyond the depth cap, brackets in strings. */
+static void hostile_json_depth(struct got *g, struct cfw_decode_stats *st, struct cfw_buf *b)
+{
+    /* deep arrays in Message: within the depth cap they are dumped, beyond it the record is text */
+    nested_message(b, 50);
+    assert_int_equal(decode_json(b->data, g, st), 1);
+    assert_field(g, 0, "kind", "log");
+    assert_int_equal(g->ev[0].len, 100);
+    got_free(g);
+    nested_message(b, 5000);
+    *st = (struct cfw_decode_stats){0};
+    assert_int_equal(decode_json(b->data, g, st), 1);
+    assert_field(g, 0, "kind", "text");
+    assert_int_equal(st->json_invalid, 1);
+    got_free(g);
+    /* brackets inside strings do not count as depth */
+    cfw_buf_reset(b);
+    cfw_buf_puts(b, "{\"logs\":[{\"message\":[\"");
+    buf_put_repeat(b, "[{\\\"", 500);
+    cfw_buf_puts(b, "\"]}]}");
+    assert_int_equal(decode_json(b->data, g, st), 1);
+    assert_field(g, 0, "kind", "log");
+    assert_int_equal(g->ev[0].len, 1500);
+    got_free(g);
+}
+
+/* Hostile JSON sizes: a long message, too many events, a record over the size cap. */
+static void hostile_json_caps(struct got *g, struct cfw_decode_stats *st, struct cfw_buf *b)
+{
+    /* a long message is capped at a character boundary (numbers grow when dumped: 0.1 is
+     * 0.10000000000000001) */
+    cfw_buf_reset(b);
+    cfw_buf_puts(b, "{\"logs\":[{\"message\":[");
+    buf_put_repeat(b, "0.1,", 30000);
+    cfw_buf_puts(b, "\"");
+    buf_put_repeat(b, "\xe2\x82\xac", 200000);
+    cfw_buf_puts(b, "\"]}]}");
+    assert_int_equal(decode_json(b->data, g, st), 1);
+    assert_field(g, 0, "kind", "log");
+    assert_true(g->ev[0].len <= 1024 * 1024);
+    assert_true(g->ev[0].len > 1024 * 1024 - 3);
+    assert_true(strncmp(g->ev[0].text, "0.10000000000000001 0.1", 23) == 0);
+    got_free(g);
+
+    /* too many events from one record are capped */
+    cfw_buf_reset(b);
+    cfw_buf_puts(b, "{\"outcome\":\"exception\",\"logs\":[");
+    for (int i = 0; i < 3000; i++) {
+        cfw_buf_printf(b, "%s{\"level\":\"log\",\"message\":[\"line %d\"]}", i > 0 ? "," : "", i);
+    }
+    cfw_buf_puts(b, "]}");
+    *st = (struct cfw_decode_stats){0};
+    assert_int_equal(decode_json(b->data, g, st), 1000);
+    assert_int_equal(st->events, 1000);
+    assert_string_equal(g->ev[999].text, "line 999");
+    got_free(g);
+
+    /* a JSON record beyond the size cap is text */
+    cfw_buf_reset(b);
+    cfw_buf_puts(b, "{\"content\":\"");
+    buf_put_repeat(b, "a", 1100 * 1024);
+    cfw_buf_puts(b, "\"}");
+    *st = (struct cfw_decode_stats){0};
+    assert_int_equal(decode_json(b->data, g, st), 1);
+    assert_field(g, 0, "kind", "text");
+    assert_int_equal(st->json_invalid, 1);
+    assert_true(g->ev[0].len <= 1024 * 1024);
+    got_free(g);
+}
+
 static void test_hostile_json(void **state)
 {
     struct got g = {0};
@@ -1030,146 +1104,15 @@ static void test_hostile_json(void **state)
     struct cfw_buf b = {0};
 
     (void)state;
-    /* numbers beyond any sane time: no time field */
-    assert_int_equal(decode_json("{\"outcome\":\"exception\",\"eventTimestamp\":1e300}", &g, &st),
-                     1);
-    assert_field(&g, 0, "time", NULL);
-    got_free(&g);
-    assert_int_equal(decode_json("{\"outcome\":\"x\",\"eventTimestamp\":-5}", &g, &st), 1);
-    assert_field(&g, 0, "time", NULL);
-    got_free(&g);
-    /* an integer jansson cannot hold: invalid JSON, decoded as text */
-    assert_int_equal(
-        decode_json("{\"outcome\":\"x\",\"eventTimestamp\":99999999999999999999999999}", &g, &st),
-        1);
-    assert_field(&g, 0, "kind", "text");
-    got_free(&g);
-    assert_int_equal(st.json_invalid, 1);
-
-    /* missing keys and wrong types everywhere */
-    assert_int_equal(decode_json("{\"outcome\":5,\"scriptName\":7,\"scriptVersion\":\"v\","
-                                 "\"event\":[1],\"exceptions\":[{},5,\"s\",null,{\"name\":3},"
-                                 "{\"message\":null}],\"logs\":[{},{\"level\":3},7,[]]}",
-                                 &g, &st),
-                     0);
-    assert_int_equal(st.tail_events, 3);
-    assert_int_equal(decode_json("{\"outcome\":\"exception\",\"exceptions\":{\"name\":\"E\"},"
-                                 "\"logs\":\"x\",\"event\":{\"request\":\"u\"}}",
-                                 &g, &st),
-                     1);
-    assert_field(&g, 0, "kind", "outcome");
-    assert_field(&g, 0, "url", NULL);
-    got_free(&g);
-
-    /* non-string messages and names */
-    assert_int_equal(decode_json("{\"exceptions\":[{\"message\":{\"deep\":[1,{\"x\":null}]}},"
-                                 "{\"name\":\"E\",\"message\":123}],"
-                                 "\"logs\":[{\"message\":7},{\"message\":{\"a\":\"b\"}},"
-                                 "{\"message\":[]},{\"message\":[[[]]]}]}",
-                                 &g, &st),
-                     6);
-    assert_string_equal(g.ev[0].text, "{\"deep\":[1,{\"x\":null}]}");
-    assert_string_equal(g.ev[1].text, "E: 123");
-    assert_field(&g, 1, "exception", "E");
-    assert_field(&g, 1, "message", NULL);
-    assert_string_equal(g.ev[2].text, "7");
-    assert_string_equal(g.ev[3].text, "{\"a\":\"b\"}");
-    assert_string_equal(g.ev[4].text, "");
-    assert_string_equal(g.ev[5].text, "[[]]");
-    got_free(&g);
-
-    /* deep arrays in Message: within the depth cap they are dumped, beyond it the record is text */
-    cfw_buf_puts(&b, "{\"Outcome\":\"ok\",\"Logs\":[{\"Level\":\"log\",\"Message\":[");
-    for (int i = 0; i < 50; i++) {
-        cfw_buf_putc(&b, '[');
-    }
-    for (int i = 0; i < 50; i++) {
-        cfw_buf_putc(&b, ']');
-    }
-    cfw_buf_puts(&b, "]}]}");
-    assert_int_equal(decode_json(b.data, &g, &st), 1);
-    assert_field(&g, 0, "kind", "log");
-    assert_int_equal(g.ev[0].len, 100);
-    got_free(&g);
-    cfw_buf_reset(&b);
-    cfw_buf_puts(&b, "{\"Outcome\":\"ok\",\"Logs\":[{\"Level\":\"log\",\"Message\":[");
-    for (int i = 0; i < 5000; i++) {
-        cfw_buf_putc(&b, '[');
-    }
-    for (int i = 0; i < 5000; i++) {
-        cfw_buf_putc(&b, ']');
-    }
-    cfw_buf_puts(&b, "]}]}");
-    st = (struct cfw_decode_stats){0};
-    assert_int_equal(decode_json(b.data, &g, &st), 1);
-    assert_field(&g, 0, "kind", "text");
-    assert_int_equal(st.json_invalid, 1);
-    got_free(&g);
-    /* brackets inside strings do not count as depth */
-    cfw_buf_reset(&b);
-    cfw_buf_puts(&b, "{\"logs\":[{\"message\":[\"");
-    for (int i = 0; i < 500; i++) {
-        cfw_buf_puts(&b, "[{\\\"");
-    }
-    cfw_buf_puts(&b, "\"]}]}");
-    assert_int_equal(decode_json(b.data, &g, &st), 1);
-    assert_field(&g, 0, "kind", "log");
-    assert_int_equal(g.ev[0].len, 1500);
-    got_free(&g);
-
-    /* a long message is capped at a character boundary (numbers grow when dumped: 0.1 is
-     * 0.10000000000000001) */
-    cfw_buf_reset(&b);
-    cfw_buf_puts(&b, "{\"logs\":[{\"message\":[");
-    for (int i = 0; i < 30000; i++) {
-        cfw_buf_puts(&b, "0.1,");
-    }
-    cfw_buf_puts(&b, "\"");
-    for (int i = 0; i < 200000; i++) {
-        cfw_buf_puts(&b, "\xe2\x82\xac");
-    }
-    cfw_buf_puts(&b, "\"]}]}");
-    assert_int_equal(decode_json(b.data, &g, &st), 1);
-    assert_field(&g, 0, "kind", "log");
-    assert_true(g.ev[0].len <= 1024 * 1024);
-    assert_true(g.ev[0].len > 1024 * 1024 - 3);
-    assert_true(strncmp(g.ev[0].text, "0.10000000000000001 0.1", 23) == 0);
-    got_free(&g);
-
-    /* too many events from one record are capped */
-    cfw_buf_reset(&b);
-    cfw_buf_puts(&b, "{\"outcome\":\"exception\",\"logs\":[");
-    for (int i = 0; i < 3000; i++) {
-        cfw_buf_printf(&b, "%s{\"level\":\"log\",\"message\":[\"line %d\"]}", i > 0 ? "," : "", i);
-    }
-    cfw_buf_puts(&b, "]}");
-    st = (struct cfw_decode_stats){0};
-    assert_int_equal(decode_json(b.data, &g, &st), 1000);
-    assert_int_equal(st.events, 1000);
-    assert_string_equal(g.ev[999].text, "line 999");
-    got_free(&g);
-
-    /* a JSON record beyond the size cap is text */
-    cfw_buf_reset(&b);
-    cfw_buf_puts(&b, "{\"content\":\"");
-    for (int i = 0; i < 1100 * 1024; i++) {
-        cfw_buf_putc(&b, 'a');
-    }
-    cfw_buf_puts(&b, "\"}");
-    st = (struct cfw_decode_stats){0};
-    assert_int_equal(decode_json(b.data, &g, &st), 1);
-    assert_field(&g, 0, "kind", "text");
-    assert_int_equal(st.json_invalid, 1);
-    assert_true(g.ev[0].len <= 1024 * 1024);
-    got_free(&g);
-
+    hostile_json_values(&g, &st);
+    hostile_json_depth(&g, &st, &b);
+    hostile_json_caps(&g, &st, &b);
     cfw_buf_free(&b);
 }
 
-static void test_hostile_text(void **state)
+/* Hostile text: invalid UTF-8, a NUL, control characters and binary junk in many sizes. */
+static void hostile_text_bytes(struct got *g)
 {
-    struct got g = {0};
-    struct cfw_buf b = {0};
     uint32_t seed = 12345;
     char *junk;
     static const char bad[] = "ModuleNotFoundError: No module named '\xff\xfe'\n"
@@ -1177,30 +1120,27 @@ static void test_hostile_text(void **state)
                               "    from \xed\xa0\x80 import y\n"
                               "\xf4\x90\x80\x80 [code: 10021] \xc0\xaf";
 
-    (void)state;
     /* invalid UTF-8: the text and every field come out valid */
-    assert_int_equal(decode_text(bad, &g), 1);
-    assert_field(&g, 0, "code", "10021");
-    assert_field(&g, 0, "module", "\xef\xbf\xbd\xef\xbf\xbd");
-    assert_true(strstr(g.ev[0].text, "\xef\xbf\xbd") != NULL);
-    got_free(&g);
-    assert_int_equal(decode_kind(CFW_REC_JSON, bad, strlen(bad), &g, NULL), 1);
-    assert_field(&g, 0, "kind", "text");
-    got_free(&g);
+    assert_int_equal(decode_text(bad, g), 1);
+    ASSERT_FIELDS(g, 0, {"code", "10021"}, {"module", "\xef\xbf\xbd\xef\xbf\xbd"});
+    assert_true(strstr(g->ev[0].text, "\xef\xbf\xbd") != NULL);
+    got_free(g);
+    assert_int_equal(decode_kind(CFW_REC_JSON, bad, strlen(bad), g, NULL), 1);
+    assert_field(g, 0, "kind", "text");
+    got_free(g);
 
     /* a NUL inside a record becomes a space */
-    assert_int_equal(decode_kind(CFW_REC_TEXT, "a\0b [code: 1]", 13, &g, NULL), 1);
-    assert_string_equal(g.ev[0].text, "a b [code: 1]");
-    assert_field(&g, 0, "code", "1");
-    got_free(&g);
+    assert_int_equal(decode_kind(CFW_REC_TEXT, "a\0b [code: 1]", 13, g, NULL), 1);
+    assert_string_equal(g->ev[0].text, "a b [code: 1]");
+    assert_field(g, 0, "code", "1");
+    got_free(g);
 
     /* control characters do not reach field values */
     assert_int_equal(
-        decode_json("{\"outcome\":\"exc\\u0001\\u001b[31m\",\"scriptName\":\"a\\tb\"}", &g, NULL),
+        decode_json("{\"outcome\":\"exc\\u0001\\u001b[31m\",\"scriptName\":\"a\\tb\"}", g, NULL),
         1);
-    assert_field(&g, 0, "outcome", "exc  [31m");
-    assert_field(&g, 0, "script", "a b");
-    got_free(&g);
+    ASSERT_FIELDS(g, 0, {"outcome", "exc  [31m"}, {"script", "a b"});
+    got_free(g);
 
     /* binary junk without NUL bytes, in many sizes */
     junk = cfw_xmalloc(70001);
@@ -1212,105 +1152,110 @@ static void test_hostile_text(void **state)
             junk[i] = (char)(1 + (seed >> 16) % 255);
         }
         junk[n] = '\0';
-        decode_kind(CFW_REC_TEXT, junk, n, &g, NULL);
-        got_free(&g);
-        decode_kind(CFW_REC_JSON, junk, n, &g, NULL);
-        got_free(&g);
+        decode_kind(CFW_REC_TEXT, junk, n, g, NULL);
+        got_free(g);
+        decode_kind(CFW_REC_JSON, junk, n, g, NULL);
+        got_free(g);
     }
     free(junk);
+}
 
-    /* fragments of every pattern, cut at every length */
-    {
-        static const char full[] =
-            "A request to the Cloudflare API (/accounts/a/workers/scripts/w/versions) failed.\n"
-            "Traceback (most recent call last): File \"/session/metadata/m.py\", line 3, in "
-            "<module> "
-            "from src.x import y ModuleNotFoundError: No module named 'src' (Code: 10021)\n"
-            "ImportError: cannot import name 'N' from 'm'\nWorker Startup Time: 5 ms\n"
-            "startup exceeded CPU limit 9<=1\nTotal Upload: 1.5 KiB / gzip: 0.5 KiB [code: 7]";
-        struct cfw_fields f = {0};
+/* Fragments of every pattern, cut at every length: valid fields, and all of them when whole. */
+static void hostile_text_fragments(void)
+{
+    static const char full[] =
+        "A request to the Cloudflare API (/accounts/a/workers/scripts/w/versions) failed.\n"
+        "Traceback (most recent call last): File \"/session/metadata/m.py\", line 3, in "
+        "<module> "
+        "from src.x import y ModuleNotFoundError: No module named 'src' (Code: 10021)\n"
+        "ImportError: cannot import name 'N' from 'm'\nWorker Startup Time: 5 ms\n"
+        "startup exceeded CPU limit 9<=1\nTotal Upload: 1.5 KiB / gzip: 0.5 KiB [code: 7]";
+    struct cfw_fields f = {0};
 
-        for (size_t n = 0; n <= sizeof(full) - 1; n++) {
-            char *copy = cfw_xstrndup(full, n); /* exact size: ASan catches reads past n */
+    for (size_t n = 0; n <= sizeof(full) - 1; n++) {
+        char *copy = cfw_xstrndup(full, n); /* exact size: ASan catches reads past n */
 
-            cfw_extract_fields(copy, n, &f);
-            for (size_t i = 0; i < f.n; i++) {
-                assert_true(valid_utf8(f.v[i].value, strlen(f.v[i].value)));
-            }
-            cfw_fields_clear(&f);
-            free(copy);
+        cfw_extract_fields(copy, n, &f);
+        for (size_t i = 0; i < f.n; i++) {
+            assert_true(valid_utf8(f.v[i].value, strlen(f.v[i].value)));
         }
-        cfw_extract_fields(full, sizeof(full) - 1, &f);
-        assert_string_equal(cfw_fields_get(&f, "script"), "w");
-        assert_string_equal(cfw_fields_get(&f, "code"), "10021");
-        assert_string_equal(cfw_fields_get(&f, "import"), "from src.x import y");
-        assert_string_equal(cfw_fields_get(&f, "name"), "N");
-        assert_string_equal(cfw_fields_get(&f, "startup_ms"), "5");
-        assert_string_equal(cfw_fields_get(&f, "upload_kib"), "1.5");
-        assert_string_equal(cfw_fields_get(&f, "gzip_kib"), "0.5");
-        assert_string_equal(cfw_fields_get(&f, "exception"), "ImportError");
         cfw_fields_clear(&f);
+        free(copy);
     }
+    cfw_extract_fields(full, sizeof(full) - 1, &f);
+    assert_string_equal(cfw_fields_get(&f, "script"), "w");
+    assert_string_equal(cfw_fields_get(&f, "code"), "10021");
+    assert_string_equal(cfw_fields_get(&f, "import"), "from src.x import y");
+    assert_string_equal(cfw_fields_get(&f, "name"), "N");
+    assert_string_equal(cfw_fields_get(&f, "startup_ms"), "5");
+    assert_string_equal(cfw_fields_get(&f, "upload_kib"), "1.5");
+    assert_string_equal(cfw_fields_get(&f, "gzip_kib"), "0.5");
+    assert_string_equal(cfw_fields_get(&f, "exception"), "ImportError");
+    cfw_fields_clear(&f);
+}
+
+/* Hostile text sizes: huge lines, repeated pattern prefixes, long paths, a record over the cap. */
+static void hostile_text_caps(struct got *g, struct cfw_buf *b)
+{
+    static const char *const prefixes[] = {"No module named '",
+                                           "cannot import name \"",
+                                           "File \"/session/metadata/",
+                                           "File \"",
+                                           "A request to the Cloudflare API (",
+                                           "[code: ",
+                                           "Worker Startup Time: 1",
+                                           "startup exceeded CPU limit 2",
+                                           "Total Upload: 3",
+                                           "Traceback (most recent call last):",
+                                           "x.yError: ",
+                                           "aError"};
 
     /* huge lines: the exception name and module cap */
-    for (int i = 0; i < 5000; i++) {
-        cfw_buf_putc(&b, 'A');
-    }
-    cfw_buf_puts(&b, "Error: x\nNo module named '");
-    for (int i = 0; i < 5000; i++) {
-        cfw_buf_putc(&b, 'm');
-    }
-    cfw_buf_puts(&b, "'\n");
-    assert_int_equal(decode_text(b.data, &g), 1);
-    assert_int_equal(strlen(F(&g, 0, "exception")), 1024);
-    assert_field(&g, 0, "module", NULL);
-    got_free(&g);
+    buf_put_repeat(b, "A", 5000);
+    cfw_buf_puts(b, "Error: x\nNo module named '");
+    buf_put_repeat(b, "m", 5000);
+    cfw_buf_puts(b, "'\n");
+    assert_int_equal(decode_text(b->data, g), 1);
+    assert_int_equal(strlen(F(g, 0, "exception")), 1024);
+    assert_field(g, 0, "module", NULL);
+    got_free(g);
 
     /* one long line of repeated pattern prefixes (linear scanning keeps this quick) */
-    {
-        static const char *const prefixes[] = {"No module named '",
-                                               "cannot import name \"",
-                                               "File \"/session/metadata/",
-                                               "File \"",
-                                               "A request to the Cloudflare API (",
-                                               "[code: ",
-                                               "Worker Startup Time: 1",
-                                               "startup exceeded CPU limit 2",
-                                               "Total Upload: 3",
-                                               "Traceback (most recent call last):",
-                                               "x.yError: ",
-                                               "aError"};
-
-        for (size_t k = 0; k < sizeof(prefixes) / sizeof(prefixes[0]); k++) {
-            cfw_buf_reset(&b);
-            while (b.len < 1000 * 1000) {
-                cfw_buf_puts(&b, prefixes[k]);
-            }
-            assert_int_equal(decode_text(b.data, &g), 1);
-            got_free(&g);
+    for (size_t k = 0; k < sizeof(prefixes) / sizeof(prefixes[0]); k++) {
+        cfw_buf_reset(b);
+        while (b->len < 1000 * 1000) {
+            cfw_buf_puts(b, prefixes[k]);
         }
+        assert_int_equal(decode_text(b->data, g), 1);
+        got_free(g);
     }
 
     /* a frame path beyond its cap is not taken */
-    cfw_buf_reset(&b);
-    cfw_buf_puts(&b, "File \"/session/metadata/");
-    for (int i = 0; i < 600; i++) {
-        cfw_buf_putc(&b, 'p');
-    }
-    cfw_buf_puts(&b, ".py\", line 3, in x\nNameError: y");
-    assert_int_equal(decode_text(b.data, &g), 1);
-    assert_field(&g, 0, "file", NULL);
-    assert_field(&g, 0, "exception", "NameError");
-    got_free(&g);
+    cfw_buf_reset(b);
+    cfw_buf_puts(b, "File \"/session/metadata/");
+    buf_put_repeat(b, "p", 600);
+    cfw_buf_puts(b, ".py\", line 3, in x\nNameError: y");
+    assert_int_equal(decode_text(b->data, g), 1);
+    ASSERT_FIELDS(g, 0, {"file", NULL}, {"exception", "NameError"});
+    got_free(g);
 
     /* a text record beyond the event text cap is cut, still valid */
-    cfw_buf_reset(&b);
-    for (int i = 0; i < 700 * 1024; i++) {
-        cfw_buf_puts(&b, "\xc3\xa9");
-    }
-    assert_int_equal(decode_text(b.data, &g), 1);
-    assert_true(g.ev[0].len <= 1024 * 1024);
-    got_free(&g);
+    cfw_buf_reset(b);
+    buf_put_repeat(b, "\xc3\xa9", 700 * 1024);
+    assert_int_equal(decode_text(b->data, g), 1);
+    assert_true(g->ev[0].len <= 1024 * 1024);
+    got_free(g);
+}
+
+static void test_hostile_text(void **state)
+{
+    struct got g = {0};
+    struct cfw_buf b = {0};
+
+    (void)state;
+    hostile_text_bytes(&g);
+    hostile_text_fragments();
+    hostile_text_caps(&g, &b);
     cfw_buf_free(&b);
 }
 

@@ -23,7 +23,10 @@
 #include "cfwatchd/http.h"
 #include "cfwatchd/log.h"
 #include "cfwatchd/notify.h"
+#include "cfwatchd/router.h"
 #include "cfwatchd/yaml.h"
+#include "json_check.h"
+#include "test_util.h"
 
 #define SLACK_TOKEN "SlackSecretToken0042"
 #define HOOK_TOKEN "HookPathToken0077"
@@ -44,16 +47,6 @@ struct env {
 };
 
 /* ---- helpers ---- */
-
-static void rm_rf(const char *dir)
-{
-    char cmd[160];
-
-    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-    if (system(cmd) != 0) {
-        fprintf(stdout, "cannot remove %s\n", dir);
-    }
-}
 
 static char *sinks_yaml(const char *extra)
 {
@@ -124,15 +117,34 @@ static void incident(struct cfw_incident *inc, int i, enum cfw_severity sev)
     cfw_fields_set(&inc->fields, "module", "src");
 }
 
-static void incident_free(struct cfw_incident *inc)
+/* Makes incident i and submits it as opened. */
+static void open_one(struct cfw_notifier *n, struct cfw_incident *inc, int i, enum cfw_severity sev)
 {
-    free(inc->key);
-    free(inc->rule);
-    free(inc->pack);
-    free(inc->title);
-    free(inc->hint);
-    free(inc->sample);
-    cfw_fields_clear(&inc->fields);
+    incident(inc, i, sev);
+    assert_int_equal(cfw_notifier_submit(n, inc, CFW_TRANSITION_OPEN), 0);
+}
+
+/* Makes n warnings numbered from first and submits each as opened. */
+static void open_incidents(struct cfw_notifier *n, struct cfw_incident *inc, int count, int first)
+{
+    for (int k = 0; k < count; k++) {
+        open_one(n, &inc[k], first + k, CFW_SEV_WARNING);
+    }
+}
+
+static void incidents_free(struct cfw_incident *inc, int count)
+{
+    for (int k = 0; k < count; k++) {
+        cfw_router_clear_incident(&inc[k]);
+    }
+}
+
+/* Marks inc resolved now and submits the resolve. */
+static void resolve(struct cfw_notifier *n, struct cfw_incident *inc)
+{
+    inc->state = CFW_INCIDENT_RESOLVED;
+    inc->resolved_wall_ms = cfw_now_wall_ms();
+    assert_int_equal(cfw_notifier_submit(n, inc, CFW_TRANSITION_RESOLVE), 0);
 }
 
 static json_t *reqs(const char *path)
@@ -140,47 +152,9 @@ static json_t *reqs(const char *path)
     return capture_requests(&cap, path);
 }
 
-static const char *jget(json_t *o, const char *a, const char *b)
-{
-    json_t *v = json_object_get(o, a);
-
-    if (b != NULL) {
-        v = json_object_get(v, b);
-    }
-    return json_string_value(v);
-}
-
 static json_t *body_of(json_t *rec)
 {
     return json_loads(json_string_value(json_object_get(rec, "body")), 0, NULL);
-}
-
-static size_t count_dir(const char *dir, const char *needle)
-{
-    DIR *d = opendir(dir);
-    struct dirent *de;
-    size_t n = 0;
-
-    if (d == NULL) {
-        return 0;
-    }
-    while ((de = readdir(d)) != NULL) {
-        if (de->d_name[0] != '.' && (needle == NULL || strstr(de->d_name, needle) != NULL)) {
-            n++;
-        }
-    }
-    closedir(d);
-    return n;
-}
-
-static void settle(struct event_base *base, int ms)
-{
-    int64_t end = cfw_now_mono_ms() + ms;
-
-    while (cfw_now_mono_ms() < end) {
-        event_base_loop(base, EVLOOP_ONCE | EVLOOP_NONBLOCK);
-        usleep(2000);
-    }
 }
 
 /* ---- fixtures ---- */
@@ -218,8 +192,7 @@ static int setup(void **state)
     int fd;
     struct stat st;
 
-    snprintf(e->dir, sizeof(e->dir), "/tmp/cfw-delivery-XXXXXX");
-    if (mkdtemp(e->dir) == NULL) {
+    if (tmpdir_make(e->dir, sizeof(e->dir), "delivery") != 0) {
         return -1;
     }
     e->base = event_base_new();
@@ -245,7 +218,9 @@ static int teardown(void **state)
     cfw_notifier_free(e->n);
     cfw_doc_free(e->doc);
     event_base_free(e->base);
-    rm_rf(e->dir);
+    if (tmpdir_remove(e->dir) != 0) {
+        fprintf(stdout, "cannot remove %s\n", e->dir);
+    }
     free(e);
     fflush(stderr);
     dup2(saved_stderr, 2);
@@ -266,12 +241,144 @@ static int teardown(void **state)
 
 /* ---- tests ---- */
 
+/* The body of the first request to path, parsed; the requests there must number n (0: any). */
+static json_t *first_body(const char *path, size_t n)
+{
+    json_t *r = reqs(path);
+    json_t *b;
+
+    if (n > 0) {
+        assert_int_equal(json_array_size(r), n);
+    }
+    b = body_of(json_array_get(r, 0));
+    json_decref(r);
+    return b;
+}
+
+/* Asserts that path received n requests. */
+static void assert_requests(const char *path, size_t n)
+{
+    json_t *r = reqs(path);
+
+    assert_int_equal(json_array_size(r), n);
+    json_decref(r);
+}
+
+/*
+ * Asserts that the webhook received the n incidents made with incidents() from number first,
+ * each exactly once, and nothing else.
+ */
+static void assert_hook_got_each_once(int first, int n)
+{
+    json_t *r = reqs("/hook/" HOOK_TOKEN);
+    json_t *rec;
+    size_t i;
+    int seen[64] = {0};
+
+    assert_true(n <= 64);
+    json_array_foreach (r, i, rec) {
+        json_t *b = body_of(rec);
+        int k = (int)strtol(strrchr(json_str_at(b, "incident.script"), '-') + 1, NULL, 10) - first;
+        assert_true(k >= 0 && k < n);
+        seen[k]++;
+        json_decref(b);
+    }
+    assert_int_equal(json_array_size(r), n);
+    for (int k = 0; k < n; k++) {
+        assert_int_equal(seen[k], 1);
+    }
+    json_decref(r);
+}
+
+static void check_slack_open(void)
+{
+    json_t *r = reqs("/slack/T000/B000/" SLACK_TOKEN);
+    json_t *b;
+
+    assert_int_equal(json_array_size(r), 1);
+    b = body_of(json_array_get(r, 0));
+    assert_non_null(strstr(json_string_value(json_object_get(b, "text")), "api-1 imports src"));
+    {
+        /* the fields reach Slack; their markup is test_sinks.c's business */
+        char *dump = json_dumps(json_object_get(b, "blocks"), 0);
+        ASSERT_HAS_ALL(dump, "Severity", "critical", "Script", "api-1", "Rule", "py-src-import",
+                       "Count", "First seen", "Last seen", "Hint", "Import modules",
+                       "ModuleNotFoundError");
+        free(dump);
+    }
+    assert_string_equal(json_str_at(json_array_get(r, 0), "headers.content-type"),
+                        "application/json");
+    json_decref(b);
+    json_decref(r);
+}
+
+static void check_pd_open(const struct cfw_incident *inc)
+{
+    json_t *b = first_body("/pd", 1);
+
+    ASSERT_JSON_STRS(b, {"routing_key", PD_KEY}, {"event_action", "trigger"},
+                     {"dedup_key", "cfwatchd:py-src-import/api-1/src"},
+                     {"payload.severity", "critical"}, {"payload.source", "test-host"},
+                     {"client", "cfwatchd"});
+    assert_non_null(strstr(json_str_at(b, "payload.summary"), "api-1 imports src"));
+    assert_string_equal(json_str_at(json_object_get(b, "payload"), "custom_details.hint"),
+                        inc->hint);
+    json_decref(b);
+}
+
+static void check_hook_open(const struct cfw_incident *inc)
+{
+    json_t *r = reqs("/hook/" HOOK_TOKEN);
+    json_t *a, *b;
+
+    assert_int_equal(json_array_size(r), 1);
+    a = json_array_get(r, 0);
+    /* the capture server recomputed the HMAC with Python's hmac module */
+    assert_true(json_is_true(json_object_get(a, "hmac_ok")));
+    ASSERT_JSON_STRS(a, {"headers.authorization", "Bearer " HOOK_BEARER},
+                     {"headers.user-agent", "cfwatchd/" CFW_VERSION});
+    b = body_of(a);
+    assert_int_equal(json_integer_value(json_object_get(b, "version")), 1);
+    ASSERT_JSON_STRS(b, {"event", "open"}, {"incident.key", "py-src-import/api-1/src"},
+                     {"incident.severity", "critical"}, {"incident.sample", inc->sample},
+                     {"incident.script", "api-1"});
+    json_decref(b);
+    json_decref(r);
+}
+
+static void check_am_open(const struct cfw_incident *inc)
+{
+    json_t *b = first_body("/am1/api/v2/alerts", 1);
+    json_t *a = json_array_get(b, 0);
+
+    ASSERT_JSON_STRS(a, {"labels.alertname", "py-src-import"}, {"labels.script", "api-1"},
+                     {"labels.severity", "critical"}, {"labels.module", "src"},
+                     {"labels.team", "ops"}, {"annotations.summary", inc->title});
+    assert_non_null(json_str_at(a, "endsAt"));
+    json_decref(b);
+}
+
+/* The resolve: PagerDuty resolve with the same dedup_key, Slack and the webhook say so. */
+static void check_resolves(void)
+{
+    json_t *b = first_body("/pd", 1);
+
+    assert_string_equal(json_str_at(b, "event_action"), "resolve");
+    assert_string_equal(json_str_at(b, "dedup_key"), "cfwatchd:py-src-import/api-1/src");
+    json_decref(b);
+    b = first_body("/slack/T000/B000/" SLACK_TOKEN, 0);
+    assert_non_null(strstr(json_str_at(b, "text"), "Resolved"));
+    json_decref(b);
+    b = first_body("/hook/" HOOK_TOKEN, 0);
+    assert_string_equal(json_str_at(b, "event"), "resolve");
+    json_decref(b);
+}
+
 static void test_payload_fields(void **state)
 {
     struct env *e = *state;
     char *yaml = sinks_yaml(NULL);
     struct cfw_incident inc;
-    json_t *r, *b, *a;
     struct cfw_notifier_stats st;
 
     capture_cmd(&cap, "/hmac",
@@ -280,102 +387,18 @@ static void test_payload_fields(void **state)
                 "{\"path\":\"/pd\",\"responses\":[],\"then\":{\"status\":202,\"body\":"
                 "\"{\\\"status\\\":\\\"success\\\"}\"}}");
     notifier(e, yaml);
-    incident(&inc, 1, CFW_SEV_CRITICAL);
-    assert_int_equal(cfw_notifier_submit(e->n, &inc, CFW_TRANSITION_OPEN), 0);
+    open_one(e->n, &inc, 1, CFW_SEV_CRITICAL);
     assert_int_equal(cfw_notifier_drain(e->n, cfw_now_mono_ms() + 15000), 0);
-
-    r = reqs("/slack/T000/B000/" SLACK_TOKEN);
-    assert_int_equal(json_array_size(r), 1);
-    b = body_of(json_array_get(r, 0));
-    assert_non_null(strstr(json_string_value(json_object_get(b, "text")), "api-1 imports src"));
-    {
-        /* the fields reach Slack; their markup is test_sinks.c's business */
-        char *dump = json_dumps(json_object_get(b, "blocks"), 0);
-        static const char *const want[] = {"Severity", "critical",       "Script",
-                                           "api-1",    "Rule",           "py-src-import",
-                                           "Count",    "First seen",     "Last seen",
-                                           "Hint",     "Import modules", "ModuleNotFoundError"};
-        for (size_t k = 0; k < sizeof(want) / sizeof(want[0]); k++) {
-            if (strstr(dump, want[k]) == NULL) {
-                fail_msg("'%s' is not in the Slack blocks: %s", want[k], dump);
-            }
-        }
-        free(dump);
-    }
-    assert_string_equal(
-        jget(json_object_get(json_array_get(r, 0), "headers"), "content-type", NULL),
-        "application/json");
-    json_decref(b);
-    json_decref(r);
-
-    r = reqs("/pd");
-    assert_int_equal(json_array_size(r), 1);
-    b = body_of(json_array_get(r, 0));
-    assert_string_equal(jget(b, "routing_key", NULL), PD_KEY);
-    assert_string_equal(jget(b, "event_action", NULL), "trigger");
-    assert_string_equal(jget(b, "dedup_key", NULL), "cfwatchd:py-src-import/api-1/src");
-    assert_string_equal(jget(b, "payload", "severity"), "critical");
-    assert_string_equal(jget(b, "payload", "source"), "test-host");
-    assert_non_null(strstr(jget(b, "payload", "summary"), "api-1 imports src"));
-    assert_string_equal(jget(json_object_get(b, "payload"), "custom_details", "hint"), inc.hint);
-    assert_string_equal(jget(b, "client", NULL), "cfwatchd");
-    json_decref(b);
-    json_decref(r);
-
-    r = reqs("/hook/" HOOK_TOKEN);
-    assert_int_equal(json_array_size(r), 1);
-    a = json_array_get(r, 0);
-    /* the capture server recomputed the HMAC with Python's hmac module */
-    assert_true(json_is_true(json_object_get(a, "hmac_ok")));
-    assert_string_equal(jget(a, "headers", "authorization"), "Bearer " HOOK_BEARER);
-    assert_string_equal(jget(a, "headers", "user-agent"), "cfwatchd/" CFW_VERSION);
-    b = body_of(a);
-    assert_int_equal(json_integer_value(json_object_get(b, "version")), 1);
-    assert_string_equal(jget(b, "event", NULL), "open");
-    assert_string_equal(jget(b, "incident", "key"), "py-src-import/api-1/src");
-    assert_string_equal(jget(b, "incident", "severity"), "critical");
-    assert_string_equal(jget(b, "incident", "sample"), inc.sample);
-    assert_string_equal(jget(b, "incident", "script"), "api-1");
-    json_decref(b);
-    json_decref(r);
-
-    r = reqs("/am1/api/v2/alerts");
-    assert_int_equal(json_array_size(r), 1);
-    b = body_of(json_array_get(r, 0));
-    a = json_array_get(b, 0);
-    assert_string_equal(jget(a, "labels", "alertname"), "py-src-import");
-    assert_string_equal(jget(a, "labels", "script"), "api-1");
-    assert_string_equal(jget(a, "labels", "severity"), "critical");
-    assert_string_equal(jget(a, "labels", "module"), "src");
-    assert_string_equal(jget(a, "labels", "team"), "ops");
-    assert_string_equal(jget(a, "annotations", "summary"), inc.title);
-    assert_non_null(jget(a, "endsAt", NULL));
-    json_decref(b);
-    json_decref(r);
+    check_slack_open();
+    check_pd_open(&inc);
+    check_hook_open(&inc);
+    check_am_open(&inc);
 
     /* the resolve: PagerDuty resolve with the same dedup_key, Alertmanager endsAt, Slack */
     capture_cmd(&cap, "/reset", NULL);
-    inc.state = CFW_INCIDENT_RESOLVED;
-    inc.resolved_wall_ms = cfw_now_wall_ms();
-    assert_int_equal(cfw_notifier_submit(e->n, &inc, CFW_TRANSITION_RESOLVE), 0);
+    resolve(e->n, &inc);
     assert_int_equal(cfw_notifier_drain(e->n, cfw_now_mono_ms() + 15000), 0);
-    r = reqs("/pd");
-    assert_int_equal(json_array_size(r), 1);
-    b = body_of(json_array_get(r, 0));
-    assert_string_equal(jget(b, "event_action", NULL), "resolve");
-    assert_string_equal(jget(b, "dedup_key", NULL), "cfwatchd:py-src-import/api-1/src");
-    json_decref(b);
-    json_decref(r);
-    r = reqs("/slack/T000/B000/" SLACK_TOKEN);
-    b = body_of(json_array_get(r, 0));
-    assert_non_null(strstr(jget(b, "text", NULL), "Resolved"));
-    json_decref(b);
-    json_decref(r);
-    r = reqs("/hook/" HOOK_TOKEN);
-    b = body_of(json_array_get(r, 0));
-    assert_string_equal(jget(b, "event", NULL), "resolve");
-    json_decref(b);
-    json_decref(r);
+    check_resolves();
 
     cfw_notifier_stats(e->n, &st);
     assert_int_equal(st.n_sinks, 4);
@@ -385,7 +408,7 @@ static void test_payload_fields(void **state)
         assert_int_equal(st.sinks[i].pending, 0);
     }
     cfw_notifier_stats_clear(&st);
-    incident_free(&inc);
+    cfw_router_clear_incident(&inc);
     free(yaml);
 }
 
@@ -394,7 +417,6 @@ static void test_filters_end_to_end(void **state)
     struct env *e = *state;
     char *yaml = sinks_yaml(NULL);
     struct cfw_incident inc;
-    json_t *r;
 
     notifier(e, yaml);
     incident(&inc, 2, CFW_SEV_WARNING);
@@ -403,13 +425,9 @@ static void test_filters_end_to_end(void **state)
     /* warning: not for pd (min error); rule other-rule: not for slack (py-*) */
     assert_int_equal(cfw_notifier_submit(e->n, &inc, CFW_TRANSITION_OPEN), 0);
     assert_int_equal(cfw_notifier_drain(e->n, cfw_now_mono_ms() + 15000), 0);
-    r = reqs(NULL);
-    assert_int_equal(json_array_size(r), 2);
-    json_decref(r);
-    r = reqs("/pd");
-    assert_int_equal(json_array_size(r), 0);
-    json_decref(r);
-    incident_free(&inc);
+    assert_requests(NULL, 2);
+    assert_requests("/pd", 0);
+    cfw_router_clear_incident(&inc);
     free(yaml);
 }
 
@@ -428,8 +446,7 @@ static void test_429_retry_after(void **state)
                 "\"body\":\"{\\\"retry_after\\\":2,\\\"ok\\\":false,\\\"error\\\":"
                 "\\\"rate_limited\\\"}\"}]}");
     notifier(e, yaml);
-    incident(&inc, 3, CFW_SEV_INFO);
-    assert_int_equal(cfw_notifier_submit(e->n, &inc, CFW_TRANSITION_OPEN), 0);
+    open_one(e->n, &inc, 3, CFW_SEV_INFO);
     assert_int_equal(cfw_notifier_drain(e->n, cfw_now_mono_ms() + 20000), 0);
     r = reqs("/slack/T000/B000/" SLACK_TOKEN);
     assert_int_equal(json_array_size(r), 2);
@@ -444,7 +461,7 @@ static void test_429_retry_after(void **state)
     assert_int_equal(st.sinks[0].retried, 1);
     assert_int_equal(st.sinks[0].sent, 1);
     cfw_notifier_stats_clear(&st);
-    incident_free(&inc);
+    cfw_router_clear_incident(&inc);
     free(yaml);
 }
 
@@ -463,18 +480,15 @@ static void test_500_then_200_in_order(void **state)
                 "{\"path\":\"/hook/" HOOK_TOKEN "\",\"responses\":[{\"status\":500,\"body\":"
                 "\"oops\"},{\"status\":503,\"body\":\"busy\"}]}");
     notifier(e, yaml);
-    incident(&inc, 4, CFW_SEV_ERROR);
-    assert_int_equal(cfw_notifier_submit(e->n, &inc, CFW_TRANSITION_OPEN), 0);
-    inc.state = CFW_INCIDENT_RESOLVED;
-    inc.resolved_wall_ms = cfw_now_wall_ms();
-    assert_int_equal(cfw_notifier_submit(e->n, &inc, CFW_TRANSITION_RESOLVE), 0);
+    open_one(e->n, &inc, 4, CFW_SEV_ERROR);
+    resolve(e->n, &inc);
     assert_int_equal(cfw_notifier_drain(e->n, cfw_now_mono_ms() + 15000), 0);
     r = reqs("/hook/" HOOK_TOKEN);
     json_array_foreach (r, i, rec) {
         if (json_integer_value(json_object_get(rec, "status")) == 200) {
             b = body_of(rec);
             if (ok < 2) {
-                order[ok] = strcmp(jget(b, "event", NULL), "open") == 0 ? "open" : "resolve";
+                order[ok] = strcmp(json_str_at(b, "event"), "open") == 0 ? "open" : "resolve";
             }
             ok++;
             json_decref(b);
@@ -486,7 +500,7 @@ static void test_500_then_200_in_order(void **state)
     assert_string_equal(order[1], "resolve");
     assert_int_equal(json_array_size(r), 4);
     json_decref(r);
-    incident_free(&inc);
+    cfw_router_clear_incident(&inc);
     free(yaml);
 }
 
@@ -495,7 +509,6 @@ static void test_400_dead_letter(void **state)
     struct env *e = *state;
     char *yaml = sinks_yaml(NULL);
     struct cfw_incident inc;
-    json_t *r;
     char dead[96];
     struct cfw_notifier_stats st;
     DIR *d;
@@ -506,21 +519,18 @@ static void test_400_dead_letter(void **state)
                 "{\"path\":\"/slack/T000/B000/" SLACK_TOKEN "\",\"responses\":[],\"then\":{"
                 "\"status\":400,\"body\":\"invalid_payload\"}}");
     notifier(e, yaml);
-    incident(&inc, 5, CFW_SEV_INFO);
-    assert_int_equal(cfw_notifier_submit(e->n, &inc, CFW_TRANSITION_OPEN), 0);
+    open_one(e->n, &inc, 5, CFW_SEV_INFO);
     /* something could not be delivered: drain says so */
     assert_int_equal(cfw_notifier_drain(e->n, cfw_now_mono_ms() + 10000), -1);
-    settle(e->base, 800);
-    r = reqs("/slack/T000/B000/" SLACK_TOKEN);
-    assert_int_equal(json_array_size(r), 1); /* not retried */
-    json_decref(r);
+    loop_run_for(e->base, 800);
+    assert_requests("/slack/T000/B000/" SLACK_TOKEN, 1); /* not retried */
     cfw_notifier_stats(e->n, &st);
     assert_int_equal(st.sinks[0].dead, 1);
     assert_int_equal(st.sinks[0].sent, 0);
     assert_int_equal(st.sinks[2].sent, 1);
     cfw_notifier_stats_clear(&st);
     snprintf(dead, sizeof(dead), "%s/dead", e->dir);
-    assert_int_equal(count_dir(dead, "-slack.json"), 1);
+    assert_int_equal(dir_count(dead, "-slack.json"), 1);
     d = opendir(dead);
     while ((de = readdir(d)) != NULL) {
         if (strstr(de->d_name, "-slack.json") != NULL) {
@@ -531,14 +541,14 @@ static void test_400_dead_letter(void **state)
             snprintf(file, sizeof(file), "%s/%s", dead, de->d_name);
             o = json_load_file(file, 0, NULL);
             assert_non_null(o);
-            reason_found = strstr(jget(o, "dead", "reason"), "invalid_payload") != NULL;
+            reason_found = strstr(json_str_at(o, "dead.reason"), "invalid_payload") != NULL;
             assert_null(strstr(json_string_value(json_object_get(o, "body")), SLACK_TOKEN));
             json_decref(o);
         }
     }
     closedir(d);
     assert_true(reason_found);
-    incident_free(&inc);
+    cfw_router_clear_incident(&inc);
     free(yaml);
 }
 
@@ -547,38 +557,19 @@ static void test_receiver_down_20s(void **state)
     struct env *e = *state;
     char *yaml = sinks_yaml(NULL);
     struct cfw_incident inc[50];
-    json_t *r, *rec;
-    size_t i;
-    int seen[50];
     int64_t until;
 
-    memset(seen, 0, sizeof(seen));
     capture_cmd(&cap, "/down", NULL);
     notifier(e, yaml);
-    for (int k = 0; k < 50; k++) {
-        incident(&inc[k], 100 + k, CFW_SEV_WARNING);
-        assert_int_equal(cfw_notifier_submit(e->n, &inc[k], CFW_TRANSITION_OPEN), 0);
-    }
+    open_incidents(e->n, inc, 50, 100);
     until = cfw_now_mono_ms() + 20000;
     assert_int_equal(cfw_notifier_drain(e->n, until), -1);
     assert_true(cfw_notifier_pending(e->n) >= 50);
     capture_cmd(&cap, "/up", NULL);
     assert_int_equal(cfw_notifier_drain(e->n, cfw_now_mono_ms() + 30000), 0);
-    r = reqs("/hook/" HOOK_TOKEN);
-    json_array_foreach (r, i, rec) {
-        json_t *b = body_of(rec);
-        int n = (int)strtol(strrchr(jget(b, "incident", "script"), '-') + 1, NULL, 10) - 100;
-        assert_true(n >= 0 && n < 50);
-        seen[n]++;
-        json_decref(b);
-    }
     /* all 50 delivered, each exactly once */
-    assert_int_equal(json_array_size(r), 50);
-    for (int k = 0; k < 50; k++) {
-        assert_int_equal(seen[k], 1);
-        incident_free(&inc[k]);
-    }
-    json_decref(r);
+    assert_hook_got_each_once(100, 50);
+    incidents_free(inc, 50);
     free(yaml);
 }
 
@@ -587,34 +578,24 @@ static void test_free_without_drain(void **state)
     struct env *e = *state;
     char *yaml = sinks_yaml(NULL);
     struct cfw_incident inc[5];
-    json_t *r;
     char outbox[96];
 
     capture_cmd(&cap, "/down", NULL);
     notifier(e, yaml);
-    for (int k = 0; k < 5; k++) {
-        incident(&inc[k], 200 + k, CFW_SEV_WARNING);
-        assert_int_equal(cfw_notifier_submit(e->n, &inc[k], CFW_TRANSITION_OPEN), 0);
-    }
-    settle(e->base, 300);
+    open_incidents(e->n, inc, 5, 200);
+    loop_run_for(e->base, 300);
     cfw_notifier_free(e->n);
     e->n = NULL;
     snprintf(outbox, sizeof(outbox), "%s/outbox", e->dir);
     /* 5 incidents x 3 HTTP sinks that take warnings (slack, hook, am) stay spooled */
-    assert_int_equal(count_dir(outbox, ".job"), 15);
+    assert_int_equal(dir_count(outbox, ".job"), 15);
     capture_cmd(&cap, "/up", NULL);
     notifier(e, yaml);
     assert_int_equal(cfw_notifier_drain(e->n, cfw_now_mono_ms() + 15000), 0);
-    r = reqs("/hook/" HOOK_TOKEN);
-    assert_int_equal(json_array_size(r), 5);
-    json_decref(r);
-    r = reqs("/slack/T000/B000/" SLACK_TOKEN);
-    assert_int_equal(json_array_size(r), 5);
-    json_decref(r);
-    assert_int_equal(count_dir(outbox, ".job"), 0);
-    for (int k = 0; k < 5; k++) {
-        incident_free(&inc[k]);
-    }
+    assert_requests("/hook/" HOOK_TOKEN, 5);
+    assert_requests("/slack/T000/B000/" SLACK_TOKEN, 5);
+    assert_int_equal(dir_count(outbox, ".job"), 0);
+    incidents_free(inc, 5);
     free(yaml);
 }
 
@@ -626,11 +607,7 @@ static void test_sigkill_then_restart(void **state)
     pid_t pid;
     char c;
     int st;
-    json_t *r, *rec;
-    size_t i;
-    int seen[10];
 
-    memset(seen, 0, sizeof(seen));
     capture_cmd(&cap, "/down", NULL);
     assert_int_equal(pipe(ready), 0);
     pid = fork();
@@ -645,14 +622,14 @@ static void test_sigkill_then_restart(void **state)
         for (int k = 0; k < 10; k++) {
             incident(&inc, 300 + k, CFW_SEV_WARNING);
             cfw_notifier_submit(child.n, &inc, CFW_TRANSITION_OPEN);
-            incident_free(&inc);
+            cfw_router_clear_incident(&inc);
         }
-        settle(child.base, 300);
+        loop_run_for(child.base, 300);
         if (write(ready[1], "r", 1) != 1) {
             _exit(3);
         }
         for (;;) {
-            settle(child.base, 1000);
+            loop_run_for(child.base, 1000);
         }
     }
     close(ready[1]);
@@ -664,19 +641,7 @@ static void test_sigkill_then_restart(void **state)
     capture_cmd(&cap, "/up", NULL);
     notifier(e, yaml);
     assert_int_equal(cfw_notifier_drain(e->n, cfw_now_mono_ms() + 15000), 0);
-    r = reqs("/hook/" HOOK_TOKEN);
-    json_array_foreach (r, i, rec) {
-        json_t *b = body_of(rec);
-        int n = (int)strtol(strrchr(jget(b, "incident", "script"), '-') + 1, NULL, 10) - 300;
-        assert_true(n >= 0 && n < 10);
-        seen[n]++;
-        json_decref(b);
-    }
-    assert_int_equal(json_array_size(r), 10);
-    for (int k = 0; k < 10; k++) {
-        assert_int_equal(seen[k], 1);
-    }
-    json_decref(r);
+    assert_hook_got_each_once(300, 10);
     free(yaml);
 }
 
@@ -692,34 +657,27 @@ static void test_reload_handover(void **state)
 
     capture_cmd(&cap, "/down", NULL);
     old = notifier(e, yaml);
-    for (int k = 0; k < 10; k++) {
-        incident(&inc[k], 400 + k, CFW_SEV_WARNING);
-        assert_int_equal(cfw_notifier_submit(old, &inc[k], CFW_TRANSITION_OPEN), 0);
-    }
-    settle(e->base, 200);
+    open_incidents(old, inc, 10, 400);
+    loop_run_for(e->base, 200);
     /* a reload: the new notifier starts before the old one is freed, on the same spool */
     e->n = NULL;
     notifier(e, yaml);
     cfw_notifier_free(old);
     capture_cmd(&cap, "/up", NULL);
     assert_int_equal(cfw_notifier_drain(e->n, cfw_now_mono_ms() + 15000), 0);
-    r = reqs("/hook/" HOOK_TOKEN);
-    assert_int_equal(json_array_size(r), 10);
-    json_decref(r);
+    assert_requests("/hook/" HOOK_TOKEN, 10);
     /* Slack: 5 within its burst, the other 5 in the digest the old notifier held */
     r = reqs("/slack/T000/B000/" SLACK_TOKEN);
     json_array_foreach (r, i, rec) {
         json_t *b = body_of(rec);
-        const char *text = jget(b, "text", NULL);
+        const char *text = json_str_at(b, "text");
         listed += strstr(text, "rate limited") != NULL ? 5 : 1;
         json_decref(b);
     }
     assert_int_equal(json_array_size(r), 6);
     assert_int_equal(listed, 10);
     json_decref(r);
-    for (int k = 0; k < 10; k++) {
-        incident_free(&inc[k]);
-    }
+    incidents_free(inc, 10);
     free(yaml);
 }
 
@@ -728,7 +686,7 @@ static void test_test_alert(void **state)
     struct env *e = *state;
     char *yaml = sinks_yaml("  - {name: out, type: stdout}\n");
     struct cfw_test_result res;
-    json_t *r, *b;
+    json_t *b;
 
     notifier(e, yaml);
     assert_int_equal(cfw_notifier_test_alert(e->n, "hook", cfw_now_mono_ms() + 10000, &res), 0);
@@ -737,13 +695,10 @@ static void test_test_alert(void **state)
     assert_non_null(strstr(res.answer, "HTTP 200"));
     assert_non_null(strstr(res.answer, "/hook/***"));
     assert_null(strstr(res.answer, HOOK_TOKEN));
-    r = reqs("/hook/" HOOK_TOKEN);
-    assert_int_equal(json_array_size(r), 1);
-    b = body_of(json_array_get(r, 0));
-    assert_string_equal(jget(b, "event", NULL), "test");
+    b = first_body("/hook/" HOOK_TOKEN, 1);
+    assert_string_equal(json_str_at(b, "event"), "test");
     assert_true(json_is_true(json_object_get(b, "test")));
     json_decref(b);
-    json_decref(r);
     /* the receiver's refusal is reported, and the test job is not kept */
     capture_cmd(&cap, "/script",
                 "{\"path\":\"/slack/T000/B000/" SLACK_TOKEN "\",\"responses\":[{\"status\":403,"
@@ -818,7 +773,7 @@ static json_t *am_alert(int am_port, const char *script)
     snprintf(url, sizeof(url), "http://127.0.0.1:%d/api/v2/alerts", am_port);
     arr = http_get_json(url);
     json_array_foreach (arr, i, a) {
-        const char *s = jget(a, "labels", "script");
+        const char *s = json_str_at(a, "labels.script");
         if (s != NULL && strcmp(s, script) == 0) {
             json_incref(a);
             json_decref(arr);
@@ -842,10 +797,10 @@ static bool webhook_has(const char *status, const char *script)
         json_t *a;
         size_t k;
         json_array_foreach (alerts, k, a) {
-            const char *s = jget(a, "labels", "script");
-            const char *st = jget(a, "status", NULL);
-            const char *name = jget(a, "labels", "alertname");
-            const char *team = jget(a, "labels", "team");
+            const char *s = json_str_at(a, "labels.script");
+            const char *st = json_str_at(a, "status");
+            const char *name = json_str_at(a, "labels.alertname");
+            const char *team = json_str_at(a, "labels.team");
             if (s != NULL && st != NULL && name != NULL && team != NULL && strcmp(s, script) == 0 &&
                 strcmp(st, status) == 0 && strcmp(name, "py-src-import") == 0 &&
                 strcmp(team, "ops") == 0) {
@@ -858,26 +813,53 @@ static bool webhook_has(const char *status, const char *script)
     return found;
 }
 
-static void test_real_alertmanager(void **state)
+/* What the polls of the Alertmanager tests wait for. */
+struct am_wait {
+    int port;
+    const char *script;
+    const char *status; /* of the webhook notification */
+    json_t *alert;      /* what am_has_alert found */
+    const char *path;   /* of more_requests */
+    size_t before;
+};
+
+static bool am_ready(void *arg)
 {
-    struct env *e = *state;
-    int am_port = free_port();
-    char cfg[128], store[128], *conf, *yaml, arg_cfg[160], arg_store[160], arg_listen[64];
+    struct am_wait *w = arg;
+    char url[96];
+    json_t *o;
+
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d/api/v2/status", w->port);
+    o = http_get_json(url);
+    json_decref(o);
+    return o != NULL;
+}
+
+static bool am_has_alert(void *arg)
+{
+    struct am_wait *w = arg;
+
+    w->alert = am_alert(w->port, w->script);
+    return w->alert != NULL;
+}
+
+static bool am_webhook_has(void *arg)
+{
+    struct am_wait *w = arg;
+
+    return webhook_has(w->status, w->script);
+}
+
+/* Starts Alertmanager on port with its files in dir, routing to /am-webhook; returns its pid. */
+static pid_t am_start(struct event_base *base, const char *dir, int port)
+{
+    char cfg[128], store[128], *conf, arg_cfg[160], arg_store[160], arg_listen[64];
+    struct am_wait w = {.port = port};
     FILE *fp;
     pid_t pid;
-    int st;
-    json_t *a = NULL;
-    struct cfw_incident inc;
-    int64_t deadline;
-    char ready_url[96];
 
-    if (system("command -v prometheus-alertmanager >/dev/null 2>&1") != 0) {
-        fprintf(stdout, "SKIPPED: prometheus-alertmanager is not installed "
-                        "(apt-get install prometheus-alertmanager)\n");
-        skip();
-    }
-    snprintf(cfg, sizeof(cfg), "%s/am.yml", e->dir);
-    snprintf(store, sizeof(store), "%s/am-data", e->dir);
+    snprintf(cfg, sizeof(cfg), "%s/am.yml", dir);
+    snprintf(store, sizeof(store), "%s/am-data", dir);
     conf = cfw_xasprintf("route:\n"
                          "  receiver: capture\n"
                          "  group_by: ['alertname', 'script']\n"
@@ -896,7 +878,7 @@ static void test_real_alertmanager(void **state)
     free(conf);
     snprintf(arg_cfg, sizeof(arg_cfg), "--config.file=%s", cfg);
     snprintf(arg_store, sizeof(arg_store), "--storage.path=%s", store);
-    snprintf(arg_listen, sizeof(arg_listen), "--web.listen-address=127.0.0.1:%d", am_port);
+    snprintf(arg_listen, sizeof(arg_listen), "--web.listen-address=127.0.0.1:%d", port);
     pid = fork();
     if (pid == 0) {
         int devnull = open("/dev/null", O_WRONLY);
@@ -906,15 +888,44 @@ static void test_real_alertmanager(void **state)
                "--cluster.listen-address=", (char *)NULL);
         _exit(127);
     }
-    snprintf(ready_url, sizeof(ready_url), "http://127.0.0.1:%d/api/v2/status", am_port);
-    deadline = cfw_now_mono_ms() + 20000;
-    while (cfw_now_mono_ms() < deadline && (a = http_get_json(ready_url)) == NULL) {
-        usleep(200000);
-    }
-    assert_non_null(a);
-    json_decref(a);
-    a = NULL;
+    assert_true(loop_poll_until(base, am_ready, &w, 20000, 200));
+    return pid;
+}
 
+/* Asserts that the incident's alert is active in Alertmanager's API with the right labels. */
+static void check_am_active(struct event_base *base, int port, const struct cfw_incident *inc)
+{
+    struct am_wait w = {.port = port, .script = "api-900"};
+    json_t *a;
+
+    loop_poll_until(base, am_has_alert, &w, 10000, 200);
+    a = w.alert;
+    assert_non_null(a);
+    ASSERT_JSON_STRS(a, {"labels.alertname", "py-src-import"}, {"labels.severity", "critical"},
+                     {"labels.module", "src"}, {"labels.team", "ops"},
+                     {"labels.incident", "py-src-import/api-900/src"},
+                     {"annotations.summary", inc->title}, {"status.state", "active"});
+    json_decref(a);
+}
+
+static void test_real_alertmanager(void **state)
+{
+    struct env *e = *state;
+    int am_port = free_port();
+    struct am_wait firing = {.script = "api-900", .status = "firing"};
+    struct am_wait resolved = {.script = "api-900", .status = "resolved"};
+    char *yaml;
+    pid_t pid;
+    int st;
+    json_t *a;
+    struct cfw_incident inc;
+
+    if (system("command -v prometheus-alertmanager >/dev/null 2>&1") != 0) {
+        fprintf(stdout, "SKIPPED: prometheus-alertmanager is not installed "
+                        "(apt-get install prometheus-alertmanager)\n");
+        skip();
+    }
+    pid = am_start(e->base, e->dir, am_port);
     yaml = cfw_xasprintf("sinks:\n"
                          "  - name: am\n"
                          "    type: alertmanager\n"
@@ -923,51 +934,40 @@ static void test_real_alertmanager(void **state)
                          "    resend_interval: 2s\n",
                          am_port);
     notifier(e, yaml);
-    incident(&inc, 900, CFW_SEV_CRITICAL);
-    assert_int_equal(cfw_notifier_submit(e->n, &inc, CFW_TRANSITION_OPEN), 0);
+    open_one(e->n, &inc, 900, CFW_SEV_CRITICAL);
     assert_int_equal(cfw_notifier_drain(e->n, cfw_now_mono_ms() + 10000), 0);
     /* it shows up in Alertmanager's API with the right labels */
-    deadline = cfw_now_mono_ms() + 10000;
-    while (cfw_now_mono_ms() < deadline && (a = am_alert(am_port, "api-900")) == NULL) {
-        settle(e->base, 200);
-    }
-    assert_non_null(a);
-    assert_string_equal(jget(a, "labels", "alertname"), "py-src-import");
-    assert_string_equal(jget(a, "labels", "severity"), "critical");
-    assert_string_equal(jget(a, "labels", "module"), "src");
-    assert_string_equal(jget(a, "labels", "team"), "ops");
-    assert_string_equal(jget(a, "labels", "incident"), "py-src-import/api-900/src");
-    assert_string_equal(jget(a, "annotations", "summary"), inc.title);
-    assert_string_equal(jget(a, "status", "state"), "active");
-    json_decref(a);
+    check_am_active(e->base, am_port, &inc);
     /* and reaches the capture server through Alertmanager's own routing */
-    deadline = cfw_now_mono_ms() + 20000;
-    while (cfw_now_mono_ms() < deadline && !webhook_has("firing", "api-900")) {
-        settle(e->base, 300);
-    }
+    loop_poll_until(e->base, am_webhook_has, &firing, 20000, 300);
     assert_true(webhook_has("firing", "api-900"));
     /* the re-send keeps it alive (the loop keeps running for a few intervals) */
-    settle(e->base, 4500);
+    loop_run_for(e->base, 4500);
     a = am_alert(am_port, "api-900");
     assert_non_null(a);
-    assert_string_equal(jget(a, "status", "state"), "active");
+    assert_string_equal(json_str_at(a, "status.state"), "active");
     json_decref(a);
     /* cfwatchd resolves it: Alertmanager sends the resolved notification */
-    inc.state = CFW_INCIDENT_RESOLVED;
-    inc.resolved_wall_ms = cfw_now_wall_ms();
-    assert_int_equal(cfw_notifier_submit(e->n, &inc, CFW_TRANSITION_RESOLVE), 0);
+    resolve(e->n, &inc);
     assert_int_equal(cfw_notifier_drain(e->n, cfw_now_mono_ms() + 10000), 0);
-    deadline = cfw_now_mono_ms() + 20000;
-    while (cfw_now_mono_ms() < deadline && !webhook_has("resolved", "api-900")) {
-        settle(e->base, 300);
-    }
+    loop_poll_until(e->base, am_webhook_has, &resolved, 20000, 300);
     assert_true(webhook_has("resolved", "api-900"));
     a = am_alert(am_port, "api-900");
     assert_null(a); /* no longer among the active alerts */
     kill(pid, SIGTERM);
     waitpid(pid, &st, 0);
-    incident_free(&inc);
+    cfw_router_clear_incident(&inc);
     free(yaml);
+}
+
+static bool more_requests(void *arg)
+{
+    struct am_wait *w = arg;
+    json_t *r = reqs(w->path);
+    size_t n = json_array_size(r);
+
+    json_decref(r);
+    return n > w->before;
 }
 
 /*
@@ -982,9 +982,8 @@ static void test_am_resolve_waits_for_resend(void **state)
     const char *path = "/amslow/api/v2/alerts";
     char *yaml;
     struct cfw_incident inc;
+    struct am_wait wait = {.path = path};
     json_t *r;
-    size_t before;
-    int64_t deadline;
     double t_resend, t_resolve;
 
     capture_cmd(&cap, "/script",
@@ -997,31 +996,18 @@ static void test_am_resolve_waits_for_resend(void **state)
                          "    resend_interval: 1s\n",
                          cap.port);
     notifier(e, yaml);
-    incident(&inc, 950, CFW_SEV_CRITICAL);
-    assert_int_equal(cfw_notifier_submit(e->n, &inc, CFW_TRANSITION_OPEN), 0);
+    open_one(e->n, &inc, 950, CFW_SEV_CRITICAL);
     assert_int_equal(cfw_notifier_drain(e->n, cfw_now_mono_ms() + 10000), 0);
     /* wait for a re-send to reach the receiver: it is now waiting for its answer */
     r = reqs(path);
-    before = json_array_size(r);
+    wait.before = json_array_size(r);
     json_decref(r);
-    deadline = cfw_now_mono_ms() + 10000;
-    for (;;) {
-        size_t now_n;
-        settle(e->base, 20);
-        r = reqs(path);
-        now_n = json_array_size(r);
-        json_decref(r);
-        if (now_n > before || cfw_now_mono_ms() > deadline) {
-            break;
-        }
-    }
-    inc.state = CFW_INCIDENT_RESOLVED;
-    inc.resolved_wall_ms = cfw_now_wall_ms();
-    assert_int_equal(cfw_notifier_submit(e->n, &inc, CFW_TRANSITION_RESOLVE), 0);
+    loop_poll_until(e->base, more_requests, &wait, 10000, 20);
+    resolve(e->n, &inc);
     assert_int_equal(cfw_notifier_drain(e->n, cfw_now_mono_ms() + 10000), 0);
     r = reqs(path);
-    assert_true(json_array_size(r) >= before + 2);
-    t_resend = json_real_value(json_object_get(json_array_get(r, before), "time"));
+    assert_true(json_array_size(r) >= wait.before + 2);
+    t_resend = json_real_value(json_object_get(json_array_get(r, wait.before), "time"));
     t_resolve = json_real_value(json_object_get(json_array_get(r, json_array_size(r) - 1), "time"));
     fprintf(stdout, "the resolve reached the receiver %.3f s after the re-send in flight\n",
             t_resolve - t_resend);
@@ -1031,7 +1017,7 @@ static void test_am_resolve_waits_for_resend(void **state)
                                json_array_get(r, json_array_size(r) - 1), "body")),
                            "endsAt"));
     json_decref(r);
-    incident_free(&inc);
+    cfw_router_clear_incident(&inc);
     free(yaml);
 }
 
@@ -1101,21 +1087,24 @@ static void test_outbox_opts(void **state)
     }
 }
 
+/* A test run with the fixture of setup() and teardown(). */
+#define FX(test) cmocka_unit_test_setup_teardown(test, setup, teardown)
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_payload_fields, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_filters_end_to_end, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_429_retry_after, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_500_then_200_in_order, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_400_dead_letter, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_receiver_down_20s, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_free_without_drain, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_sigkill_then_restart, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_reload_handover, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_test_alert, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_real_alertmanager, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_am_resolve_waits_for_resend, setup, teardown),
+        FX(test_payload_fields),
+        FX(test_filters_end_to_end),
+        FX(test_429_retry_after),
+        FX(test_500_then_200_in_order),
+        FX(test_400_dead_letter),
+        FX(test_receiver_down_20s),
+        FX(test_free_without_drain),
+        FX(test_sigkill_then_restart),
+        FX(test_reload_handover),
+        FX(test_test_alert),
+        FX(test_real_alertmanager),
+        FX(test_am_resolve_waits_for_resend),
         cmocka_unit_test(test_no_secret_in_logs),
         cmocka_unit_test(test_outbox_opts),
     };

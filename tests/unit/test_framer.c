@@ -580,6 +580,115 @@ static void test_cr_only_long(void **state)
     cfw_buf_free(&b);
 }
 
+/* ---- table-driven cases ---- */
+
+/*
+ * A record expected at index idx: the whole record (assert_rec) when text is set; else only its
+ * line numbers (each when not 0) and a part of its text (when has is set).
+ */
+struct want_rec {
+    size_t idx;
+    enum cfw_record_kind kind;
+    uint64_t line;
+    uint64_t line_end;
+    const char *time;
+    const char *text;
+    const char *has;
+};
+
+/* A whole record; the line numbers of one (0: unchecked) and a part of its text (or NULL). */
+#define REC(idx, kind, line, line_end, time, text)                                                 \
+    {                                                                                              \
+        idx, kind, line, line_end, time, text, NULL                                                \
+    }
+#define PART(idx, line, line_end, has)                                                             \
+    {                                                                                              \
+        idx, T, line, line_end, NULL, NULL, has                                                    \
+    }
+
+/* A statistic (or the resolved format) expected after framing; ST_END ends a list. */
+enum stat_id { ST_END, ST_LINES, ST_JSON_VALUES, ST_JSON_ERRORS, ST_GARBAGE, ST_NUL, ST_FMT };
+
+struct want_stat {
+    enum stat_id id;
+    uint64_t value;
+};
+
+/* An input framed at once with the options o, and what must come out. */
+struct frame_case {
+    struct cfw_framer_opts o;
+    const char *in;
+    size_t n; /* records */
+    struct want_rec r[5];
+    struct want_stat st[4];
+};
+
+static uint64_t stat_value(const struct recs *c, enum stat_id id)
+{
+    switch (id) {
+    case ST_LINES:
+        return c->st.lines;
+    case ST_JSON_VALUES:
+        return c->st.json_values;
+    case ST_JSON_ERRORS:
+        return c->st.json_errors;
+    case ST_GARBAGE:
+        return c->st.garbage_bytes;
+    case ST_NUL:
+        return c->st.nul_bytes;
+    case ST_FMT:
+        return (uint64_t)c->fmt;
+    case ST_END:
+        break;
+    }
+    fail_msg("unknown statistic %d", (int)id);
+    return 0;
+}
+
+static void check_want_rec(const struct recs *c, const struct want_rec *w)
+{
+    if (w->text != NULL) {
+        assert_rec(c, w->idx, w->kind, w->line, w->line_end, w->time, w->text);
+        return;
+    }
+    assert_true(w->idx < c->n);
+    if (w->line != 0) {
+        assert_int_equal(c->v[w->idx].line, w->line);
+    }
+    if (w->line_end != 0) {
+        assert_int_equal(c->v[w->idx].line_end, w->line_end);
+    }
+    if (w->has != NULL) {
+        assert_non_null(strstr(c->v[w->idx].text, w->has));
+    }
+}
+
+static void run_frame_cases(const struct frame_case *cases, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        const struct frame_case *fc = &cases[i];
+        struct recs c;
+
+        frame(&c, &fc->o, fc->in, strlen(fc->in), 0);
+        if (c.n != fc->n) {
+            fail_msg("case %zu: %zu records, want %zu", i, c.n, fc->n);
+        }
+        for (size_t k = 0; k < sizeof(fc->r) / sizeof(fc->r[0]); k++) {
+            const struct want_rec *w = &fc->r[k];
+
+            if (w->text != NULL || w->line != 0 || w->line_end != 0 || w->has != NULL) {
+                check_want_rec(&c, w);
+            }
+        }
+        for (size_t k = 0; k < sizeof(fc->st) / sizeof(fc->st[0]) && fc->st[k].id != ST_END; k++) {
+            assert_int_equal(stat_value(&c, fc->st[k].id), fc->st[k].value);
+        }
+        recs_free(&c);
+    }
+}
+
+#define RUN_FRAME_CASES(cases) run_frame_cases((cases), sizeof(cases) / sizeof((cases)[0]))
+
 /* ---- line cleaning ---- */
 
 static void test_strip_ansi(void **state)
@@ -691,26 +800,23 @@ static void test_long_line(void **state)
 
 static void test_json_truncated(void **state)
 {
-    struct recs c;
+    static const struct frame_case cases[] = {
+        {{.format = CFW_FMT_JSON},
+         "{\"a\":1}\n{\"b\":",
+         1,
+         {REC(0, J, 1, 1, NULL, "{\"a\":1}")},
+         {{ST_JSON_ERRORS, 1}, {ST_GARBAGE, 5}, {ST_LINES, 2}}},
+        /* In MIXED the lines of the cut value come out as text, nothing is lost. */
+        {{.format = CFW_FMT_AUTO},
+         "first\n{\n  \"b\": [1,\n",
+         3,
+         {REC(0, T, 1, 1, NULL, "first"), REC(1, T, 2, 2, NULL, "{"),
+          REC(2, T, 3, 3, NULL, "  \"b\": [1,")},
+         {{ST_JSON_ERRORS, 1}, {ST_JSON_VALUES, 0}}},
+    };
 
     (void)state;
-    frame_str(&c, CFW_FMT_JSON, "{\"a\":1}\n{\"b\":");
-    assert_int_equal(c.n, 1);
-    assert_rec(&c, 0, J, 1, 1, NULL, "{\"a\":1}");
-    assert_int_equal(c.st.json_errors, 1);
-    assert_int_equal(c.st.garbage_bytes, 5);
-    assert_int_equal(c.st.lines, 2);
-    recs_free(&c);
-
-    /* In MIXED the lines of the cut value come out as text, nothing is lost. */
-    frame_str(&c, CFW_FMT_AUTO, "first\n{\n  \"b\": [1,\n");
-    assert_int_equal(c.n, 3);
-    assert_rec(&c, 0, T, 1, 1, NULL, "first");
-    assert_rec(&c, 1, T, 2, 2, NULL, "{");
-    assert_rec(&c, 2, T, 3, 3, NULL, "  \"b\": [1,");
-    assert_int_equal(c.st.json_errors, 1);
-    assert_int_equal(c.st.json_values, 0);
-    recs_free(&c);
+    RUN_FRAME_CASES(cases);
 }
 
 static void test_json_depth(void **state)
@@ -782,42 +888,36 @@ static void test_json_depth(void **state)
 
 static void test_json_garbage(void **state)
 {
-    struct recs c;
+    static const struct frame_case cases[] = {
+        {{.format = CFW_FMT_JSON},
+         "noise {\"a\":1} more\n{\"b\":2}  \n\n[1,\"x\",true,null,-0.5e+3]\n",
+         3,
+         {REC(0, J, 1, 1, NULL, "{\"a\":1}"), REC(1, J, 2, 2, NULL, "{\"b\":2}"),
+          REC(2, J, 4, 4, NULL, "[1,\"x\",true,null,-0.5e+3]")},
+         {{ST_GARBAGE, 9}, {ST_JSON_ERRORS, 0}}},
+        /* A malformed value: counted, and the stream resynchronises at a line starting with '{'. */
+        {{.format = CFW_FMT_JSON},
+         "{\"a\": x}\n  {\"b\":1}\n",
+         1,
+         {REC(0, J, 2, 2, NULL, "{\"b\":1}")},
+         {{ST_JSON_ERRORS, 1}, {ST_GARBAGE, 11}}},
+        /* A '{' that breaks a value and starts its line begins the next value. */
+        {{.format = CFW_FMT_JSON},
+         "{\"a\":1,\n{\"b\":2}\n",
+         1,
+         {REC(0, J, 2, 2, NULL, "{\"b\":2}")},
+         {{ST_JSON_ERRORS, 1}, {ST_GARBAGE, 8}}},
+        /* A raw newline inside a string (the value spans lines 1-2), a bad escape, a leading zero.
+         */
+        {{.format = CFW_FMT_JSON},
+         "{\"a\":\"x\ny\"}\n{\"b\":\"\\q\"}\n{\"c\":01}\n{\"d\":\"\\u00e9\\n\"}\n",
+         1,
+         {REC(0, J, 5, 5, NULL, "{\"d\":\"\\u00e9\\n\"}")},
+         {{ST_JSON_ERRORS, 3}}},
+    };
 
     (void)state;
-    frame_str(&c, CFW_FMT_JSON,
-              "noise {\"a\":1} more\n{\"b\":2}  \n\n[1,\"x\",true,null,-0.5e+3]\n");
-    assert_int_equal(c.n, 3);
-    assert_rec(&c, 0, J, 1, 1, NULL, "{\"a\":1}");
-    assert_rec(&c, 1, J, 2, 2, NULL, "{\"b\":2}");
-    assert_rec(&c, 2, J, 4, 4, NULL, "[1,\"x\",true,null,-0.5e+3]");
-    assert_int_equal(c.st.garbage_bytes, 9);
-    assert_int_equal(c.st.json_errors, 0);
-    recs_free(&c);
-
-    /* A malformed value: counted, and the stream resynchronises at a line starting with '{'. */
-    frame_str(&c, CFW_FMT_JSON, "{\"a\": x}\n  {\"b\":1}\n");
-    assert_int_equal(c.n, 1);
-    assert_rec(&c, 0, J, 2, 2, NULL, "{\"b\":1}");
-    assert_int_equal(c.st.json_errors, 1);
-    assert_int_equal(c.st.garbage_bytes, 11);
-    recs_free(&c);
-
-    /* A '{' that breaks a value and starts its line begins the next value. */
-    frame_str(&c, CFW_FMT_JSON, "{\"a\":1,\n{\"b\":2}\n");
-    assert_int_equal(c.n, 1);
-    assert_rec(&c, 0, J, 2, 2, NULL, "{\"b\":2}");
-    assert_int_equal(c.st.json_errors, 1);
-    assert_int_equal(c.st.garbage_bytes, 8);
-    recs_free(&c);
-
-    /* A raw newline inside a string (the value spans lines 1-2), a bad escape, a leading zero. */
-    frame_str(&c, CFW_FMT_JSON,
-              "{\"a\":\"x\ny\"}\n{\"b\":\"\\q\"}\n{\"c\":01}\n{\"d\":\"\\u00e9\\n\"}\n");
-    assert_int_equal(c.n, 1);
-    assert_rec(&c, 0, J, 5, 5, NULL, "{\"d\":\"\\u00e9\\n\"}");
-    assert_int_equal(c.st.json_errors, 3);
-    recs_free(&c);
+    RUN_FRAME_CASES(cases);
 }
 
 static void test_json_too_large(void **state)
@@ -942,6 +1042,49 @@ static void test_flush_and_finish(void **state)
 
 static void test_mixed(void **state)
 {
+    static const struct frame_case cases[] = {
+        /* A held block comes out before the JSON value that follows it. */
+        {{.format = CFW_FMT_AUTO},
+         "Traceback (most recent call last):\n"
+         "  File \"a.py\", line 1, in <module>\n"
+         "KeyError: 'x'\n"
+         "{\"a\":1}\n"
+         "after\n",
+         3,
+         {REC(0, T, 1, 3, NULL,
+              "Traceback (most recent call last):\n  File \"a.py\", line 1, in <module>\n"
+              "KeyError: 'x'"),
+          REC(1, J, 4, 4, NULL, "{\"a\":1}"), REC(2, T, 5, 5, NULL, "after")},
+         {{ST_END, 0}}},
+        /* Lines that start with '{' but are not JSON stay text. */
+        {{.format = CFW_FMT_AUTO},
+         "{not json} here\n{\"a\": 1} trailing\n{}\nplain\n",
+         4,
+         {REC(0, T, 1, 1, NULL, "{not json} here"), REC(1, T, 2, 2, NULL, "{\"a\": 1} trailing"),
+          REC(2, J, 3, 3, NULL, "{}"), REC(3, T, 4, 4, NULL, "plain")},
+         {{ST_JSON_ERRORS, 2}}},
+        /* A cut value followed by a whole one: the cut lines are text, the next value is found. */
+        {{.format = CFW_FMT_AUTO},
+         "{\n  \"a\": 1,\n{\n  \"b\": 2\n}\n",
+         3,
+         {REC(0, T, 1, 1, NULL, "{"), REC(1, T, 2, 2, NULL, "  \"a\": 1,"),
+          REC(2, J, 3, 5, NULL, "{\n  \"b\": 2\n}")},
+         {{ST_JSON_ERRORS, 1}}},
+        /* A pretty value copied from a GitHub Actions log: prefixes removed, first time kept. */
+        {{.format = CFW_FMT_AUTO},
+         "2025-10-12T13:32:12.1000000Z {\n"
+         "2025-10-12T13:32:12.1000001Z     \"outcome\": \"ok\"\n"
+         "2025-10-12T13:32:12.1000002Z }\n",
+         1,
+         {REC(0, J, 1, 3, "2025-10-12T13:32:12.1000000Z", "{\n    \"outcome\": \"ok\"\n}")},
+         {{ST_END, 0}}},
+        /* LINES never looks for JSON. */
+        {{.format = CFW_FMT_LINES},
+         "{\"a\":1}\n",
+         1,
+         {REC(0, T, 1, 1, NULL, "{\"a\":1}")},
+         {{ST_END, 0}}},
+    };
     static const char in[] = "start\n"
                              "{\n"
                              "    \"outcome\": \"exception\",\n"
@@ -963,222 +1106,164 @@ static void test_mixed(void **state)
         recs_free(&c);
     }
 
-    /* A held block comes out before the JSON value that follows it. */
-    frame_str(&c, CFW_FMT_AUTO,
-              "Traceback (most recent call last):\n"
-              "  File \"a.py\", line 1, in <module>\n"
-              "KeyError: 'x'\n"
-              "{\"a\":1}\n"
-              "after\n");
-    assert_int_equal(c.n, 3);
-    assert_rec(&c, 0, T, 1, 3, NULL,
-               "Traceback (most recent call last):\n  File \"a.py\", line 1, in <module>\n"
-               "KeyError: 'x'");
-    assert_rec(&c, 1, J, 4, 4, NULL, "{\"a\":1}");
-    assert_rec(&c, 2, T, 5, 5, NULL, "after");
-    recs_free(&c);
-
-    /* Lines that start with '{' but are not JSON stay text. */
-    frame_str(&c, CFW_FMT_AUTO, "{not json} here\n{\"a\": 1} trailing\n{}\nplain\n");
-    assert_int_equal(c.n, 4);
-    assert_rec(&c, 0, T, 1, 1, NULL, "{not json} here");
-    assert_rec(&c, 1, T, 2, 2, NULL, "{\"a\": 1} trailing");
-    assert_rec(&c, 2, J, 3, 3, NULL, "{}");
-    assert_rec(&c, 3, T, 4, 4, NULL, "plain");
-    assert_int_equal(c.st.json_errors, 2);
-    recs_free(&c);
-
-    /* A cut value followed by a whole one: the cut lines are text, the next value is found. */
-    frame_str(&c, CFW_FMT_AUTO, "{\n  \"a\": 1,\n{\n  \"b\": 2\n}\n");
-    assert_int_equal(c.n, 3);
-    assert_rec(&c, 0, T, 1, 1, NULL, "{");
-    assert_rec(&c, 1, T, 2, 2, NULL, "  \"a\": 1,");
-    assert_rec(&c, 2, J, 3, 5, NULL, "{\n  \"b\": 2\n}");
-    assert_int_equal(c.st.json_errors, 1);
-    recs_free(&c);
-
-    /* A pretty value copied from a GitHub Actions log: prefixes removed, first time kept. */
-    frame_str(&c, CFW_FMT_AUTO,
-              "2025-10-12T13:32:12.1000000Z {\n"
-              "2025-10-12T13:32:12.1000001Z     \"outcome\": \"ok\"\n"
-              "2025-10-12T13:32:12.1000002Z }\n");
-    assert_int_equal(c.n, 1);
-    assert_rec(&c, 0, J, 1, 3, "2025-10-12T13:32:12.1000000Z", "{\n    \"outcome\": \"ok\"\n}");
-    recs_free(&c);
-
-    /* LINES never looks for JSON. */
-    frame_str(&c, CFW_FMT_LINES, "{\"a\":1}\n");
-    assert_int_equal(c.n, 1);
-    assert_rec(&c, 0, T, 1, 1, NULL, "{\"a\":1}");
-    recs_free(&c);
+    RUN_FRAME_CASES(cases);
 }
 
 /* ---- block assembly ---- */
 
 static void test_wrangler_blocks(void **state)
 {
-    struct cfw_framer_opts o = {.format = CFW_FMT_LINES};
-    struct recs c;
+    static const struct frame_case cases[] = {
+        {{.format = CFW_FMT_LINES},
+         "\xe2\x9c\x98 [ERROR] multipart: message too large [code: 10021]\n"
+         "  indented after\n",
+         2,
+         {REC(0, T, 1, 1, NULL, "\xe2\x9c\x98 [ERROR] multipart: message too large [code: 10021]"),
+          REC(1, T, 2, 2, NULL, "  indented after")},
+         {{ST_END, 0}}},
+        {{.format = CFW_FMT_LINES},
+         "X [ERROR] windows glyph\n  detail\nnext\n  [ERROR] bare\n\n  x [code: 7]\n",
+         3,
+         {REC(0, T, 1, 2, NULL, "X [ERROR] windows glyph\n  detail"), REC(1, T, 3, 3, NULL, "next"),
+          REC(2, T, 4, 6, NULL, "  [ERROR] bare\n\n  x [code: 7]")},
+         {{ST_END, 0}}},
+        /* A new marker ends the open message. */
+        {{.format = CFW_FMT_LINES},
+         "\xe2\x96\xb2 [WARNING] w\n  more\n\n\xe2\x9c\x98 [ERROR] e\n\n  detail [code: 1]\n"
+         "  after\n",
+         3,
+         {REC(0, T, 1, 2, NULL, "\xe2\x96\xb2 [WARNING] w\n  more"),
+          REC(1, T, 4, 6, NULL, "\xe2\x9c\x98 [ERROR] e\n\n  detail [code: 1]"),
+          REC(2, T, 7, 7, NULL, "  after")},
+         {{ST_END, 0}}},
+        /* Caps: a block reaching max_block_lines or max_record is emitted as it is. */
+        {{.format = CFW_FMT_LINES, .max_block_lines = 3},
+         "\xe2\x9c\x98 [ERROR] head\n  a\n  b\n  c\n",
+         2,
+         {REC(0, T, 1, 3, NULL, "\xe2\x9c\x98 [ERROR] head\n  a\n  b"),
+          REC(1, T, 4, 4, NULL, "  c")},
+         {{ST_END, 0}}},
+        {{.format = CFW_FMT_LINES, .max_record = 20},
+         "\xe2\x9c\x98 [ERROR] head\n  aaaaaaaaaaaaaaa\n",
+         2,
+         {REC(0, T, 1, 1, NULL, "\xe2\x9c\x98 [ERROR] head"),
+          REC(1, T, 2, 2, NULL, "  aaaaaaaaaaaaaaa")},
+         {{ST_END, 0}}},
+    };
 
     (void)state;
-    frame_str(&c, CFW_FMT_LINES,
-              "\xe2\x9c\x98 [ERROR] multipart: message too large [code: 10021]\n"
-              "  indented after\n");
-    assert_int_equal(c.n, 2);
-    assert_rec(&c, 0, T, 1, 1, NULL,
-               "\xe2\x9c\x98 [ERROR] multipart: message too large [code: 10021]");
-    assert_rec(&c, 1, T, 2, 2, NULL, "  indented after");
-    recs_free(&c);
-
-    frame_str(&c, CFW_FMT_LINES,
-              "X [ERROR] windows glyph\n  detail\nnext\n  [ERROR] bare\n\n  x [code: 7]\n");
-    assert_int_equal(c.n, 3);
-    assert_rec(&c, 0, T, 1, 2, NULL, "X [ERROR] windows glyph\n  detail");
-    assert_rec(&c, 1, T, 3, 3, NULL, "next");
-    assert_rec(&c, 2, T, 4, 6, NULL, "  [ERROR] bare\n\n  x [code: 7]");
-    recs_free(&c);
-
-    /* A new marker ends the open message. */
-    frame_str(&c, CFW_FMT_LINES,
-              "\xe2\x96\xb2 [WARNING] w\n  more\n\n\xe2\x9c\x98 [ERROR] e\n\n  detail [code: 1]\n"
-              "  after\n");
-    assert_int_equal(c.n, 3);
-    assert_rec(&c, 0, T, 1, 2, NULL, "\xe2\x96\xb2 [WARNING] w\n  more");
-    assert_rec(&c, 1, T, 4, 6, NULL, "\xe2\x9c\x98 [ERROR] e\n\n  detail [code: 1]");
-    assert_rec(&c, 2, T, 7, 7, NULL, "  after");
-    recs_free(&c);
-
-    /* Caps: a block reaching max_block_lines or max_record is emitted as it is. */
-    o.max_block_lines = 3;
-    frame(&c, &o, "\xe2\x9c\x98 [ERROR] head\n  a\n  b\n  c\n", 29, 0);
-    assert_int_equal(c.n, 2);
-    assert_rec(&c, 0, T, 1, 3, NULL, "\xe2\x9c\x98 [ERROR] head\n  a\n  b");
-    assert_rec(&c, 1, T, 4, 4, NULL, "  c");
-    recs_free(&c);
-    o.max_block_lines = 0;
-    o.max_record = 20;
-    frame(&c, &o, "\xe2\x9c\x98 [ERROR] head\n  aaaaaaaaaaaaaaa\n", 35, 0);
-    assert_int_equal(c.n, 2);
-    assert_rec(&c, 0, T, 1, 1, NULL, "\xe2\x9c\x98 [ERROR] head");
-    assert_rec(&c, 1, T, 2, 2, NULL, "  aaaaaaaaaaaaaaa");
-    recs_free(&c);
+    RUN_FRAME_CASES(cases);
 }
 
 static void test_traceback_blocks(void **state)
 {
-    struct recs c;
+    static const struct frame_case cases[] = {
+        /* Up to three note lines after the exception. */
+        {{.format = CFW_FMT_LINES},
+         "Traceback (most recent call last):\n"
+         "  File \"/session/metadata/entry.py\", line 2, in <module>\n"
+         "    from src.x import y\n"
+         "ModuleNotFoundError: No module named 'src'\n"
+         "note one\nnote two\nnote three\nnote four\n",
+         2,
+         {PART(0, 1, 7, NULL), REC(1, T, 8, 8, NULL, "note four")},
+         {{ST_END, 0}}},
+        /* Chained tracebacks are one record. */
+        {{.format = CFW_FMT_LINES},
+         "Traceback (most recent call last):\n"
+         "  File \"a.py\", line 1, in <module>\n"
+         "KeyError: 'k'\n"
+         "\n"
+         "During handling of the above exception, another exception occurred:\n"
+         "\n"
+         "Traceback (most recent call last):\n"
+         "  File \"a.py\", line 3, in <module>\n"
+         "ValueError: v\n"
+         "\n"
+         "next line\n",
+         2,
+         {PART(0, 0, 9, "During handling"), REC(1, T, 11, 11, NULL, "next line")},
+         {{ST_END, 0}}},
+        /* A flattened one-line traceback is one record; the next line is not taken. */
+        {{.format = CFW_FMT_LINES},
+         "Error: Uncaught Error: PythonError: Traceback (most recent call last): File "
+         "\"/session/metadata/main.py\", line 3, in <module> from src.x import y "
+         "ModuleNotFoundError: No module named 'src' (Code: 10021)\n"
+         "  File \"x\"\n"
+         "next\n",
+         3,
+         {PART(0, 0, 1, NULL)},
+         {{ST_END, 0}}},
+        /* An indented traceback outside a wrangler message; a note; a deeper line ends it. */
+        {{.format = CFW_FMT_LINES},
+         "  Uncaught Error: PythonError: Traceback (most recent call last):\n"
+         "    File \"/session/metadata/entry.py\", line 8, in <module>\n"
+         "      from workers import Response\n"
+         "  ModuleNotFoundError: No module named 'workers'\n"
+         "  You need to update to workers-py >= 1.90 or to pass disable_python_external_sdk\n"
+         "\n"
+         "    at null.<anonymous> (x)\n",
+         2,
+         {PART(0, 0, 5, NULL), REC(1, T, 7, 7, NULL, "    at null.<anonymous> (x)")},
+         {{ST_END, 0}}},
+        /* A line that cannot belong to a traceback ends it without being taken. */
+        {{.format = CFW_FMT_LINES},
+         "Traceback (most recent call last):\n"
+         "  File \"a.py\", line 1, in <module>\n"
+         "plain text here\n"
+         "  File \"b.py\", line 2, in f\n"
+         "    g()\n"
+         "pyodide.ffi.JsException: TypeError: boom\n"
+         "WARNING  next record\n",
+         4,
+         {REC(0, T, 1, 2, NULL,
+              "Traceback (most recent call last):\n  File \"a.py\", line 1, in <module>"),
+          REC(1, T, 3, 3, NULL, "plain text here"),
+          REC(2, T, 4, 6, NULL,
+              "  File \"b.py\", line 2, in f\n    g()\npyodide.ffi.JsException: TypeError: boom"),
+          REC(3, T, 7, 7, NULL, "WARNING  next record")},
+         {{ST_END, 0}}},
+    };
 
     (void)state;
-    /* Up to three note lines after the exception. */
-    frame_str(&c, CFW_FMT_LINES,
-              "Traceback (most recent call last):\n"
-              "  File \"/session/metadata/entry.py\", line 2, in <module>\n"
-              "    from src.x import y\n"
-              "ModuleNotFoundError: No module named 'src'\n"
-              "note one\nnote two\nnote three\nnote four\n");
-    assert_int_equal(c.n, 2);
-    assert_int_equal(c.v[0].line, 1);
-    assert_int_equal(c.v[0].line_end, 7);
-    assert_rec(&c, 1, T, 8, 8, NULL, "note four");
-    recs_free(&c);
-
-    /* Chained tracebacks are one record. */
-    frame_str(&c, CFW_FMT_LINES,
-              "Traceback (most recent call last):\n"
-              "  File \"a.py\", line 1, in <module>\n"
-              "KeyError: 'k'\n"
-              "\n"
-              "During handling of the above exception, another exception occurred:\n"
-              "\n"
-              "Traceback (most recent call last):\n"
-              "  File \"a.py\", line 3, in <module>\n"
-              "ValueError: v\n"
-              "\n"
-              "next line\n");
-    assert_int_equal(c.n, 2);
-    assert_int_equal(c.v[0].line_end, 9);
-    assert_non_null(strstr(c.v[0].text, "During handling"));
-    assert_rec(&c, 1, T, 11, 11, NULL, "next line");
-    recs_free(&c);
-
-    /* A flattened one-line traceback is one record; the next line is not taken. */
-    frame_str(&c, CFW_FMT_LINES,
-              "Error: Uncaught Error: PythonError: Traceback (most recent call last): File "
-              "\"/session/metadata/main.py\", line 3, in <module> from src.x import y "
-              "ModuleNotFoundError: No module named 'src' (Code: 10021)\n"
-              "  File \"x\"\n"
-              "next\n");
-    assert_int_equal(c.n, 3);
-    assert_int_equal(c.v[0].line_end, 1);
-    recs_free(&c);
-
-    /* An indented traceback outside a wrangler message; a note; a deeper line ends it. */
-    frame_str(&c, CFW_FMT_LINES,
-              "  Uncaught Error: PythonError: Traceback (most recent call last):\n"
-              "    File \"/session/metadata/entry.py\", line 8, in <module>\n"
-              "      from workers import Response\n"
-              "  ModuleNotFoundError: No module named 'workers'\n"
-              "  You need to update to workers-py >= 1.90 or to pass disable_python_external_sdk\n"
-              "\n"
-              "    at null.<anonymous> (x)\n");
-    assert_int_equal(c.n, 2);
-    assert_int_equal(c.v[0].line_end, 5);
-    assert_rec(&c, 1, T, 7, 7, NULL, "    at null.<anonymous> (x)");
-    recs_free(&c);
-
-    /* A line that cannot belong to a traceback ends it without being taken. */
-    frame_str(&c, CFW_FMT_LINES,
-              "Traceback (most recent call last):\n"
-              "  File \"a.py\", line 1, in <module>\n"
-              "plain text here\n"
-              "  File \"b.py\", line 2, in f\n"
-              "    g()\n"
-              "pyodide.ffi.JsException: TypeError: boom\n"
-              "WARNING  next record\n");
-    assert_int_equal(c.n, 4);
-    assert_rec(&c, 0, T, 1, 2, NULL,
-               "Traceback (most recent call last):\n  File \"a.py\", line 1, in <module>");
-    assert_rec(&c, 1, T, 3, 3, NULL, "plain text here");
-    assert_rec(&c, 2, T, 4, 6, NULL,
-               "  File \"b.py\", line 2, in f\n    g()\npyodide.ffi.JsException: TypeError: boom");
-    assert_rec(&c, 3, T, 7, 7, NULL, "WARNING  next record");
-    recs_free(&c);
+    RUN_FRAME_CASES(cases);
 }
 
 /* ---- wrangler debug log ---- */
 
 static void test_wrangler_log(void **state)
 {
-    struct recs c;
+    static const struct frame_case cases[] = {
+        /* Entries without blank lines between them, a line outside any entry, CRLF. */
+        {{.format = CFW_FMT_AUTO},
+         "--- 2026-08-16T08:07:29.126Z debug\r\n"
+         "Writing logs to \"x.log\"\r\n"
+         "---\r\n"
+         "stray line\r\n"
+         "--- 2026-08-16T08:07:31.502Z error\r\n"
+         "\xe2\x9c\x98 [ERROR] Build failed\r\n"
+         "\r\n"
+         "  detail\r\n"
+         "---\r\n"
+         "--- 2026-08-16T08:07:31.600Z log\r\n"
+         "unterminated entry",
+         4,
+         {REC(0, T, 2, 2, "2026-08-16T08:07:29.126Z", "Writing logs to \"x.log\""),
+          REC(1, T, 4, 4, NULL, "stray line"),
+          REC(2, T, 6, 8, "2026-08-16T08:07:31.502Z",
+              "\xe2\x9c\x98 [ERROR] Build failed\n\n  detail"),
+          REC(3, T, 11, 11, "2026-08-16T08:07:31.600Z", "unterminated entry")},
+         {{ST_FMT, CFW_FMT_WRANGLER_LOG}}},
+        /* Not a wrangler log: AUTO picks MIXED when the first non-blank line is something else. */
+        {{.format = CFW_FMT_AUTO},
+         "\n\n--- not a header\n--- 2026-08-16T08:07:29.126Z debug\n",
+         2,
+         {{0}}, /* no record checked */
+         {{ST_FMT, CFW_FMT_LINES}}},
+    };
 
     (void)state;
-    /* Entries without blank lines between them, a line outside any entry, CRLF. */
-    frame_str(&c, CFW_FMT_AUTO,
-              "--- 2026-08-16T08:07:29.126Z debug\r\n"
-              "Writing logs to \"x.log\"\r\n"
-              "---\r\n"
-              "stray line\r\n"
-              "--- 2026-08-16T08:07:31.502Z error\r\n"
-              "\xe2\x9c\x98 [ERROR] Build failed\r\n"
-              "\r\n"
-              "  detail\r\n"
-              "---\r\n"
-              "--- 2026-08-16T08:07:31.600Z log\r\n"
-              "unterminated entry");
-    assert_int_equal(c.fmt, CFW_FMT_WRANGLER_LOG);
-    assert_int_equal(c.n, 4);
-    assert_rec(&c, 0, T, 2, 2, "2026-08-16T08:07:29.126Z", "Writing logs to \"x.log\"");
-    assert_rec(&c, 1, T, 4, 4, NULL, "stray line");
-    assert_rec(&c, 2, T, 6, 8, "2026-08-16T08:07:31.502Z",
-               "\xe2\x9c\x98 [ERROR] Build failed\n\n  detail");
-    assert_rec(&c, 3, T, 11, 11, "2026-08-16T08:07:31.600Z", "unterminated entry");
-    recs_free(&c);
-
-    /* Not a wrangler log: AUTO picks MIXED when the first non-blank line is something else. */
-    frame_str(&c, CFW_FMT_AUTO, "\n\n--- not a header\n--- 2026-08-16T08:07:29.126Z debug\n");
-    assert_int_equal(c.fmt, CFW_FMT_LINES);
-    assert_int_equal(c.n, 2);
-    recs_free(&c);
+    RUN_FRAME_CASES(cases);
 }
 
 static void test_formats(void **state)

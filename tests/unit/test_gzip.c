@@ -11,9 +11,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <zlib.h>
-
 #include "cfwatchd/gzip.h"
+#include "gzip_util.h"
 
 /* What the decoder handed over: all of it, and how many calls. */
 struct sink {
@@ -34,25 +33,6 @@ static int collect(void *arg, const char *buf, size_t len, struct cfw_err *err)
         return -1;
     }
     return 0;
-}
-
-/* Appends one gzip member of in to out (zlib, windowBits 15 + 16: the gzip wrapper). */
-static void add_member(struct cfw_buf *out, const char *in, size_t len, int level)
-{
-    z_stream zs;
-    size_t cap = compressBound((uLong)len) + 64;
-    unsigned char *tmp = malloc(cap);
-
-    memset(&zs, 0, sizeof(zs));
-    assert_int_equal(deflateInit2(&zs, level, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY), Z_OK);
-    zs.next_in = (Bytef *)(uintptr_t)in;
-    zs.avail_in = (uInt)len;
-    zs.next_out = tmp;
-    zs.avail_out = (uInt)cap;
-    assert_int_equal(deflate(&zs, Z_FINISH), Z_STREAM_END);
-    assert_int_equal(cfw_buf_append(out, tmp, cap - zs.avail_out), 0);
-    deflateEnd(&zs);
-    free(tmp);
 }
 
 /* Log-like text: n lines, some repeated (compressible), some varied. */
@@ -105,6 +85,55 @@ static int decode(const void *in, size_t len, struct sink *s, struct cfw_err *er
     return decode_split(in, len, NULL, 0, s, err);
 }
 
+/* Asserts that in, split at cuts, decodes to want; the sink's calls go to *calls when set. */
+static void assert_decodes_to(const void *in, size_t len, const size_t *cuts, size_t ncuts,
+                              const char *want, size_t wantlen, size_t *calls)
+{
+    struct sink s = {0};
+
+    assert_int_equal(decode_split(in, len, cuts, ncuts, &s, NULL), 0);
+    assert_int_equal(s.b.len, wantlen);
+    assert_memory_equal(s.b.data, want, wantlen);
+    if (calls != NULL) {
+        *calls = s.calls;
+    }
+    cfw_buf_free(&s.b);
+}
+
+/* Asserts that decoding in fails with code and a message holding needle; err gets the error. */
+static void assert_decode_fails(const void *in, size_t len, int code, const char *needle,
+                                struct sink *s, struct cfw_err *err)
+{
+    assert_int_equal(decode(in, len, s, err), -1);
+    assert_int_equal(err->code, code);
+    assert_non_null(strstr(err->msg, needle));
+}
+
+/* Two members of log-like text (n1 and n2 lines) and the offset where the second begins. */
+struct two_members {
+    char *t1, *t2;
+    size_t len1, len2;
+    struct cfw_buf gz;
+    size_t boundary;
+};
+
+static void two_members_make(struct two_members *m, size_t n1, size_t n2)
+{
+    memset(m, 0, sizeof(*m));
+    m->t1 = lines(n1, &m->len1);
+    m->t2 = lines(n2, &m->len2);
+    gzip_member_append(&m->gz, m->t1, m->len1, 6);
+    m->boundary = m->gz.len;
+    gzip_member_append(&m->gz, m->t2, m->len2, 6);
+}
+
+static void two_members_free(struct two_members *m)
+{
+    free(m->t1);
+    free(m->t2);
+    cfw_buf_free(&m->gz);
+}
+
 static void test_magic(void **state)
 {
     (void)state;
@@ -121,14 +150,10 @@ static void test_one_member(void **state)
     size_t len;
     char *text = lines(5000, &len);
     struct cfw_buf gz = {0};
-    struct sink s = {0};
 
     (void)state;
-    add_member(&gz, text, len, 6);
-    assert_int_equal(decode(gz.data, gz.len, &s, NULL), 0);
-    assert_int_equal(s.b.len, len);
-    assert_memory_equal(s.b.data, text, len);
-    cfw_buf_free(&s.b);
+    gzip_member_append(&gz, text, len, 6);
+    assert_decodes_to(gz.data, gz.len, NULL, 0, text, len, NULL);
     free(text);
     cfw_buf_free(&gz);
 }
@@ -139,19 +164,16 @@ static void test_large_output(void **state)
     size_t len = 5u * 1024u * 1024u;
     char *text = malloc(len);
     struct cfw_buf gz = {0};
-    struct sink s = {0};
+    size_t calls = 0;
 
     (void)state;
     for (size_t i = 0; i < len; i++) {
         text[i] = i % 64 == 63 ? '\n' : 'x';
     }
-    add_member(&gz, text, len, 9);
+    gzip_member_append(&gz, text, len, 9);
     assert_true(gz.len < len / 100);
-    assert_int_equal(decode(gz.data, gz.len, &s, NULL), 0);
-    assert_int_equal(s.b.len, len);
-    assert_memory_equal(s.b.data, text, len);
-    assert_true(s.calls > 1);
-    cfw_buf_free(&s.b);
+    assert_decodes_to(gz.data, gz.len, NULL, 0, text, len, &calls);
+    assert_true(calls > 1);
     free(text);
     cfw_buf_free(&gz);
 }
@@ -166,16 +188,12 @@ static void test_members_split_everywhere(void **state)
     size_t wantlen;
 
     (void)state;
-    add_member(&gz, a, strlen(a), 6);
-    add_member(&gz, "", 0, 6);
-    add_member(&gz, c, strlen(c), 1);
+    gzip_member_append(&gz, a, strlen(a), 6);
+    gzip_member_append(&gz, "", 0, 6);
+    gzip_member_append(&gz, c, strlen(c), 1);
     wantlen = (size_t)snprintf(want, sizeof(want), "%s%s", a, c);
     for (size_t cut = 0; cut <= gz.len; cut++) {
-        struct sink s = {0};
-        assert_int_equal(decode_split(gz.data, gz.len, &cut, 1, &s, NULL), 0);
-        assert_int_equal(s.b.len, wantlen);
-        assert_memory_equal(s.b.data, want, wantlen);
-        cfw_buf_free(&s.b);
+        assert_decodes_to(gz.data, gz.len, &cut, 1, want, wantlen, NULL);
     }
     {
         struct sink s = {0};
@@ -197,30 +215,21 @@ static void test_members_split_everywhere(void **state)
 /* Many members of real size, with two cuts at every pair of nearby offsets around a boundary. */
 static void test_member_boundary_every_offset(void **state)
 {
-    size_t len1, len2;
-    char *t1 = lines(300, &len1);
-    char *t2 = lines(400, &len2);
-    struct cfw_buf gz = {0};
-    size_t boundary;
+    struct two_members m;
+    char *want;
 
     (void)state;
-    add_member(&gz, t1, len1, 6);
-    boundary = gz.len;
-    add_member(&gz, t2, len2, 6);
-    for (size_t c1 = boundary - 40; c1 <= boundary + 40; c1++) {
-        for (size_t c2 = c1; c2 <= c1 + 24 && c2 <= gz.len; c2 += 3) {
+    two_members_make(&m, 300, 400);
+    want = cfw_xasprintf("%s%s", m.t1, m.t2);
+    for (size_t c1 = m.boundary - 40; c1 <= m.boundary + 40; c1++) {
+        for (size_t c2 = c1; c2 <= c1 + 24 && c2 <= m.gz.len; c2 += 3) {
             size_t cuts[2] = {c1, c2};
-            struct sink s = {0};
-            assert_int_equal(decode_split(gz.data, gz.len, cuts, 2, &s, NULL), 0);
-            assert_int_equal(s.b.len, len1 + len2);
-            assert_memory_equal(s.b.data, t1, len1);
-            assert_memory_equal(s.b.data + len1, t2, len2);
-            cfw_buf_free(&s.b);
+
+            assert_decodes_to(m.gz.data, m.gz.len, cuts, 2, want, m.len1 + m.len2, NULL);
         }
     }
-    free(t1);
-    free(t2);
-    cfw_buf_free(&gz);
+    free(want);
+    two_members_free(&m);
 }
 
 static void test_zero_padding(void **state)
@@ -232,7 +241,7 @@ static void test_zero_padding(void **state)
     size_t mid;
 
     (void)state;
-    add_member(&gz, a, strlen(a), 6);
+    gzip_member_append(&gz, a, strlen(a), 6);
     mid = gz.len + 3;
     cfw_buf_append(&gz, zeros, sizeof(zeros));
     assert_int_equal(decode(gz.data, gz.len, &s, NULL), 0);
@@ -254,12 +263,11 @@ static void test_trailing_garbage(void **state)
     size_t end;
 
     (void)state;
-    add_member(&gz, a, strlen(a), 6);
+    gzip_member_append(&gz, a, strlen(a), 6);
     end = gz.len;
     cfw_buf_puts(&gz, "garbage");
-    assert_int_equal(decode(gz.data, gz.len, &s, &err), -1);
-    assert_int_equal(err.code, CFW_GZIP_E_TRAILING);
-    assert_non_null(strstr(err.msg, "trailing garbage after gzip member 1"));
+    assert_decode_fails(gz.data, gz.len, CFW_GZIP_E_TRAILING,
+                        "trailing garbage after gzip member 1", &s, &err);
     {
         char at[64];
         snprintf(at, sizeof(at), "at byte %zu", end);
@@ -272,9 +280,7 @@ static void test_trailing_garbage(void **state)
     /* zero padding, then garbage */
     gz.len = end;
     cfw_buf_append(&gz, "\0\0\0x", 4);
-    assert_int_equal(decode(gz.data, gz.len, &s, &err), -1);
-    assert_int_equal(err.code, CFW_GZIP_E_TRAILING);
-    assert_non_null(strstr(err.msg, "zero padding"));
+    assert_decode_fails(gz.data, gz.len, CFW_GZIP_E_TRAILING, "zero padding", &s, &err);
     cfw_buf_free(&s.b);
     cfw_buf_free(&gz);
 }
@@ -282,36 +288,29 @@ static void test_trailing_garbage(void **state)
 /* A damaged second member: the first member's output is kept, the error gives the offset. */
 static void test_corrupt(void **state)
 {
-    size_t len1, len2;
-    char *t1 = lines(200, &len1);
-    char *t2 = lines(3000, &len2);
-    struct cfw_buf gz = {0};
+    struct two_members m;
     struct cfw_err err = {0};
     struct sink s = {0};
-    size_t boundary;
     unsigned long long at;
     const char *p;
 
     (void)state;
-    add_member(&gz, t1, len1, 6);
-    boundary = gz.len;
-    add_member(&gz, t2, len2, 6);
+    two_members_make(&m, 200, 3000);
     /* a byte in the middle of the second member's deflate data, inverted */
-    gz.data[boundary + (gz.len - boundary) / 2] ^= 0xff;
-    assert_int_equal(decode(gz.data, gz.len, &s, &err), -1);
-    assert_int_equal(err.code, CFW_GZIP_E_CORRUPT);
-    assert_non_null(strstr(err.msg, "corrupt gzip data at byte "));
+    m.gz.data[m.boundary + (m.gz.len - m.boundary) / 2] ^= 0xff;
+    assert_decode_fails(m.gz.data, m.gz.len, CFW_GZIP_E_CORRUPT, "corrupt gzip data at byte ", &s,
+                        &err);
     assert_non_null(strstr(err.msg, "(member 2: "));
     p = strstr(err.msg, "at byte ") + strlen("at byte ");
     at = strtoull(p, NULL, 10);
-    assert_true(at > boundary && at <= gz.len);
-    assert_true(s.b.len >= len1);
-    assert_memory_equal(s.b.data, t1, len1);
+    assert_true(at > m.boundary && at <= m.gz.len);
+    assert_true(s.b.len >= m.len1);
+    assert_memory_equal(s.b.data, m.t1, m.len1);
     /* the same error again on any later call */
     {
         struct cfw_err again = {0};
         struct cfw_gzip *dec = cfw_gzip_new(collect, &s, &again);
-        assert_int_equal(cfw_gzip_feed(dec, gz.data, gz.len, &again), -1);
+        assert_int_equal(cfw_gzip_feed(dec, m.gz.data, m.gz.len, &again), -1);
         assert_int_equal(cfw_gzip_feed(dec, "x", 1, &again), -1);
         assert_string_equal(again.msg, err.msg);
         assert_int_equal(cfw_gzip_finish(dec, &again), -1);
@@ -319,9 +318,7 @@ static void test_corrupt(void **state)
         cfw_gzip_free(dec);
     }
     cfw_buf_free(&s.b);
-    free(t1);
-    free(t2);
-    cfw_buf_free(&gz);
+    two_members_free(&m);
 }
 
 static void test_bad_checksum_and_header(void **state)
@@ -332,30 +329,22 @@ static void test_bad_checksum_and_header(void **state)
     struct sink s = {0};
 
     (void)state;
-    add_member(&gz, a, strlen(a), 6);
+    gzip_member_append(&gz, a, strlen(a), 6);
     gz.data[gz.len - 6] ^= 0x01; /* CRC-32 of the trailer */
-    assert_int_equal(decode(gz.data, gz.len, &s, &err), -1);
-    assert_int_equal(err.code, CFW_GZIP_E_CORRUPT);
-    assert_non_null(strstr(err.msg, "incorrect data check"));
+    assert_decode_fails(gz.data, gz.len, CFW_GZIP_E_CORRUPT, "incorrect data check", &s, &err);
     cfw_buf_free(&s.b);
     gz.data[gz.len - 6] ^= 0x01;
     gz.data[gz.len - 2] ^= 0x01; /* ISIZE */
-    assert_int_equal(decode(gz.data, gz.len, &s, &err), -1);
-    assert_int_equal(err.code, CFW_GZIP_E_CORRUPT);
-    assert_non_null(strstr(err.msg, "incorrect length check"));
+    assert_decode_fails(gz.data, gz.len, CFW_GZIP_E_CORRUPT, "incorrect length check", &s, &err);
     cfw_buf_free(&s.b);
     /* a second member whose magic is right but whose method byte is not deflate */
     gz.data[gz.len - 2] ^= 0x01;
     cfw_buf_append(&gz, "\x1f\x8b\x07\x00", 4);
-    assert_int_equal(decode(gz.data, gz.len, &s, &err), -1);
-    assert_int_equal(err.code, CFW_GZIP_E_CORRUPT);
-    assert_non_null(strstr(err.msg, "(member 2: "));
+    assert_decode_fails(gz.data, gz.len, CFW_GZIP_E_CORRUPT, "(member 2: ", &s, &err);
     assert_int_equal(s.b.len, strlen(a));
     cfw_buf_free(&s.b);
     /* not gzip at all */
-    assert_int_equal(decode("plain text\n", 11, &s, &err), -1);
-    assert_int_equal(err.code, CFW_GZIP_E_CORRUPT);
-    assert_non_null(strstr(err.msg, "not gzip data"));
+    assert_decode_fails("plain text\n", 11, CFW_GZIP_E_CORRUPT, "not gzip data", &s, &err);
     cfw_buf_free(&s.b);
     cfw_buf_free(&gz);
 }
@@ -363,38 +352,29 @@ static void test_bad_checksum_and_header(void **state)
 /* Cut at every length: a prefix of the output, and "truncated" only when inside a member. */
 static void test_truncated_everywhere(void **state)
 {
-    size_t len1, len2;
-    char *t1 = lines(150, &len1);
-    char *t2 = lines(150, &len2);
-    struct cfw_buf gz = {0};
-    size_t boundary;
+    struct two_members m;
 
     (void)state;
-    add_member(&gz, t1, len1, 6);
-    boundary = gz.len;
-    add_member(&gz, t2, len2, 6);
-    for (size_t cut = 1; cut < gz.len; cut++) {
+    two_members_make(&m, 150, 150);
+    for (size_t cut = 1; cut < m.gz.len; cut++) {
         struct cfw_err err = {0};
         struct sink s = {0};
-        int rc = decode(gz.data, cut, &s, &err);
-        if (cut == boundary) {
-            assert_int_equal(rc, 0);
-            assert_int_equal(s.b.len, len1);
+
+        if (cut == m.boundary) {
+            assert_int_equal(decode(m.gz.data, cut, &s, &err), 0);
+            assert_int_equal(s.b.len, m.len1);
         } else {
             char want[96];
-            assert_int_equal(rc, -1);
-            assert_int_equal(err.code, CFW_GZIP_E_TRUNCATED);
+
             snprintf(want, sizeof(want), "truncated gzip member (member %d begins at byte %zu",
-                     cut < boundary ? 1 : 2, cut < boundary ? (size_t)0 : boundary);
-            assert_non_null(strstr(err.msg, want));
-            assert_true(s.b.len <= len1 + len2);
-            assert_memory_equal(s.b.data, t1, s.b.len < len1 ? s.b.len : len1);
+                     cut < m.boundary ? 1 : 2, cut < m.boundary ? (size_t)0 : m.boundary);
+            assert_decode_fails(m.gz.data, cut, CFW_GZIP_E_TRUNCATED, want, &s, &err);
+            assert_true(s.b.len <= m.len1 + m.len2);
+            assert_memory_equal(s.b.data, m.t1, s.b.len < m.len1 ? s.b.len : m.len1);
         }
         cfw_buf_free(&s.b);
     }
-    free(t1);
-    free(t2);
-    cfw_buf_free(&gz);
+    two_members_free(&m);
 }
 
 static void test_empty(void **state)
@@ -414,7 +394,7 @@ static void test_empty(void **state)
     cfw_gzip_free(dec);
     cfw_gzip_free(NULL);
     /* one empty member */
-    add_member(&gz, "", 0, 6);
+    gzip_member_append(&gz, "", 0, 6);
     assert_int_equal(decode(gz.data, gz.len, &s, &err), 0);
     assert_int_equal(s.b.len, 0);
     assert_int_equal(s.calls, 0);
@@ -430,7 +410,7 @@ static void test_callback_stops(void **state)
     struct sink s = {.stop_after = 1};
 
     (void)state;
-    add_member(&gz, text, len, 6);
+    gzip_member_append(&gz, text, len, 6);
     assert_int_equal(decode(gz.data, gz.len, &s, &err), -1);
     assert_int_equal(err.code, CFW_GZIP_E_STOPPED);
     assert_non_null(strstr(err.msg, "enough after "));

@@ -16,6 +16,7 @@
 #include "capture_client.h"
 #include "cfwatchd/common.h"
 #include "cfwatchd/http.h"
+#include "test_util.h"
 
 struct result {
     int done;
@@ -46,18 +47,33 @@ static void on_done(const struct cfw_http_response *resp, void *arg)
     snprintf(r->content_type, sizeof(r->content_type), "%s", resp->content_type);
 }
 
-static void run_until(struct event_base *base, const int *counter, int want)
-{
-    int64_t deadline = cfw_now_mono_ms() + 20000;
+/* n results, done when each has its answer */
+struct results {
+    struct result *v;
+    size_t n;
+};
 
-    while (*counter < want && cfw_now_mono_ms() < deadline) {
-        event_base_loop(base, EVLOOP_ONCE | EVLOOP_NONBLOCK);
-        usleep(1000);
+static int count_done(const struct results *rs)
+{
+    int done = 0;
+
+    for (size_t i = 0; i < rs->n; i++) {
+        done += rs->v[i].done;
     }
+    return done;
+}
+
+static bool all_done(void *arg)
+{
+    const struct results *rs = arg;
+
+    return count_done(rs) >= (int)rs->n;
 }
 
 static void fetch(struct cfw_http_request *rq, struct result *r)
 {
+    struct results one = {r, 1};
+
     struct event_base *base = event_base_new();
     struct cfw_err err = {0};
     struct cfw_http *h = cfw_http_new(base, &err);
@@ -66,7 +82,7 @@ static void fetch(struct cfw_http_request *rq, struct result *r)
     memset(r, 0, sizeof(*r));
     assert_non_null(cfw_http_start(h, rq, on_done, r, &err));
     assert_int_equal(cfw_http_active(h), 1);
-    run_until(base, &r->done, 1);
+    loop_run_until(base, all_done, &one, 20000);
     assert_int_equal(r->done, 1);
     assert_int_equal(cfw_http_active(h), 0);
     cfw_http_free(h);
@@ -89,35 +105,62 @@ static int teardown(void **state)
 static void test_retry_after_parse(void **state)
 {
     /* Wed, 21 Oct 2015 07:28:00 GMT */
-    int64_t at = 1445412480LL * 1000;
+    const int64_t at = 1445412480LL * 1000;
+    const struct {
+        const char *text;
+        int64_t now_ms;
+        int64_t want;
+    } cases[] = {
+        {"2", 0, 2000},
+        {" 120 ", 0, 120000},
+        {"1.5", 0, 1500},
+        {"0", 0, 0},
+        {"", 0, -1},
+        {"soon", 0, -1},
+        {"5s", 0, -1},
+        {"-3", 0, -1},
+        {"99999999999999999999", 0, CFW_HTTP_RETRY_AFTER_MAX_MS},
+        {"Wed, 21 Oct 2015 07:28:00 GMT", at - 10000, 10000},
+        {"Wednesday, 21-Oct-15 07:28:00 GMT", at - 3000, 3000},
+        {"Wed Oct 21 07:28:00 2015", at - 4000, 4000},
+        /* a date in the past means "now" */
+        {"Wed, 21 Oct 2015 07:28:00 GMT", at + 5000, 0},
+        {"Wed, 21 Oct 2015 07:28:00 GMT", 0, CFW_HTTP_RETRY_AFTER_MAX_MS},
+    };
 
     (void)state;
-    assert_int_equal(cfw_http_parse_retry_after("2", 0), 2000);
-    assert_int_equal(cfw_http_parse_retry_after(" 120 ", 0), 120000);
-    assert_int_equal(cfw_http_parse_retry_after("1.5", 0), 1500);
-    assert_int_equal(cfw_http_parse_retry_after("0", 0), 0);
-    assert_int_equal(cfw_http_parse_retry_after("", 0), -1);
-    assert_int_equal(cfw_http_parse_retry_after("soon", 0), -1);
-    assert_int_equal(cfw_http_parse_retry_after("5s", 0), -1);
-    assert_int_equal(cfw_http_parse_retry_after("-3", 0), -1);
-    assert_int_equal(cfw_http_parse_retry_after("99999999999999999999", 0),
-                     CFW_HTTP_RETRY_AFTER_MAX_MS);
-    assert_int_equal(cfw_http_parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT", at - 10000),
-                     10000);
-    assert_int_equal(cfw_http_parse_retry_after("Wednesday, 21-Oct-15 07:28:00 GMT", at - 3000),
-                     3000);
-    assert_int_equal(cfw_http_parse_retry_after("Wed Oct 21 07:28:00 2015", at - 4000), 4000);
-    /* a date in the past means "now" */
-    assert_int_equal(cfw_http_parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT", at + 5000), 0);
-    assert_int_equal(cfw_http_parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT", 0),
-                     CFW_HTTP_RETRY_AFTER_MAX_MS);
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        assert_int_equal(cfw_http_parse_retry_after(cases[i].text, cases[i].now_ms), cases[i].want);
+    }
+}
+
+/* A request to a path of the capture server, and what came back. */
+struct call {
+    char url[128];
+    struct cfw_http_request rq;
+    struct result r;
+};
+
+/* Aims c at path with body (its length taken with strlen when len is -1). */
+static void call_init(struct call *c, const char *path, const char *body, ssize_t len)
+{
+    memset(c, 0, sizeof(*c));
+    capture_url(&cap, path, c->url, sizeof(c->url));
+    c->rq.url = c->url;
+    c->rq.body = body;
+    c->rq.body_len = len >= 0 ? (size_t)len : strlen(body);
+}
+
+/* Sends c's request and frees the body of the answer before that. */
+static void call_fetch(struct call *c)
+{
+    free(c->r.body);
+    fetch(&c->rq, &c->r);
 }
 
 static void test_post_and_answer(void **state)
 {
-    char url[128];
-    struct result r;
-    struct cfw_http_request rq = {0};
+    struct call c;
     const char *hdrs[] = {"Content-Type: application/json", "X-Test: 1", NULL};
     json_t *reqs;
     json_t *rec;
@@ -127,22 +170,18 @@ static void test_post_and_answer(void **state)
                 "{\"path\":\"/a\",\"responses\":[{\"status\":429,\"headers\":{\"Retry-After\":"
                 "\"7\",\"Content-Type\":\"application/json\"},\"body\":"
                 "\"{\\\"retry_after\\\":7}\"}]}");
-    capture_url(&cap, "/a", url, sizeof(url));
-    rq.url = url;
-    rq.headers = hdrs;
-    rq.body = "{\"x\":1}";
-    rq.body_len = 7;
-    fetch(&rq, &r);
-    assert_int_equal(r.status, 429);
-    assert_int_equal(r.retry_after_ms, 7000);
-    assert_string_equal(r.body, "{\"retry_after\":7}");
-    assert_string_equal(r.content_type, "application/json");
-    free(r.body);
-    fetch(&rq, &r);
-    assert_int_equal(r.status, 200);
-    assert_int_equal(r.retry_after_ms, -1);
-    assert_string_equal(r.body, "ok");
-    free(r.body);
+    call_init(&c, "/a", "{\"x\":1}", 7);
+    c.rq.headers = hdrs;
+    call_fetch(&c);
+    assert_int_equal(c.r.status, 429);
+    assert_int_equal(c.r.retry_after_ms, 7000);
+    assert_string_equal(c.r.body, "{\"retry_after\":7}");
+    assert_string_equal(c.r.content_type, "application/json");
+    call_fetch(&c);
+    assert_int_equal(c.r.status, 200);
+    assert_int_equal(c.r.retry_after_ms, -1);
+    assert_string_equal(c.r.body, "ok");
+    free(c.r.body);
     reqs = capture_requests(&cap, "/a");
     assert_int_equal(json_array_size(reqs), 2);
     rec = json_array_get(reqs, 0);
@@ -159,102 +198,79 @@ static void test_post_and_answer(void **state)
 
 static void test_body_cap(void **state)
 {
-    char url[128];
-    struct result r;
-    struct cfw_http_request rq = {0};
-    char *big = cfw_xmalloc(20001);
+    struct call c;
+    char *big = str_repeat('b', 20000);
     char *cmd;
 
     (void)state;
-    memset(big, 'b', 20000);
-    big[20000] = '\0';
     cmd =
         cfw_xasprintf("{\"path\":\"/big\",\"responses\":[{\"status\":200,\"body\":\"%s\"}]}", big);
     capture_cmd(&cap, "/script", cmd);
-    capture_url(&cap, "/big", url, sizeof(url));
-    rq.url = url;
-    rq.body = "";
-    rq.body_max = 100;
-    fetch(&rq, &r);
-    assert_int_equal(r.status, 200);
-    assert_int_equal(r.body_len, 100);
-    assert_true(r.truncated);
-    free(r.body);
+    call_init(&c, "/big", "", -1);
+    c.rq.body_max = 100;
+    call_fetch(&c);
+    assert_int_equal(c.r.status, 200);
+    assert_int_equal(c.r.body_len, 100);
+    assert_true(c.r.truncated);
+    free(c.r.body);
     free(cmd);
     free(big);
 }
 
 static void test_header_cap(void **state)
 {
-    char url[128];
-    struct result r;
-    struct cfw_http_request rq = {0};
-    char *big = cfw_xmalloc(3001);
+    struct call c;
+    char *big = str_repeat('h', 3000);
     char *cmd;
 
     (void)state;
-    memset(big, 'h', 3000);
-    big[3000] = '\0';
     cmd = cfw_xasprintf("{\"path\":\"/hdr\",\"responses\":[{\"status\":200,\"headers\":{\"X-A\":"
                         "\"%s\",\"X-B\":\"%s\"},\"body\":\"ok\"}]}",
                         big, big);
     capture_cmd(&cap, "/script", cmd);
-    capture_url(&cap, "/hdr", url, sizeof(url));
-    rq.url = url;
-    rq.body = "";
-    rq.header_max = 4096;
-    fetch(&rq, &r);
-    assert_int_equal(r.status, 0);
-    assert_non_null(strstr(r.error, "headers over"));
-    free(r.body);
+    call_init(&c, "/hdr", "", -1);
+    c.rq.header_max = 4096;
+    call_fetch(&c);
+    assert_int_equal(c.r.status, 0);
+    assert_non_null(strstr(c.r.error, "headers over"));
+    free(c.r.body);
     free(cmd);
     free(big);
 }
 
 static void test_timeout(void **state)
 {
-    char url[128];
-    struct result r;
-    struct cfw_http_request rq = {0};
+    struct call c;
     int64_t t0;
 
     (void)state;
     capture_cmd(
         &cap, "/script",
         "{\"path\":\"/slow\",\"responses\":[{\"status\":200,\"delay\":3,\"body\":\"ok\"}]}");
-    capture_url(&cap, "/slow", url, sizeof(url));
-    rq.url = url;
-    rq.body = "x";
-    rq.body_len = 1;
-    rq.timeout_ms = 400;
+    call_init(&c, "/slow", "x", 1);
+    c.rq.timeout_ms = 400;
     t0 = cfw_now_mono_ms();
-    fetch(&rq, &r);
-    assert_int_equal(r.status, 0);
-    assert_int_equal(r.curl_code, CURLE_OPERATION_TIMEDOUT);
+    call_fetch(&c);
+    assert_int_equal(c.r.status, 0);
+    assert_int_equal(c.r.curl_code, CURLE_OPERATION_TIMEDOUT);
     assert_true(cfw_now_mono_ms() - t0 < 2900);
-    free(r.body);
+    free(c.r.body);
 }
 
 static void test_refused(void **state)
 {
-    char url[128];
-    struct result r;
-    struct cfw_http_request rq = {0};
+    struct call c;
 
     (void)state;
     capture_cmd(&cap, "/down", NULL);
-    capture_url(&cap, "/x", url, sizeof(url));
-    rq.url = url;
-    rq.body = "x";
-    rq.body_len = 1;
-    fetch(&rq, &r);
-    assert_int_equal(r.status, 0);
-    assert_int_equal(r.curl_code, CURLE_COULDNT_CONNECT);
-    free(r.body);
+    call_init(&c, "/x", "x", 1);
+    call_fetch(&c);
+    assert_int_equal(c.r.status, 0);
+    assert_int_equal(c.r.curl_code, CURLE_COULDNT_CONNECT);
     capture_cmd(&cap, "/up", NULL);
-    fetch(&rq, &r);
-    assert_int_equal(r.status, 200);
-    free(r.body);
+    call_fetch(&c);
+    assert_int_equal(c.r.status, 200);
+    free(c.r.body);
 }
 
 static void test_many_and_cancel(void **state)
@@ -268,7 +284,7 @@ static void test_many_and_cancel(void **state)
     char url[128];
     char slow_url[128];
     struct cfw_http_request rq = {0};
-    int done = 0;
+    struct results many = {rs, 40};
 
     (void)state;
     memset(rs, 0, sizeof(rs));
@@ -287,18 +303,8 @@ static void test_many_and_cancel(void **state)
     for (int i = 0; i < 40; i++) {
         assert_non_null(cfw_http_start(h, &rq, on_done, &rs[i], &err));
     }
-    for (int64_t deadline = cfw_now_mono_ms() + 20000; cfw_now_mono_ms() < deadline;) {
-        done = 0;
-        for (int i = 0; i < 40; i++) {
-            done += rs[i].done;
-        }
-        if (done == 40) {
-            break;
-        }
-        event_base_loop(base, EVLOOP_ONCE | EVLOOP_NONBLOCK);
-        usleep(1000);
-    }
-    assert_int_equal(done, 40);
+    loop_run_until(base, all_done, &many, 20000);
+    assert_int_equal(count_done(&many), 40);
     for (int i = 0; i < 40; i++) {
         assert_int_equal(rs[i].status, 200);
         free(rs[i].body);
@@ -315,7 +321,7 @@ static void test_many_and_cancel(void **state)
 
 static void test_tls_verification(void **state)
 {
-    char dir[] = "/tmp/cfw-tls-XXXXXX";
+    char dir[64];
     char cmd[1024];
     char cert[256], key[256], url[128];
     struct result r;
@@ -330,7 +336,7 @@ static void test_tls_verification(void **state)
     if (system("command -v openssl >/dev/null 2>&1") != 0) {
         skip();
     }
-    assert_non_null(mkdtemp(dir));
+    assert_int_equal(tmpdir_make(dir, sizeof(dir), "tls"), 0);
     snprintf(cert, sizeof(cert), "%s/cert.pem", dir);
     snprintf(key, sizeof(key), "%s/key.pem", dir);
     snprintf(cmd, sizeof(cmd),
@@ -381,9 +387,7 @@ static void test_tls_verification(void **state)
     kill(pid, SIGKILL);
     waitpid(pid, &st, 0);
     close(fds[0]);
-    unlink(cert);
-    unlink(key);
-    rmdir(dir);
+    assert_int_equal(tmpdir_remove(dir), 0);
 }
 
 int main(void)

@@ -10,6 +10,7 @@
 #include "cfwatchd/incident.h"
 #include "cfwatchd/rules.h"
 #include "cfwatchd/yaml.h"
+#include "rules_util.h"
 
 static const char rules_yaml[] = "rules:\n"
                                  "  - id: src\n"
@@ -57,7 +58,6 @@ static void recorder_free(struct recorder *r)
 }
 
 struct fixture {
-    struct cfw_doc *doc;
     struct cfw_ruleset *rs;
     struct recorder rec;
     struct cfw_incidents *set;
@@ -66,18 +66,10 @@ struct fixture {
 static int setup(void **state)
 {
     struct fixture *fx = calloc(1, sizeof(*fx));
-    struct cfw_diag diag = {0};
     struct cfw_incident_opts opts = {.repeat_interval_ms = 3600 * 1000,
                                      .resolve_after_ms = 600 * 1000};
 
-    fx->doc = cfw_yaml_load_string("test.yaml", rules_yaml, strlen(rules_yaml), &diag);
-    assert_non_null(fx->doc);
-    fx->rs = cfw_ruleset_new();
-    cfw_ruleset_add_node(fx->rs, cfw_node_get(fx->doc->root, "rules"), "rules", "test", &diag);
-    if (diag.n > 0) {
-        cfw_diag_print(&diag, stderr);
-    }
-    assert_int_equal(diag.n, 0);
+    fx->rs = rules_from_yaml_ok("test.yaml", rules_yaml, "test");
     fx->set = cfw_incidents_new(&opts, on_transition, &fx->rec);
     *state = fx;
     return 0;
@@ -89,22 +81,9 @@ static int teardown(void **state)
 
     cfw_incidents_free(fx->set);
     cfw_ruleset_free(fx->rs);
-    cfw_doc_free(fx->doc);
     recorder_free(&fx->rec);
     free(fx);
     return 0;
-}
-
-struct feed_ctx {
-    struct fixture *fx;
-    int64_t now;
-};
-
-static void on_match(const struct cfw_match *m, const struct cfw_event *ev, void *arg)
-{
-    struct feed_ctx *c = arg;
-
-    cfw_incidents_observe(c->fx->set, m, ev, c->now, 1700000000000 + c->now);
 }
 
 /* Runs one event of a kind with a script field through the rules at time now (ms). */
@@ -112,13 +91,13 @@ static void feed_kind(struct fixture *fx, const char *text, const char *script, 
                       int64_t now)
 {
     struct cfw_event ev = {.text = text, .len = strlen(text), .input = "in.log", .line = 7};
-    struct feed_ctx c = {fx, now};
+    struct observe_to to = {fx->set, now, 1700000000000 + now};
 
     cfw_fields_set(&ev.fields, "kind", kind);
     if (script != NULL) {
         cfw_fields_set(&ev.fields, "script", script);
     }
-    cfw_ruleset_match(fx->rs, &ev, on_match, &c);
+    cfw_ruleset_match(fx->rs, &ev, observe_cb, &to);
     cfw_fields_clear(&ev.fields);
 }
 
@@ -191,17 +170,13 @@ static void test_success_without_script_matches_the_input(void **state)
 static void test_reload_applies_rule_settings(void **state)
 {
     struct fixture *fx = *state;
-    struct cfw_diag diag = {0};
     static const char y[] = "rules:\n"
                             "  - id: quick\n"
                             "    pattern: 'quick'\n"
                             "    resolve_after: 1h\n";
-    struct cfw_doc *doc = cfw_yaml_load_string("new.yaml", y, strlen(y), &diag);
-    struct cfw_ruleset *rs = cfw_ruleset_new();
+    struct cfw_ruleset *rs = rules_from_yaml_ok("new.yaml", y, "test");
     const struct cfw_incident *inc;
 
-    cfw_ruleset_add_node(rs, cfw_node_get(doc->root, "rules"), "rules", "test", &diag);
-    assert_int_equal(diag.n, 0);
     feed(fx, "quick", "api", 0);
     inc = cfw_incidents_find(fx->set, "quick/api/");
     assert_int_equal(inc->resolve_after_ms, 5000);
@@ -210,7 +185,6 @@ static void test_reload_applies_rule_settings(void **state)
     cfw_incidents_tick(fx->set, 10000, 0);
     assert_int_equal(inc->state, CFW_INCIDENT_OPEN);
     cfw_ruleset_free(rs);
-    cfw_doc_free(doc);
 }
 
 static void test_fold_and_resolve(void **state)
@@ -403,22 +377,23 @@ static void test_stamps_and_open_duration(void **state)
     assert_int_equal(cfw_incident_open_ms(&x, &now), 60000);
 }
 
+/* A test run with the fixture of setup() and teardown(). */
+#define FX(test) cmocka_unit_test_setup_teardown(test, setup, teardown)
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_fold_and_resolve, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_reminder, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_threshold, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_missing_fields_in_key, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_sample_cap, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_cap_evicts_resolved_only, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_stamps_and_open_duration, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_resolve_on_success, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_success_rule_in_telemetry_resolves_when_quiet, setup,
-                                        teardown),
-        cmocka_unit_test_setup_teardown(test_success_without_script_matches_the_input, setup,
-                                        teardown),
-        cmocka_unit_test_setup_teardown(test_reload_applies_rule_settings, setup, teardown),
+        FX(test_fold_and_resolve),
+        FX(test_reminder),
+        FX(test_threshold),
+        FX(test_missing_fields_in_key),
+        FX(test_sample_cap),
+        FX(test_cap_evicts_resolved_only),
+        FX(test_stamps_and_open_duration),
+        FX(test_resolve_on_success),
+        FX(test_success_rule_in_telemetry_resolves_when_quiet),
+        FX(test_success_without_script_matches_the_input),
+        FX(test_reload_applies_rule_settings),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

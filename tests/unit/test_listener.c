@@ -505,6 +505,27 @@ static int cl_response(struct client *c, bool head, int ms, struct resp *r)
     return take_response(c, head, r);
 }
 
+/* Sends req on c and asserts that the answer (read within 2 s) has status. */
+static void expect_status(struct client *c, const char *req, int status, struct resp *r)
+{
+    cl_puts(c, req);
+    assert_int_equal(cl_response(c, false, 2000, r), 0);
+    assert_int_equal(r->status, status);
+}
+
+/* Sends data on a new connection and asserts that the answer has status. */
+static void expect_status_raw(const char *data, size_t len, int status)
+{
+    struct client c;
+    struct resp r;
+
+    cl_open(&c);
+    assert_int_equal(cl_send(&c, data, len), 0);
+    assert_int_equal(cl_response(&c, false, 2000, &r), 0);
+    assert_int_equal(r.status, status);
+    cl_close(&c);
+}
+
 /* Waits up to ms for the server to close; true when it did. */
 static bool cl_wait_eof(struct client *c, int ms)
 {
@@ -527,9 +548,7 @@ static void test_keepalive_head_pipelining(void **state)
     (void)state;
     env_start(&o);
     cl_open(&c);
-    cl_puts(&c, "GET /echo?x=1 HTTP/1.1\r\nHost: h\r\nX-A: va\r\n\r\n");
-    assert_int_equal(cl_response(&c, false, 2000, &r), 0);
-    assert_int_equal(r.status, 200);
+    expect_status(&c, "GET /echo?x=1 HTTP/1.1\r\nHost: h\r\nX-A: va\r\n\r\n", 200, &r);
     assert_string_equal(r.body, "m=1 path=/echo q=x=1 xa=va body=");
     assert_non_null(strstr(r.head, "Content-Type: text/plain\r\n"));
     assert_non_null(strstr(r.head, "Cache-Control: no-store\r\n"));
@@ -556,16 +575,12 @@ static void test_keepalive_head_pipelining(void **state)
     cl_close(&c);
     /* HTTP/1.0: one answer, then close */
     cl_open(&c);
-    cl_puts(&c, "GET /echo HTTP/1.0\r\n\r\n");
-    assert_int_equal(cl_response(&c, false, 2000, &r), 0);
-    assert_int_equal(r.status, 200);
+    expect_status(&c, "GET /echo HTTP/1.0\r\n\r\n", 200, &r);
     assert_true(cl_wait_eof(&c, 2000));
     cl_close(&c);
     /* an unknown method: 501 and close */
     cl_open(&c);
-    cl_puts(&c, "PUT /echo HTTP/1.1\r\nHost: h\r\n\r\n");
-    assert_int_equal(cl_response(&c, false, 2000, &r), 0);
-    assert_int_equal(r.status, 501);
+    expect_status(&c, "PUT /echo HTTP/1.1\r\nHost: h\r\n\r\n", 501, &r);
     assert_true(cl_wait_eof(&c, 2000));
     cl_close(&c);
     assert_int_equal(E.handled, 5);
@@ -637,9 +652,7 @@ static void test_cap_evicts_least_progress(void **state)
     assert_int_equal(cfw_listener_stats(E.l)->connections, 4);
     /* a fifth, well-behaved client is served; the oldest unfinished head made room */
     cl_open(&good);
-    cl_puts(&good, "GET /echo HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n");
-    assert_int_equal(cl_response(&good, false, 2000, &r), 0);
-    assert_int_equal(r.status, 200);
+    expect_status(&good, "GET /echo HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n", 200, &r);
     assert_true(cl_wait_eof(&held[0], 2000));
     assert_int_equal(take_response(&held[0], false, &r), 0);
     assert_int_equal(r.status, 503);
@@ -666,13 +679,9 @@ static void test_cap_evicts_least_progress(void **state)
     cl_close(&late);
     assert_int_equal(cfw_listener_stats(E.l)->refused, 1);
     /* once one is answered and idle, it can be evicted: a new connection gets in */
-    cl_puts(&busy[0], "67890");
-    assert_int_equal(cl_response(&busy[0], false, 2000, &r), 0);
-    assert_int_equal(r.status, 200);
+    expect_status(&busy[0], "67890", 200, &r);
     cl_open(&late);
-    cl_puts(&late, "GET /echo HTTP/1.1\r\nHost: h\r\n\r\n");
-    assert_int_equal(cl_response(&late, false, 2000, &r), 0);
-    assert_int_equal(r.status, 200);
+    expect_status(&late, "GET /echo HTTP/1.1\r\nHost: h\r\n\r\n", 200, &r);
     assert_true(cl_wait_eof(&busy[0], 2000));
     assert_false(busy[1].eof);
     cl_close(&late);
@@ -692,9 +701,7 @@ static void test_check_runs_before_the_body(void **state)
     env_start(&o);
     /* refused on the head alone: the 1 MB body is never sent, and the answer comes anyway */
     cl_open(&c);
-    cl_puts(&c, "POST /p/x HTTP/1.1\r\nHost: h\r\nContent-Length: 1000000\r\n\r\n");
-    assert_int_equal(cl_response(&c, false, 2000, &r), 0);
-    assert_int_equal(r.status, 401);
+    expect_status(&c, "POST /p/x HTTP/1.1\r\nHost: h\r\nContent-Length: 1000000\r\n\r\n", 401, &r);
     assert_non_null(strstr(r.head, "WWW-Authenticate: Bearer\r\n"));
     assert_non_null(strstr(r.head, "Connection: close\r\n"));
     assert_true(cl_wait_eof(&c, 2000));
@@ -702,25 +709,22 @@ static void test_check_runs_before_the_body(void **state)
     assert_int_equal(E.handled, 0);
     /* with Expect: 100-continue, a refusal comes instead of the 100 */
     cl_open(&c);
-    cl_puts(&c,
-            "POST /p/x HTTP/1.1\r\nHost: h\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\n");
-    assert_int_equal(cl_response(&c, false, 2000, &r), 0);
-    assert_int_equal(r.status, 401);
+    expect_status(
+        &c, "POST /p/x HTTP/1.1\r\nHost: h\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\n",
+        401, &r);
     cl_close(&c);
     /* accepted: a 100 first, then the body, then the answer */
     cl_open(&c);
-    cl_puts(&c, "POST /p/x HTTP/1.1\r\nHost: h\r\nX-Token: good\r\nContent-Length: 5\r\n"
-                "Expect: 100-continue\r\n\r\n");
-    assert_int_equal(cl_response(&c, false, 2000, &r), 0);
-    assert_int_equal(r.status, 100);
-    cl_puts(&c, "hello");
-    assert_int_equal(cl_response(&c, false, 2000, &r), 0);
-    assert_int_equal(r.status, 200);
+    expect_status(&c,
+                  "POST /p/x HTTP/1.1\r\nHost: h\r\nX-Token: good\r\nContent-Length: 5\r\n"
+                  "Expect: 100-continue\r\n\r\n",
+                  100, &r);
+    expect_status(&c, "hello", 200, &r);
     assert_string_equal(r.body, "len=5");
     /* over the route's cap (100): 413 before the body */
-    cl_puts(&c, "POST /p/x HTTP/1.1\r\nHost: h\r\nX-Token: good\r\nContent-Length: 101\r\n\r\n");
-    assert_int_equal(cl_response(&c, false, 2000, &r), 0);
-    assert_int_equal(r.status, 413);
+    expect_status(&c,
+                  "POST /p/x HTTP/1.1\r\nHost: h\r\nX-Token: good\r\nContent-Length: 101\r\n\r\n",
+                  413, &r);
     assert_true(cl_wait_eof(&c, 2000));
     cl_close(&c);
     /* a check may raise the cap for its request */
@@ -782,23 +786,20 @@ static void test_chunked_bodies(void **state)
     assert_int_equal(cl_response(&c, false, 2000, &r), 0);
     assert_string_equal(r.body, "m=1 path=/echo q=- xa=- body=");
     /* over the cap of 20 decoded bytes: 413 */
-    cl_puts(&c, "POST /echo HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n"
-                "10\r\n0123456789abcdef\r\n10\r\n");
-    assert_int_equal(cl_response(&c, false, 2000, &r), 0);
-    assert_int_equal(r.status, 413);
+    expect_status(&c,
+                  "POST /echo HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n"
+                  "10\r\n0123456789abcdef\r\n10\r\n",
+                  413, &r);
     assert_true(cl_wait_eof(&c, 2000));
     cl_close(&c);
     /* malformed: 400 */
     cl_open(&c);
-    cl_puts(&c, "POST /echo HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n");
-    assert_int_equal(cl_response(&c, false, 2000, &r), 0);
-    assert_int_equal(r.status, 400);
+    expect_status(&c, "POST /echo HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
+                  400, &r);
     cl_close(&c);
     /* another transfer coding: 501 */
     cl_open(&c);
-    cl_puts(&c, "POST /echo HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: gzip\r\n\r\n");
-    assert_int_equal(cl_response(&c, false, 2000, &r), 0);
-    assert_int_equal(r.status, 501);
+    expect_status(&c, "POST /echo HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: gzip\r\n\r\n", 501, &r);
     cl_close(&c);
     assert_int_equal(cfw_listener_stats(E.l)->too_large, 1);
     env_stop();
@@ -845,39 +846,19 @@ static void test_oversized_heads(void **state)
     (void)state;
     env_start(&o);
     cfw_buf_puts(&big, "GET /echo HTTP/1.1\r\nHost: h\r\nX-Big: ");
-    for (int i = 0; i < 20000; i++) {
-        cfw_buf_putc(&big, 'a');
-    }
+    buf_put_repeat(&big, "a", 20000);
     cfw_buf_puts(&big, "\r\n\r\n");
-    cl_open(&c);
-    assert_int_equal(cl_send(&c, big.data, big.len), 0);
-    assert_int_equal(cl_response(&c, false, 2000, &r), 0);
-    assert_int_equal(r.status, 431);
-    cl_close(&c);
+    expect_status_raw(big.data, big.len, 431);
     cfw_buf_reset(&big);
     cfw_buf_puts(&big, "GET /");
-    for (int i = 0; i < 10000; i++) {
-        cfw_buf_putc(&big, 'a');
-    }
-    cl_open(&c);
-    assert_int_equal(cl_send(&c, big.data, big.len), 0);
-    assert_int_equal(cl_response(&c, false, 2000, &r), 0);
-    assert_int_equal(r.status, 414);
-    cl_close(&c);
+    buf_put_repeat(&big, "a", 10000);
+    expect_status_raw(big.data, big.len, 414);
     cfw_buf_reset(&big);
     cfw_buf_puts(&big, "GET /echo HTTP/1.1\r\nHost: h\r\n");
-    for (int i = 0; i < 200; i++) {
-        cfw_buf_puts(&big, "X: 1\r\n");
-    }
+    buf_put_repeat(&big, "X: 1\r\n", 200);
+    expect_status_raw(big.data, big.len, 431);
     cl_open(&c);
-    assert_int_equal(cl_send(&c, big.data, big.len), 0);
-    assert_int_equal(cl_response(&c, false, 2000, &r), 0);
-    assert_int_equal(r.status, 431);
-    cl_close(&c);
-    cl_open(&c);
-    cl_puts(&c, "\x16\x03\x01\x02\x00\x01");
-    assert_int_equal(cl_response(&c, false, 2000, &r), 0);
-    assert_int_equal(r.status, 400);
+    expect_status(&c, "\x16\x03\x01\x02\x00\x01", 400, &r);
     cl_close(&c);
     assert_int_equal(cfw_listener_stats(E.l)->too_large, 3);
     cfw_buf_free(&big);

@@ -167,26 +167,6 @@ static int teardown(void **state)
     return 0;
 }
 
-static size_t count_files(const char *dir, const char *suffix)
-{
-    DIR *d = opendir(dir);
-    struct dirent *de;
-    size_t n = 0;
-
-    if (d == NULL) {
-        return 0;
-    }
-    while ((de = readdir(d)) != NULL) {
-        size_t l = strlen(de->d_name);
-        if (de->d_name[0] != '.' && l >= strlen(suffix) &&
-            strcmp(de->d_name + l - strlen(suffix), suffix) == 0) {
-            n++;
-        }
-    }
-    closedir(d);
-    return n;
-}
-
 static bool is_empty(void *arg)
 {
     struct t *t = arg;
@@ -229,11 +209,11 @@ static void test_spooled_before_attempt(void **state)
     snprintf(path, sizeof(path), "%s/outbox", t->dir);
     /* on disk before the loop ran any attempt */
     assert_int_equal(t->nlog, 0);
-    assert_int_equal(count_files(path, ".job"), 1);
+    assert_int_equal(dir_count(path, ".job"), 1);
     run_until_empty(t, 5000);
     assert_int_equal(t->nlog, 1);
     assert_string_equal(t->log[0].body, "{\"a\":1}");
-    assert_int_equal(count_files(path, ".job"), 0);
+    assert_int_equal(dir_count(path, ".job"), 0);
     cfw_outbox_stats(t->ob, &st);
     assert_int_equal(st.sent, 1);
     assert_int_equal(st.jobs, 0);
@@ -290,12 +270,12 @@ static void test_replay(void **state)
     assert_string_equal(t->log[1].body, "two");
     assert_string_equal(t->log[2].body, "five");
     snprintf(path, sizeof(path), "%s/outbox", t->dir);
-    assert_int_equal(count_files(path, ".job"), 0);
-    assert_int_equal(count_files(path, ".tmp-00000000000000000099.job"), 0);
+    assert_int_equal(dir_count(path, ".job"), 0);
+    assert_int_equal(dir_count(path, ".tmp-00000000000000000099.job"), 0);
     snprintf(path, sizeof(path), "%s/dead", t->dir);
     /* the unknown sink's job with a reason, and the corrupt file */
-    assert_int_equal(count_files(path, "-gone-sink.json"), 1);
-    assert_int_equal(count_files(path, "00000000000000000050.job"), 1);
+    assert_int_equal(dir_count(path, "-gone-sink.json"), 1);
+    assert_int_equal(dir_count(path, "00000000000000000050.job"), 1);
 }
 
 static void test_backoff_then_done(void **state)
@@ -405,7 +385,7 @@ static void test_max_age(void **state)
     assert_true(t->nlog >= 2);
     assert_int_equal(t->gone_dead, 1);
     snprintf(path, sizeof(path), "%s/dead", t->dir);
-    assert_int_equal(count_files(path, "-s.json"), 1);
+    assert_int_equal(dir_count(path, "-s.json"), 1);
 }
 
 static void test_full_spool(void **state)
@@ -509,7 +489,7 @@ static void test_lock(void **state)
     {
         char path[128];
         snprintf(path, sizeof(path), "%s/outbox", t->dir);
-        assert_int_equal(count_files(path, ".job"), 2);
+        assert_int_equal(dir_count(path, ".job"), 2);
     }
 }
 
@@ -614,10 +594,10 @@ static void test_max_age_follows_the_boot_clock(void **state)
     assert_int_equal(cfw_outbox_pending(t->ob), 1);
     assert_int_equal(t->gone_dead, rebooted_test ? 3 : 2);
     snprintf(path, sizeof(path), "%s/dead", t->dir);
-    assert_int_equal(count_files(path, "-jumped.json"), 0);
-    assert_int_equal(count_files(path, "-legacy.json"), 1);
-    assert_int_equal(count_files(path, "-rebooted.json"), 1);
-    assert_int_equal(count_files(path, "-setback.json"), rebooted_test ? 1 : 0);
+    assert_int_equal(dir_count(path, "-jumped.json"), 0);
+    assert_int_equal(dir_count(path, "-legacy.json"), 1);
+    assert_int_equal(dir_count(path, "-rebooted.json"), 1);
+    assert_int_equal(dir_count(path, "-setback.json"), rebooted_test ? 1 : 0);
     /* the one kept is being retried */
     assert_true(t->nlog >= 1);
     assert_string_equal(t->log[0].body, "jumped");
@@ -711,6 +691,20 @@ static void free_disk(struct t *t)
     assert_int_equal(unlink(path), 0);
 }
 
+/*
+ * Opens t's outbox with opts o on a full tmpfs of kib KiB (or skips the test), answering every
+ * attempt with a retry; path gets the outbox directory.
+ */
+static void open_on_full_disk(struct t *t, const struct cfw_outbox_opts *o, unsigned kib,
+                              char *path, size_t size)
+{
+    mount_small_disk(t, kib);
+    snprintf(path, size, "%s/outbox", t->dir);
+    t->always_retry = true;
+    t->ob = open_ob(t, o);
+    fill_disk(t);
+}
+
 /* Whether the held jobs are written and the reserve is back to 64 KiB. */
 static bool respooled(void *arg)
 {
@@ -751,7 +745,7 @@ static void test_disk_full_draws_on_the_reserve(void **state)
     assert_int_equal(st.unspooled, 0);
     assert_true(st.reserve_used >= 1);
     assert_int_equal(st.reserve_bytes, 60 * 1024);
-    assert_int_equal(count_files(path, ".job"), 1);
+    assert_int_equal(dir_count(path, ".job"), 1);
 
     /* until the reserve is used up; then jobs are held in memory and still delivered */
     while (st.unspooled == 0 && added < 40) {
@@ -765,7 +759,7 @@ static void test_disk_full_draws_on_the_reserve(void **state)
     assert_true(added >= 10);
     assert_int_equal(st.reserve_bytes, 0);
     assert_int_equal(st.write_errors, added);
-    assert_int_equal(count_files(path, ".job"), added - 1);
+    assert_int_equal(dir_count(path, ".job"), added - 1);
     assert_int_equal(cfw_outbox_pending(t->ob), added);
     loop_run_for(t->base, 200);
     cfw_outbox_stats(t->ob, &st);
@@ -777,7 +771,7 @@ static void test_disk_full_draws_on_the_reserve(void **state)
     cfw_outbox_stats(t->ob, &st);
     assert_int_equal(st.unspooled, 0);
     assert_int_equal(st.reserve_bytes, 64 * 1024);
-    assert_int_equal(count_files(path, ".job"), added);
+    assert_int_equal(dir_count(path, ".job"), added);
     assert_int_equal(file_size(path, CFW_OUTBOX_RESERVE_FILE, NULL), 64 * 1024);
 }
 
@@ -788,22 +782,18 @@ static void test_held_jobs_are_written_at_free(void **state)
     char path[128];
     struct cfw_outbox_stats st;
 
-    mount_small_disk(t, 256);
-    snprintf(path, sizeof(path), "%s/outbox", t->dir);
-    t->always_retry = true;
-    t->ob = open_ob(t, &o);
-    fill_disk(t);
+    open_on_full_disk(t, &o, 256, path, sizeof(path));
     assert_non_null(add(t, "s", "open", "k1", "one"));
     assert_non_null(add(t, "s", "open", "k2", "two"));
     cfw_outbox_stats(t->ob, &st);
     assert_int_equal(st.write_errors, 2);
     assert_int_equal(st.unspooled, 2);
-    assert_int_equal(count_files(path, ".job"), 0);
+    assert_int_equal(dir_count(path, ".job"), 0);
     /* room returns just before the stop, long before the retry timer */
     free_disk(t);
     cfw_outbox_free(t->ob);
     t->ob = NULL;
-    assert_int_equal(count_files(path, ".job"), 2);
+    assert_int_equal(dir_count(path, ".job"), 2);
     t->always_retry = false;
     t->ob = open_ob(t, &o);
     cfw_outbox_stats(t->ob, &st);
@@ -824,11 +814,7 @@ static void test_held_jobs_lost_at_free_are_logged(void **state)
     ssize_t n;
 
     assert_true(logfd >= 0 && saved >= 0);
-    mount_small_disk(t, 256);
-    snprintf(path, sizeof(path), "%s/outbox", t->dir);
-    t->always_retry = true;
-    t->ob = open_ob(t, &o);
-    fill_disk(t);
+    open_on_full_disk(t, &o, 256, path, sizeof(path));
     assert_non_null(add(t, "s", "open", "incident/1", "one"));
     /* still full at the stop: nothing can be saved, and the log says exactly what is lost */
     fflush(stderr);
@@ -838,7 +824,7 @@ static void test_held_jobs_lost_at_free_are_logged(void **state)
     fflush(stderr);
     dup2(saved, 2);
     close(saved);
-    assert_int_equal(count_files(path, ".job"), 0);
+    assert_int_equal(dir_count(path, ".job"), 0);
     n = pread(logfd, text, sizeof(text) - 1, 0);
     close(logfd);
     unlink(logf);
@@ -860,11 +846,7 @@ static void test_held_jobs_handed_over_on_reload(void **state)
     struct cfw_outbox_stats st;
     char path[128];
 
-    mount_small_disk(t, 256);
-    snprintf(path, sizeof(path), "%s/outbox", t->dir);
-    t->always_retry = true;
-    t->ob = open_ob(t, &o);
-    fill_disk(t);
+    open_on_full_disk(t, &o, 256, path, sizeof(path));
     assert_non_null(add(t, "s", "open", "k1", "held"));
     /* a reload: the new outbox starts, then the old one is freed */
     newer = cfw_outbox_new(t->base, t->dir, &o, &h, &err);
@@ -879,30 +861,33 @@ static void test_held_jobs_handed_over_on_reload(void **state)
     assert_non_null(add(t, "s", "open", "k2", "later"));
     cfw_outbox_stats(newer, &st);
     assert_int_equal(st.unspooled, 0);
-    assert_int_equal(count_files(path, ".job"), 2);
+    assert_int_equal(dir_count(path, ".job"), 2);
 }
+
+/* A test run with the fixture of setup() and teardown(). */
+#define FX(test) cmocka_unit_test_setup_teardown(test, setup, teardown)
 
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_spooled_before_attempt, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_replay, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_backoff_then_done, setup, teardown),
+        FX(test_spooled_before_attempt),
+        FX(test_replay),
+        FX(test_backoff_then_done),
         cmocka_unit_test(test_backoff_bounds),
-        cmocka_unit_test_setup_teardown(test_retry_after_pauses_lane, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_permanent_dead_letter, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_max_age, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_full_spool, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_full_spool_bytes, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_order_per_key, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_lock, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_spool_file_records_boot_clock, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_max_age_follows_the_boot_clock, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_reserve_counts_in_the_cap, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_disk_full_draws_on_the_reserve, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_held_jobs_are_written_at_free, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_held_jobs_lost_at_free_are_logged, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_held_jobs_handed_over_on_reload, setup, teardown),
+        FX(test_retry_after_pauses_lane),
+        FX(test_permanent_dead_letter),
+        FX(test_max_age),
+        FX(test_full_spool),
+        FX(test_full_spool_bytes),
+        FX(test_order_per_key),
+        FX(test_lock),
+        FX(test_spool_file_records_boot_clock),
+        FX(test_max_age_follows_the_boot_clock),
+        FX(test_reserve_counts_in_the_cap),
+        FX(test_disk_full_draws_on_the_reserve),
+        FX(test_held_jobs_are_written_at_free),
+        FX(test_held_jobs_lost_at_free_are_logged),
+        FX(test_held_jobs_handed_over_on_reload),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

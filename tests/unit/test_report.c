@@ -10,6 +10,7 @@
 
 #include "cfwatchd/report.h"
 #include "cfwatchd/yaml.h"
+#include "rules_util.h"
 
 static const char rules_yaml[] =
     "rules:\n"
@@ -22,11 +23,6 @@ static const char rules_yaml[] =
     "    pattern: 'note'\n"
     "    severity: info\n"
     "    title: 'a note'\n";
-
-static void on_match(const struct cfw_match *m, const struct cfw_event *ev, void *arg)
-{
-    cfw_incidents_observe(arg, m, ev, 0, 0);
-}
 
 /* Renders the report into *out (allocated). */
 static void render_to(enum cfw_report_format fmt, struct cfw_incidents *set, char **out)
@@ -42,24 +38,21 @@ static void render_to(enum cfw_report_format fmt, struct cfw_incidents *set, cha
 
 static void test_formats(void **state)
 {
-    struct cfw_diag diag = {0};
-    struct cfw_doc *doc = cfw_yaml_load_string("t.yaml", rules_yaml, strlen(rules_yaml), &diag);
-    struct cfw_ruleset *rs = cfw_ruleset_new();
+    struct cfw_ruleset *rs = rules_from_yaml_ok("t.yaml", rules_yaml, "t");
     struct cfw_incidents *set = cfw_incidents_new(NULL, NULL, NULL);
     struct cfw_event ev = {.input = "dir/a,b.log", .line = 12};
+    struct observe_to to = {set, 0, 0};
     json_error_t jerr;
     json_t *root, *inc;
     char *out = NULL;
 
     (void)state;
-    cfw_ruleset_add_node(rs, cfw_node_get(doc->root, "rules"), "rules", "t", &diag);
-    assert_int_equal(diag.n, 0);
     ev.text = "ModuleNotFoundError: No module named 'src'\n\x1b[31mred";
     ev.len = strlen(ev.text);
-    cfw_ruleset_match(rs, &ev, on_match, set);
+    cfw_ruleset_match(rs, &ev, observe_cb, &to);
     ev.text = "a note";
     ev.len = strlen(ev.text);
-    cfw_ruleset_match(rs, &ev, on_match, set);
+    cfw_ruleset_match(rs, &ev, observe_cb, &to);
 
     render_to(CFW_REPORT_JSON, set, &out);
     root = json_loads(out, 0, &jerr);
@@ -97,7 +90,6 @@ static void test_formats(void **state)
 
     cfw_incidents_free(set);
     cfw_ruleset_free(rs);
-    cfw_doc_free(doc);
 }
 
 int main(void)

@@ -66,6 +66,26 @@ static struct cfw_route_cfg base_cfg(void)
     return c;
 }
 
+/* A router whose one sink is c with a bucket of burst tokens, one every per_ms; out emptied. */
+static struct cfw_router *router_one_sink(struct cfw_route_cfg *c, uint32_t burst, int64_t per_ms)
+{
+    struct cfw_router *r = cfw_router_new(NULL, emit, NULL);
+
+    nout = 0;
+    c->burst = burst;
+    c->per_ms = per_ms;
+    cfw_router_add_sink(r, c);
+    return r;
+}
+
+/* Asserts that emission i is a digest of n_items. */
+static void assert_digest(size_t i, size_t n_items)
+{
+    assert_true(i < nout);
+    assert_int_equal(out[i].kind, CFW_NOTIFY_DIGEST);
+    assert_int_equal(out[i].n_items, n_items);
+}
+
 static void test_filters(void **state)
 {
     struct cfw_route_cfg c = base_cfg();
@@ -109,16 +129,12 @@ static void test_filters(void **state)
 
 static void test_rate_limit_digest(void **state)
 {
-    struct cfw_router *r = cfw_router_new(NULL, emit, NULL);
     struct cfw_route_cfg c = base_cfg();
+    struct cfw_router *r = router_one_sink(&c, 3, 1000);
     struct cfw_incident inc[10];
     char keys[10][16];
 
     (void)state;
-    nout = 0;
-    c.burst = 3;
-    c.per_ms = 1000;
-    cfw_router_add_sink(r, &c);
     for (int i = 0; i < 10; i++) {
         snprintf(keys[i], sizeof(keys[i]), "k%d", i);
         mk(&inc[i], keys[i], "rule", "s", CFW_SEV_ERROR);
@@ -131,8 +147,7 @@ static void test_rate_limit_digest(void **state)
     assert_int_equal(nout, 3);
     assert_int_equal(cfw_router_tick(r, 1000), -1);
     assert_int_equal(nout, 4);
-    assert_int_equal(out[3].kind, CFW_NOTIFY_DIGEST);
-    assert_int_equal(out[3].n_items, 7);
+    assert_digest(3, 7);
     assert_string_equal(out[3].item_keys[0], "k3");
     assert_int_equal(cfw_router_pending(r), 0);
     assert_int_equal(cfw_router_digested(r, 0), 7);
@@ -152,15 +167,11 @@ static void test_rate_limit_digest(void **state)
 
 static void test_order_within_digest(void **state)
 {
-    struct cfw_router *r = cfw_router_new(NULL, emit, NULL);
     struct cfw_route_cfg c = base_cfg();
+    struct cfw_router *r = router_one_sink(&c, 1, 1000);
     struct cfw_incident a, b;
 
     (void)state;
-    nout = 0;
-    c.burst = 1;
-    c.per_ms = 1000;
-    cfw_router_add_sink(r, &c);
     mk(&a, "A", "rule", "s", CFW_SEV_ERROR);
     mk(&b, "B", "rule", "s", CFW_SEV_ERROR);
     cfw_router_route(r, &a, CFW_TRANSITION_OPEN, 0, 0);
@@ -169,8 +180,7 @@ static void test_order_within_digest(void **state)
     cfw_router_route(r, &b, CFW_TRANSITION_RESOLVE, 20, 0);
     cfw_router_tick(r, 1000);
     assert_int_equal(nout, 2);
-    assert_int_equal(out[1].kind, CFW_NOTIFY_DIGEST);
-    assert_int_equal(out[1].n_items, 2);
+    assert_digest(1, 2);
     assert_int_equal(out[1].item_t[0], CFW_TRANSITION_OPEN);
     assert_int_equal(out[1].item_t[1], CFW_TRANSITION_RESOLVE);
     cfw_fields_clear(&a.fields);
@@ -180,16 +190,13 @@ static void test_order_within_digest(void **state)
 
 static void test_resolves_not_folded(void **state)
 {
-    struct cfw_router *r = cfw_router_new(NULL, emit, NULL);
     struct cfw_route_cfg c = base_cfg();
+    struct cfw_router *r;
     struct cfw_incident a, b, x;
 
     (void)state;
-    nout = 0;
-    c.burst = 1;
-    c.per_ms = 1000;
     c.digest_resolves = false;
-    cfw_router_add_sink(r, &c);
+    r = router_one_sink(&c, 1, 1000);
     mk(&a, "A", "rule", "s", CFW_SEV_ERROR);
     mk(&b, "B", "rule", "s", CFW_SEV_CRITICAL);
     mk(&x, "X", "rule", "s", CFW_SEV_ERROR);
@@ -205,8 +212,7 @@ static void test_resolves_not_folded(void **state)
     cfw_router_tick(r, 1000);
     /* one digest of the opens, then the resolve on its own, after them */
     assert_int_equal(nout, 4);
-    assert_int_equal(out[2].kind, CFW_NOTIFY_DIGEST);
-    assert_int_equal(out[2].n_items, 2);
+    assert_digest(2, 2);
     assert_int_equal(out[3].kind, CFW_NOTIFY_TRANSITION);
     assert_int_equal(out[3].t, CFW_TRANSITION_RESOLVE);
     assert_string_equal(out[3].key, "A");
@@ -240,8 +246,7 @@ static void test_unlimited_and_flush(void **state)
     cfw_router_flush(r, 30);
     assert_int_equal(nout, 22);
     assert_int_equal(out[21].sink, 1);
-    assert_int_equal(out[21].kind, CFW_NOTIFY_DIGEST);
-    assert_int_equal(out[21].n_items, 19);
+    assert_digest(21, 19);
     a.severity = CFW_SEV_INFO;
     assert_int_equal(cfw_router_route(r, &a, CFW_TRANSITION_REMINDER, 40, 0), 1);
     cfw_fields_clear(&a.fields);
@@ -250,15 +255,11 @@ static void test_unlimited_and_flush(void **state)
 
 static void test_digest_cap(void **state)
 {
-    struct cfw_router *r = cfw_router_new(NULL, emit, NULL);
     struct cfw_route_cfg c = base_cfg();
+    struct cfw_router *r = router_one_sink(&c, 1, 1000);
     struct cfw_incident a;
 
     (void)state;
-    nout = 0;
-    c.burst = 1;
-    c.per_ms = 1000;
-    cfw_router_add_sink(r, &c);
     mk(&a, "A", "rule", "s", CFW_SEV_ERROR);
     for (int i = 0; i < 601; i++) {
         cfw_router_route(r, &a, CFW_TRANSITION_REMINDER, 0, 0);

@@ -13,6 +13,9 @@
 #include <pcre2.h>
 
 #include "cfwatchd/rules.h"
+#include "diag_check.h"
+#include "rules_util.h"
+#include "test_util.h"
 
 #define MAX_HITS 16
 
@@ -44,23 +47,6 @@ static void hits_clear(struct hits *h)
     h->n = 0;
 }
 
-static void dump(const struct cfw_diag *d)
-{
-    for (size_t i = 0; i < d->n; i++) {
-        print_message("diag[%zu]: %s\n", i, d->msgs[i]);
-    }
-}
-
-static bool diag_has(const struct cfw_diag *d, const char *needle)
-{
-    for (size_t i = 0; i < d->n; i++) {
-        if (strstr(d->msgs[i], needle) != NULL) {
-            return true;
-        }
-    }
-    return false;
-}
-
 /* An event as the decoder makes it: text, kind and a record position. */
 static void ev_init(struct cfw_event *ev, const char *text, const char *kind, uint64_t line)
 {
@@ -85,16 +71,67 @@ static int match_text(struct cfw_ruleset *rs, const char *text, const char *kind
     return rc;
 }
 
-/* Builds a ruleset from YAML text holding a `rules:` list. */
+/* Builds a ruleset of the pack "custom" from YAML text holding a `rules:` list. */
 static struct cfw_ruleset *rules_from(const char *name, const char *yaml, struct cfw_diag *diag)
 {
-    struct cfw_doc *doc = cfw_yaml_load_string(name, yaml, strlen(yaml), diag);
+    return rules_from_yaml(name, yaml, "custom", diag);
+}
+
+/* The same without JIT when nojit (the interpreter runs when JIT memory is refused). */
+static struct cfw_ruleset *rules_from_jit(const char *name, const char *yaml, bool nojit,
+                                          struct cfw_diag *diag)
+{
+    struct cfw_ruleset *rs;
+
+    if (nojit) {
+        setenv("CFW_PCRE2_NO_JIT", "1", 1);
+    }
+    rs = rules_from(name, yaml, diag);
+    unsetenv("CFW_PCRE2_NO_JIT");
+    return rs;
+}
+
+/* The built-in python-workers pack, which must load without a message. */
+static struct cfw_ruleset *builtin_rules(void)
+{
+    struct cfw_diag diag = {0};
     struct cfw_ruleset *rs = cfw_ruleset_new();
 
-    assert_non_null(doc);
-    cfw_ruleset_add_node(rs, cfw_node_get(doc->root, "rules"), "rules", "custom", diag);
-    cfw_doc_free(doc);
+    assert_int_equal(cfw_ruleset_add_builtin(rs, "python-workers", &diag), 0);
+    cfw_diag_free(&diag);
     return rs;
+}
+
+/* Asserts that ev matches exactly one rule, id. */
+static void assert_one_hit(struct cfw_ruleset *rs, const struct cfw_event *ev, const char *id)
+{
+    struct hits h = {0};
+
+    assert_int_equal(cfw_ruleset_match(rs, ev, on_match, &h), 1);
+    assert_string_equal(h.ids[0], id);
+    hits_clear(&h);
+}
+
+/* A text and the message its check gives (NULL: valid). */
+struct check_case {
+    const char *text;
+    const char *msg;
+};
+
+static void run_check_cases(int (*check)(const char *, struct cfw_err *),
+                            const struct check_case *cases, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        struct cfw_err err = {0};
+        int rc = check(cases[i].text, &err);
+
+        if (cases[i].msg == NULL) {
+            assert_int_equal(rc, 0);
+        } else {
+            assert_int_equal(rc, -1);
+            assert_string_equal(err.msg, cases[i].msg);
+        }
+    }
 }
 
 static void test_severity(void **state)
@@ -122,7 +159,7 @@ static void test_compile_error(void **state)
                                         &diag);
 
     (void)state;
-    dump(&diag);
+    diag_dump(&diag);
     assert_int_equal(diag.n, 1);
     assert_string_equal(diag.msgs[0], "rules.d/x.yaml:5:14: rules[1].pattern: rule 'foo': "
                                       "missing closing parenthesis at offset 7");
@@ -142,24 +179,23 @@ static void test_broken_file_all_errors(void **state)
 
     (void)state;
     assert_int_equal(cfw_ruleset_add_file(rs, f, &diag), 8);
-    dump(&diag);
+    diag_dump(&diag);
     assert_int_equal(diag.n, 8);
-    assert_true(diag_has(&diag, "broken.yaml:6:14: rules[1].pattern: rule 'bad-regex': missing "
-                                "closing parenthesis at offset 7"));
-    assert_true(diag_has(&diag, "broken.yaml:8:5: rules[2].patern: unknown key 'patern' (valid "
-                                "keys: id, pattern, severity, title, hint, when, continue, key, "
-                                "threshold, repeat_interval, resolve_after, description, resolve, "
-                                "resolve_fallback, success)"));
-    assert_true(diag_has(&diag, "broken.yaml:12:15: rules[3].severity: invalid severity 'fatal' "
-                                "(use critical, error, warning or info)"));
-    assert_true(diag_has(&diag, "broken.yaml:15:12: rules[4].title: rule 'bad-template': "
-                                "unbalanced '{' at offset 5"));
-    assert_true(diag_has(&diag, "broken.yaml:18:24: rules[5].when.startup_ms: rule 'bad-when': "
-                                "condition '> soon': 'soon' is not a number"));
-    assert_true(diag_has(&diag, "broken.yaml:19:5: rules[6]: missing id"));
-    assert_true(diag_has(&diag, "broken.yaml:20:9: rules[7].id: invalid rule id 'Bad_Id'"));
-    assert_true(diag_has(&diag, "broken.yaml:22:9: rules[8].id: duplicate rule id 'good' (first "
-                                "at line 3)"));
+    ASSERT_DIAG_HAS_ALL(
+        &diag,
+        "broken.yaml:6:14: rules[1].pattern: rule 'bad-regex': missing closing parenthesis at "
+        "offset 7",
+        "broken.yaml:8:5: rules[2].patern: unknown key 'patern' (valid keys: id, pattern, "
+        "severity, title, hint, when, continue, key, threshold, repeat_interval, "
+        "resolve_after, description, resolve, resolve_fallback, success)",
+        "broken.yaml:12:15: rules[3].severity: invalid severity 'fatal' (use critical, error, "
+        "warning or info)",
+        "broken.yaml:15:12: rules[4].title: rule 'bad-template': unbalanced '{' at offset 5",
+        "broken.yaml:18:24: rules[5].when.startup_ms: rule 'bad-when': condition '> soon': "
+        "'soon' is not a number",
+        "broken.yaml:19:5: rules[6]: missing id",
+        "broken.yaml:20:9: rules[7].id: invalid rule id 'Bad_Id'",
+        "broken.yaml:22:9: rules[8].id: duplicate rule id 'good' (first at line 3)");
     assert_int_equal(cfw_ruleset_count(rs), 1);
     assert_string_equal(cfw_rule_pack(cfw_ruleset_rule(rs, 0)), "broken");
     cfw_ruleset_free(rs);
@@ -175,7 +211,7 @@ static void test_rules_file(void **state)
 
     (void)state;
     assert_int_equal(cfw_ruleset_add_file(rs, CFW_TEST_DATA "/rules/custom.yaml", &diag), 0);
-    dump(&diag);
+    diag_dump(&diag);
     assert_int_equal(cfw_ruleset_count(rs), 2);
     r = cfw_ruleset_find(rs, "settings-missing");
     assert_non_null(r);
@@ -217,19 +253,20 @@ static void test_rule_defaults_and_shapes(void **state)
     const struct cfw_rule *r = cfw_ruleset_find(rs, "plain");
 
     (void)state;
-    dump(&diag);
+    diag_dump(&diag);
     assert_non_null(r);
     assert_int_equal(cfw_rule_severity(r), CFW_SEV_ERROR);
     assert_string_equal(cfw_rule_title(r), "plain");
     assert_string_equal(cfw_rule_hint(r), "");
     assert_string_equal(cfw_rule_pack(r), "custom");
     assert_int_equal(diag.n, 5);
-    assert_true(diag_has(&diag, "r.yaml:4:5: rules[1]: expected a rule (a map with id and "
-                                "pattern)"));
-    assert_true(diag_has(&diag, "r.yaml:5:5: rules[2]: rule 'nopattern': missing pattern"));
-    assert_true(diag_has(&diag, "rules[3].threshold.count: 0 is out of range (use 1 to 1000000)"));
-    assert_true(diag_has(&diag, "rules[3].threshold: missing window"));
-    assert_true(diag_has(&diag, "rules[3].continue: invalid boolean 'perhaps'"));
+    ASSERT_DIAG_HAS_ALL(&diag,
+                        "r.yaml:4:5: rules[1]: expected a rule (a map with id and "
+                        "pattern)",
+                        "r.yaml:5:5: rules[2]: rule 'nopattern': missing pattern",
+                        "rules[3].threshold.count: 0 is out of range (use 1 to 1000000)",
+                        "rules[3].threshold: missing window",
+                        "rules[3].continue: invalid boolean 'perhaps'");
     assert_int_equal(cfw_ruleset_count(rs), 1);
     cfw_ruleset_free(rs);
     cfw_diag_free(&diag);
@@ -254,8 +291,8 @@ static void test_rules_file_shapes(void **state)
     fputs("pack: p\nrulez: []\n", fp);
     fclose(fp);
     assert_int_equal(cfw_ruleset_add_file(rs, path, &diag), 2);
-    assert_true(diag_has(&diag, ":2:1: rulez: unknown key 'rulez' (valid keys: pack, rules)"));
-    assert_true(diag_has(&diag, ":1:1: missing 'rules' list"));
+    ASSERT_DIAG_HAS_ALL(&diag, ":2:1: rulez: unknown key 'rulez' (valid keys: pack, rules)",
+                        ":1:1: missing 'rules' list");
     unlink(path);
     assert_int_equal(cfw_ruleset_count(rs), 0);
     cfw_ruleset_free(rs);
@@ -360,10 +397,7 @@ static void test_conditions_eval(void **state)
 
 static void test_conditions_check(void **state)
 {
-    static const struct {
-        const char *expr;
-        const char *msg; /* NULL: valid */
-    } cases[] = {
+    static const struct check_case cases[] = {
         {"> 1000", NULL},
         {"exception", NULL},
         {"!ok", NULL},
@@ -378,17 +412,7 @@ static void test_conditions_check(void **state)
     };
 
     (void)state;
-    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-        struct cfw_err err = {0};
-        int rc = cfw_condition_check(cases[i].expr, &err);
-
-        if (cases[i].msg == NULL) {
-            assert_int_equal(rc, 0);
-        } else {
-            assert_int_equal(rc, -1);
-            assert_string_equal(err.msg, cases[i].msg);
-        }
-    }
+    run_check_cases(cfw_condition_check, cases, sizeof(cases) / sizeof(cases[0]));
     assert_false(cfw_condition_eval("> soon", "5"));
 }
 
@@ -405,37 +429,26 @@ static void test_conditions_in_rules(void **state)
                                         "    pattern: 'took'\n",
                                         &diag);
     struct cfw_event ev;
-    struct hits h = {0};
 
     (void)state;
     assert_int_equal(diag.n, 0);
     ev_init(&ev, "took 1500 ms", "text", 1);
     cfw_fields_set(&ev.fields, "script", "api-eu");
-    assert_int_equal(cfw_ruleset_match(rs, &ev, on_match, &h), 1);
-    assert_string_equal(h.ids[0], "slow");
-    hits_clear(&h);
+    assert_one_hit(rs, &ev, "slow");
     /* the condition on a named group is checked against the group */
     cfw_fields_set(&ev.fields, "ms", "99999");
     ev.text = "took 999 ms";
     ev.len = strlen(ev.text);
-    assert_int_equal(cfw_ruleset_match(rs, &ev, on_match, &h), 1);
-    assert_string_equal(h.ids[0], "any");
-    hits_clear(&h);
+    assert_one_hit(rs, &ev, "any");
     ev.text = "took 1500 ms";
     ev.len = strlen(ev.text);
     cfw_fields_set(&ev.fields, "script", "web");
-    assert_int_equal(cfw_ruleset_match(rs, &ev, on_match, &h), 1);
-    assert_string_equal(h.ids[0], "slow");
-    hits_clear(&h);
+    assert_one_hit(rs, &ev, "slow");
     cfw_fields_set(&ev.fields, "script", "batch");
-    assert_int_equal(cfw_ruleset_match(rs, &ev, on_match, &h), 1);
-    assert_string_equal(h.ids[0], "any");
-    hits_clear(&h);
+    assert_one_hit(rs, &ev, "any");
     cfw_fields_set(&ev.fields, "script", "web");
     cfw_fields_set(&ev.fields, "env", "staging");
-    assert_int_equal(cfw_ruleset_match(rs, &ev, on_match, &h), 1);
-    assert_string_equal(h.ids[0], "any");
-    hits_clear(&h);
+    assert_one_hit(rs, &ev, "any");
     cfw_fields_clear(&ev.fields);
     cfw_ruleset_free(rs);
     cfw_diag_free(&diag);
@@ -475,10 +488,7 @@ static void test_templates(void **state)
 
 static void test_template_check(void **state)
 {
-    static const struct {
-        const char *tmpl;
-        const char *msg;
-    } cases[] = {
+    static const struct check_case cases[] = {
         {"ok {script} {{x}} }}", NULL},
         {"{a.b-c_d}", NULL},
         {"oops {script", "unbalanced '{' at offset 5 (write {{ for a literal brace)"},
@@ -491,17 +501,7 @@ static void test_template_check(void **state)
     };
 
     (void)state;
-    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-        struct cfw_err err = {0};
-        int rc = cfw_template_check(cases[i].tmpl, &err);
-
-        if (cases[i].msg == NULL) {
-            assert_int_equal(rc, 0);
-        } else {
-            assert_int_equal(rc, -1);
-            assert_string_equal(err.msg, cases[i].msg);
-        }
-    }
+    run_check_cases(cfw_template_check, cases, sizeof(cases) / sizeof(cases[0]));
 }
 
 static void test_template_cap(void **state)
@@ -637,7 +637,7 @@ static void test_builtin_pack(void **state)
     assert_non_null(cfw_builtin_pack_text("python-workers"));
     assert_null(cfw_builtin_pack_text("nope"));
     assert_int_equal(cfw_ruleset_add_builtin(rs, "python-workers", &diag), 0);
-    dump(&diag);
+    diag_dump(&diag);
     assert_int_equal(diag.n, 0);
     assert_int_equal(cfw_ruleset_count(rs), sizeof(required) / sizeof(required[0]));
     for (size_t i = 0; i < sizeof(required) / sizeof(required[0]); i++) {
@@ -720,14 +720,12 @@ static void test_template_sections(void **state)
 
 static void test_py_src_hint(void **state)
 {
-    struct cfw_diag diag = {0};
-    struct cfw_ruleset *rs = cfw_ruleset_new();
+    struct cfw_ruleset *rs = builtin_rules();
     const struct cfw_rule *r;
     struct cfw_fields f = {0};
     char *hint;
 
     (void)state;
-    cfw_ruleset_add_builtin(rs, "python-workers", &diag);
     r = cfw_ruleset_find(rs, "py-src-import");
     cfw_fields_set(&f, "import", "from src.core.config.settings import Settings");
     cfw_fields_set(&f, "import_fixed", "from core.config.settings import Settings");
@@ -736,11 +734,11 @@ static void test_py_src_hint(void **state)
     cfw_fields_set(&f, "line", "11");
     hint = cfw_template_render(cfw_rule_hint(r), &f);
     print_message("%s\n", hint);
-    assert_non_null(strstr(hint, "relative to the directory of main"));
-    assert_non_null(strstr(hint, "Change `from src.core.config.settings import Settings` "
-                                 "(main.py line 11) to `from core.config.settings import "
-                                 "Settings`"));
-    assert_non_null(strstr(hint, "__init__.py"));
+    ASSERT_HAS_ALL(hint, "relative to the directory of main",
+                   "Change `from src.core.config.settings import Settings` "
+                   "(main.py line 11) to `from core.config.settings import "
+                   "Settings`",
+                   "__init__.py");
     free(hint);
     /* no traceback frame: a sentence that still reads, no empty placeholders */
     cfw_fields_clear(&f);
@@ -751,7 +749,6 @@ static void test_py_src_hint(void **state)
                                  "`from src.core.config.settings import Settings` becomes"));
     free(hint);
     cfw_ruleset_free(rs);
-    cfw_diag_free(&diag);
 }
 
 /* ---- the built-in pack against real texts (as the framer and decoder hand them over) ---- */
@@ -1015,14 +1012,11 @@ static void run_pack_cases(struct cfw_ruleset *rs)
 
 static void test_pack_cases(void **state)
 {
-    struct cfw_diag diag = {0};
-    struct cfw_ruleset *rs = cfw_ruleset_new();
+    struct cfw_ruleset *rs = builtin_rules();
 
     (void)state;
-    assert_int_equal(cfw_ruleset_add_builtin(rs, "python-workers", &diag), 0);
     run_pack_cases(rs);
     cfw_ruleset_free(rs);
-    cfw_diag_free(&diag);
 }
 
 /* The interpreter (what runs when JIT memory is refused) gives the same answers. */
@@ -1045,8 +1039,7 @@ static void test_pack_cases_no_jit(void **state)
 /* JIT is used whenever this process can JIT-compile a pattern itself. */
 static void test_jit_reported(void **state)
 {
-    struct cfw_diag diag = {0};
-    struct cfw_ruleset *rs = cfw_ruleset_new();
+    struct cfw_ruleset *rs = builtin_rules();
     uint32_t have = 0;
     bool can = false;
     int errcode;
@@ -1054,7 +1047,6 @@ static void test_jit_reported(void **state)
     pcre2_code *code;
 
     (void)state;
-    cfw_ruleset_add_builtin(rs, "python-workers", &diag);
     pcre2_config(PCRE2_CONFIG_JIT, &have);
     code = pcre2_compile((PCRE2_SPTR) "a+b", PCRE2_ZERO_TERMINATED, PCRE2_UTF, &errcode, &erroff,
                          NULL);
@@ -1064,54 +1056,43 @@ static void test_jit_reported(void **state)
     print_message("JIT possible: %d, in use: %d\n", can, cfw_ruleset_jit(rs));
     assert_int_equal(cfw_ruleset_jit(rs), can);
     cfw_ruleset_free(rs);
-    cfw_diag_free(&diag);
 }
 
 /* An exception event and the outcome event of the same record: one incident, not two. */
 static void test_outcome_after_exception(void **state)
 {
-    struct cfw_diag diag = {0};
-    struct cfw_ruleset *rs = cfw_ruleset_new();
+    struct cfw_ruleset *rs = builtin_rules();
     struct cfw_event ev;
     struct hits h = {0};
 
     (void)state;
-    cfw_ruleset_add_builtin(rs, "python-workers", &diag);
     ev_init(&ev, "Error: boom", "exception", 7);
     cfw_fields_set(&ev.fields, "time", "2026-01-01T00:00:00.000Z");
-    assert_int_equal(cfw_ruleset_match(rs, &ev, on_match, &h), 1);
-    assert_string_equal(h.ids[0], "worker-exception");
-    hits_clear(&h);
+    assert_one_hit(rs, &ev, "worker-exception");
     cfw_fields_set(&ev.fields, "kind", "outcome");
     ev.text = "outcome: exception";
     ev.len = strlen(ev.text);
     assert_int_equal(cfw_ruleset_match(rs, &ev, on_match, &h), 0);
     /* the next record (same line in another batch, different time) stands on its own */
     cfw_fields_set(&ev.fields, "time", "2026-01-01T00:00:01.000Z");
-    assert_int_equal(cfw_ruleset_match(rs, &ev, on_match, &h), 1);
-    assert_string_equal(h.ids[0], "worker-exception");
-    hits_clear(&h);
+    assert_one_hit(rs, &ev, "worker-exception");
     cfw_fields_clear(&ev.fields);
     cfw_ruleset_free(rs);
-    cfw_diag_free(&diag);
 }
 
 static void test_invalid_utf8_subject(void **state)
 {
     static const char bad[] = "\xff\xfe garbage \xc3 ModuleNotFoundError: No module named "
                               "'src' \xed\xa0\x80 tail \x80";
-    struct cfw_diag diag = {0};
-    struct cfw_ruleset *rs = cfw_ruleset_new();
+    struct cfw_ruleset *rs = builtin_rules();
     struct hits h = {0};
 
     (void)state;
-    cfw_ruleset_add_builtin(rs, "python-workers", &diag);
     assert_int_equal(match_text(rs, bad, "text", 1, &h), 1);
     assert_string_equal(h.ids[0], "py-src-import");
     hits_clear(&h);
     assert_int_equal(match_text(rs, "\xff\xff\xff", "text", 2, &h), 0);
     cfw_ruleset_free(rs);
-    cfw_diag_free(&diag);
 }
 
 static void check_limit(bool nojit)
@@ -1121,17 +1102,13 @@ static void check_limit(bool nojit)
     struct hits h = {0};
     char subject[64];
 
-    if (nojit) {
-        setenv("CFW_PCRE2_NO_JIT", "1", 1);
-    }
-    rs = rules_from("l.yaml",
-                    "rules:\n"
-                    "  - id: runaway\n"
-                    "    pattern: '^(a+)+$'\n"
-                    "  - id: after\n"
-                    "    pattern: 'aaa'\n",
-                    &diag);
-    unsetenv("CFW_PCRE2_NO_JIT");
+    rs = rules_from_jit("l.yaml",
+                        "rules:\n"
+                        "  - id: runaway\n"
+                        "    pattern: '^(a+)+$'\n"
+                        "  - id: after\n"
+                        "    pattern: 'aaa'\n",
+                        nojit, &diag);
     assert_int_equal(diag.n, 0);
     memset(subject, 'a', 40);
     subject[40] = 'b';
@@ -1166,15 +1143,11 @@ static void check_deep(bool nojit)
     size_t n = 20000;
     char *subject = malloc(n + 1);
 
-    if (nojit) {
-        setenv("CFW_PCRE2_NO_JIT", "1", 1);
-    }
-    rs = rules_from("j.yaml",
-                    "rules:\n"
-                    "  - id: deep\n"
-                    "    pattern: '^(?:(a)|b)*$'\n",
-                    &diag);
-    unsetenv("CFW_PCRE2_NO_JIT");
+    rs = rules_from_jit("j.yaml",
+                        "rules:\n"
+                        "  - id: deep\n"
+                        "    pattern: '^(?:(a)|b)*$'\n",
+                        nojit, &diag);
     assert_int_equal(diag.n, 0);
     for (size_t i = 0; i < n; i++) {
         subject[i] = i % 2 == 0 ? 'a' : 'b';

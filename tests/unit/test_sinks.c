@@ -18,6 +18,9 @@
 #include "cfwatchd/sha256.h"
 #include "cfwatchd/sink.h"
 #include "cfwatchd/yaml.h"
+#include "diag_check.h"
+#include "json_check.h"
+#include "test_util.h"
 
 #define SLACK_URL "https://hooks.slack.com/services/T000/B000/XyZsecretTOKEN123"
 #define PD_KEY "R0UTINGKEY0123456789abcdef012345"
@@ -36,16 +39,6 @@ static struct cfw_sinks *parse(const char *yaml, struct cfw_diag *diag)
     }
     seq = cfw_node_get(doc->root, "sinks");
     return cfw_sinks_parse(seq, "sinks", diag);
-}
-
-static bool diag_has(const struct cfw_diag *d, const char *needle)
-{
-    for (size_t i = 0; i < d->n; i++) {
-        if (strstr(d->msgs[i], needle) != NULL) {
-            return true;
-        }
-    }
-    return false;
 }
 
 static bool diag_leaks(const struct cfw_diag *d, const char *secret)
@@ -86,6 +79,27 @@ static struct cfw_notification note(const struct cfw_incident *inc, enum cfw_tra
     return n;
 }
 
+/* A digest of n_items openings of inc (into items, which it fills) with omitted more. */
+static struct cfw_notification digest(struct cfw_digest_item *items, size_t n_items,
+                                      const struct cfw_incident *inc, size_t omitted,
+                                      int64_t now_wall_ms)
+{
+    struct cfw_notification n;
+
+    memset(&n, 0, sizeof(n));
+    memset(items, 0, n_items * sizeof(*items));
+    for (size_t k = 0; k < n_items; k++) {
+        items[k].transition = CFW_TRANSITION_OPEN;
+        items[k].inc = *inc;
+    }
+    n.kind = CFW_NOTIFY_DIGEST;
+    n.items = items;
+    n.n_items = n_items;
+    n.n_omitted = omitted;
+    n.now_wall_ms = now_wall_ms;
+    return n;
+}
+
 static json_t *build(struct cfw_sink *s, const struct cfw_notification *n)
 {
     size_t len = 0;
@@ -97,35 +111,6 @@ static json_t *build(struct cfw_sink *s, const struct cfw_notification *n)
     assert_non_null(o);
     free(body);
     return o;
-}
-
-/* A string of n copies of c (free it). */
-static char *repeated(char c, size_t n)
-{
-    char *s = cfw_xmalloc(n + 1);
-
-    memset(s, c, n);
-    s[n] = '\0';
-    return s;
-}
-
-static const char *jstr(json_t *o, const char *path)
-{
-    /* dotted path lookup through objects */
-    json_t *cur = o;
-    const char *p = path;
-
-    while (cur != NULL) {
-        size_t n = strcspn(p, ".");
-        char key[64];
-        snprintf(key, sizeof(key), "%.*s", (int)n, p);
-        cur = json_object_get(cur, key);
-        if (p[n] == '\0') {
-            break;
-        }
-        p += n + 1;
-    }
-    return json_string_value(cur);
 }
 
 static int teardown_doc(void **state)
@@ -203,20 +188,13 @@ static void test_config_errors(void **state)
                       "  - {name: h, type: webhook, url: 'http://h/x', max_body: 100}\n"
                       "  - {name: i, type: pagerduty, routing_key: 'R0UT \"SeCrEtPaRt'}\n",
                       &d));
-    assert_true(diag_has(&d, "unknown key 'colour'"));
-    assert_true(diag_has(&d, "valid keys: name, type, min_severity"));
-    assert_true(diag_has(&d, "url, url_file"));
-    assert_true(diag_has(&d, "unknown sink type 'pager'"));
-    assert_true(diag_has(&d, "needs url or url_file"));
-    assert_true(diag_has(&d, "unknown region 'mars'"));
-    assert_true(diag_has(&d, "must start with http:// or https://"));
-    assert_true(diag_has(&d, "duplicate sink name 'e'"));
-    assert_true(diag_has(&d, "unknown severity 'loud'"));
-    assert_true(diag_has(&d, "unknown transition 'panic'"));
-    assert_true(diag_has(&d, "needs urls"));
-    assert_true(diag_has(&d, "invalid label name '9bad'"));
-    assert_true(diag_has(&d, "sinks[9].max_body: 100 is out of range (use 4096 to 268435456)"));
-    assert_true(diag_has(&d, "routing_key must be 1 to 256 characters of printable ASCII"));
+    ASSERT_DIAG_HAS_ALL(&d, "unknown key 'colour'", "valid keys: name, type, min_severity",
+                        "url, url_file", "unknown sink type 'pager'", "needs url or url_file",
+                        "unknown region 'mars'", "must start with http:// or https://",
+                        "duplicate sink name 'e'", "unknown severity 'loud'",
+                        "unknown transition 'panic'", "needs urls", "invalid label name '9bad'",
+                        "sinks[9].max_body: 100 is out of range (use 4096 to 268435456)",
+                        "routing_key must be 1 to 256 characters of printable ASCII");
     assert_false(diag_leaks(&d, WH_SECRET));
     assert_false(diag_leaks(&d, "XyZsecretTOKEN123"));
     assert_false(diag_leaks(&d, "SeCrEtPaRt"));
@@ -226,14 +204,14 @@ static void test_config_errors(void **state)
 static void test_secret_files(void **state)
 {
     struct cfw_diag d = {0};
-    char dir[] = "/tmp/cfw-sinks-XXXXXX";
+    char dir[64];
     char file[128];
     char *yaml;
     FILE *fp;
     struct cfw_sinks *set;
 
     (void)state;
-    assert_non_null(mkdtemp(dir));
+    assert_int_equal(tmpdir_make(dir, sizeof(dir), "sinks"), 0);
     snprintf(file, sizeof(file), "%s/slack_url", dir);
     fp = fopen(file, "w");
     fputs(SLACK_URL "\n", fp);
@@ -258,25 +236,30 @@ static void test_secret_files(void **state)
     assert_non_null(set);
     cfw_sinks_free(set);
     cfw_diag_free(&d);
-    unlink(file);
-    rmdir(dir);
+    assert_int_equal(tmpdir_remove(dir), 0);
 }
 
 static void test_url_redact(void **state)
 {
+    static const struct {
+        const char *url;
+        bool keep_path;
+        const char *want;
+    } cases[] = {
+        {SLACK_URL, false, "https://hooks.slack.com/services/T000/B000/***"},
+        {"https://discord.com/api/webhooks/123/tok/", false,
+         "https://discord.com/api/webhooks/123/***/"},
+        {"https://user:pw@am.example:9093/base?x=1", true, "https://***@am.example:9093/base?***"},
+        {"http://h:1", false, "http://h:1"},
+        {"no-scheme", false, "***"},
+    };
     char out[256];
 
     (void)state;
-    cfw_url_redact(SLACK_URL, false, out, sizeof(out));
-    assert_string_equal(out, "https://hooks.slack.com/services/T000/B000/***");
-    cfw_url_redact("https://discord.com/api/webhooks/123/tok/", false, out, sizeof(out));
-    assert_string_equal(out, "https://discord.com/api/webhooks/123/***/");
-    cfw_url_redact("https://user:pw@am.example:9093/base?x=1", true, out, sizeof(out));
-    assert_string_equal(out, "https://***@am.example:9093/base?***");
-    cfw_url_redact("http://h:1", false, out, sizeof(out));
-    assert_string_equal(out, "http://h:1");
-    cfw_url_redact("no-scheme", false, out, sizeof(out));
-    assert_string_equal(out, "***");
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        cfw_url_redact(cases[i].url, cases[i].keep_path, out, sizeof(out));
+        assert_string_equal(out, cases[i].want);
+    }
 }
 
 static struct cfw_sinks *all_sinks(void)
@@ -313,24 +296,19 @@ static void test_slack_open(void **state)
     incident(&inc);
     n = note(&inc, CFW_TRANSITION_OPEN);
     o = build(cfw_sinks_find(set, "slack"), &n);
-    assert_non_null(strstr(jstr(o, "text"), "Python Worker api imports src"));
+    assert_non_null(strstr(json_str_at(o, "text"), "Python Worker api imports src"));
     blocks = json_object_get(o, "blocks");
-    assert_string_equal(jstr(json_array_get(blocks, 0), "type"), "header");
-    assert_non_null(strstr(jstr(json_array_get(blocks, 0), "text.text"), "CRITICAL"));
+    assert_string_equal(json_str_at(json_array_get(blocks, 0), "type"), "header");
+    assert_non_null(strstr(json_str_at(json_array_get(blocks, 0), "text.text"), "CRITICAL"));
     dump = json_dumps(blocks, 0);
     /* severity, title, script, rule, count, first and last seen, hint, sample */
-    assert_non_null(strstr(dump, "Severity: critical"));
-    assert_non_null(strstr(dump, "Script: api"));
-    assert_non_null(strstr(dump, "Rule: py-src-import"));
-    assert_non_null(strstr(dump, "Count: 12"));
-    assert_non_null(strstr(dump, "First seen: 2023-11-14T22:13:20.000Z"));
-    assert_non_null(strstr(dump, "Last seen: 2023-11-14T22:14:20.000Z"));
-    assert_non_null(strstr(dump, "*Hint:* Import relative"));
-    assert_non_null(strstr(dump, "```ModuleNotFoundError: No module named 'src'```"));
-    assert_non_null(strstr(dump, "ops-host-1"));
+    ASSERT_HAS_ALL(dump, "Severity: critical", "Script: api", "Rule: py-src-import", "Count: 12",
+                   "First seen: 2023-11-14T22:13:20.000Z", "Last seen: 2023-11-14T22:14:20.000Z",
+                   "*Hint:* Import relative", "```ModuleNotFoundError: No module named 'src'```",
+                   "ops-host-1");
     free(dump);
     json_array_foreach (blocks, i, b) {
-        assert_non_null(jstr(b, "type"));
+        assert_non_null(json_str_at(b, "type"));
     }
     json_decref(o);
     cfw_fields_clear(&inc.fields);
@@ -345,8 +323,8 @@ static void test_slack_limits(void **state)
     json_t *o, *blocks, *b;
     size_t i;
     char *sample = cfw_xmalloc(40001);
-    char *title = repeated('T', 500);
-    char *hint = repeated('<', 9000);
+    char *title = str_repeat('T', 500);
+    char *hint = str_repeat('<', 9000);
     bool marker = false;
 
     (void)state;
@@ -363,11 +341,12 @@ static void test_slack_limits(void **state)
     o = build(cfw_sinks_find(set, "slack"), &n);
     blocks = json_object_get(o, "blocks");
     assert_true(json_array_size(blocks) <= CFW_SLACK_BLOCKS_MAX);
-    assert_true(strlen(jstr(o, "text")) <= CFW_SLACK_TEXT_MAX);
-    assert_true(strlen(jstr(json_array_get(blocks, 0), "text.text")) <= CFW_SLACK_HEADER_MAX);
+    assert_true(strlen(json_str_at(o, "text")) <= CFW_SLACK_TEXT_MAX);
+    assert_true(strlen(json_str_at(json_array_get(blocks, 0), "text.text")) <=
+                CFW_SLACK_HEADER_MAX);
     json_array_foreach (blocks, i, b) {
-        const char *t = jstr(b, "text.text");
-        if (t != NULL && strcmp(jstr(b, "type"), "section") == 0) {
+        const char *t = json_str_at(b, "text.text");
+        if (t != NULL && strcmp(json_str_at(b, "type"), "section") == 0) {
             assert_true(strlen(t) <= CFW_SLACK_SECTION_MAX);
             assert_null(strstr(t, "&am…"));
             if (strstr(t, "(truncated)") != NULL) {
@@ -400,39 +379,31 @@ static void test_slack_digest_and_short(void **state)
 
     (void)state;
     incident(&inc);
-    for (int k = 0; k < 500; k++) {
-        items[k].transition = CFW_TRANSITION_OPEN;
-        items[k].inc = inc;
-    }
-    memset(&n, 0, sizeof(n));
-    n.kind = CFW_NOTIFY_DIGEST;
-    n.items = items;
-    n.n_items = 500;
-    n.n_omitted = 77;
+    n = digest(items, 500, &inc, 77, 0);
     o = build(cfw_sinks_find(set, "slack"), &n);
     blocks = json_object_get(o, "blocks");
     assert_true(json_array_size(blocks) <= CFW_SLACK_BLOCKS_MAX);
-    assert_non_null(strstr(jstr(json_array_get(blocks, 0), "text.text"), "577 cfwatchd"));
+    assert_non_null(strstr(json_str_at(json_array_get(blocks, 0), "text.text"), "577 cfwatchd"));
     json_array_foreach (blocks, i, b) {
-        const char *t = jstr(b, "text.text");
+        const char *t = json_str_at(b, "text.text");
         if (t != NULL) {
             assert_true(strlen(t) <= CFW_SLACK_SECTION_MAX);
         }
     }
-    assert_non_null(
-        strstr(jstr(json_array_get(blocks, json_array_size(blocks) - 2), "text.text"), "more"));
+    assert_non_null(strstr(
+        json_str_at(json_array_get(blocks, json_array_size(blocks) - 2), "text.text"), "more"));
     json_decref(o);
     free(items);
     /* reminders and resolves are short and distinct */
     n = note(&inc, CFW_TRANSITION_REMINDER);
     o = build(cfw_sinks_find(set, "slack"), &n);
-    rem = jstr(o, "text");
+    rem = json_str_at(o, "text");
     assert_non_null(strstr(rem, "Reminder"));
     assert_true(json_array_size(json_object_get(o, "blocks")) <= 2);
     n = note(&inc, CFW_TRANSITION_RESOLVE);
     {
         json_t *r = build(cfw_sinks_find(set, "slack"), &n);
-        res = jstr(r, "text");
+        res = json_str_at(r, "text");
         assert_non_null(strstr(res, "Resolved"));
         assert_string_not_equal(rem, res);
         json_decref(r);
@@ -472,13 +443,13 @@ static void assert_slack_literal(json_t *msg, const char *marked)
 {
     json_t *texts[64];
     size_t n;
-    const char *fallback = jstr(msg, "text");
+    const char *fallback = json_str_at(msg, "text");
 
     slack_texts(msg, texts, &n, 64);
     assert_true(n > 0);
     for (size_t i = 0; i < n; i++) {
-        const char *type = jstr(texts[i], "type");
-        const char *t = jstr(texts[i], "text");
+        const char *type = json_str_at(texts[i], "type");
+        const char *t = json_str_at(texts[i], "text");
 
         assert_non_null(t);
         if (strcmp(type, "mrkdwn") == 0) {
@@ -537,36 +508,34 @@ static void test_slack_markup_is_literal(void **state)
                            "*Hint:* see \xe2\x88\x97"
                            "bold\xe2\x88\x97 \xcb\x8dit\xcb\x8d "
                            "\xe2\x88\xbcst\xe2\x88\xbc `co` :" ZW "skull: &lt;@U024BE7LH&gt;"));
-    assert_non_null(strstr(dump, "Version: :" ZW "skull: &amp;amp; &lt;#C1&gt;"));
-    assert_non_null(strstr(dump, "a *bold* _it_ ~st~ `co` :" ZW "skull: &lt;!here&gt;"));
-    assert_non_null(strstr(dump, "incident k/*bold* _it_ ~st~ `co` :" ZW "skull:"));
+    ASSERT_HAS_ALL(dump, "Version: :" ZW "skull: &amp;amp; &lt;#C1&gt;",
+                   "a *bold* _it_ ~st~ `co` :" ZW "skull: &lt;!here&gt;",
+                   "incident k/*bold* _it_ ~st~ `co` :" ZW "skull:");
     /* our own shortcode in the header still renders */
     assert_non_null(strstr(dump, ":red_circle: CRITICAL: "));
     free(dump);
     /* the fallback: look-alikes, a '>' starting a line cannot quote */
-    fallback = jstr(o, "text");
-    assert_non_null(strstr(fallback, "a \xe2\x88\x97" "bold\xe2\x88\x97 \xcb\x8dit\xcb\x8d "
-                                     "\xe2\x88\xbcst\xe2\x88\xbc \xcb\x8b" "co\xcb\x8b"));
-    assert_non_null(strstr(fallback, "\n\xc2\xad&gt; quoted \xef\xb9\xa1x\xef\xb9\xa1"));
+    fallback = json_str_at(o, "text");
+    ASSERT_HAS_ALL(fallback,
+                   "a \xe2\x88\x97"
+                   "bold\xe2\x88\x97 \xcb\x8dit\xcb\x8d "
+                   "\xe2\x88\xbcst\xe2\x88\xbc \xcb\x8b"
+                   "co\xcb\x8b",
+                   "\n\xc2\xad&gt; quoted \xef\xb9\xa1x\xef\xb9\xa1");
     assert_null(strchr(fallback, '_'));
     json_decref(o);
 
     n = note(&inc, CFW_TRANSITION_RESOLVE);
     o = build(slack, &n);
     assert_slack_literal(o, marked);
-    assert_string_equal(jstr(json_array_get(json_object_get(o, "blocks"), 0), "text.type"),
+    assert_string_equal(json_str_at(json_array_get(json_object_get(o, "blocks"), 0), "text.type"),
                         "plain_text");
     json_decref(o);
     n = note(&inc, CFW_TRANSITION_REMINDER);
     o = build(slack, &n);
     assert_slack_literal(o, marked);
     json_decref(o);
-    memset(&n, 0, sizeof(n));
-    memset(&item, 0, sizeof(item));
-    item.inc = inc;
-    n.kind = CFW_NOTIFY_DIGEST;
-    n.items = &item;
-    n.n_items = 1;
+    n = digest(&item, 1, &inc, 0, 0);
     o = build(slack, &n);
     assert_slack_literal(o, marked);
     json_decref(o);
@@ -581,7 +550,7 @@ static const char *section_text(json_t *msg, const char *prefix)
     size_t i;
 
     json_array_foreach (json_object_get(msg, "blocks"), i, b) {
-        const char *t = jstr(b, "text.text");
+        const char *t = json_str_at(b, "text.text");
 
         if (t != NULL && strncmp(t, prefix, strlen(prefix)) == 0) {
             return t;
@@ -607,8 +576,8 @@ static char *slack_hint(struct cfw_sink *slack, const char *hint)
     t = section_text(o, "*Hint:* ");
     assert_non_null(t);
     json_array_foreach (json_object_get(o, "blocks"), i, b) {
-        if (jstr(b, "text.text") == t) {
-            assert_string_equal(jstr(b, "text.type"), "mrkdwn");
+        if (json_str_at(b, "text.text") == t) {
+            assert_string_equal(json_str_at(b, "text.type"), "mrkdwn");
             assert_true(json_is_true(json_object_get(json_object_get(b, "text"), "verbatim")));
         }
     }
@@ -707,7 +676,7 @@ static void test_slack_occurrence_singular(void **state)
     inc.count = 1;
     n = note(&inc, CFW_TRANSITION_RESOLVE);
     o = build(slack, &n);
-    assert_non_null(strstr(jstr(o, "text"), "(script api, 1 occurrence, open for "));
+    assert_non_null(strstr(json_str_at(o, "text"), "(script api, 1 occurrence, open for "));
     dump = json_dumps(json_object_get(o, "blocks"), 0);
     assert_non_null(strstr(dump, "1 occurrence, open for "));
     assert_null(strstr(dump, "occurrences"));
@@ -715,15 +684,15 @@ static void test_slack_occurrence_singular(void **state)
     json_decref(o);
     n = note(&inc, CFW_TRANSITION_REMINDER);
     o = build(slack, &n);
-    assert_non_null(strstr(jstr(o, "text"), "(script api, 1 occurrence in "));
+    assert_non_null(strstr(json_str_at(o, "text"), "(script api, 1 occurrence in "));
     json_decref(o);
     inc.count = 2;
     o = build(slack, &n);
-    assert_non_null(strstr(jstr(o, "text"), "(script api, 2 occurrences in "));
+    assert_non_null(strstr(json_str_at(o, "text"), "(script api, 2 occurrences in "));
     json_decref(o);
     inc.count = 0;
     o = build(slack, &n);
-    assert_non_null(strstr(jstr(o, "text"), "(script api, 0 occurrences in "));
+    assert_non_null(strstr(json_str_at(o, "text"), "(script api, 0 occurrences in "));
     json_decref(o);
     cfw_fields_clear(&inc.fields);
     cfw_sinks_free(set);
@@ -761,8 +730,8 @@ static void test_alerts_say_where(void **state)
     json_decref(o);
     o = build(cfw_sinks_find(set, "pd"), &n);
     dump = json_dumps(o, 0);
-    assert_non_null(strstr(dump, "\"where\": \"/var/log/ci/deploy.log:41\""));
-    assert_non_null(strstr(dump, "\"ray\": \"8f2a1b3c4d5e6f70\""));
+    ASSERT_HAS_ALL(dump, "\"where\": \"/var/log/ci/deploy.log:41\"",
+                   "\"ray\": \"8f2a1b3c4d5e6f70\"");
     free(dump);
     json_decref(o);
     cfw_fields_clear(&inc.fields);
@@ -791,27 +760,23 @@ static void test_slack_without_script(void **state)
     assert_null(strstr(dump, "script"));
     assert_non_null(strstr(dump, "Rule: py-src-import"));
     free(dump);
-    assert_non_null(strstr(jstr(o, "text"), "Python Worker api imports src (rule py-src-import)"));
+    assert_non_null(
+        strstr(json_str_at(o, "text"), "Python Worker api imports src (rule py-src-import)"));
     json_decref(o);
 
     n = note(&inc, CFW_TRANSITION_RESOLVE);
     o = build(slack, &n);
-    assert_non_null(strstr(jstr(o, "text"), "imports src (12 occurrences, open for "));
-    assert_non_null(strstr(jstr(json_array_get(json_object_get(o, "blocks"), 0), "text.text"),
-                           "imports src (12 occurrences, open for "));
+    assert_non_null(strstr(json_str_at(o, "text"), "imports src (12 occurrences, open for "));
+    assert_non_null(
+        strstr(json_str_at(json_array_get(json_object_get(o, "blocks"), 0), "text.text"),
+               "imports src (12 occurrences, open for "));
     json_decref(o);
     n = note(&inc, CFW_TRANSITION_REMINDER);
     o = build(slack, &n);
-    assert_non_null(strstr(jstr(o, "text"), "is still happening (12 occurrences in "));
+    assert_non_null(strstr(json_str_at(o, "text"), "is still happening (12 occurrences in "));
     json_decref(o);
 
-    memset(&n, 0, sizeof(n));
-    memset(&item, 0, sizeof(item));
-    item.transition = CFW_TRANSITION_OPEN;
-    item.inc = inc;
-    n.kind = CFW_NOTIFY_DIGEST;
-    n.items = &item;
-    n.n_items = 1;
+    n = digest(&item, 1, &inc, 0, 0);
     o = build(slack, &n);
     dump = json_dumps(o, 0);
     assert_null(strstr(dump, "script"));
@@ -835,7 +800,7 @@ static void open_for(struct cfw_sink *slack, const struct cfw_incident *inc, enu
 {
     struct cfw_notification n = note(inc, t);
     json_t *o = build(slack, &n);
-    const char *text = jstr(o, "text");
+    const char *text = json_str_at(o, "text");
 
     if (strstr(text, want) == NULL) {
         fail_msg("%s not in %s", want, text);
@@ -895,8 +860,8 @@ static void test_pagerduty(void **state)
     struct cfw_sink_request rq;
     struct cfw_err err = {0};
     char k1[CFW_PD_DEDUP_MAX + 1], k2[CFW_PD_DEDUP_MAX + 1];
-    char *longkey = repeated('k', 1000);
-    char *longtitle = repeated('x', 3000);
+    char *longkey = str_repeat('k', 1000);
+    char *longtitle = str_repeat('x', 3000);
 
     (void)state;
     incident(&inc);
@@ -906,30 +871,27 @@ static void test_pagerduty(void **state)
     /* the spooled body never holds the routing key */
     assert_null(strstr(body, PD_KEY));
     o = json_loadb(body, len, 0, NULL);
-    assert_string_equal(jstr(o, "event_action"), "trigger");
-    assert_string_equal(jstr(o, "dedup_key"), "cfwatchd:py-src-import/api/src");
-    assert_true(strlen(jstr(o, "payload.summary")) <= CFW_PD_SUMMARY_MAX);
-    assert_string_equal(jstr(o, "payload.severity"), "critical");
-    assert_string_equal(jstr(o, "payload.source"), "ops-host-1");
-    assert_string_equal(jstr(o, "payload.component"), "api");
-    assert_string_equal(jstr(o, "payload.class"), "py-src-import");
-    assert_string_equal(jstr(o, "payload.custom_details.hint"), inc.hint);
-    assert_string_equal(jstr(o, "payload.custom_details.fields.module"), "src");
-    assert_string_equal(jstr(o, "client"), "cfwatchd");
-    assert_string_equal(jstr(o, "client_url"), "https://ops.example/cfwatchd");
+    ASSERT_JSON_STRS(o, {"event_action", "trigger"},
+                     {"dedup_key", "cfwatchd:py-src-import/api/src"});
+    assert_true(strlen(json_str_at(o, "payload.summary")) <= CFW_PD_SUMMARY_MAX);
+    ASSERT_JSON_STRS(o, {"payload.severity", "critical"}, {"payload.source", "ops-host-1"},
+                     {"payload.component", "api"}, {"payload.class", "py-src-import"},
+                     {"payload.custom_details.hint", inc.hint},
+                     {"payload.custom_details.fields.module", "src"}, {"client", "cfwatchd"},
+                     {"client_url", "https://ops.example/cfwatchd"});
     json_decref(o);
     assert_int_equal(cfw_sink_prepare(pd, 0, body, len, 0, &rq, &err), 0);
     assert_string_equal(rq.url, CFW_PD_URL_US);
     sent = json_loadb(rq.body, rq.body_len, 0, NULL);
-    assert_string_equal(jstr(sent, "routing_key"), PD_KEY);
+    assert_string_equal(json_str_at(sent, "routing_key"), PD_KEY);
     json_decref(sent);
     cfw_sink_request_clear(&rq);
     free(body);
     /* resolve: same dedup_key */
     n = note(&inc, CFW_TRANSITION_RESOLVE);
     o = build(pd, &n);
-    assert_string_equal(jstr(o, "event_action"), "resolve");
-    assert_string_equal(jstr(o, "dedup_key"), "cfwatchd:py-src-import/api/src");
+    ASSERT_JSON_STRS(o, {"event_action", "resolve"},
+                     {"dedup_key", "cfwatchd:py-src-import/api/src"});
     json_decref(o);
     /* stable and capped for long keys */
     cfw_sink_dedup_key(longkey, k1, sizeof(k1));
@@ -1004,7 +966,7 @@ static void test_pagerduty_digest_within_body_limit(void **state)
     struct cfw_incident inc;
     struct cfw_notification n = {0};
     struct cfw_digest_item *items = cfw_xcalloc(CFW_ROUTER_DIGEST_MAX, sizeof(*items));
-    char *title = repeated('t', 2000);
+    char *title = str_repeat('t', 2000);
     struct cfw_sink_request rq;
     struct cfw_err err = {0};
     json_t *o, *listed;
@@ -1014,15 +976,8 @@ static void test_pagerduty_digest_within_body_limit(void **state)
     (void)state;
     incident(&inc);
     inc.title = title;
-    for (size_t k = 0; k < CFW_ROUTER_DIGEST_MAX; k++) {
-        items[k].transition = CFW_TRANSITION_OPEN;
-        items[k].inc = inc;
-    }
-    n.kind = CFW_NOTIFY_DIGEST;
-    n.items = items;
-    n.n_items = CFW_ROUTER_DIGEST_MAX; /* 500 items of 2 KB: twice the limit */
-    n.n_omitted = 12;
-    n.now_wall_ms = 1700000100000;
+    /* 500 items of 2 KB: twice the limit */
+    n = digest(items, CFW_ROUTER_DIGEST_MAX, &inc, 12, 1700000100000);
     body = cfw_sink_build(pd, &n, &len);
     assert_true(len <= CFW_PD_BODY_MAX - 1024);
     o = json_loadb(body, len, 0, NULL);
@@ -1032,8 +987,8 @@ static void test_pagerduty_digest_within_body_limit(void **state)
     assert_int_equal(json_array_size(listed) +
                          (size_t)json_integer_value(json_object_get(pd_details(o), "unlisted")),
                      CFW_ROUTER_DIGEST_MAX);
-    assert_string_equal(jstr(json_array_get(listed, 0), "title"), title);
-    assert_non_null(strstr(jstr(o, "payload.summary"), "512 cfwatchd notifications"));
+    assert_string_equal(json_str_at(json_array_get(listed, 0), "title"), title);
+    assert_non_null(strstr(json_str_at(o, "payload.summary"), "512 cfwatchd notifications"));
     json_decref(o);
     /* and so is the request, with the routing key added */
     assert_int_equal(cfw_sink_prepare(pd, 0, body, len, 0, &rq, &err), 0);
@@ -1059,7 +1014,7 @@ static void test_pagerduty_trigger_drops_details_over_limit(void **state)
     struct cfw_sink *pd = cfw_sinks_find(set, "pd");
     struct cfw_incident inc;
     struct cfw_notification n;
-    char *value = repeated('v', 6000);
+    char *value = str_repeat('v', 6000);
     json_t *o, *cd;
     char *body;
     size_t len;
@@ -1079,9 +1034,9 @@ static void test_pagerduty_trigger_drops_details_over_limit(void **state)
     cd = pd_details(o);
     assert_true(json_is_true(json_object_get(cd, "truncated")));
     assert_int_equal(json_object_size(json_object_get(cd, "fields")), 0);
-    assert_string_equal(jstr(cd, "sample"), "(dropped: over the PagerDuty size limit)");
-    assert_string_equal(jstr(cd, "incident_key"), "py-src-import/api/src");
-    assert_string_equal(jstr(o, "payload.component"), "api");
+    ASSERT_JSON_STRS(cd, {"sample", "(dropped: over the PagerDuty size limit)"},
+                     {"incident_key", "py-src-import/api/src"});
+    assert_string_equal(json_str_at(o, "payload.component"), "api");
     json_decref(o);
     free(body);
     /* within the limit: nothing dropped */
@@ -1089,7 +1044,7 @@ static void test_pagerduty_trigger_drops_details_over_limit(void **state)
     incident(&inc);
     o = build(pd, &n);
     assert_null(json_object_get(pd_details(o), "truncated"));
-    assert_string_equal(jstr(pd_details(o), "sample"), inc.sample);
+    assert_string_equal(json_str_at(pd_details(o), "sample"), inc.sample);
     json_decref(o);
     free(value);
     cfw_fields_clear(&inc.fields);
@@ -1111,22 +1066,17 @@ static void test_webhook_digest_within_max_body(void **state)
     struct cfw_incident inc;
     struct cfw_notification n = {0};
     struct cfw_digest_item *items = cfw_xcalloc(CFW_ROUTER_DIGEST_MAX, sizeof(*items));
-    char *sample = repeated('s', CFW_INCIDENT_SAMPLE_MAX);
+    char *sample = str_repeat('s', CFW_INCIDENT_SAMPLE_MAX);
 
     (void)state;
     assert_non_null(small);
     incident(&inc);
     inc.sample = sample;
+    /* 500 incidents of 4 KiB samples: about 2.3 MB */
+    n = digest(items, CFW_ROUTER_DIGEST_MAX, &inc, 7, 1700000100000);
     for (size_t k = 0; k < CFW_ROUTER_DIGEST_MAX; k++) {
-        items[k].transition = CFW_TRANSITION_OPEN;
         items[k].wall_ms = 1700000000000 + (int64_t)k;
-        items[k].inc = inc;
     }
-    n.kind = CFW_NOTIFY_DIGEST;
-    n.items = items;
-    n.n_items = CFW_ROUTER_DIGEST_MAX; /* 500 incidents of 4 KiB samples: about 2.3 MB */
-    n.n_omitted = 7;
-    n.now_wall_ms = 1700000100000;
     for (size_t h = 0; h < 2; h++) {
         size_t len;
         char *body = cfw_sink_build(hooks[h], &n, &len);
@@ -1141,8 +1091,9 @@ static void test_webhook_digest_within_max_body(void **state)
                          CFW_ROUTER_DIGEST_MAX);
         assert_int_equal(json_integer_value(json_object_get(o, "omitted")), 7);
         /* the items listed are the first ones, whole */
-        assert_string_equal(jstr(json_array_get(listed, 0), "incident.sample"), sample);
-        assert_string_equal(jstr(json_array_get(listed, 1), "time"), "2023-11-14T22:13:20.001Z");
+        assert_string_equal(json_str_at(json_array_get(listed, 0), "incident.sample"), sample);
+        assert_string_equal(json_str_at(json_array_get(listed, 1), "time"),
+                            "2023-11-14T22:13:20.001Z");
         json_decref(o);
         free(body);
     }
@@ -1185,14 +1136,11 @@ static void test_webhook_signature(void **state)
     assert_null(strstr(body, WH_SECRET));
     o = json_loadb(body, len, 0, NULL);
     assert_int_equal(json_integer_value(json_object_get(o, "version")), 1);
-    assert_string_equal(jstr(o, "event"), "open");
-    assert_string_equal(jstr(o, "incident.key"), inc.key);
-    assert_string_equal(jstr(o, "incident.hint"), inc.hint);
-    assert_string_equal(jstr(o, "incident.sample"), inc.sample);
-    assert_string_equal(jstr(o, "incident.fields.script"), "api");
-    assert_string_equal(jstr(o, "incident.first_seen"), "2023-11-14T22:13:20.000Z");
-    assert_string_equal(jstr(o, "source.host"), "ops-host-1");
-    assert_int_equal(strlen(jstr(o, "id")), 32);
+    ASSERT_JSON_STRS(o, {"event", "open"}, {"incident.key", inc.key}, {"incident.hint", inc.hint},
+                     {"incident.sample", inc.sample}, {"incident.fields.script", "api"},
+                     {"incident.first_seen", "2023-11-14T22:13:20.000Z"},
+                     {"source.host", "ops-host-1"});
+    assert_int_equal(strlen(json_str_at(o, "id")), 32);
     json_decref(o);
     assert_int_equal(cfw_sink_prepare(wh, 0, body, len, 1700000123456, &rq, &err), 0);
     for (size_t i = 0; rq.headers[i] != NULL; i++) {
@@ -1243,22 +1191,19 @@ static void test_alertmanager(void **state)
     body = cfw_sink_build(am, &n, &len);
     arr = json_loadb(body, len, 0, NULL);
     a = json_array_get(arr, 0);
-    assert_string_equal(jstr(a, "labels.alertname"), "py-src-import");
-    assert_string_equal(jstr(a, "labels.script"), "api");
-    assert_string_equal(jstr(a, "labels.severity"), "critical");
-    assert_string_equal(jstr(a, "labels.module"), "src");
-    assert_string_equal(jstr(a, "labels.team"), "ops");
-    assert_string_equal(jstr(a, "annotations.summary"), inc.title);
-    assert_non_null(strstr(jstr(a, "annotations.description"), inc.hint));
-    assert_string_equal(jstr(a, "annotations.runbook_url"), "https://runbooks/x");
-    assert_string_equal(jstr(a, "startsAt"), "2023-11-14T22:13:20.000Z");
+    ASSERT_JSON_STRS(a, {"labels.alertname", "py-src-import"}, {"labels.script", "api"},
+                     {"labels.severity", "critical"}, {"labels.module", "src"},
+                     {"labels.team", "ops"}, {"annotations.summary", inc.title});
+    assert_non_null(strstr(json_str_at(a, "annotations.description"), inc.hint));
+    ASSERT_JSON_STRS(a, {"annotations.runbook_url", "https://runbooks/x"},
+                     {"startsAt", "2023-11-14T22:13:20.000Z"});
     assert_null(json_object_get(a, "endsAt"));
     json_decref(arr);
     /* endsAt is set at send time: now + 4 re-send intervals */
     assert_int_equal(cfw_sink_prepare(am, 0, body, len, 1700000000000, &rq, &err), 0);
     assert_string_equal(rq.url, "http://127.0.0.1:9093/api/v2/alerts");
     arr = json_loadb(rq.body, rq.body_len, 0, NULL);
-    assert_string_equal(jstr(json_array_get(arr, 0), "endsAt"), "2023-11-14T22:17:20.000Z");
+    assert_string_equal(json_str_at(json_array_get(arr, 0), "endsAt"), "2023-11-14T22:17:20.000Z");
     json_decref(arr);
     cfw_sink_request_clear(&rq);
     free(body);
@@ -1271,7 +1216,7 @@ static void test_alertmanager(void **state)
     n = note(&inc, CFW_TRANSITION_RESOLVE);
     cfw_sink_observe(am, &inc, CFW_TRANSITION_RESOLVE);
     arr = build(am, &n);
-    assert_string_equal(jstr(json_array_get(arr, 0), "endsAt"), "2023-11-14T22:18:20.000Z");
+    assert_string_equal(json_str_at(json_array_get(arr, 0), "endsAt"), "2023-11-14T22:18:20.000Z");
     json_decref(arr);
     assert_null(cfw_sink_refresh_body(am, &len));
     cfw_fields_clear(&inc.fields);
@@ -1314,8 +1259,8 @@ static void test_alertmanager_across_instances(void **state)
     a2 = build(cfw_sinks_find(two, "am"), &n);
     assert_true(json_equal(json_object_get(json_array_get(a1, 0), "labels"),
                            json_object_get(json_array_get(a2, 0), "labels")));
-    assert_string_equal(jstr(json_array_get(a1, 0), "annotations.cfwatchd_host"), "host-a");
-    assert_string_equal(jstr(json_array_get(a2, 0), "annotations.cfwatchd_host"), "host-b");
+    assert_string_equal(json_str_at(json_array_get(a1, 0), "annotations.cfwatchd_host"), "host-a");
+    assert_string_equal(json_str_at(json_array_get(a2, 0), "annotations.cfwatchd_host"), "host-b");
     json_decref(a1);
     json_decref(a2);
     /* endsAt = send time + ends_after */
@@ -1323,7 +1268,7 @@ static void test_alertmanager_across_instances(void **state)
     assert_int_equal(
         cfw_sink_prepare(cfw_sinks_find(one, "am"), 0, body, len, 1700000000000, &rq, &err), 0);
     a1 = json_loadb(rq.body, rq.body_len, 0, NULL);
-    assert_string_equal(jstr(json_array_get(a1, 0), "endsAt"), "2023-11-14T22:14:05.000Z");
+    assert_string_equal(json_str_at(json_array_get(a1, 0), "endsAt"), "2023-11-14T22:14:05.000Z");
     json_decref(a1);
     cfw_sink_request_clear(&rq);
     free(body);
@@ -1356,48 +1301,65 @@ static void answer(struct cfw_sink *s, long status, const char *body, int64_t re
 
 static void test_classify(void **state)
 {
+    enum { ANY = -2 }; /* a verdict or retry_after_ms not checked */
+    static const struct {
+        const char *sink;
+        long status;
+        const char *body;
+        int64_t retry_after;
+        int verdict;
+        int64_t want_retry_after; /* ANY, or at least this when min_retry_after */
+        bool min_retry_after;
+        const char *reason;       /* the whole reason, or NULL */
+        const char *reason_has;   /* in the reason, or NULL */
+        const char *reason_lacks; /* not in the reason, or NULL */
+    } cases[] = {
+        {"slack", 200, "ok", -1, CFW_OUTBOX_DONE, ANY, false, NULL, NULL, NULL},
+        {"slack", 400, "invalid_payload", -1, CFW_OUTBOX_PERMANENT, ANY, false,
+         "HTTP 400: invalid_payload", NULL, NULL},
+        {"slack", 404, "channel_not_found", -1, CFW_OUTBOX_PERMANENT, ANY, false, NULL, NULL, NULL},
+        {"slack", 429, "{\"ok\":false,\"error\":\"rate_limited\"}", 2000, CFW_OUTBOX_RETRY, 2000,
+         false, NULL, NULL, NULL},
+        {"slack", 500, "rollup_error", -1, CFW_OUTBOX_RETRY, ANY, false, NULL, NULL, NULL},
+        {"slack", 0, "", -1, CFW_OUTBOX_RETRY, ANY, false, NULL, "transport", NULL},
+        /* Discord-style JSON retry_after in float seconds */
+        {"hook", 429, "{\"message\":\"You are being rate limited.\",\"retry_after\":1.25}", -1,
+         CFW_OUTBOX_RETRY, 1250, false, NULL, NULL, NULL},
+        {"hook", 204, "", -1, CFW_OUTBOX_DONE, ANY, false, NULL, NULL, NULL},
+        {"pd", 202, "{\"status\":\"success\"}", -1, CFW_OUTBOX_DONE, ANY, false, NULL, NULL, NULL},
+        {"pd", 400, "{\"status\":\"invalid event\",\"message\":\"Event object is invalid\"}", -1,
+         CFW_OUTBOX_PERMANENT, ANY, false, NULL, NULL, NULL},
+        {"pd", 429, "", -1, CFW_OUTBOX_RETRY, 30000, true, NULL, NULL, NULL},
+        /* a receiver echoing the secret back does not put it into our reasons */
+        {"pd", 400, "bad key " PD_KEY, -1, ANY, ANY, false, NULL, "bad key ***", PD_KEY},
+        {"slack", 403, "no " SLACK_URL " here", -1, ANY, ANY, false, NULL, NULL,
+         "XyZsecretTOKEN123"},
+    };
     struct cfw_sinks *set = all_sinks();
-    struct cfw_sink *slack = cfw_sinks_find(set, "slack");
-    struct cfw_sink *hook = cfw_sinks_find(set, "hook");
-    struct cfw_sink *pd = cfw_sinks_find(set, "pd");
     struct cfw_sink_verdict v;
 
     (void)state;
-    answer(slack, 200, "ok", -1, &v);
-    assert_int_equal(v.verdict, CFW_OUTBOX_DONE);
-    answer(slack, 400, "invalid_payload", -1, &v);
-    assert_int_equal(v.verdict, CFW_OUTBOX_PERMANENT);
-    assert_string_equal(v.reason, "HTTP 400: invalid_payload");
-    answer(slack, 404, "channel_not_found", -1, &v);
-    assert_int_equal(v.verdict, CFW_OUTBOX_PERMANENT);
-    answer(slack, 429, "{\"ok\":false,\"error\":\"rate_limited\"}", 2000, &v);
-    assert_int_equal(v.verdict, CFW_OUTBOX_RETRY);
-    assert_int_equal(v.retry_after_ms, 2000);
-    answer(slack, 500, "rollup_error", -1, &v);
-    assert_int_equal(v.verdict, CFW_OUTBOX_RETRY);
-    answer(slack, 0, "", -1, &v);
-    assert_int_equal(v.verdict, CFW_OUTBOX_RETRY);
-    assert_non_null(strstr(v.reason, "transport"));
-    /* Discord-style JSON retry_after in float seconds */
-    answer(hook, 429, "{\"message\":\"You are being rate limited.\",\"retry_after\":1.25}", -1, &v);
-    assert_int_equal(v.verdict, CFW_OUTBOX_RETRY);
-    assert_int_equal(v.retry_after_ms, 1250);
-    answer(hook, 204, "", -1, &v);
-    assert_int_equal(v.verdict, CFW_OUTBOX_DONE);
-    answer(pd, 202, "{\"status\":\"success\"}", -1, &v);
-    assert_int_equal(v.verdict, CFW_OUTBOX_DONE);
-    answer(pd, 400, "{\"status\":\"invalid event\",\"message\":\"Event object is invalid\"}", -1,
-           &v);
-    assert_int_equal(v.verdict, CFW_OUTBOX_PERMANENT);
-    answer(pd, 429, "", -1, &v);
-    assert_int_equal(v.verdict, CFW_OUTBOX_RETRY);
-    assert_true(v.retry_after_ms >= 30000);
-    /* a receiver echoing the secret back does not put it into our reasons */
-    answer(pd, 400, "bad key " PD_KEY, -1, &v);
-    assert_null(strstr(v.reason, PD_KEY));
-    assert_non_null(strstr(v.reason, "bad key ***"));
-    answer(slack, 403, "no " SLACK_URL " here", -1, &v);
-    assert_null(strstr(v.reason, "XyZsecretTOKEN123"));
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        answer(cfw_sinks_find(set, cases[i].sink), cases[i].status, cases[i].body,
+               cases[i].retry_after, &v);
+        if (cases[i].verdict != ANY) {
+            assert_int_equal(v.verdict, cases[i].verdict);
+        }
+        if (cases[i].min_retry_after) {
+            assert_true(v.retry_after_ms >= cases[i].want_retry_after);
+        } else if (cases[i].want_retry_after != ANY) {
+            assert_int_equal(v.retry_after_ms, cases[i].want_retry_after);
+        }
+        if (cases[i].reason != NULL) {
+            assert_string_equal(v.reason, cases[i].reason);
+        }
+        if (cases[i].reason_lacks != NULL) {
+            assert_null(strstr(v.reason, cases[i].reason_lacks));
+        }
+        if (cases[i].reason_has != NULL) {
+            assert_non_null(strstr(v.reason, cases[i].reason_has));
+        }
+    }
     cfw_sinks_free(set);
 }
 
@@ -1447,8 +1409,7 @@ static void test_stdout(void **state)
     nl = strchr(buf, '\n');
     o = json_loads(nl + 1, JSON_DISABLE_EOF_CHECK, NULL);
     assert_non_null(o);
-    assert_string_equal(jstr(o, "event"), "open");
-    assert_string_equal(jstr(o, "incident.rule"), "py-src-import");
+    ASSERT_JSON_STRS(o, {"event", "open"}, {"incident.rule", "py-src-import"});
     json_decref(o);
     cfw_fields_clear(&inc.fields);
     cfw_sinks_free(set);

@@ -18,6 +18,8 @@
 #include "cfwatchd/rules.h"
 #include "cfwatchd/state.h"
 #include "cfwatchd/yaml.h"
+#include "rules_util.h"
+#include "test_util.h"
 
 static const char rules_yaml[] = "rules:\n"
                                  "  - id: src\n"
@@ -26,9 +28,18 @@ static const char rules_yaml[] = "rules:\n"
                                  "    title: 'module {module}'\n"
                                  "    hint: 'fix {module}'\n";
 
-static void on_match(const struct cfw_match *m, const struct cfw_event *ev, void *arg)
+/* Matches "No module named 'src'" from script api times times into set (mono 1 s). */
+static void match_src(struct cfw_ruleset *rs, struct cfw_incidents *set, int times)
 {
-    cfw_incidents_observe(arg, m, ev, 1000, 1700000001000);
+    struct cfw_event ev = {.text = "No module named 'src'", .input = "x.log", .line = 3};
+    struct observe_to to = {set, 1000, 1700000001000};
+
+    ev.len = strlen(ev.text);
+    cfw_fields_set(&ev.fields, "script", "api");
+    for (int i = 0; i < times; i++) {
+        cfw_ruleset_match(rs, &ev, observe_cb, &to);
+    }
+    cfw_fields_clear(&ev.fields);
 }
 
 static int transitions;
@@ -43,14 +54,14 @@ static void count_transition(const struct cfw_incident *inc, enum cfw_transition
 
 static void test_write_atomic(void **state)
 {
-    char dir[] = "/tmp/cfw-state-XXXXXX";
+    char dir[64];
     struct cfw_err err = {0};
     struct stat st;
     json_t *j;
     char *path;
 
     (void)state;
-    assert_non_null(mkdtemp(dir));
+    assert_int_equal(tmpdir_make(dir, sizeof(dir), "state"), 0);
     assert_int_equal(cfw_write_atomic(dir, "s.json", "{\"a\":1}", 7, 0600, &err), 0);
     path = cfw_xasprintf("%s/s.json", dir);
     assert_int_equal(stat(path, &st), 0);
@@ -68,7 +79,7 @@ static void test_write_atomic(void **state)
     assert_int_equal(cfw_write_atomic("/nonexistent-cfw", "s.json", "x", 1, 0600, &err), -1);
     assert_non_null(strstr(err.msg, "/nonexistent-cfw"));
     free(path);
-    rmdir(dir);
+    assert_int_equal(tmpdir_remove(dir), 0);
 }
 
 /* Removes key from every saved incident (a file from before it existed, or another boot). */
@@ -84,23 +95,15 @@ static void strip_key(json_t *saved, const char *key)
 
 static void test_roundtrip(void **state)
 {
-    struct cfw_diag diag = {0};
-    struct cfw_doc *doc = cfw_yaml_load_string("t.yaml", rules_yaml, strlen(rules_yaml), &diag);
-    struct cfw_ruleset *rs = cfw_ruleset_new();
+    struct cfw_ruleset *rs = rules_from_yaml_ok("t.yaml", rules_yaml, "t");
     struct cfw_incidents *a = cfw_incidents_new(NULL, NULL, NULL);
     struct cfw_incidents *b;
-    struct cfw_event ev = {.text = "No module named 'src'", .input = "x.log", .line = 3};
     const struct cfw_incident *inc, *orig;
     size_t skipped;
     json_t *saved, *old;
 
     (void)state;
-    ev.len = strlen(ev.text);
-    cfw_ruleset_add_node(rs, cfw_node_get(doc->root, "rules"), "rules", "t", &diag);
-    assert_int_equal(diag.n, 0);
-    cfw_fields_set(&ev.fields, "script", "api");
-    cfw_ruleset_match(rs, &ev, on_match, a);
-    cfw_ruleset_match(rs, &ev, on_match, a);
+    match_src(rs, a, 2);
     orig = cfw_incidents_find(a, "src/api/src");
     /* saved 5 s after the last match (mono 1000 -> 6000) */
     saved = cfw_state_incidents_save(a, 6000, 1700000006000);
@@ -175,11 +178,9 @@ static void test_roundtrip(void **state)
     assert_int_equal(skipped, 2);
 
     json_decref(saved);
-    cfw_fields_clear(&ev.fields);
     cfw_incidents_free(a);
     cfw_incidents_free(b);
     cfw_ruleset_free(rs);
-    cfw_doc_free(doc);
 }
 
 /*
@@ -188,21 +189,15 @@ static void test_roundtrip(void **state)
  */
 static void test_open_duration_survives_restart(void **state)
 {
-    struct cfw_diag diag = {0};
-    struct cfw_doc *doc = cfw_yaml_load_string("t.yaml", rules_yaml, strlen(rules_yaml), &diag);
-    struct cfw_ruleset *rs = cfw_ruleset_new();
+    struct cfw_ruleset *rs = rules_from_yaml_ok("t.yaml", rules_yaml, "t");
     struct cfw_incidents *a = cfw_incidents_new(NULL, NULL, NULL);
     struct cfw_incidents *b = cfw_incidents_new(NULL, NULL, NULL);
-    struct cfw_event ev = {.text = "No module named 'src'", .input = "x.log", .line = 3};
     const struct cfw_incident *orig, *inc;
     size_t skipped;
     json_t *saved, *o;
 
     (void)state;
-    ev.len = strlen(ev.text);
-    cfw_ruleset_add_node(rs, cfw_node_get(doc->root, "rules"), "rules", "t", &diag);
-    cfw_fields_set(&ev.fields, "script", "api");
-    cfw_ruleset_match(rs, &ev, on_match, a);
+    match_src(rs, a, 1);
     /* resolved 8 s later by the monotonic clock, an hour earlier by the wall clock */
     assert_int_equal(cfw_incidents_resolve(a, "src/api/src", 9000, 1700000009000 - 3600000), 0);
     orig = cfw_incidents_find(a, "src/api/src");
@@ -219,11 +214,9 @@ static void test_open_duration_survives_restart(void **state)
     assert_int_equal(inc->resolved_at.boot_ms, orig->resolved_at.boot_ms);
     assert_int_equal(cfw_incident_open_ms(inc, NULL), cfw_incident_open_ms(orig, NULL));
     json_decref(saved);
-    cfw_fields_clear(&ev.fields);
     cfw_incidents_free(a);
     cfw_incidents_free(b);
     cfw_ruleset_free(rs);
-    cfw_doc_free(doc);
 }
 
 int main(void)

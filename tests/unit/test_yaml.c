@@ -12,28 +12,19 @@
 #include <unistd.h>
 
 #include "cfwatchd/yaml.h"
+#include "diag_check.h"
+#include "test_util.h"
 
 static struct cfw_doc *load(const char *text, struct cfw_diag *diag)
 {
     return cfw_yaml_load_string("t.yaml", text, strlen(text), diag);
 }
 
-/* True when some collected message contains needle. */
-static bool diag_has(const struct cfw_diag *d, const char *needle)
+/* Asserts the line and column of node n. */
+static void assert_pos(const struct cfw_node *n, int line, int col)
 {
-    for (size_t i = 0; i < d->n; i++) {
-        if (strstr(d->msgs[i], needle) != NULL) {
-            return true;
-        }
-    }
-    return false;
-}
-
-static void dump(const struct cfw_diag *d)
-{
-    for (size_t i = 0; i < d->n; i++) {
-        print_message("diag[%zu]: %s\n", i, d->msgs[i]);
-    }
+    assert_int_equal(n->line, line);
+    assert_int_equal(n->col, col);
 }
 
 static void test_positions(void **state)
@@ -43,38 +34,32 @@ static void test_positions(void **state)
     const struct cfw_node *root, *inc, *list, *flow, *b;
 
     (void)state;
-    dump(&diag);
+    diag_dump(&diag);
     assert_non_null(doc);
     assert_int_equal(diag.n, 0);
     root = doc->root;
     assert_int_equal(root->type, CFW_NODE_MAP);
     assert_int_equal(root->n, 3);
     assert_string_equal(root->keys[0], "name");
-    assert_int_equal(root->keynodes[0]->line, 2);
-    assert_int_equal(root->keynodes[0]->col, 1);
-    assert_int_equal(root->items[0]->line, 2);
-    assert_int_equal(root->items[0]->col, 7);
+    assert_pos(root->keynodes[0], 2, 1);
+    assert_pos(root->items[0], 2, 7);
     assert_string_equal(root->items[0]->value, "watcher");
     assert_false(root->items[0]->quoted);
     inc = cfw_node_get(root, "incidents");
     assert_non_null(inc);
-    assert_int_equal(cfw_node_get(inc, "resolve_after")->line, 4);
-    assert_int_equal(cfw_node_get(inc, "resolve_after")->col, 18);
+    assert_pos(cfw_node_get(inc, "resolve_after"), 4, 18);
     assert_true(cfw_node_get(inc, "quoted")->quoted);
     assert_string_equal(cfw_node_get(inc, "quoted")->file, CFW_TEST_DATA "/yaml/positions.yaml");
     list = cfw_node_get(root, "list");
     assert_int_equal(list->type, CFW_NODE_SEQ);
     assert_int_equal(list->n, 2);
-    assert_int_equal(list->items[0]->line, 7);
-    assert_int_equal(list->items[0]->col, 5);
+    assert_pos(list->items[0], 7, 5);
     flow = list->items[1];
     assert_int_equal(flow->type, CFW_NODE_MAP);
-    assert_int_equal(flow->line, 8);
-    assert_int_equal(flow->col, 5);
+    assert_pos(flow, 8, 5);
     b = cfw_node_get(flow, "b");
     assert_int_equal(b->type, CFW_NODE_SEQ);
-    assert_int_equal(b->items[1]->line, 8);
-    assert_int_equal(b->items[1]->col, 19);
+    assert_pos(b->items[1], 8, 19);
     assert_null(cfw_node_get(root, "missing"));
     assert_null(cfw_node_get(list, "a"));
     cfw_doc_free(doc);
@@ -112,7 +97,7 @@ static void test_unknown_keys(void **state)
 
     (void)state;
     assert_int_equal(cfw_node_check_keys(sec, "section", valid, &diag), 2);
-    dump(&diag);
+    diag_dump(&diag);
     assert_int_equal(diag.n, 2);
     assert_string_equal(diag.msgs[0], "t.yaml:3:3: section.colour: unknown key 'colour' (valid "
                                       "keys: name, size)");
@@ -142,16 +127,17 @@ static void test_all_errors_collected(void **state)
     cfw_node_check_keys(inc, "incidents", valid, &diag);
     assert_int_equal(cfw_node_duration(inc, "resolve_after", "incidents", &ms, &diag), -1);
     assert_int_equal(cfw_node_bool(inc, "enabled", "incidents", &on, &diag), -1);
-    dump(&diag);
+    diag_dump(&diag);
     assert_int_equal(diag.n, 3);
     assert_int_equal(ms, 7);
     assert_true(on);
-    assert_true(diag_has(&diag, "three-problems.yaml:3:3: incidents.colour: unknown key 'colour' "
-                                "(valid keys: resolve_after, enabled)"));
-    assert_true(diag_has(&diag, "three-problems.yaml:2:18: incidents.resolve_after: invalid "
-                                "duration 'ten minutes' (use e.g. 30s, 5m, 4h)"));
-    assert_true(diag_has(&diag, "three-problems.yaml:4:12: incidents.enabled: invalid boolean "
-                                "'maybe' (use true or false)"));
+    ASSERT_DIAG_HAS_ALL(&diag,
+                        "three-problems.yaml:3:3: incidents.colour: unknown key 'colour' "
+                        "(valid keys: resolve_after, enabled)",
+                        "three-problems.yaml:2:18: incidents.resolve_after: invalid "
+                        "duration 'ten minutes' (use e.g. 30s, 5m, 4h)",
+                        "three-problems.yaml:4:12: incidents.enabled: invalid boolean "
+                        "'maybe' (use true or false)");
     cfw_doc_free(doc);
     cfw_diag_free(&diag);
 }
@@ -162,7 +148,7 @@ static void test_anchors_refused(void **state)
     struct cfw_doc *doc = load("base: &b {x: 1}\nother: *b\n", &diag);
 
     (void)state;
-    dump(&diag);
+    diag_dump(&diag);
     /* the tree is complete, so later checks still run; the problems are collected */
     assert_non_null(doc);
     assert_int_equal(diag.n, 2);
@@ -181,7 +167,7 @@ static void test_duplicate_keys(void **state)
     const char *v = NULL;
 
     (void)state;
-    dump(&diag);
+    diag_dump(&diag);
     assert_non_null(doc);
     assert_int_equal(diag.n, 2);
     assert_string_equal(diag.msgs[0], "t.yaml:4:3: sub.k: duplicate key 'k' (first at line 3)");
@@ -244,7 +230,7 @@ static void test_syntax_error(void **state)
     struct cfw_doc *doc = load("a: [1, 2\nb: 3\n", &diag);
 
     (void)state;
-    dump(&diag);
+    diag_dump(&diag);
     assert_null(doc);
     assert_int_equal(diag.n, 1);
     /* libyaml's own problem text, its position and its context */
@@ -253,8 +239,7 @@ static void test_syntax_error(void **state)
     cfw_diag_free(&diag);
     doc = load("a: \"bad \\q escape\"\n", &diag);
     assert_null(doc);
-    assert_true(diag_has(&diag, "t.yaml:1:"));
-    assert_true(diag_has(&diag, "found unknown escape character"));
+    ASSERT_DIAG_HAS_ALL(&diag, "t.yaml:1:", "found unknown escape character");
     cfw_diag_free(&diag);
 }
 
@@ -451,17 +436,13 @@ static char tmpdir[64];
 static int secrets_setup(void **state)
 {
     (void)state;
-    snprintf(tmpdir, sizeof(tmpdir), "/tmp/cfw-secret-XXXXXX");
-    return mkdtemp(tmpdir) != NULL ? 0 : -1;
+    return tmpdir_make(tmpdir, sizeof(tmpdir), "secret");
 }
 
 static int secrets_teardown(void **state)
 {
-    char cmd[128];
-
     (void)state;
-    snprintf(cmd, sizeof(cmd), "rm -rf %s", tmpdir);
-    return system(cmd) == 0 ? 0 : -1;
+    return tmpdir_remove(tmpdir);
 }
 
 static char *write_file(const char *name, const char *content, size_t len, mode_t mode)
@@ -485,15 +466,50 @@ static void assert_no_secret(const struct cfw_diag *d, const char *secret)
     }
 }
 
-static int secret_from(const char *yaml, char **out, struct cfw_diag *diag)
+/* Loads yaml as the file name and reads sink.token(_file). */
+static int secret_at(const char *name, const char *yaml, char **out, struct cfw_diag *diag)
 {
-    struct cfw_doc *doc = load(yaml, diag);
+    struct cfw_doc *doc = cfw_yaml_load_string(name, yaml, strlen(yaml), diag);
     int rc;
 
     assert_non_null(doc);
     rc = cfw_node_secret(doc->root, "token", "token_file", "sink", out, diag);
     cfw_doc_free(doc);
     return rc;
+}
+
+static int secret_from(const char *yaml, char **out, struct cfw_diag *diag)
+{
+    return secret_at("t.yaml", yaml, out, diag);
+}
+
+/* secret_from() of "token_file: <path>". */
+static int secret_from_file(const char *path, char **out, struct cfw_diag *diag)
+{
+    char *yaml = NULL;
+    int rc;
+
+    assert_true(asprintf(&yaml, "token_file: %s\n", path) > 0);
+    rc = secret_from(yaml, out, diag);
+    free(yaml);
+    return rc;
+}
+
+/* Asserts that message i of d is the text that fmt makes. */
+static void assert_msg(const struct cfw_diag *d, size_t i, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void assert_msg(const struct cfw_diag *d, size_t i, const char *fmt, ...)
+{
+    va_list ap;
+    char *want = NULL;
+
+    va_start(ap, fmt);
+    assert_true(vasprintf(&want, fmt, ap) > 0);
+    va_end(ap);
+    assert_true(i < d->n);
+    assert_string_equal(d->msgs[i], want);
+    free(want);
 }
 
 static void test_secret_env(void **state)
@@ -531,27 +547,20 @@ static void test_secret_file(void **state)
     char *loose = write_file("loose", "s3cr3t-loose\n", 13, 0644);
     char *yaml = NULL;
     char *out = NULL;
-    char *want = NULL;
 
     (void)state;
-    assert_true(asprintf(&yaml, "token_file: %s\n", good) > 0);
-    assert_int_equal(secret_from(yaml, &out, &diag), 1);
+    assert_int_equal(secret_from_file(good, &out, &diag), 1);
     assert_string_equal(out, "s3cr3t-file");
     free(out);
     out = NULL;
-    free(yaml);
     assert_int_equal(diag.n, 0);
 
-    assert_true(asprintf(&yaml, "token_file: %s\n", loose) > 0);
-    assert_int_equal(secret_from(yaml, &out, &diag), -1);
+    assert_int_equal(secret_from_file(loose, &out, &diag), -1);
     assert_null(out);
-    assert_true(asprintf(&want,
-                         "t.yaml:1:13: sink.token_file: secret file %s is readable by "
-                         "group/others (mode 0644); chmod 600 it",
-                         loose) > 0);
-    assert_string_equal(diag.msgs[0], want);
-    free(want);
-    free(yaml);
+    assert_msg(&diag, 0,
+               "t.yaml:1:13: sink.token_file: secret file %s is readable by group/others (mode "
+               "0644); chmod 600 it",
+               loose);
 
     assert_int_equal(secret_from("token_file: /nonexistent/cfw-secret\n", &out, &diag), -1);
     assert_string_equal(diag.msgs[1], "t.yaml:1:13: sink.token_file: cannot open secret file "
@@ -568,18 +577,12 @@ static void test_secret_file(void **state)
 
         assert_true(asprintf(&fifo, "%s/fifo", tmpdir) > 0);
         assert_int_equal(mkfifo(fifo, 0600), 0);
-        assert_true(asprintf(&yaml, "token_file: %s\n", fifo) > 0);
-        assert_int_equal(secret_from(yaml, &out, &diag), -1);
-        assert_true(asprintf(&want, "t.yaml:1:13: sink.token_file: secret file %s: a FIFO, not a "
-                                    "regular file",
-                             fifo) > 0);
-        assert_string_equal(diag.msgs[3], want);
-        free(want);
-        free(yaml);
-        assert_true(asprintf(&yaml, "token_file: %s\n", tmpdir) > 0);
-        assert_int_equal(secret_from(yaml, &out, &diag), -1);
+        assert_int_equal(secret_from_file(fifo, &out, &diag), -1);
+        assert_msg(&diag, 3,
+                   "t.yaml:1:13: sink.token_file: secret file %s: a FIFO, not a regular file",
+                   fifo);
+        assert_int_equal(secret_from_file(tmpdir, &out, &diag), -1);
         assert_non_null(strstr(diag.msgs[4], "a directory, not a regular file"));
-        free(yaml);
         unlink(fifo);
         free(fifo);
     }
@@ -594,7 +597,7 @@ static void test_secret_file_caps(void **state)
     struct cfw_diag diag = {0};
     size_t n = 64u * 1024u + 1u;
     char *content = malloc(n);
-    char *big, *empty, *nul, *crlf, *yaml;
+    char *big, *empty, *nul, *crlf;
     char *out = NULL;
 
     (void)state;
@@ -603,25 +606,16 @@ static void test_secret_file_caps(void **state)
     empty = write_file("empty", "\n", 1, 0400);
     nul = write_file("nul", "ab\0cd", 5, 0600);
     crlf = write_file("crlf", "tok\r\n", 5, 0600);
-    assert_true(asprintf(&yaml, "token_file: %s\n", big) > 0);
-    assert_int_equal(secret_from(yaml, &out, &diag), -1);
-    free(yaml);
-    assert_true(asprintf(&yaml, "token_file: %s\n", empty) > 0);
-    assert_int_equal(secret_from(yaml, &out, &diag), -1);
-    free(yaml);
-    assert_true(asprintf(&yaml, "token_file: %s\n", nul) > 0);
-    assert_int_equal(secret_from(yaml, &out, &diag), -1);
-    free(yaml);
-    assert_true(asprintf(&yaml, "token_file: %s\n", crlf) > 0);
-    assert_int_equal(secret_from(yaml, &out, &diag), 1);
+    assert_int_equal(secret_from_file(big, &out, &diag), -1);
+    assert_int_equal(secret_from_file(empty, &out, &diag), -1);
+    assert_int_equal(secret_from_file(nul, &out, &diag), -1);
+    assert_int_equal(secret_from_file(crlf, &out, &diag), 1);
     assert_string_equal(out, "tok");
     free(out);
-    free(yaml);
-    dump(&diag);
+    diag_dump(&diag);
     assert_int_equal(diag.n, 3);
-    assert_true(diag_has(&diag, "/big is larger than 65536 bytes"));
-    assert_true(diag_has(&diag, "/empty is empty"));
-    assert_true(diag_has(&diag, "/nul contains a NUL byte"));
+    ASSERT_DIAG_HAS_ALL(&diag, "/big is larger than 65536 bytes", "/empty is empty",
+                        "/nul contains a NUL byte");
     assert_no_secret(&diag, "kkkk");
     free(big);
     free(empty);
@@ -645,12 +639,13 @@ static void test_secret_credentials_dir(void **state)
     out = NULL;
     /* in neither place: the error lists both paths and names LoadCredential= */
     assert_int_equal(secret_from("token_file: no-such-cred\n", &out, &diag), -1);
-    dump(&diag);
-    assert_true(diag_has(&diag, "t.yaml:1:13: sink.token_file: secret file no-such-cred not found "
-                                "(tried "));
-    assert_true(diag_has(&diag, "/no-such-cred, ./no-such-cred); under systemd, "
-                                "LoadCredential=no-such-cred:/path/to/file puts it in "
-                                "$CREDENTIALS_DIRECTORY"));
+    diag_dump(&diag);
+    ASSERT_DIAG_HAS_ALL(&diag,
+                        "t.yaml:1:13: sink.token_file: secret file no-such-cred not found "
+                        "(tried ",
+                        "/no-such-cred, ./no-such-cred); under systemd, "
+                        "LoadCredential=no-such-cred:/path/to/file puts it in "
+                        "$CREDENTIALS_DIRECTORY");
     unsetenv("CREDENTIALS_DIRECTORY");
     assert_no_secret(&diag, "routing-key");
     free(cred);
@@ -661,31 +656,30 @@ static void test_secret_credentials_dir(void **state)
 static int secret_in(const char *cfgdir, const char *yaml, char **out, struct cfw_diag *diag)
 {
     char *name = NULL;
-    struct cfw_doc *doc;
     int rc;
 
     assert_true(asprintf(&name, "%s/cfwatchd.yaml", cfgdir) > 0);
-    doc = cfw_yaml_load_string(name, yaml, strlen(yaml), diag);
-    assert_non_null(doc);
-    rc = cfw_node_secret(doc->root, "token", "token_file", "sink", out, diag);
-    cfw_doc_free(doc);
+    rc = secret_at(name, yaml, out, diag);
     free(name);
     return rc;
 }
 
-/*
- * A relative *_file name: $CREDENTIALS_DIRECTORY first, then the configuration's directory,
- * never the current directory; the first that exists is the one checked.
- */
-static void test_secret_lookup_order(void **state)
+/* Asserts that secret_in() reads the secret want. */
+static void assert_secret_in(const char *cfgdir, const char *yaml, const char *want,
+                             struct cfw_diag *diag)
 {
-    struct cfw_diag diag = {0};
-    char creds[128], cfgdir[128], cwd[4096], *want = NULL, *out = NULL;
-    char *p;
+    char *out = NULL;
 
-    (void)state;
-    snprintf(creds, sizeof(creds), "%s/creds", tmpdir);
-    snprintf(cfgdir, sizeof(cfgdir), "%s/etc", tmpdir);
+    assert_int_equal(secret_in(cfgdir, yaml, &out, diag), 1);
+    assert_string_equal(out, want);
+    free(out);
+}
+
+/* The files of the lookup-order tests: in tmpdir, its creds/ and etc/ (named in creds, cfgdir). */
+static void lookup_files(char *creds, char *cfgdir, size_t size)
+{
+    snprintf(creds, size, "%s/creds", tmpdir);
+    snprintf(cfgdir, size, "%s/etc", tmpdir);
     assert_int_equal(mkdir(creds, 0700), 0);
     assert_int_equal(mkdir(cfgdir, 0755), 0);
     free(write_file("creds/both", "from-creds\n", 11, 0400));
@@ -695,66 +689,74 @@ static void test_secret_lookup_order(void **state)
     free(write_file("etc/loose", "tight-etc\n", 10, 0600));
     free(write_file("etc/empty", "\n", 1, 0600));
     free(write_file("cwd-only", "cwd-secret\n", 11, 0600));
+}
+
+/* With $CREDENTIALS_DIRECTORY set: messages 0 to 2 of diag. */
+static void lookup_with_credentials(const char *creds, const char *cfgdir, struct cfw_diag *diag)
+{
+    char *out = NULL;
 
     setenv("CREDENTIALS_DIRECTORY", creds, 1);
-    assert_int_equal(secret_in(cfgdir, "token_file: both\n", &out, &diag), 1);
-    assert_string_equal(out, "from-creds");
-    free(out);
-    out = NULL;
-    assert_int_equal(secret_in(cfgdir, "token_file: only-etc\n", &out, &diag), 1);
-    assert_string_equal(out, "etc-only");
-    free(out);
-    out = NULL;
-    assert_int_equal(diag.n, 0);
+    assert_secret_in(cfgdir, "token_file: both\n", "from-creds", diag);
+    assert_secret_in(cfgdir, "token_file: only-etc\n", "etc-only", diag);
+    assert_int_equal(diag->n, 0);
 
     /* the credentials directory's file is refused; the one beside the config is not tried */
-    assert_int_equal(secret_in(cfgdir, "token_file: loose\n", &out, &diag), -1);
+    assert_int_equal(secret_in(cfgdir, "token_file: loose\n", &out, diag), -1);
     assert_null(out);
-    assert_true(asprintf(&want,
-                         "%s/cfwatchd.yaml:1:13: sink.token_file: secret file %s/loose is readable "
-                         "by group/others (mode 0644); chmod 600 it",
-                         cfgdir, creds) > 0);
-    assert_string_equal(diag.msgs[0], want);
-    free(want);
+    assert_msg(diag, 0,
+               "%s/cfwatchd.yaml:1:13: sink.token_file: secret file %s/loose is readable by "
+               "group/others (mode 0644); chmod 600 it",
+               cfgdir, creds);
     /* found in the second place: a problem names the file and the paths tried */
-    assert_int_equal(secret_in(cfgdir, "token_file: empty\n", &out, &diag), -1);
-    assert_true(asprintf(&want,
-                         "%s/cfwatchd.yaml:1:13: sink.token_file: secret file %s/empty is empty "
-                         "(tried %s/empty, %s/empty)",
-                         cfgdir, cfgdir, creds, cfgdir) > 0);
-    assert_string_equal(diag.msgs[1], want);
-    free(want);
+    assert_int_equal(secret_in(cfgdir, "token_file: empty\n", &out, diag), -1);
+    assert_msg(diag, 1,
+               "%s/cfwatchd.yaml:1:13: sink.token_file: secret file %s/empty is empty (tried "
+               "%s/empty, %s/empty)",
+               cfgdir, cfgdir, creds, cfgdir);
     /* in neither: both paths, in order, and LoadCredential= */
-    assert_int_equal(secret_in(cfgdir, "token_file: nowhere\n", &out, &diag), -1);
-    assert_true(asprintf(&want,
-                         "%s/cfwatchd.yaml:1:13: sink.token_file: secret file nowhere not found "
-                         "(tried %s/nowhere, %s/nowhere); under systemd, "
-                         "LoadCredential=nowhere:/path/to/file puts it in $CREDENTIALS_DIRECTORY",
-                         cfgdir, creds, cfgdir) > 0);
-    assert_string_equal(diag.msgs[2], want);
-    free(want);
+    assert_int_equal(secret_in(cfgdir, "token_file: nowhere\n", &out, diag), -1);
+    assert_msg(diag, 2,
+               "%s/cfwatchd.yaml:1:13: sink.token_file: secret file nowhere not found (tried "
+               "%s/nowhere, %s/nowhere); under systemd, LoadCredential=nowhere:/path/to/file puts "
+               "it in $CREDENTIALS_DIRECTORY",
+               cfgdir, creds, cfgdir);
+}
+
+/* With $CREDENTIALS_DIRECTORY unset (or empty): message 3 of diag. */
+static void lookup_without_credentials(const char *cfgdir, struct cfw_diag *diag)
+{
+    char *out = NULL;
 
     /* unset (or empty): only the configuration's directory, and the message says so */
     setenv("CREDENTIALS_DIRECTORY", "", 1);
-    assert_int_equal(secret_in(cfgdir, "token_file: both\n", &out, &diag), 1);
-    assert_string_equal(out, "from-etc");
-    free(out);
-    out = NULL;
+    assert_secret_in(cfgdir, "token_file: both\n", "from-etc", diag);
     unsetenv("CREDENTIALS_DIRECTORY");
-    assert_int_equal(secret_in(cfgdir, "token_file: loose\n", &out, &diag), 1);
-    assert_string_equal(out, "tight-etc");
-    free(out);
-    out = NULL;
-    assert_int_equal(diag.n, 3);
-    assert_int_equal(secret_in(cfgdir, "token_file: nowhere\n", &out, &diag), -1);
-    assert_true(asprintf(&want,
-                         "%s/cfwatchd.yaml:1:13: sink.token_file: secret file nowhere not found "
-                         "(tried %s/nowhere); $CREDENTIALS_DIRECTORY is not set: under systemd, "
-                         "LoadCredential=nowhere:/path/to/file puts it there (by hand, set "
-                         "CREDENTIALS_DIRECTORY to the directory that holds it)",
-                         cfgdir, cfgdir) > 0);
-    assert_string_equal(diag.msgs[3], want);
-    free(want);
+    assert_secret_in(cfgdir, "token_file: loose\n", "tight-etc", diag);
+    assert_int_equal(diag->n, 3);
+    assert_int_equal(secret_in(cfgdir, "token_file: nowhere\n", &out, diag), -1);
+    assert_msg(diag, 3,
+               "%s/cfwatchd.yaml:1:13: sink.token_file: secret file nowhere not found (tried "
+               "%s/nowhere); $CREDENTIALS_DIRECTORY is not set: under systemd, "
+               "LoadCredential=nowhere:/path/to/file puts it there (by hand, set "
+               "CREDENTIALS_DIRECTORY to the directory that holds it)",
+               cfgdir, cfgdir);
+}
+
+/*
+ * A relative *_file name: $CREDENTIALS_DIRECTORY first, then the configuration's directory,
+ * never the current directory; the first that exists is the one checked.
+ */
+static void test_secret_lookup_order(void **state)
+{
+    struct cfw_diag diag = {0};
+    char creds[128], cfgdir[128], cwd[4096], *out = NULL;
+    char *p;
+
+    (void)state;
+    lookup_files(creds, cfgdir, sizeof(creds));
+    lookup_with_credentials(creds, cfgdir, &diag);
+    lookup_without_credentials(cfgdir, &diag);
 
     /* the current directory is not searched: only the configuration's directory is */
     assert_non_null(getcwd(cwd, sizeof(cwd)));
@@ -766,20 +768,20 @@ static void test_secret_lookup_order(void **state)
     assert_int_equal(secret_from("token_file: cwd-only\n", &out, &diag), 1);
     assert_string_equal(out, "cwd-secret");
     free(out);
-    out = NULL;
     /* an absolute path is used as it is, wherever the configuration is */
     assert_true(asprintf(&p, "token_file: %s/etc/only-etc\n", tmpdir) > 0);
-    assert_int_equal(secret_in("/nonexistent", p, &out, &diag), 1);
-    assert_string_equal(out, "etc-only");
-    free(out);
+    assert_secret_in("/nonexistent", p, "etc-only", &diag);
     free(p);
     assert_int_equal(chdir(cwd), 0);
-    dump(&diag);
+    diag_dump(&diag);
     assert_int_equal(diag.n, 5);
     assert_no_secret(&diag, "from-");
     assert_no_secret(&diag, "tight-etc");
     cfw_diag_free(&diag);
 }
+
+/* A test run in a fresh temporary directory, tmpdir. */
+#define SECRETS(test) cmocka_unit_test_setup_teardown(test, secrets_setup, secrets_teardown)
 
 int main(void)
 {
@@ -799,12 +801,11 @@ int main(void)
         cmocka_unit_test(test_strlist),
         cmocka_unit_test(test_diag_format),
         cmocka_unit_test(test_diag_cap),
-        cmocka_unit_test_setup_teardown(test_secret_env, secrets_setup, secrets_teardown),
-        cmocka_unit_test_setup_teardown(test_secret_file, secrets_setup, secrets_teardown),
-        cmocka_unit_test_setup_teardown(test_secret_file_caps, secrets_setup, secrets_teardown),
-        cmocka_unit_test_setup_teardown(test_secret_credentials_dir, secrets_setup,
-                                        secrets_teardown),
-        cmocka_unit_test_setup_teardown(test_secret_lookup_order, secrets_setup, secrets_teardown),
+        SECRETS(test_secret_env),
+        SECRETS(test_secret_file),
+        SECRETS(test_secret_file_caps),
+        SECRETS(test_secret_credentials_dir),
+        SECRETS(test_secret_lookup_order),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

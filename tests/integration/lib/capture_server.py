@@ -30,6 +30,8 @@ import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+from serve_util import send_reply, stdin_closed_event
+
 DEFAULT = {"status": 200, "headers": {"Content-Type": "text/plain"}, "body": "ok"}
 BODY_MAX = 4 * 1024 * 1024
 
@@ -94,13 +96,8 @@ def _capture_handler(state):
                 except OSError:
                     pass
                 return
-            data = resp.get("body", "").encode()
-            self.send_response(resp.get("status", 200))
-            for k, v in resp.get("headers", {}).items():
-                self.send_header(k, v)
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
+            send_reply(self, resp.get("status", 200), resp.get("headers", {}),
+                       resp.get("body", "").encode())
 
         do_POST = _handle
         do_GET = _handle
@@ -229,17 +226,8 @@ def main():
     srv = CaptureServer().start()
     sys.stdout.write(json.dumps({"port": srv.port, "control": srv.control_port}) + "\n")
     sys.stdout.flush()
-    stop = threading.Event()
+    stop = stdin_closed_event()
     signal.signal(signal.SIGTERM, lambda *a: stop.set())
-
-    def watch_stdin():
-        try:
-            sys.stdin.read()
-        except OSError:
-            pass
-        stop.set()
-
-    threading.Thread(target=watch_stdin, daemon=True).start()
     stop.wait()
     srv.stop()
 

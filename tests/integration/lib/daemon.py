@@ -786,6 +786,53 @@ class DaemonTestCase(unittest.TestCase):
         return os.path.join(self.tmp, *parts)
 
 
+class LogCase(DaemonTestCase):
+    """Adds an empty log file, self.log (LOG_NAME in the test's directory), and append()."""
+
+    LOG_NAME = "app.log"
+
+    def setUp(self):
+        super().setUp()
+        self.log = self.path(self.LOG_NAME)
+        open(self.log, "w").close()
+
+    def append(self, text):
+        with open(self.log, "a", encoding="utf-8") as f:
+            f.write(text)
+
+
+class LogCaptureCase(LogCase):
+    """Adds a capture server, self.cap, stopped at cleanup."""
+
+    def setUp(self):
+        super().setUp()
+        self.cap = start_capture()
+        self.addCleanup(self.cap.stop)
+
+    def hook_bodies(self, event=None):
+        """The JSON bodies /hook received, in order (of one event when given)."""
+        out = [json.loads(r["body"]) for r in self.cap.requests("/hook")]
+        return [b for b in out if event is None or b.get("event") == event]
+
+
+def append_once(path, text):
+    """Appends text to path with one write(2) on an O_APPEND descriptor (creating the file)."""
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    try:
+        os.write(fd, text.encode())
+    finally:
+        os.close(fd)
+
+
+def loopback_port():
+    """A loopback TCP port that was free a moment ago: nothing listens on it."""
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
 def skip_file(reason):
     """Whole-file skip: prints the reason and returns 77."""
     print("SKIPPED: %s" % reason)

@@ -36,6 +36,7 @@ import urllib.parse
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from daemon import DaemonTestCase
+from serve_util import send_reply
 
 ACCOUNT_ID = "0123456789abcdef0123456789abcdef"
 TOKEN = "cfw-test-token-Zq9xW3vR7tY1uI5oP2aS"
@@ -425,12 +426,7 @@ def _handler(fake):
             length = int(self.headers.get("Content-Length") or 0)
             body = self.rfile.read(min(length, BODY_MAX)) if length > 0 else b""
             status, headers, data = fake.handle(self.command, self.path, dict(self.headers), body)
-            self.send_response(status)
-            for k, v in headers.items():
-                self.send_header(k, v)
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
+            send_reply(self, status, headers, data)
 
         do_GET = _any
         do_POST = _any

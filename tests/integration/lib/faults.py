@@ -18,7 +18,7 @@ What is here:
   - the state directory helpers: a small tmpfs mounted as state_dir (needs root and mount),
     filled to ENOSPC and emptied again; a wrapper that starts the daemon without the
     capabilities that let root ignore file modes, so that chmod 0500 makes a directory
-    read-only to it;
+    read-only to it; SpoolCase, the set-up the disk-full and read-only tests share;
   - libfaketime: the preload library path and a clock offset file the daemon re-reads;
   - logpush(): a well-behaved Logpush client (gzip NDJSON, bearer token).
 
@@ -52,6 +52,7 @@ if HERE not in sys.path:
     sys.path.insert(0, HERE)
 
 import daemon as daemon_mod  # noqa: E402
+from serve_util import stdin_closed_event  # noqa: E402
 
 FAKETIME_LIBS = ("/usr/lib/x86_64-linux-gnu/faketime/libfaketimeMT.so.1",
                  "/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1")
@@ -382,34 +383,53 @@ class FaultyReceiver:
         return out
 
 
-# ---- the health probe, in a process of its own ----
+# ---- probes and attackers, in processes of their own ----
 
-class HealthProbe:
-    """GET /healthz every interval seconds from a child process, over a new connection each
-    time. stop() returns {"n", "max_ms", "p50_ms", "p99_ms", "failures", "worst": [...]}."""
+class _Child:
+    """`faults.py <args>` in a child process: its first line starts with "ready"; when its stdin
+    closes it prints its report, a JSON line, last."""
 
-    def __init__(self, port, interval=0.02):
-        self.port = port
-        self.interval = interval
+    def __init__(self, args, what, stop_timeout):
+        self.args = [str(a) for a in args]
+        self.what = what  # for the error when it does not start
+        self.stop_timeout = stop_timeout
         self.proc = None
 
-    def start(self):
-        self.proc = subprocess.Popen(
-            [sys.executable, os.path.abspath(__file__), "probe", str(self.port),
-             str(self.interval)], stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+    def _start(self):
+        """Starts the child; returns its ready line."""
+        self.proc = subprocess.Popen([sys.executable, os.path.abspath(__file__)] + self.args,
+                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE)
         line = self.proc.stdout.readline()
         if not line.startswith(b"ready"):
-            raise AssertionError("the health probe did not start: %r" % line)
-        return self
+            raise AssertionError("%s did not start: %r" % (self.what, line))
+        return line
 
-    def stop(self):
+    def _stop(self):
+        """Closes the child's stdin and waits for it; returns the lines it printed."""
         try:
             self.proc.stdin.close()
         except OSError:
             pass
         out = self.proc.stdout.read()
-        self.proc.wait(30)
-        return json.loads(out.decode().strip().split("\n")[-1])
+        self.proc.wait(self.stop_timeout)
+        return out.decode().strip().split("\n")
+
+
+class HealthProbe(_Child):
+    """GET /healthz every interval seconds from a child process, over a new connection each
+    time. stop() returns {"n", "max_ms", "p50_ms", "p99_ms", "failures", "worst": [...]}."""
+
+    def __init__(self, port, interval=0.02):
+        super().__init__(["probe", port, interval], "the health probe", 30)
+        self.port = port
+        self.interval = interval
+
+    def start(self):
+        self._start()
+        return self
+
+    def stop(self):
+        return json.loads(self._stop()[-1])
 
 
 def latency_between(rep, t0, t1):
@@ -465,34 +485,20 @@ def _probe_main(port, interval):
     sys.stdout.flush()
 
 
-# ---- attackers, in processes of their own ----
-
-class Attacker:
+class Attacker(_Child):
     """Runs `faults.py <kind> ...` in a child process; .ready is its first report, .stop()
     returns the final one."""
 
     def __init__(self, *args):
-        self.args = [str(a) for a in args]
-        self.proc = None
+        super().__init__(args, "attacker %s" % [str(a) for a in args], 60)
         self.ready = None
 
     def start(self):
-        self.proc = subprocess.Popen([sys.executable, os.path.abspath(__file__)] + self.args,
-                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE)
-        line = self.proc.stdout.readline()
-        if not line.startswith(b"ready"):
-            raise AssertionError("attacker %s did not start: %r" % (self.args, line))
-        self.ready = json.loads(line[5:].decode())
+        self.ready = json.loads(self._start()[5:].decode())
         return self
 
     def stop(self):
-        try:
-            self.proc.stdin.close()
-        except OSError:
-            pass
-        out = self.proc.stdout.read()
-        self.proc.wait(60)
-        lines = out.decode().strip().split("\n")
+        lines = self._stop()
         return json.loads(lines[-1]) if lines and lines[-1] else {}
 
     def kill(self):
@@ -578,22 +584,9 @@ def _hold(socks, stop, on_tick=None, tick=1.0):
             close_times[-3:]}
 
 
-def _stdin_stop():
-    stop = threading.Event()
-
-    def watch():
-        try:
-            sys.stdin.read()
-        except OSError:
-            pass
-        stop.set()
-    threading.Thread(target=watch, daemon=True).start()
-    return stop
-
-
 def _flood_main(port, n, mode, connect_timeout=60.0):
     raise_nofile(n + 256)
-    stop = _stdin_stop()
+    stop = stdin_closed_event()
     t0 = time.monotonic()
     socks, failed, errors = _connect_many(port, n, time.monotonic() + connect_timeout)
     if mode in ("partial", "bigpartial"):
@@ -617,7 +610,7 @@ def _flood_main(port, n, mode, connect_timeout=60.0):
 
 def _slowheaders_main(port, n, interval):
     raise_nofile(n + 256)
-    stop = _stdin_stop()
+    stop = stdin_closed_event()
     socks, failed, errors = _connect_many(port, n, time.monotonic() + 60)
     sent = [0]
     for s in socks:
@@ -872,6 +865,38 @@ def spool_config(log, state, url, outbox=None):
         "outbox": ob,
         "sinks": [{"name": "hook", "type": "webhook", "url": url}],
     }
+
+
+# The webhook answers of the spool tests: failing (503) until the receiver recovers (200).
+HOOK_FAIL = {"status": 503, "body": "unavailable"}
+HOOK_OK = {"status": 200, "body": "ok"}
+
+
+class SpoolCase(daemon_mod.LogCaptureCase):
+    """The disk-full and read-only tests' set-up: the log file, the state in self.state, a
+    capture server whose /hook answers HOOK_FAIL until told otherwise. prepare_state() may
+    skip the test."""
+
+    def setUp(self):
+        super().setUp()
+        self.state = self.path("state")
+        self.prepare_state()
+        self.cap.script("/hook", [], then=HOOK_FAIL)
+
+    def prepare_state(self):
+        pass
+
+    def delivered(self):
+        """Incident keys whose open notification got a 200, with how many times."""
+        out = {}
+        for r in self.cap.requests("/hook"):
+            if r["status"] != 200:
+                continue
+            doc = json.loads(r["body"])
+            if doc.get("event") == "open":
+                k = doc["incident"]["key"]
+                out[k] = out.get(k, 0) + 1
+        return out
 
 
 def assert_healthz(test, rep, what):

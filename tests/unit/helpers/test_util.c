@@ -6,10 +6,12 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
+#include <dirent.h>
 #include <errno.h>
 #include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/stat.h>
 #include <sys/time.h>
 
@@ -83,6 +85,22 @@ void loop_run_for(struct event_base *base, int64_t ms)
     event_free(wake);
 }
 
+bool loop_poll_until(struct event_base *base, loop_pred_fn pred, void *arg, int64_t timeout_ms,
+                     int64_t step_ms)
+{
+    int64_t end = cfw_now_mono_ms() + timeout_ms;
+
+    for (;;) {
+        if (pred(arg)) {
+            return true;
+        }
+        if (cfw_now_mono_ms() >= end) {
+            return false;
+        }
+        loop_run_for(base, step_ms);
+    }
+}
+
 static void loop_on_ticker(evutil_socket_t fd, short what, void *arg)
 {
     struct loop_ticker *t = arg;
@@ -136,4 +154,53 @@ int tmpdir_remove(const char *dir)
 
     nftw(dir, tmpdir_rm_entry, 16, FTW_DEPTH | FTW_PHYS);
     return lstat(dir, &st) != 0 && errno == ENOENT ? 0 : -1;
+}
+
+size_t dir_count(const char *dir, const char *suffix)
+{
+    DIR *d = opendir(dir);
+    struct dirent *de;
+    size_t want = strlen(suffix);
+    size_t n = 0;
+
+    if (d == NULL) {
+        return 0;
+    }
+    while ((de = readdir(d)) != NULL) {
+        size_t len = strlen(de->d_name);
+
+        if (de->d_name[0] != '.' && len >= want && strcmp(de->d_name + len - want, suffix) == 0) {
+            n++;
+        }
+    }
+    closedir(d);
+    return n;
+}
+
+/* ---- strings ---- */
+
+char *str_repeat(char c, size_t n)
+{
+    char *s = cfw_xmalloc(n + 1);
+
+    memset(s, c, n);
+    s[n] = '\0';
+    return s;
+}
+
+void buf_put_repeat(struct cfw_buf *b, const char *piece, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        assert_int_equal(cfw_buf_puts(b, piece), 0);
+    }
+}
+
+void assert_has_all(const char *text, const char *const *needles)
+{
+    assert_non_null(text);
+    for (size_t i = 0; needles[i] != NULL; i++) {
+        if (strstr(text, needles[i]) == NULL) {
+            fail_msg("\"%s\" is not in: %s", needles[i], text);
+        }
+    }
 }
