@@ -289,9 +289,11 @@ static void test_many_and_cancel(void **state)
     (void)state;
     memset(rs, 0, sizeof(rs));
     memset(&slow_r, 0, sizeof(slow_r));
+    /* the slow answers outlast the wait below (20 s), so the cancel always finds a request in
+     * flight: with 5 s a loaded machine finished it first and the cancel freed it twice */
     capture_cmd(&cap, "/script",
-                "{\"path\":\"/never\",\"responses\":[{\"status\":200,\"delay\":5,\"body\":\"ok\"},"
-                "{\"status\":200,\"delay\":5,\"body\":\"ok\"}]}");
+                "{\"path\":\"/never\",\"responses\":[{\"status\":200,\"delay\":60,\"body\":\"ok\"},"
+                "{\"status\":200,\"delay\":60,\"body\":\"ok\"}]}");
     capture_url(&cap, "/many", url, sizeof(url));
     capture_url(&cap, "/never", slow_url, sizeof(slow_url));
     rq.body = "m";
