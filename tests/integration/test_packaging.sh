@@ -429,6 +429,14 @@ if [ -s "$TMP/cfwatchd.8.txt" ]; then
         || fail "cfwatchd(8) does not mention:$missing"
 fi
 
+# docs/ARCHITECTURE.md is a map of src/: it names every .c file there.
+missing=""
+for f in "$SRC"/src/*.c "$SRC"/src/bundle; do
+    grep -qF "$(basename "$f")" "$SRC/docs/ARCHITECTURE.md" || missing="$missing $(basename "$f")"
+done
+[ -z "$missing" ] && pass "docs/ARCHITECTURE.md names every file of src/" \
+    || fail "docs/ARCHITECTURE.md does not name:$missing"
+
 # Every configuration key the code accepts (the *_keys tables of src/) is in cfwatchd.yaml(5).
 if [ -s "$TMP/cfwatchd.yaml.5.txt" ]; then
     keys=$(python3 - "$SRC/src" <<'EOF'
