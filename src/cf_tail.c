@@ -12,8 +12,10 @@
 #include <event2/event.h>
 
 #include "cfwatchd/log.h"
+#include "cfwatchd/metrics.h"
 #include "cfwatchd/secrets.h"
 #include "cfwatchd/websocket.h"
+#include "input_impl.h"
 
 static const char *const tail_keys[] = {"name",
                                         "type",
@@ -102,14 +104,13 @@ struct cfw_tail {
     struct cfw_tail_conf conf;
     struct event_base *base;
     struct cfw_cf *cf;
-    struct cfw_tail_cbs cbs;
+    struct cfw_input *in; /* what the tails bring goes to its callbacks */
     struct tail *tails;
     struct del *dels;
     struct conn *closing;  /* retired connections whose close handshake runs */
     json_t *leftovers;     /* restored: [{script, id}] deleted on start */
     struct event *refresh; /* globs looked up again */
     bool listing;
-    bool up;
     bool told; /* a state was told: later only changes are */
     bool started;
     bool stopping;
@@ -447,6 +448,7 @@ static bool id_ok(const char *id)
 static void update_state(struct cfw_tail *src)
 {
     const struct tail *bad = NULL;
+    char *why;
     bool up;
 
     for (const struct tail *t = src->tails; t != NULL && bad == NULL; t = t->next) {
@@ -455,7 +457,7 @@ static void update_state(struct cfw_tail *src)
         }
     }
     up = bad == NULL && src->list_problem == NULL;
-    if (up == src->up && src->told) {
+    if (up == (cfw_input_health(src->in, NULL) == CFW_INPUT_UP) && src->told) {
         return;
     }
     if (up && !src->told) {
@@ -470,21 +472,16 @@ static void update_state(struct cfw_tail *src)
             return;
         }
     }
-    src->up = up;
     src->told = true;
-    if (src->cbs.state != NULL) {
-        char *why = bad != NULL ? cfw_xasprintf("script %s: %s", bad->script, bad->problem)
-                                : cfw_xstrdup(up ? "" : src->list_problem);
-        src->cbs.state(src->cbs.arg, src, up, why);
-        free(why);
-    }
+    why = bad != NULL ? cfw_xasprintf("script %s: %s", bad->script, bad->problem)
+                      : cfw_xstrdup(up ? "" : src->list_problem);
+    cfw_input_tell_up(src->in, up, why);
+    free(why);
 }
 
 static void changed(struct cfw_tail *src)
 {
-    if (src->cbs.changed != NULL) {
-        src->cbs.changed(src->cbs.arg, src);
-    }
+    cfw_input_emit_changed(src->in);
 }
 
 /* ---- DELETE ---- */
@@ -729,9 +726,7 @@ static void ws_message(void *arg, struct cfw_ws *ws, bool text, const char *data
     rec.input = t->input;
     rec.line = t->messages;
     rec.line_end = t->messages;
-    if (t->src->cbs.record != NULL) {
-        t->src->cbs.record(t->src->cbs.arg, t->src, ctx.n > 0 ? &ctx : NULL, &rec);
-    }
+    cfw_input_emit_record(t->src->in, ctx.n > 0 ? &ctx : NULL, &rec);
     cfw_fields_clear(&ctx);
 }
 
@@ -869,7 +864,7 @@ static struct tail *tail_add(struct cfw_tail *src, const char *script, bool from
     return t;
 }
 
-/* Frees a tail whose connections may be open (no DELETE: see cfw_tail_free). */
+/* Frees a tail whose connections may be open (no DELETE: see tail_source_destroy). */
 static void tail_free(struct tail *t)
 {
     if (t->cur != NULL) {
@@ -1010,14 +1005,17 @@ static void on_refresh(evutil_socket_t fd, short what, void *arg)
 
 /* ---- the object ---- */
 
-struct cfw_tail *cfw_tail_new(struct event_base *base, struct cfw_cf *cf,
-                              const struct cfw_tail_conf *conf, const struct cfw_tail_cbs *cbs)
+/* Creates the source; in->cf must outlive it. Nothing happens before start. */
+static int tail_source_create(struct cfw_input *in, const void *cp, const struct cfw_input_env *env,
+                              struct cfw_err *err)
 {
+    const struct cfw_tail_conf *conf = cp;
     struct cfw_tail *src = cfw_xcalloc(1, sizeof(*src));
 
-    src->base = base;
-    src->cf = cf;
-    src->cbs = *cbs;
+    (void)err;
+    src->base = env->base;
+    src->cf = in->cf;
+    src->in = in;
     src->conf = *conf;
     src->conf.name = cfw_xstrdup(conf->name);
     src->conf.scripts = cfw_strlist_dup(conf->scripts);
@@ -1030,13 +1028,16 @@ struct cfw_tail *cfw_tail_new(struct event_base *base, struct cfw_cf *cf,
     src->conf.script_version =
         conf->script_version != NULL ? cfw_xstrdup(conf->script_version) : NULL;
     src->filters = cfw_tail_filters(conf);
-    src->refresh = evtimer_new(base, on_refresh, src);
-    src->up = true;
-    return src;
+    src->refresh = evtimer_new(env->base, on_refresh, src);
+    in->priv = src;
+    return 0;
 }
 
-void cfw_tail_free(struct cfw_tail *src)
+/* Drops every connection without deleting the tails (their ids stay in the saved state). */
+static void tail_source_destroy(struct cfw_input *in)
 {
+    struct cfw_tail *src = in->priv;
+
     if (src == NULL) {
         return;
     }
@@ -1064,14 +1065,16 @@ void cfw_tail_free(struct cfw_tail *src)
     free(src);
 }
 
-void cfw_tail_start(struct cfw_tail *src)
+static int tail_source_start(struct cfw_input *in, struct cfw_err *err)
 {
+    struct cfw_tail *src = in->priv;
     bool globs = false;
     size_t i;
     json_t *l;
 
+    (void)err;
     if (src->started) {
-        return;
+        return 0;
     }
     src->started = true;
     /* tails an earlier run left open (a crash, a kill): nobody reads them any more */
@@ -1096,10 +1099,14 @@ void cfw_tail_start(struct cfw_tail *src)
     if (globs) {
         list_scripts(src);
     }
+    return 0;
 }
 
-void cfw_tail_stop(struct cfw_tail *src)
+/* Closes every WebSocket and DELETEs every tail; see tail_source_stopped. */
+static void tail_source_stop(struct cfw_input *in)
 {
+    struct cfw_tail *src = in->priv;
+
     if (src->stopping) {
         return;
     }
@@ -1133,19 +1140,12 @@ static bool busy(const struct cfw_tail *src)
     return false;
 }
 
-bool cfw_tail_stopped(const struct cfw_tail *src)
+/* True when the stop has completed (or its deadline passed). */
+static bool tail_source_stopped(const struct cfw_input *in)
 {
+    const struct cfw_tail *src = in->priv;
+
     return src->stopping && (!busy(src) || mono_ms() >= src->stop_deadline_mono_ms);
-}
-
-const char *cfw_tail_name(const struct cfw_tail *src)
-{
-    return src->conf.name;
-}
-
-bool cfw_tail_up(const struct cfw_tail *src)
-{
-    return src->up;
 }
 
 static void save_one(json_t *a, const char *script, const char *id)
@@ -1155,8 +1155,10 @@ static void save_one(json_t *a, const char *script, const char *id)
     }
 }
 
-json_t *cfw_tail_save(const struct cfw_tail *src)
+/* {"tails":[{"script","id"}...]}: the tails open now (deleted after a crash on the next start). */
+static json_t *tail_source_save(const struct cfw_input *in)
 {
+    const struct cfw_tail *src = in->priv;
     json_t *a = json_array();
 
     for (const struct tail *t = src->tails; t != NULL; t = t->next) {
@@ -1173,8 +1175,10 @@ json_t *cfw_tail_save(const struct cfw_tail *src)
     return json_pack("{s:o}", "tails", a);
 }
 
-void cfw_tail_restore(struct cfw_tail *src, const json_t *state)
+/* Before start: the tails of an earlier run, deleted on start. */
+static void tail_source_restore(struct cfw_input *in, const json_t *state)
 {
+    struct cfw_tail *src = in->priv;
     json_t *a = json_object_get(state, "tails");
 
     if (!json_is_array(a) || src->started) {
@@ -1200,85 +1204,82 @@ static const char *tail_state(const struct tail *t)
     return t->down ? "down" : "waiting";
 }
 
-enum metric {
-    M_STATE,
-    M_RECONNECTS,
-    M_MESSAGES,
-    M_BYTES,
-    M_AGE,
-    M_SAMPLING,
-    M_OVERLOADS,
-    M_RATE,
-    M_N
-};
-
-void cfw_tail_metrics(struct cfw_tail *const *tails, size_t n, struct cfw_buf *out,
-                      void (*label)(struct cfw_buf *b, const char *value))
+/*
+ * The families of a source's tails (each per Worker: state, reconnects, messages, bytes, last
+ * message age, sampling); none for a source that follows no Worker yet.
+ */
+static void tail_source_metrics(const struct cfw_input *in, struct cfw_metrics *m)
 {
-    static const char *const names[M_N][3] = {
-        {"cfwatchd_tail_state", "gauge",
-         "1 for the state a tail is in (open, creating, connecting, waiting, down)"},
-        {"cfwatchd_tail_reconnects_total", "counter", "Tail connections lost and replaced"},
-        {"cfwatchd_tail_messages_total", "counter", "TailEventMessages received"},
-        {"cfwatchd_tail_bytes_total", "counter", "Bytes of TailEventMessages received"},
-        {"cfwatchd_tail_last_message_age_seconds", "gauge",
-         "Seconds since the last message of the tail"},
-        {"cfwatchd_tail_sampling", "gauge",
-         "1 while Cloudflare samples the tail (its counts are sampled)"},
-        {"cfwatchd_tail_sampling_notices_total", "counter",
-         "Sampling-mode notices (overload) from Cloudflare"},
-        {"cfwatchd_tail_sampling_rate", "gauge", "The configured sampling_rate filter"},
-    };
+    const struct cfw_tail *src = in->priv;
+    struct cfw_metrics_family *f[8];
     int64_t now = mono_ms();
-    bool any = false;
 
-    for (size_t i = 0; i < n && !any; i++) {
-        any = tails[i]->tails != NULL;
-    }
-    if (!any) {
+    if (src->tails == NULL) {
         return;
     }
-    for (int m = 0; m < M_N; m++) {
-        cfw_buf_printf(out, "# HELP %s %s\n# TYPE %s %s\n", names[m][0], names[m][2], names[m][0],
-                       names[m][1]);
-        for (size_t i = 0; i < n; i++) {
-            for (const struct tail *t = tails[i]->tails; t != NULL; t = t->next) {
-                if (m == M_AGE && t->last_msg_mono_ms == 0) {
-                    continue;
-                }
-                cfw_buf_printf(out, "%s{source=\"", names[m][0]);
-                label(out, tails[i]->conf.name);
-                cfw_buf_puts(out, "\",script=\"");
-                label(out, t->script);
-                switch ((enum metric)m) {
-                case M_STATE:
-                    cfw_buf_printf(out, "\",state=\"%s\"} 1\n", tail_state(t));
-                    break;
-                case M_RECONNECTS:
-                    cfw_buf_printf(out, "\"} %llu\n", (unsigned long long)t->reconnects);
-                    break;
-                case M_MESSAGES:
-                    cfw_buf_printf(out, "\"} %llu\n", (unsigned long long)t->messages);
-                    break;
-                case M_BYTES:
-                    cfw_buf_printf(out, "\"} %llu\n", (unsigned long long)t->bytes);
-                    break;
-                case M_AGE:
-                    cfw_buf_printf(out, "\"} %.3f\n", (double)(now - t->last_msg_mono_ms) / 1000.0);
-                    break;
-                case M_SAMPLING:
-                    cfw_buf_printf(out, "\"} %d\n", t->sampling ? 1 : 0);
-                    break;
-                case M_OVERLOADS:
-                    cfw_buf_printf(out, "\"} %llu\n", (unsigned long long)t->overloads);
-                    break;
-                case M_RATE:
-                    cfw_buf_printf(out, "\"} %g\n", tails[i]->conf.sampling_rate);
-                    break;
-                case M_N:
-                    break;
-                }
-            }
+    f[0] = cfw_metrics_family(
+        m, "cfwatchd_tail_state", "gauge",
+        "1 for the state a tail is in (open, creating, connecting, waiting, down)");
+    f[1] = cfw_metrics_family(m, "cfwatchd_tail_reconnects_total", "counter",
+                              "Tail connections lost and replaced");
+    f[2] = cfw_metrics_family(m, "cfwatchd_tail_messages_total", "counter",
+                              "TailEventMessages received");
+    f[3] = cfw_metrics_family(m, "cfwatchd_tail_bytes_total", "counter",
+                              "Bytes of TailEventMessages received");
+    f[4] = cfw_metrics_family(m, "cfwatchd_tail_last_message_age_seconds", "gauge",
+                              "Seconds since the last message of the tail");
+    f[5] = cfw_metrics_family(m, "cfwatchd_tail_sampling", "gauge",
+                              "1 while Cloudflare samples the tail (its counts are sampled)");
+    f[6] = cfw_metrics_family(m, "cfwatchd_tail_sampling_notices_total", "counter",
+                              "Sampling-mode notices (overload) from Cloudflare");
+    f[7] = cfw_metrics_family(m, "cfwatchd_tail_sampling_rate", "gauge",
+                              "The configured sampling_rate filter");
+    for (const struct tail *t = src->tails; t != NULL; t = t->next) {
+        const char *const *l = CFW_LABELS("source", in->name, "script", t->script);
+
+        cfw_metrics_sample(
+            f[0], CFW_LABELS("source", in->name, "script", t->script, "state", tail_state(t)), "1");
+        cfw_metrics_u64(f[1], l, t->reconnects);
+        cfw_metrics_u64(f[2], l, t->messages);
+        cfw_metrics_u64(f[3], l, t->bytes);
+        if (t->last_msg_mono_ms != 0) {
+            cfw_metrics_sample(f[4], l, "%.3f", (double)(now - t->last_msg_mono_ms) / 1000.0);
         }
+        cfw_metrics_sample(f[5], l, "%d", t->sampling ? 1 : 0);
+        cfw_metrics_u64(f[6], l, t->overloads);
+        cfw_metrics_sample(f[7], l, "%g", src->conf.sampling_rate);
     }
 }
+
+static int tail_source_parse(const struct cfw_node *node, const char *path, void *conf,
+                             struct cfw_diag *diag)
+{
+    return cfw_tail_conf_parse(node, path, conf, diag);
+}
+
+static const char *tail_source_conf_name(const void *conf)
+{
+    return ((const struct cfw_tail_conf *)conf)->name;
+}
+
+static void tail_source_conf_clear(void *conf)
+{
+    cfw_tail_conf_clear(conf);
+}
+
+const struct cfw_input_ops cfw_input_cf_tail_ops = {
+    .type = "cloudflare-tail",
+    .flags = CFW_INPUT_NEEDS_CLOUDFLARE,
+    .conf_size = sizeof(struct cfw_tail_conf),
+    .parse = tail_source_parse,
+    .conf_name = tail_source_conf_name,
+    .conf_clear = tail_source_conf_clear,
+    .create = tail_source_create,
+    .start = tail_source_start,
+    .stop = tail_source_stop,
+    .stopped = tail_source_stopped,
+    .save = tail_source_save,
+    .restore = tail_source_restore,
+    .metrics = tail_source_metrics,
+    .destroy = tail_source_destroy,
+};

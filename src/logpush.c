@@ -5,20 +5,24 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <event2/event.h>
 #include <jansson.h>
 #include <zlib.h>
 
 #include "cfwatchd/fsutil.h"
 #include "cfwatchd/listener.h"
 #include "cfwatchd/log.h"
+#include "cfwatchd/metrics.h"
 #include "cfwatchd/secrets.h"
 #include "cfwatchd/sha256.h"
+#include "input_impl.h"
 
 static const char *const logpush_keys[] = {
     "name",      "type",      "token", "token_file", "header", "max_body", "max_decompressed",
@@ -48,19 +52,33 @@ struct seen {
     size_t cap;
 };
 
+struct logpush_stats {
+    uint64_t requests;
+    uint64_t unauthorized;
+    uint64_t rejected; /* too large, bomb, bad gzip, wrong method */
+    uint64_t batches;
+    uint64_t validations;
+    uint64_t records;
+    uint64_t skipped;         /* records the prefilter turned down (never parsed; in records too) */
+    uint64_t duplicates;      /* redelivered records, among those parsed */
+    uint64_t bad_lines;       /* over-long or empty-but-not-blank junk */
+    uint64_t dropped_records; /* beyond max_records in one batch */
+    uint64_t bytes_decompressed;
+    uint64_t unspooled; /* batches accepted while the spool could not be written */
+};
+
 struct cfw_logpush {
     struct cfw_logpush_conf conf;
     struct cfw_secret_hold *hold; /* the token, registered while the receiver lives */
     struct event_base *base;
     struct event *ev_work;
-    cfw_logpush_record_cb cb;
-    cfw_logpush_want_cb want;
-    void *arg;
+    struct cfw_input *in; /* records go to its record callback, through its prefilter */
     struct batch *head, *tail;
     size_t queued_bytes;
     struct seen seen;
-    struct cfw_logpush_stats stats;
+    struct logpush_stats stats;
     /* the spool: a batch answered 200 is on disk first, so that a crash does not lose it */
+    char *spool_base; /* <state_dir>/logpush */
     char *spool_dir;
     int spool_fd;
     uint64_t spool_seq;
@@ -459,7 +477,7 @@ static void on_work(evutil_socket_t fd, short what, void *arg)
              * neither checked for redelivery: it cannot change an incident). A candidate is
              * parsed once, for its identity and for the decoder.
              */
-            if (lp->want != NULL && !lp->want(lp->arg, &rec)) {
+            if (!cfw_input_wants(lp->in, &rec)) {
                 b->records++;
                 lp->stats.records++;
                 lp->stats.skipped++;
@@ -478,8 +496,8 @@ static void on_work(evutil_socket_t fd, short what, void *arg)
             } else {
                 lp->stats.records++;
                 rec.parsed = root;
-                rec.wanted = lp->want != NULL;
-                lp->cb(lp->arg, &rec);
+                rec.wanted = cfw_input_filters(lp->in);
+                cfw_input_emit_record(lp->in, NULL, &rec);
             }
             json_decref(root);
         }
@@ -556,8 +574,14 @@ static bool is_validation(const char *body, size_t len)
            memchr(body, '\n', len) == NULL && body[0] == '{';
 }
 
-int cfw_logpush_check(struct cfw_logpush *lp, struct cfw_listener_req *req)
+/*
+ * Checks a request's head before its body is read (the listener's check hook for
+ * /logpush/<name>): method, token, declared size. 0 to read the body, or -1 when it has
+ * answered (405, 401, 413).
+ */
+static int logpush_check(struct cfw_input *in, struct cfw_listener_req *req)
 {
+    struct cfw_logpush *lp = in->priv;
     int64_t declared = cfw_listener_req_content_length(req);
 
     lp->stats.requests++;
@@ -574,14 +598,16 @@ int cfw_logpush_check(struct cfw_logpush *lp, struct cfw_listener_req *req)
     return 0;
 }
 
-void cfw_logpush_handle(struct cfw_logpush *lp, struct cfw_listener_req *req)
+/* Handles one request whose body has been read (the handler for /logpush/<name>). */
+static void logpush_handle(struct cfw_input *in, struct cfw_listener_req *req)
 {
+    struct cfw_logpush *lp = in->priv;
     struct cfw_err err = {0};
     struct batch *b;
     char *body, *data = NULL;
     size_t len, datalen = 0;
 
-    /* checked again: a reload may have replaced the receiver since cfw_logpush_check ran */
+    /* checked again: a reload may have replaced the receiver since logpush_check ran */
     if (gate(lp, req) != 0) {
         return;
     }
@@ -641,44 +667,51 @@ void cfw_logpush_handle(struct cfw_logpush *lp, struct cfw_listener_req *req)
     schedule_work(lp);
 }
 
-struct cfw_logpush *cfw_logpush_new(struct event_base *base, const struct cfw_logpush_conf *conf,
-                                    cfw_logpush_record_cb cb, void *arg)
+/* Creates a receiver (conf copied, its token registered while it lives). */
+static int logpush_create(struct cfw_input *in, const void *cp, const struct cfw_input_env *env,
+                          struct cfw_err *err)
 {
+    const struct cfw_logpush_conf *conf = cp;
     struct cfw_logpush *lp = cfw_xcalloc(1, sizeof(*lp));
     size_t slots = 64;
 
+    (void)err;
     lp->conf = *conf;
     lp->conf.name = cfw_xstrdup(conf->name);
     lp->conf.token = cfw_xstrdup(conf->token);
     lp->conf.header = conf->header != NULL ? cfw_xstrdup(conf->header) : NULL;
     lp->hold = cfw_secret_hold_new();
     cfw_secret_hold_add(lp->hold, lp->conf.token, strlen(lp->conf.token));
-    lp->base = base;
-    lp->cb = cb;
-    lp->arg = arg;
-    lp->ev_work = evtimer_new(base, on_work, lp);
+    lp->base = env->base;
+    lp->in = in;
+    lp->ev_work = evtimer_new(env->base, on_work, lp);
     lp->spool_fd = -1;
+    lp->spool_base = cfw_xasprintf("%s/logpush", env->state_dir);
     while (slots < conf->dedup * 2) {
         slots *= 2;
     }
     lp->seen.slots = slots;
     lp->seen.cap = conf->dedup;
     lp->seen.cur = cfw_xcalloc(slots, sizeof(uint64_t));
-    return lp;
+    in->priv = lp;
+    return 0;
 }
 
-void cfw_logpush_drain(struct cfw_logpush *lp)
+/* Matches every batch still queued now (batches were answered 200: Logpush will not resend). */
+static void logpush_drain(struct cfw_input *in)
 {
-    while (lp != NULL && lp->head != NULL) {
+    struct cfw_logpush *lp = in->priv;
+
+    while (lp->head != NULL) {
         on_work(-1, EV_TIMEOUT, lp);
     }
-    if (lp != NULL && lp->ev_work != NULL) {
-        evtimer_del(lp->ev_work);
-    }
+    evtimer_del(lp->ev_work);
 }
 
-void cfw_logpush_free(struct cfw_logpush *lp)
+static void logpush_destroy(struct cfw_input *in)
 {
+    struct cfw_logpush *lp = in->priv;
+
     if (lp == NULL) {
         return;
     }
@@ -693,6 +726,7 @@ void cfw_logpush_free(struct cfw_logpush *lp)
     if (lp->spool_fd >= 0) {
         close(lp->spool_fd);
     }
+    free(lp->spool_base);
     free(lp->spool_dir);
     free(lp->seen.cur);
     free(lp->seen.prev);
@@ -746,7 +780,13 @@ static bool spool_load_one(struct cfw_logpush *lp, const char *name)
     return true;
 }
 
-int cfw_logpush_set_spool(struct cfw_logpush *lp, const char *dir, struct cfw_err *err)
+/*
+ * Keeps accepted batches in dir (created 0700): each is written and fsynced before the 200 and
+ * removed once matched; batches found there (a crash) are queued for matching now. A batch that
+ * cannot be written is matched from memory (logged, counted). 0, or -1 with err set (then
+ * batches are held in memory only).
+ */
+static int set_spool(struct cfw_logpush *lp, const char *dir, struct cfw_err *err)
 {
     char **names = NULL;
     size_t n = 0, cap = 0, loaded = 0;
@@ -807,17 +847,95 @@ int cfw_logpush_set_spool(struct cfw_logpush *lp, const char *dir, struct cfw_er
     return 0;
 }
 
-void cfw_logpush_set_want(struct cfw_logpush *lp, cfw_logpush_want_cb want)
+/*
+ * Spools the receiver's accepted batches under state_dir/logpush/<name> (characters other than
+ * letters, digits, '.', '_' and '-' become '_').
+ */
+static int logpush_start(struct cfw_input *in, struct cfw_err *unused)
 {
-    lp->want = want;
+    struct cfw_logpush *lp = in->priv;
+    struct cfw_err err = {0};
+    char *dir = cfw_xasprintf("%s/_%s", lp->spool_base, lp->conf.name);
+
+    (void)unused;
+    for (char *p = dir + strlen(lp->spool_base) + 2; *p != '\0'; p++) {
+        if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
+              *p == '.' || *p == '_' || *p == '-')) {
+            *p = '_';
+        }
+    }
+    if ((mkdir(lp->spool_base, 0700) != 0 && errno != EEXIST) || set_spool(lp, dir, &err) != 0) {
+        cfw_log_err("source=%s: %s; accepted Logpush batches are held in memory only",
+                    lp->conf.name, err.msg[0] != '\0' ? err.msg : strerror(errno));
+    }
+    free(dir);
+    return 0;
 }
 
-const char *cfw_logpush_name(const struct cfw_logpush *lp)
+static void logpush_metrics(const struct cfw_input *in, struct cfw_metrics *m)
 {
-    return lp->conf.name;
+    static const struct {
+        const char *name;
+        const char *help;
+        size_t off;
+    } lp[] = {
+        {"cfwatchd_logpush_records_total", "Logpush records accepted.",
+         offsetof(struct logpush_stats, records)},
+        {"cfwatchd_logpush_skipped_total",
+         "Logpush records no rule can match (accepted, not parsed).",
+         offsetof(struct logpush_stats, skipped)},
+        {"cfwatchd_logpush_duplicates_total",
+         "Logpush records skipped as redeliveries (of those parsed).",
+         offsetof(struct logpush_stats, duplicates)},
+        {"cfwatchd_logpush_unauthorized_total", "Logpush requests refused for their credentials.",
+         offsetof(struct logpush_stats, unauthorized)},
+        {"cfwatchd_logpush_rejected_total",
+         "Logpush requests refused (size, gzip bomb, bad gzip, method).",
+         offsetof(struct logpush_stats, rejected)},
+        {"cfwatchd_logpush_bad_lines_total", "Logpush lines skipped (too long, not JSON).",
+         offsetof(struct logpush_stats, bad_lines)},
+        {"cfwatchd_logpush_batches_total", "Logpush batches accepted.",
+         offsetof(struct logpush_stats, batches)},
+    };
+    const char *stats = (const char *)&((const struct cfw_logpush *)in->priv)->stats;
+
+    for (size_t k = 0; k < sizeof(lp) / sizeof(lp[0]); k++) {
+        uint64_t v;
+
+        memcpy(&v, stats + lp[k].off, sizeof(v));
+        cfw_metrics_u64(cfw_metrics_family(m, lp[k].name, "counter", lp[k].help),
+                        CFW_LABELS("source", in->name), v);
+    }
 }
 
-const struct cfw_logpush_stats *cfw_logpush_stats(const struct cfw_logpush *lp)
+static const char *logpush_conf_name(const void *conf)
 {
-    return &lp->stats;
+    return ((const struct cfw_logpush_conf *)conf)->name;
 }
+
+static void logpush_conf_clear(void *conf)
+{
+    cfw_logpush_conf_clear(conf);
+}
+
+static int logpush_parse(const struct cfw_node *node, const char *path, void *conf,
+                         struct cfw_diag *diag)
+{
+    return cfw_logpush_conf_parse(node, path, conf, diag);
+}
+
+const struct cfw_input_ops cfw_input_logpush_ops = {
+    .type = "logpush",
+    .flags = CFW_INPUT_NEEDS_LISTENER,
+    .conf_size = sizeof(struct cfw_logpush_conf),
+    .parse = logpush_parse,
+    .conf_name = logpush_conf_name,
+    .conf_clear = logpush_conf_clear,
+    .create = logpush_create,
+    .start = logpush_start,
+    .drain = logpush_drain,
+    .metrics = logpush_metrics,
+    .http_check = logpush_check,
+    .http_handle = logpush_handle,
+    .destroy = logpush_destroy,
+};

@@ -14,7 +14,9 @@
 #include <event2/event.h>
 
 #include "cfwatchd/log.h"
+#include "cfwatchd/metrics.h"
 #include "cfwatchd/secrets.h"
+#include "input_impl.h"
 #include "source_int.h"
 
 static const char *const file_keys[] = {
@@ -70,19 +72,6 @@ const char *cfw_source_type_name(enum cfw_source_type type)
         return "exec";
     case CFW_SOURCE_JOURNAL:
         return "journal";
-    }
-    return "?";
-}
-
-const char *cfw_source_state_name(enum cfw_source_state state)
-{
-    switch (state) {
-    case CFW_SOURCE_UP:
-        return "up";
-    case CFW_SOURCE_DEGRADED:
-        return "degraded";
-    case CFW_SOURCE_DOWN:
-        return "down";
     }
     return "?";
 }
@@ -422,35 +411,14 @@ static void parse_journal(const struct cfw_node *node, const char *path,
     parse_size(node, "max_entry", path, 256, CFW_SOURCE_MAX_ENTRY_MAX, &conf->max_entry, diag, bad);
 }
 
-int cfw_source_conf_parse(const struct cfw_node *node, const char *path,
-                          struct cfw_source_conf *conf, struct cfw_diag *diag)
+/* Parses an entry of a known type into conf (which owns nothing yet); -1 clears it. */
+static int parse_kind(enum cfw_source_type t, const struct cfw_node *node, const char *path,
+                      struct cfw_source_conf *conf, struct cfw_diag *diag)
 {
-    const char *type = NULL;
     const char *name = NULL;
-    enum cfw_source_type t = CFW_SOURCE_FILE;
     int bad = 0;
     int rc;
 
-    memset(conf, 0, sizeof(*conf));
-    if (node == NULL || node->type != CFW_NODE_MAP) {
-        cfw_diag_add(diag, node, path, "expected a map with 'name' and 'type'");
-        return -1;
-    }
-    rc = cfw_node_str(node, "type", path, &type, diag);
-    if (rc < 0) {
-        return -1;
-    }
-    if (rc == 0) {
-        cfw_diag_add(diag, node, path, "a source needs 'type' (file, exec or journal)");
-        return -1;
-    }
-    if (cfw_source_type_parse(type, &t) < 0) {
-        char *kp = cfw_xasprintf("%s.type", path);
-        cfw_diag_add(diag, cfw_node_get(node, "type"), kp,
-                     "unknown source type '%s' (valid: file, exec, journal)", type);
-        free(kp);
-        return -1;
-    }
     cfw_source_conf_init(conf, t);
     switch (t) {
     case CFW_SOURCE_FILE:
@@ -497,6 +465,24 @@ int cfw_source_conf_parse(const struct cfw_node *node, const char *path,
     return 0;
 }
 
+int cfw_source_conf_parse(const struct cfw_node *node, const char *path,
+                          struct cfw_source_conf *conf, struct cfw_diag *diag)
+{
+    const char *type;
+    enum cfw_source_type t = CFW_SOURCE_FILE;
+
+    memset(conf, 0, sizeof(*conf));
+    type = cfw_input_type_of(node, path, diag);
+    if (type == NULL) {
+        return -1;
+    }
+    if (cfw_source_type_parse(type, &t) < 0) {
+        cfw_input_unknown_type(node, path, type, diag);
+        return -1;
+    }
+    return parse_kind(t, node, path, conf, diag);
+}
+
 /* Life cycle. */
 
 static const struct source_ops *ops_for(enum cfw_source_type type)
@@ -535,9 +521,9 @@ static void on_down(evutil_socket_t fd, short what, void *arg)
     (void)fd;
     (void)what;
     cfw_source_enter(src);
-    if (src->problem && src->state != CFW_SOURCE_DOWN) {
+    if (src->problem && src->state != CFW_INPUT_DOWN) {
         char *reason = cfw_xstrdup(src->reason != NULL ? src->reason : "");
-        cfw_source_set_state(src, CFW_SOURCE_DOWN, "%s", reason);
+        cfw_source_set_state(src, CFW_INPUT_DOWN, "%s", reason);
         free(reason);
     }
     cfw_source_leave(src);
@@ -581,7 +567,7 @@ struct cfw_source *cfw_source_new(struct event_base *base, const struct cfw_sour
     if (cbs != NULL) {
         src->cbs = *cbs;
     }
-    src->state = CFW_SOURCE_UP;
+    src->state = CFW_INPUT_UP;
     src->reason = cfw_xstrdup("");
     src->down_ev = evtimer_new(base, on_down, src);
     src->stop_ev = evtimer_new(base, on_stop, src);
@@ -689,7 +675,7 @@ enum cfw_source_type cfw_source_get_type(const struct cfw_source *src)
     return src->conf.type;
 }
 
-enum cfw_source_state cfw_source_get_state(const struct cfw_source *src, const char **reason)
+enum cfw_input_health cfw_source_get_state(const struct cfw_source *src, const char **reason)
 {
     if (reason != NULL) {
         *reason = src->reason != NULL ? src->reason : "";
@@ -758,7 +744,7 @@ bool cfw_source_emit_eof(struct cfw_source *src, const char *stream)
     return !src->doomed;
 }
 
-static bool set_state_text(struct cfw_source *src, enum cfw_source_state state, char *text)
+static bool set_state_text(struct cfw_source *src, enum cfw_input_health state, char *text)
 {
     bool changed = state != src->state;
 
@@ -768,13 +754,13 @@ static bool set_state_text(struct cfw_source *src, enum cfw_source_state state, 
         return !src->doomed;
     }
     src->state = state;
-    if (state == CFW_SOURCE_UP) {
+    if (state == CFW_INPUT_UP) {
         cfw_log_notice("source=%s state=up", src->conf.name);
-    } else if (state == CFW_SOURCE_DEGRADED) {
+    } else if (state == CFW_INPUT_DEGRADED) {
         cfw_log_notice("source=%s state=degraded reason=\"%s\"", src->conf.name, text);
     } else {
         cfw_log_warn("source=%s state=%s reason=\"%s\"", src->conf.name,
-                     cfw_source_state_name(state), text);
+                     cfw_input_health_name(state), text);
     }
     if (src->cbs.state != NULL && !src->doomed) {
         src->depth++;
@@ -784,7 +770,7 @@ static bool set_state_text(struct cfw_source *src, enum cfw_source_state state, 
     return !src->doomed;
 }
 
-bool cfw_source_set_state(struct cfw_source *src, enum cfw_source_state state, const char *fmt, ...)
+bool cfw_source_set_state(struct cfw_source *src, enum cfw_input_health state, const char *fmt, ...)
 {
     char tmp[CFW_ERR_MAX];
     va_list ap;
@@ -793,7 +779,7 @@ bool cfw_source_set_state(struct cfw_source *src, enum cfw_source_state state, c
         return false;
     }
     tmp[0] = '\0';
-    if (state != CFW_SOURCE_UP) {
+    if (state != CFW_INPUT_UP) {
         va_start(ap, fmt);
         vsnprintf(tmp, sizeof(tmp), fmt, ap);
         va_end(ap);
@@ -827,7 +813,7 @@ bool cfw_source_problem(struct cfw_source *src, const char *fmt, ...)
     }
     src->problem = true;
     if (src->conf.down_after_ms <= 0) {
-        return set_state_text(src, CFW_SOURCE_DOWN, cfw_xstrdup(tmp));
+        return set_state_text(src, CFW_INPUT_DOWN, cfw_xstrdup(tmp));
     }
     {
         struct timeval tv = {
@@ -837,7 +823,7 @@ bool cfw_source_problem(struct cfw_source *src, const char *fmt, ...)
         event_base_update_cache_time(src->base);
         event_add(src->down_ev, &tv);
     }
-    return set_state_text(src, CFW_SOURCE_DEGRADED, cfw_xstrdup(tmp));
+    return set_state_text(src, CFW_INPUT_DEGRADED, cfw_xstrdup(tmp));
 }
 
 bool cfw_source_ok(struct cfw_source *src)
@@ -850,7 +836,7 @@ bool cfw_source_ok(struct cfw_source *src)
     }
     src->problem = false;
     event_del(src->down_ev);
-    return set_state_text(src, CFW_SOURCE_UP, cfw_xstrdup(""));
+    return set_state_text(src, CFW_INPUT_UP, cfw_xstrdup(""));
 }
 
 void cfw_source_yield(struct event *ev)
@@ -877,3 +863,143 @@ void cfw_source_log_once(struct cfw_source *src, char **last, int level, const c
     *last = cfw_xstrdup(tmp);
     cfw_log((enum cfw_log_level)level, "source=%s %s", src->conf.name, tmp);
 }
+
+/* ---- the input kinds file, exec and journal (input.h) ---- */
+
+static const char *input_conf_name(const void *conf)
+{
+    return ((const struct cfw_source_conf *)conf)->name;
+}
+
+static void input_conf_clear(void *conf)
+{
+    cfw_source_conf_clear(conf);
+}
+
+static void input_data(void *arg, struct cfw_source *src, const char *stream, const char *buf,
+                       size_t len)
+{
+    struct cfw_input_bytes b = {
+        .stream = stream,
+        /* files are named by path; a command's streams by source and stream */
+        .label = src->conf.type == CFW_SOURCE_FILE ? stream : NULL,
+        .format = cfw_source_get_format(src, stream),
+        .buf = buf,
+        .len = len,
+    };
+
+    cfw_input_emit_bytes(arg, &b);
+}
+
+static void input_eof(void *arg, struct cfw_source *src, const char *stream)
+{
+    (void)src;
+    cfw_input_emit_eof(arg, stream);
+}
+
+static void input_state(void *arg, struct cfw_source *src, enum cfw_input_health state,
+                        const char *reason)
+{
+    (void)src; /* the source logs its own state changes */
+    cfw_input_set_health(arg, state, reason);
+}
+
+static int input_create(struct cfw_input *in, const void *conf, const struct cfw_input_env *env,
+                        struct cfw_err *err)
+{
+    struct cfw_source_cbs cbs = {input_data, input_eof, input_state, in};
+
+    in->priv = cfw_source_new(env->base, conf, &cbs, err);
+    return in->priv != NULL ? 0 : -1;
+}
+
+static int input_start(struct cfw_input *in, struct cfw_err *err)
+{
+    return cfw_source_start(in->priv, err);
+}
+
+static void input_stop(struct cfw_input *in)
+{
+    cfw_source_stop(in->priv);
+}
+
+static bool input_stopped(const struct cfw_input *in)
+{
+    return cfw_source_stopped(in->priv);
+}
+
+static json_t *input_save(const struct cfw_input *in)
+{
+    return cfw_source_save(in->priv);
+}
+
+static void input_restore(struct cfw_input *in, const json_t *state)
+{
+    cfw_source_restore(in->priv, state); /* a mismatch is logged: the source starts afresh */
+}
+
+static struct cfw_metrics_family *bytes_family(struct cfw_metrics *m)
+{
+    return cfw_metrics_family(m, "cfwatchd_source_bytes_total", "counter",
+                              "Bytes delivered per source.");
+}
+
+static struct cfw_metrics_family *lag_family(struct cfw_metrics *m)
+{
+    return cfw_metrics_family(m, "cfwatchd_source_lag_bytes", "gauge",
+                              "Bytes in watched files not read yet.");
+}
+
+static void input_families(struct cfw_metrics *m)
+{
+    bytes_family(m);
+    lag_family(m);
+}
+
+static void input_metrics(const struct cfw_input *in, struct cfw_metrics *m)
+{
+    struct cfw_source_stats st;
+
+    cfw_source_get_stats(in->priv, &st);
+    cfw_metrics_u64(bytes_family(m), CFW_LABELS("source", in->name), st.bytes);
+    cfw_metrics_u64(lag_family(m), CFW_LABELS("source", in->name), st.lag_bytes);
+}
+
+static void input_destroy(struct cfw_input *in)
+{
+    cfw_source_free(in->priv);
+}
+
+static int file_parse(const struct cfw_node *node, const char *path, void *conf,
+                      struct cfw_diag *diag)
+{
+    return parse_kind(CFW_SOURCE_FILE, node, path, conf, diag);
+}
+
+static int exec_parse(const struct cfw_node *node, const char *path, void *conf,
+                      struct cfw_diag *diag)
+{
+    return parse_kind(CFW_SOURCE_EXEC, node, path, conf, diag);
+}
+
+static int journal_parse(const struct cfw_node *node, const char *path, void *conf,
+                         struct cfw_diag *diag)
+{
+    return parse_kind(CFW_SOURCE_JOURNAL, node, path, conf, diag);
+}
+
+/* The three kinds differ in their keys and their parser; the rest is the source's life cycle. */
+#define SOURCE_INPUT_OPS(type_name, flag_bits, parse_fn)                                           \
+    {                                                                                              \
+        .type = (type_name), .flags = (flag_bits), .conf_size = sizeof(struct cfw_source_conf),    \
+        .parse = (parse_fn), .conf_name = input_conf_name, .conf_clear = input_conf_clear,         \
+        .create = input_create, .start = input_start, .stop = input_stop,                          \
+        .stopped = input_stopped, .save = input_save, .restore = input_restore,                    \
+        .families = input_families, .metrics = input_metrics, .destroy = input_destroy,            \
+    }
+
+const struct cfw_input_ops cfw_input_file_ops = SOURCE_INPUT_OPS("file", 0, file_parse);
+/* an unchanged exec source keeps running across a reload: no gap in what its command prints */
+const struct cfw_input_ops cfw_input_exec_ops =
+    SOURCE_INPUT_OPS("exec", CFW_INPUT_KEPT_ON_RELOAD, exec_parse);
+const struct cfw_input_ops cfw_input_journal_ops = SOURCE_INPUT_OPS("journal", 0, journal_parse);

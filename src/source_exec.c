@@ -350,11 +350,11 @@ static bool run_ended(struct exec_src *es, const char *what)
     cfw_log_warn("source=%s command=%s %s; restarting in %lldms (failure %u in a row)%s", c->name,
                  c->command[0], what, (long long)delay, es->failures, said);
     if (es->failures >= c->down_after_failures) {
-        return cfw_source_set_state(src, CFW_SOURCE_DOWN,
+        return cfw_source_set_state(src, CFW_INPUT_DOWN,
                                     "command %s failed %u times in a row (last: %s)%s",
                                     c->command[0], es->failures, what, said);
     }
-    return cfw_source_set_state(src, CFW_SOURCE_DEGRADED, "command %s %s; restarting in %lldms%s",
+    return cfw_source_set_state(src, CFW_INPUT_DEGRADED, "command %s %s; restarting in %lldms%s",
                                 c->command[0], what, (long long)delay, said);
 }
 
@@ -521,7 +521,7 @@ static void on_stable(evutil_socket_t fd, short what, void *arg)
     es->stable = true;
     es->failures = 0;
     es->backoff_ms = src->conf.restart_delay_ms;
-    cfw_source_set_state(src, CFW_SOURCE_UP, "running");
+    cfw_source_set_state(src, CFW_INPUT_UP, "running");
     cfw_source_leave(src);
 }
 

@@ -10,6 +10,7 @@
 #include <stdint.h>
 
 #include "cfwatchd/source.h"
+#include "input_impl.h"
 
 struct event;
 
@@ -34,7 +35,7 @@ struct cfw_source {
     struct event_base *base;
     struct cfw_source_conf conf;
     struct cfw_source_cbs cbs;
-    enum cfw_source_state state;
+    enum cfw_input_health state;
     char *reason; /* "" when UP */
     struct cfw_source_stats stats;
     bool problem; /* a problem is being timed towards DOWN */
@@ -61,7 +62,7 @@ bool cfw_source_emit_data(struct cfw_source *src, const char *stream, const char
 /* Sends eof for a stream; returns false when the source was freed meanwhile. */
 bool cfw_source_emit_eof(struct cfw_source *src, const char *stream);
 /* Sets the state and its reason, calling the state callback on a change; false when freed. */
-bool cfw_source_set_state(struct cfw_source *src, enum cfw_source_state state, const char *fmt, ...)
+bool cfw_source_set_state(struct cfw_source *src, enum cfw_input_health state, const char *fmt, ...)
     CFW_PRINTF(3, 4);
 /*
  * Reports a problem that turns into DOWN when it lasts down_after (DEGRADED until then). A
