@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <math.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,25 +17,6 @@
 #include "cfwatchd/secrets.h"
 #include "cfwatchd/websocket.h"
 #include "input_impl.h"
-
-static const char *const tail_keys[] = {"name",
-                                        "type",
-                                        "scripts",
-                                        "outcome",
-                                        "sampling_rate",
-                                        "method",
-                                        "header",
-                                        "client_ip",
-                                        "query",
-                                        "script_version",
-                                        "ping_interval",
-                                        "renew_before",
-                                        "reconnect_delay",
-                                        "reconnect_delay_max",
-                                        "down_after_failures",
-                                        "scripts_refresh",
-                                        "max_message",
-                                        NULL};
 
 /* The outcomes the runtime reports (workerd's outcome.capnp), and wrangler's `error`. */
 static const char *const outcomes[] = {"unknown",
@@ -173,17 +155,99 @@ static bool in_list(const char *const *list, const char *s)
     return false;
 }
 
-static void parse_header(const struct cfw_node *node, const char *path, struct cfw_tail_conf *conf,
-                         struct cfw_diag *diag)
+static int read_scripts(const struct cfw_schema_key *k, const struct cfw_node *map,
+                        const char *path, void *conf, struct cfw_diag *diag)
 {
-    const struct cfw_node *h = cfw_node_get(node, "header");
-    char *child = cfw_xasprintf("%s.header", path);
+    int rc = cfw_node_strlist(map, k->name, path, &((struct cfw_tail_conf *)conf)->scripts, diag);
+    char *kp;
+
+    if (rc == 0) {
+        kp = cfw_schema_path(k, path);
+        cfw_diag_add(diag, map, kp, "scripts is required: the Workers to tail (names or globs)");
+        free(kp);
+        return -1;
+    }
+    return rc;
+}
+
+static bool script_ok(const char *s)
+{
+    return name_ok(s, true);
+}
+
+static int check_scripts(const struct cfw_schema_key *k, const struct cfw_node *map,
+                         const char *path, void *conf, struct cfw_diag *diag)
+{
+    return cfw_schema_check_items(
+        k, map, path, ((struct cfw_tail_conf *)conf)->scripts, script_ok, "",
+        "is not a Worker name or glob (letters, digits, '-', '_', and * ? [ ] in a "
+        "glob)",
+        diag);
+}
+
+static bool outcome_ok(const char *s)
+{
+    return strcmp(s, "error") == 0 || in_list(outcomes, s);
+}
+
+static int check_outcome(const struct cfw_schema_key *k, const struct cfw_node *map,
+                         const char *path, void *conf, struct cfw_diag *diag)
+{
+    return cfw_schema_check_items(
+        k, map, path, ((struct cfw_tail_conf *)conf)->outcome, outcome_ok, "unknown outcome ",
+        "(error, ok, canceled, exception, exceededCpu, exceededMemory, unknown, "
+        "...)",
+        diag);
+}
+
+static int read_rate(const struct cfw_schema_key *k, const struct cfw_node *map, const char *path,
+                     void *conf, struct cfw_diag *diag)
+{
+    double *rate = &((struct cfw_tail_conf *)conf)->sampling_rate;
+    const char *s = NULL;
+    char *end, *kp;
+    int rc = cfw_node_str(map, k->name, path, &s, diag);
+
+    if (rc != 1) {
+        return rc;
+    }
+    errno = 0;
+    *rate = strtod(s, &end);
+    if (errno == 0 && *end == '\0' && end != s && *rate > 0.0 && *rate <= 1.0) {
+        return 1;
+    }
+    kp = cfw_schema_path(k, path);
+    cfw_diag_add(diag, cfw_node_get(map, k->name), kp, "'%s' is not a rate in (0, 1]", s);
+    free(kp);
+    *rate = 1.0;
+    return -1;
+}
+
+static bool method_ok(const char *m)
+{
+    return m[0] != '\0' && strspn(m, "ABCDEFGHIJKLMNOPQRSTUVWXYZ") == strlen(m);
+}
+
+static int check_method(const struct cfw_schema_key *k, const struct cfw_node *map,
+                        const char *path, void *conf, struct cfw_diag *diag)
+{
+    return cfw_schema_check_items(k, map, path, ((struct cfw_tail_conf *)conf)->method, method_ok,
+                                  "", "is not an HTTP method (upper case, e.g. GET)", diag);
+}
+
+static int read_header(const struct cfw_schema_key *k, const struct cfw_node *map, const char *path,
+                       void *conf, struct cfw_diag *diag)
+{
+    struct cfw_tail_conf *c = conf;
+    const struct cfw_node *h = cfw_node_get(map, k->name);
+    char *child = cfw_schema_path(k, path);
     const char *s = NULL;
     static const char *const hkeys[] = {"key", "query", NULL};
+    int rc = 1;
 
     if (h == NULL) {
         free(child);
-        return;
+        return 0;
     }
     if (h->type == CFW_NODE_SCALAR) {
         /* "Name" (present) or "Name: value", as wrangler's --header takes it */
@@ -193,166 +257,183 @@ static void parse_header(const struct cfw_node *node, const char *path, struct c
             while (*v == ' ') {
                 v++;
             }
-            conf->header_key = cfw_xstrndup(h->value, (size_t)(colon - h->value));
-            conf->header_query = cfw_xstrdup(v);
+            c->header_key = cfw_xstrndup(h->value, (size_t)(colon - h->value));
+            c->header_query = cfw_xstrdup(v);
         } else {
-            conf->header_key = cfw_xstrdup(h->value);
+            c->header_key = cfw_xstrdup(h->value);
         }
     } else if (cfw_node_check_keys(h, child, hkeys, diag) == 0) {
         if (cfw_node_str(h, "key", child, &s, diag) == 1) {
-            conf->header_key = cfw_xstrdup(s);
+            c->header_key = cfw_xstrdup(s);
         }
         if (cfw_node_str(h, "query", child, &s, diag) == 1) {
-            conf->header_query = cfw_xstrdup(s);
+            c->header_query = cfw_xstrdup(s);
         }
     }
-    if (conf->header_key == NULL || conf->header_key[0] == '\0' ||
-        strpbrk(conf->header_key, " \t\r\n") != NULL) {
+    if (c->header_key == NULL || c->header_key[0] == '\0' ||
+        strpbrk(c->header_key, " \t\r\n") != NULL) {
         cfw_diag_add(diag, h, child,
                      "a header name is required (\"Name\", \"Name: value\" or "
                      "{key, query})");
+        rc = -1;
     }
     free(child);
+    return rc;
 }
+
+static bool ip_ok(const char *ip)
+{
+    unsigned char a[16];
+
+    return strcmp(ip, "self") == 0 || inet_pton(AF_INET, ip, a) == 1 ||
+           inet_pton(AF_INET6, ip, a) == 1;
+}
+
+static int check_client_ip(const struct cfw_schema_key *k, const struct cfw_node *map,
+                           const char *path, void *conf, struct cfw_diag *diag)
+{
+    return cfw_schema_check_items(k, map, path, ((struct cfw_tail_conf *)conf)->client_ip, ip_ok,
+                                  "", "is not an IP address or \"self\"", diag);
+}
+
+/*
+ * A lower bound checked after the value is stored rather than a bound of the row:
+ * reconnect_delay_max is compared with what was written, as it always was.
+ */
+static int check_reconnect_delay(const struct cfw_schema_key *k, const struct cfw_node *map,
+                                 const char *path, void *conf, struct cfw_diag *diag)
+{
+    char *kp;
+
+    if (((struct cfw_tail_conf *)conf)->reconnect_delay_ms >= 100) {
+        return 0;
+    }
+    kp = cfw_schema_path(k, path);
+    cfw_diag_add(diag, cfw_node_get(map, k->name), kp, "must be at least 100ms");
+    free(kp);
+    return -1;
+}
+
+static int check_reconnect_delay_max(const struct cfw_schema_key *k, const struct cfw_node *map,
+                                     const char *path, void *conf, struct cfw_diag *diag)
+{
+    const struct cfw_tail_conf *c = conf;
+    char *kp;
+
+    if (c->reconnect_delay_max_ms >= c->reconnect_delay_ms) {
+        return 0;
+    }
+    kp = cfw_schema_path(k, path);
+    cfw_diag_add(diag, cfw_node_get(map, k->name), kp, "must not be below reconnect_delay");
+    free(kp);
+    return -1;
+}
+
+#define TAIL_KEY(member) offsetof(struct cfw_tail_conf, member)
+
+static const struct cfw_schema_key tail_keys[] = {
+    {.name = "name",
+     .type = CFW_SCHEMA_STR,
+     .offset = TAIL_KEY(name),
+     .read = cfw_input_read_required_name,
+     .help = "the source's name in incidents and state (required)"},
+    {.name = "type", .help = "cloudflare-tail"},
+    {.name = "scripts",
+     .type = CFW_SCHEMA_STRLIST,
+     .offset = TAIL_KEY(scripts),
+     .read = read_scripts,
+     .check = check_scripts,
+     .help = "the Workers to tail: names or globs (required)"},
+    {.name = "outcome",
+     .type = CFW_SCHEMA_STRLIST,
+     .offset = TAIL_KEY(outcome),
+     .check = check_outcome,
+     .help = "filter: outcomes (\"error\": wrangler's list)"},
+    {.name = "sampling_rate",
+     .type = CFW_SCHEMA_DOUBLE,
+     .offset = TAIL_KEY(sampling_rate),
+     .def = 1.0,
+     .read = read_rate,
+     .help = "filter: the share of requests sent, in (0, 1]"},
+    {.name = "method",
+     .type = CFW_SCHEMA_STRLIST,
+     .offset = TAIL_KEY(method),
+     .check = check_method,
+     .help = "filter: HTTP methods"},
+    {.name = "header",
+     .offset = TAIL_KEY(header_key),
+     .read = read_header,
+     .help = "filter: \"Name\", \"Name: value\" or {key, query}"},
+    {.name = "client_ip",
+     .type = CFW_SCHEMA_STRLIST,
+     .offset = TAIL_KEY(client_ip),
+     .check = check_client_ip,
+     .help = "filter: client IP addresses or \"self\""},
+    {.name = "query",
+     .type = CFW_SCHEMA_STR,
+     .offset = TAIL_KEY(query),
+     .help = "filter: text the event must contain"},
+    {.name = "script_version",
+     .type = CFW_SCHEMA_STR,
+     .offset = TAIL_KEY(script_version),
+     .help = "filter: a version of the Worker"},
+    {.name = "ping_interval",
+     .type = CFW_SCHEMA_DURATION,
+     .offset = TAIL_KEY(ping_interval_ms),
+     .def = CFW_TAIL_PING_INTERVAL_DEFAULT_MS,
+     .min = 100,
+     .max = 5 * 60 * 1000,
+     .bounds = "must be between 100ms and 5m",
+     .help = "a ping every interval; no pong by the next one: the connection is dead"},
+    {.name = "renew_before",
+     .type = CFW_SCHEMA_DURATION,
+     .offset = TAIL_KEY(renew_before_ms),
+     .def = CFW_TAIL_RENEW_BEFORE_DEFAULT_MS,
+     .help = "a tail is created again this long before it expires"},
+    {.name = "reconnect_delay",
+     .type = CFW_SCHEMA_DURATION,
+     .offset = TAIL_KEY(reconnect_delay_ms),
+     .def = CFW_TAIL_RECONNECT_DELAY_DEFAULT_MS,
+     .check = check_reconnect_delay,
+     .help = "the first delay before a lost tail is replaced (at least 100ms), doubled"},
+    {.name = "reconnect_delay_max",
+     .type = CFW_SCHEMA_DURATION,
+     .offset = TAIL_KEY(reconnect_delay_max_ms),
+     .def = CFW_TAIL_RECONNECT_DELAY_MAX_DEFAULT_MS,
+     .check = check_reconnect_delay_max,
+     .help = "the cap of the doubling"},
+    {.name = "down_after_failures",
+     .type = CFW_SCHEMA_UINT,
+     .offset = TAIL_KEY(down_after_failures),
+     .def = CFW_TAIL_DOWN_AFTER_FAILURES_DEFAULT,
+     .min = 1,
+     .max = 1000,
+     .help = "failures in a row before the source is DOWN (a 403 at once)"},
+    {.name = "scripts_refresh",
+     .type = CFW_SCHEMA_DURATION,
+     .offset = TAIL_KEY(scripts_refresh_ms),
+     .def = CFW_TAIL_SCRIPTS_REFRESH_DEFAULT_MS,
+     .min = 10 * 1000,
+     .bounds = "must be at least 10s (the API allows 1200 requests per 5 minutes)",
+     .help = "how often globs are looked up again"},
+    {.name = "max_message",
+     .type = CFW_SCHEMA_SIZE,
+     .offset = TAIL_KEY(max_message),
+     .def = CFW_WS_MAX_MESSAGE_DEFAULT,
+     .min = 1024,
+     .max = 64u * 1024u * 1024u,
+     .help = "bytes of one WebSocket message"},
+    {0},
+};
+
+static const struct cfw_schema tail_schema = {.keys = tail_keys};
 
 int cfw_tail_conf_parse(const struct cfw_node *node, const char *path, struct cfw_tail_conf *conf,
                         struct cfw_diag *diag)
 {
-    size_t before = diag->n;
-    const char *s = NULL;
-    uint64_t u = 0;
-    char *child;
-
     memset(conf, 0, sizeof(*conf));
-    conf->sampling_rate = 1.0;
-    conf->ping_interval_ms = CFW_TAIL_PING_INTERVAL_DEFAULT_MS;
-    conf->renew_before_ms = CFW_TAIL_RENEW_BEFORE_DEFAULT_MS;
-    conf->reconnect_delay_ms = CFW_TAIL_RECONNECT_DELAY_DEFAULT_MS;
-    conf->reconnect_delay_max_ms = CFW_TAIL_RECONNECT_DELAY_MAX_DEFAULT_MS;
-    conf->down_after_failures = CFW_TAIL_DOWN_AFTER_FAILURES_DEFAULT;
-    conf->scripts_refresh_ms = CFW_TAIL_SCRIPTS_REFRESH_DEFAULT_MS;
-    conf->max_message = CFW_WS_MAX_MESSAGE_DEFAULT;
-    if (cfw_node_check_keys(node, path, tail_keys, diag) != 0 && node->type != CFW_NODE_MAP) {
-        return -1;
-    }
-    conf->name = cfw_node_required_str(node, "name", path, "a source needs a name", diag);
-    child = cfw_xasprintf("%s.scripts", path);
-    if (cfw_node_strlist(node, "scripts", child, &conf->scripts, diag) == 0) {
-        cfw_diag_add(diag, node, child,
-                     "scripts is required: the Workers to tail (names or "
-                     "globs)");
-    }
-    for (size_t i = 0; conf->scripts != NULL && conf->scripts[i] != NULL; i++) {
-        if (!name_ok(conf->scripts[i], true)) {
-            cfw_diag_add(diag, cfw_node_get(node, "scripts"), child,
-                         "'%s' is not a Worker name or glob (letters, digits, '-', '_', and "
-                         "* ? [ ] in a glob)",
-                         conf->scripts[i]);
-        }
-    }
-    free(child);
-    child = cfw_xasprintf("%s.outcome", path);
-    if (cfw_node_strlist(node, "outcome", child, &conf->outcome, diag) == 1) {
-        for (size_t i = 0; conf->outcome[i] != NULL; i++) {
-            if (strcmp(conf->outcome[i], "error") != 0 && !in_list(outcomes, conf->outcome[i])) {
-                cfw_diag_add(diag, cfw_node_get(node, "outcome"), child,
-                             "unknown outcome '%s' (error, ok, canceled, exception, exceededCpu, "
-                             "exceededMemory, unknown, ...)",
-                             conf->outcome[i]);
-            }
-        }
-    }
-    free(child);
-    child = cfw_xasprintf("%s.sampling_rate", path);
-    if (cfw_node_str(node, "sampling_rate", child, &s, diag) == 1) {
-        char *end;
-        errno = 0;
-        conf->sampling_rate = strtod(s, &end);
-        if (errno != 0 || *end != '\0' || end == s || !(conf->sampling_rate > 0.0) ||
-            conf->sampling_rate > 1.0) {
-            cfw_diag_add(diag, cfw_node_get(node, "sampling_rate"), child,
-                         "'%s' is not a rate in (0, 1]", s);
-            conf->sampling_rate = 1.0;
-        }
-    }
-    free(child);
-    child = cfw_xasprintf("%s.method", path);
-    if (cfw_node_strlist(node, "method", child, &conf->method, diag) == 1) {
-        for (size_t i = 0; conf->method[i] != NULL; i++) {
-            const char *m = conf->method[i];
-            if (m[0] == '\0' || strspn(m, "ABCDEFGHIJKLMNOPQRSTUVWXYZ") != strlen(m)) {
-                cfw_diag_add(diag, cfw_node_get(node, "method"), child,
-                             "'%s' is not an HTTP method (upper case, e.g. GET)", m);
-            }
-        }
-    }
-    free(child);
-    parse_header(node, path, conf, diag);
-    child = cfw_xasprintf("%s.client_ip", path);
-    if (cfw_node_strlist(node, "client_ip", child, &conf->client_ip, diag) == 1) {
-        for (size_t i = 0; conf->client_ip[i] != NULL; i++) {
-            unsigned char a[16];
-            const char *ip = conf->client_ip[i];
-            if (strcmp(ip, "self") != 0 && inet_pton(AF_INET, ip, a) != 1 &&
-                inet_pton(AF_INET6, ip, a) != 1) {
-                cfw_diag_add(diag, cfw_node_get(node, "client_ip"), child,
-                             "'%s' is not an IP address or \"self\"", ip);
-            }
-        }
-    }
-    free(child);
-    child = cfw_xasprintf("%s.query", path);
-    if (cfw_node_str(node, "query", child, &s, diag) == 1) {
-        conf->query = cfw_xstrdup(s);
-    }
-    free(child);
-    child = cfw_xasprintf("%s.script_version", path);
-    if (cfw_node_str(node, "script_version", child, &s, diag) == 1) {
-        conf->script_version = cfw_xstrdup(s);
-    }
-    free(child);
-    child = cfw_xasprintf("%s.ping_interval", path);
-    if (cfw_node_duration(node, "ping_interval", child, &conf->ping_interval_ms, diag) == 1 &&
-        (conf->ping_interval_ms < 100 || conf->ping_interval_ms > 5 * 60 * 1000)) {
-        cfw_diag_add(diag, cfw_node_get(node, "ping_interval"), child,
-                     "must be between 100ms and 5m");
-    }
-    free(child);
-    child = cfw_xasprintf("%s.renew_before", path);
-    cfw_node_duration(node, "renew_before", child, &conf->renew_before_ms, diag);
-    free(child);
-    child = cfw_xasprintf("%s.reconnect_delay", path);
-    if (cfw_node_duration(node, "reconnect_delay", child, &conf->reconnect_delay_ms, diag) == 1 &&
-        conf->reconnect_delay_ms < 100) {
-        cfw_diag_add(diag, cfw_node_get(node, "reconnect_delay"), child, "must be at least 100ms");
-    }
-    free(child);
-    child = cfw_xasprintf("%s.reconnect_delay_max", path);
-    if (cfw_node_duration(node, "reconnect_delay_max", child, &conf->reconnect_delay_max_ms,
-                          diag) == 1 &&
-        conf->reconnect_delay_max_ms < conf->reconnect_delay_ms) {
-        cfw_diag_add(diag, cfw_node_get(node, "reconnect_delay_max"), child,
-                     "must not be below reconnect_delay");
-    }
-    free(child);
-    child = cfw_xasprintf("%s.down_after_failures", path);
-    if (cfw_node_u64(node, "down_after_failures", child, 1, 1000, &u, diag) == 1) {
-        conf->down_after_failures = (unsigned)u;
-    }
-    free(child);
-    child = cfw_xasprintf("%s.scripts_refresh", path);
-    if (cfw_node_duration(node, "scripts_refresh", child, &conf->scripts_refresh_ms, diag) == 1 &&
-        conf->scripts_refresh_ms < 10 * 1000) {
-        cfw_diag_add(diag, cfw_node_get(node, "scripts_refresh"), child,
-                     "must be at least 10s (the API allows 1200 requests per 5 minutes)");
-    }
-    free(child);
-    child = cfw_xasprintf("%s.max_message", path);
-    if (cfw_node_u64(node, "max_message", child, 1024, 64u * 1024u * 1024u, &u, diag) == 1) {
-        conf->max_message = (size_t)u;
-    }
-    free(child);
-    if (diag->n > before) {
+    cfw_schema_defaults(&tail_schema, conf);
+    if (cfw_schema_parse(&tail_schema, node, path, conf, diag) != 0) {
         cfw_tail_conf_clear(conf);
         return -1;
     }
@@ -1257,11 +1338,6 @@ static int tail_source_parse(const struct cfw_node *node, const char *path, void
     return cfw_tail_conf_parse(node, path, conf, diag);
 }
 
-static const char *tail_source_conf_name(const void *conf)
-{
-    return ((const struct cfw_tail_conf *)conf)->name;
-}
-
 static void tail_source_conf_clear(void *conf)
 {
     cfw_tail_conf_clear(conf);
@@ -1270,9 +1346,9 @@ static void tail_source_conf_clear(void *conf)
 const struct cfw_input_ops cfw_input_cf_tail_ops = {
     .type = "cloudflare-tail",
     .flags = CFW_INPUT_NEEDS_CLOUDFLARE,
+    .schema = &tail_schema,
     .conf_size = sizeof(struct cfw_tail_conf),
     .parse = tail_source_parse,
-    .conf_name = tail_source_conf_name,
     .conf_clear = tail_source_conf_clear,
     .create = tail_source_create,
     .start = tail_source_start,

@@ -44,6 +44,15 @@ void cfw_input_unknown_type(const struct cfw_node *node, const char *path, const
     free(kp);
 }
 
+int cfw_input_read_required_name(const struct cfw_schema_key *k, const struct cfw_node *map,
+                                 const char *path, void *conf, struct cfw_diag *diag)
+{
+    char *name = cfw_node_required_str(map, k->name, path, "a source needs a name", diag);
+
+    *(char **)((char *)conf + k->offset) = name;
+    return name != NULL ? 1 : 0;
+}
+
 /* The kind of type, without reporting anything; NULL when none has that name. */
 static const struct cfw_input_ops *find_ops(const char *type)
 {
@@ -189,7 +198,7 @@ struct cfw_input *cfw_input_new(const struct cfw_node *node, const char *path,
     }
     in = cfw_xcalloc(1, sizeof(*in));
     in->ops = ops;
-    in->name = cfw_xstrdup(ops->conf_name(conf));
+    in->name = cfw_xstrdup(cfw_schema_str(ops->schema, conf, "name"));
     in->keep = cfw_input_keep_text(node);
     in->cbs = *cbs;
     in->health = CFW_INPUT_UP;

@@ -6,18 +6,18 @@
 #define CFWATCHD_INPUT_IMPL_H
 
 #include "cfwatchd/input.h"
+#include "cfwatchd/schema.h"
 
 /* An input of this kind survives a reload unchanged (cfw_input_keep_text). */
 #define CFW_INPUT_KEPT_ON_RELOAD 0x100u
 
 struct cfw_input_ops {
     const char *type;
-    unsigned flags;   /* CFW_INPUT_NEEDS_*, CFW_INPUT_KEPT_ON_RELOAD */
-    size_t conf_size; /* the kind's configuration struct */
+    unsigned flags;                  /* CFW_INPUT_NEEDS_*, CFW_INPUT_KEPT_ON_RELOAD */
+    const struct cfw_schema *schema; /* its keys; "name" is the input's name */
+    size_t conf_size;                /* the struct the schema fills */
     /* Parses an entry into conf (zeroed); 0, or -1 with diag (conf then cleared). */
     int (*parse)(const struct cfw_node *node, const char *path, void *conf, struct cfw_diag *diag);
-    /* The configured name in conf. */
-    const char *(*conf_name)(const void *conf);
     void (*conf_clear)(void *conf);
     /* Makes in->priv from conf (copied); -1 with err set. */
     int (*create)(struct cfw_input *in, const void *conf, const struct cfw_input_env *env,
@@ -67,6 +67,11 @@ const char *cfw_input_type_of(const struct cfw_node *node, const char *path, str
 /* Reports an entry's type that names no kind of source. */
 void cfw_input_unknown_type(const struct cfw_node *node, const char *path, const char *type,
                             struct cfw_diag *diag);
+/*
+ * Reads a name that must be there (a schema reader, CFW_SCHEMA_STR): "a source needs a name"
+ * when the key is absent.
+ */
+cfw_schema_fn cfw_input_read_required_name;
 
 /* Hands bytes of a stream to the caller. */
 void cfw_input_emit_bytes(struct cfw_input *in, const struct cfw_input_bytes *b);

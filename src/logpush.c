@@ -24,11 +24,6 @@
 #include "cfwatchd/sha256.h"
 #include "input_impl.h"
 
-static const char *const logpush_keys[] = {
-    "name",      "type",      "token", "token_file", "header", "max_body", "max_decompressed",
-    "max_ratio", "max_line",  "max_records", "dedup",  NULL,
-};
-
 /* A batch waiting to be matched. */
 struct batch {
     struct batch *next;
@@ -102,77 +97,127 @@ void cfw_logpush_conf_clear(struct cfw_logpush_conf *conf)
     memset(conf, 0, sizeof(*conf));
 }
 
-static void size_opt(const struct cfw_node *node, const char *key, const char *path, uint64_t min,
-                     uint64_t max, size_t *out, size_t def, struct cfw_diag *diag)
+static int read_name(const struct cfw_schema_key *k, const struct cfw_node *map, const char *path,
+                     void *conf, struct cfw_diag *diag)
 {
-    uint64_t v = 0;
-    char *child = cfw_xasprintf("%s.%s", path, key);
+    const char *s = NULL;
+    int rc = cfw_node_str(map, k->name, path, &s, diag);
+    char *kp;
 
-    *out = def;
-    if (cfw_node_u64(node, key, child, min, max, &v, diag) == 1) {
-        *out = (size_t)v;
+    if (rc == 0) {
+        /* absent, or present but null (`name: ~`): both leave the source without a URL */
+        cfw_diag_add(diag, map, path, "a logpush source needs a name (its URL is /logpush/NAME)");
+        return -1;
     }
-    free(child);
+    if (rc < 0) {
+        return -1;
+    }
+    ((struct cfw_logpush_conf *)conf)->name = cfw_xstrdup(s);
+    if (s[0] == '\0' || strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                                  "0123456789._-") != strlen(s)) {
+        kp = cfw_schema_path(k, path);
+        cfw_diag_add(diag, cfw_node_get(map, k->name), kp,
+                     "'%s' cannot be a URL path segment (letters, digits, . _ - only)", s);
+        free(kp);
+        return -1;
+    }
+    return 1;
 }
+
+static int read_token(const struct cfw_schema_key *k, const struct cfw_node *map, const char *path,
+                      void *conf, struct cfw_diag *diag)
+{
+    char **token = &((struct cfw_logpush_conf *)conf)->token;
+
+    switch (cfw_node_secret(map, k->name, "token_file", path, token, diag)) {
+    case 0:
+        cfw_diag_add(diag, map, path,
+                     "a logpush source needs token or token_file (requests are authenticated)");
+        return -1;
+    case 1:
+        cfw_secret_register(*token, strlen(*token));
+        if (strlen(*token) < 16) {
+            cfw_diag_add(diag, map, path, "the logpush token is shorter than 16 characters");
+            return -1;
+        }
+        return 1;
+    default:
+        return -1;
+    }
+}
+
+#define LOGPUSH_KEY(member) offsetof(struct cfw_logpush_conf, member)
+
+static const struct cfw_schema_key logpush_keys[] = {
+    {.name = "name",
+     .type = CFW_SCHEMA_STR,
+     .offset = LOGPUSH_KEY(name),
+     .read = read_name,
+     .help = "the source's name, and its URL: /logpush/NAME (required)"},
+    {.name = "type", .help = "logpush"},
+    {.name = "token",
+     .type = CFW_SCHEMA_STR,
+     .offset = LOGPUSH_KEY(token),
+     .read = read_token,
+     .help = "the shared secret requests must carry (or token_file; at least 16 characters)"},
+    {.name = "token_file", .help = "a file holding the token (read with token)"},
+    {.name = "header",
+     .type = CFW_SCHEMA_STR,
+     .offset = LOGPUSH_KEY(header),
+     .help = "the header carrying the token (default: Authorization: Bearer)"},
+    {.name = "max_body",
+     .type = CFW_SCHEMA_SIZE,
+     .offset = LOGPUSH_KEY(max_body),
+     .def = CFW_LOGPUSH_MAX_BODY_DEFAULT,
+     .min = 1024,
+     .max = 1024ULL * 1024 * 1024,
+     .help = "bytes of a request body as sent (compressed)"},
+    {.name = "max_decompressed",
+     .type = CFW_SCHEMA_SIZE,
+     .offset = LOGPUSH_KEY(max_decompressed),
+     .def = CFW_LOGPUSH_MAX_DECOMPRESSED_DEFAULT,
+     .min = 1024,
+     .max = 4ULL * 1024 * 1024 * 1024,
+     .help = "bytes of a batch once decompressed"},
+    {.name = "max_ratio",
+     .type = CFW_SCHEMA_UINT,
+     .offset = LOGPUSH_KEY(max_ratio),
+     .def = CFW_LOGPUSH_MAX_RATIO_DEFAULT,
+     .min = 2,
+     .max = 100000,
+     .help = "decompressed bytes per compressed byte (gzip bombs)"},
+    {.name = "max_line",
+     .type = CFW_SCHEMA_SIZE,
+     .offset = LOGPUSH_KEY(max_line),
+     .def = CFW_LOGPUSH_MAX_LINE_DEFAULT,
+     .min = 256,
+     .max = 64ULL * 1024 * 1024,
+     .help = "bytes of one record; longer lines are skipped and counted"},
+    {.name = "max_records",
+     .type = CFW_SCHEMA_SIZE,
+     .offset = LOGPUSH_KEY(max_records),
+     .def = CFW_LOGPUSH_MAX_RECORDS_DEFAULT,
+     .min = 1,
+     .max = 100000000,
+     .help = "records matched per batch; the rest are dropped and counted"},
+    {.name = "dedup",
+     .type = CFW_SCHEMA_SIZE,
+     .offset = LOGPUSH_KEY(dedup),
+     .def = CFW_LOGPUSH_DEDUP_DEFAULT,
+     .min = 16,
+     .max = 10000000,
+     .help = "records remembered to skip redeliveries"},
+    {0},
+};
+
+static const struct cfw_schema logpush_schema = {.keys = logpush_keys};
 
 int cfw_logpush_conf_parse(const struct cfw_node *node, const char *path,
                            struct cfw_logpush_conf *conf, struct cfw_diag *diag)
 {
-    size_t before = diag->n;
-    const char *s = NULL;
-    size_t ratio = 0;
-    char *child;
-    int rc;
-
     memset(conf, 0, sizeof(*conf));
-    if (cfw_node_check_keys(node, path, logpush_keys, diag) != 0 && node->type != CFW_NODE_MAP) {
-        return -1;
-    }
-    child = cfw_xasprintf("%s.name", path);
-    rc = cfw_node_str(node, "name", child, &s, diag);
-    if (rc == 1) {
-        if (s[0] == '\0' || strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
-                                      "0123456789._-") != strlen(s)) {
-            cfw_diag_add(diag, cfw_node_get(node, "name"), child,
-                         "'%s' cannot be a URL path segment (letters, digits, . _ - only)", s);
-        }
-        conf->name = cfw_xstrdup(s);
-    } else if (rc == 0) {
-        /* absent, or present but null (`name: ~`): both leave the source without a URL */
-        cfw_diag_add(diag, node, path, "a logpush source needs a name (its URL is /logpush/NAME)");
-    }
-    free(child);
-    switch (cfw_node_secret(node, "token", "token_file", path, &conf->token, diag)) {
-    case 0:
-        cfw_diag_add(diag, node, path,
-                     "a logpush source needs token or token_file (requests are authenticated)");
-        break;
-    case 1:
-        cfw_secret_register(conf->token, strlen(conf->token));
-        if (strlen(conf->token) < 16) {
-            cfw_diag_add(diag, node, path, "the logpush token is shorter than 16 characters");
-        }
-        break;
-    default:
-        break;
-    }
-    child = cfw_xasprintf("%s.header", path);
-    if (cfw_node_str(node, "header", child, &s, diag) == 1) {
-        conf->header = cfw_xstrdup(s);
-    }
-    free(child);
-    size_opt(node, "max_body", path, 1024, 1024ULL * 1024 * 1024, &conf->max_body,
-             CFW_LOGPUSH_MAX_BODY_DEFAULT, diag);
-    size_opt(node, "max_decompressed", path, 1024, 4ULL * 1024 * 1024 * 1024,
-             &conf->max_decompressed, CFW_LOGPUSH_MAX_DECOMPRESSED_DEFAULT, diag);
-    size_opt(node, "max_ratio", path, 2, 100000, &ratio, CFW_LOGPUSH_MAX_RATIO_DEFAULT, diag);
-    conf->max_ratio = (unsigned)ratio;
-    size_opt(node, "max_line", path, 256, 64ULL * 1024 * 1024, &conf->max_line,
-             CFW_LOGPUSH_MAX_LINE_DEFAULT, diag);
-    size_opt(node, "max_records", path, 1, 100000000, &conf->max_records,
-             CFW_LOGPUSH_MAX_RECORDS_DEFAULT, diag);
-    size_opt(node, "dedup", path, 16, 10000000, &conf->dedup, CFW_LOGPUSH_DEDUP_DEFAULT, diag);
-    if (diag->n > before) {
+    cfw_schema_defaults(&logpush_schema, conf);
+    if (cfw_schema_parse(&logpush_schema, node, path, conf, diag) != 0) {
         cfw_logpush_conf_clear(conf);
         return -1;
     }
@@ -908,11 +953,6 @@ static void logpush_metrics(const struct cfw_input *in, struct cfw_metrics *m)
     }
 }
 
-static const char *logpush_conf_name(const void *conf)
-{
-    return ((const struct cfw_logpush_conf *)conf)->name;
-}
-
 static void logpush_conf_clear(void *conf)
 {
     cfw_logpush_conf_clear(conf);
@@ -927,9 +967,9 @@ static int logpush_parse(const struct cfw_node *node, const char *path, void *co
 const struct cfw_input_ops cfw_input_logpush_ops = {
     .type = "logpush",
     .flags = CFW_INPUT_NEEDS_LISTENER,
+    .schema = &logpush_schema,
     .conf_size = sizeof(struct cfw_logpush_conf),
     .parse = logpush_parse,
-    .conf_name = logpush_conf_name,
     .conf_clear = logpush_conf_clear,
     .create = logpush_create,
     .start = logpush_start,

@@ -18,6 +18,7 @@
  */
 #include "cfwatchd/cloudflare.h"
 
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,9 +29,6 @@
 #include "cfwatchd/log.h"
 #include "cfwatchd/secrets.h"
 #include "input_impl.h"
-
-static const char *const poller_keys[] = {"name",   "type",  "scripts", "interval",
-                                          "notify", "limit", NULL};
 
 enum poller_type {
     CFW_POLLER_DEPLOYMENTS = 1,
@@ -110,58 +108,98 @@ static void conf_clear(struct poller_conf *conf)
     memset(conf, 0, sizeof(*conf));
 }
 
+static int read_type(const struct cfw_schema_key *k, const struct cfw_node *map, const char *path,
+                     void *conf, struct cfw_diag *diag)
+{
+    struct poller_conf *c = conf;
+    const char *s = NULL;
+    char *kp;
+    int rc = cfw_node_str(map, k->name, path, &s, diag);
+
+    if (rc != 1) {
+        return rc;
+    }
+    for (int t = CFW_POLLER_DEPLOYMENTS; t <= CFW_POLLER_BUILDS; t++) {
+        if (strcmp(s, type_name((enum poller_type)t)) == 0) {
+            c->type = (enum poller_type)t;
+        }
+    }
+    if (c->type != 0) {
+        return 1;
+    }
+    kp = cfw_schema_path(k, path);
+    cfw_diag_add(diag, cfw_node_get(map, k->name), kp,
+                 "unknown type '%s' (cloudflare-deployments, cloudflare-observability, "
+                 "cloudflare-builds)",
+                 s);
+    free(kp);
+    return -1;
+}
+
+static int read_scripts(const struct cfw_schema_key *k, const struct cfw_node *map,
+                        const char *path, void *conf, struct cfw_diag *diag)
+{
+    struct poller_conf *c = conf;
+    int rc = cfw_node_strlist(map, k->name, path, &c->scripts, diag);
+    char *kp;
+
+    if (rc == 0) {
+        kp = cfw_schema_path(k, path);
+        cfw_diag_add(diag, map, kp, "scripts is required: the Workers to poll%s",
+                     c->type == CFW_POLLER_BUILDS ? " (script tags for builds)" : "");
+        free(kp);
+        return -1;
+    }
+    return rc;
+}
+
+#define POLLER_KEY(member) offsetof(struct poller_conf, member)
+
+static const struct cfw_schema_key poller_keys[] = {
+    {.name = "name",
+     .type = CFW_SCHEMA_STR,
+     .offset = POLLER_KEY(name),
+     .read = cfw_input_read_required_name,
+     .help = "the source's name in incidents and state (required)"},
+    {.name = "type",
+     .offset = POLLER_KEY(type),
+     .read = read_type,
+     .help = "cloudflare-deployments, cloudflare-observability or cloudflare-builds"},
+    {.name = "scripts",
+     .type = CFW_SCHEMA_STRLIST,
+     .offset = POLLER_KEY(scripts),
+     .read = read_scripts,
+     .help = "the Workers to poll (required; builds: their script tags)"},
+    {.name = "interval",
+     .type = CFW_SCHEMA_DURATION,
+     .offset = POLLER_KEY(interval_ms),
+     .def = CFW_CF_INTERVAL_DEFAULT_MS,
+     .min = 1000,
+     .bounds = "must be at least 1s (the API allows 1200 requests per 5 minutes)",
+     .help = "how often the API is polled"},
+    {.name = "notify",
+     .type = CFW_SCHEMA_BOOL,
+     .offset = POLLER_KEY(notify),
+     .def = 0,
+     .help = "deployments: an info event per new deployment"},
+    {.name = "limit",
+     .type = CFW_SCHEMA_SIZE,
+     .offset = POLLER_KEY(limit),
+     .def = CFW_CF_OBS_LIMIT_DEFAULT,
+     .min = 1,
+     .max = 2000,
+     .help = "observability: events per page"},
+    {0},
+};
+
+static const struct cfw_schema poller_schema = {.keys = poller_keys};
+
 static int conf_parse(const struct cfw_node *node, const char *path, struct poller_conf *conf,
                       struct cfw_diag *diag)
 {
-    size_t before = diag->n;
-    const char *s = NULL;
-    uint64_t limit = 0;
-    char *child;
-
     memset(conf, 0, sizeof(*conf));
-    conf->interval_ms = CFW_CF_INTERVAL_DEFAULT_MS;
-    conf->limit = CFW_CF_OBS_LIMIT_DEFAULT;
-    if (cfw_node_check_keys(node, path, poller_keys, diag) != 0 && node->type != CFW_NODE_MAP) {
-        return -1;
-    }
-    child = cfw_xasprintf("%s.type", path);
-    if (cfw_node_str(node, "type", child, &s, diag) == 1) {
-        for (int t = CFW_POLLER_DEPLOYMENTS; t <= CFW_POLLER_BUILDS; t++) {
-            if (strcmp(s, type_name((enum poller_type)t)) == 0) {
-                conf->type = (enum poller_type)t;
-            }
-        }
-        if (conf->type == 0) {
-            cfw_diag_add(diag, cfw_node_get(node, "type"), child,
-                         "unknown type '%s' (cloudflare-deployments, cloudflare-observability, "
-                         "cloudflare-builds)",
-                         s);
-        }
-    }
-    free(child);
-    conf->name = cfw_node_required_str(node, "name", path, "a source needs a name", diag);
-    child = cfw_xasprintf("%s.scripts", path);
-    if (cfw_node_strlist(node, "scripts", child, &conf->scripts, diag) == 0) {
-        cfw_diag_add(diag, node, child, "scripts is required: the Workers to poll%s",
-                     conf->type == CFW_POLLER_BUILDS ? " (script tags for builds)" : "");
-    }
-    free(child);
-    child = cfw_xasprintf("%s.interval", path);
-    if (cfw_node_duration(node, "interval", child, &conf->interval_ms, diag) == 1 &&
-        conf->interval_ms < 1000) {
-        cfw_diag_add(diag, cfw_node_get(node, "interval"), child,
-                     "must be at least 1s (the API allows 1200 requests per 5 minutes)");
-    }
-    free(child);
-    child = cfw_xasprintf("%s.notify", path);
-    cfw_node_bool(node, "notify", child, &conf->notify, diag);
-    free(child);
-    child = cfw_xasprintf("%s.limit", path);
-    if (cfw_node_u64(node, "limit", child, 1, 2000, &limit, diag) == 1) {
-        conf->limit = (size_t)limit;
-    }
-    free(child);
-    if (diag->n > before) {
+    cfw_schema_defaults(&poller_schema, conf);
+    if (cfw_schema_parse(&poller_schema, node, path, conf, diag) != 0) {
         conf_clear(conf);
         return -1;
     }
@@ -860,11 +898,6 @@ static int poller_parse(const struct cfw_node *node, const char *path, void *con
     return conf_parse(node, path, conf, diag);
 }
 
-static const char *poller_conf_name(const void *conf)
-{
-    return ((const struct poller_conf *)conf)->name;
-}
-
 static void poller_conf_clear(void *conf)
 {
     conf_clear(conf);
@@ -873,11 +906,10 @@ static void poller_conf_clear(void *conf)
 /* The three types share everything: the type in the configuration says what is polled. */
 #define POLLER_OPS(type_name_)                                                                     \
     {                                                                                              \
-        .type = (type_name_), .flags = CFW_INPUT_NEEDS_CLOUDFLARE,                                 \
+        .type = (type_name_), .flags = CFW_INPUT_NEEDS_CLOUDFLARE, .schema = &poller_schema,       \
         .conf_size = sizeof(struct poller_conf), .parse = poller_parse,                            \
-        .conf_name = poller_conf_name, .conf_clear = poller_conf_clear, .create = poller_create,   \
-        .start = poller_start, .save = poller_save, .restore = poller_restore,                     \
-        .destroy = poller_destroy,                                                                 \
+        .conf_clear = poller_conf_clear, .create = poller_create, .start = poller_start,           \
+        .save = poller_save, .restore = poller_restore, .destroy = poller_destroy,                 \
     }
 
 const struct cfw_input_ops cfw_input_cf_deployments_ops = POLLER_OPS("cloudflare-deployments");

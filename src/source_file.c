@@ -1478,7 +1478,59 @@ static void file_stats(const struct cfw_source *src, struct cfw_source_stats *ou
     out->lag_bytes = lag;
 }
 
+/* ---- configuration ---- */
+
+static int read_path(const struct cfw_schema_key *k, const struct cfw_node *map, const char *path,
+                     void *conf, struct cfw_diag *diag)
+{
+    const char *s = NULL;
+    int rc = cfw_node_str(map, k->name, path, &s, diag);
+
+    if (rc < 0) {
+        return -1;
+    }
+    if (rc == 0 || s[0] == '\0') {
+        cfw_diag_add(diag, map, path, "a file source needs 'path' (a path or a glob)");
+        return -1;
+    }
+    ((struct cfw_source_conf *)conf)->path = cfw_xstrdup(s);
+    return 1;
+}
+
+static const struct cfw_schema_key file_keys[] = {
+    CFW_SOURCE_ROW_NAME,
+    CFW_SOURCE_ROW_TYPE,
+    {.name = "path",
+     .type = CFW_SCHEMA_STR,
+     .offset = CFW_SOURCE_KEY(path),
+     .read = read_path,
+     .help = "a path or a glob (required)"},
+    CFW_SOURCE_ROW_START_AT,
+    CFW_SOURCE_ROW_FORMAT("format", format),
+    CFW_SOURCE_ROW_POLL_INTERVAL,
+    CFW_SOURCE_ROW_READ_BUDGET,
+    CFW_SOURCE_ROW_DOWN_AFTER,
+    {.name = "max_files",
+     .type = CFW_SCHEMA_SIZE,
+     .offset = CFW_SOURCE_KEY(max_files),
+     .def = CFW_SOURCE_MAX_FILES_DEFAULT,
+     .min = 1,
+     .max = 65536,
+     .help = "files tracked at once"},
+    {.name = "expect_files",
+     .type = CFW_SCHEMA_BOOL,
+     .offset = CFW_SOURCE_KEY(expect_files),
+     .def = 0,
+     .help = "a glob matching nothing is a problem (default: waiting for files)"},
+    {0},
+};
+
+const struct cfw_schema cfw_source_file_schema = {.keys = file_keys};
+
 const struct source_ops cfw_source_file_ops = {
+    .name = "file",
+    .type = CFW_SOURCE_FILE,
+    .schema = &cfw_source_file_schema,
     .init = file_init,
     .start = file_start,
     .stop = file_stop,
