@@ -1501,158 +1501,57 @@ static void http_api(struct cfw_listener_req *req, const char *path, void *arg)
     }
 }
 
-/* Prometheus label values: backslash, quote and newline escaped. */
-static void metric_label(struct cfw_buf *b, const char *v)
+/* The daemon's own counters: reloads, state and journal, silences. */
+static void app_metrics(const struct app *app, struct cfw_metrics *m)
 {
-    for (; *v != '\0'; v++) {
-        if (*v == '\\' || *v == '"') {
-            cfw_buf_putc(b, '\\');
-            cfw_buf_putc(b, *v);
-        } else if (*v == '\n') {
-            cfw_buf_puts(b, "\\n");
-        } else {
-            cfw_buf_putc(b, *v);
-        }
-    }
+    cfw_metrics_one(m, "cfwatchd_reloads_total", "counter", "Successful configuration reloads.",
+                    app->reloads);
+    cfw_metrics_one(m, "cfwatchd_reload_failures_total", "counter",
+                    "Rejected configuration reloads.", app->reload_failures);
+    cfw_metrics_one(m, "cfwatchd_state_save_failures_total", "counter", "Failed state writes.",
+                    app->save_failures);
+    cfw_metrics_one(m, "cfwatchd_state_durable", "gauge",
+                    "1 when the journal and the state file are written, 0 when running from "
+                    "memory.",
+                    app->durable);
+    cfw_metrics_one(m, "cfwatchd_state_recoveries_total", "counter",
+                    "Starts that found state.json damaged or missing and recovered from the "
+                    "previous generation or the journal.",
+                    app->state_recoveries);
+    cfw_metrics_one(m, "cfwatchd_journal_records_total", "counter",
+                    "Records appended to the journal.", app->journal_records);
+    cfw_metrics_one(m, "cfwatchd_journal_failures_total", "counter",
+                    "Journal appends, fsyncs or rotations that failed.", app->journal_failures);
+    cfw_metrics_one(m, "cfwatchd_silences_active", "gauge", "Silences in force now.",
+                    cfw_silences_active(app->silences, cfw_now_wall_ms()));
+    cfw_metrics_one(m, "cfwatchd_notifications_silenced_total", "counter",
+                    "Transitions not sent because a silence matched (or their open was silenced).",
+                    app->silenced);
+    cfw_metrics_one(m, "cfwatchd_journal_bytes", "gauge", "Size of the current journal file.",
+                    app->journal != NULL ? cfw_journal_bytes(app->journal) : 0);
 }
 
-static void metric(struct cfw_buf *b, const char *name, const char *type, const char *help,
-                   uint64_t value)
-{
-    cfw_buf_printf(b, "# HELP %s %s\n# TYPE %s %s\n%s %llu\n", name, help, name, type, name,
-                   (unsigned long long)value);
-}
-
+/* GET /metrics: every module's families, through one writer (metrics.h). */
 static void http_metrics(struct cfw_listener_req *req, const char *path, void *arg)
 {
     struct app *app = arg;
-    const struct cfw_pipeline_stats *ps = cfw_pipeline_stats(app->pipeline);
-    struct cfw_buf b = {0};
+    struct cfw_metrics *m = cfw_metrics_new();
+    const char *text;
+    size_t len;
 
-    metric(&b, "cfwatchd_bytes_total", "counter", "Bytes read from all sources.", ps->bytes);
-    metric(&b, "cfwatchd_records_total", "counter", "Records framed.", ps->records);
-    metric(&b, "cfwatchd_records_decoded_total", "counter",
-           "Records the prefilter let through to the decoder (all with rules.scan: full).",
-           ps->decoded);
-    metric(&b, "cfwatchd_events_total", "counter", "Events of the decoded records.", ps->events);
-    metric(&b, "cfwatchd_matches_total", "counter", "Rule matches.", ps->matches);
-    metric(&b, "cfwatchd_incidents_open", "gauge", "Open incidents.",
-           cfw_incidents_open_count(app->incidents));
-    metric(&b, "cfwatchd_incidents_tracked", "gauge", "Incidents kept in memory.",
-           cfw_incidents_count(app->incidents));
-    metric(&b, "cfwatchd_incidents_dropped_total", "counter",
-           "New incidents refused at the max_incidents cap.",
-           cfw_incidents_dropped(app->incidents));
-    cfw_buf_puts(&b, "# HELP cfwatchd_transitions_total Incident transitions.\n"
-                     "# TYPE cfwatchd_transitions_total counter\n");
-    for (int t = 0; t < CFW_TRANSITIONS; t++) {
-        cfw_buf_printf(&b, "cfwatchd_transitions_total{transition=\"%s\"} %llu\n",
-                       cfw_transition_name((enum cfw_transition)t),
-                       (unsigned long long)app->transitions[t]);
-    }
-    cfw_buf_puts(&b, "# HELP cfwatchd_rule_matches_total Matches per rule.\n"
-                     "# TYPE cfwatchd_rule_matches_total counter\n");
-    for (size_t i = 0; i < cfw_ruleset_count(app->rules); i++) {
-        const struct cfw_rule *r = cfw_ruleset_rule(app->rules, i);
-        cfw_buf_puts(&b, "cfwatchd_rule_matches_total{rule=\"");
-        metric_label(&b, cfw_rule_id(r));
-        cfw_buf_printf(&b, "\"} %llu\n", (unsigned long long)cfw_rule_matches(r));
-    }
-    {
-        struct cfw_metrics *m = cfw_metrics_new();
-        const char *text;
-        size_t len;
-
-        cfw_inputs_metrics(app->inputs, app->ninputs, m);
-        text = cfw_metrics_text(m, &len);
-        cfw_buf_append(&b, text, len);
-        cfw_metrics_free(m);
-    }
+    cfw_metrics_pipeline(m, cfw_pipeline_stats(app->pipeline), app->rules);
+    cfw_metrics_incidents(m, app->incidents, app->transitions);
+    cfw_inputs_metrics(app->inputs, app->ninputs, m);
     if (app->notifier != NULL) {
-        struct cfw_notifier_stats ns = {0};
-        static const char *const names[] = {"sent", "retried", "dead", "refused", "digested"};
-        cfw_notifier_stats(app->notifier, &ns);
-        for (size_t k = 0; k < 5; k++) {
-            cfw_buf_printf(&b, "# HELP cfwatchd_notifications_%s_total Notifications %s per sink.\n"
-                               "# TYPE cfwatchd_notifications_%s_total counter\n",
-                           names[k], names[k], names[k]);
-            for (size_t i = 0; i < ns.n_sinks; i++) {
-                const struct cfw_notifier_sink_stats *x = &ns.sinks[i];
-                uint64_t v = k == 0 ? x->sent : k == 1 ? x->retried : k == 2 ? x->dead
-                           : k == 3 ? x->refused : x->digested;
-                cfw_buf_puts(&b, "cfwatchd_notifications_");
-                cfw_buf_printf(&b, "%s_total{sink=\"", names[k]);
-                metric_label(&b, x->name);
-                cfw_buf_printf(&b, "\"} %llu\n", (unsigned long long)v);
-            }
-        }
-        metric(&b, "cfwatchd_outbox_depth", "gauge", "Notifications waiting in the outbox.",
-               cfw_notifier_pending(app->notifier));
-        metric(&b, "cfwatchd_outbox_spooled_bytes", "gauge", "Bytes of notifications spooled.",
-               ns.outbox.bytes);
-        metric(&b, "cfwatchd_outbox_write_errors_total", "counter",
-               "Notifications whose spool write failed at least once (disk full, read-only).",
-               ns.outbox.write_errors);
-        metric(&b, "cfwatchd_outbox_unspooled", "gauge",
-               "Notifications held in memory only (not on disk): lost if cfwatchd is killed.",
-               ns.outbox.unspooled);
-        metric(&b, "cfwatchd_outbox_reserve_bytes", "gauge",
-               "Bytes preallocated in outbox/.reserve for a full disk.", ns.outbox.reserve_bytes);
-        metric(&b, "cfwatchd_outbox_refused_total", "counter",
-               "Notifications refused because the spool was at its cap.", ns.outbox.refused_full);
-        cfw_notifier_stats_clear(&ns);
+        cfw_metrics_notifier(m, app->notifier);
     }
     if (app->listener != NULL) {
-        const struct cfw_listener_stats *ls = cfw_listener_stats(app->listener);
-        const struct {
-            const char *reason;
-            uint64_t v;
-        } rej[] = {
-            {"timeout", ls->timeouts},       {"evicted", ls->evicted},
-            {"refused", ls->refused},        {"bad_request", ls->bad_requests},
-            {"too_large", ls->too_large},    {"busy", ls->busy},
-            {"accept_error", ls->accept_errors},
-        };
-        metric(&b, "cfwatchd_listener_connections", "gauge",
-               "Connections open on the HTTP listener.", ls->connections);
-        metric(&b, "cfwatchd_listener_connections_total", "counter",
-               "Connections accepted by the HTTP listener.", ls->accepted);
-        cfw_buf_puts(&b, "# HELP cfwatchd_listener_rejected_total Connections or requests the "
-                         "HTTP listener refused or closed, by reason.\n"
-                         "# TYPE cfwatchd_listener_rejected_total counter\n");
-        for (size_t k = 0; k < sizeof(rej) / sizeof(rej[0]); k++) {
-            cfw_buf_printf(&b, "cfwatchd_listener_rejected_total{reason=\"%s\"} %llu\n",
-                           rej[k].reason, (unsigned long long)rej[k].v);
-        }
+        cfw_metrics_listener(m, app->listener);
     }
-    metric(&b, "cfwatchd_lines_total", "counter", "Lines framed (finished streams).", ps->lines);
-    metric(&b, "cfwatchd_reloads_total", "counter", "Successful configuration reloads.",
-           app->reloads);
-    metric(&b, "cfwatchd_reload_failures_total", "counter", "Rejected configuration reloads.",
-           app->reload_failures);
-    metric(&b, "cfwatchd_state_save_failures_total", "counter", "Failed state writes.",
-           app->save_failures);
-    metric(&b, "cfwatchd_state_durable", "gauge",
-           "1 when the journal and the state file are written, 0 when running from memory.",
-           app->durable);
-    metric(&b, "cfwatchd_state_recoveries_total", "counter",
-           "Starts that found state.json damaged or missing and recovered from the previous "
-           "generation or the journal.",
-           app->state_recoveries);
-    metric(&b, "cfwatchd_journal_records_total", "counter", "Records appended to the journal.",
-           app->journal_records);
-    metric(&b, "cfwatchd_journal_failures_total", "counter",
-           "Journal appends, fsyncs or rotations that failed.", app->journal_failures);
-    metric(&b, "cfwatchd_silences_active", "gauge", "Silences in force now.",
-           cfw_silences_active(app->silences, cfw_now_wall_ms()));
-    metric(&b, "cfwatchd_notifications_silenced_total", "counter",
-           "Transitions not sent because a silence matched (or their open was silenced).",
-           app->silenced);
-    metric(&b, "cfwatchd_journal_bytes", "gauge", "Size of the current journal file.",
-           app->journal != NULL ? cfw_journal_bytes(app->journal) : 0);
-    cfw_listener_reply(req, 200, "text/plain; version=0.0.4; charset=utf-8",
-                       b.data != NULL ? b.data : "", b.len);
-    cfw_buf_free(&b);
+    app_metrics(app, m);
+    text = cfw_metrics_text(m, &len);
+    cfw_listener_reply(req, 200, "text/plain; version=0.0.4; charset=utf-8", text, len);
+    cfw_metrics_free(m);
 }
 
 /* ---- timers and signals ---- */

@@ -6,6 +6,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cfwatchd/incident.h"
+#include "cfwatchd/listener.h"
+#include "cfwatchd/notify.h"
+#include "cfwatchd/pipeline.h"
+#include "cfwatchd/rules.h"
+
 struct cfw_metrics_family {
     char *name;
     char *type;
@@ -122,4 +128,113 @@ const char *cfw_metrics_text(struct cfw_metrics *m, size_t *len)
     }
     *len = m->text.len;
     return m->text.data != NULL ? m->text.data : "";
+}
+
+/* ---- the families of the modules that do not write their own yet ---- */
+
+void cfw_metrics_pipeline(struct cfw_metrics *m, const struct cfw_pipeline_stats *ps,
+                          const struct cfw_ruleset *rules)
+{
+    struct cfw_metrics_family *f;
+
+    cfw_metrics_one(m, "cfwatchd_bytes_total", "counter", "Bytes read from all sources.",
+                    ps->bytes);
+    cfw_metrics_one(m, "cfwatchd_records_total", "counter", "Records framed.", ps->records);
+    cfw_metrics_one(m, "cfwatchd_records_decoded_total", "counter",
+                    "Records the prefilter let through to the decoder (all with rules.scan: full).",
+                    ps->decoded);
+    cfw_metrics_one(m, "cfwatchd_events_total", "counter", "Events of the decoded records.",
+                    ps->events);
+    cfw_metrics_one(m, "cfwatchd_matches_total", "counter", "Rule matches.", ps->matches);
+    cfw_metrics_one(m, "cfwatchd_lines_total", "counter", "Lines framed (finished streams).",
+                    ps->lines);
+    f = cfw_metrics_family(m, "cfwatchd_rule_matches_total", "counter", "Matches per rule.");
+    for (size_t i = 0; i < cfw_ruleset_count(rules); i++) {
+        const struct cfw_rule *r = cfw_ruleset_rule(rules, i);
+
+        cfw_metrics_u64(f, CFW_LABELS("rule", cfw_rule_id(r)), cfw_rule_matches(r));
+    }
+}
+
+void cfw_metrics_incidents(struct cfw_metrics *m, const struct cfw_incidents *incidents,
+                           const uint64_t transitions[])
+{
+    struct cfw_metrics_family *f;
+
+    cfw_metrics_one(m, "cfwatchd_incidents_open", "gauge", "Open incidents.",
+                    cfw_incidents_open_count(incidents));
+    cfw_metrics_one(m, "cfwatchd_incidents_tracked", "gauge", "Incidents kept in memory.",
+                    cfw_incidents_count(incidents));
+    cfw_metrics_one(m, "cfwatchd_incidents_dropped_total", "counter",
+                    "New incidents refused at the max_incidents cap.",
+                    cfw_incidents_dropped(incidents));
+    f = cfw_metrics_family(m, "cfwatchd_transitions_total", "counter", "Incident transitions.");
+    for (int t = 0; t < CFW_TRANSITIONS; t++) {
+        cfw_metrics_u64(f, CFW_LABELS("transition", cfw_transition_name((enum cfw_transition)t)),
+                        transitions[t]);
+    }
+}
+
+void cfw_metrics_notifier(struct cfw_metrics *m, const struct cfw_notifier *n)
+{
+    static const char *const names[] = {"sent", "retried", "dead", "refused", "digested"};
+    struct cfw_notifier_stats ns = {0};
+
+    cfw_notifier_stats(n, &ns);
+    for (size_t k = 0; k < sizeof(names) / sizeof(names[0]); k++) {
+        char *name = cfw_xasprintf("cfwatchd_notifications_%s_total", names[k]);
+        char *help = cfw_xasprintf("Notifications %s per sink.", names[k]);
+        struct cfw_metrics_family *f = cfw_metrics_family(m, name, "counter", help);
+
+        for (size_t i = 0; i < ns.n_sinks; i++) {
+            const struct cfw_notifier_sink_stats *x = &ns.sinks[i];
+            const uint64_t v[] = {x->sent, x->retried, x->dead, x->refused, x->digested};
+
+            cfw_metrics_u64(f, CFW_LABELS("sink", x->name), v[k]);
+        }
+        free(name);
+        free(help);
+    }
+    cfw_metrics_one(m, "cfwatchd_outbox_depth", "gauge", "Notifications waiting in the outbox.",
+                    cfw_notifier_pending(n));
+    cfw_metrics_one(m, "cfwatchd_outbox_spooled_bytes", "gauge", "Bytes of notifications spooled.",
+                    ns.outbox.bytes);
+    cfw_metrics_one(m, "cfwatchd_outbox_write_errors_total", "counter",
+                    "Notifications whose spool write failed at least once (disk full, read-only).",
+                    ns.outbox.write_errors);
+    cfw_metrics_one(m, "cfwatchd_outbox_unspooled", "gauge",
+                    "Notifications held in memory only (not on disk): lost if cfwatchd is killed.",
+                    ns.outbox.unspooled);
+    cfw_metrics_one(m, "cfwatchd_outbox_reserve_bytes", "gauge",
+                    "Bytes preallocated in outbox/.reserve for a full disk.",
+                    ns.outbox.reserve_bytes);
+    cfw_metrics_one(m, "cfwatchd_outbox_refused_total", "counter",
+                    "Notifications refused because the spool was at its cap.",
+                    ns.outbox.refused_full);
+    cfw_notifier_stats_clear(&ns);
+}
+
+void cfw_metrics_listener(struct cfw_metrics *m, const struct cfw_listener *l)
+{
+    const struct cfw_listener_stats *ls = cfw_listener_stats(l);
+    const struct {
+        const char *reason;
+        uint64_t v;
+    } rej[] = {
+        {"timeout", ls->timeouts},           {"evicted", ls->evicted},     {"refused", ls->refused},
+        {"bad_request", ls->bad_requests},   {"too_large", ls->too_large}, {"busy", ls->busy},
+        {"accept_error", ls->accept_errors},
+    };
+    struct cfw_metrics_family *f;
+
+    cfw_metrics_one(m, "cfwatchd_listener_connections", "gauge",
+                    "Connections open on the HTTP listener.", ls->connections);
+    cfw_metrics_one(m, "cfwatchd_listener_connections_total", "counter",
+                    "Connections accepted by the HTTP listener.", ls->accepted);
+    f = cfw_metrics_family(m, "cfwatchd_listener_rejected_total", "counter",
+                           "Connections or requests the HTTP listener refused or closed, by "
+                           "reason.");
+    for (size_t k = 0; k < sizeof(rej) / sizeof(rej[0]); k++) {
+        cfw_metrics_u64(f, CFW_LABELS("reason", rej[k].reason), rej[k].v);
+    }
 }
