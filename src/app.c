@@ -1843,12 +1843,61 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
     event_base_loopbreak(app->base);
 }
 
+/* The HTTP listener and its routes, unless listen is off; -1 when it cannot listen (logged). */
+static int listener_start(struct app *app)
+{
+    const char *listen = app->cfg->listen != NULL ? app->cfg->listen : CFW_CONFIG_DEFAULT_LISTEN;
+    struct cfw_err err = {0};
+
+    if (strcmp(listen, "") == 0 || strcmp(listen, "off") == 0) {
+        return 0;
+    }
+    app->listener = cfw_listener_new(app->base, listen, NULL, &err);
+    if (app->listener == NULL) {
+        cfw_log_err("%s", err.msg);
+        return -1;
+    }
+    cfw_listener_route(app->listener, "/healthz", 0, NULL, http_healthz, app);
+    cfw_listener_route(app->listener, "/metrics", 0, NULL, http_metrics, app);
+    cfw_listener_route(app->listener, "/incidents", 0, NULL, http_incidents, app);
+    /* request bodies there are held to the listener's default cap (64 KiB) */
+    cfw_listener_route(app->listener, "/api/v1/", 1, NULL, http_api, app);
+    cfw_listener_route(app->listener, "/logpush/", 1, http_logpush_check, http_logpush, app);
+    cfw_log_info("listening on %s (port %d)", listen, cfw_listener_port(app->listener));
+    return 0;
+}
+
+/* Signals (SIGHUP reload, SIGTERM/SIGINT stop), the timers and the systemd watchdog. */
+static void events_start(struct app *app)
+{
+    uint64_t wd_usec = 0;
+
+    app->ev_hup = evsignal_new(app->base, SIGHUP, on_signal, app);
+    app->ev_term = evsignal_new(app->base, SIGTERM, on_signal, app);
+    app->ev_int = evsignal_new(app->base, SIGINT, on_signal, app);
+    event_add(app->ev_hup, NULL);
+    event_add(app->ev_term, NULL);
+    event_add(app->ev_int, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    app->ev_tick = evtimer_new(app->base, on_tick, app);
+    app->ev_save = evtimer_new(app->base, on_save, app);
+    app->ev_status = evtimer_new(app->base, on_status, app);
+    timer_add_ms(app->ev_tick, CFW_APP_IDLE_FLUSH_MS);
+    timer_add_ms(app->ev_save, save_interval(app));
+    timer_add_ms(app->ev_status, 5000);
+    if (sd_watchdog_enabled(0, &wd_usec) > 0 && wd_usec > 0) {
+        struct timeval tv = {(time_t)(wd_usec / 2 / 1000000), (suseconds_t)(wd_usec / 2 % 1000000)};
+        app->ev_watchdog = event_new(app->base, -1, EV_PERSIST, on_watchdog, app);
+        event_add(app->ev_watchdog, &tv);
+        cfw_log_info("systemd watchdog: pinging every %llu ms",
+                     (unsigned long long)(wd_usec / 2000));
+    }
+}
+
 static int app_init(struct app *app, const struct cfw_app_opts *opts)
 {
     struct cfw_diag diag = {0};
-    struct cfw_err err = {0};
-    const char *listen;
-    uint64_t wd_usec = 0;
 
     app->opts = opts;
     app->started_wall_ms = cfw_now_wall_ms();
@@ -1899,44 +1948,10 @@ static int app_init(struct app *app, const struct cfw_app_opts *opts)
     json_decref(app->resend);
     app->resend = NULL;
 
-    listen = app->cfg->listen != NULL ? app->cfg->listen : CFW_CONFIG_DEFAULT_LISTEN;
-    if (strcmp(listen, "") != 0 && strcmp(listen, "off") != 0) {
-        app->listener = cfw_listener_new(app->base, listen, NULL, &err);
-        if (app->listener == NULL) {
-            cfw_log_err("%s", err.msg);
-            return -1;
-        }
-        cfw_listener_route(app->listener, "/healthz", 0, NULL, http_healthz, app);
-        cfw_listener_route(app->listener, "/metrics", 0, NULL, http_metrics, app);
-        cfw_listener_route(app->listener, "/incidents", 0, NULL, http_incidents, app);
-        /* request bodies there are held to the listener's default cap (64 KiB) */
-        cfw_listener_route(app->listener, "/api/v1/", 1, NULL, http_api, app);
-        cfw_listener_route(app->listener, "/logpush/", 1, http_logpush_check, http_logpush, app);
-        cfw_log_info("listening on %s (port %d)", listen, cfw_listener_port(app->listener));
+    if (listener_start(app) != 0) {
+        return -1;
     }
-
-    app->ev_hup = evsignal_new(app->base, SIGHUP, on_signal, app);
-    app->ev_term = evsignal_new(app->base, SIGTERM, on_signal, app);
-    app->ev_int = evsignal_new(app->base, SIGINT, on_signal, app);
-    event_add(app->ev_hup, NULL);
-    event_add(app->ev_term, NULL);
-    event_add(app->ev_int, NULL);
-    signal(SIGPIPE, SIG_IGN);
-
-    app->ev_tick = evtimer_new(app->base, on_tick, app);
-    app->ev_save = evtimer_new(app->base, on_save, app);
-    app->ev_status = evtimer_new(app->base, on_status, app);
-    timer_add_ms(app->ev_tick, CFW_APP_IDLE_FLUSH_MS);
-    timer_add_ms(app->ev_save, save_interval(app));
-    timer_add_ms(app->ev_status, 5000);
-    if (sd_watchdog_enabled(0, &wd_usec) > 0 && wd_usec > 0) {
-        struct timeval tv = {(time_t)(wd_usec / 2 / 1000000), (suseconds_t)(wd_usec / 2 % 1000000)};
-        app->ev_watchdog = event_new(app->base, -1, EV_PERSIST, on_watchdog, app);
-        event_add(app->ev_watchdog, &tv);
-        cfw_log_info("systemd watchdog: pinging every %llu ms",
-                     (unsigned long long)(wd_usec / 2000));
-    }
-
+    events_start(app);
     inputs_start(app, app->cfg->sources, app->saved_sources);
     sources_reconcile(app);
     /* where reading starts (start_at: end) is durable before READY: a crash re-reads from here */
