@@ -91,10 +91,13 @@ void cfw_input_set_health(struct cfw_input *in, enum cfw_input_health health, co
  * the change as cfw_input_set_health does.
  */
 void cfw_input_tell_up(struct cfw_input *in, bool up, const char *reason);
+/* Tells the caller of a deployment seen for the first time (cfw_input_cbs.deployment). */
 void cfw_input_emit_deployment(struct cfw_input *in, const struct cfw_deployment *dep,
                                bool announce);
+/* Tells the caller of a build that deployed (cfw_input_cbs.build_deployed). */
 void cfw_input_emit_build_deployed(struct cfw_input *in, const struct cfw_fields *ctx,
                                    int64_t created_wall_ms);
+/* Tells the caller that what cfw_input_save returns changed. */
 void cfw_input_emit_changed(struct cfw_input *in);
 
 #endif

@@ -12,7 +12,6 @@
 
 #include "cfwatchd/schema.h"
 #include "cfwatchd/source.h"
-#include "input_impl.h"
 
 struct event;
 

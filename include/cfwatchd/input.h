@@ -7,7 +7,7 @@
  *   logpush                     batches POSTed to the daemon's listener (logpush.h)
  *   cloudflare-deployments,
  *   cloudflare-observability,
- *   cloudflare-builds           Cloudflare API pollers (cloudflare.h)
+ *   cloudflare-builds           Cloudflare API pollers (poller.c, on the client of cloudflare.h)
  *   cloudflare-tail             Cloudflare's live tail over WebSockets (cf_tail.h)
  *
  * Life cycle: cfw_input_new -> (cfw_input_restore) -> cfw_input_start -> ... -> (cfw_input_stop,
