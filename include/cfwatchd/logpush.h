@@ -4,7 +4,7 @@
  * bytes whether or not Content-Encoding says so). Authentication by a shared secret sent as
  * `Authorization: Bearer <token>` or in the header named by `header:` (Logpush turns
  * `header_<Name>=<value>` destination parameters into request headers), compared in constant
- * time, on the request head before any body byte is read (cfw_logpush_check: a request without
+ * time, on the request head before any body byte is read (the check hook: a request without
  * the token gets 401 and its body is never read). The validation upload ({"content":"tests"})
  * gets 200. Caps: compressed body (a larger Content-Length is refused before the body),
  * decompressed size and ratio (gzip bombs), line length, records per batch. Logpush retries, so
