@@ -1504,31 +1504,33 @@ static void http_api(struct cfw_listener_req *req, const char *path, void *arg)
 /* The daemon's own counters: reloads, state and journal, silences. */
 static void app_metrics(const struct app *app, struct cfw_metrics *m)
 {
-    cfw_metrics_one(m, "cfwatchd_reloads_total", "counter", "Successful configuration reloads.",
-                    app->reloads);
-    cfw_metrics_one(m, "cfwatchd_reload_failures_total", "counter",
-                    "Rejected configuration reloads.", app->reload_failures);
-    cfw_metrics_one(m, "cfwatchd_state_save_failures_total", "counter", "Failed state writes.",
-                    app->save_failures);
-    cfw_metrics_one(m, "cfwatchd_state_durable", "gauge",
-                    "1 when the journal and the state file are written, 0 when running from "
-                    "memory.",
-                    app->durable);
-    cfw_metrics_one(m, "cfwatchd_state_recoveries_total", "counter",
-                    "Starts that found state.json damaged or missing and recovered from the "
-                    "previous generation or the journal.",
-                    app->state_recoveries);
-    cfw_metrics_one(m, "cfwatchd_journal_records_total", "counter",
-                    "Records appended to the journal.", app->journal_records);
-    cfw_metrics_one(m, "cfwatchd_journal_failures_total", "counter",
-                    "Journal appends, fsyncs or rotations that failed.", app->journal_failures);
-    cfw_metrics_one(m, "cfwatchd_silences_active", "gauge", "Silences in force now.",
-                    cfw_silences_active(app->silences, cfw_now_wall_ms()));
-    cfw_metrics_one(m, "cfwatchd_notifications_silenced_total", "counter",
-                    "Transitions not sent because a silence matched (or their open was silenced).",
-                    app->silenced);
-    cfw_metrics_one(m, "cfwatchd_journal_bytes", "gauge", "Size of the current journal file.",
-                    app->journal != NULL ? cfw_journal_bytes(app->journal) : 0);
+    const struct cfw_metric one[] = {
+        {"cfwatchd_reloads_total", "counter", "Successful configuration reloads.", app->reloads},
+        {"cfwatchd_reload_failures_total", "counter", "Rejected configuration reloads.",
+         app->reload_failures},
+        {"cfwatchd_state_save_failures_total", "counter", "Failed state writes.",
+         app->save_failures},
+        {"cfwatchd_state_durable", "gauge",
+         "1 when the journal and the state file are written, 0 when running from memory.",
+         app->durable},
+        {"cfwatchd_state_recoveries_total", "counter",
+         "Starts that found state.json damaged or missing and recovered from the previous "
+         "generation or the journal.",
+         app->state_recoveries},
+        {"cfwatchd_journal_records_total", "counter", "Records appended to the journal.",
+         app->journal_records},
+        {"cfwatchd_journal_failures_total", "counter",
+         "Journal appends, fsyncs or rotations that failed.", app->journal_failures},
+        {"cfwatchd_silences_active", "gauge", "Silences in force now.",
+         cfw_silences_active(app->silences, cfw_now_wall_ms())},
+        {"cfwatchd_notifications_silenced_total", "counter",
+         "Transitions not sent because a silence matched (or their open was silenced).",
+         app->silenced},
+        {"cfwatchd_journal_bytes", "gauge", "Size of the current journal file.",
+         app->journal != NULL ? cfw_journal_bytes(app->journal) : 0},
+    };
+
+    cfw_metrics_add(m, one, sizeof(one) / sizeof(one[0]));
 }
 
 /* GET /metrics: every module's families, through one writer (metrics.h). */

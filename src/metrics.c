@@ -108,10 +108,11 @@ void cfw_metrics_u64(struct cfw_metrics_family *f, const char *const *labels, ui
     cfw_metrics_sample(f, labels, "%llu", (unsigned long long)value);
 }
 
-void cfw_metrics_one(struct cfw_metrics *m, const char *name, const char *type, const char *help,
-                     uint64_t value)
+void cfw_metrics_add(struct cfw_metrics *m, const struct cfw_metric *v, size_t n)
 {
-    cfw_metrics_u64(cfw_metrics_family(m, name, type, help), NULL, value);
+    for (size_t i = 0; i < n; i++) {
+        cfw_metrics_u64(cfw_metrics_family(m, v[i].name, v[i].type, v[i].help), NULL, v[i].value);
+    }
 }
 
 const char *cfw_metrics_text(struct cfw_metrics *m, size_t *len)
@@ -135,19 +136,19 @@ const char *cfw_metrics_text(struct cfw_metrics *m, size_t *len)
 void cfw_metrics_pipeline(struct cfw_metrics *m, const struct cfw_pipeline_stats *ps,
                           const struct cfw_ruleset *rules)
 {
+    const struct cfw_metric one[] = {
+        {"cfwatchd_bytes_total", "counter", "Bytes read from all sources.", ps->bytes},
+        {"cfwatchd_records_total", "counter", "Records framed.", ps->records},
+        {"cfwatchd_records_decoded_total", "counter",
+         "Records the prefilter let through to the decoder (all with rules.scan: full).",
+         ps->decoded},
+        {"cfwatchd_events_total", "counter", "Events of the decoded records.", ps->events},
+        {"cfwatchd_matches_total", "counter", "Rule matches.", ps->matches},
+        {"cfwatchd_lines_total", "counter", "Lines framed (finished streams).", ps->lines},
+    };
     struct cfw_metrics_family *f;
 
-    cfw_metrics_one(m, "cfwatchd_bytes_total", "counter", "Bytes read from all sources.",
-                    ps->bytes);
-    cfw_metrics_one(m, "cfwatchd_records_total", "counter", "Records framed.", ps->records);
-    cfw_metrics_one(m, "cfwatchd_records_decoded_total", "counter",
-                    "Records the prefilter let through to the decoder (all with rules.scan: full).",
-                    ps->decoded);
-    cfw_metrics_one(m, "cfwatchd_events_total", "counter", "Events of the decoded records.",
-                    ps->events);
-    cfw_metrics_one(m, "cfwatchd_matches_total", "counter", "Rule matches.", ps->matches);
-    cfw_metrics_one(m, "cfwatchd_lines_total", "counter", "Lines framed (finished streams).",
-                    ps->lines);
+    cfw_metrics_add(m, one, sizeof(one) / sizeof(one[0]));
     f = cfw_metrics_family(m, "cfwatchd_rule_matches_total", "counter", "Matches per rule.");
     for (size_t i = 0; i < cfw_ruleset_count(rules); i++) {
         const struct cfw_rule *r = cfw_ruleset_rule(rules, i);
@@ -159,20 +160,45 @@ void cfw_metrics_pipeline(struct cfw_metrics *m, const struct cfw_pipeline_stats
 void cfw_metrics_incidents(struct cfw_metrics *m, const struct cfw_incidents *incidents,
                            const uint64_t transitions[])
 {
+    const struct cfw_metric one[] = {
+        {"cfwatchd_incidents_open", "gauge", "Open incidents.",
+         cfw_incidents_open_count(incidents)},
+        {"cfwatchd_incidents_tracked", "gauge", "Incidents kept in memory.",
+         cfw_incidents_count(incidents)},
+        {"cfwatchd_incidents_dropped_total", "counter",
+         "New incidents refused at the max_incidents cap.", cfw_incidents_dropped(incidents)},
+    };
     struct cfw_metrics_family *f;
 
-    cfw_metrics_one(m, "cfwatchd_incidents_open", "gauge", "Open incidents.",
-                    cfw_incidents_open_count(incidents));
-    cfw_metrics_one(m, "cfwatchd_incidents_tracked", "gauge", "Incidents kept in memory.",
-                    cfw_incidents_count(incidents));
-    cfw_metrics_one(m, "cfwatchd_incidents_dropped_total", "counter",
-                    "New incidents refused at the max_incidents cap.",
-                    cfw_incidents_dropped(incidents));
+    cfw_metrics_add(m, one, sizeof(one) / sizeof(one[0]));
     f = cfw_metrics_family(m, "cfwatchd_transitions_total", "counter", "Incident transitions.");
     for (int t = 0; t < CFW_TRANSITIONS; t++) {
         cfw_metrics_u64(f, CFW_LABELS("transition", cfw_transition_name((enum cfw_transition)t)),
                         transitions[t]);
     }
+}
+
+/* The outbox's depth, spool and refusals. */
+static void outbox_metrics(struct cfw_metrics *m, const struct cfw_notifier *n,
+                           const struct cfw_outbox_stats *o)
+{
+    const struct cfw_metric one[] = {
+        {"cfwatchd_outbox_depth", "gauge", "Notifications waiting in the outbox.",
+         cfw_notifier_pending(n)},
+        {"cfwatchd_outbox_spooled_bytes", "gauge", "Bytes of notifications spooled.", o->bytes},
+        {"cfwatchd_outbox_write_errors_total", "counter",
+         "Notifications whose spool write failed at least once (disk full, read-only).",
+         o->write_errors},
+        {"cfwatchd_outbox_unspooled", "gauge",
+         "Notifications held in memory only (not on disk): lost if cfwatchd is killed.",
+         o->unspooled},
+        {"cfwatchd_outbox_reserve_bytes", "gauge",
+         "Bytes preallocated in outbox/.reserve for a full disk.", o->reserve_bytes},
+        {"cfwatchd_outbox_refused_total", "counter",
+         "Notifications refused because the spool was at its cap.", o->refused_full},
+    };
+
+    cfw_metrics_add(m, one, sizeof(one) / sizeof(one[0]));
 }
 
 void cfw_metrics_notifier(struct cfw_metrics *m, const struct cfw_notifier *n)
@@ -195,28 +221,19 @@ void cfw_metrics_notifier(struct cfw_metrics *m, const struct cfw_notifier *n)
         free(name);
         free(help);
     }
-    cfw_metrics_one(m, "cfwatchd_outbox_depth", "gauge", "Notifications waiting in the outbox.",
-                    cfw_notifier_pending(n));
-    cfw_metrics_one(m, "cfwatchd_outbox_spooled_bytes", "gauge", "Bytes of notifications spooled.",
-                    ns.outbox.bytes);
-    cfw_metrics_one(m, "cfwatchd_outbox_write_errors_total", "counter",
-                    "Notifications whose spool write failed at least once (disk full, read-only).",
-                    ns.outbox.write_errors);
-    cfw_metrics_one(m, "cfwatchd_outbox_unspooled", "gauge",
-                    "Notifications held in memory only (not on disk): lost if cfwatchd is killed.",
-                    ns.outbox.unspooled);
-    cfw_metrics_one(m, "cfwatchd_outbox_reserve_bytes", "gauge",
-                    "Bytes preallocated in outbox/.reserve for a full disk.",
-                    ns.outbox.reserve_bytes);
-    cfw_metrics_one(m, "cfwatchd_outbox_refused_total", "counter",
-                    "Notifications refused because the spool was at its cap.",
-                    ns.outbox.refused_full);
+    outbox_metrics(m, n, &ns.outbox);
     cfw_notifier_stats_clear(&ns);
 }
 
 void cfw_metrics_listener(struct cfw_metrics *m, const struct cfw_listener *l)
 {
     const struct cfw_listener_stats *ls = cfw_listener_stats(l);
+    const struct cfw_metric one[] = {
+        {"cfwatchd_listener_connections", "gauge", "Connections open on the HTTP listener.",
+         ls->connections},
+        {"cfwatchd_listener_connections_total", "counter",
+         "Connections accepted by the HTTP listener.", ls->accepted},
+    };
     const struct {
         const char *reason;
         uint64_t v;
@@ -227,10 +244,7 @@ void cfw_metrics_listener(struct cfw_metrics *m, const struct cfw_listener *l)
     };
     struct cfw_metrics_family *f;
 
-    cfw_metrics_one(m, "cfwatchd_listener_connections", "gauge",
-                    "Connections open on the HTTP listener.", ls->connections);
-    cfw_metrics_one(m, "cfwatchd_listener_connections_total", "counter",
-                    "Connections accepted by the HTTP listener.", ls->accepted);
+    cfw_metrics_add(m, one, sizeof(one) / sizeof(one[0]));
     f = cfw_metrics_family(m, "cfwatchd_listener_rejected_total", "counter",
                            "Connections or requests the HTTP listener refused or closed, by "
                            "reason.");

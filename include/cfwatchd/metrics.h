@@ -44,9 +44,16 @@ void cfw_metrics_sample(struct cfw_metrics_family *f, const char *const *labels,
                         ...) CFW_PRINTF(3, 4);
 /* Adds a sample whose value is a count. */
 void cfw_metrics_u64(struct cfw_metrics_family *f, const char *const *labels, uint64_t value);
-/* Declares a family of one sample without labels and adds it. */
-void cfw_metrics_one(struct cfw_metrics *m, const char *name, const char *type, const char *help,
-                     uint64_t value);
+/* A family of one sample without labels. */
+struct cfw_metric {
+    const char *name;
+    const char *type;
+    const char *help;
+    uint64_t value;
+};
+
+/* Declares n families of one sample without labels and adds their samples. */
+void cfw_metrics_add(struct cfw_metrics *m, const struct cfw_metric *v, size_t n);
 /* Returns the page as text (owned by m, valid until the next change); *len its length. */
 const char *cfw_metrics_text(struct cfw_metrics *m, size_t *len);
 

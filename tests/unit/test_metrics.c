@@ -26,7 +26,7 @@ static void test_families_grouped_in_declaration_order(void **state)
     /* a second declaration returns the first (its type and help are not used) */
     assert_ptr_equal(cfw_metrics_family(m, "x_up", "counter", "Other."), up);
     cfw_metrics_family(m, "x_empty", "gauge", "Declared, no sample.");
-    cfw_metrics_one(m, "x_one", "counter", "One sample.", 18446744073709551615ULL);
+    cfw_metrics_add(m, &(struct cfw_metric){"x_one", "counter", "One sample.", UINT64_MAX}, 1);
     text = cfw_metrics_text(m, &len);
     assert_int_equal(len, strlen(text));
     assert_string_equal(text, "# HELP x_up Up or not.\n"
