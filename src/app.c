@@ -145,7 +145,7 @@ static int64_t now_mono(void)
 
 static void timer_add_ms(struct event *ev, int64_t ms)
 {
-    struct timeval tv = {(time_t)(ms / 1000), (suseconds_t)((ms % 1000) * 1000)};
+    struct timeval tv = cfw_ms_timeval(ms);
 
     event_add(ev, &tv);
 }

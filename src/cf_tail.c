@@ -509,13 +509,8 @@ static int64_t mono_ms(void)
 
 static void arm(struct event *ev, int64_t ms)
 {
-    struct timeval tv;
+    struct timeval tv = cfw_ms_timeval(ms); /* a delay already past runs at once */
 
-    if (ms < 0) {
-        ms = 0;
-    }
-    tv.tv_sec = (time_t)(ms / 1000);
-    tv.tv_usec = (suseconds_t)((ms % 1000) * 1000);
     evtimer_add(ev, &tv);
 }
 

@@ -162,12 +162,13 @@ char *cfw_input_keep_text(const struct cfw_node *node)
 {
     const struct cfw_node *t = cfw_node_get(node, "type");
     const struct cfw_input_ops *ops;
-    struct cfw_buf b = {0};
+    struct cfw_buf b;
 
     if (t == NULL || t->type != CFW_NODE_SCALAR || (ops = find_ops(t->value)) == NULL ||
         !(ops->flags & CFW_INPUT_KEPT_ON_RELOAD)) {
         return NULL;
     }
+    cfw_buf_init(&b, CFW_BUF_MAX_BUILT);
     node_text(node, &b);
     if (b.data == NULL || strstr(b.data, "_file=") != NULL || strstr(b.data, "${") != NULL) {
         cfw_buf_free(&b);

@@ -27,7 +27,10 @@ struct cfw_metrics {
 
 struct cfw_metrics *cfw_metrics_new(void)
 {
-    return cfw_xcalloc(1, sizeof(struct cfw_metrics));
+    struct cfw_metrics *m = cfw_xcalloc(1, sizeof(*m));
+
+    cfw_buf_init(&m->text, CFW_BUF_MAX_BUILT);
+    return m;
 }
 
 void cfw_metrics_free(struct cfw_metrics *m)
@@ -61,6 +64,7 @@ struct cfw_metrics_family *cfw_metrics_family(struct cfw_metrics *m, const char 
     f->name = cfw_xstrdup(name);
     f->type = cfw_xstrdup(type);
     f->help = cfw_xstrdup(help);
+    cfw_buf_init(&f->samples, CFW_BUF_MAX_BUILT);
     m->v = cfw_xrealloc(m->v, (m->n + 1) * sizeof(*m->v));
     m->v[m->n++] = f;
     return f;

@@ -250,7 +250,7 @@ static const char *jstr(const json_t *o, const char *key)
 
 static void schedule(struct cfw_poller *p, int64_t ms)
 {
-    struct timeval tv = {(time_t)(ms / 1000), (suseconds_t)((ms % 1000) * 1000)};
+    struct timeval tv = cfw_ms_timeval(ms);
 
     evtimer_add(p->timer, &tv);
 }
@@ -495,10 +495,11 @@ static void on_observability(void *arg, const struct cfw_cf_result *r)
 
 static void observability_query(struct cfw_poller *p)
 {
-    struct cfw_buf services = {0};
+    struct cfw_buf services;
     json_t *body, *filters;
     int64_t from;
 
+    cfw_buf_init(&services, CFW_BUF_MAX_BUILT);
     for (size_t i = 0; p->conf.scripts[i] != NULL; i++) {
         cfw_buf_printf(&services, "%s%s", i > 0 ? "," : "", p->conf.scripts[i]);
     }

@@ -528,10 +528,7 @@ bool cfw_source_problem(struct cfw_source *src, const char *fmt, ...)
         return set_state_text(src, CFW_INPUT_DOWN, cfw_xstrdup(tmp));
     }
     {
-        struct timeval tv = {
-            .tv_sec = (time_t)(src->conf.down_after_ms / 1000),
-            .tv_usec = (suseconds_t)((src->conf.down_after_ms % 1000) * 1000),
-        };
+        struct timeval tv = cfw_ms_timeval(src->conf.down_after_ms);
         event_base_update_cache_time(src->base);
         event_add(src->down_ev, &tv);
     }

@@ -69,17 +69,10 @@ struct exec_src {
     size_t tail_len;
 };
 
-static void ms_tv(int64_t ms, struct timeval *tv)
-{
-    tv->tv_sec = (time_t)(ms / 1000);
-    tv->tv_usec = (suseconds_t)((ms % 1000) * 1000);
-}
-
 static void arm(struct event *ev, int64_t ms)
 {
-    struct timeval tv;
+    struct timeval tv = cfw_ms_timeval(ms);
 
-    ms_tv(ms, &tv);
     /* The loop's cached time may be old (e.g. when called outside a callback). */
     event_base_update_cache_time(event_get_base(ev));
     event_add(ev, &tv);

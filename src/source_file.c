@@ -1287,10 +1287,7 @@ static int file_init(struct cfw_source *src, struct cfw_err *err)
 static int file_start(struct cfw_source *src, struct cfw_err *err)
 {
     struct file_src *fs = src->impl;
-    struct timeval tv = {
-        .tv_sec = (time_t)(src->conf.poll_interval_ms / 1000),
-        .tv_usec = (suseconds_t)((src->conf.poll_interval_ms % 1000) * 1000),
-    };
+    struct timeval tv = cfw_ms_timeval(src->conf.poll_interval_ms);
 
     fs->ifd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
     if (fs->ifd < 0) {

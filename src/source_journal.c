@@ -351,10 +351,7 @@ static int journal_init(struct cfw_source *src, struct cfw_err *err)
 static int journal_start(struct cfw_source *src, struct cfw_err *err)
 {
     struct journal_src *js = src->impl;
-    struct timeval tv = {
-        .tv_sec = (time_t)(src->conf.poll_interval_ms / 1000),
-        .tv_usec = (suseconds_t)((src->conf.poll_interval_ms % 1000) * 1000),
-    };
+    struct timeval tv = cfw_ms_timeval(src->conf.poll_interval_ms);
 
     if (event_add(js->poll_ev, &tv) < 0) {
         cfw_err_set(err, "source %s: cannot arm the poll timer", src->conf.name);
