@@ -21,15 +21,15 @@
 #include <jansson.h>
 #include <systemd/sd-daemon.h>
 
-#include "cfwatchd/cf_tail.h"
 #include "cfwatchd/cloudflare.h"
 #include "cfwatchd/config.h"
 #include "cfwatchd/deploys.h"
 #include "cfwatchd/http.h"
 #include "cfwatchd/incident.h"
+#include "cfwatchd/input.h"
 #include "cfwatchd/journal.h"
 #include "cfwatchd/listener.h"
-#include "cfwatchd/logpush.h"
+#include "cfwatchd/metrics.h"
 #include "cfwatchd/notify.h"
 #include "cfwatchd/pipeline.h"
 #include "cfwatchd/sink.h"
@@ -38,7 +38,6 @@
 #include "cfwatchd/secrets.h"
 #include "cfwatchd/sha256.h"
 #include "cfwatchd/silence.h"
-#include "cfwatchd/source.h"
 #include "cfwatchd/state.h"
 
 /* The daemon's own rules: incidents about cfwatchd's inputs rather than about Workers. */
@@ -77,7 +76,7 @@ static const char internal_rules[] =
 /* One byte stream (a file, a command's stdout or stderr, a build log) and its framer. */
 struct stream {
     struct stream *next;
-    const void *owner; /* the source or poller it comes from */
+    const struct cfw_input *owner; /* the input it comes from */
     char *name;
     struct cfw_pipeline_input *input;
     int64_t last_data_mono_ms;
@@ -94,23 +93,13 @@ struct app {
     struct cfw_pipeline *pipeline;
     struct cfw_listener *listener;
     struct cfw_notifier *notifier;
-    struct cfw_source **sources;
-    char **source_text; /* each source's configuration as text: what "unchanged" means */
-    size_t nsources;
-    struct kept {
-        struct cfw_source *src;
-        char *text;
-    } *kept; /* during a reload: unchanged exec sources that keep running */
+    struct cfw_input **inputs; /* the `sources:` entries, in configuration order */
+    size_t ninputs;
+    struct cfw_input **kept; /* during a reload: inputs that keep running (unchanged exec) */
     size_t nkept;
-    struct cfw_logpush **logpush;
-    size_t nlogpush;
     struct cfw_http *http;
-    struct cfw_cf *cf;
+    struct cfw_cf *cf; /* the API client the Cloudflare inputs share */
     struct cfw_deploys *deploys;
-    struct cfw_poller **pollers;
-    size_t npollers;
-    struct cfw_tail **tails; /* cloudflare-tail sources */
-    size_t ntails;
     struct stream *streams;
     char *state_dir;
     json_t *saved_sources; /* positions loaded at start, handed to sources by name */
@@ -156,14 +145,14 @@ static int64_t now_mono(void)
 
 static void timer_add_ms(struct event *ev, int64_t ms)
 {
-    struct timeval tv = {(time_t)(ms / 1000), (suseconds_t)((ms % 1000) * 1000)};
+    struct timeval tv = cfw_ms_timeval(ms);
 
     event_add(ev, &tv);
 }
 
 /* ---- incidents and notifications ---- */
 
-static json_t *sources_save(const struct app *app);
+static json_t *inputs_save(const struct app *app);
 
 /* Records that state is not durable (told by the next tick: log line, incident, gauge). */
 static void not_durable(struct app *app, const char *why)
@@ -241,10 +230,10 @@ static void journal_commit(struct app *app, bool sync)
 
     cfw_incident_stamp(&now, cfw_now_wall_ms());
     cfw_incidents_take_touched(app->incidents, add_touched, targ);
-    seq = journal_add(app,
-                      json_pack("{s:s, s:o, s:o}", "t", "pos", "sources", sources_save(app),
-                                "incidents", touched),
-                      sync || app->nqueue > 0);
+    seq = journal_add(
+        app,
+        json_pack("{s:s, s:o, s:o}", "t", "pos", "sources", inputs_save(app), "incidents", touched),
+        sync || app->nqueue > 0);
     app->pos_dirty = false;
     app->pos_last_mono = now_mono();
     if (app->nqueue == 0) {
@@ -371,9 +360,9 @@ static struct cfw_notifier *notifier_start(struct app *app, const struct cfw_con
     return n;
 }
 
-/* ---- sources ---- */
+/* ---- inputs ---- */
 
-/* Brackets the matching of what a source handed over: its transitions are one batch. */
+/* Brackets the matching of what an input handed over: its transitions are one batch. */
 static void feed_begin(struct app *app)
 {
     batch_begin(app);
@@ -385,7 +374,7 @@ static void feed_end(struct app *app)
     batch_end(app);
 }
 
-static struct stream *stream_find(struct app *app, const void *owner, const char *name)
+static struct stream *stream_find(struct app *app, const struct cfw_input *owner, const char *name)
 {
     for (struct stream *s = app->streams; s != NULL; s = s->next) {
         if (s->owner == owner && strcmp(s->name, name) == 0) {
@@ -410,111 +399,120 @@ static void stream_close(struct app *app, struct stream *st)
     free(st);
 }
 
-/* Feeds bytes of one stream to its framer, creating it on the stream's first bytes. */
-static void stream_feed(struct app *app, const void *owner, const char *name, const char *input,
-                        const char *source, const struct cfw_fields *ctx,
-                        enum cfw_input_format fmt, const char *buf, size_t len)
+/* Opens the framer of a stream on its first bytes. */
+static struct stream *stream_open(struct app *app, struct cfw_input *in,
+                                  const struct cfw_input_bytes *b)
 {
-    struct stream *st = stream_find(app, owner, name);
+    struct cfw_framer_opts fo = {.format = b->format};
+    struct stream *st = cfw_xcalloc(1, sizeof(*st));
+    char *label = b->label == NULL ? cfw_xasprintf("%s:%s", cfw_input_name(in), b->stream) : NULL;
+
+    st->owner = in;
+    st->name = cfw_xstrdup(b->stream);
+    st->input = cfw_pipeline_input_new(app->pipeline, label != NULL ? label : b->label,
+                                       cfw_input_name(in), &fo);
+    for (size_t i = 0; b->ctx != NULL && i < b->ctx->n; i++) {
+        cfw_pipeline_input_set_field(st->input, b->ctx->v[i].key, b->ctx->v[i].value);
+    }
+    st->next = app->streams;
+    app->streams = st;
+    free(label);
+    return st;
+}
+
+/* Feeds bytes of one stream to its framer, creating it on the stream's first bytes. */
+static void on_input_bytes(void *arg, struct cfw_input *in, const struct cfw_input_bytes *b)
+{
+    struct app *app = arg;
+    struct stream *st = stream_find(app, in, b->stream);
 
     if (st == NULL) {
-        struct cfw_framer_opts fo = {.format = fmt};
-
-        st = cfw_xcalloc(1, sizeof(*st));
-        st->owner = owner;
-        st->name = cfw_xstrdup(name);
-        st->input = cfw_pipeline_input_new(app->pipeline, input, source, &fo);
-        for (size_t i = 0; ctx != NULL && i < ctx->n; i++) {
-            cfw_pipeline_input_set_field(st->input, ctx->v[i].key, ctx->v[i].value);
-        }
-        st->next = app->streams;
-        app->streams = st;
+        st = stream_open(app, in, b);
     }
     st->last_data_mono_ms = now_mono();
     feed_begin(app);
-    cfw_pipeline_input_feed(st->input, buf, len);
+    cfw_pipeline_input_feed(st->input, b->buf, b->len);
     feed_end(app);
     app->dirty = true;
 }
 
-static void on_source_data(void *arg, struct cfw_source *src, const char *stream, const char *buf,
-                           size_t len)
+static void on_input_eof(void *arg, struct cfw_input *in, const char *stream)
 {
     struct app *app = arg;
-    char *input = NULL;
-
-    /* files are named by path; a command's streams by source and stream */
-    if (stream_find(app, src, stream) == NULL && cfw_source_get_type(src) != CFW_SOURCE_FILE) {
-        input = cfw_xasprintf("%s:%s", cfw_source_get_name(src), stream);
-    }
-    stream_feed(app, src, stream, input != NULL ? input : stream, cfw_source_get_name(src), NULL,
-                cfw_source_get_format(src, stream), buf, len);
-    free(input);
-}
-
-static void on_source_eof(void *arg, struct cfw_source *src, const char *stream)
-{
-    struct app *app = arg;
-    struct stream *st = stream_find(app, src, stream);
+    struct stream *st = stream_find(app, in, stream);
 
     if (st != NULL) {
         stream_close(app, st);
     }
 }
 
-/* A source that stays broken opens `source-down`; its recovery resolves it. */
-static void source_health(struct app *app, const char *name, const char *type, bool down,
-                          bool up, const char *reason)
+/* Closes the streams of an input (their framers hand over what they hold). */
+static void streams_close(struct app *app, const struct cfw_input *in)
 {
-    char *key = cfw_xasprintf("source-down/%s", name);
+    struct stream **pp = &app->streams;
 
-    if (down) {
+    while (*pp != NULL) {
+        if ((*pp)->owner == in) {
+            stream_close(app, *pp);
+        } else {
+            pp = &(*pp)->next;
+        }
+    }
+}
+
+static void on_input_record(void *arg, struct cfw_input *in, const struct cfw_fields *ctx,
+                            const struct cfw_record *rec)
+{
+    struct app *app = arg;
+
+    /* an input is named by its source: that is the `source` field of its events */
+    feed_begin(app);
+    cfw_pipeline_record_ctx(app->pipeline, rec, cfw_input_name(in), ctx);
+    feed_end(app);
+    if (cfw_input_keeps_state(in)) {
+        app->dirty = true; /* its cursors moved with the record */
+    }
+}
+
+static bool on_input_want(void *arg, struct cfw_input *in, const struct cfw_record *rec)
+{
+    struct app *app = arg;
+
+    (void)in;
+    return cfw_pipeline_wants(app->pipeline, rec);
+}
+
+/* An input that stays broken opens `source-down`; its recovery resolves it. */
+static void on_input_health(void *arg, struct cfw_input *in, enum cfw_input_health health,
+                            const char *reason)
+{
+    struct app *app = arg;
+    const char *name = cfw_input_name(in);
+
+    /* the input logs its own state changes */
+    if (health == CFW_INPUT_DOWN) {
         struct cfw_event ev = {.text = "source-down", .len = 11, .input = name, .line = 0};
         struct cfw_fields *f = &ev.fields;
 
         cfw_fields_set(f, "kind", "source");
         cfw_fields_set(f, "source", name);
-        cfw_fields_set(f, "source_type", type);
+        cfw_fields_set(f, "source_type", cfw_input_type(in));
         cfw_fields_set(f, "reason", reason);
         cfw_pipeline_event(app->pipeline, app->internal, &ev);
         cfw_fields_clear(f);
-    } else if (up) {
+    } else if (health == CFW_INPUT_UP) {
+        char *key = cfw_xasprintf("source-down/%s", name);
+
         cfw_incidents_resolve(app->incidents, key, now_mono(), cfw_now_wall_ms());
+        free(key);
     }
-    free(key);
 }
 
-static void on_source_state(void *arg, struct cfw_source *src, enum cfw_source_state state,
-                            const char *reason)
+/* True when an input of that name runs now. */
+static bool input_exists(const struct app *app, const char *name)
 {
-    struct app *app = arg;
-    const char *name = cfw_source_get_name(src);
-
-    /* the source logs its own state changes */
-    source_health(app, name, cfw_source_type_name(cfw_source_get_type(src)),
-                  state == CFW_SOURCE_DOWN, state == CFW_SOURCE_UP, reason);
-}
-
-/* True when a source, Logpush receiver or poller of that name runs now. */
-static bool source_exists(const struct app *app, const char *name)
-{
-    for (size_t i = 0; i < app->nsources; i++) {
-        if (strcmp(cfw_source_get_name(app->sources[i]), name) == 0) {
-            return true;
-        }
-    }
-    for (size_t i = 0; i < app->nlogpush; i++) {
-        if (strcmp(cfw_logpush_name(app->logpush[i]), name) == 0) {
-            return true;
-        }
-    }
-    for (size_t i = 0; i < app->npollers; i++) {
-        if (strcmp(cfw_poller_name(app->pollers[i]), name) == 0) {
-            return true;
-        }
-    }
-    for (size_t i = 0; i < app->ntails; i++) {
-        if (strcmp(cfw_tail_name(app->tails[i]), name) == 0) {
+    for (size_t i = 0; i < app->ninputs; i++) {
+        if (strcmp(cfw_input_name(app->inputs[i]), name) == 0) {
             return true;
         }
     }
@@ -536,7 +534,7 @@ static void sources_reconcile(struct app *app)
         const char *src = cfw_fields_get(&inc->fields, "source");
 
         if (inc->state == CFW_INCIDENT_OPEN && strcmp(inc->rule, "source-down") == 0 &&
-            src != NULL && !source_exists(app, src)) {
+            src != NULL && !input_exists(app, src)) {
             keys = cfw_xrealloc(keys, (n + 1) * sizeof(*keys));
             keys[n++] = cfw_xstrdup(inc->key);
         }
@@ -554,53 +552,15 @@ static void sources_reconcile(struct app *app)
     free(keys);
 }
 
-/* ---- Cloudflare pollers ---- */
-
-static void on_poller_record(void *arg, struct cfw_poller *p, const char *stream,
-                             const struct cfw_fields *ctx, const struct cfw_record *rec)
+static void on_deployment(void *arg, struct cfw_input *in, const struct cfw_deployment *dep,
+                          bool announce)
 {
     struct app *app = arg;
-
-    if (rec->kind == CFW_REC_JSON) {
-        feed_begin(app);
-        cfw_pipeline_record_ctx(app->pipeline, rec, cfw_poller_name(p), ctx);
-        feed_end(app);
-        app->dirty = true;
-    } else {
-        /* build logs are text split over many calls: framed like a file */
-        stream_feed(app, p, stream, stream, cfw_poller_name(p), ctx, CFW_FMT_LINES, rec->text,
-                    rec->len);
-    }
-}
-
-static void on_poller_eof(void *arg, struct cfw_poller *p, const char *stream)
-{
-    struct app *app = arg;
-    struct stream *st = stream_find(app, p, stream);
-
-    if (st != NULL) {
-        stream_close(app, st);
-    }
-}
-
-static void on_poller_state(void *arg, struct cfw_poller *p, bool up, const char *reason)
-{
-    struct app *app = arg;
-
-    cfw_log(up ? CFW_LOG_NOTICE : CFW_LOG_WARNING, "source=%s state=%s%s%s", cfw_poller_name(p),
-            up ? "up" : "down", up ? "" : " reason=", reason);
-    source_health(app, cfw_poller_name(p), cfw_poller_type_name(cfw_poller_get_type(p)), !up, up,
-                  reason);
-}
-
-static void on_deployment(void *arg, struct cfw_poller *p, const struct cfw_deployment *dep)
-{
-    struct app *app = arg;
-    struct cfw_event ev = {.text = "deployment", .len = 10, .input = cfw_poller_name(p)};
+    struct cfw_event ev = {.text = "deployment", .len = 10, .input = cfw_input_name(in)};
     struct cfw_fields *f = &ev.fields;
 
     app->dirty = true;
-    cfw_log_info("source=%s deployment=%s script=%s version=%s author=%s", cfw_poller_name(p),
+    cfw_log_info("source=%s deployment=%s script=%s version=%s author=%s", cfw_input_name(in),
                  dep->id, dep->script, dep->version, dep->author);
     {
         /* a deployment that went through fixes the deploy failures of its script before it */
@@ -610,11 +570,11 @@ static void on_deployment(void *arg, struct cfw_poller *p, const struct cfw_depl
                               now_mono(), cfw_now_wall_ms());
         free(by);
     }
-    if (!cfw_poller_notify(p)) {
+    if (!announce) {
         return;
     }
     cfw_fields_set(f, "kind", "deployment");
-    cfw_fields_set(f, "source", cfw_poller_name(p));
+    cfw_fields_set(f, "source", cfw_input_name(in));
     cfw_fields_set(f, "script", dep->script);
     cfw_fields_set(f, "deployment", dep->id);
     cfw_fields_set(f, "deployment_version", dep->version);
@@ -627,7 +587,7 @@ static void on_deployment(void *arg, struct cfw_poller *p, const struct cfw_depl
 
 /* A Workers Builds build that deploys succeeded: it fixes its script's deploy failures before it.
  */
-static void on_build_deployed(void *arg, struct cfw_poller *p, const struct cfw_fields *ctx,
+static void on_build_deployed(void *arg, struct cfw_input *in, const struct cfw_fields *ctx,
                               int64_t created_wall_ms)
 {
     struct app *app = arg;
@@ -639,7 +599,7 @@ static void on_build_deployed(void *arg, struct cfw_poller *p, const struct cfw_
     char *by =
         cfw_xasprintf("Workers Builds build %s succeeded (branch %s, commit %.12s, source %s)",
                       cfw_fields_get(ctx, "build"), branch != NULL ? branch : "?",
-                      commit != NULL ? commit : "?", cfw_poller_name(p));
+                      commit != NULL ? commit : "?", cfw_input_name(in));
     size_t n;
 
     /* the failures its builds' logs showed (script_tag), and those naming the Worker */
@@ -652,51 +612,28 @@ static void on_build_deployed(void *arg, struct cfw_poller *p, const struct cfw_
     free(by);
 }
 
-/* ---- cloudflare-tail sources ---- */
-
-static void on_tail_record(void *arg, struct cfw_tail *t, const struct cfw_fields *ctx,
-                           const struct cfw_record *rec)
+static void on_input_changed(void *arg, struct cfw_input *in)
 {
     struct app *app = arg;
 
-    /* one TailEventMessage: the decoder of `wrangler tail --format json` events */
-    feed_begin(app);
-    cfw_pipeline_record_ctx(app->pipeline, rec, cfw_tail_name(t), ctx);
-    feed_end(app);
-    app->dirty = true;
-}
-
-static void on_tail_state(void *arg, struct cfw_tail *t, bool up, const char *reason)
-{
-    struct app *app = arg;
-
-    cfw_log(up ? CFW_LOG_NOTICE : CFW_LOG_WARNING, "source=%s state=%s%s%s", cfw_tail_name(t),
-            up ? "up" : "down", up ? "" : " reason=", reason);
-    source_health(app, cfw_tail_name(t), "cloudflare-tail", !up, up, reason);
-}
-
-static void on_tail_changed(void *arg, struct cfw_tail *t)
-{
-    struct app *app = arg;
-
-    (void)t;
+    (void)in;
     /* the ids of open tails go into the journal soon: a crash leaves none unknown */
     app->pos_dirty = true;
     app->dirty = true;
 }
 
-/* True when src is kept running across the reload in progress. */
-static bool is_kept(const struct app *app, const void *src)
+/* True when in is kept running across the reload in progress. */
+static bool is_kept(const struct app *app, const struct cfw_input *in)
 {
     for (size_t k = 0; k < app->nkept; k++) {
-        if (app->kept[k].src == src) {
+        if (app->kept[k] == in) {
             return true;
         }
     }
     return false;
 }
 
-static void sources_free(struct app *app)
+static void inputs_free(struct app *app)
 {
     struct stream **pp = &app->streams;
 
@@ -707,65 +644,34 @@ static void sources_free(struct app *app)
             stream_close(app, *pp);
         }
     }
-    for (size_t i = 0; i < app->nsources; i++) {
-        if (!is_kept(app, app->sources[i])) {
-            cfw_source_free(app->sources[i]);
+    /*
+     * What a receiver accepted with a 200 is matched before it goes (reload, stop), while every
+     * input is still there: the commit of what that matching opens saves their positions.
+     */
+    for (size_t i = 0; i < app->ninputs; i++) {
+        cfw_input_drain(app->inputs[i]);
+    }
+    for (size_t i = 0; i < app->ninputs; i++) {
+        if (!is_kept(app, app->inputs[i])) {
+            cfw_input_free(app->inputs[i]); /* a tail's saved ids are deleted by the next start */
         }
-        free(app->source_text[i]);
     }
-    free(app->sources);
-    free(app->source_text);
-    app->sources = NULL;
-    app->source_text = NULL;
-    app->nsources = 0;
-    for (size_t i = 0; i < app->nlogpush; i++) {
-        /* what was accepted with a 200 is matched before the receiver goes (reload, stop) */
-        cfw_logpush_drain(app->logpush[i]);
-        cfw_logpush_free(app->logpush[i]);
-    }
-    free(app->logpush);
-    app->logpush = NULL;
-    app->nlogpush = 0;
-    for (size_t i = 0; i < app->npollers; i++) {
-        cfw_poller_free(app->pollers[i]);
-    }
-    free(app->pollers);
-    app->pollers = NULL;
-    app->npollers = 0;
-    for (size_t i = 0; i < app->ntails; i++) {
-        cfw_tail_free(app->tails[i]); /* its saved tail ids are deleted by the next start */
-    }
-    free(app->tails);
-    app->tails = NULL;
-    app->ntails = 0;
+    free(app->inputs);
+    app->inputs = NULL;
+    app->ninputs = 0;
     cfw_cf_free(app->cf);
     app->cf = NULL;
 }
 
-static void on_logpush_record(void *arg, const struct cfw_record *rec)
-{
-    struct app *app = arg;
-
-    /* the receiver is named by its source: that is the `source` field of its events */
-    feed_begin(app);
-    cfw_pipeline_record(app->pipeline, rec, rec->input + strlen("logpush:"));
-    feed_end(app);
-}
-
-static bool on_logpush_want(void *arg, const struct cfw_record *rec)
-{
-    struct app *app = arg;
-
-    return cfw_pipeline_wants(app->pipeline, rec);
-}
-
-static struct cfw_logpush *logpush_find(struct app *app, const char *path)
+/* The receiver of /logpush/<name>, or NULL. */
+static struct cfw_input *receiver_find(struct app *app, const char *path)
 {
     const char *name = path + strlen("/logpush/");
 
-    for (size_t i = 0; i < app->nlogpush; i++) {
-        if (strcmp(cfw_logpush_name(app->logpush[i]), name) == 0) {
-            return app->logpush[i];
+    for (size_t i = 0; i < app->ninputs; i++) {
+        if (cfw_input_accepts_http(app->inputs[i]) &&
+            strcmp(cfw_input_name(app->inputs[i]), name) == 0) {
+            return app->inputs[i];
         }
     }
     return NULL;
@@ -774,277 +680,130 @@ static struct cfw_logpush *logpush_find(struct app *app, const char *path)
 /* Runs on the request head: an unknown source or a refused token is answered unread. */
 static int http_logpush_check(struct cfw_listener_req *req, const char *path, void *arg)
 {
-    struct cfw_logpush *lp = logpush_find(arg, path);
+    struct cfw_input *in = receiver_find(arg, path);
 
-    if (lp == NULL) {
+    if (in == NULL) {
         cfw_listener_reply(req, 404, "text/plain; charset=utf-8", "no such logpush source\n", 23);
         return -1;
     }
-    return cfw_logpush_check(lp, req);
+    return cfw_input_http_check(in, req);
 }
 
 static void http_logpush(struct cfw_listener_req *req, const char *path, void *arg)
 {
     /* looked up again: a reload may have replaced the receivers while the body arrived */
-    struct cfw_logpush *lp = logpush_find(arg, path);
+    struct cfw_input *in = receiver_find(arg, path);
 
-    if (lp == NULL) {
+    if (in == NULL) {
         cfw_listener_reply(req, 404, "text/plain; charset=utf-8", "no such logpush source\n", 23);
         return;
     }
-    cfw_logpush_handle(lp, req);
+    cfw_input_http_handle(in, req);
 }
 
-/*
- * Spools a receiver's accepted batches under state_dir/logpush/<name> (characters other than
- * letters, digits, '.', '_' and '-' become '_').
- */
-static void logpush_spool(struct app *app, struct cfw_logpush *lp)
+/* The API client the Cloudflare inputs share, made on first use from the `cloudflare:` section. */
+static struct cfw_cf *app_cloudflare(void *arg, struct cfw_diag *diag)
 {
-    struct cfw_err err = {0};
-    char *base = cfw_xasprintf("%s/logpush", app->state_dir);
-    char *dir = cfw_xasprintf("%s/_%s", base, cfw_logpush_name(lp));
-
-    for (char *p = dir + strlen(base) + 2; *p != '\0'; p++) {
-        if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
-              *p == '.' || *p == '_' || *p == '-')) {
-            *p = '_';
-        }
-    }
-    if ((mkdir(base, 0700) != 0 && errno != EEXIST) ||
-        cfw_logpush_set_spool(lp, dir, &err) != 0) {
-        cfw_log_err("source=%s: %s; accepted Logpush batches are held in memory only",
-                    cfw_logpush_name(lp), err.msg[0] != '\0' ? err.msg : strerror(errno));
-    }
-    free(base);
-    free(dir);
-}
-
-/* The API client the pollers share, made on first use from the `cloudflare:` section. */
-static int start_cloudflare(struct app *app, struct cfw_diag *diag)
-{
+    struct app *app = arg;
     struct cfw_cf_conf conf;
     struct cfw_err err = {0};
 
     if (app->cf != NULL) {
-        return 0;
+        return app->cf;
     }
     if (app->http == NULL) {
         app->http = cfw_http_new(app->base, &err);
         if (app->http == NULL) {
             cfw_diag_addf(diag, "cannot start the HTTP client: %s", err.msg);
-            return -1;
+            return NULL;
         }
     }
     if (cfw_cf_conf_parse(app->cfg->cloudflare, &conf, diag) != 0 || conf.account_id == NULL) {
-        return -1;
+        return NULL;
     }
     app->cf = cfw_cf_new(app->http, &conf);
     cfw_cf_conf_clear(&conf);
-    return 0;
+    return app->cf;
 }
 
-/* Creates and starts the configured sources; positions come from saved (by source name). */
-/* A canonical text of a configuration node (lengths prefixed: no two nodes share one). */
-static void node_text(const struct cfw_node *n, struct cfw_buf *b)
+/* The input kept running across the reload in progress that item describes (taken), or NULL. */
+static struct cfw_input *kept_take(struct app *app, const struct cfw_node *item)
 {
-    if (n == NULL) {
-        cfw_buf_putc(b, '~');
-        return;
-    }
-    switch (n->type) {
-    case CFW_NODE_SCALAR:
-        cfw_buf_printf(b, "%zu:%s", strlen(n->value), n->value);
-        break;
-    case CFW_NODE_MAP:
-        cfw_buf_putc(b, '{');
-        for (size_t i = 0; i < n->n; i++) {
-            cfw_buf_printf(b, "%zu:%s=", strlen(n->keys[i]), n->keys[i]);
-            node_text(n->items[i], b);
-            cfw_buf_putc(b, ',');
+    char *text = cfw_input_keep_text(item);
+    struct cfw_input *in = NULL;
+
+    for (size_t k = 0; text != NULL && k < app->nkept; k++) {
+        if (app->kept[k] != NULL && strcmp(cfw_input_kept_by(app->kept[k]), text) == 0) {
+            in = app->kept[k];
+            app->kept[k] = NULL;
+            break;
         }
-        cfw_buf_putc(b, '}');
-        break;
-    case CFW_NODE_SEQ:
-        cfw_buf_putc(b, '[');
-        for (size_t i = 0; i < n->n; i++) {
-            node_text(n->items[i], b);
-            cfw_buf_putc(b, ',');
-        }
-        cfw_buf_putc(b, ']');
-        break;
     }
+    free(text);
+    return in;
 }
 
-/*
- * The text an exec source is kept by across a reload, or NULL for a source that is always
- * started again: other types, and exec sources whose environment comes from files or the
- * process environment (a rotated token must be read again).
- */
-static char *keep_text(const struct cfw_node *item)
+/* Creates and starts the configured inputs; positions come from saved (by source name). */
+static int inputs_start(struct app *app, const struct cfw_node *seq, const json_t *saved)
 {
-    const struct cfw_node *t = cfw_node_get(item, "type");
-    struct cfw_buf b = {0};
-
-    if (t == NULL || t->type != CFW_NODE_SCALAR || strcmp(t->value, "exec") != 0) {
-        return NULL;
-    }
-    node_text(item, &b);
-    if (b.data == NULL || strstr(b.data, "_file=") != NULL || strstr(b.data, "${") != NULL) {
-        cfw_buf_free(&b);
-        return NULL;
-    }
-    return cfw_buf_take(&b);
-}
-
-static int sources_start(struct app *app, const struct cfw_node *seq, const json_t *saved)
-{
-    struct cfw_source_cbs cbs = {on_source_data, on_source_eof, on_source_state, app};
+    struct cfw_input_env env = {app->base, app->state_dir, app->deploys, app_cloudflare, app};
+    struct cfw_input_cbs cbs = {
+        .bytes = on_input_bytes,
+        .eof = on_input_eof,
+        .record = on_input_record,
+        .want = on_input_want,
+        .health = on_input_health,
+        .deployment = on_deployment,
+        .build_deployed = on_build_deployed,
+        .changed = on_input_changed,
+        .arg = app,
+    };
     struct cfw_diag diag = {0};
     int rc = 0;
 
     if (seq == NULL) {
         return 0;
     }
-    app->sources = cfw_xcalloc(seq->n + 1, sizeof(*app->sources));
-    app->source_text = cfw_xcalloc(seq->n + 1, sizeof(*app->source_text));
-    app->logpush = cfw_xcalloc(seq->n + 1, sizeof(*app->logpush));
-    app->pollers = cfw_xcalloc(seq->n + 1, sizeof(*app->pollers));
-    app->tails = cfw_xcalloc(seq->n + 1, sizeof(*app->tails));
+    app->inputs = cfw_xcalloc(seq->n + 1, sizeof(*app->inputs));
     for (size_t i = 0; i < seq->n; i++) {
-        struct cfw_source_conf conf = {0};
-        struct cfw_err err = {0};
+        /* an exec source unchanged by a reload keeps running: no gap in wrangler tail */
+        struct cfw_input *in = kept_take(app, seq->items[i]);
         char path[32];
-        struct cfw_source *src;
-        const json_t *pos;
 
+        if (in != NULL) {
+            app->inputs[app->ninputs++] = in;
+            continue;
+        }
         snprintf(path, sizeof(path), "sources[%zu]", i);
-        if (cfw_tail_is(seq->items[i])) {
-            struct cfw_tail_conf tc;
-            struct cfw_tail_cbs tcbs = {on_tail_record, on_tail_state, on_tail_changed, app};
-            struct cfw_tail *t;
-            if (cfw_tail_conf_parse(seq->items[i], path, &tc, &diag) != 0 ||
-                start_cloudflare(app, &diag) != 0) {
-                rc = -1;
-                continue;
-            }
-            t = cfw_tail_new(app->base, app->cf, &tc, &tcbs);
-            pos = saved != NULL ? json_object_get(saved, tc.name) : NULL;
-            if (pos != NULL) {
-                cfw_tail_restore(t, pos);
-            }
-            app->tails[app->ntails++] = t;
-            cfw_tail_start(t);
-            cfw_tail_conf_clear(&tc);
-            continue;
-        }
-        if (cfw_poller_is(seq->items[i])) {
-            struct cfw_poller_conf pc;
-            struct cfw_poller_cbs pcbs = {.record = on_poller_record,
-                                          .eof = on_poller_eof,
-                                          .state = on_poller_state,
-                                          .deployment = on_deployment,
-                                          .build_deployed = on_build_deployed,
-                                          .arg = app};
-            struct cfw_poller *p;
-            if (cfw_poller_conf_parse(seq->items[i], path, &pc, &diag) != 0 ||
-                start_cloudflare(app, &diag) != 0) {
-                rc = -1;
-                continue;
-            }
-            p = cfw_poller_new(app->base, app->cf, &pc, app->deploys, &pcbs);
-            pos = saved != NULL ? json_object_get(saved, pc.name) : NULL;
-            if (pos != NULL) {
-                cfw_poller_restore(p, pos);
-            }
-            app->pollers[app->npollers++] = p;
-            cfw_poller_start(p);
-            cfw_poller_conf_clear(&pc);
-            continue;
-        }
-        if (cfw_logpush_is(seq->items[i])) {
-            struct cfw_logpush_conf lc;
-            if (cfw_logpush_conf_parse(seq->items[i], path, &lc, &diag) != 0) {
-                rc = -1;
-                continue;
-            }
-            app->logpush[app->nlogpush] =
-                cfw_logpush_new(app->base, &lc, on_logpush_record, app);
-            cfw_logpush_set_want(app->logpush[app->nlogpush], on_logpush_want);
-            logpush_spool(app, app->logpush[app->nlogpush++]);
-            cfw_logpush_conf_clear(&lc);
-            continue;
-        }
-        {
-            /* an exec source unchanged by a reload keeps running: no gap in wrangler tail */
-            char *text = keep_text(seq->items[i]);
-            size_t k;
-
-            for (k = 0; text != NULL && k < app->nkept; k++) {
-                if (app->kept[k].src != NULL && strcmp(app->kept[k].text, text) == 0) {
-                    break;
-                }
-            }
-            if (text != NULL && k < app->nkept) {
-                app->source_text[app->nsources] = text;
-                app->sources[app->nsources++] = app->kept[k].src;
-                app->kept[k].src = NULL;
-                continue;
-            }
-            free(text);
-        }
-        if (cfw_source_conf_parse(seq->items[i], path, &conf, &diag) != 0) {
+        in = cfw_input_new(seq->items[i], path, &env, &cbs, &diag);
+        if (in == NULL) {
             rc = -1;
             continue;
         }
-        src = cfw_source_new(app->base, &conf, &cbs, &err);
-        if (src == NULL) {
-            cfw_log_err("source=%s: %s", conf.name, err.msg);
-            cfw_source_conf_clear(&conf);
-            rc = -1;
-            continue;
-        }
-        pos = saved != NULL ? json_object_get(saved, conf.name) : NULL;
-        if (pos != NULL) {
-            cfw_source_restore(src, pos);
-        }
-        app->source_text[app->nsources] = keep_text(seq->items[i]);
-        app->sources[app->nsources++] = src;
-        if (cfw_source_start(src, &err) != 0) {
-            /* a source that cannot start now reports DOWN and keeps trying */
-            cfw_log_warn("source=%s: %s", conf.name, err.msg);
-        }
-        cfw_source_conf_clear(&conf);
+        cfw_input_restore(in, saved != NULL ? json_object_get(saved, cfw_input_name(in)) : NULL);
+        app->inputs[app->ninputs++] = in;
+        cfw_input_start(in);
     }
-    if (diag.n > 0) {
-        for (size_t i = 0; i < diag.n; i++) {
-            cfw_log_err("%s", diag.msgs[i]);
-        }
+    for (size_t i = 0; i < diag.n; i++) {
+        cfw_log_err("%s", diag.msgs[i]);
     }
     cfw_diag_free(&diag);
     return rc;
 }
 
-static json_t *sources_save(const struct app *app)
+static json_t *inputs_save(const struct app *app)
 {
     json_t *o = json_object();
 
-    /* sources that are not running any more (reload) keep their last saved positions */
+    /* inputs that are not running any more (reload) keep their last saved positions */
     if (app->saved_sources != NULL) {
         json_object_update(o, app->saved_sources);
     }
-    for (size_t i = 0; i < app->nsources; i++) {
-        json_t *pos = cfw_source_save(app->sources[i]);
+    for (size_t i = 0; i < app->ninputs; i++) {
+        json_t *pos = cfw_input_save(app->inputs[i]);
         if (pos != NULL) {
-            json_object_set_new(o, cfw_source_get_name(app->sources[i]), pos);
+            json_object_set_new(o, cfw_input_name(app->inputs[i]), pos);
         }
-    }
-    for (size_t i = 0; i < app->npollers; i++) {
-        json_object_set_new(o, cfw_poller_name(app->pollers[i]),
-                            cfw_poller_save(app->pollers[i]));
-    }
-    for (size_t i = 0; i < app->ntails; i++) {
-        json_object_set_new(o, cfw_tail_name(app->tails[i]), cfw_tail_save(app->tails[i]));
     }
     return o;
 }
@@ -1090,12 +849,11 @@ static int state_save(struct app *app)
     }
     feed_end(app); /* what the flush opened is committed and announced before the snapshot */
     seq = app->journal != NULL ? cfw_journal_seq(app->journal) : app->snap_seq;
-    root = json_pack("{s:i, s:I, s:o, s:o, s:o, s:I}", "version", CFW_STATE_VERSION,
-                     "saved_wall_ms", (json_int_t)cfw_now_wall_ms(), "sources",
-                     sources_save(app), "incidents",
-                     cfw_state_incidents_save(app->incidents, now_mono(), cfw_now_wall_ms()),
-                     "deployments", cfw_deploys_save(app->deploys), "journal_seq",
-                     (json_int_t)seq);
+    root =
+        json_pack("{s:i, s:I, s:o, s:o, s:o, s:I}", "version", CFW_STATE_VERSION, "saved_wall_ms",
+                  (json_int_t)cfw_now_wall_ms(), "sources", inputs_save(app), "incidents",
+                  cfw_state_incidents_save(app->incidents, now_mono(), cfw_now_wall_ms()),
+                  "deployments", cfw_deploys_save(app->deploys), "journal_seq", (json_int_t)seq);
     json_object_set_new(root, "silences", cfw_silences_json(app->silences, cfw_now_wall_ms()));
     text = json_dumps(root, JSON_COMPACT);
     json_decref(root);
@@ -1743,222 +1501,59 @@ static void http_api(struct cfw_listener_req *req, const char *path, void *arg)
     }
 }
 
-/* Prometheus label values: backslash, quote and newline escaped. */
-static void metric_label(struct cfw_buf *b, const char *v)
+/* The daemon's own counters: reloads, state and journal, silences. */
+static void app_metrics(const struct app *app, struct cfw_metrics *m)
 {
-    for (; *v != '\0'; v++) {
-        if (*v == '\\' || *v == '"') {
-            cfw_buf_putc(b, '\\');
-            cfw_buf_putc(b, *v);
-        } else if (*v == '\n') {
-            cfw_buf_puts(b, "\\n");
-        } else {
-            cfw_buf_putc(b, *v);
-        }
-    }
+    const struct cfw_metric one[] = {
+        {"cfwatchd_reloads_total", "counter", "Successful configuration reloads.", app->reloads},
+        {"cfwatchd_reload_failures_total", "counter", "Rejected configuration reloads.",
+         app->reload_failures},
+        {"cfwatchd_state_save_failures_total", "counter", "Failed state writes.",
+         app->save_failures},
+        {"cfwatchd_state_durable", "gauge",
+         "1 when the journal and the state file are written, 0 when running from memory.",
+         app->durable},
+        {"cfwatchd_state_recoveries_total", "counter",
+         "Starts that found state.json damaged or missing and recovered from the previous "
+         "generation or the journal.",
+         app->state_recoveries},
+        {"cfwatchd_journal_records_total", "counter", "Records appended to the journal.",
+         app->journal_records},
+        {"cfwatchd_journal_failures_total", "counter",
+         "Journal appends, fsyncs or rotations that failed.", app->journal_failures},
+        {"cfwatchd_silences_active", "gauge", "Silences in force now.",
+         cfw_silences_active(app->silences, cfw_now_wall_ms())},
+        {"cfwatchd_notifications_silenced_total", "counter",
+         "Transitions not sent because a silence matched (or their open was silenced).",
+         app->silenced},
+        {"cfwatchd_journal_bytes", "gauge", "Size of the current journal file.",
+         app->journal != NULL ? cfw_journal_bytes(app->journal) : 0},
+    };
+
+    cfw_metrics_add(m, one, sizeof(one) / sizeof(one[0]));
 }
 
-static void metric(struct cfw_buf *b, const char *name, const char *type, const char *help,
-                   uint64_t value)
-{
-    cfw_buf_printf(b, "# HELP %s %s\n# TYPE %s %s\n%s %llu\n", name, help, name, type, name,
-                   (unsigned long long)value);
-}
-
+/* GET /metrics: every module's families, through one writer (metrics.h). */
 static void http_metrics(struct cfw_listener_req *req, const char *path, void *arg)
 {
     struct app *app = arg;
-    const struct cfw_pipeline_stats *ps = cfw_pipeline_stats(app->pipeline);
-    struct cfw_buf b = {0};
+    struct cfw_metrics *m = cfw_metrics_new();
+    const char *text;
+    size_t len;
 
-    metric(&b, "cfwatchd_bytes_total", "counter", "Bytes read from all sources.", ps->bytes);
-    metric(&b, "cfwatchd_records_total", "counter", "Records framed.", ps->records);
-    metric(&b, "cfwatchd_records_decoded_total", "counter",
-           "Records the prefilter let through to the decoder (all with rules.scan: full).",
-           ps->decoded);
-    metric(&b, "cfwatchd_events_total", "counter", "Events of the decoded records.", ps->events);
-    metric(&b, "cfwatchd_matches_total", "counter", "Rule matches.", ps->matches);
-    metric(&b, "cfwatchd_incidents_open", "gauge", "Open incidents.",
-           cfw_incidents_open_count(app->incidents));
-    metric(&b, "cfwatchd_incidents_tracked", "gauge", "Incidents kept in memory.",
-           cfw_incidents_count(app->incidents));
-    metric(&b, "cfwatchd_incidents_dropped_total", "counter",
-           "New incidents refused at the max_incidents cap.",
-           cfw_incidents_dropped(app->incidents));
-    cfw_buf_puts(&b, "# HELP cfwatchd_transitions_total Incident transitions.\n"
-                     "# TYPE cfwatchd_transitions_total counter\n");
-    for (int t = 0; t < CFW_TRANSITIONS; t++) {
-        cfw_buf_printf(&b, "cfwatchd_transitions_total{transition=\"%s\"} %llu\n",
-                       cfw_transition_name((enum cfw_transition)t),
-                       (unsigned long long)app->transitions[t]);
-    }
-    cfw_buf_puts(&b, "# HELP cfwatchd_rule_matches_total Matches per rule.\n"
-                     "# TYPE cfwatchd_rule_matches_total counter\n");
-    for (size_t i = 0; i < cfw_ruleset_count(app->rules); i++) {
-        const struct cfw_rule *r = cfw_ruleset_rule(app->rules, i);
-        cfw_buf_puts(&b, "cfwatchd_rule_matches_total{rule=\"");
-        metric_label(&b, cfw_rule_id(r));
-        cfw_buf_printf(&b, "\"} %llu\n", (unsigned long long)cfw_rule_matches(r));
-    }
-    cfw_buf_puts(&b, "# HELP cfwatchd_source_up Source state (1 up, 0.5 degraded, 0 down).\n"
-                     "# TYPE cfwatchd_source_up gauge\n");
-    for (size_t i = 0; i < app->nsources; i++) {
-        enum cfw_source_state s = cfw_source_get_state(app->sources[i], NULL);
-        cfw_buf_puts(&b, "cfwatchd_source_up{source=\"");
-        metric_label(&b, cfw_source_get_name(app->sources[i]));
-        cfw_buf_printf(&b, "\"} %s\n", s == CFW_SOURCE_UP ? "1" : s == CFW_SOURCE_DOWN ? "0" : "0.5");
-    }
-    for (size_t i = 0; i < app->npollers; i++) {
-        cfw_buf_puts(&b, "cfwatchd_source_up{source=\"");
-        metric_label(&b, cfw_poller_name(app->pollers[i]));
-        cfw_buf_printf(&b, "\"} %s\n", cfw_poller_up(app->pollers[i]) ? "1" : "0");
-    }
-    for (size_t i = 0; i < app->ntails; i++) {
-        cfw_buf_puts(&b, "cfwatchd_source_up{source=\"");
-        metric_label(&b, cfw_tail_name(app->tails[i]));
-        cfw_buf_printf(&b, "\"} %s\n", cfw_tail_up(app->tails[i]) ? "1" : "0");
-    }
-    for (size_t i = 0; i < app->nlogpush; i++) {
-        /* a receiver cannot tell that nobody sends: it is up while the listener is */
-        cfw_buf_puts(&b, "cfwatchd_source_up{source=\"");
-        metric_label(&b, cfw_logpush_name(app->logpush[i]));
-        cfw_buf_puts(&b, "\"} 1\n");
-    }
-    /* each family's samples together, as the text format wants */
-    for (int fam = 0; fam < 2; fam++) {
-        cfw_buf_puts(&b, fam == 0 ? "# HELP cfwatchd_source_bytes_total Bytes delivered per "
-                                    "source.\n# TYPE cfwatchd_source_bytes_total counter\n"
-                                  : "# HELP cfwatchd_source_lag_bytes Bytes in watched files not "
-                                    "read yet.\n# TYPE cfwatchd_source_lag_bytes gauge\n");
-        for (size_t i = 0; i < app->nsources; i++) {
-            struct cfw_source_stats st;
-            cfw_source_get_stats(app->sources[i], &st);
-            cfw_buf_puts(&b, fam == 0 ? "cfwatchd_source_bytes_total{source=\""
-                                      : "cfwatchd_source_lag_bytes{source=\"");
-            metric_label(&b, cfw_source_get_name(app->sources[i]));
-            cfw_buf_printf(&b, "\"} %llu\n",
-                           (unsigned long long)(fam == 0 ? st.bytes : st.lag_bytes));
-        }
-    }
-    cfw_tail_metrics(app->tails, app->ntails, &b, metric_label);
+    cfw_metrics_pipeline(m, cfw_pipeline_stats(app->pipeline), app->rules);
+    cfw_metrics_incidents(m, app->incidents, app->transitions);
+    cfw_inputs_metrics(app->inputs, app->ninputs, m);
     if (app->notifier != NULL) {
-        struct cfw_notifier_stats ns = {0};
-        static const char *const names[] = {"sent", "retried", "dead", "refused", "digested"};
-        cfw_notifier_stats(app->notifier, &ns);
-        for (size_t k = 0; k < 5; k++) {
-            cfw_buf_printf(&b, "# HELP cfwatchd_notifications_%s_total Notifications %s per sink.\n"
-                               "# TYPE cfwatchd_notifications_%s_total counter\n",
-                           names[k], names[k], names[k]);
-            for (size_t i = 0; i < ns.n_sinks; i++) {
-                const struct cfw_notifier_sink_stats *x = &ns.sinks[i];
-                uint64_t v = k == 0 ? x->sent : k == 1 ? x->retried : k == 2 ? x->dead
-                           : k == 3 ? x->refused : x->digested;
-                cfw_buf_puts(&b, "cfwatchd_notifications_");
-                cfw_buf_printf(&b, "%s_total{sink=\"", names[k]);
-                metric_label(&b, x->name);
-                cfw_buf_printf(&b, "\"} %llu\n", (unsigned long long)v);
-            }
-        }
-        metric(&b, "cfwatchd_outbox_depth", "gauge", "Notifications waiting in the outbox.",
-               cfw_notifier_pending(app->notifier));
-        metric(&b, "cfwatchd_outbox_spooled_bytes", "gauge", "Bytes of notifications spooled.",
-               ns.outbox.bytes);
-        metric(&b, "cfwatchd_outbox_write_errors_total", "counter",
-               "Notifications whose spool write failed at least once (disk full, read-only).",
-               ns.outbox.write_errors);
-        metric(&b, "cfwatchd_outbox_unspooled", "gauge",
-               "Notifications held in memory only (not on disk): lost if cfwatchd is killed.",
-               ns.outbox.unspooled);
-        metric(&b, "cfwatchd_outbox_reserve_bytes", "gauge",
-               "Bytes preallocated in outbox/.reserve for a full disk.", ns.outbox.reserve_bytes);
-        metric(&b, "cfwatchd_outbox_refused_total", "counter",
-               "Notifications refused because the spool was at its cap.", ns.outbox.refused_full);
-        cfw_notifier_stats_clear(&ns);
-    }
-    if (app->nlogpush > 0) {
-        static const struct {
-            const char *name;
-            const char *help;
-            size_t off;
-        } lp[] = {
-            {"records", "Logpush records accepted.", offsetof(struct cfw_logpush_stats, records)},
-            {"skipped", "Logpush records no rule can match (accepted, not parsed).",
-             offsetof(struct cfw_logpush_stats, skipped)},
-            {"duplicates", "Logpush records skipped as redeliveries (of those parsed).",
-             offsetof(struct cfw_logpush_stats, duplicates)},
-            {"unauthorized", "Logpush requests refused for their credentials.",
-             offsetof(struct cfw_logpush_stats, unauthorized)},
-            {"rejected", "Logpush requests refused (size, gzip bomb, bad gzip, method).",
-             offsetof(struct cfw_logpush_stats, rejected)},
-            {"bad_lines", "Logpush lines skipped (too long, not JSON).",
-             offsetof(struct cfw_logpush_stats, bad_lines)},
-            {"batches", "Logpush batches accepted.", offsetof(struct cfw_logpush_stats, batches)},
-        };
-        for (size_t k = 0; k < sizeof(lp) / sizeof(lp[0]); k++) {
-            cfw_buf_printf(&b, "# HELP cfwatchd_logpush_%s_total %s\n"
-                               "# TYPE cfwatchd_logpush_%s_total counter\n",
-                           lp[k].name, lp[k].help, lp[k].name);
-            for (size_t i = 0; i < app->nlogpush; i++) {
-                const char *ls = (const char *)cfw_logpush_stats(app->logpush[i]);
-                uint64_t v;
-                memcpy(&v, ls + lp[k].off, sizeof(v));
-                cfw_buf_printf(&b, "cfwatchd_logpush_%s_total{source=\"", lp[k].name);
-                metric_label(&b, cfw_logpush_name(app->logpush[i]));
-                cfw_buf_printf(&b, "\"} %llu\n", (unsigned long long)v);
-            }
-        }
+        cfw_metrics_notifier(m, app->notifier);
     }
     if (app->listener != NULL) {
-        const struct cfw_listener_stats *ls = cfw_listener_stats(app->listener);
-        const struct {
-            const char *reason;
-            uint64_t v;
-        } rej[] = {
-            {"timeout", ls->timeouts},       {"evicted", ls->evicted},
-            {"refused", ls->refused},        {"bad_request", ls->bad_requests},
-            {"too_large", ls->too_large},    {"busy", ls->busy},
-            {"accept_error", ls->accept_errors},
-        };
-        metric(&b, "cfwatchd_listener_connections", "gauge",
-               "Connections open on the HTTP listener.", ls->connections);
-        metric(&b, "cfwatchd_listener_connections_total", "counter",
-               "Connections accepted by the HTTP listener.", ls->accepted);
-        cfw_buf_puts(&b, "# HELP cfwatchd_listener_rejected_total Connections or requests the "
-                         "HTTP listener refused or closed, by reason.\n"
-                         "# TYPE cfwatchd_listener_rejected_total counter\n");
-        for (size_t k = 0; k < sizeof(rej) / sizeof(rej[0]); k++) {
-            cfw_buf_printf(&b, "cfwatchd_listener_rejected_total{reason=\"%s\"} %llu\n",
-                           rej[k].reason, (unsigned long long)rej[k].v);
-        }
+        cfw_metrics_listener(m, app->listener);
     }
-    metric(&b, "cfwatchd_lines_total", "counter", "Lines framed (finished streams).", ps->lines);
-    metric(&b, "cfwatchd_reloads_total", "counter", "Successful configuration reloads.",
-           app->reloads);
-    metric(&b, "cfwatchd_reload_failures_total", "counter", "Rejected configuration reloads.",
-           app->reload_failures);
-    metric(&b, "cfwatchd_state_save_failures_total", "counter", "Failed state writes.",
-           app->save_failures);
-    metric(&b, "cfwatchd_state_durable", "gauge",
-           "1 when the journal and the state file are written, 0 when running from memory.",
-           app->durable);
-    metric(&b, "cfwatchd_state_recoveries_total", "counter",
-           "Starts that found state.json damaged or missing and recovered from the previous "
-           "generation or the journal.",
-           app->state_recoveries);
-    metric(&b, "cfwatchd_journal_records_total", "counter", "Records appended to the journal.",
-           app->journal_records);
-    metric(&b, "cfwatchd_journal_failures_total", "counter",
-           "Journal appends, fsyncs or rotations that failed.", app->journal_failures);
-    metric(&b, "cfwatchd_silences_active", "gauge", "Silences in force now.",
-           cfw_silences_active(app->silences, cfw_now_wall_ms()));
-    metric(&b, "cfwatchd_notifications_silenced_total", "counter",
-           "Transitions not sent because a silence matched (or their open was silenced).",
-           app->silenced);
-    metric(&b, "cfwatchd_journal_bytes", "gauge", "Size of the current journal file.",
-           app->journal != NULL ? cfw_journal_bytes(app->journal) : 0);
-    cfw_listener_reply(req, 200, "text/plain; version=0.0.4; charset=utf-8",
-                       b.data != NULL ? b.data : "", b.len);
-    cfw_buf_free(&b);
+    app_metrics(app, m);
+    text = cfw_metrics_text(m, &len);
+    cfw_listener_reply(req, 200, "text/plain; version=0.0.4; charset=utf-8", text, len);
+    cfw_metrics_free(m);
 }
 
 /* ---- timers and signals ---- */
@@ -2021,30 +1616,18 @@ static void on_watchdog(evutil_socket_t fd, short what, void *arg)
     sd_notify(0, "WATCHDOG=1");
 }
 
-/* Every configured source: files, commands, journals, Logpush receivers, API pollers, tails. */
-static size_t source_count(const struct app *app)
-{
-    return app->nsources + app->nlogpush + app->npollers + app->ntails;
-}
-
 static void on_status(evutil_socket_t fd, short what, void *arg)
 {
     struct app *app = arg;
     const struct cfw_pipeline_stats *ps = cfw_pipeline_stats(app->pipeline);
     size_t down = 0;
 
-    for (size_t i = 0; i < app->nsources; i++) {
-        down += cfw_source_get_state(app->sources[i], NULL) == CFW_SOURCE_DOWN;
-    }
-    for (size_t i = 0; i < app->npollers; i++) {
-        down += !cfw_poller_up(app->pollers[i]);
-    }
-    for (size_t i = 0; i < app->ntails; i++) {
-        down += !cfw_tail_up(app->tails[i]);
+    for (size_t i = 0; i < app->ninputs; i++) {
+        down += cfw_input_health(app->inputs[i], NULL) == CFW_INPUT_DOWN;
     }
     sd_notifyf(0, "STATUS=%zu sources (%zu down), %llu events, %llu matches, %zu open incidents",
-               source_count(app), down, (unsigned long long)ps->events,
-               (unsigned long long)ps->matches, cfw_incidents_open_count(app->incidents));
+               app->ninputs, down, (unsigned long long)ps->events, (unsigned long long)ps->matches,
+               cfw_incidents_open_count(app->incidents));
     timer_add_ms(app->ev_status, 5000);
 }
 
@@ -2085,40 +1668,20 @@ static void api_token_load(struct app *app, const struct cfw_config *cfg)
 int cfw_app_validate(const struct cfw_config *cfg, struct cfw_diag *diag)
 {
     size_t before = diag->n;
+    unsigned have = 0;
+
+    if (cfg->cloudflare != NULL) {
+        have |= CFW_INPUT_NEEDS_CLOUDFLARE;
+    }
+    if (cfg->listen == NULL || (strcmp(cfg->listen, "off") != 0 && cfg->listen[0] != '\0')) {
+        have |= CFW_INPUT_NEEDS_LISTENER;
+    }
 
     for (size_t i = 0; cfg->sources != NULL && i < cfg->sources->n; i++) {
-        const struct cfw_node *item = cfg->sources->items[i];
-        struct cfw_source_conf conf = {0};
-        struct cfw_logpush_conf lc;
         char path[32];
 
         snprintf(path, sizeof(path), "sources[%zu]", i);
-        if (cfw_poller_is(item)) {
-            struct cfw_poller_conf pc;
-            struct cfw_tail_conf tc;
-            if (cfw_tail_is(item)) {
-                if (cfw_tail_conf_parse(item, path, &tc, diag) == 0) {
-                    cfw_tail_conf_clear(&tc);
-                }
-            } else if (cfw_poller_conf_parse(item, path, &pc, diag) == 0) {
-                cfw_poller_conf_clear(&pc);
-            }
-            if (cfg->cloudflare == NULL) {
-                cfw_diag_add(diag, item, path,
-                             "a Cloudflare poller needs the cloudflare: section (account_id, "
-                             "api_token_file)");
-            }
-        } else if (cfw_logpush_is(item)) {
-            if (cfw_logpush_conf_parse(item, path, &lc, diag) == 0) {
-                cfw_logpush_conf_clear(&lc);
-            }
-            if (cfg->listen != NULL && (strcmp(cfg->listen, "off") == 0 || cfg->listen[0] == '\0')) {
-                cfw_diag_add(diag, item, path,
-                             "a logpush source needs the HTTP listener (listen is off)");
-            }
-        } else if (cfw_source_conf_parse(item, path, &conf, diag) == 0) {
-            cfw_source_conf_clear(&conf);
-        }
+        cfw_input_check(cfg->sources->items[i], path, have, diag);
     }
     {
         struct cfw_sinks *sinks = cfw_sinks_parse(cfg->sinks, "sinks", diag);
@@ -2187,6 +1750,29 @@ static int load(const struct cfw_app_opts *opts, struct cfw_config **cfgp,
     return 0;
 }
 
+/* Inputs the new configuration has unchanged keep running (inputs_start takes them). */
+static void kept_choose(struct app *app, const struct cfw_config *cfg)
+{
+    const struct cfw_node *seq = cfg->sources;
+
+    app->kept = cfw_xcalloc(app->ninputs + 1, sizeof(*app->kept));
+    for (size_t i = 0; i < app->ninputs; i++) {
+        const char *mine = cfw_input_kept_by(app->inputs[i]);
+
+        for (size_t k = 0; mine != NULL && seq != NULL && seq->type == CFW_NODE_SEQ && k < seq->n;
+             k++) {
+            char *text = cfw_input_keep_text(seq->items[k]);
+            bool same = text != NULL && strcmp(text, mine) == 0;
+
+            free(text);
+            if (same) {
+                app->kept[app->nkept++] = app->inputs[i];
+                break;
+            }
+        }
+    }
+}
+
 static void reload(struct app *app)
 {
     struct cfw_config *cfg = NULL;
@@ -2201,26 +1787,10 @@ static void reload(struct app *app)
         sd_notify(0, "READY=1");
         return;
     }
-    /* sources restart from where they are: positions carried over by name */
-    positions = sources_save(app);
-    /* exec sources the new configuration has unchanged keep running (sources_start takes them) */
-    app->kept = cfw_xcalloc(app->nsources + 1, sizeof(*app->kept));
-    for (size_t i = 0; i < app->nsources; i++) {
-        for (size_t k = 0; app->source_text[i] != NULL && cfg->sources != NULL &&
-                           cfg->sources->type == CFW_NODE_SEQ && k < cfg->sources->n;
-             k++) {
-            char *text = keep_text(cfg->sources->items[k]);
-            bool same = text != NULL && strcmp(text, app->source_text[i]) == 0;
-
-            free(text);
-            if (same) {
-                app->kept[app->nkept].src = app->sources[i];
-                app->kept[app->nkept++].text = cfw_xstrdup(app->source_text[i]);
-                break;
-            }
-        }
-    }
-    sources_free(app);
+    /* inputs restart from where they are: positions carried over by name */
+    positions = inputs_save(app);
+    kept_choose(app, cfg);
+    inputs_free(app);
     json_decref(app->saved_sources);
     app->saved_sources = positions;
     cfw_pipeline_set_rules(app->pipeline, rs);
@@ -2241,21 +1811,13 @@ static void reload(struct app *app)
     cfw_config_free(app->cfg);
     app->cfg = cfg;
     api_token_load(app, cfg);
-    sources_start(app, cfg->sources, app->saved_sources);
+    inputs_start(app, cfg->sources, app->saved_sources);
     for (size_t k = 0; k < app->nkept; k++) {
-        if (app->kept[k].src != NULL) {
+        if (app->kept[k] != NULL) {
             /* not taken after all: it goes with its streams */
-            struct stream **pp = &app->streams;
-            while (*pp != NULL) {
-                if ((*pp)->owner == app->kept[k].src) {
-                    stream_close(app, *pp);
-                } else {
-                    pp = &(*pp)->next;
-                }
-            }
-            cfw_source_free(app->kept[k].src);
+            streams_close(app, app->kept[k]);
+            cfw_input_free(app->kept[k]);
         }
-        free(app->kept[k].text);
     }
     if (app->nkept > 0) {
         cfw_log_notice("reload: %zu unchanged exec source(s) kept running", app->nkept);
@@ -2265,7 +1827,7 @@ static void reload(struct app *app)
     app->nkept = 0;
     sources_reconcile(app);
     app->reloads++;
-    cfw_log_notice("reloaded: %zu rules, %zu sources", cfw_ruleset_count(rs), source_count(app));
+    cfw_log_notice("reloaded: %zu rules, %zu sources", cfw_ruleset_count(rs), app->ninputs);
     sd_notify(0, "READY=1");
 }
 
@@ -2283,12 +1845,61 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
     event_base_loopbreak(app->base);
 }
 
+/* The HTTP listener and its routes, unless listen is off; -1 when it cannot listen (logged). */
+static int listener_start(struct app *app)
+{
+    const char *listen = app->cfg->listen != NULL ? app->cfg->listen : CFW_CONFIG_DEFAULT_LISTEN;
+    struct cfw_err err = {0};
+
+    if (strcmp(listen, "") == 0 || strcmp(listen, "off") == 0) {
+        return 0;
+    }
+    app->listener = cfw_listener_new(app->base, listen, NULL, &err);
+    if (app->listener == NULL) {
+        cfw_log_err("%s", err.msg);
+        return -1;
+    }
+    cfw_listener_route(app->listener, "/healthz", 0, NULL, http_healthz, app);
+    cfw_listener_route(app->listener, "/metrics", 0, NULL, http_metrics, app);
+    cfw_listener_route(app->listener, "/incidents", 0, NULL, http_incidents, app);
+    /* request bodies there are held to the listener's default cap (64 KiB) */
+    cfw_listener_route(app->listener, "/api/v1/", 1, NULL, http_api, app);
+    cfw_listener_route(app->listener, "/logpush/", 1, http_logpush_check, http_logpush, app);
+    cfw_log_info("listening on %s (port %d)", listen, cfw_listener_port(app->listener));
+    return 0;
+}
+
+/* Signals (SIGHUP reload, SIGTERM/SIGINT stop), the timers and the systemd watchdog. */
+static void events_start(struct app *app)
+{
+    uint64_t wd_usec = 0;
+
+    app->ev_hup = evsignal_new(app->base, SIGHUP, on_signal, app);
+    app->ev_term = evsignal_new(app->base, SIGTERM, on_signal, app);
+    app->ev_int = evsignal_new(app->base, SIGINT, on_signal, app);
+    event_add(app->ev_hup, NULL);
+    event_add(app->ev_term, NULL);
+    event_add(app->ev_int, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    app->ev_tick = evtimer_new(app->base, on_tick, app);
+    app->ev_save = evtimer_new(app->base, on_save, app);
+    app->ev_status = evtimer_new(app->base, on_status, app);
+    timer_add_ms(app->ev_tick, CFW_APP_IDLE_FLUSH_MS);
+    timer_add_ms(app->ev_save, save_interval(app));
+    timer_add_ms(app->ev_status, 5000);
+    if (sd_watchdog_enabled(0, &wd_usec) > 0 && wd_usec > 0) {
+        struct timeval tv = {(time_t)(wd_usec / 2 / 1000000), (suseconds_t)(wd_usec / 2 % 1000000)};
+        app->ev_watchdog = event_new(app->base, -1, EV_PERSIST, on_watchdog, app);
+        event_add(app->ev_watchdog, &tv);
+        cfw_log_info("systemd watchdog: pinging every %llu ms",
+                     (unsigned long long)(wd_usec / 2000));
+    }
+}
+
 static int app_init(struct app *app, const struct cfw_app_opts *opts)
 {
     struct cfw_diag diag = {0};
-    struct cfw_err err = {0};
-    const char *listen;
-    uint64_t wd_usec = 0;
 
     app->opts = opts;
     app->started_wall_ms = cfw_now_wall_ms();
@@ -2339,45 +1950,11 @@ static int app_init(struct app *app, const struct cfw_app_opts *opts)
     json_decref(app->resend);
     app->resend = NULL;
 
-    listen = app->cfg->listen != NULL ? app->cfg->listen : CFW_CONFIG_DEFAULT_LISTEN;
-    if (strcmp(listen, "") != 0 && strcmp(listen, "off") != 0) {
-        app->listener = cfw_listener_new(app->base, listen, NULL, &err);
-        if (app->listener == NULL) {
-            cfw_log_err("%s", err.msg);
-            return -1;
-        }
-        cfw_listener_route(app->listener, "/healthz", 0, NULL, http_healthz, app);
-        cfw_listener_route(app->listener, "/metrics", 0, NULL, http_metrics, app);
-        cfw_listener_route(app->listener, "/incidents", 0, NULL, http_incidents, app);
-        /* request bodies there are held to the listener's default cap (64 KiB) */
-        cfw_listener_route(app->listener, "/api/v1/", 1, NULL, http_api, app);
-        cfw_listener_route(app->listener, "/logpush/", 1, http_logpush_check, http_logpush, app);
-        cfw_log_info("listening on %s (port %d)", listen, cfw_listener_port(app->listener));
+    if (listener_start(app) != 0) {
+        return -1;
     }
-
-    app->ev_hup = evsignal_new(app->base, SIGHUP, on_signal, app);
-    app->ev_term = evsignal_new(app->base, SIGTERM, on_signal, app);
-    app->ev_int = evsignal_new(app->base, SIGINT, on_signal, app);
-    event_add(app->ev_hup, NULL);
-    event_add(app->ev_term, NULL);
-    event_add(app->ev_int, NULL);
-    signal(SIGPIPE, SIG_IGN);
-
-    app->ev_tick = evtimer_new(app->base, on_tick, app);
-    app->ev_save = evtimer_new(app->base, on_save, app);
-    app->ev_status = evtimer_new(app->base, on_status, app);
-    timer_add_ms(app->ev_tick, CFW_APP_IDLE_FLUSH_MS);
-    timer_add_ms(app->ev_save, save_interval(app));
-    timer_add_ms(app->ev_status, 5000);
-    if (sd_watchdog_enabled(0, &wd_usec) > 0 && wd_usec > 0) {
-        struct timeval tv = {(time_t)(wd_usec / 2 / 1000000), (suseconds_t)(wd_usec / 2 % 1000000)};
-        app->ev_watchdog = event_new(app->base, -1, EV_PERSIST, on_watchdog, app);
-        event_add(app->ev_watchdog, &tv);
-        cfw_log_info("systemd watchdog: pinging every %llu ms",
-                     (unsigned long long)(wd_usec / 2000));
-    }
-
-    sources_start(app, app->cfg->sources, app->saved_sources);
+    events_start(app);
+    inputs_start(app, app->cfg->sources, app->saved_sources);
     sources_reconcile(app);
     /* where reading starts (start_at: end) is durable before READY: a crash re-reads from here */
     if (app->journal != NULL) {
@@ -2388,7 +1965,7 @@ static int app_init(struct app *app, const struct cfw_app_opts *opts)
 
 static void app_free(struct app *app)
 {
-    sources_free(app);
+    inputs_free(app);
     cfw_notifier_free(app->notifier);
     cfw_http_free(app->http);
     cfw_deploys_free(app->deploys);
@@ -2424,24 +2001,18 @@ static void app_free(struct app *app)
     free(app->state_dir);
 }
 
-/* Stops the sources and lets the loop run until they have stopped or a deadline passes. */
-static void stop_sources(struct app *app)
+/* Stops the inputs and lets the loop run until they have stopped or a deadline passes. */
+static void inputs_stop(struct app *app)
 {
     int64_t deadline = now_mono() + CFW_APP_DRAIN_DEADLINE_MS;
 
-    for (size_t i = 0; i < app->nsources; i++) {
-        cfw_source_stop(app->sources[i]);
-    }
-    for (size_t i = 0; i < app->ntails; i++) {
-        cfw_tail_stop(app->tails[i]); /* WebSockets closed, tails DELETEd */
+    for (size_t i = 0; i < app->ninputs; i++) {
+        cfw_input_stop(app->inputs[i]); /* commands ended, WebSockets closed, tails DELETEd */
     }
     while (now_mono() < deadline) {
         bool all = true;
-        for (size_t i = 0; i < app->nsources; i++) {
-            all = all && cfw_source_stopped(app->sources[i]);
-        }
-        for (size_t i = 0; i < app->ntails; i++) {
-            all = all && cfw_tail_stopped(app->tails[i]);
+        for (size_t i = 0; i < app->ninputs; i++) {
+            all = all && cfw_input_stopped(app->inputs[i]);
         }
         if (all) {
             break;
@@ -2461,9 +2032,9 @@ int cfw_app_run(const struct cfw_app_opts *opts)
     }
     sd_notify(0, "READY=1");
     cfw_log_notice("started: %zu rules, %zu sources, state in %s", cfw_ruleset_count(app.rules),
-                   source_count(&app), app.state_dir);
+                   app.ninputs, app.state_dir);
     event_base_dispatch(app.base);
-    stop_sources(&app);
+    inputs_stop(&app);
     /* the resolves and opens of the last moments are spooled by now: give them a chance */
     cfw_incidents_tick(app.incidents, now_mono(), cfw_now_wall_ms());
     if (state_save(&app) != 0) {

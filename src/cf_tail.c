@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <math.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,27 +13,10 @@
 #include <event2/event.h>
 
 #include "cfwatchd/log.h"
+#include "cfwatchd/metrics.h"
 #include "cfwatchd/secrets.h"
 #include "cfwatchd/websocket.h"
-
-static const char *const tail_keys[] = {"name",
-                                        "type",
-                                        "scripts",
-                                        "outcome",
-                                        "sampling_rate",
-                                        "method",
-                                        "header",
-                                        "client_ip",
-                                        "query",
-                                        "script_version",
-                                        "ping_interval",
-                                        "renew_before",
-                                        "reconnect_delay",
-                                        "reconnect_delay_max",
-                                        "down_after_failures",
-                                        "scripts_refresh",
-                                        "max_message",
-                                        NULL};
+#include "input_impl.h"
 
 /* The outcomes the runtime reports (workerd's outcome.capnp), and wrangler's `error`. */
 static const char *const outcomes[] = {"unknown",
@@ -102,14 +86,13 @@ struct cfw_tail {
     struct cfw_tail_conf conf;
     struct event_base *base;
     struct cfw_cf *cf;
-    struct cfw_tail_cbs cbs;
+    struct cfw_input *in; /* what the tails bring goes to its callbacks */
     struct tail *tails;
     struct del *dels;
     struct conn *closing;  /* retired connections whose close handshake runs */
     json_t *leftovers;     /* restored: [{script, id}] deleted on start */
     struct event *refresh; /* globs looked up again */
     bool listing;
-    bool up;
     bool told; /* a state was told: later only changes are */
     bool started;
     bool stopping;
@@ -172,17 +155,99 @@ static bool in_list(const char *const *list, const char *s)
     return false;
 }
 
-static void parse_header(const struct cfw_node *node, const char *path, struct cfw_tail_conf *conf,
-                         struct cfw_diag *diag)
+static int read_scripts(const struct cfw_schema_key *k, const struct cfw_node *map,
+                        const char *path, void *conf, struct cfw_diag *diag)
 {
-    const struct cfw_node *h = cfw_node_get(node, "header");
-    char *child = cfw_xasprintf("%s.header", path);
+    int rc = cfw_node_strlist(map, k->name, path, &((struct cfw_tail_conf *)conf)->scripts, diag);
+    char *kp;
+
+    if (rc == 0) {
+        kp = cfw_schema_path(k, path);
+        cfw_diag_add(diag, map, kp, "scripts is required: the Workers to tail (names or globs)");
+        free(kp);
+        return -1;
+    }
+    return rc;
+}
+
+static bool script_ok(const char *s)
+{
+    return name_ok(s, true);
+}
+
+static int check_scripts(const struct cfw_schema_key *k, const struct cfw_node *map,
+                         const char *path, void *conf, struct cfw_diag *diag)
+{
+    return cfw_schema_check_items(
+        k, map, path, ((struct cfw_tail_conf *)conf)->scripts, script_ok, "",
+        "is not a Worker name or glob (letters, digits, '-', '_', and * ? [ ] in a "
+        "glob)",
+        diag);
+}
+
+static bool outcome_ok(const char *s)
+{
+    return strcmp(s, "error") == 0 || in_list(outcomes, s);
+}
+
+static int check_outcome(const struct cfw_schema_key *k, const struct cfw_node *map,
+                         const char *path, void *conf, struct cfw_diag *diag)
+{
+    return cfw_schema_check_items(
+        k, map, path, ((struct cfw_tail_conf *)conf)->outcome, outcome_ok, "unknown outcome ",
+        "(error, ok, canceled, exception, exceededCpu, exceededMemory, unknown, "
+        "...)",
+        diag);
+}
+
+static int read_rate(const struct cfw_schema_key *k, const struct cfw_node *map, const char *path,
+                     void *conf, struct cfw_diag *diag)
+{
+    double *rate = &((struct cfw_tail_conf *)conf)->sampling_rate;
+    const char *s = NULL;
+    char *end, *kp;
+    int rc = cfw_node_str(map, k->name, path, &s, diag);
+
+    if (rc != 1) {
+        return rc;
+    }
+    errno = 0;
+    *rate = strtod(s, &end);
+    if (errno == 0 && *end == '\0' && end != s && *rate > 0.0 && *rate <= 1.0) {
+        return 1;
+    }
+    kp = cfw_schema_path(k, path);
+    cfw_diag_add(diag, cfw_node_get(map, k->name), kp, "'%s' is not a rate in (0, 1]", s);
+    free(kp);
+    *rate = 1.0;
+    return -1;
+}
+
+static bool method_ok(const char *m)
+{
+    return m[0] != '\0' && strspn(m, "ABCDEFGHIJKLMNOPQRSTUVWXYZ") == strlen(m);
+}
+
+static int check_method(const struct cfw_schema_key *k, const struct cfw_node *map,
+                        const char *path, void *conf, struct cfw_diag *diag)
+{
+    return cfw_schema_check_items(k, map, path, ((struct cfw_tail_conf *)conf)->method, method_ok,
+                                  "", "is not an HTTP method (upper case, e.g. GET)", diag);
+}
+
+static int read_header(const struct cfw_schema_key *k, const struct cfw_node *map, const char *path,
+                       void *conf, struct cfw_diag *diag)
+{
+    struct cfw_tail_conf *c = conf;
+    const struct cfw_node *h = cfw_node_get(map, k->name);
+    char *child = cfw_schema_path(k, path);
     const char *s = NULL;
     static const char *const hkeys[] = {"key", "query", NULL};
+    int rc = 1;
 
     if (h == NULL) {
         free(child);
-        return;
+        return 0;
     }
     if (h->type == CFW_NODE_SCALAR) {
         /* "Name" (present) or "Name: value", as wrangler's --header takes it */
@@ -192,166 +257,183 @@ static void parse_header(const struct cfw_node *node, const char *path, struct c
             while (*v == ' ') {
                 v++;
             }
-            conf->header_key = cfw_xstrndup(h->value, (size_t)(colon - h->value));
-            conf->header_query = cfw_xstrdup(v);
+            c->header_key = cfw_xstrndup(h->value, (size_t)(colon - h->value));
+            c->header_query = cfw_xstrdup(v);
         } else {
-            conf->header_key = cfw_xstrdup(h->value);
+            c->header_key = cfw_xstrdup(h->value);
         }
     } else if (cfw_node_check_keys(h, child, hkeys, diag) == 0) {
         if (cfw_node_str(h, "key", child, &s, diag) == 1) {
-            conf->header_key = cfw_xstrdup(s);
+            c->header_key = cfw_xstrdup(s);
         }
         if (cfw_node_str(h, "query", child, &s, diag) == 1) {
-            conf->header_query = cfw_xstrdup(s);
+            c->header_query = cfw_xstrdup(s);
         }
     }
-    if (conf->header_key == NULL || conf->header_key[0] == '\0' ||
-        strpbrk(conf->header_key, " \t\r\n") != NULL) {
+    if (c->header_key == NULL || c->header_key[0] == '\0' ||
+        strpbrk(c->header_key, " \t\r\n") != NULL) {
         cfw_diag_add(diag, h, child,
                      "a header name is required (\"Name\", \"Name: value\" or "
                      "{key, query})");
+        rc = -1;
     }
     free(child);
+    return rc;
 }
+
+static bool ip_ok(const char *ip)
+{
+    unsigned char a[16];
+
+    return strcmp(ip, "self") == 0 || inet_pton(AF_INET, ip, a) == 1 ||
+           inet_pton(AF_INET6, ip, a) == 1;
+}
+
+static int check_client_ip(const struct cfw_schema_key *k, const struct cfw_node *map,
+                           const char *path, void *conf, struct cfw_diag *diag)
+{
+    return cfw_schema_check_items(k, map, path, ((struct cfw_tail_conf *)conf)->client_ip, ip_ok,
+                                  "", "is not an IP address or \"self\"", diag);
+}
+
+/*
+ * A lower bound checked after the value is stored rather than a bound of the row:
+ * reconnect_delay_max is compared with what was written, as it always was.
+ */
+static int check_reconnect_delay(const struct cfw_schema_key *k, const struct cfw_node *map,
+                                 const char *path, void *conf, struct cfw_diag *diag)
+{
+    char *kp;
+
+    if (((struct cfw_tail_conf *)conf)->reconnect_delay_ms >= 100) {
+        return 0;
+    }
+    kp = cfw_schema_path(k, path);
+    cfw_diag_add(diag, cfw_node_get(map, k->name), kp, "must be at least 100ms");
+    free(kp);
+    return -1;
+}
+
+static int check_reconnect_delay_max(const struct cfw_schema_key *k, const struct cfw_node *map,
+                                     const char *path, void *conf, struct cfw_diag *diag)
+{
+    const struct cfw_tail_conf *c = conf;
+    char *kp;
+
+    if (c->reconnect_delay_max_ms >= c->reconnect_delay_ms) {
+        return 0;
+    }
+    kp = cfw_schema_path(k, path);
+    cfw_diag_add(diag, cfw_node_get(map, k->name), kp, "must not be below reconnect_delay");
+    free(kp);
+    return -1;
+}
+
+#define TAIL_KEY(member) offsetof(struct cfw_tail_conf, member)
+
+static const struct cfw_schema_key tail_keys[] = {
+    {.name = "name",
+     .type = CFW_SCHEMA_STR,
+     .offset = TAIL_KEY(name),
+     .read = cfw_input_read_required_name,
+     .help = "the source's name in incidents and state (required)"},
+    {.name = "type", .help = "cloudflare-tail"},
+    {.name = "scripts",
+     .type = CFW_SCHEMA_STRLIST,
+     .offset = TAIL_KEY(scripts),
+     .read = read_scripts,
+     .check = check_scripts,
+     .help = "the Workers to tail: names or globs (required)"},
+    {.name = "outcome",
+     .type = CFW_SCHEMA_STRLIST,
+     .offset = TAIL_KEY(outcome),
+     .check = check_outcome,
+     .help = "filter: outcomes (\"error\": wrangler's list)"},
+    {.name = "sampling_rate",
+     .type = CFW_SCHEMA_DOUBLE,
+     .offset = TAIL_KEY(sampling_rate),
+     .def = 1.0,
+     .read = read_rate,
+     .help = "filter: the share of requests sent, in (0, 1]"},
+    {.name = "method",
+     .type = CFW_SCHEMA_STRLIST,
+     .offset = TAIL_KEY(method),
+     .check = check_method,
+     .help = "filter: HTTP methods"},
+    {.name = "header",
+     .offset = TAIL_KEY(header_key),
+     .read = read_header,
+     .help = "filter: \"Name\", \"Name: value\" or {key, query}"},
+    {.name = "client_ip",
+     .type = CFW_SCHEMA_STRLIST,
+     .offset = TAIL_KEY(client_ip),
+     .check = check_client_ip,
+     .help = "filter: client IP addresses or \"self\""},
+    {.name = "query",
+     .type = CFW_SCHEMA_STR,
+     .offset = TAIL_KEY(query),
+     .help = "filter: text the event must contain"},
+    {.name = "script_version",
+     .type = CFW_SCHEMA_STR,
+     .offset = TAIL_KEY(script_version),
+     .help = "filter: a version of the Worker"},
+    {.name = "ping_interval",
+     .type = CFW_SCHEMA_DURATION,
+     .offset = TAIL_KEY(ping_interval_ms),
+     .def = CFW_TAIL_PING_INTERVAL_DEFAULT_MS,
+     .min = 100,
+     .max = 5 * 60 * 1000,
+     .bounds = "must be between 100ms and 5m",
+     .help = "a ping every interval; no pong by the next one: the connection is dead"},
+    {.name = "renew_before",
+     .type = CFW_SCHEMA_DURATION,
+     .offset = TAIL_KEY(renew_before_ms),
+     .def = CFW_TAIL_RENEW_BEFORE_DEFAULT_MS,
+     .help = "a tail is created again this long before it expires"},
+    {.name = "reconnect_delay",
+     .type = CFW_SCHEMA_DURATION,
+     .offset = TAIL_KEY(reconnect_delay_ms),
+     .def = CFW_TAIL_RECONNECT_DELAY_DEFAULT_MS,
+     .check = check_reconnect_delay,
+     .help = "the first delay before a lost tail is replaced (at least 100ms), doubled"},
+    {.name = "reconnect_delay_max",
+     .type = CFW_SCHEMA_DURATION,
+     .offset = TAIL_KEY(reconnect_delay_max_ms),
+     .def = CFW_TAIL_RECONNECT_DELAY_MAX_DEFAULT_MS,
+     .check = check_reconnect_delay_max,
+     .help = "the cap of the doubling"},
+    {.name = "down_after_failures",
+     .type = CFW_SCHEMA_UINT,
+     .offset = TAIL_KEY(down_after_failures),
+     .def = CFW_TAIL_DOWN_AFTER_FAILURES_DEFAULT,
+     .min = 1,
+     .max = 1000,
+     .help = "failures in a row before the source is DOWN (a 403 at once)"},
+    {.name = "scripts_refresh",
+     .type = CFW_SCHEMA_DURATION,
+     .offset = TAIL_KEY(scripts_refresh_ms),
+     .def = CFW_TAIL_SCRIPTS_REFRESH_DEFAULT_MS,
+     .min = 10 * 1000,
+     .bounds = "must be at least 10s (the API allows 1200 requests per 5 minutes)",
+     .help = "how often globs are looked up again"},
+    {.name = "max_message",
+     .type = CFW_SCHEMA_SIZE,
+     .offset = TAIL_KEY(max_message),
+     .def = CFW_WS_MAX_MESSAGE_DEFAULT,
+     .min = 1024,
+     .max = 64u * 1024u * 1024u,
+     .help = "bytes of one WebSocket message"},
+    {0},
+};
+
+static const struct cfw_schema tail_schema = {.keys = tail_keys};
 
 int cfw_tail_conf_parse(const struct cfw_node *node, const char *path, struct cfw_tail_conf *conf,
                         struct cfw_diag *diag)
 {
-    size_t before = diag->n;
-    const char *s = NULL;
-    uint64_t u = 0;
-    char *child;
-
     memset(conf, 0, sizeof(*conf));
-    conf->sampling_rate = 1.0;
-    conf->ping_interval_ms = CFW_TAIL_PING_INTERVAL_DEFAULT_MS;
-    conf->renew_before_ms = CFW_TAIL_RENEW_BEFORE_DEFAULT_MS;
-    conf->reconnect_delay_ms = CFW_TAIL_RECONNECT_DELAY_DEFAULT_MS;
-    conf->reconnect_delay_max_ms = CFW_TAIL_RECONNECT_DELAY_MAX_DEFAULT_MS;
-    conf->down_after_failures = CFW_TAIL_DOWN_AFTER_FAILURES_DEFAULT;
-    conf->scripts_refresh_ms = CFW_TAIL_SCRIPTS_REFRESH_DEFAULT_MS;
-    conf->max_message = CFW_WS_MAX_MESSAGE_DEFAULT;
-    if (cfw_node_check_keys(node, path, tail_keys, diag) != 0 && node->type != CFW_NODE_MAP) {
-        return -1;
-    }
-    conf->name = cfw_node_required_str(node, "name", path, "a source needs a name", diag);
-    child = cfw_xasprintf("%s.scripts", path);
-    if (cfw_node_strlist(node, "scripts", child, &conf->scripts, diag) == 0) {
-        cfw_diag_add(diag, node, child,
-                     "scripts is required: the Workers to tail (names or "
-                     "globs)");
-    }
-    for (size_t i = 0; conf->scripts != NULL && conf->scripts[i] != NULL; i++) {
-        if (!name_ok(conf->scripts[i], true)) {
-            cfw_diag_add(diag, cfw_node_get(node, "scripts"), child,
-                         "'%s' is not a Worker name or glob (letters, digits, '-', '_', and "
-                         "* ? [ ] in a glob)",
-                         conf->scripts[i]);
-        }
-    }
-    free(child);
-    child = cfw_xasprintf("%s.outcome", path);
-    if (cfw_node_strlist(node, "outcome", child, &conf->outcome, diag) == 1) {
-        for (size_t i = 0; conf->outcome[i] != NULL; i++) {
-            if (strcmp(conf->outcome[i], "error") != 0 && !in_list(outcomes, conf->outcome[i])) {
-                cfw_diag_add(diag, cfw_node_get(node, "outcome"), child,
-                             "unknown outcome '%s' (error, ok, canceled, exception, exceededCpu, "
-                             "exceededMemory, unknown, ...)",
-                             conf->outcome[i]);
-            }
-        }
-    }
-    free(child);
-    child = cfw_xasprintf("%s.sampling_rate", path);
-    if (cfw_node_str(node, "sampling_rate", child, &s, diag) == 1) {
-        char *end;
-        errno = 0;
-        conf->sampling_rate = strtod(s, &end);
-        if (errno != 0 || *end != '\0' || end == s || !(conf->sampling_rate > 0.0) ||
-            conf->sampling_rate > 1.0) {
-            cfw_diag_add(diag, cfw_node_get(node, "sampling_rate"), child,
-                         "'%s' is not a rate in (0, 1]", s);
-            conf->sampling_rate = 1.0;
-        }
-    }
-    free(child);
-    child = cfw_xasprintf("%s.method", path);
-    if (cfw_node_strlist(node, "method", child, &conf->method, diag) == 1) {
-        for (size_t i = 0; conf->method[i] != NULL; i++) {
-            const char *m = conf->method[i];
-            if (m[0] == '\0' || strspn(m, "ABCDEFGHIJKLMNOPQRSTUVWXYZ") != strlen(m)) {
-                cfw_diag_add(diag, cfw_node_get(node, "method"), child,
-                             "'%s' is not an HTTP method (upper case, e.g. GET)", m);
-            }
-        }
-    }
-    free(child);
-    parse_header(node, path, conf, diag);
-    child = cfw_xasprintf("%s.client_ip", path);
-    if (cfw_node_strlist(node, "client_ip", child, &conf->client_ip, diag) == 1) {
-        for (size_t i = 0; conf->client_ip[i] != NULL; i++) {
-            unsigned char a[16];
-            const char *ip = conf->client_ip[i];
-            if (strcmp(ip, "self") != 0 && inet_pton(AF_INET, ip, a) != 1 &&
-                inet_pton(AF_INET6, ip, a) != 1) {
-                cfw_diag_add(diag, cfw_node_get(node, "client_ip"), child,
-                             "'%s' is not an IP address or \"self\"", ip);
-            }
-        }
-    }
-    free(child);
-    child = cfw_xasprintf("%s.query", path);
-    if (cfw_node_str(node, "query", child, &s, diag) == 1) {
-        conf->query = cfw_xstrdup(s);
-    }
-    free(child);
-    child = cfw_xasprintf("%s.script_version", path);
-    if (cfw_node_str(node, "script_version", child, &s, diag) == 1) {
-        conf->script_version = cfw_xstrdup(s);
-    }
-    free(child);
-    child = cfw_xasprintf("%s.ping_interval", path);
-    if (cfw_node_duration(node, "ping_interval", child, &conf->ping_interval_ms, diag) == 1 &&
-        (conf->ping_interval_ms < 100 || conf->ping_interval_ms > 5 * 60 * 1000)) {
-        cfw_diag_add(diag, cfw_node_get(node, "ping_interval"), child,
-                     "must be between 100ms and 5m");
-    }
-    free(child);
-    child = cfw_xasprintf("%s.renew_before", path);
-    cfw_node_duration(node, "renew_before", child, &conf->renew_before_ms, diag);
-    free(child);
-    child = cfw_xasprintf("%s.reconnect_delay", path);
-    if (cfw_node_duration(node, "reconnect_delay", child, &conf->reconnect_delay_ms, diag) == 1 &&
-        conf->reconnect_delay_ms < 100) {
-        cfw_diag_add(diag, cfw_node_get(node, "reconnect_delay"), child, "must be at least 100ms");
-    }
-    free(child);
-    child = cfw_xasprintf("%s.reconnect_delay_max", path);
-    if (cfw_node_duration(node, "reconnect_delay_max", child, &conf->reconnect_delay_max_ms,
-                          diag) == 1 &&
-        conf->reconnect_delay_max_ms < conf->reconnect_delay_ms) {
-        cfw_diag_add(diag, cfw_node_get(node, "reconnect_delay_max"), child,
-                     "must not be below reconnect_delay");
-    }
-    free(child);
-    child = cfw_xasprintf("%s.down_after_failures", path);
-    if (cfw_node_u64(node, "down_after_failures", child, 1, 1000, &u, diag) == 1) {
-        conf->down_after_failures = (unsigned)u;
-    }
-    free(child);
-    child = cfw_xasprintf("%s.scripts_refresh", path);
-    if (cfw_node_duration(node, "scripts_refresh", child, &conf->scripts_refresh_ms, diag) == 1 &&
-        conf->scripts_refresh_ms < 10 * 1000) {
-        cfw_diag_add(diag, cfw_node_get(node, "scripts_refresh"), child,
-                     "must be at least 10s (the API allows 1200 requests per 5 minutes)");
-    }
-    free(child);
-    child = cfw_xasprintf("%s.max_message", path);
-    if (cfw_node_u64(node, "max_message", child, 1024, 64u * 1024u * 1024u, &u, diag) == 1) {
-        conf->max_message = (size_t)u;
-    }
-    free(child);
-    if (diag->n > before) {
+    cfw_schema_defaults(&tail_schema, conf);
+    if (cfw_schema_parse(&tail_schema, node, path, conf, diag) != 0) {
         cfw_tail_conf_clear(conf);
         return -1;
     }
@@ -427,13 +509,8 @@ static int64_t mono_ms(void)
 
 static void arm(struct event *ev, int64_t ms)
 {
-    struct timeval tv;
+    struct timeval tv = cfw_ms_timeval(ms); /* a delay already past runs at once */
 
-    if (ms < 0) {
-        ms = 0;
-    }
-    tv.tv_sec = (time_t)(ms / 1000);
-    tv.tv_usec = (suseconds_t)((ms % 1000) * 1000);
     evtimer_add(ev, &tv);
 }
 
@@ -447,6 +524,7 @@ static bool id_ok(const char *id)
 static void update_state(struct cfw_tail *src)
 {
     const struct tail *bad = NULL;
+    char *why;
     bool up;
 
     for (const struct tail *t = src->tails; t != NULL && bad == NULL; t = t->next) {
@@ -455,7 +533,7 @@ static void update_state(struct cfw_tail *src)
         }
     }
     up = bad == NULL && src->list_problem == NULL;
-    if (up == src->up && src->told) {
+    if (up == (cfw_input_health(src->in, NULL) == CFW_INPUT_UP) && src->told) {
         return;
     }
     if (up && !src->told) {
@@ -470,21 +548,16 @@ static void update_state(struct cfw_tail *src)
             return;
         }
     }
-    src->up = up;
     src->told = true;
-    if (src->cbs.state != NULL) {
-        char *why = bad != NULL ? cfw_xasprintf("script %s: %s", bad->script, bad->problem)
-                                : cfw_xstrdup(up ? "" : src->list_problem);
-        src->cbs.state(src->cbs.arg, src, up, why);
-        free(why);
-    }
+    why = bad != NULL ? cfw_xasprintf("script %s: %s", bad->script, bad->problem)
+                      : cfw_xstrdup(up ? "" : src->list_problem);
+    cfw_input_tell_up(src->in, up, why);
+    free(why);
 }
 
 static void changed(struct cfw_tail *src)
 {
-    if (src->cbs.changed != NULL) {
-        src->cbs.changed(src->cbs.arg, src);
-    }
+    cfw_input_emit_changed(src->in);
 }
 
 /* ---- DELETE ---- */
@@ -729,9 +802,7 @@ static void ws_message(void *arg, struct cfw_ws *ws, bool text, const char *data
     rec.input = t->input;
     rec.line = t->messages;
     rec.line_end = t->messages;
-    if (t->src->cbs.record != NULL) {
-        t->src->cbs.record(t->src->cbs.arg, t->src, ctx.n > 0 ? &ctx : NULL, &rec);
-    }
+    cfw_input_emit_record(t->src->in, ctx.n > 0 ? &ctx : NULL, &rec);
     cfw_fields_clear(&ctx);
 }
 
@@ -869,7 +940,7 @@ static struct tail *tail_add(struct cfw_tail *src, const char *script, bool from
     return t;
 }
 
-/* Frees a tail whose connections may be open (no DELETE: see cfw_tail_free). */
+/* Frees a tail whose connections may be open (no DELETE: see tail_source_destroy). */
 static void tail_free(struct tail *t)
 {
     if (t->cur != NULL) {
@@ -1010,14 +1081,17 @@ static void on_refresh(evutil_socket_t fd, short what, void *arg)
 
 /* ---- the object ---- */
 
-struct cfw_tail *cfw_tail_new(struct event_base *base, struct cfw_cf *cf,
-                              const struct cfw_tail_conf *conf, const struct cfw_tail_cbs *cbs)
+/* Creates the source; in->cf must outlive it. Nothing happens before start. */
+static int tail_source_create(struct cfw_input *in, const void *cp, const struct cfw_input_env *env,
+                              struct cfw_err *err)
 {
+    const struct cfw_tail_conf *conf = cp;
     struct cfw_tail *src = cfw_xcalloc(1, sizeof(*src));
 
-    src->base = base;
-    src->cf = cf;
-    src->cbs = *cbs;
+    (void)err;
+    src->base = env->base;
+    src->cf = in->cf;
+    src->in = in;
     src->conf = *conf;
     src->conf.name = cfw_xstrdup(conf->name);
     src->conf.scripts = cfw_strlist_dup(conf->scripts);
@@ -1030,13 +1104,16 @@ struct cfw_tail *cfw_tail_new(struct event_base *base, struct cfw_cf *cf,
     src->conf.script_version =
         conf->script_version != NULL ? cfw_xstrdup(conf->script_version) : NULL;
     src->filters = cfw_tail_filters(conf);
-    src->refresh = evtimer_new(base, on_refresh, src);
-    src->up = true;
-    return src;
+    src->refresh = evtimer_new(env->base, on_refresh, src);
+    in->priv = src;
+    return 0;
 }
 
-void cfw_tail_free(struct cfw_tail *src)
+/* Drops every connection without deleting the tails (their ids stay in the saved state). */
+static void tail_source_destroy(struct cfw_input *in)
 {
+    struct cfw_tail *src = in->priv;
+
     if (src == NULL) {
         return;
     }
@@ -1064,14 +1141,16 @@ void cfw_tail_free(struct cfw_tail *src)
     free(src);
 }
 
-void cfw_tail_start(struct cfw_tail *src)
+static int tail_source_start(struct cfw_input *in, struct cfw_err *err)
 {
+    struct cfw_tail *src = in->priv;
     bool globs = false;
     size_t i;
     json_t *l;
 
+    (void)err;
     if (src->started) {
-        return;
+        return 0;
     }
     src->started = true;
     /* tails an earlier run left open (a crash, a kill): nobody reads them any more */
@@ -1096,10 +1175,14 @@ void cfw_tail_start(struct cfw_tail *src)
     if (globs) {
         list_scripts(src);
     }
+    return 0;
 }
 
-void cfw_tail_stop(struct cfw_tail *src)
+/* Closes every WebSocket and DELETEs every tail; see tail_source_stopped. */
+static void tail_source_stop(struct cfw_input *in)
 {
+    struct cfw_tail *src = in->priv;
+
     if (src->stopping) {
         return;
     }
@@ -1133,19 +1216,12 @@ static bool busy(const struct cfw_tail *src)
     return false;
 }
 
-bool cfw_tail_stopped(const struct cfw_tail *src)
+/* True when the stop has completed (or its deadline passed). */
+static bool tail_source_stopped(const struct cfw_input *in)
 {
+    const struct cfw_tail *src = in->priv;
+
     return src->stopping && (!busy(src) || mono_ms() >= src->stop_deadline_mono_ms);
-}
-
-const char *cfw_tail_name(const struct cfw_tail *src)
-{
-    return src->conf.name;
-}
-
-bool cfw_tail_up(const struct cfw_tail *src)
-{
-    return src->up;
 }
 
 static void save_one(json_t *a, const char *script, const char *id)
@@ -1155,8 +1231,10 @@ static void save_one(json_t *a, const char *script, const char *id)
     }
 }
 
-json_t *cfw_tail_save(const struct cfw_tail *src)
+/* {"tails":[{"script","id"}...]}: the tails open now (deleted after a crash on the next start). */
+static json_t *tail_source_save(const struct cfw_input *in)
 {
+    const struct cfw_tail *src = in->priv;
     json_t *a = json_array();
 
     for (const struct tail *t = src->tails; t != NULL; t = t->next) {
@@ -1173,8 +1251,10 @@ json_t *cfw_tail_save(const struct cfw_tail *src)
     return json_pack("{s:o}", "tails", a);
 }
 
-void cfw_tail_restore(struct cfw_tail *src, const json_t *state)
+/* Before start: the tails of an earlier run, deleted on start. */
+static void tail_source_restore(struct cfw_input *in, const json_t *state)
 {
+    struct cfw_tail *src = in->priv;
     json_t *a = json_object_get(state, "tails");
 
     if (!json_is_array(a) || src->started) {
@@ -1200,85 +1280,77 @@ static const char *tail_state(const struct tail *t)
     return t->down ? "down" : "waiting";
 }
 
-enum metric {
-    M_STATE,
-    M_RECONNECTS,
-    M_MESSAGES,
-    M_BYTES,
-    M_AGE,
-    M_SAMPLING,
-    M_OVERLOADS,
-    M_RATE,
-    M_N
-};
-
-void cfw_tail_metrics(struct cfw_tail *const *tails, size_t n, struct cfw_buf *out,
-                      void (*label)(struct cfw_buf *b, const char *value))
+/*
+ * The families of a source's tails (each per Worker: state, reconnects, messages, bytes, last
+ * message age, sampling); none for a source that follows no Worker yet.
+ */
+static void tail_source_metrics(const struct cfw_input *in, struct cfw_metrics *m)
 {
-    static const char *const names[M_N][3] = {
-        {"cfwatchd_tail_state", "gauge",
-         "1 for the state a tail is in (open, creating, connecting, waiting, down)"},
-        {"cfwatchd_tail_reconnects_total", "counter", "Tail connections lost and replaced"},
-        {"cfwatchd_tail_messages_total", "counter", "TailEventMessages received"},
-        {"cfwatchd_tail_bytes_total", "counter", "Bytes of TailEventMessages received"},
-        {"cfwatchd_tail_last_message_age_seconds", "gauge",
-         "Seconds since the last message of the tail"},
-        {"cfwatchd_tail_sampling", "gauge",
-         "1 while Cloudflare samples the tail (its counts are sampled)"},
-        {"cfwatchd_tail_sampling_notices_total", "counter",
-         "Sampling-mode notices (overload) from Cloudflare"},
-        {"cfwatchd_tail_sampling_rate", "gauge", "The configured sampling_rate filter"},
-    };
+    const struct cfw_tail *src = in->priv;
+    struct cfw_metrics_family *f[8];
     int64_t now = mono_ms();
-    bool any = false;
 
-    for (size_t i = 0; i < n && !any; i++) {
-        any = tails[i]->tails != NULL;
-    }
-    if (!any) {
+    if (src->tails == NULL) {
         return;
     }
-    for (int m = 0; m < M_N; m++) {
-        cfw_buf_printf(out, "# HELP %s %s\n# TYPE %s %s\n", names[m][0], names[m][2], names[m][0],
-                       names[m][1]);
-        for (size_t i = 0; i < n; i++) {
-            for (const struct tail *t = tails[i]->tails; t != NULL; t = t->next) {
-                if (m == M_AGE && t->last_msg_mono_ms == 0) {
-                    continue;
-                }
-                cfw_buf_printf(out, "%s{source=\"", names[m][0]);
-                label(out, tails[i]->conf.name);
-                cfw_buf_puts(out, "\",script=\"");
-                label(out, t->script);
-                switch ((enum metric)m) {
-                case M_STATE:
-                    cfw_buf_printf(out, "\",state=\"%s\"} 1\n", tail_state(t));
-                    break;
-                case M_RECONNECTS:
-                    cfw_buf_printf(out, "\"} %llu\n", (unsigned long long)t->reconnects);
-                    break;
-                case M_MESSAGES:
-                    cfw_buf_printf(out, "\"} %llu\n", (unsigned long long)t->messages);
-                    break;
-                case M_BYTES:
-                    cfw_buf_printf(out, "\"} %llu\n", (unsigned long long)t->bytes);
-                    break;
-                case M_AGE:
-                    cfw_buf_printf(out, "\"} %.3f\n", (double)(now - t->last_msg_mono_ms) / 1000.0);
-                    break;
-                case M_SAMPLING:
-                    cfw_buf_printf(out, "\"} %d\n", t->sampling ? 1 : 0);
-                    break;
-                case M_OVERLOADS:
-                    cfw_buf_printf(out, "\"} %llu\n", (unsigned long long)t->overloads);
-                    break;
-                case M_RATE:
-                    cfw_buf_printf(out, "\"} %g\n", tails[i]->conf.sampling_rate);
-                    break;
-                case M_N:
-                    break;
-                }
-            }
+    f[0] = cfw_metrics_family(
+        m, "cfwatchd_tail_state", "gauge",
+        "1 for the state a tail is in (open, creating, connecting, waiting, down)");
+    f[1] = cfw_metrics_family(m, "cfwatchd_tail_reconnects_total", "counter",
+                              "Tail connections lost and replaced");
+    f[2] = cfw_metrics_family(m, "cfwatchd_tail_messages_total", "counter",
+                              "TailEventMessages received");
+    f[3] = cfw_metrics_family(m, "cfwatchd_tail_bytes_total", "counter",
+                              "Bytes of TailEventMessages received");
+    f[4] = cfw_metrics_family(m, "cfwatchd_tail_last_message_age_seconds", "gauge",
+                              "Seconds since the last message of the tail");
+    f[5] = cfw_metrics_family(m, "cfwatchd_tail_sampling", "gauge",
+                              "1 while Cloudflare samples the tail (its counts are sampled)");
+    f[6] = cfw_metrics_family(m, "cfwatchd_tail_sampling_notices_total", "counter",
+                              "Sampling-mode notices (overload) from Cloudflare");
+    f[7] = cfw_metrics_family(m, "cfwatchd_tail_sampling_rate", "gauge",
+                              "The configured sampling_rate filter");
+    for (const struct tail *t = src->tails; t != NULL; t = t->next) {
+        const char *const *l = CFW_LABELS("source", in->name, "script", t->script);
+
+        cfw_metrics_sample(
+            f[0], CFW_LABELS("source", in->name, "script", t->script, "state", tail_state(t)), "1");
+        cfw_metrics_u64(f[1], l, t->reconnects);
+        cfw_metrics_u64(f[2], l, t->messages);
+        cfw_metrics_u64(f[3], l, t->bytes);
+        if (t->last_msg_mono_ms != 0) {
+            cfw_metrics_sample(f[4], l, "%.3f", (double)(now - t->last_msg_mono_ms) / 1000.0);
         }
+        cfw_metrics_sample(f[5], l, "%d", t->sampling ? 1 : 0);
+        cfw_metrics_u64(f[6], l, t->overloads);
+        cfw_metrics_sample(f[7], l, "%g", src->conf.sampling_rate);
     }
 }
+
+static int tail_source_parse(const struct cfw_node *node, const char *path, void *conf,
+                             struct cfw_diag *diag)
+{
+    return cfw_tail_conf_parse(node, path, conf, diag);
+}
+
+static void tail_source_conf_clear(void *conf)
+{
+    cfw_tail_conf_clear(conf);
+}
+
+const struct cfw_input_ops cfw_input_cf_tail_ops = {
+    .type = "cloudflare-tail",
+    .flags = CFW_INPUT_NEEDS_CLOUDFLARE,
+    .schema = &tail_schema,
+    .conf_size = sizeof(struct cfw_tail_conf),
+    .parse = tail_source_parse,
+    .conf_clear = tail_source_conf_clear,
+    .create = tail_source_create,
+    .start = tail_source_start,
+    .stop = tail_source_stop,
+    .stopped = tail_source_stopped,
+    .save = tail_source_save,
+    .restore = tail_source_restore,
+    .metrics = tail_source_metrics,
+    .destroy = tail_source_destroy,
+};

@@ -242,7 +242,7 @@ const char *cfw_cf_ca_file(const struct cfw_cf *cf)
 int cfw_cf_request(struct cfw_cf *cf, const char *method, const char *path, const json_t *body,
                    cfw_cf_done_cb cb, void *arg)
 {
-    struct cfw_buf url = {0};
+    struct cfw_buf url;
     char *auth = cfw_xasprintf("Authorization: Bearer %s", cf->conf.token);
     const char *headers[] = {auth, "Content-Type: application/json", "Accept: application/json",
                              NULL};
@@ -263,6 +263,7 @@ int cfw_cf_request(struct cfw_cf *cf, const char *method, const char *path, cons
         cb(arg, &r);
         return 0;
     }
+    cfw_buf_init(&url, CFW_BUF_MAX_BUILT);
     cfw_buf_puts(&url, cf->conf.base_url);
     /* {account} in the path is the configured account id */
     for (p = path; *p != '\0'; p++) {

@@ -5,25 +5,24 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <event2/event.h>
 #include <jansson.h>
 #include <zlib.h>
 
 #include "cfwatchd/fsutil.h"
 #include "cfwatchd/listener.h"
 #include "cfwatchd/log.h"
+#include "cfwatchd/metrics.h"
 #include "cfwatchd/secrets.h"
 #include "cfwatchd/sha256.h"
-
-static const char *const logpush_keys[] = {
-    "name",      "type",      "token", "token_file", "header", "max_body", "max_decompressed",
-    "max_ratio", "max_line",  "max_records", "dedup",  NULL,
-};
+#include "input_impl.h"
 
 /* A batch waiting to be matched. */
 struct batch {
@@ -48,19 +47,33 @@ struct seen {
     size_t cap;
 };
 
+struct logpush_stats {
+    uint64_t requests;
+    uint64_t unauthorized;
+    uint64_t rejected; /* too large, bomb, bad gzip, wrong method */
+    uint64_t batches;
+    uint64_t validations;
+    uint64_t records;
+    uint64_t skipped;         /* records the prefilter turned down (never parsed; in records too) */
+    uint64_t duplicates;      /* redelivered records, among those parsed */
+    uint64_t bad_lines;       /* over-long or empty-but-not-blank junk */
+    uint64_t dropped_records; /* beyond max_records in one batch */
+    uint64_t bytes_decompressed;
+    uint64_t unspooled; /* batches accepted while the spool could not be written */
+};
+
 struct cfw_logpush {
     struct cfw_logpush_conf conf;
     struct cfw_secret_hold *hold; /* the token, registered while the receiver lives */
     struct event_base *base;
     struct event *ev_work;
-    cfw_logpush_record_cb cb;
-    cfw_logpush_want_cb want;
-    void *arg;
+    struct cfw_input *in; /* records go to its record callback, through its prefilter */
     struct batch *head, *tail;
     size_t queued_bytes;
     struct seen seen;
-    struct cfw_logpush_stats stats;
+    struct logpush_stats stats;
     /* the spool: a batch answered 200 is on disk first, so that a crash does not lose it */
+    char *spool_base; /* <state_dir>/logpush */
     char *spool_dir;
     int spool_fd;
     uint64_t spool_seq;
@@ -84,77 +97,127 @@ void cfw_logpush_conf_clear(struct cfw_logpush_conf *conf)
     memset(conf, 0, sizeof(*conf));
 }
 
-static void size_opt(const struct cfw_node *node, const char *key, const char *path, uint64_t min,
-                     uint64_t max, size_t *out, size_t def, struct cfw_diag *diag)
+static int read_name(const struct cfw_schema_key *k, const struct cfw_node *map, const char *path,
+                     void *conf, struct cfw_diag *diag)
 {
-    uint64_t v = 0;
-    char *child = cfw_xasprintf("%s.%s", path, key);
+    const char *s = NULL;
+    int rc = cfw_node_str(map, k->name, path, &s, diag);
+    char *kp;
 
-    *out = def;
-    if (cfw_node_u64(node, key, child, min, max, &v, diag) == 1) {
-        *out = (size_t)v;
+    if (rc == 0) {
+        /* absent, or present but null (`name: ~`): both leave the source without a URL */
+        cfw_diag_add(diag, map, path, "a logpush source needs a name (its URL is /logpush/NAME)");
+        return -1;
     }
-    free(child);
+    if (rc < 0) {
+        return -1;
+    }
+    ((struct cfw_logpush_conf *)conf)->name = cfw_xstrdup(s);
+    if (s[0] == '\0' || strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                                  "0123456789._-") != strlen(s)) {
+        kp = cfw_schema_path(k, path);
+        cfw_diag_add(diag, cfw_node_get(map, k->name), kp,
+                     "'%s' cannot be a URL path segment (letters, digits, . _ - only)", s);
+        free(kp);
+        return -1;
+    }
+    return 1;
 }
+
+static int read_token(const struct cfw_schema_key *k, const struct cfw_node *map, const char *path,
+                      void *conf, struct cfw_diag *diag)
+{
+    char **token = &((struct cfw_logpush_conf *)conf)->token;
+
+    switch (cfw_node_secret(map, k->name, "token_file", path, token, diag)) {
+    case 0:
+        cfw_diag_add(diag, map, path,
+                     "a logpush source needs token or token_file (requests are authenticated)");
+        return -1;
+    case 1:
+        cfw_secret_register(*token, strlen(*token));
+        if (strlen(*token) < 16) {
+            cfw_diag_add(diag, map, path, "the logpush token is shorter than 16 characters");
+            return -1;
+        }
+        return 1;
+    default:
+        return -1;
+    }
+}
+
+#define LOGPUSH_KEY(member) offsetof(struct cfw_logpush_conf, member)
+
+static const struct cfw_schema_key logpush_keys[] = {
+    {.name = "name",
+     .type = CFW_SCHEMA_STR,
+     .offset = LOGPUSH_KEY(name),
+     .read = read_name,
+     .help = "the source's name, and its URL: /logpush/NAME (required)"},
+    {.name = "type", .help = "logpush"},
+    {.name = "token",
+     .type = CFW_SCHEMA_STR,
+     .offset = LOGPUSH_KEY(token),
+     .read = read_token,
+     .help = "the shared secret requests must carry (or token_file; at least 16 characters)"},
+    {.name = "token_file", .help = "a file holding the token (read with token)"},
+    {.name = "header",
+     .type = CFW_SCHEMA_STR,
+     .offset = LOGPUSH_KEY(header),
+     .help = "the header carrying the token (default: Authorization: Bearer)"},
+    {.name = "max_body",
+     .type = CFW_SCHEMA_SIZE,
+     .offset = LOGPUSH_KEY(max_body),
+     .def = CFW_LOGPUSH_MAX_BODY_DEFAULT,
+     .min = 1024,
+     .max = 1024ULL * 1024 * 1024,
+     .help = "bytes of a request body as sent (compressed)"},
+    {.name = "max_decompressed",
+     .type = CFW_SCHEMA_SIZE,
+     .offset = LOGPUSH_KEY(max_decompressed),
+     .def = CFW_LOGPUSH_MAX_DECOMPRESSED_DEFAULT,
+     .min = 1024,
+     .max = 4ULL * 1024 * 1024 * 1024,
+     .help = "bytes of a batch once decompressed"},
+    {.name = "max_ratio",
+     .type = CFW_SCHEMA_UINT,
+     .offset = LOGPUSH_KEY(max_ratio),
+     .def = CFW_LOGPUSH_MAX_RATIO_DEFAULT,
+     .min = 2,
+     .max = 100000,
+     .help = "decompressed bytes per compressed byte (gzip bombs)"},
+    {.name = "max_line",
+     .type = CFW_SCHEMA_SIZE,
+     .offset = LOGPUSH_KEY(max_line),
+     .def = CFW_LOGPUSH_MAX_LINE_DEFAULT,
+     .min = 256,
+     .max = 64ULL * 1024 * 1024,
+     .help = "bytes of one record; longer lines are skipped and counted"},
+    {.name = "max_records",
+     .type = CFW_SCHEMA_SIZE,
+     .offset = LOGPUSH_KEY(max_records),
+     .def = CFW_LOGPUSH_MAX_RECORDS_DEFAULT,
+     .min = 1,
+     .max = 100000000,
+     .help = "records matched per batch; the rest are dropped and counted"},
+    {.name = "dedup",
+     .type = CFW_SCHEMA_SIZE,
+     .offset = LOGPUSH_KEY(dedup),
+     .def = CFW_LOGPUSH_DEDUP_DEFAULT,
+     .min = 16,
+     .max = 10000000,
+     .help = "records remembered to skip redeliveries"},
+    {0},
+};
+
+static const struct cfw_schema logpush_schema = {.keys = logpush_keys};
 
 int cfw_logpush_conf_parse(const struct cfw_node *node, const char *path,
                            struct cfw_logpush_conf *conf, struct cfw_diag *diag)
 {
-    size_t before = diag->n;
-    const char *s = NULL;
-    size_t ratio = 0;
-    char *child;
-    int rc;
-
     memset(conf, 0, sizeof(*conf));
-    if (cfw_node_check_keys(node, path, logpush_keys, diag) != 0 && node->type != CFW_NODE_MAP) {
-        return -1;
-    }
-    child = cfw_xasprintf("%s.name", path);
-    rc = cfw_node_str(node, "name", child, &s, diag);
-    if (rc == 1) {
-        if (s[0] == '\0' || strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
-                                      "0123456789._-") != strlen(s)) {
-            cfw_diag_add(diag, cfw_node_get(node, "name"), child,
-                         "'%s' cannot be a URL path segment (letters, digits, . _ - only)", s);
-        }
-        conf->name = cfw_xstrdup(s);
-    } else if (rc == 0) {
-        /* absent, or present but null (`name: ~`): both leave the source without a URL */
-        cfw_diag_add(diag, node, path, "a logpush source needs a name (its URL is /logpush/NAME)");
-    }
-    free(child);
-    switch (cfw_node_secret(node, "token", "token_file", path, &conf->token, diag)) {
-    case 0:
-        cfw_diag_add(diag, node, path,
-                     "a logpush source needs token or token_file (requests are authenticated)");
-        break;
-    case 1:
-        cfw_secret_register(conf->token, strlen(conf->token));
-        if (strlen(conf->token) < 16) {
-            cfw_diag_add(diag, node, path, "the logpush token is shorter than 16 characters");
-        }
-        break;
-    default:
-        break;
-    }
-    child = cfw_xasprintf("%s.header", path);
-    if (cfw_node_str(node, "header", child, &s, diag) == 1) {
-        conf->header = cfw_xstrdup(s);
-    }
-    free(child);
-    size_opt(node, "max_body", path, 1024, 1024ULL * 1024 * 1024, &conf->max_body,
-             CFW_LOGPUSH_MAX_BODY_DEFAULT, diag);
-    size_opt(node, "max_decompressed", path, 1024, 4ULL * 1024 * 1024 * 1024,
-             &conf->max_decompressed, CFW_LOGPUSH_MAX_DECOMPRESSED_DEFAULT, diag);
-    size_opt(node, "max_ratio", path, 2, 100000, &ratio, CFW_LOGPUSH_MAX_RATIO_DEFAULT, diag);
-    conf->max_ratio = (unsigned)ratio;
-    size_opt(node, "max_line", path, 256, 64ULL * 1024 * 1024, &conf->max_line,
-             CFW_LOGPUSH_MAX_LINE_DEFAULT, diag);
-    size_opt(node, "max_records", path, 1, 100000000, &conf->max_records,
-             CFW_LOGPUSH_MAX_RECORDS_DEFAULT, diag);
-    size_opt(node, "dedup", path, 16, 10000000, &conf->dedup, CFW_LOGPUSH_DEDUP_DEFAULT, diag);
-    if (diag->n > before) {
+    cfw_schema_defaults(&logpush_schema, conf);
+    if (cfw_schema_parse(&logpush_schema, node, path, conf, diag) != 0) {
         cfw_logpush_conf_clear(conf);
         return -1;
     }
@@ -459,7 +522,7 @@ static void on_work(evutil_socket_t fd, short what, void *arg)
              * neither checked for redelivery: it cannot change an incident). A candidate is
              * parsed once, for its identity and for the decoder.
              */
-            if (lp->want != NULL && !lp->want(lp->arg, &rec)) {
+            if (!cfw_input_wants(lp->in, &rec)) {
                 b->records++;
                 lp->stats.records++;
                 lp->stats.skipped++;
@@ -478,8 +541,8 @@ static void on_work(evutil_socket_t fd, short what, void *arg)
             } else {
                 lp->stats.records++;
                 rec.parsed = root;
-                rec.wanted = lp->want != NULL;
-                lp->cb(lp->arg, &rec);
+                rec.wanted = cfw_input_filters(lp->in);
+                cfw_input_emit_record(lp->in, NULL, &rec);
             }
             json_decref(root);
         }
@@ -556,8 +619,14 @@ static bool is_validation(const char *body, size_t len)
            memchr(body, '\n', len) == NULL && body[0] == '{';
 }
 
-int cfw_logpush_check(struct cfw_logpush *lp, struct cfw_listener_req *req)
+/*
+ * Checks a request's head before its body is read (the listener's check hook for
+ * /logpush/<name>): method, token, declared size. 0 to read the body, or -1 when it has
+ * answered (405, 401, 413).
+ */
+static int logpush_check(struct cfw_input *in, struct cfw_listener_req *req)
 {
+    struct cfw_logpush *lp = in->priv;
     int64_t declared = cfw_listener_req_content_length(req);
 
     lp->stats.requests++;
@@ -574,14 +643,16 @@ int cfw_logpush_check(struct cfw_logpush *lp, struct cfw_listener_req *req)
     return 0;
 }
 
-void cfw_logpush_handle(struct cfw_logpush *lp, struct cfw_listener_req *req)
+/* Handles one request whose body has been read (the handler for /logpush/<name>). */
+static void logpush_handle(struct cfw_input *in, struct cfw_listener_req *req)
 {
+    struct cfw_logpush *lp = in->priv;
     struct cfw_err err = {0};
     struct batch *b;
     char *body, *data = NULL;
     size_t len, datalen = 0;
 
-    /* checked again: a reload may have replaced the receiver since cfw_logpush_check ran */
+    /* checked again: a reload may have replaced the receiver since logpush_check ran */
     if (gate(lp, req) != 0) {
         return;
     }
@@ -641,44 +712,51 @@ void cfw_logpush_handle(struct cfw_logpush *lp, struct cfw_listener_req *req)
     schedule_work(lp);
 }
 
-struct cfw_logpush *cfw_logpush_new(struct event_base *base, const struct cfw_logpush_conf *conf,
-                                    cfw_logpush_record_cb cb, void *arg)
+/* Creates a receiver (conf copied, its token registered while it lives). */
+static int logpush_create(struct cfw_input *in, const void *cp, const struct cfw_input_env *env,
+                          struct cfw_err *err)
 {
+    const struct cfw_logpush_conf *conf = cp;
     struct cfw_logpush *lp = cfw_xcalloc(1, sizeof(*lp));
     size_t slots = 64;
 
+    (void)err;
     lp->conf = *conf;
     lp->conf.name = cfw_xstrdup(conf->name);
     lp->conf.token = cfw_xstrdup(conf->token);
     lp->conf.header = conf->header != NULL ? cfw_xstrdup(conf->header) : NULL;
     lp->hold = cfw_secret_hold_new();
     cfw_secret_hold_add(lp->hold, lp->conf.token, strlen(lp->conf.token));
-    lp->base = base;
-    lp->cb = cb;
-    lp->arg = arg;
-    lp->ev_work = evtimer_new(base, on_work, lp);
+    lp->base = env->base;
+    lp->in = in;
+    lp->ev_work = evtimer_new(env->base, on_work, lp);
     lp->spool_fd = -1;
+    lp->spool_base = cfw_xasprintf("%s/logpush", env->state_dir);
     while (slots < conf->dedup * 2) {
         slots *= 2;
     }
     lp->seen.slots = slots;
     lp->seen.cap = conf->dedup;
     lp->seen.cur = cfw_xcalloc(slots, sizeof(uint64_t));
-    return lp;
+    in->priv = lp;
+    return 0;
 }
 
-void cfw_logpush_drain(struct cfw_logpush *lp)
+/* Matches every batch still queued now (batches were answered 200: Logpush will not resend). */
+static void logpush_drain(struct cfw_input *in)
 {
-    while (lp != NULL && lp->head != NULL) {
+    struct cfw_logpush *lp = in->priv;
+
+    while (lp->head != NULL) {
         on_work(-1, EV_TIMEOUT, lp);
     }
-    if (lp != NULL && lp->ev_work != NULL) {
-        evtimer_del(lp->ev_work);
-    }
+    evtimer_del(lp->ev_work);
 }
 
-void cfw_logpush_free(struct cfw_logpush *lp)
+static void logpush_destroy(struct cfw_input *in)
 {
+    struct cfw_logpush *lp = in->priv;
+
     if (lp == NULL) {
         return;
     }
@@ -693,6 +771,7 @@ void cfw_logpush_free(struct cfw_logpush *lp)
     if (lp->spool_fd >= 0) {
         close(lp->spool_fd);
     }
+    free(lp->spool_base);
     free(lp->spool_dir);
     free(lp->seen.cur);
     free(lp->seen.prev);
@@ -746,7 +825,13 @@ static bool spool_load_one(struct cfw_logpush *lp, const char *name)
     return true;
 }
 
-int cfw_logpush_set_spool(struct cfw_logpush *lp, const char *dir, struct cfw_err *err)
+/*
+ * Keeps accepted batches in dir (created 0700): each is written and fsynced before the 200 and
+ * removed once matched; batches found there (a crash) are queued for matching now. A batch that
+ * cannot be written is matched from memory (logged, counted). 0, or -1 with err set (then
+ * batches are held in memory only).
+ */
+static int set_spool(struct cfw_logpush *lp, const char *dir, struct cfw_err *err)
 {
     char **names = NULL;
     size_t n = 0, cap = 0, loaded = 0;
@@ -807,17 +892,90 @@ int cfw_logpush_set_spool(struct cfw_logpush *lp, const char *dir, struct cfw_er
     return 0;
 }
 
-void cfw_logpush_set_want(struct cfw_logpush *lp, cfw_logpush_want_cb want)
+/*
+ * Spools the receiver's accepted batches under state_dir/logpush/<name> (characters other than
+ * letters, digits, '.', '_' and '-' become '_').
+ */
+static int logpush_start(struct cfw_input *in, struct cfw_err *unused)
 {
-    lp->want = want;
+    struct cfw_logpush *lp = in->priv;
+    struct cfw_err err = {0};
+    char *dir = cfw_xasprintf("%s/_%s", lp->spool_base, lp->conf.name);
+
+    (void)unused;
+    for (char *p = dir + strlen(lp->spool_base) + 2; *p != '\0'; p++) {
+        if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
+              *p == '.' || *p == '_' || *p == '-')) {
+            *p = '_';
+        }
+    }
+    if ((mkdir(lp->spool_base, 0700) != 0 && errno != EEXIST) || set_spool(lp, dir, &err) != 0) {
+        cfw_log_err("source=%s: %s; accepted Logpush batches are held in memory only",
+                    lp->conf.name, err.msg[0] != '\0' ? err.msg : strerror(errno));
+    }
+    free(dir);
+    return 0;
 }
 
-const char *cfw_logpush_name(const struct cfw_logpush *lp)
+static void logpush_metrics(const struct cfw_input *in, struct cfw_metrics *m)
 {
-    return lp->conf.name;
+    static const struct {
+        const char *name;
+        const char *help;
+        size_t off;
+    } lp[] = {
+        {"cfwatchd_logpush_records_total", "Logpush records accepted.",
+         offsetof(struct logpush_stats, records)},
+        {"cfwatchd_logpush_skipped_total",
+         "Logpush records no rule can match (accepted, not parsed).",
+         offsetof(struct logpush_stats, skipped)},
+        {"cfwatchd_logpush_duplicates_total",
+         "Logpush records skipped as redeliveries (of those parsed).",
+         offsetof(struct logpush_stats, duplicates)},
+        {"cfwatchd_logpush_unauthorized_total", "Logpush requests refused for their credentials.",
+         offsetof(struct logpush_stats, unauthorized)},
+        {"cfwatchd_logpush_rejected_total",
+         "Logpush requests refused (size, gzip bomb, bad gzip, method).",
+         offsetof(struct logpush_stats, rejected)},
+        {"cfwatchd_logpush_bad_lines_total", "Logpush lines skipped (too long, not JSON).",
+         offsetof(struct logpush_stats, bad_lines)},
+        {"cfwatchd_logpush_batches_total", "Logpush batches accepted.",
+         offsetof(struct logpush_stats, batches)},
+    };
+    const char *stats = (const char *)&((const struct cfw_logpush *)in->priv)->stats;
+
+    for (size_t k = 0; k < sizeof(lp) / sizeof(lp[0]); k++) {
+        uint64_t v;
+
+        memcpy(&v, stats + lp[k].off, sizeof(v));
+        cfw_metrics_u64(cfw_metrics_family(m, lp[k].name, "counter", lp[k].help),
+                        CFW_LABELS("source", in->name), v);
+    }
 }
 
-const struct cfw_logpush_stats *cfw_logpush_stats(const struct cfw_logpush *lp)
+static void logpush_conf_clear(void *conf)
 {
-    return &lp->stats;
+    cfw_logpush_conf_clear(conf);
 }
+
+static int logpush_parse(const struct cfw_node *node, const char *path, void *conf,
+                         struct cfw_diag *diag)
+{
+    return cfw_logpush_conf_parse(node, path, conf, diag);
+}
+
+const struct cfw_input_ops cfw_input_logpush_ops = {
+    .type = "logpush",
+    .flags = CFW_INPUT_NEEDS_LISTENER,
+    .schema = &logpush_schema,
+    .conf_size = sizeof(struct cfw_logpush_conf),
+    .parse = logpush_parse,
+    .conf_clear = logpush_conf_clear,
+    .create = logpush_create,
+    .start = logpush_start,
+    .drain = logpush_drain,
+    .metrics = logpush_metrics,
+    .http_check = logpush_check,
+    .http_handle = logpush_handle,
+    .destroy = logpush_destroy,
+};

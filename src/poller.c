@@ -1,6 +1,24 @@
-/* Cloudflare API pollers: deployments, Workers Observability events, Workers Builds logs. */
+/*
+ * Cloudflare API pollers, the input kinds (input.h) that poll the API client of cloudflare.h:
+ *
+ *   cloudflare-deployments   per script, GET .../workers/scripts/<s>/deployments: each new
+ *                            deployment is recorded (id, version, author, source, message, time)
+ *                            so incidents can say which deployment they followed, which one fixed
+ *                            them and which one brought them back; optionally an info event.
+ *   cloudflare-observability POST .../workers/observability/telemetry/query for error events of
+ *                            the configured scripts since the last cursor, paged; every event is
+ *                            decoded and matched like any other.
+ *   cloudflare-builds        new Workers Builds of the configured scripts (by script tag); their
+ *                            logs fetched with the cursor until complete, each line matched; the
+ *                            build outcome recorded.
+ *
+ * One request in flight per poller. Cursors and last-seen ids are saved with the daemon's state.
+ * 401/403 put the poller DOWN with the permission the token is missing, which the daemon turns
+ * into a `source-down` incident. The token never appears in a log line or error.
+ */
 #include "cfwatchd/cloudflare.h"
 
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,9 +28,22 @@
 
 #include "cfwatchd/log.h"
 #include "cfwatchd/secrets.h"
+#include "input_impl.h"
 
-static const char *const poller_keys[] = {"name",   "type",  "scripts", "interval",
-                                          "notify", "limit", NULL};
+enum poller_type {
+    CFW_POLLER_DEPLOYMENTS = 1,
+    CFW_POLLER_OBSERVABILITY,
+    CFW_POLLER_BUILDS,
+};
+
+struct poller_conf {
+    char *name;
+    enum poller_type type;
+    char **scripts; /* NULL-terminated; builds: script tags (external_script_id) */
+    int64_t interval_ms;
+    bool notify;  /* deployments: an info event per new deployment */
+    size_t limit; /* observability: events per page */
+};
 
 /* A bounded set of strings remembered in arrival order (ids already handled). */
 struct seen {
@@ -34,19 +65,17 @@ struct build {
 };
 
 struct cfw_poller {
-    struct cfw_poller_conf conf;
+    struct poller_conf conf;
+    struct cfw_input *in; /* what the poller reads goes to its callbacks */
     struct event_base *base;
     struct cfw_cf *cf;
     struct cfw_deploys *deploys;
-    struct cfw_poller_cbs cbs;
     struct event *timer;
-    bool up;
     bool baseline_done; /* the first poll records what exists without announcing it */
     bool in_flight;
     unsigned fail_streak; /* calls in a row without an answer or with a 5xx */
     size_t script_i;    /* which script the current cycle is at */
     unsigned pages;
-    uint64_t polls;
     /* observability */
     int64_t cursor_ms;  /* the `to` of the last complete query */
     int64_t cycle_to;
@@ -59,14 +88,7 @@ struct cfw_poller {
 
 /* ---- configuration ---- */
 
-bool cfw_poller_is(const struct cfw_node *node)
-{
-    const struct cfw_node *t = cfw_node_get(node, "type");
-
-    return t != NULL && t->type == CFW_NODE_SCALAR && strncmp(t->value, "cloudflare-", 11) == 0;
-}
-
-const char *cfw_poller_type_name(enum cfw_poller_type t)
+static const char *type_name(enum poller_type t)
 {
     switch (t) {
     case CFW_POLLER_DEPLOYMENTS:
@@ -79,66 +101,106 @@ const char *cfw_poller_type_name(enum cfw_poller_type t)
     return "?";
 }
 
-void cfw_poller_conf_clear(struct cfw_poller_conf *conf)
+static void conf_clear(struct poller_conf *conf)
 {
     free(conf->name);
     cfw_strlist_free(conf->scripts);
     memset(conf, 0, sizeof(*conf));
 }
 
-int cfw_poller_conf_parse(const struct cfw_node *node, const char *path,
-                          struct cfw_poller_conf *conf, struct cfw_diag *diag)
+static int read_type(const struct cfw_schema_key *k, const struct cfw_node *map, const char *path,
+                     void *conf, struct cfw_diag *diag)
 {
-    size_t before = diag->n;
+    struct poller_conf *c = conf;
     const char *s = NULL;
-    uint64_t limit = 0;
-    char *child;
+    char *kp;
+    int rc = cfw_node_str(map, k->name, path, &s, diag);
 
-    memset(conf, 0, sizeof(*conf));
-    conf->interval_ms = CFW_CF_INTERVAL_DEFAULT_MS;
-    conf->limit = CFW_CF_OBS_LIMIT_DEFAULT;
-    if (cfw_node_check_keys(node, path, poller_keys, diag) != 0 && node->type != CFW_NODE_MAP) {
+    if (rc != 1) {
+        return rc;
+    }
+    for (int t = CFW_POLLER_DEPLOYMENTS; t <= CFW_POLLER_BUILDS; t++) {
+        if (strcmp(s, type_name((enum poller_type)t)) == 0) {
+            c->type = (enum poller_type)t;
+        }
+    }
+    if (c->type != 0) {
+        return 1;
+    }
+    kp = cfw_schema_path(k, path);
+    cfw_diag_add(diag, cfw_node_get(map, k->name), kp,
+                 "unknown type '%s' (cloudflare-deployments, cloudflare-observability, "
+                 "cloudflare-builds)",
+                 s);
+    free(kp);
+    return -1;
+}
+
+static int read_scripts(const struct cfw_schema_key *k, const struct cfw_node *map,
+                        const char *path, void *conf, struct cfw_diag *diag)
+{
+    struct poller_conf *c = conf;
+    int rc = cfw_node_strlist(map, k->name, path, &c->scripts, diag);
+    char *kp;
+
+    if (rc == 0) {
+        kp = cfw_schema_path(k, path);
+        cfw_diag_add(diag, map, kp, "scripts is required: the Workers to poll%s",
+                     c->type == CFW_POLLER_BUILDS ? " (script tags for builds)" : "");
+        free(kp);
         return -1;
     }
-    child = cfw_xasprintf("%s.type", path);
-    if (cfw_node_str(node, "type", child, &s, diag) == 1) {
-        for (int t = CFW_POLLER_DEPLOYMENTS; t <= CFW_POLLER_BUILDS; t++) {
-            if (strcmp(s, cfw_poller_type_name((enum cfw_poller_type)t)) == 0) {
-                conf->type = (enum cfw_poller_type)t;
-            }
-        }
-        if (conf->type == 0) {
-            cfw_diag_add(diag, cfw_node_get(node, "type"), child,
-                         "unknown type '%s' (cloudflare-deployments, cloudflare-observability, "
-                         "cloudflare-builds)",
-                         s);
-        }
-    }
-    free(child);
-    conf->name = cfw_node_required_str(node, "name", path, "a source needs a name", diag);
-    child = cfw_xasprintf("%s.scripts", path);
-    if (cfw_node_strlist(node, "scripts", child, &conf->scripts, diag) == 0) {
-        cfw_diag_add(diag, node, child, "scripts is required: the Workers to poll%s",
-                     conf->type == CFW_POLLER_BUILDS ? " (script tags for builds)" : "");
-    }
-    free(child);
-    child = cfw_xasprintf("%s.interval", path);
-    if (cfw_node_duration(node, "interval", child, &conf->interval_ms, diag) == 1 &&
-        conf->interval_ms < 1000) {
-        cfw_diag_add(diag, cfw_node_get(node, "interval"), child,
-                     "must be at least 1s (the API allows 1200 requests per 5 minutes)");
-    }
-    free(child);
-    child = cfw_xasprintf("%s.notify", path);
-    cfw_node_bool(node, "notify", child, &conf->notify, diag);
-    free(child);
-    child = cfw_xasprintf("%s.limit", path);
-    if (cfw_node_u64(node, "limit", child, 1, 2000, &limit, diag) == 1) {
-        conf->limit = (size_t)limit;
-    }
-    free(child);
-    if (diag->n > before) {
-        cfw_poller_conf_clear(conf);
+    return rc;
+}
+
+#define POLLER_KEY(member) offsetof(struct poller_conf, member)
+
+static const struct cfw_schema_key poller_keys[] = {
+    {.name = "name",
+     .type = CFW_SCHEMA_STR,
+     .offset = POLLER_KEY(name),
+     .read = cfw_input_read_required_name,
+     .help = "the source's name in incidents and state (required)"},
+    {.name = "type",
+     .offset = POLLER_KEY(type),
+     .read = read_type,
+     .help = "cloudflare-deployments, cloudflare-observability or cloudflare-builds"},
+    {.name = "scripts",
+     .type = CFW_SCHEMA_STRLIST,
+     .offset = POLLER_KEY(scripts),
+     .read = read_scripts,
+     .help = "the Workers to poll (required; builds: their script tags)"},
+    {.name = "interval",
+     .type = CFW_SCHEMA_DURATION,
+     .offset = POLLER_KEY(interval_ms),
+     .def = CFW_CF_INTERVAL_DEFAULT_MS,
+     .min = 1000,
+     .bounds = "must be at least 1s (the API allows 1200 requests per 5 minutes)",
+     .help = "how often the API is polled"},
+    {.name = "notify",
+     .type = CFW_SCHEMA_BOOL,
+     .offset = POLLER_KEY(notify),
+     .def = 0,
+     .help = "deployments: an info event per new deployment"},
+    {.name = "limit",
+     .type = CFW_SCHEMA_SIZE,
+     .offset = POLLER_KEY(limit),
+     .def = CFW_CF_OBS_LIMIT_DEFAULT,
+     .min = 1,
+     .max = 2000,
+     .help = "observability: events per page"},
+    {0},
+};
+
+static const struct cfw_schema poller_schema = {.keys = poller_keys};
+
+static int conf_parse(const struct cfw_node *node, const char *path, struct poller_conf *conf,
+                      struct cfw_diag *diag)
+{
+    memset(conf, 0, sizeof(*conf));
+    cfw_schema_defaults(&poller_schema, conf);
+    if (cfw_schema_parse(&poller_schema, node, path, conf, diag) != 0) {
+        conf_clear(conf);
         return -1;
     }
     return 0;
@@ -188,7 +250,7 @@ static const char *jstr(const json_t *o, const char *key)
 
 static void schedule(struct cfw_poller *p, int64_t ms)
 {
-    struct timeval tv = {(time_t)(ms / 1000), (suseconds_t)((ms % 1000) * 1000)};
+    struct timeval tv = cfw_ms_timeval(ms);
 
     evtimer_add(p->timer, &tv);
 }
@@ -200,19 +262,16 @@ static void set_state(struct cfw_poller *p, bool up, const char *reason)
     if (up) {
         p->fail_streak = 0;
     }
-    if (p->up == up) {
+    if ((cfw_input_health(p->in, NULL) == CFW_INPUT_UP) == up) {
         return;
     }
-    p->up = up;
-    if (p->cbs.state != NULL) {
-        /* a reason becomes a source-down incident: no registered secret in it */
-        clean = cfw_secrets_scrub(reason);
-        p->cbs.state(p->cbs.arg, p, up, clean);
-        free(clean);
-    }
+    /* a reason becomes a source-down incident: no registered secret in it */
+    clean = cfw_secrets_scrub(reason);
+    cfw_input_tell_up(p->in, up, clean);
+    free(clean);
 }
 
-static const char *permission_for(enum cfw_poller_type t)
+static const char *permission_for(enum poller_type t)
 {
     switch (t) {
     case CFW_POLLER_DEPLOYMENTS:
@@ -286,13 +345,27 @@ static void script_failed(struct cfw_poller *p, const struct cfw_cf_result *r,
     next(p);
 }
 
+/*
+ * Hands over what a call brought: an event (JSON) as a record; a build's log as bytes of its
+ * stream, text split over many calls that is framed like a file.
+ */
 static void emit_record(struct cfw_poller *p, const char *stream, const struct cfw_fields *ctx,
                         enum cfw_record_kind kind, const char *text, size_t len)
 {
     struct cfw_record rec = {.kind = kind, .text = text, .len = len, .input = stream};
+    struct cfw_input_bytes b = {
+        .stream = stream,
+        .label = stream,
+        .format = CFW_FMT_LINES,
+        .ctx = ctx,
+        .buf = text,
+        .len = len,
+    };
 
-    if (p->cbs.record != NULL) {
-        p->cbs.record(p->cbs.arg, p, stream, ctx, &rec);
+    if (kind == CFW_REC_JSON) {
+        cfw_input_emit_record(p->in, ctx, &rec);
+    } else {
+        cfw_input_emit_bytes(p->in, &b);
     }
 }
 
@@ -343,9 +416,9 @@ static void on_deployments(void *arg, const struct cfw_cf_result *r)
         if (dep.id == NULL || dep.created_wall_ms < 0) {
             continue;
         }
-        if (cfw_deploys_add(p->deploys, &dep) == 1 && p->baseline_done &&
-            p->cbs.deployment != NULL) {
-            p->cbs.deployment(p->cbs.arg, p, cfw_deploys_latest(p->deploys, script));
+        if (cfw_deploys_add(p->deploys, &dep) == 1 && p->baseline_done) {
+            cfw_input_emit_deployment(p->in, cfw_deploys_latest(p->deploys, script),
+                                      p->conf.notify);
         }
     }
     p->script_i++;
@@ -422,10 +495,11 @@ static void on_observability(void *arg, const struct cfw_cf_result *r)
 
 static void observability_query(struct cfw_poller *p)
 {
-    struct cfw_buf services = {0};
+    struct cfw_buf services;
     json_t *body, *filters;
     int64_t from;
 
+    cfw_buf_init(&services, CFW_BUF_MAX_BUILT);
     for (size_t i = 0; p->conf.scripts[i] != NULL; i++) {
         cfw_buf_printf(&services, "%s%s", i > 0 ? "," : "", p->conf.scripts[i]);
     }
@@ -537,9 +611,7 @@ static void on_build_logs(void *arg, const struct cfw_cf_result *r)
             /* the build or its log is gone: waiting for it would hold up every later build */
             cfw_log_warn("source=%s build=%s script=%s: no log (404); skipped", p->conf.name,
                          b->uuid, b->tag);
-            if (p->cbs.eof != NULL) {
-                p->cbs.eof(p->cbs.arg, p, stream);
-            }
+            cfw_input_emit_eof(p->in, stream);
             build_drop_first(p);
             p->pages = 0;
             build_logs(p);
@@ -573,14 +645,11 @@ static void on_build_logs(void *arg, const struct cfw_cf_result *r)
         return;
     }
     if (b->finished) {
-        if (p->cbs.eof != NULL) {
-            p->cbs.eof(p->cbs.arg, p, stream);
-        }
+        cfw_input_emit_eof(p->in, stream);
         cfw_log_info("source=%s build=%s script=%s outcome=%s: log read", p->conf.name, b->uuid,
                      b->tag, b->outcome != NULL ? b->outcome : "?");
-        if (b->outcome != NULL && strcmp(b->outcome, "success") == 0 && b->deploys &&
-            p->cbs.build_deployed != NULL) {
-            p->cbs.build_deployed(p->cbs.arg, p, &b->ctx, b->created_wall_ms);
+        if (b->outcome != NULL && strcmp(b->outcome, "success") == 0 && b->deploys) {
+            cfw_input_emit_build_deployed(p->in, &b->ctx, b->created_wall_ms);
         }
         build_drop_first(p);
     } else if (p->nbuilds > 1) {
@@ -710,7 +779,6 @@ static void on_timer(evutil_socket_t fd, short what, void *arg)
         return;
     }
     p->in_flight = true;
-    p->polls++;
     p->script_i = 0;
     p->pages = 0;
     switch (p->conf.type) {
@@ -726,26 +794,29 @@ static void on_timer(evutil_socket_t fd, short what, void *arg)
     }
 }
 
-struct cfw_poller *cfw_poller_new(struct event_base *base, struct cfw_cf *cf,
-                                  const struct cfw_poller_conf *conf, struct cfw_deploys *deploys,
-                                  const struct cfw_poller_cbs *cbs)
+static int poller_create(struct cfw_input *in, const void *cp, const struct cfw_input_env *env,
+                         struct cfw_err *err)
 {
+    const struct poller_conf *conf = cp;
     struct cfw_poller *p = cfw_xcalloc(1, sizeof(*p));
 
+    (void)err;
     p->conf = *conf;
     p->conf.name = cfw_xstrdup(conf->name);
     p->conf.scripts = cfw_strlist_dup(conf->scripts);
-    p->base = base;
-    p->cf = cf;
-    p->deploys = deploys;
-    p->cbs = *cbs;
-    p->up = true;
-    p->timer = evtimer_new(base, on_timer, p);
-    return p;
+    p->in = in;
+    p->base = env->base;
+    p->cf = in->cf;
+    p->deploys = env->deploys;
+    p->timer = evtimer_new(env->base, on_timer, p);
+    in->priv = p;
+    return 0;
 }
 
-void cfw_poller_free(struct cfw_poller *p)
+static void poller_destroy(struct cfw_input *in)
 {
+    struct cfw_poller *p = in->priv;
+
     if (p == NULL) {
         return;
     }
@@ -758,42 +829,21 @@ void cfw_poller_free(struct cfw_poller *p)
     free(p->builds);
     free(p->offset);
     seen_clear(&p->seen);
-    cfw_poller_conf_clear(&p->conf);
+    conf_clear(&p->conf);
     free(p);
 }
 
-void cfw_poller_start(struct cfw_poller *p)
+static int poller_start(struct cfw_input *in, struct cfw_err *err)
 {
-    schedule(p, 0);
+    (void)err;
+    schedule(in->priv, 0);
+    return 0;
 }
 
-const char *cfw_poller_name(const struct cfw_poller *p)
+/* Cursor and last-seen ids as a JSON object, and their restore (before start). */
+static json_t *poller_save(const struct cfw_input *in)
 {
-    return p->conf.name;
-}
-
-enum cfw_poller_type cfw_poller_get_type(const struct cfw_poller *p)
-{
-    return p->conf.type;
-}
-
-bool cfw_poller_up(const struct cfw_poller *p)
-{
-    return p->up;
-}
-
-bool cfw_poller_notify(const struct cfw_poller *p)
-{
-    return p->conf.notify;
-}
-
-uint64_t cfw_poller_polls(const struct cfw_poller *p)
-{
-    return p->polls;
-}
-
-json_t *cfw_poller_save(const struct cfw_poller *p)
-{
+    const struct cfw_poller *p = in->priv;
     json_t *seen = json_array();
     json_t *active = json_array();
 
@@ -806,13 +856,14 @@ json_t *cfw_poller_save(const struct cfw_poller *p)
                                                 "tag", p->builds[i].tag, "cursor",
                                                 p->builds[i].cursor));
     }
-    return json_pack("{s:s, s:b, s:I, s:o, s:o}", "type", cfw_poller_type_name(p->conf.type),
-                     "baseline_done", p->baseline_done, "cursor_ms", (json_int_t)p->cursor_ms,
-                     "seen", seen, "builds", active);
+    return json_pack("{s:s, s:b, s:I, s:o, s:o}", "type", type_name(p->conf.type), "baseline_done",
+                     p->baseline_done, "cursor_ms", (json_int_t)p->cursor_ms, "seen", seen,
+                     "builds", active);
 }
 
-void cfw_poller_restore(struct cfw_poller *p, const json_t *state)
+static void poller_restore(struct cfw_input *in, const json_t *state)
 {
+    struct cfw_poller *p = in->priv;
     const json_t *seen = json_object_get(state, "seen");
     const json_t *active = json_object_get(state, "builds");
     const char *type = jstr(state, "type");
@@ -820,7 +871,7 @@ void cfw_poller_restore(struct cfw_poller *p, const json_t *state)
     size_t i;
     json_t *v;
 
-    if (type == NULL || strcmp(type, cfw_poller_type_name(p->conf.type)) != 0) {
+    if (type == NULL || strcmp(type, type_name(p->conf.type)) != 0) {
         return;
     }
     p->baseline_done = json_is_true(json_object_get(state, "baseline_done"));
@@ -841,3 +892,27 @@ void cfw_poller_restore(struct cfw_poller *p, const json_t *state)
         added->cursor = cursor != NULL ? cfw_xstrdup(cursor) : NULL;
     }
 }
+
+static int poller_parse(const struct cfw_node *node, const char *path, void *conf,
+                        struct cfw_diag *diag)
+{
+    return conf_parse(node, path, conf, diag);
+}
+
+static void poller_conf_clear(void *conf)
+{
+    conf_clear(conf);
+}
+
+/* The three types share everything: the type in the configuration says what is polled. */
+#define POLLER_OPS(type_name_)                                                                     \
+    {                                                                                              \
+        .type = (type_name_), .flags = CFW_INPUT_NEEDS_CLOUDFLARE, .schema = &poller_schema,       \
+        .conf_size = sizeof(struct poller_conf), .parse = poller_parse,                            \
+        .conf_clear = poller_conf_clear, .create = poller_create, .start = poller_start,           \
+        .save = poller_save, .restore = poller_restore, .destroy = poller_destroy,                 \
+    }
+
+const struct cfw_input_ops cfw_input_cf_deployments_ops = POLLER_OPS("cloudflare-deployments");
+const struct cfw_input_ops cfw_input_cf_observability_ops = POLLER_OPS("cloudflare-observability");
+const struct cfw_input_ops cfw_input_cf_builds_ops = POLLER_OPS("cloudflare-builds");

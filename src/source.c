@@ -14,97 +14,54 @@
 #include <event2/event.h>
 
 #include "cfwatchd/log.h"
+#include "cfwatchd/metrics.h"
 #include "cfwatchd/secrets.h"
+#include "input_impl.h"
 #include "source_int.h"
 
-static const char *const file_keys[] = {
-    "name",          "type",        "path",       "start_at",  "format",
-    "poll_interval", "read_budget", "down_after", "max_files", "expect_files", NULL,
+/* The kinds, each with its keys (schema.h) and implementation. */
+static const struct source_ops *const kinds[] = {
+    &cfw_source_file_ops,
+    &cfw_source_exec_ops,
+    &cfw_source_journal_ops,
 };
 
-static const char *const exec_keys[] = {
-    "name",
-    "type",
-    "command",
-    "env",
-    "cwd",
-    "stdout_format",
-    "stderr_format",
-    "read_budget",
-    "restart_delay",
-    "restart_delay_max",
-    "stable_after",
-    "stop_grace",
-    "down_after_failures",
-    NULL,
-};
-
-static const char *const journal_keys[] = {
-    "name",          "type",        "directory",  "matches",   "start_at", "format",
-    "poll_interval", "read_budget", "down_after", "max_entry", NULL,
-};
+static const struct source_ops *kind_of(enum cfw_source_type type)
+{
+    for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++) {
+        if (kinds[i]->type == type) {
+            return kinds[i];
+        }
+    }
+    return NULL;
+}
 
 int cfw_source_type_parse(const char *s, enum cfw_source_type *out)
 {
-    if (s == NULL) {
-        return -1;
+    for (size_t i = 0; s != NULL && i < sizeof(kinds) / sizeof(kinds[0]); i++) {
+        if (strcmp(s, kinds[i]->name) == 0) {
+            *out = kinds[i]->type;
+            return 0;
+        }
     }
-    if (strcmp(s, "file") == 0) {
-        *out = CFW_SOURCE_FILE;
-    } else if (strcmp(s, "exec") == 0) {
-        *out = CFW_SOURCE_EXEC;
-    } else if (strcmp(s, "journal") == 0) {
-        *out = CFW_SOURCE_JOURNAL;
-    } else {
-        return -1;
-    }
-    return 0;
+    return -1;
 }
 
 const char *cfw_source_type_name(enum cfw_source_type type)
 {
-    switch (type) {
-    case CFW_SOURCE_FILE:
-        return "file";
-    case CFW_SOURCE_EXEC:
-        return "exec";
-    case CFW_SOURCE_JOURNAL:
-        return "journal";
-    }
-    return "?";
-}
+    const struct source_ops *kind = kind_of(type);
 
-const char *cfw_source_state_name(enum cfw_source_state state)
-{
-    switch (state) {
-    case CFW_SOURCE_UP:
-        return "up";
-    case CFW_SOURCE_DEGRADED:
-        return "degraded";
-    case CFW_SOURCE_DOWN:
-        return "down";
-    }
-    return "?";
+    return kind != NULL ? kind->name : "?";
 }
 
 void cfw_source_conf_init(struct cfw_source_conf *conf, enum cfw_source_type type)
 {
     memset(conf, 0, sizeof(*conf));
+    /* the kinds share the struct: a member no key of this kind sets has its default too */
+    for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++) {
+        cfw_schema_defaults(kinds[i]->schema, conf);
+    }
     conf->type = type;
-    conf->read_budget = CFW_SOURCE_READ_BUDGET_DEFAULT;
-    conf->poll_interval_ms = CFW_SOURCE_POLL_INTERVAL_DEFAULT_MS;
-    conf->down_after_ms = CFW_SOURCE_DOWN_AFTER_DEFAULT_MS;
-    conf->start_at_beginning = false;
-    conf->format = CFW_FMT_AUTO;
-    conf->max_files = CFW_SOURCE_MAX_FILES_DEFAULT;
-    conf->stdout_format = CFW_FMT_AUTO;
-    conf->stderr_format = CFW_FMT_AUTO;
-    conf->restart_delay_ms = CFW_SOURCE_RESTART_DELAY_DEFAULT_MS;
-    conf->restart_delay_max_ms = CFW_SOURCE_RESTART_DELAY_MAX_DEFAULT_MS;
-    conf->stable_after_ms = CFW_SOURCE_STABLE_AFTER_DEFAULT_MS;
-    conf->stop_grace_ms = CFW_SOURCE_STOP_GRACE_DEFAULT_MS;
-    conf->down_after_failures = CFW_SOURCE_DOWN_AFTER_FAILURES_DEFAULT;
-    conf->max_entry = CFW_SOURCE_MAX_ENTRY_DEFAULT;
 }
 
 void cfw_source_conf_clear(struct cfw_source_conf *conf)
@@ -152,365 +109,106 @@ static bool name_ok(const char *s)
     return true;
 }
 
-/* A journal field name as sd_journal_add_match accepts it: [A-Z0-9_]+, not starting with a digit.
- */
-static bool journal_field_ok(const char *s, size_t n)
+int cfw_source_read_name(const struct cfw_schema_key *k, const struct cfw_node *map,
+                         const char *path, void *conf, struct cfw_diag *diag)
 {
-    if (n == 0 || n > 64 || (s[0] >= '0' && s[0] <= '9')) {
-        return false;
-    }
-    for (size_t i = 0; i < n; i++) {
-        char c = s[i];
-        if (!((c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_')) {
-            return false;
-        }
-    }
-    return true;
-}
-
-static bool env_name_ok(const char *s)
-{
-    if (s[0] == '\0' || (s[0] >= '0' && s[0] <= '9')) {
-        return false;
-    }
-    for (const char *p = s; *p != '\0'; p++) {
-        char c = *p;
-        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-              c == '_')) {
-            return false;
-        }
-    }
-    return true;
-}
-
-static void parse_format(const struct cfw_node *node, const char *key, const char *path,
-                         enum cfw_input_format *out, struct cfw_diag *diag, int *bad)
-{
-    const char *s = NULL;
-    int rc = cfw_node_str(node, key, path, &s, diag);
-
-    if (rc < 0) {
-        (*bad)++;
-    } else if (rc > 0 && cfw_input_format_parse(s, out) < 0) {
-        char *kp = cfw_xasprintf("%s.%s", path, key);
-        cfw_diag_add(diag, cfw_node_get(node, key), kp,
-                     "unknown format '%s' (valid: auto, lines, json, wrangler-log)", s);
-        free(kp);
-        (*bad)++;
-    }
-}
-
-static void parse_start_at(const struct cfw_node *node, const char *path,
-                           struct cfw_source_conf *conf, struct cfw_diag *diag, int *bad)
-{
-    const char *s = NULL;
-    int rc = cfw_node_str(node, "start_at", path, &s, diag);
-
-    if (rc < 0) {
-        (*bad)++;
-    } else if (rc > 0) {
-        if (strcmp(s, "end") == 0) {
-            conf->start_at_beginning = false;
-        } else if (strcmp(s, "beginning") == 0) {
-            conf->start_at_beginning = true;
-        } else {
-            char *kp = cfw_xasprintf("%s.start_at", path);
-            cfw_diag_add(diag, cfw_node_get(node, "start_at"), kp,
-                         "expected end or beginning, got '%s'", s);
-            free(kp);
-            (*bad)++;
-        }
-    }
-}
-
-/* A duration key with a lower bound; absent keeps the default. */
-static void parse_duration(const struct cfw_node *node, const char *key, const char *path,
-                           int64_t min_ms, int64_t *out, struct cfw_diag *diag, int *bad)
-{
-    int64_t v = 0;
-    int rc = cfw_node_duration(node, key, path, &v, diag);
-
-    if (rc < 0) {
-        (*bad)++;
-    } else if (rc > 0) {
-        if (v < min_ms) {
-            char *kp = cfw_xasprintf("%s.%s", path, key);
-            cfw_diag_add(diag, cfw_node_get(node, key), kp, "must be at least %lldms",
-                         (long long)min_ms);
-            free(kp);
-            (*bad)++;
-        } else {
-            *out = v;
-        }
-    }
-}
-
-static void parse_size(const struct cfw_node *node, const char *key, const char *path, uint64_t min,
-                       uint64_t max, size_t *out, struct cfw_diag *diag, int *bad)
-{
-    uint64_t v = 0;
-    int rc = cfw_node_u64(node, key, path, min, max, &v, diag);
-
-    if (rc < 0) {
-        (*bad)++;
-    } else if (rc > 0) {
-        *out = (size_t)v;
-    }
-}
-
-static void parse_file(const struct cfw_node *node, const char *path, struct cfw_source_conf *conf,
-                       struct cfw_diag *diag, int *bad)
-{
-    const char *s = NULL;
-    int rc = cfw_node_str(node, "path", path, &s, diag);
-
-    if (rc < 0) {
-        (*bad)++;
-    } else if (rc == 0 || s[0] == '\0') {
-        cfw_diag_add(diag, node, path, "a file source needs 'path' (a path or a glob)");
-        (*bad)++;
-    } else {
-        conf->path = cfw_xstrdup(s);
-    }
-    parse_start_at(node, path, conf, diag, bad);
-    parse_format(node, "format", path, &conf->format, diag, bad);
-    parse_duration(node, "poll_interval", path, 10, &conf->poll_interval_ms, diag, bad);
-    parse_duration(node, "down_after", path, 0, &conf->down_after_ms, diag, bad);
-    parse_size(node, "read_budget", path, CFW_SOURCE_READ_BUDGET_MIN, CFW_SOURCE_READ_BUDGET_MAX,
-               &conf->read_budget, diag, bad);
-    parse_size(node, "max_files", path, 1, 65536, &conf->max_files, diag, bad);
-    if (cfw_node_bool(node, "expect_files", path, &conf->expect_files, diag) < 0) {
-        (*bad)++;
-    }
-}
-
-static void parse_env(const struct cfw_node *node, const char *path, struct cfw_source_conf *conf,
-                      struct cfw_diag *diag, int *bad)
-{
-    const struct cfw_node *env = cfw_node_get(node, "env");
+    const char *name = NULL;
+    int rc = cfw_node_str(map, k->name, path, &name, diag);
     char *kp;
 
-    if (env == NULL) {
-        return;
-    }
-    kp = cfw_xasprintf("%s.env", path);
-    if (env->type != CFW_NODE_MAP) {
-        cfw_diag_add(diag, env, kp, "expected a map of NAME: value");
-        (*bad)++;
-        free(kp);
-        return;
-    }
-    for (size_t i = 0; i < env->n; i++) {
-        const struct cfw_node *v = env->items[i];
-        if (!env_name_ok(env->keys[i])) {
-            cfw_diag_add(diag, env->keynodes[i], kp, "invalid environment variable name '%s'",
-                         env->keys[i]);
-            (*bad)++;
-        } else if (v->type != CFW_NODE_SCALAR) {
-            cfw_diag_add(diag, v, kp, "the value of %s must be a string", env->keys[i]);
-            (*bad)++;
-        } else {
-            cfw_fields_set(&conf->env, env->keys[i], v->value);
-            /* CLOUDFLARE_API_TOKEN and the like: scrubbed from what the command prints */
-            cfw_secret_hold_add_env(NULL, env->keys[i], v->value);
-        }
-    }
-    free(kp);
-}
-
-static void parse_exec(const struct cfw_node *node, const char *path, struct cfw_source_conf *conf,
-                       struct cfw_diag *diag, int *bad)
-{
-    const struct cfw_node *cmd = cfw_node_get(node, "command");
-    const char *s = NULL;
-    int rc;
-
-    if (cmd == NULL) {
-        cfw_diag_add(diag, node, path, "an exec source needs 'command' (a list: argv, no shell)");
-        (*bad)++;
-    } else if (cmd->type != CFW_NODE_SEQ) {
-        char *kp = cfw_xasprintf("%s.command", path);
-        cfw_diag_add(diag, cmd, kp, "expected a list of strings (argv; no shell is used)");
-        free(kp);
-        (*bad)++;
-    } else {
-        char **argv = NULL;
-        rc = cfw_node_strlist(node, "command", path, &argv, diag);
-        if (rc < 0) {
-            (*bad)++;
-        } else if (argv == NULL || argv[0] == NULL || argv[0][0] == '\0') {
-            char *kp = cfw_xasprintf("%s.command", path);
-            cfw_diag_add(diag, cmd, kp, "the command must not be empty");
-            free(kp);
-            (*bad)++;
-        }
-        if (argv != NULL) {
-            conf->command = cfw_strlist_dup(argv);
-            cfw_strlist_free(argv);
-        }
-    }
-    parse_env(node, path, conf, diag, bad);
-    rc = cfw_node_str(node, "cwd", path, &s, diag);
-    if (rc < 0) {
-        (*bad)++;
-    } else if (rc > 0) {
-        conf->cwd = cfw_xstrdup(s);
-    }
-    parse_format(node, "stdout_format", path, &conf->stdout_format, diag, bad);
-    parse_format(node, "stderr_format", path, &conf->stderr_format, diag, bad);
-    parse_size(node, "read_budget", path, CFW_SOURCE_READ_BUDGET_MIN, CFW_SOURCE_READ_BUDGET_MAX,
-               &conf->read_budget, diag, bad);
-    parse_duration(node, "restart_delay", path, 10, &conf->restart_delay_ms, diag, bad);
-    parse_duration(node, "restart_delay_max", path, 10, &conf->restart_delay_max_ms, diag, bad);
-    parse_duration(node, "stable_after", path, 10, &conf->stable_after_ms, diag, bad);
-    parse_duration(node, "stop_grace", path, 0, &conf->stop_grace_ms, diag, bad);
-    {
-        uint64_t v = 0;
-        rc = cfw_node_u64(node, "down_after_failures", path, 1, 1000, &v, diag);
-        if (rc < 0) {
-            (*bad)++;
-        } else if (rc > 0) {
-            conf->down_after_failures = (unsigned)v;
-        }
-    }
-    if (conf->restart_delay_max_ms < conf->restart_delay_ms) {
-        cfw_diag_add(diag, node, path, "restart_delay_max must not be less than restart_delay");
-        (*bad)++;
-    }
-}
-
-static void parse_journal(const struct cfw_node *node, const char *path,
-                          struct cfw_source_conf *conf, struct cfw_diag *diag, int *bad)
-{
-    const char *s = NULL;
-    char **matches = NULL;
-    int rc = cfw_node_str(node, "directory", path, &s, diag);
-
-    if (rc < 0) {
-        (*bad)++;
-    } else if (rc > 0) {
-        conf->directory = cfw_xstrdup(s);
-    }
-    rc = cfw_node_strlist(node, "matches", path, &matches, diag);
-    if (rc < 0) {
-        (*bad)++;
-    } else if (rc > 0 && matches != NULL) {
-        const struct cfw_node *mn = cfw_node_get(node, "matches");
-        char *kp = cfw_xasprintf("%s.matches", path);
-        for (size_t i = 0; matches[i] != NULL; i++) {
-            const char *m = matches[i];
-            const char *eq = strchr(m, '=');
-            if (strcmp(m, "+") == 0) {
-                continue;
-            }
-            if (eq == NULL || !journal_field_ok(m, (size_t)(eq - m))) {
-                cfw_diag_add(diag, mn, kp, "'%s' is not FIELD=value (FIELD: A-Z, 0-9, _) or '+'",
-                             m);
-                (*bad)++;
-            }
-        }
-        free(kp);
-        conf->matches = cfw_strlist_dup(matches);
-    }
-    cfw_strlist_free(matches);
-    parse_start_at(node, path, conf, diag, bad);
-    parse_format(node, "format", path, &conf->format, diag, bad);
-    parse_duration(node, "poll_interval", path, 10, &conf->poll_interval_ms, diag, bad);
-    parse_duration(node, "down_after", path, 0, &conf->down_after_ms, diag, bad);
-    parse_size(node, "read_budget", path, CFW_SOURCE_READ_BUDGET_MIN, CFW_SOURCE_READ_BUDGET_MAX,
-               &conf->read_budget, diag, bad);
-    parse_size(node, "max_entry", path, 256, CFW_SOURCE_MAX_ENTRY_MAX, &conf->max_entry, diag, bad);
-}
-
-int cfw_source_conf_parse(const struct cfw_node *node, const char *path,
-                          struct cfw_source_conf *conf, struct cfw_diag *diag)
-{
-    const char *type = NULL;
-    const char *name = NULL;
-    enum cfw_source_type t = CFW_SOURCE_FILE;
-    int bad = 0;
-    int rc;
-
-    memset(conf, 0, sizeof(*conf));
-    if (node == NULL || node->type != CFW_NODE_MAP) {
-        cfw_diag_add(diag, node, path, "expected a map with 'name' and 'type'");
-        return -1;
-    }
-    rc = cfw_node_str(node, "type", path, &type, diag);
     if (rc < 0) {
         return -1;
     }
     if (rc == 0) {
-        cfw_diag_add(diag, node, path, "a source needs 'type' (file, exec or journal)");
+        cfw_diag_add(diag, map, path, "a source needs 'name'");
         return -1;
     }
-    if (cfw_source_type_parse(type, &t) < 0) {
-        char *kp = cfw_xasprintf("%s.type", path);
-        cfw_diag_add(diag, cfw_node_get(node, "type"), kp,
-                     "unknown source type '%s' (valid: file, exec, journal)", type);
-        free(kp);
-        return -1;
-    }
-    cfw_source_conf_init(conf, t);
-    switch (t) {
-    case CFW_SOURCE_FILE:
-        bad += cfw_node_check_keys(node, path, file_keys, diag);
-        break;
-    case CFW_SOURCE_EXEC:
-        bad += cfw_node_check_keys(node, path, exec_keys, diag);
-        break;
-    case CFW_SOURCE_JOURNAL:
-        bad += cfw_node_check_keys(node, path, journal_keys, diag);
-        break;
-    }
-    rc = cfw_node_str(node, "name", path, &name, diag);
-    if (rc < 0) {
-        bad++;
-    } else if (rc == 0) {
-        cfw_diag_add(diag, node, path, "a source needs 'name'");
-        bad++;
-    } else if (!name_ok(name)) {
-        char *kp = cfw_xasprintf("%s.name", path);
-        cfw_diag_add(diag, cfw_node_get(node, "name"), kp,
+    if (!name_ok(name)) {
+        kp = cfw_schema_path(k, path);
+        cfw_diag_add(diag, cfw_node_get(map, k->name), kp,
                      "'%s' is not a valid name (1 to %d of A-Z a-z 0-9 - _ . :)", name,
                      CFW_SOURCE_NAME_MAX);
         free(kp);
-        bad++;
+        return -1;
+    }
+    ((struct cfw_source_conf *)conf)->name = cfw_xstrdup(name);
+    return 1;
+}
+
+int cfw_source_read_format(const struct cfw_schema_key *k, const struct cfw_node *map,
+                           const char *path, void *conf, struct cfw_diag *diag)
+{
+    enum cfw_input_format *out = (enum cfw_input_format *)((char *)conf + k->offset);
+    const char *s = NULL;
+    int rc = cfw_node_str(map, k->name, path, &s, diag);
+    char *kp;
+
+    if (rc > 0 && cfw_input_format_parse(s, out) < 0) {
+        kp = cfw_schema_path(k, path);
+        cfw_diag_add(diag, cfw_node_get(map, k->name), kp,
+                     "unknown format '%s' (valid: auto, lines, json, wrangler-log)", s);
+        free(kp);
+        return -1;
+    }
+    return rc;
+}
+
+int cfw_source_read_start_at(const struct cfw_schema_key *k, const struct cfw_node *map,
+                             const char *path, void *conf, struct cfw_diag *diag)
+{
+    struct cfw_source_conf *c = conf;
+    const char *s = NULL;
+    int rc = cfw_node_str(map, k->name, path, &s, diag);
+    char *kp;
+
+    if (rc <= 0) {
+        return rc;
+    }
+    if (strcmp(s, "end") == 0) {
+        c->start_at_beginning = false;
+    } else if (strcmp(s, "beginning") == 0) {
+        c->start_at_beginning = true;
     } else {
-        conf->name = cfw_xstrdup(name);
+        kp = cfw_schema_path(k, path);
+        cfw_diag_add(diag, cfw_node_get(map, k->name), kp, "expected end or beginning, got '%s'",
+                     s);
+        free(kp);
+        return -1;
     }
-    switch (t) {
-    case CFW_SOURCE_FILE:
-        parse_file(node, path, conf, diag, &bad);
-        break;
-    case CFW_SOURCE_EXEC:
-        parse_exec(node, path, conf, diag, &bad);
-        break;
-    case CFW_SOURCE_JOURNAL:
-        parse_journal(node, path, conf, diag, &bad);
-        break;
-    }
-    if (bad > 0) {
+    return 1;
+}
+
+/* Parses an entry of a known kind into conf (which owns nothing yet); -1 clears it. */
+static int parse_kind(const struct source_ops *kind, const struct cfw_node *node, const char *path,
+                      struct cfw_source_conf *conf, struct cfw_diag *diag)
+{
+    cfw_source_conf_init(conf, kind->type);
+    if (cfw_schema_parse(kind->schema, node, path, conf, diag) != 0) {
         cfw_source_conf_clear(conf);
         return -1;
     }
     return 0;
 }
 
-/* Life cycle. */
-
-static const struct source_ops *ops_for(enum cfw_source_type type)
+int cfw_source_conf_parse(const struct cfw_node *node, const char *path,
+                          struct cfw_source_conf *conf, struct cfw_diag *diag)
 {
-    switch (type) {
-    case CFW_SOURCE_FILE:
-        return &cfw_source_file_ops;
-    case CFW_SOURCE_EXEC:
-        return &cfw_source_exec_ops;
-    case CFW_SOURCE_JOURNAL:
-        return &cfw_source_journal_ops;
+    const char *type;
+    enum cfw_source_type t = CFW_SOURCE_FILE;
+
+    memset(conf, 0, sizeof(*conf));
+    type = cfw_input_type_of(node, path, diag);
+    if (type == NULL) {
+        return -1;
     }
-    return NULL;
+    if (cfw_source_type_parse(type, &t) < 0) {
+        cfw_input_unknown_type(node, path, type, diag);
+        return -1;
+    }
+    return parse_kind(kind_of(t), node, path, conf, diag);
 }
+
+/* Life cycle. */
 
 static void destroy(struct cfw_source *src)
 {
@@ -535,9 +233,9 @@ static void on_down(evutil_socket_t fd, short what, void *arg)
     (void)fd;
     (void)what;
     cfw_source_enter(src);
-    if (src->problem && src->state != CFW_SOURCE_DOWN) {
+    if (src->problem && src->state != CFW_INPUT_DOWN) {
         char *reason = cfw_xstrdup(src->reason != NULL ? src->reason : "");
-        cfw_source_set_state(src, CFW_SOURCE_DOWN, "%s", reason);
+        cfw_source_set_state(src, CFW_INPUT_DOWN, "%s", reason);
         free(reason);
     }
     cfw_source_leave(src);
@@ -558,7 +256,7 @@ struct cfw_source *cfw_source_new(struct event_base *base, const struct cfw_sour
                                   const struct cfw_source_cbs *cbs, struct cfw_err *err)
 {
     struct cfw_source *src;
-    const struct source_ops *ops = ops_for(conf->type);
+    const struct source_ops *ops = kind_of(conf->type);
 
     if (ops == NULL) {
         cfw_err_set(err, "unknown source type %d", (int)conf->type);
@@ -581,7 +279,7 @@ struct cfw_source *cfw_source_new(struct event_base *base, const struct cfw_sour
     if (cbs != NULL) {
         src->cbs = *cbs;
     }
-    src->state = CFW_SOURCE_UP;
+    src->state = CFW_INPUT_UP;
     src->reason = cfw_xstrdup("");
     src->down_ev = evtimer_new(base, on_down, src);
     src->stop_ev = evtimer_new(base, on_stop, src);
@@ -689,7 +387,7 @@ enum cfw_source_type cfw_source_get_type(const struct cfw_source *src)
     return src->conf.type;
 }
 
-enum cfw_source_state cfw_source_get_state(const struct cfw_source *src, const char **reason)
+enum cfw_input_health cfw_source_get_state(const struct cfw_source *src, const char **reason)
 {
     if (reason != NULL) {
         *reason = src->reason != NULL ? src->reason : "";
@@ -758,7 +456,7 @@ bool cfw_source_emit_eof(struct cfw_source *src, const char *stream)
     return !src->doomed;
 }
 
-static bool set_state_text(struct cfw_source *src, enum cfw_source_state state, char *text)
+static bool set_state_text(struct cfw_source *src, enum cfw_input_health state, char *text)
 {
     bool changed = state != src->state;
 
@@ -768,13 +466,13 @@ static bool set_state_text(struct cfw_source *src, enum cfw_source_state state, 
         return !src->doomed;
     }
     src->state = state;
-    if (state == CFW_SOURCE_UP) {
+    if (state == CFW_INPUT_UP) {
         cfw_log_notice("source=%s state=up", src->conf.name);
-    } else if (state == CFW_SOURCE_DEGRADED) {
+    } else if (state == CFW_INPUT_DEGRADED) {
         cfw_log_notice("source=%s state=degraded reason=\"%s\"", src->conf.name, text);
     } else {
         cfw_log_warn("source=%s state=%s reason=\"%s\"", src->conf.name,
-                     cfw_source_state_name(state), text);
+                     cfw_input_health_name(state), text);
     }
     if (src->cbs.state != NULL && !src->doomed) {
         src->depth++;
@@ -784,7 +482,7 @@ static bool set_state_text(struct cfw_source *src, enum cfw_source_state state, 
     return !src->doomed;
 }
 
-bool cfw_source_set_state(struct cfw_source *src, enum cfw_source_state state, const char *fmt, ...)
+bool cfw_source_set_state(struct cfw_source *src, enum cfw_input_health state, const char *fmt, ...)
 {
     char tmp[CFW_ERR_MAX];
     va_list ap;
@@ -793,7 +491,7 @@ bool cfw_source_set_state(struct cfw_source *src, enum cfw_source_state state, c
         return false;
     }
     tmp[0] = '\0';
-    if (state != CFW_SOURCE_UP) {
+    if (state != CFW_INPUT_UP) {
         va_start(ap, fmt);
         vsnprintf(tmp, sizeof(tmp), fmt, ap);
         va_end(ap);
@@ -827,17 +525,14 @@ bool cfw_source_problem(struct cfw_source *src, const char *fmt, ...)
     }
     src->problem = true;
     if (src->conf.down_after_ms <= 0) {
-        return set_state_text(src, CFW_SOURCE_DOWN, cfw_xstrdup(tmp));
+        return set_state_text(src, CFW_INPUT_DOWN, cfw_xstrdup(tmp));
     }
     {
-        struct timeval tv = {
-            .tv_sec = (time_t)(src->conf.down_after_ms / 1000),
-            .tv_usec = (suseconds_t)((src->conf.down_after_ms % 1000) * 1000),
-        };
+        struct timeval tv = cfw_ms_timeval(src->conf.down_after_ms);
         event_base_update_cache_time(src->base);
         event_add(src->down_ev, &tv);
     }
-    return set_state_text(src, CFW_SOURCE_DEGRADED, cfw_xstrdup(tmp));
+    return set_state_text(src, CFW_INPUT_DEGRADED, cfw_xstrdup(tmp));
 }
 
 bool cfw_source_ok(struct cfw_source *src)
@@ -850,7 +545,7 @@ bool cfw_source_ok(struct cfw_source *src)
     }
     src->problem = false;
     event_del(src->down_ev);
-    return set_state_text(src, CFW_SOURCE_UP, cfw_xstrdup(""));
+    return set_state_text(src, CFW_INPUT_UP, cfw_xstrdup(""));
 }
 
 void cfw_source_yield(struct event *ev)
@@ -877,3 +572,141 @@ void cfw_source_log_once(struct cfw_source *src, char **last, int level, const c
     *last = cfw_xstrdup(tmp);
     cfw_log((enum cfw_log_level)level, "source=%s %s", src->conf.name, tmp);
 }
+
+/* ---- the input kinds file, exec and journal (input.h) ---- */
+
+static void input_conf_clear(void *conf)
+{
+    cfw_source_conf_clear(conf);
+}
+
+static void input_data(void *arg, struct cfw_source *src, const char *stream, const char *buf,
+                       size_t len)
+{
+    struct cfw_input_bytes b = {
+        .stream = stream,
+        /* files are named by path; a command's streams by source and stream */
+        .label = src->conf.type == CFW_SOURCE_FILE ? stream : NULL,
+        .format = cfw_source_get_format(src, stream),
+        .buf = buf,
+        .len = len,
+    };
+
+    cfw_input_emit_bytes(arg, &b);
+}
+
+static void input_eof(void *arg, struct cfw_source *src, const char *stream)
+{
+    (void)src;
+    cfw_input_emit_eof(arg, stream);
+}
+
+static void input_state(void *arg, struct cfw_source *src, enum cfw_input_health state,
+                        const char *reason)
+{
+    (void)src; /* the source logs its own state changes */
+    cfw_input_set_health(arg, state, reason);
+}
+
+static int input_create(struct cfw_input *in, const void *conf, const struct cfw_input_env *env,
+                        struct cfw_err *err)
+{
+    struct cfw_source_cbs cbs = {input_data, input_eof, input_state, in};
+
+    in->priv = cfw_source_new(env->base, conf, &cbs, err);
+    return in->priv != NULL ? 0 : -1;
+}
+
+static int input_start(struct cfw_input *in, struct cfw_err *err)
+{
+    return cfw_source_start(in->priv, err);
+}
+
+static void input_stop(struct cfw_input *in)
+{
+    cfw_source_stop(in->priv);
+}
+
+static bool input_stopped(const struct cfw_input *in)
+{
+    return cfw_source_stopped(in->priv);
+}
+
+static json_t *input_save(const struct cfw_input *in)
+{
+    return cfw_source_save(in->priv);
+}
+
+static void input_restore(struct cfw_input *in, const json_t *state)
+{
+    cfw_source_restore(in->priv, state); /* a mismatch is logged: the source starts afresh */
+}
+
+static struct cfw_metrics_family *bytes_family(struct cfw_metrics *m)
+{
+    return cfw_metrics_family(m, "cfwatchd_source_bytes_total", "counter",
+                              "Bytes delivered per source.");
+}
+
+static struct cfw_metrics_family *lag_family(struct cfw_metrics *m)
+{
+    return cfw_metrics_family(m, "cfwatchd_source_lag_bytes", "gauge",
+                              "Bytes in watched files not read yet.");
+}
+
+static void input_families(struct cfw_metrics *m)
+{
+    bytes_family(m);
+    lag_family(m);
+}
+
+static void input_metrics(const struct cfw_input *in, struct cfw_metrics *m)
+{
+    struct cfw_source_stats st;
+
+    cfw_source_get_stats(in->priv, &st);
+    cfw_metrics_u64(bytes_family(m), CFW_LABELS("source", in->name), st.bytes);
+    cfw_metrics_u64(lag_family(m), CFW_LABELS("source", in->name), st.lag_bytes);
+}
+
+static void input_destroy(struct cfw_input *in)
+{
+    cfw_source_free(in->priv);
+}
+
+static int file_parse(const struct cfw_node *node, const char *path, void *conf,
+                      struct cfw_diag *diag)
+{
+    return parse_kind(&cfw_source_file_ops, node, path, conf, diag);
+}
+
+static int exec_parse(const struct cfw_node *node, const char *path, void *conf,
+                      struct cfw_diag *diag)
+{
+    return parse_kind(&cfw_source_exec_ops, node, path, conf, diag);
+}
+
+static int journal_parse(const struct cfw_node *node, const char *path, void *conf,
+                         struct cfw_diag *diag)
+{
+    return parse_kind(&cfw_source_journal_ops, node, path, conf, diag);
+}
+
+/* The three kinds differ in their keys and their parser; the rest is the source's life cycle. */
+#define SOURCE_INPUT_OPS(type_name, flag_bits, schema_, parse_fn)                                  \
+    {                                                                                              \
+        .type = (type_name), .flags = (flag_bits), .schema = (schema_),                            \
+        .conf_size = sizeof(struct cfw_source_conf), .parse = (parse_fn),                          \
+        .conf_clear = input_conf_clear, .create = input_create, .start = input_start,              \
+        .stop = input_stop, .stopped = input_stopped, .save = input_save,                          \
+        .restore = input_restore, .families = input_families, .metrics = input_metrics,            \
+        .destroy = input_destroy,                                                                  \
+    }
+
+const struct cfw_input_ops cfw_input_file_ops =
+    SOURCE_INPUT_OPS("file", 0, &cfw_source_file_schema, file_parse);
+/* an unchanged exec source keeps running across a reload: no gap in what its command prints */
+const struct cfw_input_ops cfw_input_exec_ops =
+    SOURCE_INPUT_OPS("exec", CFW_INPUT_KEPT_ON_RELOAD, &cfw_source_exec_schema, exec_parse);
+const struct cfw_input_ops cfw_input_journal_ops =
+    SOURCE_INPUT_OPS("journal", 0, &cfw_source_journal_schema, journal_parse);

@@ -69,17 +69,10 @@ struct exec_src {
     size_t tail_len;
 };
 
-static void ms_tv(int64_t ms, struct timeval *tv)
-{
-    tv->tv_sec = (time_t)(ms / 1000);
-    tv->tv_usec = (suseconds_t)((ms % 1000) * 1000);
-}
-
 static void arm(struct event *ev, int64_t ms)
 {
-    struct timeval tv;
+    struct timeval tv = cfw_ms_timeval(ms);
 
-    ms_tv(ms, &tv);
     /* The loop's cached time may be old (e.g. when called outside a callback). */
     event_base_update_cache_time(event_get_base(ev));
     event_add(ev, &tv);
@@ -350,11 +343,11 @@ static bool run_ended(struct exec_src *es, const char *what)
     cfw_log_warn("source=%s command=%s %s; restarting in %lldms (failure %u in a row)%s", c->name,
                  c->command[0], what, (long long)delay, es->failures, said);
     if (es->failures >= c->down_after_failures) {
-        return cfw_source_set_state(src, CFW_SOURCE_DOWN,
+        return cfw_source_set_state(src, CFW_INPUT_DOWN,
                                     "command %s failed %u times in a row (last: %s)%s",
                                     c->command[0], es->failures, what, said);
     }
-    return cfw_source_set_state(src, CFW_SOURCE_DEGRADED, "command %s %s; restarting in %lldms%s",
+    return cfw_source_set_state(src, CFW_INPUT_DEGRADED, "command %s %s; restarting in %lldms%s",
                                 c->command[0], what, (long long)delay, said);
 }
 
@@ -521,7 +514,7 @@ static void on_stable(evutil_socket_t fd, short what, void *arg)
     es->stable = true;
     es->failures = 0;
     es->backoff_ms = src->conf.restart_delay_ms;
-    cfw_source_set_state(src, CFW_SOURCE_UP, "running");
+    cfw_source_set_state(src, CFW_INPUT_UP, "running");
     cfw_source_leave(src);
 }
 
@@ -701,7 +694,154 @@ static int exec_restore(struct cfw_source *src, const json_t *state)
     return 0;
 }
 
+/* ---- configuration ---- */
+
+static bool env_name_ok(const char *s)
+{
+    if (s[0] == '\0' || (s[0] >= '0' && s[0] <= '9')) {
+        return false;
+    }
+    for (const char *p = s; *p != '\0'; p++) {
+        char c = *p;
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '_')) {
+            return false;
+        }
+    }
+    return true;
+}
+
+static int read_command(const struct cfw_schema_key *k, const struct cfw_node *map,
+                        const char *path, void *conf, struct cfw_diag *diag)
+{
+    const struct cfw_node *cmd = cfw_node_get(map, k->name);
+    char *kp = cfw_schema_path(k, path);
+    char **argv = NULL;
+    int rc = -1;
+
+    if (cmd == NULL) {
+        cfw_diag_add(diag, map, path, "an exec source needs 'command' (a list: argv, no shell)");
+    } else if (cmd->type != CFW_NODE_SEQ) {
+        cfw_diag_add(diag, cmd, kp, "expected a list of strings (argv; no shell is used)");
+    } else if (cfw_node_strlist(map, k->name, path, &argv, diag) < 0) {
+        /* reported */
+    } else if (argv == NULL || argv[0] == NULL || argv[0][0] == '\0') {
+        cfw_diag_add(diag, cmd, kp, "the command must not be empty");
+    } else {
+        rc = 1;
+    }
+    if (argv != NULL) {
+        ((struct cfw_source_conf *)conf)->command = argv;
+    }
+    free(kp);
+    return rc;
+}
+
+static int read_env(const struct cfw_schema_key *k, const struct cfw_node *map, const char *path,
+                    void *conf, struct cfw_diag *diag)
+{
+    const struct cfw_node *env = cfw_node_get(map, k->name);
+    char *kp;
+    int rc = 1;
+
+    if (env == NULL) {
+        return 0;
+    }
+    kp = cfw_schema_path(k, path);
+    if (env->type != CFW_NODE_MAP) {
+        cfw_diag_add(diag, env, kp, "expected a map of NAME: value");
+        free(kp);
+        return -1;
+    }
+    for (size_t i = 0; i < env->n; i++) {
+        const struct cfw_node *v = env->items[i];
+        if (!env_name_ok(env->keys[i])) {
+            cfw_diag_add(diag, env->keynodes[i], kp, "invalid environment variable name '%s'",
+                         env->keys[i]);
+            rc = -1;
+        } else if (v->type != CFW_NODE_SCALAR) {
+            cfw_diag_add(diag, v, kp, "the value of %s must be a string", env->keys[i]);
+            rc = -1;
+        } else {
+            cfw_fields_set(&((struct cfw_source_conf *)conf)->env, env->keys[i], v->value);
+            /* CLOUDFLARE_API_TOKEN and the like: scrubbed from what the command prints */
+            cfw_secret_hold_add_env(NULL, env->keys[i], v->value);
+        }
+    }
+    free(kp);
+    return rc;
+}
+
+static int check_delays(const struct cfw_node *map, const char *path, void *conf,
+                        struct cfw_diag *diag)
+{
+    const struct cfw_source_conf *c = conf;
+
+    if (c->restart_delay_max_ms < c->restart_delay_ms) {
+        cfw_diag_add(diag, map, path, "restart_delay_max must not be less than restart_delay");
+        return -1;
+    }
+    return 0;
+}
+
+static const struct cfw_schema_key exec_keys[] = {
+    CFW_SOURCE_ROW_NAME,
+    CFW_SOURCE_ROW_TYPE,
+    {.name = "command",
+     .type = CFW_SCHEMA_STRLIST,
+     .offset = CFW_SOURCE_KEY(command),
+     .read = read_command,
+     .help = "argv as a list (required; no shell is used)"},
+    {.name = "env",
+     .offset = CFW_SOURCE_KEY(env),
+     .read = read_env,
+     .help = "NAME: value added to (or replacing in) the daemon's environment"},
+    {.name = "cwd",
+     .type = CFW_SCHEMA_STR,
+     .offset = CFW_SOURCE_KEY(cwd),
+     .help = "the working directory (default: the daemon's)"},
+    CFW_SOURCE_ROW_FORMAT("stdout_format", stdout_format),
+    CFW_SOURCE_ROW_FORMAT("stderr_format", stderr_format),
+    CFW_SOURCE_ROW_READ_BUDGET,
+    {.name = "restart_delay",
+     .type = CFW_SCHEMA_DURATION,
+     .offset = CFW_SOURCE_KEY(restart_delay_ms),
+     .def = CFW_SOURCE_RESTART_DELAY_DEFAULT_MS,
+     .min = 10,
+     .help = "the first restart delay, doubled after each quick failure"},
+    {.name = "restart_delay_max",
+     .type = CFW_SCHEMA_DURATION,
+     .offset = CFW_SOURCE_KEY(restart_delay_max_ms),
+     .def = CFW_SOURCE_RESTART_DELAY_MAX_DEFAULT_MS,
+     .min = 10,
+     .help = "the cap of the doubling"},
+    {.name = "stable_after",
+     .type = CFW_SCHEMA_DURATION,
+     .offset = CFW_SOURCE_KEY(stable_after_ms),
+     .def = CFW_SOURCE_STABLE_AFTER_DEFAULT_MS,
+     .min = 10,
+     .help = "a run this long resets the delay and the failure count"},
+    {.name = "stop_grace",
+     .type = CFW_SCHEMA_DURATION,
+     .offset = CFW_SOURCE_KEY(stop_grace_ms),
+     .def = CFW_SOURCE_STOP_GRACE_DEFAULT_MS,
+     .help = "SIGTERM to SIGKILL"},
+    {.name = "down_after_failures",
+     .type = CFW_SCHEMA_UINT,
+     .offset = CFW_SOURCE_KEY(down_after_failures),
+     .def = CFW_SOURCE_DOWN_AFTER_FAILURES_DEFAULT,
+     .min = 1,
+     .max = 1000,
+     .help = "consecutive quick failures before the source is DOWN"},
+    {0},
+};
+
+const struct cfw_schema cfw_source_exec_schema = {.keys = exec_keys, .check = check_delays};
+
 const struct source_ops cfw_source_exec_ops = {
+    .name = "exec",
+    .type = CFW_SOURCE_EXEC,
+    .schema = &cfw_source_exec_schema,
     .init = exec_init,
     .start = exec_start,
     .stop = exec_stop,

@@ -647,6 +647,115 @@ static void note_move(struct file_src *fs, const struct inotify_event *ev)
 }
 
 /*
+ * Takes one path the pattern matched: a file already tracked (seen under this name), a new one
+ * (opened and tracked, read from where it should be), or one refused (over max_files, cannot
+ * be opened: *problem says why when it is the first). False when the path is not a regular file
+ * (it does not count as a match).
+ */
+static bool scan_path(struct file_src *fs, const char *p, bool initial, char **problem)
+{
+    struct cfw_source *src = fs->src;
+    struct stat st;
+    struct wfile *wf;
+    int fd;
+    uint64_t offset = 0;
+
+    if (stat(p, &st) < 0) {
+        if (errno != ENOENT && *problem == NULL) {
+            *problem = cfw_xasprintf("%s: %s", p, strerror(errno));
+        }
+        return false;
+    }
+    if (!S_ISREG(st.st_mode)) {
+        return false;
+    }
+    wf = find_identity(fs, st.st_dev, st.st_ino);
+    if (wf != NULL) {
+        seen_at(wf, p);
+        return true;
+    }
+    if (fs->nfiles >= src->conf.max_files) {
+        if (!fs->warned_max) {
+            cfw_log_warn("source=%s more than %zu files match %s; the rest are ignored",
+                         src->conf.name, src->conf.max_files, src->conf.path);
+            fs->warned_max = true;
+        }
+        return true;
+    }
+    fd = open_file(p, &st);
+    if (fd < 0) {
+        if (*problem == NULL && errno != ENOENT) {
+            *problem = cfw_xasprintf("%s: %s", p, strerror(errno));
+        }
+        return true;
+    }
+    wf = find_identity(fs, st.st_dev, st.st_ino);
+    if (wf != NULL) {
+        /* Replaced between stat and open by a file we already track. */
+        seen_at(wf, p);
+        close(fd);
+        return true;
+    }
+    if (!initial) {
+        /* A file let go that comes back under a matching name: only what follows is new. */
+        unsigned char win[FP_MAX];
+        size_t winlen = 0;
+        if (retired_take(fs, fd, &st, &offset, win, &winlen)) {
+            wf = track(fs, p, p, fd, &st, offset);
+            memcpy(wf->win, win, winlen);
+            wf->winlen = winlen;
+            cfw_log_info("source=%s file=%s is back after it was drained; reading on from "
+                         "offset %llu",
+                         src->conf.name, p, (unsigned long long)offset);
+            return true;
+        }
+    }
+    if (initial && !src->restored && !src->conf.start_at_beginning) {
+        offset = (uint64_t)st.st_size;
+    }
+    wf = track(fs, p, p, fd, &st, offset);
+    if (offset > 0 && window_load(fd, offset, wf->win, &wf->winlen) < 0) {
+        wf->offset = 0;
+        wf->winlen = 0;
+    }
+    if (!initial) {
+        cfw_log_info("source=%s file=%s new file, reading from the beginning", src->conf.name, p);
+    }
+    return true;
+}
+
+/* Tells the health a scan found (problem: the first one met, or NULL); false when freed. */
+static bool scan_report(struct file_src *fs, size_t matched, const char *problem)
+{
+    struct cfw_source *src = fs->src;
+
+    if (problem != NULL) {
+        cfw_source_log_once(src, &fs->last_log, CFW_LOG_WARNING, "%s", problem);
+        return cfw_source_problem(src, "%s", problem);
+    }
+    if (matched == 0 && fs->nfiles == 0 && fs->glob && !src->conf.expect_files) {
+        /* an empty CI log directory is normal: nothing to watch yet is not blindness */
+        cfw_source_log_once(src, &fs->last_log, CFW_LOG_INFO,
+                            "no file matches %s yet; waiting for files (expect_files: true makes "
+                            "this a problem)",
+                            src->conf.path);
+        return cfw_source_ok(src);
+    }
+    if (matched == 0 && fs->nfiles == 0) {
+        cfw_source_log_once(src, &fs->last_log, CFW_LOG_INFO, "no file matches %s", src->conf.path);
+        return cfw_source_problem(src, "no file matches %s", src->conf.path);
+    }
+    if (matched > 0) {
+        free(fs->last_log);
+        fs->last_log = NULL;
+        return cfw_source_ok(src);
+    }
+    /* Nothing matches but a file is still being drained (a rotation in progress): the scan
+     * that follows the drain decides. */
+    return true;
+}
+
+/*
  * Matches the pattern against the tracked files. Why by identity: after a rename rotation the
  * same name points to a new file (a new identity: a new file, read from 0, once the old one is
  * drained) while the old identity either still matches under another name (kept, no re-read)
@@ -654,7 +763,6 @@ static void note_move(struct file_src *fs, const struct inotify_event *ev)
  */
 static bool scan(struct file_src *fs, bool initial)
 {
-    struct cfw_source *src = fs->src;
     struct matches m;
     size_t matched = 0;
     char *problem = NULL;
@@ -675,75 +783,7 @@ static bool scan(struct file_src *fs, bool initial)
     }
     rescue_moved(fs, &m);
     for (size_t i = 0; i < m.n; i++) {
-        const char *p = m.paths[i];
-        struct stat st;
-        struct wfile *wf;
-        int fd;
-        uint64_t offset = 0;
-
-        if (stat(p, &st) < 0) {
-            if (errno != ENOENT && problem == NULL) {
-                problem = cfw_xasprintf("%s: %s", p, strerror(errno));
-            }
-            continue;
-        }
-        if (!S_ISREG(st.st_mode)) {
-            continue;
-        }
-        matched++;
-        wf = find_identity(fs, st.st_dev, st.st_ino);
-        if (wf != NULL) {
-            seen_at(wf, p);
-            continue;
-        }
-        if (fs->nfiles >= src->conf.max_files) {
-            if (!fs->warned_max) {
-                cfw_log_warn("source=%s more than %zu files match %s; the rest are ignored",
-                             src->conf.name, src->conf.max_files, src->conf.path);
-                fs->warned_max = true;
-            }
-            continue;
-        }
-        fd = open_file(p, &st);
-        if (fd < 0) {
-            if (problem == NULL && errno != ENOENT) {
-                problem = cfw_xasprintf("%s: %s", p, strerror(errno));
-            }
-            continue;
-        }
-        wf = find_identity(fs, st.st_dev, st.st_ino);
-        if (wf != NULL) {
-            /* Replaced between stat and open by a file we already track. */
-            seen_at(wf, p);
-            close(fd);
-            continue;
-        }
-        if (!initial) {
-            /* A file let go that comes back under a matching name: only what follows is new. */
-            unsigned char win[FP_MAX];
-            size_t winlen = 0;
-            if (retired_take(fs, fd, &st, &offset, win, &winlen)) {
-                wf = track(fs, p, p, fd, &st, offset);
-                memcpy(wf->win, win, winlen);
-                wf->winlen = winlen;
-                cfw_log_info("source=%s file=%s is back after it was drained; reading on from "
-                             "offset %llu",
-                             src->conf.name, p, (unsigned long long)offset);
-                continue;
-            }
-        }
-        if (initial && !src->restored && !src->conf.start_at_beginning) {
-            offset = (uint64_t)st.st_size;
-        }
-        wf = track(fs, p, p, fd, &st, offset);
-        if (offset > 0 && window_load(fd, offset, wf->win, &wf->winlen) < 0) {
-            wf->offset = 0;
-            wf->winlen = 0;
-        }
-        if (!initial) {
-            cfw_log_info("source=%s file=%s new file, reading from the beginning", src->conf.name,
-                         p);
-        }
+        matched += scan_path(fs, m.paths[i], initial, &problem);
     }
     for (size_t i = 0; i < fs->nfiles; i++) {
         struct wfile *wf = fs->files[i];
@@ -758,28 +798,7 @@ static bool scan(struct file_src *fs, bool initial)
         m.problem = NULL;
     }
     matches_free(&m);
-    if (problem != NULL) {
-        cfw_source_log_once(src, &fs->last_log, CFW_LOG_WARNING, "%s", problem);
-        alive = cfw_source_problem(src, "%s", problem);
-    } else if (matched == 0 && fs->nfiles == 0 && fs->glob && !src->conf.expect_files) {
-        /* an empty CI log directory is normal: nothing to watch yet is not blindness */
-        cfw_source_log_once(src, &fs->last_log, CFW_LOG_INFO,
-                            "no file matches %s yet; waiting for files (expect_files: true makes "
-                            "this a problem)",
-                            src->conf.path);
-        alive = cfw_source_ok(src);
-    } else if (matched == 0 && fs->nfiles == 0) {
-        cfw_source_log_once(src, &fs->last_log, CFW_LOG_INFO, "no file matches %s", src->conf.path);
-        alive = cfw_source_problem(src, "no file matches %s", src->conf.path);
-    } else if (matched > 0) {
-        free(fs->last_log);
-        fs->last_log = NULL;
-        alive = cfw_source_ok(src);
-    } else {
-        /* Nothing matches but a file is still being drained (a rotation in progress): the
-         * scan that follows the drain decides. */
-        alive = true;
-    }
+    alive = scan_report(fs, matched, problem);
     free(problem);
     return alive;
 }
@@ -1268,10 +1287,7 @@ static int file_init(struct cfw_source *src, struct cfw_err *err)
 static int file_start(struct cfw_source *src, struct cfw_err *err)
 {
     struct file_src *fs = src->impl;
-    struct timeval tv = {
-        .tv_sec = (time_t)(src->conf.poll_interval_ms / 1000),
-        .tv_usec = (suseconds_t)((src->conf.poll_interval_ms % 1000) * 1000),
-    };
+    struct timeval tv = cfw_ms_timeval(src->conf.poll_interval_ms);
 
     fs->ifd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
     if (fs->ifd < 0) {
@@ -1478,7 +1494,59 @@ static void file_stats(const struct cfw_source *src, struct cfw_source_stats *ou
     out->lag_bytes = lag;
 }
 
+/* ---- configuration ---- */
+
+static int read_path(const struct cfw_schema_key *k, const struct cfw_node *map, const char *path,
+                     void *conf, struct cfw_diag *diag)
+{
+    const char *s = NULL;
+    int rc = cfw_node_str(map, k->name, path, &s, diag);
+
+    if (rc < 0) {
+        return -1;
+    }
+    if (rc == 0 || s[0] == '\0') {
+        cfw_diag_add(diag, map, path, "a file source needs 'path' (a path or a glob)");
+        return -1;
+    }
+    ((struct cfw_source_conf *)conf)->path = cfw_xstrdup(s);
+    return 1;
+}
+
+static const struct cfw_schema_key file_keys[] = {
+    CFW_SOURCE_ROW_NAME,
+    CFW_SOURCE_ROW_TYPE,
+    {.name = "path",
+     .type = CFW_SCHEMA_STR,
+     .offset = CFW_SOURCE_KEY(path),
+     .read = read_path,
+     .help = "a path or a glob (required)"},
+    CFW_SOURCE_ROW_START_AT,
+    CFW_SOURCE_ROW_FORMAT("format", format),
+    CFW_SOURCE_ROW_POLL_INTERVAL,
+    CFW_SOURCE_ROW_READ_BUDGET,
+    CFW_SOURCE_ROW_DOWN_AFTER,
+    {.name = "max_files",
+     .type = CFW_SCHEMA_SIZE,
+     .offset = CFW_SOURCE_KEY(max_files),
+     .def = CFW_SOURCE_MAX_FILES_DEFAULT,
+     .min = 1,
+     .max = 65536,
+     .help = "files tracked at once"},
+    {.name = "expect_files",
+     .type = CFW_SCHEMA_BOOL,
+     .offset = CFW_SOURCE_KEY(expect_files),
+     .def = 0,
+     .help = "a glob matching nothing is a problem (default: waiting for files)"},
+    {0},
+};
+
+const struct cfw_schema cfw_source_file_schema = {.keys = file_keys};
+
 const struct source_ops cfw_source_file_ops = {
+    .name = "file",
+    .type = CFW_SOURCE_FILE,
+    .schema = &cfw_source_file_schema,
     .init = file_init,
     .start = file_start,
     .stop = file_stop,

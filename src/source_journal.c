@@ -351,10 +351,7 @@ static int journal_init(struct cfw_source *src, struct cfw_err *err)
 static int journal_start(struct cfw_source *src, struct cfw_err *err)
 {
     struct journal_src *js = src->impl;
-    struct timeval tv = {
-        .tv_sec = (time_t)(src->conf.poll_interval_ms / 1000),
-        .tv_usec = (suseconds_t)((src->conf.poll_interval_ms % 1000) * 1000),
-    };
+    struct timeval tv = cfw_ms_timeval(src->conf.poll_interval_ms);
 
     if (event_add(js->poll_ev, &tv) < 0) {
         cfw_err_set(err, "source %s: cannot arm the poll timer", src->conf.name);
@@ -424,7 +421,71 @@ static int journal_restore(struct cfw_source *src, const json_t *state)
     return -1;
 }
 
+/* ---- configuration ---- */
+
+/* A journal field name as sd_journal_add_match accepts it: [A-Z0-9_]+, not starting with a digit.
+ */
+static bool journal_field_ok(const char *s, size_t n)
+{
+    if (n == 0 || n > 64 || (s[0] >= '0' && s[0] <= '9')) {
+        return false;
+    }
+    for (size_t i = 0; i < n; i++) {
+        char c = s[i];
+        if (!((c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_')) {
+            return false;
+        }
+    }
+    return true;
+}
+
+static bool match_ok(const char *m)
+{
+    const char *eq = strchr(m, '=');
+
+    return strcmp(m, "+") == 0 || (eq != NULL && journal_field_ok(m, (size_t)(eq - m)));
+}
+
+static int check_matches(const struct cfw_schema_key *k, const struct cfw_node *map,
+                         const char *path, void *conf, struct cfw_diag *diag)
+{
+    return cfw_schema_check_items(k, map, path, ((struct cfw_source_conf *)conf)->matches, match_ok,
+                                  "", "is not FIELD=value (FIELD: A-Z, 0-9, _) or '+'", diag);
+}
+
+static const struct cfw_schema_key journal_keys[] = {
+    CFW_SOURCE_ROW_NAME,
+    CFW_SOURCE_ROW_TYPE,
+    {.name = "directory",
+     .type = CFW_SCHEMA_STR,
+     .offset = CFW_SOURCE_KEY(directory),
+     .help = "the journal files of one directory (default: the local journal)"},
+    {.name = "matches",
+     .type = CFW_SCHEMA_STRLIST,
+     .offset = CFW_SOURCE_KEY(matches),
+     .check = check_matches,
+     .help = "FIELD=value matches; '+' between alternatives"},
+    CFW_SOURCE_ROW_START_AT,
+    CFW_SOURCE_ROW_FORMAT("format", format),
+    CFW_SOURCE_ROW_POLL_INTERVAL,
+    CFW_SOURCE_ROW_READ_BUDGET,
+    CFW_SOURCE_ROW_DOWN_AFTER,
+    {.name = "max_entry",
+     .type = CFW_SCHEMA_SIZE,
+     .offset = CFW_SOURCE_KEY(max_entry),
+     .def = CFW_SOURCE_MAX_ENTRY_DEFAULT,
+     .min = 256,
+     .max = CFW_SOURCE_MAX_ENTRY_MAX,
+     .help = "bytes of MESSAGE kept per entry"},
+    {0},
+};
+
+const struct cfw_schema cfw_source_journal_schema = {.keys = journal_keys};
+
 const struct source_ops cfw_source_journal_ops = {
+    .name = "journal",
+    .type = CFW_SOURCE_JOURNAL,
+    .schema = &cfw_source_journal_schema,
     .init = journal_init,
     .start = journal_start,
     .stop = journal_stop,

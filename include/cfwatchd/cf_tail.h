@@ -20,6 +20,8 @@
  * Cloudflare samples a tail under load and says so with tail-info events (type "overload",
  * then "overload-stop"): while sampled, and when sampling_rate < 1 is configured, every event
  * of the tail carries a `sampling` field saying its counts are sampled, and /metrics shows it.
+ *
+ * The daemon runs it as the input kind `cloudflare-tail` (input.h).
  */
 #ifndef CFWATCHD_CF_TAIL_H
 #define CFWATCHD_CF_TAIL_H
@@ -34,8 +36,6 @@
 #include "cfwatchd/common.h"
 #include "cfwatchd/framer.h"
 #include "cfwatchd/yaml.h"
-
-struct event_base;
 
 #define CFW_TAIL_PROTOCOL "trace-v1"
 #define CFW_TAIL_PING_INTERVAL_DEFAULT_MS (10 * 1000)
@@ -77,42 +77,5 @@ int cfw_tail_conf_parse(const struct cfw_node *node, const char *path, struct cf
 void cfw_tail_conf_clear(struct cfw_tail_conf *conf);
 /* The POST body of a tail creation: {"filters":[...]} (a new reference). */
 json_t *cfw_tail_filters(const struct cfw_tail_conf *conf);
-
-struct cfw_tail;
-
-struct cfw_tail_cbs {
-    /* one TailEventMessage (rec->kind CFW_REC_JSON); ctx holds the sampling field when sampled */
-    void (*record)(void *arg, struct cfw_tail *t, const struct cfw_fields *ctx,
-                   const struct cfw_record *rec);
-    /* up (reason "") / down with a reason; the first state is always told */
-    void (*state)(void *arg, struct cfw_tail *t, bool up, const char *reason);
-    /* the tails to save changed (one created or deleted): cfw_tail_save has news */
-    void (*changed)(void *arg, struct cfw_tail *t);
-    void *arg;
-};
-
-/* Creates the source; cf (borrowed) must outlive it. Nothing happens before start. */
-struct cfw_tail *cfw_tail_new(struct event_base *base, struct cfw_cf *cf,
-                              const struct cfw_tail_conf *conf, const struct cfw_tail_cbs *cbs);
-/* Drops every connection without deleting the tails (their ids stay in the saved state). */
-void cfw_tail_free(struct cfw_tail *t);
-void cfw_tail_start(struct cfw_tail *t);
-/* Closes every WebSocket and DELETEs every tail; see cfw_tail_stopped. */
-void cfw_tail_stop(struct cfw_tail *t);
-/* True when the stop has completed (or its deadline passed). */
-bool cfw_tail_stopped(const struct cfw_tail *t);
-const char *cfw_tail_name(const struct cfw_tail *t);
-bool cfw_tail_up(const struct cfw_tail *t);
-/* {"tails":[{"script","id"}...]}: the tails open now (deleted after a crash on the next start). */
-json_t *cfw_tail_save(const struct cfw_tail *t);
-/* Before start: the tails of an earlier run, deleted on start. */
-void cfw_tail_restore(struct cfw_tail *t, const json_t *state);
-/*
- * Writes the Prometheus families of the tails of n sources (each per Worker: state,
- * reconnects, messages, bytes, last message age, sampling) to out; label writes a label value
- * escaped (the daemon's own escaping, so that every family escapes alike).
- */
-void cfw_tail_metrics(struct cfw_tail *const *tails, size_t n, struct cfw_buf *out,
-                      void (*label)(struct cfw_buf *b, const char *value));
 
 #endif

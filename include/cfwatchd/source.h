@@ -17,10 +17,12 @@
  * it on the first data and finishes it on eof. Positions saved by cfw_source_save are those of
  * the bytes already handed to the data callback: there is no separate commit step.
  *
- * Health: the state starts UP and the state callback fires on every change. DEGRADED is a
- * problem that may pass (a restart pending, a file missing for less than down_after); DOWN is
- * a source that stays broken, for which the caller opens a `source-down` incident, resolved
- * when the state returns to UP.
+ * Health (input.h's one enum): the state starts UP and the state callback fires on every
+ * change. DEGRADED is a problem that may pass (a restart pending, a file missing for less than
+ * down_after); DOWN is a source that stays broken, for which the caller opens a `source-down`
+ * incident, resolved when the state returns to UP.
+ *
+ * The daemon runs these sources as the input kinds file, exec and journal (input.h).
  *
  * Callbacks run from the event loop. They may call cfw_source_stop and cfw_source_free on their
  * own source; the object is then released when the callback has returned.
@@ -36,6 +38,7 @@
 
 #include "cfwatchd/common.h"
 #include "cfwatchd/framer.h"
+#include "cfwatchd/input.h"
 #include "cfwatchd/yaml.h"
 
 struct event_base;
@@ -45,12 +48,6 @@ enum cfw_source_type {
     CFW_SOURCE_FILE = 1,
     CFW_SOURCE_EXEC,
     CFW_SOURCE_JOURNAL,
-};
-
-enum cfw_source_state {
-    CFW_SOURCE_UP = 0,
-    CFW_SOURCE_DEGRADED,
-    CFW_SOURCE_DOWN,
 };
 
 /* Common options (all sources). */
@@ -108,7 +105,7 @@ struct cfw_source_conf {
 typedef void (*cfw_source_data_cb)(void *arg, struct cfw_source *src, const char *stream,
                                    const char *buf, size_t len);
 typedef void (*cfw_source_eof_cb)(void *arg, struct cfw_source *src, const char *stream);
-typedef void (*cfw_source_state_cb)(void *arg, struct cfw_source *src, enum cfw_source_state state,
+typedef void (*cfw_source_state_cb)(void *arg, struct cfw_source *src, enum cfw_input_health state,
                                     const char *reason);
 
 /* The caller's callbacks; any may be NULL, arg is passed to each. */
@@ -135,8 +132,6 @@ struct cfw_source_stats {
 int cfw_source_type_parse(const char *s, enum cfw_source_type *out);
 /* Returns "file", "exec", "journal" or "?". */
 const char *cfw_source_type_name(enum cfw_source_type type);
-/* Returns "up", "degraded", "down" or "?". */
-const char *cfw_source_state_name(enum cfw_source_state state);
 
 /* Fills conf with the defaults of a source of the given type (name and path unset). */
 void cfw_source_conf_init(struct cfw_source_conf *conf, enum cfw_source_type type);
@@ -182,7 +177,7 @@ const char *cfw_source_get_name(const struct cfw_source *src);
 /* Returns the source's type. */
 enum cfw_source_type cfw_source_get_type(const struct cfw_source *src);
 /* Returns the current state; *reason (when reason is not NULL) is borrowed, "" when UP. */
-enum cfw_source_state cfw_source_get_state(const struct cfw_source *src, const char **reason);
+enum cfw_input_health cfw_source_get_state(const struct cfw_source *src, const char **reason);
 /* Returns the configured format of a stream (exec: per stdout/stderr). */
 enum cfw_input_format cfw_source_get_format(const struct cfw_source *src, const char *stream);
 /* Fills *out with the source's counters. */

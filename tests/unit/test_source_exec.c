@@ -232,7 +232,7 @@ static void test_output_eof_and_restart_backoff(void **state)
     free(err);
     assert_int_equal(r.stray_eofs, 0);
     assert_true(r.nstates >= 1);
-    assert_int_equal(r.states[0], CFW_SOURCE_DEGRADED);
+    assert_int_equal(r.states[0], CFW_INPUT_DEGRADED);
     assert_non_null(strstr(r.reasons[0], "exited with status 3"));
     assert_non_null(strstr(r.reasons[0], "restarting in 1000ms"));
     cfw_source_get_stats(src, &st);
@@ -259,13 +259,13 @@ static void test_repeated_failures_go_down(void **state)
     conf.restart_delay_ms = 50;
     conf.down_after_failures = 3;
     src = exec_source(c, &conf, &r);
-    assert_true(rec_wait_state(c->base, &r, CFW_SOURCE_DOWN, 10000));
+    assert_true(rec_wait_state(c->base, &r, CFW_INPUT_DOWN, 10000));
     assert_int_equal(r.nstates, 2);
-    assert_int_equal(r.states[0], CFW_SOURCE_DEGRADED);
-    assert_int_equal(r.states[1], CFW_SOURCE_DOWN);
+    assert_int_equal(r.states[0], CFW_INPUT_DEGRADED);
+    assert_int_equal(r.states[1], CFW_INPUT_DOWN);
     assert_non_null(strstr(r.reasons[1], "failed 3 times in a row"));
     assert_non_null(strstr(r.reasons[1], "exited with status 7"));
-    assert_int_equal(cfw_source_get_state(src, &reason), CFW_SOURCE_DOWN);
+    assert_int_equal(cfw_source_get_state(src, &reason), CFW_INPUT_DOWN);
     assert_string_equal(reason, r.reasons[1]);
     cfw_source_get_stats(src, &st);
     assert_true(st.failures >= 3);
@@ -289,7 +289,7 @@ static void test_spawn_failure_counts(void **state)
     conf.restart_delay_ms = 50;
     conf.down_after_failures = 2;
     src = exec_source(c, &conf, &r);
-    assert_true(rec_wait_state(c->base, &r, CFW_SOURCE_DOWN, 5000));
+    assert_true(rec_wait_state(c->base, &r, CFW_INPUT_DOWN, 5000));
     assert_non_null(strstr(r.reasons[r.nstates - 1], "No such file or directory"));
     cfw_source_free(src);
     reap_orphans_and_check_none_left();
@@ -315,14 +315,14 @@ static void test_stable_run_resets_backoff(void **state)
         event_base_loop(c->base, EVLOOP_ONCE);
         degraded = 0;
         for (size_t i = 0; i < r.nstates; i++) {
-            degraded += r.states[i] == CFW_SOURCE_DEGRADED ? 1 : 0;
+            degraded += r.states[i] == CFW_INPUT_DEGRADED ? 1 : 0;
         }
     }
     assert_int_equal(degraded, 3);
     for (size_t i = 0; i < r.nstates; i++) {
-        enum cfw_source_state want = i % 2 == 0 ? CFW_SOURCE_DEGRADED : CFW_SOURCE_UP;
+        enum cfw_input_health want = i % 2 == 0 ? CFW_INPUT_DEGRADED : CFW_INPUT_UP;
         assert_int_equal(r.states[i], want);
-        if (want == CFW_SOURCE_DEGRADED) {
+        if (want == CFW_INPUT_DEGRADED) {
             assert_non_null(strstr(r.reasons[i], "restarting in 100ms"));
         }
     }

@@ -134,7 +134,7 @@ static void test_beginning_then_append(void **state)
     assert_int_equal(st.bytes, 14);
     assert_int_equal(st.files, 1);
     assert_int_equal(st.lag_bytes, 0);
-    assert_int_equal(cfw_source_get_state(src, NULL), CFW_SOURCE_UP);
+    assert_int_equal(cfw_source_get_state(src, NULL), CFW_INPUT_UP);
     assert_int_equal(r.nstates, 0);
     cfw_source_free(src);
     rec_clear(&r);
@@ -333,14 +333,14 @@ static void test_delete_drains_then_lets_go(void **state)
     assert_true(r.segs[0].ended);
     cfw_source_get_stats(src, &st);
     assert_int_equal(st.files, 0);
-    assert_int_equal(cfw_source_get_state(src, &reason), CFW_SOURCE_DEGRADED);
+    assert_int_equal(cfw_source_get_state(src, &reason), CFW_INPUT_DEGRADED);
     assert_non_null(strstr(reason, "no file matches"));
     /* A new file under the name is read from the beginning; the source is UP again. */
     write_file(p, "3\n", 0);
     assert_true(rec_wait_bytes(c->base, &r, 6, REC_WAIT_MS));
     assert_int_equal(r.nsegs, 2);
     assert_string_equal(rec_seg_text(&r.segs[1]), "3\n");
-    assert_int_equal(cfw_source_get_state(src, NULL), CFW_SOURCE_UP);
+    assert_int_equal(cfw_source_get_state(src, NULL), CFW_INPUT_UP);
     cfw_source_free(src);
     rec_clear(&r);
     free(p);
@@ -717,15 +717,15 @@ static void test_empty_glob_is_waiting_unless_files_are_expected(void **state)
         start(src);
         loop_run_for(c->base, 400);
         if (expect) {
-            assert_int_equal(cfw_source_get_state(src, &reason), CFW_SOURCE_DOWN);
+            assert_int_equal(cfw_source_get_state(src, &reason), CFW_INPUT_DOWN);
             assert_non_null(strstr(reason, "no file matches"));
         } else {
-            assert_int_equal(cfw_source_get_state(src, &reason), CFW_SOURCE_UP);
+            assert_int_equal(cfw_source_get_state(src, &reason), CFW_INPUT_UP);
             assert_int_equal(r.nstates, 0);
         }
         write_file(file, "hello\n", 0);
         assert_true(rec_wait_bytes(c->base, &r, 6, REC_WAIT_MS));
-        assert_int_equal(cfw_source_get_state(src, NULL), CFW_SOURCE_UP);
+        assert_int_equal(cfw_source_get_state(src, NULL), CFW_INPUT_UP);
         cfw_source_free(src);
         rec_clear(&r);
         free(glob);
@@ -754,9 +754,9 @@ static void test_missing_file_goes_down_then_up(void **state)
     t0 = cfw_now_mono_ms();
     start(src);
     assert_int_equal(r.nstates, 1);
-    assert_int_equal(r.states[0], CFW_SOURCE_DEGRADED);
+    assert_int_equal(r.states[0], CFW_INPUT_DEGRADED);
     assert_non_null(strstr(r.reasons[0], "no file matches"));
-    assert_true(rec_wait_state(c->base, &r, CFW_SOURCE_DOWN, 5000));
+    assert_true(rec_wait_state(c->base, &r, CFW_INPUT_DOWN, 5000));
     print_message("down after %lldms\n", (long long)(cfw_now_mono_ms() - t0));
     assert_true(cfw_now_mono_ms() - t0 >= 300);
     assert_int_equal(r.nstates, 2);
@@ -766,7 +766,7 @@ static void test_missing_file_goes_down_then_up(void **state)
     assert_true(rec_wait_bytes(c->base, &r, 6, REC_WAIT_MS));
     assert_string_equal(rec_seg_text(&r.segs[0]), "hello\n");
     assert_int_equal(r.nstates, 3);
-    assert_int_equal(r.states[2], CFW_SOURCE_UP);
+    assert_int_equal(r.states[2], CFW_INPUT_UP);
     assert_string_equal(r.reasons[2], "");
     cfw_source_free(src);
     rec_clear(&r);
@@ -812,10 +812,10 @@ static int permission_child(const char *dir)
         return 13;
     }
     end = cfw_now_mono_ms() + 5000;
-    while (cfw_source_get_state(src, NULL) != CFW_SOURCE_DOWN && cfw_now_mono_ms() < end) {
+    while (cfw_source_get_state(src, NULL) != CFW_INPUT_DOWN && cfw_now_mono_ms() < end) {
         event_base_loop(base, EVLOOP_ONCE);
     }
-    if (r.nstates < 2 || r.states[0] != CFW_SOURCE_DEGRADED || r.states[1] != CFW_SOURCE_DOWN) {
+    if (r.nstates < 2 || r.states[0] != CFW_INPUT_DEGRADED || r.states[1] != CFW_INPUT_DOWN) {
         return 14;
     }
     if (strstr(r.reasons[1], "Permission denied") == NULL) {
@@ -828,7 +828,7 @@ static int permission_child(const char *dir)
     while (r.bytes < 7 && cfw_now_mono_ms() < end) {
         event_base_loop(base, EVLOOP_ONCE);
     }
-    if (r.bytes != 7 || cfw_source_get_state(src, NULL) != CFW_SOURCE_UP) {
+    if (r.bytes != 7 || cfw_source_get_state(src, NULL) != CFW_INPUT_UP) {
         return 17;
     }
     cfw_source_free(src);
@@ -966,7 +966,7 @@ static void test_gzip_pattern_decompresses(void **state)
     assert_int_equal(r.nsegs, 1);
     assert_string_equal(r.segs[0].stream, p);
     assert_string_equal(rec_seg_text(&r.segs[0]), text.data);
-    assert_int_equal(cfw_source_get_state(src, NULL), CFW_SOURCE_UP);
+    assert_int_equal(cfw_source_get_state(src, NULL), CFW_INPUT_UP);
     saved = source_save_roundtrip(src);
     files = json_object_get(saved, "files");
     assert_int_equal(json_integer_value(json_object_get(json_array_get(files, 0), "offset")),
@@ -1034,7 +1034,7 @@ static void test_gzip_corrupt_plain_and_other_patterns(void **state)
     text = rec_stream_text(&r, b, &nseg, &nended);
     assert_string_equal(text, "plain text, not gzip\n");
     free(text);
-    assert_int_equal(cfw_source_get_state(src, NULL), CFW_SOURCE_UP);
+    assert_int_equal(cfw_source_get_state(src, NULL), CFW_INPUT_UP);
     cfw_source_free(src);
     rec_clear(&r);
 

@@ -195,7 +195,7 @@ static void test_directory_with_matches(void **state)
     assert_string_equal(rec_text(&r), want);
     cfw_source_get_stats(src, &st);
     assert_int_equal(st.records, 4); /* the entry without MESSAGE is passed over */
-    assert_int_equal(cfw_source_get_state(src, NULL), CFW_SOURCE_UP);
+    assert_int_equal(cfw_source_get_state(src, NULL), CFW_INPUT_UP);
     cfw_source_stop(src);
     loop_run_for(c->base, 50);
     assert_true(cfw_source_stopped(src));
@@ -376,19 +376,19 @@ static void test_missing_directory_down_then_up(void **state)
     cfw_source_conf_clear(&conf);
     assert_int_equal(cfw_source_start(src, NULL), 0);
     end = cfw_now_mono_ms() + 5000;
-    while (cfw_source_get_state(src, NULL) != CFW_SOURCE_DOWN && cfw_now_mono_ms() < end) {
+    while (cfw_source_get_state(src, NULL) != CFW_INPUT_DOWN && cfw_now_mono_ms() < end) {
         event_base_loop(c->base, EVLOOP_ONCE);
     }
     assert_int_equal(r.nstates, 2);
-    assert_int_equal(r.states[0], CFW_SOURCE_DEGRADED);
-    assert_int_equal(r.states[1], CFW_SOURCE_DOWN);
+    assert_int_equal(r.states[0], CFW_INPUT_DEGRADED);
+    assert_int_equal(r.states[1], CFW_INPUT_DOWN);
     assert_non_null(strstr(r.reasons[1], "cannot open the journal"));
     assert_int_equal(mkdir(dir, 0755), 0);
     end = cfw_now_mono_ms() + 5000;
-    while (cfw_source_get_state(src, NULL) != CFW_SOURCE_UP && cfw_now_mono_ms() < end) {
+    while (cfw_source_get_state(src, NULL) != CFW_INPUT_UP && cfw_now_mono_ms() < end) {
         event_base_loop(c->base, EVLOOP_ONCE);
     }
-    assert_int_equal(cfw_source_get_state(src, NULL), CFW_SOURCE_UP);
+    assert_int_equal(cfw_source_get_state(src, NULL), CFW_INPUT_UP);
     cfw_source_free(src);
     rec_clear(&r);
     free(dir);

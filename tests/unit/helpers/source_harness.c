@@ -75,7 +75,7 @@ static void rec_on_eof(void *arg, struct cfw_source *src, const char *stream)
     }
 }
 
-static void rec_on_state(void *arg, struct cfw_source *src, enum cfw_source_state state,
+static void rec_on_state(void *arg, struct cfw_source *src, enum cfw_input_health state,
                          const char *reason)
 {
     struct rec *r = arg;
@@ -144,7 +144,7 @@ char *rec_stream_text(const struct rec *r, const char *stream, size_t *nseg, siz
 struct rec_want {
     const struct rec *r;
     uint64_t bytes;
-    enum cfw_source_state state;
+    enum cfw_input_health state;
 };
 
 static bool rec_has_bytes(void *arg)
@@ -168,7 +168,7 @@ bool rec_wait_bytes(struct event_base *base, struct rec *r, uint64_t n, int64_t 
     return loop_run_until(base, rec_has_bytes, &w, timeout_ms);
 }
 
-bool rec_wait_state(struct event_base *base, struct rec *r, enum cfw_source_state st,
+bool rec_wait_state(struct event_base *base, struct rec *r, enum cfw_input_health st,
                     int64_t timeout_ms)
 {
     struct rec_want w = {.r = r, .state = st};

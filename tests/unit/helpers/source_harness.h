@@ -48,7 +48,7 @@ struct rec {
     size_t ndata;       /* data calls */
     size_t eofs;
     size_t stray_eofs; /* eofs for a stream with no open segment */
-    enum cfw_source_state states[REC_MAX_STATES];
+    enum cfw_input_health states[REC_MAX_STATES];
     char *reasons[REC_MAX_STATES];
     size_t nstates;
     uint64_t first_tick;
@@ -68,7 +68,7 @@ char *rec_stream_text(const struct rec *r, const char *stream, size_t *nseg, siz
 /* Runs the loop until r counted at least n bytes; false when timeout_ms passed first. */
 bool rec_wait_bytes(struct event_base *base, struct rec *r, uint64_t n, int64_t timeout_ms);
 /* Runs the loop until the last state r recorded is st; false when timeout_ms passed first. */
-bool rec_wait_state(struct event_base *base, struct rec *r, enum cfw_source_state st,
+bool rec_wait_state(struct event_base *base, struct rec *r, enum cfw_input_health st,
                     int64_t timeout_ms);
 
 /* A NULL-ended list of copies of the arguments up to the first NULL (15 at most; free each). */

@@ -1,0 +1,258 @@
+/* The /metrics writer: families collected, then written grouped; see metrics.h. */
+#include "cfwatchd/metrics.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cfwatchd/incident.h"
+#include "cfwatchd/listener.h"
+#include "cfwatchd/notify.h"
+#include "cfwatchd/pipeline.h"
+#include "cfwatchd/rules.h"
+
+struct cfw_metrics_family {
+    char *name;
+    char *type;
+    char *help;
+    struct cfw_buf samples; /* "name{labels} value\n" lines */
+};
+
+struct cfw_metrics {
+    struct cfw_metrics_family **v;
+    size_t n;
+    struct cfw_buf text;
+};
+
+struct cfw_metrics *cfw_metrics_new(void)
+{
+    struct cfw_metrics *m = cfw_xcalloc(1, sizeof(*m));
+
+    cfw_buf_init(&m->text, CFW_BUF_MAX_BUILT);
+    return m;
+}
+
+void cfw_metrics_free(struct cfw_metrics *m)
+{
+    if (m == NULL) {
+        return;
+    }
+    for (size_t i = 0; i < m->n; i++) {
+        free(m->v[i]->name);
+        free(m->v[i]->type);
+        free(m->v[i]->help);
+        cfw_buf_free(&m->v[i]->samples);
+        free(m->v[i]);
+    }
+    free(m->v);
+    cfw_buf_free(&m->text);
+    free(m);
+}
+
+struct cfw_metrics_family *cfw_metrics_family(struct cfw_metrics *m, const char *name,
+                                              const char *type, const char *help)
+{
+    struct cfw_metrics_family *f;
+
+    for (size_t i = 0; i < m->n; i++) {
+        if (strcmp(m->v[i]->name, name) == 0) {
+            return m->v[i];
+        }
+    }
+    f = cfw_xcalloc(1, sizeof(*f));
+    f->name = cfw_xstrdup(name);
+    f->type = cfw_xstrdup(type);
+    f->help = cfw_xstrdup(help);
+    cfw_buf_init(&f->samples, CFW_BUF_MAX_BUILT);
+    m->v = cfw_xrealloc(m->v, (m->n + 1) * sizeof(*m->v));
+    m->v[m->n++] = f;
+    return f;
+}
+
+/* Prometheus label values: backslash, quote and newline escaped. */
+static void label_value(struct cfw_buf *b, const char *v)
+{
+    for (; *v != '\0'; v++) {
+        if (*v == '\\' || *v == '"') {
+            cfw_buf_putc(b, '\\');
+            cfw_buf_putc(b, *v);
+        } else if (*v == '\n') {
+            cfw_buf_puts(b, "\\n");
+        } else {
+            cfw_buf_putc(b, *v);
+        }
+    }
+}
+
+void cfw_metrics_sample(struct cfw_metrics_family *f, const char *const *labels, const char *fmt,
+                        ...)
+{
+    struct cfw_buf *b = &f->samples;
+    char value[64];
+    va_list ap;
+
+    cfw_buf_puts(b, f->name);
+    for (size_t i = 0; labels != NULL && labels[i] != NULL && labels[i + 1] != NULL; i += 2) {
+        cfw_buf_printf(b, "%s%s=\"", i == 0 ? "{" : ",", labels[i]);
+        label_value(b, labels[i + 1]);
+        cfw_buf_putc(b, '"');
+    }
+    if (labels != NULL && labels[0] != NULL) {
+        cfw_buf_putc(b, '}');
+    }
+    va_start(ap, fmt);
+    vsnprintf(value, sizeof(value), fmt, ap);
+    va_end(ap);
+    cfw_buf_printf(b, " %s\n", value);
+}
+
+void cfw_metrics_u64(struct cfw_metrics_family *f, const char *const *labels, uint64_t value)
+{
+    cfw_metrics_sample(f, labels, "%llu", (unsigned long long)value);
+}
+
+void cfw_metrics_add(struct cfw_metrics *m, const struct cfw_metric *v, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        cfw_metrics_u64(cfw_metrics_family(m, v[i].name, v[i].type, v[i].help), NULL, v[i].value);
+    }
+}
+
+const char *cfw_metrics_text(struct cfw_metrics *m, size_t *len)
+{
+    cfw_buf_reset(&m->text);
+    for (size_t i = 0; i < m->n; i++) {
+        const struct cfw_metrics_family *f = m->v[i];
+
+        cfw_buf_printf(&m->text, "# HELP %s %s\n# TYPE %s %s\n", f->name, f->help, f->name,
+                       f->type);
+        if (f->samples.len > 0) {
+            cfw_buf_append(&m->text, f->samples.data, f->samples.len);
+        }
+    }
+    *len = m->text.len;
+    return m->text.data != NULL ? m->text.data : "";
+}
+
+/* ---- the families of the modules that do not write their own yet ---- */
+
+void cfw_metrics_pipeline(struct cfw_metrics *m, const struct cfw_pipeline_stats *ps,
+                          const struct cfw_ruleset *rules)
+{
+    const struct cfw_metric one[] = {
+        {"cfwatchd_bytes_total", "counter", "Bytes read from all sources.", ps->bytes},
+        {"cfwatchd_records_total", "counter", "Records framed.", ps->records},
+        {"cfwatchd_records_decoded_total", "counter",
+         "Records the prefilter let through to the decoder (all with rules.scan: full).",
+         ps->decoded},
+        {"cfwatchd_events_total", "counter", "Events of the decoded records.", ps->events},
+        {"cfwatchd_matches_total", "counter", "Rule matches.", ps->matches},
+        {"cfwatchd_lines_total", "counter", "Lines framed (finished streams).", ps->lines},
+    };
+    struct cfw_metrics_family *f;
+
+    cfw_metrics_add(m, one, sizeof(one) / sizeof(one[0]));
+    f = cfw_metrics_family(m, "cfwatchd_rule_matches_total", "counter", "Matches per rule.");
+    for (size_t i = 0; i < cfw_ruleset_count(rules); i++) {
+        const struct cfw_rule *r = cfw_ruleset_rule(rules, i);
+
+        cfw_metrics_u64(f, CFW_LABELS("rule", cfw_rule_id(r)), cfw_rule_matches(r));
+    }
+}
+
+void cfw_metrics_incidents(struct cfw_metrics *m, const struct cfw_incidents *incidents,
+                           const uint64_t transitions[])
+{
+    const struct cfw_metric one[] = {
+        {"cfwatchd_incidents_open", "gauge", "Open incidents.",
+         cfw_incidents_open_count(incidents)},
+        {"cfwatchd_incidents_tracked", "gauge", "Incidents kept in memory.",
+         cfw_incidents_count(incidents)},
+        {"cfwatchd_incidents_dropped_total", "counter",
+         "New incidents refused at the max_incidents cap.", cfw_incidents_dropped(incidents)},
+    };
+    struct cfw_metrics_family *f;
+
+    cfw_metrics_add(m, one, sizeof(one) / sizeof(one[0]));
+    f = cfw_metrics_family(m, "cfwatchd_transitions_total", "counter", "Incident transitions.");
+    for (int t = 0; t < CFW_TRANSITIONS; t++) {
+        cfw_metrics_u64(f, CFW_LABELS("transition", cfw_transition_name((enum cfw_transition)t)),
+                        transitions[t]);
+    }
+}
+
+/* The outbox's depth, spool and refusals. */
+static void outbox_metrics(struct cfw_metrics *m, const struct cfw_notifier *n,
+                           const struct cfw_outbox_stats *o)
+{
+    const struct cfw_metric one[] = {
+        {"cfwatchd_outbox_depth", "gauge", "Notifications waiting in the outbox.",
+         cfw_notifier_pending(n)},
+        {"cfwatchd_outbox_spooled_bytes", "gauge", "Bytes of notifications spooled.", o->bytes},
+        {"cfwatchd_outbox_write_errors_total", "counter",
+         "Notifications whose spool write failed at least once (disk full, read-only).",
+         o->write_errors},
+        {"cfwatchd_outbox_unspooled", "gauge",
+         "Notifications held in memory only (not on disk): lost if cfwatchd is killed.",
+         o->unspooled},
+        {"cfwatchd_outbox_reserve_bytes", "gauge",
+         "Bytes preallocated in outbox/.reserve for a full disk.", o->reserve_bytes},
+        {"cfwatchd_outbox_refused_total", "counter",
+         "Notifications refused because the spool was at its cap.", o->refused_full},
+    };
+
+    cfw_metrics_add(m, one, sizeof(one) / sizeof(one[0]));
+}
+
+void cfw_metrics_notifier(struct cfw_metrics *m, const struct cfw_notifier *n)
+{
+    static const char *const names[] = {"sent", "retried", "dead", "refused", "digested"};
+    struct cfw_notifier_stats ns = {0};
+
+    cfw_notifier_stats(n, &ns);
+    for (size_t k = 0; k < sizeof(names) / sizeof(names[0]); k++) {
+        char *name = cfw_xasprintf("cfwatchd_notifications_%s_total", names[k]);
+        char *help = cfw_xasprintf("Notifications %s per sink.", names[k]);
+        struct cfw_metrics_family *f = cfw_metrics_family(m, name, "counter", help);
+
+        for (size_t i = 0; i < ns.n_sinks; i++) {
+            const struct cfw_notifier_sink_stats *x = &ns.sinks[i];
+            const uint64_t v[] = {x->sent, x->retried, x->dead, x->refused, x->digested};
+
+            cfw_metrics_u64(f, CFW_LABELS("sink", x->name), v[k]);
+        }
+        free(name);
+        free(help);
+    }
+    outbox_metrics(m, n, &ns.outbox);
+    cfw_notifier_stats_clear(&ns);
+}
+
+void cfw_metrics_listener(struct cfw_metrics *m, const struct cfw_listener *l)
+{
+    const struct cfw_listener_stats *ls = cfw_listener_stats(l);
+    const struct cfw_metric one[] = {
+        {"cfwatchd_listener_connections", "gauge", "Connections open on the HTTP listener.",
+         ls->connections},
+        {"cfwatchd_listener_connections_total", "counter",
+         "Connections accepted by the HTTP listener.", ls->accepted},
+    };
+    const struct {
+        const char *reason;
+        uint64_t v;
+    } rej[] = {
+        {"timeout", ls->timeouts},           {"evicted", ls->evicted},     {"refused", ls->refused},
+        {"bad_request", ls->bad_requests},   {"too_large", ls->too_large}, {"busy", ls->busy},
+        {"accept_error", ls->accept_errors},
+    };
+    struct cfw_metrics_family *f;
+
+    cfw_metrics_add(m, one, sizeof(one) / sizeof(one[0]));
+    f = cfw_metrics_family(m, "cfwatchd_listener_rejected_total", "counter",
+                           "Connections or requests the HTTP listener refused or closed, by "
+                           "reason.");
+    for (size_t k = 0; k < sizeof(rej) / sizeof(rej[0]); k++) {
+        cfw_metrics_u64(f, CFW_LABELS("reason", rej[k].reason), rej[k].v);
+    }
+}
