@@ -679,11 +679,13 @@ char *cfw_node_required_str(const struct cfw_node *map, const char *key, const c
                             const char *missing, struct cfw_diag *diag)
 {
     const char *s = NULL;
+    int rc = cfw_node_str(map, key, path, &s, diag);
 
-    if (cfw_node_str(map, key, path, &s, diag) == 1) {
+    if (rc == 1) {
         return cfw_xstrdup(s);
     }
-    if (cfw_node_get(map, key) == NULL) {
+    /* absent or null (`name: ~`): missing alike; a wrong type was reported already */
+    if (rc == 0) {
         cfw_diag_add(diag, map, path, "%s", missing);
     }
     return NULL;

@@ -75,7 +75,7 @@ int cfw_node_str(const struct cfw_node *map, const char *key, const char *path, 
                  struct cfw_diag *diag);
 /*
  * A string the map must have: a copy of it, or NULL, with missing reported at map (path) when
- * the key is absent (a type error is reported as by cfw_node_str).
+ * the key is absent or null (a type error is reported as by cfw_node_str).
  */
 char *cfw_node_required_str(const struct cfw_node *map, const char *key, const char *path,
                             const char *missing, struct cfw_diag *diag);

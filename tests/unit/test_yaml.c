@@ -310,6 +310,20 @@ static void test_getters(void **state)
     assert_int_equal(cfw_node_u64(r, "big", "top.xbig", 1, 100, &u, &diag), -1);
     assert_string_equal(diag.msgs[4],
                         "t.yaml:5:6: top.xbig.big: 4000 is out of range (use 1 to 100)");
+    /* a required string: absent and null (`name: ~`) are both missing, never a silent NULL */
+    {
+        char *got = cfw_node_required_str(r, "s", "top", "needs s", &diag);
+
+        assert_string_equal(got, "hello");
+        free(got);
+    }
+    assert_null(cfw_node_required_str(r, "absent", "top", "needs absent", &diag));
+    assert_string_equal(diag.msgs[5], "t.yaml:1:1: top: needs absent");
+    assert_null(cfw_node_required_str(r, "nul", "top", "needs nul", &diag));
+    assert_string_equal(diag.msgs[6], "t.yaml:1:1: top: needs nul");
+    assert_null(cfw_node_required_str(r, "m", "top", "needs m", &diag));
+    assert_string_equal(diag.msgs[7], "t.yaml:2:4: top.m: expected a string, got a map");
+    assert_int_equal(diag.n, 8);
     cfw_doc_free(doc);
     cfw_diag_free(&diag);
 }
