@@ -35,37 +35,12 @@
 
 /* ---- helpers ---- */
 
-struct ctx {
-    char dir[64];
-    struct event_base *base;
-    struct event *tick;
-};
-
 static int setup(void **state)
 {
-    struct ctx *c = cfw_xcalloc(1, sizeof(*c));
-
-    if (tmpdir_make(c->dir, sizeof(c->dir), "srcfile") < 0) {
-        return -1;
-    }
-    c->base = loop_base_new(true);
-    c->tick = loop_tick_new(c->base);
-    *state = c;
-    return 0;
+    return src_env_setup(state, "srcfile", true);
 }
 
-static int teardown(void **state)
-{
-    struct ctx *c = *state;
-
-    event_free(c->tick);
-    event_base_free(c->base);
-    tmpdir_remove(c->dir);
-    free(c);
-    return 0;
-}
-
-static char *pth(const struct ctx *c, const char *name)
+static char *pth(const struct src_env *c, const char *name)
 {
     return cfw_xasprintf("%s/%s", c->dir, name);
 }
@@ -85,7 +60,7 @@ static void append_file(const char *path, const char *text)
     write_file(path, text, O_APPEND);
 }
 
-static struct cfw_source *file_source(struct ctx *c, const char *path, bool beginning,
+static struct cfw_source *file_source(struct src_env *c, const char *path, bool beginning,
                                       struct rec *r)
 {
     struct cfw_source_conf conf;
@@ -113,7 +88,7 @@ static void start(struct cfw_source *src)
 
 static void test_beginning_then_append(void **state)
 {
-    struct ctx *c = *state;
+    struct src_env *c = *state;
     struct rec r = {0};
     char *p = pth(c, "a.log");
     struct cfw_source *src;
@@ -143,7 +118,7 @@ static void test_beginning_then_append(void **state)
 
 static void test_start_at_end(void **state)
 {
-    struct ctx *c = *state;
+    struct src_env *c = *state;
     struct rec r = {0};
     char *p = pth(c, "a.log");
     struct cfw_source *src;
@@ -165,7 +140,7 @@ static void test_start_at_end(void **state)
 
 static void test_glob_picks_up_new_file(void **state)
 {
-    struct ctx *c = *state;
+    struct src_env *c = *state;
     struct rec r = {0};
     char *a = pth(c, "a.log");
     char *b = pth(c, "b.log");
@@ -198,7 +173,7 @@ static void test_glob_picks_up_new_file(void **state)
 
 /* ---- rotation ---- */
 
-static void rename_rotation(struct ctx *c, bool glob)
+static void rename_rotation(struct src_env *c, bool glob)
 {
     struct rec r = {0};
     char *p = pth(c, "a.log");
@@ -258,7 +233,7 @@ static void test_rename_rotation_glob_no_reread(void **state)
 
 static void test_copytruncate(void **state)
 {
-    struct ctx *c = *state;
+    struct src_env *c = *state;
     struct rec r = {0};
     char *p = pth(c, "a.log");
     struct cfw_source *src;
@@ -287,7 +262,7 @@ static void test_copytruncate(void **state)
 /* Truncated and grown past the old offset before the reader looks: the fingerprint tells. */
 static void test_truncate_regrown_detected_by_fingerprint(void **state)
 {
-    struct ctx *c = *state;
+    struct src_env *c = *state;
     struct rec r = {0};
     char *p = pth(c, "a.log");
     struct cfw_source *src;
@@ -313,7 +288,7 @@ static void test_truncate_regrown_detected_by_fingerprint(void **state)
 
 static void test_delete_drains_then_lets_go(void **state)
 {
-    struct ctx *c = *state;
+    struct src_env *c = *state;
     struct rec r = {0};
     char *p = pth(c, "a.log");
     struct cfw_source *src;
@@ -366,7 +341,7 @@ static bool files_zero(void *arg)
  */
 static void test_rename_seen_after_the_file_was_let_go(void **state)
 {
-    struct ctx *c = *state;
+    struct src_env *c = *state;
     struct rec r = {0};
     char *p = pth(c, "a.log");
     char *p1 = pth(c, "a.log.1");
@@ -412,7 +387,7 @@ static void test_rename_seen_after_the_file_was_let_go(void **state)
  */
 static void test_rename_after_let_go_rewritten_read_whole(void **state)
 {
-    struct ctx *c = *state;
+    struct src_env *c = *state;
     struct rec r = {0};
     char *p = pth(c, "a.log");
     char *p1 = pth(c, "a.log.1");
@@ -447,7 +422,7 @@ static void test_rename_after_let_go_rewritten_read_whole(void **state)
  */
 static void test_file_back_under_the_name_not_reread(void **state)
 {
-    struct ctx *c = *state;
+    struct src_env *c = *state;
     struct rec r = {0};
     char *p = pth(c, "a.log");
     char *hold = pth(c, "hold");
@@ -475,7 +450,7 @@ static void test_file_back_under_the_name_not_reread(void **state)
 
 /* ---- state: save and restore ---- */
 
-static struct cfw_source *restored_source(struct ctx *c, const char *path, struct rec *r,
+static struct cfw_source *restored_source(struct src_env *c, const char *path, struct rec *r,
                                           const json_t *saved)
 {
     struct cfw_source *src = file_source(c, path, false, r);
@@ -486,7 +461,7 @@ static struct cfw_source *restored_source(struct ctx *c, const char *path, struc
 
 static void test_restore_resumes_exactly(void **state)
 {
-    struct ctx *c = *state;
+    struct src_env *c = *state;
     struct rec r = {0};
     char *p = pth(c, "a.log");
     char *p1 = pth(c, "a.log.1");
@@ -549,7 +524,7 @@ static void test_restore_resumes_exactly(void **state)
 
 static void test_restore_detects_replaced_content(void **state)
 {
-    struct ctx *c = *state;
+    struct src_env *c = *state;
     struct rec r = {0};
     char *p = pth(c, "a.log");
     struct cfw_source *src;
@@ -591,7 +566,7 @@ static void test_restore_detects_replaced_content(void **state)
 
 static void test_restore_rejects_bad_state(void **state)
 {
-    struct ctx *c = *state;
+    struct src_env *c = *state;
     struct rec r = {0};
     char *p = pth(c, "a.log");
     struct cfw_source *src;
@@ -621,7 +596,7 @@ static void test_restore_rejects_bad_state(void **state)
 /* A file that appeared while the daemon was down is read from the beginning. */
 static void test_restore_reads_files_new_since(void **state)
 {
-    struct ctx *c = *state;
+    struct src_env *c = *state;
     struct rec r = {0};
     char *p = pth(c, "a.log");
     char *pattern = pth(c, "*.log");
@@ -649,7 +624,7 @@ static void test_restore_reads_files_new_since(void **state)
 
 static void test_budget_does_not_starve_timers(void **state)
 {
-    struct ctx *c = *state;
+    struct src_env *c = *state;
     struct rec r = {0};
     char *p = pth(c, "big.log");
     struct cfw_source_conf conf;
@@ -693,7 +668,7 @@ static void test_budget_does_not_starve_timers(void **state)
 /* A glob that matches nothing yet (an empty CI log directory) is waiting, not blind. */
 static void test_empty_glob_is_waiting_unless_files_are_expected(void **state)
 {
-    struct ctx *c = *state;
+    struct src_env *c = *state;
 
     for (int expect = 0; expect <= 1; expect++) {
         struct rec r = {0};
@@ -736,7 +711,7 @@ static void test_empty_glob_is_waiting_unless_files_are_expected(void **state)
 
 static void test_missing_file_goes_down_then_up(void **state)
 {
-    struct ctx *c = *state;
+    struct src_env *c = *state;
     struct rec r = {0};
     char *p = pth(c, "late.log");
     struct cfw_source_conf conf;
@@ -840,7 +815,7 @@ static int permission_child(const char *dir)
 
 static void test_permission_denied_goes_down(void **state)
 {
-    struct ctx *c = *state;
+    struct src_env *c = *state;
     pid_t pid;
     int status = 0;
 
@@ -857,7 +832,7 @@ static void test_permission_denied_goes_down(void **state)
 
 static void test_stop_ends_streams(void **state)
 {
-    struct ctx *c = *state;
+    struct src_env *c = *state;
     struct rec r = {0};
     char *p = pth(c, "a.log");
     struct cfw_source *src;
@@ -887,7 +862,7 @@ static void test_stop_ends_streams(void **state)
 
 static void test_free_from_data_callback(void **state)
 {
-    struct ctx *c = *state;
+    struct src_env *c = *state;
     struct rec r = {0};
     char *p = pth(c, "a.log");
     struct cfw_source *src;
@@ -940,7 +915,7 @@ static void gz_member(struct cfw_buf *out, const char *text)
  */
 static void test_gzip_pattern_decompresses(void **state)
 {
-    struct ctx *c = *state;
+    struct src_env *c = *state;
     struct rec r = {0};
     char *p = pth(c, "batch.log.gz");
     char *pattern = pth(c, "*.log.gz");
@@ -1007,7 +982,7 @@ static void test_gzip_pattern_decompresses(void **state)
  */
 static void test_gzip_corrupt_plain_and_other_patterns(void **state)
 {
-    struct ctx *c = *state;
+    struct src_env *c = *state;
     struct rec r = {0};
     char *a = pth(c, "a.log.gz");
     char *b = pth(c, "b.log.gz");
@@ -1277,7 +1252,7 @@ static void read_copies(const struct hr *h, unsigned char *in_copy)
     }
 }
 
-static void high_rate(struct ctx *c, enum rot_mode mode, bool glob)
+static void high_rate(struct src_env *c, enum rot_mode mode, bool glob)
 {
     struct hr *h = cfw_xcalloc(1, sizeof(*h));
     struct cfw_source_conf conf;
@@ -1455,41 +1430,38 @@ static void test_conf_errors_all_reported(void **state)
     cfw_diag_free(&diag);
 }
 
+#define FILE_TEST(f) cmocka_unit_test_setup_teardown(f, setup, src_env_teardown)
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_beginning_then_append, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_start_at_end, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_glob_picks_up_new_file, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_rename_rotation_drains_old_file, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_rename_rotation_glob_no_reread, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_copytruncate, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_truncate_regrown_detected_by_fingerprint, setup,
-                                        teardown),
-        cmocka_unit_test_setup_teardown(test_delete_drains_then_lets_go, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_rename_seen_after_the_file_was_let_go, setup,
-                                        teardown),
-        cmocka_unit_test_setup_teardown(test_rename_after_let_go_rewritten_read_whole, setup,
-                                        teardown),
-        cmocka_unit_test_setup_teardown(test_file_back_under_the_name_not_reread, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_restore_resumes_exactly, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_restore_detects_replaced_content, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_restore_rejects_bad_state, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_restore_reads_files_new_since, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_budget_does_not_starve_timers, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_missing_file_goes_down_then_up, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_empty_glob_is_waiting_unless_files_are_expected, setup,
-                                        teardown),
-        cmocka_unit_test_setup_teardown(test_permission_denied_goes_down, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_stop_ends_streams, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_free_from_data_callback, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_gzip_pattern_decompresses, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_gzip_corrupt_plain_and_other_patterns, setup,
-                                        teardown),
-        cmocka_unit_test_setup_teardown(test_high_rate_rename, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_high_rate_rename_glob, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_high_rate_copytruncate, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_high_rate_copytruncate_race, setup, teardown),
+        FILE_TEST(test_beginning_then_append),
+        FILE_TEST(test_start_at_end),
+        FILE_TEST(test_glob_picks_up_new_file),
+        FILE_TEST(test_rename_rotation_drains_old_file),
+        FILE_TEST(test_rename_rotation_glob_no_reread),
+        FILE_TEST(test_copytruncate),
+        FILE_TEST(test_truncate_regrown_detected_by_fingerprint),
+        FILE_TEST(test_delete_drains_then_lets_go),
+        FILE_TEST(test_rename_seen_after_the_file_was_let_go),
+        FILE_TEST(test_rename_after_let_go_rewritten_read_whole),
+        FILE_TEST(test_file_back_under_the_name_not_reread),
+        FILE_TEST(test_restore_resumes_exactly),
+        FILE_TEST(test_restore_detects_replaced_content),
+        FILE_TEST(test_restore_rejects_bad_state),
+        FILE_TEST(test_restore_reads_files_new_since),
+        FILE_TEST(test_budget_does_not_starve_timers),
+        FILE_TEST(test_missing_file_goes_down_then_up),
+        FILE_TEST(test_empty_glob_is_waiting_unless_files_are_expected),
+        FILE_TEST(test_permission_denied_goes_down),
+        FILE_TEST(test_stop_ends_streams),
+        FILE_TEST(test_free_from_data_callback),
+        FILE_TEST(test_gzip_pattern_decompresses),
+        FILE_TEST(test_gzip_corrupt_plain_and_other_patterns),
+        FILE_TEST(test_high_rate_rename),
+        FILE_TEST(test_high_rate_rename_glob),
+        FILE_TEST(test_high_rate_copytruncate),
+        FILE_TEST(test_high_rate_copytruncate_race),
         cmocka_unit_test(test_conf_file),
         cmocka_unit_test(test_conf_errors_all_reported),
     };

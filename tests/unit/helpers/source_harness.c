@@ -208,3 +208,46 @@ json_t *source_save_roundtrip(struct cfw_source *src)
     free(text);
     return back;
 }
+
+/* ---- environment ---- */
+
+int src_env_init(struct src_env *e, const char *name, bool precise)
+{
+    e->dir[0] = '\0';
+    if (name != NULL && tmpdir_make(e->dir, sizeof(e->dir), name) < 0) {
+        return -1;
+    }
+    e->base = loop_base_new(precise);
+    e->tick = loop_tick_new(e->base);
+    return 0;
+}
+
+void src_env_clear(struct src_env *e)
+{
+    event_free(e->tick);
+    event_base_free(e->base);
+    if (e->dir[0] != '\0') {
+        tmpdir_remove(e->dir);
+    }
+}
+
+int src_env_setup(void **state, const char *name, bool precise)
+{
+    struct src_env *e = cfw_xcalloc(1, sizeof(*e));
+
+    if (src_env_init(e, name, precise) < 0) {
+        free(e);
+        return -1;
+    }
+    *state = e;
+    return 0;
+}
+
+int src_env_teardown(void **state)
+{
+    struct src_env *e = *state;
+
+    src_env_clear(e);
+    free(e);
+    return 0;
+}

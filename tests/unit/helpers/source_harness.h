@@ -77,4 +77,23 @@ char **strv_of(const char *first, ...) __attribute__((sentinel));
 /* Saves the source's state and passes it through its text form, as the state file does. */
 json_t *source_save_roundtrip(struct cfw_source *src);
 
+/* What a source test runs in: a temporary directory (when named), an event loop and its tick. */
+struct src_env {
+    char dir[64]; /* "" when made without a directory */
+    struct event_base *base;
+    struct event *tick;
+};
+
+/*
+ * Fills e: the directory /tmp/cfw-<name>-XXXXXX (none when name is NULL), a loop (precise timers
+ * or not) and its 10 ms tick; 0, or -1 when the directory cannot be made.
+ */
+int src_env_init(struct src_env *e, const char *name, bool precise);
+/* Frees what src_env_init() made and removes the directory with all below it. */
+void src_env_clear(struct src_env *e);
+/* A cmocka setup's body: *state becomes a new src_env_init()ed environment; 0 or -1. */
+int src_env_setup(void **state, const char *name, bool precise);
+/* cmocka teardown of src_env_setup(): clears and frees *state. */
+int src_env_teardown(void **state);
+
 #endif
