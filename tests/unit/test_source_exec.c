@@ -34,32 +34,13 @@
 
 /* ---- helpers ---- */
 
-struct ctx {
-    struct event_base *base;
-    struct event *tick;
-};
-
 static int setup(void **state)
 {
-    struct ctx *c = cfw_xcalloc(1, sizeof(*c));
-
-    c->base = loop_base_new(true);
-    c->tick = loop_tick_new(c->base);
-    *state = c;
-    return 0;
+    return src_env_setup(state, NULL, true);
 }
 
-static int teardown(void **state)
-{
-    struct ctx *c = *state;
-
-    event_free(c->tick);
-    event_base_free(c->base);
-    free(c);
-    return 0;
-}
-
-static struct cfw_source *exec_source(struct ctx *c, struct cfw_source_conf *conf, struct rec *r)
+static struct cfw_source *exec_source(struct src_env *c, struct cfw_source_conf *conf,
+                                      struct rec *r)
 {
     struct cfw_source_cbs cbs = rec_cbs(r);
     struct cfw_err err = {0};
@@ -101,7 +82,7 @@ static bool has_text(void *arg)
     return ok;
 }
 
-static bool wait_text(struct ctx *c, struct rec *r, const char *stream, const char *needle,
+static bool wait_text(struct src_env *c, struct rec *r, const char *stream, const char *needle,
                       unsigned count, int64_t timeout_ms)
 {
     struct want_text w = {r, stream, needle, count};
@@ -195,7 +176,7 @@ static size_t times_of(const char *text, const char *key, int64_t *out, size_t m
 
 static void test_output_eof_and_restart_backoff(void **state)
 {
-    struct ctx *c = *state;
+    struct src_env *c = *state;
     struct rec r = {0};
     struct cfw_source_conf conf;
     struct cfw_source *src;
@@ -247,7 +228,7 @@ static void test_output_eof_and_restart_backoff(void **state)
 
 static void test_repeated_failures_go_down(void **state)
 {
-    struct ctx *c = *state;
+    struct src_env *c = *state;
     struct rec r = {0};
     struct cfw_source_conf conf;
     struct cfw_source *src;
@@ -279,7 +260,7 @@ static void test_repeated_failures_go_down(void **state)
 
 static void test_spawn_failure_counts(void **state)
 {
-    struct ctx *c = *state;
+    struct src_env *c = *state;
     struct rec r = {0};
     struct cfw_source_conf conf;
     struct cfw_source *src;
@@ -299,7 +280,7 @@ static void test_spawn_failure_counts(void **state)
 /* A run that lasts stable_after resets the backoff: every restart is after the first delay. */
 static void test_stable_run_resets_backoff(void **state)
 {
-    struct ctx *c = *state;
+    struct src_env *c = *state;
     struct rec r = {0};
     struct cfw_source_conf conf;
     struct cfw_source *src;
@@ -333,7 +314,7 @@ static void test_stable_run_resets_backoff(void **state)
 
 static void test_stop_kills_process_group(void **state)
 {
-    struct ctx *c = *state;
+    struct src_env *c = *state;
     struct rec r = {0};
     struct cfw_source_conf conf;
     struct cfw_source *src;
@@ -377,7 +358,7 @@ static void test_stop_kills_process_group(void **state)
 
 static void test_sigkill_after_grace(void **state)
 {
-    struct ctx *c = *state;
+    struct src_env *c = *state;
     struct rec r = {0};
     struct cfw_source_conf conf;
     struct cfw_source *src;
@@ -411,7 +392,7 @@ static void test_sigkill_after_grace(void **state)
 
 static void test_free_kills_running_child(void **state)
 {
-    struct ctx *c = *state;
+    struct src_env *c = *state;
     struct rec r = {0};
     struct cfw_source_conf conf;
     struct cfw_source *src;
@@ -434,7 +415,7 @@ static void test_free_kills_running_child(void **state)
 
 static void test_flood_does_not_starve_loop(void **state)
 {
-    struct ctx *c = *state;
+    struct src_env *c = *state;
     struct rec r = {.count_only = true};
     struct cfw_source_conf conf;
     struct cfw_source *src;
@@ -461,7 +442,7 @@ static void test_flood_does_not_starve_loop(void **state)
 
 static void test_closed_stdout_keeps_running(void **state)
 {
-    struct ctx *c = *state;
+    struct src_env *c = *state;
     struct rec r = {0};
     struct cfw_source_conf conf;
     struct cfw_source *src;
@@ -493,7 +474,7 @@ static void test_closed_stdout_keeps_running(void **state)
 
 static void test_env_and_cwd(void **state)
 {
-    struct ctx *c = *state;
+    struct src_env *c = *state;
     struct rec r = {0};
     struct cfw_source_conf conf;
     struct cfw_source *src;
@@ -515,7 +496,7 @@ static void test_env_and_cwd(void **state)
 
 static void test_save_restore_trivial(void **state)
 {
-    struct ctx *c = *state;
+    struct src_env *c = *state;
     struct rec r = {0};
     struct cfw_source_conf conf;
     struct cfw_source_cbs cbs = rec_cbs(&r);
@@ -622,21 +603,17 @@ static void test_conf_exec_errors(void **state)
     cfw_diag_free(&diag);
 }
 
+#define EXEC_TEST(f) cmocka_unit_test_setup_teardown(f, setup, src_env_teardown)
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_output_eof_and_restart_backoff, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_repeated_failures_go_down, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_spawn_failure_counts, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_stable_run_resets_backoff, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_stop_kills_process_group, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_sigkill_after_grace, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_free_kills_running_child, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_flood_does_not_starve_loop, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_closed_stdout_keeps_running, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_env_and_cwd, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_save_restore_trivial, setup, teardown),
-        cmocka_unit_test(test_conf_exec),
+        EXEC_TEST(test_output_eof_and_restart_backoff), EXEC_TEST(test_repeated_failures_go_down),
+        EXEC_TEST(test_spawn_failure_counts),           EXEC_TEST(test_stable_run_resets_backoff),
+        EXEC_TEST(test_stop_kills_process_group),       EXEC_TEST(test_sigkill_after_grace),
+        EXEC_TEST(test_free_kills_running_child),       EXEC_TEST(test_flood_does_not_starve_loop),
+        EXEC_TEST(test_closed_stdout_keeps_running),    EXEC_TEST(test_env_and_cwd),
+        EXEC_TEST(test_save_restore_trivial),           cmocka_unit_test(test_conf_exec),
         cmocka_unit_test(test_conf_exec_errors),
     };
 
