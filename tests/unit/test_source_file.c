@@ -25,12 +25,12 @@
 
 #include <event2/event.h>
 #include <jansson.h>
-#include <zlib.h>
 
 #include "cfwatchd/common.h"
 #include "cfwatchd/source.h"
 #include "cfwatchd/yaml.h"
 #include "diag_check.h"
+#include "gzip_util.h"
 #include "source_harness.h"
 
 /* ---- helpers ---- */
@@ -84,6 +84,44 @@ static void start(struct cfw_source *src)
     assert_int_equal(cfw_source_start(src, &err), 0);
 }
 
+/* Writes text to a new file at path, starts a source reading it from the beginning, waits for text.
+ */
+static struct cfw_source *read_new_file(struct src_env *c, const char *path, const char *text,
+                                        struct rec *r)
+{
+    struct cfw_source *src;
+
+    write_file(path, text, 0);
+    src = file_source(c, path, true, r);
+    start(src);
+    assert_true(rec_wait_bytes(c->base, r, strlen(text), REC_WAIT_MS));
+    return src;
+}
+
+/* Waits until r counted n bytes, then runs the loop ms more (for what must not come). */
+static void wait_then_run(struct src_env *c, struct rec *r, uint64_t n, int64_t ms)
+{
+    assert_true(rec_wait_bytes(c->base, r, n, REC_WAIT_MS));
+    loop_run_for(c->base, ms);
+}
+
+/* Frees src, what r recorded and the strings of the NULL-ended list after r. */
+static void finish(struct cfw_source *src, struct rec *r, ...) __attribute__((sentinel));
+
+static void finish(struct cfw_source *src, struct rec *r, ...)
+{
+    va_list ap;
+    char *s;
+
+    cfw_source_free(src);
+    rec_clear(r);
+    va_start(ap, r);
+    while ((s = va_arg(ap, char *)) != NULL) {
+        free(s);
+    }
+    va_end(ap);
+}
+
 /* ---- basic reading ---- */
 
 static void test_beginning_then_append(void **state)
@@ -94,13 +132,9 @@ static void test_beginning_then_append(void **state)
     struct cfw_source *src;
     struct cfw_source_stats st;
 
-    write_file(p, "one\ntwo\n", 0);
-    src = file_source(c, p, true, &r);
-    start(src);
-    assert_true(rec_wait_bytes(c->base, &r, 8, REC_WAIT_MS));
+    src = read_new_file(c, p, "one\ntwo\n", &r);
     append_file(p, "three\n");
-    assert_true(rec_wait_bytes(c->base, &r, 14, REC_WAIT_MS));
-    loop_run_for(c->base, 100);
+    wait_then_run(c, &r, 14, 100);
     assert_int_equal(r.nsegs, 1);
     assert_string_equal(r.segs[0].stream, p);
     assert_string_equal(rec_seg_text(&r.segs[0]), "one\ntwo\nthree\n");
@@ -111,9 +145,7 @@ static void test_beginning_then_append(void **state)
     assert_int_equal(st.lag_bytes, 0);
     assert_int_equal(cfw_source_get_state(src, NULL), CFW_INPUT_UP);
     assert_int_equal(r.nstates, 0);
-    cfw_source_free(src);
-    rec_clear(&r);
-    free(p);
+    finish(src, &r, p, NULL);
 }
 
 static void test_start_at_end(void **state)
@@ -129,13 +161,10 @@ static void test_start_at_end(void **state)
     loop_run_for(c->base, 50);
     assert_int_equal(r.bytes, 0);
     append_file(p, "new\n");
-    assert_true(rec_wait_bytes(c->base, &r, 4, REC_WAIT_MS));
-    loop_run_for(c->base, 50);
+    wait_then_run(c, &r, 4, 50);
     assert_int_equal(r.nsegs, 1);
     assert_string_equal(rec_seg_text(&r.segs[0]), "new\n");
-    cfw_source_free(src);
-    rec_clear(&r);
-    free(p);
+    finish(src, &r, p, NULL);
 }
 
 static void test_glob_picks_up_new_file(void **state)
@@ -156,19 +185,13 @@ static void test_glob_picks_up_new_file(void **state)
     write_file(b, "b1\nb2\n", 0); /* appeared later: read from the beginning */
     assert_true(rec_wait_bytes(c->base, &r, 6, REC_WAIT_MS));
     append_file(a, "a2\n");
-    assert_true(rec_wait_bytes(c->base, &r, 9, REC_WAIT_MS));
-    loop_run_for(c->base, 100);
+    wait_then_run(c, &r, 9, 100);
     assert_int_equal(r.nsegs, 2);
     assert_string_equal(r.segs[0].stream, b);
     assert_string_equal(rec_seg_text(&r.segs[0]), "b1\nb2\n");
     assert_string_equal(r.segs[1].stream, a);
     assert_string_equal(rec_seg_text(&r.segs[1]), "a2\n");
-    cfw_source_free(src);
-    rec_clear(&r);
-    free(a);
-    free(b);
-    free(t);
-    free(pattern);
+    finish(src, &r, a, b, t, pattern, NULL);
 }
 
 /* ---- rotation ---- */
@@ -192,8 +215,7 @@ static void rename_rotation(struct src_env *c, bool glob)
     write_file(p, "4\n", 0);
     assert_true(rec_wait_bytes(c->base, &r, 8, REC_WAIT_MS));
     append_file(p, "5\n");
-    assert_true(rec_wait_bytes(c->base, &r, 10, REC_WAIT_MS));
-    loop_run_for(c->base, 300);
+    wait_then_run(c, &r, 10, 300);
     assert_int_equal(r.nsegs, 2);
     assert_string_equal(r.segs[0].stream, p);
     assert_string_equal(rec_seg_text(&r.segs[0]), "1\n2\n3\n");
@@ -214,11 +236,7 @@ static void rename_rotation(struct src_env *c, bool glob)
         assert_string_equal(r.segs[2].stream, p1);
         assert_string_equal(rec_seg_text(&r.segs[2]), "late\n");
     }
-    cfw_source_free(src);
-    rec_clear(&r);
-    free(p);
-    free(p1);
-    free(pattern);
+    finish(src, &r, p, p1, pattern, NULL);
 }
 
 static void test_rename_rotation_drains_old_file(void **state)
@@ -239,24 +257,18 @@ static void test_copytruncate(void **state)
     struct cfw_source *src;
     struct cfw_source_stats st;
 
-    write_file(p, "first 1\nfirst 2\n", 0);
-    src = file_source(c, p, true, &r);
-    start(src);
-    assert_true(rec_wait_bytes(c->base, &r, 16, REC_WAIT_MS));
+    src = read_new_file(c, p, "first 1\nfirst 2\n", &r);
     /* copytruncate: the copy is not watched; the original is truncated in place. */
     assert_int_equal(truncate(p, 0), 0);
     append_file(p, "second\n");
-    assert_true(rec_wait_bytes(c->base, &r, 23, REC_WAIT_MS));
-    loop_run_for(c->base, 100);
+    wait_then_run(c, &r, 23, 100);
     assert_int_equal(r.nsegs, 2);
     assert_string_equal(rec_seg_text(&r.segs[0]), "first 1\nfirst 2\n");
     assert_true(r.segs[0].ended);
     assert_string_equal(rec_seg_text(&r.segs[1]), "second\n");
     cfw_source_get_stats(src, &st);
     assert_int_equal(st.truncations, 1);
-    cfw_source_free(src);
-    rec_clear(&r);
-    free(p);
+    finish(src, &r, p, NULL);
 }
 
 /* Truncated and grown past the old offset before the reader looks: the fingerprint tells. */
@@ -269,21 +281,15 @@ static void test_truncate_regrown_detected_by_fingerprint(void **state)
     struct cfw_source_stats st;
     const char *second = "a much longer second generation of the log\n";
 
-    write_file(p, "short 1\nshort 2\n", 0);
-    src = file_source(c, p, true, &r);
-    start(src);
-    assert_true(rec_wait_bytes(c->base, &r, 16, REC_WAIT_MS));
+    src = read_new_file(c, p, "short 1\nshort 2\n", &r);
     write_file(p, second, O_TRUNC); /* same inode, size > old offset */
-    assert_true(rec_wait_bytes(c->base, &r, 16 + strlen(second), REC_WAIT_MS));
-    loop_run_for(c->base, 100);
+    wait_then_run(c, &r, 16 + strlen(second), 100);
     assert_int_equal(r.nsegs, 2);
     assert_true(r.segs[0].ended);
     assert_string_equal(rec_seg_text(&r.segs[1]), second);
     cfw_source_get_stats(src, &st);
     assert_int_equal(st.truncations, 1);
-    cfw_source_free(src);
-    rec_clear(&r);
-    free(p);
+    finish(src, &r, p, NULL);
 }
 
 static void test_delete_drains_then_lets_go(void **state)
@@ -295,14 +301,10 @@ static void test_delete_drains_then_lets_go(void **state)
     struct cfw_source_stats st;
     const char *reason = NULL;
 
-    write_file(p, "1\n", 0);
-    src = file_source(c, p, true, &r);
-    start(src);
-    assert_true(rec_wait_bytes(c->base, &r, 2, REC_WAIT_MS));
+    src = read_new_file(c, p, "1\n", &r);
     append_file(p, "2\n");
     assert_int_equal(unlink(p), 0);
-    assert_true(rec_wait_bytes(c->base, &r, 4, REC_WAIT_MS));
-    loop_run_for(c->base, 100);
+    wait_then_run(c, &r, 4, 100);
     assert_int_equal(r.nsegs, 1);
     assert_string_equal(rec_seg_text(&r.segs[0]), "1\n2\n");
     assert_true(r.segs[0].ended);
@@ -316,9 +318,7 @@ static void test_delete_drains_then_lets_go(void **state)
     assert_int_equal(r.nsegs, 2);
     assert_string_equal(rec_seg_text(&r.segs[1]), "3\n");
     assert_int_equal(cfw_source_get_state(src, NULL), CFW_INPUT_UP);
-    cfw_source_free(src);
-    rec_clear(&r);
-    free(p);
+    finish(src, &r, p, NULL);
 }
 
 static bool files_zero(void *arg)
@@ -352,10 +352,7 @@ static void test_rename_seen_after_the_file_was_let_go(void **state)
     size_t nseg = 0;
     size_t nended = 0;
 
-    write_file(p, "1\n2\n", 0);
-    src = file_source(c, p, true, &r);
-    start(src);
-    assert_true(rec_wait_bytes(c->base, &r, 4, REC_WAIT_MS));
+    src = read_new_file(c, p, "1\n2\n", &r);
     assert_int_equal(link(p, hold), 0);
     assert_int_equal(unlink(p), 0);
     assert_true(loop_run_until(c->base, files_zero, src, REC_WAIT_MS));
@@ -364,8 +361,7 @@ static void test_rename_seen_after_the_file_was_let_go(void **state)
     assert_int_equal(rename(p, p1), 0);
     assert_int_equal(unlink(hold), 0);
     append_file(p1, "3\n");
-    assert_true(rec_wait_bytes(c->base, &r, 6, REC_WAIT_MS));
-    loop_run_for(c->base, 300);
+    wait_then_run(c, &r, 6, 300);
     assert_int_equal(r.bytes, 6);
     assert_string_equal(rec_text(&r), "1\n2\n3\n");
     text = rec_stream_text(&r, p1, &nseg, &nended);
@@ -374,11 +370,7 @@ static void test_rename_seen_after_the_file_was_let_go(void **state)
     free(text);
     cfw_source_get_stats(src, &st);
     assert_int_equal(st.files, 0);
-    cfw_source_free(src);
-    rec_clear(&r);
-    free(p);
-    free(p1);
-    free(hold);
+    finish(src, &r, p, p1, hold, NULL);
 }
 
 /*
@@ -394,10 +386,7 @@ static void test_rename_after_let_go_rewritten_read_whole(void **state)
     char *hold = pth(c, "hold");
     struct cfw_source *src;
 
-    write_file(p, "1\n2\n", 0);
-    src = file_source(c, p, true, &r);
-    start(src);
-    assert_true(rec_wait_bytes(c->base, &r, 4, REC_WAIT_MS));
+    src = read_new_file(c, p, "1\n2\n", &r);
     assert_int_equal(link(p, hold), 0);
     assert_int_equal(unlink(p), 0);
     assert_true(loop_run_until(c->base, files_zero, src, REC_WAIT_MS));
@@ -405,15 +394,10 @@ static void test_rename_after_let_go_rewritten_read_whole(void **state)
     assert_int_equal(link(hold, p), 0);
     assert_int_equal(rename(p, p1), 0);
     assert_int_equal(unlink(hold), 0);
-    assert_true(rec_wait_bytes(c->base, &r, 10, REC_WAIT_MS));
-    loop_run_for(c->base, 300);
+    wait_then_run(c, &r, 10, 300);
     assert_int_equal(r.bytes, 10);
     assert_string_equal(rec_text(&r), "1\n2\nx\ny\nz\n");
-    cfw_source_free(src);
-    rec_clear(&r);
-    free(p);
-    free(p1);
-    free(hold);
+    finish(src, &r, p, p1, hold, NULL);
 }
 
 /*
@@ -428,24 +412,17 @@ static void test_file_back_under_the_name_not_reread(void **state)
     char *hold = pth(c, "hold");
     struct cfw_source *src;
 
-    write_file(p, "1\n2\n", 0);
-    src = file_source(c, p, true, &r);
-    start(src);
-    assert_true(rec_wait_bytes(c->base, &r, 4, REC_WAIT_MS));
+    src = read_new_file(c, p, "1\n2\n", &r);
     assert_int_equal(rename(p, hold), 0);
     assert_true(loop_run_until(c->base, files_zero, src, REC_WAIT_MS));
     append_file(hold, "3\n");
     assert_int_equal(rename(hold, p), 0);
     assert_true(rec_wait_bytes(c->base, &r, 6, REC_WAIT_MS));
     append_file(p, "4\n");
-    assert_true(rec_wait_bytes(c->base, &r, 8, REC_WAIT_MS));
-    loop_run_for(c->base, 300);
+    wait_then_run(c, &r, 8, 300);
     assert_int_equal(r.bytes, 8);
     assert_string_equal(rec_text(&r), "1\n2\n3\n4\n");
-    cfw_source_free(src);
-    rec_clear(&r);
-    free(p);
-    free(hold);
+    finish(src, &r, p, hold, NULL);
 }
 
 /* ---- state: save and restore ---- */
@@ -469,10 +446,7 @@ static void test_restore_resumes_exactly(void **state)
     json_t *saved;
     json_t *files;
 
-    write_file(p, "1\n2\n", 0);
-    src = file_source(c, p, true, &r);
-    start(src);
-    assert_true(rec_wait_bytes(c->base, &r, 4, REC_WAIT_MS));
+    src = read_new_file(c, p, "1\n2\n", &r);
     saved = source_save_roundtrip(src);
     files = json_object_get(saved, "files");
     assert_int_equal(json_array_size(files), 1);
@@ -485,8 +459,7 @@ static void test_restore_resumes_exactly(void **state)
     append_file(p, "3\n");
     src = restored_source(c, p, &r, saved);
     json_decref(saved);
-    assert_true(rec_wait_bytes(c->base, &r, 2, REC_WAIT_MS));
-    loop_run_for(c->base, 100);
+    wait_then_run(c, &r, 2, 100);
     assert_int_equal(r.nsegs, 1);
     assert_string_equal(rec_seg_text(&r.segs[0]), "3\n");
     saved = source_save_roundtrip(src);
@@ -499,8 +472,7 @@ static void test_restore_resumes_exactly(void **state)
     write_file(p, "5\n", 0);
     src = restored_source(c, p, &r, saved);
     json_decref(saved);
-    assert_true(rec_wait_bytes(c->base, &r, 4, REC_WAIT_MS));
-    loop_run_for(c->base, 100);
+    wait_then_run(c, &r, 4, 100);
     assert_int_equal(r.nsegs, 2);
     assert_string_equal(r.segs[0].stream, p);
     assert_string_equal(rec_seg_text(&r.segs[0]), "4\n");
@@ -516,10 +488,7 @@ static void test_restore_resumes_exactly(void **state)
     json_decref(saved);
     loop_run_for(c->base, 200);
     assert_int_equal(r.bytes, 0);
-    cfw_source_free(src);
-    rec_clear(&r);
-    free(p);
-    free(p1);
+    finish(src, &r, p, p1, NULL);
 }
 
 static void test_restore_detects_replaced_content(void **state)
@@ -532,10 +501,7 @@ static void test_restore_detects_replaced_content(void **state)
     json_t *saved;
     const char *longer = "completely different and longer content\n";
 
-    write_file(p, "first line\n", 0);
-    src = file_source(c, p, true, &r);
-    start(src);
-    assert_true(rec_wait_bytes(c->base, &r, 11, REC_WAIT_MS));
+    src = read_new_file(c, p, "first line\n", &r);
     saved = source_save_roundtrip(src);
     cfw_source_free(src);
     rec_clear(&r);
@@ -544,8 +510,7 @@ static void test_restore_detects_replaced_content(void **state)
      * reuse and a copytruncate while down look like): read from 0. */
     write_file(p, longer, O_TRUNC);
     src = restored_source(c, p, &r, saved);
-    assert_true(rec_wait_bytes(c->base, &r, strlen(longer), REC_WAIT_MS));
-    loop_run_for(c->base, 100);
+    wait_then_run(c, &r, strlen(longer), 100);
     assert_int_equal(r.nsegs, 1);
     assert_string_equal(rec_seg_text(&r.segs[0]), longer);
     cfw_source_get_stats(src, &st);
@@ -559,9 +524,7 @@ static void test_restore_detects_replaced_content(void **state)
     json_decref(saved);
     assert_true(rec_wait_bytes(c->base, &r, 5, REC_WAIT_MS));
     assert_string_equal(rec_seg_text(&r.segs[0]), "tiny\n");
-    cfw_source_free(src);
-    rec_clear(&r);
-    free(p);
+    finish(src, &r, p, NULL);
 }
 
 static void test_restore_rejects_bad_state(void **state)
@@ -582,8 +545,7 @@ static void test_restore_rejects_bad_state(void **state)
     start(src);
     loop_run_for(c->base, 50);
     append_file(p, "new\n");
-    assert_true(rec_wait_bytes(c->base, &r, 4, REC_WAIT_MS));
-    loop_run_for(c->base, 50);
+    wait_then_run(c, &r, 4, 50);
     assert_int_equal(r.nsegs, 1);
     assert_string_equal(rec_seg_text(&r.segs[0]), "new\n");
     cfw_source_free(src);
@@ -614,10 +576,7 @@ static void test_restore_reads_files_new_since(void **state)
     json_decref(saved);
     assert_true(rec_wait_bytes(c->base, &r, 19, REC_WAIT_MS));
     assert_string_equal(rec_seg_text(&r.segs[0]), "written while down\n");
-    cfw_source_free(src);
-    rec_clear(&r);
-    free(p);
-    free(pattern);
+    finish(src, &r, p, pattern, NULL);
 }
 
 /* ---- budget, health, life cycle ---- */
@@ -660,9 +619,7 @@ static void test_budget_does_not_starve_timers(void **state)
                   (unsigned long long)(r.last_tick - r.first_tick));
     assert_true(r.last_tick - r.first_tick >= 100);
     loop_ticker_stop(&t);
-    cfw_source_free(src);
-    rec_clear(&r);
-    free(p);
+    finish(src, &r, p, NULL);
 }
 
 /* A glob that matches nothing yet (an empty CI log directory) is waiting, not blind. */
@@ -743,9 +700,7 @@ static void test_missing_file_goes_down_then_up(void **state)
     assert_int_equal(r.nstates, 3);
     assert_int_equal(r.states[2], CFW_INPUT_UP);
     assert_string_equal(r.reasons[2], "");
-    cfw_source_free(src);
-    rec_clear(&r);
-    free(p);
+    finish(src, &r, p, NULL);
 }
 
 /*
@@ -838,10 +793,7 @@ static void test_stop_ends_streams(void **state)
     struct cfw_source *src;
     json_t *saved;
 
-    write_file(p, "1\n", 0);
-    src = file_source(c, p, true, &r);
-    start(src);
-    assert_true(rec_wait_bytes(c->base, &r, 2, REC_WAIT_MS));
+    src = read_new_file(c, p, "1\n", &r);
     assert_false(cfw_source_stopped(src));
     cfw_source_stop(src);
     loop_run_for(c->base, 50);
@@ -855,9 +807,7 @@ static void test_stop_ends_streams(void **state)
                          json_array_get(json_object_get(saved, "files"), 0), "offset")),
                      2);
     json_decref(saved);
-    cfw_source_free(src);
-    rec_clear(&r);
-    free(p);
+    finish(src, &r, p, NULL);
 }
 
 static void test_free_from_data_callback(void **state)
@@ -889,24 +839,10 @@ static void write_bytes(const char *path, const void *p, size_t n, int flags)
     close(fd);
 }
 
-/* Appends one gzip member of text to out. */
+/* Appends one gzip member of text to out (level 6). */
 static void gz_member(struct cfw_buf *out, const char *text)
 {
-    size_t len = strlen(text);
-    size_t cap = compressBound((uLong)len) + 64;
-    unsigned char *tmp = malloc(cap);
-    z_stream zs;
-
-    memset(&zs, 0, sizeof(zs));
-    assert_int_equal(deflateInit2(&zs, 6, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY), Z_OK);
-    zs.next_in = (Bytef *)(uintptr_t)text;
-    zs.avail_in = (uInt)len;
-    zs.next_out = tmp;
-    zs.avail_out = (uInt)cap;
-    assert_int_equal(deflate(&zs, Z_FINISH), Z_STREAM_END);
-    assert_int_equal(cfw_buf_append(out, tmp, cap - zs.avail_out), 0);
-    deflateEnd(&zs);
-    free(tmp);
+    gzip_member_append(out, text, strlen(text), 6);
 }
 
 /*
@@ -935,8 +871,7 @@ static void test_gzip_pattern_decompresses(void **state)
     write_bytes(p, gz.data, gz.len, 0);
     src = file_source(c, pattern, true, &r);
     start(src);
-    assert_true(rec_wait_bytes(c->base, &r, text.len, REC_WAIT_MS));
-    loop_run_for(c->base, 100);
+    wait_then_run(c, &r, text.len, 100);
     assert_int_equal(r.bytes, text.len);
     assert_int_equal(r.nsegs, 1);
     assert_string_equal(r.segs[0].stream, p);
@@ -964,8 +899,7 @@ static void test_gzip_pattern_decompresses(void **state)
     write_bytes(p, gz.data, gz.len, O_APPEND);
     src = restored_source(c, pattern, &r, saved);
     json_decref(saved);
-    assert_true(rec_wait_bytes(c->base, &r, 13, REC_WAIT_MS));
-    loop_run_for(c->base, 100);
+    wait_then_run(c, &r, 13, 100);
     assert_string_equal(rec_text(&r), "third member\n");
     cfw_source_free(src);
     rec_clear(&r);
@@ -1000,8 +934,7 @@ static void test_gzip_corrupt_plain_and_other_patterns(void **state)
     write_file(b, "plain text, not gzip\n", 0);
     src = file_source(c, pattern, true, &r);
     start(src);
-    assert_true(rec_wait_bytes(c->base, &r, 10 + 21, REC_WAIT_MS));
-    loop_run_for(c->base, 200);
+    wait_then_run(c, &r, 10 + 21, 200);
     assert_int_equal(r.bytes, 10 + 21);
     text = rec_stream_text(&r, a, &nseg, &nended);
     assert_string_equal(text, "good line\n");
@@ -1015,8 +948,7 @@ static void test_gzip_corrupt_plain_and_other_patterns(void **state)
 
     src = file_source(c, other, true, &r);
     start(src);
-    assert_true(rec_wait_bytes(c->base, &r, gz.len, REC_WAIT_MS));
-    loop_run_for(c->base, 100);
+    wait_then_run(c, &r, gz.len, 100);
     assert_int_equal(r.bytes, gz.len);
     cfw_source_free(src);
     rec_clear(&r);
