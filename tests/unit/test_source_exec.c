@@ -123,28 +123,46 @@ static bool proc_exists(pid_t pid)
     return stat(path, &st) == 0;
 }
 
-/*
- * The test process is a child subreaper, so orphaned grandchildren come back to it: collect
- * them, asserting they are dead, and check that no child is left running or unreaped.
- */
-static void reap_orphans_and_check_none_left(void)
+/* Reaps every child that has ended; true when none is left (ECHILD). */
+static bool no_child_left(void *arg)
 {
-    int64_t end = cfw_now_mono_ms() + 5000;
-
+    (void)arg;
     for (;;) {
         int st;
         pid_t p = waitpid(-1, &st, WNOHANG);
         if (p > 0) {
             continue;
         }
-        if (p < 0 && errno == ECHILD) {
-            return;
-        }
-        if (cfw_now_mono_ms() > end) {
-            fail_msg("a child process is still running");
-        }
-        usleep(10000);
+        return p < 0 && errno == ECHILD;
     }
+}
+
+/*
+ * The test process is a child subreaper, so orphaned grandchildren come back to it: collect
+ * them, asserting they are dead, and check that no child is left running or unreaped.
+ */
+static void reap_orphans_and_check_none_left(struct event_base *base)
+{
+    if (!loop_poll_until(base, no_child_left, NULL, 5000, 10)) {
+        fail_msg("a child process is still running");
+    }
+}
+
+/* Frees src, checks that it left no child, frees what r recorded. */
+static void finish(struct src_env *c, struct cfw_source *src, struct rec *r)
+{
+    cfw_source_free(src);
+    reap_orphans_and_check_none_left(c->base);
+    rec_clear(r);
+}
+
+/* Stops src, waits until it has stopped (timeout_ms), then finish(). */
+static void stop_and_finish(struct src_env *c, struct cfw_source *src, struct rec *r,
+                            int64_t timeout_ms)
+{
+    cfw_source_stop(src);
+    assert_true(loop_run_until(c->base, is_stopped, src, timeout_ms));
+    finish(c, src, r);
 }
 
 /* ---- tests ---- */
@@ -214,16 +232,11 @@ static void test_output_eof_and_restart_backoff(void **state)
     assert_int_equal(r.stray_eofs, 0);
     assert_true(r.nstates >= 1);
     assert_int_equal(r.states[0], CFW_INPUT_DEGRADED);
-    assert_non_null(strstr(r.reasons[0], "exited with status 3"));
-    assert_non_null(strstr(r.reasons[0], "restarting in 1000ms"));
+    ASSERT_HAS_ALL(r.reasons[0], "exited with status 3", "restarting in 1000ms");
     cfw_source_get_stats(src, &st);
     assert_int_equal(st.starts, 3);
     assert_int_equal(st.failures, 3);
-    cfw_source_stop(src);
-    assert_true(loop_run_until(c->base, is_stopped, src, 5000));
-    cfw_source_free(src);
-    reap_orphans_and_check_none_left();
-    rec_clear(&r);
+    stop_and_finish(c, src, &r, 5000);
 }
 
 static void test_repeated_failures_go_down(void **state)
@@ -244,18 +257,13 @@ static void test_repeated_failures_go_down(void **state)
     assert_int_equal(r.nstates, 2);
     assert_int_equal(r.states[0], CFW_INPUT_DEGRADED);
     assert_int_equal(r.states[1], CFW_INPUT_DOWN);
-    assert_non_null(strstr(r.reasons[1], "failed 3 times in a row"));
-    assert_non_null(strstr(r.reasons[1], "exited with status 7"));
+    ASSERT_HAS_ALL(r.reasons[1], "failed 3 times in a row", "exited with status 7");
     assert_int_equal(cfw_source_get_state(src, &reason), CFW_INPUT_DOWN);
     assert_string_equal(reason, r.reasons[1]);
     cfw_source_get_stats(src, &st);
     assert_true(st.failures >= 3);
     assert_true(wait_text(c, &r, "stderr", "You must be logged in", 3, 5000));
-    cfw_source_stop(src);
-    assert_true(loop_run_until(c->base, is_stopped, src, 5000));
-    cfw_source_free(src);
-    reap_orphans_and_check_none_left();
-    rec_clear(&r);
+    stop_and_finish(c, src, &r, 5000);
 }
 
 static void test_spawn_failure_counts(void **state)
@@ -272,9 +280,22 @@ static void test_spawn_failure_counts(void **state)
     src = exec_source(c, &conf, &r);
     assert_true(rec_wait_state(c->base, &r, CFW_INPUT_DOWN, 5000));
     assert_non_null(strstr(r.reasons[r.nstates - 1], "No such file or directory"));
-    cfw_source_free(src);
-    reap_orphans_and_check_none_left();
-    rec_clear(&r);
+    finish(c, src, &r);
+}
+
+static size_t degraded_count(const struct rec *r)
+{
+    size_t n = 0;
+
+    for (size_t i = 0; i < r->nstates; i++) {
+        n += r->states[i] == CFW_INPUT_DEGRADED ? 1 : 0;
+    }
+    return n;
+}
+
+static bool three_degraded(void *arg)
+{
+    return degraded_count(arg) >= 3;
 }
 
 /* A run that lasts stable_after resets the backoff: every restart is after the first delay. */
@@ -284,7 +305,6 @@ static void test_stable_run_resets_backoff(void **state)
     struct rec r = {0};
     struct cfw_source_conf conf;
     struct cfw_source *src;
-    size_t degraded = 0;
 
     cfw_source_conf_init(&conf, CFW_SOURCE_EXEC);
     conf.command = strv_of("sh", "-c", "sleep 0.3; exit 1", NULL);
@@ -292,14 +312,8 @@ static void test_stable_run_resets_backoff(void **state)
     conf.stable_after_ms = 150;
     src = exec_source(c, &conf, &r);
     /* UP (stable) -> DEGRADED (exit) -> UP (stable again) -> DEGRADED ... */
-    for (int64_t end = cfw_now_mono_ms() + 10000; degraded < 3 && cfw_now_mono_ms() < end;) {
-        event_base_loop(c->base, EVLOOP_ONCE);
-        degraded = 0;
-        for (size_t i = 0; i < r.nstates; i++) {
-            degraded += r.states[i] == CFW_INPUT_DEGRADED ? 1 : 0;
-        }
-    }
-    assert_int_equal(degraded, 3);
+    loop_run_until(c->base, three_degraded, &r, 10000);
+    assert_int_equal(degraded_count(&r), 3);
     for (size_t i = 0; i < r.nstates; i++) {
         enum cfw_input_health want = i % 2 == 0 ? CFW_INPUT_DEGRADED : CFW_INPUT_UP;
         assert_int_equal(r.states[i], want);
@@ -307,9 +321,21 @@ static void test_stable_run_resets_backoff(void **state)
             assert_non_null(strstr(r.reasons[i], "restarting in 100ms"));
         }
     }
-    cfw_source_free(src);
-    reap_orphans_and_check_none_left();
-    rec_clear(&r);
+    finish(c, src, &r);
+}
+
+/* A child to wait for, and its status once waitpid() returned. */
+struct child_wait {
+    pid_t pid;
+    int status;
+};
+
+/* Whether waitpid() for the child returned (reaped, or an error): polled, not signalled. */
+static bool child_waited(void *arg)
+{
+    struct child_wait *w = arg;
+
+    return waitpid(w->pid, &w->status, WNOHANG) != 0;
 }
 
 static void test_stop_kills_process_group(void **state)
@@ -321,8 +347,7 @@ static void test_stop_kills_process_group(void **state)
     size_t ns, ne;
     char *out;
     pid_t leader, grandchild;
-    int st = 0;
-    int64_t end;
+    struct child_wait gc = {0};
 
     cfw_source_conf_init(&conf, CFW_SOURCE_EXEC);
     conf.command = strv_of("sh", DATA "/group.sh", NULL);
@@ -336,24 +361,20 @@ static void test_stop_kills_process_group(void **state)
     free(out);
     assert_true(leader > 0 && grandchild > 0);
     assert_true(proc_exists(grandchild));
+    gc.pid = grandchild;
     cfw_source_stop(src);
     assert_true(loop_run_until(c->base, is_stopped, src, 10000));
     /* The leader was reaped by the source; nothing is left to wait for. */
     assert_int_equal(waitpid(leader, NULL, WNOHANG), -1);
     assert_int_equal(errno, ECHILD);
     /* The grandchild ignored SIGTERM: it got SIGKILL (it is our orphan, as subreaper). */
-    end = cfw_now_mono_ms() + 5000;
-    while (waitpid(grandchild, &st, WNOHANG) == 0 && cfw_now_mono_ms() < end) {
-        usleep(10000);
-    }
-    assert_true(WIFSIGNALED(st));
-    assert_int_equal(WTERMSIG(st), SIGKILL);
+    loop_poll_until(c->base, child_waited, &gc, 5000, 10);
+    assert_true(WIFSIGNALED(gc.status));
+    assert_int_equal(WTERMSIG(gc.status), SIGKILL);
     assert_false(proc_exists(grandchild));
     assert_true(r.segs[0].ended);
     assert_int_equal(r.stray_eofs, 0);
-    cfw_source_free(src);
-    reap_orphans_and_check_none_left();
-    rec_clear(&r);
+    finish(c, src, &r);
 }
 
 static void test_sigkill_after_grace(void **state)
@@ -385,9 +406,7 @@ static void test_sigkill_after_grace(void **state)
     assert_false(proc_exists(leader));
     assert_int_equal(waitpid(leader, NULL, WNOHANG), -1);
     assert_int_equal(errno, ECHILD);
-    cfw_source_free(src);
-    reap_orphans_and_check_none_left();
-    rec_clear(&r);
+    finish(c, src, &r);
 }
 
 static void test_free_kills_running_child(void **state)
@@ -409,7 +428,7 @@ static void test_free_kills_running_child(void **state)
     free(out);
     cfw_source_free(src); /* SIGKILL and reap, no callbacks */
     assert_false(proc_exists(leader));
-    reap_orphans_and_check_none_left();
+    reap_orphans_and_check_none_left(c->base);
     rec_clear(&r);
 }
 
@@ -433,11 +452,7 @@ static void test_flood_does_not_starve_loop(void **state)
                   (unsigned long long)(r.last_tick - r.first_tick));
     assert_true(r.last_tick - r.first_tick >= 100);
     loop_ticker_stop(&t);
-    cfw_source_stop(src);
-    assert_true(loop_run_until(c->base, is_stopped, src, 10000));
-    cfw_source_free(src);
-    reap_orphans_and_check_none_left();
-    rec_clear(&r);
+    stop_and_finish(c, src, &r, 10000);
 }
 
 static void test_closed_stdout_keeps_running(void **state)
@@ -467,9 +482,7 @@ static void test_closed_stdout_keeps_running(void **state)
     cfw_source_stop(src);
     assert_true(loop_run_until(c->base, is_stopped, src, 10000));
     assert_true(r.segs[1].ended);
-    cfw_source_free(src);
-    reap_orphans_and_check_none_left();
-    rec_clear(&r);
+    finish(c, src, &r);
 }
 
 static void test_env_and_cwd(void **state)
@@ -489,9 +502,7 @@ static void test_env_and_cwd(void **state)
     assert_true(wait_text(c, &r, "stdout", DATA "\n", 1, 5000));
     assert_string_equal(rec_seg_text(&r.segs[0]), want);
     free(want);
-    cfw_source_free(src);
-    reap_orphans_and_check_none_left();
-    rec_clear(&r);
+    finish(c, src, &r);
 }
 
 static void test_save_restore_trivial(void **state)
