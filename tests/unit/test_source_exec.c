@@ -114,6 +114,17 @@ static pid_t pid_after(const char *text, const char *key)
     return cfw_parse_u64(num, &v) == 0 ? (pid_t)v : -1;
 }
 
+/* The pid printed after "key " on the stdout r recorded, or -1. */
+static pid_t stdout_pid(const struct rec *r, const char *key)
+{
+    size_t ns, ne;
+    char *out = rec_stream_text(r, "stdout", &ns, &ne);
+    pid_t pid = pid_after(out, key);
+
+    free(out);
+    return pid;
+}
+
 static bool proc_exists(pid_t pid)
 {
     char path[64];
@@ -344,8 +355,6 @@ static void test_stop_kills_process_group(void **state)
     struct rec r = {0};
     struct cfw_source_conf conf;
     struct cfw_source *src;
-    size_t ns, ne;
-    char *out;
     pid_t leader, grandchild;
     struct child_wait gc = {0};
 
@@ -355,10 +364,8 @@ static void test_stop_kills_process_group(void **state)
     src = exec_source(c, &conf, &r);
     assert_true(wait_text(c, &r, "stdout", "leader ", 1, 5000));
     assert_true(wait_text(c, &r, "stdout", "sleeper ignores TERM", 1, 5000));
-    out = rec_stream_text(&r, "stdout", &ns, &ne);
-    leader = pid_after(out, "leader ");
-    grandchild = pid_after(out, "grandchild ");
-    free(out);
+    leader = stdout_pid(&r, "leader ");
+    grandchild = stdout_pid(&r, "grandchild ");
     assert_true(leader > 0 && grandchild > 0);
     assert_true(proc_exists(grandchild));
     gc.pid = grandchild;
@@ -383,8 +390,6 @@ static void test_sigkill_after_grace(void **state)
     struct rec r = {0};
     struct cfw_source_conf conf;
     struct cfw_source *src;
-    size_t ns, ne;
-    char *out;
     pid_t leader;
     int64_t t0, took;
 
@@ -393,9 +398,7 @@ static void test_sigkill_after_grace(void **state)
     conf.stop_grace_ms = 500;
     src = exec_source(c, &conf, &r);
     assert_true(wait_text(c, &r, "stdout", "leader ", 1, 5000));
-    out = rec_stream_text(&r, "stdout", &ns, &ne);
-    leader = pid_after(out, "leader ");
-    free(out);
+    leader = stdout_pid(&r, "leader ");
     assert_true(leader > 0);
     t0 = cfw_now_mono_ms();
     cfw_source_stop(src);
@@ -415,17 +418,13 @@ static void test_free_kills_running_child(void **state)
     struct rec r = {0};
     struct cfw_source_conf conf;
     struct cfw_source *src;
-    size_t ns, ne;
-    char *out;
     pid_t leader;
 
     cfw_source_conf_init(&conf, CFW_SOURCE_EXEC);
     conf.command = strv_of("sh", DATA "/ignore_term.sh", NULL);
     src = exec_source(c, &conf, &r);
     assert_true(wait_text(c, &r, "stdout", "leader ", 1, 5000));
-    out = rec_stream_text(&r, "stdout", &ns, &ne);
-    leader = pid_after(out, "leader ");
-    free(out);
+    leader = stdout_pid(&r, "leader ");
     cfw_source_free(src); /* SIGKILL and reap, no callbacks */
     assert_false(proc_exists(leader));
     reap_orphans_and_check_none_left(c->base);
