@@ -311,7 +311,7 @@ static void test_delete_drains_then_lets_go(void **state)
     cfw_source_get_stats(src, &st);
     assert_int_equal(st.files, 0);
     assert_int_equal(cfw_source_get_state(src, &reason), CFW_INPUT_DEGRADED);
-    assert_non_null(strstr(reason, "no file matches"));
+    ASSERT_HAS_ALL(reason, "no file matches");
     /* A new file under the name is read from the beginning; the source is UP again. */
     write_file(p, "3\n", 0);
     assert_true(rec_wait_bytes(c->base, &r, 6, REC_WAIT_MS));
@@ -650,7 +650,7 @@ static void test_empty_glob_is_waiting_unless_files_are_expected(void **state)
         loop_run_for(c->base, 400);
         if (expect) {
             assert_int_equal(cfw_source_get_state(src, &reason), CFW_INPUT_DOWN);
-            assert_non_null(strstr(reason, "no file matches"));
+            ASSERT_HAS_ALL(reason, "no file matches");
         } else {
             assert_int_equal(cfw_source_get_state(src, &reason), CFW_INPUT_UP);
             assert_int_equal(r.nstates, 0);
@@ -687,12 +687,12 @@ static void test_missing_file_goes_down_then_up(void **state)
     start(src);
     assert_int_equal(r.nstates, 1);
     assert_int_equal(r.states[0], CFW_INPUT_DEGRADED);
-    assert_non_null(strstr(r.reasons[0], "no file matches"));
+    ASSERT_HAS_ALL(r.reasons[0], "no file matches");
     assert_true(rec_wait_state(c->base, &r, CFW_INPUT_DOWN, 5000));
     print_message("down after %lldms\n", (long long)(cfw_now_mono_ms() - t0));
     assert_true(cfw_now_mono_ms() - t0 >= 300);
     assert_int_equal(r.nstates, 2);
-    assert_non_null(strstr(r.reasons[1], "late.log"));
+    ASSERT_HAS_ALL(r.reasons[1], "late.log");
     /* The file appears: read from the beginning, state back to UP. */
     write_file(p, "hello\n", 0);
     assert_true(rec_wait_bytes(c->base, &r, 6, REC_WAIT_MS));
@@ -1341,14 +1341,9 @@ static void test_conf_errors_all_reported(void **state)
     for (size_t i = 0; i < diag.n; i++) {
         print_message("%s\n", diag.msgs[i]);
     }
-    assert_true(diag_has(&diag, "unknown key"));
-    assert_true(diag_has(&diag, "colour"));
-    assert_true(diag_has(&diag, "not a valid name"));
-    assert_true(diag_has(&diag, "needs 'path'"));
-    assert_true(diag_has(&diag, "expected end or beginning"));
-    assert_true(diag_has(&diag, "unknown format 'xml'"));
-    assert_true(diag_has(&diag, "sources[1]"));
-    assert_true(diag_has(&diag, "test.yaml:"));
+    ASSERT_DIAG_HAS_ALL(&diag, "unknown key", "colour", "not a valid name", "needs 'path'",
+                        "expected end or beginning", "unknown format 'xml'", "sources[1]",
+                        "test.yaml:");
     assert_true(diag.n >= 6);
     assert_null(conf.name);
     cfw_doc_free(doc);
@@ -1357,7 +1352,7 @@ static void test_conf_errors_all_reported(void **state)
     diag = (struct cfw_diag){0};
     doc = load("name: x\ntype: logfile\n", &diag);
     assert_int_equal(cfw_source_conf_parse(doc->root, "sources[0]", &conf, &diag), -1);
-    assert_true(diag_has(&diag, "unknown source type 'logfile'"));
+    ASSERT_DIAG_HAS_ALL(&diag, "unknown source type 'logfile'");
     cfw_doc_free(doc);
     cfw_diag_free(&diag);
 }
