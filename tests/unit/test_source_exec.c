@@ -290,7 +290,7 @@ static void test_spawn_failure_counts(void **state)
     conf.down_after_failures = 2;
     src = exec_source(c, &conf, &r);
     assert_true(rec_wait_state(c->base, &r, CFW_INPUT_DOWN, 5000));
-    assert_non_null(strstr(r.reasons[r.nstates - 1], "No such file or directory"));
+    ASSERT_HAS_ALL(r.reasons[r.nstates - 1], "No such file or directory");
     finish(c, src, &r);
 }
 
@@ -329,7 +329,7 @@ static void test_stable_run_resets_backoff(void **state)
         enum cfw_input_health want = i % 2 == 0 ? CFW_INPUT_DEGRADED : CFW_INPUT_UP;
         assert_int_equal(r.states[i], want);
         if (want == CFW_INPUT_DEGRADED) {
-            assert_non_null(strstr(r.reasons[i], "restarting in 100ms"));
+            ASSERT_HAS_ALL(r.reasons[i], "restarting in 100ms");
         }
     }
     finish(c, src, &r);
@@ -604,11 +604,8 @@ static void test_conf_exec_errors(void **state)
     for (size_t i = 0; i < diag.n; i++) {
         print_message("%s\n", diag.msgs[i]);
     }
-    assert_true(diag_has(&diag, "no shell"));
-    assert_true(diag_has(&diag, "sources[3].env"));
-    assert_true(diag_has(&diag, "unknown format 'yaml'"));
-    assert_true(diag_has(&diag, "restart_delay_max must not be less"));
-    assert_true(diag_has(&diag, "unknown key 'path'"));
+    ASSERT_DIAG_HAS_ALL(&diag, "no shell", "sources[3].env", "unknown format 'yaml'",
+                        "restart_delay_max must not be less", "unknown key 'path'");
     cfw_doc_free(doc);
     cfw_diag_free(&diag);
 }
