@@ -344,7 +344,7 @@ static void test_budget_spreads_entries(void **state)
     assert_true(rec_wait_bytes(c->env.base, &r, total, REC_WAIT_MS));
     /* ~17 KiB with a 1 KiB budget: delivered over many loop turns, in order. */
     assert_true(r.ndata >= 10);
-    assert_non_null(strstr(rec_text(&r), "entry number 000"));
+    ASSERT_HAS_ALL(rec_text(&r), "entry number 000");
     assert_true(strstr(rec_text(&r), "entry number 398") <
                 strstr(rec_text(&r), "entry number 399"));
     cfw_source_free(src);
@@ -376,7 +376,7 @@ static void test_missing_directory_down_then_up(void **state)
     assert_int_equal(r.nstates, 2);
     assert_int_equal(r.states[0], CFW_INPUT_DEGRADED);
     assert_int_equal(r.states[1], CFW_INPUT_DOWN);
-    assert_non_null(strstr(r.reasons[1], "cannot open the journal"));
+    ASSERT_HAS_ALL(r.reasons[1], "cannot open the journal");
     assert_int_equal(mkdir(dir, 0755), 0);
     end = cfw_now_mono_ms() + 5000;
     while (cfw_source_get_state(src, NULL) != CFW_INPUT_UP && cfw_now_mono_ms() < end) {
