@@ -207,7 +207,7 @@ static void test_file_input_life_cycle(void **state)
     assert_string_equal(json_string_value(json_object_get(saved, "type")), "file");
     json_decref(saved);
     cfw_inputs_metrics(&in, 1, m);
-    assert_non_null(strstr(cfw_metrics_text(m, &len), "cfwatchd_source_up{source=\"f\"} 1\n"));
+    ASSERT_HAS_ALL(cfw_metrics_text(m, &len), "cfwatchd_source_up{source=\"f\"} 1\n");
     assert_non_null(
         strstr(cfw_metrics_text(m, &len), "cfwatchd_source_bytes_total{source=\"f\"} 6\n"));
     cfw_input_stop(in);
