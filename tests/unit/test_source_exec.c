@@ -615,12 +615,20 @@ static void test_conf_exec_errors(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        EXEC_TEST(test_output_eof_and_restart_backoff), EXEC_TEST(test_repeated_failures_go_down),
-        EXEC_TEST(test_spawn_failure_counts),           EXEC_TEST(test_stable_run_resets_backoff),
-        EXEC_TEST(test_stop_kills_process_group),       EXEC_TEST(test_sigkill_after_grace),
-        EXEC_TEST(test_free_kills_running_child),       EXEC_TEST(test_flood_does_not_starve_loop),
-        EXEC_TEST(test_closed_stdout_keeps_running),    EXEC_TEST(test_env_and_cwd),
-        EXEC_TEST(test_save_restore_trivial),           cmocka_unit_test(test_conf_exec),
+        /* children on a loop */
+        EXEC_TEST(test_output_eof_and_restart_backoff),
+        EXEC_TEST(test_repeated_failures_go_down),
+        EXEC_TEST(test_spawn_failure_counts),
+        EXEC_TEST(test_stable_run_resets_backoff),
+        EXEC_TEST(test_stop_kills_process_group),
+        EXEC_TEST(test_sigkill_after_grace),
+        EXEC_TEST(test_free_kills_running_child),
+        EXEC_TEST(test_flood_does_not_starve_loop),
+        EXEC_TEST(test_closed_stdout_keeps_running),
+        EXEC_TEST(test_env_and_cwd),
+        EXEC_TEST(test_save_restore_trivial),
+        /* configuration */
+        cmocka_unit_test(test_conf_exec),
         cmocka_unit_test(test_conf_exec_errors),
     };
 
