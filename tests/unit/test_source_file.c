@@ -1274,30 +1274,30 @@ static void test_high_rate_copytruncate_race(void **state)
 
 /* ---- configuration ---- */
 
-static struct cfw_doc *load(const char *text, struct cfw_diag *diag)
+/* Parses text (a file named test.yaml) as the entry at path. */
+static int parse(const char *text, const char *path, struct cfw_source_conf *conf,
+                 struct cfw_diag *diag)
 {
-    struct cfw_doc *doc = cfw_yaml_load_string("test.yaml", text, strlen(text), diag);
-    assert_non_null(doc);
-    return doc;
+    return source_conf_parse_text("test.yaml", text, path, conf, diag);
 }
 
 static void test_conf_file(void **state)
 {
     struct cfw_diag diag = {0};
-    struct cfw_doc *doc = load("name: deploys\n"
-                               "type: file\n"
-                               "path: /var/log/ci/wrangler-*.log\n"
-                               "start_at: beginning\n"
-                               "format: wrangler-log\n"
-                               "poll_interval: 250ms\n"
-                               "read_budget: 65536\n"
-                               "down_after: 2m\n"
-                               "max_files: 10\n",
-                               &diag);
     struct cfw_source_conf conf;
 
     (void)state;
-    assert_int_equal(cfw_source_conf_parse(doc->root, "sources[0]", &conf, &diag), 0);
+    assert_int_equal(parse("name: deploys\n"
+                           "type: file\n"
+                           "path: /var/log/ci/wrangler-*.log\n"
+                           "start_at: beginning\n"
+                           "format: wrangler-log\n"
+                           "poll_interval: 250ms\n"
+                           "read_budget: 65536\n"
+                           "down_after: 2m\n"
+                           "max_files: 10\n",
+                           "sources[0]", &conf, &diag),
+                     0);
     assert_int_equal(diag.n, 0);
     assert_string_equal(conf.name, "deploys");
     assert_int_equal(conf.type, CFW_SOURCE_FILE);
@@ -1309,51 +1309,43 @@ static void test_conf_file(void **state)
     assert_int_equal(conf.down_after_ms, 120000);
     assert_int_equal(conf.max_files, 10);
     cfw_source_conf_clear(&conf);
-    cfw_doc_free(doc);
 
     /* Defaults. */
-    doc = load("name: x\ntype: file\npath: /tmp/x.log\n", &diag);
-    assert_int_equal(cfw_source_conf_parse(doc->root, "sources[0]", &conf, &diag), 0);
+    assert_int_equal(parse("name: x\ntype: file\npath: /tmp/x.log\n", "sources[0]", &conf, &diag),
+                     0);
     assert_false(conf.start_at_beginning);
     assert_int_equal(conf.format, CFW_FMT_AUTO);
     assert_int_equal(conf.read_budget, CFW_SOURCE_READ_BUDGET_DEFAULT);
     assert_int_equal(conf.poll_interval_ms, CFW_SOURCE_POLL_INTERVAL_DEFAULT_MS);
     assert_int_equal(conf.down_after_ms, CFW_SOURCE_DOWN_AFTER_DEFAULT_MS);
     cfw_source_conf_clear(&conf);
-    cfw_doc_free(doc);
     cfw_diag_free(&diag);
 }
 
 static void test_conf_errors_all_reported(void **state)
 {
     struct cfw_diag diag = {0};
-    struct cfw_doc *doc = load("name: 'bad name'\n"
-                               "type: file\n"
-                               "start_at: middle\n"
-                               "format: xml\n"
-                               "colour: blue\n"
-                               "read_budget: 1\n",
-                               &diag);
     struct cfw_source_conf conf;
 
     (void)state;
-    assert_int_equal(cfw_source_conf_parse(doc->root, "sources[1]", &conf, &diag), -1);
-    for (size_t i = 0; i < diag.n; i++) {
-        print_message("%s\n", diag.msgs[i]);
-    }
+    assert_int_equal(parse("name: 'bad name'\n"
+                           "type: file\n"
+                           "start_at: middle\n"
+                           "format: xml\n"
+                           "colour: blue\n"
+                           "read_budget: 1\n",
+                           "sources[1]", &conf, &diag),
+                     -1);
     ASSERT_DIAG_HAS_ALL(&diag, "unknown key", "colour", "not a valid name", "needs 'path'",
                         "expected end or beginning", "unknown format 'xml'", "sources[1]",
                         "test.yaml:");
     assert_true(diag.n >= 6);
     assert_null(conf.name);
-    cfw_doc_free(doc);
     cfw_diag_free(&diag);
 
     diag = (struct cfw_diag){0};
-    doc = load("name: x\ntype: logfile\n", &diag);
-    assert_int_equal(cfw_source_conf_parse(doc->root, "sources[0]", &conf, &diag), -1);
+    assert_int_equal(parse("name: x\ntype: logfile\n", "sources[0]", &conf, &diag), -1);
     ASSERT_DIAG_HAS_ALL(&diag, "unknown source type 'logfile'");
-    cfw_doc_free(doc);
     cfw_diag_free(&diag);
 }
 

@@ -251,3 +251,22 @@ int src_env_teardown(void **state)
     free(e);
     return 0;
 }
+
+/* ---- configuration ---- */
+
+int source_conf_parse_text(const char *file, const char *text, const char *path,
+                           struct cfw_source_conf *conf, struct cfw_diag *diag)
+{
+    struct cfw_doc *doc = cfw_yaml_load_string(file, text, strlen(text), diag);
+    int rc;
+
+    assert_non_null(doc);
+    rc = cfw_source_conf_parse(doc->root, path, conf, diag);
+    if (rc < 0) {
+        for (size_t i = 0; i < diag->n; i++) {
+            print_message("%s\n", diag->msgs[i]);
+        }
+    }
+    cfw_doc_free(doc);
+    return rc;
+}

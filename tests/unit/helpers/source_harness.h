@@ -96,4 +96,11 @@ int src_env_setup(void **state, const char *name, bool precise);
 /* cmocka teardown of src_env_setup(): clears and frees *state. */
 int src_env_teardown(void **state);
 
+/*
+ * Loads text (one source entry, its file named file) and parses it as the entry at path with
+ * cfw_source_conf_parse(); prints what diag holds when that fails; returns what it returned.
+ */
+int source_conf_parse_text(const char *file, const char *text, const char *path,
+                           struct cfw_source_conf *conf, struct cfw_diag *diag);
+
 #endif
