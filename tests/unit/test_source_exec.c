@@ -546,12 +546,10 @@ static void test_conf_exec(void **state)
                        "stop_grace: 10s\n"
                        "down_after_failures: 4\n";
     struct cfw_diag diag = {0};
-    struct cfw_doc *doc = cfw_yaml_load_string("t.yaml", text, strlen(text), &diag);
     struct cfw_source_conf conf;
 
     (void)state;
-    assert_non_null(doc);
-    assert_int_equal(cfw_source_conf_parse(doc->root, "sources[0]", &conf, &diag), 0);
+    assert_int_equal(source_conf_parse_text("t.yaml", text, "sources[0]", &conf, &diag), 0);
     assert_int_equal(conf.type, CFW_SOURCE_EXEC);
     assert_string_equal(conf.command[0], "wrangler");
     assert_string_equal(conf.command[4], "json");
@@ -567,11 +565,9 @@ static void test_conf_exec(void **state)
     assert_int_equal(conf.stop_grace_ms, 10000);
     assert_int_equal(conf.down_after_failures, 4);
     cfw_source_conf_clear(&conf);
-    cfw_doc_free(doc);
 
     text = "name: x\ntype: exec\ncommand: [true]\n";
-    doc = cfw_yaml_load_string("t.yaml", text, strlen(text), &diag);
-    assert_int_equal(cfw_source_conf_parse(doc->root, "sources[0]", &conf, &diag), 0);
+    assert_int_equal(source_conf_parse_text("t.yaml", text, "sources[0]", &conf, &diag), 0);
     assert_int_equal(conf.restart_delay_ms, CFW_SOURCE_RESTART_DELAY_DEFAULT_MS);
     assert_int_equal(conf.restart_delay_max_ms, CFW_SOURCE_RESTART_DELAY_MAX_DEFAULT_MS);
     assert_int_equal(conf.stable_after_ms, CFW_SOURCE_STABLE_AFTER_DEFAULT_MS);
@@ -580,7 +576,6 @@ static void test_conf_exec(void **state)
     assert_int_equal(conf.stdout_format, CFW_FMT_AUTO);
     assert_null(conf.cwd);
     cfw_source_conf_clear(&conf);
-    cfw_doc_free(doc);
     cfw_diag_free(&diag);
 }
 
@@ -595,18 +590,12 @@ static void test_conf_exec_errors(void **state)
                        "restart_delay_max: 1s\n"
                        "path: /x\n";
     struct cfw_diag diag = {0};
-    struct cfw_doc *doc = cfw_yaml_load_string("t.yaml", text, strlen(text), &diag);
     struct cfw_source_conf conf;
 
     (void)state;
-    assert_non_null(doc);
-    assert_int_equal(cfw_source_conf_parse(doc->root, "sources[3]", &conf, &diag), -1);
-    for (size_t i = 0; i < diag.n; i++) {
-        print_message("%s\n", diag.msgs[i]);
-    }
+    assert_int_equal(source_conf_parse_text("t.yaml", text, "sources[3]", &conf, &diag), -1);
     ASSERT_DIAG_HAS_ALL(&diag, "no shell", "sources[3].env", "unknown format 'yaml'",
                         "restart_delay_max must not be less", "unknown key 'path'");
-    cfw_doc_free(doc);
     cfw_diag_free(&diag);
 }
 
