@@ -168,6 +168,14 @@ static const char *const traceback = "Traceback (most recent call last):\n"
                                      "    from src.app import handler\n"
                                      "ModuleNotFoundError: No module named 'src'";
 
+/* Waits until r holds as many bytes as want, runs the loop ms more, asserts r holds want. */
+static void expect_text(struct ctx *c, struct rec *r, const char *want, int64_t ms)
+{
+    assert_true(rec_wait_bytes(c->env.base, r, strlen(want), REC_WAIT_MS));
+    loop_run_for(c->env.base, ms);
+    assert_string_equal(rec_text(r), want);
+}
+
 static void test_directory_with_matches(void **state)
 {
     struct ctx *c = *state;
@@ -184,9 +192,7 @@ static void test_directory_with_matches(void **state)
     need_remote(c);
     write_journal(c, e, 5);
     src = journal_source(c, &r, strv_of("_SYSTEMD_UNIT=py.service", NULL), true, NULL);
-    assert_true(rec_wait_bytes(c->env.base, &r, strlen(want), REC_WAIT_MS));
-    loop_run_for(c->env.base, 100);
-    assert_string_equal(rec_text(&r), want);
+    expect_text(c, &r, want, 100);
     cfw_source_get_stats(src, &st);
     assert_int_equal(st.records, 4); /* the entry without MESSAGE is passed over */
     assert_int_equal(cfw_source_get_state(src, NULL), CFW_INPUT_UP);
@@ -215,9 +221,7 @@ static void test_live_entries_and_cursor_restore(void **state)
     assert_true(rec_wait_bytes(c->env.base, &r, 6, REC_WAIT_MS));
     /* Written while the source runs: the journal's fd in the loop wakes it. */
     write_journal(c, b, 2);
-    assert_true(rec_wait_bytes(c->env.base, &r, 9, REC_WAIT_MS));
-    loop_run_for(c->env.base, 100);
-    assert_string_equal(rec_text(&r), "a1\na2\nb1\n");
+    expect_text(c, &r, "a1\na2\nb1\n", 100);
     saved = source_save_roundtrip(src);
     assert_non_null(json_string_value(json_object_get(saved, "cursor")));
     cfw_source_free(src);
@@ -227,9 +231,7 @@ static void test_live_entries_and_cursor_restore(void **state)
     write_journal(c, d, 2);
     src = journal_source(c, &r, strv_of("_SYSTEMD_UNIT=py.service", NULL), true, saved);
     json_decref(saved);
-    assert_true(rec_wait_bytes(c->env.base, &r, 6, REC_WAIT_MS));
-    loop_run_for(c->env.base, 200);
-    assert_string_equal(rec_text(&r), "c1\nc2\n");
+    expect_text(c, &r, "c1\nc2\n", 200);
     saved = source_save_roundtrip(src);
     cfw_source_free(src);
     rec_clear(&r);
@@ -259,9 +261,7 @@ static void test_start_at_tail(void **state)
     loop_run_for(c->env.base, 200);
     assert_int_equal(r.bytes, 0);
     write_journal(c, b, 1);
-    assert_true(rec_wait_bytes(c->env.base, &r, 5, REC_WAIT_MS));
-    loop_run_for(c->env.base, 100);
-    assert_string_equal(rec_text(&r), "new1\n");
+    expect_text(c, &r, "new1\n", 100);
     cfw_source_free(src);
     rec_clear(&r);
 
@@ -275,9 +275,7 @@ static void test_start_at_tail(void **state)
     write_journal(c, d, 1);
     src = journal_source(c, &r, NULL, false, saved);
     json_decref(saved);
-    assert_true(rec_wait_bytes(c->env.base, &r, 11, REC_WAIT_MS));
-    loop_run_for(c->env.base, 100);
-    assert_string_equal(rec_text(&r), "while down\n");
+    expect_text(c, &r, "while down\n", 100);
     cfw_source_free(src);
     rec_clear(&r);
 }
@@ -299,18 +297,14 @@ static void test_match_semantics(void **state)
     src = journal_source(
         c, &r, strv_of("_SYSTEMD_UNIT=a.service", "_SYSTEMD_UNIT=b.service", "PRIORITY=3", NULL),
         true, NULL);
-    assert_true(rec_wait_bytes(c->env.base, &r, 12, REC_WAIT_MS));
-    loop_run_for(c->env.base, 100);
-    assert_string_equal(rec_text(&r), "a-err\nb-err\n");
+    expect_text(c, &r, "a-err\nb-err\n", 100);
     cfw_source_free(src);
     rec_clear(&r);
     /* "+" separates alternatives. */
     src = journal_source(
         c, &r, strv_of("_SYSTEMD_UNIT=a.service", "PRIORITY=6", "+", "SYSLOG_IDENTIFIER=x", NULL),
         true, NULL);
-    assert_true(rec_wait_bytes(c->env.base, &r, 16, REC_WAIT_MS));
-    loop_run_for(c->env.base, 100);
-    assert_string_equal(rec_text(&r), "a-info\nc-x-info\n");
+    expect_text(c, &r, "a-info\nc-x-info\n", 100);
     cfw_source_free(src);
     rec_clear(&r);
 }
