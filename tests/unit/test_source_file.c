@@ -436,6 +436,26 @@ static struct cfw_source *restored_source(struct src_env *c, const char *path, s
     return src;
 }
 
+/* restored_source() that frees saved. */
+static struct cfw_source *restored_source_take(struct src_env *c, const char *path, struct rec *r,
+                                               json_t *saved)
+{
+    struct cfw_source *src = restored_source(c, path, r, saved);
+
+    json_decref(saved);
+    return src;
+}
+
+/* Saves src's state through its text form, then frees src and what r recorded. */
+static json_t *save_and_free(struct cfw_source *src, struct rec *r)
+{
+    json_t *saved = source_save_roundtrip(src);
+
+    cfw_source_free(src);
+    rec_clear(r);
+    return saved;
+}
+
 static void test_restore_resumes_exactly(void **state)
 {
     struct src_env *c = *state;
@@ -457,21 +477,17 @@ static void test_restore_resumes_exactly(void **state)
 
     /* Down: more lines written. Restart: exactly those, even though start_at is end. */
     append_file(p, "3\n");
-    src = restored_source(c, p, &r, saved);
-    json_decref(saved);
+    src = restored_source_take(c, p, &r, saved);
     wait_then_run(c, &r, 2, 100);
     assert_int_equal(r.nsegs, 1);
     assert_string_equal(rec_seg_text(&r.segs[0]), "3\n");
-    saved = source_save_roundtrip(src);
-    cfw_source_free(src);
-    rec_clear(&r);
+    saved = save_and_free(src, &r);
 
     /* Down again: the rest of the old file, a rotation by rename, a new file. */
     append_file(p, "4\n");
     assert_int_equal(rename(p, p1), 0);
     write_file(p, "5\n", 0);
-    src = restored_source(c, p, &r, saved);
-    json_decref(saved);
+    src = restored_source_take(c, p, &r, saved);
     wait_then_run(c, &r, 4, 100);
     assert_int_equal(r.nsegs, 2);
     assert_string_equal(r.segs[0].stream, p);
@@ -481,11 +497,8 @@ static void test_restore_resumes_exactly(void **state)
     assert_string_equal(rec_seg_text(&r.segs[1]), "5\n");
 
     /* Saved while the old file is still known: unchanged files give nothing on restart. */
-    saved = source_save_roundtrip(src);
-    cfw_source_free(src);
-    rec_clear(&r);
-    src = restored_source(c, p, &r, saved);
-    json_decref(saved);
+    saved = save_and_free(src, &r);
+    src = restored_source_take(c, p, &r, saved);
     loop_run_for(c->base, 200);
     assert_int_equal(r.bytes, 0);
     finish(src, &r, p, p1, NULL);
@@ -502,9 +515,7 @@ static void test_restore_detects_replaced_content(void **state)
     const char *longer = "completely different and longer content\n";
 
     src = read_new_file(c, p, "first line\n", &r);
-    saved = source_save_roundtrip(src);
-    cfw_source_free(src);
-    rec_clear(&r);
+    saved = save_and_free(src, &r);
 
     /* Same device and inode, size past the old offset, different bytes before it (what inode
      * reuse and a copytruncate while down look like): read from 0. */
@@ -520,8 +531,7 @@ static void test_restore_detects_replaced_content(void **state)
 
     /* Shorter than the saved offset: also from 0. */
     write_file(p, "tiny\n", O_TRUNC);
-    src = restored_source(c, p, &r, saved);
-    json_decref(saved);
+    src = restored_source_take(c, p, &r, saved);
     assert_true(rec_wait_bytes(c->base, &r, 5, REC_WAIT_MS));
     assert_string_equal(rec_seg_text(&r.segs[0]), "tiny\n");
     finish(src, &r, p, NULL);
@@ -572,8 +582,7 @@ static void test_restore_reads_files_new_since(void **state)
     assert_int_equal(json_array_size(json_object_get(saved, "files")), 0);
     cfw_source_free(src);
     write_file(p, "written while down\n", 0);
-    src = restored_source(c, pattern, &r, saved);
-    json_decref(saved);
+    src = restored_source_take(c, pattern, &r, saved);
     assert_true(rec_wait_bytes(c->base, &r, 19, REC_WAIT_MS));
     assert_string_equal(rec_seg_text(&r.segs[0]), "written while down\n");
     finish(src, &r, p, pattern, NULL);
@@ -885,20 +894,16 @@ static void test_gzip_pattern_decompresses(void **state)
     rec_clear(&r);
 
     /* Restart, unchanged: nothing again. */
-    src = restored_source(c, pattern, &r, saved);
-    json_decref(saved);
+    src = restored_source_take(c, pattern, &r, saved);
     loop_run_for(c->base, 200);
     assert_int_equal(r.bytes, 0);
-    saved = source_save_roundtrip(src);
-    cfw_source_free(src);
-    rec_clear(&r);
+    saved = save_and_free(src, &r);
 
     /* A member appended while down: inflated again up to the offset, then only it is new. */
     gz.len = 0;
     gz_member(&gz, "third member\n");
     write_bytes(p, gz.data, gz.len, O_APPEND);
-    src = restored_source(c, pattern, &r, saved);
-    json_decref(saved);
+    src = restored_source_take(c, pattern, &r, saved);
     wait_then_run(c, &r, 13, 100);
     assert_string_equal(rec_text(&r), "third member\n");
     cfw_source_free(src);
