@@ -60,22 +60,35 @@ static void append_file(const char *path, const char *text)
     write_file(path, text, O_APPEND);
 }
 
+/* Starts conf as the configuration of a file source named name, watching path. */
+static void file_conf(struct cfw_source_conf *conf, const char *name, const char *path)
+{
+    cfw_source_conf_init(conf, CFW_SOURCE_FILE);
+    conf->name = cfw_xstrdup(name);
+    conf->path = cfw_xstrdup(path);
+}
+
+/* A new source of conf (cleared) recording into r; never NULL. */
+static struct cfw_source *conf_source(struct src_env *c, struct cfw_source_conf *conf,
+                                      struct rec *r)
+{
+    struct cfw_source_cbs cbs = rec_cbs(r);
+    struct cfw_err err = {0};
+    struct cfw_source *src = cfw_source_new(c->base, conf, &cbs, &err);
+
+    cfw_source_conf_clear(conf);
+    assert_non_null(src);
+    return src;
+}
+
 static struct cfw_source *file_source(struct src_env *c, const char *path, bool beginning,
                                       struct rec *r)
 {
     struct cfw_source_conf conf;
-    struct cfw_source_cbs cbs = rec_cbs(r);
-    struct cfw_err err = {0};
-    struct cfw_source *src;
 
-    cfw_source_conf_init(&conf, CFW_SOURCE_FILE);
-    conf.name = cfw_xstrdup("logs");
-    conf.path = cfw_xstrdup(path);
+    file_conf(&conf, "logs", path);
     conf.start_at_beginning = beginning;
-    src = cfw_source_new(c->base, &conf, &cbs, &err);
-    cfw_source_conf_clear(&conf);
-    assert_non_null(src);
-    return src;
+    return conf_source(c, &conf, r);
 }
 
 static void start(struct cfw_source *src)
@@ -596,7 +609,6 @@ static void test_budget_does_not_starve_timers(void **state)
     struct rec r = {0};
     char *p = pth(c, "big.log");
     struct cfw_source_conf conf;
-    struct cfw_source_cbs cbs = rec_cbs(&r);
     struct cfw_source *src;
     struct loop_ticker t = {0};
     const size_t total = 8u * 1024u * 1024u;
@@ -611,14 +623,10 @@ static void test_budget_does_not_starve_timers(void **state)
     }
     close(fd);
     free(line);
-    cfw_source_conf_init(&conf, CFW_SOURCE_FILE);
-    conf.name = cfw_xstrdup("big");
-    conf.path = cfw_xstrdup(p);
+    file_conf(&conf, "big", p);
     conf.start_at_beginning = true;
     conf.read_budget = 64 * 1024;
-    src = cfw_source_new(c->base, &conf, &cbs, NULL);
-    cfw_source_conf_clear(&conf);
-    assert_non_null(src);
+    src = conf_source(c, &conf, &r);
     loop_ticker_start(c->base, &t);
     r.ticks = &t.n;
     start(src);
@@ -642,19 +650,15 @@ static void test_empty_glob_is_waiting_unless_files_are_expected(void **state)
         char *dir = pth(c, expect ? "ci-b" : "ci-a");
         char *file = pth(c, expect ? "ci-b/job1.log" : "ci-a/job1.log");
         struct cfw_source_conf conf;
-        struct cfw_source_cbs cbs = rec_cbs(&r);
         struct cfw_source *src;
         const char *reason = NULL;
 
         assert_int_equal(mkdir(dir, 0700), 0);
-        cfw_source_conf_init(&conf, CFW_SOURCE_FILE);
-        conf.name = cfw_xstrdup("ci");
-        conf.path = cfw_xstrdup(glob);
+        file_conf(&conf, "ci", glob);
         conf.down_after_ms = 100;
         conf.poll_interval_ms = 50;
         conf.expect_files = expect;
-        src = cfw_source_new(c->base, &conf, &cbs, NULL);
-        cfw_source_conf_clear(&conf);
+        src = conf_source(c, &conf, &r);
         start(src);
         loop_run_for(c->base, 400);
         if (expect) {
@@ -681,17 +685,13 @@ static void test_missing_file_goes_down_then_up(void **state)
     struct rec r = {0};
     char *p = pth(c, "late.log");
     struct cfw_source_conf conf;
-    struct cfw_source_cbs cbs = rec_cbs(&r);
     struct cfw_source *src;
     int64_t t0;
 
-    cfw_source_conf_init(&conf, CFW_SOURCE_FILE);
-    conf.name = cfw_xstrdup("late");
-    conf.path = cfw_xstrdup(p);
+    file_conf(&conf, "late", p);
     conf.down_after_ms = 300;
     conf.poll_interval_ms = 50;
-    src = cfw_source_new(c->base, &conf, &cbs, NULL);
-    cfw_source_conf_clear(&conf);
+    src = conf_source(c, &conf, &r);
     t0 = cfw_now_mono_ms();
     start(src);
     assert_int_equal(r.nstates, 1);
@@ -739,9 +739,7 @@ static int permission_child(const char *dir)
         return 12;
     }
     base = loop_base_new(true);
-    cfw_source_conf_init(&conf, CFW_SOURCE_FILE);
-    conf.name = cfw_xstrdup("secret");
-    conf.path = cfw_xstrdup(p);
+    file_conf(&conf, "secret", p);
     conf.start_at_beginning = true;
     conf.down_after_ms = 100;
     conf.poll_interval_ms = 50;
