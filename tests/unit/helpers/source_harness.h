@@ -1,8 +1,10 @@
 /*
  * Test helper for the source tests (test_source_*.c): a recorder of what a cfw_source hands its
  * callbacks (bytes per stream segment, eofs, state changes) and waits for what it recorded,
- * NULL-ended string lists and the save/restore round trip through text; the event loop and
- * temporary directory helpers of test_util.h come with it. Assertions are cmocka's.
+ * NULL-ended string lists, the save/restore round trip through text, the environment a test
+ * runs in (src_env: temporary directory, loop, tick; with cmocka setup and teardown) and source
+ * entries parsed from text; the event loop and temporary directory helpers of test_util.h come
+ * with it. Assertions are cmocka's.
  */
 #ifndef CFW_TEST_SOURCE_HARNESS_H
 #define CFW_TEST_SOURCE_HARNESS_H
