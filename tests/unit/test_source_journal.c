@@ -353,7 +353,6 @@ static void test_missing_directory_down_then_up(void **state)
     struct cfw_source_cbs cbs = rec_cbs(&r);
     struct cfw_source *src;
     char *dir = cfw_xasprintf("%s/later", c->env.dir);
-    int64_t end;
 
     cfw_source_conf_init(&conf, CFW_SOURCE_JOURNAL);
     conf.name = cfw_xstrdup("units");
@@ -363,19 +362,13 @@ static void test_missing_directory_down_then_up(void **state)
     src = cfw_source_new(c->env.base, &conf, &cbs, NULL);
     cfw_source_conf_clear(&conf);
     assert_int_equal(cfw_source_start(src, NULL), 0);
-    end = cfw_now_mono_ms() + 5000;
-    while (cfw_source_get_state(src, NULL) != CFW_INPUT_DOWN && cfw_now_mono_ms() < end) {
-        event_base_loop(c->env.base, EVLOOP_ONCE);
-    }
+    source_wait_state(c->env.base, src, CFW_INPUT_DOWN, 5000);
     assert_int_equal(r.nstates, 2);
     assert_int_equal(r.states[0], CFW_INPUT_DEGRADED);
     assert_int_equal(r.states[1], CFW_INPUT_DOWN);
     ASSERT_HAS_ALL(r.reasons[1], "cannot open the journal");
     assert_int_equal(mkdir(dir, 0755), 0);
-    end = cfw_now_mono_ms() + 5000;
-    while (cfw_source_get_state(src, NULL) != CFW_INPUT_UP && cfw_now_mono_ms() < end) {
-        event_base_loop(c->env.base, EVLOOP_ONCE);
-    }
+    source_wait_state(c->env.base, src, CFW_INPUT_UP, 5000);
     assert_int_equal(cfw_source_get_state(src, NULL), CFW_INPUT_UP);
     cfw_source_free(src);
     rec_clear(&r);

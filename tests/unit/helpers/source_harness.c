@@ -270,3 +270,25 @@ int source_conf_parse_text(const char *file, const char *text, const char *path,
     cfw_doc_free(doc);
     return rc;
 }
+
+/* ---- the source's own state ---- */
+
+struct state_wait {
+    struct cfw_source *src;
+    enum cfw_input_health st;
+};
+
+static bool source_in_state(void *arg)
+{
+    const struct state_wait *w = arg;
+
+    return cfw_source_get_state(w->src, NULL) == w->st;
+}
+
+bool source_wait_state(struct event_base *base, struct cfw_source *src, enum cfw_input_health st,
+                       int64_t timeout_ms)
+{
+    struct state_wait w = {src, st};
+
+    return loop_run_until(base, source_in_state, &w, timeout_ms);
+}

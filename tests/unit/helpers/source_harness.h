@@ -73,6 +73,10 @@ bool rec_wait_bytes(struct event_base *base, struct rec *r, uint64_t n, int64_t 
 bool rec_wait_state(struct event_base *base, struct rec *r, enum cfw_input_health st,
                     int64_t timeout_ms);
 
+/* Runs the loop until src's state is st; false when timeout_ms passed first. */
+bool source_wait_state(struct event_base *base, struct cfw_source *src, enum cfw_input_health st,
+                       int64_t timeout_ms);
+
 /* A NULL-ended list of copies of the arguments up to the first NULL (15 at most; free each). */
 char **strv_of(const char *first, ...) __attribute__((sentinel));
 
