@@ -724,7 +724,6 @@ static int permission_child(const char *dir)
     struct cfw_source_cbs cbs = rec_cbs(&r);
     struct cfw_source *src;
     char *p = cfw_xasprintf("%s/secret.log", dir);
-    int64_t end;
     int fd;
 
     if (geteuid() == 0 && (setgid(65534) < 0 || setuid(65534) < 0)) {
@@ -748,10 +747,7 @@ static int permission_child(const char *dir)
     if (src == NULL || cfw_source_start(src, NULL) < 0) {
         return 13;
     }
-    end = cfw_now_mono_ms() + 5000;
-    while (cfw_source_get_state(src, NULL) != CFW_INPUT_DOWN && cfw_now_mono_ms() < end) {
-        event_base_loop(base, EVLOOP_ONCE);
-    }
+    source_wait_state(base, src, CFW_INPUT_DOWN, 5000);
     if (r.nstates < 2 || r.states[0] != CFW_INPUT_DEGRADED || r.states[1] != CFW_INPUT_DOWN) {
         return 14;
     }
@@ -761,10 +757,7 @@ static int permission_child(const char *dir)
     if (chmod(p, 0644) < 0) {
         return 16;
     }
-    end = cfw_now_mono_ms() + 5000;
-    while (r.bytes < 7 && cfw_now_mono_ms() < end) {
-        event_base_loop(base, EVLOOP_ONCE);
-    }
+    rec_wait_bytes(base, &r, 7, 5000);
     if (r.bytes != 7 || cfw_source_get_state(src, NULL) != CFW_INPUT_UP) {
         return 17;
     }
