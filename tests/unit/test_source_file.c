@@ -262,47 +262,45 @@ static void test_rename_rotation_glob_no_reread(void **state)
     rename_rotation(*state, true);
 }
 
-static void test_copytruncate(void **state)
+/*
+ * Reads first from a new file; then the file is truncated in place and second written, either
+ * as a truncate and an append or (regrow) as one O_TRUNC write: two segments, one truncation.
+ */
+static void truncated_then(struct src_env *c, const char *first, const char *second, bool regrow)
 {
-    struct src_env *c = *state;
     struct rec r = {0};
     char *p = pth(c, "a.log");
     struct cfw_source *src;
     struct cfw_source_stats st;
 
-    src = read_new_file(c, p, "first 1\nfirst 2\n", &r);
-    /* copytruncate: the copy is not watched; the original is truncated in place. */
-    assert_int_equal(truncate(p, 0), 0);
-    append_file(p, "second\n");
-    wait_then_run(c, &r, 23, 100);
+    src = read_new_file(c, p, first, &r);
+    if (regrow) {
+        write_file(p, second, O_TRUNC); /* same inode, size > old offset */
+    } else {
+        /* copytruncate: the copy is not watched; the original is truncated in place. */
+        assert_int_equal(truncate(p, 0), 0);
+        append_file(p, second);
+    }
+    wait_then_run(c, &r, strlen(first) + strlen(second), 100);
     assert_int_equal(r.nsegs, 2);
-    assert_string_equal(rec_seg_text(&r.segs[0]), "first 1\nfirst 2\n");
-    assert_true(r.segs[0].ended);
-    assert_string_equal(rec_seg_text(&r.segs[1]), "second\n");
-    cfw_source_get_stats(src, &st);
-    assert_int_equal(st.truncations, 1);
-    finish(src, &r, p, NULL);
-}
-
-/* Truncated and grown past the old offset before the reader looks: the fingerprint tells. */
-static void test_truncate_regrown_detected_by_fingerprint(void **state)
-{
-    struct src_env *c = *state;
-    struct rec r = {0};
-    char *p = pth(c, "a.log");
-    struct cfw_source *src;
-    struct cfw_source_stats st;
-    const char *second = "a much longer second generation of the log\n";
-
-    src = read_new_file(c, p, "short 1\nshort 2\n", &r);
-    write_file(p, second, O_TRUNC); /* same inode, size > old offset */
-    wait_then_run(c, &r, 16 + strlen(second), 100);
-    assert_int_equal(r.nsegs, 2);
+    assert_string_equal(rec_seg_text(&r.segs[0]), first);
     assert_true(r.segs[0].ended);
     assert_string_equal(rec_seg_text(&r.segs[1]), second);
     cfw_source_get_stats(src, &st);
     assert_int_equal(st.truncations, 1);
     finish(src, &r, p, NULL);
+}
+
+static void test_copytruncate(void **state)
+{
+    truncated_then(*state, "first 1\nfirst 2\n", "second\n", false);
+}
+
+/* Truncated and grown past the old offset before the reader looks: the fingerprint tells. */
+static void test_truncate_regrown_detected_by_fingerprint(void **state)
+{
+    truncated_then(*state, "short 1\nshort 2\n", "a much longer second generation of the log\n",
+                   true);
 }
 
 static void test_delete_drains_then_lets_go(void **state)
