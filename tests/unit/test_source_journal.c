@@ -138,27 +138,40 @@ static void write_journal(struct ctx *c, const struct entry *e, size_t n)
     cfw_buf_free(&b);
 }
 
-static struct cfw_source *journal_source(struct ctx *c, struct rec *r, char **matches,
-                                         bool beginning, const json_t *saved)
+/* Starts conf as the configuration of a journal source named units reading directory. */
+static void journal_conf(struct cfw_source_conf *conf, const char *directory)
 {
-    struct cfw_source_conf conf;
+    cfw_source_conf_init(conf, CFW_SOURCE_JOURNAL);
+    conf->name = cfw_xstrdup("units");
+    conf->directory = cfw_xstrdup(directory);
+}
+
+/* A new source of conf (cleared) recording into r, restored from saved unless NULL, started. */
+static struct cfw_source *start_source(struct ctx *c, struct cfw_source_conf *conf, struct rec *r,
+                                       const json_t *saved)
+{
     struct cfw_source_cbs cbs = rec_cbs(r);
     struct cfw_err err = {0};
-    struct cfw_source *src;
+    struct cfw_source *src = cfw_source_new(c->env.base, conf, &cbs, &err);
 
-    cfw_source_conf_init(&conf, CFW_SOURCE_JOURNAL);
-    conf.name = cfw_xstrdup("units");
-    conf.directory = cfw_xstrdup(c->env.dir);
-    conf.matches = matches;
-    conf.start_at_beginning = beginning;
-    src = cfw_source_new(c->env.base, &conf, &cbs, &err);
-    cfw_source_conf_clear(&conf);
+    cfw_source_conf_clear(conf);
     assert_non_null(src);
     if (saved != NULL) {
         assert_int_equal(cfw_source_restore(src, saved), 0);
     }
     assert_int_equal(cfw_source_start(src, &err), 0);
     return src;
+}
+
+static struct cfw_source *journal_source(struct ctx *c, struct rec *r, char **matches,
+                                         bool beginning, const json_t *saved)
+{
+    struct cfw_source_conf conf;
+
+    journal_conf(&conf, c->env.dir);
+    conf.matches = matches;
+    conf.start_at_beginning = beginning;
+    return start_source(c, &conf, r, saved);
 }
 
 /* ---- tests ---- */
@@ -314,7 +327,6 @@ static void test_budget_spreads_entries(void **state)
     struct ctx *c = *state;
     struct rec r = {.only_stream = "journal"};
     struct cfw_source_conf conf;
-    struct cfw_source_cbs cbs = rec_cbs(&r);
     struct cfw_source *src;
     struct entry e[400];
     char msgs[400][48];
@@ -327,14 +339,10 @@ static void test_budget_spreads_entries(void **state)
         total += strlen(msgs[i]) + 1;
     }
     write_journal(c, e, 400);
-    cfw_source_conf_init(&conf, CFW_SOURCE_JOURNAL);
-    conf.name = cfw_xstrdup("units");
-    conf.directory = cfw_xstrdup(c->env.dir);
+    journal_conf(&conf, c->env.dir);
     conf.start_at_beginning = true;
     conf.read_budget = 1024;
-    src = cfw_source_new(c->env.base, &conf, &cbs, NULL);
-    cfw_source_conf_clear(&conf);
-    assert_int_equal(cfw_source_start(src, NULL), 0);
+    src = start_source(c, &conf, &r, NULL);
     assert_true(rec_wait_bytes(c->env.base, &r, total, REC_WAIT_MS));
     /* ~17 KiB with a 1 KiB budget: delivered over many loop turns, in order. */
     assert_true(r.ndata >= 10);
@@ -350,18 +358,13 @@ static void test_missing_directory_down_then_up(void **state)
     struct ctx *c = *state;
     struct rec r = {.only_stream = "journal"};
     struct cfw_source_conf conf;
-    struct cfw_source_cbs cbs = rec_cbs(&r);
     struct cfw_source *src;
     char *dir = cfw_xasprintf("%s/later", c->env.dir);
 
-    cfw_source_conf_init(&conf, CFW_SOURCE_JOURNAL);
-    conf.name = cfw_xstrdup("units");
-    conf.directory = cfw_xstrdup(dir);
+    journal_conf(&conf, dir);
     conf.down_after_ms = 200;
     conf.poll_interval_ms = 50;
-    src = cfw_source_new(c->env.base, &conf, &cbs, NULL);
-    cfw_source_conf_clear(&conf);
-    assert_int_equal(cfw_source_start(src, NULL), 0);
+    src = start_source(c, &conf, &r, NULL);
     source_wait_state(c->env.base, src, CFW_INPUT_DOWN, 5000);
     assert_int_equal(r.nstates, 2);
     assert_int_equal(r.states[0], CFW_INPUT_DEGRADED);
