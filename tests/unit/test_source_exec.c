@@ -39,6 +39,13 @@ static int setup(void **state)
     return src_env_setup(state, NULL, true);
 }
 
+/* Starts conf as the configuration of an exec source running command (a strv_of() list). */
+static void exec_conf(struct cfw_source_conf *conf, char **command)
+{
+    cfw_source_conf_init(conf, CFW_SOURCE_EXEC);
+    conf->command = command;
+}
+
 static struct cfw_source *exec_source(struct src_env *c, struct cfw_source_conf *conf,
                                       struct rec *r)
 {
@@ -214,8 +221,7 @@ static void test_output_eof_and_restart_backoff(void **state)
     size_t ns, ne;
     char *out, *err;
 
-    cfw_source_conf_init(&conf, CFW_SOURCE_EXEC);
-    conf.command = strv_of("sh", DATA "/tail_json.sh", "3", NULL);
+    exec_conf(&conf, strv_of("sh", DATA "/tail_json.sh", "3", NULL));
     conf.stdout_format = CFW_FMT_JSON;
     conf.stderr_format = CFW_FMT_LINES;
     src = exec_source(c, &conf, &r);
@@ -259,8 +265,7 @@ static void test_repeated_failures_go_down(void **state)
     struct cfw_source_stats st;
     const char *reason = NULL;
 
-    cfw_source_conf_init(&conf, CFW_SOURCE_EXEC);
-    conf.command = strv_of("sh", DATA "/fail_fast.sh", "7", NULL);
+    exec_conf(&conf, strv_of("sh", DATA "/fail_fast.sh", "7", NULL));
     conf.restart_delay_ms = 50;
     conf.down_after_failures = 3;
     src = exec_source(c, &conf, &r);
@@ -284,8 +289,7 @@ static void test_spawn_failure_counts(void **state)
     struct cfw_source_conf conf;
     struct cfw_source *src;
 
-    cfw_source_conf_init(&conf, CFW_SOURCE_EXEC);
-    conf.command = strv_of("/nonexistent/wrangler", "tail", NULL);
+    exec_conf(&conf, strv_of("/nonexistent/wrangler", "tail", NULL));
     conf.restart_delay_ms = 50;
     conf.down_after_failures = 2;
     src = exec_source(c, &conf, &r);
@@ -317,8 +321,7 @@ static void test_stable_run_resets_backoff(void **state)
     struct cfw_source_conf conf;
     struct cfw_source *src;
 
-    cfw_source_conf_init(&conf, CFW_SOURCE_EXEC);
-    conf.command = strv_of("sh", "-c", "sleep 0.3; exit 1", NULL);
+    exec_conf(&conf, strv_of("sh", "-c", "sleep 0.3; exit 1", NULL));
     conf.restart_delay_ms = 100;
     conf.stable_after_ms = 150;
     src = exec_source(c, &conf, &r);
@@ -358,8 +361,7 @@ static void test_stop_kills_process_group(void **state)
     pid_t leader, grandchild;
     struct child_wait gc = {0};
 
-    cfw_source_conf_init(&conf, CFW_SOURCE_EXEC);
-    conf.command = strv_of("sh", DATA "/group.sh", NULL);
+    exec_conf(&conf, strv_of("sh", DATA "/group.sh", NULL));
     conf.stop_grace_ms = 5000;
     src = exec_source(c, &conf, &r);
     assert_true(wait_text(c, &r, "stdout", "leader ", 1, 5000));
@@ -393,8 +395,7 @@ static void test_sigkill_after_grace(void **state)
     pid_t leader;
     int64_t t0, took;
 
-    cfw_source_conf_init(&conf, CFW_SOURCE_EXEC);
-    conf.command = strv_of("sh", DATA "/ignore_term.sh", NULL);
+    exec_conf(&conf, strv_of("sh", DATA "/ignore_term.sh", NULL));
     conf.stop_grace_ms = 500;
     src = exec_source(c, &conf, &r);
     assert_true(wait_text(c, &r, "stdout", "leader ", 1, 5000));
@@ -420,8 +421,7 @@ static void test_free_kills_running_child(void **state)
     struct cfw_source *src;
     pid_t leader;
 
-    cfw_source_conf_init(&conf, CFW_SOURCE_EXEC);
-    conf.command = strv_of("sh", DATA "/ignore_term.sh", NULL);
+    exec_conf(&conf, strv_of("sh", DATA "/ignore_term.sh", NULL));
     src = exec_source(c, &conf, &r);
     assert_true(wait_text(c, &r, "stdout", "leader ", 1, 5000));
     leader = stdout_pid(&r, "leader ");
@@ -442,8 +442,7 @@ static void test_flood_does_not_starve_loop(void **state)
 
     loop_ticker_start(c->base, &t);
     r.ticks = &t.n;
-    cfw_source_conf_init(&conf, CFW_SOURCE_EXEC);
-    conf.command = strv_of("yes", "a flooding line of output from a runaway command", NULL);
+    exec_conf(&conf, strv_of("yes", "a flooding line of output from a runaway command", NULL));
     conf.read_budget = 64 * 1024;
     src = exec_source(c, &conf, &r);
     assert_true(rec_wait_bytes(c->base, &r, want, 60000));
@@ -462,9 +461,8 @@ static void test_closed_stdout_keeps_running(void **state)
     struct cfw_source *src;
     struct cfw_source_stats st;
 
-    cfw_source_conf_init(&conf, CFW_SOURCE_EXEC);
-    conf.command =
-        strv_of("sh", "-c", "echo out; exec 1>&-; echo alive >&2; exec sleep 1000", NULL);
+    exec_conf(&conf,
+              strv_of("sh", "-c", "echo out; exec 1>&-; echo alive >&2; exec sleep 1000", NULL));
     src = exec_source(c, &conf, &r);
     assert_true(wait_text(c, &r, "stderr", "alive", 1, 5000));
     loop_run_for(c->base, 300);
@@ -492,8 +490,7 @@ static void test_env_and_cwd(void **state)
     struct cfw_source *src;
     char *want;
 
-    cfw_source_conf_init(&conf, CFW_SOURCE_EXEC);
-    conf.command = strv_of("sh", "-c", "echo \"$CFW_TEST_VAR\"; pwd; exec sleep 1000", NULL);
+    exec_conf(&conf, strv_of("sh", "-c", "echo \"$CFW_TEST_VAR\"; pwd; exec sleep 1000", NULL));
     cfw_fields_set(&conf.env, "CFW_TEST_VAR", "from the config");
     conf.cwd = cfw_xstrdup(DATA);
     src = exec_source(c, &conf, &r);
