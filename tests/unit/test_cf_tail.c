@@ -26,12 +26,21 @@ static int parse(const char *text, struct cfw_tail_conf *conf, struct cfw_diag *
     return rc;
 }
 
+/* Asserts that conf's filters, as the POST body holds them, are want. */
+static void assert_filters(const struct cfw_tail_conf *conf, const char *want)
+{
+    json_t *f = cfw_tail_filters(conf);
+    char *text = json_dumps(f, JSON_COMPACT);
+
+    assert_string_equal(text, want);
+    free(text);
+    json_decref(f);
+}
+
 static void test_defaults(void **state)
 {
     struct cfw_tail_conf conf;
     struct cfw_diag diag = {0};
-    json_t *f;
-    char *text;
 
     (void)state;
     assert_int_equal(
@@ -41,11 +50,7 @@ static void test_defaults(void **state)
     assert_null(conf.scripts[1]);
     assert_int_equal(conf.ping_interval_ms, 10000);
     assert_int_equal(conf.down_after_failures, 3);
-    f = cfw_tail_filters(&conf);
-    text = json_dumps(f, JSON_COMPACT);
-    assert_string_equal(text, "{\"filters\":[]}");
-    free(text);
-    json_decref(f);
+    assert_filters(&conf, "{\"filters\":[]}");
     cfw_tail_conf_clear(&conf);
     cfw_diag_free(&diag);
 }
@@ -54,8 +59,6 @@ static void test_filters_as_wrangler_sends_them(void **state)
 {
     struct cfw_tail_conf conf;
     struct cfw_diag diag = {0};
-    json_t *f;
-    char *text;
 
     (void)state;
     assert_int_equal(parse("- name: live\n"
@@ -70,16 +73,13 @@ static void test_filters_as_wrangler_sends_them(void **state)
                            "  script_version: v-1\n",
                            &conf, &diag),
                      0);
-    f = cfw_tail_filters(&conf);
-    text = json_dumps(f, JSON_COMPACT);
-    assert_string_equal(
-        text, "{\"filters\":[{\"sampling_rate\":0.25},"
-              "{\"outcome\":[\"exceededCpu\",\"exception\",\"exceededMemory\",\"unknown\",\"ok\"]},"
-              "{\"method\":[\"GET\"]},{\"header\":{\"key\":\"X-Foo\",\"query\":\"bar\"}},"
-              "{\"client_ip\":[\"self\",\"203.0.113.7\",\"2001:db8::1\"]},"
-              "{\"query\":\"Traceback\"},{\"scriptVersion\":\"v-1\"}]}");
-    free(text);
-    json_decref(f);
+    assert_filters(
+        &conf,
+        "{\"filters\":[{\"sampling_rate\":0.25},"
+        "{\"outcome\":[\"exceededCpu\",\"exception\",\"exceededMemory\",\"unknown\",\"ok\"]},"
+        "{\"method\":[\"GET\"]},{\"header\":{\"key\":\"X-Foo\",\"query\":\"bar\"}},"
+        "{\"client_ip\":[\"self\",\"203.0.113.7\",\"2001:db8::1\"]},"
+        "{\"query\":\"Traceback\"},{\"scriptVersion\":\"v-1\"}]}");
     cfw_tail_conf_clear(&conf);
     /* header as wrangler's --header takes it: "Name" or "Name: value" */
     assert_int_equal(parse("- {name: a, type: cloudflare-tail, scripts: x, header: 'X-Team: py'}\n",
@@ -118,24 +118,22 @@ static void test_errors_name_place_and_key(void **state)
                            "  colour: red\n",
                            &conf, &diag),
                      -1);
-    assert_true(diag_has(&diag, "c.yaml:3:"));
-    assert_true(diag_has(&diag, "sources[0].scripts: 'py api' is not a Worker name or glob"));
-    assert_true(diag_has(&diag, "sources[0].outcome: unknown outcome 'boom'"));
-    assert_true(diag_has(&diag, "sources[0].sampling_rate: '1.5' is not a rate in (0, 1]"));
-    assert_true(diag_has(&diag, "sources[0].method: 'get' is not an HTTP method"));
-    assert_true(diag_has(&diag, "sources[0].client_ip: 'nowhere' is not an IP address"));
-    assert_true(diag_has(&diag, "sources[0].ping_interval: must be between 100ms and 5m"));
-    assert_true(diag_has(&diag, "sources[0].reconnect_delay_max: must not be below"));
-    assert_true(diag_has(&diag, "sources[0].scripts_refresh: must be at least 10s"));
-    assert_true(diag_has(&diag, "sources[0].header: a header name is required"));
-    assert_true(diag_has(&diag, "max_message"));
-    assert_true(diag_has(&diag, "unknown key 'colour'"));
+    ASSERT_DIAG_HAS_ALL(
+        &diag, "c.yaml:3:", "sources[0].scripts: 'py api' is not a Worker name or glob",
+        "sources[0].outcome: unknown outcome 'boom'",
+        "sources[0].sampling_rate: '1.5' is not a rate in (0, 1]",
+        "sources[0].method: 'get' is not an HTTP method",
+        "sources[0].client_ip: 'nowhere' is not an IP address",
+        "sources[0].ping_interval: must be between 100ms and 5m",
+        "sources[0].reconnect_delay_max: must not be below",
+        "sources[0].scripts_refresh: must be at least 10s",
+        "sources[0].header: a header name is required", "max_message", "unknown key 'colour'");
     assert_null(conf.name);
     cfw_diag_free(&diag);
     /* scripts is required */
     memset(&diag, 0, sizeof(diag));
     assert_int_equal(parse("- {name: live, type: cloudflare-tail}\n", &conf, &diag), -1);
-    assert_true(diag_has(&diag, "scripts is required"));
+    ASSERT_DIAG_HAS_ALL(&diag, "scripts is required");
     cfw_diag_free(&diag);
 }
 

@@ -43,6 +43,16 @@ static size_t check(const char *text, unsigned have, struct cfw_diag *diag)
     return diag->n;
 }
 
+/* Asserts that cfw_input_check finds one problem in the entry of text, saying want. */
+static void check_refused(const char *text, unsigned have, const char *want)
+{
+    struct cfw_diag diag = {0};
+
+    assert_int_equal(check(text, have, &diag), 1);
+    ASSERT_DIAG_HAS_ALL(&diag, want);
+    cfw_diag_free(&diag);
+}
+
 static void test_kinds_by_type(void **state)
 {
     const unsigned all = CFW_INPUT_NEEDS_CLOUDFLARE | CFW_INPUT_NEEDS_LISTENER;
@@ -56,50 +66,34 @@ static void test_kinds_by_type(void **state)
     assert_int_equal(check("- {name: a, type: cloudflare-tail, scripts: [w]}\n", all, &diag), 0);
     assert_int_equal(check("- {name: a, type: logpush, token: abcdefghijklmnopq}\n", all, &diag),
                      0);
-    assert_int_equal(check("- [a]\n", all, &diag), 1);
-    assert_true(diag_has(&diag, "sources[0]: expected a map with 'name' and 'type'"));
     cfw_diag_free(&diag);
-    memset(&diag, 0, sizeof(diag));
-    assert_int_equal(check("- {name: a}\n", all, &diag), 1);
-    assert_true(diag_has(&diag, "sources[0]: a source needs 'type' (file, exec or journal)"));
-    cfw_diag_free(&diag);
-    memset(&diag, 0, sizeof(diag));
-    assert_int_equal(check("- {name: a, type: fil}\n", all, &diag), 1);
-    assert_true(diag_has(&diag, "sources[0].type: unknown source type 'fil' (valid: file, exec, "
-                                "journal)"));
-    cfw_diag_free(&diag);
-    memset(&diag, 0, sizeof(diag));
+    check_refused("- [a]\n", all, "sources[0]: expected a map with 'name' and 'type'");
+    check_refused("- {name: a}\n", all,
+                  "sources[0]: a source needs 'type' (file, exec or journal)");
+    check_refused("- {name: a, type: fil}\n", all,
+                  "sources[0].type: unknown source type 'fil' (valid: file, exec, "
+                  "journal)");
     /* an unknown cloudflare- type is the pollers' to name */
-    assert_int_equal(check("- {name: a, type: cloudflare-nope, scripts: [w]}\n", all, &diag), 1);
-    assert_true(diag_has(&diag, "sources[0].type: unknown type 'cloudflare-nope' "
-                                "(cloudflare-deployments, cloudflare-observability, "
-                                "cloudflare-builds)"));
-    cfw_diag_free(&diag);
+    check_refused("- {name: a, type: cloudflare-nope, scripts: [w]}\n", all,
+                  "sources[0].type: unknown type 'cloudflare-nope' "
+                  "(cloudflare-deployments, cloudflare-observability, "
+                  "cloudflare-builds)");
 }
 
 static void test_what_an_entry_needs(void **state)
 {
-    struct cfw_diag diag = {0};
-
     (void)state;
-    assert_int_equal(check("- {name: a, type: cloudflare-deployments, scripts: [w]}\n",
-                           CFW_INPUT_NEEDS_LISTENER, &diag),
-                     1);
-    assert_true(diag_has(&diag, "sources[0]: a Cloudflare poller needs the cloudflare: section"));
-    cfw_diag_free(&diag);
-    memset(&diag, 0, sizeof(diag));
-    assert_int_equal(check("- {name: a, type: logpush, token: abcdefghijklmnopq}\n",
-                           CFW_INPUT_NEEDS_CLOUDFLARE, &diag),
-                     1);
-    assert_true(diag_has(&diag, "sources[0]: a logpush source needs the HTTP listener"));
-    cfw_diag_free(&diag);
-    memset(&diag, 0, sizeof(diag));
+    check_refused("- {name: a, type: cloudflare-deployments, scripts: [w]}\n",
+                  CFW_INPUT_NEEDS_LISTENER,
+                  "sources[0]: a Cloudflare poller needs the cloudflare: section");
+    check_refused("- {name: a, type: logpush, token: abcdefghijklmnopq}\n",
+                  CFW_INPUT_NEEDS_CLOUDFLARE,
+                  "sources[0]: a logpush source needs the HTTP listener");
     /* the keys are the kind's: a key of another kind is unknown */
-    assert_int_equal(check("- {name: a, type: file, path: /x, command: [ls]}\n", 0, &diag), 1);
-    assert_true(diag_has(&diag, "sources[0].command: unknown key 'command' (valid keys: name, "
-                                "type, path, start_at, format, poll_interval, read_budget, "
-                                "down_after, max_files, expect_files)"));
-    cfw_diag_free(&diag);
+    check_refused("- {name: a, type: file, path: /x, command: [ls]}\n", 0,
+                  "sources[0].command: unknown key 'command' (valid keys: name, "
+                  "type, path, start_at, format, poll_interval, read_budget, "
+                  "down_after, max_files, expect_files)");
 }
 
 static void test_kept_across_a_reload(void **state)
@@ -213,7 +207,7 @@ static void test_file_input_life_cycle(void **state)
     assert_string_equal(json_string_value(json_object_get(saved, "type")), "file");
     json_decref(saved);
     cfw_inputs_metrics(&in, 1, m);
-    assert_non_null(strstr(cfw_metrics_text(m, &len), "cfwatchd_source_up{source=\"f\"} 1\n"));
+    ASSERT_HAS_ALL(cfw_metrics_text(m, &len), "cfwatchd_source_up{source=\"f\"} 1\n");
     assert_non_null(
         strstr(cfw_metrics_text(m, &len), "cfwatchd_source_bytes_total{source=\"f\"} 6\n"));
     cfw_input_stop(in);

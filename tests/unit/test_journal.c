@@ -17,6 +17,7 @@
 
 #include "cfwatchd/common.h"
 #include "cfwatchd/journal.h"
+#include "test_util.h"
 
 struct seen {
     uint64_t seqs[64];
@@ -35,11 +36,13 @@ static void collect(const json_t *rec, uint64_t seq, void *arg)
     }
 }
 
+#define DIR_SIZE 64
+
 static int setup(void **state)
 {
-    char *dir = cfw_xstrdup("/tmp/cfw-journal-XXXXXX");
+    char *dir = cfw_xmalloc(DIR_SIZE);
 
-    assert_non_null(mkdtemp(dir));
+    assert_int_equal(tmpdir_make(dir, DIR_SIZE, "journal"), 0);
     *state = dir;
     return 0;
 }
@@ -47,12 +50,20 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     char *dir = *state;
-    char cmd[128];
 
-    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-    assert_int_equal(system(cmd), 0);
+    assert_int_equal(tmpdir_remove(dir), 0);
     free(dir);
     return 0;
+}
+
+/* Opens the journal in dir, its next record numbered next; never NULL. */
+static struct cfw_journal *journal_open(const char *dir, uint64_t next)
+{
+    struct cfw_err err = {0};
+    struct cfw_journal *j = cfw_journal_open(dir, next, &err);
+
+    assert_non_null(j);
+    return j;
 }
 
 static uint64_t add(struct cfw_journal *j, int v, bool sync)
@@ -88,12 +99,10 @@ static void replay(const char *dir, uint64_t after, struct seen *s, struct cfw_j
 static void test_append_and_replay(void **state)
 {
     const char *dir = *state;
-    struct cfw_err err = {0};
-    struct cfw_journal *j = cfw_journal_open(dir, 1, &err);
+    struct cfw_journal *j = journal_open(dir, 1);
     struct cfw_journal_replay r;
     struct seen s;
 
-    assert_non_null(j);
     assert_int_equal(add(j, 10, true), 1);
     assert_int_equal(add(j, 11, false), 2);
     assert_int_equal(add(j, 12, true), 3);
@@ -127,8 +136,7 @@ static void test_missing_journal_is_empty(void **state)
 static void test_torn_tail_is_cut_and_skipped(void **state)
 {
     const char *dir = *state;
-    struct cfw_err err = {0};
-    struct cfw_journal *j = cfw_journal_open(dir, 1, &err);
+    struct cfw_journal *j = journal_open(dir, 1);
     struct cfw_journal_replay r;
     struct seen s;
     struct stat st;
@@ -141,8 +149,7 @@ static void test_torn_tail_is_cut_and_skipped(void **state)
     assert_int_equal(s.n, 1);
     assert_int_equal(r.damaged, 1);
     /* opening cuts the torn line, so the next record starts a line of its own */
-    j = cfw_journal_open(dir, r.last_seq + 1, &err);
-    assert_non_null(j);
+    j = journal_open(dir, r.last_seq + 1);
     assert_int_equal(add(j, 3, true), 2);
     cfw_journal_close(j);
     replay(dir, 0, &s, &r);
@@ -182,11 +189,8 @@ static void test_overlong_line_is_skipped(void **state)
     const char *dir = *state;
     struct cfw_journal_replay r;
     struct seen s;
-    size_t n = CFW_JOURNAL_LINE_MAX + 100;
-    char *big = cfw_xmalloc(n + 1);
+    char *big = str_repeat('x', CFW_JOURNAL_LINE_MAX + 100);
 
-    memset(big, 'x', n);
-    big[n] = '\0';
     append_raw(dir, CFW_JOURNAL_FILE, "{\"seq\":1,\"v\":1}\n");
     append_raw(dir, CFW_JOURNAL_FILE, big);
     append_raw(dir, CFW_JOURNAL_FILE, "\n{\"seq\":2,\"v\":2}\n");
@@ -201,7 +205,7 @@ static void test_rotate_keeps_previous(void **state)
 {
     const char *dir = *state;
     struct cfw_err err = {0};
-    struct cfw_journal *j = cfw_journal_open(dir, 1, &err);
+    struct cfw_journal *j = journal_open(dir, 1);
     struct cfw_journal_replay r;
     struct seen s;
 
@@ -225,7 +229,7 @@ static void test_rotate_keeps_previous(void **state)
         assert_int_equal(s.vals[i], (int)i + 1);
     }
     /* a second rotation replaces journal.1 */
-    j = cfw_journal_open(dir, 5, &err);
+    j = journal_open(dir, 5);
     assert_int_equal(cfw_journal_rotate(j, &err), 0);
     cfw_journal_close(j);
     replay(dir, 0, &s, &r);
@@ -243,23 +247,25 @@ static void test_journal_that_is_a_directory(void **state)
 
     assert_int_equal(mkdir(path, 0700), 0);
     assert_null(cfw_journal_open(dir, 1, &err));
-    assert_non_null(strstr(err.msg, CFW_JOURNAL_FILE));
+    ASSERT_HAS_ALL(err.msg, CFW_JOURNAL_FILE);
     memset(&s, 0, sizeof(s));
     assert_int_equal(cfw_journal_replay(dir, 0, true, collect, &s, &r, &err), -1);
-    assert_non_null(strstr(err.msg, "not a regular file"));
+    ASSERT_HAS_ALL(err.msg, "not a regular file");
     free(path);
 }
+
+#define JOURNAL_TEST(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
 
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_append_and_replay, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_missing_journal_is_empty, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_torn_tail_is_cut_and_skipped, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_damaged_lines_are_skipped, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_overlong_line_is_skipped, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_rotate_keeps_previous, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_journal_that_is_a_directory, setup, teardown),
+        JOURNAL_TEST(test_append_and_replay),
+        JOURNAL_TEST(test_missing_journal_is_empty),
+        JOURNAL_TEST(test_torn_tail_is_cut_and_skipped),
+        JOURNAL_TEST(test_damaged_lines_are_skipped),
+        JOURNAL_TEST(test_overlong_line_is_skipped),
+        JOURNAL_TEST(test_rotate_keeps_previous),
+        JOURNAL_TEST(test_journal_that_is_a_directory),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

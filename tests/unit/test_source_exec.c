@@ -34,32 +34,20 @@
 
 /* ---- helpers ---- */
 
-struct ctx {
-    struct event_base *base;
-    struct event *tick;
-};
-
 static int setup(void **state)
 {
-    struct ctx *c = cfw_xcalloc(1, sizeof(*c));
-
-    c->base = loop_base_new(true);
-    c->tick = loop_tick_new(c->base);
-    *state = c;
-    return 0;
+    return src_env_setup(state, NULL, true);
 }
 
-static int teardown(void **state)
+/* Starts conf as the configuration of an exec source running command (a strv_of() list). */
+static void exec_conf(struct cfw_source_conf *conf, char **command)
 {
-    struct ctx *c = *state;
-
-    event_free(c->tick);
-    event_base_free(c->base);
-    free(c);
-    return 0;
+    cfw_source_conf_init(conf, CFW_SOURCE_EXEC);
+    conf->command = command;
 }
 
-static struct cfw_source *exec_source(struct ctx *c, struct cfw_source_conf *conf, struct rec *r)
+static struct cfw_source *exec_source(struct src_env *c, struct cfw_source_conf *conf,
+                                      struct rec *r)
 {
     struct cfw_source_cbs cbs = rec_cbs(r);
     struct cfw_err err = {0};
@@ -101,7 +89,7 @@ static bool has_text(void *arg)
     return ok;
 }
 
-static bool wait_text(struct ctx *c, struct rec *r, const char *stream, const char *needle,
+static bool wait_text(struct src_env *c, struct rec *r, const char *stream, const char *needle,
                       unsigned count, int64_t timeout_ms)
 {
     struct want_text w = {r, stream, needle, count};
@@ -133,6 +121,17 @@ static pid_t pid_after(const char *text, const char *key)
     return cfw_parse_u64(num, &v) == 0 ? (pid_t)v : -1;
 }
 
+/* The pid printed after "key " on the stdout r recorded, or -1. */
+static pid_t stdout_pid(const struct rec *r, const char *key)
+{
+    size_t ns, ne;
+    char *out = rec_stream_text(r, "stdout", &ns, &ne);
+    pid_t pid = pid_after(out, key);
+
+    free(out);
+    return pid;
+}
+
 static bool proc_exists(pid_t pid)
 {
     char path[64];
@@ -142,28 +141,46 @@ static bool proc_exists(pid_t pid)
     return stat(path, &st) == 0;
 }
 
-/*
- * The test process is a child subreaper, so orphaned grandchildren come back to it: collect
- * them, asserting they are dead, and check that no child is left running or unreaped.
- */
-static void reap_orphans_and_check_none_left(void)
+/* Reaps every child that has ended; true when none is left (ECHILD). */
+static bool no_child_left(void *arg)
 {
-    int64_t end = cfw_now_mono_ms() + 5000;
-
+    (void)arg;
     for (;;) {
         int st;
         pid_t p = waitpid(-1, &st, WNOHANG);
         if (p > 0) {
             continue;
         }
-        if (p < 0 && errno == ECHILD) {
-            return;
-        }
-        if (cfw_now_mono_ms() > end) {
-            fail_msg("a child process is still running");
-        }
-        usleep(10000);
+        return p < 0 && errno == ECHILD;
     }
+}
+
+/*
+ * The test process is a child subreaper, so orphaned grandchildren come back to it: collect
+ * them, asserting they are dead, and check that no child is left running or unreaped.
+ */
+static void reap_orphans_and_check_none_left(struct event_base *base)
+{
+    if (!loop_poll_until(base, no_child_left, NULL, 5000, 10)) {
+        fail_msg("a child process is still running");
+    }
+}
+
+/* Frees src, checks that it left no child, frees what r recorded. */
+static void finish(struct src_env *c, struct cfw_source *src, struct rec *r)
+{
+    cfw_source_free(src);
+    reap_orphans_and_check_none_left(c->base);
+    rec_clear(r);
+}
+
+/* Stops src, waits until it has stopped (timeout_ms), then finish(). */
+static void stop_and_finish(struct src_env *c, struct cfw_source *src, struct rec *r,
+                            int64_t timeout_ms)
+{
+    cfw_source_stop(src);
+    assert_true(loop_run_until(c->base, is_stopped, src, timeout_ms));
+    finish(c, src, r);
 }
 
 /* ---- tests ---- */
@@ -195,7 +212,7 @@ static size_t times_of(const char *text, const char *key, int64_t *out, size_t m
 
 static void test_output_eof_and_restart_backoff(void **state)
 {
-    struct ctx *c = *state;
+    struct src_env *c = *state;
     struct rec r = {0};
     struct cfw_source_conf conf;
     struct cfw_source *src;
@@ -204,8 +221,7 @@ static void test_output_eof_and_restart_backoff(void **state)
     size_t ns, ne;
     char *out, *err;
 
-    cfw_source_conf_init(&conf, CFW_SOURCE_EXEC);
-    conf.command = strv_of("sh", DATA "/tail_json.sh", "3", NULL);
+    exec_conf(&conf, strv_of("sh", DATA "/tail_json.sh", "3", NULL));
     conf.stdout_format = CFW_FMT_JSON;
     conf.stderr_format = CFW_FMT_LINES;
     src = exec_source(c, &conf, &r);
@@ -233,29 +249,23 @@ static void test_output_eof_and_restart_backoff(void **state)
     assert_int_equal(r.stray_eofs, 0);
     assert_true(r.nstates >= 1);
     assert_int_equal(r.states[0], CFW_INPUT_DEGRADED);
-    assert_non_null(strstr(r.reasons[0], "exited with status 3"));
-    assert_non_null(strstr(r.reasons[0], "restarting in 1000ms"));
+    ASSERT_HAS_ALL(r.reasons[0], "exited with status 3", "restarting in 1000ms");
     cfw_source_get_stats(src, &st);
     assert_int_equal(st.starts, 3);
     assert_int_equal(st.failures, 3);
-    cfw_source_stop(src);
-    assert_true(loop_run_until(c->base, is_stopped, src, 5000));
-    cfw_source_free(src);
-    reap_orphans_and_check_none_left();
-    rec_clear(&r);
+    stop_and_finish(c, src, &r, 5000);
 }
 
 static void test_repeated_failures_go_down(void **state)
 {
-    struct ctx *c = *state;
+    struct src_env *c = *state;
     struct rec r = {0};
     struct cfw_source_conf conf;
     struct cfw_source *src;
     struct cfw_source_stats st;
     const char *reason = NULL;
 
-    cfw_source_conf_init(&conf, CFW_SOURCE_EXEC);
-    conf.command = strv_of("sh", DATA "/fail_fast.sh", "7", NULL);
+    exec_conf(&conf, strv_of("sh", DATA "/fail_fast.sh", "7", NULL));
     conf.restart_delay_ms = 50;
     conf.down_after_failures = 3;
     src = exec_source(c, &conf, &r);
@@ -263,137 +273,133 @@ static void test_repeated_failures_go_down(void **state)
     assert_int_equal(r.nstates, 2);
     assert_int_equal(r.states[0], CFW_INPUT_DEGRADED);
     assert_int_equal(r.states[1], CFW_INPUT_DOWN);
-    assert_non_null(strstr(r.reasons[1], "failed 3 times in a row"));
-    assert_non_null(strstr(r.reasons[1], "exited with status 7"));
+    ASSERT_HAS_ALL(r.reasons[1], "failed 3 times in a row", "exited with status 7");
     assert_int_equal(cfw_source_get_state(src, &reason), CFW_INPUT_DOWN);
     assert_string_equal(reason, r.reasons[1]);
     cfw_source_get_stats(src, &st);
     assert_true(st.failures >= 3);
     assert_true(wait_text(c, &r, "stderr", "You must be logged in", 3, 5000));
-    cfw_source_stop(src);
-    assert_true(loop_run_until(c->base, is_stopped, src, 5000));
-    cfw_source_free(src);
-    reap_orphans_and_check_none_left();
-    rec_clear(&r);
+    stop_and_finish(c, src, &r, 5000);
 }
 
 static void test_spawn_failure_counts(void **state)
 {
-    struct ctx *c = *state;
+    struct src_env *c = *state;
     struct rec r = {0};
     struct cfw_source_conf conf;
     struct cfw_source *src;
 
-    cfw_source_conf_init(&conf, CFW_SOURCE_EXEC);
-    conf.command = strv_of("/nonexistent/wrangler", "tail", NULL);
+    exec_conf(&conf, strv_of("/nonexistent/wrangler", "tail", NULL));
     conf.restart_delay_ms = 50;
     conf.down_after_failures = 2;
     src = exec_source(c, &conf, &r);
     assert_true(rec_wait_state(c->base, &r, CFW_INPUT_DOWN, 5000));
-    assert_non_null(strstr(r.reasons[r.nstates - 1], "No such file or directory"));
-    cfw_source_free(src);
-    reap_orphans_and_check_none_left();
-    rec_clear(&r);
+    ASSERT_HAS_ALL(r.reasons[r.nstates - 1], "No such file or directory");
+    finish(c, src, &r);
+}
+
+static size_t degraded_count(const struct rec *r)
+{
+    size_t n = 0;
+
+    for (size_t i = 0; i < r->nstates; i++) {
+        n += r->states[i] == CFW_INPUT_DEGRADED ? 1 : 0;
+    }
+    return n;
+}
+
+static bool three_degraded(void *arg)
+{
+    return degraded_count(arg) >= 3;
 }
 
 /* A run that lasts stable_after resets the backoff: every restart is after the first delay. */
 static void test_stable_run_resets_backoff(void **state)
 {
-    struct ctx *c = *state;
+    struct src_env *c = *state;
     struct rec r = {0};
     struct cfw_source_conf conf;
     struct cfw_source *src;
-    size_t degraded = 0;
 
-    cfw_source_conf_init(&conf, CFW_SOURCE_EXEC);
-    conf.command = strv_of("sh", "-c", "sleep 0.3; exit 1", NULL);
+    exec_conf(&conf, strv_of("sh", "-c", "sleep 0.3; exit 1", NULL));
     conf.restart_delay_ms = 100;
     conf.stable_after_ms = 150;
     src = exec_source(c, &conf, &r);
     /* UP (stable) -> DEGRADED (exit) -> UP (stable again) -> DEGRADED ... */
-    for (int64_t end = cfw_now_mono_ms() + 10000; degraded < 3 && cfw_now_mono_ms() < end;) {
-        event_base_loop(c->base, EVLOOP_ONCE);
-        degraded = 0;
-        for (size_t i = 0; i < r.nstates; i++) {
-            degraded += r.states[i] == CFW_INPUT_DEGRADED ? 1 : 0;
-        }
-    }
-    assert_int_equal(degraded, 3);
+    loop_run_until(c->base, three_degraded, &r, 10000);
+    assert_int_equal(degraded_count(&r), 3);
     for (size_t i = 0; i < r.nstates; i++) {
         enum cfw_input_health want = i % 2 == 0 ? CFW_INPUT_DEGRADED : CFW_INPUT_UP;
         assert_int_equal(r.states[i], want);
         if (want == CFW_INPUT_DEGRADED) {
-            assert_non_null(strstr(r.reasons[i], "restarting in 100ms"));
+            ASSERT_HAS_ALL(r.reasons[i], "restarting in 100ms");
         }
     }
-    cfw_source_free(src);
-    reap_orphans_and_check_none_left();
-    rec_clear(&r);
+    finish(c, src, &r);
+}
+
+/* A child to wait for, and its status once waitpid() returned. */
+struct child_wait {
+    pid_t pid;
+    int status;
+};
+
+/* Whether waitpid() for the child returned (reaped, or an error): polled, not signalled. */
+static bool child_waited(void *arg)
+{
+    struct child_wait *w = arg;
+
+    return waitpid(w->pid, &w->status, WNOHANG) != 0;
 }
 
 static void test_stop_kills_process_group(void **state)
 {
-    struct ctx *c = *state;
+    struct src_env *c = *state;
     struct rec r = {0};
     struct cfw_source_conf conf;
     struct cfw_source *src;
-    size_t ns, ne;
-    char *out;
     pid_t leader, grandchild;
-    int st = 0;
-    int64_t end;
+    struct child_wait gc = {0};
 
-    cfw_source_conf_init(&conf, CFW_SOURCE_EXEC);
-    conf.command = strv_of("sh", DATA "/group.sh", NULL);
+    exec_conf(&conf, strv_of("sh", DATA "/group.sh", NULL));
     conf.stop_grace_ms = 5000;
     src = exec_source(c, &conf, &r);
     assert_true(wait_text(c, &r, "stdout", "leader ", 1, 5000));
     assert_true(wait_text(c, &r, "stdout", "sleeper ignores TERM", 1, 5000));
-    out = rec_stream_text(&r, "stdout", &ns, &ne);
-    leader = pid_after(out, "leader ");
-    grandchild = pid_after(out, "grandchild ");
-    free(out);
+    leader = stdout_pid(&r, "leader ");
+    grandchild = stdout_pid(&r, "grandchild ");
     assert_true(leader > 0 && grandchild > 0);
     assert_true(proc_exists(grandchild));
+    gc.pid = grandchild;
     cfw_source_stop(src);
     assert_true(loop_run_until(c->base, is_stopped, src, 10000));
     /* The leader was reaped by the source; nothing is left to wait for. */
     assert_int_equal(waitpid(leader, NULL, WNOHANG), -1);
     assert_int_equal(errno, ECHILD);
     /* The grandchild ignored SIGTERM: it got SIGKILL (it is our orphan, as subreaper). */
-    end = cfw_now_mono_ms() + 5000;
-    while (waitpid(grandchild, &st, WNOHANG) == 0 && cfw_now_mono_ms() < end) {
-        usleep(10000);
-    }
-    assert_true(WIFSIGNALED(st));
-    assert_int_equal(WTERMSIG(st), SIGKILL);
+    loop_poll_until(c->base, child_waited, &gc, 5000, 10);
+    assert_true(WIFSIGNALED(gc.status));
+    assert_int_equal(WTERMSIG(gc.status), SIGKILL);
     assert_false(proc_exists(grandchild));
     assert_true(r.segs[0].ended);
     assert_int_equal(r.stray_eofs, 0);
-    cfw_source_free(src);
-    reap_orphans_and_check_none_left();
-    rec_clear(&r);
+    finish(c, src, &r);
 }
 
 static void test_sigkill_after_grace(void **state)
 {
-    struct ctx *c = *state;
+    struct src_env *c = *state;
     struct rec r = {0};
     struct cfw_source_conf conf;
     struct cfw_source *src;
-    size_t ns, ne;
-    char *out;
     pid_t leader;
     int64_t t0, took;
 
-    cfw_source_conf_init(&conf, CFW_SOURCE_EXEC);
-    conf.command = strv_of("sh", DATA "/ignore_term.sh", NULL);
+    exec_conf(&conf, strv_of("sh", DATA "/ignore_term.sh", NULL));
     conf.stop_grace_ms = 500;
     src = exec_source(c, &conf, &r);
     assert_true(wait_text(c, &r, "stdout", "leader ", 1, 5000));
-    out = rec_stream_text(&r, "stdout", &ns, &ne);
-    leader = pid_after(out, "leader ");
-    free(out);
+    leader = stdout_pid(&r, "leader ");
     assert_true(leader > 0);
     t0 = cfw_now_mono_ms();
     cfw_source_stop(src);
@@ -404,37 +410,30 @@ static void test_sigkill_after_grace(void **state)
     assert_false(proc_exists(leader));
     assert_int_equal(waitpid(leader, NULL, WNOHANG), -1);
     assert_int_equal(errno, ECHILD);
-    cfw_source_free(src);
-    reap_orphans_and_check_none_left();
-    rec_clear(&r);
+    finish(c, src, &r);
 }
 
 static void test_free_kills_running_child(void **state)
 {
-    struct ctx *c = *state;
+    struct src_env *c = *state;
     struct rec r = {0};
     struct cfw_source_conf conf;
     struct cfw_source *src;
-    size_t ns, ne;
-    char *out;
     pid_t leader;
 
-    cfw_source_conf_init(&conf, CFW_SOURCE_EXEC);
-    conf.command = strv_of("sh", DATA "/ignore_term.sh", NULL);
+    exec_conf(&conf, strv_of("sh", DATA "/ignore_term.sh", NULL));
     src = exec_source(c, &conf, &r);
     assert_true(wait_text(c, &r, "stdout", "leader ", 1, 5000));
-    out = rec_stream_text(&r, "stdout", &ns, &ne);
-    leader = pid_after(out, "leader ");
-    free(out);
+    leader = stdout_pid(&r, "leader ");
     cfw_source_free(src); /* SIGKILL and reap, no callbacks */
     assert_false(proc_exists(leader));
-    reap_orphans_and_check_none_left();
+    reap_orphans_and_check_none_left(c->base);
     rec_clear(&r);
 }
 
 static void test_flood_does_not_starve_loop(void **state)
 {
-    struct ctx *c = *state;
+    struct src_env *c = *state;
     struct rec r = {.count_only = true};
     struct cfw_source_conf conf;
     struct cfw_source *src;
@@ -443,8 +442,7 @@ static void test_flood_does_not_starve_loop(void **state)
 
     loop_ticker_start(c->base, &t);
     r.ticks = &t.n;
-    cfw_source_conf_init(&conf, CFW_SOURCE_EXEC);
-    conf.command = strv_of("yes", "a flooding line of output from a runaway command", NULL);
+    exec_conf(&conf, strv_of("yes", "a flooding line of output from a runaway command", NULL));
     conf.read_budget = 64 * 1024;
     src = exec_source(c, &conf, &r);
     assert_true(rec_wait_bytes(c->base, &r, want, 60000));
@@ -452,24 +450,19 @@ static void test_flood_does_not_starve_loop(void **state)
                   (unsigned long long)(r.last_tick - r.first_tick));
     assert_true(r.last_tick - r.first_tick >= 100);
     loop_ticker_stop(&t);
-    cfw_source_stop(src);
-    assert_true(loop_run_until(c->base, is_stopped, src, 10000));
-    cfw_source_free(src);
-    reap_orphans_and_check_none_left();
-    rec_clear(&r);
+    stop_and_finish(c, src, &r, 10000);
 }
 
 static void test_closed_stdout_keeps_running(void **state)
 {
-    struct ctx *c = *state;
+    struct src_env *c = *state;
     struct rec r = {0};
     struct cfw_source_conf conf;
     struct cfw_source *src;
     struct cfw_source_stats st;
 
-    cfw_source_conf_init(&conf, CFW_SOURCE_EXEC);
-    conf.command =
-        strv_of("sh", "-c", "echo out; exec 1>&-; echo alive >&2; exec sleep 1000", NULL);
+    exec_conf(&conf,
+              strv_of("sh", "-c", "echo out; exec 1>&-; echo alive >&2; exec sleep 1000", NULL));
     src = exec_source(c, &conf, &r);
     assert_true(wait_text(c, &r, "stderr", "alive", 1, 5000));
     loop_run_for(c->base, 300);
@@ -486,21 +479,18 @@ static void test_closed_stdout_keeps_running(void **state)
     cfw_source_stop(src);
     assert_true(loop_run_until(c->base, is_stopped, src, 10000));
     assert_true(r.segs[1].ended);
-    cfw_source_free(src);
-    reap_orphans_and_check_none_left();
-    rec_clear(&r);
+    finish(c, src, &r);
 }
 
 static void test_env_and_cwd(void **state)
 {
-    struct ctx *c = *state;
+    struct src_env *c = *state;
     struct rec r = {0};
     struct cfw_source_conf conf;
     struct cfw_source *src;
     char *want;
 
-    cfw_source_conf_init(&conf, CFW_SOURCE_EXEC);
-    conf.command = strv_of("sh", "-c", "echo \"$CFW_TEST_VAR\"; pwd; exec sleep 1000", NULL);
+    exec_conf(&conf, strv_of("sh", "-c", "echo \"$CFW_TEST_VAR\"; pwd; exec sleep 1000", NULL));
     cfw_fields_set(&conf.env, "CFW_TEST_VAR", "from the config");
     conf.cwd = cfw_xstrdup(DATA);
     src = exec_source(c, &conf, &r);
@@ -508,14 +498,12 @@ static void test_env_and_cwd(void **state)
     assert_true(wait_text(c, &r, "stdout", DATA "\n", 1, 5000));
     assert_string_equal(rec_seg_text(&r.segs[0]), want);
     free(want);
-    cfw_source_free(src);
-    reap_orphans_and_check_none_left();
-    rec_clear(&r);
+    finish(c, src, &r);
 }
 
 static void test_save_restore_trivial(void **state)
 {
-    struct ctx *c = *state;
+    struct src_env *c = *state;
     struct rec r = {0};
     struct cfw_source_conf conf;
     struct cfw_source_cbs cbs = rec_cbs(&r);
@@ -555,12 +543,10 @@ static void test_conf_exec(void **state)
                        "stop_grace: 10s\n"
                        "down_after_failures: 4\n";
     struct cfw_diag diag = {0};
-    struct cfw_doc *doc = cfw_yaml_load_string("t.yaml", text, strlen(text), &diag);
     struct cfw_source_conf conf;
 
     (void)state;
-    assert_non_null(doc);
-    assert_int_equal(cfw_source_conf_parse(doc->root, "sources[0]", &conf, &diag), 0);
+    assert_int_equal(source_conf_parse_text("t.yaml", text, "sources[0]", &conf, &diag), 0);
     assert_int_equal(conf.type, CFW_SOURCE_EXEC);
     assert_string_equal(conf.command[0], "wrangler");
     assert_string_equal(conf.command[4], "json");
@@ -576,11 +562,9 @@ static void test_conf_exec(void **state)
     assert_int_equal(conf.stop_grace_ms, 10000);
     assert_int_equal(conf.down_after_failures, 4);
     cfw_source_conf_clear(&conf);
-    cfw_doc_free(doc);
 
     text = "name: x\ntype: exec\ncommand: [true]\n";
-    doc = cfw_yaml_load_string("t.yaml", text, strlen(text), &diag);
-    assert_int_equal(cfw_source_conf_parse(doc->root, "sources[0]", &conf, &diag), 0);
+    assert_int_equal(source_conf_parse_text("t.yaml", text, "sources[0]", &conf, &diag), 0);
     assert_int_equal(conf.restart_delay_ms, CFW_SOURCE_RESTART_DELAY_DEFAULT_MS);
     assert_int_equal(conf.restart_delay_max_ms, CFW_SOURCE_RESTART_DELAY_MAX_DEFAULT_MS);
     assert_int_equal(conf.stable_after_ms, CFW_SOURCE_STABLE_AFTER_DEFAULT_MS);
@@ -589,7 +573,6 @@ static void test_conf_exec(void **state)
     assert_int_equal(conf.stdout_format, CFW_FMT_AUTO);
     assert_null(conf.cwd);
     cfw_source_conf_clear(&conf);
-    cfw_doc_free(doc);
     cfw_diag_free(&diag);
 }
 
@@ -604,38 +587,33 @@ static void test_conf_exec_errors(void **state)
                        "restart_delay_max: 1s\n"
                        "path: /x\n";
     struct cfw_diag diag = {0};
-    struct cfw_doc *doc = cfw_yaml_load_string("t.yaml", text, strlen(text), &diag);
     struct cfw_source_conf conf;
 
     (void)state;
-    assert_non_null(doc);
-    assert_int_equal(cfw_source_conf_parse(doc->root, "sources[3]", &conf, &diag), -1);
-    for (size_t i = 0; i < diag.n; i++) {
-        print_message("%s\n", diag.msgs[i]);
-    }
-    assert_true(diag_has(&diag, "no shell"));
-    assert_true(diag_has(&diag, "sources[3].env"));
-    assert_true(diag_has(&diag, "unknown format 'yaml'"));
-    assert_true(diag_has(&diag, "restart_delay_max must not be less"));
-    assert_true(diag_has(&diag, "unknown key 'path'"));
-    cfw_doc_free(doc);
+    assert_int_equal(source_conf_parse_text("t.yaml", text, "sources[3]", &conf, &diag), -1);
+    ASSERT_DIAG_HAS_ALL(&diag, "no shell", "sources[3].env", "unknown format 'yaml'",
+                        "restart_delay_max must not be less", "unknown key 'path'");
     cfw_diag_free(&diag);
 }
+
+#define EXEC_TEST(f) cmocka_unit_test_setup_teardown(f, setup, src_env_teardown)
 
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_output_eof_and_restart_backoff, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_repeated_failures_go_down, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_spawn_failure_counts, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_stable_run_resets_backoff, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_stop_kills_process_group, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_sigkill_after_grace, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_free_kills_running_child, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_flood_does_not_starve_loop, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_closed_stdout_keeps_running, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_env_and_cwd, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_save_restore_trivial, setup, teardown),
+        /* children on a loop */
+        EXEC_TEST(test_output_eof_and_restart_backoff),
+        EXEC_TEST(test_repeated_failures_go_down),
+        EXEC_TEST(test_spawn_failure_counts),
+        EXEC_TEST(test_stable_run_resets_backoff),
+        EXEC_TEST(test_stop_kills_process_group),
+        EXEC_TEST(test_sigkill_after_grace),
+        EXEC_TEST(test_free_kills_running_child),
+        EXEC_TEST(test_flood_does_not_starve_loop),
+        EXEC_TEST(test_closed_stdout_keeps_running),
+        EXEC_TEST(test_env_and_cwd),
+        EXEC_TEST(test_save_restore_trivial),
+        /* configuration */
         cmocka_unit_test(test_conf_exec),
         cmocka_unit_test(test_conf_exec_errors),
     };

@@ -25,47 +25,22 @@
 
 #include <event2/event.h>
 #include <jansson.h>
-#include <zlib.h>
 
 #include "cfwatchd/common.h"
 #include "cfwatchd/source.h"
 #include "cfwatchd/yaml.h"
 #include "diag_check.h"
+#include "gzip_util.h"
 #include "source_harness.h"
 
 /* ---- helpers ---- */
 
-struct ctx {
-    char dir[64];
-    struct event_base *base;
-    struct event *tick;
-};
-
 static int setup(void **state)
 {
-    struct ctx *c = cfw_xcalloc(1, sizeof(*c));
-
-    if (tmpdir_make(c->dir, sizeof(c->dir), "srcfile") < 0) {
-        return -1;
-    }
-    c->base = loop_base_new(true);
-    c->tick = loop_tick_new(c->base);
-    *state = c;
-    return 0;
+    return src_env_setup(state, "srcfile", true);
 }
 
-static int teardown(void **state)
-{
-    struct ctx *c = *state;
-
-    event_free(c->tick);
-    event_base_free(c->base);
-    tmpdir_remove(c->dir);
-    free(c);
-    return 0;
-}
-
-static char *pth(const struct ctx *c, const char *name)
+static char *pth(const struct src_env *c, const char *name)
 {
     return cfw_xasprintf("%s/%s", c->dir, name);
 }
@@ -85,22 +60,35 @@ static void append_file(const char *path, const char *text)
     write_file(path, text, O_APPEND);
 }
 
-static struct cfw_source *file_source(struct ctx *c, const char *path, bool beginning,
+/* Starts conf as the configuration of a file source named name, watching path. */
+static void file_conf(struct cfw_source_conf *conf, const char *name, const char *path)
+{
+    cfw_source_conf_init(conf, CFW_SOURCE_FILE);
+    conf->name = cfw_xstrdup(name);
+    conf->path = cfw_xstrdup(path);
+}
+
+/* A new source of conf (cleared) recording into r; never NULL. */
+static struct cfw_source *conf_source(struct src_env *c, struct cfw_source_conf *conf,
+                                      struct rec *r)
+{
+    struct cfw_source_cbs cbs = rec_cbs(r);
+    struct cfw_err err = {0};
+    struct cfw_source *src = cfw_source_new(c->base, conf, &cbs, &err);
+
+    cfw_source_conf_clear(conf);
+    assert_non_null(src);
+    return src;
+}
+
+static struct cfw_source *file_source(struct src_env *c, const char *path, bool beginning,
                                       struct rec *r)
 {
     struct cfw_source_conf conf;
-    struct cfw_source_cbs cbs = rec_cbs(r);
-    struct cfw_err err = {0};
-    struct cfw_source *src;
 
-    cfw_source_conf_init(&conf, CFW_SOURCE_FILE);
-    conf.name = cfw_xstrdup("logs");
-    conf.path = cfw_xstrdup(path);
+    file_conf(&conf, "logs", path);
     conf.start_at_beginning = beginning;
-    src = cfw_source_new(c->base, &conf, &cbs, &err);
-    cfw_source_conf_clear(&conf);
-    assert_non_null(src);
-    return src;
+    return conf_source(c, &conf, r);
 }
 
 static void start(struct cfw_source *src)
@@ -109,23 +97,57 @@ static void start(struct cfw_source *src)
     assert_int_equal(cfw_source_start(src, &err), 0);
 }
 
+/* Writes text to a new file at path, starts a source reading it from the beginning, waits for text.
+ */
+static struct cfw_source *read_new_file(struct src_env *c, const char *path, const char *text,
+                                        struct rec *r)
+{
+    struct cfw_source *src;
+
+    write_file(path, text, 0);
+    src = file_source(c, path, true, r);
+    start(src);
+    assert_true(rec_wait_bytes(c->base, r, strlen(text), REC_WAIT_MS));
+    return src;
+}
+
+/* Waits until r counted n bytes, then runs the loop ms more (for what must not come). */
+static void wait_then_run(struct src_env *c, struct rec *r, uint64_t n, int64_t ms)
+{
+    assert_true(rec_wait_bytes(c->base, r, n, REC_WAIT_MS));
+    loop_run_for(c->base, ms);
+}
+
+/* Frees src, what r recorded and the strings of the NULL-ended list after r. */
+static void finish(struct cfw_source *src, struct rec *r, ...) __attribute__((sentinel));
+
+static void finish(struct cfw_source *src, struct rec *r, ...)
+{
+    va_list ap;
+    char *s;
+
+    cfw_source_free(src);
+    rec_clear(r);
+    va_start(ap, r);
+    while ((s = va_arg(ap, char *)) != NULL) {
+        free(s);
+    }
+    va_end(ap);
+}
+
 /* ---- basic reading ---- */
 
 static void test_beginning_then_append(void **state)
 {
-    struct ctx *c = *state;
+    struct src_env *c = *state;
     struct rec r = {0};
     char *p = pth(c, "a.log");
     struct cfw_source *src;
     struct cfw_source_stats st;
 
-    write_file(p, "one\ntwo\n", 0);
-    src = file_source(c, p, true, &r);
-    start(src);
-    assert_true(rec_wait_bytes(c->base, &r, 8, REC_WAIT_MS));
+    src = read_new_file(c, p, "one\ntwo\n", &r);
     append_file(p, "three\n");
-    assert_true(rec_wait_bytes(c->base, &r, 14, REC_WAIT_MS));
-    loop_run_for(c->base, 100);
+    wait_then_run(c, &r, 14, 100);
     assert_int_equal(r.nsegs, 1);
     assert_string_equal(r.segs[0].stream, p);
     assert_string_equal(rec_seg_text(&r.segs[0]), "one\ntwo\nthree\n");
@@ -136,14 +158,12 @@ static void test_beginning_then_append(void **state)
     assert_int_equal(st.lag_bytes, 0);
     assert_int_equal(cfw_source_get_state(src, NULL), CFW_INPUT_UP);
     assert_int_equal(r.nstates, 0);
-    cfw_source_free(src);
-    rec_clear(&r);
-    free(p);
+    finish(src, &r, p, NULL);
 }
 
 static void test_start_at_end(void **state)
 {
-    struct ctx *c = *state;
+    struct src_env *c = *state;
     struct rec r = {0};
     char *p = pth(c, "a.log");
     struct cfw_source *src;
@@ -154,18 +174,15 @@ static void test_start_at_end(void **state)
     loop_run_for(c->base, 50);
     assert_int_equal(r.bytes, 0);
     append_file(p, "new\n");
-    assert_true(rec_wait_bytes(c->base, &r, 4, REC_WAIT_MS));
-    loop_run_for(c->base, 50);
+    wait_then_run(c, &r, 4, 50);
     assert_int_equal(r.nsegs, 1);
     assert_string_equal(rec_seg_text(&r.segs[0]), "new\n");
-    cfw_source_free(src);
-    rec_clear(&r);
-    free(p);
+    finish(src, &r, p, NULL);
 }
 
 static void test_glob_picks_up_new_file(void **state)
 {
-    struct ctx *c = *state;
+    struct src_env *c = *state;
     struct rec r = {0};
     char *a = pth(c, "a.log");
     char *b = pth(c, "b.log");
@@ -181,24 +198,18 @@ static void test_glob_picks_up_new_file(void **state)
     write_file(b, "b1\nb2\n", 0); /* appeared later: read from the beginning */
     assert_true(rec_wait_bytes(c->base, &r, 6, REC_WAIT_MS));
     append_file(a, "a2\n");
-    assert_true(rec_wait_bytes(c->base, &r, 9, REC_WAIT_MS));
-    loop_run_for(c->base, 100);
+    wait_then_run(c, &r, 9, 100);
     assert_int_equal(r.nsegs, 2);
     assert_string_equal(r.segs[0].stream, b);
     assert_string_equal(rec_seg_text(&r.segs[0]), "b1\nb2\n");
     assert_string_equal(r.segs[1].stream, a);
     assert_string_equal(rec_seg_text(&r.segs[1]), "a2\n");
-    cfw_source_free(src);
-    rec_clear(&r);
-    free(a);
-    free(b);
-    free(t);
-    free(pattern);
+    finish(src, &r, a, b, t, pattern, NULL);
 }
 
 /* ---- rotation ---- */
 
-static void rename_rotation(struct ctx *c, bool glob)
+static void rename_rotation(struct src_env *c, bool glob)
 {
     struct rec r = {0};
     char *p = pth(c, "a.log");
@@ -217,8 +228,7 @@ static void rename_rotation(struct ctx *c, bool glob)
     write_file(p, "4\n", 0);
     assert_true(rec_wait_bytes(c->base, &r, 8, REC_WAIT_MS));
     append_file(p, "5\n");
-    assert_true(rec_wait_bytes(c->base, &r, 10, REC_WAIT_MS));
-    loop_run_for(c->base, 300);
+    wait_then_run(c, &r, 10, 300);
     assert_int_equal(r.nsegs, 2);
     assert_string_equal(r.segs[0].stream, p);
     assert_string_equal(rec_seg_text(&r.segs[0]), "1\n2\n3\n");
@@ -239,11 +249,7 @@ static void rename_rotation(struct ctx *c, bool glob)
         assert_string_equal(r.segs[2].stream, p1);
         assert_string_equal(rec_seg_text(&r.segs[2]), "late\n");
     }
-    cfw_source_free(src);
-    rec_clear(&r);
-    free(p);
-    free(p1);
-    free(pattern);
+    finish(src, &r, p, p1, pattern, NULL);
 }
 
 static void test_rename_rotation_drains_old_file(void **state)
@@ -256,94 +262,74 @@ static void test_rename_rotation_glob_no_reread(void **state)
     rename_rotation(*state, true);
 }
 
-static void test_copytruncate(void **state)
+/*
+ * Reads first from a new file; then the file is truncated in place and second written, either
+ * as a truncate and an append or (regrow) as one O_TRUNC write: two segments, one truncation.
+ */
+static void truncated_then(struct src_env *c, const char *first, const char *second, bool regrow)
 {
-    struct ctx *c = *state;
     struct rec r = {0};
     char *p = pth(c, "a.log");
     struct cfw_source *src;
     struct cfw_source_stats st;
 
-    write_file(p, "first 1\nfirst 2\n", 0);
-    src = file_source(c, p, true, &r);
-    start(src);
-    assert_true(rec_wait_bytes(c->base, &r, 16, REC_WAIT_MS));
-    /* copytruncate: the copy is not watched; the original is truncated in place. */
-    assert_int_equal(truncate(p, 0), 0);
-    append_file(p, "second\n");
-    assert_true(rec_wait_bytes(c->base, &r, 23, REC_WAIT_MS));
-    loop_run_for(c->base, 100);
+    src = read_new_file(c, p, first, &r);
+    if (regrow) {
+        write_file(p, second, O_TRUNC); /* same inode, size > old offset */
+    } else {
+        /* copytruncate: the copy is not watched; the original is truncated in place. */
+        assert_int_equal(truncate(p, 0), 0);
+        append_file(p, second);
+    }
+    wait_then_run(c, &r, strlen(first) + strlen(second), 100);
     assert_int_equal(r.nsegs, 2);
-    assert_string_equal(rec_seg_text(&r.segs[0]), "first 1\nfirst 2\n");
+    assert_string_equal(rec_seg_text(&r.segs[0]), first);
     assert_true(r.segs[0].ended);
-    assert_string_equal(rec_seg_text(&r.segs[1]), "second\n");
+    assert_string_equal(rec_seg_text(&r.segs[1]), second);
     cfw_source_get_stats(src, &st);
     assert_int_equal(st.truncations, 1);
-    cfw_source_free(src);
-    rec_clear(&r);
-    free(p);
+    finish(src, &r, p, NULL);
+}
+
+static void test_copytruncate(void **state)
+{
+    truncated_then(*state, "first 1\nfirst 2\n", "second\n", false);
 }
 
 /* Truncated and grown past the old offset before the reader looks: the fingerprint tells. */
 static void test_truncate_regrown_detected_by_fingerprint(void **state)
 {
-    struct ctx *c = *state;
-    struct rec r = {0};
-    char *p = pth(c, "a.log");
-    struct cfw_source *src;
-    struct cfw_source_stats st;
-    const char *second = "a much longer second generation of the log\n";
-
-    write_file(p, "short 1\nshort 2\n", 0);
-    src = file_source(c, p, true, &r);
-    start(src);
-    assert_true(rec_wait_bytes(c->base, &r, 16, REC_WAIT_MS));
-    write_file(p, second, O_TRUNC); /* same inode, size > old offset */
-    assert_true(rec_wait_bytes(c->base, &r, 16 + strlen(second), REC_WAIT_MS));
-    loop_run_for(c->base, 100);
-    assert_int_equal(r.nsegs, 2);
-    assert_true(r.segs[0].ended);
-    assert_string_equal(rec_seg_text(&r.segs[1]), second);
-    cfw_source_get_stats(src, &st);
-    assert_int_equal(st.truncations, 1);
-    cfw_source_free(src);
-    rec_clear(&r);
-    free(p);
+    truncated_then(*state, "short 1\nshort 2\n", "a much longer second generation of the log\n",
+                   true);
 }
 
 static void test_delete_drains_then_lets_go(void **state)
 {
-    struct ctx *c = *state;
+    struct src_env *c = *state;
     struct rec r = {0};
     char *p = pth(c, "a.log");
     struct cfw_source *src;
     struct cfw_source_stats st;
     const char *reason = NULL;
 
-    write_file(p, "1\n", 0);
-    src = file_source(c, p, true, &r);
-    start(src);
-    assert_true(rec_wait_bytes(c->base, &r, 2, REC_WAIT_MS));
+    src = read_new_file(c, p, "1\n", &r);
     append_file(p, "2\n");
     assert_int_equal(unlink(p), 0);
-    assert_true(rec_wait_bytes(c->base, &r, 4, REC_WAIT_MS));
-    loop_run_for(c->base, 100);
+    wait_then_run(c, &r, 4, 100);
     assert_int_equal(r.nsegs, 1);
     assert_string_equal(rec_seg_text(&r.segs[0]), "1\n2\n");
     assert_true(r.segs[0].ended);
     cfw_source_get_stats(src, &st);
     assert_int_equal(st.files, 0);
     assert_int_equal(cfw_source_get_state(src, &reason), CFW_INPUT_DEGRADED);
-    assert_non_null(strstr(reason, "no file matches"));
+    ASSERT_HAS_ALL(reason, "no file matches");
     /* A new file under the name is read from the beginning; the source is UP again. */
     write_file(p, "3\n", 0);
     assert_true(rec_wait_bytes(c->base, &r, 6, REC_WAIT_MS));
     assert_int_equal(r.nsegs, 2);
     assert_string_equal(rec_seg_text(&r.segs[1]), "3\n");
     assert_int_equal(cfw_source_get_state(src, NULL), CFW_INPUT_UP);
-    cfw_source_free(src);
-    rec_clear(&r);
-    free(p);
+    finish(src, &r, p, NULL);
 }
 
 static bool files_zero(void *arg)
@@ -366,7 +352,7 @@ static bool files_zero(void *arg)
  */
 static void test_rename_seen_after_the_file_was_let_go(void **state)
 {
-    struct ctx *c = *state;
+    struct src_env *c = *state;
     struct rec r = {0};
     char *p = pth(c, "a.log");
     char *p1 = pth(c, "a.log.1");
@@ -377,10 +363,7 @@ static void test_rename_seen_after_the_file_was_let_go(void **state)
     size_t nseg = 0;
     size_t nended = 0;
 
-    write_file(p, "1\n2\n", 0);
-    src = file_source(c, p, true, &r);
-    start(src);
-    assert_true(rec_wait_bytes(c->base, &r, 4, REC_WAIT_MS));
+    src = read_new_file(c, p, "1\n2\n", &r);
     assert_int_equal(link(p, hold), 0);
     assert_int_equal(unlink(p), 0);
     assert_true(loop_run_until(c->base, files_zero, src, REC_WAIT_MS));
@@ -389,8 +372,7 @@ static void test_rename_seen_after_the_file_was_let_go(void **state)
     assert_int_equal(rename(p, p1), 0);
     assert_int_equal(unlink(hold), 0);
     append_file(p1, "3\n");
-    assert_true(rec_wait_bytes(c->base, &r, 6, REC_WAIT_MS));
-    loop_run_for(c->base, 300);
+    wait_then_run(c, &r, 6, 300);
     assert_int_equal(r.bytes, 6);
     assert_string_equal(rec_text(&r), "1\n2\n3\n");
     text = rec_stream_text(&r, p1, &nseg, &nended);
@@ -399,11 +381,7 @@ static void test_rename_seen_after_the_file_was_let_go(void **state)
     free(text);
     cfw_source_get_stats(src, &st);
     assert_int_equal(st.files, 0);
-    cfw_source_free(src);
-    rec_clear(&r);
-    free(p);
-    free(p1);
-    free(hold);
+    finish(src, &r, p, p1, hold, NULL);
 }
 
 /*
@@ -412,17 +390,14 @@ static void test_rename_seen_after_the_file_was_let_go(void **state)
  */
 static void test_rename_after_let_go_rewritten_read_whole(void **state)
 {
-    struct ctx *c = *state;
+    struct src_env *c = *state;
     struct rec r = {0};
     char *p = pth(c, "a.log");
     char *p1 = pth(c, "a.log.1");
     char *hold = pth(c, "hold");
     struct cfw_source *src;
 
-    write_file(p, "1\n2\n", 0);
-    src = file_source(c, p, true, &r);
-    start(src);
-    assert_true(rec_wait_bytes(c->base, &r, 4, REC_WAIT_MS));
+    src = read_new_file(c, p, "1\n2\n", &r);
     assert_int_equal(link(p, hold), 0);
     assert_int_equal(unlink(p), 0);
     assert_true(loop_run_until(c->base, files_zero, src, REC_WAIT_MS));
@@ -430,15 +405,10 @@ static void test_rename_after_let_go_rewritten_read_whole(void **state)
     assert_int_equal(link(hold, p), 0);
     assert_int_equal(rename(p, p1), 0);
     assert_int_equal(unlink(hold), 0);
-    assert_true(rec_wait_bytes(c->base, &r, 10, REC_WAIT_MS));
-    loop_run_for(c->base, 300);
+    wait_then_run(c, &r, 10, 300);
     assert_int_equal(r.bytes, 10);
     assert_string_equal(rec_text(&r), "1\n2\nx\ny\nz\n");
-    cfw_source_free(src);
-    rec_clear(&r);
-    free(p);
-    free(p1);
-    free(hold);
+    finish(src, &r, p, p1, hold, NULL);
 }
 
 /*
@@ -447,35 +417,28 @@ static void test_rename_after_let_go_rewritten_read_whole(void **state)
  */
 static void test_file_back_under_the_name_not_reread(void **state)
 {
-    struct ctx *c = *state;
+    struct src_env *c = *state;
     struct rec r = {0};
     char *p = pth(c, "a.log");
     char *hold = pth(c, "hold");
     struct cfw_source *src;
 
-    write_file(p, "1\n2\n", 0);
-    src = file_source(c, p, true, &r);
-    start(src);
-    assert_true(rec_wait_bytes(c->base, &r, 4, REC_WAIT_MS));
+    src = read_new_file(c, p, "1\n2\n", &r);
     assert_int_equal(rename(p, hold), 0);
     assert_true(loop_run_until(c->base, files_zero, src, REC_WAIT_MS));
     append_file(hold, "3\n");
     assert_int_equal(rename(hold, p), 0);
     assert_true(rec_wait_bytes(c->base, &r, 6, REC_WAIT_MS));
     append_file(p, "4\n");
-    assert_true(rec_wait_bytes(c->base, &r, 8, REC_WAIT_MS));
-    loop_run_for(c->base, 300);
+    wait_then_run(c, &r, 8, 300);
     assert_int_equal(r.bytes, 8);
     assert_string_equal(rec_text(&r), "1\n2\n3\n4\n");
-    cfw_source_free(src);
-    rec_clear(&r);
-    free(p);
-    free(hold);
+    finish(src, &r, p, hold, NULL);
 }
 
 /* ---- state: save and restore ---- */
 
-static struct cfw_source *restored_source(struct ctx *c, const char *path, struct rec *r,
+static struct cfw_source *restored_source(struct src_env *c, const char *path, struct rec *r,
                                           const json_t *saved)
 {
     struct cfw_source *src = file_source(c, path, false, r);
@@ -484,9 +447,29 @@ static struct cfw_source *restored_source(struct ctx *c, const char *path, struc
     return src;
 }
 
+/* restored_source() that frees saved. */
+static struct cfw_source *restored_source_take(struct src_env *c, const char *path, struct rec *r,
+                                               json_t *saved)
+{
+    struct cfw_source *src = restored_source(c, path, r, saved);
+
+    json_decref(saved);
+    return src;
+}
+
+/* Saves src's state through its text form, then frees src and what r recorded. */
+static json_t *save_and_free(struct cfw_source *src, struct rec *r)
+{
+    json_t *saved = source_save_roundtrip(src);
+
+    cfw_source_free(src);
+    rec_clear(r);
+    return saved;
+}
+
 static void test_restore_resumes_exactly(void **state)
 {
-    struct ctx *c = *state;
+    struct src_env *c = *state;
     struct rec r = {0};
     char *p = pth(c, "a.log");
     char *p1 = pth(c, "a.log.1");
@@ -494,10 +477,7 @@ static void test_restore_resumes_exactly(void **state)
     json_t *saved;
     json_t *files;
 
-    write_file(p, "1\n2\n", 0);
-    src = file_source(c, p, true, &r);
-    start(src);
-    assert_true(rec_wait_bytes(c->base, &r, 4, REC_WAIT_MS));
+    src = read_new_file(c, p, "1\n2\n", &r);
     saved = source_save_roundtrip(src);
     files = json_object_get(saved, "files");
     assert_int_equal(json_array_size(files), 1);
@@ -508,24 +488,18 @@ static void test_restore_resumes_exactly(void **state)
 
     /* Down: more lines written. Restart: exactly those, even though start_at is end. */
     append_file(p, "3\n");
-    src = restored_source(c, p, &r, saved);
-    json_decref(saved);
-    assert_true(rec_wait_bytes(c->base, &r, 2, REC_WAIT_MS));
-    loop_run_for(c->base, 100);
+    src = restored_source_take(c, p, &r, saved);
+    wait_then_run(c, &r, 2, 100);
     assert_int_equal(r.nsegs, 1);
     assert_string_equal(rec_seg_text(&r.segs[0]), "3\n");
-    saved = source_save_roundtrip(src);
-    cfw_source_free(src);
-    rec_clear(&r);
+    saved = save_and_free(src, &r);
 
     /* Down again: the rest of the old file, a rotation by rename, a new file. */
     append_file(p, "4\n");
     assert_int_equal(rename(p, p1), 0);
     write_file(p, "5\n", 0);
-    src = restored_source(c, p, &r, saved);
-    json_decref(saved);
-    assert_true(rec_wait_bytes(c->base, &r, 4, REC_WAIT_MS));
-    loop_run_for(c->base, 100);
+    src = restored_source_take(c, p, &r, saved);
+    wait_then_run(c, &r, 4, 100);
     assert_int_equal(r.nsegs, 2);
     assert_string_equal(r.segs[0].stream, p);
     assert_string_equal(rec_seg_text(&r.segs[0]), "4\n");
@@ -534,22 +508,16 @@ static void test_restore_resumes_exactly(void **state)
     assert_string_equal(rec_seg_text(&r.segs[1]), "5\n");
 
     /* Saved while the old file is still known: unchanged files give nothing on restart. */
-    saved = source_save_roundtrip(src);
-    cfw_source_free(src);
-    rec_clear(&r);
-    src = restored_source(c, p, &r, saved);
-    json_decref(saved);
+    saved = save_and_free(src, &r);
+    src = restored_source_take(c, p, &r, saved);
     loop_run_for(c->base, 200);
     assert_int_equal(r.bytes, 0);
-    cfw_source_free(src);
-    rec_clear(&r);
-    free(p);
-    free(p1);
+    finish(src, &r, p, p1, NULL);
 }
 
 static void test_restore_detects_replaced_content(void **state)
 {
-    struct ctx *c = *state;
+    struct src_env *c = *state;
     struct rec r = {0};
     char *p = pth(c, "a.log");
     struct cfw_source *src;
@@ -557,20 +525,14 @@ static void test_restore_detects_replaced_content(void **state)
     json_t *saved;
     const char *longer = "completely different and longer content\n";
 
-    write_file(p, "first line\n", 0);
-    src = file_source(c, p, true, &r);
-    start(src);
-    assert_true(rec_wait_bytes(c->base, &r, 11, REC_WAIT_MS));
-    saved = source_save_roundtrip(src);
-    cfw_source_free(src);
-    rec_clear(&r);
+    src = read_new_file(c, p, "first line\n", &r);
+    saved = save_and_free(src, &r);
 
     /* Same device and inode, size past the old offset, different bytes before it (what inode
      * reuse and a copytruncate while down look like): read from 0. */
     write_file(p, longer, O_TRUNC);
     src = restored_source(c, p, &r, saved);
-    assert_true(rec_wait_bytes(c->base, &r, strlen(longer), REC_WAIT_MS));
-    loop_run_for(c->base, 100);
+    wait_then_run(c, &r, strlen(longer), 100);
     assert_int_equal(r.nsegs, 1);
     assert_string_equal(rec_seg_text(&r.segs[0]), longer);
     cfw_source_get_stats(src, &st);
@@ -580,18 +542,15 @@ static void test_restore_detects_replaced_content(void **state)
 
     /* Shorter than the saved offset: also from 0. */
     write_file(p, "tiny\n", O_TRUNC);
-    src = restored_source(c, p, &r, saved);
-    json_decref(saved);
+    src = restored_source_take(c, p, &r, saved);
     assert_true(rec_wait_bytes(c->base, &r, 5, REC_WAIT_MS));
     assert_string_equal(rec_seg_text(&r.segs[0]), "tiny\n");
-    cfw_source_free(src);
-    rec_clear(&r);
-    free(p);
+    finish(src, &r, p, NULL);
 }
 
 static void test_restore_rejects_bad_state(void **state)
 {
-    struct ctx *c = *state;
+    struct src_env *c = *state;
     struct rec r = {0};
     char *p = pth(c, "a.log");
     struct cfw_source *src;
@@ -607,8 +566,7 @@ static void test_restore_rejects_bad_state(void **state)
     start(src);
     loop_run_for(c->base, 50);
     append_file(p, "new\n");
-    assert_true(rec_wait_bytes(c->base, &r, 4, REC_WAIT_MS));
-    loop_run_for(c->base, 50);
+    wait_then_run(c, &r, 4, 50);
     assert_int_equal(r.nsegs, 1);
     assert_string_equal(rec_seg_text(&r.segs[0]), "new\n");
     cfw_source_free(src);
@@ -621,7 +579,7 @@ static void test_restore_rejects_bad_state(void **state)
 /* A file that appeared while the daemon was down is read from the beginning. */
 static void test_restore_reads_files_new_since(void **state)
 {
-    struct ctx *c = *state;
+    struct src_env *c = *state;
     struct rec r = {0};
     char *p = pth(c, "a.log");
     char *pattern = pth(c, "*.log");
@@ -635,25 +593,20 @@ static void test_restore_reads_files_new_since(void **state)
     assert_int_equal(json_array_size(json_object_get(saved, "files")), 0);
     cfw_source_free(src);
     write_file(p, "written while down\n", 0);
-    src = restored_source(c, pattern, &r, saved);
-    json_decref(saved);
+    src = restored_source_take(c, pattern, &r, saved);
     assert_true(rec_wait_bytes(c->base, &r, 19, REC_WAIT_MS));
     assert_string_equal(rec_seg_text(&r.segs[0]), "written while down\n");
-    cfw_source_free(src);
-    rec_clear(&r);
-    free(p);
-    free(pattern);
+    finish(src, &r, p, pattern, NULL);
 }
 
 /* ---- budget, health, life cycle ---- */
 
 static void test_budget_does_not_starve_timers(void **state)
 {
-    struct ctx *c = *state;
+    struct src_env *c = *state;
     struct rec r = {0};
     char *p = pth(c, "big.log");
     struct cfw_source_conf conf;
-    struct cfw_source_cbs cbs = rec_cbs(&r);
     struct cfw_source *src;
     struct loop_ticker t = {0};
     const size_t total = 8u * 1024u * 1024u;
@@ -668,14 +621,10 @@ static void test_budget_does_not_starve_timers(void **state)
     }
     close(fd);
     free(line);
-    cfw_source_conf_init(&conf, CFW_SOURCE_FILE);
-    conf.name = cfw_xstrdup("big");
-    conf.path = cfw_xstrdup(p);
+    file_conf(&conf, "big", p);
     conf.start_at_beginning = true;
     conf.read_budget = 64 * 1024;
-    src = cfw_source_new(c->base, &conf, &cbs, NULL);
-    cfw_source_conf_clear(&conf);
-    assert_non_null(src);
+    src = conf_source(c, &conf, &r);
     loop_ticker_start(c->base, &t);
     r.ticks = &t.n;
     start(src);
@@ -685,15 +634,13 @@ static void test_budget_does_not_starve_timers(void **state)
                   (unsigned long long)(r.last_tick - r.first_tick));
     assert_true(r.last_tick - r.first_tick >= 100);
     loop_ticker_stop(&t);
-    cfw_source_free(src);
-    rec_clear(&r);
-    free(p);
+    finish(src, &r, p, NULL);
 }
 
 /* A glob that matches nothing yet (an empty CI log directory) is waiting, not blind. */
 static void test_empty_glob_is_waiting_unless_files_are_expected(void **state)
 {
-    struct ctx *c = *state;
+    struct src_env *c = *state;
 
     for (int expect = 0; expect <= 1; expect++) {
         struct rec r = {0};
@@ -701,24 +648,20 @@ static void test_empty_glob_is_waiting_unless_files_are_expected(void **state)
         char *dir = pth(c, expect ? "ci-b" : "ci-a");
         char *file = pth(c, expect ? "ci-b/job1.log" : "ci-a/job1.log");
         struct cfw_source_conf conf;
-        struct cfw_source_cbs cbs = rec_cbs(&r);
         struct cfw_source *src;
         const char *reason = NULL;
 
         assert_int_equal(mkdir(dir, 0700), 0);
-        cfw_source_conf_init(&conf, CFW_SOURCE_FILE);
-        conf.name = cfw_xstrdup("ci");
-        conf.path = cfw_xstrdup(glob);
+        file_conf(&conf, "ci", glob);
         conf.down_after_ms = 100;
         conf.poll_interval_ms = 50;
         conf.expect_files = expect;
-        src = cfw_source_new(c->base, &conf, &cbs, NULL);
-        cfw_source_conf_clear(&conf);
+        src = conf_source(c, &conf, &r);
         start(src);
         loop_run_for(c->base, 400);
         if (expect) {
             assert_int_equal(cfw_source_get_state(src, &reason), CFW_INPUT_DOWN);
-            assert_non_null(strstr(reason, "no file matches"));
+            ASSERT_HAS_ALL(reason, "no file matches");
         } else {
             assert_int_equal(cfw_source_get_state(src, &reason), CFW_INPUT_UP);
             assert_int_equal(r.nstates, 0);
@@ -736,31 +679,27 @@ static void test_empty_glob_is_waiting_unless_files_are_expected(void **state)
 
 static void test_missing_file_goes_down_then_up(void **state)
 {
-    struct ctx *c = *state;
+    struct src_env *c = *state;
     struct rec r = {0};
     char *p = pth(c, "late.log");
     struct cfw_source_conf conf;
-    struct cfw_source_cbs cbs = rec_cbs(&r);
     struct cfw_source *src;
     int64_t t0;
 
-    cfw_source_conf_init(&conf, CFW_SOURCE_FILE);
-    conf.name = cfw_xstrdup("late");
-    conf.path = cfw_xstrdup(p);
+    file_conf(&conf, "late", p);
     conf.down_after_ms = 300;
     conf.poll_interval_ms = 50;
-    src = cfw_source_new(c->base, &conf, &cbs, NULL);
-    cfw_source_conf_clear(&conf);
+    src = conf_source(c, &conf, &r);
     t0 = cfw_now_mono_ms();
     start(src);
     assert_int_equal(r.nstates, 1);
     assert_int_equal(r.states[0], CFW_INPUT_DEGRADED);
-    assert_non_null(strstr(r.reasons[0], "no file matches"));
+    ASSERT_HAS_ALL(r.reasons[0], "no file matches");
     assert_true(rec_wait_state(c->base, &r, CFW_INPUT_DOWN, 5000));
     print_message("down after %lldms\n", (long long)(cfw_now_mono_ms() - t0));
     assert_true(cfw_now_mono_ms() - t0 >= 300);
     assert_int_equal(r.nstates, 2);
-    assert_non_null(strstr(r.reasons[1], "late.log"));
+    ASSERT_HAS_ALL(r.reasons[1], "late.log");
     /* The file appears: read from the beginning, state back to UP. */
     write_file(p, "hello\n", 0);
     assert_true(rec_wait_bytes(c->base, &r, 6, REC_WAIT_MS));
@@ -768,9 +707,7 @@ static void test_missing_file_goes_down_then_up(void **state)
     assert_int_equal(r.nstates, 3);
     assert_int_equal(r.states[2], CFW_INPUT_UP);
     assert_string_equal(r.reasons[2], "");
-    cfw_source_free(src);
-    rec_clear(&r);
-    free(p);
+    finish(src, &r, p, NULL);
 }
 
 /*
@@ -785,7 +722,6 @@ static int permission_child(const char *dir)
     struct cfw_source_cbs cbs = rec_cbs(&r);
     struct cfw_source *src;
     char *p = cfw_xasprintf("%s/secret.log", dir);
-    int64_t end;
     int fd;
 
     if (geteuid() == 0 && (setgid(65534) < 0 || setuid(65534) < 0)) {
@@ -800,9 +736,7 @@ static int permission_child(const char *dir)
         return 12;
     }
     base = loop_base_new(true);
-    cfw_source_conf_init(&conf, CFW_SOURCE_FILE);
-    conf.name = cfw_xstrdup("secret");
-    conf.path = cfw_xstrdup(p);
+    file_conf(&conf, "secret", p);
     conf.start_at_beginning = true;
     conf.down_after_ms = 100;
     conf.poll_interval_ms = 50;
@@ -811,10 +745,7 @@ static int permission_child(const char *dir)
     if (src == NULL || cfw_source_start(src, NULL) < 0) {
         return 13;
     }
-    end = cfw_now_mono_ms() + 5000;
-    while (cfw_source_get_state(src, NULL) != CFW_INPUT_DOWN && cfw_now_mono_ms() < end) {
-        event_base_loop(base, EVLOOP_ONCE);
-    }
+    source_wait_state(base, src, CFW_INPUT_DOWN, 5000);
     if (r.nstates < 2 || r.states[0] != CFW_INPUT_DEGRADED || r.states[1] != CFW_INPUT_DOWN) {
         return 14;
     }
@@ -824,10 +755,7 @@ static int permission_child(const char *dir)
     if (chmod(p, 0644) < 0) {
         return 16;
     }
-    end = cfw_now_mono_ms() + 5000;
-    while (r.bytes < 7 && cfw_now_mono_ms() < end) {
-        event_base_loop(base, EVLOOP_ONCE);
-    }
+    rec_wait_bytes(base, &r, 7, 5000);
     if (r.bytes != 7 || cfw_source_get_state(src, NULL) != CFW_INPUT_UP) {
         return 17;
     }
@@ -840,7 +768,7 @@ static int permission_child(const char *dir)
 
 static void test_permission_denied_goes_down(void **state)
 {
-    struct ctx *c = *state;
+    struct src_env *c = *state;
     pid_t pid;
     int status = 0;
 
@@ -857,16 +785,13 @@ static void test_permission_denied_goes_down(void **state)
 
 static void test_stop_ends_streams(void **state)
 {
-    struct ctx *c = *state;
+    struct src_env *c = *state;
     struct rec r = {0};
     char *p = pth(c, "a.log");
     struct cfw_source *src;
     json_t *saved;
 
-    write_file(p, "1\n", 0);
-    src = file_source(c, p, true, &r);
-    start(src);
-    assert_true(rec_wait_bytes(c->base, &r, 2, REC_WAIT_MS));
+    src = read_new_file(c, p, "1\n", &r);
     assert_false(cfw_source_stopped(src));
     cfw_source_stop(src);
     loop_run_for(c->base, 50);
@@ -880,14 +805,12 @@ static void test_stop_ends_streams(void **state)
                          json_array_get(json_object_get(saved, "files"), 0), "offset")),
                      2);
     json_decref(saved);
-    cfw_source_free(src);
-    rec_clear(&r);
-    free(p);
+    finish(src, &r, p, NULL);
 }
 
 static void test_free_from_data_callback(void **state)
 {
-    struct ctx *c = *state;
+    struct src_env *c = *state;
     struct rec r = {0};
     char *p = pth(c, "a.log");
     struct cfw_source *src;
@@ -914,24 +837,10 @@ static void write_bytes(const char *path, const void *p, size_t n, int flags)
     close(fd);
 }
 
-/* Appends one gzip member of text to out. */
+/* Appends one gzip member of text to out (level 6). */
 static void gz_member(struct cfw_buf *out, const char *text)
 {
-    size_t len = strlen(text);
-    size_t cap = compressBound((uLong)len) + 64;
-    unsigned char *tmp = malloc(cap);
-    z_stream zs;
-
-    memset(&zs, 0, sizeof(zs));
-    assert_int_equal(deflateInit2(&zs, 6, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY), Z_OK);
-    zs.next_in = (Bytef *)(uintptr_t)text;
-    zs.avail_in = (uInt)len;
-    zs.next_out = tmp;
-    zs.avail_out = (uInt)cap;
-    assert_int_equal(deflate(&zs, Z_FINISH), Z_STREAM_END);
-    assert_int_equal(cfw_buf_append(out, tmp, cap - zs.avail_out), 0);
-    deflateEnd(&zs);
-    free(tmp);
+    gzip_member_append(out, text, strlen(text), 6);
 }
 
 /*
@@ -940,7 +849,7 @@ static void gz_member(struct cfw_buf *out, const char *text)
  */
 static void test_gzip_pattern_decompresses(void **state)
 {
-    struct ctx *c = *state;
+    struct src_env *c = *state;
     struct rec r = {0};
     char *p = pth(c, "batch.log.gz");
     char *pattern = pth(c, "*.log.gz");
@@ -960,8 +869,7 @@ static void test_gzip_pattern_decompresses(void **state)
     write_bytes(p, gz.data, gz.len, 0);
     src = file_source(c, pattern, true, &r);
     start(src);
-    assert_true(rec_wait_bytes(c->base, &r, text.len, REC_WAIT_MS));
-    loop_run_for(c->base, 100);
+    wait_then_run(c, &r, text.len, 100);
     assert_int_equal(r.bytes, text.len);
     assert_int_equal(r.nsegs, 1);
     assert_string_equal(r.segs[0].stream, p);
@@ -975,22 +883,17 @@ static void test_gzip_pattern_decompresses(void **state)
     rec_clear(&r);
 
     /* Restart, unchanged: nothing again. */
-    src = restored_source(c, pattern, &r, saved);
-    json_decref(saved);
+    src = restored_source_take(c, pattern, &r, saved);
     loop_run_for(c->base, 200);
     assert_int_equal(r.bytes, 0);
-    saved = source_save_roundtrip(src);
-    cfw_source_free(src);
-    rec_clear(&r);
+    saved = save_and_free(src, &r);
 
     /* A member appended while down: inflated again up to the offset, then only it is new. */
     gz.len = 0;
     gz_member(&gz, "third member\n");
     write_bytes(p, gz.data, gz.len, O_APPEND);
-    src = restored_source(c, pattern, &r, saved);
-    json_decref(saved);
-    assert_true(rec_wait_bytes(c->base, &r, 13, REC_WAIT_MS));
-    loop_run_for(c->base, 100);
+    src = restored_source_take(c, pattern, &r, saved);
+    wait_then_run(c, &r, 13, 100);
     assert_string_equal(rec_text(&r), "third member\n");
     cfw_source_free(src);
     rec_clear(&r);
@@ -1007,7 +910,7 @@ static void test_gzip_pattern_decompresses(void **state)
  */
 static void test_gzip_corrupt_plain_and_other_patterns(void **state)
 {
-    struct ctx *c = *state;
+    struct src_env *c = *state;
     struct rec r = {0};
     char *a = pth(c, "a.log.gz");
     char *b = pth(c, "b.log.gz");
@@ -1025,8 +928,7 @@ static void test_gzip_corrupt_plain_and_other_patterns(void **state)
     write_file(b, "plain text, not gzip\n", 0);
     src = file_source(c, pattern, true, &r);
     start(src);
-    assert_true(rec_wait_bytes(c->base, &r, 10 + 21, REC_WAIT_MS));
-    loop_run_for(c->base, 200);
+    wait_then_run(c, &r, 10 + 21, 200);
     assert_int_equal(r.bytes, 10 + 21);
     text = rec_stream_text(&r, a, &nseg, &nended);
     assert_string_equal(text, "good line\n");
@@ -1040,8 +942,7 @@ static void test_gzip_corrupt_plain_and_other_patterns(void **state)
 
     src = file_source(c, other, true, &r);
     start(src);
-    assert_true(rec_wait_bytes(c->base, &r, gz.len, REC_WAIT_MS));
-    loop_run_for(c->base, 100);
+    wait_then_run(c, &r, gz.len, 100);
     assert_int_equal(r.bytes, gz.len);
     cfw_source_free(src);
     rec_clear(&r);
@@ -1277,7 +1178,7 @@ static void read_copies(const struct hr *h, unsigned char *in_copy)
     }
 }
 
-static void high_rate(struct ctx *c, enum rot_mode mode, bool glob)
+static void high_rate(struct src_env *c, enum rot_mode mode, bool glob)
 {
     struct hr *h = cfw_xcalloc(1, sizeof(*h));
     struct cfw_source_conf conf;
@@ -1367,30 +1268,30 @@ static void test_high_rate_copytruncate_race(void **state)
 
 /* ---- configuration ---- */
 
-static struct cfw_doc *load(const char *text, struct cfw_diag *diag)
+/* Parses text (a file named test.yaml) as the entry at path. */
+static int parse(const char *text, const char *path, struct cfw_source_conf *conf,
+                 struct cfw_diag *diag)
 {
-    struct cfw_doc *doc = cfw_yaml_load_string("test.yaml", text, strlen(text), diag);
-    assert_non_null(doc);
-    return doc;
+    return source_conf_parse_text("test.yaml", text, path, conf, diag);
 }
 
 static void test_conf_file(void **state)
 {
     struct cfw_diag diag = {0};
-    struct cfw_doc *doc = load("name: deploys\n"
-                               "type: file\n"
-                               "path: /var/log/ci/wrangler-*.log\n"
-                               "start_at: beginning\n"
-                               "format: wrangler-log\n"
-                               "poll_interval: 250ms\n"
-                               "read_budget: 65536\n"
-                               "down_after: 2m\n"
-                               "max_files: 10\n",
-                               &diag);
     struct cfw_source_conf conf;
 
     (void)state;
-    assert_int_equal(cfw_source_conf_parse(doc->root, "sources[0]", &conf, &diag), 0);
+    assert_int_equal(parse("name: deploys\n"
+                           "type: file\n"
+                           "path: /var/log/ci/wrangler-*.log\n"
+                           "start_at: beginning\n"
+                           "format: wrangler-log\n"
+                           "poll_interval: 250ms\n"
+                           "read_budget: 65536\n"
+                           "down_after: 2m\n"
+                           "max_files: 10\n",
+                           "sources[0]", &conf, &diag),
+                     0);
     assert_int_equal(diag.n, 0);
     assert_string_equal(conf.name, "deploys");
     assert_int_equal(conf.type, CFW_SOURCE_FILE);
@@ -1402,94 +1303,78 @@ static void test_conf_file(void **state)
     assert_int_equal(conf.down_after_ms, 120000);
     assert_int_equal(conf.max_files, 10);
     cfw_source_conf_clear(&conf);
-    cfw_doc_free(doc);
 
     /* Defaults. */
-    doc = load("name: x\ntype: file\npath: /tmp/x.log\n", &diag);
-    assert_int_equal(cfw_source_conf_parse(doc->root, "sources[0]", &conf, &diag), 0);
+    assert_int_equal(parse("name: x\ntype: file\npath: /tmp/x.log\n", "sources[0]", &conf, &diag),
+                     0);
     assert_false(conf.start_at_beginning);
     assert_int_equal(conf.format, CFW_FMT_AUTO);
     assert_int_equal(conf.read_budget, CFW_SOURCE_READ_BUDGET_DEFAULT);
     assert_int_equal(conf.poll_interval_ms, CFW_SOURCE_POLL_INTERVAL_DEFAULT_MS);
     assert_int_equal(conf.down_after_ms, CFW_SOURCE_DOWN_AFTER_DEFAULT_MS);
     cfw_source_conf_clear(&conf);
-    cfw_doc_free(doc);
     cfw_diag_free(&diag);
 }
 
 static void test_conf_errors_all_reported(void **state)
 {
     struct cfw_diag diag = {0};
-    struct cfw_doc *doc = load("name: 'bad name'\n"
-                               "type: file\n"
-                               "start_at: middle\n"
-                               "format: xml\n"
-                               "colour: blue\n"
-                               "read_budget: 1\n",
-                               &diag);
     struct cfw_source_conf conf;
 
     (void)state;
-    assert_int_equal(cfw_source_conf_parse(doc->root, "sources[1]", &conf, &diag), -1);
-    for (size_t i = 0; i < diag.n; i++) {
-        print_message("%s\n", diag.msgs[i]);
-    }
-    assert_true(diag_has(&diag, "unknown key"));
-    assert_true(diag_has(&diag, "colour"));
-    assert_true(diag_has(&diag, "not a valid name"));
-    assert_true(diag_has(&diag, "needs 'path'"));
-    assert_true(diag_has(&diag, "expected end or beginning"));
-    assert_true(diag_has(&diag, "unknown format 'xml'"));
-    assert_true(diag_has(&diag, "sources[1]"));
-    assert_true(diag_has(&diag, "test.yaml:"));
+    assert_int_equal(parse("name: 'bad name'\n"
+                           "type: file\n"
+                           "start_at: middle\n"
+                           "format: xml\n"
+                           "colour: blue\n"
+                           "read_budget: 1\n",
+                           "sources[1]", &conf, &diag),
+                     -1);
+    ASSERT_DIAG_HAS_ALL(&diag, "unknown key", "colour", "not a valid name", "needs 'path'",
+                        "expected end or beginning", "unknown format 'xml'", "sources[1]",
+                        "test.yaml:");
     assert_true(diag.n >= 6);
     assert_null(conf.name);
-    cfw_doc_free(doc);
     cfw_diag_free(&diag);
 
     diag = (struct cfw_diag){0};
-    doc = load("name: x\ntype: logfile\n", &diag);
-    assert_int_equal(cfw_source_conf_parse(doc->root, "sources[0]", &conf, &diag), -1);
-    assert_true(diag_has(&diag, "unknown source type 'logfile'"));
-    cfw_doc_free(doc);
+    assert_int_equal(parse("name: x\ntype: logfile\n", "sources[0]", &conf, &diag), -1);
+    ASSERT_DIAG_HAS_ALL(&diag, "unknown source type 'logfile'");
     cfw_diag_free(&diag);
 }
+
+#define FILE_TEST(f) cmocka_unit_test_setup_teardown(f, setup, src_env_teardown)
 
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_beginning_then_append, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_start_at_end, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_glob_picks_up_new_file, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_rename_rotation_drains_old_file, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_rename_rotation_glob_no_reread, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_copytruncate, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_truncate_regrown_detected_by_fingerprint, setup,
-                                        teardown),
-        cmocka_unit_test_setup_teardown(test_delete_drains_then_lets_go, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_rename_seen_after_the_file_was_let_go, setup,
-                                        teardown),
-        cmocka_unit_test_setup_teardown(test_rename_after_let_go_rewritten_read_whole, setup,
-                                        teardown),
-        cmocka_unit_test_setup_teardown(test_file_back_under_the_name_not_reread, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_restore_resumes_exactly, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_restore_detects_replaced_content, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_restore_rejects_bad_state, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_restore_reads_files_new_since, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_budget_does_not_starve_timers, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_missing_file_goes_down_then_up, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_empty_glob_is_waiting_unless_files_are_expected, setup,
-                                        teardown),
-        cmocka_unit_test_setup_teardown(test_permission_denied_goes_down, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_stop_ends_streams, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_free_from_data_callback, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_gzip_pattern_decompresses, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_gzip_corrupt_plain_and_other_patterns, setup,
-                                        teardown),
-        cmocka_unit_test_setup_teardown(test_high_rate_rename, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_high_rate_rename_glob, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_high_rate_copytruncate, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_high_rate_copytruncate_race, setup, teardown),
+        FILE_TEST(test_beginning_then_append),
+        FILE_TEST(test_start_at_end),
+        FILE_TEST(test_glob_picks_up_new_file),
+        FILE_TEST(test_rename_rotation_drains_old_file),
+        FILE_TEST(test_rename_rotation_glob_no_reread),
+        FILE_TEST(test_copytruncate),
+        FILE_TEST(test_truncate_regrown_detected_by_fingerprint),
+        FILE_TEST(test_delete_drains_then_lets_go),
+        FILE_TEST(test_rename_seen_after_the_file_was_let_go),
+        FILE_TEST(test_rename_after_let_go_rewritten_read_whole),
+        FILE_TEST(test_file_back_under_the_name_not_reread),
+        FILE_TEST(test_restore_resumes_exactly),
+        FILE_TEST(test_restore_detects_replaced_content),
+        FILE_TEST(test_restore_rejects_bad_state),
+        FILE_TEST(test_restore_reads_files_new_since),
+        FILE_TEST(test_budget_does_not_starve_timers),
+        FILE_TEST(test_missing_file_goes_down_then_up),
+        FILE_TEST(test_empty_glob_is_waiting_unless_files_are_expected),
+        FILE_TEST(test_permission_denied_goes_down),
+        FILE_TEST(test_stop_ends_streams),
+        FILE_TEST(test_free_from_data_callback),
+        FILE_TEST(test_gzip_pattern_decompresses),
+        FILE_TEST(test_gzip_corrupt_plain_and_other_patterns),
+        FILE_TEST(test_high_rate_rename),
+        FILE_TEST(test_high_rate_rename_glob),
+        FILE_TEST(test_high_rate_copytruncate),
+        FILE_TEST(test_high_rate_copytruncate_race),
         cmocka_unit_test(test_conf_file),
         cmocka_unit_test(test_conf_errors_all_reported),
     };

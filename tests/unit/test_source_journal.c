@@ -37,10 +37,8 @@ static const char *const remote_paths[] = {
 /* ---- helpers ---- */
 
 struct ctx {
-    char dir[64];
+    struct src_env env;
     const char *remote;
-    struct event_base *base;
-    struct event *tick;
     uint64_t mono; /* monotonic timestamp of the next entry (us) */
     unsigned files;
 };
@@ -55,11 +53,9 @@ static int setup(void **state)
             break;
         }
     }
-    if (tmpdir_make(c->dir, sizeof(c->dir), "srcjournal") < 0) {
+    if (src_env_init(&c->env, "srcjournal", false) < 0) {
         return -1;
     }
-    c->base = loop_base_new(false);
-    c->tick = loop_tick_new(c->base);
     c->mono = 1000000;
     *state = c;
     return 0;
@@ -69,9 +65,7 @@ static int teardown(void **state)
 {
     struct ctx *c = *state;
 
-    event_free(c->tick);
-    event_base_free(c->base);
-    tmpdir_remove(c->dir);
+    src_env_clear(&c->env);
     free(c);
     return 0;
 }
@@ -135,7 +129,7 @@ static void write_journal(struct ctx *c, const struct entry *e, size_t n)
         cfw_buf_putc(&b, '\n');
     }
     c->files++;
-    cmd = cfw_xasprintf("%s -o %s/f%u.journal - 2>/dev/null", c->remote, c->dir, c->files);
+    cmd = cfw_xasprintf("%s -o %s/f%u.journal - 2>/dev/null", c->remote, c->env.dir, c->files);
     fp = popen(cmd, "w");
     assert_non_null(fp);
     assert_int_equal(fwrite(b.data, 1, b.len, fp), b.len);
@@ -144,21 +138,23 @@ static void write_journal(struct ctx *c, const struct entry *e, size_t n)
     cfw_buf_free(&b);
 }
 
-static struct cfw_source *journal_source(struct ctx *c, struct rec *r, char **matches,
-                                         bool beginning, const json_t *saved)
+/* Starts conf as the configuration of a journal source named units reading directory. */
+static void journal_conf(struct cfw_source_conf *conf, const char *directory)
 {
-    struct cfw_source_conf conf;
+    cfw_source_conf_init(conf, CFW_SOURCE_JOURNAL);
+    conf->name = cfw_xstrdup("units");
+    conf->directory = cfw_xstrdup(directory);
+}
+
+/* A new source of conf (cleared) recording into r, restored from saved unless NULL, started. */
+static struct cfw_source *start_source(struct ctx *c, struct cfw_source_conf *conf, struct rec *r,
+                                       const json_t *saved)
+{
     struct cfw_source_cbs cbs = rec_cbs(r);
     struct cfw_err err = {0};
-    struct cfw_source *src;
+    struct cfw_source *src = cfw_source_new(c->env.base, conf, &cbs, &err);
 
-    cfw_source_conf_init(&conf, CFW_SOURCE_JOURNAL);
-    conf.name = cfw_xstrdup("units");
-    conf.directory = cfw_xstrdup(c->dir);
-    conf.matches = matches;
-    conf.start_at_beginning = beginning;
-    src = cfw_source_new(c->base, &conf, &cbs, &err);
-    cfw_source_conf_clear(&conf);
+    cfw_source_conf_clear(conf);
     assert_non_null(src);
     if (saved != NULL) {
         assert_int_equal(cfw_source_restore(src, saved), 0);
@@ -167,12 +163,31 @@ static struct cfw_source *journal_source(struct ctx *c, struct rec *r, char **ma
     return src;
 }
 
+static struct cfw_source *journal_source(struct ctx *c, struct rec *r, char **matches,
+                                         bool beginning, const json_t *saved)
+{
+    struct cfw_source_conf conf;
+
+    journal_conf(&conf, c->env.dir);
+    conf.matches = matches;
+    conf.start_at_beginning = beginning;
+    return start_source(c, &conf, r, saved);
+}
+
 /* ---- tests ---- */
 
 static const char *const traceback = "Traceback (most recent call last):\n"
                                      "  File \"/session/metadata/worker.py\", line 3, in <module>\n"
                                      "    from src.app import handler\n"
                                      "ModuleNotFoundError: No module named 'src'";
+
+/* Waits until r holds as many bytes as want, runs the loop ms more, asserts r holds want. */
+static void expect_text(struct ctx *c, struct rec *r, const char *want, int64_t ms)
+{
+    assert_true(rec_wait_bytes(c->env.base, r, strlen(want), REC_WAIT_MS));
+    loop_run_for(c->env.base, ms);
+    assert_string_equal(rec_text(r), want);
+}
 
 static void test_directory_with_matches(void **state)
 {
@@ -190,14 +205,12 @@ static void test_directory_with_matches(void **state)
     need_remote(c);
     write_journal(c, e, 5);
     src = journal_source(c, &r, strv_of("_SYSTEMD_UNIT=py.service", NULL), true, NULL);
-    assert_true(rec_wait_bytes(c->base, &r, strlen(want), REC_WAIT_MS));
-    loop_run_for(c->base, 100);
-    assert_string_equal(rec_text(&r), want);
+    expect_text(c, &r, want, 100);
     cfw_source_get_stats(src, &st);
     assert_int_equal(st.records, 4); /* the entry without MESSAGE is passed over */
     assert_int_equal(cfw_source_get_state(src, NULL), CFW_INPUT_UP);
     cfw_source_stop(src);
-    loop_run_for(c->base, 50);
+    loop_run_for(c->env.base, 50);
     assert_true(cfw_source_stopped(src));
     assert_int_equal(r.eofs, 1);
     cfw_source_free(src);
@@ -218,12 +231,10 @@ static void test_live_entries_and_cursor_restore(void **state)
     need_remote(c);
     write_journal(c, a, 2);
     src = journal_source(c, &r, strv_of("_SYSTEMD_UNIT=py.service", NULL), true, NULL);
-    assert_true(rec_wait_bytes(c->base, &r, 6, REC_WAIT_MS));
+    assert_true(rec_wait_bytes(c->env.base, &r, 6, REC_WAIT_MS));
     /* Written while the source runs: the journal's fd in the loop wakes it. */
     write_journal(c, b, 2);
-    assert_true(rec_wait_bytes(c->base, &r, 9, REC_WAIT_MS));
-    loop_run_for(c->base, 100);
-    assert_string_equal(rec_text(&r), "a1\na2\nb1\n");
+    expect_text(c, &r, "a1\na2\nb1\n", 100);
     saved = source_save_roundtrip(src);
     assert_non_null(json_string_value(json_object_get(saved, "cursor")));
     cfw_source_free(src);
@@ -233,9 +244,7 @@ static void test_live_entries_and_cursor_restore(void **state)
     write_journal(c, d, 2);
     src = journal_source(c, &r, strv_of("_SYSTEMD_UNIT=py.service", NULL), true, saved);
     json_decref(saved);
-    assert_true(rec_wait_bytes(c->base, &r, 6, REC_WAIT_MS));
-    loop_run_for(c->base, 200);
-    assert_string_equal(rec_text(&r), "c1\nc2\n");
+    expect_text(c, &r, "c1\nc2\n", 200);
     saved = source_save_roundtrip(src);
     cfw_source_free(src);
     rec_clear(&r);
@@ -243,7 +252,7 @@ static void test_live_entries_and_cursor_restore(void **state)
     /* Nothing new: nothing delivered. */
     src = journal_source(c, &r, strv_of("_SYSTEMD_UNIT=py.service", NULL), true, saved);
     json_decref(saved);
-    loop_run_for(c->base, 200);
+    loop_run_for(c->env.base, 200);
     assert_int_equal(r.bytes, 0);
     cfw_source_free(src);
     rec_clear(&r);
@@ -262,18 +271,16 @@ static void test_start_at_tail(void **state)
     need_remote(c);
     write_journal(c, a, 2);
     src = journal_source(c, &r, NULL, false, NULL);
-    loop_run_for(c->base, 200);
+    loop_run_for(c->env.base, 200);
     assert_int_equal(r.bytes, 0);
     write_journal(c, b, 1);
-    assert_true(rec_wait_bytes(c->base, &r, 5, REC_WAIT_MS));
-    loop_run_for(c->base, 100);
-    assert_string_equal(rec_text(&r), "new1\n");
+    expect_text(c, &r, "new1\n", 100);
     cfw_source_free(src);
     rec_clear(&r);
 
     /* Saved before anything new arrived: the tail position itself is remembered. */
     src = journal_source(c, &r, NULL, false, NULL);
-    loop_run_for(c->base, 100);
+    loop_run_for(c->env.base, 100);
     saved = source_save_roundtrip(src);
     assert_non_null(json_string_value(json_object_get(saved, "cursor")));
     cfw_source_free(src);
@@ -281,9 +288,7 @@ static void test_start_at_tail(void **state)
     write_journal(c, d, 1);
     src = journal_source(c, &r, NULL, false, saved);
     json_decref(saved);
-    assert_true(rec_wait_bytes(c->base, &r, 11, REC_WAIT_MS));
-    loop_run_for(c->base, 100);
-    assert_string_equal(rec_text(&r), "while down\n");
+    expect_text(c, &r, "while down\n", 100);
     cfw_source_free(src);
     rec_clear(&r);
 }
@@ -305,18 +310,14 @@ static void test_match_semantics(void **state)
     src = journal_source(
         c, &r, strv_of("_SYSTEMD_UNIT=a.service", "_SYSTEMD_UNIT=b.service", "PRIORITY=3", NULL),
         true, NULL);
-    assert_true(rec_wait_bytes(c->base, &r, 12, REC_WAIT_MS));
-    loop_run_for(c->base, 100);
-    assert_string_equal(rec_text(&r), "a-err\nb-err\n");
+    expect_text(c, &r, "a-err\nb-err\n", 100);
     cfw_source_free(src);
     rec_clear(&r);
     /* "+" separates alternatives. */
     src = journal_source(
         c, &r, strv_of("_SYSTEMD_UNIT=a.service", "PRIORITY=6", "+", "SYSLOG_IDENTIFIER=x", NULL),
         true, NULL);
-    assert_true(rec_wait_bytes(c->base, &r, 16, REC_WAIT_MS));
-    loop_run_for(c->base, 100);
-    assert_string_equal(rec_text(&r), "a-info\nc-x-info\n");
+    expect_text(c, &r, "a-info\nc-x-info\n", 100);
     cfw_source_free(src);
     rec_clear(&r);
 }
@@ -326,7 +327,6 @@ static void test_budget_spreads_entries(void **state)
     struct ctx *c = *state;
     struct rec r = {.only_stream = "journal"};
     struct cfw_source_conf conf;
-    struct cfw_source_cbs cbs = rec_cbs(&r);
     struct cfw_source *src;
     struct entry e[400];
     char msgs[400][48];
@@ -339,18 +339,14 @@ static void test_budget_spreads_entries(void **state)
         total += strlen(msgs[i]) + 1;
     }
     write_journal(c, e, 400);
-    cfw_source_conf_init(&conf, CFW_SOURCE_JOURNAL);
-    conf.name = cfw_xstrdup("units");
-    conf.directory = cfw_xstrdup(c->dir);
+    journal_conf(&conf, c->env.dir);
     conf.start_at_beginning = true;
     conf.read_budget = 1024;
-    src = cfw_source_new(c->base, &conf, &cbs, NULL);
-    cfw_source_conf_clear(&conf);
-    assert_int_equal(cfw_source_start(src, NULL), 0);
-    assert_true(rec_wait_bytes(c->base, &r, total, REC_WAIT_MS));
+    src = start_source(c, &conf, &r, NULL);
+    assert_true(rec_wait_bytes(c->env.base, &r, total, REC_WAIT_MS));
     /* ~17 KiB with a 1 KiB budget: delivered over many loop turns, in order. */
     assert_true(r.ndata >= 10);
-    assert_non_null(strstr(rec_text(&r), "entry number 000"));
+    ASSERT_HAS_ALL(rec_text(&r), "entry number 000");
     assert_true(strstr(rec_text(&r), "entry number 398") <
                 strstr(rec_text(&r), "entry number 399"));
     cfw_source_free(src);
@@ -362,32 +358,20 @@ static void test_missing_directory_down_then_up(void **state)
     struct ctx *c = *state;
     struct rec r = {.only_stream = "journal"};
     struct cfw_source_conf conf;
-    struct cfw_source_cbs cbs = rec_cbs(&r);
     struct cfw_source *src;
-    char *dir = cfw_xasprintf("%s/later", c->dir);
-    int64_t end;
+    char *dir = cfw_xasprintf("%s/later", c->env.dir);
 
-    cfw_source_conf_init(&conf, CFW_SOURCE_JOURNAL);
-    conf.name = cfw_xstrdup("units");
-    conf.directory = cfw_xstrdup(dir);
+    journal_conf(&conf, dir);
     conf.down_after_ms = 200;
     conf.poll_interval_ms = 50;
-    src = cfw_source_new(c->base, &conf, &cbs, NULL);
-    cfw_source_conf_clear(&conf);
-    assert_int_equal(cfw_source_start(src, NULL), 0);
-    end = cfw_now_mono_ms() + 5000;
-    while (cfw_source_get_state(src, NULL) != CFW_INPUT_DOWN && cfw_now_mono_ms() < end) {
-        event_base_loop(c->base, EVLOOP_ONCE);
-    }
+    src = start_source(c, &conf, &r, NULL);
+    source_wait_state(c->env.base, src, CFW_INPUT_DOWN, 5000);
     assert_int_equal(r.nstates, 2);
     assert_int_equal(r.states[0], CFW_INPUT_DEGRADED);
     assert_int_equal(r.states[1], CFW_INPUT_DOWN);
-    assert_non_null(strstr(r.reasons[1], "cannot open the journal"));
+    ASSERT_HAS_ALL(r.reasons[1], "cannot open the journal");
     assert_int_equal(mkdir(dir, 0755), 0);
-    end = cfw_now_mono_ms() + 5000;
-    while (cfw_source_get_state(src, NULL) != CFW_INPUT_UP && cfw_now_mono_ms() < end) {
-        event_base_loop(c->base, EVLOOP_ONCE);
-    }
+    source_wait_state(c->env.base, src, CFW_INPUT_UP, 5000);
     assert_int_equal(cfw_source_get_state(src, NULL), CFW_INPUT_UP);
     cfw_source_free(src);
     rec_clear(&r);
@@ -409,12 +393,10 @@ static void test_conf_journal(void **state)
                       "max_entry: 10\n"
                       "command: [x]\n";
     struct cfw_diag diag = {0};
-    struct cfw_doc *doc = cfw_yaml_load_string("t.yaml", ok, strlen(ok), &diag);
     struct cfw_source_conf conf;
 
     (void)state;
-    assert_non_null(doc);
-    assert_int_equal(cfw_source_conf_parse(doc->root, "sources[0]", &conf, &diag), 0);
+    assert_int_equal(source_conf_parse_text("t.yaml", ok, "sources[0]", &conf, &diag), 0);
     assert_int_equal(conf.type, CFW_SOURCE_JOURNAL);
     assert_string_equal(conf.directory, "/var/log/journal/remote");
     assert_string_equal(conf.matches[0], "_SYSTEMD_UNIT=py-api.service");
@@ -423,15 +405,9 @@ static void test_conf_journal(void **state)
     assert_true(conf.start_at_beginning);
     assert_int_equal(conf.max_entry, 4096);
     cfw_source_conf_clear(&conf);
-    cfw_doc_free(doc);
 
-    doc = cfw_yaml_load_string("t.yaml", bad, strlen(bad), &diag);
-    assert_int_equal(cfw_source_conf_parse(doc->root, "sources[0]", &conf, &diag), -1);
-    for (size_t i = 0; i < diag.n; i++) {
-        print_message("%s\n", diag.msgs[i]);
-    }
+    assert_int_equal(source_conf_parse_text("t.yaml", bad, "sources[0]", &conf, &diag), -1);
     assert_int_equal(diag.n, 4);
-    cfw_doc_free(doc);
     cfw_diag_free(&diag);
 }
 

@@ -208,3 +208,87 @@ json_t *source_save_roundtrip(struct cfw_source *src)
     free(text);
     return back;
 }
+
+/* ---- environment ---- */
+
+int src_env_init(struct src_env *e, const char *name, bool precise)
+{
+    e->dir[0] = '\0';
+    if (name != NULL && tmpdir_make(e->dir, sizeof(e->dir), name) < 0) {
+        return -1;
+    }
+    e->base = loop_base_new(precise);
+    e->tick = loop_tick_new(e->base);
+    return 0;
+}
+
+void src_env_clear(struct src_env *e)
+{
+    event_free(e->tick);
+    event_base_free(e->base);
+    if (e->dir[0] != '\0') {
+        tmpdir_remove(e->dir);
+    }
+}
+
+int src_env_setup(void **state, const char *name, bool precise)
+{
+    struct src_env *e = cfw_xcalloc(1, sizeof(*e));
+
+    if (src_env_init(e, name, precise) < 0) {
+        free(e);
+        return -1;
+    }
+    *state = e;
+    return 0;
+}
+
+int src_env_teardown(void **state)
+{
+    struct src_env *e = *state;
+
+    src_env_clear(e);
+    free(e);
+    return 0;
+}
+
+/* ---- configuration ---- */
+
+int source_conf_parse_text(const char *file, const char *text, const char *path,
+                           struct cfw_source_conf *conf, struct cfw_diag *diag)
+{
+    struct cfw_doc *doc = cfw_yaml_load_string(file, text, strlen(text), diag);
+    int rc;
+
+    assert_non_null(doc);
+    rc = cfw_source_conf_parse(doc->root, path, conf, diag);
+    if (rc < 0) {
+        for (size_t i = 0; i < diag->n; i++) {
+            print_message("%s\n", diag->msgs[i]);
+        }
+    }
+    cfw_doc_free(doc);
+    return rc;
+}
+
+/* ---- the source's own state ---- */
+
+struct state_wait {
+    struct cfw_source *src;
+    enum cfw_input_health st;
+};
+
+static bool source_in_state(void *arg)
+{
+    const struct state_wait *w = arg;
+
+    return cfw_source_get_state(w->src, NULL) == w->st;
+}
+
+bool source_wait_state(struct event_base *base, struct cfw_source *src, enum cfw_input_health st,
+                       int64_t timeout_ms)
+{
+    struct state_wait w = {src, st};
+
+    return loop_run_until(base, source_in_state, &w, timeout_ms);
+}

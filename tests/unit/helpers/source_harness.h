@@ -1,8 +1,10 @@
 /*
  * Test helper for the source tests (test_source_*.c): a recorder of what a cfw_source hands its
  * callbacks (bytes per stream segment, eofs, state changes) and waits for what it recorded,
- * NULL-ended string lists and the save/restore round trip through text; the event loop and
- * temporary directory helpers of test_util.h come with it. Assertions are cmocka's.
+ * NULL-ended string lists, the save/restore round trip through text, the environment a test
+ * runs in (src_env: temporary directory, loop, tick; with cmocka setup and teardown) and source
+ * entries parsed from text; the event loop and temporary directory helpers of test_util.h come
+ * with it. Assertions are cmocka's.
  */
 #ifndef CFW_TEST_SOURCE_HARNESS_H
 #define CFW_TEST_SOURCE_HARNESS_H
@@ -71,10 +73,40 @@ bool rec_wait_bytes(struct event_base *base, struct rec *r, uint64_t n, int64_t 
 bool rec_wait_state(struct event_base *base, struct rec *r, enum cfw_input_health st,
                     int64_t timeout_ms);
 
+/* Runs the loop until src's state is st; false when timeout_ms passed first. */
+bool source_wait_state(struct event_base *base, struct cfw_source *src, enum cfw_input_health st,
+                       int64_t timeout_ms);
+
 /* A NULL-ended list of copies of the arguments up to the first NULL (15 at most; free each). */
 char **strv_of(const char *first, ...) __attribute__((sentinel));
 
 /* Saves the source's state and passes it through its text form, as the state file does. */
 json_t *source_save_roundtrip(struct cfw_source *src);
+
+/* What a source test runs in: a temporary directory (when named), an event loop and its tick. */
+struct src_env {
+    char dir[64]; /* "" when made without a directory */
+    struct event_base *base;
+    struct event *tick;
+};
+
+/*
+ * Fills e: the directory /tmp/cfw-<name>-XXXXXX (none when name is NULL), a loop (precise timers
+ * or not) and its 10 ms tick; 0, or -1 when the directory cannot be made.
+ */
+int src_env_init(struct src_env *e, const char *name, bool precise);
+/* Frees what src_env_init() made and removes the directory with all below it. */
+void src_env_clear(struct src_env *e);
+/* A cmocka setup's body: *state becomes a new src_env_init()ed environment; 0 or -1. */
+int src_env_setup(void **state, const char *name, bool precise);
+/* cmocka teardown of src_env_setup(): clears and frees *state. */
+int src_env_teardown(void **state);
+
+/*
+ * Loads text (one source entry, its file named file) and parses it as the entry at path with
+ * cfw_source_conf_parse(); prints what diag holds when that fails; returns what it returned.
+ */
+int source_conf_parse_text(const char *file, const char *text, const char *path,
+                           struct cfw_source_conf *conf, struct cfw_diag *diag);
 
 #endif
