@@ -305,40 +305,19 @@ static int load_config(const struct options *o, const char *path, struct cfw_con
                        struct cfw_ruleset **rsp)
 {
     struct cfw_diag diag = {0};
-    struct cfw_config *cfg;
-    struct cfw_ruleset *rs = NULL;
+    enum cfw_app_check check =
+        o->mode == MODE_CHECK_CONFIG ? CFW_APP_CHECK_ALL : CFW_APP_CHECK_QUIET;
 
-    cfg = path != NULL ? cfw_config_load(path, &diag) : cfw_config_empty();
-    if (cfg != NULL) {
-        rs = cfw_config_rules(cfg, o->rule_files, o->no_builtin, &diag);
-    }
-    if (cfg != NULL && o->mode == MODE_CHECK_CONFIG) {
-        cfw_app_validate(cfg, &diag);
-    } else if (cfg != NULL && path != NULL) {
-        /*
-         * Parsing every section registers the configured secrets (secrets.h), so that a report
-         * or an answer printed here is scrubbed of them even when no sink is started. Its
-         * errors are --check-config's business: a secret file this user cannot read does not
-         * stop a scan.
-         */
-        struct cfw_diag scratch = {0};
-        cfw_app_validate(cfg, &scratch);
-        cfw_diag_free(&scratch);
-    }
-    if (cfg == NULL || rs == NULL || diag.n > 0) {
+    if (cfw_app_load(path, o->rule_files, o->no_builtin, check, cfgp, rsp, &diag) != 0) {
         cfw_diag_print(&diag, stderr);
         fprintf(stderr, "cfwatchd: %zu configuration error%s\n", diag.n, diag.n == 1 ? "" : "s");
         cfw_diag_free(&diag);
-        cfw_ruleset_free(rs);
-        cfw_config_free(cfg);
         return -1;
     }
     cfw_diag_free(&diag);
     if (o->scan_set) {
-        cfw_ruleset_set_scan(rs, o->scan);
+        cfw_ruleset_set_scan(*rsp, o->scan);
     }
-    *cfgp = cfg;
-    *rsp = rs;
     return 0;
 }
 
@@ -1041,7 +1020,6 @@ static void on_once_transition(const struct cfw_incident *inc, enum cfw_transiti
  */
 static int delivery_start(struct delivery *d, const struct cfw_config *cfg, const char *dir)
 {
-    struct cfw_notifier_opts no = {0};
     struct cfw_diag diag = {0};
 
     if (dir == NULL) {
@@ -1061,13 +1039,9 @@ static int delivery_start(struct delivery *d, const struct cfw_config *cfg, cons
         fprintf(stderr, "cfwatchd: cannot create the event loop\n");
         return -1;
     }
-    if (cfw_notifier_parse_opts(cfg->outbox, "outbox", &no, &diag) == 0) {
-        if (d->tmpdir != NULL) {
-            /* a private spool removed at exit: no reserve for a full disk */
-            no.outbox.reserve_bytes = -1;
-        }
-        d->notifier = cfw_notifier_new_opts(d->base, cfg->sinks, dir, &no, &diag);
-    }
+    /* a private spool is removed at exit: no reserve for a full disk */
+    d->notifier =
+        cfw_notifier_start(d->base, cfg->sinks, cfg->outbox, dir, NULL, d->tmpdir != NULL, &diag);
     if (d->notifier == NULL) {
         cfw_diag_print(&diag, stderr);
         cfw_diag_free(&diag);

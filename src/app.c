@@ -273,6 +273,18 @@ static void batch_end(struct app *app)
     }
 }
 
+/* The incident is about to be told: add its deployment context and whether it is silenced. */
+static void on_annotate(struct cfw_incident *inc, enum cfw_transition t, void *arg)
+{
+    struct app *app = arg;
+
+    cfw_deploys_annotate(app->deploys, inc, t, cfw_now_wall_ms());
+    if (t == CFW_TRANSITION_OPEN) {
+        /* decided (and journaled) at the open: a silenced opening stays unannounced */
+        inc->muted = cfw_silences_match(app->silences, inc, cfw_now_wall_ms()) != NULL;
+    }
+}
+
 static void on_transition(const struct cfw_incident *inc, enum cfw_transition t, void *arg)
 {
     struct app *app = arg;
@@ -280,13 +292,6 @@ static void on_transition(const struct cfw_incident *inc, enum cfw_transition t,
     struct cfw_stamp now;
     uint64_t seq = 0;
 
-    /* the set is ours and the incident is about to be told: add its deployment context */
-    cfw_deploys_annotate(app->deploys, (struct cfw_incident *)inc, t, cfw_now_wall_ms());
-    if (t == CFW_TRANSITION_OPEN) {
-        /* decided (and journaled) at the open: a silenced opening stays unannounced */
-        ((struct cfw_incident *)inc)->muted =
-            cfw_silences_match(app->silences, inc, cfw_now_wall_ms()) != NULL;
-    }
     app->transitions[t]++;
     app->dirty = true;
     snprintf(where, sizeof(where), "%s:%llu", inc->first.input,
@@ -324,26 +329,15 @@ static void on_transition(const struct cfw_incident *inc, enum cfw_transition t,
 /* Creates the notifier for the configured sinks; the spool under state_dir is replayed. */
 static struct cfw_notifier *notifier_start(struct app *app, const struct cfw_config *cfg)
 {
-    struct cfw_notifier_opts no = {0};
     struct cfw_diag diag = {0};
-    struct cfw_notifier *n = NULL;
-    char *client_url = NULL;
-
     /*
      * Where a person who got the page can see every incident (PagerDuty client_url,
      * Alertmanager generatorURL): only the configured public_url. The listener's own address
      * (127.0.0.1) means nothing on a phone and would show an internal address.
      */
-    if (cfg->public_url != NULL && cfg->public_url[0] != '\0') {
-        size_t len = strlen(cfg->public_url);
-        client_url = cfw_xasprintf("%s%sincidents", cfg->public_url,
-                                   cfg->public_url[len - 1] == '/' ? "" : "/");
-    }
-    no.client_url = client_url;
-    if (cfw_notifier_parse_opts(cfg->outbox, "outbox", &no, &diag) == 0) {
-        n = cfw_notifier_new_opts(app->base, cfg->sinks, app->state_dir, &no, &diag);
-    }
-    free(client_url);
+    struct cfw_notifier *n = cfw_notifier_start(app->base, cfg->sinks, cfg->outbox, app->state_dir,
+                                                cfg->public_url, false, &diag);
+
     for (size_t i = 0; i < diag.n; i++) {
         cfw_log_err("%s", diag.msgs[i]);
     }
@@ -1673,7 +1667,7 @@ int cfw_app_validate(const struct cfw_config *cfg, struct cfw_diag *diag)
     if (cfg->cloudflare != NULL) {
         have |= CFW_INPUT_NEEDS_CLOUDFLARE;
     }
-    if (cfg->listen == NULL || (strcmp(cfg->listen, "off") != 0 && cfg->listen[0] != '\0')) {
+    if (cfw_config_listen(cfg) != NULL) {
         have |= CFW_INPUT_NEEDS_LISTENER;
     }
 
@@ -1719,35 +1713,55 @@ int cfw_app_validate(const struct cfw_config *cfg, struct cfw_diag *diag)
     return diag->n > before ? -1 : 0;
 }
 
-/* Loads the configuration and rules; NULL-safe on failure (errors logged). */
-static int load(const struct cfw_app_opts *opts, struct cfw_config **cfgp,
-                struct cfw_ruleset **rsp)
+int cfw_app_load(const char *path, char *const *rule_files, bool no_builtin,
+                 enum cfw_app_check check, struct cfw_config **cfgp, struct cfw_ruleset **rsp,
+                 struct cfw_diag *diag)
 {
-    struct cfw_diag diag = {0};
-    struct cfw_config *cfg = cfw_config_load(opts->config_path, &diag);
+    struct cfw_config *cfg = path != NULL ? cfw_config_load(path, diag) : cfw_config_empty();
     struct cfw_ruleset *rs = NULL;
 
     if (cfg != NULL) {
-        rs = cfw_config_rules(cfg, NULL, false, &diag);
+        rs = cfw_config_rules(cfg, rule_files, no_builtin, diag);
     }
-    if (cfg != NULL && rs != NULL) {
-        cfw_app_validate(cfg, &diag);
+    if (cfg != NULL &&
+        (check == CFW_APP_CHECK_ALL || (check == CFW_APP_CHECK_LOADED && rs != NULL))) {
+        cfw_app_validate(cfg, diag);
+    } else if (cfg != NULL && check == CFW_APP_CHECK_QUIET && path != NULL) {
+        /*
+         * Parsing every section registers the configured secrets (secrets.h), so that a report
+         * or an answer printed is scrubbed of them even when no sink is started. Its errors
+         * are --check-config's business: a secret file this user cannot read does not stop a
+         * scan.
+         */
+        struct cfw_diag scratch = {0};
+        cfw_app_validate(cfg, &scratch);
+        cfw_diag_free(&scratch);
     }
-    if (diag.n > 0) {
+    if (cfg == NULL || rs == NULL || diag->n > 0) {
+        cfw_ruleset_free(rs);
+        cfw_config_free(cfg);
+        return -1;
+    }
+    *cfgp = cfg;
+    *rsp = rs;
+    return 0;
+}
+
+/* Loads the configuration and rules; -1 with the errors logged. */
+static int load(const struct cfw_app_opts *opts, struct cfw_config **cfgp, struct cfw_ruleset **rsp)
+{
+    struct cfw_diag diag = {0};
+    int rc = cfw_app_load(opts->config_path, NULL, false, CFW_APP_CHECK_LOADED, cfgp, rsp, &diag);
+
+    if (rc != 0) {
         for (size_t i = 0; i < diag.n; i++) {
             cfw_log_err("%s", diag.msgs[i]);
         }
         cfw_log_err("%zu configuration error%s in %s", diag.n, diag.n == 1 ? "" : "s",
                     opts->config_path);
-        cfw_diag_free(&diag);
-        cfw_ruleset_free(rs);
-        cfw_config_free(cfg);
-        return -1;
     }
     cfw_diag_free(&diag);
-    *cfgp = cfg;
-    *rsp = rs;
-    return 0;
+    return rc;
 }
 
 /* Inputs the new configuration has unchanged keep running (inputs_start takes them). */
@@ -1848,10 +1862,10 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
 /* The HTTP listener and its routes, unless listen is off; -1 when it cannot listen (logged). */
 static int listener_start(struct app *app)
 {
-    const char *listen = app->cfg->listen != NULL ? app->cfg->listen : CFW_CONFIG_DEFAULT_LISTEN;
+    const char *listen = cfw_config_listen(app->cfg);
     struct cfw_err err = {0};
 
-    if (strcmp(listen, "") == 0 || strcmp(listen, "off") == 0) {
+    if (listen == NULL) {
         return 0;
     }
     app->listener = cfw_listener_new(app->base, listen, NULL, &err);
@@ -1934,6 +1948,7 @@ static int app_init(struct app *app, const struct cfw_app_opts *opts)
         return -1;
     }
     app->incidents = cfw_incidents_new(&app->cfg->incidents, on_transition, app);
+    cfw_incidents_set_annotate(app->incidents, on_annotate);
     cfw_incidents_track_touched(app->incidents, true);
     app->pipeline = cfw_pipeline_new(app->rules, app->incidents, NULL);
     app->deploys = cfw_deploys_new();

@@ -229,3 +229,10 @@ struct cfw_ruleset *cfw_config_rules(const struct cfw_config *cfg, char *const *
     cfw_ruleset_set_scan(rs, cfg->scan);
     return rs;
 }
+
+const char *cfw_config_listen(const struct cfw_config *cfg)
+{
+    const char *listen = cfg->listen != NULL ? cfg->listen : CFW_CONFIG_DEFAULT_LISTEN;
+
+    return strcmp(listen, "off") == 0 || listen[0] == '\0' ? NULL : listen;
+}
