@@ -40,38 +40,16 @@
 #include "cfwatchd/silence.h"
 #include "cfwatchd/state.h"
 
-/* The daemon's own rules: incidents about cfwatchd's inputs rather than about Workers. */
-static const char internal_rules[] =
-    "rules:\n"
-    "  - id: source-down\n"
-    "    pattern: '^source-down$'\n"
-    "    severity: error\n"
-    "    key: '{rule}/{source}'\n"
-    "    title: 'cfwatchd is blind: source {source} is down'\n"
-    "    hint: 'Source {source} ({source_type}) has stopped delivering: {reason}. Incidents from "
-    "it cannot be seen until it recovers; fix the cause (permissions, path, command, token) and "
-    "cfwatchd resolves this incident by itself.'\n"
-    "    resolve_after: 3650d\n"
-    "    repeat_interval: 24h\n"
-    "  - id: deployment\n"
-    "    pattern: '^deployment$'\n"
-    "    severity: info\n"
-    "    key: '{rule}/{script}/{deployment}'\n"
-    "    title: 'New deployment of {script}: {deployment}'\n"
-    "    hint: 'Deployment {deployment} of {script} (version {deployment_version}) by "
-    "{deployment_author} via {deployment_source}: {deployment_message}'\n"
-    "    resolve_after: 1m\n"
-    "  - id: state-not-durable\n"
-    "    pattern: '^state-not-durable$'\n"
-    "    severity: error\n"
-    "    key: '{rule}'\n"
-    "    title: 'cfwatchd cannot write its state: incidents are held in memory only'\n"
-    "    hint: '{reason}. Until this is fixed, incidents opened or resolved are lost if cfwatchd "
-    "stops or is killed, and a restart may announce them again. Fix the state directory (space, "
-    "permissions, a read-only mount); cfwatchd resolves this incident by itself once its journal "
-    "and state file are written again.'\n"
-    "    resolve_after: 3650d\n"
-    "    repeat_interval: 24h\n";
+/*
+ * The daemon's own rules: incidents about cfwatchd's inputs and state rather than about Workers.
+ * Compiled in from conf/internal/cfwatchd-internal.yaml by scripts/embed-packs.cmake, in a table
+ * of their own: rules.builtin cannot name them.
+ */
+struct cfw_builtin_pack {
+    const char *name;
+    const char *text;
+};
+extern const struct cfw_builtin_pack cfw_internal_pack_table[];
 
 /* One byte stream (a file, a command's stdout or stderr, a build log) and its framer. */
 struct stream {
@@ -1926,8 +1904,8 @@ static int app_init(struct app *app, const struct cfw_app_opts *opts)
             cfw_log_init(lvl);
         }
     }
-    app->internal_doc =
-        cfw_yaml_load_string("<internal>", internal_rules, sizeof(internal_rules) - 1, &diag);
+    app->internal_doc = cfw_yaml_load_string("<internal>", cfw_internal_pack_table[0].text,
+                                             strlen(cfw_internal_pack_table[0].text), &diag);
     app->internal = cfw_ruleset_new();
     if (app->internal_doc == NULL ||
         cfw_ruleset_add_node(app->internal, cfw_node_get(app->internal_doc->root, "rules"),
