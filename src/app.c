@@ -24,6 +24,7 @@
 #include "cfwatchd/cloudflare.h"
 #include "cfwatchd/config.h"
 #include "cfwatchd/deploys.h"
+#include "cfwatchd/fsutil.h"
 #include "cfwatchd/http.h"
 #include "cfwatchd/incident.h"
 #include "cfwatchd/input.h"
@@ -833,7 +834,7 @@ static int state_save(struct app *app)
         return -1;
     }
     state_keep_previous(app);
-    rc = cfw_write_atomic(app->state_dir, CFW_STATE_FILE, text, strlen(text), 0600, &err);
+    rc = cfw_fs_write_atomic(-1, app->state_dir, CFW_STATE_FILE, text, strlen(text), 0600, &err);
     free(text);
     if (rc != 0) {
         if (app->save_failures++ == 0) {
