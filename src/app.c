@@ -36,6 +36,7 @@
 #include "cfwatchd/sink.h"
 #include "cfwatchd/report.h"
 #include "cfwatchd/rules.h"
+#include "cfwatchd/schema.h"
 #include "cfwatchd/secrets.h"
 #include "cfwatchd/sha256.h"
 #include "cfwatchd/silence.h"
@@ -1605,15 +1606,32 @@ static void on_status(evutil_socket_t fd, short what, void *arg)
 }
 
 /* The api: section: {token | token_file}, the bearer token that API writes need. */
+/* api.token (or token_file): a secret of at least 16 characters. */
+static int read_api_token(const struct cfw_schema_key *key, const struct cfw_node *api,
+                          const char *path, void *conf, struct cfw_diag *diag)
+{
+    char **token = conf;
+    int rc = cfw_node_secret(api, key->name, "token_file", path, token, diag);
+
+    if (rc == 1 && strlen(*token) < 16) {
+        cfw_diag_add(diag, api, "api", "the token must have at least 16 characters");
+        return -1;
+    }
+    return rc;
+}
+
+static const struct cfw_schema_key api_keys[] = {
+    {.name = "token",
+     .read = read_api_token,
+     .help = "the bearer token of the write API (or token_file; at least 16 characters)"},
+    {.name = "token_file", .help = "a file holding the token (read with token)"},
+    {0},
+};
+static const struct cfw_schema api_schema = {api_keys, NULL};
+
 static void api_token_parse(const struct cfw_node *api, char **token, struct cfw_diag *diag)
 {
-    static const char *const keys[] = {"token", "token_file", NULL};
-
-    cfw_node_check_keys(api, "api", keys, diag);
-    if (cfw_node_secret(api, "token", "token_file", "api", token, diag) == 1 &&
-        strlen(*token) < 16) {
-        cfw_diag_add(diag, api, "api", "the token must have at least 16 characters");
-    }
+    cfw_schema_parse(&api_schema, api, "api", token, diag);
 }
 
 /* Takes the API token of cfg (already validated); registers it as a secret. */
