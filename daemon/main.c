@@ -171,15 +171,51 @@ static int parse_severity_opt(const char *s, struct options *o)
     return cfw_severity_parse(s, &o->fail_on);
 }
 
-static int parse_args(int argc, char **argv, struct options *o)
+/* --jobs: a number from 1 to JOBS_MAX. */
+static int parse_jobs(const char *arg, struct options *o)
 {
-    int c;
+    char *end = NULL;
 
+    errno = 0;
+    o->jobs = strtol(arg, &end, 10);
+    if (errno != 0 || end == arg || *end != '\0' || o->jobs < 1 || o->jobs > JOBS_MAX) {
+        fprintf(stderr, "cfwatchd: --jobs: '%s' is not a number from 1 to %d\n", arg, JOBS_MAX);
+        return -1;
+    }
+    return 0;
+}
+
+/* --log-level: error, warning, notice, info or debug. */
+static int parse_log_level(const char *arg, struct options *o)
+{
+    o->log_level_set = true;
+    if (cfw_log_parse_level(arg, &o->log_level) != 0) {
+        fprintf(stderr,
+                "cfwatchd: --log-level: unknown level '%s' (error, warning, notice, info, "
+                "debug)\n",
+                arg);
+        return -1;
+    }
+    return 0;
+}
+
+static int args_check(int argc, char **argv, struct options *o);
+
+/* The defaults of the options (rule_files has room for every argument). */
+static void options_init(struct options *o, int argc)
+{
     o->mode = MODE_DAEMON;
     o->fail_on = CFW_SEV_WARNING;
     o->notify_timeout_ms = 60 * 1000;
     o->log_level = CFW_LOG_NOTICE;
     o->rule_files = cfw_xcalloc((size_t)argc + 1, sizeof(char *));
+}
+
+static int parse_args(int argc, char **argv, struct options *o)
+{
+    int c;
+
+    options_init(o, argc);
     while ((c = getopt_long(argc, argv, "c:hj:", long_opts, NULL)) != -1) {
         switch (c) {
         case OPT_ONCE:
@@ -244,12 +280,7 @@ static int parse_args(int argc, char **argv, struct options *o)
             o->test_alert = optarg;
             break;
         case OPT_LOG_LEVEL:
-            o->log_level_set = true;
-            if (cfw_log_parse_level(optarg, &o->log_level) != 0) {
-                fprintf(stderr,
-                        "cfwatchd: --log-level: unknown level '%s' (error, warning, notice, "
-                        "info, debug)\n",
-                        optarg);
+            if (parse_log_level(optarg, o) != 0) {
                 return -1;
             }
             break;
@@ -260,17 +291,11 @@ static int parse_args(int argc, char **argv, struct options *o)
                 return -1;
             }
             break;
-        case 'j': {
-            char *end = NULL;
-            errno = 0;
-            o->jobs = strtol(optarg, &end, 10);
-            if (errno != 0 || end == optarg || *end != '\0' || o->jobs < 1 || o->jobs > JOBS_MAX) {
-                fprintf(stderr, "cfwatchd: --jobs: '%s' is not a number from 1 to %d\n", optarg,
-                        JOBS_MAX);
+        case 'j':
+            if (parse_jobs(optarg, o) != 0) {
                 return -1;
             }
             break;
-        }
         case OPT_VERSION:
             printf("cfwatchd %s\n", CFW_VERSION);
             exit(0);
@@ -282,6 +307,12 @@ static int parse_args(int argc, char **argv, struct options *o)
             return -1;
         }
     }
+    return args_check(argc, argv, o);
+}
+
+/* The inputs (after the options) and which options go together. */
+static int args_check(int argc, char **argv, struct options *o)
+{
     o->inputs = argv + optind;
     o->ninputs = (size_t)(argc - optind);
     if (o->mode != MODE_ONCE && o->ninputs > 0) {
@@ -305,40 +336,19 @@ static int load_config(const struct options *o, const char *path, struct cfw_con
                        struct cfw_ruleset **rsp)
 {
     struct cfw_diag diag = {0};
-    struct cfw_config *cfg;
-    struct cfw_ruleset *rs = NULL;
+    enum cfw_app_check check =
+        o->mode == MODE_CHECK_CONFIG ? CFW_APP_CHECK_ALL : CFW_APP_CHECK_QUIET;
 
-    cfg = path != NULL ? cfw_config_load(path, &diag) : cfw_config_empty();
-    if (cfg != NULL) {
-        rs = cfw_config_rules(cfg, o->rule_files, o->no_builtin, &diag);
-    }
-    if (cfg != NULL && o->mode == MODE_CHECK_CONFIG) {
-        cfw_app_validate(cfg, &diag);
-    } else if (cfg != NULL && path != NULL) {
-        /*
-         * Parsing every section registers the configured secrets (secrets.h), so that a report
-         * or an answer printed here is scrubbed of them even when no sink is started. Its
-         * errors are --check-config's business: a secret file this user cannot read does not
-         * stop a scan.
-         */
-        struct cfw_diag scratch = {0};
-        cfw_app_validate(cfg, &scratch);
-        cfw_diag_free(&scratch);
-    }
-    if (cfg == NULL || rs == NULL || diag.n > 0) {
+    if (cfw_app_load(path, o->rule_files, o->no_builtin, check, cfgp, rsp, &diag) != 0) {
         cfw_diag_print(&diag, stderr);
         fprintf(stderr, "cfwatchd: %zu configuration error%s\n", diag.n, diag.n == 1 ? "" : "s");
         cfw_diag_free(&diag);
-        cfw_ruleset_free(rs);
-        cfw_config_free(cfg);
         return -1;
     }
     cfw_diag_free(&diag);
     if (o->scan_set) {
-        cfw_ruleset_set_scan(rs, o->scan);
+        cfw_ruleset_set_scan(*rsp, o->scan);
     }
-    *cfgp = cfg;
-    *rsp = rs;
     return 0;
 }
 
@@ -857,6 +867,39 @@ static bool fold_input(struct scan *sc, const struct inputs *l, size_t i, struct
 }
 
 /*
+ * Reads what the workers that poll found ready sent into their buffers (in) and takes the
+ * whole messages into res; a worker's end closes its descriptor. True when a message was bad.
+ */
+static bool jobs_read(struct scan *sc, struct pollfd *pfd, struct cfw_buf *in, size_t nworkers,
+                      struct job_result *res, size_t n, size_t *open_fds)
+{
+    bool bad = false;
+
+    for (size_t w = 0; w < nworkers; w++) {
+        ssize_t got;
+
+        if (pfd[w].fd < 0 || pfd[w].revents == 0) {
+            continue;
+        }
+        got = read(pfd[w].fd, sc->buf, READ_CHUNK);
+        if (got < 0 && errno == EINTR) {
+            continue;
+        }
+        if (got <= 0) {
+            close(pfd[w].fd);
+            pfd[w].fd = -1;
+            (*open_fds)--;
+            continue;
+        }
+        cfw_buf_append(&in[w], sc->buf, (size_t)got);
+        if (take_messages(&in[w], res, n) != 0) {
+            bad = true;
+        }
+    }
+    return bad;
+}
+
+/*
  * Scans l with nworkers worker processes into set, adding the counters to total; returns true
  * when an input could not be read whole or a worker failed (what it left is scanned here).
  */
@@ -922,26 +965,8 @@ static bool scan_jobs(struct scan *sc, const struct inputs *l, size_t nworkers,
             fprintf(stderr, "cfwatchd: --jobs: poll: %s\n", strerror(errno));
             break;
         }
-        for (size_t w = 0; w < nworkers; w++) {
-            ssize_t got;
-
-            if (pfd[w].fd < 0 || pfd[w].revents == 0) {
-                continue;
-            }
-            got = read(pfd[w].fd, sc->buf, READ_CHUNK);
-            if (got < 0 && errno == EINTR) {
-                continue;
-            }
-            if (got <= 0) {
-                close(pfd[w].fd);
-                pfd[w].fd = -1;
-                open_fds--;
-                continue;
-            }
-            cfw_buf_append(&in[w], sc->buf, (size_t)got);
-            if (take_messages(&in[w], res, l->n) != 0) {
-                input_error = true;
-            }
+        if (jobs_read(sc, pfd, in, nworkers, res, l->n, &open_fds)) {
+            input_error = true;
         }
         /* replay in input order whatever is in */
         for (; replayed < l->n && res[replayed].done; replayed++) {
@@ -1041,7 +1066,6 @@ static void on_once_transition(const struct cfw_incident *inc, enum cfw_transiti
  */
 static int delivery_start(struct delivery *d, const struct cfw_config *cfg, const char *dir)
 {
-    struct cfw_notifier_opts no = {0};
     struct cfw_diag diag = {0};
 
     if (dir == NULL) {
@@ -1061,13 +1085,9 @@ static int delivery_start(struct delivery *d, const struct cfw_config *cfg, cons
         fprintf(stderr, "cfwatchd: cannot create the event loop\n");
         return -1;
     }
-    if (cfw_notifier_parse_opts(cfg->outbox, "outbox", &no, &diag) == 0) {
-        if (d->tmpdir != NULL) {
-            /* a private spool removed at exit: no reserve for a full disk */
-            no.outbox.reserve_bytes = -1;
-        }
-        d->notifier = cfw_notifier_new_opts(d->base, cfg->sinks, dir, &no, &diag);
-    }
+    /* a private spool is removed at exit: no reserve for a full disk */
+    d->notifier =
+        cfw_notifier_start(d->base, cfg->sinks, cfg->outbox, dir, NULL, d->tmpdir != NULL, &diag);
     if (d->notifier == NULL) {
         cfw_diag_print(&diag, stderr);
         cfw_diag_free(&diag);

@@ -1,6 +1,11 @@
 # Writes a C file that holds each built-in rule pack's YAML text, so the binary and
 # conf/rules.d share one source of truth. Called by CMake with -DOUT=... -DPACKS=a.yaml;b.yaml
-set(body "/* Generated from conf/rules.d by scripts/embed-packs.cmake; do not edit. */\n#include <stddef.h>\n\n")
+# and optionally -DTABLE=name (default cfw_builtin_pack_table: the packs rules.builtin can name;
+# the daemon's own rules, conf/internal, go to another table that users cannot select).
+if(NOT DEFINED TABLE)
+    set(TABLE cfw_builtin_pack_table)
+endif()
+set(body "/* Generated from conf/ by scripts/embed-packs.cmake; do not edit. */\n#include <stddef.h>\n\n")
 set(table "")
 set(i 0)
 foreach(pack ${PACKS})
@@ -13,7 +18,7 @@ foreach(pack ${PACKS})
     math(EXPR i "${i} + 1")
 endforeach()
 string(APPEND body "struct cfw_builtin_pack {\n    const char *name;\n    const char *text;\n};\n\n")
-string(APPEND body "extern const struct cfw_builtin_pack cfw_builtin_pack_table[];\n")
-string(APPEND body "const struct cfw_builtin_pack cfw_builtin_pack_table[] = {\n${table}    {NULL, NULL},\n};\n")
+string(APPEND body "extern const struct cfw_builtin_pack ${TABLE}[];\n")
+string(APPEND body "const struct cfw_builtin_pack ${TABLE}[] = {\n${table}    {NULL, NULL},\n};\n")
 file(WRITE ${OUT}.tmp "${body}")
 file(RENAME ${OUT}.tmp ${OUT})

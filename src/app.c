@@ -24,6 +24,7 @@
 #include "cfwatchd/cloudflare.h"
 #include "cfwatchd/config.h"
 #include "cfwatchd/deploys.h"
+#include "cfwatchd/fsutil.h"
 #include "cfwatchd/http.h"
 #include "cfwatchd/incident.h"
 #include "cfwatchd/input.h"
@@ -35,43 +36,22 @@
 #include "cfwatchd/sink.h"
 #include "cfwatchd/report.h"
 #include "cfwatchd/rules.h"
+#include "cfwatchd/schema.h"
 #include "cfwatchd/secrets.h"
 #include "cfwatchd/sha256.h"
 #include "cfwatchd/silence.h"
 #include "cfwatchd/state.h"
 
-/* The daemon's own rules: incidents about cfwatchd's inputs rather than about Workers. */
-static const char internal_rules[] =
-    "rules:\n"
-    "  - id: source-down\n"
-    "    pattern: '^source-down$'\n"
-    "    severity: error\n"
-    "    key: '{rule}/{source}'\n"
-    "    title: 'cfwatchd is blind: source {source} is down'\n"
-    "    hint: 'Source {source} ({source_type}) has stopped delivering: {reason}. Incidents from "
-    "it cannot be seen until it recovers; fix the cause (permissions, path, command, token) and "
-    "cfwatchd resolves this incident by itself.'\n"
-    "    resolve_after: 3650d\n"
-    "    repeat_interval: 24h\n"
-    "  - id: deployment\n"
-    "    pattern: '^deployment$'\n"
-    "    severity: info\n"
-    "    key: '{rule}/{script}/{deployment}'\n"
-    "    title: 'New deployment of {script}: {deployment}'\n"
-    "    hint: 'Deployment {deployment} of {script} (version {deployment_version}) by "
-    "{deployment_author} via {deployment_source}: {deployment_message}'\n"
-    "    resolve_after: 1m\n"
-    "  - id: state-not-durable\n"
-    "    pattern: '^state-not-durable$'\n"
-    "    severity: error\n"
-    "    key: '{rule}'\n"
-    "    title: 'cfwatchd cannot write its state: incidents are held in memory only'\n"
-    "    hint: '{reason}. Until this is fixed, incidents opened or resolved are lost if cfwatchd "
-    "stops or is killed, and a restart may announce them again. Fix the state directory (space, "
-    "permissions, a read-only mount); cfwatchd resolves this incident by itself once its journal "
-    "and state file are written again.'\n"
-    "    resolve_after: 3650d\n"
-    "    repeat_interval: 24h\n";
+/*
+ * The daemon's own rules: incidents about cfwatchd's inputs and state rather than about Workers.
+ * Compiled in from conf/internal/cfwatchd-internal.yaml by scripts/embed-packs.cmake, in a table
+ * of their own: rules.builtin cannot name them.
+ */
+struct cfw_builtin_pack {
+    const char *name;
+    const char *text;
+};
+extern const struct cfw_builtin_pack cfw_internal_pack_table[];
 
 /* One byte stream (a file, a command's stdout or stderr, a build log) and its framer. */
 struct stream {
@@ -273,6 +253,18 @@ static void batch_end(struct app *app)
     }
 }
 
+/* The incident is about to be told: add its deployment context and whether it is silenced. */
+static void on_annotate(struct cfw_incident *inc, enum cfw_transition t, void *arg)
+{
+    struct app *app = arg;
+
+    cfw_deploys_annotate(app->deploys, inc, t, cfw_now_wall_ms());
+    if (t == CFW_TRANSITION_OPEN) {
+        /* decided (and journaled) at the open: a silenced opening stays unannounced */
+        inc->muted = cfw_silences_match(app->silences, inc, cfw_now_wall_ms()) != NULL;
+    }
+}
+
 static void on_transition(const struct cfw_incident *inc, enum cfw_transition t, void *arg)
 {
     struct app *app = arg;
@@ -280,13 +272,6 @@ static void on_transition(const struct cfw_incident *inc, enum cfw_transition t,
     struct cfw_stamp now;
     uint64_t seq = 0;
 
-    /* the set is ours and the incident is about to be told: add its deployment context */
-    cfw_deploys_annotate(app->deploys, (struct cfw_incident *)inc, t, cfw_now_wall_ms());
-    if (t == CFW_TRANSITION_OPEN) {
-        /* decided (and journaled) at the open: a silenced opening stays unannounced */
-        ((struct cfw_incident *)inc)->muted =
-            cfw_silences_match(app->silences, inc, cfw_now_wall_ms()) != NULL;
-    }
     app->transitions[t]++;
     app->dirty = true;
     snprintf(where, sizeof(where), "%s:%llu", inc->first.input,
@@ -324,26 +309,15 @@ static void on_transition(const struct cfw_incident *inc, enum cfw_transition t,
 /* Creates the notifier for the configured sinks; the spool under state_dir is replayed. */
 static struct cfw_notifier *notifier_start(struct app *app, const struct cfw_config *cfg)
 {
-    struct cfw_notifier_opts no = {0};
     struct cfw_diag diag = {0};
-    struct cfw_notifier *n = NULL;
-    char *client_url = NULL;
-
     /*
      * Where a person who got the page can see every incident (PagerDuty client_url,
      * Alertmanager generatorURL): only the configured public_url. The listener's own address
      * (127.0.0.1) means nothing on a phone and would show an internal address.
      */
-    if (cfg->public_url != NULL && cfg->public_url[0] != '\0') {
-        size_t len = strlen(cfg->public_url);
-        client_url = cfw_xasprintf("%s%sincidents", cfg->public_url,
-                                   cfg->public_url[len - 1] == '/' ? "" : "/");
-    }
-    no.client_url = client_url;
-    if (cfw_notifier_parse_opts(cfg->outbox, "outbox", &no, &diag) == 0) {
-        n = cfw_notifier_new_opts(app->base, cfg->sinks, app->state_dir, &no, &diag);
-    }
-    free(client_url);
+    struct cfw_notifier *n = cfw_notifier_start(app->base, cfg->sinks, cfg->outbox, app->state_dir,
+                                                cfg->public_url, false, &diag);
+
     for (size_t i = 0; i < diag.n; i++) {
         cfw_log_err("%s", diag.msgs[i]);
     }
@@ -861,7 +835,7 @@ static int state_save(struct app *app)
         return -1;
     }
     state_keep_previous(app);
-    rc = cfw_write_atomic(app->state_dir, CFW_STATE_FILE, text, strlen(text), 0600, &err);
+    rc = cfw_fs_write_atomic(-1, app->state_dir, CFW_STATE_FILE, text, strlen(text), 0600, &err);
     free(text);
     if (rc != 0) {
         if (app->save_failures++ == 0) {
@@ -1632,15 +1606,32 @@ static void on_status(evutil_socket_t fd, short what, void *arg)
 }
 
 /* The api: section: {token | token_file}, the bearer token that API writes need. */
+/* api.token (or token_file): a secret of at least 16 characters. */
+static int read_api_token(const struct cfw_schema_key *key, const struct cfw_node *api,
+                          const char *path, void *conf, struct cfw_diag *diag)
+{
+    char **token = conf;
+    int rc = cfw_node_secret(api, key->name, "token_file", path, token, diag);
+
+    if (rc == 1 && strlen(*token) < 16) {
+        cfw_diag_add(diag, api, "api", "the token must have at least 16 characters");
+        return -1;
+    }
+    return rc;
+}
+
+static const struct cfw_schema_key api_keys[] = {
+    {.name = "token",
+     .read = read_api_token,
+     .help = "the bearer token of the write API (or token_file; at least 16 characters)"},
+    {.name = "token_file", .help = "a file holding the token (read with token)"},
+    {0},
+};
+static const struct cfw_schema api_schema = {api_keys, NULL};
+
 static void api_token_parse(const struct cfw_node *api, char **token, struct cfw_diag *diag)
 {
-    static const char *const keys[] = {"token", "token_file", NULL};
-
-    cfw_node_check_keys(api, "api", keys, diag);
-    if (cfw_node_secret(api, "token", "token_file", "api", token, diag) == 1 &&
-        strlen(*token) < 16) {
-        cfw_diag_add(diag, api, "api", "the token must have at least 16 characters");
-    }
+    cfw_schema_parse(&api_schema, api, "api", token, diag);
 }
 
 /* Takes the API token of cfg (already validated); registers it as a secret. */
@@ -1673,7 +1664,7 @@ int cfw_app_validate(const struct cfw_config *cfg, struct cfw_diag *diag)
     if (cfg->cloudflare != NULL) {
         have |= CFW_INPUT_NEEDS_CLOUDFLARE;
     }
-    if (cfg->listen == NULL || (strcmp(cfg->listen, "off") != 0 && cfg->listen[0] != '\0')) {
+    if (cfw_config_listen(cfg) != NULL) {
         have |= CFW_INPUT_NEEDS_LISTENER;
     }
 
@@ -1719,35 +1710,55 @@ int cfw_app_validate(const struct cfw_config *cfg, struct cfw_diag *diag)
     return diag->n > before ? -1 : 0;
 }
 
-/* Loads the configuration and rules; NULL-safe on failure (errors logged). */
-static int load(const struct cfw_app_opts *opts, struct cfw_config **cfgp,
-                struct cfw_ruleset **rsp)
+int cfw_app_load(const char *path, char *const *rule_files, bool no_builtin,
+                 enum cfw_app_check check, struct cfw_config **cfgp, struct cfw_ruleset **rsp,
+                 struct cfw_diag *diag)
 {
-    struct cfw_diag diag = {0};
-    struct cfw_config *cfg = cfw_config_load(opts->config_path, &diag);
+    struct cfw_config *cfg = path != NULL ? cfw_config_load(path, diag) : cfw_config_empty();
     struct cfw_ruleset *rs = NULL;
 
     if (cfg != NULL) {
-        rs = cfw_config_rules(cfg, NULL, false, &diag);
+        rs = cfw_config_rules(cfg, rule_files, no_builtin, diag);
     }
-    if (cfg != NULL && rs != NULL) {
-        cfw_app_validate(cfg, &diag);
+    if (cfg != NULL &&
+        (check == CFW_APP_CHECK_ALL || (check == CFW_APP_CHECK_LOADED && rs != NULL))) {
+        cfw_app_validate(cfg, diag);
+    } else if (cfg != NULL && check == CFW_APP_CHECK_QUIET && path != NULL) {
+        /*
+         * Parsing every section registers the configured secrets (secrets.h), so that a report
+         * or an answer printed is scrubbed of them even when no sink is started. Its errors
+         * are --check-config's business: a secret file this user cannot read does not stop a
+         * scan.
+         */
+        struct cfw_diag scratch = {0};
+        cfw_app_validate(cfg, &scratch);
+        cfw_diag_free(&scratch);
     }
-    if (diag.n > 0) {
+    if (cfg == NULL || rs == NULL || diag->n > 0) {
+        cfw_ruleset_free(rs);
+        cfw_config_free(cfg);
+        return -1;
+    }
+    *cfgp = cfg;
+    *rsp = rs;
+    return 0;
+}
+
+/* Loads the configuration and rules; -1 with the errors logged. */
+static int load(const struct cfw_app_opts *opts, struct cfw_config **cfgp, struct cfw_ruleset **rsp)
+{
+    struct cfw_diag diag = {0};
+    int rc = cfw_app_load(opts->config_path, NULL, false, CFW_APP_CHECK_LOADED, cfgp, rsp, &diag);
+
+    if (rc != 0) {
         for (size_t i = 0; i < diag.n; i++) {
             cfw_log_err("%s", diag.msgs[i]);
         }
         cfw_log_err("%zu configuration error%s in %s", diag.n, diag.n == 1 ? "" : "s",
                     opts->config_path);
-        cfw_diag_free(&diag);
-        cfw_ruleset_free(rs);
-        cfw_config_free(cfg);
-        return -1;
     }
     cfw_diag_free(&diag);
-    *cfgp = cfg;
-    *rsp = rs;
-    return 0;
+    return rc;
 }
 
 /* Inputs the new configuration has unchanged keep running (inputs_start takes them). */
@@ -1848,10 +1859,10 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
 /* The HTTP listener and its routes, unless listen is off; -1 when it cannot listen (logged). */
 static int listener_start(struct app *app)
 {
-    const char *listen = app->cfg->listen != NULL ? app->cfg->listen : CFW_CONFIG_DEFAULT_LISTEN;
+    const char *listen = cfw_config_listen(app->cfg);
     struct cfw_err err = {0};
 
-    if (strcmp(listen, "") == 0 || strcmp(listen, "off") == 0) {
+    if (listen == NULL) {
         return 0;
     }
     app->listener = cfw_listener_new(app->base, listen, NULL, &err);
@@ -1912,8 +1923,8 @@ static int app_init(struct app *app, const struct cfw_app_opts *opts)
             cfw_log_init(lvl);
         }
     }
-    app->internal_doc =
-        cfw_yaml_load_string("<internal>", internal_rules, sizeof(internal_rules) - 1, &diag);
+    app->internal_doc = cfw_yaml_load_string("<internal>", cfw_internal_pack_table[0].text,
+                                             strlen(cfw_internal_pack_table[0].text), &diag);
     app->internal = cfw_ruleset_new();
     if (app->internal_doc == NULL ||
         cfw_ruleset_add_node(app->internal, cfw_node_get(app->internal_doc->root, "rules"),
@@ -1934,6 +1945,7 @@ static int app_init(struct app *app, const struct cfw_app_opts *opts)
         return -1;
     }
     app->incidents = cfw_incidents_new(&app->cfg->incidents, on_transition, app);
+    cfw_incidents_set_annotate(app->incidents, on_annotate);
     cfw_incidents_track_touched(app->incidents, true);
     app->pipeline = cfw_pipeline_new(app->rules, app->incidents, NULL);
     app->deploys = cfw_deploys_new();

@@ -282,9 +282,9 @@ static int from_config(struct cli *c, const char *path, bool need)
         cfw_diag_free(&diag);
         return need ? -1 : 0;
     }
-    listen = cfg->listen != NULL ? cfg->listen : CFW_CONFIG_DEFAULT_LISTEN;
+    listen = cfw_config_listen(cfg);
     if (c->base == NULL) {
-        if (strcmp(listen, "off") == 0 || listen[0] == '\0') {
+        if (listen == NULL) {
             fprintf(stderr, "cfwatchd: %s has listen: off: the daemon has no API to talk to\n",
                     path);
             cfw_config_free(cfg);

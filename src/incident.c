@@ -18,6 +18,7 @@ struct cfw_incidents {
     int64_t resolve_after_ms;
     size_t max_incidents;
     cfw_transition_cb cb;
+    cfw_annotate_cb annotate; /* NULL: none */
     void *cb_arg;
     struct entry **buckets;
     size_t nbuckets;
@@ -85,6 +86,11 @@ struct cfw_incidents *cfw_incidents_new(const struct cfw_incident_opts *opts,
     set->nbuckets = 1024;
     set->buckets = cfw_xcalloc(set->nbuckets, sizeof(*set->buckets));
     return set;
+}
+
+void cfw_incidents_set_annotate(struct cfw_incidents *set, cfw_annotate_cb fn)
+{
+    set->annotate = fn;
 }
 
 void cfw_incidents_set_opts(struct cfw_incidents *set, const struct cfw_incident_opts *opts)
@@ -324,6 +330,9 @@ static void announce(struct cfw_incidents *set, struct cfw_incident *inc, enum c
     touch(set, (struct entry *)(void *)inc);
     inc->last_notified_mono_ms = mono_ms;
     inc->count_at_notify = inc->count;
+    if (set->annotate != NULL) {
+        set->annotate(inc, t, set->cb_arg);
+    }
     if (set->cb != NULL) {
         set->cb(inc, t, set->cb_arg);
     }

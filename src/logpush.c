@@ -788,21 +788,17 @@ static int name_cmp(const void *a, const void *b)
 /* Reads one spooled batch back into the queue; false when it cannot be read (left in place). */
 static bool spool_load_one(struct cfw_logpush *lp, const char *name)
 {
-    struct stat st;
+    struct cfw_err rerr = {0};
     struct batch *b;
     size_t got = 0;
-    int fd = openat(lp->spool_fd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+    /* a regular file (not followed through a link) of at most max_body bytes; the caller logs */
+    char *text = cfw_fs_read_fileat(lp->spool_fd, name, lp->conf.max_body, &got, &rerr);
 
-    if (fd < 0 || fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) ||
-        (uint64_t)st.st_size > lp->conf.max_body) {
-        if (fd >= 0) {
-            close(fd);
-        }
+    if (text == NULL) {
         return false;
     }
     b = cfw_xcalloc(1, sizeof(*b));
-    b->data = cfw_fs_read_all(fd, (size_t)st.st_size, &got);
-    close(fd);
+    b->data = text;
     b->len = got;
     if (got >= 2 && (unsigned char)b->data[0] == 0x1f && (unsigned char)b->data[1] == 0x8b) {
         /* spooled as it came: inflated again, under the same caps as when it was accepted */

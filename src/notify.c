@@ -472,6 +472,31 @@ int cfw_notifier_parse_opts(const struct cfw_node *map, const char *path,
     return (int)(diag->n - before);
 }
 
+struct cfw_notifier *cfw_notifier_start(struct event_base *base, const struct cfw_node *sinks_seq,
+                                        const struct cfw_node *outbox, const char *state_dir,
+                                        const char *public_url, bool no_reserve,
+                                        struct cfw_diag *diag)
+{
+    struct cfw_notifier_opts no = {0};
+    struct cfw_notifier *n = NULL;
+    char *client_url = NULL;
+
+    if (public_url != NULL && public_url[0] != '\0') {
+        size_t len = strlen(public_url);
+        client_url =
+            cfw_xasprintf("%s%sincidents", public_url, public_url[len - 1] == '/' ? "" : "/");
+    }
+    no.client_url = client_url;
+    if (cfw_notifier_parse_opts(outbox, "outbox", &no, diag) == 0) {
+        if (no_reserve) {
+            no.outbox.reserve_bytes = -1;
+        }
+        n = cfw_notifier_new_opts(base, sinks_seq, state_dir, &no, diag);
+    }
+    free(client_url);
+    return n;
+}
+
 struct cfw_notifier *cfw_notifier_new(struct event_base *base, const struct cfw_node *sinks_seq,
                                       const char *state_dir, struct cfw_diag *diag)
 {

@@ -40,6 +40,9 @@ void cfw_schema_defaults(const struct cfw_schema *s, void *conf)
 
 char *cfw_schema_path(const struct cfw_schema_key *key, const char *path)
 {
+    if (path[0] == '\0') {
+        return cfw_xstrdup(key->name); /* the top level */
+    }
     return cfw_xasprintf("%s.%s", path, key->name);
 }
 
@@ -69,9 +72,8 @@ static int read_duration(const struct cfw_schema_key *k, const struct cfw_node *
     return -1;
 }
 
-/* A row read by its type's reader: 1 read, 0 absent, -1 reported. */
-static int read_typed(const struct cfw_schema_key *k, const struct cfw_node *map, const char *path,
-                      void *conf, struct cfw_diag *diag)
+int cfw_schema_read_typed(const struct cfw_schema_key *k, const struct cfw_node *map,
+                          const char *path, void *conf, struct cfw_diag *diag)
 {
     const char *s = NULL;
     uint64_t u = 0;
@@ -130,7 +132,7 @@ int cfw_schema_parse(const struct cfw_schema *s, const struct cfw_node *map, con
     }
     for (const struct cfw_schema_key *k = s->keys; k->name != NULL; k++) {
         int rc = k->read != NULL ? k->read(k, map, path, conf, diag)
-                                 : read_typed(k, map, path, conf, diag);
+                                 : cfw_schema_read_typed(k, map, path, conf, diag);
 
         if (rc == 1 && k->check != NULL) {
             k->check(k, map, path, conf, diag);

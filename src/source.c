@@ -312,7 +312,7 @@ int cfw_source_start(struct cfw_source *src, struct cfw_err *err)
 
 void cfw_source_stop(struct cfw_source *src)
 {
-    if (src == NULL || src->stopping || src->doomed) {
+    if (src == NULL || src->stopping || src->busy.doomed) {
         return;
     }
     src->stopping = true;
@@ -339,9 +339,8 @@ void cfw_source_free(struct cfw_source *src)
     if (src == NULL) {
         return;
     }
-    if (src->depth > 0) {
+    if (cfw_busy_defer_free(&src->busy)) {
         /* Called from one of this source's callbacks: release it when the callback is done. */
-        src->doomed = true;
         return;
     }
     destroy(src);
@@ -418,42 +417,41 @@ void cfw_source_get_stats(const struct cfw_source *src, struct cfw_source_stats 
 
 void cfw_source_enter(struct cfw_source *src)
 {
-    src->depth++;
+    cfw_busy_enter(&src->busy);
 }
 
 void cfw_source_leave(struct cfw_source *src)
 {
-    src->depth--;
-    if (src->depth == 0 && src->doomed) {
+    if (!cfw_busy_leave(&src->busy)) {
         destroy(src);
     }
 }
 
 bool cfw_source_emit_data(struct cfw_source *src, const char *stream, const char *buf, size_t len)
 {
-    if (src->doomed) {
+    if (src->busy.doomed) {
         return false;
     }
     src->stats.bytes += len;
     if (src->cbs.data != NULL && len > 0) {
-        src->depth++;
+        cfw_busy_enter(&src->busy);
         src->cbs.data(src->cbs.arg, src, stream, buf, len);
-        src->depth--;
+        (void)cfw_busy_leave(&src->busy); /* released by the outer leave */
     }
-    return !src->doomed;
+    return !src->busy.doomed;
 }
 
 bool cfw_source_emit_eof(struct cfw_source *src, const char *stream)
 {
-    if (src->doomed) {
+    if (src->busy.doomed) {
         return false;
     }
     if (src->cbs.eof != NULL) {
-        src->depth++;
+        cfw_busy_enter(&src->busy);
         src->cbs.eof(src->cbs.arg, src, stream);
-        src->depth--;
+        (void)cfw_busy_leave(&src->busy); /* released by the outer leave */
     }
-    return !src->doomed;
+    return !src->busy.doomed;
 }
 
 static bool set_state_text(struct cfw_source *src, enum cfw_input_health state, char *text)
@@ -463,7 +461,7 @@ static bool set_state_text(struct cfw_source *src, enum cfw_input_health state, 
     free(src->reason);
     src->reason = text;
     if (!changed) {
-        return !src->doomed;
+        return !src->busy.doomed;
     }
     src->state = state;
     if (state == CFW_INPUT_UP) {
@@ -474,12 +472,12 @@ static bool set_state_text(struct cfw_source *src, enum cfw_input_health state, 
         cfw_log_warn("source=%s state=%s reason=\"%s\"", src->conf.name,
                      cfw_input_health_name(state), text);
     }
-    if (src->cbs.state != NULL && !src->doomed) {
-        src->depth++;
+    if (src->cbs.state != NULL && !src->busy.doomed) {
+        cfw_busy_enter(&src->busy);
         src->cbs.state(src->cbs.arg, src, state, src->reason);
-        src->depth--;
+        (void)cfw_busy_leave(&src->busy); /* released by the outer leave */
     }
-    return !src->doomed;
+    return !src->busy.doomed;
 }
 
 bool cfw_source_set_state(struct cfw_source *src, enum cfw_input_health state, const char *fmt, ...)
@@ -487,7 +485,7 @@ bool cfw_source_set_state(struct cfw_source *src, enum cfw_input_health state, c
     char tmp[CFW_ERR_MAX];
     va_list ap;
 
-    if (src->doomed) {
+    if (src->busy.doomed) {
         return false;
     }
     tmp[0] = '\0';
@@ -506,7 +504,7 @@ bool cfw_source_problem(struct cfw_source *src, const char *fmt, ...)
     char tmp[CFW_ERR_MAX];
     va_list ap;
 
-    if (src->doomed) {
+    if (src->busy.doomed) {
         return false;
     }
     if (src->stopping) {
@@ -537,7 +535,7 @@ bool cfw_source_problem(struct cfw_source *src, const char *fmt, ...)
 
 bool cfw_source_ok(struct cfw_source *src)
 {
-    if (src->doomed) {
+    if (src->busy.doomed) {
         return false;
     }
     if (!src->problem) {

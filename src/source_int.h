@@ -45,8 +45,8 @@ struct cfw_source {
     bool problem; /* a problem is being timed towards DOWN */
     struct event *down_ev;
     struct event *stop_ev;
-    int depth;   /* nesting of this source's event callbacks */
-    bool doomed; /* freed from inside a callback: released by the outermost cfw_source_leave */
+    /* nesting of its event callbacks; freed inside one: released by the outermost leave */
+    struct cfw_busy busy;
     bool started;
     bool stopping;
     bool restored;

@@ -141,7 +141,7 @@ static bool open_journal(struct journal_src *js)
                                 strerror(-r));
             cfw_source_problem(src, "bad journal match '%s': %s", m, strerror(-r));
             free(m);
-            return !src->doomed;
+            return !src->busy.doomed;
         }
     }
     /* Recommended right after opening, so the inotify watches exist before the first read. */
@@ -302,7 +302,7 @@ static void on_poll(evutil_socket_t fd, short what, void *arg)
     } else {
         sd_journal_process(js->j);
     }
-    if (!src->doomed && js->j != NULL) {
+    if (!src->busy.doomed && js->j != NULL) {
         cfw_source_yield(js->work_ev);
     }
     cfw_source_leave(src);

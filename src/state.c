@@ -1,4 +1,4 @@
-/* Persistent state: atomic JSON file writes and incident (de)serialisation. */
+/* Persistent state: JSON file reads and incident (de)serialisation (writes: fsutil.h). */
 #include "cfwatchd/state.h"
 
 #include <errno.h>
@@ -12,12 +12,6 @@
 #include "cfwatchd/fsutil.h"
 #include "cfwatchd/rules.h"
 #include "cfwatchd/secrets.h"
-
-int cfw_write_atomic(const char *dir, const char *name, const void *data, size_t len, int mode,
-                     struct cfw_err *err)
-{
-    return cfw_fs_write_atomic(-1, dir, name, data, len, mode, err);
-}
 
 json_t *cfw_state_read(const char *path, size_t max, struct cfw_err *err)
 {

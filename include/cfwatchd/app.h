@@ -31,6 +31,24 @@ struct cfw_diag;
 /* Checks the sections the daemon parses (sources, logpush receivers); 0 or -1, errors in diag. */
 int cfw_app_validate(const struct cfw_config *cfg, struct cfw_diag *diag);
 
+struct cfw_ruleset;
+
+/* How cfw_app_load checks the sections beyond the rules (cfw_app_validate). */
+enum cfw_app_check {
+    CFW_APP_CHECK_ALL,    /* their errors are errors (--check-config) */
+    CFW_APP_CHECK_LOADED, /* the same, once the rules loaded (the daemon) */
+    CFW_APP_CHECK_QUIET,  /* parsed for the secrets they name; their errors ignored */
+};
+
+/*
+ * Loads the configuration at path (NULL: an empty one) and its rules, with rule_files
+ * (NULL-terminated, may be NULL) and without the builtin packs when no_builtin. -1 with every
+ * error in diag (nothing returned); else 0 with both in *cfgp and *rsp.
+ */
+int cfw_app_load(const char *path, char *const *rule_files, bool no_builtin,
+                 enum cfw_app_check check, struct cfw_config **cfgp, struct cfw_ruleset **rsp,
+                 struct cfw_diag *diag);
+
 /* Runs the daemon until SIGTERM/SIGINT; returns the process exit code. */
 int cfw_app_run(const struct cfw_app_opts *opts);
 

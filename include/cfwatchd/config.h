@@ -45,6 +45,8 @@ struct cfw_config *cfw_config_load(const char *path, struct cfw_diag *diag);
 /* An empty configuration (for --once without -c). */
 struct cfw_config *cfw_config_empty(void);
 void cfw_config_free(struct cfw_config *cfg);
+/* The address the HTTP listener takes (listen, or its default); NULL when listen is off or "". */
+const char *cfw_config_listen(const struct cfw_config *cfg);
 
 /*
  * Builds the rule set: the built-in packs (unless no_builtin), rules.files, rules.custom, then

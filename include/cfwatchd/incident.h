@@ -122,6 +122,12 @@ struct cfw_incidents *cfw_incidents_new(const struct cfw_incident_opts *opts,
                                         cfw_transition_cb cb, void *arg);
 void cfw_incidents_free(struct cfw_incidents *set);
 /*
+ * Called (with the set's cb argument) on the incident itself just before each transition is
+ * told, so that the set's owner can annotate it (deployment context, a silence) before cb sees it.
+ */
+typedef void (*cfw_annotate_cb)(struct cfw_incident *inc, enum cfw_transition t, void *arg);
+void cfw_incidents_set_annotate(struct cfw_incidents *set, cfw_annotate_cb fn);
+/*
  * Replaces options (reload). With rules (NULL: keep), incidents whose rule is still there take
  * its new intervals (repeat_interval, resolve_after, resolve_fallback) and the set's new
  * defaults, so a changed setting applies to incidents already open.

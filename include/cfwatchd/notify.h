@@ -46,6 +46,16 @@ struct cfw_notifier *cfw_notifier_new_opts(struct event_base *base,
                                            const struct cfw_notifier_opts *opts,
                                            struct cfw_diag *diag);
 /*
+ * Starts the notifier of a configuration: its outbox: map (may be NULL) parsed, then
+ * cfw_notifier_new_opts for sinks_seq under state_dir. public_url (NULL or "": none) makes the
+ * client_url "<public_url>/incidents"; no_reserve keeps no reserve for a full disk (a private
+ * spool removed at exit). Returns NULL with the problems in diag.
+ */
+struct cfw_notifier *cfw_notifier_start(struct event_base *base, const struct cfw_node *sinks_seq,
+                                        const struct cfw_node *outbox, const char *state_dir,
+                                        const char *public_url, bool no_reserve,
+                                        struct cfw_diag *diag);
+/*
  * Frees the notifier before the event base: pending digests are spooled first; requests in
  * flight are abandoned and stay in the spool for the next start.
  */

@@ -69,11 +69,17 @@ void cfw_schema_defaults(const struct cfw_schema *s, void *conf);
  */
 int cfw_schema_parse(const struct cfw_schema *s, const struct cfw_node *map, const char *path,
                      void *conf, struct cfw_diag *diag);
+/*
+ * Reads one row by its type's reader (not the row's own), for a row read with another key:
+ * 1 read, 0 absent, -1 reported.
+ */
+int cfw_schema_read_typed(const struct cfw_schema_key *k, const struct cfw_node *map,
+                          const char *path, void *conf, struct cfw_diag *diag);
 /* The row of a key, or NULL. */
 const struct cfw_schema_key *cfw_schema_find(const struct cfw_schema *s, const char *name);
 /* The value of a key whose value is a string (CFW_SCHEMA_STR) in conf (NULL when unset). */
 const char *cfw_schema_str(const struct cfw_schema *s, const void *conf, const char *name);
-/* The key path of a row: "<path>.<name>" (to free). */
+/* The key path of a row: "<path>.<name>", or "<name>" when path is "" (to free). */
 char *cfw_schema_path(const struct cfw_schema_key *key, const char *path);
 /*
  * For a row's check: reports each item of a list it stored that ok refuses, as

@@ -23,10 +23,6 @@
 #define CFW_STATE_MAX_BYTES (256u * 1024u * 1024u)
 #define CFW_STATE_VERSION 1
 
-/* Writes data to dir/name atomically with the given mode; 0 or -1 with err set. */
-int cfw_write_atomic(const char *dir, const char *name, const void *data, size_t len, int mode,
-                     struct cfw_err *err);
-
 /* Reads and parses a JSON file of at most max bytes. NULL with err->code ENOENT when absent. */
 json_t *cfw_state_read(const char *path, size_t max, struct cfw_err *err);
 

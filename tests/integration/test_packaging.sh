@@ -437,7 +437,8 @@ done
 [ -z "$missing" ] && pass "docs/ARCHITECTURE.md names every file of src/" \
     || fail "docs/ARCHITECTURE.md does not name:$missing"
 
-# Every configuration key the code accepts (the *_keys tables of src/) is in cfwatchd.yaml(5).
+# Every configuration key the code accepts (the *_keys tables of src/: lists of names, and the
+# schema tables of schema.h whose rows name their key with .name) is in cfwatchd.yaml(5).
 if [ -s "$TMP/cfwatchd.yaml.5.txt" ]; then
     keys=$(python3 - "$SRC/src" <<'EOF'
 import glob, os, re, sys
@@ -449,6 +450,9 @@ for path in glob.glob(os.path.join(sys.argv[1], "*.c")):
     text = open(path, encoding="utf-8").read()
     for m in re.finditer(r"static const char \*const \w*keys\[\]\s*=\s*\{(.*?)\};", text, re.S):
         keys.update(re.findall(r'"([^"]+)"', m.group(1)))
+    for m in re.finditer(r"static const struct cfw_schema_key \w*keys\[\]\s*=\s*\{(.*?)\n\};",
+                         text, re.S):
+        keys.update(re.findall(r'\.name\s*=\s*"([^"]+)"', m.group(1)))
 print("\n".join(sorted(keys)))
 EOF
 )

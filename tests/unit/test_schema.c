@@ -223,12 +223,44 @@ static void test_section_check_and_not_a_map(void **state)
     cfw_diag_free(&diag);
 }
 
+/* A row read by its type's reader for another row; a top-level row's path has no dot. */
+static void test_read_typed_and_top_level_path(void **state)
+{
+    const char *text = "{max: 10ms, name: x}\n";
+    struct cfw_diag diag = {0};
+    struct cfw_doc *doc = cfw_yaml_load_string("s.yaml", text, strlen(text), &diag);
+    const struct cfw_schema_key *max = cfw_schema_find(&schema, "max");
+    struct conf c = {0};
+    char *kp;
+
+    (void)state;
+    assert_non_null(doc);
+    assert_int_equal(
+        cfw_schema_read_typed(cfw_schema_find(&schema, "name"), doc->root, "", &c, &diag), 1);
+    assert_string_equal(c.name, "x");
+    assert_int_equal(cfw_schema_read_typed(max, doc->root, "", &c, &diag), -1);
+    assert_int_equal(diag.n, 1);
+    assert_true(diag_has(&diag, "s.yaml:1:7: max: must be between 100ms and 1h"));
+    assert_int_equal(
+        cfw_schema_read_typed(cfw_schema_find(&schema, "wait"), doc->root, "", &c, &diag), 0);
+    kp = cfw_schema_path(max, "");
+    assert_string_equal(kp, "max");
+    free(kp);
+    kp = cfw_schema_path(max, "sec");
+    assert_string_equal(kp, "sec.max");
+    free(kp);
+    conf_clear(&c);
+    cfw_doc_free(doc);
+    cfw_diag_free(&diag);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_defaults_and_values),
         cmocka_unit_test(test_every_problem_with_its_place),
         cmocka_unit_test(test_section_check_and_not_a_map),
+        cmocka_unit_test(test_read_typed_and_top_level_path),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

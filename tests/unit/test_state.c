@@ -14,6 +14,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "cfwatchd/fsutil.h"
 #include "cfwatchd/incident.h"
 #include "cfwatchd/rules.h"
 #include "cfwatchd/state.h"
@@ -62,7 +63,7 @@ static void test_write_atomic(void **state)
 
     (void)state;
     assert_int_equal(tmpdir_make(dir, sizeof(dir), "state"), 0);
-    assert_int_equal(cfw_write_atomic(dir, "s.json", "{\"a\":1}", 7, 0600, &err), 0);
+    assert_int_equal(cfw_fs_write_atomic(-1, dir, "s.json", "{\"a\":1}", 7, 0600, &err), 0);
     path = cfw_xasprintf("%s/s.json", dir);
     assert_int_equal(stat(path, &st), 0);
     assert_int_equal(st.st_mode & 0777, 0600);
@@ -76,7 +77,7 @@ static void test_write_atomic(void **state)
     assert_null(cfw_state_read(path, 1024, &err));
     assert_int_equal(err.code, ENOENT);
     /* a directory that does not exist: an error naming it, nothing left behind */
-    assert_int_equal(cfw_write_atomic("/nonexistent-cfw", "s.json", "x", 1, 0600, &err), -1);
+    assert_int_equal(cfw_fs_write_atomic(-1, "/nonexistent-cfw", "s.json", "x", 1, 0600, &err), -1);
     assert_non_null(strstr(err.msg, "/nonexistent-cfw"));
     free(path);
     assert_int_equal(tmpdir_remove(dir), 0);
