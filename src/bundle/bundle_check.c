@@ -1888,14 +1888,8 @@ static void run_free(struct run *x)
         free(x->outside[k].hit);
     }
     free(x->outside);
-    for (size_t k = 0; k < x->n_init_done; k++) {
-        free(x->init_done[k]);
-    }
-    free(x->init_done);
-    for (size_t k = 0; k < x->n_declared_done; k++) {
-        free(x->declared_done[k]);
-    }
-    free(x->declared_done);
+    free_parts(x->init_done, x->n_init_done);
+    free_parts(x->declared_done, x->n_declared_done);
     free_parts(x->root_parts, x->n_root_parts);
     bundle_deps_clear(&x->deps);
 }
@@ -2131,14 +2125,8 @@ void cfw_bundle_report_free(struct cfw_bundle_report *r)
         free(r->edits[k].expect);
     }
     free(r->edits);
-    for (size_t k = 0; k < r->n_runtime_modules; k++) {
-        free(r->runtime_modules[k]);
-    }
-    free(r->runtime_modules);
-    for (size_t k = 0; k < r->n_synced_modules; k++) {
-        free(r->synced_modules[k]);
-    }
-    free(r->synced_modules);
+    free_parts(r->runtime_modules, r->n_runtime_modules);
+    free_parts(r->synced_modules, r->n_synced_modules);
     free(r->deploy_tool);
     free(r);
 }
