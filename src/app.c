@@ -693,6 +693,7 @@ static struct cfw_cf *app_cloudflare(void *arg, struct cfw_diag *diag)
         }
     }
     if (cfw_cf_conf_parse(app->cfg->cloudflare, &conf, diag) != 0 || conf.account_id == NULL) {
+        cfw_cf_conf_clear(&conf);
         return NULL;
     }
     app->cf = cfw_cf_new(app->http, &conf);
@@ -1847,7 +1848,11 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
     struct app *app = arg;
 
     if (sig == SIGHUP) {
-        reload(app);
+        if (app->stopping) {
+            cfw_log_notice("signal %d: ignored, stopping", (int)sig); /* no reload mid-stop */
+        } else {
+            reload(app);
+        }
         return;
     }
     cfw_log_notice("signal %d: stopping", (int)sig);

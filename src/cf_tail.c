@@ -245,7 +245,9 @@ static int read_header(const struct cfw_schema_key *k, const struct cfw_node *ma
     static const char *const hkeys[] = {"key", "query", NULL};
     int rc = 1;
 
-    if (h == NULL) {
+    /* absent or null (`header: ~`): no header filter, not a header named "~" */
+    if (h == NULL ||
+        (h->type == CFW_NODE_SCALAR && cfw_node_str(map, k->name, path, &s, diag) == 0)) {
         free(child);
         return 0;
     }

@@ -55,13 +55,15 @@ int cfw_cf_conf_parse(const struct cfw_node *node, struct cfw_cf_conf *conf,
         node->type != CFW_NODE_MAP) {
         return -1;
     }
-    if (cfw_node_str(node, "account_id", "cloudflare.account_id", &s, diag) == 1) {
+    rc = cfw_node_str(node, "account_id", "cloudflare.account_id", &s, diag);
+    if (rc == 1) {
         if (strspn(s, "0123456789abcdefABCDEF") != strlen(s) || s[0] == '\0') {
             cfw_diag_add(diag, cfw_node_get(node, "account_id"), "cloudflare.account_id",
                          "'%s' is not an account id (hexadecimal)", s);
         }
         conf->account_id = cfw_xstrdup(s);
-    } else if (cfw_node_get(node, "account_id") == NULL) {
+    } else if (rc == 0) {
+        /* absent or null (`account_id: ~`) */
         cfw_diag_add(diag, node, "cloudflare", "account_id is required");
     }
     rc = cfw_node_secret(node, "api_token", "api_token_file", "cloudflare", &conf->token, diag);

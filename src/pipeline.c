@@ -229,8 +229,11 @@ void cfw_pipeline_record_ctx(struct cfw_pipeline *p, const struct cfw_record *re
 
     p->stats.records++;
     /* asked again when a caller's prefilter let it through: the answer selects the rules */
-    if (!cfw_ruleset_wants(p->rules, rec) && !rec->wanted) {
-        return;
+    if (!cfw_ruleset_wants(p->rules, rec)) {
+        cfw_ruleset_record_end(p->rules); /* no selection: a caller's "wanted" gets every rule */
+        if (!rec->wanted) {
+            return;
+        }
     }
     p->stats.decoded++;
     cfw_ruleset_record_start(p->rules);

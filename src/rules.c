@@ -732,8 +732,9 @@ static void rule_parse_id(struct cfw_rule *r, const struct cfw_node *item, const
                           struct cfw_diag *diag)
 {
     const char *s = NULL;
+    int rc = cfw_node_str(item, "id", path, &s, diag);
 
-    if (cfw_node_str(item, "id", path, &s, diag) == 1) {
+    if (rc == 1) {
         r->id = cfw_xstrdup(s);
         if (!valid_id(s)) {
             char *ipath = cfw_xasprintf("%s.id", path);
@@ -744,8 +745,8 @@ static void rule_parse_id(struct cfw_rule *r, const struct cfw_node *item, const
                          s, CFW_RULE_ID_MAX);
             free(ipath);
         }
-    } else if (cfw_node_get(item, "id") == NULL) {
-        cfw_diag_add(diag, item, path, "missing id");
+    } else if (rc == 0) {
+        cfw_diag_add(diag, item, path, "missing id"); /* absent or null */
     }
     if (r->id == NULL) {
         r->id = cfw_xstrdup("?");
@@ -828,8 +829,9 @@ static void rule_parse_pattern(const struct cfw_ruleset *rs, struct cfw_rule *r,
                                const struct cfw_node *item, const char *path, struct cfw_diag *diag)
 {
     const char *s = NULL;
+    int rc = cfw_node_str(item, "pattern", path, &s, diag);
 
-    if (cfw_node_str(item, "pattern", path, &s, diag) == 1) {
+    if (rc == 1) {
         char *ppath = cfw_xasprintf("%s.pattern", path);
         const struct cfw_node *pn = cfw_node_get(item, "pattern");
 
@@ -843,8 +845,8 @@ static void rule_parse_pattern(const struct cfw_ruleset *rs, struct cfw_rule *r,
             rule_compile(rs, r, cfw_node_get(item, "pattern"), ppath, diag);
         }
         free(ppath);
-    } else if (cfw_node_get(item, "pattern") == NULL) {
-        cfw_diag_add(diag, item, path, "rule '%s': missing pattern", r->id);
+    } else if (rc == 0) {
+        cfw_diag_add(diag, item, path, "rule '%s': missing pattern", r->id); /* absent or null */
     }
 }
 

@@ -929,6 +929,26 @@ class TestCheckConfig(OnceCase):
         proc = run(["--check-config", "--config", path])
         self.assertEqual(proc.returncode, 0)
 
+    def test_null_required_values_are_missing(self):
+        # `key: ~` is no value: reported as missing, never a silent NULL (a poller named ~ used
+        # to pass and crash the daemon; account_id: ~ left every Cloudflare input unmade)
+        with tempfile.TemporaryDirectory() as d:
+            path = os.path.join(d, "null.yaml")
+            with open(path, "w") as f:
+                f.write("cloudflare:\n  account_id: ~\n  api_token: x\n"
+                        "sources:\n"
+                        "  - {name: ~, type: cloudflare-deployments, scripts: [a]}\n"
+                        "  - {name: ~, type: cloudflare-tail, scripts: [a]}\n"
+                        "rules:\n  custom:\n    - {id: nullpat, pattern: ~}\n")
+            proc = run(["--check-config", "-c", path])
+            err = text(proc.stderr)
+            self.assertEqual(proc.returncode, 2, err)
+            for want in ("null.yaml:2:3: cloudflare: account_id is required",
+                         "null.yaml:5:5: sources[0]: a source needs a name",
+                         "null.yaml:6:5: sources[1]: a source needs a name",
+                         "rule 'nullpat': missing pattern"):
+                self.assertIn(want, err)
+
     def test_unknown_top_level_key(self):
         path, proc, _, err = self.check("bad-unknown-key.yaml")
         self.assertEqual(proc.returncode, 2)

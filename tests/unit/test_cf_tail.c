@@ -93,6 +93,12 @@ static void test_filters_as_wrangler_sends_them(void **state)
     assert_string_equal(conf.header_key, "X-Team");
     assert_null(conf.header_query);
     cfw_tail_conf_clear(&conf);
+    /* a null header is no header filter, not a header named "~" */
+    assert_int_equal(
+        parse("- {name: a, type: cloudflare-tail, scripts: x, header: ~}\n", &conf, &diag), 0);
+    assert_null(conf.header_key);
+    assert_null(conf.header_query);
+    cfw_tail_conf_clear(&conf);
     assert_int_equal(diag.n, 0);
     cfw_diag_free(&diag);
 }

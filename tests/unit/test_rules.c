@@ -270,6 +270,20 @@ static void test_rule_defaults_and_shapes(void **state)
     assert_int_equal(cfw_ruleset_count(rs), 1);
     cfw_ruleset_free(rs);
     cfw_diag_free(&diag);
+    /* null is missing: a rule with `pattern: ~` never loaded silently, `id: ~` is no "?" rule */
+    rs = rules_from("n.yaml",
+                    "rules:\n"
+                    "  - id: nullpat\n"
+                    "    pattern: ~\n"
+                    "  - id: ~\n"
+                    "    pattern: 'z'\n",
+                    &diag);
+    assert_int_equal(diag.n, 2);
+    ASSERT_DIAG_HAS_ALL(&diag, "n.yaml:2:5: rules[0]: rule 'nullpat': missing pattern",
+                        "n.yaml:4:5: rules[1]: missing id");
+    assert_int_equal(cfw_ruleset_count(rs), 0);
+    cfw_ruleset_free(rs);
+    cfw_diag_free(&diag);
 }
 
 static void test_rules_file_shapes(void **state)
