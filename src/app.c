@@ -1516,7 +1516,7 @@ static void http_metrics(struct cfw_listener_req *req, const char *path, void *a
     const char *text;
     size_t len;
 
-    cfw_metrics_pipeline(m, cfw_pipeline_stats(app->pipeline), app->rules);
+    cfw_pipeline_metrics(app->pipeline, m);
     cfw_metrics_incidents(m, app->incidents, app->transitions);
     cfw_inputs_metrics(app->inputs, app->ninputs, m);
     if (app->notifier != NULL) {

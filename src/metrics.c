@@ -9,8 +9,6 @@
 #include "cfwatchd/incident.h"
 #include "cfwatchd/listener.h"
 #include "cfwatchd/notify.h"
-#include "cfwatchd/pipeline.h"
-#include "cfwatchd/rules.h"
 
 struct cfw_metrics_family {
     char *name;
@@ -136,30 +134,6 @@ const char *cfw_metrics_text(struct cfw_metrics *m, size_t *len)
 }
 
 /* ---- the families of the modules that do not write their own yet ---- */
-
-void cfw_metrics_pipeline(struct cfw_metrics *m, const struct cfw_pipeline_stats *ps,
-                          const struct cfw_ruleset *rules)
-{
-    const struct cfw_metric one[] = {
-        {"cfwatchd_bytes_total", "counter", "Bytes read from all sources.", ps->bytes},
-        {"cfwatchd_records_total", "counter", "Records framed.", ps->records},
-        {"cfwatchd_records_decoded_total", "counter",
-         "Records the prefilter let through to the decoder (all with rules.scan: full).",
-         ps->decoded},
-        {"cfwatchd_events_total", "counter", "Events of the decoded records.", ps->events},
-        {"cfwatchd_matches_total", "counter", "Rule matches.", ps->matches},
-        {"cfwatchd_lines_total", "counter", "Lines framed (finished streams).", ps->lines},
-    };
-    struct cfw_metrics_family *f;
-
-    cfw_metrics_add(m, one, sizeof(one) / sizeof(one[0]));
-    f = cfw_metrics_family(m, "cfwatchd_rule_matches_total", "counter", "Matches per rule.");
-    for (size_t i = 0; i < cfw_ruleset_count(rules); i++) {
-        const struct cfw_rule *r = cfw_ruleset_rule(rules, i);
-
-        cfw_metrics_u64(f, CFW_LABELS("rule", cfw_rule_id(r)), cfw_rule_matches(r));
-    }
-}
 
 void cfw_metrics_incidents(struct cfw_metrics *m, const struct cfw_incidents *incidents,
                            const uint64_t transitions[])

@@ -23,8 +23,6 @@ struct cfw_metrics_family;
 struct cfw_incidents;
 struct cfw_listener;
 struct cfw_notifier;
-struct cfw_pipeline_stats;
-struct cfw_ruleset;
 
 /* Labels of a sample: name, value, name, value, ..., NULL (values are escaped when written). */
 #define CFW_LABELS(...) ((const char *const[]){__VA_ARGS__, NULL})
@@ -61,9 +59,6 @@ const char *cfw_metrics_text(struct cfw_metrics *m, size_t *len);
  * The families of modules that do not add their own yet (the inputs add theirs through their
  * table: cfw_inputs_metrics in input.h).
  */
-/* The pipeline's counters and each rule's matches. */
-void cfw_metrics_pipeline(struct cfw_metrics *m, const struct cfw_pipeline_stats *ps,
-                          const struct cfw_ruleset *rules);
 /* Incidents open, tracked and dropped, and transitions (counted by the caller, per kind). */
 void cfw_metrics_incidents(struct cfw_metrics *m, const struct cfw_incidents *incidents,
                            const uint64_t transitions[]);
