@@ -1517,7 +1517,7 @@ static void http_metrics(struct cfw_listener_req *req, const char *path, void *a
     size_t len;
 
     cfw_pipeline_metrics(app->pipeline, m);
-    cfw_metrics_incidents(m, app->incidents, app->transitions);
+    cfw_incidents_metrics(app->incidents, app->transitions, m);
     cfw_inputs_metrics(app->inputs, app->ninputs, m);
     if (app->notifier != NULL) {
         cfw_metrics_notifier(m, app->notifier);

@@ -6,7 +6,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cfwatchd/incident.h"
 #include "cfwatchd/listener.h"
 #include "cfwatchd/notify.h"
 
@@ -134,27 +133,6 @@ const char *cfw_metrics_text(struct cfw_metrics *m, size_t *len)
 }
 
 /* ---- the families of the modules that do not write their own yet ---- */
-
-void cfw_metrics_incidents(struct cfw_metrics *m, const struct cfw_incidents *incidents,
-                           const uint64_t transitions[])
-{
-    const struct cfw_metric one[] = {
-        {"cfwatchd_incidents_open", "gauge", "Open incidents.",
-         cfw_incidents_open_count(incidents)},
-        {"cfwatchd_incidents_tracked", "gauge", "Incidents kept in memory.",
-         cfw_incidents_count(incidents)},
-        {"cfwatchd_incidents_dropped_total", "counter",
-         "New incidents refused at the max_incidents cap.", cfw_incidents_dropped(incidents)},
-    };
-    struct cfw_metrics_family *f;
-
-    cfw_metrics_add(m, one, sizeof(one) / sizeof(one[0]));
-    f = cfw_metrics_family(m, "cfwatchd_transitions_total", "counter", "Incident transitions.");
-    for (int t = 0; t < CFW_TRANSITIONS; t++) {
-        cfw_metrics_u64(f, CFW_LABELS("transition", cfw_transition_name((enum cfw_transition)t)),
-                        transitions[t]);
-    }
-}
 
 /* The outbox's depth, spool and refusals. */
 static void outbox_metrics(struct cfw_metrics *m, const struct cfw_notifier *n,

@@ -20,7 +20,6 @@
 
 struct cfw_metrics;
 struct cfw_metrics_family;
-struct cfw_incidents;
 struct cfw_listener;
 struct cfw_notifier;
 
@@ -59,9 +58,6 @@ const char *cfw_metrics_text(struct cfw_metrics *m, size_t *len);
  * The families of modules that do not add their own yet (the inputs add theirs through their
  * table: cfw_inputs_metrics in input.h).
  */
-/* Incidents open, tracked and dropped, and transitions (counted by the caller, per kind). */
-void cfw_metrics_incidents(struct cfw_metrics *m, const struct cfw_incidents *incidents,
-                           const uint64_t transitions[]);
 /* Notifications per sink and the outbox. */
 void cfw_metrics_notifier(struct cfw_metrics *m, const struct cfw_notifier *n);
 /* The HTTP listener's connections and refusals. */
