@@ -134,29 +134,6 @@ const char *cfw_metrics_text(struct cfw_metrics *m, size_t *len)
 
 /* ---- the families of the modules that do not write their own yet ---- */
 
-/* The outbox's depth, spool and refusals. */
-static void outbox_metrics(struct cfw_metrics *m, const struct cfw_notifier *n,
-                           const struct cfw_outbox_stats *o)
-{
-    const struct cfw_metric one[] = {
-        {"cfwatchd_outbox_depth", "gauge", "Notifications waiting in the outbox.",
-         cfw_notifier_pending(n)},
-        {"cfwatchd_outbox_spooled_bytes", "gauge", "Bytes of notifications spooled.", o->bytes},
-        {"cfwatchd_outbox_write_errors_total", "counter",
-         "Notifications whose spool write failed at least once (disk full, read-only).",
-         o->write_errors},
-        {"cfwatchd_outbox_unspooled", "gauge",
-         "Notifications held in memory only (not on disk): lost if cfwatchd is killed.",
-         o->unspooled},
-        {"cfwatchd_outbox_reserve_bytes", "gauge",
-         "Bytes preallocated in outbox/.reserve for a full disk.", o->reserve_bytes},
-        {"cfwatchd_outbox_refused_total", "counter",
-         "Notifications refused because the spool was at its cap.", o->refused_full},
-    };
-
-    cfw_metrics_add(m, one, sizeof(one) / sizeof(one[0]));
-}
-
 void cfw_metrics_notifier(struct cfw_metrics *m, const struct cfw_notifier *n)
 {
     static const char *const names[] = {"sent", "retried", "dead", "refused", "digested"};
@@ -177,7 +154,7 @@ void cfw_metrics_notifier(struct cfw_metrics *m, const struct cfw_notifier *n)
         free(name);
         free(help);
     }
-    outbox_metrics(m, n, &ns.outbox);
+    cfw_outbox_metrics(&ns.outbox, cfw_notifier_pending(n), m);
     cfw_notifier_stats_clear(&ns);
 }
 
