@@ -1520,7 +1520,7 @@ static void http_metrics(struct cfw_listener_req *req, const char *path, void *a
     cfw_incidents_metrics(app->incidents, app->transitions, m);
     cfw_inputs_metrics(app->inputs, app->ninputs, m);
     if (app->notifier != NULL) {
-        cfw_metrics_notifier(m, app->notifier);
+        cfw_notifier_metrics(app->notifier, m);
     }
     if (app->listener != NULL) {
         cfw_metrics_listener(m, app->listener);

@@ -21,7 +21,6 @@
 struct cfw_metrics;
 struct cfw_metrics_family;
 struct cfw_listener;
-struct cfw_notifier;
 
 /* Labels of a sample: name, value, name, value, ..., NULL (values are escaped when written). */
 #define CFW_LABELS(...) ((const char *const[]){__VA_ARGS__, NULL})
@@ -58,8 +57,6 @@ const char *cfw_metrics_text(struct cfw_metrics *m, size_t *len);
  * The families of modules that do not add their own yet (the inputs add theirs through their
  * table: cfw_inputs_metrics in input.h).
  */
-/* Notifications per sink and the outbox. */
-void cfw_metrics_notifier(struct cfw_metrics *m, const struct cfw_notifier *n);
 /* The HTTP listener's connections and refusals. */
 void cfw_metrics_listener(struct cfw_metrics *m, const struct cfw_listener *l);
 
