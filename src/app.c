@@ -1523,7 +1523,7 @@ static void http_metrics(struct cfw_listener_req *req, const char *path, void *a
         cfw_notifier_metrics(app->notifier, m);
     }
     if (app->listener != NULL) {
-        cfw_metrics_listener(m, app->listener);
+        cfw_listener_metrics(app->listener, m);
     }
     app_metrics(app, m);
     text = cfw_metrics_text(m, &len);

@@ -6,8 +6,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cfwatchd/listener.h"
-
 struct cfw_metrics_family {
     char *name;
     char *type;
@@ -129,34 +127,4 @@ const char *cfw_metrics_text(struct cfw_metrics *m, size_t *len)
     }
     *len = m->text.len;
     return m->text.data != NULL ? m->text.data : "";
-}
-
-/* ---- the families of the modules that do not write their own yet ---- */
-
-void cfw_metrics_listener(struct cfw_metrics *m, const struct cfw_listener *l)
-{
-    const struct cfw_listener_stats *ls = cfw_listener_stats(l);
-    const struct cfw_metric one[] = {
-        {"cfwatchd_listener_connections", "gauge", "Connections open on the HTTP listener.",
-         ls->connections},
-        {"cfwatchd_listener_connections_total", "counter",
-         "Connections accepted by the HTTP listener.", ls->accepted},
-    };
-    const struct {
-        const char *reason;
-        uint64_t v;
-    } rej[] = {
-        {"timeout", ls->timeouts},           {"evicted", ls->evicted},     {"refused", ls->refused},
-        {"bad_request", ls->bad_requests},   {"too_large", ls->too_large}, {"busy", ls->busy},
-        {"accept_error", ls->accept_errors},
-    };
-    struct cfw_metrics_family *f;
-
-    cfw_metrics_add(m, one, sizeof(one) / sizeof(one[0]));
-    f = cfw_metrics_family(m, "cfwatchd_listener_rejected_total", "counter",
-                           "Connections or requests the HTTP listener refused or closed, by "
-                           "reason.");
-    for (size_t k = 0; k < sizeof(rej) / sizeof(rej[0]); k++) {
-        cfw_metrics_u64(f, CFW_LABELS("reason", rej[k].reason), rej[k].v);
-    }
 }
