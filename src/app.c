@@ -1516,14 +1516,14 @@ static void http_metrics(struct cfw_listener_req *req, const char *path, void *a
     const char *text;
     size_t len;
 
-    cfw_metrics_pipeline(m, cfw_pipeline_stats(app->pipeline), app->rules);
-    cfw_metrics_incidents(m, app->incidents, app->transitions);
+    cfw_pipeline_metrics(app->pipeline, m);
+    cfw_incidents_metrics(app->incidents, app->transitions, m);
     cfw_inputs_metrics(app->inputs, app->ninputs, m);
     if (app->notifier != NULL) {
-        cfw_metrics_notifier(m, app->notifier);
+        cfw_notifier_metrics(app->notifier, m);
     }
     if (app->listener != NULL) {
-        cfw_metrics_listener(m, app->listener);
+        cfw_listener_metrics(app->listener, m);
     }
     app_metrics(app, m);
     text = cfw_metrics_text(m, &len);

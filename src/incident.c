@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "cfwatchd/log.h"
+#include "cfwatchd/metrics.h"
 
 struct entry {
     struct cfw_incident inc;
@@ -643,6 +644,26 @@ const struct cfw_incident *cfw_incidents_find(const struct cfw_incidents *set, c
 uint64_t cfw_incidents_dropped(const struct cfw_incidents *set)
 {
     return set->dropped;
+}
+
+void cfw_incidents_metrics(const struct cfw_incidents *set, const uint64_t transitions[],
+                           struct cfw_metrics *m)
+{
+    const struct cfw_metric one[] = {
+        {"cfwatchd_incidents_open", "gauge", "Open incidents.", cfw_incidents_open_count(set)},
+        {"cfwatchd_incidents_tracked", "gauge", "Incidents kept in memory.",
+         cfw_incidents_count(set)},
+        {"cfwatchd_incidents_dropped_total", "counter",
+         "New incidents refused at the max_incidents cap.", set->dropped},
+    };
+    struct cfw_metrics_family *f;
+
+    cfw_metrics_add(m, one, sizeof(one) / sizeof(one[0]));
+    f = cfw_metrics_family(m, "cfwatchd_transitions_total", "counter", "Incident transitions.");
+    for (int t = 0; t < CFW_TRANSITIONS; t++) {
+        cfw_metrics_u64(f, CFW_LABELS("transition", cfw_transition_name((enum cfw_transition)t)),
+                        transitions[t]);
+    }
 }
 
 void cfw_incidents_restore(struct cfw_incidents *set, struct cfw_incident *inc)

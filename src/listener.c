@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "cfwatchd/log.h"
+#include "cfwatchd/metrics.h"
 #include "listener_int.h"
 
 /* Connections accepted per callback, so that accepted ones are served between bursts. */
@@ -415,4 +416,32 @@ void cfw_listener_set_max_body(struct cfw_listener *l, size_t max)
 const struct cfw_listener_stats *cfw_listener_stats(const struct cfw_listener *l)
 {
     return &l->stats;
+}
+
+void cfw_listener_metrics(const struct cfw_listener *l, struct cfw_metrics *m)
+{
+    const struct cfw_listener_stats *ls = &l->stats;
+    const struct cfw_metric one[] = {
+        {"cfwatchd_listener_connections", "gauge", "Connections open on the HTTP listener.",
+         ls->connections},
+        {"cfwatchd_listener_connections_total", "counter",
+         "Connections accepted by the HTTP listener.", ls->accepted},
+    };
+    const struct {
+        const char *reason;
+        uint64_t v;
+    } rej[] = {
+        {"timeout", ls->timeouts},           {"evicted", ls->evicted},     {"refused", ls->refused},
+        {"bad_request", ls->bad_requests},   {"too_large", ls->too_large}, {"busy", ls->busy},
+        {"accept_error", ls->accept_errors},
+    };
+    struct cfw_metrics_family *f;
+
+    cfw_metrics_add(m, one, sizeof(one) / sizeof(one[0]));
+    f = cfw_metrics_family(m, "cfwatchd_listener_rejected_total", "counter",
+                           "Connections or requests the HTTP listener refused or closed, by "
+                           "reason.");
+    for (size_t k = 0; k < sizeof(rej) / sizeof(rej[0]); k++) {
+        cfw_metrics_u64(f, CFW_LABELS("reason", rej[k].reason), rej[k].v);
+    }
 }

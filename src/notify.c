@@ -850,3 +850,27 @@ const char *cfw_notifier_sink_url(const struct cfw_notifier *n, size_t i, size_t
 {
     return i < n->n ? cfw_sink_display_url(n->ns[i].sink, endpoint) : NULL;
 }
+
+void cfw_notifier_metrics(const struct cfw_notifier *n, struct cfw_metrics *m)
+{
+    static const char *const names[] = {"sent", "retried", "dead", "refused", "digested"};
+    struct cfw_notifier_stats ns = {0};
+
+    cfw_notifier_stats(n, &ns);
+    for (size_t k = 0; k < sizeof(names) / sizeof(names[0]); k++) {
+        char *name = cfw_xasprintf("cfwatchd_notifications_%s_total", names[k]);
+        char *help = cfw_xasprintf("Notifications %s per sink.", names[k]);
+        struct cfw_metrics_family *f = cfw_metrics_family(m, name, "counter", help);
+
+        for (size_t i = 0; i < ns.n_sinks; i++) {
+            const struct cfw_notifier_sink_stats *x = &ns.sinks[i];
+            const uint64_t v[] = {x->sent, x->retried, x->dead, x->refused, x->digested};
+
+            cfw_metrics_u64(f, CFW_LABELS("sink", x->name), v[k]);
+        }
+        free(name);
+        free(help);
+    }
+    cfw_outbox_metrics(&ns.outbox, cfw_notifier_pending(n), m);
+    cfw_notifier_stats_clear(&ns);
+}

@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "cfwatchd/log.h"
+#include "cfwatchd/metrics.h"
 #include "cfwatchd/secrets.h"
 #include "outbox_int.h"
 
@@ -797,4 +798,24 @@ void cfw_outbox_sink_stats(const struct cfw_outbox *ob, const char *sink,
 size_t cfw_outbox_pending(const struct cfw_outbox *ob)
 {
     return ob != NULL ? (size_t)ob->st.jobs : 0;
+}
+
+void cfw_outbox_metrics(const struct cfw_outbox_stats *st, uint64_t depth, struct cfw_metrics *m)
+{
+    const struct cfw_metric one[] = {
+        {"cfwatchd_outbox_depth", "gauge", "Notifications waiting in the outbox.", depth},
+        {"cfwatchd_outbox_spooled_bytes", "gauge", "Bytes of notifications spooled.", st->bytes},
+        {"cfwatchd_outbox_write_errors_total", "counter",
+         "Notifications whose spool write failed at least once (disk full, read-only).",
+         st->write_errors},
+        {"cfwatchd_outbox_unspooled", "gauge",
+         "Notifications held in memory only (not on disk): lost if cfwatchd is killed.",
+         st->unspooled},
+        {"cfwatchd_outbox_reserve_bytes", "gauge",
+         "Bytes preallocated in outbox/.reserve for a full disk.", st->reserve_bytes},
+        {"cfwatchd_outbox_refused_total", "counter",
+         "Notifications refused because the spool was at its cap.", st->refused_full},
+    };
+
+    cfw_metrics_add(m, one, sizeof(one) / sizeof(one[0]));
 }

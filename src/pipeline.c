@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cfwatchd/metrics.h"
 #include "cfwatchd/secrets.h"
 
 struct cfw_pipeline {
@@ -71,6 +72,30 @@ void cfw_pipeline_set_rules(struct cfw_pipeline *p, struct cfw_ruleset *rules)
 const struct cfw_pipeline_stats *cfw_pipeline_stats(const struct cfw_pipeline *p)
 {
     return &p->stats;
+}
+
+void cfw_pipeline_metrics(const struct cfw_pipeline *p, struct cfw_metrics *m)
+{
+    const struct cfw_pipeline_stats *ps = &p->stats;
+    const struct cfw_metric one[] = {
+        {"cfwatchd_bytes_total", "counter", "Bytes read from all sources.", ps->bytes},
+        {"cfwatchd_records_total", "counter", "Records framed.", ps->records},
+        {"cfwatchd_records_decoded_total", "counter",
+         "Records the prefilter let through to the decoder (all with rules.scan: full).",
+         ps->decoded},
+        {"cfwatchd_events_total", "counter", "Events of the decoded records.", ps->events},
+        {"cfwatchd_matches_total", "counter", "Rule matches.", ps->matches},
+        {"cfwatchd_lines_total", "counter", "Lines framed (finished streams).", ps->lines},
+    };
+    struct cfw_metrics_family *f;
+
+    cfw_metrics_add(m, one, sizeof(one) / sizeof(one[0]));
+    f = cfw_metrics_family(m, "cfwatchd_rule_matches_total", "counter", "Matches per rule.");
+    for (size_t i = 0; i < cfw_ruleset_count(p->rules); i++) {
+        const struct cfw_rule *r = cfw_ruleset_rule(p->rules, i);
+
+        cfw_metrics_u64(f, CFW_LABELS("rule", cfw_rule_id(r)), cfw_rule_matches(r));
+    }
 }
 
 void cfw_pipeline_set_tap(struct cfw_pipeline *p, const struct cfw_pipeline_tap *tap)

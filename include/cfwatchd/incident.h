@@ -117,6 +117,7 @@ typedef void (*cfw_transition_cb)(const struct cfw_incident *inc, enum cfw_trans
                                   void *arg);
 
 struct cfw_incidents;
+struct cfw_metrics;
 
 struct cfw_incidents *cfw_incidents_new(const struct cfw_incident_opts *opts,
                                         cfw_transition_cb cb, void *arg);
@@ -150,6 +151,12 @@ const struct cfw_incident *cfw_incidents_at(const struct cfw_incidents *set, siz
 const struct cfw_incident *cfw_incidents_find(const struct cfw_incidents *set, const char *key);
 /* New incidents refused because the cap was reached with every incident open. */
 uint64_t cfw_incidents_dropped(const struct cfw_incidents *set);
+/*
+ * Adds the incidents' families to the /metrics page: open, tracked and dropped, and transitions
+ * (counted by the caller, per kind: CFW_TRANSITIONS of them).
+ */
+void cfw_incidents_metrics(const struct cfw_incidents *set, const uint64_t transitions[],
+                           struct cfw_metrics *m);
 
 /*
  * Touched incidents: with tracking on, every incident a match counts is remembered (and kept

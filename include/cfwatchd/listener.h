@@ -179,6 +179,7 @@ int cfw_listener_dechunk(struct cfw_listener_chunked *st, const char *in, size_t
 
 struct cfw_listener;
 struct cfw_listener_req;
+struct cfw_metrics;
 
 typedef void (*cfw_listener_handler)(struct cfw_listener_req *req, const char *path, void *arg);
 /*
@@ -207,6 +208,8 @@ size_t cfw_listener_max_conns(const struct cfw_listener *l);
 void cfw_listener_set_max_body(struct cfw_listener *l, size_t max);
 /* The listener's counters (borrowed). */
 const struct cfw_listener_stats *cfw_listener_stats(const struct cfw_listener *l);
+/* Adds the listener's families to the /metrics page: connections and refusals by reason. */
+void cfw_listener_metrics(const struct cfw_listener *l, struct cfw_metrics *m);
 
 /* The request method. */
 enum cfw_listener_method cfw_listener_req_method(const struct cfw_listener_req *req);

@@ -5,6 +5,10 @@
  * come out in the order they were first declared; a family declared without samples is written
  * with its HELP and TYPE lines only.
  *
+ * Each module adds its own families (cfw_pipeline_metrics, cfw_incidents_metrics,
+ * cfw_inputs_metrics, cfw_notifier_metrics with cfw_outbox_metrics, cfw_listener_metrics); the
+ * daemon's GET /metrics calls them in the page's order.
+ *
  *   struct cfw_metrics *m = cfw_metrics_new();
  *   struct cfw_metrics_family *f = cfw_metrics_family(m, "cfwatchd_source_up", "gauge", "...");
  *   cfw_metrics_sample(f, CFW_LABELS("source", name), "%s", "1");
@@ -20,11 +24,6 @@
 
 struct cfw_metrics;
 struct cfw_metrics_family;
-struct cfw_incidents;
-struct cfw_listener;
-struct cfw_notifier;
-struct cfw_pipeline_stats;
-struct cfw_ruleset;
 
 /* Labels of a sample: name, value, name, value, ..., NULL (values are escaped when written). */
 #define CFW_LABELS(...) ((const char *const[]){__VA_ARGS__, NULL})
@@ -56,20 +55,5 @@ struct cfw_metric {
 void cfw_metrics_add(struct cfw_metrics *m, const struct cfw_metric *v, size_t n);
 /* Returns the page as text (owned by m, valid until the next change); *len its length. */
 const char *cfw_metrics_text(struct cfw_metrics *m, size_t *len);
-
-/*
- * The families of modules that do not add their own yet (the inputs add theirs through their
- * table: cfw_inputs_metrics in input.h).
- */
-/* The pipeline's counters and each rule's matches. */
-void cfw_metrics_pipeline(struct cfw_metrics *m, const struct cfw_pipeline_stats *ps,
-                          const struct cfw_ruleset *rules);
-/* Incidents open, tracked and dropped, and transitions (counted by the caller, per kind). */
-void cfw_metrics_incidents(struct cfw_metrics *m, const struct cfw_incidents *incidents,
-                           const uint64_t transitions[]);
-/* Notifications per sink and the outbox. */
-void cfw_metrics_notifier(struct cfw_metrics *m, const struct cfw_notifier *n);
-/* The HTTP listener's connections and refusals. */
-void cfw_metrics_listener(struct cfw_metrics *m, const struct cfw_listener *l);
 
 #endif

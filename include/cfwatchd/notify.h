@@ -14,6 +14,7 @@
 #include <stdio.h>
 
 #include "cfwatchd/incident.h"
+#include "cfwatchd/metrics.h"
 #include "cfwatchd/outbox.h"
 #include "cfwatchd/yaml.h"
 
@@ -126,6 +127,8 @@ void cfw_notifier_stats_clear(struct cfw_notifier_stats *st);
 
 /* Number of notifications not yet delivered (spool and digests). */
 size_t cfw_notifier_pending(const struct cfw_notifier *n);
+/* Adds the notifier's families to the /metrics page: notifications per sink, then the outbox's. */
+void cfw_notifier_metrics(const struct cfw_notifier *n, struct cfw_metrics *m);
 /* Number of configured sinks (for summaries such as --check-config). */
 size_t cfw_notifier_sink_count(const struct cfw_notifier *n);
 /* The i-th sink's name. */

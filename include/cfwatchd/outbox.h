@@ -30,6 +30,7 @@
 
 #include "cfwatchd/common.h"
 
+struct cfw_metrics;
 struct event_base;
 
 #define CFW_OUTBOX_BACKOFF_BASE_DEFAULT_MS 2000
@@ -190,6 +191,12 @@ void cfw_outbox_sink_stats(const struct cfw_outbox *ob, const char *sink,
                            struct cfw_outbox_lane_stats *out);
 /* Number of jobs in the spool (including in flight). */
 size_t cfw_outbox_pending(const struct cfw_outbox *ob);
+/*
+ * Adds the outbox's families to the /metrics page from its totals (cfw_outbox_stats): its spool,
+ * write errors and refusals, and depth, the notifications waiting (the owner's count: it may
+ * hold some before they reach the outbox).
+ */
+void cfw_outbox_metrics(const struct cfw_outbox_stats *st, uint64_t depth, struct cfw_metrics *m);
 
 /* Backoff with full jitter: a uniform draw in [0, min(max, base * 2^attempt)]. */
 int64_t cfw_outbox_backoff_ms(int64_t base_ms, int64_t max_ms, unsigned attempt, uint64_t rnd);

@@ -38,6 +38,7 @@ struct cfw_clock {
     void *arg;
 };
 
+struct cfw_metrics;
 struct cfw_pipeline;
 struct cfw_pipeline_input;
 
@@ -51,6 +52,8 @@ void cfw_pipeline_free(struct cfw_pipeline *p);
 /* Swaps the rule set (reload); inputs keep their framers. */
 void cfw_pipeline_set_rules(struct cfw_pipeline *p, struct cfw_ruleset *rules);
 const struct cfw_pipeline_stats *cfw_pipeline_stats(const struct cfw_pipeline *p);
+/* Adds the pipeline's families to the /metrics page: its counters and each rule's matches. */
+void cfw_pipeline_metrics(const struct cfw_pipeline *p, struct cfw_metrics *m);
 
 /*
  * A tap takes what the matcher hands to the incidents instead of them (the workers of

@@ -6,7 +6,9 @@
 #include <cmocka.h>
 #include <string.h>
 
+#include "cfwatchd/incident.h"
 #include "cfwatchd/metrics.h"
+#include "cfwatchd/outbox.h"
 
 static void test_families_grouped_in_declaration_order(void **state)
 {
@@ -72,12 +74,43 @@ static void test_empty_page(void **state)
     cfw_metrics_free(m);
 }
 
+/* The modules write their own families through the writer: names, order and values. */
+static void test_module_families(void **state)
+{
+    const struct cfw_incident_opts opts = {0};
+    struct cfw_incidents *set = cfw_incidents_new(&opts, NULL, NULL);
+    uint64_t transitions[CFW_TRANSITIONS] = {0};
+    const struct cfw_outbox_stats st = {.bytes = 7, .refused_full = 2};
+    struct cfw_metrics *m = cfw_metrics_new();
+    const char *text, *open, *tr, *depth, *refused;
+    size_t len;
+
+    (void)state;
+    transitions[CFW_TRANSITION_OPEN] = 3;
+    cfw_incidents_metrics(set, transitions, m);
+    cfw_outbox_metrics(&st, 5, m);
+    text = cfw_metrics_text(m, &len);
+    open = strstr(text, "# TYPE cfwatchd_incidents_open gauge\ncfwatchd_incidents_open 0\n");
+    tr = strstr(text, "cfwatchd_transitions_total{transition=\"open\"} 3\n");
+    depth = strstr(text, "# TYPE cfwatchd_outbox_depth gauge\ncfwatchd_outbox_depth 5\n");
+    refused = strstr(text, "cfwatchd_outbox_refused_total 2\n");
+    assert_non_null(open);
+    assert_non_null(tr);
+    assert_non_null(depth);
+    assert_non_null(refused);
+    assert_true(open < tr && tr < depth && depth < refused);
+    assert_non_null(strstr(text, "cfwatchd_outbox_spooled_bytes 7\n"));
+    cfw_metrics_free(m);
+    cfw_incidents_free(set);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_families_grouped_in_declaration_order),
         cmocka_unit_test(test_labels_escaped),
         cmocka_unit_test(test_empty_page),
+        cmocka_unit_test(test_module_families),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
