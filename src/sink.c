@@ -761,7 +761,7 @@ static const char **merged_keys(const struct cfw_sink_ops *ops)
     while (common_keys[n].name != NULL) {
         n++;
     }
-    while (ops != NULL && ops->keys != NULL && ops->keys[m] != NULL) {
+    while (ops != NULL && ops->schema->keys[m].name != NULL) {
         m++;
     }
     keys = cfw_xcalloc(n + m + 1, sizeof(*keys));
@@ -769,7 +769,7 @@ static const char **merged_keys(const struct cfw_sink_ops *ops)
         keys[i] = common_keys[i].name;
     }
     for (size_t i = 0; i < m; i++) {
-        keys[n + i] = ops->keys[i];
+        keys[n + i] = ops->schema->keys[i].name;
     }
     return keys;
 }

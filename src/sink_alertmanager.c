@@ -22,8 +22,20 @@ struct am_priv {
     int64_t ends_after_ms; /* endsAt of a firing alert = send time + this; 0: the default */
 };
 
-static const char *const am_keys[] = {"urls",       "labels",      "resend_interval",
-                                      "ends_after", "runbook_url", NULL};
+/* The type's keys, read by its parse. */
+static const struct cfw_schema_key am_keys[] = {
+    {.name = "urls", .help = "required: the base URL of each Alertmanager of a cluster"},
+    {.name = "labels", .help = "extra labels on every alert"},
+    {.name = "resend_interval",
+     .help = "how often open alerts are sent again (default 1m, at least 1s)"},
+    {.name = "ends_after",
+     .help = "an alert's endsAt is the sending time plus this (default 4 times resend_interval, at "
+             "least twice it)"},
+    {.name = "runbook_url", .help = "added to the alerts as an annotation"},
+    {0},
+};
+
+static const struct cfw_schema am_schema = {am_keys, NULL};
 
 static void am_free(struct cfw_sink *s)
 {
@@ -280,7 +292,7 @@ static int am_prepare(const struct cfw_sink *s, unsigned endpoint, const char *b
 
 const struct cfw_sink_ops cfw_sink_alertmanager_ops = {
     .type = "alertmanager",
-    .keys = am_keys,
+    .schema = &am_schema,
     .burst = 50,
     .per_ms = 100,
     .in_flight = 2,

@@ -4,12 +4,13 @@
 
 #include <jansson.h>
 
+#include "cfwatchd/schema.h"
 #include "cfwatchd/secrets.h"
 #include "cfwatchd/sink.h"
 
 struct cfw_sink_ops {
     const char *type;
-    const char *const *keys; /* type-specific configuration keys, NULL-terminated */
+    const struct cfw_schema *schema; /* the type's keys (read by parse), after the common ones */
     uint32_t burst;          /* default rate limit: bucket and one token every per_ms */
     int64_t per_ms;
     unsigned in_flight;

@@ -50,8 +50,18 @@ struct pd_priv {
     char *client_url;
 };
 
-static const char *const pd_keys[] = {"routing_key", "routing_key_file", "region",
-                                      "url",         "client_url",       NULL};
+/* The type's keys, read by its parse. */
+static const struct cfw_schema_key pd_keys[] = {
+    {.name = "routing_key",
+     .help = "the integration key, a secret (or routing_key_file; one of them is required)"},
+    {.name = "routing_key_file", .help = "a file holding routing_key"},
+    {.name = "region", .help = "us (default) or eu"},
+    {.name = "url", .help = "the Events API URL, instead of the region's"},
+    {.name = "client_url", .help = "a link shown with the alert in PagerDuty"},
+    {0},
+};
+
+static const struct cfw_schema pd_schema = {pd_keys, NULL};
 
 static void pd_free(struct cfw_sink *s)
 {
@@ -408,7 +418,7 @@ static void pd_classify(const struct cfw_sink *s, const struct cfw_http_response
 
 const struct cfw_sink_ops cfw_sink_pagerduty_ops = {
     .type = "pagerduty",
-    .keys = pd_keys,
+    .schema = &pd_schema,
     /*
      * No rate limit of its own, so no digests: a digest would raise an alert under a key that
      * nothing resolves while its members' resolves go to keys PagerDuty never saw. PagerDuty

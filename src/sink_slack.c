@@ -33,7 +33,15 @@
 /* Bytes of one digest line (the rest of it is cut with an ellipsis). */
 #define DIGEST_LINE_MAX 500u
 
-static const char *const slack_keys[] = {"url", "url_file", NULL};
+/* The type's keys, read by its parse. */
+static const struct cfw_schema_key slack_keys[] = {
+    {.name = "url",
+     .help = "the incoming webhook URL, a secret (or url_file; one of them is required)"},
+    {.name = "url_file", .help = "a file holding url"},
+    {0},
+};
+
+static const struct cfw_schema slack_schema = {slack_keys, NULL};
 
 static int slack_parse(struct cfw_sink *s, const struct cfw_node *map, const char *path,
                        struct cfw_diag *diag)
@@ -727,7 +735,7 @@ static void slack_classify(const struct cfw_sink *s, const struct cfw_http_respo
 
 const struct cfw_sink_ops cfw_sink_slack_ops = {
     .type = "slack",
-    .keys = slack_keys,
+    .schema = &slack_schema,
     .burst = 5,
     .per_ms = 1000,
     .in_flight = 1,

@@ -14,7 +14,13 @@ struct out_priv {
     bool json;
 };
 
-static const char *const out_keys[] = {"format", NULL};
+/* The type's keys, read by its parse. */
+static const struct cfw_schema_key out_keys[] = {
+    {.name = "format", .help = "text (default) or json"},
+    {0},
+};
+
+static const struct cfw_schema out_schema = {out_keys, NULL};
 
 static void out_free(struct cfw_sink *s)
 {
@@ -95,7 +101,7 @@ static void out_write(const struct cfw_sink *s, const struct cfw_notification *n
 
 const struct cfw_sink_ops cfw_sink_stdout_ops = {
     .type = "stdout",
-    .keys = out_keys,
+    .schema = &out_schema,
     .burst = 0,
     .per_ms = 1000,
     .in_flight = 1,

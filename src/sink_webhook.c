@@ -25,8 +25,18 @@ struct wh_priv {
     uint64_t max_body; /* bytes a digest's body may take */
 };
 
-static const char *const wh_keys[] = {"url",     "url_file", "secret", "secret_file",
-                                      "headers", "max_body", NULL};
+/* The type's keys, read by its parse. */
+static const struct cfw_schema_key wh_keys[] = {
+    {.name = "url", .help = "the receiver's URL, a secret (or url_file; one of them is required)"},
+    {.name = "url_file", .help = "a file holding url"},
+    {.name = "secret", .help = "the HMAC key the body is signed with (or secret_file)"},
+    {.name = "secret_file", .help = "a file holding secret"},
+    {.name = "headers", .help = "extra request headers (their values are secrets)"},
+    {.name = "max_body", .help = "the largest body of a digest (default 1 MiB, 4096 to 256 MiB)"},
+    {0},
+};
+
+static const struct cfw_schema wh_schema = {wh_keys, NULL};
 
 static void wh_free(struct cfw_sink *s)
 {
@@ -235,7 +245,7 @@ static int wh_prepare(const struct cfw_sink *s, unsigned endpoint, const char *b
 
 const struct cfw_sink_ops cfw_sink_webhook_ops = {
     .type = "webhook",
-    .keys = wh_keys,
+    .schema = &wh_schema,
     .burst = 20,
     .per_ms = 200,
     .in_flight = 4,
