@@ -692,6 +692,22 @@ static int read_ca_file(const struct cfw_schema_key *k, const struct cfw_node *m
     return rc;
 }
 
+void cfw_sink_read_keys(const struct cfw_schema *sc, struct cfw_sink *s, const struct cfw_node *map,
+                        const char *path, struct cfw_diag *diag)
+{
+    for (const struct cfw_schema_key *k = sc->keys; k->name != NULL; k++) {
+        int rc = k->read != NULL ? k->read(k, map, path, s, diag)
+                                 : cfw_schema_read_typed(k, map, path, s, diag);
+
+        if (rc == 1 && k->check != NULL) {
+            k->check(k, map, path, s, diag);
+        }
+    }
+    if (sc->check != NULL) {
+        sc->check(map, path, s, diag);
+    }
+}
+
 /* name and type are read first, by parse_name_type (the type chooses the other keys). */
 static const struct cfw_schema_key common_keys[] = {
     {.name = "name", .help = "the sink's name, unique: 1-64 letters, digits, '-', '_' or '.'"},
@@ -827,16 +843,11 @@ static struct cfw_sink *parse_one(const struct cfw_node *map, const char *path,
     s->route.per_ms = s->ops->per_ms;
     s->route.digest_resolves = s->ops->digest_resolves;
     cfw_schema_defaults(&common_schema, s);
-    for (const struct cfw_schema_key *k = common_keys; k->name != NULL; k++) {
-        if (k->read != NULL) {
-            k->read(k, map, path, s, diag);
-        } else {
-            cfw_schema_read_typed(k, map, path, s, diag);
-        }
-    }
+    cfw_sink_read_keys(&common_schema, s, map, path, diag);
     if (s->ops->parse != NULL) {
         s->ops->parse(s, map, path, diag);
     }
+    cfw_sink_read_keys(s->ops->schema, s, map, path, diag);
     if (s->ops->no_ack) {
         s->route.send_ack = false; /* even when `send` names acknowledge */
     }

@@ -10,13 +10,14 @@
 
 struct cfw_sink_ops {
     const char *type;
-    const struct cfw_schema *schema; /* the type's keys (read by parse), after the common ones */
+    const struct cfw_schema *schema; /* the type's keys, after the common ones (conf: the sink) */
     uint32_t burst;          /* default rate limit: bucket and one token every per_ms */
     int64_t per_ms;
     unsigned in_flight;
     bool digest_resolves;
     bool no_ack; /* the receiver has no acknowledged state: acknowledgements are not sent */
     bool local;
+    /* Prepares s->priv before the rows of schema are read (their conf is s); NULL: none. */
     int (*parse)(struct cfw_sink *s, const struct cfw_node *map, const char *path,
                  struct cfw_diag *diag);
     json_t *(*build)(const struct cfw_sink *s, const struct cfw_notification *n);
@@ -55,6 +56,12 @@ extern const struct cfw_sink_ops cfw_sink_webhook_ops;
 extern const struct cfw_sink_ops cfw_sink_alertmanager_ops;
 extern const struct cfw_sink_ops cfw_sink_stdout_ops;
 
+/*
+ * Reads every row of sc (their conf is s; no key check), then sc's check: the common keys,
+ * then the type's.
+ */
+void cfw_sink_read_keys(const struct cfw_schema *sc, struct cfw_sink *s, const struct cfw_node *map,
+                        const char *path, struct cfw_diag *diag);
 /* Registers a credential of the sink with the secret registry (held while the sink lives). */
 void cfw_sink_add_secret(struct cfw_sink *s, const char *secret);
 /* Registers a header line "Name: value" of the sink (its value and its credential parts). */
