@@ -33,27 +33,29 @@
 /* Bytes of one digest line (the rest of it is cut with an ellipsis). */
 #define DIGEST_LINE_MAX 500u
 
-/* The type's keys, read by its parse. */
-static const struct cfw_schema_key slack_keys[] = {
-    {.name = "url",
-     .help = "the incoming webhook URL, a secret (or url_file; one of them is required)"},
-    {.name = "url_file", .help = "a file holding url"},
-    {0},
-};
-
-static const struct cfw_schema slack_schema = {slack_keys, NULL};
-
-static int slack_parse(struct cfw_sink *s, const struct cfw_node *map, const char *path,
-                       struct cfw_diag *diag)
+/* url or url_file: the incoming webhook URL, required. */
+static int read_url(const struct cfw_schema_key *k, const struct cfw_node *map, const char *path,
+                    void *conf, struct cfw_diag *diag)
 {
-    int rc = cfw_sink_parse_url(s, map, path, diag);
+    int rc = cfw_sink_parse_url(conf, map, path, diag);
 
+    (void)k;
     if (rc == 0) {
         cfw_diag_add(diag, map, path, "a slack sink needs url or url_file");
         return -1;
     }
-    return rc < 0 ? -1 : 0;
+    return rc;
 }
+
+static const struct cfw_schema_key slack_keys[] = {
+    {.name = "url",
+     .read = read_url,
+     .help = "the incoming webhook URL, a secret (or url_file; one of them is required)"},
+    {.name = "url_file", .help = "a file holding url (read with url)"},
+    {0},
+};
+
+static const struct cfw_schema slack_schema = {slack_keys, NULL};
 
 static size_t utf8_len(unsigned char c)
 {
@@ -740,7 +742,6 @@ const struct cfw_sink_ops cfw_sink_slack_ops = {
     .per_ms = 1000,
     .in_flight = 1,
     .digest_resolves = true,
-    .parse = slack_parse,
     .build = slack_build,
     .prepare = slack_prepare,
     .classify = slack_classify,
