@@ -529,6 +529,20 @@ int cfw_sink_parse_url(struct cfw_sink *s, const struct cfw_node *map, const cha
 
 /* ---- configuration ---- */
 
+int cfw_sink_read_required_url(const struct cfw_schema_key *k, const struct cfw_node *map,
+                               const char *path, void *conf, struct cfw_diag *diag)
+{
+    struct cfw_sink *s = conf;
+    int rc = cfw_sink_parse_url(s, map, path, diag);
+
+    (void)k;
+    if (rc == 0) {
+        cfw_diag_add(diag, map, path, "a %s sink needs url or url_file", s->ops->type);
+        return -1;
+    }
+    return rc;
+}
+
 static void sink_free(struct cfw_sink *s)
 {
     if (s == NULL) {

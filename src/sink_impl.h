@@ -73,6 +73,11 @@ void cfw_sink_add_header(struct cfw_sink *s, const char *line);
 void cfw_sink_add_private(struct cfw_sink *s, const char *value);
 /* Adds an endpoint URL; secret URLs are redacted for display (keep_path for plain ones). */
 void cfw_sink_add_url(struct cfw_sink *s, const char *url, bool secret);
+/*
+ * A schema reader (conf: the sink) of a url/url_file pair that must be there: "a <type> sink
+ * needs url or url_file" when neither is.
+ */
+cfw_schema_fn cfw_sink_read_required_url;
 /* Checks that url is http:// or https:// with a host; the message never quotes the URL. */
 bool cfw_sink_url_ok(const char *url);
 /* Reads a url/url_file pair into an endpoint; returns 1 set, 0 absent, -1 error. */

@@ -33,23 +33,9 @@
 /* Bytes of one digest line (the rest of it is cut with an ellipsis). */
 #define DIGEST_LINE_MAX 500u
 
-/* url or url_file: the incoming webhook URL, required. */
-static int read_url(const struct cfw_schema_key *k, const struct cfw_node *map, const char *path,
-                    void *conf, struct cfw_diag *diag)
-{
-    int rc = cfw_sink_parse_url(conf, map, path, diag);
-
-    (void)k;
-    if (rc == 0) {
-        cfw_diag_add(diag, map, path, "a slack sink needs url or url_file");
-        return -1;
-    }
-    return rc;
-}
-
 static const struct cfw_schema_key slack_keys[] = {
     {.name = "url",
-     .read = read_url,
+     .read = cfw_sink_read_required_url,
      .help = "the incoming webhook URL, a secret (or url_file; one of them is required)"},
     {.name = "url_file", .help = "a file holding url (read with url)"},
     {0},

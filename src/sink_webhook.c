@@ -143,20 +143,6 @@ static int wh_parse(struct cfw_sink *s, const struct cfw_node *map, const char *
     return 0;
 }
 
-/* url or url_file: required. */
-static int read_url(const struct cfw_schema_key *k, const struct cfw_node *map, const char *path,
-                    void *conf, struct cfw_diag *diag)
-{
-    int rc = cfw_sink_parse_url(conf, map, path, diag);
-
-    (void)k;
-    if (rc == 0) {
-        cfw_diag_add(diag, map, path, "a webhook sink needs url or url_file");
-        return -1;
-    }
-    return rc;
-}
-
 /* secret or secret_file: the HMAC key, a credential of the sink. */
 static int read_secret(const struct cfw_schema_key *k, const struct cfw_node *map, const char *path,
                        void *conf, struct cfw_diag *diag)
@@ -195,7 +181,7 @@ static int read_max_body(const struct cfw_schema_key *k, const struct cfw_node *
 
 static const struct cfw_schema_key wh_keys[] = {
     {.name = "url",
-     .read = read_url,
+     .read = cfw_sink_read_required_url,
      .help = "the receiver's URL, a secret (or url_file; one of them is required)"},
     {.name = "url_file", .help = "a file holding url (read with url)"},
     {.name = "secret",
