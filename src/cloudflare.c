@@ -1,14 +1,13 @@
 /* The Cloudflare API client: envelope, errors, 429 blocking; the `cloudflare:` section. */
 #include "cfwatchd/cloudflare.h"
 
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "cfwatchd/log.h"
+#include "cfwatchd/schema.h"
 #include "cfwatchd/secrets.h"
-
-static const char *const cf_keys[] = {"account_id", "api_token",  "api_token_file",
-                                      "base_url",   "ca_file",    "timeout", NULL};
 
 /* One call in flight: the caller's callback, and the request to cancel when the client goes. */
 struct call {
@@ -40,57 +39,114 @@ void cfw_cf_conf_clear(struct cfw_cf_conf *conf)
     memset(conf, 0, sizeof(*conf));
 }
 
-int cfw_cf_conf_parse(const struct cfw_node *node, struct cfw_cf_conf *conf,
-                      struct cfw_diag *diag)
-{
-    size_t before = diag->n;
-    const char *s = NULL;
-    int rc;
+/* ---- the `cloudflare:` section, read by its schema ---- */
 
+#define CF_KEY(m) offsetof(struct cfw_cf_conf, m)
+
+/* account_id: required, hexadecimal (null is missing: `account_id: ~`). */
+static int read_account_id(const struct cfw_schema_key *k, const struct cfw_node *map,
+                           const char *path, void *conf, struct cfw_diag *diag)
+{
+    struct cfw_cf_conf *c = conf;
+    int rc = cfw_schema_read_typed(k, map, path, conf, diag);
+    char *kp;
+
+    if (rc == 0) {
+        cfw_diag_add(diag, map, path, "account_id is required");
+    }
+    if (rc != 1) {
+        return rc;
+    }
+    if (strspn(c->account_id, "0123456789abcdefABCDEF") == strlen(c->account_id) &&
+        c->account_id[0] != '\0') {
+        return 1;
+    }
+    kp = cfw_schema_path(k, path);
+    cfw_diag_add(diag, cfw_node_get(map, k->name), kp, "'%s' is not an account id (hexadecimal)",
+                 c->account_id);
+    free(kp);
+    return -1;
+}
+
+/* api_token or api_token_file (one of them): the token, registered as a secret. */
+static int read_token(const struct cfw_schema_key *k, const struct cfw_node *map, const char *path,
+                      void *conf, struct cfw_diag *diag)
+{
+    struct cfw_cf_conf *c = conf;
+    int rc = cfw_node_secret(map, k->name, "api_token_file", path, &c->token, diag);
+
+    if (rc == 0) {
+        cfw_diag_add(diag, map, path, "api_token or api_token_file is required");
+    } else if (rc == 1) {
+        cfw_secret_register(c->token, strlen(c->token));
+    }
+    return rc;
+}
+
+/* base_url: an http(s) URL without its trailing slashes (default CFW_CF_BASE_URL_DEFAULT). */
+static int read_base_url(const struct cfw_schema_key *k, const struct cfw_node *map,
+                         const char *path, void *conf, struct cfw_diag *diag)
+{
+    struct cfw_cf_conf *c = conf;
+    int rc = cfw_schema_read_typed(k, map, path, conf, diag);
+    bool bad;
+    char *kp;
+    size_t len;
+
+    if (rc != 1) {
+        c->base_url = cfw_xstrdup(CFW_CF_BASE_URL_DEFAULT);
+        return rc;
+    }
+    bad = strncmp(c->base_url, "https://", 8) != 0 && strncmp(c->base_url, "http://", 7) != 0;
+    if (bad) {
+        kp = cfw_schema_path(k, path);
+        cfw_diag_add(diag, cfw_node_get(map, k->name), kp, "'%s' is not an http(s) URL",
+                     c->base_url);
+        free(kp);
+    }
+    /* a user:password@ or a query in it is a credential too */
+    cfw_secret_hold_add_url(NULL, c->base_url, false);
+    while ((len = strlen(c->base_url)) > 0 && c->base_url[len - 1] == '/') {
+        c->base_url[len - 1] = '\0';
+    }
+    return bad ? -1 : 1;
+}
+
+static const struct cfw_schema_key cf_keys[] = {
+    {.name = "account_id",
+     .type = CFW_SCHEMA_STR,
+     .offset = CF_KEY(account_id),
+     .read = read_account_id,
+     .help = "the Cloudflare account id (hexadecimal; required)"},
+    {.name = "api_token",
+     .read = read_token,
+     .help = "the API token (or api_token_file; one of them is required)"},
+    {.name = "api_token_file", .help = "a file holding the API token (read with api_token)"},
+    {.name = "base_url",
+     .type = CFW_SCHEMA_STR,
+     .offset = CF_KEY(base_url),
+     .read = read_base_url,
+     .help = "the API's base URL, http(s) (default " CFW_CF_BASE_URL_DEFAULT ")"},
+    {.name = "ca_file",
+     .type = CFW_SCHEMA_STR,
+     .offset = CF_KEY(ca_file),
+     .help = "a CA bundle to verify the API's certificate with"},
+    {.name = "timeout",
+     .type = CFW_SCHEMA_DURATION,
+     .offset = CF_KEY(timeout_ms),
+     .help = "the timeout of one API request (default: the HTTP client's)"},
+    {0},
+};
+
+static const struct cfw_schema cf_schema = {cf_keys, NULL};
+
+int cfw_cf_conf_parse(const struct cfw_node *node, struct cfw_cf_conf *conf, struct cfw_diag *diag)
+{
     memset(conf, 0, sizeof(*conf));
     if (node == NULL) {
         return 0;
     }
-    if (cfw_node_check_keys(node, "cloudflare", cf_keys, diag) != 0 &&
-        node->type != CFW_NODE_MAP) {
-        return -1;
-    }
-    rc = cfw_node_str(node, "account_id", "cloudflare.account_id", &s, diag);
-    if (rc == 1) {
-        if (strspn(s, "0123456789abcdefABCDEF") != strlen(s) || s[0] == '\0') {
-            cfw_diag_add(diag, cfw_node_get(node, "account_id"), "cloudflare.account_id",
-                         "'%s' is not an account id (hexadecimal)", s);
-        }
-        conf->account_id = cfw_xstrdup(s);
-    } else if (rc == 0) {
-        /* absent or null (`account_id: ~`) */
-        cfw_diag_add(diag, node, "cloudflare", "account_id is required");
-    }
-    rc = cfw_node_secret(node, "api_token", "api_token_file", "cloudflare", &conf->token, diag);
-    if (rc == 0) {
-        cfw_diag_add(diag, node, "cloudflare", "api_token or api_token_file is required");
-    } else if (rc == 1) {
-        cfw_secret_register(conf->token, strlen(conf->token));
-    }
-    conf->base_url = cfw_xstrdup(CFW_CF_BASE_URL_DEFAULT);
-    if (cfw_node_str(node, "base_url", "cloudflare.base_url", &s, diag) == 1) {
-        if (strncmp(s, "https://", 8) != 0 && strncmp(s, "http://", 7) != 0) {
-            cfw_diag_add(diag, cfw_node_get(node, "base_url"), "cloudflare.base_url",
-                         "'%s' is not an http(s) URL", s);
-        }
-        free(conf->base_url);
-        conf->base_url = cfw_xstrdup(s);
-        /* a user:password@ or a query in it is a credential too */
-        cfw_secret_hold_add_url(NULL, conf->base_url, false);
-        while (conf->base_url[0] != '\0' && conf->base_url[strlen(conf->base_url) - 1] == '/') {
-            conf->base_url[strlen(conf->base_url) - 1] = '\0';
-        }
-    }
-    if (cfw_node_str(node, "ca_file", "cloudflare.ca_file", &s, diag) == 1) {
-        conf->ca_file = cfw_xstrdup(s);
-    }
-    cfw_node_duration(node, "timeout", "cloudflare.timeout", &conf->timeout_ms, diag);
-    if (diag->n > before) {
+    if (cfw_schema_parse(&cf_schema, node, "cloudflare", conf, diag) != 0) {
         cfw_cf_conf_clear(conf);
         return -1;
     }

@@ -3,6 +3,7 @@
 
 #include <event2/event.h>
 #include <inttypes.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -10,6 +11,7 @@
 #include "cfwatchd/log.h"
 #include "cfwatchd/loop.h"
 #include "cfwatchd/router.h"
+#include "cfwatchd/schema.h"
 #include "cfwatchd/sink.h"
 
 /* A spool-full error is logged at most this often; the rest are counted. */
@@ -432,43 +434,84 @@ static void on_refresh(evutil_socket_t fd, short what, void *arg)
 
 /* ---- lifecycle ---- */
 
+/*
+ * The `outbox:` section, read into struct cfw_outbox_opts. A value left 0 is the outbox's
+ * default (outbox.h), so the rows set none.
+ */
+#define OUTBOX_KEY(m) offsetof(struct cfw_outbox_opts, m)
+
+/* reserve_bytes: 0 turns the reserve off; it lives inside max_bytes, beside the jobs. */
+static int read_reserve(const struct cfw_schema_key *k, const struct cfw_node *map,
+                        const char *path, void *conf, struct cfw_diag *diag)
+{
+    struct cfw_outbox_opts *o = conf;
+    uint64_t v = 0;
+    uint64_t max = o->max_bytes > 0 ? o->max_bytes : CFW_OUTBOX_MAX_BYTES_DEFAULT;
+    int rc = cfw_node_u64(map, k->name, path, k->min, k->max, &v, diag);
+    char *kp;
+
+    if (rc != 1) {
+        return rc;
+    }
+    o->reserve_bytes = v == 0 ? -1 : (int64_t)v;
+    if (v <= max / 4) {
+        return 1;
+    }
+    kp = cfw_schema_path(k, path);
+    cfw_diag_add(diag, cfw_node_get(map, k->name), kp,
+                 "%" PRIu64 " is more than a quarter of max_bytes (%" PRIu64
+                 "): the reserve is part of the spool's cap",
+                 v, max);
+    free(kp);
+    return -1;
+}
+
+static const struct cfw_schema_key outbox_keys[] = {
+    {.name = "max_age",
+     .type = CFW_SCHEMA_DURATION,
+     .offset = OUTBOX_KEY(max_age_ms),
+     .help = "jobs older than this are dead-lettered (default 24h)"},
+    {.name = "backoff_base",
+     .type = CFW_SCHEMA_DURATION,
+     .offset = OUTBOX_KEY(backoff_base_ms),
+     .help = "the first retry waits up to this, with full jitter (default 2s)"},
+    {.name = "backoff_max",
+     .type = CFW_SCHEMA_DURATION,
+     .offset = OUTBOX_KEY(backoff_max_ms),
+     .help = "the cap of the exponential backoff (default 5m)"},
+    {.name = "max_jobs",
+     .type = CFW_SCHEMA_SIZE,
+     .offset = OUTBOX_KEY(max_jobs),
+     .min = 1,
+     .max = 10000000,
+     .help = "jobs the spool holds at most (default 10000)"},
+    {.name = "max_bytes",
+     .type = CFW_SCHEMA_U64,
+     .offset = OUTBOX_KEY(max_bytes),
+     .min = 4096,
+     .max = UINT64_MAX / 2,
+     .help = "bytes the spool holds at most, the reserve included (default 64 MiB)"},
+    {.name = "reserve_bytes",
+     .offset = OUTBOX_KEY(reserve_bytes),
+     .min = 0,
+     .max = UINT64_MAX / 2,
+     .read = read_reserve,
+     .help = "bytes kept aside for when the disk fills, at most max_bytes / 4; 0 turns it off "
+             "(default 1 MiB)"},
+    {0},
+};
+
+static const struct cfw_schema outbox_schema = {outbox_keys, NULL};
+
 int cfw_notifier_parse_opts(const struct cfw_node *map, const char *path,
                             struct cfw_notifier_opts *opts, struct cfw_diag *diag)
 {
-    static const char *const keys[] = {"max_age",   "backoff_base",  "backoff_max", "max_jobs",
-                                       "max_bytes", "reserve_bytes", NULL};
     size_t before = diag->n;
-    uint64_t v;
 
     if (map == NULL) {
         return 0;
     }
-    if (cfw_node_check_keys(map, path, keys, diag) != 0 && map->type != CFW_NODE_MAP) {
-        return (int)(diag->n - before);
-    }
-    cfw_node_duration(map, "max_age", path, &opts->outbox.max_age_ms, diag);
-    cfw_node_duration(map, "backoff_base", path, &opts->outbox.backoff_base_ms, diag);
-    cfw_node_duration(map, "backoff_max", path, &opts->outbox.backoff_max_ms, diag);
-    if (cfw_node_u64(map, "max_jobs", path, 1, 10000000, &v, diag) == 1) {
-        opts->outbox.max_jobs = (size_t)v;
-    }
-    if (cfw_node_u64(map, "max_bytes", path, 4096, UINT64_MAX / 2, &v, diag) == 1) {
-        opts->outbox.max_bytes = v;
-    }
-    if (cfw_node_u64(map, "reserve_bytes", path, 0, UINT64_MAX / 2, &v, diag) == 1) {
-        uint64_t max =
-            opts->outbox.max_bytes > 0 ? opts->outbox.max_bytes : CFW_OUTBOX_MAX_BYTES_DEFAULT;
-        /* 0 turns the reserve off; it lives inside max_bytes, beside the jobs */
-        opts->outbox.reserve_bytes = v == 0 ? -1 : (int64_t)v;
-        if (v > max / 4) {
-            char *at = cfw_xasprintf("%s.reserve_bytes", path);
-            cfw_diag_add(diag, cfw_node_get(map, "reserve_bytes"), at,
-                         "%" PRIu64 " is more than a quarter of max_bytes (%" PRIu64
-                         "): the reserve is part of the spool's cap",
-                         v, max);
-            free(at);
-        }
-    }
+    cfw_schema_parse(&outbox_schema, map, path, &opts->outbox, diag);
     return (int)(diag->n - before);
 }
 

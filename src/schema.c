@@ -24,6 +24,9 @@ void cfw_schema_defaults(const struct cfw_schema *s, void *conf)
         case CFW_SCHEMA_UINT:
             *(unsigned *)member(k, conf) = (unsigned)k->def;
             break;
+        case CFW_SCHEMA_U64:
+            *(uint64_t *)member(k, conf) = (uint64_t)k->def;
+            break;
         case CFW_SCHEMA_DURATION:
             *(int64_t *)member(k, conf) = (int64_t)k->def;
             break;
@@ -93,11 +96,14 @@ int cfw_schema_read_typed(const struct cfw_schema_key *k, const struct cfw_node 
         break;
     case CFW_SCHEMA_SIZE:
     case CFW_SCHEMA_UINT:
+    case CFW_SCHEMA_U64:
         rc = cfw_node_u64(map, k->name, path, k->min, k->max, &u, diag);
         if (rc == 1 && k->type == CFW_SCHEMA_SIZE) {
             *(size_t *)member(k, conf) = (size_t)u;
-        } else if (rc == 1) {
+        } else if (rc == 1 && k->type == CFW_SCHEMA_UINT) {
             *(unsigned *)member(k, conf) = (unsigned)u;
+        } else if (rc == 1) {
+            *(uint64_t *)member(k, conf) = u;
         }
         break;
     case CFW_SCHEMA_DURATION:

@@ -3,6 +3,7 @@
 
 #include <ctype.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <inttypes.h>
 #include <stdlib.h>
@@ -10,6 +11,7 @@
 #include <unistd.h>
 
 #include "cfwatchd/log.h"
+#include "cfwatchd/schema.h"
 #include "cfwatchd/sha256.h"
 
 struct cfw_sinks {
@@ -22,22 +24,6 @@ struct cfw_sinks {
 static const struct cfw_sink_ops *const all_ops[] = {
     &cfw_sink_slack_ops,        &cfw_sink_pagerduty_ops, &cfw_sink_webhook_ops,
     &cfw_sink_alertmanager_ops, &cfw_sink_stdout_ops,    NULL,
-};
-
-static const char *const common_keys[] = {
-    "name",
-    "type",
-    "min_severity",
-    "rules",
-    "exclude_rules",
-    "scripts",
-    "exclude_scripts",
-    "send",
-    "rate_limit",
-    "timeout",
-    "connect_timeout",
-    "ca_file",
-    NULL,
 };
 
 /* ---- helpers shared by the sinks ---- */
@@ -543,6 +529,20 @@ int cfw_sink_parse_url(struct cfw_sink *s, const struct cfw_node *map, const cha
 
 /* ---- configuration ---- */
 
+int cfw_sink_read_required_url(const struct cfw_schema_key *k, const struct cfw_node *map,
+                               const char *path, void *conf, struct cfw_diag *diag)
+{
+    struct cfw_sink *s = conf;
+    int rc = cfw_sink_parse_url(s, map, path, diag);
+
+    (void)k;
+    if (rc == 0) {
+        cfw_diag_add(diag, map, path, "a %s sink needs url or url_file", s->ops->type);
+        return -1;
+    }
+    return rc;
+}
+
 static void sink_free(struct cfw_sink *s)
 {
     if (s == NULL) {
@@ -588,13 +588,34 @@ static bool name_ok(const char *n)
     return true;
 }
 
-static void parse_send(struct cfw_sink *s, const struct cfw_node *map, const char *path,
-                       struct cfw_diag *diag)
-{
-    char **list = NULL;
+/* ---- the keys every sink has, read by their schema ---- */
 
-    if (cfw_node_strlist(map, "send", path, &list, diag) != 1) {
-        return;
+#define SINK_KEY(m) offsetof(struct cfw_sink, m)
+
+static int read_min_severity(const struct cfw_schema_key *k, const struct cfw_node *map,
+                             const char *path, void *conf, struct cfw_diag *diag)
+{
+    struct cfw_sink *s = conf;
+    const char *sev = NULL;
+    int rc = cfw_node_str(map, k->name, path, &sev, diag);
+
+    if (rc == 1 && cfw_severity_parse(sev, &s->route.min_severity) != 0) {
+        cfw_diag_add(diag, cfw_node_get(map, k->name), path,
+                     "unknown severity '%.40s' (valid: info, warning, error, critical)", sev);
+        return -1;
+    }
+    return rc;
+}
+
+static int read_send(const struct cfw_schema_key *k, const struct cfw_node *map, const char *path,
+                     void *conf, struct cfw_diag *diag)
+{
+    struct cfw_sink *s = conf;
+    char **list = NULL;
+    int rc = cfw_node_strlist(map, k->name, path, &list, diag);
+
+    if (rc != 1) {
+        return rc;
     }
     s->route.send_open = s->route.send_reminder = s->route.send_resolve = s->route.send_ack = false;
     for (size_t i = 0; list[i] != NULL; i++) {
@@ -607,30 +628,34 @@ static void parse_send(struct cfw_sink *s, const struct cfw_node *map, const cha
         } else if (strcmp(list[i], "acknowledge") == 0) {
             s->route.send_ack = true;
         } else {
-            char *child = cfw_xasprintf("%s.send", path);
-            cfw_diag_add(diag, cfw_node_get(map, "send"), child,
+            char *child = cfw_schema_path(k, path);
+            cfw_diag_add(diag, cfw_node_get(map, k->name), child,
                          "unknown transition '%.40s' (valid: open, reminder, resolve, "
                          "acknowledge)",
                          list[i]);
             free(child);
+            rc = -1;
         }
     }
     cfw_strlist_free(list);
+    return rc;
 }
 
-static void parse_rate(struct cfw_sink *s, const struct cfw_node *map, const char *path,
-                       struct cfw_diag *diag)
+static int read_rate(const struct cfw_schema_key *k, const struct cfw_node *map, const char *path,
+                     void *conf, struct cfw_diag *diag)
 {
     static const char *const keys[] = {"burst", "per", NULL};
-    const struct cfw_node *rl = cfw_node_get(map, "rate_limit");
+    struct cfw_sink *s = conf;
+    const struct cfw_node *rl = cfw_node_get(map, k->name);
+    size_t before = diag->n;
     char *child;
     uint64_t burst;
     int64_t per;
 
     if (rl == NULL) {
-        return;
+        return 0;
     }
-    child = cfw_xasprintf("%s.rate_limit", path);
+    child = cfw_schema_path(k, path);
     if (cfw_node_check_keys(rl, child, keys, diag) == 0 && rl->type == CFW_NODE_MAP) {
         if (cfw_node_u64(rl, "burst", child, 0, 100000, &burst, diag) == 1) {
             s->route.burst = (uint32_t)burst;
@@ -644,38 +669,107 @@ static void parse_rate(struct cfw_sink *s, const struct cfw_node *map, const cha
         }
     }
     free(child);
+    return diag->n > before ? -1 : 1;
 }
 
-static void parse_timeouts(struct cfw_sink *s, const struct cfw_node *map, const char *path,
-                           struct cfw_diag *diag)
+/* timeout, connect_timeout: above 0 (reported at the sink, as "<key> must be above 0"). */
+static int read_timeout(const struct cfw_schema_key *k, const struct cfw_node *map,
+                        const char *path, void *conf, struct cfw_diag *diag)
 {
-    const char *ca = NULL;
     int64_t ms;
+    int rc = cfw_node_duration(map, k->name, path, &ms, diag);
 
-    if (cfw_node_duration(map, "timeout", path, &ms, diag) == 1) {
-        if (ms <= 0) {
-            cfw_diag_add(diag, cfw_node_get(map, "timeout"), path, "timeout must be above 0");
-        } else {
-            s->timeout_ms = ms;
+    if (rc == 1 && ms <= 0) {
+        cfw_diag_add(diag, cfw_node_get(map, k->name), path, "%s must be above 0", k->name);
+        return -1;
+    }
+    if (rc == 1) {
+        *(int64_t *)((char *)conf + k->offset) = ms;
+    }
+    return rc;
+}
+
+static int read_ca_file(const struct cfw_schema_key *k, const struct cfw_node *map,
+                        const char *path, void *conf, struct cfw_diag *diag)
+{
+    struct cfw_sink *s = conf;
+    const char *ca = NULL;
+    int rc = cfw_node_str(map, k->name, path, &ca, diag);
+
+    if (rc == 1 && access(ca, R_OK) != 0) {
+        cfw_diag_add(diag, cfw_node_get(map, k->name), path, "ca_file %.200s cannot be read", ca);
+        return -1;
+    }
+    if (rc == 1) {
+        s->ca_file = cfw_xstrdup(ca);
+    }
+    return rc;
+}
+
+void cfw_sink_read_keys(const struct cfw_schema *sc, struct cfw_sink *s, const struct cfw_node *map,
+                        const char *path, struct cfw_diag *diag)
+{
+    for (const struct cfw_schema_key *k = sc->keys; k->name != NULL; k++) {
+        int rc = k->read != NULL ? k->read(k, map, path, s, diag)
+                                 : cfw_schema_read_typed(k, map, path, s, diag);
+
+        if (rc == 1 && k->check != NULL) {
+            k->check(k, map, path, s, diag);
         }
     }
-    if (cfw_node_duration(map, "connect_timeout", path, &ms, diag) == 1) {
-        if (ms <= 0) {
-            cfw_diag_add(diag, cfw_node_get(map, "connect_timeout"), path,
-                         "connect_timeout must be above 0");
-        } else {
-            s->connect_timeout_ms = ms;
-        }
-    }
-    if (cfw_node_str(map, "ca_file", path, &ca, diag) == 1) {
-        if (access(ca, R_OK) != 0) {
-            cfw_diag_add(diag, cfw_node_get(map, "ca_file"), path, "ca_file %.200s cannot be read",
-                         ca);
-        } else {
-            s->ca_file = cfw_xstrdup(ca);
-        }
+    if (sc->check != NULL) {
+        sc->check(map, path, s, diag);
     }
 }
+
+/* name and type are read first, by parse_name_type (the type chooses the other keys). */
+static const struct cfw_schema_key common_keys[] = {
+    {.name = "name", .help = "the sink's name, unique: 1-64 letters, digits, '-', '_' or '.'"},
+    {.name = "type", .help = "slack, pagerduty, webhook, alertmanager or stdout"},
+    {.name = "min_severity",
+     .read = read_min_severity,
+     .help = "the least severity sent: info (default), warning, error or critical"},
+    {.name = "rules",
+     .type = CFW_SCHEMA_STRLIST,
+     .offset = SINK_KEY(route.rules),
+     .help = "globs on the rule id of the incidents sent (default: all)"},
+    {.name = "exclude_rules",
+     .type = CFW_SCHEMA_STRLIST,
+     .offset = SINK_KEY(route.exclude_rules),
+     .help = "globs on the rule id of the incidents not sent"},
+    {.name = "scripts",
+     .type = CFW_SCHEMA_STRLIST,
+     .offset = SINK_KEY(route.scripts),
+     .help = "globs on the script of the incidents sent (default: all)"},
+    {.name = "exclude_scripts",
+     .type = CFW_SCHEMA_STRLIST,
+     .offset = SINK_KEY(route.exclude_scripts),
+     .help = "globs on the script of the incidents not sent"},
+    {.name = "send",
+     .read = read_send,
+     .help = "the transitions sent: open, reminder, resolve, acknowledge (default: all)"},
+    {.name = "rate_limit",
+     .read = read_rate,
+     .help = "{burst, per}: a bucket of burst notifications, one more every per (0 to 100000)"},
+    {.name = "timeout",
+     .type = CFW_SCHEMA_DURATION,
+     .offset = SINK_KEY(timeout_ms),
+     .def = CFW_HTTP_TIMEOUT_DEFAULT_MS,
+     .read = read_timeout,
+     .help = "the timeout of one delivery, above 0 (default 30s)"},
+    {.name = "connect_timeout",
+     .type = CFW_SCHEMA_DURATION,
+     .offset = SINK_KEY(connect_timeout_ms),
+     .def = CFW_HTTP_CONNECT_TIMEOUT_DEFAULT_MS,
+     .read = read_timeout,
+     .help = "the timeout of a connection, above 0 (default 10s)"},
+    {.name = "ca_file",
+     .read = read_ca_file,
+     .help = "a readable CA bundle to verify the receiver's certificate with"},
+    {0},
+};
+
+static const struct cfw_schema common_schema = {common_keys, NULL};
 
 static const struct cfw_sink_ops *find_ops(const char *type)
 {
@@ -687,43 +781,36 @@ static const struct cfw_sink_ops *find_ops(const char *type)
     return NULL;
 }
 
+/* The names of the common keys, then of the type's (ops NULL: the common ones). */
 static const char **merged_keys(const struct cfw_sink_ops *ops)
 {
     size_t n = 0;
     size_t m = 0;
     const char **keys;
 
-    while (common_keys[n] != NULL) {
+    while (common_keys[n].name != NULL) {
         n++;
     }
-    while (ops->keys != NULL && ops->keys[m] != NULL) {
+    while (ops != NULL && ops->schema->keys[m].name != NULL) {
         m++;
     }
     keys = cfw_xcalloc(n + m + 1, sizeof(*keys));
     for (size_t i = 0; i < n; i++) {
-        keys[i] = common_keys[i];
+        keys[i] = common_keys[i].name;
     }
     for (size_t i = 0; i < m; i++) {
-        keys[n + i] = ops->keys[i];
+        keys[n + i] = ops->schema->keys[i].name;
     }
     return keys;
 }
 
-static struct cfw_sink *parse_one(const struct cfw_node *map, const char *path,
-                                  struct cfw_diag *diag)
+/* Reads name and type (the type chooses ops); reports what is wrong with them. */
+static void parse_name_type(struct cfw_sink *s, const struct cfw_node *map, const char *path,
+                            struct cfw_diag *diag)
 {
-    struct cfw_sink *s = cfw_xcalloc(1, sizeof(*s));
     const char *name = NULL;
     const char *type = NULL;
-    const char *sev = NULL;
-    const char **keys;
-    size_t before = diag->n;
 
-    if (map->type != CFW_NODE_MAP) {
-        cfw_diag_add(diag, map, path, "a sink must be a map with at least name and type");
-        sink_free(s);
-        return NULL;
-    }
     if (cfw_node_str(map, "name", path, &name, diag) == 0) {
         cfw_diag_add(diag, map, path, "a sink needs a name");
     } else if (name != NULL && !name_ok(name)) {
@@ -741,37 +828,40 @@ static struct cfw_sink *parse_one(const struct cfw_node *map, const char *path,
                      "alertmanager, stdout)",
                      type);
     }
-    if (s->ops == NULL) {
-        cfw_node_check_keys(map, path, common_keys, diag);
+}
+
+static struct cfw_sink *parse_one(const struct cfw_node *map, const char *path,
+                                  struct cfw_diag *diag)
+{
+    struct cfw_sink *s = cfw_xcalloc(1, sizeof(*s));
+    const char **keys;
+    size_t before = diag->n;
+
+    if (map->type != CFW_NODE_MAP) {
+        cfw_diag_add(diag, map, path, "a sink must be a map with at least name and type");
         sink_free(s);
         return NULL;
     }
+    parse_name_type(s, map, path, diag);
     keys = merged_keys(s->ops);
     cfw_node_check_keys(map, path, keys, diag);
     free(keys);
+    if (s->ops == NULL) {
+        sink_free(s);
+        return NULL;
+    }
     s->route.min_severity = CFW_SEV_INFO;
     s->route.send_open = s->route.send_reminder = s->route.send_resolve = true;
     s->route.send_ack = true;
     s->route.burst = s->ops->burst;
     s->route.per_ms = s->ops->per_ms;
     s->route.digest_resolves = s->ops->digest_resolves;
-    s->timeout_ms = CFW_HTTP_TIMEOUT_DEFAULT_MS;
-    s->connect_timeout_ms = CFW_HTTP_CONNECT_TIMEOUT_DEFAULT_MS;
-    if (cfw_node_str(map, "min_severity", path, &sev, diag) == 1 &&
-        cfw_severity_parse(sev, &s->route.min_severity) != 0) {
-        cfw_diag_add(diag, cfw_node_get(map, "min_severity"), path,
-                     "unknown severity '%.40s' (valid: info, warning, error, critical)", sev);
-    }
-    cfw_node_strlist(map, "rules", path, &s->route.rules, diag);
-    cfw_node_strlist(map, "exclude_rules", path, &s->route.exclude_rules, diag);
-    cfw_node_strlist(map, "scripts", path, &s->route.scripts, diag);
-    cfw_node_strlist(map, "exclude_scripts", path, &s->route.exclude_scripts, diag);
-    parse_send(s, map, path, diag);
-    parse_rate(s, map, path, diag);
-    parse_timeouts(s, map, path, diag);
+    cfw_schema_defaults(&common_schema, s);
+    cfw_sink_read_keys(&common_schema, s, map, path, diag);
     if (s->ops->parse != NULL) {
         s->ops->parse(s, map, path, diag);
     }
+    cfw_sink_read_keys(s->ops->schema, s, map, path, diag);
     if (s->ops->no_ack) {
         s->route.send_ack = false; /* even when `send` names acknowledge */
     }

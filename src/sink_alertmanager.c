@@ -22,9 +22,6 @@ struct am_priv {
     int64_t ends_after_ms; /* endsAt of a firing alert = send time + this; 0: the default */
 };
 
-static const char *const am_keys[] = {"urls",       "labels",      "resend_interval",
-                                      "ends_after", "runbook_url", NULL};
-
 static void am_free(struct cfw_sink *s)
 {
     struct am_priv *p = s->priv;
@@ -51,25 +48,36 @@ static bool label_name_ok(const char *n)
     return true;
 }
 
+/* Prepares the priv the rows fill. */
 static int am_parse(struct cfw_sink *s, const struct cfw_node *map, const char *path,
                     struct cfw_diag *diag)
 {
     struct am_priv *p = cfw_xcalloc(1, sizeof(*p));
-    char **urls = NULL;
-    const struct cfw_node *lab;
-    const char *rb = NULL;
-    int64_t ms;
 
+    (void)map;
+    (void)path;
+    (void)diag;
     s->priv = p;
     p->open = json_object();
     p->labels = json_object();
     s->refresh_ms = CFW_AM_RESEND_DEFAULT_MS;
-    if (cfw_node_strlist(map, "urls", path, &urls, diag) == 1) {
+    return 0;
+}
+
+/* urls: required, each an http(s) base URL (its trailing slashes cut). */
+static int read_urls(const struct cfw_schema_key *k, const struct cfw_node *map, const char *path,
+                     void *conf, struct cfw_diag *diag)
+{
+    struct cfw_sink *s = conf;
+    size_t before = diag->n;
+    char **urls = NULL;
+
+    if (cfw_node_strlist(map, k->name, path, &urls, diag) == 1) {
         for (size_t i = 0; urls[i] != NULL; i++) {
             char *u = urls[i];
             size_t l = strlen(u);
             if (!cfw_sink_url_ok(u)) {
-                cfw_diag_add(diag, cfw_node_get(map, "urls"), path,
+                cfw_diag_add(diag, cfw_node_get(map, k->name), path,
                              "urls[%zu] must start with http:// or https://", i);
                 continue;
             }
@@ -83,48 +91,108 @@ static int am_parse(struct cfw_sink *s, const struct cfw_node *map, const char *
     if (s->n_urls == 0) {
         cfw_diag_add(diag, map, path, "an alertmanager sink needs urls (one or more base URLs)");
     }
-    lab = cfw_node_get(map, "labels");
-    if (lab != NULL) {
-        char *lpath = cfw_xasprintf("%s.labels", path);
-        if (lab->type != CFW_NODE_MAP) {
-            cfw_diag_add(diag, lab, lpath, "expected a map of label names to values");
-        } else {
-            for (size_t i = 0; i < lab->n; i++) {
-                const char *v = NULL;
-                if (!label_name_ok(lab->keys[i])) {
-                    cfw_diag_add(diag, lab->keynodes[i], lpath,
-                                 "invalid label name '%.60s' ([a-zA-Z_][a-zA-Z0-9_]*)",
-                                 lab->keys[i]);
-                } else if (cfw_node_str(lab, lab->keys[i], lpath, &v, diag) == 1) {
-                    json_object_set_new(p->labels, lab->keys[i], json_string(v));
-                }
+    return diag->n > before ? -1 : 1;
+}
+
+static int read_labels(const struct cfw_schema_key *k, const struct cfw_node *map, const char *path,
+                       void *conf, struct cfw_diag *diag)
+{
+    struct am_priv *p = ((struct cfw_sink *)conf)->priv;
+    const struct cfw_node *lab = cfw_node_get(map, k->name);
+    size_t before = diag->n;
+    char *lpath;
+
+    if (lab == NULL) {
+        return 0;
+    }
+    lpath = cfw_schema_path(k, path);
+    if (lab->type != CFW_NODE_MAP) {
+        cfw_diag_add(diag, lab, lpath, "expected a map of label names to values");
+    } else {
+        for (size_t i = 0; i < lab->n; i++) {
+            const char *v = NULL;
+            if (!label_name_ok(lab->keys[i])) {
+                cfw_diag_add(diag, lab->keynodes[i], lpath,
+                             "invalid label name '%.60s' ([a-zA-Z_][a-zA-Z0-9_]*)", lab->keys[i]);
+            } else if (cfw_node_str(lab, lab->keys[i], lpath, &v, diag) == 1) {
+                json_object_set_new(p->labels, lab->keys[i], json_string(v));
             }
         }
-        free(lpath);
     }
-    if (cfw_node_duration(map, "resend_interval", path, &ms, diag) == 1) {
-        if (ms < 1000) {
-            cfw_diag_add(diag, cfw_node_get(map, "resend_interval"), path,
-                         "resend_interval must be at least 1s");
-        } else {
-            s->refresh_ms = ms;
-        }
+    free(lpath);
+    return diag->n > before ? -1 : 1;
+}
+
+static int read_resend(const struct cfw_schema_key *k, const struct cfw_node *map, const char *path,
+                       void *conf, struct cfw_diag *diag)
+{
+    struct cfw_sink *s = conf;
+    int64_t ms;
+    int rc = cfw_node_duration(map, k->name, path, &ms, diag);
+
+    if (rc == 1 && ms < 1000) {
+        cfw_diag_add(diag, cfw_node_get(map, k->name), path, "resend_interval must be at least 1s");
+        return -1;
     }
-    if (cfw_node_duration(map, "ends_after", path, &ms, diag) == 1) {
-        /* a firing alert must outlive the next re-send, with one lost re-send to spare */
-        if (ms < 2 * s->refresh_ms) {
-            cfw_diag_add(diag, cfw_node_get(map, "ends_after"), path,
-                         "ends_after must be at least twice resend_interval (%lld ms)",
-                         (long long)(2 * s->refresh_ms));
-        } else {
-            p->ends_after_ms = ms;
-        }
+    if (rc == 1) {
+        s->refresh_ms = ms;
     }
-    if (cfw_node_str(map, "runbook_url", path, &rb, diag) == 1) {
+    return rc;
+}
+
+static int read_ends_after(const struct cfw_schema_key *k, const struct cfw_node *map,
+                           const char *path, void *conf, struct cfw_diag *diag)
+{
+    struct cfw_sink *s = conf;
+    struct am_priv *p = s->priv;
+    int64_t ms;
+    int rc = cfw_node_duration(map, k->name, path, &ms, diag);
+
+    /* a firing alert must outlive the next re-send, with one lost re-send to spare */
+    if (rc == 1 && ms < 2 * s->refresh_ms) {
+        cfw_diag_add(diag, cfw_node_get(map, k->name), path,
+                     "ends_after must be at least twice resend_interval (%lld ms)",
+                     (long long)(2 * s->refresh_ms));
+        return -1;
+    }
+    if (rc == 1) {
+        p->ends_after_ms = ms;
+    }
+    return rc;
+}
+
+static int read_runbook_url(const struct cfw_schema_key *k, const struct cfw_node *map,
+                            const char *path, void *conf, struct cfw_diag *diag)
+{
+    struct am_priv *p = ((struct cfw_sink *)conf)->priv;
+    const char *rb = NULL;
+    int rc = cfw_node_str(map, k->name, path, &rb, diag);
+
+    if (rc == 1) {
         p->runbook_url = cfw_xstrdup(rb);
     }
-    return 0;
+    return rc;
 }
+
+static const struct cfw_schema_key am_keys[] = {
+    {.name = "urls",
+     .read = read_urls,
+     .help = "required: the base URL of each Alertmanager of a cluster; each gets every alert"},
+    {.name = "labels", .read = read_labels, .help = "extra labels on every alert"},
+    {.name = "resend_interval",
+     .read = read_resend,
+     .help = "how often open alerts are sent again (default 1m, at least 1s)"},
+    {.name = "ends_after",
+     .read = read_ends_after,
+     .help = "an alert's endsAt is the sending time plus this (default 4 times "
+             "resend_interval, at least twice it)"},
+    {.name = "runbook_url",
+     .read = read_runbook_url,
+     .help = "added to the alerts as an annotation"},
+    {0},
+};
+
+static const struct cfw_schema am_schema = {am_keys, NULL};
 
 static void set_label(json_t *labels, const char *name, const char *value)
 {
@@ -280,7 +348,7 @@ static int am_prepare(const struct cfw_sink *s, unsigned endpoint, const char *b
 
 const struct cfw_sink_ops cfw_sink_alertmanager_ops = {
     .type = "alertmanager",
-    .keys = am_keys,
+    .schema = &am_schema,
     .burst = 50,
     .per_ms = 100,
     .in_flight = 2,

@@ -4,18 +4,20 @@
 
 #include <jansson.h>
 
+#include "cfwatchd/schema.h"
 #include "cfwatchd/secrets.h"
 #include "cfwatchd/sink.h"
 
 struct cfw_sink_ops {
     const char *type;
-    const char *const *keys; /* type-specific configuration keys, NULL-terminated */
+    const struct cfw_schema *schema; /* the type's keys, after the common ones (conf: the sink) */
     uint32_t burst;          /* default rate limit: bucket and one token every per_ms */
     int64_t per_ms;
     unsigned in_flight;
     bool digest_resolves;
     bool no_ack; /* the receiver has no acknowledged state: acknowledgements are not sent */
     bool local;
+    /* Prepares s->priv before the rows of schema are read (their conf is s); NULL: none. */
     int (*parse)(struct cfw_sink *s, const struct cfw_node *map, const char *path,
                  struct cfw_diag *diag);
     json_t *(*build)(const struct cfw_sink *s, const struct cfw_notification *n);
@@ -54,6 +56,12 @@ extern const struct cfw_sink_ops cfw_sink_webhook_ops;
 extern const struct cfw_sink_ops cfw_sink_alertmanager_ops;
 extern const struct cfw_sink_ops cfw_sink_stdout_ops;
 
+/*
+ * Reads every row of sc (their conf is s; no key check), then sc's check: the common keys,
+ * then the type's.
+ */
+void cfw_sink_read_keys(const struct cfw_schema *sc, struct cfw_sink *s, const struct cfw_node *map,
+                        const char *path, struct cfw_diag *diag);
 /* Registers a credential of the sink with the secret registry (held while the sink lives). */
 void cfw_sink_add_secret(struct cfw_sink *s, const char *secret);
 /* Registers a header line "Name: value" of the sink (its value and its credential parts). */
@@ -65,6 +73,11 @@ void cfw_sink_add_header(struct cfw_sink *s, const char *line);
 void cfw_sink_add_private(struct cfw_sink *s, const char *value);
 /* Adds an endpoint URL; secret URLs are redacted for display (keep_path for plain ones). */
 void cfw_sink_add_url(struct cfw_sink *s, const char *url, bool secret);
+/*
+ * A schema reader (conf: the sink) of a url/url_file pair that must be there: "a <type> sink
+ * needs url or url_file" when neither is.
+ */
+cfw_schema_fn cfw_sink_read_required_url;
 /* Checks that url is http:// or https:// with a host; the message never quotes the URL. */
 bool cfw_sink_url_ok(const char *url);
 /* Reads a url/url_file pair into an endpoint; returns 1 set, 0 absent, -1 error. */

@@ -50,9 +50,6 @@ struct pd_priv {
     char *client_url;
 };
 
-static const char *const pd_keys[] = {"routing_key", "routing_key_file", "region",
-                                      "url",         "client_url",       NULL};
-
 static void pd_free(struct cfw_sink *s)
 {
     struct pd_priv *p = s->priv;
@@ -68,16 +65,12 @@ static void pd_free(struct cfw_sink *s)
     s->priv = NULL;
 }
 
+/* Prepares the priv the rows fill; a rate_limit is said to be ignored. */
 static int pd_parse(struct cfw_sink *s, const struct cfw_node *map, const char *path,
                     struct cfw_diag *diag)
 {
-    struct pd_priv *p = cfw_xcalloc(1, sizeof(*p));
-    const char *region = NULL;
-    const char *url = NULL;
-    const char *client_url = NULL;
-    int rc;
-
-    s->priv = p;
+    (void)diag;
+    s->priv = cfw_xcalloc(1, sizeof(struct pd_priv));
     if (cfw_node_get(map, "rate_limit") != NULL) {
         /* accepted (older configurations have it) but not applied: said, not refused */
         const struct cfw_node *rl = cfw_node_get(map, "rate_limit");
@@ -87,41 +80,103 @@ static int pd_parse(struct cfw_sink *s, const struct cfw_node *map, const char *
                      rl->file != NULL ? rl->file : "?", rl->line, rl->col, path);
     }
     s->route.burst = 0;
-    rc = cfw_node_secret(map, "routing_key", "routing_key_file", path, &p->routing_key, diag);
-    if (rc == 0) {
-        cfw_diag_add(diag, map, path, "a pagerduty sink needs routing_key or routing_key_file");
-    } else if (rc == 1) {
-        cfw_sink_add_secret(s, p->routing_key);
-        if (!routing_key_ok(p->routing_key)) {
-            const struct cfw_node *at = cfw_node_get(map, "routing_key");
-            /* the error names the key, never its value */
-            cfw_diag_add(diag, at != NULL ? at : cfw_node_get(map, "routing_key_file"), path,
-                         "routing_key must be 1 to %u characters of printable ASCII, without "
-                         "spaces, quotes or backslashes (PagerDuty's integration keys are 32)",
-                         PD_ROUTING_KEY_MAX);
-        }
-    }
-    if (cfw_node_str(map, "region", path, &region, diag) == 1 && strcmp(region, "us") != 0 &&
-        strcmp(region, "eu") != 0) {
-        cfw_diag_add(diag, cfw_node_get(map, "region"), path,
-                     "unknown region '%.20s' (valid: us, eu)", region);
-    }
-    if (cfw_node_str(map, "url", path, &url, diag) == 1) {
-        if (!cfw_sink_url_ok(url)) {
-            cfw_diag_add(diag, cfw_node_get(map, "url"), path,
-                         "url must start with http:// or https://");
-        } else {
-            cfw_sink_add_url(s, url, false);
-        }
-    } else {
-        cfw_sink_add_url(
-            s, region != NULL && strcmp(region, "eu") == 0 ? CFW_PD_URL_EU : CFW_PD_URL_US, false);
-    }
-    if (cfw_node_str(map, "client_url", path, &client_url, diag) == 1) {
-        p->client_url = cfw_xstrdup(client_url);
-    }
     return 0;
 }
+
+/* routing_key or routing_key_file: required, a credential of the sink. */
+static int read_routing_key(const struct cfw_schema_key *k, const struct cfw_node *map,
+                            const char *path, void *conf, struct cfw_diag *diag)
+{
+    struct cfw_sink *s = conf;
+    struct pd_priv *p = s->priv;
+    int rc = cfw_node_secret(map, k->name, "routing_key_file", path, &p->routing_key, diag);
+
+    if (rc == 0) {
+        cfw_diag_add(diag, map, path, "a pagerduty sink needs routing_key or routing_key_file");
+        return -1;
+    }
+    if (rc != 1) {
+        return rc;
+    }
+    cfw_sink_add_secret(s, p->routing_key);
+    if (!routing_key_ok(p->routing_key)) {
+        const struct cfw_node *at = cfw_node_get(map, k->name);
+        /* the error names the key, never its value */
+        cfw_diag_add(diag, at != NULL ? at : cfw_node_get(map, "routing_key_file"), path,
+                     "routing_key must be 1 to %u characters of printable ASCII, without "
+                     "spaces, quotes or backslashes (PagerDuty's integration keys are 32)",
+                     PD_ROUTING_KEY_MAX);
+        return -1;
+    }
+    return 1;
+}
+
+static int read_region(const struct cfw_schema_key *k, const struct cfw_node *map, const char *path,
+                       void *conf, struct cfw_diag *diag)
+{
+    const char *region = NULL;
+    int rc = cfw_node_str(map, k->name, path, &region, diag);
+
+    (void)conf;
+    if (rc == 1 && strcmp(region, "us") != 0 && strcmp(region, "eu") != 0) {
+        cfw_diag_add(diag, cfw_node_get(map, k->name), path,
+                     "unknown region '%.20s' (valid: us, eu)", region);
+        return -1;
+    }
+    return rc;
+}
+
+/* url: the Events API URL; without it, the region's. */
+static int read_url(const struct cfw_schema_key *k, const struct cfw_node *map, const char *path,
+                    void *conf, struct cfw_diag *diag)
+{
+    struct cfw_sink *s = conf;
+    const struct cfw_node *region = cfw_node_get(map, "region");
+    const char *url = NULL;
+    int rc = cfw_node_str(map, k->name, path, &url, diag);
+
+    if (rc != 1) {
+        bool eu =
+            region != NULL && region->type == CFW_NODE_SCALAR && strcmp(region->value, "eu") == 0;
+        cfw_sink_add_url(s, eu ? CFW_PD_URL_EU : CFW_PD_URL_US, false);
+        return rc;
+    }
+    if (!cfw_sink_url_ok(url)) {
+        cfw_diag_add(diag, cfw_node_get(map, k->name), path,
+                     "url must start with http:// or https://");
+        return -1;
+    }
+    cfw_sink_add_url(s, url, false);
+    return 1;
+}
+
+static int read_client_url(const struct cfw_schema_key *k, const struct cfw_node *map,
+                           const char *path, void *conf, struct cfw_diag *diag)
+{
+    struct pd_priv *p = ((struct cfw_sink *)conf)->priv;
+    const char *client_url = NULL;
+    int rc = cfw_node_str(map, k->name, path, &client_url, diag);
+
+    if (rc == 1) {
+        p->client_url = cfw_xstrdup(client_url);
+    }
+    return rc;
+}
+
+static const struct cfw_schema_key pd_keys[] = {
+    {.name = "routing_key",
+     .read = read_routing_key,
+     .help = "the integration key, a secret (or routing_key_file; one of them is required)"},
+    {.name = "routing_key_file", .help = "a file holding routing_key (read with routing_key)"},
+    {.name = "region", .read = read_region, .help = "us (default) or eu"},
+    {.name = "url", .read = read_url, .help = "the Events API URL, instead of the region's"},
+    {.name = "client_url",
+     .read = read_client_url,
+     .help = "a link shown with the alert in PagerDuty"},
+    {0},
+};
+
+static const struct cfw_schema pd_schema = {pd_keys, NULL};
 
 static const char *pd_severity(enum cfw_severity sev)
 {
@@ -408,7 +463,7 @@ static void pd_classify(const struct cfw_sink *s, const struct cfw_http_response
 
 const struct cfw_sink_ops cfw_sink_pagerduty_ops = {
     .type = "pagerduty",
-    .keys = pd_keys,
+    .schema = &pd_schema,
     /*
      * No rate limit of its own, so no digests: a digest would raise an alert under a key that
      * nothing resolves while its members' resolves go to keys PagerDuty never saw. PagerDuty

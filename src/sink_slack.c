@@ -33,19 +33,15 @@
 /* Bytes of one digest line (the rest of it is cut with an ellipsis). */
 #define DIGEST_LINE_MAX 500u
 
-static const char *const slack_keys[] = {"url", "url_file", NULL};
+static const struct cfw_schema_key slack_keys[] = {
+    {.name = "url",
+     .read = cfw_sink_read_required_url,
+     .help = "the incoming webhook URL, a secret (or url_file; one of them is required)"},
+    {.name = "url_file", .help = "a file holding url (read with url)"},
+    {0},
+};
 
-static int slack_parse(struct cfw_sink *s, const struct cfw_node *map, const char *path,
-                       struct cfw_diag *diag)
-{
-    int rc = cfw_sink_parse_url(s, map, path, diag);
-
-    if (rc == 0) {
-        cfw_diag_add(diag, map, path, "a slack sink needs url or url_file");
-        return -1;
-    }
-    return rc < 0 ? -1 : 0;
-}
+static const struct cfw_schema slack_schema = {slack_keys, NULL};
 
 static size_t utf8_len(unsigned char c)
 {
@@ -727,12 +723,11 @@ static void slack_classify(const struct cfw_sink *s, const struct cfw_http_respo
 
 const struct cfw_sink_ops cfw_sink_slack_ops = {
     .type = "slack",
-    .keys = slack_keys,
+    .schema = &slack_schema,
     .burst = 5,
     .per_ms = 1000,
     .in_flight = 1,
     .digest_resolves = true,
-    .parse = slack_parse,
     .build = slack_build,
     .prepare = slack_prepare,
     .classify = slack_classify,

@@ -14,8 +14,6 @@ struct out_priv {
     bool json;
 };
 
-static const char *const out_keys[] = {"format", NULL};
-
 static void out_free(struct cfw_sink *s)
 {
     free(s->priv);
@@ -25,20 +23,38 @@ static void out_free(struct cfw_sink *s)
 static int out_parse(struct cfw_sink *s, const struct cfw_node *map, const char *path,
                      struct cfw_diag *diag)
 {
-    struct out_priv *p = cfw_xcalloc(1, sizeof(*p));
-    const char *fmt = NULL;
-
-    s->priv = p;
-    if (cfw_node_str(map, "format", path, &fmt, diag) == 1) {
-        if (strcmp(fmt, "json") == 0) {
-            p->json = true;
-        } else if (strcmp(fmt, "text") != 0) {
-            cfw_diag_add(diag, cfw_node_get(map, "format"), path,
-                         "unknown format '%.20s' (valid: text, json)", fmt);
-        }
-    }
+    (void)map;
+    (void)path;
+    (void)diag;
+    s->priv = cfw_xcalloc(1, sizeof(struct out_priv));
     return 0;
 }
+
+static int read_format(const struct cfw_schema_key *k, const struct cfw_node *map, const char *path,
+                       void *conf, struct cfw_diag *diag)
+{
+    struct out_priv *p = ((struct cfw_sink *)conf)->priv;
+    const char *fmt = NULL;
+    int rc = cfw_node_str(map, k->name, path, &fmt, diag);
+
+    if (rc != 1 || strcmp(fmt, "text") == 0) {
+        return rc;
+    }
+    if (strcmp(fmt, "json") == 0) {
+        p->json = true;
+        return 1;
+    }
+    cfw_diag_add(diag, cfw_node_get(map, k->name), path,
+                 "unknown format '%.20s' (valid: text, json)", fmt);
+    return -1;
+}
+
+static const struct cfw_schema_key out_keys[] = {
+    {.name = "format", .read = read_format, .help = "text (default) or json"},
+    {0},
+};
+
+static const struct cfw_schema out_schema = {out_keys, NULL};
 
 static void text_line(const struct cfw_incident *inc, const char *event, FILE *fp)
 {
@@ -95,7 +111,7 @@ static void out_write(const struct cfw_sink *s, const struct cfw_notification *n
 
 const struct cfw_sink_ops cfw_sink_stdout_ops = {
     .type = "stdout",
-    .keys = out_keys,
+    .schema = &out_schema,
     .burst = 0,
     .per_ms = 1000,
     .in_flight = 1,

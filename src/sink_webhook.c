@@ -25,9 +25,6 @@ struct wh_priv {
     uint64_t max_body; /* bytes a digest's body may take */
 };
 
-static const char *const wh_keys[] = {"url",     "url_file", "secret", "secret_file",
-                                      "headers", "max_body", NULL};
-
 static void wh_free(struct cfw_sink *s)
 {
     struct wh_priv *p = s->priv;
@@ -132,27 +129,77 @@ static void parse_headers(struct cfw_sink *s, struct wh_priv *p, const struct cf
     free(hpath);
 }
 
+/* Prepares the priv the rows fill. */
 static int wh_parse(struct cfw_sink *s, const struct cfw_node *map, const char *path,
                     struct cfw_diag *diag)
 {
     struct wh_priv *p = cfw_xcalloc(1, sizeof(*p));
-    int rc;
 
+    (void)map;
+    (void)path;
+    (void)diag;
+    p->max_body = CFW_WEBHOOK_BODY_DEFAULT;
     s->priv = p;
-    rc = cfw_sink_parse_url(s, map, path, diag);
-    if (rc == 0) {
-        cfw_diag_add(diag, map, path, "a webhook sink needs url or url_file");
-    }
-    if (cfw_node_secret(map, "secret", "secret_file", path, &p->secret, diag) == 1) {
+    return 0;
+}
+
+/* secret or secret_file: the HMAC key, a credential of the sink. */
+static int read_secret(const struct cfw_schema_key *k, const struct cfw_node *map, const char *path,
+                       void *conf, struct cfw_diag *diag)
+{
+    struct cfw_sink *s = conf;
+    struct wh_priv *p = s->priv;
+    int rc = cfw_node_secret(map, k->name, "secret_file", path, &p->secret, diag);
+
+    if (rc == 1) {
         p->secret_len = strlen(p->secret);
         cfw_sink_add_secret(s, p->secret);
     }
-    parse_headers(s, p, map, path, diag);
-    p->max_body = CFW_WEBHOOK_BODY_DEFAULT;
-    cfw_node_u64(map, "max_body", path, CFW_WEBHOOK_BODY_MIN, CFW_WEBHOOK_BODY_LIMIT, &p->max_body,
-                 diag);
-    return 0;
+    return rc;
 }
+
+static int read_headers(const struct cfw_schema_key *k, const struct cfw_node *map,
+                        const char *path, void *conf, struct cfw_diag *diag)
+{
+    struct cfw_sink *s = conf;
+    size_t before = diag->n;
+
+    if (cfw_node_get(map, k->name) == NULL) {
+        return 0;
+    }
+    parse_headers(s, s->priv, map, path, diag);
+    return diag->n > before ? -1 : 1;
+}
+
+static int read_max_body(const struct cfw_schema_key *k, const struct cfw_node *map,
+                         const char *path, void *conf, struct cfw_diag *diag)
+{
+    struct wh_priv *p = ((struct cfw_sink *)conf)->priv;
+
+    return cfw_node_u64(map, k->name, path, k->min, k->max, &p->max_body, diag);
+}
+
+static const struct cfw_schema_key wh_keys[] = {
+    {.name = "url",
+     .read = cfw_sink_read_required_url,
+     .help = "the receiver's URL, a secret (or url_file; one of them is required)"},
+    {.name = "url_file", .help = "a file holding url (read with url)"},
+    {.name = "secret",
+     .read = read_secret,
+     .help = "the HMAC key the body is signed with, a secret (or secret_file)"},
+    {.name = "secret_file", .help = "a file holding secret (read with secret)"},
+    {.name = "headers",
+     .read = read_headers,
+     .help = "extra request headers (their values are secrets and may be ${NAME})"},
+    {.name = "max_body",
+     .min = CFW_WEBHOOK_BODY_MIN,
+     .max = CFW_WEBHOOK_BODY_LIMIT,
+     .read = read_max_body,
+     .help = "the largest body of a digest (default 1 MiB, 4096 to 256 MiB)"},
+    {0},
+};
+
+static const struct cfw_schema wh_schema = {wh_keys, NULL};
 
 static json_t *envelope(const struct cfw_sink *s, const struct cfw_notification *n)
 {
@@ -235,7 +282,7 @@ static int wh_prepare(const struct cfw_sink *s, unsigned endpoint, const char *b
 
 const struct cfw_sink_ops cfw_sink_webhook_ops = {
     .type = "webhook",
-    .keys = wh_keys,
+    .schema = &wh_schema,
     .burst = 20,
     .per_ms = 200,
     .in_flight = 4,

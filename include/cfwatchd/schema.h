@@ -27,6 +27,7 @@ enum cfw_schema_type {
     CFW_SCHEMA_BOOL,      /* bool */
     CFW_SCHEMA_SIZE,      /* size_t within min..max */
     CFW_SCHEMA_UINT,      /* unsigned within min..max */
+    CFW_SCHEMA_U64,       /* uint64_t within min..max */
     CFW_SCHEMA_DURATION,  /* int64_t milliseconds ("500ms", "30s", "5m"), min..max (max 0: none) */
     CFW_SCHEMA_DOUBLE,    /* double (read by the row's reader) */
 };
@@ -45,8 +46,9 @@ struct cfw_schema_key {
     const char *name;
     enum cfw_schema_type type;
     size_t offset; /* of the value in the section's struct */
-    double def; /* BOOL, SIZE, UINT, DURATION (ms), DOUBLE: the default (a whole number is exact) */
-    uint64_t min; /* SIZE, UINT, DURATION: the bounds (DURATION: max 0 is none) */
+    double def;    /* BOOL, SIZE, UINT, U64, DURATION (ms), DOUBLE: the default (a whole number is
+                      exact) */
+    uint64_t min;  /* SIZE, UINT, U64, DURATION: the bounds (DURATION: max 0 is none) */
     uint64_t max;
     const char *bounds; /* DURATION out of bounds: the message (NULL: "must be at least <min>ms") */
     cfw_schema_fn *read;  /* reads the key instead of its type's reader (NULL: the type's) */
@@ -60,7 +62,7 @@ struct cfw_schema {
     int (*check)(const struct cfw_node *map, const char *path, void *conf, struct cfw_diag *diag);
 };
 
-/* Sets the default of every row that has one (BOOL, SIZE, UINT, DURATION, DOUBLE) in conf. */
+/* Sets the default of every row that has one (BOOL, SIZE, UINT, U64, DURATION, DOUBLE) in conf. */
 void cfw_schema_defaults(const struct cfw_schema *s, void *conf);
 /*
  * Reads map into conf as the table says (defaults are not set: see cfw_schema_defaults).

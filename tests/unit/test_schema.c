@@ -254,6 +254,44 @@ static void test_read_typed_and_top_level_path(void **state)
     cfw_diag_free(&diag);
 }
 
+/* A uint64_t row: its default, a value beyond 32 bits, and its bounds. */
+static void test_u64(void **state)
+{
+    struct big {
+        uint64_t bytes;
+    };
+    static const struct cfw_schema_key big_keys[] = {
+        {.name = "bytes",
+         .type = CFW_SCHEMA_U64,
+         .offset = offsetof(struct big, bytes),
+         .def = 67108864,
+         .min = 4096,
+         .max = UINT64_MAX / 2},
+        {0},
+    };
+    static const struct cfw_schema big_schema = {big_keys, NULL};
+    const char *texts[] = {"{}\n", "bytes: 8589934592\n", "bytes: 100\n"};
+    const uint64_t want[] = {67108864, 8589934592ULL, 67108864};
+    struct cfw_diag diag = {0};
+
+    (void)state;
+    for (size_t i = 0; i < 3; i++) {
+        struct cfw_doc *doc = cfw_yaml_load_string("s.yaml", texts[i], strlen(texts[i]), &diag);
+        struct big b = {0};
+
+        assert_non_null(doc);
+        cfw_schema_defaults(&big_schema, &b);
+        assert_int_equal(cfw_schema_parse(&big_schema, doc->root, "sec", &b, &diag),
+                         i < 2 ? 0 : -1);
+        assert_true(b.bytes == want[i]);
+        cfw_doc_free(doc);
+    }
+    assert_int_equal(diag.n, 1);
+    assert_true(diag_has(&diag, "s.yaml:1:8: sec.bytes: 100 is out of range (use 4096 to "
+                                "9223372036854775807)"));
+    cfw_diag_free(&diag);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -261,6 +299,7 @@ int main(void)
         cmocka_unit_test(test_every_problem_with_its_place),
         cmocka_unit_test(test_section_check_and_not_a_map),
         cmocka_unit_test(test_read_typed_and_top_level_path),
+        cmocka_unit_test(test_u64),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
