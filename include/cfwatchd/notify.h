@@ -29,8 +29,9 @@ struct cfw_notifier_opts {
 };
 
 /*
- * Parses an optional `outbox:` map (max_age, backoff_base, backoff_max, max_jobs, max_bytes)
- * into opts. Returns the number of problems added to diag.
+ * Parses an optional `outbox:` map (max_age, backoff_base, backoff_max, max_jobs, max_bytes,
+ * reserve_bytes: the rows of notify.c's outbox_keys) into opts. Returns the number of problems
+ * added to diag.
  */
 int cfw_notifier_parse_opts(const struct cfw_node *map, const char *path,
                             struct cfw_notifier_opts *opts, struct cfw_diag *diag);
