@@ -37,7 +37,7 @@ static void check(const char *text, const char *want)
     char *got = cfw_secrets_scrub(text);
 
     if (strcmp(got, want) != 0) {
-        fail_msg("scrub(\"%s\") = \"%s\", want \"%s\"", text, got, want);
+        fail_msg("scrub(\"%s\") = \"%s\", want \"%s\"", text != NULL ? text : "(null)", got, want);
     }
     free(got);
 }
