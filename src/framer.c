@@ -1489,9 +1489,9 @@ static size_t iso_time_len(const char *s, size_t n)
     /* unrolled: every line of a Builds log starts so, and most other lines fail at once */
     if (n < i || !is_digit(u[0]) || !is_digit(u[1]) || !is_digit(u[2]) || !is_digit(u[3]) ||
         u[4] != '-' || !is_digit(u[5]) || !is_digit(u[6]) || u[7] != '-' || !is_digit(u[8]) ||
-        !is_digit(u[9]) || u[10] != 'T' || !is_digit(u[11]) || !is_digit(u[12]) ||
-        u[13] != ':' || !is_digit(u[14]) || !is_digit(u[15]) || u[16] != ':' ||
-        !is_digit(u[17]) || !is_digit(u[18])) {
+        !is_digit(u[9]) || u[10] != 'T' || !is_digit(u[11]) || !is_digit(u[12]) || u[13] != ':' ||
+        !is_digit(u[14]) || !is_digit(u[15]) || u[16] != ':' || !is_digit(u[17]) ||
+        !is_digit(u[18])) {
         return 0;
     }
     if (i < n && (s[i] == '.' || s[i] == ',')) {
