@@ -799,7 +799,6 @@ struct scanner {
      * the next one all allow a common bucket (Hyperscan's "Teddy" idea, on two bytes).
      */
     uint8_t lo0[16], hi0[16], lo1[16], hi1[16], lo2[16], hi2[16];
-    bool always;  /* a rule with no usable literal applies */
     bool wanted;  /* some rule applies to records of this form at all */
     bool json;    /* JSON records: a \u escape makes a candidate */
     bool structs; /* JSON: exceptions, error and outcome make candidates */
@@ -1231,7 +1230,7 @@ static void note_id(struct scanner *sc, int set, size_t id)
 
 /*
  * Adds one rule to one form; true when it has a usable literal there. The alternatives added
- * before a later one proves unusable stay: they only select the rule, which `always` does too.
+ * before a later one proves unusable stay: they only select the rule, which always_set does too.
  */
 static bool scanner_add_rule(struct scanner *sc, const struct cfw_literals *lits, bool ok,
                              bool json, size_t id)
@@ -1244,7 +1243,6 @@ static bool scanner_add_rule(struct scanner *sc, const struct cfw_literals *lits
         usable = add_alt(sc, &lits->alt[i], json, lits->caseless, id);
     }
     if (!usable) {
-        sc->always = true;
         note_id(sc, SET_ALWAYS, id);
     }
     return usable;
@@ -1437,9 +1435,7 @@ size_t cfw_prefilter_words(const struct cfw_prefilter *pf)
 /* Selects every rule of the form; true (the search can stop). */
 static bool select_all(const struct scanner *sc, uint64_t *sel)
 {
-    if (sel != NULL) {
-        memcpy(sel, sc->all_set, sc->words * sizeof(*sel));
-    }
+    memcpy(sel, sc->all_set, sc->words * sizeof(*sel));
     return true;
 }
 
@@ -1549,9 +1545,8 @@ static bool outcome_quiet(const char *v, const char *end)
 }
 
 /*
- * Checks one fingerprint hit at position at of s. Without a selection: true when the record is
- * a candidate. With one: adds the rules the hit selects, and is true when every rule of the
- * form is selected (nothing is left to look for).
+ * Checks one fingerprint hit at position at of s: adds the rules the hit selects to sel, and is
+ * true when every rule of the form is selected (nothing is left to look for).
  */
 static bool anchor_hit(const struct scanner *sc, const struct anchor *a, const char *s, size_t n,
                        size_t at, uint64_t *sel)
@@ -1572,10 +1567,7 @@ static bool anchor_hit(const struct scanner *sc, const struct anchor *a, const c
         for (;;) {
             const struct alt *al = &sc->alts[a->alt];
 
-            if ((sel == NULL || !selected(sel, al->rule)) && alt_holds(al, a->piece, s, n)) {
-                if (sel == NULL) {
-                    return true;
-                }
+            if (!selected(sel, al->rule) && alt_holds(al, a->piece, s, n)) {
                 sel[al->rule >> 6] |= UINT64_C(1) << (al->rule & 63);
                 hit = true;
             }
@@ -1610,13 +1602,10 @@ static bool anchor_hit(const struct scanner *sc, const struct anchor *a, const c
                 (end - v >= 2 && memcmp(v, "\"\"", 2) == 0));
         break;
     }
-    if (!hit || sel == NULL) {
-        return hit;
-    }
-    return select_add(sc, sel, sc->struct_set);
+    return hit && select_add(sc, sel, sc->struct_set);
 }
 
-/* Looks at the pair at position i; true when an anchor there makes the record a candidate. */
+/* Looks at the pair at position i; true when every rule of the form is selected now. */
 /* Inlined into the vector loops: the call was a fifth of the prefilter's instructions. */
 static inline __attribute__((always_inline)) bool
 scan_at(const struct scanner *sc, const char *text, size_t n, size_t i, uint64_t *sel)
@@ -1750,7 +1739,7 @@ static enum simd simd_level(void)
 }
 #endif
 
-/* True when the record is a candidate (sel NULL) or every rule is selected (see anchor_hit). */
+/* Adds to sel the rules the record selects; true when that is every rule of the form. */
 static bool scan(const struct scanner *sc, const char *text, size_t n, uint64_t *sel)
 {
     if (n > 0 && text[n - 1] == 0) {
@@ -1767,23 +1756,6 @@ static bool scan(const struct scanner *sc, const char *text, size_t n, uint64_t 
     }
 #endif
     return scan_scalar(sc, text, n, 0, sel);
-}
-
-bool cfw_prefilter_match(const struct cfw_prefilter *pf, enum cfw_record_kind kind,
-                         const char *text, size_t len)
-{
-    const struct scanner *sc = kind == CFW_REC_JSON ? &pf->json : &pf->text;
-
-    if (!pf->built || text == NULL) {
-        return true;
-    }
-    if (!sc->wanted) {
-        return false;
-    }
-    if (sc->always) {
-        return true;
-    }
-    return scan(sc, text, len, NULL);
 }
 
 bool cfw_prefilter_select(const struct cfw_prefilter *pf, enum cfw_record_kind kind,

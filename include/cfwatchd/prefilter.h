@@ -86,9 +86,6 @@ unsigned cfw_prefilter_add(struct cfw_prefilter *pf, const char *pattern, unsign
                            size_t id);
 /* Builds the search tables; call once after the last add. */
 void cfw_prefilter_build(struct cfw_prefilter *pf);
-/* True when a record of this kind and these bytes may give an event some rule matches. */
-bool cfw_prefilter_match(const struct cfw_prefilter *pf, enum cfw_record_kind kind,
-                         const char *text, size_t len);
 /* The number of 64-bit words of a rule selection (bit id%64 of word id/64 is rule id). */
 size_t cfw_prefilter_words(const struct cfw_prefilter *pf);
 /*
@@ -97,7 +94,7 @@ size_t cfw_prefilter_words(const struct cfw_prefilter *pf);
  * usable literal for its kind, and, where a structural fact or a `\u` escape or NUL byte makes
  * the record a candidate as a whole, the rules that fact concerns (all of them for `\u` and
  * NUL). A rule left out cannot match any event of the record, so matching may skip it.
- * True when any rule is selected (cfw_prefilter_match would say true).
+ * True when any rule is selected: the record is a candidate.
  */
 bool cfw_prefilter_select(const struct cfw_prefilter *pf, enum cfw_record_kind kind,
                           const char *text, size_t len, uint64_t *sel);

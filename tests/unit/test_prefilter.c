@@ -509,7 +509,6 @@ static char *selection(const struct cfw_prefilter *pf, enum cfw_record_kind kind
     assert_int_equal(cfw_prefilter_words(pf), 1);
     any = cfw_prefilter_select(pf, kind, text, n, sel);
     assert_int_equal(any, sel[0] != 0);
-    assert_int_equal(any, cfw_prefilter_match(pf, kind, text, n));
     for (size_t i = 0; i < 64; i++) {
         if ((sel[0] >> i) & 1) {
             cfw_buf_printf(&b, "%s%zu", b.len > 0 ? "," : "", i);
