@@ -205,10 +205,52 @@ int cfw_fs_write_atomic(int dir_fd, const char *dir, const char *name, const voi
     return cfw_fs_write_atomic_flags(dir_fd, dir, name, data, len, mode, 0, err);
 }
 
+/*
+ * Creates the temporary file beside name: a new file (O_EXCL), never one found there, so that a
+ * file or hard link someone else left at the name is not written through; its name is made
+ * again with another number while one exists. Returns the fd and sets *tmp (to free), or -1.
+ */
+static int create_tmp(int dir_fd, const char *dir, const char *name, int mode, char **tmp,
+                      struct cfw_err *err)
+{
+    static unsigned seq;
+
+    for (unsigned tries = 0;; tries++) {
+        int fd;
+        *tmp = cfw_xasprintf(CFW_FS_TMP_PREFIX "%s.%ld.%u", name, (long)getpid(), seq++);
+        fd = openat(dir_fd, *tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, mode);
+        if (fd >= 0) {
+            return fd;
+        }
+        if (errno != EEXIST || tries >= 100) {
+            set_errno_err(err, errno, "create", dir, *tmp);
+            free(*tmp);
+            *tmp = NULL;
+            return -1;
+        }
+        free(*tmp);
+    }
+}
+
+/*
+ * Syncs the directory, so that a rename in it is durable. A file system that cannot sync a
+ * directory (EINVAL, ENOTSUP: some FUSE and network file systems) leaves the rename as durable
+ * as it makes it: not an error.
+ */
+static int sync_dir(int dir_fd, const char *dir, struct cfw_err *err)
+{
+    if (fsync(dir_fd) == 0 || errno == EINVAL || errno == ENOTSUP) {
+        return 0;
+    }
+    cfw_err_setc(err, errno, "cannot sync the directory %s: %s (%s)", dir, strerror(errno),
+                 cfw_fs_errno_name(errno));
+    return -1;
+}
+
 int cfw_fs_write_atomic_flags(int dir_fd, const char *dir, const char *name, const void *data,
                               size_t len, int mode, unsigned flags, struct cfw_err *err)
 {
-    char *tmp = cfw_xasprintf(CFW_FS_TMP_PREFIX "%s.%ld", name, (long)getpid());
+    char *tmp = NULL;
     int own_fd = -1;
     int fd;
     int rc = -1;
@@ -228,9 +270,8 @@ int cfw_fs_write_atomic_flags(int dir_fd, const char *dir, const char *name, con
         fstatat(dir_fd, name, &st, 0) == 0) {
         mode = (int)(st.st_mode & 07777);
     }
-    fd = openat(dir_fd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, mode);
+    fd = create_tmp(dir_fd, dir, name, mode, &tmp, err);
     if (fd < 0) {
-        set_errno_err(err, errno, "create", dir, tmp);
         goto out;
     }
     created = true;
@@ -240,9 +281,7 @@ int cfw_fs_write_atomic_flags(int dir_fd, const char *dir, const char *name, con
     }
     created = false;
     /* the rename is durable only once the directory entry is */
-    if (fsync(dir_fd) != 0) {
-        cfw_err_setc(err, errno, "cannot sync the directory %s: %s (%s)", dir, strerror(errno),
-                     cfw_fs_errno_name(errno));
+    if (sync_dir(dir_fd, dir, err) != 0) {
         goto out;
     }
     rc = 0;

@@ -12,7 +12,10 @@
 
 #include "cfwatchd/common.h"
 
-/* Temporary files are named ".tmp-<name>.<pid>": a reader skips (or removes) this prefix. */
+/*
+ * Temporary files are named ".tmp-<name>.<pid>.<n>", always created new (O_EXCL): a reader skips
+ * (or removes) this prefix.
+ */
 #define CFW_FS_TMP_PREFIX ".tmp-"
 
 /*
@@ -20,7 +23,8 @@
  * directory, or -1 to open dir by path; dir names the directory in messages. Returns 0, or -1
  * with err set (err->code is the errno; the message names the path and the errno) and no
  * temporary file left behind. After -1 the target may still have been replaced when only the
- * final directory fsync failed.
+ * final directory fsync failed (a file system that cannot sync directories, EINVAL or ENOTSUP,
+ * is not a failure).
  */
 int cfw_fs_write_atomic(int dir_fd, const char *dir, const char *name, const void *data, size_t len,
                         int mode, struct cfw_err *err);

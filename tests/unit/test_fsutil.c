@@ -146,12 +146,51 @@ static void test_write_flags(void **state)
     assert_int_equal(tmpdir_remove(dir), 0);
 }
 
+/*
+ * Files someone left at the temporary names (a hard link to a file of theirs, a stale temporary
+ * file) are not written through: the write takes another name and leaves them as they were.
+ */
+static void test_write_tmp_taken(void **state)
+{
+    char dir[64];
+    struct cfw_err err = {0};
+    char *buf;
+    size_t len;
+
+    (void)state;
+    assert_int_equal(tmpdir_make(dir, sizeof(dir), "fsutil"), 0);
+    for (unsigned i = 0; i < 20; i++) {
+        char *name = cfw_xasprintf(".tmp-t.%ld.%u", (long)getpid(), i);
+        put(dir, name, "theirs");
+        free(name);
+    }
+    put(dir, "t", "ours");
+    for (unsigned i = 0; i < 20; i++) {
+        char *p = cfw_xasprintf("%s/.tmp-t.%ld.%u", dir, (long)getpid(), i);
+        buf = cfw_fs_read_file(p, 100, &len, &err);
+        assert_non_null(buf);
+        assert_string_equal(buf, "theirs");
+        free(buf);
+        free(p);
+    }
+    {
+        char *p = cfw_xasprintf("%s/t", dir);
+        buf = cfw_fs_read_file(p, 100, &len, &err);
+        free(p);
+    }
+    assert_non_null(buf);
+    assert_string_equal(buf, "ours");
+    free(buf);
+    assert_int_equal(tmpdir_remove(dir), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_read_file),
         cmocka_unit_test(test_read_fileat),
         cmocka_unit_test(test_write_flags),
+        cmocka_unit_test(test_write_tmp_taken),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
