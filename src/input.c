@@ -18,6 +18,18 @@ static const struct cfw_input_ops *const all_ops[] = {
 
 /* ---- kinds ---- */
 
+/* "file, exec, ...": every type name, in the table's order (to free). */
+static char *type_names(void)
+{
+    struct cfw_buf b;
+
+    cfw_buf_init(&b, CFW_BUF_MAX_BUILT);
+    for (size_t i = 0; all_ops[i] != NULL; i++) {
+        cfw_buf_printf(&b, "%s%s", i > 0 ? ", " : "", all_ops[i]->type);
+    }
+    return cfw_buf_take(&b);
+}
+
 const char *cfw_input_type_of(const struct cfw_node *node, const char *path, struct cfw_diag *diag)
 {
     const char *type = NULL;
@@ -29,7 +41,9 @@ const char *cfw_input_type_of(const struct cfw_node *node, const char *path, str
     }
     rc = cfw_node_str(node, "type", path, &type, diag);
     if (rc == 0) {
-        cfw_diag_add(diag, node, path, "a source needs 'type' (file, exec or journal)");
+        char *types = type_names();
+        cfw_diag_add(diag, node, path, "a source needs 'type' (one of: %s)", types);
+        free(types);
     }
     return rc > 0 ? type : NULL;
 }
@@ -38,9 +52,11 @@ void cfw_input_unknown_type(const struct cfw_node *node, const char *path, const
                             struct cfw_diag *diag)
 {
     char *kp = cfw_xasprintf("%s.type", path);
+    char *types = type_names();
 
-    cfw_diag_add(diag, cfw_node_get(node, "type"), kp,
-                 "unknown source type '%s' (valid: file, exec, journal)", type);
+    cfw_diag_add(diag, cfw_node_get(node, "type"), kp, "unknown source type '%s' (valid: %s)",
+                 type, types);
+    free(types);
     free(kp);
 }
 
@@ -60,10 +76,6 @@ static const struct cfw_input_ops *find_ops(const char *type)
         if (strcmp(all_ops[i]->type, type) == 0) {
             return all_ops[i];
         }
-    }
-    /* the pollers' parser names the Cloudflare types there are */
-    if (strncmp(type, "cloudflare-", 11) == 0) {
-        return &cfw_input_cf_deployments_ops;
     }
     return NULL;
 }

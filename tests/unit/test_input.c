@@ -69,15 +69,18 @@ static void test_kinds_by_type(void **state)
     cfw_diag_free(&diag);
     check_refused("- [a]\n", all, "sources[0]: expected a map with 'name' and 'type'");
     check_refused("- {name: a}\n", all,
-                  "sources[0]: a source needs 'type' (file, exec or journal)");
+                  "sources[0]: a source needs 'type' (one of: file, exec, journal, logpush, "
+                  "cloudflare-deployments, cloudflare-observability, cloudflare-builds, "
+                  "cloudflare-tail)");
     check_refused("- {name: a, type: fil}\n", all,
-                  "sources[0].type: unknown source type 'fil' (valid: file, exec, "
-                  "journal)");
-    /* an unknown cloudflare- type is the pollers' to name */
+                  "sources[0].type: unknown source type 'fil' (valid: file, exec, journal, "
+                  "logpush, cloudflare-deployments, cloudflare-observability, "
+                  "cloudflare-builds, cloudflare-tail)");
+    /* an unknown cloudflare- type too (cloudflare-tail is not the pollers') */
     check_refused("- {name: a, type: cloudflare-nope, scripts: [w]}\n", all,
-                  "sources[0].type: unknown type 'cloudflare-nope' "
-                  "(cloudflare-deployments, cloudflare-observability, "
-                  "cloudflare-builds)");
+                  "sources[0].type: unknown source type 'cloudflare-nope' (valid: file, exec, "
+                  "journal, logpush, cloudflare-deployments, cloudflare-observability, "
+                  "cloudflare-builds, cloudflare-tail)");
 }
 
 static void test_what_an_entry_needs(void **state)
