@@ -1721,8 +1721,8 @@ int cfw_app_load(const char *path, char *const *rule_files, bool no_builtin,
     if (cfg != NULL) {
         rs = cfw_config_rules(cfg, rule_files, no_builtin, diag);
     }
-    if (cfg != NULL &&
-        (check == CFW_APP_CHECK_ALL || (check == CFW_APP_CHECK_LOADED && rs != NULL))) {
+    if (cfg != NULL && check == CFW_APP_CHECK_ALL) {
+        /* every error at once, whether the rules loaded or not: one edit fixes them all */
         cfw_app_validate(cfg, diag);
     } else if (cfg != NULL && check == CFW_APP_CHECK_QUIET && path != NULL) {
         /*
@@ -1749,7 +1749,7 @@ int cfw_app_load(const char *path, char *const *rule_files, bool no_builtin,
 static int load(const struct cfw_app_opts *opts, struct cfw_config **cfgp, struct cfw_ruleset **rsp)
 {
     struct cfw_diag diag = {0};
-    int rc = cfw_app_load(opts->config_path, NULL, false, CFW_APP_CHECK_LOADED, cfgp, rsp, &diag);
+    int rc = cfw_app_load(opts->config_path, NULL, false, CFW_APP_CHECK_ALL, cfgp, rsp, &diag);
 
     if (rc != 0) {
         for (size_t i = 0; i < diag.n; i++) {

@@ -35,9 +35,8 @@ struct cfw_ruleset;
 
 /* How cfw_app_load checks the sections beyond the rules (cfw_app_validate). */
 enum cfw_app_check {
-    CFW_APP_CHECK_ALL,    /* their errors are errors (--check-config) */
-    CFW_APP_CHECK_LOADED, /* the same, once the rules loaded (the daemon) */
-    CFW_APP_CHECK_QUIET,  /* parsed for the secrets they name; their errors ignored */
+    CFW_APP_CHECK_ALL,   /* their errors are errors (--check-config, the daemon) */
+    CFW_APP_CHECK_QUIET, /* parsed for the secrets they name; their errors ignored */
 };
 
 /*

@@ -95,16 +95,22 @@ class ReloadCase(DaemonTestCase):
         self.assertEqual(d.metric("cfwatchd_source_up", source="app"), 1)
         self.assertEqual(d.http("/healthz")[0], 200)
 
-        # The regex error alone is also reported with its position.
-        d.write_config(to_yaml(config(self.log, [ALPHA, {
-            "id": "gamma", "pattern": "GAMMA (unclosed", "severity": "error"}])))
+        # The regex error is also reported with its position, and so is an error in another
+        # section beside it (a source without a path): every error at once, as --check-config.
+        cfg = config(self.log, [ALPHA, {
+            "id": "gamma", "pattern": "GAMMA (unclosed", "severity": "error"}])
+        cfg["sources"].append({"name": "nopath", "type": "file"})
+        d.write_config(to_yaml(cfg))
         d.reload()
         self.assertEqual(d.metric("cfwatchd_reload_failures_total"), 2)
         lines = d.cfg_text.split("\n")
         bad_pattern_line = next(i for i, l in enumerate(lines, 1) if "GAMMA (unclosed" in l)
-        self.assertRegex(d.stderr_text(since=d.last_signal),
-                         r"%s:%d:\d+: .*pattern" % (where, bad_pattern_line),
+        errors = d.stderr_text(since=d.last_signal)
+        self.assertRegex(errors, r"%s:%d:\d+: .*pattern" % (where, bad_pattern_line),
                          "bad pattern not reported with file:line:col")
+        self.assertRegex(errors, r"%s:\d+:\d+: sources\[1\]: a file source needs 'path'" % where,
+                         "the source error beside the rule error not reported")
+        self.assertIn("2 configuration errors", errors)
 
         # A YAML syntax error too.
         d.write_config("sources: [\n  - name: app\n")
