@@ -258,7 +258,7 @@ static const struct cfw_schema_key top_keys[] = {
     {.name = "rules", .read = read_rules, .help = "rule packs, files and custom rules"},
     {.name = "incidents", .read = read_incidents, .help = "how incidents are keyed and kept"},
     {.name = "sinks", .help = "where notifications go (sink.c)"},
-    {.name = "outbox", .help = "delivery's spool and retries (notify.c)"},
+    {.name = "outbox", .help = "delivery's spool and retries (outbox.c)"},
     {.name = "cloudflare", .help = "the Cloudflare account (cloudflare.c)"},
     {.name = "public_url",
      .type = CFW_SCHEMA_STR,

@@ -11,7 +11,6 @@
 #include "cfwatchd/log.h"
 #include "cfwatchd/loop.h"
 #include "cfwatchd/router.h"
-#include "cfwatchd/schema.h"
 #include "cfwatchd/sink.h"
 
 /* A spool-full error is logged at most this often; the rest are counted. */
@@ -434,85 +433,10 @@ static void on_refresh(evutil_socket_t fd, short what, void *arg)
 
 /* ---- lifecycle ---- */
 
-/*
- * The `outbox:` section, read into struct cfw_outbox_opts. A value left 0 is the outbox's
- * default (outbox.h), so the rows set none.
- */
-#define OUTBOX_KEY(m) offsetof(struct cfw_outbox_opts, m)
-
-/* reserve_bytes: 0 turns the reserve off; it lives inside max_bytes, beside the jobs. */
-static int read_reserve(const struct cfw_schema_key *k, const struct cfw_node *map,
-                        const char *path, void *conf, struct cfw_diag *diag)
-{
-    struct cfw_outbox_opts *o = conf;
-    uint64_t v = 0;
-    uint64_t max = o->max_bytes > 0 ? o->max_bytes : CFW_OUTBOX_MAX_BYTES_DEFAULT;
-    int rc = cfw_node_u64(map, k->name, path, k->min, k->max, &v, diag);
-    char *kp;
-
-    if (rc != 1) {
-        return rc;
-    }
-    o->reserve_bytes = v == 0 ? -1 : (int64_t)v;
-    if (v <= max / 4) {
-        return 1;
-    }
-    kp = cfw_schema_path(k, path);
-    cfw_diag_add(diag, cfw_node_get(map, k->name), kp,
-                 "%" PRIu64 " is more than a quarter of max_bytes (%" PRIu64
-                 "): the reserve is part of the spool's cap",
-                 v, max);
-    free(kp);
-    return -1;
-}
-
-static const struct cfw_schema_key outbox_keys[] = {
-    {.name = "max_age",
-     .type = CFW_SCHEMA_DURATION,
-     .offset = OUTBOX_KEY(max_age_ms),
-     .help = "jobs older than this are dead-lettered (default 24h)"},
-    {.name = "backoff_base",
-     .type = CFW_SCHEMA_DURATION,
-     .offset = OUTBOX_KEY(backoff_base_ms),
-     .help = "the first retry waits up to this, with full jitter (default 2s)"},
-    {.name = "backoff_max",
-     .type = CFW_SCHEMA_DURATION,
-     .offset = OUTBOX_KEY(backoff_max_ms),
-     .help = "the cap of the exponential backoff (default 5m)"},
-    {.name = "max_jobs",
-     .type = CFW_SCHEMA_SIZE,
-     .offset = OUTBOX_KEY(max_jobs),
-     .min = 1,
-     .max = 10000000,
-     .help = "jobs the spool holds at most (default 10000)"},
-    {.name = "max_bytes",
-     .type = CFW_SCHEMA_U64,
-     .offset = OUTBOX_KEY(max_bytes),
-     .min = 4096,
-     .max = UINT64_MAX / 2,
-     .help = "bytes the spool holds at most, the reserve included (default 64 MiB)"},
-    {.name = "reserve_bytes",
-     .offset = OUTBOX_KEY(reserve_bytes),
-     .min = 0,
-     .max = UINT64_MAX / 2,
-     .read = read_reserve,
-     .help = "bytes kept aside for when the disk fills, at most max_bytes / 4; 0 turns it off "
-             "(default 1 MiB)"},
-    {0},
-};
-
-static const struct cfw_schema outbox_schema = {outbox_keys, NULL};
-
 int cfw_notifier_parse_opts(const struct cfw_node *map, const char *path,
                             struct cfw_notifier_opts *opts, struct cfw_diag *diag)
 {
-    size_t before = diag->n;
-
-    if (map == NULL) {
-        return 0;
-    }
-    cfw_schema_parse(&outbox_schema, map, path, &opts->outbox, diag);
-    return (int)(diag->n - before);
+    return cfw_outbox_opts_parse(map, path, &opts->outbox, diag);
 }
 
 struct cfw_notifier *cfw_notifier_start(struct event_base *base, const struct cfw_node *sinks_seq,
@@ -530,6 +454,7 @@ struct cfw_notifier *cfw_notifier_start(struct event_base *base, const struct cf
             cfw_xasprintf("%s%sincidents", public_url, public_url[len - 1] == '/' ? "" : "/");
     }
     no.client_url = client_url;
+    cfw_outbox_opts_default(&no.outbox);
     if (cfw_notifier_parse_opts(outbox, "outbox", &no, diag) == 0) {
         if (no_reserve) {
             no.outbox.reserve_bytes = -1;
@@ -557,6 +482,7 @@ struct cfw_notifier *cfw_notifier_new_opts(struct event_base *base,
     struct cfw_err err = {0};
 
     memset(&o, 0, sizeof(o));
+    cfw_outbox_opts_default(&o.outbox);
     if (opts != NULL) {
         o = *opts;
     }

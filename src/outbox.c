@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <event2/event.h>
 #include <inttypes.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,6 +18,7 @@
 
 #include "cfwatchd/log.h"
 #include "cfwatchd/metrics.h"
+#include "cfwatchd/schema.h"
 #include "cfwatchd/secrets.h"
 #include "outbox_int.h"
 
@@ -560,32 +562,137 @@ struct cfw_outbox_job *cfw_outbox_add(struct cfw_outbox *ob, const struct cfw_ou
     return j;
 }
 
-/* The options in force: opts (may be NULL) with its zero fields at their defaults. */
+/*
+ * The `outbox:` section, read into struct cfw_outbox_opts: the master copy of its keys'
+ * defaults and bounds (cfw_outbox_opts_default sets the defaults, cfw_outbox_opts_parse reads
+ * the section).
+ */
+#define OUTBOX_KEY(m) offsetof(struct cfw_outbox_opts, m)
+
+static const struct cfw_schema outbox_schema;
+
+/* A duration of 0 (the rows' minimum) is the row's default, as the outbox has always taken it. */
+static int zero_is_default(const struct cfw_schema_key *k, const struct cfw_node *map,
+                           const char *path, void *conf, struct cfw_diag *diag)
+{
+    int64_t *v = (int64_t *)((char *)conf + k->offset);
+
+    (void)map;
+    (void)path;
+    (void)diag;
+    if (*v == 0) {
+        *v = (int64_t)k->def;
+    }
+    return 0;
+}
+
+/*
+ * reserve_bytes: 0 turns the reserve off; it lives inside max_bytes, beside the jobs. max_bytes
+ * is the row's default when it is 0 (a caller that set no defaults: --check-config, a fuzzer).
+ */
+static int read_reserve(const struct cfw_schema_key *k, const struct cfw_node *map,
+                        const char *path, void *conf, struct cfw_diag *diag)
+{
+    struct cfw_outbox_opts *o = conf;
+    uint64_t v = 0;
+    uint64_t max = o->max_bytes > 0 ? o->max_bytes
+                                    : (uint64_t)cfw_schema_find(&outbox_schema, "max_bytes")->def;
+    int rc = cfw_node_u64(map, k->name, path, k->min, k->max, &v, diag);
+    char *kp;
+
+    if (rc != 1) {
+        return rc;
+    }
+    o->reserve_bytes = v == 0 ? -1 : (int64_t)v;
+    if (v <= max / 4) {
+        return 1;
+    }
+    kp = cfw_schema_path(k, path);
+    cfw_diag_add(diag, cfw_node_get(map, k->name), kp,
+                 "%" PRIu64 " is more than a quarter of max_bytes (%" PRIu64
+                 "): the reserve is part of the spool's cap",
+                 v, max);
+    free(kp);
+    return -1;
+}
+
+static const struct cfw_schema_key outbox_keys[] = {
+    {.name = "max_age",
+     .type = CFW_SCHEMA_DURATION,
+     .offset = OUTBOX_KEY(max_age_ms),
+     .def = 24.0 * 3600 * 1000,
+     .check = zero_is_default,
+     .help = "jobs older than this are dead-lettered (default 24h)"},
+    {.name = "backoff_base",
+     .type = CFW_SCHEMA_DURATION,
+     .offset = OUTBOX_KEY(backoff_base_ms),
+     .def = 2000,
+     .check = zero_is_default,
+     .help = "the first retry waits up to this, with full jitter (default 2s)"},
+    {.name = "backoff_max",
+     .type = CFW_SCHEMA_DURATION,
+     .offset = OUTBOX_KEY(backoff_max_ms),
+     .def = 5.0 * 60 * 1000,
+     .check = zero_is_default,
+     .help = "the cap of the exponential backoff (default 5m)"},
+    {.name = "max_jobs",
+     .type = CFW_SCHEMA_SIZE,
+     .offset = OUTBOX_KEY(max_jobs),
+     .def = 10000,
+     .min = 1,
+     .max = 10000000,
+     .help = "jobs the spool holds at most (default 10000)"},
+    {.name = "max_bytes",
+     .type = CFW_SCHEMA_U64,
+     .offset = OUTBOX_KEY(max_bytes),
+     .def = 64.0 * 1024 * 1024,
+     .min = 4096,
+     .max = UINT64_MAX / 2,
+     .help = "bytes the spool holds at most, the reserve included (default 64 MiB)"},
+    /* an int64_t the reader stores (-1: none); cfw_schema_defaults sets it as a U64's bits */
+    {.name = "reserve_bytes",
+     .type = CFW_SCHEMA_U64,
+     .offset = OUTBOX_KEY(reserve_bytes),
+     .def = CFW_OUTBOX_RESERVE_DEFAULT,
+     .min = 0,
+     .max = UINT64_MAX / 2,
+     .read = read_reserve,
+     .help = "bytes kept aside for when the disk fills, at most max_bytes / 4; 0 turns it off "
+             "(default 1 MiB)"},
+    {0},
+};
+
+static const struct cfw_schema outbox_schema = {outbox_keys, NULL};
+
+void cfw_outbox_opts_default(struct cfw_outbox_opts *opts)
+{
+    memset(opts, 0, sizeof(*opts));
+    cfw_schema_defaults(&outbox_schema, opts);
+    opts->respool_interval_ms = CFW_OUTBOX_RESPOOL_INTERVAL_DEFAULT_MS;
+}
+
+int cfw_outbox_opts_parse(const struct cfw_node *map, const char *path,
+                          struct cfw_outbox_opts *opts, struct cfw_diag *diag)
+{
+    size_t before = diag->n;
+
+    if (map == NULL) {
+        return 0;
+    }
+    cfw_schema_parse(&outbox_schema, map, path, opts, diag);
+    return (int)(diag->n - before);
+}
+
+/* The options in force: opts (NULL: the defaults), the reserve a quarter of max_bytes at most. */
 static void set_opts(struct cfw_outbox *ob, const struct cfw_outbox_opts *opts)
 {
     if (opts != NULL) {
         ob->opts = *opts;
-    }
-    if (ob->opts.backoff_base_ms <= 0) {
-        ob->opts.backoff_base_ms = CFW_OUTBOX_BACKOFF_BASE_DEFAULT_MS;
-    }
-    if (ob->opts.backoff_max_ms <= 0) {
-        ob->opts.backoff_max_ms = CFW_OUTBOX_BACKOFF_MAX_DEFAULT_MS;
+    } else {
+        cfw_outbox_opts_default(&ob->opts);
     }
     if (ob->opts.backoff_max_ms < ob->opts.backoff_base_ms) {
         ob->opts.backoff_max_ms = ob->opts.backoff_base_ms;
-    }
-    if (ob->opts.max_age_ms <= 0) {
-        ob->opts.max_age_ms = CFW_OUTBOX_MAX_AGE_DEFAULT_MS;
-    }
-    if (ob->opts.max_jobs == 0) {
-        ob->opts.max_jobs = CFW_OUTBOX_MAX_JOBS_DEFAULT;
-    }
-    if (ob->opts.max_bytes == 0) {
-        ob->opts.max_bytes = CFW_OUTBOX_MAX_BYTES_DEFAULT;
-    }
-    if (ob->opts.reserve_bytes == 0) {
-        ob->opts.reserve_bytes = (int64_t)CFW_OUTBOX_RESERVE_DEFAULT;
     }
     if (ob->opts.reserve_bytes > 0) {
         uint64_t r = (uint64_t)ob->opts.reserve_bytes;
@@ -593,9 +700,6 @@ static void set_opts(struct cfw_outbox *ob, const struct cfw_outbox_opts *opts)
             r = ob->opts.max_bytes / 4;
         }
         ob->reserve_target = r / OUTBOX_RESERVE_ALIGN * OUTBOX_RESERVE_ALIGN;
-    }
-    if (ob->opts.respool_interval_ms <= 0) {
-        ob->opts.respool_interval_ms = CFW_OUTBOX_RESPOOL_INTERVAL_DEFAULT_MS;
     }
 }
 

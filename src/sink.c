@@ -850,6 +850,7 @@ static struct cfw_sink *parse_one(const struct cfw_node *map, const char *path,
         sink_free(s);
         return NULL;
     }
+    /* defaults no row can hold: an enumeration, the four flags of `send`, the type's rate */
     s->route.min_severity = CFW_SEV_INFO;
     s->route.send_open = s->route.send_reminder = s->route.send_resolve = true;
     s->route.send_ack = true;
@@ -857,6 +858,7 @@ static struct cfw_sink *parse_one(const struct cfw_node *map, const char *path,
     s->route.per_ms = s->ops->per_ms;
     s->route.digest_resolves = s->ops->digest_resolves;
     cfw_schema_defaults(&common_schema, s);
+    cfw_schema_defaults(s->ops->schema, s);
     cfw_sink_read_keys(&common_schema, s, map, path, diag);
     if (s->ops->parse != NULL) {
         s->ops->parse(s, map, path, diag);

@@ -60,7 +60,6 @@ static int am_parse(struct cfw_sink *s, const struct cfw_node *map, const char *
     s->priv = p;
     p->open = json_object();
     p->labels = json_object();
-    s->refresh_ms = CFW_AM_RESEND_DEFAULT_MS;
     return 0;
 }
 
@@ -180,8 +179,12 @@ static const struct cfw_schema_key am_keys[] = {
      .help = "required: the base URL of each Alertmanager of a cluster; each gets every alert"},
     {.name = "labels", .read = read_labels, .help = "extra labels on every alert"},
     {.name = "resend_interval",
+     .type = CFW_SCHEMA_DURATION,
+     .offset = offsetof(struct cfw_sink, refresh_ms),
+     .def = 60 * 1000,
      .read = read_resend,
      .help = "how often open alerts are sent again (default 1m, at least 1s)"},
+    /* no .def: its default is computed, CFW_AM_ALIVE_FACTOR times resend_interval (am_prepare) */
     {.name = "ends_after",
      .read = read_ends_after,
      .help = "an alert's endsAt is the sending time plus this (default 4 times "

@@ -17,7 +17,10 @@ struct cfw_sink_ops {
     bool digest_resolves;
     bool no_ack; /* the receiver has no acknowledged state: acknowledgements are not sent */
     bool local;
-    /* Prepares s->priv before the rows of schema are read (their conf is s); NULL: none. */
+    /*
+     * Prepares s->priv before the rows of schema are read (their conf is s, where their
+     * defaults were set); NULL: none.
+     */
     int (*parse)(struct cfw_sink *s, const struct cfw_node *map, const char *path,
                  struct cfw_diag *diag);
     json_t *(*build)(const struct cfw_sink *s, const struct cfw_notification *n);

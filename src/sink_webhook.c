@@ -138,7 +138,6 @@ static int wh_parse(struct cfw_sink *s, const struct cfw_node *map, const char *
     (void)map;
     (void)path;
     (void)diag;
-    p->max_body = CFW_WEBHOOK_BODY_DEFAULT;
     s->priv = p;
     return 0;
 }
@@ -171,11 +170,13 @@ static int read_headers(const struct cfw_schema_key *k, const struct cfw_node *m
     return diag->n > before ? -1 : 1;
 }
 
+/* max_body, in the priv (where cfw_schema_defaults cannot reach): the row's default if absent. */
 static int read_max_body(const struct cfw_schema_key *k, const struct cfw_node *map,
                          const char *path, void *conf, struct cfw_diag *diag)
 {
     struct wh_priv *p = ((struct cfw_sink *)conf)->priv;
 
+    p->max_body = (uint64_t)k->def;
     return cfw_node_u64(map, k->name, path, k->min, k->max, &p->max_body, diag);
 }
 
@@ -192,6 +193,7 @@ static const struct cfw_schema_key wh_keys[] = {
      .read = read_headers,
      .help = "extra request headers (their values are secrets and may be ${NAME})"},
     {.name = "max_body",
+     .def = CFW_WEBHOOK_BODY_DEFAULT,
      .min = CFW_WEBHOOK_BODY_MIN,
      .max = CFW_WEBHOOK_BODY_LIMIT,
      .read = read_max_body,

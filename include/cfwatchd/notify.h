@@ -22,16 +22,15 @@ struct event_base;
 struct cfw_notifier;
 
 struct cfw_notifier_opts {
-    struct cfw_outbox_opts outbox; /* zeros: defaults (see outbox.h) */
+    struct cfw_outbox_opts outbox; /* from cfw_outbox_opts_default (see outbox.h) */
     const char *host;              /* NULL: gethostname() */
     const char *client_url;        /* shown as PagerDuty client_url / Alertmanager generatorURL */
     FILE *local_out;               /* where stdout sinks write; NULL: stdout */
 };
 
 /*
- * Parses an optional `outbox:` map (max_age, backoff_base, backoff_max, max_jobs, max_bytes,
- * reserve_bytes: the rows of notify.c's outbox_keys) into opts. Returns the number of problems
- * added to diag.
+ * Parses an optional `outbox:` map (may be NULL) into opts->outbox: cfw_outbox_opts_parse,
+ * whose defaults are the caller's. Returns the number of problems added to diag.
  */
 int cfw_notifier_parse_opts(const struct cfw_node *map, const char *path,
                             struct cfw_notifier_opts *opts, struct cfw_diag *diag);
@@ -41,7 +40,8 @@ struct cfw_notifier *cfw_notifier_new(struct event_base *base, const struct cfw_
                                       const char *state_dir, struct cfw_diag *diag);
 /*
  * Creates a notifier: parses sinks_seq (may be NULL: no sinks), opens state_dir/outbox and
- * replays what an earlier run left there. Returns NULL with the problems in diag.
+ * replays what an earlier run left there. opts NULL: the defaults. Returns NULL with the
+ * problems in diag.
  */
 struct cfw_notifier *cfw_notifier_new_opts(struct event_base *base,
                                            const struct cfw_node *sinks_seq, const char *state_dir,

@@ -30,29 +30,32 @@
 
 #include "cfwatchd/common.h"
 
+struct cfw_diag;
 struct cfw_metrics;
+struct cfw_node;
 struct event_base;
 
-#define CFW_OUTBOX_BACKOFF_BASE_DEFAULT_MS 2000
-#define CFW_OUTBOX_BACKOFF_MAX_DEFAULT_MS (5LL * 60 * 1000)
-#define CFW_OUTBOX_MAX_AGE_DEFAULT_MS (24LL * 3600 * 1000)
-#define CFW_OUTBOX_MAX_JOBS_DEFAULT 10000u
-#define CFW_OUTBOX_MAX_BYTES_DEFAULT (64ull * 1024 * 1024)
 #define CFW_OUTBOX_BODY_MAX (1024u * 1024u)
 #define CFW_OUTBOX_IN_FLIGHT_DEFAULT 4u
 #define CFW_OUTBOX_KEYS_MAX 256u
+/* The default of the reserve_bytes row (outbox.c's outbox_keys; the tests check it). */
 #define CFW_OUTBOX_RESERVE_DEFAULT (1024ull * 1024)
+/* The default of respool_interval_ms, which is not a key of the section. */
 #define CFW_OUTBOX_RESPOOL_INTERVAL_DEFAULT_MS 5000
 #define CFW_OUTBOX_RESERVE_FILE ".reserve"
 
+/*
+ * The outbox's options: the `outbox:` section's keys (the rows of outbox.c's outbox_keys give
+ * their defaults and bounds) and the pace of the re-spool. Start from cfw_outbox_opts_default.
+ */
 struct cfw_outbox_opts {
-    int64_t backoff_base_ms;     /* 0: default; first retry waits up to this (full jitter) */
-    int64_t backoff_max_ms;      /* 0: default; cap of the exponential */
-    int64_t max_age_ms;          /* 0: default; older jobs are dead-lettered */
-    size_t max_jobs;             /* 0: default */
-    uint64_t max_bytes;          /* 0: default; covers the jobs and the reserve */
-    int64_t reserve_bytes;       /* 0: default; < 0: no reserve; at most max_bytes / 4 */
-    int64_t respool_interval_ms; /* 0: default; retry of unspooled writes and of the reserve */
+    int64_t backoff_base_ms;     /* first retry waits up to this (full jitter) */
+    int64_t backoff_max_ms;      /* cap of the exponential (below backoff_base: backoff_base) */
+    int64_t max_age_ms;          /* older jobs are dead-lettered */
+    size_t max_jobs;             /* jobs the spool holds at most */
+    uint64_t max_bytes;          /* covers the jobs and the reserve */
+    int64_t reserve_bytes;       /* 0 or less: no reserve; cut to max_bytes / 4 */
+    int64_t respool_interval_ms; /* retry of unspooled writes and of the reserve (not a key) */
 };
 
 enum cfw_outbox_verdict {
@@ -104,8 +107,23 @@ struct cfw_outbox_hooks {
 };
 
 /*
+ * Sets every option to its default: the `outbox:` section's rows' (cfw_schema_defaults), and
+ * CFW_OUTBOX_RESPOOL_INTERVAL_DEFAULT_MS.
+ */
+void cfw_outbox_opts_default(struct cfw_outbox_opts *opts);
+/*
+ * Reads an `outbox:` map (max_age, backoff_base, backoff_max, max_jobs, max_bytes,
+ * reserve_bytes: the rows of outbox.c's outbox_keys) into opts, whose defaults are the
+ * caller's (see cfw_outbox_opts_default); a duration of 0 is its default. Returns the number
+ * of problems added to diag.
+ */
+int cfw_outbox_opts_parse(const struct cfw_node *map, const char *path,
+                          struct cfw_outbox_opts *opts, struct cfw_diag *diag);
+
+/*
  * Opens (creating as needed, mode 0700) state_dir/outbox and state_dir/dead, takes the spool
- * lock, and replays the spool: its jobs are scheduled at once. Returns NULL with err set.
+ * lock, and replays the spool: its jobs are scheduled at once. opts NULL: the defaults.
+ * Returns NULL with err set.
  */
 struct cfw_outbox *cfw_outbox_new(struct event_base *base, const char *state_dir,
                                   const struct cfw_outbox_opts *opts,

@@ -40,14 +40,16 @@
 #define CFW_PD_BODY_MAX 512000
 #define CFW_PD_URL_US "https://events.pagerduty.com/v2/enqueue"
 #define CFW_PD_URL_EU "https://events.eu.pagerduty.com/v2/enqueue"
-/* Alertmanager: how often open alerts are sent again, and how long each send keeps one alive. */
-#define CFW_AM_RESEND_DEFAULT_MS (60LL * 1000)
+/* Alertmanager: how long each send keeps an alert alive, in re-send intervals (by default). */
 #define CFW_AM_ALIVE_FACTOR 4
 /* Webhook signature headers (see docs/sinks.md). */
 #define CFW_WEBHOOK_SIG_HEADER "X-Cfwatchd-Signature"
 #define CFW_WEBHOOK_TS_HEADER "X-Cfwatchd-Timestamp"
 #define CFW_WEBHOOK_SCHEMA_VERSION 1
-/* max_body of a webhook sink: a digest's body (nginx's default client_max_body_size is 1 MiB) */
+/*
+ * max_body of a webhook sink: a digest's body (nginx's default client_max_body_size is 1 MiB);
+ * the default is the max_body row's (sink_webhook.c; the tests check it).
+ */
 #define CFW_WEBHOOK_BODY_DEFAULT (1024u * 1024u)
 #define CFW_WEBHOOK_BODY_MIN 4096u
 #define CFW_WEBHOOK_BODY_LIMIT (256u * 1024u * 1024u)

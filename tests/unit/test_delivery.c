@@ -82,6 +82,7 @@ static struct cfw_notifier *notifier(struct env *e, const char *yaml)
     struct cfw_notifier_opts o;
 
     memset(&o, 0, sizeof(o));
+    cfw_outbox_opts_default(&o.outbox);
     o.outbox.backoff_base_ms = 100;
     o.outbox.backoff_max_ms = 1000;
     o.host = "test-host";

@@ -124,6 +124,15 @@ static void gone(struct cfw_outbox_job *job, bool delivered, void *arg)
     }
 }
 
+/* The outbox's default options (the rows of its table), for a test to change some. */
+static struct cfw_outbox_opts defaults(void)
+{
+    struct cfw_outbox_opts o;
+
+    cfw_outbox_opts_default(&o);
+    return o;
+}
+
 static struct cfw_outbox *open_ob(struct t *t, const struct cfw_outbox_opts *opts)
 {
     struct cfw_outbox_hooks h = {sender, known, gone, t};
@@ -281,9 +290,11 @@ static void test_replay(void **state)
 static void test_backoff_then_done(void **state)
 {
     struct t *t = *state;
-    struct cfw_outbox_opts o = {.backoff_base_ms = 100, .backoff_max_ms = 400};
+    struct cfw_outbox_opts o = defaults();
     struct cfw_outbox_lane_stats ls;
 
+    o.backoff_base_ms = 100;
+    o.backoff_max_ms = 400;
     t->fail_first = 2;
     t->ob = open_ob(t, &o);
     add(t, "s", "open", "k", "x");
@@ -315,8 +326,10 @@ static void test_backoff_bounds(void **state)
 static void test_retry_after_pauses_lane(void **state)
 {
     struct t *t = *state;
-    struct cfw_outbox_opts o = {.backoff_base_ms = 10, .backoff_max_ms = 20};
+    struct cfw_outbox_opts o = defaults();
 
+    o.backoff_base_ms = 10;
+    o.backoff_max_ms = 20;
     t->fail_first = 1;
     t->retry_after = 600;
     t->fail_body = "a";
@@ -374,9 +387,12 @@ static void test_permanent_dead_letter(void **state)
 static void test_max_age(void **state)
 {
     struct t *t = *state;
-    struct cfw_outbox_opts o = {.backoff_base_ms = 20, .backoff_max_ms = 40, .max_age_ms = 300};
+    struct cfw_outbox_opts o = defaults();
     char path[128];
 
+    o.backoff_base_ms = 20;
+    o.backoff_max_ms = 40;
+    o.max_age_ms = 300;
     t->always_retry = true;
     t->ob = open_ob(t, &o);
     add(t, "s", "open", "k", "old");
@@ -391,12 +407,13 @@ static void test_max_age(void **state)
 static void test_full_spool(void **state)
 {
     struct t *t = *state;
-    struct cfw_outbox_opts o = {.max_jobs = 2};
+    struct cfw_outbox_opts o = defaults();
     struct cfw_outbox_stats st;
     const char *keys[] = {"k", NULL};
     struct cfw_outbox_entry e = {"s", 0, "open", keys, "x", 1, false};
     struct cfw_err err = {0};
 
+    o.max_jobs = 2;
     t->ob = open_ob(t, &o);
     assert_non_null(add(t, "s", "open", "k", "1"));
     assert_non_null(add(t, "s", "open", "k", "2"));
@@ -412,10 +429,11 @@ static void test_full_spool_bytes(void **state)
 {
     struct t *t = *state;
     /* about 530 bytes a job (body, fields, creation stamp); the reserve is off at this size */
-    struct cfw_outbox_opts o = {.max_bytes = 800};
+    struct cfw_outbox_opts o = defaults();
     char big[400];
     struct cfw_outbox_stats st;
 
+    o.max_bytes = 800;
     memset(big, 'y', sizeof(big) - 1);
     big[sizeof(big) - 1] = '\0';
     t->ob = open_ob(t, &o);
@@ -428,9 +446,11 @@ static void test_full_spool_bytes(void **state)
 static void test_order_per_key(void **state)
 {
     struct t *t = *state;
-    struct cfw_outbox_opts o = {.backoff_base_ms = 40, .backoff_max_ms = 80};
+    struct cfw_outbox_opts o = defaults();
     int pos_open = -1, pos_resolve = -1, pos_other = -1;
 
+    o.backoff_base_ms = 40;
+    o.backoff_max_ms = 80;
     t->fail_first = 3;
     t->fail_body = "open-A";
     t->ob = open_ob(t, &o);
@@ -564,13 +584,15 @@ static void write_job(struct t *t, unsigned seq, const char *sink, int64_t wall_
 static void test_max_age_follows_the_boot_clock(void **state)
 {
     struct t *t = *state;
-    struct cfw_outbox_opts o = {
-        .backoff_base_ms = 20, .backoff_max_ms = 40, .max_age_ms = 3600 * 1000};
+    struct cfw_outbox_opts o = defaults();
     struct cfw_stamp now;
     const int64_t two_h = 2 * 3600 * 1000;
     char path[128];
     bool rebooted_test = false;
 
+    o.backoff_base_ms = 20;
+    o.backoff_max_ms = 40;
+    o.max_age_ms = 3600 * 1000;
     cfw_stamp_now(&now);
     if (now.boot_id[0] == '\0') {
         skip();
@@ -621,12 +643,14 @@ static off_t file_size(const char *dir, const char *name, blkcnt_t *blocks)
 static void test_reserve_counts_in_the_cap(void **state)
 {
     struct t *t = *state;
-    struct cfw_outbox_opts o = {.max_bytes = 16384, .reserve_bytes = 4096};
+    struct cfw_outbox_opts o = defaults();
     char path[128];
     char body[5001];
     blkcnt_t blocks = 0;
     struct cfw_outbox_stats st;
 
+    o.max_bytes = 16384;
+    o.reserve_bytes = 4096;
     memset(body, 'b', sizeof(body) - 1);
     body[sizeof(body) - 1] = '\0';
     snprintf(path, sizeof(path), "%s/outbox", t->dir);
@@ -718,15 +742,16 @@ static bool respooled(void *arg)
 static void test_disk_full_draws_on_the_reserve(void **state)
 {
     struct t *t = *state;
-    struct cfw_outbox_opts o = {.reserve_bytes = 64 * 1024,
-                                .respool_interval_ms = 50,
-                                .backoff_base_ms = 1000,
-                                .backoff_max_ms = 2000};
+    struct cfw_outbox_opts o = defaults();
     char path[128];
     char body[1001];
     struct cfw_outbox_stats st;
     size_t added = 0;
 
+    o.reserve_bytes = 64 * 1024;
+    o.respool_interval_ms = 50;
+    o.backoff_base_ms = 1000;
+    o.backoff_max_ms = 2000;
     memset(body, 'z', sizeof(body) - 1);
     body[sizeof(body) - 1] = '\0';
     mount_small_disk(t, 512);
@@ -778,10 +803,12 @@ static void test_disk_full_draws_on_the_reserve(void **state)
 static void test_held_jobs_are_written_at_free(void **state)
 {
     struct t *t = *state;
-    struct cfw_outbox_opts o = {.reserve_bytes = -1, .respool_interval_ms = 60000};
+    struct cfw_outbox_opts o = defaults();
     char path[128];
     struct cfw_outbox_stats st;
 
+    o.reserve_bytes = -1;
+    o.respool_interval_ms = 60000;
     open_on_full_disk(t, &o, 256, path, sizeof(path));
     assert_non_null(add(t, "s", "open", "k1", "one"));
     assert_non_null(add(t, "s", "open", "k2", "two"));
@@ -805,7 +832,7 @@ static void test_held_jobs_are_written_at_free(void **state)
 static void test_held_jobs_lost_at_free_are_logged(void **state)
 {
     struct t *t = *state;
-    struct cfw_outbox_opts o = {.reserve_bytes = -1, .respool_interval_ms = 60000};
+    struct cfw_outbox_opts o = defaults();
     char path[128];
     char logf[] = "/tmp/cfw-outbox-log-XXXXXX";
     int logfd = mkstemp(logf);
@@ -813,6 +840,8 @@ static void test_held_jobs_lost_at_free_are_logged(void **state)
     char text[8192];
     ssize_t n;
 
+    o.reserve_bytes = -1;
+    o.respool_interval_ms = 60000;
     assert_true(logfd >= 0 && saved >= 0);
     open_on_full_disk(t, &o, 256, path, sizeof(path));
     assert_non_null(add(t, "s", "open", "incident/1", "one"));
@@ -839,13 +868,15 @@ static void test_held_jobs_lost_at_free_are_logged(void **state)
 static void test_held_jobs_handed_over_on_reload(void **state)
 {
     struct t *t = *state;
-    struct cfw_outbox_opts o = {.reserve_bytes = -1, .respool_interval_ms = 60000};
+    struct cfw_outbox_opts o = defaults();
     struct cfw_outbox_hooks h = {sender, known, gone, t};
     struct cfw_err err = {0};
     struct cfw_outbox *newer;
     struct cfw_outbox_stats st;
     char path[128];
 
+    o.reserve_bytes = -1;
+    o.respool_interval_ms = 60000;
     open_on_full_disk(t, &o, 256, path, sizeof(path));
     assert_non_null(add(t, "s", "open", "k1", "held"));
     /* a reload: the new outbox starts, then the old one is freed */
