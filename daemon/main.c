@@ -1085,7 +1085,10 @@ static int delivery_start(struct delivery *d, const struct cfw_config *cfg, cons
         fprintf(stderr, "cfwatchd: cannot create the event loop\n");
         return -1;
     }
-    /* a private spool is removed at exit: no reserve for a full disk */
+    /*
+     * A private spool is removed at exit: no reserve for a full disk. No public_url: it links
+     * a page to the daemon's /incidents, which holds none of this scan's incidents.
+     */
     d->notifier =
         cfw_notifier_start(d->base, cfg->sinks, cfg->outbox, dir, NULL, d->tmpdir != NULL, &diag);
     if (d->notifier == NULL) {
