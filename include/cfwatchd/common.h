@@ -35,15 +35,16 @@ char *cfw_xasprintf(const char *fmt, ...) CFW_PRINTF(1, 2);
 
 /*
  * A growable byte buffer with a hard cap (curl's dynbuf); data is always NUL-terminated when
- * non-NULL. Made with cfw_buf_init or, in a declaration, CFW_BUF_INIT, which set the cap; a
- * zeroed buffer has none (max 0), which only code not yet moved to cfw_buf_init still relies on.
- * cfw_buf_reset, cfw_buf_take and cfw_buf_free keep the cap, so a buffer can be used again.
+ * non-NULL. The cap is set when the buffer is made, with cfw_buf_init or, in a declaration,
+ * CFW_BUF_INIT, and kept by cfw_buf_reset, cfw_buf_take and cfw_buf_free, so a buffer can be
+ * used again after them. A buffer that never got a cap (max 0, e.g. zeroed) refuses to grow:
+ * every append fails, and a build with assertions stops at the first one.
  */
 struct cfw_buf {
     char *data;
     size_t len;
     size_t cap;
-    size_t max; /* 0: no cap */
+    size_t max; /* the cap: len never exceeds it (0: never initialised, nothing fits) */
 };
 
 /* An empty buffer of at most m bytes, for a declaration: struct cfw_buf b = CFW_BUF_INIT(m); */

@@ -147,6 +147,21 @@ static void test_buf_cap_kept(void **state)
     assert_int_equal(b.max, 6);
 }
 
+#ifdef NDEBUG
+/* A buffer that never got a cap refuses to grow (a build with assertions stops instead). */
+static void test_buf_zeroed(void **state)
+{
+    struct cfw_buf b = {0};
+
+    (void)state;
+    assert_int_equal(cfw_buf_putc(&b, 'a'), -1);
+    assert_int_equal(cfw_buf_append(&b, "", 0), -1);
+    assert_int_equal(cfw_buf_printf(&b, "%d", 1), -1);
+    assert_null(b.data);
+    assert_int_equal(b.len, 0);
+}
+#endif
+
 static void test_ms_timeval(void **state)
 {
     struct timeval tv;
@@ -222,6 +237,9 @@ int main(void)
         cmocka_unit_test(test_busy),       cmocka_unit_test(test_fields),
         cmocka_unit_test(test_parse),      cmocka_unit_test(test_stamp),
         cmocka_unit_test(test_find),       cmocka_unit_test(test_buf_cap_kept),
+#ifdef NDEBUG
+        cmocka_unit_test(test_buf_zeroed),
+#endif
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
