@@ -39,6 +39,11 @@
 #define PROGRESS_EVERY_MS 250
 /* --once -j: more workers than this is a typo, not a machine */
 #define JOBS_MAX 256
+/*
+ * --once -j: the cap of a worker's message, the records of one input. Only the input bounds it
+ * (a record per match, each up to the framer's max_json), so this is a ceiling, not a budget.
+ */
+#define JOB_MSG_MAX ((size_t)1 << 30)
 
 enum mode { MODE_DAEMON, MODE_ONCE, MODE_CHECK_CONFIG, MODE_TEST_ALERT };
 
@@ -746,7 +751,7 @@ static int write_all(int fd, const void *buf, size_t n)
 static _Noreturn void job_worker(struct scan *sc, const struct inputs *l, atomic_size_t *next,
                                  struct cfw_ruleset *rs, int fd)
 {
-    struct worker_tap wt = {.rs = rs};
+    struct worker_tap wt = {.buf = CFW_BUF_INIT(JOB_MSG_MAX), .rs = rs};
     struct cfw_pipeline_tap tap = {tap_observe, tap_succeed, &wt};
     struct cfw_pipeline *p = cfw_pipeline_new(rs, NULL, NULL);
 
@@ -916,6 +921,10 @@ static bool scan_jobs(struct scan *sc, const struct inputs *l, size_t nworkers,
     size_t open_fds = 0;
     bool input_error = false;
 
+    for (size_t w = 0; w < nworkers; w++) {
+        /* a worker's message not yet whole and the read that follows it */
+        cfw_buf_init(&in[w], sizeof(struct job_head) + JOB_MSG_MAX + READ_CHUNK);
+    }
     next = mmap(NULL, sizeof(*next), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
     if (next == MAP_FAILED) {
         fprintf(stderr, "cfwatchd: --jobs: %s\n", strerror(errno));

@@ -233,7 +233,7 @@ static void on_done(const struct cfw_http_response *resp, void *arg)
     struct call *c = arg;
     struct cfw_cf *cf = c->cf;
     struct cfw_cf_result r = {.status = resp->status};
-    struct cfw_buf err = {.max = 1024};
+    struct cfw_buf err = CFW_BUF_INIT(1024);
     json_t *root = NULL;
     struct call **pp = &cf->calls;
 

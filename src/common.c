@@ -1,6 +1,7 @@
 /* Shared small types: errors, capped buffers, string fields, allocation, time. */
 #include "cfwatchd/common.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <fnmatch.h>
 #include <stdio.h>
@@ -110,12 +111,14 @@ char *cfw_xasprintf(const char *fmt, ...)
     return p;
 }
 
+/* Makes room for extra more bytes and the NUL; -1 past the cap, or without one (never init). */
 static int buf_reserve(struct cfw_buf *b, size_t extra)
 {
     size_t need = b->len + extra + 1;
     size_t cap;
 
-    if (extra > SIZE_MAX / 2 || (b->max != 0 && b->len + extra > b->max)) {
+    assert(b->max != 0 && "a cfw_buf used without cfw_buf_init or CFW_BUF_INIT");
+    if (b->max == 0 || extra > SIZE_MAX / 2 || b->len + extra > b->max) {
         return -1;
     }
     if (need <= b->cap) {
@@ -125,7 +128,7 @@ static int buf_reserve(struct cfw_buf *b, size_t extra)
     while (cap < need) {
         cap *= 2;
     }
-    if (b->max != 0 && cap > b->max + 1) {
+    if (cap > b->max + 1) {
         cap = b->max + 1;
     }
     b->data = cfw_xrealloc(b->data, cap);

@@ -1811,6 +1811,8 @@ struct cfw_framer *cfw_framer_new(const char *input, const struct cfw_framer_opt
                                   cfw_record_cb cb, void *arg)
 {
     struct cfw_framer *f = cfw_xcalloc(1, sizeof(*f));
+    const size_t slack = 64;
+    size_t mq_max;
 
     if (opts != NULL) {
         f->o = *opts;
@@ -1833,6 +1835,18 @@ struct cfw_framer *cfw_framer_new(const char *input, const struct cfw_framer_opt
     if (f->o.max_depth > JSON_MAX_DEPTH_LIMIT) {
         f->o.max_depth = JSON_MAX_DEPTH_LIMIT;
     }
+    /*
+     * The checks by hand decide what is kept; the caps sit above them (slack bytes) and only
+     * stop a bug. lbuf holds at most max_line, bbuf max_record, jbuf max_json; the MIXED queue
+     * an open value (at most max_json) and one more line with its '\n', each of its lines (one
+     * byte at least) a time of at most TIME_MAX bytes.
+     */
+    mq_max = f->o.max_json + f->o.max_line + 1 + slack;
+    cfw_buf_init(&f->lbuf, f->o.max_line + slack);
+    cfw_buf_init(&f->bbuf, f->o.max_record + slack);
+    cfw_buf_init(&f->jbuf, f->o.max_json + slack);
+    cfw_buf_init(&f->mbuf, mq_max);
+    cfw_buf_init(&f->mtimes, mq_max * TIME_MAX);
     f->input = cfw_xstrdup(input != NULL ? input : "");
     f->cb = cb;
     f->arg = arg;

@@ -238,7 +238,7 @@ int cfw_gunzip(const char *in, size_t inlen, size_t max_out, unsigned max_ratio,
                size_t *outlen, struct cfw_err *err)
 {
     z_stream zs;
-    struct cfw_buf b = {.max = max_out};
+    struct cfw_buf b = CFW_BUF_INIT(max_out);
     char chunk[64 * 1024];
     int zrc = Z_OK;
 

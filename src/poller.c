@@ -599,7 +599,7 @@ static void on_build_logs(void *arg, const struct cfw_cf_result *r)
     const json_t *lines = json_object_get(r->result, "lines");
     const char *cursor = jstr(r->result, "cursor");
     const json_t *truncated = json_object_get(r->result, "truncated");
-    struct cfw_buf text = {.max = CFW_CF_BODY_MAX};
+    struct cfw_buf text = CFW_BUF_INIT(CFW_CF_BODY_MAX);
     char stream[128];
     size_t i;
     json_t *line;

@@ -338,7 +338,8 @@ static int journal_init(struct cfw_source *src, struct cfw_err *err)
     if (src->conf.max_entry == 0) {
         src->conf.max_entry = CFW_SOURCE_MAX_ENTRY_DEFAULT;
     }
-    js->out.max = CFW_SOURCE_CHUNK_SIZE + src->conf.max_entry + 1;
+    /* a chunk, or one entry of at most max_entry and its '\n' */
+    cfw_buf_init(&js->out, CFW_SOURCE_CHUNK_SIZE + src->conf.max_entry + 1);
     js->poll_ev = event_new(src->base, -1, EV_PERSIST, on_poll, js);
     js->work_ev = evtimer_new(src->base, on_work, js);
     if (js->poll_ev == NULL || js->work_ev == NULL) {

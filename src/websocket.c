@@ -202,7 +202,7 @@ static int data_frame(struct cfw_ws_parser *p, const struct frame_head *h,
         cfw_buf_reset(&p->msg);
         p->msg_op = (enum cfw_ws_op)h->op;
     }
-    p->msg.max = maxm;
+    p->msg.max = maxm; /* msg's init: the parser is made zeroed, with its caps as options */
     if (cfw_buf_append(&p->msg, payload, (size_t)h->plen) != 0) {
         *close_code = CFW_WS_CLOSE_TOO_BIG;
         cfw_err_set(err, "a message over %zu bytes", maxm);

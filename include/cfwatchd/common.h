@@ -35,15 +35,22 @@ char *cfw_xasprintf(const char *fmt, ...) CFW_PRINTF(1, 2);
 
 /*
  * A growable byte buffer with a hard cap (curl's dynbuf); data is always NUL-terminated when
- * non-NULL. Made with cfw_buf_init, which sets the cap; a zeroed buffer has none (max 0), which
- * only code not yet moved to cfw_buf_init still relies on.
+ * non-NULL. The cap is set when the buffer is made, with cfw_buf_init or, in a declaration,
+ * CFW_BUF_INIT, and kept by cfw_buf_reset, cfw_buf_take and cfw_buf_free, so a buffer can be
+ * used again after them. A buffer that never got a cap (max 0, e.g. zeroed) refuses to grow:
+ * every append fails, and a build with assertions stops at the first one.
  */
 struct cfw_buf {
     char *data;
     size_t len;
     size_t cap;
-    size_t max; /* 0: no cap */
+    size_t max; /* the cap: len never exceeds it (0: never initialised, nothing fits) */
 };
+
+/* An empty buffer of at most m bytes, for a declaration: struct cfw_buf b = CFW_BUF_INIT(m); */
+/* clang-format off */
+#define CFW_BUF_INIT(m) {.max = (m)}
+/* clang-format on */
 
 /*
  * The cap of a buffer holding text that cfwatchd builds itself from parts that are already
@@ -60,9 +67,14 @@ int cfw_buf_append(struct cfw_buf *b, const void *p, size_t n);
 int cfw_buf_puts(struct cfw_buf *b, const char *s);
 int cfw_buf_putc(struct cfw_buf *b, char c);
 int cfw_buf_printf(struct cfw_buf *b, const char *fmt, ...) CFW_PRINTF(2, 3);
+/* Empties b, keeping its memory and its cap. */
 void cfw_buf_reset(struct cfw_buf *b);
-/* Hands the data over to the caller (never NULL: an empty string for an empty buffer). */
+/*
+ * Hands the data over to the caller (never NULL: an empty string for an empty buffer); b is
+ * left empty, with its cap.
+ */
 char *cfw_buf_take(struct cfw_buf *b);
+/* Frees b's memory (b may be NULL); b is left empty, with its cap. */
 void cfw_buf_free(struct cfw_buf *b);
 
 /*

@@ -57,7 +57,7 @@ struct cfw_ws_parser {
     size_t max_frame;   /* payload bytes of one frame (0: default) */
     size_t max_message; /* bytes of a whole (defragmented) message (0: default) */
     /* private */
-    struct cfw_buf msg;
+    struct cfw_buf msg;    /* its cap, max_message's, is set by cfw_ws_parse on every data frame */
     enum cfw_ws_op msg_op; /* TEXT or BINARY while a fragmented message is open, else CONT */
     uint64_t frames;
 };

@@ -307,6 +307,7 @@ static int run_child(const char *python, const char *root, const char *bundle,
                      const struct cfw_bundle_report *r, int timeout_ms,
                      struct cfw_bundle_verdict *v, struct cfw_err *err)
 {
+    static const char truncated_note[] = "\n[output truncated]\n";
     struct cfw_buf names, synced, outb;
     int fds[2], status = 0;
     pid_t pid;
@@ -349,8 +350,8 @@ static int run_child(const char *python, const char *root, const char *bundle,
     while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
     }
     if (truncated) {
-        outb.max = 0;
-        cfw_buf_puts(&outb, "\n[output truncated]\n");
+        outb.max += sizeof(truncated_note) - 1; /* the note goes past the cap */
+        cfw_buf_puts(&outb, truncated_note);
     }
     v->ran = true;
     v->output = cfw_buf_take(&outb);

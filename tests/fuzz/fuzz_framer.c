@@ -109,8 +109,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     uint8_t caps = fuzz_u8(&in);
     uint16_t cut = fuzz_u16(&in);
     struct cfw_framer_opts o = {0};
-    struct collect one = {.o = &o, .max_line_no = 1};
-    struct collect two = {.o = &o, .max_line_no = 1};
+    struct collect one = {.o = &o, .max_line_no = 1, .trace = CFW_BUF_INIT(CFW_BUF_MAX_BUILT)};
+    struct collect two = {.o = &o, .max_line_no = 1, .trace = CFW_BUF_INIT(CFW_BUF_MAX_BUILT)};
     bool flush = (mode & 4) != 0;
     size_t split = in.n > 0 ? cut % (in.n + 1) : 0;
 

@@ -133,7 +133,7 @@ static int feed(struct cfw_ws_parser *p, const struct caps *c, struct cfw_buf *p
 static void run(const uint8_t *data, size_t len, size_t split, const struct caps *c, struct run *r)
 {
     struct cfw_ws_parser p = {.max_frame = c->frame, .max_message = c->message};
-    struct cfw_buf pend = {0};
+    struct cfw_buf pend = CFW_BUF_INIT(CFW_BUF_MAX_BUILT);
 
     memset(r, 0, sizeof(*r));
     r->hash = 14695981039346656037ull;

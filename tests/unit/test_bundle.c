@@ -703,7 +703,8 @@ static void test_fix_write_verify(void **state)
     char *dir = copy_fixture("src-import-failure");
     struct cfw_err err = {0};
     struct cfw_bundle_report *r = cfw_bundle_check(dir, NULL, &err);
-    struct cfw_buf diff = {0}, done = {0};
+    struct cfw_buf diff = CFW_BUF_INIT(CFW_BUF_MAX_BUILT);
+    struct cfw_buf done = CFW_BUF_INIT(CFW_BUF_MAX_BUILT);
     struct cfw_bundle_verdict v = {0};
     char path[1024], *text;
 
@@ -757,7 +758,7 @@ static void test_fix_refuses_stale_file(void **state)
     char *dir = copy_fixture("src-import-failure");
     struct cfw_err err = {0};
     struct cfw_bundle_report *r = cfw_bundle_check(dir, NULL, &err);
-    struct cfw_buf done = {0};
+    struct cfw_buf done = CFW_BUF_INIT(CFW_BUF_MAX_BUILT);
     char path[1024], *before, *after;
 
     assert_non_null(r);
@@ -813,7 +814,8 @@ static void test_fix_import_forms(void **state)
     char path[512];
     struct cfw_err err = {0};
     struct cfw_bundle_report *r;
-    struct cfw_buf diff = {0}, done = {0};
+    struct cfw_buf diff = CFW_BUF_INIT(CFW_BUF_MAX_BUILT);
+    struct cfw_buf done = CFW_BUF_INIT(CFW_BUF_MAX_BUILT);
     size_t fixes = 0, manual = 0;
 
     assert_int_equal(tmpdir_make(dir, sizeof(dir), "bundle-forms"), 0);

@@ -107,6 +107,61 @@ static void test_buf_init(void **state)
     cfw_buf_free(&b);
 }
 
+/* CFW_BUF_INIT sets the cap; reset, take and free keep it, so a buffer used again is capped. */
+static void test_buf_cap_kept(void **state)
+{
+    struct cfw_buf b = CFW_BUF_INIT(6);
+    char *p;
+
+    (void)state;
+    assert_null(b.data);
+    assert_int_equal(b.len, 0);
+    assert_int_equal(b.max, 6);
+    assert_int_equal(cfw_buf_puts(&b, "abcdef"), 0);
+    assert_int_equal(cfw_buf_append(&b, "g", 1), -1);
+    assert_int_equal(cfw_buf_printf(&b, "%s", "g"), -1);
+    assert_string_equal(b.data, "abcdef");
+    cfw_buf_reset(&b);
+    assert_int_equal(b.max, 6);
+    assert_int_equal(cfw_buf_puts(&b, "1234567"), -1);
+    assert_int_equal(b.len, 0);
+    assert_int_equal(cfw_buf_puts(&b, "123456"), 0);
+    p = cfw_buf_take(&b);
+    assert_string_equal(p, "123456");
+    free(p);
+    assert_null(b.data);
+    assert_int_equal(b.max, 6);
+    assert_int_equal(cfw_buf_puts(&b, "abcdefg"), -1);
+    assert_null(b.data);
+    assert_int_equal(cfw_buf_puts(&b, "xy"), 0);
+    assert_string_equal(b.data, "xy");
+    cfw_buf_free(&b);
+    assert_int_equal(b.max, 6);
+    assert_int_equal(cfw_buf_putc(&b, 'z'), 0);
+    assert_int_equal(cfw_buf_puts(&b, "zzzzzz"), -1);
+    assert_string_equal(b.data, "z");
+    cfw_buf_free(&b);
+    p = cfw_buf_take(&b); /* an empty buffer hands over an empty string */
+    assert_string_equal(p, "");
+    free(p);
+    assert_int_equal(b.max, 6);
+}
+
+#ifdef NDEBUG
+/* A buffer that never got a cap refuses to grow (a build with assertions stops instead). */
+static void test_buf_zeroed(void **state)
+{
+    struct cfw_buf b = {0};
+
+    (void)state;
+    assert_int_equal(cfw_buf_putc(&b, 'a'), -1);
+    assert_int_equal(cfw_buf_append(&b, "", 0), -1);
+    assert_int_equal(cfw_buf_printf(&b, "%d", 1), -1);
+    assert_null(b.data);
+    assert_int_equal(b.len, 0);
+}
+#endif
+
 static void test_ms_timeval(void **state)
 {
     struct timeval tv;
@@ -181,7 +236,10 @@ int main(void)
         cmocka_unit_test(test_ms_timeval), cmocka_unit_test(test_utf8_prefix),
         cmocka_unit_test(test_busy),       cmocka_unit_test(test_fields),
         cmocka_unit_test(test_parse),      cmocka_unit_test(test_stamp),
-        cmocka_unit_test(test_find),
+        cmocka_unit_test(test_find),       cmocka_unit_test(test_buf_cap_kept),
+#ifdef NDEBUG
+        cmocka_unit_test(test_buf_zeroed),
+#endif
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

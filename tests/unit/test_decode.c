@@ -1101,7 +1101,7 @@ static void test_hostile_json(void **state)
 {
     struct got g = {0};
     struct cfw_decode_stats st = {0};
-    struct cfw_buf b = {0};
+    struct cfw_buf b = CFW_BUF_INIT(CFW_BUF_MAX_BUILT);
 
     (void)state;
     hostile_json_values(&g, &st);
@@ -1250,7 +1250,7 @@ static void hostile_text_caps(struct got *g, struct cfw_buf *b)
 static void test_hostile_text(void **state)
 {
     struct got g = {0};
-    struct cfw_buf b = {0};
+    struct cfw_buf b = CFW_BUF_INIT(CFW_BUF_MAX_BUILT);
 
     (void)state;
     hostile_text_bytes(&g);

@@ -172,7 +172,7 @@ static void assert_same(const struct recs *a, const struct recs *b)
 static char *load(const char *name, size_t *len)
 {
     char path[512];
-    struct cfw_buf b = {0};
+    struct cfw_buf b = CFW_BUF_INIT(CFW_BUF_MAX_BUILT);
     char chunk[4096];
     FILE *fp;
     size_t n;
@@ -191,7 +191,7 @@ static char *load(const char *name, size_t *len)
 /* Lines a..b (1-based) of data joined by '\n', each cut after its first TAB when strip_tab. */
 static char *file_lines(const char *data, size_t len, uint64_t a, uint64_t b, bool strip_tab)
 {
-    struct cfw_buf out = {0};
+    struct cfw_buf out = CFW_BUF_INIT(CFW_BUF_MAX_BUILT);
     const char *p = data;
     const char *end = data + len;
     uint64_t no = 1;
@@ -223,7 +223,7 @@ static char *file_lines(const char *data, size_t len, uint64_t a, uint64_t b, bo
 /* The same bytes with every "\n" turned into "\r\n". */
 static char *to_crlf(const char *data, size_t len, size_t *out_len)
 {
-    struct cfw_buf b = {0};
+    struct cfw_buf b = CFW_BUF_INIT(CFW_BUF_MAX_BUILT);
     size_t i;
 
     for (i = 0; i < len; i++) {
@@ -523,7 +523,7 @@ static void test_cr_only_long(void **state)
 {
     static const size_t chunks[] = {1, 7, 4096, 65536, 0};
     struct cfw_framer_opts o = {.format = CFW_FMT_AUTO};
-    struct cfw_buf b = {0};
+    struct cfw_buf b = CFW_BUF_INIT(CFW_BUF_MAX_BUILT);
     struct recs ref;
 
     (void)state;
@@ -768,7 +768,7 @@ static void test_line_cleaning(void **state)
 static void test_long_line(void **state)
 {
     struct cfw_framer_opts o = {.format = CFW_FMT_LINES, .max_line = 16};
-    struct cfw_buf in = {0};
+    struct cfw_buf in = CFW_BUF_INIT(CFW_BUF_MAX_BUILT);
     size_t chunk;
     int i;
 
@@ -833,7 +833,7 @@ static void test_json_depth(void **state)
                                  "    }\n"
                                  "}\n";
     struct cfw_framer_opts o = {.format = CFW_FMT_JSON, .max_depth = 4};
-    struct cfw_buf in = {0};
+    struct cfw_buf in = CFW_BUF_INIT(CFW_BUF_MAX_BUILT);
     struct recs c;
     int i;
 
@@ -923,8 +923,8 @@ static void test_json_garbage(void **state)
 static void test_json_too_large(void **state)
 {
     struct cfw_framer_opts o = {.format = CFW_FMT_JSON, .max_json = 32};
-    struct cfw_buf in = {0};
-    struct cfw_buf big = {0};
+    struct cfw_buf in = CFW_BUF_INIT(CFW_BUF_MAX_BUILT);
+    struct cfw_buf big = CFW_BUF_INIT(CFW_BUF_MAX_BUILT);
     struct recs c;
     size_t chunk;
     int i;

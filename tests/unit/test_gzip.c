@@ -38,7 +38,7 @@ static int collect(void *arg, const char *buf, size_t len, struct cfw_err *err)
 /* Log-like text: n lines, some repeated (compressible), some varied. */
 static char *lines(size_t n, size_t *len)
 {
-    struct cfw_buf b = {0};
+    struct cfw_buf b = CFW_BUF_INIT(CFW_BUF_MAX_BUILT);
 
     for (size_t i = 0; i < n; i++) {
         if (i % 7 == 3) {
@@ -89,7 +89,7 @@ static int decode(const void *in, size_t len, struct sink *s, struct cfw_err *er
 static void assert_decodes_to(const void *in, size_t len, const size_t *cuts, size_t ncuts,
                               const char *want, size_t wantlen, size_t *calls)
 {
-    struct sink s = {0};
+    struct sink s = {.b = CFW_BUF_INIT(CFW_BUF_MAX_BUILT)};
 
     assert_int_equal(decode_split(in, len, cuts, ncuts, &s, NULL), 0);
     assert_int_equal(s.b.len, wantlen);
@@ -120,6 +120,7 @@ struct two_members {
 static void two_members_make(struct two_members *m, size_t n1, size_t n2)
 {
     memset(m, 0, sizeof(*m));
+    cfw_buf_init(&m->gz, CFW_BUF_MAX_BUILT);
     m->t1 = lines(n1, &m->len1);
     m->t2 = lines(n2, &m->len2);
     gzip_member_append(&m->gz, m->t1, m->len1, 6);
@@ -149,7 +150,7 @@ static void test_one_member(void **state)
 {
     size_t len;
     char *text = lines(5000, &len);
-    struct cfw_buf gz = {0};
+    struct cfw_buf gz = CFW_BUF_INIT(CFW_BUF_MAX_BUILT);
 
     (void)state;
     gzip_member_append(&gz, text, len, 6);
@@ -163,7 +164,7 @@ static void test_large_output(void **state)
 {
     size_t len = 5u * 1024u * 1024u;
     char *text = malloc(len);
-    struct cfw_buf gz = {0};
+    struct cfw_buf gz = CFW_BUF_INIT(CFW_BUF_MAX_BUILT);
     size_t calls = 0;
 
     (void)state;
@@ -183,7 +184,7 @@ static void test_members_split_everywhere(void **state)
 {
     const char *a = "first member: GET / 200\n";
     const char *c = "third member: ModuleNotFoundError: No module named 'src'\n";
-    struct cfw_buf gz = {0};
+    struct cfw_buf gz = CFW_BUF_INIT(CFW_BUF_MAX_BUILT);
     char want[256];
     size_t wantlen;
 
@@ -196,7 +197,7 @@ static void test_members_split_everywhere(void **state)
         assert_decodes_to(gz.data, gz.len, &cut, 1, want, wantlen, NULL);
     }
     {
-        struct sink s = {0};
+        struct sink s = {.b = CFW_BUF_INIT(CFW_BUF_MAX_BUILT)};
         struct cfw_err err = {0};
         struct cfw_gzip *dec = cfw_gzip_new(collect, &s, &err);
         for (size_t i = 0; i < gz.len; i++) {
@@ -235,9 +236,9 @@ static void test_member_boundary_every_offset(void **state)
 static void test_zero_padding(void **state)
 {
     const char *a = "padded\n";
-    struct cfw_buf gz = {0};
+    struct cfw_buf gz = CFW_BUF_INIT(CFW_BUF_MAX_BUILT);
     static const char zeros[1024];
-    struct sink s = {0};
+    struct sink s = {.b = CFW_BUF_INIT(CFW_BUF_MAX_BUILT)};
     size_t mid;
 
     (void)state;
@@ -257,9 +258,9 @@ static void test_zero_padding(void **state)
 static void test_trailing_garbage(void **state)
 {
     const char *a = "before the garbage\n";
-    struct cfw_buf gz = {0};
+    struct cfw_buf gz = CFW_BUF_INIT(CFW_BUF_MAX_BUILT);
     struct cfw_err err = {0};
-    struct sink s = {0};
+    struct sink s = {.b = CFW_BUF_INIT(CFW_BUF_MAX_BUILT)};
     size_t end;
 
     (void)state;
@@ -290,7 +291,7 @@ static void test_corrupt(void **state)
 {
     struct two_members m;
     struct cfw_err err = {0};
-    struct sink s = {0};
+    struct sink s = {.b = CFW_BUF_INIT(CFW_BUF_MAX_BUILT)};
     unsigned long long at;
     const char *p;
 
@@ -324,9 +325,9 @@ static void test_corrupt(void **state)
 static void test_bad_checksum_and_header(void **state)
 {
     const char *a = "checked\n";
-    struct cfw_buf gz = {0};
+    struct cfw_buf gz = CFW_BUF_INIT(CFW_BUF_MAX_BUILT);
     struct cfw_err err = {0};
-    struct sink s = {0};
+    struct sink s = {.b = CFW_BUF_INIT(CFW_BUF_MAX_BUILT)};
 
     (void)state;
     gzip_member_append(&gz, a, strlen(a), 6);
@@ -358,7 +359,7 @@ static void test_truncated_everywhere(void **state)
     two_members_make(&m, 150, 150);
     for (size_t cut = 1; cut < m.gz.len; cut++) {
         struct cfw_err err = {0};
-        struct sink s = {0};
+        struct sink s = {.b = CFW_BUF_INIT(CFW_BUF_MAX_BUILT)};
 
         if (cut == m.boundary) {
             assert_int_equal(decode(m.gz.data, cut, &s, &err), 0);
@@ -379,9 +380,9 @@ static void test_truncated_everywhere(void **state)
 
 static void test_empty(void **state)
 {
-    struct cfw_buf gz = {0};
+    struct cfw_buf gz = CFW_BUF_INIT(CFW_BUF_MAX_BUILT);
     struct cfw_err err = {0};
-    struct sink s = {0};
+    struct sink s = {.b = CFW_BUF_INIT(CFW_BUF_MAX_BUILT)};
     struct cfw_gzip *dec;
 
     (void)state;
@@ -405,9 +406,9 @@ static void test_callback_stops(void **state)
 {
     size_t len;
     char *text = lines(20000, &len);
-    struct cfw_buf gz = {0};
+    struct cfw_buf gz = CFW_BUF_INIT(CFW_BUF_MAX_BUILT);
     struct cfw_err err = {0};
-    struct sink s = {.stop_after = 1};
+    struct sink s = {.b = CFW_BUF_INIT(CFW_BUF_MAX_BUILT), .stop_after = 1};
 
     (void)state;
     gzip_member_append(&gz, text, len, 6);

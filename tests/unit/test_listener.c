@@ -156,7 +156,7 @@ static void test_parse_caps(void **state)
 {
     struct cfw_listener_limits lim = {256, 64, 4};
     struct cfw_listener_head h;
-    struct cfw_buf b = {0};
+    struct cfw_buf b = CFW_BUF_INIT(CFW_BUF_MAX_BUILT);
 
     (void)state;
     /* a request line over max_line: 414, even before it ends */
@@ -222,7 +222,7 @@ static int dechunk_all(const char *s, size_t len, size_t step, size_t cap, struc
 static void test_dechunk(void **state)
 {
     const char *ok = "5;ext=1\r\nhello\r\n1\r\n \r\n00006 \r\nworld!\n0\r\nTrailer: x\r\n\r\nNEXT";
-    struct cfw_buf out = {0};
+    struct cfw_buf out = CFW_BUF_INIT(CFW_BUF_MAX_BUILT);
     size_t used;
     int status;
 
@@ -252,7 +252,7 @@ static void test_dechunk(void **state)
     assert_int_equal(status, 400);
     /* a size line with endless extensions */
     {
-        struct cfw_buf big = {0};
+        struct cfw_buf big = CFW_BUF_INIT(CFW_BUF_MAX_BUILT);
         cfw_buf_puts(&big, "1;");
         for (int i = 0; i < 2000; i++) {
             cfw_buf_putc(&big, 'e');
@@ -398,6 +398,7 @@ static void cl_open(struct client *c)
     struct sockaddr_in sa;
 
     memset(c, 0, sizeof(*c));
+    cfw_buf_init(&c->in, CFW_BUF_MAX_BUILT);
     memset(&sa, 0, sizeof(sa));
     sa.sin_family = AF_INET;
     sa.sin_port = htons((uint16_t)E.port);
@@ -839,7 +840,7 @@ static void test_body_deadline_and_rate(void **state)
 static void test_oversized_heads(void **state)
 {
     struct cfw_listener_opts o = fast_opts();
-    struct cfw_buf big = {0};
+    struct cfw_buf big = CFW_BUF_INIT(CFW_BUF_MAX_BUILT);
     struct client c;
     struct resp r;
 
@@ -871,7 +872,7 @@ static char *capture_stderr(void (*fn)(void))
     char path[] = "/tmp/cfw-listener-XXXXXX";
     int fd = mkstemp(path);
     int saved = dup(2);
-    struct cfw_buf b = {0};
+    struct cfw_buf b = CFW_BUF_INIT(CFW_BUF_MAX_BUILT);
     char buf[4096];
     ssize_t n;
 

@@ -14,7 +14,7 @@
 /* in as one gzip member at level 9 (free it). */
 static char *gzip_bytes(const char *in, size_t len, size_t *outlen)
 {
-    struct cfw_buf b = {0};
+    struct cfw_buf b = CFW_BUF_INIT(CFW_BUF_MAX_BUILT);
 
     gzip_member_append(&b, in, len, 9);
     *outlen = b.len;

@@ -24,7 +24,7 @@
 static char *render(const char *pattern)
 {
     struct cfw_literals l;
-    struct cfw_buf b = {0};
+    struct cfw_buf b = CFW_BUF_INIT(CFW_BUF_MAX_BUILT);
 
     if (cfw_pattern_literals(pattern, &l) != 0) {
         assert_int_equal(l.n, 0);
@@ -503,7 +503,7 @@ static char *selection(const struct cfw_prefilter *pf, enum cfw_record_kind kind
                        size_t n)
 {
     uint64_t sel[2] = {0, 0};
-    struct cfw_buf b = {0};
+    struct cfw_buf b = CFW_BUF_INIT(CFW_BUF_MAX_BUILT);
     bool any;
 
     assert_int_equal(cfw_prefilter_words(pf), 1);

@@ -128,7 +128,7 @@ static void test_replay_equals_direct(void **state)
     struct cfw_incident_opts opts = {0};
     struct cfw_incidents *direct = cfw_incidents_new(&opts, NULL, NULL);
     struct cfw_incidents *replayed = cfw_incidents_new(&opts, NULL, NULL);
-    struct tap_ctx tap = {.rs = fx->rs};
+    struct tap_ctx tap = {.buf = CFW_BUF_INIT(CFW_BUF_MAX_BUILT), .rs = fx->rs};
     struct cfw_err err = {0};
     const struct cfw_incident *x;
 
@@ -157,12 +157,12 @@ static void test_bad_records(void **state)
     struct fixture *fx = *state;
     struct cfw_incident_opts opts = {0};
     struct cfw_incidents *set = cfw_incidents_new(&opts, NULL, NULL);
-    struct tap_ctx tap = {.rs = fx->rs};
+    struct tap_ctx tap = {.buf = CFW_BUF_INIT(CFW_BUF_MAX_BUILT), .rs = fx->rs};
     struct cfw_err err = {0};
     struct cfw_ruleset *other = cfw_ruleset_new();
     struct cfw_match m = {.rule = cfw_ruleset_rule(fx->rs, 1)};
     struct cfw_event ev = {.text = "BOOM z in api", .len = 13};
-    struct cfw_buf b = {0};
+    struct cfw_buf b = CFW_BUF_INIT(CFW_BUF_MAX_BUILT);
 
     scan(fx->rs, NULL, &tap);
     /* cut anywhere inside: refused, and what came before the cut is replayed */

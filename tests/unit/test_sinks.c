@@ -622,7 +622,7 @@ static void test_slack_hint_mrkdwn(void **state)
     };
     struct cfw_sinks *set = all_sinks();
     struct cfw_sink *slack = cfw_sinks_find(set, "slack");
-    struct cfw_buf long_hint = {0};
+    struct cfw_buf long_hint = CFW_BUF_INIT(CFW_BUF_MAX_BUILT);
     char *got;
     size_t ticks = 0;
 

@@ -853,8 +853,8 @@ static void test_gzip_pattern_decompresses(void **state)
     struct rec r = {0};
     char *p = pth(c, "batch.log.gz");
     char *pattern = pth(c, "*.log.gz");
-    struct cfw_buf text = {0};
-    struct cfw_buf gz = {0};
+    struct cfw_buf text = CFW_BUF_INIT(CFW_BUF_MAX_BUILT);
+    struct cfw_buf gz = CFW_BUF_INIT(CFW_BUF_MAX_BUILT);
     struct cfw_source *src;
     json_t *saved;
     json_t *files;
@@ -916,7 +916,7 @@ static void test_gzip_corrupt_plain_and_other_patterns(void **state)
     char *b = pth(c, "b.log.gz");
     char *pattern = pth(c, "*.gz");
     char *other = pth(c, "a.log*");
-    struct cfw_buf gz = {0};
+    struct cfw_buf gz = CFW_BUF_INIT(CFW_BUF_MAX_BUILT);
     struct cfw_source *src;
     char *text;
     size_t nseg = 0, nended = 0;
@@ -1098,6 +1098,7 @@ static struct cfw_buf *hr_partial(struct hr *h, const char *stream)
     }
     assert_true(h->nstreams < 16);
     h->pstream[h->nstreams] = cfw_xstrdup(stream);
+    cfw_buf_init(&h->partial[h->nstreams], CFW_BUF_MAX_BUILT);
     return &h->partial[h->nstreams++];
 }
 

@@ -106,7 +106,7 @@ static void export_field(struct cfw_buf *b, const char *name, const char *value)
 /* Writes entries into a new journal file in the directory with systemd-journal-remote. */
 static void write_journal(struct ctx *c, const struct entry *e, size_t n)
 {
-    struct cfw_buf b = {0};
+    struct cfw_buf b = CFW_BUF_INIT(CFW_BUF_MAX_BUILT);
     char *cmd;
     FILE *fp;
     int64_t now_us = cfw_now_wall_ms() * 1000;

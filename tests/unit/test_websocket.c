@@ -246,7 +246,7 @@ static void test_close_frames(void **state)
 
 static void test_encode_masks(void **state)
 {
-    struct cfw_buf b = {0};
+    struct cfw_buf b = CFW_BUF_INIT(CFW_BUF_MAX_BUILT);
     const unsigned char mask[4] = {0x12, 0x34, 0x56, 0x78};
     char payload[300];
     size_t sizes[] = {0, 3, 125, 126, 300};
@@ -449,6 +449,7 @@ static int srv_start(struct server *s, struct event_base *base, enum scenario sc
     socklen_t sl = sizeof(sin);
 
     memset(s, 0, sizeof(*s));
+    cfw_buf_init(&s->client_text, CFW_BUF_MAX_BUILT);
     s->base = base;
     s->sc = sc;
     s->answer_pings = true;

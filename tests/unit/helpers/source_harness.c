@@ -38,6 +38,10 @@ static void rec_on_data(void *arg, struct cfw_source *src, const char *stream, c
             assert_true(r->nsegs < REC_MAX_SEGS);
             s = &r->segs[r->nsegs++];
             s->stream = cfw_xstrdup(stream);
+            cfw_buf_init(&s->data, REC_DATA_MAX);
+        }
+        if (r->all.max == 0) {
+            cfw_buf_init(&r->all, REC_DATA_MAX); /* r started from {0}, or was cleared */
         }
         assert_int_equal(cfw_buf_append(&s->data, buf, len), 0);
         assert_int_equal(cfw_buf_append(&r->all, buf, len), 0);

@@ -22,6 +22,8 @@
 
 #define REC_MAX_SEGS 256
 #define REC_MAX_STATES 64
+/* The cap of the bytes kept (per segment, and in all): far more than any test sends. */
+#define REC_DATA_MAX ((size_t)64 << 20)
 /* The usual deadline for data to arrive (generous: sanitizer builds are slow). */
 #define REC_WAIT_MS 10000
 
