@@ -924,6 +924,8 @@ static bool scan_jobs(struct scan *sc, const struct inputs *l, size_t nworkers,
     for (size_t w = 0; w < nworkers; w++) {
         /* a worker's message not yet whole and the read that follows it */
         cfw_buf_init(&in[w], sizeof(struct job_head) + JOB_MSG_MAX + READ_CHUNK);
+        /* no pipe (yet): poll skips it, the end closes nothing (fd 0 is stdin, maybe the input) */
+        pfd[w].fd = -1;
     }
     next = mmap(NULL, sizeof(*next), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
     if (next == MAP_FAILED) {
@@ -938,7 +940,6 @@ static bool scan_jobs(struct scan *sc, const struct inputs *l, size_t nworkers,
     for (size_t w = 0; w < nworkers; w++) {
         int fds[2];
 
-        pfd[w].fd = -1;
         if (pipe2(fds, O_CLOEXEC) != 0) {
             fprintf(stderr, "cfwatchd: --jobs: pipe: %s\n", strerror(errno));
             break;
