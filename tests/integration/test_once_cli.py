@@ -1214,6 +1214,27 @@ class TestJobs(OnceCase):
         self.assertEqual(text(par.stdout), text(one.stdout))
         self.assertEqual(par.returncode, one.returncode)
 
+    def test_workers_not_started(self):
+        """Workers that cannot be started (no file descriptor left for their pipes): the
+        inputs are scanned anyway, stdin among them (the main process once polled and read fd 0
+        for a worker that never started), and the report is the serial one."""
+        if "valgrind" in os.environ.get("CFWATCHD_WRAPPER", ""):
+            self.skipTest("memcheck needs file descriptors of its own")
+        import resource
+        stdin = self.read(DUP_11)
+        args = ["--format", "json", SRC_05, "-", OK_03, VALIDATION_04]
+        one = run(["--once", "-j", "1"] + args, stdin=stdin)
+
+        def few_fds():
+            resource.setrlimit(resource.RLIMIT_NOFILE, (6, 6))
+        par = subprocess.run([CFWATCHD, "--once", "-j", "6"] + args, input=stdin,
+                             capture_output=True, timeout=TIMEOUT, env=clean_env(),
+                             preexec_fn=few_fds)
+        check_sanitizer(args, par.stderr)
+        self.assertIn("--jobs: pipe: Too many open files", text(par.stderr))
+        self.assertEqual(text(par.stdout), text(one.stdout))
+        self.assertEqual(par.returncode, one.returncode)
+
     def test_dead_worker(self):
         """A worker killed mid-scan: its input is scanned by the main process in its turn, the
         report is complete and the same as a serial scan's, the exit status says 2."""
