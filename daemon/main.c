@@ -41,9 +41,13 @@
 #define JOBS_MAX 256
 /*
  * --once -j: the cap of a worker's message, the records of one input. Only the input bounds it
- * (a record per match, each up to the framer's max_json), so this is a ceiling, not a budget.
+ * (a record per match, each up to the framer's max_json), so this is a ceiling, not a budget: an
+ * input whose records pass it is given back (the worker exits WORKER_GAVE_BACK without sending
+ * them) and scanned by the main process. CFW_JOB_MSG_MAX (bytes) lowers it, for the tests.
  */
 #define JOB_MSG_MAX ((size_t)1 << 30)
+#define WORKER_GAVE_BACK 4
+static size_t job_msg_max = JOB_MSG_MAX;
 
 enum mode { MODE_DAEMON, MODE_ONCE, MODE_CHECK_CONFIG, MODE_TEST_ALERT };
 
@@ -712,6 +716,7 @@ struct job_result {
 struct worker_tap {
     struct cfw_buf buf;
     const struct cfw_ruleset *rs;
+    bool full; /* a record did not fit under JOB_MSG_MAX: the input goes back to the parent */
 };
 
 static void tap_observe(const struct cfw_match *m, const struct cfw_event *ev, void *arg)
@@ -719,14 +724,18 @@ static void tap_observe(const struct cfw_match *m, const struct cfw_event *ev, v
     struct worker_tap *w = arg;
 
     /* the worker's rules are the parent's (a forked copy): a rule is always found */
-    (void)cfw_scanjob_put_observe(&w->buf, w->rs, m, ev);
+    if (cfw_scanjob_put_observe(&w->buf, w->rs, m, ev) != 0) {
+        w->full = true;
+    }
 }
 
 static void tap_succeed(const char *script, const char *input, const char *evidence, void *arg)
 {
     struct worker_tap *w = arg;
 
-    cfw_scanjob_put_succeed(&w->buf, script, input, evidence);
+    if (cfw_scanjob_put_succeed(&w->buf, script, input, evidence) != 0) {
+        w->full = true;
+    }
 }
 
 static int write_all(int fd, const void *buf, size_t n)
@@ -751,7 +760,7 @@ static int write_all(int fd, const void *buf, size_t n)
 static _Noreturn void job_worker(struct scan *sc, const struct inputs *l, atomic_size_t *next,
                                  struct cfw_ruleset *rs, int fd)
 {
-    struct worker_tap wt = {.buf = CFW_BUF_INIT(JOB_MSG_MAX), .rs = rs};
+    struct worker_tap wt = {.buf = CFW_BUF_INIT(job_msg_max), .rs = rs};
     struct cfw_pipeline_tap tap = {tap_observe, tap_succeed, &wt};
     struct cfw_pipeline *p = cfw_pipeline_new(rs, NULL, NULL);
 
@@ -767,6 +776,10 @@ static _Noreturn void job_worker(struct scan *sc, const struct inputs *l, atomic
             break;
         }
         h.rc = scan_input(sc, l->v[i].path);
+        if (wt.full) {
+            /* nothing sent for input i: the parent scans it itself, in its turn */
+            _exit(WORKER_GAVE_BACK);
+        }
         stats_add_delta(&h.stats, cfw_pipeline_stats(p), &before);
         h.len = wt.buf.len;
         if (write_all(fd, &h, sizeof(h)) != 0 ||
@@ -830,6 +843,13 @@ static bool worker_failed(pid_t pid)
     if (WIFSIGNALED(st)) {
         fprintf(stderr, "cfwatchd: a scan worker was killed by signal %d\n", WTERMSIG(st));
         return true;
+    }
+    if (WEXITSTATUS(st) == WORKER_GAVE_BACK) {
+        fprintf(stderr,
+                "cfwatchd: an input matched more than a scan worker sends (%zu bytes of "
+                "matches): it is scanned by the main process\n",
+                job_msg_max);
+        return false;
     }
     if (WEXITSTATUS(st) != 0) {
         fprintf(stderr, "cfwatchd: a scan worker exited with status %d\n", WEXITSTATUS(st));
@@ -921,9 +941,14 @@ static bool scan_jobs(struct scan *sc, const struct inputs *l, size_t nworkers,
     size_t open_fds = 0;
     bool input_error = false;
 
+    const char *cap = getenv("CFW_JOB_MSG_MAX");
+
+    if (cap != NULL && strtoull(cap, NULL, 10) > 0 && strtoull(cap, NULL, 10) < JOB_MSG_MAX) {
+        job_msg_max = (size_t)strtoull(cap, NULL, 10);
+    }
     for (size_t w = 0; w < nworkers; w++) {
         /* a worker's message not yet whole and the read that follows it */
-        cfw_buf_init(&in[w], sizeof(struct job_head) + JOB_MSG_MAX + READ_CHUNK);
+        cfw_buf_init(&in[w], sizeof(struct job_head) + job_msg_max + READ_CHUNK);
         /* no pipe (yet): poll skips it, the end closes nothing (fd 0 is stdin, maybe the input) */
         pfd[w].fd = -1;
     }

@@ -7,94 +7,118 @@
 
 #define NULL_STR UINT32_MAX
 
-static void put_u32(struct cfw_buf *b, uint32_t v)
+/* A record being written: a failed append (the buffer's cap) makes it bad, and it is dropped. */
+struct out {
+    struct cfw_buf *b;
+    bool bad;
+};
+
+static void put(struct out *o, const void *p, size_t n)
 {
-    cfw_buf_append(b, &v, sizeof(v));
+    if (!o->bad && cfw_buf_append(o->b, p, n) != 0) {
+        o->bad = true;
+    }
 }
 
-static void put_u64(struct cfw_buf *b, uint64_t v)
+static void put_u32(struct out *o, uint32_t v)
 {
-    cfw_buf_append(b, &v, sizeof(v));
+    put(o, &v, sizeof(v));
 }
 
-static void put_strn(struct cfw_buf *b, const char *s, size_t len)
+static void put_u64(struct out *o, uint64_t v)
+{
+    put(o, &v, sizeof(v));
+}
+
+static void put_strn(struct out *o, const char *s, size_t len)
 {
     if (s == NULL) {
-        put_u32(b, NULL_STR);
+        put_u32(o, NULL_STR);
         return;
     }
     /* a record is capped well below 4 GiB by the framer: a longer one is cut, not wrapped */
     if (len >= NULL_STR) {
         len = NULL_STR - 1;
     }
-    put_u32(b, (uint32_t)len);
-    cfw_buf_append(b, s, len);
+    put_u32(o, (uint32_t)len);
+    put(o, s, len);
 }
 
-static void put_str(struct cfw_buf *b, const char *s)
+static void put_str(struct out *o, const char *s)
 {
-    put_strn(b, s, s != NULL ? strlen(s) : 0);
+    put_strn(o, s, s != NULL ? strlen(s) : 0);
 }
 
-static void put_fields(struct cfw_buf *b, const struct cfw_fields *f)
+static void put_fields(struct out *o, const struct cfw_fields *f)
 {
-    put_u32(b, (uint32_t)f->n);
+    put_u32(o, (uint32_t)f->n);
     for (size_t i = 0; i < f->n; i++) {
-        put_str(b, f->v[i].key);
-        put_str(b, f->v[i].value);
+        put_str(o, f->v[i].key);
+        put_str(o, f->v[i].value);
     }
 }
 
-/* Starts a record of kind; returns where its length goes, filled in by end_record. */
-static size_t begin_record(struct cfw_buf *b, char kind)
+/* Starts a record of kind in b; its length is filled in by end_record. */
+static struct out begin_record(struct cfw_buf *b, char kind, size_t *start)
 {
-    size_t at;
+    struct out o = {b, false};
 
-    cfw_buf_putc(b, kind);
-    at = b->len;
-    put_u32(b, 0);
-    return at;
+    *start = b->len;
+    put(&o, &kind, 1);
+    put_u32(&o, 0);
+    return o;
 }
 
-static void end_record(struct cfw_buf *b, size_t at)
+/* Ends the record begun at start: its length filled in, or the record dropped when bad. */
+static int end_record(struct out *o, size_t start)
 {
-    uint32_t len = (uint32_t)(b->len - at - sizeof(uint32_t));
+    uint32_t len;
 
-    memcpy(b->data + at, &len, sizeof(len));
+    if (o->bad) {
+        o->b->len = start;
+        if (o->b->data != NULL) {
+            o->b->data[start] = '\0';
+        }
+        return -1;
+    }
+    len = (uint32_t)(o->b->len - start - 1 - sizeof(uint32_t));
+    memcpy(o->b->data + start + 1, &len, sizeof(len));
+    return 0;
 }
 
 int cfw_scanjob_put_observe(struct cfw_buf *b, const struct cfw_ruleset *rs,
                             const struct cfw_match *m, const struct cfw_event *ev)
 {
     size_t n = cfw_ruleset_count(rs);
-    size_t i, at;
+    size_t i, start;
+    struct out o;
 
     for (i = 0; i < n && cfw_ruleset_rule(rs, i) != m->rule; i++) {
     }
     if (i == n) {
         return -1;
     }
-    at = begin_record(b, 'O');
-    put_u32(b, (uint32_t)i);
-    put_fields(b, &m->fields);
-    put_strn(b, ev->text, ev->len);
-    put_fields(b, &ev->fields);
-    put_str(b, ev->input);
-    put_u64(b, ev->line);
-    put_u64(b, ev->line_end);
-    end_record(b, at);
-    return 0;
+    o = begin_record(b, 'O', &start);
+    put_u32(&o, (uint32_t)i);
+    put_fields(&o, &m->fields);
+    put_strn(&o, ev->text, ev->len);
+    put_fields(&o, &ev->fields);
+    put_str(&o, ev->input);
+    put_u64(&o, ev->line);
+    put_u64(&o, ev->line_end);
+    return end_record(&o, start);
 }
 
-void cfw_scanjob_put_succeed(struct cfw_buf *b, const char *script, const char *input,
-                             const char *evidence)
+int cfw_scanjob_put_succeed(struct cfw_buf *b, const char *script, const char *input,
+                            const char *evidence)
 {
-    size_t at = begin_record(b, 'S');
+    size_t start;
+    struct out o = begin_record(b, 'S', &start);
 
-    put_str(b, script);
-    put_str(b, input);
-    put_str(b, evidence);
-    end_record(b, at);
+    put_str(&o, script);
+    put_str(&o, input);
+    put_str(&o, evidence);
+    return end_record(&o, start);
 }
 
 /* A reader over one record; any read past its end sets bad and yields zeroes. */

@@ -18,12 +18,18 @@
 #include "cfwatchd/incident.h"
 #include "cfwatchd/rules.h"
 
-/* Appends a match of a rule of rs (0, or -1 when the rule is not in rs). */
+/*
+ * Appends a match of a rule of rs: 0, or -1 when the rule is not in rs or the record does not
+ * fit under b's cap (then nothing of it is in b).
+ */
 int cfw_scanjob_put_observe(struct cfw_buf *b, const struct cfw_ruleset *rs,
                             const struct cfw_match *m, const struct cfw_event *ev);
-/* Appends a `success: true` match: cfw_incidents_succeed's arguments (script, input: or NULL). */
-void cfw_scanjob_put_succeed(struct cfw_buf *b, const char *script, const char *input,
-                             const char *evidence);
+/*
+ * Appends a `success: true` match: cfw_incidents_succeed's arguments (script, input: or NULL).
+ * 0, or -1 when it does not fit under b's cap (then nothing of it is in b).
+ */
+int cfw_scanjob_put_succeed(struct cfw_buf *b, const char *script, const char *input,
+                            const char *evidence);
 /*
  * Replays the records of data into set at the system clocks, read per record, as the pipeline
  * does when it holds the incidents. Returns 0, or -1 with err set when the data is cut short

@@ -1235,6 +1235,19 @@ class TestJobs(OnceCase):
         self.assertEqual(text(par.stdout), text(one.stdout))
         self.assertEqual(par.returncode, one.returncode)
 
+    def test_input_given_back(self):
+        """An input whose matches pass what a worker sends (CFW_JOB_MSG_MAX lowers the 1 GiB
+        cap): the worker gives it back unsent, the main process scans it in its turn, and the
+        report and exit status are the serial scan's (nothing cut, no error status)."""
+        root, nfiles = self.archive()
+        args = ["--format", "json", root]
+        serial = run(["--once", "-j", "1"] + args)
+        par = run(["--once", "-j", "3"] + args, env=clean_env(CFW_JOB_MSG_MAX="300"))
+        self.assertIn("it is scanned by the main process", text(par.stderr))
+        self.assertEqual(text(par.stdout), text(serial.stdout))
+        self.assertEqual(par.returncode, serial.returncode)
+        self.assertEqual(json.loads(text(par.stdout))["stats"]["inputs"], nfiles)
+
     def test_dead_worker(self):
         """A worker killed mid-scan: its input is scanned by the main process in its turn, the
         report is complete and the same as a serial scan's, the exit status says 2."""

@@ -81,7 +81,7 @@ static void tap_succeed(const char *script, const char *input_name, const char *
 {
     struct tap_ctx *t = arg;
 
-    cfw_scanjob_put_succeed(&t->buf, script, input_name, evidence);
+    assert_int_equal(cfw_scanjob_put_succeed(&t->buf, script, input_name, evidence), 0);
 }
 
 /* Scans input through a pipeline into set, or with tap != NULL into the tap. */
@@ -191,11 +191,50 @@ static void test_bad_records(void **state)
     cfw_incidents_free(set);
 }
 
+/*
+ * A record that does not fit under the buffer's cap is refused whole: nothing of it is left
+ * (no length pointing past the data), and the records before it replay as they were.
+ */
+static void test_full_buffer(void **state)
+{
+    struct fixture *fx = *state;
+    struct cfw_incident_opts opts = {0};
+    struct cfw_incidents *set = cfw_incidents_new(&opts, NULL, NULL);
+    struct cfw_match m = {.rule = cfw_ruleset_rule(fx->rs, 1)};
+    struct cfw_event ev = {.text = "BOOM z in api", .len = 13};
+    struct cfw_err err = {0};
+    struct cfw_buf one = CFW_BUF_INIT(CFW_BUF_MAX_BUILT);
+    char evidence[512];
+    size_t rec;
+
+    memset(evidence, 'e', sizeof(evidence) - 1);
+    evidence[sizeof(evidence) - 1] = '\0';
+    assert_int_equal(cfw_scanjob_put_observe(&one, fx->rs, &m, &ev), 0);
+    rec = one.len;
+    /* room for one record and a bit: a second and a success with long evidence do not fit */
+    for (size_t cap = rec; cap < 2 * rec; cap += 3) {
+        struct cfw_buf b = CFW_BUF_INIT(cap);
+        assert_int_equal(cfw_scanjob_put_observe(&b, fx->rs, &m, &ev), 0);
+        assert_int_equal(cfw_scanjob_put_observe(&b, fx->rs, &m, &ev), -1);
+        assert_int_equal(b.len, rec);
+        assert_int_equal(cfw_scanjob_put_succeed(&b, "api", "a.log", evidence), -1);
+        assert_int_equal(b.len, rec);
+        assert_memory_equal(b.data, one.data, rec);
+        cfw_buf_free(&b);
+    }
+    assert_int_equal(cfw_scanjob_replay(one.data, one.len, fx->rs, set, &err), 0);
+    assert_int_equal(cfw_incidents_count(set), 1);
+    assert_int_equal(cfw_incidents_at(set, 0)->count, 1);
+    cfw_buf_free(&one);
+    cfw_incidents_free(set);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_replay_equals_direct),
         cmocka_unit_test(test_bad_records),
+        cmocka_unit_test(test_full_buffer),
     };
 
     return cmocka_run_group_tests(tests, setup, teardown);
