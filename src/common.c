@@ -222,7 +222,12 @@ void cfw_busy_enter(struct cfw_busy *b)
 
 bool cfw_busy_leave(struct cfw_busy *b)
 {
-    return --b->depth > 0 || !b->doomed;
+    /* a leave without its enter is a bug: it must not wrap depth (the object would never go) */
+    assert(b->depth > 0);
+    if (b->depth > 0) {
+        b->depth--;
+    }
+    return b->depth > 0 || !b->doomed;
 }
 
 bool cfw_busy_defer_free(struct cfw_busy *b)
