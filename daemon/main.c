@@ -778,6 +778,8 @@ static _Noreturn void job_worker(struct scan *sc, const struct inputs *l, atomic
         h.rc = scan_input(sc, l->v[i].path);
         if (wt.full) {
             /* nothing sent for input i: the parent scans it itself, in its turn */
+            cfw_buf_free(&wt.buf);
+            cfw_pipeline_free(p);
             _exit(WORKER_GAVE_BACK);
         }
         stats_add_delta(&h.stats, cfw_pipeline_stats(p), &before);
