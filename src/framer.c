@@ -1240,10 +1240,14 @@ static enum jres mq_feed(struct cfw_framer *f, size_t idx, size_t *end)
     size_t used = 0;
     enum jres r;
 
-    r = tok_run(&f->tok, s, m->len, &used);
+    /*
+     * The line and the newline mq_push put after it, in one run: a value that starts with '{'
+     * cannot end at a newline, so JR_DONE is inside the line, and a newline inside a string
+     * stops the run there (JR_ERR), as a separate run of it did.
+     */
+    r = tok_run(&f->tok, s, m->len + 1, &used);
     if (r == JR_MORE) {
-        r = tok_run(&f->tok, "\n", 1, &used);
-        if (r != JR_MORE || f->tok.too_deep || m->off + m->len + 1 - start > f->o.max_json) {
+        if (f->tok.too_deep || m->off + m->len + 1 - start > f->o.max_json) {
             return JR_ERR;
         }
         return JR_MORE;
