@@ -717,6 +717,8 @@ struct worker_tap {
     struct cfw_buf buf;
     const struct cfw_ruleset *rs;
     bool full; /* a record did not fit under JOB_MSG_MAX: the input goes back to the parent */
+    /* the parent's pipeline, forked with it: kept (not freed, not lost) until the worker exits */
+    struct cfw_pipeline *parents;
 };
 
 static void tap_observe(const struct cfw_match *m, const struct cfw_event *ev, void *arg)
@@ -756,11 +758,19 @@ static int write_all(int fd, const void *buf, size_t n)
     return 0;
 }
 
+/* Whether path can be read again from its start (a regular file); stdin and pipes cannot. */
+static bool rescannable(const char *path)
+{
+    struct stat st;
+
+    return strcmp(path, "-") != 0 && stat(path, &st) == 0 && S_ISREG(st.st_mode);
+}
+
 /* A worker: scans inputs until none is left, one message per input on fd; never returns. */
 static _Noreturn void job_worker(struct scan *sc, const struct inputs *l, atomic_size_t *next,
                                  struct cfw_ruleset *rs, int fd)
 {
-    struct worker_tap wt = {.buf = CFW_BUF_INIT(job_msg_max), .rs = rs};
+    struct worker_tap wt = {.buf = CFW_BUF_INIT(job_msg_max), .rs = rs, .parents = sc->p};
     struct cfw_pipeline_tap tap = {tap_observe, tap_succeed, &wt};
     struct cfw_pipeline *p = cfw_pipeline_new(rs, NULL, NULL);
 
@@ -776,11 +786,21 @@ static _Noreturn void job_worker(struct scan *sc, const struct inputs *l, atomic
             break;
         }
         h.rc = scan_input(sc, l->v[i].path);
-        if (wt.full) {
+        if (wt.full && rescannable(l->v[i].path)) {
             /* nothing sent for input i: the parent scans it itself, in its turn */
             cfw_buf_free(&wt.buf);
             cfw_pipeline_free(p);
             _exit(WORKER_GAVE_BACK);
+        }
+        if (wt.full) {
+            /* read once and gone (stdin, a pipe): its matches cannot be sent, say so */
+            fprintf(stderr,
+                    "cfwatchd: %s: its matches passed what a scan worker sends (%zu bytes) and "
+                    "it cannot be read again: they are left out (scan it without -j)\n",
+                    l->v[i].path, job_msg_max);
+            h.rc = -1;
+            cfw_buf_reset(&wt.buf);
+            wt.full = false;
         }
         stats_add_delta(&h.stats, cfw_pipeline_stats(p), &before);
         h.len = wt.buf.len;
@@ -918,7 +938,15 @@ static bool jobs_read(struct scan *sc, struct pollfd *pfd, struct cfw_buf *in, s
             (*open_fds)--;
             continue;
         }
-        cfw_buf_append(&in[w], sc->buf, (size_t)got);
+        /* the cap holds a message not yet whole and one read: more is a worker gone wrong */
+        if (cfw_buf_append(&in[w], sc->buf, (size_t)got) != 0) {
+            fprintf(stderr, "cfwatchd: a scan worker sent a message over its cap\n");
+            close(pfd[w].fd);
+            pfd[w].fd = -1;
+            (*open_fds)--;
+            bad = true;
+            continue;
+        }
         if (take_messages(&in[w], res, n) != 0) {
             bad = true;
         }

@@ -1247,6 +1247,13 @@ class TestJobs(OnceCase):
         self.assertEqual(text(par.stdout), text(serial.stdout))
         self.assertEqual(par.returncode, serial.returncode)
         self.assertEqual(json.loads(text(par.stdout))["stats"]["inputs"], nfiles)
+        # stdin cannot be read again: its matches are left out, said, and the status is 2
+        stdin = self.read(SRC_05)
+        par = run(["--once", "-j", "2", "--format", "json", "-", OK_03], stdin=stdin,
+                  env=clean_env(CFW_JOB_MSG_MAX="300"))
+        self.assertIn("-: its matches passed what a scan worker sends (300 bytes) and it cannot "
+                      "be read again", text(par.stderr))
+        self.assertEqual(par.returncode, 2, text(par.stderr))
 
     def test_dead_worker(self):
         """A worker killed mid-scan: its input is scanned by the main process in its turn, the
