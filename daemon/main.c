@@ -43,7 +43,9 @@
  * --once -j: the cap of a worker's message, the records of one input. Only the input bounds it
  * (a record per match, each up to the framer's max_json), so this is a ceiling, not a budget: an
  * input whose records pass it is given back (the worker exits WORKER_GAVE_BACK without sending
- * them) and scanned by the main process. CFW_JOB_MSG_MAX (bytes) lowers it, for the tests.
+ * them) and scanned by the main process, when it is a regular file; stdin or a pipe cannot be
+ * read again, so its matches are left out (said; exit status 2). CFW_JOB_MSG_MAX (bytes) lowers
+ * the cap, for the tests.
  */
 #define JOB_MSG_MAX ((size_t)1 << 30)
 #define WORKER_GAVE_BACK 4
@@ -788,6 +790,10 @@ static _Noreturn void job_worker(struct scan *sc, const struct inputs *l, atomic
         h.rc = scan_input(sc, l->v[i].path);
         if (wt.full && rescannable(l->v[i].path)) {
             /* nothing sent for input i: the parent scans it itself, in its turn */
+            fprintf(stderr,
+                    "cfwatchd: %s: its matches passed what a scan worker sends (%zu bytes): it "
+                    "is scanned by the main process\n",
+                    l->v[i].path, job_msg_max);
             cfw_buf_free(&wt.buf);
             cfw_pipeline_free(p);
             _exit(WORKER_GAVE_BACK);
@@ -867,11 +873,7 @@ static bool worker_failed(pid_t pid)
         return true;
     }
     if (WEXITSTATUS(st) == WORKER_GAVE_BACK) {
-        fprintf(stderr,
-                "cfwatchd: an input matched more than a scan worker sends (%zu bytes of "
-                "matches): it is scanned by the main process\n",
-                job_msg_max);
-        return false;
+        return false; /* it said which input it gave back */
     }
     if (WEXITSTATUS(st) != 0) {
         fprintf(stderr, "cfwatchd: a scan worker exited with status %d\n", WEXITSTATUS(st));
@@ -970,7 +972,6 @@ static bool scan_jobs(struct scan *sc, const struct inputs *l, size_t nworkers,
     size_t replayed = 0;
     size_t open_fds = 0;
     bool input_error = false;
-
     const char *cap = getenv("CFW_JOB_MSG_MAX");
 
     if (cap != NULL && strtoull(cap, NULL, 10) > 0 && strtoull(cap, NULL, 10) < JOB_MSG_MAX) {
