@@ -22,6 +22,20 @@ static void put(const char *dir, const char *name, const char *text)
     assert_int_equal(cfw_fs_write_atomic(-1, dir, name, text, strlen(text), 0600, &err), 0);
 }
 
+/* Asserts that dir/name holds text (put's twin). */
+static void assert_holds(const char *dir, const char *name, const char *text)
+{
+    struct cfw_err err = {0};
+    char *p = cfw_xasprintf("%s/%s", dir, name);
+    size_t len;
+    char *buf = cfw_fs_read_file(p, 100, &len, &err);
+
+    assert_non_null(buf);
+    assert_string_equal(buf, text);
+    free(buf);
+    free(p);
+}
+
 static void test_read_file(void **state)
 {
     char dir[64];
@@ -153,9 +167,6 @@ static void test_write_flags(void **state)
 static void test_write_tmp_taken(void **state)
 {
     char dir[64];
-    struct cfw_err err = {0};
-    char *buf;
-    size_t len;
 
     (void)state;
     assert_int_equal(tmpdir_make(dir, sizeof(dir), "fsutil"), 0);
@@ -166,21 +177,11 @@ static void test_write_tmp_taken(void **state)
     }
     put(dir, "t", "ours");
     for (unsigned i = 0; i < 20; i++) {
-        char *p = cfw_xasprintf("%s/.tmp-t.%ld.%u", dir, (long)getpid(), i);
-        buf = cfw_fs_read_file(p, 100, &len, &err);
-        assert_non_null(buf);
-        assert_string_equal(buf, "theirs");
-        free(buf);
-        free(p);
+        char *name = cfw_xasprintf(".tmp-t.%ld.%u", (long)getpid(), i);
+        assert_holds(dir, name, "theirs");
+        free(name);
     }
-    {
-        char *p = cfw_xasprintf("%s/t", dir);
-        buf = cfw_fs_read_file(p, 100, &len, &err);
-        free(p);
-    }
-    assert_non_null(buf);
-    assert_string_equal(buf, "ours");
-    free(buf);
+    assert_holds(dir, "t", "ours");
     assert_int_equal(tmpdir_remove(dir), 0);
 }
 
