@@ -972,10 +972,11 @@ static bool scan_jobs(struct scan *sc, const struct inputs *l, size_t nworkers,
     size_t replayed = 0;
     size_t open_fds = 0;
     bool input_error = false;
-    const char *cap = getenv("CFW_JOB_MSG_MAX");
+    const char *env = getenv("CFW_JOB_MSG_MAX");
+    unsigned long long cap = env != NULL ? strtoull(env, NULL, 10) : 0;
 
-    if (cap != NULL && strtoull(cap, NULL, 10) > 0 && strtoull(cap, NULL, 10) < JOB_MSG_MAX) {
-        job_msg_max = (size_t)strtoull(cap, NULL, 10);
+    if (cap > 0 && cap < JOB_MSG_MAX) {
+        job_msg_max = (size_t)cap;
     }
     for (size_t w = 0; w < nworkers; w++) {
         /* a worker's message not yet whole and the read that follows it */
