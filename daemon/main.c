@@ -768,6 +768,15 @@ static bool rescannable(const char *path)
     return strcmp(path, "-") != 0 && stat(path, &st) == 0 && S_ISREG(st.st_mode);
 }
 
+/* Ends a worker with status, what it holds freed (memcheck counts the leaks of an exit). */
+static _Noreturn void worker_end(struct worker_tap *wt, struct cfw_pipeline *p, int status)
+{
+    cfw_buf_free(&wt->buf);
+    cfw_pipeline_free(p);
+    /* _exit: the parent's stdio buffers, atexit handlers and leak check are the parent's */
+    _exit(status);
+}
+
 /* A worker: scans inputs until none is left, one message per input on fd; never returns. */
 static _Noreturn void job_worker(struct scan *sc, const struct inputs *l, atomic_size_t *next,
                                  struct cfw_ruleset *rs, int fd)
@@ -794,9 +803,7 @@ static _Noreturn void job_worker(struct scan *sc, const struct inputs *l, atomic
                     "cfwatchd: %s: its matches passed what a scan worker sends (%zu bytes): it "
                     "is scanned by the main process\n",
                     l->v[i].path, job_msg_max);
-            cfw_buf_free(&wt.buf);
-            cfw_pipeline_free(p);
-            _exit(WORKER_GAVE_BACK);
+            worker_end(&wt, p, WORKER_GAVE_BACK);
         }
         if (wt.full) {
             /* read once and gone (stdin, a pipe): its matches cannot be sent, say so */
@@ -816,10 +823,7 @@ static _Noreturn void job_worker(struct scan *sc, const struct inputs *l, atomic
         }
         cfw_buf_reset(&wt.buf);
     }
-    cfw_buf_free(&wt.buf);
-    cfw_pipeline_free(p);
-    /* _exit: the parent's stdio buffers, atexit handlers and leak check are the parent's */
-    _exit(0);
+    worker_end(&wt, p, 0);
 }
 
 /* Takes every whole message out of in into res; -1 after printing why on a bad message. */
