@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <malloc.h>
 #include <poll.h>
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -1410,6 +1411,16 @@ int main(int argc, char **argv)
         rc = run_test_alert(&o);
         break;
     case MODE_DAEMON: {
+        /*
+         * A fixed mmap threshold: glibc otherwise raises it to the size of the largest mmapped
+         * block freed (a Logpush batch, a state snapshot), after which blocks that size come
+         * from the heap and stay resident; the daemon's RSS then steps up by megabytes at a
+         * random moment and stays there. Measured on the SIGHUP storm of test_faults_reload:
+         * a 4.4 MiB step in 3 runs of 4 without it, none in 5 with it, 4 MiB less RSS at start.
+         */
+#ifdef M_MMAP_THRESHOLD
+        mallopt(M_MMAP_THRESHOLD, 256 * 1024);
+#endif
         struct cfw_app_opts ao = {
             .config_path = o.config != NULL ? o.config : CFW_CONFIG_DEFAULT_PATH,
             .log_level = o.log_level,
