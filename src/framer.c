@@ -341,26 +341,28 @@ static void emit_line(struct cfw_framer *f, const struct lview *lv)
 /* A wrangler message header: ✘ [ERROR], X [ERROR], [ERROR], ▲ [WARNING] or [WARNING]. */
 static bool is_marker(const char *s, size_t n)
 {
-    static const char *const marks[] = {
-        "\xe2\x9c\x98 [ERROR]", "X [ERROR]", "[ERROR]", "\xe2\x96\xb2 [WARNING]", "[WARNING]",
-    };
     size_t i = indent_of(s, n);
-    size_t k;
 
     s += i;
     n -= i;
-    if (n < LIT_LEN("[ERROR]")) {
+    if (n == 0) {
         return false;
     }
-    if (s[0] != '\xe2' && s[0] != 'X' && s[0] != '[') {
-        return false;
-    }
-    for (k = 0; k < sizeof(marks) / sizeof(marks[0]); k++) {
-        if (has_prefix(s, n, marks[k], strlen(marks[k]))) {
-            return true;
+    /* most lines fail the first byte: the compares after it are for the few that pass */
+    switch (s[0]) {
+    case '\xe2':
+        if (has_prefix(s, n, "\xe2\x9c\x98 ", LIT_LEN("\xe2\x9c\x98 "))) { /* ✘ */
+            return has_prefix(s + 4, n - 4, "[ERROR]", LIT_LEN("[ERROR]"));
         }
+        return has_prefix(s, n, "\xe2\x96\xb2 [WARNING]", LIT_LEN("\xe2\x96\xb2 [WARNING]"));
+    case 'X':
+        return has_prefix(s, n, "X [ERROR]", LIT_LEN("X [ERROR]"));
+    case '[':
+        return has_prefix(s, n, "[ERROR]", LIT_LEN("[ERROR]")) ||
+               has_prefix(s, n, "[WARNING]", LIT_LEN("[WARNING]"));
+    default:
+        return false;
     }
-    return false;
 }
 
 /* Holds `[code: N]`, which ends a wrangler message. */
