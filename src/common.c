@@ -249,11 +249,45 @@ static struct cfw_field *fields_find(const struct cfw_fields *f, const char *key
     return NULL;
 }
 
-/* One allocation holds a field's key and value: "key\0value\0" (value points into it). */
-static void field_fill(struct cfw_field *e, const char *key, size_t kl, const char *value,
-                       size_t len)
+struct cfw_fields_block {
+    struct cfw_fields_block *next;
+    size_t len;
+    size_t cap;
+    char data[];
+};
+
+#define FIELDS_BLOCK_MIN 256
+
+static void fields_block_new(struct cfw_fields *f, size_t cap)
 {
-    char *b = cfw_xmalloc(kl + len + 2);
+    struct cfw_fields_block *b = cfw_xmalloc(sizeof(*b) + cap);
+
+    b->next = f->blk;
+    b->len = 0;
+    b->cap = cap;
+    f->blk = b;
+}
+
+/* n bytes in f's newest block, or in a new one (twice the last, at least n). */
+static char *fields_alloc(struct cfw_fields *f, size_t n)
+{
+    struct cfw_fields_block *b = f->blk;
+
+    if (b == NULL || b->cap - b->len < n) {
+        size_t cap = b == NULL ? FIELDS_BLOCK_MIN : b->cap * 2;
+
+        fields_block_new(f, cap < n ? n : cap);
+        b = f->blk;
+    }
+    b->len += n;
+    return b->data + b->len - n;
+}
+
+/* Puts "key\0value\0" in f's blocks for e, with room for a value of at least room bytes. */
+static void field_fill(struct cfw_fields *f, struct cfw_field *e, const char *key, size_t kl,
+                       const char *value, size_t len, size_t room)
+{
+    char *b = fields_alloc(f, kl + room + 2);
 
     memcpy(b, key, kl);
     b[kl] = '\0';
@@ -261,6 +295,7 @@ static void field_fill(struct cfw_field *e, const char *key, size_t kl, const ch
     b[kl + 1 + len] = '\0';
     e->key = b;
     e->value = b + kl + 1;
+    e->room = room;
 }
 
 static void fields_reserve(struct cfw_fields *f, size_t n)
@@ -279,16 +314,22 @@ void cfw_fields_setn(struct cfw_fields *f, const char *key, const char *value, s
     struct cfw_field *e = fields_find(f, key);
 
     len = strnlen(value, len);
-    if (e != NULL) {
-        char *old = e->key; /* value may point into it: copied before it is freed */
-
-        field_fill(e, old, strlen(old), value, len);
-        free(old);
-        return;
+    if (e == NULL) {
+        fields_reserve(f, f->n + 1);
+        field_fill(f, &f->v[f->n], key, strlen(key), value, len, len);
+        f->n++;
+    } else if (len <= e->room) {
+        /* value may point into the old value: memmove */
+        memmove(e->value, value, len);
+        e->value[len] = '\0';
+    } else {
+        /*
+         * A new place, with room for twice the old value: a key set again and again with
+         * values that grow leaves a bounded trail (the old places stay until the clear).
+         */
+        field_fill(f, e, e->key, (size_t)(e->value - e->key) - 1, value, len,
+                   len > 2 * e->room ? len : 2 * e->room);
     }
-    fields_reserve(f, f->n + 1);
-    field_fill(&f->v[f->n], key, strlen(key), value, len);
-    f->n++;
 }
 
 void cfw_fields_set(struct cfw_fields *f, const char *key, const char *value)
@@ -320,12 +361,24 @@ void cfw_fields_copy(struct cfw_fields *dst, const struct cfw_fields *src)
         }
         return;
     }
-    /* into an empty set (the common case): src's keys are distinct, no lookups */
+    /*
+     * Into an empty set (the common case): src's keys are distinct, no lookups, and a set that
+     * has no block yet gets one of the exact size (an incident keeps its copy for long).
+     */
     fields_reserve(dst, src->n);
+    if (dst->blk == NULL && src->n > 0) {
+        size_t total = 0;
+
+        for (size_t i = 0; i < src->n; i++) {
+            total += strlen(src->v[i].key) + strlen(src->v[i].value) + 2;
+        }
+        fields_block_new(dst, total);
+    }
     for (size_t i = 0; i < src->n; i++) {
         size_t kl = (size_t)(src->v[i].value - src->v[i].key) - 1;
+        size_t len = strlen(src->v[i].value);
 
-        field_fill(&dst->v[i], src->v[i].key, kl, src->v[i].value, strlen(src->v[i].value));
+        field_fill(dst, &dst->v[i], src->v[i].key, kl, src->v[i].value, len, len);
     }
     dst->n = src->n;
 }
@@ -335,8 +388,11 @@ void cfw_fields_clear(struct cfw_fields *f)
     if (f == NULL) {
         return;
     }
-    for (size_t i = 0; i < f->n; i++) {
-        free(f->v[i].key);
+    while (f->blk != NULL) {
+        struct cfw_fields_block *b = f->blk;
+
+        f->blk = b->next;
+        free(b);
     }
     free(f->v);
     f->v = NULL;

@@ -94,16 +94,25 @@ bool cfw_busy_leave(struct cfw_busy *b);
 /* True (and b marked) when the free must wait for the outermost leave; false: destroy it now. */
 bool cfw_busy_defer_free(struct cfw_busy *b);
 
-/* An ordered set of string fields (key -> value); small, linear lookup. */
+/*
+ * An ordered set of string fields (key -> value); small, linear lookup. The strings live in
+ * blocks the set owns ("key\0value\0" each), so that an event's fields cost an allocation or
+ * two instead of one per field; a block never moves, so a value stays where it is until its key
+ * is set again or the set is cleared.
+ */
 struct cfw_field {
     char *key;
     char *value;
+    size_t room; /* bytes value can hold before a new place is needed (its terminator excluded) */
 };
+
+struct cfw_fields_block;
 
 struct cfw_fields {
     struct cfw_field *v;
     size_t n;
     size_t cap;
+    struct cfw_fields_block *blk; /* newest first */
 };
 
 /* Sets (copies) key to value, replacing an existing value. */

@@ -4,6 +4,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -40,6 +41,57 @@ static void test_fields(void **state)
     assert_int_equal(g.n, 2);
     cfw_fields_clear(&f);
     cfw_fields_clear(&g);
+}
+
+/* Values kept in the set's blocks: grown, shrunk, set from themselves, past many blocks. */
+static void test_fields_blocks(void **state)
+{
+    struct cfw_fields f = {0};
+    struct cfw_fields g = {0};
+    char big[3000];
+    char key[16];
+    const char *kept;
+
+    (void)state;
+    memset(big, 'x', sizeof(big) - 1);
+    big[sizeof(big) - 1] = '\0';
+    cfw_fields_set(&f, "msg", "short");
+    kept = cfw_fields_get(&f, "msg");
+    cfw_fields_set(&f, "other", "o");
+    assert_ptr_equal(cfw_fields_get(&f, "msg"), kept); /* another key does not move it */
+    cfw_fields_set(&f, "msg", big);                    /* grows past its room */
+    assert_string_equal(cfw_fields_get(&f, "msg"), big);
+    cfw_fields_set(&f, "msg", "tiny"); /* shrinks in place */
+    assert_string_equal(cfw_fields_get(&f, "msg"), "tiny");
+    cfw_fields_set(&f, "msg", cfw_fields_get(&f, "msg") + 2); /* from its own bytes */
+    assert_string_equal(cfw_fields_get(&f, "msg"), "ny");
+    cfw_fields_setn(&f, "msg", "abcdef", 3);
+    assert_string_equal(cfw_fields_get(&f, "msg"), "abc");
+    for (int i = 0; i < 200; i++) { /* a key set again and again, growing */
+        big[i + 1] = '\0';
+        cfw_fields_set(&f, "grow", big);
+        big[i + 1] = 'x';
+        assert_int_equal(strlen(cfw_fields_get(&f, "grow")), (size_t)i + 1);
+    }
+    for (int i = 0; i < 100; i++) { /* many keys, many blocks */
+        snprintf(key, sizeof(key), "k%d", i);
+        cfw_fields_set(&f, key, key);
+    }
+    for (int i = 0; i < 100; i++) {
+        snprintf(key, sizeof(key), "k%d", i);
+        assert_string_equal(cfw_fields_get(&f, key), key);
+    }
+    assert_string_equal(cfw_fields_get(&f, "other"), "o");
+    cfw_fields_copy(&g, &f); /* one block of the exact size, then more */
+    assert_int_equal(g.n, f.n);
+    cfw_fields_set(&g, "after", "copy");
+    cfw_fields_set(&g, "msg", big);
+    assert_string_equal(cfw_fields_get(&g, "k99"), "k99");
+    assert_string_equal(cfw_fields_get(&g, "after"), "copy");
+    assert_string_equal(cfw_fields_get(&f, "msg"), "abc");
+    cfw_fields_clear(&f);
+    cfw_fields_clear(&g);
+    cfw_fields_clear(&g); /* cleared twice: nothing left to free */
 }
 
 static void test_parse(void **state)
@@ -232,11 +284,12 @@ static void test_find(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_buf_cap),    cmocka_unit_test(test_buf_init),
-        cmocka_unit_test(test_ms_timeval), cmocka_unit_test(test_utf8_prefix),
-        cmocka_unit_test(test_busy),       cmocka_unit_test(test_fields),
-        cmocka_unit_test(test_parse),      cmocka_unit_test(test_stamp),
-        cmocka_unit_test(test_find),       cmocka_unit_test(test_buf_cap_kept),
+        cmocka_unit_test(test_buf_cap),       cmocka_unit_test(test_buf_init),
+        cmocka_unit_test(test_ms_timeval),    cmocka_unit_test(test_utf8_prefix),
+        cmocka_unit_test(test_busy),          cmocka_unit_test(test_fields),
+        cmocka_unit_test(test_fields_blocks), cmocka_unit_test(test_parse),
+        cmocka_unit_test(test_stamp),         cmocka_unit_test(test_find),
+        cmocka_unit_test(test_buf_cap_kept),
 #ifdef NDEBUG
         cmocka_unit_test(test_buf_zeroed),
 #endif
