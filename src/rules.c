@@ -1387,15 +1387,15 @@ static int rule_run(struct cfw_ruleset *rs, struct cfw_rule *r, const struct cfw
  */
 static void set_group(struct cfw_fields *out, const char *name, const char *s, size_t n)
 {
-    char *copy = cfw_xstrndup(s, n);
+    char *v;
 
-    for (size_t i = 0; copy[i] != '\0'; i++) {
-        if ((unsigned char)copy[i] < 0x20 || copy[i] == 0x7f) {
-            copy[i] = ' ';
+    cfw_fields_setn(out, name, s, n);
+    v = (char *)cfw_fields_get(out, name); /* the set's own copy: cleaned in place */
+    for (size_t i = 0; v[i] != '\0'; i++) {
+        if ((unsigned char)v[i] < 0x20 || v[i] == 0x7f) {
+            v[i] = ' ';
         }
     }
-    cfw_fields_set(out, name, copy);
-    free(copy);
 }
 
 /* Event fields, then the named groups that took part in the match (they win). */
