@@ -24,6 +24,7 @@
 #include "cfwatchd/common.h"
 #include "cfwatchd/pytb.h"
 #include "framer_int.h"
+#include "jsonline.h"
 
 /* Longest time prefix kept: ISO 8601 with nine fraction digits and an offset is 35 bytes. */
 #define TIME_MAX 48
@@ -1065,6 +1066,25 @@ err:
     return JR_ERR;
 }
 
+/* What mq_feed makes of a line that starts a value (framer_int.h). */
+size_t cfw_framer_line_value(const char *s, size_t n, size_t max_depth)
+{
+    struct jtok t = {.max_depth = max_depth, .cap = max_depth + JSON_SKIP_DEPTH};
+    char *line = cfw_xmalloc(n + 1);
+    size_t used = 0;
+    bool whole;
+
+    t.stack = cfw_xmalloc(t.cap);
+    tok_reset(&t, NULL, true);
+    memcpy(line, s, n);
+    line[n] = '\n';
+    whole = n > 0 && s[0] == '{' && tok_run(&t, line, n + 1, &used) == JR_DONE && !t.too_deep &&
+            is_blank(line + used, n - used);
+    free(t.stack);
+    free(line);
+    return whole ? used : 0;
+}
+
 /* ---- JSON format ---- */
 
 /*
@@ -1357,11 +1377,41 @@ static void mq_abort(struct cfw_framer *f)
     }
 }
 
+/*
+ * A line that starts a value with nothing queued: when the fast check (jsonline.h) says it holds
+ * one whole object and nothing else, the record mq_drain would make of it, without the queue and
+ * the tokenizer; false when the fast check is not sure (the queue then reads the line).
+ */
+static bool json_line(struct cfw_framer *f, const struct lview *lv)
+{
+    size_t used = cfw_jsonline_end(lv->s, lv->n, f->o.max_depth);
+    char *w;
+
+    if (used == 0 || used > f->o.max_json) {
+        return false;
+    }
+    blk_emit(f); /* a '{' at column 0 ends any block; keep the records in order */
+    if (lv->term) {
+        w = (char *)lv->s; /* the framer's own bytes (see lview) */
+    } else {
+        w = work_reserve(f, used + 1);
+        memcpy(w, lv->s, used);
+    }
+    w[used] = '\0';
+    emit(f, CFW_REC_JSON, w, used, lv->no, lv->no, lv->time);
+    return true;
+}
+
 static void mixed_line(struct cfw_framer *f, const struct lview *lv)
 {
-    if (f->mn == 0 && (lv->n == 0 || lv->s[0] != '{')) {
-        text_line(f, lv);
-        return;
+    if (f->mn == 0) {
+        if (lv->n == 0 || lv->s[0] != '{') {
+            text_line(f, lv);
+            return;
+        }
+        if (json_line(f, lv)) {
+            return;
+        }
     }
     mq_push(f, lv);
     mq_drain(f);

@@ -619,7 +619,7 @@ struct frame_case {
     struct cfw_framer_opts o;
     const char *in;
     size_t n; /* records */
-    struct want_rec r[5];
+    struct want_rec r[6];
     struct want_stat st[4];
 };
 
@@ -1078,6 +1078,25 @@ static void test_mixed(void **state)
          1,
          {REC(0, J, 1, 3, "2025-10-12T13:32:12.1000000Z", "{\n    \"outcome\": \"ok\"\n}")},
          {{ST_END, 0}}},
+        /*
+         * One-line objects, decided by the fast check (jsonline.h) or, where it is not sure, by
+         * the tokenizer: the same records either way. Trailing spaces, a time prefix, colours
+         * removed (the framer's own copy of the line), an escape, a number the grammar refuses,
+         * two values on one line, nesting.
+         */
+        {{.format = CFW_FMT_AUTO},
+         "{\"a\":[1,{\"b\":null}],\"c\":\"x\"}   \n"
+         "2025-10-12T13:32:12Z {\"t\":true}\n"
+         "\x1b[1m{\"ansi\":-1.5e3}\x1b[0m  \n"
+         "{\"esc\":\"a\\\"b\"}\n"
+         "{\"n\":01}\n"
+         "{\"a\":1} {\"b\":2}\n",
+         6,
+         {REC(0, J, 1, 1, NULL, "{\"a\":[1,{\"b\":null}],\"c\":\"x\"}"),
+          REC(1, J, 2, 2, "2025-10-12T13:32:12Z", "{\"t\":true}"),
+          REC(2, J, 3, 3, NULL, "{\"ansi\":-1.5e3}"), REC(3, J, 4, 4, NULL, "{\"esc\":\"a\\\"b\"}"),
+          REC(4, T, 5, 5, NULL, "{\"n\":01}"), REC(5, T, 6, 6, NULL, "{\"a\":1} {\"b\":2}")},
+         {{ST_JSON_ERRORS, 2}}},
         /* LINES never looks for JSON. */
         {{.format = CFW_FMT_LINES},
          "{\"a\":1}\n",
