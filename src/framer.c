@@ -167,6 +167,7 @@ struct cfw_framer {
     enum jstream js;
     struct cfw_buf jbuf;
     size_t jsize; /* bytes of the current value, also those not kept */
+    bool no_fast; /* objects only through the tokenizer (cfw_framer_set_fast_json) */
     bool jlarge;  /* the current value passed max_json: skipped, not kept */
     uint64_t jline;
     bool ws_only;
@@ -1066,6 +1067,12 @@ err:
     return JR_ERR;
 }
 
+/* Turns the fast check of objects (jsonline.h) off or on (framer_int.h). */
+void cfw_framer_set_fast_json(struct cfw_framer *f, bool on)
+{
+    f->no_fast = !on;
+}
+
 /* What mq_feed makes of a line that starts a value (framer_int.h). */
 size_t cfw_framer_line_value(const char *s, size_t n, size_t max_depth)
 {
@@ -1384,22 +1391,50 @@ static void mq_abort(struct cfw_framer *f)
  */
 static bool json_line(struct cfw_framer *f, const struct lview *lv)
 {
-    size_t used = cfw_jsonline_end(lv->s, lv->n, f->o.max_depth);
+    struct cfw_jsonline jl;
     char *w;
 
-    if (used == 0 || used > f->o.max_json) {
+    if (f->no_fast || !cfw_jsonline_scan(lv->s, lv->n, f->o.max_depth, 0, &jl) ||
+        jl.len > f->o.max_json) {
         return false;
     }
     blk_emit(f); /* a '{' at column 0 ends any block; keep the records in order */
     if (lv->term) {
         w = (char *)lv->s; /* the framer's own bytes (see lview) */
     } else {
-        w = work_reserve(f, used + 1);
-        memcpy(w, lv->s, used);
+        w = work_reserve(f, jl.len + 1);
+        memcpy(w, lv->s, jl.len);
     }
-    w[used] = '\0';
-    emit(f, CFW_REC_JSON, w, used, lv->no, lv->no, lv->time);
+    w[jl.len] = '\0';
+    emit(f, CFW_REC_JSON, w, jl.len, lv->no, lv->no, lv->time);
     return true;
+}
+
+/*
+ * Raw bytes p[0, n) at the start of a line that starts with '{', in MIXED mode with nothing
+ * queued: when the fast check takes an object there whose lines process_line and the queue
+ * would leave as they are (no cleaning, no prefix, none too long), its record, as mq_drain would
+ * make it over those lines. Returns the bytes taken (through the last line's newline), 0 when
+ * the lines must go through process_line.
+ */
+static size_t json_run(struct cfw_framer *f, const char *p, size_t n)
+{
+    struct cfw_jsonline jl;
+    uint64_t first = f->stats.lines + 1;
+    char *w;
+
+    if (f->no_fast || f->mode != MODE_MIXED || f->mn != 0 || f->eol != '\n' ||
+        !cfw_jsonline_scan(p, n, f->o.max_depth, f->o.max_line, &jl) || jl.len > f->o.max_json) {
+        return 0;
+    }
+    blk_emit(f);
+    f->stats.lines += jl.lines;
+    f->ltime[0] = '\0'; /* as strip_prefix leaves it after a line without a prefix */
+    w = work_reserve(f, jl.len + 1);
+    memcpy(w, p, jl.len);
+    w[jl.len] = '\0';
+    emit(f, CFW_REC_JSON, w, jl.len, first, first + jl.lines - 1, NULL);
+    return jl.next;
 }
 
 static void mixed_line(struct cfw_framer *f, const struct lview *lv)
@@ -1853,6 +1888,13 @@ static void text_feed(struct cfw_framer *f, const char *p, size_t n)
             process_line(f, f->lbuf.data, f->lbuf.len, f->lbuf.data, false);
             cfw_buf_reset(&f->lbuf);
         } else {
+            size_t took = p[0] == '{' ? json_run(f, p, n) : 0;
+
+            if (took > 0) {
+                p += took;
+                n -= took;
+                continue;
+            }
             process_line(f, p, seg, NULL, !has_special(&sp, (size_t)(p - sp.buf), seg));
         }
         p += adv;

@@ -1,4 +1,4 @@
-/* The fast check of a one-line JSON object (jsonline.h). */
+/* The fast check of a JSON object at the start of a line (jsonline.h). */
 #include "jsonline.h"
 
 #include <stdint.h>
@@ -13,7 +13,9 @@
 /* What 64 bytes hold, a bit per byte (bit i: byte i). */
 struct masks {
     uint64_t quote; /* '"' */
-    uint64_t bad;   /* '\\' or a byte below 0x20: the tokenizer's business */
+    uint64_t bs;    /* '\\' */
+    uint64_t ctl;   /* a byte below 0x20 but '\n' */
+    uint64_t nl;    /* '\n' */
     uint64_t space; /* ' ' */
     uint64_t punct; /* { } [ ] : , */
 };
@@ -37,8 +39,12 @@ static void masks_scalar(const unsigned char *p, struct masks *m)
 
         if (c == '"') {
             m->quote |= bit;
-        } else if (c == '\\' || c < 0x20) {
-            m->bad |= bit;
+        } else if (c == '\\') {
+            m->bs |= bit;
+        } else if (c == '\n') {
+            m->nl |= bit;
+        } else if (c < 0x20) {
+            m->ctl |= bit;
         } else if (c == ' ') {
             m->space |= bit;
         } else if (is_punct(c)) {
@@ -55,7 +61,7 @@ __attribute__((target("avx2"))) static uint32_t eq32(__m256i v, char c)
 
 __attribute__((target("avx2"))) static void masks_avx2(const unsigned char *p, struct masks *m)
 {
-    uint32_t q[2], b[2], s[2], u[2];
+    uint32_t r[2][6];
 
     for (int h = 0; h < 2; h++) {
         __m256i v = _mm256_loadu_si256((const __m256i *)(const void *)(p + 32 * h));
@@ -63,16 +69,20 @@ __attribute__((target("avx2"))) static void masks_avx2(const unsigned char *p, s
         /* '{' and '[' differ in bit 0x20 only, as do '}' and ']' */
         __m256i folded = _mm256_or_si256(v, _mm256_set1_epi8(0x20));
 
-        q[h] = eq32(v, '"');
-        b[h] = eq32(v, '\\') |
-               (uint32_t)_mm256_movemask_epi8(_mm256_cmpeq_epi8(_mm256_max_epu8(v, lo), lo));
-        s[h] = eq32(v, ' ');
-        u[h] = eq32(folded, '{') | eq32(folded, '}') | eq32(v, ':') | eq32(v, ',');
+        r[h][0] = eq32(v, '"');
+        r[h][1] = eq32(v, '\\');
+        r[h][3] = eq32(v, '\n');
+        r[h][2] = (uint32_t)_mm256_movemask_epi8(_mm256_cmpeq_epi8(_mm256_max_epu8(v, lo), lo)) &
+                  ~r[h][3];
+        r[h][4] = eq32(v, ' ');
+        r[h][5] = eq32(folded, '{') | eq32(folded, '}') | eq32(v, ':') | eq32(v, ',');
     }
-    m->quote = q[0] | (uint64_t)q[1] << 32;
-    m->bad = b[0] | (uint64_t)b[1] << 32;
-    m->space = s[0] | (uint64_t)s[1] << 32;
-    m->punct = u[0] | (uint64_t)u[1] << 32;
+    m->quote = r[0][0] | (uint64_t)r[1][0] << 32;
+    m->bs = r[0][1] | (uint64_t)r[1][1] << 32;
+    m->ctl = r[0][2] | (uint64_t)r[1][2] << 32;
+    m->nl = r[0][3] | (uint64_t)r[1][3] << 32;
+    m->space = r[0][4] | (uint64_t)r[1][4] << 32;
+    m->punct = r[0][5] | (uint64_t)r[1][5] << 32;
 }
 
 static bool have_avx2(void)
@@ -162,7 +172,7 @@ enum cls {
 };
 
 static const unsigned char byte_cls[256] = {
-    [' '] = C_SPACE,  ['"'] = C_QUOTE,    [':'] = C_COLON,  [','] = C_COMMA,
+    [' '] = C_SPACE,  ['\n'] = C_SPACE,   ['"'] = C_QUOTE,  [':'] = C_COLON,    [','] = C_COMMA,
     ['{'] = C_LBRACE, ['['] = C_LBRACKET, ['}'] = C_RBRACE, [']'] = C_RBRACKET,
 };
 
@@ -218,14 +228,6 @@ static bool scalar_ok(const unsigned char *p, size_t i, size_t n)
         return n == 5 && memcmp(p, "false", 5) == 0;
     }
     return number_ok(p, n);
-}
-
-static bool spaces_only(const unsigned char *p, size_t i, size_t n)
-{
-    while (i < n && p[i] == ' ') {
-        i++;
-    }
-    return i == n;
 }
 
 /* trans[st][byte_cls[c]] for every byte c: one lookup a token. */
@@ -287,7 +289,7 @@ static size_t run_tokens(const unsigned char *p, size_t n, size_t base, uint64_t
             break;
         case A_CLOSE:
             if (--depth == 0) {
-                return spaces_only(p, base + k + 1, n) ? base + k + 1 : SIZE_MAX;
+                return base + k + 1;
             }
             st = (back >> depth) & 1u ? S_AFTER_O : S_AFTER_A;
             break;
@@ -301,29 +303,122 @@ static size_t run_tokens(const unsigned char *p, size_t n, size_t base, uint64_t
     return 0;
 }
 
-size_t cfw_jsonline_end_with(const char *s, size_t n, size_t max_depth, bool simd)
+/* Below bit k (k <= 64). */
+static uint64_t below(unsigned k)
 {
-    const unsigned char *p = (const unsigned char *)s;
-    unsigned st = S_OBJ_FIRST; /* the opening brace is entered here */
-    size_t depth = 1;
-    uint64_t back = 0;
-    uint64_t in_str = 0;      /* all ones while a string goes on into the next block */
-    uint64_t prev_scalar = 0; /* 1: the last byte of the block before belongs to a scalar */
+    return k >= 64 ? ~UINT64_C(0) : (UINT64_C(1) << k) - 1;
+}
+
+/* The scan's state between blocks. */
+struct scan {
+    const unsigned char *p;
+    size_t n;
+    size_t max_line; /* 0: p[0, n) is one line */
+    size_t line0;    /* where the current line starts */
+    size_t lines;    /* newlines inside the object */
+    unsigned st;     /* the grammar's state (the opening brace entered) */
+    size_t depth;
+    uint64_t back;
+    uint64_t in_str;  /* all ones while a string goes on into the next block */
+    uint64_t prev_sc; /* 1: the last byte of the block before belongs to a scalar */
+};
+
+/*
+ * Newlines inside the object (bits of nl, block at base): each ends a line the framer must be
+ * able to take as it is, no longer than max_line, and the next line must not start with a
+ * digit (the framer would look for a time prefix there).
+ */
+static bool lines_ok(struct scan *sc, size_t base, uint64_t nl)
+{
+    while (nl != 0) {
+        size_t q = base + (size_t)__builtin_ctzll(nl);
+
+        nl &= nl - 1;
+        if (q - sc->line0 > sc->max_line || (q + 1 < sc->n && is_digit(sc->p[q + 1]))) {
+            return false;
+        }
+        sc->line0 = q + 1;
+        sc->lines++;
+    }
+    return true;
+}
+
+/* After the closing brace at end: the rest of its line is spaces; fills out. */
+static bool finish(struct scan *sc, size_t end, struct cfw_jsonline *out)
+{
+    size_t i = end;
+
+    while (i < sc->n && sc->p[i] == ' ') {
+        i++;
+    }
+    if (sc->max_line == 0) {
+        if (i != sc->n) {
+            return false;
+        }
+        out->next = sc->n;
+    } else {
+        if (i == sc->n || sc->p[i] != '\n' || i - sc->line0 > sc->max_line) {
+            return false; /* more on the line, or its end not here */
+        }
+        out->next = i + 1;
+    }
+    out->len = end;
+    out->lines = sc->lines + 1;
+    return true;
+}
+
+/* One block at base: 1 when the object closed (out filled), 0 to go on, -1 when not sure. */
+static int scan_block(struct scan *sc, size_t base, const struct masks *m, size_t max_depth,
+                      struct cfw_jsonline *out)
+{
+    uint64_t str = prefix_xor(m->quote) ^ sc->in_str; /* from an opening quote to its end */
+    uint64_t space = m->space | m->nl;
+    uint64_t scalar = ~str & ~m->quote & ~space & ~m->punct;
+    uint64_t tokens =
+        (m->quote & str) | (m->punct & ~str) | (scalar & ~(scalar << 1 | sc->prev_sc));
+    /* bytes left to the tokenizer: an escape, a control byte, a newline in a string or line */
+    uint64_t bad = m->bs | m->ctl | (sc->max_line == 0 ? m->nl : m->nl & str);
+    uint64_t ok = bad != 0 ? below((unsigned)__builtin_ctzll(bad)) : ~UINT64_C(0);
+    size_t end;
+
+    sc->in_str = (uint64_t)0 - (str >> 63);
+    sc->prev_sc = scalar >> 63;
+    if (base == 0) {
+        tokens &= ~UINT64_C(1); /* the opening brace */
+    }
+    end = run_tokens(sc->p, sc->n, base, tokens & ok, &sc->st, &sc->depth, &sc->back, max_depth);
+    if (end == SIZE_MAX) {
+        return -1;
+    }
+    if (end == 0) {
+        return bad == 0 && lines_ok(sc, base, m->nl) ? 0 : -1;
+    }
+    /* closed at end: only what comes before it in this block counts */
+    return end - base <= 64 && (bad & below((unsigned)(end - base))) == 0 &&
+                   lines_ok(sc, base, m->nl & below((unsigned)(end - base))) && finish(sc, end, out)
+               ? 1
+               : -1;
+}
+
+bool cfw_jsonline_scan_with(const char *s, size_t n, size_t max_depth, size_t max_line, bool simd,
+                            struct cfw_jsonline *out)
+{
+    struct scan sc = {
+        .p = (const unsigned char *)s, .n = n, .max_line = max_line, .st = S_OBJ_FIRST, .depth = 1};
     unsigned char tail[64];
     void (*masks)(const unsigned char *, struct masks *) = masks_for(simd);
 
-    if (n == 0 || p[0] != '{' || max_depth == 0) {
-        return 0;
+    if (n == 0 || s[0] != '{' || max_depth == 0) {
+        return false;
     }
     if (max_depth > CFW_JSONLINE_MAX_DEPTH) {
         max_depth = CFW_JSONLINE_MAX_DEPTH;
     }
     trans_byte_init();
     for (size_t base = 0; base < n; base += 64) {
-        const unsigned char *b = p + base;
+        const unsigned char *b = sc.p + base;
         struct masks m;
-        uint64_t str, scalar, tokens;
-        size_t end;
+        int r;
 
         if (n - base < 64) {
             memset(tail, ' ', sizeof(tail)); /* spaces: no token, and inside a string no end */
@@ -331,26 +426,16 @@ size_t cfw_jsonline_end_with(const char *s, size_t n, size_t max_depth, bool sim
             b = tail;
         }
         masks(b, &m);
-        if (m.bad != 0) {
-            return 0;
-        }
-        str = prefix_xor(m.quote) ^ in_str; /* from an opening quote to before its closing one */
-        in_str = (uint64_t)0 - (str >> 63);
-        scalar = ~str & ~m.quote & ~m.space & ~m.punct;
-        tokens = (m.quote & str) | (m.punct & ~str) | (scalar & ~(scalar << 1 | prev_scalar));
-        prev_scalar = scalar >> 63;
-        if (base == 0) {
-            tokens &= ~UINT64_C(1); /* the opening brace */
-        }
-        end = run_tokens(p, n, base, tokens, &st, &depth, &back, max_depth);
-        if (end != 0) {
-            return end == SIZE_MAX ? 0 : end;
+        r = scan_block(&sc, base, &m, max_depth, out);
+        if (r != 0) {
+            return r > 0;
         }
     }
-    return 0; /* the object goes on past the line (or a string does) */
+    return false; /* the object goes on past what is here */
 }
 
-size_t cfw_jsonline_end(const char *s, size_t n, size_t max_depth)
+bool cfw_jsonline_scan(const char *s, size_t n, size_t max_depth, size_t max_line,
+                       struct cfw_jsonline *out)
 {
-    return cfw_jsonline_end_with(s, n, max_depth, true);
+    return cfw_jsonline_scan_with(s, n, max_depth, max_line, true, out);
 }

@@ -5,12 +5,15 @@
  * are hit), then finished. Checked: every record's text is NUL-terminated at len and holds no
  * NUL, 1 <= line <= line_end <= lines of the input (LF and CR line ends), the caps hold, JSON
  * records start a value, the record count matches the stats, and (without an idle flush between
- * the feeds) framing in two feeds gives exactly the records of framing in one.
+ * the feeds) framing in two feeds gives exactly the records of framing in one, and framing
+ * without the fast check of JSON objects (jsonline.h) gives exactly the records and counts of
+ * framing with it.
  */
 #include <string.h>
 
 #include "cfwatchd/framer.h"
 #include "cfwatchd/log.h"
+#include "framer_int.h"
 #include "fuzz_util.h"
 
 #define INPUT_NAME "fuzz-input"
@@ -78,10 +81,11 @@ static void feed_copy(struct cfw_framer *f, const char *data, size_t n)
 }
 
 static void frame(const struct cfw_framer_opts *o, const char *data, size_t n, size_t split,
-                  bool flush, struct collect *c)
+                  bool flush, bool fast, struct collect *c, struct cfw_framer_stats *st)
 {
     struct cfw_framer *f = cfw_framer_new(INPUT_NAME, o, on_record, c);
 
+    cfw_framer_set_fast_json(f, fast);
     feed_copy(f, data, split);
     if (flush) {
         cfw_framer_flush(f);
@@ -92,6 +96,7 @@ static void frame(const struct cfw_framer_opts *o, const char *data, size_t n, s
     FUZZ_CHECK(cfw_framer_stats(f)->records == c->records);
     FUZZ_CHECK(cfw_framer_stats(f)->bytes == n);
     FUZZ_CHECK(o->format == CFW_FMT_AUTO || cfw_framer_format(f) == o->format);
+    *st = *cfw_framer_stats(f);
     cfw_framer_free(f);
 }
 
@@ -111,6 +116,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     struct cfw_framer_opts o = {0};
     struct collect one = {.o = &o, .max_line_no = 1, .trace = CFW_BUF_INIT(CFW_BUF_MAX_BUILT)};
     struct collect two = {.o = &o, .max_line_no = 1, .trace = CFW_BUF_INIT(CFW_BUF_MAX_BUILT)};
+    struct collect slow = {.o = &o, .max_line_no = 1, .trace = CFW_BUF_INIT(CFW_BUF_MAX_BUILT)};
+    struct cfw_framer_stats st_one, st_two, st_slow;
     bool flush = (mode & 4) != 0;
     size_t split = in.n > 0 ? cut % (in.n + 1) : 0;
 
@@ -125,14 +132,21 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         one.max_line_no += in.p[i] == '\n' || in.p[i] == '\r';
     }
     two.max_line_no = one.max_line_no;
-    frame(&o, (const char *)in.p, in.n, split, flush, &two);
+    slow.max_line_no = one.max_line_no;
+    frame(&o, (const char *)in.p, in.n, split, flush, true, &two, &st_two);
+    frame(&o, (const char *)in.p, in.n, split, flush, false, &slow, &st_slow);
+    FUZZ_CHECK(slow.records == two.records);
+    FUZZ_CHECK(slow.trace.len == two.trace.len);
+    FUZZ_CHECK(slow.trace.len == 0 || memcmp(slow.trace.data, two.trace.data, slow.trace.len) == 0);
+    FUZZ_CHECK(memcmp(&st_slow, &st_two, sizeof(st_slow)) == 0);
     if (!flush) {
-        frame(&o, (const char *)in.p, in.n, in.n, false, &one);
+        frame(&o, (const char *)in.p, in.n, in.n, false, true, &one, &st_one);
         FUZZ_CHECK(one.records == two.records);
         FUZZ_CHECK(one.trace.len == two.trace.len);
         FUZZ_CHECK(one.trace.len == 0 || memcmp(one.trace.data, two.trace.data, one.trace.len) == 0);
     }
     cfw_buf_free(&one.trace);
     cfw_buf_free(&two.trace);
+    cfw_buf_free(&slow.trace);
     return 0;
 }

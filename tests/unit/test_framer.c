@@ -663,6 +663,28 @@ static void check_want_rec(const struct recs *c, const struct want_rec *w)
     }
 }
 
+/* The same records and counts from framing with the fast check of objects and without it. */
+static void assert_same_without_fast(const struct recs *c, const struct frame_case *fc)
+{
+    struct recs slow;
+    struct cfw_framer *f;
+
+    memset(&slow, 0, sizeof(slow));
+    f = cfw_framer_new("test", &fc->o, collect, &slow);
+    cfw_framer_set_fast_json(f, false);
+    cfw_framer_feed(f, fc->in, strlen(fc->in));
+    done(&slow, f);
+    assert_int_equal(slow.n, c->n);
+    for (size_t k = 0; k < c->n; k++) {
+        assert_int_equal(slow.v[k].kind, c->v[k].kind);
+        assert_string_equal(slow.v[k].text, c->v[k].text);
+        assert_int_equal(slow.v[k].line, c->v[k].line);
+        assert_int_equal(slow.v[k].line_end, c->v[k].line_end);
+    }
+    assert_memory_equal(&slow.st, &c->st, sizeof(slow.st));
+    recs_free(&slow);
+}
+
 static void run_frame_cases(const struct frame_case *cases, size_t n)
 {
     for (size_t i = 0; i < n; i++) {
@@ -670,6 +692,7 @@ static void run_frame_cases(const struct frame_case *cases, size_t n)
         struct recs c;
 
         frame(&c, &fc->o, fc->in, strlen(fc->in), 0);
+        assert_same_without_fast(&c, fc);
         if (c.n != fc->n) {
             fail_msg("case %zu: %zu records, want %zu", i, c.n, fc->n);
         }
@@ -1097,6 +1120,20 @@ static void test_mixed(void **state)
           REC(2, J, 3, 3, NULL, "{\"ansi\":-1.5e3}"), REC(3, J, 4, 4, NULL, "{\"esc\":\"a\\\"b\"}"),
           REC(4, T, 5, 5, NULL, "{\"n\":01}"), REC(5, T, 6, 6, NULL, "{\"a\":1} {\"b\":2}")},
          {{ST_JSON_ERRORS, 2}}},
+        /*
+         * Objects over many lines, the same records with the fast check or without it: a line
+         * inside that starts with a digit (the framer looks for a time prefix there), CRLF
+         * line ends, text after the closing brace.
+         */
+        {{.format = CFW_FMT_AUTO},
+         "{\n  \"a\": [\n1,\n    2\n  ]\n}\n"
+         "{\r\n  \"b\": 1\r\n}\r\n"
+         "{\n  \"c\": 1\n} tail\n",
+         5,
+         {REC(0, J, 1, 6, NULL, "{\n  \"a\": [\n1,\n    2\n  ]\n}"),
+          REC(1, J, 7, 9, NULL, "{\n  \"b\": 1\n}"), REC(2, T, 10, 10, NULL, "{"),
+          REC(3, T, 11, 11, NULL, "  \"c\": 1"), REC(4, T, 12, 12, NULL, "} tail")},
+         {{ST_JSON_ERRORS, 1}}},
         /* LINES never looks for JSON. */
         {{.format = CFW_FMT_LINES},
          "{\"a\":1}\n",
