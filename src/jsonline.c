@@ -230,17 +230,22 @@ static bool scalar_ok(const unsigned char *p, size_t i, size_t n)
     return number_ok(p, n);
 }
 
-/* trans[st][byte_cls[c]] for every byte c: one lookup a token. */
-static unsigned char trans_byte[S_N][256];
+/*
+ * trans[st][byte_cls[c]] for every state and byte c, times 256: the row of the next state (or
+ * an action times 256), so that a token costs one lookup and no arithmetic.
+ */
+static uint16_t trans_row[S_N * 256];
 
-static void trans_byte_init(void)
+static void trans_row_init(void)
 {
     static bool done;
 
     if (!done) {
         for (unsigned st = 0; st < S_N; st++) {
             for (unsigned c = 0; c < 256; c++) {
-                trans_byte[st][c] = byte_cls[c] == C_SPACE ? A_ERR : trans[st][byte_cls[c]];
+                unsigned a = byte_cls[c] == C_SPACE ? A_ERR : trans[st][byte_cls[c]];
+
+                trans_row[st * 256 + c] = (uint16_t)(a * 256);
             }
         }
         done = true;
@@ -256,22 +261,24 @@ static size_t run_tokens(const unsigned char *p, size_t n, size_t base, uint64_t
                          unsigned *stp, size_t *depthp, uint64_t *backp, size_t max_depth)
 {
     const unsigned char *pb = p + base;
-    unsigned st = *stp;
+    unsigned row = *stp * 256;
     size_t depth = *depthp;
     uint64_t back = *backp;
 
     while (tokens != 0) {
         unsigned k = (unsigned)__builtin_ctzll(tokens);
-        unsigned a = trans_byte[st][pb[k]];
+        unsigned a = trans_row[row + pb[k]];
+        unsigned st;
         unsigned after;
 
         tokens &= tokens - 1;
-        if (__builtin_expect(a < S_N, 1)) {
-            st = a;
+        if (__builtin_expect(a < S_N * 256, 1)) {
+            row = a;
             continue;
         }
+        st = row / 256;
         after = st == S_VAL_O ? S_AFTER_O : S_AFTER_A; /* where a value takes us */
-        switch (a) {
+        switch (a / 256) {
         case A_SCALAR:
             if (!scalar_ok(p, base + k, n)) {
                 return SIZE_MAX;
@@ -285,7 +292,7 @@ static size_t run_tokens(const unsigned char *p, size_t n, size_t base, uint64_t
             }
             back = (back & ~(UINT64_C(1) << depth)) | (uint64_t)(after == S_AFTER_O) << depth;
             depth++;
-            st = a == A_PUSH_O ? S_OBJ_FIRST : S_ARR_FIRST;
+            st = a / 256 == A_PUSH_O ? S_OBJ_FIRST : S_ARR_FIRST;
             break;
         case A_CLOSE:
             if (--depth == 0) {
@@ -296,8 +303,9 @@ static size_t run_tokens(const unsigned char *p, size_t n, size_t base, uint64_t
         default:
             return SIZE_MAX;
         }
+        row = st * 256;
     }
-    *stp = st;
+    *stp = row / 256;
     *depthp = depth;
     *backp = back;
     return 0;
@@ -414,7 +422,7 @@ bool cfw_jsonline_scan_with(const char *s, size_t n, size_t max_depth, size_t ma
     if (max_depth > CFW_JSONLINE_MAX_DEPTH) {
         max_depth = CFW_JSONLINE_MAX_DEPTH;
     }
-    trans_byte_init();
+    trans_row_init();
     for (size_t base = 0; base < n; base += 64) {
         const unsigned char *b = sc.p + base;
         struct masks m;
