@@ -784,10 +784,24 @@ struct anchor {
     bool shadow; /* such a later anchor: found through the first one's chain, not in tables */
 };
 
+/*
+ * An anchor as the search sees it: its first bytes (up to 8, ASCII letters lower-cased when
+ * caseless) to compare with one 8-byte load before anchor_hit is called, which is what most
+ * fingerprint hits fail.
+ */
+struct slot {
+    uint64_t head; /* those bytes, 0 past them */
+    uint64_t mask; /* 0xff for each of them */
+    uint64_t fold; /* 0x20 for each caseless letter among them: (bytes | fold) & mask == head */
+    size_t anchor;
+    size_t off; /* of the anchor's fingerprint */
+    size_t len; /* of the anchor */
+};
+
 /* The tables of one record form. */
 struct scanner {
     uint64_t bits[65536 / 64];
-    size_t *bucket[256]; /* anchors by the pair's first byte as it appears in the record */
+    struct slot *bucket[256]; /* anchors by the pair's first byte as it appears in the record */
     size_t nbucket[256];
     struct anchor *anchors;
     size_t nanchors;
@@ -1278,20 +1292,48 @@ unsigned cfw_prefilter_add(struct cfw_prefilter *pf, const char *pattern, unsign
     return none;
 }
 
+static bool is_alpha_ascii(unsigned char c)
+{
+    return lower(c) >= 'a' && lower(c) <= 'z';
+}
+
+/* The search's view of anchor idx (see struct slot). */
+static struct slot slot_of(const struct scanner *sc, size_t idx)
+{
+    const struct anchor *a = &sc->anchors[idx];
+    unsigned char head[8] = {0};
+    unsigned char mask[8] = {0};
+    unsigned char fold[8] = {0};
+    struct slot sl = {.anchor = idx, .off = a->off, .len = a->len};
+
+    for (size_t k = 0; k < a->len && k < 8; k++) {
+        unsigned char c = (unsigned char)a->s[k];
+        bool folds = a->caseless && is_alpha_ascii(c);
+
+        head[k] = folds ? lower(c) : c;
+        mask[k] = 0xff;
+        fold[k] = folds ? 0x20 : 0;
+    }
+    memcpy(&sl.head, head, 8);
+    memcpy(&sl.mask, mask, 8);
+    memcpy(&sl.fold, fold, 8);
+    return sl;
+}
+
 static void set_pair(struct scanner *sc, unsigned char a, unsigned char b, size_t idx)
 {
     unsigned k = (unsigned)a | ((unsigned)b << 8);
-    size_t *bk;
+    struct slot *bk;
 
     sc->bits[k >> 6] |= UINT64_C(1) << (k & 63);
     bk = sc->bucket[a];
     for (size_t i = 0; i < sc->nbucket[a]; i++) {
-        if (bk[i] == idx) {
+        if (bk[i].anchor == idx) {
             return;
         }
     }
     sc->bucket[a] = cfw_xrealloc(bk, (sc->nbucket[a] + 1) * sizeof(*bk));
-    sc->bucket[a][sc->nbucket[a]++] = idx;
+    sc->bucket[a][sc->nbucket[a]++] = slot_of(sc, idx);
 }
 
 /* Allows bytes c0, c1, c2 at three positions in a bucket; c2 < 0: any byte there. */
@@ -1334,7 +1376,7 @@ static void nibbles_build(struct scanner *sc)
     /* by first byte, so that a bucket mixes few nibbles (fewer positions looked at in vain) */
     for (unsigned b = 0; b < 256; b++) {
         for (size_t j = 0; j < sc->nbucket[b]; j++) {
-            const struct anchor *a = &sc->anchors[sc->bucket[b][j]];
+            const struct anchor *a = &sc->anchors[sc->bucket[b][j].anchor];
             unsigned char c1 = (unsigned char)a->s[a->off + 1];
             int c2 = a->off + 2 < a->len ? (unsigned char)a->s[a->off + 2] : -1;
             unsigned bk = (unsigned)(rank / per);
@@ -1620,10 +1662,21 @@ scan_at(const struct scanner *sc, const char *text, size_t n, size_t i, uint64_t
         return select_all(sc, sel);
     }
     for (size_t j = 0; j < sc->nbucket[s[i]]; j++) {
-        const struct anchor *a = &sc->anchors[sc->bucket[s[i]][j]];
+        const struct slot *sl = &sc->bucket[s[i]][j];
+        size_t at = i - sl->off;
+        uint64_t head;
 
-        if (i >= a->off && i - a->off + a->len <= n &&
-            anchor_hit(sc, a, text, n, i - a->off, sel)) {
+        if (i < sl->off || at + sl->len > n) {
+            continue;
+        }
+        /* the anchor's first bytes, in one load where the record has 8 bytes there */
+        if (at + 8 <= n) {
+            memcpy(&head, text + at, 8);
+            if (((head | sl->fold) & sl->mask) != sl->head) {
+                continue;
+            }
+        }
+        if (anchor_hit(sc, &sc->anchors[sl->anchor], text, n, at, sel)) {
             return true;
         }
     }
