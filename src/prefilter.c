@@ -1376,11 +1376,83 @@ static unsigned char case_of(unsigned char c, bool caseless, bool up)
     return !caseless ? c : up ? upper(c) : lower(c);
 }
 
-/* Fills the nibble tables: anchors in 7 buckets by their first byte, NUL alone in the 8th. */
+/*
+ * How often a bucket lets a position through, roughly: the product over its three bytes of the
+ * weights of the bytes whose two nibbles it allows.
+ */
+static double bucket_cost(const struct scanner *sc, unsigned bucket)
+{
+    static unsigned w[256];
+    const uint8_t *lo[3] = {sc->lo0, sc->lo1, sc->lo2};
+    const uint8_t *hi[3] = {sc->hi0, sc->hi1, sc->hi2};
+    double cost = 1;
+
+    if (w[0] == 0) {
+        for (unsigned c = 0; c < 256; c++) {
+            w[c] = weight((unsigned char)c);
+        }
+    }
+    for (int k = 0; k < 3; k++) {
+        unsigned p = 0;
+
+        for (unsigned h = 0; h < 16; h++) {
+            for (unsigned l = 0; (hi[k][h] >> bucket & 1) != 0 && l < 16; l++) {
+                p += (lo[k][l] >> bucket & 1) != 0 ? w[h << 4 | l] : 0;
+            }
+        }
+        cost *= p;
+    }
+    return cost;
+}
+
+/* Allows an anchor's fingerprint, first byte b, in a bucket (every case when caseless). */
+static void nibbles_anchor(struct scanner *sc, const struct anchor *a, unsigned char b,
+                           unsigned bucket)
+{
+    unsigned char c1 = (unsigned char)a->s[a->off + 1];
+    int c2 = a->off + 2 < a->len ? (unsigned char)a->s[a->off + 2] : -1;
+
+    for (int v = 0; v < (a->caseless ? 4 : 1); v++) {
+        nibbles(sc, b, case_of(c1, a->caseless, (v & 1) != 0),
+                c2 < 0 ? c2 : case_of((unsigned char)c2, a->caseless, (v & 2) != 0), bucket);
+    }
+}
+
+/*
+ * The bucket that grows least in cost with the anchor's fingerprint in it: a bucket allows
+ * every mix of its fingerprints' nibbles, so fingerprints that share nibbles go together.
+ */
+static unsigned nibbles_choose(struct scanner *sc, const struct anchor *a, unsigned char b,
+                               const double *cost)
+{
+    uint8_t saved[6][16];
+    uint8_t *t[6] = {sc->lo0, sc->hi0, sc->lo1, sc->hi1, sc->lo2, sc->hi2};
+    unsigned best = 0;
+    double best_growth = 0;
+
+    for (int k = 0; k < 6; k++) {
+        memcpy(saved[k], t[k], 16);
+    }
+    for (unsigned bk = 0; bk < 7; bk++) {
+        double growth;
+
+        nibbles_anchor(sc, a, b, bk);
+        growth = bucket_cost(sc, bk) - cost[bk];
+        for (int k = 0; k < 6; k++) {
+            memcpy(t[k], saved[k], 16);
+        }
+        if (bk == 0 || growth < best_growth) {
+            best = bk;
+            best_growth = growth;
+        }
+    }
+    return best;
+}
+
+/* Fills the nibble tables: anchors in 7 buckets, NUL alone in the 8th. */
 static void nibbles_build(struct scanner *sc)
 {
-    size_t per = sc->nanchors / 7 + 1;
-    size_t rank = 0;
+    double cost[7] = {0};
 
     memset(sc->lo0, 0, sizeof(sc->lo0));
     memset(sc->hi0, 0, sizeof(sc->hi0));
@@ -1388,20 +1460,13 @@ static void nibbles_build(struct scanner *sc)
     memset(sc->hi1, 0, sizeof(sc->hi1));
     memset(sc->lo2, 0, sizeof(sc->lo2));
     memset(sc->hi2, 0, sizeof(sc->hi2));
-    /* by first byte, so that a bucket mixes few nibbles (fewer positions looked at in vain) */
     for (unsigned b = 0; b < 256; b++) {
         for (size_t j = 0; j < sc->nbucket[b]; j++) {
             const struct anchor *a = &sc->anchors[sc->bucket[b][j].anchor];
-            unsigned char c1 = (unsigned char)a->s[a->off + 1];
-            int c2 = a->off + 2 < a->len ? (unsigned char)a->s[a->off + 2] : -1;
-            unsigned bk = (unsigned)(rank / per);
+            unsigned bk = nibbles_choose(sc, a, (unsigned char)b, cost);
 
-            /* a caseless anchor: every case of its second and third bytes */
-            for (int v = 0; v < (a->caseless ? 4 : 1); v++) {
-                nibbles(sc, (unsigned char)b, case_of(c1, a->caseless, (v & 1) != 0),
-                        c2 < 0 ? c2 : case_of((unsigned char)c2, a->caseless, (v & 2) != 0), bk);
-            }
-            rank++;
+            nibbles_anchor(sc, a, (unsigned char)b, bk);
+            cost[bk] = bucket_cost(sc, bk);
         }
     }
     for (unsigned c1 = 0; c1 < 256; c1 += 17) {
