@@ -1686,21 +1686,24 @@ static bool outcome_quiet(const char *v, const char *end)
 }
 
 /*
- * Checks one fingerprint hit at position at of s: adds the rules the hit selects to sel, and is
- * true when every rule of the form is selected (nothing is left to look for).
+ * Checks one fingerprint hit at position at of s, whose first `done` bytes are known to be the
+ * anchor's: adds the rules the hit selects to sel, and is true when every rule of the form is
+ * selected (nothing is left to look for).
  */
 static bool anchor_hit(const struct scanner *sc, const struct anchor *a, const char *s, size_t n,
-                       size_t at, uint64_t *sel)
+                       size_t at, size_t done, uint64_t *sel)
 {
     const char *p = s + at;
     const char *end = s + n;
+    const char *q = p + done;
+    const char *w = a->s + done;
+    size_t left = a->len - done;
     const char *v;
     bool hit = false;
 
-    /* the fingerprint matched: its neighbours at the ends of the anchor decide most cases */
-    if (a->caseless ? !eq_case(p, a->s, a->len)
-                    : p[0] != a->s[0] || p[a->len - 1] != a->s[a->len - 1] ||
-                          memcmp(p, a->s, a->len) != 0) {
+    /* the rest of the anchor: its last byte decides most cases */
+    if (left > 0 && (a->caseless ? !eq_case(q, w, left)
+                                 : q[left - 1] != w[left - 1] || memcmp(q, w, left) != 0)) {
         return false;
     }
     switch (a->type) {
@@ -1763,6 +1766,7 @@ scan_at(const struct scanner *sc, const char *text, size_t n, size_t i, uint64_t
     for (size_t j = 0; j < sc->nbucket[s[i]]; j++) {
         const struct slot *sl = &sc->bucket[s[i]][j];
         size_t at = i - sl->off;
+        size_t done = 0;
         uint64_t head;
 
         if (i < sl->off || at + sl->len > n) {
@@ -1774,8 +1778,9 @@ scan_at(const struct scanner *sc, const char *text, size_t n, size_t i, uint64_t
             if (((head | sl->fold) & sl->mask) != sl->head) {
                 continue;
             }
+            done = sl->len < 8 ? sl->len : 8;
         }
-        if (anchor_hit(sc, &sc->anchors[sl->anchor], text, n, at, sel)) {
+        if (anchor_hit(sc, &sc->anchors[sl->anchor], text, n, at, done, sel)) {
             return true;
         }
     }
