@@ -1808,40 +1808,35 @@ static bool scan_scalar(const struct scanner *sc, const char *text, size_t n, si
  * tables), ANDed with those of the next byte; only the positions left are looked at.
  */
 #define PF_BLOCK(W, VEC, LOAD, SHUF, AND, SRL, EQ, MASK, SET1, BCAST)                              \
-    do {                                                                                           \
+    while (i + 2 < n) {                                                                            \
+        /* loaded again after the positions looked at: anchor_hit may be called there, and the   \
+         * tables kept across that call would be saved and restored on the stack every block */    \
         const VEC lo0 = BCAST(sc->lo0), hi0 = BCAST(sc->hi0);                                      \
         const VEC lo1 = BCAST(sc->lo1), hi1 = BCAST(sc->hi1);                                      \
         const VEC lo2 = BCAST(sc->lo2), hi2 = BCAST(sc->hi2);                                      \
         const VEC low = SET1(0x0f), zero = SET1(0);                                                \
-        size_t at = 0;                                                                             \
-        uint64_t keep = (W) == 32 ? UINT64_C(0xffffffff) : UINT64_C(0xffff);                       \
+        uint32_t hits;                                                                             \
+        size_t at;                                                                                 \
         /* full blocks, then one last block that overlaps the one before (positions already        \
          * looked at are masked off), so that short records need no byte loop */                   \
-        while (at + (W) + 2 <= n) {                                                                \
+        do {                                                                                       \
+            at = i + (W) + 2 <= n ? i : n - (W)-2;                                                 \
             VEC v0 = LOAD((const VEC *)(s + at));                                                  \
             VEC v1 = LOAD((const VEC *)(s + at + 1));                                              \
             VEC v2 = LOAD((const VEC *)(s + at + 2));                                              \
             VEC m0 = AND(SHUF(lo0, AND(v0, low)), SHUF(hi0, AND(SRL(v0, 4), low)));                \
             VEC m1 = AND(SHUF(lo1, AND(v1, low)), SHUF(hi1, AND(SRL(v1, 4), low)));                \
             VEC m2 = AND(SHUF(lo2, AND(v2, low)), SHUF(hi2, AND(SRL(v2, 4), low)));                \
-            uint64_t hits = ~(uint64_t)(uint32_t)MASK(EQ(AND(AND(m0, m1), m2), zero)) & keep;      \
-            while (hits != 0) {                                                                    \
-                if (scan_at(sc, text, n, at + (size_t)__builtin_ctzll(hits), sel)) {               \
-                    return true;                                                                   \
-                }                                                                                  \
-                hits &= hits - 1;                                                                  \
-            }                                                                                      \
+            hits = ~(uint32_t)MASK(EQ(AND(AND(m0, m1), m2), zero));                                \
+            hits &= ((W) == 32 ? ~UINT32_C(0) : UINT32_C(0xffff)) & ~UINT32_C(0) << (i - at);      \
             i = at + (W);                                                                          \
-            if (i + (W) + 2 <= n) {                                                                \
-                at = i;                                                                            \
-            } else if (i + 2 < n) {                                                                \
-                at = n - (W)-2;                                                                    \
-                keep &= ~((UINT64_C(1) << (i - at)) - 1);                                          \
-            } else {                                                                               \
-                break;                                                                             \
+        } while (hits == 0 && i + 2 < n);                                                          \
+        for (; hits != 0; hits &= hits - 1) {                                                      \
+            if (scan_at(sc, text, n, at + (size_t)__builtin_ctz(hits), sel)) {                     \
+                return true;                                                                       \
             }                                                                                      \
         }                                                                                          \
-    } while (0)
+    }
 
 /*
  * After the blocks, which end at position n - 2 (i there): the last pair, which has no third
@@ -1869,6 +1864,9 @@ __attribute__((target("ssse3"))) static bool scan_ssse3(const struct scanner *sc
     const unsigned char *s = (const unsigned char *)text;
     size_t i = 0;
 
+    if (n < 16 + 2) {
+        return scan_scalar(sc, text, n, 0, sel);
+    }
     PF_BLOCK(16, __m128i, _mm_loadu_si128, _mm_shuffle_epi8, _mm_and_si128, _mm_srli_epi16,
              _mm_cmpeq_epi8, _mm_movemask_epi8, _mm_set1_epi8, BCAST128);
     return scan_last(sc, text, n, i, sel);
