@@ -1950,15 +1950,19 @@ bool cfw_prefilter_select(const struct cfw_prefilter *pf, enum cfw_record_kind k
         }
         return true;
     }
-    memset(sel, 0, words * sizeof(*sel));
+    if (words == 1) {
+        sel[0] = 0; /* up to 64 rules: no call to memset per record */
+    } else {
+        memset(sel, 0, words * sizeof(*sel));
+    }
     if (!sc->wanted) {
         return false;
     }
     if (!scan(sc, text, len, sel)) {
         select_add(sc, sel, sc->always_set);
     }
-    for (size_t w = 0; w < words; w++) {
-        any = any || sel[w] != 0;
+    for (size_t w = 0; w < words && !any; w++) {
+        any = sel[w] != 0;
     }
     return any;
 }
