@@ -943,7 +943,8 @@ static bool common_bigram(unsigned char a, unsigned char b)
 {
     static const char pairs[] = "th he in er an re on at en nd ti es or te of ed is it al ar st "
                                 "to nt ng se ha as ou io le ve co me de hi ri ro ic ne ea ra ce "
-                                "li ch ll be ma si om ur ex am na lo ge ct ss ta el ut ue rr ";
+                                "li ch ll be ma si om ur ex am na lo ge ct ss ta el ut ue rr "
+                                "qu ";
 
     for (const char *p = pairs; p[0] != '\0'; p += 3) {
         if (lower(a) == (unsigned char)p[0] && lower(b) == (unsigned char)p[1]) {
@@ -1351,25 +1352,6 @@ static void set_pair(struct scanner *sc, unsigned char a, unsigned char b, size_
     sc->bucket[a][sc->nbucket[a]++] = slot_of(sc, idx);
 }
 
-/* Allows bytes c0, c1, c2 at three positions in a bucket; c2 < 0: any byte there. */
-static void nibbles(struct scanner *sc, unsigned char c0, unsigned char c1, int c2, unsigned bucket)
-{
-    uint8_t bit = (uint8_t)(1u << bucket);
-
-    sc->lo0[c0 & 15] |= bit;
-    sc->hi0[c0 >> 4] |= bit;
-    sc->lo1[c1 & 15] |= bit;
-    sc->hi1[c1 >> 4] |= bit;
-    for (unsigned k = 0; k < 16; k++) {
-        if (c2 < 0 || (unsigned)(c2 & 15) == k) {
-            sc->lo2[k] |= bit;
-        }
-        if (c2 < 0 || (unsigned)(c2 >> 4) == k) {
-            sc->hi2[k] |= bit;
-        }
-    }
-}
-
 /* c itself, or (caseless) its upper or lower case. */
 static unsigned char case_of(unsigned char c, bool caseless, bool up)
 {
@@ -1377,14 +1359,56 @@ static unsigned char case_of(unsigned char c, bool caseless, bool up)
 }
 
 /*
- * How often a bucket lets a position through, roughly: the product over its three bytes of the
- * weights of the bytes whose two nibbles it allows.
+ * The nibbles allowed at the three positions of a fingerprint, or of a bucket of them (the
+ * union): bit v of lo[k] (hi[k]) allows v as the low (high) nibble of the k-th byte.
  */
-static double bucket_cost(const struct scanner *sc, unsigned bucket)
+struct nib {
+    uint16_t lo[3];
+    uint16_t hi[3];
+};
+
+static void nib_byte(struct nib *m, int k, unsigned char c)
+{
+    m->lo[k] |= (uint16_t)(1u << (c & 15));
+    m->hi[k] |= (uint16_t)(1u << (c >> 4));
+}
+
+/* An anchor's fingerprint, first byte b as it appears in the record, every case when caseless. */
+static struct nib nib_of(const struct anchor *a, unsigned char b)
+{
+    struct nib m = {{0}, {0}};
+    unsigned char c1 = (unsigned char)a->s[a->off + 1];
+
+    nib_byte(&m, 0, b);
+    nib_byte(&m, 1, case_of(c1, a->caseless, false));
+    nib_byte(&m, 1, case_of(c1, a->caseless, true));
+    if (a->off + 2 < a->len) {
+        unsigned char c2 = (unsigned char)a->s[a->off + 2];
+
+        nib_byte(&m, 2, case_of(c2, a->caseless, false));
+        nib_byte(&m, 2, case_of(c2, a->caseless, true));
+    } else {
+        m.lo[2] = m.hi[2] = 0xffff; /* a two-byte piece: any third byte */
+    }
+    return m;
+}
+
+static struct nib nib_or(struct nib x, const struct nib *y)
+{
+    for (int k = 0; k < 3; k++) {
+        x.lo[k] |= y->lo[k];
+        x.hi[k] |= y->hi[k];
+    }
+    return x;
+}
+
+/*
+ * How often a bucket lets a position through, roughly: the product over its three bytes of the
+ * weights of the bytes whose two nibbles it allows (0 for an empty bucket).
+ */
+static double nib_cost(const struct nib *m)
 {
     static unsigned w[256];
-    const uint8_t *lo[3] = {sc->lo0, sc->lo1, sc->lo2};
-    const uint8_t *hi[3] = {sc->hi0, sc->hi1, sc->hi2};
     double cost = 1;
 
     if (w[0] == 0) {
@@ -1395,9 +1419,11 @@ static double bucket_cost(const struct scanner *sc, unsigned bucket)
     for (int k = 0; k < 3; k++) {
         unsigned p = 0;
 
-        for (unsigned h = 0; h < 16; h++) {
-            for (unsigned l = 0; (hi[k][h] >> bucket & 1) != 0 && l < 16; l++) {
-                p += (lo[k][l] >> bucket & 1) != 0 ? w[h << 4 | l] : 0;
+        for (unsigned hm = m->hi[k]; hm != 0; hm &= hm - 1) {
+            unsigned h = (unsigned)__builtin_ctz(hm);
+
+            for (unsigned lm = m->lo[k]; lm != 0; lm &= lm - 1) {
+                p += w[h << 4 | (unsigned)__builtin_ctz(lm)];
             }
         }
         cost *= p;
@@ -1405,42 +1431,27 @@ static double bucket_cost(const struct scanner *sc, unsigned bucket)
     return cost;
 }
 
-/* Allows an anchor's fingerprint, first byte b, in a bucket (every case when caseless). */
-static void nibbles_anchor(struct scanner *sc, const struct anchor *a, unsigned char b,
-                           unsigned bucket)
-{
-    unsigned char c1 = (unsigned char)a->s[a->off + 1];
-    int c2 = a->off + 2 < a->len ? (unsigned char)a->s[a->off + 2] : -1;
+#define NIB_BUCKETS 7u /* the 8th is NUL's */
 
-    for (int v = 0; v < (a->caseless ? 4 : 1); v++) {
-        nibbles(sc, b, case_of(c1, a->caseless, (v & 1) != 0),
-                c2 < 0 ? c2 : case_of((unsigned char)c2, a->caseless, (v & 2) != 0), bucket);
-    }
-}
+/* The fingerprints of a form and the bucket of each, with each bucket's union and cost. */
+struct nib_plan {
+    struct nib *fp;
+    unsigned *in;
+    size_t n;
+    struct nib bucket[NIB_BUCKETS];
+    double cost[NIB_BUCKETS];
+};
 
-/*
- * The bucket that grows least in cost with the anchor's fingerprint in it: a bucket allows
- * every mix of its fingerprints' nibbles, so fingerprints that share nibbles go together.
- */
-static unsigned nibbles_choose(struct scanner *sc, const struct anchor *a, unsigned char b,
-                               const double *cost)
+/* The bucket that grows least in cost with fingerprint i in it. */
+static unsigned nib_choose(const struct nib_plan *pl, size_t i)
 {
-    uint8_t saved[6][16];
-    uint8_t *t[6] = {sc->lo0, sc->hi0, sc->lo1, sc->hi1, sc->lo2, sc->hi2};
     unsigned best = 0;
     double best_growth = 0;
 
-    for (int k = 0; k < 6; k++) {
-        memcpy(saved[k], t[k], 16);
-    }
-    for (unsigned bk = 0; bk < 7; bk++) {
-        double growth;
+    for (unsigned bk = 0; bk < NIB_BUCKETS; bk++) {
+        struct nib m = nib_or(pl->bucket[bk], &pl->fp[i]);
+        double growth = nib_cost(&m) - pl->cost[bk];
 
-        nibbles_anchor(sc, a, b, bk);
-        growth = bucket_cost(sc, bk) - cost[bk];
-        for (int k = 0; k < 6; k++) {
-            memcpy(t[k], saved[k], 16);
-        }
         if (bk == 0 || growth < best_growth) {
             best = bk;
             best_growth = growth;
@@ -1449,29 +1460,92 @@ static unsigned nibbles_choose(struct scanner *sc, const struct anchor *a, unsig
     return best;
 }
 
-/* Fills the nibble tables: anchors in 7 buckets, NUL alone in the 8th. */
+/* Moves fingerprint i to the bucket where the two buckets' costs add up least, if any. */
+static void nib_improve(struct nib_plan *pl, size_t i)
+{
+    unsigned from = pl->in[i];
+    unsigned best = from;
+    struct nib rest = {{0}, {0}};
+    double rest_cost;
+    double best_delta = 0;
+
+    for (size_t j = 0; j < pl->n; j++) {
+        if (j != i && pl->in[j] == from) {
+            rest = nib_or(rest, &pl->fp[j]);
+        }
+    }
+    rest_cost = nib_cost(&rest);
+    for (unsigned to = 0; to < NIB_BUCKETS; to++) {
+        struct nib m = nib_or(pl->bucket[to], &pl->fp[i]);
+        double delta = rest_cost + nib_cost(&m) - pl->cost[from] - pl->cost[to];
+
+        if (to != from && delta < best_delta) {
+            best = to;
+            best_delta = delta;
+        }
+    }
+    if (best != from) {
+        pl->in[i] = best;
+        pl->bucket[from] = rest;
+        pl->cost[from] = rest_cost;
+        pl->bucket[best] = nib_or(pl->bucket[best], &pl->fp[i]);
+        pl->cost[best] = nib_cost(&pl->bucket[best]);
+    }
+}
+
+/* Sets a fingerprint's nibbles in the vector tables, in one bucket. */
+static void nib_set(struct scanner *sc, const struct nib *m, unsigned bucket)
+{
+    uint8_t *lo[3] = {sc->lo0, sc->lo1, sc->lo2};
+    uint8_t *hi[3] = {sc->hi0, sc->hi1, sc->hi2};
+
+    for (int k = 0; k < 3; k++) {
+        for (unsigned v = 0; v < 16; v++) {
+            lo[k][v] |= (uint8_t)((m->lo[k] >> v & 1u) << bucket);
+            hi[k][v] |= (uint8_t)((m->hi[k] >> v & 1u) << bucket);
+        }
+    }
+}
+
+/*
+ * Fills the nibble tables: fingerprints in 7 buckets, NUL alone in the 8th. A bucket allows
+ * every mix of its fingerprints' nibbles, so fingerprints that share nibbles should go together:
+ * each goes, by first byte, to the bucket that grows least in cost, then each in turn moves
+ * where the sum of costs falls, twice over.
+ */
 static void nibbles_build(struct scanner *sc)
 {
-    double cost[7] = {0};
+    struct nib_plan pl = {0};
+    struct nib nul = {{1, 0xffff, 0xffff}, {1, 0xffff, 0xffff}};
 
+    for (unsigned b = 0; b < 256; b++) {
+        for (size_t j = 0; j < sc->nbucket[b]; j++) {
+            pl.fp = cfw_xrealloc(pl.fp, (pl.n + 1) * sizeof(*pl.fp));
+            pl.in = cfw_xrealloc(pl.in, (pl.n + 1) * sizeof(*pl.in));
+            pl.fp[pl.n] = nib_of(&sc->anchors[sc->bucket[b][j].anchor], (unsigned char)b);
+            pl.in[pl.n] = nib_choose(&pl, pl.n);
+            pl.bucket[pl.in[pl.n]] = nib_or(pl.bucket[pl.in[pl.n]], &pl.fp[pl.n]);
+            pl.cost[pl.in[pl.n]] = nib_cost(&pl.bucket[pl.in[pl.n]]);
+            pl.n++;
+        }
+    }
+    for (int pass = 0; pass < 2; pass++) {
+        for (size_t i = 0; i < pl.n; i++) {
+            nib_improve(&pl, i);
+        }
+    }
     memset(sc->lo0, 0, sizeof(sc->lo0));
     memset(sc->hi0, 0, sizeof(sc->hi0));
     memset(sc->lo1, 0, sizeof(sc->lo1));
     memset(sc->hi1, 0, sizeof(sc->hi1));
     memset(sc->lo2, 0, sizeof(sc->lo2));
     memset(sc->hi2, 0, sizeof(sc->hi2));
-    for (unsigned b = 0; b < 256; b++) {
-        for (size_t j = 0; j < sc->nbucket[b]; j++) {
-            const struct anchor *a = &sc->anchors[sc->bucket[b][j].anchor];
-            unsigned bk = nibbles_choose(sc, a, (unsigned char)b, cost);
-
-            nibbles_anchor(sc, a, (unsigned char)b, bk);
-            cost[bk] = bucket_cost(sc, bk);
-        }
+    for (size_t i = 0; i < pl.n; i++) {
+        nib_set(sc, &pl.fp[i], pl.in[i]);
     }
-    for (unsigned c1 = 0; c1 < 256; c1 += 17) {
-        nibbles(sc, 0, (unsigned char)c1, -1, 7); /* NUL, then every low and high nibble */
-    }
+    nib_set(sc, &nul, NIB_BUCKETS); /* NUL, then every byte */
+    free(pl.fp);
+    free(pl.in);
 }
 
 static void scanner_build(struct scanner *sc)
