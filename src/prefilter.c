@@ -809,9 +809,9 @@ struct scanner {
     struct alt *alts;
     size_t nalts;
     /*
-     * Nibble tables of the fingerprint pairs, in 8 buckets (bit k: bucket k), for the vector
-     * path: a byte position is looked at only when the low and high nibbles of its byte and of
-     * the next one all allow a common bucket (Hyperscan's "Teddy" idea, on two bytes).
+     * Nibble tables of the fingerprints, in 8 buckets (bit k: bucket k), for the vector path:
+     * a byte position is looked at only when the low and high nibbles of its byte and of the
+     * next two all allow a common bucket (Hyperscan's "Teddy" idea, on three bytes).
      */
     uint8_t lo0[16], hi0[16], lo1[16], hi1[16], lo2[16], hi2[16];
     bool wanted;  /* some rule applies to records of this form at all */
@@ -1879,7 +1879,7 @@ static bool scan_scalar(const struct scanner *sc, const char *text, size_t n, si
 #ifdef PF_SIMD
 /*
  * The vector paths: per block, the bucket bits allowed by each byte's nibbles (pshufb on the
- * tables), ANDed with those of the next byte; only the positions left are looked at.
+ * tables), ANDed with those of the next two bytes; only the positions left are looked at.
  */
 #define PF_BLOCK(W, VEC, LOAD, SHUF, AND, SRL, EQ, MASK, SET1, BCAST)                              \
     while (i + 2 < n) {                                                                            \
@@ -1946,6 +1946,57 @@ __attribute__((target("ssse3"))) static bool scan_ssse3(const struct scanner *sc
     return scan_last(sc, text, n, i, sel);
 }
 
+/*
+ * The blocks of 32 bytes from the start, one load each (Teddy's way): the three tables are
+ * looked up on the same bytes, and the first and second bytes' results are shifted by two and
+ * one positions across the block before, kept from one block to the next. A position is the
+ * fingerprint's last byte here: its start is two bytes before. Returns the first start not yet
+ * looked at (the rest go through PF_BLOCK), or SIZE_MAX when every rule is selected.
+ */
+__attribute__((target("avx2"))) static size_t scan_avx2_main(const struct scanner *sc,
+                                                             const char *text, size_t n,
+                                                             uint64_t *sel)
+{
+    const unsigned char *s = (const unsigned char *)text;
+    __m256i prev0 = _mm256_setzero_si256(); /* no fingerprint starts before the record */
+    __m256i prev1 = _mm256_setzero_si256();
+    size_t at = 0;
+
+    while (at + 32 <= n) {
+        const __m256i lo0 = BCAST256(sc->lo0), hi0 = BCAST256(sc->hi0);
+        const __m256i lo1 = BCAST256(sc->lo1), hi1 = BCAST256(sc->hi1);
+        const __m256i lo2 = BCAST256(sc->lo2), hi2 = BCAST256(sc->hi2);
+        const __m256i low = _mm256_set1_epi8(0x0f), zero = _mm256_setzero_si256();
+        uint32_t hits;
+        size_t base;
+
+        do {
+            __m256i v = _mm256_loadu_si256((const __m256i *)(s + at));
+            __m256i l = _mm256_and_si256(v, low);
+            __m256i h = _mm256_and_si256(_mm256_srli_epi16(v, 4), low);
+            __m256i m0 = _mm256_and_si256(_mm256_shuffle_epi8(lo0, l), _mm256_shuffle_epi8(hi0, h));
+            __m256i m1 = _mm256_and_si256(_mm256_shuffle_epi8(lo1, l), _mm256_shuffle_epi8(hi1, h));
+            __m256i m2 = _mm256_and_si256(_mm256_shuffle_epi8(lo2, l), _mm256_shuffle_epi8(hi2, h));
+            /* [the block before's high half, this one's low half]: alignr works per half */
+            __m256i s0 = _mm256_alignr_epi8(m0, _mm256_permute2x128_si256(prev0, m0, 0x21), 14);
+            __m256i s1 = _mm256_alignr_epi8(m1, _mm256_permute2x128_si256(prev1, m1, 0x21), 15);
+
+            hits = ~(uint32_t)_mm256_movemask_epi8(
+                _mm256_cmpeq_epi8(_mm256_and_si256(_mm256_and_si256(s0, s1), m2), zero));
+            prev0 = m0;
+            prev1 = m1;
+            base = at - 2; /* the start of the fingerprint that ends at bit 0 (wraps at 0) */
+            at += 32;
+        } while (hits == 0 && at + 32 <= n);
+        for (; hits != 0; hits &= hits - 1) {
+            if (scan_at(sc, text, n, base + (size_t)__builtin_ctz(hits), sel)) {
+                return SIZE_MAX;
+            }
+        }
+    }
+    return at - 2;
+}
+
 __attribute__((target("avx2"))) static bool scan_avx2(const struct scanner *sc, const char *text,
                                                       size_t n, uint64_t *sel)
 {
@@ -1954,6 +2005,10 @@ __attribute__((target("avx2"))) static bool scan_avx2(const struct scanner *sc, 
 
     if (n < 32 + 2) {
         return scan_ssse3(sc, text, n, sel);
+    }
+    i = scan_avx2_main(sc, text, n, sel);
+    if (i == SIZE_MAX) {
+        return true;
     }
     PF_BLOCK(32, __m256i, _mm256_loadu_si256, _mm256_shuffle_epi8, _mm256_and_si256,
              _mm256_srli_epi16, _mm256_cmpeq_epi8, _mm256_movemask_epi8, _mm256_set1_epi8,
