@@ -910,7 +910,7 @@ static size_t separator(const unsigned char *s, size_t i, size_t n, bool json, b
 }
 
 /* How common a byte is in logs (a rough weight; rarer pairs make better fingerprints). */
-static unsigned weight(unsigned char c)
+static unsigned weight_of(unsigned char c)
 {
     static const char common[] = " etaoinsrhldcumfpgwybvk";
 
@@ -933,26 +933,62 @@ static unsigned weight(unsigned char c)
     return 12;
 }
 
+/* weight_of, from a table made on first use (the rules' build asks it tens of thousands times). */
+static unsigned weight(unsigned char c)
+{
+    static unsigned w[256];
+
+    if (w[0] == 0) {
+        for (unsigned k = 0; k < 256; k++) {
+            w[k] = weight_of((unsigned char)k);
+        }
+    }
+    return w[c];
+}
+
 static uint64_t byte_weight(unsigned char c, bool caseless)
 {
     return weight(c) + (caseless ? weight(c == lower(c) ? upper(c) : lower(c)) : 0);
 }
 
-/* The most common letter pairs of English text and of JSON, which byte weights undervalue. */
+/* c itself, or (caseless) its upper or lower case. */
+static unsigned char case_of(unsigned char c, bool caseless, bool up)
+{
+    return !caseless ? c : up ? upper(c) : lower(c);
+}
+
+/*
+ * The most common letter pairs of English text (in any case) and of JSON, which byte weights
+ * undervalue: a bit per pair, from a table made on first use (asked for every fingerprint tried).
+ */
 static bool common_bigram(unsigned char a, unsigned char b)
 {
     static const char pairs[] = "th he in er an re on at en nd ti es or te of ed is it al ar st "
                                 "to nt ng se ha as ou io le ve co me de hi ri ro ic ne ea ra ce "
                                 "li ch ll be ma si om ur ex am na lo ge ct ss ta el ut ue rr "
                                 "qu ";
+    static const char json[] = "\":\",\"}{\",\":\"";
+    static uint64_t bits[65536 / 64];
+    static bool made;
+    unsigned k = (unsigned)a << 8 | b;
 
-    for (const char *p = pairs; p[0] != '\0'; p += 3) {
-        if (lower(a) == (unsigned char)p[0] && lower(b) == (unsigned char)p[1]) {
-            return true;
+    if (!made) {
+        for (const char *p = pairs; p[0] != '\0'; p += 3) {
+            for (int v = 0; v < 4; v++) {
+                unsigned x = (unsigned)case_of((unsigned char)p[0], true, (v & 1) != 0) << 8 |
+                             case_of((unsigned char)p[1], true, (v & 2) != 0);
+
+                bits[x >> 6] |= UINT64_C(1) << (x & 63);
+            }
         }
+        for (const char *p = json; p[0] != '\0'; p += 2) {
+            unsigned x = (unsigned)(unsigned char)p[0] << 8 | (unsigned char)p[1];
+
+            bits[x >> 6] |= UINT64_C(1) << (x & 63);
+        }
+        made = true;
     }
-    return (a == '"' && (b == ':' || b == ',' || b == '}')) || (a == '{' && b == '"') ||
-           (a == ',' && b == '"') || (a == ':' && b == '"');
+    return (bits[k >> 6] >> (k & 63) & 1) != 0;
 }
 
 static uint64_t pair_cost(unsigned char a, unsigned char b, bool caseless)
@@ -1352,12 +1388,6 @@ static void set_pair(struct scanner *sc, unsigned char a, unsigned char b, size_
     sc->bucket[a][sc->nbucket[a]++] = slot_of(sc, idx);
 }
 
-/* c itself, or (caseless) its upper or lower case. */
-static unsigned char case_of(unsigned char c, bool caseless, bool up)
-{
-    return !caseless ? c : up ? upper(c) : lower(c);
-}
-
 /*
  * The nibbles allowed at the three positions of a fingerprint, or of a bucket of them (the
  * union): bit v of lo[k] (hi[k]) allows v as the low (high) nibble of the k-th byte.
@@ -1408,13 +1438,24 @@ static struct nib nib_or(struct nib x, const struct nib *y)
  */
 static double nib_cost(const struct nib *m)
 {
-    static unsigned w[256];
+    /* sums[h][half][bits]: the weights of the bytes of high nibble h whose low nibble is one of
+     * bits (low nibbles 0-7, or 8-15 for half 1) */
+    static unsigned sums[16][2][256];
+    static bool made;
     double cost = 1;
 
-    if (w[0] == 0) {
-        for (unsigned c = 0; c < 256; c++) {
-            w[c] = weight((unsigned char)c);
+    if (!made) {
+        for (unsigned h = 0; h < 16; h++) {
+            for (unsigned half = 0; half < 2; half++) {
+                for (unsigned bits = 1; bits < 256; bits++) {
+                    unsigned l = (unsigned)__builtin_ctz(bits);
+
+                    sums[h][half][bits] = sums[h][half][bits & (bits - 1)] +
+                                          weight((unsigned char)(h << 4 | (half * 8 + l)));
+                }
+            }
         }
+        made = true;
     }
     for (int k = 0; k < 3; k++) {
         unsigned p = 0;
@@ -1422,9 +1463,7 @@ static double nib_cost(const struct nib *m)
         for (unsigned hm = m->hi[k]; hm != 0; hm &= hm - 1) {
             unsigned h = (unsigned)__builtin_ctz(hm);
 
-            for (unsigned lm = m->lo[k]; lm != 0; lm &= lm - 1) {
-                p += w[h << 4 | (unsigned)__builtin_ctz(lm)];
-            }
+            p += sums[h][0][m->lo[k] & 255] + sums[h][1][m->lo[k] >> 8];
         }
         cost *= p;
     }
