@@ -1984,6 +1984,51 @@ scan_last(const struct scanner *sc, const char *text, size_t n, size_t i, uint64
     return (sc->bits[k >> 6] & (UINT64_C(1) << (k & 63))) != 0 && scan_at(sc, text, n, i, sel);
 }
 
+/*
+ * The blocks from the start of the record, one load each (Teddy's way): the three tables are
+ * looked up on the same bytes, and the first and second bytes' results are shifted by two and
+ * one positions (SHIFT: [the block before's last bytes, this one's first]), the block before's
+ * kept from one to the next. A bit is a fingerprint's last byte here: its start is two bytes
+ * before. Leaves in i the first start not yet looked at (the rest go through PF_BLOCK).
+ */
+#define PF_MAIN(W, VEC, LOAD, SHUF, AND, SRL, EQ, MASK, SET1, BCAST, SHIFT)                        \
+    do {                                                                                           \
+        VEC prev0 = SET1(0), prev1 = SET1(0); /* no fingerprint starts before the record */        \
+        size_t at = 0;                                                                             \
+        while (at + (W) <= n) {                                                                    \
+            const VEC lo0 = BCAST(sc->lo0), hi0 = BCAST(sc->hi0);                                  \
+            const VEC lo1 = BCAST(sc->lo1), hi1 = BCAST(sc->hi1);                                  \
+            const VEC lo2 = BCAST(sc->lo2), hi2 = BCAST(sc->hi2);                                  \
+            const VEC low = SET1(0x0f), zero = SET1(0);                                            \
+            uint32_t hits;                                                                         \
+            size_t base;                                                                           \
+            do {                                                                                   \
+                VEC v = LOAD((const VEC *)(s + at));                                               \
+                VEC l = AND(v, low), h = AND(SRL(v, 4), low);                                      \
+                VEC m0 = AND(SHUF(lo0, l), SHUF(hi0, h));                                          \
+                VEC m1 = AND(SHUF(lo1, l), SHUF(hi1, h));                                          \
+                VEC m2 = AND(SHUF(lo2, l), SHUF(hi2, h));                                          \
+                VEC all = AND(AND(SHIFT(m0, prev0, 2), SHIFT(m1, prev1, 1)), m2);                  \
+                hits = ~(uint32_t)MASK(EQ(all, zero)) & ((W) == 32 ? ~0u : 0xffffu);               \
+                prev0 = m0;                                                                        \
+                prev1 = m1;                                                                        \
+                base = at - 2; /* the start of the fingerprint ending at bit 0 (wraps at 0) */     \
+                at += (W);                                                                         \
+            } while (hits == 0 && at + (W) <= n);                                                  \
+            for (; hits != 0; hits &= hits - 1) {                                                  \
+                if (scan_at(sc, text, n, base + (size_t)__builtin_ctz(hits), sel)) {               \
+                    return true;                                                                   \
+                }                                                                                  \
+            }                                                                                      \
+        }                                                                                          \
+        i = at - 2;                                                                                \
+    } while (0)
+
+#define SHIFT128(cur, prev, k) _mm_alignr_epi8((cur), (prev), 16 - (k))
+/* alignr works on each 16-byte half: the halves before are [prev's high, cur's low] */
+#define SHIFT256(cur, prev, k)                                                                     \
+    _mm256_alignr_epi8((cur), _mm256_permute2x128_si256((prev), (cur), 0x21), 16 - (k))
+
 #define BCAST128(t) _mm_loadu_si128((const __m128i *)(t))
 #define BCAST256(t) _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)(t)))
 
@@ -1996,60 +2041,11 @@ __attribute__((target("ssse3"))) static bool scan_ssse3(const struct scanner *sc
     if (n < 16 + 2) {
         return scan_scalar(sc, text, n, 0, sel);
     }
+    PF_MAIN(16, __m128i, _mm_loadu_si128, _mm_shuffle_epi8, _mm_and_si128, _mm_srli_epi16,
+            _mm_cmpeq_epi8, _mm_movemask_epi8, _mm_set1_epi8, BCAST128, SHIFT128);
     PF_BLOCK(16, __m128i, _mm_loadu_si128, _mm_shuffle_epi8, _mm_and_si128, _mm_srli_epi16,
              _mm_cmpeq_epi8, _mm_movemask_epi8, _mm_set1_epi8, BCAST128);
     return scan_last(sc, text, n, i, sel);
-}
-
-/*
- * The blocks of 32 bytes from the start, one load each (Teddy's way): the three tables are
- * looked up on the same bytes, and the first and second bytes' results are shifted by two and
- * one positions across the block before, kept from one block to the next. A position is the
- * fingerprint's last byte here: its start is two bytes before. Returns the first start not yet
- * looked at (the rest go through PF_BLOCK), or SIZE_MAX when every rule is selected.
- */
-__attribute__((target("avx2"))) static size_t scan_avx2_main(const struct scanner *sc,
-                                                             const char *text, size_t n,
-                                                             uint64_t *sel)
-{
-    const unsigned char *s = (const unsigned char *)text;
-    __m256i prev0 = _mm256_setzero_si256(); /* no fingerprint starts before the record */
-    __m256i prev1 = _mm256_setzero_si256();
-    size_t at = 0;
-
-    while (at + 32 <= n) {
-        const __m256i lo0 = BCAST256(sc->lo0), hi0 = BCAST256(sc->hi0);
-        const __m256i lo1 = BCAST256(sc->lo1), hi1 = BCAST256(sc->hi1);
-        const __m256i lo2 = BCAST256(sc->lo2), hi2 = BCAST256(sc->hi2);
-        const __m256i low = _mm256_set1_epi8(0x0f), zero = _mm256_setzero_si256();
-        uint32_t hits;
-        size_t base;
-
-        do {
-            __m256i v = _mm256_loadu_si256((const __m256i *)(s + at));
-            __m256i l = _mm256_and_si256(v, low);
-            __m256i h = _mm256_and_si256(_mm256_srli_epi16(v, 4), low);
-            __m256i m0 = _mm256_and_si256(_mm256_shuffle_epi8(lo0, l), _mm256_shuffle_epi8(hi0, h));
-            __m256i m1 = _mm256_and_si256(_mm256_shuffle_epi8(lo1, l), _mm256_shuffle_epi8(hi1, h));
-            __m256i m2 = _mm256_and_si256(_mm256_shuffle_epi8(lo2, l), _mm256_shuffle_epi8(hi2, h));
-            /* [the block before's high half, this one's low half]: alignr works per half */
-            __m256i s0 = _mm256_alignr_epi8(m0, _mm256_permute2x128_si256(prev0, m0, 0x21), 14);
-            __m256i s1 = _mm256_alignr_epi8(m1, _mm256_permute2x128_si256(prev1, m1, 0x21), 15);
-
-            hits = ~(uint32_t)_mm256_movemask_epi8(
-                _mm256_cmpeq_epi8(_mm256_and_si256(_mm256_and_si256(s0, s1), m2), zero));
-            prev0 = m0;
-            prev1 = m1;
-            base = at - 2; /* the start of the fingerprint that ends at bit 0 (wraps at 0) */
-            at += 32;
-        } while (hits == 0 && at + 32 <= n);
-        for (; hits != 0; hits &= hits - 1) {
-            if (scan_at(sc, text, n, base + (size_t)__builtin_ctz(hits), sel)) {
-                return SIZE_MAX;
-            }
-        }
-    }
-    return at - 2;
 }
 
 __attribute__((target("avx2"))) static bool scan_avx2(const struct scanner *sc, const char *text,
@@ -2061,10 +2057,9 @@ __attribute__((target("avx2"))) static bool scan_avx2(const struct scanner *sc, 
     if (n < 32 + 2) {
         return scan_ssse3(sc, text, n, sel);
     }
-    i = scan_avx2_main(sc, text, n, sel);
-    if (i == SIZE_MAX) {
-        return true;
-    }
+    PF_MAIN(32, __m256i, _mm256_loadu_si256, _mm256_shuffle_epi8, _mm256_and_si256,
+            _mm256_srli_epi16, _mm256_cmpeq_epi8, _mm256_movemask_epi8, _mm256_set1_epi8,
+            BCAST256, SHIFT256);
     PF_BLOCK(32, __m256i, _mm256_loadu_si256, _mm256_shuffle_epi8, _mm256_and_si256,
              _mm256_srli_epi16, _mm256_cmpeq_epi8, _mm256_movemask_epi8, _mm256_set1_epi8,
              BCAST256);
