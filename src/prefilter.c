@@ -1933,17 +1933,31 @@ static bool scan_scalar(const struct scanner *sc, const char *text, size_t n, si
 
 #ifdef PF_SIMD
 /*
+ * The tables in vector registers, and the constants. Loaded again after the positions a block
+ * lets through are looked at: anchor_hit may be called there, and tables kept across that call
+ * would be saved and restored on the stack every block.
+ */
+#define PF_TABLES(VEC, SET1, BCAST)                                                                \
+    const VEC lo0 = BCAST(sc->lo0), hi0 = BCAST(sc->hi0);                                          \
+    const VEC lo1 = BCAST(sc->lo1), hi1 = BCAST(sc->hi1);                                          \
+    const VEC lo2 = BCAST(sc->lo2), hi2 = BCAST(sc->hi2);                                          \
+    const VEC low = SET1(0x0f), zero = SET1(0)
+
+/* Looks at the position base + k for each bit k of hits; true out of the function when full. */
+#define PF_LOOK(base, hits)                                                                        \
+    for (; (hits) != 0; (hits) &= (hits)-1) {                                                      \
+        if (scan_at(sc, text, n, (base) + (size_t)__builtin_ctz(hits), sel)) {                     \
+            return true;                                                                           \
+        }                                                                                          \
+    }
+
+/*
  * The vector paths: per block, the bucket bits allowed by each byte's nibbles (pshufb on the
  * tables), ANDed with those of the next two bytes; only the positions left are looked at.
  */
 #define PF_BLOCK(W, VEC, LOAD, SHUF, AND, SRL, EQ, MASK, SET1, BCAST)                              \
     while (i + 2 < n) {                                                                            \
-        /* loaded again after the positions looked at: anchor_hit may be called there, and the   \
-         * tables kept across that call would be saved and restored on the stack every block */    \
-        const VEC lo0 = BCAST(sc->lo0), hi0 = BCAST(sc->hi0);                                      \
-        const VEC lo1 = BCAST(sc->lo1), hi1 = BCAST(sc->hi1);                                      \
-        const VEC lo2 = BCAST(sc->lo2), hi2 = BCAST(sc->hi2);                                      \
-        const VEC low = SET1(0x0f), zero = SET1(0);                                                \
+        PF_TABLES(VEC, SET1, BCAST);                                                               \
         uint32_t hits;                                                                             \
         size_t at;                                                                                 \
         /* full blocks, then one last block that overlaps the one before (positions already        \
@@ -1960,11 +1974,7 @@ static bool scan_scalar(const struct scanner *sc, const char *text, size_t n, si
             hits &= ((W) == 32 ? ~UINT32_C(0) : UINT32_C(0xffff)) & ~UINT32_C(0) << (i - at);      \
             i = at + (W);                                                                          \
         } while (hits == 0 && i + 2 < n);                                                          \
-        for (; hits != 0; hits &= hits - 1) {                                                      \
-            if (scan_at(sc, text, n, at + (size_t)__builtin_ctz(hits), sel)) {                     \
-                return true;                                                                       \
-            }                                                                                      \
-        }                                                                                          \
+        PF_LOOK(at, hits);                                                                         \
     }
 
 /*
@@ -1996,10 +2006,7 @@ scan_last(const struct scanner *sc, const char *text, size_t n, size_t i, uint64
         VEC prev0 = SET1(0), prev1 = SET1(0); /* no fingerprint starts before the record */        \
         size_t at = 0;                                                                             \
         while (at + (W) <= n) {                                                                    \
-            const VEC lo0 = BCAST(sc->lo0), hi0 = BCAST(sc->hi0);                                  \
-            const VEC lo1 = BCAST(sc->lo1), hi1 = BCAST(sc->hi1);                                  \
-            const VEC lo2 = BCAST(sc->lo2), hi2 = BCAST(sc->hi2);                                  \
-            const VEC low = SET1(0x0f), zero = SET1(0);                                            \
+            PF_TABLES(VEC, SET1, BCAST);                                                           \
             uint32_t hits;                                                                         \
             size_t base;                                                                           \
             do {                                                                                   \
@@ -2015,11 +2022,7 @@ scan_last(const struct scanner *sc, const char *text, size_t n, size_t i, uint64
                 base = at - 2; /* the start of the fingerprint ending at bit 0 (wraps at 0) */     \
                 at += (W);                                                                         \
             } while (hits == 0 && at + (W) <= n);                                                  \
-            for (; hits != 0; hits &= hits - 1) {                                                  \
-                if (scan_at(sc, text, n, base + (size_t)__builtin_ctz(hits), sel)) {               \
-                    return true;                                                                   \
-                }                                                                                  \
-            }                                                                                      \
+            PF_LOOK(base, hits);                                                                   \
         }                                                                                          \
         i = at - 2;                                                                                \
     } while (0)
