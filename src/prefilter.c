@@ -761,6 +761,7 @@ enum anchor_type {
 struct piece {
     const char *s; /* points into the alternative's copy of the literal */
     size_t len;
+    size_t rare; /* offset of its rarest byte, which contains looks for first */
 };
 
 /* One literal of one rule, in one form (text or JSON): all its pieces must be present. */
@@ -784,19 +785,33 @@ struct anchor {
     bool shadow; /* such a later anchor: found through the first one's chain, not in tables */
 };
 
+/*
+ * An anchor as the search sees it: its first bytes (up to 8, ASCII letters lower-cased when
+ * caseless) to compare with one 8-byte load before anchor_hit is called, which is what most
+ * fingerprint hits fail.
+ */
+struct slot {
+    uint64_t head; /* those bytes, 0 past them */
+    uint64_t mask; /* 0xff for each of them */
+    uint64_t fold; /* 0x20 for each caseless letter among them: (bytes | fold) & mask == head */
+    size_t anchor;
+    size_t off; /* of the anchor's fingerprint */
+    size_t len; /* of the anchor */
+};
+
 /* The tables of one record form. */
 struct scanner {
     uint64_t bits[65536 / 64];
-    size_t *bucket[256]; /* anchors by the pair's first byte as it appears in the record */
+    struct slot *bucket[256]; /* anchors by the pair's first byte as it appears in the record */
     size_t nbucket[256];
     struct anchor *anchors;
     size_t nanchors;
     struct alt *alts;
     size_t nalts;
     /*
-     * Nibble tables of the fingerprint pairs, in 8 buckets (bit k: bucket k), for the vector
-     * path: a byte position is looked at only when the low and high nibbles of its byte and of
-     * the next one all allow a common bucket (Hyperscan's "Teddy" idea, on two bytes).
+     * Nibble tables of the fingerprints, in 8 buckets (bit k: bucket k), for the vector path:
+     * a byte position is looked at only when the low and high nibbles of its byte and of the
+     * next two all allow a common bucket (Hyperscan's "Teddy" idea, on three bytes).
      */
     uint8_t lo0[16], hi0[16], lo1[16], hi1[16], lo2[16], hi2[16];
     bool wanted;  /* some rule applies to records of this form at all */
@@ -895,7 +910,7 @@ static size_t separator(const unsigned char *s, size_t i, size_t n, bool json, b
 }
 
 /* How common a byte is in logs (a rough weight; rarer pairs make better fingerprints). */
-static unsigned weight(unsigned char c)
+static unsigned weight_of(unsigned char c)
 {
     static const char common[] = " etaoinsrhldcumfpgwybvk";
 
@@ -918,25 +933,62 @@ static unsigned weight(unsigned char c)
     return 12;
 }
 
+/* weight_of, from a table made on first use (the rules' build asks it tens of thousands times). */
+static unsigned weight(unsigned char c)
+{
+    static unsigned w[256];
+
+    if (w[0] == 0) {
+        for (unsigned k = 0; k < 256; k++) {
+            w[k] = weight_of((unsigned char)k);
+        }
+    }
+    return w[c];
+}
+
 static uint64_t byte_weight(unsigned char c, bool caseless)
 {
     return weight(c) + (caseless ? weight(c == lower(c) ? upper(c) : lower(c)) : 0);
 }
 
-/* The most common letter pairs of English text and of JSON, which byte weights undervalue. */
+/* c itself, or (caseless) its upper or lower case. */
+static unsigned char case_of(unsigned char c, bool caseless, bool up)
+{
+    return !caseless ? c : up ? upper(c) : lower(c);
+}
+
+/*
+ * The most common letter pairs of English text (in any case) and of JSON, which byte weights
+ * undervalue: a bit per pair, from a table made on first use (asked for every fingerprint tried).
+ */
 static bool common_bigram(unsigned char a, unsigned char b)
 {
     static const char pairs[] = "th he in er an re on at en nd ti es or te of ed is it al ar st "
                                 "to nt ng se ha as ou io le ve co me de hi ri ro ic ne ea ra ce "
-                                "li ch ll be ma si om ur ex am na lo ge ct ss ta el ut ue rr ";
+                                "li ch ll be ma si om ur ex am na lo ge ct ss ta el ut ue rr "
+                                "qu ";
+    static const char json[] = "\":\",\"}{\",\":\"";
+    static uint64_t bits[65536 / 64];
+    static bool made;
+    unsigned k = (unsigned)a << 8 | b;
 
-    for (const char *p = pairs; p[0] != '\0'; p += 3) {
-        if (lower(a) == (unsigned char)p[0] && lower(b) == (unsigned char)p[1]) {
-            return true;
+    if (!made) {
+        for (const char *p = pairs; p[0] != '\0'; p += 3) {
+            for (int v = 0; v < 4; v++) {
+                unsigned x = (unsigned)case_of((unsigned char)p[0], true, (v & 1) != 0) << 8 |
+                             case_of((unsigned char)p[1], true, (v & 2) != 0);
+
+                bits[x >> 6] |= UINT64_C(1) << (x & 63);
+            }
         }
+        for (const char *p = json; p[0] != '\0'; p += 2) {
+            unsigned x = (unsigned)(unsigned char)p[0] << 8 | (unsigned char)p[1];
+
+            bits[x >> 6] |= UINT64_C(1) << (x & 63);
+        }
+        made = true;
     }
-    return (a == '"' && (b == ':' || b == ',' || b == '}')) || (a == '{' && b == '"') ||
-           (a == ',' && b == '"') || (a == ':' && b == '"');
+    return (bits[k >> 6] >> (k & 63) & 1) != 0;
 }
 
 static uint64_t pair_cost(unsigned char a, unsigned char b, bool caseless)
@@ -1143,6 +1195,19 @@ static uint64_t piece_cost(const struct piece *pc, bool caseless, size_t *off)
                : best;
 }
 
+/* The offset of the rarest byte of s[0..n) (the first of equals). */
+static size_t rarest(const unsigned char *s, size_t n, bool caseless)
+{
+    size_t r = 0;
+
+    for (size_t k = 1; k < n; k++) {
+        if (byte_weight(s[k], caseless) < byte_weight(s[r], caseless)) {
+            r = k;
+        }
+    }
+    return r;
+}
+
 /* Splits the literals of one alternative into pieces; false when none is usable. */
 static bool add_alt(struct scanner *sc, const struct cfw_literal_alt *la, bool json, bool caseless,
                     size_t rule)
@@ -1175,6 +1240,7 @@ static bool add_alt(struct scanner *sc, const struct cfw_literal_alt *la, bool j
             if (i - start >= 2 && al.npieces < PIECES_MAX) {
                 al.pieces[al.npieces].s = w + start;
                 al.pieces[al.npieces].len = i - start;
+                al.pieces[al.npieces].rare = rarest(s + start, i - start, caseless);
                 al.npieces++;
             }
             i += sep;
@@ -1278,78 +1344,247 @@ unsigned cfw_prefilter_add(struct cfw_prefilter *pf, const char *pattern, unsign
     return none;
 }
 
+static bool is_alpha_ascii(unsigned char c)
+{
+    return lower(c) >= 'a' && lower(c) <= 'z';
+}
+
+/* The search's view of anchor idx (see struct slot). */
+static struct slot slot_of(const struct scanner *sc, size_t idx)
+{
+    const struct anchor *a = &sc->anchors[idx];
+    unsigned char head[8] = {0};
+    unsigned char mask[8] = {0};
+    unsigned char fold[8] = {0};
+    struct slot sl = {.anchor = idx, .off = a->off, .len = a->len};
+
+    for (size_t k = 0; k < a->len && k < 8; k++) {
+        unsigned char c = (unsigned char)a->s[k];
+        bool folds = a->caseless && is_alpha_ascii(c);
+
+        head[k] = folds ? lower(c) : c;
+        mask[k] = 0xff;
+        fold[k] = folds ? 0x20 : 0;
+    }
+    memcpy(&sl.head, head, 8);
+    memcpy(&sl.mask, mask, 8);
+    memcpy(&sl.fold, fold, 8);
+    return sl;
+}
+
 static void set_pair(struct scanner *sc, unsigned char a, unsigned char b, size_t idx)
 {
     unsigned k = (unsigned)a | ((unsigned)b << 8);
-    size_t *bk;
+    struct slot *bk;
 
     sc->bits[k >> 6] |= UINT64_C(1) << (k & 63);
     bk = sc->bucket[a];
     for (size_t i = 0; i < sc->nbucket[a]; i++) {
-        if (bk[i] == idx) {
+        if (bk[i].anchor == idx) {
             return;
         }
     }
     sc->bucket[a] = cfw_xrealloc(bk, (sc->nbucket[a] + 1) * sizeof(*bk));
-    sc->bucket[a][sc->nbucket[a]++] = idx;
+    sc->bucket[a][sc->nbucket[a]++] = slot_of(sc, idx);
 }
 
-/* Allows bytes c0, c1, c2 at three positions in a bucket; c2 < 0: any byte there. */
-static void nibbles(struct scanner *sc, unsigned char c0, unsigned char c1, int c2, unsigned bucket)
-{
-    uint8_t bit = (uint8_t)(1u << bucket);
+/*
+ * The nibbles allowed at the three positions of a fingerprint, or of a bucket of them (the
+ * union): bit v of lo[k] (hi[k]) allows v as the low (high) nibble of the k-th byte.
+ */
+struct nib {
+    uint16_t lo[3];
+    uint16_t hi[3];
+};
 
-    sc->lo0[c0 & 15] |= bit;
-    sc->hi0[c0 >> 4] |= bit;
-    sc->lo1[c1 & 15] |= bit;
-    sc->hi1[c1 >> 4] |= bit;
-    for (unsigned k = 0; k < 16; k++) {
-        if (c2 < 0 || (unsigned)(c2 & 15) == k) {
-            sc->lo2[k] |= bit;
+static void nib_byte(struct nib *m, int k, unsigned char c)
+{
+    m->lo[k] |= (uint16_t)(1u << (c & 15));
+    m->hi[k] |= (uint16_t)(1u << (c >> 4));
+}
+
+/* An anchor's fingerprint, first byte b as it appears in the record, every case when caseless. */
+static struct nib nib_of(const struct anchor *a, unsigned char b)
+{
+    struct nib m = {{0}, {0}};
+    unsigned char c1 = (unsigned char)a->s[a->off + 1];
+
+    nib_byte(&m, 0, b);
+    nib_byte(&m, 1, case_of(c1, a->caseless, false));
+    nib_byte(&m, 1, case_of(c1, a->caseless, true));
+    if (a->off + 2 < a->len) {
+        unsigned char c2 = (unsigned char)a->s[a->off + 2];
+
+        nib_byte(&m, 2, case_of(c2, a->caseless, false));
+        nib_byte(&m, 2, case_of(c2, a->caseless, true));
+    } else {
+        m.lo[2] = m.hi[2] = 0xffff; /* a two-byte piece: any third byte */
+    }
+    return m;
+}
+
+static struct nib nib_or(struct nib x, const struct nib *y)
+{
+    for (int k = 0; k < 3; k++) {
+        x.lo[k] |= y->lo[k];
+        x.hi[k] |= y->hi[k];
+    }
+    return x;
+}
+
+/*
+ * How often a bucket lets a position through, roughly: the product over its three bytes of the
+ * weights of the bytes whose two nibbles it allows (0 for an empty bucket).
+ */
+static double nib_cost(const struct nib *m)
+{
+    /* sums[h][half][bits]: the weights of the bytes of high nibble h whose low nibble is one of
+     * bits (low nibbles 0-7, or 8-15 for half 1) */
+    static unsigned sums[16][2][256];
+    static bool made;
+    double cost = 1;
+
+    if (!made) {
+        for (unsigned h = 0; h < 16; h++) {
+            for (unsigned half = 0; half < 2; half++) {
+                for (unsigned bits = 1; bits < 256; bits++) {
+                    unsigned l = (unsigned)__builtin_ctz(bits);
+
+                    sums[h][half][bits] = sums[h][half][bits & (bits - 1)] +
+                                          weight((unsigned char)(h << 4 | (half * 8 + l)));
+                }
+            }
         }
-        if (c2 < 0 || (unsigned)(c2 >> 4) == k) {
-            sc->hi2[k] |= bit;
+        made = true;
+    }
+    for (int k = 0; k < 3; k++) {
+        unsigned p = 0;
+
+        for (unsigned hm = m->hi[k]; hm != 0; hm &= hm - 1) {
+            unsigned h = (unsigned)__builtin_ctz(hm);
+
+            p += sums[h][0][m->lo[k] & 255] + sums[h][1][m->lo[k] >> 8];
+        }
+        cost *= p;
+    }
+    return cost;
+}
+
+#define NIB_BUCKETS 7u /* the 8th is NUL's */
+
+/* The fingerprints of a form and the bucket of each, with each bucket's union and cost. */
+struct nib_plan {
+    struct nib *fp;
+    unsigned *in;
+    size_t n;
+    struct nib bucket[NIB_BUCKETS];
+    double cost[NIB_BUCKETS];
+};
+
+/* The bucket that grows least in cost with fingerprint i in it. */
+static unsigned nib_choose(const struct nib_plan *pl, size_t i)
+{
+    unsigned best = 0;
+    double best_growth = 0;
+
+    for (unsigned bk = 0; bk < NIB_BUCKETS; bk++) {
+        struct nib m = nib_or(pl->bucket[bk], &pl->fp[i]);
+        double growth = nib_cost(&m) - pl->cost[bk];
+
+        if (bk == 0 || growth < best_growth) {
+            best = bk;
+            best_growth = growth;
+        }
+    }
+    return best;
+}
+
+/* Moves fingerprint i to the bucket where the two buckets' costs add up least, if any. */
+static void nib_improve(struct nib_plan *pl, size_t i)
+{
+    unsigned from = pl->in[i];
+    unsigned best = from;
+    struct nib rest = {{0}, {0}};
+    double rest_cost;
+    double best_delta = 0;
+
+    for (size_t j = 0; j < pl->n; j++) {
+        if (j != i && pl->in[j] == from) {
+            rest = nib_or(rest, &pl->fp[j]);
+        }
+    }
+    rest_cost = nib_cost(&rest);
+    for (unsigned to = 0; to < NIB_BUCKETS; to++) {
+        struct nib m = nib_or(pl->bucket[to], &pl->fp[i]);
+        double delta = rest_cost + nib_cost(&m) - pl->cost[from] - pl->cost[to];
+
+        if (to != from && delta < best_delta) {
+            best = to;
+            best_delta = delta;
+        }
+    }
+    if (best != from) {
+        pl->in[i] = best;
+        pl->bucket[from] = rest;
+        pl->cost[from] = rest_cost;
+        pl->bucket[best] = nib_or(pl->bucket[best], &pl->fp[i]);
+        pl->cost[best] = nib_cost(&pl->bucket[best]);
+    }
+}
+
+/* Sets a fingerprint's nibbles in the vector tables, in one bucket. */
+static void nib_set(struct scanner *sc, const struct nib *m, unsigned bucket)
+{
+    uint8_t *lo[3] = {sc->lo0, sc->lo1, sc->lo2};
+    uint8_t *hi[3] = {sc->hi0, sc->hi1, sc->hi2};
+
+    for (int k = 0; k < 3; k++) {
+        for (unsigned v = 0; v < 16; v++) {
+            lo[k][v] |= (uint8_t)((m->lo[k] >> v & 1u) << bucket);
+            hi[k][v] |= (uint8_t)((m->hi[k] >> v & 1u) << bucket);
         }
     }
 }
 
-/* c itself, or (caseless) its upper or lower case. */
-static unsigned char case_of(unsigned char c, bool caseless, bool up)
-{
-    return !caseless ? c : up ? upper(c) : lower(c);
-}
-
-/* Fills the nibble tables: anchors in 7 buckets by their first byte, NUL alone in the 8th. */
+/*
+ * Fills the nibble tables: fingerprints in 7 buckets, NUL alone in the 8th. A bucket allows
+ * every mix of its fingerprints' nibbles, so fingerprints that share nibbles should go together:
+ * each goes, by first byte, to the bucket that grows least in cost, then each in turn moves
+ * where the sum of costs falls, twice over.
+ */
 static void nibbles_build(struct scanner *sc)
 {
-    size_t per = sc->nanchors / 7 + 1;
-    size_t rank = 0;
+    struct nib_plan pl = {0};
+    struct nib nul = {{1, 0xffff, 0xffff}, {1, 0xffff, 0xffff}};
 
+    for (unsigned b = 0; b < 256; b++) {
+        for (size_t j = 0; j < sc->nbucket[b]; j++) {
+            pl.fp = cfw_xrealloc(pl.fp, (pl.n + 1) * sizeof(*pl.fp));
+            pl.in = cfw_xrealloc(pl.in, (pl.n + 1) * sizeof(*pl.in));
+            pl.fp[pl.n] = nib_of(&sc->anchors[sc->bucket[b][j].anchor], (unsigned char)b);
+            pl.in[pl.n] = nib_choose(&pl, pl.n);
+            pl.bucket[pl.in[pl.n]] = nib_or(pl.bucket[pl.in[pl.n]], &pl.fp[pl.n]);
+            pl.cost[pl.in[pl.n]] = nib_cost(&pl.bucket[pl.in[pl.n]]);
+            pl.n++;
+        }
+    }
+    for (int pass = 0; pass < 2; pass++) {
+        for (size_t i = 0; i < pl.n; i++) {
+            nib_improve(&pl, i);
+        }
+    }
     memset(sc->lo0, 0, sizeof(sc->lo0));
     memset(sc->hi0, 0, sizeof(sc->hi0));
     memset(sc->lo1, 0, sizeof(sc->lo1));
     memset(sc->hi1, 0, sizeof(sc->hi1));
     memset(sc->lo2, 0, sizeof(sc->lo2));
     memset(sc->hi2, 0, sizeof(sc->hi2));
-    /* by first byte, so that a bucket mixes few nibbles (fewer positions looked at in vain) */
-    for (unsigned b = 0; b < 256; b++) {
-        for (size_t j = 0; j < sc->nbucket[b]; j++) {
-            const struct anchor *a = &sc->anchors[sc->bucket[b][j]];
-            unsigned char c1 = (unsigned char)a->s[a->off + 1];
-            int c2 = a->off + 2 < a->len ? (unsigned char)a->s[a->off + 2] : -1;
-            unsigned bk = (unsigned)(rank / per);
-
-            /* a caseless anchor: every case of its second and third bytes */
-            for (int v = 0; v < (a->caseless ? 4 : 1); v++) {
-                nibbles(sc, (unsigned char)b, case_of(c1, a->caseless, (v & 1) != 0),
-                        c2 < 0 ? c2 : case_of((unsigned char)c2, a->caseless, (v & 2) != 0), bk);
-            }
-            rank++;
-        }
+    for (size_t i = 0; i < pl.n; i++) {
+        nib_set(sc, &pl.fp[i], pl.in[i]);
     }
-    for (unsigned c1 = 0; c1 < 256; c1 += 17) {
-        nibbles(sc, 0, (unsigned char)c1, -1, 7); /* NUL, then every low and high nibble */
-    }
+    nib_set(sc, &nul, NIB_BUCKETS); /* NUL, then every byte */
+    free(pl.fp);
+    free(pl.in);
 }
 
 static void scanner_build(struct scanner *sc)
@@ -1477,11 +1712,30 @@ static bool eq_case(const char *a, const char *b, size_t n)
     return true;
 }
 
-/* memmem, ASCII-caseless when asked. */
-static bool contains(const char *s, size_t n, const char *p, size_t pn, bool caseless)
+/*
+ * Whether s[0..n) holds the piece, ASCII-caselessly when asked. Exact: memchr finds each place
+ * of the piece's rarest byte where the piece would fit, then memcmp (glibc's memmem set up a
+ * table per call: 800 instructions a call on records of a few hundred bytes).
+ */
+static bool contains(const char *s, size_t n, const struct piece *pc, bool caseless)
 {
+    const char *p = pc->s;
+    size_t pn = pc->len;
+
+    if (pn > n) {
+        return false;
+    }
     if (!caseless) {
-        return memmem(s, n, p, pn) != NULL;
+        const char *q = s + pc->rare;
+        const char *end = s + (n - pn) + pc->rare + 1; /* past the last place the byte fits */
+
+        while ((q = memchr(q, p[pc->rare], (size_t)(end - q))) != NULL) {
+            if (memcmp(q - pc->rare, p, pn) == 0) {
+                return true;
+            }
+            q++;
+        }
+        return false;
     }
     for (size_t i = 0; i + pn <= n; i++) {
         if (lower((unsigned char)s[i]) == lower((unsigned char)p[0]) && eq_case(s + i, p, pn)) {
@@ -1495,7 +1749,7 @@ static bool alt_holds(const struct alt *al, size_t anchor_piece, const char *s, 
 {
     for (size_t i = 0; i < al->npieces; i++) {
         if (i != anchor_piece &&
-            !contains(s, n, al->pieces[i].s, al->pieces[i].len, al->caseless)) {
+            !contains(s, n, &al->pieces[i], al->caseless)) {
             return false;
         }
     }
@@ -1545,21 +1799,24 @@ static bool outcome_quiet(const char *v, const char *end)
 }
 
 /*
- * Checks one fingerprint hit at position at of s: adds the rules the hit selects to sel, and is
- * true when every rule of the form is selected (nothing is left to look for).
+ * Checks one fingerprint hit at position at of s, whose first `done` bytes are known to be the
+ * anchor's: adds the rules the hit selects to sel, and is true when every rule of the form is
+ * selected (nothing is left to look for).
  */
 static bool anchor_hit(const struct scanner *sc, const struct anchor *a, const char *s, size_t n,
-                       size_t at, uint64_t *sel)
+                       size_t at, size_t done, uint64_t *sel)
 {
     const char *p = s + at;
     const char *end = s + n;
+    const char *q = p + done;
+    const char *w = a->s + done;
+    size_t left = a->len - done;
     const char *v;
     bool hit = false;
 
-    /* the fingerprint matched: its neighbours at the ends of the anchor decide most cases */
-    if (a->caseless ? !eq_case(p, a->s, a->len)
-                    : p[0] != a->s[0] || p[a->len - 1] != a->s[a->len - 1] ||
-                          memcmp(p, a->s, a->len) != 0) {
+    /* the rest of the anchor: its last byte decides most cases */
+    if (left > 0 && (a->caseless ? !eq_case(q, w, left)
+                                 : q[left - 1] != w[left - 1] || memcmp(q, w, left) != 0)) {
         return false;
     }
     switch (a->type) {
@@ -1620,10 +1877,23 @@ scan_at(const struct scanner *sc, const char *text, size_t n, size_t i, uint64_t
         return select_all(sc, sel);
     }
     for (size_t j = 0; j < sc->nbucket[s[i]]; j++) {
-        const struct anchor *a = &sc->anchors[sc->bucket[s[i]][j]];
+        const struct slot *sl = &sc->bucket[s[i]][j];
+        size_t at = i - sl->off;
+        size_t done = 0;
+        uint64_t head;
 
-        if (i >= a->off && i - a->off + a->len <= n &&
-            anchor_hit(sc, a, text, n, i - a->off, sel)) {
+        if (i < sl->off || at + sl->len > n) {
+            continue;
+        }
+        /* the anchor's first bytes, in one load where the record has 8 bytes there */
+        if (at + 8 <= n) {
+            memcpy(&head, text + at, 8);
+            if (((head | sl->fold) & sl->mask) != sl->head) {
+                continue;
+            }
+            done = sl->len < 8 ? sl->len : 8;
+        }
+        if (anchor_hit(sc, &sc->anchors[sl->anchor], text, n, at, done, sel)) {
             return true;
         }
     }
@@ -1634,8 +1904,24 @@ static bool scan_scalar(const struct scanner *sc, const char *text, size_t n, si
                         uint64_t *sel)
 {
     const unsigned char *s = (const unsigned char *)text;
+    size_t i = from;
 
-    for (size_t i = from; i + 1 < n; i++) {
+    /* four positions a turn, each pair one 16-bit load (the table's index is first | second << 8) */
+    for (; i + 4 < n; i += 4) {
+#pragma GCC unroll 4
+        for (size_t j = i; j < i + 4; j++) {
+            uint16_t k;
+
+            memcpy(&k, s + j, 2);
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+            k = __builtin_bswap16(k);
+#endif
+            if ((sc->bits[k >> 6] >> (k & 63) & 1) != 0 && scan_at(sc, text, n, j, sel)) {
+                return true;
+            }
+        }
+    }
+    for (; i + 1 < n; i++) {
         unsigned k = (unsigned)s[i] | ((unsigned)s[i + 1] << 8);
 
         if ((sc->bits[k >> 6] & (UINT64_C(1) << (k & 63))) != 0 && scan_at(sc, text, n, i, sel)) {
@@ -1647,44 +1933,104 @@ static bool scan_scalar(const struct scanner *sc, const char *text, size_t n, si
 
 #ifdef PF_SIMD
 /*
+ * The tables in vector registers, and the constants. Loaded again after the positions a block
+ * lets through are looked at: anchor_hit may be called there, and tables kept across that call
+ * would be saved and restored on the stack every block.
+ */
+#define PF_TABLES(VEC, SET1, BCAST)                                                                \
+    const VEC lo0 = BCAST(sc->lo0), hi0 = BCAST(sc->hi0);                                          \
+    const VEC lo1 = BCAST(sc->lo1), hi1 = BCAST(sc->hi1);                                          \
+    const VEC lo2 = BCAST(sc->lo2), hi2 = BCAST(sc->hi2);                                          \
+    const VEC low = SET1(0x0f), zero = SET1(0)
+
+/* Looks at the position base + k for each bit k of hits; true out of the function when full. */
+#define PF_LOOK(base, hits)                                                                        \
+    for (; (hits) != 0; (hits) &= (hits)-1) {                                                      \
+        if (scan_at(sc, text, n, (base) + (size_t)__builtin_ctz(hits), sel)) {                     \
+            return true;                                                                           \
+        }                                                                                          \
+    }
+
+/*
  * The vector paths: per block, the bucket bits allowed by each byte's nibbles (pshufb on the
- * tables), ANDed with those of the next byte; only the positions left are looked at.
+ * tables), ANDed with those of the next two bytes; only the positions left are looked at.
  */
 #define PF_BLOCK(W, VEC, LOAD, SHUF, AND, SRL, EQ, MASK, SET1, BCAST)                              \
-    do {                                                                                           \
-        const VEC lo0 = BCAST(sc->lo0), hi0 = BCAST(sc->hi0);                                      \
-        const VEC lo1 = BCAST(sc->lo1), hi1 = BCAST(sc->hi1);                                      \
-        const VEC lo2 = BCAST(sc->lo2), hi2 = BCAST(sc->hi2);                                      \
-        const VEC low = SET1(0x0f), zero = SET1(0);                                                \
-        size_t at = 0;                                                                             \
-        uint64_t keep = (W) == 32 ? UINT64_C(0xffffffff) : UINT64_C(0xffff);                       \
+    while (i + 2 < n) {                                                                            \
+        PF_TABLES(VEC, SET1, BCAST);                                                               \
+        uint32_t hits;                                                                             \
+        size_t at;                                                                                 \
         /* full blocks, then one last block that overlaps the one before (positions already        \
          * looked at are masked off), so that short records need no byte loop */                   \
-        while (at + (W) + 2 <= n) {                                                                \
+        do {                                                                                       \
+            at = i + (W) + 2 <= n ? i : n - (W)-2;                                                 \
             VEC v0 = LOAD((const VEC *)(s + at));                                                  \
             VEC v1 = LOAD((const VEC *)(s + at + 1));                                              \
             VEC v2 = LOAD((const VEC *)(s + at + 2));                                              \
             VEC m0 = AND(SHUF(lo0, AND(v0, low)), SHUF(hi0, AND(SRL(v0, 4), low)));                \
             VEC m1 = AND(SHUF(lo1, AND(v1, low)), SHUF(hi1, AND(SRL(v1, 4), low)));                \
             VEC m2 = AND(SHUF(lo2, AND(v2, low)), SHUF(hi2, AND(SRL(v2, 4), low)));                \
-            uint64_t hits = ~(uint64_t)(uint32_t)MASK(EQ(AND(AND(m0, m1), m2), zero)) & keep;      \
-            while (hits != 0) {                                                                    \
-                if (scan_at(sc, text, n, at + (size_t)__builtin_ctzll(hits), sel)) {               \
-                    return true;                                                                   \
-                }                                                                                  \
-                hits &= hits - 1;                                                                  \
-            }                                                                                      \
+            hits = ~(uint32_t)MASK(EQ(AND(AND(m0, m1), m2), zero));                                \
+            hits &= ((W) == 32 ? ~UINT32_C(0) : UINT32_C(0xffff)) & ~UINT32_C(0) << (i - at);      \
             i = at + (W);                                                                          \
-            if (i + (W) + 2 <= n) {                                                                \
-                at = i;                                                                            \
-            } else if (i + 2 < n) {                                                                \
-                at = n - (W)-2;                                                                    \
-                keep &= ~((UINT64_C(1) << (i - at)) - 1);                                          \
-            } else {                                                                               \
-                break;                                                                             \
-            }                                                                                      \
+        } while (hits == 0 && i + 2 < n);                                                          \
+        PF_LOOK(at, hits);                                                                         \
+    }
+
+/*
+ * After the blocks, which end at position n - 2 (i there): the last pair, which has no third
+ * byte. Inline: calling the byte loop for one position cost 40 instructions a record.
+ */
+static inline __attribute__((always_inline)) bool
+scan_last(const struct scanner *sc, const char *text, size_t n, size_t i, uint64_t *sel)
+{
+    const unsigned char *s = (const unsigned char *)text;
+    unsigned k;
+
+    if (i + 2 != n) {
+        return scan_scalar(sc, text, n, i, sel); /* no block: a record shorter than one */
+    }
+    k = (unsigned)s[i] | ((unsigned)s[i + 1] << 8);
+    return (sc->bits[k >> 6] & (UINT64_C(1) << (k & 63))) != 0 && scan_at(sc, text, n, i, sel);
+}
+
+/*
+ * The blocks from the start of the record, one load each (Teddy's way): the three tables are
+ * looked up on the same bytes, and the first and second bytes' results are shifted by two and
+ * one positions (SHIFT: [the block before's last bytes, this one's first]), the block before's
+ * kept from one to the next. A bit is a fingerprint's last byte here: its start is two bytes
+ * before. Leaves in i the first start not yet looked at (the rest go through PF_BLOCK).
+ */
+#define PF_MAIN(W, VEC, LOAD, SHUF, AND, SRL, EQ, MASK, SET1, BCAST, SHIFT)                        \
+    do {                                                                                           \
+        VEC prev0 = SET1(0), prev1 = SET1(0); /* no fingerprint starts before the record */        \
+        size_t at = 0;                                                                             \
+        while (at + (W) <= n) {                                                                    \
+            PF_TABLES(VEC, SET1, BCAST);                                                           \
+            uint32_t hits;                                                                         \
+            size_t base;                                                                           \
+            do {                                                                                   \
+                VEC v = LOAD((const VEC *)(s + at));                                               \
+                VEC l = AND(v, low), h = AND(SRL(v, 4), low);                                      \
+                VEC m0 = AND(SHUF(lo0, l), SHUF(hi0, h));                                          \
+                VEC m1 = AND(SHUF(lo1, l), SHUF(hi1, h));                                          \
+                VEC m2 = AND(SHUF(lo2, l), SHUF(hi2, h));                                          \
+                VEC all = AND(AND(SHIFT(m0, prev0, 2), SHIFT(m1, prev1, 1)), m2);                  \
+                hits = ~(uint32_t)MASK(EQ(all, zero)) & ((W) == 32 ? ~0u : 0xffffu);               \
+                prev0 = m0;                                                                        \
+                prev1 = m1;                                                                        \
+                base = at - 2; /* the start of the fingerprint ending at bit 0 (wraps at 0) */     \
+                at += (W);                                                                         \
+            } while (hits == 0 && at + (W) <= n);                                                  \
+            PF_LOOK(base, hits);                                                                   \
         }                                                                                          \
+        i = at - 2;                                                                                \
     } while (0)
+
+#define SHIFT128(cur, prev, k) _mm_alignr_epi8((cur), (prev), 16 - (k))
+/* alignr works on each 16-byte half: the halves before are [prev's high, cur's low] */
+#define SHIFT256(cur, prev, k)                                                                     \
+    _mm256_alignr_epi8((cur), _mm256_permute2x128_si256((prev), (cur), 0x21), 16 - (k))
 
 #define BCAST128(t) _mm_loadu_si128((const __m128i *)(t))
 #define BCAST256(t) _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)(t)))
@@ -1695,9 +2041,14 @@ __attribute__((target("ssse3"))) static bool scan_ssse3(const struct scanner *sc
     const unsigned char *s = (const unsigned char *)text;
     size_t i = 0;
 
+    if (n < 16 + 2) {
+        return scan_scalar(sc, text, n, 0, sel);
+    }
+    PF_MAIN(16, __m128i, _mm_loadu_si128, _mm_shuffle_epi8, _mm_and_si128, _mm_srli_epi16,
+            _mm_cmpeq_epi8, _mm_movemask_epi8, _mm_set1_epi8, BCAST128, SHIFT128);
     PF_BLOCK(16, __m128i, _mm_loadu_si128, _mm_shuffle_epi8, _mm_and_si128, _mm_srli_epi16,
              _mm_cmpeq_epi8, _mm_movemask_epi8, _mm_set1_epi8, BCAST128);
-    return scan_scalar(sc, text, n, i, sel);
+    return scan_last(sc, text, n, i, sel);
 }
 
 __attribute__((target("avx2"))) static bool scan_avx2(const struct scanner *sc, const char *text,
@@ -1709,10 +2060,13 @@ __attribute__((target("avx2"))) static bool scan_avx2(const struct scanner *sc, 
     if (n < 32 + 2) {
         return scan_ssse3(sc, text, n, sel);
     }
+    PF_MAIN(32, __m256i, _mm256_loadu_si256, _mm256_shuffle_epi8, _mm256_and_si256,
+            _mm256_srli_epi16, _mm256_cmpeq_epi8, _mm256_movemask_epi8, _mm256_set1_epi8,
+            BCAST256, SHIFT256);
     PF_BLOCK(32, __m256i, _mm256_loadu_si256, _mm256_shuffle_epi8, _mm256_and_si256,
              _mm256_srli_epi16, _mm256_cmpeq_epi8, _mm256_movemask_epi8, _mm256_set1_epi8,
              BCAST256);
-    return scan_scalar(sc, text, n, i, sel);
+    return scan_last(sc, text, n, i, sel);
 }
 
 enum simd { SIMD_UNKNOWN, SIMD_NONE, SIMD_SSSE3, SIMD_AVX2 };
@@ -1746,11 +2100,18 @@ static bool scan(const struct scanner *sc, const char *text, size_t n, uint64_t 
         return select_all(sc, sel);
     }
 #ifdef PF_SIMD
+    /* by length too: a record shorter than a block goes to the narrower path at once */
     switch (simd_level()) {
     case SIMD_AVX2:
-        return scan_avx2(sc, text, n, sel);
+        if (n >= 32 + 2) {
+            return scan_avx2(sc, text, n, sel);
+        }
+        /* fall through */
     case SIMD_SSSE3:
-        return scan_ssse3(sc, text, n, sel);
+        if (n >= 16 + 2) {
+            return scan_ssse3(sc, text, n, sel);
+        }
+        break;
     default:
         break;
     }
@@ -1771,15 +2132,19 @@ bool cfw_prefilter_select(const struct cfw_prefilter *pf, enum cfw_record_kind k
         }
         return true;
     }
-    memset(sel, 0, words * sizeof(*sel));
+    if (words == 1) {
+        sel[0] = 0; /* up to 64 rules: no call to memset per record */
+    } else {
+        memset(sel, 0, words * sizeof(*sel));
+    }
     if (!sc->wanted) {
         return false;
     }
     if (!scan(sc, text, len, sel)) {
         select_add(sc, sel, sc->always_set);
     }
-    for (size_t w = 0; w < words; w++) {
-        any = any || sel[w] != 0;
+    for (size_t w = 0; w < words && !any; w++) {
+        any = sel[w] != 0;
     }
     return any;
 }

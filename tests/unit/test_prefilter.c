@@ -8,6 +8,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
+#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -597,6 +598,148 @@ static void test_skips(void **state)
     run_free(&fast);
 }
 
+/* ---- the search against a plain one ---- */
+
+static uint64_t rnd(uint64_t *x)
+{
+    *x ^= *x << 13;
+    *x ^= *x >> 7;
+    *x ^= *x << 17;
+    return *x;
+}
+
+/* Whether s[0..n) holds p, ASCII-caselessly when asked: what the prefilter must find. */
+static bool plain_contains(const char *s, size_t n, const char *p, bool caseless)
+{
+    size_t pn = strlen(p);
+
+    for (size_t i = 0; i + pn <= n; i++) {
+        size_t j = 0;
+
+        while (j < pn && (caseless ? tolower((unsigned char)s[i + j]) == tolower((unsigned char)p[j])
+                                   : s[i + j] == p[j])) {
+            j++;
+        }
+        if (j == pn) {
+            return true;
+        }
+    }
+    return false;
+}
+
+/*
+ * Random text records against literals of 2 to 14 bytes, two-literal alternatives and caseless
+ * ones (with punctuation), put anywhere (the first and last bytes of the record too), with one
+ * byte changed or a letter's case flipped, in records of every length around the vector
+ * widths (a quarter of them up to 259 bytes: several AVX2 blocks): the selection is exactly the rules whose literals a plain search finds. Each record
+ * is a heap block of its own size, so that a read past its end is caught by ASan.
+ */
+static void test_search_oracle(void **state)
+{
+    static const struct {
+        const char *pattern;
+        const char *lits[2];
+        bool caseless;
+    } rules[] = {
+        {"Qz", {"Qz", NULL}, false},
+        {"Wxy", {"Wxy", NULL}, false},
+        {"abcdEFGH", {"abcdEFGH", NULL}, false},
+        {"unusual_Token9", {"unusual_Token9", NULL}, false},
+        {"(?i)modern UPPER", {"modern UPPER", NULL}, true},
+        {"AbC.*XyZ", {"AbC", "XyZ"}, false},
+        {"(?i)\\(err\\)", {"(err)", NULL}, true},
+        {"(?i)Zq", {"Zq", NULL}, true},
+    };
+    static const char alphabet[] = "QzWxyabcdEFGHunsl_Tok9meRUPAbCXZ()rq ";
+    const size_t nrules = sizeof(rules) / sizeof(rules[0]);
+    struct cfw_prefilter *pf = cfw_prefilter_new();
+    uint64_t x = 0x9e3779b97f4a7c15u;
+
+    (void)state;
+    for (size_t r = 0; r < nrules; r++) {
+        assert_int_equal(cfw_prefilter_add(pf, rules[r].pattern, CFW_KIND_TEXT, r), 0);
+    }
+    cfw_prefilter_build(pf);
+    for (int iter = 0; iter < 30000; iter++) {
+        size_t n = rnd(&x) % (iter % 4 == 0 ? 260 : 100);
+        char *rec = malloc(n > 0 ? n : 1);
+        uint64_t sel[1] = {0};
+        uint64_t want = 0;
+
+        for (size_t i = 0; i < n; i++) {
+            rec[i] = alphabet[rnd(&x) % (sizeof(alphabet) - 1)];
+        }
+        for (int k = (int)(rnd(&x) % 3); k > 0; k--) {
+            const char *lit = rules[rnd(&x) % nrules].lits[0];
+            size_t ln = strlen(lit);
+            size_t at;
+
+            if (ln > n) {
+                continue;
+            }
+            at = rnd(&x) % 4 == 0 ? (rnd(&x) % 2 == 0 ? 0 : n - ln) : rnd(&x) % (n - ln + 1);
+            memcpy(rec + at, lit, ln);
+            if (rnd(&x) % 3 == 0) {
+                size_t j = at + rnd(&x) % ln;
+
+                rec[j] = rnd(&x) % 2 == 0 && isalpha((unsigned char)rec[j]) ? (char)(rec[j] ^ 0x20)
+                                                                             : alphabet[rnd(&x) % 10];
+            }
+        }
+        for (size_t r = 0; r < nrules; r++) {
+            bool all = true;
+
+            for (size_t j = 0; j < 2 && rules[r].lits[j] != NULL; j++) {
+                all = all && plain_contains(rec, n, rules[r].lits[j], rules[r].caseless);
+            }
+            want |= all ? UINT64_C(1) << r : 0;
+        }
+        assert_int_equal(cfw_prefilter_select(pf, CFW_REC_TEXT, rec, n, sel), want != 0);
+        if (sel[0] != want) {
+            fail_msg("record %.*s: selected %#llx, want %#llx", (int)n, rec,
+                     (unsigned long long)sel[0], (unsigned long long)want);
+        }
+        free(rec);
+    }
+    cfw_prefilter_free(pf);
+}
+
+/*
+ * The JSON keys the structural checks look for, in any case, at the start and the end of
+ * records of every length (the 8-byte compare of a key needs bytes the record may not have).
+ */
+static void test_struct_key_edges(void **state)
+{
+    static const char *const keys[] = {"\"exceptions\":[1]", "\"ExCePtIoNs\" : [ 1 ]",
+                                       "\"OUTCOME\":\"exceededCpu\"", "\"error\":\"x\""};
+    static const char *const quiet[] = {"\"exceptions\":[]", "\"Outcome\":\"ok\"",
+                                        "\"error\":null", "\"exceptionz\":[1]"};
+    struct cfw_prefilter *pf = cfw_prefilter_new();
+
+    (void)state;
+    assert_int_equal(cfw_prefilter_add(pf, ".", CFW_KIND_EXCEPTION, 0), 0);
+    cfw_prefilter_build(pf);
+    for (size_t n = 0; n < 80; n++) {
+        for (size_t k = 0; k < 4; k++) {
+            for (int end = 0; end < 2; end++) {
+                for (int q = 0; q < 2; q++) {
+                    const char *s = q == 0 ? keys[k] : quiet[k];
+                    size_t sn = strlen(s);
+                    size_t len = n + sn;
+                    char *rec = malloc(len);
+                    uint64_t sel[1] = {0};
+
+                    memset(rec, 'x', len);
+                    memcpy(rec + (end == 0 ? 0 : n), s, sn);
+                    assert_int_equal(cfw_prefilter_select(pf, CFW_REC_JSON, rec, len, sel), q == 0);
+                    free(rec);
+                }
+            }
+        }
+    }
+    cfw_prefilter_free(pf);
+}
+
 static void test_scan_parse(void **state)
 {
     enum cfw_scan s = CFW_SCAN_FAST;
@@ -629,6 +772,8 @@ int main(void)
         cmocka_unit_test(test_records_do_not_share_exceptions),
         cmocka_unit_test(test_select),
         cmocka_unit_test(test_skips),
+        cmocka_unit_test(test_search_oracle),
+        cmocka_unit_test(test_struct_key_edges),
         cmocka_unit_test(test_scan_parse),
     };
 
