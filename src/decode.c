@@ -1,13 +1,13 @@
 /* Decoder: records to events (Cloudflare JSON log shapes, text) and the text-derived fields. */
 #include "cfwatchd/decode.h"
 
-#include <jansson.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
+#include "cfwatchd/json.h"
 #include "cfwatchd/pytb.h"
 
 /* Caps on what outside input can make the decoder hold or emit. */
@@ -710,6 +710,7 @@ struct decode_ctx {
     cfw_event_cb cb;
     void *arg;
     struct cfw_decode_stats *stats;
+    struct cfw_json *json;  /* the parse of a JSON record */
     struct cfw_fields base; /* context shared by the events of one record */
     size_t events;
 };
@@ -763,43 +764,28 @@ static void emit(struct decode_ctx *c, const char *kind, const char *text, size_
 }
 
 /* An object member by key: exact, else compared without case (Logpush keys vary in case). */
-static json_t *jget(const json_t *obj, const char *key)
+static const struct cfw_json_node *jget(struct decode_ctx *c, const struct cfw_json_node *obj,
+                                        const char *key)
 {
-    const char *k;
-    json_t *v;
-    json_t *exact;
+    const struct cfw_json_node *exact = cfw_json_get(c->json, obj, key);
 
-    if (!json_is_object(obj)) {
-        return NULL;
-    }
-    exact = json_object_get(obj, key);
-    if (exact != NULL) {
-        return exact;
-    }
-    json_object_foreach ((json_t *)obj, k, v) {
-        if (strcasecmp(k, key) == 0) {
-            return v;
-        }
-    }
-    return NULL;
+    return exact != NULL ? exact : cfw_json_get_nocase(c->json, obj, key);
 }
 
-static const char *jstr(const json_t *obj, const char *key)
+static const char *jstr(struct decode_ctx *c, const struct cfw_json_node *obj, const char *key)
 {
-    json_t *v = jget(obj, key);
-
-    return json_is_string(v) ? json_string_value(v) : NULL;
+    return cfw_json_str(c->json, jget(c, obj, key), NULL);
 }
 
 /* Reads epoch milliseconds (seconds when secs_below is passed and the value is below it). */
-static bool json_time_ms(const json_t *v, double secs_below, int64_t *ms)
+static bool json_time_ms(const struct cfw_json_node *v, double secs_below, int64_t *ms)
 {
     double d;
 
-    if (json_is_integer(v)) {
-        d = (double)json_integer_value(v);
-    } else if (json_is_real(v)) {
-        d = json_real_value(v);
+    if (cfw_json_is(v, CFW_JSON_INTEGER)) {
+        d = (double)cfw_json_int(v);
+    } else if (cfw_json_is(v, CFW_JSON_REAL)) {
+        d = cfw_json_real(v);
     } else {
         return false;
     }
@@ -813,7 +799,7 @@ static bool json_time_ms(const json_t *v, double secs_below, int64_t *ms)
     return true;
 }
 
-static void ctx_time(struct decode_ctx *c, const json_t *v, double secs_below)
+static void ctx_time(struct decode_ctx *c, const struct cfw_json_node *v, double secs_below)
 {
     int64_t ms;
     char buf[64];
@@ -830,12 +816,15 @@ static int dump_cb(const char *buffer, size_t size, void *data)
 }
 
 /* Appends a value: a string as it is, anything else as compact JSON. -1 when the cap cut it. */
-static int add_value(struct cfw_buf *b, const json_t *v)
+static int add_value(struct decode_ctx *c, struct cfw_buf *b, const struct cfw_json_node *v)
 {
-    if (json_is_string(v)) {
-        return buf_add(b, json_string_value(v), json_string_length(v));
+    size_t len;
+    const char *s = cfw_json_str(c->json, v, &len);
+
+    if (s != NULL) {
+        return buf_add(b, s, len);
     }
-    return json_dump_callback(v, dump_cb, b, JSON_COMPACT | JSON_ENCODE_ANY) == 0 ? 0 : -1;
+    return cfw_json_dump(c->json, v, dump_cb, b) == 0 ? 0 : -1;
 }
 
 static const char *buf_text(const struct cfw_buf *b)
@@ -843,18 +832,20 @@ static const char *buf_text(const struct cfw_buf *b)
     return b->data != NULL ? b->data : "";
 }
 
-static void emit_exception(struct decode_ctx *c, const json_t *e)
+static void emit_exception(struct decode_ctx *c, const struct cfw_json_node *e)
 {
     struct cfw_buf b;
-    json_t *name = jget(e, "name");
-    json_t *msg = jget(e, "message");
-    const char *stack = jstr(e, "stack");
-    const char *name_s =
-        json_is_string(name) && json_string_length(name) > 0 ? json_string_value(name) : NULL;
+    const struct cfw_json_node *msg = jget(c, e, "message");
+    const char *stack = jstr(c, e, "stack");
+    size_t name_len = 0;
+    const char *name_s = cfw_json_str(c->json, jget(c, e, "name"), &name_len);
     struct event_extra x = {0};
 
     cfw_buf_init(&b, CFW_DECODE_MAX_TEXT);
-    if (msg != NULL && json_is_null(msg)) {
+    if (name_len == 0) {
+        name_s = NULL;
+    }
+    if (msg != NULL && cfw_json_is(msg, CFW_JSON_NULL)) {
         msg = NULL;
     }
     if (stack != NULL && stack[0] == '\0') {
@@ -870,7 +861,7 @@ static void emit_exception(struct decode_ctx *c, const json_t *e)
         }
     }
     if (msg != NULL) {
-        add_value(&b, msg);
+        add_value(c, &b, msg);
     }
     if (stack != NULL) {
         if (b.len > 0) {
@@ -879,31 +870,36 @@ static void emit_exception(struct decode_ctx *c, const json_t *e)
         buf_add(&b, stack, strlen(stack));
     }
     x.exc_name = name_s;
-    x.exc_msg = json_is_string(msg) ? json_string_value(msg) : NULL;
+    x.exc_msg = cfw_json_str(c->json, msg, NULL);
     emit(c, "exception", buf_text(&b), b.len, &x);
     cfw_buf_free(&b);
 }
 
-static void emit_log(struct decode_ctx *c, const json_t *l)
+static void emit_log(struct decode_ctx *c, const struct cfw_json_node *l)
 {
     struct cfw_buf b;
-    json_t *msg = jget(l, "message");
+    const struct cfw_json_node *msg = jget(c, l, "message");
     struct event_extra x = {0};
 
     cfw_buf_init(&b, CFW_DECODE_MAX_TEXT);
     if (msg == NULL) {
         return;
     }
-    if (json_is_array(msg)) {
-        for (size_t i = 0; i < json_array_size(msg); i++) {
-            if ((i > 0 && buf_add(&b, " ", 1) != 0) || add_value(&b, json_array_get(msg, i)) != 0) {
+    if (cfw_json_is(msg, CFW_JSON_ARRAY)) {
+        struct cfw_json_iter it;
+        bool first = true;
+
+        cfw_json_iter_init(msg, &it);
+        while (cfw_json_iter_next(c->json, &it)) {
+            if ((!first && buf_add(&b, " ", 1) != 0) || add_value(c, &b, it.value) != 0) {
                 break;
             }
+            first = false;
         }
     } else {
-        add_value(&b, msg);
+        add_value(c, &b, msg);
     }
-    x.level = jstr(l, "level");
+    x.level = jstr(c, l, "level");
     emit(c, "log", buf_text(&b), b.len, &x);
     cfw_buf_free(&b);
 }
@@ -924,70 +920,73 @@ static void emit_outcome(struct decode_ctx *c, const char *outcome)
 }
 
 /* A wrangler tail event or a Logpush Workers Trace Event (same shape, keys differ in case). */
-static void decode_trace(struct decode_ctx *c, const json_t *root)
+static void decode_trace(struct decode_ctx *c, const struct cfw_json_node *root)
 {
-    json_t *event = jget(root, "event");
-    json_t *ts = jget(root, "eventTimestamp");
-    json_t *arr;
-    const char *outcome = jstr(root, "outcome");
-    size_t i;
-    json_t *v;
+    const struct cfw_json_node *event = jget(c, root, "event");
+    const struct cfw_json_node *ts = jget(c, root, "eventTimestamp");
+    const char *outcome = jstr(c, root, "outcome");
+    const struct cfw_json_node *arr;
+    struct cfw_json_iter it;
 
-    field_puts(&c->base, "script", jstr(root, "scriptName"), false);
-    field_puts(&c->base, "version", jstr(jget(root, "scriptVersion"), "id"), false);
+    field_puts(&c->base, "script", jstr(c, root, "scriptName"), false);
+    field_puts(&c->base, "version", jstr(c, jget(c, root, "scriptVersion"), "id"), false);
     field_puts(&c->base, "outcome", outcome, false);
-    field_puts(&c->base, "url", jstr(jget(event, "request"), "url"), false);
-    field_puts(&c->base, "ray", jstr(event, "rayId"), false);
-    ctx_time(c, ts != NULL ? ts : jget(root, "eventTimestampMs"), 0.0);
+    field_puts(&c->base, "url", jstr(c, jget(c, event, "request"), "url"), false);
+    field_puts(&c->base, "ray", jstr(c, event, "rayId"), false);
+    ctx_time(c, ts != NULL ? ts : jget(c, root, "eventTimestampMs"), 0.0);
 
-    arr = jget(root, "exceptions");
-    json_array_foreach (arr, i, v) {
-        emit_exception(c, v);
+    /* arrays only: an object there gives no events */
+    arr = jget(c, root, "exceptions");
+    cfw_json_iter_init(cfw_json_is(arr, CFW_JSON_ARRAY) ? arr : NULL, &it);
+    while (cfw_json_iter_next(c->json, &it)) {
+        emit_exception(c, it.value);
     }
-    arr = jget(root, "logs");
-    json_array_foreach (arr, i, v) {
-        emit_log(c, v);
+    arr = jget(c, root, "logs");
+    cfw_json_iter_init(cfw_json_is(arr, CFW_JSON_ARRAY) ? arr : NULL, &it);
+    while (cfw_json_iter_next(c->json, &it)) {
+        emit_log(c, it.value);
     }
     emit_outcome(c, outcome);
 }
-
 /* A Workers Observability (Workers Logs) event. */
-static void decode_observability(struct decode_ctx *c, const json_t *root)
+static void decode_observability(struct decode_ctx *c, const struct cfw_json_node *root)
 {
-    json_t *md = jget(root, "$metadata");
-    json_t *wk = jget(root, "$workers");
-    json_t *err = jget(md, "error");
-    json_t *msg = jget(md, "message");
-    const char *script = jstr(wk, "scriptName");
-    const char *url = jstr(md, "url");
-    const char *rid = jstr(wk, "requestId");
-    const char *outcome = jstr(wk, "outcome");
+    const struct cfw_json_node *md = jget(c, root, "$metadata");
+    const struct cfw_json_node *wk = jget(c, root, "$workers");
+    const struct cfw_json_node *err = jget(c, md, "error");
+    const struct cfw_json_node *msg = jget(c, md, "message");
+    const char *script = jstr(c, wk, "scriptName");
+    const char *url = jstr(c, md, "url");
+    const char *rid = jstr(c, wk, "requestId");
+    const char *outcome = jstr(c, wk, "outcome");
+    size_t err_len = 0;
     struct event_extra x = {0};
     struct cfw_buf b;
 
     cfw_buf_init(&b, CFW_DECODE_MAX_TEXT);
-    field_puts(&c->base, "script", script != NULL ? script : jstr(md, "service"), false);
-    field_puts(&c->base, "version", jstr(jget(wk, "scriptVersion"), "id"), false);
+    field_puts(&c->base, "script", script != NULL ? script : jstr(c, md, "service"), false);
+    field_puts(&c->base, "version", jstr(c, jget(c, wk, "scriptVersion"), "id"), false);
     field_puts(&c->base, "outcome", outcome, false);
-    field_puts(&c->base, "url", url != NULL ? url : jstr(jget(jget(wk, "event"), "request"), "url"),
-               false);
-    field_puts(&c->base, "request_id", rid != NULL ? rid : jstr(md, "requestId"), false);
-    ctx_time(c, jget(root, "timestamp"), 0.0);
-    x.level = jstr(md, "level");
+    field_puts(&c->base, "url",
+               url != NULL ? url : jstr(c, jget(c, jget(c, wk, "event"), "request"), "url"), false);
+    field_puts(&c->base, "request_id", rid != NULL ? rid : jstr(c, md, "requestId"), false);
+    ctx_time(c, jget(c, root, "timestamp"), 0.0);
+    x.level = jstr(c, md, "level");
 
-    if (json_is_null(err) || (json_is_string(err) && json_string_length(err) == 0)) {
+    if (cfw_json_is(err, CFW_JSON_NULL) ||
+        (cfw_json_str(c->json, err, &err_len) != NULL && err_len == 0)) {
         err = NULL;
     }
-    if (json_is_null(msg)) {
+    if (cfw_json_is(msg, CFW_JSON_NULL)) {
         msg = NULL;
     }
     if (err != NULL) {
-        add_value(&b, err);
+        add_value(c, &b, err);
         emit(c, "exception", buf_text(&b), b.len, &x);
         cfw_buf_reset(&b);
     }
-    if (msg != NULL && !(err != NULL && json_equal(msg, err))) {
-        add_value(&b, msg);
+    if (msg != NULL && !(err != NULL && cfw_json_equal(c->json, msg, err))) {
+        add_value(c, &b, msg);
         emit(c, "log", buf_text(&b), b.len, &x);
     }
     cfw_buf_free(&b);
@@ -995,13 +994,14 @@ static void decode_observability(struct decode_ctx *c, const json_t *root)
 }
 
 /* A Workers Builds log line `[epoch, "text"]`. */
-static void decode_builds_line(struct decode_ctx *c, const json_t *root)
+static void decode_builds_line(struct decode_ctx *c, const struct cfw_json_node *root)
 {
-    const json_t *t = json_array_get(root, 1);
+    size_t len;
+    const char *t = cfw_json_str(c->json, cfw_json_at(root, 1), &len);
 
     /* the API gives epoch seconds or milliseconds; 1e11 s is the year 5138, 1e11 ms 1973 */
-    ctx_time(c, json_array_get(root, 0), 1e11);
-    emit(c, "text", json_string_value(t), json_string_length(t), NULL);
+    ctx_time(c, cfw_json_at(root, 0), 1e11);
+    emit(c, "text", t, len, NULL);
 }
 
 enum json_shape {
@@ -1013,44 +1013,48 @@ enum json_shape {
     SHAPE_BUILDS_LINE,
 };
 
-static bool has_key_nocase(const json_t *obj, const char *key)
+static bool has_key_nocase(struct decode_ctx *c, const struct cfw_json_node *obj, const char *key)
 {
-    return jget(obj, key) != NULL;
+    return jget(c, obj, key) != NULL;
 }
 
-static enum json_shape json_classify(const json_t *root)
+static enum json_shape json_classify(struct decode_ctx *c, const struct cfw_json_node *root)
 {
     static const char *const logpush_keys[] = {"Outcome",    "Exceptions",    "Logs",
                                                "ScriptName", "ScriptVersion", "EventType"};
+    struct cfw_json *j = c->json;
     bool trace;
 
-    if (json_is_array(root)) {
-        if (json_array_size(root) == 2 && json_is_number(json_array_get(root, 0)) &&
-            json_is_string(json_array_get(root, 1))) {
+    if (cfw_json_is(root, CFW_JSON_ARRAY)) {
+        if (cfw_json_size(root) == 2 && cfw_json_is_number(cfw_json_at(root, 0)) &&
+            cfw_json_is(cfw_json_at(root, 1), CFW_JSON_STRING)) {
             return SHAPE_BUILDS_LINE;
         }
         return SHAPE_UNKNOWN;
     }
-    if (!json_is_object(root)) {
+    if (!cfw_json_is(root, CFW_JSON_OBJECT)) {
         return SHAPE_UNKNOWN;
     }
-    if (json_is_object(json_object_get(root, "$metadata")) ||
-        json_is_object(json_object_get(root, "$workers"))) {
+    if (cfw_json_is(cfw_json_get(j, root, "$metadata"), CFW_JSON_OBJECT) ||
+        cfw_json_is(cfw_json_get(j, root, "$workers"), CFW_JSON_OBJECT)) {
         return SHAPE_OBSERVABILITY;
     }
-    if (json_object_size(root) == 1 && json_is_string(json_object_get(root, "content"))) {
+    if (cfw_json_size(root) == 1 &&
+        cfw_json_is(cfw_json_get(j, root, "content"), CFW_JSON_STRING)) {
         return SHAPE_VALIDATION;
     }
-    trace = json_is_string(jget(root, "outcome")) || json_is_array(jget(root, "exceptions")) ||
-            json_is_array(jget(root, "logs"));
-    if (has_key_nocase(root, "EventTimestampMs")) {
+    trace = cfw_json_is(jget(c, root, "outcome"), CFW_JSON_STRING) ||
+            cfw_json_is(jget(c, root, "exceptions"), CFW_JSON_ARRAY) ||
+            cfw_json_is(jget(c, root, "logs"), CFW_JSON_ARRAY);
+    if (has_key_nocase(c, root, "EventTimestampMs")) {
         return SHAPE_LOGPUSH;
     }
     if (!trace) {
-        return json_is_number(json_object_get(root, "eventTimestamp")) ? SHAPE_TAIL : SHAPE_UNKNOWN;
+        return cfw_json_is_number(cfw_json_get(j, root, "eventTimestamp")) ? SHAPE_TAIL
+                                                                           : SHAPE_UNKNOWN;
     }
     for (size_t i = 0; i < sizeof(logpush_keys) / sizeof(logpush_keys[0]); i++) {
-        if (json_object_get(root, logpush_keys[i]) != NULL) {
+        if (cfw_json_get(j, root, logpush_keys[i]) != NULL) {
             return SHAPE_LOGPUSH;
         }
     }
@@ -1105,20 +1109,33 @@ static void decode_text(struct decode_ctx *c, const char *text, size_t len)
     }
 }
 
+/*
+ * The parser of the records no caller parsed: one for the process (the daemon has one thread),
+ * its node array and string arena reused from one record to the next.
+ */
+static struct cfw_json *decoder_json;
+
 static void decode_json(struct decode_ctx *c)
 {
     const struct cfw_record *rec = c->rec;
-    json_t *root = NULL;
-    json_error_t jerr;
+    const struct cfw_json_node *root = NULL;
 
     if (c->stats != NULL) {
         c->stats->json_records++;
     }
     if (rec->text != NULL && rec->len <= CFW_DECODE_MAX_JSON &&
         json_depth_ok(rec->text, rec->len, CFW_DECODE_MAX_DEPTH)) {
-        /* a caller that parsed the same bytes hands its tree over: one parse per record */
-        root = rec->parsed != NULL ? json_incref((json_t *)rec->parsed)
-                                   : json_loadb(rec->text, rec->len, JSON_DECODE_ANY, &jerr);
+        /* a caller that parsed the same bytes hands its parse over: one parse per record */
+        if (rec->parsed != NULL) {
+            c->json = (struct cfw_json *)rec->parsed;
+            root = cfw_json_root(c->json);
+        } else {
+            if (decoder_json == NULL) {
+                decoder_json = cfw_json_new();
+            }
+            c->json = decoder_json;
+            root = cfw_json_parse(c->json, rec->text, rec->len);
+        }
     }
     if (root == NULL) {
         if (c->stats != NULL) {
@@ -1127,7 +1144,7 @@ static void decode_json(struct decode_ctx *c)
         decode_text(c, rec->text, rec->len);
         return;
     }
-    switch (json_classify(root)) {
+    switch (json_classify(c, root)) {
     case SHAPE_TAIL:
         if (c->stats != NULL) {
             c->stats->tail_events++;
@@ -1152,8 +1169,8 @@ static void decode_json(struct decode_ctx *c)
         decode_builds_line(c, root);
         break;
     case SHAPE_UNKNOWN:
-        /* jansson accepted it, so it is valid UTF-8 within the cap; but it also accepts a bare
-         * number followed by one NUL byte ("0\0"), so NUL bytes are checked for, not assumed */
+        /* the parser accepted it, so it is valid UTF-8 within the cap; but it also accepts a
+         * number followed by one NUL byte ("0\0", as jansson), so NUL bytes are checked for */
         if (cfw_utf8_valid(rec->text, rec->len, false)) {
             emit(c, "json", rec->text, rec->len, NULL);
         } else {
@@ -1165,7 +1182,6 @@ static void decode_json(struct decode_ctx *c)
         }
         break;
     }
-    json_decref(root);
 }
 
 /* Decodes one record into events; stats and cb may be NULL. */

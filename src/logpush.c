@@ -13,10 +13,10 @@
 #include <unistd.h>
 
 #include <event2/event.h>
-#include <jansson.h>
 #include <zlib.h>
 
 #include "cfwatchd/fsutil.h"
+#include "cfwatchd/json.h"
 #include "cfwatchd/listener.h"
 #include "cfwatchd/log.h"
 #include "cfwatchd/metrics.h"
@@ -71,6 +71,7 @@ struct cfw_logpush {
     struct batch *head, *tail;
     size_t queued_bytes;
     struct seen seen;
+    struct cfw_json *json; /* the parse of the record being matched (the decoder reads it) */
     struct logpush_stats stats;
     /* the spool: a batch answered 200 is on disk first, so that a crash does not lose it */
     char *spool_base; /* <state_dir>/logpush */
@@ -362,38 +363,43 @@ static bool object_shaped(const char *line, size_t len)
 }
 
 /* The identity of a trace event: RayID + EventTimestampMs + ScriptName (0 when absent). */
-static uint64_t record_identity(json_t *root)
+static uint64_t record_identity(struct cfw_json *j, const struct cfw_json_node *root)
 {
-    const char *key;
-    json_t *v, *ray = NULL, *ts = NULL, *script = NULL;
+    const struct cfw_json_node *ray = NULL, *ts = NULL, *script = NULL;
+    struct cfw_json_iter it;
     uint64_t h = 1469598103934665603ULL;
     char num[32];
+    const char *s;
+    size_t len;
 
-    json_object_foreach(root, key, v)
-    {
-        if (strcasecmp(key, "EventTimestampMs") == 0) {
-            ts = v;
-        } else if (strcasecmp(key, "ScriptName") == 0) {
-            script = v;
-        } else if (strcasecmp(key, "Event") == 0 && json_is_object(v)) {
-            const char *k2;
-            json_t *v2;
-            json_object_foreach(v, k2, v2)
-            {
-                if (strcasecmp(k2, "RayID") == 0) {
-                    ray = v2;
+    cfw_json_iter_init(root, &it);
+    while (cfw_json_iter_next(j, &it)) {
+        if (cfw_json_key_is(j, it.key, "EventTimestampMs", true)) {
+            ts = it.value;
+        } else if (cfw_json_key_is(j, it.key, "ScriptName", true)) {
+            script = it.value;
+        } else if (cfw_json_key_is(j, it.key, "Event", true) &&
+                   cfw_json_is(it.value, CFW_JSON_OBJECT)) {
+            struct cfw_json_iter in;
+
+            cfw_json_iter_init(it.value, &in);
+            while (cfw_json_iter_next(j, &in)) {
+                if (cfw_json_key_is(j, in.key, "RayID", true)) {
+                    ray = in.value;
                 }
             }
         }
     }
-    if (!json_is_string(ray) || !json_is_integer(ts)) {
+    if (!cfw_json_is(ray, CFW_JSON_STRING) || !cfw_json_is(ts, CFW_JSON_INTEGER)) {
         return 0;
     }
-    h = hash_bytes(h, json_string_value(ray), json_string_length(ray));
-    snprintf(num, sizeof(num), "|%lld|", (long long)json_integer_value(ts));
+    s = cfw_json_str(j, ray, &len);
+    h = hash_bytes(h, s, len);
+    snprintf(num, sizeof(num), "|%lld|", (long long)cfw_json_int(ts));
     h = hash_bytes(h, num, strlen(num));
-    if (json_is_string(script)) {
-        h = hash_bytes(h, json_string_value(script), json_string_length(script));
+    s = cfw_json_str(j, script, &len);
+    if (s != NULL) {
+        h = hash_bytes(h, s, len);
     }
     return h;
 }
@@ -483,7 +489,7 @@ static void on_work(evutil_socket_t fd, short what, void *arg)
             char *nl = memchr(start, '\n', b->len - b->pos);
             size_t len = nl != NULL ? (size_t)(nl - start) : b->len - b->pos;
             struct cfw_record rec = {.kind = CFW_REC_JSON, .input = input};
-            json_t *root;
+            const struct cfw_json_node *root;
             uint64_t id;
 
             b->pos += len + (nl != NULL ? 1 : 0);
@@ -528,23 +534,21 @@ static void on_work(evutil_socket_t fd, short what, void *arg)
                 lp->stats.skipped++;
                 continue;
             }
-            root = json_loadb(start, len, 0, NULL);
-            if (!json_is_object(root)) {
-                json_decref(root);
+            root = cfw_json_parse(lp->json, start, len);
+            if (!cfw_json_is(root, CFW_JSON_OBJECT)) {
                 lp->stats.bad_lines++;
                 continue;
             }
-            id = record_identity(root);
+            id = record_identity(lp->json, root);
             b->records++;
             if (id != 0 && seen_check(&lp->seen, id)) {
                 lp->stats.duplicates++;
             } else {
                 lp->stats.records++;
-                rec.parsed = root;
+                rec.parsed = lp->json;
                 rec.wanted = cfw_input_filters(lp->in);
                 cfw_input_emit_record(lp->in, NULL, &rec);
             }
-            json_decref(root);
         }
         if (b->pos >= b->len) {
             lp->head = b->next;
@@ -738,6 +742,7 @@ static int logpush_create(struct cfw_input *in, const void *cp, const struct cfw
     lp->seen.slots = slots;
     lp->seen.cap = conf->dedup;
     lp->seen.cur = cfw_xcalloc(slots, sizeof(uint64_t));
+    lp->json = cfw_json_new();
     in->priv = lp;
     return 0;
 }
@@ -775,6 +780,7 @@ static void logpush_destroy(struct cfw_input *in)
     free(lp->spool_dir);
     free(lp->seen.cur);
     free(lp->seen.prev);
+    cfw_json_free(lp->json);
     cfw_logpush_conf_clear(&lp->conf);
     cfw_secret_hold_free(lp->hold);
     free(lp);

@@ -60,7 +60,7 @@ typedef void (*cfw_event_cb)(const struct cfw_event *ev, void *arg);
 struct cfw_decode_stats {
     uint64_t events;
     uint64_t json_records;
-    uint64_t json_invalid; /* JSON records jansson rejected (passed on as text) */
+    uint64_t json_invalid; /* JSON records the parser rejected (passed on as text) */
     uint64_t tail_events;
     uint64_t logpush_events;
     uint64_t observability_events;

@@ -67,7 +67,8 @@ struct cfw_record {
     uint64_t line_end; /* 1-based line of the last byte */
     const char *time;  /* prefix or wrangler-log timestamp of the first line, or NULL */
     /* set by callers that looked at the record already (Logpush), else zero: */
-    const void *parsed; /* a jansson json_t of text (borrowed): the decoder uses it */
+    const void *parsed; /* a struct cfw_json holding the parse of text (borrowed): the decoder
+                         * reads it and may decode strings into it */
     bool wanted;        /* the prefilter let it through already (it is asked again only to
                          * select the rules to run) */
 };
