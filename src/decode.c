@@ -1061,37 +1061,6 @@ static enum json_shape json_classify(struct decode_ctx *c, const struct cfw_json
     return SHAPE_TAIL;
 }
 
-/* Checks the nesting depth of JSON text without parsing it (bounds the parser's recursion). */
-static bool json_depth_ok(const char *s, size_t n, unsigned max)
-{
-    unsigned depth = 0;
-    bool in_str = false;
-    bool esc = false;
-
-    for (size_t i = 0; i < n; i++) {
-        char ch = s[i];
-
-        if (in_str) {
-            if (esc) {
-                esc = false;
-            } else if (ch == '\\') {
-                esc = true;
-            } else if (ch == '"') {
-                in_str = false;
-            }
-        } else if (ch == '"') {
-            in_str = true;
-        } else if (ch == '{' || ch == '[') {
-            if (++depth > max) {
-                return false;
-            }
-        } else if ((ch == '}' || ch == ']') && depth > 0) {
-            depth--;
-        }
-    }
-    return true;
-}
-
 static void decode_text(struct decode_ctx *c, const char *text, size_t len)
 {
     if (text == NULL) {
@@ -1123,8 +1092,7 @@ static void decode_json(struct decode_ctx *c)
     if (c->stats != NULL) {
         c->stats->json_records++;
     }
-    if (rec->text != NULL && rec->len <= CFW_DECODE_MAX_JSON &&
-        json_depth_ok(rec->text, rec->len, CFW_DECODE_MAX_DEPTH)) {
+    if (rec->text != NULL && rec->len <= CFW_DECODE_MAX_JSON) {
         /* a caller that parsed the same bytes hands its parse over: one parse per record */
         if (rec->parsed != NULL) {
             c->json = (struct cfw_json *)rec->parsed;
@@ -1135,6 +1103,9 @@ static void decode_json(struct decode_ctx *c)
             }
             c->json = decoder_json;
             root = cfw_json_parse(c->json, rec->text, rec->len);
+        }
+        if (cfw_json_depth(c->json) > CFW_DECODE_MAX_DEPTH) {
+            root = NULL; /* too deep to be one of the shapes: decoded as text */
         }
     }
     if (root == NULL) {

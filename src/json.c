@@ -49,6 +49,7 @@ struct cfw_json {
     struct cfw_json_node *nodes;
     size_t n;
     size_t cap;
+    size_t depth; /* the deepest nesting of containers in the document */
     bool ok;
     struct chunk *arena;  /* decoded strings handed out since the last parse */
     struct scratch sc[2]; /* keys decoded for a compare, numbers for strtod, strings to dump */
@@ -143,6 +144,7 @@ static void parser_reset(struct cfw_json *j)
 {
     j->ok = false;
     j->n = 0;
+    j->depth = 0;
     if (j->cap > RETAIN_NODES) {
         free(j->nodes);
         j->nodes = NULL;
@@ -385,6 +387,17 @@ static size_t skip_ws(const char *p, size_t n, size_t i)
     return i;
 }
 
+/* Non-zero when one of the 8 bytes of w is '"', '\\', a control byte or a byte >= 0x80. */
+static uint64_t special8(uint64_t w)
+{
+    const uint64_t ones = 0x0101010101010101ULL;
+    uint64_t q = w ^ (ones * '"');
+    uint64_t b = w ^ (ones * '\\');
+
+    /* the usual "has a zero byte" and "has a byte below n" tests: exact as to presence */
+    return (((q - ones) & ~q) | ((b - ones) & ~b) | ((w - ones * 0x20) & ~w) | w) & (ones * 0x80);
+}
+
 /* The string at text[*pos] == '"' into a new node; -1 when jansson rejects it. */
 static int scan_string(struct cfw_json *j, size_t *pos)
 {
@@ -396,7 +409,12 @@ static int scan_string(struct cfw_json *j, size_t *pos)
 
     for (;;) {
         size_t k;
+        uint64_t w;
 
+        /* plain bytes, eight at a time, then one at a time */
+        while (n - i >= 8 && (memcpy(&w, p + i, 8), special8(w) == 0)) {
+            i += 8;
+        }
         while (i < n && p[i] >= 0x20 && p[i] < 0x80 && p[i] != '"' && p[i] != '\\') {
             i++;
         }
@@ -672,6 +690,9 @@ static int value_start(struct cfw_json *j, size_t *pos, size_t *depth)
         return scan_scalar(j, pos);
     }
     close = j->text[*pos] == '[' ? ']' : '}';
+    if (*depth + 1 > j->depth) {
+        j->depth = *depth + 1;
+    }
     idx = node_new(j, close == ']' ? CFW_JSON_ARRAY : CFW_JSON_OBJECT, *pos);
     *pos = skip_ws(j->text, j->len, *pos + 1);
     if (*pos < j->len && j->text[*pos] == close) {
@@ -741,6 +762,11 @@ const struct cfw_json_node *cfw_json_parse(struct cfw_json *j, const char *text,
 const struct cfw_json_node *cfw_json_root(const struct cfw_json *j)
 {
     return j->ok ? &j->nodes[0] : NULL;
+}
+
+size_t cfw_json_depth(const struct cfw_json *j)
+{
+    return j->ok ? j->depth : 0;
 }
 
 /* ---- reading ---- */

@@ -64,6 +64,9 @@ const struct cfw_json_node *cfw_json_parse(struct cfw_json *j, const char *text,
 /* The root of the last successful parse, or NULL. */
 const struct cfw_json_node *cfw_json_root(const struct cfw_json *j);
 
+/* The deepest nesting of arrays and objects in the last document (0 for a scalar or none). */
+size_t cfw_json_depth(const struct cfw_json *j);
+
 /* True when n is not NULL and of type t. */
 bool cfw_json_is(const struct cfw_json_node *n, enum cfw_json_type t);
 

@@ -5,7 +5,8 @@
  * real values, strings, sizes, members in iteration order with their values), every key found
  * by cfw_json_get and by cfw_json_get_nocase as jansson's own lookups find it, the same
  * compact dump bytes (JSON_COMPACT | JSON_ENCODE_ANY), and json_equal's answer on each pair
- * of elements or members of the root.
+ * of elements or members of the root, and the depth as brackets counted outside strings give
+ * it (what the decoder's depth cap used to count before parsing).
  */
 #include <jansson.h>
 #include <math.h>
@@ -151,6 +152,34 @@ static void same_equal(json_t *v, const struct cfw_json_node *n)
     }
 }
 
+/* The nesting of brackets outside strings: for a valid text, its depth of containers. */
+static size_t bracket_depth(const uint8_t *s, size_t n)
+{
+    size_t depth = 0;
+    size_t max = 0;
+    bool in_str = false;
+    bool esc = false;
+
+    for (size_t i = 0; i < n; i++) {
+        if (in_str) {
+            if (esc) {
+                esc = false;
+            } else if (s[i] == '\\') {
+                esc = true;
+            } else if (s[i] == '"') {
+                in_str = false;
+            }
+        } else if (s[i] == '"') {
+            in_str = true;
+        } else if (s[i] == '{' || s[i] == '[') {
+            max = ++depth > max ? depth : max;
+        } else if ((s[i] == '}' || s[i] == ']') && depth > 0) {
+            depth--;
+        }
+    }
+    return max;
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     json_error_t err;
@@ -172,6 +201,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         return 0;
     }
     FUZZ_CHECK(cfw_json_root(parser) == n);
+    FUZZ_CHECK(cfw_json_depth(parser) == bracket_depth(data, size));
     FUZZ_CHECK(same_node(v, n));
     same_dump(v, n);
     same_equal(v, n);
