@@ -18,7 +18,7 @@
 #   --keep       keep the working corpora from an earlier run (default: start from the seeds)
 #   --max-len N  largest input libFuzzer makes (default 8192)
 #   target...    a subset of: framer decode pipeline yaml_config rules_templates logpush sinks
-#                bundle http scan websocket (default: every tests/fuzz/fuzz_*.c)
+#                bundle http scan websocket json (default: every tests/fuzz/fuzz_*.c)
 #
 # Each target starts from tests/fuzz/corpus/<target> and tests/fuzz/regressions/<target> copied
 # into DIR/fuzz-work/<target> (the repository is never written), with tests/fuzz/<target>.dict.

@@ -185,20 +185,6 @@ static bool is_digit(unsigned char c)
     return c >= '0' && c <= '9';
 }
 
-static int hex_value(unsigned char c)
-{
-    if (is_digit(c)) {
-        return c - '0';
-    }
-    if (c >= 'a' && c <= 'f') {
-        return c - 'a' + 10;
-    }
-    if (c >= 'A' && c <= 'F') {
-        return c - 'A' + 10;
-    }
-    return -1;
-}
-
 /* The value of the four hex digits at p[0..4), -1 when one is not (n: bytes there). */
 static int32_t hex4(const unsigned char *p, size_t n)
 {
@@ -208,7 +194,7 @@ static int32_t hex4(const unsigned char *p, size_t n)
         return -1;
     }
     for (int i = 0; i < 4; i++) {
-        int h = hex_value(p[i]);
+        int h = cfw_hex_value(p[i]);
 
         if (h < 0) {
             return -1;
@@ -216,41 +202,6 @@ static int32_t hex4(const unsigned char *p, size_t n)
         v = v * 16 + h;
     }
     return v;
-}
-
-/* Bytes of the UTF-8 character at p[0..n) as jansson checks it (lead byte >= 0x80), 0 if bad. */
-static size_t utf8_char(const unsigned char *p, size_t n)
-{
-    unsigned char u = p[0];
-    size_t count;
-    uint32_t v;
-
-    if (u >= 0xC2 && u <= 0xDF) {
-        count = 2;
-        v = u & 0x1Fu;
-    } else if (u >= 0xE0 && u <= 0xEF) {
-        count = 3;
-        v = u & 0x0Fu;
-    } else if (u >= 0xF0 && u <= 0xF4) {
-        count = 4;
-        v = u & 0x07u;
-    } else {
-        return 0;
-    }
-    if (count > n) {
-        return 0;
-    }
-    for (size_t i = 1; i < count; i++) {
-        if ((p[i] & 0xC0u) != 0x80u) {
-            return 0;
-        }
-        v = (v << 6) | (p[i] & 0x3Fu);
-    }
-    if (v > 0x10FFFF || (v >= 0xD800 && v <= 0xDFFF) || (count == 3 && v < 0x800) ||
-        (count == 4 && v < 0x10000)) {
-        return 0;
-    }
-    return count;
 }
 
 /* Checks the escape at p[0] == '\\'; returns its length, 0 when jansson rejects it. */
@@ -428,7 +379,9 @@ static int scan_string(struct cfw_json *j, size_t *pos)
             k = escape_check(p + i, n - i);
             flags = NODE_ESC;
         } else {
-            k = utf8_char(p + i, n - i);
+            /* the same checks as jansson's utf8_check_full: no overlong forms, surrogates or
+             * code points above U+10FFFF */
+            k = cfw_utf8_len(p + i, n - i);
         }
         if (k == 0) {
             return -1;

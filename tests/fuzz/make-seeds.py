@@ -122,6 +122,26 @@ SCAN_TRAPS = {
 }
 
 
+# fuzz_json: the texts where jansson's rules are easy to get wrong (no header byte).
+JSON_EDGES = {
+    "dup-keys": b'{"k":1,"K":2,"k":3,"x":{"y":1,"\\u0079":[2]}}',
+    "escapes": b'["\\u00e9\\n\\t\\"\\\\\\/\\b\\f\\r","\\ud83d\\ude00","\\u001f"]',
+    "numbers": b"[0,-0,1.5,-0.0,1e308,1E-400,9223372036854775807,-9223372036854775808,12.5e+3]",
+    "int-overflow": b"9223372036854775808",
+    "real-overflow": b"1e309",
+    "nul-after-number": b"[1\x00,true\x00]",
+    "nul-escape": b'"\\u0000"',
+    "lone-surrogate": b'"\\ud800x"',
+    "utf8": '{"caf\u00e9":"\U0001F600"}'.encode(),
+    "bad-utf8": b'"\xc0\x80"',
+    "control": b'"a\x01b"',
+    "trailing": b"{} x",
+    "deep": b"[" * 2048 + b"]" * 2048,
+    "too-deep": b"[" * 2048 + b"1" + b"]" * 2048,
+    "empty": b'{"a":{},"b":[],"c":""}',
+}
+
+
 def main():
     all_logs = logs()
     json_vals = []
@@ -143,6 +163,12 @@ def main():
     for name, data in all_logs:
         if fmt_of(name, data) == 0:
             write("decode", "text-" + name, bytes([0]) + data[:2048])
+
+    clean("json")
+    for i, v in enumerate(json_vals[:20]):
+        write("json", "value-%02d" % i, v)
+    for name, data in JSON_EDGES.items():
+        write("json", name, data)
 
     clean("pipeline")
     for name, data in all_logs:
