@@ -54,12 +54,13 @@ static void masks_scalar(const unsigned char *p, struct masks *m)
 }
 
 #ifdef JL_SIMD
-__attribute__((target("avx2"))) static uint32_t eq32(__m256i v, char c)
+__attribute__((target("avx2"))) static inline uint32_t eq32(__m256i v, char c)
 {
     return (uint32_t)_mm256_movemask_epi8(_mm256_cmpeq_epi8(v, _mm256_set1_epi8(c)));
 }
 
-__attribute__((target("avx2"))) static void masks_avx2(const unsigned char *p, struct masks *m)
+__attribute__((target("avx2"))) static inline void masks_avx2(const unsigned char *p,
+                                                              struct masks *m)
 {
     uint32_t r[2][6];
 
@@ -96,18 +97,6 @@ static bool have_avx2(void)
     return avx2 == 1;
 }
 #endif
-
-/* The masks of 64 bytes: the vector path where the processor has it and simd is set. */
-static void (*masks_for(bool simd))(const unsigned char *, struct masks *)
-{
-#ifdef JL_SIMD
-    if (simd && have_avx2()) {
-        return masks_avx2;
-    }
-#endif
-    (void)simd;
-    return masks_scalar;
-}
 
 /* Bit i of the result: the XOR of bits 0..i of x (inside a string, from its opening quote). */
 static uint64_t prefix_xor(uint64_t x)
@@ -214,8 +203,18 @@ static const unsigned char trans[S_N][C_N] = {
 /* The scalar token at p[i], to the next space, punctuation or quote (or n). */
 static bool scalar_ok(const unsigned char *p, size_t i, size_t n)
 {
-    size_t j = i;
+    size_t j = i + 1;
 
+    if ((unsigned)p[i] - '1' <
+        9u) { /* most are integers: [1-9][0-9]* up to a byte that ends a scalar */
+        while (j < n && is_digit(p[j])) {
+            j++;
+        }
+        if (j == n || byte_cls[p[j]] != C_SCALAR) {
+            return true;
+        }
+    }
+    j = i;
     while (j < n && byte_cls[p[j]] == C_SCALAR) {
         j++;
     }
@@ -257,8 +256,10 @@ static void trans_row_init(void)
  * in *stp, *depthp and *backp (bit d: closing level d + 1 leads to S_AFTER_O, else S_AFTER_A).
  * Returns the object's length when it closed here, 0 to go on, SIZE_MAX when not surely JSON.
  */
-static size_t run_tokens(const unsigned char *p, size_t n, size_t base, uint64_t tokens,
-                         unsigned *stp, size_t *depthp, uint64_t *backp, size_t max_depth)
+static inline __attribute__((always_inline)) size_t run_tokens(const unsigned char *p, size_t n,
+                                                               size_t base, uint64_t tokens,
+                                                               unsigned *stp, size_t *depthp,
+                                                               uint64_t *backp, size_t max_depth)
 {
     const unsigned char *pb = p + base;
     unsigned row = *stp * 256;
@@ -376,8 +377,9 @@ static bool finish(struct scan *sc, size_t end, struct cfw_jsonline *out)
 }
 
 /* One block at base: 1 when the object closed (out filled), 0 to go on, -1 when not sure. */
-static int scan_block(struct scan *sc, size_t base, const struct masks *m, size_t max_depth,
-                      struct cfw_jsonline *out)
+static inline __attribute__((always_inline)) int scan_block(struct scan *sc, size_t base,
+                                                            const struct masks *m, size_t max_depth,
+                                                            struct cfw_jsonline *out)
 {
     uint64_t str = prefix_xor(m->quote) ^ sc->in_str; /* from an opening quote to its end */
     uint64_t space = m->space | m->nl;
@@ -408,13 +410,61 @@ static int scan_block(struct scan *sc, size_t base, const struct masks *m, size_
                : -1;
 }
 
+/*
+ * The blocks of sc from the first; inlined into one function per mask builder, so that the
+ * vector one's constants are set up once per call, not once per block.
+ */
+static inline __attribute__((always_inline)) bool scan_blocks(struct scan *sc, size_t max_depth,
+                                                              bool avx2, struct cfw_jsonline *out)
+{
+    unsigned char tail[64];
+
+    for (size_t base = 0; base < sc->n; base += 64) {
+        const unsigned char *b = sc->p + base;
+        struct masks m;
+        int r;
+
+        if (sc->n - base < 64) {
+            memset(tail, ' ', sizeof(tail)); /* spaces: no token, and inside a string no end */
+            memcpy(tail, b, sc->n - base);
+            b = tail;
+        }
+#ifdef JL_SIMD
+        if (avx2) {
+            masks_avx2(b, &m);
+        } else {
+            masks_scalar(b, &m);
+        }
+#else
+        (void)avx2;
+        masks_scalar(b, &m);
+#endif
+        r = scan_block(sc, base, &m, max_depth, out);
+        if (r != 0) {
+            return r > 0;
+        }
+    }
+    return false; /* the object goes on past what is here */
+}
+
+static bool scan_plain(struct scan *sc, size_t max_depth, struct cfw_jsonline *out)
+{
+    return scan_blocks(sc, max_depth, false, out);
+}
+
+#ifdef JL_SIMD
+__attribute__((target("avx2"))) static bool scan_avx2(struct scan *sc, size_t max_depth,
+                                                      struct cfw_jsonline *out)
+{
+    return scan_blocks(sc, max_depth, true, out);
+}
+#endif
+
 bool cfw_jsonline_scan_with(const char *s, size_t n, size_t max_depth, size_t max_line, bool simd,
                             struct cfw_jsonline *out)
 {
     struct scan sc = {
         .p = (const unsigned char *)s, .n = n, .max_line = max_line, .st = S_OBJ_FIRST, .depth = 1};
-    unsigned char tail[64];
-    void (*masks)(const unsigned char *, struct masks *) = masks_for(simd);
 
     if (n == 0 || s[0] != '{' || max_depth == 0) {
         return false;
@@ -423,23 +473,13 @@ bool cfw_jsonline_scan_with(const char *s, size_t n, size_t max_depth, size_t ma
         max_depth = CFW_JSONLINE_MAX_DEPTH;
     }
     trans_row_init();
-    for (size_t base = 0; base < n; base += 64) {
-        const unsigned char *b = sc.p + base;
-        struct masks m;
-        int r;
-
-        if (n - base < 64) {
-            memset(tail, ' ', sizeof(tail)); /* spaces: no token, and inside a string no end */
-            memcpy(tail, b, n - base);
-            b = tail;
-        }
-        masks(b, &m);
-        r = scan_block(&sc, base, &m, max_depth, out);
-        if (r != 0) {
-            return r > 0;
-        }
+#ifdef JL_SIMD
+    if (simd && have_avx2()) {
+        return scan_avx2(&sc, max_depth, out);
     }
-    return false; /* the object goes on past what is here */
+#endif
+    (void)simd;
+    return scan_plain(&sc, max_depth, out);
 }
 
 bool cfw_jsonline_scan(const char *s, size_t n, size_t max_depth, size_t max_line,
