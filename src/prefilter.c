@@ -1748,8 +1748,7 @@ static bool contains(const char *s, size_t n, const struct piece *pc, bool casel
 static bool alt_holds(const struct alt *al, size_t anchor_piece, const char *s, size_t n)
 {
     for (size_t i = 0; i < al->npieces; i++) {
-        if (i != anchor_piece &&
-            !contains(s, n, &al->pieces[i], al->caseless)) {
+        if (i != anchor_piece && !contains(s, n, &al->pieces[i], al->caseless)) {
             return false;
         }
     }
@@ -1906,7 +1905,8 @@ static bool scan_scalar(const struct scanner *sc, const char *text, size_t n, si
     const unsigned char *s = (const unsigned char *)text;
     size_t i = from;
 
-    /* four positions a turn, each pair one 16-bit load (the table's index is first | second << 8) */
+    /* four positions a turn, each pair one 16-bit load (the table's index is first | second << 8)
+     */
     for (; i + 4 < n; i += 4) {
 #pragma GCC unroll 4
         for (size_t j = i; j < i + 4; j++) {
@@ -2061,8 +2061,8 @@ __attribute__((target("avx2"))) static bool scan_avx2(const struct scanner *sc, 
         return scan_ssse3(sc, text, n, sel);
     }
     PF_MAIN(32, __m256i, _mm256_loadu_si256, _mm256_shuffle_epi8, _mm256_and_si256,
-            _mm256_srli_epi16, _mm256_cmpeq_epi8, _mm256_movemask_epi8, _mm256_set1_epi8,
-            BCAST256, SHIFT256);
+            _mm256_srli_epi16, _mm256_cmpeq_epi8, _mm256_movemask_epi8, _mm256_set1_epi8, BCAST256,
+            SHIFT256);
     PF_BLOCK(32, __m256i, _mm256_loadu_si256, _mm256_shuffle_epi8, _mm256_and_si256,
              _mm256_srli_epi16, _mm256_cmpeq_epi8, _mm256_movemask_epi8, _mm256_set1_epi8,
              BCAST256);

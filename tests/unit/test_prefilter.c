@@ -616,8 +616,9 @@ static bool plain_contains(const char *s, size_t n, const char *p, bool caseless
     for (size_t i = 0; i + pn <= n; i++) {
         size_t j = 0;
 
-        while (j < pn && (caseless ? tolower((unsigned char)s[i + j]) == tolower((unsigned char)p[j])
-                                   : s[i + j] == p[j])) {
+        while (j < pn &&
+               (caseless ? tolower((unsigned char)s[i + j]) == tolower((unsigned char)p[j])
+                         : s[i + j] == p[j])) {
             j++;
         }
         if (j == pn) {
@@ -631,8 +632,9 @@ static bool plain_contains(const char *s, size_t n, const char *p, bool caseless
  * Random text records against literals of 2 to 14 bytes, two-literal alternatives and caseless
  * ones (with punctuation), put anywhere (the first and last bytes of the record too), with one
  * byte changed or a letter's case flipped, in records of every length around the vector
- * widths (a quarter of them up to 259 bytes: several AVX2 blocks): the selection is exactly the rules whose literals a plain search finds. Each record
- * is a heap block of its own size, so that a read past its end is caught by ASan.
+ * widths (a quarter of them up to 259 bytes: several AVX2 blocks): the selection is exactly the
+ * rules whose literals a plain search finds. Each record is a heap block of its own size, so that a
+ * read past its end is caught by ASan.
  */
 static void test_search_oracle(void **state)
 {
@@ -682,8 +684,9 @@ static void test_search_oracle(void **state)
             if (rnd(&x) % 3 == 0) {
                 size_t j = at + rnd(&x) % ln;
 
-                rec[j] = rnd(&x) % 2 == 0 && isalpha((unsigned char)rec[j]) ? (char)(rec[j] ^ 0x20)
-                                                                             : alphabet[rnd(&x) % 10];
+                rec[j] = rnd(&x) % 2 == 0 && isalpha((unsigned char)rec[j])
+                             ? (char)(rec[j] ^ 0x20)
+                             : alphabet[rnd(&x) % 10];
             }
         }
         for (size_t r = 0; r < nrules; r++) {
@@ -712,8 +715,8 @@ static void test_struct_key_edges(void **state)
 {
     static const char *const keys[] = {"\"exceptions\":[1]", "\"ExCePtIoNs\" : [ 1 ]",
                                        "\"OUTCOME\":\"exceededCpu\"", "\"error\":\"x\""};
-    static const char *const quiet[] = {"\"exceptions\":[]", "\"Outcome\":\"ok\"",
-                                        "\"error\":null", "\"exceptionz\":[1]"};
+    static const char *const quiet[] = {"\"exceptions\":[]", "\"Outcome\":\"ok\"", "\"error\":null",
+                                        "\"exceptionz\":[1]"};
     struct cfw_prefilter *pf = cfw_prefilter_new();
 
     (void)state;
