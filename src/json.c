@@ -418,7 +418,11 @@ static bool int_value(const char *s, size_t n, int64_t *out)
     return true;
 }
 
-/* A real's value as strtod has it; false when it overflows (jansson's jsonp_strtod). */
+/*
+ * A real's value as strtod has it; false when it overflows (jansson's jsonp_strtod). strtod reads
+ * '.' as the decimal point because cfwatchd never calls setlocale (jansson swaps in the locale's
+ * point; a setlocale here would need the same).
+ */
 static bool real_value(struct cfw_json *j, const char *s, size_t n, double *out)
 {
     char *copy = scratch_get(&j->sc[0], n + 1);
