@@ -205,8 +205,8 @@ static bool scalar_ok(const unsigned char *p, size_t i, size_t n)
 {
     size_t j = i + 1;
 
-    if ((unsigned)p[i] - '1' <
-        9u) { /* most are integers: [1-9][0-9]* up to a byte that ends a scalar */
+    /* most are integers: [1-9][0-9]* up to a byte that ends a scalar */
+    if ((unsigned)p[i] - '1' < 9u) {
         while (j < n && is_digit(p[j])) {
             j++;
         }
