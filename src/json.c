@@ -232,30 +232,6 @@ static size_t escape_check(const unsigned char *p, size_t n)
     return lo >= 0xDC00 && lo <= 0xDFFF ? 12 : 0;
 }
 
-static size_t utf8_put(uint32_t cp, char *out)
-{
-    if (cp < 0x80) {
-        out[0] = (char)cp;
-        return 1;
-    }
-    if (cp < 0x800) {
-        out[0] = (char)(0xC0 | (cp >> 6));
-        out[1] = (char)(0x80 | (cp & 0x3F));
-        return 2;
-    }
-    if (cp < 0x10000) {
-        out[0] = (char)(0xE0 | (cp >> 12));
-        out[1] = (char)(0x80 | ((cp >> 6) & 0x3F));
-        out[2] = (char)(0x80 | (cp & 0x3F));
-        return 3;
-    }
-    out[0] = (char)(0xF0 | (cp >> 18));
-    out[1] = (char)(0x80 | ((cp >> 12) & 0x3F));
-    out[2] = (char)(0x80 | ((cp >> 6) & 0x3F));
-    out[3] = (char)(0x80 | (cp & 0x3F));
-    return 4;
-}
-
 /* Decodes the checked string body s[0..n) into out (room for n bytes); returns its length. */
 static size_t unescape(const char *s, size_t n, char *out)
 {
@@ -286,7 +262,7 @@ static size_t unescape(const char *s, size_t n, char *out)
             cp = ((cp - 0xD800) << 10) + ((uint32_t)hex4(p + i + 2, 4) - 0xDC00) + 0x10000;
             i += 6;
         }
-        o += utf8_put(cp, out + o);
+        o += cfw_utf8_put(cp, out + o);
     }
     return o;
 }

@@ -167,6 +167,9 @@ int64_t cfw_parse_rfc3339_ms(const char *s);
  * there (overlongs, surrogates and code points above U+10FFFF are invalid). */
 size_t cfw_utf8_len(const unsigned char *p, size_t n);
 
+/* Writes the UTF-8 encoding of code point cp (at most U+10FFFF) to out; returns its length (1..4). */
+size_t cfw_utf8_put(uint32_t cp, char out[4]);
+
 /*
  * The length of the longest prefix of the n bytes at s that holds at most max bytes and does not
  * end inside a UTF-8 sequence: n when n <= max, else max stepped back over continuation bytes.

@@ -196,31 +196,11 @@ static const char *what_here(const struct cur *c, char *buf, size_t n)
 static int put_utf8(struct cfw_buf *b, uint32_t cp)
 {
     char u[4];
-    size_t n;
 
     if (cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) {
         return -1;
     }
-    if (cp < 0x80) {
-        u[0] = (char)cp;
-        n = 1;
-    } else if (cp < 0x800) {
-        u[0] = (char)(0xc0 | (cp >> 6));
-        u[1] = (char)(0x80 | (cp & 0x3f));
-        n = 2;
-    } else if (cp < 0x10000) {
-        u[0] = (char)(0xe0 | (cp >> 12));
-        u[1] = (char)(0x80 | ((cp >> 6) & 0x3f));
-        u[2] = (char)(0x80 | (cp & 0x3f));
-        n = 3;
-    } else {
-        u[0] = (char)(0xf0 | (cp >> 18));
-        u[1] = (char)(0x80 | ((cp >> 12) & 0x3f));
-        u[2] = (char)(0x80 | ((cp >> 6) & 0x3f));
-        u[3] = (char)(0x80 | (cp & 0x3f));
-        n = 4;
-    }
-    cfw_buf_append(b, u, n);
+    cfw_buf_append(b, u, cfw_utf8_put(cp, u));
     return 0;
 }
 

@@ -233,6 +233,33 @@ static void test_ms_timeval(void **state)
     assert_int_equal(tv.tv_usec, 0);
 }
 
+/* Each encoding length, at its edges, read back by cfw_utf8_len. */
+static void test_utf8_put(void **state)
+{
+    static const struct {
+        uint32_t cp;
+        const char *utf8;
+    } cases[] = {
+        {0x41, "A"},
+        {0x7F, "\x7f"},
+        {0x80, "\xc2\x80"},
+        {0x20AC, "\xe2\x82\xac"},
+        {0xFFFF, "\xef\xbf\xbf"},
+        {0x1F600, "\xf0\x9f\x98\x80"},
+        {0x10FFFF, "\xf4\x8f\xbf\xbf"},
+    };
+    char out[4];
+
+    (void)state;
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        size_t n = cfw_utf8_put(cases[i].cp, out);
+
+        assert_int_equal(n, strlen(cases[i].utf8));
+        assert_memory_equal(out, cases[i].utf8, n);
+        assert_int_equal(cfw_utf8_len((const unsigned char *)out, n), n);
+    }
+}
+
 static void test_utf8_prefix(void **state)
 {
     const char *s = "a\xc3\xa9\xe2\x82\xac!"; /* a, e-acute (2 bytes), euro (3 bytes), ! */
@@ -284,12 +311,12 @@ static void test_find(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_buf_cap),       cmocka_unit_test(test_buf_init),
-        cmocka_unit_test(test_ms_timeval),    cmocka_unit_test(test_utf8_prefix),
-        cmocka_unit_test(test_busy),          cmocka_unit_test(test_fields),
-        cmocka_unit_test(test_fields_blocks), cmocka_unit_test(test_parse),
-        cmocka_unit_test(test_stamp),         cmocka_unit_test(test_find),
-        cmocka_unit_test(test_buf_cap_kept),
+        cmocka_unit_test(test_buf_cap),     cmocka_unit_test(test_buf_init),
+        cmocka_unit_test(test_ms_timeval),  cmocka_unit_test(test_utf8_put),
+        cmocka_unit_test(test_utf8_prefix), cmocka_unit_test(test_busy),
+        cmocka_unit_test(test_fields),      cmocka_unit_test(test_fields_blocks),
+        cmocka_unit_test(test_parse),       cmocka_unit_test(test_stamp),
+        cmocka_unit_test(test_find),        cmocka_unit_test(test_buf_cap_kept),
 #ifdef NDEBUG
         cmocka_unit_test(test_buf_zeroed),
 #endif
