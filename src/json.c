@@ -418,53 +418,66 @@ static size_t skip_digits(const char *p, size_t n, size_t i)
     return i;
 }
 
-/* The number at text[*pos] into a new node; -1 when jansson rejects it. */
-static int scan_number(struct cfw_json *j, size_t *pos)
+size_t cfw_json_number_len(const char *p, size_t n, bool *real)
 {
-    const char *p = j->text;
-    size_t n = j->len;
-    size_t i = *pos;
-    bool real = false;
-    struct cfw_json_node *nd;
-    size_t idx;
+    size_t i = 0;
+    bool frac = false;
 
     if (i < n && p[i] == '-') {
         i++;
     }
     if (i < n && p[i] == '0') {
-        if (++i < n && is_digit((unsigned char)p[i])) {
-            return -1;
-        }
+        i++;
     } else if (i < n && is_digit((unsigned char)p[i])) {
         i = skip_digits(p, n, i);
     } else {
-        return -1;
+        return 0;
     }
     if (i < n && p[i] == '.') {
         if (++i >= n || !is_digit((unsigned char)p[i])) {
-            return -1;
+            return 0;
         }
         i = skip_digits(p, n, i);
-        real = true;
+        frac = true;
     }
     if (i < n && (p[i] == 'e' || p[i] == 'E')) {
         if (++i < n && (p[i] == '+' || p[i] == '-')) {
             i++;
         }
         if (i >= n || !is_digit((unsigned char)p[i])) {
-            return -1;
+            return 0;
         }
         i = skip_digits(p, n, i);
-        real = true;
+        frac = true;
+    }
+    if (real != NULL) {
+        *real = frac;
+    }
+    return i;
+}
+
+/*
+ * The number at text[*pos] into a new node; -1 when jansson rejects it. A digit right after a
+ * leading 0 ("01") ends the number at the 0, and the parse then fails on the digit.
+ */
+static int scan_number(struct cfw_json *j, size_t *pos)
+{
+    bool real = false;
+    size_t len = cfw_json_number_len(j->text + *pos, j->len - *pos, &real);
+    struct cfw_json_node *nd;
+    size_t idx;
+
+    if (len == 0) {
+        return -1;
     }
     idx = node_new(j, real ? CFW_JSON_REAL : CFW_JSON_INTEGER, *pos);
     nd = &j->nodes[idx];
-    nd->len = i - *pos;
-    if (real ? !real_value(j, p + *pos, nd->len, &nd->u.d)
-             : !int_value(p + *pos, nd->len, &nd->u.i)) {
+    nd->len = len;
+    if (real ? !real_value(j, j->text + *pos, len, &nd->u.d)
+             : !int_value(j->text + *pos, len, &nd->u.i)) {
         return -1;
     }
-    *pos = i;
+    *pos += len;
     return 0;
 }
 

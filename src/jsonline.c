@@ -5,6 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cfwatchd/json.h"
+
 #if defined(__x86_64__) && defined(__GNUC__)
 #include <immintrin.h>
 #define JL_SIMD 1 /* AVX2 masks, chosen at run time */
@@ -110,42 +112,6 @@ static uint64_t prefix_xor(uint64_t x)
     return x;
 }
 
-/* A JSON number, the whole of p[0, n): -?(0|[1-9][0-9]*)(.[0-9]+)?([eE][+-]?[0-9]+)? */
-static bool number_ok(const unsigned char *p, size_t n)
-{
-    size_t i = 0;
-
-    i += i < n && p[i] == '-';
-    if (i < n && p[i] == '0') {
-        i++;
-    } else if (i < n && is_digit(p[i])) {
-        while (i < n && is_digit(p[i])) {
-            i++;
-        }
-    } else {
-        return false;
-    }
-    if (i < n && p[i] == '.') {
-        if (++i >= n || !is_digit(p[i])) {
-            return false;
-        }
-        while (i < n && is_digit(p[i])) {
-            i++;
-        }
-    }
-    if (i < n && (p[i] == 'e' || p[i] == 'E')) {
-        i++;
-        i += i < n && (p[i] == '+' || p[i] == '-');
-        if (i >= n || !is_digit(p[i])) {
-            return false;
-        }
-        while (i < n && is_digit(p[i])) {
-            i++;
-        }
-    }
-    return i == n;
-}
-
 /* Byte classes of the grammar (C_SCALAR: anything else, which only a scalar may hold). */
 enum cls {
     C_SCALAR,
@@ -226,7 +192,7 @@ static bool scalar_ok(const unsigned char *p, size_t i, size_t n)
     if (p[0] == 'f') {
         return n == 5 && memcmp(p, "false", 5) == 0;
     }
-    return number_ok(p, n);
+    return cfw_json_number_len((const char *)p, n, NULL) == n; /* the whole of the run */
 }
 
 /*

@@ -116,6 +116,13 @@ bool cfw_json_iter_next(struct cfw_json *j, struct cfw_json_iter *it);
 int cfw_json_dump(struct cfw_json *j, const struct cfw_json_node *n,
                   int (*out)(const char *s, size_t n, void *arg), void *arg);
 
+/*
+ * The length of the JSON number at p[0, n): the longest prefix of the form
+ * -?(0|[1-9][0-9]*)(.[0-9]+)?([eE][+-]?[0-9]+)?, 0 when none starts there; *real (when not NULL):
+ * it has a fraction or an exponent. The framer's fast check (jsonline.c) shares it.
+ */
+size_t cfw_json_number_len(const char *p, size_t n, bool *real);
+
 /* True when a and b are equal as jansson's json_equal has it (NULL equals nothing). */
 bool cfw_json_equal(struct cfw_json *j, const struct cfw_json_node *a,
                     const struct cfw_json_node *b);
