@@ -2106,7 +2106,7 @@ static bool scan(const struct scanner *sc, const char *text, size_t n, uint64_t 
         if (n >= 32 + 2) {
             return scan_avx2(sc, text, n, sel);
         }
-        /* fall through */
+        __attribute__((fallthrough)); /* a shorter record: the SSSE3 path or the byte loop */
     case SIMD_SSSE3:
         if (n >= 16 + 2) {
             return scan_ssse3(sc, text, n, sel);
