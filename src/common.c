@@ -283,6 +283,12 @@ static char *fields_alloc(struct cfw_fields *f, size_t n)
     return b->data + b->len - n;
 }
 
+/* A field's key length: its value follows "key\0" in the same place. */
+static size_t field_key_len(const struct cfw_field *e)
+{
+    return (size_t)(e->value - e->key) - 1;
+}
+
 /* Puts "key\0value\0" in f's blocks for e, with room for a value of at least room bytes. */
 static void field_fill(struct cfw_fields *f, struct cfw_field *e, const char *key, size_t kl,
                        const char *value, size_t len, size_t room)
@@ -327,7 +333,7 @@ void cfw_fields_setn(struct cfw_fields *f, const char *key, const char *value, s
          * A new place, with room for twice the old value: a key set again and again with
          * values that grow leaves a bounded trail (the old places stay until the clear).
          */
-        field_fill(f, e, e->key, (size_t)(e->value - e->key) - 1, value, len,
+        field_fill(f, e, e->key, field_key_len(e), value, len,
                    len > 2 * e->room ? len : 2 * e->room);
     }
 }
@@ -370,15 +376,15 @@ void cfw_fields_copy(struct cfw_fields *dst, const struct cfw_fields *src)
         size_t total = 0;
 
         for (size_t i = 0; i < src->n; i++) {
-            total += strlen(src->v[i].key) + strlen(src->v[i].value) + 2;
+            total += field_key_len(&src->v[i]) + strlen(src->v[i].value) + 2;
         }
         fields_block_new(dst, total);
     }
     for (size_t i = 0; i < src->n; i++) {
-        size_t kl = (size_t)(src->v[i].value - src->v[i].key) - 1;
         size_t len = strlen(src->v[i].value);
 
-        field_fill(dst, &dst->v[i], src->v[i].key, kl, src->v[i].value, len, len);
+        field_fill(dst, &dst->v[i], src->v[i].key, field_key_len(&src->v[i]), src->v[i].value, len,
+                   len);
     }
     dst->n = src->n;
 }
