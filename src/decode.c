@@ -948,6 +948,7 @@ static void decode_trace(struct decode_ctx *c, const struct cfw_json_node *root)
     }
     emit_outcome(c, outcome);
 }
+
 /* A Workers Observability (Workers Logs) event. */
 static void decode_observability(struct decode_ctx *c, const struct cfw_json_node *root)
 {
