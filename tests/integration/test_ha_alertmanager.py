@@ -32,7 +32,6 @@ import datetime
 import json
 import os
 import re
-import socket
 import sys
 import threading
 import time
@@ -107,11 +106,8 @@ class Recorder:
                 except urllib.error.HTTPError as e:
                     status, data = e.code, e.read()
                 except OSError:
+                    # no answer: the connection closes after this, a failed delivery
                     self.close_connection = True
-                    try:
-                        self.connection.shutdown(socket.SHUT_RDWR)
-                    except OSError:
-                        pass
                     return
                 send_reply(self, status, {"Content-Type": "application/json"}, data)
 
