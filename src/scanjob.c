@@ -5,6 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cfwatchd/pipeline.h"
+
 #define NULL_STR UINT32_MAX
 
 /* A record being written: a failed append (the buffer's cap) makes it bad, and it is dropped. */
@@ -110,14 +112,15 @@ int cfw_scanjob_put_observe(struct cfw_buf *b, const struct cfw_ruleset *rs,
 }
 
 int cfw_scanjob_put_succeed(struct cfw_buf *b, const char *script, const char *input,
-                            const char *evidence)
+                            const char *line, uint64_t lineno)
 {
     size_t start;
     struct out o = begin_record(b, 'S', &start);
 
     put_str(&o, script);
     put_str(&o, input);
-    put_str(&o, evidence);
+    put_str(&o, line);
+    put_u64(&o, lineno);
     return end_record(&o, start);
 }
 
@@ -200,8 +203,21 @@ static void get_fields(struct reader *r, struct cfw_fields *f)
     }
 }
 
+/* Whether a record of the first line lineno is the part's own; then lineno in the input. */
+static bool shifted(const struct cfw_scanjob_shift *sh, uint64_t *lineno)
+{
+    if (sh == NULL) {
+        return true;
+    }
+    if (*lineno <= sh->skip) {
+        return false;
+    }
+    *lineno += sh->base;
+    return true;
+}
+
 static int replay_observe(struct reader *r, struct cfw_ruleset *rs, struct cfw_incidents *set,
-                          struct cfw_err *err)
+                          const struct cfw_scanjob_shift *sh, struct cfw_err *err)
 {
     uint32_t idx = get_u32(r);
     struct cfw_match m = {0};
@@ -223,7 +239,8 @@ static int replay_observe(struct reader *r, struct cfw_ruleset *rs, struct cfw_i
     } else if (idx >= cfw_ruleset_count(rs)) {
         cfw_err_set(err, "a worker's match names rule %u of %zu", idx, cfw_ruleset_count(rs));
         rc = -1;
-    } else {
+    } else if (shifted(sh, &ev.line)) {
+        ev.line_end += sh != NULL ? sh->base : 0;
         m.rule = cfw_ruleset_rule(rs, idx);
         cfw_incidents_observe(set, &m, &ev, cfw_now_mono_ms(), cfw_now_wall_ms());
     }
@@ -234,28 +251,34 @@ static int replay_observe(struct reader *r, struct cfw_ruleset *rs, struct cfw_i
     return rc;
 }
 
-static int replay_succeed(struct reader *r, struct cfw_incidents *set, struct cfw_err *err)
+static int replay_succeed(struct reader *r, struct cfw_incidents *set,
+                          const struct cfw_scanjob_shift *sh, struct cfw_err *err)
 {
     char *script = get_str(r, NULL);
     char *input = get_str(r, NULL);
-    char *evidence = get_str(r, NULL);
+    char *line = get_str(r, NULL);
+    uint64_t lineno = get_u64(r);
     int rc = 0;
 
-    if (r->bad || evidence == NULL) {
+    if (r->bad || line == NULL) {
         cfw_err_set(err, "a worker's success record is cut short");
         rc = -1;
-    } else {
+    } else if (shifted(sh, &lineno)) {
+        char *evidence = cfw_pipeline_evidence(line, input, lineno);
+
         cfw_incidents_succeed(set, script, input, evidence, 0, cfw_now_mono_ms(),
                               cfw_now_wall_ms());
+        free(evidence);
     }
     free(script);
     free(input);
-    free(evidence);
+    free(line);
     return rc;
 }
 
 int cfw_scanjob_replay(const char *data, size_t len, struct cfw_ruleset *rs,
-                       struct cfw_incidents *set, struct cfw_err *err)
+                       struct cfw_incidents *set, const struct cfw_scanjob_shift *sh,
+                       struct cfw_err *err)
 {
     struct reader all = {data, len, false};
 
@@ -275,9 +298,9 @@ int cfw_scanjob_replay(const char *data, size_t len, struct cfw_ruleset *rs,
         all.p += rlen;
         all.left -= rlen;
         if (kind == 'O') {
-            rc = replay_observe(&r, rs, set, err);
+            rc = replay_observe(&r, rs, set, sh, err);
         } else if (kind == 'S') {
-            rc = replay_succeed(&r, set, err);
+            rc = replay_succeed(&r, set, sh, err);
         } else {
             cfw_err_set(err, "a worker's record has an unknown kind 0x%02x", (unsigned char)kind);
             rc = -1;
