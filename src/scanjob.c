@@ -44,6 +44,7 @@ static void put_strn(struct out *o, const char *s, size_t len)
     }
     put_u32(o, (uint32_t)len);
     put(o, s, len);
+    put(o, "", 1); /* a terminator: the replay reads a string where it lies */
 }
 
 static void put_str(struct out *o, const char *s)
@@ -160,11 +161,14 @@ static uint64_t get_u64(struct reader *r)
     return v;
 }
 
-/* A string as a new NUL-terminated copy (NULL for NULL or a short read); its length in lenp. */
-static char *get_str(struct reader *r, size_t *lenp)
+/*
+ * A string where it lies in the record, NUL-terminated there (NULL for NULL, or a short read or
+ * a missing terminator, which set bad); its length in lenp.
+ */
+static const char *get_view(struct reader *r, size_t *lenp)
 {
     uint32_t len = get_u32(r);
-    char *s;
+    const char *s = r->p;
 
     if (lenp != NULL) {
         *lenp = 0;
@@ -172,16 +176,31 @@ static char *get_str(struct reader *r, size_t *lenp)
     if (r->bad || len == NULL_STR) {
         return NULL;
     }
-    if (r->left < len) {
+    if (r->left <= len || s[len] != '\0') {
         r->bad = true;
         return NULL;
     }
+    r->p += (size_t)len + 1;
+    r->left -= (size_t)len + 1;
+    if (lenp != NULL) {
+        *lenp = len;
+    }
+    return s;
+}
+
+/* A string as a new NUL-terminated copy (NULL for NULL or a short read); its length in lenp. */
+static char *get_str(struct reader *r, size_t *lenp)
+{
+    size_t len;
+    const char *v = get_view(r, &len);
+    char *s;
+
+    if (v == NULL) {
+        return NULL;
+    }
     /* a copy of the bytes, not a string copy: an event's text may hold a NUL */
-    s = cfw_xmalloc((size_t)len + 1);
-    memcpy(s, r->p, len);
-    s[len] = '\0';
-    r->p += len;
-    r->left -= len;
+    s = cfw_xmalloc(len + 1);
+    memcpy(s, v, len + 1);
     if (lenp != NULL) {
         *lenp = len;
     }
@@ -254,26 +273,25 @@ static int replay_observe(struct reader *r, struct cfw_ruleset *rs, struct cfw_i
 static int replay_succeed(struct reader *r, struct cfw_incidents *set,
                           const struct cfw_scanjob_shift *sh, struct cfw_err *err)
 {
-    char *script = get_str(r, NULL);
-    char *input = get_str(r, NULL);
-    char *line = get_str(r, NULL);
+    const char *script = get_view(r, NULL);
+    const char *input = get_view(r, NULL);
+    const char *line = get_view(r, NULL);
     uint64_t lineno = get_u64(r);
-    int rc = 0;
 
     if (r->bad || line == NULL) {
         cfw_err_set(err, "a worker's success record is cut short");
-        rc = -1;
-    } else if (shifted(sh, &lineno)) {
+        return -1;
+    }
+    /* most successes fix nothing: then no evidence is made (cfw_incidents_succeed would
+     * resolve none) */
+    if (shifted(sh, &lineno) && cfw_incidents_fixable(set, script, input)) {
         char *evidence = cfw_pipeline_evidence(line, input, lineno);
 
         cfw_incidents_succeed(set, script, input, evidence, 0, cfw_now_mono_ms(),
                               cfw_now_wall_ms());
         free(evidence);
     }
-    free(script);
-    free(input);
-    free(line);
-    return rc;
+    return 0;
 }
 
 int cfw_scanjob_replay(const char *data, size_t len, struct cfw_ruleset *rs,

@@ -6,8 +6,8 @@
  *
  * A record is a kind byte, a u32 length and that many bytes: 'O' a match (rule index, the
  * match's fields, the event's text, fields, input, first and last line), 'S' a `success: true`
- * match (script, input, the line and its number). A string is a u32 length (UINT32_MAX: NULL)
- * and its bytes. A worker that scans a part of a file (framer.h, cfw_framer_new_mid) counts
+ * match (script, input, the line and its number). A string is a u32 length (UINT32_MAX: NULL),
+ * its bytes and a NUL. A worker that scans a part of a file (framer.h, cfw_framer_new_mid) counts
  * its lines from the part's start; the replay puts them in place (cfw_scanjob_shift).
  */
 #ifndef CFWATCHD_SCANJOB_H
