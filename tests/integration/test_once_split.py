@@ -148,7 +148,8 @@ class TestSplit(SplitCase):
                         said)
 
     def test_not_split(self):
-        """gzip, CR-only and JSON-only files are scanned whole (the same report either way)."""
+        """gzip, CR-only and --input-format json files are scanned whole (the same report
+        either way)."""
         import gzip
         files = corpus_files()
         data = b"".join(open(f, "rb").read() for f in files)
