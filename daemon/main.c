@@ -719,6 +719,7 @@ struct job_head {
 
 struct job_result {
     bool done;
+    bool here; /* scanned by the main process, straight into the incidents: nothing to replay */
     int64_t rc;
     struct cfw_pipeline_stats stats;
     struct cfw_part_result part;
@@ -806,6 +807,11 @@ static _Noreturn void worker_end(struct worker_tap *wt, struct cfw_pipeline *p, 
  * tap): cfw_part_scan's result. Errors are not printed: the main process scans again what a
  * part could not give, and says what fails then.
  */
+static void part_progress(size_t n, void *arg)
+{
+    progress_add(arg, n);
+}
+
 static int scan_part(struct scan *sc, struct cfw_ruleset *rs, const char *path,
                      const struct cfw_part *pt, struct cfw_part_result *res)
 {
@@ -814,10 +820,12 @@ static int scan_part(struct scan *sc, struct cfw_ruleset *rs, const char *path,
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     int rc;
 
+    memset(res, 0, sizeof(*res));
     if (fd < 0) {
         return -1;
     }
-    rc = cfw_part_scan(sc->p, rs, fd, path, &fopts, pt, res, NULL, NULL, &err);
+    rc = cfw_part_scan(sc->p, rs, fd, path, &fopts, pt, res, sc->pg.tty ? part_progress : NULL,
+                       &sc->pg, &err);
     close(fd);
     return rc;
 }
@@ -1039,12 +1047,16 @@ static bool fold_part(struct scan *sc, const struct inputs *l, const struct job 
     }
     if (sp->taken_over) {
         /* scanned here already */
+    } else if (r->here && r->rc != 0) {
+        /* the main process's own part went straight into the incidents, up to the error */
+        progress_clear(&sc->pg);
+        fprintf(stderr, "cfwatchd: %s: read error; what came before it is reported\n", path);
+        stats_add_delta(total, &r->stats, &(struct cfw_pipeline_stats){0});
+        sp->taken_over = true;
+        input_error = true;
     } else if (!r->done || r->rc != 0) {
         cfw_log_info("%s: part %u of %u %s: the file is scanned again, in one piece", path,
-                     j->part + 1, j->parts,
-                     !r->done     ? "was not scanned"
-                     : r->rc == 1 ? "did not meet the next before the part after it"
-                                  : "could not be read");
+                     j->part + 1, j->parts, !r->done ? "was not scanned" : "could not be read");
         input_error = scan_rest(sc, path, sp, rs, set, total);
     } else {
         sh = (struct cfw_scanjob_shift){sp->covered > sp->base ? sp->covered - sp->base : 0,
@@ -1062,9 +1074,17 @@ static bool fold_part(struct scan *sc, const struct inputs *l, const struct job 
             sp->covered = sp->base + r->stats.lines;
         }
         sp->base += r->stats.lines - r->part.shadow.lines;
+        if (r->part.rest) {
+            cfw_log_info("%s: part %u of %u did not meet the next before the part after it: it "
+                         "framed the rest of the file",
+                         path, j->part + 1, j->parts);
+            sp->taken_over = true;
+        }
     }
-    progress_add(&sc->pg,
-                 (size_t)((j->pt.to != UINT64_MAX ? j->pt.to : l->v[j->input].size) - j->pt.from));
+    if (!r->here) {
+        progress_add(&sc->pg, (size_t)((j->pt.to != UINT64_MAX ? j->pt.to : l->v[j->input].size) -
+                                       j->pt.from));
+    }
     sc->pg.index = j->input + 1 < l->n ? j->input + 1 : j->input;
     free(r->data);
     r->data = NULL;
@@ -1126,8 +1146,25 @@ static bool jobs_read(struct scan *sc, struct pollfd *pfd, struct cfw_buf *in, s
 }
 
 /*
- * Scans l with nworkers worker processes into set, adding the counters to total; returns true
- * when an input could not be read whole or a worker failed (what it left is scanned here).
+ * The first part of a split file that comes first: scanned by the main process while the workers
+ * scan the rest, straight into the incidents (it is folded first), with nothing to send or
+ * replay.
+ */
+static void scan_here(struct scan *sc, const struct inputs *l, const struct job *j,
+                      struct cfw_ruleset *rs, struct job_result *r)
+{
+    struct cfw_pipeline_stats before = *cfw_pipeline_stats(sc->p);
+
+    r->rc = scan_part(sc, rs, l->v[j->input].path, &j->pt, &r->part);
+    stats_add_delta(&r->stats, cfw_pipeline_stats(sc->p), &before);
+    r->done = true;
+    r->here = true;
+}
+
+/*
+ * Scans l with nworkers processes, this one among them when the first job is the first part of a
+ * split file, into set, adding the counters to total; returns true when an input could not be
+ * read whole or a worker failed (what it left is scanned here).
  */
 static bool scan_jobs(struct scan *sc, const struct inputs *l, const struct jobs *jl,
                       size_t nworkers, struct cfw_ruleset *rs, struct cfw_incidents *set,
@@ -1137,6 +1174,8 @@ static bool scan_jobs(struct scan *sc, const struct inputs *l, const struct jobs
     struct pollfd *pfd = cfw_xcalloc(nworkers, sizeof(*pfd));
     struct cfw_buf *in = cfw_xcalloc(nworkers, sizeof(*in));
     pid_t *pids = cfw_xcalloc(nworkers, sizeof(*pids));
+    bool here = jl->v[0].parts > 1;
+    size_t nforks = nworkers - (here ? 1 : 0);
     atomic_size_t *next;
     struct split sp = {0};
     size_t replayed = 0;
@@ -1160,11 +1199,11 @@ static bool scan_jobs(struct scan *sc, const struct inputs *l, const struct jobs
         input_error = true;
         goto out;
     }
-    atomic_init(next, 0);
+    atomic_init(next, here ? 1 : 0);
     /* the workers' rules are compiled once, here, not once per worker */
     cfw_ruleset_prepare(rs);
     fflush(NULL);
-    for (size_t w = 0; w < nworkers; w++) {
+    for (size_t w = 0; w < nforks; w++) {
         int fds[2];
 
         if (pipe2(fds, O_CLOEXEC) != 0) {
@@ -1194,15 +1233,18 @@ static bool scan_jobs(struct scan *sc, const struct inputs *l, const struct jobs
         pfd[w].events = POLLIN;
         open_fds++;
     }
+    if (here) {
+        scan_here(sc, l, &jl->v[0], rs, &res[0]);
+    }
     while (open_fds > 0) {
-        if (poll(pfd, nworkers, -1) < 0) {
+        if (poll(pfd, nforks, -1) < 0) {
             if (errno == EINTR) {
                 continue;
             }
             fprintf(stderr, "cfwatchd: --jobs: poll: %s\n", strerror(errno));
             break;
         }
-        if (jobs_read(sc, pfd, in, nworkers, res, jl->n, &open_fds)) {
+        if (jobs_read(sc, pfd, in, nforks, res, jl->n, &open_fds)) {
             input_error = true;
         }
         /* replay in input order whatever is in */

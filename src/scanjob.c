@@ -212,13 +212,12 @@ static void get_fields(struct reader *r, struct cfw_fields *f)
     uint32_t n = get_u32(r);
 
     for (uint32_t i = 0; i < n && !r->bad; i++) {
-        char *k = get_str(r, NULL);
-        char *v = get_str(r, NULL);
+        const char *k = get_view(r, NULL);
+        const char *v = get_view(r, NULL);
+
         if (k != NULL && v != NULL) {
             cfw_fields_set(f, k, v);
         }
-        free(k);
-        free(v);
     }
 }
 

@@ -9,8 +9,8 @@
 #include "cfwatchd/gzip.h"
 
 #define PART_CHUNK (64u * 1024u)
-/* how much of a file's start is framed to learn its mode */
-#define PART_HEAD (1024u * 1024u)
+/* how much of a file's start is framed to learn its mode (its first line decides it) */
+#define PART_HEAD (64u * 1024u)
 
 struct reader {
     int fd;
@@ -116,7 +116,8 @@ static void shadow_succeed(const char *script, const char *input, const char *li
 /*
  * in is not at rest at r->pos, the next part's start: frames on a line at a time, through in
  * and through a shadow input started at the next part's start, until both are at rest (or the
- * file ends) before limit. Returns 0 with res filled, 1 when they did not meet, -1 on an error.
+ * file ends) before limit. Returns 0 with res->shadow filled, 1 when they did not meet, -1 on
+ * an error.
  */
 static int meet(struct reader *r, struct cfw_pipeline_input *in, struct cfw_ruleset *rs,
                 const char *name, const struct cfw_framer_opts *fopts, const struct cfw_part *pt,
@@ -188,6 +189,14 @@ int cfw_part_scan(struct cfw_pipeline *p, struct cfw_ruleset *rs, int fd, const 
     }
     if (rc == 0 && next.pos != UINT64_MAX && !cfw_pipeline_input_at_rest(in)) {
         rc = meet(&r, in, rs, name, fopts, pt, res);
+    }
+    if (rc < 0) {
+        memset(&res->shadow, 0, sizeof(res->shadow)); /* no meeting */
+    } else if (rc == 1) {
+        /* no meeting before the part after next: this part frames the rest of the file alone */
+        memset(&res->shadow, 0, sizeof(res->shadow));
+        res->rest = true;
+        rc = feed_to(&r, in, UINT64_MAX);
     }
     res->stop = r.pos;
     cfw_pipeline_input_free(in);

@@ -10,7 +10,9 @@
  * the two frame alike, and the next part's records before that point, which this part framed,
  * are left out (cfw_scanjob_shift). Usually that is the next part's start itself, or a few lines
  * after it (the end of a traceback or a pretty-printed JSON value). The shadow's counters are
- * what the next part counted over those lines, to be taken off.
+ * what the next part counted over those lines, to be taken off. Where the two have not met
+ * before the part after next begins (a JSON value or block longer than a part), the part frames
+ * the rest of the file alone, and the parts after it are left out.
  */
 #ifndef CFWATCHD_SCANPART_H
 #define CFWATCHD_SCANPART_H
@@ -34,6 +36,7 @@ struct cfw_part_result {
     uint64_t stop;                    /* where this part's framer stopped, at rest */
     struct cfw_pipeline_stats shadow; /* the next part's counters up to stop (lines: its lines
                                        * left out); zero when the parts met at its start */
+    bool rest;                        /* the part framed the rest of the file */
 };
 
 /*
@@ -44,9 +47,8 @@ bool cfw_part_splittable(int fd, const struct cfw_framer_opts *fopts, struct cfw
 
 /*
  * Scans part pt of the file open on fd (named name) through p, whose rules are rs; progress,
- * when not NULL, is told of the bytes read. Returns 0 with *res filled; 1 when the part and the
- * next did not meet before pt->limit (the part's records are not usable); -1 on a read error,
- * with err set.
+ * when not NULL, is told of the bytes read. Returns 0 with *res filled, or -1 on a read error
+ * with err set (what was read went through p).
  */
 int cfw_part_scan(struct cfw_pipeline *p, struct cfw_ruleset *rs, int fd, const char *name,
                   const struct cfw_framer_opts *fopts, const struct cfw_part *pt,

@@ -117,8 +117,8 @@ class TestSplit(SplitCase):
 
     def test_parts_that_do_not_meet(self):
         """A pretty-printed JSON value and a traceback longer than a part: the parts cannot meet
-        before the part after next begins, so the rest of the file is scanned by the main
-        process from where the parts last met; still the same report."""
+        before the part after next begins, so the part frames the rest of the file alone and
+        the parts after it are left out; still the same report."""
         # inner lines that a part starting inside the value frames as text lines that match
         value = b"{\n" + b"".join(b'  "k%05d": "v",\n' % i if i % 97 else
                                    b'  "m%05d": "ModuleNotFoundError: No module named \'src\'",\n' % i
@@ -133,8 +133,8 @@ class TestSplit(SplitCase):
         path = self.write("long-values.log", data)
         _, said = self.assert_split_same(path, (97, 1021, 8191),
                                          (2, 5, 8) if not MEMCHECK else (8,))
-        self.assertTrue(any("did not meet the next before the part after it: the file is "
-                            "scanned again, in one piece" in m for m in said), said)
+        self.assertTrue(any("did not meet the next before the part after it: it framed the "
+                            "rest of the file" in m for m in said), said)
 
     def test_given_back_parts(self):
         """Parts whose matches pass what a worker sends (CFW_JOB_MSG_MAX) are scanned by the
