@@ -154,6 +154,40 @@ static void test_replay_equals_direct(void **state)
     cfw_incidents_free(replayed);
 }
 
+/* A part of a file (cfw_scanjob_shift): records up to skip left out, lines moved by base. */
+static void test_replay_shift(void **state)
+{
+    struct fixture *fx = *state;
+    struct cfw_incident_opts opts = {0};
+    struct cfw_incidents *set = cfw_incidents_new(&opts, NULL, NULL);
+    struct tap_ctx tap = {.buf = CFW_BUF_INIT(CFW_BUF_MAX_BUILT), .rs = fx->rs};
+    struct cfw_scanjob_shift sh = {.skip = 2, .base = 100};
+    struct cfw_err err = {0};
+    const struct cfw_incident *x, *y;
+
+    scan(fx->rs, NULL, &tap);
+    assert_int_equal(cfw_scanjob_replay(tap.buf.data, tap.buf.len, fx->rs, set, &sh, &err), 0);
+    x = cfw_incidents_find(set, "boom/api/x");
+    y = cfw_incidents_find(set, "boom/web/y");
+    assert_non_null(x);
+    assert_non_null(y);
+    assert_int_equal(x->count, 1); /* the one of line 2 was the part before's */
+    assert_int_equal(x->first.line, 105);
+    assert_int_equal(x->last.line, 105);
+    assert_int_equal(y->first.line, 104);
+    assert_int_equal(x->state, CFW_INCIDENT_RESOLVED);
+    assert_non_null(strstr(x->resolved_by, "Uploaded api (1.2 sec) (a.log:106)"));
+    assert_int_equal(y->state, CFW_INCIDENT_OPEN);
+    /* everything left out: nothing replayed */
+    cfw_incidents_free(set);
+    set = cfw_incidents_new(&opts, NULL, NULL);
+    sh.skip = 6;
+    assert_int_equal(cfw_scanjob_replay(tap.buf.data, tap.buf.len, fx->rs, set, &sh, &err), 0);
+    assert_int_equal(cfw_incidents_count(set), 0);
+    cfw_buf_free(&tap.buf);
+    cfw_incidents_free(set);
+}
+
 static void test_bad_records(void **state)
 {
     struct fixture *fx = *state;
@@ -236,6 +270,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_replay_equals_direct),
+        cmocka_unit_test(test_replay_shift),
         cmocka_unit_test(test_bad_records),
         cmocka_unit_test(test_full_buffer),
     };
