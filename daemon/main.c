@@ -32,6 +32,7 @@
 #include "cfwatchd/sink.h"
 #include "cfwatchd/rules.h"
 #include "cfwatchd/scanjob.h"
+#include "cfwatchd/scanpart.h"
 #include "cfwatchd/secrets.h"
 
 #define READ_CHUNK (64u * 1024u)
@@ -51,6 +52,12 @@
 #define JOB_MSG_MAX ((size_t)1 << 30)
 #define WORKER_GAVE_BACK 4
 static size_t job_msg_max = JOB_MSG_MAX;
+/*
+ * --once -j: a regular file of at least two parts of this size is scanned in parts, up to one
+ * per worker (scanpart.h), when its lines end in LF and it is not gzip or JSON-only.
+ * CFW_PART_MIN (bytes) lowers it, for the tests.
+ */
+#define PART_MIN ((uint64_t)16 << 20)
 
 enum mode { MODE_DAEMON, MODE_ONCE, MODE_CHECK_CONFIG, MODE_TEST_ALERT };
 
@@ -154,8 +161,9 @@ static void usage(FILE *fp)
         "                         rule's literal; full: decode every record (the slow\n"
         "                         reference; same incidents)\n"
         "  -j, --jobs N           scan up to N input files at once in worker processes\n"
-        "                         (default: the number of CPUs); the report is the same\n"
-        "                         as a scan of the files one after the other (-j 1)\n"
+        "                         (default: the number of CPUs), a file of 32 MiB or more\n"
+        "                         in parts; the report is the same as a scan of the files\n"
+        "                         one after the other, each in one piece (-j 1)\n"
         "  --notify               with --once: also deliver incidents through the sinks\n"
         "                         configured in -c FILE; exit 2 if one is not delivered\n"
         "  --notify-timeout DUR   how long --notify and --test-alert wait for receivers\n"
@@ -703,17 +711,32 @@ static void stats_add_delta(struct cfw_pipeline_stats *total,
  */
 struct job_head {
     uint64_t index;
-    int64_t rc; /* scan_input's */
+    int64_t rc; /* scan_input's; a part's: cfw_part_scan's */
     struct cfw_pipeline_stats stats;
-    uint64_t len; /* bytes of records that follow */
+    struct cfw_part_result part; /* a part's end (scanpart.h) */
+    uint64_t len;                /* bytes of records that follow */
 };
 
 struct job_result {
     bool done;
+    bool here; /* scanned by the main process, straight into the incidents: nothing to replay */
     int64_t rc;
     struct cfw_pipeline_stats stats;
+    struct cfw_part_result part;
     char *data;
     size_t len;
+};
+
+/* What a worker is given: an input, or a part of one (a large file split, scanpart.h). */
+struct job {
+    size_t input;
+    unsigned part, parts; /* parts 1: the whole input */
+    struct cfw_part pt;
+};
+
+struct jobs {
+    struct job *v;
+    size_t n;
 };
 
 struct worker_tap {
@@ -734,11 +757,12 @@ static void tap_observe(const struct cfw_match *m, const struct cfw_event *ev, v
     }
 }
 
-static void tap_succeed(const char *script, const char *input, const char *evidence, void *arg)
+static void tap_succeed(const char *script, const char *input, const char *line, uint64_t lineno,
+                        void *arg)
 {
     struct worker_tap *w = arg;
 
-    if (cfw_scanjob_put_succeed(&w->buf, script, input, evidence) != 0) {
+    if (cfw_scanjob_put_succeed(&w->buf, script, input, line, lineno) != 0) {
         w->full = true;
     }
 }
@@ -778,9 +802,37 @@ static _Noreturn void worker_end(struct worker_tap *wt, struct cfw_pipeline *p, 
     _exit(status);
 }
 
-/* A worker: scans inputs until none is left, one message per input on fd; never returns. */
-static _Noreturn void job_worker(struct scan *sc, const struct inputs *l, atomic_size_t *next,
-                                 struct cfw_ruleset *rs, int fd)
+/*
+ * Scans part pt of the file at path through sc->p (a worker's, or the main process's with a
+ * tap): cfw_part_scan's result. Errors are not printed: the main process scans again what a
+ * part could not give, and says what fails then.
+ */
+static void part_progress(size_t n, void *arg)
+{
+    progress_add(arg, n);
+}
+
+static int scan_part(struct scan *sc, struct cfw_ruleset *rs, const char *path,
+                     const struct cfw_part *pt, struct cfw_part_result *res)
+{
+    struct cfw_framer_opts fopts = {.format = sc->fmt};
+    struct cfw_err err = {0};
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    int rc;
+
+    memset(res, 0, sizeof(*res));
+    if (fd < 0) {
+        return -1;
+    }
+    rc = cfw_part_scan(sc->p, rs, fd, path, &fopts, pt, res, sc->pg.tty ? part_progress : NULL,
+                       &sc->pg, &err);
+    close(fd);
+    return rc;
+}
+
+/* A worker: scans jobs until none is left, one message per job on fd; never returns. */
+static _Noreturn void job_worker(struct scan *sc, const struct inputs *l, const struct jobs *jl,
+                                 atomic_size_t *next, struct cfw_ruleset *rs, int fd)
 {
     struct worker_tap wt = {.buf = CFW_BUF_INIT(job_msg_max), .rs = rs, .parents = sc->p};
     struct cfw_pipeline_tap tap = {tap_observe, tap_succeed, &wt};
@@ -793,17 +845,20 @@ static _Noreturn void job_worker(struct scan *sc, const struct inputs *l, atomic
         size_t i = atomic_fetch_add(next, 1);
         struct cfw_pipeline_stats before = *cfw_pipeline_stats(p);
         struct job_head h = {.index = i};
+        const struct job *j;
 
-        if (i >= l->n) {
+        if (i >= jl->n) {
             break;
         }
-        h.rc = scan_input(sc, l->v[i].path);
-        if (wt.full && rescannable(l->v[i].path)) {
+        j = &jl->v[i];
+        h.rc = j->parts > 1 ? scan_part(sc, rs, l->v[j->input].path, &j->pt, &h.part)
+                            : scan_input(sc, l->v[j->input].path);
+        if (wt.full && rescannable(l->v[j->input].path)) {
             /* nothing sent for input i: the parent scans it itself, in its turn */
             fprintf(stderr,
                     "cfwatchd: %s: its matches passed what a scan worker sends (%zu bytes): it "
                     "is scanned by the main process\n",
-                    l->v[i].path, job_msg_max);
+                    l->v[j->input].path, job_msg_max);
             worker_end(&wt, p, WORKER_GAVE_BACK);
         }
         if (wt.full) {
@@ -811,7 +866,7 @@ static _Noreturn void job_worker(struct scan *sc, const struct inputs *l, atomic
             fprintf(stderr,
                     "cfwatchd: %s: its matches passed what a scan worker sends (%zu bytes) and "
                     "it cannot be read again: they are left out (scan it without -j)\n",
-                    l->v[i].path, job_msg_max);
+                    l->v[j->input].path, job_msg_max);
             h.rc = -1;
             cfw_buf_reset(&wt.buf);
             wt.full = false;
@@ -851,6 +906,7 @@ static int take_messages(struct cfw_buf *in, struct job_result *res, size_t n)
         r->done = true;
         r->rc = h.rc;
         r->stats = h.stats;
+        r->part = h.part;
         r->len = (size_t)h.len;
         r->data = cfw_xmalloc(r->len + 1);
         memcpy(r->data, in->data + off + sizeof(h), r->len);
@@ -905,7 +961,7 @@ static bool fold_input(struct scan *sc, const struct inputs *l, size_t i, struct
         input_error = scan_input(sc, l->v[i].path) != 0;
         stats_add_delta(total, cfw_pipeline_stats(sc->p), &before);
     } else {
-        if (cfw_scanjob_replay(r->data, r->len, rs, set, &err) != 0) {
+        if (cfw_scanjob_replay(r->data, r->len, rs, set, NULL, &err) != 0) {
             progress_clear(&sc->pg);
             fprintf(stderr, "cfwatchd: %s: %s\n", l->v[i].path, err.msg);
             input_error = true;
@@ -918,6 +974,134 @@ static bool fold_input(struct scan *sc, const struct inputs *l, size_t i, struct
     free(r->data);
     r->data = NULL;
     return input_error;
+}
+
+/*
+ * Where the folding of a file's parts stands (scanpart.h). A part's framer frames the file as a
+ * scan in one piece does from where the parts before it stopped: its records up to `covered`
+ * were framed by one of them, and are left out.
+ */
+struct split {
+    uint64_t base;                   /* lines of the file before the part */
+    uint64_t covered;                /* lines of the file the parts folded so far framed */
+    struct cfw_pipeline_stats stats; /* their counters, as folded into the total */
+    bool taken_over;                 /* the file was scanned here: the parts are done with */
+};
+
+/*
+ * A part that did not come (its worker died or gave it back, the parts did not meet, a read
+ * failed): the file is scanned here in one piece, through a pipeline of its own whose records
+ * past those the parts folded so far are replayed, and its counters replace theirs. Returns
+ * true on an input error.
+ */
+static bool scan_rest(struct scan *sc, const char *path, struct split *sp, struct cfw_ruleset *rs,
+                      struct cfw_incidents *set, struct cfw_pipeline_stats *total)
+{
+    struct worker_tap wt = {.buf = CFW_BUF_INIT(JOB_MSG_MAX), .rs = rs};
+    struct cfw_pipeline_tap tap = {tap_observe, tap_succeed, &wt};
+    struct cfw_part pt = {.from = 0, .to = UINT64_MAX, .limit = UINT64_MAX};
+    struct cfw_scanjob_shift sh = {sp->covered, 0};
+    struct cfw_pipeline *main_p = sc->p;
+    struct cfw_part_result res;
+    struct cfw_err err = {0};
+    bool input_error = false;
+
+    sc->p = cfw_pipeline_new(rs, NULL, NULL);
+    cfw_pipeline_set_tap(sc->p, &tap);
+    if (scan_part(sc, rs, path, &pt, &res) != 0 || wt.full) {
+        progress_clear(&sc->pg);
+        fprintf(stderr, "cfwatchd: %s: %s; what came before it is reported\n", path,
+                wt.full ? "its matches are too many to hold" : "read error");
+        input_error = true;
+    }
+    if (cfw_scanjob_replay(wt.buf.data, wt.buf.len, rs, set, &sh, &err) != 0) {
+        progress_clear(&sc->pg);
+        fprintf(stderr, "cfwatchd: %s: %s\n", path, err.msg);
+        input_error = true;
+    }
+    stats_add_delta(total, cfw_pipeline_stats(sc->p), &sp->stats);
+    cfw_pipeline_free(sc->p);
+    sc->p = main_p;
+    cfw_buf_free(&wt.buf);
+    sp->taken_over = true;
+    return input_error;
+}
+
+/*
+ * Folds part j of a file: its records replayed in their place in the file, its counters less
+ * those of the next part's lines it framed itself (the file's parts count as one input); a part
+ * that did not come, the file scanned here. Returns true on an input error.
+ */
+static bool fold_part(struct scan *sc, const struct inputs *l, const struct job *j,
+                      struct job_result *r, struct cfw_ruleset *rs, struct cfw_incidents *set,
+                      struct cfw_pipeline_stats *total, struct split *sp)
+{
+    const char *path = l->v[j->input].path;
+    struct cfw_pipeline_stats part = {0};
+    struct cfw_scanjob_shift sh;
+    struct cfw_err err = {0};
+    bool input_error = false;
+
+    if (j->part == 0) {
+        *sp = (struct split){0};
+    }
+    if (sp->taken_over) {
+        /* scanned here already */
+    } else if (r->here && r->rc != 0) {
+        /* the main process's own part went straight into the incidents, up to the error */
+        progress_clear(&sc->pg);
+        fprintf(stderr, "cfwatchd: %s: read error; what came before it is reported\n", path);
+        stats_add_delta(total, &r->stats, &(struct cfw_pipeline_stats){0});
+        sp->taken_over = true;
+        input_error = true;
+    } else if (!r->done || r->rc != 0) {
+        cfw_log_info("%s: part %u of %u %s: the file is scanned again, in one piece", path,
+                     j->part + 1, j->parts, !r->done ? "was not scanned" : "could not be read");
+        input_error = scan_rest(sc, path, sp, rs, set, total);
+    } else {
+        sh = (struct cfw_scanjob_shift){sp->covered > sp->base ? sp->covered - sp->base : 0,
+                                        sp->base};
+        if (cfw_scanjob_replay(r->data, r->len, rs, set, &sh, &err) != 0) {
+            progress_clear(&sc->pg);
+            fprintf(stderr, "cfwatchd: %s: %s\n", path, err.msg);
+            input_error = true;
+        }
+        stats_add_delta(&part, &r->stats, &r->part.shadow);
+        part.inputs = j->part == 0 ? 1 : 0;
+        stats_add_delta(total, &part, &(struct cfw_pipeline_stats){0});
+        stats_add_delta(&sp->stats, &part, &(struct cfw_pipeline_stats){0});
+        if (sp->base + r->stats.lines > sp->covered) {
+            sp->covered = sp->base + r->stats.lines;
+        }
+        sp->base += r->stats.lines - r->part.shadow.lines;
+        if (r->part.rest) {
+            cfw_log_info("%s: part %u of %u did not meet the next before the part after it: it "
+                         "framed the rest of the file",
+                         path, j->part + 1, j->parts);
+            sp->taken_over = true;
+        }
+    }
+    if (!r->here) {
+        progress_add(&sc->pg, (size_t)((j->pt.to != UINT64_MAX ? j->pt.to : l->v[j->input].size) -
+                                       j->pt.from));
+    }
+    sc->pg.index = j->input + 1 < l->n ? j->input + 1 : j->input;
+    free(r->data);
+    r->data = NULL;
+    return input_error;
+}
+
+/* Folds job k: a whole input (fold_input) or a part of one (fold_part). */
+static bool fold_job(struct scan *sc, const struct inputs *l, const struct jobs *jl, size_t k,
+                     struct job_result *r, struct cfw_ruleset *rs, struct cfw_incidents *set,
+                     struct cfw_pipeline_stats *total, struct split *sp)
+{
+    const struct job *j = &jl->v[k];
+
+    if (j->parts > 1) {
+        return fold_part(sc, l, j, r, rs, set, total, sp);
+    }
+    return fold_input(sc, l, j->input, r, rs, set, total);
 }
 
 /*
@@ -962,18 +1146,38 @@ static bool jobs_read(struct scan *sc, struct pollfd *pfd, struct cfw_buf *in, s
 }
 
 /*
- * Scans l with nworkers worker processes into set, adding the counters to total; returns true
- * when an input could not be read whole or a worker failed (what it left is scanned here).
+ * The first part of a split file that comes first: scanned by the main process while the workers
+ * scan the rest, straight into the incidents (it is folded first), with nothing to send or
+ * replay.
  */
-static bool scan_jobs(struct scan *sc, const struct inputs *l, size_t nworkers,
-                      struct cfw_ruleset *rs, struct cfw_incidents *set,
+static void scan_here(struct scan *sc, const struct inputs *l, const struct job *j,
+                      struct cfw_ruleset *rs, struct job_result *r)
+{
+    struct cfw_pipeline_stats before = *cfw_pipeline_stats(sc->p);
+
+    r->rc = scan_part(sc, rs, l->v[j->input].path, &j->pt, &r->part);
+    stats_add_delta(&r->stats, cfw_pipeline_stats(sc->p), &before);
+    r->done = true;
+    r->here = true;
+}
+
+/*
+ * Scans l with nworkers processes, this one among them when the first job is the first part of a
+ * split file, into set, adding the counters to total; returns true when an input could not be
+ * read whole or a worker failed (what it left is scanned here).
+ */
+static bool scan_jobs(struct scan *sc, const struct inputs *l, const struct jobs *jl,
+                      size_t nworkers, struct cfw_ruleset *rs, struct cfw_incidents *set,
                       struct cfw_pipeline_stats *total)
 {
-    struct job_result *res = cfw_xcalloc(l->n, sizeof(*res));
+    struct job_result *res = cfw_xcalloc(jl->n, sizeof(*res));
     struct pollfd *pfd = cfw_xcalloc(nworkers, sizeof(*pfd));
     struct cfw_buf *in = cfw_xcalloc(nworkers, sizeof(*in));
     pid_t *pids = cfw_xcalloc(nworkers, sizeof(*pids));
+    bool here = jl->v[0].parts > 1;
+    size_t nforks = nworkers - (here ? 1 : 0);
     atomic_size_t *next;
+    struct split sp = {0};
     size_t replayed = 0;
     size_t open_fds = 0;
     bool input_error = false;
@@ -995,11 +1199,11 @@ static bool scan_jobs(struct scan *sc, const struct inputs *l, size_t nworkers,
         input_error = true;
         goto out;
     }
-    atomic_init(next, 0);
+    atomic_init(next, here ? 1 : 0);
     /* the workers' rules are compiled once, here, not once per worker */
     cfw_ruleset_prepare(rs);
     fflush(NULL);
-    for (size_t w = 0; w < nworkers; w++) {
+    for (size_t w = 0; w < nforks; w++) {
         int fds[2];
 
         if (pipe2(fds, O_CLOEXEC) != 0) {
@@ -1017,7 +1221,7 @@ static bool scan_jobs(struct scan *sc, const struct inputs *l, size_t nworkers,
             free(pfd);
             free(in);
             free(pids);
-            job_worker(sc, l, next, rs, fds[1]);
+            job_worker(sc, l, jl, next, rs, fds[1]);
         }
         close(fds[1]);
         if (pids[w] < 0) {
@@ -1029,20 +1233,23 @@ static bool scan_jobs(struct scan *sc, const struct inputs *l, size_t nworkers,
         pfd[w].events = POLLIN;
         open_fds++;
     }
+    if (here) {
+        scan_here(sc, l, &jl->v[0], rs, &res[0]);
+    }
     while (open_fds > 0) {
-        if (poll(pfd, nworkers, -1) < 0) {
+        if (poll(pfd, nforks, -1) < 0) {
             if (errno == EINTR) {
                 continue;
             }
             fprintf(stderr, "cfwatchd: --jobs: poll: %s\n", strerror(errno));
             break;
         }
-        if (jobs_read(sc, pfd, in, nworkers, res, l->n, &open_fds)) {
+        if (jobs_read(sc, pfd, in, nforks, res, jl->n, &open_fds)) {
             input_error = true;
         }
         /* replay in input order whatever is in */
-        for (; replayed < l->n && res[replayed].done; replayed++) {
-            input_error |= fold_input(sc, l, replayed, &res[replayed], rs, set, total);
+        for (; replayed < jl->n && res[replayed].done; replayed++) {
+            input_error |= fold_job(sc, l, jl, replayed, &res[replayed], rs, set, total, &sp);
         }
     }
     for (size_t w = 0; w < nworkers; w++) {
@@ -1057,14 +1264,78 @@ static bool scan_jobs(struct scan *sc, const struct inputs *l, size_t nworkers,
     munmap(next, sizeof(*next));
 out:
     /* what no worker sent is scanned here, still in input order */
-    for (; replayed < l->n; replayed++) {
-        input_error |= fold_input(sc, l, replayed, &res[replayed], rs, set, total);
+    for (; replayed < jl->n; replayed++) {
+        input_error |= fold_job(sc, l, jl, replayed, &res[replayed], rs, set, total, &sp);
     }
     free(res);
     free(pfd);
     free(in);
     free(pids);
     return input_error;
+}
+
+/* The smallest part of a file scanned in parts: PART_MIN, or CFW_PART_MIN for the tests. */
+static uint64_t part_min(void)
+{
+    const char *env = getenv("CFW_PART_MIN");
+    unsigned long long v = env != NULL ? strtoull(env, NULL, 10) : 0;
+
+    return v > 0 ? (uint64_t)v : PART_MIN;
+}
+
+/* How many parts input i is scanned in with nworkers workers (1: whole), its mid filled. */
+static unsigned parts_of(const struct input *in, size_t nworkers, enum cfw_input_format fmt,
+                         struct cfw_framer_mid *mid)
+{
+    struct cfw_framer_opts fopts = {.format = fmt};
+    uint64_t min = part_min();
+    uint64_t n = in->size / min;
+    struct stat st;
+    bool ok;
+    int fd;
+
+    if (nworkers < 2 || n < 2 || strcmp(in->path, "-") == 0) {
+        return 1;
+    }
+    fd = open(in->path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        return 1; /* said when it is scanned */
+    }
+    ok = fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && cfw_part_splittable(fd, &fopts, mid);
+    close(fd);
+    return ok ? (unsigned)(n < nworkers ? n : nworkers) : 1;
+}
+
+/* The jobs for l: an input each, a large file in parts (scanpart.h). */
+static void jobs_plan(const struct inputs *l, size_t nworkers, enum cfw_input_format fmt,
+                      struct jobs *jl)
+{
+    size_t cap = l->n;
+
+    jl->v = cfw_xcalloc(cap, sizeof(*jl->v));
+    jl->n = 0;
+    for (size_t i = 0; i < l->n; i++) {
+        struct cfw_framer_mid mid = {0};
+        unsigned parts = parts_of(&l->v[i], nworkers, fmt, &mid);
+        uint64_t size = l->v[i].size;
+
+        if (parts > 1) {
+            cfw_log_info("%s: scanned in %u parts", l->v[i].path, parts);
+        }
+        if (jl->n + parts > cap) {
+            cap = (jl->n + parts) * 2;
+            jl->v = cfw_xrealloc(jl->v, cap * sizeof(*jl->v));
+        }
+        for (unsigned k = 0; k < parts; k++) {
+            struct job *j = &jl->v[jl->n++];
+
+            *j = (struct job){.input = i, .part = k, .parts = parts};
+            j->pt.from = size / parts * k;
+            j->pt.to = k + 1 < parts ? size / parts * (k + 1) : UINT64_MAX;
+            j->pt.limit = k + 2 < parts ? size / parts * (k + 2) : UINT64_MAX;
+            j->pt.mid = mid;
+        }
+    }
 }
 
 /* How many workers -j asks for: the number given, else one per online CPU. */
@@ -1087,6 +1358,7 @@ static bool scan_all(struct cfw_pipeline *p, struct cfw_ruleset *rs, struct cfw_
 {
     struct scan sc = {.p = p, .fmt = o->input_format};
     struct inputs l = {0};
+    struct jobs jl = {0};
     bool input_error = expand_inputs(o->inputs, o->ninputs, &l) != 0;
     size_t nworkers = jobs_wanted(o);
 
@@ -1098,11 +1370,12 @@ static bool scan_all(struct cfw_pipeline *p, struct cfw_ruleset *rs, struct cfw_
         sc.pg.has_stdin |= strcmp(l.v[i].path, "-") == 0;
         sc.pg.total += l.v[i].size;
     }
-    if (nworkers > l.n) {
-        nworkers = l.n;
+    jobs_plan(&l, nworkers, o->input_format, &jl);
+    if (nworkers > jl.n) {
+        nworkers = jl.n;
     }
     if (nworkers > 1) {
-        input_error |= scan_jobs(&sc, &l, nworkers, rs, set, total);
+        input_error |= scan_jobs(&sc, &l, &jl, nworkers, rs, set, total);
     } else {
         for (size_t i = 0; i < l.n; i++) {
             sc.pg.index = i;
@@ -1114,6 +1387,7 @@ static bool scan_all(struct cfw_pipeline *p, struct cfw_ruleset *rs, struct cfw_
     }
     progress_clear(&sc.pg);
     free(sc.buf);
+    free(jl.v);
     inputs_free(&l);
     return input_error;
 }

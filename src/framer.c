@@ -139,6 +139,7 @@ struct cfw_framer {
     /* line splitter */
     struct cfw_buf lbuf; /* partial line */
     bool skipping;       /* inside an over-long line, waiting for its newline */
+    bool mid;            /* started in the middle of its input (no byte order mark there) */
     char eol; /* the line end: '\n' (CRLF too), '\r' in CR-only input; 0 before any is known */
     bool cr_pending; /* CR mode: the last feed ended with CR, so a first LF is its CRLF's */
     char *work;      /* a line that must be rewritten or terminated */
@@ -1717,7 +1718,7 @@ static void process_line(struct cfw_framer *f, const char *p, size_t n, char *w,
     if (n > 0 && p[n - 1] == '\r') {
         n--;
     }
-    if (lv.no == 1 && n >= 3 && memcmp(p, "\xef\xbb\xbf", 3) == 0) {
+    if (lv.no == 1 && !f->mid && n >= 3 && memcmp(p, "\xef\xbb\xbf", 3) == 0) {
         p += 3;
         n -= 3;
         if (w != NULL) {
@@ -2036,6 +2037,38 @@ void cfw_framer_finish(struct cfw_framer *f)
         f->in_entry = false;
     }
     f->last_byte = '\n';
+}
+
+bool cfw_framer_mid_of(const struct cfw_framer *f, struct cfw_framer_mid *mid)
+{
+    if ((f->mode != MODE_MIXED && f->mode != MODE_LINES) || f->eol != '\n') {
+        return false;
+    }
+    mid->mode = (int)f->mode;
+    return true;
+}
+
+struct cfw_framer *cfw_framer_new_mid(const char *input, const struct cfw_framer_opts *opts,
+                                      cfw_record_cb cb, void *arg, const struct cfw_framer_mid *mid)
+{
+    struct cfw_framer *f = cfw_framer_new(input, opts, cb, arg);
+
+    f->mode = (enum mode)mid->mode;
+    f->eol = '\n';
+    f->mid = true;
+    return f;
+}
+
+/*
+ * At rest, a MIXED or LINES framer's next record depends on the bytes to come only: no partial
+ * line, no block that a next line might continue, no queued line of a JSON value being tried,
+ * and the line end and mode decided. (The time prefix, the work buffer and the tokenizer are
+ * set afresh for every line or value.)
+ */
+bool cfw_framer_at_rest(const struct cfw_framer *f)
+{
+    return (f->mode == MODE_MIXED || f->mode == MODE_LINES) && f->eol == '\n' && f->lbuf.len == 0 &&
+           !f->skipping && !f->cr_pending && f->bst == BLK_NONE && f->mn == 0 && !f->mopen;
 }
 
 /* Returns the format in use; MIXED is reported as LINES (text lines with JSON values in them). */

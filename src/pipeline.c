@@ -170,16 +170,21 @@ static void on_success(struct cfw_pipeline *p, const struct cfw_match *m,
     }
     line = cfw_xstrndup(ev->text, len);
     cfw_secrets_scrub_inplace(line, strlen(line));
-    evidence = cfw_xasprintf("%s (%s:%llu)", line, ev->input != NULL ? ev->input : "-",
-                             (unsigned long long)ev->line);
     if (p->tap != NULL) {
-        p->tap->succeed(script, ev->input, evidence, p->tap->arg);
+        p->tap->succeed(script, ev->input, line, ev->line, p->tap->arg);
     } else {
+        evidence = cfw_pipeline_evidence(line, ev->input, ev->line);
         cfw_incidents_succeed(p->incidents, script, ev->input, evidence, 0,
                               cfw_pipeline_now_mono(p), cfw_pipeline_now_wall(p));
+        free(evidence);
     }
-    free(evidence);
     free(line);
+}
+
+char *cfw_pipeline_evidence(const char *line, const char *input, uint64_t lineno)
+{
+    return cfw_xasprintf("%s (%s:%llu)", line, input != NULL ? input : "-",
+                         (unsigned long long)lineno);
 }
 
 static void on_match(const struct cfw_match *m, const struct cfw_event *ev, void *arg)
@@ -297,13 +302,32 @@ struct cfw_pipeline_input *cfw_pipeline_input_new(struct cfw_pipeline *p, const 
                                                   const char *source,
                                                   const struct cfw_framer_opts *opts)
 {
+    return cfw_pipeline_input_new_mid(p, name, source, opts, NULL);
+}
+
+struct cfw_pipeline_input *cfw_pipeline_input_new_mid(struct cfw_pipeline *p, const char *name,
+                                                      const char *source,
+                                                      const struct cfw_framer_opts *opts,
+                                                      const struct cfw_framer_mid *mid)
+{
     struct cfw_pipeline_input *in = cfw_xcalloc(1, sizeof(*in));
 
     in->p = p;
     in->source = source != NULL ? cfw_xstrdup(source) : NULL;
-    in->framer = cfw_framer_new(name, opts, on_record, in);
+    in->framer = mid != NULL ? cfw_framer_new_mid(name, opts, on_record, in, mid)
+                             : cfw_framer_new(name, opts, on_record, in);
     p->stats.inputs++;
     return in;
+}
+
+bool cfw_pipeline_input_at_rest(const struct cfw_pipeline_input *in)
+{
+    return cfw_framer_at_rest(in->framer);
+}
+
+bool cfw_pipeline_input_mid(const struct cfw_pipeline_input *in, struct cfw_framer_mid *mid)
+{
+    return cfw_framer_mid_of(in->framer, mid);
 }
 
 void cfw_pipeline_input_feed(struct cfw_pipeline_input *in, const char *buf, size_t len)

@@ -5,6 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cfwatchd/pipeline.h"
+
 #define NULL_STR UINT32_MAX
 
 /* A record being written: a failed append (the buffer's cap) makes it bad, and it is dropped. */
@@ -42,6 +44,7 @@ static void put_strn(struct out *o, const char *s, size_t len)
     }
     put_u32(o, (uint32_t)len);
     put(o, s, len);
+    put(o, "", 1); /* a terminator: the replay reads a string where it lies */
 }
 
 static void put_str(struct out *o, const char *s)
@@ -110,14 +113,15 @@ int cfw_scanjob_put_observe(struct cfw_buf *b, const struct cfw_ruleset *rs,
 }
 
 int cfw_scanjob_put_succeed(struct cfw_buf *b, const char *script, const char *input,
-                            const char *evidence)
+                            const char *line, uint64_t lineno)
 {
     size_t start;
     struct out o = begin_record(b, 'S', &start);
 
     put_str(&o, script);
     put_str(&o, input);
-    put_str(&o, evidence);
+    put_str(&o, line);
+    put_u64(&o, lineno);
     return end_record(&o, start);
 }
 
@@ -157,11 +161,14 @@ static uint64_t get_u64(struct reader *r)
     return v;
 }
 
-/* A string as a new NUL-terminated copy (NULL for NULL or a short read); its length in lenp. */
-static char *get_str(struct reader *r, size_t *lenp)
+/*
+ * A string where it lies in the record, NUL-terminated there (NULL for NULL, or a short read or
+ * a missing terminator, which set bad); its length in lenp.
+ */
+static const char *get_view(struct reader *r, size_t *lenp)
 {
     uint32_t len = get_u32(r);
-    char *s;
+    const char *s = r->p;
 
     if (lenp != NULL) {
         *lenp = 0;
@@ -169,16 +176,31 @@ static char *get_str(struct reader *r, size_t *lenp)
     if (r->bad || len == NULL_STR) {
         return NULL;
     }
-    if (r->left < len) {
+    if (r->left <= len || s[len] != '\0') {
         r->bad = true;
         return NULL;
     }
+    r->p += (size_t)len + 1;
+    r->left -= (size_t)len + 1;
+    if (lenp != NULL) {
+        *lenp = len;
+    }
+    return s;
+}
+
+/* A string as a new NUL-terminated copy (NULL for NULL or a short read); its length in lenp. */
+static char *get_str(struct reader *r, size_t *lenp)
+{
+    size_t len;
+    const char *v = get_view(r, &len);
+    char *s;
+
+    if (v == NULL) {
+        return NULL;
+    }
     /* a copy of the bytes, not a string copy: an event's text may hold a NUL */
-    s = cfw_xmalloc((size_t)len + 1);
-    memcpy(s, r->p, len);
-    s[len] = '\0';
-    r->p += len;
-    r->left -= len;
+    s = cfw_xmalloc(len + 1);
+    memcpy(s, v, len + 1);
     if (lenp != NULL) {
         *lenp = len;
     }
@@ -190,18 +212,30 @@ static void get_fields(struct reader *r, struct cfw_fields *f)
     uint32_t n = get_u32(r);
 
     for (uint32_t i = 0; i < n && !r->bad; i++) {
-        char *k = get_str(r, NULL);
-        char *v = get_str(r, NULL);
+        const char *k = get_view(r, NULL);
+        const char *v = get_view(r, NULL);
+
         if (k != NULL && v != NULL) {
             cfw_fields_set(f, k, v);
         }
-        free(k);
-        free(v);
     }
 }
 
+/* Whether a record of the first line lineno is the part's own; then lineno in the input. */
+static bool shifted(const struct cfw_scanjob_shift *sh, uint64_t *lineno)
+{
+    if (sh == NULL) {
+        return true;
+    }
+    if (*lineno <= sh->skip) {
+        return false;
+    }
+    *lineno += sh->base;
+    return true;
+}
+
 static int replay_observe(struct reader *r, struct cfw_ruleset *rs, struct cfw_incidents *set,
-                          struct cfw_err *err)
+                          const struct cfw_scanjob_shift *sh, struct cfw_err *err)
 {
     uint32_t idx = get_u32(r);
     struct cfw_match m = {0};
@@ -223,7 +257,8 @@ static int replay_observe(struct reader *r, struct cfw_ruleset *rs, struct cfw_i
     } else if (idx >= cfw_ruleset_count(rs)) {
         cfw_err_set(err, "a worker's match names rule %u of %zu", idx, cfw_ruleset_count(rs));
         rc = -1;
-    } else {
+    } else if (shifted(sh, &ev.line)) {
+        ev.line_end += sh != NULL ? sh->base : 0;
         m.rule = cfw_ruleset_rule(rs, idx);
         cfw_incidents_observe(set, &m, &ev, cfw_now_mono_ms(), cfw_now_wall_ms());
     }
@@ -234,28 +269,33 @@ static int replay_observe(struct reader *r, struct cfw_ruleset *rs, struct cfw_i
     return rc;
 }
 
-static int replay_succeed(struct reader *r, struct cfw_incidents *set, struct cfw_err *err)
+static int replay_succeed(struct reader *r, struct cfw_incidents *set,
+                          const struct cfw_scanjob_shift *sh, struct cfw_err *err)
 {
-    char *script = get_str(r, NULL);
-    char *input = get_str(r, NULL);
-    char *evidence = get_str(r, NULL);
-    int rc = 0;
+    const char *script = get_view(r, NULL);
+    const char *input = get_view(r, NULL);
+    const char *line = get_view(r, NULL);
+    uint64_t lineno = get_u64(r);
 
-    if (r->bad || evidence == NULL) {
+    if (r->bad || line == NULL) {
         cfw_err_set(err, "a worker's success record is cut short");
-        rc = -1;
-    } else {
+        return -1;
+    }
+    /* most successes fix nothing: then no evidence is made (cfw_incidents_succeed would
+     * resolve none) */
+    if (shifted(sh, &lineno) && cfw_incidents_fixable(set, script, input)) {
+        char *evidence = cfw_pipeline_evidence(line, input, lineno);
+
         cfw_incidents_succeed(set, script, input, evidence, 0, cfw_now_mono_ms(),
                               cfw_now_wall_ms());
+        free(evidence);
     }
-    free(script);
-    free(input);
-    free(evidence);
-    return rc;
+    return 0;
 }
 
 int cfw_scanjob_replay(const char *data, size_t len, struct cfw_ruleset *rs,
-                       struct cfw_incidents *set, struct cfw_err *err)
+                       struct cfw_incidents *set, const struct cfw_scanjob_shift *sh,
+                       struct cfw_err *err)
 {
     struct reader all = {data, len, false};
 
@@ -275,9 +315,9 @@ int cfw_scanjob_replay(const char *data, size_t len, struct cfw_ruleset *rs,
         all.p += rlen;
         all.left -= rlen;
         if (kind == 'O') {
-            rc = replay_observe(&r, rs, set, err);
+            rc = replay_observe(&r, rs, set, sh, err);
         } else if (kind == 'S') {
-            rc = replay_succeed(&r, set, err);
+            rc = replay_succeed(&r, set, sh, err);
         } else {
             cfw_err_set(err, "a worker's record has an unknown kind 0x%02x", (unsigned char)kind);
             rc = -1;

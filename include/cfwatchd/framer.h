@@ -119,4 +119,22 @@ enum cfw_input_format cfw_framer_format(const struct cfw_framer *f);
 const struct cfw_framer_stats *cfw_framer_stats(const struct cfw_framer *f);
 void cfw_framer_free(struct cfw_framer *f);
 
+/*
+ * One file scanned in parts (--once -j on a large file). A framer made with cfw_framer_new_mid
+ * at a line start in the middle of an input frames what follows as the framer that read the
+ * input from its start does, from every line end where that one is at rest
+ * (cfw_framer_at_rest). All it needs of the input's start is mid, taken from a framer that read
+ * the start; its lines are counted from the point (the first line after it is line 1).
+ */
+struct cfw_framer_mid {
+    int mode; /* the framer's own */
+};
+/* True when f's input can be framed in parts (text lines that end in LF), with *mid filled. */
+bool cfw_framer_mid_of(const struct cfw_framer *f, struct cfw_framer_mid *mid);
+struct cfw_framer *cfw_framer_new_mid(const char *input, const struct cfw_framer_opts *opts,
+                                      cfw_record_cb cb, void *arg,
+                                      const struct cfw_framer_mid *mid);
+/* True when f has taken whole lines and holds nothing (no line, block or JSON value). */
+bool cfw_framer_at_rest(const struct cfw_framer *f);
+
 #endif

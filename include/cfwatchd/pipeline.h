@@ -63,11 +63,15 @@ void cfw_pipeline_metrics(const struct cfw_pipeline *p, struct cfw_metrics *m);
  */
 struct cfw_pipeline_tap {
     void (*observe)(const struct cfw_match *m, const struct cfw_event *ev, void *arg);
-    void (*succeed)(const char *script, const char *input, const char *evidence, void *arg);
+    /* a success's line (scrubbed, cut at 200 bytes) and position: cfw_pipeline_evidence */
+    void (*succeed)(const char *script, const char *input, const char *line, uint64_t lineno,
+                    void *arg);
     void *arg;
 };
 
 void cfw_pipeline_set_tap(struct cfw_pipeline *p, const struct cfw_pipeline_tap *tap);
+/* What resolves an incident fixed by a success: "<line> (<input>:<lineno>)", to be freed. */
+char *cfw_pipeline_evidence(const char *line, const char *input, uint64_t lineno);
 int64_t cfw_pipeline_now_mono(const struct cfw_pipeline *p);
 int64_t cfw_pipeline_now_wall(const struct cfw_pipeline *p);
 
@@ -78,6 +82,17 @@ int64_t cfw_pipeline_now_wall(const struct cfw_pipeline *p);
 struct cfw_pipeline_input *cfw_pipeline_input_new(struct cfw_pipeline *p, const char *name,
                                                   const char *source,
                                                   const struct cfw_framer_opts *opts);
+/*
+ * The same for a part of an input that starts at a line start in its middle (framer.h,
+ * cfw_framer_new_mid; mid from cfw_pipeline_input_mid of an input that read the start).
+ */
+struct cfw_pipeline_input *cfw_pipeline_input_new_mid(struct cfw_pipeline *p, const char *name,
+                                                      const char *source,
+                                                      const struct cfw_framer_opts *opts,
+                                                      const struct cfw_framer_mid *mid);
+/* cfw_framer_at_rest and cfw_framer_mid_of of the input's framer. */
+bool cfw_pipeline_input_at_rest(const struct cfw_pipeline_input *in);
+bool cfw_pipeline_input_mid(const struct cfw_pipeline_input *in, struct cfw_framer_mid *mid);
 /* Adds a field to every event of this input that does not carry that field itself. */
 void cfw_pipeline_input_set_field(struct cfw_pipeline_input *in, const char *key,
                                   const char *value);

@@ -6,7 +6,9 @@
  *
  * A record is a kind byte, a u32 length and that many bytes: 'O' a match (rule index, the
  * match's fields, the event's text, fields, input, first and last line), 'S' a `success: true`
- * match (script, input, evidence). A string is a u32 length (UINT32_MAX: NULL) and its bytes.
+ * match (script, input, the line and its number). A string is a u32 length (UINT32_MAX: NULL),
+ * its bytes and a NUL. A worker that scans a part of a file (framer.h, cfw_framer_new_mid) counts
+ * its lines from the part's start; the replay puts them in place (cfw_scanjob_shift).
  */
 #ifndef CFWATCHD_SCANJOB_H
 #define CFWATCHD_SCANJOB_H
@@ -29,13 +31,24 @@ int cfw_scanjob_put_observe(struct cfw_buf *b, const struct cfw_ruleset *rs,
  * 0, or -1 when it does not fit under b's cap (then nothing of it is in b).
  */
 int cfw_scanjob_put_succeed(struct cfw_buf *b, const char *script, const char *input,
-                            const char *evidence);
+                            const char *line, uint64_t lineno);
+/*
+ * A part's records in its file: those whose first line is at most skip were framed by the
+ * part before (up to where their framers agreed) and are left out; the others' lines are
+ * moved by base, the lines of the file before the part.
+ */
+struct cfw_scanjob_shift {
+    uint64_t skip;
+    uint64_t base;
+};
 /*
  * Replays the records of data into set at the system clocks, read per record, as the pipeline
- * does when it holds the incidents. Returns 0, or -1 with err set when the data is cut short
- * or names a rule rs does not have (nothing after that point is replayed).
+ * does when it holds the incidents (sh: NULL for a whole input). Returns 0, or -1 with err set
+ * when the data is cut short or names a rule rs does not have (nothing after that point is
+ * replayed).
  */
 int cfw_scanjob_replay(const char *data, size_t len, struct cfw_ruleset *rs,
-                       struct cfw_incidents *set, struct cfw_err *err);
+                       struct cfw_incidents *set, const struct cfw_scanjob_shift *sh,
+                       struct cfw_err *err);
 
 #endif

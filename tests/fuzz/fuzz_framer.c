@@ -7,7 +7,8 @@
  * records start a value, the record count matches the stats, and (without an idle flush between
  * the feeds) framing in two feeds gives exactly the records of framing in one, and framing
  * without the fast check of JSON objects (jsonline.h) gives exactly the records and counts of
- * framing with it.
+ * framing with it; and where the framer is at rest at the first line start after the cut, a
+ * framer started there (cfw_framer_new_mid, a file scanned in parts) frames the rest alike.
  */
 #include <string.h>
 
@@ -21,6 +22,7 @@
 struct collect {
     const struct cfw_framer_opts *o; /* effective caps */
     uint64_t max_line_no;
+    uint64_t line_shift; /* added to the lines traced (a framer started mid-input) */
     uint64_t records;
     struct cfw_buf trace; /* every record serialised, for the comparison */
 };
@@ -63,7 +65,8 @@ static void on_record(const struct cfw_record *rec, void *arg)
         FUZZ_CHECK(nl <= rec->line_end - rec->line);
     }
     cfw_buf_printf(&c->trace, "%d %llu %llu %s %zu:", (int)rec->kind,
-                   (unsigned long long)rec->line, (unsigned long long)rec->line_end,
+                   (unsigned long long)(rec->line + c->line_shift),
+                   (unsigned long long)(rec->line_end + c->line_shift),
                    rec->time != NULL ? rec->time : "-", rec->len);
     cfw_buf_append(&c->trace, rec->text, rec->len);
     cfw_buf_putc(&c->trace, '\n');
@@ -98,6 +101,61 @@ static void frame(const struct cfw_framer_opts *o, const char *data, size_t n, s
     FUZZ_CHECK(o->format == CFW_FMT_AUTO || cfw_framer_format(f) == o->format);
     *st = *cfw_framer_stats(f);
     cfw_framer_free(f);
+}
+
+/*
+ * Frames data in two feeds, the first to the first line start at or after split; when the framer
+ * is at rest there, a framer started there with cfw_framer_new_mid must make the records and
+ * counts that follow.
+ */
+static void check_mid(const struct cfw_framer_opts *o, const char *data, size_t n, size_t split,
+                      uint64_t max_line_no)
+{
+    struct collect whole = {
+        .o = o, .max_line_no = max_line_no, .trace = CFW_BUF_INIT(CFW_BUF_MAX_BUILT)};
+    struct collect part = whole;
+    struct cfw_framer *f = cfw_framer_new(INPUT_NAME, o, on_record, &whole);
+    struct cfw_framer_stats at, st;
+    struct cfw_framer_mid mid;
+    struct cfw_framer *g;
+    const char *nl = split < n ? memchr(data + split, '\n', n - split) : NULL;
+    size_t start = nl != NULL ? (size_t)(nl - data) + 1 : n;
+    size_t trace_at;
+    uint64_t records_at;
+
+    part.trace = (struct cfw_buf)CFW_BUF_INIT(CFW_BUF_MAX_BUILT);
+    feed_copy(f, data, start);
+    if (!cfw_framer_at_rest(f) || !cfw_framer_mid_of(f, &mid)) {
+        cfw_framer_free(f);
+        cfw_buf_free(&whole.trace);
+        cfw_buf_free(&part.trace);
+        return;
+    }
+    at = *cfw_framer_stats(f);
+    trace_at = whole.trace.len;
+    records_at = whole.records;
+    feed_copy(f, data + start, n - start);
+    cfw_framer_finish(f);
+    st = *cfw_framer_stats(f);
+    part.line_shift = at.lines;
+    part.records = records_at;
+    g = cfw_framer_new_mid(INPUT_NAME, o, on_record, &part, &mid);
+    feed_copy(g, data + start, n - start);
+    cfw_framer_finish(g);
+    FUZZ_CHECK(part.records == whole.records);
+    FUZZ_CHECK(part.trace.len == whole.trace.len - trace_at);
+    FUZZ_CHECK(part.trace.len == 0 ||
+               memcmp(part.trace.data, whole.trace.data + trace_at, part.trace.len) == 0);
+    FUZZ_CHECK(cfw_framer_stats(g)->lines == st.lines - at.lines);
+    FUZZ_CHECK(cfw_framer_stats(g)->records == st.records - at.records);
+    FUZZ_CHECK(cfw_framer_stats(g)->json_errors == st.json_errors - at.json_errors);
+    FUZZ_CHECK(cfw_framer_stats(g)->long_lines == st.long_lines - at.long_lines);
+    FUZZ_CHECK(cfw_framer_stats(g)->nul_bytes == st.nul_bytes - at.nul_bytes);
+    FUZZ_CHECK(cfw_framer_stats(g)->garbage_bytes == st.garbage_bytes - at.garbage_bytes);
+    cfw_framer_free(g);
+    cfw_framer_free(f);
+    cfw_buf_free(&whole.trace);
+    cfw_buf_free(&part.trace);
 }
 
 FUZZ_INIT_QUIET
@@ -144,6 +202,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         FUZZ_CHECK(one.records == two.records);
         FUZZ_CHECK(one.trace.len == two.trace.len);
         FUZZ_CHECK(one.trace.len == 0 || memcmp(one.trace.data, two.trace.data, one.trace.len) == 0);
+        check_mid(&o, (const char *)in.p, in.n, split, one.max_line_no);
     }
     cfw_buf_free(&one.trace);
     cfw_buf_free(&two.trace);

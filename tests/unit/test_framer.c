@@ -515,6 +515,111 @@ static void test_split_text_every_offset(void **state)
     every_offset_same(FWLOG, LE_CR);
 }
 
+/* ---- one input framed in parts (cfw_framer_new_mid) ---- */
+
+/*
+ * Frames data line by line and, at every line end where the framer is at rest, starts a framer
+ * there with cfw_framer_new_mid: what it frames to the end must be the records the whole-input
+ * framer made after that point, lines shifted, and the counters the difference. A mixed input
+ * (tracebacks, wrangler blocks, one-line and pretty-printed JSON, time prefixes, ANSI) has rest
+ * points between its blocks and none inside them.
+ */
+static void mid_every_rest_point(const char *data, size_t len, size_t *rests)
+{
+    struct cfw_framer_opts o = {.format = CFW_FMT_AUTO};
+    struct cfw_framer_mid mid;
+    struct recs ref;
+    struct cfw_framer *f;
+    size_t off = 0;
+
+    memset(&ref, 0, sizeof(ref));
+    f = cfw_framer_new("test", &o, collect, &ref);
+    while (off < len) {
+        const char *nl = memchr(data + off, '\n', len - off);
+        size_t end = nl != NULL ? (size_t)(nl - data) + 1 : len;
+        struct cfw_framer_stats before;
+        struct recs part;
+        struct cfw_framer *g;
+        size_t had;
+
+        cfw_framer_feed(f, data + off, end - off);
+        off = end;
+        if (!cfw_framer_at_rest(f) || off == len) {
+            continue;
+        }
+        assert_true(cfw_framer_mid_of(f, &mid));
+        (*rests)++;
+        /* the rest of the input, framed apart from here, once f has framed it too */
+        memset(&part, 0, sizeof(part));
+        g = cfw_framer_new_mid("test", &o, collect, &part, &mid);
+        feed_chunks(g, data + off, len - off, 4096);
+        done(&part, g);
+        had = ref.n;
+        before = *cfw_framer_stats(f);
+        {
+            struct recs rest;
+            struct cfw_framer *h;
+
+            memset(&rest, 0, sizeof(rest));
+            h = cfw_framer_new("test", &o, collect, &rest);
+            feed_chunks(h, data, len, 0);
+            done(&rest, h);
+            assert_int_equal(rest.n - had, part.n);
+            for (size_t i = 0; i < part.n; i++) {
+                const struct rec *w = &rest.v[had + i];
+
+                assert_rec(&part, i, w->kind, w->line - before.lines, w->line_end - before.lines,
+                           w->time, w->text);
+            }
+            assert_int_equal(rest.st.lines - before.lines, part.st.lines);
+            assert_int_equal(rest.st.records - before.records, part.st.records);
+            assert_int_equal(rest.st.json_errors - before.json_errors, part.st.json_errors);
+            assert_int_equal(rest.st.nul_bytes - before.nul_bytes, part.st.nul_bytes);
+            assert_int_equal(rest.st.long_lines - before.long_lines, part.st.long_lines);
+            recs_free(&rest);
+        }
+        recs_free(&part);
+    }
+    cfw_framer_free(f);
+    recs_free(&ref);
+}
+
+static void test_mid_rest_points(void **state)
+{
+    static const char *const files[] = {F01, F02, F05, F06, F14, F16, F18, F22, FS01, FS02};
+    static const char mixed[] = "\xef\xbb\xbfTraceback (most recent call last):\n"
+                                "  File \"/app/main.py\", line 3, in <module>\n"
+                                "ModuleNotFoundError: No module named 'src'\n"
+                                "\n"
+                                "a plain line\n"
+                                "\xef\xbb\xbf"
+                                "a byte order mark in the middle\n"
+                                "{\"outcome\": \"exception\",\n"
+                                "  \"logs\": [\n"
+                                "\n"
+                                "  ]}\n"
+                                "{\"a\": 1}\n"
+                                "{\"open\": \n"
+                                "2026-08-01T00:00:38.354Z\tnot json\n"
+                                "\x1b[31m\xe2\x9c\x98 [ERROR]\x1b[0m Build failed\n"
+                                "\n"
+                                "  indented detail\n"
+                                "after the block\n"
+                                "{\"last\": true}\n";
+    size_t rests = 0;
+
+    (void)state;
+    for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
+        size_t len;
+        char *data = load(files[i], &len);
+
+        mid_every_rest_point(data, len, &rests);
+        free(data);
+    }
+    mid_every_rest_point(mixed, sizeof(mixed) - 1, &rests);
+    assert_true(rests > 100); /* the points were there to try */
+}
+
 /*
  * CR-only input longer than max_line: the same records whatever the reads, and the decision is
  * taken on the first max_line + 1 bytes (a CR there and no LF: CR-only; else LF).
@@ -1355,6 +1460,7 @@ int main(void)
         cmocka_unit_test(test_mixed),
         cmocka_unit_test(test_wrangler_log),
         cmocka_unit_test(test_corpus),
+        cmocka_unit_test(test_mid_rest_points),
         cmocka_unit_test(test_split_json_every_offset),
         cmocka_unit_test(test_split_text_every_offset),
         cmocka_unit_test(test_cr_only_long),

@@ -77,11 +77,12 @@ static void tap_observe(const struct cfw_match *m, const struct cfw_event *ev, v
     assert_int_equal(cfw_scanjob_put_observe(&t->buf, t->rs, m, ev), 0);
 }
 
-static void tap_succeed(const char *script, const char *input_name, const char *evidence, void *arg)
+static void tap_succeed(const char *script, const char *input_name, const char *line,
+                        uint64_t lineno, void *arg)
 {
     struct tap_ctx *t = arg;
 
-    assert_int_equal(cfw_scanjob_put_succeed(&t->buf, script, input_name, evidence), 0);
+    assert_int_equal(cfw_scanjob_put_succeed(&t->buf, script, input_name, line, lineno), 0);
 }
 
 /* Scans input through a pipeline into set, or with tap != NULL into the tap. */
@@ -136,7 +137,8 @@ static void test_replay_equals_direct(void **state)
     scan(fx->rs, NULL, &tap);
     assert_true(tap.buf.len > 0);
     assert_int_equal(cfw_incidents_count(replayed), 0);
-    assert_int_equal(cfw_scanjob_replay(tap.buf.data, tap.buf.len, fx->rs, replayed, &err), 0);
+    assert_int_equal(cfw_scanjob_replay(tap.buf.data, tap.buf.len, fx->rs, replayed, NULL, &err),
+                     0);
     assert_int_equal(cfw_incidents_count(direct), 2);
     assert_same_incidents(direct, replayed);
     x = cfw_incidents_find(replayed, "boom/api/x");
@@ -150,6 +152,40 @@ static void test_replay_equals_direct(void **state)
     cfw_buf_free(&tap.buf);
     cfw_incidents_free(direct);
     cfw_incidents_free(replayed);
+}
+
+/* A part of a file (cfw_scanjob_shift): records up to skip left out, lines moved by base. */
+static void test_replay_shift(void **state)
+{
+    struct fixture *fx = *state;
+    struct cfw_incident_opts opts = {0};
+    struct cfw_incidents *set = cfw_incidents_new(&opts, NULL, NULL);
+    struct tap_ctx tap = {.buf = CFW_BUF_INIT(CFW_BUF_MAX_BUILT), .rs = fx->rs};
+    struct cfw_scanjob_shift sh = {.skip = 2, .base = 100};
+    struct cfw_err err = {0};
+    const struct cfw_incident *x, *y;
+
+    scan(fx->rs, NULL, &tap);
+    assert_int_equal(cfw_scanjob_replay(tap.buf.data, tap.buf.len, fx->rs, set, &sh, &err), 0);
+    x = cfw_incidents_find(set, "boom/api/x");
+    y = cfw_incidents_find(set, "boom/web/y");
+    assert_non_null(x);
+    assert_non_null(y);
+    assert_int_equal(x->count, 1); /* the one of line 2 was the part before's */
+    assert_int_equal(x->first.line, 105);
+    assert_int_equal(x->last.line, 105);
+    assert_int_equal(y->first.line, 104);
+    assert_int_equal(x->state, CFW_INCIDENT_RESOLVED);
+    assert_non_null(strstr(x->resolved_by, "Uploaded api (1.2 sec) (a.log:106)"));
+    assert_int_equal(y->state, CFW_INCIDENT_OPEN);
+    /* everything left out: nothing replayed */
+    cfw_incidents_free(set);
+    set = cfw_incidents_new(&opts, NULL, NULL);
+    sh.skip = 6;
+    assert_int_equal(cfw_scanjob_replay(tap.buf.data, tap.buf.len, fx->rs, set, &sh, &err), 0);
+    assert_int_equal(cfw_incidents_count(set), 0);
+    cfw_buf_free(&tap.buf);
+    cfw_incidents_free(set);
 }
 
 static void test_bad_records(void **state)
@@ -168,22 +204,23 @@ static void test_bad_records(void **state)
     /* cut anywhere inside: refused, and what came before the cut is replayed */
     for (size_t cut = 1; cut < tap.buf.len; cut += 7) {
         struct cfw_incidents *s = cfw_incidents_new(&opts, NULL, NULL);
-        int rc = cfw_scanjob_replay(tap.buf.data, cut, fx->rs, s, &err);
+        int rc = cfw_scanjob_replay(tap.buf.data, cut, fx->rs, s, NULL, &err);
         if (rc != 0) {
             assert_non_null(strstr(err.msg, "cut short"));
         }
         cfw_incidents_free(s);
     }
-    assert_int_equal(cfw_scanjob_replay(tap.buf.data, tap.buf.len - 1, fx->rs, set, &err), -1);
+    assert_int_equal(cfw_scanjob_replay(tap.buf.data, tap.buf.len - 1, fx->rs, set, NULL, &err),
+                     -1);
     assert_non_null(strstr(err.msg, "cut short"));
     /* an unknown kind */
-    assert_int_equal(cfw_scanjob_replay("X\0\0\0\0", 5, fx->rs, set, &err), -1);
+    assert_int_equal(cfw_scanjob_replay("X\0\0\0\0", 5, fx->rs, set, NULL, &err), -1);
     assert_non_null(strstr(err.msg, "unknown kind 0x58"));
     /* a rule the replaying set does not have */
     assert_int_equal(cfw_scanjob_put_observe(&b, other, &m, &ev), -1);
     assert_int_equal(b.len, 0);
     assert_int_equal(cfw_scanjob_put_observe(&b, fx->rs, &m, &ev), 0);
-    assert_int_equal(cfw_scanjob_replay(b.data, b.len, other, set, &err), -1);
+    assert_int_equal(cfw_scanjob_replay(b.data, b.len, other, set, NULL, &err), -1);
     assert_non_null(strstr(err.msg, "names rule 1 of 0"));
     cfw_buf_free(&b);
     cfw_buf_free(&tap.buf);
@@ -217,12 +254,12 @@ static void test_full_buffer(void **state)
         assert_int_equal(cfw_scanjob_put_observe(&b, fx->rs, &m, &ev), 0);
         assert_int_equal(cfw_scanjob_put_observe(&b, fx->rs, &m, &ev), -1);
         assert_int_equal(b.len, rec);
-        assert_int_equal(cfw_scanjob_put_succeed(&b, "api", "a.log", evidence), -1);
+        assert_int_equal(cfw_scanjob_put_succeed(&b, "api", "a.log", evidence, 1), -1);
         assert_int_equal(b.len, rec);
         assert_memory_equal(b.data, one.data, rec);
         cfw_buf_free(&b);
     }
-    assert_int_equal(cfw_scanjob_replay(one.data, one.len, fx->rs, set, &err), 0);
+    assert_int_equal(cfw_scanjob_replay(one.data, one.len, fx->rs, set, NULL, &err), 0);
     assert_int_equal(cfw_incidents_count(set), 1);
     assert_int_equal(cfw_incidents_at(set, 0)->count, 1);
     cfw_buf_free(&one);
@@ -233,6 +270,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_replay_equals_direct),
+        cmocka_unit_test(test_replay_shift),
         cmocka_unit_test(test_bad_records),
         cmocka_unit_test(test_full_buffer),
     };
