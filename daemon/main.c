@@ -732,6 +732,7 @@ struct job {
     size_t input;
     unsigned part, parts; /* parts 1: the whole input */
     struct cfw_part pt;
+    int fd; /* a split file's, opened once for all its parts (-1: none) */
 };
 
 struct jobs {
@@ -812,22 +813,15 @@ static void part_progress(size_t n, void *arg)
     progress_add(arg, n);
 }
 
-static int scan_part(struct scan *sc, struct cfw_ruleset *rs, const char *path,
+static int scan_part(struct scan *sc, struct cfw_ruleset *rs, const char *path, int fd,
                      const struct cfw_part *pt, struct cfw_part_result *res)
 {
     struct cfw_framer_opts fopts = {.format = sc->fmt};
     struct cfw_err err = {0};
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    int rc;
 
     memset(res, 0, sizeof(*res));
-    if (fd < 0) {
-        return -1;
-    }
-    rc = cfw_part_scan(sc->p, rs, fd, path, &fopts, pt, res, sc->pg.tty ? part_progress : NULL,
-                       &sc->pg, &err);
-    close(fd);
-    return rc;
+    return cfw_part_scan(sc->p, rs, fd, path, &fopts, pt, res, sc->pg.tty ? part_progress : NULL,
+                         &sc->pg, &err);
 }
 
 /* A worker: scans jobs until none is left, one message per job on fd; never returns. */
@@ -851,7 +845,7 @@ static _Noreturn void job_worker(struct scan *sc, const struct inputs *l, const 
             break;
         }
         j = &jl->v[i];
-        h.rc = j->parts > 1 ? scan_part(sc, rs, l->v[j->input].path, &j->pt, &h.part)
+        h.rc = j->parts > 1 ? scan_part(sc, rs, l->v[j->input].path, j->fd, &j->pt, &h.part)
                             : scan_input(sc, l->v[j->input].path);
         if (wt.full && rescannable(l->v[j->input].path)) {
             /* nothing sent for input i: the parent scans it itself, in its turn */
@@ -994,8 +988,9 @@ struct split {
  * past those the parts folded so far are replayed, and its counters replace theirs. Returns
  * true on an input error.
  */
-static bool scan_rest(struct scan *sc, const char *path, struct split *sp, struct cfw_ruleset *rs,
-                      struct cfw_incidents *set, struct cfw_pipeline_stats *total)
+static bool scan_rest(struct scan *sc, const char *path, int fd, struct split *sp,
+                      struct cfw_ruleset *rs, struct cfw_incidents *set,
+                      struct cfw_pipeline_stats *total)
 {
     struct worker_tap wt = {.buf = CFW_BUF_INIT(JOB_MSG_MAX), .rs = rs};
     struct cfw_pipeline_tap tap = {tap_observe, tap_succeed, &wt};
@@ -1008,7 +1003,7 @@ static bool scan_rest(struct scan *sc, const char *path, struct split *sp, struc
 
     sc->p = cfw_pipeline_new(rs, NULL, NULL);
     cfw_pipeline_set_tap(sc->p, &tap);
-    if (scan_part(sc, rs, path, &pt, &res) != 0 || wt.full) {
+    if (scan_part(sc, rs, path, fd, &pt, &res) != 0 || wt.full) {
         progress_clear(&sc->pg);
         fprintf(stderr, "cfwatchd: %s: %s; what came before it is reported\n", path,
                 wt.full ? "its matches are too many to hold" : "read error");
@@ -1057,7 +1052,7 @@ static bool fold_part(struct scan *sc, const struct inputs *l, const struct job 
     } else if (!r->done || r->rc != 0) {
         cfw_log_info("%s: part %u of %u %s: the file is scanned again, in one piece", path,
                      j->part + 1, j->parts, !r->done ? "was not scanned" : "could not be read");
-        input_error = scan_rest(sc, path, sp, rs, set, total);
+        input_error = scan_rest(sc, path, j->fd, sp, rs, set, total);
     } else {
         sh = (struct cfw_scanjob_shift){sp->covered > sp->base ? sp->covered - sp->base : 0,
                                         sp->base};
@@ -1155,7 +1150,7 @@ static void scan_here(struct scan *sc, const struct inputs *l, const struct job 
 {
     struct cfw_pipeline_stats before = *cfw_pipeline_stats(sc->p);
 
-    r->rc = scan_part(sc, rs, l->v[j->input].path, &j->pt, &r->part);
+    r->rc = scan_part(sc, rs, l->v[j->input].path, j->fd, &j->pt, &r->part);
     stats_add_delta(&r->stats, cfw_pipeline_stats(sc->p), &before);
     r->done = true;
     r->here = true;
@@ -1283,17 +1278,21 @@ static uint64_t part_min(void)
     return v > 0 ? (uint64_t)v : PART_MIN;
 }
 
-/* How many parts input i is scanned in with nworkers workers (1: whole), its mid filled. */
+/*
+ * How many parts input i is scanned in with nworkers workers (1: whole), with its mid and, for
+ * more than one, the descriptor its parts read (one open file: a file renamed or replaced
+ * meanwhile is still read whole and alike by every part).
+ */
 static unsigned parts_of(const struct input *in, size_t nworkers, enum cfw_input_format fmt,
-                         struct cfw_framer_mid *mid)
+                         struct cfw_framer_mid *mid, int *fdp)
 {
     struct cfw_framer_opts fopts = {.format = fmt};
     uint64_t min = part_min();
     uint64_t n = in->size / min;
     struct stat st;
-    bool ok;
     int fd;
 
+    *fdp = -1;
     if (nworkers < 2 || n < 2 || strcmp(in->path, "-") == 0) {
         return 1;
     }
@@ -1301,9 +1300,12 @@ static unsigned parts_of(const struct input *in, size_t nworkers, enum cfw_input
     if (fd < 0) {
         return 1; /* said when it is scanned */
     }
-    ok = fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && cfw_part_splittable(fd, &fopts, mid);
-    close(fd);
-    return ok ? (unsigned)(n < nworkers ? n : nworkers) : 1;
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || !cfw_part_splittable(fd, &fopts, mid)) {
+        close(fd);
+        return 1;
+    }
+    *fdp = fd;
+    return (unsigned)(n < nworkers ? n : nworkers);
 }
 
 /* The jobs for l: an input each, a large file in parts (scanpart.h). */
@@ -1316,7 +1318,8 @@ static void jobs_plan(const struct inputs *l, size_t nworkers, enum cfw_input_fo
     jl->n = 0;
     for (size_t i = 0; i < l->n; i++) {
         struct cfw_framer_mid mid = {0};
-        unsigned parts = parts_of(&l->v[i], nworkers, fmt, &mid);
+        int fd;
+        unsigned parts = parts_of(&l->v[i], nworkers, fmt, &mid, &fd);
         uint64_t size = l->v[i].size;
 
         if (parts > 1) {
@@ -1329,7 +1332,7 @@ static void jobs_plan(const struct inputs *l, size_t nworkers, enum cfw_input_fo
         for (unsigned k = 0; k < parts; k++) {
             struct job *j = &jl->v[jl->n++];
 
-            *j = (struct job){.input = i, .part = k, .parts = parts};
+            *j = (struct job){.input = i, .part = k, .parts = parts, .fd = fd};
             j->pt.from = size / parts * k;
             j->pt.to = k + 1 < parts ? size / parts * (k + 1) : UINT64_MAX;
             j->pt.limit = k + 2 < parts ? size / parts * (k + 2) : UINT64_MAX;
@@ -1387,6 +1390,11 @@ static bool scan_all(struct cfw_pipeline *p, struct cfw_ruleset *rs, struct cfw_
     }
     progress_clear(&sc.pg);
     free(sc.buf);
+    for (size_t k = 0; k < jl.n; k++) {
+        if (jl.v[k].part == 0 && jl.v[k].fd >= 0) {
+            close(jl.v[k].fd);
+        }
+    }
     free(jl.v);
     inputs_free(&l);
     return input_error;

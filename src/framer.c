@@ -288,8 +288,9 @@ static void copy_time(char *dst, const char *src)
     dst[n] = '\0';
 }
 
-static void emit(struct cfw_framer *f, enum cfw_record_kind kind, const char *text, size_t len,
-                 uint64_t line, uint64_t line_end, const char *time)
+/* Emits a record; unterminated: text[len] is not NUL (only with opts.unterminated). */
+static void emit_as(struct cfw_framer *f, enum cfw_record_kind kind, const char *text, size_t len,
+                    uint64_t line, uint64_t line_end, const char *time, bool unterminated)
 {
     struct cfw_record rec = {
         .kind = kind,
@@ -299,6 +300,7 @@ static void emit(struct cfw_framer *f, enum cfw_record_kind kind, const char *te
         .line = line,
         .line_end = line_end,
         .time = time,
+        .unterminated = unterminated,
     };
 
     f->stats.records++;
@@ -308,6 +310,12 @@ static void emit(struct cfw_framer *f, enum cfw_record_kind kind, const char *te
     if (f->cb != NULL) {
         f->cb(&rec, f->arg);
     }
+}
+
+static void emit(struct cfw_framer *f, enum cfw_record_kind kind, const char *text, size_t len,
+                 uint64_t line, uint64_t line_end, const char *time)
+{
+    emit_as(f, kind, text, len, line, line_end, time, false);
 }
 
 static char *work_reserve(struct cfw_framer *f, size_t n)
@@ -329,6 +337,10 @@ static void emit_line(struct cfw_framer *f, const struct lview *lv)
 {
     const char *s = lv->s;
 
+    if (!lv->term && f->o.unterminated) {
+        emit_as(f, CFW_REC_TEXT, s, lv->n, lv->no, lv->no, lv->time, true);
+        return;
+    }
     if (!lv->term) {
         char *w = work_reserve(f, lv->n + 1);
 
@@ -1400,6 +1412,10 @@ static bool json_line(struct cfw_framer *f, const struct lview *lv)
         return false;
     }
     blk_emit(f); /* a '{' at column 0 ends any block; keep the records in order */
+    if (!lv->term && f->o.unterminated) {
+        emit_as(f, CFW_REC_JSON, lv->s, jl.len, lv->no, lv->no, lv->time, true);
+        return true;
+    }
     if (lv->term) {
         w = (char *)lv->s; /* the framer's own bytes (see lview) */
     } else {
@@ -1431,6 +1447,10 @@ static size_t json_run(struct cfw_framer *f, const char *p, size_t n)
     blk_emit(f);
     f->stats.lines += jl.lines;
     f->ltime[0] = '\0'; /* as strip_prefix leaves it after a line without a prefix */
+    if (f->o.unterminated) {
+        emit_as(f, CFW_REC_JSON, p, jl.len, first, first + jl.lines - 1, NULL, true);
+        return jl.next;
+    }
     w = work_reserve(f, jl.len + 1);
     memcpy(w, p, jl.len);
     w[jl.len] = '\0';

@@ -14,6 +14,8 @@ struct cfw_pipeline {
     struct cfw_clock clock;
     struct cfw_pipeline_stats stats;
     struct cfw_decode_stats dstats;
+    char *text; /* an unterminated candidate's text, terminated for the decoder */
+    size_t text_cap;
 };
 
 struct cfw_pipeline_input {
@@ -61,6 +63,9 @@ struct cfw_pipeline *cfw_pipeline_new(struct cfw_ruleset *rules, struct cfw_inci
 
 void cfw_pipeline_free(struct cfw_pipeline *p)
 {
+    if (p != NULL) {
+        free(p->text);
+    }
     free(p);
 }
 
@@ -266,6 +271,23 @@ void cfw_pipeline_record_ctx(struct cfw_pipeline *p, const struct cfw_record *re
         }
     }
     p->stats.decoded++;
+    if (rec->unterminated) {
+        /* the framer's record points at the bytes fed: the decoder reads a string */
+        struct cfw_record own = *rec;
+
+        if (rec->len + 1 > p->text_cap) {
+            p->text_cap = rec->len + 1 > 2 * p->text_cap ? rec->len + 1 : 2 * p->text_cap;
+            p->text = cfw_xrealloc(p->text, p->text_cap);
+        }
+        memcpy(p->text, rec->text, rec->len);
+        p->text[rec->len] = '\0';
+        own.text = p->text;
+        own.unterminated = false;
+        cfw_ruleset_record_start(p->rules);
+        cfw_decode_record(&own, on_event, &ctx, &p->dstats);
+        cfw_ruleset_record_end(p->rules);
+        return;
+    }
     cfw_ruleset_record_start(p->rules);
     cfw_decode_record(rec, on_event, &ctx, &p->dstats);
     cfw_ruleset_record_end(p->rules);
@@ -311,11 +333,16 @@ struct cfw_pipeline_input *cfw_pipeline_input_new_mid(struct cfw_pipeline *p, co
                                                       const struct cfw_framer_mid *mid)
 {
     struct cfw_pipeline_input *in = cfw_xcalloc(1, sizeof(*in));
+    struct cfw_framer_opts fo = {0};
 
+    if (opts != NULL) {
+        fo = *opts;
+    }
+    fo.unterminated = true; /* only candidates are copied, to be decoded */
     in->p = p;
     in->source = source != NULL ? cfw_xstrdup(source) : NULL;
-    in->framer = mid != NULL ? cfw_framer_new_mid(name, opts, on_record, in, mid)
-                             : cfw_framer_new(name, opts, on_record, in);
+    in->framer = mid != NULL ? cfw_framer_new_mid(name, &fo, on_record, in, mid)
+                             : cfw_framer_new(name, &fo, on_record, in);
     p->stats.inputs++;
     return in;
 }

@@ -60,7 +60,7 @@ enum cfw_record_kind {
 
 struct cfw_record {
     enum cfw_record_kind kind;
-    const char *text; /* NUL-terminated; valid only during the callback */
+    const char *text; /* NUL-terminated unless unterminated; valid only during the callback */
     size_t len;
     const char *input; /* input name, e.g. a path or "<stdin>" */
     uint64_t line;     /* 1-based line of the first byte in the input */
@@ -71,6 +71,8 @@ struct cfw_record {
                          * reads it and may decode strings into it */
     bool wanted;        /* the prefilter let it through already (it is asked again only to
                          * select the rules to run) */
+    bool unterminated;  /* text[len] is not NUL (a framer with opts.unterminated): text is
+                         * only len bytes, to be copied before it is used as a string */
 };
 
 typedef void (*cfw_record_cb)(const struct cfw_record *rec, void *arg);
@@ -88,6 +90,8 @@ struct cfw_framer_opts {
     size_t max_block_lines; /* likewise for its number of lines (0: default) */
     size_t max_json;        /* a JSON value larger than this is skipped and counted (0: default) */
     size_t max_depth;       /* JSON nesting deeper than this is garbage (0: default) */
+    bool unterminated;      /* a record may point at the bytes fed, not NUL-terminated (see
+                             * cfw_record): no copy of every line to terminate it */
 };
 
 struct cfw_framer_stats {

@@ -7,7 +7,8 @@
  * records start a value, the record count matches the stats, and (without an idle flush between
  * the feeds) framing in two feeds gives exactly the records of framing in one, and framing
  * without the fast check of JSON objects (jsonline.h) gives exactly the records and counts of
- * framing with it; and where the framer is at rest at the first line start after the cut, a
+ * framing with it, and with records that point at the bytes fed (opts.unterminated) the same
+ * records; and where the framer is at rest at the first line start after the cut, a
  * framer started there (cfw_framer_new_mid, a file scanned in parts) frames the rest alike.
  */
 #include <string.h>
@@ -43,7 +44,7 @@ static void on_record(const struct cfw_record *rec, void *arg)
 
     c->records++;
     FUZZ_CHECK(rec->text != NULL);
-    FUZZ_CHECK(rec->text[rec->len] == '\0');
+    FUZZ_CHECK(rec->unterminated ? o->unterminated : rec->text[rec->len] == '\0');
     FUZZ_CHECK(memchr(rec->text, '\0', rec->len) == NULL);
     FUZZ_CHECK(rec->line >= 1);
     FUZZ_CHECK(rec->line <= rec->line_end);
@@ -197,6 +198,20 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     FUZZ_CHECK(slow.trace.len == two.trace.len);
     FUZZ_CHECK(slow.trace.len == 0 || memcmp(slow.trace.data, two.trace.data, slow.trace.len) == 0);
     FUZZ_CHECK(memcmp(&st_slow, &st_two, sizeof(st_slow)) == 0);
+    {
+        /* records that point at the bytes fed (opts.unterminated): the same bytes and counts */
+        struct cfw_framer_opts ou = o;
+        struct collect un = {
+            .o = &ou, .max_line_no = one.max_line_no, .trace = CFW_BUF_INIT(CFW_BUF_MAX_BUILT)};
+        struct cfw_framer_stats st_un;
+
+        ou.unterminated = true;
+        frame(&ou, (const char *)in.p, in.n, split, flush, true, &un, &st_un);
+        FUZZ_CHECK(un.trace.len == two.trace.len);
+        FUZZ_CHECK(un.trace.len == 0 || memcmp(un.trace.data, two.trace.data, un.trace.len) == 0);
+        FUZZ_CHECK(memcmp(&st_un, &st_two, sizeof(st_un)) == 0);
+        cfw_buf_free(&un.trace);
+    }
     if (!flush) {
         frame(&o, (const char *)in.p, in.n, in.n, false, true, &one, &st_one);
         FUZZ_CHECK(one.records == two.records);
