@@ -1862,7 +1862,17 @@ static void text_feed(struct cfw_framer *f, const char *p, size_t n)
     }
     sp = (struct specials){.buf = p, .n = n};
     while (n > 0) {
-        const char *nl = f->eol == '\r' ? cr_or_lf(p, n) : memchr(p, '\n', n);
+        const char *nl;
+        size_t took;
+
+        if (p[0] == '{' && f->eol == '\n' && !f->skipping && f->lbuf.len == 0 &&
+            (took = json_run(f, p, n)) > 0) {
+            /* a JSON object taken whole: it finds its own end, no newline search first */
+            p += took;
+            n -= took;
+            continue;
+        }
+        nl = f->eol == '\r' ? cr_or_lf(p, n) : memchr(p, '\n', n);
         size_t seg = nl != NULL ? (size_t)(nl - p) : n;
         size_t adv = seg + 1;
 
@@ -1909,13 +1919,6 @@ static void text_feed(struct cfw_framer *f, const char *p, size_t n)
             process_line(f, f->lbuf.data, f->lbuf.len, f->lbuf.data, false);
             cfw_buf_reset(&f->lbuf);
         } else {
-            size_t took = p[0] == '{' ? json_run(f, p, n) : 0;
-
-            if (took > 0) {
-                p += took;
-                n -= took;
-                continue;
-            }
             process_line(f, p, seg, NULL, !has_special(&sp, (size_t)(p - sp.buf), seg));
         }
         p += adv;
