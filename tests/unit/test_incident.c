@@ -404,14 +404,21 @@ static void tag_on_open(struct cfw_incident *inc, enum cfw_transition t, void *a
     }
 }
 
+/* The fixture's deployfail rule after a reload that made it quiet (no `resolve: success`). */
+static struct cfw_ruleset *quiet_rules(void)
+{
+    return rules_from_yaml_ok("quiet.yaml",
+                              "rules:\n"
+                              "  - id: deployfail\n"
+                              "    pattern: 'deploy failed'\n",
+                              "test");
+}
+
 /* What a success could fix follows each way an incident opens, changes and ends. */
 static void test_fixable_follows_every_change(void **state)
 {
     struct fixture *fx = *state;
-    static const char quiet[] = "rules:\n"
-                                "  - id: deployfail\n"
-                                "    pattern: 'deploy failed'\n";
-    struct cfw_ruleset *rs = rules_from_yaml_ok("quiet.yaml", quiet, "test");
+    struct cfw_ruleset *rs = quiet_rules();
 
     assert_false(cfw_incidents_fixable(fx->set, "api", "in.log"));
     /* open, with a script: the script fixes it, not the input nor an empty script */
@@ -747,10 +754,7 @@ static void random_step(struct fixture *fx, uint64_t *rng, int64_t *now,
 static void test_fixable_matches_the_walk(void **state)
 {
     struct fixture *fx = *state;
-    static const char quiet[] = "rules:\n"
-                                "  - id: deployfail\n"
-                                "    pattern: 'deploy failed'\n";
-    struct cfw_ruleset *rs = rules_from_yaml_ok("quiet.yaml", quiet, "test");
+    struct cfw_ruleset *rs = quiet_rules();
 
     for (uint64_t seed = 1; seed <= 4; seed++) {
         uint64_t rng = seed * 0x9e3779b97f4a7c15ULL;
