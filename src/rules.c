@@ -1406,9 +1406,16 @@ static int rule_run(struct cfw_ruleset *rs, struct cfw_rule *r, const struct cfw
  */
 static void set_group(struct cfw_fields *out, const char *name, const char *s, size_t n)
 {
+    size_t k = 0;
     char *v;
 
+    while (k < n && (unsigned char)s[k] >= 0x20 && s[k] != 0x7f) {
+        k++;
+    }
     cfw_fields_setn(out, name, s, n);
+    if (k == n) {
+        return; /* nothing to clean (the usual group): no look-up of the copy */
+    }
     v = (char *)cfw_fields_get(out, name); /* the set's own copy: cleaned in place */
     for (size_t i = 0; v[i] != '\0'; i++) {
         if ((unsigned char)v[i] < 0x20 || v[i] == 0x7f) {
