@@ -12,8 +12,8 @@
  * script and script_tag; their last input when they name no script), each with the number of
  * incidents waiting under it. A success whose script and input are counted nowhere fixes
  * nothing, and that is known without a walk over every incident (a deploy log says "Deployed
- * X" far more often than it fixes something); one that is counted takes the walk, where
- * fixed_by decides as it always did.
+ * X" far more often than it fixes something); cfw_incidents_succeed walks the set only for one
+ * that is counted, and there fixed_by decides, with the deployment time, as it always did.
  */
 struct waiter {
     char *name;
