@@ -7,10 +7,32 @@
 #include "cfwatchd/log.h"
 #include "cfwatchd/metrics.h"
 
+/*
+ * Who a success can fix: the names under which the open `on_success` incidents wait (their
+ * script and script_tag; their last input when they name no script), each with the number of
+ * incidents waiting under it. A success whose script and input are counted nowhere fixes
+ * nothing, and that is known without a walk over every incident (a deploy log says "Deployed
+ * X" far more often than it fixes something); cfw_incidents_succeed walks the set only for one
+ * that is counted, and there fixed_by decides, with the deployment time, as it always did.
+ */
+struct waiter {
+    char *name;
+    size_t refs; /* incidents waiting under name */
+    struct waiter *next;
+};
+
+struct waiters {
+    struct waiter **b;
+    size_t nb, n;
+};
+
+enum { WAIT_SCRIPT, WAIT_TAG, WAIT_INPUT, WAITS };
+
 struct entry {
     struct cfw_incident inc;
-    struct entry *next; /* hash chain */
-    bool touched;       /* in the touched list */
+    struct entry *next;         /* hash chain */
+    bool touched;               /* in the touched list */
+    struct waiter *wait[WAITS]; /* where it is counted (all NULL unless open and on_success) */
 };
 
 struct cfw_incidents {
@@ -32,6 +54,8 @@ struct cfw_incidents {
     bool track;       /* remember touched incidents */
     struct entry **touched;
     size_t ntouched, touched_cap;
+    struct waiters scripts; /* script and script_tag names of incidents a success can fix */
+    struct waiters inputs;  /* inputs of those that name no script */
 };
 
 const char *cfw_transition_name(enum cfw_transition t)
@@ -58,6 +82,132 @@ static uint64_t hash_str(const char *s)
         h *= 1099511628211ULL;
     }
     return h;
+}
+
+static struct waiter *waiters_find(const struct waiters *w, const char *name)
+{
+    struct waiter *x = w->n != 0 ? w->b[hash_str(name) & (w->nb - 1)] : NULL;
+
+    for (; x != NULL && strcmp(x->name, name) != 0; x = x->next) {
+    }
+    return x;
+}
+
+static void waiters_grow(struct waiters *w)
+{
+    size_t nb = w->nb == 0 ? 64 : w->nb * 2;
+    struct waiter **b = cfw_xcalloc(nb, sizeof(*b));
+
+    for (size_t i = 0; i < w->nb; i++) {
+        while (w->b[i] != NULL) {
+            struct waiter *x = w->b[i];
+            size_t h = hash_str(x->name) & (nb - 1);
+
+            w->b[i] = x->next;
+            x->next = b[h];
+            b[h] = x;
+        }
+    }
+    free(w->b);
+    w->b = b;
+    w->nb = nb;
+}
+
+/* Counts one more incident waiting under name; returns its waiter. */
+static struct waiter *waiters_hold(struct waiters *w, const char *name)
+{
+    struct waiter *x = waiters_find(w, name);
+    size_t h;
+
+    if (x == NULL) {
+        if (w->n >= w->nb) {
+            waiters_grow(w);
+        }
+        x = cfw_xcalloc(1, sizeof(*x));
+        x->name = cfw_xstrdup(name);
+        h = hash_str(name) & (w->nb - 1);
+        x->next = w->b[h];
+        w->b[h] = x;
+        w->n++;
+    }
+    x->refs++;
+    return x;
+}
+
+static void waiters_drop(struct waiters *w, struct waiter *x)
+{
+    struct waiter **at;
+
+    if (--x->refs > 0) {
+        return;
+    }
+    for (at = &w->b[hash_str(x->name) & (w->nb - 1)]; *at != x; at = &(*at)->next) {
+    }
+    *at = x->next;
+    w->n--;
+    free(x->name);
+    free(x);
+}
+
+static void waiters_free(struct waiters *w)
+{
+    for (size_t i = 0; i < w->nb; i++) {
+        while (w->b[i] != NULL) {
+            struct waiter *x = w->b[i];
+
+            w->b[i] = x->next;
+            free(x->name);
+            free(x);
+        }
+    }
+    free(w->b);
+    memset(w, 0, sizeof(*w));
+}
+
+/* Moves *slot to name's waiter (NULL: to none), unless it is there already. */
+static void wait_under(struct waiters *w, struct waiter **slot, const char *name)
+{
+    if (*slot != NULL && name != NULL && strcmp((*slot)->name, name) == 0) {
+        return;
+    }
+    if (*slot != NULL) {
+        waiters_drop(w, *slot);
+    }
+    *slot = name != NULL ? waiters_hold(w, name) : NULL;
+}
+
+/*
+ * Counts e under the names a success would fix it by (fixed_by's terms, without the
+ * deployment time), or under none when no success can fix it. Called after every change of
+ * what those terms read: its state, on_success, its fields (a new opening, an annotation), its
+ * last input.
+ */
+static void wait_index(struct cfw_incidents *set, struct entry *e)
+{
+    const struct cfw_incident *inc = &e->inc;
+    const char *its = NULL;
+    const char *tag = NULL;
+    const char *input = NULL;
+
+    if (inc->state == CFW_INCIDENT_OPEN && inc->on_success) {
+        its = cfw_fields_get(&inc->fields, "script");
+        tag = cfw_fields_get(&inc->fields, "script_tag");
+        if (its != NULL && its[0] == '\0') {
+            its = NULL;
+        }
+        if (tag != NULL && tag[0] == '\0') {
+            tag = NULL; /* no script is empty (no_empty): an empty tag fixes nothing */
+        }
+        if (its == NULL) {
+            input = inc->last.input;
+        }
+    } else if (e->wait[WAIT_SCRIPT] == NULL && e->wait[WAIT_TAG] == NULL &&
+               e->wait[WAIT_INPUT] == NULL) {
+        return; /* the usual case: neither waiting nor counted */
+    }
+    wait_under(&set->scripts, &e->wait[WAIT_SCRIPT], its);
+    wait_under(&set->scripts, &e->wait[WAIT_TAG], tag);
+    wait_under(&set->inputs, &e->wait[WAIT_INPUT], input);
 }
 
 static void apply_opts(struct cfw_incidents *set, const struct cfw_incident_opts *opts)
@@ -118,6 +268,7 @@ void cfw_incidents_apply_rules(struct cfw_incidents *set, const struct cfw_rules
             ro->resolve_fallback_ms != 0 ? ro->resolve_fallback_ms : CFW_RESOLVE_FALLBACK_DEFAULT_MS;
         if (ro->resolve != CFW_RESOLVE_SUCCESS) {
             inc->on_success = false; /* the rule no longer waits for a deploy */
+            wait_index(set, set->order[i]);
         }
     }
 }
@@ -138,6 +289,16 @@ static void incident_clear(struct cfw_incident *inc)
     cfw_fields_clear(&inc->fields);
 }
 
+/* Frees an entry taken out of the set, and its counts in the waiters. */
+static void entry_free(struct cfw_incidents *set, struct entry *e)
+{
+    wait_under(&set->scripts, &e->wait[WAIT_SCRIPT], NULL);
+    wait_under(&set->scripts, &e->wait[WAIT_TAG], NULL);
+    wait_under(&set->inputs, &e->wait[WAIT_INPUT], NULL);
+    incident_clear(&e->inc);
+    free(e);
+}
+
 void cfw_incidents_free(struct cfw_incidents *set)
 {
     if (set == NULL) {
@@ -151,6 +312,8 @@ void cfw_incidents_free(struct cfw_incidents *set)
     free(set->touched);
     free(set->buckets);
     free(set->key_template);
+    waiters_free(&set->scripts);
+    waiters_free(&set->inputs);
     free(set);
 }
 
@@ -217,8 +380,7 @@ static bool make_room(struct cfw_incidents *set)
     for (size_t i = 0; i < set->n; i++) {
         struct entry *e = set->order[i];
         if (freed < want && e->inc.state != CFW_INCIDENT_OPEN && !e->touched) {
-            incident_clear(&e->inc);
-            free(e);
+            entry_free(set, e);
             freed++;
             continue;
         }
@@ -337,6 +499,8 @@ static void announce(struct cfw_incidents *set, struct cfw_incident *inc, enum c
     if (set->cb != NULL) {
         set->cb(inc, t, set->cb_arg);
     }
+    /* the transition changed the state, the annotation may have changed the fields */
+    wait_index(set, (struct entry *)(void *)inc);
 }
 
 void cfw_incident_stamp(struct cfw_stamp *s, int64_t wall_ms)
@@ -462,6 +626,7 @@ const struct cfw_incident *cfw_incidents_observe(struct cfw_incidents *set,
         inc->reminders++;
         announce(set, inc, CFW_TRANSITION_REMINDER, mono_ms);
     }
+    wait_index(set, e); /* a new opening's fields, or the input of the last match */
     cfw_fields_clear(&fields);
     return inc;
 }
@@ -499,7 +664,10 @@ int64_t cfw_incidents_tick(struct cfw_incidents *set, int64_t mono_ms, int64_t w
     return next;
 }
 
-/* Whether evidence of a successful deploy of script (or in input) fixes inc. */
+/*
+ * Whether evidence of a successful deploy of script (or in input) fixes inc. wait_index counts
+ * incidents in the same terms (without the deployment time): change the two together.
+ */
 static bool fixed_by(const struct cfw_incident *inc, const char *script, const char *input,
                      int64_t deployed_wall_ms)
 {
@@ -528,15 +696,21 @@ static const char *no_empty(const char *script)
     return script != NULL && script[0] == '\0' ? NULL : script;
 }
 
+/*
+ * Whether an incident waits for script or input. Counted under script, an incident is open,
+ * on_success and names script as its script or script_tag; under input, it names no script and
+ * its last match came from input: without a deployment time, fixed_by holds for it. So this is
+ * fixed_by over the whole set, for the price of a look-up or two.
+ */
+static bool someone_waits(const struct cfw_incidents *set, const char *script, const char *input)
+{
+    return (script != NULL && waiters_find(&set->scripts, script) != NULL) ||
+           (input != NULL && waiters_find(&set->inputs, input) != NULL);
+}
+
 bool cfw_incidents_fixable(const struct cfw_incidents *set, const char *script, const char *input)
 {
-    script = no_empty(script);
-    for (size_t i = 0; i < set->n; i++) {
-        if (fixed_by(&set->order[i]->inc, script, input, 0)) {
-            return true;
-        }
-    }
-    return false;
+    return someone_waits(set, no_empty(script), input);
 }
 
 size_t cfw_incidents_succeed(struct cfw_incidents *set, const char *script, const char *input,
@@ -546,6 +720,9 @@ size_t cfw_incidents_succeed(struct cfw_incidents *set, const char *script, cons
     size_t n = 0;
 
     script = no_empty(script);
+    if (!someone_waits(set, script, input)) {
+        return 0; /* the usual success: it fixes nothing */
+    }
     for (size_t i = 0; i < set->n; i++) {
         struct cfw_incident *inc = &set->order[i]->inc;
 
@@ -699,6 +876,7 @@ void cfw_incidents_restore(struct cfw_incidents *set, struct cfw_incident *inc)
         if (e->inc.state == CFW_INCIDENT_OPEN) {
             set->open++;
         }
+        wait_index(set, e);
         return;
     }
     e = cfw_xcalloc(1, sizeof(*e));
@@ -706,4 +884,5 @@ void cfw_incidents_restore(struct cfw_incidents *set, struct cfw_incident *inc)
     memset(inc, 0, sizeof(*inc));
     e->inc.seq = ++set->seq;
     insert(set, e);
+    wait_index(set, e);
 }

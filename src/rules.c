@@ -104,6 +104,13 @@ struct cfw_rule {
     unsigned no_literal; /* CFW_PREFILTER_ALL_* from the last prefilter build */
 };
 
+/* A copy of a string or of NULL, in a buffer that one record's copy hands to the next. */
+struct kept {
+    char *s; /* NULL: the copy of NULL */
+    char *buf;
+    size_t cap;
+};
+
 struct cfw_ruleset {
     struct cfw_rule **v;
     size_t n;
@@ -115,8 +122,8 @@ struct cfw_ruleset {
     pcre2_match_data *md;
     uint32_t md_pairs;
     /* the record the last event came from, and its kind=exception events so far */
-    char *rec_input;
-    char *rec_time;
+    struct kept rec_input;
+    struct kept rec_time;
     uint64_t rec_line;
     uint64_t rec_line_end;
     uint64_t rec_exceptions;
@@ -927,8 +934,8 @@ void cfw_ruleset_free(struct cfw_ruleset *rs)
     pcre2_match_data_free(rs->md);
     pcre2_match_context_free(rs->mctx);
     pcre2_jit_stack_free(rs->jstack);
-    free(rs->rec_input);
-    free(rs->rec_time);
+    free(rs->rec_input.buf);
+    free(rs->rec_time.buf);
     cfw_prefilter_free(rs->pf);
     free(rs->sel);
     free(rs);
@@ -1255,18 +1262,30 @@ uint64_t cfw_rule_limit_hits(const struct cfw_rule *r)
 
 /* ---- matching ---- */
 
-static bool str_eq(const char *a, const char *b)
+static bool kept_eq(const struct kept *k, const char *s)
 {
-    if (a == NULL || b == NULL) {
-        return a == b;
+    if (k->s == NULL || s == NULL) {
+        return k->s == s;
     }
-    return strcmp(a, b) == 0;
+    return strcmp(k->s, s) == 0;
 }
 
-static void replace_str(char **dst, const char *s)
+static void keep(struct kept *k, const char *s)
 {
-    free(*dst);
-    *dst = s != NULL ? cfw_xstrdup(s) : NULL;
+    size_t n;
+
+    k->s = NULL;
+    if (s == NULL) {
+        return;
+    }
+    n = strlen(s) + 1;
+    if (n > k->cap) {
+        free(k->buf);
+        k->cap = n < 64 ? 64 : n;
+        k->buf = cfw_xmalloc(k->cap);
+    }
+    memcpy(k->buf, s, n);
+    k->s = k->buf;
 }
 
 /* Notices a new record and returns how many kind=exception events of it came before. */
@@ -1274,10 +1293,10 @@ static uint64_t record_track(struct cfw_ruleset *rs, const struct cfw_event *ev)
 {
     const char *time = cfw_fields_get(&ev->fields, "time");
 
-    if (rs->rec_fresh || !str_eq(rs->rec_input, ev->input) || !str_eq(rs->rec_time, time) ||
-        rs->rec_line != ev->line || rs->rec_line_end != ev->line_end) {
-        replace_str(&rs->rec_input, ev->input);
-        replace_str(&rs->rec_time, time);
+    if (rs->rec_fresh || rs->rec_line != ev->line || rs->rec_line_end != ev->line_end ||
+        !kept_eq(&rs->rec_input, ev->input) || !kept_eq(&rs->rec_time, time)) {
+        keep(&rs->rec_input, ev->input);
+        keep(&rs->rec_time, time);
         rs->rec_line = ev->line;
         rs->rec_line_end = ev->line_end;
         rs->rec_exceptions = 0;
@@ -1387,9 +1406,16 @@ static int rule_run(struct cfw_ruleset *rs, struct cfw_rule *r, const struct cfw
  */
 static void set_group(struct cfw_fields *out, const char *name, const char *s, size_t n)
 {
+    size_t k = 0;
     char *v;
 
+    while (k < n && (unsigned char)s[k] >= 0x20 && s[k] != 0x7f) {
+        k++;
+    }
     cfw_fields_setn(out, name, s, n);
+    if (k == n) {
+        return; /* nothing to clean (the usual group): no look-up of the copy */
+    }
     v = (char *)cfw_fields_get(out, name); /* the set's own copy: cleaned in place */
     for (size_t i = 0; v[i] != '\0'; i++) {
         if ((unsigned char)v[i] < 0x20 || v[i] == 0x7f) {
@@ -1421,6 +1447,32 @@ static void merge_fields(const struct cfw_ruleset *rs, const struct cfw_rule *r,
     }
 }
 
+/* Whether kind is name; kinds differ in their first letter, which answers most events. */
+static bool kind_is(const char *kind, const char *name)
+{
+    return kind != NULL && kind[0] == name[0] && strcmp(kind, name) == 0;
+}
+
+/*
+ * The index of the first rule from i on that the event is to be tried with: every rule, or
+ * with a selection (rs->sel_on), the next selected one (rs->n when there is none).
+ */
+static size_t next_rule(const struct cfw_ruleset *rs, size_t i)
+{
+    if (!rs->sel_on) {
+        return i;
+    }
+    while (i < rs->n) {
+        uint64_t w = rs->sel[i >> 6] >> (i & 63);
+
+        if (w != 0) {
+            return i + (size_t)__builtin_ctzll(w);
+        }
+        i = (i | 63) + 1;
+    }
+    return rs->n;
+}
+
 /* Runs the rules over an event in order; see rules.h. */
 int cfw_ruleset_match(struct cfw_ruleset *rs, const struct cfw_event *ev, cfw_match_cb cb,
                       void *arg)
@@ -1432,17 +1484,16 @@ int cfw_ruleset_match(struct cfw_ruleset *rs, const struct cfw_event *ev, cfw_ma
     int matches = 0;
     bool failed = false;
 
-    if (kind != NULL && strcmp(kind, "outcome") == 0) {
+    if (kind_is(kind, "outcome")) {
         snprintf(recbuf, sizeof(recbuf), "%llu", (unsigned long long)before);
         recexc = recbuf;
     }
-    for (size_t i = 0; i < rs->n; i++) {
+    for (size_t i = next_rule(rs, 0); i < rs->n; i = next_rule(rs, i + 1)) {
         struct cfw_rule *r = rs->v[i];
         struct cfw_match m = {.rule = r};
         int rc;
 
-        if (r->code == NULL || (rs->sel_on && (rs->sel[i >> 6] & (UINT64_C(1) << (i & 63))) == 0) ||
-            !conds_hold(r, false, ev, recexc, NULL)) {
+        if (r->code == NULL || !conds_hold(r, false, ev, recexc, NULL)) {
             continue;
         }
         rc = rule_run(rs, r, ev);
@@ -1467,7 +1518,7 @@ int cfw_ruleset_match(struct cfw_ruleset *rs, const struct cfw_event *ev, cfw_ma
             break;
         }
     }
-    if (kind != NULL && strcmp(kind, "exception") == 0) {
+    if (kind_is(kind, "exception")) {
         rs->rec_exceptions++;
     }
     return failed ? -1 : matches;

@@ -377,6 +377,411 @@ static void test_stamps_and_open_duration(void **state)
     assert_int_equal(cfw_incident_open_ms(&x, &now), 60000);
 }
 
+/* Runs one event with the given input, script and script_tag (NULL: no such field) at now (ms). */
+static void feed_in(struct fixture *fx, const char *text, const char *input, const char *script,
+                    const char *tag, const char *kind, int64_t now)
+{
+    struct cfw_event ev = {.text = text, .len = strlen(text), .input = input, .line = 7};
+    struct observe_to to = {fx->set, now, 1700000000000 + now};
+
+    cfw_fields_set(&ev.fields, "kind", kind);
+    if (script != NULL) {
+        cfw_fields_set(&ev.fields, "script", script);
+    }
+    if (tag != NULL) {
+        cfw_fields_set(&ev.fields, "script_tag", tag);
+    }
+    cfw_ruleset_match(fx->rs, &ev, observe_cb, &to);
+    cfw_fields_clear(&ev.fields);
+}
+
+/* An annotation that names the incident's Worker, as a later field of the opening. */
+static void tag_on_open(struct cfw_incident *inc, enum cfw_transition t, void *arg)
+{
+    (void)arg;
+    if (t == CFW_TRANSITION_OPEN && cfw_fields_get(&inc->fields, "annotate_tag") != NULL) {
+        cfw_fields_set(&inc->fields, "script_tag", cfw_fields_get(&inc->fields, "annotate_tag"));
+    }
+}
+
+/* The fixture's deployfail rule after a reload that made it quiet (no `resolve: success`). */
+static struct cfw_ruleset *quiet_rules(void)
+{
+    return rules_from_yaml_ok("quiet.yaml",
+                              "rules:\n"
+                              "  - id: deployfail\n"
+                              "    pattern: 'deploy failed'\n",
+                              "test");
+}
+
+/* What a success could fix follows each way an incident opens, changes and ends. */
+static void test_fixable_follows_every_change(void **state)
+{
+    struct fixture *fx = *state;
+    struct cfw_ruleset *rs = quiet_rules();
+
+    assert_false(cfw_incidents_fixable(fx->set, "api", "in.log"));
+    /* open, with a script: the script fixes it, not the input nor an empty script */
+    feed_in(fx, "deploy failed", "in.log", "api", NULL, "text", 0);
+    assert_true(cfw_incidents_fixable(fx->set, "api", NULL));
+    assert_false(cfw_incidents_fixable(fx->set, "web", "in.log"));
+    assert_false(cfw_incidents_fixable(fx->set, "", "in.log"));
+    /* acknowledged: still open, still waiting */
+    assert_int_equal(cfw_incidents_ack(fx->set, "deployfail/api/", "ann", 1000, 0), 0);
+    assert_true(cfw_incidents_fixable(fx->set, "api", NULL));
+    /* a deployment from before the failure fixes nothing, and it still waits */
+    assert_int_equal(cfw_incidents_succeed(fx->set, "api", NULL, "old", 1, 2000, 0), 0);
+    assert_true(cfw_incidents_fixable(fx->set, "api", NULL));
+    /* resolved by the fallback timer */
+    cfw_incidents_tick(fx->set, 3600000, 0);
+    assert_false(cfw_incidents_fixable(fx->set, "api", NULL));
+    /* reopened, then resolved by hand */
+    feed_in(fx, "deploy failed", "in.log", "api", NULL, "text", 3700000);
+    assert_true(cfw_incidents_fixable(fx->set, "api", NULL));
+    assert_int_equal(cfw_incidents_resolve_by(fx->set, "deployfail/api/", "gone", 3701000, 0), 0);
+    assert_false(cfw_incidents_fixable(fx->set, "api", NULL));
+    /* reopened, then fixed by a success */
+    feed_in(fx, "deploy failed", "in.log", "api", NULL, "text", 3800000);
+    assert_int_equal(cfw_incidents_succeed(fx->set, "api", "x.log", "ok", 0, 3801000, 0), 1);
+    assert_false(cfw_incidents_fixable(fx->set, "api", NULL));
+    assert_int_equal(cfw_incidents_succeed(fx->set, "api", "x.log", "ok", 0, 3802000, 0), 0);
+
+    /* no script: the input of its last match tells, and follows later matches */
+    feed_in(fx, "deploy failed", "a.log", NULL, NULL, "text", 3900000);
+    assert_true(cfw_incidents_fixable(fx->set, NULL, "a.log"));
+    assert_true(cfw_incidents_fixable(fx->set, "", "a.log"));
+    assert_false(cfw_incidents_fixable(fx->set, "api", "b.log"));
+    feed_in(fx, "deploy failed", "b.log", NULL, NULL, "text", 3901000);
+    assert_false(cfw_incidents_fixable(fx->set, NULL, "a.log"));
+    assert_true(cfw_incidents_fixable(fx->set, "api", "b.log"));
+    assert_int_equal(cfw_incidents_succeed(fx->set, NULL, "b.log", "ok", 0, 3902000, 0), 1);
+    assert_false(cfw_incidents_fixable(fx->set, NULL, "b.log"));
+
+    /* a Worker's tag: of the first match of each opening, as its fields are */
+    feed_in(fx, "deploy failed", "c.log", "w", "t1", "text", 4000000);
+    feed_in(fx, "deploy failed", "c.log", "w", "t2", "text", 4001000);
+    assert_true(cfw_incidents_fixable(fx->set, "t1", NULL));
+    assert_false(cfw_incidents_fixable(fx->set, "t2", NULL));
+    assert_true(cfw_incidents_fixable(fx->set, "w", NULL));
+    assert_int_equal(cfw_incidents_succeed(fx->set, "t1", NULL, "ok", 0, 4002000, 0), 1);
+    feed_in(fx, "deploy failed", "c.log", "w", "t2", "text", 4003000);
+    assert_false(cfw_incidents_fixable(fx->set, "t1", NULL));
+    assert_true(cfw_incidents_fixable(fx->set, "t2", NULL));
+
+    /* the same rule in request-time telemetry does not wait for a deploy */
+    feed_in(fx, "deploy failed", "d.log", "tele", NULL, "exception", 4004000);
+    assert_false(cfw_incidents_fixable(fx->set, "tele", "d.log"));
+
+    /* an annotation that changes the fields at the open is followed */
+    cfw_incidents_set_annotate(fx->set, tag_on_open);
+    feed_in(fx, "deploy failed", "e.log", "v", "", "text", 4005000);
+    assert_false(cfw_incidents_fixable(fx->set, "", "e.log"));
+    cfw_incidents_set_annotate(fx->set, NULL);
+
+    /* a reload that makes the rule quiet: nothing waits any more */
+    cfw_incidents_apply_rules(fx->set, rs);
+    assert_false(cfw_incidents_fixable(fx->set, "t2", NULL));
+    assert_false(cfw_incidents_fixable(fx->set, "v", NULL));
+    assert_int_equal(cfw_incidents_succeed(fx->set, "t2", "c.log", "ok", 0, 4006000, 0), 0);
+    cfw_ruleset_free(rs);
+}
+
+/* An annotation's script_tag counts as the first match's would. */
+static void test_fixable_after_annotation(void **state)
+{
+    struct fixture *fx = *state;
+    struct cfw_event ev = {.text = "deploy failed", .len = 13, .input = "in.log", .line = 1};
+    struct observe_to to = {fx->set, 0, 1700000000000};
+
+    cfw_incidents_set_annotate(fx->set, tag_on_open);
+    cfw_fields_set(&ev.fields, "kind", "text");
+    cfw_fields_set(&ev.fields, "annotate_tag", "worker");
+    cfw_ruleset_match(fx->rs, &ev, observe_cb, &to);
+    cfw_fields_clear(&ev.fields);
+    assert_true(cfw_incidents_fixable(fx->set, "worker", NULL));
+    assert_true(cfw_incidents_fixable(fx->set, NULL, "in.log"));
+    assert_int_equal(cfw_incidents_succeed(fx->set, "worker", NULL, "ok", 0, 1000, 0), 1);
+    assert_false(cfw_incidents_fixable(fx->set, NULL, "in.log"));
+}
+
+/* An incident built by hand, as state.c restores one. */
+static void restore_one(struct fixture *fx, const char *key, enum cfw_incident_state st,
+                        bool on_success, const char *script, const char *input)
+{
+    struct cfw_incident inc;
+
+    memset(&inc, 0, sizeof(inc));
+    inc.key = strdup(key);
+    inc.rule = strdup("deployfail");
+    inc.state = st;
+    inc.on_success = on_success;
+    inc.opened_wall_ms = 1700000000000;
+    inc.first.input = strdup(input);
+    inc.last.input = strdup(input);
+    inc.resolve_after_ms = 5000;
+    inc.resolve_fallback_ms = 3600000;
+    if (script != NULL) {
+        cfw_fields_set(&inc.fields, "script", script);
+    }
+    cfw_incidents_restore(fx->set, &inc);
+}
+
+/* Restored incidents wait as observed ones do, and a newer record of one replaces what it said. */
+static void test_fixable_after_restore(void **state)
+{
+    struct fixture *fx = *state;
+
+    restore_one(fx, "k1", CFW_INCIDENT_OPEN, true, "api", "in.log");
+    restore_one(fx, "k2", CFW_INCIDENT_OPEN, false, "web", "in.log");
+    restore_one(fx, "k3", CFW_INCIDENT_RESOLVED, true, "db", "in.log");
+    assert_true(cfw_incidents_fixable(fx->set, "api", NULL));
+    assert_false(cfw_incidents_fixable(fx->set, "web", NULL));
+    assert_false(cfw_incidents_fixable(fx->set, "db", NULL));
+    /* newer records: k1 resolved, k3 open without a script */
+    restore_one(fx, "k1", CFW_INCIDENT_RESOLVED, true, "api", "in.log");
+    restore_one(fx, "k3", CFW_INCIDENT_OPEN, true, NULL, "z.log");
+    assert_false(cfw_incidents_fixable(fx->set, "api", NULL));
+    assert_true(cfw_incidents_fixable(fx->set, NULL, "z.log"));
+    assert_int_equal(cfw_incidents_succeed(fx->set, NULL, "z.log", "ok", 0, 1000, 0), 1);
+    assert_false(cfw_incidents_fixable(fx->set, NULL, "z.log"));
+    /* a new record */
+    restore_one(fx, "k4", CFW_INCIDENT_OPEN, true, "q", "in.log");
+    assert_true(cfw_incidents_fixable(fx->set, "q", NULL));
+    assert_int_equal(cfw_incidents_count(fx->set), 4);
+}
+
+/* Whether an incident waits for script's success, by looking at it. */
+static bool waits_for(const struct cfw_incidents *set, int i)
+{
+    char key[32];
+    const struct cfw_incident *inc;
+
+    snprintf(key, sizeof(key), "deployfail/s%d/", i);
+    inc = cfw_incidents_find(set, key);
+    return inc != NULL && inc->state == CFW_INCIDENT_OPEN && inc->on_success;
+}
+
+/* Eviction at the cap takes only incidents that wait for nothing; what waits stays counted. */
+static void test_fixable_across_eviction(void **state)
+{
+    struct fixture *fx = *state;
+    struct cfw_incident_opts opts = {.max_incidents = 4};
+    char script[16];
+
+    cfw_incidents_set_opts(fx->set, &opts);
+    for (int i = 0; i < 12; i++) {
+        snprintf(script, sizeof(script), "s%d", i);
+        feed_in(fx, "deploy failed", "in.log", script, NULL, "text", i * 1000);
+        if (i % 3 != 0 && waits_for(fx->set, i)) {
+            assert_int_equal(cfw_incidents_succeed(fx->set, script, NULL, "ok", 0, i * 1000, 0), 1);
+        }
+        for (int j = 0; j <= i; j++) {
+            snprintf(script, sizeof(script), "s%d", j);
+            assert_int_equal(cfw_incidents_fixable(fx->set, script, NULL), waits_for(fx->set, j));
+        }
+    }
+    assert_true(cfw_incidents_dropped(fx->set) > 0);
+}
+
+/* fixed_by as a plain walk over the set would see it: the oracle of the wait index. */
+static bool ref_fixed_by(const struct cfw_incident *inc, const char *script, const char *input,
+                         int64_t deployed_wall_ms)
+{
+    int64_t failed = inc->first.wall_ms > 0 ? inc->first.wall_ms : inc->opened_wall_ms;
+    const char *its = cfw_fields_get(&inc->fields, "script");
+    const char *tag = cfw_fields_get(&inc->fields, "script_tag");
+
+    if (script != NULL && script[0] == '\0') {
+        script = NULL;
+    }
+    if (inc->state != CFW_INCIDENT_OPEN || !inc->on_success ||
+        (deployed_wall_ms > 0 && failed >= deployed_wall_ms)) {
+        return false;
+    }
+    if (script != NULL && tag != NULL && strcmp(tag, script) == 0) {
+        return true;
+    }
+    if (its != NULL && its[0] != '\0') {
+        return script != NULL && strcmp(its, script) == 0;
+    }
+    return input != NULL && inc->last.input != NULL && strcmp(inc->last.input, input) == 0;
+}
+
+static bool ref_fixable(const struct cfw_incidents *set, const char *script, const char *input)
+{
+    for (size_t i = 0; i < cfw_incidents_count(set); i++) {
+        if (ref_fixed_by(cfw_incidents_at(set, i), script, input, 0)) {
+            return true;
+        }
+    }
+    return false;
+}
+
+static const char *const rnd_scripts[] = {NULL, "", "a", "b", "c", "d", "t"};
+static const char *const rnd_tags[] = {NULL, "", "a", "t"};
+static const char *const rnd_inputs[] = {NULL, "", "x.log", "y.log", "z.log"};
+#define NSCRIPTS (sizeof(rnd_scripts) / sizeof(rnd_scripts[0]))
+#define NINPUTS (sizeof(rnd_inputs) / sizeof(rnd_inputs[0]))
+
+static size_t pick(uint64_t *rng, size_t n)
+{
+    *rng ^= *rng << 13;
+    *rng ^= *rng >> 7;
+    *rng ^= *rng << 17;
+    return (size_t)(*rng % n);
+}
+
+/* A success with a random deployment time: its count and what it resolved, as the walk says. */
+static void random_succeed(struct fixture *fx, uint64_t *rng, int64_t now)
+{
+    const char *script = rnd_scripts[pick(rng, NSCRIPTS)];
+    const char *input = rnd_inputs[pick(rng, NINPUTS)];
+    int64_t wall = 1700000000000 + now;
+    int64_t deployed = pick(rng, 3) == 0 ? wall - (int64_t)pick(rng, 3 * 3600000) : 0;
+    size_t n = cfw_incidents_count(fx->set);
+    bool *want = calloc(n + 1, sizeof(*want));
+    size_t expect = 0;
+
+    for (size_t i = 0; i < n; i++) {
+        want[i] = ref_fixed_by(cfw_incidents_at(fx->set, i), script, input, deployed);
+        expect += want[i];
+    }
+    assert_int_equal(cfw_incidents_succeed(fx->set, script, input, "evidence", deployed, now, wall),
+                     expect);
+    assert_int_equal(cfw_incidents_count(fx->set), n);
+    for (size_t i = 0; i < n; i++) {
+        if (want[i]) {
+            assert_int_equal(cfw_incidents_at(fx->set, i)->state, CFW_INCIDENT_RESOLVED);
+            assert_string_equal(cfw_incidents_at(fx->set, i)->resolved_by, "evidence");
+        }
+    }
+    free(want);
+}
+
+/* A restored incident of random state, fields and input, under a new or a known key. */
+static void random_restore(struct fixture *fx, uint64_t *rng, int64_t now)
+{
+    static const enum cfw_incident_state states[] = {CFW_INCIDENT_PENDING, CFW_INCIDENT_OPEN,
+                                                     CFW_INCIDENT_RESOLVED};
+    size_t n = cfw_incidents_count(fx->set);
+    struct cfw_incident inc;
+    const char *script = rnd_scripts[pick(rng, NSCRIPTS)];
+    const char *tag = rnd_tags[pick(rng, 4)];
+    const char *input = rnd_inputs[2 + pick(rng, NINPUTS - 2)];
+    char key[16];
+
+    memset(&inc, 0, sizeof(inc));
+    if (n > 0 && pick(rng, 2) == 0) {
+        inc.key = strdup(cfw_incidents_at(fx->set, pick(rng, n))->key);
+    } else {
+        snprintf(key, sizeof(key), "r%zu", pick(rng, 6));
+        inc.key = strdup(key);
+    }
+    inc.rule = strdup(pick(rng, 2) == 0 ? "deployfail" : "gone");
+    inc.state = states[pick(rng, 3)];
+    inc.on_success = pick(rng, 3) != 0;
+    inc.opened_wall_ms = 1700000000000 + now;
+    inc.first.wall_ms = pick(rng, 2) == 0 ? 0 : inc.opened_wall_ms - (int64_t)pick(rng, 3600000);
+    inc.first.input = strdup(input);
+    inc.last.input = strdup(input);
+    inc.last_seen_mono_ms = now;
+    inc.resolve_after_ms = 5000;
+    inc.resolve_fallback_ms = 3600000;
+    if (script != NULL) {
+        cfw_fields_set(&inc.fields, "script", script);
+    }
+    if (tag != NULL) {
+        cfw_fields_set(&inc.fields, "script_tag", tag);
+    }
+    cfw_incidents_restore(fx->set, &inc);
+}
+
+/* Acknowledges or resolves one of the incidents (or a key that is not there). */
+static void random_by_key(struct fixture *fx, uint64_t *rng, int64_t now, bool ack)
+{
+    size_t n = cfw_incidents_count(fx->set);
+    char *key =
+        strdup(n > 0 && pick(rng, 4) != 0 ? cfw_incidents_at(fx->set, pick(rng, n))->key : "none");
+
+    if (ack) {
+        cfw_incidents_ack(fx->set, key, "someone", now, 1700000000000 + now);
+    } else {
+        cfw_incidents_resolve_by(fx->set, key, pick(rng, 2) == 0 ? "by" : NULL, now,
+                                 1700000000000 + now);
+    }
+    free(key);
+}
+
+/* One random operation on the set, of every kind that changes what a success fixes. */
+static void random_step(struct fixture *fx, uint64_t *rng, int64_t *now,
+                        const struct cfw_ruleset *quiet)
+{
+    static const size_t caps[] = {0, 3, 8};
+    size_t op = pick(rng, 100);
+
+    *now += pick(rng, 8) == 0 ? (int64_t)pick(rng, 2 * 3600000) : (int64_t)pick(rng, 20000);
+    if (op < 40) {
+        feed_in(fx, pick(rng, 5) == 0 ? "quick" : "deploy failed", rnd_inputs[pick(rng, NINPUTS)],
+                rnd_scripts[pick(rng, NSCRIPTS)], rnd_tags[pick(rng, 4)],
+                pick(rng, 6) == 0 ? "exception" : "text", *now);
+    } else if (op < 52) {
+        cfw_incidents_tick(fx->set, *now, 1700000000000 + *now);
+    } else if (op < 75) {
+        random_succeed(fx, rng, *now);
+    } else if (op < 81) {
+        random_by_key(fx, rng, *now, true);
+    } else if (op < 86) {
+        random_by_key(fx, rng, *now, false);
+    } else if (op < 93) {
+        random_restore(fx, rng, *now);
+    } else if (op < 96) {
+        struct cfw_incident_opts opts = {.max_incidents = caps[pick(rng, 3)]};
+
+        cfw_incidents_set_opts(fx->set, &opts);
+    } else if (op < 98) {
+        cfw_incidents_track_touched(fx->set, pick(rng, 2) == 0);
+        cfw_incidents_take_touched(fx->set, NULL, NULL);
+    } else {
+        cfw_incidents_apply_rules(fx->set, pick(rng, 2) == 0 ? quiet : fx->rs);
+    }
+}
+
+/*
+ * Thousands of random operations: after each, cfw_incidents_fixable says for every script and
+ * input what a walk over the set with fixed_by says, and every success resolves what the walk
+ * would (random_succeed).
+ */
+static void test_fixable_matches_the_walk(void **state)
+{
+    struct fixture *fx = *state;
+    struct cfw_ruleset *rs = quiet_rules();
+
+    for (uint64_t seed = 1; seed <= 4; seed++) {
+        uint64_t rng = seed * 0x9e3779b97f4a7c15ULL;
+        int64_t now = 0;
+
+        cfw_incidents_free(fx->set);
+        fx->set = cfw_incidents_new(NULL, NULL, NULL);
+        cfw_incidents_set_annotate(fx->set, seed % 2 == 0 ? tag_on_open : NULL);
+        for (int step = 0; step < 2500; step++) {
+            random_step(fx, &rng, &now, rs);
+            for (size_t i = 0; i < NSCRIPTS; i++) {
+                for (size_t j = 0; j < NINPUTS; j++) {
+                    bool want = ref_fixable(fx->set, rnd_scripts[i], rnd_inputs[j]);
+
+                    if (cfw_incidents_fixable(fx->set, rnd_scripts[i], rnd_inputs[j]) != want) {
+                        fail_msg("seed %llu step %d: fixable(%s, %s) is not %d",
+                                 (unsigned long long)seed, step,
+                                 rnd_scripts[i] != NULL ? rnd_scripts[i] : "NULL",
+                                 rnd_inputs[j] != NULL ? rnd_inputs[j] : "NULL", want);
+                    }
+                }
+            }
+        }
+    }
+    cfw_ruleset_free(rs);
+}
+
 /* A test run with the fixture of setup() and teardown(). */
 #define FX(test) cmocka_unit_test_setup_teardown(test, setup, teardown)
 
@@ -394,6 +799,11 @@ int main(void)
         FX(test_success_rule_in_telemetry_resolves_when_quiet),
         FX(test_success_without_script_matches_the_input),
         FX(test_reload_applies_rule_settings),
+        FX(test_fixable_follows_every_change),
+        FX(test_fixable_after_annotation),
+        FX(test_fixable_after_restore),
+        FX(test_fixable_across_eviction),
+        FX(test_fixable_matches_the_walk),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -12,6 +12,7 @@
 #define PCRE2_CODE_UNIT_WIDTH 8
 #include <pcre2.h>
 
+#include "cfwatchd/framer.h"
 #include "cfwatchd/rules.h"
 #include "diag_check.h"
 #include "rules_util.h"
@@ -343,6 +344,41 @@ static void test_named_groups(void **state)
     cfw_fields_clear(&ev.fields);
     cfw_ruleset_free(rs);
     cfw_diag_free(&diag);
+}
+
+/* A group's control characters become spaces wherever they are, the first and last byte too. */
+static void test_group_control_characters(void **state)
+{
+    static const struct {
+        const char *text;
+        const char *want;
+    } cases[] = {
+        {"say=plain words", "plain words"},
+        {"say=a\tb\x1b"
+         "c\x7f"
+         "d",
+         "a b c d"},
+        {"say=\x01"
+         "first",
+         " first"},
+        {"say=last\n", "last "},
+        {"say=\r\n", "  "},
+    };
+    struct cfw_ruleset *rs = rules_from_yaml_ok("c.yaml",
+                                                "rules:\n"
+                                                "  - id: say\n"
+                                                "    pattern: '(?s)say=(?<msg>.+)'\n",
+                                                "custom");
+
+    (void)state;
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        struct hits h = {0};
+
+        assert_int_equal(match_text(rs, cases[i].text, "text", 1, &h), 1);
+        assert_string_equal(cfw_fields_get(&h.fields[0], "msg"), cases[i].want);
+        hits_clear(&h);
+    }
+    cfw_ruleset_free(rs);
 }
 
 static void test_conditions_eval(void **state)
@@ -1094,6 +1130,141 @@ static void test_outcome_after_exception(void **state)
     cfw_ruleset_free(rs);
 }
 
+/* An event of a record: input, time (NULL: none) and line, as the decoder makes it. */
+static bool outcome_told(struct cfw_ruleset *rs, const char *kind, const char *input,
+                         const char *time, uint64_t line)
+{
+    struct cfw_event ev;
+    struct hits h = {0};
+    bool told;
+
+    ev_init(&ev, "outcome: exception", kind, line);
+    ev.input = input;
+    if (time != NULL) {
+        cfw_fields_set(&ev.fields, "time", time);
+    }
+    assert_true(cfw_ruleset_match(rs, &ev, on_match, &h) >= 0);
+    told = h.n == 1;
+    hits_clear(&h);
+    cfw_fields_clear(&ev.fields);
+    return told;
+}
+
+/*
+ * Events belong to one record while input, time and lines stay the same: no time and an empty
+ * one differ, inputs and times of any length are told apart (the matcher keeps its copies of
+ * them from one record to the next), and so are kinds that share a first letter.
+ */
+static void test_record_identity(void **state)
+{
+    struct cfw_ruleset *rs = rules_from_yaml_ok("r.yaml",
+                                                "rules:\n"
+                                                "  - id: told\n"
+                                                "    pattern: 'outcome'\n"
+                                                "    when: {kind: [outcome, other], "
+                                                "record_exceptions: ['{missing}', '== 0']}\n",
+                                                "custom");
+    char big[300];
+
+    (void)state;
+    memset(big, 'i', sizeof(big) - 1);
+    big[sizeof(big) - 1] = '\0';
+    assert_true(outcome_told(rs, "outcome", "a", NULL, 1));
+    assert_false(outcome_told(rs, "exception", "a", NULL, 1));
+    assert_false(outcome_told(rs, "outcome", "a", NULL, 1));
+    /* "" is not NULL, either way round */
+    assert_true(outcome_told(rs, "outcome", "a", "", 1));
+    assert_false(outcome_told(rs, "exception", "a", "", 1));
+    assert_true(outcome_told(rs, "outcome", "a", NULL, 1));
+    assert_true(outcome_told(rs, "outcome", NULL, NULL, 1));
+    assert_false(outcome_told(rs, "exception", NULL, NULL, 1));
+    assert_true(outcome_told(rs, "outcome", "", NULL, 1));
+    /* a long input after a short one, and back */
+    assert_false(outcome_told(rs, "exception", big, "2026-01-01T00:00:00Z", 2));
+    assert_false(outcome_told(rs, "outcome", big, "2026-01-01T00:00:00Z", 2));
+    assert_true(outcome_told(rs, "outcome", big, "2026-01-01T00:00:00.5Z", 2));
+    big[100] = '\0';
+    assert_true(outcome_told(rs, "outcome", big, "2026-01-01T00:00:00.5Z", 2));
+    /* kinds that start like the two the matcher looks for are neither */
+    assert_false(outcome_told(rs, "exception", "b", NULL, 3));
+    assert_false(outcome_told(rs, "exceptions", "b", NULL, 3));
+    assert_false(outcome_told(rs, "outcom", "b", NULL, 3));
+    assert_false(outcome_told(rs, "outcome", "b", NULL, 3));
+    assert_true(outcome_told(rs, "other", "b", NULL, 3)); /* no record_exceptions but on outcomes */
+    assert_true(outcome_told(rs, "outcome", "b", NULL, 4));
+    cfw_ruleset_free(rs);
+}
+
+/* The rules a record's event is tried with, the ids of those that matched ("-": none). */
+static char *matched_in_record(struct cfw_ruleset *rs, const char *text, bool in_record)
+{
+    struct cfw_record rec = {.kind = CFW_REC_TEXT,
+                             .text = text,
+                             .len = strlen(text),
+                             .input = "t",
+                             .line = 1,
+                             .line_end = 1};
+    struct cfw_buf b = CFW_BUF_INIT(CFW_BUF_MAX_BUILT);
+    struct hits h = {0};
+
+    if (in_record) {
+        cfw_ruleset_wants(rs, &rec);
+        cfw_ruleset_record_start(rs);
+    }
+    assert_true(match_text(rs, text, "text", 1, &h) >= 0);
+    cfw_ruleset_record_end(rs);
+    for (size_t i = 0; i < h.n; i++) {
+        cfw_buf_printf(&b, "%s%s", i > 0 ? "," : "", h.ids[i]);
+    }
+    hits_clear(&h);
+    return b.len > 0 ? cfw_buf_take(&b) : strdup("-");
+}
+
+/*
+ * With the prefilter's selection the matcher tries only the selected rules, over words of 64
+ * rules: it finds the same matches, in the same order, as a full scan and as an event outside
+ * a record (every rule).
+ */
+static void test_selected_rules_across_words(void **state)
+{
+    static const int picks[][4] = {{0, 1, 2, 3},       {63, 64, 65, 129}, {0, 64, 128, 129},
+                                   {62, 63, 127, 128}, {5, 70, 71, 100},  {129, 128, 127, 126}};
+    struct cfw_buf y = CFW_BUF_INIT(CFW_BUF_MAX_BUILT);
+    struct cfw_ruleset *fast, *full;
+
+    (void)state;
+    cfw_buf_puts(&y, "rules:\n");
+    for (int i = 0; i < 130; i++) {
+        /* every third rule goes on to the next; one in seven has no literal */
+        cfw_buf_printf(&y, "  - id: r%d\n    pattern: '%s%03dq'\n%s", i, i % 7 == 6 ? "k.*" : "kw",
+                       i, i % 3 == 0 ? "    continue: true\n" : "");
+    }
+    fast = rules_from_yaml_ok("w.yaml", y.data, "custom");
+    full = rules_from_yaml_ok("w.yaml", y.data, "custom");
+    cfw_ruleset_set_scan(fast, CFW_SCAN_FAST);
+    cfw_ruleset_set_scan(full, CFW_SCAN_FULL);
+    for (size_t c = 0; c < sizeof(picks) / sizeof(picks[0]); c++) {
+        char text[128] = "";
+        char *a, *b, *d;
+
+        for (int k = 0; k < 4; k++) {
+            snprintf(text + strlen(text), sizeof(text) - strlen(text), "kw%03dq ", picks[c][k]);
+        }
+        a = matched_in_record(fast, text, true);
+        b = matched_in_record(full, text, true);
+        d = matched_in_record(fast, text, false);
+        if (strcmp(a, b) != 0 || strcmp(a, d) != 0) {
+            fail_msg("%s: fast %s, full %s, outside a record %s", text, a, b, d);
+        }
+        free(a);
+        free(b);
+        free(d);
+    }
+    cfw_ruleset_free(fast);
+    cfw_ruleset_free(full);
+    cfw_buf_free(&y);
+}
+
 static void test_invalid_utf8_subject(void **state)
 {
     static const char bad[] = "\xff\xfe garbage \xc3 ModuleNotFoundError: No module named "
@@ -1217,6 +1388,7 @@ int main(void)
         cmocka_unit_test(test_rule_defaults_and_shapes),
         cmocka_unit_test(test_rules_file_shapes),
         cmocka_unit_test(test_named_groups),
+        cmocka_unit_test(test_group_control_characters),
         cmocka_unit_test(test_conditions_eval),
         cmocka_unit_test(test_conditions_check),
         cmocka_unit_test(test_conditions_in_rules),
@@ -1232,6 +1404,8 @@ int main(void)
         cmocka_unit_test(test_pack_cases_no_jit),
         cmocka_unit_test(test_jit_reported),
         cmocka_unit_test(test_outcome_after_exception),
+        cmocka_unit_test(test_record_identity),
+        cmocka_unit_test(test_selected_rules_across_words),
         cmocka_unit_test(test_invalid_utf8_subject),
         cmocka_unit_test(test_match_limit),
         cmocka_unit_test(test_jit_stack_growth),
