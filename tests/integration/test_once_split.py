@@ -19,13 +19,8 @@ import unittest
 
 sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "lib"))
-from daemon import run_tests  # noqa: E402
+from daemon import CFWATCHD, SANITIZER_MARKS, SHARED_CORPUS as CORPUS, SOURCE_DIR, run_tests  # noqa: E402,E501
 
-SOURCE_DIR = os.environ.get(
-    "CFW_SOURCE_DIR", os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
-CFWATCHD = os.environ.get("CFWATCHD") or os.path.join(
-    os.environ.get("CFW_BUILD_DIR", os.path.join(SOURCE_DIR, "build")), "cfwatchd")
-CORPUS = os.path.join(SOURCE_DIR, "tests", "data", "corpus")
 GEN = os.path.join(SOURCE_DIR, "bench", "gen-mixed.py")
 MEMCHECK = "valgrind" in os.environ.get("CFWATCHD_WRAPPER", "")
 TIMEOUT = 600 if MEMCHECK else 120
@@ -36,7 +31,7 @@ def run(args, env=None):
     e.update(env or {})
     proc = subprocess.run([CFWATCHD] + args, capture_output=True, timeout=TIMEOUT, env=e)
     err = proc.stderr.decode("utf-8", "replace")
-    if "Sanitizer" in err or "runtime error:" in err:
+    if any(m in err for m in SANITIZER_MARKS):
         raise AssertionError("sanitizer report for %s:\n%s" % (args, err))
     return proc
 
