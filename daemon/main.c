@@ -803,16 +803,16 @@ static _Noreturn void worker_end(struct worker_tap *wt, struct cfw_pipeline *p, 
     _exit(status);
 }
 
-/*
- * Scans part pt of the file at path through sc->p (a worker's, or the main process's with a
- * tap): cfw_part_scan's result. Errors are not printed: the main process scans again what a
- * part could not give, and says what fails then.
- */
 static void part_progress(size_t n, void *arg)
 {
     progress_add(arg, n);
 }
 
+/*
+ * Scans part pt of the file open on fd (named path) through sc->p: cfw_part_scan's result.
+ * Errors are not printed: the main process scans again what a worker's part could not give,
+ * and says what fails then.
+ */
 static int scan_part(struct scan *sc, struct cfw_ruleset *rs, const char *path, int fd,
                      const struct cfw_part *pt, struct cfw_part_result *res)
 {
@@ -983,10 +983,9 @@ struct split {
 };
 
 /*
- * A part that did not come (its worker died or gave it back, the parts did not meet, a read
- * failed): the file is scanned here in one piece, through a pipeline of its own whose records
- * past those the parts folded so far are replayed, and its counters replace theirs. Returns
- * true on an input error.
+ * A part that did not come (its worker died or gave it back, or a read failed): the file is
+ * scanned here in one piece, through a pipeline of its own whose records past those the parts
+ * folded so far are replayed, and its counters replace theirs. Returns true on an input error.
  */
 static bool scan_rest(struct scan *sc, const char *path, int fd, struct split *sp,
                       struct cfw_ruleset *rs, struct cfw_incidents *set,
