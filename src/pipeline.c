@@ -261,6 +261,7 @@ void cfw_pipeline_record_ctx(struct cfw_pipeline *p, const struct cfw_record *re
                              const char *source, const struct cfw_fields *fields)
 {
     struct record_ctx ctx = {p, source, fields};
+    struct cfw_record own;
 
     p->stats.records++;
     /* asked again when a caller's prefilter let it through: the answer selects the rules */
@@ -273,20 +274,16 @@ void cfw_pipeline_record_ctx(struct cfw_pipeline *p, const struct cfw_record *re
     p->stats.decoded++;
     if (rec->unterminated) {
         /* the framer's record points at the bytes fed: the decoder reads a string */
-        struct cfw_record own = *rec;
-
         if (rec->len + 1 > p->text_cap) {
             p->text_cap = rec->len + 1 > 2 * p->text_cap ? rec->len + 1 : 2 * p->text_cap;
             p->text = cfw_xrealloc(p->text, p->text_cap);
         }
         memcpy(p->text, rec->text, rec->len);
         p->text[rec->len] = '\0';
+        own = *rec;
         own.text = p->text;
         own.unterminated = false;
-        cfw_ruleset_record_start(p->rules);
-        cfw_decode_record(&own, on_event, &ctx, &p->dstats);
-        cfw_ruleset_record_end(p->rules);
-        return;
+        rec = &own;
     }
     cfw_ruleset_record_start(p->rules);
     cfw_decode_record(rec, on_event, &ctx, &p->dstats);
@@ -350,11 +347,6 @@ struct cfw_pipeline_input *cfw_pipeline_input_new_mid(struct cfw_pipeline *p, co
 bool cfw_pipeline_input_at_rest(const struct cfw_pipeline_input *in)
 {
     return cfw_framer_at_rest(in->framer);
-}
-
-bool cfw_pipeline_input_mid(const struct cfw_pipeline_input *in, struct cfw_framer_mid *mid)
-{
-    return cfw_framer_mid_of(in->framer, mid);
 }
 
 void cfw_pipeline_input_feed(struct cfw_pipeline_input *in, const char *buf, size_t len)

@@ -84,15 +84,14 @@ struct cfw_pipeline_input *cfw_pipeline_input_new(struct cfw_pipeline *p, const 
                                                   const struct cfw_framer_opts *opts);
 /*
  * The same for a part of an input that starts at a line start in its middle (framer.h,
- * cfw_framer_new_mid; mid from cfw_pipeline_input_mid of an input that read the start).
+ * cfw_framer_new_mid; mid from cfw_framer_mid_of of a framer that read the start).
  */
 struct cfw_pipeline_input *cfw_pipeline_input_new_mid(struct cfw_pipeline *p, const char *name,
                                                       const char *source,
                                                       const struct cfw_framer_opts *opts,
                                                       const struct cfw_framer_mid *mid);
-/* cfw_framer_at_rest and cfw_framer_mid_of of the input's framer. */
+/* cfw_framer_at_rest of the input's framer. */
 bool cfw_pipeline_input_at_rest(const struct cfw_pipeline_input *in);
-bool cfw_pipeline_input_mid(const struct cfw_pipeline_input *in, struct cfw_framer_mid *mid);
 /* Adds a field to every event of this input that does not carry that field itself. */
 void cfw_pipeline_input_set_field(struct cfw_pipeline_input *in, const char *key,
                                   const char *value);
