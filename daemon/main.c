@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <limits.h>
 #include <malloc.h>
 #include <poll.h>
 #include <stdatomic.h>
@@ -51,6 +52,13 @@
  */
 #define JOB_MSG_MAX ((size_t)1 << 30)
 #define WORKER_GAVE_BACK 4
+/*
+ * --once -j: a worker writes its records to a spill file of its own (unlinked, made by the main
+ * process before the fork) a chunk at a time, and the main process replays them from there a
+ * chunk at a time: the memory of neither grows with the matches of a large input. Without the
+ * file (it could not be made) the records travel on the pipe, in memory.
+ */
+#define SPILL_CHUNK ((size_t)1 << 20)
 static size_t job_msg_max = JOB_MSG_MAX;
 /*
  * --once -j: a regular file of at least two parts of this size is scanned in parts, up to one
@@ -715,6 +723,8 @@ struct job_head {
     struct cfw_pipeline_stats stats;
     struct cfw_part_result part; /* a part's end (scanpart.h) */
     uint64_t len;                /* bytes of records that follow */
+    uint64_t spill_off;          /* or, when spilled, where they are in the worker's file */
+    uint64_t spill_len;
 };
 
 struct job_result {
@@ -725,6 +735,9 @@ struct job_result {
     struct cfw_part_result part;
     char *data;
     size_t len;
+    int spill; /* the records are in this file at spill_off (-1: in data) */
+    uint64_t spill_off;
+    uint64_t spill_len;
 };
 
 /* What a worker is given: an input, or a part of one (a large file split, scanpart.h). */
@@ -746,7 +759,45 @@ struct worker_tap {
     bool full; /* a record did not fit under JOB_MSG_MAX: the input goes back to the parent */
     /* the parent's pipeline, forked with it: kept (not freed, not lost) until the worker exits */
     struct cfw_pipeline *parents;
+    int spill;          /* the worker's spill file, or -1 */
+    uint64_t spill_off; /* its end */
+    uint64_t job_start; /* where the current job's records start in it */
 };
+
+static int pwrite_all(int fd, const void *buf, size_t n, uint64_t off)
+{
+    const char *p = buf;
+
+    while (n > 0) {
+        ssize_t w = pwrite(fd, p, n, (off_t)off);
+
+        if (w < 0 && errno == EINTR) {
+            continue;
+        }
+        if (w <= 0) {
+            return -1;
+        }
+        p += w;
+        n -= (size_t)w;
+        off += (uint64_t)w;
+    }
+    return 0;
+}
+
+/* Moves the records held to the spill file (all of them, or once a chunk is full). */
+static void tap_spill(struct worker_tap *w, bool all)
+{
+    if (w->spill < 0 || w->buf.len == 0 || (!all && w->buf.len < SPILL_CHUNK)) {
+        return;
+    }
+    if (w->spill_off - w->job_start + w->buf.len > job_msg_max ||
+        pwrite_all(w->spill, w->buf.data, w->buf.len, w->spill_off) != 0) {
+        w->full = true; /* over the cap, or the disk is full: given back, as over the cap */
+    } else {
+        w->spill_off += w->buf.len;
+    }
+    cfw_buf_reset(&w->buf);
+}
 
 static void tap_observe(const struct cfw_match *m, const struct cfw_event *ev, void *arg)
 {
@@ -756,6 +807,7 @@ static void tap_observe(const struct cfw_match *m, const struct cfw_event *ev, v
     if (cfw_scanjob_put_observe(&w->buf, w->rs, m, ev) != 0) {
         w->full = true;
     }
+    tap_spill(w, false);
 }
 
 static void tap_succeed(const char *script, const char *input, const char *line, uint64_t lineno,
@@ -766,6 +818,7 @@ static void tap_succeed(const char *script, const char *input, const char *line,
     if (cfw_scanjob_put_succeed(&w->buf, script, input, line, lineno) != 0) {
         w->full = true;
     }
+    tap_spill(w, false);
 }
 
 static int write_all(int fd, const void *buf, size_t n)
@@ -826,9 +879,10 @@ static int scan_part(struct scan *sc, struct cfw_ruleset *rs, const char *path, 
 
 /* A worker: scans jobs until none is left, one message per job on fd; never returns. */
 static _Noreturn void job_worker(struct scan *sc, const struct inputs *l, const struct jobs *jl,
-                                 atomic_size_t *next, struct cfw_ruleset *rs, int fd)
+                                 atomic_size_t *next, struct cfw_ruleset *rs, int fd, int spill)
 {
-    struct worker_tap wt = {.buf = CFW_BUF_INIT(job_msg_max), .rs = rs, .parents = sc->p};
+    struct worker_tap wt = {
+        .buf = CFW_BUF_INIT(job_msg_max), .rs = rs, .parents = sc->p, .spill = spill};
     struct cfw_pipeline_tap tap = {tap_observe, tap_succeed, &wt};
     struct cfw_pipeline *p = cfw_pipeline_new(rs, NULL, NULL);
 
@@ -847,6 +901,7 @@ static _Noreturn void job_worker(struct scan *sc, const struct inputs *l, const 
         j = &jl->v[i];
         h.rc = j->parts > 1 ? scan_part(sc, rs, l->v[j->input].path, j->fd, &j->pt, &h.part)
                             : scan_input(sc, l->v[j->input].path);
+        tap_spill(&wt, true);
         if (wt.full && rescannable(l->v[j->input].path)) {
             /* nothing sent for input i: the parent scans it itself, in its turn */
             fprintf(stderr,
@@ -863,9 +918,13 @@ static _Noreturn void job_worker(struct scan *sc, const struct inputs *l, const 
                     l->v[j->input].path, job_msg_max);
             h.rc = -1;
             cfw_buf_reset(&wt.buf);
+            wt.spill_off = wt.job_start;
             wt.full = false;
         }
         stats_add_delta(&h.stats, cfw_pipeline_stats(p), &before);
+        h.spill_off = wt.job_start;
+        h.spill_len = wt.spill_off - wt.job_start;
+        wt.job_start = wt.spill_off;
         h.len = wt.buf.len;
         if (write_all(fd, &h, sizeof(h)) != 0 ||
             (wt.buf.len > 0 && write_all(fd, wt.buf.data, wt.buf.len) != 0)) {
@@ -876,8 +935,11 @@ static _Noreturn void job_worker(struct scan *sc, const struct inputs *l, const 
     worker_end(&wt, p, 0);
 }
 
-/* Takes every whole message out of in into res; -1 after printing why on a bad message. */
-static int take_messages(struct cfw_buf *in, struct job_result *res, size_t n)
+/*
+ * Takes every whole message out of in into res (records spilled to the file spill stay there);
+ * -1 after printing why on a bad message.
+ */
+static int take_messages(struct cfw_buf *in, int spill, struct job_result *res, size_t n)
 {
     size_t off = 0;
     int rc = 0;
@@ -901,6 +963,9 @@ static int take_messages(struct cfw_buf *in, struct job_result *res, size_t n)
         r->rc = h.rc;
         r->stats = h.stats;
         r->part = h.part;
+        r->spill = h.spill_len > 0 ? spill : -1;
+        r->spill_off = h.spill_off;
+        r->spill_len = h.spill_len;
         r->len = (size_t)h.len;
         r->data = cfw_xmalloc(r->len + 1);
         memcpy(r->data, in->data + off + sizeof(h), r->len);
@@ -938,6 +1003,59 @@ static bool worker_failed(pid_t pid)
 }
 
 /*
+ * Replays a worker's records for a job: from memory, or from its spill file a chunk of whole
+ * records at a time (one record may be larger than a chunk: the buffer grows to hold it).
+ */
+static int replay_result(const struct job_result *r, struct cfw_ruleset *rs,
+                         struct cfw_incidents *set, const struct cfw_scanjob_shift *sh,
+                         struct cfw_err *err)
+{
+    uint64_t off = r->spill_off, left = r->spill_len;
+    size_t cap = SPILL_CHUNK, have = 0;
+    char *buf;
+    int rc = 0;
+
+    if (r->spill < 0) {
+        return cfw_scanjob_replay(r->data, r->len, rs, set, sh, err);
+    }
+    buf = cfw_xmalloc(cap);
+    while (rc == 0 && (left > 0 || have > 0)) {
+        size_t want = cap - have < left ? cap - have : (size_t)left;
+        ssize_t got = want > 0 ? pread(r->spill, buf + have, want, (off_t)off) : 0;
+        size_t need, whole;
+
+        if (got < 0 && errno == EINTR) {
+            continue;
+        }
+        if (got < 0 || (got == 0 && left > 0)) {
+            cfw_err_set(err, "a worker's spill file could not be read back: %s",
+                        got < 0 ? strerror(errno) : "it is shorter than said");
+            rc = -1;
+            break;
+        }
+        have += (size_t)got;
+        off += (uint64_t)got;
+        left -= (uint64_t)got;
+        whole = cfw_scanjob_whole(buf, have, &need);
+        if (whole == 0) {
+            if (left == 0) {
+                cfw_err_set(err, "a worker's record is cut short");
+                rc = -1;
+            } else if (need > cap) {
+                cap = need;
+                buf = cfw_xrealloc(buf, cap);
+            }
+            continue;
+        }
+        rc = cfw_scanjob_replay(buf, whole, rs, set, sh, err);
+        memmove(buf, buf + whole, have - whole);
+        have -= whole;
+    }
+    free(buf);
+    return rc;
+}
+
+/*
  * Folds input i into set and its counters into total: a worker's records when it sent them,
  * else (its worker died, or none could start) the input scanned here, through the main
  * pipeline, in its turn all the same. Returns true on an input error.
@@ -955,7 +1073,7 @@ static bool fold_input(struct scan *sc, const struct inputs *l, size_t i, struct
         input_error = scan_input(sc, l->v[i].path) != 0;
         stats_add_delta(total, cfw_pipeline_stats(sc->p), &before);
     } else {
-        if (cfw_scanjob_replay(r->data, r->len, rs, set, NULL, &err) != 0) {
+        if (replay_result(r, rs, set, NULL, &err) != 0) {
             progress_clear(&sc->pg);
             fprintf(stderr, "cfwatchd: %s: %s\n", l->v[i].path, err.msg);
             input_error = true;
@@ -1055,7 +1173,7 @@ static bool fold_part(struct scan *sc, const struct inputs *l, const struct job 
     } else {
         sh = (struct cfw_scanjob_shift){sp->covered > sp->base ? sp->covered - sp->base : 0,
                                         sp->base};
-        if (cfw_scanjob_replay(r->data, r->len, rs, set, &sh, &err) != 0) {
+        if (replay_result(r, rs, set, &sh, &err) != 0) {
             progress_clear(&sc->pg);
             fprintf(stderr, "cfwatchd: %s: %s\n", path, err.msg);
             input_error = true;
@@ -1102,8 +1220,8 @@ static bool fold_job(struct scan *sc, const struct inputs *l, const struct jobs 
  * Reads what the workers that poll found ready sent into their buffers (in) and takes the
  * whole messages into res; a worker's end closes its descriptor. True when a message was bad.
  */
-static bool jobs_read(struct scan *sc, struct pollfd *pfd, struct cfw_buf *in, size_t nworkers,
-                      struct job_result *res, size_t n, size_t *open_fds)
+static bool jobs_read(struct scan *sc, struct pollfd *pfd, struct cfw_buf *in, const int *spill,
+                      size_t nworkers, struct job_result *res, size_t n, size_t *open_fds)
 {
     bool bad = false;
 
@@ -1132,11 +1250,32 @@ static bool jobs_read(struct scan *sc, struct pollfd *pfd, struct cfw_buf *in, s
             bad = true;
             continue;
         }
-        if (take_messages(&in[w], res, n) != 0) {
+        if (take_messages(&in[w], spill[w], res, n) != 0) {
             bad = true;
         }
     }
     return bad;
+}
+
+/*
+ * A worker's spill file: made in $TMPDIR (else /tmp) and unlinked at once, so that it goes
+ * with the last descriptor; -1 when it cannot be made (the records then travel in memory).
+ */
+static int spill_open(void)
+{
+    const char *dir = getenv("TMPDIR");
+    char path[PATH_MAX];
+    int fd;
+
+    if (snprintf(path, sizeof(path), "%s/cfwatchd-spill-XXXXXX",
+                 dir != NULL && dir[0] != '\0' ? dir : "/tmp") >= (int)sizeof(path)) {
+        return -1;
+    }
+    fd = mkostemp(path, O_CLOEXEC);
+    if (fd >= 0) {
+        unlink(path);
+    }
+    return fd;
 }
 
 /*
@@ -1168,6 +1307,7 @@ static bool scan_jobs(struct scan *sc, const struct inputs *l, const struct jobs
     struct pollfd *pfd = cfw_xcalloc(nworkers, sizeof(*pfd));
     struct cfw_buf *in = cfw_xcalloc(nworkers, sizeof(*in));
     pid_t *pids = cfw_xcalloc(nworkers, sizeof(*pids));
+    int *spill = cfw_xcalloc(nworkers, sizeof(*spill));
     bool here = jl->v[0].parts > 1;
     size_t nforks = nworkers - (here ? 1 : 0);
     atomic_size_t *next;
@@ -1181,11 +1321,15 @@ static bool scan_jobs(struct scan *sc, const struct inputs *l, const struct jobs
     if (cap > 0 && cap < JOB_MSG_MAX) {
         job_msg_max = (size_t)cap;
     }
+    for (size_t k = 0; k < jl->n; k++) {
+        res[k].spill = -1; /* records in memory until a message says otherwise */
+    }
     for (size_t w = 0; w < nworkers; w++) {
         /* a worker's message not yet whole and the read that follows it */
         cfw_buf_init(&in[w], sizeof(struct job_head) + job_msg_max + READ_CHUNK);
         /* no pipe (yet): poll skips it, the end closes nothing (fd 0 is stdin, maybe the input) */
         pfd[w].fd = -1;
+        spill[w] = -1;
     }
     next = mmap(NULL, sizeof(*next), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
     if (next == MAP_FAILED) {
@@ -1204,8 +1348,11 @@ static bool scan_jobs(struct scan *sc, const struct inputs *l, const struct jobs
             fprintf(stderr, "cfwatchd: --jobs: pipe: %s\n", strerror(errno));
             break;
         }
+        spill[w] = spill_open();
         pids[w] = fork();
         if (pids[w] == 0) {
+            int mine = spill[w];
+
             for (size_t k = 0; k < w; k++) {
                 close(pfd[k].fd);
             }
@@ -1215,7 +1362,8 @@ static bool scan_jobs(struct scan *sc, const struct inputs *l, const struct jobs
             free(pfd);
             free(in);
             free(pids);
-            job_worker(sc, l, jl, next, rs, fds[1]);
+            free(spill);
+            job_worker(sc, l, jl, next, rs, fds[1], mine);
         }
         close(fds[1]);
         if (pids[w] < 0) {
@@ -1238,7 +1386,7 @@ static bool scan_jobs(struct scan *sc, const struct inputs *l, const struct jobs
             fprintf(stderr, "cfwatchd: --jobs: poll: %s\n", strerror(errno));
             break;
         }
-        if (jobs_read(sc, pfd, in, nforks, res, jl->n, &open_fds)) {
+        if (jobs_read(sc, pfd, in, spill, nforks, res, jl->n, &open_fds)) {
             input_error = true;
         }
         /* replay in input order whatever is in */
@@ -1261,10 +1409,16 @@ out:
     for (; replayed < jl->n; replayed++) {
         input_error |= fold_job(sc, l, jl, replayed, &res[replayed], rs, set, total, &sp);
     }
+    for (size_t w = 0; w < nworkers; w++) {
+        if (spill[w] >= 0) {
+            close(spill[w]);
+        }
+    }
     free(res);
     free(pfd);
     free(in);
     free(pids);
+    free(spill);
     return input_error;
 }
 

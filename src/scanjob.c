@@ -293,6 +293,27 @@ static int replay_succeed(struct reader *r, struct cfw_incidents *set,
     return 0;
 }
 
+size_t cfw_scanjob_whole(const char *data, size_t len, size_t *need)
+{
+    size_t off = 0;
+
+    *need = 0;
+    while (len - off >= 1 + sizeof(uint32_t)) {
+        uint32_t rlen;
+
+        memcpy(&rlen, data + off + 1, sizeof(rlen));
+        if (len - off - 1 - sizeof(rlen) < rlen) {
+            *need = 1 + sizeof(rlen) + (size_t)rlen;
+            break;
+        }
+        off += 1 + sizeof(rlen) + rlen;
+    }
+    if (off == 0 && *need == 0) {
+        *need = 1 + sizeof(uint32_t);
+    }
+    return off;
+}
+
 int cfw_scanjob_replay(const char *data, size_t len, struct cfw_ruleset *rs,
                        struct cfw_incidents *set, const struct cfw_scanjob_shift *sh,
                        struct cfw_err *err)

@@ -42,6 +42,12 @@ struct cfw_scanjob_shift {
     uint64_t base;
 };
 /*
+ * How many bytes at the start of data are whole records (read in pieces from a file, records
+ * are replayed a run of whole ones at a time). When that is 0, *need says how many bytes the
+ * first record takes (or its header, when not even that is there).
+ */
+size_t cfw_scanjob_whole(const char *data, size_t len, size_t *need);
+/*
  * Replays the records of data into set at the system clocks, read per record, as the pipeline
  * does when it holds the incidents (sh: NULL for a whole input). Returns 0, or -1 with err set
  * when the data is cut short or names a rule rs does not have (nothing after that point is

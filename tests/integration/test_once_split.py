@@ -142,6 +142,16 @@ class TestSplit(SplitCase):
         self.assertTrue(any("was not scanned: the file is scanned again" in m for m in said),
                         said)
 
+    def test_records_in_memory(self):
+        """Workers write their records to a spill file in $TMPDIR that the main process reads
+        back a chunk at a time; where none can be made they travel on the pipe, in memory:
+        the same report either way."""
+        files = corpus_files()
+        data = b"".join(open(f, "rb").read() for f in files) * 3
+        path = self.write("in-memory.log", data)
+        self.assert_split_same(path, (len(data) // 4,), (4,),
+                               env={"TMPDIR": os.path.join(self.tmp, "no-such-dir")})
+
     def test_not_split(self):
         """gzip, CR-only and --input-format json files are scanned whole (the same report
         either way)."""
