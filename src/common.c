@@ -269,6 +269,7 @@ struct cfw_fields_block {
 
 #define FIELDS_BLOCK_MIN 256
 #define FIELDS_BLOCK_KEEP (16u * 1024u) /* larger blocks are freed by cfw_fields_reset */
+#define FIELDS_COPY_SLACK 64u           /* bytes for more fields in a copy's block */
 
 static void fields_block_new(struct cfw_fields *f, size_t cap)
 {
@@ -403,10 +404,11 @@ void cfw_fields_copy(struct cfw_fields *dst, const struct cfw_fields *src)
     }
     /*
      * Into an empty set (the common case): src's keys are distinct, no lookups, and a set that
-     * has no block yet gets one of the exact size (an incident keeps its copy for long).
+     * has no block yet gets one of the size of the copy (an incident keeps its copy for long)
+     * and a little more, for the field or two that a match adds to a copy of its event's.
      */
     if (dst->blk == NULL && src->n > 0) {
-        size_t total = 0;
+        size_t total = FIELDS_COPY_SLACK;
 
         for (size_t i = 0; i < src->n; i++) {
             total += field_key_len(&src->v[i]) + strlen(src->v[i].value) + 2;

@@ -82,7 +82,7 @@ static void test_fields_blocks(void **state)
         assert_string_equal(cfw_fields_get(&f, key), key);
     }
     assert_string_equal(cfw_fields_get(&f, "other"), "o");
-    cfw_fields_copy(&g, &f); /* one block of the exact size, then more */
+    cfw_fields_copy(&g, &f); /* one block of the copy's size and some room, then more */
     assert_int_equal(g.n, f.n);
     cfw_fields_set(&g, "after", "copy");
     cfw_fields_set(&g, "msg", big);
