@@ -239,10 +239,21 @@ bool cfw_busy_defer_free(struct cfw_busy *b)
     return true;
 }
 
+/*
+ * Keys are compared inline, a byte at a time: most keys of a set differ in their first or
+ * second byte, and a call to strcmp per key cost more than the rest of a lookup.
+ */
 static struct cfw_field *fields_find(const struct cfw_fields *f, const char *key)
 {
     for (size_t i = 0; i < f->n; i++) {
-        if (strcmp(f->v[i].key, key) == 0) {
+        const char *a = f->v[i].key;
+        const char *b = key;
+
+        while (*a != '\0' && *a == *b) {
+            a++;
+            b++;
+        }
+        if (*a == *b) {
             return &f->v[i];
         }
     }
@@ -257,6 +268,8 @@ struct cfw_fields_block {
 };
 
 #define FIELDS_BLOCK_MIN 256
+#define FIELDS_BLOCK_KEEP (16u * 1024u) /* larger blocks are freed by cfw_fields_reset */
+#define FIELDS_COPY_SLACK 64u           /* bytes for more fields in a copy's block */
 
 static void fields_block_new(struct cfw_fields *f, size_t cap)
 {
@@ -321,9 +334,7 @@ void cfw_fields_setn(struct cfw_fields *f, const char *key, const char *value, s
 
     len = strnlen(value, len);
     if (e == NULL) {
-        fields_reserve(f, f->n + 1);
-        field_fill(f, &f->v[f->n], key, strlen(key), value, len, len);
-        f->n++;
+        cfw_fields_add(f, key, value, len);
     } else if (len <= e->room) {
         /* value may point into the old value: memmove */
         memmove(e->value, value, len);
@@ -336,6 +347,14 @@ void cfw_fields_setn(struct cfw_fields *f, const char *key, const char *value, s
         field_fill(f, e, e->key, field_key_len(e), value, len,
                    len > 2 * e->room ? len : 2 * e->room);
     }
+}
+
+void cfw_fields_add(struct cfw_fields *f, const char *key, const char *value, size_t len)
+{
+    len = strnlen(value, len);
+    fields_reserve(f, f->n + 1);
+    field_fill(f, &f->v[f->n], key, strlen(key), value, len, len);
+    f->n++;
 }
 
 void cfw_fields_set(struct cfw_fields *f, const char *key, const char *value)
@@ -359,6 +378,22 @@ const char *cfw_fields_get(const struct cfw_fields *f, const char *key)
     return e != NULL ? e->value : NULL;
 }
 
+void cfw_fields_append(struct cfw_fields *dst, const struct cfw_fields *src)
+{
+    fields_reserve(dst, dst->n + src->n);
+    for (size_t i = 0; i < src->n; i++) {
+        const struct cfw_field *e = &src->v[i];
+        size_t kl = field_key_len(e);
+        size_t len = strlen(e->value);
+        /* "key\0value\0" lies in one piece in src's block: one copy */
+        char *b = fields_alloc(dst, kl + len + 2);
+
+        memcpy(b, e->key, kl + len + 2);
+        dst->v[dst->n + i] = (struct cfw_field){.key = b, .value = b + kl + 1, .room = len};
+    }
+    dst->n += src->n;
+}
+
 void cfw_fields_copy(struct cfw_fields *dst, const struct cfw_fields *src)
 {
     if (dst->n > 0) {
@@ -369,24 +404,42 @@ void cfw_fields_copy(struct cfw_fields *dst, const struct cfw_fields *src)
     }
     /*
      * Into an empty set (the common case): src's keys are distinct, no lookups, and a set that
-     * has no block yet gets one of the exact size (an incident keeps its copy for long).
+     * has no block yet gets one of the size of the copy (an incident keeps its copy for long)
+     * and a little more, for the field or two that a match adds to a copy of its event's.
      */
-    fields_reserve(dst, src->n);
     if (dst->blk == NULL && src->n > 0) {
-        size_t total = 0;
+        size_t total = FIELDS_COPY_SLACK;
 
         for (size_t i = 0; i < src->n; i++) {
             total += field_key_len(&src->v[i]) + strlen(src->v[i].value) + 2;
         }
         fields_block_new(dst, total);
     }
-    for (size_t i = 0; i < src->n; i++) {
-        size_t len = strlen(src->v[i].value);
+    cfw_fields_append(dst, src);
+}
 
-        field_fill(dst, &dst->v[i], src->v[i].key, field_key_len(&src->v[i]), src->v[i].value, len,
-                   len);
+void cfw_fields_reset(struct cfw_fields *f)
+{
+    if (f == NULL || f->blk == NULL) {
+        if (f != NULL) {
+            f->n = 0;
+        }
+        return;
     }
-    dst->n = src->n;
+    /* the newest block is the largest (each is twice the last): it is the one kept, unless
+     * one long value made it too large to hold on to */
+    if (f->blk->cap > FIELDS_BLOCK_KEEP) {
+        cfw_fields_clear(f);
+        return;
+    }
+    while (f->blk->next != NULL) {
+        struct cfw_fields_block *b = f->blk->next;
+
+        f->blk->next = b->next;
+        free(b);
+    }
+    f->blk->len = 0;
+    f->n = 0;
 }
 
 void cfw_fields_clear(struct cfw_fields *f)

@@ -9,6 +9,7 @@
 
 #include "cfwatchd/json.h"
 #include "cfwatchd/pytb.h"
+#include "decode_int.h"
 
 /* Caps on what outside input can make the decoder hold or emit. */
 #define CFW_DECODE_MAX_JSON (1024u * 1024u) /* larger JSON records are decoded as text */
@@ -134,6 +135,7 @@ static int buf_add(struct cfw_buf *b, const char *s, size_t n)
 static void field_put(struct cfw_fields *f, const char *key, const char *s, size_t n, bool keep)
 {
     char buf[CFW_DECODE_MAX_FIELD + 1];
+    bool absent = false;
     size_t o;
 
     if (s == NULL) {
@@ -145,10 +147,24 @@ static void field_put(struct cfw_fields *f, const char *key, const char *s, size
         if (cur != NULL && cur[0] != '\0') {
             return;
         }
+        absent = cur == NULL;
     }
-    o = utf8_copy(buf, CFW_DECODE_MAX_FIELD, s, n, true);
-    if (o > 0) {
-        cfw_fields_setn(f, key, buf, o);
+    /* printable ASCII that fits, most values, is what utf8_copy would make of it: set as it is */
+    o = 0;
+    while (o < n && (unsigned char)s[o] >= 0x20 && (unsigned char)s[o] < 0x7f) {
+        o++;
+    }
+    if (o < n || n > CFW_DECODE_MAX_FIELD) {
+        o = utf8_copy(buf, CFW_DECODE_MAX_FIELD, s, n, true);
+        s = buf;
+    }
+    if (o == 0) {
+        return;
+    }
+    if (absent) {
+        cfw_fields_add(f, key, s, o);
+    } else {
+        cfw_fields_setn(f, key, s, o);
     }
 }
 
@@ -682,9 +698,19 @@ static void derive_fields(struct cfw_fields *fields)
     }
 }
 
+/* False: every scanner runs on every text (decode_int.h). */
+static bool scanner_gates = true;
+
+void cfw_decode_set_gates(bool on)
+{
+    scanner_gates = on;
+}
+
 void cfw_extract_fields(const char *text, size_t len, struct cfw_fields *fields)
 {
     const char *end;
+    bool colon;
+    bool dquote;
 
     if (text == NULL || fields == NULL) {
         return;
@@ -693,13 +719,31 @@ void cfw_extract_fields(const char *text, size_t len, struct cfw_fields *fields)
         len = CFW_DECODE_MAX_TEXT;
     }
     end = text + len;
+    /*
+     * A scanner whose every form holds a byte that the text lacks finds nothing: a memchr for
+     * that byte skips it. ':' is in code, the stricter exception test (`Name: `) and the
+     * traceback header, startup_ms's first form and upload; '"' in a frame (`File "`); a quote
+     * in module and name; '<' in startup_ms's second form.
+     */
+    colon = !scanner_gates || memchr(text, ':', len) != NULL;
+    dquote = !scanner_gates || memchr(text, '"', len) != NULL;
     extract_script(text, end, fields);
-    extract_code(text, end, fields);
-    extract_traceback(text, end, fields);
-    extract_quoted(text, end, "No module named ", "module", fields);
-    extract_quoted(text, end, "cannot import name ", "name", fields);
-    extract_startup(text, end, fields);
-    extract_upload(text, end, fields);
+    if (colon) {
+        extract_code(text, end, fields);
+    }
+    if (colon || dquote) {
+        extract_traceback(text, end, fields);
+    }
+    if (dquote || memchr(text, '\'', len) != NULL) {
+        extract_quoted(text, end, "No module named ", "module", fields);
+        extract_quoted(text, end, "cannot import name ", "name", fields);
+    }
+    if (colon || memchr(text, '<', len) != NULL) {
+        extract_startup(text, end, fields);
+    }
+    if (colon) {
+        extract_upload(text, end, fields);
+    }
     derive_fields(fields);
 }
 
@@ -712,8 +756,22 @@ struct decode_ctx {
     struct cfw_decode_stats *stats;
     struct cfw_json *json;  /* the parse of a JSON record */
     struct cfw_fields base; /* context shared by the events of one record */
+    struct cfw_fields evf;  /* the fields of its events, emptied after each */
+    bool reused;            /* base and evf are decode_sets' */
     size_t events;
 };
+
+/*
+ * The field sets of the records: one pair for the process (the daemon has one thread), emptied
+ * but not freed from one event and record to the next, which saves an allocation and a free of
+ * each set's array and block per event. A callback that decoded a record itself would find the
+ * pair busy and use sets of its own.
+ */
+static struct {
+    struct cfw_fields base;
+    struct cfw_fields evf;
+    bool busy;
+} decode_sets;
 
 /* What one event adds to the shared context. */
 struct event_extra {
@@ -731,8 +789,9 @@ static void emit(struct decode_ctx *c, const char *kind, const char *text, size_
         return;
     }
     memset(&ev, 0, sizeof(ev));
-    cfw_fields_set(&ev.fields, "kind", kind);
-    cfw_fields_copy(&ev.fields, &c->base);
+    ev.fields = c->evf; /* empty */
+    cfw_fields_add(&ev.fields, "kind", kind, strlen(kind));
+    cfw_fields_append(&ev.fields, &c->base); /* base has no kind */
     if (x != NULL) {
         field_puts(&ev.fields, "level", x->level, false);
     }
@@ -756,7 +815,8 @@ static void emit(struct decode_ctx *c, const char *kind, const char *text, size_
     if (c->cb != NULL) {
         c->cb(&ev, c->arg);
     }
-    cfw_fields_clear(&ev.fields);
+    cfw_fields_reset(&ev.fields);
+    c->evf = ev.fields;
     c->events++;
     if (c->stats != NULL) {
         c->stats->events++;
@@ -1156,6 +1216,30 @@ static void decode_json(struct decode_ctx *c)
     }
 }
 
+/*
+ * True when base, as the last record left it, is what rec's context starts as: its source and
+ * time and nothing else (most records of an input share them, and a JSON record's context
+ * fields make base differ). A value equal to the record's own string is what field_put made
+ * of it, since field_put keeps a string that it could have made as it is.
+ */
+static bool base_holds(const struct cfw_fields *base, const struct cfw_record *rec)
+{
+    const char *const want[2][2] = {{"source", rec->input}, {"time", rec->time}};
+    size_t i = 0;
+
+    for (size_t k = 0; k < 2; k++) {
+        if (want[k][1] == NULL || want[k][1][0] == '\0') {
+            continue;
+        }
+        if (i >= base->n || strcmp(base->v[i].key, want[k][0]) != 0 ||
+            strcmp(base->v[i].value, want[k][1]) != 0) {
+            return false;
+        }
+        i++;
+    }
+    return i == base->n;
+}
+
 /* Decodes one record into events; stats and cb may be NULL. */
 size_t cfw_decode_record(const struct cfw_record *rec, cfw_event_cb cb, void *arg,
                          struct cfw_decode_stats *stats)
@@ -1165,13 +1249,29 @@ size_t cfw_decode_record(const struct cfw_record *rec, cfw_event_cb cb, void *ar
     if (rec == NULL) {
         return 0;
     }
-    field_puts(&c.base, "source", rec->input, false);
-    field_puts(&c.base, "time", rec->time, false);
+    if (!decode_sets.busy) {
+        decode_sets.busy = true;
+        c.base = decode_sets.base;
+        c.evf = decode_sets.evf;
+        c.reused = true;
+    }
+    if (!c.reused || !base_holds(&c.base, rec)) {
+        cfw_fields_reset(&c.base);
+        field_puts(&c.base, "source", rec->input, false);
+        field_puts(&c.base, "time", rec->time, false);
+    }
     if (rec->kind == CFW_REC_JSON) {
         decode_json(&c);
     } else {
         decode_text(&c, rec->text, rec->len);
     }
-    cfw_fields_clear(&c.base);
+    if (c.reused) {
+        decode_sets.base = c.base; /* kept for the next record: see base_holds */
+        decode_sets.evf = c.evf;
+        decode_sets.busy = false;
+    } else {
+        cfw_fields_clear(&c.base);
+        cfw_fields_clear(&c.evf);
+    }
     return c.events;
 }

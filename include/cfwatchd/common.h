@@ -120,10 +120,22 @@ void cfw_fields_set(struct cfw_fields *f, const char *key, const char *value);
 void cfw_fields_setn(struct cfw_fields *f, const char *key, const char *value, size_t len);
 /* Sets key only when it is not present yet or empty. */
 void cfw_fields_set_default(struct cfw_fields *f, const char *key, const char *value);
+/*
+ * Appends key with the first len bytes of value (up to a NUL) without looking key up: for a
+ * caller that knows key is not in the set (cfw_fields_setn otherwise).
+ */
+void cfw_fields_add(struct cfw_fields *f, const char *key, const char *value, size_t len);
 /* Returns the value or NULL (borrowed). */
 const char *cfw_fields_get(const struct cfw_fields *f, const char *key);
 void cfw_fields_copy(struct cfw_fields *dst, const struct cfw_fields *src);
+/* Appends src's fields to dst in order, for a caller that knows no key of src is in dst. */
+void cfw_fields_append(struct cfw_fields *dst, const struct cfw_fields *src);
 void cfw_fields_clear(struct cfw_fields *f);
+/*
+ * Empties the set as cfw_fields_clear does (its values are gone) but keeps its memory for the
+ * next fields: for a set filled and emptied again and again, as the decoder's events.
+ */
+void cfw_fields_reset(struct cfw_fields *f);
 
 /* Parses an unsigned decimal with no sign, no spaces; returns -1 on anything else or overflow. */
 int cfw_parse_u64(const char *s, uint64_t *out);

@@ -4,12 +4,14 @@
  * over). Checked for every event: its text is well-formed UTF-8 without NUL, terminated at len;
  * every field key and value is well-formed UTF-8 without control characters and within the
  * decoder's field cap; kind is one of the documented kinds; the event count matches. The
- * text-derived field extractor also runs on the raw bytes and must leave well-formed fields.
+ * text-derived field extractor also runs on the raw bytes and must leave well-formed fields,
+ * the same with every scanner run as with the scanners skipped whose marker bytes are absent.
  */
 #include <string.h>
 
 #include "cfwatchd/decode.h"
 #include "cfwatchd/log.h"
+#include "decode_int.h"
 #include "fuzz_util.h"
 
 /* The decoder's cap on one field value (CFW_DECODE_MAX_FIELD in src/decode.c). */
@@ -32,6 +34,20 @@ static void check_fields(const struct cfw_fields *f)
             FUZZ_CHECK(strcmp(f->v[j].key, k) != 0);
         }
     }
+}
+
+/* The same fields in the same order. */
+static bool fields_equal(const struct cfw_fields *a, const struct cfw_fields *b)
+{
+    if (a->n != b->n) {
+        return false;
+    }
+    for (size_t i = 0; i < a->n; i++) {
+        if (strcmp(a->v[i].key, b->v[i].key) != 0 || strcmp(a->v[i].value, b->v[i].value) != 0) {
+            return false;
+        }
+    }
+    return true;
 }
 
 static void on_event(const struct cfw_event *ev, void *arg)
@@ -63,6 +79,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     struct cfw_record rec = {0};
     struct cfw_decode_stats stats = {0};
     struct cfw_fields extracted = {0};
+    struct cfw_fields all = {0};
     char *text = cfw_xmalloc(in.n + 1);
     size_t count = 0;
     size_t n;
@@ -84,10 +101,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     /* the extractor alone, on the raw bytes (it must cope with anything) */
     if ((mode & 8) != 0) {
         cfw_fields_set(&extracted, "script", "");
+        cfw_fields_set(&all, "script", "");
     }
     cfw_extract_fields(text, in.n, &extracted);
     check_fields(&extracted);
+    cfw_decode_set_gates(false);
+    cfw_extract_fields(text, in.n, &all);
+    cfw_decode_set_gates(true);
+    FUZZ_CHECK(fields_equal(&extracted, &all));
     cfw_fields_clear(&extracted);
+    cfw_fields_clear(&all);
     free(text);
     return 0;
 }

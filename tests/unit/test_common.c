@@ -82,7 +82,7 @@ static void test_fields_blocks(void **state)
         assert_string_equal(cfw_fields_get(&f, key), key);
     }
     assert_string_equal(cfw_fields_get(&f, "other"), "o");
-    cfw_fields_copy(&g, &f); /* one block of the exact size, then more */
+    cfw_fields_copy(&g, &f); /* one block of the copy's size and some room, then more */
     assert_int_equal(g.n, f.n);
     cfw_fields_set(&g, "after", "copy");
     cfw_fields_set(&g, "msg", big);
@@ -92,6 +92,101 @@ static void test_fields_blocks(void **state)
     cfw_fields_clear(&f);
     cfw_fields_clear(&g);
     cfw_fields_clear(&g); /* cleared twice: nothing left to free */
+}
+
+/* Lookups that share a prefix, a first byte or a length, and the empty key. */
+static void test_fields_lookup(void **state)
+{
+    struct cfw_fields f = {0};
+
+    (void)state;
+    cfw_fields_set(&f, "source", "s");
+    cfw_fields_set(&f, "script", "sc");
+    cfw_fields_set(&f, "scripts", "scs");
+    cfw_fields_set(&f, "startup_ms", "295");
+    assert_null(cfw_fields_get(&f, "scrip"));
+    assert_null(cfw_fields_get(&f, "scriptsx"));
+    assert_null(cfw_fields_get(&f, "s"));
+    assert_null(cfw_fields_get(&f, ""));
+    assert_string_equal(cfw_fields_get(&f, "script"), "sc");
+    assert_string_equal(cfw_fields_get(&f, "scripts"), "scs");
+    assert_string_equal(cfw_fields_get(&f, "source"), "s");
+    assert_string_equal(cfw_fields_get(&f, "startup_ms"), "295");
+    cfw_fields_set(&f, "", "empty key");
+    assert_string_equal(cfw_fields_get(&f, ""), "empty key");
+    assert_int_equal(f.n, 5);
+    cfw_fields_clear(&f);
+}
+
+/* add and append put fields at the end in order, without looking their keys up. */
+static void test_fields_add_append(void **state)
+{
+    struct cfw_fields f = {0};
+    struct cfw_fields g = {0};
+    char big[600];
+
+    (void)state;
+    memset(big, 'v', sizeof(big) - 1);
+    big[sizeof(big) - 1] = '\0';
+    cfw_fields_add(&f, "kind", "text", 4);
+    cfw_fields_add(&f, "cut", "abcdef", 3);
+    cfw_fields_add(&f, "nul", "ab\0cd", 5); /* up to the NUL, as setn */
+    assert_int_equal(f.n, 3);
+    assert_string_equal(f.v[0].key, "kind");
+    assert_string_equal(cfw_fields_get(&f, "cut"), "abc");
+    assert_string_equal(cfw_fields_get(&f, "nul"), "ab");
+    cfw_fields_set(&g, "source", "in");
+    cfw_fields_set(&g, "time", "t");
+    cfw_fields_set(&g, "big", big);
+    cfw_fields_set(&g, "time", "u"); /* shrunk in place: the copy stops at its NUL */
+    cfw_fields_append(&f, &g);
+    assert_int_equal(f.n, 6);
+    assert_string_equal(f.v[3].key, "source");
+    assert_string_equal(f.v[4].key, "time");
+    assert_string_equal(f.v[4].value, "u");
+    assert_string_equal(f.v[5].value, big);
+    cfw_fields_set(&f, "time", "longer than before"); /* an appended value grows like any */
+    assert_string_equal(cfw_fields_get(&f, "time"), "longer than before");
+    assert_string_equal(cfw_fields_get(&g, "time"), "u");
+    cfw_fields_append(&f, &(struct cfw_fields){0});
+    assert_int_equal(f.n, 6);
+    cfw_fields_clear(&f);
+    cfw_fields_clear(&g);
+}
+
+/* reset empties a set as clear does and keeps one block for the next fields. */
+static void test_fields_reset(void **state)
+{
+    struct cfw_fields f = {0};
+    char key[16];
+    char big[20000];
+
+    (void)state;
+    cfw_fields_reset(NULL);
+    cfw_fields_reset(&f); /* never used: nothing to keep */
+    assert_int_equal(f.n, 0);
+    for (int round = 0; round < 3; round++) {
+        for (int i = 0; i < 50; i++) { /* several blocks */
+            snprintf(key, sizeof(key), "k%d", i);
+            cfw_fields_set(&f, key, key);
+        }
+        assert_int_equal(f.n, 50);
+        cfw_fields_reset(&f);
+        assert_int_equal(f.n, 0);
+        assert_null(cfw_fields_get(&f, "k0"));
+        assert_non_null(f.v);
+    }
+    cfw_fields_set(&f, "a", "1");
+    assert_string_equal(cfw_fields_get(&f, "a"), "1");
+    memset(big, 'x', sizeof(big) - 1);
+    big[sizeof(big) - 1] = '\0';
+    cfw_fields_set(&f, "big", big); /* a block too large to keep: reset frees all */
+    cfw_fields_reset(&f);
+    assert_int_equal(f.n, 0);
+    assert_null(f.v);
+    cfw_fields_set(&f, "b", "2");
+    assert_string_equal(cfw_fields_get(&f, "b"), "2");
+    cfw_fields_clear(&f);
 }
 
 static void test_parse(void **state)
@@ -311,12 +406,14 @@ static void test_find(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_buf_cap),     cmocka_unit_test(test_buf_init),
-        cmocka_unit_test(test_ms_timeval),  cmocka_unit_test(test_utf8_put),
-        cmocka_unit_test(test_utf8_prefix), cmocka_unit_test(test_busy),
-        cmocka_unit_test(test_fields),      cmocka_unit_test(test_fields_blocks),
-        cmocka_unit_test(test_parse),       cmocka_unit_test(test_stamp),
-        cmocka_unit_test(test_find),        cmocka_unit_test(test_buf_cap_kept),
+        cmocka_unit_test(test_buf_cap),       cmocka_unit_test(test_buf_init),
+        cmocka_unit_test(test_ms_timeval),    cmocka_unit_test(test_utf8_put),
+        cmocka_unit_test(test_utf8_prefix),   cmocka_unit_test(test_busy),
+        cmocka_unit_test(test_fields),        cmocka_unit_test(test_fields_blocks),
+        cmocka_unit_test(test_parse),         cmocka_unit_test(test_stamp),
+        cmocka_unit_test(test_find),          cmocka_unit_test(test_buf_cap_kept),
+        cmocka_unit_test(test_fields_lookup), cmocka_unit_test(test_fields_add_append),
+        cmocka_unit_test(test_fields_reset),
 #ifdef NDEBUG
         cmocka_unit_test(test_buf_zeroed),
 #endif

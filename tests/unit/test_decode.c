@@ -12,6 +12,7 @@
 #include "cfwatchd/common.h"
 #include "cfwatchd/decode.h"
 #include "cfwatchd/framer.h"
+#include "decode_int.h"
 #include "test_util.h"
 
 /* ---- helpers ---- */
@@ -1259,6 +1260,141 @@ static void test_hostile_text(void **state)
     cfw_buf_free(&b);
 }
 
+/*
+ * The scanners skipped for a text without their marker bytes (':', '"', a quote, '<') find the
+ * same fields as when every scanner runs, among them forms that hold only one of the markers.
+ */
+static void test_extract_gates(void **state)
+{
+    static const struct extract_case cases[] = {
+        {"  File \"/session/metadata/a.py\", line 4, in y\n    import b", "import", "import b"},
+        {"  File \"/session/metadata/a.py\", line 4, in y\n    next(it)\nStopIteration",
+         "exception", "StopIteration"},
+        {"No module named 'x'", "module", "x"},
+        {"cannot import name \"Y\"", "name", "Y"},
+        {"startup exceeded CPU limit 12<=10", "startup_ms", "12"},
+        {"Worker Startup Time: 295 ms", "startup_ms", "295"},
+        {"Worker Startup Time 295 ms", "startup_ms", NULL},
+        {"Deployed tenant-router triggers (0.77 sec)", "startup_ms", NULL},
+        {"A request to the Cloudflare API (/accounts/a/workers/scripts/w) failed", "script", "w"},
+        {"oops [code 10021]", "code", NULL},
+        {"Traceback (most recent call last): File \"/session/metadata/m.py\", line 2, in "
+         "<module> import x ModuleNotFoundError: No module named 'x'",
+         "import", "import x"},
+        {"ValueError: v\0 after a NUL: [code: 7]", "code", "7"},
+        {"", "kind", NULL},
+    };
+
+    (void)state;
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        struct cfw_fields on = {0};
+        struct cfw_fields off = {0};
+        size_t len = strlen(cases[i].text);
+
+        if (i == sizeof(cases) / sizeof(cases[0]) - 2) {
+            len += strlen(cases[i].text + len + 1) + 1; /* the bytes after the NUL too */
+        }
+        cfw_extract_fields(cases[i].text, len, &on);
+        cfw_decode_set_gates(false);
+        cfw_extract_fields(cases[i].text, len, &off);
+        cfw_decode_set_gates(true);
+        assert_int_equal(on.n, off.n);
+        for (size_t k = 0; k < on.n; k++) {
+            assert_string_equal(on.v[k].key, off.v[k].key);
+            assert_string_equal(on.v[k].value, off.v[k].value);
+        }
+        assert_string_equal_or_null(cfw_fields_get(&on, cases[i].key), cases[i].want);
+        cfw_fields_clear(&on);
+        cfw_fields_clear(&off);
+    }
+}
+
+/* A callback that adds to its event's fields, as the pipeline does with an input's fields. */
+static void add_then_collect(const struct cfw_event *ev, void *arg)
+{
+    cfw_fields_set_default((struct cfw_fields *)&ev->fields, "env", "added");
+    collect(ev, arg);
+}
+
+/* A callback that decodes a record of its own before it looks at its event. */
+static void nested_then_collect(const struct cfw_event *ev, void *arg)
+{
+    struct got inner = {0};
+    struct cfw_record rec = {.kind = CFW_REC_TEXT,
+                             .text = "Total Upload: 3 KiB",
+                             .len = strlen("Total Upload: 3 KiB"),
+                             .input = "inner.log"};
+
+    assert_int_equal(cfw_decode_record(&rec, add_then_collect, &inner, NULL), 1);
+    assert_field(&inner, 0, "upload_kib", "3");
+    assert_field(&inner, 0, "source", "inner.log");
+    assert_field(&inner, 0, "startup_ms", NULL);
+    assert_field(&inner, 0, "env", "added");
+    got_free(&inner);
+    collect(ev, arg);
+}
+
+/* The field sets kept from one record and event to the next hold nothing of the last ones. */
+static void test_sets_reused(void **state)
+{
+    struct got g = {0};
+    struct cfw_record rec = {.kind = CFW_REC_TEXT, .input = "a.log", .time = "t1"};
+    static const char wst[] = "Worker Startup Time: 295 ms";
+    static const char plain[] = "Deployed tenant-router triggers (0.77 sec)";
+
+    (void)state;
+    rec.text = wst;
+    rec.len = strlen(wst);
+    assert_int_equal(cfw_decode_record(&rec, add_then_collect, &g, NULL), 1);
+    rec.text = plain;
+    rec.len = strlen(plain);
+    rec.input = "b.log";
+    rec.time = NULL;
+    assert_int_equal(cfw_decode_record(&rec, collect, &g, NULL), 1);
+    ASSERT_FIELDS(&g, 0, {"kind", "text"}, {"source", "a.log"}, {"time", "t1"},
+                  {"startup_ms", "295"}, {"env", "added"});
+    ASSERT_FIELDS(&g, 1, {"kind", "text"}, {"source", "b.log"}, {"time", NULL},
+                  {"startup_ms", NULL}, {"env", NULL});
+    assert_int_equal(g.ev[1].fields.n, 2);
+    assert_string_equal(g.ev[1].fields.v[0].key, "kind");
+    assert_string_equal(g.ev[1].fields.v[1].key, "source");
+
+    /* a record decoded from inside a callback: sets of its own, the outer event's unchanged */
+    rec.text = wst;
+    rec.len = strlen(wst);
+    assert_int_equal(cfw_decode_record(&rec, nested_then_collect, &g, NULL), 1);
+    ASSERT_FIELDS(&g, 2, {"kind", "text"}, {"source", "b.log"}, {"startup_ms", "295"},
+                  {"upload_kib", NULL}, {"env", NULL});
+    got_free(&g);
+
+    /* events of one record: each its own kind and level on the record's shared context */
+    assert_int_equal(decode_json("{\"outcome\":\"exception\",\"scriptName\":\"w\","
+                                 "\"logs\":[{\"level\":\"log\",\"message\":[\"one\"]},"
+                                 "{\"level\":\"warn\",\"message\":[\"two\"]}]}",
+                                 &g, NULL),
+                     3);
+    ASSERT_FIELDS(&g, 0, {"kind", "log"}, {"level", "log"}, {"script", "w"});
+    ASSERT_FIELDS(&g, 1, {"kind", "log"}, {"level", "warn"}, {"script", "w"});
+    ASSERT_FIELDS(&g, 2, {"kind", "outcome"}, {"level", NULL}, {"script", "w"});
+    got_free(&g);
+    /* a record of the same input after them: none of their context, nor their time */
+    assert_int_equal(decode_json("{\"eventTimestamp\":1755331647480,\"outcome\":\"ok\","
+                                 "\"scriptName\":\"w\",\"logs\":[{\"level\":\"log\","
+                                 "\"message\":[\"one\"]}]}",
+                                 &g, NULL),
+                     1);
+    ASSERT_FIELDS(&g, 0, {"source", "test.log"}, {"script", "w"}, {"outcome", "ok"});
+    assert_non_null(F(&g, 0, "time"));
+    got_free(&g);
+    for (size_t i = 0; i < 2; i++) {
+        assert_int_equal(decode_text(i == 0 ? "Worker Startup Time: 7 ms" : "Startup 8", &g), 1);
+        ASSERT_FIELDS(&g, 0, {"source", "test.log"}, {"script", NULL}, {"outcome", NULL},
+                      {"time", NULL}, {"startup_ms", i == 0 ? "7" : NULL});
+        assert_int_equal(g.ev[0].fields.n, i == 0 ? 3 : 2);
+        got_free(&g);
+    }
+}
+
 static void test_null_callback_and_stats(void **state)
 {
     struct cfw_record rec = {.kind = CFW_REC_JSON,
@@ -1298,6 +1434,8 @@ int main(void)
         cmocka_unit_test(test_hostile_json),
         cmocka_unit_test(test_hostile_text),
         cmocka_unit_test(test_null_callback_and_stats),
+        cmocka_unit_test(test_extract_gates),
+        cmocka_unit_test(test_sets_reused),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
