@@ -762,6 +762,7 @@ struct worker_tap {
     int spill;          /* the worker's spill file, or -1 */
     uint64_t spill_off; /* its end */
     uint64_t job_start; /* where the current job's records start in it */
+    size_t cap;         /* of one job's records, spilled or not */
 };
 
 static int pwrite_all(int fd, const void *buf, size_t n, uint64_t off)
@@ -784,13 +785,34 @@ static int pwrite_all(int fd, const void *buf, size_t n, uint64_t off)
     return 0;
 }
 
+/*
+ * A worker's spill file: made in $TMPDIR (else /tmp) and unlinked at once, so that it goes
+ * with the last descriptor; -1 when it cannot be made (the records then travel in memory).
+ */
+static int spill_open(void)
+{
+    const char *dir = getenv("TMPDIR");
+    char path[PATH_MAX];
+    int fd;
+
+    if (snprintf(path, sizeof(path), "%s/cfwatchd-spill-XXXXXX",
+                 dir != NULL && dir[0] != '\0' ? dir : "/tmp") >= (int)sizeof(path)) {
+        return -1;
+    }
+    fd = mkostemp(path, O_CLOEXEC);
+    if (fd >= 0) {
+        unlink(path);
+    }
+    return fd;
+}
+
 /* Moves the records held to the spill file (all of them, or once a chunk is full). */
 static void tap_spill(struct worker_tap *w, bool all)
 {
     if (w->spill < 0 || w->buf.len == 0 || (!all && w->buf.len < SPILL_CHUNK)) {
         return;
     }
-    if (w->spill_off - w->job_start + w->buf.len > job_msg_max ||
+    if (w->spill_off - w->job_start + w->buf.len > w->cap ||
         pwrite_all(w->spill, w->buf.data, w->buf.len, w->spill_off) != 0) {
         w->full = true; /* over the cap, or the disk is full: given back, as over the cap */
     } else {
@@ -881,8 +903,11 @@ static int scan_part(struct scan *sc, struct cfw_ruleset *rs, const char *path, 
 static _Noreturn void job_worker(struct scan *sc, const struct inputs *l, const struct jobs *jl,
                                  atomic_size_t *next, struct cfw_ruleset *rs, int fd, int spill)
 {
-    struct worker_tap wt = {
-        .buf = CFW_BUF_INIT(job_msg_max), .rs = rs, .parents = sc->p, .spill = spill};
+    struct worker_tap wt = {.buf = CFW_BUF_INIT(job_msg_max),
+                            .rs = rs,
+                            .parents = sc->p,
+                            .spill = spill,
+                            .cap = job_msg_max};
     struct cfw_pipeline_tap tap = {tap_observe, tap_succeed, &wt};
     struct cfw_pipeline *p = cfw_pipeline_new(rs, NULL, NULL);
 
@@ -1109,10 +1134,13 @@ static bool scan_rest(struct scan *sc, const char *path, int fd, struct split *s
                       struct cfw_ruleset *rs, struct cfw_incidents *set,
                       struct cfw_pipeline_stats *total)
 {
-    struct worker_tap wt = {.buf = CFW_BUF_INIT(JOB_MSG_MAX), .rs = rs};
+    struct worker_tap wt = {
+        .buf = CFW_BUF_INIT(JOB_MSG_MAX), .rs = rs, .spill = spill_open(), .cap = JOB_MSG_MAX};
     struct cfw_pipeline_tap tap = {tap_observe, tap_succeed, &wt};
     struct cfw_part pt = {.from = 0, .to = UINT64_MAX, .limit = UINT64_MAX};
     struct cfw_scanjob_shift sh = {sp->covered, 0};
+    struct job_result held;
+    int rc;
     struct cfw_pipeline *main_p = sc->p;
     struct cfw_part_result res;
     struct cfw_err err = {0};
@@ -1120,13 +1148,19 @@ static bool scan_rest(struct scan *sc, const char *path, int fd, struct split *s
 
     sc->p = cfw_pipeline_new(rs, NULL, NULL);
     cfw_pipeline_set_tap(sc->p, &tap);
-    if (scan_part(sc, rs, path, fd, &pt, &res) != 0 || wt.full) {
+    rc = scan_part(sc, rs, path, fd, &pt, &res);
+    tap_spill(&wt, true); /* all of it in the file, or all of it in memory */
+    if (rc != 0 || wt.full) {
         progress_clear(&sc->pg);
         fprintf(stderr, "cfwatchd: %s: %s; what came before it is reported\n", path,
                 wt.full ? "its matches are too many to hold" : "read error");
         input_error = true;
     }
-    if (cfw_scanjob_replay(wt.buf.data, wt.buf.len, rs, set, &sh, &err) != 0) {
+    held = (struct job_result){.data = wt.buf.data,
+                               .len = wt.buf.len,
+                               .spill = wt.spill_off > 0 ? wt.spill : -1,
+                               .spill_len = wt.spill_off};
+    if (replay_result(&held, rs, set, &sh, &err) != 0) {
         progress_clear(&sc->pg);
         fprintf(stderr, "cfwatchd: %s: %s\n", path, err.msg);
         input_error = true;
@@ -1135,6 +1169,9 @@ static bool scan_rest(struct scan *sc, const char *path, int fd, struct split *s
     cfw_pipeline_free(sc->p);
     sc->p = main_p;
     cfw_buf_free(&wt.buf);
+    if (wt.spill >= 0) {
+        close(wt.spill);
+    }
     sp->taken_over = true;
     return input_error;
 }
@@ -1255,27 +1292,6 @@ static bool jobs_read(struct scan *sc, struct pollfd *pfd, struct cfw_buf *in, c
         }
     }
     return bad;
-}
-
-/*
- * A worker's spill file: made in $TMPDIR (else /tmp) and unlinked at once, so that it goes
- * with the last descriptor; -1 when it cannot be made (the records then travel in memory).
- */
-static int spill_open(void)
-{
-    const char *dir = getenv("TMPDIR");
-    char path[PATH_MAX];
-    int fd;
-
-    if (snprintf(path, sizeof(path), "%s/cfwatchd-spill-XXXXXX",
-                 dir != NULL && dir[0] != '\0' ? dir : "/tmp") >= (int)sizeof(path)) {
-        return -1;
-    }
-    fd = mkostemp(path, O_CLOEXEC);
-    if (fd >= 0) {
-        unlink(path);
-    }
-    return fd;
 }
 
 /*
