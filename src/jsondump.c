@@ -8,9 +8,15 @@
 
 #define INDENT 2
 
+/*
+ * Pieces are gathered in chunk and go into b a chunk at a time: most pieces are a few bytes (a
+ * bracket, an indent, an escape), and b's checks per append would cost more than the copy.
+ */
 struct dump {
     struct cfw_buf *b;
     bool full; /* b's cap was reached: every later append fails too */
+    size_t used;
+    char chunk[4096];
 };
 
 /* The containers being written, innermost first: jansson refuses a tree that holds itself. */
@@ -19,8 +25,33 @@ struct parent {
     const struct parent *up;
 };
 
+static int flush(struct dump *d)
+{
+    size_t n = d->used;
+
+    d->used = 0;
+    if (d->full || cfw_buf_append(d->b, d->chunk, n) != 0) {
+        d->full = true;
+        return -1;
+    }
+    return 0;
+}
+
 static int put(struct dump *d, const void *p, size_t n)
 {
+    if (n <= sizeof(d->chunk) - d->used) {
+        memcpy(d->chunk + d->used, p, n);
+        d->used += n;
+        return 0;
+    }
+    if (flush(d) != 0) {
+        return -1;
+    }
+    if (n <= sizeof(d->chunk)) {
+        memcpy(d->chunk, p, n);
+        d->used = n;
+        return 0;
+    }
     if (cfw_buf_append(d->b, p, n) != 0) {
         d->full = true;
         return -1;
@@ -142,6 +173,24 @@ static size_t escape(uint32_t cp, char *out)
 }
 
 /*
+ * Whether the 8 bytes at p are all plain: 0x20..0x7F but '"' and '\\' (word tricks from "Bit
+ * Twiddling Hacks": a byte below n, n <= 0x80, or a zero byte, sets its top bit in the sum).
+ */
+static bool plain8(const unsigned char *p)
+{
+    const uint64_t ones = 0x0101010101010101ULL;
+    const uint64_t tops = 0x8080808080808080ULL;
+    uint64_t x;
+    uint64_t q;
+    uint64_t bs;
+
+    memcpy(&x, p, sizeof(x));
+    q = x ^ (ones * '"');
+    bs = x ^ (ones * '\\');
+    return ((x | ((x - ones * 0x20) & ~x) | ((q - ones) & ~q) | ((bs - ones) & ~bs)) & tops) == 0;
+}
+
+/*
  * A quoted, escaped string. Plain runs are copied whole; on invalid UTF-8 the run before the
  * bad byte is left out, as jansson's dump_string returns before writing it.
  */
@@ -159,6 +208,10 @@ static int dump_string(struct dump *d, const char *str, size_t len)
         uint32_t cp;
         size_t n;
 
+        if (lim - p >= 8 && plain8(p)) {
+            p += 8;
+            continue;
+        }
         if (*p >= 0x20 && *p < 0x80 && *p != '"' && *p != '\\') {
             p++;
             continue;
@@ -300,12 +353,16 @@ static int dump_value(struct dump *d, const json_t *json, size_t depth, const st
 
 int cfw_jsondump_append(struct cfw_buf *b, const json_t *json)
 {
-    struct dump d = {b, false};
+    struct dump d;
     int rc;
 
     if (!json_is_array(json) && !json_is_object(json)) {
         return -1;
     }
+    d.b = b;
+    d.full = false;
+    d.used = 0;
     rc = dump_value(&d, json, 0, NULL);
+    (void)flush(&d); /* on a failure too: b holds the text up to it */
     return d.full ? CFW_JSONDUMP_FULL : rc;
 }
