@@ -308,6 +308,15 @@ static void test_jsondump_fixed(void **state)
                                   "  \"e\": -9223372036854775808\n"
                                   "}");
     assert_dumps_like_jansson(o);
+
+    /* a plain run longer than the writer's chunk, and one escape after it */
+    cfw_buf_reset(&got);
+    for (int i = 0; i < 10000; i++) {
+        cfw_buf_putc(&got, (char)('a' + i % 26));
+    }
+    cfw_buf_puts(&got, "\n");
+    json_object_set_new(o, "long", json_string(got.data));
+    assert_dumps_like_jansson(o);
     cfw_buf_free(&got);
     json_decref(o);
 }
