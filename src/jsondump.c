@@ -14,7 +14,7 @@
  */
 struct dump {
     struct cfw_buf *b;
-    bool full; /* b's cap was reached: every later append fails too */
+    bool full; /* b's cap was reached: the text in b is cut short */
     size_t used;
     char chunk[4096];
 };
