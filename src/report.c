@@ -1,5 +1,6 @@
 /* The --once report: text (grouped by severity), JSON, or GitHub Actions annotations. */
 #include "cfwatchd/report.h"
+#include "cfwatchd/jsondump.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -83,6 +84,7 @@ static int write_json(FILE *fp, const struct cfw_incidents *set,
 {
     json_t *list = json_array();
     json_t *root;
+    struct cfw_buf b;
     int rc;
 
     for (size_t i = 0; i < cfw_incidents_count(set); i++) {
@@ -93,8 +95,19 @@ static int write_json(FILE *fp, const struct cfw_incidents *set,
     }
     root = json_pack("{s:i, s:o, s:o}", "version", 1, "incidents", list, "stats",
                      stats_json(set, st));
-    rc = json_dumpf(root, fp, JSON_INDENT(2) | JSON_ENSURE_ASCII | JSON_PRESERVE_ORDER);
-    fputc('\n', fp);
+    /* the same bytes as json_dumpf(root, fp, CFW_JSONDUMP_FLAGS) and a newline, in one write */
+    cfw_buf_init(&b, CFW_BUF_MAX_BUILT);
+    rc = cfw_jsondump_append(&b, root);
+    if (rc != CFW_JSONDUMP_FULL && cfw_buf_putc(&b, '\n') == 0) {
+        if (fwrite(b.data, 1, b.len, fp) != b.len) {
+            rc = -1;
+        }
+    } else {
+        /* a report over the cap (none seen): jansson writes it piece by piece */
+        rc = json_dumpf(root, fp, CFW_JSONDUMP_FLAGS);
+        fputc('\n', fp);
+    }
+    cfw_buf_free(&b);
     json_decref(root);
     return rc;
 }
