@@ -765,12 +765,13 @@ struct worker_tap {
     size_t cap;         /* of one job's records, spilled or not */
 };
 
-static int pwrite_all(int fd, const void *buf, size_t n, uint64_t off)
+/* Writes all of buf to fd, at offset off (pwrite), or where fd stands when off is negative. */
+static int write_all(int fd, const void *buf, size_t n, int64_t off)
 {
     const char *p = buf;
 
     while (n > 0) {
-        ssize_t w = pwrite(fd, p, n, (off_t)off);
+        ssize_t w = off < 0 ? write(fd, p, n) : pwrite(fd, p, n, (off_t)off);
 
         if (w < 0 && errno == EINTR) {
             continue;
@@ -780,7 +781,7 @@ static int pwrite_all(int fd, const void *buf, size_t n, uint64_t off)
         }
         p += w;
         n -= (size_t)w;
-        off += (uint64_t)w;
+        off += off < 0 ? 0 : w;
     }
     return 0;
 }
@@ -813,7 +814,7 @@ static void tap_spill(struct worker_tap *w, bool all)
         return;
     }
     if (w->spill_off - w->job_start + w->buf.len > w->cap ||
-        pwrite_all(w->spill, w->buf.data, w->buf.len, w->spill_off) != 0) {
+        write_all(w->spill, w->buf.data, w->buf.len, (int64_t)w->spill_off) != 0) {
         w->full = true; /* over the cap, or the disk is full: given back, as over the cap */
     } else {
         w->spill_off += w->buf.len;
@@ -841,24 +842,6 @@ static void tap_succeed(const char *script, const char *input, const char *line,
         w->full = true;
     }
     tap_spill(w, false);
-}
-
-static int write_all(int fd, const void *buf, size_t n)
-{
-    const char *p = buf;
-
-    while (n > 0) {
-        ssize_t w = write(fd, p, n);
-        if (w < 0 && errno == EINTR) {
-            continue;
-        }
-        if (w <= 0) {
-            return -1;
-        }
-        p += w;
-        n -= (size_t)w;
-    }
-    return 0;
 }
 
 /* Whether path can be read again from its start (a regular file); stdin and pipes cannot. */
@@ -951,8 +934,8 @@ static _Noreturn void job_worker(struct scan *sc, const struct inputs *l, const 
         h.spill_len = wt.spill_off - wt.job_start;
         wt.job_start = wt.spill_off;
         h.len = wt.buf.len;
-        if (write_all(fd, &h, sizeof(h)) != 0 ||
-            (wt.buf.len > 0 && write_all(fd, wt.buf.data, wt.buf.len) != 0)) {
+        if (write_all(fd, &h, sizeof(h), -1) != 0 ||
+            (wt.buf.len > 0 && write_all(fd, wt.buf.data, wt.buf.len, -1) != 0)) {
             _exit(3);
         }
         cfw_buf_reset(&wt.buf);
