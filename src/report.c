@@ -184,6 +184,20 @@ static int write_github(FILE *fp, const struct cfw_report_opts *opts,
  * longer than wrap (0: no wrapping) broken at a space, control bytes replaced (the text comes
  * from logs: it never drives the terminal).
  */
+/* A byte of outside text as the text report shows it: a control byte (but tab) as '?'. */
+static int shown(unsigned char c)
+{
+    return (c < 0x20 && c != '\t') || c == 0x7f ? '?' : c;
+}
+
+/* Outside text on one line of the text report (an evidence line, an input's name). */
+static void print_clean(FILE *fp, const char *s)
+{
+    for (; *s != '\0'; s++) {
+        fputc(shown((unsigned char)*s), fp);
+    }
+}
+
 static void print_indented(FILE *fp, const char *first, const char *indent, const char *text,
                            size_t wrap, size_t max_lines)
 {
@@ -207,8 +221,7 @@ static void print_indented(FILE *fp, const char *first, const char *indent, cons
         }
         fprintf(fp, "%s", lines == 0 ? first : indent);
         for (size_t i = 0; i < len; i++) {
-            unsigned char c = (unsigned char)p[i];
-            fputc(c < 0x20 && c != '\t' ? '?' : (c == 0x7f ? '?' : c), fp);
+            fputc(shown((unsigned char)p[i]), fp);
         }
         fputc('\n', fp);
         lines++;
@@ -256,21 +269,27 @@ static int write_text(FILE *fp, const struct cfw_report_opts *opts,
             }
             fprintf(fp, "  %s%s%s  [%s]\n", opts->color ? "\033[1m" : "", inc->title, reset,
                     inc->rule);
-            fprintf(fp, "    at %s:%llu", inc->first.input, (unsigned long long)inc->first.line);
+            fputs("    at ", fp);
+            print_clean(fp, inc->first.input);
+            fprintf(fp, ":%llu", (unsigned long long)inc->first.line);
             if (inc->occurrences > 1) {
-                fprintf(fp, ", seen %llu times, last at %s:%llu",
-                        (unsigned long long)inc->occurrences, inc->last.input,
-                        (unsigned long long)inc->last.line);
+                fprintf(fp, ", seen %llu times, last at ", (unsigned long long)inc->occurrences);
+                print_clean(fp, inc->last.input);
+                fprintf(fp, ":%llu", (unsigned long long)inc->last.line);
             }
             fputc('\n', fp);
             if (inc->occurrences > inc->count) {
-                fprintf(fp, "    failed again after a fix: %llu time%s since %s:%llu\n",
-                        (unsigned long long)inc->count, inc->count == 1 ? "" : "s",
-                        inc->first.input, (unsigned long long)inc->first.line);
+                fprintf(fp, "    failed again after a fix: %llu time%s since ",
+                        (unsigned long long)inc->count, inc->count == 1 ? "" : "s");
+                print_clean(fp, inc->first.input);
+                fprintf(fp, ":%llu\n", (unsigned long long)inc->first.line);
             }
             if (inc->state == CFW_INCIDENT_RESOLVED && inc->resolved_by != NULL) {
-                /* a later successful deploy in the same input: fixed, shown, not failing */
-                fprintf(fp, "    resolved: fixed by %s\n", inc->resolved_by);
+                /* a later successful deploy in the same input: fixed, shown, not failing; the
+                 * evidence quotes the line, control bytes and all */
+                fputs("    resolved: fixed by ", fp);
+                print_clean(fp, inc->resolved_by);
+                fputc('\n', fp);
             }
             if (inc->hint[0] != '\0') {
                 print_indented(fp, "    fix: ", "         ", inc->hint, 90, 30);

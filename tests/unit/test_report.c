@@ -97,6 +97,39 @@ static void test_formats(void **state)
     cfw_ruleset_free(rs);
 }
 
+/* Outside text in the text report's own lines (input names, the evidence of a fix). */
+static void test_text_control_bytes(void **state)
+{
+    struct cfw_ruleset *rs = rules_from_yaml_ok("t.yaml", rules_yaml, "t");
+    struct cfw_incidents *set = cfw_incidents_new(NULL, NULL, NULL);
+    struct cfw_event ev = {.input = "dir/a\x01"
+                                    "b.log",
+                           .line = 3};
+    struct observe_to to = {set, 0, 0};
+    char *out = NULL;
+
+    (void)state;
+    ev.text = "No module named 'src'";
+    ev.len = strlen(ev.text);
+    cfw_ruleset_match(rs, &ev, observe_cb, &to);
+    assert_int_equal(cfw_incidents_count(set), 1);
+    assert_int_equal(cfw_incidents_resolve_by(set, cfw_incidents_at(set, 0)->key,
+                                              "Deployed x\x1f (1\x7f sec) (dir/a\x01"
+                                              "b.log:9)",
+                                              1, 1),
+                     0);
+    render_to(CFW_REPORT_TEXT, set, &out);
+    assert_non_null(strstr(out, "    at dir/a?b.log:3\n"));
+    assert_non_null(strstr(out, "    resolved: fixed by Deployed x? (1? sec) (dir/a?b.log:9)\n"));
+    for (const char *p = out; *p != '\0'; p++) {
+        assert_true((unsigned char)*p >= 0x20 || *p == '\n' || *p == '\t');
+        assert_true(*p != 0x7f);
+    }
+    free(out);
+    cfw_incidents_free(set);
+    cfw_ruleset_free(rs);
+}
+
 /* A small deterministic generator (xorshift64*), so a failure can be replayed. */
 static uint64_t rng_state = 0x9E3779B97F4A7C15ULL;
 
@@ -411,9 +444,8 @@ static void test_jsondump_failures(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_formats),
-        cmocka_unit_test(test_jsondump_fixed),
-        cmocka_unit_test(test_jsondump_random),
+        cmocka_unit_test(test_formats),           cmocka_unit_test(test_text_control_bytes),
+        cmocka_unit_test(test_jsondump_fixed),    cmocka_unit_test(test_jsondump_random),
         cmocka_unit_test(test_jsondump_failures),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
