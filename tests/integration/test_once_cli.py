@@ -1310,7 +1310,7 @@ class TestJobs(OnceCase):
             try:
                 with open("/proc/%d/stat" % kid) as f:
                     return f.read().rsplit(")", 1)[1].split()[0] == "Z"
-            except FileNotFoundError:  # reaped already
+            except (FileNotFoundError, ProcessLookupError):  # reaped already (or while read)
                 return True
 
         # a writer must not meet the dying worker's open: wait until it is a zombie or gone
