@@ -877,7 +877,6 @@ static int scan_part(struct scan *sc, struct cfw_ruleset *rs, const char *path, 
     struct cfw_framer_opts fopts = {.format = sc->fmt};
     struct cfw_err err = {0};
 
-    memset(res, 0, sizeof(*res));
     return cfw_part_scan(sc->p, rs, fd, path, &fopts, pt, res, sc->pg.tty ? part_progress : NULL,
                          &sc->pg, &err);
 }
